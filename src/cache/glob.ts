@@ -1,0 +1,53 @@
+/**
+ * Escapes a literal for a Redis SCAN MATCH glob: `* ? [ ] \` (and `^`, `-`
+ * which only matter inside brackets) get a backslash, so an id can never widen
+ * a pattern (PITFALLS: RedisDesktopManager#5255).
+ */
+export function escapeGlob(literal: string): string {
+  return literal.replace(/[*?[\]\\^-]/g, (c) => `\\${c}`);
+}
+
+/**
+ * Redis's own glob matcher (stringmatchlen in util.c) for `*`, `?`, `[...]` and
+ * `\` escapes: used in tests to prove our patterns match exactly what Redis would.
+ */
+export function globMatches(pattern: string, text: string): boolean {
+  const memo = new Map<string, boolean>();
+  const match = (p: number, t: number): boolean => {
+    const k = `${p},${t}`;
+    const hit = memo.get(k);
+    if (hit !== undefined) return hit;
+    let result: boolean;
+    if (p === pattern.length) result = t === text.length;
+    else {
+      const c = pattern[p];
+      if (c === '*') result = match(p + 1, t) || (t < text.length && match(p, t + 1));
+      else if (t === text.length) result = false;
+      else if (c === '?') result = match(p + 1, t + 1);
+      else if (c === '[') {
+        let q = p + 1;
+        const not = pattern[q] === '^';
+        if (not) q++;
+        let found = false;
+        while (q < pattern.length && pattern[q] !== ']') {
+          if (pattern[q] === '\\' && q + 1 < pattern.length) {
+            q++;
+            if (pattern[q] === text[t]) found = true;
+          } else if (pattern[q + 1] === '-' && q + 2 < pattern.length && pattern[q + 2] !== ']') {
+            let lo = pattern[q], hi = pattern[q + 2];
+            if (lo > hi) [lo, hi] = [hi, lo];
+            if (text[t] >= lo && text[t] <= hi) found = true;
+            q += 2;
+          } else if (pattern[q] === text[t]) found = true;
+          q++;
+        }
+        result = (not ? !found : found) && match(Math.min(q + 1, pattern.length), t + 1);
+      } else if (c === '\\' && p + 1 < pattern.length) {
+        result = pattern[p + 1] === text[t] && match(p + 2, t + 1);
+      } else result = c === text[t] && match(p + 1, t + 1);
+    }
+    memo.set(k, result);
+    return result;
+  };
+  return match(0, 0);
+}

@@ -1,0 +1,182 @@
+import { UsageError } from '../errors.js';
+import { escapeGlob } from './glob.js';
+import { ID_CHARS, parseId } from './ids.js';
+
+/**
+ * A key family: the cache keys of one kind, each key holding exactly one
+ * tenant (or business) id. A pattern is literal text with one `{tenant}` and
+ * optional `*` wildcards (any run of characters), for example
+ * `dashboard_kpis:{tenant}:*` or `fastapi_template:tenant-{tenant}:*`.
+ */
+export interface KeyFamily {
+  name: string;
+  patterns: string[];
+  /** TTL in seconds for keys the tool writes in this family; undefined = not written by the tool. */
+  ttl?: number;
+}
+
+/** The resources whose per-tenant keys the services cache today, with their TTLs (DESIGN.md). */
+export const DEFAULT_RESOURCES: Readonly<Record<string, number>> = {
+  dashboard_kpis: 300,
+  dashboard_trends: 300,
+  dashboard_alerts: 300,
+  dashboard_insights: 300,
+  dashboard_stats: 300,
+  dashboard_activity: 300,
+  products: 600,
+  pricing_trends: 600,
+  sentiment_overview: 900,
+  forecast_demand: 1800,
+};
+
+export const TENANT_CONFIG_FAMILY = 'tenant_config';
+export const PERMISSIONS_FAMILY = 'permissions';
+
+const TENANT = '{tenant}';
+const ID_CHAR = new RegExp(`^[${ID_CHARS}]$`);
+
+/** The family names and patterns of the design's three defaults plus any declared ones. */
+export function buildFamilies(options: {
+  ttl: number;
+  permissionsTtl?: number;
+  resources?: Record<string, number>;
+  extra?: KeyFamily[];
+}): KeyFamily[] {
+  const families: KeyFamily[] = [
+    { name: TENANT_CONFIG_FAMILY, patterns: [`tenant_config:${TENANT}`], ttl: options.ttl },
+    { name: PERMISSIONS_FAMILY, patterns: [`permissions:${TENANT}`], ttl: options.permissionsTtl ?? options.ttl },
+  ];
+  // Endpoint data is one family per resource, so counts and TTLs stay per resource.
+  for (const [resource, ttl] of Object.entries(options.resources ?? DEFAULT_RESOURCES)) {
+    families.push({ name: resource, patterns: [`${resource}:${TENANT}`, `${resource}:${TENANT}:*`], ttl });
+  }
+  for (const f of options.extra ?? []) families.push(f);
+  const seen = new Set<string>();
+  for (const f of families) {
+    if (seen.has(f.name)) throw new UsageError(`key family "${f.name}" is declared twice`);
+    seen.add(f.name);
+    for (const p of f.patterns) validatePattern(f.name, p);
+  }
+  return families;
+}
+
+/**
+ * Refuses patterns for which "the keys of tenant acme" would be ambiguous:
+ * `{tenant}` must appear once, be followed by the end or a character no id
+ * may hold (so `acme` never owns a key of `acme2` or `acme-eu`), and a
+ * wildcard before it must be separated by such a character too. A pattern must
+ * start with literal text, so no family can swallow unrelated keys like `sessions:...`.
+ */
+export function validatePattern(family: string, pattern: string): void {
+  const fail = (why: string): never => {
+    throw new UsageError(`key family "${family}": pattern ${JSON.stringify(pattern)} ${why}`);
+  };
+  const at = pattern.indexOf(TENANT);
+  if (at < 0 || pattern.indexOf(TENANT, at + 1) >= 0) fail('must contain {tenant} exactly once');
+  const rest = pattern.replace(TENANT, '');
+  if (/[{}?[\]\\]/.test(rest)) fail('may use only literal text, * and one {tenant}');
+  if (at === 0 || pattern[0] === '*') fail('must start with literal text');
+  const after = pattern[at + TENANT.length];
+  if (after !== undefined && ID_CHAR.test(after)) fail('must have a separator such as ":" after {tenant}');
+  const before = pattern[at - 1];
+  if (pattern.slice(0, at).includes('*') && ID_CHAR.test(before)) {
+    fail('must have a separator such as ":" before {tenant} when a * precedes it');
+  }
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+
+function patternToRegexSource(pattern: string, tenantSource: string): string {
+  return pattern
+    .split(TENANT)
+    .map((part) => part.split('*').map(escapeRegex).join('.*'))
+    .join(tenantSource);
+}
+
+/** The SCAN MATCH glob for one pattern; `tenant` undefined means any tenant. */
+export function patternToGlob(pattern: string, tenant?: string): string {
+  return pattern
+    .split(TENANT)
+    .map((part) => part.split('*').map(escapeGlob).join('*'))
+    .join(tenant === undefined ? '*' : escapeGlob(tenant));
+}
+
+/** A key's owner: the family it belongs to and the tenant it holds. */
+export interface KeyOwner {
+  family: string;
+  tenant: string;
+}
+
+/** Builds concrete keys and classifies keys for a set of families. */
+export class KeySpace {
+  private readonly anyTenant: (key: string) => KeyOwner | undefined;
+
+  constructor(readonly families: KeyFamily[]) {
+    this.anyTenant = this.compile(undefined, undefined);
+  }
+
+  family(name: string): KeyFamily {
+    const f = this.families.find((x) => x.name === name);
+    if (!f) throw new UsageError(`unknown key family "${name}"`);
+    return f;
+  }
+
+  /** The key of `tenant` in a family, with optional `:`-joined params (`days`, `30`). */
+  key(familyName: string, tenant: string, ...params: string[]): string {
+    parseId(tenant);
+    const base = this.family(familyName).patterns[0];
+    if (base.includes('*')) {
+      throw new UsageError(`key family "${familyName}" has a wildcard pattern; it has no single key`);
+    }
+    const key = base.replace(TENANT, tenant);
+    return params.length ? `${key}:${params.join(':')}` : key;
+  }
+
+  /** The family and tenant of a key, or undefined for a key that is not the tool's. */
+  classify(key: string): KeyOwner | undefined {
+    return this.anyTenant(key);
+  }
+
+  /**
+   * An exact, anchored matcher for the keys of the given tenants (in the
+   * given families, or all): no other tenant's key ever matches.
+   */
+  matcher(tenants: string[], familyNames?: string[]): (key: string) => KeyOwner | undefined {
+    tenants.forEach((t) => parseId(t));
+    return this.compile(tenants, familyNames);
+  }
+
+  private compile(tenants: string[] | undefined, familyNames: string[] | undefined): (key: string) => KeyOwner | undefined {
+    const tenantSource = tenants ? `(${tenants.map(escapeRegex).join('|')})` : `([${ID_CHARS}]{1,128})`;
+    const names: string[] = [];
+    const alternatives: string[] = [];
+    for (const f of this.families) {
+      if (familyNames && !familyNames.includes(f.name)) continue;
+      for (const p of f.patterns) {
+        // Two capture groups per alternative: the whole pattern, then the tenant.
+        alternatives.push(`(${patternToRegexSource(p, tenantSource)})`);
+        names.push(f.name);
+      }
+    }
+    if (alternatives.length === 0 || tenants?.length === 0) return () => undefined;
+    const re = new RegExp(`^(?:${alternatives.join('|')})$`, 's');
+    return (key) => {
+      const m = re.exec(key);
+      if (!m) return undefined;
+      for (let i = 0; i < names.length; i++) {
+        if (m[1 + 2 * i] !== undefined) return { family: names[i], tenant: m[2 + 2 * i] };
+      }
+      return undefined;
+    };
+  }
+
+  /**
+   * One SCAN MATCH glob that finds a superset of a tenant's keys in every family:
+   * every key of the tenant contains the id literally, so `*<id>*` (escaped)
+   * covers all families in a single pass; each key is then re-checked exactly.
+   */
+  tenantScanGlob(tenant: string): string {
+    parseId(tenant);
+    return `*${escapeGlob(tenant)}*`;
+  }
+}

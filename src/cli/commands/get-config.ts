@@ -1,0 +1,28 @@
+import type { Command } from 'commander';
+import { dump } from 'js-yaml';
+import { maskSecrets } from '../../tenants/secrets.js';
+import { action, idArg } from '../action.js';
+
+/** `get-config <tenant>`: cache -> registry -> YAML, caching what it found. */
+export function register(program: Command): void {
+  program
+    .command('get-config')
+    .description('show a tenant\'s configuration (cache -> registry -> YAML) and where it came from')
+    .argument('<tenant>', 'tenant id', idArg())
+    .option('--no-cache', 'bypass Redis: read the registry / YAML and cache nothing')
+    .option('--show-secrets', 'print secret values instead of ****')
+    .action(
+      action<[string], { cache: boolean; showSecrets?: boolean }>(async (ctx, tenant, opts) => {
+        const result = await ctx.tenants().get(tenant, { noCache: opts.cache === false });
+        const config = opts.showSecrets ? result.config : maskSecrets(result.config);
+        if (result.unsetVariables.length) ctx.out.warn(`warning: unset environment variables: ${result.unsetVariables.join(', ')}`);
+        return {
+          data: { id: tenant, source: result.source, config },
+          render: (out) => {
+            out.line(`${out.c.bold('tenant')} ${tenant}   ${out.c.bold('source')} ${out.c.cyan(result.source)}`);
+            out.line(dump(config, { lineWidth: 120 }).trimEnd());
+          },
+        };
+      }),
+    );
+}

@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { action } from '../action.js';
+
+/** `list-tenants`: active registry tenants together with the YAML ones. */
+export function register(program: Command): void {
+  program
+    .command('list-tenants')
+    .description('list tenants: active registry rows together with YAML files')
+    .action(
+      action<[], object>(async (ctx) => {
+        const tenants = await ctx.tenants().list();
+        return {
+          data: tenants,
+          render: (out) => {
+            out.table(['id', 'name', 'source', 'status', 'yaml_only'], tenants.map((t) => [t.id, t.name, t.source, t.status, t.yamlOnly ? 'yes' : '']));
+          },
+        };
+      }),
+    );
+}

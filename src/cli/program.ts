@@ -1,0 +1,35 @@
+import { Command, Option } from 'commander';
+import { intArg } from './action.js';
+import { register as migrateYaml } from './commands/migrate-yaml.js';
+import { register as getConfig } from './commands/get-config.js';
+import { register as listTenants } from './commands/list-tenants.js';
+import { register as invalidate } from './commands/invalidate.js';
+import { register as invalidateAll } from './commands/invalidate-all.js';
+import { register as cacheInfo } from './commands/cache-info.js';
+import { register as testRedis } from './commands/test-redis.js';
+import { register as schema } from './commands/schema.js';
+import { register as checkPermission } from './commands/check-permission.js';
+
+export const VERSION = '0.1.0';
+
+/** The commander program: names, flags and help only; each subcommand lives in its own file. */
+export function buildProgram(): Command {
+  const program = new Command('tenantctl')
+    .description('administer the tenant registry and the per-tenant Redis cache of a multi-tenant service')
+    .version(VERSION)
+    .option('--redis-url <url>', 'Redis URL, redis:// or rediss:// (env REDIS_URL; none = cache disabled)')
+    .option('--redis-cluster <nodes>', 'Redis Cluster seeds host:port,... (env REDIS_CLUSTER_NODES)')
+    .addOption(new Option('--redis-timeout <ms>', 'Redis connect and command timeout (env REDIS_TIMEOUT_MS, default 1000)').argParser(intArg('--redis-timeout')))
+    .option('--registry <where>', 'postgres://..., https://<project>.supabase.co, or a PGlite directory (default .tenantctl/registry)')
+    .option('--tenants-dir <dir>', 'tenant YAML directory (env TENANTS_DIR, default ./tenants)')
+    .addOption(new Option('--ttl <seconds>', 'cache TTL (env CACHE_TTL, default 300)').argParser(intArg('--ttl')))
+    .option('--json', 'print one JSON document instead of a table')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+  for (const register of [migrateYaml, getConfig, listTenants, invalidate, invalidateAll, cacheInfo, testRedis, schema, checkPermission]) {
+    register(program);
+  }
+  // Subcommands inherit exitOverride so commander never calls process.exit itself.
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}

@@ -1,0 +1,58 @@
+/** A row of the `tenants` table (DESIGN.md, "Registry"). */
+export interface TenantRow {
+  id: string;
+  name: string;
+  short_name: string | null;
+  timezone: string | null;
+  currency: string | null;
+  primary_email: string | null;
+  gcp_project_id: string | null;
+  gcp_dataset: string | null;
+  /** `database` once migrated, else `yaml` (the row then counts as not migrated). */
+  config_source: string;
+  tenant_config: Record<string, unknown>;
+  status: string;
+  plan: string | null;
+  features_enabled: unknown;
+  created_at?: string;
+  updated_at?: string;
+  /** tenantctl's content hash of its last migration; null for rows it never wrote. */
+  tenantctl_hash: string | null;
+}
+
+/** The columns tenantctl writes when it migrates a tenant; status, plan and features stay the registry's. */
+export type TenantWrite = Pick<
+  TenantRow,
+  'id' | 'name' | 'short_name' | 'timezone' | 'currency' | 'primary_email' | 'gcp_project_id' | 'gcp_dataset' | 'tenant_config' | 'tenantctl_hash'
+>;
+
+/** The registry operations the tool uses, and only those; one file per backend. */
+export interface RegistryStore {
+  /** Where it is, credentials masked. */
+  readonly description: string;
+  getTenant(id: string): Promise<TenantRow | undefined>;
+  getTenants(ids: string[]): Promise<Map<string, TenantRow>>;
+  /** Rows with status `active`, sorted by id. */
+  listActiveTenants(): Promise<TenantRow[]>;
+  /** Inserts (status `active`) or updates the tenantctl columns, setting config_source `database`. */
+  upsertTenant(row: TenantWrite): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const TENANT_WRITE_COLUMNS = [
+  'id', 'name', 'short_name', 'timezone', 'currency', 'primary_email', 'gcp_project_id', 'gcp_dataset', 'tenant_config', 'tenantctl_hash',
+] as const;
+
+/** Normalises a row from any backend (timestamps to ISO strings, jsonb text to objects). */
+export function normaliseRow(raw: Record<string, unknown>): TenantRow {
+  const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : v == null ? undefined : String(v));
+  const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+  return {
+    ...(raw as unknown as TenantRow),
+    tenant_config: (json(raw.tenant_config) as Record<string, unknown>) ?? {},
+    features_enabled: json(raw.features_enabled) ?? null,
+    created_at: iso(raw.created_at),
+    updated_at: iso(raw.updated_at),
+    tenantctl_hash: (raw.tenantctl_hash as string | null | undefined) ?? null,
+  };
+}

@@ -1,0 +1,105 @@
+import type { CacheProvider } from '../cache/cache-provider.js';
+import { TENANT_CONFIG_FAMILY } from '../cache/key-families.js';
+import type { CacheAdmin } from './cache-admin.js';
+import { round } from './cache-admin.js';
+
+/**
+ * What `cache-info` reports. The snake_case fields at the top are the ones the
+ * services' own endpoints expose (get_cache_info, /cache/metrics), so existing
+ * dashboards keep working; the rest is tenantctl's fuller picture.
+ */
+export interface CacheInfo {
+  backend: 'redis' | 'none';
+  available: boolean;
+  ttl_seconds: number;
+  cached_tenants?: number;
+  hits?: number;
+  misses?: number;
+  total_requests?: number;
+  hit_rate_percent?: number;
+  used_memory_mb?: number;
+  max_memory_mb?: number;
+  memory_usage_percent?: number;
+  redis_evicted_keys?: number;
+  server?: { target: string; mode: string; version: string; masters: number };
+  memory?: { used_bytes: number; max_bytes: number; policy: string };
+  families?: Record<string, number>;
+  tool_keys?: number;
+  total_keys?: number;
+  latency_ms?: number;
+  error?: string;
+}
+
+const num = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number(v));
+
+/** Availability, server, exact per-family counts, memory, evictions, hit rate and latency. */
+export async function collectCacheInfo(provider: CacheProvider, admin: CacheAdmin, ttlSeconds: number): Promise<CacheInfo> {
+  if (!provider.configured) return { backend: 'none', available: false, ttl_seconds: ttlSeconds };
+  const cache = await provider.optional();
+  if (!cache) return { backend: 'redis', available: false, ttl_seconds: ttlSeconds, error: 'unreachable' };
+  try {
+    const latency = await cache.pingMs();
+    const infos = await cache.info();
+    const families = await admin.countFamilies(cache);
+    // Keyspace counters are per server: a cluster's are summed over its masters.
+    const sum = (field: string) => infos.reduce((a, i) => a + num(i[field]), 0);
+    const hits = sum('keyspace_hits');
+    const misses = sum('keyspace_misses');
+    const used = sum('used_memory');
+    const max = sum('maxmemory');
+    const totalKeys = infos.reduce((a, i) => {
+      for (const [k, v] of Object.entries(i)) if (/^db\d+$/.test(k)) a += num(/keys=(\d+)/.exec(v)?.[1]);
+      return a;
+    }, 0);
+    const total = hits + misses;
+    return {
+      backend: 'redis',
+      available: true,
+      ttl_seconds: ttlSeconds,
+      cached_tenants: families[TENANT_CONFIG_FAMILY] ?? 0,
+      hits,
+      misses,
+      total_requests: total,
+      hit_rate_percent: total ? round((hits / total) * 100) : 0,
+      used_memory_mb: round(used / 1048576),
+      max_memory_mb: round(max / 1048576),
+      memory_usage_percent: max ? round((used / max) * 100) : 0,
+      redis_evicted_keys: sum('evicted_keys'),
+      server: {
+        target: cache.conn.target,
+        mode: cache.conn.mode,
+        version: infos[0]?.redis_version ?? 'unknown',
+        masters: infos.length,
+      },
+      memory: { used_bytes: used, max_bytes: max, policy: infos[0]?.maxmemory_policy ?? 'unknown' },
+      families,
+      tool_keys: Object.values(families).reduce((a, b) => a + b, 0),
+      total_keys: totalKeys,
+      latency_ms: round(latency, 3),
+    };
+  } catch (err) {
+    provider.markDown(err);
+    return { backend: 'redis', available: false, ttl_seconds: ttlSeconds, error: (err as Error).message };
+  }
+}
+
+/** The report in the Prometheus text format, for the node exporter's textfile collector. */
+export function toPrometheus(info: CacheInfo): string {
+  const lines: string[] = [];
+  const metric = (name: string, help: string, type: 'gauge' | 'counter', samples: Array<[string, number]>) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+  };
+  metric('tenantctl_redis_up', 'Whether Redis answered (1) or not (0).', 'gauge', [['', info.available ? 1 : 0]]);
+  if (info.available) {
+    metric('tenantctl_cache_keys', 'Keys per tenantctl key family.', 'gauge',
+      Object.entries(info.families ?? {}).map(([f, n]) => [`{family="${f}"}`, n]));
+    metric('tenantctl_redis_keyspace_hits_total', 'Keyspace hits (server-wide, summed over masters).', 'counter', [['', info.hits ?? 0]]);
+    metric('tenantctl_redis_keyspace_misses_total', 'Keyspace misses (server-wide, summed over masters).', 'counter', [['', info.misses ?? 0]]);
+    metric('tenantctl_redis_used_memory_bytes', 'Memory used by Redis.', 'gauge', [['', info.memory?.used_bytes ?? 0]]);
+    metric('tenantctl_redis_max_memory_bytes', 'maxmemory (0 = unlimited).', 'gauge', [['', info.memory?.max_bytes ?? 0]]);
+    metric('tenantctl_redis_evicted_keys_total', 'Keys evicted.', 'counter', [['', info.redis_evicted_keys ?? 0]]);
+    metric('tenantctl_redis_ping_seconds', 'Round trip of one PING.', 'gauge', [['', (info.latency_ms ?? 0) / 1000]]);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,176 @@
+import { BackendUnavailableError, NotFoundError, TenantFileError, describeError } from '../errors.js';
+import { parseId } from '../cache/ids.js';
+import { TENANT_CONFIG_FAMILY, type KeySpace } from '../cache/key-families.js';
+import type { CacheProvider } from '../cache/cache-provider.js';
+import type { RegistryStore } from '../registry/registry-store.js';
+import type { YamlTenantSource, TenantDocument } from '../tenants/tenant-source.js';
+import { configFromRow, rowFromConfig } from '../tenants/registry-mapping.js';
+import { resolveAbsentSecrets } from '../tenants/secrets.js';
+import { substitute } from '../tenants/substitution.js';
+import type { CacheAdmin, TenantInvalidation } from './cache-admin.js';
+
+export type ConfigSource = 'cache' | 'database' | 'yaml';
+
+/** A tenant config as an application reads it. */
+export interface TenantConfig {
+  id: string;
+  /** Where this answer came from. */
+  source: ConfigSource;
+  /** The config with `_meta.source`, `${VAR}` substituted and absent secrets resolved from the environment. */
+  config: Record<string, unknown>;
+  /** Environment variables referenced but unset. */
+  unsetVariables: string[];
+}
+
+export interface TenantListing {
+  id: string;
+  name: string;
+  /** `database` when migrated, `yaml` when only in YAML (or the registry row is not migrated). */
+  source: 'database' | 'yaml';
+  status: string;
+  yamlOnly: boolean;
+}
+
+export interface TenantConfigServiceDeps {
+  cache: CacheProvider;
+  /** Opens the registry on first use (so a cache hit never pays for it). */
+  registry: () => Promise<RegistryStore>;
+  source: YamlTenantSource;
+  keys: KeySpace;
+  admin: CacheAdmin;
+  ttl: number;
+  env?: NodeJS.ProcessEnv;
+  warn?: (message: string) => void;
+}
+
+/**
+ * Tenant configuration: cache -> registry -> YAML (DESIGN.md). What it
+ * stores, in the registry or the cache, never holds a secret value: only
+ * `${VAR}` references, resolved on read.
+ */
+export class TenantConfigService {
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly warn: (message: string) => void;
+  private registryDown = false;
+
+  constructor(private readonly deps: TenantConfigServiceDeps) {
+    this.env = deps.env ?? process.env;
+    this.warn = deps.warn ?? (() => undefined);
+  }
+
+  /** The stored form (references, no secrets) with its source, or NotFoundError. */
+  async getStored(id: string, options: { noCache?: boolean } = {}): Promise<{ source: ConfigSource; config: Record<string, unknown> }> {
+    parseId(id);
+    const { source, keys, cache, ttl } = this.deps;
+    const key = keys.key(TENANT_CONFIG_FAMILY, id);
+
+    // A malformed file only matters if we end up needing YAML.
+    let doc: TenantDocument | undefined;
+    let fileError: TenantFileError | undefined;
+    try {
+      doc = source.load(id);
+    } catch (err) {
+      if (!(err instanceof TenantFileError)) throw err;
+      fileError = err;
+    }
+    if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(doc.config, 'yaml', { yaml_only: true }) };
+
+    if (!options.noCache) {
+      const hit = await cache.attempt((c) => c.getJson(key), undefined);
+      if (hit && typeof hit === 'object' && !Array.isArray(hit)) {
+        const cached = hit as Record<string, unknown>;
+        const meta = (cached._meta ?? {}) as Record<string, unknown>;
+        return { source: 'cache', config: { ...cached, _meta: { ...meta, source: 'cache', origin: meta.source } } };
+      }
+    }
+
+    const row = await this.readRegistry(id);
+    let found: { source: ConfigSource; config: Record<string, unknown> } | undefined;
+    if (row && row.config_source === 'database') {
+      found = { source: 'database', config: withMeta(configFromRow(row), 'database', { status: row.status, plan: row.plan, updated_at: row.updated_at }) };
+    } else {
+      if (fileError) throw fileError;
+      if (doc) found = { source: 'yaml', config: withMeta(doc.config, 'yaml') };
+    }
+    if (!found) {
+      const where = source.allows(id) ? 'registry or YAML' : `registry (ids starting "${source.registryOnlyPrefix}" are registry-only)`;
+      throw new NotFoundError(`tenant ${id} not found in the ${where}`);
+    }
+    if (!options.noCache) await cache.attempt((c) => c.setJson(key, found.config, ttl), undefined);
+    return found;
+  }
+
+  /** The tenant's config, resolved for use: `${VAR}` substituted, absent secrets from the environment. */
+  async get(id: string, options: { noCache?: boolean } = {}): Promise<TenantConfig> {
+    const stored = await this.getStored(id, options);
+    const { value, unset } = substitute(stored.config, this.env);
+    resolveAbsentSecrets(value, id, this.env);
+    return { id, source: stored.source, config: value, unsetVariables: unset };
+  }
+
+  private async readRegistry(id: string) {
+    if (this.registryDown) return undefined;
+    try {
+      return await (await this.deps.registry()).getTenant(id);
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      this.registryDown = true;
+      this.warn(`warning: ${describeError(err)}; falling back to YAML`);
+      return undefined;
+    }
+  }
+
+  /** Writes a config (secrets must already be stripped) to the registry, then invalidates that tenant only. */
+  async save(id: string, config: Record<string, unknown>): Promise<TenantInvalidation | undefined> {
+    parseId(id);
+    const registry = await this.deps.registry();
+    await registry.upsertTenant(rowFromConfig(id, config));
+    return this.invalidateQuietly(id);
+  }
+
+  /** Invalidates one tenant when Redis is there; warns and returns undefined when it is not. */
+  async invalidateQuietly(id: string): Promise<TenantInvalidation | undefined> {
+    if (!this.deps.cache.configured) return undefined;
+    try {
+      return (await this.deps.admin.invalidateTenants([id]))[0];
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      this.warn(`warning: cache of ${id} not invalidated: ${describeError(err)}`);
+      return undefined;
+    }
+  }
+
+  /** Active registry tenants together with YAML tenants, sorted by id. */
+  async list(): Promise<TenantListing[]> {
+    const byId = new Map<string, TenantListing>();
+    for (const id of this.deps.source.listIds()) {
+      try {
+        const doc = this.deps.source.load(id);
+        if (doc) byId.set(id, { id, name: String((doc.config.client as Record<string, unknown>).name), source: 'yaml', status: '-', yamlOnly: doc.yamlOnly });
+      } catch (err) {
+        if (!(err instanceof TenantFileError)) throw err;
+        this.warn(`warning: ${err.message}`);
+      }
+    }
+    const registry = await this.deps.registry();
+    for (const row of await registry.listActiveTenants()) {
+      const yaml = byId.get(row.id);
+      if (yaml?.yamlOnly) continue;
+      byId.set(row.id, {
+        id: row.id,
+        name: row.name,
+        source: row.config_source === 'database' ? 'database' : 'yaml',
+        status: row.status,
+        yamlOnly: false,
+      });
+    }
+    return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+}
+
+function withMeta(config: Record<string, unknown>, source: 'database' | 'yaml', extra: Record<string, unknown> = {}) {
+  const { _meta: _m, yaml_only: _y, ...rest } = config;
+  const meta: Record<string, unknown> = { source };
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) meta[k] = v;
+  return { ...rest, _meta: meta };
+}

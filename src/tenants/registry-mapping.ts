@@ -1,0 +1,75 @@
+import type { TenantRow, TenantWrite } from '../registry/registry-store.js';
+import { canonicalJson, sha256Hex } from './canonical-json.js';
+
+/** The client keys that live in registry columns rather than in tenant_config. */
+const CLIENT_COLUMNS = ['id', 'name', 'short_name', 'timezone', 'currency'] as const;
+
+type Json = Record<string, unknown>;
+const isMap = (v: unknown): v is Json => !!v && typeof v === 'object' && !Array.isArray(v);
+const str = (v: unknown): string | null => (v === undefined || v === null || v === '' ? null : String(v));
+
+/**
+ * The registry row for a tenant config (secrets already stripped): the client
+ * block goes to the columns, everything else stays in tenant_config as written.
+ * `email.primary` and `infrastructure.gcp` also fill their columns.
+ */
+export function rowFromConfig(id: string, config: Json): TenantWrite {
+  const { client: rawClient, yaml_only: _yamlOnly, _meta: _m, ...rest } = config;
+  const client = isMap(rawClient) ? rawClient : {};
+  const extraClient = Object.fromEntries(Object.entries(client).filter(([k]) => !(CLIENT_COLUMNS as readonly string[]).includes(k)));
+  const tenantConfig: Json = { ...rest };
+  if (Object.keys(extraClient).length) tenantConfig.client = extraClient;
+  const email = isMap(rest.email) ? rest.email : {};
+  const infra = isMap(rest.infrastructure) ? rest.infrastructure : {};
+  const gcp = isMap(infra.gcp) ? infra.gcp : {};
+  const write: Omit<TenantWrite, 'tenantctl_hash'> = {
+    id,
+    name: String(client.name),
+    short_name: str(client.short_name),
+    timezone: str(client.timezone ?? rest.timezone),
+    currency: str(client.currency ?? rest.currency),
+    primary_email: str(email.primary),
+    gcp_project_id: str(gcp.project_id),
+    gcp_dataset: str(gcp.dataset),
+    tenant_config: tenantConfig,
+  };
+  return { ...write, tenantctl_hash: contentHash(write) };
+}
+
+/** Hash of the content tenantctl owns in a row (everything it writes but the hash itself). */
+export function contentHash(row: Omit<TenantWrite, 'tenantctl_hash'> | TenantRow): string {
+  return sha256Hex(
+    canonicalJson({
+      id: row.id,
+      name: row.name,
+      short_name: row.short_name ?? null,
+      timezone: row.timezone ?? null,
+      currency: row.currency ?? null,
+      primary_email: row.primary_email ?? null,
+      gcp_project_id: row.gcp_project_id ?? null,
+      gcp_dataset: row.gcp_dataset ?? null,
+      tenant_config: row.tenant_config ?? {},
+    }),
+  );
+}
+
+/**
+ * Rebuilds a config from a registry row as the services do: the client block
+ * from the columns, `email.primary` and `infrastructure.gcp` from theirs.
+ */
+export function configFromRow(row: TenantRow): Json {
+  const stored: Json = structuredClone(isMap(row.tenant_config) ? row.tenant_config : {});
+  const client: Json = { ...(isMap(stored.client) ? stored.client : {}), id: row.id, name: row.name };
+  for (const c of ['short_name', 'timezone', 'currency'] as const) if (row[c] != null) client[c] = row[c];
+  const { client: _c, ...rest } = stored;
+  const config: Json = { client, ...rest };
+  if (row.primary_email != null) config.email = { ...(isMap(rest.email) ? rest.email : {}), primary: row.primary_email };
+  if (row.gcp_project_id != null || row.gcp_dataset != null) {
+    const infra = isMap(rest.infrastructure) ? rest.infrastructure : {};
+    const gcp: Json = { ...(isMap(infra.gcp) ? infra.gcp : {}) };
+    if (row.gcp_project_id != null) gcp.project_id = row.gcp_project_id;
+    if (row.gcp_dataset != null) gcp.dataset = row.gcp_dataset;
+    config.infrastructure = { ...infra, gcp };
+  }
+  return config;
+}

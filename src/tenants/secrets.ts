@@ -1,0 +1,105 @@
+import { soleReference } from './substitution.js';
+
+/** Key names whose values are secrets (DESIGN.md); a key ending in `_<one of them>` is one too. */
+export const SECRET_KEY_NAMES = [
+  'api_key', 'password', 'secret', 'token', 'service_key', 'anon_key', 'private_key', 'access_key',
+] as const;
+
+const SECRET_KEY = new RegExp(`^(?:.*_)?(?:${SECRET_KEY_NAMES.join('|')})$`, 'i');
+
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key);
+}
+
+export interface StrippedSecret {
+  /** Path of the key, e.g. ["email", "smtp", "password"]. */
+  path: string[];
+  /** What happened: a literal value removed, or the literal default of a reference dropped. */
+  kind: 'literal-removed' | 'default-dropped';
+}
+
+/**
+ * Removes secret values from a config before it is stored or cached. A value
+ * that is exactly one `${VAR}` reference is kept (it names where the secret
+ * lives, not the secret); a literal is removed; a reference's literal default
+ * (`${VAR:-s3cret}`) is dropped, keeping `${VAR}`.
+ */
+export function stripSecrets<T>(config: T): { config: T; stripped: StrippedSecret[] } {
+  const stripped: StrippedSecret[] = [];
+  const walk = (v: unknown, path: string[]): unknown => {
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, String(i)]));
+    if (!v || typeof v !== 'object') return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      if (!isSecretKey(k) || x === null || x === undefined || x === '') {
+        out[k] = isSecretKey(k) ? x : walk(x, [...path, k]);
+        continue;
+      }
+      const ref = soleReference(x);
+      if (ref && ref.fallback === undefined) out[k] = x;
+      else if (ref) {
+        out[k] = `\${${ref.name}}`;
+        if (ref.fallback !== '') stripped.push({ path: [...path, k], kind: 'default-dropped' });
+      } else stripped.push({ path: [...path, k], kind: 'literal-removed' });
+    }
+    return out;
+  };
+  return { config: walk(config, []) as T, stripped };
+}
+
+/** Masks every secret value of a config (for output without --show-secrets). */
+export function maskSecrets<T>(config: T): T {
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (!v || typeof v !== 'object') return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      out[k] = isSecretKey(k) && typeof x === 'string' && x !== '' ? '****' : walk(x);
+    }
+    return out;
+  };
+  return walk(config) as T;
+}
+
+/** `acme-eu` -> `ACME_EU`: the prefix of a tenant's own variables. */
+export function tenantEnvPrefix(tenant: string): string {
+  return tenant.toUpperCase().replace(/[-.]/g, '_');
+}
+
+/**
+ * Where the services look for a secret that a registry row does not hold:
+ * the tenant-scoped variable first, then the shared one (DESIGN.md, "Registry").
+ */
+export const SECRET_ENV_FALLBACKS: ReadonlyArray<{ path: string[]; scoped?: string; shared: string }> = [
+  { path: ['infrastructure', 'vapi', 'api_key'], scoped: 'VAPI_API_KEY', shared: 'VAPI_API_KEY' },
+  { path: ['email', 'sendgrid', 'api_key'], scoped: 'SENDGRID_API_KEY', shared: 'SENDGRID_API_KEY' },
+  { path: ['email', 'smtp', 'password'], scoped: 'SMTP_PASSWORD', shared: 'SMTP_PASSWORD' },
+  { path: ['infrastructure', 'openai', 'api_key'], shared: 'OPENAI_API_KEY' },
+  { path: ['infrastructure', 'supabase', 'anon_key'], shared: 'SUPABASE_ANON_KEY' },
+  { path: ['infrastructure', 'supabase', 'service_key'], shared: 'SUPABASE_SERVICE_KEY' },
+];
+
+/**
+ * Fills secrets absent from a config from the environment, as the services do:
+ * only inside a block the config already has (a tenant without `email.smtp`
+ * gets no SMTP password). Mutates and returns `config`.
+ */
+export function resolveAbsentSecrets(
+  config: Record<string, unknown>,
+  tenant: string,
+  env: NodeJS.ProcessEnv,
+): Record<string, unknown> {
+  for (const { path, scoped, shared } of SECRET_ENV_FALLBACKS) {
+    let parent: unknown = config;
+    for (const seg of path.slice(0, -1)) {
+      parent = parent && typeof parent === 'object' && !Array.isArray(parent) ? (parent as Record<string, unknown>)[seg] : undefined;
+    }
+    if (!parent || typeof parent !== 'object' || Array.isArray(parent)) continue;
+    const block = parent as Record<string, unknown>;
+    const key = path[path.length - 1];
+    if (block[key] !== undefined && block[key] !== null && block[key] !== '') continue;
+    const value = (scoped && env[`${tenantEnvPrefix(tenant)}_${scoped}`]) || env[shared];
+    if (value) block[key] = value;
+  }
+  return config;
+}

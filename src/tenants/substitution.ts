@@ -1,0 +1,47 @@
+/** `${VAR}` or `${VAR:-default}`; VAR is a shell-style name. */
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const SOLE_REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
+
+export interface SubstitutionResult<T> {
+  value: T;
+  /** Variables referenced without a default and not set (they became ""). */
+  unset: string[];
+}
+
+/** The variable of a string that is exactly one reference, else undefined. */
+export function soleReference(value: unknown): { name: string; fallback?: string } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = SOLE_REFERENCE.exec(value);
+  return m ? { name: m[1], fallback: m[2] } : undefined;
+}
+
+/** Replaces the references in one string, in a single pass (values are never re-expanded). */
+export function substituteString(text: string, env: NodeJS.ProcessEnv, unset?: Set<string>): string {
+  return text.replace(REFERENCE, (_m, name: string, fallback: string | undefined) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (fallback !== undefined) return fallback;
+    unset?.add(name);
+    return '';
+  });
+}
+
+/**
+ * Substitutes `${VAR}` / `${VAR:-default}` in every string of a nested value
+ * (maps and lists); keys and non-strings are kept as they are. An unset
+ * variable without a default becomes "", as in a shell, and is reported.
+ */
+export function substitute<T>(value: T, env: NodeJS.ProcessEnv = process.env): SubstitutionResult<T> {
+  const unset = new Set<string>();
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.includes('${') ? substituteString(v, env, unset) : v;
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) out[k] = walk(x);
+      return out;
+    }
+    return v;
+  };
+  return { value: walk(value) as T, unset: [...unset].sort() };
+}

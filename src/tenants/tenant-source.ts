@@ -1,0 +1,98 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { TenantFileError } from '../errors.js';
+import { isValidId } from '../cache/ids.js';
+import { lineOfPath, readYamlFile } from './yaml-file.js';
+import { stripSecrets } from './secrets.js';
+
+/** A tenant as read from its YAML file: secrets stripped, `${VAR}` references kept. */
+export interface TenantDocument {
+  id: string;
+  file: string;
+  /** The whole configuration with `client` block, secrets stripped, references unresolved. */
+  config: Record<string, unknown>;
+  /** `yaml_only: true`: never cached, never migrated. */
+  yamlOnly: boolean;
+  /** `file:line: …` warnings (literal secrets stripped). */
+  warnings: string[];
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * The YAML tenant directory, in both layouts: `<dir>/<id>.yaml|.yml` and the
+ * existing deployments' `<dir>/<id>/client.yaml`. Ids with the registry-only
+ * prefix are never read from here.
+ */
+export class YamlTenantSource {
+  constructor(
+    readonly dir: string,
+    readonly registryOnlyPrefix = 'tn_',
+  ) {}
+
+  /** True when `id` may live in YAML at all. */
+  allows(id: string): boolean {
+    return !(this.registryOnlyPrefix && id.startsWith(this.registryOnlyPrefix));
+  }
+
+  /** The file of a tenant, or undefined when there is none. */
+  fileOf(id: string): string | undefined {
+    if (!this.allows(id) || !isValidId(id) || id.startsWith('.')) return undefined;
+    for (const candidate of [
+      path.join(this.dir, `${id}.yaml`),
+      path.join(this.dir, `${id}.yml`),
+      path.join(this.dir, id, 'client.yaml'),
+      path.join(this.dir, id, 'client.yml'),
+    ]) {
+      if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+    }
+    return undefined;
+  }
+
+  /** Every tenant id with a file, sorted; files that are not tenants (tiers.yaml, bad names) are left out. */
+  listIds(): string[] {
+    if (!existsSync(this.dir)) return [];
+    const ids = new Set<string>();
+    for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
+      let id: string | undefined;
+      if (entry.isFile()) {
+        const m = /^(.+)\.ya?ml$/.exec(entry.name);
+        id = m?.[1];
+      } else if (entry.isDirectory() && (existsSync(path.join(this.dir, entry.name, 'client.yaml')) || existsSync(path.join(this.dir, entry.name, 'client.yml')))) {
+        id = entry.name;
+      }
+      if (id && isValidId(id) && !id.startsWith('.') && this.allows(id) && !RESERVED_FILES.has(id)) ids.add(id);
+    }
+    return [...ids].sort();
+  }
+
+  /** Loads and validates one tenant; undefined when it has no file. Throws TenantFileError when malformed. */
+  load(id: string): TenantDocument | undefined {
+    const file = this.fileOf(id);
+    if (!file) return undefined;
+    const { text, doc } = readYamlFile(file);
+    const fail = (p: string[], reason: string): never => {
+      throw new TenantFileError(file, lineOfPath(text, p), reason);
+    };
+    if (!isMap(doc)) fail([], 'a tenant file must be a mapping with a client block');
+    const config = doc as Record<string, unknown>;
+    if (!isMap(config.client)) fail(['client'], 'missing "client" block');
+    const client = config.client as Record<string, unknown>;
+    if (client.id === undefined || client.id === null) fail(['client'], 'missing client.id');
+    if (String(client.id) !== id) fail(['client', 'id'], `client.id "${String(client.id)}" does not match the file name "${id}"`);
+    if (typeof client.name !== 'string' || client.name.trim() === '') fail(['client', 'name'], 'client.name must be a non-empty string');
+    if (config.yaml_only !== undefined && typeof config.yaml_only !== 'boolean') fail(['yaml_only'], 'yaml_only must be true or false');
+
+    const { config: stripped, stripped: removed } = stripSecrets(config);
+    const warnings = removed.map((s) => {
+      const where = `${path.relative(process.cwd(), file) || file}:${lineOfPath(text, s.path) ?? '?'}`;
+      return s.kind === 'literal-removed'
+        ? `${where}: literal secret ${s.path.join('.')} stripped; put it in an environment variable and write \${VAR}`
+        : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;
+    });
+    return { id, file, config: stripped, yamlOnly: config.yaml_only === true, warnings };
+  }
+}
+
+/** Files in the tenants directory that hold something other than a tenant. */
+const RESERVED_FILES = new Set(['tiers']);
