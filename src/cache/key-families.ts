@@ -77,9 +77,9 @@ export function validatePattern(family: string, pattern: string): void {
   if (/[{}?[\]\\]/.test(rest)) fail('may use only literal text, * and one {tenant}');
   if (at === 0 || pattern[0] === '*') fail('must start with literal text');
   const after = pattern[at + TENANT.length];
-  if (after !== undefined && ID_CHAR.test(after)) fail('must have a separator such as ":" after {tenant}');
+  if (after !== undefined && (ID_CHAR.test(after) || after === '*')) fail('must have a separator such as ":" after {tenant}');
   const before = pattern[at - 1];
-  if (pattern.slice(0, at).includes('*') && ID_CHAR.test(before)) {
+  if (pattern.slice(0, at).includes('*') && (ID_CHAR.test(before) || before === '*')) {
     fail('must have a separator such as ":" before {tenant} when a * precedes it');
   }
 }

@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+
+describe('the CLI end to end on the embedded registry', () => {
+  let ws: Workspace;
+  const id = uniq('smoke');
+  beforeAll(() => {
+    ws = workspace({ [id]: tenantYaml(id, 'Smoke Test Co') });
+  });
+  afterAll(() => ws.cleanup());
+
+  it('migrates a tenant and reads it back from the registry, then from the cache', async () => {
+    const env = { REDIS_URL: sharedRedisUrl() };
+    const migrate = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env });
+    expect(migrate.stderr).toBe('');
+    expect(migrate.code).toBe(0);
+    expect(JSON.parse(migrate.stdout).items).toEqual([expect.objectContaining({ id, action: 'create', written: true, cacheInvalidated: true })]);
+
+    const first = await runCli(['get-config', id, '--json'], { cwd: ws.dir, env });
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ source: 'database', config: { client: { id, name: 'Smoke Test Co' } } });
+
+    const second = await runCli(['get-config', id, '--json'], { cwd: ws.dir, env });
+    expect(JSON.parse(second.stdout)).toMatchObject({ source: 'cache', config: { _meta: { source: 'cache', origin: 'database' } } });
+  });
+
+  it('--help and --version exit 0; an unknown command or flag exits 2 with one line', async () => {
+    expect((await runCli(['--help'])).code).toBe(0);
+    expect((await runCli(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const unknownFlag = await runCli(['get-config', 'acme', '--bogus']);
+    expect(unknownFlag.code).toBe(2);
+    expect(unknownFlag.stderr.trim().split('\n')).toHaveLength(1);
+    const unknownCmd = await runCli(['frobnicate']);
+    expect(unknownCmd.code).toBe(2);
+    const missingArg = await runCli(['get-config']);
+    expect(missingArg.code).toBe(2);
+    expect(missingArg.stderr).toMatch(/missing required argument/);
+  });
+});

@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { escapeGlob, globMatches } from '../../src/cache/glob.js';
+import { isValidId, parseId } from '../../src/cache/ids.js';
+import { buildFamilies, KeySpace, patternToGlob, validatePattern } from '../../src/cache/key-families.js';
+import { UsageError } from '../../src/errors.js';
+
+const idChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCXYZ0123456789_-.'.split(''));
+const validId = fc.string({ unit: idChar, minLength: 1, maxLength: 20 });
+const anyText = fc.string({ unit: fc.constantFrom(...'ab*?[]\\^-:x{}'.split('')), maxLength: 12 });
+
+const families = buildFamilies({
+  ttl: 300,
+  extra: [{ name: 'app_cache', patterns: ['fastapi_template:tenant-{tenant}:*'], ttl: 1800 }],
+});
+const keys = new KeySpace(families);
+
+/** Every key shape a tenant can own: each pattern, with a random suffix for wildcards. */
+const keyOf = (tenant: string, suffix: string) =>
+  families.flatMap((f) => f.patterns.map((p) => p.replace('{tenant}', tenant).replace(/\*/g, suffix)));
+
+describe('tenant ids', () => {
+  it('accepts exactly letters, digits, _ - . up to 128 characters', () => {
+    fc.assert(fc.property(validId, (id) => {
+      expect(parseId(id)).toBe(id);
+    }));
+    fc.assert(
+      fc.property(fc.string({ maxLength: 140 }), (s) => {
+        expect(isValidId(s)).toBe(/^[A-Za-z0-9_.-]{1,128}$/.test(s));
+      }),
+    );
+    expect(isValidId('a'.repeat(128))).toBe(true);
+    expect(isValidId('a'.repeat(129))).toBe(false);
+    for (const bad of ['', 'ac*', 'a b', 'a:b', 'a[1]', 'é', 'a\\b', 'a\n']) expect(() => parseId(bad)).toThrow(UsageError);
+  });
+});
+
+describe('glob escaping', () => {
+  it('an escaped literal matches itself and nothing else under Redis glob rules', () => {
+    fc.assert(
+      fc.property(anyText, anyText, (literal, other) => {
+        const glob = escapeGlob(literal);
+        expect(globMatches(glob, literal)).toBe(true);
+        if (other !== literal) expect(globMatches(glob, other)).toBe(false);
+      }),
+    );
+  });
+
+  it('patternToGlob of a tenant matches the tenant\'s keys', () => {
+    fc.assert(
+      fc.property(validId, fc.string({ unit: idChar, maxLength: 8 }), (tenant, suffix) => {
+        for (const f of families) {
+          for (const p of f.patterns) {
+            expect(globMatches(patternToGlob(p, tenant), p.replace('{tenant}', tenant).replace(/\*/g, suffix))).toBe(true);
+          }
+        }
+      }),
+    );
+  });
+});
+
+describe('key building and tenant isolation', () => {
+  it('builds the services\' key names', () => {
+    expect(keys.key('tenant_config', 'acme')).toBe('tenant_config:acme');
+    expect(keys.key('permissions', 'biz-1')).toBe('permissions:biz-1');
+    expect(keys.key('dashboard_kpis', 'acme', 'days', '30')).toBe('dashboard_kpis:acme:days:30');
+    expect(() => keys.key('tenant_config', 'ac*')).toThrow(UsageError);
+  });
+
+  it('no key of one tenant is matched as another tenant\'s (acme vs acme2, acme-eu, ac)', () => {
+    fc.assert(
+      fc.property(validId, validId, fc.string({ unit: idChar, maxLength: 10 }), (a, b, suffix) => {
+        fc.pre(a !== b);
+        const matchA = keys.matcher([a]);
+        for (const k of keyOf(b, suffix)) expect(matchA(k)).toBeUndefined();
+        for (const k of keyOf(a, suffix)) expect(matchA(k)?.tenant).toBe(a);
+      }),
+      { numRuns: 300 },
+    );
+    const acme = keys.matcher(['acme']);
+    for (const other of ['acme2', 'acme-eu', 'ac', 'acme.eu', 'xacme']) {
+      for (const k of keyOf(other, 'days:30')) expect(acme(k)).toBeUndefined();
+    }
+  });
+
+  it('the tenant SCAN glob finds every key of the tenant (a superset, re-checked exactly)', () => {
+    fc.assert(
+      fc.property(validId, fc.string({ unit: idChar, maxLength: 10 }), (t, suffix) => {
+        const glob = keys.tenantScanGlob(t);
+        for (const k of keyOf(t, suffix)) expect(globMatches(glob, k)).toBe(true);
+      }),
+    );
+  });
+
+  it('classifies keys to their family and tenant, and ignores keys outside the families', () => {
+    expect(keys.classify('tenant_config:acme')).toEqual({ family: 'tenant_config', tenant: 'acme' });
+    expect(keys.classify('dashboard_trends:acme:days:30')).toEqual({ family: 'dashboard_trends', tenant: 'acme' });
+    expect(keys.classify('fastapi_template:tenant-org-1:user:9:v1')).toEqual({ family: 'app_cache', tenant: 'org-1' });
+    for (const foreign of ['sessions:acme', 'other:acme', 'tenant_config:', 'tenant_config:a:b', 'tenant_configx:acme', 'permissions:a*b']) {
+      expect(keys.classify(foreign)).toBeUndefined();
+    }
+  });
+});
+
+describe('family patterns', () => {
+  it('refuses patterns that would make tenant ownership ambiguous or swallow foreign keys', () => {
+    for (const bad of ['x:{tenant}*', 'x:{tenant}a', '*{tenant}:x', '{tenant}:*', '*:{tenant}', 'x:{tenant}:{tenant}', 'x:*', 'x:[{tenant}]']) {
+      expect(() => validatePattern('f', bad), bad).toThrow(UsageError);
+    }
+    for (const good of ['x:{tenant}', 'x:{tenant}:*', 'app:tenant-{tenant}:*', 'x:*:{tenant}', 'x:{tenant}/y']) {
+      expect(() => validatePattern('f', good), good).not.toThrow();
+    }
+  });
+});
