@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config/config.js';
+import { maskUrl } from '../../src/config/registry-spec.js';
+import { UsageError } from '../../src/errors.js';
+
+const dirs: string[] = [];
+const cwdWith = (file?: [string, string]) => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-cfg-'));
+  dirs.push(d);
+  if (file) writeFileSync(path.join(d, file[0]), file[1]);
+  return d;
+};
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe('configuration precedence: flag > environment > config file > default', () => {
+  it('uses the defaults when nothing is set', () => {
+    const cwd = cwdWith();
+    const c = resolveConfig({}, {}, cwd);
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.redisTimeoutMs).toBe(1000);
+    expect(c.ttl).toBe(300);
+    expect(c.tenantsDir).toBe(path.join(cwd, 'tenants'));
+    expect(c.registry).toEqual({ kind: 'embedded', dir: path.join(cwd, '.tenantctl', 'registry') });
+    expect(c.registryOnlyPrefix).toBe('tn_');
+    expect(c.families.map((f) => f.name)).toContain('forecast_demand');
+  });
+
+  it('each layer overrides the one below it', () => {
+    const cwd = cwdWith(['tenantctl.config.yaml', 'redis_url: redis://file:1\nttl: 60\nredis_timeout_ms: 700\ntenants_dir: from-file\n']);
+    expect(resolveConfig({}, {}, cwd)).toMatchObject({ redisUrl: 'redis://file:1', ttl: 60, redisTimeoutMs: 700, tenantsDir: path.join(cwd, 'from-file') });
+    const env = { REDIS_URL: 'redis://env:2', CACHE_TTL: '90', REDIS_TIMEOUT_MS: '800', TENANTS_DIR: 'from-env' };
+    expect(resolveConfig({}, env, cwd)).toMatchObject({ redisUrl: 'redis://env:2', ttl: 90, redisTimeoutMs: 800, tenantsDir: path.join(cwd, 'from-env') });
+    expect(resolveConfig({ redisUrl: 'redis://flag:3', ttl: 120, redisTimeout: 900, tenantsDir: 'from-flag' }, env, cwd)).toMatchObject({
+      redisUrl: 'redis://flag:3', ttl: 120, redisTimeoutMs: 900, tenantsDir: path.join(cwd, 'from-flag'),
+    });
+  });
+
+  it('reads tenantctl.config.json too, and declared families and resources', () => {
+    const cwd = cwdWith(['tenantctl.config.json', JSON.stringify({
+      families: [{ name: 'app_cache', pattern: 'fastapi_template:tenant-{tenant}:*', ttl: 1800 }],
+      resources: { products: 60 },
+    })]);
+    const c = resolveConfig({}, {}, cwd);
+    expect(c.families.map((f) => f.name)).toEqual(['tenant_config', 'permissions', 'products', 'app_cache']);
+    expect(c.families.find((f) => f.name === 'app_cache')?.ttl).toBe(1800);
+  });
+
+  it('picks the registry from --registry, DATABASE_URL, SUPABASE_URL + key, then the file', () => {
+    const cwd = cwdWith(['tenantctl.config.yaml', 'registry: ./reg\n']);
+    expect(resolveConfig({}, {}, cwd).registry).toEqual({ kind: 'embedded', dir: path.join(cwd, 'reg') });
+    expect(resolveConfig({}, { SUPABASE_URL: 'https://p.supabase.co', SUPABASE_SERVICE_KEY: 'k' }, cwd).registry).toEqual({ kind: 'supabase', url: 'https://p.supabase.co', key: 'k' });
+    expect(resolveConfig({}, { DATABASE_URL: 'postgres://u:p@h/db', SUPABASE_URL: 'https://p.supabase.co', SUPABASE_KEY: 'k' }, cwd).registry).toEqual({ kind: 'postgres', url: 'postgres://u:p@h/db' });
+    expect(resolveConfig({ registry: 'memory:' }, { DATABASE_URL: 'postgres://h/db' }, cwd).registry).toEqual({ kind: 'memory' });
+  });
+
+  it('rejects bad values as usage errors that name the setting', () => {
+    const cwd = cwdWith();
+    expect(() => resolveConfig({}, { REDIS_TIMEOUT_MS: 'soon' }, cwd)).toThrow(/Redis timeout \(env\)/);
+    expect(() => resolveConfig({}, { CACHE_TTL: '0' }, cwd)).toThrow(UsageError);
+    expect(() => resolveConfig({}, { REDIS_URL: 'http://x' }, cwd)).toThrow(UsageError);
+    expect(() => resolveConfig({}, { REDIS_CLUSTER_NODES: 'a:1,b' }, cwd)).toThrow(/not host:port/);
+    expect(() => resolveConfig({}, { SUPABASE_URL: 'https://p.supabase.co' }, cwd)).toThrow(/SUPABASE_SERVICE_ROLE_KEY/);
+    expect(() => resolveConfig({}, {}, cwdWith(['tenantctl.config.yaml', 'redis_ulr: x\n']))).toThrow(/unknown setting "redis_ulr"/);
+    expect(() => resolveConfig({}, {}, cwdWith(['tenantctl.config.yaml', 'families: [{name: f, pattern: "x:{tenant}*"}]\n']))).toThrow(UsageError);
+  });
+});
+
+describe('credential masking', () => {
+  it('masks passwords and lone tokens in URLs', () => {
+    expect(maskUrl('redis://user:s3cret@host:6379/0')).toBe('redis://user:****@host:6379/0');
+    expect(maskUrl('rediss://:s3cret@host:6380')).toBe('rediss://:****@host:6380');
+    expect(maskUrl('postgres://token@host/db')).toBe('postgres://****@host/db');
+    expect(maskUrl('redis://host:6379')).toBe('redis://host:6379');
+  });
+});

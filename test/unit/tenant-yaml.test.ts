@@ -1,0 +1,170 @@
+import { writeFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TenantFileError } from '../../src/errors.js';
+import { substitute, substituteString } from '../../src/tenants/substitution.js';
+import { isSecretKey, maskSecrets, resolveAbsentSecrets, stripSecrets } from '../../src/tenants/secrets.js';
+import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
+import { MAX_TENANT_FILE_BYTES } from '../../src/tenants/yaml-file.js';
+import { configFromRow, rowFromConfig, contentHash } from '../../src/tenants/registry-mapping.js';
+import { tenantYaml, workspace } from '../helpers/setup.js';
+
+const varName = fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,8}$/);
+const plain = fc.string({ unit: fc.constantFrom(...'abc xyz:/.-_'.split('')), maxLength: 12 });
+
+describe('${VAR} and ${VAR:-default} substitution', () => {
+  it('replaces set variables, applies defaults only when unset or empty, and reports unset ones', () => {
+    fc.assert(
+      fc.property(varName, plain, plain, plain, (name, value, fallback, around) => {
+        const env = { [name]: value };
+        expect(substituteString(`${around}\${${name}}${around}`, env)).toBe(`${around}${value}${around}`);
+        expect(substituteString(`\${${name}:-${fallback}}`, env)).toBe(value === '' ? fallback : value);
+        expect(substituteString(`\${${name}:-${fallback}}`, {})).toBe(fallback);
+        expect(substitute({ a: [`\${${name}}`] }, {}).unset).toEqual([name]);
+      }),
+    );
+  });
+
+  it('never re-expands a substituted value (no injection through variables)', () => {
+    fc.assert(
+      fc.property(varName, varName, (a, b) => {
+        fc.pre(a !== b);
+        expect(substituteString(`\${${a}}`, { [a]: `\${${b}}`, [b]: 'leaked' })).toBe(`\${${b}}`);
+      }),
+    );
+  });
+
+  it('walks nested maps and lists, leaving keys and non-strings alone, without touching the input', () => {
+    const input = { smtp: { host: '${H:-smtp.x}', port: 587, tls: true, hosts: ['${H}', 'plain'] }, '${K}': 'k' };
+    const copy = structuredClone(input);
+    const { value } = substitute(input, { H: 'mail.example' });
+    expect(value).toEqual({ smtp: { host: 'mail.example', port: 587, tls: true, hosts: ['mail.example', 'plain'] }, '${K}': 'k' });
+    expect(input).toEqual(copy);
+  });
+});
+
+describe('secrets', () => {
+  it('recognises the secret key names and their _suffixed forms', () => {
+    for (const k of ['api_key', 'password', 'secret', 'token', 'service_key', 'anon_key', 'private_key', 'access_key', 'smtp_password', 'OPENAI_API_KEY']) expect(isSecretKey(k)).toBe(true);
+    for (const k of ['apikey_hint', 'passwords_policy', 'tokens', 'host', 'secretary', 'model']) expect(isSecretKey(k)).toBe(false);
+  });
+
+  it('strips literal secrets, keeps ${VAR} references, drops literal defaults of references', () => {
+    const { config, stripped } = stripSecrets({
+      a: { api_key: 'sk-live', model: 'm' },
+      b: { password: '${PW}', token: '${T:-literal}' },
+      list: [{ secret: 12345 }],
+    });
+    expect(config).toEqual({ a: { model: 'm' }, b: { password: '${PW}', token: '${T}' }, list: [{}] });
+    expect(stripped.map((s) => `${s.path.join('.')}:${s.kind}`)).toEqual(['a.api_key:literal-removed', 'b.token:default-dropped', 'list.0.secret:literal-removed']);
+  });
+
+  it('property: nothing that stripSecrets returns holds a literal secret value', () => {
+    const key = fc.constantFrom('api_key', 'password', 'host', 'x_token', 'name');
+    const leaf = fc.oneof(plain, fc.integer(), fc.constant('${V}'), fc.constant('${V:-s}'));
+    const tree = fc.letrec((tie) => ({ node: fc.dictionary(key, fc.oneof(leaf, tie('node')), { maxKeys: 4 }) })).node;
+    fc.assert(
+      fc.property(tree, (t) => {
+        const check = (v: unknown): void => {
+          if (!v || typeof v !== 'object') return;
+          for (const [k, x] of Object.entries(v)) {
+            if (isSecretKey(k) && typeof x !== 'object') expect(x).toMatch(/^(\$\{[A-Z_]+\})?$/);
+            check(x);
+          }
+        };
+        check(stripSecrets(t).config);
+      }),
+    );
+  });
+
+  it('masks secret values for output', () => {
+    expect(maskSecrets({ smtp: { password: 'p', host: 'h' }, api_key: '' })).toEqual({ smtp: { password: '****', host: 'h' }, api_key: '' });
+  });
+
+  it('resolves absent secrets as the services do: tenant-scoped variable, then the shared one, only in existing blocks', () => {
+    const env = { ACME_EU_SMTP_PASSWORD: 'scoped', SMTP_PASSWORD: 'shared', VAPI_API_KEY: 'vapi', OPENAI_API_KEY: 'oa' };
+    const cfg = resolveAbsentSecrets({ email: { smtp: { host: 'h' } }, infrastructure: { vapi: {} } }, 'acme-eu', env);
+    expect(cfg).toEqual({ email: { smtp: { host: 'h', password: 'scoped' } }, infrastructure: { vapi: { api_key: 'vapi' } } });
+    expect(resolveAbsentSecrets({ email: { smtp: {} } }, 'other', env)).toEqual({ email: { smtp: { password: 'shared' } } });
+  });
+});
+
+describe('YAML tenant source', () => {
+  const ws = workspace({}, { registry: false });
+  afterAll(() => ws.cleanup());
+  const source = new YamlTenantSource(ws.tenantsDir, 'tn_');
+
+  it('reads both layouts, skips registry-only ids and non-tenant files', () => {
+    ws.writeTenant('flat', tenantYaml('flat'));
+    ws.writeTenant('nested', tenantYaml('nested'), 'nested/client.yaml');
+    ws.writeTenant('yml', tenantYaml('yml'), 'yml.yml');
+    ws.writeTenant('tn_123', tenantYaml('tn_123'));
+    ws.writeTenant('tiers', 'features: []\n');
+    expect(source.listIds()).toEqual(['flat', 'nested', 'yml']);
+    expect(source.load('nested')?.config.client).toEqual({ id: 'nested', name: 'Tenant nested' });
+    expect(source.load('tn_123')).toBeUndefined();
+    expect(source.load('missing')).toBeUndefined();
+  });
+
+  const expectFileError = (id: string, yaml: string, line: number | undefined, reason: RegExp) => {
+    const file = ws.writeTenant(id, yaml);
+    try {
+      source.load(id);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(TenantFileError);
+      const e = err as TenantFileError;
+      expect(e.file).toBe(file);
+      expect(e.line).toBe(line);
+      expect(e.reason).toMatch(reason);
+      expect(e.message).toBe(`${file}${line ? `:${line}` : ''}: ${e.reason}`);
+    }
+  };
+
+  it('reports malformed files as file:line: reason', () => {
+    expectFileError('broken', 'client:\n  id: broken\n  name: [unclosed\n', 4, /.+/);
+    expectFileError('dupkey', 'client:\n  id: dupkey\n  name: A\n  name: B\n', 4, /duplicate/i);
+    expectFileError('wrongid', 'client:\n  id: other\n  name: X\n', 2, /does not match/);
+    expectFileError('noname', 'client:\n  id: noname\n', 1, /client.name/);
+    expectFileError('notmap', '- just\n- a list\n', undefined, /mapping/);
+    expectFileError('badflag', tenantYaml('badflag', 'B', 'yaml_only: "yes"\n'), 4, /yaml_only/);
+  });
+
+  it('refuses alias bombs, over-deep nesting and oversized files', () => {
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 9; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    ws.writeTenant('bomb', `client: {id: bomb, name: B}\n${bomb.join('\n')}\n`);
+    expect(() => source.load('bomb')).toThrow(/bomb\.yaml(:\d+)?: .*alias/i);
+    ws.writeTenant('deep', `client: {id: deep, name: D}\nx: ${'['.repeat(100)}${']'.repeat(100)}\n`);
+    expect(() => source.load('deep')).toThrow(/deep\.yaml(:\d+)?: .*(depth|deep|nest)/i);
+    const big = ws.writeTenant('big', 'client: {id: big, name: B}\n');
+    writeFileSync(big, `client: {id: big, name: B}\npad: "${'x'.repeat(MAX_TENANT_FILE_BYTES)}"\n`);
+    expect(() => source.load('big')).toThrow(/limit/);
+  });
+
+  it('keeps dates as strings (CORE schema) and strips literal secrets with a file:line warning', () => {
+    ws.writeTenant('dated', tenantYaml('dated', 'D', 'subscription:\n  demo_expires_at: 2030-01-01\nemail:\n  smtp:\n    host: h\n    password: hunter2\n'));
+    const doc = source.load('dated')!;
+    expect((doc.config.subscription as Record<string, unknown>).demo_expires_at).toBe('2030-01-01');
+    expect(doc.config.email).toEqual({ smtp: { host: 'h' } });
+    expect(doc.warnings).toEqual([expect.stringMatching(/dated\.yaml:9: literal secret email\.smtp\.password stripped/)]);
+    expect(JSON.stringify(doc)).not.toContain('hunter2');
+  });
+
+  it('maps a config to registry columns and back without loss', () => {
+    const config = {
+      client: { id: 'm', name: 'M', short_name: 'm', timezone: 'UTC', currency: 'EUR', website: 'w' },
+      email: { primary: 'a@b', smtp: { host: '${H}' } },
+      infrastructure: { gcp: { project_id: 'p', dataset: 'd' }, openai: { model: 'x' } },
+      yaml_only: false,
+    };
+    const row = rowFromConfig('m', config);
+    expect(row).toMatchObject({ name: 'M', short_name: 'm', timezone: 'UTC', currency: 'EUR', primary_email: 'a@b', gcp_project_id: 'p', gcp_dataset: 'd' });
+    expect(row.tenant_config.client).toEqual({ website: 'w' });
+    const { yaml_only: _y, ...expected } = config;
+    const back = configFromRow({ ...row, config_source: 'database', status: 'active', plan: null, features_enabled: null });
+    expect(back).toEqual(expected);
+    expect(contentHash({ ...row, config_source: 'database', status: 'active', plan: null, features_enabled: null })).toBe(row.tenantctl_hash);
+  });
+});
+
