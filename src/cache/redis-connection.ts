@@ -81,11 +81,17 @@ export class RedisConnection {
       conn = new RedisConnection(client, 'standalone', options.timeoutMs, maskUrl(url));
     }
     try {
-      await withDeadline(conn.client.connect(), options.timeoutMs + 250, `connecting to Redis at ${conn.target}`);
-      if (conn.mode === 'cluster') {
-        // Make sure the slot map is known before any fan-out (ioredis#1884).
-        await withDeadline(conn.client.ping(), options.timeoutMs, `Redis cluster at ${conn.target}`);
-      }
+      // One deadline over connect + PING: a TCP connect alone proves nothing (a
+      // TLS port reached without TLS accepts and then stays silent), and on a
+      // cluster the PING also waits for the slot map needed for fan-out (ioredis#1884).
+      await withDeadline(
+        (async () => {
+          await conn.client.connect();
+          await conn.client.ping();
+        })(),
+        options.timeoutMs + 250,
+        `connecting to Redis at ${conn.target}`,
+      );
       return conn;
     } catch (err) {
       const cause = conn.lastError ?? err;

@@ -1,0 +1,154 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CacheProvider } from '../../src/cache/cache-provider.js';
+import { buildFamilies, KeySpace } from '../../src/cache/key-families.js';
+import { CacheAdmin } from '../../src/services/cache-admin.js';
+import { collectCacheInfo, toPrometheus } from '../../src/services/cache-info.js';
+import { BackendUnavailableError } from '../../src/errors.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { freePort } from '../helpers/ports.js';
+import { Redis } from 'ioredis';
+
+const families = buildFamilies({ ttl: 300, extra: [{ name: 'app_cache', patterns: ['fastapi_template:tenant-{tenant}:*'], ttl: 1800 }] });
+const keys = new KeySpace(families);
+
+/** Every key shape of one tenant that the tool owns (one per family pattern). */
+const ownedKeys = (t: string) => [
+  `tenant_config:${t}`,
+  `permissions:${t}`,
+  `dashboard_kpis:${t}`,
+  `dashboard_trends:${t}:days:30`,
+  `forecast_demand:${t}:sku:1:horizon:7`,
+  `fastapi_template:tenant-${t}:user:1:v1`,
+];
+/** Keys that are never the tool's, whatever tenant they mention. */
+const FOREIGN = ['sessions:acme', 'other:acme', 'acme', 'tenant_config', 'tenant_configs:acme', 'fastapi_template:acme:x', 'queue:acme:jobs'];
+
+describe('CacheAdmin on a real redis-server', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let admin: CacheAdmin;
+  let provider: CacheProvider;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await server.stop();
+  });
+  beforeEach(async () => {
+    await redis.flushdb();
+    provider?.close();
+    provider = new CacheProvider({ url: server.url, timeoutMs: 1000 });
+    admin = new CacheAdmin(provider, keys);
+  });
+
+  const seed = async (list: string[]) => {
+    const p = redis.pipeline();
+    for (const k of list) p.set(k, '{"v":1}');
+    await p.exec();
+  };
+  const remaining = async () => (await redis.keys('*')).sort();
+
+  it('invalidating acme never touches acme2, acme-eu, ac or foreign keys', async () => {
+    const neighbours = ['acme2', 'acme-eu', 'ac', 'acme.eu', 'xacme'];
+    await seed([...ownedKeys('acme'), ...neighbours.flatMap(ownedKeys), ...FOREIGN]);
+    const [result] = await admin.invalidateTenants(['acme']);
+    expect(result.total).toBe(6);
+    expect(result.families).toMatchObject({ tenant_config: 1, permissions: 1, dashboard_kpis: 1, dashboard_trends: 1, forecast_demand: 1, app_cache: 1 });
+    expect(await remaining()).toEqual([...neighbours.flatMap(ownedKeys), ...FOREIGN].sort());
+  });
+
+  it('ids with glob characters are rejected; ids with . - _ are matched literally', async () => {
+    await expect(admin.invalidateTenants(['ac*'])).rejects.toThrow(/invalid tenant id/);
+    await seed([...ownedKeys('a.c'), ...ownedKeys('abc'), ...ownedKeys('a-c')]);
+    await admin.invalidateTenants(['a.c']);
+    expect(await remaining()).toEqual([...ownedKeys('abc'), ...ownedKeys('a-c')].sort());
+  });
+
+  it('property: for random tenant pairs, invalidating one leaves every key of the other', async () => {
+    const id = fc.string({ unit: fc.constantFrom(...'ab-_.1'.split('')), minLength: 1, maxLength: 5 });
+    await fc.assert(
+      fc.asyncProperty(id, id, async (a, b) => {
+        fc.pre(a !== b);
+        await redis.flushdb();
+        await seed([...ownedKeys(a), ...ownedKeys(b)]);
+        await admin.invalidateTenants([a]);
+        expect(await remaining()).toEqual(ownedKeys(b).sort());
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a dry run lists the keys and deletes nothing; many tenants use one pass', async () => {
+    const tenants = ['t1', 't2', 't3', 't4', 't5', 't6'];
+    await seed([...tenants.flatMap(ownedKeys), ...FOREIGN]);
+    const dry = await admin.invalidateTenants(['t1'], { dryRun: true });
+    expect(dry[0].keys).toEqual(ownedKeys('t1').sort());
+    expect(await redis.dbsize()).toBe(tenants.length * 6 + FOREIGN.length);
+    const results = await admin.invalidateTenants(tenants);
+    expect(results.map((r) => r.total)).toEqual(tenants.map(() => 6));
+    expect(await remaining()).toEqual([...FOREIGN].sort());
+  });
+
+  it('invalidate-all removes every family key of every tenant and nothing else, with exact counts', async () => {
+    const tenants = Array.from({ length: 500 }, (_, i) => `tenant${i}`);
+    await seed([...tenants.flatMap(ownedKeys), ...FOREIGN]);
+    const dry = await admin.invalidateAll({ dryRun: true });
+    expect(dry.total).toBe(3000);
+    expect(dry.families.tenant_config).toBe(500);
+    expect(await redis.dbsize()).toBe(3000 + FOREIGN.length);
+    const done = await admin.invalidateAll();
+    expect(done.total).toBe(3000);
+    expect(done.families).toEqual(dry.families);
+    expect(await remaining()).toEqual([...FOREIGN].sort());
+  });
+
+  it('counts exactly even when the keyspace is rehashing (SCAN may return a key twice)', async () => {
+    // Grow the table while scanning: Redis guarantees every key is returned, possibly twice.
+    await seed(Array.from({ length: 5000 }, (_, i) => `tenant_config:t${i}`));
+    const counting = admin.invalidateAll({ dryRun: true });
+    await seed(Array.from({ length: 20000 }, (_, i) => `noise:${i}`));
+    const r = await counting;
+    expect(r.families.tenant_config).toBe(5000);
+  });
+
+  it('cache-info reports exact family counts, memory, hits and misses, in JSON and Prometheus form', async () => {
+    await redis.config('RESETSTAT');
+    await seed([...ownedKeys('acme'), ...ownedKeys('beta'), ...FOREIGN]);
+    await redis.get('tenant_config:acme');
+    await redis.get('tenant_config:nobody');
+    const info = await collectCacheInfo(provider, admin, 300);
+    expect(info).toMatchObject({ backend: 'redis', available: true, ttl_seconds: 300, cached_tenants: 2, hits: 1, misses: 1, total_requests: 2, hit_rate_percent: 50, redis_evicted_keys: 0 });
+    expect(info.families).toMatchObject({ tenant_config: 2, permissions: 2, app_cache: 2, products: 0 });
+    expect(info.tool_keys).toBe(12);
+    expect(info.total_keys).toBe(12 + FOREIGN.length);
+    expect(info.used_memory_mb).toBeGreaterThan(0);
+    expect(info.server).toMatchObject({ mode: 'standalone', masters: 1, version: expect.stringMatching(/^\d+\./) });
+    const prom = toPrometheus(info);
+    expect(prom).toContain('tenantctl_redis_up 1');
+    expect(prom).toContain('tenantctl_cache_keys{family="tenant_config"} 2');
+    expect(prom).toMatch(/^tenantctl_redis_keyspace_hits_total 1$/m);
+  });
+
+  it('with Redis down: invalidate throws BackendUnavailableError, cache-info reports unavailable', async () => {
+    const down = new CacheProvider({ url: `redis://127.0.0.1:${await freePort()}`, timeoutMs: 300 });
+    const downAdmin = new CacheAdmin(down, keys);
+    await expect(downAdmin.invalidateTenants(['acme'])).rejects.toBeInstanceOf(BackendUnavailableError);
+    await expect(downAdmin.invalidateAll()).rejects.toBeInstanceOf(BackendUnavailableError);
+    expect(await collectCacheInfo(down, downAdmin, 300)).toMatchObject({ backend: 'redis', available: false });
+    expect(toPrometheus({ backend: 'redis', available: false, ttl_seconds: 300 })).toContain('tenantctl_redis_up 0');
+    const none = new CacheProvider({ timeoutMs: 300 });
+    expect(await collectCacheInfo(none, new CacheAdmin(none, keys), 300)).toEqual({ backend: 'none', available: false, ttl_seconds: 300 });
+  });
+
+  it('test-redis runs PING, SET with TTL, GET, DEL and leaves no key behind', async () => {
+    const r = await admin.testRedis();
+    expect(r.ok).toBe(true);
+    expect(r.steps.map((s) => s.step)).toEqual(['PING', 'SET', 'GET', 'DEL']);
+    expect(r.version).toMatch(/^\d+\./);
+    expect(await redis.dbsize()).toBe(0);
+  });
+});

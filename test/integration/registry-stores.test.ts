@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RegistryStore } from '../../src/registry/registry-store.js';
+import { openPgliteStore } from '../../src/registry/pglite-store.js';
+import { openPostgresStore } from '../../src/registry/postgres-store.js';
+import { SupabaseRegistryStore } from '../../src/registry/supabase-store.js';
+import { rowFromConfig } from '../../src/tenants/registry-mapping.js';
+import { BackendUnavailableError } from '../../src/errors.js';
+import { freshPostgresDatabase, TEST_DATABASE_URL } from '../helpers/setup.js';
+import { startFakePostgrest, type FakePostgrest } from '../helpers/fake-postgrest.js';
+import { freePort } from '../helpers/ports.js';
+
+const config = (id: string, name = `Name ${id}`) => ({
+  client: { id, name, timezone: 'UTC' },
+  email: { primary: `${id}@example.com`, smtp: { host: 'h', password: '${SMTP_PASSWORD}' } },
+  nested: { list: [1, 'two', { three: true }], unicode: 'héllo ✓' },
+});
+
+/** The same behaviour, asserted against every backend (unstorage's testDriver pattern). */
+function registryContract(name: string, open: () => Promise<{ store: RegistryStore; cleanup: () => Promise<void> }>) {
+  describe(`RegistryStore contract: ${name}`, () => {
+    let store: RegistryStore;
+    let cleanup: () => Promise<void>;
+    beforeAll(async () => {
+      ({ store, cleanup } = await open());
+    });
+    afterAll(async () => {
+      await store?.close();
+      await cleanup?.();
+    });
+
+    it('inserts a tenant as active and database-sourced, reads it back exactly', async () => {
+      const row = rowFromConfig('acme', config('acme'));
+      await store.upsertTenant(row);
+      const got = await store.getTenant('acme');
+      expect(got).toMatchObject({ id: 'acme', name: 'Name acme', timezone: 'UTC', primary_email: 'acme@example.com', config_source: 'database', status: 'active', tenantctl_hash: row.tenantctl_hash });
+      expect(got!.tenant_config).toEqual(row.tenant_config);
+      expect(typeof got!.created_at).toBe('string');
+      expect(await store.getTenant('nobody')).toBeUndefined();
+    });
+
+    it('updates only the tenantctl columns of an existing row', async () => {
+      await store.upsertTenant(rowFromConfig('beta', config('beta')));
+      await store.upsertTenant(rowFromConfig('beta', config('beta', 'Beta Renamed')));
+      const got = await store.getTenant('beta');
+      expect(got).toMatchObject({ name: 'Beta Renamed', status: 'active' });
+      expect(await store.getTenant('acme')).toMatchObject({ name: 'Name acme' });
+    });
+
+    it('reads many ids at once and lists active tenants sorted', async () => {
+      for (const id of ['c3', 'c1', 'c2']) await store.upsertTenant(rowFromConfig(id, config(id)));
+      const many = await store.getTenants(['c1', 'c2', 'missing', 'c3']);
+      expect([...many.keys()].sort()).toEqual(['c1', 'c2', 'c3']);
+      const listed = (await store.listActiveTenants()).map((r) => r.id);
+      expect(listed).toEqual([...listed].sort());
+      expect(listed).toEqual(expect.arrayContaining(['acme', 'beta', 'c1', 'c2', 'c3']));
+      expect(await store.getTenants([])).toEqual(new Map());
+    });
+  });
+}
+
+registryContract('PGlite (in memory)', async () => ({ store: await openPgliteStore(undefined), cleanup: async () => undefined }));
+
+describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
+  registryContract('PostgreSQL', async () => {
+    const db = await freshPostgresDatabase();
+    return { store: await openPostgresStore(db.url), cleanup: db.drop };
+  });
+
+  it('adds tenantctl_hash to a tenants table the services created without it, keeping their rows', async () => {
+    const db = await freshPostgresDatabase();
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    await c.query(`CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL, short_name text, timezone text, currency text, primary_email text,
+      gcp_project_id text, gcp_dataset text, config_source text DEFAULT 'yaml', tenant_config jsonb DEFAULT '{}', status text DEFAULT 'active',
+      plan text, features_enabled jsonb, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now())`);
+    await c.query(`INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ('legacy', 'Legacy', 'database', '{"x": 1}')`);
+    await c.end();
+    const store = await openPostgresStore(db.url);
+    expect(await store.getTenant('legacy')).toMatchObject({ name: 'Legacy', tenantctl_hash: null, tenant_config: { x: 1 } });
+    await store.close();
+    await db.drop();
+  });
+});
+
+describe('Supabase store (contract test against a local PostgREST-like server)', () => {
+  let fake: FakePostgrest;
+  beforeAll(async () => {
+    fake = await startFakePostgrest();
+  });
+  afterAll(() => fake.close());
+
+  registryContract('Supabase (contract)', async () => ({ store: await SupabaseRegistryStore.open(fake.url, fake.key), cleanup: async () => undefined }));
+
+  it('a wrong key or an unapplied schema is a clear backend error, never printing the key', async () => {
+    const wrong = SupabaseRegistryStore.open(fake.url, 'not-the-key');
+    await expect(wrong).rejects.toBeInstanceOf(BackendUnavailableError);
+    await expect(wrong).rejects.not.toThrow(/not-the-key/);
+    fake.missingColumn = true;
+    await expect(SupabaseRegistryStore.open(fake.url, fake.key)).rejects.toThrow(/tenantctl schema/);
+    fake.missingColumn = false;
+  });
+
+  it('an update silently filtered by row-level security is reported, not taken as success', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    await store.upsertTenant(rowFromConfig('rls', config('rls')));
+    fake.rlsHidesUpdates = true;
+    await expect(store.upsertTenant(rowFromConfig('rls', config('rls', 'Changed')))).rejects.toThrow(/row-level security/);
+    fake.rlsHidesUpdates = false;
+  });
+
+  it('an unreachable project fails fast without supabase-js retry loops', async () => {
+    const start = Date.now();
+    await expect(SupabaseRegistryStore.open(`http://127.0.0.1:${await freePort()}`, 'k')).rejects.toBeInstanceOf(BackendUnavailableError);
+    expect(Date.now() - start).toBeLessThan(3000);
+  });
+});
+
+describe('PostgreSQL unreachable', () => {
+  it('is a BackendUnavailableError with the password masked', async () => {
+    const err = await openPostgresStore(`postgres://u:hunter2@127.0.0.1:${await freePort()}/db`).catch((e) => e);
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect(err.message).toContain('u:****@');
+    expect(err.message).not.toContain('hunter2');
+  });
+});
