@@ -1,0 +1,120 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openPgliteStore } from '../../src/registry/pglite-store.js';
+import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
+import { migrationExitCode } from '../../src/services/migration.js';
+import { sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { freePort } from '../helpers/ports.js';
+import { wireServices } from '../helpers/services.js';
+
+describe('Migration: YAML -> registry', () => {
+  let ws: Workspace;
+  let store: SqlRegistryStore;
+  let redis: Redis;
+  const registry = async () => store;
+  beforeAll(async () => {
+    store = await openPgliteStore(undefined);
+    redis = new Redis(sharedRedisUrl());
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await store.close();
+  });
+  beforeEach(() => {
+    ws?.cleanup();
+    ws = workspace({}, { registry: false });
+  });
+
+  it('plans, applies, is idempotent, and invalidates the cache of what it writes', async () => {
+    const [a, b, dev] = [uniq('a'), uniq('b'), uniq('dev')];
+    ws.writeTenant(a, tenantYaml(a, 'A', 'email:\n  primary: a@x\n  smtp: { password: literal }\n'));
+    ws.writeTenant(b, tenantYaml(b, 'B'));
+    ws.writeTenant(dev, tenantYaml(dev, 'Dev', 'yaml_only: true\n'));
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir });
+
+    const plan = await s.migration.run({ dryRun: true });
+    expect(plan.items.map((i) => [i.id, i.action])).toEqual([[a, 'create'], [b, 'create'], [dev, 'skip']].sort());
+    expect(await store.getTenant(a)).toBeUndefined();
+
+    await redis.set(`tenant_config:${a}`, '{"stale":true}');
+    await redis.set(`tenant_config:${a}x`, '{"neighbour":true}');
+    const applied = await s.migration.run();
+    expect(applied.counts).toMatchObject({ create: 2, skip: 1, error: 0 });
+    expect(applied.items.find((i) => i.id === a)).toMatchObject({ written: true, cacheInvalidated: true });
+    expect(applied.items.find((i) => i.id === a)!.warnings.join()).toMatch(/literal secret email\.smtp\.password stripped/);
+    expect(await redis.exists(`tenant_config:${a}`)).toBe(0);
+    expect(await redis.exists(`tenant_config:${a}x`)).toBe(1);
+    const row = await store.getTenant(a);
+    expect(row).toMatchObject({ name: 'A', primary_email: 'a@x', config_source: 'database', status: 'active' });
+    expect(JSON.stringify(row)).not.toContain('literal');
+    expect(await store.getTenant(dev)).toBeUndefined();
+    expect(migrationExitCode(applied)).toBe(0);
+
+    const again = await s.migration.run();
+    expect(again.counts).toMatchObject({ create: 0, update: 0, unchanged: 2 });
+
+    ws.writeTenant(b, tenantYaml(b, 'B v2'));
+    const changed = await s.migration.run({ ids: [b] });
+    expect(changed.items).toEqual([expect.objectContaining({ id: b, action: 'update', written: true })]);
+    expect((await store.getTenant(b))!.name).toBe('B v2');
+    s.close();
+  });
+
+  it('refuses to overwrite a tenant edited in the registry since its last migration, unless --force', async () => {
+    const id = uniq('edited');
+    ws.writeTenant(id, tenantYaml(id, 'Original'));
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    await s.migration.run({ ids: [id] });
+    await store.db.query(`UPDATE tenants SET name = 'Edited in registry' WHERE id = $1`, [id]);
+    ws.writeTenant(id, tenantYaml(id, 'YAML v2'));
+
+    const refused = await s.migration.run({ ids: [id] });
+    expect(refused.items[0]).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/edited in the registry.*--force/) });
+    expect((await store.getTenant(id))!.name).toBe('Edited in registry');
+    expect(migrationExitCode(refused)).toBe(4);
+
+    const forced = await s.migration.run({ ids: [id], force: true });
+    expect(forced.items[0]).toMatchObject({ action: 'update', reason: expect.stringMatching(/^forced/) });
+    expect((await store.getTenant(id))!.name).toBe('YAML v2');
+    expect((await s.migration.run({ ids: [id] })).items[0].action).toBe('unchanged');
+    s.close();
+  });
+
+  it('a row the services wrote (no tenantctl hash) is a conflict unless its content already matches', async () => {
+    const [same, other] = [uniq('same'), uniq('other')];
+    ws.writeTenant(same, tenantYaml(same, 'Same'));
+    ws.writeTenant(other, tenantYaml(other, 'Mine'));
+    await store.db.query(`INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ($1, 'Same', 'database', '{}'), ($2, 'Theirs', 'database', '{}')`, [same, other]);
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    const r = await s.migration.run({ ids: [same, other] });
+    expect(r.items.map((i) => i.action)).toEqual(['update', 'conflict']);
+    expect((await store.getTenant(same))!.tenantctl_hash).not.toBeNull();
+    expect((await s.migration.run({ ids: [same] })).items[0].action).toBe('unchanged');
+    s.close();
+  });
+
+  it('a bad file is reported as file:line and nothing of that tenant is written; the others are', async () => {
+    const [good, bad] = [uniq('good'), uniq('bad')];
+    ws.writeTenant(good, tenantYaml(good));
+    ws.writeTenant(bad, `client:\n  id: ${bad}\n  name: "unterminated\n`);
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    const r = await s.migration.run();
+    expect(r.items.find((i) => i.id === bad)).toMatchObject({ action: 'error', reason: expect.stringMatching(new RegExp(`${bad}\\.yaml:\\d+: `)) });
+    expect(await store.getTenant(bad)).toBeUndefined();
+    expect(await store.getTenant(good)).toBeDefined();
+    expect(migrationExitCode(r)).toBe(4);
+    const onlyBad = await s.migration.run({ ids: [bad] });
+    expect(migrationExitCode(onlyBad)).toBe(2);
+    s.close();
+  });
+
+  it('with Redis down the registry is still written; the report says the cache was not invalidated (exit 4)', async () => {
+    const id = uniq('nocache');
+    ws.writeTenant(id, tenantYaml(id));
+    const s = wireServices({ redisUrl: `redis://127.0.0.1:${await freePort()}`, registry, tenantsDir: ws.tenantsDir, timeoutMs: 300 });
+    const r = await s.migration.run();
+    expect(r.items[0]).toMatchObject({ written: true, cacheInvalidated: false });
+    expect(migrationExitCode(r)).toBe(4);
+    s.close();
+  });
+});

@@ -1,0 +1,130 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPgliteStore } from '../../src/registry/pglite-store.js';
+import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
+import { NotFoundError, TenantFileError, BackendUnavailableError } from '../../src/errors.js';
+import { sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { freePort } from '../helpers/ports.js';
+import { wireServices } from '../helpers/services.js';
+
+describe('TenantConfigService: cache -> registry -> YAML', () => {
+  let ws: Workspace;
+  let store: SqlRegistryStore;
+  let redis: Redis;
+  const registry = async () => store;
+  beforeAll(async () => {
+    ws = workspace({}, { registry: false });
+    store = await openPgliteStore(undefined);
+    redis = new Redis(sharedRedisUrl());
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await store.close();
+    ws.cleanup();
+  });
+
+  const secretTenant = (id: string) =>
+    tenantYaml(id, 'Secretive', `email:\n  primary: a@b.c\n  smtp:\n    host: "\${SMTP_HOST:-smtp.example}"\n    password: "\${${id.toUpperCase()}_PW}"\ninfrastructure:\n  openai: { api_key: sk-literal-123, model: m }\n`);
+
+  it('reads YAML, caches it, then serves the cache; secrets never reach the cache', async () => {
+    const id = uniq('yaml');
+    ws.writeTenant(id, secretTenant(id));
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir, env: { [`${id.toUpperCase()}_PW`]: 'pw-from-env', OPENAI_API_KEY: 'sk-shared' } });
+    const first = await s.tenants.get(id);
+    expect(first.source).toBe('yaml');
+    expect(first.config).toMatchObject({ email: { smtp: { host: 'smtp.example', password: 'pw-from-env' } }, infrastructure: { openai: { api_key: 'sk-shared' } } });
+    const raw = await redis.get(`tenant_config:${id}`);
+    expect(raw).not.toBeNull();
+    expect(raw).not.toContain('pw-from-env');
+    expect(raw).not.toContain('sk-literal-123');
+    expect(raw).not.toContain('sk-shared');
+    expect(JSON.parse(raw!).email.smtp.password).toBe(`\${${id.toUpperCase()}_PW}`);
+    expect(await redis.ttl(`tenant_config:${id}`)).toBeGreaterThan(290);
+    const second = await s.tenants.get(id);
+    expect(second.source).toBe('cache');
+    expect(second.config.email).toEqual(first.config.email);
+    s.close();
+  });
+
+  it('prefers the registry over YAML once migrated, and a save invalidates only that tenant', async () => {
+    const id = uniq('db');
+    const neighbour = `${id}2`;
+    ws.writeTenant(id, tenantYaml(id, 'From YAML'));
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir });
+    await redis.set(`tenant_config:${neighbour}`, '{"client":{"id":"n"}}');
+    await redis.set(`dashboard_kpis:${id}:days:30`, '{}');
+    await s.tenants.save(id, { client: { id, name: 'From Registry' } });
+    expect(await redis.exists(`dashboard_kpis:${id}:days:30`)).toBe(0);
+    expect(await redis.exists(`tenant_config:${neighbour}`)).toBe(1);
+    const got = await s.tenants.get(id);
+    expect(got).toMatchObject({ source: 'database', config: { client: { name: 'From Registry' }, _meta: { source: 'database', status: 'active' } } });
+    expect((await s.tenants.get(id, { noCache: true })).source).toBe('database');
+    s.close();
+  });
+
+  it('a registry row not migrated (config_source yaml) falls through to YAML', async () => {
+    const id = uniq('nm');
+    ws.writeTenant(id, tenantYaml(id, 'Yaml Wins'));
+    await store.db.query(`INSERT INTO tenants (id, name, config_source) VALUES ($1, 'Stale Row', 'yaml')`, [id]);
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    expect((await s.tenants.get(id)).config.client).toMatchObject({ name: 'Yaml Wins' });
+    s.close();
+  });
+
+  it('yaml_only tenants skip cache and registry entirely', async () => {
+    const id = uniq('yo');
+    ws.writeTenant(id, tenantYaml(id, 'Dev', 'yaml_only: true\n'));
+    await redis.set(`tenant_config:${id}`, JSON.stringify({ client: { id, name: 'Stale cached' } }));
+    let registryOpened = false;
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry: async () => ((registryOpened = true), store), tenantsDir: ws.tenantsDir });
+    const got = await s.tenants.get(id);
+    expect(got).toMatchObject({ source: 'yaml', config: { client: { name: 'Dev' }, _meta: { yaml_only: true } } });
+    expect(registryOpened).toBe(false);
+    expect(JSON.parse((await redis.get(`tenant_config:${id}`))!).client.name).toBe('Stale cached');
+    s.close();
+  });
+
+  it('registry-only ids are never read from YAML; unknown tenants are NotFoundError', async () => {
+    ws.writeTenant('tn_ghost', tenantYaml('tn_ghost'));
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    await expect(s.tenants.get('tn_ghost')).rejects.toThrow(/registry-only/);
+    await expect(s.tenants.get(uniq('none'))).rejects.toBeInstanceOf(NotFoundError);
+    s.close();
+  });
+
+  it('a cache hit never opens the registry', async () => {
+    const id = uniq('hit');
+    await redis.set(`tenant_config:${id}`, JSON.stringify({ client: { id, name: 'Cached' }, _meta: { source: 'database' } }), 'EX', 60);
+    let opened = false;
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry: async () => ((opened = true), store), tenantsDir: ws.tenantsDir });
+    expect((await s.tenants.get(id)).source).toBe('cache');
+    expect(opened).toBe(false);
+    s.close();
+  });
+
+  it('Redis down: answers from the registry/YAML with one warning', async () => {
+    const id = uniq('down');
+    ws.writeTenant(id, tenantYaml(id));
+    const s = wireServices({ redisUrl: `redis://127.0.0.1:${await freePort()}`, registry, tenantsDir: ws.tenantsDir, timeoutMs: 300 });
+    expect((await s.tenants.get(id)).source).toBe('yaml');
+    expect((await s.tenants.get(id)).source).toBe('yaml');
+    expect(s.warnings).toHaveLength(1);
+    expect(s.warnings[0]).toMatch(/ECONNREFUSED.*continuing without the cache/);
+    s.close();
+  });
+
+  it('registry down: falls back to YAML with a warning; a malformed file only matters when YAML is needed', async () => {
+    const id = uniq('regdown');
+    ws.writeTenant(id, tenantYaml(id, 'Fallback'));
+    const down = async () => {
+      throw new BackendUnavailableError('registry', 'registry (postgres x) is unreachable: ECONNREFUSED');
+    };
+    const s = wireServices({ registry: down, tenantsDir: ws.tenantsDir });
+    expect((await s.tenants.get(id)).source).toBe('yaml');
+    expect(s.warnings.join('\n')).toMatch(/unreachable.*falling back to YAML/);
+    const bad = uniq('bad');
+    ws.writeTenant(bad, 'client: [oops\n');
+    await expect(s.tenants.get(bad)).rejects.toBeInstanceOf(TenantFileError);
+    s.close();
+  });
+});
