@@ -1,0 +1,323 @@
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, sharedRedisUrl, tenantYaml, uniq, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
+import { freePort } from '../helpers/ports.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+
+/**
+ * Every command in the three situations: Redis up, Redis down (clean fallback
+ * or exit 3, fast), and bad input (one line on stderr, exit 2, nothing changed).
+ */
+const TIMEOUT_MS = 500;
+/** Node start-up and module loading on a busy 2-core machine, on top of the Redis timeout. */
+const STARTUP_MARGIN_MS = 2000;
+
+const oneLineError = (r: CliRun) => {
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+};
+
+describe('CLI commands', () => {
+  let ws: Workspace;
+  let redis: Redis;
+  let downUrl: string;
+  let blackHole: net.Server;
+  let blackHoleUrl: string;
+  const [acme, beta, dev] = [uniq('acme'), uniq('beta'), uniq('dev')];
+  const up = () => ({ REDIS_URL: sharedRedisUrl() });
+  const down = () => ({ REDIS_URL: downUrl, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) });
+
+  beforeAll(async () => {
+    ws = workspace({
+      [acme]: tenantYaml(acme, 'Acme', 'email:\n  primary: ops@acme.example\n  smtp: { host: h, password: "${SMTP_PW}" }\n'),
+      [beta]: tenantYaml(beta, 'Beta'),
+      [dev]: tenantYaml(dev, 'Dev', 'yaml_only: true\n'),
+    });
+    redis = new Redis(sharedRedisUrl());
+    downUrl = `redis://127.0.0.1:${await freePort()}`;
+    blackHole = net.createServer(() => undefined);
+    await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', () => r()));
+    blackHoleUrl = `redis://127.0.0.1:${(blackHole.address() as net.AddressInfo).port}`;
+    const m = await runCli(['migrate-yaml'], { cwd: ws.dir, env: up() });
+    expect(m.code).toBe(0);
+  });
+  afterAll(() => {
+    redis.disconnect();
+    blackHole.close();
+    ws.cleanup();
+  });
+
+  describe('get-config', () => {
+    it('up: registry then cache, secrets masked unless --show-secrets, table shows the source', async () => {
+      await redis.del(`tenant_config:${acme}`);
+      const table = await runCli(['get-config', acme], { cwd: ws.dir, env: { ...up(), SMTP_PW: 'pw-123' } });
+      expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(/source database/);
+      expect(table.stdout).toContain('password: \'****\'');
+      expect(table.stdout).not.toContain('pw-123');
+      const shown = await runCli(['get-config', acme, '--json', '--show-secrets'], { cwd: ws.dir, env: { ...up(), SMTP_PW: 'pw-123' } });
+      expect(JSON.parse(shown.stdout)).toMatchObject({ source: 'cache', config: { email: { smtp: { password: 'pw-123' } } } });
+      const noCache = await runCli(['get-config', acme, '--json', '--no-cache'], { cwd: ws.dir, env: up() });
+      expect(JSON.parse(noCache.stdout).source).toBe('database');
+    });
+
+    it('a yaml_only tenant comes from YAML and is never cached', async () => {
+      const r = await runCli(['get-config', dev, '--json'], { cwd: ws.dir, env: up() });
+      expect(JSON.parse(r.stdout).source).toBe('yaml');
+      expect(await redis.exists(`tenant_config:${dev}`)).toBe(0);
+    });
+
+    it('down: answers from the registry with one warning line, exit 0, quickly', async () => {
+      for (const env of [down(), { REDIS_URL: blackHoleUrl, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) }]) {
+        const r = await runCli(['get-config', beta, '--json'], { cwd: ws.dir, env });
+        expect(r.code).toBe(0);
+        expect(JSON.parse(r.stdout).source).toBe('database');
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stderr).toMatch(/^warning: .*continuing without the cache/);
+        expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS + 1500 /* PGlite open */);
+      }
+    });
+
+    it('registry unreachable: falls back to YAML with a warning', async () => {
+      const r = await runCli(['get-config', beta, '--json', '--registry', `postgres://u:secretpw@127.0.0.1:${await freePort()}/db`], { cwd: ws.dir });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).source).toBe('yaml');
+      expect(r.stderr).toMatch(/warning: .*u:\*\*\*\*@.*falling back to YAML/);
+      expect(r.stderr).not.toContain('secretpw');
+    });
+
+    it('bad input: invalid id exits 2 with one line; an unknown tenant exits 1', async () => {
+      const bad = await runCli(['get-config', 'ac*me'], { cwd: ws.dir, env: up() });
+      expect(bad.code).toBe(2);
+      oneLineError(bad);
+      expect(bad.stderr).toMatch(/invalid tenant id/);
+      const missing = await runCli(['get-config', uniq('nobody')], { cwd: ws.dir, env: up() });
+      expect(missing.code).toBe(1);
+      oneLineError(missing);
+    });
+
+    it('a malformed tenant file is file:line: reason, exit 2', async () => {
+      const id = uniq('broken');
+      ws.writeTenant(id, `client:\n  id: ${id}\n  name: [x\n`);
+      const r = await runCli(['get-config', id, '--no-cache'], { cwd: ws.dir });
+      expect(r.code).toBe(2);
+      oneLineError(r);
+      expect(r.stderr).toMatch(new RegExp(`${id}\\.yaml:\\d+: `));
+    });
+  });
+
+  describe('migrate-yaml', () => {
+    it('up: --dry-run prints the plan and writes nothing; a second run is all unchanged', async () => {
+      const id = uniq('new');
+      ws.writeTenant(id, tenantYaml(id));
+      const plan = await runCli(['migrate-yaml', id, acme, '--dry-run', '--json'], { cwd: ws.dir, env: up() });
+      expect(plan.code).toBe(0);
+      const items = JSON.parse(plan.stdout).items as Array<{ id: string; action: string }>;
+      expect(items.find((i) => i.id === id)?.action).toBe('create');
+      expect(items.find((i) => i.id === acme)?.action).toBe('unchanged');
+      const getBefore = await runCli(['get-config', id, '--json', '--no-cache'], { cwd: ws.dir });
+      expect(JSON.parse(getBefore.stdout).source).toBe('yaml');
+      const table = await runCli(['migrate-yaml', id], { cwd: ws.dir, env: up() });
+      expect(table.stdout).toMatch(new RegExp(`${id}\\s*│\\s*create`));
+      expect(table.stdout).toMatch(/done: 1 create/);
+    });
+
+    it('down: the registry is written, the cache not invalidated: exit 4 with the reason', async () => {
+      const id = uniq('down');
+      ws.writeTenant(id, tenantYaml(id));
+      const r = await runCli(['migrate-yaml', id, '--json'], { cwd: ws.dir, env: down() });
+      expect(r.code).toBe(4);
+      expect(JSON.parse(r.stdout).items[0]).toMatchObject({ written: true, cacheInvalidated: false });
+    });
+
+    it('bad input: an invalid id exits 2 and writes nothing', async () => {
+      const r = await runCli(['migrate-yaml', 'ok', 'bad id'], { cwd: ws.dir, env: up() });
+      expect(r.code).toBe(2);
+      oneLineError(r);
+    });
+  });
+
+  describe('list-tenants', () => {
+    it('lists registry and YAML tenants with their source', async () => {
+      const r = await runCli(['list-tenants', '--json'], { cwd: ws.dir });
+      expect(r.code).toBe(0);
+      const list = JSON.parse(r.stdout) as Array<{ id: string; source: string; yamlOnly: boolean }>;
+      expect(list.find((t) => t.id === acme)).toMatchObject({ source: 'database' });
+      expect(list.find((t) => t.id === dev)).toMatchObject({ source: 'yaml', yamlOnly: true });
+      const table = await runCli(['list-tenants'], { cwd: ws.dir, env: down() });
+      expect(table.code).toBe(0);
+      expect(table.stdout).toContain(acme);
+    });
+
+    it('bad input: a bad --ttl exits 2', async () => {
+      const r = await runCli(['list-tenants', '--ttl', 'forever'], { cwd: ws.dir });
+      expect(r.code).toBe(2);
+      oneLineError(r);
+    });
+  });
+
+  describe('invalidate', () => {
+    it('up: deletes every family key of the tenant only; --dry-run lists them', async () => {
+      const t = uniq('inv');
+      await redis.mset(`tenant_config:${t}`, '{}', `dashboard_kpis:${t}:days:30`, '{}', `tenant_config:${t}2`, '{}', `sessions:${t}`, '{}');
+      const dry = await runCli(['invalidate', t, '--dry-run', '--json'], { cwd: ws.dir, env: up() });
+      expect(JSON.parse(dry.stdout).tenants[0].keys).toEqual([`dashboard_kpis:${t}:days:30`, `tenant_config:${t}`]);
+      expect(await redis.exists(`tenant_config:${t}`)).toBe(1);
+      const r = await runCli(['invalidate', t], { cwd: ws.dir, env: up() });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/dashboard_kpis: 1, tenant_config: 1|tenant_config: 1, dashboard_kpis: 1/);
+      expect(await redis.exists(`tenant_config:${t}`, `dashboard_kpis:${t}:days:30`)).toBe(0);
+      expect(await redis.exists(`tenant_config:${t}2`, `sessions:${t}`)).toBe(2);
+    });
+
+    it('down: exit 3 within the timeout', async () => {
+      for (const url of [downUrl, blackHoleUrl]) {
+        const r = await runCli(['invalidate', acme], { cwd: ws.dir, env: { REDIS_URL: url, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
+        expect(r.code).toBe(3);
+        oneLineError(r);
+        expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
+      }
+      const none = await runCli(['invalidate', acme], { cwd: ws.dir });
+      expect(none.code).toBe(3);
+      expect(none.stderr).toMatch(/no Redis configured/);
+    });
+
+    it('bad input: a glob id exits 2 and deletes nothing', async () => {
+      const t = uniq('glob');
+      await redis.set(`tenant_config:${t}`, '{}');
+      const r = await runCli(['invalidate', `${t.slice(0, 3)}*`], { cwd: ws.dir, env: up() });
+      expect(r.code).toBe(2);
+      oneLineError(r);
+      expect(await redis.exists(`tenant_config:${t}`)).toBe(1);
+      await redis.del(`tenant_config:${t}`);
+    });
+  });
+
+  describe('invalidate-all (own redis-server: it deletes every tenant\'s keys)', () => {
+    let own: RedisServer;
+    let ownRedis: Redis;
+    beforeAll(async () => {
+      own = await startRedis();
+      ownRedis = new Redis(own.url);
+    });
+    afterAll(async () => {
+      ownRedis.disconnect();
+      await own.stop();
+    });
+
+    it('bad input: without --yes and no terminal it exits 2 and deletes nothing', async () => {
+      await ownRedis.mset('tenant_config:a', '{}', 'permissions:b', '{}', 'sessions:x', '{}');
+      const r = await runCli(['invalidate-all'], { cwd: ws.dir, env: { REDIS_URL: own.url } });
+      expect(r.code).toBe(2);
+      oneLineError(r);
+      expect(r.stderr).toMatch(/--yes/);
+      expect(await ownRedis.dbsize()).toBe(3);
+    });
+
+    it('up: --dry-run counts, --yes deletes only the families\' keys', async () => {
+      const dry = await runCli(['invalidate-all', '--dry-run', '--json'], { cwd: ws.dir, env: { REDIS_URL: own.url } });
+      expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, total: 2, families: { tenant_config: 1, permissions: 1 } });
+      const r = await runCli(['invalidate-all', '--yes'], { cwd: ws.dir, env: { REDIS_URL: own.url } });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/total\s*│\s*2/);
+      expect(await ownRedis.keys('*')).toEqual(['sessions:x']);
+    });
+
+    it('down: exit 3 within the timeout', async () => {
+      const r = await runCli(['invalidate-all', '--yes'], { cwd: ws.dir, env: down() });
+      expect(r.code).toBe(3);
+      oneLineError(r);
+      expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
+    });
+  });
+
+  describe('cache-info', () => {
+    it('up: table, JSON with the services\' fields, and Prometheus', async () => {
+      const json = await runCli(['cache-info', '--json'], { cwd: ws.dir, env: up() });
+      expect(json.code).toBe(0);
+      const info = JSON.parse(json.stdout);
+      for (const f of ['backend', 'available', 'ttl_seconds', 'cached_tenants', 'hits', 'misses', 'total_requests', 'hit_rate_percent', 'used_memory_mb', 'max_memory_mb', 'memory_usage_percent', 'redis_evicted_keys']) {
+        expect(info).toHaveProperty(f);
+      }
+      expect(info).toMatchObject({ backend: 'redis', available: true });
+      const table = await runCli(['cache-info'], { cwd: ws.dir, env: up() });
+      expect(table.stdout).toMatch(/hit rate/);
+      const prom = await runCli(['cache-info', '--format', 'prometheus'], { cwd: ws.dir, env: up() });
+      expect(prom.stdout).toMatch(/^tenantctl_redis_up 1$/m);
+    });
+
+    it('down: reports available false with one warning, exit 0, quickly', async () => {
+      const r = await runCli(['cache-info', '--format', 'prometheus'], { cwd: ws.dir, env: down() });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^tenantctl_redis_up 0$/m);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
+      const none = await runCli(['cache-info', '--json'], { cwd: ws.dir });
+      expect(JSON.parse(none.stdout)).toEqual({ backend: 'none', available: false, ttl_seconds: 300 });
+    });
+
+    it('bad input: an unknown --format exits 2', async () => {
+      const r = await runCli(['cache-info', '--format', 'xml'], { cwd: ws.dir, env: up() });
+      expect(r.code).toBe(2);
+      oneLineError(r);
+    });
+  });
+
+  describe('test-redis', () => {
+    it('up: every step ok with latencies and the server version', async () => {
+      const r = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: up() });
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.steps.map((s: { step: string; ok: boolean }) => `${s.step}:${s.ok}`)).toEqual(['PING:true', 'SET:true', 'GET:true', 'DEL:true']);
+      expect(out.version).toMatch(/^\d+\./);
+      expect(await redis.exists(out.key)).toBe(0);
+    });
+
+    it('down (refused, black hole, bad password): exit 3 within the timeout, password masked', async () => {
+      for (const url of [downUrl, blackHoleUrl, sharedRedisUrl().replace('redis://', 'redis://nobody:wrongpass@')]) {
+        const r = await runCli(['test-redis'], { cwd: ws.dir, env: { REDIS_URL: url, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
+        expect(r.code).toBe(3);
+        oneLineError(r);
+        expect(r.stderr).not.toContain('wrongpass');
+        expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
+      }
+    });
+
+    it('bad input: a bad --redis-timeout or a non-redis URL exits 2', async () => {
+      const r = await runCli(['test-redis', '--redis-timeout', '-5'], { cwd: ws.dir, env: up() });
+      expect(r.code).toBe(2);
+      oneLineError(r);
+      const url = await runCli(['test-redis', '--redis-url', 'http://127.0.0.1:6379'], { cwd: ws.dir });
+      expect(url.code).toBe(2);
+      oneLineError(url);
+    });
+  });
+
+  describe('schema', () => {
+    it('prints the SQL, needs neither Redis nor a registry; extra arguments exit 2', async () => {
+      const r = await runCli(['schema'], { cwd: ws.dir, env: down() });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/CREATE TABLE IF NOT EXISTS tenants/);
+      expect(r.stdout).toMatch(/tenantctl_hash/);
+      const bad = await runCli(['schema', 'extra'], { cwd: ws.dir });
+      expect(bad.code).toBe(2);
+    });
+  });
+
+  it('a batch with a bad file reports it and exits 4; the rest is done', async () => {
+    const bad = uniq('broken');
+    ws.writeTenant(bad, `client:\n  id: ${bad}\n  name: [x\n`);
+    const r = await runCli(['migrate-yaml', bad, acme, '--json'], { cwd: ws.dir, env: up() });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(new RegExp(`${bad}\\.yaml:\\d+: `));
+    expect(JSON.parse(r.stdout).items.map((i: { action: string }) => i.action)).toEqual(['error', 'unchanged']);
+  });
+
+  it('honours NO_COLOR and FORCE_COLOR', async () => {
+    const plain = await runCli(['list-tenants'], { cwd: ws.dir, env: { NO_COLOR: '1', FORCE_COLOR: '1' } });
+    expect(plain.stdout).not.toMatch(/\x1b\[/);
+    const coloured = await runCli(['list-tenants'], { cwd: ws.dir, env: { NO_COLOR: undefined, FORCE_COLOR: '1' } });
+    expect(coloured.stdout).toMatch(/\x1b\[/);
+  });
+});
