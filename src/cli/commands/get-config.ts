@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option('--show-secrets', 'print secret values instead of ****')
     .action(
       action<[string], { cache: boolean; showSecrets?: boolean }>(async (ctx, tenant, opts) => {
-        const result = await ctx.tenants().get(tenant, { noCache: opts.cache === false });
+        const result = await ctx.tenants.get(tenant, { noCache: opts.cache === false });
         const config = opts.showSecrets ? result.config : maskSecrets(result.config);
         if (result.unsetVariables.length) ctx.out.warn(`warning: unset environment variables: ${result.unsetVariables.join(', ')}`);
         return {

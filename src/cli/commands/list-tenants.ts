@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .description('list tenants: active registry rows together with YAML files')
     .action(
       action<[], object>(async (ctx) => {
-        const tenants = await ctx.tenants().list();
+        const tenants = await ctx.tenants.list();
         return {
           data: tenants,
           render: (out) => {

@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .action(
       action<[string[] | undefined], { dryRun?: boolean; force?: boolean }>(async (ctx, ids, opts) => {
         const showProgress = !!process.stderr.isTTY;
-        const report = await ctx.migration().run({
+        const report = await ctx.migration.run({
           ids,
           dryRun: opts.dryRun,
           force: opts.force,

@@ -1,0 +1,73 @@
+import { resolveConfig, type ConfigFlags, type TenantctlConfig } from './config/config.js';
+import { CacheProvider } from './cache/cache-provider.js';
+import { KeySpace } from './cache/key-families.js';
+import { openRegistry } from './registry/open-registry.js';
+import type { RegistryStore } from './registry/registry-store.js';
+import { YamlTenantSource } from './tenants/tenant-source.js';
+import { CacheAdmin } from './services/cache-admin.js';
+import { TenantConfigService } from './services/tenant-config-service.js';
+import { Migration } from './services/migration.js';
+
+export interface TenantctlOptions {
+  /** Settings as flags would give them (highest precedence). */
+  flags?: ConfigFlags;
+  /** @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Where `tenantctl.config.*`, `./tenants` and `.tenantctl/` are looked for. @default process.cwd() */
+  cwd?: string;
+  /** Receives warning lines (Redis down, registry down, literal secrets). @default ignore */
+  warn?: (message: string) => void;
+  /** Use this registry instead of opening the configured one. */
+  registry?: RegistryStore;
+}
+
+/**
+ * The composition root: configuration, the cache (connected on first use),
+ * the registry (opened on first use), the YAML source and the services, built
+ * once. The CLI uses exactly this, so an application importing the library
+ * gets the same key names, TTLs and JSON format. Call `close()` when done.
+ */
+export class Tenantctl {
+  readonly config: TenantctlConfig;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cache: CacheProvider;
+  readonly keys: KeySpace;
+  readonly source: YamlTenantSource;
+  readonly admin: CacheAdmin;
+  readonly tenants: TenantConfigService;
+  readonly migration: Migration;
+  private registryPromise: Promise<RegistryStore> | undefined;
+
+  constructor(options: TenantctlOptions = {}) {
+    const warn = options.warn ?? (() => undefined);
+    this.env = options.env ?? process.env;
+    this.config = resolveConfig(options.flags ?? {}, this.env, options.cwd ?? process.cwd());
+    if (options.registry) this.registryPromise = Promise.resolve(options.registry);
+    this.cache = new CacheProvider(
+      { url: this.config.redisUrl, clusterNodes: this.config.redisCluster, timeoutMs: this.config.redisTimeoutMs, caFile: this.env.REDIS_CA_CERT || undefined },
+      warn,
+    );
+    this.keys = new KeySpace(this.config.families);
+    this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix);
+    this.admin = new CacheAdmin(this.cache, this.keys);
+    const registry = () => this.registry();
+    this.tenants = new TenantConfigService({ cache: this.cache, registry, source: this.source, keys: this.keys, admin: this.admin, ttl: this.config.ttl, env: this.env, warn });
+    this.migration = new Migration({ source: this.source, registry, admin: this.admin, cache: this.cache });
+  }
+
+  /** The registry, opened on first call (PGlite, pg and supabase-js load only then). */
+  registry(): Promise<RegistryStore> {
+    this.registryPromise ??= openRegistry(this.config.registry);
+    return this.registryPromise;
+  }
+
+  /** Closes Redis and the registry; safe to call more than once. */
+  async close(): Promise<void> {
+    this.cache.close();
+    if (this.registryPromise) {
+      const store = await this.registryPromise.catch(() => undefined);
+      this.registryPromise = undefined;
+      await store?.close();
+    }
+  }
+}

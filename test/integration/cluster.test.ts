@@ -1,0 +1,74 @@
+import { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CacheProvider } from '../../src/cache/cache-provider.js';
+import { buildFamilies, KeySpace } from '../../src/cache/key-families.js';
+import { CacheAdmin } from '../../src/services/cache-admin.js';
+import { collectCacheInfo } from '../../src/services/cache-info.js';
+import { startRedisCluster, type RedisClusterFixture } from '../helpers/redis-cluster.js';
+import { runCli } from '../helpers/setup.js';
+
+describe('Redis Cluster (3 masters started by the test)', () => {
+  let cluster: RedisClusterFixture;
+  let client: Cluster;
+  const keys = new KeySpace(buildFamilies({ ttl: 300 }));
+  const tenants = Array.from({ length: 200 }, (_, i) => `c${i}`);
+  const owned = (t: string) => [`tenant_config:${t}`, `permissions:${t}`, `products:${t}:page:1`];
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    client = new Cluster(cluster.seeds.map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })));
+    for (const t of tenants) for (const k of owned(t)) await client.set(k, '{}');
+    for (let i = 0; i < 50; i++) await client.set(`sessions:${i}`, 'x');
+  }, 60_000);
+  afterAll(async () => {
+    client?.disconnect();
+    await cluster?.stop();
+  });
+
+  const provider = () => new CacheProvider({ clusterNodes: [cluster.seeds[0]], timeoutMs: 1000 });
+
+  it('counts exactly across every master and spreads over all of them', async () => {
+    const p = provider();
+    const info = await collectCacheInfo(p, new CacheAdmin(p, keys), 300);
+    expect(info.server).toMatchObject({ mode: 'cluster', masters: 3 });
+    expect(info.families).toMatchObject({ tenant_config: 200, permissions: 200, products: 200 });
+    expect(info.total_keys).toBe(650);
+    p.close();
+  });
+
+  it('invalidates one tenant across slots without CROSSSLOT errors, leaving its neighbours', async () => {
+    const p = provider();
+    const [r] = await new CacheAdmin(p, keys).invalidateTenants(['c1']);
+    expect(r.total).toBe(3);
+    for (const k of owned('c1')) expect(await client.exists(k)).toBe(0);
+    for (const k of [...owned('c10'), ...owned('c100')]) expect(await client.exists(k)).toBe(1);
+    p.close();
+  });
+
+  it('invalidate-all --yes from the CLI deletes the families\' keys on every master, and only those', async () => {
+    const r = await runCli(['invalidate-all', '--yes', '--json', '--redis-cluster', cluster.seeds.join(',')]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).total).toBe(597);
+    const left = await Promise.all(cluster.nodes.map((n) => n.command('DBSIZE')));
+    expect(left.map((l) => Number(l.slice(1))).reduce((a, b) => a + b, 0)).toBe(50);
+  });
+
+  it('a paused master makes a cluster-wide command exit 3 within the deadline, not hang', async () => {
+    cluster.nodes[1].pause();
+    try {
+      const r = await runCli(['invalidate-all', '--dry-run', '--redis-cluster', cluster.seeds.join(','), '--redis-timeout', '500']);
+      expect(r.code).toBe(3);
+      expect(r.ms).toBeLessThan(500 * 2 + 2500);
+    } finally {
+      cluster.nodes[1].resume();
+    }
+  });
+
+  it('unreachable seeds: exit 3 within the timeout', async () => {
+    const r = await runCli(['test-redis', '--redis-cluster', '127.0.0.1:1', '--redis-timeout', '500']);
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.ms).toBeLessThan(500 + 2500);
+  });
+});

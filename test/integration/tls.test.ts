@@ -1,0 +1,53 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { runCli } from '../helpers/setup.js';
+
+/** A throw-away CA and a server certificate for 127.0.0.1, made with openssl. */
+function makeCertificates(dir: string) {
+  const o = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  o('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=tenantctl-test-ca', '-keyout', 'ca.key', '-out', 'ca.crt');
+  o('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
+  execFileSync('sh', ['-c', 'printf "subjectAltName=IP:127.0.0.1\\n" > ext.cnf'], { cwd: dir });
+  o('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'ext.cnf', '-out', 'server.crt');
+}
+
+describe('TLS (rediss://) against a TLS-only redis-server', () => {
+  let dir: string;
+  let server: RedisServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-tls-'));
+    makeCertificates(dir);
+    server = await startRedis(
+      ['--tls-cert-file', path.join(dir, 'server.crt'), '--tls-key-file', path.join(dir, 'server.key'), '--tls-ca-cert-file', path.join(dir, 'ca.crt'), '--tls-auth-clients', 'no', '--requirepass', 'tlspass'],
+      { tlsPort: true },
+    );
+  });
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('test-redis passes over rediss:// with the CA from REDIS_CA_CERT; the password never shows', async () => {
+    const r = await runCli(['test-redis', '--json'], { env: { REDIS_URL: `rediss://:tlspass@127.0.0.1:${server.port}`, REDIS_CA_CERT: path.join(dir, 'ca.crt') } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).server).toBe(`rediss://:****@127.0.0.1:${server.port}`);
+    expect(r.stdout).not.toContain('tlspass');
+  });
+
+  it('an untrusted certificate is refused (exit 3), not silently accepted', async () => {
+    const r = await runCli(['test-redis'], { env: { REDIS_URL: `rediss://:tlspass@127.0.0.1:${server.port}`, REDIS_TIMEOUT_MS: '1000' } });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/certificate/i);
+  });
+
+  it('the TLS port reached without TLS fails within the timeout instead of hanging (ioredis#1924)', async () => {
+    const r = await runCli(['test-redis'], { env: { REDIS_URL: `redis://:tlspass@127.0.0.1:${server.port}`, REDIS_TIMEOUT_MS: '500' } });
+    expect(r.code).toBe(3);
+    expect(r.ms).toBeLessThan(500 + 2000);
+  });
+});
