@@ -2,11 +2,13 @@ import { resolveConfig, type ConfigFlags, type TenantctlConfig } from './config/
 import { CacheProvider } from './cache/cache-provider.js';
 import { KeySpace } from './cache/key-families.js';
 import { openRegistry } from './registry/open-registry.js';
-import type { RegistryStore } from './registry/registry-store.js';
+import type { Registry } from './registry/registry-store.js';
 import { YamlTenantSource } from './tenants/tenant-source.js';
 import { CacheAdmin } from './services/cache-admin.js';
 import { TenantConfigService } from './services/tenant-config-service.js';
 import { Migration } from './services/migration.js';
+import { PermissionService } from './services/permission-service.js';
+import { SubscriptionService } from './services/subscription-service.js';
 
 export interface TenantctlOptions {
   /** Settings as flags would give them (highest precedence). */
@@ -18,7 +20,9 @@ export interface TenantctlOptions {
   /** Receives warning lines (Redis down, registry down, literal secrets). @default ignore */
   warn?: (message: string) => void;
   /** Use this registry instead of opening the configured one. */
-  registry?: RegistryStore;
+  registry?: Registry;
+  /** The clock for demo expiry. @default () => new Date() */
+  now?: () => Date;
 }
 
 /**
@@ -36,7 +40,9 @@ export class Tenantctl {
   readonly admin: CacheAdmin;
   readonly tenants: TenantConfigService;
   readonly migration: Migration;
-  private registryPromise: Promise<RegistryStore> | undefined;
+  readonly permissions: PermissionService;
+  readonly subscriptions: SubscriptionService;
+  private registryPromise: Promise<Registry> | undefined;
 
   constructor(options: TenantctlOptions = {}) {
     const warn = options.warn ?? (() => undefined);
@@ -53,10 +59,12 @@ export class Tenantctl {
     const registry = () => this.registry();
     this.tenants = new TenantConfigService({ cache: this.cache, registry, source: this.source, keys: this.keys, admin: this.admin, ttl: this.config.ttl, env: this.env, warn });
     this.migration = new Migration({ source: this.source, registry, admin: this.admin, cache: this.cache });
+    this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now });
+    this.subscriptions = new SubscriptionService({ registry, permissions: this.permissions, cache: this.cache, now: options.now, warn });
   }
 
   /** The registry, opened on first call (PGlite, pg and supabase-js load only then). */
-  registry(): Promise<RegistryStore> {
+  registry(): Promise<Registry> {
     this.registryPromise ??= openRegistry(this.config.registry);
     return this.registryPromise;
   }

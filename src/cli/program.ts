@@ -9,6 +9,10 @@ import { register as cacheInfo } from './commands/cache-info.js';
 import { register as testRedis } from './commands/test-redis.js';
 import { register as schema } from './commands/schema.js';
 import { register as checkPermission } from './commands/check-permission.js';
+import { register as getPermissions } from './commands/get-permissions.js';
+import { register as setSubscription } from './commands/set-subscription.js';
+import { register as override } from './commands/override.js';
+import { register as reactivate } from './commands/reactivate.js';
 
 export const VERSION = '0.1.0';
 
@@ -26,7 +30,7 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON document instead of a table')
     .showSuggestionAfterError(true)
     .exitOverride();
-  for (const register of [migrateYaml, getConfig, listTenants, invalidate, invalidateAll, cacheInfo, testRedis, schema, checkPermission]) {
+  for (const register of [migrateYaml, getConfig, listTenants, invalidate, invalidateAll, cacheInfo, testRedis, checkPermission, getPermissions, setSubscription, override, reactivate, schema]) {
     register(program);
   }
   // Subcommands inherit exitOverride so commander never calls process.exit itself.

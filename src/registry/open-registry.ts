@@ -1,8 +1,8 @@
 import type { RegistrySpec } from '../config/registry-spec.js';
-import type { RegistryStore } from './registry-store.js';
+import type { Registry } from './registry-store.js';
 
 /** Opens the registry a spec names, loading only that backend's library. */
-export async function openRegistry(spec: RegistrySpec): Promise<RegistryStore> {
+export async function openRegistry(spec: RegistrySpec): Promise<Registry> {
   switch (spec.kind) {
     case 'embedded':
       return (await import('./pglite-store.js')).openPgliteStore(spec.dir);

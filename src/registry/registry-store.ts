@@ -1,3 +1,5 @@
+import type { Catalogue, Subscription } from '../permissions/model.js';
+
 /** A row of the `tenants` table (DESIGN.md, "Registry"). */
 export interface TenantRow {
   id: string;
@@ -56,3 +58,25 @@ export function normaliseRow(raw: Record<string, unknown>): TenantRow {
     tenantctl_hash: (raw.tenantctl_hash as string | null | undefined) ?? null,
   };
 }
+
+/** A subscription as stored, with tenantctl's hash of its last migration. */
+export interface StoredSubscription extends Subscription {
+  tenantctl_hash: string | null;
+}
+
+/** The permission data a store keeps (issue: permissions); implemented by every registry backend. */
+export interface PermissionStore {
+  /** The catalogue and tiers, with the hash of what tenantctl last migrated (null if never). */
+  getCatalogue(): Promise<Catalogue & { tenantctl_hash: string | null }>;
+  /** Makes the catalogue exactly this (features and tiers not listed are removed). */
+  replaceCatalogue(catalogue: Catalogue, hash: string): Promise<void>;
+  getSubscription(business: string): Promise<StoredSubscription | undefined>;
+  getSubscriptions(businesses: string[]): Promise<Map<string, StoredSubscription>>;
+  /** Inserts or replaces a subscription and its overrides. */
+  putSubscription(sub: Subscription, hash: string | null): Promise<void>;
+  /** Sets (value) or removes (null) one override of an existing subscription. */
+  setOverride(business: string, feature: string, value: boolean | number | null): Promise<void>;
+}
+
+/** Everything the tool asks of a registry. */
+export type Registry = RegistryStore & PermissionStore;

@@ -24,3 +24,37 @@ CREATE TABLE IF NOT EXISTS tenants (
 -- tenantctl's own column: the content hash of what it last migrated, so an
 -- edit made in the registry since then is detected (a conflict) rather than overwritten.
 ALTER TABLE tenants ADD COLUMN IF NOT EXISTS tenantctl_hash text;
+
+-- Permissions (feature catalogue, tiers, subscriptions, overrides). Names are
+-- prefixed so they never collide with a service's own `subscriptions` table.
+CREATE TABLE IF NOT EXISTS permission_features (
+  name text PRIMARY KEY
+);
+
+CREATE TABLE IF NOT EXISTS permission_tiers (
+  name        text PRIMARY KEY,
+  features    jsonb NOT NULL DEFAULT '[]'::jsonb,
+  max_devices integer            -- null = unlimited
+);
+
+CREATE TABLE IF NOT EXISTS business_subscriptions (
+  business_id     text PRIMARY KEY,
+  tier            text NOT NULL,
+  status          text NOT NULL CHECK (status IN ('active', 'suspended', 'cancelled', 'expired')),
+  demo_expires_at timestamptz,
+  updated_at      timestamptz NOT NULL DEFAULT now(),
+  tenantctl_hash  text           -- content hash of the last migration (conflict detection)
+);
+
+CREATE TABLE IF NOT EXISTS business_feature_overrides (
+  business_id text NOT NULL REFERENCES business_subscriptions (business_id) ON DELETE CASCADE,
+  feature     text NOT NULL,     -- has_* feature, or max_devices
+  value       jsonb NOT NULL,    -- true / false, or the device limit
+  PRIMARY KEY (business_id, feature)
+);
+
+-- tenantctl's own bookkeeping (the catalogue's content hash).
+CREATE TABLE IF NOT EXISTS tenantctl_meta (
+  key   text PRIMARY KEY,
+  value text NOT NULL
+);

@@ -1,7 +1,8 @@
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../config/registry-spec.js';
-import { normaliseRow, TENANT_WRITE_COLUMNS, type RegistryStore, type TenantRow, type TenantWrite } from './registry-store.js';
+import { normaliseRow, TENANT_WRITE_COLUMNS, type Registry, type StoredSubscription, type TenantRow, type TenantWrite } from './registry-store.js';
+import { canonicalInstant, type Catalogue, type Overrides, type Subscription } from '../permissions/model.js';
 import { REGISTRY_CONNECT_TIMEOUT_MS } from './postgres-store.js';
 
 /** Ids per `in.(…)` filter, to keep request URLs short. */
@@ -17,7 +18,7 @@ type Result<T> = { data: T | null; error: { message: string; code?: string } | n
  * ask for the written rows back, because row-level security can make an
  * update silently affect nothing (supabase#20867).
  */
-export class SupabaseRegistryStore implements RegistryStore {
+export class SupabaseRegistryStore implements Registry {
   readonly description: string;
 
   private constructor(
@@ -106,6 +107,92 @@ export class SupabaseRegistryStore implements RegistryStore {
     if (!written || written.length !== 1) {
       throw new BackendUnavailableError('registry', `registry (${this.description}) wrote no row for tenant ${row.id}: check row-level security for the service-role key`);
     }
+  }
+
+  /** Builds a query against a table; every call goes through `call` (error checked, no retries). */
+  private table(name: string) {
+    return this.client.from(name);
+  }
+
+  private rows<T = Record<string, unknown>>(what: string, op: () => unknown): Promise<T[]> {
+    return this.call(what, op as () => PromiseLike<Result<T[]>>).then((r) => r ?? []);
+  }
+
+  async getCatalogue(): Promise<Catalogue & { tenantctl_hash: string | null }> {
+    const features = await this.rows<{ name: string }>('reading the feature catalogue', () => this.table('permission_features').select('name').order('name').retry(false));
+    const tiers = await this.rows<{ name: string; features: string[]; max_devices: number | null }>('reading tiers', () =>
+      this.table('permission_tiers').select('name, features, max_devices').order('name').retry(false));
+    const meta = await this.rows<{ value: string }>('reading tenantctl_meta', () => this.table('tenantctl_meta').select('value').eq('key', 'catalogue_hash').retry(false));
+    const out: Catalogue['tiers'] = {};
+    for (const t of tiers) out[t.name] = { name: t.name, features: [...(t.features ?? [])].sort(), max_devices: t.max_devices ?? null };
+    return { features: features.map((f) => f.name).sort(), tiers: out, tenantctl_hash: meta[0]?.value ?? null };
+  }
+
+  /** PostgREST has no transactions: write the new rows first, then remove what is no longer listed. */
+  async replaceCatalogue(catalogue: Catalogue, hash: string): Promise<void> {
+    const list = (names: string[]) => `(${names.map((n) => `"${n}"`).join(',')})`;
+    if (catalogue.features.length) {
+      await this.rows('writing features', () => this.table('permission_features').upsert(catalogue.features.map((name) => ({ name })), { onConflict: 'name' }).select('name').retry(false));
+    }
+    await this.rows('removing features', () => this.table('permission_features').delete().not('name', 'in', list(catalogue.features)).select('name').retry(false));
+    const tiers = Object.values(catalogue.tiers);
+    if (tiers.length) {
+      await this.rows('writing tiers', () => this.table('permission_tiers').upsert(tiers.map((t) => ({ name: t.name, features: t.features, max_devices: t.max_devices })), { onConflict: 'name' }).select('name').retry(false));
+    }
+    await this.rows('removing tiers', () => this.table('permission_tiers').delete().not('name', 'in', list(tiers.map((t) => t.name))).select('name').retry(false));
+    await this.rows('writing tenantctl_meta', () => this.table('tenantctl_meta').upsert({ key: 'catalogue_hash', value: hash }, { onConflict: 'key' }).select('key').retry(false));
+  }
+
+  async getSubscription(business: string): Promise<StoredSubscription | undefined> {
+    return (await this.getSubscriptions([business])).get(business);
+  }
+
+  async getSubscriptions(businesses: string[]): Promise<Map<string, StoredSubscription>> {
+    const out = new Map<string, StoredSubscription>();
+    for (let i = 0; i < businesses.length; i += IDS_PER_REQUEST) {
+      const chunk = businesses.slice(i, i + IDS_PER_REQUEST);
+      const subs = await this.rows('reading subscriptions', () => this.table('business_subscriptions').select('*').in('business_id', chunk).retry(false));
+      const overrides = await this.rows<{ business_id: string; feature: string; value: boolean | number }>('reading overrides', () =>
+        this.table('business_feature_overrides').select('business_id, feature, value').in('business_id', chunk).retry(false));
+      const byBusiness = new Map<string, Overrides>();
+      for (const o of overrides) byBusiness.set(o.business_id, { ...(byBusiness.get(o.business_id) ?? {}), [o.feature]: o.value });
+      for (const r of subs) {
+        const id = String(r.business_id);
+        out.set(id, {
+          business_id: id,
+          tier: String(r.tier),
+          status: r.status as Subscription['status'],
+          demo_expires_at: r.demo_expires_at == null ? null : canonicalInstant(r.demo_expires_at) ?? null,
+          overrides: byBusiness.get(id) ?? {},
+          tenantctl_hash: (r.tenantctl_hash as string | null) ?? null,
+        });
+      }
+    }
+    return out;
+  }
+
+  async putSubscription(sub: Subscription, hash: string | null): Promise<void> {
+    const row = { business_id: sub.business_id, tier: sub.tier, status: sub.status, demo_expires_at: sub.demo_expires_at, tenantctl_hash: hash, updated_at: new Date().toISOString() };
+    const written = await this.rows(`writing the subscription of ${sub.business_id}`, () =>
+      this.table('business_subscriptions').upsert(row, { onConflict: 'business_id' }).select('business_id').retry(false));
+    if (written.length !== 1) throw this.rlsError(sub.business_id);
+    await this.rows('replacing overrides', () => this.table('business_feature_overrides').delete().eq('business_id', sub.business_id).select('feature').retry(false));
+    const overrides = Object.entries(sub.overrides).map(([feature, value]) => ({ business_id: sub.business_id, feature, value }));
+    if (overrides.length) await this.rows('writing overrides', () => this.table('business_feature_overrides').insert(overrides).select('feature').retry(false));
+  }
+
+  async setOverride(business: string, feature: string, value: boolean | number | null): Promise<void> {
+    if (value === null) {
+      await this.rows('removing an override', () => this.table('business_feature_overrides').delete().eq('business_id', business).eq('feature', feature).select('feature').retry(false));
+      return;
+    }
+    const written = await this.rows('writing an override', () =>
+      this.table('business_feature_overrides').upsert({ business_id: business, feature, value }, { onConflict: 'business_id,feature' }).select('feature').retry(false));
+    if (written.length !== 1) throw this.rlsError(business);
+  }
+
+  private rlsError(id: string) {
+    return new BackendUnavailableError('registry', `registry (${this.description}) wrote no row for ${id}: check row-level security for the service-role key`);
   }
 
   async close(): Promise<void> {

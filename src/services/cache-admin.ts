@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { describeError } from '../errors.js';
 import type { CacheProvider } from '../cache/cache-provider.js';
-import type { KeySpace } from '../cache/key-families.js';
+import { patternToGlob, type KeySpace } from '../cache/key-families.js';
 import type { RedisCache } from '../cache/redis-cache.js';
 
 /** Keys removed (or, on a dry run, found) for one tenant, per family. */
@@ -81,13 +81,24 @@ export class CacheAdmin {
     return [...results.values()];
   }
 
-  /** Deletes every key of every family (all tenants), or counts them on a dry run. Works per master on a cluster. */
-  async invalidateAll(options: { dryRun?: boolean } = {}): Promise<InvalidateAllResult> {
+  /**
+   * Deletes every key of every family (all tenants), or counts them on a dry
+   * run; `families` narrows it. Works per master on a cluster.
+   */
+  async invalidateAll(options: { dryRun?: boolean; families?: string[] } = {}): Promise<InvalidateAllResult> {
     const cache = await this.provider.required();
+    const only = options.families;
+    const select = (k: string) => {
+      const family = this.keys.classify(k)?.family;
+      return family && (!only || only.includes(family)) ? family : undefined;
+    };
+    // One family with one pattern: let the server filter (MATCH) instead of sending every key.
+    const patterns = only?.length === 1 ? this.keys.family(only[0]).patterns : undefined;
+    const glob = patterns?.length === 1 ? patternToGlob(patterns[0]) : undefined;
     try {
-      const families = options.dryRun ? await this.countFamilies(cache) : this.zeroCounts();
+      const families = options.dryRun ? await this.countFamilies(cache, select, glob) : this.zeroCounts();
       if (!options.dryRun) {
-        const removed = await cache.scanAndUnlink(undefined, (k) => this.keys.classify(k)?.family);
+        const removed = await cache.scanAndUnlink(glob, select);
         for (const [family, n] of removed) families[family] += n;
       }
       return { dryRun: !!options.dryRun, families, total: Object.values(families).reduce((a, b) => a + b, 0) };
@@ -97,15 +108,15 @@ export class CacheAdmin {
   }
 
   /** Exact key counts per family across the whole keyspace (SCAN may repeat a key: de-duplicated). */
-  async countFamilies(cache: RedisCache): Promise<Record<string, number>> {
+  async countFamilies(cache: RedisCache, select = (k: string) => this.keys.classify(k)?.family, glob?: string): Promise<Record<string, number>> {
     const counts = this.zeroCounts();
     const seen = new Set<string>();
-    await cache.scan(undefined, (page) => {
+    await cache.scan(glob, (page) => {
       for (const k of page) {
-        const owner = this.keys.classify(k);
-        if (owner && !seen.has(k)) {
+        const family = select(k);
+        if (family && !seen.has(k)) {
           seen.add(k);
-          counts[owner.family]++;
+          counts[family]++;
         }
       }
     });

@@ -119,7 +119,7 @@ describe('CLI commands', () => {
       const getBefore = await runCli(['get-config', id, '--json', '--no-cache'], { cwd: ws.dir });
       expect(JSON.parse(getBefore.stdout).source).toBe('yaml');
       const table = await runCli(['migrate-yaml', id], { cwd: ws.dir, env: up() });
-      expect(table.stdout).toMatch(new RegExp(`${id}\\s*│\\s*create`));
+      expect(table.stdout).toMatch(new RegExp(`${id}\\s*│\\s*tenant\\s*│\\s*create`));
       expect(table.stdout).toMatch(/done: 1 create/);
     });
 

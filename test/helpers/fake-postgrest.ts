@@ -10,7 +10,10 @@ import type { AddressInfo } from 'node:net';
 export interface FakePostgrest {
   url: string;
   key: string;
+  /** The `tenants` table's rows by id. */
   rows: Map<string, Record<string, unknown>>;
+  /** Every table's rows by primary key. */
+  tables: Map<string, Map<string, Record<string, unknown>>>;
   requests: Array<{ method: string; path: string }>;
   /** Simulate row-level security hiding rows from updates. */
   rlsHidesUpdates: boolean;
@@ -18,6 +21,16 @@ export interface FakePostgrest {
   missingColumn: boolean;
   close(): Promise<void>;
 }
+
+/** Primary keys of the tables the stores use. */
+const PRIMARY_KEYS: Record<string, string[]> = {
+  tenants: ['id'],
+  permission_features: ['name'],
+  permission_tiers: ['name'],
+  business_subscriptions: ['business_id'],
+  business_feature_overrides: ['business_id', 'feature'],
+  tenantctl_meta: ['key'],
+};
 
 const COLUMNS = new Set([
   'id', 'name', 'short_name', 'timezone', 'currency', 'primary_email', 'gcp_project_id', 'gcp_dataset', 'config_source',
@@ -32,7 +45,8 @@ function parseList(v: string): string[] {
 }
 
 export async function startFakePostgrest(key = 'service-role-key'): Promise<FakePostgrest> {
-  const state = { rows: new Map<string, Record<string, unknown>>(), requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false };
+  const tables = new Map(Object.keys(PRIMARY_KEYS).map((t) => [t, new Map<string, Record<string, unknown>>()]));
+  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false };
   const server = http.createServer((req, res) => {
     const u = new URL(req.url!, 'http://x');
     state.requests.push({ method: req.method!, path: u.pathname + u.search });
@@ -44,27 +58,33 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
         res.end(JSON.stringify(data));
       };
       if (req.headers.apikey !== key || req.headers.authorization !== `Bearer ${key}`) return send(401, { message: 'Invalid API key' });
-      if (u.pathname !== '/rest/v1/tenants') return send(404, { code: '42P01', message: `relation "${u.pathname}" does not exist` });
+      const tableName = u.pathname.replace(/^\/rest\/v1\//, '');
+      const table = tables.get(tableName);
+      if (!table) return send(404, { code: '42P01', message: `relation "public.${tableName}" does not exist` });
+      const pk = PRIMARY_KEYS[tableName];
+      const keyOf = (r: Record<string, unknown>) => pk.map((c) => String(r[c])).join('\u0000');
       const select = u.searchParams.get('select') ?? '*';
-      const columns = select === '*' ? undefined : select.split(',');
-      for (const c of columns ?? []) {
+      const columns = select === '*' ? undefined : select.split(',').map((c) => c.trim());
+      for (const c of tableName === 'tenants' ? columns ?? [] : []) {
         if (!COLUMNS.has(c) || (state.missingColumn && c === 'tenantctl_hash')) {
           return send(400, { code: '42703', message: `column tenants.${c} does not exist` });
         }
       }
       const filters: Array<(r: Record<string, unknown>) => boolean> = [];
       for (const [k, v] of u.searchParams) {
-        if (['select', 'order', 'offset', 'limit', 'columns'].includes(k)) continue;
+        if (['select', 'order', 'offset', 'limit', 'columns', 'on_conflict'].includes(k)) continue;
         if (v.startsWith('eq.')) filters.push((r) => String(r[k]) === v.slice(3));
-        else if (v.startsWith('in.')) {
-          const set = new Set(parseList(v.slice(3)));
-          filters.push((r) => set.has(String(r[k])));
+        else if (v.startsWith('in.') || v.startsWith('not.in.')) {
+          const negate = v.startsWith('not.');
+          const set = new Set(parseList(v.slice(negate ? 7 : 3)));
+          filters.push((r) => set.has(String(r[k])) !== negate);
         } else return send(400, { code: 'PGRST100', message: `unsupported filter ${k}=${v}` });
       }
       const project = (r: Record<string, unknown>) => (columns ? Object.fromEntries(columns.map((c) => [c, r[c] ?? null])) : r);
-      let matched = [...state.rows.values()].filter((r) => filters.every((f) => f(r)));
+      let matched = [...table.values()].filter((r) => filters.every((f) => f(r)));
       if (req.method === 'GET') {
-        if (u.searchParams.get('order')?.startsWith('id')) matched.sort((a, b) => (String(a.id) < String(b.id) ? -1 : 1));
+        const order = u.searchParams.get('order')?.split('.')[0];
+        if (order) matched.sort((a, b) => (String(a[order]) < String(b[order]) ? -1 : 1));
         const offset = Number(u.searchParams.get('offset') ?? 0);
         const limit = u.searchParams.has('limit') ? Number(u.searchParams.get('limit')) : matched.length;
         matched = matched.slice(offset, offset + limit);
@@ -72,18 +92,33 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
       }
       const payload = body ? JSON.parse(body) : {};
       if (req.method === 'POST') {
-        const list = Array.isArray(payload) ? payload : [payload];
+        const list = (Array.isArray(payload) ? payload : [payload]) as Record<string, unknown>[];
+        const upsert = /resolution=merge-duplicates/.test(String(req.headers.prefer ?? ''));
         for (const r of list) {
-          if (state.rows.has(r.id)) return send(409, { code: '23505', message: 'duplicate key value violates unique constraint "tenants_pkey"' });
+          if (!upsert && table.has(keyOf(r))) return send(409, { code: '23505', message: `duplicate key value violates unique constraint "${tableName}_pkey"` });
         }
         const now = new Date().toISOString();
-        const inserted = list.map((r) => ({ status: 'active', config_source: 'yaml', created_at: now, updated_at: now, plan: null, features_enabled: null, tenantctl_hash: null, ...r }));
-        for (const r of inserted) state.rows.set(r.id, r);
-        return send(201, inserted.map(project));
+        const defaults: Record<string, unknown> = tableName === 'tenants'
+          ? { status: 'active', config_source: 'yaml', created_at: now, updated_at: now, plan: null, features_enabled: null, tenantctl_hash: null }
+          : {};
+        const written = list.map((r) => {
+          const merged = { ...defaults, ...(table.get(keyOf(r)) ?? {}), ...r };
+          table.set(keyOf(merged), merged);
+          return merged;
+        });
+        return send(201, written.map(project));
       }
       if (req.method === 'PATCH') {
         if (state.rlsHidesUpdates) return send(200, []);
         for (const r of matched) Object.assign(r, payload);
+        return send(200, matched.map(project));
+      }
+      if (req.method === 'DELETE') {
+        for (const r of matched) table.delete(keyOf(r));
+        if (tableName === 'business_subscriptions') {
+          const gone = new Set(matched.map((r) => String(r.business_id)));
+          for (const [k, o] of tables.get('business_feature_overrides')!) if (gone.has(String(o.business_id))) tables.get('business_feature_overrides')!.delete(k);
+        }
         return send(200, matched.map(project));
       }
       return send(405, { message: 'method not allowed' });

@@ -1,17 +1,37 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../errors.js';
 import { action, idArg } from '../action.js';
+import { EXIT } from '../exit-codes.js';
 
-/** `check-permission`: not built yet (the permissions issue); says so and exits 2. */
+/** `check-permission <business> <feature>`: exit 0 granted, 1 denied. */
 export function register(program: Command): void {
   program
     .command('check-permission')
-    .description('check a business feature permission (not built yet)')
-    .argument('<business>', 'business id', idArg('business'))
-    .argument('<feature>', 'feature name')
+    .description('is a feature granted to a business? exit 0 granted, 1 denied (cache -> registry -> computed)')
+    .argument('<business>', 'business id (the tenant id)', idArg('business'))
+    .argument('<feature>', 'feature name, e.g. has_payroll')
+    .option('--explain', 'say why: tier, status, demo expiry, the override that applied, where the data came from')
     .action(
-      action<[string, string], object>(async () => {
-        throw new UsageError('check-permission is not built yet (see the permissions issue)');
+      action<[string, string], { explain?: boolean }>(async (ctx, business, feature, opts) => {
+        const c = opts.explain ? await ctx.permissions.explain(business, feature) : await ctx.permissions.check(business, feature);
+        const r = c.record;
+        return {
+          data: opts.explain ? { ...c } : { business, feature, granted: c.granted, source: c.source },
+          exitCode: c.granted ? EXIT.OK : EXIT.NEGATIVE,
+          render: (out) => {
+            out.line(`${business} ${feature}: ${c.granted ? out.c.green('granted') : out.c.red('denied')}`);
+            if (!opts.explain) return;
+            out.table(['explain', ''], [
+              ['reason', c.reason],
+              ['tier', r.tier],
+              ['status', r.status],
+              ['demo expires', r.demo_expires_at ?? '-'],
+              ['override', c.override ? `${c.override.feature}: ${c.override.value}` : '-'],
+              ['feature in catalogue', c.knownFeature === undefined ? 'unknown (registry not consulted)' : c.knownFeature ? 'yes' : 'no'],
+              ['device limit', r.device_limit],
+              ['source', c.source],
+            ]);
+          },
+        };
       }),
     );
 }

@@ -7,9 +7,10 @@ function render(out: Output, r: MigrationReport) {
   const colour = (a: string) =>
     a === 'conflict' || a === 'error' ? out.c.red(a) : a === 'create' || a === 'update' ? out.c.green(a) : a;
   out.table(
-    ['tenant', r.dryRun ? 'plan' : 'action', 'detail'],
+    ['item', 'kind', r.dryRun ? 'plan' : 'action', 'detail'],
     r.items.map((i) => [
       i.id,
+      i.kind,
       colour(i.action),
       [i.reason, i.cacheInvalidated === false ? 'cache NOT invalidated' : undefined].filter(Boolean).join('; '),
     ]),
@@ -22,7 +23,7 @@ function render(out: Output, r: MigrationReport) {
 export function register(program: Command): void {
   program
     .command('migrate-yaml')
-    .description('load tenant YAML files into the registry (all, or the ids given); invalidates the cache of what it writes')
+    .description('load tenant YAML files (and tiers.yaml, subscriptions) into the registry; invalidates the cache of what it writes')
     .argument('[ids...]', 'tenant ids (default: every file in the tenants directory)', idsArg())
     .option('--dry-run', 'print the plan (create / update / unchanged / conflict / skip / error) and write nothing')
     .option('--force', 'overwrite tenants edited in the registry since their last migration')
@@ -47,7 +48,7 @@ export function register(program: Command): void {
         return {
           data: report,
           exitCode,
-          summary: exitCode ? `${report.counts.error} tenant(s) failed, ${report.counts.conflict} conflict(s)${report.items.some((i) => i.cacheInvalidated === false) ? ', cache not invalidated' : ''}` : undefined,
+          summary: exitCode ? `${report.counts.error} item(s) failed, ${report.counts.conflict} conflict(s)${report.items.some((i) => i.cacheInvalidated === false) ? ', cache not invalidated' : ''}` : undefined,
           render: (out) => render(out, report),
         };
       }),

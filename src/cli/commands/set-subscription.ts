@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { action, idArg } from '../action.js';
+import { subscriptionChangeResult } from './subscription-result.js';
+
+const noneOr = <T>(parse: (v: string) => T) => (v: string): T | null => (v === 'none' ? null : parse(v));
+
+/** `set-subscription <business>`: tier, status, demo expiry, device limit; then invalidates permissions:<business>. */
+export function register(program: Command): void {
+  program
+    .command('set-subscription')
+    .description('create or change a business\'s subscription, then invalidate its cached permissions only')
+    .argument('<business>', 'business id', idArg('business'))
+    .option('--tier <tier>', 'a tier of the catalogue (required to create)')
+    .option('--status <status>', 'active, suspended, cancelled or expired')
+    .option('--demo-expires <iso>', 'demo expiry, ISO 8601 (e.g. 2030-01-31T00:00:00Z), or "none"', noneOr(String))
+    .option('--device-limit <n>', 'max_devices override (whole number), or "none" to use the tier\'s', noneOr((v) => (/^\d+$/.test(v) ? Number(v) : NaN)))
+    .action(
+      action<[string], { tier?: string; status?: string; demoExpires?: string | null; deviceLimit?: number | null }>(async (ctx, business, opts) =>
+        subscriptionChangeResult(
+          await ctx.subscriptions.setSubscription(business, { tier: opts.tier, status: opts.status, demoExpires: opts.demoExpires, deviceLimit: opts.deviceLimit }),
+        ),
+      ),
+    );
+}

@@ -1,0 +1,63 @@
+/** Subscription statuses; any but `active` grants nothing. */
+export const STATUSES = ['active', 'suspended', 'cancelled', 'expired'] as const;
+export type SubscriptionStatus = (typeof STATUSES)[number];
+
+/** How "unlimited devices" is written in the cached record, as the services write it. */
+export const UNLIMITED_DEVICES = 999999;
+/** The override key for the device limit; every other override key is a `has_*` feature. */
+export const DEVICE_LIMIT_OVERRIDE = 'max_devices';
+/** The tier whose live demo grants the whole catalogue. */
+export const DEMO_TIER = 'demo';
+
+export interface TierDefinition {
+  name: string;
+  features: string[];
+  /** null = unlimited. */
+  max_devices: number | null;
+}
+
+/** The feature catalogue and the tiers (tenants/tiers.yaml). */
+export interface Catalogue {
+  features: string[];
+  tiers: Record<string, TierDefinition>;
+}
+
+/** Per-business overrides: `has_*` -> true (grant) / false (deny), `max_devices` -> n. */
+export type Overrides = Record<string, boolean | number>;
+
+export interface Subscription {
+  business_id: string;
+  tier: string;
+  status: SubscriptionStatus;
+  /** ISO 8601, or null. */
+  demo_expires_at: string | null;
+  overrides: Overrides;
+}
+
+/** The record cached at `permissions:<business>`: exactly the one the services already read. */
+export interface PermissionRecord {
+  granted_features: string[];
+  tier: string;
+  status: string;
+  demo_expires_at: string | null;
+  device_limit: number;
+}
+
+/** The record of a business with no subscription. */
+export const NO_SUBSCRIPTION: Readonly<PermissionRecord> = Object.freeze({
+  granted_features: [],
+  tier: 'none',
+  status: 'inactive',
+  demo_expires_at: null,
+  device_limit: 0,
+});
+
+export const isStatus = (s: unknown): s is SubscriptionStatus => typeof s === 'string' && (STATUSES as readonly string[]).includes(s);
+
+/** Parses an ISO 8601 date-time into its canonical form (`2030-01-01T00:00:00.000Z`), or undefined. */
+export function canonicalInstant(value: unknown): string | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) return undefined;
+  const d = new Date(value.trim());
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}

@@ -1,0 +1,167 @@
+import { BackendUnavailableError, UsageError } from '../errors.js';
+import { parseId } from '../cache/ids.js';
+import { PERMISSIONS_FAMILY, type KeySpace } from '../cache/key-families.js';
+import type { CacheProvider } from '../cache/cache-provider.js';
+import type { Registry } from '../registry/registry-store.js';
+import type { Catalogue, PermissionRecord, Subscription } from '../permissions/model.js';
+import { cacheTtlFor, computePermissions, expireCachedRecord, isPermissionRecord, type PermissionBasis } from '../permissions/rules.js';
+import { FEATURE_NAME } from '../permissions/tiers-file.js';
+
+export type PermissionSource = 'cache' | 'registry';
+
+export interface PermissionLookup {
+  business: string;
+  record: PermissionRecord;
+  source: PermissionSource;
+  /** Present when computed from the registry in this call (or looked up for --explain). */
+  basis?: PermissionBasis;
+  catalogue?: Catalogue;
+  subscription?: Subscription;
+}
+
+export interface PermissionCheck {
+  business: string;
+  feature: string;
+  granted: boolean;
+  source: PermissionSource;
+  record: PermissionRecord;
+  /** One sentence: why. */
+  reason: string;
+  /** The override of this feature that decided the answer, if any. */
+  override?: { feature: string; value: boolean };
+  /** false when the feature is not in the catalogue; undefined when that could not be told. */
+  knownFeature?: boolean;
+}
+
+/** Parses a feature argument: `has_` plus a plain name; anything else is a usage error. */
+export function parseFeature(feature: string): string {
+  if (!FEATURE_NAME.test(feature)) throw new UsageError(`invalid feature ${JSON.stringify(feature.slice(0, 80))}: features look like has_payroll`);
+  return feature;
+}
+
+/**
+ * Feature permissions of a business: the cached record at
+ * `permissions:<business>` -> the registry -> computed by the rules ->
+ * cached. The demo expiry is checked on every read, cached or not.
+ * Concurrent misses for one business share one registry read (single flight).
+ */
+export class PermissionService {
+  private readonly inFlight = new Map<string, Promise<PermissionLookup>>();
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly deps: {
+      cache: CacheProvider;
+      registry: () => Promise<Registry>;
+      keys: KeySpace;
+      ttl: number;
+      /** The clock (injectable for tests). @default () => new Date() */
+      now?: () => Date;
+    },
+  ) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  key(business: string): string {
+    return this.deps.keys.key(PERMISSIONS_FAMILY, business);
+  }
+
+  /** The whole permission record of a business. Throws BackendUnavailableError when neither cache nor registry can answer. */
+  async get(business: string): Promise<PermissionLookup> {
+    parseId(business, 'business');
+    const key = this.key(business);
+    const cached = await this.deps.cache.attempt((c) => c.getJson(key), undefined);
+    if (isPermissionRecord(cached)) {
+      const expired = expireCachedRecord(cached, this.now());
+      if (!expired) return { business, record: cached, source: 'cache' };
+      // The demo ran out while cached: never serve it; rewrite the entry so the services see it too.
+      await this.deps.cache.attempt((c) => c.setJson(key, expired, this.deps.ttl), undefined);
+      return { business, record: expired, source: 'cache' };
+    }
+    return this.loadOnce(business);
+  }
+
+  /** Is `feature` granted to `business`? */
+  async check(business: string, feature: string): Promise<PermissionCheck> {
+    parseFeature(feature);
+    const lookup = await this.get(business);
+    return this.decide(lookup, feature);
+  }
+
+  /** Like check, with the registry consulted for the details (override, catalogue) even after a cache hit. */
+  async explain(business: string, feature: string): Promise<PermissionCheck> {
+    parseFeature(feature);
+    const lookup = await this.get(business);
+    if (!lookup.basis) {
+      try {
+        const fromRegistry = await this.compute(business);
+        lookup.basis = fromRegistry.basis;
+        lookup.catalogue = fromRegistry.catalogue;
+        lookup.subscription = fromRegistry.subscription;
+      } catch (err) {
+        if (!(err instanceof BackendUnavailableError)) throw err;
+      }
+    }
+    return this.decide(lookup, feature);
+  }
+
+  /** Deletes `permissions:<business>` only. Returns how many keys were removed (0 or 1). */
+  async invalidate(business: string): Promise<number> {
+    const key = this.key(business);
+    const cache = await this.deps.cache.required();
+    try {
+      return await cache.unlink([key]);
+    } catch (err) {
+      throw this.deps.cache.markDown(err);
+    }
+  }
+
+  private loadOnce(business: string): Promise<PermissionLookup> {
+    let pending = this.inFlight.get(business);
+    if (!pending) {
+      pending = this.compute(business)
+        .then(async (lookup) => {
+          const ttl = cacheTtlFor(lookup.record, this.deps.ttl, this.now());
+          await this.deps.cache.attempt((c) => c.setJson(this.key(business), lookup.record, ttl), undefined);
+          return lookup;
+        })
+        .finally(() => this.inFlight.delete(business));
+      this.inFlight.set(business, pending);
+    }
+    return pending;
+  }
+
+  private async compute(business: string): Promise<PermissionLookup> {
+    const registry = await this.deps.registry();
+    const [catalogue, subscription] = await Promise.all([registry.getCatalogue(), registry.getSubscription(business)]);
+    const { record, basis } = computePermissions(subscription, catalogue, this.now());
+    return { business, record, source: 'registry', basis, catalogue, subscription };
+  }
+
+  private decide(lookup: PermissionLookup, feature: string): PermissionCheck {
+    const { record, basis, catalogue } = lookup;
+    const granted = record.granted_features.includes(feature);
+    const knownFeature = catalogue ? catalogue.features.includes(feature) : granted ? true : undefined;
+    const applied = basis?.appliedOverrides[feature];
+    const override = applied === undefined ? undefined : { feature, value: applied };
+    let reason: string;
+    const rule = basis?.rule ?? inferRule(record, this.now());
+    if (knownFeature === false) reason = `feature ${feature} is not in the catalogue`;
+    else if (rule === 'no-subscription') reason = `business ${lookup.business} has no subscription`;
+    else if (rule === 'inactive-status') reason = `status is ${record.status}: nothing is granted`;
+    else if (rule === 'demo-expired') reason = `the demo expired at ${record.demo_expires_at}: nothing is granted`;
+    else if (rule === 'demo-live') reason = `live demo until ${record.demo_expires_at}: every catalogue feature is granted`;
+    else if (override) reason = `override ${feature}: ${override.value} ${override.value ? 'grants it' : 'denies it'} (tier ${record.tier} says otherwise)`;
+    else reason = granted ? `tier ${record.tier} includes ${feature}` : `tier ${record.tier} does not include ${feature}${basis ? '' : ' (or an override removes it)'}`;
+    return { business: lookup.business, feature, granted, source: lookup.source, record, reason, override, knownFeature };
+  }
+}
+
+/** The rule a cached record reflects, when the registry could not be asked. */
+function inferRule(record: PermissionRecord, now: Date): PermissionBasis['rule'] {
+  if (record.tier === 'none' && record.status === 'inactive') return 'no-subscription';
+  if (record.status !== 'active') return 'inactive-status';
+  if (record.tier === 'demo' && record.demo_expires_at) return Date.parse(record.demo_expires_at) <= now.getTime() ? 'demo-expired' : 'demo-live';
+  return 'tier';
+}
+

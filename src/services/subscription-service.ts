@@ -1,0 +1,126 @@
+import { BackendUnavailableError, NotFoundError, UsageError, describeError } from '../errors.js';
+import { parseId } from '../cache/ids.js';
+import type { Registry } from '../registry/registry-store.js';
+import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, type Subscription } from '../permissions/model.js';
+import { demoExpired } from '../permissions/rules.js';
+import type { PermissionService } from './permission-service.js';
+import { parseFeature } from './permission-service.js';
+import type { CacheProvider } from '../cache/cache-provider.js';
+
+export interface SubscriptionChange {
+  tier?: string;
+  status?: string;
+  /** ISO 8601, or null to clear. */
+  demoExpires?: string | null;
+  /** The `max_devices` override, or null to clear it. */
+  deviceLimit?: number | null;
+}
+
+export interface ChangeResult {
+  business: string;
+  subscription: Subscription;
+  /** `permissions:<business>` was deleted (true), Redis is not configured, or it could not be (false: the cache may be stale up to its TTL). */
+  cacheInvalidated: boolean | 'not-configured';
+}
+
+/**
+ * The changes that must invalidate a business's cached permissions: each
+ * validates everything first (nothing is written on bad input), writes the
+ * registry, then deletes `permissions:<business>` only.
+ */
+export class SubscriptionService {
+  constructor(
+    private readonly deps: {
+      registry: () => Promise<Registry>;
+      permissions: PermissionService;
+      cache: CacheProvider;
+      now?: () => Date;
+      warn?: (message: string) => void;
+    },
+  ) {}
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+
+  async setSubscription(business: string, change: SubscriptionChange): Promise<ChangeResult> {
+    parseId(business, 'business');
+    if (change.status !== undefined && !isStatus(change.status)) throw new UsageError(`unknown status "${change.status}": use one of ${STATUSES.join(', ')}`);
+    let demo: string | null | undefined;
+    if (change.demoExpires !== undefined) {
+      demo = change.demoExpires === null ? null : canonicalInstant(change.demoExpires);
+      if (demo === undefined) throw new UsageError(`--demo-expires "${change.demoExpires}" is not an ISO 8601 date (e.g. 2030-01-31T00:00:00Z), or "none"`);
+    }
+    if (change.deviceLimit !== undefined && change.deviceLimit !== null && (!Number.isSafeInteger(change.deviceLimit) || change.deviceLimit < 0)) {
+      throw new UsageError('--device-limit must be a whole number >= 0, or "none"');
+    }
+    const registry = await this.deps.registry();
+    const catalogue = await registry.getCatalogue();
+    if (change.tier !== undefined && !catalogue.tiers[change.tier]) {
+      throw new UsageError(`unknown tier "${change.tier}": the registry has ${Object.keys(catalogue.tiers).join(', ') || 'no tiers (run migrate-yaml with tenants/tiers.yaml)'}`);
+    }
+    const current = await registry.getSubscription(business);
+    if (!current && change.tier === undefined) throw new UsageError(`business ${business} has no subscription yet: give --tier to create one`);
+    const overrides = { ...(current?.overrides ?? {}) };
+    if (change.deviceLimit === null) delete overrides[DEVICE_LIMIT_OVERRIDE];
+    else if (change.deviceLimit !== undefined) overrides[DEVICE_LIMIT_OVERRIDE] = change.deviceLimit;
+    const next: Subscription = {
+      business_id: business,
+      tier: change.tier ?? current!.tier,
+      status: (change.status ?? current?.status ?? 'active') as Subscription['status'],
+      demo_expires_at: demo !== undefined ? demo : current?.demo_expires_at ?? null,
+      overrides,
+    };
+    // The stored migration hash is kept: the row now differs from it, so a later
+    // migrate-yaml reports a conflict instead of silently reverting this change.
+    await registry.putSubscription(next, current?.tenantctl_hash ?? null);
+    return { business, subscription: next, cacheInvalidated: await this.invalidate(business) };
+  }
+
+  async override(business: string, feature: string, action: 'grant' | 'deny' | 'clear'): Promise<ChangeResult> {
+    parseId(business, 'business');
+    parseFeature(feature);
+    const registry = await this.deps.registry();
+    const catalogue = await registry.getCatalogue();
+    if (!catalogue.features.includes(feature)) {
+      throw new UsageError(`unknown feature "${feature}": the catalogue has ${catalogue.features.join(', ') || 'no features'}`);
+    }
+    const current = await registry.getSubscription(business);
+    if (!current) throw new NotFoundError(`business ${business} has no subscription: create one with set-subscription --tier`);
+    const value = action === 'clear' ? null : action === 'grant';
+    await registry.setOverride(business, feature, value);
+    const overrides = { ...current.overrides };
+    if (value === null) delete overrides[feature];
+    else overrides[feature] = value;
+    return { business, subscription: { ...current, overrides }, cacheInvalidated: await this.invalidate(business) };
+  }
+
+  /** Status back to `active`; an expired demo expiry is cleared. */
+  async reactivate(business: string): Promise<ChangeResult> {
+    parseId(business, 'business');
+    const registry = await this.deps.registry();
+    const current = await registry.getSubscription(business);
+    if (!current) throw new NotFoundError(`business ${business} has no subscription`);
+    const next: Subscription = {
+      business_id: business,
+      tier: current.tier,
+      status: 'active',
+      demo_expires_at: current.demo_expires_at && demoExpired(current.demo_expires_at, this.now()) ? null : current.demo_expires_at,
+      overrides: current.overrides,
+    };
+    await registry.putSubscription(next, current.tenantctl_hash);
+    return { business, subscription: next, cacheInvalidated: await this.invalidate(business) };
+  }
+
+  private async invalidate(business: string): Promise<boolean | 'not-configured'> {
+    if (!this.deps.cache.configured) return 'not-configured';
+    try {
+      await this.deps.permissions.invalidate(business);
+      return true;
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      this.deps.warn?.(`warning: permissions:${business} not invalidated: ${describeError(err)}`);
+      return false;
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { NO_SUBSCRIPTION, STATUSES, UNLIMITED_DEVICES, canonicalInstant, type Catalogue, type Subscription } from '../../src/permissions/model.js';
+import { cacheTtlFor, computePermissions, expireCachedRecord } from '../../src/permissions/rules.js';
+
+const catalogue: Catalogue = {
+  features: ['has_advanced_reporting', 'has_ai', 'has_api_access', 'has_payroll'],
+  tiers: {
+    demo: { name: 'demo', features: ['has_advanced_reporting'], max_devices: 1 },
+    pilot_core: { name: 'pilot_core', features: [], max_devices: 2 },
+    pilot_pro: { name: 'pilot_pro', features: ['has_advanced_reporting', 'has_ai', 'has_api_access', 'has_payroll'], max_devices: null },
+  },
+};
+const NOW = new Date('2026-06-01T12:00:00.000Z');
+const sub = (over: Partial<Subscription> = {}): Subscription => ({ business_id: 'b', tier: 'pilot_core', status: 'active', demo_expires_at: null, overrides: {}, ...over });
+const perms = (s: Subscription | undefined, now = NOW) => computePermissions(s, catalogue, now).record;
+
+describe('permission rules (as the services compute them)', () => {
+  it('no subscription: the services\' exact "none" record', () => {
+    expect(perms(undefined)).toEqual({ granted_features: [], tier: 'none', status: 'inactive', demo_expires_at: null, device_limit: 0 });
+    expect(perms(undefined)).toEqual(NO_SUBSCRIPTION);
+  });
+
+  it('an active subscription gets its tier\'s features and device limit; null max_devices is unlimited (999999)', () => {
+    expect(perms(sub({ tier: 'pilot_pro' }))).toEqual({ granted_features: catalogue.features, tier: 'pilot_pro', status: 'active', demo_expires_at: null, device_limit: UNLIMITED_DEVICES });
+    expect(perms(sub())).toMatchObject({ granted_features: [], device_limit: 2 });
+  });
+
+  it('any status but active grants nothing, whatever the overrides or a live demo say', () => {
+    for (const status of STATUSES.filter((s) => s !== 'active')) {
+      const r = perms(sub({ status, tier: 'pilot_pro', overrides: { has_ai: true, max_devices: 9 } }));
+      expect(r, status).toMatchObject({ granted_features: [], status, device_limit: 0 });
+      // The fix over the services: a suspended business on a live demo gets nothing.
+      expect(perms(sub({ status, tier: 'demo', demo_expires_at: '2027-01-01T00:00:00.000Z' })).granted_features, `${status} demo`).toEqual([]);
+    }
+  });
+
+  it('a live demo grants the whole catalogue; one second after expiry it grants nothing (clock injected)', () => {
+    const expiry = '2026-06-01T12:00:00.000Z';
+    const demo = sub({ tier: 'demo', demo_expires_at: expiry });
+    const justBefore = new Date(Date.parse(expiry) - 1000);
+    const atExpiry = new Date(Date.parse(expiry));
+    const justAfter = new Date(Date.parse(expiry) + 1000);
+    expect(perms(demo, justBefore)).toMatchObject({ granted_features: catalogue.features, device_limit: 1 });
+    expect(perms(demo, atExpiry)).toMatchObject({ granted_features: [], device_limit: 0 });
+    expect(perms(demo, justAfter)).toMatchObject({ granted_features: [], device_limit: 0, tier: 'demo', demo_expires_at: expiry });
+  });
+
+  it('a demo tier without an expiry is an ordinary tier', () => {
+    expect(perms(sub({ tier: 'demo' })).granted_features).toEqual(['has_advanced_reporting']);
+  });
+
+  it('overrides both ways, whatever the tier says; max_devices overrides the tier\'s limit', () => {
+    const r = computePermissions(sub({ tier: 'pilot_pro', overrides: { has_ai: false, max_devices: 3 } }), catalogue, NOW);
+    expect(r.record.granted_features).toEqual(['has_advanced_reporting', 'has_api_access', 'has_payroll']);
+    expect(r.record.device_limit).toBe(3);
+    expect(r.basis).toMatchObject({ rule: 'tier', appliedOverrides: { has_ai: false }, deviceLimitFrom: 'override' });
+    const core = computePermissions(sub({ overrides: { has_payroll: true, has_ai: false } }), catalogue, NOW);
+    expect(core.record.granted_features).toEqual(['has_payroll']);
+    // has_ai: false on a tier without it changes nothing, so it is not reported as applied.
+    expect(core.basis.appliedOverrides).toEqual({ has_payroll: true });
+  });
+
+  it('property: granted features are always within the catalogue, sorted, and empty unless active', () => {
+    const feature = fc.constantFrom(...catalogue.features);
+    const arbSub = fc.record({
+      business_id: fc.constant('b'),
+      tier: fc.constantFrom('demo', 'pilot_core', 'pilot_pro'),
+      status: fc.constantFrom(...STATUSES),
+      demo_expires_at: fc.option(fc.date({ min: new Date('2026-01-01'), max: new Date('2027-01-01'), noInvalidDate: true }).map((d) => d.toISOString()), { nil: null }),
+      overrides: fc.dictionary(feature, fc.boolean()),
+    });
+    fc.assert(
+      fc.property(arbSub, (s) => {
+        const r = perms(s as Subscription);
+        expect(r.granted_features).toEqual([...r.granted_features].sort());
+        for (const f of r.granted_features) expect(catalogue.features).toContain(f);
+        if (s.status !== 'active') expect(r.granted_features).toEqual([]);
+        for (const [f, v] of Object.entries(s.overrides)) {
+          const liveDemo = s.tier === 'demo' && s.demo_expires_at !== null && Date.parse(s.demo_expires_at) > NOW.getTime();
+          if (s.status === 'active' && !liveDemo && !(s.tier === 'demo' && s.demo_expires_at !== null)) expect(r.granted_features.includes(f)).toBe(v);
+        }
+      }),
+    );
+  });
+});
+
+describe('cached records and the clock', () => {
+  it('a cached live demo that has since expired is never served as granted', () => {
+    const cached = perms(sub({ tier: 'demo', demo_expires_at: '2026-06-01T13:00:00.000Z' }));
+    expect(expireCachedRecord(cached, NOW)).toBeUndefined();
+    expect(expireCachedRecord(cached, new Date('2026-06-01T13:00:01Z'))).toMatchObject({ granted_features: [], device_limit: 0 });
+    expect(expireCachedRecord(perms(sub({ tier: 'pilot_pro' })), new Date('2099-01-01'))).toBeUndefined();
+  });
+
+  it('a live demo is cached no longer than until its expiry', () => {
+    const r = perms(sub({ tier: 'demo', demo_expires_at: '2026-06-01T12:01:00.000Z' }));
+    expect(cacheTtlFor(r, 300, NOW)).toBe(60);
+    expect(cacheTtlFor(perms(sub()), 300, NOW)).toBe(300);
+  });
+
+  it('canonicalises ISO 8601 instants and refuses anything else', () => {
+    expect(canonicalInstant('2030-01-01')).toBe('2030-01-01T00:00:00.000Z');
+    expect(canonicalInstant('2030-01-01T02:00:00+02:00')).toBe('2030-01-01T00:00:00.000Z');
+    for (const bad of ['tomorrow', '2030-13-01', '01/02/2030', '', 42]) expect(canonicalInstant(bad)).toBeUndefined();
+  });
+});
