@@ -19,7 +19,7 @@ export interface TenantctlOptions {
   cwd?: string;
   /** Receives warning lines (Redis down, registry down, literal secrets). @default ignore */
   warn?: (message: string) => void;
-  /** Use this registry instead of opening the configured one. */
+  /** Use this registry instead of opening the configured one (the caller keeps owning it: close() leaves it open). */
   registry?: Registry;
   /** The clock for demo expiry. @default () => new Date() */
   now?: () => Date;
@@ -43,11 +43,13 @@ export class Tenantctl {
   readonly permissions: PermissionService;
   readonly subscriptions: SubscriptionService;
   private registryPromise: Promise<Registry> | undefined;
+  private readonly ownsRegistry: boolean;
 
   constructor(options: TenantctlOptions = {}) {
     const warn = options.warn ?? (() => undefined);
     this.env = options.env ?? process.env;
     this.config = resolveConfig(options.flags ?? {}, this.env, options.cwd ?? process.cwd());
+    this.ownsRegistry = !options.registry;
     if (options.registry) this.registryPromise = Promise.resolve(options.registry);
     this.cache = new CacheProvider(
       { url: this.config.redisUrl, clusterNodes: this.config.redisCluster, timeoutMs: this.config.redisTimeoutMs, caFile: this.env.REDIS_CA_CERT || undefined },
@@ -69,10 +71,10 @@ export class Tenantctl {
     return this.registryPromise;
   }
 
-  /** Closes Redis and the registry; safe to call more than once. */
+  /** Closes Redis and the registry it opened; safe to call more than once. */
   async close(): Promise<void> {
     this.cache.close();
-    if (this.registryPromise) {
+    if (this.registryPromise && this.ownsRegistry) {
       const store = await this.registryPromise.catch(() => undefined);
       this.registryPromise = undefined;
       await store?.close();

@@ -55,6 +55,37 @@ function registryContract(name: string, open: () => Promise<{ store: RegistrySto
       expect(listed).toEqual(expect.arrayContaining(['acme', 'beta', 'c1', 'c2', 'c3']));
       expect(await store.getTenants([])).toEqual(new Map());
     });
+
+    const catalogue = {
+      features: ['has_ai', 'has_payroll'],
+      tiers: { core: { name: 'core', features: ['has_ai'], max_devices: 2 }, pro: { name: 'pro', features: ['has_ai', 'has_payroll'], max_devices: null } },
+    };
+
+    it('stores the catalogue exactly, removing features and tiers no longer listed', async () => {
+      expect(await store.getCatalogue()).toEqual({ features: [], tiers: {}, tenantctl_hash: null });
+      await store.replaceCatalogue(catalogue, 'hash-1');
+      expect(await store.getCatalogue()).toEqual({ ...catalogue, tenantctl_hash: 'hash-1' });
+      const smaller = { features: ['has_ai'], tiers: { core: { name: 'core', features: ['has_ai'], max_devices: 5 } } };
+      await store.replaceCatalogue(smaller, 'hash-2');
+      expect(await store.getCatalogue()).toEqual({ ...smaller, tenantctl_hash: 'hash-2' });
+      await store.replaceCatalogue(catalogue, 'hash-3');
+    });
+
+    it('stores subscriptions with their overrides; a put replaces them; setOverride adds and removes one', async () => {
+      const sub = { business_id: 'biz', tier: 'core', status: 'active' as const, demo_expires_at: '2030-01-01T00:00:00.000Z', overrides: { has_payroll: true, max_devices: 7 } };
+      await store.putSubscription(sub, 'h1');
+      expect(await store.getSubscription('biz')).toEqual({ ...sub, tenantctl_hash: 'h1' });
+      await store.putSubscription({ ...sub, status: 'suspended', demo_expires_at: null, overrides: { has_ai: false } }, 'h1');
+      expect(await store.getSubscription('biz')).toEqual({ ...sub, status: 'suspended', demo_expires_at: null, overrides: { has_ai: false }, tenantctl_hash: 'h1' });
+      await store.setOverride('biz', 'has_payroll', true);
+      await store.setOverride('biz', 'has_ai', null);
+      expect((await store.getSubscription('biz'))!.overrides).toEqual({ has_payroll: true });
+      await store.putSubscription({ ...sub, business_id: 'biz2', overrides: {} }, null);
+      const many = await store.getSubscriptions(['biz', 'biz2', 'none']);
+      expect([...many.keys()].sort()).toEqual(['biz', 'biz2']);
+      expect(many.get('biz2')!.tenantctl_hash).toBeNull();
+      expect(await store.getSubscription('none')).toBeUndefined();
+    });
   });
 }
 

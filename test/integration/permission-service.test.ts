@@ -1,0 +1,211 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPgliteStore } from '../../src/registry/pglite-store.js';
+import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
+import type { Registry } from '../../src/registry/registry-store.js';
+import { Tenantctl } from '../../src/tenantctl.js';
+import { BackendUnavailableError, NotFoundError, UsageError } from '../../src/errors.js';
+import { catalogueHash } from '../../src/services/migration.js';
+import { sharedRedisUrl, uniq } from '../helpers/setup.js';
+import { freePort } from '../helpers/ports.js';
+
+const catalogue = {
+  features: ['has_advanced_reporting', 'has_ai', 'has_api_access', 'has_payroll'],
+  tiers: {
+    demo: { name: 'demo', features: ['has_advanced_reporting'], max_devices: 1 },
+    pilot_core: { name: 'pilot_core', features: [], max_devices: 2 },
+    pilot_pro: { name: 'pilot_pro', features: ['has_advanced_reporting', 'has_ai', 'has_api_access', 'has_payroll'], max_devices: null },
+  },
+};
+
+describe('PermissionService and the change commands on real Redis and PGlite', () => {
+  let store: SqlRegistryStore;
+  let redis: Redis;
+  let clock = new Date('2026-06-01T12:00:00.000Z');
+  let reads = 0;
+  /** The store, counting registry reads of subscriptions. */
+  let counted: Registry;
+
+  const tool = (options: { redisUrl?: string; registry?: Registry; warn?: (m: string) => void } = {}) =>
+    new Tenantctl({
+      flags: { redisUrl: 'redisUrl' in options ? options.redisUrl : sharedRedisUrl(), registry: 'memory:' },
+      env: {},
+      registry: options.registry ?? counted,
+      now: () => clock,
+      warn: options.warn,
+    });
+
+  beforeAll(async () => {
+    store = await openPgliteStore(undefined);
+    await store.replaceCatalogue(catalogue, catalogueHash(catalogue));
+    counted = new Proxy(store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop === 'getSubscription') return (...a: [string]) => ((reads++), target.getSubscription(...a));
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Registry;
+    redis = new Redis(sharedRedisUrl());
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await store.close();
+  });
+
+  const business = async (sub: Partial<{ tier: string; status: 'active' | 'suspended' | 'cancelled' | 'expired'; demo_expires_at: string | null; overrides: Record<string, boolean | number> }> = {}) => {
+    const id = uniq('biz');
+    await store.putSubscription({ business_id: id, tier: 'pilot_core', status: 'active', demo_expires_at: null, overrides: {}, ...sub }, null);
+    return id;
+  };
+
+  it('computes from the registry, caches the services\' exact record, then answers from the cache', async () => {
+    const id = await business({ tier: 'pilot_pro', overrides: { has_ai: false, max_devices: 4 } });
+    const t = tool();
+    const first = await t.permissions.check(id, 'has_payroll');
+    expect(first).toMatchObject({ granted: true, source: 'registry' });
+    expect(JSON.parse((await redis.get(`permissions:${id}`))!)).toEqual({
+      granted_features: ['has_advanced_reporting', 'has_api_access', 'has_payroll'], tier: 'pilot_pro', status: 'active', demo_expires_at: null, device_limit: 4,
+    });
+    expect(await redis.ttl(`permissions:${id}`)).toBeGreaterThan(290);
+    const second = await t.permissions.check(id, 'has_ai');
+    expect(second).toMatchObject({ granted: false, source: 'cache' });
+    await t.close();
+  });
+
+  it('a business with no subscription gets the "none" record and is denied', async () => {
+    const t = tool();
+    const id = uniq('nosub');
+    expect((await t.permissions.get(id)).record).toEqual({ granted_features: [], tier: 'none', status: 'inactive', demo_expires_at: null, device_limit: 0 });
+    const explained = await t.permissions.explain(id, 'has_ai');
+    expect(explained).toMatchObject({ granted: false, reason: `business ${id} has no subscription` });
+    await t.close();
+  });
+
+  it('concurrent misses for one business make one registry read (single flight)', async () => {
+    const id = await business({ tier: 'pilot_pro' });
+    const t = tool();
+    reads = 0;
+    const answers = await Promise.all(Array.from({ length: 25 }, () => t.permissions.check(id, 'has_ai')));
+    expect(answers.every((a) => a.granted)).toBe(true);
+    expect(reads).toBe(1);
+    await t.close();
+  });
+
+  it('an expired demo is never served from the cache, and its entry lives no longer than the demo', async () => {
+    const expiry = new Date(clock.getTime() + 60_000).toISOString();
+    const id = await business({ tier: 'demo', demo_expires_at: expiry });
+    const t = tool();
+    expect(await t.permissions.check(id, 'has_payroll')).toMatchObject({ granted: true, source: 'registry' });
+    expect(await redis.ttl(`permissions:${id}`)).toBeLessThanOrEqual(60);
+    const saved = clock;
+    try {
+      clock = new Date(Date.parse(expiry) - 1000);
+      expect(await t.permissions.check(id, 'has_payroll')).toMatchObject({ granted: true, source: 'cache' });
+      clock = new Date(Date.parse(expiry) + 1000);
+      const after = await t.permissions.check(id, 'has_payroll');
+      expect(after).toMatchObject({ granted: false, source: 'cache' });
+      expect(JSON.parse((await redis.get(`permissions:${id}`))!)).toMatchObject({ granted_features: [], device_limit: 0 });
+    } finally {
+      clock = saved;
+    }
+    await t.close();
+  });
+
+  it('each change command writes the registry and deletes permissions:<business> only: the next check sees it', async () => {
+    const id = await business();
+    const neighbour = `${id}2`;
+    await redis.set(`permissions:${neighbour}`, '{"granted_features":[],"tier":"x","status":"active","demo_expires_at":null,"device_limit":0}');
+    await redis.set(`tenant_config:${id}`, '{}');
+    const t = tool();
+    const check = () => t.permissions.check(id, 'has_ai');
+    expect((await check()).granted).toBe(false);
+
+    expect((await t.subscriptions.override(id, 'has_ai', 'grant')).cacheInvalidated).toBe(true);
+    expect(await check()).toMatchObject({ granted: true, source: 'registry' });
+    await t.subscriptions.setSubscription(id, { status: 'suspended' });
+    expect((await check()).granted).toBe(false);
+    await t.subscriptions.reactivate(id);
+    expect((await check()).granted).toBe(true);
+    await t.subscriptions.override(id, 'has_ai', 'clear');
+    expect((await check()).granted).toBe(false);
+    await t.subscriptions.setSubscription(id, { tier: 'pilot_pro', deviceLimit: 9 });
+    expect((await t.permissions.get(id)).record).toMatchObject({ tier: 'pilot_pro', device_limit: 9, granted_features: catalogue.features });
+
+    expect(await redis.exists(`permissions:${neighbour}`)).toBe(1);
+    expect(await redis.exists(`tenant_config:${id}`)).toBe(1);
+    await t.close();
+  });
+
+  it('reactivate clears an expired demo expiry and keeps a live one', async () => {
+    const expired = await business({ tier: 'demo', status: 'expired', demo_expires_at: '2026-01-01T00:00:00.000Z' });
+    const live = await business({ tier: 'demo', status: 'suspended', demo_expires_at: '2027-01-01T00:00:00.000Z' });
+    const t = tool();
+    expect((await t.subscriptions.reactivate(expired)).subscription).toMatchObject({ status: 'active', demo_expires_at: null });
+    expect((await t.subscriptions.reactivate(live)).subscription).toMatchObject({ status: 'active', demo_expires_at: '2027-01-01T00:00:00.000Z' });
+    expect((await t.permissions.check(live, 'has_payroll')).granted).toBe(true);
+    await t.close();
+  });
+
+  it('bad input changes nothing: unknown tier, status, feature, bad date, missing business', async () => {
+    const id = await business({ tier: 'pilot_pro' });
+    const before = await store.getSubscription(id);
+    const t = tool();
+    await expect(t.subscriptions.setSubscription(id, { tier: 'gold' })).rejects.toThrow(UsageError);
+    await expect(t.subscriptions.setSubscription(id, { status: 'paused' })).rejects.toThrow(UsageError);
+    await expect(t.subscriptions.setSubscription(id, { demoExpires: 'next week' })).rejects.toThrow(UsageError);
+    await expect(t.subscriptions.setSubscription(id, { deviceLimit: -1 })).rejects.toThrow(UsageError);
+    await expect(t.subscriptions.override(id, 'has_teleport', 'grant')).rejects.toThrow(UsageError);
+    await expect(t.subscriptions.override(id, 'bad feature', 'grant')).rejects.toThrow(UsageError);
+    await expect(t.subscriptions.setSubscription(uniq('new'), { status: 'active' })).rejects.toThrow(/--tier/);
+    await expect(t.subscriptions.reactivate(uniq('ghost'))).rejects.toBeInstanceOf(NotFoundError);
+    await expect(t.permissions.check(id, 'nope')).rejects.toThrow(UsageError);
+    expect(await store.getSubscription(id)).toEqual(before);
+    await t.close();
+  });
+
+  it('an unknown feature is denied and --explain says so', async () => {
+    const id = await business({ tier: 'pilot_pro' });
+    const t = tool();
+    expect(await t.permissions.explain(id, 'has_teleport')).toMatchObject({ granted: false, knownFeature: false, reason: 'feature has_teleport is not in the catalogue' });
+    await t.close();
+  });
+
+  it('Redis down: answers from the registry with one warning; the change commands report the cache as not invalidated', async () => {
+    const id = await business({ tier: 'pilot_pro' });
+    const warnings: string[] = [];
+    const t = tool({ redisUrl: `redis://127.0.0.1:${await freePort()}`, warn: (m) => warnings.push(m) });
+    expect(await t.permissions.check(id, 'has_ai')).toMatchObject({ granted: true, source: 'registry' });
+    expect(await t.permissions.check(id, 'has_ai')).toMatchObject({ granted: true, source: 'registry' });
+    expect(warnings).toHaveLength(1);
+    expect((await t.subscriptions.override(id, 'has_ai', 'deny')).cacheInvalidated).toBe(false);
+    await t.close();
+  });
+
+  it('registry down with a warm cache: answers from the cache; both down: BackendUnavailableError', async () => {
+    const id = await business({ tier: 'pilot_pro' });
+    const warm = tool();
+    await warm.permissions.check(id, 'has_ai');
+    await warm.close();
+    const downRegistry = new Proxy(store, {
+      get: (target, prop) => (typeof Reflect.get(target, prop) === 'function'
+        ? async () => { throw new BackendUnavailableError('registry', 'registry unreachable'); }
+        : Reflect.get(target, prop)),
+    }) as Registry;
+    const t = tool({ registry: downRegistry });
+    expect(await t.permissions.check(id, 'has_ai')).toMatchObject({ granted: true, source: 'cache' });
+    expect(await t.permissions.explain(id, 'has_ai')).toMatchObject({ granted: true, source: 'cache', knownFeature: true });
+    await expect(t.permissions.check(uniq('cold'), 'has_ai')).rejects.toBeInstanceOf(BackendUnavailableError);
+    await t.close();
+    const both = tool({ registry: downRegistry, redisUrl: `redis://127.0.0.1:${await freePort()}` });
+    await expect(both.permissions.check(id, 'has_ai')).rejects.toBeInstanceOf(BackendUnavailableError);
+    await both.close();
+  });
+
+  it('a malformed cached value is treated as a miss, not trusted', async () => {
+    const id = await business({ tier: 'pilot_pro' });
+    await redis.set(`permissions:${id}`, '{"granted_features":"everything"}');
+    const t = tool();
+    expect(await t.permissions.check(id, 'has_ai')).toMatchObject({ granted: true, source: 'registry' });
+    await t.close();
+  });
+});
