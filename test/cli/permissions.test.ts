@@ -1,0 +1,172 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshPostgresDatabase, runCli, sharedRedisUrl, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
+import { freePort } from '../helpers/ports.js';
+
+const TIERS = 'features: [has_payroll, has_ai, has_api_access, has_advanced_reporting]\ntiers:\n  demo: { features: [has_advanced_reporting], max_devices: 1 }\n  pilot_core: { features: [], max_devices: 2 }\n  pilot_pro: { features: [has_payroll, has_ai, has_api_access, has_advanced_reporting], max_devices: null }\n';
+const TIMEOUT_MS = 500;
+
+const oneLine = (r: CliRun) => {
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+};
+
+describe('permission commands', () => {
+  let ws: Workspace;
+  let redis: Redis;
+  let downUrl: string;
+  const [pro, core, demo, suspended] = [uniq('pro'), uniq('core'), uniq('demo'), uniq('susp')];
+  const up = () => ({ REDIS_URL: sharedRedisUrl() });
+  const down = () => ({ REDIS_URL: downUrl, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) });
+  const cli = (args: string[], env: Record<string, string> = up()) => runCli(args, { cwd: ws.dir, env });
+
+  beforeAll(async () => {
+    ws = workspace({
+      tiers: TIERS,
+      [pro]: tenantYaml(pro, 'Pro', 'subscription: { tier: pilot_pro, overrides: { has_ai: false } }\n'),
+      [core]: tenantYaml(core, 'Core', 'subscription: { tier: pilot_core }\n'),
+      [demo]: tenantYaml(demo, 'Demo', 'subscription: { tier: demo, demo_expires_at: "2099-01-01T00:00:00Z" }\n'),
+      [suspended]: tenantYaml(suspended, 'Susp', 'subscription: { tier: demo, status: suspended, demo_expires_at: "2099-01-01T00:00:00Z" }\n'),
+    });
+    redis = new Redis(sharedRedisUrl());
+    downUrl = `redis://127.0.0.1:${await freePort()}`;
+    const m = await runCli(['migrate-yaml', pro, core, demo, suspended], { cwd: ws.dir, env: up() });
+    expect(m.stderr).toBe('');
+    expect(m.code).toBe(0);
+  });
+  afterAll(() => {
+    redis.disconnect();
+    ws.cleanup();
+  });
+
+  describe('check-permission', () => {
+    it('up: exit 0 when granted, 1 when denied; a live demo grants all, a suspended demo nothing', async () => {
+      expect((await cli(['check-permission', pro, 'has_payroll'])).code).toBe(0);
+      const denied = await cli(['check-permission', pro, 'has_ai']);
+      expect(denied.code).toBe(1);
+      expect(denied.stdout).toMatch(/has_ai: denied/);
+      expect(denied.stderr).toBe('');
+      expect((await cli(['check-permission', demo, 'has_payroll'])).code).toBe(0);
+      expect((await cli(['check-permission', suspended, 'has_advanced_reporting'])).code).toBe(1);
+      expect((await cli(['check-permission', uniq('nobody'), 'has_ai'])).code).toBe(1);
+    });
+
+    it('--explain says the tier, status, expiry, override and source; --json carries it', async () => {
+      const r = await cli(['check-permission', pro, 'has_ai', '--explain', '--json']);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        granted: false, override: { feature: 'has_ai', value: false }, knownFeature: true,
+        record: { tier: 'pilot_pro', status: 'active', demo_expires_at: null }, source: expect.stringMatching(/cache|registry/),
+      });
+      const table = await cli(['check-permission', pro, 'has_teleport', '--explain']);
+      expect(table.code).toBe(1);
+      expect(table.stdout).toMatch(/not in the catalogue/);
+    });
+
+    it('down: answers from the registry with one warning and the usual exit code', async () => {
+      const r = await cli(['check-permission', pro, 'has_payroll'], down());
+      expect(r.code).toBe(0);
+      oneLine(r);
+      expect(r.stderr).toMatch(/^warning: .*continuing without the cache/);
+    });
+
+    it('neither cache nor registry: exit 3', async () => {
+      const r = await runCli(['check-permission', pro, 'has_payroll', '--registry', `postgres://127.0.0.1:${await freePort()}/x`], { cwd: ws.dir, env: down() });
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/error: registry .* unreachable/);
+    });
+
+    it('registry down with a warm cache: answers from the cache', async () => {
+      await cli(['check-permission', core, 'has_ai']);
+      const r = await runCli(['check-permission', core, 'has_ai', '--json', '--registry', `postgres://127.0.0.1:${await freePort()}/x`], { cwd: ws.dir, env: up() });
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({ granted: false, source: 'cache' });
+    });
+
+    it('bad input: an invalid business id or feature exits 2', async () => {
+      for (const args of [['check-permission', 'a b', 'has_ai'], ['check-permission', pro, 'payroll'], ['check-permission', pro]]) {
+        const r = await cli(args);
+        expect(r.code, args.join(' ')).toBe(2);
+        oneLine(r);
+      }
+    });
+  });
+
+  describe('get-permissions', () => {
+    it('up: the whole record; down: from the registry with a warning; bad id: exit 2', async () => {
+      const r = await cli(['get-permissions', pro, '--json']);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ granted_features: ['has_advanced_reporting', 'has_api_access', 'has_payroll'], tier: 'pilot_pro', device_limit: 999999 });
+      const table = await cli(['get-permissions', pro], down());
+      expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(/device_limit\s*│\s*999999/);
+      expect((await cli(['get-permissions', '*'])).code).toBe(2);
+    });
+  });
+
+  describe('set-subscription / override / reactivate', () => {
+    it('up: each change is visible to the very next check (no stale read)', async () => {
+      const id = uniq('chg');
+      expect((await cli(['set-subscription', id, '--tier', 'pilot_core'])).code).toBe(0);
+      expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(1);
+      expect((await cli(['override', id, 'has_ai', '--grant'])).code).toBe(0);
+      expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(0);
+      expect((await cli(['set-subscription', id, '--status', 'cancelled'])).code).toBe(0);
+      expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(1);
+      expect((await cli(['reactivate', id])).code).toBe(0);
+      expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(0);
+      expect((await cli(['override', id, 'has_ai', '--clear'])).code).toBe(0);
+      expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(1);
+      const limit = await cli(['set-subscription', id, '--device-limit', '7', '--demo-expires', '2031-05-01T00:00:00Z', '--json']);
+      expect(JSON.parse(limit.stdout).subscription).toMatchObject({ demo_expires_at: '2031-05-01T00:00:00.000Z', overrides: { max_devices: 7 } });
+      expect(JSON.parse((await cli(['get-permissions', id, '--json'])).stdout).device_limit).toBe(7);
+    });
+
+    it('bad input: unknown tier, status, feature, bad date, no/two override flags: exit 2 and nothing changed', async () => {
+      const before = (await cli(['get-permissions', core, '--json'])).stdout;
+      for (const args of [
+        ['set-subscription', core, '--tier', 'gold'],
+        ['set-subscription', core, '--status', 'paused'],
+        ['set-subscription', core, '--demo-expires', '31/12/2030'],
+        ['set-subscription', core, '--device-limit', 'lots'],
+        ['override', core, 'has_teleport', '--grant'],
+        ['override', core, 'has_ai'],
+        ['override', core, 'has_ai', '--grant', '--deny'],
+        ['set-subscription', 'bad id', '--tier', 'demo'],
+      ]) {
+        const r = await cli(args);
+        expect(r.code, args.join(' ')).toBe(2);
+        oneLine(r);
+      }
+      expect((await cli(['get-permissions', core, '--json'])).stdout).toBe(before);
+      const ghost = await cli(['reactivate', uniq('ghost')]);
+      expect(ghost.code).toBe(1);
+    });
+
+    it('down: the registry is written, and the report says the cache was not invalidated (exit 4)', async () => {
+      const id = uniq('dn');
+      const r = await cli(['set-subscription', id, '--tier', 'pilot_pro', '--json'], down());
+      expect(r.code).toBe(4);
+      expect(JSON.parse(r.stdout)).toMatchObject({ cacheInvalidated: false, subscription: { tier: 'pilot_pro' } });
+      expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(0);
+    });
+  });
+
+  describe.runIf(TEST_DATABASE_URL)('on the PostgreSQL registry', () => {
+    it('migrates tiers and subscriptions, checks, changes and re-checks', async () => {
+      const db = await freshPostgresDatabase();
+      try {
+        const env = { ...up(), DATABASE_URL: db.url };
+        const m = await runCli(['migrate-yaml', pro, core], { cwd: ws.dir, env });
+        expect(m.code).toBe(0);
+        expect((await runCli(['check-permission', pro, 'has_payroll'], { cwd: ws.dir, env })).code).toBe(0);
+        expect((await runCli(['check-permission', core, 'has_payroll'], { cwd: ws.dir, env })).code).toBe(1);
+        expect((await runCli(['override', core, 'has_payroll', '--grant'], { cwd: ws.dir, env })).code).toBe(0);
+        expect((await runCli(['check-permission', core, 'has_payroll'], { cwd: ws.dir, env })).code).toBe(0);
+      } finally {
+        await redis.del(`permissions:${core}`, `permissions:${pro}`);
+        await db.drop();
+      }
+    });
+  });
+});

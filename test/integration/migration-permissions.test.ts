@@ -1,0 +1,107 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openPgliteStore } from '../../src/registry/pglite-store.js';
+import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
+import { migrationExitCode } from '../../src/services/migration.js';
+import { Tenantctl } from '../../src/tenantctl.js';
+import { tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+
+const TIERS = 'features: [has_payroll, has_ai]\ntiers:\n  core: { features: [has_ai], max_devices: 2 }\n  pro: { features: [has_ai, has_payroll], max_devices: null }\n';
+
+describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
+  let ws: Workspace;
+  let store: SqlRegistryStore;
+  let redis: Redis;
+  // Its own server: a catalogue change invalidates every permissions:* key.
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await server.stop();
+  });
+  beforeEach(async () => {
+    ws?.cleanup();
+    await store?.close();
+    ws = workspace({}, { registry: false });
+    store = await openPgliteStore(undefined);
+  });
+  const tool = () => new Tenantctl({ flags: { redisUrl: server.url, tenantsDir: ws.tenantsDir }, env: {}, registry: store });
+
+  it('plans and loads the catalogue and subscriptions, idempotently, invalidating permissions', async () => {
+    const id = uniq('sub');
+    ws.writeTenant('tiers', TIERS);
+    ws.writeTenant(id, tenantYaml(id, 'S', 'subscription: { tier: core, status: active, overrides: { has_payroll: true, max_devices: 3 } }\n'));
+    await redis.set(`permissions:${id}`, JSON.stringify({ granted_features: [], tier: 'stale', status: 'active', demo_expires_at: null, device_limit: 0 }));
+    const t = tool();
+    const plan = await t.migration.run({ dryRun: true });
+    expect(plan.items.map((i) => `${i.kind}:${i.id}:${i.action}`)).toEqual(['catalogue:tiers:create', `tenant:${id}:create`, `subscription:${id}:create`]);
+    expect(await store.getSubscription(id)).toBeUndefined();
+
+    const applied = await t.migration.run();
+    expect(migrationExitCode(applied)).toBe(0);
+    expect((await store.getCatalogue()).tiers.pro).toEqual({ name: 'pro', features: ['has_ai', 'has_payroll'], max_devices: null });
+    expect(await store.getSubscription(id)).toMatchObject({ tier: 'core', status: 'active', overrides: { has_payroll: true, max_devices: 3 } });
+    expect(await redis.exists(`permissions:${id}`)).toBe(0);
+    expect((await t.permissions.get(id)).record).toMatchObject({ granted_features: ['has_ai', 'has_payroll'], device_limit: 3 });
+
+    expect((await t.migration.run()).counts).toMatchObject({ create: 0, update: 0, unchanged: 3 });
+    await t.close();
+  });
+
+  it('a subscription changed with set-subscription since the last migration is a conflict unless --force', async () => {
+    const id = uniq('edit');
+    ws.writeTenant('tiers', TIERS);
+    ws.writeTenant(id, tenantYaml(id, 'E', 'subscription: { tier: core }\n'));
+    const t = tool();
+    await t.migration.run();
+    await t.subscriptions.setSubscription(id, { status: 'suspended' });
+    const again = await t.migration.run();
+    expect(again.items.find((i) => i.kind === 'subscription')).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/edited in the registry/) });
+    expect((await store.getSubscription(id))!.status).toBe('suspended');
+    expect(migrationExitCode(again)).toBe(4);
+    await t.migration.run({ force: true });
+    expect((await store.getSubscription(id))!.status).toBe('active');
+    await t.close();
+  });
+
+  it('changing tiers.yaml updates the catalogue and invalidates every cached permission record', async () => {
+    ws.writeTenant('tiers', TIERS);
+    const id = uniq('cat');
+    ws.writeTenant(id, tenantYaml(id, 'C', 'subscription: { tier: core }\n'));
+    const t = tool();
+    await t.migration.run();
+    await t.permissions.get(id);
+    const other = uniq('other');
+    await redis.set(`permissions:${other}`, '{}');
+    ws.writeTenant('tiers', TIERS.replace('core: { features: [has_ai]', 'core: { features: [has_ai, has_payroll]'));
+    const r = await t.migration.run();
+    expect(r.items[0]).toMatchObject({ kind: 'catalogue', action: 'update', cacheInvalidated: true });
+    expect(await redis.exists(`permissions:${id}`, `permissions:${other}`)).toBe(0);
+    expect((await t.permissions.get(id)).record.granted_features).toEqual(['has_ai', 'has_payroll']);
+    await t.close();
+  });
+
+  it('a bad subscription block or tier is file:line and nothing of that tenant is written', async () => {
+    ws.writeTenant('tiers', TIERS);
+    const [bad, good] = [uniq('bad'), uniq('good')];
+    ws.writeTenant(bad, tenantYaml(bad, 'B', 'subscription:\n  tier: platinum\n'));
+    ws.writeTenant(good, tenantYaml(good, 'G', 'subscription: { tier: pro }\n'));
+    const t = tool();
+    const r = await t.migration.run();
+    expect(r.items.find((i) => i.id === bad)).toMatchObject({ kind: 'tenant', action: 'error', reason: expect.stringMatching(new RegExp(`${bad}\\.yaml:5: subscription\\.tier "platinum"`)) });
+    expect(await store.getTenant(bad)).toBeUndefined();
+    expect(await store.getSubscription(bad)).toBeUndefined();
+    expect(await store.getSubscription(good)).toBeDefined();
+    expect(migrationExitCode(r)).toBe(4);
+
+    ws.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  core: { features: [has_teleport] }\n');
+    const broken = await t.migration.run({ ids: [good] });
+    expect(broken.items[0]).toMatchObject({ kind: 'catalogue', action: 'error', reason: expect.stringMatching(/tiers\.yaml:3: tier core names feature "has_teleport"/) });
+    expect(broken.items[1]).toMatchObject({ kind: 'tenant', action: 'error', reason: expect.stringMatching(/tiers\.yaml is invalid/) });
+    await t.close();
+  });
+});
