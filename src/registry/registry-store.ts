@@ -1,4 +1,4 @@
-import type { Catalogue, Subscription } from '../permissions/model.js';
+import { canonicalInstant, type Catalogue, type Subscription } from '../permissions/model.js';
 
 /** A row of the `tenants` table (DESIGN.md, "Registry"). */
 export interface TenantRow {
@@ -80,3 +80,33 @@ export interface PermissionStore {
 
 /** Everything the tool asks of a registry. */
 export type Registry = RegistryStore & PermissionStore;
+
+/**
+ * Builds subscriptions from `business_subscriptions` rows and their
+ * `business_feature_overrides` rows, as any backend returns them (jsonb as
+ * text or parsed, timestamps as Date or text).
+ */
+export function subscriptionsFromRows(
+  subs: Record<string, unknown>[],
+  overrides: Record<string, unknown>[],
+  into = new Map<string, StoredSubscription>(),
+): Map<string, StoredSubscription> {
+  const byBusiness = new Map<string, Record<string, boolean | number>>();
+  for (const o of overrides) {
+    const list = byBusiness.get(String(o.business_id)) ?? {};
+    list[String(o.feature)] = (typeof o.value === 'string' ? JSON.parse(o.value) : o.value) as boolean | number;
+    byBusiness.set(String(o.business_id), list);
+  }
+  for (const r of subs) {
+    const id = String(r.business_id);
+    into.set(id, {
+      business_id: id,
+      tier: String(r.tier),
+      status: r.status as Subscription['status'],
+      demo_expires_at: r.demo_expires_at == null ? null : canonicalInstant(r.demo_expires_at) ?? null,
+      overrides: byBusiness.get(id) ?? {},
+      tenantctl_hash: (r.tenantctl_hash as string | null) ?? null,
+    });
+  }
+  return into;
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BackendUnavailableError, describeError } from '../errors.js';
-import { normaliseRow, TENANT_WRITE_COLUMNS, type Registry, type StoredSubscription, type TenantRow, type TenantWrite } from './registry-store.js';
-import { canonicalInstant, type Catalogue, type Overrides, type Subscription } from '../permissions/model.js';
+import { normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS, type Registry, type StoredSubscription, type TenantRow, type TenantWrite } from './registry-store.js';
+import type { Catalogue, Subscription } from '../permissions/model.js';
 
 /** What pg's Client and PGlite have in common: `$n` parameters, rows back. */
 export interface SqlExecutor {
@@ -121,24 +121,7 @@ export class SqlRegistryStore implements Registry {
     return this.guard('reading subscriptions', async () => {
       const subs = await this.db.query('SELECT * FROM business_subscriptions WHERE business_id = ANY($1::text[])', [businesses]);
       const overrides = await this.db.query('SELECT business_id, feature, value FROM business_feature_overrides WHERE business_id = ANY($1::text[])', [businesses]);
-      const byBusiness = new Map<string, Overrides>();
-      for (const o of overrides.rows) {
-        const list = byBusiness.get(String(o.business_id)) ?? {};
-        list[String(o.feature)] = (typeof o.value === 'string' ? JSON.parse(o.value) : o.value) as boolean | number;
-        byBusiness.set(String(o.business_id), list);
-      }
-      for (const r of subs.rows) {
-        const id = String(r.business_id);
-        out.set(id, {
-          business_id: id,
-          tier: String(r.tier),
-          status: r.status as Subscription['status'],
-          demo_expires_at: r.demo_expires_at == null ? null : canonicalInstant(r.demo_expires_at) ?? null,
-          overrides: byBusiness.get(id) ?? {},
-          tenantctl_hash: (r.tenantctl_hash as string | null) ?? null,
-        });
-      }
-      return out;
+      return subscriptionsFromRows(subs.rows, overrides.rows, out);
     });
   }
 

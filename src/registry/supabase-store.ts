@@ -1,8 +1,8 @@
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../config/registry-spec.js';
-import { normaliseRow, TENANT_WRITE_COLUMNS, type Registry, type StoredSubscription, type TenantRow, type TenantWrite } from './registry-store.js';
-import { canonicalInstant, type Catalogue, type Overrides, type Subscription } from '../permissions/model.js';
+import { normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS, type Registry, type StoredSubscription, type TenantRow, type TenantWrite } from './registry-store.js';
+import type { Catalogue, Subscription } from '../permissions/model.js';
 import { REGISTRY_CONNECT_TIMEOUT_MS } from './postgres-store.js';
 
 /** Ids per `in.(…)` filter, to keep request URLs short. */
@@ -152,21 +152,9 @@ export class SupabaseRegistryStore implements Registry {
     for (let i = 0; i < businesses.length; i += IDS_PER_REQUEST) {
       const chunk = businesses.slice(i, i + IDS_PER_REQUEST);
       const subs = await this.rows('reading subscriptions', () => this.table('business_subscriptions').select('*').in('business_id', chunk).retry(false));
-      const overrides = await this.rows<{ business_id: string; feature: string; value: boolean | number }>('reading overrides', () =>
+      const overrides = await this.rows('reading overrides', () =>
         this.table('business_feature_overrides').select('business_id, feature, value').in('business_id', chunk).retry(false));
-      const byBusiness = new Map<string, Overrides>();
-      for (const o of overrides) byBusiness.set(o.business_id, { ...(byBusiness.get(o.business_id) ?? {}), [o.feature]: o.value });
-      for (const r of subs) {
-        const id = String(r.business_id);
-        out.set(id, {
-          business_id: id,
-          tier: String(r.tier),
-          status: r.status as Subscription['status'],
-          demo_expires_at: r.demo_expires_at == null ? null : canonicalInstant(r.demo_expires_at) ?? null,
-          overrides: byBusiness.get(id) ?? {},
-          tenantctl_hash: (r.tenantctl_hash as string | null) ?? null,
-        });
-      }
+      subscriptionsFromRows(subs, overrides, out);
     }
     return out;
   }

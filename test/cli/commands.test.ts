@@ -1,9 +1,9 @@
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, sharedRedisUrl, tenantYaml, uniq, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
+import { expectOneLineError, runCli, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { useOwnRedis } from '../helpers/redis-server.js';
 
 /**
  * Every command in the three situations: Redis up, Redis down (clean fallback
@@ -13,10 +13,6 @@ const TIMEOUT_MS = 500;
 /** Node start-up and module loading on a busy 2-core machine, on top of the Redis timeout. */
 const STARTUP_MARGIN_MS = 2000;
 
-const oneLineError = (r: CliRun) => {
-  expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-};
 
 describe('CLI commands', () => {
   let ws: Workspace;
@@ -90,11 +86,11 @@ describe('CLI commands', () => {
     it('bad input: invalid id exits 2 with one line; an unknown tenant exits 1', async () => {
       const bad = await runCli(['get-config', 'ac*me'], { cwd: ws.dir, env: up() });
       expect(bad.code).toBe(2);
-      oneLineError(bad);
+      expectOneLineError(bad);
       expect(bad.stderr).toMatch(/invalid tenant id/);
       const missing = await runCli(['get-config', uniq('nobody')], { cwd: ws.dir, env: up() });
       expect(missing.code).toBe(1);
-      oneLineError(missing);
+      expectOneLineError(missing);
     });
 
     it('a malformed tenant file is file:line: reason, exit 2', async () => {
@@ -102,7 +98,7 @@ describe('CLI commands', () => {
       ws.writeTenant(id, `client:\n  id: ${id}\n  name: [x\n`);
       const r = await runCli(['get-config', id, '--no-cache'], { cwd: ws.dir });
       expect(r.code).toBe(2);
-      oneLineError(r);
+      expectOneLineError(r);
       expect(r.stderr).toMatch(new RegExp(`${id}\\.yaml:\\d+: `));
     });
   });
@@ -134,7 +130,7 @@ describe('CLI commands', () => {
     it('bad input: an invalid id exits 2 and writes nothing', async () => {
       const r = await runCli(['migrate-yaml', 'ok', 'bad id'], { cwd: ws.dir, env: up() });
       expect(r.code).toBe(2);
-      oneLineError(r);
+      expectOneLineError(r);
     });
   });
 
@@ -153,7 +149,7 @@ describe('CLI commands', () => {
     it('bad input: a bad --ttl exits 2', async () => {
       const r = await runCli(['list-tenants', '--ttl', 'forever'], { cwd: ws.dir });
       expect(r.code).toBe(2);
-      oneLineError(r);
+      expectOneLineError(r);
     });
   });
 
@@ -175,7 +171,7 @@ describe('CLI commands', () => {
       for (const url of [downUrl, blackHoleUrl]) {
         const r = await runCli(['invalidate', acme], { cwd: ws.dir, env: { REDIS_URL: url, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
         expect(r.code).toBe(3);
-        oneLineError(r);
+        expectOneLineError(r);
         expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
       }
       const none = await runCli(['invalidate', acme], { cwd: ws.dir });
@@ -188,37 +184,32 @@ describe('CLI commands', () => {
       await redis.set(`tenant_config:${t}`, '{}');
       const r = await runCli(['invalidate', `${t.slice(0, 3)}*`], { cwd: ws.dir, env: up() });
       expect(r.code).toBe(2);
-      oneLineError(r);
+      expectOneLineError(r);
       expect(await redis.exists(`tenant_config:${t}`)).toBe(1);
       await redis.del(`tenant_config:${t}`);
     });
   });
 
   describe('invalidate-all (own redis-server: it deletes every tenant\'s keys)', () => {
-    let own: RedisServer;
+    const own = useOwnRedis();
     let ownRedis: Redis;
-    beforeAll(async () => {
-      own = await startRedis();
-      ownRedis = new Redis(own.url);
-    });
-    afterAll(async () => {
-      ownRedis.disconnect();
-      await own.stop();
+    beforeAll(() => {
+      ownRedis = own.client;
     });
 
     it('bad input: without --yes and no terminal it exits 2 and deletes nothing', async () => {
       await ownRedis.mset('tenant_config:a', '{}', 'permissions:b', '{}', 'sessions:x', '{}');
-      const r = await runCli(['invalidate-all'], { cwd: ws.dir, env: { REDIS_URL: own.url } });
+      const r = await runCli(['invalidate-all'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
       expect(r.code).toBe(2);
-      oneLineError(r);
+      expectOneLineError(r);
       expect(r.stderr).toMatch(/--yes/);
       expect(await ownRedis.dbsize()).toBe(3);
     });
 
     it('up: --dry-run counts, --yes deletes only the families\' keys', async () => {
-      const dry = await runCli(['invalidate-all', '--dry-run', '--json'], { cwd: ws.dir, env: { REDIS_URL: own.url } });
+      const dry = await runCli(['invalidate-all', '--dry-run', '--json'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
       expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, total: 2, families: { tenant_config: 1, permissions: 1 } });
-      const r = await runCli(['invalidate-all', '--yes'], { cwd: ws.dir, env: { REDIS_URL: own.url } });
+      const r = await runCli(['invalidate-all', '--yes'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/total\s*│\s*2/);
       expect(await ownRedis.keys('*')).toEqual(['sessions:x']);
@@ -227,7 +218,7 @@ describe('CLI commands', () => {
     it('down: exit 3 within the timeout', async () => {
       const r = await runCli(['invalidate-all', '--yes'], { cwd: ws.dir, env: down() });
       expect(r.code).toBe(3);
-      oneLineError(r);
+      expectOneLineError(r);
       expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
     });
   });
@@ -260,7 +251,7 @@ describe('CLI commands', () => {
     it('bad input: an unknown --format exits 2', async () => {
       const r = await runCli(['cache-info', '--format', 'xml'], { cwd: ws.dir, env: up() });
       expect(r.code).toBe(2);
-      oneLineError(r);
+      expectOneLineError(r);
     });
   });
 
@@ -278,7 +269,7 @@ describe('CLI commands', () => {
       for (const url of [downUrl, blackHoleUrl, sharedRedisUrl().replace('redis://', 'redis://nobody:wrongpass@')]) {
         const r = await runCli(['test-redis'], { cwd: ws.dir, env: { REDIS_URL: url, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
         expect(r.code).toBe(3);
-        oneLineError(r);
+        expectOneLineError(r);
         expect(r.stderr).not.toContain('wrongpass');
         expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
       }
@@ -287,10 +278,10 @@ describe('CLI commands', () => {
     it('bad input: a bad --redis-timeout or a non-redis URL exits 2', async () => {
       const r = await runCli(['test-redis', '--redis-timeout', '-5'], { cwd: ws.dir, env: up() });
       expect(r.code).toBe(2);
-      oneLineError(r);
+      expectOneLineError(r);
       const url = await runCli(['test-redis', '--redis-url', 'http://127.0.0.1:6379'], { cwd: ws.dir });
       expect(url.code).toBe(2);
-      oneLineError(url);
+      expectOneLineError(url);
     });
   });
 

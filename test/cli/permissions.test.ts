@@ -1,15 +1,11 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshPostgresDatabase, runCli, sharedRedisUrl, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
+import { expectOneLineError, freshPostgresDatabase, runCli, sharedRedisUrl, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
 
 const TIERS = 'features: [has_payroll, has_ai, has_api_access, has_advanced_reporting]\ntiers:\n  demo: { features: [has_advanced_reporting], max_devices: 1 }\n  pilot_core: { features: [], max_devices: 2 }\n  pilot_pro: { features: [has_payroll, has_ai, has_api_access, has_advanced_reporting], max_devices: null }\n';
 const TIMEOUT_MS = 500;
 
-const oneLine = (r: CliRun) => {
-  expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-};
 
 describe('permission commands', () => {
   let ws: Workspace;
@@ -66,7 +62,7 @@ describe('permission commands', () => {
     it('down: answers from the registry with one warning and the usual exit code', async () => {
       const r = await cli(['check-permission', pro, 'has_payroll'], down());
       expect(r.code).toBe(0);
-      oneLine(r);
+      expectOneLineError(r);
       expect(r.stderr).toMatch(/^warning: .*continuing without the cache/);
     });
 
@@ -87,7 +83,7 @@ describe('permission commands', () => {
       for (const args of [['check-permission', 'a b', 'has_ai'], ['check-permission', pro, 'payroll'], ['check-permission', pro]]) {
         const r = await cli(args);
         expect(r.code, args.join(' ')).toBe(2);
-        oneLine(r);
+        expectOneLineError(r);
       }
     });
   });
@@ -136,7 +132,7 @@ describe('permission commands', () => {
       ]) {
         const r = await cli(args);
         expect(r.code, args.join(' ')).toBe(2);
-        oneLine(r);
+        expectOneLineError(r);
       }
       expect((await cli(['get-permissions', core, '--json'])).stdout).toBe(before);
       const ghost = await cli(['reactivate', uniq('ghost')]);

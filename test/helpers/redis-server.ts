@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -80,4 +81,23 @@ export function rawCommand(port: number, args: string[]): Promise<string> {
     sock.on('error', reject);
     sock.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
   });
+}
+
+/**
+ * A redis-server of the suite's own (for tests that delete every tenant's
+ * keys, or flush), started before its tests and stopped after, with a plain
+ * ioredis client for arranging and checking keys. Read the fields inside tests.
+ */
+export function useOwnRedis(): { server: RedisServer; client: import('ioredis').Redis } {
+  const handle = {} as { server: RedisServer; client: import('ioredis').Redis };
+  beforeAll(async () => {
+    const { Redis } = await import('ioredis');
+    handle.server = await startRedis();
+    handle.client = new Redis(handle.server.url);
+  });
+  afterAll(async () => {
+    handle.client?.disconnect();
+    await handle.server?.stop();
+  });
+  return handle;
 }

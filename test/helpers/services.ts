@@ -1,8 +1,8 @@
-import type { RegistryStore } from '../../src/registry/registry-store.js';
+import type { Registry } from '../../src/registry/registry-store.js';
 import { Tenantctl } from '../../src/tenantctl.js';
 
 /** The library's services wired as the CLI wires them (the same composition root), for in-process tests. */
-export function wireServices(options: { redisUrl?: string; registry: () => Promise<RegistryStore>; tenantsDir: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }) {
+export function wireServices(options: { redisUrl?: string; registry: () => Promise<Registry>; tenantsDir: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }) {
   const warnings: string[] = [];
   const t = new Tenantctl({
     flags: { redisUrl: options.redisUrl, redisTimeout: options.timeoutMs ?? 1000, tenantsDir: options.tenantsDir, registry: 'memory:' },

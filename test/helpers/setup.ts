@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'tenantctl.js');
@@ -113,4 +113,10 @@ export async function freshPostgresDatabase(): Promise<{ url: string; drop: () =
       await c.end();
     },
   };
+}
+
+/** A failed run printed exactly one line on stderr, and no stack trace. */
+export function expectOneLineError(r: CliRun): void {
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/^\s+at /m);
 }

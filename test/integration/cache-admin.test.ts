@@ -1,13 +1,13 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { CacheProvider } from '../../src/cache/cache-provider.js';
 import { buildFamilies, KeySpace } from '../../src/cache/key-families.js';
 import { CacheAdmin } from '../../src/services/cache-admin.js';
 import { collectCacheInfo, toPrometheus } from '../../src/services/cache-info.js';
 import { BackendUnavailableError } from '../../src/errors.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { useOwnRedis } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 const families = buildFamilies({ ttl: 300, extra: [{ name: 'app_cache', patterns: ['fastapi_template:tenant-{tenant}:*'], ttl: 1800 }] });
 const keys = new KeySpace(families);
@@ -25,23 +25,16 @@ const ownedKeys = (t: string) => [
 const FOREIGN = ['sessions:acme', 'other:acme', 'acme', 'tenant_config', 'tenant_configs:acme', 'fastapi_template:acme:x', 'queue:acme:jobs'];
 
 describe('CacheAdmin on a real redis-server', () => {
-  let server: RedisServer;
+  const own = useOwnRedis();
   let redis: Redis;
   let admin: CacheAdmin;
   let provider: CacheProvider;
 
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
   beforeEach(async () => {
+    redis = own.client;
     await redis.flushdb();
     provider?.close();
-    provider = new CacheProvider({ url: server.url, timeoutMs: 1000 });
+    provider = new CacheProvider({ url: own.server.url, timeoutMs: 1000 });
     admin = new CacheAdmin(provider, keys);
   });
 

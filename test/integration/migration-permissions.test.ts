@@ -1,35 +1,28 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
 import { migrationExitCode } from '../../src/services/migration.js';
 import { Tenantctl } from '../../src/tenantctl.js';
 import { tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { useOwnRedis } from '../helpers/redis-server.js';
 
 const TIERS = 'features: [has_payroll, has_ai]\ntiers:\n  core: { features: [has_ai], max_devices: 2 }\n  pro: { features: [has_ai, has_payroll], max_devices: null }\n';
 
 describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
   let ws: Workspace;
   let store: SqlRegistryStore;
-  let redis: Redis;
   // Its own server: a catalogue change invalidates every permissions:* key.
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const own = useOwnRedis();
+  let redis: Redis;
   beforeEach(async () => {
+    redis = own.client;
     ws?.cleanup();
     await store?.close();
     ws = workspace({}, { registry: false });
     store = await openPgliteStore(undefined);
   });
-  const tool = () => new Tenantctl({ flags: { redisUrl: server.url, tenantsDir: ws.tenantsDir }, env: {}, registry: store });
+  const tool = () => new Tenantctl({ flags: { redisUrl: own.server.url, tenantsDir: ws.tenantsDir }, env: {}, registry: store });
 
   it('plans and loads the catalogue and subscriptions, idempotently, invalidating permissions', async () => {
     const id = uniq('sub');

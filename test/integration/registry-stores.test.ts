@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RegistryStore } from '../../src/registry/registry-store.js';
+import type { Registry } from '../../src/registry/registry-store.js';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import { openPostgresStore } from '../../src/registry/postgres-store.js';
 import { SupabaseRegistryStore } from '../../src/registry/supabase-store.js';
@@ -16,9 +16,9 @@ const config = (id: string, name = `Name ${id}`) => ({
 });
 
 /** The same behaviour, asserted against every backend (unstorage's testDriver pattern). */
-function registryContract(name: string, open: () => Promise<{ store: RegistryStore; cleanup: () => Promise<void> }>) {
+function registryContract(name: string, open: () => Promise<{ store: Registry; cleanup: () => Promise<void> }>) {
   describe(`RegistryStore contract: ${name}`, () => {
-    let store: RegistryStore;
+    let store: Registry;
     let cleanup: () => Promise<void>;
     beforeAll(async () => {
       ({ store, cleanup } = await open());
