@@ -140,7 +140,7 @@ export class TenantConfigService {
     }
   }
 
-  /** Active registry tenants together with YAML tenants, sorted by id. */
+  /** Active registry tenants together with YAML tenants, sorted by id (YAML only, with a warning, when the registry is down). */
   async list(): Promise<TenantListing[]> {
     const byId = new Map<string, TenantListing>();
     for (const id of this.deps.source.listIds()) {
@@ -152,8 +152,14 @@ export class TenantConfigService {
         this.warn(`warning: ${err.message}`);
       }
     }
-    const registry = await this.deps.registry();
-    for (const row of await registry.listActiveTenants()) {
+    let rows: Awaited<ReturnType<RegistryStore['listActiveTenants']>> = [];
+    try {
+      rows = await (await this.deps.registry()).listActiveTenants();
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      this.warn(`warning: ${describeError(err)}; listing YAML tenants only`);
+    }
+    for (const row of rows) {
       const yaml = byId.get(row.id);
       if (yaml?.yamlOnly) continue;
       byId.set(row.id, {

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectOneLineError, runCli, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { expectOneLineError, runCli, runCliOnTerminal, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
 import { useOwnRedis } from '../helpers/redis-server.js';
 
@@ -146,6 +146,13 @@ describe('CLI commands', () => {
       expect(table.stdout).toContain(acme);
     });
 
+    it('registry down: lists the YAML tenants with one warning', async () => {
+      const r = await runCli(['list-tenants', '--json', '--registry', `postgres://127.0.0.1:${await freePort()}/x`], { cwd: ws.dir });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/^warning: .*listing YAML tenants only$/m);
+      expect(JSON.parse(r.stdout).map((t: { id: string }) => t.id)).toEqual(expect.arrayContaining([acme, beta, dev]));
+    });
+
     it('bad input: a bad --ttl exits 2', async () => {
       const r = await runCli(['list-tenants', '--ttl', 'forever'], { cwd: ws.dir });
       expect(r.code).toBe(2);
@@ -212,6 +219,18 @@ describe('CLI commands', () => {
       const r = await runCli(['invalidate-all', '--yes'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/total\s*│\s*2/);
+      expect(await ownRedis.keys('*')).toEqual(['sessions:x']);
+    });
+
+    it('on a terminal it shows the count and asks; anything but y deletes nothing', async () => {
+      await ownRedis.mset('tenant_config:a', '{}', 'permissions:b', '{}', 'sessions:x', '{}');
+      const prompt = /Delete 2 keys of the tool's key families on redis:\/\/127\.0\.0\.1:\d+\? \[y\/N\]/;
+      const no = await runCliOnTerminal(['invalidate-all', '--redis-url', own.server.url], prompt, 'n\n');
+      expect(no.code).toBe(2);
+      expect(no.stdout).toMatch(/not confirmed; nothing deleted/);
+      expect(await ownRedis.dbsize()).toBe(3);
+      const yes = await runCliOnTerminal(['invalidate-all', '--redis-url', own.server.url], prompt, 'y\n');
+      expect(yes.code).toBe(0);
       expect(await ownRedis.keys('*')).toEqual(['sessions:x']);
     });
 
@@ -291,9 +310,22 @@ describe('CLI commands', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/CREATE TABLE IF NOT EXISTS tenants/);
       expect(r.stdout).toMatch(/tenantctl_hash/);
+      expect(JSON.parse((await runCli(['schema', '--json'], { cwd: ws.dir })).stdout).sql).toMatch(/CREATE TABLE/);
       const bad = await runCli(['schema', 'extra'], { cwd: ws.dir });
       expect(bad.code).toBe(2);
     });
+  });
+
+  it('a long migration reports progress on stderr, not stdout', async () => {
+    const many = workspace(Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`bulk${i}`, tenantYaml(`bulk${i}`)])));
+    try {
+      const r = await runCli(['migrate-yaml', '--json'], { cwd: many.dir });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/migrating 25\/25/);
+      expect(JSON.parse(r.stdout).counts.create).toBe(25);
+    } finally {
+      many.cleanup();
+    }
   });
 
   it('a batch with a bad file reports it and exits 4; the rest is done', async () => {

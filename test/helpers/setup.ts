@@ -120,3 +120,30 @@ export function expectOneLineError(r: CliRun): void {
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   expect(r.stderr).not.toMatch(/^\s+at /m);
 }
+
+/**
+ * Runs the CLI on a pseudo-terminal (util-linux `script`), answering `answer`
+ * once `prompt` appears, as a person at a terminal would.
+ */
+export function runCliOnTerminal(args: string[], prompt: RegExp, answer: string, env: Record<string, string> = {}): Promise<CliRun> {
+  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', quoted, '/dev/null'], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), NO_COLOR: '1', TERM: 'dumb', ...env } });
+    let out = '';
+    let answered = false;
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (!answered && prompt.test(out)) {
+        answered = true;
+        child.stdin.write(answer);
+      }
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout: out, stderr: '', ms: Date.now() - start });
+    });
+  });
+}

@@ -6,7 +6,9 @@ export function register(program: Command): void {
   program
     .command('schema')
     .description('print the registry schema (SQL) to apply to a Supabase project')
-    .action(() => {
-      process.stdout.write(schemaSql());
+    .action((_opts: object, cmd: Command) => {
+      const sql = schemaSql();
+      if (cmd.optsWithGlobals().json) process.stdout.write(`${JSON.stringify({ sql }, null, 2)}\n`);
+      else process.stdout.write(sql);
     });
 }
