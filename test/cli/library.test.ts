@@ -1,0 +1,28 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, sharedRedisUrl, tenantYaml, uniq, workspace } from '../helpers/setup.js';
+
+const run = promisify(execFile);
+
+describe('the library, imported by its package name as an application would', () => {
+  const id = uniq('lib');
+  const ws = workspace({ [id]: tenantYaml(id, 'Library Co', 'email:\n  smtp: { host: h, password: "${LIB_PW}" }\n') });
+  afterAll(() => ws.cleanup());
+
+  it('reads a config with secrets resolved, uses the same key names, and closes cleanly', async () => {
+    const script = `
+      import { Tenantctl, UsageError } from 'tenantctl';
+      const t = new Tenantctl({ cwd: process.argv[1], env: { REDIS_URL: process.argv[2], LIB_PW: 'pw' }, flags: { registry: 'memory:' } });
+      try {
+        const got = await t.tenants.get(process.argv[3]);
+        let usage = false;
+        try { await t.tenants.get('bad id'); } catch (e) { usage = e instanceof UsageError; }
+        console.log(JSON.stringify({ source: got.source, pw: got.config.email.smtp.password, key: t.keys.key('dashboard_kpis', 'x', 'days', '30'), usage }));
+      } finally {
+        await t.close();
+      }`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, ws.dir, sharedRedisUrl(), id], { cwd: ROOT, timeout: 20_000 });
+    expect(JSON.parse(stdout)).toEqual({ source: 'yaml', pw: 'pw', key: 'dashboard_kpis:x:days:30', usage: true });
+  });
+});
