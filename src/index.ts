@@ -25,7 +25,7 @@ export { rowFromConfig, configFromRow } from './tenants/registry-mapping.js';
 export { TenantConfigService, type TenantConfig, type TenantListing, type ConfigSource } from './services/tenant-config-service.js';
 export { CacheAdmin, type TenantInvalidation, type InvalidateAllResult, type TestRedisResult } from './services/cache-admin.js';
 export { collectCacheInfo, toPrometheus, type CacheInfo } from './services/cache-info.js';
-export { Migration, migrationExitCode, catalogueHash, subscriptionHash, type MigrationReport, type MigrationItem, type MigrationAction, type MigrationKind } from './services/migration.js';
+export { Migration, migrationExitCode, migrationFailure, catalogueHash, subscriptionHash, type MigrationReport, type MigrationItem, type MigrationAction, type MigrationKind } from './services/migration.js';
 export { PermissionService, parseFeature, type PermissionCheck, type PermissionLookup } from './services/permission-service.js';
 export { SubscriptionService, type SubscriptionChange, type ChangeResult } from './services/subscription-service.js';
 export * from './permissions/model.js';

@@ -10,10 +10,12 @@ export interface CommandResult {
   data: unknown;
   /** The people's view; without it the data is printed as JSON. */
   render?: (out: Output) => void;
-  /** @default 0 */
-  exitCode?: number;
-  /** A one-line summary for stderr when the exit code is not 0. */
-  summary?: string;
+  /**
+   * A negative or partial outcome (denied, partial failure, failed smoke test):
+   * thrown after the data is rendered, so the exit code and the stderr line
+   * come from its class, in one place (exit-codes.ts).
+   */
+  failure?: TenantctlError;
 }
 
 /**
@@ -30,10 +32,7 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       const result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
       if (ctx.out.json || !result.render) ctx.out.data(result.data);
       else result.render(ctx.out);
-      if (result.exitCode) {
-        if (result.summary) ctx.out.error(result.summary);
-        process.exitCode = result.exitCode;
-      }
+      if (result.failure) throw result.failure;
     } finally {
       await ctx.close();
     }

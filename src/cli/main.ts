@@ -1,4 +1,4 @@
-import { describeError } from '../errors.js';
+import { DeniedError, describeError } from '../errors.js';
 import { buildProgram } from './program.js';
 import { exitCodeFor } from './exit-codes.js';
 
@@ -9,7 +9,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     await program.parseAsync(argv);
   } catch (err) {
     const { code, message } = exitCodeFor(err);
-    if (message) process.stderr.write(`error: ${message}\n`);
+    // A denial is an answer, not an error: its line carries no "error:" prefix.
+    if (message) process.stderr.write(err instanceof DeniedError ? `${message}\n` : `error: ${message}\n`);
     if (code === 70 && process.env.TENANTCTL_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? describeError(err)}\n`);
     process.exitCode = code;
   }

@@ -55,8 +55,4 @@ export class Output {
   info(text: string): void {
     this.stderr.write(`${text}\n`);
   }
-
-  error(text: string): void {
-    this.stderr.write(`${this.e.red(`error: ${text}`)}\n`);
-  }
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { BackendUnavailableError, TenantFileError, describeError } from '../errors.js';
+import { BackendUnavailableError, PartialFailureError, TenantFileError, UsageError, describeError, type TenantctlError } from '../errors.js';
 import { parseId } from '../cache/ids.js';
 import { PERMISSIONS_FAMILY } from '../cache/key-families.js';
 import type { Registry, StoredSubscription, TenantRow, TenantWrite } from '../registry/registry-store.js';
@@ -230,11 +230,21 @@ function countActions(items: MigrationItem[]): Record<MigrationAction, number> {
   return counts;
 }
 
-/** Exit code of a migration (DESIGN.md table): 0 all good, 2 only bad input and nothing done, 4 partial. */
-export function migrationExitCode(report: MigrationReport): number {
+/**
+ * What went wrong in a migration, as the error that sets the exit code
+ * (DESIGN.md table): none when all is good; a UsageError (2) when there was
+ * only bad input and nothing was done; else a PartialFailureError (4).
+ */
+export function migrationFailure(report: MigrationReport): TenantctlError | undefined {
   const failed = report.items.filter((i) => i.action === 'error' || i.action === 'conflict' || i.cacheInvalidated === false);
-  if (failed.length === 0) return 0;
+  if (failed.length === 0) return undefined;
+  const c = report.counts;
+  const stale = report.items.some((i) => i.cacheInvalidated === false);
+  const summary = `${c.error} item(s) failed, ${c.conflict} conflict(s)${stale ? ', cache not invalidated' : ''}`;
   const onlyBadInput = failed.every((i) => i.action === 'error' && !i.reason?.startsWith('not written'));
   const anyDone = report.items.some((i) => i.written || i.action === 'unchanged' || i.action === 'skip' || (report.dryRun && (i.action === 'create' || i.action === 'update')));
-  return onlyBadInput && !anyDone ? 2 : 4;
+  return onlyBadInput && !anyDone ? new UsageError(summary) : new PartialFailureError(summary);
 }
+
+/** The exit code a migration report maps to (0, 2 or 4). */
+export const migrationExitCode = (report: MigrationReport): number => migrationFailure(report)?.exitCode ?? 0;

@@ -41,7 +41,8 @@ describe('permission commands', () => {
       const denied = await cli(['check-permission', pro, 'has_ai']);
       expect(denied.code).toBe(1);
       expect(denied.stdout).toMatch(/has_ai: denied/);
-      expect(denied.stderr).toBe('');
+      expect(denied.stderr).toMatch(/^\S+ has_ai: denied \(.+\)$/m);
+      expectOneLineError(denied);
       expect((await cli(['check-permission', demo, 'has_payroll'])).code).toBe(0);
       expect((await cli(['check-permission', suspended, 'has_advanced_reporting'])).code).toBe(1);
       expect((await cli(['check-permission', uniq('nobody'), 'has_ai'])).code).toBe(1);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
+import { DeniedError } from '../../errors.js';
 import { action, idArg } from '../action.js';
-import { EXIT } from '../exit-codes.js';
 
 /** `check-permission <business> <feature>`: exit 0 granted, 1 denied. */
 export function register(program: Command): void {
@@ -16,7 +16,7 @@ export function register(program: Command): void {
         const r = c.record;
         return {
           data: opts.explain ? { ...c } : { business, feature, granted: c.granted, source: c.source },
-          exitCode: c.granted ? EXIT.OK : EXIT.NEGATIVE,
+          failure: c.granted ? undefined : new DeniedError(`${business} ${feature}: denied (${c.reason})`),
           render: (out) => {
             out.line(`${business} ${feature}: ${c.granted ? out.c.green('granted') : out.c.red('denied')}`);
             if (!opts.explain) return;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { action, idsArg } from '../action.js';
-import { migrationExitCode, type MigrationReport } from '../../services/migration.js';
+import { migrationFailure, type MigrationReport } from '../../services/migration.js';
 import type { Output } from '../output.js';
 
 function render(out: Output, r: MigrationReport) {
@@ -44,11 +44,9 @@ export function register(program: Command): void {
           for (const w of item.warnings) ctx.out.warn(`warning: ${w}`);
           if (item.action === 'error') ctx.out.warn(`${item.reason}`);
         }
-        const exitCode = migrationExitCode(report);
         return {
           data: report,
-          exitCode,
-          summary: exitCode ? `${report.counts.error} item(s) failed, ${report.counts.conflict} conflict(s)${report.items.some((i) => i.cacheInvalidated === false) ? ', cache not invalidated' : ''}` : undefined,
+          failure: migrationFailure(report),
           render: (out) => render(out, report),
         };
       }),

@@ -1,14 +1,15 @@
 import type { ChangeResult } from '../../services/subscription-service.js';
+import { PartialFailureError } from '../../errors.js';
 import type { CommandResult } from '../action.js';
-import { EXIT } from '../exit-codes.js';
 
 /** How set-subscription, override and reactivate report: the new subscription, and exit 4 if the cache could not be invalidated. */
 export function subscriptionChangeResult(r: ChangeResult): CommandResult {
   const s = r.subscription;
   return {
     data: r,
-    exitCode: r.cacheInvalidated === false ? EXIT.PARTIAL : EXIT.OK,
-    summary: r.cacheInvalidated === false ? `registry updated, but permissions:${r.business} was not invalidated (stale for up to its TTL)` : undefined,
+    failure: r.cacheInvalidated === false
+      ? new PartialFailureError(`registry updated, but permissions:${r.business} was not invalidated (stale for up to its TTL)`)
+      : undefined,
     render: (out) => {
       out.table(['business', 'tier', 'status', 'demo_expires_at', 'overrides', 'cache'], [[
         r.business, s.tier, s.status, s.demo_expires_at ?? '-',

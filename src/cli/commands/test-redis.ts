@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
+import { BackendUnavailableError } from '../../errors.js';
 import { action } from '../action.js';
-import { EXIT } from '../exit-codes.js';
+
+function failedStep(steps: Array<{ step: string; ok: boolean; detail?: string }>) {
+  const s = steps.find((x) => !x.ok);
+  return new BackendUnavailableError('redis', `Redis test failed at ${s?.step ?? '?'}${s?.detail ? `: ${s.detail}` : ''}`);
+}
 
 /** `test-redis`: PING, SET with TTL, GET, DEL on a unique key, each timed; exit 3 when anything fails. */
 export function register(program: Command): void {
@@ -12,8 +17,7 @@ export function register(program: Command): void {
         const r = await ctx.admin.testRedis();
         return {
           data: r,
-          exitCode: r.ok ? 0 : EXIT.BACKEND,
-          summary: r.ok ? undefined : `Redis test failed at ${r.steps.find((s) => !s.ok)?.step ?? '?'}`,
+          failure: r.ok ? undefined : failedStep(r.steps),
           render: (out) => {
             out.line(`${r.server}  ${r.mode}  Redis ${r.version}`);
             out.table(['step', 'result', 'ms', 'detail'], r.steps.map((s) => [s.step, s.ok ? out.c.green('ok') : out.c.red('FAILED'), s.ms, s.detail]));
