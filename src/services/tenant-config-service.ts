@@ -92,6 +92,10 @@ export class TenantConfigService {
       if (fileError) throw fileError;
       if (doc) found = { source: 'yaml', config: withMeta(doc.config, 'yaml') };
     }
+    if (!found && this.registryDown) {
+      // It may well be in the registry: that is not a negative answer.
+      throw new BackendUnavailableError('registry', `tenant ${id} is not in YAML and the registry is unreachable`);
+    }
     if (!found) {
       const where = source.allows(id) ? 'registry or YAML' : `registry (ids starting "${source.registryOnlyPrefix}" are registry-only)`;
       throw new NotFoundError(`tenant ${id} not found in the ${where}`);

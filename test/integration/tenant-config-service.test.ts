@@ -125,6 +125,8 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     const bad = uniq('bad');
     ws.writeTenant(bad, 'client: [oops\n');
     await expect(s.tenants.get(bad)).rejects.toBeInstanceOf(TenantFileError);
+    // Not in YAML with the registry down: unknown, not "not found".
+    await expect(s.tenants.get('tn_maybe')).rejects.toBeInstanceOf(BackendUnavailableError);
     s.close();
   });
 });

@@ -1,4 +1,5 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { STATUSES } from '../../permissions/model.js';
 import { action, idArg } from '../action.js';
 import { subscriptionChangeResult } from './subscription-result.js';
 
@@ -11,7 +12,7 @@ export function register(program: Command): void {
     .description('create or change a business\'s subscription, then invalidate its cached permissions only')
     .argument('<business>', 'business id', idArg('business'))
     .option('--tier <tier>', 'a tier of the catalogue (required to create)')
-    .option('--status <status>', 'active, suspended, cancelled or expired')
+    .addOption(new Option('--status <status>', 'subscription status').choices([...STATUSES]))
     .option('--demo-expires <iso>', 'demo expiry, ISO 8601 (e.g. 2030-01-31T00:00:00Z), or "none"', noneOr(String))
     .option('--device-limit <n>', 'max_devices override (whole number), or "none" to use the tier\'s', noneOr((v) => (/^\d+$/.test(v) ? Number(v) : NaN)))
     .action(
