@@ -41,13 +41,6 @@ export class BackendUnavailableError extends TenantctlError {
 /** Some items of a batch failed; the rest were done and reported: exit 4. */
 export class PartialFailureError extends TenantctlError {
   readonly exitCode = 4;
-  constructor(
-    message: string,
-    /** The data the command produced anyway, rendered before the error line. */
-    readonly result?: unknown,
-  ) {
-    super(message);
-  }
 }
 
 /** A malformed tenant file: reported as `file:line: reason`. */

@@ -12,6 +12,3 @@ export function freePort(): Promise<number> {
     });
   });
 }
-
-/** A loopback port that refuses connections (nothing listens on it). */
-export const refusedPort = freePort;
