@@ -5,7 +5,7 @@ import type { CacheProvider } from '../cache/cache-provider.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import type { YamlTenantSource, TenantDocument } from '../tenants/tenant-source.js';
 import { configFromRow, rowFromConfig } from '../tenants/registry-mapping.js';
-import { resolveAbsentSecrets } from '../tenants/secrets.js';
+import { resolveAbsentSecrets, stripSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
 import type { CacheAdmin, TenantInvalidation } from './cache-admin.js';
 
@@ -124,11 +124,16 @@ export class TenantConfigService {
     }
   }
 
-  /** Writes a config (secrets must already be stripped) to the registry, then invalidates that tenant only. */
+  /**
+   * Writes a config to the registry (secret values stripped first, `${VAR}`
+   * references kept: the registry never holds a secret), then invalidates that tenant only.
+   */
   async save(id: string, config: Record<string, unknown>): Promise<TenantInvalidation | undefined> {
     parseId(id);
     const registry = await this.deps.registry();
-    await registry.upsertTenant(rowFromConfig(id, config));
+    const { config: clean, stripped } = stripSecrets(config);
+    for (const s of stripped) this.warn(`warning: secret ${s.path.join('.')} of ${id} not saved; keep it in an environment variable`);
+    await registry.upsertTenant(rowFromConfig(id, clean));
     return this.invalidateQuietly(id);
   }
 

@@ -53,7 +53,9 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir });
     await redis.set(`tenant_config:${neighbour}`, '{"client":{"id":"n"}}');
     await redis.set(`dashboard_kpis:${id}:days:30`, '{}');
-    await s.tenants.save(id, { client: { id, name: 'From Registry' } });
+    await s.tenants.save(id, { client: { id, name: 'From Registry' }, email: { smtp: { password: 'literal-pw', user: '${U}' } } });
+    expect(JSON.stringify(await store.getTenant(id))).not.toContain('literal-pw');
+    expect(s.warnings.join()).toMatch(/secret email\.smtp\.password of .* not saved/);
     expect(await redis.exists(`dashboard_kpis:${id}:days:30`)).toBe(0);
     expect(await redis.exists(`tenant_config:${neighbour}`)).toBe(1);
     const got = await s.tenants.get(id);
