@@ -47,20 +47,14 @@ export class CacheAdmin {
     const cache = await this.provider.required();
     const results = new Map(unique.map((t) => [t, { tenant: t, families: this.zeroCounts(), total: 0, keys: options.dryRun ? [] as string[] : undefined }]));
     const globs = unique.length <= PER_TENANT_PASSES_UP_TO ? unique.map((t) => this.keys.tenantScanGlob(t)) : [undefined];
+    // One set across passes: `*a*` also finds keys of tenant `ab`, which its own pass finds again.
+    const seen = new Set<string>();
     try {
       for (const glob of globs) {
         if (options.dryRun) {
-          const seen = new Set<string>();
           await cache.scan(glob, (page) => {
             for (const k of page) if (!seen.has(k) && match(k)) seen.add(k);
           });
-          for (const k of seen) {
-            const owner = match(k)!;
-            const r = results.get(owner.tenant)!;
-            r.families[owner.family]++;
-            r.total++;
-            r.keys!.push(k);
-          }
         } else {
           const removed = await cache.scanAndUnlink(glob, (k) => {
             const owner = match(k);
@@ -76,6 +70,13 @@ export class CacheAdmin {
       }
     } catch (err) {
       throw this.provider.markDown(err);
+    }
+    for (const k of seen) {
+      const owner = match(k)!;
+      const r = results.get(owner.tenant)!;
+      r.families[owner.family]++;
+      r.total++;
+      r.keys!.push(k);
     }
     for (const r of results.values()) r.keys?.sort();
     return [...results.values()];

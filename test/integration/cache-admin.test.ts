@@ -75,6 +75,15 @@ describe('CacheAdmin on a real redis-server', () => {
     );
   });
 
+  it('tenants whose ids contain each other are each counted once, dry run or not', async () => {
+    await seed([...ownedKeys('a'), ...ownedKeys('ab'), ...ownedKeys('b.a')]);
+    const dry = await admin.invalidateTenants(['a', 'ab', 'b.a'], { dryRun: true });
+    expect(dry.map((r) => [r.tenant, r.total])).toEqual([['a', 6], ['ab', 6], ['b.a', 6]]);
+    const done = await admin.invalidateTenants(['a', 'ab', 'b.a']);
+    expect(done.map((r) => r.total)).toEqual([6, 6, 6]);
+    expect(await redis.dbsize()).toBe(0);
+  });
+
   it('a dry run lists the keys and deletes nothing; many tenants use one pass', async () => {
     const tenants = ['t1', 't2', 't3', 't4', 't5', 't6'];
     await seed([...tenants.flatMap(ownedKeys), ...FOREIGN]);
