@@ -1,5 +1,4 @@
 import { TenantFileError } from '../errors.js';
-import { lineOfPath } from '../tenants/yaml-file.js';
 import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, type Catalogue, type Overrides, type Subscription } from './model.js';
 
 /**
@@ -11,12 +10,12 @@ export function subscriptionFromConfig(
   businessId: string,
   config: Record<string, unknown>,
   catalogue: Catalogue,
-  where: { file: string; text: string },
+  where: { file: string; lineOf: (path: string[]) => number | undefined },
 ): Subscription | undefined {
   const block = config.subscription;
   if (block === undefined || block === null) return undefined;
   const fail = (p: string[], reason: string): never => {
-    throw new TenantFileError(where.file, lineOfPath(where.text, ['subscription', ...p]), reason);
+    throw new TenantFileError(where.file, where.lineOf(['subscription', ...p]), reason);
   };
   if (typeof block !== 'object' || Array.isArray(block)) fail([], 'subscription must be a mapping');
   const { tier, status = 'active', demo_expires_at = null, overrides = {}, ...rest } = block as Record<string, unknown>;

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
 import { BackendUnavailableError, PartialFailureError, TenantFileError, UsageError, describeError, type TenantctlError } from '../errors.js';
 import { parseId } from '../cache/ids.js';
 import { PERMISSIONS_FAMILY } from '../cache/key-families.js';
@@ -122,7 +121,7 @@ export class Migration {
         let sub: Subscription | undefined;
         if (doc.config.subscription !== undefined) {
           if (!catalogue) throw new TenantFileError(doc.file, undefined, `has a subscription, but tiers.yaml is invalid (${catalogueError})`);
-          sub = subscriptionFromConfig(id, doc.config, catalogue, { file: doc.file, text: readFileSync(doc.file, 'utf8') });
+          sub = subscriptionFromConfig(id, doc.config, catalogue, doc);
         }
         pending.set(item, { kind: 'tenant', row: rowFromConfig(id, doc.config) });
         if (sub) {

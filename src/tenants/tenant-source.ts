@@ -15,6 +15,11 @@ export interface TenantDocument {
   yamlOnly: boolean;
   /** `file:line: …` warnings (literal secrets stripped). */
   warnings: string[];
+  /**
+   * The 1-based line of a key path in the file, for later checks' messages.
+   * A function, not the text: the text may hold the literal secrets that were stripped.
+   */
+  lineOf(path: string[]): number | undefined;
 }
 
 const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -25,6 +30,9 @@ const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 
  * prefix are never read from here.
  */
 export class YamlTenantSource {
+  /** Parsed files by path, valid while the file's mtime and size are unchanged (a long-lived application reads each once). */
+  private readonly parsed = new Map<string, { stamp: string; result: TenantDocument | TenantFileError }>();
+
   constructor(
     readonly dir: string,
     readonly registryOnlyPrefix = 'tn_',
@@ -70,6 +78,26 @@ export class YamlTenantSource {
   load(id: string): TenantDocument | undefined {
     const file = this.fileOf(id);
     if (!file) return undefined;
+    const st = statSync(file);
+    const stamp = `${st.mtimeMs}:${st.size}`;
+    let entry = this.parsed.get(file);
+    if (entry?.stamp !== stamp) {
+      let result: TenantDocument | TenantFileError;
+      try {
+        result = this.parse(id, file);
+      } catch (err) {
+        if (!(err instanceof TenantFileError)) throw err;
+        result = err;
+      }
+      entry = { stamp, result };
+      this.parsed.set(file, entry);
+    }
+    if (entry.result instanceof TenantFileError) throw entry.result;
+    // Callers may change what they get: hand out a copy.
+    return { ...entry.result, config: structuredClone(entry.result.config), warnings: [...entry.result.warnings] };
+  }
+
+  private parse(id: string, file: string): TenantDocument {
     const { text, doc } = readYamlFile(file);
     const fail = (p: string[], reason: string): never => {
       throw new TenantFileError(file, lineOfPath(text, p), reason);
@@ -90,7 +118,7 @@ export class YamlTenantSource {
         ? `${where}: literal secret ${s.path.join('.')} stripped; put it in an environment variable and write \${VAR}`
         : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;
     });
-    return { id, file, config: stripped, yamlOnly: config.yaml_only === true, warnings };
+    return { id, file, config: stripped, yamlOnly: config.yaml_only === true, warnings, lineOf: (p) => lineOfPath(text, p) };
   }
 }
 

@@ -151,6 +151,18 @@ describe('YAML tenant source', () => {
     expect(JSON.stringify(doc)).not.toContain('hunter2');
   });
 
+  it('parses a file once while it is unchanged, hands out copies, and sees edits', () => {
+    ws.writeTenant('memo', tenantYaml('memo', 'First'));
+    const a = source.load('memo')!;
+    (a.config.client as Record<string, unknown>).name = 'Mutated by a caller';
+    expect((source.load('memo')!.config.client as Record<string, unknown>).name).toBe('First');
+    ws.writeTenant('memo', tenantYaml('memo', 'Second name'));
+    expect((source.load('memo')!.config.client as Record<string, unknown>).name).toBe('Second name');
+    ws.writeTenant('memo', 'client: [broken\n');
+    expect(() => source.load('memo')).toThrow(TenantFileError);
+    expect(() => source.load('memo')).toThrow(TenantFileError);
+  });
+
   it('maps a config to registry columns and back without loss', () => {
     const config = {
       client: { id: 'm', name: 'M', short_name: 'm', timezone: 'UTC', currency: 'EUR', website: 'w' },

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TenantFileError } from '../../src/errors.js';
 import { loadTiersFile } from '../../src/permissions/tiers-file.js';
 import { subscriptionFromConfig } from '../../src/permissions/subscription-block.js';
+import { lineOfPath } from '../../src/tenants/yaml-file.js';
 import { workspace } from '../helpers/setup.js';
 
 describe('tiers.yaml and subscription blocks', () => {
@@ -27,7 +28,7 @@ describe('tiers.yaml and subscription blocks', () => {
 
   it('validates a tenant\'s subscription block against the catalogue, with the line', () => {
     const catalogue = loadTiersFile(ws.writeTenant('tiers', good));
-    const where = (text: string) => ({ file: '/t/acme.yaml', text });
+    const where = (text: string) => ({ file: '/t/acme.yaml', lineOf: (p: string[]) => lineOfPath(text, p) });
     const text = 'client: {id: acme, name: A}\nsubscription:\n  tier: core\n  status: active\n  demo_expires_at: 2030-01-01\n  overrides: { has_payroll: true, max_devices: 3 }\n';
     const cfg = { subscription: { tier: 'core', status: 'active', demo_expires_at: '2030-01-01', overrides: { has_payroll: true, max_devices: 3 } } };
     expect(subscriptionFromConfig('acme', cfg, catalogue, where(text))).toEqual({
