@@ -1,11 +1,11 @@
 import type { TenantRow, TenantWrite } from '../registry/registry-store.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { isMap } from './plain-object.js';
 
 /** The client keys that live in registry columns rather than in tenant_config. */
 const CLIENT_COLUMNS = ['id', 'name', 'short_name', 'timezone', 'currency'] as const;
 
 type Json = Record<string, unknown>;
-const isMap = (v: unknown): v is Json => !!v && typeof v === 'object' && !Array.isArray(v);
 const str = (v: unknown): string | null => (v === undefined || v === null || v === '' ? null : String(v));
 
 /**

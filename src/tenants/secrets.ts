@@ -1,4 +1,5 @@
 import { soleReference } from './substitution.js';
+import { isMap } from './plain-object.js';
 
 /** Key names whose values are secrets (DESIGN.md); a key ending in `_<one of them>` is one too. */
 export const SECRET_KEY_NAMES = [
@@ -91,11 +92,9 @@ export function resolveAbsentSecrets(
 ): Record<string, unknown> {
   for (const { path, scoped, shared } of SECRET_ENV_FALLBACKS) {
     let parent: unknown = config;
-    for (const seg of path.slice(0, -1)) {
-      parent = parent && typeof parent === 'object' && !Array.isArray(parent) ? (parent as Record<string, unknown>)[seg] : undefined;
-    }
-    if (!parent || typeof parent !== 'object' || Array.isArray(parent)) continue;
-    const block = parent as Record<string, unknown>;
+    for (const seg of path.slice(0, -1)) parent = isMap(parent) ? parent[seg] : undefined;
+    if (!isMap(parent)) continue;
+    const block = parent;
     const key = path[path.length - 1];
     if (block[key] !== undefined && block[key] !== null && block[key] !== '') continue;
     const value = (scoped && env[`${tenantEnvPrefix(tenant)}_${scoped}`]) || env[shared];

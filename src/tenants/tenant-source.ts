@@ -4,6 +4,7 @@ import { TenantFileError } from '../errors.js';
 import { isValidId } from '../cache/ids.js';
 import { lineOfPath, readYamlFile } from './yaml-file.js';
 import { stripSecrets } from './secrets.js';
+import { isMap } from './plain-object.js';
 
 /** A tenant as read from its YAML file: secrets stripped, `${VAR}` references kept. */
 export interface TenantDocument {
@@ -22,7 +23,6 @@ export interface TenantDocument {
   lineOf(path: string[]): number | undefined;
 }
 
-const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * The YAML tenant directory, in both layouts: `<dir>/<id>.yaml|.yml` and the
