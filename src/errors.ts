@@ -1,7 +1,10 @@
 /**
  * The error hierarchy of tenantctl. Every expected failure is one of these;
- * the CLI maps them to exit codes in one place (src/cli/exit-codes.ts).
+ * the CLI maps them to exit codes and words in one place (src/cli/exit-codes.ts).
  * Import them only from this module so `instanceof` always works.
+ *
+ * Errors carry a typed `reason` (and for batches, what was done before they
+ * happened), never a CLI flag name: the library's callers decide how to say it.
  */
 export abstract class TenantctlError extends Error {
   abstract readonly exitCode: number;
@@ -14,6 +17,11 @@ export abstract class TenantctlError extends Error {
 /** Bad flag, invalid id, malformed input file, missing --yes: exit 2. */
 export class UsageError extends TenantctlError {
   readonly exitCode = 2;
+  readonly reason?: string;
+  constructor(message: string, options?: { cause?: unknown; reason?: string }) {
+    super(message, options);
+    this.reason = options?.reason;
+  }
 }
 
 /** A negative answer: tenant not found (exit 1). */
@@ -21,20 +29,53 @@ export class NotFoundError extends TenantctlError {
   readonly exitCode = 1;
 }
 
-/** A negative answer: permission denied (exit 1). */
+/** A negative answer: permission denied, or something found wrong (exit 1). */
 export class DeniedError extends TenantctlError {
   readonly exitCode = 1;
+}
+
+/** Why a backend could not serve. */
+export type BackendReason =
+  /** Nothing configured for it (no Redis URL; no embedded registry found by a read). */
+  | 'not-configured'
+  /** Could not connect (refused, DNS, TLS, authentication). */
+  | 'unreachable'
+  /** Connected, but an operation did not finish within the deadline. */
+  | 'timeout'
+  /** Held by another process (the embedded registry's lock, a migration lock). */
+  | 'in-use'
+  /** The server refused for lack of rights (NOPERM, permission denied). */
+  | 'no-permission'
+  /** Anything else the server answered with, or a dropped connection. */
+  | 'failed';
+
+/** What a batch had done when it stopped (deleted keys, written items). */
+export interface BatchProgress {
+  /** Items done (keys deleted, tenants written). */
+  done: number;
+  /** The same per group (family), when it applies. */
+  groups?: Record<string, number>;
 }
 
 /** A backend the command needs (Redis, the registry) is unreachable or failed: exit 3. */
 export class BackendUnavailableError extends TenantctlError {
   readonly exitCode = 3;
+  readonly reason: BackendReason;
+  /** Set when a batch was under way: what it had done before the backend failed. */
+  readonly progress?: BatchProgress;
   constructor(
     readonly backend: 'redis' | 'registry',
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: BackendReason; progress?: BatchProgress },
   ) {
     super(message, options);
+    this.reason = options?.reason ?? 'failed';
+    this.progress = options?.progress;
+  }
+
+  /** The same failure, with the batch's progress attached. */
+  withProgress(progress: BatchProgress): BackendUnavailableError {
+    return new BackendUnavailableError(this.backend, this.message, { cause: this.cause, reason: this.reason, progress });
   }
 }
 
@@ -43,14 +84,27 @@ export class PartialFailureError extends TenantctlError {
   readonly exitCode = 4;
 }
 
+/** Stopped by SIGINT (exit 130) or SIGTERM (exit 143) between batches; what was done is reported. */
+export class InterruptedError extends TenantctlError {
+  readonly exitCode: number;
+  constructor(
+    readonly signal: 'SIGINT' | 'SIGTERM',
+    message: string,
+    readonly progress?: BatchProgress,
+  ) {
+    super(message);
+    this.exitCode = signal === 'SIGINT' ? 130 : 143;
+  }
+}
+
 /** A malformed tenant file: reported as `file:line: reason`. */
 export class TenantFileError extends UsageError {
   constructor(
     readonly file: string,
     readonly line: number | undefined,
-    readonly reason: string,
+    readonly detail: string,
   ) {
-    super(`${file}${line ? `:${line}` : ''}: ${reason}`);
+    super(`${file}${line ? `:${line}` : ''}: ${detail}`, { reason: 'bad-file' });
   }
 }
 
@@ -63,4 +117,12 @@ export function describeError(err: unknown): string {
     return `${err.message}${cause}`.replace(/\s*\n\s*/g, ' ');
   }
   return String(err);
+}
+
+/** Throws when a signal asked the work to stop (checked between batches). */
+export function throwIfAborted(signal: AbortSignal | undefined, progress: () => BatchProgress, what: string): void {
+  if (!signal?.aborted) return;
+  const sig = signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+  const p = progress();
+  throw new InterruptedError(sig, `interrupted by ${sig}: ${what} stopped after ${p.done}`, p);
 }

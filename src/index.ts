@@ -5,16 +5,18 @@
 export { Tenantctl, type TenantctlOptions } from './tenantctl.js';
 export * from './errors.js';
 export { resolveConfig, type TenantctlConfig, type ConfigFlags } from './config/config.js';
-export { maskUrl, type RegistrySpec } from './config/registry-spec.js';
-export { isValidId, parseId, ID_PATTERN } from './cache/ids.js';
-export { escapeGlob } from './cache/glob.js';
+export { maskUrl } from './redact.js';
+export type { RegistrySpec } from './registry/registry-spec.js';
+export { isValidId, parseId, ID_PATTERN } from './keys/ids.js';
+export { escapeGlob } from './keys/glob.js';
 export {
   KeySpace, buildFamilies, validatePattern, patternToGlob, DEFAULT_RESOURCES, TENANT_CONFIG_FAMILY, PERMISSIONS_FAMILY,
   type KeyFamily, type KeyOwner,
-} from './cache/key-families.js';
-export { RedisConnection, type RedisConnectionOptions } from './cache/redis-connection.js';
-export { RedisCache } from './cache/redis-cache.js';
-export { CacheProvider } from './cache/cache-provider.js';
+} from './keys/key-families.js';
+export { Cache, type Attempt, type OpenStore } from './cache/cache.js';
+export type { CacheStore, SweepRequest, SweepResult, SweepAction, SweepBatch } from './cache/cache-store.js';
+export { parseRedisSpec, type RedisSpec } from './cache/redis-spec.js';
+export { openIoredisStore } from './cache/ioredis-store.js';
 export type { RegistryStore, TenantRow, TenantWrite } from './registry/registry-store.js';
 export { openRegistry } from './registry/open-registry.js';
 export { schemaSql } from './registry/sql-store.js';

@@ -1,11 +1,11 @@
 import { resolveConfig, type ConfigFlags, type TenantctlConfig } from './config/config.js';
-import { CacheProvider } from './cache/cache-provider.js';
-import { KeySpace } from './cache/key-families.js';
+import { Cache, type OpenStore } from './cache/cache.js';
+import { KeySpace } from './keys/key-families.js';
 import { openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry-store.js';
 import { YamlTenantSource } from './tenants/tenant-source.js';
 import { CacheAdmin } from './services/cache-admin.js';
-import { TenantConfigService } from './services/tenant-config-service.js';
+import { TenantConfigService, type PopulatePolicy } from './services/tenant-config-service.js';
 import { Migration } from './services/migration.js';
 import { PermissionService } from './services/permission-service.js';
 import { SubscriptionService } from './services/subscription-service.js';
@@ -23,6 +23,14 @@ export interface TenantctlOptions {
   registry?: Registry;
   /** The clock for demo expiry. @default () => new Date() */
   now?: () => Date;
+  /**
+   * What a tenant config read caches on a miss (see PopulatePolicy), given the
+   * resolved configuration. The CLI caches nothing unless warming is asked for.
+   * @default 'resolved' when `warm_cache` is set, else 'stored'
+   */
+  populate?: (config: TenantctlConfig) => PopulatePolicy;
+  /** Opens the cache store (tests hand in their own). @default the ioredis adapter */
+  openCache?: OpenStore;
 }
 
 /**
@@ -34,7 +42,7 @@ export interface TenantctlOptions {
 export class Tenantctl {
   readonly config: TenantctlConfig;
   readonly env: NodeJS.ProcessEnv;
-  readonly cache: CacheProvider;
+  readonly cache: Cache;
   readonly keys: KeySpace;
   readonly source: YamlTenantSource;
   readonly admin: CacheAdmin;
@@ -51,15 +59,16 @@ export class Tenantctl {
     this.config = resolveConfig(options.flags ?? {}, this.env, options.cwd ?? process.cwd());
     this.ownsRegistry = !options.registry;
     if (options.registry) this.registryPromise = Promise.resolve(options.registry);
-    this.cache = new CacheProvider(
-      { url: this.config.redisUrl, clusterNodes: this.config.redisCluster, timeoutMs: this.config.redisTimeoutMs, caFile: this.env.REDIS_CA_CERT || undefined },
-      warn,
-    );
+    for (const n of this.config.notices) warn(n);
+    this.cache = new Cache(this.config.redis, { warn, open: options.openCache });
     this.keys = new KeySpace(this.config.families);
     this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix);
     this.admin = new CacheAdmin(this.cache, this.keys);
     const registry = () => this.registry();
-    this.tenants = new TenantConfigService({ cache: this.cache, registry, source: this.source, keys: this.keys, admin: this.admin, ttl: this.config.ttl, env: this.env, warn });
+    this.tenants = new TenantConfigService({
+      cache: this.cache, registry, source: this.source, keys: this.keys, admin: this.admin, ttl: this.config.ttl, env: this.env, warn,
+      populate: options.populate?.(this.config) ?? (this.config.warmCache ? 'resolved' : 'stored'),
+    });
     this.migration = new Migration({ source: this.source, registry, admin: this.admin, cache: this.cache });
     this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now });
     this.subscriptions = new SubscriptionService({ registry, permissions: this.permissions, cache: this.cache, now: options.now, warn });

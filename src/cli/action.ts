@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { TenantctlError } from '../errors.js';
-import { parseId } from '../cache/ids.js';
+import { parseId } from '../keys/ids.js';
 import { parsePositiveInt } from '../config/config.js';
 import { CliContext, type GlobalOptions } from './context.js';
 import type { Output } from './output.js';

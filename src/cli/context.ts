@@ -4,6 +4,8 @@ import { Output } from './output.js';
 
 export interface GlobalOptions extends ConfigFlags {
   json?: boolean;
+  /** get-config --warm: cache what the services would on a miss. */
+  warm?: boolean;
 }
 
 /**
@@ -16,8 +18,14 @@ export class CliContext extends Tenantctl {
 
   constructor(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env) {
     const out = new Output(!!opts.json, process.stdout, process.stderr, env);
-    const { json: _json, ...flags } = opts;
-    super({ flags, env, warn: (m) => out.warn(m) });
+    const { json: _json, warm, ...flags } = opts;
+    super({
+      flags,
+      env,
+      warn: (m) => out.warn(m),
+      // A CLI read never writes tenant_config: unless warming is asked for (DESIGN.md, get-config).
+      populate: (config) => (warm || config.warmCache ? 'resolved' : 'none'),
+    });
     this.out = out;
   }
 }

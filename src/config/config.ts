@@ -1,21 +1,28 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { load, CORE_SCHEMA } from 'js-yaml';
 import { UsageError } from '../errors.js';
-import { buildFamilies, DEFAULT_RESOURCES, type KeyFamily } from '../cache/key-families.js';
-import { parseRegistrySpec, supabaseKeyFromEnv, DEFAULT_EMBEDDED_DIR, type RegistrySpec } from './registry-spec.js';
+import { maskUrl } from '../redact.js';
+import { buildFamilies, DEFAULT_RESOURCES, type KeyFamily } from '../keys/key-families.js';
+import { parseRedisSpec, type RedisSpec } from '../cache/redis-spec.js';
+import { DEFAULT_EMBEDDED_DIR, parseRegistrySpec, supabaseKeyFromEnv, type RegistrySpec } from '../registry/registry-spec.js';
+import { findProjectRoot, type ProjectRoot } from './project-root.js';
 
 /** The resolved configuration of one run. */
 export interface TenantctlConfig {
-  /** Redis URL (`redis://`, `rediss://`, with optional `user:password@`); undefined = cache disabled. */
-  redisUrl?: string;
-  /** Redis Cluster seed nodes (`host:port`); when set, the cluster is used instead of redisUrl's host. */
-  redisCluster?: string[];
-  /** Connect and per-command timeout in ms. @default 1000 */
+  /** The project directory (found by walking up from the working directory). */
+  project: ProjectRoot;
+  /** undefined = no Redis configured: the cache is off and commands fall back. */
+  redis?: RedisSpec;
+  /** Connect and per-command Redis timeout, ms. @default 1000 */
   redisTimeoutMs: number;
   registry: RegistrySpec;
-  /** @default ./tenants */
+  /** Connect, lock and statement timeout of the registry, ms. @default 5000 */
+  registryTimeoutMs: number;
+  /** @default <project>/tenants */
   tenantsDir: string;
+  /** True when the tenants directory was given (flag, env or file): then it must exist. */
+  tenantsDirExplicit: boolean;
   /** TTL of tenant config entries, seconds. @default 300 */
   ttl: number;
   /** TTL of `permissions:<business>` entries, seconds. @default the ttl */
@@ -23,63 +30,100 @@ export interface TenantctlConfig {
   /** Tenants whose id starts with this live only in the registry. @default "tn_" */
   registryOnlyPrefix: string;
   families: KeyFamily[];
-  /** The config file that was read, if any. */
-  configFile?: string;
+  /** Append one JSON line per write or deletion here. @default none */
+  auditLog?: string;
+  /** get-config writes what the services would on a cache miss. @default false */
+  warmCache: boolean;
+  /** Every setting with its value (secrets masked) and where it came from, for `tenantctl config`. */
+  settings: ResolvedSetting[];
+  /** One-time notes for stderr (a registry driver suffix dropped). */
+  notices: string[];
 }
 
-/** Flags as commander hands them over (all optional strings / numbers). */
+/** Flags as commander hands them over. */
 export interface ConfigFlags {
   redisUrl?: string;
   redisCluster?: string;
+  redisSentinel?: string;
+  sentinelMaster?: string;
   redisTimeout?: number;
   registry?: string;
+  registryTimeout?: number;
   tenantsDir?: string;
   ttl?: number;
+  auditLog?: string;
 }
 
-const FILE_KEYS = new Set([
-  'redis_url', 'redis_cluster', 'redis_timeout_ms', 'registry', 'tenants_dir', 'ttl',
-  'permissions_ttl', 'registry_only_prefix', 'resources', 'families',
-]);
+export type SettingSource = 'flag' | 'env' | 'file' | 'default';
+
+export interface ResolvedSetting {
+  /** The config file key. */
+  key: string;
+  /** Shown value (credentials masked); undefined when unset. */
+  value?: string;
+  source: SettingSource;
+  /** The flag, variable or file that set it. */
+  origin?: string;
+}
+
+/** One setting: its config-file key, flag and environment variables. */
+interface SettingDef {
+  key: string;
+  flag?: keyof ConfigFlags;
+  flagName?: string;
+  env?: string[];
+  secret?: boolean;
+}
+
+/** Every setting tenantctl reads (DESIGN.md, "Configuration"); the file accepts exactly these keys. */
+export const SETTINGS: readonly SettingDef[] = [
+  { key: 'redis_url', flag: 'redisUrl', flagName: '--redis-url', env: ['REDIS_URL'] },
+  { key: 'redis_cluster', flag: 'redisCluster', flagName: '--redis-cluster', env: ['REDIS_CLUSTER_NODES'] },
+  { key: 'redis_sentinel', flag: 'redisSentinel', flagName: '--redis-sentinel', env: ['REDIS_SENTINEL_NODES'] },
+  { key: 'sentinel_master', flag: 'sentinelMaster', flagName: '--sentinel-master', env: ['REDIS_SENTINEL_MASTER'] },
+  { key: 'sentinel_password', env: ['REDIS_SENTINEL_PASSWORD'], secret: true },
+  { key: 'redis_ca_cert', env: ['REDIS_CA_CERT'] },
+  { key: 'redis_tls_cert', env: ['REDIS_TLS_CERT'] },
+  { key: 'redis_tls_key', env: ['REDIS_TLS_KEY'] },
+  { key: 'redis_timeout_ms', flag: 'redisTimeout', flagName: '--redis-timeout', env: ['REDIS_TIMEOUT_MS'] },
+  { key: 'registry', flag: 'registry', flagName: '--registry', env: ['DATABASE_URL', 'SUPABASE_URL'] },
+  { key: 'registry_timeout_ms', flag: 'registryTimeout', flagName: '--registry-timeout', env: ['REGISTRY_TIMEOUT_MS'] },
+  { key: 'tenants_dir', flag: 'tenantsDir', flagName: '--tenants-dir', env: ['TENANTS_DIR'] },
+  { key: 'ttl', flag: 'ttl', flagName: '--ttl', env: ['CACHE_TTL'] },
+  { key: 'permissions_ttl' },
+  { key: 'registry_only_prefix' },
+  { key: 'audit_log', flag: 'auditLog', flagName: '--audit-log', env: ['TENANTCTL_AUDIT_LOG'] },
+  { key: 'warm_cache' },
+  { key: 'resources' },
+  { key: 'families' },
+];
 
 /** Parses a whole number of at least `min`; the message names where it came from. */
 export function parsePositiveInt(value: unknown, where: string, min = 1): number {
   const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(String(value)) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(`${where} must be a whole number >= ${min}, got ${JSON.stringify(value)}`);
+    throw new UsageError(`${where} must be a whole number >= ${min}, got ${JSON.stringify(String(value).slice(0, 40))}`);
   }
   return n;
 }
 
-function parseNodes(value: unknown, where: string): string[] {
-  const list = Array.isArray(value) ? value.map(String) : String(value).split(',');
-  const nodes = list.map((s) => s.trim()).filter(Boolean);
-  for (const n of nodes) {
-    if (!/^[^\s:]+:\d{1,5}$/.test(n)) throw new UsageError(`${where}: "${n}" is not host:port`);
-  }
-  if (nodes.length === 0) throw new UsageError(`${where} lists no nodes`);
-  return nodes;
-}
-
-function readConfigFile(cwd: string): { file?: string; data: Record<string, unknown> } {
-  for (const name of ['tenantctl.config.json', 'tenantctl.config.yaml', 'tenantctl.config.yml']) {
-    const file = path.join(cwd, name);
-    if (!existsSync(file)) continue;
+function readConfigFile(file: string | undefined): Record<string, unknown> {
+  if (!file) return {};
+  const name = path.basename(file);
+  let data: unknown;
+  try {
     const text = readFileSync(file, 'utf8');
-    let data: unknown;
-    try {
-      data = name.endsWith('.json') ? JSON.parse(text) : load(text, { schema: CORE_SCHEMA, maxAliases: 50, maxDepth: 32 });
-    } catch (err) {
-      throw new UsageError(`${name}: ${(err as Error).message.split('\n')[0]}`);
-    }
-    if (data == null) data = {};
-    if (typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${name}: must be a mapping`);
-    for (const k of Object.keys(data as object)) {
-      if (!FILE_KEYS.has(k)) throw new UsageError(`${name}: unknown setting "${k}"`);
-    }
-    return { file, data: data as Record<string, unknown> };
+    data = name.endsWith('.json') ? JSON.parse(text) : load(text, { schema: CORE_SCHEMA, maxAliases: 50, maxDepth: 32 });
+  } catch (err) {
+    throw new UsageError(`${name}: ${(err as Error).message.split('\n')[0]}`);
   }
-  return { data: {} };
+  if (data == null) data = {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${name}: must be a mapping`);
+  const known = new Set(SETTINGS.map((s) => s.key));
+  for (const k of Object.keys(data as object)) {
+    if (!known.has(k)) throw new UsageError(`${name}: unknown setting "${k.slice(0, 60)}"`);
+  }
+  return data as Record<string, unknown>;
 }
 
 function parseFamilies(value: unknown, where: string): KeyFamily[] {
@@ -105,65 +149,139 @@ function parseResources(value: unknown, where: string): Record<string, number> {
   }
   const out: Record<string, number> = {};
   for (const [name, ttl] of Object.entries(value)) {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new UsageError(`${where}: resource "${name}" is not a plain name`);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new UsageError(`${where}: resource "${name.slice(0, 60)}" is not a plain name`);
     out[name] = parsePositiveInt(ttl, `${where}: resources.${name}`);
   }
   return out;
 }
 
+interface Picked {
+  value: unknown;
+  source: SettingSource;
+  /** For messages: "--redis-url", "env REDIS_URL", "tenantctl.config.yaml". */
+  where: string;
+  /** Relative paths resolve against this directory (the working directory for flags and env, the project for the file). */
+  base: string;
+}
+
 /**
  * Resolves every setting: flag > environment > `tenantctl.config.{json,yaml}`
- * in the working directory > default (DESIGN.md, "Configuration").
+ * of the project > default (DESIGN.md, "Configuration"). The project is found
+ * by walking up from `cwd` (see findProjectRoot).
  */
 export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): TenantctlConfig {
-  const { file, data } = readConfigFile(cwd);
-  const fileName = file ? path.basename(file) : 'config';
-  const pick = <T>(flag: T | undefined, envValue: string | undefined, fileValue: unknown): { v: unknown; where: string } | undefined => {
-    if (flag !== undefined) return { v: flag, where: 'flag' };
-    if (envValue !== undefined && envValue !== '') return { v: envValue, where: 'env' };
-    if (fileValue !== undefined && fileValue !== null) return { v: fileValue, where: fileName };
+  const project = findProjectRoot(cwd);
+  const data = readConfigFile(project.configFile);
+  const fileName = project.configFile ? path.basename(project.configFile) : 'config file';
+  const settings = new Map<string, ResolvedSetting>();
+
+  const pick = (key: string): Picked | undefined => {
+    const def = SETTINGS.find((s) => s.key === key)!;
+    const flag = def.flag ? flags[def.flag] : undefined;
+    if (flag !== undefined) return { value: flag, source: 'flag', where: def.flagName!, base: cwd };
+    for (const name of def.env ?? []) {
+      const v = env[name];
+      if (v !== undefined && v !== '') return { value: v, source: 'env', where: `env ${name}`, base: cwd };
+    }
+    const fileValue = data[key];
+    if (fileValue !== undefined && fileValue !== null) return { value: fileValue, source: 'file', where: fileName, base: project.dir };
     return undefined;
   };
+  const record = (key: string, picked: Picked | undefined, shown: unknown) => {
+    const def = SETTINGS.find((s) => s.key === key)!;
+    const value = shown === undefined ? undefined : def.secret ? '****' : maskUrl(typeof shown === 'string' ? shown : JSON.stringify(shown));
+    settings.set(key, { key, value, source: picked?.source ?? 'default', origin: picked?.where });
+  };
+  const int = (key: string, label: string, fallback: number) => {
+    const p = pick(key);
+    const v = p ? parsePositiveInt(p.value, `${label} (${p.where})`) : fallback;
+    record(key, p, v);
+    return v;
+  };
+  const str = (key: string) => {
+    const p = pick(key);
+    record(key, p, p?.value);
+    return p;
+  };
+  const file = (key: string) => {
+    const p = str(key);
+    return p ? path.resolve(p.base, String(p.value)) : undefined;
+  };
 
-  const redisUrlPick = pick(flags.redisUrl, env.REDIS_URL, data.redis_url);
-  const redisUrl = redisUrlPick ? String(redisUrlPick.v) : undefined;
-  if (redisUrl !== undefined && !/^rediss?:\/\//i.test(redisUrl)) {
-    throw new UsageError(`Redis URL must start with redis:// or rediss://`);
-  }
-  const clusterPick = pick(flags.redisCluster, env.REDIS_CLUSTER_NODES, data.redis_cluster);
-  const timeoutPick = pick(flags.redisTimeout, env.REDIS_TIMEOUT_MS, data.redis_timeout_ms);
-  const ttlPick = pick(flags.ttl, env.CACHE_TTL, data.ttl);
-  const ttl = ttlPick ? parsePositiveInt(ttlPick.v, `TTL (${ttlPick.where})`) : 300;
-  const permissionsTtl = data.permissions_ttl != null ? parsePositiveInt(data.permissions_ttl, `${fileName}: permissions_ttl`) : ttl;
+  const redisTimeoutMs = int('redis_timeout_ms', 'Redis timeout', 1000);
+  const urlPick = str('redis_url');
+  const clusterPick = str('redis_cluster');
+  const sentinelPick = str('redis_sentinel');
+  const masterPick = str('sentinel_master');
+  const sentinelPassword = str('sentinel_password');
+  const redis = parseRedisSpec({
+    url: urlPick && { value: String(urlPick.value), where: `Redis URL (${urlPick.where})` },
+    cluster: clusterPick && { value: clusterPick.value, where: `Redis cluster nodes (${clusterPick.where})` },
+    sentinel: sentinelPick && { value: sentinelPick.value, where: `Redis sentinels (${sentinelPick.where})` },
+    sentinelMaster: masterPick && { value: String(masterPick.value), where: masterPick.where },
+    sentinelPassword: sentinelPassword && String(sentinelPassword.value),
+    tls: { ca: file('redis_ca_cert'), cert: file('redis_tls_cert'), key: file('redis_tls_key') },
+    timeoutMs: redisTimeoutMs,
+  });
 
+  const ttl = int('ttl', 'TTL', 300);
+  const permissionsTtl = int('permissions_ttl', `${fileName}: permissions_ttl`, ttl);
+
+  const notices: string[] = [];
+  const registryPick = pick('registry');
   let registry: RegistrySpec;
-  if (flags.registry !== undefined) registry = parseRegistrySpec(flags.registry, env, cwd);
-  else if (env.DATABASE_URL) registry = parseRegistrySpec(env.DATABASE_URL, env, cwd);
-  else if (env.SUPABASE_URL) {
+  if (!registryPick) registry = { kind: 'embedded', dir: path.resolve(project.dir, DEFAULT_EMBEDDED_DIR) };
+  else if (registryPick.where === 'env SUPABASE_URL') {
+    // SUPABASE_URL is only ever a Supabase project; its key comes from the environment too.
     const key = supabaseKeyFromEnv(env);
-    if (!key) throw new UsageError('SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY is not');
-    registry = { kind: 'supabase', url: env.SUPABASE_URL.replace(/\/+$/, ''), key };
-  } else if (data.registry != null) registry = parseRegistrySpec(String(data.registry), env, cwd);
-  else registry = { kind: 'embedded', dir: path.resolve(cwd, DEFAULT_EMBEDDED_DIR) };
+    if (!key) throw new UsageError('SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_KEY / SUPABASE_KEY) is not');
+    const parsed = parseRegistrySpec(String(registryPick.value), env, registryPick.base, registryPick.where);
+    if (parsed.spec.kind !== 'supabase') throw new UsageError(`env SUPABASE_URL: ${maskUrl(String(registryPick.value)).slice(0, 200)} is not an https:// URL`);
+    registry = parsed.spec;
+  } else {
+    const parsed = parseRegistrySpec(String(registryPick.value), env, registryPick.base, registryPick.where);
+    registry = parsed.spec;
+    notices.push(...parsed.notices);
+  }
+  record('registry', registryPick, registryPick ? registryPick.value : `embedded ${path.join(project.dir, DEFAULT_EMBEDDED_DIR)}`);
+  const registryTimeoutMs = int('registry_timeout_ms', 'registry timeout', 5000);
 
-  const tenantsPick = pick(flags.tenantsDir, env.TENANTS_DIR, data.tenants_dir);
-  const prefix = data.registry_only_prefix == null ? 'tn_' : String(data.registry_only_prefix);
+  const tenantsPick = pick('tenants_dir');
+  const tenantsDir = tenantsPick ? path.resolve(tenantsPick.base, String(tenantsPick.value)) : path.join(project.dir, 'tenants');
+  record('tenants_dir', tenantsPick, tenantsDir);
+
+  const prefixPick = str('registry_only_prefix');
+  const registryOnlyPrefix = prefixPick ? String(prefixPick.value) : 'tn_';
+  if (!prefixPick) record('registry_only_prefix', undefined, registryOnlyPrefix);
+
+  const auditLog = file('audit_log');
+  const warmPick = pick('warm_cache');
+  if (warmPick && typeof warmPick.value !== 'boolean') throw new UsageError(`${fileName}: warm_cache must be true or false`);
+  const warmCache = warmPick?.value === true;
+  record('warm_cache', warmPick, warmCache);
+
+  const resourcesPick = pick('resources');
+  const resources = resourcesPick ? parseResources(resourcesPick.value, fileName) : { ...DEFAULT_RESOURCES };
+  record('resources', resourcesPick, Object.entries(resources).map(([n, t]) => `${n}=${t}s`).join(', '));
+  const familiesPick = pick('families');
+  const extra = familiesPick ? parseFamilies(familiesPick.value, fileName) : [];
+  record('families', familiesPick, extra.length ? extra.map((f) => `${f.name}=${f.patterns[0]}`).join(', ') : undefined);
 
   return {
-    redisUrl,
-    redisCluster: clusterPick ? parseNodes(clusterPick.v, `Redis cluster nodes (${clusterPick.where})`) : undefined,
-    redisTimeoutMs: timeoutPick ? parsePositiveInt(timeoutPick.v, `Redis timeout (${timeoutPick.where})`) : 1000,
+    project,
+    redis,
+    redisTimeoutMs,
     registry,
-    tenantsDir: path.resolve(cwd, tenantsPick ? String(tenantsPick.v) : 'tenants'),
+    registryTimeoutMs,
+    tenantsDir,
+    tenantsDirExplicit: !!tenantsPick,
     ttl,
     permissionsTtl,
-    registryOnlyPrefix: prefix,
-    families: buildFamilies({
-      ttl,
-      permissionsTtl,
-      resources: data.resources != null ? parseResources(data.resources, fileName) : { ...DEFAULT_RESOURCES },
-      extra: data.families != null ? parseFamilies(data.families, fileName) : [],
-    }),
-    configFile: file,
+    registryOnlyPrefix,
+    families: buildFamilies({ ttl, permissionsTtl, resources, extra }),
+    auditLog,
+    warmCache,
+    settings: SETTINGS.map((s) => settings.get(s.key) ?? { key: s.key, source: 'default' }),
+    notices,
   };
 }

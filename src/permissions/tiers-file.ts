@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError } from '../errors.js';
-import { lineOfPath, readYamlFile } from '../tenants/yaml-file.js';
+import { lineOfPath, readYamlFile } from '../yaml/yaml-file.js';
 import type { Catalogue, TierDefinition } from './model.js';
 
 /** The catalogue file in the tenants directory. */

@@ -1,4 +1,4 @@
-import type { RegistrySpec } from '../config/registry-spec.js';
+import type { RegistrySpec } from './registry-spec.js';
 import type { Registry } from './registry-store.js';
 
 /** Opens the registry a spec names, loading only that backend's library. */

@@ -1,5 +1,5 @@
 import { BackendUnavailableError, describeError } from '../errors.js';
-import { maskUrl } from '../config/registry-spec.js';
+import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 
 /** Connect timeout for the registry, ms: long enough for a remote database, short enough for a CLI. */

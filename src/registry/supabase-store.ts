@@ -1,6 +1,6 @@
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { BackendUnavailableError, describeError } from '../errors.js';
-import { maskUrl } from '../config/registry-spec.js';
+import { maskUrl } from '../redact.js';
 import { normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS, type Registry, type StoredSubscription, type TenantRow, type TenantWrite } from './registry-store.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
 import { REGISTRY_CONNECT_TIMEOUT_MS } from './postgres-store.js';

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { describeError } from '../errors.js';
-import type { CacheProvider } from '../cache/cache-provider.js';
-import { patternToGlob, type KeySpace } from '../cache/key-families.js';
-import type { RedisCache } from '../cache/redis-cache.js';
+import { BackendUnavailableError, describeError } from '../errors.js';
+import type { Cache } from '../cache/cache.js';
+import type { CacheStore, SweepBatch } from '../cache/cache-store.js';
+import type { KeySpace, SweepRules } from '../keys/key-families.js';
 
 /** Keys removed (or, on a dry run, found) for one tenant, per family. */
 export interface TenantInvalidation {
@@ -18,10 +18,22 @@ export interface InvalidateAllResult {
   dryRun: boolean;
   families: Record<string, number>;
   total: number;
+  /** Keys the server looked at. */
+  scanned: number;
+  /** False when --max-keys stopped it before the end. */
+  complete: boolean;
 }
 
-/** Above this many tenants, one unfiltered pass beats one MATCH pass per tenant. */
-const PER_TENANT_PASSES_UP_TO = 4;
+/** Progress of a long sweep, for a line on stderr. */
+export interface SweepProgress {
+  scanned: number;
+  done: number;
+}
+
+/** Up to this many tenants, each gets its own server-side MATCH pass (cheaper than one unfiltered pass). */
+const PER_TENANT_PASSES_UP_TO = 2;
+/** Up to this many tenants, one pass with exact per-tenant rules; beyond, the pass hands keys back for the client to pick. */
+const EXACT_RULES_UP_TO = 64;
 
 /**
  * Cache administration over the tool's key families only: a key outside
@@ -29,7 +41,7 @@ const PER_TENANT_PASSES_UP_TO = 4;
  */
 export class CacheAdmin {
   constructor(
-    readonly provider: CacheProvider,
+    readonly cache: Cache,
     readonly keys: KeySpace,
   ) {}
 
@@ -39,88 +51,159 @@ export class CacheAdmin {
 
   /**
    * Deletes (UNLINK) every key of these tenants in every family, or on a dry
-   * run lists them. Needs Redis: throws BackendUnavailableError when it is down.
+   * run lists them. Fixed-name keys (`tenant_config:<id>`, `permissions:<id>`,
+   * `<resource>:<id>`) are deleted by name; wildcard families take one
+   * server-side pass. Needs Redis: throws BackendUnavailableError when it is
+   * down, with the keys already deleted in its progress.
    */
-  async invalidateTenants(tenants: string[], options: { dryRun?: boolean } = {}): Promise<TenantInvalidation[]> {
+  async invalidateTenants(tenants: string[], options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<TenantInvalidation[]> {
     const unique = [...new Set(tenants)];
-    const match = this.keys.matcher(unique);
-    const cache = await this.provider.required();
-    const results = new Map(unique.map((t) => [t, { tenant: t, families: this.zeroCounts(), total: 0, keys: options.dryRun ? [] as string[] : undefined }]));
-    const globs = unique.length <= PER_TENANT_PASSES_UP_TO ? unique.map((t) => this.keys.tenantScanGlob(t)) : [undefined];
-    // One set across passes: `*a*` also finds keys of tenant `ab`, which its own pass finds again.
-    const seen = new Set<string>();
+    const fixed = this.keys.fixedKeys(unique);
+    const results = new Map(unique.map((t) => [t, { tenant: t, families: this.zeroCounts(), total: 0, keys: options.dryRun ? new Set<string>() : undefined }]));
+    const add = (tenant: string, family: string, n: number, key?: string) => {
+      const r = results.get(tenant)!;
+      if (key !== undefined && r.keys) {
+        if (r.keys.has(key)) return;
+        r.keys.add(key);
+      }
+      r.families[family] += n;
+      r.total += n;
+    };
+    const done = () => [...results.values()].reduce((a, r) => a + r.total, 0);
     try {
-      for (const glob of globs) {
+      await this.cache.need(async (store) => {
         if (options.dryRun) {
-          await cache.scan(glob, (page) => {
-            for (const k of page) if (!seen.has(k) && match(k)) seen.add(k);
-          });
+          const exists = await store.exists(fixed.map((f) => f.key));
+          fixed.forEach((f, i) => exists[i] && add(f.tenant, f.family, 1, f.key));
         } else {
-          const removed = await cache.scanAndUnlink(glob, (k) => {
-            const owner = match(k);
-            return owner && `${owner.tenant}\u0000${owner.family}`;
-          });
-          for (const [group, n] of removed) {
-            const [tenant, family] = group.split('\u0000');
-            const r = results.get(tenant)!;
-            r.families[family] += n;
-            r.total += n;
-          }
+          const removed = await store.unlink(fixed.map((f) => f.key));
+          fixed.forEach((f, i) => removed[i] && add(f.tenant, f.family, removed[i]));
+        }
+        if (this.keys.hasWildcards()) await this.sweepTenants(store, unique, !!options.dryRun, add, options.signal);
+      });
+    } catch (err) {
+      if (err instanceof BackendUnavailableError && !options.dryRun) throw err.withProgress({ done: done() });
+      throw err;
+    }
+    return [...results.values()].map((r) => ({ tenant: r.tenant, families: r.families, total: r.total, keys: r.keys && [...r.keys].sort() }));
+  }
+
+  /** The wildcard-family keys of these tenants, in the cheapest number of server-side passes. */
+  private async sweepTenants(
+    store: CacheStore,
+    tenants: string[],
+    dryRun: boolean,
+    add: (tenant: string, family: string, n: number, key?: string) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const collect = (tenantOf: (group: number, tenant: string) => [string, string] | undefined) => (b: SweepBatch) => {
+      for (const k of b.keys ?? []) {
+        const owner = tenantOf(k.group, k.tenant.toString('latin1'));
+        if (owner) add(owner[0], owner[1], 1, k.key.toString());
+      }
+    };
+    if (tenants.length <= EXACT_RULES_UP_TO) {
+      const passes = tenants.length <= PER_TENANT_PASSES_UP_TO ? tenants.map((t) => [t]) : [tenants];
+      for (const pass of passes) {
+        const rules = this.keys.rules({ tenants: pass, wildcardOnly: true });
+        const match = pass.length === 1 ? this.keys.tenantScanGlob(pass[0]) : undefined;
+        const family = (g: number) => rules.groups[g];
+        if (dryRun) {
+          await store.sweep({ rules, match, action: 'collect', signal, onBatch: collect((g, t) => [t, family(g)]) });
+        } else if (pass.length === 1) {
+          // One tenant: the server deletes and counts per family; no key crosses the wire.
+          const r = await store.sweep({ rules, match, action: 'unlink', signal });
+          r.groups.forEach((n, g) => n && add(pass[0], family(g), n));
+        } else {
+          // Several tenants: their keys come back so each deletion is counted for its tenant.
+          await this.collectAndUnlink(store, rules, (g, t) => [t, family(g)], add, signal);
         }
       }
-    } catch (err) {
-      throw this.provider.markDown(err);
+      return;
     }
-    for (const k of seen) {
-      const owner = match(k)!;
-      const r = results.get(owner.tenant)!;
-      r.families[owner.family]++;
-      r.total++;
-      r.keys!.push(k);
-    }
-    for (const r of results.values()) r.keys?.sort();
-    return [...results.values()];
+    // Many tenants (a large migration): one pass over the wildcard families, the client keeps its tenants' keys.
+    const wanted = new Set(tenants);
+    const rules = this.keys.rules({ wildcardOnly: true });
+    const pick = (g: number, t: string): [string, string] | undefined => (wanted.has(t) ? [t, rules.groups[g]] : undefined);
+    if (dryRun) await store.sweep({ rules, action: 'collect', signal, onBatch: collect(pick) });
+    else await this.collectAndUnlink(store, rules, pick, add, signal);
+  }
+
+  /** A collect pass whose chosen keys are UNLINKed batch by batch (UNLINK says which existed, so repeats count once). */
+  private async collectAndUnlink(
+    store: CacheStore,
+    rules: SweepRules,
+    pick: (group: number, tenant: string) => [string, string] | undefined,
+    add: (tenant: string, family: string, n: number) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    // Deletes overlap with the next pages of the scan, one batch in flight at a time.
+    let pending = Promise.resolve();
+    let failure: unknown;
+    await store.sweep({
+      rules,
+      action: 'collect',
+      signal,
+      onBatch: (b) => {
+        if (failure) throw failure;
+        const chosen = (b.keys ?? []).flatMap((k) => {
+          const owner = pick(k.group, k.tenant.toString('latin1'));
+          return owner ? [{ key: k.key, owner }] : [];
+        });
+        if (!chosen.length) return;
+        pending = pending
+          .then(async () => {
+            const removed = await store.unlink(chosen.map((c) => c.key));
+            removed.forEach((n, i) => n && add(chosen[i].owner[0], chosen[i].owner[1], n));
+          })
+          .catch((err) => {
+            failure ??= err;
+          });
+      },
+    });
+    await pending;
+    if (failure) throw failure;
   }
 
   /**
    * Deletes every key of every family (all tenants), or counts them on a dry
-   * run; `families` narrows it. Works per master on a cluster.
+   * run; `families` narrows it, `maxKeys` caps the deletions. One server-side
+   * pass per master; on a failure or a signal midway, the error carries what was deleted.
    */
-  async invalidateAll(options: { dryRun?: boolean; families?: string[] } = {}): Promise<InvalidateAllResult> {
-    const cache = await this.provider.required();
-    const only = options.families;
-    const select = (k: string) => {
-      const family = this.keys.classify(k)?.family;
-      return family && (!only || only.includes(family)) ? family : undefined;
-    };
-    // One family with one pattern: let the server filter (MATCH) instead of sending every key.
-    const patterns = only?.length === 1 ? this.keys.family(only[0]).patterns : undefined;
-    const glob = patterns?.length === 1 ? patternToGlob(patterns[0]) : undefined;
-    try {
-      const families = options.dryRun ? await this.countFamilies(cache, select, glob) : this.zeroCounts();
-      if (!options.dryRun) {
-        const removed = await cache.scanAndUnlink(glob, select);
-        for (const [family, n] of removed) families[family] += n;
-      }
-      return { dryRun: !!options.dryRun, families, total: Object.values(families).reduce((a, b) => a + b, 0) };
-    } catch (err) {
-      throw this.provider.markDown(err);
-    }
+  async invalidateAll(options: {
+    dryRun?: boolean;
+    families?: string[];
+    maxKeys?: number;
+    signal?: AbortSignal;
+    onProgress?: (p: SweepProgress) => void;
+  } = {}): Promise<InvalidateAllResult> {
+    const rules = this.keys.rules({ families: options.families });
+    const progress = { scanned: 0, done: 0 };
+    const r = await this.cache.need((store) =>
+      store.sweep({
+        rules,
+        match: this.keys.familyGlob(options.families),
+        action: options.dryRun ? 'count' : 'unlink',
+        limit: options.dryRun ? undefined : options.maxKeys,
+        signal: options.signal,
+        onBatch: (b) => {
+          progress.scanned += b.scanned;
+          progress.done += b.groups.reduce((a, n) => a + n, 0);
+          options.onProgress?.(progress);
+        },
+      }),
+    );
+    const families = this.zeroCounts();
+    r.groups.forEach((n, g) => (families[rules.groups[g]] += n));
+    return { dryRun: !!options.dryRun, families, total: r.groups.reduce((a, b) => a + b, 0), scanned: r.scanned, complete: r.complete };
   }
 
-  /** Exact key counts per family across the whole keyspace (SCAN may repeat a key: de-duplicated). */
-  async countFamilies(cache: RedisCache, select = (k: string) => this.keys.classify(k)?.family, glob?: string): Promise<Record<string, number>> {
+  /** Exact key counts per family across the whole keyspace, counted server-side (names never cross the wire). */
+  async countFamilies(store: CacheStore): Promise<Record<string, number>> {
+    const rules = this.keys.rules();
+    const r = await store.sweep({ rules, action: 'count' });
     const counts = this.zeroCounts();
-    const seen = new Set<string>();
-    await cache.scan(glob, (page) => {
-      for (const k of page) {
-        const family = select(k);
-        if (family && !seen.has(k)) {
-          seen.add(k);
-          counts[family]++;
-        }
-      }
-    });
+    r.groups.forEach((n, g) => (counts[rules.groups[g]] += n));
     return counts;
   }
 
@@ -130,41 +213,40 @@ export class CacheAdmin {
    * Redis is unreachable; a failed step is reported with `ok: false`.
    */
   async testRedis(): Promise<TestRedisResult> {
-    const cache = await this.provider.required();
-    const conn = cache.conn;
-    const key = `tenantctl:test-redis:${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
-    const value = randomBytes(8).toString('hex');
-    const steps: TestRedisStep[] = [];
-    const step = async (name: string, op: () => Promise<unknown>, check: (r: unknown) => boolean) => {
-      const start = process.hrtime.bigint();
+    return this.cache.need(async (store) => {
+      const key = `tenantctl:test-redis:${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+      const value = randomBytes(8).toString('hex');
+      const steps: TestRedisStep[] = [];
+      const step = async (name: string, op: () => Promise<unknown>, check: (r: unknown) => boolean) => {
+        const start = process.hrtime.bigint();
+        const ms = () => round(Number(process.hrtime.bigint() - start) / 1e6, 3);
+        try {
+          const reply = await op();
+          const ok = check(reply);
+          steps.push({ step: name, ok, ms: ms(), detail: ok ? undefined : `unexpected reply ${JSON.stringify(reply)}` });
+          return ok;
+        } catch (err) {
+          steps.push({ step: name, ok: false, ms: ms(), detail: describeError(err) });
+          return false;
+        }
+      };
       try {
-        const reply = await conn.run(name, op);
-        const ms = Number(process.hrtime.bigint() - start) / 1e6;
-        const ok = check(reply);
-        steps.push({ step: name, ok, ms: round(ms, 3), detail: ok ? undefined : `unexpected reply ${JSON.stringify(reply)}` });
-        return ok;
-      } catch (err) {
-        steps.push({ step: name, ok: false, ms: round(Number(process.hrtime.bigint() - start) / 1e6, 3), detail: describeError(err) });
-        return false;
+        (await step('PING', () => store.ping(), () => true)) &&
+          (await step('SET', () => store.set(key, value, 60), () => true)) &&
+          (await step('GET', () => store.get(key), (r) => r === value));
+      } finally {
+        // Always clean up the test key, even after a failed GET.
+        if (steps.some((s) => s.step === 'SET' && s.ok)) await step('DEL', () => store.unlink([key]), (r) => (r as number[])[0] === 1);
       }
-    };
-    let version = 'unknown';
-    try {
-      (await step('PING', () => conn.client.ping(), (r) => r === 'PONG')) &&
-        (await step('SET', () => conn.client.set(key, value, 'EX', 60), (r) => r === 'OK')) &&
-        (await step('GET', () => conn.client.get(key), (r) => r === value));
-    } finally {
-      // Always clean up the test key, even after a failed GET.
-      if (steps.some((s) => s.step === 'SET' && s.ok)) await step('DEL', () => conn.client.del(key), (r) => r === 1);
-    }
-    try {
-      const info = (await cache.info())[0];
-      version = info.redis_version ?? version;
-    } catch {
-      /* version is informative only */
-    }
-    const ok = steps.length === 4 && steps.every((s) => s.ok);
-    return { ok, server: conn.target, mode: conn.mode, version, key, steps };
+      let version = 'unknown';
+      try {
+        version = (await store.info())[0]?.redis_version ?? version;
+      } catch {
+        /* version is informative only (an ACL user may lack INFO) */
+      }
+      const ok = steps.length === 4 && steps.every((s) => s.ok);
+      return { ok, server: store.target, mode: store.mode, version, key, steps };
+    });
   }
 }
 

@@ -1,5 +1,6 @@
-import type { CacheProvider } from '../cache/cache-provider.js';
-import { TENANT_CONFIG_FAMILY } from '../cache/key-families.js';
+import type { Cache } from '../cache/cache.js';
+import { TENANT_CONFIG_FAMILY } from '../keys/key-families.js';
+import { describeError } from '../errors.js';
 import type { CacheAdmin } from './cache-admin.js';
 import { round } from './cache-admin.js';
 
@@ -33,54 +34,54 @@ export interface CacheInfo {
 const num = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number(v));
 
 /** Availability, server, exact per-family counts, memory, evictions, hit rate and latency. */
-export async function collectCacheInfo(provider: CacheProvider, admin: CacheAdmin, ttlSeconds: number): Promise<CacheInfo> {
-  if (!provider.configured) return { backend: 'none', available: false, ttl_seconds: ttlSeconds };
-  const cache = await provider.optional();
-  if (!cache) return { backend: 'redis', available: false, ttl_seconds: ttlSeconds, error: 'unreachable' };
-  try {
-    const latency = await cache.pingMs();
-    const infos = await cache.info();
-    const families = await admin.countFamilies(cache);
-    // Keyspace counters are per server: a cluster's are summed over its masters.
-    const sum = (field: string) => infos.reduce((a, i) => a + num(i[field]), 0);
-    const hits = sum('keyspace_hits');
-    const misses = sum('keyspace_misses');
-    const used = sum('used_memory');
-    const max = sum('maxmemory');
-    const totalKeys = infos.reduce((a, i) => {
-      for (const [k, v] of Object.entries(i)) if (/^db\d+$/.test(k)) a += num(/keys=(\d+)/.exec(v)?.[1]);
-      return a;
-    }, 0);
-    const total = hits + misses;
-    return {
-      backend: 'redis',
-      available: true,
-      ttl_seconds: ttlSeconds,
-      cached_tenants: families[TENANT_CONFIG_FAMILY] ?? 0,
-      hits,
-      misses,
-      total_requests: total,
-      hit_rate_percent: total ? round((hits / total) * 100) : 0,
-      used_memory_mb: round(used / 1048576),
-      max_memory_mb: round(max / 1048576),
-      memory_usage_percent: max ? round((used / max) * 100) : 0,
-      redis_evicted_keys: sum('evicted_keys'),
-      server: {
-        target: cache.conn.target,
-        mode: cache.conn.mode,
-        version: infos[0]?.redis_version ?? 'unknown',
-        masters: infos.length,
-      },
-      memory: { used_bytes: used, max_bytes: max, policy: infos[0]?.maxmemory_policy ?? 'unknown' },
-      families,
-      tool_keys: Object.values(families).reduce((a, b) => a + b, 0),
-      total_keys: totalKeys,
-      latency_ms: round(latency, 3),
-    };
-  } catch (err) {
-    provider.markDown(err);
-    return { backend: 'redis', available: false, ttl_seconds: ttlSeconds, error: (err as Error).message };
+export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSeconds: number): Promise<CacheInfo> {
+  if (!cache.configured) return { backend: 'none', available: false, ttl_seconds: ttlSeconds };
+  const attempt = await cache.attempt(async (store) => {
+    const latency = await store.ping();
+    const infos = await store.info();
+    const families = await admin.countFamilies(store);
+    return { latency, infos, families, target: store.target, mode: store.mode };
+  });
+  if (attempt.status !== 'done') {
+    return { backend: 'redis', available: false, ttl_seconds: ttlSeconds, error: attempt.status === 'failed' ? describeError(attempt.error) : 'not configured' };
   }
+  const { latency, infos, families, target, mode } = attempt.value;
+  // Keyspace counters are per server: a cluster's are summed over its masters.
+  const sum = (field: string) => infos.reduce((a, i) => a + num(i[field]), 0);
+  const hits = sum('keyspace_hits');
+  const misses = sum('keyspace_misses');
+  const used = sum('used_memory');
+  const max = sum('maxmemory');
+  const totalKeys = infos.reduce((a, i) => {
+    for (const [k, v] of Object.entries(i)) if (/^db\d+$/.test(k)) a += num(/keys=(\d+)/.exec(v)?.[1]);
+    return a;
+  }, 0);
+  const total = hits + misses;
+  return {
+    backend: 'redis',
+    available: true,
+    ttl_seconds: ttlSeconds,
+    cached_tenants: families[TENANT_CONFIG_FAMILY] ?? 0,
+    hits,
+    misses,
+    total_requests: total,
+    hit_rate_percent: total ? round((hits / total) * 100) : 0,
+    used_memory_mb: round(used / 1048576),
+    max_memory_mb: round(max / 1048576),
+    memory_usage_percent: max ? round((used / max) * 100) : 0,
+    redis_evicted_keys: sum('evicted_keys'),
+    server: {
+      target,
+      mode,
+      version: infos[0]?.redis_version ?? 'unknown',
+      masters: infos.length,
+    },
+    memory: { used_bytes: used, max_bytes: max, policy: infos[0]?.maxmemory_policy ?? 'unknown' },
+    families,
+    tool_keys: Object.values(families).reduce((a, b) => a + b, 0),
+    total_keys: totalKeys,
+    latency_ms: round(latency, 3),
+  };
 }
 
 /** The report in the Prometheus text format, for the node exporter's textfile collector. */

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { BackendUnavailableError, PartialFailureError, TenantFileError, UsageError, describeError, type TenantctlError } from '../errors.js';
-import { parseId } from '../cache/ids.js';
-import { PERMISSIONS_FAMILY } from '../cache/key-families.js';
+import { parseId } from '../keys/ids.js';
+import { PERMISSIONS_FAMILY } from '../keys/key-families.js';
 import type { Registry, StoredSubscription, TenantRow, TenantWrite } from '../registry/registry-store.js';
 import type { YamlTenantSource } from '../tenants/tenant-source.js';
 import { canonicalJson, sha256Hex } from '../tenants/canonical-json.js';
@@ -10,7 +10,7 @@ import type { Catalogue, Subscription } from '../permissions/model.js';
 import { loadTiersFile, tiersFilePath } from '../permissions/tiers-file.js';
 import { subscriptionFromConfig } from '../permissions/subscription-block.js';
 import type { CacheAdmin } from './cache-admin.js';
-import type { CacheProvider } from '../cache/cache-provider.js';
+import type { Cache } from '../cache/cache.js';
 
 export type MigrationAction = 'create' | 'update' | 'unchanged' | 'conflict' | 'skip' | 'error';
 /** What an item writes: a tenant's config row, its subscription, or the catalogue (tiers.yaml). */
@@ -67,7 +67,7 @@ export class Migration {
       source: YamlTenantSource;
       registry: () => Promise<Registry>;
       admin: CacheAdmin;
-      cache: CacheProvider;
+      cache: Cache;
     },
   ) {}
 
@@ -185,16 +185,13 @@ export class Migration {
       return;
     }
     const tenants = [...new Set(written.filter((i) => i.kind !== 'catalogue').map((i) => i.id))];
-    try {
+    const r = await this.deps.cache.attempt(async () => {
       if (written.some((i) => i.kind === 'catalogue')) await this.deps.admin.invalidateAll({ families: [PERMISSIONS_FAMILY] });
       if (tenants.length) await this.deps.admin.invalidateTenants(tenants);
-      for (const i of written) i.cacheInvalidated = true;
-    } catch (err) {
-      if (!(err instanceof BackendUnavailableError)) throw err;
-      for (const i of written) {
-        i.cacheInvalidated = false;
-        i.warnings.push(`cache not invalidated: ${describeError(err)}`);
-      }
+    });
+    for (const i of written) {
+      i.cacheInvalidated = r.status === 'done';
+      if (r.status === 'failed') i.warnings.push(`cache not invalidated: ${describeError(r.error)}`);
     }
   }
 }

@@ -1,7 +1,7 @@
 import { BackendUnavailableError, UsageError } from '../errors.js';
-import { parseId } from '../cache/ids.js';
-import { PERMISSIONS_FAMILY, type KeySpace } from '../cache/key-families.js';
-import type { CacheProvider } from '../cache/cache-provider.js';
+import { parseId } from '../keys/ids.js';
+import { PERMISSIONS_FAMILY, type KeySpace } from '../keys/key-families.js';
+import type { Cache } from '../cache/cache.js';
 import type { Registry } from '../registry/registry-store.js';
 import type { Catalogue, PermissionRecord, Subscription } from '../permissions/model.js';
 import { cacheTtlFor, computePermissions, expireCachedRecord, isPermissionRecord, type PermissionBasis } from '../permissions/rules.js';
@@ -51,7 +51,7 @@ export class PermissionService {
 
   constructor(
     private readonly deps: {
-      cache: CacheProvider;
+      cache: Cache;
       registry: () => Promise<Registry>;
       keys: KeySpace;
       ttl: number;
@@ -70,12 +70,12 @@ export class PermissionService {
   async get(business: string): Promise<PermissionLookup> {
     parseId(business, 'business');
     const key = this.key(business);
-    const cached = await this.deps.cache.attempt((c) => c.getJson(key), undefined);
+    const cached = await this.deps.cache.readJson(key);
     if (isPermissionRecord(cached)) {
       const expired = expireCachedRecord(cached, this.now());
       if (!expired) return { business, record: cached, source: 'cache' };
       // The demo ran out while cached: never serve it; rewrite the entry so the services see it too.
-      await this.deps.cache.attempt((c) => c.setJson(key, expired, this.deps.ttl), undefined);
+      await this.deps.cache.writeJson(key, expired, this.deps.ttl);
       return { business, record: expired, source: 'cache' };
     }
     return this.loadOnce(business);
@@ -108,12 +108,7 @@ export class PermissionService {
   /** Deletes `permissions:<business>` only. Returns how many keys were removed (0 or 1). */
   async invalidate(business: string): Promise<number> {
     const key = this.key(business);
-    const cache = await this.deps.cache.required();
-    try {
-      return await cache.unlink([key]);
-    } catch (err) {
-      throw this.deps.cache.markDown(err);
-    }
+    return (await this.deps.cache.need((s) => s.unlink([key])))[0];
   }
 
   private loadOnce(business: string): Promise<PermissionLookup> {
@@ -122,7 +117,7 @@ export class PermissionService {
       pending = this.compute(business)
         .then(async (lookup) => {
           const ttl = cacheTtlFor(lookup.record, this.deps.ttl, this.now());
-          await this.deps.cache.attempt((c) => c.setJson(this.key(business), lookup.record, ttl), undefined);
+          await this.deps.cache.writeJson(this.key(business), lookup.record, ttl);
           return lookup;
         })
         .finally(() => this.inFlight.delete(business));

@@ -1,11 +1,11 @@
 import { BackendUnavailableError, NotFoundError, UsageError, describeError } from '../errors.js';
-import { parseId } from '../cache/ids.js';
+import { parseId } from '../keys/ids.js';
 import type { Registry } from '../registry/registry-store.js';
 import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, type Subscription } from '../permissions/model.js';
 import { demoExpired } from '../permissions/rules.js';
 import type { PermissionService } from './permission-service.js';
 import { parseFeature } from './permission-service.js';
-import type { CacheProvider } from '../cache/cache-provider.js';
+import type { Cache } from '../cache/cache.js';
 
 export interface SubscriptionChange {
   tier?: string;
@@ -33,7 +33,7 @@ export class SubscriptionService {
     private readonly deps: {
       registry: () => Promise<Registry>;
       permissions: PermissionService;
-      cache: CacheProvider;
+      cache: Cache;
       now?: () => Date;
       warn?: (message: string) => void;
     },
@@ -113,14 +113,9 @@ export class SubscriptionService {
   }
 
   private async invalidate(business: string): Promise<boolean | 'not-configured'> {
-    if (!this.deps.cache.configured) return 'not-configured';
-    try {
-      await this.deps.permissions.invalidate(business);
-      return true;
-    } catch (err) {
-      if (!(err instanceof BackendUnavailableError)) throw err;
-      this.deps.warn?.(`warning: permissions:${business} not invalidated: ${describeError(err)}`);
-      return false;
-    }
+    const key = this.deps.permissions.key(business);
+    const r = await this.deps.cache.attempt((s) => s.unlink([key]));
+    if (r.status === 'failed') this.deps.warn?.(`warning: permissions:${business} not invalidated: ${describeError(r.error)}`);
+    return r.status === 'not-configured' ? 'not-configured' : r.status === 'done';
   }
 }

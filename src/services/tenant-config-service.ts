@@ -1,11 +1,11 @@
 import { BackendUnavailableError, NotFoundError, TenantFileError, describeError } from '../errors.js';
-import { parseId } from '../cache/ids.js';
-import { TENANT_CONFIG_FAMILY, type KeySpace } from '../cache/key-families.js';
-import type { CacheProvider } from '../cache/cache-provider.js';
+import { parseId } from '../keys/ids.js';
+import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
+import type { Cache } from '../cache/cache.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import type { YamlTenantSource, TenantDocument } from '../tenants/tenant-source.js';
 import { configFromRow, rowFromConfig } from '../tenants/registry-mapping.js';
-import { resolveAbsentSecrets, stripSecrets } from '../tenants/secrets.js';
+import { resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
 import type { CacheAdmin, TenantInvalidation } from './cache-admin.js';
 
@@ -20,6 +20,15 @@ export interface TenantConfig {
   config: Record<string, unknown>;
   /** Environment variables referenced but unset. */
   unsetVariables: string[];
+  /** With the `resolved` populate policy: whether tenant_config:<id> was written. */
+  warmed?: boolean;
+}
+
+/** A config in its stored form (references, no secrets) and where it came from. */
+export interface StoredConfig {
+  source: ConfigSource;
+  config: Record<string, unknown>;
+  yamlOnly?: boolean;
 }
 
 export interface TenantListing {
@@ -31,14 +40,27 @@ export interface TenantListing {
   yamlOnly: boolean;
 }
 
+/**
+ * What a read does on a cache miss:
+ * - `stored`: caches the stored form (`${VAR}` references, no secret values),
+ *   for applications that resolve secrets on read, as the library does;
+ * - `resolved`: caches exactly what the services would (secrets resolved from
+ *   this environment), and only when every secret resolved (opt-in warming);
+ * - `none`: writes nothing (the CLI's default: the services use a cache hit as
+ *   it is, so an entry without its secrets would break them until its TTL ends).
+ */
+export type PopulatePolicy = 'stored' | 'resolved' | 'none';
+
 export interface TenantConfigServiceDeps {
-  cache: CacheProvider;
+  cache: Cache;
   /** Opens the registry on first use (so a cache hit never pays for it). */
   registry: () => Promise<RegistryStore>;
   source: YamlTenantSource;
   keys: KeySpace;
   admin: CacheAdmin;
   ttl: number;
+  /** @default 'stored' */
+  populate?: PopulatePolicy;
   env?: NodeJS.ProcessEnv;
   warn?: (message: string) => void;
 }
@@ -59,7 +81,7 @@ export class TenantConfigService {
   }
 
   /** The stored form (references, no secrets) with its source, or NotFoundError. */
-  async getStored(id: string, options: { noCache?: boolean } = {}): Promise<{ source: ConfigSource; config: Record<string, unknown> }> {
+  async getStored(id: string, options: { noCache?: boolean } = {}): Promise<StoredConfig> {
     parseId(id);
     const { source, keys, cache, ttl } = this.deps;
     const key = keys.key(TENANT_CONFIG_FAMILY, id);
@@ -73,10 +95,10 @@ export class TenantConfigService {
       if (!(err instanceof TenantFileError)) throw err;
       fileError = err;
     }
-    if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(doc.config, 'yaml', { yaml_only: true }) };
+    if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(doc.config, 'yaml', { yaml_only: true }), yamlOnly: true };
 
     if (!options.noCache) {
-      const hit = await cache.attempt((c) => c.getJson(key), undefined);
+      const hit = await cache.readJson(key);
       if (hit && typeof hit === 'object' && !Array.isArray(hit)) {
         const cached = hit as Record<string, unknown>;
         const meta = (cached._meta ?? {}) as Record<string, unknown>;
@@ -100,7 +122,7 @@ export class TenantConfigService {
       const where = source.allows(id) ? 'registry or YAML' : `registry (ids starting "${source.registryOnlyPrefix}" are registry-only)`;
       throw new NotFoundError(`tenant ${id} not found in the ${where}`);
     }
-    if (!options.noCache) await cache.attempt((c) => c.setJson(key, found.config, ttl), undefined);
+    if (!options.noCache && (this.deps.populate ?? 'stored') === 'stored') await cache.writeJson(key, found.config, ttl);
     return found;
   }
 
@@ -109,7 +131,24 @@ export class TenantConfigService {
     const stored = await this.getStored(id, options);
     const { value, unset } = substitute(stored.config, this.env);
     resolveAbsentSecrets(value, id, this.env);
-    return { id, source: stored.source, config: value, unsetVariables: unset };
+    const result: TenantConfig = { id, source: stored.source, config: value, unsetVariables: unset };
+    if (!options.noCache && this.deps.populate === 'resolved' && stored.source !== 'cache' && !stored.yamlOnly) result.warmed = await this.warm(id, stored.source, value, unset);
+    return result;
+  }
+
+  /**
+   * Writes `tenant_config:<id>` as the services would build it (secrets
+   * resolved, `_meta.source` only), or nothing when a secret did not resolve
+   * here: a half-resolved entry would break every service until its TTL ends.
+   */
+  private async warm(id: string, source: ConfigSource, resolved: Record<string, unknown>, unset: string[]): Promise<boolean> {
+    const missing = [...unset, ...unresolvedSecrets(resolved)];
+    if (missing.length) {
+      this.warn(`warning: tenant_config:${id} not warmed: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} did not resolve in this environment`);
+      return false;
+    }
+    const { _meta: _m, ...rest } = resolved;
+    return this.deps.cache.writeJson(this.deps.keys.key(TENANT_CONFIG_FAMILY, id), { ...rest, _meta: { source } }, this.deps.ttl);
   }
 
   private async readRegistry(id: string) {

@@ -102,3 +102,29 @@ export function resolveAbsentSecrets(
   }
   return config;
 }
+
+/**
+ * Paths of secrets a resolved config still lacks: a secret key whose value is
+ * empty or an unexpanded reference, or a block the services fill from the
+ * environment (SECRET_ENV_FALLBACKS) that has no value.
+ */
+export function unresolvedSecrets(config: Record<string, unknown>): string[] {
+  const out = new Set<string>();
+  const walk = (v: unknown, path: string[]) => {
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, String(i)]));
+    else if (isMap(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        if (isSecretKey(k) && (x === '' || (typeof x === 'string' && soleReference(x)))) out.add([...path, k].join('.'));
+        else walk(x, [...path, k]);
+      }
+    }
+  };
+  walk(config, []);
+  for (const { path } of SECRET_ENV_FALLBACKS) {
+    let parent: unknown = config;
+    for (const seg of path.slice(0, -1)) parent = isMap(parent) ? parent[seg] : undefined;
+    const value = isMap(parent) ? parent[path[path.length - 1]] : undefined;
+    if (isMap(parent) && (value === undefined || value === null || value === '')) out.add(path.join('.'));
+  }
+  return [...out];
+}

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError } from '../errors.js';
-import { isValidId } from '../cache/ids.js';
-import { lineOfPath, readYamlFile } from './yaml-file.js';
+import { isValidId } from '../keys/ids.js';
+import { lineOfPath, readYamlFile } from '../yaml/yaml-file.js';
 import { stripSecrets } from './secrets.js';
 import { isMap } from './plain-object.js';
 

@@ -52,8 +52,10 @@ describe('CLI commands', () => {
       expect(table.stdout).toMatch(/source database/);
       expect(table.stdout).toContain('password: \'****\'');
       expect(table.stdout).not.toContain('pw-123');
+      // A CLI read never populates tenant_config: (the services would use the entry as it is).
+      expect(await redis.exists(`tenant_config:${acme}`)).toBe(0);
       const shown = await runCli(['get-config', acme, '--json', '--show-secrets'], { cwd: ws.dir, env: { ...up(), SMTP_PW: 'pw-123' } });
-      expect(JSON.parse(shown.stdout)).toMatchObject({ source: 'cache', config: { email: { smtp: { password: 'pw-123' } } } });
+      expect(JSON.parse(shown.stdout)).toMatchObject({ source: 'database', config: { email: { smtp: { password: 'pw-123' } } } });
       const noCache = await runCli(['get-config', acme, '--json', '--no-cache'], { cwd: ws.dir, env: up() });
       expect(JSON.parse(noCache.stdout).source).toBe('database');
     });

@@ -20,6 +20,9 @@ describe('the CLI end to end on the embedded registry', () => {
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({ source: 'database', config: { client: { id, name: 'Smoke Test Co' } } });
 
+    // Warming is opt-in; the next plain read is then a cache hit.
+    const warm = await runCli(['get-config', id, '--json', '--warm'], { cwd: ws.dir, env });
+    expect(JSON.parse(warm.stdout)).toMatchObject({ source: 'database' });
     const second = await runCli(['get-config', id, '--json'], { cwd: ws.dir, env });
     expect(JSON.parse(second.stdout)).toMatchObject({ source: 'cache', config: { _meta: { source: 'cache', origin: 'database' } } });
   });

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CacheProvider } from '../../src/cache/cache-provider.js';
-import { buildFamilies, KeySpace } from '../../src/cache/key-families.js';
+import { Cache } from '../../src/cache/cache.js';
+import { parseRedisSpec } from '../../src/cache/redis-spec.js';
+import { buildFamilies, KeySpace } from '../../src/keys/key-families.js';
 import { CacheAdmin } from '../../src/services/cache-admin.js';
 import { collectCacheInfo, toPrometheus } from '../../src/services/cache-info.js';
 import { BackendUnavailableError } from '../../src/errors.js';
@@ -11,6 +12,7 @@ import type { Redis } from 'ioredis';
 
 const families = buildFamilies({ ttl: 300, extra: [{ name: 'app_cache', patterns: ['fastapi_template:tenant-{tenant}:*'], ttl: 1800 }] });
 const keys = new KeySpace(families);
+const cacheAt = (url?: string, timeoutMs = 1000) => new Cache(url ? parseRedisSpec({ url: { value: url, where: 'test' }, timeoutMs }) : undefined);
 
 /** Every key shape of one tenant that the tool owns (one per family pattern). */
 const ownedKeys = (t: string) => [
@@ -28,13 +30,13 @@ describe('CacheAdmin on a real redis-server', () => {
   const own = useOwnRedis();
   let redis: Redis;
   let admin: CacheAdmin;
-  let provider: CacheProvider;
+  let provider: Cache;
 
   beforeEach(async () => {
     redis = own.client;
     await redis.flushdb();
     provider?.close();
-    provider = new CacheProvider({ url: own.server.url, timeoutMs: 1000 });
+    provider = cacheAt(own.server.url);
     admin = new CacheAdmin(provider, keys);
   });
 
@@ -136,13 +138,13 @@ describe('CacheAdmin on a real redis-server', () => {
   });
 
   it('with Redis down: invalidate throws BackendUnavailableError, cache-info reports unavailable', async () => {
-    const down = new CacheProvider({ url: `redis://127.0.0.1:${await freePort()}`, timeoutMs: 300 });
+    const down = cacheAt(`redis://127.0.0.1:${await freePort()}`, 300);
     const downAdmin = new CacheAdmin(down, keys);
     await expect(downAdmin.invalidateTenants(['acme'])).rejects.toBeInstanceOf(BackendUnavailableError);
     await expect(downAdmin.invalidateAll()).rejects.toBeInstanceOf(BackendUnavailableError);
     expect(await collectCacheInfo(down, downAdmin, 300)).toMatchObject({ backend: 'redis', available: false });
     expect(toPrometheus({ backend: 'redis', available: false, ttl_seconds: 300 })).toContain('tenantctl_redis_up 0');
-    const none = new CacheProvider({ timeoutMs: 300 });
+    const none = cacheAt();
     expect(await collectCacheInfo(none, new CacheAdmin(none, keys), 300)).toEqual({ backend: 'none', available: false, ttl_seconds: 300 });
   });
 

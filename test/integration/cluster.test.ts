@@ -1,7 +1,8 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CacheProvider } from '../../src/cache/cache-provider.js';
-import { buildFamilies, KeySpace } from '../../src/cache/key-families.js';
+import { Cache } from '../../src/cache/cache.js';
+import { parseRedisSpec } from '../../src/cache/redis-spec.js';
+import { buildFamilies, KeySpace } from '../../src/keys/key-families.js';
 import { CacheAdmin } from '../../src/services/cache-admin.js';
 import { collectCacheInfo } from '../../src/services/cache-info.js';
 import { startRedisCluster, type RedisClusterFixture } from '../helpers/redis-cluster.js';
@@ -25,7 +26,7 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     await cluster?.stop();
   });
 
-  const provider = () => new CacheProvider({ clusterNodes: [cluster.seeds[0]], timeoutMs: 1000 });
+  const provider = () => new Cache(parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 1000 }));
 
   it('counts exactly across every master and spreads over all of them', async () => {
     const p = provider();

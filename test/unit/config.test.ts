@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/config.js';
-import { maskUrl } from '../../src/config/registry-spec.js';
+import { maskUrl } from '../../src/redact.js';
 import { UsageError } from '../../src/errors.js';
 
 const dirs: string[] = [];
@@ -19,7 +19,7 @@ describe('configuration precedence: flag > environment > config file > default',
   it('uses the defaults when nothing is set', () => {
     const cwd = cwdWith();
     const c = resolveConfig({}, {}, cwd);
-    expect(c.redisUrl).toBeUndefined();
+    expect(c.redis).toBeUndefined();
     expect(c.redisTimeoutMs).toBe(1000);
     expect(c.ttl).toBe(300);
     expect(c.tenantsDir).toBe(path.join(cwd, 'tenants'));
@@ -30,11 +30,11 @@ describe('configuration precedence: flag > environment > config file > default',
 
   it('each layer overrides the one below it', () => {
     const cwd = cwdWith(['tenantctl.config.yaml', 'redis_url: redis://file:1\nttl: 60\nredis_timeout_ms: 700\ntenants_dir: from-file\n']);
-    expect(resolveConfig({}, {}, cwd)).toMatchObject({ redisUrl: 'redis://file:1', ttl: 60, redisTimeoutMs: 700, tenantsDir: path.join(cwd, 'from-file') });
+    expect(resolveConfig({}, {}, cwd)).toMatchObject({ redis: { display: 'redis://file:1', nodes: [{ host: 'file', port: 1 }] }, ttl: 60, redisTimeoutMs: 700, tenantsDir: path.join(cwd, 'from-file') });
     const env = { REDIS_URL: 'redis://env:2', CACHE_TTL: '90', REDIS_TIMEOUT_MS: '800', TENANTS_DIR: 'from-env' };
-    expect(resolveConfig({}, env, cwd)).toMatchObject({ redisUrl: 'redis://env:2', ttl: 90, redisTimeoutMs: 800, tenantsDir: path.join(cwd, 'from-env') });
+    expect(resolveConfig({}, env, cwd)).toMatchObject({ redis: { display: 'redis://env:2' }, ttl: 90, redisTimeoutMs: 800, tenantsDir: path.join(cwd, 'from-env') });
     expect(resolveConfig({ redisUrl: 'redis://flag:3', ttl: 120, redisTimeout: 900, tenantsDir: 'from-flag' }, env, cwd)).toMatchObject({
-      redisUrl: 'redis://flag:3', ttl: 120, redisTimeoutMs: 900, tenantsDir: path.join(cwd, 'from-flag'),
+      redis: { display: 'redis://flag:3', timeoutMs: 900 }, ttl: 120, redisTimeoutMs: 900, tenantsDir: path.join(cwd, 'from-flag'),
     });
   });
 
@@ -58,7 +58,7 @@ describe('configuration precedence: flag > environment > config file > default',
 
   it('rejects bad values as usage errors that name the setting', () => {
     const cwd = cwdWith();
-    expect(() => resolveConfig({}, { REDIS_TIMEOUT_MS: 'soon' }, cwd)).toThrow(/Redis timeout \(env\)/);
+    expect(() => resolveConfig({}, { REDIS_TIMEOUT_MS: 'soon' }, cwd)).toThrow(/Redis timeout \(env REDIS_TIMEOUT_MS\)/);
     expect(() => resolveConfig({}, { CACHE_TTL: '0' }, cwd)).toThrow(UsageError);
     expect(() => resolveConfig({}, { REDIS_URL: 'http://x' }, cwd)).toThrow(UsageError);
     expect(() => resolveConfig({}, { REDIS_CLUSTER_NODES: 'a:1,b' }, cwd)).toThrow(/not host:port/);

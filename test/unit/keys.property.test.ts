@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { escapeGlob, globMatches } from '../../src/cache/glob.js';
-import { isValidId, parseId } from '../../src/cache/ids.js';
-import { buildFamilies, KeySpace, patternToGlob, validatePattern } from '../../src/cache/key-families.js';
+import { escapeGlob, globMatches } from '../../src/keys/glob.js';
+import { isValidId, parseId } from '../../src/keys/ids.js';
+import { buildFamilies, KeySpace, patternToGlob, validatePattern } from '../../src/keys/key-families.js';
 import { UsageError } from '../../src/errors.js';
 
 const idChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCXYZ0123456789_-.'.split(''));
@@ -83,13 +83,16 @@ describe('key building and tenant isolation', () => {
     }
   });
 
-  it('the tenant SCAN glob finds every key of the tenant (a superset, re-checked exactly)', () => {
+  it('fixed keys by name plus the tenant SCAN glob cover every key of the tenant (a superset, re-checked exactly)', () => {
     fc.assert(
       fc.property(validId, fc.string({ unit: idChar, maxLength: 10 }), (t, suffix) => {
         const glob = keys.tenantScanGlob(t);
-        for (const k of keyOf(t, suffix)) expect(globMatches(glob, k)).toBe(true);
+        const fixed = new Set(keys.fixedKeys([t]).map((f) => f.key));
+        for (const k of keyOf(t, suffix)) expect(fixed.has(k) || globMatches(glob, k), k).toBe(true);
       }),
     );
+    expect(keys.tenantScanGlob('acme')).toBe('*acme:*');
+    expect(keys.fixedKeys(['acme']).map((f) => f.key)).toContain('tenant_config:acme');
   });
 
   it('classifies keys to their family and tenant, and ignores keys outside the families', () => {

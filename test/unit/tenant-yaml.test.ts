@@ -5,7 +5,7 @@ import { TenantFileError } from '../../src/errors.js';
 import { substitute, substituteString } from '../../src/tenants/substitution.js';
 import { isSecretKey, maskSecrets, resolveAbsentSecrets, stripSecrets } from '../../src/tenants/secrets.js';
 import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
-import { MAX_TENANT_FILE_BYTES } from '../../src/tenants/yaml-file.js';
+import { MAX_TENANT_FILE_BYTES } from '../../src/yaml/yaml-file.js';
 import { configFromRow, rowFromConfig, contentHash } from '../../src/tenants/registry-mapping.js';
 import { tenantYaml, workspace } from '../helpers/setup.js';
 
@@ -116,8 +116,8 @@ describe('YAML tenant source', () => {
       const e = err as TenantFileError;
       expect(e.file).toBe(file);
       expect(e.line).toBe(line);
-      expect(e.reason).toMatch(reason);
-      expect(e.message).toBe(`${file}${line ? `:${line}` : ''}: ${e.reason}`);
+      expect(e.detail).toMatch(reason);
+      expect(e.message).toBe(`${file}${line ? `:${line}` : ''}: ${e.detail}`);
     }
   };
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TenantFileError } from '../../src/errors.js';
 import { loadTiersFile } from '../../src/permissions/tiers-file.js';
 import { subscriptionFromConfig } from '../../src/permissions/subscription-block.js';
-import { lineOfPath } from '../../src/tenants/yaml-file.js';
+import { lineOfPath } from '../../src/yaml/yaml-file.js';
 import { workspace } from '../helpers/setup.js';
 
 describe('tiers.yaml and subscription blocks', () => {

@@ -3,7 +3,7 @@ import { dump } from 'js-yaml';
 import { maskSecrets } from '../../tenants/secrets.js';
 import { action, idArg } from '../action.js';
 
-/** `get-config <tenant>`: cache -> registry -> YAML, caching what it found. */
+/** `get-config <tenant>`: cache -> registry -> YAML; writes the cache only with --warm. */
 export function register(program: Command): void {
   program
     .command('get-config')
@@ -11,6 +11,7 @@ export function register(program: Command): void {
     .argument('<tenant>', 'tenant id', idArg())
     .option('--no-cache', 'bypass Redis: read the registry / YAML and cache nothing')
     .option('--show-secrets', 'print secret values instead of ****')
+    .option('--warm', 'on a cache miss, write tenant_config:<id> exactly as the services would (secrets resolved from this environment; skipped if one does not resolve)')
     .action(
       action<[string], { cache: boolean; showSecrets?: boolean }>(async (ctx, tenant, opts) => {
         const result = await ctx.tenants.get(tenant, { noCache: opts.cache === false });

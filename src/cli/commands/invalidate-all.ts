@@ -35,7 +35,7 @@ export function register(program: Command): void {
         }
         if (!opts.dryRun && !opts.yes) {
           const plan = await ctx.admin.invalidateAll({ dryRun: true });
-          const target = (await ctx.cache.required()).conn.target;
+          const target = ctx.cache.target;
           if (!(await confirm(`Delete ${plan.total} keys of the tool's key families on ${target}? [y/N] `))) {
             throw new UsageError('not confirmed; nothing deleted');
           }

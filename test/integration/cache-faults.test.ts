@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CacheProvider } from '../../src/cache/cache-provider.js';
-import { RedisConnection } from '../../src/cache/redis-connection.js';
+import { Cache } from '../../src/cache/cache.js';
+import { openIoredisStore } from '../../src/cache/ioredis-store.js';
+import { parseRedisSpec } from '../../src/cache/redis-spec.js';
 import { BackendUnavailableError } from '../../src/errors.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -9,6 +10,9 @@ import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 const TIMEOUT = 300;
 /** Start-up of a connection attempt plus scheduling noise on a loaded 2-core machine. */
 const MARGIN = 700;
+
+const specFor = (url: string, timeoutMs = TIMEOUT) => parseRedisSpec({ url: { value: url, where: 'test' }, timeoutMs })!;
+const open = (url: string) => openIoredisStore(specFor(url));
 
 async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value?: T; error?: unknown }> {
   const start = Date.now();
@@ -20,7 +24,7 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value?: T
   }
 }
 
-describe('Redis connection for a short-lived CLI (PITFALLS: ioredis)', () => {
+describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis)', () => {
   let server: RedisServer;
   beforeAll(async () => {
     server = await startRedis();
@@ -28,16 +32,15 @@ describe('Redis connection for a short-lived CLI (PITFALLS: ioredis)', () => {
   afterAll(() => server.stop());
 
   it('connects, answers, and closes', async () => {
-    const conn = await RedisConnection.open({ url: server.url, timeoutMs: TIMEOUT });
-    expect(await conn.run('PING', () => conn.client.ping())).toBe('PONG');
-    conn.close();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(conn.client.status).toBe('end');
+    const store = await open(server.url);
+    expect(await store.ping()).toBeGreaterThan(0);
+    store.close();
+    await expect(store.get('k')).rejects.toBeInstanceOf(BackendUnavailableError);
   });
 
   it('a refused port fails fast with the real cause (ECONNREFUSED), not "Stream isn\'t writeable"', async () => {
     const port = await freePort();
-    const r = await timed(() => RedisConnection.open({ url: `redis://127.0.0.1:${port}`, timeoutMs: TIMEOUT }));
+    const r = await timed(() => open(`redis://127.0.0.1:${port}`));
     expect(r.error).toBeInstanceOf(BackendUnavailableError);
     expect(String((r.error as Error).message)).toMatch(/ECONNREFUSED/);
     expect(r.ms).toBeLessThan(TIMEOUT + MARGIN);
@@ -48,7 +51,7 @@ describe('Redis connection for a short-lived CLI (PITFALLS: ioredis)', () => {
     const hole = net.createServer((s) => sockets.push(s));
     await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
     const port = (hole.address() as net.AddressInfo).port;
-    const r = await timed(() => RedisConnection.open({ url: `redis://127.0.0.1:${port}`, timeoutMs: TIMEOUT }));
+    const r = await timed(() => open(`redis://127.0.0.1:${port}`));
     expect(r.error).toBeInstanceOf(BackendUnavailableError);
     expect(r.ms).toBeLessThan(TIMEOUT + MARGIN);
     sockets.forEach((s) => s.destroy());
@@ -57,10 +60,10 @@ describe('Redis connection for a short-lived CLI (PITFALLS: ioredis)', () => {
 
   it('a paused server makes each command fail within the deadline; no offline queue, no retries', async () => {
     const own = await startRedis();
-    const conn = await RedisConnection.open({ url: own.url, timeoutMs: TIMEOUT });
+    const conn = await open(own.url);
     own.pause();
     try {
-      const r = await timed(() => conn.run('GET', () => conn.client.get('k')));
+      const r = await timed(() => conn.get('k'));
       expect(r.error).toBeInstanceOf(BackendUnavailableError);
       expect(r.ms).toBeLessThan(TIMEOUT + MARGIN);
     } finally {
@@ -72,9 +75,9 @@ describe('Redis connection for a short-lived CLI (PITFALLS: ioredis)', () => {
 
   it('a server killed mid-run makes the next command fail fast instead of waiting for a reconnect', async () => {
     const own = await startRedis();
-    const conn = await RedisConnection.open({ url: own.url, timeoutMs: TIMEOUT });
+    const conn = await open(own.url);
     await own.stop();
-    const r = await timed(() => conn.run('GET', () => conn.client.get('k')));
+    const r = await timed(() => conn.get('k'));
     expect(r.error).toBeInstanceOf(BackendUnavailableError);
     expect(r.ms).toBeLessThan(TIMEOUT + MARGIN);
     conn.close();
@@ -82,24 +85,38 @@ describe('Redis connection for a short-lived CLI (PITFALLS: ioredis)', () => {
 
   it('an ACL user without +info connects (no ready check) and authenticates from the URL', async () => {
     await server.command('ACL', 'SETUSER', 'limited', 'on', '>pw', '~*', '+get', '+set', '+ping', '+del', '+unlink', '+scan', '-info');
-    const conn = await RedisConnection.open({ url: `redis://limited:pw@127.0.0.1:${server.port}`, timeoutMs: TIMEOUT });
-    expect(await conn.run('PING', () => conn.client.ping())).toBe('PONG');
+    const conn = await open(`redis://limited:pw@127.0.0.1:${server.port}`);
+    expect(await conn.ping()).toBeGreaterThan(0);
     expect(conn.target).toBe(`redis://limited:****@127.0.0.1:${server.port}`);
+    const denied = await conn.info().catch((e) => e);
+    expect(denied).toBeInstanceOf(BackendUnavailableError);
+    expect((denied as BackendUnavailableError).reason).toBe('no-permission');
     conn.close();
-    const wrong = await timed(() => RedisConnection.open({ url: `redis://limited:nope@127.0.0.1:${server.port}`, timeoutMs: TIMEOUT }));
+    const wrong = await timed(() => open(`redis://limited:nope@127.0.0.1:${server.port}`));
     expect(wrong.error).toBeInstanceOf(BackendUnavailableError);
     expect((wrong.error as Error).message).not.toContain('nope');
   });
 
-  it('CacheProvider tries once, warns once, then skips Redis for the rest of the run', async () => {
+  it('the Cache facade tries once, warns once, then skips Redis for the rest of the run', async () => {
     const warnings: string[] = [];
-    const provider = new CacheProvider({ url: `redis://127.0.0.1:${await freePort()}`, timeoutMs: TIMEOUT }, (w) => warnings.push(w));
-    expect(await provider.attempt((c) => c.getJson('a'), 'fallback')).toBe('fallback');
-    const second = await timed(() => provider.attempt((c) => c.getJson('b'), 'fallback'));
+    const cache = new Cache(specFor(`redis://127.0.0.1:${await freePort()}`), { warn: (w) => warnings.push(w) });
+    expect(await cache.orElse((s) => s.get('a'), 'fallback')).toBe('fallback');
+    const second = await timed(() => cache.orElse((s) => s.get('b'), 'fallback'));
     expect(second.value).toBe('fallback');
     expect(second.ms).toBeLessThan(20);
     expect(warnings).toHaveLength(1);
-    await expect(provider.required()).rejects.toBeInstanceOf(BackendUnavailableError);
-    provider.close();
+    expect(warnings[0]).toMatch(/^warning: Redis at .* is unreachable: .*ECONNREFUSED.*; continuing without the cache$/);
+    const attempt = await cache.attempt((s) => s.unlink(['k']));
+    expect(attempt).toMatchObject({ status: 'failed', error: { reason: 'unreachable' } });
+    await expect(cache.need((s) => s.ping())).rejects.toBeInstanceOf(BackendUnavailableError);
+    cache.close();
+  });
+
+  it('without Redis configured: fallback, "not-configured", and a typed error for what needs it', async () => {
+    const cache = new Cache(undefined);
+    expect(await cache.readJson('k')).toBeUndefined();
+    expect(await cache.attempt((s) => s.ping())).toEqual({ status: 'not-configured' });
+    const err = await cache.need((s) => s.ping()).catch((e) => e);
+    expect(err).toMatchObject({ reason: 'not-configured', backend: 'redis' });
   });
 });

@@ -1,6 +1,11 @@
 import { UsageError } from '../errors.js';
 import { escapeGlob } from './glob.js';
 import { ID_CHARS, parseId } from './ids.js';
+import {
+  commonTenantGlob, dispatchPrefix, fixedKey, isFixedPattern, patternToGlob, patternToLua, patternToRegexSource, TENANT_PLACEHOLDER,
+} from './key-patterns.js';
+
+export { patternToGlob } from './key-patterns.js';
 
 /**
  * A key family: the cache keys of one kind, each key holding exactly one
@@ -32,7 +37,7 @@ export const DEFAULT_RESOURCES: Readonly<Record<string, number>> = {
 export const TENANT_CONFIG_FAMILY = 'tenant_config';
 export const PERMISSIONS_FAMILY = 'permissions';
 
-const TENANT = '{tenant}';
+const TENANT = TENANT_PLACEHOLDER;
 const ID_CHAR = new RegExp(`^[${ID_CHARS}]$`);
 
 /** The family names and patterns of the design's three defaults plus any declared ones. */
@@ -84,27 +89,32 @@ export function validatePattern(family: string, pattern: string): void {
   }
 }
 
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-
-function patternToRegexSource(pattern: string, tenantSource: string): string {
-  return pattern
-    .split(TENANT)
-    .map((part) => part.split('*').map(escapeRegex).join('.*'))
-    .join(tenantSource);
-}
-
-/** The SCAN MATCH glob for one pattern; `tenant` undefined means any tenant. */
-export function patternToGlob(pattern: string, tenant?: string): string {
-  return pattern
-    .split(TENANT)
-    .map((part) => part.split('*').map(escapeGlob).join('*'))
-    .join(tenant === undefined ? '*' : escapeGlob(tenant));
-}
-
 /** A key's owner: the family it belongs to and the tenant it holds. */
 export interface KeyOwner {
   family: string;
   tenant: string;
+}
+
+/**
+ * One family pattern compiled for a sweep over the keyspace: the server
+ * tests a key against the rules filed under its dispatch prefix (then the
+ * rules with none), and the first match puts it in `group`.
+ */
+export interface KeyRule {
+  /** Index into SweepRules.groups. */
+  group: number;
+  /** The key's bytes up to its first `:` that this rule needs, or "" (see dispatchPrefix). */
+  dispatch: string;
+  /** Anchored Lua pattern, tenant captured (bytes). */
+  lua: string;
+  /** The same as a RegExp over binary (latin1) strings. */
+  regex: RegExp;
+}
+
+/** Rules plus the names of their groups (family names). */
+export interface SweepRules {
+  groups: string[];
+  rules: KeyRule[];
 }
 
 /** Builds concrete keys and classifies keys for a set of families. */
@@ -117,7 +127,7 @@ export class KeySpace {
 
   family(name: string): KeyFamily {
     const f = this.families.find((x) => x.name === name);
-    if (!f) throw new UsageError(`unknown key family "${name}"`);
+    if (!f) throw new UsageError(`unknown key family "${name}"`, { reason: 'unknown-family' });
     return f;
   }
 
@@ -125,14 +135,14 @@ export class KeySpace {
   key(familyName: string, tenant: string, ...params: string[]): string {
     parseId(tenant);
     const base = this.family(familyName).patterns[0];
-    if (base.includes('*')) {
+    if (!isFixedPattern(base)) {
       throw new UsageError(`key family "${familyName}" has a wildcard pattern; it has no single key`);
     }
-    const key = base.replace(TENANT, tenant);
+    const key = fixedKey(base, tenant);
     return params.length ? `${key}:${params.join(':')}` : key;
   }
 
-  /** The family and tenant of a key, or undefined for a key that is not the tool's. */
+  /** The family and tenant of a key (a binary string), or undefined for a key that is not the tool's. */
   classify(key: string): KeyOwner | undefined {
     return this.anyTenant(key);
   }
@@ -146,20 +156,23 @@ export class KeySpace {
     return this.compile(tenants, familyNames);
   }
 
+  private selected(familyNames?: string[]): KeyFamily[] {
+    familyNames?.forEach((n) => this.family(n));
+    return familyNames ? this.families.filter((f) => familyNames.includes(f.name)) : this.families;
+  }
+
   private compile(tenants: string[] | undefined, familyNames: string[] | undefined): (key: string) => KeyOwner | undefined {
-    const tenantSource = tenants ? `(${tenants.map(escapeRegex).join('|')})` : `([${ID_CHARS}]{1,128})`;
     const names: string[] = [];
     const alternatives: string[] = [];
-    for (const f of this.families) {
-      if (familyNames && !familyNames.includes(f.name)) continue;
+    for (const f of this.selected(familyNames)) {
       for (const p of f.patterns) {
         // Two capture groups per alternative: the whole pattern, then the tenant.
-        alternatives.push(`(${patternToRegexSource(p, tenantSource)})`);
+        alternatives.push(`(${patternToRegexSource(p, tenants)})`);
         names.push(f.name);
       }
     }
     if (alternatives.length === 0 || tenants?.length === 0) return () => undefined;
-    const re = new RegExp(`^(?:${alternatives.join('|')})$`, 's');
+    const re = new RegExp(`^(?:${alternatives.join('|')})$`);
     return (key) => {
       const m = re.exec(key);
       if (!m) return undefined;
@@ -170,13 +183,64 @@ export class KeySpace {
     };
   }
 
+  /** The keys of fixed-name patterns (`tenant_config:acme`, `dashboard_kpis:acme`): no scan needed to find them. */
+  fixedKeys(tenants: string[], familyNames?: string[]): Array<KeyOwner & { key: string }> {
+    tenants.forEach((t) => parseId(t));
+    const out: Array<KeyOwner & { key: string }> = [];
+    for (const tenant of tenants) {
+      for (const f of this.selected(familyNames)) {
+        for (const p of f.patterns) if (isFixedPattern(p)) out.push({ key: fixedKey(p, tenant), family: f.name, tenant });
+      }
+    }
+    return out;
+  }
+
+  /** True when some selected family has a wildcard pattern (so a tenant's keys cannot all be named). */
+  hasWildcards(familyNames?: string[]): boolean {
+    return this.selected(familyNames).some((f) => f.patterns.some((p) => !isFixedPattern(p)));
+  }
+
   /**
-   * One SCAN MATCH glob that finds a superset of a tenant's keys in every family:
-   * every key of the tenant contains the id literally, so `*<id>*` (escaped)
-   * covers all families in a single pass; each key is then re-checked exactly.
+   * Rules for a sweep: every pattern of the selected families (or only the
+   * wildcard ones), for any tenant or for the given tenants only; one group per family.
    */
-  tenantScanGlob(tenant: string): string {
+  rules(options: { tenants?: string[]; families?: string[]; wildcardOnly?: boolean } = {}): SweepRules {
+    options.tenants?.forEach((t) => parseId(t));
+    const groups: string[] = [];
+    const rules: KeyRule[] = [];
+    for (const f of this.selected(options.families)) {
+      const group = groups.push(f.name) - 1;
+      for (const p of f.patterns) {
+        if (options.wildcardOnly && isFixedPattern(p)) continue;
+        for (const tenant of options.tenants ?? [undefined]) {
+          rules.push({
+            group,
+            dispatch: dispatchPrefix(p),
+            lua: patternToLua(p, tenant),
+            regex: new RegExp(`^${patternToRegexSource(p, tenant === undefined ? undefined : [tenant])}$`),
+          });
+        }
+      }
+    }
+    return { groups, rules };
+  }
+
+  /**
+   * One SCAN MATCH glob that finds a superset of a tenant's wildcard-family
+   * keys in a single pass (`*:acme:*` when every such pattern puts `:` around
+   * the tenant); each candidate is then re-checked exactly.
+   */
+  tenantScanGlob(tenant: string, familyNames?: string[]): string {
     parseId(tenant);
-    return `*${escapeGlob(tenant)}*`;
+    const patterns = this.selected(familyNames).flatMap((f) => f.patterns.filter((p) => !isFixedPattern(p)));
+    return patterns.length ? commonTenantGlob(patterns, tenant) : `*${escapeGlob(tenant)}*`;
+  }
+
+  /** The glob that finds every key of the selected families when they share one pattern, else undefined (scan everything). */
+  familyGlob(familyNames?: string[]): string | undefined {
+    const patterns = this.selected(familyNames).flatMap((f) => f.patterns);
+    // Everything from {tenant} on becomes one `*`: `dashboard_kpis:{tenant}` and `dashboard_kpis:{tenant}:*` share `dashboard_kpis:*`.
+    const globs = new Set(patterns.map((p) => patternToGlob(p.slice(0, p.indexOf(TENANT)) + '*')));
+    return globs.size === 1 ? [...globs][0] : undefined;
   }
 }

@@ -1,0 +1,91 @@
+import type { SweepRules } from '../keys/key-families.js';
+
+/**
+ * The cache operations the tool uses, and only those (BullMQ's `IRedisClient`
+ * idea): one adapter (ioredis) implements them for a standalone server, a
+ * Cluster and a Sentinel-managed master; one contract suite tests them all.
+ * Every operation runs under the connection's deadline and fails with a
+ * BackendUnavailableError carrying a typed reason.
+ */
+export interface CacheStore {
+  /** Where it points, credentials masked. */
+  readonly target: string;
+  readonly mode: 'standalone' | 'cluster' | 'sentinel';
+  /** The value at `key`, or null. */
+  get(key: string): Promise<string | null>;
+  /** Values of many keys in order (batched; any slot on a cluster). */
+  mget(keys: string[]): Promise<Array<string | null>>;
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Whether each key exists, in order. */
+  exists(keys: string[]): Promise<boolean[]>;
+  /** UNLINKs each key (non-blocking delete); 1 or 0 per key, in order. */
+  unlink(keys: Array<string | Buffer>): Promise<number[]>;
+  /** One pass over the keyspace of every master, applying rules server-side (see SweepRequest). */
+  sweep(request: SweepRequest): Promise<SweepResult>;
+  /** INFO of every master, parsed. */
+  info(): Promise<Array<Record<string, string>>>;
+  /** Round trip of one PING, ms. */
+  ping(): Promise<number>;
+  close(): void;
+}
+
+/**
+ * What a sweep does with each key that a rule claims:
+ * - `count`: count it per group;
+ * - `unlink`: delete it (at most `limit` keys), count per group;
+ * - `collect`: hand it to `onBatch` with its group and tenant;
+ * - `profile`: aggregate per group and tenant: keys, bytes (MEMORY USAGE), TTL spread.
+ */
+export type SweepAction = 'count' | 'unlink' | 'collect' | 'profile';
+
+export interface SweepRequest {
+  rules: SweepRules;
+  action: SweepAction;
+  /** SCAN MATCH glob applied by the server before the rules (a superset of what the rules claim). */
+  match?: string;
+  /** unlink: stop after this many deletions. */
+  limit?: number;
+  /** Checked between batches: when aborted, the sweep stops and throws InterruptedError with its progress. */
+  signal?: AbortSignal;
+  /** Called after every batch with that batch's results (for progress, and for collect/profile data). */
+  onBatch?: (batch: SweepBatch) => void;
+}
+
+/** A key claimed by a rule, as bytes. */
+export interface ClaimedKey {
+  key: Buffer;
+  group: number;
+  tenant: Buffer;
+}
+
+/** One group and tenant's aggregate in a batch (profile). */
+export interface ProfileRow {
+  group: number;
+  tenant: Buffer;
+  keys: number;
+  bytes: number;
+  /** Keys whose TTL ends within a minute, within an hour, later; and keys with no TTL at all. */
+  ttlUnderMinute: number;
+  ttlUnderHour: number;
+  ttlLater: number;
+  noTtl: number;
+}
+
+export interface SweepBatch {
+  /** Keys the server looked at in this batch. */
+  scanned: number;
+  /** Per group: keys counted or deleted in this batch. */
+  groups: number[];
+  keys?: ClaimedKey[];
+  profile?: ProfileRow[];
+}
+
+export interface SweepResult {
+  scanned: number;
+  /** Per group: keys counted or deleted. */
+  groups: number[];
+  /** False when the limit stopped it before the end of the keyspace. */
+  complete: boolean;
+  /** How the server ran it: the server-side script, or client-side (scripting refused). */
+  via: 'script' | 'client';
+}

@@ -1,0 +1,137 @@
+import { BackendUnavailableError, describeError } from '../errors.js';
+import type { CacheStore } from './cache-store.js';
+import type { RedisSpec } from './redis-spec.js';
+
+/** How the store is opened (the ioredis adapter by default; tests may hand in another). */
+export type OpenStore = (spec: RedisSpec) => Promise<CacheStore>;
+
+/** What a best-effort operation came to. */
+export type Attempt<T> =
+  | { status: 'done'; value: T }
+  | { status: 'not-configured' }
+  | { status: 'failed'; error: BackendUnavailableError };
+
+/**
+ * The one place that owns Redis's down-state and the three fallback rules:
+ * - `need`: a value is needed (invalidate, test-redis): failure throws;
+ * - `orElse`: use a fallback (a read on the way to the registry): failure
+ *   warns once and returns the fallback;
+ * - `attempt`: best effort (invalidation after a registry write): failure is
+ *   returned, for the caller to record and report.
+ * The connection opens on first use, once; after a failure Redis is marked
+ * down and later calls skip it at once (no retry loop, as the services do).
+ */
+export class Cache {
+  private store: CacheStore | undefined;
+  private opening: Promise<CacheStore> | undefined;
+  private downError: BackendUnavailableError | undefined;
+  private warned = false;
+
+  constructor(
+    /** undefined: no Redis configured, the cache is off. */
+    readonly spec: RedisSpec | undefined,
+    private readonly options: { warn?: (message: string) => void; open?: OpenStore } = {},
+  ) {}
+
+  get configured(): boolean {
+    return this.spec !== undefined;
+  }
+
+  /** Where Redis is, credentials masked (without connecting). */
+  get target(): string | undefined {
+    return this.spec?.display;
+  }
+
+  get isDown(): boolean {
+    return this.downError !== undefined;
+  }
+
+  /** The connected store, or a typed error: not configured, unreachable, or down earlier in this run. */
+  private async connected(): Promise<CacheStore> {
+    if (!this.spec) throw new BackendUnavailableError('redis', 'no Redis configured', { reason: 'not-configured' });
+    if (this.downError) throw this.downError;
+    if (this.store) return this.store;
+    const open = this.options.open ?? (async (spec: RedisSpec) => (await import('./ioredis-store.js')).openIoredisStore(spec));
+    this.opening ??= open(this.spec).then((s) => (this.store = s));
+    try {
+      return await this.opening;
+    } catch (err) {
+      throw this.markDown(err);
+    }
+  }
+
+  /** Runs an operation that needs Redis; any failure marks it down and is thrown as BackendUnavailableError. */
+  async need<T>(op: (store: CacheStore) => Promise<T>): Promise<T> {
+    const store = await this.connected();
+    try {
+      return await op(store);
+    } catch (err) {
+      // A refused command (an ACL without a right) says nothing about the connection.
+      if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.reason !== 'no-permission') this.markDown(err);
+      throw err;
+    }
+  }
+
+  /** Runs a read on the fallback path: without Redis, or when it fails, one warning and `fallback`. */
+  async orElse<T>(op: (store: CacheStore) => Promise<T>, fallback: T): Promise<T> {
+    if (!this.spec || this.downError) return fallback;
+    try {
+      return await this.need(op);
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      this.warnOnce(err);
+      return fallback;
+    }
+  }
+
+  /** Runs a best-effort operation and says what it came to; never throws a Redis failure. */
+  async attempt<T>(op: (store: CacheStore) => Promise<T>): Promise<Attempt<T>> {
+    if (!this.spec) return { status: 'not-configured' };
+    try {
+      return { status: 'done', value: await this.need(op) };
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError) || err.backend !== 'redis') throw err;
+      return { status: 'failed', error: err };
+    }
+  }
+
+  /** The parsed JSON at `key`; undefined on a miss, a value that is not JSON, or Redis down (fallback rule). */
+  async readJson(key: string): Promise<unknown> {
+    const raw = await this.orElse((s) => s.get(key), null);
+    if (raw === null) return undefined;
+    try {
+      return JSON.parse(raw);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Writes JSON with a TTL, best effort (fallback rule: a failure warns once). True when written. */
+  async writeJson(key: string, value: unknown, ttlSeconds: number): Promise<boolean> {
+    const json = JSON.stringify(value);
+    return this.orElse(async (s) => {
+      await s.set(key, json, ttlSeconds);
+      return true;
+    }, false);
+  }
+
+  private markDown(err: unknown): BackendUnavailableError {
+    this.downError = err instanceof BackendUnavailableError
+      ? err
+      : new BackendUnavailableError('redis', `Redis failed: ${describeError(err)}`, { cause: err });
+    this.store?.close();
+    this.store = undefined;
+    return this.downError;
+  }
+
+  private warnOnce(err: BackendUnavailableError): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.options.warn?.(`warning: ${describeError(err)}; continuing without the cache`);
+  }
+
+  close(): void {
+    this.store?.close();
+    this.store = undefined;
+  }
+}

@@ -1,0 +1,433 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { BackendUnavailableError, describeError, throwIfAborted, type BackendReason } from '../errors.js';
+import { keyDispatchPrefix } from '../keys/key-patterns.js';
+import type { CacheStore, ClaimedKey, ProfileRow, SweepBatch, SweepRequest, SweepResult } from './cache-store.js';
+import type { RedisSpec } from './redis-spec.js';
+import { withDeadline } from './deadline.js';
+import { SWEEP_LUA } from './sweep-script.js';
+
+/** Keys per client-side SCAN page (buckets visited, not matches returned: PITFALLS). */
+export const SCAN_COUNT = 1000;
+/**
+ * Inside the sweep script: small pages, looped until the time budget is spent.
+ * Measured on 2M keys (bench/): 250 per page and 2 ms per call ran a counting
+ * pass at ~0.75x and a deleting pass at ~0.9x a bare client SCAN, with no call
+ * over 2.5 ms; one 1000-key page per call paid a round trip per page instead.
+ */
+const SCRIPT_SCAN_COUNT = 250;
+const SCRIPT_BUDGET_US = 2000;
+/** Keys per pipelined batch of single-key commands. */
+const PIPELINE_BATCH = 1000;
+/** Extra time over the command timeout before the deadline fires (the driver's own timeout fires first). */
+const DEADLINE_MARGIN_MS = 250;
+
+const SWEEP_SHA = createHash('sha1').update(SWEEP_LUA).digest('hex');
+
+/**
+ * The one ioredis adapter: a connection a short-lived CLI can trust (no
+ * offline queue, no reconnect loop, bounded connect and command time, an
+ * `error` listener so ioredis never prints "Unhandled error event", a
+ * deadline around every operation) for standalone, Cluster and Sentinel.
+ */
+export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
+  const { Redis: IORedis, Cluster: IOCluster } = await import('ioredis');
+  const tls = spec.tls
+    ? {
+        ca: spec.tls.ca ? readPem(spec.tls.ca, 'CA') : undefined,
+        cert: spec.tls.cert ? readPem(spec.tls.cert, 'certificate') : undefined,
+        key: spec.tls.key ? readPem(spec.tls.key, 'key') : undefined,
+      }
+    : undefined;
+  const base: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: spec.timeoutMs,
+    commandTimeout: spec.timeoutMs,
+    // An ACL user without +info would fail the ready check (ioredis#1097).
+    enableReadyCheck: false,
+    // RESP2 works on every server version and managed service.
+    protocol: 2,
+    // On close ioredis waits this long for a socket that never finished
+    // connecting (refused, black hole) before destroying it, and that timer
+    // keeps the process alive: 2 s by default. Nothing is in flight at close.
+    disconnectTimeout: 50,
+    username: spec.username,
+    password: spec.password,
+    db: spec.db,
+    ...(tls ? { tls } : {}),
+  } as RedisOptions;
+
+  let client: Redis | Cluster;
+  if (spec.topology === 'cluster') {
+    const { retryStrategy: _r, enableOfflineQueue: _q, db: _db, ...redisOptions } = base;
+    client = new IOCluster(spec.nodes, {
+      lazyConnect: true,
+      // The cluster's offline queue is needed for its slot refresh (ioredis#581);
+      // every operation still runs under a deadline because that queue ignores
+      // commandTimeout (ioredis#1604).
+      enableOfflineQueue: true,
+      // Single-key commands on many keys (UNLINK, GET) are batched per node.
+      enableAutoPipelining: true,
+      clusterRetryStrategy: () => null,
+      slotsRefreshTimeout: spec.timeoutMs,
+      maxRedirections: 4,
+      redisOptions,
+    });
+  } else if (spec.topology === 'sentinel') {
+    client = new IORedis({
+      ...base,
+      sentinels: spec.nodes,
+      name: spec.sentinelMaster,
+      sentinelPassword: spec.sentinelPassword,
+      sentinelRetryStrategy: () => null,
+      sentinelCommandTimeout: spec.timeoutMs,
+      updateSentinels: false,
+      failoverDetector: false,
+      ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+    });
+  } else {
+    client = new IORedis({ ...base, host: spec.nodes[0].host, port: spec.nodes[0].port });
+  }
+  const store = new IoredisStore(client, spec);
+  await store.connect();
+  return store;
+}
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new BackendUnavailableError('redis', `cannot read the TLS ${what} file ${file}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`, { reason: 'unreachable', cause: err });
+  }
+}
+
+/** The reason a Redis failure maps to: the server's error code word, or the socket error's code. */
+function reasonOf(err: unknown): BackendReason {
+  const text = err instanceof Error ? err.message : String(err);
+  // A Redis error reply starts with its code word (RESP); Node socket errors carry `code`.
+  const word = /^[A-Z]+/.exec(text)?.[0];
+  if (word === 'NOPERM') return 'no-permission';
+  if (word === 'NOAUTH' || word === 'WRONGPASS') return 'unreachable';
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code && /^E[A-Z]+$/.test(code)) return 'unreachable';
+  return 'failed';
+}
+
+class IoredisStore implements CacheStore {
+  readonly target: string;
+  readonly mode: CacheStore['mode'];
+  private lastError: Error | undefined;
+  private closed = false;
+  /** Nodes where scripting was refused (NOPERM, renamed EVAL): sweeps run client-side there. */
+  private readonly noScript = new WeakSet<Redis>();
+
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly spec: RedisSpec,
+  ) {
+    this.target = spec.display;
+    this.mode = spec.topology;
+    client.on('error', (err: Error) => {
+      this.lastError = err;
+    });
+    if (spec.topology === 'cluster') {
+      // Each node's own error events, so none is ever unhandled.
+      (client as Cluster).on('node error', (err: Error) => {
+        this.lastError = err;
+      });
+    }
+  }
+
+  private get timeoutMs() {
+    return this.spec.timeoutMs;
+  }
+
+  /** Connects and PINGs within one deadline, or throws BackendUnavailableError naming the real cause. */
+  async connect(): Promise<void> {
+    try {
+      // A TCP connect alone proves nothing (a TLS port reached without TLS
+      // accepts and then stays silent); on a cluster the PING also waits for
+      // the slot map needed for fan-out (ioredis#1884).
+      await withDeadline(
+        (async () => {
+          await this.client.connect();
+          await this.client.ping();
+        })(),
+        this.timeoutMs + DEADLINE_MARGIN_MS,
+        `connecting to Redis at ${this.target}`,
+      );
+    } catch (err) {
+      // ioredis reports "Connection is closed." here; the cause (ECONNREFUSED,
+      // a TLS error) came through the error event.
+      const cause = this.lastError ?? err;
+      this.close();
+      const reason = err instanceof BackendUnavailableError ? err.reason : reasonOf(cause);
+      throw new BackendUnavailableError('redis', `Redis at ${this.target} is unreachable: ${describeError(cause)}`, {
+        cause,
+        reason: reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
+      });
+    }
+  }
+
+  /** Runs one operation under the deadline, turning any failure into BackendUnavailableError. */
+  private async run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(op(), this.timeoutMs + DEADLINE_MARGIN_MS, `Redis ${what}`);
+    } catch (err) {
+      if (err instanceof BackendUnavailableError) throw err;
+      // After the connection dropped, ioredis only says it is closed; the
+      // error event holds the reason.
+      const shown = this.client.status !== 'ready' && this.lastError ? this.lastError : err;
+      throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(shown)}`, { cause: err, reason: reasonOf(err) });
+    }
+  }
+
+  /** The nodes that hold keys: every master of a cluster, or the one server. */
+  private masters(): Redis[] {
+    if (this.mode === 'cluster') return (this.client as Cluster).nodes('master');
+    return [this.client as Redis];
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.run('GET', () => this.client.get(key));
+  }
+
+  async mget(keys: string[]): Promise<Array<string | null>> {
+    return this.perKey('GET', keys, (p, k) => p.get(k)) as Promise<Array<string | null>>;
+  }
+
+  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    await this.run('SET', () => this.client.set(key, value, 'EX', ttlSeconds));
+  }
+
+  async exists(keys: string[]): Promise<boolean[]> {
+    return (await this.perKey('EXISTS', keys, (p, k) => p.exists(k))).map((n) => n === 1);
+  }
+
+  /** UNLINK, not DEL: deleting a large value with DEL blocks the server (redis/redis#1748). */
+  async unlink(keys: Array<string | Buffer>): Promise<number[]> {
+    return (await this.perKey('UNLINK', keys, (p, k) => p.unlink(k))) as number[];
+  }
+
+  /**
+   * One single-key command per key, pipelined in batches. A cluster routes
+   * each command to its slot's master and auto-pipelines per node, so a batch
+   * never meets CROSSSLOT. Results come back in the keys' order.
+   */
+  private async perKey<K extends string | Buffer>(
+    what: string,
+    keys: K[],
+    add: (p: Pick<Redis, 'get' | 'exists' | 'unlink' | 'pttl' | 'call'>, key: K) => Promise<unknown> | unknown,
+  ): Promise<unknown[]> {
+    const out: unknown[] = [];
+    for (let start = 0; start < keys.length; start += PIPELINE_BATCH) {
+      const batch = keys.slice(start, start + PIPELINE_BATCH);
+      const label = `${what} (${batch.length} keys)`;
+      if (this.mode === 'cluster') {
+        out.push(...(await this.run(label, () => Promise.all(batch.map((k) => add(this.client as Redis, k))))));
+        continue;
+      }
+      const p = (this.client as Redis).pipeline();
+      for (const k of batch) add(p as unknown as Redis, k);
+      const replies = await this.run(label, () => p.exec());
+      for (const [err, value] of replies!) {
+        if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: reasonOf(err) });
+        out.push(value);
+      }
+    }
+    return out;
+  }
+
+  async info(): Promise<Array<Record<string, string>>> {
+    return Promise.all(this.masters().map(async (node) => parseInfo(await this.run('INFO', () => node.info()))));
+  }
+
+  async ping(): Promise<number> {
+    const start = process.hrtime.bigint();
+    await this.run('PING', () => this.client.ping());
+    return Number(process.hrtime.bigint() - start) / 1e6;
+  }
+
+  /**
+   * Walks every master (in parallel) until each cursor is back at "0", even
+   * through empty pages. Server-side by default; client-side on a node that
+   * refuses scripting. On a failure midway the error carries what was done.
+   */
+  async sweep(request: SweepRequest): Promise<SweepResult> {
+    const groups = request.rules.groups.map(() => 0);
+    const state: SweepState = { scanned: 0, limitLeft: request.limit ?? -1, via: 'script', stop: false };
+    const progress = () => ({ done: groups.reduce((a, b) => a + b, 0), groups: Object.fromEntries(request.rules.groups.map((g, i) => [g, groups[i]])) });
+    const onBatch = (batch: SweepBatch) => {
+      state.scanned += batch.scanned;
+      batch.groups.forEach((n, i) => (groups[i] += n));
+      request.onBatch?.(batch);
+    };
+    const nodes = this.masters();
+    // With a limit the masters go one after the other, so the limit is exact.
+    const outcomes: Array<PromiseSettledResult<void>> = [];
+    if (request.limit !== undefined) {
+      for (const node of nodes) outcomes.push(...(await Promise.allSettled([this.sweepNode(node, request, state, onBatch)])));
+    } else {
+      outcomes.push(...(await Promise.allSettled(nodes.map((node) => this.sweepNode(node, request, state, onBatch)))));
+    }
+    // Every node has stopped by now, so the progress is what was really done.
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) {
+      const err = failed.reason;
+      throw err instanceof BackendUnavailableError ? err.withProgress(progress()) : err;
+    }
+    throwIfAborted(request.signal, progress, 'the sweep');
+    return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via };
+  }
+
+  /** One master's walk, batch by batch, until its cursor is back at "0", a signal, the limit, or another node's failure. */
+  private async sweepNode(node: Redis, request: SweepRequest, state: SweepState, onBatch: (b: SweepBatch) => void): Promise<void> {
+    let cursor = '0';
+    try {
+      for (;;) {
+        if (request.signal?.aborted || state.stop || state.limitLeft === 0) return;
+        let step: { cursor: string; batch: SweepBatch };
+        if (this.noScript.has(node)) {
+          state.via = 'client';
+          step = await this.clientBatch(node, cursor, request, state);
+        } else {
+          try {
+            step = await this.scriptBatch(node, cursor, request, state);
+          } catch (err) {
+            if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
+            // Refused: this node is swept client-side from here on (the same batch again).
+            this.noScript.add(node);
+            continue;
+          }
+        }
+        cursor = step.cursor;
+        onBatch(step.batch);
+        if (cursor === '0') return;
+      }
+    } catch (err) {
+      // The other masters stop at their next batch.
+      state.stop = true;
+      throw err;
+    }
+  }
+
+  private async scriptBatch(node: Redis, cursor: string, request: SweepRequest, state: { limitLeft: number }) {
+    const { rules } = request.rules;
+    const args: Array<string | number | Buffer> = [
+      request.action, cursor, SCRIPT_SCAN_COUNT, Buffer.from(request.match ?? '', 'latin1'), SCRIPT_BUDGET_US,
+      request.action === 'unlink' ? state.limitLeft : -1, rules.length,
+    ];
+    // Patterns and prefixes are binary strings: sent byte for byte, never re-encoded as UTF-8.
+    for (const r of rules) args.push(Buffer.from(r.dispatch, 'latin1'), Buffer.from(r.lua, 'latin1'), r.group + 1);
+    const reply = (await this.run('sweep script', async () => {
+      try {
+        return await node.callBuffer('EVALSHA', SWEEP_SHA, 0, ...args);
+      } catch (err) {
+        if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
+        return node.callBuffer('EVAL', SWEEP_LUA, 0, ...args);
+      }
+    })) as unknown as [Buffer, number, number, number[], Array<Buffer | number>];
+    const [next, scanned, limitLeft, counts, entries] = reply;
+    if (request.action === 'unlink') state.limitLeft = limitLeft;
+    const batch: SweepBatch = { scanned, groups: request.rules.groups.map((_, i) => Number(counts[i] ?? 0)) };
+    if (request.action === 'collect') {
+      batch.keys = [];
+      for (let i = 0; i < entries.length; i += 3) {
+        batch.keys.push({ key: entries[i] as Buffer, group: Number(entries[i + 1]) - 1, tenant: entries[i + 2] as Buffer });
+      }
+    } else if (request.action === 'profile') {
+      batch.profile = [];
+      for (let i = 0; i < entries.length; i += 8) {
+        const n = (j: number) => Number(entries[i + j]);
+        batch.profile.push({ group: n(0) - 1, tenant: entries[i + 1] as Buffer, keys: n(2), bytes: n(3), ttlUnderMinute: n(4), ttlUnderHour: n(5), ttlLater: n(6), noTtl: n(7) });
+      }
+    }
+    return { cursor: next.toString(), batch };
+  }
+
+  /** The same batch computed by the client: SCAN, classify with the rules' RegExps over binary strings, act per key. */
+  private async clientBatch(node: Redis, cursor: string, request: SweepRequest, state: { limitLeft: number }) {
+    const [next, page] = await this.run('SCAN', () =>
+      request.match ? node.scanBuffer(cursor, 'MATCH', Buffer.from(request.match, 'latin1') as unknown as string, 'COUNT', SCAN_COUNT) : node.scanBuffer(cursor, 'COUNT', SCAN_COUNT),
+    );
+    const groups = request.rules.groups.map(() => 0);
+    const claimed: ClaimedKey[] = [];
+    for (const key of page) {
+      const bin = key.toString('latin1');
+      const prefix = keyDispatchPrefix(bin);
+      for (const rule of request.rules.rules) {
+        if (rule.dispatch && rule.dispatch !== prefix) continue;
+        const m = rule.regex.exec(bin);
+        if (!m) continue;
+        const tenant = Buffer.from(m.slice(1).find((x) => x !== undefined) ?? '', 'latin1');
+        claimed.push({ key, group: rule.group, tenant });
+        break;
+      }
+    }
+    const batch: SweepBatch = { scanned: page.length, groups };
+    if (request.action === 'count') for (const c of claimed) groups[c.group]++;
+    else if (request.action === 'collect') {
+      for (const c of claimed) groups[c.group]++;
+      batch.keys = claimed;
+    } else if (request.action === 'unlink') {
+      const chosen = state.limitLeft < 0 ? claimed : claimed.slice(0, state.limitLeft);
+      const removed = await this.unlink(chosen.map((c) => c.key));
+      removed.forEach((n, i) => (groups[chosen[i].group] += n));
+      if (state.limitLeft > 0) state.limitLeft -= removed.reduce((a, b) => a + b, 0);
+    } else {
+      const sizes = await this.perKey('MEMORY USAGE', claimed.map((c) => c.key), (p, k) => p.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'));
+      const ttls = await this.perKey('PTTL', claimed.map((c) => c.key), (p, k) => p.pttl(k));
+      const rows = new Map<string, ProfileRow>();
+      claimed.forEach((c, i) => {
+        groups[c.group]++;
+        const id = `${c.group}:${c.tenant.toString('latin1')}`;
+        let row = rows.get(id);
+        if (!row) rows.set(id, (row = { group: c.group, tenant: c.tenant, keys: 0, bytes: 0, ttlUnderMinute: 0, ttlUnderHour: 0, ttlLater: 0, noTtl: 0 }));
+        row.keys++;
+        row.bytes += Number(sizes[i] ?? 0);
+        const ttl = Number(ttls[i]);
+        if (ttl === -1) row.noTtl++;
+        else if (ttl >= 0 && ttl < 60_000) row.ttlUnderMinute++;
+        else if (ttl >= 0 && ttl < 3_600_000) row.ttlUnderHour++;
+        else if (ttl >= 0) row.ttlLater++;
+      });
+      batch.profile = [...rows.values()];
+    }
+    return { cursor: next.toString(), batch };
+  }
+
+  /** Disconnects at once; the process must never stay alive because of Redis (ioredis#335). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.disconnect();
+  }
+}
+
+interface SweepState {
+  scanned: number;
+  limitLeft: number;
+  via: SweepResult['via'];
+  /** Set when one master failed: the others stop too. */
+  stop: boolean;
+}
+
+/** Scripting refused by rights (NOPERM) or disabled by renaming EVAL away: the client does the work instead. */
+function scriptingRefused(err: BackendUnavailableError): boolean {
+  return err.reason === 'no-permission' || /unknown command/i.test(describeError(err.cause));
+}
+
+/** `INFO` text -> { field: value } (sections merged; `# Section` lines skipped). */
+export function parseInfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.indexOf(':');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return out;
+}

@@ -1,0 +1,118 @@
+import { UsageError } from '../errors.js';
+import { maskUrl } from '../redact.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** PEM files for TLS; present (even empty) means TLS is on. */
+export interface RedisTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * Where the cache is and how to reach it: one shape for a standalone server,
+ * a Cluster (seed nodes) or a Sentinel-managed master, each with optional TLS
+ * and an ACL user. Parsed once from flags, environment and config file.
+ */
+export interface RedisSpec {
+  topology: 'standalone' | 'cluster' | 'sentinel';
+  /** The server (standalone), the seed nodes (cluster) or the sentinels (sentinel). */
+  nodes: HostPort[];
+  /** Sentinel: the monitored master's name. */
+  sentinelMaster?: string;
+  sentinelPassword?: string;
+  /** ACL user and password of the data nodes. */
+  username?: string;
+  password?: string;
+  /** Database number (standalone and sentinel). */
+  db?: number;
+  tls?: RedisTls;
+  /** Connect and per-command timeout, ms. */
+  timeoutMs: number;
+  /** Where it points, for messages: credentials masked. */
+  display: string;
+}
+
+/** The raw settings, already picked by precedence; `where` names their origin for messages. */
+export interface RedisSettings {
+  url?: { value: string; where: string };
+  cluster?: { value: unknown; where: string };
+  sentinel?: { value: unknown; where: string };
+  sentinelMaster?: { value: string; where: string };
+  sentinelPassword?: string;
+  tls?: RedisTls;
+  timeoutMs: number;
+}
+
+/** Parses `host:port,host:port` (or a list). */
+export function parseHostPorts(value: unknown, where: string): HostPort[] {
+  const list = Array.isArray(value) ? value.map(String) : String(value).split(',');
+  const nodes = list.map((s) => s.trim()).filter(Boolean).map((n) => {
+    const m = /^\[?([^\s[\]]+?)\]?:(\d{1,5})$/.exec(n);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port < 1 || port > 65535) throw new UsageError(`${where}: "${n.slice(0, 80)}" is not host:port`, { reason: 'bad-redis' });
+    return { host: m[1], port };
+  });
+  if (nodes.length === 0) throw new UsageError(`${where} lists no nodes`, { reason: 'bad-redis' });
+  return nodes;
+}
+
+function parseRedisUrl(raw: string, where: string): { url: URL; tls: boolean } {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`${where}: ${maskUrl(raw).slice(0, 200)} is not a valid URL`, { reason: 'bad-redis' });
+  }
+  const scheme = url.protocol.replace(/:$/, '').toLowerCase();
+  if (scheme !== 'redis' && scheme !== 'rediss') {
+    throw new UsageError(`${where}: a Redis URL starts with redis:// or rediss://, not ${scheme}://`, { reason: 'bad-redis' });
+  }
+  return { url, tls: scheme === 'rediss' };
+}
+
+const decode = (s: string) => (s ? decodeURIComponent(s) : undefined);
+
+/**
+ * The spec, or undefined when no Redis is configured (the cache is off).
+ * A URL given with a Cluster or Sentinel supplies only credentials, database
+ * and TLS; Cluster and Sentinel together are a usage error.
+ */
+export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
+  if (!s.url && !s.cluster && !s.sentinel) return undefined;
+  if (s.cluster && s.sentinel) {
+    throw new UsageError(`Redis: give a Cluster (${s.cluster.where}) or a Sentinel (${s.sentinel.where}), not both`, { reason: 'bad-redis' });
+  }
+  const parsed = s.url ? parseRedisUrl(s.url.value, s.url.where) : undefined;
+  const u = parsed?.url;
+  const dbText = u?.pathname.replace(/^\//, '') ?? '';
+  if (dbText && !/^\d{1,5}$/.test(dbText)) throw new UsageError(`${s.url!.where}: database "${dbText.slice(0, 20)}" must be a number`, { reason: 'bad-redis' });
+  const tlsOn = parsed?.tls || !!(s.tls && (s.tls.ca || s.tls.cert || s.tls.key));
+  const base = {
+    username: u ? decode(u.username) : undefined,
+    password: u ? decode(u.password) : undefined,
+    db: dbText ? Number(dbText) : undefined,
+    tls: tlsOn ? { ...s.tls } : undefined,
+    timeoutMs: s.timeoutMs,
+  };
+  if (s.cluster) {
+    const nodes = parseHostPorts(s.cluster.value, s.cluster.where);
+    return { ...base, topology: 'cluster', nodes, display: `cluster ${nodes.map(hp).join(',')}` };
+  }
+  if (s.sentinel) {
+    const nodes = parseHostPorts(s.sentinel.value, s.sentinel.where);
+    const master = s.sentinelMaster?.value;
+    if (!master) throw new UsageError(`${s.sentinel.where}: a Sentinel needs the master's name too`, { reason: 'bad-redis' });
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(master)) throw new UsageError(`${s.sentinelMaster!.where}: "${master.slice(0, 40)}" is not a master name`, { reason: 'bad-redis' });
+    return { ...base, topology: 'sentinel', nodes, sentinelMaster: master, sentinelPassword: s.sentinelPassword || undefined, display: `sentinel ${master}@${nodes.map(hp).join(',')}` };
+  }
+  const host = u!.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+  const port = u!.port ? Number(u!.port) : 6379;
+  return { ...base, topology: 'standalone', nodes: [{ host, port }], display: maskUrl(s.url!.value) };
+}
+
+const hp = (n: HostPort) => `${n.host}:${n.port}`;

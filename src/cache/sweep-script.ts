@@ -1,0 +1,118 @@
+/**
+ * The server-side half of a sweep: one call scans a few SCAN pages of the node
+ * it runs on, tests each key against the rules filed under the key's prefix
+ * (text up to its first `:`; then the rules with no prefix), and counts,
+ * deletes, returns or profiles the keys a rule claims. Key names never cross
+ * the wire unless asked for (collect), so counting and deleting cost about a
+ * bare SCAN pass, and the client's memory stays flat whatever the keyspace.
+ *
+ * It stops after `budget_us` microseconds of work or when the cursor is back
+ * at 0, so no single call blocks the server long (the goal: none over 5 ms).
+ * Lua strings are bytes: keys that are not UTF-8 are matched and deleted exactly.
+ *
+ * ARGV: action, cursor, count, match ('' = none), budget_us, limit (-1 = none),
+ *       nrules, then per rule: dispatch prefix, Lua pattern (tenant captured), group (1-based).
+ * Reply: { cursor, scanned, limit_left, {count per group}, {entries} } where
+ * entries are key, group, tenant triples (collect) or group, tenant, keys,
+ * bytes, ttl<60s, ttl<1h, later, no-ttl rows (profile).
+ */
+export const SWEEP_LUA = `
+-- Redis 5-6 need effects replication before writing after SCAN/TIME; a no-op on 7.
+if redis.replicate_commands then redis.replicate_commands() end
+local action = ARGV[1]
+local cursor = ARGV[2]
+local count = tonumber(ARGV[3])
+local match = ARGV[4]
+local budget = tonumber(ARGV[5])
+local limit = tonumber(ARGV[6])
+local nrules = tonumber(ARGV[7])
+local byprefix, generic, ngroups = {}, {}, 0
+for i = 0, nrules - 1 do
+  local d, p, g = ARGV[8 + i * 3], ARGV[9 + i * 3], tonumber(ARGV[10 + i * 3])
+  local rule = { p, g }
+  if d == '' then
+    generic[#generic + 1] = rule
+  else
+    local list = byprefix[d]
+    if not list then list = {}; byprefix[d] = list end
+    list[#list + 1] = rule
+  end
+  if g > ngroups then ngroups = g end
+end
+local counts = {}
+for g = 1, ngroups do counts[g] = 0 end
+local entries = {}
+local profile = {}
+local scanned = 0
+local t = redis.call('TIME')
+local started = t[1] * 1000000 + t[2]
+local elapsed = 0
+repeat
+  local page
+  if match ~= '' then
+    page = redis.call('SCAN', cursor, 'MATCH', match, 'COUNT', count)
+  else
+    page = redis.call('SCAN', cursor, 'COUNT', count)
+  end
+  cursor = page[1]
+  local keys = page[2]
+  scanned = scanned + #keys
+  for i = 1, #keys do
+    local k = keys[i]
+    local g, tenant
+    local c = string.find(k, ':', 1, true)
+    local list = c and byprefix[string.sub(k, 1, c)]
+    if list then
+      for j = 1, #list do
+        tenant = string.match(k, list[j][1])
+        if tenant then g = list[j][2]; break end
+      end
+    end
+    if not g then
+      for j = 1, #generic do
+        tenant = string.match(k, generic[j][1])
+        if tenant then g = generic[j][2]; break end
+      end
+    end
+    if g then
+      if action == 'count' then
+        counts[g] = counts[g] + 1
+      elseif action == 'unlink' then
+        if limit ~= 0 then
+          local n = redis.call('UNLINK', k)
+          counts[g] = counts[g] + n
+          if limit > 0 then limit = limit - n end
+        end
+      elseif action == 'collect' then
+        counts[g] = counts[g] + 1
+        entries[#entries + 1] = k
+        entries[#entries + 1] = g
+        entries[#entries + 1] = tenant
+      else
+        counts[g] = counts[g] + 1
+        local id = g .. ':' .. tenant
+        local row = profile[id]
+        if not row then
+          row = { g, tenant, 0, 0, 0, 0, 0, 0 }
+          profile[id] = row
+        end
+        row[3] = row[3] + 1
+        row[4] = row[4] + (redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0') or 0)
+        local ttl = redis.call('PTTL', k)
+        if ttl == -1 then row[8] = row[8] + 1
+        elseif ttl >= 0 and ttl < 60000 then row[5] = row[5] + 1
+        elseif ttl >= 0 and ttl < 3600000 then row[6] = row[6] + 1
+        elseif ttl >= 0 then row[7] = row[7] + 1 end
+      end
+    end
+  end
+  t = redis.call('TIME')
+  elapsed = t[1] * 1000000 + t[2] - started
+until cursor == '0' or elapsed >= budget or limit == 0
+if action == 'profile' then
+  for _, row in pairs(profile) do
+    for j = 1, 8 do entries[#entries + 1] = row[j] end
+  end
+end
+return { cursor, scanned, limit, counts, entries }
+`;

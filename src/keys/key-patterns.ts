@@ -1,0 +1,122 @@
+import { escapeGlob } from './glob.js';
+
+/**
+ * A family pattern (`dashboard_kpis:{tenant}:*`) compiled for the three places
+ * keys are matched: a SCAN MATCH glob (the server's pre-filter), a Lua pattern
+ * (the server-side sweep script) and a JavaScript RegExp (client-side checks).
+ *
+ * Key names are bytes. The Lua pattern works on bytes natively; the RegExp
+ * works on *binary strings* (each byte one char, `Buffer#toString('latin1')`),
+ * so a key that is not UTF-8 is matched, counted and deleted exactly.
+ *
+ * The tenant slot either names one tenant exactly, or (for whole-family work)
+ * matches any run of id characters and non-ASCII bytes: a key a service wrote
+ * with a non-ASCII or non-UTF-8 id still belongs to its family, while `:`,
+ * `*`, spaces and other ASCII punctuation never become part of a tenant.
+ */
+export const TENANT_PLACEHOLDER = '{tenant}';
+
+type Segment = { lit: string } | { star: true } | { tenant: true };
+
+function segments(pattern: string): Segment[] {
+  const out: Segment[] = [];
+  pattern.split(TENANT_PLACEHOLDER).forEach((part, i) => {
+    if (i > 0) out.push({ tenant: true });
+    part.split('*').forEach((lit, j) => {
+      if (j > 0) out.push({ star: true });
+      if (lit) out.push({ lit });
+    });
+  });
+  return out;
+}
+
+/** UTF-8 bytes of a literal as a binary string. */
+const binary = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
+
+/** The SCAN MATCH glob for one pattern; `tenant` undefined means any tenant. */
+export function patternToGlob(pattern: string, tenant?: string): string {
+  return segments(pattern)
+    .map((s) => ('lit' in s ? escapeGlob(s.lit) : 'star' in s ? '*' : tenant === undefined ? '*' : escapeGlob(tenant)))
+    .join('');
+}
+
+const LUA_MAGIC = /[\^$()%.[\]*+\-?]/g;
+const escapeLua = (s: string) => binary(s).replace(LUA_MAGIC, (c) => `%${c}`);
+/** Id characters plus every non-ASCII byte, as a Lua set (ranges compare unsigned bytes). */
+const LUA_SLOT = '[A-Za-z0-9_%.%-\x80-\xff]+';
+
+/**
+ * An anchored Lua pattern whose single capture is the tenant. With `tenant`
+ * it matches that tenant's keys only.
+ */
+export function patternToLua(pattern: string, tenant?: string): string {
+  const body = segments(pattern)
+    .map((s) => ('lit' in s ? escapeLua(s.lit) : 'star' in s ? '.*' : tenant === undefined ? `(${LUA_SLOT})` : `(${escapeLua(tenant)})`))
+    .join('');
+  return `^${body}$`;
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+const REGEX_SLOT = '[A-Za-z0-9_.\\-\\x80-\\xff]+';
+
+/**
+ * The RegExp source (over binary strings) of one pattern, the tenant in a
+ * capture group: `tenants` names the tenants it may match, else any.
+ */
+export function patternToRegexSource(pattern: string, tenants?: string[]): string {
+  return segments(pattern)
+    .map((s) => ('lit' in s ? escapeRegex(binary(s.lit)) : 'star' in s ? '[\\s\\S]*' : tenants === undefined ? `(${REGEX_SLOT})` : `(${tenants.map((t) => escapeRegex(binary(t))).join('|')})`))
+    .join('');
+}
+
+/**
+ * The bytes of a key up to and including its first `:` when a pattern's literal
+ * start fixes them (`tenant_config:`), else "" (the pattern must be tried on
+ * every key). The sweep script looks rules up by this prefix, so a key is tested
+ * against the one or two patterns that can match it, not all of them.
+ */
+export function dispatchPrefix(pattern: string): string {
+  const first = segments(pattern)[0];
+  if (!first || !('lit' in first)) return '';
+  const colon = first.lit.indexOf(':');
+  return colon < 0 ? '' : binary(first.lit.slice(0, colon + 1));
+}
+
+/** The dispatch prefix of a key given as a binary string (see dispatchPrefix). */
+export function keyDispatchPrefix(key: string): string {
+  const colon = key.indexOf(':');
+  return colon < 0 ? '' : key.slice(0, colon + 1);
+}
+
+/** True when the pattern names exactly one key per tenant (no `*`). */
+export const isFixedPattern = (pattern: string) => !pattern.includes('*');
+
+/** The one key of a fixed pattern for a tenant. */
+export const fixedKey = (pattern: string, tenant: string) => pattern.replace(TENANT_PLACEHOLDER, tenant);
+
+/**
+ * The most selective single glob that every key of `tenant` in all these
+ * patterns matches: the tenant with the literal text the patterns agree on
+ * right before and after it (`*:acme:*` for `x:{tenant}:*` and `y:{tenant}:*`).
+ */
+export function commonTenantGlob(patterns: string[], tenant: string): string {
+  const around = patterns.map((p) => {
+    const segs = segments(p);
+    const i = segs.findIndex((s) => 'tenant' in s);
+    const before = segs[i - 1];
+    const after = segs[i + 1];
+    return { before: before && 'lit' in before ? before.lit : '', after: after && 'lit' in after ? after.lit : '' };
+  });
+  const commonSuffix = around.map((a) => a.before).reduce((acc, s) => {
+    let n = 0;
+    while (n < acc.length && n < s.length && acc[acc.length - 1 - n] === s[s.length - 1 - n]) n++;
+    return acc.slice(acc.length - n);
+  });
+  const commonPrefix = around.map((a) => a.after).reduce((acc, s) => {
+    let n = 0;
+    while (n < acc.length && n < s.length && acc[n] === s[n]) n++;
+    return acc.slice(0, n);
+  });
+  // A superset: every candidate is re-checked exactly against the patterns.
+  return `*${escapeGlob(commonSuffix)}${escapeGlob(tenant)}${escapeGlob(commonPrefix)}*`;
+}

@@ -1,0 +1,43 @@
+/**
+ * What may be shown of user-supplied text: credentials in URLs masked, long
+ * values cut. Used by every layer that builds a message, so it sits at the
+ * bottom with the errors.
+ */
+
+/** Query parameters that carry a credential (libpq's `password` / `sslpassword`, PostgREST's `apikey`, ...). */
+const SECRET_PARAM = /^(?:.*[_-])?(?:password|passwd|pass|pwd|sslpassword|secret|token|apikey|api_key|key|access_key|auth)$/i;
+
+/**
+ * Replaces the password in a URL's user-info (or a lone user-info token) and
+ * the value of every credential-bearing query parameter with `****`. Works on
+ * text that is not a valid URL too (it never throws), so a malformed URL in an
+ * error message is masked all the same.
+ */
+export function maskUrl(url: string): string {
+  const userInfoMasked = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/?#]*)@/i, (_m, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    if (colon < 0) return `${scheme}****@`;
+    return `${scheme}${userinfo.slice(0, colon)}:****@`;
+  });
+  return userInfoMasked.replace(/([?&;])([^=&;#\s]+)=([^&;#\s]*)/g, (m, sep: string, name: string) =>
+    SECRET_PARAM.test(decodeSafe(name)) ? `${sep}${name}=****` : m,
+  );
+}
+
+function decodeSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Masks every URL found inside free text (an error message that quotes a connection string). */
+export function maskUrlsIn(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (u) => maskUrl(u));
+}
+
+/** At most `max` characters of a value for a message, with how much was cut. */
+export function clip(value: string, max = 80): string {
+  return value.length <= max ? value : `${value.slice(0, max)}… (${value.length} characters)`;
+}

@@ -1,0 +1,99 @@
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import { clip, maskUrl } from '../redact.js';
+
+/** Where the tenant registry lives. */
+export type RegistrySpec =
+  | { kind: 'embedded'; dir: string }
+  | { kind: 'memory' }
+  | { kind: 'postgres'; url: string }
+  | { kind: 'supabase'; url: string; key: string };
+
+/** The default embedded registry directory, relative to the project directory. */
+export const DEFAULT_EMBEDDED_DIR = path.join('.tenantctl', 'registry');
+
+/** The service-role key under the names deployments use (DESIGN.md, "Registry"). */
+export function supabaseKeyFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  return env.SUPABASE_SERVICE_ROLE_KEY || env.SUPABASE_SERVICE_KEY || env.SUPABASE_KEY || undefined;
+}
+
+/** Anything that starts like `scheme:` is read as a URL (except the few local forms below). */
+const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
+const LOCAL_FORMS = new Set(['file', 'embedded', 'memory']);
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+export interface ParsedRegistry {
+  spec: RegistrySpec;
+  /** One-time notes for stderr (a driver suffix dropped). */
+  notices: string[];
+}
+
+/**
+ * Parses a registry setting strictly:
+ * - `postgres://`, `postgresql://` and `postgresql+<driver>://` (the driver,
+ *   as Python services' env files write it, is dropped with a notice) are PostgreSQL;
+ * - `https://` is Supabase (`http://` only on loopback, for a local Supabase);
+ * - `file:PATH`, `embedded[:PATH]` or a plain path is the embedded registry; `memory:` a throw-away one;
+ * - every other scheme, and every malformed URL, is a usage error (password masked).
+ * @param where names the setting's origin for messages
+ */
+export function parseRegistrySpec(value: string, env: NodeJS.ProcessEnv, base: string, where = 'registry'): ParsedRegistry {
+  const v = value.trim();
+  if (v === '') throw new UsageError(`${where} is empty`, { reason: 'bad-registry' });
+  const scheme = SCHEME.exec(v)?.[1].toLowerCase();
+  if (scheme && !LOCAL_FORMS.has(scheme)) return { spec: parseRegistryUrl(v, scheme, env, where), notices: driverNotice(v, scheme, where) };
+  if (v === 'memory:' || v === 'memory') return { spec: { kind: 'memory' }, notices: [] };
+  if (scheme === 'memory') throw new UsageError(`${where}: memory: takes no path`, { reason: 'bad-registry' });
+  const dir = v === 'embedded' || v === 'embedded:' ? DEFAULT_EMBEDDED_DIR : v.replace(/^(embedded|file):/i, '');
+  if (dir === '') throw new UsageError(`${where}: ${clip(v)} names no directory`, { reason: 'bad-registry' });
+  return { spec: { kind: 'embedded', dir: path.resolve(base, dir) }, notices: [] };
+}
+
+function driverNotice(v: string, scheme: string, where: string): string[] {
+  const m = /^postgresql\+([a-z0-9_]+)$/.exec(scheme);
+  return m ? [`note: ${where}: driver "+${m[1]}" dropped from ${maskUrl(v.split('?')[0]).slice(0, 200)} (tenantctl speaks to PostgreSQL itself)`] : [];
+}
+
+function parseRegistryUrl(v: string, scheme: string, env: NodeJS.ProcessEnv, where: string): RegistrySpec {
+  const shown = clip(maskUrl(v), 200);
+  const bad = (why: string) => new UsageError(`${where}: ${shown} ${why}`, { reason: 'bad-registry' });
+  const postgres = scheme === 'postgres' || scheme === 'postgresql' || /^postgresql\+[a-z0-9_]+$/.test(scheme);
+  if (!postgres && scheme !== 'https' && scheme !== 'http') {
+    throw bad('is not a registry URL: use postgres://, postgresql:// (or postgresql+<driver>://), https:// for Supabase, or a directory');
+  }
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v)) throw bad('is not a valid URL (expected scheme://host/...)');
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw bad('is not a valid URL');
+  }
+  if (postgres) {
+    // Unix-socket URLs (postgres:///db?host=/run/postgresql) have no host.
+    if (!url.hostname && !url.searchParams.get('host')) throw bad('has no host');
+    return { kind: 'postgres', url: scheme.includes('+') ? v.replace(/^[^:]+:/, 'postgresql:') : v };
+  }
+  if (!url.hostname) throw bad('has no host');
+  if (scheme === 'http' && !LOOPBACK.has(url.hostname)) {
+    throw bad('uses http://: a Supabase registry needs https:// (plain http only on loopback, for a local Supabase)');
+  }
+  const key = supabaseKeyFromEnv(env);
+  if (!key) {
+    throw new UsageError('a Supabase registry needs SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_KEY / SUPABASE_KEY) in the environment', { reason: 'bad-registry' });
+  }
+  return { kind: 'supabase', url: v.replace(/\/+$/, ''), key };
+}
+
+/** A registry spec for messages: credentials masked. */
+export function describeRegistry(spec: RegistrySpec): string {
+  switch (spec.kind) {
+    case 'embedded':
+      return `embedded PGlite (${spec.dir})`;
+    case 'memory':
+      return 'in-memory PGlite';
+    case 'postgres':
+      return `postgres ${maskUrl(spec.url)}`;
+    case 'supabase':
+      return `supabase ${maskUrl(spec.url)}`;
+  }
+}

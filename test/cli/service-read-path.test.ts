@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { useOwnRedis } from '../helpers/redis-server.js';
+
+/**
+ * The services read `tenant_config:<id>` and use a hit as it is (seed 001:
+ * `if cached: return cached`); on a miss they build the config from the
+ * registry with secrets from their environment. After any tenantctl command a
+ * service must get a miss or exactly what it would have built itself.
+ */
+describe('the services\' read path after every command that touches tenant_config:', () => {
+  const own = useOwnRedis();
+  let ws: Workspace;
+  const id = uniq('svc');
+  const secrets = { OPENAI_API_KEY: 'sk-live-123', [`${id.toUpperCase()}_SMTP_PASSWORD`]: 'smtp-pw-456' };
+  const extra = 'infrastructure:\n  openai: { model: gpt-4o-mini }\nemail:\n  primary: ops@x.example\n  smtp: { host: smtp.x.example }\n';
+  const env = () => ({ REDIS_URL: own.server.url, ...secrets });
+
+  beforeAll(async () => {
+    ws = workspace({ [id]: tenantYaml(id, 'Service Co', extra) });
+    expect((await runCli(['migrate-yaml'], { cwd: ws.dir, env: env() })).code).toBe(0);
+  });
+  afterAll(() => ws.cleanup());
+
+  /** What a service would build on a miss: the registry's config, secrets resolved from its environment. */
+  const serviceBuilt = async () => {
+    const r = await runCli(['get-config', id, '--no-cache', '--show-secrets', '--json'], { cwd: ws.dir, env: env() });
+    const { _meta, ...rest } = JSON.parse(r.stdout).config;
+    return { ...rest, _meta: { source: _meta.source } };
+  };
+
+  /** A service's read: the cached value as it is, or a miss. */
+  const serviceSees = async () => {
+    const raw = await own.client.get(`tenant_config:${id}`);
+    return raw === null ? 'miss' : JSON.parse(raw);
+  };
+
+  const expectMissOrBuilt = async () => {
+    const seen = await serviceSees();
+    if (seen !== 'miss') expect(seen).toEqual(await serviceBuilt());
+    return seen;
+  };
+
+  it('plain reads (get-config, list-tenants, check-permission) leave a miss', async () => {
+    for (const args of [['get-config', id], ['get-config', id, '--json'], ['get-config', id, '--no-cache'], ['list-tenants'], ['check-permission', id, 'has_ai']]) {
+      await runCli(args, { cwd: ws.dir, env: env() });
+      expect(await expectMissOrBuilt(), args.join(' ')).toBe('miss');
+    }
+  });
+
+  it('get-config --warm writes exactly what the service would build, secrets included', async () => {
+    const r = await runCli(['get-config', id, '--warm', '--json'], { cwd: ws.dir, env: env() });
+    expect(r.code).toBe(0);
+    const seen = await expectMissOrBuilt();
+    expect(seen).toMatchObject({ infrastructure: { openai: { api_key: 'sk-live-123' } }, email: { smtp: { password: 'smtp-pw-456' } } });
+    expect(await own.client.ttl(`tenant_config:${id}`)).toBeGreaterThan(250);
+  });
+
+  it('--warm without the secrets in this environment writes nothing and says why', async () => {
+    await own.client.del(`tenant_config:${id}`);
+    const r = await runCli(['get-config', id, '--warm'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/not warmed: .*infrastructure\.openai\.api_key/);
+    expect(await serviceSees()).toBe('miss');
+  });
+
+  it('a migration that changes the tenant, and invalidate, leave a miss where the old entry was', async () => {
+    await runCli(['get-config', id, '--warm'], { cwd: ws.dir, env: env() });
+    ws.writeTenant(id, tenantYaml(id, 'Service Co Renamed', extra));
+    expect((await runCli(['migrate-yaml'], { cwd: ws.dir, env: env() })).code).toBe(0);
+    expect(await expectMissOrBuilt()).toBe('miss');
+    await runCli(['get-config', id, '--warm'], { cwd: ws.dir, env: env() });
+    expect((await expectMissOrBuilt())).toMatchObject({ client: { name: 'Service Co Renamed' } });
+    await runCli(['invalidate', id], { cwd: ws.dir, env: env() });
+    expect(await serviceSees()).toBe('miss');
+  });
+});

@@ -1,0 +1,193 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { CacheStore } from '../../src/cache/cache-store.js';
+import { openIoredisStore } from '../../src/cache/ioredis-store.js';
+import { buildFamilies, KeySpace } from '../../src/keys/key-families.js';
+import { BackendUnavailableError, InterruptedError } from '../../src/errors.js';
+import {
+  clusterTopology, sentinelTopology, standaloneTopology, tlsAclTopology, type RedisTopology,
+} from '../helpers/redis-topologies.js';
+
+/**
+ * The one contract every cache store must keep, run against each topology the
+ * tool supports (as the registry's suite runs on PGlite, PostgreSQL and
+ * Supabase): a standalone server, a 3-master Cluster, a Sentinel-managed
+ * master, TLS with an ACL user, and an ACL user that may not run scripts
+ * (the store then sweeps client-side, with the same results).
+ */
+const keys = new KeySpace(buildFamilies({ ttl: 300, extra: [{ name: 'app_cache', patterns: ['fastapi_template:tenant-{tenant}:*'], ttl: 1800 }] }));
+
+const owned = (t: string) => [
+  `tenant_config:${t}`, `permissions:${t}`, `dashboard_kpis:${t}`, `dashboard_trends:${t}:days:30`,
+  `forecast_demand:${t}:sku:1:horizon:7`, `fastapi_template:tenant-${t}:user:1:v1`,
+];
+const FOREIGN = ['sessions:acme', 'other:acme', 'acme', 'tenant_config', 'tenant_config:', 'tenant_configx:acme', 'fastapi_template:acme:x', 'queue:acme:jobs', 'permissions:a*b', 'tenant_config:a:b'];
+/** A family key whose name is not UTF-8. */
+const BINARY_KEY = Buffer.concat([Buffer.from('tenant_config:acme'), Buffer.from([0xff])]);
+
+const TOPOLOGIES: Array<[string, () => Promise<RedisTopology>]> = [
+  ['standalone', standaloneTopology],
+  ['cluster', clusterTopology],
+  ['sentinel', sentinelTopology],
+  ['tls-acl', () => tlsAclTopology()],
+  ['tls-acl-no-scripting', () => tlsAclTopology({ scripting: false })],
+];
+
+describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
+  let topo: RedisTopology;
+  let store: CacheStore;
+
+  beforeAll(async () => {
+    topo = await start();
+    store = await openIoredisStore(topo.spec);
+  }, 60_000);
+  afterAll(async () => {
+    store?.close();
+    await topo?.stop();
+  });
+  beforeEach(async () => {
+    await topo.flush();
+  });
+
+  const seed = async (list: Array<string | Buffer>, ttl?: number) => {
+    for (let i = 0; i < list.length; i += 500) {
+      await Promise.all(list.slice(i, i + 500).map((k) => (ttl ? topo.client.set(k, '{"v":1}', 'EX', ttl) : topo.client.set(k, '{"v":1}'))));
+    }
+  };
+  const dbsize = async () => {
+    const c = topo.client;
+    if ('nodes' in c) return (await Promise.all(c.nodes('master').map((n) => n.dbsize()))).reduce((a, b) => a + b, 0);
+    return c.dbsize();
+  };
+
+  it('reads, writes with a TTL, checks and unlinks keys of many slots (no CROSSSLOT)', async () => {
+    const list = Array.from({ length: 50 }, (_, i) => `tenant_config:t${i}`);
+    for (const k of list) await store.set(k, `v-${k}`, 60);
+    expect(await store.get('tenant_config:t3')).toBe('v-tenant_config:t3');
+    expect(await store.get('tenant_config:none')).toBeNull();
+    expect(await topo.client.ttl('tenant_config:t3')).toBeGreaterThan(50);
+    expect(await store.mget([...list.slice(0, 3), 'nope'])).toEqual(['v-tenant_config:t0', 'v-tenant_config:t1', 'v-tenant_config:t2', null]);
+    expect(await store.exists(['tenant_config:t1', 'nope'])).toEqual([true, false]);
+    expect(await store.unlink([...list, 'nope'])).toEqual([...list.map(() => 1), 0]);
+    expect(await dbsize()).toBe(0);
+  });
+
+  it('counts every family key exactly, and nothing outside the families', async () => {
+    const tenants = Array.from({ length: 300 }, (_, i) => `tenant${i}`);
+    await seed([...tenants.flatMap(owned), ...FOREIGN, BINARY_KEY]);
+    const rules = keys.rules();
+    const r = await store.sweep({ rules, action: 'count' });
+    const by = Object.fromEntries(rules.groups.map((g, i) => [g, r.groups[i]]));
+    expect(by).toMatchObject({ tenant_config: 301, permissions: 300, dashboard_kpis: 300, dashboard_trends: 300, forecast_demand: 300, app_cache: 300, products: 0 });
+    expect(r.complete).toBe(true);
+    expect(r.scanned).toBeGreaterThanOrEqual(300 * 6 + FOREIGN.length + 1);
+    expect(r.via).toBe(name === 'tls-acl-no-scripting' ? 'client' : 'script');
+  });
+
+  it('unlinks the claimed keys (a non-UTF-8 one too) and leaves every foreign key', async () => {
+    await seed([...owned('acme'), ...owned('acme2'), ...FOREIGN, BINARY_KEY]);
+    const r = await store.sweep({ rules: keys.rules(), action: 'unlink' });
+    expect(r.groups.reduce((a, b) => a + b, 0)).toBe(13);
+    expect(await dbsize()).toBe(FOREIGN.length);
+    for (const k of FOREIGN) expect(await topo.client.exists(k)).toBe(1);
+  });
+
+  it('stops after exactly `limit` deletions', async () => {
+    await seed(Array.from({ length: 200 }, (_, i) => `tenant_config:l${i}`));
+    const r = await store.sweep({ rules: keys.rules(), action: 'unlink', limit: 37 });
+    expect(r.groups.reduce((a, b) => a + b, 0)).toBe(37);
+    expect(r.complete).toBe(false);
+    expect(await dbsize()).toBe(163);
+  });
+
+  it('collects one tenant\'s wildcard keys through a MATCH glob, never a neighbour\'s', async () => {
+    await seed([...owned('acme'), ...owned('acme-eu'), ...owned('ac'), ...owned('xacme'), ...FOREIGN]);
+    const got: string[] = [];
+    await store.sweep({
+      rules: keys.rules({ tenants: ['acme'], wildcardOnly: true }),
+      match: keys.tenantScanGlob('acme'),
+      action: 'collect',
+      onBatch: (b) => got.push(...(b.keys ?? []).map((k) => `${k.key.toString()}|${k.tenant.toString()}`)),
+    });
+    expect([...new Set(got)].sort()).toEqual(['dashboard_trends:acme:days:30|acme', 'fastapi_template:tenant-acme:user:1:v1|acme', 'forecast_demand:acme:sku:1:horizon:7|acme']);
+  });
+
+  it('profiles keys, bytes and TTL spread per family and tenant, and finds keys without a TTL', async () => {
+    await seed(['tenant_config:p1', 'dashboard_kpis:p1'], 30);
+    await seed(['dashboard_trends:p1:days:7'], 1800);
+    await seed(['products:p1:page:1'], 7200);
+    await seed(['permissions:p1', 'tenant_config:p2']);
+    const rules = keys.rules();
+    const rows = new Map<string, { keys: number; bytes: number; m: number; h: number; later: number; none: number }>();
+    await store.sweep({
+      rules,
+      action: 'profile',
+      onBatch: (b) => {
+        for (const p of b.profile ?? []) {
+          const id = `${rules.groups[p.group]}/${p.tenant.toString()}`;
+          const row = rows.get(id) ?? { keys: 0, bytes: 0, m: 0, h: 0, later: 0, none: 0 };
+          row.keys += p.keys;
+          row.bytes += p.bytes;
+          row.m += p.ttlUnderMinute;
+          row.h += p.ttlUnderHour;
+          row.later += p.ttlLater;
+          row.none += p.noTtl;
+          rows.set(id, row);
+        }
+      },
+    });
+    expect(rows.get('tenant_config/p1')).toMatchObject({ keys: 1, m: 1, none: 0 });
+    expect(rows.get('dashboard_trends/p1')).toMatchObject({ keys: 1, h: 1 });
+    expect(rows.get('products/p1')).toMatchObject({ keys: 1, later: 1 });
+    expect(rows.get('permissions/p1')).toMatchObject({ keys: 1, none: 1 });
+    expect(rows.get('tenant_config/p2')).toMatchObject({ keys: 1, none: 1 });
+    for (const r of rows.values()) expect(r.bytes).toBeGreaterThan(0);
+  });
+
+  it('an aborted sweep stops between batches and says what it had done', async () => {
+    await seed(Array.from({ length: 20000 }, (_, i) => `tenant_config:s${i}`));
+    const controller = new AbortController();
+    let batches = 0;
+    const err = await store
+      .sweep({
+        rules: keys.rules(),
+        action: 'unlink',
+        signal: controller.signal,
+        onBatch: () => {
+          if (++batches === 1) controller.abort('SIGTERM');
+        },
+      })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(InterruptedError);
+    expect((err as InterruptedError).exitCode).toBe(143);
+    const done = (err as InterruptedError).progress!.done;
+    expect(done).toBeGreaterThan(0);
+    expect(await dbsize()).toBe(20000 - done);
+  });
+
+  it('reports the server: INFO per master, a PING round trip', async () => {
+    const infos = await store.info();
+    expect(infos.length).toBe(name === 'cluster' ? 3 : 1);
+    expect(infos[0].redis_version).toMatch(/^\d+\./);
+    expect(await store.ping()).toBeGreaterThan(0);
+    expect(store.target).not.toMatch(/userpw|datapw|sentinelpw/);
+  });
+});
+
+describe('CacheStore faults', () => {
+  it('a server killed in the middle of a sweep: BackendUnavailableError carrying what was deleted', async () => {
+    const topo = await standaloneTopology();
+    try {
+      await topo.client.eval(`for i = 1, 200000 do redis.call('SET', 'tenant_config:k' .. i, 'x') end`, 0);
+      const store = await openIoredisStore({ ...topo.spec, timeoutMs: 500 });
+      let batches = 0;
+      const err = await store
+        .sweep({ rules: keys.rules(), action: 'unlink', onBatch: () => void (++batches === 3 && topo.servers[0].proc.kill('SIGKILL')) })
+        .catch((e) => e);
+      store.close();
+      expect(err).toBeInstanceOf(BackendUnavailableError);
+      expect((err as BackendUnavailableError).progress?.done).toBeGreaterThan(0);
+    } finally {
+      await topo.stop();
+    }
+  });
+});
