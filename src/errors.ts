@@ -91,6 +91,8 @@ export class InterruptedError extends TenantctlError {
     readonly signal: 'SIGINT' | 'SIGTERM',
     message: string,
     readonly progress?: BatchProgress,
+    /** The command's report of what it did before stopping (rendered before the exit). */
+    readonly partial?: unknown,
   ) {
     super(message);
     this.exitCode = signal === 'SIGINT' ? 130 : 143;
@@ -120,9 +122,9 @@ export function describeError(err: unknown): string {
 }
 
 /** Throws when a signal asked the work to stop (checked between batches). */
-export function throwIfAborted(signal: AbortSignal | undefined, progress: () => BatchProgress, what: string): void {
+export function throwIfAborted(signal: AbortSignal | undefined, progress: () => BatchProgress, what: string, partial?: unknown): void {
   if (!signal?.aborted) return;
   const sig = signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
   const p = progress();
-  throw new InterruptedError(sig, `interrupted by ${sig}: ${what} stopped after ${p.done}`, p);
+  throw new InterruptedError(sig, `interrupted by ${sig}: ${what} stopped after ${p.done} done`, p, partial);
 }

@@ -9,6 +9,8 @@ import { TenantConfigService, type PopulatePolicy } from './services/tenant-conf
 import { Migration } from './services/migration.js';
 import { PermissionService } from './services/permission-service.js';
 import { SubscriptionService } from './services/subscription-service.js';
+import { InvalidationOutbox } from './services/invalidation-outbox.js';
+import { BackendUnavailableError } from './errors.js';
 
 export interface TenantctlOptions {
   /** Settings as flags would give them (highest precedence). */
@@ -50,7 +52,9 @@ export class Tenantctl {
   readonly migration: Migration;
   readonly permissions: PermissionService;
   readonly subscriptions: SubscriptionService;
+  readonly outbox: InvalidationOutbox;
   private registryPromise: Promise<Registry> | undefined;
+  private writablePromise: Promise<Registry> | undefined;
   private readonly ownsRegistry: boolean;
 
   constructor(options: TenantctlOptions = {}) {
@@ -62,22 +66,47 @@ export class Tenantctl {
     for (const n of this.config.notices) warn(n);
     this.cache = new Cache(this.config.redis, { warn, open: options.openCache });
     this.keys = new KeySpace(this.config.families);
-    this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix);
+    this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix, this.config.tenantsDirExplicit);
     this.admin = new CacheAdmin(this.cache, this.keys);
+    this.outbox = new InvalidationOutbox({ cache: this.cache, admin: this.admin });
     const registry = () => this.registry();
+    const writableRegistry = () => this.writableRegistry();
     this.tenants = new TenantConfigService({
-      cache: this.cache, registry, source: this.source, keys: this.keys, admin: this.admin, ttl: this.config.ttl, env: this.env, warn,
+      cache: this.cache, registry, writableRegistry, outbox: this.outbox, source: this.source, keys: this.keys, ttl: this.config.ttl, env: this.env, warn,
       populate: options.populate?.(this.config) ?? (this.config.warmCache ? 'resolved' : 'stored'),
     });
-    this.migration = new Migration({ source: this.source, registry, admin: this.admin, cache: this.cache });
+    this.migration = new Migration({ source: this.source, registry, writableRegistry, outbox: this.outbox });
     this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now });
-    this.subscriptions = new SubscriptionService({ registry, permissions: this.permissions, cache: this.cache, now: options.now, warn });
+    this.subscriptions = new SubscriptionService({ registry: writableRegistry, permissions: this.permissions, outbox: this.outbox, now: options.now, warn });
   }
 
-  /** The registry, opened on first call (PGlite, pg and supabase-js load only then). */
+  /**
+   * The registry for reading, opened on first call (PGlite, pg and supabase-js
+   * load only then). It changes nothing: no schema, and no embedded registry
+   * is created (one that does not exist is a BackendUnavailableError with
+   * reason `not-configured`).
+   */
   registry(): Promise<Registry> {
-    this.registryPromise ??= openRegistry(this.config.registry);
+    this.registryPromise ??= openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs });
     return this.registryPromise;
+  }
+
+  /** The registry for writing: the embedded one is created if needed, the schema made current (only when it is not). */
+  writableRegistry(): Promise<Registry> {
+    this.writablePromise ??= (async () => {
+      const opened = await this.registryPromise?.catch((err) => {
+        if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return undefined;
+        throw err;
+      });
+      if (opened) {
+        await opened.ensureSchema();
+        return opened;
+      }
+      const store = openRegistry(this.config.registry, { mode: 'write', timeoutMs: this.config.registryTimeoutMs });
+      this.registryPromise = store;
+      return store;
+    })();
+    return this.writablePromise;
   }
 
   /** Closes Redis and the registry it opened; safe to call more than once. */
@@ -86,6 +115,7 @@ export class Tenantctl {
     if (this.registryPromise && this.ownsRegistry) {
       const store = await this.registryPromise.catch(() => undefined);
       this.registryPromise = undefined;
+      this.writablePromise = undefined;
       await store?.close();
     }
   }

@@ -17,7 +17,8 @@ export default async function setup(project: TestProject) {
   templateRoot = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-pglite-template-'));
   const dir = path.join(templateRoot, 'registry');
   const { openPgliteStore } = await import('../src/registry/pglite-store.js');
-  const store = await openPgliteStore(dir);
+  const store = await openPgliteStore(dir, { create: true });
+  await store.ensureSchema();
   await store.close();
   project.provide('redisUrl', redis.url);
   project.provide('redisPort', redis.port);

@@ -1,16 +1,45 @@
 import type { RegistrySpec } from './registry-spec.js';
 import type { Registry } from './registry-store.js';
+import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
+
+export interface OpenRegistryOptions {
+  /**
+   * `read`: change nothing (an embedded registry that does not exist is a
+   * BackendUnavailableError with reason `not-configured`); `write`: create the
+   * embedded registry if needed and make the schema current.
+   * @default 'read'
+   */
+  mode?: 'read' | 'write';
+  /** Connect, lock and statement timeout, ms. @default 5000 */
+  timeoutMs?: number;
+}
 
 /** Opens the registry a spec names, loading only that backend's library. */
-export async function openRegistry(spec: RegistrySpec): Promise<Registry> {
+export async function openRegistry(spec: RegistrySpec, options: OpenRegistryOptions = {}): Promise<Registry> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS;
+  const write = options.mode === 'write';
+  let store: Registry;
   switch (spec.kind) {
     case 'embedded':
-      return (await import('./pglite-store.js')).openPgliteStore(spec.dir);
+      store = await (await import('./pglite-store.js')).openPgliteStore(spec.dir, { create: write, timeoutMs });
+      break;
     case 'memory':
-      return (await import('./pglite-store.js')).openPgliteStore(undefined);
+      store = await (await import('./pglite-store.js')).openPgliteStore(undefined, { timeoutMs });
+      break;
     case 'postgres':
-      return (await import('./postgres-store.js')).openPostgresStore(spec.url);
+      store = await (await import('./postgres-store.js')).openPostgresStore(spec.url, timeoutMs);
+      break;
     case 'supabase':
-      return (await import('./supabase-store.js')).SupabaseRegistryStore.open(spec.url, spec.key);
+      store = await (await import('./supabase-store.js')).SupabaseRegistryStore.open(spec.url, spec.key, timeoutMs);
+      break;
   }
+  if (write || spec.kind === 'memory') {
+    try {
+      await store.ensureSchema();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
+  return store;
 }

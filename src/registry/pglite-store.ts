@@ -1,23 +1,57 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { BackendUnavailableError } from '../errors.js';
+import { acquireProcessLock } from './process-lock.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
+import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
+
+export interface PgliteOpenOptions {
+  /** Create the registry when it does not exist (commands that write); reads never do. @default false */
+  create?: boolean;
+  /** How long to wait for another process to let go of the registry, ms. */
+  timeoutMs?: number;
+}
 
 /**
- * The embedded registry: real Postgres in-process (PGlite), in `dir` (created
- * on first use) or in memory. Loaded lazily: opening it costs ~0.5 s (4 s the
- * first time, when it runs initdb), so only commands that need the registry do.
+ * The embedded registry: real Postgres in-process (PGlite), in `dir` or in
+ * memory. Loaded lazily: opening it costs ~0.3-0.5 s (4 s the first time, when
+ * it runs initdb), so only commands that need the registry do. One process
+ * at a time holds it (a lock file beside the directory): a second waits up to
+ * the registry timeout, then fails with the holder's pid.
  */
-export async function openPgliteStore(dir: string | undefined): Promise<SqlRegistryStore> {
-  const { PGlite } = await import('@electric-sql/pglite');
-  if (dir) mkdirSync(dir, { recursive: true });
-  const db = dir ? await PGlite.create(dir) : await PGlite.create();
-  const executor: SqlExecutor = {
-    query: async (sql, params) => ({ rows: (await db.query<Record<string, unknown>>(sql, params)).rows }),
-    exec: async (sql) => {
-      await db.exec(sql);
-    },
-    close: () => db.close(),
-  };
-  const store = new SqlRegistryStore(executor, dir ? `embedded PGlite (${dir})` : 'in-memory PGlite');
-  await store.applySchema();
-  return store;
+export async function openPgliteStore(dir: string | undefined, options: PgliteOpenOptions = {}): Promise<SqlRegistryStore> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS;
+  if (dir && !options.create && !existsSync(path.join(dir, 'PG_VERSION'))) {
+    throw new BackendUnavailableError('registry', `no embedded registry at ${dir}`, { reason: 'not-configured' });
+  }
+  let release = () => undefined as void;
+  if (dir) {
+    mkdirSync(path.dirname(dir), { recursive: true });
+    release = await acquireProcessLock(`${dir}.lock`, timeoutMs, `the embedded registry ${dir}`);
+  }
+  try {
+    const { PGlite } = await import('@electric-sql/pglite');
+    if (dir) mkdirSync(dir, { recursive: true });
+    // 16 MB of shared buffers instead of 128: the registry is small, and it
+    // halves the process's memory (~160 MB instead of ~300 MB after open).
+    const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+    const db = dir ? await PGlite.create(dir, { startParams }) : await PGlite.create({ startParams });
+    const executor: SqlExecutor = {
+      query: async (sql, params) => ({ rows: (await db.query<Record<string, unknown>>(sql, params)).rows }),
+      exec: async (sql) => {
+        await db.exec(sql);
+      },
+      close: async () => {
+        try {
+          await db.close();
+        } finally {
+          release();
+        }
+      },
+    };
+    return new SqlRegistryStore(executor, dir ? `embedded PGlite (${dir})` : 'in-memory PGlite', timeoutMs);
+  } catch (err) {
+    release();
+    throw err;
+  }
 }

@@ -2,16 +2,25 @@ import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 
-/** Connect timeout for the registry, ms: long enough for a remote database, short enough for a CLI. */
-export const REGISTRY_CONNECT_TIMEOUT_MS = 5000;
+/** @default registry timeout, ms (DESIGN.md: connect, lock, statement). */
+export const DEFAULT_REGISTRY_TIMEOUT_MS = 5000;
 
-/** A PostgreSQL registry through `pg` (loaded lazily); applies schema.sql on open. */
-export async function openPostgresStore(url: string, options: { applySchema?: boolean } = {}): Promise<SqlRegistryStore> {
+/**
+ * A PostgreSQL registry through `pg` (loaded lazily). Opening it changes
+ * nothing: the schema is only ever applied by writers (ensureSchema). One
+ * timeout bounds the connect, every lock wait (lock_timeout, advisory locks
+ * included) and every statement, so a tool never queues behind a service's
+ * long transaction for longer than that, and never makes others queue behind it.
+ */
+export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS): Promise<SqlRegistryStore> {
   const { default: pg } = await import('pg');
   const client = new pg.Client({
     connectionString: url,
-    connectionTimeoutMillis: REGISTRY_CONNECT_TIMEOUT_MS,
-    statement_timeout: 30_000,
+    connectionTimeoutMillis: timeoutMs,
+    statement_timeout: timeoutMs,
+    lock_timeout: timeoutMs,
+    // The client's own bound, should the server stop answering altogether.
+    query_timeout: timeoutMs + 1000,
     application_name: 'tenantctl',
   });
   client.on('error', () => undefined); // a dropped connection surfaces on the next query
@@ -20,7 +29,7 @@ export async function openPostgresStore(url: string, options: { applySchema?: bo
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${describeError(err)}`, { cause: err });
+    throw new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${describeError(err)}`, { cause: err, reason: 'unreachable' });
   }
   const executor: SqlExecutor = {
     query: async (sql, params) => ({ rows: (await client.query(sql, params as unknown[])).rows }),
@@ -29,7 +38,5 @@ export async function openPostgresStore(url: string, options: { applySchema?: bo
     },
     close: () => client.end(),
   };
-  const store = new SqlRegistryStore(executor, description);
-  if (options.applySchema !== false) await store.applySchema();
-  return store;
+  return new SqlRegistryStore(executor, description, timeoutMs);
 }

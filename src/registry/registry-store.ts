@@ -28,6 +28,63 @@ export type TenantWrite = Pick<
   'id' | 'name' | 'short_name' | 'timezone' | 'currency' | 'primary_email' | 'gcp_project_id' | 'gcp_dataset' | 'tenant_config' | 'tenantctl_hash'
 >;
 
+/** A tenant row to write, and the version of the row it was planned against (null: no row). */
+export interface TenantChange {
+  row: TenantWrite;
+  /** tenantVersion() of the row when the change was planned; written only if it is still so. */
+  expect: string | null;
+}
+
+export interface SubscriptionChange {
+  sub: Subscription;
+  /** The migration hash stored with it (null for a change made by a command). */
+  hash: string | null;
+  /** subscriptionVersion() when planned. */
+  expect: string | null;
+}
+
+export interface CatalogueChange {
+  catalogue: Catalogue;
+  hash: string;
+  /** catalogueVersion() when planned. */
+  expect: string | null;
+}
+
+/** Writes applied together: in one transaction where the backend has them. */
+export interface ChangeSet {
+  tenants?: TenantChange[];
+  subscriptions?: SubscriptionChange[];
+  catalogue?: CatalogueChange;
+}
+
+/** What a change set came to: each item written, or a conflict (changed since it was planned, left as it is). */
+export interface ChangeOutcome {
+  written: { tenants: string[]; subscriptions: string[]; catalogue: boolean };
+  conflicts: { tenants: string[]; subscriptions: string[]; catalogue: boolean };
+}
+
+/**
+ * An invalidation owed to the cache: every key family of a tenant, one
+ * business's `permissions:` entry, or every `permissions:` entry.
+ */
+export type InvalidationKind = 'tenant' | 'permissions' | 'permissions-all';
+
+export interface PendingInvalidation {
+  kind: InvalidationKind;
+  target: string;
+  /** Bumped each time the same invalidation is recorded again: clearing removes only what was read. */
+  seq: string;
+}
+
+/** The invalidations a write owes: recorded with it, in the same transaction. */
+export function invalidationsFor(written: ChangeOutcome['written']): Array<{ kind: InvalidationKind; target: string }> {
+  return [
+    ...written.tenants.map((t) => ({ kind: 'tenant' as const, target: t })),
+    ...written.subscriptions.map((b) => ({ kind: 'permissions' as const, target: b })),
+    ...(written.catalogue ? [{ kind: 'permissions-all' as const, target: '*' }] : []),
+  ];
+}
+
 /** The registry operations the tool uses, and only those; one file per backend. */
 export interface RegistryStore {
   /** Where it is, credentials masked. */
@@ -36,8 +93,26 @@ export interface RegistryStore {
   getTenants(ids: string[]): Promise<Map<string, TenantRow>>;
   /** Rows with status `active`, sorted by id. */
   listActiveTenants(): Promise<TenantRow[]>;
-  /** Inserts (status `active`) or updates the tenantctl columns, setting config_source `database`. */
-  upsertTenant(row: TenantWrite): Promise<void>;
+  /**
+   * Makes the schema current (writers only): checks the catalog first and
+   * changes nothing when it is; else applies schema.sql under a lock.
+   */
+  ensureSchema(): Promise<void>;
+  /**
+   * Applies a change set with compare-and-set: an item whose current version
+   * differs from `expect` is a conflict and is not written. The invalidations
+   * owed for what was written are recorded in the outbox in the same transaction.
+   */
+  applyChanges(changes: ChangeSet): Promise<ChangeOutcome>;
+  /** The invalidations still owed (oldest first), at most `limit`. */
+  pendingInvalidations(limit?: number): Promise<PendingInvalidation[]>;
+  /** Forgets invalidations that were done (unless recorded again since they were read). */
+  clearInvalidations(done: PendingInvalidation[]): Promise<void>;
+  /**
+   * Serialises migrations across processes (a PostgreSQL advisory lock; the
+   * embedded registry is one process at a time anyway). Resolves to the release.
+   */
+  lockMigrations(): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -68,14 +143,8 @@ export interface StoredSubscription extends Subscription {
 export interface PermissionStore {
   /** The catalogue and tiers, with the hash of what tenantctl last migrated (null if never). */
   getCatalogue(): Promise<Catalogue & { tenantctl_hash: string | null }>;
-  /** Makes the catalogue exactly this (features and tiers not listed are removed). */
-  replaceCatalogue(catalogue: Catalogue, hash: string): Promise<void>;
   getSubscription(business: string): Promise<StoredSubscription | undefined>;
   getSubscriptions(businesses: string[]): Promise<Map<string, StoredSubscription>>;
-  /** Inserts or replaces a subscription and its overrides. */
-  putSubscription(sub: Subscription, hash: string | null): Promise<void>;
-  /** Sets (value) or removes (null) one override of an existing subscription. */
-  setOverride(business: string, feature: string, value: boolean | number | null): Promise<void>;
 }
 
 /** Everything the tool asks of a registry. */

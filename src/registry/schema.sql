@@ -1,6 +1,9 @@
--- tenantctl registry schema. Applied automatically to the embedded (PGlite)
--- and PostgreSQL registries; print it with `tenantctl schema` and run it in
--- the Supabase SQL editor for a hosted registry. Every statement is idempotent.
+-- tenantctl registry schema. Commands that write apply it to the embedded
+-- (PGlite) and PostgreSQL registries only when it is missing or older than
+-- this version (checked in the catalog first; applied under an advisory lock
+-- with the registry timeout as lock_timeout); reads never change the schema.
+-- Print it with `tenantctl schema` and run it in the Supabase SQL editor for a
+-- hosted registry. Every statement is idempotent.
 
 -- The tenants table the services already read (columns as they define them).
 CREATE TABLE IF NOT EXISTS tenants (
@@ -57,4 +60,19 @@ CREATE TABLE IF NOT EXISTS business_feature_overrides (
 CREATE TABLE IF NOT EXISTS tenantctl_meta (
   key   text PRIMARY KEY,
   value text NOT NULL
+);
+
+-- Invalidations still owed to the cache (an outbox): recorded in the same
+-- transaction as the write they follow, deleted once done, so a run killed or
+-- cut off from Redis between its write and its invalidation leaves them here
+-- for the next write command (or `tenantctl invalidate --pending`) to finish.
+-- kind: 'tenant' (every key family of the tenant), 'permissions'
+-- (permissions:<target>), 'permissions-all' (target '*').
+CREATE SEQUENCE IF NOT EXISTS tenantctl_outbox_seq;
+CREATE TABLE IF NOT EXISTS tenantctl_outbox (
+  kind       text NOT NULL,
+  target     text NOT NULL,
+  seq        bigint NOT NULL DEFAULT nextval('tenantctl_outbox_seq'),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (kind, target)
 );

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { BackendUnavailableError, describeError } from '../errors.js';
-import { normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS, type Registry, type StoredSubscription, type TenantRow, type TenantWrite } from './registry-store.js';
-import type { Catalogue, Subscription } from '../permissions/model.js';
+import { BackendUnavailableError, describeError, type BackendReason } from '../errors.js';
+import {
+  invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  type ChangeOutcome, type ChangeSet, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow,
+} from './registry-store.js';
+import { catalogueVersion, subscriptionVersion, tenantVersion } from './content-hash.js';
+import type { Catalogue } from '../permissions/model.js';
 
 /** What pg's Client and PGlite have in common: `$n` parameters, rows back. */
 export interface SqlExecutor {
@@ -16,65 +20,120 @@ export function schemaSql(): string {
   return readFileSync(new URL('./schema.sql', import.meta.url), 'utf8');
 }
 
+/** The version schema.sql brings; recorded in tenantctl_meta once applied. Bump it with every change to schema.sql. */
+export const SCHEMA_VERSION = 2;
+
+/** Advisory lock keys (pg_advisory_lock's bigint space): arbitrary, fixed, tenantctl's own. */
+const SCHEMA_LOCK = 7_346_110_001;
+const MIGRATION_LOCK = 7_346_110_002;
+
+/** Tables tenantctl adds; a services' database may have only `tenants`. */
+const OWN_TABLES = ['tenantctl_meta', 'tenantctl_outbox', 'permission_features', 'permission_tiers', 'business_subscriptions', 'business_feature_overrides'];
+
+/** PostgreSQL error codes that have a meaning here. */
+const PG = { undefinedTable: '42P01', insufficientPrivilege: '42501', lockNotAvailable: '55P03', queryCanceled: '57014' };
+
+const codeOf = (err: unknown) => (err as { code?: unknown })?.code;
+
 /** The RegistryStore for PostgreSQL and PGlite: the same SQL on both. */
 export class SqlRegistryStore implements Registry {
+  /** Set when a read found no `tenants` table: the registry is empty (a notice, not an error). */
+  schemaMissing = false;
+
   constructor(
     readonly db: SqlExecutor,
     readonly description: string,
+    /** For messages: how long locks and statements may wait. */
+    readonly timeoutMs = 5000,
   ) {}
 
-  /** Applies schema.sql (idempotent). */
-  async applySchema(): Promise<void> {
-    await this.guard('applying the schema', () => this.db.exec(schemaSql()));
-  }
-
-  /** Wraps a registry call so a lost connection becomes BackendUnavailableError. */
+  /** Wraps a registry call so any failure becomes BackendUnavailableError with a typed reason. */
   async guard<T>(what: string, op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (err) {
-      throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${describeError(err)}`, { cause: err });
+      if (err instanceof BackendUnavailableError) throw err;
+      const code = codeOf(err);
+      let reason: BackendReason = 'failed';
+      let detail = describeError(err);
+      if (code === PG.lockNotAvailable || code === PG.queryCanceled) {
+        reason = 'timeout';
+        detail = `waited ${this.timeoutMs} ms (the registry timeout): ${detail}`;
+      } else if (code === PG.insufficientPrivilege) reason = 'no-permission';
+      else if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) reason = 'unreachable';
+      throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${detail}`, { cause: err, reason });
     }
   }
 
+  /** A read of a table that may not exist yet: none means nothing stored (reads never create it). */
+  private async readOptional<T>(what: string, empty: T, op: () => Promise<T>, onMissing?: () => void): Promise<T> {
+    return this.guard(what, async () => {
+      try {
+        return await op();
+      } catch (err) {
+        if (codeOf(err) !== PG.undefinedTable) throw err;
+        onMissing?.();
+        return empty;
+      }
+    });
+  }
+
+  /** Where the schema stands, from the catalog alone (no lock beyond a plain SELECT). */
+  async schemaState(): Promise<{ current: boolean; version: number | null }> {
+    return this.guard('checking the schema', async () => {
+      const { rows } = await this.db.query(
+        `SELECT to_regclass('tenants') IS NOT NULL AS tenants,
+                EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenants') AND attname = 'tenantctl_hash' AND NOT attisdropped) AS hash_column,
+                ${OWN_TABLES.map((t) => `to_regclass('${t}') IS NOT NULL AS ${t}`).join(', ')}`,
+      );
+      const r = rows[0];
+      if (!OWN_TABLES.every((t) => r[t]) || !r.tenants || !r.hash_column) return { current: false, version: null };
+      const meta = await this.db.query("SELECT value FROM tenantctl_meta WHERE key = 'schema_version'");
+      const version = meta.rows[0] ? Number(meta.rows[0].value) : null;
+      return { current: version !== null && version >= SCHEMA_VERSION, version };
+    });
+  }
+
+  async ensureSchema(): Promise<void> {
+    if ((await this.schemaState()).current) return;
+    // Only now any DDL, under a lock so two first runs never race (duplicate
+    // key on CREATE TABLE IF NOT EXISTS), and bounded by lock_timeout.
+    await this.transaction('applying the schema', async () => {
+      await this.db.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+      await this.db.exec(schemaSql());
+      await this.db.query(
+        "INSERT INTO tenantctl_meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        [String(SCHEMA_VERSION)],
+      );
+    });
+    this.schemaMissing = false;
+  }
+
   async getTenant(id: string): Promise<TenantRow | undefined> {
-    const { rows } = await this.guard('reading a tenant', () => this.db.query('SELECT * FROM tenants WHERE id = $1', [id]));
-    return rows[0] ? normaliseRow(rows[0]) : undefined;
+    return (await this.getTenants([id])).get(id);
   }
 
   async getTenants(ids: string[]): Promise<Map<string, TenantRow>> {
     const out = new Map<string, TenantRow>();
     if (ids.length === 0) return out;
-    const { rows } = await this.guard('reading tenants', () => this.db.query('SELECT * FROM tenants WHERE id = ANY($1::text[])', [ids]));
+    const rows = await this.readOptional('reading tenants', [], async () => (await this.db.query('SELECT * FROM tenants WHERE id = ANY($1::text[])', [ids])).rows, () => (this.schemaMissing = true));
     for (const r of rows) out.set(String(r.id), normaliseRow(r));
     return out;
   }
 
   async listActiveTenants(): Promise<TenantRow[]> {
-    const { rows } = await this.guard('listing tenants', () =>
-      this.db.query("SELECT * FROM tenants WHERE status = 'active' ORDER BY id"),
-    );
+    const rows = await this.readOptional('listing tenants', [], async () => (await this.db.query("SELECT * FROM tenants WHERE status = 'active' ORDER BY id")).rows, () => (this.schemaMissing = true));
     return rows.map(normaliseRow);
   }
 
-  async upsertTenant(row: TenantWrite): Promise<void> {
-    const cols = TENANT_WRITE_COLUMNS;
-    const values = cols.map((c) => (c === 'tenant_config' ? JSON.stringify(row[c]) : row[c]));
-    const placeholders = cols.map((c, i) => (c === 'tenant_config' ? `$${i + 1}::jsonb` : `$${i + 1}`));
-    const updates = cols.filter((c) => c !== 'id').map((c) => `${c} = EXCLUDED.${c}`);
-    const sql =
-      `INSERT INTO tenants (${cols.join(', ')}, config_source, status) VALUES (${placeholders.join(', ')}, 'database', 'active') ` +
-      `ON CONFLICT (id) DO UPDATE SET ${updates.join(', ')}, config_source = 'database', updated_at = now()`;
-    await this.guard(`writing tenant ${row.id}`, () => this.db.query(sql, values));
-  }
-
   /** Runs statements in one transaction. */
-  private async transaction(what: string, work: () => Promise<void>): Promise<void> {
-    await this.guard(what, async () => {
+  private async transaction<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return this.guard(what, async () => {
       await this.db.query('BEGIN');
       try {
-        await work();
+        const result = await work();
         await this.db.query('COMMIT');
+        return result;
       } catch (err) {
         await this.db.query('ROLLBACK').catch(() => undefined);
         throw err;
@@ -83,7 +142,8 @@ export class SqlRegistryStore implements Registry {
   }
 
   async getCatalogue(): Promise<Catalogue & { tenantctl_hash: string | null }> {
-    return this.guard('reading the feature catalogue', async () => {
+    const empty = { features: [], tiers: {}, tenantctl_hash: null };
+    return this.readOptional('reading the feature catalogue', empty, async () => {
       const features = (await this.db.query('SELECT name FROM permission_features ORDER BY name')).rows.map((r) => String(r.name));
       const tiers: Catalogue['tiers'] = {};
       for (const r of (await this.db.query('SELECT name, features, max_devices FROM permission_tiers ORDER BY name')).rows) {
@@ -95,62 +155,165 @@ export class SqlRegistryStore implements Registry {
     });
   }
 
-  async replaceCatalogue(catalogue: Catalogue, hash: string): Promise<void> {
-    await this.transaction('writing the feature catalogue', async () => {
-      await this.db.query('DELETE FROM permission_features WHERE NOT (name = ANY($1::text[]))', [catalogue.features]);
-      for (const f of catalogue.features) await this.db.query('INSERT INTO permission_features (name) VALUES ($1) ON CONFLICT DO NOTHING', [f]);
-      const names = Object.keys(catalogue.tiers);
-      await this.db.query('DELETE FROM permission_tiers WHERE NOT (name = ANY($1::text[]))', [names]);
-      for (const t of Object.values(catalogue.tiers)) {
-        await this.db.query(
-          'INSERT INTO permission_tiers (name, features, max_devices) VALUES ($1, $2::jsonb, $3) ON CONFLICT (name) DO UPDATE SET features = EXCLUDED.features, max_devices = EXCLUDED.max_devices',
-          [t.name, JSON.stringify(t.features), t.max_devices],
-        );
-      }
-      await this.db.query("INSERT INTO tenantctl_meta (key, value) VALUES ('catalogue_hash', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", [hash]);
-    });
-  }
-
   async getSubscription(business: string): Promise<StoredSubscription | undefined> {
     return (await this.getSubscriptions([business])).get(business);
   }
 
-  async getSubscriptions(businesses: string[]): Promise<Map<string, StoredSubscription>> {
+  async getSubscriptions(businesses: string[], lock = false): Promise<Map<string, StoredSubscription>> {
     const out = new Map<string, StoredSubscription>();
     if (businesses.length === 0) return out;
-    return this.guard('reading subscriptions', async () => {
-      const subs = await this.db.query('SELECT * FROM business_subscriptions WHERE business_id = ANY($1::text[])', [businesses]);
+    return this.readOptional('reading subscriptions', out, async () => {
+      const subs = await this.db.query(`SELECT * FROM business_subscriptions WHERE business_id = ANY($1::text[])${lock ? ' FOR UPDATE' : ''}`, [businesses]);
       const overrides = await this.db.query('SELECT business_id, feature, value FROM business_feature_overrides WHERE business_id = ANY($1::text[])', [businesses]);
       return subscriptionsFromRows(subs.rows, overrides.rows, out);
     });
   }
 
-  async putSubscription(sub: Subscription, hash: string | null): Promise<void> {
-    await this.transaction(`writing the subscription of ${sub.business_id}`, async () => {
-      await this.db.query(
-        `INSERT INTO business_subscriptions (business_id, tier, status, demo_expires_at, tenantctl_hash) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (business_id) DO UPDATE SET tier = EXCLUDED.tier, status = EXCLUDED.status, demo_expires_at = EXCLUDED.demo_expires_at,
-         tenantctl_hash = EXCLUDED.tenantctl_hash, updated_at = now()`,
-        [sub.business_id, sub.tier, sub.status, sub.demo_expires_at, hash],
-      );
-      await this.db.query('DELETE FROM business_feature_overrides WHERE business_id = $1', [sub.business_id]);
-      for (const [feature, value] of Object.entries(sub.overrides)) {
-        await this.db.query('INSERT INTO business_feature_overrides (business_id, feature, value) VALUES ($1, $2, $3::jsonb)', [sub.business_id, feature, JSON.stringify(value)]);
+  /**
+   * One transaction: lock the rows the changes touch, keep only the items
+   * whose version is still the one they were planned against, write those
+   * with multi-row statements, and record the invalidations they owe.
+   */
+  async applyChanges(changes: ChangeSet): Promise<ChangeOutcome> {
+    const outcome: ChangeOutcome = {
+      written: { tenants: [], subscriptions: [], catalogue: false },
+      conflicts: { tenants: [], subscriptions: [], catalogue: false },
+    };
+    const q = (sql: string, params?: unknown[]) => this.db.query(sql, params);
+    await this.transaction('writing changes', async () => {
+      const tenants = changes.tenants ?? [];
+      if (tenants.length) {
+        const ids = tenants.map((t) => t.row.id);
+        const current = new Map((await q('SELECT * FROM tenants WHERE id = ANY($1::text[]) FOR UPDATE', [ids])).rows.map((r) => [String(r.id), normaliseRow(r)]));
+        const inserts = [];
+        const updates = [];
+        for (const t of tenants) {
+          if (tenantVersion(current.get(t.row.id)) !== t.expect) outcome.conflicts.tenants.push(t.row.id);
+          else if (current.has(t.row.id)) updates.push(t.row);
+          else inserts.push(t.row);
+        }
+        const recordset = `jsonb_to_recordset($1::jsonb) AS v(${TENANT_WRITE_COLUMNS.map((c) => `${c} ${c === 'tenant_config' ? 'jsonb' : 'text'}`).join(', ')})`;
+        if (inserts.length) {
+          // A row inserted by someone else since the lock was taken is a conflict, not an overwrite.
+          const { rows } = await q(
+            `INSERT INTO tenants (${TENANT_WRITE_COLUMNS.join(', ')}, config_source, status)
+             SELECT ${TENANT_WRITE_COLUMNS.map((c) => `v.${c}`).join(', ')}, 'database', 'active' FROM ${recordset}
+             ON CONFLICT (id) DO NOTHING RETURNING id`,
+            [JSON.stringify(inserts)],
+          );
+          const done = new Set(rows.map((r) => String(r.id)));
+          for (const r of inserts) (done.has(r.id) ? outcome.written.tenants : outcome.conflicts.tenants).push(r.id);
+        }
+        if (updates.length) {
+          await q(
+            `UPDATE tenants t SET ${TENANT_WRITE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = v.${c}`).join(', ')}, config_source = 'database', updated_at = now()
+             FROM ${recordset} WHERE t.id = v.id`,
+            [JSON.stringify(updates)],
+          );
+          outcome.written.tenants.push(...updates.map((r) => r.id));
+        }
       }
-    });
-  }
 
-  async setOverride(business: string, feature: string, value: boolean | number | null): Promise<void> {
-    await this.transaction(`writing an override of ${business}`, async () => {
-      if (value === null) await this.db.query('DELETE FROM business_feature_overrides WHERE business_id = $1 AND feature = $2', [business, feature]);
-      else {
-        await this.db.query(
-          'INSERT INTO business_feature_overrides (business_id, feature, value) VALUES ($1, $2, $3::jsonb) ON CONFLICT (business_id, feature) DO UPDATE SET value = EXCLUDED.value',
-          [business, feature, JSON.stringify(value)],
+      const subs = changes.subscriptions ?? [];
+      if (subs.length) {
+        const current = await this.getSubscriptions(subs.map((s) => s.sub.business_id), true);
+        const ok = subs.filter((s) => {
+          if (subscriptionVersion(current.get(s.sub.business_id)) === s.expect) return true;
+          outcome.conflicts.subscriptions.push(s.sub.business_id);
+          return false;
+        });
+        if (ok.length) {
+          const ids = ok.map((s) => s.sub.business_id);
+          await q(
+            `INSERT INTO business_subscriptions (business_id, tier, status, demo_expires_at, tenantctl_hash)
+             SELECT v.business_id, v.tier, v.status, v.demo_expires_at, v.tenantctl_hash
+             FROM jsonb_to_recordset($1::jsonb) AS v(business_id text, tier text, status text, demo_expires_at timestamptz, tenantctl_hash text)
+             ON CONFLICT (business_id) DO UPDATE SET tier = EXCLUDED.tier, status = EXCLUDED.status,
+               demo_expires_at = EXCLUDED.demo_expires_at, tenantctl_hash = EXCLUDED.tenantctl_hash, updated_at = now()`,
+            [JSON.stringify(ok.map((s) => ({ ...s.sub, overrides: undefined, tenantctl_hash: s.hash })))],
+          );
+          await q('DELETE FROM business_feature_overrides WHERE business_id = ANY($1::text[])', [ids]);
+          const overrides = ok.flatMap((s) => Object.entries(s.sub.overrides).map(([feature, value]) => ({ business_id: s.sub.business_id, feature, value })));
+          if (overrides.length) {
+            await q(
+              `INSERT INTO business_feature_overrides (business_id, feature, value)
+               SELECT v.business_id, v.feature, v.value FROM jsonb_to_recordset($1::jsonb) AS v(business_id text, feature text, value jsonb)`,
+              [JSON.stringify(overrides)],
+            );
+          }
+          outcome.written.subscriptions.push(...ids);
+        }
+      }
+
+      const cat = changes.catalogue;
+      if (cat) {
+        // The meta row is the catalogue's lock (it always exists once the schema is applied).
+        await q("INSERT INTO tenantctl_meta (key, value) VALUES ('catalogue_lock', '') ON CONFLICT (key) DO NOTHING");
+        await q("SELECT value FROM tenantctl_meta WHERE key = 'catalogue_lock' FOR UPDATE");
+        if (catalogueVersion(await this.getCatalogue()) !== cat.expect) outcome.conflicts.catalogue = true;
+        else {
+          const { catalogue } = cat;
+          await q('DELETE FROM permission_features WHERE NOT (name = ANY($1::text[]))', [catalogue.features]);
+          await q('INSERT INTO permission_features (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING', [catalogue.features]);
+          const tiers = Object.values(catalogue.tiers);
+          await q('DELETE FROM permission_tiers WHERE NOT (name = ANY($1::text[]))', [tiers.map((t) => t.name)]);
+          if (tiers.length) {
+            await q(
+              `INSERT INTO permission_tiers (name, features, max_devices)
+               SELECT v.name, v.features, v.max_devices FROM jsonb_to_recordset($1::jsonb) AS v(name text, features jsonb, max_devices integer)
+               ON CONFLICT (name) DO UPDATE SET features = EXCLUDED.features, max_devices = EXCLUDED.max_devices`,
+              [JSON.stringify(tiers)],
+            );
+          }
+          await q("INSERT INTO tenantctl_meta (key, value) VALUES ('catalogue_hash', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", [cat.hash]);
+          outcome.written.catalogue = true;
+        }
+      }
+
+      const owed = invalidationsFor(outcome.written);
+      if (owed.length) {
+        await q(
+          `INSERT INTO tenantctl_outbox (kind, target) SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (kind, target) DO UPDATE SET seq = nextval('tenantctl_outbox_seq'), created_at = now()`,
+          [owed.map((o) => o.kind), owed.map((o) => o.target)],
         );
       }
-      await this.db.query('UPDATE business_subscriptions SET updated_at = now() WHERE business_id = $1', [business]);
     });
+    return outcome;
+  }
+
+  async pendingInvalidations(limit = 10_000): Promise<PendingInvalidation[]> {
+    return this.readOptional('reading pending invalidations', [], async () =>
+      (await this.db.query('SELECT kind, target, seq::text AS seq FROM tenantctl_outbox ORDER BY seq LIMIT $1', [limit])).rows.map((r) => ({
+        kind: r.kind as PendingInvalidation['kind'],
+        target: String(r.target),
+        seq: String(r.seq),
+      })),
+    );
+  }
+
+  async clearInvalidations(done: PendingInvalidation[]): Promise<void> {
+    if (!done.length) return;
+    await this.guard('clearing done invalidations', () =>
+      this.db.query(
+        'DELETE FROM tenantctl_outbox o USING unnest($1::text[], $2::text[], $3::bigint[]) AS d(kind, target, seq) WHERE o.kind = d.kind AND o.target = d.target AND o.seq = d.seq',
+        [done.map((d) => d.kind), done.map((d) => d.target), done.map((d) => d.seq)],
+      ),
+    );
+  }
+
+  async lockMigrations(): Promise<() => Promise<void>> {
+    try {
+      await this.guard('waiting for the migration lock', () => this.db.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]));
+    } catch (err) {
+      if (err instanceof BackendUnavailableError && err.reason === 'timeout') {
+        throw new BackendUnavailableError('registry', `registry (${this.description}) is in use: another migration holds its lock (waited ${this.timeoutMs} ms, the registry timeout)`, { cause: err, reason: 'in-use' });
+      }
+      throw err;
+    }
+    return async () => {
+      await this.db.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    };
   }
 
   async close(): Promise<void> {

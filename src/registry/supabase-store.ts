@@ -1,9 +1,13 @@
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
-import { normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS, type Registry, type StoredSubscription, type TenantRow, type TenantWrite } from './registry-store.js';
+import {
+  invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantWrite,
+} from './registry-store.js';
+import { catalogueVersion, subscriptionVersion, tenantVersion } from './content-hash.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
-import { REGISTRY_CONNECT_TIMEOUT_MS } from './postgres-store.js';
+import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
 
 /** Ids per `in.(…)` filter, to keep request URLs short. */
 const IDS_PER_REQUEST = 100;
@@ -17,6 +21,12 @@ type Result<T> = { data: T | null; error: { message: string; code?: string } | n
  * return `{ data, error }` and never throw, so every call is checked; writes
  * ask for the written rows back, because row-level security can make an
  * update silently affect nothing (supabase#20867).
+ *
+ * PostgREST has no transactions: a change set is applied item by item, each
+ * update conditional on the row's `updated_at` and hash as they were read
+ * (compare-and-set), and the invalidations it owes are recorded *before* the
+ * writes (at least once: an item that then turns out a conflict costs one
+ * extra invalidation, never a stale entry).
  */
 export class SupabaseRegistryStore implements Registry {
   readonly description: string;
@@ -28,7 +38,7 @@ export class SupabaseRegistryStore implements Registry {
     this.description = `supabase ${maskUrl(url)}`;
   }
 
-  static async open(url: string, key: string, timeoutMs = REGISTRY_CONNECT_TIMEOUT_MS): Promise<SupabaseRegistryStore> {
+  static async open(url: string, key: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS): Promise<SupabaseRegistryStore> {
     const { createClient } = await import('@supabase/supabase-js');
     const { default: ws } = await import('ws');
     const client = createClient(url, key, {
@@ -93,22 +103,6 @@ export class SupabaseRegistryStore implements Registry {
     }
   }
 
-  async upsertTenant(row: TenantWrite): Promise<void> {
-    const values: Record<string, unknown> = { config_source: 'database', updated_at: new Date().toISOString() };
-    for (const c of TENANT_WRITE_COLUMNS) values[c] = row[c];
-    const existing = await this.getTenant(row.id);
-    const written = existing
-      ? await this.call(`updating tenant ${row.id}`, () =>
-          this.client.from('tenants').update(values).eq('id', row.id).select('id').retry(false) as unknown as PromiseLike<Result<unknown[]>>,
-        )
-      : await this.call(`inserting tenant ${row.id}`, () =>
-          this.client.from('tenants').insert({ ...values, status: 'active' }).select('id').retry(false) as unknown as PromiseLike<Result<unknown[]>>,
-        );
-    if (!written || written.length !== 1) {
-      throw new BackendUnavailableError('registry', `registry (${this.description}) wrote no row for tenant ${row.id}: check row-level security for the service-role key`);
-    }
-  }
-
   /** Builds a query against a table; every call goes through `call` (error checked, no retries). */
   private table(name: string) {
     return this.client.from(name);
@@ -128,21 +122,6 @@ export class SupabaseRegistryStore implements Registry {
     return { features: features.map((f) => f.name).sort(), tiers: out, tenantctl_hash: meta[0]?.value ?? null };
   }
 
-  /** PostgREST has no transactions: write the new rows first, then remove what is no longer listed. */
-  async replaceCatalogue(catalogue: Catalogue, hash: string): Promise<void> {
-    const list = (names: string[]) => `(${names.map((n) => `"${n}"`).join(',')})`;
-    if (catalogue.features.length) {
-      await this.rows('writing features', () => this.table('permission_features').upsert(catalogue.features.map((name) => ({ name })), { onConflict: 'name' }).select('name').retry(false));
-    }
-    await this.rows('removing features', () => this.table('permission_features').delete().not('name', 'in', list(catalogue.features)).select('name').retry(false));
-    const tiers = Object.values(catalogue.tiers);
-    if (tiers.length) {
-      await this.rows('writing tiers', () => this.table('permission_tiers').upsert(tiers.map((t) => ({ name: t.name, features: t.features, max_devices: t.max_devices })), { onConflict: 'name' }).select('name').retry(false));
-    }
-    await this.rows('removing tiers', () => this.table('permission_tiers').delete().not('name', 'in', list(tiers.map((t) => t.name))).select('name').retry(false));
-    await this.rows('writing tenantctl_meta', () => this.table('tenantctl_meta').upsert({ key: 'catalogue_hash', value: hash }, { onConflict: 'key' }).select('key').retry(false));
-  }
-
   async getSubscription(business: string): Promise<StoredSubscription | undefined> {
     return (await this.getSubscriptions([business])).get(business);
   }
@@ -159,7 +138,91 @@ export class SupabaseRegistryStore implements Registry {
     return out;
   }
 
-  async putSubscription(sub: Subscription, hash: string | null): Promise<void> {
+  /** Nothing to apply from here: the schema is applied in the SQL editor (`tenantctl schema`); checks it is there. */
+  async ensureSchema(): Promise<void> {
+    await this.rows('checking the outbox table', () => this.table('tenantctl_outbox').select('kind').limit(1).retry(false));
+  }
+
+  async applyChanges(changes: ChangeSet): Promise<ChangeOutcome> {
+    const outcome: ChangeOutcome = {
+      written: { tenants: [], subscriptions: [], catalogue: false },
+      conflicts: { tenants: [], subscriptions: [], catalogue: false },
+    };
+    const tenants = changes.tenants ?? [];
+    const subs = changes.subscriptions ?? [];
+    // Owed before anything is written: a crash after a write must still leave its invalidation behind.
+    await this.recordInvalidations(invalidationsFor({
+      tenants: tenants.map((t) => t.row.id),
+      subscriptions: subs.map((s) => s.sub.business_id),
+      catalogue: !!changes.catalogue,
+    }));
+    const current = await this.getTenants(tenants.map((t) => t.row.id));
+    for (const t of tenants) {
+      const row = current.get(t.row.id);
+      const ok = tenantVersion(row) === t.expect && (row ? await this.updateTenantIf(t.row, row) : await this.insertTenant(t.row));
+      (ok ? outcome.written.tenants : outcome.conflicts.tenants).push(t.row.id);
+    }
+    const currentSubs = await this.getSubscriptions(subs.map((s) => s.sub.business_id));
+    for (const s of subs) {
+      if (subscriptionVersion(currentSubs.get(s.sub.business_id)) !== s.expect) {
+        outcome.conflicts.subscriptions.push(s.sub.business_id);
+        continue;
+      }
+      await this.putSubscription(s.sub, s.hash);
+      outcome.written.subscriptions.push(s.sub.business_id);
+    }
+    if (changes.catalogue) {
+      if (catalogueVersion(await this.getCatalogue()) !== changes.catalogue.expect) outcome.conflicts.catalogue = true;
+      else {
+        await this.replaceCatalogue(changes.catalogue.catalogue, changes.catalogue.hash);
+        outcome.written.catalogue = true;
+      }
+    }
+    return outcome;
+  }
+
+  private async insertTenant(row: TenantWrite): Promise<boolean> {
+    const values: Record<string, unknown> = { config_source: 'database', status: 'active', updated_at: new Date().toISOString() };
+    for (const c of TENANT_WRITE_COLUMNS) values[c] = row[c];
+    const res = (await this.client.from('tenants').insert(values).select('id').retry(false)) as unknown as Result<unknown[]>;
+    // Inserted by someone else since it was read: a conflict, not an overwrite.
+    if (res.error?.code === '23505') return false;
+    const written = this.check(res, `inserting tenant ${row.id}`);
+    if (!written || written.length !== 1) throw this.rlsError(row.id);
+    return true;
+  }
+
+  /** Updates only if the row is still as it was read (its updated_at and hash); false when it changed meanwhile. */
+  private async updateTenantIf(row: TenantWrite, seen: TenantRow): Promise<boolean> {
+    const values: Record<string, unknown> = { config_source: 'database', updated_at: new Date().toISOString() };
+    for (const c of TENANT_WRITE_COLUMNS) values[c] = row[c];
+    let q = this.client.from('tenants').update(values).eq('id', row.id);
+    q = seen.updated_at ? q.eq('updated_at', seen.updated_at) : q;
+    q = seen.tenantctl_hash === null ? q.is('tenantctl_hash', null) : q.eq('tenantctl_hash', seen.tenantctl_hash);
+    const written = await this.call(`updating tenant ${row.id}`, () => q.select('id').retry(false) as unknown as PromiseLike<Result<unknown[]>>);
+    if (written && written.length === 1) return true;
+    // Nothing updated: the row changed since it was read (a conflict), or row-level security hid it.
+    const now = await this.getTenant(row.id);
+    if (now && tenantVersion(now) === tenantVersion(seen)) throw this.rlsError(row.id);
+    return false;
+  }
+
+  /** Writes the new rows first, then removes what is no longer listed. */
+  private async replaceCatalogue(catalogue: Catalogue, hash: string): Promise<void> {
+    const list = (names: string[]) => `(${names.map((n) => `"${n}"`).join(',')})`;
+    if (catalogue.features.length) {
+      await this.rows('writing features', () => this.table('permission_features').upsert(catalogue.features.map((name) => ({ name })), { onConflict: 'name' }).select('name').retry(false));
+    }
+    await this.rows('removing features', () => this.table('permission_features').delete().not('name', 'in', list(catalogue.features)).select('name').retry(false));
+    const tiers = Object.values(catalogue.tiers);
+    if (tiers.length) {
+      await this.rows('writing tiers', () => this.table('permission_tiers').upsert(tiers.map((t) => ({ name: t.name, features: t.features, max_devices: t.max_devices })), { onConflict: 'name' }).select('name').retry(false));
+    }
+    await this.rows('removing tiers', () => this.table('permission_tiers').delete().not('name', 'in', list(tiers.map((t) => t.name))).select('name').retry(false));
+    await this.rows('writing tenantctl_meta', () => this.table('tenantctl_meta').upsert({ key: 'catalogue_hash', value: hash }, { onConflict: 'key' }).select('key').retry(false));
+  }
+
+  private async putSubscription(sub: Subscription, hash: string | null): Promise<void> {
     const row = { business_id: sub.business_id, tier: sub.tier, status: sub.status, demo_expires_at: sub.demo_expires_at, tenantctl_hash: hash, updated_at: new Date().toISOString() };
     const written = await this.rows(`writing the subscription of ${sub.business_id}`, () =>
       this.table('business_subscriptions').upsert(row, { onConflict: 'business_id' }).select('business_id').retry(false));
@@ -169,14 +232,31 @@ export class SupabaseRegistryStore implements Registry {
     if (overrides.length) await this.rows('writing overrides', () => this.table('business_feature_overrides').insert(overrides).select('feature').retry(false));
   }
 
-  async setOverride(business: string, feature: string, value: boolean | number | null): Promise<void> {
-    if (value === null) {
-      await this.rows('removing an override', () => this.table('business_feature_overrides').delete().eq('business_id', business).eq('feature', feature).select('feature').retry(false));
-      return;
+  /** A fresh sequence number per recording (PostgREST cannot call nextval): time-based, unique within the process. */
+  private seq = Date.now() * 1000;
+
+  private async recordInvalidations(owed: Array<{ kind: InvalidationKind; target: string }>): Promise<void> {
+    if (!owed.length) return;
+    const rows = owed.map((o) => ({ kind: o.kind, target: o.target, seq: ++this.seq, created_at: new Date().toISOString() }));
+    await this.rows('recording invalidations', () => this.table('tenantctl_outbox').upsert(rows, { onConflict: 'kind,target' }).select('kind').retry(false));
+  }
+
+  async pendingInvalidations(limit = 10_000): Promise<PendingInvalidation[]> {
+    const rows = await this.rows<{ kind: string; target: string; seq: number | string }>('reading pending invalidations', () =>
+      this.table('tenantctl_outbox').select('kind, target, seq').order('seq').limit(limit).retry(false));
+    return rows.map((r) => ({ kind: r.kind as InvalidationKind, target: r.target, seq: String(r.seq) }));
+  }
+
+  async clearInvalidations(done: PendingInvalidation[]): Promise<void> {
+    for (const d of done) {
+      await this.rows('clearing an invalidation', () =>
+        this.table('tenantctl_outbox').delete().eq('kind', d.kind).eq('target', d.target).eq('seq', d.seq).select('kind').retry(false));
     }
-    const written = await this.rows('writing an override', () =>
-      this.table('business_feature_overrides').upsert({ business_id: business, feature, value }, { onConflict: 'business_id,feature' }).select('feature').retry(false));
-    if (written.length !== 1) throw this.rlsError(business);
+  }
+
+  /** Not serialised across processes on Supabase (no session to hold an advisory lock); compare-and-set still prevents lost updates. */
+  async lockMigrations(): Promise<() => Promise<void>> {
+    return async () => undefined;
   }
 
   private rlsError(id: string) {

@@ -1,16 +1,16 @@
 import path from 'node:path';
-import { BackendUnavailableError, PartialFailureError, TenantFileError, UsageError, describeError, type TenantctlError } from '../errors.js';
+import { BackendUnavailableError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted, type TenantctlError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
-import { PERMISSIONS_FAMILY } from '../keys/key-families.js';
-import type { Registry, StoredSubscription, TenantRow, TenantWrite } from '../registry/registry-store.js';
+import type { Registry, StoredSubscription, TenantChange, TenantRow, TenantWrite, SubscriptionChange, CatalogueChange } from '../registry/registry-store.js';
 import type { YamlTenantSource } from '../tenants/tenant-source.js';
-import { canonicalJson, sha256Hex } from '../tenants/canonical-json.js';
-import { contentHash, rowFromConfig } from '../tenants/registry-mapping.js';
+import { rowFromConfig } from '../tenants/registry-mapping.js';
+import { catalogueHash, catalogueVersion, contentHash, subscriptionHash, subscriptionVersion, tenantVersion } from '../registry/content-hash.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
 import { loadTiersFile, tiersFilePath } from '../permissions/tiers-file.js';
 import { subscriptionFromConfig } from '../permissions/subscription-block.js';
-import type { CacheAdmin } from './cache-admin.js';
-import type { Cache } from '../cache/cache.js';
+import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
+
+export { catalogueHash, subscriptionHash } from '../registry/content-hash.js';
 
 export type MigrationAction = 'create' | 'update' | 'unchanged' | 'conflict' | 'skip' | 'error';
 /** What an item writes: a tenant's config row, its subscription, or the catalogue (tiers.yaml). */
@@ -23,6 +23,8 @@ export interface MigrationItem {
   action: MigrationAction;
   /** Why (conflict, skip, error), or "forced: …" on an update that overrode a conflict. */
   reason?: string;
+  /** For an error: bad input (the file), the registry failing, or a signal stopping the run first. */
+  failure?: 'bad-input' | 'backend' | 'interrupted';
   /** When applied: whether it was written, and whether the cache of what it affects was invalidated. */
   written?: boolean;
   cacheInvalidated?: boolean | 'not-configured';
@@ -33,25 +35,39 @@ export interface MigrationReport {
   dryRun: boolean;
   items: MigrationItem[];
   counts: Record<MigrationAction, number>;
+  /** Invalidations owed by earlier runs (killed, or Redis down) that this run did first. */
+  earlierInvalidations?: { done: number; pending: number };
+  /** Invalidations still owed when this run ended (Redis down or not configured): the next write command does them. */
+  pendingInvalidations?: number;
+  /** The cache failure that left invalidations pending, once (not per tenant). */
+  cacheError?: string;
 }
 
 export interface MigrationOptions {
   ids?: string[];
   dryRun?: boolean;
   force?: boolean;
-  /** Called after each write when applying (for progress on stderr). */
+  /** Called after each written batch (for progress on stderr). */
   progress?: (done: number, total: number) => void;
+  /** Checked between batches: the run stops there, reports what it did, and throws InterruptedError. */
+  signal?: AbortSignal;
 }
+
+/** Items written per transaction: big enough for multi-row statements to pay, small enough to stop promptly on a signal. */
+export const MIGRATION_BATCH = 500;
 
 /** What an item would write once decided. */
 type Pending =
-  | { kind: 'tenant'; row: TenantWrite }
-  | { kind: 'subscription'; sub: Subscription; hash: string }
-  | { kind: 'catalogue'; catalogue: Catalogue; hash: string };
+  | { kind: 'tenant'; row: TenantWrite; expect?: string | null }
+  | { kind: 'subscription'; sub: Subscription; hash: string; expect?: string | null }
+  | { kind: 'catalogue'; catalogue: Catalogue; hash: string; expect?: string | null };
 
-export const subscriptionHash = (s: Subscription) =>
-  sha256Hex(canonicalJson({ tier: s.tier, status: s.status, demo_expires_at: s.demo_expires_at, overrides: s.overrides }));
-export const catalogueHash = (c: Catalogue) => sha256Hex(canonicalJson({ features: [...c.features].sort(), tiers: c.tiers }));
+/** The reads a plan needs, from an empty registry (a dry run before the embedded registry exists). */
+const EMPTY_REGISTRY_READS: Pick<Registry, 'getTenants' | 'getSubscriptions' | 'getCatalogue'> = {
+  getTenants: async () => new Map(),
+  getSubscriptions: async () => new Map(),
+  getCatalogue: async () => ({ features: [], tiers: {}, tenantctl_hash: null }),
+};
 
 /**
  * YAML -> registry: tenant configs, their subscriptions and the catalogue
@@ -60,54 +76,104 @@ export const catalogueHash = (c: Catalogue) => sha256Hex(canonicalJson({ feature
  * longer matches the hash tenantctl stored) / skip (`yaml_only`) / error (a
  * bad file: nothing of that tenant is written). Idempotent: a second run
  * finds everything unchanged.
+ *
+ * Applying: migrations serialise (a lock on the registry), the plan is read
+ * in one query per table, and written in batches, each one transaction that
+ * re-checks every item against the version it was planned on (so a change
+ * made meanwhile is a conflict, never overwritten) and records the cache
+ * invalidations it owes. Those are done at the end, and any an earlier run
+ * left owed (killed, or Redis down) are done first.
  */
 export class Migration {
   constructor(
     private readonly deps: {
       source: YamlTenantSource;
+      /** The registry for reading (a dry run never creates or changes it). */
       registry: () => Promise<Registry>;
-      admin: CacheAdmin;
-      cache: Cache;
+      /** The registry for writing (created if embedded, schema made current). */
+      writableRegistry: () => Promise<Registry>;
+      outbox: InvalidationOutbox;
     },
   ) {}
 
   async run(options: MigrationOptions = {}): Promise<MigrationReport> {
+    const registry = options.dryRun ? await this.readRegistryOrEmpty() : await this.deps.writableRegistry();
+    const release = options.dryRun ? undefined : await (registry as Registry).lockMigrations();
+    try {
+      const items: MigrationItem[] = [];
+      const pending = new Map<MigrationItem, Pending>();
+      const currentCatalogue = await registry.getCatalogue();
+      this.readFiles(options, items, pending, currentCatalogue);
+      const report: MigrationReport = { dryRun: !!options.dryRun, items, counts: countActions(items) };
+      if (!options.dryRun) {
+        const earlier = await this.deps.outbox.drain(registry as Registry, { signal: options.signal });
+        report.earlierInvalidations = { done: earlier.done, pending: earlier.pending };
+      }
+      await this.plan(registry, pending, currentCatalogue, !!options.force);
+      if (!options.dryRun) {
+        const written = await this.apply(items, pending, registry as Registry, options);
+        // The invalidations owed for what was written, even when stopped midway.
+        this.recordInvalidation(report, await this.deps.outbox.drain(registry as Registry));
+        report.counts = countActions(items);
+        throwIfAborted(options.signal, () => ({ done: written }), 'migrate-yaml', report);
+      }
+      report.counts = countActions(items);
+      return report;
+    } finally {
+      await release?.();
+    }
+  }
+
+  /** The registry to plan against without creating it: an embedded registry that does not exist yet is empty. */
+  private async readRegistryOrEmpty(): Promise<Pick<Registry, 'getTenants' | 'getSubscriptions' | 'getCatalogue'>> {
+    try {
+      return await this.deps.registry();
+    } catch (err) {
+      if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return EMPTY_REGISTRY_READS;
+      throw err;
+    }
+  }
+
+  /** Loads and validates every file; an item per tenant, subscription and the catalogue. */
+  private readFiles(options: MigrationOptions, items: MigrationItem[], pending: Map<MigrationItem, Pending>, registryCatalogue: Catalogue) {
     const { source } = this.deps;
     const ids = options.ids?.length ? [...new Set(options.ids.map((id) => parseId(id)))] : source.listIds();
-    const items: MigrationItem[] = [];
-    const pending = new Map<MigrationItem, Pending>();
     const rel = (f: string) => path.relative(process.cwd(), f) || f;
-    const registry = await this.deps.registry();
+    const bad = (item: MigrationItem, reason: string) => Object.assign(item, { action: 'error', reason, failure: 'bad-input' });
 
     // The catalogue first: subscriptions are checked against it.
     let catalogue: Catalogue | undefined;
     let catalogueError: string | undefined;
     const tiersFile = tiersFilePath(source.dir);
-    const currentCatalogue = await registry.getCatalogue();
-    if (tiersFile) {
-      const item: MigrationItem = { kind: 'catalogue', id: 'tiers', file: rel(tiersFile), action: 'error', warnings: [] };
-      items.push(item);
+    if (!tiersFile) catalogue = registryCatalogue;
+    else {
+      const catalogueItem: MigrationItem = { kind: 'catalogue', id: 'tiers', file: rel(tiersFile), action: 'error', warnings: [] };
+      items.push(catalogueItem);
       try {
         catalogue = loadTiersFile(tiersFile);
-        pending.set(item, { kind: 'catalogue', catalogue, hash: catalogueHash(catalogue) });
+        pending.set(catalogueItem, { kind: 'catalogue', catalogue, hash: catalogueHash(catalogue) });
       } catch (err) {
         if (!(err instanceof TenantFileError)) throw err;
-        item.reason = catalogueError = err.message;
+        bad(catalogueItem, (catalogueError = err.message));
       }
-    } else catalogue = currentCatalogue;
+    }
+    // Files that look like tenants but whose names are not ids: said, never silently skipped.
+    if (!options.ids?.length) {
+      for (const f of source.invalidFiles()) items.push(bad({ kind: 'tenant', id: path.basename(f), file: rel(f), action: 'error', warnings: [] }, `${rel(f)}: the file name is not a valid tenant id (letters, digits, _ - . only)`));
+    }
 
     for (const id of ids) {
       const file = source.fileOf(id);
       const item: MigrationItem = { kind: 'tenant', id, file: file && rel(file), action: 'error', warnings: [] };
       items.push(item);
       if (!source.allows(id)) {
-        item.reason = `ids starting "${source.registryOnlyPrefix}" are registry-only and never read from YAML`;
+        bad(item, `ids starting "${source.registryOnlyPrefix}" are registry-only and never read from YAML`);
         continue;
       }
       try {
         const doc = source.load(id);
         if (!doc) {
-          item.reason = `no file ${id}.yaml in ${source.dir}`;
+          bad(item, `no file ${id}.yaml in ${source.dir}`);
           continue;
         }
         item.warnings = doc.warnings;
@@ -131,68 +197,93 @@ export class Migration {
         }
       } catch (err) {
         if (!(err instanceof TenantFileError)) throw err;
-        item.reason = err.message;
+        bad(item, err.message);
       }
     }
+  }
 
+  /** Decides each pending item from one read per table, remembering the version it was decided on. */
+  private async plan(registry: Pick<Registry, 'getTenants' | 'getSubscriptions'>, pending: Map<MigrationItem, Pending>, currentCatalogue: Catalogue & { tenantctl_hash: string | null }, force: boolean) {
     const tenantIds = [...pending.values()].flatMap((p) => (p.kind === 'tenant' ? [p.row.id] : []));
     const subIds = [...pending.values()].flatMap((p) => (p.kind === 'subscription' ? [p.sub.business_id] : []));
     const [rows, subs] = await Promise.all([registry.getTenants(tenantIds), registry.getSubscriptions(subIds)]);
     for (const [item, p] of pending) {
-      const decision =
-        p.kind === 'tenant' ? decide(p.row, rows.get(p.row.id), !!options.force)
-        : p.kind === 'subscription' ? decideSubscription(p.hash, subs.get(p.sub.business_id), !!options.force)
-        : decideByHash(p.hash, hasCatalogue(currentCatalogue) ? catalogueHash(currentCatalogue) : undefined, currentCatalogue.tenantctl_hash, !!options.force, 'tiers');
+      let decision: { action: MigrationAction; reason?: string };
+      if (p.kind === 'tenant') {
+        const current = rows.get(p.row.id);
+        decision = decide(p.row, current, force);
+        p.expect = tenantVersion(current);
+      } else if (p.kind === 'subscription') {
+        const current = subs.get(p.sub.business_id);
+        decision = decideSubscription(p.hash, current, force);
+        p.expect = subscriptionVersion(current);
+      } else {
+        decision = decideByHash(p.hash, hasCatalogue(currentCatalogue) ? catalogueHash(currentCatalogue) : undefined, currentCatalogue.tenantctl_hash, force, 'tiers');
+        p.expect = catalogueVersion(currentCatalogue);
+      }
       item.action = decision.action;
       item.reason = decision.reason;
     }
-
-    if (!options.dryRun) await this.apply(items, pending, registry, options.progress);
-    return { dryRun: !!options.dryRun, items, counts: countActions(items) };
   }
 
-  private async apply(items: MigrationItem[], pending: Map<MigrationItem, Pending>, registry: Registry, progress?: (done: number, total: number) => void) {
-    // Catalogue, then tenants, then subscriptions (items are already in that order).
+  /**
+   * Writes what the plan says, batch by batch (the catalogue with the first),
+   * stopping between batches on a signal. Returns how many items it wrote.
+   */
+  private async apply(items: MigrationItem[], pending: Map<MigrationItem, Pending>, registry: Registry, options: MigrationOptions): Promise<number> {
     const toWrite = items.filter((i) => i.action === 'create' || i.action === 'update');
+    const catalogue = toWrite.filter((i) => i.kind === 'catalogue');
+    const rest = toWrite.filter((i) => i.kind !== 'catalogue');
+    const batches: MigrationItem[][] = [];
+    for (let start = 0; start < rest.length; start += MIGRATION_BATCH) batches.push(rest.slice(start, start + MIGRATION_BATCH));
+    if (catalogue.length) batches[0] = [...catalogue, ...(batches[0] ?? [])];
+    const notWritten = (reason: string, failure: MigrationItem['failure']) => {
+      for (const i of toWrite.filter((x) => x.written === undefined)) Object.assign(i, { action: 'error', reason, failure, written: false });
+    };
     let done = 0;
-    for (const item of toWrite) {
-      const p = pending.get(item)!;
+    for (const batch of batches) {
+      if (options.signal?.aborted) {
+        notWritten(`not written: interrupted by ${options.signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT'} first`, 'interrupted');
+        break;
+      }
+      const tenants: TenantChange[] = [];
+      const subscriptions: SubscriptionChange[] = [];
+      let cat: CatalogueChange | undefined;
+      for (const i of batch) {
+        const p = pending.get(i)!;
+        if (p.kind === 'tenant') tenants.push({ row: p.row, expect: p.expect ?? null });
+        else if (p.kind === 'subscription') subscriptions.push({ sub: p.sub, hash: p.hash, expect: p.expect ?? null });
+        else cat = { catalogue: p.catalogue, hash: p.hash, expect: p.expect ?? null };
+      }
       try {
-        if (p.kind === 'tenant') await registry.upsertTenant(p.row);
-        else if (p.kind === 'subscription') await registry.putSubscription(p.sub, p.hash);
-        else await registry.replaceCatalogue(p.catalogue, p.hash);
-        item.written = true;
+        const outcome = await registry.applyChanges({ tenants, subscriptions, catalogue: cat });
+        const conflicted = new Set([
+          ...outcome.conflicts.tenants.map((t) => `tenant:${t}`),
+          ...outcome.conflicts.subscriptions.map((t) => `subscription:${t}`),
+          ...(outcome.conflicts.catalogue ? ['catalogue:tiers'] : []),
+        ]);
+        for (const i of batch) {
+          if (conflicted.has(`${i.kind}:${i.id}`)) Object.assign(i, { action: 'conflict', reason: 'changed in the registry while this run was planning; not overwritten (run again)', written: false });
+          else i.written = true;
+        }
       } catch (err) {
         if (!(err instanceof BackendUnavailableError)) throw err;
         // The registry is gone: this and every later item are not written.
-        for (const rest of toWrite.slice(done)) {
-          rest.written = false;
-          rest.action = 'error';
-          rest.reason = `not written: ${describeError(err)}`;
-        }
+        notWritten(`not written: ${describeError(err)}`, 'backend');
         break;
       }
-      progress?.(++done, toWrite.length);
+      done += batch.length;
+      options.progress?.(done, toWrite.length);
     }
-    await this.invalidate(toWrite.filter((i) => i.written));
+    return done;
   }
 
-  /** Every family of each written tenant (its permissions included); the whole permissions family when the catalogue changed. */
-  private async invalidate(written: MigrationItem[]) {
-    if (written.length === 0) return;
-    if (!this.deps.cache.configured) {
-      for (const i of written) i.cacheInvalidated = 'not-configured';
-      return;
-    }
-    const tenants = [...new Set(written.filter((i) => i.kind !== 'catalogue').map((i) => i.id))];
-    const r = await this.deps.cache.attempt(async () => {
-      if (written.some((i) => i.kind === 'catalogue')) await this.deps.admin.invalidateAll({ families: [PERMISSIONS_FAMILY] });
-      if (tenants.length) await this.deps.admin.invalidateTenants(tenants);
-    });
-    for (const i of written) {
-      i.cacheInvalidated = r.status === 'done';
-      if (r.status === 'failed') i.warnings.push(`cache not invalidated: ${describeError(r.error)}`);
-    }
+  /** Marks written items with whether their invalidation is done; a Redis failure is said once, with the count left owed. */
+  private recordInvalidation(report: MigrationReport, drained: DrainResult) {
+    const state = drained.status === 'done' ? true : drained.status === 'not-configured' ? 'not-configured' : false;
+    for (const i of report.items) if (i.written) i.cacheInvalidated = state;
+    if (drained.pending) report.pendingInvalidations = drained.pending;
+    if (drained.error) report.cacheError = describeError(drained.error);
   }
 }
 
@@ -237,7 +328,7 @@ export function migrationFailure(report: MigrationReport): TenantctlError | unde
   const c = report.counts;
   const stale = report.items.some((i) => i.cacheInvalidated === false);
   const summary = `${c.error} item(s) failed, ${c.conflict} conflict(s)${stale ? ', cache not invalidated' : ''}`;
-  const onlyBadInput = failed.every((i) => i.action === 'error' && !i.reason?.startsWith('not written'));
+  const onlyBadInput = failed.every((i) => i.action === 'error' && i.failure === 'bad-input');
   const anyDone = report.items.some((i) => i.written || i.action === 'unchanged' || i.action === 'skip' || (report.dryRun && (i.action === 'create' || i.action === 'update')));
   return onlyBadInput && !anyDone ? new UsageError(summary) : new PartialFailureError(summary);
 }

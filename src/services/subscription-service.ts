@@ -1,11 +1,13 @@
-import { BackendUnavailableError, NotFoundError, UsageError, describeError } from '../errors.js';
+import { NotFoundError, PartialFailureError, UsageError, describeError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import type { Registry } from '../registry/registry-store.js';
 import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, type Subscription } from '../permissions/model.js';
 import { demoExpired } from '../permissions/rules.js';
 import type { PermissionService } from './permission-service.js';
 import { parseFeature } from './permission-service.js';
-import type { Cache } from '../cache/cache.js';
+import type { InvalidationOutbox } from './invalidation-outbox.js';
+import { subscriptionVersion } from '../registry/content-hash.js';
+import type { StoredSubscription } from '../registry/registry-store.js';
 
 export interface SubscriptionChange {
   tier?: string;
@@ -31,9 +33,10 @@ export interface ChangeResult {
 export class SubscriptionService {
   constructor(
     private readonly deps: {
+      /** The registry for writing (created if embedded, schema made current). */
       registry: () => Promise<Registry>;
       permissions: PermissionService;
-      cache: Cache;
+      outbox: InvalidationOutbox;
       now?: () => Date;
       warn?: (message: string) => void;
     },
@@ -71,10 +74,7 @@ export class SubscriptionService {
       demo_expires_at: demo !== undefined ? demo : current?.demo_expires_at ?? null,
       overrides,
     };
-    // The stored migration hash is kept: the row now differs from it, so a later
-    // migrate-yaml reports a conflict instead of silently reverting this change.
-    await registry.putSubscription(next, current?.tenantctl_hash ?? null);
-    return { business, subscription: next, cacheInvalidated: await this.invalidate(business) };
+    return this.write(registry, next, current);
   }
 
   async override(business: string, feature: string, action: 'grant' | 'deny' | 'clear'): Promise<ChangeResult> {
@@ -87,12 +87,11 @@ export class SubscriptionService {
     }
     const current = await registry.getSubscription(business);
     if (!current) throw new NotFoundError(`business ${business} has no subscription: create one with set-subscription --tier`);
-    const value = action === 'clear' ? null : action === 'grant';
-    await registry.setOverride(business, feature, value);
     const overrides = { ...current.overrides };
-    if (value === null) delete overrides[feature];
-    else overrides[feature] = value;
-    return { business, subscription: { ...current, overrides }, cacheInvalidated: await this.invalidate(business) };
+    if (action === 'clear') delete overrides[feature];
+    else overrides[feature] = action === 'grant';
+    const { tenantctl_hash: _h, ...sub } = current;
+    return this.write(registry, { ...sub, overrides }, current);
   }
 
   /** Status back to `active`; an expired demo expiry is cleared. */
@@ -108,14 +107,27 @@ export class SubscriptionService {
       demo_expires_at: current.demo_expires_at && demoExpired(current.demo_expires_at, this.now()) ? null : current.demo_expires_at,
       overrides: current.overrides,
     };
-    await registry.putSubscription(next, current.tenantctl_hash);
-    return { business, subscription: next, cacheInvalidated: await this.invalidate(business) };
+    return this.write(registry, next, current);
   }
 
-  private async invalidate(business: string): Promise<boolean | 'not-configured'> {
-    const key = this.deps.permissions.key(business);
-    const r = await this.deps.cache.attempt((s) => s.unlink([key]));
-    if (r.status === 'failed') this.deps.warn?.(`warning: permissions:${business} not invalidated: ${describeError(r.error)}`);
-    return r.status === 'not-configured' ? 'not-configured' : r.status === 'done';
+  /**
+   * Writes the subscription if it is still as read (compare-and-set), with its
+   * `permissions:<business>` invalidation recorded in the same transaction,
+   * then does that invalidation. The stored migration hash is kept: the row now
+   * differs from it, so a later migrate-yaml reports a conflict instead of
+   * silently reverting this change.
+   */
+  private async write(registry: Registry, next: Subscription, current: StoredSubscription | undefined): Promise<ChangeResult> {
+    const outcome = await registry.applyChanges({ subscriptions: [{ sub: next, hash: current?.tenantctl_hash ?? null, expect: subscriptionVersion(current) }] });
+    if (outcome.conflicts.subscriptions.length) {
+      throw new PartialFailureError(`the subscription of ${next.business_id} changed in the registry while this command ran; nothing written, run it again`);
+    }
+    const drained = await this.deps.outbox.drain(registry);
+    if (drained.status === 'failed') this.deps.warn?.(`warning: permissions:${next.business_id} not invalidated yet (the next write command will): ${describeError(drained.error)}`);
+    return {
+      business: next.business_id,
+      subscription: next,
+      cacheInvalidated: drained.status === 'not-configured' ? 'not-configured' : drained.status === 'done',
+    };
   }
 }

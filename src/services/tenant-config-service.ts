@@ -1,4 +1,4 @@
-import { BackendUnavailableError, NotFoundError, TenantFileError, describeError } from '../errors.js';
+import { BackendUnavailableError, NotFoundError, PartialFailureError, TenantFileError, describeError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
@@ -7,7 +7,8 @@ import type { YamlTenantSource, TenantDocument } from '../tenants/tenant-source.
 import { configFromRow, rowFromConfig } from '../tenants/registry-mapping.js';
 import { resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
-import type { CacheAdmin, TenantInvalidation } from './cache-admin.js';
+import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
+import { tenantVersion } from '../registry/content-hash.js';
 
 export type ConfigSource = 'cache' | 'database' | 'yaml';
 
@@ -53,11 +54,13 @@ export type PopulatePolicy = 'stored' | 'resolved' | 'none';
 
 export interface TenantConfigServiceDeps {
   cache: Cache;
-  /** Opens the registry on first use (so a cache hit never pays for it). */
+  /** Opens the registry on first use (so a cache hit never pays for it); never creates or changes it. */
   registry: () => Promise<RegistryStore>;
+  /** The registry for writing (created if embedded, schema made current). */
+  writableRegistry: () => Promise<RegistryStore>;
+  outbox: InvalidationOutbox;
   source: YamlTenantSource;
   keys: KeySpace;
-  admin: CacheAdmin;
   ttl: number;
   /** @default 'stored' */
   populate?: PopulatePolicy;
@@ -74,6 +77,7 @@ export class TenantConfigService {
   private readonly env: NodeJS.ProcessEnv;
   private readonly warn: (message: string) => void;
   private registryDown = false;
+  private registryAbsent = false;
 
   constructor(private readonly deps: TenantConfigServiceDeps) {
     this.env = deps.env ?? process.env;
@@ -152,9 +156,9 @@ export class TenantConfigService {
   }
 
   private async readRegistry(id: string) {
-    if (this.registryDown) return undefined;
+    const registry = await this.readableRegistry('falling back to YAML');
     try {
-      return await (await this.deps.registry()).getTenant(id);
+      return await registry?.getTenant(id);
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
       this.registryDown = true;
@@ -164,28 +168,42 @@ export class TenantConfigService {
   }
 
   /**
-   * Writes a config to the registry (secret values stripped first, `${VAR}`
-   * references kept: the registry never holds a secret), then invalidates that tenant only.
+   * The registry for a read, or undefined: none found (an embedded registry
+   * not created yet: as if empty, said once) or unreachable (said once; the
+   * answer then comes from YAML).
    */
-  async save(id: string, config: Record<string, unknown>): Promise<TenantInvalidation | undefined> {
-    parseId(id);
-    const registry = await this.deps.registry();
-    const { config: clean, stripped } = stripSecrets(config);
-    for (const s of stripped) this.warn(`warning: secret ${s.path.join('.')} of ${id} not saved; keep it in an environment variable`);
-    await registry.upsertTenant(rowFromConfig(id, clean));
-    return this.invalidateQuietly(id);
-  }
-
-  /** Invalidates one tenant when Redis is there; warns and returns undefined when it is not. */
-  async invalidateQuietly(id: string): Promise<TenantInvalidation | undefined> {
-    if (!this.deps.cache.configured) return undefined;
+  private async readableRegistry(fallback: string): Promise<RegistryStore | undefined> {
+    if (this.registryDown || this.registryAbsent) return undefined;
     try {
-      return (await this.deps.admin.invalidateTenants([id]))[0];
+      return await this.deps.registry();
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
-      this.warn(`warning: cache of ${id} not invalidated: ${describeError(err)}`);
+      if (err.reason === 'not-configured') {
+        this.registryAbsent = true;
+        this.warn(`note: ${describeError(err)}; reading YAML only (a command that writes, such as migrate-yaml, creates it)`);
+      } else {
+        this.registryDown = true;
+        this.warn(`warning: ${describeError(err)}; ${fallback}`);
+      }
       return undefined;
     }
+  }
+
+  /**
+   * Writes a config to the registry (secret values stripped first, `${VAR}`
+   * references kept: the registry never holds a secret) if the row is still
+   * as read, with its invalidation recorded in the same transaction; then
+   * does that invalidation (that tenant only).
+   */
+  async save(id: string, config: Record<string, unknown>): Promise<DrainResult> {
+    parseId(id);
+    const registry = await this.deps.writableRegistry();
+    const { config: clean, stripped } = stripSecrets(config);
+    for (const s of stripped) this.warn(`warning: secret ${s.path.join('.')} of ${id} not saved; keep it in an environment variable`);
+    const current = await registry.getTenant(id);
+    const outcome = await registry.applyChanges({ tenants: [{ row: rowFromConfig(id, clean), expect: tenantVersion(current) }] });
+    if (outcome.conflicts.tenants.length) throw new PartialFailureError(`tenant ${id} changed in the registry while it was being saved; nothing written, try again`);
+    return this.deps.outbox.drain(registry);
   }
 
   /** Active registry tenants together with YAML tenants, sorted by id (YAML only, with a warning, when the registry is down). */
@@ -200,13 +218,12 @@ export class TenantConfigService {
         this.warn(`warning: ${err.message}`);
       }
     }
-    let rows: Awaited<ReturnType<RegistryStore['listActiveTenants']>> = [];
-    try {
-      rows = await (await this.deps.registry()).listActiveTenants();
-    } catch (err) {
+    const registry = await this.readableRegistry('listing YAML tenants only');
+    const rows = registry ? await registry.listActiveTenants().catch((err) => {
       if (!(err instanceof BackendUnavailableError)) throw err;
       this.warn(`warning: ${describeError(err)}; listing YAML tenants only`);
-    }
+      return [];
+    }) : [];
     for (const row of rows) {
       const yaml = byId.get(row.id);
       if (yaml?.yamlOnly) continue;

@@ -1,5 +1,5 @@
 import type { TenantRow, TenantWrite } from '../registry/registry-store.js';
-import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { canonicalJson, sha256Hex } from '../json/canonical-json.js';
 import { isMap } from './plain-object.js';
 
 /** The client keys that live in registry columns rather than in tenant_config. */

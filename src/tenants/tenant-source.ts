@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { TenantFileError } from '../errors.js';
+import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
 import { lineOfPath, readYamlFile } from '../yaml/yaml-file.js';
 import { stripSecrets } from './secrets.js';
@@ -36,7 +36,16 @@ export class YamlTenantSource {
   constructor(
     readonly dir: string,
     readonly registryOnlyPrefix = 'tn_',
+    /** The directory was named explicitly (flag, env, config file): it must exist. */
+    readonly mustExist = false,
   ) {}
+
+  /** A directory named explicitly that does not exist is a usage error (a typo must not read as "no tenants"). */
+  private checkDir(): boolean {
+    if (existsSync(this.dir)) return true;
+    if (this.mustExist) throw new UsageError(`tenants directory ${this.dir} does not exist`, { reason: 'bad-tenants-dir' });
+    return false;
+  }
 
   /** True when `id` may live in YAML at all. */
   allows(id: string): boolean {
@@ -45,7 +54,7 @@ export class YamlTenantSource {
 
   /** The file of a tenant, or undefined when there is none. */
   fileOf(id: string): string | undefined {
-    if (!this.allows(id) || !isValidId(id) || id.startsWith('.')) return undefined;
+    if (!this.checkDir() || !this.allows(id) || !isValidId(id) || id.startsWith('.')) return undefined;
     for (const candidate of [
       path.join(this.dir, `${id}.yaml`),
       path.join(this.dir, `${id}.yml`),
@@ -59,19 +68,27 @@ export class YamlTenantSource {
 
   /** Every tenant id with a file, sorted; files that are not tenants (tiers.yaml, bad names) are left out. */
   listIds(): string[] {
-    if (!existsSync(this.dir)) return [];
-    const ids = new Set<string>();
+    return this.candidates().flatMap((c) => (c.id && isValidId(c.id) && !c.id.startsWith('.') && this.allows(c.id) && !RESERVED_FILES.has(c.id) ? [c.id] : [])).sort();
+  }
+
+  /** Files laid out as tenant files whose names are not valid ids (`bad id!.yaml`): reported, never silently skipped. */
+  invalidFiles(): string[] {
+    return this.candidates().flatMap((c) => (c.id && (!isValidId(c.id) || c.id.startsWith('.')) ? [c.file] : [])).sort();
+  }
+
+  private candidates(): Array<{ id: string | undefined; file: string }> {
+    if (!this.checkDir()) return [];
+    const out: Array<{ id: string | undefined; file: string }> = [];
     for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
-      let id: string | undefined;
       if (entry.isFile()) {
         const m = /^(.+)\.ya?ml$/.exec(entry.name);
-        id = m?.[1];
-      } else if (entry.isDirectory() && (existsSync(path.join(this.dir, entry.name, 'client.yaml')) || existsSync(path.join(this.dir, entry.name, 'client.yml')))) {
-        id = entry.name;
+        if (m) out.push({ id: m[1], file: path.join(this.dir, entry.name) });
+      } else if (entry.isDirectory()) {
+        const file = ['client.yaml', 'client.yml'].map((n) => path.join(this.dir, entry.name, n)).find((f) => existsSync(f));
+        if (file) out.push({ id: entry.name, file });
       }
-      if (id && isValidId(id) && !id.startsWith('.') && this.allows(id) && !RESERVED_FILES.has(id)) ids.add(id);
     }
-    return [...ids].sort();
+    return out;
   }
 
   /** Loads and validates one tenant; undefined when it has no file. Throws TenantFileError when malformed. */

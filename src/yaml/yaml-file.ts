@@ -25,7 +25,7 @@ export function readYamlFile(file: string): ParsedYaml {
     if (size > MAX_TENANT_FILE_BYTES) {
       throw new TenantFileError(file, undefined, `file is ${size} bytes; the limit is ${MAX_TENANT_FILE_BYTES}`);
     }
-    text = readFileSync(file, 'utf8');
+    text = decodeUtf8(file, readFileSync(file));
   } catch (err) {
     if (err instanceof TenantFileError) throw err;
     throw new TenantFileError(file, undefined, `cannot read: ${(err as Error).message}`);
@@ -42,6 +42,30 @@ export function readYamlFile(file: string): ParsedYaml {
       throw new TenantFileError(file, line, err.reason || err.message.split('\n')[0]);
     }
     throw new TenantFileError(file, undefined, (err as Error).message.split('\n')[0]);
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The file's text, or `file:line: not UTF-8` naming the first line with a bad byte (never silently replaced). */
+function decodeUtf8(file: string, bytes: Buffer): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i === bytes.length || bytes[i] === 0x0a) {
+        try {
+          strictUtf8.decode(bytes.subarray(start, i));
+        } catch {
+          throw new TenantFileError(file, line, 'not UTF-8 (a byte sequence that is not valid UTF-8)');
+        }
+        line++;
+        start = i + 1;
+      }
+    }
+    throw new TenantFileError(file, undefined, 'not UTF-8');
   }
 }
 

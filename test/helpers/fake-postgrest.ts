@@ -30,6 +30,7 @@ const PRIMARY_KEYS: Record<string, string[]> = {
   business_subscriptions: ['business_id'],
   business_feature_overrides: ['business_id', 'feature'],
   tenantctl_meta: ['key'],
+  tenantctl_outbox: ['kind', 'target'],
 };
 
 const COLUMNS = new Set([
@@ -74,6 +75,7 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
       for (const [k, v] of u.searchParams) {
         if (['select', 'order', 'offset', 'limit', 'columns', 'on_conflict'].includes(k)) continue;
         if (v.startsWith('eq.')) filters.push((r) => String(r[k]) === v.slice(3));
+        else if (v === 'is.null') filters.push((r) => r[k] === null || r[k] === undefined);
         else if (v.startsWith('in.') || v.startsWith('not.in.')) {
           const negate = v.startsWith('not.');
           const set = new Set(parseList(v.slice(negate ? 7 : 3)));

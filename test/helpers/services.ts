@@ -12,5 +12,10 @@ export function wireServices(options: { redisUrl?: string; registry: () => Promi
   });
   // Tests hand in their own registry (or a failing one) instead of the configured one.
   t.registry = options.registry;
+  t.writableRegistry = async () => {
+    const r = await options.registry();
+    await r.ensureSchema();
+    return r;
+  };
   return { ...t, tenants: t.tenants, migration: t.migration, admin: t.admin, cache: t.cache, warnings, close: () => t.cache.close() };
 }

@@ -21,6 +21,7 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     await store?.close();
     ws = workspace({}, { registry: false });
     store = await openPgliteStore(undefined);
+    await store.ensureSchema();
   });
   const tool = () => new Tenantctl({ flags: { redisUrl: own.server.url, tenantsDir: ws.tenantsDir }, env: {}, registry: store });
 

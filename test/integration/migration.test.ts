@@ -14,6 +14,7 @@ describe('Migration: YAML -> registry', () => {
   const registry = async () => store;
   beforeAll(async () => {
     store = await openPgliteStore(undefined);
+    await store.ensureSchema();
     redis = new Redis(sharedRedisUrl());
   });
   afterAll(async () => {

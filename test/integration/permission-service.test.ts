@@ -37,7 +37,8 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
 
   beforeAll(async () => {
     store = await openPgliteStore(undefined);
-    await store.replaceCatalogue(catalogue, catalogueHash(catalogue));
+    await store.ensureSchema();
+    await store.applyChanges({ catalogue: { catalogue, hash: catalogueHash(catalogue), expect: null } });
     counted = new Proxy(store, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver);
@@ -54,7 +55,9 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
 
   const business = async (sub: Partial<{ tier: string; status: 'active' | 'suspended' | 'cancelled' | 'expired'; demo_expires_at: string | null; overrides: Record<string, boolean | number> }> = {}) => {
     const id = uniq('biz');
-    await store.putSubscription({ business_id: id, tier: 'pilot_core', status: 'active', demo_expires_at: null, overrides: {}, ...sub }, null);
+    await store.applyChanges({ subscriptions: [{ sub: { business_id: id, tier: 'pilot_core', status: 'active', demo_expires_at: null, overrides: {}, ...sub }, hash: null, expect: null }] });
+    // Set-up, not a change under test: nothing is owed to the cache for it.
+    await store.clearInvalidations(await store.pendingInvalidations());
     return id;
   };
 

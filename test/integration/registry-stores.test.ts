@@ -4,6 +4,8 @@ import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import { openPostgresStore } from '../../src/registry/postgres-store.js';
 import { SupabaseRegistryStore } from '../../src/registry/supabase-store.js';
 import { rowFromConfig } from '../../src/tenants/registry-mapping.js';
+import { catalogueVersion, subscriptionVersion, tenantVersion } from '../../src/registry/content-hash.js';
+import type { Catalogue, Subscription } from '../../src/permissions/model.js';
 import { BackendUnavailableError } from '../../src/errors.js';
 import { freshPostgresDatabase, TEST_DATABASE_URL } from '../helpers/setup.js';
 import { startFakePostgrest, type FakePostgrest } from '../helpers/fake-postgrest.js';
@@ -15,6 +17,17 @@ const config = (id: string, name = `Name ${id}`) => ({
   nested: { list: [1, 'two', { three: true }], unicode: 'héllo ✓' },
 });
 
+/** Writes a tenant as a command would: planned against the row as it is now. */
+async function put(store: Registry, row: ReturnType<typeof rowFromConfig>) {
+  return store.applyChanges({ tenants: [{ row, expect: tenantVersion(await store.getTenant(row.id)) }] });
+}
+async function putSub(store: Registry, sub: Subscription, hash: string | null) {
+  return store.applyChanges({ subscriptions: [{ sub, hash, expect: subscriptionVersion(await store.getSubscription(sub.business_id)) }] });
+}
+async function putCatalogue(store: Registry, catalogue: Catalogue, hash: string) {
+  return store.applyChanges({ catalogue: { catalogue, hash, expect: catalogueVersion(await store.getCatalogue()) } });
+}
+
 /** The same behaviour, asserted against every backend (unstorage's testDriver pattern). */
 function registryContract(name: string, open: () => Promise<{ store: Registry; cleanup: () => Promise<void> }>) {
   describe(`RegistryStore contract: ${name}`, () => {
@@ -22,38 +35,67 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
     let cleanup: () => Promise<void>;
     beforeAll(async () => {
       ({ store, cleanup } = await open());
+      await store.ensureSchema();
     });
     afterAll(async () => {
       await store?.close();
       await cleanup?.();
     });
 
-    it('inserts a tenant as active and database-sourced, reads it back exactly', async () => {
+    it('inserts a tenant as active and database-sourced, reads it back exactly, and owes its invalidation', async () => {
       const row = rowFromConfig('acme', config('acme'));
-      await store.upsertTenant(row);
+      expect(await put(store, row)).toMatchObject({ written: { tenants: ['acme'] }, conflicts: { tenants: [] } });
       const got = await store.getTenant('acme');
       expect(got).toMatchObject({ id: 'acme', name: 'Name acme', timezone: 'UTC', primary_email: 'acme@example.com', config_source: 'database', status: 'active', tenantctl_hash: row.tenantctl_hash });
       expect(got!.tenant_config).toEqual(row.tenant_config);
       expect(typeof got!.created_at).toBe('string');
       expect(await store.getTenant('nobody')).toBeUndefined();
+      expect(await store.pendingInvalidations()).toEqual([expect.objectContaining({ kind: 'tenant', target: 'acme' })]);
+    });
+
+    it('clears done invalidations, but not one recorded again since it was read', async () => {
+      const first = await store.pendingInvalidations();
+      await put(store, rowFromConfig('acme', config('acme', 'Acme Again')));
+      await store.clearInvalidations(first);
+      expect((await store.pendingInvalidations()).map((p) => p.target)).toEqual(['acme']);
+      await store.clearInvalidations(await store.pendingInvalidations());
+      expect(await store.pendingInvalidations()).toEqual([]);
     });
 
     it('updates only the tenantctl columns of an existing row', async () => {
-      await store.upsertTenant(rowFromConfig('beta', config('beta')));
-      await store.upsertTenant(rowFromConfig('beta', config('beta', 'Beta Renamed')));
+      await put(store, rowFromConfig('beta', config('beta')));
+      await put(store, rowFromConfig('beta', config('beta', 'Beta Renamed')));
       const got = await store.getTenant('beta');
       expect(got).toMatchObject({ name: 'Beta Renamed', status: 'active' });
-      expect(await store.getTenant('acme')).toMatchObject({ name: 'Name acme' });
+      expect(await store.getTenant('acme')).toMatchObject({ name: 'Acme Again' });
+    });
+
+    it('compare-and-set: a row changed since it was planned is a conflict and is not overwritten', async () => {
+      await put(store, rowFromConfig('cas', config('cas')));
+      const planned = tenantVersion(await store.getTenant('cas'));
+      await put(store, rowFromConfig('cas', config('cas', 'Edited Meanwhile')));
+      const r = await store.applyChanges({ tenants: [{ row: rowFromConfig('cas', config('cas', 'Stale Plan')), expect: planned }] });
+      expect(r).toMatchObject({ written: { tenants: [] }, conflicts: { tenants: ['cas'] } });
+      expect(await store.getTenant('cas')).toMatchObject({ name: 'Edited Meanwhile' });
+      const created = await store.applyChanges({ tenants: [{ row: rowFromConfig('cas', config('cas', 'Planned As New')), expect: null }] });
+      expect(created.conflicts.tenants).toEqual(['cas']);
     });
 
     it('reads many ids at once and lists active tenants sorted', async () => {
-      for (const id of ['c3', 'c1', 'c2']) await store.upsertTenant(rowFromConfig(id, config(id)));
+      for (const id of ['c3', 'c1', 'c2']) await put(store, rowFromConfig(id, config(id)));
       const many = await store.getTenants(['c1', 'c2', 'missing', 'c3']);
       expect([...many.keys()].sort()).toEqual(['c1', 'c2', 'c3']);
       const listed = (await store.listActiveTenants()).map((r) => r.id);
       expect(listed).toEqual([...listed].sort());
       expect(listed).toEqual(expect.arrayContaining(['acme', 'beta', 'c1', 'c2', 'c3']));
       expect(await store.getTenants([])).toEqual(new Map());
+    });
+
+    it('writes many tenants in one change set', async () => {
+      const rows = Array.from({ length: 120 }, (_, i) => rowFromConfig(`bulk${i}`, config(`bulk${i}`)));
+      const r = await store.applyChanges({ tenants: rows.map((row) => ({ row, expect: null })) });
+      expect(r.written.tenants).toHaveLength(120);
+      expect((await store.getTenants(rows.map((x) => x.id))).size).toBe(120);
     });
 
     const catalogue = {
@@ -63,28 +105,32 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
 
     it('stores the catalogue exactly, removing features and tiers no longer listed', async () => {
       expect(await store.getCatalogue()).toEqual({ features: [], tiers: {}, tenantctl_hash: null });
-      await store.replaceCatalogue(catalogue, 'hash-1');
+      await putCatalogue(store, catalogue, 'hash-1');
       expect(await store.getCatalogue()).toEqual({ ...catalogue, tenantctl_hash: 'hash-1' });
       const smaller = { features: ['has_ai'], tiers: { core: { name: 'core', features: ['has_ai'], max_devices: 5 } } };
-      await store.replaceCatalogue(smaller, 'hash-2');
+      await putCatalogue(store, smaller, 'hash-2');
       expect(await store.getCatalogue()).toEqual({ ...smaller, tenantctl_hash: 'hash-2' });
-      await store.replaceCatalogue(catalogue, 'hash-3');
+      const stale = await store.applyChanges({ catalogue: { catalogue, hash: 'hash-x', expect: null } });
+      expect(stale.conflicts.catalogue).toBe(true);
+      await putCatalogue(store, catalogue, 'hash-3');
+      expect((await store.pendingInvalidations()).map((p) => p.kind)).toContain('permissions-all');
     });
 
-    it('stores subscriptions with their overrides; a put replaces them; setOverride adds and removes one', async () => {
+    it('stores subscriptions with their overrides; a write replaces them; a stale one is a conflict', async () => {
       const sub = { business_id: 'biz', tier: 'core', status: 'active' as const, demo_expires_at: '2030-01-01T00:00:00.000Z', overrides: { has_payroll: true, max_devices: 7 } };
-      await store.putSubscription(sub, 'h1');
+      await putSub(store, sub, 'h1');
       expect(await store.getSubscription('biz')).toEqual({ ...sub, tenantctl_hash: 'h1' });
-      await store.putSubscription({ ...sub, status: 'suspended', demo_expires_at: null, overrides: { has_ai: false } }, 'h1');
+      const planned = subscriptionVersion(await store.getSubscription('biz'));
+      await putSub(store, { ...sub, status: 'suspended', demo_expires_at: null, overrides: { has_ai: false } }, 'h1');
       expect(await store.getSubscription('biz')).toEqual({ ...sub, status: 'suspended', demo_expires_at: null, overrides: { has_ai: false }, tenantctl_hash: 'h1' });
-      await store.setOverride('biz', 'has_payroll', true);
-      await store.setOverride('biz', 'has_ai', null);
-      expect((await store.getSubscription('biz'))!.overrides).toEqual({ has_payroll: true });
-      await store.putSubscription({ ...sub, business_id: 'biz2', overrides: {} }, null);
+      const stale = await store.applyChanges({ subscriptions: [{ sub, hash: 'h1', expect: planned }] });
+      expect(stale.conflicts.subscriptions).toEqual(['biz']);
+      await putSub(store, { ...sub, business_id: 'biz2', overrides: {} }, null);
       const many = await store.getSubscriptions(['biz', 'biz2', 'none']);
       expect([...many.keys()].sort()).toEqual(['biz', 'biz2']);
       expect(many.get('biz2')!.tenantctl_hash).toBeNull();
       expect(await store.getSubscription('none')).toBeUndefined();
+      expect((await store.pendingInvalidations()).filter((p) => p.kind === 'permissions').map((p) => p.target).sort()).toEqual(['biz', 'biz2']);
     });
   });
 }
@@ -97,7 +143,7 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
     return { store: await openPostgresStore(db.url), cleanup: db.drop };
   });
 
-  it('adds tenantctl_hash to a tenants table the services created without it, keeping their rows', async () => {
+  it('reads a services\' database without tenantctl\'s column or tables, changing nothing; a writer adds them, keeping their rows', async () => {
     const db = await freshPostgresDatabase();
     const { default: pg } = await import('pg');
     const c = new pg.Client({ connectionString: db.url });
@@ -109,6 +155,12 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
     await c.end();
     const store = await openPostgresStore(db.url);
     expect(await store.getTenant('legacy')).toMatchObject({ name: 'Legacy', tenantctl_hash: null, tenant_config: { x: 1 } });
+    expect(await store.getCatalogue()).toEqual({ features: [], tiers: {}, tenantctl_hash: null });
+    expect(await store.getSubscription('legacy')).toBeUndefined();
+    expect(await store.schemaState()).toEqual({ current: false, version: null });
+    await store.ensureSchema();
+    expect(await store.schemaState()).toMatchObject({ current: true });
+    expect(await store.getTenant('legacy')).toMatchObject({ name: 'Legacy', tenantctl_hash: null });
     await store.close();
     await db.drop();
   });
@@ -134,9 +186,9 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
 
   it('an update silently filtered by row-level security is reported, not taken as success', async () => {
     const store = await SupabaseRegistryStore.open(fake.url, fake.key);
-    await store.upsertTenant(rowFromConfig('rls', config('rls')));
+    await put(store, rowFromConfig('rls', config('rls')));
     fake.rlsHidesUpdates = true;
-    await expect(store.upsertTenant(rowFromConfig('rls', config('rls', 'Changed')))).rejects.toThrow(/row-level security/);
+    await expect(put(store, rowFromConfig('rls', config('rls', 'Changed')))).rejects.toThrow(/row-level security/);
     fake.rlsHidesUpdates = false;
   });
 

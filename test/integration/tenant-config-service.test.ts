@@ -15,6 +15,7 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
   beforeAll(async () => {
     ws = workspace({}, { registry: false });
     store = await openPgliteStore(undefined);
+    await store.ensureSchema();
     redis = new Redis(sharedRedisUrl());
   });
   afterAll(async () => {

@@ -10,7 +10,7 @@ import { ROOT } from '../helpers/setup.js';
  */
 const LAYERS: Array<[rank: number, prefix: string]> = [
   [0, 'errors.ts'], [0, 'redact.ts'],
-  [1, 'keys/'], [1, 'yaml/'],
+  [1, 'keys/'], [1, 'yaml/'], [1, 'json/'],
   [2, 'permissions/'], [2, 'cache/'],
   [3, 'registry/'],
   [4, 'tenants/'],

@@ -1,0 +1,44 @@
+import { canonicalJson, sha256Hex } from '../json/canonical-json.js';
+import type { Catalogue, Subscription } from '../permissions/model.js';
+import type { TenantRow, TenantWrite } from './registry-store.js';
+
+/**
+ * Content hashes: what tenantctl stores next to what it migrated (so a later
+ * edit in the registry is seen as a conflict), and the *versions* a write
+ * compares against inside its transaction (compare-and-set: a row that
+ * changed since it was planned is reported as a conflict, never overwritten).
+ */
+
+/** Hash of the content tenantctl owns in a row (everything it writes but the hash itself). */
+export function contentHash(row: Omit<TenantWrite, 'tenantctl_hash'> | TenantRow): string {
+  return sha256Hex(
+    canonicalJson({
+      id: row.id,
+      name: row.name,
+      short_name: row.short_name ?? null,
+      timezone: row.timezone ?? null,
+      currency: row.currency ?? null,
+      primary_email: row.primary_email ?? null,
+      gcp_project_id: row.gcp_project_id ?? null,
+      gcp_dataset: row.gcp_dataset ?? null,
+      tenant_config: row.tenant_config ?? {},
+    }),
+  );
+}
+
+export const subscriptionHash = (s: Subscription) =>
+  sha256Hex(canonicalJson({ tier: s.tier, status: s.status, demo_expires_at: s.demo_expires_at, overrides: s.overrides }));
+
+export const catalogueHash = (c: Catalogue) => sha256Hex(canonicalJson({ features: [...c.features].sort(), tiers: c.tiers }));
+
+/** Everything a migration decision about a tenant row depends on; null for no row. */
+export const tenantVersion = (row: TenantRow | undefined): string | null =>
+  row ? `${contentHash(row)}|${row.config_source}|${row.tenantctl_hash ?? ''}` : null;
+
+/** Everything a decision about a subscription depends on; null for none. */
+export const subscriptionVersion = (sub: (Subscription & { tenantctl_hash: string | null }) | undefined): string | null =>
+  sub ? `${subscriptionHash(sub)}|${sub.tenantctl_hash ?? ''}` : null;
+
+/** Everything a decision about the catalogue depends on; null for an empty one. */
+export const catalogueVersion = (c: Catalogue & { tenantctl_hash: string | null }): string | null =>
+  c.features.length || Object.keys(c.tiers).length ? `${catalogueHash(c)}|${c.tenantctl_hash ?? ''}` : null;

@@ -1,0 +1,116 @@
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { BackendUnavailableError } from '../errors.js';
+
+/** What a lock file says about its holder. */
+interface Holder {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+/** A lock file older than this with no readable holder is a leftover (a crash between create and write). */
+const UNREADABLE_STALE_MS = 10_000;
+const POLL_MS = 50;
+
+/**
+ * A lock file held while one process uses the embedded registry (PGlite is
+ * one process at a time: two at once lose writes and corrupt its indexes).
+ * Created exclusively (`wx`); a holder that died (same host, pid gone) is
+ * broken under a second exclusive file, so two waiters never both take over.
+ * A waiter gives up after `timeoutMs` with "registry in use by pid N".
+ */
+export async function acquireProcessLock(file: string, timeoutMs: number, what: string): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() } satisfies Holder));
+      closeSync(fd);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        process.removeListener('exit', release);
+        try {
+          unlinkSync(file);
+        } catch {
+          /* already gone */
+        }
+      };
+      // Also on a plain process.exit (the CLI's own exit path); a kill -9 leaves it for takeover.
+      process.once('exit', release);
+      return release;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new BackendUnavailableError('registry', `cannot create the lock ${file}: ${(err as Error).message}`, { cause: err, reason: 'failed' });
+      }
+    }
+    const holder = readHolder(file);
+    if (holder === 'gone') continue;
+    if (isStale(file, holder)) {
+      breakStaleLock(file, holder);
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      const who = holder ? `pid ${holder.pid}${holder.host !== hostname() ? ` on ${holder.host}` : ''} since ${holder.since}` : 'another process';
+      throw new BackendUnavailableError('registry', `${what} is in use by ${who} (waited ${timeoutMs} ms, the registry timeout); try again when it is done`, { reason: 'in-use' });
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+function readHolder(file: string): Holder | undefined | 'gone' {
+  try {
+    const text = readFileSync(file, 'utf8');
+    const h = JSON.parse(text) as Holder;
+    return typeof h.pid === 'number' ? h : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    return undefined; // being written, or garbage
+  }
+}
+
+function isStale(file: string, holder: Holder | undefined): boolean {
+  if (!holder) {
+    try {
+      return Date.now() - statSync(file).mtimeMs > UNREADABLE_STALE_MS;
+    } catch {
+      return false;
+    }
+  }
+  if (holder.host !== hostname()) return false; // cannot tell: wait for it
+  try {
+    process.kill(holder.pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** Removes a dead holder's lock, under a second exclusive file so only one waiter does it, and only if it is still that holder's. */
+function breakStaleLock(file: string, seen: Holder | undefined): void {
+  const breaker = `${file}.breaking`;
+  let fd: number;
+  try {
+    fd = openSync(breaker, 'wx');
+  } catch {
+    // Someone else is breaking it; a breaker left by a crash is old and goes too.
+    try {
+      if (Date.now() - statSync(breaker).mtimeMs > UNREADABLE_STALE_MS) unlinkSync(breaker);
+    } catch {
+      /* gone already */
+    }
+    return;
+  }
+  try {
+    const now = readHolder(file);
+    const same = now !== 'gone' && JSON.stringify(now) === JSON.stringify(seen);
+    if (same) unlinkSync(file);
+  } catch {
+    /* gone already */
+  } finally {
+    closeSync(fd);
+    unlinkSync(breaker);
+  }
+}

@@ -1,0 +1,55 @@
+import type { BackendUnavailableError } from '../errors.js';
+import type { Cache } from '../cache/cache.js';
+import { PERMISSIONS_FAMILY } from '../keys/key-families.js';
+import type { PendingInvalidation, RegistryStore } from '../registry/registry-store.js';
+import type { CacheAdmin } from './cache-admin.js';
+
+/** What draining the outbox came to. */
+export interface DrainResult {
+  /** `done`: nothing is owed any more; `not-configured`: no Redis to do it with; `failed`: Redis failed (what was not done stays owed). */
+  status: 'done' | 'not-configured' | 'failed';
+  /** Invalidations done (and cleared) in this drain. */
+  done: number;
+  /** Invalidations still owed afterwards (at least; counted up to one page). */
+  pending: number;
+  error?: BackendUnavailableError;
+}
+
+/** Invalidations read per round. */
+const PAGE = 10_000;
+
+/**
+ * Does the invalidations the registry's outbox says are owed: every write
+ * records them in its own transaction, so a run killed (or cut off from
+ * Redis) between its write and its invalidation leaves them for the next
+ * write command, or `invalidate --pending`, to finish here. An entry is
+ * cleared only after its keys are gone.
+ */
+export class InvalidationOutbox {
+  constructor(private readonly deps: { cache: Cache; admin: CacheAdmin }) {}
+
+  async drain(registry: RegistryStore, options: { signal?: AbortSignal } = {}): Promise<DrainResult> {
+    let done = 0;
+    for (;;) {
+      const page = await registry.pendingInvalidations(PAGE);
+      if (page.length === 0) return { status: 'done', done, pending: 0 };
+      if (!this.deps.cache.configured) return { status: 'not-configured', done, pending: page.length };
+      const r = await this.deps.cache.attempt(() => this.perform(page, options.signal));
+      if (r.status !== 'done') return { status: 'failed', done, pending: page.length, error: r.status === 'failed' ? r.error : undefined };
+      await registry.clearInvalidations(page);
+      done += page.length;
+      if (page.length < PAGE) return { status: 'done', done, pending: 0 };
+    }
+  }
+
+  private async perform(page: PendingInvalidation[], signal?: AbortSignal): Promise<void> {
+    const tenants = page.filter((p) => p.kind === 'tenant').map((p) => p.target);
+    const businesses = page.filter((p) => p.kind === 'permissions').map((p) => p.target);
+    if (page.some((p) => p.kind === 'permissions-all')) await this.deps.admin.invalidateAll({ families: [PERMISSIONS_FAMILY], signal });
+    if (tenants.length) await this.deps.admin.invalidateTenants(tenants, { signal });
+    if (businesses.length) {
+      const keys = this.deps.admin.keys.fixedKeys(businesses, [PERMISSIONS_FAMILY]).map((k) => k.key);
+      await this.deps.cache.need((s) => s.unlink(keys));
+    }
+  }
+}
