@@ -138,6 +138,25 @@ await runArea(
     const slowlogReset = async () => {
       await admin.config('SET', 'slowlog-log-slower-than', String(SLOW_US));
       await admin.call('SLOWLOG', 'RESET');
+      await admin.config('RESETSTAT'); // last, so the command counts below hold the measured run only
+    };
+    /**
+     * Calls per command since RESETSTAT (INFO commandstats, which also counts
+     * the calls a script makes; the INFO call itself is not in it yet).
+     */
+    const commandStats = async () => {
+      const out = {};
+      for (const m of (await admin.info('commandstats')).matchAll(/^cmdstat_(\S+?):calls=(\d+),usec=(\d+)/gm)) {
+        if (m[1] !== 'config|resetstat') out[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
+      }
+      return out;
+    };
+    /** CPU seconds of the server's main thread so far (user + sys). */
+    const serverCpu = async () => {
+      const info = await admin.info('cpu');
+      const get = (k) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+      const main = get('used_cpu_user_main_thread') + get('used_cpu_sys_main_thread');
+      return Number.isFinite(main) ? main : get('used_cpu_user') + get('used_cpu_sys');
     };
     const slowlogRead = async () => {
       const entries = await admin.call('SLOWLOG', 'GET', '4096');
@@ -147,16 +166,16 @@ await runArea(
     // What each measure collects per round.
     const M = {};
     const measures = ['floor', 'loop', 'all', 'dry', 'info', 'one'];
-    for (const m of measures) M[m] = { ms: [], rssKb: [], slow: [] };
-    const record = (m, ms, rssKb, slow) => {
-      M[m].ms.push(ms);
-      if (rssKb !== undefined) M[m].rssKb.push(rssKb);
-      M[m].slow.push(slow);
-    };
+    for (const m of measures) M[m] = { ms: [], rssKb: [], slow: [], calls: [], cpuMs: [] };
     const measured = async (m, fn) => {
+      const cpu0 = await serverCpu();
       await slowlogReset();
       const r = await fn();
-      record(m, r.ms, r.rssKb, await slowlogRead());
+      M[m].calls.push(await commandStats());
+      M[m].cpuMs.push(((await serverCpu()) - cpu0) * 1000);
+      M[m].slow.push(await slowlogRead());
+      M[m].ms.push(r.ms);
+      if (r.rssKb !== undefined) M[m].rssKb.push(r.rssKb);
       return r;
     };
     const expectFamilies = (label, families, what) => {
@@ -302,6 +321,16 @@ await runArea(
           `commands: ${s.commands.join('; ')}). ${s.entries === 1 ? 'A single entry is most likely a VM stall (intrinsic latency spikes up to ~100 ms were measured on this machine); ' : ''}` +
           `reference runs of plain SCAN calls logged: ${refs}.`);
       }
+    }
+    for (const m of ['all', 'dry', 'info', 'one', 'floor', 'loop']) {
+      // Calls per command in the last round (those made inside a script included), and the server's main-thread CPU (median).
+      const last = M[m].calls[M[m].calls.length - 1];
+      const cpuMs = median(M[m].cpuMs);
+      const calls = Object.entries(last).sort((a, b) => b[1].calls - a[1].calls).map(([c, s]) => `${fmtInt(s.calls)} ${c}`).join(', ');
+      area.row({
+        measure: `Redis calls (script-internal included): ${names[m]}`, value: calls || '-', spread: `server CPU ${fmtMs(cpuMs)}`, goal: '(reported)',
+        json: { commandstats: M[m].calls, server_cpu_ms: M[m].cpuMs.map((v) => round(v, 1)) },
+      });
     }
     if (loopForeignDeleted) area.note(`the simple loop (MATCH <family>:*) also deleted ${loopForeignDeleted} of the ${DECOYS.length} decoy keys that are not the tool's (e.g. tenant_config:t1:extra); tenantctl deleted none`);
     area.note(`seeding ${fmtInt(TOTAL)} keys (DEBUG POPULATE for sessions:/other:, a server-side Lua MSET loop for the tenants' keys) took ${fmtMs(median(seedTimes))} (median of ${seedTimes.length}); not part of any measure`);

@@ -288,8 +288,8 @@ export class Area {
         not_met: this.rows.filter((r) => r.met === false).length,
       },
       rows: this.rows.map((r) => ({
-        measure: r.measure, value: r.value, baseline: r.baseline || undefined, baseline_value: r.baselineValue || undefined,
-        ratio: r.ratio || undefined, goal: r.goal || undefined, met: r.met, ...r.json,
+        ...r.json, measure: r.measure, value: r.value, baseline: r.baseline || undefined, baseline_value: r.baselineValue || undefined,
+        ratio: r.ratio || undefined, goal: r.goal || undefined, met: r.met,
       })),
       problems: this.problems,
       error: this.error,

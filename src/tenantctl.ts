@@ -9,8 +9,8 @@ import { TenantConfigService, type PopulatePolicy } from './services/tenant-conf
 import { Migration } from './services/migration.js';
 import { PermissionService } from './services/permission-service.js';
 import { SubscriptionService } from './services/subscription-service.js';
-import { InvalidationOutbox } from './services/invalidation-outbox.js';
-import { BackendUnavailableError } from './errors.js';
+import { InvalidationOutbox, type DrainResult } from './services/invalidation-outbox.js';
+import { BackendUnavailableError, describeError } from './errors.js';
 
 export interface TenantctlOptions {
   /** Settings as flags would give them (highest precedence). */
@@ -53,12 +53,13 @@ export class Tenantctl {
   readonly permissions: PermissionService;
   readonly subscriptions: SubscriptionService;
   readonly outbox: InvalidationOutbox;
+  private readonly warn: (message: string) => void;
   private registryPromise: Promise<Registry> | undefined;
   private writablePromise: Promise<Registry> | undefined;
   private readonly ownsRegistry: boolean;
 
   constructor(options: TenantctlOptions = {}) {
-    const warn = options.warn ?? (() => undefined);
+    const warn = (this.warn = options.warn ?? (() => undefined));
     this.env = options.env ?? process.env;
     this.config = resolveConfig(options.flags ?? {}, this.env, options.cwd ?? process.cwd());
     this.ownsRegistry = !options.registry;
@@ -107,6 +108,23 @@ export class Tenantctl {
       return store;
     })();
     return this.writablePromise;
+  }
+
+  /**
+   * Does the cache invalidations earlier writes still owe (the registry's
+   * outbox), best effort: never creates a registry, and a registry or Redis
+   * failure is a warning here (the owed entries stay for the next try).
+   */
+  async drainOwedInvalidations(): Promise<DrainResult | undefined> {
+    try {
+      const drained = await this.outbox.drain(await this.registry());
+      if (drained.status === 'failed') this.warn(`warning: ${drained.pending} invalidation(s) owed by earlier writes are still pending: ${describeError(drained.error)}`);
+      return drained;
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      if (err.reason !== 'not-configured') this.warn(`warning: invalidations owed by earlier writes not checked: ${describeError(err)}`);
+      return undefined;
+    }
   }
 
   /** Closes Redis and the registry it opened; safe to call more than once. */

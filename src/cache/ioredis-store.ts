@@ -278,7 +278,8 @@ class IoredisStore implements CacheStore {
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) {
       const err = failed.reason;
-      throw err instanceof BackendUnavailableError ? err.withProgress(progress()) : err;
+      // What a deleting sweep did before the failure is part of the error (a rerun finishes the job).
+      throw err instanceof BackendUnavailableError && request.action === 'unlink' ? err.withProgress(progress()) : err;
     }
     throwIfAborted(request.signal, progress, 'the sweep');
     return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via };

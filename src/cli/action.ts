@@ -1,5 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { TenantctlError } from '../errors.js';
+import { InterruptedError, PartialFailureError, TenantctlError, UsageError, type BatchProgress } from '../errors.js';
+import type { AuditRecord } from './audit-log.js';
+import { exitCodeFor } from './exit-codes.js';
+import { runSignal } from './signals.js';
 import { parseId } from '../keys/ids.js';
 import { parsePositiveInt } from '../config/config.js';
 import { CliContext, type GlobalOptions } from './context.js';
@@ -16,27 +19,48 @@ export interface CommandResult {
    * come from its class, in one place (exit-codes.ts).
    */
   failure?: TenantctlError;
+  /** For the audit log of a write: what it did (keys deleted, items written). */
+  counts?: Record<string, number>;
 }
 
 /**
  * Turns `run(ctx, ...args, options)` into a commander action: builds the
- * context from the global and command options, renders the result (table or
- * --json), sets the exit code, and always closes the context.
+ * context from the global and command options (and the run's signal),
+ * renders the result (table or --json), sets the exit code through the
+ * result's failure, records a begun write in the audit log however it ended,
+ * and always closes the context.
  */
 export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAndOptions: [...A, O]) => Promise<CommandResult>) {
   return async (...all: unknown[]): Promise<void> => {
     const cmd = all[all.length - 1] as Command;
     const opts = cmd.optsWithGlobals() as GlobalOptions & O;
-    const ctx = new CliContext(opts);
+    const ctx = new CliContext(opts, process.env, runSignal());
+    let result: CommandResult | undefined;
+    let thrown: unknown;
     try {
-      const result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
+      result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
       if (ctx.out.json || !result.render) ctx.out.data(result.data);
       else result.render(ctx.out);
       if (result.failure) throw result.failure;
+    } catch (err) {
+      thrown = err;
+      throw err;
     } finally {
+      const { code, message } = thrown === undefined ? { code: 0, message: undefined } : exitCodeFor(thrown);
+      const progress = (thrown as { progress?: BatchProgress } | undefined)?.progress;
+      const counts = result?.counts ?? (progress ? { done: progress.done, ...(progress.groups ?? {}) } : undefined);
+      ctx.audit.finish(auditOutcome(thrown, code), code, counts, message);
       await ctx.close();
     }
   };
+}
+
+function auditOutcome(err: unknown, code: number): AuditRecord['outcome'] {
+  if (err === undefined) return 'ok';
+  if (err instanceof InterruptedError) return 'interrupted';
+  if (err instanceof PartialFailureError) return 'partial';
+  if (err instanceof UsageError) return 'refused';
+  return code === 0 ? 'ok' : 'failed';
 }
 
 /** commander argument parser for one id: a bad id is a usage error (exit 2) before anything runs. */

@@ -1,6 +1,7 @@
 import { Tenantctl } from '../tenantctl.js';
 import type { ConfigFlags } from '../config/config.js';
 import { Output } from './output.js';
+import { AuditLog } from './audit-log.js';
 
 export interface GlobalOptions extends ConfigFlags {
   json?: boolean;
@@ -15,8 +16,12 @@ export interface GlobalOptions extends ConfigFlags {
  */
 export class CliContext extends Tenantctl {
   readonly out: Output;
+  /** Aborted by the first SIGINT / SIGTERM: long commands stop between batches. */
+  readonly signal: AbortSignal;
+  /** The audit log of this run (a command that writes begins its record before the work). */
+  readonly audit: AuditLog;
 
-  constructor(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env) {
+  constructor(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env, signal: AbortSignal = new AbortController().signal) {
     const out = new Output(!!opts.json, process.stdout, process.stderr, env);
     const { json: _json, warm, ...flags } = opts;
     super({
@@ -27,5 +32,7 @@ export class CliContext extends Tenantctl {
       populate: (config) => (warm || config.warmCache ? 'resolved' : 'none'),
     });
     this.out = out;
+    this.signal = signal;
+    this.audit = new AuditLog(this.config.auditLog);
   }
 }

@@ -1,13 +1,25 @@
 import { CommanderError } from 'commander';
-import { TenantctlError, describeError } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, TenantctlError, describeError } from '../errors.js';
 
 /** DESIGN.md's exit codes. */
-export const EXIT = { OK: 0, NEGATIVE: 1, USAGE: 2, BACKEND: 3, PARTIAL: 4, INTERNAL: 70 } as const;
+export const EXIT = { OK: 0, NEGATIVE: 1, USAGE: 2, BACKEND: 3, PARTIAL: 4, INTERNAL: 70, SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * What a person should do about a backend failure: the library's errors carry
+ * a typed reason, and only the CLI knows its own flags and commands.
+ */
+function hint(err: BackendUnavailableError): string {
+  if (err.backend === 'redis' && err.reason === 'not-configured') return ': set REDIS_URL, --redis-url, --redis-cluster or --redis-sentinel';
+  if (err.backend === 'registry' && err.reason === 'not-configured') {
+    return ' (looked from the working directory up to the first tenantctl.config.* or .tenantctl/): run `tenantctl migrate-yaml` there to create it, or give --registry / DATABASE_URL';
+  }
+  return '';
+}
 
 /**
  * The one place errors become exit codes and one-line messages. Expected
  * failures never print a stack; an unexpected one prints it only with
- * TENANTCTL_DEBUG=1.
+ * --debug or TENANTCTL_DEBUG=1.
  */
 export function exitCodeFor(err: unknown): { code: number; message?: string } {
   if (err instanceof CommanderError) {
@@ -15,6 +27,11 @@ export function exitCodeFor(err: unknown): { code: number; message?: string } {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return { code: EXIT.OK };
     return { code: err.exitCode === 0 ? EXIT.OK : EXIT.USAGE };
   }
+  if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.progress) {
+    return { code: err.exitCode, message: `deleted ${err.progress.done} keys before Redis failed: ${describeError(err)}; run again to finish` };
+  }
+  if (err instanceof BackendUnavailableError) return { code: err.exitCode, message: `${describeError(err)}${hint(err)}` };
+  if (err instanceof InterruptedError) return { code: err.exitCode, message: err.message };
   if (err instanceof TenantctlError) return { code: err.exitCode, message: describeError(err) };
   return { code: EXIT.INTERNAL, message: `internal error: ${describeError(err)}` };
 }

@@ -1,18 +1,26 @@
-import { DeniedError, describeError } from '../errors.js';
+import { DeniedError, InterruptedError, describeError } from '../errors.js';
 import { buildProgram } from './program.js';
-import { exitCodeFor } from './exit-codes.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { trapSignals } from './signals.js';
 
 /** Runs the CLI; resolves with the exit code (also set on process.exitCode). */
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram();
+  const release = trapSignals((signal) => {
+    process.stderr.write(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping after the current batch (again to stop at once)\n`);
+  });
   try {
     await program.parseAsync(argv);
   } catch (err) {
     const { code, message } = exitCodeFor(err);
-    // A denial is an answer, not an error: its line carries no "error:" prefix.
-    if (message) process.stderr.write(err instanceof DeniedError ? `${message}\n` : `error: ${message}\n`);
-    if (code === 70 && process.env.TENANTCTL_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? describeError(err)}\n`);
+    // A denial is an answer, not an error: its line carries no "error:" prefix; nor does an interruption.
+    const prefix = err instanceof DeniedError || err instanceof InterruptedError ? '' : 'error: ';
+    if (message) process.stderr.write(`${prefix}${message}\n`);
+    const debug = process.env.TENANTCTL_DEBUG || argv.includes('--debug');
+    if (debug && code === EXIT.INTERNAL) process.stderr.write(`${(err as Error)?.stack ?? describeError(err)}\n`);
     process.exitCode = code;
+  } finally {
+    release();
   }
   return Number(process.exitCode ?? 0);
 }

@@ -23,11 +23,16 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('--redis-url <url>', 'Redis URL, redis:// or rediss:// (env REDIS_URL; none = cache disabled)')
     .option('--redis-cluster <nodes>', 'Redis Cluster seeds host:port,... (env REDIS_CLUSTER_NODES)')
+    .option('--redis-sentinel <nodes>', 'Redis Sentinels host:port,... (env REDIS_SENTINEL_NODES; with --sentinel-master)')
+    .option('--sentinel-master <name>', 'the master the Sentinels monitor (env REDIS_SENTINEL_MASTER)')
     .addOption(new Option('--redis-timeout <ms>', 'Redis connect and command timeout (env REDIS_TIMEOUT_MS, default 1000)').argParser(intArg('--redis-timeout')))
-    .option('--registry <where>', 'postgres://..., https://<project>.supabase.co, or a PGlite directory (default .tenantctl/registry)')
-    .option('--tenants-dir <dir>', 'tenant YAML directory (env TENANTS_DIR, default ./tenants)')
+    .option('--registry <where>', 'postgres://..., https://<project>.supabase.co, or a directory (default: .tenantctl/registry of the project)')
+    .addOption(new Option('--registry-timeout <ms>', 'registry connect, lock and statement timeout (env REGISTRY_TIMEOUT_MS, default 5000)').argParser(intArg('--registry-timeout')))
+    .option('--tenants-dir <dir>', 'tenant YAML directory (env TENANTS_DIR, default: tenants/ of the project)')
     .addOption(new Option('--ttl <seconds>', 'cache TTL (env CACHE_TTL, default 300)').argParser(intArg('--ttl')))
+    .option('--audit-log <file>', 'append one JSON line per write or deletion (env TENANTCTL_AUDIT_LOG)')
     .option('--json', 'print one JSON document instead of a table')
+    .option('--debug', 'timings per step and full errors on stderr (also TENANTCTL_DEBUG=1)')
     .showSuggestionAfterError(true)
     .exitOverride();
   for (const register of [migrateYaml, getConfig, listTenants, invalidate, invalidateAll, cacheInfo, testRedis, checkPermission, getPermissions, setSubscription, override, reactivate, schema]) {

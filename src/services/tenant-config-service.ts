@@ -206,6 +206,16 @@ export class TenantConfigService {
     return this.deps.outbox.drain(registry);
   }
 
+  /** The ids that neither YAML nor the registry knows (the registry only when it can be read). */
+  async unknown(ids: string[]): Promise<string[]> {
+    const notInYaml = ids.filter((id) => !this.deps.source.fileOf(id));
+    if (!notInYaml.length) return [];
+    const registry = await this.readableRegistry('checking YAML only');
+    if (this.registryDown) return [];
+    const rows = registry ? await registry.getTenants(notInYaml).catch(() => undefined) : new Map();
+    return rows ? notInYaml.filter((id) => !rows.has(id)) : [];
+  }
+
   /** Active registry tenants together with YAML tenants, sorted by id (YAML only, with a warning, when the registry is down). */
   async list(): Promise<TenantListing[]> {
     const byId = new Map<string, TenantListing>();

@@ -1,15 +1,21 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { UsageError } from '../../errors.js';
-import { action } from '../action.js';
+import { BackendUnavailableError, InterruptedError, UsageError } from '../../errors.js';
+import { action, intArg } from '../action.js';
 import type { Output } from '../output.js';
 import type { InvalidateAllResult } from '../../services/cache-admin.js';
+import { progressLine } from '../progress.js';
 
-/** Asks on the terminal; anything but y/yes is a no. */
+/** Asks on the terminal; anything but y/yes is a no; Ctrl-C there deletes nothing and exits 130. */
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const aborted = new AbortController();
+  rl.on('SIGINT', () => aborted.abort());
   try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
+    return /^y(es)?$/i.test((await rl.question(question, { signal: aborted.signal })).trim());
+  } catch (err) {
+    if (aborted.signal.aborted) throw new InterruptedError('SIGINT', 'aborted at the prompt: nothing deleted');
+    throw err;
   } finally {
     rl.close();
   }
@@ -17,31 +23,63 @@ async function confirm(question: string): Promise<boolean> {
 
 function render(out: Output, r: InvalidateAllResult) {
   out.table(['family', r.dryRun ? 'keys' : 'deleted'], [...Object.entries(r.families), ['total', r.total]]);
+  if (!r.complete) out.line(`stopped before the end of the keyspace (--max-keys or a stop): run again to finish`);
 }
 
-/** `invalidate-all`: delete every key of the tool's families; confirmation or --yes. */
+/** `invalidate-all`: delete every key of the tool's families (or some); confirmation or --yes. */
 export function register(program: Command): void {
   program
     .command('invalidate-all')
     .description('delete every key of the tool\'s key families (all tenants); other keys are never touched')
     .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)')
     .option('--dry-run', 'count the keys per family without deleting')
+    .option('--family <name>', 'only this key family (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .addOption(new Option('--max-keys <n>', 'stop after deleting this many keys').argParser(intArg('--max-keys')))
     .action(
-      action<[], { yes?: boolean; dryRun?: boolean }>(async (ctx, opts) => {
+      action<[], { yes?: boolean; dryRun?: boolean; family?: string[]; maxKeys?: number }>(async (ctx, opts) => {
+        // Checked before Redis is touched: nothing happens without consent, or with a family that does not exist.
+        opts.family?.forEach((f) => ctx.keys.family(f));
         const interactive = !!process.stdin.isTTY && !!process.stderr.isTTY;
-        // Checked before Redis is touched: nothing happens without consent.
         if (!opts.dryRun && !opts.yes && !interactive) {
           throw new UsageError('invalidate-all deletes keys of every tenant: pass --yes (no terminal to ask on), or --dry-run to count');
         }
+        const scope = { families: opts.family ?? 'all', maxKeys: opts.maxKeys };
         if (!opts.dryRun && !opts.yes) {
-          const plan = await ctx.admin.invalidateAll({ dryRun: true });
-          const target = ctx.cache.target;
-          if (!(await confirm(`Delete ${plan.total} keys of the tool's key families on ${target}? [y/N] `))) {
+          const plan = await ctx.admin.invalidateAll({ dryRun: true, families: opts.family, signal: ctx.signal });
+          const what = opts.family ? `the ${opts.family.join(', ')} famil${opts.family.length > 1 ? 'ies' : 'y'}` : 'the tool\'s key families';
+          const upTo = opts.maxKeys && opts.maxKeys < plan.total ? ` (at most ${opts.maxKeys})` : '';
+          if (!(await confirm(`Delete ${plan.total}${upTo} keys of ${what} on ${ctx.cache.target}? [y/N] `))) {
             throw new UsageError('not confirmed; nothing deleted');
           }
         }
-        const result = await ctx.admin.invalidateAll({ dryRun: opts.dryRun });
-        return { data: result, render: (out) => render(out, result) };
+        if (!opts.dryRun) ctx.audit.begin('invalidate-all', scope);
+        const progress = progressLine(ctx.out, opts.dryRun ? 'counted' : 'deleted');
+        try {
+          const result = await ctx.admin.invalidateAll({
+            dryRun: opts.dryRun,
+            families: opts.family,
+            maxKeys: opts.maxKeys,
+            signal: ctx.signal,
+            onProgress: progress.update,
+          });
+          progress.done();
+          return { data: result, render: (out) => render(out, result), counts: { deleted: opts.dryRun ? 0 : result.total, scanned: result.scanned } };
+        } catch (err) {
+          progress.done();
+          // Stopped midway (Redis failed, or a signal): what was deleted is reported, and a rerun finishes the job.
+          const p = err instanceof InterruptedError || err instanceof BackendUnavailableError ? err.progress : undefined;
+          if (!p || opts.dryRun) throw err;
+          const partial: InvalidateAllResult & { error: string } = {
+            dryRun: false,
+            families: { ...Object.fromEntries(ctx.keys.families.map((f) => [f.name, 0])), ...(p.groups ?? {}) },
+            total: p.done,
+            scanned: 0,
+            complete: false,
+            error: (err as Error).message,
+          };
+          const counts: Record<string, number> = { deleted: p.done };
+          return { data: partial, render: (out: Output) => render(out, partial), failure: err as InterruptedError, counts };
+        }
       }),
     );
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { InterruptedError } from '../../errors.js';
 import { action, idsArg } from '../action.js';
 import { migrationFailure, type MigrationReport } from '../../services/migration.js';
 import type { Output } from '../output.js';
@@ -12,11 +13,24 @@ function render(out: Output, r: MigrationReport) {
       i.id,
       i.kind,
       colour(i.action),
-      [i.reason, i.cacheInvalidated === false ? 'cache NOT invalidated' : undefined].filter(Boolean).join('; '),
+      [i.reason, i.cacheInvalidated === false ? 'cache NOT invalidated yet' : undefined].filter(Boolean).join('; '),
     ]),
   );
   const c = r.counts;
   out.line(`${r.dryRun ? 'plan' : 'done'}: ${c.create} create, ${c.update} update, ${c.unchanged} unchanged, ${c.conflict} conflict, ${c.skip} skip, ${c.error} error`);
+}
+
+/** Warnings once per cause: per-file warnings as they are, the cache's state in one line with a count. */
+function warnings(out: Output, r: MigrationReport) {
+  for (const item of r.items) {
+    for (const w of item.warnings) out.warn(`warning: ${w}`);
+    if (item.action === 'error' && item.failure === 'bad-input') out.warn(`${item.reason}`);
+  }
+  if (r.earlierInvalidations?.done) out.info(`did ${r.earlierInvalidations.done} cache invalidation(s) an earlier run still owed`);
+  const stale = r.items.filter((i) => i.cacheInvalidated === false).length;
+  if (r.cacheError) {
+    out.warn(`warning: cache not invalidated for ${stale} written item(s): ${r.cacheError}; ${r.pendingInvalidations ?? stale} invalidation(s) are recorded in the registry and the next write command (or \`tenantctl invalidate --pending\`) does them`);
+  }
 }
 
 /** `migrate-yaml [ids...]`: YAML tenant files into the registry. */
@@ -30,24 +44,34 @@ export function register(program: Command): void {
     .action(
       action<[string[] | undefined], { dryRun?: boolean; force?: boolean }>(async (ctx, ids, opts) => {
         const showProgress = !!process.stderr.isTTY;
-        const report = await ctx.migration.run({
-          ids,
-          dryRun: opts.dryRun,
-          force: opts.force,
-          progress: (done, total) => {
-            if (total >= 20 && (showProgress ? true : done % 100 === 0 || done === total)) {
-              ctx.out.stderr.write(showProgress ? `\rmigrating ${done}/${total}${done === total ? '\n' : ''}` : `migrating ${done}/${total}\n`);
-            }
-          },
-        });
-        for (const item of report.items) {
-          for (const w of item.warnings) ctx.out.warn(`warning: ${w}`);
-          if (item.action === 'error') ctx.out.warn(`${item.reason}`);
+        if (!opts.dryRun) ctx.audit.begin('migrate-yaml', { ids: ids ?? 'all', force: !!opts.force });
+        let report: MigrationReport;
+        let interrupted: InterruptedError | undefined;
+        try {
+          report = await ctx.migration.run({
+            ids,
+            dryRun: opts.dryRun,
+            force: opts.force,
+            signal: ctx.signal,
+            progress: (done, total) => {
+              if (total >= 20 && (showProgress ? true : done === total || done % 1000 === 0)) {
+                ctx.out.stderr.write(showProgress ? `\rmigrating ${done}/${total}${done === total ? '\n' : ''}` : `migrating ${done}/${total}\n`);
+              }
+            },
+          });
+        } catch (err) {
+          // Stopped between batches: report what was done, then exit 130/143.
+          if (!(err instanceof InterruptedError) || !err.partial) throw err;
+          interrupted = err;
+          report = err.partial as MigrationReport;
         }
+        warnings(ctx.out, report);
+        const c = report.counts;
         return {
           data: report,
-          failure: migrationFailure(report),
+          failure: interrupted ?? migrationFailure(report),
           render: (out) => render(out, report),
+          counts: { written: report.items.filter((i) => i.written).length, create: c.create, update: c.update, conflict: c.conflict, error: c.error },
         };
       }),
     );
