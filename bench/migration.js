@@ -45,15 +45,19 @@ if (process.argv[2] === '--worker') {
   if (mode === 'naive') {
     const { load } = await import('js-yaml');
     let rows = 0;
+    let parseMs = 0;
     for (const file of readdirSync(tenantsDir).filter((f) => f.endsWith('.yaml')).sort()) {
+      const p0 = performance.now();
       const { client, ...rest } = load(readFileSync(path.join(tenantsDir, file), 'utf8'));
       const json = JSON.stringify(rest);
-      await db.query(UPSERT, [client.id, client.name, json, createHash('sha256').update(json).digest('hex')]);
+      const hash = createHash('sha256').update(json).digest('hex');
+      parseMs += performance.now() - p0;
+      await db.query(UPSERT, [client.id, client.name, json, hash]);
       rows++;
     }
     const done = performance.now();
     await db.close();
-    process.stdout.write(JSON.stringify({ rows, open_ms: opened - t0, loop_ms: done - opened }));
+    process.stdout.write(JSON.stringify({ rows, open_ms: opened - t0, loop_ms: done - opened, parse_ms: parseMs, upsert_ms: done - opened - parseMs }));
   } else if (mode === 'count') {
     const r = await db.query(COUNT_SQL);
     await db.close();
@@ -257,11 +261,7 @@ await runArea(
     // ------------------------------------------------------------ the table
     const med = (m) => median(M[m].ms);
     const base = (m, measure, extra = {}) => ({ measure, value: fmtMs(med(m)), spread: fmtRange(M[m].ms), json: { ms: summary(M[m].ms), rss_kb: M[m].rssKb, ...extra } });
-    const innerNote = (m) => {
-      const loops = M[m].inner.map((i) => i.loop_ms);
-      const opens = M[m].inner.map((i) => i.open_ms);
-      return { loop_ms: summary(loops), open_ms: summary(opens) };
-    };
+    const innerNote = (m) => Object.fromEntries(['open_ms', 'loop_ms', 'parse_ms', 'upsert_ms'].map((k) => [k, summary(M[m].inner.map((i) => i[k]))]));
     area.row({
       measure: 'first open of a new PGlite dir (tenantctl migrate-yaml, 0 tenants: initdb)', value: fmtMs(initdb.ms), goal: '(reported separately)',
       json: { ms: initdb.ms, rss_kb: initdb.rssKb },
@@ -285,7 +285,15 @@ await runArea(
         });
       }
       const inner = innerNote(naive);
-      area.note(`naive loop → ${label}: of its ${fmtMs(med(naive))}, opening took ${fmtMs(inner.open_ms.median)} and the ${fmtInt(TENANTS)} read-parse-upsert steps ${fmtMs(inner.loop_ms.median)} (medians); the rest is node start-up and close`);
+      // Derived, no goal: the write phase alone. tenantctl's = run minus dry run (read, parse, plan), so it holds the writes and the invalidation.
+      const tcWrite = med(tc) - med(`${tc}_dry`);
+      area.row({
+        measure: `derived: write phase, tenantctl (run - dry run) → ${label}`, value: fmtMs(tcWrite), baseline: 'naive upserts alone', baselineValue: fmtMs(inner.upsert_ms.median),
+        ratio: `${(inner.upsert_ms.median / tcWrite).toFixed(2)}x faster`, goal: '(derived, no goal)', json: { ms: tcWrite, naive_upsert_ms: inner.upsert_ms.median },
+      });
+      area.note(`naive loop → ${label}: of its ${fmtMs(med(naive))}, opening took ${fmtMs(inner.open_ms.median)}, reading + parsing + hashing the ${fmtInt(TENANTS)} files ` +
+        `${fmtMs(inner.parse_ms.median)} and the ${fmtInt(TENANTS)} awaited upserts ${fmtMs(inner.upsert_ms.median)} (medians); the rest is node start-up and close. ` +
+        `So ">= 10x faster" whole-process means at most ${fmtMs(med(naive) / 10)} for all of tenantctl's run, node start-up and file parsing included`);
     }
     area.note(`first open of a new PGlite dir: ${fmtMs(initdb.ms)} and ${fmtMb(initdb.rssKb)} peak; every PGlite run starts from a copy of that directory, so no run pays for initdb`);
     area.note('tenantctl is also given a Redis holding 2 cache keys per tenant and invalidates them (checked); the naive loop writes rows only');

@@ -41,3 +41,8 @@ export function maskUrlsIn(text: string): string {
 export function clip(value: string, max = 80): string {
   return value.length <= max ? value : `${value.slice(0, max)}… (${value.length} characters)`;
 }
+
+/** Cuts every run of more than `max` non-space characters in a message (a huge argument quoted back). */
+export function clipLongRuns(text: string, max = 120): string {
+  return text.replace(new RegExp(`\\S{${max + 1},}`, 'g'), (run) => `${run.slice(0, max)}… (${run.length} characters)`);
+}

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { intArg } from './action.js';
+import { clipLongRuns } from '../redact.js';
 import { register as migrateYaml } from './commands/migrate-yaml.js';
 import { register as getConfig } from './commands/get-config.js';
 import { register as listTenants } from './commands/list-tenants.js';
@@ -34,11 +35,13 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON document instead of a table')
     .option('--debug', 'timings per step and full errors on stderr (also TENANTCTL_DEBUG=1)')
     .showSuggestionAfterError(true)
+    // commander quotes a rejected value in full: a 100,000-character argument must not come back whole.
+    .configureOutput({ writeErr: (text) => process.stderr.write(clipLongRuns(text)) })
     .exitOverride();
   for (const register of [migrateYaml, getConfig, listTenants, invalidate, invalidateAll, cacheInfo, testRedis, checkPermission, getPermissions, setSubscription, override, reactivate, schema]) {
     register(program);
   }
-  // Subcommands inherit exitOverride so commander never calls process.exit itself.
-  for (const cmd of program.commands) cmd.exitOverride();
+  // Subcommands inherit exitOverride (commander never calls process.exit itself) and the clipped error output.
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeErr: (text) => process.stderr.write(clipLongRuns(text)) });
   return program;
 }

@@ -15,7 +15,9 @@ export function isValidId(id: string): boolean {
  */
 export function parseId(id: string, kind = 'tenant'): string {
   if (typeof id !== 'string' || !isValidId(id)) {
-    const shown = JSON.stringify(String(id).slice(0, 140));
+    // An id can be anything a user typed: never echo more than a short piece of it.
+    const text = String(id);
+    const shown = `${JSON.stringify(text.slice(0, 60))}${text.length > 60 ? `… (${text.length} characters)` : ''}`;
     throw new UsageError(
       `invalid ${kind} id ${shown}: use 1-128 letters, digits, '_', '-' or '.'`,
     );

@@ -1,5 +1,7 @@
 import type { TenantRow, TenantWrite } from '../registry/registry-store.js';
-import { canonicalJson, sha256Hex } from '../json/canonical-json.js';
+
+export { contentHash } from '../registry/content-hash.js';
+import { contentHash } from '../registry/content-hash.js';
 import { isMap } from './plain-object.js';
 
 /** The client keys that live in registry columns rather than in tenant_config. */
@@ -34,23 +36,6 @@ export function rowFromConfig(id: string, config: Json): TenantWrite {
     tenant_config: tenantConfig,
   };
   return { ...write, tenantctl_hash: contentHash(write) };
-}
-
-/** Hash of the content tenantctl owns in a row (everything it writes but the hash itself). */
-export function contentHash(row: Omit<TenantWrite, 'tenantctl_hash'> | TenantRow): string {
-  return sha256Hex(
-    canonicalJson({
-      id: row.id,
-      name: row.name,
-      short_name: row.short_name ?? null,
-      timezone: row.timezone ?? null,
-      currency: row.currency ?? null,
-      primary_email: row.primary_email ?? null,
-      gcp_project_id: row.gcp_project_id ?? null,
-      gcp_dataset: row.gcp_dataset ?? null,
-      tenant_config: row.tenant_config ?? {},
-    }),
-  );
 }
 
 /**

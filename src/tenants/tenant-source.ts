@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
-import { lineOfPath, readYamlFile } from '../yaml/yaml-file.js';
+import { lineLocator, readYamlFile } from '../yaml/yaml-file.js';
 import { stripSecrets } from './secrets.js';
 import { isMap } from './plain-object.js';
 
@@ -116,8 +116,9 @@ export class YamlTenantSource {
 
   private parse(id: string, file: string): TenantDocument {
     const { text, doc } = readYamlFile(file);
+    const lineOf = lineLocator(text);
     const fail = (p: string[], reason: string): never => {
-      throw new TenantFileError(file, lineOfPath(text, p), reason);
+      throw new TenantFileError(file, lineOf(p), reason);
     };
     if (!isMap(doc)) fail([], 'a tenant file must be a mapping with a client block');
     const config = doc as Record<string, unknown>;
@@ -130,12 +131,12 @@ export class YamlTenantSource {
 
     const { config: stripped, stripped: removed } = stripSecrets(config);
     const warnings = removed.map((s) => {
-      const where = `${path.relative(process.cwd(), file) || file}:${lineOfPath(text, s.path) ?? '?'}`;
+      const where = `${path.relative(process.cwd(), file) || file}:${lineOf(s.path) ?? '?'}`;
       return s.kind === 'literal-removed'
         ? `${where}: literal secret ${s.path.join('.')} stripped; put it in an environment variable and write \${VAR}`
         : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;
     });
-    return { id, file, config: stripped, yamlOnly: config.yaml_only === true, warnings, lineOf: (p) => lineOfPath(text, p) };
+    return { id, file, config: stripped, yamlOnly: config.yaml_only === true, warnings, lineOf };
   }
 }
 

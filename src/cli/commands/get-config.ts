@@ -13,7 +13,8 @@ export function register(program: Command): void {
     .option('--show-secrets', 'print secret values instead of ****')
     .option('--warm', 'on a cache miss, write tenant_config:<id> exactly as the services would (secrets resolved from this environment; skipped if one does not resolve)')
     .action(
-      action<[string], { cache: boolean; showSecrets?: boolean }>(async (ctx, tenant, opts) => {
+      action<[string], { cache: boolean; showSecrets?: boolean; warm?: boolean }>(async (ctx, tenant, opts) => {
+        if (opts.warm && opts.cache !== false) ctx.audit.begin('get-config --warm', { tenant });
         const result = await ctx.tenants.get(tenant, { noCache: opts.cache === false });
         const config = opts.showSecrets ? result.config : maskSecrets(result.config);
         if (result.unsetVariables.length) ctx.out.warn(`warning: unset environment variables: ${result.unsetVariables.join(', ')}`);

@@ -23,7 +23,9 @@ function render(out: Output, r: MigrationReport) {
 /** Warnings once per cause: per-file warnings as they are, the cache's state in one line with a count. */
 function warnings(out: Output, r: MigrationReport) {
   for (const item of r.items) {
-    for (const w of item.warnings) out.warn(`warning: ${w}`);
+    // A file with thousands of literal secrets gets a few lines and a count, not thousands of lines.
+    for (const w of item.warnings.slice(0, item.warnings.length > 5 ? 3 : 5)) out.warn(`warning: ${w}`);
+    if (item.warnings.length > 5) out.warn(`warning: … and ${item.warnings.length - 3} more in ${item.file ?? item.id}`);
     if (item.action === 'error' && item.failure === 'bad-input') out.warn(`${item.reason}`);
   }
   if (r.earlierInvalidations?.done) out.info(`did ${r.earlierInvalidations.done} cache invalidation(s) an earlier run still owed`);

@@ -17,6 +17,7 @@ export function register(program: Command): void {
       action<[string, string], { grant?: boolean; deny?: boolean; clear?: boolean }>(async (ctx, business, feature, opts) => {
         const chosen = (['grant', 'deny', 'clear'] as const).filter((k) => opts[k]);
         if (chosen.length !== 1) throw new UsageError('give exactly one of --grant, --deny or --clear');
+        ctx.audit.begin('override', { business, feature, action: chosen[0] });
         return subscriptionChangeResult(await ctx.subscriptions.override(business, feature, chosen[0]));
       }),
     );

@@ -8,5 +8,10 @@ export function register(program: Command): void {
     .command('reactivate')
     .description('set a business\'s status back to active (an expired demo expiry is cleared), then invalidate its cached permissions')
     .argument('<business>', 'business id', idArg('business'))
-    .action(action<[string], object>(async (ctx, business) => subscriptionChangeResult(await ctx.subscriptions.reactivate(business))));
+    .action(
+      action<[string], object>(async (ctx, business) => {
+        ctx.audit.begin('reactivate', { business });
+        return subscriptionChangeResult(await ctx.subscriptions.reactivate(business));
+      }),
+    );
 }

@@ -3,7 +3,13 @@ import { STATUSES } from '../../permissions/model.js';
 import { action, idArg } from '../action.js';
 import { subscriptionChangeResult } from './subscription-result.js';
 
-const noneOr = <T>(parse: (v: string) => T) => (v: string): T | null => (v === 'none' ? null : parse(v));
+/**
+ * "none" clears a value. commander turns a parser's `null` into "" (it reads
+ * null as "no value given"), so the parser keeps a marker and the action maps it.
+ */
+const NONE = 'none' as const;
+const noneOr = <T>(parse: (v: string) => T) => (v: string): T | typeof NONE => (v === NONE ? NONE : parse(v));
+const cleared = <T>(v: T | typeof NONE | undefined): T | null | undefined => (v === NONE ? null : v);
 
 /** `set-subscription <business>`: tier, status, demo expiry, device limit; then invalidates permissions:<business>. */
 export function register(program: Command): void {
@@ -16,10 +22,11 @@ export function register(program: Command): void {
     .option('--demo-expires <iso>', 'demo expiry, ISO 8601 (e.g. 2030-01-31T00:00:00Z), or "none"', noneOr(String))
     .option('--device-limit <n>', 'max_devices override (whole number), or "none" to use the tier\'s', noneOr((v) => (/^\d+$/.test(v) ? Number(v) : NaN)))
     .action(
-      action<[string], { tier?: string; status?: string; demoExpires?: string | null; deviceLimit?: number | null }>(async (ctx, business, opts) =>
-        subscriptionChangeResult(
-          await ctx.subscriptions.setSubscription(business, { tier: opts.tier, status: opts.status, demoExpires: opts.demoExpires, deviceLimit: opts.deviceLimit }),
-        ),
-      ),
+      action<[string], { tier?: string; status?: string; demoExpires?: string; deviceLimit?: number | typeof NONE }>(async (ctx, business, opts) => {
+        ctx.audit.begin('set-subscription', { business, tier: opts.tier, status: opts.status, demoExpires: opts.demoExpires, deviceLimit: opts.deviceLimit });
+        return subscriptionChangeResult(
+          await ctx.subscriptions.setSubscription(business, { tier: opts.tier, status: opts.status, demoExpires: cleared(opts.demoExpires), deviceLimit: cleared(opts.deviceLimit) }),
+        );
+      }),
     );
 }

@@ -1,0 +1,92 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { useOwnRedis } from '../helpers/redis-server.js';
+import { freePort } from '../helpers/ports.js';
+
+/** Issue 7 §8: bad input, each with a test: a clear line, the right exit code, nothing else changed. */
+describe('bad input', () => {
+  const own = useOwnRedis();
+  let ws: Workspace;
+  const good = uniq('good');
+  const env = () => ({ REDIS_URL: own.server.url });
+
+  beforeAll(async () => {
+    ws = workspace({ [good]: tenantYaml(good, 'Good', 'subscription: { tier: core }\n') });
+    ws.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  core: { features: [has_ai], max_devices: 2 }\n');
+    expect((await runCli(['migrate-yaml'], { cwd: ws.dir, env: env() })).code).toBe(0);
+  });
+  afterAll(() => ws.cleanup());
+
+  it('set-subscription: "none" clears the device limit and the demo expiry', async () => {
+    const set = await runCli(['set-subscription', good, '--device-limit', '7', '--demo-expires', '2031-01-01T00:00:00Z', '--json'], { cwd: ws.dir, env: env() });
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout).subscription).toMatchObject({ overrides: { max_devices: 7 }, demo_expires_at: '2031-01-01T00:00:00.000Z' });
+    const cleared = await runCli(['set-subscription', good, '--device-limit', 'none', '--demo-expires', 'none', '--json'], { cwd: ws.dir, env: env() });
+    expect(cleared.stderr).toBe('');
+    expect(cleared.code).toBe(0);
+    expect(JSON.parse(cleared.stdout).subscription).toMatchObject({ overrides: {}, demo_expires_at: null });
+    expect((await runCli(['set-subscription', good, '--device-limit', 'lots'], { cwd: ws.dir, env: env() })).code).toBe(2);
+  });
+
+  it('credentials in URL query strings are masked like user-info passwords, in messages and JSON', async () => {
+    const port = await freePort();
+    const r = await runCli(['get-config', good, '--json', '--registry', `postgres://u@127.0.0.1:${port}/db?sslpassword=hunter2&password=hunter3&application_name=x`], { cwd: ws.dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr + r.stdout).not.toMatch(/hunter[23]/);
+    expect(r.stderr).toMatch(/password=\*\*\*\*/);
+    const info = await runCli(['cache-info', '--json'], { cwd: ws.dir, env: { REDIS_URL: `redis://127.0.0.1:${port}/0?password=hunter4&apikey=hunter5`, REDIS_TIMEOUT_MS: '300' } });
+    expect(info.stdout + info.stderr).not.toMatch(/hunter[45]/);
+    const smoke = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: { REDIS_URL: `redis://u:hunter6@127.0.0.1:${port}/?token=hunter7`, REDIS_TIMEOUT_MS: '300' } });
+    expect(smoke.code).toBe(3);
+    expect(smoke.stdout + smoke.stderr).not.toMatch(/hunter[67]/);
+  });
+
+  it('a 100,000-character id is cut in the message: exit 2, one short line', async () => {
+    const r = await runCli(['get-config', 'x'.repeat(100_000)], { cwd: ws.dir });
+    expect(r.code).toBe(2);
+    expectOneLineError(r);
+    expect(r.stderr.length).toBeLessThan(600);
+    expect(r.stderr).toMatch(/100000 characters/);
+  });
+
+  it('a YAML file that is not UTF-8 is file:line: not UTF-8, and only that tenant is skipped', async () => {
+    const bad = uniq('latin');
+    const file = path.join(ws.tenantsDir, `${bad}.yaml`);
+    writeFileSync(file, Buffer.concat([Buffer.from(`client:\n  id: ${bad}\n  name: Caf`), Buffer.from([0xe9]), Buffer.from('\n')]));
+    const other = uniq('fine');
+    ws.writeTenant(other, tenantYaml(other));
+    const r = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env: env() });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(new RegExp(`${bad}\\.yaml:3: not UTF-8`));
+    const items = JSON.parse(r.stdout).items as Array<{ id: string; action: string }>;
+    expect(items.find((i) => i.id === bad)?.action).toBe('error');
+    expect(items.find((i) => i.id === other)?.action).toBe('create');
+    const get = await runCli(['get-config', bad, '--no-cache'], { cwd: ws.dir });
+    expect(get.code).toBe(2);
+    expect(get.stderr).toMatch(/not UTF-8/);
+  });
+
+  it('a file whose name is not a valid id is reported as an error item (exit 4), never skipped silently', async () => {
+    ws.writeTenant('bad id!', tenantYaml('bad id!'), 'bad id!.yaml');
+    const r = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env: env() });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/bad id!\.yaml: the file name is not a valid tenant id/);
+    expect((JSON.parse(r.stdout).items as Array<{ id: string; action: string }>).find((i) => i.id === 'bad id!.yaml')?.action).toBe('error');
+  });
+
+  it('a family key whose name is not UTF-8 is counted and deleted by invalidate-all; foreign keys stay', async () => {
+    await own.client.flushall();
+    const binaryKey = Buffer.concat([Buffer.from('tenant_config:acme'), Buffer.from([0xff])]);
+    await own.client.set(binaryKey, '{}');
+    await own.client.set('sessions:acme', 'x');
+    const dry = await runCli(['invalidate-all', '--dry-run', '--json'], { cwd: ws.dir, env: env() });
+    expect(JSON.parse(dry.stdout).families.tenant_config).toBe(1);
+    const r = await runCli(['invalidate-all', '--yes', '--json'], { cwd: ws.dir, env: env() });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).total).toBe(1);
+    expect(await own.client.exists(binaryKey)).toBe(0);
+    expect(await own.client.exists('sessions:acme')).toBe(1);
+  });
+});

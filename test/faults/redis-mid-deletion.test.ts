@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, expectOneLineError, runCli, type CliRun } from '../helpers/setup.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+
+/**
+ * Issue 7 §5: Redis stalls (SIGSTOP) or dies (SIGKILL) in the middle of
+ * `invalidate-all --yes` / `invalidate <tenant>`: exit 3 within the Redis
+ * timeout plus a margin, "deleted N keys before Redis failed: ...; run again
+ * to finish" with the same N in --json, no stack trace, never exit 1 or 70;
+ * after the server is back, a rerun finishes and foreign keys are untouched.
+ */
+
+const SEEDED = 600_000;
+const REDIS_TIMEOUT_MS = 1000;
+/** Node start-up, the deadline's own margin (250 ms) and a busy 2-core machine, on top of the Redis timeout. */
+const MARGIN_MS = 2500;
+/** Keys of another tenant and outside every family: never touched by `invalidate acme`. */
+const OTHERS = 1000 /* dashboard_kpis:acme2:* */ + 1000 /* sessions:* */ + 2;
+/**
+ * After a stall, the batch in flight when the server stopped finishes once it
+ * resumes (a script runs to its end): at most one sweep call's worth of keys
+ * more than reported are gone (2 ms of work, a few thousand keys).
+ */
+const IN_FLIGHT_MAX = 20_000;
+
+const int = (reply: string) => Number(/^:(\d+)/.exec(reply)?.[1] ?? NaN);
+const FAILED_LINE = /^error: deleted (\d+) keys before Redis failed: (.+); run again to finish$/;
+
+describe('Redis failing in the middle of a deletion', () => {
+  let redis: RedisServer;
+  let cwd: string;
+  const dbsize = async () => int(await redis.command('DBSIZE'));
+
+  beforeAll(async () => {
+    redis = await startRedis(['--enable-debug-command', 'yes']);
+    cwd = mkdtempSync(`${os.tmpdir()}/tenantctl-mid-deletion-`);
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  async function seed(server: RedisServer): Promise<void> {
+    await server.command('FLUSHALL');
+    expect(await server.command('DEBUG', 'POPULATE', String(SEEDED), 'dashboard_kpis:acme')).toMatch(/^\+OK/);
+    await server.command('DEBUG', 'POPULATE', '1000', 'dashboard_kpis:acme2');
+    await server.command('DEBUG', 'POPULATE', '1000', 'sessions');
+    await server.command('SET', 'other:acme', 'x');
+    await server.command('SET', 'tenant_configx:acme', 'x');
+    expect(int(await server.command('DBSIZE'))).toBe(SEEDED + OTHERS);
+  }
+
+  /**
+   * Runs the CLI against `server`, and once about a third of the seeded keys
+   * are gone, does `fault` to the server. Resolves with the run and the time
+   * from the fault to the exit.
+   */
+  async function faultMidway(server: RedisServer, args: string[], fault: () => void): Promise<CliRun & { afterFaultMs: number }> {
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), NO_COLOR: '1' };
+    const start = Date.now();
+    const child = spawn(process.execPath, [BIN, '--redis-url', server.url, '--redis-timeout', String(REDIS_TIMEOUT_MS), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    let exited = false;
+    void done.then(() => (exited = true));
+    for (;;) {
+      if (exited) throw new Error(`the command ended before the fault (seed more keys): ${stderr}`);
+      if (int(await server.command('DBSIZE')) < OTHERS + SEEDED * 0.67) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    fault();
+    const faultAt = Date.now();
+    const code = await done;
+    clearTimeout(killer);
+    return { code, stdout, stderr, ms: Date.now() - start, afterFaultMs: Date.now() - faultAt };
+  }
+
+  async function expectOthersUntouched(server: RedisServer) {
+    for (const k of ['other:acme', 'tenant_configx:acme', 'sessions:0', 'sessions:999', 'dashboard_kpis:acme2:0', 'dashboard_kpis:acme2:999']) {
+      expect(int(await server.command('EXISTS', k)), k).toBe(1);
+    }
+  }
+
+  it('invalidate-all --yes, server stalled midway: exit 3 within the timeout, N in the line and in --json; a rerun finishes', async () => {
+    await seed(redis);
+    const r = await faultMidway(redis, ['invalidate-all', '--yes', '--json'], () => redis.pause());
+    try {
+      expect(r.code).toBe(3);
+      expect(r.afterFaultMs).toBeLessThan(REDIS_TIMEOUT_MS + MARGIN_MS);
+      expectOneLineError(r);
+      const n = Number(FAILED_LINE.exec(r.stderr.trim())?.[1] ?? NaN);
+      expect(n).toBeGreaterThan(0);
+      expect(n).toBeLessThan(SEEDED);
+      const report = JSON.parse(r.stdout);
+      expect(report).toMatchObject({ dryRun: false, total: n, complete: false });
+      expect(report.families.dashboard_kpis).toBe(n);
+    } finally {
+      redis.resume();
+    }
+    const n = JSON.parse(r.stdout).total as number;
+    // What was reported was really deleted, plus at most the batch that was in flight at the stall.
+    const left = (await dbsize()) - OTHERS;
+    expect(SEEDED - n - left).toBeGreaterThanOrEqual(0);
+    expect(SEEDED - n - left).toBeLessThan(IN_FLIGHT_MAX);
+
+    const again = await runCli(['invalidate-all', '--yes', '--json', '--redis-url', redis.url], { cwd });
+    expect(again.code).toBe(0);
+    // The rerun deletes acme's leftovers and every acme2 key (also a family key): nothing else.
+    expect(JSON.parse(again.stdout)).toMatchObject({ total: left + 1000, complete: true });
+    expect(await dbsize()).toBe(OTHERS - 1000);
+    expect(int(await redis.command('EXISTS', 'sessions:0'))).toBe(1);
+    expect(int(await redis.command('EXISTS', 'other:acme'))).toBe(1);
+  });
+
+  it('invalidate <tenant>, server stalled midway: exit 3 within the timeout, N = the keys really deleted, in the line and in --json', async () => {
+    await seed(redis);
+    const r = await faultMidway(redis, ['invalidate', 'acme', '--json'], () => redis.pause());
+    let left: number;
+    try {
+      expect(r.code).toBe(3);
+      expect(r.afterFaultMs).toBeLessThan(REDIS_TIMEOUT_MS + MARGIN_MS);
+      expectOneLineError(r);
+      expect(r.stderr.trim()).toMatch(FAILED_LINE);
+    } finally {
+      redis.resume();
+      left = (await dbsize()) - OTHERS;
+    }
+    const n = Number(FAILED_LINE.exec(r.stderr.trim())?.[1] ?? NaN);
+    expect(JSON.parse(r.stdout)).toMatchObject({ deleted: n });
+    // The count must be what was really deleted (the failing sweep's deletions included), not 0.
+    expect(SEEDED - left).toBeGreaterThan(SEEDED / 4);
+    expect(SEEDED - n - left).toBeGreaterThanOrEqual(0);
+    expect(SEEDED - n - left).toBeLessThan(IN_FLIGHT_MAX);
+  });
+
+  it('invalidate <tenant>: after a stall and a resume, a rerun deletes the rest of that tenant only', async () => {
+    await seed(redis);
+    const r = await faultMidway(redis, ['invalidate', 'acme', '--json'], () => redis.pause());
+    redis.resume();
+    expect(r.code).toBe(3);
+    const left = (await dbsize()) - OTHERS;
+    expect(left).toBeGreaterThan(0);
+    const again = await runCli(['invalidate', 'acme', '--json', '--redis-url', redis.url], { cwd });
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout).tenants[0]).toMatchObject({ tenant: 'acme', total: left });
+    expect(await dbsize()).toBe(OTHERS);
+    await expectOthersUntouched(redis);
+  });
+
+  it('invalidate-all --yes, server killed midway: exit 3 at once, the same N in the line and in --json, no stack', async () => {
+    const doomed = await startRedis(['--enable-debug-command', 'yes']);
+    try {
+      await seed(doomed);
+      const r = await faultMidway(doomed, ['invalidate-all', '--yes', '--json'], () => doomed.proc.kill('SIGKILL'));
+      expect(r.code).toBe(3);
+      expect(r.afterFaultMs).toBeLessThan(REDIS_TIMEOUT_MS + MARGIN_MS);
+      expectOneLineError(r);
+      const n = Number(FAILED_LINE.exec(r.stderr.trim())?.[1] ?? NaN);
+      expect(n).toBeGreaterThan(0);
+      expect(n).toBeLessThan(SEEDED);
+      expect(JSON.parse(r.stdout)).toMatchObject({ total: n, complete: false });
+    } finally {
+      await doomed.stop();
+    }
+  });
+});

@@ -1,0 +1,227 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, freshPostgresDatabase, runCli, runCliOnTerminal, TEST_DATABASE_URL, workspace, type CliRun } from '../helpers/setup.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+
+/**
+ * Issue 7 §6: SIGINT / SIGTERM stop a long command between batches, report
+ * what was done and exit 130 / 143 with nothing half-done; Ctrl-C at the
+ * confirmation prompt says "aborted" and exits 130 (never "internal error", 70).
+ * The processes are real: the built CLI, an own redis-server, PostgreSQL.
+ */
+
+/** Family keys seeded for a sweep: enough that a deleting pass takes about a second here. */
+const SEEDED = 600_000;
+/** Keys outside every family (`sessions:*` and near-misses): never touched. */
+const FOREIGN = ['other:acme', 'tenant_configx:acme', 'sessions'];
+const FOREIGN_COUNT = 1000 + 2;
+
+interface Running {
+  child: ChildProcess;
+  stderr: () => string;
+  done: Promise<CliRun>;
+}
+
+/** The built CLI in a child process we can signal (runCli waits for the exit), with runCli's clean environment. */
+function spawnCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Running {
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), NO_COLOR: '1', ...options.env };
+  const start = Date.now();
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? os.tmpdir(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+  const done = new Promise<CliRun>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, stderr, ms: Date.now() - start });
+    });
+  });
+  return { child, stderr: () => stderr, done };
+}
+
+const int = (reply: string) => Number(/^:(\d+)/.exec(reply)?.[1] ?? NaN);
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('signals during invalidate-all and at its prompt', () => {
+  let redis: RedisServer;
+  const dbsize = async () => int(await redis.command('DBSIZE'));
+
+  beforeAll(async () => {
+    redis = await startRedis(['--enable-debug-command', 'yes']);
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  /** SEEDED keys of the dashboard_kpis family (tenant acme, one key per params suffix) plus foreign keys. */
+  async function seed(): Promise<void> {
+    await redis.command('FLUSHALL');
+    expect(await redis.command('DEBUG', 'POPULATE', String(SEEDED), 'dashboard_kpis:acme')).toMatch(/^\+OK/);
+    expect(await redis.command('DEBUG', 'POPULATE', '1000', 'sessions')).toMatch(/^\+OK/);
+    await redis.command('SET', 'other:acme', 'x');
+    await redis.command('SET', 'tenant_configx:acme', 'x');
+    expect(await dbsize()).toBe(SEEDED + FOREIGN_COUNT);
+  }
+
+  /** Starts invalidate-all and sends `signal` once the deletion is well under way (a fifth of the keys gone). */
+  async function interruptSweep(signal: 'SIGINT' | 'SIGTERM', extra: string[]): Promise<CliRun> {
+    await seed();
+    const run = spawnCli(['invalidate-all', '--yes', '--redis-url', redis.url, ...extra]);
+    let exited = false;
+    void run.done.then(() => (exited = true));
+    await waitFor('the sweep to start deleting', async () => exited || (await dbsize()) < FOREIGN_COUNT + SEEDED * 0.8);
+    expect(exited, 'the sweep finished before it could be interrupted: seed more keys').toBe(false);
+    run.child.kill(signal);
+    return run.done;
+  }
+
+  async function expectForeignKeysUntouched() {
+    expect(int(await redis.command('EXISTS', 'other:acme'))).toBe(1);
+    expect(int(await redis.command('EXISTS', 'tenant_configx:acme'))).toBe(1);
+    expect(int(await redis.command('EXISTS', 'sessions:0'))).toBe(1);
+    expect(int(await redis.command('EXISTS', 'sessions:999'))).toBe(1);
+  }
+
+  it('SIGINT: exits 130, --json reports the keys deleted, and exactly those are gone', async () => {
+    const r = await interruptSweep('SIGINT', ['--json']);
+    expect(r.code).toBe(130);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ dryRun: false, complete: false });
+    expect(report.total).toBeGreaterThan(0);
+    expect(report.total).toBeLessThan(SEEDED);
+    expect(report.families.dashboard_kpis).toBe(report.total);
+    // Stopped between batches: nothing in flight, so what is left is exactly what was not reported.
+    expect(await dbsize()).toBe(FOREIGN_COUNT + SEEDED - report.total);
+    expect(r.stderr).toMatch(/interrupted/);
+    expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
+    await expectForeignKeysUntouched();
+    // A rerun finishes the job.
+    const again = await runCli(['invalidate-all', '--yes', '--json', '--redis-url', redis.url]);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ total: SEEDED - report.total, complete: true });
+    expect(await dbsize()).toBe(FOREIGN_COUNT);
+    await expectForeignKeysUntouched();
+  });
+
+  it('SIGTERM: exits 143, the table reports the keys deleted, and exactly those are gone', async () => {
+    const r = await interruptSweep('SIGTERM', []);
+    expect(r.code).toBe(143);
+    const total = Number(/│ total\s+│ (\d+)/.exec(r.stdout)?.[1] ?? NaN);
+    expect(total).toBeGreaterThan(0);
+    expect(total).toBeLessThan(SEEDED);
+    expect(r.stdout).toMatch(/run again to finish/);
+    expect(await dbsize()).toBe(FOREIGN_COUNT + SEEDED - total);
+    expect(r.stderr).toMatch(/terminated|SIGTERM/);
+    expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
+    await expectForeignKeysUntouched();
+  });
+
+  it('Ctrl-C at the confirmation prompt: "aborted", exit 130, nothing deleted', async () => {
+    await redis.command('FLUSHALL');
+    await redis.command('DEBUG', 'POPULATE', '50', 'tenant_config');
+    await redis.command('SET', 'permissions:acme', '{}');
+    await redis.command('SET', 'other:acme', 'x');
+    const before = await dbsize();
+    const r = await runCliOnTerminal(['invalidate-all', '--redis-url', redis.url], /\[y\/N\]/, '\x03');
+    expect(r.stdout).toMatch(/Delete 51 keys/);
+    expect(r.stdout).toMatch(/aborted/);
+    expect(r.stdout).not.toMatch(/internal error|^\s+at /m);
+    expect(r.code).toBe(130);
+    expect(await dbsize()).toBe(before);
+  });
+});
+
+describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL registry)', () => {
+  const TENANTS = 2000;
+  const ids = Array.from({ length: TENANTS }, (_, i) => `t${String(i).padStart(4, '0')}`);
+  /** A tenant in the second batch of 500: a service's row lock on it holds that batch in flight. */
+  const HELD = 't0700';
+
+  function writeTenants(dir: string, version: 'v1' | 'v2') {
+    for (const id of ids) {
+      writeFileSync(path.join(dir, `${id}.yaml`), `client:\n  id: ${id}\n  name: Tenant ${id} ${version}\nmarker: ${version}\nnested: { a: ${version}, b: [${version}, ${version}] }\n`);
+    }
+  }
+
+  it('exits 143 after the batch in flight, reports what it wrote; every row is wholly v1 or v2; a rerun finishes', async () => {
+    const { default: pg } = await import('pg');
+    const db = await freshPostgresDatabase();
+    const ws = workspace({}, { registry: false });
+    const service = new pg.Client({ connectionString: db.url });
+    const watcher = new pg.Client({ connectionString: db.url });
+    try {
+      const env = { DATABASE_URL: db.url };
+      writeTenants(ws.tenantsDir, 'v1');
+      const first = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env });
+      expect(first.code, first.stderr).toBe(0);
+      expect(JSON.parse(first.stdout).counts.create).toBe(TENANTS);
+
+      writeTenants(ws.tenantsDir, 'v2');
+      await service.connect();
+      await watcher.connect();
+      // A service holds a row of the second batch: that batch waits (in flight) while the signal arrives.
+      await service.query('BEGIN');
+      await service.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [HELD]);
+
+      const run = spawnCli(['migrate-yaml', '--json', '--registry-timeout', '20000'], { cwd: ws.dir, env });
+      let exited = false;
+      void run.done.then(() => (exited = true));
+      await waitFor('migrate-yaml to wait on the held row', async () => {
+        if (exited) return true;
+        const { rows } = await watcher.query("SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'tenantctl' AND NOT l.granted");
+        return rows[0].n > 0;
+      });
+      expect(exited, 'migrate-yaml ended before it reached the second batch').toBe(false);
+      run.child.kill('SIGTERM');
+      await waitFor('the signal to be acknowledged', () => /terminated/.test(run.stderr()));
+      await service.query('ROLLBACK');
+      const r = await run.done;
+
+      expect(r.code).toBe(143);
+      expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
+      const report = JSON.parse(r.stdout) as { items: Array<{ id: string; kind: string; action: string; written?: boolean; reason?: string }> };
+      const written = new Set(report.items.filter((i) => i.written).map((i) => i.id));
+      // The first batch, and the one in flight when the signal came, were written; nothing after.
+      expect(written.size).toBe(1000);
+      expect(written.has('t0000') && written.has('t0499') && written.has(HELD) && written.has('t0999')).toBe(true);
+      expect(written.has('t1000')).toBe(false);
+      const notWritten = report.items.filter((i) => !i.written);
+      expect(notWritten).toHaveLength(TENANTS - 1000);
+      for (const i of notWritten) expect(i.reason).toMatch(/interrupted by SIGTERM/);
+
+      // No half-written tenant: each row is wholly v1 or wholly v2, and v2 exactly where the report says.
+      const { rows } = await watcher.query('SELECT id, name, tenant_config FROM tenants ORDER BY id');
+      expect(rows).toHaveLength(TENANTS);
+      for (const row of rows) {
+        const version = written.has(row.id) ? 'v2' : 'v1';
+        expect(row.name).toBe(`Tenant ${row.id} ${version}`);
+        expect(row.tenant_config).toMatchObject({ marker: version, nested: { a: version, b: [version, version] } });
+      }
+
+      const again = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env });
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout).counts).toMatchObject({ update: TENANTS - 1000, unchanged: 1000, error: 0, conflict: 0 });
+      const after = await watcher.query("SELECT count(*)::int AS n FROM tenants WHERE name LIKE '% v2' AND tenant_config->>'marker' = 'v2'");
+      expect(after.rows[0].n).toBe(TENANTS);
+      expect(readdirSync(ws.dir).sort()).toEqual(['tenants']);
+    } finally {
+      await service.end().catch(() => undefined);
+      await watcher.end().catch(() => undefined);
+      ws.cleanup();
+      await db.drop();
+    }
+  }, 40_000);
+});
