@@ -33,6 +33,8 @@ export interface TenantctlOptions {
   populate?: (config: TenantctlConfig) => PopulatePolicy;
   /** Opens the cache store (tests hand in their own). @default the ioredis adapter */
   openCache?: OpenStore;
+  /** Receives timing lines (connections, registry opens) for --debug. @default ignore */
+  debug?: (message: string) => void;
 }
 
 /**
@@ -54,6 +56,7 @@ export class Tenantctl {
   readonly subscriptions: SubscriptionService;
   readonly outbox: InvalidationOutbox;
   private readonly warn: (message: string) => void;
+  private readonly debug: (message: string) => void;
   private registryPromise: Promise<Registry> | undefined;
   private writablePromise: Promise<Registry> | undefined;
   private readonly ownsRegistry: boolean;
@@ -65,7 +68,8 @@ export class Tenantctl {
     this.ownsRegistry = !options.registry;
     if (options.registry) this.registryPromise = Promise.resolve(options.registry);
     for (const n of this.config.notices) warn(n);
-    this.cache = new Cache(this.config.redis, { warn, open: options.openCache });
+    const debug = (this.debug = options.debug ?? (() => undefined));
+    this.cache = new Cache(this.config.redis, { warn, debug, open: options.openCache });
     this.keys = new KeySpace(this.config.families);
     this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix, this.config.tenantsDirExplicit);
     this.admin = new CacheAdmin(this.cache, this.keys);
@@ -88,8 +92,17 @@ export class Tenantctl {
    * reason `not-configured`).
    */
   registry(): Promise<Registry> {
-    this.registryPromise ??= openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs });
+    this.registryPromise ??= this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs }));
     return this.registryPromise;
+  }
+
+  private async timed<T>(what: string, work: Promise<T>): Promise<T> {
+    const start = process.hrtime.bigint();
+    try {
+      return await work;
+    } finally {
+      this.debug(`${what} in ${(Number(process.hrtime.bigint() - start) / 1e6).toFixed(1)} ms`);
+    }
   }
 
   /** The registry for writing: the embedded one is created if needed, the schema made current (only when it is not). */
@@ -103,7 +116,7 @@ export class Tenantctl {
         await opened.ensureSchema();
         return opened;
       }
-      const store = openRegistry(this.config.registry, { mode: 'write', timeoutMs: this.config.registryTimeoutMs });
+      const store = this.timed('registry opened for writing', openRegistry(this.config.registry, { mode: 'write', timeoutMs: this.config.registryTimeoutMs }));
       this.registryPromise = store;
       return store;
     })();

@@ -30,7 +30,7 @@ export class Cache {
   constructor(
     /** undefined: no Redis configured, the cache is off. */
     readonly spec: RedisSpec | undefined,
-    private readonly options: { warn?: (message: string) => void; open?: OpenStore } = {},
+    private readonly options: { warn?: (message: string) => void; debug?: (message: string) => void; open?: OpenStore } = {},
   ) {}
 
   get configured(): boolean {
@@ -52,7 +52,11 @@ export class Cache {
     if (this.downError) throw this.downError;
     if (this.store) return this.store;
     const open = this.options.open ?? (async (spec: RedisSpec) => (await import('./ioredis-store.js')).openIoredisStore(spec));
-    this.opening ??= open(this.spec).then((s) => (this.store = s));
+    const started = Date.now();
+    this.opening ??= open(this.spec).then((s) => {
+      this.options.debug?.(`Redis connected (${s.mode}, ${s.target}) in ${Date.now() - started} ms`);
+      return (this.store = s);
+    });
     try {
       return await this.opening;
     } catch (err) {

@@ -159,6 +159,7 @@ class IoredisStore implements CacheStore {
         })(),
         this.timeoutMs + DEADLINE_MARGIN_MS,
         `connecting to Redis at ${this.target}`,
+        this.timeoutMs,
       );
     } catch (err) {
       // ioredis reports "Connection is closed." here; the cause (ECONNREFUSED,
@@ -176,7 +177,7 @@ class IoredisStore implements CacheStore {
   /** Runs one operation under the deadline, turning any failure into BackendUnavailableError. */
   private async run<T>(what: string, op: () => Promise<T>): Promise<T> {
     try {
-      return await withDeadline(op(), this.timeoutMs + DEADLINE_MARGIN_MS, `Redis ${what}`);
+      return await withDeadline(op(), this.timeoutMs + DEADLINE_MARGIN_MS, `Redis ${what}`, this.timeoutMs);
     } catch (err) {
       if (err instanceof BackendUnavailableError) throw err;
       // After the connection dropped, ioredis only says it is closed; the

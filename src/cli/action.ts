@@ -34,16 +34,21 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
   return async (...all: unknown[]): Promise<void> => {
     const cmd = all[all.length - 1] as Command;
     const opts = cmd.optsWithGlobals() as GlobalOptions & O;
+    if (opts.output === 'prometheus' && cmd.name() !== 'cache-info') throw new UsageError('-o prometheus is only for cache-info');
+    const started = process.hrtime.bigint();
     const ctx = new CliContext(opts, process.env, runSignal());
+    ctx.out.debug(`configuration resolved in ${ms(started)} ms (project ${ctx.config.project.dir}${ctx.config.project.found ? '' : ', none found: the working directory'})`);
     let result: CommandResult | undefined;
     let thrown: unknown;
     try {
       result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
-      if (ctx.out.json || !result.render) ctx.out.data(result.data);
+      ctx.out.debug(`${cmd.name()} ran in ${ms(started)} ms`);
+      if (ctx.out.isDocument || !result.render) ctx.out.data(result.data);
       else result.render(ctx.out);
       if (result.failure) throw result.failure;
     } catch (err) {
       thrown = err;
+      if (ctx.out.debugging) ctx.out.debug(`failed after ${ms(started)} ms: ${(err as Error)?.stack ?? String(err)}`);
       throw err;
     } finally {
       const { code, message } = thrown === undefined ? { code: 0, message: undefined } : exitCodeFor(thrown);
@@ -54,6 +59,8 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
     }
   };
 }
+
+const ms = (since: bigint) => (Number(process.hrtime.bigint() - since) / 1e6).toFixed(1);
 
 function auditOutcome(err: unknown, code: number): AuditRecord['outcome'] {
   if (err === undefined) return 'ok';

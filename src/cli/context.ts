@@ -1,10 +1,12 @@
 import { Tenantctl } from '../tenantctl.js';
 import type { ConfigFlags } from '../config/config.js';
-import { Output } from './output.js';
+import { Output, type OutputFormat } from './output.js';
 import { AuditLog } from './audit-log.js';
 
 export interface GlobalOptions extends ConfigFlags {
   json?: boolean;
+  output?: OutputFormat;
+  debug?: boolean;
   /** get-config --warm: cache what the services would on a miss. */
   warm?: boolean;
 }
@@ -22,12 +24,15 @@ export class CliContext extends Tenantctl {
   readonly audit: AuditLog;
 
   constructor(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env, signal: AbortSignal = new AbortController().signal) {
-    const out = new Output(!!opts.json, process.stdout, process.stderr, env);
-    const { json: _json, warm, ...flags } = opts;
+    // cache-info's own --format is the same setting as -o (kept for scripts that use it).
+    const format = (opts as { format?: OutputFormat }).format ?? (opts.json ? 'json' : opts.output);
+    const out = new Output(format, process.stdout, process.stderr, env, !!(opts.debug || env.TENANTCTL_DEBUG));
+    const { json: _json, output: _output, debug: _debug, warm, ...flags } = opts;
     super({
       flags,
       env,
       warn: (m) => out.warn(m),
+      debug: (m) => out.debug(m),
       // A CLI read never writes tenant_config: unless warming is asked for (DESIGN.md, get-config).
       populate: (config) => (warm || config.warmCache ? 'resolved' : 'none'),
     });

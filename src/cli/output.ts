@@ -1,5 +1,18 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import Table from 'cli-table3';
+import { dump } from 'js-yaml';
+
+/**
+ * How stdout shows data:
+ * - `table`: boxed tables for people (the default on a terminal);
+ * - `wide`: the same with every column and field;
+ * - `plain`: tab-separated rows with a header line, no box drawing (the default
+ *   when stdout is not a terminal, as `kubectl get` and `gh` do);
+ * - `json` / `yaml`: one document for scripts (`--json` is `-o json`);
+ * - `prometheus`: the text exposition format (cache-info only).
+ */
+export const OUTPUT_FORMATS = ['table', 'wide', 'plain', 'json', 'yaml', 'prometheus'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** Colour level: NO_COLOR wins (chalk ignores it, supports-color#105), then FORCE_COLOR, then the terminal. */
 export function colourLevel(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): 0 | 1 | 2 | 3 {
@@ -13,46 +26,89 @@ export function colourLevel(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv):
   return stream.isTTY ? 1 : 0;
 }
 
+type Cell = string | number | boolean | null | undefined;
+
 /**
- * Where a command's results go: stdout carries data only (a table, or one
- * JSON document with --json); warnings and progress go to stderr.
+ * Where a command's results go: stdout carries data only (a table, plain
+ * rows, or one JSON/YAML document); warnings, progress and diagnostics go to
+ * stderr, each distinct warning once.
  */
 export class Output {
   readonly c: ChalkInstance;
   readonly e: ChalkInstance;
+  readonly format: OutputFormat;
+  private readonly warned = new Set<string>();
 
   constructor(
-    readonly json: boolean,
+    format: OutputFormat | undefined,
     readonly stdout: NodeJS.WriteStream = process.stdout,
     readonly stderr: NodeJS.WriteStream = process.stderr,
     env: NodeJS.ProcessEnv = process.env,
+    /** --debug: timings and full errors on stderr. */
+    readonly debugging = false,
   ) {
+    this.format = format ?? (stdout.isTTY ? 'table' : 'plain');
     this.c = new Chalk({ level: colourLevel(stdout, env) });
     this.e = new Chalk({ level: colourLevel(stderr, env) });
   }
 
-  /** Writes one JSON document. */
+  /** True when the output is a document (JSON / YAML), not a view. */
+  get isDocument(): boolean {
+    return this.format === 'json' || this.format === 'yaml';
+  }
+
+  get wide(): boolean {
+    return this.format === 'wide';
+  }
+
+  /** True when pictures (bars, gauges) belong in the output: a view on a terminal. */
+  get pictures(): boolean {
+    return (this.format === 'table' || this.format === 'wide') && !!this.stdout.isTTY;
+  }
+
+  /** Writes one JSON or YAML document (YAML that js-yaml loads back to the same value). */
   data(value: unknown): void {
-    this.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    if (this.format === 'yaml') this.stdout.write(dump(JSON.parse(JSON.stringify(value ?? null)), { lineWidth: -1, noRefs: true }));
+    else this.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
 
   line(text = ''): void {
     this.stdout.write(`${text}\n`);
   }
 
-  table(head: string[], rows: Array<Array<string | number | boolean | null | undefined>>): void {
-    const t = new Table({ head: head.map((h) => this.c.bold(h)), style: { head: [], border: [] } });
-    for (const r of rows) t.push(r.map((x) => (x === null || x === undefined ? '' : String(x))));
+  /**
+   * A table: boxed on a terminal, tab-separated rows under a header line in
+   * plain form. Columns listed in `wideOnly` appear only with `-o wide`.
+   */
+  table(head: string[], rows: Cell[][], options: { wideOnly?: number[] } = {}): void {
+    const keep = (_: unknown, i: number) => this.wide || !options.wideOnly?.includes(i);
+    const h = head.filter(keep);
+    const body = rows.map((r) => r.filter(keep).map((x) => (x === null || x === undefined ? '' : String(x))));
+    if (this.format === 'plain') {
+      const clean = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').replace(/[\t\r\n]+/g, ' ');
+      this.line(h.map(clean).join('\t'));
+      for (const r of body) this.line(r.map(clean).join('\t'));
+      return;
+    }
+    const t = new Table({ head: h.map((x) => this.c.bold(x)), style: { head: [], border: [] } });
+    for (const r of body) t.push(r);
     this.line(t.toString());
   }
 
-  /** A warning line on stderr. */
+  /** A warning line on stderr; the same warning twice is printed once. */
   warn(text: string): void {
+    if (this.warned.has(text)) return;
+    this.warned.add(text);
     this.stderr.write(`${this.e.yellow(text)}\n`);
   }
 
   /** A progress or diagnostic line on stderr. */
   info(text: string): void {
     this.stderr.write(`${text}\n`);
+  }
+
+  /** A --debug line on stderr (timings per step); nothing otherwise. */
+  debug(text: string): void {
+    if (this.debugging) this.stderr.write(`${this.e.dim(`debug: ${text}`)}\n`);
   }
 }

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { intArg } from './action.js';
 import { clipLongRuns } from '../redact.js';
+import { OUTPUT_FORMATS } from './output.js';
 import { register as migrateYaml } from './commands/migrate-yaml.js';
 import { register as getConfig } from './commands/get-config.js';
 import { register as listTenants } from './commands/list-tenants.js';
@@ -14,6 +15,9 @@ import { register as getPermissions } from './commands/get-permissions.js';
 import { register as setSubscription } from './commands/set-subscription.js';
 import { register as override } from './commands/override.js';
 import { register as reactivate } from './commands/reactivate.js';
+import { register as completion } from './commands/completion.js';
+import { register as config } from './commands/config.js';
+import { register as doctor } from './commands/doctor.js';
 
 export const VERSION = '0.1.0';
 
@@ -32,13 +36,14 @@ export function buildProgram(): Command {
     .option('--tenants-dir <dir>', 'tenant YAML directory (env TENANTS_DIR, default: tenants/ of the project)')
     .addOption(new Option('--ttl <seconds>', 'cache TTL (env CACHE_TTL, default 300)').argParser(intArg('--ttl')))
     .option('--audit-log <file>', 'append one JSON line per write or deletion (env TENANTCTL_AUDIT_LOG)')
-    .option('--json', 'print one JSON document instead of a table')
+    .addOption(new Option('-o, --output <format>', 'table (on a terminal), plain (tab-separated, when piped), wide, json, yaml; prometheus for cache-info').choices([...OUTPUT_FORMATS]))
+    .option('--json', 'short for -o json')
     .option('--debug', 'timings per step and full errors on stderr (also TENANTCTL_DEBUG=1)')
     .showSuggestionAfterError(true)
     // commander quotes a rejected value in full: a 100,000-character argument must not come back whole.
     .configureOutput({ writeErr: (text) => process.stderr.write(clipLongRuns(text)) })
     .exitOverride();
-  for (const register of [migrateYaml, getConfig, listTenants, invalidate, invalidateAll, cacheInfo, testRedis, checkPermission, getPermissions, setSubscription, override, reactivate, schema]) {
+  for (const register of [migrateYaml, getConfig, listTenants, invalidate, invalidateAll, cacheInfo, testRedis, checkPermission, getPermissions, setSubscription, override, reactivate, schema, config, doctor, completion]) {
     register(program);
   }
   // Subcommands inherit exitOverride (commander never calls process.exit itself) and the clipped error output.

@@ -70,8 +70,10 @@ export class CacheAdmin {
       r.total += n;
     };
     const done = () => [...results.values()].reduce((a, r) => a + r.total, 0);
+    let connected = false;
     try {
       await this.cache.need(async (store) => {
+        connected = true;
         if (options.dryRun) {
           const exists = await store.exists(fixed.map((f) => f.key));
           fixed.forEach((f, i) => exists[i] && add(f.tenant, f.family, 1, f.key));
@@ -82,7 +84,8 @@ export class CacheAdmin {
         if (this.keys.hasWildcards()) await this.sweepTenants(store, unique, !!options.dryRun, add, options.signal);
       });
     } catch (err) {
-      if (err instanceof BackendUnavailableError && !options.dryRun) throw err.withProgress({ done: done() });
+      // Once deleting has begun, the error says how far it got (a rerun finishes the job).
+      if (err instanceof BackendUnavailableError && connected && !options.dryRun) throw err.withProgress({ done: done() });
       throw err;
     }
     return [...results.values()].map((r) => ({ tenant: r.tenant, families: r.families, total: r.total, keys: r.keys && [...r.keys].sort() }));

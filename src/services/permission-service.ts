@@ -139,15 +139,16 @@ export class PermissionService {
     const knownFeature = catalogue ? catalogue.features.includes(feature) : granted ? true : undefined;
     const applied = basis?.appliedOverrides[feature];
     const override = applied === undefined ? undefined : { feature, value: applied };
+    // The reason is read off the record alone, so the same answer has the same
+    // words from the cache and from the registry; --explain adds the details
+    // only the registry knows (the override that decided, the catalogue).
+    const rule = inferRule(record, this.now());
     let reason: string;
-    const rule = basis?.rule ?? inferRule(record, this.now());
-    if (knownFeature === false) reason = `feature ${feature} is not in the catalogue`;
-    else if (rule === 'no-subscription') reason = `business ${lookup.business} has no subscription`;
+    if (rule === 'no-subscription') reason = `business ${lookup.business} has no subscription`;
     else if (rule === 'inactive-status') reason = `status is ${record.status}: nothing is granted`;
     else if (rule === 'demo-expired') reason = `the demo expired at ${record.demo_expires_at}: nothing is granted`;
     else if (rule === 'demo-live') reason = `live demo until ${record.demo_expires_at}: every catalogue feature is granted`;
-    else if (override) reason = `override ${feature}: ${override.value} ${override.value ? 'grants it' : 'denies it'} (tier ${record.tier} says otherwise)`;
-    else reason = granted ? `tier ${record.tier} includes ${feature}` : `tier ${record.tier} does not include ${feature}${basis ? '' : ' (or an override removes it)'}`;
+    else reason = `tier ${record.tier}, with its overrides, ${granted ? 'grants' : 'does not grant'} ${feature}`;
     return { business: lookup.business, feature, granted, source: lookup.source, record, reason, override, knownFeature };
   }
 }

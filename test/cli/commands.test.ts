@@ -79,7 +79,7 @@ describe('CLI commands', () => {
 
     it('registry unreachable: falls back to YAML with a warning', async () => {
       const r = await runCli(['get-config', beta, '--json', '--registry', `postgres://u:secretpw@127.0.0.1:${await freePort()}/db`], { cwd: ws.dir });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout).source).toBe('yaml');
       expect(r.stderr).toMatch(/warning: .*u:\*\*\*\*@.*falling back to YAML/);
       expect(r.stderr).not.toContain('secretpw');
@@ -116,7 +116,11 @@ describe('CLI commands', () => {
       expect(items.find((i) => i.id === acme)?.action).toBe('unchanged');
       const getBefore = await runCli(['get-config', id, '--json', '--no-cache'], { cwd: ws.dir });
       expect(JSON.parse(getBefore.stdout).source).toBe('yaml');
-      const table = await runCli(['migrate-yaml', id], { cwd: ws.dir, env: up() });
+      // Piped output is plain tab-separated rows with a header; -o table draws the box.
+      const plain = await runCli(['migrate-yaml', id, '--dry-run'], { cwd: ws.dir, env: up() });
+      expect(plain.stdout.split('\n')[0]).toBe('item\tkind\tplan\tdetail');
+      expect(plain.stdout).toMatch(new RegExp(`^${id}\ttenant\tcreate\t$`, 'm'));
+      const table = await runCli(['migrate-yaml', id, '-o', 'table'], { cwd: ws.dir, env: up() });
       expect(table.stdout).toMatch(new RegExp(`${id}\\s*│\\s*tenant\\s*│\\s*create`));
       expect(table.stdout).toMatch(/done: 1 create/);
     });
@@ -125,7 +129,7 @@ describe('CLI commands', () => {
       const id = uniq('down');
       ws.writeTenant(id, tenantYaml(id));
       const r = await runCli(['migrate-yaml', id, '--json'], { cwd: ws.dir, env: down() });
-      expect(r.code).toBe(4);
+      expect(r.code, r.stderr).toBe(4);
       expect(JSON.parse(r.stdout).items[0]).toMatchObject({ written: true, cacheInvalidated: false });
     });
 
@@ -139,7 +143,7 @@ describe('CLI commands', () => {
   describe('list-tenants', () => {
     it('lists registry and YAML tenants with their source', async () => {
       const r = await runCli(['list-tenants', '--json'], { cwd: ws.dir });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const list = JSON.parse(r.stdout) as Array<{ id: string; source: string; yamlOnly: boolean }>;
       expect(list.find((t) => t.id === acme)).toMatchObject({ source: 'database' });
       expect(list.find((t) => t.id === dev)).toMatchObject({ source: 'yaml', yamlOnly: true });
@@ -150,7 +154,7 @@ describe('CLI commands', () => {
 
     it('registry down: lists the YAML tenants with one warning', async () => {
       const r = await runCli(['list-tenants', '--json', '--registry', `postgres://127.0.0.1:${await freePort()}/x`], { cwd: ws.dir });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/^warning: .*listing YAML tenants only$/m);
       expect(JSON.parse(r.stdout).map((t: { id: string }) => t.id)).toEqual(expect.arrayContaining([acme, beta, dev]));
     });
@@ -170,7 +174,7 @@ describe('CLI commands', () => {
       expect(JSON.parse(dry.stdout).tenants[0].keys).toEqual([`dashboard_kpis:${t}:days:30`, `tenant_config:${t}`]);
       expect(await redis.exists(`tenant_config:${t}`)).toBe(1);
       const r = await runCli(['invalidate', t], { cwd: ws.dir, env: up() });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/dashboard_kpis: 1, tenant_config: 1|tenant_config: 1, dashboard_kpis: 1/);
       expect(await redis.exists(`tenant_config:${t}`, `dashboard_kpis:${t}:days:30`)).toBe(0);
       expect(await redis.exists(`tenant_config:${t}2`, `sessions:${t}`)).toBe(2);
@@ -219,8 +223,8 @@ describe('CLI commands', () => {
       const dry = await runCli(['invalidate-all', '--dry-run', '--json'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
       expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, total: 2, families: { tenant_config: 1, permissions: 1 } });
       const r = await runCli(['invalidate-all', '--yes'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
-      expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/total\s*│\s*2/);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^total\t2$/m);
       expect(await ownRedis.keys('*')).toEqual(['sessions:x']);
     });
 
@@ -261,7 +265,7 @@ describe('CLI commands', () => {
 
     it('down: reports available false with one warning, exit 0, quickly', async () => {
       const r = await runCli(['cache-info', '--format', 'prometheus'], { cwd: ws.dir, env: down() });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^tenantctl_redis_up 0$/m);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
@@ -279,7 +283,7 @@ describe('CLI commands', () => {
   describe('test-redis', () => {
     it('up: every step ok with latencies and the server version', async () => {
       const r = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: up() });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout);
       expect(out.steps.map((s: { step: string; ok: boolean }) => `${s.step}:${s.ok}`)).toEqual(['PING:true', 'SET:true', 'GET:true', 'DEL:true']);
       expect(out.version).toMatch(/^\d+\./);
@@ -309,7 +313,7 @@ describe('CLI commands', () => {
   describe('schema', () => {
     it('prints the SQL, needs neither Redis nor a registry; extra arguments exit 2', async () => {
       const r = await runCli(['schema'], { cwd: ws.dir, env: down() });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/CREATE TABLE IF NOT EXISTS tenants/);
       expect(r.stdout).toMatch(/tenantctl_hash/);
       expect(JSON.parse((await runCli(['schema', '--json'], { cwd: ws.dir })).stdout).sql).toMatch(/CREATE TABLE/);
@@ -322,7 +326,7 @@ describe('CLI commands', () => {
     const many = workspace(Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`bulk${i}`, tenantYaml(`bulk${i}`)])));
     try {
       const r = await runCli(['migrate-yaml', '--json'], { cwd: many.dir });
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/migrating 25\/25/);
       expect(JSON.parse(r.stdout).counts.create).toBe(25);
     } finally {
@@ -334,15 +338,15 @@ describe('CLI commands', () => {
     const bad = uniq('broken');
     ws.writeTenant(bad, `client:\n  id: ${bad}\n  name: [x\n`);
     const r = await runCli(['migrate-yaml', bad, acme, '--json'], { cwd: ws.dir, env: up() });
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(new RegExp(`${bad}\\.yaml:\\d+: `));
     expect(JSON.parse(r.stdout).items.map((i: { action: string }) => i.action)).toEqual(['error', 'unchanged']);
   });
 
   it('honours NO_COLOR and FORCE_COLOR', async () => {
-    const plain = await runCli(['list-tenants'], { cwd: ws.dir, env: { NO_COLOR: '1', FORCE_COLOR: '1' } });
+    const plain = await runCli(['list-tenants', '-o', 'table'], { cwd: ws.dir, env: { NO_COLOR: '1', FORCE_COLOR: '1' } });
     expect(plain.stdout).not.toMatch(/\x1b\[/);
-    const coloured = await runCli(['list-tenants'], { cwd: ws.dir, env: { NO_COLOR: undefined, FORCE_COLOR: '1' } });
+    const coloured = await runCli(['list-tenants', '-o', 'table'], { cwd: ws.dir, env: { NO_COLOR: undefined, FORCE_COLOR: '1' } });
     expect(coloured.stdout).toMatch(/\x1b\[/);
   });
 });

@@ -57,7 +57,7 @@ describe('permission commands', () => {
       });
       const table = await cli(['check-permission', pro, 'has_teleport', '--explain']);
       expect(table.code).toBe(1);
-      expect(table.stdout).toMatch(/not in the catalogue/);
+      expect(table.stdout).toMatch(/^feature in catalogue\tno$/m);
     });
 
     it('down: answers from the registry with one warning and the usual exit code', async () => {
@@ -96,7 +96,7 @@ describe('permission commands', () => {
       expect(JSON.parse(r.stdout)).toMatchObject({ granted_features: ['has_advanced_reporting', 'has_api_access', 'has_payroll'], tier: 'pilot_pro', device_limit: 999999 });
       const table = await cli(['get-permissions', pro], down());
       expect(table.code).toBe(0);
-      expect(table.stdout).toMatch(/device_limit\s*│\s*999999/);
+      expect(table.stdout).toMatch(/^device_limit\t999999$/m);
       expect((await cli(['get-permissions', '*'])).code).toBe(2);
     });
   });
@@ -120,7 +120,11 @@ describe('permission commands', () => {
     });
 
     it('bad input: unknown tier, status, feature, bad date, no/two override flags: exit 2 and nothing changed', async () => {
-      const before = (await cli(['get-permissions', core, '--json'])).stdout;
+      const record = async () => {
+        const { source: _source, ...rest } = JSON.parse((await cli(['get-permissions', core, '--json'])).stdout);
+        return rest;
+      };
+      const before = await record();
       for (const args of [
         ['set-subscription', core, '--tier', 'gold'],
         ['set-subscription', core, '--status', 'paused'],
@@ -135,7 +139,7 @@ describe('permission commands', () => {
         expect(r.code, args.join(' ')).toBe(2);
         expectOneLineError(r);
       }
-      expect((await cli(['get-permissions', core, '--json'])).stdout).toBe(before);
+      expect(await record()).toEqual(before);
       const ghost = await cli(['reactivate', uniq('ghost')]);
       expect(ghost.code).toBe(1);
     });

@@ -1,23 +1,39 @@
 import { Option, type Command } from 'commander';
 import { collectCacheInfo, toPrometheus, type CacheInfo } from '../../services/cache-info.js';
 import { action } from '../action.js';
+import { bar, gauge, humanBytes } from '../charts.js';
 import type { Output } from '../output.js';
 
+const BAR = 20;
+
+/** The essentials in under 80 columns; `-o wide` adds the rest; pictures only on a terminal. */
 function render(out: Output, info: CacheInfo) {
   if (!info.available) {
-    out.table(['backend', 'available', 'ttl_seconds'], [[info.backend, 'no', info.ttl_seconds]]);
+    out.table(['field', 'value'], [['backend', info.backend], ['available', 'no'], ['ttl_seconds', info.ttl_seconds], ...(info.error ? [['error', info.error]] : [])]);
     return;
   }
-  out.table(['field', 'value'], [
-    ['server', `${info.server!.target} (${info.server!.mode}, Redis ${info.server!.version}, ${info.server!.masters} master${info.server!.masters > 1 ? 's' : ''})`],
+  const s = info.server!;
+  const m = info.memory!;
+  const memory = `${humanBytes(m.used_bytes)} of ${m.max_bytes ? humanBytes(m.max_bytes) : 'no limit'}, ${m.policy}, ${info.redis_evicted_keys} evicted`;
+  const rows: Array<[string, string | number]> = [
+    ['server', `${s.target} · ${s.mode} · Redis ${s.version}${s.masters > 1 ? ` · ${s.masters} masters` : ''}`],
     ['latency', `${info.latency_ms} ms`],
-    ['memory', `${info.used_memory_mb} MB used / ${info.max_memory_mb ? `${info.max_memory_mb} MB` : 'unlimited'} max, policy ${info.memory!.policy}`],
-    ['evicted keys', info.redis_evicted_keys],
-    ['hits / misses', `${info.hits} / ${info.misses} (hit rate ${info.hit_rate_percent}%)`],
-    ['keys (all / tool\'s)', `${info.total_keys} / ${info.tool_keys}`],
-    ['ttl (tenant_config)', `${info.ttl_seconds} s`],
-  ]);
-  out.table(['family', 'keys'], Object.entries(info.families ?? {}));
+    ['memory', out.pictures ? `${gauge(m.used_bytes, m.max_bytes, BAR, out.c)}  ${memory}` : memory],
+    ['hits', `${info.hits} hits, ${info.misses} misses (hit rate ${info.hit_rate_percent}%)`],
+    ['keys', `${info.total_keys} in all, ${info.tool_keys} the tool's`],
+  ];
+  if (out.wide) {
+    rows.push(['ttl_seconds', info.ttl_seconds], ['total_requests', info.total_requests ?? 0], ['memory_usage_percent', info.memory_usage_percent ?? 0]);
+  }
+  out.table(['field', 'value'], rows);
+  const families = Object.entries(info.families ?? {});
+  const shown = out.wide ? families : families.filter(([, n]) => n > 0);
+  const tool = info.tool_keys || 1;
+  const share = (n: number) => `${out.pictures ? `${bar(n / tool, BAR)} ` : ''}${Math.round((n / tool) * 100)}%`;
+  const body: Array<Array<string | number>> = shown.map(([f, n]) => [f, n, share(n)]);
+  const empty = families.length - shown.length;
+  if (empty) body.push([`(${empty} more with no keys)`, 0, '']);
+  out.table(['family', 'keys', 'share'], body);
 }
 
 /** `cache-info`: availability, server, exact key counts per family, memory, hit rate, latency. */
@@ -25,12 +41,13 @@ export function register(program: Command): void {
   program
     .command('cache-info')
     .description('Redis availability, server, exact key counts per family, memory, evictions, hit rate, latency')
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'prometheus']).default('table'))
+    .addOption(new Option('--format <format>', 'the same as -o (kept for scripts): table, json, prometheus, ...').choices(['table', 'wide', 'plain', 'json', 'yaml', 'prometheus']))
     .action(
-      action<[], { format: string }>(async (ctx, opts) => {
+      action<[], object>(async (ctx) => {
         const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl);
-        if (opts.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
-        if (opts.format === 'json') return { data: info };
+        // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
+        if (info.backend === 'redis' && !info.available) ctx.out.warn(`warning: ${info.error}; reporting Redis as unavailable`);
+        if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
         return { data: info, render: (out) => render(out, info) };
       }),
     );

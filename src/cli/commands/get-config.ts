@@ -21,7 +21,8 @@ export function register(program: Command): void {
         return {
           data: { id: tenant, source: result.source, config },
           render: (out) => {
-            out.line(`${out.c.bold('tenant')} ${tenant}   ${out.c.bold('source')} ${out.c.cyan(result.source)}`);
+            // The header is a YAML comment: the whole view stays YAML that loads back to the config.
+            out.line(out.c.dim(`# tenant ${tenant} · source ${result.source}`));
             out.line(dump(config, { lineWidth: 120 }).trimEnd());
           },
         };

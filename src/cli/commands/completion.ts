@@ -1,0 +1,43 @@
+import { Argument, type Command } from 'commander';
+import { action } from '../action.js';
+import { COMPLETE_COMMAND, DYNAMIC_SOURCES, completionScript, type DynamicSource } from '../completion-scripts.js';
+
+const SHELLS = ['bash', 'zsh', 'fish'] as const;
+type Shell = (typeof SHELLS)[number];
+
+/**
+ * `completion bash|zsh|fish`: the completion script, generated from this
+ * program (every subcommand, its flags and the global flags), plus the hidden
+ * `__complete tenants|families` the scripts call for tenant ids and key
+ * family names: read from the tenants directory and the configuration only
+ * (no registry, no Redis), so a TAB costs one process start.
+ */
+export function register(program: Command): void {
+  program
+    .command('completion')
+    .description('print a shell completion script (bash, zsh or fish): subcommands, flags and tenant ids')
+    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    .addHelpText('after', `
+Load it:
+  bash   source <(tenantctl completion bash)        (or save it in ~/.local/share/bash-completion/completions/tenantctl)
+  zsh    source <(tenantctl completion zsh)         (or save it as _tenantctl in a directory of $fpath)
+  fish   tenantctl completion fish | source         (or save it in ~/.config/fish/completions/tenantctl.fish)`)
+    .action(
+      action<[Shell], object>(async (_ctx, shell) => {
+        // `program` is complete by now: every register() has run before any action.
+        const script = completionScript(shell, program);
+        return { data: { shell, script }, render: (out) => out.line(script.trimEnd()) };
+      }),
+    );
+
+  program
+    .command(COMPLETE_COMMAND, { hidden: true })
+    .description('print completion values, one per line (used by the completion scripts)')
+    .addArgument(new Argument('<what>').choices(DYNAMIC_SOURCES))
+    .action(
+      action<[DynamicSource], object>(async (ctx, what) => {
+        const values = what === 'tenants' ? ctx.source.listIds() : ctx.keys.families.map((f) => f.name);
+        return { data: values, render: (out) => values.forEach((v) => out.line(v)) };
+      }),
+    );
+}

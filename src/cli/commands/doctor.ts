@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { BackendUnavailableError, DeniedError, type TenantctlError } from '../../errors.js';
+import { runDoctor, type CheckStatus, type DoctorReport } from '../../services/doctor.js';
+import { action } from '../action.js';
+import type { Output } from '../output.js';
+
+/** Detail column width: with the check and status columns the table fits 80 columns. */
+const DETAIL_WIDTH = 43;
+
+/**
+ * Wraps at spaces so the table fits 80 columns (a plain, tab-separated row
+ * joins the lines again). A longer word, a path, is never cut: it stays whole.
+ */
+function wrap(text: string, width = DETAIL_WIDTH): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const w of text.split(' ')) {
+    if (line && line.length + 1 + w.length > width) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) lines.push(line);
+  return lines.join('\n');
+}
+
+function statusText(out: Output, status: CheckStatus): string {
+  if (status === 'pass') return out.c.green(status);
+  if (status === 'warn') return out.c.yellow(status);
+  if (status === 'fail') return out.c.red(status);
+  return out.c.dim(status);
+}
+
+/**
+ * The exit code, through the error class (exit-codes.ts): 3 when a backend
+ * could not be reached or failed, else 1 when anything else failed; none
+ * (exit 0) when nothing failed, warnings included.
+ */
+function failureOf(report: DoctorReport): TenantctlError | undefined {
+  const failed = report.checks.filter((c) => c.status === 'fail');
+  if (!failed.length) return undefined;
+  const counts = new Map<string, number>();
+  for (const c of failed) counts.set(`${c.area} ${c.check}`, (counts.get(`${c.area} ${c.check}`) ?? 0) + 1);
+  const list = [...counts].map(([name, n]) => (n > 1 ? `${name} x${n}` : name)).join(', ');
+  const message = `doctor: ${failed.length} check${failed.length > 1 ? 's' : ''} failed (${list})`;
+  const down = failed.find((c) => c.unreachable);
+  if (down) return new BackendUnavailableError(down.area === 'redis' ? 'redis' : 'registry', `${message}: ${down.detail}`, { reason: 'unreachable' });
+  return new DeniedError(message);
+}
+
+/** `doctor`: checks Redis, the registry and the tenants directory without changing anything; pass / warn / fail per check. */
+export function register(program: Command): void {
+  program
+    .command('doctor')
+    .description('check Redis, the registry and the tenant files, changing nothing: pass / warn / fail per check')
+    .addHelpText('after', `
+Checks: Redis reachable, version, memory and eviction policy, evictions, the tool's key families;
+the registry reachable, schema present and current, read and write rights, invalidations still owed;
+every tenant file parses and its client.id matches its file name.
+Exit: 0 nothing failed (warnings are fine), 3 a backend is unreachable, 1 anything else failed.`)
+    .action(
+      action<[], object>(async (ctx) => {
+        const report = await runDoctor({
+          cache: ctx.cache,
+          admin: ctx.admin,
+          source: ctx.source,
+          registrySpec: ctx.config.registry,
+          registry: () => ctx.registry(),
+        });
+        return {
+          data: report,
+          failure: failureOf(report),
+          render: (out) => out.table(['check', 'status', 'detail'], report.checks.map((c) => [`${c.area} ${c.check}`, statusText(out, c.status), wrap(c.detail)])),
+        };
+      }),
+    );
+}
