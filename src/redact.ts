@@ -14,7 +14,9 @@ const SECRET_PARAM = /^(?:.*[_-])?(?:password|passwd|pass|pwd|sslpassword|secret
  * error message is masked all the same.
  */
 export function maskUrl(url: string): string {
-  const userInfoMasked = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/?#]*)@/i, (_m, scheme: string, userinfo: string) => {
+  // Up to the last "@" (as WHATWG URL and libpq read it), with or without "//": a password holding
+  // "@", "/", "#" or "?", or a malformed URL, is masked whole (an "@" later in the URL over-masks, safely).
+  const userInfoMasked = url.replace(/^([a-z][a-z0-9+.-]*:(?:\/\/?)?)(.*)@/i, (_m, scheme: string, userinfo: string) => {
     const colon = userinfo.indexOf(':');
     if (colon < 0) return `${scheme}****@`;
     return `${scheme}${userinfo.slice(0, colon)}:****@`;

@@ -13,6 +13,9 @@ function hint(err: BackendUnavailableError): string {
   if (err.backend === 'registry' && err.reason === 'not-configured') {
     return ' (looked from the working directory up to the first tenantctl.config.* or .tenantctl/): run `tenantctl migrate-yaml` there to create it, or give --registry / DATABASE_URL';
   }
+  if (err.backend === 'registry' && err.reason === 'no-permission') {
+    return ' (the registry role lacks a right: reads need SELECT on tenants and on tenantctl\'s tables, listed by `tenantctl schema`)';
+  }
   return '';
 }
 

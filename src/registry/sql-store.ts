@@ -98,7 +98,7 @@ export class SqlRegistryStore implements Registry {
     if ((await this.schemaState()).current) return;
     // Only now any DDL, under a lock so two first runs never race (duplicate
     // key on CREATE TABLE IF NOT EXISTS), and bounded by lock_timeout.
-    await this.transaction('applying the schema', async () => {
+    await this.transaction('applying the schema (waiting for a lock on tenants while a long transaction, a service\'s say, holds one; nothing was changed)', async () => {
       await this.db.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
       await this.db.exec(schemaSql());
       await this.db.query(

@@ -85,7 +85,8 @@ export class CacheAdmin {
       });
     } catch (err) {
       // Once deleting has begun, the error says how far it got (a rerun finishes the job).
-      if (err instanceof BackendUnavailableError && connected && !options.dryRun) throw err.withProgress({ done: done() });
+      // A sweep that failed midway carries what it had deleted itself (not yet added to the results).
+      if (err instanceof BackendUnavailableError && connected && !options.dryRun) throw err.withProgress({ done: done() + (err.progress?.done ?? 0) });
       throw err;
     }
     return [...results.values()].map((r) => ({ tenant: r.tenant, families: r.families, total: r.total, keys: r.keys && [...r.keys].sort() }));

@@ -97,6 +97,8 @@ export class Migration {
   ) {}
 
   async run(options: MigrationOptions = {}): Promise<MigrationReport> {
+    // A tenants directory named explicitly that does not exist is a usage error, said before anything is created or locked.
+    this.deps.source.listIds();
     const registry = options.dryRun ? await this.readRegistryOrEmpty() : await this.deps.writableRegistry();
     const release = options.dryRun ? undefined : await (registry as Registry).lockMigrations();
     try {

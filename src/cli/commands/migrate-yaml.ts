@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .action(
       action<[string[] | undefined], { dryRun?: boolean; force?: boolean }>(async (ctx, ids, opts) => {
         const showProgress = !!process.stderr.isTTY;
-        if (!opts.dryRun) ctx.audit.begin('migrate-yaml', { ids: ids ?? 'all', force: !!opts.force });
+        if (!opts.dryRun) ctx.audit.begin('migrate-yaml', { ids: ids?.length ? ids : 'all', force: !!opts.force });
         let report: MigrationReport;
         let interrupted: InterruptedError | undefined;
         try {

@@ -7,6 +7,7 @@ export function subscriptionChangeResult(r: ChangeResult): CommandResult {
   const s = r.subscription;
   return {
     data: r,
+    counts: { written: 1, invalidated: r.cacheInvalidated === true ? 1 : 0 },
     failure: r.cacheInvalidated === false
       ? new PartialFailureError(`registry updated, but permissions:${r.business} was not invalidated (stale for up to its TTL)`)
       : undefined,

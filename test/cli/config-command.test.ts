@@ -1,0 +1,120 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, workspace, type Workspace } from '../helpers/setup.js';
+
+interface Setting {
+  setting: string;
+  value: string | null;
+  source: 'flag' | 'env' | 'file' | 'default';
+  origin: string | null;
+}
+interface Report {
+  project: { dir: string; found: boolean; config_file: string | null };
+  settings: Setting[];
+}
+
+const bySetting = (r: Report) => Object.fromEntries(r.settings.map((s) => [s.setting, s]));
+
+/** `tenantctl config`: every setting, its resolved value (credentials masked) and where it came from. */
+describe('config', () => {
+  let ws: Workspace;
+  let sub: string;
+
+  beforeAll(() => {
+    ws = workspace({}, { registry: false });
+    writeFileSync(
+      path.join(ws.dir, 'tenantctl.config.yaml'),
+      'ttl: 100\nredis_timeout_ms: 700\nregistry_timeout_ms: 900\ntenants_dir: ./tenants\nfamilies:\n  - name: app_cache\n    pattern: "app:tenant-{tenant}:*"\n',
+    );
+    sub = path.join(ws.dir, 'deep', 'er');
+    mkdirSync(sub, { recursive: true });
+  });
+  afterAll(() => ws.cleanup());
+
+  it('shows precedence (a flag beats env beats the file beats the default) and finds the project from a subdirectory', async () => {
+    const r = await runCli(['config', '--json', '--ttl', '300'], {
+      cwd: sub,
+      env: { CACHE_TTL: '200', REDIS_TIMEOUT_MS: '800' },
+    });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const report = JSON.parse(r.stdout) as Report;
+    expect(report.project).toEqual({ dir: ws.dir, found: true, config_file: path.join(ws.dir, 'tenantctl.config.yaml') });
+    const s = bySetting(report);
+    expect(s.ttl).toEqual({ setting: 'ttl', value: '300', source: 'flag', origin: '--ttl' }); // flag > env > file
+    expect(s.redis_timeout_ms).toEqual({ setting: 'redis_timeout_ms', value: '800', source: 'env', origin: 'env REDIS_TIMEOUT_MS' }); // env > file
+    expect(s.registry_timeout_ms).toMatchObject({ value: '900', source: 'file', origin: 'tenantctl.config.yaml' }); // file > default
+    // Relative paths in the file are relative to the project, not the working directory.
+    expect(s.tenants_dir).toMatchObject({ value: path.join(ws.dir, 'tenants'), source: 'file' });
+    expect(s.families).toMatchObject({ value: 'app_cache=app:tenant-{tenant}:*', source: 'file' });
+    expect(s.registry).toMatchObject({ value: `embedded ${path.join(ws.dir, '.tenantctl', 'registry')}`, source: 'default', origin: null });
+    expect(s.redis_url).toEqual({ setting: 'redis_url', value: null, source: 'default', origin: null });
+    // permissions_ttl follows the resolved ttl by default.
+    expect(s.permissions_ttl).toMatchObject({ value: '300', source: 'default' });
+    // Every setting the file accepts is listed.
+    expect(report.settings.map((x) => x.setting)).toEqual(expect.arrayContaining([
+      'redis_url', 'redis_cluster', 'redis_sentinel', 'sentinel_master', 'sentinel_password', 'redis_timeout_ms', 'registry',
+      'registry_timeout_ms', 'tenants_dir', 'ttl', 'permissions_ttl', 'registry_only_prefix', 'audit_log', 'warm_cache', 'resources', 'families',
+    ]));
+    // Without the flag and the variable, the file wins.
+    const again = await runCli(['config', '-o', 'json'], { cwd: ws.dir });
+    expect(bySetting(JSON.parse(again.stdout) as Report).ttl).toMatchObject({ value: '100', source: 'file' });
+  });
+
+  it('masks passwords: Redis URL, Sentinel password, PostgreSQL URL (user-info and query parameters)', async () => {
+    const env = {
+      REDIS_URL: 'redis://alice:hunter2-redis@127.0.0.1:6390/0',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-s3cret',
+      DATABASE_URL: 'postgres://bob:pg-s3cret@db.example:5432/app?sslmode=require&password=pg-s3cret-2',
+    };
+    for (const args of [['config', '--json'], ['config', '-o', 'yaml'], ['config', '-o', 'table'], ['config', '-o', 'plain']]) {
+      const r = await runCli(args, { cwd: ws.dir, env });
+      expect(r.code, args.join(' ')).toBe(0);
+      for (const secret of ['hunter2-redis', 'sentinel-s3cret', 'pg-s3cret']) {
+        expect(r.stdout, args.join(' ')).not.toContain(secret);
+        expect(r.stderr, args.join(' ')).not.toContain(secret);
+      }
+      expect(r.stdout).toContain('redis://alice:****@127.0.0.1:6390/0');
+      expect(r.stdout).toContain('postgres://bob:****@db.example:5432/app');
+    }
+    const s = bySetting(JSON.parse((await runCli(['config', '--json'], { cwd: ws.dir, env })).stdout) as Report);
+    expect(s.sentinel_password).toEqual({ setting: 'sentinel_password', value: '****', source: 'env', origin: 'env REDIS_SENTINEL_PASSWORD' });
+    expect(s.registry.value).toBe('postgres://bob:****@db.example:5432/app?sslmode=require&password=****');
+    expect(s.registry.origin).toBe('env DATABASE_URL');
+  });
+
+  it('the table names the project, the config file and each setting with its source', async () => {
+    const r = await runCli(['config', '-o', 'table', '--redis-url', 'redis://127.0.0.1:6391'], { cwd: sub, env: { CACHE_TTL: '42' } });
+    expect(r.code).toBe(0);
+    const row = (name: string) => r.stdout.split('\n').find((l) => l.includes(` ${name} `)) ?? '';
+    expect(row('(project)')).toContain(ws.dir);
+    expect(row('(config file)')).toContain(path.join(ws.dir, 'tenantctl.config.yaml'));
+    expect(row('redis_url')).toMatch(/redis:\/\/127\.0\.0\.1:6391 .*flag --redis-url/);
+    expect(row('ttl')).toMatch(/42 .*env CACHE_TTL/);
+    expect(row('registry_timeout_ms')).toMatch(/900 .*file/);
+    expect(row('registry_only_prefix')).toMatch(/tn_ .*default/);
+  });
+
+  it('without a project: the working directory, no config file', async () => {
+    const bare = workspace({}, { registry: false });
+    try {
+      const r = await runCli(['config', '--json'], { cwd: bare.dir });
+      expect(JSON.parse(r.stdout).project).toEqual({ dir: bare.dir, found: false, config_file: null });
+    } finally {
+      bare.cleanup();
+    }
+  });
+
+  it('a bad config file is a usage error naming the file', async () => {
+    const bad = workspace({}, { registry: false });
+    try {
+      writeFileSync(path.join(bad.dir, 'tenantctl.config.yaml'), 'ttll: 5\n');
+      const r = await runCli(['config'], { cwd: bad.dir });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/tenantctl\.config\.yaml: unknown setting "ttll"/);
+    } finally {
+      bad.cleanup();
+    }
+  });
+});

@@ -1,0 +1,161 @@
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { expectOneLineError, freshPostgresDatabase, runCli, TEST_DATABASE_URL, tenantYaml, workspace, type Workspace } from '../helpers/setup.js';
+
+/**
+ * Issue 7 §3: registry URLs are parsed strictly. `postgres`, `postgresql` and
+ * `postgresql+<driver>` (driver dropped, said once on stderr) are PostgreSQL;
+ * `https` is Supabase (needs a key); every other scheme and every malformed
+ * URL is a usage error (exit 2, one line, password masked) that creates
+ * nothing; a directory is a plain path or `file:PATH`.
+ */
+
+/** A working directory of its own per test: nothing may appear in it. */
+let cwd: string;
+beforeEach(() => {
+  cwd = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-urls-'));
+});
+afterEach(() => rmSync(cwd, { recursive: true, force: true }));
+
+describe('registry URLs that are not registries, or not URLs', () => {
+  let tenants: Workspace;
+  beforeAll(() => {
+    tenants = workspace({ acme: tenantYaml('acme', 'Acme') }, { registry: false });
+  });
+  afterAll(() => tenants.cleanup());
+
+  const BAD: Array<[string, RegExp]> = [
+    ['postgress://u:secret@h/db', /is not a registry URL/],
+    ['mysql://u:secret@h/db', /is not a registry URL/],
+    ['redis://u:secret@127.0.0.1:6399/0', /is not a registry URL/],
+    ['postgres://u:secret@host:99999/db', /is not a valid URL/],
+    ['postgres://u:secret@ho st/db', /is not a valid URL/],
+    ['postgresql+asyncpg://u:secret@[::1/db', /is not a valid URL/],
+  ];
+
+  for (const [url, why] of BAD) {
+    it(`${url}: exit 2, one line, password masked, nothing created (env and flag, read and write)`, async () => {
+      const runs = [
+        await runCli(['get-config', 'acme'], { cwd, env: { DATABASE_URL: url } }),
+        await runCli(['--registry', url, 'list-tenants'], { cwd }),
+        await runCli(['migrate-yaml', '--tenants-dir', tenants.tenantsDir], { cwd, env: { DATABASE_URL: url } }),
+        await runCli(['--registry', url, 'set-subscription', 'acme', '--tier', 'pilot_pro'], { cwd }),
+      ];
+      for (const r of runs) {
+        expect(r.code, r.stderr).toBe(2);
+        expectOneLineError(r);
+        expect(r.stderr).toMatch(why);
+        expect(r.stderr).toContain(':****@');
+        expect(r.stdout + r.stderr).not.toContain('secret');
+      }
+      // Nothing created: no .tenantctl, no directory named after the URL, nothing at all.
+      expect(readdirSync(cwd)).toEqual([]);
+      expect(readdirSync(tenants.dir).sort()).toEqual(['tenants']);
+    });
+  }
+
+  it('malformed URLs whose password holds "/", "#" or which lack "//" still never show the password', async () => {
+    const cases: Array<[string, string]> = [
+      ['postgres:u:hunter2pw@h/db', 'hunter2pw'],
+      ['postgress:/u:hunter2pw@h/db', 'hunter2pw'],
+      ['postgres://u:hun/ter2pw@h/db', 'ter2pw'],
+      ['postgres://u:hunter2#pw@h/db', 'hunter2'],
+    ];
+    for (const [url, password] of cases) {
+      const r = await runCli(['get-config', 'acme'], { cwd, env: { DATABASE_URL: url } });
+      expect(r.code, url).toBe(2);
+      expectOneLineError(r);
+      expect(r.stdout + r.stderr, url).not.toContain(password);
+    }
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('a password holding an unencoded "@" is masked whole when the registry is unreachable', async () => {
+    // WHATWG URL (and pg) take the last "@" as the end of the user-info.
+    const r = await runCli(['get-config', 'acme', '--tenants-dir', tenants.tenantsDir], { cwd, env: { DATABASE_URL: 'postgres://u:hunter@2pw@127.0.0.1:1/db' } });
+    expect(r.stdout + r.stderr).not.toContain('2pw');
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('https:// without a Supabase key is exit 2 naming the variable; plain http:// off loopback too', async () => {
+    const https = await runCli(['get-config', 'acme'], { cwd, env: { DATABASE_URL: 'https://abc.supabase.co' } });
+    expect(https.code).toBe(2);
+    expectOneLineError(https);
+    expect(https.stderr).toMatch(/SUPABASE_SERVICE_ROLE_KEY/);
+    const viaFlag = await runCli(['--registry', 'https://abc.supabase.co', 'list-tenants'], { cwd });
+    expect(viaFlag.code).toBe(2);
+    const http = await runCli(['--registry', 'http://abc.supabase.co', 'list-tenants'], { cwd, env: { SUPABASE_SERVICE_ROLE_KEY: 'k' } });
+    expect(http.code).toBe(2);
+    expectOneLineError(http);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+});
+
+describe('registry directories: file:PATH and a plain path are the embedded registry', () => {
+  it('file:./reg and ./reg name the same embedded registry; nothing lands in .tenantctl', async () => {
+    // A ready registry (a copy of the pre-initialised one: initdb costs ~4 s and ~1 GB).
+    cpSync(inject('pgliteTemplate'), path.join(cwd, 'reg'), { recursive: true });
+    const tenants = workspace({ acme: tenantYaml('acme', 'Acme') }, { registry: false });
+    try {
+      const m = await runCli(['--registry', 'file:./reg', 'migrate-yaml', '--tenants-dir', tenants.tenantsDir, '--json'], { cwd });
+      expect(m.code, m.stderr).toBe(0);
+      expect(JSON.parse(m.stdout).counts.create).toBe(1);
+      // No tenants directory here: the answer can only come from ./reg.
+      for (const registry of ['./reg', `file:${path.join(cwd, 'reg')}`]) {
+        const r = await runCli(['list-tenants', '--json'], { cwd, env: { DATABASE_URL: registry } });
+        expect(r.code, `${registry}: ${r.stderr}`).toBe(0);
+        expect(JSON.parse(r.stdout), registry).toEqual([expect.objectContaining({ id: 'acme', source: 'database' })]);
+      }
+      expect(readdirSync(cwd).sort()).toEqual(['reg']);
+    } finally {
+      tenants.cleanup();
+    }
+  });
+
+  it('a read with file: naming a registry that does not exist creates nothing', async () => {
+    const r = await runCli(['--registry', 'file:./missing', 'get-config', 'acme'], { cwd });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/missing/);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+});
+
+describe.runIf(TEST_DATABASE_URL)('postgresql+<driver>:// URLs (Python services\' env files)', () => {
+  let db: { url: string; drop: () => Promise<void> };
+  beforeAll(async () => {
+    db = await freshPostgresDatabase();
+    const ws = workspace({ acme: tenantYaml('acme', 'Acme From Postgres') }, { registry: false });
+    const m = await runCli(['migrate-yaml'], { cwd: ws.dir, env: { DATABASE_URL: db.url } });
+    ws.cleanup();
+    expect(m.code, m.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  for (const driver of ['asyncpg', 'psycopg2']) {
+    it(`postgresql+${driver}:// reads the PostgreSQL registry, with one notice line, and creates nothing`, async () => {
+      const u = new URL(db.url);
+      // trust authentication: the password is ignored by the server, but must never be shown.
+      const url = `postgresql+${driver}://${u.username || 'postgres'}:pw-${driver}-xyz@${u.host}${u.pathname}`;
+      for (const r of [
+        await runCli(['get-config', 'acme', '--json'], { cwd, env: { DATABASE_URL: url } }),
+        await runCli(['--registry', url, 'get-config', 'acme', '--json'], { cwd }),
+      ]) {
+        expect(r.code, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout)).toMatchObject({ source: 'database', config: { client: { name: 'Acme From Postgres' } } });
+        const lines = r.stderr.trim().split('\n');
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(new RegExp(`driver "\\+${driver}" dropped`));
+        expect(r.stderr).not.toContain(`pw-${driver}-xyz`);
+      }
+      const list = await runCli(['list-tenants', '--json'], { cwd, env: { DATABASE_URL: url } });
+      expect(list.code).toBe(0);
+      expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id: 'acme', source: 'database' })]);
+      expect(readdirSync(cwd)).toEqual([]);
+      expect(existsSync(path.join(cwd, '.tenantctl'))).toBe(false);
+    });
+  }
+});

@@ -1,0 +1,226 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+
+/**
+ * Issue 7 §7: the project is found as git finds its repository (walk up to
+ * the first directory holding `tenantctl.config.{json,yaml,yml}` or
+ * `.tenantctl/`); relative paths in the config file are relative to it; only
+ * a command that writes creates the embedded registry; a read that finds none
+ * says where it looked; a tenants directory named explicitly that does not
+ * exist is a usage error naming the path.
+ */
+
+const MARKERS = ['.tenantctl', 'tenantctl.config.json', 'tenantctl.config.yaml', 'tenantctl.config.yml'];
+
+/** Every file and directory under `dir`, relative, sorted (what "creates nothing" is checked against). */
+function tree(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      out.push(path.relative(dir, p));
+      if (e.isDirectory() && e.name !== 'registry') walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+beforeAll(() => {
+  // The "unrelated directory" tests need no project above the temp directory.
+  for (let d = os.tmpdir(); ; d = path.dirname(d)) {
+    for (const m of MARKERS) expect(existsSync(path.join(d, m)), `${path.join(d, m)} exists: remove it to run these tests`).toBe(false);
+    if (path.dirname(d) === d) break;
+  }
+});
+
+describe('run from a subdirectory of a project', () => {
+  let ws: Workspace;
+  let sub: string;
+  beforeAll(() => {
+    // A project marked by .tenantctl/ only (no config file), with a ready embedded registry.
+    ws = workspace({ acme: tenantYaml('acme', 'Acme'), beta: tenantYaml('beta', 'Beta') });
+    sub = path.join(ws.dir, 'src', 'deeper');
+    mkdirSync(sub, { recursive: true });
+  });
+  afterAll(() => ws.cleanup());
+
+  it('.tenantctl/ marks the project: migrate-yaml, get-config and list-tenants use its tenants and registry', async () => {
+    const m = await runCli(['migrate-yaml', 'acme', '--json'], { cwd: sub });
+    expect(m.code, m.stderr).toBe(0);
+    expect(JSON.parse(m.stdout).items).toEqual([expect.objectContaining({ id: 'acme', action: 'create', written: true })]);
+    const get = await runCli(['get-config', 'acme', '--json'], { cwd: sub });
+    expect(get.code, get.stderr).toBe(0);
+    expect(JSON.parse(get.stdout)).toMatchObject({ source: 'database', config: { client: { name: 'Acme' } } });
+    const list = await runCli(['list-tenants', '--json'], { cwd: sub });
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout).map((t: { id: string; source: string }) => `${t.id}:${t.source}`)).toEqual(['acme:database', 'beta:yaml']);
+    expect(list.stderr).toBe('');
+    // Nothing of the tool's in the subdirectory.
+    expect(readdirSync(sub)).toEqual([]);
+  });
+});
+
+describe('a project marked by its config file, with relative paths in it', () => {
+  let root: string;
+  beforeAll(() => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-project-'));
+    writeFileSync(path.join(root, 'tenantctl.config.yaml'), 'tenants_dir: ./t\n');
+    mkdirSync(path.join(root, 't'));
+    writeFileSync(path.join(root, 't', 'beta.yaml'), tenantYaml('beta', 'Beta From t'));
+    mkdirSync(path.join(root, 'a', 'b'), { recursive: true });
+    // A nested project: its own config (JSON) wins inside it.
+    mkdirSync(path.join(root, 'inner', 'x'), { recursive: true });
+    writeFileSync(path.join(root, 'inner', 'tenantctl.config.json'), JSON.stringify({ tenants_dir: './inner-t' }));
+    mkdirSync(path.join(root, 'inner', 'inner-t'));
+    writeFileSync(path.join(root, 'inner', 'inner-t', 'gamma.yml'), tenantYaml('gamma', 'Gamma'));
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('tenants_dir: ./t read from a subdirectory is the project\'s t/; no registry: a note says where it looked, nothing is created', async () => {
+    const before = tree(root);
+    const cwd = path.join(root, 'a', 'b');
+    const get = await runCli(['get-config', 'beta', '--json'], { cwd });
+    expect(get.code, get.stderr).toBe(0);
+    expect(JSON.parse(get.stdout)).toMatchObject({ source: 'yaml', config: { client: { name: 'Beta From t' } } });
+    expect(get.stderr.trim().split('\n')).toHaveLength(1);
+    expect(get.stderr).toContain(path.join(root, '.tenantctl', 'registry'));
+    const list = await runCli(['list-tenants', '--json'], { cwd });
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id: 'beta', source: 'yaml' })]);
+    expect(tree(root)).toEqual(before);
+  });
+
+  it('the first marker walking up wins: a nested project with tenantctl.config.json reads its own tenants', async () => {
+    const cwd = path.join(root, 'inner', 'x');
+    const gamma = await runCli(['get-config', 'gamma', '--json'], { cwd });
+    expect(gamma.code, gamma.stderr).toBe(0);
+    expect(JSON.parse(gamma.stdout).config.client.name).toBe('Gamma');
+    const beta = await runCli(['get-config', 'beta'], { cwd });
+    expect(beta.code).toBe(1);
+    expect(beta.stderr).toMatch(/not found/);
+  });
+
+  it('a tenants_dir in the config file that does not exist is exit 2 naming the resolved path', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-project-'));
+    try {
+      writeFileSync(path.join(dir, 'tenantctl.config.yml'), 'tenants_dir: ./nope\n');
+      mkdirSync(path.join(dir, 'sub'));
+      const r = await runCli(['list-tenants'], { cwd: path.join(dir, 'sub') });
+      expect(r.code).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toContain(path.join(dir, 'nope'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('run from an unrelated empty directory', () => {
+  let cwd: string;
+  beforeEach(() => {
+    cwd = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-elsewhere-'));
+  });
+  afterEach(() => rmSync(cwd, { recursive: true, force: true }));
+
+  it('get-config: exit 1 (not found), a note saying where it looked, nothing created', async () => {
+    const r = await runCli(['get-config', 'acme'], { cwd });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/not found/);
+    expect(r.stderr).toMatch(/^note: .*/m);
+    expect(r.stderr).toContain(path.join(cwd, '.tenantctl', 'registry'));
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('list-tenants: no tenants, the note on stderr, nothing created', async () => {
+    const json = await runCli(['list-tenants', '--json'], { cwd });
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual([]);
+    expect(json.stderr.trim().split('\n')).toHaveLength(1);
+    expect(json.stderr).toContain(path.join(cwd, '.tenantctl', 'registry'));
+    const table = await runCli(['list-tenants'], { cwd });
+    expect(table.code).toBe(0);
+    // At most a header: no tenant row.
+    expect(table.stdout).not.toMatch(/\b(yaml|database)\b/);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('check-permission / get-permissions: exit 3 saying where it looked and what to do, nothing created', async () => {
+    for (const args of [['check-permission', 'acme', 'has_ai'], ['get-permissions', 'acme']]) {
+      const r = await runCli(args, { cwd });
+      expect(r.code, args[0]).toBe(3);
+      expectOneLineError(r);
+      expect(r.stderr).toContain(path.join(cwd, '.tenantctl', 'registry'));
+      expect(r.stderr).toMatch(/looked from the working directory/);
+      expect(r.stderr).toMatch(/migrate-yaml/);
+      expect(r.stderr).toMatch(/--registry|DATABASE_URL/);
+    }
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('dry runs create nothing either', async () => {
+    const tenants = workspace({ acme: tenantYaml('acme', 'Acme') }, { registry: false });
+    try {
+      const r = await runCli(['migrate-yaml', '--dry-run', '--json', '--tenants-dir', tenants.tenantsDir], { cwd });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).items).toEqual([expect.objectContaining({ id: 'acme', action: 'create' })]);
+      expect(readdirSync(cwd)).toEqual([]);
+    } finally {
+      tenants.cleanup();
+    }
+  });
+
+  it('a writing command creates .tenantctl/registry in the working directory, which later reads use', async () => {
+    const tenants = workspace({ acme: tenantYaml('acme', 'Acme Written Here') }, { registry: false });
+    try {
+      const m = await runCli(['migrate-yaml', '--json', '--tenants-dir', tenants.tenantsDir], { cwd, timeoutMs: 40_000 });
+      expect(m.code, m.stderr).toBe(0);
+      expect(JSON.parse(m.stdout).counts.create).toBe(1);
+      expect(readdirSync(cwd)).toEqual(['.tenantctl']);
+      expect(existsSync(path.join(cwd, '.tenantctl', 'registry', 'PG_VERSION'))).toBe(true);
+      // Nothing of it in the tenants' directory.
+      expect(readdirSync(tenants.dir)).toEqual(['tenants']);
+      // This directory is a project now: the registry answers (no tenants directory here).
+      const get = await runCli(['get-config', 'acme', '--json'], { cwd });
+      expect(get.code, get.stderr).toBe(0);
+      expect(JSON.parse(get.stdout)).toMatchObject({ source: 'database', config: { client: { name: 'Acme Written Here' } } });
+    } finally {
+      tenants.cleanup();
+    }
+  }, 45_000);
+});
+
+describe('a tenants directory given explicitly that does not exist', () => {
+  let cwd: string;
+  const missing = `/no/such/dir-${uniq('')}`;
+  beforeEach(() => {
+    cwd = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-elsewhere-'));
+  });
+  afterEach(() => rmSync(cwd, { recursive: true, force: true }));
+
+  it('--tenants-dir and TENANTS_DIR: exit 2 naming the path (reads)', async () => {
+    for (const r of [
+      await runCli(['--tenants-dir', missing, 'get-config', 'acme'], { cwd }),
+      await runCli(['list-tenants'], { cwd, env: { TENANTS_DIR: missing } }),
+      await runCli(['migrate-yaml', '--dry-run'], { cwd, env: { TENANTS_DIR: missing } }),
+    ]) {
+      expect(r.code, r.stderr).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toContain(missing);
+    }
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('migrate-yaml --tenants-dir <missing>: exit 2 naming the path, and no registry created', async () => {
+    const r = await runCli(['migrate-yaml', '--tenants-dir', missing], { cwd, timeoutMs: 40_000 });
+    expect(r.code, r.stderr).toBe(2);
+    expectOneLineError(r);
+    expect(r.stderr).toContain(missing);
+    // A usage error changes nothing: today a 39 MB .tenantctl/registry is created before the directory is checked.
+    expect(readdirSync(cwd)).toEqual([]);
+  }, 45_000);
+});
