@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { collectCacheInfo, toPrometheus, type CacheInfo } from '../../services/cache-info.js';
-import { action } from '../action.js';
+import { action, idArg, intArg } from '../action.js';
+import { profileCache, profileToPrometheus, type CacheProfile, type KeyStats } from '../../services/cache-profile.js';
 import { bar, gauge, humanBytes } from '../charts.js';
 import type { Output } from '../output.js';
 
@@ -36,14 +37,49 @@ function render(out: Output, info: CacheInfo) {
   out.table(['family', 'keys', 'share'], body);
 }
 
-/** `cache-info`: availability, server, exact key counts per family, memory, hit rate, latency. */
+const ttlCells = (s: KeyStats) => [s.ttl_under_minute, s.ttl_under_hour, s.ttl_later, s.no_ttl ? `${s.no_ttl} !` : 0];
+
+/** Where the memory goes: a family table and the top tenants, bars on a terminal, leaks (no TTL) marked. */
+function renderProfile(out: Output, p: CacheProfile) {
+  const total = p.total.bytes || 1;
+  const share = (bytes: number) => `${out.pictures ? `${bar(bytes / total, 12)} ` : ''}${Math.round((bytes / total) * 100)}%`;
+  const families = out.wide ? p.families : p.families.filter((f) => f.keys > 0);
+  out.table(
+    ['family', 'keys', 'memory', 'share', '<1m', '<1h', 'later', 'no TTL'],
+    families.map((f) => [f.family, f.keys, humanBytes(f.bytes), share(f.bytes), ...ttlCells(f)]),
+  );
+  if (p.by === 'tenant' || p.tenant) {
+    out.table(
+      ['tenant', 'keys', 'memory', 'share', '<1m', '<1h', 'later', 'no TTL'],
+      p.tenants.map((t) => [t.tenant, t.keys, humanBytes(t.bytes), share(t.bytes), ...ttlCells(t)]),
+    );
+  }
+  out.line(`${p.total.keys} keys of the tool's, ${humanBytes(p.total.bytes)}, ${p.tenant_count} tenants${p.tenant ? '' : ` (top ${p.tenants.length} by memory shown)`}; ${p.total.no_ttl} keys without a TTL`);
+  if (p.orphans_unknown) out.line(`orphans unknown: ${p.orphans_unknown}`);
+  else if (p.orphans?.length) {
+    out.table(['orphan tenant', 'keys', 'memory', 'why'], p.orphans.map((o) => [o.tenant, o.keys, humanBytes(o.bytes), o.reason]));
+  }
+}
+
+/** `cache-info`: availability, server, exact key counts per family, memory, hit rate, latency; --by: where the memory goes. */
 export function register(program: Command): void {
   program
     .command('cache-info')
     .description('Redis availability, server, exact key counts per family, memory, evictions, hit rate, latency')
     .addOption(new Option('--format <format>', 'the same as -o (kept for scripts): table, json, prometheus, ...').choices(['table', 'wide', 'plain', 'json', 'yaml', 'prometheus']))
+    .addOption(new Option('--by <what>', 'exact per-family or per-tenant keys, memory (MEMORY USAGE), TTL spread, keys without TTL, orphans').choices(['tenant', 'family']))
+    .option('--tenant <id>', 'only this tenant\'s keys (implies --by tenant)', idArg())
+    .addOption(new Option('--top <n>', 'tenants shown (and labelled in Prometheus) with --by tenant').default(10).argParser(intArg('--top')))
     .action(
-      action<[], object>(async (ctx) => {
+      action<[], { by?: 'tenant' | 'family'; tenant?: string; top: number }>(async (ctx, opts) => {
+        if (opts.by || opts.tenant) {
+          const p = await profileCache(
+            { cache: ctx.cache, keys: ctx.keys, source: ctx.source, registry: () => ctx.registry() },
+            { by: opts.by ?? 'tenant', tenant: opts.tenant, top: opts.top, signal: ctx.signal },
+          );
+          if (ctx.out.format === 'prometheus') return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p)) };
+          return { data: p, render: (out) => renderProfile(out, p) };
+        }
         const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl);
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
         if (info.backend === 'redis' && !info.available) ctx.out.warn(`warning: ${info.error}; reporting Redis as unavailable`);

@@ -5,6 +5,7 @@ import { action, intArg } from '../action.js';
 import type { Output } from '../output.js';
 import type { InvalidateAllResult } from '../../services/cache-admin.js';
 import { progressLine } from '../progress.js';
+import { stackedBar } from '../charts.js';
 
 /** Asks on the terminal; anything but y/yes is a no; Ctrl-C there deletes nothing and exits 130. */
 async function confirm(question: string): Promise<boolean> {
@@ -22,7 +23,11 @@ async function confirm(question: string): Promise<boolean> {
 }
 
 function render(out: Output, r: InvalidateAllResult) {
-  out.table(['family', r.dryRun ? 'keys' : 'deleted'], [...Object.entries(r.families), ['total', r.total]]);
+  const families = Object.entries(r.families);
+  const shown = out.wide ? families : families.filter(([, n]) => n > 0);
+  out.table(['family', r.dryRun ? 'keys' : 'deleted'], [...shown, ['total', r.total]]);
+  // On a terminal, one line that shows what the deletion was made of.
+  if (out.pictures) for (const line of stackedBar(shown, 60, out.c)) out.line(line);
   if (!r.complete) out.line(`stopped before the end of the keyspace (--max-keys or a stop): run again to finish`);
 }
 

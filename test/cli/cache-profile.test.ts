@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, runCliOnTerminal, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { useOwnRedis } from '../helpers/redis-server.js';
+
+/** Issue 10 §1 (cache-info --by tenant|family, --tenant) and issue 9's pictures on a terminal. */
+describe('where the cache memory goes, and pictures on a terminal', () => {
+  const own = useOwnRedis();
+  let ws: Workspace;
+  const [big, small, gone] = [uniq('big'), uniq('small'), uniq('gone')];
+  const env = () => ({ REDIS_URL: own.server.url });
+
+  beforeAll(async () => {
+    ws = workspace({ [big]: tenantYaml(big), [small]: tenantYaml(small) });
+    expect((await runCli(['migrate-yaml'], { cwd: ws.dir, env: env() })).code).toBe(0);
+    const c = own.client;
+    await c.flushall();
+    await c.config('SET', 'maxmemory', '64mb');
+    const large = 'x'.repeat(20_000);
+    for (let i = 0; i < 20; i++) await c.set(`dashboard_trends:${big}:days:${i}`, large, 'EX', 1800);
+    await c.set(`tenant_config:${big}`, '{}', 'EX', 30);
+    await c.set(`tenant_config:${small}`, '{}', 'EX', 300);
+    await c.set(`products:${small}:page:1`, '{}'); // no TTL: a leak
+    await c.set(`tenant_config:${gone}`, '{}', 'EX', 300); // a tenant nobody knows: an orphan
+    await c.set('sessions:x', large); // never the tool's
+  });
+  afterAll(() => ws.cleanup());
+
+  it('--by tenant: exact keys, memory, TTL spread and leaks per tenant and family, orphans, top N first', async () => {
+    const r = await runCli(['cache-info', '--by', 'tenant', '--json'], { cwd: ws.dir, env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p.total.keys).toBe(24);
+    expect(p.tenant_count).toBe(3);
+    expect(p.tenants[0]).toMatchObject({ tenant: big, keys: 21, ttl_under_minute: 1, ttl_under_hour: 20, no_ttl: 0, families: { dashboard_trends: 20, tenant_config: 1 } });
+    expect(p.tenants[0].bytes).toBeGreaterThan(20 * 20_000);
+    expect(p.tenants.find((t: { tenant: string }) => t.tenant === small)).toMatchObject({ keys: 2, no_ttl: 1, ttl_later: 0 });
+    expect(p.families.find((f: { family: string }) => f.family === 'products')).toMatchObject({ keys: 1, no_ttl: 1 });
+    expect(p.orphans).toEqual([expect.objectContaining({ tenant: gone, keys: 1, reason: 'unknown tenant' })]);
+    const top1 = JSON.parse((await runCli(['cache-info', '--by', 'tenant', '--top', '1', '--json'], { cwd: ws.dir, env: env() })).stdout);
+    expect(top1.tenants.map((t: { tenant: string }) => t.tenant)).toEqual([big]);
+  });
+
+  it('--tenant: one tenant\'s keys only; Prometheus labels only the top tenants', async () => {
+    const one = JSON.parse((await runCli(['cache-info', '--tenant', small, '--json'], { cwd: ws.dir, env: env() })).stdout);
+    expect(one.total.keys).toBe(2);
+    expect(one.tenants.map((t: { tenant: string }) => t.tenant)).toEqual([small]);
+    const prom = (await runCli(['cache-info', '--by', 'tenant', '--top', '1', '-o', 'prometheus'], { cwd: ws.dir, env: env() })).stdout;
+    expect(prom).toMatch(new RegExp(`^tenantctl_cache_tenant_bytes\\{tenant="${big}"\\} \\d+$`, 'm'));
+    expect(prom).not.toContain(`tenant="${small}"`);
+    expect(prom).toMatch(/^tenantctl_cache_family_keys_without_ttl\{family="products"\} 1$/m);
+    expect(prom).toMatch(/^tenantctl_cache_orphan_tenants 1$/m);
+    const bad = await runCli(['cache-info', '--tenant', 'a*b'], { cwd: ws.dir, env: env() });
+    expect(bad.code).toBe(2);
+    const down = await runCli(['cache-info', '--by', 'family'], { cwd: ws.dir, env: { REDIS_URL: 'redis://127.0.0.1:1', REDIS_TIMEOUT_MS: '300' } });
+    expect(down.code).toBe(3);
+  });
+
+  it('on a terminal without colour: a memory gauge and a bar per family; plain numbers when piped', async () => {
+    const r = await runCliOnTerminal(['cache-info', '--redis-url', own.server.url], /never-asked/, '', { NO_COLOR: '1' });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/\x1b\[[0-9;]*m/);
+    expect(r.stdout).toMatch(/\[█+░*\] \d+%/);
+    expect(r.stdout).toMatch(/dashboard_trends[^\n]*█+░*[^\n]*\d+%/);
+    for (const line of r.stdout.split(/\r?\n/)) expect(line.length, line).toBeLessThanOrEqual(80);
+    const piped = await runCli(['cache-info'], { cwd: ws.dir, env: env() });
+    expect(piped.stdout).not.toMatch(/[█░]/);
+    expect(piped.stdout).toMatch(/^dashboard_trends\t20\t/m);
+  });
+
+  it('invalidate-all on a terminal ends with one stacked bar of what was deleted per family', async () => {
+    const r = await runCliOnTerminal(['invalidate-all', '--yes', '--redis-url', own.server.url], /never-asked/, '', { NO_COLOR: '1' });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split(/\r?\n/);
+    const barLine = lines.find((l) => /^[█▓▒░]{10,}$/.test(l.trim()));
+    expect(barLine).toBeDefined();
+    expect(r.stdout).toMatch(/[█▓▒░] dashboard_trends 20/);
+    expect(await own.client.exists('sessions:x')).toBe(1);
+  });
+});
