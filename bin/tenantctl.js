@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Launcher only: runs the compiled CLI (no TypeScript loader, so start-up stays fast).
-import { main } from '../dist/cli/main.js';
+// Launcher only: runs the bundled CLI (dist/cli-bundle, built from dist/cli by
+// scripts/build-cli.mjs), so start-up opens one file, not dozens.
+import { main } from '../dist/cli-bundle/main.js';
 
 await main(process.argv);
 // The command is done. Nothing should keep the process alive now; if something

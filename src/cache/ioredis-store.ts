@@ -32,7 +32,9 @@ const SWEEP_SHA = createHash('sha1').update(SWEEP_LUA).digest('hex');
  * deadline around every operation) for standalone, Cluster and Sentinel.
  */
 export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
-  const { Redis: IORedis, Cluster: IOCluster } = await import('ioredis');
+  // Node reads ioredis's CommonJS exports as named exports; a bundle hands over `default` only.
+  const mod = await import('ioredis');
+  const { Redis: IORedis, Cluster: IOCluster } = mod.Redis ? mod : (mod as unknown as { default: typeof mod }).default;
   const tls = spec.tls
     ? {
         ca: spec.tls.ca ? readPem(spec.tls.ca, 'CA') : undefined,

@@ -4,8 +4,8 @@ import type { AuditRecord } from './audit-log.js';
 import { exitCodeFor } from './exit-codes.js';
 import { runSignal } from './signals.js';
 import { parseId } from '../keys/ids.js';
-import { parsePositiveInt } from '../config/config.js';
-import { CliContext, type GlobalOptions } from './context.js';
+import { parsePositiveInt } from '../config/positive-int.js';
+import type { CliContext, GlobalOptions } from './context.js';
 import type { Output } from './output.js';
 
 /** What a command's action returns: data, how to show it as a table, and its exit code. */
@@ -36,6 +36,8 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
     const opts = cmd.optsWithGlobals() as GlobalOptions & O;
     if (opts.output === 'prometheus' && cmd.name() !== 'cache-info') throw new UsageError('-o prometheus is only for cache-info');
     const started = process.hrtime.bigint();
+    // The context (configuration, services, renderers) loads only when a command runs, not for --help or --version.
+    const { CliContext } = await import('./context.js');
     const ctx = new CliContext(opts, process.env, runSignal());
     ctx.out.debug(`configuration resolved in ${ms(started)} ms (project ${ctx.config.project.dir}${ctx.config.project.found ? '' : ', none found: the working directory'})`);
     let result: CommandResult | undefined;

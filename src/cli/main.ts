@@ -5,6 +5,11 @@ import { trapSignals } from './signals.js';
 
 /** Runs the CLI; resolves with the exit code (also set on process.exitCode). */
 export async function main(argv: string[] = process.argv): Promise<number> {
+  // `tenantctl ... | head` closes the pipe early: that ends the output, it is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const program = buildProgram();
   const release = trapSignals((signal) => {
     process.stderr.write(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping after the current batch (again to stop at once)\n`);

@@ -2,17 +2,9 @@ import { Chalk, type ChalkInstance } from 'chalk';
 import Table from 'cli-table3';
 import { dump } from 'js-yaml';
 
-/**
- * How stdout shows data:
- * - `table`: boxed tables for people (the default on a terminal);
- * - `wide`: the same with every column and field;
- * - `plain`: tab-separated rows with a header line, no box drawing (the default
- *   when stdout is not a terminal, as `kubectl get` and `gh` do);
- * - `json` / `yaml`: one document for scripts (`--json` is `-o json`);
- * - `prometheus`: the text exposition format (cache-info only).
- */
-export const OUTPUT_FORMATS = ['table', 'wide', 'plain', 'json', 'yaml', 'prometheus'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+import type { OutputFormat } from './output-formats.js';
+
+export type { OutputFormat } from './output-formats.js';
 
 /** Colour level: NO_COLOR wins (chalk ignores it, supports-color#105), then FORCE_COLOR, then the terminal. */
 export function colourLevel(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): 0 | 1 | 2 | 3 {

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { intArg } from './action.js';
 import { clipLongRuns } from '../redact.js';
-import { OUTPUT_FORMATS } from './output.js';
+import { OUTPUT_FORMATS } from './output-formats.js';
 import { register as migrateYaml } from './commands/migrate-yaml.js';
 import { register as getConfig } from './commands/get-config.js';
 import { register as listTenants } from './commands/list-tenants.js';

@@ -7,6 +7,7 @@ import { buildFamilies, DEFAULT_RESOURCES, type KeyFamily } from '../keys/key-fa
 import { parseRedisSpec, type RedisSpec } from '../cache/redis-spec.js';
 import { DEFAULT_EMBEDDED_DIR, parseRegistrySpec, supabaseKeyFromEnv, type RegistrySpec } from '../registry/registry-spec.js';
 import { findProjectRoot, type ProjectRoot } from './project-root.js';
+import { parsePositiveInt } from './positive-int.js';
 
 /** The resolved configuration of one run. */
 export interface TenantctlConfig {
@@ -98,14 +99,7 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'families' },
 ];
 
-/** Parses a whole number of at least `min`; the message names where it came from. */
-export function parsePositiveInt(value: unknown, where: string, min = 1): number {
-  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(String(value)) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(`${where} must be a whole number >= ${min}, got ${JSON.stringify(String(value).slice(0, 40))}`);
-  }
-  return n;
-}
+export { parsePositiveInt } from './positive-int.js';
 
 function readConfigFile(file: string | undefined): Record<string, unknown> {
   if (!file) return {};

@@ -236,8 +236,20 @@ export class Migration {
     const toWrite = items.filter((i) => i.action === 'create' || i.action === 'update');
     const catalogue = toWrite.filter((i) => i.kind === 'catalogue');
     const rest = toWrite.filter((i) => i.kind !== 'catalogue');
+    // A tenant's row and its subscription always go in the same batch (one
+    // transaction): a batch boundary never falls between them.
+    const byTenant = new Map<string, MigrationItem[]>();
+    for (const i of rest) byTenant.set(i.id, [...(byTenant.get(i.id) ?? []), i]);
     const batches: MigrationItem[][] = [];
-    for (let start = 0; start < rest.length; start += MIGRATION_BATCH) batches.push(rest.slice(start, start + MIGRATION_BATCH));
+    let batch: MigrationItem[] = [];
+    for (const group of byTenant.values()) {
+      if (batch.length > 0 && batch.length + group.length > MIGRATION_BATCH) {
+        batches.push(batch);
+        batch = [];
+      }
+      batch.push(...group);
+    }
+    if (batch.length) batches.push(batch);
     if (catalogue.length) batches[0] = [...catalogue, ...(batches[0] ?? [])];
     const notWritten = (reason: string, failure: MigrationItem['failure']) => {
       for (const i of toWrite.filter((x) => x.written === undefined)) Object.assign(i, { action: 'error', reason, failure, written: false });
@@ -326,11 +338,13 @@ function countActions(items: MigrationItem[]): Record<MigrationAction, number> {
  */
 export function migrationFailure(report: MigrationReport): TenantctlError | undefined {
   const failed = report.items.filter((i) => i.action === 'error' || i.action === 'conflict' || i.cacheInvalidated === false);
-  if (failed.length === 0) return undefined;
+  // Invalidations still owed because Redis failed (an earlier run's, say): the cache is stale, the job is not done.
+  const owed = report.cacheError !== undefined && (report.pendingInvalidations ?? 0) > 0;
+  if (failed.length === 0 && !owed) return undefined;
   const c = report.counts;
-  const stale = report.items.some((i) => i.cacheInvalidated === false);
+  const stale = owed || report.items.some((i) => i.cacheInvalidated === false);
   const summary = `${c.error} item(s) failed, ${c.conflict} conflict(s)${stale ? ', cache not invalidated' : ''}`;
-  const onlyBadInput = failed.every((i) => i.action === 'error' && i.failure === 'bad-input');
+  const onlyBadInput = !owed && failed.every((i) => i.action === 'error' && i.failure === 'bad-input');
   const anyDone = report.items.some((i) => i.written || i.action === 'unchanged' || i.action === 'skip' || (report.dryRun && (i.action === 'create' || i.action === 'update')));
   return onlyBadInput && !anyDone ? new UsageError(summary) : new PartialFailureError(summary);
 }

@@ -36,12 +36,14 @@ interface RegistryState {
   /** id -> the value a service would cache under permissions:<id> (built from the subscription). */
   permissions: Map<string, string>;
   outbox: Array<{ kind: string; target: string }>;
+  /** Rows in `tenants`, and distinct ids among them (equal unless the primary key index is corrupt). */
+  rows: { total: number; distinct: number };
 }
 
 type Query = (sql: string) => Promise<Array<Record<string, unknown>>>;
 
 async function readState(query: Query): Promise<RegistryState> {
-  const state: RegistryState = { names: new Map(), configs: new Map(), permissions: new Map(), outbox: [] };
+  const state: RegistryState = { names: new Map(), configs: new Map(), permissions: new Map(), outbox: [], rows: { total: 0, distinct: 0 } };
   for (const r of await query('SELECT id, name, tenant_config FROM tenants')) {
     const id = String(r.id);
     state.names.set(id, String(r.name));
@@ -53,6 +55,8 @@ async function readState(query: Query): Promise<RegistryState> {
     state.permissions.set(id, JSON.stringify({ business_id: id, tier: r.tier, status: r.status, device_limit: devices.get(id) ?? null }));
   }
   state.outbox = (await query('SELECT kind, target FROM tenantctl_outbox')).map((r) => ({ kind: String(r.kind), target: String(r.target) }));
+  const [counts] = await query('SELECT count(*)::int AS total, count(DISTINCT id)::int AS distinct FROM tenants');
+  state.rows = { total: Number(counts?.total ?? 0), distinct: Number(counts?.distinct ?? 0) };
   return state;
 }
 
@@ -112,7 +116,8 @@ interface Scenario {
 async function playRounds(s: Scenario, redisHandle: ReturnType<typeof useOwnRedis>, rounds: (runMs: number) => Round[]): Promise<RoundResult[]> {
   const redis = redisHandle.client;
   const server = redisHandle.server;
-  const up = ['--redis-url', server.url];
+  // A generous Redis timeout while Redis is up: these runs must not fail on a CPU-starved machine; the fault rounds set their own.
+  const up = ['--redis-url', server.url, '--redis-timeout', '5000'];
   const writeVersion = (v: number) => s.ids.forEach((id) => s.ws.writeTenant(id, tenantFile(id, v)));
 
   // v1: the timing run (the whole workload, from nothing), then the services cache v1.
@@ -121,6 +126,7 @@ async function playRounds(s: Scenario, redisHandle: ReturnType<typeof useOwnRedi
   const first = await runCli(['migrate-yaml', '--json', ...s.registryArgs, ...up], { cwd: s.ws.dir, timeoutMs: 60_000 });
   expect(first.code, first.stderr).toBe(0);
   const runMs = first.ms;
+  console.log(`${s.registryArgs.length ? 'postgres' : 'pglite'}: ${s.ids.length} tenants, timing run ${runMs} ms`);
   let state = await s.readState();
   expect(state.names.size).toBe(s.ids.length);
   await servicesFillMisses(redis, state);
@@ -133,7 +139,7 @@ async function playRounds(s: Scenario, redisHandle: ReturnType<typeof useOwnRedi
     writeVersion(version);
     const redisArgs =
       round.redis === 'down' ? ['--redis-url', `redis://127.0.0.1:${await freePort()}`, '--redis-timeout', '500']
-      : round.redis === 'paused' ? [...up, '--redis-timeout', '4000']
+      : round.redis === 'paused' ? ['--redis-url', server.url, '--redis-timeout', '4000']
       : up;
     if (round.redis === 'paused') server.pause();
     let end: CliEnd;
@@ -149,9 +155,6 @@ async function playRounds(s: Scenario, redisHandle: ReturnType<typeof useOwnRedi
     } finally {
       if (round.redis === 'paused') server.resume();
     }
-    if (end.signal === null) expect(end.code, end.stderr).toBe(round.redis === 'up' ? 0 : 4);
-    else expect(end.signal).toBe('SIGKILL');
-
     state = await s.readState();
     const atVersion = (id: string) => state.names.get(id) === nameOf(id, version);
     const written = s.ids.filter(atVersion).length + [...state.permissions.values()].filter((p) => JSON.parse(p).device_limit === version).length;
@@ -166,6 +169,10 @@ async function playRounds(s: Scenario, redisHandle: ReturnType<typeof useOwnRedi
       outbox: state.outbox.length,
       landed: end.signal === null ? 'ran to the end' : written === 0 ? 'before its first commit' : owedForThisRun > 0 ? 'after a commit, invalidations owed' : 'after its invalidations',
     });
+    const r = results.at(-1)!;
+    console.log(`  v${r.round} redis ${r.redis.padEnd(6)} ${r.plan.padEnd(44)} ${r.ended.padEnd(20)} written ${String(r.written).padStart(4)} owed-for-this-run ${String(r.owedForThisRun).padStart(4)} outbox ${String(r.outbox).padStart(4)}: ${r.landed}`);
+    if (end.signal === null) expect(end.code, end.stderr).toBe(round.redis === 'up' ? 0 : 4);
+    else expect(end.signal).toBe('SIGKILL');
     // A tenant's row and its subscription are written in one transaction: a kill never leaves one without the other.
     const deviceLimit = (id: string) => JSON.parse(state.permissions.get(id) ?? 'null')?.device_limit;
     expect(s.ids.filter((id) => atVersion(id) !== (deviceLimit(id) === version))).toEqual([]);
@@ -179,9 +186,7 @@ async function playRounds(s: Scenario, redisHandle: ReturnType<typeof useOwnRedi
   state = await s.readState();
 
   console.log(
-    `${s.registryArgs.length ? 'postgres' : 'pglite'}: ${s.ids.length} tenants, timing run ${runMs} ms\n` +
-      results.map((r) => `  v${r.round} redis ${r.redis.padEnd(6)} ${r.plan.padEnd(44)} ${r.ended.padEnd(20)} written ${String(r.written).padStart(4)} owed-for-this-run ${String(r.owedForThisRun).padStart(4)} outbox ${String(r.outbox).padStart(4)}: ${r.landed}`).join('\n') +
-      `\n  kills: ${results.filter((r) => r.ended.startsWith('SIGKILL')).length}, landing after a commit with invalidations owed: ${results.filter((r) => r.landed === 'after a commit, invalidations owed').length}` +
+    `  kills: ${results.filter((r) => r.ended.startsWith('SIGKILL')).length}, landing after a commit with invalidations owed: ${results.filter((r) => r.landed === 'after a commit, invalidations owed').length}` +
       `\n  before the final run: ${staleBefore.length} stale cached entries; final run: ${JSON.stringify(report.counts)}, earlier invalidations ${JSON.stringify(report.earlierInvalidations)}`,
   );
 
@@ -195,6 +200,7 @@ async function playRounds(s: Scenario, redisHandle: ReturnType<typeof useOwnRedi
   // The property.
   expect(await staleEntries(redis, state, s.ids)).toEqual([]);
   expect(state.outbox).toEqual([]);
+  expect(state.rows).toEqual({ total: s.ids.length, distinct: s.ids.length });
   const lastVersion = plan.length + 1;
   expect(s.ids.filter((id) => state.names.get(id) !== nameOf(id, lastVersion))).toEqual([]);
   expect([...state.permissions.values()].filter((p) => JSON.parse(p).device_limit !== lastVersion)).toEqual([]);
@@ -228,7 +234,7 @@ describe.runIf(TEST_DATABASE_URL)('migrate-yaml killed at many points (PostgreSQ
     ws?.cleanup();
   });
 
-  it('1,200 tenants with subscriptions (5 batches), 8 interrupted runs, then one run with Redis up', async () => {
+  it('1,200 tenants with subscriptions (5 batches), 7 interrupted runs, then one run with Redis up', async () => {
     const prefix = uniq('m');
     const ids = Array.from({ length: 1200 }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
     const query: Query = async (sql) => {
@@ -248,8 +254,7 @@ describe.runIf(TEST_DATABASE_URL)('migrate-yaml killed at many points (PostgreSQ
       { redis: 'up', kill: { afterStderr: /migrating 1000\/2400/, thenMs: 0 } },
       // Paused from the start: the invalidations owed by the round before hang first.
       { redis: 'paused', kill: { afterMs: spread(runMs, 0.6, 1.2) } },
-      { redis: 'up', kill: { afterMs: spread(runMs, 0.5, 0.8) } },
-      { redis: 'up', kill: { afterMs: spread(runMs, 0.7, 1.0) } },
+      { redis: 'up', kill: { afterMs: spread(runMs, 0.6, 1.2) } },
       { redis: 'up', kill: { afterStderr: /migrating 2000\/2400/, thenMs: Math.random() * 100 } },
       // Down throughout: the registry is written, the invalidations stay owed, exit 4.
       { redis: 'down' },
@@ -282,17 +287,42 @@ describe('migrate-yaml killed at several points (embedded PGlite): the registry 
     };
     const results = await playRounds({ ws, ids, registryArgs: [], readState: state }, own, (runMs) => [
       { redis: 'paused', kill: { afterStderr: /migrating 600\/600/, thenMs: Math.random() * 1500 } },
-      { redis: 'up', kill: { afterMs: spread(runMs, 0.5, 0.9) } },
-      { redis: 'up', kill: { afterMs: spread(runMs, 0.3, 1.0) } },
+      { redis: 'up', kill: { afterMs: spread(runMs, 0.4, 1.0) } },
+      { redis: 'up', kill: { afterMs: spread(runMs, 0.6, 1.3) } },
       { redis: 'down' },
     ]);
     expect(results[0]).toMatchObject({ landed: 'after a commit, invalidations owed', written: ids.length * 2 });
-    expect(results.filter((r) => r.landed === 'after a commit, invalidations owed').length).toBeGreaterThanOrEqual(1);
-    // Not corrupted: every tenant exactly once, as the tool lists them.
-    const listed = await runCli(['list-tenants', '--json'], { cwd: ws.dir });
-    expect(listed.code, listed.stderr).toBe(0);
-    const rows = (JSON.parse(listed.stdout) as Array<{ id: string; source: string }>).filter((r) => r.id.startsWith(prefix));
-    expect(rows.map((r) => r.id).sort()).toEqual(ids);
-    expect(rows.every((r) => r.source === 'database')).toBe(true);
   }, 150_000);
+});
+
+describe('migrate-yaml rerun while Redis is still down', () => {
+  const own = useOwnRedis();
+  let ws: Workspace;
+  beforeAll(() => {
+    ws = workspace();
+  });
+  afterAll(() => ws?.cleanup());
+
+  it('does not report success while invalidations an earlier run owes are still not done (exit 4); with Redis up it does them (exit 0)', async () => {
+    const id = uniq('owed');
+    ws.writeTenant(id, tenantFile(id, 1));
+    ws.writeTenant('tiers', TIERS);
+    const down = ['--redis-url', `redis://127.0.0.1:${await freePort()}`, '--redis-timeout', '300'];
+    expect((await runCli(['migrate-yaml', '--redis-url', own.server.url], { cwd: ws.dir })).code).toBe(0);
+    await own.client.set(`tenant_config:${id}`, '{"stale":"v1"}');
+    ws.writeTenant(id, tenantFile(id, 2));
+
+    const first = await runCli(['migrate-yaml', '--json', ...down], { cwd: ws.dir });
+    expect(first.code, first.stderr).toBe(4);
+    // Nothing left to write, but the cache is still stale: the earlier run's invalidations are owed.
+    const rerun = await runCli(['migrate-yaml', '--json', ...down], { cwd: ws.dir });
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ counts: { unchanged: 3 }, pendingInvalidations: 2 });
+    expect.soft(rerun.code, `exit ${rerun.code} with ${JSON.parse(rerun.stdout).pendingInvalidations} invalidations owed and Redis down; stderr: ${rerun.stderr}`).toBe(4);
+    expect(await own.client.get(`tenant_config:${id}`)).toBe('{"stale":"v1"}');
+
+    const up = await runCli(['migrate-yaml', '--json', '--redis-url', own.server.url], { cwd: ws.dir });
+    expect(up.code, up.stderr).toBe(0);
+    expect(JSON.parse(up.stdout).earlierInvalidations).toEqual({ done: 2, pending: 0 });
+    expect(await own.client.exists(`tenant_config:${id}`)).toBe(0);
+  }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
-import { collectCacheInfo, toPrometheus, type CacheInfo } from '../../services/cache-info.js';
+import type { CacheInfo } from '../../services/cache-info.js';
 import { action, idArg, intArg } from '../action.js';
-import { profileCache, profileToPrometheus, type CacheProfile, type KeyStats } from '../../services/cache-profile.js';
+import type { CacheProfile, KeyStats } from '../../services/cache-profile.js';
 import { bar, gauge, humanBytes } from '../charts.js';
 import type { Output } from '../output.js';
 
@@ -73,6 +73,7 @@ export function register(program: Command): void {
     .action(
       action<[], { by?: 'tenant' | 'family'; tenant?: string; top: number }>(async (ctx, opts) => {
         if (opts.by || opts.tenant) {
+          const { profileCache, profileToPrometheus } = await import('../../services/cache-profile.js');
           const p = await profileCache(
             { cache: ctx.cache, keys: ctx.keys, source: ctx.source, registry: () => ctx.registry() },
             { by: opts.by ?? 'tenant', tenant: opts.tenant, top: opts.top, signal: ctx.signal },
@@ -80,6 +81,7 @@ export function register(program: Command): void {
           if (ctx.out.format === 'prometheus') return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p)) };
           return { data: p, render: (out) => renderProfile(out, p) };
         }
+        const { collectCacheInfo, toPrometheus } = await import('../../services/cache-info.js');
         const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl);
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
         if (info.backend === 'redis' && !info.available) ctx.out.warn(`warning: ${info.error}; reporting Redis as unavailable`);

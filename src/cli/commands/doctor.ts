@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { BackendUnavailableError, DeniedError, type TenantctlError } from '../../errors.js';
-import { runDoctor, type CheckStatus, type DoctorReport } from '../../services/doctor.js';
+import type { CheckStatus, DoctorReport } from '../../services/doctor.js';
 import { action } from '../action.js';
 import type { Output } from '../output.js';
 
@@ -60,6 +60,7 @@ every tenant file parses and its client.id matches its file name.
 Exit: 0 nothing failed (warnings are fine), 3 a backend is unreachable, 1 anything else failed.`)
     .action(
       action<[], object>(async (ctx) => {
+        const { runDoctor } = await import('../../services/doctor.js');
         const report = await runDoctor({
           cache: ctx.cache,
           admin: ctx.admin,

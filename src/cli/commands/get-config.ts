@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { dump } from 'js-yaml';
 import { maskSecrets } from '../../tenants/secrets.js';
 import { action, idArg } from '../action.js';
 
@@ -15,6 +14,7 @@ export function register(program: Command): void {
     .action(
       action<[string], { cache: boolean; showSecrets?: boolean; warm?: boolean }>(async (ctx, tenant, opts) => {
         if (opts.warm && opts.cache !== false) ctx.audit.begin('get-config --warm', { tenant });
+        const { dump } = await import('js-yaml');
         const result = await ctx.tenants.get(tenant, { noCache: opts.cache === false });
         const config = opts.showSecrets ? result.config : maskSecrets(result.config);
         if (result.unsetVariables.length) ctx.out.warn(`warning: unset environment variables: ${result.unsetVariables.join(', ')}`);

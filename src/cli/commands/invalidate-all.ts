@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { createInterface } from 'node:readline/promises';
 import { BackendUnavailableError, InterruptedError, UsageError } from '../../errors.js';
 import { action, intArg } from '../action.js';
 import type { Output } from '../output.js';
@@ -9,6 +8,7 @@ import { stackedBar } from '../charts.js';
 
 /** Asks on the terminal; anything but y/yes is a no; Ctrl-C there deletes nothing and exits 130. */
 async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const aborted = new AbortController();
   rl.on('SIGINT', () => aborted.abort());

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InterruptedError } from '../../errors.js';
 import { action, idsArg } from '../action.js';
-import { migrationFailure, type MigrationReport } from '../../services/migration.js';
+import type { MigrationReport } from '../../services/migration.js';
 import type { Output } from '../output.js';
 
 function render(out: Output, r: MigrationReport) {
@@ -31,7 +31,8 @@ function warnings(out: Output, r: MigrationReport) {
   if (r.earlierInvalidations?.done) out.info(`did ${r.earlierInvalidations.done} cache invalidation(s) an earlier run still owed`);
   const stale = r.items.filter((i) => i.cacheInvalidated === false).length;
   if (r.cacheError) {
-    out.warn(`warning: cache not invalidated for ${stale} written item(s): ${r.cacheError}; ${r.pendingInvalidations ?? stale} invalidation(s) are recorded in the registry and the next write command (or \`tenantctl invalidate --pending\`) does them`);
+    const what = stale ? `cache not invalidated for ${stale} written item(s)` : 'cache invalidations owed by an earlier run not done';
+    out.warn(`warning: ${what}: ${r.cacheError}; ${r.pendingInvalidations ?? stale} invalidation(s) are recorded in the registry and the next write command (or \`tenantctl invalidate --pending\`) does them`);
   }
 }
 
@@ -45,6 +46,7 @@ export function register(program: Command): void {
     .option('--force', 'overwrite tenants edited in the registry since their last migration')
     .action(
       action<[string[] | undefined], { dryRun?: boolean; force?: boolean }>(async (ctx, ids, opts) => {
+        const { migrationFailure } = await import('../../services/migration.js');
         const showProgress = !!process.stderr.isTTY;
         if (!opts.dryRun) ctx.audit.begin('migrate-yaml', { ids: ids?.length ? ids : 'all', force: !!opts.force });
         let report: MigrationReport;

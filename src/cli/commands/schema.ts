@@ -1,14 +1,16 @@
 import type { Command } from 'commander';
-import { schemaSql } from '../../registry/sql-store.js';
+import { action } from '../action.js';
 
-/** `schema`: print schema.sql (apply it in the Supabase SQL editor; embedded and Postgres apply it themselves). */
+/** `schema`: print schema.sql (apply it in the Supabase SQL editor; embedded and PostgreSQL registries get it from writers). */
 export function register(program: Command): void {
   program
     .command('schema')
     .description('print the registry schema (SQL) to apply to a Supabase project')
-    .action((_opts: object, cmd: Command) => {
-      const sql = schemaSql();
-      if (cmd.optsWithGlobals().json) process.stdout.write(`${JSON.stringify({ sql }, null, 2)}\n`);
-      else process.stdout.write(sql);
-    });
+    .action(
+      action<[], object>(async () => {
+        const { schemaSql, SCHEMA_VERSION } = await import('../../registry/sql-store.js');
+        const sql = schemaSql();
+        return { data: { version: SCHEMA_VERSION, sql }, render: (out) => out.stdout.write(sql) };
+      }),
+    );
 }
