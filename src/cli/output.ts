@@ -82,7 +82,8 @@ export class Output {
       for (const r of body) this.line(r.map(clean).join('\t'));
       return;
     }
-    const t = new Table({ head: h.map((x) => this.c.bold(x)), style: { head: [], border: [] } });
+    // No rule between rows: compact, half the lines.
+    const t = new Table({ head: h.map((x) => this.c.bold(x)), style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
     for (const r of body) t.push(r);
     this.line(t.toString());
   }

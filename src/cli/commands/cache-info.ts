@@ -15,7 +15,7 @@ function render(out: Output, info: CacheInfo) {
   }
   const s = info.server!;
   const m = info.memory!;
-  const memory = `${humanBytes(m.used_bytes)} of ${m.max_bytes ? humanBytes(m.max_bytes) : 'no limit'}, ${m.policy}, ${info.redis_evicted_keys} evicted`;
+  const memory = `${humanBytes(m.used_bytes)} used${m.max_bytes ? ` of ${humanBytes(m.max_bytes)}` : ', no limit'}, ${m.policy}, ${info.redis_evicted_keys} evicted`;
   const rows: Array<[string, string | number]> = [
     ['server', `${s.target} · ${s.mode} · Redis ${s.version}${s.masters > 1 ? ` · ${s.masters} masters` : ''}`],
     ['latency', `${info.latency_ms} ms`],
