@@ -15,11 +15,11 @@ function render(out: Output, info: CacheInfo) {
   }
   const s = info.server!;
   const m = info.memory!;
-  const memory = `${humanBytes(m.used_bytes)} used${m.max_bytes ? ` of ${humanBytes(m.max_bytes)}` : ', no limit'}, ${m.policy}, ${info.redis_evicted_keys} evicted`;
+  const memory = `${humanBytes(m.used_bytes)}${m.max_bytes ? ` of ${humanBytes(m.max_bytes)}` : ' used, no limit'}, ${m.policy}, ${info.redis_evicted_keys} evicted`;
   const rows: Array<[string, string | number]> = [
     ['server', `${s.target} · ${s.mode} · Redis ${s.version}${s.masters > 1 ? ` · ${s.masters} masters` : ''}`],
     ['latency', `${info.latency_ms} ms`],
-    ['memory', out.pictures ? `${gauge(m.used_bytes, m.max_bytes, BAR, out.c)}  ${memory}` : memory],
+    ['memory', out.pictures ? `${gauge(m.used_bytes, m.max_bytes, 12, out.c)} ${memory}` : memory],
     ['hits', `${info.hits} hits, ${info.misses} misses (hit rate ${info.hit_rate_percent}%)`],
     ['keys', `${info.total_keys} in all, ${info.tool_keys} the tool's`],
   ];
