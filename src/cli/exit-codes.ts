@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { BackendUnavailableError, InterruptedError, TenantctlError, describeError } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, TenantctlError, UsageError, describeError } from '../errors.js';
 
 /** DESIGN.md's exit codes. */
 export const EXIT = { OK: 0, NEGATIVE: 1, USAGE: 2, BACKEND: 3, PARTIAL: 4, INTERNAL: 70, SIGINT: 130, SIGTERM: 143 } as const;
@@ -19,6 +19,13 @@ function hint(err: BackendUnavailableError): string {
   return '';
 }
 
+/** The flag a usage error from the service layer is about (the services do not know the CLI's flags). */
+const USAGE_HINTS: Record<string, string> = {
+  'bad-demo-expiry': ' (--demo-expires takes ISO 8601, or "none")',
+  'bad-device-limit': ' (--device-limit takes a whole number, or "none")',
+  'needs-tier': ': give --tier',
+};
+
 /**
  * The one place errors become exit codes and one-line messages. Expected
  * failures never print a stack; an unexpected one prints it only with
@@ -34,6 +41,7 @@ export function exitCodeFor(err: unknown): { code: number; message?: string } {
     return { code: err.exitCode, message: `deleted ${err.progress.done} keys before Redis failed: ${describeError(err)}; run again to finish` };
   }
   if (err instanceof BackendUnavailableError) return { code: err.exitCode, message: `${describeError(err)}${hint(err)}` };
+  if (err instanceof UsageError && err.reason && USAGE_HINTS[err.reason]) return { code: err.exitCode, message: `${describeError(err)}${USAGE_HINTS[err.reason]}` };
   if (err instanceof InterruptedError) return { code: err.exitCode, message: err.message };
   if (err instanceof TenantctlError) return { code: err.exitCode, message: describeError(err) };
   return { code: EXIT.INTERNAL, message: `internal error: ${describeError(err)}` };

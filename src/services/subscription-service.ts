@@ -52,18 +52,18 @@ export class SubscriptionService {
     let demo: string | null | undefined;
     if (change.demoExpires !== undefined) {
       demo = change.demoExpires === null ? null : canonicalInstant(change.demoExpires);
-      if (demo === undefined) throw new UsageError(`--demo-expires "${change.demoExpires}" is not an ISO 8601 date (e.g. 2030-01-31T00:00:00Z), or "none"`);
+      if (demo === undefined) throw new UsageError(`demo expiry "${String(change.demoExpires).slice(0, 60)}" is not an ISO 8601 date (e.g. 2030-01-31T00:00:00Z)`, { reason: 'bad-demo-expiry' });
     }
     if (change.deviceLimit !== undefined && change.deviceLimit !== null && (!Number.isSafeInteger(change.deviceLimit) || change.deviceLimit < 0)) {
-      throw new UsageError('--device-limit must be a whole number >= 0, or "none"');
+      throw new UsageError('the device limit must be a whole number >= 0', { reason: 'bad-device-limit' });
     }
     const registry = await this.deps.registry();
     const catalogue = await registry.getCatalogue();
     if (change.tier !== undefined && !catalogue.tiers[change.tier]) {
-      throw new UsageError(`unknown tier "${change.tier}": the registry has ${Object.keys(catalogue.tiers).join(', ') || 'no tiers (run migrate-yaml with tenants/tiers.yaml)'}`);
+      throw new UsageError(`unknown tier "${change.tier}": the registry has ${Object.keys(catalogue.tiers).join(', ') || 'no tiers (migrate tenants/tiers.yaml first)'}`, { reason: 'unknown-tier' });
     }
     const current = await registry.getSubscription(business);
-    if (!current && change.tier === undefined) throw new UsageError(`business ${business} has no subscription yet: give --tier to create one`);
+    if (!current && change.tier === undefined) throw new UsageError(`business ${business} has no subscription yet: a tier is needed to create one`, { reason: 'needs-tier' });
     const overrides = { ...(current?.overrides ?? {}) };
     if (change.deviceLimit === null) delete overrides[DEVICE_LIMIT_OVERRIDE];
     else if (change.deviceLimit !== undefined) overrides[DEVICE_LIMIT_OVERRIDE] = change.deviceLimit;
@@ -86,7 +86,7 @@ export class SubscriptionService {
       throw new UsageError(`unknown feature "${feature}": the catalogue has ${catalogue.features.join(', ') || 'no features'}`);
     }
     const current = await registry.getSubscription(business);
-    if (!current) throw new NotFoundError(`business ${business} has no subscription: create one with set-subscription --tier`);
+    if (!current) throw new NotFoundError(`business ${business} has no subscription (create one with a tier first)`);
     const overrides = { ...current.overrides };
     if (action === 'clear') delete overrides[feature];
     else overrides[feature] = action === 'grant';

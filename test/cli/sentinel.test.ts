@@ -1,0 +1,38 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/setup.js';
+import { sentinelTopology, type RedisTopology } from '../helpers/redis-topologies.js';
+
+/** The CLI through a Sentinel it is told about by flags and environment, as an operator would run it. */
+describe('Redis Sentinel from the command line', () => {
+  let topo: RedisTopology;
+  beforeAll(async () => {
+    topo = await sentinelTopology();
+  }, 60_000);
+  afterAll(() => topo?.stop());
+
+  const env = () => ({ REDIS_URL: 'redis://:datapw@sentinel-master', REDIS_SENTINEL_PASSWORD: 'sentinelpw', REDIS_SENTINEL_MASTER: 'tmaster' });
+  const sentinels = () => topo.spec.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+
+  it('test-redis and invalidate-all reach the master the Sentinel names; passwords never show', async () => {
+    const smoke = await runCli(['test-redis', '--json', '--redis-sentinel', sentinels()], { env: env() });
+    expect(smoke.code, smoke.stderr).toBe(0);
+    expect(JSON.parse(smoke.stdout)).toMatchObject({ ok: true, mode: 'sentinel', server: expect.stringContaining('tmaster@') });
+    expect(smoke.stdout + smoke.stderr).not.toMatch(/datapw|sentinelpw/);
+    await topo.client.set('tenant_config:s1', '{}');
+    await topo.client.set('sessions:s1', 'x');
+    const all = await runCli(['invalidate-all', '--yes', '--json', '--redis-sentinel', sentinels()], { env: env() });
+    expect(all.code, all.stderr).toBe(0);
+    expect(JSON.parse(all.stdout).total).toBe(1);
+    expect(await topo.client.exists('sessions:s1')).toBe(1);
+  });
+
+  it('a Sentinel without a master name is exit 2; a wrong master name or sentinel password is exit 3, fast', async () => {
+    const noMaster = await runCli(['test-redis', '--redis-sentinel', sentinels()], { env: { REDIS_SENTINEL_PASSWORD: 'sentinelpw' } });
+    expect(noMaster.code).toBe(2);
+    const wrong = await runCli(['test-redis', '--redis-sentinel', sentinels(), '--sentinel-master', 'nosuch', '--redis-timeout', '500'], { env: env() });
+    expect(wrong.code).toBe(3);
+    expect(wrong.ms).toBeLessThan(500 + 3000);
+    const both = await runCli(['test-redis', '--redis-sentinel', sentinels(), '--redis-cluster', '127.0.0.1:1'], { env: env() });
+    expect(both.code).toBe(2);
+  });
+});
