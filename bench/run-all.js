@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RESULTS_DIR, ROOT, printTable, resultsFile } from './lib.js';
+import { RESULTS_DIR, ROOT, printTable, resultsFile, round } from './lib.js';
 
 const AREAS = [
   ['cache-bulk', 'cache-bulk.js'],
@@ -43,20 +43,28 @@ const areas = [];
 for (const [name, file] of AREAS) {
   console.log(`\n=== ${file}`);
   const t0 = Date.now();
+  const loadBefore = os.loadavg()[0];
   const r = spawnSync(process.execPath, [path.join(ROOT, 'bench', file)], { stdio: 'inherit', cwd: ROOT });
   const seconds = (Date.now() - t0) / 1000;
   const result = resultsFile(name) ?? { area: name, status: 'could-not-run', error: `${file} wrote no results (exit ${r.status ?? r.signal})`, goals: { met: 0, not_met: 0 } };
   if (r.status !== 0 && result.status === 'ok') result.status = 'could-not-run';
-  areas.push({ ...result, script: file, exit_code: r.status, seconds });
+  // The 1-minute load average around the area: above the core count, other work competed for the CPUs.
+  areas.push({ ...result, script: file, exit_code: r.status, seconds, load_average: { before: round(loadBefore), after: round(os.loadavg()[0]) } });
 }
 const wall = (Date.now() - started) / 1000;
 
 console.log('\n=== summary');
 printTable([
-  ['area', 'status', 'goals met', 'goals NOT met', 'wall time'],
-  ...areas.map((a) => [a.area, a.status, a.goals.met, a.goals.not_met, `${a.seconds.toFixed(0)} s`]),
-  ['total', areas.every((a) => a.status === 'ok') ? 'ok' : 'FAILED', areas.reduce((n, a) => n + a.goals.met, 0), areas.reduce((n, a) => n + a.goals.not_met, 0), `${wall.toFixed(0)} s`],
+  ['area', 'status', 'goals met', 'goals NOT met', 'wall time', 'load avg before / after'],
+  ...areas.map((a) => [a.area, a.status, a.goals.met, a.goals.not_met, `${a.seconds.toFixed(0)} s`, `${a.load_average.before.toFixed(1)} / ${a.load_average.after.toFixed(1)}`]),
+  ['total', areas.every((a) => a.status === 'ok') ? 'ok' : 'FAILED', areas.reduce((n, a) => n + a.goals.met, 0), areas.reduce((n, a) => n + a.goals.not_met, 0), `${wall.toFixed(0)} s`, ''],
 ]);
+const cores = os.cpus().length;
+const busy = areas.filter((a) => Math.max(a.load_average.before, a.load_average.after) > cores);
+if (busy.length) {
+  console.log(`\nWARNING: the 1-minute load average exceeded the ${cores} cores around ${busy.map((a) => a.area).join(', ')}: other processes competed for the CPUs, ` +
+    'so those figures are slower and noisier than on a quiet machine (the ratios, measured side by side, suffer less than the absolute times)');
+}
 const notMet = areas.flatMap((a) => (a.rows ?? []).filter((r) => r.met === false).map((r) => `${a.area}: ${r.measure}: ${r.value} (goal ${r.goal}${r.ratio ? `, ratio ${r.ratio}` : ''})`));
 if (notMet.length) console.log(`\ngoals not met (reported, not a failure):\n  ${notMet.join('\n  ')}`);
 for (const a of areas.filter((x) => x.status !== 'ok')) console.log(`\n${a.area}: ${a.status}${a.error ? `: ${a.error}` : ''}${a.problems?.length ? `\n  ${a.problems.join('\n  ')}` : ''}`);
@@ -71,6 +79,7 @@ writeFileSync(
     status: areas.every((a) => a.status === 'ok') ? 'ok' : 'failed',
     tenantctl_version: pkg.version,
     git: { commit: git('rev-parse', 'HEAD'), uncommitted_changes_in_src: dirty === undefined ? undefined : dirty.length > 0 },
+    machine_busy: busy.length > 0,
     machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 1e9), node: process.version, redis_server: redisVersion, platform: `${os.platform()} ${os.release()}` },
     settings: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => [k, v.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:****@')])),
     areas,
