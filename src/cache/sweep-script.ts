@@ -41,6 +41,7 @@ for i = 0, nrules - 1 do
 end
 local counts = {}
 for g = 1, ngroups do counts[g] = 0 end
+local smatch, find, sub, call = string.match, string.find, string.sub, redis.call
 local entries = {}
 local profile = {}
 local scanned = 0
@@ -50,9 +51,9 @@ local elapsed = 0
 repeat
   local page
   if match ~= '' then
-    page = redis.call('SCAN', cursor, 'MATCH', match, 'COUNT', count)
+    page = call('SCAN', cursor, 'MATCH', match, 'COUNT', count)
   else
-    page = redis.call('SCAN', cursor, 'COUNT', count)
+    page = call('SCAN', cursor, 'COUNT', count)
   end
   cursor = page[1]
   local keys = page[2]
@@ -60,17 +61,17 @@ repeat
   for i = 1, #keys do
     local k = keys[i]
     local g, tenant
-    local c = string.find(k, ':', 1, true)
-    local list = c and byprefix[string.sub(k, 1, c)]
+    local c = find(k, ':', 1, true)
+    local list = c and byprefix[sub(k, 1, c)]
     if list then
       for j = 1, #list do
-        tenant = string.match(k, list[j][1])
+        tenant = smatch(k, list[j][1])
         if tenant then g = list[j][2]; break end
       end
     end
     if not g then
       for j = 1, #generic do
-        tenant = string.match(k, generic[j][1])
+        tenant = smatch(k, generic[j][1])
         if tenant then g = generic[j][2]; break end
       end
     end
@@ -79,7 +80,7 @@ repeat
         counts[g] = counts[g] + 1
       elseif action == 'unlink' then
         if limit ~= 0 then
-          local n = redis.call('UNLINK', k)
+          local n = call('UNLINK', k)
           counts[g] = counts[g] + n
           if limit > 0 then limit = limit - n end
         end
@@ -97,8 +98,8 @@ repeat
           profile[id] = row
         end
         row[3] = row[3] + 1
-        row[4] = row[4] + (redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0') or 0)
-        local ttl = redis.call('PTTL', k)
+        row[4] = row[4] + (call('MEMORY', 'USAGE', k, 'SAMPLES', '0') or 0)
+        local ttl = call('PTTL', k)
         if ttl == -1 then row[8] = row[8] + 1
         elseif ttl >= 0 and ttl < 60000 then row[5] = row[5] + 1
         elseif ttl >= 0 and ttl < 3600000 then row[6] = row[6] + 1
@@ -106,7 +107,7 @@ repeat
       end
     end
   end
-  t = redis.call('TIME')
+  t = call('TIME')
   elapsed = t[1] * 1000000 + t[2] - started
 until cursor == '0' or elapsed >= budget or limit == 0
 if action == 'profile' then

@@ -107,6 +107,8 @@ export interface KeyRule {
   dispatch: string;
   /** Anchored Lua pattern, tenant captured (bytes). */
   lua: string;
+  /** The same without the capture: cheaper where only the family matters (count, unlink). */
+  luaPlain: string;
   /** The same as a RegExp over binary (latin1) strings. */
   regex: RegExp;
 }
@@ -217,6 +219,7 @@ export class KeySpace {
             group,
             dispatch: dispatchPrefix(p),
             lua: patternToLua(p, tenant),
+            luaPlain: patternToLua(p, tenant, false),
             regex: new RegExp(`^${patternToRegexSource(p, tenant === undefined ? undefined : [tenant])}$`),
           });
         }

@@ -49,9 +49,10 @@ const LUA_SLOT = '[A-Za-z0-9_%.%-\x80-\xff]+';
  * An anchored Lua pattern whose single capture is the tenant. With `tenant`
  * it matches that tenant's keys only.
  */
-export function patternToLua(pattern: string, tenant?: string): string {
+export function patternToLua(pattern: string, tenant?: string, capture = true): string {
+  const slot = (inner: string) => (capture ? `(${inner})` : inner);
   const body = segments(pattern)
-    .map((s) => ('lit' in s ? escapeLua(s.lit) : 'star' in s ? '.*' : tenant === undefined ? `(${LUA_SLOT})` : `(${escapeLua(tenant)})`))
+    .map((s) => ('lit' in s ? escapeLua(s.lit) : 'star' in s ? '.*' : slot(tenant === undefined ? LUA_SLOT : escapeLua(tenant))))
     .join('');
   return `^${body}$`;
 }
