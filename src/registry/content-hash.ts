@@ -9,8 +9,19 @@ import type { TenantRow, TenantWrite } from './registry-store.js';
  * changed since it was planned is reported as a conflict, never overwritten).
  */
 
+/** Rows are read once and never changed: each is hashed once, however often a plan asks. */
+const rowHashes = new WeakMap<object, string>();
+
 /** Hash of the content tenantctl owns in a row (everything it writes but the hash itself). */
 export function contentHash(row: Omit<TenantWrite, 'tenantctl_hash'> | TenantRow): string {
+  const known = rowHashes.get(row);
+  if (known) return known;
+  const hash = computeContentHash(row);
+  rowHashes.set(row, hash);
+  return hash;
+}
+
+function computeContentHash(row: Omit<TenantWrite, 'tenantctl_hash'> | TenantRow): string {
   return sha256Hex(
     canonicalJson({
       id: row.id,

@@ -98,7 +98,7 @@ export class Migration {
 
   async run(options: MigrationOptions = {}): Promise<MigrationReport> {
     // A tenants directory named explicitly that does not exist is a usage error, said before anything is created or locked.
-    this.deps.source.listIds();
+    this.deps.source.checkDir();
     const registry = options.dryRun ? await this.readRegistryOrEmpty() : await this.deps.writableRegistry();
     const release = options.dryRun ? undefined : await (registry as Registry).lockMigrations();
     try {
@@ -173,7 +173,7 @@ export class Migration {
         continue;
       }
       try {
-        const doc = source.load(id);
+        const doc = source.read(id);
         if (!doc) {
           bad(item, `no file ${id}.yaml in ${source.dir}`);
           continue;

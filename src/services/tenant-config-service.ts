@@ -91,15 +91,16 @@ export class TenantConfigService {
     const key = keys.key(TENANT_CONFIG_FAMILY, id);
 
     // A malformed file only matters if we end up needing YAML.
-    let doc: TenantDocument | undefined;
+    // peek: no copy and no stat more than once a second, since a cache hit needs only yaml_only.
+    let doc: Readonly<TenantDocument> | undefined;
     let fileError: TenantFileError | undefined;
     try {
-      doc = source.load(id);
+      doc = source.peek(id);
     } catch (err) {
       if (!(err instanceof TenantFileError)) throw err;
       fileError = err;
     }
-    if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(doc.config, 'yaml', { yaml_only: true }), yamlOnly: true };
+    if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(structuredClone(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true };
 
     if (!options.noCache) {
       const hit = await cache.readJson(key);
@@ -116,7 +117,7 @@ export class TenantConfigService {
       found = { source: 'database', config: withMeta(configFromRow(row), 'database', { status: row.status, plan: row.plan, updated_at: row.updated_at }) };
     } else {
       if (fileError) throw fileError;
-      if (doc) found = { source: 'yaml', config: withMeta(doc.config, 'yaml') };
+      if (doc) found = { source: 'yaml', config: withMeta(structuredClone(doc.config), 'yaml') };
     }
     if (!found && this.registryDown) {
       // It may well be in the registry: that is not a negative answer.

@@ -32,6 +32,8 @@ export interface TenantDocument {
 export class YamlTenantSource {
   /** Parsed files by path, valid while the file's mtime and size are unchanged (a long-lived application reads each once). */
   private readonly parsed = new Map<string, { stamp: string; result: TenantDocument | TenantFileError }>();
+  /** When each id was last looked up, and what it gave (see peek). */
+  private readonly peeked = new Map<string, { at: number; result: TenantDocument | TenantFileError }>();
 
   constructor(
     readonly dir: string,
@@ -40,9 +42,11 @@ export class YamlTenantSource {
     readonly mustExist = false,
   ) {}
 
+  private dirSeen = false;
+
   /** A directory named explicitly that does not exist is a usage error (a typo must not read as "no tenants"). */
-  private checkDir(): boolean {
-    if (existsSync(this.dir)) return true;
+  checkDir(): boolean {
+    if (this.dirSeen || (this.dirSeen = existsSync(this.dir))) return true;
     if (this.mustExist) throw new UsageError(`tenants directory ${this.dir} does not exist`, { reason: 'bad-tenants-dir' });
     return false;
   }
@@ -54,6 +58,11 @@ export class YamlTenantSource {
 
   /** The file of a tenant, or undefined when there is none. */
   fileOf(id: string): string | undefined {
+    return this.locate(id)?.file;
+  }
+
+  /** The file of a tenant and its stat (one syscall per candidate layout). */
+  private locate(id: string): { file: string; stamp: string } | undefined {
     if (!this.checkDir() || !this.allows(id) || !isValidId(id) || id.startsWith('.')) return undefined;
     for (const candidate of [
       path.join(this.dir, `${id}.yaml`),
@@ -61,7 +70,8 @@ export class YamlTenantSource {
       path.join(this.dir, id, 'client.yaml'),
       path.join(this.dir, id, 'client.yml'),
     ]) {
-      if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+      const st = statSync(candidate, { throwIfNoEntry: false });
+      if (st?.isFile()) return { file: candidate, stamp: `${st.mtimeMs}:${st.size}` };
     }
     return undefined;
   }
@@ -93,10 +103,41 @@ export class YamlTenantSource {
 
   /** Loads and validates one tenant; undefined when it has no file. Throws TenantFileError when malformed. */
   load(id: string): TenantDocument | undefined {
-    const file = this.fileOf(id);
-    if (!file) return undefined;
-    const st = statSync(file);
-    const stamp = `${st.mtimeMs}:${st.size}`;
+    const doc = this.read(id);
+    // Callers may change what they get: hand out a copy.
+    return doc && { ...doc, config: structuredClone(doc.config), warnings: [...doc.warnings] };
+  }
+
+  /**
+   * The parsed document itself, not a copy, for callers that only read it
+   * (a migration of 10,000 tenants copies none of them). Always as on disk now.
+   */
+  read(id: string): Readonly<TenantDocument> | undefined {
+    return this.lookup(id);
+  }
+
+  /**
+   * Like read, for the hot path of a cached read (which asks only whether a
+   * tenant is yaml_only): a file is looked at again at most once a second, so
+   * a long-lived application picks up an edited file within a second without
+   * a stat per read.
+   */
+  peek(id: string): Readonly<TenantDocument> | undefined {
+    const seen = this.peeked.get(id);
+    if (seen && Date.now() - seen.at < RECHECK_MS) {
+      if (seen.result instanceof TenantFileError) throw seen.result;
+      return seen.result;
+    }
+    return this.lookup(id);
+  }
+
+  private lookup(id: string): TenantDocument | undefined {
+    const where = this.locate(id);
+    if (!where) {
+      this.peeked.delete(id);
+      return undefined;
+    }
+    const { file, stamp } = where;
     let entry = this.parsed.get(file);
     if (entry?.stamp !== stamp) {
       let result: TenantDocument | TenantFileError;
@@ -109,14 +150,16 @@ export class YamlTenantSource {
       entry = { stamp, result };
       this.parsed.set(file, entry);
     }
+    this.peeked.set(id, { at: Date.now(), result: entry.result });
     if (entry.result instanceof TenantFileError) throw entry.result;
-    // Callers may change what they get: hand out a copy.
-    return { ...entry.result, config: structuredClone(entry.result.config), warnings: [...entry.result.warnings] };
+    return entry.result;
   }
 
   private parse(id: string, file: string): TenantDocument {
     const { text, doc } = readYamlFile(file);
-    const lineOf = lineLocator(text);
+    // The line index is built only when a line is asked for (an error, a stripped secret).
+    let locate: ((p: string[]) => number | undefined) | undefined;
+    const lineOf = (p: string[]) => (locate ??= lineLocator(text))(p);
     const fail = (p: string[], reason: string): never => {
       throw new TenantFileError(file, lineOf(p), reason);
     };
@@ -139,6 +182,9 @@ export class YamlTenantSource {
     return { id, file, config: stripped, yamlOnly: config.yaml_only === true, warnings, lineOf };
   }
 }
+
+/** How long a looked-up file is trusted before it is stat'ed again, ms. */
+const RECHECK_MS = 1000;
 
 /** Files in the tenants directory that hold something other than a tenant. */
 const RESERVED_FILES = new Set(['tiers']);

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { load, CORE_SCHEMA, YAMLException } from 'js-yaml';
 import { TenantFileError } from '../errors.js';
 
@@ -21,11 +21,24 @@ export interface ParsedYaml {
 export function readYamlFile(file: string): ParsedYaml {
   let text: string;
   try {
-    const size = statSync(file).size;
-    if (size > MAX_TENANT_FILE_BYTES) {
-      throw new TenantFileError(file, undefined, `file is ${size} bytes; the limit is ${MAX_TENANT_FILE_BYTES}`);
+    // One open, one fstat, one read: the size is checked before anything is read.
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size > MAX_TENANT_FILE_BYTES) {
+        throw new TenantFileError(file, undefined, `file is ${size} bytes; the limit is ${MAX_TENANT_FILE_BYTES}`);
+      }
+      const bytes = Buffer.alloc(size);
+      let read = 0;
+      while (read < size) {
+        const n = readSync(fd, bytes, read, size - read, read);
+        if (n === 0) break;
+        read += n;
+      }
+      text = decodeUtf8(file, bytes.subarray(0, read));
+    } finally {
+      closeSync(fd);
     }
-    text = decodeUtf8(file, readFileSync(file));
   } catch (err) {
     if (err instanceof TenantFileError) throw err;
     throw new TenantFileError(file, undefined, `cannot read: ${(err as Error).message}`);
