@@ -18,6 +18,7 @@ const AREAS = [
   ['migration', 'migration.js'],
   ['startup', 'startup-time.js'],
   ['cached-reads', 'cached-reads.js'],
+  ['watch-latency', 'watch-latency.js'],
 ];
 
 const git = (...args) => {

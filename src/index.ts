@@ -33,3 +33,8 @@ export { SubscriptionService, type SubscriptionChange, type ChangeResult } from 
 export * from './permissions/model.js';
 export { computePermissions, expireCachedRecord, cacheTtlFor } from './permissions/rules.js';
 export { loadTiersFile } from './permissions/tiers-file.js';
+export { CacheVerifier, VERIFIED_FAMILIES, type VerifyDeps, type VerifyEntry, type VerifyOptions, type VerifyReport, type VerifyStatus, type VerifySummary, type FieldDiff } from './services/verify.js';
+export { Watcher, installWatch, uninstallWatch, watchableUrl, type WatchDeps, type WatchEvent, type WatchOptions } from './services/watch.js';
+export { WatchMetrics, serveMetrics, parseListenAddress } from './services/watch-metrics.js';
+export { parseChangePayload, type ChangeKind, type RegistryChange } from './registry/change-feed.js';
+export { CHANGE_CHANNEL, watchTriggerSql, type TriggerChange } from './registry/watch-triggers.js';

@@ -47,8 +47,12 @@ export interface SweepRequest {
   limit?: number;
   /** Checked between batches: when aborted, the sweep stops and throws InterruptedError with its progress. */
   signal?: AbortSignal;
-  /** Called after every batch with that batch's results (for progress, and for collect/profile data). */
-  onBatch?: (batch: SweepBatch) => void;
+  /**
+   * Called after every batch with that batch's results (for progress, and for
+   * collect/profile data); when it returns a promise, that master's next batch
+   * waits for it (back-pressure for a slow consumer).
+   */
+  onBatch?: (batch: SweepBatch) => void | Promise<void>;
 }
 
 /** A key claimed by a rule, as bytes. */

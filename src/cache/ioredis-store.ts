@@ -268,7 +268,7 @@ class IoredisStore implements CacheStore {
     const onBatch = (batch: SweepBatch) => {
       state.scanned += batch.scanned;
       batch.groups.forEach((n, i) => (groups[i] += n));
-      request.onBatch?.(batch);
+      return request.onBatch?.(batch);
     };
     const nodes = this.masters();
     // With a limit the masters go one after the other, so the limit is exact.
@@ -290,7 +290,7 @@ class IoredisStore implements CacheStore {
   }
 
   /** One master's walk, batch by batch, until its cursor is back at "0", a signal, the limit, or another node's failure. */
-  private async sweepNode(node: Redis, request: SweepRequest, state: SweepState, onBatch: (b: SweepBatch) => void): Promise<void> {
+  private async sweepNode(node: Redis, request: SweepRequest, state: SweepState, onBatch: (b: SweepBatch) => void | Promise<void>): Promise<void> {
     let cursor = '0';
     try {
       for (;;) {
@@ -310,7 +310,7 @@ class IoredisStore implements CacheStore {
           }
         }
         cursor = step.cursor;
-        onBatch(step.batch);
+        await onBatch(step.batch);
         if (cursor === '0') return;
       }
     } catch (err) {

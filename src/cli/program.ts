@@ -18,6 +18,8 @@ import { register as reactivate } from './commands/reactivate.js';
 import { register as completion } from './commands/completion.js';
 import { register as config } from './commands/config.js';
 import { register as doctor } from './commands/doctor.js';
+import { register as verify } from './commands/verify.js';
+import { register as watch } from './commands/watch.js';
 
 export const VERSION = '0.1.0';
 
@@ -43,7 +45,7 @@ export function buildProgram(): Command {
     // commander quotes a rejected value in full: a 100,000-character argument must not come back whole.
     .configureOutput({ writeErr: (text) => process.stderr.write(clipLongRuns(text)) })
     .exitOverride();
-  for (const register of [migrateYaml, getConfig, listTenants, invalidate, invalidateAll, cacheInfo, testRedis, checkPermission, getPermissions, setSubscription, override, reactivate, schema, config, doctor, completion]) {
+  for (const register of [migrateYaml, getConfig, listTenants, invalidate, invalidateAll, cacheInfo, testRedis, checkPermission, getPermissions, setSubscription, override, reactivate, schema, config, doctor, verify, watch, completion]) {
     register(program);
   }
   // Subcommands inherit exitOverride (commander never calls process.exit itself) and the clipped error output.

@@ -4,7 +4,8 @@ import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import type { YamlTenantSource, TenantDocument } from '../tenants/tenant-source.js';
-import { configFromRow, rowFromConfig } from '../tenants/registry-mapping.js';
+import { rowFromConfig } from '../tenants/registry-mapping.js';
+import { chooseStoredConfig } from '../tenants/config-precedence.js';
 import { resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
@@ -111,14 +112,13 @@ export class TenantConfigService {
       }
     }
 
-    const row = await this.readRegistry(id);
+    const choice = chooseStoredConfig(await this.readRegistry(id), doc, fileError);
+    if (choice.source === 'file-error') throw choice.error;
     let found: { source: ConfigSource; config: Record<string, unknown> } | undefined;
-    if (row && row.config_source === 'database') {
-      found = { source: 'database', config: withMeta(configFromRow(row), 'database', { status: row.status, plan: row.plan, updated_at: row.updated_at }) };
-    } else {
-      if (fileError) throw fileError;
-      if (doc) found = { source: 'yaml', config: withMeta(structuredClone(doc.config), 'yaml') };
-    }
+    if (choice.source === 'database') {
+      const { row } = choice;
+      found = { source: 'database', config: withMeta(choice.config, 'database', { status: row.status, plan: row.plan, updated_at: row.updated_at }) };
+    } else if (choice.source === 'yaml') found = { source: 'yaml', config: withMeta(structuredClone(choice.config), 'yaml') };
     if (!found && this.registryDown) {
       // It may well be in the registry: that is not a negative answer.
       throw new BackendUnavailableError('registry', `tenant ${id} is not in YAML and the registry is unreachable`);

@@ -106,7 +106,9 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
       rules: keys.rules({ tenants: ['acme'], wildcardOnly: true }),
       match: keys.tenantScanGlob('acme'),
       action: 'collect',
-      onBatch: (b) => got.push(...(b.keys ?? []).map((k) => `${k.key.toString()}|${k.tenant.toString()}`)),
+      onBatch: (b) => {
+        got.push(...(b.keys ?? []).map((k) => `${k.key.toString()}|${k.tenant.toString()}`));
+      },
     });
     expect([...new Set(got)].sort()).toEqual(['dashboard_trends:acme:days:30|acme', 'fastapi_template:tenant-acme:user:1:v1|acme', 'forecast_demand:acme:sku:1:horizon:7|acme']);
   });

@@ -1,0 +1,72 @@
+import { Option, type Command } from 'commander';
+import { DeniedError, InterruptedError, PartialFailureError, type TenantctlError } from '../../errors.js';
+import { clip } from '../../redact.js';
+import { CacheVerifier, DEFAULT_VERIFY_BATCH, type FieldDiff, type VerifyEntry, type VerifyReport } from '../../services/verify.js';
+import { action, idsArg, intArg } from '../action.js';
+import type { Output } from '../output.js';
+
+const shown = (v: unknown) => (v === undefined ? '(absent)' : JSON.stringify(v));
+const fieldText = (f: FieldDiff) => `${f.field}: ${shown(f.cached)} -> ${shown(f.current)}`;
+
+/** The fields with their values when that fits (always with -o wide), else their names only. */
+function detail(e: VerifyEntry, wide: boolean): string {
+  if (!e.fields?.length) return e.reason ?? '';
+  const full = e.fields.map(fieldText).join('; ');
+  if (wide || full.length <= 100) return full;
+  return clip(`differs in ${e.fields.map((f) => f.field).join(', ')} (values: -o wide or --json)`, 160);
+}
+
+/** Only the entries that are not ok, then one summary line. */
+function render(out: Output, r: VerifyReport, fix: boolean) {
+  if (r.entries.length) {
+    out.table(
+      ['key', 'status', 'detail', ...(fix ? ['fixed'] : [])],
+      r.entries.map((e) => [e.key, e.status, detail(e, out.wide), ...(fix ? [e.fixed ? 'deleted' : '-'] : [])]),
+    );
+  }
+  out.line(summaryLine(r, fix));
+}
+
+function summaryLine(r: VerifyReport, fix: boolean): string {
+  const s = r.summary;
+  const parts = [`${s.ok} ok`, `${s.stale} stale`, `${s.orphan} orphan`, ...(s.error ? [`${s.error} undecided`] : [])];
+  const extra = [...(s.not_cached ? [`${s.not_cached} not cached`] : []), ...(fix ? [`${s.fixed} deleted`] : [])];
+  return `verified ${s.checked} cached entr${s.checked === 1 ? 'y' : 'ies'}: ${parts.join(', ')}${extra.length ? `; ${extra.join(', ')}` : ''} (${(s.ms / 1000).toFixed(1)} s)`;
+}
+
+/** Exit 4 when some entry could not be decided, else 1 when any is stale or orphaned. */
+function failureOf(r: VerifyReport, fix: boolean): TenantctlError | undefined {
+  const s = r.summary;
+  if (s.error) return new PartialFailureError(`${s.error} cached entr${s.error === 1 ? 'y' : 'ies'} could not be verified (see the report)`);
+  if (!s.stale && !s.orphan) return undefined;
+  return new DeniedError(`${s.stale} stale and ${s.orphan} orphan cache entr${s.stale + s.orphan === 1 ? 'y' : 'ies'} found${fix ? ` (${s.fixed} deleted)` : '; --fix deletes them'}`);
+}
+
+/** `verify [tenant...]`: are the cached tenant_config: / permissions: entries what the registry and YAML give now? */
+export function register(program: Command): void {
+  program
+    .command('verify')
+    .description('compare cached tenant_config: and permissions: entries with the registry and YAML now: ok / stale / orphan; exit 1 when any is stale or orphaned')
+    .argument('[tenant...]', 'only these tenants (default: every cached entry, found by one sweep)', idsArg())
+    .option('--fix', 'delete the stale and orphan entries (only those; recorded in the audit log)')
+    .addOption(new Option('--batch-size <n>', `keys per MGET and ids per registry read (default ${DEFAULT_VERIFY_BATCH})`).argParser(intArg('--batch-size')).hideHelp())
+    .action(
+      action<[string[] | undefined], { fix?: boolean; batchSize?: number }>(async (ctx, tenants, opts) => {
+        const fix = !!opts.fix;
+        if (fix) ctx.audit.begin('verify --fix', { tenants: tenants?.length ? tenants : 'all', families: ['tenant_config', 'permissions'] });
+        const verifier = new CacheVerifier({
+          cache: ctx.cache, keys: ctx.keys, registry: () => ctx.registry(), source: ctx.source, env: ctx.env, warn: (m) => ctx.out.warn(m),
+        });
+        const counts = (r: VerifyReport) => ({ checked: r.summary.checked, stale: r.summary.stale, orphan: r.summary.orphan, deleted: r.summary.fixed });
+        let report: VerifyReport;
+        try {
+          report = await verifier.verify({ tenants: tenants?.length ? tenants : undefined, fix, batchSize: opts.batchSize, signal: ctx.signal });
+        } catch (err) {
+          if (!(err instanceof InterruptedError) || !err.partial) throw err;
+          const partial = err.partial as VerifyReport;
+          return { data: partial, render: (out: Output) => render(out, partial, fix), failure: err, counts: counts(partial) };
+        }
+        return { data: report, render: (out) => render(out, report, fix), failure: failureOf(report, fix), counts: counts(report) };
+      }),
+    );
+}

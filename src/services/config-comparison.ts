@@ -1,0 +1,86 @@
+import { isSecretKey } from '../tenants/secrets.js';
+import { isMap } from '../tenants/plain-object.js';
+import { canonicalInstant, type PermissionRecord } from '../permissions/model.js';
+
+/** One field that differs between a cached entry and what the registry and YAML give now. */
+export interface FieldDiff {
+  /** Dotted path (`email.smtp.host`, `features[2]`). */
+  field: string;
+  /** The cached value; absent when the cache lacks the field. */
+  cached?: unknown;
+  /** The value now; absent when the field is gone. */
+  current?: unknown;
+}
+
+/**
+ * A config as it is compared: `_meta` dropped (it says where a copy came
+ * from, not what it holds) and every secret-named key left out on both sides.
+ * The services cache configs with their secrets resolved from *their*
+ * environment, which this process may not have (or have differently): a
+ * secret can neither be compared nor shown, so it never makes an entry stale.
+ */
+export function comparableConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (!isMap(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (!isSecretKey(k)) out[k] = walk(x);
+    return out;
+  };
+  const { _meta: _m, ...rest } = config;
+  return walk(rest) as Record<string, unknown>;
+}
+
+/**
+ * The fields where `cached` differs from `current` (both comparable configs).
+ * A cached string equal to the stored form's `${VAR}` reference at the same
+ * place is not a difference: the library caches configs unresolved (it
+ * resolves on read), the services resolved. At most `max` fields are listed.
+ */
+export function diffConfigs(cached: unknown, current: unknown, stored: unknown, max = 50): FieldDiff[] {
+  const out: FieldDiff[] = [];
+  const walk = (a: unknown, b: unknown, s: unknown, path: string) => {
+    if (out.length >= max) return;
+    if (isMap(a) && isMap(b)) {
+      const sm = isMap(s) ? s : {};
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], sm[k], path ? `${path}.${k}` : k);
+      return;
+    }
+    if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+      a.forEach((x, i) => walk(x, b[i], Array.isArray(s) ? s[i] : undefined, `${path}[${i}]`));
+      return;
+    }
+    if (jsonEqual(a, b)) return;
+    if (typeof s === 'string' && s.includes('${') && a === s) return;
+    out.push({ field: path || '(whole entry)', ...(a === undefined ? {} : { cached: a }), ...(b === undefined ? {} : { current: b }) });
+  };
+  walk(cached, current, stored, '');
+  return out;
+}
+
+/** The fields of a cached permission record that differ from the one computed now (the services' record shape). */
+export function diffPermissionRecords(cached: PermissionRecord, current: PermissionRecord): FieldDiff[] {
+  const out: FieldDiff[] = [];
+  const features = (r: PermissionRecord) => [...new Set(r.granted_features)].sort();
+  if (!jsonEqual(features(cached), features(current))) out.push({ field: 'granted_features', cached: cached.granted_features, current: current.granted_features });
+  for (const f of ['tier', 'status', 'device_limit'] as const) {
+    if (cached[f] !== current[f]) out.push({ field: f, cached: cached[f], current: current[f] });
+  }
+  const instant = (v: string | null) => (v === null ? null : canonicalInstant(v) ?? v);
+  if (instant(cached.demo_expires_at) !== instant(current.demo_expires_at)) {
+    out.push({ field: 'demo_expires_at', cached: cached.demo_expires_at, current: current.demo_expires_at });
+  }
+  return out;
+}
+
+/** Deep equality of JSON values (key order ignored). */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));
+  if (isMap(a) && isMap(b)) {
+    const ka = Object.keys(a);
+    if (ka.length !== Object.keys(b).length) return false;
+    return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual(a[k], b[k]));
+  }
+  return false;
+}

@@ -1,0 +1,366 @@
+import { BackendUnavailableError, InterruptedError, TenantFileError, describeError, throwIfAborted } from '../errors.js';
+import { isValidId, parseId } from '../keys/ids.js';
+import { PERMISSIONS_FAMILY, TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
+import type { Cache } from '../cache/cache.js';
+import type { Registry, StoredSubscription, TenantRow } from '../registry/registry-store.js';
+import type { Catalogue, PermissionRecord } from '../permissions/model.js';
+import { computePermissions, isPermissionRecord } from '../permissions/rules.js';
+import type { YamlTenantSource } from '../tenants/tenant-source.js';
+import { chooseStoredConfig } from '../tenants/config-precedence.js';
+import { resolveAbsentSecrets } from '../tenants/secrets.js';
+import { substitute } from '../tenants/substitution.js';
+import { isMap } from '../tenants/plain-object.js';
+import { comparableConfig, diffConfigs, diffPermissionRecords, type FieldDiff } from './config-comparison.js';
+
+export type { FieldDiff } from './config-comparison.js';
+
+/** The two families verify checks: the ones whose content the registry and YAML fully determine. */
+export const VERIFIED_FAMILIES = [TENANT_CONFIG_FAMILY, PERMISSIONS_FAMILY] as const;
+export type VerifiedFamily = (typeof VERIFIED_FAMILIES)[number];
+
+/**
+ * - `ok`: the cached entry is what a rebuild gives now;
+ * - `stale`: it differs (`fields` says where), or it is not a well-formed entry;
+ * - `orphan`: the tenant is in neither the registry nor YAML, or its registry status is not `active`;
+ * - `error`: it could not be decided (a malformed tenant file).
+ */
+export type VerifyStatus = 'ok' | 'stale' | 'orphan' | 'error';
+
+export interface VerifyEntry {
+  key: string;
+  family: VerifiedFamily;
+  tenant: string;
+  status: VerifyStatus;
+  /** stale: the fields that differ (secrets are never compared nor shown). */
+  fields?: FieldDiff[];
+  /** Why, in words (orphan, error, a malformed entry). */
+  reason?: string;
+  /** With fix: the entry was deleted. */
+  fixed?: boolean;
+}
+
+export interface VerifySummary {
+  /** Cached entries compared. */
+  checked: number;
+  ok: number;
+  stale: number;
+  orphan: number;
+  error: number;
+  /** Entries deleted by fix. */
+  fixed: number;
+  /** Named tenants' keys that were not cached (only when tenants were named). */
+  not_cached: number;
+  ms: number;
+}
+
+export interface VerifyReport {
+  summary: VerifySummary;
+  /** Every entry that is not ok, in the order found. */
+  entries: VerifyEntry[];
+}
+
+export interface VerifyDeps {
+  cache: Cache;
+  keys: KeySpace;
+  /** The registry for reading; one that does not exist yet (an embedded registry never created) is read as empty. */
+  registry: () => Promise<Registry>;
+  source: YamlTenantSource;
+  /** Where `${VAR}` and absent secrets resolve from, as on a `get-config --no-cache`. @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** The clock for demo expiry. @default () => new Date() */
+  now?: () => Date;
+  warn?: (message: string) => void;
+}
+
+export interface VerifyOptions {
+  /** Only these tenants' entries; @default every cached entry (found by one sweep). */
+  tenants?: string[];
+  /** Delete the stale and orphan entries (only those). */
+  fix?: boolean;
+  /** Keys per MGET, and ids per registry read. @default 500 */
+  batchSize?: number;
+  /** Checked between batches: an abort stops with InterruptedError carrying the report so far. */
+  signal?: AbortSignal;
+  /** Called with each entry that is not ok, once confirmed (and fixed, with fix). */
+  onEntry?: (entry: VerifyEntry) => void;
+}
+
+/** A cached key to check. */
+interface Claimed {
+  key: string;
+  family: VerifiedFamily;
+  tenant: string;
+}
+
+/** What the registry says about one batch's tenants. */
+interface RegistryView {
+  rows: Map<string, TenantRow>;
+  subs: Map<string, StoredSubscription>;
+  catalogue: Catalogue;
+}
+
+const EMPTY_CATALOGUE: Catalogue = { features: [], tiers: {} };
+export const DEFAULT_VERIFY_BATCH = 500;
+
+/**
+ * Compares cached `tenant_config:` and `permissions:` entries with what the
+ * registry and YAML give now: the rebuild `get-config --no-cache` does (the
+ * same precedence: yaml_only, then a migrated registry row, then YAML; the
+ * same `${VAR}` and absent-secret resolution) and the computation
+ * `check-permission` does. Bounded: keys come from one server-side sweep (or
+ * by name), are read with MGET in batches, and each batch's tenants are read
+ * from the registry with one query per table; only the entries that are not
+ * ok are kept. An entry found wrong is read again, with its registry rows,
+ * before it is reported, so a write racing the check is not reported stale.
+ */
+export class CacheVerifier {
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly now: () => Date;
+  /** The catalogue, read once per run (and again when confirming). */
+  private catalogue: Catalogue | undefined;
+
+  constructor(private readonly deps: VerifyDeps) {
+    this.env = deps.env ?? process.env;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
+    const started = Date.now();
+    this.catalogue = undefined;
+    const size = options.batchSize ?? DEFAULT_VERIFY_BATCH;
+    const report: VerifyReport = { summary: { checked: 0, ok: 0, stale: 0, orphan: 0, error: 0, fixed: 0, not_cached: 0, ms: 0 }, entries: [] };
+    const finish = () => {
+      report.summary.ms = Date.now() - started;
+      return report;
+    };
+    const stopIfAsked = () => throwIfAborted(options.signal, () => ({ done: report.summary.checked }), 'verify', finish());
+    // Redis first: without it there is nothing to verify (exit 3), and no registry is opened for nothing.
+    await this.deps.cache.need(async (s) => s.ping());
+    const registry = await this.openRegistry();
+    const check = async (batch: Claimed[]) => {
+      stopIfAsked();
+      await this.checkBatch(batch, registry, report, options);
+    };
+    try {
+      if (options.tenants) {
+        const named = this.deps.keys.fixedKeys([...new Set(options.tenants.map((t) => parseId(t)))], [...VERIFIED_FAMILIES]);
+        for (let i = 0; i < named.length; i += size) {
+          await check(named.slice(i, i + size).map((k) => ({ key: k.key, family: k.family as VerifiedFamily, tenant: k.tenant })));
+        }
+      } else {
+        await this.sweepAndCheck(size, check, options.signal);
+      }
+    } catch (err) {
+      // A stop asked for by a signal carries what was found so far (the sweep's own error does not).
+      if (err instanceof InterruptedError && err.partial === undefined) {
+        throw new InterruptedError(err.signal, `interrupted by ${err.signal}: verify stopped after ${report.summary.checked} entries checked`, { done: report.summary.checked }, finish());
+      }
+      throw err;
+    }
+    return finish();
+  }
+
+  private async openRegistry(): Promise<Registry | undefined> {
+    try {
+      return await this.deps.registry();
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError) || err.reason !== 'not-configured') throw err;
+      this.deps.warn?.(`note: ${describeError(err)}; comparing with YAML only`);
+      return undefined;
+    }
+  }
+
+  /**
+   * One sweep over the keyspace hands back the cached keys batch by batch;
+   * a consumer checks them `size` at a time while the sweep goes on. SCAN may
+   * return a key twice: a 52-bit fingerprint per key (not the key) drops repeats.
+   */
+  private async sweepAndCheck(size: number, check: (batch: Claimed[]) => Promise<void>, signal?: AbortSignal): Promise<void> {
+    const rules = this.deps.keys.rules({ families: [...VERIFIED_FAMILIES] });
+    const queue: Claimed[] = [];
+    const seen = new Set<number>();
+    let ended = false;
+    let failure: unknown;
+    let wake: (() => void) | undefined;
+    /** Masters waiting for the queue to drain (with a store that waits for onBatch's promise; several on a cluster). */
+    let waiting: Array<() => void> = [];
+    const makeRoom = () => {
+      const w = waiting;
+      waiting = [];
+      for (const resume of w) resume();
+    };
+    const nudge = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const consumer = (async () => {
+      for (;;) {
+        if (queue.length >= size || (ended && queue.length)) {
+          await check(queue.splice(0, size));
+          if (queue.length <= 2 * size) makeRoom();
+          continue;
+        }
+        if (ended) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    })();
+    consumer.catch((err) => {
+      failure = err;
+      makeRoom();
+    });
+    try {
+      await this.deps.cache.need((store) =>
+        store.sweep({
+          rules,
+          action: 'collect',
+          signal,
+          onBatch: (b) => {
+            if (failure) throw failure;
+            for (const k of b.keys ?? []) {
+              // A key whose tenant part is no valid id (a service's non-ASCII id) has no rebuild to compare with.
+              const tenant = k.tenant.toString('latin1');
+              if (!isValidId(tenant)) continue;
+              const key = k.key.toString('latin1');
+              const print = fingerprint(key);
+              if (seen.has(print)) continue;
+              seen.add(print);
+              queue.push({ key, family: rules.groups[k.group] as VerifiedFamily, tenant });
+            }
+            nudge();
+            // A store that waits for onBatch's promise gets back-pressure: at most two batches queued.
+            if (queue.length > 2 * size) return new Promise<void>((resolve) => waiting.push(resolve)) as unknown as void;
+          },
+        }),
+      );
+    } catch (err) {
+      ended = true;
+      nudge();
+      await consumer.catch(() => undefined);
+      throw failure ?? err;
+    }
+    ended = true;
+    nudge();
+    await consumer;
+  }
+
+  /** Reads a batch, judges it, confirms what looks wrong, fixes it if asked, and adds it to the report. */
+  private async checkBatch(batch: Claimed[], registry: Registry | undefined, report: VerifyReport, options: VerifyOptions): Promise<void> {
+    const raws = await this.deps.cache.need((s) => s.mget(batch.map((c) => c.key)));
+    const present = batch.filter((_, i) => raws[i] !== null);
+    report.summary.not_cached += batch.length - present.length;
+    let judged = await this.judge(present, raws.filter((r): r is string => r !== null), registry);
+    const suspect = judged.filter((e) => e.status === 'stale' || e.status === 'orphan');
+    if (suspect.length) {
+      // Read again, cache first and registry second: an entry invalidated and rebuilt meanwhile is not reported.
+      const again = suspect.map((e) => ({ key: e.key, family: e.family, tenant: e.tenant }));
+      const raws2 = await this.deps.cache.need((s) => s.mget(again.map((c) => c.key)));
+      const still = again.filter((_, i) => raws2[i] !== null);
+      const rejudged = new Map((await this.judge(still, raws2.filter((r): r is string => r !== null), registry, true)).map((e) => [e.key, e]));
+      judged = judged.flatMap((e) => (e.status === 'stale' || e.status === 'orphan' ? (rejudged.has(e.key) ? [rejudged.get(e.key)!] : []) : [e]));
+    }
+    const wrong = judged.filter((e) => e.status === 'stale' || e.status === 'orphan');
+    if (options.fix && wrong.length) {
+      // Only the wrong entries, by exact key: UNLINK says nothing about other keys.
+      await this.deps.cache.need((s) => s.unlink(wrong.map((e) => e.key)));
+      for (const e of wrong) e.fixed = true;
+      report.summary.fixed += wrong.length;
+    }
+    for (const e of judged) {
+      report.summary.checked++;
+      report.summary[e.status]++;
+      if (e.status === 'ok') continue;
+      report.entries.push(e);
+      options.onEntry?.(e);
+    }
+  }
+
+  private async judge(batch: Claimed[], raws: string[], registry: Registry | undefined, fresh = false): Promise<VerifyEntry[]> {
+    if (!batch.length) return [];
+    const view = await this.readRegistry(batch, registry, fresh);
+    return batch.map((c, i) => (c.family === TENANT_CONFIG_FAMILY ? this.judgeConfig(c, raws[i], view) : this.judgePermissions(c, raws[i], view)));
+  }
+
+  /** One read per table for the whole batch (the catalogue once per run, again when confirming). */
+  private async readRegistry(batch: Claimed[], registry: Registry | undefined, fresh: boolean): Promise<RegistryView> {
+    if (!registry) return { rows: new Map(), subs: new Map(), catalogue: EMPTY_CATALOGUE };
+    const ids = [...new Set(batch.map((c) => c.tenant))];
+    const businesses = [...new Set(batch.filter((c) => c.family === PERMISSIONS_FAMILY).map((c) => c.tenant))];
+    const [rows, subs] = await Promise.all([
+      registry.getTenants(ids),
+      businesses.length ? registry.getSubscriptions(businesses) : Promise.resolve(new Map<string, StoredSubscription>()),
+    ]);
+    if (businesses.length && (fresh || !this.catalogue)) this.catalogue = await registry.getCatalogue();
+    return { rows, subs, catalogue: this.catalogue ?? EMPTY_CATALOGUE };
+  }
+
+  /** The same precedence and resolution as `get-config --no-cache` (TenantConfigService.getStored, then get). */
+  private judgeConfig(c: Claimed, raw: string, view: RegistryView): VerifyEntry {
+    const entry = (status: VerifyStatus, extra: Partial<VerifyEntry> = {}): VerifyEntry => ({ key: c.key, family: c.family, tenant: c.tenant, status, ...extra });
+    const cached = parseJson(raw);
+    if (!isMap(cached)) return entry('stale', { reason: 'not a JSON object' });
+    const id = c.tenant;
+    const row = view.rows.get(id);
+    let doc;
+    let fileError: TenantFileError | undefined;
+    try {
+      doc = this.deps.source.read(id);
+    } catch (err) {
+      if (!(err instanceof TenantFileError)) throw err;
+      fileError = err;
+    }
+    let stored: Record<string, unknown>;
+    if (doc?.yamlOnly) stored = doc.config;
+    else if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}` });
+    else {
+      const choice = chooseStoredConfig(row, doc, fileError);
+      if (choice.source === 'file-error') return entry('error', { reason: choice.error.message });
+      if (choice.source === 'none') {
+        return entry('orphan', { reason: row ? `registry row not migrated (config_source ${row.config_source}) and no YAML file` : 'in neither the registry nor YAML' });
+      }
+      stored = choice.config;
+    }
+    const { _meta: _m, yaml_only: _y, ...plain } = stored;
+    const resolved = substitute(plain, this.env).value;
+    resolveAbsentSecrets(resolved, id, this.env);
+    const fields = diffConfigs(comparableConfig(cached), comparableConfig(resolved), comparableConfig(plain));
+    return fields.length ? entry('stale', { fields }) : entry('ok');
+  }
+
+  /** The computation `check-permission` does on a miss (the services' record). */
+  private judgePermissions(c: Claimed, raw: string, view: RegistryView): VerifyEntry {
+    const entry = (status: VerifyStatus, extra: Partial<VerifyEntry> = {}): VerifyEntry => ({ key: c.key, family: c.family, tenant: c.tenant, status, ...extra });
+    const cached = parseJson(raw);
+    if (!isPermissionRecord(cached)) return entry('stale', { reason: 'not a permission record' });
+    const id = c.tenant;
+    const row = view.rows.get(id);
+    const sub = view.subs.get(id);
+    if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}` });
+    if (!row && !sub && !this.deps.source.fileOf(id)) return entry('orphan', { reason: 'in neither the registry nor YAML' });
+    const current: PermissionRecord = computePermissions(sub, view.catalogue, this.now()).record;
+    const fields = diffPermissionRecords(cached, current);
+    return fields.length ? entry('stale', { fields }) : entry('ok');
+  }
+}
+
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A 52-bit hash of a string (cyrb53): a key's fingerprint for de-duplication, 8 bytes instead of the key. */
+function fingerprint(s: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}

@@ -1,0 +1,518 @@
+import { BackendUnavailableError, InterruptedError, UsageError, describeError } from '../errors.js';
+import { PERMISSIONS_FAMILY, type KeySpace } from '../keys/key-families.js';
+import { Cache, type OpenStore } from '../cache/cache.js';
+import type { RedisSpec } from '../cache/redis-spec.js';
+import type { RegistrySpec } from '../registry/registry-spec.js';
+import type { ChangeFeed, ChangeKind, RegistryChange } from '../registry/change-feed.js';
+import type { TriggerChange } from '../registry/watch-triggers.js';
+import type { YamlTenantSource } from '../tenants/tenant-source.js';
+import { CacheAdmin } from './cache-admin.js';
+import { CacheVerifier, type VerifyEntry } from './verify.js';
+import { WatchMetrics, type ChangeSource } from './watch-metrics.js';
+
+/** One line of watch's log: a change applied (keys deleted), however it was found. */
+export interface WatchEvent {
+  /** When it was applied. */
+  time: string;
+  source: ChangeSource;
+  kind: ChangeKind;
+  /** The tenant or business; absent for the all-* kinds. */
+  tenant?: string;
+  /** The table changed, or the cache family found stale (verify). */
+  table: string;
+  /** INSERT / UPDATE / DELETE / TRUNCATE / CHANGE; `changed` (reconcile); `stale` / `orphan` (verify). */
+  op: string;
+  /** Notifications folded into this line (the same target changed again before it was applied). */
+  changes: number;
+  /** Keys deleted, and per family (non-zero only). */
+  deleted: number;
+  families: Record<string, number>;
+  /** From the trigger (database clock) to the keys being gone, ms (notifications only). */
+  lag_ms?: number;
+}
+
+/** The registry a watch can listen to: PostgreSQL (Supabase through its Postgres connection string), nothing else. */
+export function watchableUrl(spec: RegistrySpec): string {
+  if (spec.kind === 'postgres') return spec.url;
+  const why = {
+    embedded: 'the embedded registry (PGlite in-process) has no server to LISTEN to',
+    memory: 'an in-memory registry has no server to LISTEN to',
+    supabase: 'a Supabase registry given as https:// has no Postgres session to LISTEN on; give its Postgres connection string instead (Project Settings > Database: the direct or session-pooler URL, not the transaction pooler on port 6543)',
+  }[spec.kind];
+  throw new UsageError(`watch needs a PostgreSQL registry (LISTEN/NOTIFY) and is not supported here: ${why}; use --registry postgres://… or DATABASE_URL`, { reason: 'watch-unsupported' });
+}
+
+/** Creates the change triggers (after making tenantctl's schema current, as every writer does); idempotent. */
+export async function installWatch(url: string, timeoutMs: number): Promise<TriggerChange> {
+  const { openPostgresStore } = await import('../registry/postgres-store.js');
+  const { installWatchTriggers } = await import('../registry/watch-triggers.js');
+  const store = await openPostgresStore(url, timeoutMs);
+  try {
+    await store.ensureSchema();
+    return await installWatchTriggers(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Drops the change triggers and their function; nothing else. */
+export async function uninstallWatch(url: string, timeoutMs: number): Promise<TriggerChange> {
+  const { openPostgresStore } = await import('../registry/postgres-store.js');
+  const { uninstallWatchTriggers } = await import('../registry/watch-triggers.js');
+  const store = await openPostgresStore(url, timeoutMs);
+  try {
+    return await uninstallWatchTriggers(store);
+  } finally {
+    await store.close();
+  }
+}
+
+export interface WatchDeps {
+  /** The PostgreSQL registry (see watchableUrl). */
+  url: string;
+  registryTimeoutMs: number;
+  redis: RedisSpec;
+  keys: KeySpace;
+  source: YamlTenantSource;
+  /** For the verify pass (the same resolution as get-config --no-cache). */
+  env: NodeJS.ProcessEnv;
+  /** Opens the cache store (tests hand in their own). @default the ioredis adapter */
+  openCache?: OpenStore;
+}
+
+export interface WatchOptions {
+  /** Stops the watch (closing both connections); run() then resolves. */
+  signal: AbortSignal;
+  /** One call per change applied. */
+  onEvent: (event: WatchEvent) => void;
+  /** Connection, reconnection and reconciliation messages (stderr). */
+  onNotice: (line: string) => void;
+  /** Called once, when the first reconciliation is done and changes are being applied as they come. */
+  onReady?: () => void;
+  metrics?: WatchMetrics;
+  /**
+   * After a reconnect, rows changed since this long before the last moment
+   * watch knew it had seen everything are invalidated again: updated_at is set
+   * at a transaction's *start* (now()), so a transaction that began before a
+   * disconnect and committed after it carries an older time; and a service
+   * that sets updated_at from its own clock may be behind. @default 300000 (5 min)
+   */
+  overlapMs?: number;
+  /**
+   * At start nothing is known of the past: rows changed this long ago or less
+   * are invalidated. An entry cached before a change is gone by itself one TTL
+   * after the change at the latest, so the longest TTL is enough. @default the longest family TTL
+   */
+  startupLookbackMs?: number;
+  /** A round trip to both backends this often, so a silent loss is found. @default 5000 */
+  heartbeatMs?: number;
+  /** Backoff between connection attempts: doubling from `initialMs` up to `maxMs`, with ±20% jitter. @default 100, 5000 */
+  reconnect?: { initialMs: number; maxMs: number };
+  /** Keys per MGET of the verify pass and rows per page of a reconcile query. @default 500 */
+  batchSize?: number;
+}
+
+/** Targets applied together at most (several tenants share one pass over the wildcard families). */
+const APPLY_BATCH = 5000;
+
+interface Pending {
+  kind: ChangeKind;
+  id?: string;
+  table: string;
+  op: string;
+  source: ChangeSource;
+  count: number;
+  /** The earliest trigger time folded in, ms. */
+  ts?: number;
+}
+
+/** One backend's reconnection state. */
+interface Backoff {
+  attempt: number;
+  delayMs: number;
+  retryAt: number;
+}
+
+/**
+ * Event-driven invalidation: LISTENs on the registry's change channel and
+ * deletes the changed tenant's keys (every family for a `tenants` row,
+ * `permissions:<business>` for a subscription, every `permissions:` entry
+ * for the catalogue), in batches. NOTIFY is at most once (nothing is kept
+ * while no session listens), so after every (re)connection of either backend
+ * it reconciles: the rows whose updated_at is after the high-water mark
+ * (minus an overlap), then the verify pass over every cached
+ * `tenant_config:` / `permissions:` entry. Changes received while Redis is
+ * down are kept (one per target) and applied once it is back.
+ */
+export class Watcher {
+  readonly metrics: WatchMetrics;
+  private feed: ChangeFeed | undefined;
+  private cache: Cache | undefined;
+  private admin: CacheAdmin | undefined;
+  private readonly pending = new Map<string, Pending>();
+  /**
+   * The database server's clock (ms) at the last round trip on the listening
+   * session: every change committed before it has been received. Not the
+   * largest updated_at seen: a service may set updated_at from its own clock,
+   * and one clock running ahead would hide later changes from a reconcile.
+   */
+  private highWater: number | undefined;
+  private rowsOwed = true;
+  private verifyOwed = true;
+  private ready = false;
+  private heartbeatDue = false;
+  private readonly pg: Backoff;
+  private readonly redis: Backoff;
+  private everConnected = { postgres: false, redis: false };
+  private woken = false;
+  private waiter: (() => void) | undefined;
+  private readonly overlapMs: number;
+  private readonly startupLookbackMs: number;
+  private readonly batchSize: number;
+  private readonly backoff: { initialMs: number; maxMs: number };
+
+  constructor(
+    private readonly deps: WatchDeps,
+    private readonly options: WatchOptions,
+  ) {
+    this.metrics = options.metrics ?? new WatchMetrics();
+    this.overlapMs = options.overlapMs ?? 300_000;
+    const longestTtl = Math.max(...deps.keys.families.map((f) => f.ttl ?? 0), 0);
+    this.startupLookbackMs = options.startupLookbackMs ?? longestTtl * 1000;
+    this.batchSize = options.batchSize ?? 500;
+    this.backoff = options.reconnect ?? { initialMs: 100, maxMs: 5000 };
+    this.pg = { attempt: 0, delayMs: this.backoff.initialMs, retryAt: 0 };
+    this.redis = { attempt: 0, delayMs: this.backoff.initialMs, retryAt: 0 };
+  }
+
+  /**
+   * Runs until the signal: connects (retrying with backoff), reconciles,
+   * applies changes as they arrive. Resolves after closing both connections.
+   * Throws UsageError when the triggers are not installed at start, and any
+   * unexpected error.
+   */
+  async run(): Promise<void> {
+    const { signal } = this.options;
+    const onAbort = () => this.wake();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const beat = setInterval(() => {
+      this.heartbeatDue = true;
+      this.wake();
+    }, this.options.heartbeatMs ?? 5000);
+    try {
+      while (!signal.aborted) {
+        if (!this.feed && Date.now() >= this.pg.retryAt) await this.connectPostgres();
+        if (!this.cache && Date.now() >= this.redis.retryAt) await this.connectRedis();
+        try {
+          await this.step();
+        } catch (err) {
+          this.fail(err);
+          continue;
+        }
+        await this.idle(this.nextRetryIn());
+      }
+    } finally {
+      clearInterval(beat);
+      signal.removeEventListener('abort', onAbort);
+      await this.closeAll();
+    }
+  }
+
+  /** Whatever can be done with the backends that are up. */
+  private async step(): Promise<void> {
+    if (this.cache) await this.drain();
+    if (this.feed && this.cache) {
+      if (this.rowsOwed) await this.reconcileRows();
+      if (this.verifyOwed) await this.reconcileCache();
+      if (!this.ready) {
+        this.ready = true;
+        this.options.onReady?.();
+      }
+    }
+    if (this.heartbeatDue) {
+      this.heartbeatDue = false;
+      if (this.feed) {
+        const serverNow = await this.feed.heartbeat();
+        // While a reconcile is owed the mark stays where the gap began (Redis may come back long after PostgreSQL).
+        if (!this.rowsOwed) this.noteHighWater(serverNow);
+      }
+      if (this.cache) await this.cache.need((s) => s.ping());
+    }
+  }
+
+  // ------------------------------------------------------------ connections
+
+  private async connectPostgres(): Promise<void> {
+    const { openChangeFeed } = await import('../registry/change-feed.js');
+    this.pg.attempt++;
+    try {
+      const feed = await openChangeFeed(this.deps.url, {
+        timeoutMs: this.deps.registryTimeoutMs,
+        onChange: (c) => this.enqueue(c, 'notify'),
+        onIgnored: (why) => {
+          this.metrics.ignored++;
+          this.options.onNotice(`watch: notification ignored: ${why}`);
+        },
+        onLost: (err) => this.dropPostgres(err),
+      });
+      const status = await feed.triggerStatus().catch(async (err) => {
+        await feed.close();
+        throw err;
+      });
+      if (!status.installed) {
+        const missing = `the change triggers are not installed in ${feed.description} (missing ${status.missing.length} of ${status.missing.length + status.present.length})`;
+        if (!this.everConnected.postgres) {
+          await feed.close();
+          throw new UsageError(`${missing}: run \`tenantctl watch --install\` first (it needs the TRIGGER privilege on the tables)`, { reason: 'watch-not-installed' });
+        }
+        this.options.onNotice(`watch: warning: ${missing}: changes arrive only through reconciliation until \`tenantctl watch --install\` runs`);
+      } else if (!status.current) {
+        this.options.onNotice('watch: note: the change triggers were installed by another version of tenantctl; `tenantctl watch --install` updates them');
+      }
+      this.feed = feed;
+      this.metrics.up.postgres = 1;
+      if (this.everConnected.postgres) {
+        this.metrics.reconnects.postgres++;
+        this.options.onNotice(`watch: PostgreSQL reconnected (${feed.description}) after ${this.pg.attempt} attempt(s); reconciling`);
+      }
+      this.everConnected.postgres = true;
+      this.pg.attempt = 0;
+      this.pg.delayMs = this.backoff.initialMs;
+      // What happened while nobody listened: the rows since the high-water mark, then the cache itself.
+      this.rowsOwed = true;
+      this.verifyOwed = true;
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      this.retryLater(this.pg, 'PostgreSQL', err);
+    }
+  }
+
+  private async connectRedis(): Promise<void> {
+    this.redis.attempt++;
+    const cache = new Cache(this.deps.redis, { open: this.deps.openCache });
+    try {
+      await cache.need((s) => s.ping());
+    } catch (err) {
+      cache.close();
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      this.retryLater(this.redis, 'Redis', err);
+      return;
+    }
+    this.cache = cache;
+    this.admin = new CacheAdmin(cache, this.deps.keys);
+    this.metrics.up.redis = 1;
+    if (this.everConnected.redis) {
+      this.metrics.reconnects.redis++;
+      this.options.onNotice(`watch: Redis reconnected (${cache.target}) after ${this.redis.attempt} attempt(s); reconciling`);
+    }
+    this.everConnected.redis = true;
+    this.redis.attempt = 0;
+    this.redis.delayMs = this.backoff.initialMs;
+    this.rowsOwed = true;
+    this.verifyOwed = true;
+  }
+
+  private retryLater(b: Backoff, what: string, err: unknown): void {
+    const delay = Math.round(b.delayMs * (0.8 + Math.random() * 0.4));
+    b.retryAt = Date.now() + delay;
+    b.delayMs = Math.min(this.backoff.maxMs, b.delayMs * 2);
+    this.options.onNotice(`watch: ${what} unreachable (attempt ${b.attempt}): ${describeError(err)}; retrying in ${delay} ms`);
+  }
+
+  private nextRetryIn(): number | undefined {
+    const waits = [!this.feed ? this.pg.retryAt : undefined, !this.cache ? this.redis.retryAt : undefined].filter((t): t is number => t !== undefined);
+    return waits.length ? Math.max(0, Math.min(...waits) - Date.now()) : undefined;
+  }
+
+  private dropPostgres(err: unknown): void {
+    if (!this.feed) return;
+    const feed = this.feed;
+    this.feed = undefined;
+    this.metrics.up.postgres = 0;
+    this.pg.retryAt = 0;
+    this.options.onNotice(`watch: PostgreSQL connection lost (${describeError(err)}); reconnecting`);
+    void feed.close();
+    this.wake();
+  }
+
+  private dropRedis(err: unknown): void {
+    if (!this.cache) return;
+    this.cache.close();
+    this.cache = undefined;
+    this.admin = undefined;
+    this.metrics.up.redis = 0;
+    this.redis.retryAt = 0;
+    this.options.onNotice(`watch: Redis connection lost (${describeError(err)}); reconnecting (changes received meanwhile are kept)`);
+    this.wake();
+  }
+
+  /** A backend failure drops that backend (its work stays owed); anything else is not ours to absorb. */
+  private fail(err: unknown): void {
+    if (err instanceof BackendUnavailableError && err.backend === 'redis') return this.dropRedis(err);
+    if (err instanceof BackendUnavailableError && err.backend === 'registry') return this.dropPostgres(err);
+    if (err instanceof InterruptedError && this.options.signal.aborted) return;
+    throw err;
+  }
+
+  private async closeAll(): Promise<void> {
+    const feed = this.feed;
+    this.feed = undefined;
+    this.cache?.close();
+    this.cache = undefined;
+    this.metrics.up.postgres = 0;
+    this.metrics.up.redis = 0;
+    await feed?.close();
+  }
+
+  // ------------------------------------------------------------ waiting
+
+  private wake(): void {
+    this.woken = true;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  /** Until something happens (a change, a heartbeat, a loss, the signal) or `timeoutMs`. */
+  private async idle(timeoutMs?: number): Promise<void> {
+    if (!this.woken) {
+      await new Promise<void>((resolve) => {
+        const timer = timeoutMs === undefined ? undefined : setTimeout(resolve, timeoutMs);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.waiter = undefined;
+    this.woken = false;
+  }
+
+  // ------------------------------------------------------------ changes
+
+  private noteHighWater(ms: number | undefined): void {
+    if (ms !== undefined && Number.isFinite(ms) && (this.highWater === undefined || ms > this.highWater)) this.highWater = ms;
+  }
+
+  /** Keeps one entry per target: a tenant changed twice before it is applied is invalidated once. */
+  private enqueue(c: Pick<RegistryChange, 'kind' | 'id' | 'table' | 'op' | 'ts' | 'at'>, source: ChangeSource): void {
+    this.metrics.changes[source]++;
+    const key = `${c.kind}:${c.id ?? '*'}`;
+    const had = this.pending.get(key);
+    if (had) {
+      had.count++;
+      if (c.ts !== undefined && (had.ts === undefined || c.ts < had.ts)) had.ts = c.ts;
+    } else {
+      this.pending.set(key, { kind: c.kind, id: c.id, table: c.table, op: c.op, source, count: 1, ts: c.ts });
+    }
+    this.metrics.pending = this.pending.size;
+    this.wake();
+  }
+
+  /** Applies what is pending, a batch at a time; a batch that fails goes back, to be applied after the reconnect. */
+  private async drain(): Promise<void> {
+    while (this.pending.size && this.cache && !this.options.signal.aborted) {
+      // Large batches: a burst (a migration of thousands of tenants) costs one keyspace pass per batch.
+      const batch: Pending[] = [];
+      for (const [key, p] of this.pending) {
+        batch.push(p);
+        this.pending.delete(key);
+        if (batch.length >= APPLY_BATCH) break;
+      }
+      try {
+        await this.apply(batch);
+      } catch (err) {
+        for (const p of batch) {
+          const key = `${p.kind}:${p.id ?? '*'}`;
+          const had = this.pending.get(key);
+          if (had) had.count += p.count;
+          else this.pending.set(key, p);
+        }
+        throw err;
+      } finally {
+        this.metrics.pending = this.pending.size;
+      }
+    }
+  }
+
+  private async apply(batch: Pending[]): Promise<void> {
+    const admin = this.admin!;
+    const cache = this.cache!;
+    const signal = this.options.signal;
+    const done = new Map<Pending, { deleted: number; families: Record<string, number> }>();
+    const nonZero = (f: Record<string, number>) => Object.fromEntries(Object.entries(f).filter(([, n]) => n > 0));
+    for (const p of batch.filter((x) => x.kind === 'all-tenants' || x.kind === 'all-permissions')) {
+      const r = await admin.invalidateAll({ families: p.kind === 'all-permissions' ? [PERMISSIONS_FAMILY] : undefined, signal });
+      done.set(p, { deleted: r.total, families: nonZero(r.families) });
+    }
+    const tenants = batch.filter((x) => x.kind === 'tenant');
+    if (tenants.length) {
+      const results = new Map((await admin.invalidateTenants(tenants.map((t) => t.id!), { signal })).map((r) => [r.tenant, r]));
+      for (const t of tenants) {
+        const r = results.get(t.id!);
+        done.set(t, { deleted: r?.total ?? 0, families: nonZero(r?.families ?? {}) });
+      }
+    }
+    const perms = batch.filter((x) => x.kind === 'permissions');
+    if (perms.length) {
+      const removed = await cache.need((s) => s.unlink(perms.map((p) => this.deps.keys.key(PERMISSIONS_FAMILY, p.id!))));
+      perms.forEach((p, i) => done.set(p, { deleted: removed[i], families: removed[i] ? { [PERMISSIONS_FAMILY]: removed[i] } : {} }));
+    }
+    const now = Date.now();
+    for (const p of batch) {
+      const r = done.get(p)!;
+      this.metrics.keysDeleted += r.deleted;
+      const lag = p.source === 'notify' && p.ts !== undefined ? Math.max(0, now - p.ts) : undefined;
+      if (lag !== undefined) this.metrics.lastLagMs = lag;
+      // A notification is always a line; a reconciliation's finding only when it deleted something (its notice counts the rest).
+      if (p.source !== 'notify' && r.deleted === 0) continue;
+      this.options.onEvent({
+        time: new Date(now).toISOString(),
+        source: p.source,
+        kind: p.kind,
+        ...(p.id !== undefined ? { tenant: p.id } : {}),
+        table: p.table,
+        op: p.op,
+        changes: p.count,
+        deleted: r.deleted,
+        families: r.families,
+        ...(lag !== undefined ? { lag_ms: lag } : {}),
+      });
+    }
+  }
+
+  // ------------------------------------------------------------ reconciliation
+
+  /** Rows changed since the high-water mark minus the overlap (at start: within the longest TTL), page by page. */
+  private async reconcileRows(): Promise<void> {
+    const feed = this.feed!;
+    const since = this.highWater !== undefined ? this.highWater - this.overlapMs : (await feed.heartbeat()) - this.startupLookbackMs;
+    const { serverNow, found } = await feed.changedSince(since, this.batchSize, async (changes) => {
+      for (const c of changes) this.enqueue(c, 'reconcile');
+      await this.drain();
+    });
+    this.noteHighWater(serverNow);
+    this.rowsOwed = false;
+    this.metrics.reconciles++;
+    this.options.onNotice(`watch: reconcile: ${found} row(s) changed since ${new Date(since).toISOString()} invalidated`);
+  }
+
+  /** The verify pass: every cached tenant_config: / permissions: entry compared with the registry now; the wrong ones invalidated. */
+  private async reconcileCache(): Promise<void> {
+    const feed = this.feed!;
+    const verifier = new CacheVerifier({ cache: this.cache!, keys: this.deps.keys, registry: async () => feed.registry, source: this.deps.source, env: this.deps.env });
+    const report = await verifier.verify({
+      batchSize: this.batchSize,
+      signal: this.options.signal,
+      onEntry: (e: VerifyEntry) => {
+        if (e.status === 'error') return;
+        // A tenant's config wrong means its row changed unseen: every family goes, as for a notification.
+        this.enqueue({ kind: e.family === PERMISSIONS_FAMILY ? 'permissions' : 'tenant', id: e.tenant, table: e.family, op: e.status }, 'verify');
+      },
+    });
+    await this.drain();
+    this.verifyOwed = false;
+    const s = report.summary;
+    this.options.onNotice(`watch: reconcile: verified ${s.checked} cached entries, ${s.stale} stale and ${s.orphan} orphan invalidated (${(s.ms / 1000).toFixed(1)} s)`);
+  }
+}

@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openPgliteStore } from '../../src/registry/pglite-store.js';
+import { expectOneLineError, freshPostgresDatabase, runCli, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { useOwnRedis } from '../helpers/redis-server.js';
+import { freePort } from '../helpers/ports.js';
+
+const TIERS = 'features: [has_payroll, has_ai]\ntiers:\n  pilot_core: { features: [], max_devices: 2 }\n  pilot_pro: { features: [has_payroll, has_ai], max_devices: null }\n';
+
+/**
+ * `tenantctl verify` as cron and CI run it: the built CLI against an own
+ * redis-server, on the embedded registry and on PostgreSQL. The cache is
+ * filled the way it is in production (get-config --warm writes what the
+ * services would, check-permission caches the record), then the registry is
+ * changed behind tenantctl's back (plain SQL, as a service would).
+ */
+describe('tenantctl verify', () => {
+  const own = useOwnRedis();
+  afterEach(async () => {
+    await own.client.flushall();
+  });
+
+  function suite(kind: 'embedded' | 'postgres') {
+    let ws: Workspace;
+    let registryArgs: string[] = [];
+    let sql: (text: string, params?: unknown[]) => Promise<void>;
+    let drop = async () => undefined as void;
+    const [a, b, c] = [uniq('va'), uniq('vb'), uniq('vc')];
+    const cli = (args: string[], env: Record<string, string> = {}) => runCli([...registryArgs, ...args], { cwd: ws.dir, env: { REDIS_URL: own.server.url, ...env } });
+
+    beforeAll(async () => {
+      ws = workspace({
+        tiers: TIERS,
+        [a]: tenantYaml(a, 'Alpha', 'subscription: { tier: pilot_pro }\nbranding: { color: blue }\n'),
+        [b]: tenantYaml(b, 'Beta', 'subscription: { tier: pilot_pro }\n'),
+        [c]: tenantYaml(c, 'Gamma', 'subscription: { tier: pilot_core }\n'),
+      });
+      if (kind === 'postgres') {
+        const db = await freshPostgresDatabase();
+        drop = db.drop;
+        registryArgs = ['--registry', db.url];
+        const { default: pg } = await import('pg');
+        sql = async (text, params) => {
+          const client = new pg.Client({ connectionString: db.url });
+          await client.connect();
+          try {
+            await client.query(text, params);
+          } finally {
+            await client.end();
+          }
+        };
+      } else {
+        sql = async (text, params) => {
+          const store = await openPgliteStore(ws.registryDir);
+          try {
+            await store.db.query(text, params);
+          } finally {
+            await store.close();
+          }
+        };
+      }
+      const m = await cli(['migrate-yaml']);
+      expect(m.code, m.stderr).toBe(0);
+    });
+    afterAll(async () => {
+      ws?.cleanup();
+      await drop();
+    });
+
+    /**
+     * The cache as production has it: each tenant's config as the services
+     * build it (get-config --warm) and its permissions record (check-permission),
+     * made once by the CLI and put back before each test.
+     */
+    let production: Record<string, string> = {};
+    async function warm() {
+      if (!Object.keys(production).length) {
+        for (const id of [a, b, c]) {
+          expect((await cli(['get-config', id, '--warm'])).code).toBe(0);
+          await cli(['check-permission', id, 'has_ai']);
+        }
+        const keys = await own.client.keys('*');
+        production = Object.fromEntries(await Promise.all(keys.map(async (k) => [k, (await own.client.get(k))!])));
+      } else {
+        await own.client.mset(production);
+      }
+      expect(await own.client.dbsize()).toBe(6);
+    }
+
+    it('everything as the registry says: exit 0, no table, one summary line', async () => {
+      await warm();
+      const r = await cli(['verify']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^verified 6 cached entries: 6 ok, 0 stale, 0 orphan \(\d+\.\d s\)$/)]);
+    });
+
+    it('a registry change and a ghost entry: exit 1; the table lists only them, with the fields that differ', async () => {
+      await warm();
+      await sql("UPDATE tenants SET name = 'Alpha Renamed' WHERE id = $1", [a]);
+      await sql("UPDATE business_subscriptions SET tier = 'pilot_core' WHERE business_id = $1", [b]);
+      const ghost = uniq('ghost');
+      await own.client.set(`tenant_config:${ghost}`, '{"client":{"id":"g"}}');
+      const r = await cli(['verify']);
+      expect(r.code).toBe(1);
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(/^2 stale and 1 orphan cache entries found; --fix deletes them$/m);
+      const lines = r.stdout.trim().split('\n');
+      expect(lines[0]).toBe('key\tstatus\tdetail');
+      expect(lines.slice(1, -1).sort()).toEqual([
+        `permissions:${b}\tstale\tdiffers in granted_features, tier, device_limit (values: -o wide or --json)`,
+        `tenant_config:${a}\tstale\tclient.name: "Alpha" -> "Alpha Renamed"`,
+        `tenant_config:${ghost}\torphan\tin neither the registry nor YAML`,
+      ].sort());
+      expect(lines.at(-1)).toMatch(/^verified 7 cached entries: 4 ok, 2 stale, 1 orphan/);
+
+      const json = await cli(['verify', '--json']);
+      expect(json.code).toBe(1);
+      const report = JSON.parse(json.stdout);
+      expect(report.summary).toMatchObject({ checked: 7, ok: 4, stale: 2, orphan: 1, fixed: 0 });
+      expect(report.entries).toContainEqual({
+        key: `permissions:${b}`, family: 'permissions', tenant: b, status: 'stale',
+        fields: [
+          { field: 'granted_features', cached: ['has_ai', 'has_payroll'], current: [] },
+          { field: 'tier', cached: 'pilot_pro', current: 'pilot_core' },
+          { field: 'device_limit', cached: 999999, current: 2 },
+        ],
+      });
+      // Put the registry back for the other tests.
+      await sql("UPDATE tenants SET name = 'Alpha' WHERE id = $1", [a]);
+      await sql("UPDATE business_subscriptions SET tier = 'pilot_pro' WHERE business_id = $1", [b]);
+    });
+
+    it('--fix deletes the stale and orphan entries only, with an audit line; a second run is clean', async () => {
+      await warm();
+      await sql("UPDATE tenants SET tenant_config = jsonb_set(tenant_config, '{branding,color}', '\"red\"') WHERE id = $1", [a]);
+      await sql("UPDATE tenants SET status = 'suspended' WHERE id = $1", [c]);
+      await own.client.set(`dashboard_kpis:${a}:days:30`, '{}');
+      const audit = path.join(ws.dir, 'audit.log');
+      const r = await cli(['verify', '--fix', '--audit-log', audit]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(new RegExp(`^tenant_config:${a}\\tstale\\tbranding.color: "blue" -> "red"\\tdeleted$`, 'm'));
+      expect(r.stdout).toMatch(new RegExp(`^tenant_config:${c}\\torphan\\tregistry status is suspended\\tdeleted$`, 'm'));
+      expect(r.stdout).toMatch(new RegExp(`^permissions:${c}\\torphan\\tregistry status is suspended\\tdeleted$`, 'm'));
+      expect(r.stdout).toMatch(/; 3 deleted \(/);
+      expect(await own.client.exists(`tenant_config:${a}`, `tenant_config:${c}`, `permissions:${c}`)).toBe(0);
+      // Entries that were right, and other families, stay.
+      expect(await own.client.exists(`permissions:${a}`, `tenant_config:${b}`, `permissions:${b}`, `dashboard_kpis:${a}:days:30`)).toBe(4);
+      const line = JSON.parse(readFileSync(audit, 'utf8').trim());
+      expect(line).toMatchObject({ command: 'verify --fix', scope: { tenants: 'all' }, counts: { checked: 6, stale: 1, orphan: 2, deleted: 3 }, exit_code: 1 });
+      const again = await cli(['verify']);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toMatch(/^verified 3 cached entries: 3 ok/);
+      await sql("UPDATE tenants SET status = 'active', tenant_config = jsonb_set(tenant_config, '{branding,color}', '\"blue\"') WHERE id = ANY($1::text[])", [[a, c]]);
+    });
+
+    it('named tenants: only their entries', async () => {
+      await warm();
+      await sql("UPDATE tenants SET name = 'Beta 2' WHERE id = $1", [b]);
+      const r = await cli(['verify', a, '--json']);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).summary).toMatchObject({ checked: 2, ok: 2 });
+      const rb = await cli(['verify', b, '--json']);
+      expect(rb.code).toBe(1);
+      expect(JSON.parse(rb.stdout).entries.map((e: { key: string }) => e.key)).toEqual([`tenant_config:${b}`]);
+      await sql("UPDATE tenants SET name = 'Beta' WHERE id = $1", [b]);
+    });
+  }
+
+  describe('on the embedded registry', () => suite('embedded'));
+  describe.runIf(TEST_DATABASE_URL)('on PostgreSQL', () => suite('postgres'));
+
+  describe('backends down', () => {
+    let ws: Workspace;
+    beforeAll(() => {
+      ws = workspace({ x: tenantYaml('x') });
+    });
+    afterAll(() => ws.cleanup());
+
+    it('Redis down or not configured: exit 3, one line', async () => {
+      const down = await runCli(['verify'], { cwd: ws.dir, env: { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_TIMEOUT_MS: '300' } });
+      expect(down.code).toBe(3);
+      expectOneLineError(down);
+      expect(down.stderr).toMatch(/^error: Redis at .* is unreachable/);
+      const none = await runCli(['verify'], { cwd: ws.dir });
+      expect(none.code).toBe(3);
+      expect(none.stderr).toMatch(/no Redis configured/);
+    });
+
+    it('registry unreachable: exit 3 (nothing can be compared), not every entry an orphan', async () => {
+      await own.client.set('tenant_config:x', '{"client":{"id":"x","name":"Tenant x"}}');
+      const r = await runCli(['verify', '--registry', `postgres://127.0.0.1:${await freePort()}/x`], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+      expect(r.code).toBe(3);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^error: registry .* unreachable/);
+    });
+  });
+});

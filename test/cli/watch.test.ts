@@ -1,0 +1,224 @@
+import type { Client } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOneLineError, freshPostgresDatabase, runCli, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { useOwnRedis } from '../helpers/redis-server.js';
+import { startCli, waitUntil, type CliProcess } from '../helpers/processes.js';
+
+const TIERS = 'features: [has_payroll, has_ai]\ntiers:\n  pilot_core: { features: [], max_devices: 2 }\n  pilot_pro: { features: [has_payroll, has_ai], max_devices: null }\n';
+const WATCHED = ['tenants', 'business_subscriptions', 'business_feature_overrides', 'permission_features', 'permission_tiers'];
+
+describe('watch refuses registries it cannot LISTEN to', () => {
+  let ws: Workspace;
+  beforeAll(() => {
+    ws = workspace({ x: tenantYaml('x') });
+  });
+  afterAll(() => ws.cleanup());
+
+  it('the embedded registry and an https Supabase: exit 2 saying why, before touching anything', async () => {
+    for (const args of [['watch'], ['watch', '--install'], ['watch', '--registry', 'memory:']]) {
+      const r = await runCli(args, { cwd: ws.dir, env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+      expect(r.code, args.join(' ')).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(/^error: watch needs a PostgreSQL registry \(LISTEN\/NOTIFY\) and is not supported here: .*(embedded|in-memory)/);
+    }
+    const supabase = await runCli(['watch', '--registry', 'https://abc.supabase.co'], { cwd: ws.dir, env: { SUPABASE_SERVICE_ROLE_KEY: 'k' } });
+    expect(supabase.code).toBe(2);
+    expect(supabase.stderr).toMatch(/not supported here: a Supabase registry given as https:\/\/ .*Postgres connection string/);
+  });
+
+  it('--print-sql prints the install script without connecting anywhere', async () => {
+    const r = await runCli(['watch', '--print-sql'], { cwd: ws.dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/CREATE OR REPLACE FUNCTION tenantctl_notify_change\(\)/);
+    expect(r.stdout).toMatch(/pg_notify\('tenantctl_changes'/);
+    const un = await runCli(['watch', '--print-sql', '--uninstall'], { cwd: ws.dir });
+    expect(un.stdout).toMatch(/^DROP FUNCTION IF EXISTS tenantctl_notify_change\(\);$/m);
+  });
+});
+
+describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
+  const own = useOwnRedis();
+  let ws: Workspace;
+  let url: string;
+  let drop: () => Promise<void>;
+  let db: Client;
+  const [a, b, c] = [uniq('wa'), uniq('wb'), uniq('wc')];
+  const cli = (args: string[], env: Record<string, string> = {}) => runCli(['--registry', url, ...args], { cwd: ws.dir, env: { REDIS_URL: own.server.url, ...env } });
+  const triggers = async () =>
+    (await db.query(`SELECT c.relname || '.' || t.tgname AS name, t.oid::text AS oid FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE 'tenantctl_watch%' ORDER BY 1`)).rows as Array<{ name: string; oid: string }>;
+  const columns = async () =>
+    (await db.query('SELECT table_name, column_name, data_type, column_default FROM information_schema.columns WHERE table_name = ANY($1::text[]) ORDER BY 1, 2', [WATCHED])).rows;
+
+  beforeAll(async () => {
+    const fresh = await freshPostgresDatabase();
+    url = fresh.url;
+    drop = fresh.drop;
+    ws = workspace({
+      tiers: TIERS,
+      [a]: tenantYaml(a, 'Alpha', 'subscription: { tier: pilot_pro }\n'),
+      [b]: tenantYaml(b, 'Beta', 'subscription: { tier: pilot_pro }\n'),
+      [c]: tenantYaml(c, 'Gamma', 'subscription: { tier: pilot_core }\n'),
+    }, { registry: false });
+    const { default: pg } = await import('pg');
+    db = new pg.Client({ connectionString: url });
+    await db.connect();
+    const m = await cli(['migrate-yaml']);
+    expect(m.code, m.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await db?.end();
+    ws?.cleanup();
+    await drop?.();
+  });
+
+  it('install: refused to run before it; idempotent; changes no column; one transaction; uninstall removes exactly it', async () => {
+    const notInstalled = await cli(['watch']);
+    expect(notInstalled.code).toBe(2);
+    expect(notInstalled.stderr).toMatch(/change triggers are not installed .*run `tenantctl watch --install` first/);
+
+    const cols = await columns();
+    const first = await cli(['watch', '--install', '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ status: 'installed', triggers: expect.arrayContaining(['tenants.tenantctl_watch', 'permission_tiers.tenantctl_watch_truncate']) });
+    const installed = await triggers();
+    expect(installed.map((t) => t.name)).toEqual(WATCHED.flatMap((t) => [`${t}.tenantctl_watch`, `${t}.tenantctl_watch_truncate`]).sort());
+    expect(await columns()).toEqual(cols);
+
+    // Again: nothing is recreated (the same trigger objects).
+    const second = await cli(['watch', '--install']);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/^watch triggers already installed \(nothing changed\)/);
+    expect(await triggers()).toEqual(installed);
+
+    // A service's UPDATE: the row is exactly as it wrote it (the triggers change nothing), and a notification goes out at commit.
+    const { default: pg } = await import('pg');
+    const listener = new pg.Client({ connectionString: url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.payload ?? ''));
+    await listener.query('LISTEN tenantctl_changes');
+    const before = (await db.query('SELECT * FROM tenants WHERE id = $1', [c])).rows[0];
+    await db.query("UPDATE tenants SET plan = 'gold' WHERE id = $1", [c]);
+    const after = (await db.query('SELECT * FROM tenants WHERE id = $1', [c])).rows[0];
+    expect(after).toEqual({ ...before, plan: 'gold' });
+    expect(await waitUntil(() => heard.length > 0, 10_000)).toBe(true);
+    expect(JSON.parse(heard[0])).toMatchObject({ t: 'tenants', op: 'UPDATE', id: c });
+
+    // One transaction: a table locked by someone else makes the install fail whole (nothing half-installed).
+    expect((await cli(['watch', '--uninstall'])).stdout).toMatch(/^watch triggers removed/);
+    const locker = new pg.Client({ connectionString: url });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE permission_tiers IN ACCESS EXCLUSIVE MODE');
+    const blocked = await cli(['watch', '--install', '--registry-timeout', '500']);
+    await locker.query('ROLLBACK');
+    await locker.end();
+    expect(blocked.code).toBe(3);
+    expect(await triggers()).toEqual([]);
+    expect((await db.query("SELECT to_regprocedure('tenantctl_notify_change()') AS f")).rows[0].f).toBeNull();
+
+    // Uninstalled: no more notifications.
+    heard.length = 0;
+    await db.query("UPDATE tenants SET plan = 'silver' WHERE id = $1", [c]);
+    await listener.query('SELECT 1');
+    expect(heard).toEqual([]);
+    expect((await cli(['watch', '--uninstall'])).stdout).toMatch(/^watch triggers not installed \(nothing to remove\)/);
+    await listener.end();
+    expect(await columns()).toEqual(cols);
+  });
+
+  describe('running', () => {
+    let watch: CliProcess;
+    let metricsUrl: string;
+    const linesAbout = (id: string) => watch.stdout().split('\n').filter((l) => l.includes(` ${id}:`));
+
+    beforeAll(async () => {
+      expect((await cli(['watch', '--install'])).code).toBe(0);
+      watch = startCli(['--registry', url, 'watch', '--metrics', '127.0.0.1:0', '--heartbeat', '200'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+      expect(await watch.waitForStderr(/watch: watching .*metrics on (http:\S+)/, 20_000), watch.stderr()).toBe(true);
+      metricsUrl = /metrics on (http:\S+)/.exec(watch.stderr())![1];
+    });
+    afterAll(async () => {
+      if (!watch.exited()) await watch.kill();
+    });
+
+    it('a tenants row change: every key of that tenant gone, its neighbours untouched, one log line', async () => {
+      const keys = [`tenant_config:${a}`, `permissions:${a}`, `dashboard_kpis:${a}:days:30`];
+      const neighbours = [`tenant_config:${a}2`, `dashboard_kpis:${a}-eu:days:30`, `sessions:${a}`];
+      for (const k of [...keys, ...neighbours]) await own.client.set(k, '{}');
+      await db.query("UPDATE tenants SET name = 'Alpha 2' WHERE id = $1", [a]);
+      expect(await waitUntil(async () => (await own.client.exists(...keys)) === 0, 10_000)).toBe(true);
+      expect(await own.client.exists(...neighbours)).toBe(3);
+      expect(await waitUntil(() => linesAbout(a).length > 0, 5000)).toBe(true);
+      const lines = linesAbout(a);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^\\S+Z notify tenants UPDATE ${a}: deleted 3 keys \\((?=.*tenant_config 1)(?=.*permissions 1)(?=.*dashboard_kpis 1).*\\), lag \\d+ ms$`));
+    });
+
+    it('a subscription change: only permissions:<business>; an override too', async () => {
+      await own.client.set(`permissions:${b}`, '{}');
+      await own.client.set(`tenant_config:${b}`, '{}');
+      await db.query("UPDATE business_subscriptions SET tier = 'pilot_core' WHERE business_id = $1", [b]);
+      expect(await waitUntil(async () => (await own.client.exists(`permissions:${b}`)) === 0, 10_000)).toBe(true);
+      expect(await own.client.exists(`tenant_config:${b}`)).toBe(1);
+      await own.client.set(`permissions:${b}`, '{}');
+      await db.query("INSERT INTO business_feature_overrides (business_id, feature, value) VALUES ($1, 'has_ai', 'true')", [b]);
+      expect(await waitUntil(async () => (await own.client.exists(`permissions:${b}`)) === 0, 10_000)).toBe(true);
+      expect(await own.client.exists(`tenant_config:${b}`)).toBe(1);
+      expect(await waitUntil(() => linesAbout(b).length === 2, 5000)).toBe(true);
+      expect(linesAbout(b)[0]).toMatch(new RegExp(`notify business_subscriptions UPDATE ${b}: deleted 1 key \\(permissions 1\\)`));
+      expect(linesAbout(b)[1]).toMatch(new RegExp(`notify business_feature_overrides INSERT ${b}: deleted 1 key`));
+    });
+
+    it('a catalogue change: every permissions: entry, nothing else', async () => {
+      const perms = [`permissions:${a}`, `permissions:${b}`, `permissions:${c}`, 'permissions:someone'];
+      for (const k of perms) await own.client.set(k, '{}');
+      await own.client.set(`tenant_config:${c}`, '{}');
+      await db.query("INSERT INTO permission_features (name) VALUES ('has_new'), ('has_newer')");
+      expect(await waitUntil(async () => (await own.client.exists(...perms)) === 0, 10_000)).toBe(true);
+      expect(await own.client.exists(`tenant_config:${c}`)).toBe(1);
+      expect(await waitUntil(() => /notify permission_features CHANGE \*: deleted 4 keys \(permissions 4\)/.test(watch.stdout()), 5000)).toBe(true);
+      // Two rows in one transaction: one notification, one line.
+      expect(watch.stdout().split('\n').filter((l) => l.includes('permission_features'))).toHaveLength(1);
+    });
+
+    it('serves its counters as Prometheus text', async () => {
+      const text = await (await fetch(metricsUrl)).text();
+      const value = (sample: string) => Number(new RegExp(`^${sample.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+      expect(value('tenantctl_watch_changes_total{source="notify"}')).toBeGreaterThanOrEqual(4);
+      expect(value('tenantctl_watch_keys_deleted_total')).toBeGreaterThanOrEqual(9);
+      expect(value('tenantctl_watch_up{backend="postgres"}')).toBe(1);
+      expect(value('tenantctl_watch_up{backend="redis"}')).toBe(1);
+      expect(value('tenantctl_watch_reconnects_total{backend="redis"}')).toBe(0);
+      expect(value('tenantctl_watch_last_lag_seconds')).toBeGreaterThanOrEqual(0);
+      expect((await fetch(metricsUrl.replace('/metrics', '/other'))).status).toBe(404);
+    });
+
+    it('SIGTERM: closes both connections and exits 143 saying what it did', async () => {
+      watch.child.kill('SIGTERM');
+      const end = await watch.done;
+      expect(end.code).toBe(143);
+      expect(end.stderr).toMatch(/watch stopped by SIGTERM: \d+ change\(s\) seen, \d+ key\(s\) deleted, 0 reconnect\(s\)/);
+      expect(await waitUntil(async () => (await db.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tenantctl watch' AND datname = current_database()")).rows[0].n === 0, 5000)).toBe(true);
+    });
+
+    it('-o json: one JSON object per line; SIGINT exits 130', async () => {
+      const run = startCli(['--registry', url, 'watch', '-o', 'json'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+      try {
+        expect(await run.waitForStderr(/watch: watching/, 20_000), run.stderr()).toBe(true);
+        await own.client.set(`tenant_config:${c}`, '{}');
+        await db.query("UPDATE tenants SET name = 'Gamma 2' WHERE id = $1", [c]);
+        expect(await waitUntil(() => run.stdout().includes(`"source":"notify","kind":"tenant","tenant":"${c}"`), 10_000)).toBe(true);
+        run.child.kill('SIGINT');
+        const end = await run.done;
+        expect(end.code).toBe(130);
+        const events = end.stdout.trim().split('\n').map((l) => JSON.parse(l));
+        expect(events.filter((e) => e.tenant === c && e.source === 'notify')).toEqual([
+          expect.objectContaining({ kind: 'tenant', table: 'tenants', op: 'UPDATE', changes: 1, deleted: 1, families: { tenant_config: 1 }, lag_ms: expect.any(Number) }),
+        ]);
+      } finally {
+        if (!run.exited()) await run.kill();
+      }
+    });
+  });
+});

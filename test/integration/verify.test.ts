@@ -1,0 +1,264 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openPgliteStore } from '../../src/registry/pglite-store.js';
+import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
+import type { Registry } from '../../src/registry/registry-store.js';
+import { Tenantctl } from '../../src/tenantctl.js';
+import { catalogueHash } from '../../src/services/migration.js';
+import { CacheVerifier, type VerifyEntry } from '../../src/services/verify.js';
+import { tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { useOwnRedis } from '../helpers/redis-server.js';
+
+const catalogue = {
+  features: ['has_advanced_reporting', 'has_ai', 'has_api_access', 'has_payroll'],
+  tiers: {
+    pilot_core: { name: 'pilot_core', features: [], max_devices: 2 },
+    pilot_pro: { name: 'pilot_pro', features: ['has_advanced_reporting', 'has_ai', 'has_api_access', 'has_payroll'], max_devices: null },
+  },
+};
+
+/**
+ * §2 verify, in process, on an own redis-server (it sweeps every cached
+ * entry, so no other test's keys may be there) and an in-memory PGlite
+ * registry: entries equal to the rebuild `get-config --no-cache` does are ok,
+ * changed ones stale with their fields (secrets never compared nor shown),
+ * gone or inactive tenants orphan; --fix deletes exactly those; batches are bounded.
+ */
+describe('CacheVerifier on real Redis and PGlite', () => {
+  const own = useOwnRedis();
+  let ws: Workspace;
+  let store: SqlRegistryStore;
+  /** The services' environment: their secrets. This process (the verifier) has none of them. */
+  const servicesEnv = { OPENAI_API_KEY: 'sk-services-only', SMTP_HOST: 'smtp.services.example' };
+
+  const tool = (env: NodeJS.ProcessEnv = {}, registry: Registry = store) =>
+    new Tenantctl({ flags: { redisUrl: own.server.url, tenantsDir: ws.tenantsDir, registry: 'memory:' }, env, cwd: ws.dir, registry });
+  const verifier = (t: Tenantctl, registry: () => Promise<Registry> = () => t.registry()) =>
+    new CacheVerifier({ cache: t.cache, keys: t.keys, registry, source: t.source, env: t.env });
+
+  /** What a service caches on a miss: the config it builds, secrets resolved from its environment, `_meta.source` only. */
+  async function cacheAsServices(id: string) {
+    const t = tool(servicesEnv);
+    const { config } = await t.tenants.get(id, { noCache: true });
+    const { _meta, ...rest } = config as { _meta: { source: string } };
+    await own.client.set(`tenant_config:${id}`, JSON.stringify({ ...rest, _meta: { source: _meta.source } }), 'EX', 300);
+    await t.close();
+    return rest;
+  }
+
+  async function migrated(id: string, extra = '') {
+    ws.writeTenant(id, tenantYaml(id, `Tenant ${id}`, extra));
+    const t = tool();
+    await t.tenants.save(id, t.source.load(id)!.config);
+    await t.close();
+  }
+
+  async function subscribe(id: string, tier = 'pilot_pro', overrides: Record<string, boolean | number> = {}) {
+    const current = await store.getSubscription(id);
+    const { subscriptionVersion } = await import('../../src/registry/content-hash.js');
+    await store.applyChanges({ subscriptions: [{ sub: { business_id: id, tier, status: 'active', demo_expires_at: null, overrides }, hash: null, expect: subscriptionVersion(current) }] });
+  }
+
+  const byKey = (entries: VerifyEntry[]) => Object.fromEntries(entries.map((e) => [e.key, e]));
+
+  beforeAll(async () => {
+    ws = workspace({}, { registry: false });
+    store = await openPgliteStore(undefined);
+    await store.ensureSchema();
+    await store.applyChanges({ catalogue: { catalogue, hash: catalogueHash(catalogue), expect: null } });
+  });
+  afterAll(async () => {
+    await store.close();
+    ws.cleanup();
+  });
+  afterEach(async () => {
+    await own.client.flushall();
+  });
+
+  const secretive = 'email:\n  primary: ops@x.example\n  smtp:\n    host: "${SMTP_HOST:-smtp.default.example}"\n    password: "${X_SMTP_PASSWORD}"\ninfrastructure:\n  openai: { model: gpt-4o-mini }\nbranding: { color: "#0a5" }\n';
+
+  it('an entry equal to the get-config --no-cache rebuild is ok, however its secrets resolved, in the services\' form or the library\'s', async () => {
+    const [db, yamlOnly, plain] = [uniq('db'), uniq('yo'), uniq('yaml')];
+    await migrated(db, secretive);
+    ws.writeTenant(yamlOnly, tenantYaml(yamlOnly, 'Only YAML', 'yaml_only: true\nfeatures: { x: 1 }\n'));
+    ws.writeTenant(plain, tenantYaml(plain, 'Plain YAML', secretive));
+    // The services resolved SMTP_HOST and OPENAI_API_KEY from their environment; the verifier has neither.
+    const built = await cacheAsServices(db);
+    expect(built).toMatchObject({ email: { smtp: { host: 'smtp.services.example' } }, infrastructure: { openai: { api_key: 'sk-services-only' } } });
+    await cacheAsServices(yamlOnly);
+    // The library caches the stored form (references unresolved): also ok.
+    const lib = tool(servicesEnv);
+    await lib.tenants.get(plain);
+    await lib.close();
+    expect(await own.client.get(`tenant_config:${plain}`)).toContain('${SMTP_HOST');
+
+    const t = tool({ SMTP_HOST: 'smtp.services.example' });
+    const report = await verifier(t).verify();
+    await t.close();
+    expect(report.entries).toEqual([]);
+    expect(report.summary).toMatchObject({ checked: 3, ok: 3, stale: 0, orphan: 0, error: 0 });
+  });
+
+  it('a changed registry row is stale with the fields that differ; secrets are never compared nor shown', async () => {
+    const id = uniq('chg');
+    await migrated(id, secretive);
+    await cacheAsServices(id);
+    // Changed behind every cache: a name, a nested value, and a secret reference.
+    await store.db.query(
+      `UPDATE tenants SET name = 'Renamed', tenant_config = jsonb_set(jsonb_set(tenant_config, '{branding,color}', '"#fff"'), '{email,smtp,password}', '"\${OTHER_PW}"') WHERE id = $1`,
+      [id],
+    );
+    const t = tool({ SMTP_HOST: 'smtp.services.example' });
+    const report = await verifier(t).verify();
+    await t.close();
+    expect(report.summary).toMatchObject({ checked: 1, stale: 1 });
+    const entry = byKey(report.entries)[`tenant_config:${id}`];
+    expect(entry.status).toBe('stale');
+    expect(entry.fields).toEqual([
+      { field: 'client.name', cached: `Tenant ${id}`, current: 'Renamed' },
+      { field: 'branding.color', cached: '#0a5', current: '#fff' },
+    ]);
+    expect(JSON.stringify(report)).not.toContain('sk-services-only');
+    expect(JSON.stringify(report)).not.toMatch(/password|OTHER_PW/);
+  });
+
+  it('orphans: a tenant in neither the registry nor YAML, and one whose registry status is not active', async () => {
+    const [ghost, suspended, ok] = [uniq('ghost'), uniq('susp'), uniq('ok')];
+    await migrated(suspended);
+    await migrated(ok);
+    await cacheAsServices(suspended);
+    await cacheAsServices(ok);
+    await own.client.set(`tenant_config:${ghost}`, JSON.stringify({ client: { id: ghost, name: 'Ghost' } }));
+    await store.db.query("UPDATE tenants SET status = 'suspended' WHERE id = $1", [suspended]);
+    const t = tool();
+    const report = await verifier(t).verify();
+    await t.close();
+    const entries = byKey(report.entries);
+    expect(entries[`tenant_config:${ghost}`]).toMatchObject({ status: 'orphan', reason: 'in neither the registry nor YAML' });
+    expect(entries[`tenant_config:${suspended}`]).toMatchObject({ status: 'orphan', reason: 'registry status is suspended' });
+    expect(entries[`tenant_config:${ok}`]).toBeUndefined();
+    expect(report.summary).toMatchObject({ checked: 3, ok: 1, orphan: 2, stale: 0 });
+  });
+
+  it('permissions: the computation check-permission does; a subscription change is stale, a business known only by its subscription is not an orphan', async () => {
+    const [changed, same, subOnly, nobody] = [uniq('pchg'), uniq('psame'), uniq('psub'), uniq('pnone')];
+    await migrated(changed);
+    await migrated(same);
+    for (const id of [changed, same, subOnly]) await subscribe(id, 'pilot_pro', { has_ai: false });
+    const warm = tool();
+    for (const id of [changed, same, subOnly, nobody]) await warm.permissions.get(id);
+    await warm.close();
+    expect(await own.client.exists(`permissions:${nobody}`)).toBe(1);
+    await subscribe(changed, 'pilot_core');
+    const t = tool();
+    const report = await verifier(t).verify();
+    await t.close();
+    const entries = byKey(report.entries);
+    expect(entries[`permissions:${changed}`]).toMatchObject({ status: 'stale' });
+    expect(entries[`permissions:${changed}`].fields?.map((f) => f.field)).toEqual(['granted_features', 'tier', 'device_limit']);
+    expect(entries[`permissions:${nobody}`]).toMatchObject({ status: 'orphan' });
+    expect(entries[`permissions:${same}`]).toBeUndefined();
+    expect(entries[`permissions:${subOnly}`]).toBeUndefined();
+    expect(report.summary).toMatchObject({ checked: 4, ok: 2, stale: 1, orphan: 1 });
+  });
+
+  it('fix deletes the stale and orphan entries and nothing else', async () => {
+    const [stale, ok] = [uniq('fs'), uniq('fo')];
+    const ghost = uniq('fg');
+    await migrated(stale);
+    await migrated(ok);
+    await cacheAsServices(stale);
+    await cacheAsServices(ok);
+    await own.client.set(`tenant_config:${ghost}`, '{"client":{"id":"x"}}');
+    await own.client.set(`dashboard_kpis:${stale}:days:30`, '{}');
+    await own.client.set(`sessions:${stale}`, 'x');
+    await store.db.query("UPDATE tenants SET name = 'New' WHERE id = $1", [stale]);
+    const t = tool();
+    const report = await verifier(t).verify({ fix: true });
+    await t.close();
+    expect(report.summary).toMatchObject({ stale: 1, orphan: 1, fixed: 2 });
+    expect(report.entries.every((e) => e.fixed)).toBe(true);
+    expect(await own.client.exists(`tenant_config:${stale}`, `tenant_config:${ghost}`)).toBe(0);
+    expect(await own.client.exists(`tenant_config:${ok}`, `dashboard_kpis:${stale}:days:30`, `sessions:${stale}`)).toBe(3);
+  });
+
+  it('named tenants: only their keys are read; the ones not cached are counted', async () => {
+    const [a, b, other] = [uniq('na'), uniq('nb'), uniq('nother')];
+    await own.client.set(`tenant_config:${a}`, '{"client":{"id":"a"}}');
+    await own.client.set(`tenant_config:${other}`, '{"client":{"id":"o"}}');
+    const t = tool();
+    const report = await verifier(t).verify({ tenants: [a, b] });
+    await t.close();
+    expect(report.entries.map((e) => e.key)).toEqual([`tenant_config:${a}`]);
+    expect(report.summary).toMatchObject({ checked: 1, orphan: 1, not_cached: 3 });
+  });
+
+  it('bounded: every entry is checked in MGET batches, the registry read once per batch with at most a batch of ids', async () => {
+    const n = 1234;
+    const ids = Array.from({ length: n }, (_, i) => `bulk${i}`);
+    const tx = own.client.multi();
+    for (const id of ids) tx.set(`permissions:${id}`, JSON.stringify({ granted_features: [], tier: 'none', status: 'inactive', demo_expires_at: null, device_limit: 0 }));
+    await tx.exec();
+    // Half of them exist in YAML (so they are not orphans, and compute as "no subscription": ok).
+    for (const id of ids.slice(0, n / 2)) ws.writeTenant(id, tenantYaml(id));
+    const calls: number[] = [];
+    const counting = new Proxy(store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop === 'getTenants') return (list: string[]) => (calls.push(list.length), target.getTenants(list));
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Registry;
+    const t = tool({}, counting);
+    const report = await verifier(t).verify({ batchSize: 100 });
+    await t.close();
+    expect(report.summary).toMatchObject({ checked: n, ok: n / 2, orphan: n / 2, stale: 0 });
+    expect(Math.max(...calls)).toBeLessThanOrEqual(100);
+    // One read per batch, plus one per batch for confirming the orphans found in it.
+    expect(calls.length).toBeLessThanOrEqual(2 * Math.ceil(n / 100) + 2);
+  });
+
+  it('an entry that looked stale only because the registry changed while it was read is confirmed, not reported', async () => {
+    const id = uniq('race');
+    await migrated(id);
+    await cacheAsServices(id);
+    let first = true;
+    // The first read sees the row as a concurrent writer had it for a moment; the confirming read sees it settled.
+    const racing = new Proxy(store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop === 'getTenants') {
+          return async (list: string[]) => {
+            const rows = await target.getTenants(list);
+            if (first && rows.has(id)) {
+              first = false;
+              rows.set(id, { ...rows.get(id)!, name: 'Mid-write' });
+            }
+            return rows;
+          };
+        }
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Registry;
+    const t = tool({}, racing);
+    const report = await verifier(t).verify();
+    await t.close();
+    expect(first).toBe(false);
+    expect(report.summary).toMatchObject({ checked: 1, ok: 1, stale: 0 });
+  });
+
+  it('a malformed entry is stale; a malformed tenant file leaves its entry undecided (error)', async () => {
+    const [badJson, badFile] = [uniq('bj'), uniq('bf')];
+    await own.client.set(`tenant_config:${badJson}`, '{not json');
+    await own.client.set(`permissions:${badJson}`, '{"granted_features": "all"}');
+    ws.writeTenant(badFile, 'client:\n  id: someone-else\n  name: X\n');
+    await own.client.set(`tenant_config:${badFile}`, '{"client":{}}');
+    const t = tool();
+    const report = await verifier(t).verify();
+    await t.close();
+    const entries = byKey(report.entries);
+    expect(entries[`tenant_config:${badJson}`]).toMatchObject({ status: 'stale', reason: 'not a JSON object' });
+    expect(entries[`permissions:${badJson}`]).toMatchObject({ status: 'stale', reason: 'not a permission record' });
+    expect(entries[`tenant_config:${badFile}`]).toMatchObject({ status: 'error', reason: expect.stringMatching(/does not match the file name/) });
+    expect(report.summary.error).toBe(1);
+  });
+});
