@@ -322,9 +322,11 @@ class IoredisStore implements CacheStore {
 
   private async scriptBatch(node: Redis, cursor: string, request: SweepRequest, state: { limitLeft: number }) {
     const { rules } = request.rules;
+    // One UNLINK per family and page where a node holds every slot and no limit must be exact.
+    const action = request.action === 'unlink' && this.mode !== 'cluster' && request.limit === undefined ? 'unlink-batched' : request.action;
     const args: Array<string | number | Buffer> = [
       // With a MATCH glob the server filters and the script sees few keys: bigger pages, fewer round trips.
-      request.action, cursor, request.match ? SCRIPT_MATCH_SCAN_COUNT : SCRIPT_SCAN_COUNT, Buffer.from(request.match ?? '', 'latin1'), SCRIPT_BUDGET_US,
+      action, cursor, request.match ? SCRIPT_MATCH_SCAN_COUNT : SCRIPT_SCAN_COUNT, Buffer.from(request.match ?? '', 'latin1'), SCRIPT_BUDGET_US,
       request.action === 'unlink' ? state.limitLeft : -1, rules.length,
     ];
     // Patterns and prefixes are binary strings: sent byte for byte, never re-encoded as UTF-8.

@@ -10,6 +10,9 @@
  * at 0, so no single call blocks the server long (the goal: none over 5 ms).
  * Lua strings are bytes: keys that are not UTF-8 are matched and deleted exactly.
  *
+ * Actions: count, unlink (one key per UNLINK: a Cluster node refuses keys of
+ * different slots in one call, and a limit is exact), unlink-batched (one
+ * UNLINK per family and page: standalone and Sentinel, no limit), collect, profile.
  * ARGV: action, cursor, count, match ('' = none), budget_us, limit (-1 = none),
  *       nrules, then per rule: dispatch prefix, Lua pattern (tenant captured), group (1-based).
  * Reply: { cursor, scanned, limit_left, {count per group}, {entries} } where
@@ -58,6 +61,7 @@ repeat
   cursor = page[1]
   local keys = page[2]
   scanned = scanned + #keys
+  local batch = {}
   for i = 1, #keys do
     local k = keys[i]
     local g, tenant
@@ -78,6 +82,10 @@ repeat
     if g then
       if action == 'count' then
         counts[g] = counts[g] + 1
+      elseif action == 'unlink-batched' then
+        local list = batch[g]
+        if not list then list = {}; batch[g] = list end
+        list[#list + 1] = k
       elseif action == 'unlink' then
         if limit ~= 0 then
           local n = call('UNLINK', k)
@@ -107,6 +115,8 @@ repeat
       end
     end
   end
+  -- One UNLINK per family and page (not per key) where keys of many slots may go together.
+  for g, list in pairs(batch) do counts[g] = counts[g] + call('UNLINK', unpack(list)) end
   t = call('TIME')
   elapsed = t[1] * 1000000 + t[2] - started
 until cursor == '0' or elapsed >= budget or limit == 0
