@@ -32,6 +32,8 @@ export interface SweepProgress {
 
 /** Up to this many tenants, each gets its own server-side MATCH pass (cheaper than one unfiltered pass). */
 const PER_TENANT_PASSES_UP_TO = 2;
+/** Tenants whose fixed-name keys go to Redis together. */
+const FIXED_KEYS_TENANTS = 250;
 /** Up to this many tenants, one pass with exact per-tenant rules; beyond, the pass hands keys back for the client to pick. */
 const EXACT_RULES_UP_TO = 64;
 
@@ -58,7 +60,6 @@ export class CacheAdmin {
    */
   async invalidateTenants(tenants: string[], options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<TenantInvalidation[]> {
     const unique = [...new Set(tenants)];
-    const fixed = this.keys.fixedKeys(unique);
     const results = new Map(unique.map((t) => [t, { tenant: t, families: this.zeroCounts(), total: 0, keys: options.dryRun ? new Set<string>() : undefined }]));
     const add = (tenant: string, family: string, n: number, key?: string) => {
       const r = results.get(tenant)!;
@@ -74,12 +75,16 @@ export class CacheAdmin {
     try {
       await this.cache.need(async (store) => {
         connected = true;
-        if (options.dryRun) {
-          const exists = await store.exists(fixed.map((f) => f.key));
-          fixed.forEach((f, i) => exists[i] && add(f.tenant, f.family, 1, f.key));
-        } else {
-          const removed = await store.unlink(fixed.map((f) => f.key));
-          fixed.forEach((f, i) => removed[i] && add(f.tenant, f.family, removed[i]));
+        // Fixed names a few hundred tenants at a time: a migration's 10,000 tenants never hold 120,000 key names at once.
+        for (let i = 0; i < unique.length; i += FIXED_KEYS_TENANTS) {
+          const fixed = this.keys.fixedKeys(unique.slice(i, i + FIXED_KEYS_TENANTS));
+          if (options.dryRun) {
+            const exists = await store.exists(fixed.map((f) => f.key));
+            fixed.forEach((f, j) => exists[j] && add(f.tenant, f.family, 1, f.key));
+          } else {
+            const removed = await store.unlink(fixed.map((f) => f.key));
+            fixed.forEach((f, j) => removed[j] && add(f.tenant, f.family, removed[j]));
+          }
         }
         if (this.keys.hasWildcards()) await this.sweepTenants(store, unique, !!options.dryRun, add, options.signal);
       });
