@@ -176,7 +176,7 @@ await runArea(
 
     // What each measure collects per round.
     const M = {};
-    const measures = ['floor', 'loop', 'all', 'dry', 'info', 'one'];
+    const measures = ['floor', 'loop', 'all', 'dry', 'info', 'by', 'one'];
     for (const m of measures) M[m] = { ms: [], rssKb: [], slow: [], calls: [], cpuMs: [] };
     const measured = async (m, fn) => {
       const cpu0 = await serverCpu();
@@ -235,6 +235,14 @@ await runArea(
       area.check(infoJson.total_keys === TOTAL, `cache-info total_keys = ${infoJson.total_keys}, expected ${TOTAL}`);
       area.check(infoJson.cached_tenants === TENANTS, `cache-info cached_tenants = ${infoJson.cached_tenants}, expected ${TENANTS}`);
       expectFamilies('cache-info', infoJson.families, 'families.');
+
+      // cache-info --by tenant: every key's memory and TTL, aggregated server-side per batch (issue 10: <= 2x the floor).
+      const by = await measured('by', () => tenantctl('cache-info --by tenant', 'cache-info', '--by', 'tenant', '--json'));
+      const byJson = parseJson('cache-info --by tenant', by.stdout);
+      area.check(byJson.total?.keys === FAMILY_KEYS, `cache-info --by tenant: ${byJson.total?.keys} keys, seeded ${FAMILY_KEYS}`);
+      area.check(byJson.tenant_count === TENANTS, `cache-info --by tenant: ${byJson.tenant_count} tenants, seeded ${TENANTS}`);
+      area.check(byJson.total?.no_ttl === FAMILY_KEYS, `cache-info --by tenant: ${byJson.total?.no_ttl} keys without TTL, every seeded key has none`);
+      area.check((await admin.dbsize()) === TOTAL, 'cache-info --by tenant changed the keyspace');
 
       // invalidate t1: exactly its 10 keys go; t10, t100, ... and the decoys stay.
       const one = await measured('one', () => tenantctl(`invalidate ${TARGET}`, 'invalidate', TARGET, '--json'));
@@ -301,10 +309,11 @@ await runArea(
     });
     vsFloor('dry', 'invalidate-all --dry-run --json (whole process)', 0.9);
     vsFloor('info', 'cache-info --json (whole process)', 0.9);
+    vsFloor('by', 'cache-info --by tenant --json (whole process; MEMORY USAGE and TTL of every key)', 2.0);
     vsFloor('one', `invalidate ${TARGET} (${LAYOUT.length} keys among ${fmtInt(TOTAL)}; whole process)`, 0.5);
 
-    const names = { all: 'invalidate-all --yes', dry: 'invalidate-all --dry-run', info: 'cache-info', one: `invalidate ${TARGET}`, floor: 'floor', loop: 'simple loop' };
-    for (const m of ['all', 'dry', 'info', 'one']) {
+    const names = { all: 'invalidate-all --yes', dry: 'invalidate-all --dry-run', info: 'cache-info', by: 'cache-info --by tenant', one: `invalidate ${TARGET}`, floor: 'floor', loop: 'simple loop' };
+    for (const m of ['all', 'dry', 'info', 'by', 'one']) {
       const peak = Math.max(...M[m].rssKb);
       area.row({ measure: `peak RSS: ${names[m]}`, value: fmtMb(peak), spread: fmtRange(M[m].rssKb, fmtMb), goal: '< 100 MB', met: kbToMb(peak) < 100, json: { rss_kb: M[m].rssKb } });
     }
@@ -321,7 +330,7 @@ await runArea(
     };
     const floorPerRun = slowStats('floor').perRun;
     const quietRounds = floorPerRun.map((n, i) => (n === 0 ? i : -1)).filter((i) => i >= 0);
-    for (const m of ['all', 'dry', 'info', 'one', 'floor', 'loop']) {
+    for (const m of ['all', 'dry', 'info', 'by', 'one', 'floor', 'loop']) {
       const s = slowStats(m);
       const isGoal = !['floor', 'loop'].includes(m);
       const inQuiet = quietRounds.reduce((a, i) => a + s.perRun[i], 0);
@@ -345,7 +354,7 @@ await runArea(
     if (slowStats('floor').entries) {
       area.note(`SLOWLOG, floor: plain SCAN COUNT 1000 calls (normally ~1 ms) logged ${slowStats('floor').entries} entries over 5 ms (per round ${floorPerRun.join('/')}, max ${slowStats('floor').max.toFixed(1)} ms): the machine stalled during those rounds; read the tool's entries of those rounds as partly noise`);
     }
-    for (const m of ['all', 'dry', 'info', 'one', 'floor', 'loop']) {
+    for (const m of ['all', 'dry', 'info', 'by', 'one', 'floor', 'loop']) {
       // Calls per command in the last round (those made inside a script included), and the server's main-thread CPU (median).
       const last = M[m].calls[M[m].calls.length - 1];
       const cpuMs = median(M[m].cpuMs);

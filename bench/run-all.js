@@ -19,6 +19,7 @@ const AREAS = [
   ['startup', 'startup-time.js'],
   ['cached-reads', 'cached-reads.js'],
   ['watch-latency', 'watch-latency.js'],
+  ['secrets-strip', 'secrets-strip.js'],
 ];
 
 const git = (...args) => {
