@@ -9,6 +9,7 @@ import type { Catalogue, Subscription } from '../permissions/model.js';
 import { loadTiersFile, tiersFilePath } from '../permissions/tiers-file.js';
 import { subscriptionFromConfig } from '../permissions/subscription-block.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
+import type { ParseCache } from '../tenants/parse-cache.js';
 
 export { catalogueHash, subscriptionHash } from '../registry/content-hash.js';
 
@@ -93,12 +94,15 @@ export class Migration {
       /** The registry for writing (created if embedded, schema made current). */
       writableRegistry: () => Promise<Registry>;
       outbox: InvalidationOutbox;
+      /** Parsed files kept between runs (a rerun over unchanged files stats them instead of parsing them). */
+      parseCache?: () => ParseCache;
     },
   ) {}
 
   async run(options: MigrationOptions = {}): Promise<MigrationReport> {
     // A tenants directory named explicitly that does not exist is a usage error, said before anything is created or locked.
     this.deps.source.checkDir();
+    if (this.deps.parseCache) this.deps.source.useParseCache(this.deps.parseCache());
     const registry = options.dryRun ? await this.readRegistryOrEmpty() : await this.deps.writableRegistry();
     const release = options.dryRun ? undefined : await (registry as Registry).lockMigrations();
     try {
@@ -122,6 +126,7 @@ export class Migration {
       report.counts = countActions(items);
       return report;
     } finally {
+      this.deps.source.saveParseCache();
       await release?.();
     }
   }

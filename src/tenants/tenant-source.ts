@@ -1,10 +1,16 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
 import { lineLocator, readYamlFile } from '../yaml/yaml-file.js';
-import { stripSecrets } from './secrets.js';
+import { stripSecrets, type StrippedSecret } from './secrets.js';
 import { isMap } from './plain-object.js';
+import type { ParseCache, ParsedEntry } from './parse-cache.js';
+
+/** A secret stripped from a file, with its line. */
+export interface StrippedSecretAt extends StrippedSecret {
+  line?: number;
+}
 
 /** A tenant as read from its YAML file: secrets stripped, `${VAR}` references kept. */
 export interface TenantDocument {
@@ -16,6 +22,8 @@ export interface TenantDocument {
   yamlOnly: boolean;
   /** `file:line: …` warnings (literal secrets stripped). */
   warnings: string[];
+  /** What was stripped, and where (the warnings say the same in words). */
+  strippedSecrets: StrippedSecretAt[];
   /**
    * The 1-based line of a key path in the file, for later checks' messages.
    * A function, not the text: the text may hold the literal secrets that were stripped.
@@ -32,6 +40,8 @@ export interface TenantDocument {
 export class YamlTenantSource {
   /** Parsed files by path, valid while the file's mtime and size are unchanged (a long-lived application reads each once). */
   private readonly parsed = new Map<string, { stamp: string; result: TenantDocument | TenantFileError }>();
+  /** Parsed files kept between runs (see useParseCache). */
+  private persistent: ParseCache | undefined;
   /** When each id was last looked up, and what it gave (see peek). */
   private readonly peeked = new Map<string, { at: number; result: TenantDocument | TenantFileError }>();
 
@@ -71,7 +81,8 @@ export class YamlTenantSource {
       path.join(this.dir, id, 'client.yml'),
     ]) {
       const st = statSync(candidate, { throwIfNoEntry: false });
-      if (st?.isFile()) return { file: candidate, stamp: `${st.mtimeMs}:${st.size}` };
+      // ctime and inode too: an edit that keeps the mtime (cp -p, a restore) still changes the stamp.
+      if (st?.isFile()) return { file: candidate, stamp: `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` };
     }
     return undefined;
   }
@@ -99,6 +110,18 @@ export class YamlTenantSource {
       }
     }
     return out;
+  }
+
+  /**
+   * Keeps parsed files between runs (for bulk readers: a migration re-reads
+   * 10,000 unchanged files as 10,000 stats). Call saveParseCache when done.
+   */
+  useParseCache(cache: ParseCache): void {
+    this.persistent = cache;
+  }
+
+  saveParseCache(): void {
+    this.persistent?.save();
   }
 
   /** Loads and validates one tenant; undefined when it has no file. Throws TenantFileError when malformed. */
@@ -140,12 +163,17 @@ export class YamlTenantSource {
     const { file, stamp } = where;
     let entry = this.parsed.get(file);
     if (entry?.stamp !== stamp) {
+      const kept = this.persistent?.get(file, stamp);
       let result: TenantDocument | TenantFileError;
-      try {
-        result = this.parse(id, file);
-      } catch (err) {
-        if (!(err instanceof TenantFileError)) throw err;
-        result = err;
+      if (kept) result = fromParsedEntry(file, kept);
+      else {
+        try {
+          result = this.parse(id, file);
+        } catch (err) {
+          if (!(err instanceof TenantFileError)) throw err;
+          result = err;
+        }
+        this.persistent?.put(file, toParsedEntry(id, stamp, result));
       }
       entry = { stamp, result };
       this.parsed.set(file, entry);
@@ -173,14 +201,40 @@ export class YamlTenantSource {
     if (config.yaml_only !== undefined && typeof config.yaml_only !== 'boolean') fail(['yaml_only'], 'yaml_only must be true or false');
 
     const { config: stripped, stripped: removed } = stripSecrets(config);
-    const warnings = removed.map((s) => {
-      const where = `${path.relative(process.cwd(), file) || file}:${lineOf(s.path) ?? '?'}`;
-      return s.kind === 'literal-removed'
-        ? `${where}: literal secret ${s.path.join('.')} stripped; put it in an environment variable and write \${VAR}`
-        : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;
-    });
-    return { id, file, config: stripped, yamlOnly: config.yaml_only === true, warnings, lineOf };
+    const secrets = removed.map((s) => ({ ...s, line: lineOf(s.path) }));
+    return { id, file, config: stripped, yamlOnly: config.yaml_only === true, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, lineOf };
   }
+}
+
+/** What the parse cache keeps of a result: never the text (it may hold the literal secrets that were stripped). */
+function toParsedEntry(id: string, stamp: string, result: TenantDocument | TenantFileError): ParsedEntry {
+  if (result instanceof TenantFileError) return { stamp, id, error: { line: result.line, detail: result.detail } };
+  return { stamp, id, config: result.config, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets };
+}
+
+/** `file:line: literal secret … stripped` per stripped secret, the file named from the working directory. */
+function strippedWarnings(file: string, secrets: StrippedSecretAt[]): string[] {
+  return secrets.map((s) => {
+    const where = `${path.relative(process.cwd(), file) || file}:${s.line ?? '?'}`;
+    return s.kind === 'literal-removed'
+      ? `${where}: literal secret ${s.path.join('.')} stripped; put it in an environment variable and write \${VAR}`
+      : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;
+  });
+}
+
+/** A result back from the parse cache; its lines are found by reading the file again, only if one is asked for. */
+function fromParsedEntry(file: string, e: ParsedEntry): TenantDocument | TenantFileError {
+  if (e.error) return new TenantFileError(file, e.error.line, e.error.detail);
+  let locate: ((p: string[]) => number | undefined) | undefined;
+  const lineOf = (p: string[]) => {
+    try {
+      return (locate ??= lineLocator(readFileSync(file, 'utf8')))(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const secrets = e.strippedSecrets ?? [];
+  return { id: e.id, file, config: e.config ?? {}, yamlOnly: !!e.yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, lineOf };
 }
 
 /** How long a looked-up file is trusted before it is stat'ed again, ms. */

@@ -1,0 +1,81 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TenantFileError } from '../../src/errors.js';
+import { ParseCache } from '../../src/tenants/parse-cache.js';
+import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
+import { tenantYaml, workspace } from '../helpers/setup.js';
+
+/** Parsed tenant files kept between runs: never stale, never holding a literal secret. */
+describe('the parse cache', () => {
+  const cacheHome = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-xdg-'));
+  const env = { XDG_CACHE_HOME: cacheHome };
+  const ws = workspace({}, { registry: false });
+  afterAll(() => {
+    ws.cleanup();
+    rmSync(cacheHome, { recursive: true, force: true });
+  });
+
+  /** A new process's view: a fresh source and the cache as saved on disk. */
+  const fresh = () => {
+    const source = new YamlTenantSource(ws.tenantsDir);
+    source.useParseCache(ParseCache.open(ws.tenantsDir, env));
+    return source;
+  };
+
+  it('gives back what parsing gave, without the literal secrets, and finds lines again when asked', () => {
+    const file = ws.writeTenant('acme', tenantYaml('acme', 'Acme', 'smtp:\n  password: hunter2\n  host: h\n'));
+    const first = fresh();
+    const parsed = first.read('acme')!;
+    first.saveParseCache();
+    const stored = readFileSync(path.join(cacheHome, 'tenantctl', readdirName(cacheHome)), 'utf8');
+    expect(stored).not.toContain('hunter2');
+    expect(statSync(path.join(cacheHome, 'tenantctl', readdirName(cacheHome))).mode & 0o077).toBe(0);
+    const again = fresh().read('acme')!;
+    expect(again.config).toEqual(parsed.config);
+    expect(again.warnings).toEqual(parsed.warnings);
+    expect(again.warnings[0]).toMatch(/acme\.yaml:5: literal secret smtp\.password stripped/);
+    expect(again.lineOf(['smtp', 'host'])).toBe(6);
+    expect(again.file).toBe(file);
+  });
+
+  it('an edit is seen even when the mtime is put back (ctime and size change), and a bad file stays a file:line error', () => {
+    const file = ws.writeTenant('beta', tenantYaml('beta', 'Beta'));
+    const first = fresh();
+    expect(first.read('beta')!.config.client).toMatchObject({ name: 'Beta' });
+    first.saveParseCache();
+    const { atime, mtime } = statSync(file);
+    writeFileSync(file, tenantYaml('beta', 'Beta Renamed'));
+    utimesSync(file, atime, mtime);
+    const second = fresh();
+    expect(second.read('beta')!.config.client).toMatchObject({ name: 'Beta Renamed' });
+    second.saveParseCache();
+    writeFileSync(file, 'client:\n  id: beta\n  name: [x\n');
+    const third = fresh();
+    expect(() => third.read('beta')).toThrow(TenantFileError);
+    third.saveParseCache();
+    const err = (() => {
+      try {
+        fresh().read('beta');
+      } catch (e) {
+        return e as TenantFileError;
+      }
+    })();
+    expect(err).toBeInstanceOf(TenantFileError);
+    expect(err!.message).toMatch(/beta\.yaml:\d+: /);
+  });
+
+  it('a corrupt or foreign cache file is ignored, never trusted', () => {
+    ws.writeTenant('gamma', tenantYaml('gamma', 'Gamma'));
+    const s = fresh();
+    s.read('gamma');
+    s.saveParseCache();
+    writeFileSync(path.join(cacheHome, 'tenantctl', readdirName(cacheHome)), '{ not json');
+    expect(fresh().read('gamma')!.config.client).toMatchObject({ name: 'Gamma' });
+  });
+});
+
+function readdirName(home: string): string {
+  return readdirSync(path.join(home, 'tenantctl')).find((f: string) => f.endsWith('.json'))!;
+}
