@@ -62,10 +62,11 @@ export interface ClaimedKey {
   tenant: Buffer;
 }
 
-/** One group and tenant's aggregate in a batch (profile). */
+/** One group and tenant's keys in a batch (profile): often one key; never its name. */
 export interface ProfileRow {
   group: number;
-  tenant: Buffer;
+  /** The id's bytes as a binary (latin1) string: cheap to make and to use as a map key; ids that are not UTF-8 stay apart. */
+  tenant: string;
   keys: number;
   bytes: number;
   /** Keys whose TTL ends within a minute, within an hour, later; and keys with no TTL at all. */

@@ -289,35 +289,51 @@ class IoredisStore implements CacheStore {
     return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via };
   }
 
-  /** One master's walk, batch by batch, until its cursor is back at "0", a signal, the limit, or another node's failure. */
+  /**
+   * One master's walk, batch by batch, until its cursor is back at "0", a
+   * signal, the limit, or another node's failure. A sweep that only reads
+   * (count, collect, profile) asks for the next batch before handing this one
+   * on, so the server works while the client tallies; never more than one ahead.
+   */
   private async sweepNode(node: Redis, request: SweepRequest, state: SweepState, onBatch: (b: SweepBatch) => void | Promise<void>): Promise<void> {
-    let cursor = '0';
+    const readAhead = request.action !== 'unlink';
+    const stopped = () => request.signal?.aborted || state.stop || state.limitLeft === 0;
+    const next = (cursor: string) => {
+      const p = this.nodeBatch(node, cursor, request, state);
+      p.catch(() => undefined); // awaited below; this only keeps a failure during onBatch from going unhandled
+      return p;
+    };
     try {
+      if (stopped()) return;
+      let pending = next('0');
       for (;;) {
-        if (request.signal?.aborted || state.stop || state.limitLeft === 0) return;
-        let step: { cursor: string; batch: SweepBatch };
-        if (this.noScript.has(node)) {
-          state.via = 'client';
-          step = await this.clientBatch(node, cursor, request, state);
-        } else {
-          try {
-            step = await this.scriptBatch(node, cursor, request, state);
-          } catch (err) {
-            if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
-            // Refused: this node is swept client-side from here on (the same batch again).
-            this.noScript.add(node);
-            continue;
-          }
-        }
-        cursor = step.cursor;
+        const step = await pending;
+        const more = step.cursor !== '0';
+        if (more && readAhead && !stopped()) pending = next(step.cursor);
         await onBatch(step.batch);
-        if (cursor === '0') return;
+        if (!more || stopped()) return;
+        if (!readAhead) pending = next(step.cursor);
       }
     } catch (err) {
       // The other masters stop at their next batch.
       state.stop = true;
       throw err;
     }
+  }
+
+  /** One batch on one node: server-side, or client-side once the node has refused scripting. */
+  private async nodeBatch(node: Redis, cursor: string, request: SweepRequest, state: SweepState): Promise<{ cursor: string; batch: SweepBatch }> {
+    if (!this.noScript.has(node)) {
+      try {
+        return await this.scriptBatch(node, cursor, request, state);
+      } catch (err) {
+        if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
+        // Refused: this node is swept client-side from here on (the same batch again).
+        this.noScript.add(node);
+      }
+    }
+    state.via = 'client';
+    return this.clientBatch(node, cursor, request, state);
   }
 
   private async scriptBatch(node: Redis, cursor: string, request: SweepRequest, state: { limitLeft: number }) {
@@ -350,11 +366,7 @@ class IoredisStore implements CacheStore {
         batch.keys.push({ key: entries[i] as Buffer, group: Number(entries[i + 1]) - 1, tenant: entries[i + 2] as Buffer });
       }
     } else if (request.action === 'profile') {
-      batch.profile = [];
-      for (let i = 0; i < entries.length; i += 8) {
-        const n = (j: number) => Number(entries[i + j]);
-        batch.profile.push({ group: n(0) - 1, tenant: entries[i + 1] as Buffer, keys: n(2), bytes: n(3), ttlUnderMinute: n(4), ttlUnderHour: n(5), ttlLater: n(6), noTtl: n(7) });
-      }
+      batch.profile = parseProfileLines(entries as unknown as Buffer);
     }
     return { cursor: next.toString(), batch };
   }
@@ -394,9 +406,10 @@ class IoredisStore implements CacheStore {
       const rows = new Map<string, ProfileRow>();
       claimed.forEach((c, i) => {
         groups[c.group]++;
-        const id = `${c.group}:${c.tenant.toString('latin1')}`;
+        const tenant = c.tenant.toString('latin1');
+        const id = `${c.group}:${tenant}`;
         let row = rows.get(id);
-        if (!row) rows.set(id, (row = { group: c.group, tenant: c.tenant, keys: 0, bytes: 0, ttlUnderMinute: 0, ttlUnderHour: 0, ttlLater: 0, noTtl: 0 }));
+        if (!row) rows.set(id, (row = { group: c.group, tenant, keys: 0, bytes: 0, ttlUnderMinute: 0, ttlUnderHour: 0, ttlLater: 0, noTtl: 0 }));
         row.keys++;
         row.bytes += Number(sizes[i] ?? 0);
         const ttl = Number(ttls[i]);
@@ -440,4 +453,30 @@ export function parseInfo(text: string): Record<string, string> {
     if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
   }
   return out;
+}
+
+const TAB = 9;
+const LF = 10;
+
+/** The profile script's reply: a line per key, `tenant TAB group TAB class TAB bytes LF` (see sweep-script.ts). */
+export function parseProfileLines(text: Buffer): ProfileRow[] {
+  const rows: ProfileRow[] = [];
+  let at = 0;
+  while (at < text.length) {
+    const tab = text.indexOf(TAB, at);
+    const tenant = text.toString('latin1', at, tab);
+    let i = tab + 1;
+    let group = 0;
+    while (text[i] !== TAB) group = group * 10 + text[i++] - 48;
+    const ttlClass = text[i + 1] - 48;
+    i += 3;
+    let bytes = 0;
+    while (text[i] !== LF) bytes = bytes * 10 + text[i++] - 48;
+    at = i + 1;
+    rows.push({
+      group: group - 1, tenant, keys: 1, bytes,
+      ttlUnderMinute: ttlClass === 1 ? 1 : 0, ttlUnderHour: ttlClass === 2 ? 1 : 0, ttlLater: ttlClass === 3 ? 1 : 0, noTtl: ttlClass === 4 ? 1 : 0,
+    });
+  }
+  return rows;
 }

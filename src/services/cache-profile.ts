@@ -5,6 +5,7 @@ import { escapeGlob } from '../keys/glob.js';
 import type { KeySpace } from '../keys/key-families.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import type { YamlTenantSource } from '../tenants/tenant-source.js';
+import { TenantTally } from './tenant-tally.js';
 
 /** Keys, memory and TTL spread of a group of keys. */
 export interface KeyStats {
@@ -47,8 +48,13 @@ export interface CacheProfile {
   tenants: TenantProfile[];
   /** How many tenants have keys in the cache. */
   tenant_count: number;
-  /** Cached tenants that are in neither the registry nor YAML, or not active; undefined when the registry could not be asked. */
+  /**
+   * Cached tenants that are in neither the registry nor YAML, or not active:
+   * the largest `--top` of them (all of them with --tenant); undefined when the registry could not be asked.
+   */
   orphans?: Orphan[];
+  /** How many orphans there are in all. */
+  orphan_count?: number;
   /** Why orphans are not known (registry down or absent). */
   orphans_unknown?: string;
 }
@@ -67,19 +73,23 @@ function add(into: KeyStats, row: ProfileRow): void {
 /** Registry rows read per query when looking for orphans. */
 const PAGE = 1000;
 
+/** The id's bytes, shown as UTF-8 (an id that is not UTF-8 shows replacement characters). */
+const shown = (binary: string) => Buffer.from(binary, 'latin1').toString('utf8');
+
 /**
  * Profiles the tool's keys in one server-side pass per master (MEMORY USAGE
- * and PTTL per key, aggregated per batch in the server; key names never cross
- * the wire), then finds the orphans among the cached tenants. Memory here
- * grows with the number of tenants, never with the number of keys.
+ * and PTTL per key in the server; key names never cross the wire), sums them
+ * per family and, in a columnar tally, per tenant, then finds the orphans
+ * among the cached tenants. Memory grows with the number of tenants (a few
+ * bytes each), never with the number of keys.
  */
 export async function profileCache(
   deps: { cache: Cache; keys: KeySpace; source: YamlTenantSource; registry: () => Promise<RegistryStore> },
   options: { by: 'tenant' | 'family'; tenant?: string; top?: number; signal?: AbortSignal },
 ): Promise<CacheProfile> {
   const rules = deps.keys.rules(options.tenant ? { tenants: [options.tenant] } : {});
-  const families = new Map(rules.groups.map((g) => [g, { family: g, ...zero() }]));
-  const tenants = new Map<string, TenantProfile>();
+  const families = rules.groups.map((g) => ({ family: g, ...zero() }));
+  const tally = new TenantTally(rules.groups.length);
   const total = zero();
   const result = await deps.cache.need((store) =>
     store.sweep({
@@ -90,31 +100,31 @@ export async function profileCache(
       signal: options.signal,
       onBatch: (b) => {
         for (const row of b.profile ?? []) {
-          const family = rules.groups[row.group];
-          add(families.get(family)!, row);
+          add(families[row.group], row);
           add(total, row);
-          // A tenant id that is not UTF-8 is shown with replacement characters; it is still counted apart.
-          const id = row.tenant.toString('latin1');
-          let t = tenants.get(id);
-          if (!t) tenants.set(id, (t = { tenant: Buffer.from(id, 'latin1').toString('utf8'), families: {}, ...zero() }));
-          add(t, row);
-          t.families[family] = (t.families[family] ?? 0) + row.keys;
+          tally.add(row);
         }
       },
     }),
   );
-  const byMemory = [...tenants.values()].sort((a, b) => b.bytes - a.bytes || (a.tenant < b.tenant ? -1 : 1));
+  const top = options.tenant ? tally.size : (options.top ?? 10);
   const profile: CacheProfile = {
     by: options.by,
     tenant: options.tenant,
     scanned: result.scanned,
     total,
-    families: [...families.values()],
-    tenants: options.tenant ? byMemory : byMemory.slice(0, options.top ?? 10),
-    tenant_count: tenants.size,
+    families,
+    tenants: tally.byMemory(top).map((i) => ({ tenant: shown(tally.id(i)), ...tally.row(i, rules.groups) })),
+    tenant_count: tally.size,
   };
   try {
-    profile.orphans = await findOrphans(deps, byMemory);
+    const orphans = await findOrphans(deps, tally);
+    profile.orphan_count = orphans.length;
+    const bytes = (o: Orphan & { at: number }) => tally.bytes(o.at);
+    profile.orphans = orphans
+      .sort((a, b) => bytes(b) - bytes(a) || (a.tenant < b.tenant ? -1 : 1))
+      .slice(0, top)
+      .map(({ at: _at, ...o }) => o);
   } catch (err) {
     if (!(err instanceof BackendUnavailableError)) throw err;
     profile.orphans_unknown = describeError(err);
@@ -123,20 +133,20 @@ export async function profileCache(
 }
 
 /** Cached tenants the registry and YAML do not know, or whose registry status is not active. */
-async function findOrphans(deps: { source: YamlTenantSource; registry: () => Promise<RegistryStore> }, cached: TenantProfile[]): Promise<Orphan[]> {
+async function findOrphans(deps: { source: YamlTenantSource; registry: () => Promise<RegistryStore> }, tally: TenantTally): Promise<Array<Orphan & { at: number }>> {
   // No embedded registry yet reads as an empty one: then YAML alone knows the tenants.
   const registry = await deps.registry().catch((err) => {
     if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return undefined;
     throw err;
   });
-  const orphans: Orphan[] = [];
-  for (let i = 0; i < cached.length; i += PAGE) {
-    const page = cached.slice(i, i + PAGE);
+  const orphans: Array<Orphan & { at: number }> = [];
+  for (let from = 0; from < tally.size; from += PAGE) {
+    const page = Array.from({ length: Math.min(PAGE, tally.size - from) }, (_, i) => ({ at: from + i, tenant: shown(tally.id(from + i)) }));
     const rows = registry ? await registry.getTenants(page.map((t) => t.tenant)) : new Map();
-    for (const t of page) {
-      const row = rows.get(t.tenant);
-      const reason = row ? (row.status === 'active' ? undefined : `status ${row.status}`) : deps.source.fileOf(t.tenant) ? undefined : 'unknown tenant';
-      if (reason) orphans.push({ tenant: t.tenant, keys: t.keys, bytes: t.bytes, reason });
+    for (const { at, tenant } of page) {
+      const row = rows.get(tenant);
+      const reason = row ? (row.status === 'active' ? undefined : `status ${row.status}`) : deps.source.fileOf(tenant) ? undefined : 'unknown tenant';
+      if (reason) orphans.push({ at, tenant, keys: tally.keys(at), bytes: tally.bytes(at), reason });
     }
   }
   return orphans;
@@ -156,6 +166,6 @@ export function profileToPrometheus(p: CacheProfile): string {
   metric('tenantctl_cache_tenant_bytes', 'Memory of the top tenants (the label is capped to --top).', p.tenants.map((t) => [`{tenant="${esc(t.tenant)}"}`, t.bytes]));
   metric('tenantctl_cache_tenant_keys', 'Keys of the top tenants.', p.tenants.map((t) => [`{tenant="${esc(t.tenant)}"}`, t.keys]));
   metric('tenantctl_cache_tenants', 'Tenants with keys in the cache.', [['', p.tenant_count]]);
-  if (p.orphans) metric('tenantctl_cache_orphan_tenants', 'Cached tenants unknown to the registry and YAML, or not active.', [['', p.orphans.length]]);
+  if (p.orphan_count !== undefined) metric('tenantctl_cache_orphan_tenants', 'Cached tenants unknown to the registry and YAML, or not active.', [['', p.orphan_count]]);
   return `${lines.join('\n')}\n`;
 }

@@ -36,8 +36,19 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
     expect(p.tenants.find((t: { tenant: string }) => t.tenant === small)).toMatchObject({ keys: 2, no_ttl: 1, ttl_later: 0 });
     expect(p.families.find((f: { family: string }) => f.family === 'products')).toMatchObject({ keys: 1, no_ttl: 1 });
     expect(p.orphans).toEqual([expect.objectContaining({ tenant: gone, keys: 1, reason: 'unknown tenant' })]);
+    expect(p.orphan_count).toBe(1);
     const top1 = JSON.parse((await runCli(['cache-info', '--by', 'tenant', '--top', '1', '--json'], { cwd: ws.dir, env: env() })).stdout);
     expect(top1.tenants.map((t: { tenant: string }) => t.tenant)).toEqual([big]);
+    // Orphans are listed up to --top too (largest first); the count stays exact.
+    const alsoGone = uniq('gone2');
+    await own.client.set(`dashboard_trends:${alsoGone}:days:1`, 'x'.repeat(5000), 'EX', 300);
+    try {
+      const capped = JSON.parse((await runCli(['cache-info', '--by', 'tenant', '--top', '1', '--json'], { cwd: ws.dir, env: env() })).stdout);
+      expect(capped).toMatchObject({ orphan_count: 2, tenant_count: 4 });
+      expect(capped.orphans.map((o: { tenant: string }) => o.tenant)).toEqual([alsoGone]);
+    } finally {
+      await own.client.del(`dashboard_trends:${alsoGone}:days:1`);
+    }
   });
 
   it('--tenant: one tenant\'s keys only; Prometheus labels only the top tenants', async () => {

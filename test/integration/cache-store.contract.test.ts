@@ -118,6 +118,8 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     await seed(['dashboard_trends:p1:days:7'], 1800);
     await seed(['products:p1:page:1'], 7200);
     await seed(['permissions:p1', 'tenant_config:p2']);
+    // A tenant id that is not UTF-8 stays its own bytes (latin1 binary string).
+    await seed([Buffer.from([...Buffer.from('tenant_config:p'), 0xff, 0xfe])], 30);
     const rules = keys.rules();
     const rows = new Map<string, { keys: number; bytes: number; m: number; h: number; later: number; none: number }>();
     await store.sweep({
@@ -125,7 +127,7 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
       action: 'profile',
       onBatch: (b) => {
         for (const p of b.profile ?? []) {
-          const id = `${rules.groups[p.group]}/${p.tenant.toString()}`;
+          const id = `${rules.groups[p.group]}/${p.tenant}`;
           const row = rows.get(id) ?? { keys: 0, bytes: 0, m: 0, h: 0, later: 0, none: 0 };
           row.keys += p.keys;
           row.bytes += p.bytes;
@@ -142,6 +144,8 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     expect(rows.get('products/p1')).toMatchObject({ keys: 1, later: 1 });
     expect(rows.get('permissions/p1')).toMatchObject({ keys: 1, none: 1 });
     expect(rows.get('tenant_config/p2')).toMatchObject({ keys: 1, none: 1 });
+    expect(rows.get('tenant_config/p\xff\xfe')).toMatchObject({ keys: 1, m: 1 });
+    expect(rows.size).toBe(7);
     for (const r of rows.values()) expect(r.bytes).toBeGreaterThan(0);
   });
 

@@ -58,6 +58,7 @@ function renderProfile(out: Output, p: CacheProfile) {
   if (p.orphans_unknown) out.line(`orphans unknown: ${p.orphans_unknown}`);
   else if (p.orphans?.length) {
     out.table(['orphan tenant', 'keys', 'memory', 'why'], p.orphans.map((o) => [o.tenant, o.keys, humanBytes(o.bytes), o.reason]));
+    if ((p.orphan_count ?? 0) > p.orphans.length) out.line(`${p.orphan_count} orphan tenants (the largest ${p.orphans.length} shown)`);
   }
 }
 
