@@ -62,18 +62,21 @@ export interface ClaimedKey {
   tenant: Buffer;
 }
 
-/** One group and tenant's keys in a batch (profile): often one key; never its name. */
-export interface ProfileRow {
-  group: number;
-  /** The id's bytes as a binary (latin1) string: cheap to make and to use as a map key; ids that are not UTF-8 stay apart. */
-  tenant: string;
-  keys: number;
-  bytes: number;
-  /** Keys whose TTL ends within a minute, within an hour, later; and keys with no TTL at all. */
-  ttlUnderMinute: number;
-  ttlUnderHour: number;
-  ttlLater: number;
-  noTtl: number;
+/** When a key's TTL ends: 1 within a minute, 2 within an hour, 3 later, 4 never (no TTL); 0 the key went meanwhile. */
+export type TtlClass = 0 | 1 | 2 | 3 | 4;
+
+/**
+ * Called once per profiled key, never with its name: its group, its tenant
+ * id's bytes (`tenant[start..end)`, a view that is only valid during the
+ * call), its MEMORY USAGE and its TTL class. Views, not strings, so a pass
+ * over millions of keys allocates nothing per key.
+ */
+export type ProfileVisitor = (group: number, tenant: Buffer, start: number, end: number, bytes: number, ttl: TtlClass) => void;
+
+/** A batch's profiled keys. */
+export interface ProfileBatch {
+  readonly keys: number;
+  forEach(visit: ProfileVisitor): void;
 }
 
 export interface SweepBatch {
@@ -82,7 +85,7 @@ export interface SweepBatch {
   /** Per group: keys counted or deleted in this batch. */
   groups: number[];
   keys?: ClaimedKey[];
-  profile?: ProfileRow[];
+  profile?: ProfileBatch;
 }
 
 export interface SweepResult {

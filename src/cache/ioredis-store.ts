@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { BackendUnavailableError, describeError, throwIfAborted, type BackendReason } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
-import type { CacheStore, ClaimedKey, ProfileRow, SweepBatch, SweepRequest, SweepResult } from './cache-store.js';
+import type { CacheStore, ClaimedKey, ProfileBatch, SweepBatch, SweepRequest, SweepResult, TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { SWEEP_LUA } from './sweep-script.js';
@@ -366,7 +366,7 @@ class IoredisStore implements CacheStore {
         batch.keys.push({ key: entries[i] as Buffer, group: Number(entries[i + 1]) - 1, tenant: entries[i + 2] as Buffer });
       }
     } else if (request.action === 'profile') {
-      batch.profile = parseProfileLines(entries as unknown as Buffer);
+      batch.profile = profileLines(entries as unknown as Buffer);
     }
     return { cursor: next.toString(), batch };
   }
@@ -403,22 +403,11 @@ class IoredisStore implements CacheStore {
     } else {
       const sizes = await this.perKey('MEMORY USAGE', claimed.map((c) => c.key), (p, k) => p.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'));
       const ttls = await this.perKey('PTTL', claimed.map((c) => c.key), (p, k) => p.pttl(k));
-      const rows = new Map<string, ProfileRow>();
-      claimed.forEach((c, i) => {
-        groups[c.group]++;
-        const tenant = c.tenant.toString('latin1');
-        const id = `${c.group}:${tenant}`;
-        let row = rows.get(id);
-        if (!row) rows.set(id, (row = { group: c.group, tenant, keys: 0, bytes: 0, ttlUnderMinute: 0, ttlUnderHour: 0, ttlLater: 0, noTtl: 0 }));
-        row.keys++;
-        row.bytes += Number(sizes[i] ?? 0);
-        const ttl = Number(ttls[i]);
-        if (ttl === -1) row.noTtl++;
-        else if (ttl >= 0 && ttl < 60_000) row.ttlUnderMinute++;
-        else if (ttl >= 0 && ttl < 3_600_000) row.ttlUnderHour++;
-        else if (ttl >= 0) row.ttlLater++;
-      });
-      batch.profile = [...rows.values()];
+      claimed.forEach((c) => groups[c.group]++);
+      batch.profile = {
+        keys: claimed.length,
+        forEach: (visit) => claimed.forEach((c, i) => visit(c.group, c.tenant, 0, c.tenant.length, Number(sizes[i] ?? 0), ttlClass(Number(ttls[i])))),
+      };
     }
     return { cursor: next.toString(), batch };
   }
@@ -455,28 +444,40 @@ export function parseInfo(text: string): Record<string, string> {
   return out;
 }
 
+/** The TTL class of a PTTL reply, as the sweep script computes it. */
+function ttlClass(ttl: number): TtlClass {
+  if (ttl === -1) return 4;
+  if (ttl < 0) return 0;
+  return ttl < 60_000 ? 1 : ttl < 3_600_000 ? 2 : 3;
+}
+
 const TAB = 9;
 const LF = 10;
 
-/** The profile script's reply: a line per key, `tenant TAB group TAB class TAB bytes LF` (see sweep-script.ts). */
-export function parseProfileLines(text: Buffer): ProfileRow[] {
-  const rows: ProfileRow[] = [];
-  let at = 0;
-  while (at < text.length) {
-    const tab = text.indexOf(TAB, at);
-    const tenant = text.toString('latin1', at, tab);
-    let i = tab + 1;
-    let group = 0;
-    while (text[i] !== TAB) group = group * 10 + text[i++] - 48;
-    const ttlClass = text[i + 1] - 48;
-    i += 3;
-    let bytes = 0;
-    while (text[i] !== LF) bytes = bytes * 10 + text[i++] - 48;
-    at = i + 1;
-    rows.push({
-      group: group - 1, tenant, keys: 1, bytes,
-      ttlUnderMinute: ttlClass === 1 ? 1 : 0, ttlUnderHour: ttlClass === 2 ? 1 : 0, ttlLater: ttlClass === 3 ? 1 : 0, noTtl: ttlClass === 4 ? 1 : 0,
-    });
-  }
-  return rows;
+/**
+ * The profile script's reply: a line per key, `tenant TAB group TAB class TAB
+ * bytes LF` (see sweep-script.ts), read in place: the visitor gets views into
+ * the reply, so nothing is allocated per key.
+ */
+export function profileLines(text: Buffer): ProfileBatch {
+  let keys = 0;
+  for (let i = 0; i < text.length; i++) if (text[i] === LF) keys++;
+  return {
+    keys,
+    forEach(visit) {
+      let at = 0;
+      while (at < text.length) {
+        const tab = text.indexOf(TAB, at);
+        let i = tab + 1;
+        let group = 0;
+        while (text[i] !== TAB) group = group * 10 + text[i++] - 48;
+        const ttl = (text[i + 1] - 48) as TtlClass;
+        i += 3;
+        let bytes = 0;
+        while (text[i] !== LF) bytes = bytes * 10 + text[i++] - 48;
+        visit(group - 1, text, at, tab, bytes, ttl);
+        at = i + 1;
+      }
+    },
+  };
 }

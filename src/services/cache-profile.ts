@@ -1,6 +1,6 @@
 import { BackendUnavailableError, describeError } from '../errors.js';
 import type { Cache } from '../cache/cache.js';
-import type { ProfileRow } from '../cache/cache-store.js';
+import type { TtlClass } from '../cache/cache-store.js';
 import { escapeGlob } from '../keys/glob.js';
 import type { KeySpace } from '../keys/key-families.js';
 import type { RegistryStore } from '../registry/registry-store.js';
@@ -61,13 +61,14 @@ export interface CacheProfile {
 
 const zero = (): KeyStats => ({ keys: 0, bytes: 0, ttl_under_minute: 0, ttl_under_hour: 0, ttl_later: 0, no_ttl: 0 });
 
-function add(into: KeyStats, row: ProfileRow): void {
-  into.keys += row.keys;
-  into.bytes += row.bytes;
-  into.ttl_under_minute += row.ttlUnderMinute;
-  into.ttl_under_hour += row.ttlUnderHour;
-  into.ttl_later += row.ttlLater;
-  into.no_ttl += row.noTtl;
+/** Counts one key into a family's or the total's stats. */
+function add(into: KeyStats, bytes: number, ttl: TtlClass): void {
+  into.keys += 1;
+  into.bytes += bytes;
+  if (ttl === 1) into.ttl_under_minute += 1;
+  else if (ttl === 2) into.ttl_under_hour += 1;
+  else if (ttl === 3) into.ttl_later += 1;
+  else if (ttl === 4) into.no_ttl += 1;
 }
 
 /** Registry rows read per query when looking for orphans. */
@@ -98,33 +99,36 @@ export async function profileCache(
       // One tenant: every key of it contains its id, so the server filters first.
       match: options.tenant ? `*${escapeGlob(options.tenant)}*` : undefined,
       signal: options.signal,
-      onBatch: (b) => {
-        for (const row of b.profile ?? []) {
-          add(families[row.group], row);
-          add(total, row);
-          tally.add(row);
-        }
-      },
+      onBatch: (b) =>
+        b.profile?.forEach((group, tenant, start, end, bytes, ttl) => {
+          add(families[group], bytes, ttl);
+          add(total, bytes, ttl);
+          tally.add(group, tenant, start, end, bytes, ttl);
+        }),
     }),
   );
   const top = options.tenant ? tally.size : (options.top ?? 10);
+  const byMemory = tally.byMemory();
   const profile: CacheProfile = {
     by: options.by,
     tenant: options.tenant,
     scanned: result.scanned,
     total,
     families,
-    tenants: tally.byMemory(top).map((i) => ({ tenant: shown(tally.id(i)), ...tally.row(i, rules.groups) })),
+    tenants: byMemory.slice(0, top).map((i) => ({ tenant: shown(tally.id(i)), ...tally.row(i, rules.groups) })),
     tenant_count: tally.size,
   };
   try {
-    const orphans = await findOrphans(deps, tally);
-    profile.orphan_count = orphans.length;
-    const bytes = (o: Orphan & { at: number }) => tally.bytes(o.at);
-    profile.orphans = orphans
-      .sort((a, b) => bytes(b) - bytes(a) || (a.tenant < b.tenant ? -1 : 1))
-      .slice(0, top)
-      .map(({ at: _at, ...o }) => o);
+    // Reasons by tenant position: a number and a shared string each, however many orphans there are.
+    const reasons = await findOrphans(deps, tally);
+    profile.orphan_count = reasons.size;
+    const largest = [];
+    for (const at of byMemory) {
+      if (largest.length === top) break;
+      const reason = reasons.get(at);
+      if (reason) largest.push({ tenant: shown(tally.id(at)), keys: tally.keys(at), bytes: tally.bytes(at), reason });
+    }
+    profile.orphans = largest;
   } catch (err) {
     if (!(err instanceof BackendUnavailableError)) throw err;
     profile.orphans_unknown = describeError(err);
@@ -132,22 +136,22 @@ export async function profileCache(
   return profile;
 }
 
-/** Cached tenants the registry and YAML do not know, or whose registry status is not active. */
-async function findOrphans(deps: { source: YamlTenantSource; registry: () => Promise<RegistryStore> }, tally: TenantTally): Promise<Array<Orphan & { at: number }>> {
+/** Cached tenants the registry and YAML do not know, or whose registry status is not active: why, by tenant position. */
+async function findOrphans(deps: { source: YamlTenantSource; registry: () => Promise<RegistryStore> }, tally: TenantTally): Promise<Map<number, string>> {
   // No embedded registry yet reads as an empty one: then YAML alone knows the tenants.
   const registry = await deps.registry().catch((err) => {
     if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return undefined;
     throw err;
   });
-  const orphans: Array<Orphan & { at: number }> = [];
+  const orphans = new Map<number, string>();
   for (let from = 0; from < tally.size; from += PAGE) {
-    const page = Array.from({ length: Math.min(PAGE, tally.size - from) }, (_, i) => ({ at: from + i, tenant: shown(tally.id(from + i)) }));
-    const rows = registry ? await registry.getTenants(page.map((t) => t.tenant)) : new Map();
-    for (const { at, tenant } of page) {
+    const page = Array.from({ length: Math.min(PAGE, tally.size - from) }, (_, i) => shown(tally.id(from + i)));
+    const rows = registry ? await registry.getTenants(page) : new Map();
+    page.forEach((tenant, i) => {
       const row = rows.get(tenant);
       const reason = row ? (row.status === 'active' ? undefined : `status ${row.status}`) : deps.source.fileOf(tenant) ? undefined : 'unknown tenant';
-      if (reason) orphans.push({ at, tenant, keys: tally.keys(at), bytes: tally.bytes(at), reason });
-    }
+      if (reason) orphans.set(from + i, reason);
+    });
   }
   return orphans;
 }

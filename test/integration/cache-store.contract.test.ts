@@ -126,17 +126,17 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
       rules,
       action: 'profile',
       onBatch: (b) => {
-        for (const p of b.profile ?? []) {
-          const id = `${rules.groups[p.group]}/${p.tenant}`;
+        b.profile?.forEach((group, tenant, start, end, bytes, ttl) => {
+          const id = `${rules.groups[group]}/${tenant.toString('latin1', start, end)}`;
           const row = rows.get(id) ?? { keys: 0, bytes: 0, m: 0, h: 0, later: 0, none: 0 };
-          row.keys += p.keys;
-          row.bytes += p.bytes;
-          row.m += p.ttlUnderMinute;
-          row.h += p.ttlUnderHour;
-          row.later += p.ttlLater;
-          row.none += p.noTtl;
+          row.keys += 1;
+          row.bytes += bytes;
+          if (ttl === 1) row.m++;
+          if (ttl === 2) row.h++;
+          if (ttl === 3) row.later++;
+          if (ttl === 4) row.none++;
           rows.set(id, row);
-        }
+        });
       },
     });
     expect(rows.get('tenant_config/p1')).toMatchObject({ keys: 1, m: 1, none: 0 });

@@ -1,30 +1,70 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseProfileLines } from '../../src/cache/ioredis-store.js';
+import { profileLines } from '../../src/cache/ioredis-store.js';
+import { TenantTally } from '../../src/services/tenant-tally.js';
+import type { TtlClass } from '../../src/cache/cache-store.js';
 
 /** A tenant slot as the sweep script captures it: id characters and non-ASCII bytes (never TAB or LF). */
 const slotByte = fc.oneof(fc.constantFrom(...Buffer.from('AZaz09_.-')), fc.integer({ min: 0x80, max: 0xff }));
+const tenantId = fc.array(slotByte, { minLength: 1, maxLength: 40 }).map((b) => Buffer.from(b).toString('latin1'));
 const line = fc.record({
-  tenant: fc.array(slotByte, { minLength: 1, maxLength: 40 }).map((b) => Buffer.from(b).toString('latin1')),
+  tenant: tenantId,
   group: fc.integer({ min: 1, max: 500 }),
-  ttlClass: fc.integer({ min: 0, max: 4 }),
+  ttl: fc.integer({ min: 0, max: 4 }).map((n) => n as TtlClass),
   bytes: fc.integer({ min: 0, max: 2 ** 40 }),
 });
 
 describe('the profile script reply (tenant TAB group TAB class TAB bytes LF per key)', () => {
-  it('parses back exactly what the script wrote, byte for byte', () => {
+  it('is read back exactly as the script wrote it, byte for byte', () => {
     fc.assert(
       fc.property(fc.array(line, { maxLength: 50 }), (lines) => {
         // What the Lua side builds: the tenant's bytes, then the numbers as decimal text.
-        const text = Buffer.concat(lines.map((l) => Buffer.from(`${l.tenant}\t${l.group}\t${l.ttlClass}\t${l.bytes}\n`, 'latin1')));
-        const rows = parseProfileLines(text);
-        expect(rows).toEqual(
-          lines.map((l) => ({
-            group: l.group - 1, tenant: l.tenant, keys: 1, bytes: l.bytes,
-            ttlUnderMinute: +(l.ttlClass === 1), ttlUnderHour: +(l.ttlClass === 2), ttlLater: +(l.ttlClass === 3), noTtl: +(l.ttlClass === 4),
-          })),
-        );
+        const text = Buffer.concat(lines.map((l) => Buffer.from(`${l.tenant}\t${l.group}\t${l.ttl}\t${l.bytes}\n`, 'latin1')));
+        const batch = profileLines(text);
+        const got: unknown[] = [];
+        batch.forEach((group, buf, start, end, bytes, ttl) => got.push({ group: group + 1, tenant: buf.toString('latin1', start, end), ttl, bytes }));
+        expect(batch.keys).toBe(lines.length);
+        expect(got).toEqual(lines);
       }),
+    );
+  });
+});
+
+describe('the per-tenant tally', () => {
+  it('sums exactly what a map keyed by the id bytes would, through any number of table growths', () => {
+    // Few distinct ids among many keys, and many distinct ids (growth past 1,024 tenants).
+    const ids = fc.oneof(fc.array(tenantId, { minLength: 1, maxLength: 5 }), fc.array(tenantId, { minLength: 1100, maxLength: 1300 }));
+    fc.assert(
+      fc.property(ids, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 1e6 })), { maxLength: 3000 }), (pool, keys) => {
+        const tally = new TenantTally(4);
+        const want = new Map<string, { keys: number; bytes: number; ttl: number[]; groups: number[] }>();
+        // Every pool id at least once, then the random keys.
+        const all = [...pool.map((t, i) => [i, i % 4, 4, 10] as const), ...keys.map(([n, g, c, b]) => [n % pool.length, g, c, b] as const)];
+        for (const [n, g, c, b] of all) {
+          const id = pool[n];
+          // The id inside a larger buffer, as the reply holds it.
+          const buf = Buffer.from(`xx${id}yy`, 'latin1');
+          tally.add(g, buf, 2, buf.length - 2, b, c as TtlClass);
+          const w = want.get(id) ?? { keys: 0, bytes: 0, ttl: [0, 0, 0, 0, 0], groups: [0, 0, 0, 0] };
+          w.keys++;
+          w.bytes += b;
+          w.ttl[c]++;
+          w.groups[g]++;
+          want.set(id, w);
+        }
+        expect(tally.size).toBe(want.size);
+        const names = ['a', 'b', 'c', 'd'];
+        for (let i = 0; i < tally.size; i++) {
+          const w = want.get(tally.id(i))!;
+          expect(w).toBeDefined();
+          const r = tally.row(i, names);
+          expect([r.keys, r.bytes, r.ttl_under_minute, r.ttl_under_hour, r.ttl_later, r.no_ttl]).toEqual([w.keys, w.bytes, w.ttl[1], w.ttl[2], w.ttl[3], w.ttl[4]]);
+          expect(r.families).toEqual(Object.fromEntries(names.map((n, g) => [n, w.groups[g]]).filter(([, k]) => k)));
+        }
+        const top = tally.byMemory(3).map((i) => tally.bytes(i));
+        expect(top).toEqual([...want.values()].map((w) => w.bytes).sort((a, b) => b - a).slice(0, 3));
+      }),
+      { numRuns: 40 },
     );
   });
 });
