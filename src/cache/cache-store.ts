@@ -34,7 +34,7 @@ export interface CacheStore {
  * - `count`: count it per group;
  * - `unlink`: delete it (at most `limit` keys), count per group;
  * - `collect`: hand it to `onBatch` with its group and tenant;
- * - `profile`: aggregate per group and tenant: keys, bytes (MEMORY USAGE), TTL spread.
+ * - `profile`: hand `onBatch` each key's group, tenant, MEMORY USAGE and TTL class (never its name).
  */
 export type SweepAction = 'count' | 'unlink' | 'collect' | 'profile';
 
@@ -50,7 +50,8 @@ export interface SweepRequest {
   /**
    * Called after every batch with that batch's results (for progress, and for
    * collect/profile data); when it returns a promise, that master's next batch
-   * waits for it (back-pressure for a slow consumer).
+   * waits for it (back-pressure for a slow consumer). A sweep that only reads
+   * may already have asked for one more batch; never more than one.
    */
   onBatch?: (batch: SweepBatch) => void | Promise<void>;
 }
