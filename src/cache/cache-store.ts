@@ -76,7 +76,6 @@ export type ProfileVisitor = (group: number, tenant: Buffer, start: number, end:
 
 /** A batch's profiled keys. */
 export interface ProfileBatch {
-  readonly keys: number;
   forEach(visit: ProfileVisitor): void;
 }
 

@@ -391,21 +391,18 @@ class IoredisStore implements CacheStore {
       }
     }
     const batch: SweepBatch = { scanned: page.length, groups };
-    if (request.action === 'count') for (const c of claimed) groups[c.group]++;
-    else if (request.action === 'collect') {
-      for (const c of claimed) groups[c.group]++;
-      batch.keys = claimed;
-    } else if (request.action === 'unlink') {
+    // Every claimed key counts, except for unlink, which counts what was really deleted.
+    if (request.action !== 'unlink') for (const c of claimed) groups[c.group]++;
+    if (request.action === 'collect') batch.keys = claimed;
+    else if (request.action === 'unlink') {
       const chosen = state.limitLeft < 0 ? claimed : claimed.slice(0, state.limitLeft);
       const removed = await this.unlink(chosen.map((c) => c.key));
       removed.forEach((n, i) => (groups[chosen[i].group] += n));
       if (state.limitLeft > 0) state.limitLeft -= removed.reduce((a, b) => a + b, 0);
-    } else {
+    } else if (request.action === 'profile') {
       const sizes = await this.perKey('MEMORY USAGE', claimed.map((c) => c.key), (p, k) => p.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'));
       const ttls = await this.perKey('PTTL', claimed.map((c) => c.key), (p, k) => p.pttl(k));
-      claimed.forEach((c) => groups[c.group]++);
       batch.profile = {
-        keys: claimed.length,
         forEach: (visit) => claimed.forEach((c, i) => visit(c.group, c.tenant, 0, c.tenant.length, Number(sizes[i] ?? 0), ttlClass(Number(ttls[i])))),
       };
     }
@@ -460,10 +457,7 @@ const LF = 10;
  * the reply, so nothing is allocated per key.
  */
 export function profileLines(text: Buffer): ProfileBatch {
-  let keys = 0;
-  for (let i = 0; i < text.length; i++) if (text[i] === LF) keys++;
   return {
-    keys,
     forEach(visit) {
       let at = 0;
       while (at < text.length) {

@@ -61,7 +61,7 @@ export interface CacheProfile {
 
 const zero = (): KeyStats => ({ keys: 0, bytes: 0, ttl_under_minute: 0, ttl_under_hour: 0, ttl_later: 0, no_ttl: 0 });
 
-/** Counts one key into a family's or the total's stats. */
+/** Counts one key into a family's stats. */
 function add(into: KeyStats, bytes: number, ttl: TtlClass): void {
   into.keys += 1;
   into.bytes += bytes;
@@ -69,6 +69,13 @@ function add(into: KeyStats, bytes: number, ttl: TtlClass): void {
   else if (ttl === 2) into.ttl_under_hour += 1;
   else if (ttl === 3) into.ttl_later += 1;
   else if (ttl === 4) into.no_ttl += 1;
+}
+
+/** The stats of all the given groups together. */
+function sum(all: KeyStats[]): KeyStats {
+  const total = zero();
+  for (const s of all) for (const k of Object.keys(total) as Array<keyof KeyStats>) total[k] += s[k];
+  return total;
 }
 
 /** Registry rows read per query when looking for orphans. */
@@ -91,7 +98,6 @@ export async function profileCache(
   const rules = deps.keys.rules(options.tenant ? { tenants: [options.tenant] } : {});
   const families = rules.groups.map((g) => ({ family: g, ...zero() }));
   const tally = new TenantTally(rules.groups.length);
-  const total = zero();
   const result = await deps.cache.need((store) =>
     store.sweep({
       rules,
@@ -102,7 +108,6 @@ export async function profileCache(
       onBatch: (b) =>
         b.profile?.forEach((group, tenant, start, end, bytes, ttl) => {
           add(families[group], bytes, ttl);
-          add(total, bytes, ttl);
           tally.add(group, tenant, start, end, bytes, ttl);
         }),
     }),
@@ -113,7 +118,7 @@ export async function profileCache(
     by: options.by,
     tenant: options.tenant,
     scanned: result.scanned,
-    total,
+    total: sum(families),
     families,
     tenants: byMemory.slice(0, top).map((i) => ({ tenant: shown(tally.id(i)), ...tally.row(i, rules.groups) })),
     tenant_count: tally.size,

@@ -92,6 +92,11 @@ interface Claimed {
   tenant: string;
 }
 
+/** The report line for one claimed entry. */
+function verdict(c: Claimed, status: VerifyStatus, extra: Partial<VerifyEntry> = {}): VerifyEntry {
+  return { key: c.key, family: c.family, tenant: c.tenant, status, ...extra };
+}
+
 /** What the registry says about one batch's tenants. */
 interface RegistryView {
   rows: Map<string, TenantRow>;
@@ -296,7 +301,7 @@ export class CacheVerifier {
 
   /** The same precedence and resolution as `get-config --no-cache` (TenantConfigService.getStored, then get). */
   private judgeConfig(c: Claimed, raw: string, view: RegistryView): VerifyEntry {
-    const entry = (status: VerifyStatus, extra: Partial<VerifyEntry> = {}): VerifyEntry => ({ key: c.key, family: c.family, tenant: c.tenant, status, ...extra });
+    const entry = (status: VerifyStatus, extra: Partial<VerifyEntry> = {}) => verdict(c, status, extra);
     const cached = parseJson(raw);
     if (!isMap(cached)) return entry('stale', { reason: 'not a JSON object' });
     const id = c.tenant;
@@ -329,7 +334,7 @@ export class CacheVerifier {
 
   /** The computation `check-permission` does on a miss (the services' record). */
   private judgePermissions(c: Claimed, raw: string, view: RegistryView): VerifyEntry {
-    const entry = (status: VerifyStatus, extra: Partial<VerifyEntry> = {}): VerifyEntry => ({ key: c.key, family: c.family, tenant: c.tenant, status, ...extra });
+    const entry = (status: VerifyStatus, extra: Partial<VerifyEntry> = {}) => verdict(c, status, extra);
     const cached = parseJson(raw);
     if (!isPermissionRecord(cached)) return entry('stale', { reason: 'not a permission record' });
     const id = c.tenant;

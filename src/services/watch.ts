@@ -270,17 +270,7 @@ export class Watcher {
         this.options.onNotice('watch: note: the change triggers were installed by another version of tenantctl; `tenantctl watch --install` updates them');
       }
       this.feed = feed;
-      this.metrics.up.postgres = 1;
-      if (this.everConnected.postgres) {
-        this.metrics.reconnects.postgres++;
-        this.options.onNotice(`watch: PostgreSQL reconnected (${feed.description}) after ${this.pg.attempt} attempt(s); reconciling`);
-      }
-      this.everConnected.postgres = true;
-      this.pg.attempt = 0;
-      this.pg.delayMs = this.backoff.initialMs;
-      // What happened while nobody listened: the rows since the high-water mark, then the cache itself.
-      this.rowsOwed = true;
-      this.verifyOwed = true;
+      this.connected('postgres', this.pg, `PostgreSQL reconnected (${feed.description})`);
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
       this.retryLater(this.pg, 'PostgreSQL', err);
@@ -300,14 +290,20 @@ export class Watcher {
     }
     this.cache = cache;
     this.admin = new CacheAdmin(cache, this.deps.keys);
-    this.metrics.up.redis = 1;
-    if (this.everConnected.redis) {
-      this.metrics.reconnects.redis++;
-      this.options.onNotice(`watch: Redis reconnected (${cache.target}) after ${this.redis.attempt} attempt(s); reconciling`);
+    this.connected('redis', this.redis, `Redis reconnected (${cache.target})`);
+  }
+
+  /** A backend is (back) up: count a reconnection, reset its backoff, and owe a reconcile. */
+  private connected(which: 'postgres' | 'redis', b: Backoff, reconnected: string): void {
+    this.metrics.up[which] = 1;
+    if (this.everConnected[which]) {
+      this.metrics.reconnects[which]++;
+      this.options.onNotice(`watch: ${reconnected} after ${b.attempt} attempt(s); reconciling`);
     }
-    this.everConnected.redis = true;
-    this.redis.attempt = 0;
-    this.redis.delayMs = this.backoff.initialMs;
+    this.everConnected[which] = true;
+    b.attempt = 0;
+    b.delayMs = this.backoff.initialMs;
+    // What happened while nobody listened: the rows since the high-water mark, then the cache itself.
     this.rowsOwed = true;
     this.verifyOwed = true;
   }

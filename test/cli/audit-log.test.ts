@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runCli, tenantYaml, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import type { AuditRecord } from '../../src/cli/audit-log.js';
 
 /**
  * Issue 7 §9: every command that deletes or writes appends exactly one JSON
@@ -15,19 +16,8 @@ import { startRedis, type RedisServer } from '../helpers/redis-server.js';
  * read-only commands and dry runs append nothing; credentials are masked.
  */
 
-interface AuditLine {
-  time: string;
-  user: string;
-  host: string;
-  pid: number;
-  command: string;
-  argv: string[];
-  scope: Record<string, unknown>;
-  counts?: Record<string, number>;
-  outcome: string;
-  exit_code: number;
-  error?: string;
-}
+/** A line as written (the record's type), its scope read as an object. */
+type AuditLine = AuditRecord & { scope: Record<string, unknown> };
 
 const TIERS = `features: [has_payroll, has_ai]
 tiers:

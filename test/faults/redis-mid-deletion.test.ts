@@ -82,6 +82,17 @@ describe('Redis failing in the middle of a deletion', () => {
     return { code, stdout, stderr, ms: Date.now() - start, afterFaultMs: Date.now() - faultAt };
   }
 
+  /** Exit 3 soon after the fault, one error line saying how many keys were deleted (some, not all): that number. */
+  function expectStoppedMidway(r: CliRun & { afterFaultMs: number }): number {
+    expect(r.code).toBe(3);
+    expect(r.afterFaultMs).toBeLessThan(REDIS_TIMEOUT_MS + MARGIN_MS);
+    expectOneLineError(r);
+    const n = Number(FAILED_LINE.exec(r.stderr.trim())?.[1] ?? NaN);
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThan(SEEDED);
+    return n;
+  }
+
   async function expectOthersUntouched(server: RedisServer) {
     for (const k of ['other:acme', 'tenant_configx:acme', 'sessions:0', 'sessions:999', 'dashboard_kpis:acme2:0', 'dashboard_kpis:acme2:999']) {
       expect(int(await server.command('EXISTS', k)), k).toBe(1);
@@ -92,12 +103,7 @@ describe('Redis failing in the middle of a deletion', () => {
     await seed(redis);
     const r = await faultMidway(redis, ['invalidate-all', '--yes', '--json'], () => redis.pause());
     try {
-      expect(r.code).toBe(3);
-      expect(r.afterFaultMs).toBeLessThan(REDIS_TIMEOUT_MS + MARGIN_MS);
-      expectOneLineError(r);
-      const n = Number(FAILED_LINE.exec(r.stderr.trim())?.[1] ?? NaN);
-      expect(n).toBeGreaterThan(0);
-      expect(n).toBeLessThan(SEEDED);
+      const n = expectStoppedMidway(r);
       const report = JSON.parse(r.stdout);
       expect(report).toMatchObject({ dryRun: false, total: n, complete: false });
       expect(report.families.dashboard_kpis).toBe(n);
@@ -159,12 +165,7 @@ describe('Redis failing in the middle of a deletion', () => {
     try {
       await seed(doomed);
       const r = await faultMidway(doomed, ['invalidate-all', '--yes', '--json'], () => doomed.proc.kill('SIGKILL'));
-      expect(r.code).toBe(3);
-      expect(r.afterFaultMs).toBeLessThan(REDIS_TIMEOUT_MS + MARGIN_MS);
-      expectOneLineError(r);
-      const n = Number(FAILED_LINE.exec(r.stderr.trim())?.[1] ?? NaN);
-      expect(n).toBeGreaterThan(0);
-      expect(n).toBeLessThan(SEEDED);
+      const n = expectStoppedMidway(r);
       expect(JSON.parse(r.stdout)).toMatchObject({ total: n, complete: false });
     } finally {
       await doomed.stop();

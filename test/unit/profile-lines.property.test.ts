@@ -23,7 +23,6 @@ describe('the profile script reply (tenant TAB group TAB class TAB bytes LF per 
         const batch = profileLines(text);
         const got: unknown[] = [];
         batch.forEach((group, buf, start, end, bytes, ttl) => got.push({ group: group + 1, tenant: buf.toString('latin1', start, end), ttl, bytes }));
-        expect(batch.keys).toBe(lines.length);
         expect(got).toEqual(lines);
       }),
     );
