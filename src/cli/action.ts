@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { DeniedError, InterruptedError, PartialFailureError, TenantctlError, UsageError, type BatchProgress } from '../errors.js';
 import type { AuditRecord } from './audit-log.js';
 import { exitCodeFor } from './exit-codes.js';
+import { keepYoungGenerationSmall } from './heap.js';
 import { runSignal } from './signals.js';
 import { parseId } from '../keys/ids.js';
 import { parsePositiveInt } from '../config/positive-int.js';
@@ -28,10 +29,14 @@ export interface CommandResult {
  * context from the global and command options (and the run's signal),
  * renders the result (table or --json), sets the exit code through the
  * result's failure, records a begun write in the audit log however it ended,
- * and always closes the context.
+ * and always closes the context. `streams`: the command sweeps a keyspace (see heap.ts).
  */
-export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAndOptions: [...A, O]) => Promise<CommandResult>) {
+export function action<A extends unknown[], O>(
+  run: (ctx: CliContext, ...argsAndOptions: [...A, O]) => Promise<CommandResult>,
+  how: { streams?: boolean } = {},
+) {
   return async (...all: unknown[]): Promise<void> => {
+    if (how.streams) keepYoungGenerationSmall();
     const cmd = all[all.length - 1] as Command;
     const opts = cmd.optsWithGlobals() as GlobalOptions & O;
     if (opts.output === 'prometheus' && cmd.name() !== 'cache-info') throw new UsageError('-o prometheus is only for cache-info');

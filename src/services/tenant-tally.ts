@@ -110,13 +110,42 @@ export class TenantTally {
     }
   }
 
-  /** Tenant positions by memory, largest first (ties by id), the first `limit` of them. */
-  byMemory(limit = this.size): number[] {
+  /**
+   * The positions of the `limit` largest tenants by memory (ties: by id bytes),
+   * largest first, among those `keep` accepts. A selection, not a sort: no
+   * string and no array per tenant (100,000 tenants, a top 10).
+   */
+  largest(limit: number, keep: (i: number) => boolean = () => true): number[] {
+    const top: number[] = [];
+    if (limit <= 0) return top;
+    for (let i = 0; i < this.count; i++) {
+      if (top.length === limit && !this.before(i, top[limit - 1])) continue;
+      if (!keep(i)) continue;
+      // Binary search for its place among the kept, then insert.
+      let lo = 0;
+      let hi = top.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.before(i, top[mid])) hi = mid;
+        else lo = mid + 1;
+      }
+      top.splice(lo, 0, i);
+      if (top.length > limit) top.pop();
+    }
+    return top;
+  }
+
+  /** Does tenant `a` rank before tenant `b`: more memory, or as much and a smaller id (byte order). */
+  private before(a: number, b: number): boolean {
     const bytes = this.byteCount;
-    const ids = Array.from({ length: this.size }, (_, i) => this.id(i));
-    const order = Array.from({ length: this.size }, (_, i) => i);
-    order.sort((a, b) => bytes[b] - bytes[a] || (ids[a] < ids[b] ? -1 : ids[a] > ids[b] ? 1 : 0));
-    return order.slice(0, limit);
+    if (bytes[a] !== bytes[b]) return bytes[a] > bytes[b];
+    const arena = this.arena;
+    const la = this.idLength[a];
+    const lb = this.idLength[b];
+    const sa = this.idStart[a];
+    const sb = this.idStart[b];
+    for (let k = 0; k < la && k < lb; k++) if (arena[sa + k] !== arena[sb + k]) return arena[sa + k] < arena[sb + k];
+    return la < lb;
   }
 
   /** The id's bytes as a binary (latin1) string. */

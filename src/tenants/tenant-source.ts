@@ -101,10 +101,13 @@ export class YamlTenantSource {
     if (!this.checkDir()) return [];
     const out: Array<{ id: string | undefined; file: string }> = [];
     for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
-      if (entry.isFile()) {
+      // A symbolic link counts as what it points to (a Kubernetes ConfigMap mounts every file as one).
+      const target = entry.isSymbolicLink() ? statSync(path.join(this.dir, entry.name), { throwIfNoEntry: false }) : entry;
+      if (!target) continue;
+      if (target.isFile()) {
         const m = /^(.+)\.ya?ml$/.exec(entry.name);
         if (m) out.push({ id: m[1], file: path.join(this.dir, entry.name) });
-      } else if (entry.isDirectory()) {
+      } else if (target.isDirectory()) {
         const file = ['client.yaml', 'client.yml'].map((n) => path.join(this.dir, entry.name, n)).find((f) => existsSync(f));
         if (file) out.push({ id: entry.name, file });
       }

@@ -60,8 +60,13 @@ describe('the per-tenant tally', () => {
           expect([r.keys, r.bytes, r.ttl_under_minute, r.ttl_under_hour, r.ttl_later, r.no_ttl]).toEqual([w.keys, w.bytes, w.ttl[1], w.ttl[2], w.ttl[3], w.ttl[4]]);
           expect(r.families).toEqual(Object.fromEntries(names.map((n, g) => [n, w.groups[g]]).filter(([, k]) => k)));
         }
-        const top = tally.byMemory(3).map((i) => tally.bytes(i));
-        expect(top).toEqual([...want.values()].map((w) => w.bytes).sort((a, b) => b - a).slice(0, 3));
+        // The largest, ties by id bytes: as a full sort would give them, with and without a filter.
+        const ranked = [...want.entries()].sort(([a, x], [b, y]) => y.bytes - x.bytes || Buffer.compare(Buffer.from(a, 'latin1'), Buffer.from(b, 'latin1')));
+        const odd = (id: string) => want.get(id)!.keys % 2 === 1;
+        for (const limit of [0, 1, 3, tally.size + 1]) {
+          expect(tally.largest(limit).map((i) => tally.id(i))).toEqual(ranked.slice(0, limit).map(([id]) => id));
+          expect(tally.largest(limit, (i) => odd(tally.id(i))).map((i) => tally.id(i))).toEqual(ranked.filter(([id]) => odd(id)).slice(0, limit).map(([id]) => id));
+        }
       }),
       { numRuns: 40 },
     );

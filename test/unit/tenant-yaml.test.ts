@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TenantFileError } from '../../src/errors.js';
@@ -105,6 +106,28 @@ describe('YAML tenant source', () => {
     expect(source.load('nested')?.config.client).toEqual({ id: 'nested', name: 'Tenant nested' });
     expect(source.load('tn_123')).toBeUndefined();
     expect(source.load('missing')).toBeUndefined();
+  });
+
+  it('lists tenants mounted as symbolic links, as a Kubernetes ConfigMap mounts them', () => {
+    // A ConfigMap volume: the files live in a timestamped directory behind `..data`; each name is a link through it.
+    const cm = workspace({}, { registry: false });
+    try {
+      const real = path.join(cm.tenantsDir, '..2026_11_26_10_00_00.1');
+      mkdirSync(path.join(real, 'deep'), { recursive: true });
+      writeFileSync(path.join(real, 'linked.yaml'), tenantYaml('linked'));
+      writeFileSync(path.join(real, 'deep', 'client.yaml'), tenantYaml('deep'));
+      symlinkSync(path.basename(real), path.join(cm.tenantsDir, '..data'));
+      symlinkSync('..data/linked.yaml', path.join(cm.tenantsDir, 'linked.yaml'));
+      symlinkSync('..data/deep', path.join(cm.tenantsDir, 'deep'));
+      symlinkSync('..data/gone.yaml', path.join(cm.tenantsDir, 'gone.yaml'));
+      const mounted = new YamlTenantSource(cm.tenantsDir, 'tn_');
+      expect(mounted.listIds()).toEqual(['deep', 'linked']);
+      expect(mounted.fileOf('linked')).toBe(path.join(cm.tenantsDir, 'linked.yaml'));
+      expect(mounted.load('deep')?.config.client).toEqual({ id: 'deep', name: 'Tenant deep' });
+      expect(mounted.invalidFiles()).toEqual([]);
+    } finally {
+      cm.cleanup();
+    }
   });
 
   const expectFileError = (id: string, yaml: string, line: number | undefined, reason: RegExp) => {
