@@ -4,6 +4,7 @@ import { KeySpace } from './keys/key-families.js';
 import { openRegistry } from './registry/open-registry.js';
 import type { Registry } from './registry/registry-store.js';
 import { YamlTenantSource } from './tenants/tenant-source.js';
+import { ContentHashCache } from './tenants/content-hash-cache.js';
 import { ParseCache } from './tenants/parse-cache.js';
 import { CacheAdmin } from './services/cache-admin.js';
 import { TenantConfigService, type PopulatePolicy } from './services/tenant-config-service.js';
@@ -81,7 +82,14 @@ export class Tenantctl {
       cache: this.cache, registry, writableRegistry, outbox: this.outbox, source: this.source, keys: this.keys, ttl: this.config.ttl, env: this.env, warn,
       populate: options.populate?.(this.config) ?? (this.config.warmCache ? 'resolved' : 'stored'),
     });
-    this.migration = new Migration({ source: this.source, registry, writableRegistry, outbox: this.outbox, parseCache: () => ParseCache.open(this.config.tenantsDir, this.env) });
+    this.migration = new Migration({
+      source: this.source,
+      registry,
+      writableRegistry,
+      outbox: this.outbox,
+      parseCache: () => ParseCache.open(this.config.tenantsDir, this.env),
+      contentHashes: () => ContentHashCache.open(this.env),
+    });
     this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now });
     this.subscriptions = new SubscriptionService({ registry: writableRegistry, permissions: this.permissions, outbox: this.outbox, now: options.now, warn });
   }

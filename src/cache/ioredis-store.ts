@@ -6,7 +6,8 @@ import { keyDispatchPrefix } from '../keys/key-patterns.js';
 import type { CacheStore, ClaimedKey, ProfileBatch, SweepBatch, SweepRequest, SweepResult, TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
-import { SWEEP_LUA } from './sweep-script.js';
+import { EACH_KEY_LUA, SWEEP_LUA } from './sweep-script.js';
+import calculateSlot from 'cluster-key-slot';
 
 /** Keys per client-side SCAN page (buckets visited, not matches returned: PITFALLS). */
 export const SCAN_COUNT = 1000;
@@ -25,6 +26,9 @@ const PIPELINE_BATCH = 1000;
 const DEADLINE_MARGIN_MS = 250;
 
 const SWEEP_SHA = createHash('sha1').update(SWEEP_LUA).digest('hex');
+const EACH_KEY_SHA = createHash('sha1').update(EACH_KEY_LUA).digest('hex');
+/** Single-key commands perKey runs through EACH_KEY_LUA. */
+const EACH_KEY_COMMANDS = new Set(['GET', 'EXISTS', 'UNLINK']);
 
 /**
  * The one ioredis adapter: a connection a short-lived CLI can trust (no
@@ -218,9 +222,9 @@ class IoredisStore implements CacheStore {
   }
 
   /**
-   * One single-key command per key, pipelined in batches. A cluster routes
-   * each command to its slot's master and auto-pipelines per node, so a batch
-   * never meets CROSSSLOT. Results come back in the keys' order.
+   * One single-key command per key, in batches: one script call per batch on a
+   * single node, else one pipeline per node (per master of a cluster, so a
+   * batch never meets CROSSSLOT). Results come back in the keys' order.
    */
   private async perKey<K extends string | Buffer>(
     what: string,
@@ -231,17 +235,43 @@ class IoredisStore implements CacheStore {
     for (let start = 0; start < keys.length; start += PIPELINE_BATCH) {
       const batch = keys.slice(start, start + PIPELINE_BATCH);
       const label = `${what} (${batch.length} keys)`;
+      // One node holds every key: one script call per batch (see EACH_KEY_LUA), unless scripting is refused.
+      const node = this.client as Redis;
+      if (this.mode !== 'cluster' && EACH_KEY_COMMANDS.has(what) && !this.noScript.has(node)) {
+        try {
+          out.push(...(await this.run(label, () => this.eachKey(node, what, batch))));
+          continue;
+        } catch (err) {
+          if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
+          this.noScript.add(node);
+        }
+      }
+      // A cluster: one pipeline per master, of the keys its slots hold. Not ioredis's
+      // auto-pipelining: it files a Buffer key under the slot of its UTF-8 text,
+      // so a key that is not UTF-8 lands in the wrong node's pipeline and the whole
+      // batch fails ("All keys in the pipeline should belong to the same slots allocation group").
+      const groups = new Map<string, number[]>();
       if (this.mode === 'cluster') {
-        out.push(...(await this.run(label, () => Promise.all(batch.map((k) => add(this.client as Redis, k))))));
-        continue;
-      }
-      const p = (this.client as Redis).pipeline();
-      for (const k of batch) add(p as unknown as Redis, k);
-      const replies = await this.run(label, () => p.exec());
-      for (const [err, value] of replies!) {
-        if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: reasonOf(err) });
-        out.push(value);
-      }
+        const slots = (this.client as Cluster).slots;
+        batch.forEach((k, i) => {
+          const owner = slots[calculateSlot(k)]?.join(',') ?? '';
+          groups.set(owner, [...(groups.get(owner) ?? []), i]);
+        });
+      } else groups.set('', batch.map((_, i) => i));
+      const replies = new Array<unknown>(batch.length);
+      await this.run(label, () =>
+        Promise.all(
+          [...groups.values()].map(async (at) => {
+            const p = this.client.pipeline();
+            for (const i of at) add(p as unknown as Redis, batch[i]);
+            (await p.exec())!.forEach(([err, value], j) => {
+              if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: reasonOf(err) });
+              replies[at[j]] = value;
+            });
+          }),
+        ),
+      );
+      out.push(...replies);
     }
     return out;
   }
@@ -318,6 +348,16 @@ class IoredisStore implements CacheStore {
       // The other masters stop at their next batch.
       state.stop = true;
       throw err;
+    }
+  }
+
+  /** `command` on each key in one script call: the replies in the keys' order. */
+  private async eachKey(node: Redis, command: string, keys: Array<string | Buffer>): Promise<unknown[]> {
+    try {
+      return (await node.call('EVALSHA', EACH_KEY_SHA, keys.length, ...keys, command)) as unknown[];
+    } catch (err) {
+      if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
+      return (await node.call('EVAL', EACH_KEY_LUA, keys.length, ...keys, command)) as unknown[];
     }
   }
 

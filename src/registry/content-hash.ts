@@ -1,6 +1,6 @@
 import { canonicalJson, sha256Hex } from '../json/canonical-json.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
-import type { TenantRow, TenantWrite } from './registry-store.js';
+import type { TenantRow, TenantVersionInfo, TenantWrite } from './registry-store.js';
 
 /**
  * Content hashes: what tenantctl stores next to what it migrated (so a later
@@ -42,9 +42,15 @@ export const subscriptionHash = (s: Subscription) =>
 
 export const catalogueHash = (c: Catalogue) => sha256Hex(canonicalJson({ features: [...c.features].sort(), tiers: c.tiers }));
 
+/** A row's version info: its content hash and the columns a decision reads. */
+export const versionInfo = (row: TenantRow): TenantVersionInfo => ({ config_source: row.config_source, tenantctl_hash: row.tenantctl_hash ?? null, content_hash: contentHash(row) });
+
 /** Everything a migration decision about a tenant row depends on; null for no row. */
-export const tenantVersion = (row: TenantRow | undefined): string | null =>
-  row ? `${contentHash(row)}|${row.config_source}|${row.tenantctl_hash ?? ''}` : null;
+export const tenantVersion = (row: TenantRow | TenantVersionInfo | undefined): string | null => {
+  if (!row) return null;
+  const hash = 'content_hash' in row ? row.content_hash : contentHash(row);
+  return `${hash}|${row.config_source}|${row.tenantctl_hash ?? ''}`;
+};
 
 /** Everything a decision about a subscription depends on; null for none. */
 export const subscriptionVersion = (sub: (Subscription & { tenantctl_hash: string | null }) | undefined): string | null =>

@@ -22,6 +22,26 @@ export interface TenantRow {
   tenantctl_hash: string | null;
 }
 
+/**
+ * What a migration's plan needs of a current row, without its content: the
+ * content's hash (contentHash of the row) and the two columns a decision reads.
+ */
+export interface TenantVersionInfo {
+  config_source: string;
+  tenantctl_hash: string | null;
+  content_hash: string;
+}
+
+/**
+ * Content hashes by a fingerprint of the row's text as the database prints it
+ * (jsonb text is one form per value): a pure function's results, so a memo kept
+ * between runs can never be stale, only missing.
+ */
+export interface ContentHashMemo {
+  get(fingerprint: string): string | undefined;
+  set(fingerprint: string, contentHash: string): void;
+}
+
 /** The columns tenantctl writes when it migrates a tenant; status, plan and features stay the registry's. */
 export type TenantWrite = Pick<
   TenantRow,
@@ -91,6 +111,11 @@ export interface RegistryStore {
   readonly description: string;
   getTenant(id: string): Promise<TenantRow | undefined>;
   getTenants(ids: string[]): Promise<Map<string, TenantRow>>;
+  /**
+   * The version of each row (for a migration's plan): where the backend can,
+   * without parsing or hashing a row's content whose hash `memo` already knows.
+   */
+  getTenantVersions(ids: string[], memo?: ContentHashMemo): Promise<Map<string, TenantVersionInfo>>;
   /** Rows with status `active`, sorted by id. */
   listActiveTenants(): Promise<TenantRow[]>;
   /**

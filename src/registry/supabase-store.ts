@@ -3,9 +3,9 @@ import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import {
   invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
-  type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantWrite,
+  type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
-import { catalogueVersion, subscriptionVersion, tenantVersion } from './content-hash.js';
+import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo } from './content-hash.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
 import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
 
@@ -90,6 +90,11 @@ export class SupabaseRegistryStore implements Registry {
       for (const r of rows ?? []) out.set(String(r.id), normaliseRow(r));
     }
     return out;
+  }
+
+  /** Whole rows over PostgREST (no text form to fingerprint), hashed here. */
+  async getTenantVersions(ids: string[]): Promise<Map<string, TenantVersionInfo>> {
+    return new Map([...(await this.getTenants(ids))].map(([id, row]) => [id, versionInfo(row)]));
   }
 
   async listActiveTenants(): Promise<TenantRow[]> {

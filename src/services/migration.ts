@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { BackendUnavailableError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted, type TenantctlError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
-import type { Registry, StoredSubscription, TenantChange, TenantRow, TenantWrite, SubscriptionChange, CatalogueChange } from '../registry/registry-store.js';
+import type { ContentHashMemo, Registry, StoredSubscription, TenantChange, TenantVersionInfo, TenantWrite, SubscriptionChange, CatalogueChange } from '../registry/registry-store.js';
 import type { YamlTenantSource } from '../tenants/tenant-source.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { catalogueHash, catalogueVersion, contentHash, subscriptionHash, subscriptionVersion, tenantVersion } from '../registry/content-hash.js';
@@ -64,8 +64,8 @@ type Pending =
   | { kind: 'catalogue'; catalogue: Catalogue; hash: string; expect?: string | null };
 
 /** The reads a plan needs, from an empty registry (a dry run before the embedded registry exists). */
-const EMPTY_REGISTRY_READS: Pick<Registry, 'getTenants' | 'getSubscriptions' | 'getCatalogue'> = {
-  getTenants: async () => new Map(),
+const EMPTY_REGISTRY_READS: Pick<Registry, 'getTenantVersions' | 'getSubscriptions' | 'getCatalogue'> = {
+  getTenantVersions: async () => new Map(),
   getSubscriptions: async () => new Map(),
   getCatalogue: async () => ({ features: [], tiers: {}, tenantctl_hash: null }),
 };
@@ -96,6 +96,8 @@ export class Migration {
       outbox: InvalidationOutbox;
       /** Parsed files kept between runs (a rerun over unchanged files stats them instead of parsing them). */
       parseCache?: () => ParseCache;
+      /** Content hashes of registry rows kept between runs (a rerun's plan hashes no unchanged row). */
+      contentHashes?: () => ContentHashMemo & { save(): void };
     },
   ) {}
 
@@ -132,7 +134,7 @@ export class Migration {
   }
 
   /** The registry to plan against without creating it: an embedded registry that does not exist yet is empty. */
-  private async readRegistryOrEmpty(): Promise<Pick<Registry, 'getTenants' | 'getSubscriptions' | 'getCatalogue'>> {
+  private async readRegistryOrEmpty(): Promise<Pick<Registry, 'getTenantVersions' | 'getSubscriptions' | 'getCatalogue'>> {
     try {
       return await this.deps.registry();
     } catch (err) {
@@ -144,7 +146,8 @@ export class Migration {
   /** Loads and validates every file; an item per tenant, subscription and the catalogue. */
   private readFiles(options: MigrationOptions, items: MigrationItem[], pending: Map<MigrationItem, Pending>, registryCatalogue: Catalogue) {
     const { source } = this.deps;
-    const ids = options.ids?.length ? [...new Set(options.ids.map((id) => parseId(id)))] : source.listIds();
+    const listing = options.ids?.length ? undefined : source.listing();
+    const ids = listing ? listing.ids : [...new Set(options.ids!.map((id) => parseId(id)))];
     const rel = (f: string) => path.relative(process.cwd(), f) || f;
     const bad = (item: MigrationItem, reason: string) => Object.assign(item, { action: 'error', reason, failure: 'bad-input' });
 
@@ -165,13 +168,13 @@ export class Migration {
       }
     }
     // Files that look like tenants but whose names are not ids: said, never silently skipped.
-    if (!options.ids?.length) {
-      for (const f of source.invalidFiles()) items.push(bad({ kind: 'tenant', id: path.basename(f), file: rel(f), action: 'error', warnings: [] }, `${rel(f)}: the file name is not a valid tenant id (letters, digits, _ - . only)`));
+    if (listing) {
+      for (const f of listing.invalidFiles) items.push(bad({ kind: 'tenant', id: path.basename(f), file: rel(f), action: 'error', warnings: [] }, `${rel(f)}: the file name is not a valid tenant id (letters, digits, _ - . only)`));
     }
 
     for (const id of ids) {
-      const file = source.fileOf(id);
-      const item: MigrationItem = { kind: 'tenant', id, file: file && rel(file), action: 'error', warnings: [] };
+      // The file is named once read (one stat per tenant, not two); a bad file's error names it too.
+      const item: MigrationItem = { kind: 'tenant', id, file: undefined, action: 'error', warnings: [] };
       items.push(item);
       if (!source.allows(id)) {
         bad(item, `ids starting "${source.registryOnlyPrefix}" are registry-only and never read from YAML`);
@@ -183,6 +186,7 @@ export class Migration {
           bad(item, `no file ${id}.yaml in ${source.dir}`);
           continue;
         }
+        item.file = rel(doc.file);
         item.warnings = doc.warnings;
         if (doc.yamlOnly) {
           item.action = 'skip';
@@ -196,7 +200,7 @@ export class Migration {
           if (!catalogue) throw new TenantFileError(doc.file, undefined, `has a subscription, but tiers.yaml is invalid (${catalogueError})`);
           sub = subscriptionFromConfig(id, doc.config, catalogue, doc);
         }
-        pending.set(item, { kind: 'tenant', row: rowFromConfig(id, doc.config) });
+        pending.set(item, { kind: 'tenant', row: rowFromConfig(id, doc.config, doc.rowHash) });
         if (sub) {
           const subItem: MigrationItem = { kind: 'subscription', id, file: item.file, action: 'error', warnings: [] };
           items.push(subItem);
@@ -204,16 +208,19 @@ export class Migration {
         }
       } catch (err) {
         if (!(err instanceof TenantFileError)) throw err;
+        item.file ??= rel(err.file);
         bad(item, err.message);
       }
     }
   }
 
   /** Decides each pending item from one read per table, remembering the version it was decided on. */
-  private async plan(registry: Pick<Registry, 'getTenants' | 'getSubscriptions'>, pending: Map<MigrationItem, Pending>, currentCatalogue: Catalogue & { tenantctl_hash: string | null }, force: boolean) {
+  private async plan(registry: Pick<Registry, 'getTenantVersions' | 'getSubscriptions'>, pending: Map<MigrationItem, Pending>, currentCatalogue: Catalogue & { tenantctl_hash: string | null }, force: boolean) {
     const tenantIds = [...pending.values()].flatMap((p) => (p.kind === 'tenant' ? [p.row.id] : []));
     const subIds = [...pending.values()].flatMap((p) => (p.kind === 'subscription' ? [p.sub.business_id] : []));
-    const [rows, subs] = await Promise.all([registry.getTenants(tenantIds), registry.getSubscriptions(subIds)]);
+    const memo = this.deps.contentHashes?.();
+    const [rows, subs] = await Promise.all([registry.getTenantVersions(tenantIds, memo), registry.getSubscriptions(subIds)]);
+    memo?.save();
     for (const [item, p] of pending) {
       let decision: { action: MigrationAction; reason?: string };
       if (p.kind === 'tenant') {
@@ -320,10 +327,10 @@ export function decideByHash(desired: string, current: string | undefined, store
   return force ? { action: 'update', reason: `forced: ${why}` } : { action: 'conflict', reason: `${why}; use --force to overwrite` };
 }
 
-/** The plan for a tenant row given its current registry row. */
-export function decide(row: TenantWrite, current: TenantRow | undefined, force: boolean): { action: MigrationAction; reason?: string } {
+/** The plan for a tenant row given the version of its current registry row. */
+export function decide(row: TenantWrite, current: TenantVersionInfo | undefined, force: boolean): { action: MigrationAction; reason?: string } {
   if (current && current.config_source !== 'database') return { action: 'update', reason: 'registry row was not migrated yet' };
-  return decideByHash(row.tenantctl_hash!, current && contentHash(current), current?.tenantctl_hash ?? null, force);
+  return decideByHash(row.tenantctl_hash!, current?.content_hash, current?.tenantctl_hash ?? null, force);
 }
 
 function decideSubscription(desired: string, current: StoredSubscription | undefined, force: boolean) {

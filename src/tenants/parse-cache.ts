@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { threadId } from 'node:worker_threads';
 
 /** What a parsed tenant file came to, without its text: the stripped config, or the file error. */
 export interface ParsedEntry {
@@ -13,10 +14,12 @@ export interface ParsedEntry {
   /** The secrets parsing stripped: where they were, never their values. */
   strippedSecrets?: Array<{ path: string[]; kind: 'literal-removed' | 'default-dropped'; line?: number }>;
   error?: { line?: number; detail: string };
+  /** The content hash of the registry row the config makes (see TenantDocument.rowHash). */
+  rowHash?: string;
 }
 
-/** Bumped whenever parsing, stripping or the entry's shape changes: an older file is ignored. */
-const FORMAT = 2;
+/** Bumped whenever parsing, stripping, the row mapping or the entry's shape changes: an older file is ignored. */
+const FORMAT = 3;
 
 /**
  * Parsed tenant files kept between runs, so a migration of 10,000 unchanged
@@ -38,16 +41,10 @@ export class ParseCache {
 
   /** The cache of a tenants directory (empty when there is none yet, or it is unreadable or of another format). */
   static open(tenantsDir: string, env: NodeJS.ProcessEnv = process.env): ParseCache {
-    const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir() || os.tmpdir(), '.cache');
-    const file = path.join(base, 'tenantctl', `tenants-${createHash('sha256').update(path.resolve(tenantsDir)).digest('hex').slice(0, 16)}.json`);
+    const file = userCacheFile(`tenants-${createHash('sha256').update(path.resolve(tenantsDir)).digest('hex').slice(0, 16)}.json`, env);
     const dir = path.resolve(tenantsDir);
-    let entries = new Map<string, ParsedEntry>();
-    try {
-      const data = JSON.parse(readFileSync(file, 'utf8')) as { format?: number; dir?: string; entries?: Record<string, ParsedEntry> };
-      if (data.format === FORMAT && data.dir === dir && data.entries) entries = new Map(Object.entries(data.entries));
-    } catch {
-      /* none yet, or unreadable: start empty */
-    }
+    const data = readCacheFile(file) as { format?: number; dir?: string; entries?: Record<string, ParsedEntry> } | undefined;
+    const entries = data?.format === FORMAT && data.dir === dir && data.entries ? new Map(Object.entries(data.entries)) : new Map<string, ParsedEntry>();
     return new ParseCache(file, dir, entries);
   }
 
@@ -62,18 +59,41 @@ export class ParseCache {
     this.dirty = true;
   }
 
-  /** Writes the cache when something changed: a temporary file renamed over it, readable by this user only. */
+  /** Writes the cache when something changed. */
   save(): void {
     if (!this.dirty) return;
-    try {
-      const entries = Object.fromEntries(this.entries);
-      mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-      const tmp = `${this.file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ format: FORMAT, dir: this.dir, entries }), { mode: 0o600 });
-      renameSync(tmp, this.file);
-      this.dirty = false;
-    } catch {
-      /* a cache that cannot be written is only slower next time */
-    }
+    writeCacheFile(this.file, { format: FORMAT, dir: this.dir, entries: Object.fromEntries(this.entries) });
+    this.dirty = false;
+  }
+}
+
+/** A file in the user's cache directory: `$XDG_CACHE_HOME/tenantctl`, else `~/.cache/tenantctl`. */
+export function userCacheFile(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir() || os.tmpdir(), '.cache');
+  return path.join(base, 'tenantctl', name);
+}
+
+/**
+ * Writes a cache file as JSON: a temporary file renamed over it (a reader
+ * never sees half of one; two writers, the last one wins), readable by this
+ * user only. A cache that cannot be written is only slower next time.
+ */
+export function writeCacheFile(file: string, data: unknown): void {
+  try {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}-${threadId}.tmp`;
+    writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch {
+    /* only slower next time */
+  }
+}
+
+/** Reads a cache file written by writeCacheFile; undefined when there is none or it is unreadable. */
+export function readCacheFile(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
   }
 }

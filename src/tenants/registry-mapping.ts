@@ -14,8 +14,10 @@ const str = (v: unknown): string | null => (v === undefined || v === null || v =
  * The registry row for a tenant config (secrets already stripped): the client
  * block goes to the columns, everything else stays in tenant_config as written.
  * `email.primary` and `infrastructure.gcp` also fill their columns.
+ * `knownHash`: the row's content hash computed before from this very config
+ * (a parsed file's rowHash), so it is not computed again.
  */
-export function rowFromConfig(id: string, config: Json): TenantWrite {
+export function rowFromConfig(id: string, config: Json, knownHash?: string): TenantWrite {
   const { client: rawClient, yaml_only: _yamlOnly, _meta: _m, ...rest } = config;
   const client = isMap(rawClient) ? rawClient : {};
   const extraClient = Object.fromEntries(Object.entries(client).filter(([k]) => !(CLIENT_COLUMNS as readonly string[]).includes(k)));
@@ -35,7 +37,7 @@ export function rowFromConfig(id: string, config: Json): TenantWrite {
     gcp_dataset: str(gcp.dataset),
     tenant_config: tenantConfig,
   };
-  return { ...write, tenantctl_hash: contentHash(write) };
+  return { ...write, tenantctl_hash: knownHash ?? contentHash(write) };
 }
 
 /**

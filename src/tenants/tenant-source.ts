@@ -5,6 +5,7 @@ import { isValidId } from '../keys/ids.js';
 import { lineLocator, readYamlFile } from '../yaml/yaml-file.js';
 import { stripSecrets, type StrippedSecret } from './secrets.js';
 import { isMap } from './plain-object.js';
+import { rowFromConfig } from './registry-mapping.js';
 import type { ParseCache, ParsedEntry } from './parse-cache.js';
 
 /** A secret stripped from a file, with its line. */
@@ -24,6 +25,12 @@ export interface TenantDocument {
   warnings: string[];
   /** What was stripped, and where (the warnings say the same in words). */
   strippedSecrets: StrippedSecretAt[];
+  /**
+   * The content hash of the registry row this file makes (rowFromConfig's
+   * tenantctl_hash) as parsed, kept in the parse cache: a migration rerun over
+   * 10,000 unchanged files hashes none of them. Undefined for yaml_only.
+   */
+  rowHash?: string;
   /**
    * The 1-based line of a key path in the file, for later checks' messages.
    * A function, not the text: the text may hold the literal secrets that were stripped.
@@ -89,17 +96,28 @@ export class YamlTenantSource {
 
   /** Every tenant id with a file, sorted; files that are not tenants (tiers.yaml, bad names) are left out. */
   listIds(): string[] {
-    return this.candidates().flatMap((c) => (c.id && isValidId(c.id) && !c.id.startsWith('.') && this.allows(c.id) && !RESERVED_FILES.has(c.id) ? [c.id] : [])).sort();
+    return this.listing().ids;
   }
 
   /** Files laid out as tenant files whose names are not valid ids (`bad id!.yaml`): reported, never silently skipped. */
   invalidFiles(): string[] {
-    return this.candidates().flatMap((c) => (c.id && (!isValidId(c.id) || c.id.startsWith('.')) ? [c.file] : [])).sort();
+    return this.listing().invalidFiles;
   }
 
-  private candidates(): Array<{ id: string | undefined; file: string }> {
+  /** listIds and invalidFiles from one reading of the directory. */
+  listing(): { ids: string[]; invalidFiles: string[] } {
+    const ids: string[] = [];
+    const invalidFiles: string[] = [];
+    for (const c of this.candidates()) {
+      if (!isValidId(c.id) || c.id.startsWith('.')) invalidFiles.push(c.file);
+      else if (this.allows(c.id) && !RESERVED_FILES.has(c.id)) ids.push(c.id);
+    }
+    return { ids: ids.sort(), invalidFiles: invalidFiles.sort() };
+  }
+
+  private candidates(): Array<{ id: string; file: string }> {
     if (!this.checkDir()) return [];
-    const out: Array<{ id: string | undefined; file: string }> = [];
+    const out: Array<{ id: string; file: string }> = [];
     for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
       // A symbolic link counts as what it points to (a Kubernetes ConfigMap mounts every file as one).
       const target = entry.isSymbolicLink() ? statSync(path.join(this.dir, entry.name), { throwIfNoEntry: false }) : entry;
@@ -205,14 +223,16 @@ export class YamlTenantSource {
 
     const { config: stripped, stripped: removed } = stripSecrets(config);
     const secrets = removed.map((s) => ({ ...s, line: lineOf(s.path) }));
-    return { id, file, config: stripped, yamlOnly: config.yaml_only === true, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, lineOf };
+    const yamlOnly = config.yaml_only === true;
+    const rowHash = yamlOnly ? undefined : rowFromConfig(id, stripped).tenantctl_hash!;
+    return { id, file, config: stripped, yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, rowHash, lineOf };
   }
 }
 
 /** What the parse cache keeps of a result: never the text (it may hold the literal secrets that were stripped). */
 function toParsedEntry(id: string, stamp: string, result: TenantDocument | TenantFileError): ParsedEntry {
   if (result instanceof TenantFileError) return { stamp, id, error: { line: result.line, detail: result.detail } };
-  return { stamp, id, config: result.config, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets };
+  return { stamp, id, config: result.config, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets, rowHash: result.rowHash };
 }
 
 /** `file:line: literal secret … stripped` per stripped secret, the file named from the working directory. */
@@ -237,7 +257,7 @@ function fromParsedEntry(file: string, e: ParsedEntry): TenantDocument | TenantF
     }
   };
   const secrets = e.strippedSecrets ?? [];
-  return { id: e.id, file, config: e.config ?? {}, yamlOnly: !!e.yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, lineOf };
+  return { id: e.id, file, config: e.config ?? {}, yamlOnly: !!e.yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, rowHash: e.rowHash, lineOf };
 }
 
 /** How long a looked-up file is trusted before it is stat'ed again, ms. */

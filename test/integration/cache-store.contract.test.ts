@@ -71,6 +71,18 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     expect(await dbsize()).toBe(0);
   });
 
+  it('checks and unlinks thousands of keys in batches, answering per key in order (a binary name too)', async () => {
+    // More keys than one batch (1,000), every third missing, one name that is not UTF-8.
+    const present = Array.from({ length: 2500 }, (_, i) => `dashboard_kpis:t${i}`).filter((_, i) => i % 3 !== 0);
+    await seed([...present, BINARY_KEY]);
+    const asked: Array<string | Buffer> = [...Array.from({ length: 2500 }, (_, i) => `dashboard_kpis:t${i}`), BINARY_KEY];
+    const want = asked.map((k) => (typeof k !== 'string' || present.includes(k) ? 1 : 0));
+    expect((await store.exists(asked.slice(0, 2500) as string[])).map(Number)).toEqual(want.slice(0, 2500));
+    expect(await store.unlink(asked)).toEqual(want);
+    expect(await dbsize()).toBe(0);
+    expect(await store.unlink(asked)).toEqual(asked.map(() => 0));
+  });
+
   it('counts every family key exactly, and nothing outside the families', async () => {
     const tenants = Array.from({ length: 300 }, (_, i) => `tenant${i}`);
     await seed([...tenants.flatMap(owned), ...FOREIGN, BINARY_KEY]);

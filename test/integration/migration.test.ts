@@ -66,6 +66,8 @@ describe('Migration: YAML -> registry', () => {
     ws.writeTenant(id, tenantYaml(id, 'Original'));
     const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
     await s.migration.run({ ids: [id] });
+    // A rerun first: the row's content hash is then memoised by its text; the edit must not be served from that memo.
+    expect((await s.migration.run({ ids: [id] })).items[0].action).toBe('unchanged');
     await store.db.query(`UPDATE tenants SET name = 'Edited in registry' WHERE id = $1`, [id]);
     ws.writeTenant(id, tenantYaml(id, 'YAML v2'));
 
@@ -78,6 +80,23 @@ describe('Migration: YAML -> registry', () => {
     expect(forced.items[0]).toMatchObject({ action: 'update', reason: expect.stringMatching(/^forced/) });
     expect((await store.getTenant(id))!.name).toBe('YAML v2');
     expect((await s.migration.run({ ids: [id] })).items[0].action).toBe('unchanged');
+    s.close();
+  });
+
+  it.each([
+    ['tenant_config', `tenant_config = tenant_config || '{"added": 1}'::jsonb`],
+    ['a nested value', `tenant_config = jsonb_set(tenant_config, '{client}', '"x"')`],
+    ['gcp_dataset', `gcp_dataset = 'other'`],
+  ])('an edit of %s in the registry after an unchanged rerun is a conflict (the memoised hash is not reused)', async (_what, set) => {
+    const id = uniq('memo');
+    ws.writeTenant(id, tenantYaml(id, 'Memo', 'infrastructure:\n  gcp: { project_id: p, dataset: d }\n'));
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    await s.migration.run({ ids: [id] });
+    expect((await s.migration.run({ ids: [id] })).items[0].action).toBe('unchanged');
+    await store.db.query(`UPDATE tenants SET ${set} WHERE id = $1`, [id]);
+    ws.writeTenant(id, tenantYaml(id, 'Memo v2', 'infrastructure:\n  gcp: { project_id: p, dataset: d }\n'));
+    // Seen when planning (not only by the write's compare-and-set): the plan's reason says so.
+    expect((await s.migration.run({ ids: [id] })).items[0]).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/edited in the registry since the last migration/) });
     s.close();
   });
 

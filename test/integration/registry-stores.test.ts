@@ -4,7 +4,7 @@ import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import { openPostgresStore } from '../../src/registry/postgres-store.js';
 import { SupabaseRegistryStore } from '../../src/registry/supabase-store.js';
 import { rowFromConfig } from '../../src/tenants/registry-mapping.js';
-import { catalogueVersion, subscriptionVersion, tenantVersion } from '../../src/registry/content-hash.js';
+import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo } from '../../src/registry/content-hash.js';
 import type { Catalogue, Subscription } from '../../src/permissions/model.js';
 import { BackendUnavailableError } from '../../src/errors.js';
 import { freshPostgresDatabase, TEST_DATABASE_URL } from '../helpers/setup.js';
@@ -68,6 +68,28 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
       const got = await store.getTenant('beta');
       expect(got).toMatchObject({ name: 'Beta Renamed', status: 'active' });
       expect(await store.getTenant('acme')).toMatchObject({ name: 'Acme Again' });
+    });
+
+    it("gives each row's version as a fresh read and hash would, through a memo, and never a stale one", async () => {
+      const memo = new Map<string, string>();
+      const counting = { sets: 0, get: (fp: string) => memo.get(fp), set: (fp: string, h: string) => (counting.sets++, memo.set(fp, h)) };
+      const ids = ['acme', 'beta', 'cas', 'nobody'];
+      const fresh = async () => {
+        const rows = await store.getTenants(ids);
+        return new Map([...rows].map(([id, r]) => [id, versionInfo(r)]));
+      };
+      expect(await store.getTenantVersions(ids, counting)).toEqual(await fresh());
+      const setsFirst = counting.sets;
+      expect(await store.getTenantVersions(ids, counting)).toEqual(await fresh());
+      // A store that uses the memo hashes nothing the second time.
+      if (setsFirst > 0) expect(counting.sets).toBe(setsFirst);
+      // An edit of the JSON alone (same columns) is hashed anew, not served from the memo.
+      const edited = rowFromConfig('beta', { ...config('beta', (await store.getTenant('beta'))!.name), nested: { edited: [true] } });
+      await put(store, edited);
+      const after = await store.getTenantVersions(ids, counting);
+      expect(after).toEqual(await fresh());
+      expect(after.get('beta')!.content_hash).toBe(edited.tenantctl_hash);
+      expect(await store.getTenantVersions([], counting)).toEqual(new Map());
     });
 
     it('compare-and-set: a row changed since it was planned is a conflict and is not overwritten', async () => {
