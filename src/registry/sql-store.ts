@@ -4,8 +4,7 @@ import {
   invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type ContentHashMemo, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo,
 } from './registry-store.js';
-import { catalogueVersion, contentHash, subscriptionVersion, tenantVersion } from './content-hash.js';
-import { sha256Hex } from '../json/canonical-json.js';
+import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo } from './content-hash.js';
 import type { Catalogue } from '../permissions/model.js';
 
 /** What pg's Client and PGlite have in common: `$n` parameters, rows back. */
@@ -34,8 +33,14 @@ const OWN_TABLES = ['tenantctl_meta', 'tenantctl_outbox', 'permission_features',
 /** PostgreSQL error codes that have a meaning here. */
 const PG = { undefinedTable: '42P01', insufficientPrivilege: '42501', lockNotAvailable: '55P03', queryCanceled: '57014' };
 
-/** The text columns contentHash covers besides tenant_config (and id). */
-const HASHED_TEXT_COLUMNS = ['name', 'short_name', 'timezone', 'currency', 'primary_email', 'gcp_project_id', 'gcp_dataset'] as const;
+/**
+ * A row's fingerprint: the columns contentHash covers, each a quoted literal
+ * or NULL (so the joined text says which value is which), hashed by the
+ * database. Equal fingerprints mean equal content, hence equal content hashes.
+ */
+const FINGERPRINT_SQL = `encode(sha256(convert_to(concat_ws(',', ${['id', 'name', 'short_name', 'timezone', 'currency', 'primary_email', 'gcp_project_id', 'gcp_dataset', 'tenant_config::text']
+  .map((c) => `quote_nullable(${c})`)
+  .join(', ')}), 'UTF8')), 'hex')`;
 
 const codeOf = (err: unknown) => (err as { code?: unknown })?.code;
 
@@ -126,33 +131,35 @@ export class SqlRegistryStore implements Registry {
   }
 
   /**
-   * The hashed columns as text (tenant_config as jsonb prints it: no JSON to
-   * parse), fingerprinted; only a row whose fingerprint the memo does not know
-   * is parsed and hashed. A rerun of 10,000 unchanged tenants parses none.
+   * Each row's fingerprint, computed by the database (sha256 of the hashed
+   * columns as quoted literals, tenant_config as jsonb prints it: one text per
+   * value, and no content crosses the wire); only rows whose fingerprint the
+   * memo does not know are read whole and hashed. A rerun of 10,000 unchanged
+   * tenants reads and parses none.
    */
   async getTenantVersions(ids: string[], memo?: ContentHashMemo): Promise<Map<string, TenantVersionInfo>> {
     const out = new Map<string, TenantVersionInfo>();
     if (ids.length === 0) return out;
-    const rows = await this.readOptional(
-      'reading tenants',
-      [],
-      async () =>
-        (
-          await this.db.query(
-            `SELECT id, config_source, tenantctl_hash, ${HASHED_TEXT_COLUMNS.join(', ')}, tenant_config::text AS tenant_config FROM tenants WHERE id = ANY($1::text[])`,
-            [ids],
-          )
-        ).rows,
-      () => (this.schemaMissing = true),
-    );
+    const read = (what: string, sql: string, list: string[]) =>
+      this.readOptional(what, [], async () => (await this.db.query(sql, [list])).rows, () => (this.schemaMissing = true));
+    // No memo: nothing could be skipped, so straight to the whole rows.
+    const rows: Array<Record<string, unknown>> = memo ? await read('reading tenant versions', `SELECT id, config_source, tenantctl_hash, ${FINGERPRINT_SQL} AS fingerprint FROM tenants WHERE id = ANY($1::text[])`, ids) : ids.map((id) => ({ id }));
+    const unknown = new Map<string, string>();
     for (const r of rows) {
-      const fingerprint = sha256Hex(JSON.stringify([r.id, ...HASHED_TEXT_COLUMNS.map((c) => r[c] ?? null), r.tenant_config]));
-      let hash = memo?.get(fingerprint);
-      if (hash === undefined) {
-        hash = contentHash(normaliseRow(r));
-        memo?.set(fingerprint, hash);
+      const id = String(r.id);
+      const hash = memo?.get(String(r.fingerprint));
+      if (hash === undefined) unknown.set(id, String(r.fingerprint));
+      else out.set(id, { config_source: String(r.config_source), tenantctl_hash: (r.tenantctl_hash as string | null) ?? null, content_hash: hash });
+    }
+    if (unknown.size) {
+      // Read whole with their fingerprint again: a row changed between the two reads is memoised under its new one.
+      const whole = await read('reading tenants', `SELECT *, ${FINGERPRINT_SQL} AS tenantctl_fingerprint FROM tenants WHERE id = ANY($1::text[])`, [...unknown.keys()]);
+      for (const r of whole) {
+        const row = normaliseRow(r);
+        const info = versionInfo(row);
+        memo?.set(String(r.tenantctl_fingerprint), info.content_hash);
+        out.set(row.id, info);
       }
-      out.set(String(r.id), { config_source: String(r.config_source), tenantctl_hash: (r.tenantctl_hash as string | null) ?? null, content_hash: hash });
     }
     return out;
   }

@@ -59,7 +59,8 @@ export const MIGRATION_BATCH = 500;
 
 /** What an item would write once decided. */
 type Pending =
-  | { kind: 'tenant'; row: TenantWrite; expect?: string | null }
+  /** The row is built only when written: an unchanged tenant's config is never even parsed (see ParsedEntry.configJson). */
+  | { kind: 'tenant'; id: string; hash: string; row: () => TenantWrite; expect?: string | null }
   | { kind: 'subscription'; sub: Subscription; hash: string; expect?: string | null }
   | { kind: 'catalogue'; catalogue: Catalogue; hash: string; expect?: string | null };
 
@@ -148,7 +149,9 @@ export class Migration {
     const { source } = this.deps;
     const listing = options.ids?.length ? undefined : source.listing();
     const ids = listing ? listing.ids : [...new Set(options.ids!.map((id) => parseId(id)))];
-    const rel = (f: string) => path.relative(process.cwd(), f) || f;
+    // Files named from the working directory (most sit under it: a prefix cut, not path.relative for each of 10,000).
+    const cwd = process.cwd();
+    const rel = (f: string) => (f.startsWith(cwd + path.sep) ? f.slice(cwd.length + 1) : path.relative(cwd, f) || f);
     const bad = (item: MigrationItem, reason: string) => Object.assign(item, { action: 'error', reason, failure: 'bad-input' });
 
     // The catalogue first: subscriptions are checked against it.
@@ -196,11 +199,12 @@ export class Migration {
         // Validate the whole file before anything of it is planned: a bad
         // subscription block means nothing of this tenant is written.
         let sub: Subscription | undefined;
-        if (doc.config.subscription !== undefined) {
+        if (doc.hasSubscription) {
           if (!catalogue) throw new TenantFileError(doc.file, undefined, `has a subscription, but tiers.yaml is invalid (${catalogueError})`);
           sub = subscriptionFromConfig(id, doc.config, catalogue, doc);
         }
-        pending.set(item, { kind: 'tenant', row: rowFromConfig(id, doc.config, doc.rowHash) });
+        const hash = doc.rowHash ?? rowFromConfig(id, doc.config).tenantctl_hash!;
+        pending.set(item, { kind: 'tenant', id, hash, row: () => rowFromConfig(id, doc.config, hash) });
         if (sub) {
           const subItem: MigrationItem = { kind: 'subscription', id, file: item.file, action: 'error', warnings: [] };
           items.push(subItem);
@@ -216,7 +220,7 @@ export class Migration {
 
   /** Decides each pending item from one read per table, remembering the version it was decided on. */
   private async plan(registry: Pick<Registry, 'getTenantVersions' | 'getSubscriptions'>, pending: Map<MigrationItem, Pending>, currentCatalogue: Catalogue & { tenantctl_hash: string | null }, force: boolean) {
-    const tenantIds = [...pending.values()].flatMap((p) => (p.kind === 'tenant' ? [p.row.id] : []));
+    const tenantIds = [...pending.values()].flatMap((p) => (p.kind === 'tenant' ? [p.id] : []));
     const subIds = [...pending.values()].flatMap((p) => (p.kind === 'subscription' ? [p.sub.business_id] : []));
     const memo = this.deps.contentHashes?.();
     const [rows, subs] = await Promise.all([registry.getTenantVersions(tenantIds, memo), registry.getSubscriptions(subIds)]);
@@ -224,8 +228,8 @@ export class Migration {
     for (const [item, p] of pending) {
       let decision: { action: MigrationAction; reason?: string };
       if (p.kind === 'tenant') {
-        const current = rows.get(p.row.id);
-        decision = decide(p.row, current, force);
+        const current = rows.get(p.id);
+        decision = decide(p.hash, current, force);
         p.expect = tenantVersion(current);
       } else if (p.kind === 'subscription') {
         const current = subs.get(p.sub.business_id);
@@ -277,7 +281,7 @@ export class Migration {
       let cat: CatalogueChange | undefined;
       for (const i of batch) {
         const p = pending.get(i)!;
-        if (p.kind === 'tenant') tenants.push({ row: p.row, expect: p.expect ?? null });
+        if (p.kind === 'tenant') tenants.push({ row: p.row(), expect: p.expect ?? null });
         else if (p.kind === 'subscription') subscriptions.push({ sub: p.sub, hash: p.hash, expect: p.expect ?? null });
         else cat = { catalogue: p.catalogue, hash: p.hash, expect: p.expect ?? null };
       }
@@ -327,10 +331,10 @@ export function decideByHash(desired: string, current: string | undefined, store
   return force ? { action: 'update', reason: `forced: ${why}` } : { action: 'conflict', reason: `${why}; use --force to overwrite` };
 }
 
-/** The plan for a tenant row given the version of its current registry row. */
-export function decide(row: TenantWrite, current: TenantVersionInfo | undefined, force: boolean): { action: MigrationAction; reason?: string } {
+/** The plan for a tenant row (the content hash of what YAML wants) given the version of its current registry row. */
+export function decide(desired: string, current: TenantVersionInfo | undefined, force: boolean): { action: MigrationAction; reason?: string } {
   if (current && current.config_source !== 'database') return { action: 'update', reason: 'registry row was not migrated yet' };
-  return decideByHash(row.tenantctl_hash!, current?.content_hash, current?.tenantctl_hash ?? null, force);
+  return decideByHash(desired, current?.content_hash, current?.tenantctl_hash ?? null, force);
 }
 
 function decideSubscription(desired: string, current: StoredSubscription | undefined, force: boolean) {

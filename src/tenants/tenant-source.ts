@@ -28,9 +28,11 @@ export interface TenantDocument {
   /**
    * The content hash of the registry row this file makes (rowFromConfig's
    * tenantctl_hash) as parsed, kept in the parse cache: a migration rerun over
-   * 10,000 unchanged files hashes none of them. Undefined for yaml_only.
+   * 10,000 unchanged files hashes none of them (nor even reads their configs).
    */
   rowHash?: string;
+  /** Whether the config has a `subscription` block. */
+  hasSubscription: boolean;
   /**
    * The 1-based line of a key path in the file, for later checks' messages.
    * A function, not the text: the text may hold the literal secrets that were stripped.
@@ -60,6 +62,8 @@ export class YamlTenantSource {
   ) {}
 
   private dirSeen = false;
+  /** The directory as path.join writes it, with a trailing separator (see locate). */
+  private base: string | undefined;
 
   /** A directory named explicitly that does not exist is a usage error (a typo must not read as "no tenants"). */
   checkDir(): boolean {
@@ -81,12 +85,10 @@ export class YamlTenantSource {
   /** The file of a tenant and its stat (one syscall per candidate layout). */
   private locate(id: string): { file: string; stamp: string } | undefined {
     if (!this.checkDir() || !this.allows(id) || !isValidId(id) || id.startsWith('.')) return undefined;
-    for (const candidate of [
-      path.join(this.dir, `${id}.yaml`),
-      path.join(this.dir, `${id}.yml`),
-      path.join(this.dir, id, 'client.yaml'),
-      path.join(this.dir, id, 'client.yml'),
-    ]) {
+    // A valid id holds no separator: the directory's joined prefix plus the name is what path.join gives.
+    this.base ??= path.join(this.dir, '_').slice(0, -1);
+    for (const layout of LAYOUTS) {
+      const candidate = this.base + id + layout;
       const st = statSync(candidate, { throwIfNoEntry: false });
       // ctime and inode too: an edit that keeps the mtime (cp -p, a restore) still changes the stamp.
       if (st?.isFile()) return { file: candidate, stamp: `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` };
@@ -184,9 +186,10 @@ export class YamlTenantSource {
     const { file, stamp } = where;
     let entry = this.parsed.get(file);
     if (entry?.stamp !== stamp) {
-      const kept = this.persistent?.get(file, stamp);
+      const persistent = this.persistent;
+      const kept = persistent?.get(file, stamp);
       let result: TenantDocument | TenantFileError;
-      if (kept) result = fromParsedEntry(file, kept);
+      if (kept) result = fromParsedEntry(file, kept, () => persistent!.config(file) ?? this.parseAgain(id, file, kept));
       else {
         try {
           result = this.parse(id, file);
@@ -194,7 +197,7 @@ export class YamlTenantSource {
           if (!(err instanceof TenantFileError)) throw err;
           result = err;
         }
-        this.persistent?.put(file, toParsedEntry(id, stamp, result));
+        persistent?.put(file, toParsedEntry(id, stamp, result), result instanceof TenantFileError ? undefined : result.config);
       }
       entry = { stamp, result };
       this.parsed.set(file, entry);
@@ -202,6 +205,18 @@ export class YamlTenantSource {
     this.peeked.set(id, { at: Date.now(), result: entry.result });
     if (entry.result instanceof TenantFileError) throw entry.result;
     return entry.result;
+  }
+
+  /**
+   * The config of a kept entry whose config is not kept (lost, or of another
+   * generation): parsed from the file again, and trusted only if it is what the
+   * entry describes; a file changed in between is an error (run again), never
+   * a config that does not match the row hash the entry gave.
+   */
+  private parseAgain(id: string, file: string, kept: ParsedEntry): Record<string, unknown> {
+    const doc = this.parse(id, file);
+    if (doc.rowHash !== kept.rowHash || doc.yamlOnly !== !!kept.yamlOnly) throw new TenantFileError(file, undefined, 'changed while it was being read; run again');
+    return doc.config;
   }
 
   private parse(id: string, file: string): TenantDocument {
@@ -224,15 +239,16 @@ export class YamlTenantSource {
     const { config: stripped, stripped: removed } = stripSecrets(config);
     const secrets = removed.map((s) => ({ ...s, line: lineOf(s.path) }));
     const yamlOnly = config.yaml_only === true;
-    const rowHash = yamlOnly ? undefined : rowFromConfig(id, stripped).tenantctl_hash!;
-    return { id, file, config: stripped, yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, rowHash, lineOf };
+    const rowHash = rowFromConfig(id, stripped).tenantctl_hash!;
+    const hasSubscription = stripped.subscription !== undefined;
+    return { id, file, config: stripped, yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, rowHash, hasSubscription, lineOf };
   }
 }
 
 /** What the parse cache keeps of a result: never the text (it may hold the literal secrets that were stripped). */
 function toParsedEntry(id: string, stamp: string, result: TenantDocument | TenantFileError): ParsedEntry {
   if (result instanceof TenantFileError) return { stamp, id, error: { line: result.line, detail: result.detail } };
-  return { stamp, id, config: result.config, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets, rowHash: result.rowHash };
+  return { stamp, id, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets, rowHash: result.rowHash, hasSubscription: result.hasSubscription };
 }
 
 /** `file:line: literal secret … stripped` per stripped secret, the file named from the working directory. */
@@ -246,7 +262,7 @@ function strippedWarnings(file: string, secrets: StrippedSecretAt[]): string[] {
 }
 
 /** A result back from the parse cache; its lines are found by reading the file again, only if one is asked for. */
-function fromParsedEntry(file: string, e: ParsedEntry): TenantDocument | TenantFileError {
+function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Record<string, unknown>): TenantDocument | TenantFileError {
   if (e.error) return new TenantFileError(file, e.error.line, e.error.detail);
   let locate: ((p: string[]) => number | undefined) | undefined;
   const lineOf = (p: string[]) => {
@@ -257,8 +273,18 @@ function fromParsedEntry(file: string, e: ParsedEntry): TenantDocument | TenantF
     }
   };
   const secrets = e.strippedSecrets ?? [];
-  return { id: e.id, file, config: e.config ?? {}, yamlOnly: !!e.yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, rowHash: e.rowHash, lineOf };
+  // The config is fetched on first use (most readers of a rerun never ask), then kept.
+  let config: Record<string, unknown> | undefined;
+  return {
+    id: e.id, file, yamlOnly: !!e.yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, rowHash: e.rowHash, hasSubscription: !!e.hasSubscription, lineOf,
+    get config() {
+      return (config ??= configOf());
+    },
+  };
 }
+
+/** Where a tenant's file may be, after `<dir>/<id>`, in order. */
+const LAYOUTS = ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.yml`];
 
 /** How long a looked-up file is trusted before it is stat'ed again, ms. */
 const RECHECK_MS = 1000;

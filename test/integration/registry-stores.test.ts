@@ -73,7 +73,11 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
     it("gives each row's version as a fresh read and hash would, through a memo, and never a stale one", async () => {
       const memo = new Map<string, string>();
       const counting = { sets: 0, get: (fp: string) => memo.get(fp), set: (fp: string, h: string) => (counting.sets++, memo.set(fp, h)) };
-      const ids = ['acme', 'beta', 'cas', 'nobody'];
+      // Twins: the same content but for the id (which the content hash covers too).
+      const twin = (id: string) => rowFromConfig(id, { client: { id: 'same', name: 'Twin' }, same: true });
+      await put(store, twin('twin1'));
+      await put(store, twin('twin2'));
+      const ids = ['acme', 'beta', 'cas', 'twin1', 'twin2', 'nobody'];
       const fresh = async () => {
         const rows = await store.getTenants(ids);
         return new Map([...rows].map(([id, r]) => [id, versionInfo(r)]));

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,8 @@ describe('the parse cache', () => {
     rmSync(cacheHome, { recursive: true, force: true });
   });
 
+  const configsFile = () => path.join(cacheHome, 'tenantctl', readdirName(cacheHome).replace(/\.json$/, '.configs.json'));
+
   /** A new process's view: a fresh source and the cache as saved on disk. */
   const fresh = () => {
     const source = new YamlTenantSource(ws.tenantsDir);
@@ -29,9 +31,11 @@ describe('the parse cache', () => {
     const first = fresh();
     const parsed = first.read('acme')!;
     first.saveParseCache();
-    const stored = readFileSync(path.join(cacheHome, 'tenantctl', readdirName(cacheHome)), 'utf8');
-    expect(stored).not.toContain('hunter2');
-    expect(statSync(path.join(cacheHome, 'tenantctl', readdirName(cacheHome))).mode & 0o077).toBe(0);
+    for (const name of readdirSync(path.join(cacheHome, 'tenantctl'))) {
+      expect(readFileSync(path.join(cacheHome, 'tenantctl', name), 'utf8')).not.toContain('hunter2');
+      expect(statSync(path.join(cacheHome, 'tenantctl', name)).mode & 0o077).toBe(0);
+    }
+    expect(existsSync(configsFile())).toBe(true);
     const again = fresh().read('acme')!;
     expect(again.config).toEqual(parsed.config);
     expect(again.warnings).toEqual(parsed.warnings);
@@ -66,6 +70,36 @@ describe('the parse cache', () => {
     expect(err!.message).toMatch(/beta\.yaml:\d+: /);
   });
 
+  it('configs lost, or of another generation (killed between the two writes), are parsed again from the files', () => {
+    ws.writeTenant('delta', tenantYaml('delta', 'Delta', 'features:\n  a: 1\n'));
+    const s = fresh();
+    const want = structuredClone(s.read('delta')!.config);
+    s.saveParseCache();
+    // Another generation: the configs file of a later save whose index never landed.
+    const configs = JSON.parse(readFileSync(configsFile(), 'utf8'));
+    writeFileSync(configsFile(), JSON.stringify({ ...configs, generation: 'other', configs: { [path.join(ws.tenantsDir, 'delta.yaml')]: { client: { id: 'delta', name: 'Wrong' } } } }));
+    const doc = fresh().read('delta')!;
+    expect(doc.rowHash).toBeDefined();
+    expect(doc.config).toEqual(want);
+    rmSync(configsFile());
+    expect(fresh().read('delta')!.config).toEqual(want);
+  });
+
+  it('a config that no longer matches what its index entry says is an error, never served', () => {
+    ws.writeTenant('eps', tenantYaml('eps', 'Eps'));
+    const s = fresh();
+    s.read('eps');
+    s.saveParseCache();
+    rmSync(configsFile());
+    // As if the file had changed between the stat and the read: the entry's row hash is not the file's.
+    const index = path.join(cacheHome, 'tenantctl', readdirName(cacheHome));
+    const data = JSON.parse(readFileSync(index, 'utf8'));
+    data.entries[path.join(ws.tenantsDir, 'eps.yaml')].rowHash = 'f'.repeat(64);
+    writeFileSync(index, JSON.stringify(data));
+    const doc = fresh().read('eps')!;
+    expect(() => doc.config).toThrow(/changed while it was being read; run again/);
+  });
+
   it('a corrupt or foreign cache file is ignored, never trusted', () => {
     ws.writeTenant('gamma', tenantYaml('gamma', 'Gamma'));
     const s = fresh();
@@ -76,6 +110,7 @@ describe('the parse cache', () => {
   });
 });
 
+/** The index file (the configs sit beside it in `<same name>.configs.json`). */
 function readdirName(home: string): string {
-  return readdirSync(path.join(home, 'tenantctl')).find((f: string) => f.endsWith('.json'))!;
+  return readdirSync(path.join(home, 'tenantctl')).find((f: string) => f.endsWith('.json') && !f.endsWith('.configs.json'))!;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -106,6 +106,28 @@ describe('YAML tenant source', () => {
     expect(source.load('nested')?.config.client).toEqual({ id: 'nested', name: 'Tenant nested' });
     expect(source.load('tn_123')).toBeUndefined();
     expect(source.load('missing')).toBeUndefined();
+  });
+
+  it('finds a file under any spelling of its directory (relative, trailing slash, dot segments) as path.join names it', () => {
+    // Ids of their own (never another test's file, never the registry-only prefix).
+    const id = fc.stringMatching(/^[A-Za-z0-9_.-]{0,20}$/).map((s) => `prop-${s}`);
+    const spelling = fc.record({ relative: fc.boolean(), dots: fc.constantFrom('', '/.', '/./.', '/../tenants'), slash: fc.boolean() });
+    const nested = fc.boolean();
+    fc.assert(
+      fc.property(id, spelling, nested, (tenant, how, inDir) => {
+        const file = inDir ? ws.writeTenant(tenant, tenantYaml(tenant), `${tenant}/client.yaml`) : ws.writeTenant(tenant, tenantYaml(tenant));
+        try {
+          const base = how.relative ? path.relative(process.cwd(), ws.tenantsDir) : ws.tenantsDir;
+          const dir = `${base}${how.dots}${how.slash ? '/' : ''}`;
+          const found = new YamlTenantSource(dir).fileOf(tenant);
+          expect(found).toBe(path.join(dir, inDir ? path.join(tenant, 'client.yaml') : `${tenant}.yaml`));
+          expect(path.resolve(found!)).toBe(file);
+        } finally {
+          rmSync(inDir ? path.dirname(file) : file, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('lists tenants mounted as symbolic links, as a Kubernetes ConfigMap mounts them', () => {
