@@ -6,6 +6,7 @@ import { startRedis, type RedisServer } from './helpers/redis-server.js';
 
 let redis: RedisServer | undefined;
 let templateRoot: string | undefined;
+let cacheHome: string | undefined;
 
 /**
  * One redis-server for the whole run (tests that kill or pause a server start
@@ -23,9 +24,13 @@ export default async function setup(project: TestProject) {
   project.provide('redisUrl', redis.url);
   project.provide('redisPort', redis.port);
   project.provide('pgliteTemplate', dir);
+  // The tool's caches (parsed files, content hashes) go here, never to the user's ~/.cache.
+  cacheHome = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-test-cache-'));
+  project.provide('cacheHome', cacheHome);
   return async () => {
     await redis?.stop();
     if (templateRoot) rmSync(templateRoot, { recursive: true, force: true });
+    if (cacheHome) rmSync(cacheHome, { recursive: true, force: true });
   };
 }
 
@@ -34,6 +39,7 @@ declare module 'vitest' {
     redisUrl: string;
     redisPort: number;
     pgliteTemplate: string;
+    cacheHome: string;
   }
 }
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli, tenantYaml, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
+import { BIN, cleanEnv, runCli, tenantYaml, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import type { AuditRecord } from '../../src/cli/audit-log.js';
@@ -128,7 +128,7 @@ describe('audit log: cache deletions', () => {
     const before = lines(log).length;
     const child = spawn(process.execPath, [BIN, '--audit-log', log, '--redis-url', redis.url, 'invalidate-all', '--yes', '--json'], {
       cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), NO_COLOR: '1' },
+      env: cleanEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, expectOneLineError, runCli, type CliRun } from '../helpers/setup.js';
+import { BIN, cleanEnv, expectOneLineError, runCli, type CliRun } from '../helpers/setup.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 /**
@@ -59,7 +59,7 @@ describe('Redis failing in the middle of a deletion', () => {
    * from the fault to the exit.
    */
   async function faultMidway(server: RedisServer, args: string[], fault: () => void): Promise<CliRun & { afterFaultMs: number }> {
-    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), NO_COLOR: '1' };
+    const env = cleanEnv();
     const start = Date.now();
     const child = spawn(process.execPath, [BIN, '--redis-url', server.url, '--redis-timeout', String(REDIS_TIMEOUT_MS), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

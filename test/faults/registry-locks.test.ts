@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import os from 'node:os';
 import type { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, expectOneLineError, freshPostgresDatabase, runCli, TEST_DATABASE_URL, tenantYaml, uniq, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
+import { BIN, cleanEnv, expectOneLineError, freshPostgresDatabase, runCli, TEST_DATABASE_URL, tenantYaml, uniq, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
 
 /**
  * Issue 7 §2: no lock on the services' table from a read. Read commands
@@ -96,7 +96,7 @@ function serviceCounts(client: Client): { stop: () => Promise<{ ok: number; fail
 /** The built CLI in a child process (so a test can watch the server while it waits), with runCli's clean environment. */
 function startCli(args: string[], cwd: string, env: Record<string, string>): { done: Promise<CliRun>; exited: () => boolean } {
   const start = Date.now();
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let exited = false;

@@ -3,7 +3,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, freshPostgresDatabase, runCli, runCliOnTerminal, TEST_DATABASE_URL, workspace, type CliRun } from '../helpers/setup.js';
+import { BIN, cleanEnv, freshPostgresDatabase, runCli, runCliOnTerminal, TEST_DATABASE_URL, workspace, type CliRun } from '../helpers/setup.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 /**
@@ -27,7 +27,7 @@ interface Running {
 
 /** The built CLI in a child process we can signal (runCli waits for the exit), with runCli's clean environment. */
 function spawnCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Running {
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), NO_COLOR: '1', ...options.env };
+  const env = { ...cleanEnv(), ...options.env };
   const start = Date.now();
   const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? os.tmpdir(), env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import { BIN, ROOT, type CliRun } from './setup.js';
+import { BIN, cleanEnv, ROOT, type CliRun } from './setup.js';
 
 export interface CliEnd extends CliRun {
   /** The signal that ended it (SIGKILL when the test killed it), else null. */
@@ -29,7 +29,7 @@ export interface CliProcess {
 
 /** Starts the built CLI with the same clean environment as runCli, without waiting for it. */
 export function startCli(args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): CliProcess {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), NO_COLOR: '1' };
+  const env: Record<string, string> = cleanEnv();
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;

@@ -1,4 +1,5 @@
 import type { Registry } from '../../src/registry/registry-store.js';
+import { inject } from 'vitest';
 import { Tenantctl } from '../../src/tenantctl.js';
 
 /** The library's services wired as the CLI wires them (the same composition root), for in-process tests. */
@@ -6,7 +7,7 @@ export function wireServices(options: { redisUrl?: string; registry: () => Promi
   const warnings: string[] = [];
   const t = new Tenantctl({
     flags: { redisUrl: options.redisUrl, redisTimeout: options.timeoutMs ?? 1000, tenantsDir: options.tenantsDir, registry: 'memory:' },
-    env: options.env ?? {},
+    env: options.env ?? { XDG_CACHE_HOME: inject('cacheHome') },
     cwd: options.tenantsDir,
     warn: (m) => warnings.push(m),
   });

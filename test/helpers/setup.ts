@@ -56,6 +56,15 @@ export function workspace(tenants: Record<string, string> = {}, options: { regis
   return ws;
 }
 
+/**
+ * The environment of a CLI child process: nothing inherited but PATH and HOME
+ * (no REDIS_URL or DATABASE_URL surprises), no colour, and the tool's caches
+ * in the run's own directory (never the user's ~/.cache).
+ */
+export function cleanEnv(): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), NO_COLOR: '1', XDG_CACHE_HOME: inject('cacheHome') };
+}
+
 /** A minimal valid tenant file. */
 export const tenantYaml = (id: string, name = `Tenant ${id}`, extra = '') => `client:\n  id: ${id}\n  name: ${name}\n${extra}`;
 
@@ -71,7 +80,7 @@ export interface CliRun {
  * leaks in from the machine's REDIS_URL or DATABASE_URL).
  */
 export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; input?: string; timeoutMs?: number } = {}): Promise<CliRun> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), NO_COLOR: '1' };
+  const env: Record<string, string> = cleanEnv();
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;
@@ -129,7 +138,7 @@ export function runCliOnTerminal(args: string[], prompt: RegExp, answer: string,
   const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const start = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', quoted, '/dev/null'], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), NO_COLOR: '1', TERM: 'dumb', ...env } });
+    const child = spawn('script', ['-qec', quoted, '/dev/null'], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), NO_COLOR: '1', TERM: 'dumb', XDG_CACHE_HOME: inject('cacheHome'), ...env } });
     let out = '';
     let answered = false;
     child.stdout.on('data', (d) => {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, inject, it } from 'vitest';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
 import { migrationExitCode } from '../../src/services/migration.js';
@@ -23,7 +23,7 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     store = await openPgliteStore(undefined);
     await store.ensureSchema();
   });
-  const tool = () => new Tenantctl({ flags: { redisUrl: own.server.url, tenantsDir: ws.tenantsDir }, env: {}, registry: store });
+  const tool = () => new Tenantctl({ flags: { redisUrl: own.server.url, tenantsDir: ws.tenantsDir }, env: { XDG_CACHE_HOME: inject('cacheHome') }, registry: store });
 
   it('plans and loads the catalogue and subscriptions, idempotently, invalidating permissions', async () => {
     const id = uniq('sub');

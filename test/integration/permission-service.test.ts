@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
 import type { Registry } from '../../src/registry/registry-store.js';
@@ -29,7 +29,7 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
   const tool = (options: { redisUrl?: string; registry?: Registry; warn?: (m: string) => void } = {}) =>
     new Tenantctl({
       flags: { redisUrl: 'redisUrl' in options ? options.redisUrl : sharedRedisUrl(), registry: 'memory:' },
-      env: {},
+      env: { XDG_CACHE_HOME: inject('cacheHome') },
       registry: options.registry ?? counted,
       now: () => clock,
       warn: options.warn,
