@@ -7,7 +7,6 @@ import type { CacheStore, ClaimedKey, ProfileBatch, SweepBatch, SweepRequest, Sw
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { EACH_KEY_LUA, SWEEP_LUA } from './sweep-script.js';
-import calculateSlot from 'cluster-key-slot';
 
 /** Keys per client-side SCAN page (buckets visited, not matches returned: PITFALLS). */
 export const SCAN_COUNT = 1000;
@@ -84,8 +83,13 @@ export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
       // every operation still runs under a deadline because that queue ignores
       // commandTimeout (ioredis#1604).
       enableOfflineQueue: true,
-      // Single-key commands on many keys (UNLINK, GET) are batched per node.
-      enableAutoPipelining: true,
+      // No auto-pipelining: it files a Buffer key under the slot of its UTF-8
+      // text (a name that is not UTF-8 goes to the wrong node), and when a slot
+      // moves it resends a whole node's batch to the new owner, which refuses it
+      // ("All keys in the pipeline should belong to the same slots allocation
+      // group"). Commands sent one by one still share each node's socket
+      // without waiting on each other, and each follows its own MOVED/ASK.
+      enableAutoPipelining: false,
       clusterRetryStrategy: () => null,
       slotsRefreshTimeout: spec.timeoutMs,
       maxRedirections: 4,
@@ -230,8 +234,8 @@ class IoredisStore implements CacheStore {
 
   /**
    * One single-key command per key, in batches: one script call per batch on a
-   * single node, else one pipeline per node (per master of a cluster, so a
-   * batch never meets CROSSSLOT). Results come back in the keys' order.
+   * single node (a pipeline where scripting is refused); on a cluster, each
+   * command to its slot's master (never CROSSSLOT). Results come back in the keys' order.
    */
   private async perKey<K extends string | Buffer>(
     what: string,
@@ -253,32 +257,18 @@ class IoredisStore implements CacheStore {
           this.noScript.add(node);
         }
       }
-      // A cluster: one pipeline per master, of the keys its slots hold. Not ioredis's
-      // auto-pipelining: it files a Buffer key under the slot of its UTF-8 text,
-      // so a key that is not UTF-8 lands in the wrong node's pipeline and the whole
-      // batch fails ("All keys in the pipeline should belong to the same slots allocation group").
-      const groups = new Map<string, number[]>();
       if (this.mode === 'cluster') {
-        const slots = (this.client as Cluster).slots;
-        batch.forEach((k, i) => {
-          const owner = slots[calculateSlot(k)]?.join(',') ?? '';
-          groups.set(owner, [...(groups.get(owner) ?? []), i]);
-        });
-      } else groups.set('', batch.map((_, i) => i));
-      const replies = new Array<unknown>(batch.length);
-      await this.run(label, () =>
-        Promise.all(
-          [...groups.values()].map(async (at) => {
-            const p = this.client.pipeline();
-            for (const i of at) add(p as unknown as Redis, batch[i]);
-            (await p.exec())!.forEach(([err, value], j) => {
-              if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: reasonOf(err) });
-              replies[at[j]] = value;
-            });
-          }),
-        ),
-      );
-      out.push(...replies);
+        // Each command to its key's slot, redirected on MOVED/ASK while slots move (see openIoredisStore).
+        out.push(...(await this.run(label, () => Promise.all(batch.map((k) => add(this.client as Redis, k))))));
+        continue;
+      }
+      const p = (this.client as Redis).pipeline();
+      for (const k of batch) add(p as unknown as Redis, k);
+      const replies = await this.run(label, () => p.exec());
+      for (const [err, value] of replies!) {
+        if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: reasonOf(err) });
+        out.push(value);
+      }
     }
     return out;
   }

@@ -60,7 +60,7 @@ export const MIGRATION_BATCH = 500;
 /** What an item would write once decided. */
 type Pending =
   /** The row is built only when written: an unchanged tenant's config is never even parsed (see ParsedEntry.configJson). */
-  | { kind: 'tenant'; id: string; hash: string; row: () => TenantWrite; expect?: string | null }
+  | { kind: 'tenant'; id: string; hash: string; row: () => TenantWrite; built?: TenantWrite; expect?: string | null }
   | { kind: 'subscription'; sub: Subscription; hash: string; expect?: string | null }
   | { kind: 'catalogue'; catalogue: Catalogue; hash: string; expect?: string | null };
 
@@ -119,6 +119,7 @@ export class Migration {
         report.earlierInvalidations = { done: earlier.done, pending: earlier.pending };
       }
       await this.plan(registry, pending, currentCatalogue, !!options.force);
+      this.buildRows(items, pending);
       if (!options.dryRun) {
         const written = await this.apply(items, pending, registry as Registry, options);
         // The invalidations owed for what was written, even when stopped midway.
@@ -245,6 +246,25 @@ export class Migration {
   }
 
   /**
+   * Builds the row of each tenant the plan writes, before anything is written:
+   * a file that changed while it was being read (its config no longer what its
+   * parse-cache entry described) is that tenant's error, not the run's.
+   */
+  private buildRows(items: MigrationItem[], pending: Map<MigrationItem, Pending>) {
+    for (const item of items) {
+      const p = pending.get(item);
+      if (p?.kind !== 'tenant' || (item.action !== 'create' && item.action !== 'update')) continue;
+      try {
+        p.built = p.row();
+      } catch (err) {
+        if (!(err instanceof TenantFileError)) throw err;
+        // (A tenant with a subscription had its config read with its file, so this is never one of those.)
+        Object.assign(item, { action: 'error', reason: err.message, failure: 'bad-input' });
+      }
+    }
+  }
+
+  /**
    * Writes what the plan says, batch by batch (the catalogue with the first),
    * stopping between batches on a signal. Returns how many items it wrote.
    */
@@ -281,7 +301,7 @@ export class Migration {
       let cat: CatalogueChange | undefined;
       for (const i of batch) {
         const p = pending.get(i)!;
-        if (p.kind === 'tenant') tenants.push({ row: p.row(), expect: p.expect ?? null });
+        if (p.kind === 'tenant') tenants.push({ row: p.built ?? p.row(), expect: p.expect ?? null });
         else if (p.kind === 'subscription') subscriptions.push({ sub: p.sub, hash: p.hash, expect: p.expect ?? null });
         else cat = { catalogue: p.catalogue, hash: p.hash, expect: p.expect ?? null };
       }

@@ -309,7 +309,10 @@ export class CacheVerifier {
     let doc;
     let fileError: TenantFileError | undefined;
     try {
-      doc = this.deps.source.read(id);
+      const read = this.deps.source.read(id);
+      // Its config now: a file changed while being read is an error here, as a bad file is.
+      void read?.config;
+      doc = read;
     } catch (err) {
       if (!(err instanceof TenantFileError)) throw err;
       fileError = err;

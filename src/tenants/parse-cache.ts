@@ -39,16 +39,20 @@ const FORMAT = 4;
  */
 export class ParseCache {
   private dirty = false;
-  /** Configs as last saved (loaded on first use) and those parsed in this run. */
+  /** Configs as last saved (loaded on first use), valid for the stamps the saved index had. */
   private saved: Map<string, Record<string, unknown>> | undefined;
-  private readonly parsed = new Map<string, Record<string, unknown>>();
+  private savedStamps: Map<string, string>;
+  /** Configs parsed in this run, with the stamp each was parsed at. */
+  private readonly parsed = new Map<string, { stamp: string; config: Record<string, unknown> }>();
 
   private constructor(
     private readonly file: string,
     private readonly dir: string,
-    private readonly generation: string | undefined,
+    private generation: string | undefined,
     private readonly entries: Map<string, ParsedEntry>,
-  ) {}
+  ) {
+    this.savedStamps = new Map([...entries].map(([f, e]) => [f, e.stamp]));
+  }
 
   /** The cache of a tenants directory (empty when there is none yet, or it is unreadable or of another format). */
   static open(tenantsDir: string, env: NodeJS.ProcessEnv = process.env): ParseCache {
@@ -65,14 +69,19 @@ export class ParseCache {
     return e?.stamp === stamp ? e : undefined;
   }
 
-  /** The config kept for a file's entry; undefined when it is not kept (then parse the file again). */
-  config(file: string): Record<string, unknown> | undefined {
-    return this.parsed.get(file) ?? this.savedConfigs().get(file);
+  /**
+   * The config kept for a file as it was at `stamp` (never a later or earlier
+   * version's); undefined when it is not kept: then parse the file again.
+   */
+  config(file: string, stamp: string): Record<string, unknown> | undefined {
+    const parsed = this.parsed.get(file);
+    if (parsed) return parsed.stamp === stamp ? parsed.config : undefined;
+    return this.savedStamps.get(file) === stamp ? this.savedConfigs().get(file) : undefined;
   }
 
   put(file: string, entry: ParsedEntry, config?: Record<string, unknown>): void {
     this.entries.set(file, entry);
-    if (config) this.parsed.set(file, config);
+    if (config) this.parsed.set(file, { stamp: entry.stamp, config });
     else this.parsed.delete(file);
     this.dirty = true;
   }
@@ -84,11 +93,15 @@ export class ParseCache {
     const configs: Record<string, Record<string, unknown>> = {};
     for (const [file, e] of this.entries) {
       if (e.error) continue;
-      const config = this.config(file);
+      const config = this.config(file, e.stamp);
       if (config) configs[file] = config;
     }
     writeCacheFile(this.configsFile(), { generation, configs });
     writeCacheFile(this.file, { format: FORMAT, dir: this.dir, generation, entries: Object.fromEntries(this.entries) });
+    // What is on disk now: a later save of this instance builds on it.
+    this.generation = generation;
+    this.saved = new Map(Object.entries(configs));
+    this.savedStamps = new Map([...this.entries].map(([f, e]) => [f, e.stamp]));
     this.dirty = false;
   }
 

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { TenantFileError, UsageError } from '../errors.js';
+import { TenantFileError, UsageError, describeError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
 import { lineLocator, readYamlFile } from '../yaml/yaml-file.js';
 import { stripSecrets, type StrippedSecret } from './secrets.js';
@@ -79,7 +79,13 @@ export class YamlTenantSource {
 
   /** The file of a tenant, or undefined when there is none. */
   fileOf(id: string): string | undefined {
-    return this.locate(id)?.file;
+    try {
+      return this.locate(id)?.file;
+    } catch (err) {
+      // There, but unreadable: reading it says why.
+      if (err instanceof TenantFileError) return err.file;
+      throw err;
+    }
   }
 
   /** The file of a tenant and its stat (one syscall per candidate layout). */
@@ -89,7 +95,7 @@ export class YamlTenantSource {
     this.base ??= path.join(this.dir, '_').slice(0, -1);
     for (const layout of LAYOUTS) {
       const candidate = this.base + id + layout;
-      const st = statSync(candidate, { throwIfNoEntry: false });
+      const st = statOrNone(candidate);
       // ctime and inode too: an edit that keeps the mtime (cp -p, a restore) still changes the stamp.
       if (st?.isFile()) return { file: candidate, stamp: `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` };
     }
@@ -121,8 +127,16 @@ export class YamlTenantSource {
     if (!this.checkDir()) return [];
     const out: Array<{ id: string; file: string }> = [];
     for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
-      // A symbolic link counts as what it points to (a Kubernetes ConfigMap mounts every file as one).
-      const target = entry.isSymbolicLink() ? statSync(path.join(this.dir, entry.name), { throwIfNoEntry: false }) : entry;
+      // A symbolic link counts as what it points to (a Kubernetes ConfigMap mounts every file as one);
+      // one that cannot be followed (a loop, no permission) is listed by its name, so reading it says why.
+      let target: { isFile(): boolean; isDirectory(): boolean } | undefined = entry;
+      if (entry.isSymbolicLink()) {
+        try {
+          target = statOrNone(path.join(this.dir, entry.name));
+        } catch {
+          target = { isFile: () => true, isDirectory: () => false };
+        }
+      }
       if (!target) continue;
       if (target.isFile()) {
         const m = /^(.+)\.ya?ml$/.exec(entry.name);
@@ -157,6 +171,9 @@ export class YamlTenantSource {
   /**
    * The parsed document itself, not a copy, for callers that only read it
    * (a migration of 10,000 tenants copies none of them). Always as on disk now.
+   * Its config is fetched when first asked for (a rerun's unchanged tenants
+   * never ask); that access throws TenantFileError if the file changed while
+   * it was being read.
    */
   read(id: string): Readonly<TenantDocument> | undefined {
     return this.lookup(id);
@@ -174,7 +191,10 @@ export class YamlTenantSource {
       if (seen.result instanceof TenantFileError) throw seen.result;
       return seen.result;
     }
-    return this.lookup(id);
+    const doc = this.lookup(id);
+    // Its config now, so a file changed while being read throws here, as TenantFileError, like a bad file.
+    void doc?.config;
+    return doc;
   }
 
   private lookup(id: string): TenantDocument | undefined {
@@ -189,7 +209,7 @@ export class YamlTenantSource {
       const persistent = this.persistent;
       const kept = persistent?.get(file, stamp);
       let result: TenantDocument | TenantFileError;
-      if (kept) result = fromParsedEntry(file, kept, () => persistent!.config(file) ?? this.parseAgain(id, file, kept));
+      if (kept) result = fromParsedEntry(file, kept, () => persistent!.config(file, stamp) ?? this.parseAgain(id, file, kept));
       else {
         try {
           result = this.parse(id, file);
@@ -281,6 +301,21 @@ function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Record<st
       return (config ??= configOf());
     },
   };
+}
+
+/**
+ * A path's stat, undefined when nothing is there (or a path component is a
+ * file); any other failure (a symbolic-link loop, no permission) is the
+ * file's error, said with its name.
+ */
+function statOrNone(file: string) {
+  try {
+    return statSync(file, { throwIfNoEntry: false });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new TenantFileError(file, undefined, `cannot be read (${code ?? describeError(err)})`);
+  }
 }
 
 /** Where a tenant's file may be, after `<dir>/<id>`, in order. */

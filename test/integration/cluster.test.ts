@@ -1,6 +1,8 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import calculateSlot from 'cluster-key-slot';
 import { Cache } from '../../src/cache/cache.js';
+import { openIoredisStore } from '../../src/cache/ioredis-store.js';
 import { parseRedisSpec } from '../../src/cache/redis-spec.js';
 import { buildFamilies, KeySpace } from '../../src/keys/key-families.js';
 import { CacheAdmin } from '../../src/services/cache-admin.js';
@@ -44,6 +46,41 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     for (const k of owned('c1')) expect(await client.exists(k)).toBe(0);
     for (const k of [...owned('c10'), ...owned('c100')]) expect(await client.exists(k)).toBe(1);
     p.close();
+  });
+
+  it('a slot moved under an open store (resharding): per-key commands follow the redirection, each key answered once', async () => {
+    const store = await openIoredisStore(parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 2000 })!);
+    const masters = client.nodes('master');
+    const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
+    // A key alone in its slot (a free hash tag), so the slot can move with it.
+    let key = '';
+    for (let n = 0; !key; n++) {
+      const candidate = `moved:{m${n}}`;
+      const counts = await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', calculateSlot(candidate))));
+      if (counts.every((c) => Number(c) === 0)) key = candidate;
+    }
+    await client.set(key, '{}');
+    const others = ['tenant_config:c2', 'permissions:c3', 'sessions:7'];
+    const slot = calculateSlot(key);
+    const from = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', slot)))).findIndex((c) => Number(c) === 1);
+    const to = (from + 1) % masters.length;
+    // The standard resharding steps, while the store's slot table still names the old owner.
+    await masters[to].call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
+    await masters[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]);
+    await masters[from].call('MIGRATE', '127.0.0.1', masters[to].options.port!, '', 0, 5000, 'KEYS', key);
+    for (const m of masters) await m.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to]);
+    try {
+      expect(await store.exists([key, ...others, 'moved:none'])).toEqual([true, true, true, true, false]);
+      expect(await store.unlink([key, 'moved:none'])).toEqual([1, 0]);
+      expect(await client.exists(key)).toBe(0);
+      // A name that is not UTF-8 in a moved slot too: its own pipeline, redirected.
+      const binary = Buffer.concat([Buffer.from(`moved:{m-bin}`), Buffer.from([0xff])]);
+      await client.set(binary, '{}');
+      expect(await store.unlink([binary, key])).toEqual([1, 0]);
+    } finally {
+      await client.del(key);
+      await store.close();
+    }
   });
 
   it('invalidate-all --yes from the CLI deletes the families\' keys on every master, and only those', async () => {

@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
@@ -87,6 +90,11 @@ describe('Migration: YAML -> registry', () => {
     ['tenant_config', `tenant_config = tenant_config || '{"added": 1}'::jsonb`],
     ['a nested value', `tenant_config = jsonb_set(tenant_config, '{client}', '"x"')`],
     ['gcp_dataset', `gcp_dataset = 'other'`],
+    ['gcp_project_id', `gcp_project_id = 'other'`],
+    ['primary_email', `primary_email = 'other@x'`],
+    ['short_name', `short_name = 'other'`],
+    ['timezone', `timezone = 'other'`],
+    ['currency', `currency = 'other'`],
   ])('an edit of %s in the registry after an unchanged rerun is a conflict (the memoised hash is not reused)', async (_what, set) => {
     const id = uniq('memo');
     ws.writeTenant(id, tenantYaml(id, 'Memo', 'infrastructure:\n  gcp: { project_id: p, dataset: d }\n'));
@@ -98,6 +106,34 @@ describe('Migration: YAML -> registry', () => {
     // Seen when planning (not only by the write's compare-and-set): the plan's reason says so.
     expect((await s.migration.run({ ids: [id] })).items[0]).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/edited in the registry since the last migration/) });
     s.close();
+  });
+
+  it('a file that changed while being read (its config no longer what the parse cache described) fails that tenant alone, before any write', async () => {
+    const [a, b] = [uniq('changing'), uniq('steady')];
+    ws.writeTenant(a, tenantYaml(a, 'A'));
+    ws.writeTenant(b, tenantYaml(b, 'B'));
+    const cacheHome = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-xdg-'));
+    try {
+      const s = wireServices({ registry, tenantsDir: ws.tenantsDir, env: { XDG_CACHE_HOME: cacheHome } });
+      await s.migration.run({ dryRun: true });
+      // The index says one thing about a's file, and its config is no longer kept: it must be read again, and it differs.
+      const dir = path.join(cacheHome, 'tenantctl');
+      const index = readdirSync(dir).find((f) => f.startsWith('tenants-') && !f.endsWith('.configs.json'))!;
+      const data = JSON.parse(readFileSync(path.join(dir, index), 'utf8'));
+      data.entries[path.join(ws.tenantsDir, `${a}.yaml`)].rowHash = 'f'.repeat(64);
+      writeFileSync(path.join(dir, index), JSON.stringify(data));
+      rmSync(path.join(dir, index.replace(/\.json$/, '.configs.json')));
+      const again = wireServices({ registry, tenantsDir: ws.tenantsDir, env: { XDG_CACHE_HOME: cacheHome } });
+      const r = await again.migration.run();
+      expect(r.items.find((i) => i.id === a)).toMatchObject({ action: 'error', failure: 'bad-input', reason: expect.stringMatching(/changed while it was being read; run again/) });
+      expect(r.items.find((i) => i.id === b)).toMatchObject({ action: 'create', written: true });
+      expect(await store.getTenant(a)).toBeUndefined();
+      expect(migrationExitCode(r)).toBe(4);
+      s.close();
+      again.close();
+    } finally {
+      rmSync(cacheHome, { recursive: true, force: true });
+    }
   });
 
   it('a row the services wrote (no tenantctl hash) is a conflict unless its content already matches', async () => {

@@ -94,6 +94,20 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
       expect(after).toEqual(await fresh());
       expect(after.get('beta')!.content_hash).toBe(edited.tenantctl_hash);
       expect(await store.getTenantVersions([], counting)).toEqual(new Map());
+      // Each column the client block fills, changed on its own after the memo saw the row without it;
+      // and a value moving between two columns next to a NULL (a fingerprint that skipped NULLs would read both alike).
+      const base = { id: 'cols', name: 'Cols' };
+      const variants: Array<Record<string, unknown>> = [
+        { short_name: 'x' }, { timezone: 'x' }, { currency: 'x' }, { name: "Col's \\ name" },
+        { short_name: null, timezone: 'y' }, { short_name: 'y', timezone: null },
+      ];
+      for (const variant of variants) {
+        for (const client of [base, { ...base, ...variant }]) {
+          const row = rowFromConfig('cols', { client });
+          await put(store, row);
+          expect((await store.getTenantVersions(['cols'], counting)).get('cols')!.content_hash).toBe(row.tenantctl_hash);
+        }
+      }
     });
 
     it('compare-and-set: a row changed since it was planned is a conflict and is not overwritten', async () => {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { TenantFileError } from '../../src/errors.js';
 import { ParseCache } from '../../src/tenants/parse-cache.js';
 import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
@@ -98,6 +98,51 @@ describe('the parse cache', () => {
     writeFileSync(index, JSON.stringify(data));
     const doc = fresh().read('eps')!;
     expect(() => doc.config).toThrow(/changed while it was being read; run again/);
+  });
+
+  it('serves configs from its own file without parsing the tenant files again, and only for the stamp they were parsed at', () => {
+    ws.writeTenant('zeta', tenantYaml('zeta', 'Zeta'));
+    const s = fresh();
+    const want = structuredClone(s.read('zeta')!.config);
+    s.saveParseCache();
+    const parse = vi.spyOn(YamlTenantSource.prototype as unknown as { parse: () => unknown }, 'parse');
+    try {
+      const again = fresh();
+      const doc = again.read('zeta')!;
+      expect(doc.config).toEqual(want);
+      expect(parse).not.toHaveBeenCalled();
+      // The cache asked for another stamp than its config's: nothing served.
+      const cache = ParseCache.open(ws.tenantsDir, env);
+      expect(cache.config(path.join(ws.tenantsDir, 'zeta.yaml'), 'another stamp')).toBeUndefined();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it('a second save of one cache keeps every config (the generation moves on with it)', () => {
+    ws.writeTenant('eta', tenantYaml('eta', 'Eta'));
+    ws.writeTenant('theta', tenantYaml('theta', 'Theta'));
+    const first = fresh();
+    first.read('eta');
+    first.read('theta');
+    first.saveParseCache();
+    const cache = ParseCache.open(ws.tenantsDir, env);
+    const source = new YamlTenantSource(ws.tenantsDir);
+    source.useParseCache(cache);
+    ws.writeTenant('eta', tenantYaml('eta', 'Eta v2'));
+    source.read('eta');
+    source.saveParseCache();
+    ws.writeTenant('iota', tenantYaml('iota', 'Iota'));
+    source.read('iota');
+    source.saveParseCache();
+    const parse = vi.spyOn(YamlTenantSource.prototype as unknown as { parse: () => unknown }, 'parse');
+    try {
+      const last = fresh();
+      expect(['eta', 'theta', 'iota'].map((id) => (last.read(id)!.config.client as { name: string }).name)).toEqual(['Eta v2', 'Theta', 'Iota']);
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it('a corrupt or foreign cache file is ignored, never trusted', () => {

@@ -130,6 +130,25 @@ describe('YAML tenant source', () => {
     );
   });
 
+  it('a link that cannot be followed is listed and its reading says why; a stray file named like an id is no tenant', () => {
+    const odd = workspace({}, { registry: false });
+    try {
+      symlinkSync('loop.yaml', path.join(odd.tenantsDir, 'loop.yaml'));
+      writeFileSync(path.join(odd.tenantsDir, 'stray'), 'not a tenant');
+      odd.writeTenant('fine', tenantYaml('fine'));
+      const src = new YamlTenantSource(odd.tenantsDir);
+      expect(src.listIds()).toEqual(['fine', 'loop']);
+      expect(() => src.read('loop')).toThrow(/loop\.yaml: cannot be read \(ELOOP\)/);
+      expect(src.fileOf('loop')).toBe(path.join(odd.tenantsDir, 'loop.yaml'));
+      // `stray/client.yaml` cannot exist under a file: no tenant, no crash (ENOTDIR).
+      expect(src.fileOf('stray')).toBeUndefined();
+      expect(src.read('stray')).toBeUndefined();
+      expect(src.read('fine')?.config.client).toEqual({ id: 'fine', name: 'Tenant fine' });
+    } finally {
+      odd.cleanup();
+    }
+  });
+
   it('lists tenants mounted as symbolic links, as a Kubernetes ConfigMap mounts them', () => {
     // A ConfigMap volume: the files live in a timestamped directory behind `..data`; each name is a link through it.
     const cm = workspace({}, { registry: false });
