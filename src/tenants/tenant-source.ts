@@ -259,9 +259,13 @@ export class YamlTenantSource {
     const { config: stripped, stripped: removed } = stripSecrets(config);
     const secrets = removed.map((s) => ({ ...s, line: lineOf(s.path) }));
     const yamlOnly = config.yaml_only === true;
-    const rowHash = rowFromConfig(id, stripped).tenantctl_hash!;
     const hasSubscription = stripped.subscription !== undefined;
-    return { id, file, config: stripped, yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, rowHash, hasSubscription, lineOf };
+    const parsed: TenantDocument = { id, file, config: stripped, yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, hasSubscription, lineOf };
+    // Hashed when first asked for (a migration, the parse cache), so a get-config of one huge file never pays
+    // for it; not enumerable, so load()'s copy does not compute it either.
+    let rowHash: string | undefined;
+    Object.defineProperty(parsed, 'rowHash', { get: () => (rowHash ??= rowFromConfig(id, stripped).tenantctl_hash!), enumerable: false });
+    return parsed;
   }
 }
 
