@@ -136,7 +136,8 @@ describe.runIf(TEST_DATABASE_URL)('concurrent migrate-yaml on PostgreSQL', () =>
     const run = startCli(['migrate-yaml', '--json', ...args], { cwd: ws.dir });
     const blocked = await waitUntil(async () => (await client.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [servicePid])).rows.length > 0, 15_000);
     expect(blocked, 'the run never waited on the service\'s row lock').toBe(true);
-    const waiting = (await client.query("SELECT query FROM pg_stat_activity WHERE application_name = 'tenantctl' AND wait_event_type = 'Lock'")).rows;
+    // In this test's database only (other files' tenantctl processes wait on locks of their own).
+    const waiting = (await client.query("SELECT query FROM pg_stat_activity WHERE application_name = 'tenantctl' AND datname = current_database() AND wait_event_type = 'Lock'")).rows;
     expect(waiting.map((w) => w.query).join('\n')).toMatch(/FOR UPDATE/);
     await service.query(`UPDATE tenants SET name = 'Service edit', updated_at = now() WHERE id = $1`, [rowVictim]);
     await service.query(`UPDATE business_subscriptions SET status = 'suspended', updated_at = now() WHERE business_id = $1`, [subVictim]);

@@ -332,7 +332,7 @@ describe.runIf(TEST_DATABASE_URL)('registry locks: a services\' database with on
         for (;;) {
           if (run.exited()) break;
           const { rows } = await watcher.query(
-            "SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'tenantctl' AND NOT l.granted AND l.relation = to_regclass('tenants')",
+            "SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'tenantctl' AND a.datname = current_database() AND NOT l.granted AND l.relation = to_regclass('tenants')",
           );
           if (rows[0].n > 0) break;
           await new Promise((r) => setTimeout(r, 5));

@@ -182,7 +182,8 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
       void run.done.then(() => (exited = true));
       await waitFor('migrate-yaml to wait on the held row', async () => {
         if (exited) return true;
-        const { rows } = await watcher.query("SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'tenantctl' AND NOT l.granted");
+        // In this test's database only: other test files run tenantctl processes that wait on their own locks.
+        const { rows } = await watcher.query("SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'tenantctl' AND a.datname = current_database() AND NOT l.granted");
         return rows[0].n > 0;
       });
       expect(exited, 'migrate-yaml ended before it reached the second batch').toBe(false);
