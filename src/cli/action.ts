@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { DeniedError, InterruptedError, PartialFailureError, TenantctlError, UsageError, type BatchProgress } from '../errors.js';
 import type { AuditRecord } from './audit-log.js';
 import { exitCodeFor } from './exit-codes.js';
-import { keepYoungGenerationSmall } from './heap.js';
+import { keepYoungGenerationSmall } from './v8-flags.js';
 import { runSignal } from './signals.js';
 import { parseId } from '../keys/ids.js';
 import { parsePositiveInt } from '../config/positive-int.js';
@@ -29,7 +29,7 @@ export interface CommandResult {
  * context from the global and command options (and the run's signal),
  * renders the result (table or --json), sets the exit code through the
  * result's failure, records a begun write in the audit log however it ended,
- * and always closes the context. `streams`: the command sweeps a keyspace (see heap.ts).
+ * and always closes the context. `streams`: the command sweeps a keyspace (see v8-flags.ts).
  */
 export function action<A extends unknown[], O>(
   run: (ctx: CliContext, ...argsAndOptions: [...A, O]) => Promise<CommandResult>,

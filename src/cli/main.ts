@@ -2,9 +2,11 @@ import { DeniedError, InterruptedError, describeError } from '../errors.js';
 import { buildProgram } from './program.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { trapSignals } from './signals.js';
+import { compileWasmOnce } from './v8-flags.js';
 
 /** Runs the CLI; resolves with the exit code (also set on process.exitCode). */
 export async function main(argv: string[] = process.argv): Promise<number> {
+  compileWasmOnce();
   // `tenantctl ... | head` closes the pipe early: that ends the output, it is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
