@@ -37,10 +37,14 @@ const PG = { undefinedTable: '42P01', insufficientPrivilege: '42501', lockNotAva
  * A row's fingerprint: the columns contentHash covers, each a quoted literal
  * or NULL (so the joined text says which value is which), hashed by the
  * database. Equal fingerprints mean equal content, hence equal content hashes.
+ * MD5, not SHA-256: three times cheaper on 10,000 rows in PGlite's WebAssembly
+ * (125 vs 370 ms, measured), and all it must resist is a second preimage of
+ * content tenantctl wrote, which MD5 still does; every write also re-checks
+ * the real content hash inside its transaction (compare-and-set).
  */
-const FINGERPRINT_SQL = `encode(sha256(convert_to(concat_ws(',', ${['id', 'name', 'short_name', 'timezone', 'currency', 'primary_email', 'gcp_project_id', 'gcp_dataset', 'tenant_config::text']
+const FINGERPRINT_SQL = `md5(concat_ws(',', ${['id', 'name', 'short_name', 'timezone', 'currency', 'primary_email', 'gcp_project_id', 'gcp_dataset', 'tenant_config::text']
   .map((c) => `quote_nullable(${c})`)
-  .join(', ')}), 'UTF8')), 'hex')`;
+  .join(', ')}))`;
 
 const codeOf = (err: unknown) => (err as { code?: unknown })?.code;
 
@@ -131,7 +135,7 @@ export class SqlRegistryStore implements Registry {
   }
 
   /**
-   * Each row's fingerprint, computed by the database (sha256 of the hashed
+   * Each row's fingerprint, computed by the database (MD5 of the hashed
    * columns as quoted literals, tenant_config as jsonb prints it: one text per
    * value, and no content crosses the wire); only rows whose fingerprint the
    * memo does not know are read whole and hashed. A rerun of 10,000 unchanged

@@ -2,7 +2,7 @@ import type { ContentHashMemo } from '../registry/registry-store.js';
 import { readCacheFile, userCacheFile, writeCacheFile } from './parse-cache.js';
 
 /** Bumped if the fingerprint or contentHash ever change: an older file is ignored. */
-const FORMAT = 2;
+const FORMAT = 3;
 
 /** Entries kept at most: the ones this run used first, then the most recently saved. */
 const MAX_ENTRIES = 200_000;
