@@ -45,6 +45,9 @@ export const catalogueHash = (c: Catalogue) => sha256Hex(canonicalJson({ feature
 /** A row's version info: its content hash and the columns a decision reads. */
 export const versionInfo = (row: TenantRow): TenantVersionInfo => ({ config_source: row.config_source, tenantctl_hash: row.tenantctl_hash ?? null, content_hash: contentHash(row) });
 
+/** The version info of whole rows read by id. */
+export const versionsOf = (rows: Map<string, TenantRow>): Map<string, TenantVersionInfo> => new Map([...rows].map(([id, row]) => [id, versionInfo(row)]));
+
 /** Everything a migration decision about a tenant row depends on; null for no row. */
 export const tenantVersion = (row: TenantRow | TenantVersionInfo | undefined): string | null => {
   if (!row) return null;

@@ -4,7 +4,7 @@ import {
   invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type ContentHashMemo, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo,
 } from './registry-store.js';
-import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo } from './content-hash.js';
+import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo, versionsOf } from './content-hash.js';
 import type { Catalogue } from '../permissions/model.js';
 
 /** What pg's Client and PGlite have in common: `$n` parameters, rows back. */
@@ -142,26 +142,25 @@ export class SqlRegistryStore implements Registry {
    * tenants reads and parses none.
    */
   async getTenantVersions(ids: string[], memo?: ContentHashMemo): Promise<Map<string, TenantVersionInfo>> {
-    const out = new Map<string, TenantVersionInfo>();
-    if (ids.length === 0) return out;
+    // No memo: nothing could be skipped, so the whole rows straight away.
+    if (!memo || ids.length === 0) return versionsOf(await this.getTenants(ids));
     const read = (what: string, sql: string, list: string[]) =>
       this.readOptional(what, [], async () => (await this.db.query(sql, [list])).rows, () => (this.schemaMissing = true));
-    // No memo: nothing could be skipped, so straight to the whole rows.
-    const rows: Array<Record<string, unknown>> = memo ? await read('reading tenant versions', `SELECT id, config_source, tenantctl_hash, ${FINGERPRINT_SQL} AS fingerprint FROM tenants WHERE id = ANY($1::text[])`, ids) : ids.map((id) => ({ id }));
-    const unknown = new Map<string, string>();
+    const out = new Map<string, TenantVersionInfo>();
+    const unknown: string[] = [];
+    const rows = await read('reading tenant versions', `SELECT id, config_source, tenantctl_hash, ${FINGERPRINT_SQL} AS fingerprint FROM tenants WHERE id = ANY($1::text[])`, ids);
     for (const r of rows) {
-      const id = String(r.id);
-      const hash = memo?.get(String(r.fingerprint));
-      if (hash === undefined) unknown.set(id, String(r.fingerprint));
-      else out.set(id, { config_source: String(r.config_source), tenantctl_hash: (r.tenantctl_hash as string | null) ?? null, content_hash: hash });
+      const hash = memo.get(String(r.fingerprint));
+      if (hash === undefined) unknown.push(String(r.id));
+      else out.set(String(r.id), { config_source: String(r.config_source), tenantctl_hash: (r.tenantctl_hash as string | null) ?? null, content_hash: hash });
     }
-    if (unknown.size) {
+    if (unknown.length) {
       // Read whole with their fingerprint again: a row changed between the two reads is memoised under its new one.
-      const whole = await read('reading tenants', `SELECT *, ${FINGERPRINT_SQL} AS tenantctl_fingerprint FROM tenants WHERE id = ANY($1::text[])`, [...unknown.keys()]);
+      const whole = await read('reading tenants', `SELECT *, ${FINGERPRINT_SQL} AS tenantctl_fingerprint FROM tenants WHERE id = ANY($1::text[])`, unknown);
       for (const r of whole) {
         const row = normaliseRow(r);
         const info = versionInfo(row);
-        memo?.set(String(r.tenantctl_fingerprint), info.content_hash);
+        memo.set(String(r.tenantctl_fingerprint), info.content_hash);
         out.set(row.id, info);
       }
     }

@@ -5,7 +5,7 @@ import {
   invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
-import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo } from './content-hash.js';
+import { catalogueVersion, subscriptionVersion, tenantVersion, versionsOf } from './content-hash.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
 import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
 
@@ -94,7 +94,7 @@ export class SupabaseRegistryStore implements Registry {
 
   /** Whole rows over PostgREST (no text form to fingerprint), hashed here. */
   async getTenantVersions(ids: string[]): Promise<Map<string, TenantVersionInfo>> {
-    return new Map([...(await this.getTenants(ids))].map(([id, row]) => [id, versionInfo(row)]));
+    return versionsOf(await this.getTenants(ids));
   }
 
   async listActiveTenants(): Promise<TenantRow[]> {

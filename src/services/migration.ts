@@ -59,8 +59,8 @@ export const MIGRATION_BATCH = 500;
 
 /** What an item would write once decided. */
 type Pending =
-  /** The row is built only when written: an unchanged tenant's config is never even parsed (see ParsedEntry.configJson). */
-  | { kind: 'tenant'; id: string; hash: string; row: () => TenantWrite; built?: TenantWrite; expect?: string | null }
+  /** The row is built (by buildRows) only for an item to write: an unchanged tenant's config is never even read (see ParseCache). */
+  | { kind: 'tenant'; id: string; hash: string; build: () => TenantWrite; row?: TenantWrite; expect?: string | null }
   | { kind: 'subscription'; sub: Subscription; hash: string; expect?: string | null }
   | { kind: 'catalogue'; catalogue: Catalogue; hash: string; expect?: string | null };
 
@@ -205,7 +205,7 @@ export class Migration {
           sub = subscriptionFromConfig(id, doc.config, catalogue, doc);
         }
         const hash = doc.rowHash ?? rowFromConfig(id, doc.config).tenantctl_hash!;
-        pending.set(item, { kind: 'tenant', id, hash, row: () => rowFromConfig(id, doc.config, hash) });
+        pending.set(item, { kind: 'tenant', id, hash, build: () => rowFromConfig(id, doc.config, hash) });
         if (sub) {
           const subItem: MigrationItem = { kind: 'subscription', id, file: item.file, action: 'error', warnings: [] };
           items.push(subItem);
@@ -255,7 +255,7 @@ export class Migration {
       const p = pending.get(item);
       if (p?.kind !== 'tenant' || (item.action !== 'create' && item.action !== 'update')) continue;
       try {
-        p.built = p.row();
+        p.row = p.build();
       } catch (err) {
         if (!(err instanceof TenantFileError)) throw err;
         // (A tenant with a subscription had its config read with its file, so this is never one of those.)
@@ -301,7 +301,8 @@ export class Migration {
       let cat: CatalogueChange | undefined;
       for (const i of batch) {
         const p = pending.get(i)!;
-        if (p.kind === 'tenant') tenants.push({ row: p.built ?? p.row(), expect: p.expect ?? null });
+        // Built by buildRows for every item that is written.
+        if (p.kind === 'tenant') tenants.push({ row: p.row!, expect: p.expect ?? null });
         else if (p.kind === 'subscription') subscriptions.push({ sub: p.sub, hash: p.hash, expect: p.expect ?? null });
         else cat = { catalogue: p.catalogue, hash: p.hash, expect: p.expect ?? null };
       }

@@ -309,10 +309,7 @@ export class CacheVerifier {
     let doc;
     let fileError: TenantFileError | undefined;
     try {
-      const read = this.deps.source.read(id);
-      // Its config now: a file changed while being read is an error here, as a bad file is.
-      void read?.config;
-      doc = read;
+      doc = this.deps.source.readWhole(id);
     } catch (err) {
       if (!(err instanceof TenantFileError)) throw err;
       fileError = err;

@@ -191,8 +191,16 @@ export class YamlTenantSource {
       if (seen.result instanceof TenantFileError) throw seen.result;
       return seen.result;
     }
+    return this.readWhole(id);
+  }
+
+  /**
+   * Like read, with the config fetched now: a file changed while being read
+   * throws here, as TenantFileError, like a bad file (for readers that catch
+   * file errors where they read, and then use the config).
+   */
+  readWhole(id: string): Readonly<TenantDocument> | undefined {
     const doc = this.lookup(id);
-    // Its config now, so a file changed while being read throws here, as TenantFileError, like a bad file.
     void doc?.config;
     return doc;
   }
