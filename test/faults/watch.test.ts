@@ -158,6 +158,11 @@ describe.runIf(TEST_DATABASE_URL)('watch across a PostgreSQL and a Redis outage'
     // It survived the restart and was deleted by the reconciliation (not lost with Redis): watch says so.
     expect(await waitUntil(() => new RegExp(`reconcile tenants changed ${E}: deleted 1 key \\(dashboard_kpis 1\\)`).test(watch.stdout()), 5000), watch.stdout()).toBe(true);
 
+    // The verify pass that follows the reconnect is done too: a SIGTERM in the middle of it would (rightly) report what it left unapplied.
+    const afterLastRedisReconnect = () => watch.stderr().split('watch: Redis reconnected').at(-1)!;
+    expect(await waitUntil(() => afterLastRedisReconnect().includes('watch: reconcile: verified'), 10_000), watch.stderr()).toBe(true);
+    expect(await metric('tenantctl_watch_pending_changes')).toBe(0);
+
     watch.child.kill('SIGTERM');
     const end = await watch.done;
     expect(end.code).toBe(143);
