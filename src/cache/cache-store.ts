@@ -80,7 +80,11 @@ export interface ProfileBatch {
 }
 
 export interface SweepBatch {
-  /** Keys the server looked at in this batch. */
+  /**
+   * Keys the rules looked at in this batch: what SCAN returned through the
+   * request's MATCH glob or the rules' prefilter (keys the server drops for
+   * the glob cost it a little and are not counted).
+   */
   scanned: number;
   /** Per group: keys counted or deleted in this batch. */
   groups: number[];
@@ -89,6 +93,7 @@ export interface SweepBatch {
 }
 
 export interface SweepResult {
+  /** Keys the rules looked at (see SweepBatch.scanned). */
   scanned: number;
   /** Per group: keys counted or deleted. */
   groups: number[];

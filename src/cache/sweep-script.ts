@@ -14,6 +14,7 @@
  * different slots in one call, and a limit is exact), unlink-batched (one
  * UNLINK per family and page: standalone and Sentinel, no limit), collect, profile.
  * ARGV: action, cursor, count, match ('' = none), budget_us, limit (-1 = none),
+ *       lane ('low' = stop where the cursor turns odd, see ioredis-store.ts; '' = to the end),
  *       nrules, then per rule: dispatch prefix, Lua pattern (tenant captured), group (1-based).
  * Reply: { cursor, scanned, limit_left, {count per group}, entries } where
  * entries are key, group, tenant triples (collect), or for profile one string
@@ -33,10 +34,11 @@ local count = tonumber(ARGV[3])
 local match = ARGV[4]
 local budget = tonumber(ARGV[5])
 local limit = tonumber(ARGV[6])
-local nrules = tonumber(ARGV[7])
+local low = ARGV[7] == 'low'
+local nrules = tonumber(ARGV[8])
 local byprefix, generic, ngroups = {}, {}, 0
 for i = 0, nrules - 1 do
-  local d, p, g = ARGV[8 + i * 3], ARGV[9 + i * 3], tonumber(ARGV[10 + i * 3])
+  local d, p, g = ARGV[9 + i * 3], ARGV[10 + i * 3], tonumber(ARGV[11 + i * 3])
   local rule = { p, g }
   if d == '' then
     generic[#generic + 1] = rule
@@ -49,7 +51,7 @@ for i = 0, nrules - 1 do
 end
 local counts = {}
 for g = 1, ngroups do counts[g] = 0 end
-local smatch, find, sub, call = string.match, string.find, string.sub, redis.call
+local smatch, find, sub, byte, call = string.match, string.find, string.sub, string.byte, redis.call
 local entries = {}
 -- Profile lines are built in parts and joined once; the TAB group TAB class TAB pieces are made once.
 local parts, np, codes = {}, 0, {}
@@ -57,18 +59,19 @@ if action == 'profile' then
   for g = 1, ngroups do for c = 0, 4 do codes[g * 5 + c] = '\\t' .. g .. '\\t' .. c .. '\\t' end end
 end
 local scanned = 0
-local t = redis.call('TIME')
-local started = t[1] * 1000000 + t[2]
-local elapsed = 0
-repeat
-  local page
-  if match ~= '' then
-    page = call('SCAN', cursor, 'MATCH', match, 'COUNT', count)
-  else
-    page = call('SCAN', cursor, 'COUNT', count)
-  end
-  cursor = page[1]
-  local keys = page[2]
+
+local function scan(from, n)
+  if match ~= '' then return call('SCAN', from, 'MATCH', match, 'COUNT', n) end
+  return call('SCAN', from, 'COUNT', n)
+end
+-- The last decimal digit's byte has the cursor's parity.
+local function odd(c) return byte(c, -1) % 2 == 1 end
+-- A page of the low lane that returns this cursor visited buckets of the high half: an odd
+-- cursor after its first bucket ("1"), or "0" (it ran through the half to the end).
+local function past(c) return c == '0' or (odd(c) and c ~= '1') end
+
+-- Classifies one page of keys and acts on the ones a rule claims.
+local function take(keys)
   scanned = scanned + #keys
   local batch = {}
   for i = 1, #keys do
@@ -124,9 +127,29 @@ repeat
   end
   -- One UNLINK per family and page (not per key) where keys of many slots may go together.
   for g, list in pairs(batch) do counts[g] = counts[g] + call('UNLINK', unpack(list)) end
+end
+
+local t = call('TIME')
+local started = t[1] * 1000000 + t[2]
+local elapsed = 0
+repeat
+  local page = scan(cursor, count)
+  if low and past(page[1]) then
+    -- This page ran into the high lane's half (see Lane in ioredis-store.ts): walk the
+    -- same stretch again one bucket at a time and stop at the half.
+    repeat
+      page = scan(cursor, 1)
+      cursor = page[1]
+      if past(cursor) then break end
+      take(page[2])
+    until odd(cursor)
+  else
+    cursor = page[1]
+    take(page[2])
+  end
   t = call('TIME')
   elapsed = t[1] * 1000000 + t[2] - started
-until cursor == '0' or elapsed >= budget or limit == 0
+until cursor == '0' or (low and odd(cursor)) or elapsed >= budget or limit == 0
 if action == 'profile' then entries = table.concat(parts) end
 return { cursor, scanned, limit, counts, entries }
 `;

@@ -8,6 +8,27 @@ export function escapeGlob(literal: string): string {
 }
 
 /**
+ * A SCAN MATCH glob that every key starting with one of `prefixes` (binary
+ * strings) matches: one position per byte up to the shortest prefix, the byte
+ * itself where all prefixes agree, a bracket class where they differ
+ * (`tenant_config:` and `permissions:` give `[pt]e[nr][am]...*`). The server
+ * drops the keys it rules out in C, before a script or the client has to look
+ * at them. Undefined when it would rule out nothing (no prefixes, or one empty).
+ */
+export function prefixesGlob(prefixes: string[]): string | undefined {
+  if (!prefixes.length) return undefined;
+  const shortest = Math.min(...prefixes.map((p) => p.length));
+  if (shortest === 0) return undefined;
+  let glob = '';
+  for (let i = 0; i < shortest; i++) {
+    const bytes = [...new Set(prefixes.map((p) => p[i]))].sort();
+    // Inside brackets a backslash makes any byte literal (stringmatchlen), so every one that is not a letter or digit gets one.
+    glob += bytes.length === 1 ? escapeGlob(bytes[0]) : `[${bytes.map((c) => (/[A-Za-z0-9]/.test(c) ? c : `\\${c}`)).join('')}]`;
+  }
+  return `${glob}*`;
+}
+
+/**
  * Redis's own glob matcher (stringmatchlen in util.c) for `*`, `?`, `[...]` and
  * `\` escapes: used in tests to prove our patterns match exactly what Redis would.
  */

@@ -1,8 +1,8 @@
 import { UsageError } from '../errors.js';
-import { escapeGlob } from './glob.js';
+import { escapeGlob, prefixesGlob } from './glob.js';
 import { ID_CHARS, parseId } from './ids.js';
 import {
-  commonTenantGlob, dispatchPrefix, fixedKey, isFixedPattern, patternToGlob, patternToLua, patternToRegexSource, TENANT_PLACEHOLDER,
+  commonTenantGlob, dispatchPrefix, fixedKey, isFixedPattern, literalPrefix, patternToLua, patternToRegexSource, TENANT_PLACEHOLDER,
 } from './key-patterns.js';
 
 export { patternToGlob } from './key-patterns.js';
@@ -117,6 +117,12 @@ export interface KeyRule {
 export interface SweepRules {
   groups: string[];
   rules: KeyRule[];
+  /**
+   * A SCAN MATCH glob that every key a rule can claim matches (built from the
+   * patterns' literal starts, see prefixesGlob), or undefined: a sweep with no
+   * narrower glob of its own lets the server drop the other keys first.
+   */
+  prefilter?: string;
 }
 
 /** Builds concrete keys and classifies keys for a set of families. */
@@ -210,6 +216,7 @@ export class KeySpace {
     options.tenants?.forEach((t) => parseId(t));
     const groups: string[] = [];
     const rules: KeyRule[] = [];
+    const starts: string[] = [];
     for (const f of this.selected(options.families)) {
       const group = groups.push(f.name) - 1;
       for (const p of f.patterns) {
@@ -222,10 +229,11 @@ export class KeySpace {
             luaPlain: patternToLua(p, tenant, false),
             regex: new RegExp(`^${patternToRegexSource(p, tenant === undefined ? undefined : [tenant])}$`),
           });
+          starts.push(literalPrefix(p));
         }
       }
     }
-    return { groups, rules };
+    return { groups, rules, prefilter: prefixesGlob(starts) };
   }
 
   /**
@@ -237,13 +245,5 @@ export class KeySpace {
     parseId(tenant);
     const patterns = this.selected(familyNames).flatMap((f) => f.patterns.filter((p) => !isFixedPattern(p)));
     return patterns.length ? commonTenantGlob(patterns, tenant) : `*${escapeGlob(tenant)}*`;
-  }
-
-  /** The glob that finds every key of the selected families when they share one pattern, else undefined (scan everything). */
-  familyGlob(familyNames?: string[]): string | undefined {
-    const patterns = this.selected(familyNames).flatMap((f) => f.patterns);
-    // Everything from {tenant} on becomes one `*`: `dashboard_kpis:{tenant}` and `dashboard_kpis:{tenant}:*` share `dashboard_kpis:*`.
-    const globs = new Set(patterns.map((p) => patternToGlob(p.slice(0, p.indexOf(TENANT)) + '*')));
-    return globs.size === 1 ? [...globs][0] : undefined;
   }
 }

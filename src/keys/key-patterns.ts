@@ -83,6 +83,12 @@ export function dispatchPrefix(pattern: string): string {
   return colon < 0 ? '' : binary(first.lit.slice(0, colon + 1));
 }
 
+/** The bytes (a binary string) every key of the pattern starts with: its text before the first `{tenant}` or `*`. */
+export function literalPrefix(pattern: string): string {
+  const first = segments(pattern)[0];
+  return first && 'lit' in first ? binary(first.lit) : '';
+}
+
 /** The dispatch prefix of a key given as a binary string (see dispatchPrefix). */
 export function keyDispatchPrefix(key: string): string {
   const colon = key.indexOf(':');

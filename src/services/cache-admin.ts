@@ -18,7 +18,7 @@ export interface InvalidateAllResult {
   dryRun: boolean;
   families: Record<string, number>;
   total: number;
-  /** Keys the server looked at. */
+  /** Keys the rules looked at: those the server's glob let through (their first bytes fit some family's). */
   scanned: number;
   /** False when --max-keys stopped it before the end. */
   complete: boolean;
@@ -191,7 +191,6 @@ export class CacheAdmin {
     const r = await this.cache.need((store) =>
       store.sweep({
         rules,
-        match: this.keys.familyGlob(options.families),
         action: options.dryRun ? 'count' : 'unlink',
         limit: options.dryRun ? undefined : options.maxKeys,
         signal: options.signal,

@@ -91,8 +91,52 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     const by = Object.fromEntries(rules.groups.map((g, i) => [g, r.groups[i]]));
     expect(by).toMatchObject({ tenant_config: 301, permissions: 300, dashboard_kpis: 300, dashboard_trends: 300, forecast_demand: 300, app_cache: 300, products: 0 });
     expect(r.complete).toBe(true);
-    expect(r.scanned).toBeGreaterThanOrEqual(300 * 6 + FOREIGN.length + 1);
+    // What the rules looked at: every family key, not the foreign keys the server's prefilter dropped (sessions:, other:, queue:).
+    expect(r.scanned).toBeGreaterThanOrEqual(300 * 6 + 1);
+    expect(r.scanned).toBeLessThan(300 * 6 + 1 + FOREIGN.length);
     expect(r.via).toBe(name === 'tls-acl-no-scripting' ? 'client' : 'script');
+  });
+
+  it('counts exactly at every keyspace size: two cursor lanes on one server meet without a gap or an overlap', async () => {
+    const rules = keys.rules({ families: ['dashboard_kpis'] });
+    let had = 0;
+    for (const n of [0, 1, 2, 3, 7, 100, 1000, 4097, 30_000]) {
+      await seed(Array.from({ length: n - had }, (_, i) => `dashboard_kpis:n${had + i}`));
+      had = n;
+      const r = await store.sweep({ rules, action: 'count' });
+      expect(r.groups[0], `${n} keys`).toBe(n);
+    }
+    expect(await dbsize()).toBe(30_000);
+  });
+
+  it('sweeps every key that is there throughout while the table grows and rehashes under the sweep', async () => {
+    await seed(Array.from({ length: 20_000 }, (_, i) => `tenant_config:g${i}`));
+    let batches = 0;
+    // Foreign keys added from the second batch on: the table doubles (and rehashes) twice midway.
+    const r = await store.sweep({
+      rules: keys.rules(),
+      action: 'unlink',
+      onBatch: async () => {
+        if (++batches > 1 && batches <= 11) await seed(Array.from({ length: 6000 }, (_, i) => `grow:${batches}:${i}`));
+      },
+    });
+    expect(batches).toBeGreaterThan(11);
+    expect(r.groups.reduce((a, b) => a + b, 0)).toBe(20_000);
+    expect(await dbsize()).toBe(60_000);
+  });
+
+  it('lets the server drop foreign keys before the rules see them (a prefilter glob built from odd literal starts)', async () => {
+    const odd = new KeySpace(buildFamilies({ ttl: 300, resources: {}, extra: [
+      { name: 'dash', patterns: ['a-b^c:{tenant}'], ttl: 60 },
+      { name: 'accent', patterns: ['\u00e9t\u00e9:{tenant}:*'], ttl: 60 },
+    ] }));
+    const mine = ['tenant_config:x', 'permissions:x', 'a-b^c:x', 'a-b^c:y', '\u00e9t\u00e9:x:1', '\u00e9t\u00e9:y:2'];
+    const others = Array.from({ length: 500 }, (_, i) => `zz:${i}`);
+    await seed([...mine, ...others, 'a-b^c', 'abc:x']);
+    const r = await store.sweep({ rules: odd.rules(), action: 'count' });
+    expect(Object.fromEntries(odd.rules().groups.map((g, i) => [g, r.groups[i]]))).toMatchObject({ tenant_config: 1, permissions: 1, dash: 2, accent: 2 });
+    // What the rules looked at: far fewer keys than the server holds.
+    expect(r.scanned).toBeLessThan(100);
   });
 
   it('unlinks the claimed keys (a non-UTF-8 one too) and leaves every foreign key', async () => {
@@ -188,6 +232,29 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     expect(infos[0].redis_version).toMatch(/^\d+\./);
     expect(await store.ping()).toBeGreaterThan(0);
     expect(store.target).not.toMatch(/userpw|datapw|sentinelpw/);
+  });
+});
+
+describe('CacheStore on one Redis server', () => {
+  it('walks one server in two lanes: one chain of calls from cursor 0, one from cursor 1', async () => {
+    const topo = await standaloneTopology();
+    const store = await openIoredisStore(topo.spec);
+    const seed = (list: string[]) => Promise.all(list.map((k) => topo.client.set(k, '{"v":1}')));
+    await seed(Array.from({ length: 5000 }, (_, i) => `tenant_config:w${i}`));
+    const c = topo.client as import('ioredis').Redis;
+    await c.config('SET', 'slowlog-log-slower-than', '0');
+    await c.config('SET', 'slowlog-max-len', '100000');
+    await c.slowlog('RESET');
+    try {
+      expect((await store.sweep({ rules: keys.rules(), action: 'count' })).groups[0]).toBe(5000);
+      const entries = (await c.slowlog('GET', 100000)) as Array<[number, number, number, Buffer[] | string[]]>;
+      const starts = entries.map((e) => e[3].map(String)).filter((a) => /^EVAL/i.test(a[0]) && a[3] === 'count').map((a) => a[4]);
+      expect(starts).toContain('0');
+      expect(starts).toContain('1');
+    } finally {
+      store.close();
+      await topo.stop();
+    }
   });
 });
 

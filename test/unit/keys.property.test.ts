@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { escapeGlob, globMatches } from '../../src/keys/glob.js';
+import { escapeGlob, globMatches, prefixesGlob } from '../../src/keys/glob.js';
 import { isValidId, parseId } from '../../src/keys/ids.js';
 import { buildFamilies, KeySpace, patternToGlob, validatePattern } from '../../src/keys/key-families.js';
 import { UsageError } from '../../src/errors.js';
@@ -36,6 +36,26 @@ describe('tenant ids', () => {
 });
 
 describe('glob escaping', () => {
+  it('a prefixes glob matches every text that starts with one of the prefixes; one prefix gives exactly its own glob', () => {
+    const bytes = fc.string({ unit: fc.constantFrom(...'ab*?[]\\^-:x{}_\xe9\xff'.split('')), minLength: 1, maxLength: 10 });
+    fc.assert(
+      fc.property(fc.array(bytes, { minLength: 1, maxLength: 6 }), fc.nat(), anyText, anyText, (prefixes, pick, rest, other) => {
+        const glob = prefixesGlob(prefixes)!;
+        expect(globMatches(glob, prefixes[pick % prefixes.length] + rest)).toBe(true);
+        if (prefixes.length === 1) {
+          expect(glob).toBe(`${escapeGlob(prefixes[0])}*`);
+          expect(globMatches(glob, other)).toBe(other.startsWith(prefixes[0]));
+        }
+      }),
+    );
+    expect(prefixesGlob([])).toBeUndefined();
+    expect(prefixesGlob(['tenant_config:', ''])).toBeUndefined();
+    // Text none of the default families starts with is dropped by the server.
+    const glob = keys.rules().prefilter!;
+    for (const k of ['sessions:1', 'other:1', 'queue:acme', 'bull:jobs:1']) expect(globMatches(glob, k), k).toBe(false);
+    for (const k of keyOf('acme', 'x')) expect(globMatches(glob, k), k).toBe(true);
+  });
+
   it('an escaped literal matches itself and nothing else under Redis glob rules', () => {
     fc.assert(
       fc.property(anyText, anyText, (literal, other) => {
