@@ -305,9 +305,9 @@ class IoredisStore implements CacheStore {
     // With a limit the masters go one after the other, so the limit is exact.
     const outcomes: Array<PromiseSettledResult<void>> = [];
     if (request.limit !== undefined) {
-      for (const node of nodes) outcomes.push(...(await Promise.allSettled([this.sweepNode(node, WHOLE, request, state, onBatch)])));
+      for (const node of nodes) outcomes.push(...(await Promise.allSettled([this.sweepNode(node, whole(), request, state, onBatch)])));
     } else {
-      const walks = await Promise.all(nodes.map(async (node) => ((await this.splitsCursor(node)) ? HALVES : [WHOLE]).map((lane) => ({ node, lane }))));
+      const walks = await Promise.all(nodes.map(async (node) => ((await this.splitsCursor(node)) ? halves() : [whole()]).map((lane) => ({ node, lane }))));
       outcomes.push(...(await Promise.allSettled(walks.flat().map(({ node, lane }) => this.sweepNode(node, lane, request, state, onBatch)))));
     }
     // Every node has stopped by now, so the progress is what was really done.
@@ -324,19 +324,21 @@ class IoredisStore implements CacheStore {
   /**
    * Whether sweeps of this node walk its cursor space in two lanes (see Lane):
    * Redis itself outside Cluster mode, where a cursor is a plain dict cursor.
-   * Valkey, Dragonfly and Cluster nodes (7.4+ put the slot in a cursor's low
-   * bits) get one walk; so does a node that will not say what it is.
+   * An allowlist: a server that names itself or reports any other `*_version`
+   * (Valkey, Dragonfly, Garnet, KeyDB's storage providers) gets one walk, as do
+   * Cluster nodes (7.4+ put the slot in a cursor's low bits) and a node whose
+   * INFO fails (asked again on the next sweep).
    */
   private splitsCursor(node: Redis): Promise<boolean> {
     if (this.mode === 'cluster') return Promise.resolve(false);
     let known = this.cursorSplit.get(node);
     if (!known) {
       known = this.run('INFO server', () => node.info('server')).then(
-        (text) => {
-          const info = parseInfo(text);
-          return info.redis_mode === 'standalone' && !['server_name', 'valkey_version', 'dragonfly_version'].some((f) => f in info);
+        (text) => scansInHalves(parseInfo(text)),
+        () => {
+          this.cursorSplit.delete(node);
+          return false;
         },
-        () => false,
       );
       this.cursorSplit.set(node, known);
     }
@@ -445,18 +447,17 @@ class IoredisStore implements CacheStore {
       this.run('SCAN', () =>
         match ? node.scanBuffer(from, 'MATCH', Buffer.from(match, 'latin1') as unknown as string, 'COUNT', count) : node.scanBuffer(from, 'COUNT', count),
       );
-    let [next, page] = await scan(cursor, SCAN_COUNT);
-    if (lane.low && pastHalf(next.toString())) {
-      // The page ran into the other lane's half: the same stretch again, one bucket at a time, up to the half (as the script does).
-      page = [];
-      for (let at = cursor; ; ) {
-        const [after, keys] = await scan(at, 1);
-        next = after;
-        at = after.toString();
-        if (pastHalf(at)) break;
-        page.push(...keys);
-        if (isOddCursor(at)) break;
+    let [next, page] = await scan(cursor, lane.count);
+    // A page that ran into the other lane's half is not taken: smaller pages from the same
+    // cursor until one stops short of it (the lane keeps the smaller size); a single bucket
+    // past it is this lane's end (as the script does).
+    while (lane.low && pastHalf(next.toString())) {
+      if (lane.count === 1) {
+        page = [];
+        break;
       }
+      lane.count = Math.max(1, lane.count >> 1);
+      [next, page] = await scan(cursor, lane.count);
     }
     const groups = request.rules.groups.map(() => 0);
     const claimed: ClaimedKey[] = [];
@@ -509,18 +510,25 @@ class IoredisStore implements CacheStore {
  * the cursor turns odd and one from "1" (the second half's first bucket) to
  * "0", visit each bucket once between them. One chain leaves the server idle
  * for a round trip after every call; two keep it busy while the client reads
- * the other lane's reply. A page that crosses the half is walked again one
- * bucket at a time (the script's `low` lane), so no key is taken twice.
+ * the other lane's reply. A low-lane page that runs past the half is not
+ * taken: smaller pages from the same cursor until one stops short of it (a
+ * COUNT 1 page holds one bucket's keys), so no key is taken twice. Checked
+ * against dictScan and SCAN's page loop in Redis 6.0-8.0 (the minimum table
+ * of 4 buckets; 7.4+ standalone has one dict and plain cursors).
  */
 interface Lane {
   from: string;
   /** Stop where the cursor turns odd: the other lane's half begins there. */
   low: boolean;
+  /** SCAN COUNT of a client-side page: halved each time a low-lane page runs past the half. */
+  count: number;
 }
-const WHOLE: Lane = { from: '0', low: false };
-const HALVES: Lane[] = [
-  { from: '0', low: true },
-  { from: '1', low: false },
+/** The `*_version` fields Redis itself reports in INFO server; any other names another server. */
+const REDIS_OWN_VERSIONS = new Set(['redis_version', 'gcc_version']);
+const whole = (): Lane => ({ from: '0', low: false, count: SCAN_COUNT });
+const halves = (): Lane[] => [
+  { from: '0', low: true, count: SCAN_COUNT },
+  { from: '1', low: false, count: SCAN_COUNT },
 ];
 
 /** The parity of a SCAN cursor (a decimal string of up to 64 bits): its last digit's. */
@@ -548,6 +556,17 @@ interface SweepState {
 /** Scripting refused by rights (NOPERM) or disabled by renaming EVAL away: the client does the work instead. */
 function scriptingRefused(err: BackendUnavailableError): boolean {
   return err.reason === 'no-permission' || /unknown command/i.test(describeError(err.cause));
+}
+
+/**
+ * Whether a server's SCAN cursor is a plain reverse-binary dict cursor that two
+ * lanes may split (see Lane), from its INFO server fields: Redis itself, not
+ * in Cluster mode. An allowlist: a server that names itself (`server_name`) or
+ * reports a `*_version` Redis does not (Valkey, Dragonfly, Garnet) is walked whole.
+ */
+export function scansInHalves(info: Record<string, string>): boolean {
+  if (info.redis_mode !== 'standalone' || !/^\d+\./.test(info.redis_version ?? '') || 'server_name' in info) return false;
+  return !Object.keys(info).some((f) => f.endsWith('_version') && !REDIS_OWN_VERSIONS.has(f));
 }
 
 /** `INFO` text -> { field: value } (sections merged; `# Section` lines skipped). */

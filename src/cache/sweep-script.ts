@@ -132,24 +132,31 @@ end
 local t = call('TIME')
 local started = t[1] * 1000000 + t[2]
 local elapsed = 0
+-- A call always moves on (takes a page) or ends its lane before it stops for the budget:
+-- the cursor it returns must never be the one it was given (for the low lane, "0" means done).
+local moved, ended = false, false
 repeat
   local page = scan(cursor, count)
   if low and past(page[1]) then
-    -- This page ran into the high lane's half (see Lane in ioredis-store.ts): walk the
-    -- same stretch again one bucket at a time and stop at the half.
-    repeat
-      page = scan(cursor, 1)
+    -- This page ran into the high lane's half (see Lane in ioredis-store.ts): not taken.
+    -- Smaller pages from the same cursor until one stops short of the half (at most
+    -- log2(count) tries); a single bucket (COUNT 1) past it is this lane's end, and its
+    -- keys are the other lane's.
+    if count > 1 then
+      count = math.floor(count / 2)
+    else
       cursor = page[1]
-      if past(cursor) then break end
-      take(page[2])
-    until odd(cursor)
+      ended = true
+    end
   else
     cursor = page[1]
     take(page[2])
+    moved = true
+    ended = cursor == '0' or (low and odd(cursor))
   end
   t = call('TIME')
   elapsed = t[1] * 1000000 + t[2] - started
-until cursor == '0' or (low and odd(cursor)) or elapsed >= budget or limit == 0
+until ended or (moved and elapsed >= budget) or limit == 0
 if action == 'profile' then entries = table.concat(parts) end
 return { cursor, scanned, limit, counts, entries }
 `;

@@ -100,7 +100,7 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
   it('counts exactly at every keyspace size: two cursor lanes on one server meet without a gap or an overlap', async () => {
     const rules = keys.rules({ families: ['dashboard_kpis'] });
     let had = 0;
-    for (const n of [0, 1, 2, 3, 7, 100, 1000, 4097, 30_000]) {
+    for (const n of [...Array.from({ length: 301 }, (_, i) => i), 1000, 4097, 30_000]) {
       await seed(Array.from({ length: n - had }, (_, i) => `dashboard_kpis:n${had + i}`));
       had = n;
       const r = await store.sweep({ rules, action: 'count' });
@@ -123,6 +123,25 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     expect(batches).toBeGreaterThan(11);
     expect(r.groups.reduce((a, b) => a + b, 0)).toBe(20_000);
     expect(await dbsize()).toBe(60_000);
+  });
+
+  it('collects every key that is there throughout, once, while another client keeps adding keys (the table grows mid-sweep)', async () => {
+    const before = Array.from({ length: 3000 }, (_, i) => `tenant_config:b${i}`);
+    await seed(before);
+    let added = 0;
+    const seen = new Map<string, number>();
+    await store.sweep({
+      rules: keys.rules(),
+      action: 'collect',
+      onBatch: async (b) => {
+        for (const k of b.keys ?? []) seen.set(k.key.toString(), (seen.get(k.key.toString()) ?? 0) + 1);
+        // Family keys too, so the table doubles and rehashes while both lanes walk it.
+        if (added < 40_000) await seed(Array.from({ length: 4000 }, (_, i) => `tenant_config:a${added + i}`)), (added += 4000);
+      },
+    });
+    expect(added).toBeGreaterThan(0);
+    for (const k of before) expect(seen.get(k), k).toBe(1);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
   });
 
   it('lets the server drop foreign keys before the rules see them (a prefilter glob built from odd literal starts)', async () => {
