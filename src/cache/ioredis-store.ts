@@ -13,21 +13,17 @@ export const SCAN_COUNT = 1000;
 /**
  * Inside the sweep script: small pages, looped until the time budget is spent.
  * With two lanes on a server (see Lane) the server is never idle between calls,
- * so short calls cost little: on 2M keys, 1 ms calls counted as fast as 2 ms
- * ones within the noise (~5% more calls), and left 3 calls over 3 ms in three passes
- * where 2 ms calls left 11 (max 5.0 ms). A server busy without a pause has
- * less slack for a stall of the machine, and the goal is no call over 5 ms.
+ * so short calls cost little, and they leave room for the machine's own stalls
+ * (~4 ms on this VM, single lane or two) under the 5 ms SLOWLOG goal. Measured
+ * on 2M keys, five passes each: 1 ms calls counted as fast as 0.5 ms ones and
+ * logged 4 calls over 4 ms (max 5.3 ms), 0.5 ms calls 5 (max 4.5 ms). A
+ * profile's page costs several times a count's (a MEMORY USAGE and a PTTL per
+ * key, and a line of reply): 0.5 ms calls profile as fast as 1 ms ones, while
+ * 0.25 ms calls were ~8% slower and no better in the SLOWLOG.
  */
 const SCRIPT_SCAN_COUNT = 250;
 const SCRIPT_MATCH_SCAN_COUNT = 1000;
-const SCRIPT_BUDGET_US = 1000;
-/**
- * A profile's page costs several times a count's (a MEMORY USAGE and a PTTL
- * per key, and a line of reply). At 1 ms per call, with two lanes, its SLOWLOG
- * showed 33 calls over 3 ms in three 2M-key passes (max 7.0 ms); at 0.5 ms, 14 (max
- * 4.9 ms), at the same speed.
- */
-const PROFILE_BUDGET_US = 500;
+const SCRIPT_BUDGET_US = 500;
 /** Keys per pipelined batch of single-key commands. */
 const PIPELINE_BATCH = 1000;
 /** Extra time over the command timeout before the deadline fires (the driver's own timeout fires first). */
@@ -411,7 +407,7 @@ class IoredisStore implements CacheStore {
       // With a narrow MATCH glob (one tenant's) the script sees few keys: bigger pages, fewer round trips.
       // The rules' own prefilter only drops other applications' keys: pages of the usual size.
       action, cursor, request.match ? SCRIPT_MATCH_SCAN_COUNT : SCRIPT_SCAN_COUNT, Buffer.from(request.match ?? request.rules.prefilter ?? '', 'latin1'),
-      request.action === 'profile' ? PROFILE_BUDGET_US : SCRIPT_BUDGET_US,
+      SCRIPT_BUDGET_US,
       request.action === 'unlink' ? state.limitLeft : -1, lane.low ? 'low' : '', rules.length,
     ];
     // Patterns and prefixes are binary strings: sent byte for byte, never re-encoded as UTF-8.
