@@ -79,7 +79,8 @@ export async function sentinelTopology(): Promise<RedisTopology> {
     '',
   ].join('\n'));
   const proc = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
-  const admin = new Redis({ port, password: 'sentinelpw', lazyConnect: true, retryStrategy: (n) => (n > 50 ? null : 100) });
+  // Quiet: it is refused until the sentinel listens.
+  const admin = quiet(new Redis({ port, password: 'sentinelpw', lazyConnect: true, retryStrategy: (n) => (n > 50 ? null : 100) }));
   const deadline = Date.now() + 15_000;
   for (;;) {
     try {
