@@ -6,8 +6,12 @@
  * the wire unless asked for (collect), so counting and deleting cost about a
  * bare SCAN pass, and the client's memory stays flat whatever the keyspace.
  *
- * It stops after `budget_us` microseconds of work or when the cursor is back
- * at 0, so no single call blocks the server long (the goal: none over 5 ms).
+ * It stops after `budget_us` microseconds of work (having taken at least one
+ * page) or at the end of its walk (the cursor back at 0, or for the low lane
+ * of two, the first odd cursor), so no single call blocks the server long (the
+ * goal: none over 5 ms). The SCAN carries the request's MATCH glob, or the
+ * rules' prefilter, so the server drops keys no rule can claim before the
+ * script sees them.
  * Lua strings are bytes: keys that are not UTF-8 are matched and deleted exactly.
  *
  * Actions: count, unlink (one key per UNLINK: a Cluster node refuses keys of
