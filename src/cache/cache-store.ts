@@ -90,6 +90,12 @@ export interface SweepBatch {
   groups: number[];
   keys?: ClaimedKey[];
   profile?: ProfileBatch;
+  /**
+   * How far the whole sweep has got after this batch, 0-1 (every node's SCAN
+   * walk, read off the cursors), where the servers' cursors tell: Redis
+   * outside Cluster mode. Keys that no rule can claim move it too.
+   */
+  walked?: number;
 }
 
 export interface SweepResult {

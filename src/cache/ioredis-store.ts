@@ -300,19 +300,30 @@ class IoredisStore implements CacheStore {
     const groups = request.rules.groups.map(() => 0);
     const state: SweepState = { scanned: 0, limitLeft: request.limit ?? -1, via: 'script', stop: false };
     const progress = () => ({ done: groups.reduce((a, b) => a + b, 0), groups: Object.fromEntries(request.rules.groups.map((g, i) => [g, groups[i]])) });
-    const onBatch = (batch: SweepBatch) => {
+    const nodes = this.masters();
+    // A plain dict cursor is a position (see Lane): where every node's is one, the batches say how far the sweep has got.
+    const positioned = (await Promise.all(nodes.map((node) => this.splitsCursor(node)))).every(Boolean);
+    const lanes: Lane[] = [];
+    const onBatch = (lane: Lane) => (batch: SweepBatch, cursor: string) => {
       state.scanned += batch.scanned;
       batch.groups.forEach((n, i) => (groups[i] += n));
+      if (positioned) {
+        lane.walked = walkedShare(lane, cursor);
+        batch.walked = lanes.reduce((a, l) => a + l.walked, 0) / nodes.length;
+      }
       return request.onBatch?.(batch);
     };
-    const nodes = this.masters();
+    const walk = (node: Redis, lane: Lane) => {
+      lanes.push(lane);
+      return this.sweepNode(node, lane, request, state, onBatch(lane));
+    };
     // With a limit the masters go one after the other, so the limit is exact.
     const outcomes: Array<PromiseSettledResult<void>> = [];
     if (request.limit !== undefined) {
-      for (const node of nodes) outcomes.push(...(await Promise.allSettled([this.sweepNode(node, whole(), request, state, onBatch)])));
+      for (const node of nodes) outcomes.push(...(await Promise.allSettled([walk(node, whole())])));
     } else {
       const walks = await Promise.all(nodes.map(async (node) => ((await this.splitsCursor(node)) ? halves() : [whole()]).map((lane) => ({ node, lane }))));
-      outcomes.push(...(await Promise.allSettled(walks.flat().map(({ node, lane }) => this.sweepNode(node, lane, request, state, onBatch)))));
+      outcomes.push(...(await Promise.allSettled(walks.flat().map(({ node, lane }) => walk(node, lane)))));
     }
     // Every node has stopped by now, so the progress is what was really done.
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -356,7 +367,7 @@ class IoredisStore implements CacheStore {
    * handing this one on, so the server works while the client tallies; never
    * more than one ahead.
    */
-  private async sweepNode(node: Redis, lane: Lane, request: SweepRequest, state: SweepState, onBatch: (b: SweepBatch) => void | Promise<void>): Promise<void> {
+  private async sweepNode(node: Redis, lane: Lane, request: SweepRequest, state: SweepState, onBatch: (b: SweepBatch, cursor: string) => void | Promise<void>): Promise<void> {
     const readAhead = request.action !== 'unlink';
     const stopped = () => request.signal?.aborted || state.stop || state.limitLeft === 0;
     const next = (cursor: string) => {
@@ -371,7 +382,7 @@ class IoredisStore implements CacheStore {
         const step = await pending;
         const more = step.cursor !== '0' && !(lane.low && isOddCursor(step.cursor));
         if (more && readAhead && !stopped()) pending = next(step.cursor);
-        await onBatch(step.batch);
+        await onBatch(step.batch, step.cursor);
         if (!more || stopped()) return;
         if (!readAhead) pending = next(step.cursor);
       }
@@ -528,14 +539,39 @@ interface Lane {
   low: boolean;
   /** SCAN COUNT of a client-side page: halved each time a low-lane page runs past the half. */
   count: number;
+  /** The share of its node's walk this lane has done (0-0.5 for a half, 0-1 for a whole walk). */
+  walked: number;
 }
 /** The `*_version` fields Redis itself reports in INFO server; any other names another server. */
 const REDIS_OWN_VERSIONS = new Set(['redis_version', 'gcc_version']);
-const whole = (): Lane => ({ from: '0', halved: false, low: false, count: SCAN_COUNT });
+const whole = (): Lane => ({ from: '0', halved: false, low: false, count: SCAN_COUNT, walked: 0 });
 const halves = (): Lane[] => [
-  { from: '0', halved: true, low: true, count: SCAN_COUNT },
-  { from: '1', halved: true, low: false, count: SCAN_COUNT },
+  { from: '0', halved: true, low: true, count: SCAN_COUNT, walked: 0 },
+  { from: '1', halved: true, low: false, count: SCAN_COUNT, walked: 0 },
 ];
+
+/**
+ * Where a plain dict cursor is in its walk, 0-1: its 64 bits reversed, over
+ * 2^64 (buckets are visited in reverse-binary order, and the bits above the
+ * table's mask are 0 in a cursor SCAN returns, so this holds at any table size).
+ */
+export function cursorPosition(cursor: string): number {
+  let v = BigInt(cursor);
+  let reversed = 0n;
+  for (let i = 0; i < 64; i++) {
+    reversed = (reversed << 1n) | (v & 1n);
+    v >>= 1n;
+  }
+  return Number(reversed) / 2 ** 64;
+}
+
+/** The share of its node's walk a lane has done once SCAN returned `cursor` (never less than before). */
+function walkedShare(lane: Lane, cursor: string): number {
+  const start = lane.from === '1' ? 0.5 : 0;
+  const end = lane.low ? 0.5 : 1;
+  if (cursor === '0' || (lane.low && isOddCursor(cursor))) return end - start;
+  return Math.max(lane.walked, Math.min(end, Math.max(start, cursorPosition(cursor))) - start);
+}
 
 /** The parity of a SCAN cursor (a decimal string of up to 64 bits): its last digit's. */
 function isOddCursor(cursor: string): boolean {

@@ -28,6 +28,8 @@ export interface InvalidateAllResult {
 export interface SweepProgress {
   scanned: number;
   done: number;
+  /** How far the walk of the keyspace has got, 0-1, where the server's cursors tell (see SweepBatch.walked). */
+  walked?: number;
 }
 
 /** Up to this many tenants, each gets its own server-side MATCH pass (cheaper than one unfiltered pass). */
@@ -187,7 +189,7 @@ export class CacheAdmin {
     onProgress?: (p: SweepProgress) => void;
   } = {}): Promise<InvalidateAllResult> {
     const rules = this.keys.rules({ families: options.families });
-    const progress = { scanned: 0, done: 0 };
+    const progress: SweepProgress = { scanned: 0, done: 0 };
     const r = await this.cache.need((store) =>
       store.sweep({
         rules,
@@ -197,6 +199,7 @@ export class CacheAdmin {
         onBatch: (b) => {
           progress.scanned += b.scanned;
           progress.done += b.groups.reduce((a, n) => a + n, 0);
+          if (b.walked !== undefined) progress.walked = b.walked;
           options.onProgress?.(progress);
         },
       }),

@@ -109,6 +109,23 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     expect(await dbsize()).toBe(30_000);
   });
 
+  it('says how far through the keyspace each batch is, where the cursors tell (not on Cluster)', async () => {
+    await seed([...Array.from({ length: 20_000 }, (_, i) => `tenant_config:p${i}`), ...Array.from({ length: 20_000 }, (_, i) => `other:${i}`)]);
+    const walked: Array<number | undefined> = [];
+    await store.sweep({ rules: keys.rules(), action: 'count', onBatch: (b) => void walked.push(b.walked) });
+    expect(walked.length).toBeGreaterThan(2);
+    if (name === 'cluster') {
+      expect(walked.every((w) => w === undefined)).toBe(true);
+      return;
+    }
+    const w = walked as number[];
+    expect(w.every((x) => x >= 0 && x <= 1)).toBe(true);
+    expect(w.every((x, i) => i === 0 || x >= w[i - 1])).toBe(true);
+    expect(w.at(-1)).toBe(1);
+    // Something in between: the walk is reported as it goes, not only at the end.
+    expect(w.some((x) => x > 0.05 && x < 0.95)).toBe(true);
+  });
+
   it('sweeps every key that is there throughout while the table grows and rehashes under the sweep', async () => {
     await seed(Array.from({ length: 20_000 }, (_, i) => `tenant_config:g${i}`));
     let batches = 0;

@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseInfo, scansInHalves } from '../../src/cache/ioredis-store.js';
+import { cursorPosition, parseInfo, scansInHalves } from '../../src/cache/ioredis-store.js';
+import { progressText } from '../../src/cli/progress.js';
 
 /** INFO server as each server prints it (trimmed to the fields that matter, plus their neighbours). */
 const REDIS_70 = '# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\nredis_mode:standalone\r\nos:Linux 6.1 x86_64\r\ngcc_version:12.2.0\r\ntcp_port:6379\r\n';
@@ -19,5 +21,34 @@ describe('which servers a sweep walks in two cursor lanes', () => {
     expect(scansInHalves(parseInfo(DRAGONFLY))).toBe(false);
     expect(scansInHalves(parseInfo(GARNET))).toBe(false);
     expect(scansInHalves({})).toBe(false);
+  });
+});
+
+describe('where a cursor is in its walk', () => {
+  /** The cursor SCAN returns after k buckets of a table of 2^m: k's m bits reversed. */
+  const cursorAfter = (k: number, m: number) => {
+    let v = 0;
+    for (let i = 0; i < m; i++) v = v * 2 + ((k >> i) & 1);
+    return String(v);
+  };
+
+  it('is k / 2^m after k of 2^m buckets, at every table size', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 30 }), fc.nat(), (m, k0) => {
+        const k = k0 % 2 ** m;
+        expect(cursorPosition(cursorAfter(k, m))).toBeCloseTo(k / 2 ** m, 12);
+      }),
+    );
+    expect(cursorPosition('0')).toBe(0);
+    expect(cursorPosition('1')).toBe(0.5);
+    expect(cursorPosition('18446744073709551615')).toBeCloseTo(1, 12);
+  });
+});
+
+describe('the progress line', () => {
+  it('says how far through the keyspace and how long is left where the cursors tell; else keys looked at and a rate', () => {
+    expect(progressText({ scanned: 10, done: 120_000, walked: 0.25 }, 'deleted', 10)).toBe('25% of the keyspace walked, deleted 120,000 keys, ~30 s left');
+    expect(progressText({ scanned: 10, done: 0, walked: 0.01 }, 'counted', 1)).toBe('1% of the keyspace walked, counted 0 keys');
+    expect(progressText({ scanned: 50_000, done: 7 }, 'deleted', 2)).toBe('scanned 50,000 keys, deleted 7 (25,000 keys/s)');
   });
 });
