@@ -301,8 +301,9 @@ class IoredisStore implements CacheStore {
     const state: SweepState = { scanned: 0, limitLeft: request.limit ?? -1, via: 'script', stop: false };
     const progress = () => ({ done: groups.reduce((a, b) => a + b, 0), groups: Object.fromEntries(request.rules.groups.map((g, i) => [g, groups[i]])) });
     const nodes = this.masters();
+    const plainCursors = await Promise.all(nodes.map((node) => this.splitsCursor(node)));
     // A plain dict cursor is a position (see Lane): where every node's is one, the batches say how far the sweep has got.
-    const positioned = (await Promise.all(nodes.map((node) => this.splitsCursor(node)))).every(Boolean);
+    const positioned = plainCursors.every(Boolean);
     const lanes: Lane[] = [];
     const onBatch = (lane: Lane) => (batch: SweepBatch, cursor: string) => {
       state.scanned += batch.scanned;
@@ -322,8 +323,8 @@ class IoredisStore implements CacheStore {
     if (request.limit !== undefined) {
       for (const node of nodes) outcomes.push(...(await Promise.allSettled([walk(node, whole())])));
     } else {
-      const walks = await Promise.all(nodes.map(async (node) => ((await this.splitsCursor(node)) ? halves() : [whole()]).map((lane) => ({ node, lane }))));
-      outcomes.push(...(await Promise.allSettled(walks.flat().map(({ node, lane }) => walk(node, lane)))));
+      const walks = nodes.flatMap((node, i) => (plainCursors[i] ? halves() : [whole()]).map((lane) => walk(node, lane)));
+      outcomes.push(...(await Promise.allSettled(walks)));
     }
     // Every node has stopped by now, so the progress is what was really done.
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -426,7 +427,7 @@ class IoredisStore implements CacheStore {
       // With a narrow MATCH glob (one tenant's) the script sees few keys: bigger pages, fewer round trips.
       // The rules' own prefilter only drops other applications' keys: pages of the usual size.
       action, cursor, request.match ? SCRIPT_MATCH_SCAN_COUNT : SCRIPT_SCAN_COUNT, Buffer.from(request.match ?? request.rules.prefilter ?? '', 'latin1'),
-      lane.halved ? LANE_BUDGET_US : request.action === 'profile' ? WALK_BUDGET_US.profile : WALK_BUDGET_US.count,
+      isHalf(lane) ? LANE_BUDGET_US : request.action === 'profile' ? WALK_BUDGET_US.profile : WALK_BUDGET_US.count,
       request.action === 'unlink' ? state.limitLeft : -1, lane.low ? 'low' : '', rules.length,
     ];
     // Patterns and prefixes are binary strings: sent byte for byte, never re-encoded as UTF-8.
@@ -533,8 +534,6 @@ class IoredisStore implements CacheStore {
  */
 interface Lane {
   from: string;
-  /** One of two lanes on its node (the server is never idle between calls: short calls, see LANE_BUDGET_US). */
-  halved: boolean;
   /** Stop where the cursor turns odd: the other lane's half begins there. */
   low: boolean;
   /** SCAN COUNT of a client-side page: halved each time a low-lane page runs past the half. */
@@ -542,13 +541,14 @@ interface Lane {
   /** The share of its node's walk this lane has done (0-0.5 for a half, 0-1 for a whole walk). */
   walked: number;
 }
-/** The `*_version` fields Redis itself reports in INFO server; any other names another server. */
-const REDIS_OWN_VERSIONS = new Set(['redis_version', 'gcc_version']);
-const whole = (): Lane => ({ from: '0', halved: false, low: false, count: SCAN_COUNT, walked: 0 });
+const whole = (): Lane => ({ from: '0', low: false, count: SCAN_COUNT, walked: 0 });
 const halves = (): Lane[] => [
-  { from: '0', halved: true, low: true, count: SCAN_COUNT, walked: 0 },
-  { from: '1', halved: true, low: false, count: SCAN_COUNT, walked: 0 },
+  { from: '0', low: true, count: SCAN_COUNT, walked: 0 },
+  { from: '1', low: false, count: SCAN_COUNT, walked: 0 },
 ];
+
+/** One of two lanes on its node (the server is never idle between calls: short calls, see LANE_BUDGET_US). */
+const isHalf = (lane: Lane) => lane.low || lane.from !== '0';
 
 /**
  * Where a plain dict cursor is in its walk, 0-1: its 64 bits reversed, over
@@ -599,6 +599,9 @@ interface SweepState {
 function scriptingRefused(err: BackendUnavailableError): boolean {
   return err.reason === 'no-permission' || /unknown command/i.test(describeError(err.cause));
 }
+
+/** The `*_version` fields Redis itself reports in INFO server; any other names another server. */
+const REDIS_OWN_VERSIONS = new Set(['redis_version', 'gcc_version']);
 
 /**
  * Whether a server's SCAN cursor is a plain reverse-binary dict cursor that two

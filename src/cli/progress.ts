@@ -1,22 +1,15 @@
+import type { SweepProgress } from '../services/cache-admin.js';
 import type { Output } from './output.js';
 
 /** How often the progress line is redrawn, ms. */
 const EVERY_MS = 250;
-
-/** What a sweep has done so far, as the progress line shows it. */
-export interface ProgressState {
-  scanned: number;
-  done: number;
-  /** 0-1, when the server's cursors say how far the walk has got. */
-  walked?: number;
-}
 
 /**
  * The progress line's text: how far through the keyspace, with what is left
  * at the rate so far, where the cursors tell; else the keys looked at (other
  * applications' keys, dropped by the server, are not among them) and the rate.
  */
-export function progressText(p: ProgressState, verb: string, seconds: number): string {
+export function progressText(p: SweepProgress, verb: string, seconds: number): string {
   const n = (x: number) => x.toLocaleString('en-US');
   if (p.walked !== undefined) {
     // Too early to say how long is left while almost nothing has been walked.
@@ -30,7 +23,7 @@ export function progressText(p: ProgressState, verb: string, seconds: number): s
  * A progress line on stderr for long sweeps (see progressText), redrawn in
  * place, only when stderr is a terminal: scripts and logs get none.
  */
-export function progressLine(out: Output, verb: string): { update: (p: ProgressState) => void; done: () => void } {
+export function progressLine(out: Output, verb: string): { update: (p: SweepProgress) => void; done: () => void } {
   const tty = !!out.stderr.isTTY;
   const start = Date.now();
   let last = 0;
