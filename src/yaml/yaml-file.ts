@@ -103,6 +103,26 @@ export function lineOfPath(text: string, path: string[]): number | undefined {
 }
 
 /**
+ * A line without its comment: a `#` at the line's start or after a space,
+ * outside a quoted scalar (`'#'`, `"a # b"` and `a#b` are values). A quote
+ * opens a scalar only where one can begin (the start, after a space, `[`, `{`,
+ * `,` or `:`), so the apostrophe in `it's` opens nothing.
+ */
+function withoutComment(line: string): string {
+  if (!line.includes('#')) return line;
+  let quote: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quote) {
+      if (quote === '"' && c === '\\') i++;
+      else if (c === quote) quote = undefined;
+    } else if ((c === '"' || c === "'") && (i === 0 || /[\s[{,:]/.test(line[i - 1]))) quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]))) return line.slice(0, i);
+  }
+  return line;
+}
+
+/**
  * A lookup of key paths to lines for one text, built in one pass: every key
  * token (`key:` after a line start, space, `{`, `,`, a quote or `-`) with the
  * lines it appears on, in order. Each lookup is then a binary search per path
@@ -114,7 +134,7 @@ export function lineLocator(text: string): (path: string[]) => number | undefine
   const lines = text.split('\n');
   const KEY = /([^\s{},:"'#[\]]+)["']?\s*:/g;
   lines.forEach((raw, i) => {
-    const line = raw.replace(/#.*$/, '');
+    const line = withoutComment(raw);
     for (const m of line.matchAll(KEY)) {
       const before = m.index === 0 ? '' : line[m.index - 1];
       if (before !== '' && !/[\s{,"'-]/.test(before)) continue;

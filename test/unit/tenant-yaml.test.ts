@@ -271,6 +271,15 @@ describe('locating key paths in a file (for file:line messages)', () => {
     );
   });
 
+  it('a # inside a quoted value, or within a plain one, is not a comment; one after a space is', () => {
+    // The property above once found this: the '#' hid the rest of the flow mapping, so `aa` was placed on the line before.
+    const text = "a:\n  a: {s: ''}\n  s: {a: {a: '#'}, aa: ''}\n";
+    expect(lineLocator(text)(['a', 's', 'aa'])).toBe(3);
+    const more = 'x: "a # b"\ny: a#b\nz: 1 # w: 2\nw: 3\nv: it\'s # u: 4\nu: 5\n';
+    const at = lineLocator(more);
+    expect([at(['x']), at(['y']), at(['w']), at(['u'])]).toEqual([1, 2, 4, 6]);
+  });
+
   it('40,000 stripped secrets are located in one pass (no quadratic scan)', () => {
     const text = ['client:', '  id: big', '  name: Big', 'svc:', ...Array.from({ length: 40_000 }, (_, i) => `  s${i}: {token: x}`)].join('\n');
     const locate = lineLocator(text);
