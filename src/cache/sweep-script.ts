@@ -19,7 +19,8 @@
  * UNLINK per family and page: standalone and Sentinel, no limit), collect, profile.
  * ARGV: action, cursor, count, match ('' = none), budget_us, limit (-1 = none),
  *       lane ('low' = stop where the cursor turns odd, see ioredis-store.ts; '' = to the end),
- *       nrules, then per rule: dispatch prefix, Lua pattern (tenant captured), group (1-based).
+ *       nrules, then per rule: dispatch prefix, Lua pattern of the key's bytes after that
+ *       prefix (the tenant captured for collect and profile), group (1-based).
  * Reply: { cursor, scanned, limit_left, {count per group}, entries } where
  * entries are key, group, tenant triples (collect), or for profile one string
  * with a line per claimed key: `tenant TAB group TAB class TAB bytes LF`, class
@@ -55,6 +56,8 @@ for i = 0, nrules - 1 do
 end
 local counts = {}
 for g = 1, ngroups do counts[g] = 0 end
+-- Count and unlink need a key's family only, never its tenant.
+local plain = action == 'count' or action == 'unlink' or action == 'unlink-batched'
 local smatch, find, sub, byte, call = string.match, string.find, string.sub, string.byte, redis.call
 local entries = {}
 -- Profile lines are built in parts and joined once; the TAB group TAB class TAB pieces are made once.
@@ -83,16 +86,28 @@ local function take(keys)
     local g, tenant
     local c = find(k, ':', 1, true)
     local list = c and byprefix[sub(k, 1, c)]
+    -- A rule filed under a prefix is a pattern of the bytes after it: matched from c + 1.
+    -- Where the tenant is not needed, find (positions) instead of match (a new string).
     if list then
       for j = 1, #list do
-        tenant = smatch(k, list[j][1])
-        if tenant then g = list[j][2]; break end
+        local rule = list[j]
+        if plain then
+          if find(k, rule[1], c + 1) then g = rule[2]; break end
+        else
+          tenant = smatch(k, rule[1], c + 1)
+          if tenant then g = rule[2]; break end
+        end
       end
     end
     if not g then
       for j = 1, #generic do
-        tenant = smatch(k, generic[j][1])
-        if tenant then g = generic[j][2]; break end
+        local rule = generic[j]
+        if plain then
+          if find(k, rule[1]) then g = rule[2]; break end
+        else
+          tenant = smatch(k, rule[1])
+          if tenant then g = rule[2]; break end
+        end
       end
     end
     if g then

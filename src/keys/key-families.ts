@@ -105,7 +105,7 @@ export interface KeyRule {
   group: number;
   /** The key's bytes up to its first `:` that this rule needs, or "" (see dispatchPrefix). */
   dispatch: string;
-  /** Anchored Lua pattern, tenant captured (bytes). */
+  /** Anchored Lua pattern of the key's bytes after `dispatch` (all of them when it is ""), tenant captured. */
   lua: string;
   /** The same without the capture: cheaper where only the family matters (count, unlink). */
   luaPlain: string;
@@ -221,12 +221,13 @@ export class KeySpace {
       const group = groups.push(f.name) - 1;
       for (const p of f.patterns) {
         if (options.wildcardOnly && isFixedPattern(p)) continue;
+        const dispatch = dispatchPrefix(p);
         for (const tenant of options.tenants ?? [undefined]) {
           rules.push({
             group,
-            dispatch: dispatchPrefix(p),
-            lua: patternToLua(p, tenant),
-            luaPlain: patternToLua(p, tenant, false),
+            dispatch,
+            lua: patternToLua(p, tenant, true, dispatch),
+            luaPlain: patternToLua(p, tenant, false, dispatch),
             regex: new RegExp(`^${patternToRegexSource(p, tenant === undefined ? undefined : [tenant])}$`),
           });
           starts.push(literalPrefix(p));

@@ -47,12 +47,23 @@ const LUA_SLOT = '[A-Za-z0-9_%.%-\x80-\xff]+';
 
 /**
  * An anchored Lua pattern whose single capture is the tenant. With `tenant`
- * it matches that tenant's keys only.
+ * it matches that tenant's keys only. With `after`, a literal start of the
+ * pattern (its dispatch prefix), the pattern is of the rest of the key only: the
+ * sweep script has already seen those bytes, and matches from the byte after
+ * them (`string.find(key, p, #after + 1)`), so no key pays for them twice.
  */
-export function patternToLua(pattern: string, tenant?: string, capture = true): string {
+export function patternToLua(pattern: string, tenant?: string, capture = true, after = ''): string {
   const slot = (inner: string) => (capture ? `(${inner})` : inner);
+  let skip = after.length;
   const body = segments(pattern)
-    .map((s) => ('lit' in s ? escapeLua(s.lit) : 'star' in s ? '.*' : slot(tenant === undefined ? LUA_SLOT : escapeLua(tenant))))
+    .map((s) => {
+      if (!('lit' in s)) return 'star' in s ? '.*' : slot(tenant === undefined ? LUA_SLOT : escapeLua(tenant));
+      const bytes = binary(s.lit);
+      const rest = bytes.slice(skip);
+      if (skip && !bytes.startsWith(after)) throw new Error(`internal: "${after}" does not start the pattern ${pattern}`);
+      skip = 0;
+      return rest.replace(LUA_MAGIC, (c) => `%${c}`);
+    })
     .join('');
   return `^${body}$`;
 }

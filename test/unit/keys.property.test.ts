@@ -54,6 +54,10 @@ describe('glob escaping', () => {
     const glob = keys.rules().prefilter!;
     for (const k of ['sessions:1', 'other:1', 'queue:acme', 'bull:jobs:1']) expect(globMatches(glob, k), k).toBe(false);
     for (const k of keyOf('acme', 'x')) expect(globMatches(glob, k), k).toBe(true);
+    // Four bracket classes at most (each costs the server per key); plain bytes in between are kept.
+    expect(glob).toBe('[dfpst][aeor][inors][acdehmt]*');
+    expect(prefixesGlob(['ab1:', 'ac2:', 'ad3:', 'ae4:', 'af5:'])).toBe('a[bcdef][12345]:*');
+    expect(prefixesGlob(['a1b1c1d1e1', 'a2b2c2d2e2'])).toBe('a[12]b[12]c[12]d[12]e*');
   });
 
   it('an escaped literal matches itself and nothing else under Redis glob rules', () => {
