@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Launcher only: runs the bundled CLI (dist/cli-bundle, built from dist/cli by
-// scripts/build-cli.mjs), so start-up opens one file, not dozens.
-import { main } from '../dist/cli-bundle/main.js';
+// Launcher only: runs the CLI bundle (dist/cli-bundle/tenantctl.cjs, built by
+// scripts/build-cli.mjs; see src/cli/load-bundle.ts for how and why).
+import { runBundle } from '../dist/cli/load-bundle.js';
 
+const { main } = runBundle(new URL('../dist/cli-bundle/tenantctl.cjs', import.meta.url));
 await main(process.argv);
 // The command is done. Nothing should keep the process alive now; if something
 // does, say so (tests catch the extra stderr line) and exit anyway.
