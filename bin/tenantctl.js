@@ -2,9 +2,16 @@
 // Launcher only: runs the CLI bundle (dist/cli-bundle/tenantctl.cjs, built by
 // scripts/build-cli.mjs; see src/cli/load-bundle.ts for how and why).
 import { runBundle } from '../dist/cli/load-bundle.js';
+import { VERSION } from '../dist/cli/version.js';
 
-const { main } = runBundle(new URL('../dist/cli-bundle/tenantctl.cjs', import.meta.url));
-await main(process.argv);
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  // Needs nothing of the CLI: answered without compiling it (as commander would print it).
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  const { main } = runBundle(new URL('../dist/cli-bundle/tenantctl.cjs', import.meta.url));
+  await main(process.argv);
+}
 // The command is done. Nothing should keep the process alive now; if something
 // does, say so (tests catch the extra stderr line) and exit anyway.
 setTimeout(() => {

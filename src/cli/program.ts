@@ -20,8 +20,8 @@ import { register as config } from './commands/config.js';
 import { register as doctor } from './commands/doctor.js';
 import { register as verify } from './commands/verify.js';
 import { register as watch } from './commands/watch.js';
+import { VERSION } from './version.js';
 
-export const VERSION = '0.1.0';
 
 /** The commander program: names, flags and help only; each subcommand lives in its own file. */
 export function buildProgram(): Command {
