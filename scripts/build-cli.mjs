@@ -35,7 +35,8 @@ await build({
   supported: { 'dynamic-import': false },
   // Modules find their .sql files beside themselves (new URL('./x.sql', import.meta.url)): beside the bundle.
   define: { 'import.meta.url': '__tenantctl_bundle_url' },
-  banner: { js: "const __tenantctl_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+  // Strict first, as the ES modules it is built from were: a line before esbuild's own "use strict" would void it.
+  banner: { js: "'use strict';\nconst __tenantctl_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });
 

@@ -44,7 +44,8 @@ local nrules = tonumber(ARGV[8])
 local byprefix, generic, ngroups = {}, {}, 0
 for i = 0, nrules - 1 do
   local d, p, g = ARGV[9 + i * 3], ARGV[10 + i * 3], tonumber(ARGV[11 + i * 3])
-  local rule = { p, g }
+  -- The rule's place in declaration order: where two rules claim a key, the first declared wins (as on the client).
+  local rule = { p, g, i }
   if d == '' then
     generic[#generic + 1] = rule
   else
@@ -88,26 +89,27 @@ local function take(keys)
     local list = c and byprefix[sub(k, 1, c)]
     -- A rule filed under a prefix is a pattern of the bytes after it: matched from c + 1.
     -- Where the tenant is not needed, find (positions) instead of match (a new string).
+    local first
     if list then
       for j = 1, #list do
         local rule = list[j]
         if plain then
-          if find(k, rule[1], c + 1) then g = rule[2]; break end
+          if find(k, rule[1], c + 1) then g = rule[2]; first = rule[3]; break end
         else
           tenant = smatch(k, rule[1], c + 1)
-          if tenant then g = rule[2]; break end
+          if tenant then g = rule[2]; first = rule[3]; break end
         end
       end
     end
-    if not g then
-      for j = 1, #generic do
-        local rule = generic[j]
-        if plain then
-          if find(k, rule[1]) then g = rule[2]; break end
-        else
-          tenant = smatch(k, rule[1])
-          if tenant then g = rule[2]; break end
-        end
+    -- Rules with no prefix (none among the defaults): one declared before the rule that matched wins.
+    for j = 1, #generic do
+      local rule = generic[j]
+      if first and rule[3] > first then break end
+      if plain then
+        if find(k, rule[1]) then g = rule[2]; break end
+      else
+        local t = smatch(k, rule[1])
+        if t then g = rule[2]; tenant = t; break end
       end
     end
     if g then

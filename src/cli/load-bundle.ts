@@ -6,7 +6,7 @@ import { Script } from 'node:vm';
 
 /**
  * Runs the CLI bundle (one CommonJS file, built by scripts/build-cli.mjs) as
- * Node runs a CommonJS module (the same wrapper, `require`, `module`,
+ * Node runs a CommonJS module (the same wrapper, `this`, `require`, `module`,
  * `__filename`), but compiled as a vm.Script instead of through require():
  * Node 20's loader compiles a module with V8's CompileFunction, which costs a
  * large file far more than compiling it as a script (Node 22 changed its
@@ -21,6 +21,6 @@ export function runBundle<T>(bundle: string | URL): T {
   const source = readFileSync(filename, 'utf8');
   const wrapped = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename });
   const module = { exports: {} as T };
-  wrapped.runInThisContext()(module.exports, createRequire(filename), module, filename, path.dirname(filename));
+  wrapped.runInThisContext().call(module.exports, module.exports, createRequire(filename), module, filename, path.dirname(filename));
   return module.exports;
 }

@@ -1,5 +1,6 @@
 import { DeniedError, InterruptedError, describeError } from '../errors.js';
 import { buildProgram } from './program.js';
+import { endOnClosedPipe } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { trapSignals } from './signals.js';
 import { compileWasmOnce } from './v8-flags.js';
@@ -7,11 +8,7 @@ import { compileWasmOnce } from './v8-flags.js';
 /** Runs the CLI; resolves with the exit code (also set on process.exitCode). */
 export async function main(argv: string[] = process.argv): Promise<number> {
   compileWasmOnce();
-  // `tenantctl ... | head` closes the pipe early: that ends the output, it is not an error.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
-  });
+  endOnClosedPipe();
   const program = buildProgram();
   const release = trapSignals((signal) => {
     process.stderr.write(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping after the current batch (again to stop at once)\n`);

@@ -98,7 +98,9 @@ export interface KeyOwner {
 /**
  * One family pattern compiled for a sweep over the keyspace: the server
  * tests a key against the rules filed under its dispatch prefix (then the
- * rules with none), and the first match puts it in `group`.
+ * rules with none), and the first match in declaration order puts it in
+ * `group`, as the client's RegExp alternation does (two families may claim
+ * one key: `ov{tenant}:*` and `ova:{tenant}` both claim `ova:a`).
  */
 export interface KeyRule {
   /** Index into SweepRules.groups. */

@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { BIN, ROOT, runCli, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
 
 describe('the CLI end to end on the embedded registry', () => {
   let ws: Workspace;
@@ -36,6 +37,15 @@ describe('the CLI end to end on the embedded registry', () => {
     for (const args of [['--version'], ['-V'], ['--debug', '--version']]) {
       const r = await runCli(args);
       expect([r.code, r.stdout, r.stderr], args.join(' ')).toEqual([0, `${version}\n`, '']);
+    }
+    // A reader that has gone (`tenantctl --version | true`): the output ends there, exit 0, nothing on stderr.
+    for (const args of [['--version'], ['--debug', '--version'], ['completion', 'bash']]) {
+      const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      expect([code, stderr], args.join(' ')).toEqual([0, '']);
     }
     const unknownFlag = await runCli(['get-config', 'acme', '--bogus']);
     expect(unknownFlag.code).toBe(2);

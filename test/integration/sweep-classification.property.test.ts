@@ -11,7 +11,8 @@ import { useOwnRedis } from '../helpers/redis-server.js';
  * key in the same family with the same tenant: the script files rules under a
  * key's bytes up to its first `:` and matches only the bytes after them, with
  * `find` where the tenant is not needed (count, unlink) and a capture where it
- * is (collect). Random keys built from the families' own pieces, near misses,
+ * is (collect), and where two families claim a key the first declared wins on
+ * both sides. Random keys built from the families' own pieces, near misses,
  * `:` in odd places and non-ASCII bytes, on a real redis-server.
  */
 const keys = new KeySpace(
@@ -21,12 +22,15 @@ const keys = new KeySpace(
       // Literal text after the dispatch prefix (`fastapi_template:`), and a family with no `:` before the tenant (no dispatch prefix).
       { name: 'app_cache', patterns: ['fastapi_template:tenant-{tenant}:*'], ttl: 60 },
       { name: 'legacy', patterns: ['legacy|{tenant}'], ttl: 60 },
+      // Two families that both claim `ova:a`: the one declared first owns it, on the server as on the client.
+      { name: 'ov_any', patterns: ['ov{tenant}:*'], ttl: 60 },
+      { name: 'ov_prefixed', patterns: ['ova:{tenant}'], ttl: 60 },
     ],
   }),
 );
 
 const piece = (list: string[]) => fc.constantFrom(...list);
-const head = piece(['tenant_config:', 'permissions:', 'dashboard_kpis:', 'dashboard_trends:', 'fastapi_template:', 'fastapi_template:tenant-', 'legacy|', 'sessions:', 'tenant_config', 'products:', ':', '']);
+const head = piece(['tenant_config:', 'permissions:', 'dashboard_kpis:', 'dashboard_trends:', 'fastapi_template:', 'fastapi_template:tenant-', 'legacy|', 'ova:', 'ov', 'sessions:', 'tenant_config', 'products:', ':', '']);
 const slot = fc.string({ unit: piece([...'ab1_-.'.split(''), ':', '*', ' ', '\xe9', '\xff', '|']), maxLength: 6 });
 const tail = piece(['', ':days:30', ':', ':x', '::', 'x', ':page:1']);
 /** A key as a binary string (one char per byte). */
