@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Launcher only: runs the CLI bundle (dist/cli-bundle/tenantctl.cjs, built by
-// scripts/build-cli.mjs; see src/cli/load-bundle.ts for how and why).
+// scripts/build-cli.mjs) through V8's code cache (see src/cli/load-bundle.ts).
 import { endOnClosedPipe } from '../dist/cli/closed-pipe.js';
-import { runBundle } from '../dist/cli/load-bundle.js';
+import { loadBundle } from '../dist/cli/load-bundle.js';
+import { compileWasmOnce } from '../dist/cli/v8-flags.js';
 import { VERSION } from '../dist/cli/version.js';
 
 const args = process.argv.slice(2);
@@ -11,8 +12,14 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   endOnClosedPipe();
   process.stdout.write(`${VERSION}\n`);
 } else {
-  const { main } = runBundle(new URL('../dist/cli-bundle/tenantctl.cjs', import.meta.url));
-  await main(process.argv);
+  // V8 flags before compiling: a code cache is only valid under the flags it was made with.
+  compileWasmOnce();
+  // A run without a command word (--help) compiles far less than a command: a cache of its own.
+  const kind = args.some((a) => !a.startsWith('-')) ? 'command' : 'bare';
+  const cli = loadBundle(new URL('../dist/cli-bundle/tenantctl.cjs', import.meta.url), { kind });
+  if (process.env.TENANTCTL_DEBUG || args.includes('--debug')) process.stderr.write(`debug: code cache ${cli.codeCache} (${cli.cacheFile})\n`);
+  await cli.exports.main(process.argv);
+  cli.saveCodeCache();
 }
 // The command is done. Nothing should keep the process alive now; if something
 // does, say so (tests catch the extra stderr line) and exit anyway.

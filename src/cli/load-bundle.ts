@@ -1,26 +1,84 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cachedDataVersionTag } from 'node:v8';
 import { Script } from 'node:vm';
+import { userCacheDir } from '../user-cache.js';
+
+/** What became of V8's code cache in this run. */
+export type CodeCacheState = 'used' | 'missing' | 'rejected';
+
+export interface LoadedBundle<T> {
+  exports: T;
+  codeCache: CodeCacheState;
+  /** The cache file for this bundle, kind of run, Node and V8 flags. */
+  cacheFile: string;
+  /** After the command: writes the cache when none fitted (never throws; a cache that cannot be written only costs time). */
+  saveCodeCache(): void;
+}
+
+const CACHE_FILE = /^code-.*\.bin$/;
+const STALE_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * Runs the CLI bundle (one CommonJS file, built by scripts/build-cli.mjs) as
  * Node runs a CommonJS module (the same wrapper, `this`, `require`, `module`,
- * `__filename`), but compiled as a vm.Script instead of through require():
- * Node 20's loader compiles a module with V8's CompileFunction, which costs a
- * large file far more than compiling it as a script (Node 22 changed its
- * loader for this). Measured with callgrind, a cache-hit `get-config` (the
- * whole process, `node -e 0` alone being 505M instructions): 823M this way,
- * 985M through require() of the same file, 977-1,041M with the ES module
- * chunks this replaced. V8's code cache on top (cachedData) changed nothing
- * measurable: deserializing cost what compiling the functions in it did.
+ * `__filename`), but compiled as a vm.Script with V8's code cache. Most of a
+ * short command's start-up is V8 parsing and compiling code; Node 20 caches
+ * none for modules (module.enableCompileCache is 22.1+), and its loader
+ * compiles a CommonJS module through CompileFunction, slower than a script.
+ * Measured with callgrind, a cache-hit `get-config` (`node -e 0` alone is
+ * ~505M instructions): ~1,035M with the ES module chunks this replaced, 985M
+ * through require() of the bundle, ~935M as a vm.Script, ~820M with the cache.
+ *
+ * The cache lives in the user's cache directory, one file per kind of run,
+ * bundle (size and mtime), Node version and V8 flag set (cachedDataVersionTag).
+ * The first run that finds none writes it after its command: a temporary file
+ * renamed into place; other bundles' caches (an upgrade) go after a week
+ * unwritten. V8 checks the data against the source and the flags and rejects
+ * what does not fit; the bundle is then compiled as without one. Flags must be
+ * set before this call; a run that changes them later (v8-flags.ts) writes
+ * nothing. Each `kind` of run has its own file: the code a whole command
+ * compiled (~600 KB) would cost `--help` more to read than it saves.
  */
-export function runBundle<T>(bundle: string | URL): T {
+export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.ProcessEnv; kind?: string } = {}): LoadedBundle<T> {
+  const { env = process.env, kind = 'command' } = options;
   const filename = bundle instanceof URL ? fileURLToPath(bundle) : bundle;
   const source = readFileSync(filename, 'utf8');
-  const wrapped = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename });
+  const { size, mtimeMs } = statSync(filename);
+  const tag = cachedDataVersionTag();
+  const dir = userCacheDir(env);
+  const cacheFile = path.join(dir, `code-${kind}-${tag}-${size}-${Math.trunc(mtimeMs)}.bin`);
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    /* none yet */
+  }
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename, cachedData });
+  const codeCache: CodeCacheState = !cachedData ? 'missing' : script.cachedDataRejected ? 'rejected' : 'used';
   const module = { exports: {} as T };
-  wrapped.runInThisContext().call(module.exports, module.exports, createRequire(filename), module, filename, path.dirname(filename));
-  return module.exports;
+  script.runInThisContext().call(module.exports, module.exports, createRequire(filename), module, filename, path.dirname(filename));
+  return {
+    exports: module.exports,
+    codeCache,
+    cacheFile,
+    saveCodeCache() {
+      if (codeCache === 'used' || cachedDataVersionTag() !== tag) return;
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const tmp = `${cacheFile}.${process.pid}.tmp`;
+        writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+        renameSync(tmp, cacheFile);
+        // Not at once: two installed versions used in turn would keep deleting each other's.
+        for (const name of readdirSync(dir)) {
+          const other = path.join(dir, name);
+          if (CACHE_FILE.test(name) && other !== cacheFile && Date.now() - statSync(other).mtimeMs > STALE_MS) unlinkSync(other);
+        }
+      } catch {
+        /* only slower next time */
+      }
+    },
+  };
 }

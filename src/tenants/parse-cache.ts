@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { userCacheDir } from '../user-cache.js';
 
 /** What a parsed tenant file came to, without its text or its config (kept apart, see ParseCache). */
 export interface ParsedEntry {
@@ -118,10 +118,9 @@ export class ParseCache {
   }
 }
 
-/** A file in the user's cache directory: `$XDG_CACHE_HOME/tenantctl`, else `~/.cache/tenantctl`. */
+/** A file in the user's cache directory (see userCacheDir). */
 export function userCacheFile(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir() || os.tmpdir(), '.cache');
-  return path.join(base, 'tenantctl', name);
+  return path.join(userCacheDir(env), name);
 }
 
 /**

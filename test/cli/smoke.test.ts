@@ -34,12 +34,12 @@ describe('the CLI end to end on the embedded registry', () => {
     expect((await runCli(['--help'])).code).toBe(0);
     // --version alone is answered by the launcher; with another flag, by commander: the same line, package.json's version.
     const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    for (const args of [['--version'], ['-V'], ['--debug', '--version']]) {
+    for (const args of [['--version'], ['-V'], ['-o', 'json', '--version']]) {
       const r = await runCli(args);
       expect([r.code, r.stdout, r.stderr], args.join(' ')).toEqual([0, `${version}\n`, '']);
     }
     // A reader that has gone (`tenantctl --version | true`): the output ends there, exit 0, nothing on stderr.
-    for (const args of [['--version'], ['--debug', '--version'], ['completion', 'bash']]) {
+    for (const args of [['--version'], ['-o', 'json', '--version'], ['completion', 'bash']]) {
       const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout.destroy();
       let stderr = '';

@@ -1,0 +1,43 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/setup.js';
+
+/**
+ * The launcher compiles the CLI bundle with V8's code cache kept in the user's
+ * cache directory (src/cli/load-bundle.ts): written by the first run, used by
+ * the next, and a cache that does not fit (corrupt, another Node) is rejected
+ * by V8 and replaced, never an error.
+ */
+describe('the code cache of the CLI bundle', () => {
+  const cacheHome = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-code-cache-'));
+  afterAll(() => rmSync(cacheHome, { recursive: true, force: true }));
+  const dir = path.join(cacheHome, 'tenantctl');
+  const run = (args: string[]) => runCli([...args, '--debug'], { env: { XDG_CACHE_HOME: cacheHome } });
+  const state = (stderr: string) => /^debug: code cache (\w+) \((.+)\)$/m.exec(stderr)?.slice(1, 3) ?? [];
+  const files = () => readdirSync(dir).filter((f) => f.endsWith('.bin')).sort();
+
+  it('is written by the first run, used by the next; one that does not fit is rejected, replaced, and the command works', async () => {
+    const first = await run(['completion', 'bash']);
+    expect(first.code).toBe(0);
+    const [s1, file] = state(first.stderr);
+    expect(s1).toBe('missing');
+    expect(files()).toEqual([path.basename(file)]);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+
+    const second = await run(['completion', 'bash']);
+    expect([second.code, state(second.stderr)[0], second.stdout]).toEqual([0, 'used', first.stdout]);
+
+    writeFileSync(file, 'not a code cache');
+    const third = await run(['completion', 'bash']);
+    expect([third.code, state(third.stderr)[0], third.stdout]).toEqual([0, 'rejected', first.stdout]);
+    expect(readFileSync(file).length).toBeGreaterThan(1000);
+    expect(state((await run(['completion', 'bash'])).stderr)[0]).toBe('used');
+
+    // A run without a command word keeps a cache of its own.
+    const help = await run(['--help']);
+    expect([help.code, state(help.stderr)[0]]).toEqual([0, 'missing']);
+    expect(files()).toHaveLength(2);
+  });
+});
