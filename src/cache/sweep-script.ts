@@ -57,9 +57,10 @@ for i = 0, nrules - 1 do
 end
 local counts = {}
 for g = 1, ngroups do counts[g] = 0 end
--- Count and unlink need a key's family only, never its tenant.
-local plain = action == 'count' or action == 'unlink' or action == 'unlink-batched'
 local smatch, find, sub, byte, call = string.match, string.find, string.sub, string.byte, redis.call
+-- Count and unlink need a key's family only: find (positions, with a plain pattern) instead of
+-- match (a new string, the tenant captured), which collect and profile need.
+local claim = (action == 'count' or action == 'unlink' or action == 'unlink-batched') and find or smatch
 local entries = {}
 -- Profile lines are built in parts and joined once; the TAB group TAB class TAB pieces are made once.
 local parts, np, codes = {}, 0, {}
@@ -88,29 +89,20 @@ local function take(keys)
     local c = find(k, ':', 1, true)
     local list = c and byprefix[sub(k, 1, c)]
     -- A rule filed under a prefix is a pattern of the bytes after it: matched from c + 1.
-    -- Where the tenant is not needed, find (positions) instead of match (a new string).
     local first
     if list then
       for j = 1, #list do
         local rule = list[j]
-        if plain then
-          if find(k, rule[1], c + 1) then g = rule[2]; first = rule[3]; break end
-        else
-          tenant = smatch(k, rule[1], c + 1)
-          if tenant then g = rule[2]; first = rule[3]; break end
-        end
+        local m = claim(k, rule[1], c + 1)
+        if m then g = rule[2]; tenant = m; first = rule[3]; break end
       end
     end
     -- Rules with no prefix (none among the defaults): one declared before the rule that matched wins.
     for j = 1, #generic do
       local rule = generic[j]
       if first and rule[3] > first then break end
-      if plain then
-        if find(k, rule[1]) then g = rule[2]; break end
-      else
-        local t = smatch(k, rule[1])
-        if t then g = rule[2]; tenant = t; break end
-      end
+      local m = claim(k, rule[1])
+      if m then g = rule[2]; tenant = m; break end
     end
     if g then
       if action == 'count' then

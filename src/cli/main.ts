@@ -3,11 +3,12 @@ import { buildProgram } from './program.js';
 import { endOnClosedPipe } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { trapSignals } from './signals.js';
-import { compileWasmOnce } from './v8-flags.js';
 
-/** Runs the CLI; resolves with the exit code (also set on process.exitCode). */
+/**
+ * Runs the CLI; resolves with the exit code (also set on process.exitCode).
+ * The launcher (bin/tenantctl.js) has set the V8 flags (v8-flags.ts) before it compiled this.
+ */
 export async function main(argv: string[] = process.argv): Promise<number> {
-  compileWasmOnce();
   endOnClosedPipe();
   const program = buildProgram();
   const release = trapSignals((signal) => {

@@ -41,7 +41,9 @@ export function patternToGlob(pattern: string, tenant?: string): string {
 }
 
 const LUA_MAGIC = /[\^$()%.[\]*+\-?]/g;
-const escapeLua = (s: string) => binary(s).replace(LUA_MAGIC, (c) => `%${c}`);
+/** Lua-escapes a binary string (bytes as chars). */
+const escapeLuaBytes = (bytes: string) => bytes.replace(LUA_MAGIC, (c) => `%${c}`);
+const escapeLua = (s: string) => escapeLuaBytes(binary(s));
 /** Id characters plus every non-ASCII byte, as a Lua set (ranges compare unsigned bytes). */
 const LUA_SLOT = '[A-Za-z0-9_%.%-\x80-\xff]+';
 
@@ -62,7 +64,7 @@ export function patternToLua(pattern: string, tenant?: string, capture = true, a
       const rest = bytes.slice(skip);
       if (skip && !bytes.startsWith(after)) throw new Error(`internal: "${after}" does not start the pattern ${pattern}`);
       skip = 0;
-      return rest.replace(LUA_MAGIC, (c) => `%${c}`);
+      return escapeLuaBytes(rest);
     })
     .join('');
   return `^${body}$`;
