@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 
 /**
@@ -11,31 +12,51 @@ export function canonicalJson(value: unknown): string {
     return JSON.stringify(value) ?? 'null';
   }
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((value as { toJSON: () => unknown }).toJSON());
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined || typeof v === 'function' ? 'null' : canonicalJson(v))).join(',')}]`;
-  const parts: string[] = [];
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (i) out += ',';
+      out += v === undefined || typeof v === 'function' ? 'null' : canonicalJson(v);
+    }
+    return out + ']';
+  }
+  let out = '{';
+  let first = true;
   for (const key of sortedKeys(value as Record<string, unknown>)) {
     const v = (value as Record<string, unknown>)[key];
     if (v === undefined || typeof v === 'function') continue;
-    parts.push(`${JSON.stringify(key)}:${canonicalJson(v)}`);
+    if (!first) out += ',';
+    first = false;
+    out += JSON.stringify(key) + ':' + canonicalJson(v);
   }
-  return `{${parts.join(',')}}`;
+  return out + '}';
 }
 
 /** An array-index-like key ("0", "17"): JavaScript objects enumerate these first, in numeric order. */
 const INDEX_KEY = /^(?:0|[1-9]\d{0,9})$/;
+const isIndexKey = (k: string) => {
+  const c = k.charCodeAt(0);
+  return c >= 48 && c <= 57 && INDEX_KEY.test(k) && Number(k) < 4294967295;
+};
 
 /**
  * The keys in the order the hashes already stored in registries were made
  * with (JSON.stringify of an object rebuilt from sorted entries): index-like
- * keys first in numeric order (that is how objects enumerate them), then the
- * others sorted.
+ * keys first in numeric order, then the others sorted. Object.keys already
+ * lists index keys first, in numeric order, so only the rest is sorted.
  */
 function sortedKeys(obj: Record<string, unknown>): string[] {
-  const keys = Object.keys(obj).sort();
-  const index = keys.filter((k) => INDEX_KEY.test(k) && Number(k) < 4294967295).sort((a, b) => Number(a) - Number(b));
-  return index.length ? [...index, ...keys.filter((k) => !index.includes(k))] : keys;
+  const keys = Object.keys(obj);
+  let index = 0;
+  while (index < keys.length && isIndexKey(keys[index])) index++;
+  if (index === 0) return keys.sort();
+  return index === keys.length ? keys : [...keys.slice(0, index), ...keys.slice(index).sort()];
 }
 
+/** crypto.hash (Node 20.12+): one call, about half the cost of createHash per small text. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShot ? oneShot('sha256', text, 'hex') : createHash('sha256').update(text).digest('hex');
 }

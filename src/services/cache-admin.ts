@@ -57,8 +57,12 @@ export class CacheAdmin {
    * Deletes (UNLINK) every key of these tenants in every family, or on a dry
    * run lists them. Fixed-name keys (`tenant_config:<id>`, `permissions:<id>`,
    * `<resource>:<id>`) are deleted by name; wildcard families take one
-   * server-side pass. Needs Redis: throws BackendUnavailableError when it is
-   * down, with the keys already deleted in its progress.
+   * server-side pass. When that pass is over the whole keyspace anyway (more
+   * than EXACT_RULES_UP_TO tenants), it takes the fixed-name keys too, instead
+   * of one UNLINK per name (12 names a tenant, most of them absent: 120,000
+   * for a 10,000-tenant migration). Needs Redis: throws
+   * BackendUnavailableError when it is down, with the keys already deleted in
+   * its progress.
    */
   async invalidateTenants(tenants: string[], options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<TenantInvalidation[]> {
     const unique = [...new Set(tenants)];
@@ -74,11 +78,12 @@ export class CacheAdmin {
     };
     const done = () => [...results.values()].reduce((a, r) => a + r.total, 0);
     let connected = false;
+    const wholeKeyspacePass = this.keys.hasWildcards() && unique.length > EXACT_RULES_UP_TO;
     try {
       await this.cache.need(async (store) => {
         connected = true;
         // Fixed names a few hundred tenants at a time: a migration's 10,000 tenants never hold 120,000 key names at once.
-        for (let i = 0; i < unique.length; i += FIXED_KEYS_TENANTS) {
+        for (let i = 0; i < unique.length && !wholeKeyspacePass; i += FIXED_KEYS_TENANTS) {
           const fixed = this.keys.fixedKeys(unique.slice(i, i + FIXED_KEYS_TENANTS));
           if (options.dryRun) {
             const exists = await store.exists(fixed.map((f) => f.key));
@@ -132,9 +137,9 @@ export class CacheAdmin {
       }
       return;
     }
-    // Many tenants (a large migration): one pass over the wildcard families, the client keeps its tenants' keys.
+    // Many tenants (a large migration): one pass over every family (invalidateTenants skipped the names), the client keeps its tenants' keys.
     const wanted = new Set(tenants);
-    const rules = this.keys.rules({ wildcardOnly: true });
+    const rules = this.keys.rules();
     const pick = (g: number, t: string): [string, string] | undefined => (wanted.has(t) ? [t, rules.groups[g]] : undefined);
     if (dryRun) await store.sweep({ rules, action: 'collect', signal, onBatch: collect(pick) });
     else await this.collectAndUnlink(store, rules, pick, add, signal);

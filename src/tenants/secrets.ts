@@ -8,8 +8,12 @@ export const SECRET_KEY_NAMES = [
 
 const SECRET_KEY = new RegExp(`^(?:.*_)?(?:${SECRET_KEY_NAMES.join('|')})$`, 'i');
 
+/** Last letters of the names above (ASCII, either case): a cheap test that rules out most keys before the RegExp. */
+const LAST_LETTERS = new Set([...new Set(SECRET_KEY_NAMES.map((n) => n.charCodeAt(n.length - 1)))]);
+
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key);
+  // `| 0x20` lower-cases an ASCII letter and leaves every code that could not match as one that does not.
+  return LAST_LETTERS.has(key.charCodeAt(key.length - 1) | 0x20) && SECRET_KEY.test(key);
 }
 
 export interface StrippedSecret {
@@ -27,13 +31,29 @@ export interface StrippedSecret {
  */
 export function stripSecrets<T>(config: T): { config: T; stripped: StrippedSecret[] } {
   const stripped: StrippedSecret[] = [];
-  const walk = (v: unknown, path: string[]): unknown => {
-    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, String(i)]));
+  // One path stack for the whole walk, copied only for a secret found.
+  const path: string[] = [];
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) {
+      return v.map((x, i) => {
+        path.push(String(i));
+        const r = walk(x);
+        path.pop();
+        return r;
+      });
+    }
     if (!v || typeof v !== 'object') return v;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      if (!isSecretKey(k) || x === null || x === undefined || x === '') {
-        out[k] = isSecretKey(k) ? x : walk(x, [...path, k]);
+      const secret = isSecretKey(k);
+      if (!secret) {
+        path.push(k);
+        out[k] = walk(x);
+        path.pop();
+        continue;
+      }
+      if (x === null || x === undefined || x === '') {
+        out[k] = x;
         continue;
       }
       const ref = soleReference(x);
@@ -45,7 +65,7 @@ export function stripSecrets<T>(config: T): { config: T; stripped: StrippedSecre
     }
     return out;
   };
-  return { config: walk(config, []) as T, stripped };
+  return { config: walk(config) as T, stripped };
 }
 
 /** Masks every secret value of a config (for output without --show-secrets). */

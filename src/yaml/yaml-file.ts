@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { load, CORE_SCHEMA, YAMLException } from 'js-yaml';
 import { TenantFileError } from '../errors.js';
+import { parseSimpleYaml } from './simple-yaml.js';
 
 /** Files above this size are refused before parsing. */
 export const MAX_TENANT_FILE_BYTES = 1024 * 1024;
@@ -43,6 +44,10 @@ export function readYamlFile(file: string): ParsedYaml {
     if (err instanceof TenantFileError) throw err;
     throw new TenantFileError(file, undefined, `cannot read: ${(err as Error).message}`);
   }
+  // Most tenant files are simple YAML, which the fast path reads as js-yaml would
+  // (no aliases there, so nothing to expand); anything else, errors included, is js-yaml's.
+  const simple = parseSimpleYaml(text);
+  if (simple !== undefined) return { file, text, doc: simple };
   try {
     const doc = load(text, { schema: CORE_SCHEMA, filename: file, ...YAML_LIMITS });
     // A YAML alias yields shared references; JSON serialisation would expand them.

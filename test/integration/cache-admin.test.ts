@@ -97,6 +97,26 @@ describe('CacheAdmin on a real redis-server', () => {
     expect(await remaining()).toEqual([...FOREIGN].sort());
   });
 
+  it('many tenants (a migration): one pass takes their fixed-name keys too, exact per tenant, no UNLINK per absent name', async () => {
+    const tenants = Array.from({ length: 300 }, (_, i) => `m${i}`);
+    const cached = tenants.filter((_, i) => i % 3 === 0);
+    const others = ['m', 'm1x', 'x1', 'm300'];
+    const decoys = ['tenant_config:m1:extra', 'permissions:m2:x', 'tenant_config:m3 ', 'tenant_configm3', 'fastapi_template:m3:x'];
+    await seed([...cached.flatMap(ownedKeys), ...others.flatMap(ownedKeys), ...decoys, ...FOREIGN]);
+    const dry = await admin.invalidateTenants(tenants, { dryRun: true });
+    expect(dry.filter((r) => r.total).map((r) => r.tenant)).toEqual(cached);
+    expect(dry.find((r) => r.tenant === 'm3')!.keys).toEqual(ownedKeys('m3').sort());
+    await redis.config('RESETSTAT');
+    const done = await admin.invalidateTenants(tenants);
+    expect(done.map((r) => r.total)).toEqual(tenants.map((t) => (cached.includes(t) ? 6 : 0)));
+    expect(done.find((r) => r.tenant === 'm0')!.families).toMatchObject({ tenant_config: 1, permissions: 1, dashboard_kpis: 1, app_cache: 1 });
+    expect(await remaining()).toEqual([...others.flatMap(ownedKeys), ...decoys, ...FOREIGN].sort());
+    // The keys deleted were named once each (600), not the 300 x 12 fixed names of every tenant.
+    const stats = await redis.info('commandstats');
+    const unlinks = Number(/cmdstat_unlink:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    expect(unlinks).toBe(cached.length * 6);
+  });
+
   it('invalidate-all removes every family key of every tenant and nothing else, with exact counts', async () => {
     const tenants = Array.from({ length: 500 }, (_, i) => `tenant${i}`);
     await seed([...tenants.flatMap(ownedKeys), ...FOREIGN]);

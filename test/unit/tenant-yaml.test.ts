@@ -51,6 +51,14 @@ describe('secrets', () => {
     for (const k of ['apikey_hint', 'passwords_policy', 'tokens', 'host', 'secretary', 'model']) expect(isSecretKey(k)).toBe(false);
   });
 
+  it('property: the quick last-letter test never changes the answer of the secret-key RegExp', () => {
+    const NAMES = /^(?:.*_)?(?:api_key|password|secret|token|service_key|anon_key|private_key|access_key)$/i;
+    const tail = fc.constantFrom('api_key', 'PASSWORD', 'Secret', 'toKen', 'service_key', 'anon_KEY', 'private_key', 'access_key', 'keY', 'K\u212a', 'toke\u0148', 'x');
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 6 }), tail, fc.string({ unit: 'binary', maxLength: 2 }), (head, t, end) => {
+      for (const k of [t, head + t, `${head}_${t}`, head + t + end, head]) expect(isSecretKey(k), JSON.stringify(k)).toBe(NAMES.test(k));
+    }), { numRuns: 2000 });
+  });
+
   it('strips literal secrets, keeps ${VAR} references, drops literal defaults of references', () => {
     const { config, stripped } = stripSecrets({
       a: { api_key: 'sk-live', model: 'm' },
