@@ -3,6 +3,7 @@ import { isValidId } from '../keys/ids.js';
 import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { CHANGE_CHANNEL, WATCHED_TABLES, watchTriggerStatus, type WatchTriggerStatus } from './watch-triggers.js';
+import { loadPg } from './load-pg.js';
 
 /**
  * What a registry change invalidates:
@@ -97,7 +98,7 @@ const RECONCILED: Array<{ table: string; id: string; kind: ChangeKind }> = [
 
 /** Opens the session and starts listening; a failure to connect is a BackendUnavailableError (`unreachable`). */
 export async function openChangeFeed(url: string, options: ChangeFeedOptions): Promise<ChangeFeed> {
-  const { default: pg } = await import('pg');
+  const pg = loadPg();
   const description = `postgres ${maskUrl(url)}`;
   const client = new pg.Client({
     connectionString: url,

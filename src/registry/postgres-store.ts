@@ -1,6 +1,7 @@
 import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
+import { loadPg } from './load-pg.js';
 
 /** @default registry timeout, ms (DESIGN.md: connect, lock, statement). */
 export const DEFAULT_REGISTRY_TIMEOUT_MS = 5000;
@@ -13,7 +14,7 @@ export const DEFAULT_REGISTRY_TIMEOUT_MS = 5000;
  * long transaction for longer than that, and never makes others queue behind it.
  */
 export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS): Promise<SqlRegistryStore> {
-  const { default: pg } = await import('pg');
+  const pg = loadPg();
   const client = new pg.Client({
     connectionString: url,
     connectionTimeoutMillis: timeoutMs,
