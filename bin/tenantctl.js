@@ -3,7 +3,7 @@
 // scripts/build-cli.mjs) through V8's code cache (see src/cli/load-bundle.ts).
 import { endOnClosedPipe } from '../dist/cli/closed-pipe.js';
 import { loadBundle } from '../dist/cli/load-bundle.js';
-import { compileWasmOnce } from '../dist/cli/v8-flags.js';
+import { compileWasmOnce, keepYoungGenerationSmall, SWEEPING_COMMANDS } from '../dist/cli/v8-flags.js';
 import { VERSION } from '../dist/cli/version.js';
 
 const args = process.argv.slice(2);
@@ -14,6 +14,7 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
 } else {
   // V8 flags before compiling: a code cache is only valid under the flags it was made with.
   compileWasmOnce();
+  if (args.some((a) => SWEEPING_COMMANDS.has(a))) keepYoungGenerationSmall();
   // A run without a command word (--help) compiles far less than a command: a cache of its own.
   const kind = args.some((a) => !a.startsWith('-')) ? 'command' : 'bare';
   const cli = loadBundle(new URL('../dist/cli-bundle/tenantctl.cjs', import.meta.url), { kind });

@@ -15,6 +15,17 @@ export function keepYoungGenerationSmall(): void {
 }
 
 /**
+ * The commands that sweep (their actions call keepYoungGenerationSmall). The
+ * launcher sets the flag for them before compiling the bundle, so that they
+ * compile under the flags they end with and keep a V8 code cache of their
+ * own. Before, a run that changed a flag midway could never write one: where
+ * only these commands run (a cron job's invalidate, CI's migrate-yaml), every
+ * run compiled the whole bundle from scratch. A tenant id equal to one of
+ * these names only means a smaller young generation for that run.
+ */
+export const SWEEPING_COMMANDS: ReadonlySet<string> = new Set(['migrate-yaml', 'invalidate', 'invalidate-all', 'cache-info']);
+
+/**
  * For every command: WebAssembly compiled once, by the baseline compiler
  * (Liftoff), never tiered up. The embedded registry is PGlite, a ~9 MB WASM
  * module; V8 would recompile all of it with TurboFan in the background while a

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runCli } from '../helpers/setup.js';
 
 /**
@@ -39,5 +39,19 @@ describe('the code cache of the CLI bundle', () => {
     const help = await run(['--help']);
     expect([help.code, state(help.stderr)[0]]).toEqual([0, 'missing']);
     expect(files()).toHaveLength(2);
+  });
+
+  it('where only sweeping commands run (their own V8 flag), they keep a cache too, and their output does not change', async () => {
+    // A cache directory of its own: no other command's cache to borrow.
+    const home = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-code-cache-sweep-'));
+    onTestFinished(() => rmSync(home, { recursive: true, force: true }));
+    // cache-info without Redis: it still runs the whole command (the sweep's flag is set, the report says no Redis).
+    const env = { XDG_CACHE_HOME: home, REDIS_URL: '' };
+    const first = await runCli(['cache-info', '--json', '--debug'], { env });
+    const [s1, file] = state(first.stderr);
+    expect([first.code, s1]).toEqual([0, 'missing']);
+    const second = await runCli(['cache-info', '--json', '--debug'], { env });
+    expect([second.code, state(second.stderr)]).toEqual([0, ['used', file]]);
+    expect(second.stdout).toBe(first.stdout);
   });
 });
