@@ -182,7 +182,7 @@ function splitKey(text: string): { key: string; rest: string } | undefined {
     after = colon + 1;
   }
   if (key === '__proto__' || key === '<<') return undefined;
-  let rest = text.slice(after).trimStart();
+  let rest = text.slice(skipSpaces(text, after));
   if (rest.charCodeAt(0) === 35 /* # */) rest = '';
   return { key, rest };
 }
@@ -208,7 +208,7 @@ function inlineValue(text: string): unknown {
   if (INDICATOR_START.has(c) || isDash(text)) return bail();
   // Plain: up to a comment (` #`), trailing spaces off.
   const hash = text.indexOf(' #');
-  const plain = (hash >= 0 ? text.slice(0, hash) : text).trimEnd();
+  const plain = withoutTrailingSpaces(hash >= 0 ? text.slice(0, hash) : text);
   // `a: b: c` is js-yaml's "bad indentation of a mapping entry". Flow characters
   // are plain text here (block context): `${VAR}`, `x]`.
   if (plain.endsWith(':') || plain.includes(': ')) bail();
@@ -312,7 +312,14 @@ function flowNode(text: string, at: number, depth: number, close: string): [unkn
     if (ch === ':' && (text[k + 1] === ' ' || text[k + 1] === ',' || text[k + 1] === close || k + 1 === text.length)) bail();
   }
   if (k === text.length) bail(); // the flow goes on to the next line
-  return [resolveImplicit!(text.slice(at, k).trimEnd()), k];
+  return [resolveImplicit!(withoutTrailingSpaces(text.slice(at, k))), k];
+}
+
+/** YAML's white space is the space (and the tab, declined here): not JavaScript's trim, which also takes U+00A0, U+3000... */
+function withoutTrailingSpaces(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 32) end--;
+  return end === text.length ? text : text.slice(0, end);
 }
 
 function skipSpaces(text: string, k: number): number {

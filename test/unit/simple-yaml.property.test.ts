@@ -162,7 +162,7 @@ const cleanDocs = fc.tuple(fc.uniqueArray(fc.tuple(simpleKey, nodeOf(simpleKey, 
   .map(([root, l, tail]) => render(root, l) + tail);
 
 /** A text with one odd character put somewhere: a tab, CR, BOM, control or line-break character. */
-const mutated = fc.tuple(docs, fc.nat(), fc.constantFrom('\t', '\r', '\r\n', '\ufeff', '\u0085', '\u2028', '\x00', '\x7f', '\\', '"', "'", ':', '#', ' ', '\n', '-', '[', '{'))
+const mutated = fc.tuple(docs, fc.nat(), fc.constantFrom('\t', '\r', '\r\n', '\ufeff', '\u0085', '\u2028', '\x00', '\x7f', '\\', '"', "'", ':', '#', ' ', '\n', '-', '[', '{', '\u00a0', '\u3000', '\u2003', '\ud83d\ude00', ',', '?', '&', '*', '!', '|', '>', '%', '@', '`', '~'))
   .map(([text, at, ch]) => text.slice(0, at % (text.length + 1)) + ch + text.slice(at % (text.length + 1)));
 
 describe('the simple-YAML fast path', () => {
@@ -205,6 +205,14 @@ describe('the simple-YAML fast path', () => {
     ]) {
       expect(parseSimpleYaml(text), JSON.stringify(text)).toBeUndefined();
     }
+  });
+
+  it('Unicode spaces (U+00A0, U+3000) are text to YAML, not white space to trim (a counterexample the fuzz found)', () => {
+    for (const text of ['a: [x , y\u00a0 ]', 'a: \u00a0x', 'a: x\u3000', 'a\u00a0: b', 'a: {k: v\u2003}', '\u00a0a: 1']) {
+      const fast = parseSimpleYaml(text);
+      if (fast !== undefined) same(fast, reference(text), JSON.stringify(text));
+    }
+    expect(parseSimpleYaml('a: [x , y\u00a0 ]')).toEqual({ a: ['x', 'y\u00a0'] });
   });
 
   it('takes the shapes tenant files are written in', () => {
