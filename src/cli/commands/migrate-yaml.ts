@@ -77,6 +77,6 @@ export function register(program: Command): void {
           render: (out) => render(out, report),
           counts: { written: report.items.filter((i) => i.written).length, create: c.create, update: c.update, conflict: c.conflict, error: c.error },
         };
-      }, { streams: true }),
+      }),
     );
 }
