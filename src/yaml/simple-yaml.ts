@@ -31,9 +31,14 @@ export function parseSimpleYaml(text: string): Record<string, unknown> | undefin
 const schema = CORE_SCHEMA as unknown as { resolveImplicitScalarTag?: (source: string) => { value: unknown } };
 const resolveImplicit = typeof schema.resolveImplicitScalarTag === 'function' ? (s: string) => schema.resolveImplicitScalarTag!(s).value : undefined;
 
-/** Tabs, carriage returns, control characters, a BOM, non-characters, Unicode line breaks: js-yaml's business. */
+/**
+ * Tabs, carriage returns, control characters, a BOM, non-characters, Unicode
+ * line breaks, lone surrogates (js-yaml: "non-printable characters"; a strict
+ * UTF-8 decode never makes one, but this function may be given any string):
+ * js-yaml's business.
+ */
 // eslint-disable-next-line no-control-regex
-const UNSAFE_CHARS = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]/;
+const UNSAFE_CHARS = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 const NOT_SIMPLE = Symbol('not simple');
 function bail(): never {
@@ -44,7 +49,10 @@ function bail(): never {
 const INDICATOR_START = new Set([...'?:,[]{}#&*!|>\'"%@`']);
 /** Double-quoted escapes accepted here; any other makes the text not simple. */
 const ESCAPES: Record<string, string> = { '\\': '\\', '"': '"', n: '\n', t: '\t', r: '\r', '/': '/', '0': '\0' };
-/** Deeper than this is js-yaml's (it enforces the depth limit and its message). */
+/**
+ * Collections nested deeper than this, block and flow together, are
+ * js-yaml's: it enforces readYamlFile's limit (64) with its own message.
+ */
 const MAX_DEPTH = 32;
 
 interface Line {
@@ -90,7 +98,7 @@ class SimpleParser {
       const { key, rest } = splitKey(line.text) ?? bail();
       if (Object.prototype.hasOwnProperty.call(out, key)) bail(); // js-yaml: duplicated mapping key
       this.i++;
-      out[key] = rest === '' ? this.nested(indent, true) : inlineValue(rest);
+      out[key] = rest === '' ? this.nested(indent, true) : inlineValue(rest, this.depth);
     }
     this.depth--;
     return out;
@@ -119,7 +127,7 @@ class SimpleParser {
         out.push(this.mapping(indent + skip));
       } else {
         this.i++;
-        out.push(inlineValue(rest));
+        out.push(inlineValue(rest, this.depth));
       }
     }
     this.depth--;
@@ -198,10 +206,11 @@ function plainKeyOk(key: string): boolean {
 }
 
 /** A value written on its key's (or dash's) line: a flow collection, a quoted or a plain scalar. */
-function inlineValue(text: string): unknown {
+/** `depth`: the block collections it is in (a flow here nests below them). */
+function inlineValue(text: string, depth: number): unknown {
   const c = text[0];
   if (c === '[' || c === '{' || c === '"' || c === "'") {
-    const [value, end] = c === '"' || c === "'" ? quoted(text, 0) : flow(text, 0, 0);
+    const [value, end] = c === '"' || c === "'" ? quoted(text, 0) : flow(text, 0, depth + 1);
     endOfLine(text, end);
     return value;
   }
@@ -254,6 +263,7 @@ function quoted(text: string, at: number): [string, number] {
 }
 
 /** A one-line flow collection starting at `at` (`[` or `{`): its value and the index after it. */
+/** `depth`: this collection's own depth, counting the block collections around it. */
 function flow(text: string, at: number, depth: number): [unknown, number] {
   if (depth > MAX_DEPTH) bail();
   const seq = text[at] === '[';

@@ -1,8 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { CORE_SCHEMA, load } from 'js-yaml';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { TenantFileError } from '../../src/errors.js';
+import { readYamlFile } from '../../src/yaml/yaml-file.js';
 import { parseSimpleYaml } from '../../src/yaml/simple-yaml.js';
 import { ROOT } from '../helpers/setup.js';
 
@@ -213,6 +216,26 @@ describe('the simple-YAML fast path', () => {
       if (fast !== undefined) same(fast, reference(text), JSON.stringify(text));
     }
     expect(parseSimpleYaml('a: [x , y\u00a0 ]')).toEqual({ a: ['x', 'y\u00a0'] });
+  });
+
+  it('block and flow nesting count together against the depth limit (a reviewer\'s counterexample: 31 blocks + 33 flows)', () => {
+    const nest = (blocks: number, flows: number) =>
+      Array.from({ length: blocks }, (_, i) => `${' '.repeat(i)}k:`).join('\n') + ` ${'['.repeat(flows)}x${']'.repeat(flows)}`;
+    expect(parseSimpleYaml(nest(31, 33))).toBeUndefined();
+    expect(reference(nest(31, 33))).not.toBe(ERROR); // js-yaml's own default limit is 100: readYamlFile's 64 must hold it
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'simple-yaml-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'deep.yaml');
+    writeFileSync(file, nest(31, 33));
+    expect(() => readYamlFile(file)).toThrow(TenantFileError);
+    expect(() => readYamlFile(file)).toThrow(/maxDepth/);
+    // Shallow enough: taken, and equal.
+    expect(agrees(nest(10, 10))).toBe(true);
+  });
+
+  it('declines lone surrogates (js-yaml: non-printable) and takes valid pairs', () => {
+    for (const text of ['a: \ud800', '\ud800: 1', 'a: [\udc00]', 'a: x\udbff', 'a: \udc00\ud800']) expect(parseSimpleYaml(text), JSON.stringify(text)).toBeUndefined();
+    expect(agrees('a: \ud83d\ude00\nb: [\ud83d\ude00]')).toBe(true);
   });
 
   it('takes the shapes tenant files are written in', () => {
