@@ -39,8 +39,12 @@ const STALE_MS = 7 * 24 * 3600 * 1000;
  * unwritten. V8 checks the data against the source and the flags and rejects
  * what does not fit; the bundle is then compiled as without one. Flags must be
  * set before this call; a run that changes them later (v8-flags.ts) writes
- * nothing. Each `kind` of run has its own file: the code a whole command
- * compiled (~600 KB) would cost `--help` more to read than it saves.
+ * nothing. Each `kind` of run has its own file (the launcher makes one per
+ * command, and one for runs without a command such as `--help`): V8 caches
+ * the functions the run that wrote the file compiled, so a cache written by
+ * another command serves little of this one's code (get-config through
+ * migrate-yaml's cache: ~50 ms slower than through its own), and the code a
+ * whole command compiled (~600 KB) would cost `--help` more to read than it saves.
  */
 export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.ProcessEnv; kind?: string } = {}): LoadedBundle<T> {
   const { env = process.env, kind = 'command' } = options;

@@ -24,7 +24,8 @@ export function keepYoungGenerationSmall(): void {
  * own. Before, a run that changed a flag midway could never write one: where
  * only these commands run (a cron job's invalidate or cache-info), every
  * run compiled the whole bundle from scratch. A tenant id equal to one of
- * these names only means a smaller young generation for that run.
+ * these names, named before the command, only means a smaller young
+ * generation for that run.
  */
 export const SWEEPING_COMMANDS: ReadonlySet<string> = new Set(['invalidate', 'invalidate-all', 'cache-info']);
 

@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runCli } from '../helpers/setup.js';
+import { buildProgram } from '../../src/cli/program.js';
+import { COMMAND_NAMES } from '../../src/cli/command-names.js';
 
 /**
  * The launcher compiles the CLI bundle with V8's code cache kept in the user's
@@ -39,6 +41,17 @@ describe('the code cache of the CLI bundle', () => {
     const help = await run(['--help']);
     expect([help.code, state(help.stderr)[0]]).toEqual([0, 'missing']);
     expect(files()).toHaveLength(2);
+
+    // So does every command: a cache written by another one holds little of its code.
+    const config = await run(['config', '--json']);
+    expect([config.code, state(config.stderr)[0]]).toEqual([0, 'missing']);
+    expect(state((await run(['--json', 'config'])).stderr)).toEqual(['used', state(config.stderr)[1]]);
+    expect(files()).toHaveLength(3);
+  });
+
+  it('the launcher knows every command by name (it picks the cache before commander is loaded)', () => {
+    const names = buildProgram().commands.map((c) => c.name());
+    expect([...COMMAND_NAMES].filter((n) => n !== 'help').sort()).toEqual([...names].sort());
   });
 
   it('where only sweeping commands run (their own V8 flag), they keep a cache too, and their output does not change', async () => {
