@@ -6,11 +6,12 @@ import { setFlagsFromString } from 'node:v8';
  * survivors of its scavenges add up to its size, which over a long pass they
  * always do, up to 32 MB of RSS that holds nothing. Kept at its starting
  * size, `cache-info --by tenant` over 2M keys peaks ~30 MB lower at the same
- * speed (bench/cache-bulk.js). Not for migrate-yaml: it keeps what it reads
- * (10,000 configs until they are written), so every scavenge copied them
- * again: garbage collection took 360-400 ms of a 10,000-tenant run with the
- * young generation kept small, 140-150 ms without (CPU profiles), for ~30 MB
- * more at the peak (PostgreSQL 137 -> 167 MB, PGlite 240 -> 267 MB).
+ * speed (bench/cache-bulk.js). migrate-yaml sets it only for the embedded
+ * registry: it keeps what it reads (10,000 configs until they are written),
+ * so every scavenge copies them again (garbage collection 360-400 ms of a
+ * 10,000-tenant run with the young generation kept small, 140-150 ms without,
+ * CPU profiles), but the ~30 MB more at the peak took PGlite's runs to
+ * 282-296 MB against a 300 MB budget (PostgreSQL's: 167-188 MB).
  * Process-wide, so the CLI sets it per command, never the library.
  */
 export function keepYoungGenerationSmall(): void {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InterruptedError } from '../../errors.js';
 import { action, idsArg } from '../action.js';
+import { keepYoungGenerationSmall } from '../v8-flags.js';
 import type { MigrationReport } from '../../services/migration.js';
 import type { Output } from '../output.js';
 
@@ -47,6 +48,8 @@ export function register(program: Command): void {
     .action(
       action<[string[] | undefined], { dryRun?: boolean; force?: boolean }>(async (ctx, ids, opts) => {
         const { migrationFailure } = await import('../../services/migration.js');
+        // The embedded registry's WebAssembly heap takes most of the memory budget: keep V8's young generation small there (v8-flags.ts).
+        if (ctx.config.registry.kind === 'embedded' || ctx.config.registry.kind === 'memory') keepYoungGenerationSmall();
         const showProgress = !!process.stderr.isTTY;
         if (!opts.dryRun) ctx.audit.begin('migrate-yaml', { ids: ids?.length ? ids : 'all', force: !!opts.force });
         let report: MigrationReport;
