@@ -22,7 +22,6 @@ import { register as verify } from './commands/verify.js';
 import { register as watch } from './commands/watch.js';
 import { VERSION } from './version.js';
 
-
 /** The commander program: names, flags and help only; each subcommand lives in its own file. */
 export function buildProgram(): Command {
   const program = new Command('tenantctl')

@@ -9,7 +9,7 @@ export const SECRET_KEY_NAMES = [
 const SECRET_KEY = new RegExp(`^(?:.*_)?(?:${SECRET_KEY_NAMES.join('|')})$`, 'i');
 
 /** Last letters of the names above (ASCII, either case): a cheap test that rules out most keys before the RegExp. */
-const LAST_LETTERS = new Set([...new Set(SECRET_KEY_NAMES.map((n) => n.charCodeAt(n.length - 1)))]);
+const LAST_LETTERS = new Set(SECRET_KEY_NAMES.map((n) => n.charCodeAt(n.length - 1)));
 
 export function isSecretKey(key: string): boolean {
   // `| 0x20` lower-cases an ASCII letter and leaves every code that could not match as one that does not.

@@ -96,7 +96,7 @@ class SimpleParser {
       if (line.indent < indent) break;
       if (line.indent > indent) bail();
       const { key, rest } = splitKey(line.text) ?? bail();
-      if (Object.prototype.hasOwnProperty.call(out, key)) bail(); // js-yaml: duplicated mapping key
+      checkNewKey(out, key);
       this.i++;
       out[key] = rest === '' ? this.nested(indent, true) : inlineValue(rest, this.depth);
     }
@@ -189,10 +189,17 @@ function splitKey(text: string): { key: string; rest: string } | undefined {
     if (!plainKeyOk(key)) return undefined;
     after = colon + 1;
   }
-  if (key === '__proto__' || key === '<<') return undefined;
   let rest = text.slice(skipSpaces(text, after));
   if (rest.charCodeAt(0) === 35 /* # */) rest = '';
   return { key, rest };
+}
+
+/**
+ * A key about to go into a mapping (block or flow): a duplicate is js-yaml's
+ * "duplicated mapping key"; `__proto__` and `<<` are keys js-yaml treats apart.
+ */
+function checkNewKey(out: Record<string, unknown>, key: string): void {
+  if (key === '__proto__' || key === '<<' || Object.hasOwn(out, key)) bail();
 }
 
 /** A plain key this parser takes: a string to js-yaml too, no indicator, comment or flow character. */
@@ -289,7 +296,7 @@ function flow(text: string, at: number, depth: number): [unknown, number] {
         if (!plainKeyOk(key)) bail();
         k = colon;
       }
-      if (key === '__proto__' || key === '<<' || Object.prototype.hasOwnProperty.call(out, key)) bail();
+      checkNewKey(out as Record<string, unknown>, key);
       k = skipSpaces(text, k + 1);
       if (text[k] === ',' || text[k] === '}') bail(); // `{a: }`: js-yaml's null, not taken here
       const [value, end] = flowNode(text, k, depth, '}');
