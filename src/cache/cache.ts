@@ -5,6 +5,9 @@ import type { RedisSpec } from './redis-spec.js';
 /** How the store is opened (the ioredis adapter by default; tests may hand in another). */
 export type OpenStore = (spec: RedisSpec) => Promise<CacheStore>;
 
+/** Keys whose parse readJsonShared keeps (then it starts over): bounds a long-lived process's memory. */
+const SHARED_PARSES = 512;
+
 /** What a best-effort operation came to. */
 export type Attempt<T> =
   | { status: 'done'; value: T }
@@ -26,6 +29,8 @@ export class Cache {
   private opening: Promise<CacheStore> | undefined;
   private downError: BackendUnavailableError | undefined;
   private warned = false;
+  /** readJsonShared's parses, by key: the stored text each came from, so a changed entry is parsed again. */
+  private readonly parsed = new Map<string, { text: string; value: unknown }>();
 
   constructor(
     /** undefined: no Redis configured, the cache is off. */
@@ -70,18 +75,25 @@ export class Cache {
     try {
       return await op(store);
     } catch (err) {
-      // A refused command (an ACL without a right) says nothing about the connection.
-      if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.reason !== 'no-permission') this.markDown(err);
+      this.markDownOn(err);
       throw err;
     }
+  }
+
+  /** Marks Redis down on a Redis failure (once: later calls skip it). */
+  private markDownOn(err: unknown): void {
+    // A refused command (an ACL without a right) says nothing about the connection.
+    if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.reason !== 'no-permission' && !this.downError) this.markDown(err);
   }
 
   /** Runs a read on the fallback path: without Redis, or when it fails, one warning and `fallback`. */
   async orElse<T>(op: (store: CacheStore) => Promise<T>, fallback: T): Promise<T> {
     if (!this.spec || this.downError) return fallback;
     try {
-      return await this.need(op);
+      // Connected: straight to the operation (a cached read's hot path: need() would add two awaits).
+      return await (this.store ? op(this.store) : this.need(op));
     } catch (err) {
+      this.markDownOn(err);
       if (!(err instanceof BackendUnavailableError)) throw err;
       this.warnOnce(err);
       return fallback;
@@ -108,6 +120,28 @@ export class Cache {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Like readJson, but the value is parsed once per distinct stored text and
+   * the same object is handed to every read that finds that text again: the
+   * caller must not change it (copy what it hands on). A cached read's JSON
+   * parse after an I/O wait costs ~15 µs here, a quarter of a loopback GET.
+   */
+  async readJsonShared(key: string): Promise<unknown> {
+    const raw = await this.orElse((s) => s.get(key), null);
+    if (raw === null) return undefined;
+    const seen = this.parsed.get(key);
+    if (seen?.text === raw) return seen.value;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return undefined;
+    }
+    if (this.parsed.size >= SHARED_PARSES) this.parsed.clear();
+    this.parsed.set(key, { text: raw, value });
+    return value;
   }
 
   /** Writes JSON with a TTL, best effort (fallback rule: a failure warns once). True when written. */

@@ -87,6 +87,18 @@ export class TenantConfigService {
 
   /** The stored form (references, no secrets) with its source, or NotFoundError. */
   async getStored(id: string, options: { noCache?: boolean } = {}): Promise<StoredConfig> {
+    const found = await this.stored(id, options, false);
+    if (found.source === 'cache') markCacheHit(found.config);
+    return found;
+  }
+
+  /**
+   * getStored, except that a cache hit comes back as stored (not yet marked
+   * by markCacheHit), and with `shared` it is the cache's shared parse: the
+   * caller copies it before changing or handing on anything (get()
+   * substitutes into a fresh copy).
+   */
+  private async stored(id: string, options: { noCache?: boolean }, shared: boolean): Promise<StoredConfig> {
     parseId(id);
     const { source, keys, cache, ttl } = this.deps;
     const key = keys.key(TENANT_CONFIG_FAMILY, id);
@@ -104,11 +116,9 @@ export class TenantConfigService {
     if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(structuredClone(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true };
 
     if (!options.noCache) {
-      const hit = await cache.readJson(key);
+      const hit = await (shared ? cache.readJsonShared(key) : cache.readJson(key));
       if (hit && typeof hit === 'object' && !Array.isArray(hit)) {
-        const cached = hit as Record<string, unknown>;
-        const meta = (cached._meta ?? {}) as Record<string, unknown>;
-        return { source: 'cache', config: { ...cached, _meta: { ...meta, source: 'cache', origin: meta.source } } };
+        return { source: 'cache', config: hit as Record<string, unknown> };
       }
     }
 
@@ -133,8 +143,9 @@ export class TenantConfigService {
 
   /** The tenant's config, resolved for use: `${VAR}` substituted, absent secrets from the environment. */
   async get(id: string, options: { noCache?: boolean } = {}): Promise<TenantConfig> {
-    const stored = await this.getStored(id, options);
+    const stored = await this.stored(id, options, true);
     const { value, unset } = substitute(stored.config, this.env);
+    if (stored.source === 'cache') markCacheHit(value);
     resolveAbsentSecrets(value, id, this.env);
     const result: TenantConfig = { id, source: stored.source, config: value, unsetVariables: unset };
     if (!options.noCache && this.deps.populate === 'resolved' && stored.source !== 'cache' && !stored.yamlOnly) result.warmed = await this.warm(id, stored.source, value, unset);
@@ -248,6 +259,12 @@ export class TenantConfigService {
     }
     return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
   }
+}
+
+/** Marks a cache hit (a copy the caller owns) in `_meta`: source `cache`, with the source it was cached from as `origin`. */
+function markCacheHit(config: Record<string, unknown>): void {
+  const meta = (config._meta ?? {}) as Record<string, unknown>;
+  config._meta = { ...meta, source: 'cache', origin: meta.source };
 }
 
 function withMeta(config: Record<string, unknown>, source: 'database' | 'yaml', extra: Record<string, unknown> = {}) {

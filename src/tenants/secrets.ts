@@ -110,9 +110,11 @@ export function resolveAbsentSecrets(
   tenant: string,
   env: NodeJS.ProcessEnv,
 ): Record<string, unknown> {
-  for (const { path, scoped, shared } of SECRET_ENV_FALLBACKS) {
+  // Runs on every cached read: walks the two-level block paths without allocating.
+  for (let i = 0; i < SECRET_ENV_FALLBACKS.length; i++) {
+    const { path, scoped, shared } = SECRET_ENV_FALLBACKS[i];
     let parent: unknown = config;
-    for (const seg of path.slice(0, -1)) parent = isMap(parent) ? parent[seg] : undefined;
+    for (let j = 0; j < path.length - 1 && isMap(parent); j++) parent = parent[path[j]];
     if (!isMap(parent)) continue;
     const block = parent;
     const key = path[path.length - 1];

@@ -32,16 +32,27 @@ export function substituteString(text: string, env: NodeJS.ProcessEnv, unset?: S
  * variable without a default becomes "", as in a shell, and is reported.
  */
 export function substitute<T>(value: T, env: NodeJS.ProcessEnv = process.env): SubstitutionResult<T> {
-  const unset = new Set<string>();
+  let unset: Set<string> | undefined;
+  // The result is always a fresh copy of every map and list (callers get
+  // parts of a shared cache parse, and may change what they are given).
   const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return v.includes('${') ? substituteString(v, env, unset) : v;
-    if (Array.isArray(v)) return v.map(walk);
-    if (v && typeof v === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[k] = walk(x);
-      return out;
+    if (typeof v === 'string') return v.includes('${') ? substituteString(v, env, (unset ??= new Set())) : v;
+    if (v === null || typeof v !== 'object') return v;
+    if (Array.isArray(v)) {
+      const list = new Array<unknown>(v.length);
+      for (let i = 0; i < v.length; i++) list[i] = walk(v[i]);
+      return list;
     }
-    return v;
+    const out: Record<string, unknown> = {};
+    const keys = Object.keys(v);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      const x = walk((v as Record<string, unknown>)[k]);
+      // A key named __proto__ (JSON.parse makes it an own property) stays a property, not a prototype.
+      if (k === '__proto__') Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
+      else out[k] = x;
+    }
+    return out;
   };
-  return { value: walk(value) as T, unset: [...unset].sort() };
+  return { value: walk(value) as T, unset: unset ? [...unset].sort() : [] };
 }

@@ -65,6 +65,9 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     try {
       const r = await timed(() => conn.get('k'));
       expect(r.error).toBeInstanceOf(BackendUnavailableError);
+      // One deadline per command (the driver's commandTimeout is off): it says what timed out.
+      expect(r.error).toMatchObject({ reason: 'timeout', message: `Redis GET timed out (timeout ${TIMEOUT} ms)` });
+      expect(r.ms).toBeGreaterThanOrEqual(TIMEOUT - 5);
       expect(r.ms).toBeLessThan(TIMEOUT + MARGIN);
     } finally {
       own.resume();

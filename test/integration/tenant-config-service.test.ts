@@ -47,6 +47,38 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     s.close();
   });
 
+  it('cache hits share one parse per stored text, yet every caller gets its own copy', async () => {
+    const id = uniq('shared');
+    const key = `tenant_config:${id}`;
+    const stored = (name: string) =>
+      `{"client":{"id":"${id}","name":"${name}"},"email":{"smtp":{"host":"\${H:-h1}"}},"list":[{"a":1}],"__proto__":{"p":1},"_meta":{"source":"database"}}`;
+    await redis.set(key, stored('A'), 'EX', 300);
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir, env: {} });
+    expect(await s.cache.readJsonShared(key)).toBe(await s.cache.readJsonShared(key));
+
+    const first = await s.tenants.get(id);
+    expect(first.source).toBe('cache');
+    (first.config.client as Record<string, unknown>).name = 'changed';
+    (first.config.list as Array<Record<string, unknown>>)[0].a = 2;
+    delete first.config._meta;
+    const fromStore = await s.tenants.getStored(id);
+    (fromStore.config.client as Record<string, unknown>).name = 'changed too';
+    (fromStore.config._meta as Record<string, unknown>).source = 'changed too';
+
+    const second = await s.tenants.get(id);
+    // JSON.parse makes "__proto__" an own key: it stays one, and never becomes the prototype.
+    expect(JSON.stringify(second.config)).toBe(
+      `{"client":{"id":"${id}","name":"A"},"email":{"smtp":{"host":"h1"}},"list":[{"a":1}],"__proto__":{"p":1},"_meta":{"source":"cache","origin":"database"}}`,
+    );
+    expect(Object.getPrototypeOf(second.config)).toBe(Object.prototype);
+    expect((await s.tenants.getStored(id)).config).toMatchObject({ client: { name: 'A' }, email: { smtp: { host: '${H:-h1}' } }, _meta: { source: 'cache', origin: 'database' } });
+
+    // A changed entry is parsed again: the shared parse is keyed by the stored text, not the key.
+    await redis.set(key, stored('B'), 'EX', 300);
+    expect((await s.tenants.get(id)).config.client).toEqual({ id, name: 'B' });
+    s.close();
+  });
+
   it('prefers the registry over YAML once migrated, and a save invalidates only that tenant', async () => {
     const id = uniq('db');
     const neighbour = `${id}2`;
