@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { DeniedError, InterruptedError, PartialFailureError, TenantctlError, UsageError, type BatchProgress } from '../errors.js';
 import type { AuditRecord } from './audit-log.js';
 import { exitCodeFor } from './exit-codes.js';
-import { keepYoungGenerationSmall } from './v8-flags.js';
+import { keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
 import { runSignal } from './signals.js';
 import { parseId } from '../keys/ids.js';
 import { parsePositiveInt } from '../config/positive-int.js';
@@ -29,15 +29,13 @@ export interface CommandResult {
  * context from the global and command options (and the run's signal),
  * renders the result (table or --json), sets the exit code through the
  * result's failure, records a begun write in the audit log however it ended,
- * and always closes the context. `streams`: the command sweeps a keyspace (see v8-flags.ts).
+ * and always closes the context.
  */
-export function action<A extends unknown[], O>(
-  run: (ctx: CliContext, ...argsAndOptions: [...A, O]) => Promise<CommandResult>,
-  how: { streams?: boolean } = {},
-) {
+export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAndOptions: [...A, O]) => Promise<CommandResult>) {
   return async (...all: unknown[]): Promise<void> => {
-    if (how.streams) keepYoungGenerationSmall();
     const cmd = all[all.length - 1] as Command;
+    // The launcher set it before compiling; again here for main() run without the launcher (tests, a program of one's own).
+    if (SWEEPING_COMMANDS.has(cmd.name())) keepYoungGenerationSmall();
     const opts = cmd.optsWithGlobals() as GlobalOptions & O;
     if (opts.output === 'prometheus' && cmd.name() !== 'cache-info') throw new UsageError('-o prometheus is only for cache-info');
     const started = process.hrtime.bigint();

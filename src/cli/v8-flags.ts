@@ -19,7 +19,8 @@ export function keepYoungGenerationSmall(): void {
 }
 
 /**
- * The commands that sweep (their actions call keepYoungGenerationSmall). The
+ * The commands that sweep: the launcher and action() call
+ * keepYoungGenerationSmall for them, from this one list. The
  * launcher sets the flag for them before compiling the bundle, so that they
  * compile under the flags they end with and keep a V8 code cache of their
  * own. Before, a run that changed a flag midway could never write one: where

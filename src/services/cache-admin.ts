@@ -40,6 +40,14 @@ const FIXED_KEYS_TENANTS = 250;
 const EXACT_RULES_UP_TO = 64;
 
 /**
+ * Whether invalidating this many tenants sweeps the whole keyspace (every
+ * family) rather than their wildcard families alone. invalidateTenants
+ * (which then skips the UNLINK by name) and sweepTenants (which then runs
+ * that pass) both ask this: they must agree, or fixed-name keys are missed.
+ */
+const sweepsWholeKeyspace = (tenants: number) => tenants > EXACT_RULES_UP_TO;
+
+/**
  * Cache administration over the tool's key families only: a key outside
  * them is never read, counted or deleted.
  */
@@ -78,7 +86,7 @@ export class CacheAdmin {
     };
     const done = () => [...results.values()].reduce((a, r) => a + r.total, 0);
     let connected = false;
-    const wholeKeyspacePass = this.keys.hasWildcards() && unique.length > EXACT_RULES_UP_TO;
+    const wholeKeyspacePass = this.keys.hasWildcards() && sweepsWholeKeyspace(unique.length);
     try {
       await this.cache.need(async (store) => {
         connected = true;
@@ -118,7 +126,7 @@ export class CacheAdmin {
         if (owner) add(owner[0], owner[1], 1, k.key.toString());
       }
     };
-    if (tenants.length <= EXACT_RULES_UP_TO) {
+    if (!sweepsWholeKeyspace(tenants.length)) {
       const passes = tenants.length <= PER_TENANT_PASSES_UP_TO ? tenants.map((t) => [t]) : [tenants];
       for (const pass of passes) {
         const rules = this.keys.rules({ tenants: pass, wildcardOnly: true });

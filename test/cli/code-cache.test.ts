@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runCli } from '../helpers/setup.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { COMMAND_NAMES } from '../../src/cli/command-names.js';
+import { SWEEPING_COMMANDS } from '../../src/cli/v8-flags.js';
 
 /**
  * The launcher compiles the CLI bundle with V8's code cache kept in the user's
@@ -52,6 +53,8 @@ describe('the code cache of the CLI bundle', () => {
   it('the launcher knows every command by name (it picks the cache before commander is loaded)', () => {
     const names = buildProgram().commands.map((c) => c.name());
     expect([...COMMAND_NAMES].filter((n) => n !== 'help').sort()).toEqual([...names].sort());
+    // The sweeping commands' flag comes from one list (launcher and action()): each must be a command.
+    expect([...SWEEPING_COMMANDS].filter((n) => !names.includes(n))).toEqual([]);
   });
 
   it('where only sweeping commands run (their own V8 flag), they keep a cache too, and their output does not change', async () => {

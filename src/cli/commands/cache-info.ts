@@ -88,6 +88,6 @@ export function register(program: Command): void {
         if (info.backend === 'redis' && !info.available) ctx.out.warn(`warning: ${info.error}; reporting Redis as unavailable`);
         if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
         return { data: info, render: (out) => render(out, info) };
-      }, { streams: true }),
+      }),
     );
 }

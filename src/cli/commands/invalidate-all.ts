@@ -85,6 +85,6 @@ export function register(program: Command): void {
           const counts: Record<string, number> = { deleted: p.done };
           return { data: partial, render: (out: Output) => render(out, partial), failure: err as InterruptedError, counts };
         }
-      }, { streams: true }),
+      }),
     );
 }

@@ -48,6 +48,6 @@ export function register(program: Command): void {
           failure: opts.strict && unknown.length ? new DeniedError(`unknown tenant(s): ${unknown.join(', ')}`) : owed?.status === 'failed' ? owed.error : undefined,
           counts: { deleted, owed_done: owed?.done ?? 0 },
         };
-      }, { streams: true }),
+      }),
     );
 }
