@@ -9,7 +9,7 @@
 // The registry drivers (pg, PGlite, supabase-js, ws) stay outside the bundle
 // and load with require() only in the commands that need them (each ships a
 // CommonJS build); ioredis, commander, js-yaml and chalk are inside.
-import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -22,8 +22,37 @@ const sqlFiles = (dir) =>
     e.isDirectory() ? sqlFiles(path.join(dir, e.name)) : e.name.endsWith('.sql') ? [path.join(dir, e.name)] : [],
   );
 
+/**
+ * Node modules that bundled dependencies require when they load but use in
+ * one rare path, required on first use instead:
+ * - commander: node:child_process, for executable subcommands (tenantctl has
+ *   none); it brings dgram and more;
+ * - ioredis: tls, for a TLS connection only.
+ * Together ~4% of a cache-hit get-config's instructions above `node -e 0`.
+ * If a dependency changes one of these lines, the build fails here rather
+ * than quietly going back to the eager require.
+ */
+const LAZY_REQUIRES = [
+  { file: /[\\/]commander[\\/]lib[\\/]command\.js$/, eager: "const childProcess = require('node:child_process');", lazy: "const childProcess = { get spawn() { return require('node:child_process').spawn; } };" },
+  { file: /[\\/]ioredis[\\/]built[\\/]connectors[\\/]StandaloneConnector\.js$/, eager: 'const tls_1 = require("tls");', lazy: 'const tls_1 = { get connect() { return require("tls").connect; } };' },
+  { file: /[\\/]ioredis[\\/]built[\\/]connectors[\\/]SentinelConnector[\\/]index\.js$/, eager: 'const tls_1 = require("tls");', lazy: 'const tls_1 = { get connect() { return require("tls").connect; } };' },
+];
+const lazyRequires = {
+  name: 'lazy-requires',
+  setup(b) {
+    for (const { file, eager, lazy } of LAZY_REQUIRES) {
+      b.onLoad({ filter: file }, (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        if (!text.includes(eager)) throw new Error(`${args.path}: no '${eager}' to make lazy (the dependency changed: update scripts/build-cli.mjs)`);
+        return { contents: text.replace(eager, lazy), loader: 'js' };
+      });
+    }
+  },
+};
+
 rmSync(bundle, { recursive: true, force: true });
 await build({
+  plugins: [lazyRequires],
   entryPoints: [path.join(root, 'dist', 'cli', 'main.js')],
   bundle: true,
   format: 'cjs',
@@ -36,6 +65,19 @@ await build({
   // Modules find their .sql files beside themselves (new URL('./x.sql', import.meta.url)): beside the bundle.
   define: { 'import.meta.url': '__tenantctl_bundle_url' },
   // Strict first, as the ES modules it is built from were: a line before esbuild's own "use strict" would void it.
+  banner: { js: "'use strict';\nconst __tenantctl_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+});
+
+// The launcher (bin/tenantctl.js requires it): CommonJS too, so that no command sets up Node's ES module loader.
+await build({
+  entryPoints: [path.join(root, 'dist', 'cli', 'launch.js')],
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  outfile: path.join(bundle, 'launcher.cjs'),
+  define: { 'import.meta.url': '__tenantctl_bundle_url' },
   banner: { js: "'use strict';\nconst __tenantctl_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
 
@@ -62,6 +62,8 @@ export const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWit
  * listening, with the URL (the real port when 0 was asked for) and a close().
  */
 export async function serveMetrics(address: { host: string; port: number }, metrics: WatchMetrics): Promise<{ url: string; close: () => Promise<void> }> {
+  // Loaded here, not at the top: this module is part of the CLI bundle's start, and only `watch --metrics` serves HTTP.
+  const { createServer } = await import('node:http');
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();

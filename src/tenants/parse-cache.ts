@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { threadId } from 'node:worker_threads';
 import { userCacheDir } from '../user-cache.js';
 
 /** What a parsed tenant file came to, without its text or its config (kept apart, see ParseCache). */
@@ -131,7 +130,8 @@ export function userCacheFile(name: string, env: NodeJS.ProcessEnv = process.env
 export function writeCacheFile(file: string, data: unknown): void {
   try {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const tmp = `${file}.${process.pid}-${threadId}.tmp`;
+    // Unique per writer (worker threads share the pid); not node:worker_threads' threadId, which would load that module for every command.
+    const tmp = `${file}.${process.pid}-${randomUUID().slice(0, 8)}.tmp`;
     writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
     renameSync(tmp, file);
   } catch {

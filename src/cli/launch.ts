@@ -1,0 +1,42 @@
+import { endOnClosedPipe } from './closed-pipe.js';
+import { loadBundle } from './load-bundle.js';
+import { COMMAND_NAMES } from './command-names.js';
+import { compileWasmOnce, keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
+import { VERSION } from './version.js';
+
+/**
+ * What bin/tenantctl.js runs: the CLI bundle (dist/cli-bundle/tenantctl.cjs,
+ * built by scripts/build-cli.mjs) through V8's code cache (load-bundle.ts).
+ * Built into a CommonJS file of its own (dist/cli-bundle/launcher.cjs), so
+ * that the entry is CommonJS: for an ES module entry Node 20 first sets up
+ * its ES module loader (~50 internal modules), a cost every command paid.
+ */
+export async function launch(argv: string[]): Promise<void> {
+  const args = argv.slice(2);
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    // Needs nothing of the CLI: answered without compiling it (as commander would print it).
+    endOnClosedPipe();
+    process.stdout.write(`${VERSION}\n`);
+  } else {
+    // V8 flags before compiling: a code cache is only valid under the flags it was made with.
+    compileWasmOnce();
+    // The command named first (an option's value or a tenant id named like a command comes after it, or only
+    // changes which cache is used). Each command keeps a code cache of its own: V8 caches the functions the
+    // run that wrote it compiled, so one written by migrate-yaml left get-config compiling most of its own.
+    const command = args.find((a) => COMMAND_NAMES.has(a));
+    if (command !== undefined && SWEEPING_COMMANDS.has(command)) keepYoungGenerationSmall();
+    // A run without a command word (--help) compiles far less than a command: a cache of its own too.
+    const kind = command ? `command-${command}` : args.some((a) => !a.startsWith('-')) ? 'command' : 'bare';
+    // Beside this file both as compiled (dist/cli/) and as bundled (dist/cli-bundle/).
+    const cli = loadBundle<{ main(argv: string[]): Promise<void> }>(new URL('../cli-bundle/tenantctl.cjs', import.meta.url), { kind });
+    if (process.env.TENANTCTL_DEBUG || args.includes('--debug')) process.stderr.write(`debug: code cache ${cli.codeCache} (${cli.cacheFile})\n`);
+    await cli.exports.main(argv);
+    cli.saveCodeCache();
+  }
+  // The command is done. Nothing should keep the process alive now; if something
+  // does, say so (tests catch the extra stderr line) and exit anyway.
+  setTimeout(() => {
+    process.stderr.write('tenantctl: internal: an open handle kept the process alive after the command finished\n');
+    process.exit();
+  }, 1000).unref();
+}
