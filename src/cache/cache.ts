@@ -5,8 +5,12 @@ import type { RedisSpec } from './redis-spec.js';
 /** How the store is opened (the ioredis adapter by default; tests may hand in another). */
 export type OpenStore = (spec: RedisSpec) => Promise<CacheStore>;
 
-/** Keys whose parse readJsonShared keeps (then it starts over): bounds a long-lived process's memory. */
-const SHARED_PARSES = 512;
+/**
+ * What readJsonShared keeps before it starts over (a long-lived process's
+ * memory stays bounded): this many keys, this many characters of stored text
+ * in all; a longer entry is parsed on every read, as readJson does.
+ */
+const SHARED_PARSES = { keys: 512, chars: 4_000_000, entryChars: 256_000 };
 
 /** What a best-effort operation came to. */
 export type Attempt<T> =
@@ -31,6 +35,7 @@ export class Cache {
   private warned = false;
   /** readJsonShared's parses, by key: the stored text each came from, so a changed entry is parsed again. */
   private readonly parsed = new Map<string, { text: string; value: unknown }>();
+  private parsedChars = 0;
 
   constructor(
     /** undefined: no Redis configured, the cache is off. */
@@ -139,7 +144,16 @@ export class Cache {
     } catch {
       return undefined;
     }
-    if (this.parsed.size >= SHARED_PARSES) this.parsed.clear();
+    if (seen) {
+      this.parsed.delete(key);
+      this.parsedChars -= seen.text.length;
+    }
+    if (raw.length > SHARED_PARSES.entryChars) return value;
+    if (this.parsed.size >= SHARED_PARSES.keys || this.parsedChars + raw.length > SHARED_PARSES.chars) {
+      this.parsed.clear();
+      this.parsedChars = 0;
+    }
+    this.parsedChars += raw.length;
     this.parsed.set(key, { text: raw, value });
     return value;
   }

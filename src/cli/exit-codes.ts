@@ -1,8 +1,8 @@
 import { CommanderError } from 'commander';
 import { BackendUnavailableError, InterruptedError, TenantctlError, UsageError, describeError } from '../errors.js';
+import { EXIT } from './exit-values.js';
 
-/** DESIGN.md's exit codes. */
-export const EXIT = { OK: 0, NEGATIVE: 1, USAGE: 2, BACKEND: 3, PARTIAL: 4, INTERNAL: 70, SIGINT: 130, SIGTERM: 143 } as const;
+export { EXIT };
 
 /**
  * What a person should do about a backend failure: the library's errors carry

@@ -3,6 +3,7 @@ import { loadBundle } from './load-bundle.js';
 import { COMMAND_NAMES } from './command-names.js';
 import { compileWasmOnce, keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
 import { VERSION } from './version.js';
+import { EXIT } from './exit-values.js';
 
 /**
  * What bin/tenantctl.js runs: the CLI bundle (dist/cli-bundle/tenantctl.cjs,
@@ -11,6 +12,28 @@ import { VERSION } from './version.js';
  * that the entry is CommonJS: for an ES module entry Node 20 first sets up
  * its ES module loader (~50 internal modules), a cost every command paid.
  */
+export function run(argv: string[]): void {
+  // As an ES module's top-level await did: a launch that fails, or never
+  // finishes, exits non-zero whatever the process's unhandled-rejection mode
+  // (NODE_OPTIONS, a preloaded agent's handler).
+  let settled = false;
+  process.once('beforeExit', () => {
+    if (settled) return;
+    process.stderr.write('tenantctl: internal: the command never finished (nothing left to wait for)\n');
+    process.exitCode = EXIT.INTERNAL;
+  });
+  launch(argv).then(
+    () => {
+      settled = true;
+    },
+    (err: unknown) => {
+      settled = true;
+      process.stderr.write(`tenantctl: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = EXIT.INTERNAL;
+    },
+  );
+}
+
 export async function launch(argv: string[]): Promise<void> {
   const args = argv.slice(2);
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {

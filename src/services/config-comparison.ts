@@ -1,5 +1,5 @@
 import { isSecretKey } from '../tenants/secrets.js';
-import { isMap } from '../tenants/plain-object.js';
+import { isMap, setOwn } from '../tenants/plain-object.js';
 import { canonicalInstant, type PermissionRecord } from '../permissions/model.js';
 
 /** One field that differs between a cached entry and what the registry and YAML give now. */
@@ -24,7 +24,7 @@ export function comparableConfig(config: Record<string, unknown>): Record<string
     if (Array.isArray(v)) return v.map(walk);
     if (!isMap(v)) return v;
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (!isSecretKey(k)) out[k] = walk(x);
+    for (const [k, x] of Object.entries(v)) if (!isSecretKey(k)) setOwn(out, k, walk(x));
     return out;
   };
   const { _meta: _m, ...rest } = config;

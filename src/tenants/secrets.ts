@@ -1,5 +1,5 @@
 import { soleReference } from './substitution.js';
-import { isMap } from './plain-object.js';
+import { isMap, setOwn } from './plain-object.js';
 
 /** Key names whose values are secrets (DESIGN.md); a key ending in `_<one of them>` is one too. */
 export const SECRET_KEY_NAMES = [
@@ -48,18 +48,18 @@ export function stripSecrets<T>(config: T): { config: T; stripped: StrippedSecre
       const secret = isSecretKey(k);
       if (!secret) {
         path.push(k);
-        out[k] = walk(x);
+        setOwn(out, k, walk(x));
         path.pop();
         continue;
       }
       if (x === null || x === undefined || x === '') {
-        out[k] = x;
+        setOwn(out, k, x);
         continue;
       }
       const ref = soleReference(x);
-      if (ref && ref.fallback === undefined) out[k] = x;
+      if (ref && ref.fallback === undefined) setOwn(out, k, x);
       else if (ref) {
-        out[k] = `\${${ref.name}}`;
+        setOwn(out, k, `\${${ref.name}}`);
         if (ref.fallback !== '') stripped.push({ path: [...path, k], kind: 'default-dropped' });
       } else stripped.push({ path: [...path, k], kind: 'literal-removed' });
     }
@@ -75,7 +75,7 @@ export function maskSecrets<T>(config: T): T {
     if (!v || typeof v !== 'object') return v;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      out[k] = isSecretKey(k) && typeof x === 'string' && x !== '' ? '****' : walk(x);
+      setOwn(out, k, isSecretKey(k) && typeof x === 'string' && x !== '' ? '****' : walk(x));
     }
     return out;
   };

@@ -1,3 +1,5 @@
+import { setOwn } from './plain-object.js';
+
 /** `${VAR}` or `${VAR:-default}`; VAR is a shell-style name. */
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 const SOLE_REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
@@ -47,10 +49,7 @@ export function substitute<T>(value: T, env: NodeJS.ProcessEnv = process.env): S
     const keys = Object.keys(v);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
-      const x = walk((v as Record<string, unknown>)[k]);
-      // A key named __proto__ (JSON.parse makes it an own property) stays a property, not a prototype.
-      if (k === '__proto__') Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
-      else out[k] = x;
+      setOwn(out, k, walk((v as Record<string, unknown>)[k]));
     }
     return out;
   };

@@ -55,6 +55,12 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     await redis.set(key, stored('A'), 'EX', 300);
     const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir, env: {} });
     expect(await s.cache.readJsonShared(key)).toBe(await s.cache.readJsonShared(key));
+    // A long entry is not kept (a long-lived process's memory stays bounded): parsed on every read.
+    const big = `tenant_config:${id}-big`;
+    await redis.set(big, JSON.stringify({ blob: 'x'.repeat(300_000) }), 'EX', 300);
+    const [b1, b2] = [await s.cache.readJsonShared(big), await s.cache.readJsonShared(big)];
+    expect(b1).not.toBe(b2);
+    expect(b1).toEqual(b2);
 
     const first = await s.tenants.get(id);
     expect(first.source).toBe('cache');
