@@ -131,7 +131,7 @@ export class Cache {
    * Like readJson, but the value is parsed once per distinct stored text and
    * the same object is handed to every read that finds that text again: the
    * caller must not change it (copy what it hands on). A cached read's JSON
-   * parse after an I/O wait costs ~15 µs here, a quarter of a loopback GET.
+   * parse after an I/O wait costs ~15 us here, a quarter of a loopback GET.
    */
   async readJsonShared(key: string): Promise<unknown> {
     const raw = await this.orElse((s) => s.get(key), null);

@@ -66,7 +66,7 @@ export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
     retryStrategy: () => null,
     connectTimeout: spec.timeoutMs,
     // No commandTimeout: every command runs under run()'s deadline, and the
-    // driver's would be a second timer per command (~6 µs of a ~60 µs cached
+    // driver's would be a second timer per command (~6 us of a ~60 us cached
     // read on loopback here).
     // An ACL user without +info would fail the ready check (ioredis#1097).
     enableReadyCheck: false,

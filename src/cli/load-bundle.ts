@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -49,7 +50,10 @@ const STALE_MS = 7 * 24 * 3600 * 1000;
 export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.ProcessEnv; kind?: string } = {}): LoadedBundle<T> {
   const { env = process.env, kind = 'command' } = options;
   const filename = bundle instanceof URL ? fileURLToPath(bundle) : bundle;
-  const source = readFileSync(filename, 'utf8');
+  // The build keeps the bundle ASCII (scripts/build-cli.mjs), and ASCII read
+  // as Latin-1 is the same text: ~1 ms less than decoding 1.1 MB as UTF-8.
+  const bytes = readFileSync(filename);
+  const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   const { size, mtimeMs } = statSync(filename);
   const tag = cachedDataVersionTag();
   const dir = userCacheDir(env);
