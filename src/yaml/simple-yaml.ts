@@ -68,8 +68,7 @@ class SimpleParser {
 
   constructor(text: string) {
     for (const raw of text.split('\n')) {
-      let indent = 0;
-      while (raw.charCodeAt(indent) === 32) indent++;
+      const indent = skipSpaces(raw, 0);
       if (indent === raw.length || raw.charCodeAt(indent) === 35 /* # */) continue; // blank or comment
       if (indent === 0 && (raw.startsWith('---') || raw.startsWith('...') || raw.startsWith('%'))) bail();
       this.lines.push({ indent, text: indent ? raw.slice(indent) : raw });
@@ -113,8 +112,7 @@ class SimpleParser {
       if (line.indent < indent) break;
       if (line.indent > indent) bail();
       if (!isDash(line.text)) break;
-      let skip = 1;
-      while (line.text.charCodeAt(skip) === 32) skip++;
+      const skip = skipSpaces(line.text, 1);
       const rest = line.text.slice(skip);
       if (rest === '' || rest.charCodeAt(0) === 35 /* # */) {
         this.i++;
@@ -212,8 +210,11 @@ function plainKeyOk(key: string): boolean {
   return typeof resolveImplicit!(key) === 'string';
 }
 
-/** A value written on its key's (or dash's) line: a flow collection, a quoted or a plain scalar. */
-/** `depth`: the block collections it is in (a flow here nests below them). */
+/**
+ * A value written on its key's (or dash's) line: a flow collection, a quoted
+ * or a plain scalar. `depth`: the block collections it is in (a flow here
+ * nests below them).
+ */
 function inlineValue(text: string, depth: number): unknown {
   const c = text[0];
   if (c === '[' || c === '{' || c === '"' || c === "'") {
@@ -233,8 +234,7 @@ function inlineValue(text: string, depth: number): unknown {
 
 /** Nothing but spaces and a comment may follow a value on its line. */
 function endOfLine(text: string, at: number): void {
-  let k = at;
-  while (text.charCodeAt(k) === 32) k++;
+  const k = skipSpaces(text, at);
   if (k < text.length && !(text.charCodeAt(k) === 35 && k > at)) bail();
 }
 
@@ -269,8 +269,11 @@ function quoted(text: string, at: number): [string, number] {
   return bail();
 }
 
-/** A one-line flow collection starting at `at` (`[` or `{`): its value and the index after it. */
-/** `depth`: this collection's own depth, counting the block collections around it. */
+/**
+ * A one-line flow collection starting at `at` (`[` or `{`): its value and the
+ * index after it. `depth`: this collection's own depth, counting the block
+ * collections around it.
+ */
 function flow(text: string, at: number, depth: number): [unknown, number] {
   if (depth > MAX_DEPTH) bail();
   const seq = text[at] === '[';
