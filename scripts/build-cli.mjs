@@ -50,23 +50,28 @@ const lazyRequires = {
   },
 };
 
-rmSync(bundle, { recursive: true, force: true });
-await build({
-  plugins: [lazyRequires],
-  entryPoints: [path.join(root, 'dist', 'cli', 'main.js')],
+/** What both bundles (the CLI and its launcher) are: one CommonJS file each, for this Node. */
+const COMMONJS_FOR_NODE = {
   bundle: true,
   format: 'cjs',
   platform: 'node',
   target: 'node20',
-  outfile: path.join(bundle, 'tenantctl.cjs'),
-  external: ['pg', '@electric-sql/pglite', '@supabase/supabase-js', 'ws'],
-  // A dynamic import() in a vm.Script needs a loader callback; require() of the drivers' CommonJS builds does not.
-  supported: { 'dynamic-import': false },
   // Modules find their .sql files beside themselves (new URL('./x.sql', import.meta.url)): beside the bundle.
   define: { 'import.meta.url': '__tenantctl_bundle_url' },
   // Strict first, as the ES modules it is built from were: a line before esbuild's own "use strict" would void it.
   banner: { js: "'use strict';\nconst __tenantctl_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
+};
+
+rmSync(bundle, { recursive: true, force: true });
+await build({
+  ...COMMONJS_FOR_NODE,
+  plugins: [lazyRequires],
+  entryPoints: [path.join(root, 'dist', 'cli', 'main.js')],
+  outfile: path.join(bundle, 'tenantctl.cjs'),
+  external: ['pg', '@electric-sql/pglite', '@supabase/supabase-js', 'ws'],
+  // A dynamic import() in a vm.Script needs a loader callback; require() of the drivers' CommonJS builds does not.
+  supported: { 'dynamic-import': false },
 });
 
 // ASCII only (esbuild escapes strings; a comment can still carry a µ or an arrow): the launcher reads an ASCII
@@ -81,17 +86,7 @@ await build({
 }
 
 // The launcher (bin/tenantctl.js requires it): CommonJS too, so that no command sets up Node's ES module loader.
-await build({
-  entryPoints: [path.join(root, 'dist', 'cli', 'launch.js')],
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  outfile: path.join(bundle, 'launcher.cjs'),
-  define: { 'import.meta.url': '__tenantctl_bundle_url' },
-  banner: { js: "'use strict';\nconst __tenantctl_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
-  logLevel: 'warning',
-});
+await build({ ...COMMONJS_FOR_NODE, entryPoints: [path.join(root, 'dist', 'cli', 'launch.js')], outfile: path.join(bundle, 'launcher.cjs') });
 
 // Beside the compiled module, and beside the bundle.
 for (const file of sqlFiles(path.join(root, 'src'))) {
