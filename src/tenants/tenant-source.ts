@@ -1,45 +1,11 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { TenantFileError, UsageError, describeError } from '../errors.js';
+import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
-import { lineLocator, readYamlFile } from '../yaml/yaml-file.js';
-import { stripSecrets, type StrippedSecret } from './secrets.js';
-import { isMap } from './plain-object.js';
-import { rowFromConfig } from './registry-mapping.js';
 import type { ParseCache, ParsedEntry } from './parse-cache.js';
+import { fromParsedEntry, locateTenantFile, parseTenantFile, statOrNone, toParsedEntry, type TenantDocument } from './tenant-file.js';
 
-/** A secret stripped from a file, with its line. */
-export interface StrippedSecretAt extends StrippedSecret {
-  line?: number;
-}
-
-/** A tenant as read from its YAML file: secrets stripped, `${VAR}` references kept. */
-export interface TenantDocument {
-  id: string;
-  file: string;
-  /** The whole configuration with `client` block, secrets stripped, references unresolved. */
-  config: Record<string, unknown>;
-  /** `yaml_only: true`: never cached, never migrated. */
-  yamlOnly: boolean;
-  /** `file:line: …` warnings (literal secrets stripped). */
-  warnings: string[];
-  /** What was stripped, and where (the warnings say the same in words). */
-  strippedSecrets: StrippedSecretAt[];
-  /**
-   * The content hash of the registry row this file makes (rowFromConfig's
-   * tenantctl_hash) as parsed, kept in the parse cache: a migration rerun over
-   * 10,000 unchanged files hashes none of them (nor even reads their configs).
-   */
-  rowHash?: string;
-  /** Whether the config has a `subscription` block. */
-  hasSubscription: boolean;
-  /**
-   * The 1-based line of a key path in the file, for later checks' messages.
-   * A function, not the text: the text may hold the literal secrets that were stripped.
-   */
-  lineOf(path: string[]): number | undefined;
-}
-
+export type { StrippedSecretAt, TenantDocument } from './tenant-file.js';
 
 /**
  * The YAML tenant directory, in both layouts: `<dir>/<id>.yaml|.yml` and the
@@ -72,6 +38,11 @@ export class YamlTenantSource {
     return false;
   }
 
+  /** True when `id` may have a file here: a valid id, not registry-only, not hidden. */
+  private lookable(id: string): boolean {
+    return this.allows(id) && isValidId(id) && !id.startsWith('.');
+  }
+
   /** True when `id` may live in YAML at all. */
   allows(id: string): boolean {
     return !(this.registryOnlyPrefix && id.startsWith(this.registryOnlyPrefix));
@@ -90,16 +61,10 @@ export class YamlTenantSource {
 
   /** The file of a tenant and its stat (one syscall per candidate layout). */
   private locate(id: string): { file: string; stamp: string } | undefined {
-    if (!this.checkDir() || !this.allows(id) || !isValidId(id) || id.startsWith('.')) return undefined;
+    if (!this.checkDir() || !this.lookable(id)) return undefined;
     // A valid id holds no separator: the directory's joined prefix plus the name is what path.join gives.
     this.base ??= path.join(this.dir, '_').slice(0, -1);
-    for (const layout of LAYOUTS) {
-      const candidate = this.base + id + layout;
-      const st = statOrNone(candidate);
-      // ctime and inode too: an edit that keeps the mtime (cp -p, a restore) still changes the stamp.
-      if (st?.isFile()) return { file: candidate, stamp: `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` };
-    }
-    return undefined;
+    return locateTenantFile(this.base, id);
   }
 
   /** Every tenant id with a file, sorted; files that are not tenants (tiers.yaml, bad names) are left out. */
@@ -247,91 +212,11 @@ export class YamlTenantSource {
     return doc.config;
   }
 
+  /** Every parse of a file goes through here (tests count them). */
   private parse(id: string, file: string): TenantDocument {
-    const { text, doc } = readYamlFile(file);
-    // The line index is built only when a line is asked for (an error, a stripped secret).
-    let locate: ((p: string[]) => number | undefined) | undefined;
-    const lineOf = (p: string[]) => (locate ??= lineLocator(text))(p);
-    const fail = (p: string[], reason: string): never => {
-      throw new TenantFileError(file, lineOf(p), reason);
-    };
-    if (!isMap(doc)) fail([], 'a tenant file must be a mapping with a client block');
-    const config = doc as Record<string, unknown>;
-    if (!isMap(config.client)) fail(['client'], 'missing "client" block');
-    const client = config.client as Record<string, unknown>;
-    if (client.id === undefined || client.id === null) fail(['client'], 'missing client.id');
-    if (String(client.id) !== id) fail(['client', 'id'], `client.id "${String(client.id)}" does not match the file name "${id}"`);
-    if (typeof client.name !== 'string' || client.name.trim() === '') fail(['client', 'name'], 'client.name must be a non-empty string');
-    if (config.yaml_only !== undefined && typeof config.yaml_only !== 'boolean') fail(['yaml_only'], 'yaml_only must be true or false');
-
-    const { config: stripped, stripped: removed } = stripSecrets(config);
-    const secrets = removed.map((s) => ({ ...s, line: lineOf(s.path) }));
-    const yamlOnly = config.yaml_only === true;
-    const hasSubscription = stripped.subscription !== undefined;
-    const parsed: TenantDocument = { id, file, config: stripped, yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, hasSubscription, lineOf };
-    // Hashed when first asked for (a migration, the parse cache), so a get-config of one huge file never pays
-    // for it; not enumerable, so load()'s copy does not compute it either.
-    let rowHash: string | undefined;
-    Object.defineProperty(parsed, 'rowHash', { get: () => (rowHash ??= rowFromConfig(id, stripped).tenantctl_hash!), enumerable: false });
-    return parsed;
+    return parseTenantFile(id, file);
   }
 }
-
-/** What the parse cache keeps of a result: never the text (it may hold the literal secrets that were stripped). */
-function toParsedEntry(id: string, stamp: string, result: TenantDocument | TenantFileError): ParsedEntry {
-  if (result instanceof TenantFileError) return { stamp, id, error: { line: result.line, detail: result.detail } };
-  return { stamp, id, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets, rowHash: result.rowHash, hasSubscription: result.hasSubscription };
-}
-
-/** `file:line: literal secret … stripped` per stripped secret, the file named from the working directory. */
-function strippedWarnings(file: string, secrets: StrippedSecretAt[]): string[] {
-  return secrets.map((s) => {
-    const where = `${path.relative(process.cwd(), file) || file}:${s.line ?? '?'}`;
-    return s.kind === 'literal-removed'
-      ? `${where}: literal secret ${s.path.join('.')} stripped; put it in an environment variable and write \${VAR}`
-      : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;
-  });
-}
-
-/** A result back from the parse cache; its lines are found by reading the file again, only if one is asked for. */
-function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Record<string, unknown>): TenantDocument | TenantFileError {
-  if (e.error) return new TenantFileError(file, e.error.line, e.error.detail);
-  let locate: ((p: string[]) => number | undefined) | undefined;
-  const lineOf = (p: string[]) => {
-    try {
-      return (locate ??= lineLocator(readFileSync(file, 'utf8')))(p);
-    } catch {
-      return undefined;
-    }
-  };
-  const secrets = e.strippedSecrets ?? [];
-  // The config is fetched on first use (most readers of a rerun never ask), then kept.
-  let config: Record<string, unknown> | undefined;
-  return {
-    id: e.id, file, yamlOnly: !!e.yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, rowHash: e.rowHash, hasSubscription: !!e.hasSubscription, lineOf,
-    get config() {
-      return (config ??= configOf());
-    },
-  };
-}
-
-/**
- * A path's stat, undefined when nothing is there (or a path component is a
- * file); any other failure (a symbolic-link loop, no permission) is the
- * file's error, said with its name.
- */
-function statOrNone(file: string) {
-  try {
-    return statSync(file, { throwIfNoEntry: false });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw new TenantFileError(file, undefined, `cannot be read (${code ?? describeError(err)})`);
-  }
-}
-
-/** Where a tenant's file may be, after `<dir>/<id>`, in order. */
-const LAYOUTS = ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.yml`];
 
 /** How long a looked-up file is trusted before it is stat'ed again, ms. */
 const RECHECK_MS = 1000;

@@ -1,0 +1,147 @@
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { TenantFileError, describeError } from '../errors.js';
+import { lineLocator, readYamlFile } from '../yaml/yaml-file.js';
+import { stripSecrets, type StrippedSecret } from './secrets.js';
+import { isMap } from './plain-object.js';
+import { rowFromConfig } from './registry-mapping.js';
+import type { ParsedEntry } from './parse-cache.js';
+
+/**
+ * One tenant file: where it is, what parsing it gives, and that result in
+ * the form kept between runs (ParsedEntry). No state: YamlTenantSource
+ * keeps what it reads, this only reads.
+ */
+
+/** A secret stripped from a file, with its line. */
+export interface StrippedSecretAt extends StrippedSecret {
+  line?: number;
+}
+
+/** A tenant as read from its YAML file: secrets stripped, `${VAR}` references kept. */
+export interface TenantDocument {
+  id: string;
+  file: string;
+  /** The whole configuration with `client` block, secrets stripped, references unresolved. */
+  config: Record<string, unknown>;
+  /** `yaml_only: true`: never cached, never migrated. */
+  yamlOnly: boolean;
+  /** `file:line: ...` warnings (literal secrets stripped). */
+  warnings: string[];
+  /** What was stripped, and where (the warnings say the same in words). */
+  strippedSecrets: StrippedSecretAt[];
+  /**
+   * The content hash of the registry row this file makes (rowFromConfig's
+   * tenantctl_hash) as parsed, kept in the parse cache: a migration rerun over
+   * 10,000 unchanged files hashes none of them (nor even reads their configs).
+   */
+  rowHash?: string;
+  /** Whether the config has a `subscription` block. */
+  hasSubscription: boolean;
+  /**
+   * The 1-based line of a key path in the file, for later checks' messages.
+   * A function, not the text: the text may hold the literal secrets that were stripped.
+   */
+  lineOf(path: string[]): number | undefined;
+}
+
+/** Where a tenant's file may be, after `<dir>/<id>`, in order. */
+const LAYOUTS = ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.yml`];
+
+/**
+ * The file of a (valid) tenant id under `base` (the directory with a trailing
+ * separator) and its stamp; undefined when there is none. One stat per
+ * candidate layout.
+ */
+export function locateTenantFile(base: string, id: string): { file: string; stamp: string } | undefined {
+  for (const layout of LAYOUTS) {
+    const candidate = base + id + layout;
+    const st = statOrNone(candidate);
+    // ctime and inode too: an edit that keeps the mtime (cp -p, a restore) still changes the stamp.
+    if (st?.isFile()) return { file: candidate, stamp: `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` };
+  }
+  return undefined;
+}
+
+/** Reads, parses and validates one tenant file; secrets stripped. Throws TenantFileError when it is bad. */
+export function parseTenantFile(id: string, file: string): TenantDocument {
+  const { text, doc } = readYamlFile(file);
+  // The line index is built only when a line is asked for (an error, a stripped secret).
+  let locate: ((p: string[]) => number | undefined) | undefined;
+  const lineOf = (p: string[]) => (locate ??= lineLocator(text))(p);
+  const fail = (p: string[], reason: string): never => {
+    throw new TenantFileError(file, lineOf(p), reason);
+  };
+  if (!isMap(doc)) fail([], 'a tenant file must be a mapping with a client block');
+  const config = doc as Record<string, unknown>;
+  if (!isMap(config.client)) fail(['client'], 'missing "client" block');
+  const client = config.client as Record<string, unknown>;
+  if (client.id === undefined || client.id === null) fail(['client'], 'missing client.id');
+  if (String(client.id) !== id) fail(['client', 'id'], `client.id "${String(client.id)}" does not match the file name "${id}"`);
+  if (typeof client.name !== 'string' || client.name.trim() === '') fail(['client', 'name'], 'client.name must be a non-empty string');
+  if (config.yaml_only !== undefined && typeof config.yaml_only !== 'boolean') fail(['yaml_only'], 'yaml_only must be true or false');
+
+  const { config: stripped, stripped: removed } = stripSecrets(config);
+  const secrets = removed.map((s) => ({ ...s, line: lineOf(s.path) }));
+  const yamlOnly = config.yaml_only === true;
+  const hasSubscription = stripped.subscription !== undefined;
+  const parsed: TenantDocument = { id, file, config: stripped, yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, hasSubscription, lineOf };
+  // Hashed when first asked for (a migration, the parse cache), so a get-config of one huge file never pays
+  // for it; not enumerable, so load()'s copy does not compute it either.
+  let rowHash: string | undefined;
+  Object.defineProperty(parsed, 'rowHash', { get: () => (rowHash ??= rowFromConfig(id, stripped).tenantctl_hash!), enumerable: false });
+  return parsed;
+}
+
+/** What the parse cache keeps of a result: never the text (it may hold the literal secrets that were stripped). */
+export function toParsedEntry(id: string, stamp: string, result: TenantDocument | TenantFileError): ParsedEntry {
+  if (result instanceof TenantFileError) return { stamp, id, error: { line: result.line, detail: result.detail } };
+  return { stamp, id, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets, rowHash: result.rowHash, hasSubscription: result.hasSubscription };
+}
+
+/** A result back from the parse cache; its lines are found by reading the file again, only if one is asked for. */
+export function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Record<string, unknown>): TenantDocument | TenantFileError {
+  if (e.error) return new TenantFileError(file, e.error.line, e.error.detail);
+  let locate: ((p: string[]) => number | undefined) | undefined;
+  const lineOf = (p: string[]) => {
+    try {
+      return (locate ??= lineLocator(readFileSync(file, 'utf8')))(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const secrets = e.strippedSecrets ?? [];
+  // The config is fetched on first use (most readers of a rerun never ask), then kept.
+  let config: Record<string, unknown> | undefined;
+  return {
+    id: e.id, file, yamlOnly: !!e.yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, rowHash: e.rowHash, hasSubscription: !!e.hasSubscription, lineOf,
+    get config() {
+      return (config ??= configOf());
+    },
+  };
+}
+
+/** `file:line: literal secret ... stripped` per stripped secret, the file named from the working directory. */
+function strippedWarnings(file: string, secrets: StrippedSecretAt[]): string[] {
+  return secrets.map((s) => {
+    const where = `${path.relative(process.cwd(), file) || file}:${s.line ?? '?'}`;
+    return s.kind === 'literal-removed'
+      ? `${where}: literal secret ${s.path.join('.')} stripped; put it in an environment variable and write \${VAR}`
+      : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;
+  });
+}
+
+/**
+ * A path's stat, undefined when nothing is there (or a path component is a
+ * file); any other failure (a symbolic-link loop, no permission) is the
+ * file's error, said with its name.
+ */
+export function statOrNone(file: string) {
+  try {
+    return statSync(file, { throwIfNoEntry: false });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new TenantFileError(file, undefined, `cannot be read (${code ?? describeError(err)})`);
+  }
+}
