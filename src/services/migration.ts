@@ -54,7 +54,11 @@ export interface MigrationOptions {
   signal?: AbortSignal;
 }
 
-/** Items written per transaction: big enough for multi-row statements to pay, small enough to stop promptly on a signal. */
+/**
+ * Tenant files per batch: read, planned (one query per table) and written
+ * (one transaction, with their subscriptions) together. Big enough for
+ * multi-row statements to pay, small enough to stop promptly on a signal.
+ */
 export const MIGRATION_BATCH = 500;
 
 /** What an item would write once decided. */
@@ -79,12 +83,15 @@ const EMPTY_REGISTRY_READS: Pick<Registry, 'getTenantVersions' | 'getSubscriptio
  * bad file: nothing of that tenant is written). Idempotent: a second run
  * finds everything unchanged.
  *
- * Applying: migrations serialise (a lock on the registry), the plan is read
- * in one query per table, and written in batches, each one transaction that
- * re-checks every item against the version it was planned on (so a change
- * made meanwhile is a conflict, never overwritten) and records the cache
- * invalidations it owes. Those are done at the end, and any an earlier run
- * left owed (killed, or Redis down) are done first.
+ * Applying: migrations serialise (a lock on the registry). The files go in
+ * batches of MIGRATION_BATCH: each is read, planned (one query per table)
+ * and written in one transaction that re-checks every item against the
+ * version it was planned on (so a change made meanwhile is a conflict, never
+ * overwritten) and records the cache invalidations it owes; the next batch's
+ * files are read while that transaction runs. The invalidations are done at
+ * the end, and any an earlier run left owed (killed, or Redis down) are done
+ * first. A run stopped midway (a signal, the registry failing) names every
+ * tenant in its report: written, not written, or not read.
  */
 export class Migration {
   constructor(
@@ -104,33 +111,56 @@ export class Migration {
 
   async run(options: MigrationOptions = {}): Promise<MigrationReport> {
     // A tenants directory named explicitly that does not exist is a usage error, said before anything is created or locked.
-    this.deps.source.checkDir();
-    if (this.deps.parseCache) this.deps.source.useParseCache(this.deps.parseCache());
+    const { source } = this.deps;
+    source.checkDir();
+    if (this.deps.parseCache) source.useParseCache(this.deps.parseCache());
+    const listing = options.ids?.length ? undefined : source.listing();
+    const ids = listing ? listing.ids : [...new Set(options.ids!.map((id) => parseId(id)))];
     const registry = options.dryRun ? await this.readRegistryOrEmpty() : await this.deps.writableRegistry();
     const release = options.dryRun ? undefined : await (registry as Registry).lockMigrations();
+    const memo = this.deps.contentHashes?.();
+    let pipeline: BatchPipeline | undefined;
     try {
       const items: MigrationItem[] = [];
-      const pending = new Map<MigrationItem, Pending>();
-      const currentCatalogue = await registry.getCatalogue();
-      this.readFiles(options, items, pending, currentCatalogue);
       const report: MigrationReport = { dryRun: !!options.dryRun, items, counts: countActions(items) };
+      const currentCatalogue = await registry.getCatalogue();
       if (!options.dryRun) {
         const earlier = await this.deps.outbox.drain(registry as Registry, { signal: options.signal });
         report.earlierInvalidations = { done: earlier.done, pending: earlier.pending };
       }
-      await this.plan(registry, pending, currentCatalogue, !!options.force);
-      this.buildRows(items, pending);
+      const batches = (pipeline = new BatchPipeline(options.dryRun ? undefined : (registry as Registry), options, ids.length));
+      // The catalogue (subscriptions are checked against it) and misnamed files go with the first batch.
+      const first = new Map<MigrationItem, Pending>();
+      const catalogue = this.readCatalogue(listing?.invalidFiles ?? [], items, first, currentCatalogue);
+      for (let at = 0; at === 0 || at < ids.length; at += MIGRATION_BATCH) {
+        const chunk = ids.slice(at, at + MIGRATION_BATCH);
+        const stop = batches.stopReason();
+        if (stop) {
+          // Files never read are said too, so that the report names every tenant.
+          for (const id of ids.slice(at)) items.push({ kind: 'tenant', id, action: 'error', reason: `not read: ${stop.reason}`, failure: stop.failure, written: false, warnings: [] });
+          break;
+        }
+        const pending = at === 0 ? first : new Map<MigrationItem, Pending>();
+        // Read while the previous batch is being written: its transaction runs on the server meanwhile.
+        await this.readTenants(chunk, catalogue, items, pending, () => batches.inFlight());
+        await batches.settled();
+        if (!(await this.plan(registry, pending, currentCatalogue, !!options.force, memo, batches))) continue;
+        this.buildRows(pending);
+        batches.write(pending, chunk.length);
+      }
+      await batches.settled();
       if (!options.dryRun) {
-        const written = await this.apply(items, pending, registry as Registry, options);
         // The invalidations owed for what was written, even when stopped midway.
-        this.recordInvalidation(report, await this.deps.outbox.drain(registry as Registry));
-        report.counts = countActions(items);
-        throwIfAborted(options.signal, () => ({ done: written }), 'migrate-yaml', report);
+        this.recordInvalidation(report, await this.drainAfterWrites(registry as Registry, items));
       }
       report.counts = countActions(items);
+      throwIfAborted(options.signal, () => ({ done: batches.done }), 'migrate-yaml', report);
       return report;
     } finally {
-      this.deps.source.saveParseCache();
+      // A batch still in flight (reading a file failed unexpectedly meanwhile) ends before the lock is let go.
+      await pipeline?.settled().catch(() => undefined);
+      memo?.save();
+      source.saveParseCache();
       await release?.();
     }
   }
@@ -145,52 +175,59 @@ export class Migration {
     }
   }
 
-  /** Loads and validates every file; an item per tenant, subscription and the catalogue. */
-  private readFiles(options: MigrationOptions, items: MigrationItem[], pending: Map<MigrationItem, Pending>, registryCatalogue: Catalogue) {
+  /** The catalogue (tiers.yaml) and the files whose names are not ids, as items; returns the catalogue subscriptions are checked against. */
+  private readCatalogue(invalidFiles: string[], items: MigrationItem[], pending: Map<MigrationItem, Pending>, registryCatalogue: Catalogue): CatalogueForChecks {
     const { source } = this.deps;
-    const listing = options.ids?.length ? undefined : source.listing();
-    const ids = listing ? listing.ids : [...new Set(options.ids!.map((id) => parseId(id)))];
-    // Files named from the working directory (most sit under it: a prefix cut, not path.relative for each of 10,000).
-    const cwd = process.cwd();
-    const rel = (f: string) => (f.startsWith(cwd + path.sep) ? f.slice(cwd.length + 1) : path.relative(cwd, f) || f);
-    const bad = (item: MigrationItem, reason: string) => Object.assign(item, { action: 'error', reason, failure: 'bad-input' });
-
-    // The catalogue first: subscriptions are checked against it.
-    let catalogue: Catalogue | undefined;
-    let catalogueError: string | undefined;
+    let checks: CatalogueForChecks = { catalogue: registryCatalogue };
     const tiersFile = tiersFilePath(source.dir);
-    if (!tiersFile) catalogue = registryCatalogue;
-    else {
-      const catalogueItem: MigrationItem = { kind: 'catalogue', id: 'tiers', file: rel(tiersFile), action: 'error', warnings: [] };
+    if (tiersFile) {
+      const catalogueItem: MigrationItem = { kind: 'catalogue', id: 'tiers', file: this.rel(tiersFile), action: 'error', warnings: [] };
       items.push(catalogueItem);
       try {
-        catalogue = loadTiersFile(tiersFile);
+        const catalogue = loadTiersFile(tiersFile);
         pending.set(catalogueItem, { kind: 'catalogue', catalogue, hash: catalogueHash(catalogue) });
+        checks = { catalogue };
       } catch (err) {
         if (!(err instanceof TenantFileError)) throw err;
-        bad(catalogueItem, (catalogueError = err.message));
+        markBad(catalogueItem, err.message);
+        checks = { error: err.message };
       }
     }
     // Files that look like tenants but whose names are not ids: said, never silently skipped.
-    if (listing) {
-      for (const f of listing.invalidFiles) items.push(bad({ kind: 'tenant', id: path.basename(f), file: rel(f), action: 'error', warnings: [] }, `${rel(f)}: the file name is not a valid tenant id (letters, digits, _ - . only)`));
-    }
+    for (const f of invalidFiles) items.push(markBad({ kind: 'tenant', id: path.basename(f), file: this.rel(f), action: 'error', warnings: [] }, `${this.rel(f)}: the file name is not a valid tenant id (letters, digits, _ - . only)`));
+    return checks;
+  }
 
+  /** A file named from the working directory (most sit under it: a prefix cut, not path.relative for each of 10,000). */
+  private rel(f: string): string {
+    const cwd = process.cwd();
+    return f.startsWith(cwd + path.sep) ? f.slice(cwd.length + 1) : path.relative(cwd, f) || f;
+  }
+
+  /**
+   * Loads and validates tenants' files: an item per tenant and subscription.
+   * While `busy()` (a batch being written), it yields now and then, so that
+   * the write's round trips go on while files are read.
+   */
+  private async readTenants(ids: string[], checks: CatalogueForChecks, items: MigrationItem[], pending: Map<MigrationItem, Pending>, busy: () => boolean) {
+    const { source } = this.deps;
+    let n = 0;
     for (const id of ids) {
+      if (++n % YIELD_EVERY === 0 && busy()) await new Promise((resolve) => setImmediate(resolve));
       // The file is named once read (one stat per tenant, not two); a bad file's error names it too.
       const item: MigrationItem = { kind: 'tenant', id, file: undefined, action: 'error', warnings: [] };
       items.push(item);
       if (!source.allows(id)) {
-        bad(item, `ids starting "${source.registryOnlyPrefix}" are registry-only and never read from YAML`);
+        markBad(item, `ids starting "${source.registryOnlyPrefix}" are registry-only and never read from YAML`);
         continue;
       }
       try {
         const doc = source.read(id);
         if (!doc) {
-          bad(item, `no file ${id}.yaml in ${source.dir}`);
+          markBad(item, `no file ${id}.yaml in ${source.dir}`);
           continue;
         }
-        item.file = rel(doc.file);
+        item.file = this.rel(doc.file);
         item.warnings = doc.warnings;
         if (doc.yamlOnly) {
           item.action = 'skip';
@@ -201,8 +238,8 @@ export class Migration {
         // subscription block means nothing of this tenant is written.
         let sub: Subscription | undefined;
         if (doc.hasSubscription) {
-          if (!catalogue) throw new TenantFileError(doc.file, undefined, `has a subscription, but tiers.yaml is invalid (${catalogueError})`);
-          sub = subscriptionFromConfig(id, doc.config, catalogue, doc);
+          if (!checks.catalogue) throw new TenantFileError(doc.file, undefined, `has a subscription, but tiers.yaml is invalid (${checks.error})`);
+          sub = subscriptionFromConfig(id, doc.config, checks.catalogue, doc);
         }
         const hash = doc.rowHash ?? rowFromConfig(id, doc.config).tenantctl_hash!;
         pending.set(item, { kind: 'tenant', id, hash, build: () => rowFromConfig(id, doc.config, hash) });
@@ -213,19 +250,43 @@ export class Migration {
         }
       } catch (err) {
         if (!(err instanceof TenantFileError)) throw err;
-        item.file ??= rel(err.file);
-        bad(item, err.message);
+        item.file ??= this.rel(err.file);
+        markBad(item, err.message);
       }
     }
   }
 
-  /** Decides each pending item from one read per table, remembering the version it was decided on. */
-  private async plan(registry: Pick<Registry, 'getTenantVersions' | 'getSubscriptions'>, pending: Map<MigrationItem, Pending>, currentCatalogue: Catalogue & { tenantctl_hash: string | null }, force: boolean) {
+  /**
+   * Decides a batch's items from one read per table, remembering the version
+   * each was decided on; false when the batch is not to be written (the
+   * writing stopped: its items say why). A registry that fails here after
+   * batches were written ends the writing like a failed write (the report
+   * says what was written); before any, it is the run's error.
+   */
+  private async plan(
+    registry: Pick<Registry, 'getTenantVersions' | 'getSubscriptions'>,
+    pending: Map<MigrationItem, Pending>,
+    currentCatalogue: Catalogue & { tenantctl_hash: string | null },
+    force: boolean,
+    memo: ContentHashMemo | undefined,
+    batches: BatchPipeline,
+  ): Promise<boolean> {
+    if (batches.stopReason()) {
+      batches.notWritten(pending.keys(), { planned: false });
+      return false;
+    }
     const tenantIds = [...pending.values()].flatMap((p) => (p.kind === 'tenant' ? [p.id] : []));
     const subIds = [...pending.values()].flatMap((p) => (p.kind === 'subscription' ? [p.sub.business_id] : []));
-    const memo = this.deps.contentHashes?.();
-    const [rows, subs] = await Promise.all([registry.getTenantVersions(tenantIds, memo), registry.getSubscriptions(subIds)]);
-    memo?.save();
+    let rows: Map<string, TenantVersionInfo>;
+    let subs: Map<string, StoredSubscription>;
+    try {
+      [rows, subs] = await Promise.all([registry.getTenantVersions(tenantIds, memo), registry.getSubscriptions(subIds)]);
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError) || batches.done === 0) throw err;
+      batches.fail(err);
+      batches.notWritten(pending.keys(), { planned: false });
+      return false;
+    }
     for (const [item, p] of pending) {
       let decision: { action: MigrationAction; reason?: string };
       if (p.kind === 'tenant') {
@@ -243,17 +304,17 @@ export class Migration {
       item.action = decision.action;
       item.reason = decision.reason;
     }
+    return true;
   }
 
   /**
-   * Builds the row of each tenant the plan writes, before anything is written:
-   * a file that changed while it was being read (its config no longer what its
-   * parse-cache entry described) is that tenant's error, not the run's.
+   * Builds the row of each tenant the plan writes, before anything of the
+   * batch is written: a file that changed while it was being read (its config
+   * no longer what its parse-cache entry described) is that tenant's error, not the run's.
    */
-  private buildRows(items: MigrationItem[], pending: Map<MigrationItem, Pending>) {
-    for (const item of items) {
-      const p = pending.get(item);
-      if (p?.kind !== 'tenant' || (item.action !== 'create' && item.action !== 'update')) continue;
+  private buildRows(pending: Map<MigrationItem, Pending>) {
+    for (const [item, p] of pending) {
+      if (p.kind !== 'tenant' || (item.action !== 'create' && item.action !== 'update')) continue;
       try {
         p.row = p.build();
       } catch (err) {
@@ -265,68 +326,19 @@ export class Migration {
   }
 
   /**
-   * Writes what the plan says, batch by batch (the catalogue with the first),
-   * stopping between batches on a signal. Returns how many items it wrote.
+   * Does the invalidations this run owes. A registry lost midway (the
+   * invalidations to do are read from it) leaves them owed, recorded with the
+   * rows they are for: the report still says what was written, and the next
+   * run does them.
    */
-  private async apply(items: MigrationItem[], pending: Map<MigrationItem, Pending>, registry: Registry, options: MigrationOptions): Promise<number> {
-    const toWrite = items.filter((i) => i.action === 'create' || i.action === 'update');
-    const catalogue = toWrite.filter((i) => i.kind === 'catalogue');
-    const rest = toWrite.filter((i) => i.kind !== 'catalogue');
-    // A tenant's row and its subscription always go in the same batch (one
-    // transaction): a batch boundary never falls between them.
-    const byTenant = new Map<string, MigrationItem[]>();
-    for (const i of rest) byTenant.set(i.id, [...(byTenant.get(i.id) ?? []), i]);
-    const batches: MigrationItem[][] = [];
-    let batch: MigrationItem[] = [];
-    for (const group of byTenant.values()) {
-      if (batch.length > 0 && batch.length + group.length > MIGRATION_BATCH) {
-        batches.push(batch);
-        batch = [];
-      }
-      batch.push(...group);
+  private async drainAfterWrites(registry: Registry, items: MigrationItem[]): Promise<DrainResult> {
+    try {
+      return await this.deps.outbox.drain(registry);
+    } catch (err) {
+      const written = items.filter((i) => i.written).length;
+      if (!(err instanceof BackendUnavailableError) || err.backend !== 'registry' || written === 0) throw err;
+      return { status: 'failed', done: 0, pending: written, error: err };
     }
-    if (batch.length) batches.push(batch);
-    if (catalogue.length) batches[0] = [...catalogue, ...(batches[0] ?? [])];
-    const notWritten = (reason: string, failure: MigrationItem['failure']) => {
-      for (const i of toWrite.filter((x) => x.written === undefined)) Object.assign(i, { action: 'error', reason, failure, written: false });
-    };
-    let done = 0;
-    for (const batch of batches) {
-      if (options.signal?.aborted) {
-        notWritten(`not written: interrupted by ${options.signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT'} first`, 'interrupted');
-        break;
-      }
-      const tenants: TenantChange[] = [];
-      const subscriptions: SubscriptionChange[] = [];
-      let cat: CatalogueChange | undefined;
-      for (const i of batch) {
-        const p = pending.get(i)!;
-        // Built by buildRows for every item that is written.
-        if (p.kind === 'tenant') tenants.push({ row: p.row!, expect: p.expect ?? null });
-        else if (p.kind === 'subscription') subscriptions.push({ sub: p.sub, hash: p.hash, expect: p.expect ?? null });
-        else cat = { catalogue: p.catalogue, hash: p.hash, expect: p.expect ?? null };
-      }
-      try {
-        const outcome = await registry.applyChanges({ tenants, subscriptions, catalogue: cat });
-        const conflicted = new Set([
-          ...outcome.conflicts.tenants.map((t) => `tenant:${t}`),
-          ...outcome.conflicts.subscriptions.map((t) => `subscription:${t}`),
-          ...(outcome.conflicts.catalogue ? ['catalogue:tiers'] : []),
-        ]);
-        for (const i of batch) {
-          if (conflicted.has(`${i.kind}:${i.id}`)) Object.assign(i, { action: 'conflict', reason: 'changed in the registry while this run was planning; not overwritten (run again)', written: false });
-          else i.written = true;
-        }
-      } catch (err) {
-        if (!(err instanceof BackendUnavailableError)) throw err;
-        // The registry is gone: this and every later item are not written.
-        notWritten(`not written: ${describeError(err)}`, 'backend');
-        break;
-      }
-      done += batch.length;
-      options.progress?.(done, toWrite.length);
-    }
-    return done;
   }
 
   /** Marks written items with whether their invalidation is done; a Redis failure is said once, with the count left owed. */
@@ -335,6 +347,115 @@ export class Migration {
     for (const i of report.items) if (i.written) i.cacheInvalidated = state;
     if (drained.pending) report.pendingInvalidations = drained.pending;
     if (drained.error) report.cacheError = describeError(drained.error);
+  }
+}
+
+/** What subscriptions are checked against: the catalogue, or why there is none (tiers.yaml is invalid). */
+type CatalogueForChecks = { catalogue: Catalogue; error?: undefined } | { catalogue?: undefined; error: string };
+
+const markBad = (item: MigrationItem, reason: string): MigrationItem => Object.assign(item, { action: 'error' as const, reason, failure: 'bad-input' as const });
+
+/** While a batch is being written, files are read in runs of this many between yields to its I/O (~1-2 ms each). */
+const YIELD_EVERY = 16;
+
+/**
+ * The writing side of a migration: one batch in flight at a time (the
+ * registry is one connection), started without waiting so that the next
+ * batch's files are read meanwhile. Each batch is one transaction that
+ * re-checks every item against the version it was planned on (a change made
+ * meanwhile is a conflict, never overwritten). It stops writing on a signal
+ * (between batches) or when the registry fails; the items it did not write
+ * say why. Without a registry (a dry run) it writes nothing.
+ */
+class BatchPipeline {
+  /** Items written so far (the interrupted error's progress). */
+  done = 0;
+  private files = 0;
+  private current: Promise<void> | undefined;
+  private failure: BackendUnavailableError | undefined;
+
+  constructor(
+    private readonly registry: Registry | undefined,
+    private readonly options: MigrationOptions,
+    private readonly totalFiles: number,
+  ) {}
+
+  inFlight(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** Resolves when no batch is in flight (the registry's connection is free). */
+  async settled(): Promise<void> {
+    await this.current;
+  }
+
+  /** Why nothing more is written, if so: a signal, or the registry failing. */
+  stopReason(): { reason: string; failure: MigrationItem['failure'] } | undefined {
+    if (this.failure) return { reason: describeError(this.failure), failure: 'backend' };
+    const { signal } = this.options;
+    if (signal?.aborted) return { reason: `interrupted by ${signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT'} first`, failure: 'interrupted' };
+    return undefined;
+  }
+
+  fail(err: BackendUnavailableError): void {
+    this.failure ??= err;
+  }
+
+  /**
+   * Marks items as not written, with the stop reason: those the plan would
+   * write, or (`planned: false`, a batch read but never planned) all of them.
+   */
+  notWritten(items: Iterable<MigrationItem>, { planned = true } = {}): void {
+    const stop = this.stopReason();
+    if (!stop) return;
+    for (const i of items) {
+      if (!planned || i.action === 'create' || i.action === 'update') Object.assign(i, { action: 'error', reason: `not written: ${stop.reason}`, failure: stop.failure, written: false });
+    }
+  }
+
+  /** Starts writing what a planned batch says (its files counted for progress); one batch at a time. */
+  write(pending: Map<MigrationItem, Pending>, files: number): void {
+    const registry = this.registry;
+    if (!registry) return;
+    if (this.current) throw new Error('a batch is already in flight');
+    if (this.stopReason()) return this.notWritten(pending.keys());
+    const batch = [...pending.keys()].filter((i) => i.action === 'create' || i.action === 'update');
+    this.files += files;
+    if (batch.length === 0) return this.options.progress?.(this.files, this.totalFiles);
+    this.current = this.apply(registry, batch, pending).finally(() => (this.current = undefined));
+  }
+
+  private async apply(registry: Registry, batch: MigrationItem[], pending: Map<MigrationItem, Pending>): Promise<void> {
+    const tenants: TenantChange[] = [];
+    const subscriptions: SubscriptionChange[] = [];
+    let cat: CatalogueChange | undefined;
+    for (const i of batch) {
+      const p = pending.get(i)!;
+      // Built by buildRows for every item that is written.
+      if (p.kind === 'tenant') tenants.push({ row: p.row!, expect: p.expect ?? null });
+      else if (p.kind === 'subscription') subscriptions.push({ sub: p.sub, hash: p.hash, expect: p.expect ?? null });
+      else cat = { catalogue: p.catalogue, hash: p.hash, expect: p.expect ?? null };
+    }
+    try {
+      const outcome = await registry.applyChanges({ tenants, subscriptions, catalogue: cat });
+      const conflicted = new Set([
+        ...outcome.conflicts.tenants.map((t) => `tenant:${t}`),
+        ...outcome.conflicts.subscriptions.map((t) => `subscription:${t}`),
+        ...(outcome.conflicts.catalogue ? ['catalogue:tiers'] : []),
+      ]);
+      for (const i of batch) {
+        if (conflicted.has(`${i.kind}:${i.id}`)) Object.assign(i, { action: 'conflict', reason: 'changed in the registry while this run was planning; not overwritten (run again)', written: false });
+        else i.written = true;
+      }
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      // The registry is gone: this batch and every later one are not written.
+      this.fail(err);
+      this.notWritten(batch);
+      return;
+    }
+    this.done += batch.length;
+    this.options.progress?.(this.files, this.totalFiles);
   }
 }
 

@@ -234,7 +234,7 @@ describe.runIf(TEST_DATABASE_URL)('migrate-yaml killed at many points (PostgreSQ
     ws?.cleanup();
   });
 
-  it('1,200 tenants with subscriptions (5 batches), 7 interrupted runs, then one run with Redis up', async () => {
+  it('1,200 tenants with subscriptions (3 batches of 500 files), 7 interrupted runs, then one run with Redis up', async () => {
     const prefix = uniq('m');
     const ids = Array.from({ length: 1200 }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
     const query: Query = async (sql) => {
@@ -249,13 +249,13 @@ describe.runIf(TEST_DATABASE_URL)('migrate-yaml killed at many points (PostgreSQ
     const results = await playRounds({ ws, ids, registryArgs: ['--registry', db.url], readState: () => readState(query) }, own, (runMs) => [
       // First, with nothing owed yet (so Redis is not touched before the writes): every batch
       // committed, then the invalidation hangs on the paused Redis (4 s timeout) and the run is killed inside that window.
-      { redis: 'paused', kill: { afterStderr: /migrating 2400\/2400/, thenMs: Math.random() * 1500 } },
+      { redis: 'paused', kill: { afterStderr: /migrating 1200\/1200/, thenMs: Math.random() * 1500 } },
       { redis: 'up', kill: { afterMs: spread(runMs, 0.3, 0.6) } },
-      { redis: 'up', kill: { afterStderr: /migrating 1000\/2400/, thenMs: 0 } },
+      { redis: 'up', kill: { afterStderr: /migrating 1000\/1200/, thenMs: 0 } },
       // Paused from the start: the invalidations owed by the round before hang first.
       { redis: 'paused', kill: { afterMs: spread(runMs, 0.6, 1.2) } },
       { redis: 'up', kill: { afterMs: spread(runMs, 0.6, 1.2) } },
-      { redis: 'up', kill: { afterStderr: /migrating 2000\/2400/, thenMs: Math.random() * 100 } },
+      { redis: 'up', kill: { afterStderr: /migrating 1000\/1200/, thenMs: Math.random() * 300 } },
       // Down throughout: the registry is written, the invalidations stay owed, exit 4.
       { redis: 'down' },
     ]);
@@ -273,7 +273,7 @@ describe('migrate-yaml killed at several points (embedded PGlite): the registry 
   });
   afterAll(() => ws?.cleanup());
 
-  it('300 tenants with subscriptions (2 batches), 4 interrupted runs, then one run with Redis up', async () => {
+  it('300 tenants with subscriptions (one batch), 4 interrupted runs, then one run with Redis up', async () => {
     const prefix = uniq('p');
     const ids = Array.from({ length: 300 }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
     // Opened only between runs (one process at a time); a lock left by a killed run belongs to a dead pid and is taken over.
@@ -286,7 +286,7 @@ describe('migrate-yaml killed at several points (embedded PGlite): the registry 
       }
     };
     const results = await playRounds({ ws, ids, registryArgs: [], readState: state }, own, (runMs) => [
-      { redis: 'paused', kill: { afterStderr: /migrating 600\/600/, thenMs: Math.random() * 1500 } },
+      { redis: 'paused', kill: { afterStderr: /migrating 300\/300/, thenMs: Math.random() * 1500 } },
       { redis: 'up', kill: { afterMs: spread(runMs, 0.4, 1.0) } },
       { redis: 'up', kill: { afterMs: spread(runMs, 0.6, 1.3) } },
       { redis: 'down' },

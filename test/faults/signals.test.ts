@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, freshPostgresDatabase, runCli, runCliOnTerminal, TEST_DATABASE_URL, workspace, type CliRun } from '../helpers/setup.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
  * Issue 7 §6: SIGINT / SIGTERM stop a long command between batches, report
@@ -53,6 +54,22 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * Waits until the tenantctl process waits on a row lock in this test's
+ * database (other test files run tenantctl processes that wait on their own
+ * locks); false when it exited first.
+ */
+async function waitForLockWait(run: Running, watcher: { query(sql: string): Promise<{ rows: Array<{ n: number }> }> }): Promise<boolean> {
+  let exited = false;
+  void run.done.then(() => (exited = true));
+  await waitFor('migrate-yaml to wait on the held row', async () => {
+    if (exited) return true;
+    const { rows } = await watcher.query("SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'tenantctl' AND a.datname = current_database() AND NOT l.granted");
+    return rows[0].n > 0;
+  });
+  return !exited;
 }
 
 describe('signals during invalidate-all and at its prompt', () => {
@@ -178,15 +195,7 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
       await service.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [HELD]);
 
       const run = spawnCli(['migrate-yaml', '--json', '--registry-timeout', '20000'], { cwd: ws.dir, env });
-      let exited = false;
-      void run.done.then(() => (exited = true));
-      await waitFor('migrate-yaml to wait on the held row', async () => {
-        if (exited) return true;
-        // In this test's database only: other test files run tenantctl processes that wait on their own locks.
-        const { rows } = await watcher.query("SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'tenantctl' AND a.datname = current_database() AND NOT l.granted");
-        return rows[0].n > 0;
-      });
-      expect(exited, 'migrate-yaml ended before it reached the second batch').toBe(false);
+      expect(await waitForLockWait(run, watcher), 'migrate-yaml ended before it reached the second batch').toBe(true);
       run.child.kill('SIGTERM');
       await waitFor('the signal to be acknowledged', () => /terminated/.test(run.stderr()));
       await service.query('ROLLBACK');
@@ -203,6 +212,11 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
       const notWritten = report.items.filter((i) => !i.written);
       expect(notWritten).toHaveLength(TENANTS - 1000);
       for (const i of notWritten) expect(i.reason).toMatch(/interrupted by SIGTERM/);
+      // Every tenant is named: the batch read while the held one was in flight as not written, the files after it as not read.
+      expect(report.items.map((i) => i.id)).toEqual(ids);
+      const reasonOf = (id: string) => report.items.find((i) => i.id === id)!.reason;
+      expect(ids.slice(1000, 1500).map(reasonOf).every((r) => r === 'not written: interrupted by SIGTERM first')).toBe(true);
+      expect(ids.slice(1500).map(reasonOf).every((r) => r === 'not read: interrupted by SIGTERM first')).toBe(true);
 
       // No half-written tenant: each row is wholly v1 or wholly v2, and v2 exactly where the report says.
       const { rows } = await watcher.query('SELECT id, name, tenant_config FROM tenants ORDER BY id');
@@ -226,4 +240,69 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
       await db.drop();
     }
   }, 40_000);
+});
+
+describe.runIf(TEST_DATABASE_URL)('PostgreSQL lost during migrate-yaml (through a proxy the test owns and cuts)', () => {
+  const TENANTS = 2500;
+  const ids = Array.from({ length: TENANTS }, (_, i) => `r${String(i).padStart(4, '0')}`);
+  /** In the third batch of 500: a service's row lock on it holds that batch in flight while the proxy is cut. */
+  const HELD = 'r1200';
+  const writeTenants = (dir: string, version: string) => {
+    for (const id of ids) writeFileSync(path.join(dir, `${id}.yaml`), `client:\n  id: ${id}\n  name: Tenant ${id} ${version}\nmarker: ${version}\n`);
+  };
+
+  it('exit 4: the batches before are written and said; the report names every tenant (written, not written, not read); a rerun finishes', async () => {
+    const { default: pg } = await import('pg');
+    const db = await freshPostgresDatabase();
+    const target = new URL(db.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const ws = workspace({}, { registry: false });
+    const service = new pg.Client({ connectionString: db.url });
+    const watcher = new pg.Client({ connectionString: db.url });
+    try {
+      writeTenants(ws.tenantsDir, 'v1');
+      const first = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env: { DATABASE_URL: db.url } });
+      expect(first.code, first.stderr).toBe(0);
+
+      writeTenants(ws.tenantsDir, 'v2');
+      await service.connect();
+      await watcher.connect();
+      await service.query('BEGIN');
+      await service.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [HELD]);
+      const run = spawnCli(['migrate-yaml', '--json', '--registry-timeout', '20000'], { cwd: ws.dir, env: { DATABASE_URL: proxy.via(db.url) } });
+      expect(await waitForLockWait(run, watcher), 'migrate-yaml ended before it reached the third batch').toBe(true);
+      await proxy.cut();
+      const r = await run.done;
+      await service.query('ROLLBACK');
+
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
+      const report = JSON.parse(r.stdout) as { items: Array<{ id: string; written?: boolean; reason?: string; failure?: string }> };
+      expect(report.items.map((i) => i.id)).toEqual(ids);
+      const written = report.items.filter((i) => i.written).map((i) => i.id);
+      expect(written).toEqual(ids.slice(0, 1000));
+      // The held batch and the one read meanwhile: not written; the rest: never read. All say the registry's failure.
+      const notWritten = report.items.filter((i) => i.reason?.startsWith('not written: '));
+      expect(notWritten.map((i) => i.id)).toEqual(ids.slice(1000, 2000));
+      const notRead = report.items.filter((i) => i.reason?.startsWith('not read: '));
+      expect(notRead.map((i) => i.id)).toEqual(ids.slice(2000));
+      for (const i of [...notWritten, ...notRead]) expect(i.failure).toBe('backend');
+      expect(notRead[0].reason).toMatch(/registry/i);
+
+      // What the report says is what the registry holds: v2 exactly for the written batches.
+      const { rows } = await watcher.query('SELECT id, name FROM tenants ORDER BY id');
+      expect(rows.filter((row) => row.name.endsWith(' v2')).map((row) => row.id)).toEqual(written);
+
+      await proxy.restore();
+      const again = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env: { DATABASE_URL: proxy.via(db.url) } });
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout).counts).toMatchObject({ update: TENANTS - 1000, unchanged: 1000, error: 0, conflict: 0 });
+    } finally {
+      await service.end().catch(() => undefined);
+      await watcher.end().catch(() => undefined);
+      await proxy.close();
+      ws.cleanup();
+      await db.drop();
+    }
+  }, 60_000);
 });
