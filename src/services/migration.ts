@@ -48,7 +48,7 @@ export interface MigrationOptions {
   ids?: string[];
   dryRun?: boolean;
   force?: boolean;
-  /** Called after each written batch (for progress on stderr). */
+  /** Called after each written batch with the tenant files done so far and in all (for progress on stderr). */
   progress?: (done: number, total: number) => void;
   /** Checked between batches: the run stops there, reports what it did, and throws InterruptedError. */
   signal?: AbortSignal;

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -94,7 +94,8 @@ describe('the parse cache', () => {
     // As if the file had changed between the stat and the read: the entry's row hash is not the file's.
     const index = path.join(cacheHome, 'tenantctl', readdirName(cacheHome));
     const data = JSON.parse(readFileSync(index, 'utf8'));
-    data.entries[path.join(ws.tenantsDir, 'eps.yaml')].rowHash = 'f'.repeat(64);
+    // (Entries are [stamp, row hash, flags, ...] under the file's name in the tenants directory.)
+    data.entries['eps.yaml'][1] = 'f'.repeat(64);
     writeFileSync(index, JSON.stringify(data));
     const doc = fresh().read('eps')!;
     expect(() => doc.config).toThrow(/changed while it was being read; run again/);
@@ -145,6 +146,37 @@ describe('the parse cache', () => {
     }
   });
 
+  it('keeps both layouts and every kind of result (secrets stripped, yaml_only, a bad file) exactly as parsing gave them', () => {
+    mkdirSync(path.join(ws.tenantsDir, 'kappa'), { recursive: true });
+    writeFileSync(path.join(ws.tenantsDir, 'kappa', 'client.yaml'), tenantYaml('kappa', 'Kappa', 'smtp:\n  password: hunter2\n'));
+    ws.writeTenant('lambda', tenantYaml('lambda', 'Lambda', 'yaml_only: true\n'));
+    ws.writeTenant('mu', 'client:\n  id: mu\n  name: [x\n');
+    const first = fresh();
+    const want = ['kappa', 'lambda'].map((id) => first.read(id)!);
+    const badMessage = (() => {
+      try {
+        first.read('mu');
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    first.saveParseCache();
+    const parse = vi.spyOn(YamlTenantSource.prototype as unknown as { parse: () => unknown }, 'parse');
+    try {
+      const again = fresh();
+      const got = ['kappa', 'lambda'].map((id) => again.read(id)!);
+      for (const [i, doc] of got.entries()) {
+        const { id, file, yamlOnly, warnings, strippedSecrets, rowHash, hasSubscription, config } = doc;
+        expect({ id, file, yamlOnly, warnings, strippedSecrets, rowHash, hasSubscription, config }).toEqual({ ...pick(want[i]), rowHash: want[i].rowHash });
+      }
+      expect(got[1].yamlOnly).toBe(true);
+      expect(() => again.read('mu')).toThrow(badMessage);
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
   it('a corrupt or foreign cache file is ignored, never trusted', () => {
     ws.writeTenant('gamma', tenantYaml('gamma', 'Gamma'));
     const s = fresh();
@@ -158,4 +190,10 @@ describe('the parse cache', () => {
 /** The index file (the configs sit beside it in `<same name>.configs.json`). */
 function readdirName(home: string): string {
   return readdirSync(path.join(home, 'tenantctl')).find((f: string) => f.endsWith('.json') && !f.endsWith('.configs.json'))!;
+}
+
+/** The fields of a parsed tenant document that the parse cache must give back. */
+function pick(d: { id: string; file: string; yamlOnly: boolean; warnings: string[]; strippedSecrets: unknown[]; hasSubscription: boolean; config: unknown }) {
+  const { id, file, yamlOnly, warnings, strippedSecrets, hasSubscription, config } = d;
+  return { id, file, yamlOnly, warnings, strippedSecrets, hasSubscription, config };
 }
