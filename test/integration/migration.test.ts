@@ -120,7 +120,8 @@ describe('Migration: YAML -> registry', () => {
       const dir = path.join(cacheHome, 'tenantctl');
       const index = readdirSync(dir).find((f) => f.startsWith('tenants-') && !f.endsWith('.configs.json'))!;
       const data = JSON.parse(readFileSync(path.join(dir, index), 'utf8'));
-      data.entries[path.join(ws.tenantsDir, `${a}.yaml`)].rowHash = 'f'.repeat(64);
+      // (Entries are [stamp, row hash, flags, ...] under the file's name in the tenants directory.)
+      data.entries[`${a}.yaml`][1] = 'f'.repeat(64);
       writeFileSync(path.join(dir, index), JSON.stringify(data));
       rmSync(path.join(dir, index.replace(/\.json$/, '.configs.json')));
       const again = wireServices({ registry, tenantsDir: ws.tenantsDir, env: { XDG_CACHE_HOME: cacheHome } });
