@@ -28,6 +28,11 @@ const PAGE = 10_000;
 export class InvalidationOutbox {
   constructor(private readonly deps: { cache: Cache; admin: CacheAdmin }) {}
 
+  /** Whether there is a Redis to do invalidations with at all. */
+  get cacheConfigured(): boolean {
+    return this.deps.cache.configured;
+  }
+
   async drain(registry: RegistryStore, options: { signal?: AbortSignal } = {}): Promise<DrainResult> {
     let done = 0;
     for (;;) {

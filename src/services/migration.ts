@@ -113,14 +113,18 @@ export class Migration {
     // A tenants directory named explicitly that does not exist is a usage error, said before anything is created or locked.
     const { source } = this.deps;
     source.checkDir();
+    // Ids named on the command line are checked before anything is opened.
+    const named = options.ids?.length ? [...new Set(options.ids.map((id) => parseId(id)))] : undefined;
     if (this.deps.parseCache) source.useParseCache(this.deps.parseCache());
-    const listing = options.ids?.length ? undefined : source.listing();
-    const ids = listing ? listing.ids : [...new Set(options.ids!.map((id) => parseId(id)))];
     const registry = options.dryRun ? await this.readRegistryOrEmpty() : await this.deps.writableRegistry();
     const release = options.dryRun ? undefined : await (registry as Registry).lockMigrations();
-    const memo = this.deps.contentHashes?.();
     let pipeline: BatchPipeline | undefined;
+    let memo: (ContentHashMemo & { save(): void }) | undefined;
     try {
+      // Listed under the lock: a run that waited for another one sees the directory as it is now.
+      const listing = named ? undefined : source.listing();
+      const ids = named ?? listing!.ids;
+      memo = this.deps.contentHashes?.();
       const items: MigrationItem[] = [];
       const report: MigrationReport = { dryRun: !!options.dryRun, items, counts: countActions(items) };
       const currentCatalogue = await registry.getCatalogue();
@@ -136,8 +140,10 @@ export class Migration {
         const chunk = ids.slice(at, at + MIGRATION_BATCH);
         const stop = batches.stopReason();
         if (stop) {
+          // Stopped before the first plan: the catalogue read with the first batch is not written either.
+          if (at === 0) batches.notWritten(first.keys(), { planned: false });
           // Files never read are said too, so that the report names every tenant.
-          for (const id of ids.slice(at)) items.push({ kind: 'tenant', id, action: 'error', reason: `not read: ${stop.reason}`, failure: stop.failure, written: false, warnings: [] });
+          for (const id of ids.slice(at)) items.push({ kind: 'tenant', id, action: 'error', reason: `not read: ${stop.reason}`, failure: stop.failure, ...(!options.dryRun && { written: false }), warnings: [] });
           break;
         }
         const pending = at === 0 ? first : new Map<MigrationItem, Pending>();
@@ -337,7 +343,8 @@ export class Migration {
     } catch (err) {
       const written = items.filter((i) => i.written).length;
       if (!(err instanceof BackendUnavailableError) || err.backend !== 'registry' || written === 0) throw err;
-      return { status: 'failed', done: 0, pending: written, error: err };
+      // Owed at least for what this run wrote (the outbox may hold more).
+      return this.deps.outbox.cacheConfigured ? { status: 'failed', done: 0, pending: written, error: err } : { status: 'not-configured', done: 0, pending: written };
     }
   }
 
@@ -373,6 +380,8 @@ class BatchPipeline {
   private files = 0;
   private current: Promise<void> | undefined;
   private failure: BackendUnavailableError | undefined;
+  /** A write that failed other than by the registry (a bug): the run's error, thrown by settled(). */
+  private broken: { error: unknown } | undefined;
 
   constructor(
     private readonly registry: Registry | undefined,
@@ -384,9 +393,10 @@ class BatchPipeline {
     return this.current !== undefined;
   }
 
-  /** Resolves when no batch is in flight (the registry's connection is free). */
+  /** Resolves when no batch is in flight (the registry's connection is free); throws what broke a write. */
   async settled(): Promise<void> {
     await this.current;
+    if (this.broken) throw this.broken.error;
   }
 
   /** Why nothing more is written, if so: a signal, or the registry failing. */
@@ -408,8 +418,10 @@ class BatchPipeline {
   notWritten(items: Iterable<MigrationItem>, { planned = true } = {}): void {
     const stop = this.stopReason();
     if (!stop) return;
+    // A dry run writes nothing anyway: what it did not get to is not planned.
+    const what = this.registry ? 'not written' : 'not planned';
     for (const i of items) {
-      if (!planned || i.action === 'create' || i.action === 'update') Object.assign(i, { action: 'error', reason: `not written: ${stop.reason}`, failure: stop.failure, written: false });
+      if (!planned || i.action === 'create' || i.action === 'update') Object.assign(i, { action: 'error', reason: `${what}: ${stop.reason}`, failure: stop.failure }, this.registry && { written: false });
     }
   }
 
@@ -418,11 +430,14 @@ class BatchPipeline {
     const registry = this.registry;
     if (!registry) return;
     if (this.current) throw new Error('a batch is already in flight');
-    if (this.stopReason()) return this.notWritten(pending.keys());
+    if (this.broken || this.stopReason()) return this.notWritten(pending.keys());
     const batch = [...pending.keys()].filter((i) => i.action === 'create' || i.action === 'update');
     this.files += files;
     if (batch.length === 0) return this.options.progress?.(this.files, this.totalFiles);
-    this.current = this.apply(registry, batch, pending).finally(() => (this.current = undefined));
+    // Never a rejection nobody awaits (the files of the next batch are being read meanwhile): kept for settled().
+    this.current = this.apply(registry, batch, pending)
+      .catch((error: unknown) => void (this.broken ??= { error }))
+      .finally(() => (this.current = undefined));
   }
 
   private async apply(registry: Registry, batch: MigrationItem[], pending: Map<MigrationItem, Pending>): Promise<void> {

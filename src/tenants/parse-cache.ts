@@ -100,11 +100,6 @@ export class ParseCache {
     return new ParseCache(file, dir, base, valid ? data.generation : undefined, entries);
   }
 
-  /** Whether the file has an entry (of whatever stamp). */
-  has(file: string): boolean {
-    return this.changed.has(file) || this.savedEntries.has(file);
-  }
-
   /** The entry of a file, if it was parsed with exactly this stamp. */
   get(file: string, stamp: string): ParsedEntry | undefined {
     const e = this.changed.get(file);

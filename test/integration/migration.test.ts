@@ -5,7 +5,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
-import { migrationExitCode } from '../../src/services/migration.js';
+import { InterruptedError } from '../../src/errors.js';
+import { MIGRATION_BATCH, migrationExitCode, type MigrationReport } from '../../src/services/migration.js';
 import { sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
 import { wireServices } from '../helpers/services.js';
@@ -173,5 +174,45 @@ describe('Migration: YAML -> registry', () => {
     expect(r.items[0]).toMatchObject({ written: true, cacheInvalidated: false });
     expect(migrationExitCode(r)).toBe(4);
     s.close();
+  });
+
+  it('a write that fails other than by the registry (here a throwing progress callback) is the run\'s error: never lost while the next batch is read', async () => {
+    const ids = Array.from({ length: MIGRATION_BATCH + 100 }, (_, i) => `bulk-${String(i).padStart(4, '0')}`);
+    for (const id of ids) ws.writeTenant(id, tenantYaml(id));
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    try {
+      // Before: the rejection of the batch in flight went unhandled and the run ended "done" with exit 0.
+      await expect(s.migration.run({ progress: () => { throw new Error('progress broke'); } })).rejects.toThrow('progress broke');
+      // The batch itself was written (the callback runs after it), the next one never.
+      expect(await store.getTenant(ids[0])).toBeDefined();
+      expect(await store.getTenant(ids.at(-1)!)).toBeUndefined();
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a run stopped before its first batch names the catalogue and every tenant: not written (a dry run: not planned) or not read', async () => {
+    const [a, b] = [uniq('early'), uniq('early')];
+    ws.writeTenant(a, tenantYaml(a));
+    ws.writeTenant(b, tenantYaml(b));
+    ws.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  core: { features: [has_ai], max_devices: 2 }\n');
+    const stopped = new AbortController();
+    stopped.abort('SIGINT');
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    try {
+      for (const dryRun of [false, true]) {
+        const err = await s.migration.run({ dryRun, signal: stopped.signal }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(InterruptedError);
+        const items = ((err as InterruptedError).partial as MigrationReport).items;
+        const first = `${dryRun ? 'not planned' : 'not written'}: interrupted by SIGINT first`;
+        expect(items.map((i) => [i.kind, i.id, i.action, i.reason])).toEqual([
+          ['catalogue', 'tiers', 'error', first],
+          ...[a, b].sort().map((id) => ['tenant', id, 'error', 'not read: interrupted by SIGINT first']),
+        ]);
+      }
+      expect(await store.getTenant(a)).toBeUndefined();
+    } finally {
+      s.close();
+    }
   });
 });
