@@ -94,9 +94,10 @@ export class TenantConfigService {
 
   /**
    * getStored, except that a cache hit comes back as stored (not yet marked
-   * by markCacheHit), and with `shared` it is the cache's shared parse: the
-   * caller copies it before changing or handing on anything (get()
-   * substitutes into a fresh copy).
+   * by markCacheHit), and with `shared` it is the cache's shared parse, or
+   * below its top level the tenant source's parsed document: the caller
+   * copies it before changing or handing on anything (get() substitutes into
+   * a fresh copy).
    */
   private async stored(id: string, options: { noCache?: boolean }, shared: boolean): Promise<StoredConfig> {
     parseId(id);
@@ -113,7 +114,10 @@ export class TenantConfigService {
       if (!(err instanceof TenantFileError)) throw err;
       fileError = err;
     }
-    if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(structuredClone(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true };
+    // The source keeps the parsed document: a caller that owns its result gets a copy; a shared read (get,
+    // whose substitution copies everything) only a new top level, which withMeta makes.
+    const own = (config: Record<string, unknown>) => (shared ? config : structuredClone(config));
+    if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(own(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true };
 
     if (!options.noCache) {
       const hit = await (shared ? cache.readJsonShared(key) : cache.readJson(key));
@@ -128,7 +132,7 @@ export class TenantConfigService {
     if (choice.source === 'database') {
       const { row } = choice;
       found = { source: 'database', config: withMeta(choice.config, 'database', { status: row.status, plan: row.plan, updated_at: row.updated_at }) };
-    } else if (choice.source === 'yaml') found = { source: 'yaml', config: withMeta(structuredClone(choice.config), 'yaml') };
+    } else if (choice.source === 'yaml') found = { source: 'yaml', config: withMeta(own(choice.config), 'yaml') };
     if (!found && this.registryDown) {
       // It may well be in the registry: that is not a negative answer.
       throw new BackendUnavailableError('registry', `tenant ${id} is not in YAML and the registry is unreachable`);

@@ -123,8 +123,10 @@ export function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Re
 
 /** `file:line: literal secret ... stripped` per stripped secret, the file named from the working directory. */
 function strippedWarnings(file: string, secrets: StrippedSecretAt[]): string[] {
+  if (secrets.length === 0) return [];
+  const name = path.relative(process.cwd(), file) || file;
   return secrets.map((s) => {
-    const where = `${path.relative(process.cwd(), file) || file}:${s.line ?? '?'}`;
+    const where = `${name}:${s.line ?? '?'}`;
     return s.kind === 'literal-removed'
       ? `${where}: literal secret ${s.path.join('.')} stripped; put it in an environment variable and write \${VAR}`
       : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;

@@ -85,6 +85,27 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     s.close();
   });
 
+  it('YAML answers share the parsed file, yet every caller gets its own copy (plain and yaml_only tenants)', async () => {
+    for (const extra of ['', 'yaml_only: true\n']) {
+      const id = uniq('copies');
+      ws.writeTenant(id, tenantYaml(id, 'A', `${extra}email:\n  smtp: { host: "\${H:-h1}" }\nlist:\n  - { a: 1 }\n`));
+      const s = wireServices({ registry, tenantsDir: ws.tenantsDir, env: {} });
+      const first = await s.tenants.get(id, { noCache: true });
+      expect(first.source).toBe('yaml');
+      (first.config.client as Record<string, unknown>).name = 'changed';
+      (first.config.list as Array<Record<string, unknown>>)[0].a = 2;
+      (first.config.email as { smtp: Record<string, unknown> }).smtp.host = 'changed';
+      const fromStore = await s.tenants.getStored(id, { noCache: true });
+      (fromStore.config.list as Array<Record<string, unknown>>)[0].a = 3;
+      (fromStore.config._meta as Record<string, unknown>).source = 'changed too';
+
+      const second = await s.tenants.get(id, { noCache: true });
+      expect(second.config).toMatchObject({ client: { name: 'A' }, list: [{ a: 1 }], email: { smtp: { host: 'h1' } }, _meta: { source: 'yaml' } });
+      expect((await s.tenants.getStored(id, { noCache: true })).config).toMatchObject({ list: [{ a: 1 }], email: { smtp: { host: '${H:-h1}' } }, _meta: { source: 'yaml' } });
+      s.close();
+    }
+  });
+
   it('prefers the registry over YAML once migrated, and a save invalidates only that tenant', async () => {
     const id = uniq('db');
     const neighbour = `${id}2`;
