@@ -113,7 +113,7 @@ export function lineOfPath(text: string, path: string[]): number | undefined {
  * opens a scalar only where one can begin (the start, after a space, `[`, `{`,
  * `,` or `:`), so the apostrophe in `it's` opens nothing.
  */
-function withoutComment(line: string): string {
+export function withoutComment(line: string): string {
   if (!line.includes('#')) return line;
   let quote: string | undefined;
   for (let i = 0; i < line.length; i++) {

@@ -7,7 +7,7 @@ import { substitute, substituteString } from '../../src/tenants/substitution.js'
 import { isSecretKey, maskSecrets, resolveAbsentSecrets, stripSecrets } from '../../src/tenants/secrets.js';
 import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
 import { dump } from 'js-yaml';
-import { lineLocator, MAX_TENANT_FILE_BYTES } from '../../src/yaml/yaml-file.js';
+import { lineLocator, MAX_TENANT_FILE_BYTES, withoutComment } from '../../src/yaml/yaml-file.js';
 import { configFromRow, rowFromConfig, contentHash } from '../../src/tenants/registry-mapping.js';
 import { tenantYaml, workspace } from '../helpers/setup.js';
 
@@ -308,21 +308,8 @@ describe('locating key paths in a file (for file:line messages)', () => {
   });
 });
 
-/** The index as first written (matchAll and a Set of names per token): the oracle for the faster one. */
+/** The index as first written (matchAll and a Set of names per token): the oracle for the faster one (comments cut the same way). */
 function referenceLocator(text: string): (path: string[]) => number | undefined {
-  const withoutComment = (line: string) => {
-    if (!line.includes('#')) return line;
-    let quote: string | undefined;
-    for (let i = 0; i < line.length; i++) {
-      const c = line[i];
-      if (quote) {
-        if (quote === '"' && c === '\\') i++;
-        else if (c === quote) quote = undefined;
-      } else if ((c === '"' || c === "'") && (i === 0 || /[\s[{,:]/.test(line[i - 1]))) quote = c;
-      else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]))) return line.slice(0, i);
-    }
-    return line;
-  };
   const index = new Map<string, number[]>();
   const KEY = /([^\s{},:"'#[\]]+)["']?\s*:/g;
   text.split('\n').forEach((raw, i) => {
