@@ -1,14 +1,15 @@
 import path from 'node:path';
 import { BackendUnavailableError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted, type TenantctlError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
-import type { ContentHashMemo, Registry, StoredSubscription, TenantChange, TenantVersionInfo, TenantWrite, SubscriptionChange, CatalogueChange } from '../registry/registry-store.js';
+import type { ContentHashMemo, Registry, StoredSubscription, TenantVersionInfo } from '../registry/registry-store.js';
 import type { YamlTenantSource } from '../tenants/tenant-source.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
-import { catalogueHash, catalogueVersion, contentHash, subscriptionHash, subscriptionVersion, tenantVersion } from '../registry/content-hash.js';
+import { catalogueHash, catalogueVersion, subscriptionHash, subscriptionVersion, tenantVersion } from '../registry/content-hash.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
 import { loadTiersFile, tiersFilePath } from '../permissions/tiers-file.js';
 import { subscriptionFromConfig } from '../permissions/subscription-block.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
+import { BatchPipeline, type Pending } from './batch-pipeline.js';
 import type { ParseCache } from '../tenants/parse-cache.js';
 
 export { catalogueHash, subscriptionHash } from '../registry/content-hash.js';
@@ -60,13 +61,6 @@ export interface MigrationOptions {
  * multi-row statements to pay, small enough to stop promptly on a signal.
  */
 export const MIGRATION_BATCH = 500;
-
-/** What an item would write once decided. */
-type Pending =
-  /** The row is built (by buildRows) only for an item to write: an unchanged tenant's config is never even read (see ParseCache). */
-  | { kind: 'tenant'; id: string; hash: string; build: () => TenantWrite; row?: TenantWrite; expect?: string | null }
-  | { kind: 'subscription'; sub: Subscription; hash: string; expect?: string | null }
-  | { kind: 'catalogue'; catalogue: Catalogue; hash: string; expect?: string | null };
 
 /** The reads a plan needs, from an empty registry (a dry run before the embedded registry exists). */
 const EMPTY_REGISTRY_READS: Pick<Registry, 'getTenantVersions' | 'getSubscriptions' | 'getCatalogue'> = {
@@ -364,115 +358,6 @@ const markBad = (item: MigrationItem, reason: string): MigrationItem => Object.a
 
 /** While a batch is being written, files are read in runs of this many between yields to its I/O (~1-2 ms each). */
 const YIELD_EVERY = 16;
-
-/**
- * The writing side of a migration: one batch in flight at a time (the
- * registry is one connection), started without waiting so that the next
- * batch's files are read meanwhile. Each batch is one transaction that
- * re-checks every item against the version it was planned on (a change made
- * meanwhile is a conflict, never overwritten). It stops writing on a signal
- * (between batches) or when the registry fails; the items it did not write
- * say why. Without a registry (a dry run) it writes nothing.
- */
-class BatchPipeline {
-  /** Items written so far (the interrupted error's progress). */
-  done = 0;
-  private files = 0;
-  private current: Promise<void> | undefined;
-  private failure: BackendUnavailableError | undefined;
-  /** A write that failed other than by the registry (a bug): the run's error, thrown by settled(). */
-  private broken: { error: unknown } | undefined;
-
-  constructor(
-    private readonly registry: Registry | undefined,
-    private readonly options: MigrationOptions,
-    private readonly totalFiles: number,
-  ) {}
-
-  inFlight(): boolean {
-    return this.current !== undefined;
-  }
-
-  /** Resolves when no batch is in flight (the registry's connection is free); throws what broke a write. */
-  async settled(): Promise<void> {
-    await this.current;
-    if (this.broken) throw this.broken.error;
-  }
-
-  /** Why nothing more is written, if so: a signal, or the registry failing. */
-  stopReason(): { reason: string; failure: MigrationItem['failure'] } | undefined {
-    if (this.failure) return { reason: describeError(this.failure), failure: 'backend' };
-    const { signal } = this.options;
-    if (signal?.aborted) return { reason: `interrupted by ${signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT'} first`, failure: 'interrupted' };
-    return undefined;
-  }
-
-  fail(err: BackendUnavailableError): void {
-    this.failure ??= err;
-  }
-
-  /**
-   * Marks items as not written, with the stop reason: those the plan would
-   * write, or (`planned: false`, a batch read but never planned) all of them.
-   */
-  notWritten(items: Iterable<MigrationItem>, { planned = true } = {}): void {
-    const stop = this.stopReason();
-    if (!stop) return;
-    // A dry run writes nothing anyway: what it did not get to is not planned.
-    const what = this.registry ? 'not written' : 'not planned';
-    for (const i of items) {
-      if (!planned || i.action === 'create' || i.action === 'update') Object.assign(i, { action: 'error', reason: `${what}: ${stop.reason}`, failure: stop.failure }, this.registry && { written: false });
-    }
-  }
-
-  /** Starts writing what a planned batch says (its files counted for progress); one batch at a time. */
-  write(pending: Map<MigrationItem, Pending>, files: number): void {
-    const registry = this.registry;
-    if (!registry) return;
-    if (this.current) throw new Error('a batch is already in flight');
-    if (this.broken || this.stopReason()) return this.notWritten(pending.keys());
-    const batch = [...pending.keys()].filter((i) => i.action === 'create' || i.action === 'update');
-    this.files += files;
-    if (batch.length === 0) return this.options.progress?.(this.files, this.totalFiles);
-    // Never a rejection nobody awaits (the files of the next batch are being read meanwhile): kept for settled().
-    this.current = this.apply(registry, batch, pending)
-      .catch((error: unknown) => void (this.broken ??= { error }))
-      .finally(() => (this.current = undefined));
-  }
-
-  private async apply(registry: Registry, batch: MigrationItem[], pending: Map<MigrationItem, Pending>): Promise<void> {
-    const tenants: TenantChange[] = [];
-    const subscriptions: SubscriptionChange[] = [];
-    let cat: CatalogueChange | undefined;
-    for (const i of batch) {
-      const p = pending.get(i)!;
-      // Built by buildRows for every item that is written.
-      if (p.kind === 'tenant') tenants.push({ row: p.row!, expect: p.expect ?? null });
-      else if (p.kind === 'subscription') subscriptions.push({ sub: p.sub, hash: p.hash, expect: p.expect ?? null });
-      else cat = { catalogue: p.catalogue, hash: p.hash, expect: p.expect ?? null };
-    }
-    try {
-      const outcome = await registry.applyChanges({ tenants, subscriptions, catalogue: cat });
-      const conflicted = new Set([
-        ...outcome.conflicts.tenants.map((t) => `tenant:${t}`),
-        ...outcome.conflicts.subscriptions.map((t) => `subscription:${t}`),
-        ...(outcome.conflicts.catalogue ? ['catalogue:tiers'] : []),
-      ]);
-      for (const i of batch) {
-        if (conflicted.has(`${i.kind}:${i.id}`)) Object.assign(i, { action: 'conflict', reason: 'changed in the registry while this run was planning; not overwritten (run again)', written: false });
-        else i.written = true;
-      }
-    } catch (err) {
-      if (!(err instanceof BackendUnavailableError)) throw err;
-      // The registry is gone: this batch and every later one are not written.
-      this.fail(err);
-      this.notWritten(batch);
-      return;
-    }
-    this.done += batch.length;
-    this.options.progress?.(this.files, this.totalFiles);
-  }
-}
 
 const hasCatalogue = (c: Catalogue) => c.features.length > 0 || Object.keys(c.tiers).length > 0;
 
