@@ -31,8 +31,9 @@ const sqlFiles = (dir) =>
  * one rare path, required on first use instead:
  * - commander: node:child_process, for executable subcommands (tenantctl has
  *   none); it brings dgram and more;
- * - ioredis: tls, for a TLS connection only.
- * Together ~4% of a cache-hit get-config's instructions above `node -e 0`.
+ * - ioredis: tls, for a TLS connection only; crypto, for a Lua script's SHA
+ *   (the tool's own modules load it on first use too: src/node-crypto.ts).
+ * Together ~10% of a cache-hit get-config's instructions above `node -e 0`.
  *
  * ioredis adds ~600 command methods to its Commander class's prototype one by
  * one. V8 keeps a class prototype in fast mode and copies its descriptors on
@@ -46,6 +47,7 @@ const DEPENDENCY_PATCHES = [
   { file: /[\\/]commander[\\/]lib[\\/]command\.js$/, find: "const childProcess = require('node:child_process');", replace: "const childProcess = { get spawn() { return require('node:child_process').spawn; } };" },
   { file: /[\\/]ioredis[\\/]built[\\/]connectors[\\/]StandaloneConnector\.js$/, find: 'const tls_1 = require("tls");', replace: 'const tls_1 = { get connect() { return require("tls").connect; } };' },
   { file: /[\\/]ioredis[\\/]built[\\/]connectors[\\/]SentinelConnector[\\/]index\.js$/, find: 'const tls_1 = require("tls");', replace: 'const tls_1 = { get connect() { return require("tls").connect; } };' },
+  { file: /[\\/]ioredis[\\/]built[\\/]Script\.js$/, find: 'const crypto_1 = require("crypto");', replace: 'const crypto_1 = { get createHash() { return require("crypto").createHash; } };' },
   {
     file: /[\\/]ioredis[\\/]built[\\/]utils[\\/]Commander\.js$/,
     find: 'commands.forEach(function (commandName) {\n    Commander.prototype[commandName] =',

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { BackendUnavailableError, describeError, throwIfAborted, type BackendReason } from '../errors.js';
@@ -7,6 +6,7 @@ import type { CacheStore, ClaimedKey, ProfileBatch, SweepBatch, SweepRequest, Sw
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { EACH_KEY_LUA, SWEEP_LUA } from './sweep-script.js';
+import { sha1Hex } from '../node-crypto.js';
 
 /** Keys per client-side SCAN page (buckets visited, not matches returned: PITFALLS). */
 export const SCAN_COUNT = 1000;
@@ -37,8 +37,9 @@ const PIPELINE_BATCH = 1000;
 /** Extra time over the connect timeout before the connect deadline fires (the driver's own connectTimeout fires first). */
 const DEADLINE_MARGIN_MS = 250;
 
-const SWEEP_SHA = createHash('sha1').update(SWEEP_LUA).digest('hex');
-const EACH_KEY_SHA = createHash('sha1').update(EACH_KEY_LUA).digest('hex');
+// Their SHAs when first needed (a command that runs no script never loads node:crypto).
+let sweepSha: string | undefined;
+let eachKeySha: string | undefined;
 /** Single-key commands perKey runs through EACH_KEY_LUA. */
 const EACH_KEY_COMMANDS = new Set(['GET', 'EXISTS', 'UNLINK']);
 
@@ -406,7 +407,7 @@ class IoredisStore implements CacheStore {
   /** `command` on each key in one script call: the replies in the keys' order. */
   private async eachKey(node: Redis, command: string, keys: Array<string | Buffer>): Promise<unknown[]> {
     try {
-      return (await node.call('EVALSHA', EACH_KEY_SHA, keys.length, ...keys, command)) as unknown[];
+      return (await node.call('EVALSHA', (eachKeySha ??= sha1Hex(EACH_KEY_LUA)), keys.length, ...keys, command)) as unknown[];
     } catch (err) {
       if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
       return (await node.call('EVAL', EACH_KEY_LUA, keys.length, ...keys, command)) as unknown[];
@@ -445,7 +446,7 @@ class IoredisStore implements CacheStore {
     for (const r of rules) args.push(Buffer.from(r.dispatch, 'latin1'), Buffer.from(needsTenant ? r.lua : r.luaPlain, 'latin1'), r.group + 1);
     const reply = (await this.run('sweep script', async () => {
       try {
-        return await node.callBuffer('EVALSHA', SWEEP_SHA, 0, ...args);
+        return await node.callBuffer('EVALSHA', (sweepSha ??= sha1Hex(SWEEP_LUA)), 0, ...args);
       } catch (err) {
         if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
         return node.callBuffer('EVAL', SWEEP_LUA, 0, ...args);

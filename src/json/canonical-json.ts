@@ -1,4 +1,4 @@
-import * as crypto from 'node:crypto';
+import { nodeCrypto } from '../node-crypto.js';
 
 /**
  * JSON with object keys sorted at every level, so equal values give equal text
@@ -54,8 +54,11 @@ function sortedKeys(obj: Record<string, unknown>): string[] {
 }
 
 /** crypto.hash (Node 20.12+): one call, about half the cost of createHash per small text. */
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+type OneShot = (algorithm: string, data: string, encoding: 'hex') => string;
+let oneShot: OneShot | null | undefined;
 
 export function sha256Hex(text: string): string {
+  const crypto = nodeCrypto();
+  oneShot ??= (crypto as { hash?: OneShot }).hash ?? null;
   return oneShot ? oneShot('sha256', text, 'hex') : crypto.createHash('sha256').update(text).digest('hex');
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha1Hex } from '../node-crypto.js';
 import { readFileSync } from 'node:fs';
 import { BackendUnavailableError } from '../errors.js';
 import type { SqlExecutor, SqlRegistryStore } from './sql-store.js';
@@ -29,7 +29,7 @@ export function watchTriggerSql(): string {
 
 /** The installed version is the script's hash, kept as the function's comment: a changed script re-installs. */
 export function watchTriggerVersion(): string {
-  return `tenantctl watch ${createHash('sha1').update(watchTriggerSql()).digest('hex').slice(0, 12)}`;
+  return `tenantctl watch ${sha1Hex(watchTriggerSql()).slice(0, 12)}`;
 }
 
 /** The statements `--uninstall` runs (one transaction); a table that does not exist is skipped by IF EXISTS. */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from '../node-crypto.js';
 import { hostname } from 'node:os';
 import { BackendUnavailableError, describeError } from '../errors.js';
 import type { Cache } from '../cache/cache.js';
@@ -238,8 +238,8 @@ export class CacheAdmin {
    */
   async testRedis(): Promise<TestRedisResult> {
     return this.cache.need(async (store) => {
-      const key = `tenantctl:test-redis:${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
-      const value = randomBytes(8).toString('hex');
+      const key = `tenantctl:test-redis:${hostname()}:${process.pid}:${nodeCrypto().randomBytes(6).toString('hex')}`;
+      const value = nodeCrypto().randomBytes(8).toString('hex');
       const steps: TestRedisStep[] = [];
       const step = async (name: string, op: () => Promise<unknown>, check: (r: unknown) => boolean) => {
         const start = process.hrtime.bigint();

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { nodeCrypto } from '../node-crypto.js';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { userCacheDir } from '../user-cache.js';
@@ -89,7 +89,7 @@ export class ParseCache {
 
   /** The cache of a tenants directory (empty when there is none yet, or it is unreadable or of another format). */
   static open(tenantsDir: string, env: NodeJS.ProcessEnv = process.env): ParseCache {
-    const file = userCacheFile(`tenants-${createHash('sha256').update(path.resolve(tenantsDir)).digest('hex').slice(0, 16)}.json`, env);
+    const file = userCacheFile(`tenants-${nodeCrypto().createHash('sha256').update(path.resolve(tenantsDir)).digest('hex').slice(0, 16)}.json`, env);
     const dir = path.resolve(tenantsDir);
     // As YamlTenantSource joins it.
     const base = path.join(tenantsDir, '_').slice(0, -1);
@@ -128,7 +128,7 @@ export class ParseCache {
   /** Writes both files when something changed: the configs first, then the index that names their generation. */
   save(): void {
     if (!this.dirty) return;
-    const generation = randomUUID();
+    const generation = nodeCrypto().randomUUID();
     const all = new Map(this.savedEntries);
     for (const [file, e] of this.changed) if (file.startsWith(this.base)) all.set(file, toStored(file.slice(this.base.length), e));
     const configs: Record<string, Record<string, unknown>> = {};
@@ -176,7 +176,7 @@ export function writeCacheFile(file: string, data: unknown): void {
   try {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     // Unique per writer (worker threads share the pid); not node:worker_threads' threadId, which would load that module for every command.
-    const tmp = `${file}.${process.pid}-${randomUUID().slice(0, 8)}.tmp`;
+    const tmp = `${file}.${process.pid}-${nodeCrypto().randomUUID().slice(0, 8)}.tmp`;
     writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
     renameSync(tmp, file);
   } catch {

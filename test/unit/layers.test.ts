@@ -9,7 +9,7 @@ import { ROOT } from '../helpers/setup.js';
  * never reach the tenant source). ioredis is imported by the one adapter only.
  */
 const LAYERS: Array<[rank: number, prefix: string]> = [
-  [0, 'errors.ts'], [0, 'redact.ts'], [0, 'user-cache.ts'],
+  [0, 'errors.ts'], [0, 'redact.ts'], [0, 'user-cache.ts'], [0, 'node-crypto.ts'],
   [1, 'keys/'], [1, 'yaml/'], [1, 'json/'],
   [2, 'permissions/'], [2, 'cache/'],
   [3, 'registry/'],
@@ -51,6 +51,13 @@ describe('layering', () => {
       }
     }
     expect(violations).toEqual([]);
+  });
+
+  it('node:crypto is loaded on first use, through node-crypto.ts only (a cache hit never needs it)', () => {
+    const importers = files
+      .filter((f) => /from\s*['"](?:node:)?crypto['"]|import\(\s*['"](?:node:)?crypto['"]\s*\)/.test(readFileSync(f, 'utf8').replace(/import type[^;]*;/g, '')))
+      .map((f) => path.relative(SRC, f).split(path.sep).join('/'));
+    expect(importers).toEqual([]);
   });
 
   it('only the Redis adapter imports ioredis', () => {
