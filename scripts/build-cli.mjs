@@ -32,8 +32,10 @@ const sqlFiles = (dir) =>
  * - commander: node:child_process, for executable subcommands (tenantctl has
  *   none); it brings dgram and more;
  * - ioredis: tls, for a TLS connection only; crypto, for a Lua script's SHA
- *   (the tool's own modules load it on first use too: src/node-crypto.ts).
- * Together ~10% of a cache-hit get-config's instructions above `node -e 0`.
+ *   (the tool's own modules load it on first use too: src/node-crypto.ts);
+ *   dns, for a Cluster given host names;
+ * - redis-errors: assert, for a reply parser error's arguments.
+ * Together ~15% of a cache-hit get-config's instructions above `node -e 0`.
  *
  * ioredis adds ~600 command methods to its Commander class's prototype one by
  * one. V8 keeps a class prototype in fast mode and copies its descriptors on
@@ -44,24 +46,44 @@ const sqlFiles = (dir) =>
  * when it is first used as a prototype. The methods are the same.
  */
 const DEPENDENCY_PATCHES = [
-  { file: /[\\/]commander[\\/]lib[\\/]command\.js$/, find: "const childProcess = require('node:child_process');", replace: "const childProcess = { get spawn() { return require('node:child_process').spawn; } };" },
-  { file: /[\\/]ioredis[\\/]built[\\/]connectors[\\/]StandaloneConnector\.js$/, find: 'const tls_1 = require("tls");', replace: 'const tls_1 = { get connect() { return require("tls").connect; } };' },
-  { file: /[\\/]ioredis[\\/]built[\\/]connectors[\\/]SentinelConnector[\\/]index\.js$/, find: 'const tls_1 = require("tls");', replace: 'const tls_1 = { get connect() { return require("tls").connect; } };' },
-  { file: /[\\/]ioredis[\\/]built[\\/]Script\.js$/, find: 'const crypto_1 = require("crypto");', replace: 'const crypto_1 = { get createHash() { return require("crypto").createHash; } };' },
+  { file: /[\\/]commander[\\/]lib[\\/]command\.js$/, edits: [{ find: "const childProcess = require('node:child_process');", replace: "const childProcess = { get spawn() { return require('node:child_process').spawn; } };" }] },
+  { file: /[\\/]ioredis[\\/]built[\\/]connectors[\\/]StandaloneConnector\.js$/, edits: [{ find: 'const tls_1 = require("tls");', replace: 'const tls_1 = { get connect() { return require("tls").connect; } };' }] },
+  { file: /[\\/]ioredis[\\/]built[\\/]connectors[\\/]SentinelConnector[\\/]index\.js$/, edits: [{ find: 'const tls_1 = require("tls");', replace: 'const tls_1 = { get connect() { return require("tls").connect; } };' }] },
+  { file: /[\\/]ioredis[\\/]built[\\/]Script\.js$/, edits: [{ find: 'const crypto_1 = require("crypto");', replace: 'const crypto_1 = { get createHash() { return require("crypto").createHash; } };' }] },
+  // dns: only a Cluster given host names uses these defaults (called back, never promisified).
+  {
+    file: /[\\/]ioredis[\\/]built[\\/]cluster[\\/]ClusterOptions\.js$/,
+    edits: [
+      { find: 'const dns_1 = require("dns");\n', replace: '' },
+      { find: '    resolveSrv: dns_1.resolveSrv,\n    dnsLookup: dns_1.lookup,', replace: '    resolveSrv: (...args) => require("dns").resolveSrv(...args),\n    dnsLookup: (...args) => require("dns").lookup(...args),' },
+    ],
+  },
+  // assert: only a reply parser error's constructor checks its arguments with it.
+  {
+    file: /[\\/]redis-errors[\\/]lib[\\/]modern\.js$/,
+    edits: [{ find: "const assert = require('assert')", replace: "const assert = Object.assign((...args) => require('assert')(...args), { strictEqual: (...args) => require('assert').strictEqual(...args) })" }],
+  },
   {
     file: /[\\/]ioredis[\\/]built[\\/]utils[\\/]Commander\.js$/,
-    find: 'commands.forEach(function (commandName) {\n    Commander.prototype[commandName] =',
-    replace: 'Commander.prototype.__tenantctl_a = 0; Commander.prototype.__tenantctl_b = 0; delete Commander.prototype.__tenantctl_a; delete Commander.prototype.__tenantctl_b;\ncommands.forEach(function (commandName) {\n    Commander.prototype[commandName] =',
+    edits: [
+      {
+        find: 'commands.forEach(function (commandName) {\n    Commander.prototype[commandName] =',
+        replace: 'Commander.prototype.__tenantctl_a = 0; Commander.prototype.__tenantctl_b = 0; delete Commander.prototype.__tenantctl_a; delete Commander.prototype.__tenantctl_b;\ncommands.forEach(function (commandName) {\n    Commander.prototype[commandName] =',
+      },
+    ],
   },
 ];
 const dependencyPatches = {
   name: 'dependency-patches',
   setup(b) {
-    for (const { file, find, replace } of DEPENDENCY_PATCHES) {
+    for (const { file, edits } of DEPENDENCY_PATCHES) {
       b.onLoad({ filter: file }, (args) => {
-        const text = readFileSync(args.path, 'utf8');
-        if (!text.includes(find)) throw new Error(`${args.path}: no '${find}' to patch (the dependency changed: update scripts/build-cli.mjs)`);
-        return { contents: text.replace(find, replace), loader: 'js' };
+        let text = readFileSync(args.path, 'utf8');
+        for (const { find, replace } of edits) {
+          if (!text.includes(find)) throw new Error(`${args.path}: no '${find}' to patch (the dependency changed: update scripts/build-cli.mjs)`);
+          text = text.replace(find, replace);
+        }
+        return { contents: text, loader: 'js' };
       });
     }
   },

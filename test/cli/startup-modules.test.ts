@@ -13,7 +13,7 @@ describe('what a cache-hit get-config loads', () => {
   const ws = workspace({}, { registry: false });
   afterAll(() => ws.cleanup());
 
-  it('no ES module loader, TLS, HTTP, crypto, child processes or worker threads: only what a plain connection and the answer need', async () => {
+  it('no ES module loader, TLS, HTTP, crypto, dns, assert, child processes or worker threads: only what a plain connection and the answer need', async () => {
     const id = uniq('boot');
     ws.writeTenant(id, tenantYaml(id, 'Boot'));
     const redis = new Redis(sharedRedisUrl());
@@ -30,8 +30,9 @@ describe('what a cache-hit get-config loads', () => {
     expect(loaded).toContain('net');
     // The entry is CommonJS (bin/package.json); ioredis's tls and commander's child_process are required on first use (scripts/build-cli.mjs).
     // child_process may come with piped stdio (Node's own), so it is checked apart from a pipe below.
-    // crypto: nothing is hashed for a cache hit (src/node-crypto.ts; ioredis's Script in the build).
-    const unneeded = ['internal/modules/esm/module_job', 'internal/modules/esm/translators', 'tls', '_tls_wrap', 'http', '_http_client', 'worker_threads', 'crypto'];
+    // crypto: nothing is hashed for a cache hit (src/node-crypto.ts; ioredis's Script in the build); dns: a
+    // connection to an address looks nothing up; assert: only a reply parser error uses it (the build).
+    const unneeded = ['internal/modules/esm/module_job', 'internal/modules/esm/translators', 'tls', '_tls_wrap', 'http', '_http_client', 'worker_threads', 'crypto', 'dns', 'assert'];
     expect(loaded.filter((m) => unneeded.includes(m))).toEqual([]);
   });
 });
