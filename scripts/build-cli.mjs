@@ -63,6 +63,12 @@ const DEPENDENCY_PATCHES = [
     file: /[\\/]redis-errors[\\/]lib[\\/]modern\.js$/,
     edits: [{ find: "const assert = require('assert')", replace: "const assert = Object.assign((...args) => require('assert')(...args), { strictEqual: (...args) => require('assert').strictEqual(...args) })" }],
   },
+  // debug (ioredis's logging) tries an optional require('supports-color') when it loads; none is installed, so
+  // every command paid a failed module resolution (a dozen stats) for it. Debug's basic colours are kept.
+  { file: /[\\/]debug[\\/]src[\\/]node\.js$/, edits: [{ find: "const supportsColor = require('supports-color');", replace: 'const supportsColor = null;' }] },
+  // chalk's own colour detection when it loads (supports-color: the environment, argv, os.release) is never
+  // used: every Chalk the tool makes is given its level (src/cli/output.ts, colourLevel).
+  { file: /[\\/]chalk[\\/]source[\\/]index\.js$/, edits: [{ find: "import supportsColor from '#supports-color';", replace: 'const supportsColor = { stdout: false, stderr: false };' }] },
   {
     file: /[\\/]ioredis[\\/]built[\\/]utils[\\/]Commander\.js$/,
     edits: [
