@@ -1,5 +1,3 @@
-import { nodeCrypto } from '../node-crypto.js';
-
 /**
  * JSON with object keys sorted at every level, so equal values give equal text
  * (jsonb reorders keys). Written directly rather than through a JSON.stringify
@@ -51,14 +49,4 @@ function sortedKeys(obj: Record<string, unknown>): string[] {
   while (index < keys.length && isIndexKey(keys[index])) index++;
   if (index === 0) return keys.sort();
   return index === keys.length ? keys : [...keys.slice(0, index), ...keys.slice(index).sort()];
-}
-
-/** crypto.hash (Node 20.12+): one call, about half the cost of createHash per small text. */
-type OneShot = (algorithm: string, data: string, encoding: 'hex') => string;
-let oneShot: OneShot | null | undefined;
-
-export function sha256Hex(text: string): string {
-  const crypto = nodeCrypto();
-  oneShot ??= (crypto as { hash?: OneShot }).hash ?? null;
-  return oneShot ? oneShot('sha256', text, 'hex') : crypto.createHash('sha256').update(text).digest('hex');
 }

@@ -1,4 +1,5 @@
-import { canonicalJson, sha256Hex } from '../json/canonical-json.js';
+import { canonicalJson } from '../json/canonical-json.js';
+import { sha256Hex } from '../node-crypto.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
 import type { TenantRow, TenantVersionInfo, TenantWrite } from './registry-store.js';
 

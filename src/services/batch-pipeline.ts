@@ -75,7 +75,7 @@ export class BatchPipeline {
     const registry = this.registry;
     if (!registry) return;
     if (this.current) throw new Error('a batch is already in flight');
-    if (this.broken || this.stopReason()) return this.notWritten(pending.keys());
+    if (this.stopReason()) return this.notWritten(pending.keys());
     const batch = [...pending.keys()].filter((i) => i.action === 'create' || i.action === 'update');
     this.files += files;
     if (batch.length === 0) return this.options.progress?.(this.files, this.totalFiles);

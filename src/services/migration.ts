@@ -320,7 +320,7 @@ export class Migration {
       } catch (err) {
         if (!(err instanceof TenantFileError)) throw err;
         // (A tenant with a subscription had its config read with its file, so this is never one of those.)
-        Object.assign(item, { action: 'error', reason: err.message, failure: 'bad-input' });
+        markBad(item, err.message);
       }
     }
   }

@@ -1,4 +1,4 @@
-import { nodeCrypto } from '../node-crypto.js';
+import { nodeCrypto, sha256Hex } from '../node-crypto.js';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { userCacheDir } from '../user-cache.js';
@@ -89,8 +89,8 @@ export class ParseCache {
 
   /** The cache of a tenants directory (empty when there is none yet, or it is unreadable or of another format). */
   static open(tenantsDir: string, env: NodeJS.ProcessEnv = process.env): ParseCache {
-    const file = userCacheFile(`tenants-${nodeCrypto().createHash('sha256').update(path.resolve(tenantsDir)).digest('hex').slice(0, 16)}.json`, env);
     const dir = path.resolve(tenantsDir);
+    const file = userCacheFile(`tenants-${sha256Hex(dir).slice(0, 16)}.json`, env);
     // As YamlTenantSource joins it.
     const base = path.join(tenantsDir, '_').slice(0, -1);
     const data = readCacheFile(file) as { format?: number; dir?: string; generation?: string; entries?: Record<string, StoredEntry> } | undefined;
