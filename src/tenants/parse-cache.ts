@@ -2,6 +2,7 @@ import { nodeCrypto, sha256Hex } from '../node-crypto.js';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { userCacheDir } from '../user-cache.js';
+import { directoryBase } from './tenant-file.js';
 
 /** What a parsed tenant file came to, without its text or its config (kept apart, see ParseCache). */
 export interface ParsedEntry {
@@ -91,8 +92,8 @@ export class ParseCache {
   static open(tenantsDir: string, env: NodeJS.ProcessEnv = process.env): ParseCache {
     const dir = path.resolve(tenantsDir);
     const file = userCacheFile(`tenants-${sha256Hex(dir).slice(0, 16)}.json`, env);
-    // As YamlTenantSource joins it.
-    const base = path.join(tenantsDir, '_').slice(0, -1);
+    // As YamlTenantSource names its files.
+    const base = directoryBase(tenantsDir);
     const data = readCacheFile(file) as { format?: number; dir?: string; generation?: string; entries?: Record<string, StoredEntry> } | undefined;
     const valid = data?.format === FORMAT && data.dir === dir && data.entries && typeof data.entries === 'object';
     const entries = new Map<string, StoredEntry>();

@@ -49,6 +49,13 @@ export interface TenantDocument {
 const LAYOUTS = ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.yml`];
 
 /**
+ * How a tenants directory prefixes its files' paths: as path.join writes it,
+ * with a trailing separator (a valid id holds none, so `base + id + layout` is
+ * what path.join gives). The parse cache keys its entries the same way.
+ */
+export const directoryBase = (dir: string): string => path.join(dir, '_').slice(0, -1);
+
+/**
  * The file of a (valid) tenant id under `base` (the directory with a trailing
  * separator) and its stamp; undefined when there is none. One stat per
  * candidate layout.

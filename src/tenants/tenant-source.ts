@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
 import type { ParseCache, ParsedEntry } from './parse-cache.js';
-import { fromParsedEntry, locateTenantFile, parseTenantFile, statOrNone, toParsedEntry, type TenantDocument } from './tenant-file.js';
+import { directoryBase, fromParsedEntry, locateTenantFile, parseTenantFile, statOrNone, toParsedEntry, type TenantDocument } from './tenant-file.js';
 
 export type { StrippedSecretAt, TenantDocument } from './tenant-file.js';
 
@@ -28,7 +28,7 @@ export class YamlTenantSource {
   ) {}
 
   private dirSeen = false;
-  /** The directory as path.join writes it, with a trailing separator (see locate). */
+  /** The directory as path.join writes it, with a trailing separator (directoryBase). */
   private base: string | undefined;
 
   /** A directory named explicitly that does not exist is a usage error (a typo must not read as "no tenants"). */
@@ -62,8 +62,7 @@ export class YamlTenantSource {
   /** The file of a tenant and its stat (one syscall per candidate layout). */
   private locate(id: string): { file: string; stamp: string } | undefined {
     if (!this.checkDir() || !this.lookable(id)) return undefined;
-    // A valid id holds no separator: the directory's joined prefix plus the name is what path.join gives.
-    this.base ??= path.join(this.dir, '_').slice(0, -1);
+    this.base ??= directoryBase(this.dir);
     return locateTenantFile(this.base, id);
   }
 
