@@ -65,6 +65,8 @@ export interface ResolvedSetting {
   source: SettingSource;
   /** The flag, variable or file that set it. */
   origin?: string;
+  /** Set but not used: the setting that outranks it ("--redis-url"). */
+  overriddenBy?: string;
 }
 
 /** One setting: its config-file key, flag and environment variables. */
@@ -149,6 +151,23 @@ function parseResources(value: unknown, where: string): Record<string, number> {
   return out;
 }
 
+const LEVEL: Record<SettingSource, number> = { flag: 0, env: 1, file: 2, default: 3 };
+
+/**
+ * The Redis URL, Cluster and Sentinel picks with those of a lower level than
+ * the highest one given dropped, except a URL below a Cluster or Sentinel
+ * (it carries their credentials). Two topologies at one level stay (a usage
+ * error later).
+ */
+function outranked([url, cluster, sentinel]: (Picked | undefined)[]): (Picked | undefined)[] {
+  const level = (p: Picked | undefined) => (p ? LEVEL[p.source] : Infinity);
+  const top = Math.min(level(url), level(cluster), level(sentinel));
+  const topologies = Math.min(level(cluster), level(sentinel));
+  // A URL alone at the top level is a standalone server: the Cluster and Sentinel below it do not apply.
+  if (level(url) < topologies) return [url, undefined, undefined];
+  return [url, level(cluster) === top ? cluster : undefined, level(sentinel) === top ? sentinel : undefined];
+}
+
 interface Picked {
   value: unknown;
   source: SettingSource;
@@ -203,9 +222,17 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   };
 
   const redisTimeoutMs = int('redis_timeout_ms', 'Redis timeout', 1000);
-  const urlPick = str('redis_url');
-  const clusterPick = str('redis_cluster');
-  const sentinelPick = str('redis_sentinel');
+  // A topology named at a higher level wins as a whole: `--redis-url` on the
+  // command line is that server, even where the environment or the config file
+  // names a Cluster or Sentinel (a destructive command must reach the server
+  // typed). A URL at the same level as, or below, a Cluster or Sentinel only
+  // supplies its credentials, database and TLS.
+  const topologyPicks = [str('redis_url'), str('redis_cluster'), str('redis_sentinel')];
+  const [urlPick, clusterPick, sentinelPick] = outranked(topologyPicks);
+  ['redis_url', 'redis_cluster', 'redis_sentinel'].forEach((key, i) => {
+    const winner = [urlPick, clusterPick, sentinelPick].find((p) => p && LEVEL[p.source] < LEVEL[topologyPicks[i]?.source ?? 'default']);
+    if (topologyPicks[i] && ![urlPick, clusterPick, sentinelPick][i] && winner) settings.get(key)!.overriddenBy = winner.where;
+  });
   const masterPick = str('sentinel_master');
   const sentinelPassword = str('sentinel_password');
   const redis = parseRedisSpec({

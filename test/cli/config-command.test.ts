@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, workspace, type Workspace } from '../helpers/setup.js';
+import { startRedis } from '../helpers/redis-server.js';
 
 interface Setting {
   setting: string;
@@ -42,14 +43,14 @@ describe('config', () => {
     const report = JSON.parse(r.stdout) as Report;
     expect(report.project).toEqual({ dir: ws.dir, found: true, config_file: path.join(ws.dir, 'tenantctl.config.yaml') });
     const s = bySetting(report);
-    expect(s.ttl).toEqual({ setting: 'ttl', value: '300', source: 'flag', origin: '--ttl' }); // flag > env > file
-    expect(s.redis_timeout_ms).toEqual({ setting: 'redis_timeout_ms', value: '800', source: 'env', origin: 'env REDIS_TIMEOUT_MS' }); // env > file
+    expect(s.ttl).toEqual({ setting: 'ttl', value: '300', source: 'flag', origin: '--ttl', overridden_by: null }); // flag > env > file
+    expect(s.redis_timeout_ms).toEqual({ setting: 'redis_timeout_ms', value: '800', source: 'env', origin: 'env REDIS_TIMEOUT_MS', overridden_by: null }); // env > file
     expect(s.registry_timeout_ms).toMatchObject({ value: '900', source: 'file', origin: 'tenantctl.config.yaml' }); // file > default
     // Relative paths in the file are relative to the project, not the working directory.
     expect(s.tenants_dir).toMatchObject({ value: path.join(ws.dir, 'tenants'), source: 'file' });
     expect(s.families).toMatchObject({ value: 'app_cache=app:tenant-{tenant}:*', source: 'file' });
-    expect(s.registry).toMatchObject({ value: `embedded ${path.join(ws.dir, '.tenantctl', 'registry')}`, source: 'default', origin: null });
-    expect(s.redis_url).toEqual({ setting: 'redis_url', value: null, source: 'default', origin: null });
+    expect(s.registry).toMatchObject({ value: `embedded ${path.join(ws.dir, '.tenantctl', 'registry')}`, source: 'default', origin: null, overridden_by: null });
+    expect(s.redis_url).toEqual({ setting: 'redis_url', value: null, source: 'default', origin: null, overridden_by: null });
     // permissions_ttl follows the resolved ttl by default.
     expect(s.permissions_ttl).toMatchObject({ value: '300', source: 'default' });
     // Every setting the file accepts is listed.
@@ -79,7 +80,7 @@ describe('config', () => {
       expect(r.stdout).toContain('postgres://bob:****@db.example:5432/app');
     }
     const s = bySetting(JSON.parse((await runCli(['config', '--json'], { cwd: ws.dir, env })).stdout) as Report);
-    expect(s.sentinel_password).toEqual({ setting: 'sentinel_password', value: '****', source: 'env', origin: 'env REDIS_SENTINEL_PASSWORD' });
+    expect(s.sentinel_password).toEqual({ setting: 'sentinel_password', value: '****', source: 'env', origin: 'env REDIS_SENTINEL_PASSWORD', overridden_by: null });
     expect(s.registry.value).toBe('postgres://bob:****@db.example:5432/app?sslmode=require&password=****');
     expect(s.registry.origin).toBe('env DATABASE_URL');
   });
@@ -94,6 +95,26 @@ describe('config', () => {
     expect(row('ttl')).toMatch(/42 .*env CACHE_TTL/);
     expect(row('registry_timeout_ms')).toMatch(/900 .*file/);
     expect(row('registry_only_prefix')).toMatch(/tn_ .*default/);
+  });
+
+  it('--redis-url on the command line is the server used, even with a Cluster in the environment; config says which setting is not used', async () => {
+    const redis = await startRedis();
+    try {
+      await redis.command('SET', 'dashboard_kpis:acme', 'x');
+      const env = { REDIS_CLUSTER_NODES: '127.0.0.1:1,127.0.0.1:2' };
+      const r = await runCli(['invalidate-all', '--yes', '--json', '--redis-url', redis.url], { cwd: sub, env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ total: 1, complete: true });
+      expect(await redis.command('EXISTS', 'dashboard_kpis:acme')).toBe(':0\r\n');
+      const c = await runCli(['config', '-o', 'table', '--redis-url', redis.url], { cwd: sub, env });
+      const row = (name: string) => c.stdout.split('\n').find((l) => l.includes(` ${name} `)) ?? '';
+      expect(row('redis_cluster')).toMatch(/127\.0\.0\.1:1,127\.0\.0\.1:2 .*env REDIS_CLUSTER_NODES, not used: --redis-url wins/);
+      expect(row('redis_url')).not.toMatch(/not used/);
+      // Without the flag, the environment's Cluster is the target (unreachable here: exit 3).
+      expect((await runCli(['test-redis', '--redis-timeout', '300'], { cwd: sub, env })).code).toBe(3);
+    } finally {
+      await redis.stop();
+    }
   });
 
   it('without a project: the working directory, no config file', async () => {

@@ -38,6 +38,26 @@ describe('configuration precedence: flag > environment > config file > default',
     });
   });
 
+  it('a Redis named at a higher level wins as a whole: --redis-url is that server even under an env or file Cluster or Sentinel', () => {
+    const cwd = cwdWith(['tenantctl.config.yaml', 'redis_sentinel: s1:26379\nsentinel_master: prod\n']);
+    const env = { REDIS_CLUSTER_NODES: 'prod-1:6379,prod-2:6379' };
+    const byFlag = resolveConfig({ redisUrl: 'redis://localhost:6390' }, env, cwd);
+    expect(byFlag.redis).toMatchObject({ topology: 'standalone', nodes: [{ host: 'localhost', port: 6390 }] });
+    const shown = Object.fromEntries(byFlag.settings.map((s) => [s.key, s]));
+    expect(shown.redis_cluster.overriddenBy).toBe('--redis-url');
+    expect(shown.redis_sentinel.overriddenBy).toBe('--redis-url');
+    expect(shown.redis_url.overriddenBy).toBeUndefined();
+    // The env Cluster outranks the file Sentinel (no "not both" error across levels).
+    expect(resolveConfig({}, env, cwd).redis).toMatchObject({ topology: 'cluster', nodes: [{ host: 'prod-1' }, { host: 'prod-2' }] });
+    expect(resolveConfig({}, {}, cwd).redis).toMatchObject({ topology: 'sentinel', sentinelMaster: 'prod' });
+    // A URL at the Cluster's level or below it carries the credentials only.
+    const creds = resolveConfig({}, { ...env, REDIS_URL: 'redis://ops:pw@ignored:1' }, cwd).redis;
+    expect(creds).toMatchObject({ topology: 'cluster', username: 'ops', password: 'pw' });
+    expect(resolveConfig({ redisCluster: 'c:1' }, { REDIS_URL: 'redis://ops:pw@ignored:1' }, cwd).redis).toMatchObject({ topology: 'cluster', username: 'ops' });
+    // Two topologies at one level are still a usage error.
+    expect(() => resolveConfig({}, { ...env, REDIS_SENTINEL_NODES: 's:1', REDIS_SENTINEL_MASTER: 'm' }, cwd)).toThrow(/not both/);
+  });
+
   it('reads tenantctl.config.json too, and declared families and resources', () => {
     const cwd = cwdWith(['tenantctl.config.json', JSON.stringify({
       families: [{ name: 'app_cache', pattern: 'fastapi_template:tenant-{tenant}:*', ttl: 1800 }],

@@ -18,6 +18,8 @@ export interface ConfigReport {
     source: ResolvedSetting['source'];
     /** The flag, variable or file that set it; null for a default. */
     origin: string | null;
+    /** Set but not used: the setting that outranks it (a Cluster in the environment under --redis-url); null when used. */
+    overridden_by: string | null;
   }>;
 }
 
@@ -26,6 +28,11 @@ const MAX_VALUE_CHARS = 60;
 const cut = (v: string) => (v.length > MAX_VALUE_CHARS ? `${v.slice(0, MAX_VALUE_CHARS - 1)}…` : v);
 
 function sourceText(s: ConfigReport['settings'][number]): string {
+  if (s.overridden_by) return `${sourceOf(s)}, not used: ${s.overridden_by} wins`;
+  return sourceOf(s);
+}
+
+function sourceOf(s: ConfigReport['settings'][number]): string {
   if (s.source === 'flag') return `flag ${s.origin}`;
   // The file's path is on the "(config file)" row.
   if (s.source === 'file') return 'file';
@@ -43,7 +50,7 @@ export function register(program: Command): void {
         const { project, settings } = ctx.config;
         const report: ConfigReport = {
           project: { dir: project.dir, found: project.found, config_file: project.configFile ?? null },
-          settings: settings.map((s) => ({ setting: s.key, value: s.value ?? null, source: s.source, origin: s.origin ?? null })),
+          settings: settings.map((s) => ({ setting: s.key, value: s.value ?? null, source: s.source, origin: s.origin ?? null, overridden_by: s.overriddenBy ?? null })),
         };
         return {
           data: report,
