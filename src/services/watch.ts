@@ -131,6 +131,14 @@ interface Backoff {
   attempt: number;
   delayMs: number;
   retryAt: number;
+  /**
+   * Whether the connection has done real work since it opened (a step went
+   * through with it up). Only then does the backoff start again from its
+   * initial delay: a server that accepts the connection and the PING but
+   * refuses the work (a replica refusing UNLINK, a role without SELECT) would
+   * otherwise be reconnected at once, forever.
+   */
+  proven: boolean;
 }
 
 /**
@@ -181,8 +189,8 @@ export class Watcher {
     this.startupLookbackMs = options.startupLookbackMs ?? longestTtl * 1000;
     this.batchSize = options.batchSize ?? 500;
     this.backoff = options.reconnect ?? { initialMs: 100, maxMs: 5000 };
-    this.pg = { attempt: 0, delayMs: this.backoff.initialMs, retryAt: 0 };
-    this.redis = { attempt: 0, delayMs: this.backoff.initialMs, retryAt: 0 };
+    this.pg = { attempt: 0, delayMs: this.backoff.initialMs, retryAt: 0, proven: false };
+    this.redis = { attempt: 0, delayMs: this.backoff.initialMs, retryAt: 0, proven: false };
   }
 
   /**
@@ -209,6 +217,8 @@ export class Watcher {
           this.fail(err);
           continue;
         }
+        if (this.feed) this.proven(this.pg);
+        if (this.cache) this.proven(this.redis);
         await this.idle(this.nextRetryIn());
       }
     } finally {
@@ -221,9 +231,10 @@ export class Watcher {
   /** Whatever can be done with the backends that are up. */
   private async step(): Promise<void> {
     if (this.cache) await this.drain();
+    // Each reconcile checks both again: a loss during the one before drops a backend without throwing.
+    if (this.feed && this.cache && this.rowsOwed) await this.reconcileRows();
+    if (this.feed && this.cache && this.verifyOwed) await this.reconcileCache();
     if (this.feed && this.cache) {
-      if (this.rowsOwed) await this.reconcileRows();
-      if (this.verifyOwed) await this.reconcileCache();
       if (!this.ready) {
         this.ready = true;
         this.options.onReady?.();
@@ -302,17 +313,41 @@ export class Watcher {
     }
     this.everConnected[which] = true;
     b.attempt = 0;
-    b.delayMs = this.backoff.initialMs;
+    b.proven = false;
     // What happened while nobody listened: the rows since the high-water mark, then the cache itself.
     this.rowsOwed = true;
     this.verifyOwed = true;
   }
 
-  private retryLater(b: Backoff, what: string, err: unknown): void {
+  /** A step went through with this backend up: its next loss reconnects at once, then backs off from the start. */
+  private proven(b: Backoff): void {
+    if (b.proven) return;
+    b.proven = true;
+    b.delayMs = this.backoff.initialMs;
+  }
+
+  /** When to try again: after the current delay (+-20%), which doubles up to the maximum. */
+  private schedule(b: Backoff): number {
     const delay = Math.round(b.delayMs * (0.8 + Math.random() * 0.4));
     b.retryAt = Date.now() + delay;
     b.delayMs = Math.min(this.backoff.maxMs, b.delayMs * 2);
+    return delay;
+  }
+
+  private retryLater(b: Backoff, what: string, err: unknown): void {
+    const delay = this.schedule(b);
     this.options.onNotice(`watch: ${what} unreachable (attempt ${b.attempt}): ${describeError(err)}; retrying in ${delay} ms`);
+  }
+
+  /** After a loss: at once when the connection had worked, else after the backoff (it failed its first work). */
+  private lost(b: Backoff, what: string, err: unknown, kept = ''): void {
+    if (b.proven) {
+      b.retryAt = 0;
+      this.options.onNotice(`watch: ${what} connection lost (${describeError(err)}); reconnecting${kept}`);
+    } else {
+      const delay = this.schedule(b);
+      this.options.onNotice(`watch: ${what} failed before doing any work (${describeError(err)}); retrying in ${delay} ms${kept}`);
+    }
   }
 
   private nextRetryIn(): number | undefined {
@@ -325,8 +360,7 @@ export class Watcher {
     const feed = this.feed;
     this.feed = undefined;
     this.metrics.up.postgres = 0;
-    this.pg.retryAt = 0;
-    this.options.onNotice(`watch: PostgreSQL connection lost (${describeError(err)}); reconnecting`);
+    this.lost(this.pg, 'PostgreSQL', err);
     void feed.close();
     this.wake();
   }
@@ -337,8 +371,7 @@ export class Watcher {
     this.cache = undefined;
     this.admin = undefined;
     this.metrics.up.redis = 0;
-    this.redis.retryAt = 0;
-    this.options.onNotice(`watch: Redis connection lost (${describeError(err)}); reconnecting (changes received meanwhile are kept)`);
+    this.lost(this.redis, 'Redis', err, ' (changes received meanwhile are kept)');
     this.wake();
   }
 

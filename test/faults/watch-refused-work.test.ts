@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshPostgresDatabase, runCli, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { freePort } from '../helpers/ports.js';
+import { startCli, waitUntil, type CliProcess } from '../helpers/processes.js';
+
+/**
+ * A Redis that accepts the connection and the PING but refuses the work (a
+ * read-only replica answers UNLINK with READONLY; an ACL user with +ping and
+ * no +unlink is the same): `watch` must back off between attempts, not
+ * reconnect at once forever. The backoff starts again from its initial delay
+ * only after a connection has done real work.
+ */
+describe.runIf(TEST_DATABASE_URL)('watch against a backend that connects but refuses the work', () => {
+  let ws: Workspace;
+  let drop: () => Promise<void>;
+  let replica: RedisServer;
+  let watch: CliProcess;
+  const id = uniq('refused');
+
+  beforeAll(async () => {
+    const fresh = await freshPostgresDatabase();
+    drop = fresh.drop;
+    ws = workspace({ [id]: tenantYaml(id, 'Refused') }, { registry: false });
+    // A replica of a master that is not there: it answers PING and GET, and refuses writes.
+    replica = await startRedis(['--replicaof', '127.0.0.1', String(await freePort())]);
+    const direct = (args: string[]) => runCli(['--registry', fresh.url, ...args], { cwd: ws.dir });
+    expect((await direct(['migrate-yaml'])).code).toBe(0);
+    expect((await direct(['watch', '--install'])).code).toBe(0);
+    // The tenant changed just now: the start-up reconciliation has a tenant to invalidate (an UNLINK the replica refuses).
+    watch = startCli(['--registry', fresh.url, 'watch', '--heartbeat', '200', '--reconnect-max', '4000'], {
+      cwd: ws.dir, env: { REDIS_URL: replica.url, REDIS_TIMEOUT_MS: '500' }, timeoutMs: 30_000,
+    });
+  });
+
+  afterAll(async () => {
+    if (watch && !watch.exited()) await watch.kill();
+    await replica?.stop();
+    ws?.cleanup();
+    await drop?.();
+  });
+
+  it('backs off (doubling) after each failure of a fresh connection instead of reconnecting at once', async () => {
+    expect(await waitUntil(() => /watch: Redis failed before doing any work \(.*READONLY.*\); retrying in \d+ ms/.test(watch.stderr()), 20_000), watch.stderr()).toBe(true);
+    await new Promise((r) => setTimeout(r, 3000));
+    const stderr = watch.stderr();
+    // 100, 200, 400, 800, 1600 ms (+-20%) fit in ~3 s: a handful of reconnections; with no backoff, hundreds.
+    const reconnects = stderr.match(/watch: Redis reconnected/g)?.length ?? 0;
+    expect(reconnects, stderr).toBeGreaterThanOrEqual(2);
+    expect(reconnects, stderr).toBeLessThanOrEqual(7);
+    expect(stderr).not.toMatch(/Redis connection lost/);
+    const delays = [...stderr.matchAll(/Redis failed before doing any work .*retrying in (\d+) ms/g)].map((m) => Number(m[1]));
+    expect(delays.length).toBeGreaterThanOrEqual(3);
+    // Each wait about twice the one before (the jitter is +-20%).
+    for (let i = 1; i < Math.min(delays.length, 5); i++) expect(delays[i]).toBeGreaterThan(delays[i - 1] * 1.3);
+    // Never ready: the start-up reconciliation is still owed.
+    expect(stderr).not.toMatch(/watch: watching/);
+    watch.child.kill('SIGTERM');
+    expect((await watch.done).code).toBe(143);
+  });
+});
