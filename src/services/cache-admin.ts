@@ -223,9 +223,9 @@ export class CacheAdmin {
   }
 
   /** Exact key counts per family across the whole keyspace, counted server-side (names never cross the wire). */
-  async countFamilies(store: CacheStore): Promise<Record<string, number>> {
+  async countFamilies(store: CacheStore, signal?: AbortSignal): Promise<Record<string, number>> {
     const rules = this.keys.rules();
-    const r = await store.sweep({ rules, action: 'count' });
+    const r = await store.sweep({ rules, action: 'count', signal });
     const counts = this.zeroCounts();
     r.groups.forEach((n, g) => (counts[rules.groups[g]] += n));
     return counts;

@@ -34,12 +34,13 @@ export interface CacheInfo {
 const num = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number(v));
 
 /** Availability, server, exact per-family counts, memory, evictions, hit rate and latency. */
-export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSeconds: number): Promise<CacheInfo> {
+/** `signal` stops the count between batches (InterruptedError): a full-keyspace count can take seconds. */
+export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSeconds: number, signal?: AbortSignal): Promise<CacheInfo> {
   if (!cache.configured) return { backend: 'none', available: false, ttl_seconds: ttlSeconds };
   const attempt = await cache.attempt(async (store) => {
     const latency = await store.ping();
     const infos = await store.info();
-    const families = await admin.countFamilies(store);
+    const families = await admin.countFamilies(store, signal);
     return { latency, infos, families, target: store.target, mode: store.mode };
   });
   if (attempt.status !== 'done') {

@@ -147,6 +147,25 @@ describe('signals during invalidate-all and at its prompt', () => {
     await expectForeignKeysUntouched();
   });
 
+  it('cache-info: the first SIGINT stops the count between batches (exit 130), it does not run on to the end', async () => {
+    await seed();
+    await redis.command('CONFIG', 'RESETSTAT');
+    const run = spawnCli(['cache-info', '--json', '--redis-url', redis.url]);
+    let exited = false;
+    void run.done.then(() => (exited = true));
+    const scripts = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.command('INFO', 'commandstats'))?.[1] ?? 0);
+    await waitFor('the count to start', async () => exited || (await scripts()) > 0);
+    expect(exited, 'cache-info finished before it could be interrupted: seed more keys').toBe(false);
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(130);
+    // No report: a count that ran on to the end would have printed every family's total.
+    expect(r.stdout).not.toMatch(/dashboard_kpis/);
+    expect(r.stderr).toMatch(/interrupted/);
+    expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
+    expect(await dbsize()).toBe(SEEDED + FOREIGN_COUNT);
+  });
+
   it('Ctrl-C at the confirmation prompt: "aborted", exit 130, nothing deleted', async () => {
     await redis.command('FLUSHALL');
     await redis.command('DEBUG', 'POPULATE', '50', 'tenant_config');

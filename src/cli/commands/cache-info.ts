@@ -83,7 +83,7 @@ export function register(program: Command): void {
           return { data: p, render: (out) => renderProfile(out, p) };
         }
         const { collectCacheInfo, toPrometheus } = await import('../../services/cache-info.js');
-        const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl);
+        const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl, ctx.signal);
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
         if (info.backend === 'redis' && !info.available) ctx.out.warn(`warning: ${info.error}; reporting Redis as unavailable`);
         if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
