@@ -1,8 +1,8 @@
 import { nodeCrypto } from '../node-crypto.js';
 import { hostname } from 'node:os';
-import { BackendUnavailableError, describeError } from '../errors.js';
+import { BackendUnavailableError, describeError, InterruptedError, throwIfAborted, type BatchProgress } from '../errors.js';
 import type { Cache } from '../cache/cache.js';
-import type { CacheStore, SweepBatch } from '../cache/cache-store.js';
+import type { CacheStore, SweepBatch, SweepResult } from '../cache/cache-store.js';
 import type { KeySpace, SweepRules } from '../keys/key-families.js';
 
 /** Keys removed (or, on a dry run, found) for one tenant, per family. */
@@ -85,6 +85,8 @@ export class CacheAdmin {
       r.total += n;
     };
     const done = () => [...results.values()].reduce((a, r) => a + r.total, 0);
+    // Keys a one-tenant sweep deleted server-side before it stopped: counted by the sweep, not yet in results.
+    let sweptBeforeStop = 0;
     let connected = false;
     const wholeKeyspacePass = this.keys.hasWildcards() && sweepsWholeKeyspace(unique.length);
     try {
@@ -92,6 +94,7 @@ export class CacheAdmin {
         connected = true;
         // Fixed names a few hundred tenants at a time: a migration's 10,000 tenants never hold 120,000 key names at once.
         for (let i = 0; i < unique.length && !wholeKeyspacePass; i += FIXED_KEYS_TENANTS) {
+          throwIfAborted(options.signal, () => ({ done: done() }), 'invalidate');
           const fixed = this.keys.fixedKeys(unique.slice(i, i + FIXED_KEYS_TENANTS));
           if (options.dryRun) {
             const exists = await store.exists(fixed.map((f) => f.key));
@@ -101,12 +104,18 @@ export class CacheAdmin {
             fixed.forEach((f, j) => removed[j] && add(f.tenant, f.family, removed[j]));
           }
         }
-        if (this.keys.hasWildcards()) await this.sweepTenants(store, unique, !!options.dryRun, add, options.signal);
+        if (this.keys.hasWildcards()) await this.sweepTenants(store, unique, !!options.dryRun, add, options.signal, (n) => (sweptBeforeStop += n));
       });
     } catch (err) {
-      // Once deleting has begun, the error says how far it got (a rerun finishes the job).
-      // A sweep that failed midway carries what it had deleted itself (not yet added to the results).
-      if (err instanceof BackendUnavailableError && connected && !options.dryRun) throw err.withProgress({ done: done() + (err.progress?.done ?? 0) });
+      // Once deleting has begun, the error says how far it got (a rerun finishes the job): what was
+      // deleted and counted, plus what a one-tenant sweep deleted server-side. Not the sweep's own
+      // count of a collect pass (keys found, not deleted). A dry run deleted nothing: no progress.
+      const progress = !options.dryRun && connected ? { done: done() + sweptBeforeStop } : undefined;
+      if (err instanceof BackendUnavailableError) throw new BackendUnavailableError(err.backend, err.message, { cause: err.cause, reason: err.reason, progress });
+      if (err instanceof InterruptedError) {
+        const what = progress ? `after ${progress.done} key(s) deleted` : 'before the end (a dry run deletes nothing)';
+        throw new InterruptedError(err.signal, `interrupted by ${err.signal}: invalidate stopped ${what}`, progress);
+      }
       throw err;
     }
     return [...results.values()].map((r) => ({ tenant: r.tenant, families: r.families, total: r.total, keys: r.keys && [...r.keys].sort() }));
@@ -118,7 +127,8 @@ export class CacheAdmin {
     tenants: string[],
     dryRun: boolean,
     add: (tenant: string, family: string, n: number, key?: string) => void,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    deletedBeforeStop: (n: number) => void,
   ): Promise<void> {
     const collect = (tenantOf: (group: number, tenant: string) => [string, string] | undefined) => (b: SweepBatch) => {
       for (const k of b.keys ?? []) {
@@ -136,7 +146,13 @@ export class CacheAdmin {
           await store.sweep({ rules, match, action: 'collect', signal, onBatch: collect((g, t) => [t, family(g)]) });
         } else if (pass.length === 1) {
           // One tenant: the server deletes and counts per family; no key crosses the wire.
-          const r = await store.sweep({ rules, match, action: 'unlink', signal });
+          let r: SweepResult;
+          try {
+            r = await store.sweep({ rules, match, action: 'unlink', signal });
+          } catch (err) {
+            deletedBeforeStop((err as { progress?: BatchProgress }).progress?.done ?? 0);
+            throw err;
+          }
           r.groups.forEach((n, g) => n && add(pass[0], family(g), n));
         } else {
           // Several tenants: their keys come back so each deletion is counted for its tenant.
@@ -164,28 +180,32 @@ export class CacheAdmin {
     // Deletes overlap with the next pages of the scan, one batch in flight at a time.
     let pending = Promise.resolve();
     let failure: unknown;
-    await store.sweep({
-      rules,
-      action: 'collect',
-      signal,
-      onBatch: (b) => {
-        if (failure) throw failure;
-        const chosen = (b.keys ?? []).flatMap((k) => {
-          const owner = pick(k.group, k.tenant.toString('latin1'));
-          return owner ? [{ key: k.key, owner }] : [];
-        });
-        if (!chosen.length) return;
-        pending = pending
-          .then(async () => {
-            const removed = await store.unlink(chosen.map((c) => c.key));
-            removed.forEach((n, i) => n && add(chosen[i].owner[0], chosen[i].owner[1], n));
-          })
-          .catch((err) => {
-            failure ??= err;
+    try {
+      await store.sweep({
+        rules,
+        action: 'collect',
+        signal,
+        onBatch: (b) => {
+          if (failure) throw failure;
+          const chosen = (b.keys ?? []).flatMap((k) => {
+            const owner = pick(k.group, k.tenant.toString('latin1'));
+            return owner ? [{ key: k.key, owner }] : [];
           });
-      },
-    });
-    await pending;
+          if (!chosen.length) return;
+          pending = pending
+            .then(async () => {
+              const removed = await store.unlink(chosen.map((c) => c.key));
+              removed.forEach((n, i) => n && add(chosen[i].owner[0], chosen[i].owner[1], n));
+            })
+            .catch((err) => {
+              failure ??= err;
+            });
+        },
+      });
+    } finally {
+      // A sweep stopped (a signal, a failure) still lets the UNLINK in flight finish, so what it deleted is counted.
+      await pending;
+    }
     if (failure) throw failure;
   }
 

@@ -5,7 +5,9 @@ import { parseRedisSpec } from '../../src/cache/redis-spec.js';
 import { buildFamilies, KeySpace } from '../../src/keys/key-families.js';
 import { CacheAdmin } from '../../src/services/cache-admin.js';
 import { collectCacheInfo, toPrometheus } from '../../src/services/cache-info.js';
-import { BackendUnavailableError } from '../../src/errors.js';
+import { BackendUnavailableError, InterruptedError } from '../../src/errors.js';
+import { openIoredisStore } from '../../src/cache/ioredis-store.js';
+import type { CacheStore } from '../../src/cache/cache-store.js';
 import { useOwnRedis } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
 import type { Redis } from 'ioredis';
@@ -115,6 +117,85 @@ describe('CacheAdmin on a real redis-server', () => {
     const stats = await redis.info('commandstats');
     const unlinks = Number(/cmdstat_unlink:calls=(\d+)/.exec(stats)?.[1] ?? 0);
     expect(unlinks).toBe(cached.length * 6);
+  });
+
+  describe('stopped by a signal: the error counts exactly the keys deleted', () => {
+    /** A Cache whose store aborts `ctrl` after its first UNLINK (the next batch boundary then stops the work). */
+    const stoppingAfterFirstUnlink = (ctrl: AbortController) =>
+      new Cache(parseRedisSpec({ url: { value: own.server.url, where: 'test' }, timeoutMs: 1000 }), {
+        open: async (spec) => {
+          const store = await openIoredisStore(spec);
+          return new Proxy(store, {
+            get(target, prop, receiver) {
+              if (prop === 'unlink') {
+                return async (keysToGo: Parameters<CacheStore['unlink']>[0]) => {
+                  const r = await target.unlink(keysToGo);
+                  ctrl.abort('SIGINT');
+                  return r;
+                };
+              }
+              const v = Reflect.get(target, prop, receiver);
+              return typeof v === 'function' ? v.bind(target) : v;
+            },
+          });
+        },
+      });
+    const caught = async (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+    const bulk = (t: string, n: number) => Array.from({ length: n }, (_, i) => `dashboard_trends:${t}:days:${i}`);
+
+    it('a signal already given deletes nothing, not even the fixed-name keys', async () => {
+      await seed(ownedKeys('acme'));
+      const ctrl = new AbortController();
+      ctrl.abort('SIGINT');
+      const err = await caught(admin.invalidateTenants(['acme'], { signal: ctrl.signal }));
+      expect(err).toBeInstanceOf(InterruptedError);
+      expect((err as InterruptedError).progress).toEqual({ done: 0 });
+      expect(await redis.exists(...ownedKeys('acme'))).toBe(ownedKeys('acme').length);
+    });
+
+    it('several tenants (keys collected, then UNLINKed): the count is what is gone, the UNLINK in flight included', async () => {
+      const tenants = ['s1', 's2', 's3'];
+      const all = tenants.flatMap((t) => [...ownedKeys(t), ...bulk(t, 4000)]);
+      await seed([...all, ...FOREIGN]);
+      const ctrl = new AbortController();
+      const stopping = stoppingAfterFirstUnlink(ctrl);
+      try {
+        const err = await caught(new CacheAdmin(stopping, keys).invalidateTenants(tenants, { signal: ctrl.signal }));
+        expect(err).toBeInstanceOf(InterruptedError);
+        const left = await redis.exists(...all);
+        expect(left, 'the sweep finished before the signal: seed more keys').toBeGreaterThan(0);
+        expect((err as InterruptedError).progress).toEqual({ done: all.length - left });
+        expect((err as InterruptedError).message).toMatch(new RegExp(`after ${all.length - left} key\\(s\\) deleted`));
+        expect(await redis.exists(...FOREIGN)).toBe(FOREIGN.length);
+      } finally {
+        stopping.close();
+      }
+    });
+
+    it('one tenant (deleted server-side): the count includes what the sweep deleted before it stopped', async () => {
+      const all = [...ownedKeys('solo'), ...bulk('solo', 30_000)];
+      await seed(all);
+      const ctrl = new AbortController();
+      const stopping = stoppingAfterFirstUnlink(ctrl);
+      try {
+        const err = await caught(new CacheAdmin(stopping, keys).invalidateTenants(['solo'], { signal: ctrl.signal }));
+        expect(err).toBeInstanceOf(InterruptedError);
+        const left = await redis.exists(...all);
+        expect((err as InterruptedError).progress).toEqual({ done: all.length - left });
+      } finally {
+        stopping.close();
+      }
+    });
+
+    it('a dry run stopped reports no deletion', async () => {
+      await seed([...ownedKeys('s1'), ...bulk('s1', 3000), ...ownedKeys('s2'), ...ownedKeys('s3')]);
+      const ctrl = new AbortController();
+      ctrl.abort('SIGINT');
+      const err = await caught(admin.invalidateTenants(['s1', 's2', 's3'], { dryRun: true, signal: ctrl.signal }));
+      expect(err).toBeInstanceOf(InterruptedError);
+      expect((err as InterruptedError).progress).toBeUndefined();
+      expect((err as InterruptedError).message).toMatch(/a dry run deletes nothing/);
+    });
   });
 
   it('invalidate-all removes every family key of every tenant and nothing else, with exact counts', async () => {
