@@ -115,7 +115,7 @@ export const isFixedPattern = (pattern: string) => !pattern.includes('*');
 export const fixedKey = (pattern: string, tenant: string) => pattern.replace(TENANT_PLACEHOLDER, tenant);
 
 /**
- * The most selective single glob that every key of `tenant` in all these
+ * The most selective single glob (a binary string) that every key of `tenant` in all these
  * patterns matches: the tenant with the literal text the patterns agree on
  * right before and after it (`*:acme:*` for `x:{tenant}:*` and `y:{tenant}:*`).
  */
@@ -137,6 +137,7 @@ export function commonTenantGlob(patterns: string[], tenant: string): string {
     while (n < acc.length && n < s.length && acc[n] === s[n]) n++;
     return acc.slice(0, n);
   });
-  // A superset: every candidate is re-checked exactly against the patterns.
-  return `*${escapeGlob(commonSuffix)}${escapeGlob(tenant)}${escapeGlob(commonPrefix)}*`;
+  // A superset: every candidate is re-checked exactly against the patterns. Bytes, as every glob
+  // the server gets (a binary string, sent as latin1): `données:` is 8 bytes, not 7 chars.
+  return `*${escapeGlob(binary(commonSuffix))}${escapeGlob(binary(tenant))}${escapeGlob(binary(commonPrefix))}*`;
 }

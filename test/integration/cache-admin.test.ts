@@ -58,6 +58,16 @@ describe('CacheAdmin on a real redis-server', () => {
     expect(await remaining()).toEqual([...neighbours.flatMap(ownedKeys), ...FOREIGN].sort());
   });
 
+  it('a family with non-ASCII text next to {tenant}: its keys are matched by their UTF-8 bytes (one tenant, dry run or not)', async () => {
+    const accented = new CacheAdmin(provider, new KeySpace(buildFamilies({ ttl: 300, resources: {}, extra: [{ name: 'donnees', patterns: ['données:{tenant}:*'] }] })));
+    await seed(['données:acme:1', 'données:acme:2', 'données:acme2:1', 'donnees:acme:1', 'tenant_config:acme']);
+    const dry = await accented.invalidateTenants(['acme'], { dryRun: true });
+    expect(dry[0].keys).toEqual(['données:acme:1', 'données:acme:2', 'tenant_config:acme']);
+    const [done] = await accented.invalidateTenants(['acme']);
+    expect(done.families).toMatchObject({ donnees: 2, tenant_config: 1 });
+    expect(await remaining()).toEqual(['donnees:acme:1', 'données:acme2:1'].sort());
+  });
+
   it('ids with glob characters are rejected; ids with . - _ are matched literally', async () => {
     await expect(admin.invalidateTenants(['ac*'])).rejects.toThrow(/invalid tenant id/);
     await seed([...ownedKeys('a.c'), ...ownedKeys('abc'), ...ownedKeys('a-c')]);

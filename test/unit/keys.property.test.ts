@@ -119,6 +119,19 @@ describe('key building and tenant isolation', () => {
     expect(keys.fixedKeys(['acme']).map((f) => f.key)).toContain('tenant_config:acme');
   });
 
+  it('the tenant SCAN glob is bytes: it matches the UTF-8 bytes of keys with non-ASCII text around the tenant', () => {
+    const word = fc.string({ unit: fc.constantFrom('é', 'à', 'ü', '日', '本', 'ß', 'x', '_'), minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(word, validId, fc.string({ unit: idChar, maxLength: 10 }), (w, t, suffix) => {
+        const space = new KeySpace(buildFamilies({ ttl: 60, resources: {}, extra: [{ name: 'accented', patterns: [`${w}:{tenant}:*`] }] }));
+        const glob = space.tenantScanGlob(t);
+        // As the server sees it: each byte one char.
+        const bytes = (k: string) => Buffer.from(k, 'utf8').toString('latin1');
+        expect(globMatches(glob, bytes(`${w}:${t}:${suffix}`))).toBe(true);
+      }),
+    );
+  });
+
   it('classifies keys to their family and tenant, and ignores keys outside the families', () => {
     expect(keys.classify('tenant_config:acme')).toEqual({ family: 'tenant_config', tenant: 'acme' });
     expect(keys.classify('dashboard_trends:acme:days:30')).toEqual({ family: 'dashboard_trends', tenant: 'acme' });
