@@ -82,6 +82,12 @@ export class BackendUnavailableError extends TenantctlError {
 /** Some items of a batch failed; the rest were done and reported: exit 4. */
 export class PartialFailureError extends TenantctlError {
   readonly exitCode = 4;
+  /** The command's report of what it did before the failure (rendered before the exit), when it has one. */
+  readonly partial?: unknown;
+  constructor(message: string, options?: { cause?: unknown; partial?: unknown }) {
+    super(message, options);
+    this.partial = options?.partial;
+  }
 }
 
 /** Stopped by SIGINT (exit 130) or SIGTERM (exit 143) between batches; what was done is reported. */

@@ -20,6 +20,13 @@ export interface CacheStore {
   exists(keys: string[]): Promise<boolean[]>;
   /** UNLINKs each key (non-blocking delete); 1 or 0 per key, in order. */
   unlink(keys: Array<string | Buffer>): Promise<number[]>;
+  /**
+   * UNLINKs each key only while it still holds `value` (a service may have
+   * rewritten it since it was read); 1 or 0 per entry, in order. Atomic per
+   * key where the server runs scripts; else a GET then an UNLINK (a narrower
+   * window, not none).
+   */
+  unlinkIfUnchanged(entries: Array<{ key: string; value: string }>): Promise<number[]>;
   /** One pass over the keyspace of every master, applying rules server-side (see SweepRequest). */
   sweep(request: SweepRequest): Promise<SweepResult>;
   /** INFO of every master, parsed. */

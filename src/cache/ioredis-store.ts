@@ -5,7 +5,7 @@ import { keyDispatchPrefix } from '../keys/key-patterns.js';
 import type { CacheStore, ClaimedKey, ProfileBatch, SweepBatch, SweepRequest, SweepResult, TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
-import { EACH_KEY_LUA, SWEEP_LUA } from './sweep-script.js';
+import { EACH_KEY_LUA, SWEEP_LUA, UNLINK_IF_LUA } from './sweep-script.js';
 import { sha1Hex } from '../node-crypto.js';
 
 /** Keys per client-side SCAN page (buckets visited, not matches returned: PITFALLS). */
@@ -40,6 +40,7 @@ const DEADLINE_MARGIN_MS = 250;
 // Their SHAs when first needed (a command that runs no script never loads node:crypto).
 let sweepSha: string | undefined;
 let eachKeySha: string | undefined;
+const scriptShas: Record<string, string> = {};
 /** Single-key commands perKey runs through EACH_KEY_LUA. */
 const EACH_KEY_COMMANDS = new Set(['GET', 'EXISTS', 'UNLINK']);
 
@@ -248,6 +249,48 @@ class IoredisStore implements CacheStore {
   /** UNLINK, not DEL: deleting a large value with DEL blocks the server (redis/redis#1748). */
   async unlink(keys: Array<string | Buffer>): Promise<number[]> {
     return (await this.perKey('UNLINK', keys, (p, k) => p.unlink(k))) as number[];
+  }
+
+  async unlinkIfUnchanged(entries: Array<{ key: string; value: string }>): Promise<number[]> {
+    const out: number[] = [];
+    for (let start = 0; start < entries.length; start += PIPELINE_BATCH) {
+      const batch = entries.slice(start, start + PIPELINE_BATCH);
+      const label = `UNLINK if unchanged (${batch.length} keys)`;
+      const node = this.client as Redis;
+      if (!this.noScript.has(node)) {
+        try {
+          // A Cluster: one call per key, each to its slot's master; else one call for the batch.
+          const calls = this.mode === 'cluster' ? batch.map((e) => [e]) : [batch];
+          const replies = await this.run(label, () => Promise.all(calls.map((c) => this.script(node, UNLINK_IF_LUA, c.map((e) => e.key), c.map((e) => e.value)))));
+          out.push(...(replies.flat() as number[]));
+          continue;
+        } catch (err) {
+          if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
+          if (this.mode !== 'cluster') this.noScript.add(node);
+        }
+      }
+      // MGET answers nil for a key of another type, where GET fails (one node holds them all but on a Cluster).
+      const wrongTypeIsNull = (err: unknown) => (/^WRONGTYPE/.test((err as Error)?.message ?? '') ? null : Promise.reject(err));
+      const now = await this.run(label, () =>
+        this.mode === 'cluster' ? Promise.all(batch.map((e) => node.get(e.key).catch(wrongTypeIsNull))) : node.mget(...batch.map((e) => e.key)),
+      );
+      const same = batch.filter((e, i) => now[i] === e.value);
+      const removed = await this.unlink(same.map((e) => e.key));
+      const byKey = new Map(same.map((e, i) => [e.key, removed[i]]));
+      out.push(...batch.map((e) => byKey.get(e.key) ?? 0));
+    }
+    return out;
+  }
+
+  /** A script by its SHA, sent whole when the server does not have it yet (NOSCRIPT). */
+  private async script(node: Redis, lua: string, keys: string[], args: string[]): Promise<unknown> {
+    const sha = (scriptShas[lua] ??= sha1Hex(lua));
+    try {
+      return await node.call('EVALSHA', sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
+      return node.call('EVAL', lua, keys.length, ...keys, ...args);
+    }
   }
 
   /**

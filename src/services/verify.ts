@@ -1,4 +1,4 @@
-import { BackendUnavailableError, InterruptedError, TenantFileError, describeError, throwIfAborted } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, describeError, throwIfAborted } from '../errors.js';
 import { isValidId, parseId } from '../keys/ids.js';
 import { PERMISSIONS_FAMILY, TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
@@ -160,6 +160,14 @@ export class CacheVerifier {
       if (err instanceof InterruptedError && err.partial === undefined) {
         throw new InterruptedError(err.signal, `interrupted by ${err.signal}: verify stopped after ${report.summary.checked} entries checked`, { done: report.summary.checked }, finish());
       }
+      // A backend lost after --fix deleted entries: exit 4 with the report of what was done (before any deletion: exit 3).
+      if (err instanceof BackendUnavailableError && report.summary.fixed > 0) {
+        const what = err.backend === 'redis' ? 'Redis' : 'the registry';
+        throw new PartialFailureError(`verify --fix stopped when ${what} failed, after ${report.summary.fixed} stale or orphan entr${report.summary.fixed === 1 ? 'y was' : 'ies were'} deleted (run again to finish): ${describeError(err)}`, {
+          cause: err,
+          partial: finish(),
+        });
+      }
       throw err;
     }
     return finish();
@@ -252,6 +260,8 @@ export class CacheVerifier {
   /** Reads a batch, judges it, confirms what looks wrong, fixes it if asked, and adds it to the report. */
   private async checkBatch(batch: Claimed[], registry: Registry | undefined, report: VerifyReport, options: VerifyOptions): Promise<void> {
     const raws = await this.deps.cache.need((s) => s.mget(batch.map((c) => c.key)));
+    // The text each verdict was made on: a fix deletes a key only while it still holds it.
+    const judgedText = new Map(batch.flatMap((c, i) => (raws[i] !== null ? [[c.key, raws[i]!] as const] : [])));
     const present = batch.filter((_, i) => raws[i] !== null);
     report.summary.not_cached += batch.length - present.length;
     let judged = await this.judge(present, raws.filter((r): r is string => r !== null), registry);
@@ -260,16 +270,20 @@ export class CacheVerifier {
       // Read again, cache first and registry second: an entry invalidated and rebuilt meanwhile is not reported.
       const again = suspect.map((e) => ({ key: e.key, family: e.family, tenant: e.tenant }));
       const raws2 = await this.deps.cache.need((s) => s.mget(again.map((c) => c.key)));
+      again.forEach((c, i) => raws2[i] !== null && judgedText.set(c.key, raws2[i]!));
       const still = again.filter((_, i) => raws2[i] !== null);
       const rejudged = new Map((await this.judge(still, raws2.filter((r): r is string => r !== null), registry, true)).map((e) => [e.key, e]));
       judged = judged.flatMap((e) => (e.status === 'stale' || e.status === 'orphan' ? (rejudged.has(e.key) ? [rejudged.get(e.key)!] : []) : [e]));
     }
     const wrong = judged.filter((e) => e.status === 'stale' || e.status === 'orphan');
     if (options.fix && wrong.length) {
-      // Only the wrong entries, by exact key: UNLINK says nothing about other keys.
-      await this.deps.cache.need((s) => s.unlink(wrong.map((e) => e.key)));
-      for (const e of wrong) e.fixed = true;
-      report.summary.fixed += wrong.length;
+      // Only the wrong entries, by exact key, and only while each holds the text judged: one a
+      // service rewrote since (a fresh value) stays, and is not reported, as a rebuilt one above.
+      const removed = await this.deps.cache.need((s) => s.unlinkIfUnchanged(wrong.map((e) => ({ key: e.key, value: judgedText.get(e.key)! }))));
+      const changed = new Set(wrong.filter((_, i) => !removed[i]));
+      wrong.forEach((e, i) => removed[i] && (e.fixed = true));
+      report.summary.fixed += wrong.length - changed.size;
+      if (changed.size) judged = judged.filter((e) => !changed.has(e));
     }
     for (const e of judged) {
       report.summary.checked++;

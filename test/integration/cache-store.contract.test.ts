@@ -83,6 +83,20 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     expect(await store.unlink(asked)).toEqual(asked.map(() => 0));
   });
 
+  it('unlinks a key only while it still holds the value read (keys of many slots, a rewritten one, a missing one, another type)', async () => {
+    const list = Array.from({ length: 30 }, (_, i) => `tenant_config:u${i}`);
+    for (const k of list) await topo.client.set(k, `old-${k}`);
+    await topo.client.set(list[1], 'rewritten by a service');
+    await topo.client.del(list[2]);
+    await topo.client.rpush('permissions:alist', 'x');
+    const asked = [...list.map((k) => ({ key: k, value: `old-${k}` })), { key: 'permissions:alist', value: 'x' }];
+    const want = [...list.map((_, i) => (i === 1 || i === 2 ? 0 : 1)), 0];
+    expect(await store.unlinkIfUnchanged(asked)).toEqual(want);
+    expect(await topo.client.get(list[1])).toBe('rewritten by a service');
+    for (const k of [list[0], list[3], list[29]]) expect(await topo.client.exists(k)).toBe(0);
+    expect(await topo.client.exists('permissions:alist')).toBe(1);
+  });
+
   it('counts every family key exactly, and nothing outside the families', async () => {
     const tenants = Array.from({ length: 300 }, (_, i) => `tenant${i}`);
     await seed([...tenants.flatMap(owned), ...FOREIGN, BINARY_KEY]);

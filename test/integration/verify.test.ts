@@ -7,6 +7,10 @@ import { catalogueHash } from '../../src/services/migration.js';
 import { CacheVerifier, type VerifyEntry } from '../../src/services/verify.js';
 import { tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { useOwnRedis } from '../helpers/redis-server.js';
+import { Cache } from '../../src/cache/cache.js';
+import { parseRedisSpec } from '../../src/cache/redis-spec.js';
+import { openIoredisStore } from '../../src/cache/ioredis-store.js';
+import { BackendUnavailableError, PartialFailureError } from '../../src/errors.js';
 
 const catalogue = {
   features: ['has_advanced_reporting', 'has_ai', 'has_api_access', 'has_payroll'],
@@ -179,6 +183,75 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     expect(report.entries.every((e) => e.fixed)).toBe(true);
     expect(await own.client.exists(`tenant_config:${stale}`, `tenant_config:${ghost}`)).toBe(0);
     expect(await own.client.exists(`tenant_config:${ok}`, `dashboard_kpis:${stale}:days:30`, `sessions:${stale}`)).toBe(3);
+  });
+
+  it('fix leaves an entry a service rewrote after it was judged (compare-and-delete), and does not report it', async () => {
+    const id = uniq('rw');
+    await migrated(id);
+    await cacheAsServices(id);
+    await store.db.query("UPDATE tenants SET name = 'Renamed' WHERE id = $1", [id]);
+    const fresh = JSON.stringify({ rebuilt: 'by a service, just now' });
+    let reads = 0;
+    // The confirming read (the second) is where a service rebuilds the entry: after the verdict, before the delete.
+    const rewriting = new Proxy(store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop === 'getTenants') {
+          return async (list: string[]) => {
+            if (++reads === 2) await own.client.set(`tenant_config:${id}`, fresh);
+            return target.getTenants(list);
+          };
+        }
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Registry;
+    const t = tool({}, rewriting);
+    const report = await verifier(t).verify({ fix: true });
+    await t.close();
+    expect(reads).toBe(2);
+    expect(await own.client.get(`tenant_config:${id}`)).toBe(fresh);
+    expect(report.summary).toMatchObject({ fixed: 0, stale: 0 });
+    expect(report.entries).toEqual([]);
+  });
+
+  it('fix: Redis failing after entries were deleted is a partial failure carrying the report (what was deleted)', async () => {
+    const ghosts = [uniq('pg1'), uniq('pg2'), uniq('pg3')];
+    for (const g of ghosts) await own.client.set(`tenant_config:${g}`, '{"client":{"id":"x"}}');
+    const t = tool();
+    let mgets = 0;
+    // Each batch of one key reads twice (MGET, then the confirming MGET): the third MGET is the second batch's first.
+    const failing = new Cache(parseRedisSpec({ url: { value: own.server.url, where: 'test' }, timeoutMs: 1000 }), {
+      open: async (spec) => {
+        const real = await openIoredisStore(spec);
+        return new Proxy(real, {
+          get(target, prop, receiver) {
+            if (prop === 'mget') {
+              return async (list: string[]) => {
+                if (++mgets === 3) throw new BackendUnavailableError('redis', 'Redis MGET failed: connection lost', { reason: 'failed' });
+                return target.mget(list);
+              };
+            }
+            const v = Reflect.get(target, prop, receiver);
+            return typeof v === 'function' ? v.bind(target) : v;
+          },
+        });
+      },
+    });
+    try {
+      const err = await new CacheVerifier({ cache: failing, keys: t.keys, registry: () => t.registry(), source: t.source, env: t.env })
+        .verify({ fix: true, tenants: ghosts, batchSize: 1 })
+        .then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(PartialFailureError);
+      expect((err as PartialFailureError).message).toMatch(/after 1 stale or orphan entry was deleted \(run again to finish\): Redis MGET failed/);
+      const partial = (err as PartialFailureError).partial as { summary: { fixed: number; orphan: number }; entries: VerifyEntry[] };
+      expect(partial.summary).toMatchObject({ fixed: 1, orphan: 1 });
+      expect(partial.entries.map((e) => e.key)).toEqual([`tenant_config:${ghosts[0]}`]);
+      expect(await own.client.exists(`tenant_config:${ghosts[0]}`)).toBe(0);
+      expect(await own.client.exists(`tenant_config:${ghosts[1]}`)).toBe(1);
+    } finally {
+      failing.close();
+      await t.close();
+    }
   });
 
   it('named tenants: only their keys are read; the ones not cached are counted', async () => {

@@ -62,7 +62,8 @@ export function register(program: Command): void {
         try {
           report = await verifier.verify({ tenants: tenants?.length ? tenants : undefined, fix, batchSize: opts.batchSize, signal: ctx.signal });
         } catch (err) {
-          if (!(err instanceof InterruptedError) || !err.partial) throw err;
+          // Stopped by a signal, or a backend lost after --fix deleted entries (exit 4): the report so far.
+          if (!(err instanceof InterruptedError || err instanceof PartialFailureError) || !err.partial) throw err;
           const partial = err.partial as VerifyReport;
           return { data: partial, render: (out: Output) => render(out, partial, fix), failure: err, counts: counts(partial) };
         }
