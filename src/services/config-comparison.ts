@@ -1,4 +1,4 @@
-import { isSecretKey } from '../tenants/secrets.js';
+import { isSecretKey, maskSecrets } from '../tenants/secrets.js';
 import { isMap, setOwn } from '../tenants/plain-object.js';
 import { canonicalInstant, type PermissionRecord } from '../permissions/model.js';
 
@@ -52,7 +52,8 @@ export function diffConfigs(cached: unknown, current: unknown, stored: unknown, 
     }
     if (jsonEqual(a, b)) return;
     if (typeof s === 'string' && s.includes('${') && a === s) return;
-    out.push({ field: path || '(whole entry)', ...(a === undefined ? {} : { cached: a }), ...(b === undefined ? {} : { current: b }) });
+    // Shown masked: secret keys are gone already, but a URL in any value may carry credentials.
+    out.push({ field: path || '(whole entry)', ...(a === undefined ? {} : { cached: maskSecrets(a) }), ...(b === undefined ? {} : { current: maskSecrets(b) }) });
   };
   walk(cached, current, stored, '');
   return out;

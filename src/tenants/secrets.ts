@@ -1,3 +1,4 @@
+import { maskUrlsIn } from '../redact.js';
 import { soleReference } from './substitution.js';
 import { isMap, setOwn } from './plain-object.js';
 
@@ -68,10 +69,15 @@ export function stripSecrets<T>(config: T): { config: T; stripped: StrippedSecre
   return { config: walk(config) as T, stripped };
 }
 
-/** Masks every secret value of a config (for output without --show-secrets). */
+/**
+ * Masks every secret value of a config (for output without --show-secrets):
+ * the values of secret keys, and the credentials of any URL inside another
+ * string (`postgres://app:${DB_PASSWORD}@db/app` resolved shows `app:****@`).
+ */
 export function maskSecrets<T>(config: T): T {
   const walk = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(walk);
+    if (typeof v === 'string') return v.includes('://') ? maskUrlsIn(v) : v;
     if (!v || typeof v !== 'object') return v;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {

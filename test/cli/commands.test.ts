@@ -26,7 +26,7 @@ describe('CLI commands', () => {
 
   beforeAll(async () => {
     ws = workspace({
-      [acme]: tenantYaml(acme, 'Acme', 'email:\n  primary: ops@acme.example\n  smtp: { host: h, password: "${SMTP_PW}" }\n'),
+      [acme]: tenantYaml(acme, 'Acme', 'email:\n  primary: ops@acme.example\n  smtp: { host: h, password: "${SMTP_PW}" }\nwebhook: { url: "https://bot:hook-pw-1@hooks.example/in?token=tok-2" }\n'),
       [beta]: tenantYaml(beta, 'Beta'),
       [dev]: tenantYaml(dev, 'Dev', 'yaml_only: true\n'),
     });
@@ -52,10 +52,13 @@ describe('CLI commands', () => {
       expect(table.stdout).toMatch(/source database/);
       expect(table.stdout).toContain('password: \'****\'');
       expect(table.stdout).not.toContain('pw-123');
+      // Credentials in a URL inside any value are masked too (DESIGN: always).
+      expect(table.stdout).toContain('https://bot:****@hooks.example/in?token=****');
+      expect(table.stdout).not.toMatch(/hook-pw-1|tok-2/);
       // A CLI read never populates tenant_config: (the services would use the entry as it is).
       expect(await redis.exists(`tenant_config:${acme}`)).toBe(0);
       const shown = await runCli(['get-config', acme, '--json', '--show-secrets'], { cwd: ws.dir, env: { ...up(), SMTP_PW: 'pw-123' } });
-      expect(JSON.parse(shown.stdout)).toMatchObject({ source: 'database', config: { email: { smtp: { password: 'pw-123' } } } });
+      expect(JSON.parse(shown.stdout)).toMatchObject({ source: 'database', config: { email: { smtp: { password: 'pw-123' } }, webhook: { url: 'https://bot:hook-pw-1@hooks.example/in?token=tok-2' } } });
       const noCache = await runCli(['get-config', acme, '--json', '--no-cache'], { cwd: ws.dir, env: up() });
       expect(JSON.parse(noCache.stdout).source).toBe('database');
     });

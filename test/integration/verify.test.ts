@@ -125,6 +125,20 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     expect(JSON.stringify(report)).not.toMatch(/password|OTHER_PW/);
   });
 
+  it('a changed URL value is shown with its credentials masked, on both sides', async () => {
+    const id = uniq('url');
+    await migrated(id, 'webhook: { url: "https://bot:hook-pw-1@hooks.example/in" }\n');
+    await cacheAsServices(id);
+    await store.db.query(`UPDATE tenants SET tenant_config = jsonb_set(tenant_config, '{webhook,url}', '"https://bot:hook-pw-2@hooks2.example/in"') WHERE id = $1`, [id]);
+    const t = tool();
+    const report = await verifier(t).verify();
+    await t.close();
+    expect(byKey(report.entries)[`tenant_config:${id}`].fields).toEqual([
+      { field: 'webhook.url', cached: 'https://bot:****@hooks.example/in', current: 'https://bot:****@hooks2.example/in' },
+    ]);
+    expect(JSON.stringify(report)).not.toMatch(/hook-pw/);
+  });
+
   it('orphans: a tenant in neither the registry nor YAML, and one whose registry status is not active', async () => {
     const [ghost, suspended, ok] = [uniq('ghost'), uniq('susp'), uniq('ok')];
     await migrated(suspended);
