@@ -18,6 +18,8 @@ export class WatchMetrics {
   pending = 0;
   /** Notifications on the channel that were not changes tenantctl knows. */
   ignored = 0;
+  /** Whether the change triggers are installed (checked at every heartbeat); undefined until first seen. */
+  triggersInstalled: number | undefined;
 
   /** The text exposition format (version 0.0.4). */
   toPrometheus(): string {
@@ -36,6 +38,9 @@ export class WatchMetrics {
     metric('tenantctl_watch_reconciles_total', 'counter', 'Reconciliations run (at start and after every reconnect).', [['', this.reconciles]]);
     metric('tenantctl_watch_pending_changes', 'gauge', 'Changes received and not applied yet.', [['', this.pending]]);
     metric('tenantctl_watch_ignored_notifications_total', 'counter', 'Notifications on the channel that were not changes tenantctl knows.', [['', this.ignored]]);
+    if (this.triggersInstalled !== undefined) {
+      metric('tenantctl_watch_triggers_installed', 'gauge', 'Whether the change triggers are installed (1); at 0 changes arrive only by polling reconciliation at every heartbeat.', [['', this.triggersInstalled]]);
+    }
     if (this.lastLagMs !== undefined) {
       metric('tenantctl_watch_last_lag_seconds', 'gauge', 'From the trigger (database clock) to the keys being gone, for the last change applied (milliseconds precision).', [['', this.lastLagMs / 1000]]);
     }

@@ -166,6 +166,14 @@ export class Watcher {
    */
   private highWater: number | undefined;
   private rowsOwed = true;
+  /**
+   * The change triggers are missing (found at connect or at a heartbeat: a
+   * DBA ran --uninstall, or recreated a table): no notification comes, so
+   * every heartbeat reconciles rows instead, until they are back.
+   */
+  private triggersMissing = false;
+  /** While polling: the updated_at each row was last invalidated for, so a change is applied once, not once per heartbeat of the overlap. */
+  private readonly polled = new Map<string, number>();
   private verifyOwed = true;
   private ready = false;
   private heartbeatDue = false;
@@ -246,6 +254,7 @@ export class Watcher {
         const serverNow = await this.feed.heartbeat();
         // While a reconcile is owed the mark stays where the gap began (Redis may come back long after PostgreSQL).
         if (!this.rowsOwed) this.noteHighWater(serverNow);
+        await this.checkTriggers(this.feed);
       }
       if (this.cache) await this.cache.need((s) => s.ping());
     }
@@ -276,7 +285,7 @@ export class Watcher {
           await feed.close();
           throw new UsageError(`${missing}: run \`tenantctl watch --install\` first (it needs the TRIGGER privilege on the tables)`, { reason: 'watch-not-installed' });
         }
-        this.options.onNotice(`watch: warning: ${missing}: changes arrive only through reconciliation until \`tenantctl watch --install\` runs`);
+        this.triggersGone(missing);
       } else if (!status.current) {
         this.options.onNotice('watch: note: the change triggers were installed by another version of tenantctl; `tenantctl watch --install` updates them');
       }
@@ -391,6 +400,27 @@ export class Watcher {
     this.metrics.up.postgres = 0;
     this.metrics.up.redis = 0;
     await feed?.close();
+  }
+
+  /** At every heartbeat: triggers that went (or came back) while connected change how changes arrive. */
+  private async checkTriggers(feed: ChangeFeed): Promise<void> {
+    const status = await feed.triggerStatus();
+    this.metrics.triggersInstalled = status.installed ? 1 : 0;
+    if (!status.installed) {
+      if (!this.triggersMissing) this.triggersGone(`the change triggers were removed from ${feed.description} (missing ${status.missing.length} of ${status.missing.length + status.present.length})`);
+      // Polling: the rows changed since the mark (minus the overlap), at every heartbeat.
+      this.rowsOwed = true;
+    } else if (this.triggersMissing) {
+      this.triggersMissing = false;
+      this.polled.clear();
+      this.options.onNotice('watch: the change triggers are installed again; back to notifications');
+    }
+  }
+
+  private triggersGone(why: string): void {
+    this.triggersMissing = true;
+    this.metrics.triggersInstalled = 0;
+    this.options.onNotice(`watch: warning: ${why}: no notification arrives; reconciling the changed rows at every heartbeat until \`tenantctl watch --install\` runs`);
   }
 
   // ------------------------------------------------------------ waiting
@@ -516,12 +546,27 @@ export class Watcher {
   private async reconcileRows(): Promise<void> {
     const feed = this.feed!;
     const since = this.highWater !== undefined ? this.highWater - this.overlapMs : (await feed.heartbeat()) - this.startupLookbackMs;
+    const polling = this.triggersMissing;
+    let applied = 0;
     const { serverNow, found } = await feed.changedSince(since, this.batchSize, async (changes) => {
-      for (const c of changes) this.enqueue(c, 'reconcile');
+      for (const c of changes) {
+        // Polling sees a change at every heartbeat of the overlap: applied once per updated_at.
+        const key = `${c.kind}:${c.id ?? '*'}`;
+        if (polling && c.at !== undefined && this.polled.get(key) === c.at) continue;
+        if (polling && c.at !== undefined) this.polled.set(key, c.at);
+        this.enqueue(c, 'reconcile');
+        applied++;
+      }
       await this.drain();
     });
     this.noteHighWater(serverNow);
     this.rowsOwed = false;
+    if (polling) {
+      // What left the window cannot come back: forget it.
+      for (const [key, at] of this.polled) if (at < since) this.polled.delete(key);
+      if (applied) this.options.onNotice(`watch: polling (no triggers): ${applied} changed row(s) invalidated`);
+      return;
+    }
     this.metrics.reconciles++;
     this.options.onNotice(`watch: reconcile: ${found} row(s) changed since ${new Date(since).toISOString()} invalidated`);
   }

@@ -194,6 +194,29 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
       expect((await fetch(metricsUrl.replace('/metrics', '/other'))).status).toBe(404);
     });
 
+    it('triggers removed while it runs: it says so at the next heartbeat, polls the changed rows once each, and goes back to notifications when they return', async () => {
+      expect((await cli(['watch', '--uninstall'])).code).toBe(0);
+      expect(await watch.waitForStderr(/watch: warning: the change triggers were removed from .*reconciling the changed rows at every heartbeat/, 10_000), watch.stderr()).toBe(true);
+      const keys = [`tenant_config:${c}`, `dashboard_kpis:${c}:days:7`];
+      for (const k of keys) await own.client.set(k, '{}');
+      // No trigger, no notification: only the poll (by updated_at) can see this.
+      await db.query("UPDATE tenants SET name = 'Gamma 2', updated_at = now() WHERE id = $1", [c]);
+      expect(await waitUntil(async () => (await own.client.exists(...keys)) === 0, 10_000), watch.stderr()).toBe(true);
+      // Polled again at the next heartbeats (the row stays in the overlap), but applied once: a key set again stays.
+      await own.client.set(`tenant_config:${c}`, '{"rebuilt":true}');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await own.client.exists(`tenant_config:${c}`), watch.stdout() + watch.stderr()).toBe(1);
+      expect(watch.stderr()).toMatch(/watch: polling \(no triggers\): \d+ changed row\(s\) invalidated/);
+      const text = await (await fetch(metricsUrl)).text();
+      expect(text).toMatch(/^tenantctl_watch_triggers_installed 0$/m);
+      expect((await cli(['watch', '--install'])).code).toBe(0);
+      expect(await watch.waitForStderr(/watch: the change triggers are installed again; back to notifications/, 10_000), watch.stderr()).toBe(true);
+      await db.query("UPDATE tenants SET name = 'Gamma 3' WHERE id = $1", [c]);
+      expect(await waitUntil(async () => (await own.client.exists(`tenant_config:${c}`)) === 0, 10_000)).toBe(true);
+      expect(await waitUntil(() => new RegExp(`notify tenants UPDATE ${c}:`).test(watch.stdout()), 5000)).toBe(true);
+      expect(await (await fetch(metricsUrl)).text()).toMatch(/^tenantctl_watch_triggers_installed 1$/m);
+    });
+
     it('SIGTERM: closes both connections and exits 143 saying what it did', async () => {
       watch.child.kill('SIGTERM');
       const end = await watch.done;
