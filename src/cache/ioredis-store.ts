@@ -494,17 +494,21 @@ class IoredisStore implements CacheStore {
         if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
         return node.callBuffer('EVAL', SWEEP_LUA, 0, ...args);
       }
-    })) as unknown as [Buffer, number, number, number[], Array<Buffer | number>];
-    const [next, scanned, limitLeft, counts, entries] = reply;
+    })) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>];
+    const [next, scanned, limitLeft, counts, entries, handed] = reply;
     if (request.action === 'unlink') state.limitLeft = limitLeft;
     const batch: SweepBatch = { scanned, groups: request.rules.groups.map((_, i) => Number(counts[i] ?? 0)) };
-    if (request.action === 'collect') {
-      batch.keys = [];
-      for (let i = 0; i < entries.length; i += 3) {
-        batch.keys.push({ key: entries[i] as Buffer, group: Number(entries[i + 1]) - 1, tenant: entries[i + 2] as Buffer });
-      }
-    } else if (request.action === 'profile') {
-      batch.profile = profileLines(entries as unknown as Buffer);
+    const triples = (list: Array<Buffer | number>): ClaimedKey[] => {
+      const out: ClaimedKey[] = [];
+      for (let i = 0; i < list.length; i += 3) out.push({ key: list[i] as Buffer, group: Number(list[i + 1]) - 1, tenant: list[i + 2] as Buffer });
+      return out;
+    };
+    if (request.action === 'collect') batch.keys = triples(entries);
+    else if (request.action === 'profile') batch.profile = profileLines(entries as unknown as Buffer);
+    // Keys the script could not touch on this node (a Cluster slot being imported): done from here, redirected.
+    if (handed?.length && (request.action === 'unlink' || request.action === 'profile')) {
+      const more = await this.actOnClaimed(triples(handed), request.action, state, batch.groups);
+      if (more && batch.profile) batch.profile = joinProfiles(batch.profile, more);
     }
     return { cursor: next.toString(), batch };
   }
@@ -543,22 +547,36 @@ class IoredisStore implements CacheStore {
       }
     }
     const batch: SweepBatch = { scanned: page.length, groups };
-    // Every claimed key counts, except for unlink, which counts what was really deleted.
-    if (request.action !== 'unlink') for (const c of claimed) groups[c.group]++;
-    if (request.action === 'collect') batch.keys = claimed;
-    else if (request.action === 'unlink') {
+    if (request.action === 'collect') {
+      for (const c of claimed) groups[c.group]++;
+      batch.keys = claimed;
+    } else if (request.action === 'count') {
+      for (const c of claimed) groups[c.group]++;
+    } else {
+      batch.profile = await this.actOnClaimed(claimed, request.action, state, groups);
+    }
+    return { cursor: next.toString(), batch };
+  }
+
+  /**
+   * Unlinks (within the limit, counting what was really deleted) or profiles
+   * claimed keys from the client: each command to its key's node, so on a
+   * Cluster it follows MOVED and ASK (a slot being moved). Adds to `groups`.
+   */
+  private async actOnClaimed(claimed: ClaimedKey[], action: 'unlink' | 'profile', state: { limitLeft: number }, groups: number[]): Promise<ProfileBatch | undefined> {
+    if (action === 'unlink') {
       const chosen = state.limitLeft < 0 ? claimed : claimed.slice(0, state.limitLeft);
       const removed = await this.unlink(chosen.map((c) => c.key));
       removed.forEach((n, i) => (groups[chosen[i].group] += n));
       if (state.limitLeft > 0) state.limitLeft -= removed.reduce((a, b) => a + b, 0);
-    } else if (request.action === 'profile') {
-      const sizes = await this.perKey('MEMORY USAGE', claimed.map((c) => c.key), (p, k) => p.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'));
-      const ttls = await this.perKey('PTTL', claimed.map((c) => c.key), (p, k) => p.pttl(k));
-      batch.profile = {
-        forEach: (visit) => claimed.forEach((c, i) => visit(c.group, c.tenant, 0, c.tenant.length, Number(sizes[i] ?? 0), ttlClass(Number(ttls[i])))),
-      };
+      return undefined;
     }
-    return { cursor: next.toString(), batch };
+    for (const c of claimed) groups[c.group]++;
+    const sizes = await this.perKey('MEMORY USAGE', claimed.map((c) => c.key), (p, k) => p.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'));
+    const ttls = await this.perKey('PTTL', claimed.map((c) => c.key), (p, k) => p.pttl(k));
+    return {
+      forEach: (visit) => claimed.forEach((c, i) => visit(c.group, c.tenant, 0, c.tenant.length, Number(sizes[i] ?? 0), ttlClass(Number(ttls[i])))),
+    };
   }
 
   /** Disconnects at once; the process must never stay alive because of Redis (ioredis#335). */
@@ -693,6 +711,15 @@ const LF = 10;
  * bytes LF` (see sweep-script.ts), read in place: the visitor gets views into
  * the reply, so nothing is allocated per key.
  */
+function joinProfiles(a: ProfileBatch, b: ProfileBatch): ProfileBatch {
+  return {
+    forEach(visit) {
+      a.forEach(visit);
+      b.forEach(visit);
+    },
+  };
+}
+
 export function profileLines(text: Buffer): ProfileBatch {
   return {
     forEach(visit) {

@@ -21,7 +21,7 @@
  *       lane ('low' = stop where the cursor turns odd, see ioredis-store.ts; '' = to the end),
  *       nrules, then per rule: dispatch prefix, Lua pattern of the key's bytes after that
  *       prefix (the tenant captured for collect and profile), group (1-based).
- * Reply: { cursor, scanned, limit_left, {count per group}, entries } where
+ * Reply: { cursor, scanned, limit_left, {count per group}, entries, handed } where
  * entries are key, group, tenant triples (collect), or for profile one string
  * with a line per claimed key: `tenant TAB group TAB class TAB bytes LF`, class
  * 1 = TTL under a minute, 2 = under an hour, 3 = later, 4 = none, 0 = the key
@@ -29,6 +29,9 @@
  * sending a million small Lua values cost more than the MEMORY USAGE and PTTL
  * calls themselves (measured: 4.5 s of server time for 1M keys, now 3.1 s).
  * A tenant slot never holds TAB or LF (see src/keys/key-patterns.ts).
+ * `handed` are key, group, tenant triples the script could not unlink or
+ * profile on this node (a Cluster slot being imported: see `hand`), for the
+ * client to do through the cluster's redirections; they are not in the counts.
  */
 export const SWEEP_LUA = `
 -- Redis 5-6 need effects replication before writing after SCAN/TIME; a no-op on 7.
@@ -57,7 +60,7 @@ for i = 0, nrules - 1 do
 end
 local counts = {}
 for g = 1, ngroups do counts[g] = 0 end
-local smatch, find, sub, byte, call = string.match, string.find, string.sub, string.byte, redis.call
+local smatch, find, sub, byte, call, rpcall = string.match, string.find, string.sub, string.byte, redis.call, redis.pcall
 -- Count and unlink need a key's family only: find (positions, with a plain pattern) instead of
 -- match (a new string, the tenant captured), which collect and profile need.
 local claim = (action == 'count' or action == 'unlink' or action == 'unlink-batched') and find or smatch
@@ -68,6 +71,12 @@ if action == 'profile' then
   for g = 1, ngroups do for c = 0, 4 do codes[g * 5 + c] = '\\t' .. g .. '\\t' .. c .. '\\t' end end
 end
 local scanned = 0
+-- Keys this node may not touch from a script: a Cluster node importing a slot holds the keys
+-- already moved, but serves them only to a client that says ASKING. The client acts on them.
+local handed = {}
+local function hand(k, g, tenant)
+  handed[#handed + 1] = k; handed[#handed + 1] = g; handed[#handed + 1] = tenant
+end
 
 local function scan(from, n)
   if match ~= '' then return call('SCAN', from, 'MATCH', match, 'COUNT', n) end
@@ -113,9 +122,13 @@ local function take(keys)
         list[#list + 1] = k
       elseif action == 'unlink' then
         if limit ~= 0 then
-          local n = call('UNLINK', k)
-          counts[g] = counts[g] + n
-          if limit > 0 then limit = limit - n end
+          local n = rpcall('UNLINK', k)
+          if type(n) == 'table' then
+            hand(k, g, '')
+          else
+            counts[g] = counts[g] + n
+            if limit > 0 then limit = limit - n end
+          end
         end
       elseif action == 'collect' then
         counts[g] = counts[g] + 1
@@ -123,18 +136,22 @@ local function take(keys)
         entries[#entries + 1] = g
         entries[#entries + 1] = tenant
       else
-        counts[g] = counts[g] + 1
-        local bytes = call('MEMORY', 'USAGE', k, 'SAMPLES', '0') or 0
-        local ttl = call('PTTL', k)
-        local c = 0
-        if ttl == -1 then c = 4
-        elseif ttl >= 0 and ttl < 60000 then c = 1
-        elseif ttl >= 0 and ttl < 3600000 then c = 2
-        elseif ttl >= 0 then c = 3 end
-        np = np + 1; parts[np] = tenant
-        np = np + 1; parts[np] = codes[g * 5 + c]
-        np = np + 1; parts[np] = bytes
-        np = np + 1; parts[np] = '\\n'
+        local bytes = rpcall('MEMORY', 'USAGE', k, 'SAMPLES', '0') or 0
+        if type(bytes) == 'table' then
+          hand(k, g, tenant)
+        else
+          counts[g] = counts[g] + 1
+          local ttl = call('PTTL', k)
+          local c = 0
+          if ttl == -1 then c = 4
+          elseif ttl >= 0 and ttl < 60000 then c = 1
+          elseif ttl >= 0 and ttl < 3600000 then c = 2
+          elseif ttl >= 0 then c = 3 end
+          np = np + 1; parts[np] = tenant
+          np = np + 1; parts[np] = codes[g * 5 + c]
+          np = np + 1; parts[np] = bytes
+          np = np + 1; parts[np] = '\\n'
+        end
       end
     end
   end
@@ -171,7 +188,7 @@ repeat
   elapsed = t[1] * 1000000 + t[2] - started
 until ended or (moved and elapsed >= budget) or limit == 0
 if action == 'profile' then entries = table.concat(parts) end
-return { cursor, scanned, limit, counts, entries }
+return { cursor, scanned, limit, counts, entries, handed }
 `;
 
 /**

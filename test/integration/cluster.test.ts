@@ -103,6 +103,48 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     }
   });
 
+  it('a slot half-moved (IMPORTING / MIGRATING, one key moved, one not): sweeps delete and profile the keys on both sides, each counted once', async () => {
+    const masters = client.nodes('master');
+    const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
+    // Two family keys alone in one slot: the moved one and the one left behind.
+    let slot = -1;
+    let moved = '';
+    for (let n = 0; !moved; n++) {
+      const candidate = `tenant_config:mig${n}`;
+      const counts = await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', calculateSlot(candidate))));
+      if (counts.every((c) => Number(c) === 0)) [moved, slot] = [candidate, calculateSlot(candidate)];
+    }
+    let left = '';
+    for (let n = 0; !left; n++) if (calculateSlot(`permissions:stay${n}`) === slot) left = `permissions:stay${n}`;
+    const extra = ['products:mig:page:1', 'dashboard_kpis:mig2'];
+    for (const k of [moved, left, ...extra]) await client.set(k, '{}');
+    const from = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', slot)))).findIndex((c) => Number(c) === 2);
+    const to = (from + 1) % masters.length;
+    await masters[to].call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
+    await masters[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]);
+    await masters[from].call('MIGRATE', '127.0.0.1', masters[to].options.port!, '', 0, 5000, 'KEYS', moved);
+    const store = await openIoredisStore(parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 2000 })!);
+    try {
+      const familyKeys = async () => {
+        const all = await Promise.all(masters.map((m) => m.keys('*')));
+        return all.flat().filter((k) => !k.startsWith('sessions:')).sort();
+      };
+      const present = await familyKeys();
+      expect(present).toEqual(expect.arrayContaining([moved, left, ...extra]));
+      // The profile reads each key's size and TTL: the moved key is read where it now lives.
+      const profiled = await store.sweep({ rules: keys.rules(), action: 'profile' });
+      expect(profiled.groups.reduce((a, b) => a + b, 0)).toBe(present.length);
+      const r = await store.sweep({ rules: keys.rules(), action: 'unlink' });
+      expect(r.groups.reduce((a, b) => a + b, 0)).toBe(present.length);
+      expect(await familyKeys()).toEqual([]);
+    } finally {
+      // The slot's keys go with it (the old owner may not keep any), then every master names the new owner.
+      await masters[from].call('MIGRATE', '127.0.0.1', masters[to].options.port!, '', 0, 5000, 'KEYS', left).catch(() => undefined);
+      for (const m of masters) await m.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to]);
+      await store.close();
+    }
+  });
+
   it('unreachable seeds: exit 3 within the timeout', async () => {
     const r = await runCli(['test-redis', '--redis-cluster', '127.0.0.1:1', '--redis-timeout', '500']);
     expect(r.code).toBe(3);
