@@ -118,6 +118,8 @@ describe('signals during invalidate-all and at its prompt', () => {
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({ dryRun: false, complete: false });
     expect(report.total).toBeGreaterThan(0);
+    // What the sweep had looked at when it stopped (at least the keys it deleted).
+    expect(report.scanned).toBeGreaterThanOrEqual(report.total);
     expect(report.total).toBeLessThan(SEEDED);
     expect(report.families.dashboard_kpis).toBe(report.total);
     // Stopped between batches: nothing in flight, so what is left is exactly what was not reported.

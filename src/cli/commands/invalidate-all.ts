@@ -59,13 +59,18 @@ export function register(program: Command): void {
         }
         if (!opts.dryRun) ctx.audit.begin('invalidate-all', scope);
         const progress = progressLine(ctx.out, opts.dryRun ? 'counted' : 'deleted');
+        // Keys looked at so far, for the report of a sweep stopped midway.
+        let scanned = 0;
         try {
           const result = await ctx.admin.invalidateAll({
             dryRun: opts.dryRun,
             families: opts.family,
             maxKeys: opts.maxKeys,
             signal: ctx.signal,
-            onProgress: progress.update,
+            onProgress: (p) => {
+              scanned = p.scanned;
+              progress.update(p);
+            },
           });
           progress.done();
           return { data: result, render: (out) => render(out, result), counts: { deleted: opts.dryRun ? 0 : result.total, scanned: result.scanned } };
@@ -78,7 +83,7 @@ export function register(program: Command): void {
             dryRun: false,
             families: { ...Object.fromEntries(ctx.keys.families.map((f) => [f.name, 0])), ...(p.groups ?? {}) },
             total: p.done,
-            scanned: 0,
+            scanned,
             complete: false,
             error: (err as Error).message,
           };
