@@ -158,6 +158,9 @@ await runArea(
       const dir = path.join(xdg, 'tenantctl');
       if (!existsSync(dir)) return;
       for (const f of readdirSync(dir, { withFileTypes: true })) if (f.name.startsWith('tenants-')) rmSync(path.join(dir, f.name), { force: true });
+      // And the content-hash memo: it holds the hashes of earlier rounds' rows (the same content), so the rerun
+      // of a later round would find every row known, as the first rerun after a real migration may not.
+      rmSync(path.join(dir, 'content-hashes.json'), { force: true });
     };
     const tenantctl = (label, cwd, registry, extra = []) =>
       runNodeOk(label, [BIN, '--redis-timeout', '20000', '--registry', registry, 'migrate-yaml', '--json', ...extra], { cwd, env: tenantctlEnv, timeoutMs: TIMEOUT });

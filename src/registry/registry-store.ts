@@ -128,7 +128,12 @@ export interface RegistryStore {
    * differs from `expect` is a conflict and is not written. The invalidations
    * owed for what was written are recorded in the outbox in the same transaction.
    */
-  applyChanges(changes: ChangeSet): Promise<ChangeOutcome>;
+  /**
+   * `memo`, where the store can fingerprint rows (SQL): learns each tenant row
+   * written with a tenantctl_hash (the content hash it was planned with), so
+   * the next run's getTenantVersions knows it without reading it whole.
+   */
+  applyChanges(changes: ChangeSet, memo?: ContentHashMemo): Promise<ChangeOutcome>;
   /** The invalidations still owed (oldest first), at most `limit`. */
   pendingInvalidations(limit?: number): Promise<PendingInvalidation[]>;
   /** Forgets invalidations that were done (unless recorded again since they were read). */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { BackendUnavailableError, describeError, type BackendReason } from '../errors.js';
 import {
   invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
-  type ChangeOutcome, type ChangeSet, type ContentHashMemo, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo,
+  type ChangeOutcome, type ChangeSet, type ContentHashMemo, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo, versionsOf } from './content-hash.js';
 import type { Catalogue } from '../permissions/model.js';
@@ -42,9 +42,12 @@ const PG = { undefinedTable: '42P01', insufficientPrivilege: '42501', lockNotAva
  * content tenantctl wrote, which MD5 still does; every write also re-checks
  * the real content hash inside its transaction (compare-and-set).
  */
-const FINGERPRINT_SQL = `md5(concat_ws(',', ${['id', 'name', 'short_name', 'timezone', 'currency', 'primary_email', 'gcp_project_id', 'gcp_dataset', 'tenant_config::text']
-  .map((c) => `quote_nullable(${c})`)
-  .join(', ')}))`;
+/** The row's fingerprint (see getTenantVersions), its columns qualified by `table` where a statement names two. */
+const fingerprintSql = (table = '') =>
+  `md5(concat_ws(',', ${['id', 'name', 'short_name', 'timezone', 'currency', 'primary_email', 'gcp_project_id', 'gcp_dataset', 'tenant_config::text']
+    .map((c) => `quote_nullable(${table}${c})`)
+    .join(', ')}))`;
+const FINGERPRINT_SQL = fingerprintSql();
 
 const codeOf = (err: unknown) => (err as { code?: unknown })?.code;
 
@@ -220,7 +223,7 @@ export class SqlRegistryStore implements Registry {
    * whose version is still the one they were planned against, write those
    * with multi-row statements, and record the invalidations they owe.
    */
-  async applyChanges(changes: ChangeSet): Promise<ChangeOutcome> {
+  async applyChanges(changes: ChangeSet, memo?: ContentHashMemo): Promise<ChangeOutcome> {
     const outcome: ChangeOutcome = {
       written: { tenants: [], subscriptions: [], catalogue: false },
       conflicts: { tenants: [], subscriptions: [], catalogue: false },
@@ -239,24 +242,35 @@ export class SqlRegistryStore implements Registry {
           else inserts.push(t.row);
         }
         const recordset = `jsonb_to_recordset($1::jsonb) AS v(${TENANT_WRITE_COLUMNS.map((c) => `${c} ${c === 'tenant_config' ? 'jsonb' : 'text'}`).join(', ')})`;
+        // With a memo, each written row's fingerprint as stored: the next run's plan then knows its
+        // content hash (the tenantctl_hash it was written with) without reading it whole.
+        const fingerprint = (table: string) => (memo ? `, ${fingerprintSql(table)} AS fp` : '');
+        const learn = (rows: Array<Record<string, unknown>>, written: Map<string, TenantWrite>) => {
+          for (const r of rows) {
+            const hash = written.get(String(r.id))?.tenantctl_hash;
+            if (memo && hash && r.fp) memo.set(String(r.fp), hash);
+          }
+        };
         if (inserts.length) {
           // A row inserted by someone else since the lock was taken is a conflict, not an overwrite.
           const { rows } = await q(
             `INSERT INTO tenants (${TENANT_WRITE_COLUMNS.join(', ')}, config_source, status)
              SELECT ${TENANT_WRITE_COLUMNS.map((c) => `v.${c}`).join(', ')}, 'database', 'active' FROM ${recordset}
-             ON CONFLICT (id) DO NOTHING RETURNING id`,
+             ON CONFLICT (id) DO NOTHING RETURNING id${fingerprint('')}`,
             [JSON.stringify(inserts)],
           );
           const done = new Set(rows.map((r) => String(r.id)));
           for (const r of inserts) (done.has(r.id) ? outcome.written.tenants : outcome.conflicts.tenants).push(r.id);
+          learn(rows, new Map(inserts.map((r) => [r.id, r])));
         }
         if (updates.length) {
-          await q(
+          const { rows } = await q(
             `UPDATE tenants t SET ${TENANT_WRITE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = v.${c}`).join(', ')}, config_source = 'database', updated_at = now()
-             FROM ${recordset} WHERE t.id = v.id`,
+             FROM ${recordset} WHERE t.id = v.id${memo ? ` RETURNING t.id${fingerprint('t.')}` : ''}`,
             [JSON.stringify(updates)],
           );
           outcome.written.tenants.push(...updates.map((r) => r.id));
+          learn(rows, new Map(updates.map((r) => [r.id, r])));
         }
       }
 

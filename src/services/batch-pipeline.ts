@@ -1,6 +1,6 @@
 import { BackendUnavailableError, describeError } from '../errors.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
-import type { CatalogueChange, Registry, SubscriptionChange, TenantChange, TenantWrite } from '../registry/registry-store.js';
+import type { CatalogueChange, ContentHashMemo, Registry, SubscriptionChange, TenantChange, TenantWrite } from '../registry/registry-store.js';
 import type { MigrationItem, MigrationOptions } from './migration.js';
 
 /** What an item would write once decided. */
@@ -32,6 +32,8 @@ export class BatchPipeline {
     private readonly registry: Registry | undefined,
     private readonly options: MigrationOptions,
     private readonly totalFiles: number,
+    /** Learns the fingerprints of the rows written (see Registry.applyChanges). */
+    private readonly memo?: ContentHashMemo,
   ) {}
 
   inFlight(): boolean {
@@ -97,7 +99,7 @@ export class BatchPipeline {
       else cat = { catalogue: p.catalogue, hash: p.hash, expect: p.expect ?? null };
     }
     try {
-      const outcome = await registry.applyChanges({ tenants, subscriptions, catalogue: cat });
+      const outcome = await registry.applyChanges({ tenants, subscriptions, catalogue: cat }, this.memo);
       const conflicted = new Set([
         ...outcome.conflicts.tenants.map((t) => `tenant:${t}`),
         ...outcome.conflicts.subscriptions.map((t) => `subscription:${t}`),

@@ -126,7 +126,7 @@ export class Migration {
         const earlier = await this.deps.outbox.drain(registry as Registry, { signal: options.signal });
         report.earlierInvalidations = { done: earlier.done, pending: earlier.pending };
       }
-      const batches = (pipeline = new BatchPipeline(options.dryRun ? undefined : (registry as Registry), options, ids.length));
+      const batches = (pipeline = new BatchPipeline(options.dryRun ? undefined : (registry as Registry), options, ids.length, memo));
       // The catalogue (subscriptions are checked against it) and misnamed files go with the first batch.
       const first = new Map<MigrationItem, Pending>();
       const catalogue = this.readCatalogue(listing?.invalidFiles ?? [], items, first, currentCatalogue);
