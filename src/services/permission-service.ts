@@ -57,6 +57,8 @@ export class PermissionService {
       ttl: number;
       /** The clock (injectable for tests). @default () => new Date() */
       now?: () => Date;
+      /** Says why a computed record was not cached (once per process). */
+      warn?: (message: string) => void;
     },
   ) {
     this.now = deps.now ?? (() => new Date());
@@ -116,6 +118,13 @@ export class PermissionService {
     if (!pending) {
       pending = this.compute(business)
         .then(async (lookup) => {
+          // A registry with no feature catalogue (no permission tables: the services keep theirs elsewhere, or
+          // none was migrated) yields "nothing granted" for everyone. The services take a cache hit as it is:
+          // such a record in permissions:<business> would deny every feature for the TTL. Answered, never cached.
+          if (!lookup.catalogue || (!lookup.catalogue.features.length && !Object.keys(lookup.catalogue.tiers).length)) {
+            this.warnUncached();
+            return lookup;
+          }
           const ttl = cacheTtlFor(lookup.record, this.deps.ttl, this.now());
           await this.deps.cache.writeJson(this.key(business), lookup.record, ttl);
           return lookup;
@@ -124,6 +133,14 @@ export class PermissionService {
       this.inFlight.set(business, pending);
     }
     return pending;
+  }
+
+  private warnedUncached = false;
+
+  private warnUncached(): void {
+    if (this.warnedUncached) return;
+    this.warnedUncached = true;
+    this.deps.warn?.('warning: the registry has no feature catalogue (no permission tables, or no tiers.yaml migrated): the answer is computed without one and not cached');
   }
 
   private async compute(business: string): Promise<PermissionLookup> {

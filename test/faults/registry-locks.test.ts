@@ -4,6 +4,7 @@ import os from 'node:os';
 import type { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, expectOneLineError, freshPostgresDatabase, runCli, TEST_DATABASE_URL, tenantYaml, uniq, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 /**
  * Issue 7 §2: no lock on the services' table from a read. Read commands
@@ -284,7 +285,10 @@ describe.runIf(TEST_DATABASE_URL)('registry locks: a services\' database with on
     columns: (await watcher.query("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'tenants' ORDER BY column_name")).rows.map((r) => r.column_name),
   });
 
+  let redis: RedisServer;
+
   beforeAll(async () => {
+    redis = await startRedis();
     db = await freshPostgresDatabase();
     watcher = await connect(db.url);
     await watcher.query(`CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL, short_name text, timezone text, currency text, primary_email text,
@@ -297,12 +301,13 @@ describe.runIf(TEST_DATABASE_URL)('registry locks: a services\' database with on
     await watcher?.end();
     ws?.cleanup();
     await db?.drop();
+    await redis?.stop();
   });
 
   it('reads work and change nothing in the catalog', async () => {
     const before = await catalog();
     expect(before.columns).not.toContain('tenantctl_hash');
-    const env = { DATABASE_URL: db.url };
+    const env = { DATABASE_URL: db.url, REDIS_URL: redis.url };
     const get = await runCli(['get-config', 'legacy', '--no-cache', '--json'], { cwd: ws.dir, env });
     expect(get.code, get.stderr).toBe(0);
     expect(JSON.parse(get.stdout)).toMatchObject({ source: 'database', config: { x: 1, client: { name: 'Legacy' } } });
@@ -315,6 +320,9 @@ describe.runIf(TEST_DATABASE_URL)('registry locks: a services\' database with on
     expect(check.stderr).toMatch(/denied/);
     const perms = await runCli(['get-permissions', 'legacy', '--json'], { cwd: ws.dir, env });
     expect(perms.code, perms.stderr).toBe(0);
+    // Computed without a catalogue: never written to the cache the services read as it is (a deny-all for 300 s).
+    for (const r of [check, perms]) expect(r.stderr).toMatch(/no feature catalogue .*not cached/);
+    expect(await redis.command('EXISTS', 'permissions:legacy')).toBe(':0\r\n');
     expect(await catalog()).toEqual(before);
   });
 
