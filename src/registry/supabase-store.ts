@@ -247,9 +247,17 @@ export class SupabaseRegistryStore implements Registry {
   }
 
   async pendingInvalidations(limit = 10_000): Promise<PendingInvalidation[]> {
-    const rows = await this.rows<{ kind: string; target: string; seq: number | string }>('reading pending invalidations', () =>
-      this.table('tenantctl_outbox').select('kind, target, seq').order('seq').limit(limit).retry(false));
-    return rows.map((r) => ({ kind: r.kind as InvalidationKind, target: r.target, seq: String(r.seq) }));
+    // In pages: PostgREST caps every answer at its max-rows (1,000 on Supabase by default, and a
+    // project may set less), so only an empty page is the end.
+    const out: PendingInvalidation[] = [];
+    while (out.length < limit) {
+      const want = Math.min(PAGE, limit - out.length);
+      const rows = await this.rows<{ kind: string; target: string; seq: number | string }>('reading pending invalidations', () =>
+        this.table('tenantctl_outbox').select('kind, target, seq').order('seq').order('kind').order('target').range(out.length, out.length + want - 1).retry(false));
+      out.push(...rows.map((r) => ({ kind: r.kind as InvalidationKind, target: r.target, seq: String(r.seq) })));
+      if (rows.length === 0) break;
+    }
+    return out;
   }
 
   async clearInvalidations(done: PendingInvalidation[]): Promise<void> {

@@ -22,6 +22,9 @@ export interface FakePostgrest {
   close(): Promise<void>;
 }
 
+/** Supabase's default `max_rows`: no response carries more rows. */
+export const MAX_ROWS = 1000;
+
 /** Primary keys of the tables the stores use. */
 const PRIMARY_KEYS: Record<string, string[]> = {
   tenants: ['id'],
@@ -89,7 +92,8 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
         if (order) matched.sort((a, b) => (String(a[order]) < String(b[order]) ? -1 : 1));
         const offset = Number(u.searchParams.get('offset') ?? 0);
         const limit = u.searchParams.has('limit') ? Number(u.searchParams.get('limit')) : matched.length;
-        matched = matched.slice(offset, offset + limit);
+        // PostgREST's max-rows (Supabase's default: 1,000) caps every answer, whatever the limit asked.
+        matched = matched.slice(offset, offset + Math.min(limit, MAX_ROWS));
         return send(200, matched.map(project));
       }
       const payload = body ? JSON.parse(body) : {};

@@ -86,6 +86,17 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
       expect(again.get('mw1')!.content_hash).toBe(renamed.tenantctl_hash);
     });
 
+    it('gives every pending invalidation, past a page of the server\'s max-rows (Supabase: 1,000)', async () => {
+      await store.clearInvalidations(await store.pendingInvalidations());
+      const many = Array.from({ length: 1200 }, (_, i) => rowFromConfig(`owed${i}`, { client: { id: `owed${i}`, name: `Owed ${i}` } }));
+      await store.applyChanges({ tenants: many.map((row) => ({ row, expect: null })) });
+      const owed = await store.pendingInvalidations();
+      expect(owed.filter((p) => p.kind === 'tenant').map((p) => p.target).sort()).toEqual(many.map((r) => r.id).sort());
+      expect(await store.pendingInvalidations(1100)).toHaveLength(1100);
+      await store.clearInvalidations(owed);
+      expect(await store.pendingInvalidations()).toEqual([]);
+    });
+
     it('updates only the tenantctl columns of an existing row', async () => {
       await put(store, rowFromConfig('beta', config('beta')));
       await put(store, rowFromConfig('beta', config('beta', 'Beta Renamed')));
