@@ -98,14 +98,23 @@ export class SupabaseRegistryStore implements Registry {
   }
 
   async listActiveTenants(): Promise<TenantRow[]> {
-    const out: TenantRow[] = [];
-    for (let from = 0; ; from += PAGE) {
-      const rows = await this.call('listing tenants', () =>
-        this.client.from('tenants').select('*').eq('status', 'active').order('id').range(from, from + PAGE - 1).retry(false) as unknown as PromiseLike<Result<Record<string, unknown>[]>>,
-      );
-      out.push(...(rows ?? []).map(normaliseRow));
-      if (!rows || rows.length < PAGE) return out;
+    return (await this.allPages('listing tenants', (from, to) => this.table('tenants').select('*').eq('status', 'active').order('id').range(from, to).retry(false))).map(normaliseRow);
+  }
+
+  /**
+   * Every row a query selects, page by page (its order must be total). PostgREST caps each
+   * answer at its max-rows (1,000 on Supabase by default, and a project may set less), so
+   * only an empty page is the end; at most `limit` rows.
+   */
+  private async allPages<T = Record<string, unknown>>(what: string, page: (from: number, to: number) => unknown, limit = Infinity): Promise<T[]> {
+    const out: T[] = [];
+    while (out.length < limit) {
+      const want = Math.min(PAGE, limit - out.length);
+      const rows = await this.rows<T>(what, () => page(out.length, out.length + want - 1));
+      if (rows.length === 0) break;
+      out.push(...rows);
     }
+    return out;
   }
 
   /** Builds a query against a table; every call goes through `call` (error checked, no retries). */
@@ -118,9 +127,9 @@ export class SupabaseRegistryStore implements Registry {
   }
 
   async getCatalogue(): Promise<Catalogue & { tenantctl_hash: string | null }> {
-    const features = await this.rows<{ name: string }>('reading the feature catalogue', () => this.table('permission_features').select('name').order('name').retry(false));
-    const tiers = await this.rows<{ name: string; features: string[]; max_devices: number | null }>('reading tiers', () =>
-      this.table('permission_tiers').select('name, features, max_devices').order('name').retry(false));
+    const features = await this.allPages<{ name: string }>('reading the feature catalogue', (from, to) => this.table('permission_features').select('name').order('name').range(from, to).retry(false));
+    const tiers = await this.allPages<{ name: string; features: string[]; max_devices: number | null }>('reading tiers', (from, to) =>
+      this.table('permission_tiers').select('name, features, max_devices').order('name').range(from, to).retry(false));
     const meta = await this.rows<{ value: string }>('reading tenantctl_meta', () => this.table('tenantctl_meta').select('value').eq('key', 'catalogue_hash').retry(false));
     const out: Catalogue['tiers'] = {};
     for (const t of tiers) out[t.name] = { name: t.name, features: [...(t.features ?? [])].sort(), max_devices: t.max_devices ?? null };
@@ -136,8 +145,9 @@ export class SupabaseRegistryStore implements Registry {
     for (let i = 0; i < businesses.length; i += IDS_PER_REQUEST) {
       const chunk = businesses.slice(i, i + IDS_PER_REQUEST);
       const subs = await this.rows('reading subscriptions', () => this.table('business_subscriptions').select('*').in('business_id', chunk).retry(false));
-      const overrides = await this.rows('reading overrides', () =>
-        this.table('business_feature_overrides').select('business_id, feature, value').in('business_id', chunk).retry(false));
+      // A chunk's overrides may pass a page (100 businesses with a dozen each): in pages.
+      const overrides = await this.allPages('reading overrides', (from, to) =>
+        this.table('business_feature_overrides').select('business_id, feature, value').in('business_id', chunk).order('business_id').order('feature').range(from, to).retry(false));
       subscriptionsFromRows(subs, overrides, out);
     }
     return out;
@@ -247,17 +257,9 @@ export class SupabaseRegistryStore implements Registry {
   }
 
   async pendingInvalidations(limit = 10_000): Promise<PendingInvalidation[]> {
-    // In pages: PostgREST caps every answer at its max-rows (1,000 on Supabase by default, and a
-    // project may set less), so only an empty page is the end.
-    const out: PendingInvalidation[] = [];
-    while (out.length < limit) {
-      const want = Math.min(PAGE, limit - out.length);
-      const rows = await this.rows<{ kind: string; target: string; seq: number | string }>('reading pending invalidations', () =>
-        this.table('tenantctl_outbox').select('kind, target, seq').order('seq').order('kind').order('target').range(out.length, out.length + want - 1).retry(false));
-      out.push(...rows.map((r) => ({ kind: r.kind as InvalidationKind, target: r.target, seq: String(r.seq) })));
-      if (rows.length === 0) break;
-    }
-    return out;
+    const rows = await this.allPages<{ kind: string; target: string; seq: number | string }>('reading pending invalidations', (from, to) =>
+      this.table('tenantctl_outbox').select('kind, target, seq').order('seq').order('kind').order('target').range(from, to).retry(false), limit);
+    return rows.map((r) => ({ kind: r.kind as InvalidationKind, target: r.target, seq: String(r.seq) }));
   }
 
   async clearInvalidations(done: PendingInvalidation[]): Promise<void> {

@@ -97,6 +97,19 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
       expect(await store.pendingInvalidations()).toEqual([]);
     });
 
+    it('reads every override of many businesses, past a page of the server\'s max-rows', async () => {
+      const features = Array.from({ length: 12 }, (_, f) => `has_f${f}`);
+      const subs = Array.from({ length: 100 }, (_, b) => ({
+        business_id: `ovr${b}`, tier: 'pilot_core', status: 'active' as const, demo_expires_at: null,
+        overrides: Object.fromEntries(features.map((f, i) => [f, (b + i) % 2 === 0])),
+      }));
+      await store.applyChanges({ subscriptions: subs.map((sub) => ({ sub, hash: null, expect: null })) });
+      const got = await store.getSubscriptions(subs.map((s) => s.business_id));
+      expect(got.size).toBe(100);
+      for (const s of subs) expect(got.get(s.business_id)?.overrides, s.business_id).toEqual(s.overrides);
+      await store.clearInvalidations(await store.pendingInvalidations());
+    });
+
     it('updates only the tenantctl columns of an existing row', async () => {
       await put(store, rowFromConfig('beta', config('beta')));
       await put(store, rowFromConfig('beta', config('beta', 'Beta Renamed')));
