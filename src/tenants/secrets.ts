@@ -88,9 +88,14 @@ export function maskSecrets<T>(config: T): T {
   return walk(config) as T;
 }
 
-/** `acme-eu` -> `ACME_EU`: the prefix of a tenant's own variables. */
+/**
+ * `acme-eu` -> `ACME_EU`: the prefix of a tenant's own variables, as the
+ * services make it (DESIGN.md: upper-cased, `-` turned into `_`, nothing
+ * else). `acme.eu` stays `ACME.EU`: turning `.` into `_` too would read
+ * `acme-eu`'s variables for it.
+ */
 export function tenantEnvPrefix(tenant: string): string {
-  return tenant.toUpperCase().replace(/[-.]/g, '_');
+  return tenant.toUpperCase().replace(/-/g, '_');
 }
 
 /**
