@@ -54,10 +54,21 @@ export const NO_SUBSCRIPTION: Readonly<PermissionRecord> = Object.freeze({
 
 export const isStatus = (s: unknown): s is SubscriptionStatus => typeof s === 'string' && (STATUSES as readonly string[]).includes(s);
 
-/** Parses an ISO 8601 date-time into its canonical form (`2030-01-01T00:00:00.000Z`), or undefined. */
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * Parses an ISO 8601 date-time into its canonical form (`2030-01-01T00:00:00.000Z`),
+ * or undefined. A date-time without a zone is UTC, as a date alone is (JavaScript
+ * would read it in the machine's time zone: two machines would store two instants
+ * for one file); a day the calendar does not have (`2030-02-30`) is refused.
+ */
 export function canonicalInstant(value: unknown): string | undefined {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) return undefined;
-  const d = new Date(value.trim());
+  const m = typeof value === 'string' ? INSTANT.exec(value.trim()) : null;
+  if (!m) return undefined;
+  const [, y, mo, da, time, zone] = m;
+  const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(da)));
+  if (day.getUTCFullYear() !== Number(y) || day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(da)) return undefined;
+  const d = new Date(time === undefined ? `${y}-${mo}-${da}T00:00:00Z` : `${y}-${mo}-${da}T${time}${zone ?? 'Z'}`);
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }

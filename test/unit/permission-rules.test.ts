@@ -103,5 +103,20 @@ describe('cached records and the clock', () => {
     expect(canonicalInstant('2030-01-01')).toBe('2030-01-01T00:00:00.000Z');
     expect(canonicalInstant('2030-01-01T02:00:00+02:00')).toBe('2030-01-01T00:00:00.000Z');
     for (const bad of ['tomorrow', '2030-13-01', '01/02/2030', '', 42]) expect(canonicalInstant(bad)).toBeUndefined();
+    // Days the calendar does not have are refused, not rolled over into March.
+    for (const bad of ['2030-02-30', '2030-02-29', '2030-04-31T00:00:00Z']) expect(canonicalInstant(bad), String(bad)).toBeUndefined();
+    expect(canonicalInstant('2028-02-29')).toBe('2028-02-29T00:00:00.000Z');
+    // Without a zone a date-time is UTC, whatever the machine's time zone (as a date alone is).
+    const tz = process.env.TZ;
+    process.env.TZ = 'Europe/Paris';
+    try {
+      expect(new Date('2030-01-31T00:00:00').toISOString()).toBe('2030-01-30T23:00:00.000Z'); // what JavaScript alone would store
+      expect(canonicalInstant('2030-01-31T00:00:00')).toBe('2030-01-31T00:00:00.000Z');
+      expect(canonicalInstant('2030-01-31 08:30')).toBe('2030-01-31T08:30:00.000Z');
+      expect(canonicalInstant('2030-01-31T08:30:00+01:00')).toBe('2030-01-31T07:30:00.000Z');
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
   });
 });
