@@ -29,7 +29,8 @@ export function demoExpired(demoExpiresAt: string | null, now: Date): boolean {
  * 4. otherwise the tier's features, then the overrides: `has_x: true` adds x,
  *    `has_x: false` removes it, whatever the tier says;
  * device limit (when anything is granted at all): the `max_devices` override,
- * else the tier's `max_devices`, else unlimited (999999).
+ * else the tier's `max_devices`, else unlimited (999999); 0 for a tier the
+ * catalogue does not have.
  */
 export function computePermissions(
   sub: Subscription | undefined,
@@ -46,9 +47,11 @@ export function computePermissions(
 
   const tier = catalogue.tiers[sub.tier];
   const overrideLimit = sub.overrides[DEVICE_LIMIT_OVERRIDE];
+  // A tier the catalogue does not have (renamed or removed from tiers.yaml) grants no devices, not the
+  // unlimited default of a tier's null max_devices.
   const deviceLimitFrom: PermissionBasis['deviceLimitFrom'] =
-    typeof overrideLimit === 'number' ? 'override' : tier && tier.max_devices !== null ? 'tier' : 'unlimited';
-  const device_limit = typeof overrideLimit === 'number' ? overrideLimit : tier?.max_devices ?? UNLIMITED_DEVICES;
+    typeof overrideLimit === 'number' ? 'override' : !tier ? 'none' : tier.max_devices !== null ? 'tier' : 'unlimited';
+  const device_limit = typeof overrideLimit === 'number' ? overrideLimit : !tier ? 0 : tier.max_devices ?? UNLIMITED_DEVICES;
 
   if (sub.tier === DEMO_TIER && sub.demo_expires_at !== null) {
     if (demoExpired(sub.demo_expires_at, now)) return nothing('demo-expired');

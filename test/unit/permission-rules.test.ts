@@ -24,6 +24,10 @@ describe('permission rules (as the services compute them)', () => {
   it('an active subscription gets its tier\'s features and device limit; null max_devices is unlimited (999999)', () => {
     expect(perms(sub({ tier: 'pilot_pro' }))).toEqual({ granted_features: catalogue.features, tier: 'pilot_pro', status: 'active', demo_expires_at: null, device_limit: UNLIMITED_DEVICES });
     expect(perms(sub())).toMatchObject({ granted_features: [], device_limit: 2 });
+    // A tier the catalogue does not have (renamed in tiers.yaml): nothing, and no devices (not unlimited).
+    expect(perms(sub({ tier: 'pilot_gone' }))).toMatchObject({ granted_features: [], device_limit: 0 });
+    expect(computePermissions(sub({ tier: 'pilot_gone' }), catalogue, NOW).basis.deviceLimitFrom).toBe('none');
+    expect(perms(sub({ tier: 'pilot_gone', overrides: { max_devices: 3, has_ai: true } }))).toMatchObject({ granted_features: ['has_ai'], device_limit: 3 });
   });
 
   it('any status but active grants nothing, whatever the overrides or a live demo say', () => {
