@@ -283,15 +283,33 @@ export class SqlRegistryStore implements Registry {
           return false;
         });
         if (ok.length) {
+          const recordset = 'jsonb_to_recordset($1::jsonb) AS v(business_id text, tier text, status text, demo_expires_at timestamptz, tenantctl_hash text)';
+          const rowsOf = (list: typeof ok) => JSON.stringify(list.map((s) => ({ ...s.sub, overrides: undefined, tenantctl_hash: s.hash })));
+          // A subscription planned as new: inserted only if still absent. FOR UPDATE locked no row for
+          // it, so another writer may have created it since: a conflict, not an overwrite (as for tenants).
+          const fresh = ok.filter((s) => !current.has(s.sub.business_id));
+          const existing = ok.filter((s) => current.has(s.sub.business_id));
+          const inserted = new Set<string>();
+          if (fresh.length) {
+            const { rows } = await q(
+              `INSERT INTO business_subscriptions (business_id, tier, status, demo_expires_at, tenantctl_hash)
+               SELECT v.business_id, v.tier, v.status, v.demo_expires_at, v.tenantctl_hash FROM ${recordset}
+               ON CONFLICT (business_id) DO NOTHING RETURNING business_id`,
+              [rowsOf(fresh)],
+            );
+            for (const r of rows) inserted.add(String(r.business_id));
+            for (const s of fresh) if (!inserted.has(s.sub.business_id)) outcome.conflicts.subscriptions.push(s.sub.business_id);
+          }
+          if (existing.length) {
+            await q(
+              `UPDATE business_subscriptions b SET tier = v.tier, status = v.status, demo_expires_at = v.demo_expires_at,
+                 tenantctl_hash = v.tenantctl_hash, updated_at = now()
+               FROM ${recordset} WHERE b.business_id = v.business_id`,
+              [rowsOf(existing)],
+            );
+          }
+          ok.splice(0, ok.length, ...existing, ...fresh.filter((s) => inserted.has(s.sub.business_id)));
           const ids = ok.map((s) => s.sub.business_id);
-          await q(
-            `INSERT INTO business_subscriptions (business_id, tier, status, demo_expires_at, tenantctl_hash)
-             SELECT v.business_id, v.tier, v.status, v.demo_expires_at, v.tenantctl_hash
-             FROM jsonb_to_recordset($1::jsonb) AS v(business_id text, tier text, status text, demo_expires_at timestamptz, tenantctl_hash text)
-             ON CONFLICT (business_id) DO UPDATE SET tier = EXCLUDED.tier, status = EXCLUDED.status,
-               demo_expires_at = EXCLUDED.demo_expires_at, tenantctl_hash = EXCLUDED.tenantctl_hash, updated_at = now()`,
-            [JSON.stringify(ok.map((s) => ({ ...s.sub, overrides: undefined, tenantctl_hash: s.hash })))],
-          );
           await q('DELETE FROM business_feature_overrides WHERE business_id = ANY($1::text[])', [ids]);
           const overrides = ok.flatMap((s) => Object.entries(s.sub.overrides).map(([feature, value]) => ({ business_id: s.sub.business_id, feature, value })));
           if (overrides.length) {

@@ -231,6 +231,34 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
     return { store: await openPostgresStore(db.url), cleanup: db.drop };
   });
 
+  it('a new subscription created by another writer meanwhile is a conflict, not overwritten (nor its overrides deleted)', async () => {
+    const db = await freshPostgresDatabase();
+    const store = await openPostgresStore(db.url);
+    const { default: pg } = await import('pg');
+    const other = new pg.Client({ connectionString: db.url });
+    try {
+      await store.ensureSchema();
+      await other.connect();
+      // Another writer creates the subscription and holds its transaction open...
+      await other.query('BEGIN');
+      await other.query("INSERT INTO business_subscriptions (business_id, tier, status) VALUES ('race', 'pilot_pro', 'active')");
+      await other.query("INSERT INTO business_feature_overrides (business_id, feature, value) VALUES ('race', 'has_ai', 'false')");
+      // ...while this one, planned against no row, writes it: it waits on the key, then must not overwrite.
+      const sub = { business_id: 'race', tier: 'pilot_core', status: 'active' as const, demo_expires_at: null, overrides: { has_payroll: true } };
+      const writing = store.applyChanges({ subscriptions: [{ sub, hash: 'mine', expect: null }] });
+      await new Promise((r) => setTimeout(r, 200));
+      await other.query('COMMIT');
+      const outcome = await writing;
+      expect(outcome.conflicts.subscriptions).toEqual(['race']);
+      expect(outcome.written.subscriptions).toEqual([]);
+      expect(await store.getSubscription('race')).toMatchObject({ tier: 'pilot_pro', overrides: { has_ai: false }, tenantctl_hash: null });
+    } finally {
+      await other.end().catch(() => undefined);
+      await store.close();
+      await db.drop();
+    }
+  });
+
   it('reads a services\' database without tenantctl\'s column or tables, changing nothing; a writer adds them, keeping their rows', async () => {
     const db = await freshPostgresDatabase();
     const { default: pg } = await import('pg');
