@@ -338,9 +338,9 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
   };
   let ids: string[];
   let badNames: string[];
+  let ambiguous: Array<{ id: string; files: string[] }>;
   try {
-    ids = source.listIds();
-    badNames = source.invalidFiles();
+    ({ ids, invalidFiles: badNames, ambiguous } = source.listing());
   } catch (err) {
     if (err instanceof UsageError) return [check('tenants', 'directory', 'fail', describeError(err))];
     throw err;
@@ -350,6 +350,10 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
   }
   const checks = [check('tenants', 'directory', 'pass', `${shown(source.dir)}: ${ids.length} tenant files`, { data: { dir: source.dir, files: ids.length } })];
   let failed = 0;
+  for (const a of ambiguous) {
+    failed++;
+    checks.push(check('tenants', 'file', 'fail', `tenant ${a.id} has ${a.files.length} files (${a.files.map(shown).join(', ')}): keep one`, { data: { file: a.files[0], line: null } }));
+  }
   for (const id of ids) {
     try {
       const doc = source.load(id);

@@ -130,6 +130,10 @@ export class Migration {
       // The catalogue (subscriptions are checked against it) and misnamed files go with the first batch.
       const first = new Map<MigrationItem, Pending>();
       const catalogue = this.readCatalogue(listing?.invalidFiles ?? [], items, first, currentCatalogue);
+      // A tenant with two files is an error of its own (which one do the services read?), never written twice.
+      for (const a of listing?.ambiguous ?? []) {
+        items.push(markBad({ kind: 'tenant', id: a.id, file: this.rel(a.files[0]), action: 'error', warnings: [] }, `tenant ${a.id} has ${a.files.length} files (${a.files.map((f) => this.rel(f)).join(', ')}): keep one`));
+      }
       for (let at = 0; at === 0 || at < ids.length; at += MIGRATION_BATCH) {
         const chunk = ids.slice(at, at + MIGRATION_BATCH);
         const stop = batches.stopReason();

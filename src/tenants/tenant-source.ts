@@ -68,7 +68,9 @@ export class YamlTenantSource {
 
   /** Every tenant id with a file, sorted; files that are not tenants (tiers.yaml, bad names) are left out. */
   listIds(): string[] {
-    return this.listing().ids;
+    const { ids, ambiguous } = this.listing();
+    // A tenant with two files is still a tenant (reads take the first layout that exists).
+    return ambiguous.length ? [...ids, ...ambiguous.map((a) => a.id)].sort() : ids;
   }
 
   /** Files laid out as tenant files whose names are not valid ids (`bad id!.yaml`): reported, never silently skipped. */
@@ -76,15 +78,29 @@ export class YamlTenantSource {
     return this.listing().invalidFiles;
   }
 
-  /** listIds and invalidFiles from one reading of the directory. */
-  listing(): { ids: string[]; invalidFiles: string[] } {
-    const ids: string[] = [];
+  /**
+   * listIds and invalidFiles from one reading of the directory, and the ids
+   * with more than one file (`acme.yaml` and `acme/client.yaml`): which one the
+   * services read is not ours to guess, so those are listed apart, not in ids.
+   */
+  listing(): { ids: string[]; invalidFiles: string[]; ambiguous: Array<{ id: string; files: string[] }> } {
+    const files = new Map<string, string[]>();
     const invalidFiles: string[] = [];
     for (const c of this.candidates()) {
       if (!isValidId(c.id) || c.id.startsWith('.')) invalidFiles.push(c.file);
-      else if (this.allows(c.id) && !RESERVED_FILES.has(c.id)) ids.push(c.id);
+      else if (this.allows(c.id) && !RESERVED_FILES.has(c.id)) {
+        const list = files.get(c.id);
+        if (list) list.push(c.file);
+        else files.set(c.id, [c.file]);
+      }
     }
-    return { ids: ids.sort(), invalidFiles: invalidFiles.sort() };
+    const ids: string[] = [];
+    const ambiguous: Array<{ id: string; files: string[] }> = [];
+    for (const [id, list] of files) {
+      if (list.length === 1) ids.push(id);
+      else ambiguous.push({ id, files: list.sort() });
+    }
+    return { ids: ids.sort(), invalidFiles: invalidFiles.sort(), ambiguous: ambiguous.sort((a, b) => (a.id < b.id ? -1 : 1)) };
   }
 
   private candidates(): Array<{ id: string; file: string }> {

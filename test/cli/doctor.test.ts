@@ -158,10 +158,13 @@ describe('doctor', () => {
       bad.writeTenant('mismatch', 'client:\n  id: other\n  name: X\n');
       bad.writeTenant('broken', 'client:\n  id: broken\n  name: [unclosed\n');
       bad.writeTenant('bad name', tenantYaml('x'), 'bad name.yaml');
+      bad.writeTenant('twice', tenantYaml('twice'));
+      bad.writeTenant('twice', tenantYaml('twice'), 'twice/client.yaml');
       const r = await runCli(['doctor'], { cwd: bad.dir });
       expect(r.code).toBe(1);
       expectOneLineError(r);
-      expect(r.stderr).toMatch(/^doctor: 3 checks failed \(tenants file x3\)/);
+      expect(r.stderr).toMatch(/^doctor: 4 checks failed \(tenants file x4\)/);
+      expect(r.stdout).toContain(`tenant twice has 2 files (${path.join('tenants', 'twice.yaml')}, ${path.join('tenants', 'twice', 'client.yaml')}): keep one`);
       expect(r.stdout).toContain(`${path.join('tenants', 'mismatch.yaml')}:2: client.id "other" does not match the file name "mismatch"`);
       expect(r.stdout).toMatch(/tenants\/broken\.yaml:\d+: /);
       expect(r.stdout).toMatch(/tenants\/bad name\.yaml: the file name is not a valid tenant id/);

@@ -166,6 +166,26 @@ describe('Migration: YAML -> registry', () => {
     s.close();
   });
 
+  it('a tenant with two files (both layouts) is an error of its own; the others are written, not the whole batch lost', async () => {
+    const [dup, fine] = [uniq('dup'), uniq('fine')];
+    ws.writeTenant(fine, tenantYaml(fine, 'Fine'));
+    ws.writeTenant(dup, tenantYaml(dup, 'Flat'));
+    ws.writeTenant(dup, tenantYaml(dup, 'Nested'), `${dup}/client.yaml`);
+    try {
+      const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+      const r = await s.migration.run();
+      s.close();
+      const items = r.items.filter((i) => i.id === dup);
+      expect(items).toHaveLength(1);
+      expect(items[0]).toMatchObject({ action: 'error', reason: expect.stringMatching(new RegExp(`tenant ${dup} has 2 files \\(.*${dup}\\.yaml, .*${dup}/client\\.yaml\\): keep one`)) });
+      expect(await store.getTenant(dup)).toBeUndefined();
+      expect(await store.getTenant(fine)).toMatchObject({ name: 'Fine' });
+      expect(migrationExitCode(r)).toBe(4);
+    } finally {
+      rmSync(path.join(ws.tenantsDir, dup), { recursive: true, force: true });
+    }
+  });
+
   it('with Redis down the registry is still written; the report says the cache was not invalidated (exit 4)', async () => {
     const id = uniq('nocache');
     ws.writeTenant(id, tenantYaml(id));
