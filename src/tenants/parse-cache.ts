@@ -20,7 +20,7 @@ export interface ParsedEntry {
 }
 
 /** Bumped whenever parsing, stripping, the row mapping or the files' shape change: older files are ignored. */
-const FORMAT = 5;
+const FORMAT = 6;
 
 /**
  * An entry as the index file keeps it, under the file's name relative to the

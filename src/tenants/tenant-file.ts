@@ -87,6 +87,11 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   if (String(client.id) !== id) fail(['client', 'id'], `client.id "${String(client.id)}" does not match the file name "${id}"`);
   if (typeof client.name !== 'string' || client.name.trim() === '') fail(['client', 'name'], 'client.name must be a non-empty string');
   if (config.yaml_only !== undefined && typeof config.yaml_only !== 'boolean') fail(['yaml_only'], 'yaml_only must be true or false');
+  // Only an escape (`"\0"`, `"\ud800"`) can put such a character in a string: files without a backslash skip the walk.
+  if (text.includes('\\')) {
+    const bad = unstorable(config, []);
+    if (bad) fail(bad, `${bad.length ? bad.join('.') : 'a key'} holds a NUL character or an unpaired surrogate, which PostgreSQL (text, jsonb) cannot store`);
+  }
 
   const { config: stripped, stripped: removed } = stripSecrets(config);
   const secrets = removed.map((s) => ({ ...s, line: lineOf(s.path) }));
@@ -98,6 +103,29 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   let rowHash: string | undefined;
   Object.defineProperty(parsed, 'rowHash', { get: () => (rowHash ??= rowFromConfig(id, stripped).tenantctl_hash!), enumerable: false });
   return parsed;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The path of the first key or string value no registry can store (NUL, an unpaired UTF-16 surrogate), or undefined. */
+function unstorable(v: unknown, at: string[]): string[] | undefined {
+  const bad = (s: string) => s.includes('\0') || LONE_SURROGATE.test(s);
+  if (typeof v === 'string') return bad(v) ? at : undefined;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const found = unstorable(v[i], [...at, String(i)]);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      if (bad(k)) return [...at, k];
+      const found = unstorable(x, [...at, k]);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 /** What the parse cache keeps of a result: never the text (it may hold the literal secrets that were stripped). */

@@ -186,6 +186,24 @@ describe('Migration: YAML -> registry', () => {
     }
   });
 
+  it('a NUL character or an unpaired surrogate (YAML escapes) fails that tenant alone as file:line; the batch is written', async () => {
+    const [nul, lone, fine] = [uniq('nul'), uniq('lone'), uniq('fine')];
+    ws.writeTenant(nul, tenantYaml(nul, 'Nul', 'notes:\n  text: "a\\0b"\n'));
+    ws.writeTenant(lone, tenantYaml(lone, 'Lone', 'branding:\n  "\\ud800": x\n'));
+    ws.writeTenant(fine, tenantYaml(fine, 'Fine', 'notes: { text: "tab\\there, \\u00e9 and \\U0001F600" }\n'));
+    try {
+      const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+      const r = await s.migration.run({ ids: [nul, lone, fine] });
+      s.close();
+      expect(r.items.find((i) => i.id === nul)).toMatchObject({ action: 'error', reason: expect.stringMatching(new RegExp(`${nul}\\.yaml:5: notes\\.text holds a NUL character`)) });
+      expect(r.items.find((i) => i.id === lone)).toMatchObject({ action: 'error', reason: expect.stringMatching(/branding\.\S+ holds a NUL character or an unpaired surrogate/) });
+      expect(await store.getTenant(nul)).toBeUndefined();
+      expect((await store.getTenant(fine))?.tenant_config).toMatchObject({ notes: { text: 'tab\there, \u00e9 and \u{1F600}' } });
+    } finally {
+      for (const id of [nul, lone]) rmSync(path.join(ws.tenantsDir, `${id}.yaml`), { force: true });
+    }
+  });
+
   it('with Redis down the registry is still written; the report says the cache was not invalidated (exit 4)', async () => {
     const id = uniq('nocache');
     ws.writeTenant(id, tenantYaml(id));
