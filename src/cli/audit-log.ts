@@ -1,6 +1,7 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
+import { UsageError, describeError } from '../errors.js';
 import { maskUrlsIn } from '../redact.js';
 
 /** One line of the audit log: who did what to which scope, how much, and how it ended. */
@@ -38,11 +39,27 @@ function osUser(): string {
 export class AuditLog {
   private pending: { command: string; scope: unknown } | undefined;
 
-  constructor(private readonly file: string | undefined) {}
+  constructor(
+    private readonly file: string | undefined,
+    /** Where a line that could not be written is reported (the work is done by then: it keeps its exit code). */
+    private readonly warn: (message: string) => void = () => undefined,
+  ) {}
 
-  /** Marks the run as a write to record (called before the work starts, so a failure is recorded too). */
+  /**
+   * Marks the run as a write to record (called before the work starts, so a
+   * failure is recorded too). The log is opened for appending first: a log
+   * that cannot be written stops the command before it changes anything
+   * (UsageError), not after, when the work could no longer be undone.
+   */
   begin(command: string, scope: unknown): void {
-    if (this.file) this.pending = { command, scope };
+    if (!this.file) return;
+    try {
+      mkdirSync(path.dirname(this.file), { recursive: true });
+      closeSync(openSync(this.file, 'a', 0o640));
+    } catch (err) {
+      throw new UsageError(`audit log ${this.file} cannot be written (${(err as NodeJS.ErrnoException).code ?? describeError(err)}); nothing was done`, { reason: 'audit-log' });
+    }
+    this.pending = { command, scope };
   }
 
   /** Writes the line for a begun run; a no-op when nothing was begun or no log is configured. */
@@ -62,7 +79,11 @@ export class AuditLog {
       ...(error ? { error: maskUrlsIn(error) } : {}),
     };
     this.pending = undefined;
-    mkdirSync(path.dirname(this.file), { recursive: true });
-    appendFileSync(this.file, `${JSON.stringify(record)}\n`);
+    try {
+      appendFileSync(this.file, `${JSON.stringify(record)}\n`);
+    } catch (err) {
+      // Writable at begin(), not now (a full disk, a rotated file's directory gone): said, never the command's result.
+      this.warn(`warning: audit log ${this.file}: this run's line could not be written (${(err as NodeJS.ErrnoException).code ?? describeError(err)})`);
+    }
   }
 }

@@ -38,6 +38,6 @@ export class CliContext extends Tenantctl {
     });
     this.out = out;
     this.signal = signal;
-    this.audit = new AuditLog(this.config.auditLog);
+    this.audit = new AuditLog(this.config.auditLog, (m) => out.warn(m));
   }
 }

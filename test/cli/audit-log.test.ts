@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, runCli, tenantYaml, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
+import { BIN, cleanEnv, expectOneLineError, runCli, tenantYaml, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import type { AuditRecord } from '../../src/cli/audit-log.js';
@@ -82,6 +82,21 @@ describe('audit log: cache deletions', () => {
     expect(added).toHaveLength(1);
     expect(added[0]).toMatchObject({ command: 'invalidate', scope: { tenants: ['acme'] }, counts: { deleted: 3 }, outcome: 'ok', exit_code: 0 });
     expect(int(await redis.command('EXISTS', 'sessions:acme'))).toBe(1);
+  });
+
+  it('an audit log that cannot be written stops a write before it changes anything: exit 2, one line, nothing deleted', async () => {
+    await seedAcme();
+    // A log whose directory would have to be inside a regular file (ENOTDIR, whoever runs the test).
+    const blocker = path.join(cwd, 'not-a-dir');
+    writeFileSync(blocker, 'x');
+    const bad = path.join(blocker, 'audit.jsonl');
+    for (const args of [['invalidate', 'acme'], ['invalidate-all', '--yes']]) {
+      const r = await runCli(['--audit-log', bad, '--redis-url', redis.url, ...args], { cwd });
+      expect(r.code, args.join(' ')).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(/audit log .*not-a-dir\/audit\.jsonl cannot be written \((ENOTDIR|EEXIST)\); nothing was done/);
+      expect(int(await redis.command('EXISTS', 'tenant_config:acme'))).toBe(1);
+    }
   });
 
   it('invalidate-all --yes: one line (TENANTCTL_AUDIT_LOG); --dry-run appends nothing', async () => {
