@@ -174,6 +174,14 @@ describe('run from an unrelated empty directory', () => {
     }
   });
 
+  it('migrate-yaml with no tenants directory here (a subdirectory of a fresh clone): exit 2, no stray registry created', async () => {
+    const r = await runCli(['migrate-yaml'], { cwd });
+    expect(r.code).toBe(2);
+    expectOneLineError(r);
+    expect(r.stderr).toContain(`no tenants directory at ${path.join(cwd, 'tenants')}: nothing to migrate`);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
   it('a writing command creates .tenantctl/registry in the working directory, which later reads use', async () => {
     const tenants = workspace({ acme: tenantYaml('acme', 'Acme Written Here') }, { registry: false });
     try {
