@@ -9,6 +9,7 @@
 // The registry drivers (pg, PGlite, supabase-js, ws) stay outside the bundle
 // and load with require() only in the commands that need them (each ships a
 // CommonJS build); ioredis, commander, js-yaml and chalk are inside.
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,7 +132,14 @@ await build({
 }
 
 // The launcher (bin/tenantctl.js requires it): CommonJS too, so that no command sets up Node's ES module loader.
-await build({ ...COMMONJS_FOR_NODE, entryPoints: [path.join(root, 'dist', 'cli', 'launch.js')], outfile: path.join(bundle, 'launcher.cjs') });
+// It names the V8 code cache by the bundle's content hash (src/cli/load-bundle.ts).
+const bundleHash = createHash('sha256').update(readFileSync(path.join(bundle, 'tenantctl.cjs'))).digest('hex').slice(0, 16);
+await build({
+  ...COMMONJS_FOR_NODE,
+  define: { ...COMMONJS_FOR_NODE.define, __TENANTCTL_BUNDLE_HASH__: JSON.stringify(bundleHash) },
+  entryPoints: [path.join(root, 'dist', 'cli', 'launch.js')],
+  outfile: path.join(bundle, 'launcher.cjs'),
+});
 
 // Beside the compiled module, and beside the bundle.
 for (const file of sqlFiles(path.join(root, 'src'))) {

@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -9,4 +10,31 @@ import path from 'node:path';
 export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir() || os.tmpdir(), '.cache');
   return path.join(base, 'tenantctl');
+}
+
+/**
+ * A cache file's bytes, or undefined when it is missing, unreadable, or not
+ * this user's own file (another user's, or writable by others). What a cache
+ * file holds is run (V8's code cache) or stored in a registry (parsed
+ * configs, row hashes): under sudo with HOME kept, or a shared
+ * XDG_CACHE_HOME, root would otherwise trust what another user wrote. One
+ * open, fstat and read: the same syscalls as readFileSync.
+ */
+export function readOwnCacheFile(file: string): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    const uid = process.getuid?.();
+    if (!st.isFile() || (uid !== undefined && (st.uid !== uid || (st.mode & 0o022) !== 0))) return undefined;
+    return readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -12,6 +12,9 @@ import { EXIT } from './exit-values.js';
  * that the entry is CommonJS: for an ES module entry Node 20 first sets up
  * its ES module loader (~50 internal modules), a cost every command paid.
  */
+/** The CLI bundle's content hash, defined by scripts/build-cli.mjs when it builds the launcher (absent when run unbundled). */
+declare const __TENANTCTL_BUNDLE_HASH__: string | undefined;
+
 export function run(argv: string[]): void {
   // As an ES module's top-level await did: a launch that fails, or never
   // finishes, exits non-zero whatever the process's unhandled-rejection mode
@@ -51,7 +54,8 @@ export async function launch(argv: string[]): Promise<void> {
     // A run without a command word (--help) compiles far less than a command: a cache of its own too.
     const kind = command ? `command-${command}` : args.some((a) => !a.startsWith('-')) ? 'command' : 'bare';
     // Beside this file both as compiled (dist/cli/) and as bundled (dist/cli-bundle/).
-    const cli = loadBundle<{ main(argv: string[]): Promise<void> }>(new URL('../cli-bundle/tenantctl.cjs', import.meta.url), { kind });
+    const contentHash = typeof __TENANTCTL_BUNDLE_HASH__ === 'string' ? __TENANTCTL_BUNDLE_HASH__ : undefined;
+    const cli = loadBundle<{ main(argv: string[]): Promise<void> }>(new URL('../cli-bundle/tenantctl.cjs', import.meta.url), { kind, contentHash });
     if (process.env.TENANTCTL_DEBUG || args.includes('--debug')) process.stderr.write(`debug: code cache ${cli.codeCache} (${cli.cacheFile})\n`);
     await cli.exports.main(argv);
     cli.saveCodeCache();

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedDataVersionTag } from 'node:v8';
 import { Script } from 'node:vm';
-import { userCacheDir } from '../user-cache.js';
+import { readOwnCacheFile, userCacheDir } from '../user-cache.js';
 
 /** What became of V8's code cache in this run. */
 export type CodeCacheState = 'used' | 'missing' | 'rejected';
@@ -47,8 +47,8 @@ const STALE_MS = 7 * 24 * 3600 * 1000;
  * migrate-yaml's cache: ~50 ms slower than through its own), and the code a
  * whole command compiled (~600 KB) would cost `--help` more to read than it saves.
  */
-export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.ProcessEnv; kind?: string } = {}): LoadedBundle<T> {
-  const { env = process.env, kind = 'command' } = options;
+export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.ProcessEnv; kind?: string; contentHash?: string } = {}): LoadedBundle<T> {
+  const { env = process.env, kind = 'command', contentHash } = options;
   const filename = bundle instanceof URL ? fileURLToPath(bundle) : bundle;
   // The build keeps the bundle ASCII (scripts/build-cli.mjs), and ASCII read
   // as Latin-1 is the same text: ~1 ms less than decoding 1.1 MB as UTF-8.
@@ -57,13 +57,12 @@ export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.Proc
   const { size, mtimeMs } = statSync(filename);
   const tag = cachedDataVersionTag();
   const dir = userCacheDir(env);
-  const cacheFile = path.join(dir, `code-${kind}-${tag}-${size}-${Math.trunc(mtimeMs)}.bin`);
-  let cachedData: Buffer | undefined;
-  try {
-    cachedData = readFileSync(cacheFile);
-  } catch {
-    /* none yet */
-  }
+  // The bundle's content hash (the build puts it in the launcher) names its cache: V8 checks a cache
+  // against the source's length only, and size + mtime repeat where mtimes are normalised (Nix, images
+  // built with SOURCE_DATE_EPOCH, rsync -a): a same-size upgrade would run the old bytecode.
+  const cacheFile = path.join(dir, `code-${kind}-${tag}-${contentHash ?? `${size}-${Math.trunc(mtimeMs)}`}.bin`);
+  // Only this user's own file (see readOwnCacheFile): its bytecode is run.
+  const cachedData = readOwnCacheFile(cacheFile);
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename, cachedData });
   const codeCache: CodeCacheState = !cachedData ? 'missing' : script.cachedDataRejected ? 'rejected' : 'used';
   const module = { exports: {} as T };
@@ -77,7 +76,8 @@ export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.Proc
       try {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         const tmp = `${cacheFile}.${process.pid}.tmp`;
-        writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+        // 'wx': a new file, never through a link or file someone put at that (predictable) name.
+        writeFileSync(tmp, script.createCachedData(), { mode: 0o600, flag: 'wx' });
         renameSync(tmp, cacheFile);
         // Not at once: two installed versions used in turn would keep deleting each other's.
         for (const name of readdirSync(dir)) {

@@ -1,7 +1,7 @@
 import { nodeCrypto, sha256Hex } from '../node-crypto.js';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { userCacheDir } from '../user-cache.js';
+import { readOwnCacheFile, userCacheDir } from '../user-cache.js';
 import { directoryBase } from './tenant-file.js';
 
 /** What a parsed tenant file came to, without its text or its config (kept apart, see ParseCache). */
@@ -178,17 +178,20 @@ export function writeCacheFile(file: string, data: unknown): void {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     // Unique per writer (worker threads share the pid); not node:worker_threads' threadId, which would load that module for every command.
     const tmp = `${file}.${process.pid}-${nodeCrypto().randomUUID().slice(0, 8)}.tmp`;
-    writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
+    // 'wx': a new file, never through a link or file someone put at that name.
+    writeFileSync(tmp, JSON.stringify(data), { mode: 0o600, flag: 'wx' });
     renameSync(tmp, file);
   } catch {
     /* only slower next time */
   }
 }
 
-/** Reads a cache file written by writeCacheFile; undefined when there is none or it is unreadable. */
+/** Reads a cache file written by writeCacheFile; undefined when there is none, it is unreadable, or not this user's own. */
 export function readCacheFile(file: string): unknown {
+  const bytes = readOwnCacheFile(file);
+  if (!bytes) return undefined;
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    return JSON.parse(bytes.toString('utf8'));
   } catch {
     return undefined;
   }

@@ -50,6 +50,24 @@ describe('the code cache of the CLI bundle', () => {
     expect(files()).toHaveLength(3);
   });
 
+  it('is named by the bundle\'s content hash, and only this user\'s own file is used (not another user\'s, not one others may write)', async () => {
+    const first = await run(['completion', 'zsh']);
+    const [, file] = state(first.stderr);
+    // code-<kind>-<V8 tag>-<content hash>.bin: a same-size bundle with the same mtime is another file.
+    expect(path.basename(file)).toMatch(/^code-command-completion-\d+-[0-9a-f]{16}\.bin$/);
+    expect(state((await run(['completion', 'zsh'])).stderr)[0]).toBe('used');
+    if (process.getuid?.() !== 0) return; // chown needs root
+    const { chmodSync, chownSync } = await import('node:fs');
+    chownSync(file, 4242, 4242);
+    expect(state((await run(['completion', 'zsh'])).stderr)[0]).toBe('missing');
+    chownSync(file, 0, 0);
+    chmodSync(file, 0o622);
+    expect(state((await run(['completion', 'zsh'])).stderr)[0]).toBe('missing');
+    // Rewritten as the user's own, it is used again.
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(state((await run(['completion', 'zsh'])).stderr)[0]).toBe('used');
+  });
+
   it('the launcher knows every command by name (it picks the cache before commander is loaded)', () => {
     const names = buildProgram().commands.map((c) => c.name());
     expect([...COMMAND_NAMES].filter((n) => n !== 'help').sort()).toEqual([...names].sort());
