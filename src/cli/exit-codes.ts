@@ -33,8 +33,9 @@ const USAGE_HINTS: Record<string, string> = {
  */
 export function exitCodeFor(err: unknown): { code: number; message?: string } {
   if (err instanceof CommanderError) {
-    // commander has already printed its one-line message.
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return { code: EXIT.OK };
+    // commander has already printed its one-line message (or the help: asked for, exit 0; shown
+    // because no command was given, 'commander.help' with a non-zero code: a usage error, exit 2).
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return { code: EXIT.OK };
     return { code: err.exitCode === 0 ? EXIT.OK : EXIT.USAGE };
   }
   if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.progress) {

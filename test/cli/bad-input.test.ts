@@ -43,6 +43,18 @@ describe('bad input', () => {
     expect(smoke.stdout + smoke.stderr).not.toMatch(/hunter[67]/);
   });
 
+  it('no command at all is a usage error (exit 2, the help on stderr); help asked for is exit 0 on stdout', async () => {
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/Usage: tenantctl/);
+    for (const args of [['--help'], ['help']]) {
+      const asked = await runCli(args);
+      expect(asked.code, args[0]).toBe(0);
+      expect(asked.stdout).toMatch(/Usage: tenantctl/);
+    }
+  });
+
   it('a 100,000-character id is cut in the message: exit 2, one short line', async () => {
     const r = await runCli(['get-config', 'x'.repeat(100_000)], { cwd: ws.dir });
     expect(r.code).toBe(2);
