@@ -2,14 +2,14 @@ import { DeniedError, InterruptedError, describeError } from '../errors.js';
 import { buildProgram } from './program.js';
 import { endOnClosedPipe } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { trapSignals } from './signals.js';
+import { stopRun, trapSignals } from './signals.js';
 
 /**
  * Runs the CLI; resolves with the exit code (also set on process.exitCode).
  * The launcher (bin/tenantctl.js) has set the V8 flags (v8-flags.ts) before it compiled this.
  */
 export async function main(argv: string[] = process.argv): Promise<number> {
-  endOnClosedPipe();
+  endOnClosedPipe(stopRun);
   const program = buildProgram();
   const release = trapSignals((signal) => {
     process.stderr.write(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping after the current batch (again to stop at once)\n`);

@@ -9,6 +9,11 @@ export function runSignal(): AbortSignal {
   return controller.signal;
 }
 
+/** Stops the run as a first SIGTERM does, without a signal (the reader of stdout went away). */
+export function stopRun(): void {
+  if (!controller.signal.aborted) controller.abort('SIGTERM');
+}
+
 export function trapSignals(onFirst: (signal: 'SIGINT' | 'SIGTERM') => void): () => void {
   controller = new AbortController();
   const handler = (signal: 'SIGINT' | 'SIGTERM') => () => {
