@@ -48,8 +48,9 @@ export class SupabaseRegistryStore implements Registry {
       global: { fetch: (input, init) => fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(timeoutMs) }) },
     });
     const store = new SupabaseRegistryStore(client, url);
-    // Fail early, with a useful hint, when the table or tenantctl's column is missing.
-    const probe = (await client.from('tenants').select('id, tenantctl_hash').limit(1).retry(false)) as Result<unknown>;
+    // Fail early, with a useful hint, when the table is missing. Reads need nothing of tenantctl's own
+    // (a services' project reads as it is, as on PostgreSQL); writers check its column in ensureSchema.
+    const probe = (await client.from('tenants').select('id').limit(1).retry(false)) as Result<unknown>;
     store.check(probe, 'checking the tenants table');
     return store;
   }
@@ -155,6 +156,7 @@ export class SupabaseRegistryStore implements Registry {
 
   /** Nothing to apply from here: the schema is applied in the SQL editor (`tenantctl schema`); checks it is there. */
   async ensureSchema(): Promise<void> {
+    await this.rows("checking tenantctl's column on tenants", () => this.table('tenants').select('id, tenantctl_hash').limit(1).retry(false));
     await this.rows('checking the outbox table', () => this.table('tenantctl_outbox').select('kind').limit(1).retry(false));
   }
 
