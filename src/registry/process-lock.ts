@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { BackendUnavailableError } from '../errors.js';
 
@@ -12,6 +12,12 @@ interface Holder {
 /** A lock file older than this with no readable holder is a leftover (a crash between create and write). */
 const UNREADABLE_STALE_MS = 10_000;
 const POLL_MS = 50;
+/** A holder touches its lock file this often, so one on another host that stopped touching it is known to be dead. */
+const TOUCH_MS = 5_000;
+/** A lock from another host not touched for this long is a leftover (its holder touches it every TOUCH_MS). */
+const OTHER_HOST_STALE_MS = 60_000;
+/** The lock files this process holds: a file naming this pid that is not among them is a previous life's (a container restarted with the same pid). */
+const held = new Set<string>();
 
 /**
  * A lock file held while one process uses the embedded registry (PGlite is
@@ -27,10 +33,23 @@ export async function acquireProcessLock(file: string, timeoutMs: number, what: 
       const fd = openSync(file, 'wx');
       writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() } satisfies Holder));
       closeSync(fd);
+      held.add(file);
+      // Alive, for waiters on other hosts sharing the directory (a network volume): they cannot ask the kernel.
+      const touch = setInterval(() => {
+        try {
+          const now = new Date();
+          utimesSync(file, now, now);
+        } catch {
+          /* gone: released or broken */
+        }
+      }, TOUCH_MS);
+      touch.unref();
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
+        clearInterval(touch);
+        held.delete(file);
         process.removeListener('exit', release);
         try {
           unlinkSync(file);
@@ -79,7 +98,16 @@ function isStale(file: string, holder: Holder | undefined): boolean {
       return false;
     }
   }
-  if (holder.host !== hostname()) return false; // cannot tell: wait for it
+  if (holder.host !== hostname()) {
+    // No kernel to ask: a live holder touches the file every TOUCH_MS.
+    try {
+      return Date.now() - statSync(file).mtimeMs > OTHER_HOST_STALE_MS;
+    } catch {
+      return false;
+    }
+  }
+  // This pid, yet not a lock this process took: left by an earlier process that had the same pid.
+  if (holder.pid === process.pid) return !held.has(file);
   try {
     process.kill(holder.pid, 0);
     return false;

@@ -1,0 +1,42 @@
+import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acquireProcessLock } from '../../src/registry/process-lock.js';
+import { BackendUnavailableError } from '../../src/errors.js';
+
+/**
+ * The embedded registry's lock file (one process at a time), for the cases a
+ * kernel cannot settle: a lock naming this very pid that this process did not
+ * take (a container restarted with the same pid), and a lock from another
+ * host on a shared volume (its holder touches it while alive).
+ */
+describe('the embedded registry lock file', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-lock-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const holder = (pid: number, host = os.hostname()) => JSON.stringify({ pid, host, since: new Date().toISOString() });
+
+  it('a lock naming this pid that this process never took is a previous life\'s: taken over', async () => {
+    const file = path.join(dir, 'same-pid.lock');
+    writeFileSync(file, holder(process.pid));
+    const release = await acquireProcessLock(file, 300, 'the registry');
+    expect(JSON.parse(readFileSync(file, 'utf8')).pid).toBe(process.pid);
+    // One this process does hold is not taken twice: a second opener waits and gives up.
+    const again = await acquireProcessLock(file, 200, 'the registry').catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(BackendUnavailableError);
+    expect((again as Error).message).toMatch(/in use by pid/);
+    release();
+  });
+
+  it('a lock from another host is waited for while it is touched, taken over once it has not been for a minute', async () => {
+    const file = path.join(dir, 'other-host.lock');
+    writeFileSync(file, holder(1, 'another-host.example'));
+    const waited = await acquireProcessLock(file, 200, 'the registry').catch((e: unknown) => e);
+    expect((waited as Error).message).toMatch(/in use by pid 1 on another-host\.example/);
+    const old = new Date(Date.now() - 2 * 60_000);
+    utimesSync(file, old, old);
+    const release = await acquireProcessLock(file, 300, 'the registry');
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ pid: process.pid, host: os.hostname() });
+    release();
+  });
+});
