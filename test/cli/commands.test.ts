@@ -136,6 +136,18 @@ describe('CLI commands', () => {
       expect(JSON.parse(r.stdout).items[0]).toMatchObject({ written: true, cacheInvalidated: false });
     });
 
+    it('no Redis configured: written, exit 0, and a note says the cache was not invalidated and what is owed', async () => {
+      const id = uniq('noredis');
+      ws.writeTenant(id, tenantYaml(id));
+      const r = await runCli(['migrate-yaml', id, '--json'], { cwd: ws.dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).items[0]).toMatchObject({ written: true, cacheInvalidated: 'not-configured' });
+      expect(r.stderr).toMatch(/^note: no Redis configured: the cache of 1 written item\(s\) was not invalidated; \d+ invalidation\(s\) are recorded in the registry \(`tenantctl invalidate --pending`/m);
+      const done = await runCli(['invalidate', '--pending', '--json'], { cwd: ws.dir, env: up() });
+      expect(done.code, done.stderr).toBe(0);
+      expect(JSON.parse(done.stdout).owed).toMatchObject({ pending: 0 });
+    });
+
     it('bad input: an invalid id exits 2 and writes nothing', async () => {
       const r = await runCli(['migrate-yaml', 'ok', 'bad id'], { cwd: ws.dir, env: up() });
       expect(r.code).toBe(2);
