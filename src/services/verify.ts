@@ -102,6 +102,8 @@ interface RegistryView {
   rows: Map<string, TenantRow>;
   subs: Map<string, StoredSubscription>;
   catalogue: Catalogue;
+  /** False when comparing with YAML alone (no registry configured). */
+  hasRegistry: boolean;
 }
 
 const EMPTY_CATALOGUE: Catalogue = { features: [], tiers: {} };
@@ -302,7 +304,7 @@ export class CacheVerifier {
 
   /** One read per table for the whole batch (the catalogue once per run, again when confirming). */
   private async readRegistry(batch: Claimed[], registry: Registry | undefined, fresh: boolean): Promise<RegistryView> {
-    if (!registry) return { rows: new Map(), subs: new Map(), catalogue: EMPTY_CATALOGUE };
+    if (!registry) return { rows: new Map(), subs: new Map(), catalogue: EMPTY_CATALOGUE, hasRegistry: false };
     const ids = [...new Set(batch.map((c) => c.tenant))];
     const businesses = [...new Set(batch.filter((c) => c.family === PERMISSIONS_FAMILY).map((c) => c.tenant))];
     const [rows, subs] = await Promise.all([
@@ -310,7 +312,7 @@ export class CacheVerifier {
       businesses.length ? registry.getSubscriptions(businesses) : Promise.resolve(new Map<string, StoredSubscription>()),
     ]);
     if (businesses.length && (fresh || !this.catalogue)) this.catalogue = await registry.getCatalogue();
-    return { rows, subs, catalogue: this.catalogue ?? EMPTY_CATALOGUE };
+    return { rows, subs, catalogue: this.catalogue ?? EMPTY_CATALOGUE, hasRegistry: true };
   }
 
   /** The same precedence and resolution as `get-config --no-cache` (TenantConfigService.getStored, then get). */
@@ -319,6 +321,8 @@ export class CacheVerifier {
     const cached = parseJson(raw);
     if (!isMap(cached)) return entry('stale', { reason: 'not a JSON object' });
     const id = c.tenant;
+    // A registry-only tenant (tn_...) lives in the registry alone: with none to compare with, it is not an orphan, only undecided.
+    if (!view.hasRegistry && !this.deps.source.allows(id)) return entry('error', { reason: 'a registry-only tenant, and no registry is configured to verify it against' });
     const row = view.rows.get(id);
     let doc;
     let fileError: TenantFileError | undefined;
@@ -351,6 +355,11 @@ export class CacheVerifier {
     const entry = (status: VerifyStatus, extra: Partial<VerifyEntry> = {}) => verdict(c, status, extra);
     const cached = parseJson(raw);
     if (!isPermissionRecord(cached)) return entry('stale', { reason: 'not a permission record' });
+    // Without a feature catalogue (no registry, or no permission tables) every business computes as "nothing
+    // granted": the services' records would all look stale, and --fix would delete them all. Undecided instead.
+    if (!view.catalogue.features.length && !Object.keys(view.catalogue.tiers).length) {
+      return entry('error', { reason: view.hasRegistry ? 'the registry has no feature catalogue to compute permissions with' : 'no registry is configured to compute permissions with' });
+    }
     const id = c.tenant;
     const row = view.rows.get(id);
     const sub = view.subs.get(id);
