@@ -24,9 +24,10 @@ export interface CacheStore {
    * UNLINKs each key only while it still holds `value` (a service may have
    * rewritten it since it was read); 1 or 0 per entry, in order. Atomic per
    * key where the server runs scripts; else a GET then an UNLINK (a narrower
-   * window, not none).
+   * window, not none). Optional: a store of one's own without it gets that
+   * GET then UNLINK from its mget and unlink (see unlinkIfUnchangedOn).
    */
-  unlinkIfUnchanged(entries: Array<{ key: string; value: string }>): Promise<number[]>;
+  unlinkIfUnchanged?(entries: Array<{ key: string; value: string }>): Promise<number[]>;
   /** One pass over the keyspace of every master, applying rules server-side (see SweepRequest). */
   sweep(request: SweepRequest): Promise<SweepResult>;
   /** INFO of every master, parsed. */
@@ -114,4 +115,14 @@ export interface SweepResult {
   complete: boolean;
   /** How the server ran it: the server-side script, or client-side (scripting refused). */
   via: 'script' | 'client';
+}
+
+/** `store.unlinkIfUnchanged`, or for a store without it, a GET then an UNLINK of the keys that still hold their value. */
+export async function unlinkIfUnchangedOn(store: CacheStore, entries: Array<{ key: string; value: string }>): Promise<number[]> {
+  if (store.unlinkIfUnchanged) return store.unlinkIfUnchanged(entries);
+  const now = await store.mget(entries.map((e) => e.key));
+  const same = entries.filter((e, i) => now[i] === e.value);
+  const removed = await store.unlink(same.map((e) => e.key));
+  const byKey = new Map(same.map((e, i) => [e.key, removed[i]]));
+  return entries.map((e) => byKey.get(e.key) ?? 0);
 }

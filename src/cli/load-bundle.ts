@@ -19,7 +19,8 @@ export interface LoadedBundle<T> {
   saveCodeCache(): void;
 }
 
-const CACHE_FILE = /^code-.*\.bin$/;
+/** Code caches, and temporary files a killed writer left (they age out the same way). */
+const CACHE_FILE = /^code-.*\.bin(\..*\.tmp)?$/;
 const STALE_MS = 7 * 24 * 3600 * 1000;
 
 /**
@@ -75,7 +76,8 @@ export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.Proc
       if (codeCache === 'used' || cachedDataVersionTag() !== tag) return;
       try {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const tmp = `${cacheFile}.${process.pid}.tmp`;
+        // Unique (a same-pid process in a restarted container must not find a leftover in its way).
+        const tmp = `${cacheFile}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`;
         // 'wx': a new file, never through a link or file someone put at that (predictable) name.
         writeFileSync(tmp, script.createCachedData(), { mode: 0o600, flag: 'wx' });
         renameSync(tmp, cacheFile);

@@ -154,17 +154,18 @@ function parseResources(value: unknown, where: string): Record<string, number> {
 const LEVEL: Record<SettingSource, number> = { flag: 0, env: 1, file: 2, default: 3 };
 
 /**
- * The Redis URL, Cluster and Sentinel picks with those of a lower level than
- * the highest one given dropped, except a URL below a Cluster or Sentinel
- * (it carries their credentials). Two topologies at one level stay (a usage
- * error later).
+ * The Redis URL, Cluster and Sentinel picks that apply. A `--redis-url` on the
+ * command line is that server, whatever the environment or the config file
+ * name (a destructive command must reach the server typed). Otherwise a
+ * Cluster or Sentinel wins, a URL at any level lending it credentials,
+ * database and TLS (the services' REDIS_URL beside a Cluster in the config
+ * file); between a Cluster and a Sentinel the higher level wins, and two at
+ * one level stay (a usage error later).
  */
 function outranked([url, cluster, sentinel]: (Picked | undefined)[]): (Picked | undefined)[] {
   const level = (p: Picked | undefined) => (p ? LEVEL[p.source] : Infinity);
-  const top = Math.min(level(url), level(cluster), level(sentinel));
-  const topologies = Math.min(level(cluster), level(sentinel));
-  // A URL alone at the top level is a standalone server: the Cluster and Sentinel below it do not apply.
-  if (level(url) < topologies) return [url, undefined, undefined];
+  if (url?.source === 'flag' && cluster?.source !== 'flag' && sentinel?.source !== 'flag') return [url, undefined, undefined];
+  const top = Math.min(level(cluster), level(sentinel));
   return [url, level(cluster) === top ? cluster : undefined, level(sentinel) === top ? sentinel : undefined];
 }
 
@@ -222,16 +223,15 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   };
 
   const redisTimeoutMs = int('redis_timeout_ms', 'Redis timeout', 1000);
-  // A topology named at a higher level wins as a whole: `--redis-url` on the
-  // command line is that server, even where the environment or the config file
-  // names a Cluster or Sentinel (a destructive command must reach the server
-  // typed). A URL at the same level as, or below, a Cluster or Sentinel only
-  // supplies its credentials, database and TLS.
+  // `--redis-url` on the command line is the server used, even where the environment or the config
+  // file names a Cluster or Sentinel; otherwise a URL beside one only lends it credentials (outranked).
   const topologyPicks = [str('redis_url'), str('redis_cluster'), str('redis_sentinel')];
   const [urlPick, clusterPick, sentinelPick] = outranked(topologyPicks);
+  // What `config` shows for a setting given but not used: the one whose topology won.
+  const kept = [urlPick, clusterPick, sentinelPick];
+  const winner = clusterPick ?? sentinelPick ?? urlPick;
   ['redis_url', 'redis_cluster', 'redis_sentinel'].forEach((key, i) => {
-    const winner = [urlPick, clusterPick, sentinelPick].find((p) => p && LEVEL[p.source] < LEVEL[topologyPicks[i]?.source ?? 'default']);
-    if (topologyPicks[i] && ![urlPick, clusterPick, sentinelPick][i] && winner) settings.get(key)!.overriddenBy = winner.where;
+    if (topologyPicks[i] && !kept[i] && winner) settings.get(key)!.overriddenBy = winner.where;
   });
   const masterPick = str('sentinel_master');
   const sentinelPassword = str('sentinel_password');

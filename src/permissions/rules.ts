@@ -48,10 +48,12 @@ export function computePermissions(
   const tier = catalogue.tiers[sub.tier];
   const overrideLimit = sub.overrides[DEVICE_LIMIT_OVERRIDE];
   // A tier the catalogue does not have (renamed or removed from tiers.yaml) grants no devices, not the
-  // unlimited default of a tier's null max_devices.
+  // unlimited default of a tier's null max_devices; a live demo (granted by name, row or not) keeps that default.
+  const liveDemo = sub.tier === DEMO_TIER && sub.demo_expires_at !== null && !demoExpired(sub.demo_expires_at, now);
+  const unknownTier = !tier && !liveDemo;
   const deviceLimitFrom: PermissionBasis['deviceLimitFrom'] =
-    typeof overrideLimit === 'number' ? 'override' : !tier ? 'none' : tier.max_devices !== null ? 'tier' : 'unlimited';
-  const device_limit = typeof overrideLimit === 'number' ? overrideLimit : !tier ? 0 : tier.max_devices ?? UNLIMITED_DEVICES;
+    typeof overrideLimit === 'number' ? 'override' : unknownTier ? 'none' : tier && tier.max_devices !== null ? 'tier' : 'unlimited';
+  const device_limit = typeof overrideLimit === 'number' ? overrideLimit : unknownTier ? 0 : tier?.max_devices ?? UNLIMITED_DEVICES;
 
   if (sub.tier === DEMO_TIER && sub.demo_expires_at !== null) {
     if (demoExpired(sub.demo_expires_at, now)) return nothing('demo-expired');

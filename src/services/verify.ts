@@ -2,6 +2,7 @@ import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantF
 import { isValidId, parseId } from '../keys/ids.js';
 import { PERMISSIONS_FAMILY, TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
+import { unlinkIfUnchangedOn } from '../cache/cache-store.js';
 import type { Registry, StoredSubscription, TenantRow } from '../registry/registry-store.js';
 import type { Catalogue, PermissionRecord } from '../permissions/model.js';
 import { computePermissions, isPermissionRecord } from '../permissions/rules.js';
@@ -281,7 +282,7 @@ export class CacheVerifier {
     if (options.fix && wrong.length) {
       // Only the wrong entries, by exact key, and only while each holds the text judged: one a
       // service rewrote since (a fresh value) stays, and is not reported, as a rebuilt one above.
-      const removed = await this.deps.cache.need((s) => s.unlinkIfUnchanged(wrong.map((e) => ({ key: e.key, value: judgedText.get(e.key)! }))));
+      const removed = await this.deps.cache.need((s) => unlinkIfUnchangedOn(s, wrong.map((e) => ({ key: e.key, value: judgedText.get(e.key)! }))));
       const changed = new Set(wrong.filter((_, i) => !removed[i]));
       wrong.forEach((e, i) => removed[i] && (e.fixed = true));
       report.summary.fixed += wrong.length - changed.size;

@@ -250,11 +250,13 @@ export class Watcher {
     }
     if (this.heartbeatDue) {
       this.heartbeatDue = false;
-      if (this.feed) {
-        const serverNow = await this.feed.heartbeat();
+      const feed = this.feed;
+      if (feed) {
+        const serverNow = await feed.heartbeat();
         // While a reconcile is owed the mark stays where the gap began (Redis may come back long after PostgreSQL).
         if (!this.rowsOwed) this.noteHighWater(serverNow);
-        await this.checkTriggers(this.feed);
+        // The feed read before the await: a loss meanwhile drops this.feed, and this one then fails as a registry error.
+        await this.checkTriggers(feed);
       }
       if (this.cache) await this.cache.need((s) => s.ping());
     }
@@ -413,6 +415,8 @@ export class Watcher {
     } else if (this.triggersMissing) {
       this.triggersMissing = false;
       this.polled.clear();
+      // One more pass: a row changed between the last poll and the triggers' return sent no notification.
+      this.rowsOwed = true;
       this.options.onNotice('watch: the change triggers are installed again; back to notifications');
     }
   }

@@ -228,6 +228,32 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     expect(report.entries).toEqual([]);
   });
 
+  it('fix with a store of one\'s own that has no unlinkIfUnchanged (optional in the port): a GET then an UNLINK', async () => {
+    const ghost = uniq('own');
+    await own.client.set(`tenant_config:${ghost}`, '{"client":{"id":"x"}}');
+    const t = tool();
+    const plain = new Cache(parseRedisSpec({ url: { value: own.server.url, where: 'test' }, timeoutMs: 1000 }), {
+      open: async (spec) => {
+        const real = await openIoredisStore(spec);
+        return new Proxy(real, {
+          get(target, prop, receiver) {
+            if (prop === 'unlinkIfUnchanged') return undefined;
+            const v = Reflect.get(target, prop, receiver);
+            return typeof v === 'function' ? v.bind(target) : v;
+          },
+        });
+      },
+    });
+    try {
+      const report = await new CacheVerifier({ cache: plain, keys: t.keys, registry: () => t.registry(), source: t.source, env: t.env }).verify({ fix: true, tenants: [ghost] });
+      expect(report.summary).toMatchObject({ orphan: 1, fixed: 1 });
+      expect(await own.client.exists(`tenant_config:${ghost}`)).toBe(0);
+    } finally {
+      plain.close();
+      await t.close();
+    }
+  });
+
   it('fix: Redis failing after entries were deleted is a partial failure carrying the report (what was deleted)', async () => {
     const ghosts = [uniq('pg1'), uniq('pg2'), uniq('pg3')];
     for (const g of ghosts) await own.client.set(`tenant_config:${g}`, '{"client":{"id":"x"}}');

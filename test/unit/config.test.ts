@@ -38,7 +38,7 @@ describe('configuration precedence: flag > environment > config file > default',
     });
   });
 
-  it('a Redis named at a higher level wins as a whole: --redis-url is that server even under an env or file Cluster or Sentinel', () => {
+  it('--redis-url on the command line is that server even under an env or file Cluster or Sentinel; below it a URL lends credentials', () => {
     const cwd = cwdWith(['tenantctl.config.yaml', 'redis_sentinel: s1:26379\nsentinel_master: prod\n']);
     const env = { REDIS_CLUSTER_NODES: 'prod-1:6379,prod-2:6379' };
     const byFlag = resolveConfig({ redisUrl: 'redis://localhost:6390' }, env, cwd);
@@ -49,6 +49,9 @@ describe('configuration precedence: flag > environment > config file > default',
     expect(shown.redis_url.overriddenBy).toBeUndefined();
     // The env Cluster outranks the file Sentinel (no "not both" error across levels).
     expect(resolveConfig({}, env, cwd).redis).toMatchObject({ topology: 'cluster', nodes: [{ host: 'prod-1' }, { host: 'prod-2' }] });
+    // Below the command line a URL never makes a Cluster standalone: the services' REDIS_URL beside the file's Cluster lends it credentials.
+    const fileCluster = cwdWith(['tenantctl.config.yaml', 'redis_cluster: c1:7000,c2:7000\n']);
+    expect(resolveConfig({}, { REDIS_URL: 'redis://svc:pw@c1:7000' }, fileCluster).redis).toMatchObject({ topology: 'cluster', username: 'svc', password: 'pw' });
     expect(resolveConfig({}, {}, cwd).redis).toMatchObject({ topology: 'sentinel', sentinelMaster: 'prod' });
     // A URL at the Cluster's level or below it carries the credentials only.
     const creds = resolveConfig({}, { ...env, REDIS_URL: 'redis://ops:pw@ignored:1' }, cwd).redis;

@@ -28,6 +28,10 @@ describe('permission rules (as the services compute them)', () => {
     expect(perms(sub({ tier: 'pilot_gone' }))).toMatchObject({ granted_features: [], device_limit: 0 });
     expect(computePermissions(sub({ tier: 'pilot_gone' }), catalogue, NOW).basis.deviceLimitFrom).toBe('none');
     expect(perms(sub({ tier: 'pilot_gone', overrides: { max_devices: 3, has_ai: true } }))).toMatchObject({ granted_features: ['has_ai'], device_limit: 3 });
+    // A live demo is granted by name: without a demo row in the catalogue it keeps the unlimited default.
+    const noDemoRow: Catalogue = { features: catalogue.features, tiers: { pilot_pro: catalogue.tiers.pilot_pro } };
+    const live = sub({ tier: 'demo', demo_expires_at: '2026-07-01T00:00:00Z' });
+    expect(computePermissions(live, noDemoRow, NOW).record).toMatchObject({ granted_features: catalogue.features, device_limit: UNLIMITED_DEVICES });
   });
 
   it('any status but active grants nothing, whatever the overrides or a live demo say', () => {
