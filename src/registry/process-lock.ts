@@ -106,8 +106,12 @@ function isStale(file: string, holder: Holder | undefined): boolean {
       return false;
     }
   }
-  // This pid, yet not a lock this process took: left by an earlier process that had the same pid.
-  if (holder.pid === process.pid) return !held.has(file);
+  // This pid, yet not a lock this process took (under any spelling of its path: it was written before this
+  // process started): left by an earlier process that had the same pid, a container restarted.
+  if (holder.pid === process.pid) {
+    const started = Date.now() - process.uptime() * 1000;
+    return !held.has(file) && Date.parse(holder.since) < started - 1000;
+  }
   try {
     process.kill(holder.pid, 0);
     return false;

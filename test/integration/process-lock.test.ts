@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,13 +18,18 @@ describe('the embedded registry lock file', () => {
 
   it('a lock naming this pid that this process never took is a previous life\'s: taken over', async () => {
     const file = path.join(dir, 'same-pid.lock');
-    writeFileSync(file, holder(process.pid));
+    // Written before this process started (a container restarted with the same pid).
+    writeFileSync(file, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date(Date.now() - process.uptime() * 1000 - 60_000).toISOString() }));
     const release = await acquireProcessLock(file, 300, 'the registry');
     expect(JSON.parse(readFileSync(file, 'utf8')).pid).toBe(process.pid);
     // One this process does hold is not taken twice: a second opener waits and gives up.
     const again = await acquireProcessLock(file, 200, 'the registry').catch((e: unknown) => e);
     expect(again).toBeInstanceOf(BackendUnavailableError);
     expect((again as Error).message).toMatch(/in use by pid/);
+    // Nor under another spelling of its path (the library opening the registry by a relative path or a link).
+    symlinkSync(dir, path.join(dir, 'link'));
+    const other = await acquireProcessLock(path.join(dir, 'link', 'same-pid.lock'), 200, 'the registry').catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(BackendUnavailableError);
     release();
   });
 
