@@ -121,7 +121,9 @@ export class Migration {
     try {
       // Listed under the lock: a run that waited for another one sees the directory as it is now.
       const listing = named ? undefined : source.listing();
-      const ids = named ?? listing!.ids;
+      // Named ids are checked for a second file too (a full run's listing finds them in passing).
+      const ambiguous = listing?.ambiguous ?? (named ?? []).map((id) => ({ id, files: source.filesOf(id) })).filter((a) => a.files.length > 1);
+      const ids = named ? named.filter((id) => !ambiguous.some((a) => a.id === id)) : listing!.ids;
       memo = this.deps.contentHashes?.();
       const items: MigrationItem[] = [];
       const report: MigrationReport = { dryRun: !!options.dryRun, items, counts: countActions(items) };
@@ -135,7 +137,7 @@ export class Migration {
       const first = new Map<MigrationItem, Pending>();
       const catalogue = this.readCatalogue(listing?.invalidFiles ?? [], items, first, currentCatalogue);
       // A tenant with two files is an error of its own (which one do the services read?), never written twice.
-      for (const a of listing?.ambiguous ?? []) {
+      for (const a of ambiguous) {
         items.push(markBad({ kind: 'tenant', id: a.id, file: this.rel(a.files[0]), action: 'error', warnings: [] }, `tenant ${a.id} has ${a.files.length} files (${a.files.map((f) => this.rel(f)).join(', ')}): keep one`));
       }
       for (let at = 0; at === 0 || at < ids.length; at += MIGRATION_BATCH) {

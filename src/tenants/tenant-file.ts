@@ -60,6 +60,11 @@ export const directoryBase = (dir: string): string => path.join(dir, '_').slice(
  * separator) and its stamp; undefined when there is none. One stat per
  * candidate layout.
  */
+/** Every file a (valid) tenant id has under `base`, in layout order: more than one is ambiguous. One stat per layout. */
+export function tenantFiles(base: string, id: string): string[] {
+  return LAYOUTS.map((layout) => base + id + layout).filter((f) => statOrNone(f)?.isFile());
+}
+
 export function locateTenantFile(base: string, id: string): { file: string; stamp: string } | undefined {
   for (const layout of LAYOUTS) {
     const candidate = base + id + layout;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
 import type { ParseCache, ParsedEntry } from './parse-cache.js';
-import { directoryBase, fromParsedEntry, locateTenantFile, parseTenantFile, statOrNone, toParsedEntry, type TenantDocument } from './tenant-file.js';
+import { directoryBase, fromParsedEntry, locateTenantFile, parseTenantFile, statOrNone, tenantFiles, toParsedEntry, type TenantDocument } from './tenant-file.js';
 
 export type { StrippedSecretAt, TenantDocument } from './tenant-file.js';
 
@@ -46,6 +46,13 @@ export class YamlTenantSource {
   /** True when `id` may live in YAML at all. */
   allows(id: string): boolean {
     return !(this.registryOnlyPrefix && id.startsWith(this.registryOnlyPrefix));
+  }
+
+  /** Every file of a tenant (more than one: ambiguous, see listing). */
+  filesOf(id: string): string[] {
+    if (!this.checkDir() || !this.lookable(id)) return [];
+    this.base ??= directoryBase(this.dir);
+    return tenantFiles(this.base, id);
   }
 
   /** The file of a tenant, or undefined when there is none. */

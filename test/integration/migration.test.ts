@@ -181,6 +181,12 @@ describe('Migration: YAML -> registry', () => {
       expect(await store.getTenant(dup)).toBeUndefined();
       expect(await store.getTenant(fine)).toMatchObject({ name: 'Fine' });
       expect(migrationExitCode(r)).toBe(4);
+      // Named on the command line: the same error, nothing written.
+      const s2 = wireServices({ registry, tenantsDir: ws.tenantsDir });
+      const named = await s2.migration.run({ ids: [dup] });
+      s2.close();
+      expect(named.items.filter((i) => i.id === dup)).toEqual([expect.objectContaining({ action: 'error', reason: expect.stringMatching(/has 2 files/) })]);
+      expect(await store.getTenant(dup)).toBeUndefined();
     } finally {
       rmSync(path.join(ws.tenantsDir, dup), { recursive: true, force: true });
     }
