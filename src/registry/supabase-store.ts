@@ -99,7 +99,7 @@ export class SupabaseRegistryStore implements Registry {
   }
 
   async listActiveTenants(): Promise<TenantRow[]> {
-    return (await this.allPages('listing tenants', (from, to) => this.table('tenants').select('*').eq('status', 'active').order('id').range(from, to).retry(false))).map(normaliseRow);
+    return (await this.allPages('listing tenants', (from, to, count) => this.table('tenants').select('*', { count }).eq('status', 'active').order('id').range(from, to).retry(false))).map(normaliseRow);
   }
 
   /**
@@ -107,11 +107,22 @@ export class SupabaseRegistryStore implements Registry {
    * answer at its max-rows (1,000 on Supabase by default, and a project may set less), so
    * only an empty page is the end; at most `limit` rows.
    */
-  private async allPages<T = Record<string, unknown>>(what: string, page: (from: number, to: number) => unknown, limit = Infinity): Promise<T[]> {
+  private async allPages<T = Record<string, unknown>>(what: string, page: (from: number, to: number, count?: 'exact') => unknown, limit = Infinity): Promise<T[]> {
     const out: T[] = [];
-    while (out.length < limit) {
+    // The first page asks for the total (PostgREST's Content-Range), so a read that fits one page is one
+    // request; without a total, only an empty page is the end.
+    let total: number | undefined;
+    while (out.length < limit && (total === undefined || out.length < total)) {
       const want = Math.min(PAGE, limit - out.length);
-      const rows = await this.rows<T>(what, () => page(out.length, out.length + want - 1));
+      const first = out.length === 0;
+      let res: Result<T[]> & { count?: number | null };
+      try {
+        res = (await page(out.length, out.length + want - 1, first ? 'exact' : undefined)) as Result<T[]> & { count?: number | null };
+      } catch (err) {
+        throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${describeError(err)}`, { cause: err });
+      }
+      const rows = this.check(res, what) ?? [];
+      if (first && typeof res.count === 'number') total = res.count;
       if (rows.length === 0) break;
       out.push(...rows);
     }
@@ -128,9 +139,9 @@ export class SupabaseRegistryStore implements Registry {
   }
 
   async getCatalogue(): Promise<Catalogue & { tenantctl_hash: string | null }> {
-    const features = await this.allPages<{ name: string }>('reading the feature catalogue', (from, to) => this.table('permission_features').select('name').order('name').range(from, to).retry(false));
-    const tiers = await this.allPages<{ name: string; features: string[]; max_devices: number | null }>('reading tiers', (from, to) =>
-      this.table('permission_tiers').select('name, features, max_devices').order('name').range(from, to).retry(false));
+    const features = await this.allPages<{ name: string }>('reading the feature catalogue', (from, to, count) => this.table('permission_features').select('name', { count }).order('name').range(from, to).retry(false));
+    const tiers = await this.allPages<{ name: string; features: string[]; max_devices: number | null }>('reading tiers', (from, to, count) =>
+      this.table('permission_tiers').select('name, features, max_devices', { count }).order('name').range(from, to).retry(false));
     const meta = await this.rows<{ value: string }>('reading tenantctl_meta', () => this.table('tenantctl_meta').select('value').eq('key', 'catalogue_hash').retry(false));
     const out: Catalogue['tiers'] = {};
     for (const t of tiers) out[t.name] = { name: t.name, features: [...(t.features ?? [])].sort(), max_devices: t.max_devices ?? null };
@@ -147,8 +158,8 @@ export class SupabaseRegistryStore implements Registry {
       const chunk = businesses.slice(i, i + IDS_PER_REQUEST);
       const subs = await this.rows('reading subscriptions', () => this.table('business_subscriptions').select('*').in('business_id', chunk).retry(false));
       // A chunk's overrides may pass a page (100 businesses with a dozen each): in pages.
-      const overrides = await this.allPages('reading overrides', (from, to) =>
-        this.table('business_feature_overrides').select('business_id, feature, value').in('business_id', chunk).order('business_id').order('feature').range(from, to).retry(false));
+      const overrides = await this.allPages('reading overrides', (from, to, count) =>
+        this.table('business_feature_overrides').select('business_id, feature, value', { count }).in('business_id', chunk).order('business_id').order('feature').range(from, to).retry(false));
       subscriptionsFromRows(subs, overrides, out);
     }
     return out;
@@ -259,8 +270,8 @@ export class SupabaseRegistryStore implements Registry {
   }
 
   async pendingInvalidations(limit = 10_000): Promise<PendingInvalidation[]> {
-    const rows = await this.allPages<{ kind: string; target: string; seq: number | string }>('reading pending invalidations', (from, to) =>
-      this.table('tenantctl_outbox').select('kind, target, seq').order('seq').order('kind').order('target').range(from, to).retry(false), limit);
+    const rows = await this.allPages<{ kind: string; target: string; seq: number | string }>('reading pending invalidations', (from, to, count) =>
+      this.table('tenantctl_outbox').select('kind, target, seq', { count }).order('seq').order('kind').order('target').range(from, to).retry(false), limit);
     return rows.map((r) => ({ kind: r.kind as InvalidationKind, target: r.target, seq: String(r.seq) }));
   }
 

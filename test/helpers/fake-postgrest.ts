@@ -19,6 +19,8 @@ export interface FakePostgrest {
   rlsHidesUpdates: boolean;
   /** Simulate a project where `tenantctl schema` was not applied. */
   missingColumn: boolean;
+  /** Reads that asked for the total (Prefer: count=exact). */
+  counts: number;
   close(): Promise<void>;
 }
 
@@ -50,7 +52,7 @@ function parseList(v: string): string[] {
 
 export async function startFakePostgrest(key = 'service-role-key'): Promise<FakePostgrest> {
   const tables = new Map(Object.keys(PRIMARY_KEYS).map((t) => [t, new Map<string, Record<string, unknown>>()]));
-  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false };
+  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false, counts: 0 };
   const server = http.createServer((req, res) => {
     const u = new URL(req.url!, 'http://x');
     state.requests.push({ method: req.method!, path: u.pathname + u.search });
@@ -92,8 +94,13 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
         if (order) matched.sort((a, b) => (String(a[order]) < String(b[order]) ? -1 : 1));
         const offset = Number(u.searchParams.get('offset') ?? 0);
         const limit = u.searchParams.has('limit') ? Number(u.searchParams.get('limit')) : matched.length;
+        const total = matched.length;
         // PostgREST's max-rows (Supabase's default: 1,000) caps every answer, whatever the limit asked.
         matched = matched.slice(offset, offset + Math.min(limit, MAX_ROWS));
+        // The total only when asked (Prefer: count=exact), as PostgREST does; '*' otherwise.
+        const counted = String(req.headers.prefer ?? '').includes('count=exact');
+        state.counts += counted ? 1 : 0;
+        res.setHeader('content-range', `${matched.length ? `${offset}-${offset + matched.length - 1}` : '*'}/${counted ? total : '*'}`);
         return send(200, matched.map(project));
       }
       const payload = body ? JSON.parse(body) : {};

@@ -308,6 +308,16 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     }
   });
 
+  it('a read that fits one page is one request (the first page asks for the total), one past it pages to the end', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    await putCatalogue(store, { features: ['has_a', 'has_b'], tiers: { t1: { name: 't1', features: ['has_a'], max_devices: 1 } } }, 'hc');
+    fake.requests.length = 0;
+    await store.getCatalogue();
+    const reads = (table: string) => fake.requests.filter((r) => r.method === 'GET' && r.path.startsWith(`/rest/v1/${table}`)).length;
+    expect(reads('permission_features')).toBe(1);
+    expect(reads('permission_tiers')).toBe(1);
+  });
+
   it('an update silently filtered by row-level security is reported, not taken as success', async () => {
     const store = await SupabaseRegistryStore.open(fake.url, fake.key);
     await put(store, rowFromConfig('rls', config('rls')));
