@@ -276,9 +276,14 @@ async function sqlSchemaCheck(store: SqlRegistryStore): Promise<{ check: DoctorC
   return { check: check('registry', 'schema', 'warn', detail, { data }), missing };
 }
 
-/** Supabase: opening it probed `tenants` and tenantctl's column; reading the other tables probes them (no version is recorded there). */
+/**
+ * Supabase: opening it probed `tenants`; its ensureSchema (which only reads there: the schema is applied in
+ * the SQL editor) probes tenantctl's column and outbox, and reading the other tables probes them (no
+ * version is recorded there).
+ */
 async function probeSchemaCheck(store: Registry): Promise<DoctorCheck> {
   try {
+    await store.ensureSchema();
     await store.getCatalogue();
     await store.getSubscriptions(['tenantctl-doctor-probe']);
     await store.pendingInvalidations(1);

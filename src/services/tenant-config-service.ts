@@ -141,7 +141,10 @@ export class TenantConfigService {
       const where = source.allows(id) ? 'registry or YAML' : `registry (ids starting "${source.registryOnlyPrefix}" are registry-only)`;
       throw new NotFoundError(`tenant ${id} not found in the ${where}`);
     }
-    if (!options.noCache && (this.deps.populate ?? 'stored') === 'stored') await cache.writeJson(key, found.config, ttl);
+    // A YAML answer given because the registry is unreachable is a fallback, not what the services would
+    // cache: the registry may hold a newer config. Answered, never cached.
+    const fallback = found.source === 'yaml' && this.registryDown;
+    if (!options.noCache && !fallback && (this.deps.populate ?? 'stored') === 'stored') await cache.writeJson(key, found.config, ttl);
     return found;
   }
 
@@ -152,7 +155,12 @@ export class TenantConfigService {
     if (stored.source === 'cache') markCacheHit(value);
     resolveAbsentSecrets(value, id, this.env);
     const result: TenantConfig = { id, source: stored.source, config: value, unsetVariables: unset };
-    if (!options.noCache && this.deps.populate === 'resolved' && stored.source !== 'cache' && !stored.yamlOnly) result.warmed = await this.warm(id, stored.source, value, unset);
+    if (!options.noCache && this.deps.populate === 'resolved' && stored.source !== 'cache' && !stored.yamlOnly) {
+      if (stored.source === 'yaml' && this.registryDown) {
+        this.warn(`warning: tenant_config:${id} not warmed: the registry is unreachable and this answer is YAML's (the registry may hold a newer one)`);
+        result.warmed = false;
+      } else result.warmed = await this.warm(id, stored.source, value, unset);
+    }
     return result;
   }
 

@@ -234,6 +234,16 @@ describe('doctor', () => {
       expect(table.code).toBe(0);
       expect(Math.max(...table.stdout.trimEnd().split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
 
+      // tenantctl's column missing (the services' own project): reads work, but a writer would be refused.
+      fake.missingColumn = true;
+      try {
+        const noColumn = await runCli(['doctor', '--json'], { cwd: ws.dir, env });
+        expect(noColumn.code).toBe(1);
+        expect(find(JSON.parse(noColumn.stdout) as Report, 'registry', 'schema')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/tenantctl schema/) });
+      } finally {
+        fake.missingColumn = false;
+      }
+
       fake.tables.delete('tenantctl_outbox');
       const missing = await runCli(['doctor', '--json'], { cwd: ws.dir, env });
       expect(missing.code).toBe(1);

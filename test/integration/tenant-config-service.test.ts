@@ -27,6 +27,22 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
   const secretTenant = (id: string) =>
     tenantYaml(id, 'Secretive', `email:\n  primary: a@b.c\n  smtp:\n    host: "\${SMTP_HOST:-smtp.example}"\n    password: "\${${id.toUpperCase()}_PW}"\ninfrastructure:\n  openai: { api_key: sk-literal-123, model: m }\n`);
 
+  it('a YAML answer given because the registry is unreachable is never cached nor warmed (the registry may hold a newer one)', async () => {
+    const id = uniq('fallback');
+    ws.writeTenant(id, tenantYaml(id, 'From YAML'));
+    const unreachable = async (): Promise<never> => {
+      throw new BackendUnavailableError('registry', 'registry at postgres://x unreachable', { reason: 'unreachable' });
+    };
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry: unreachable, tenantsDir: ws.tenantsDir, env: {} });
+    try {
+      const got = await s.tenants.get(id);
+      expect(got.source).toBe('yaml');
+      expect(await redis.exists(`tenant_config:${id}`)).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
   it('reads YAML, caches it, then serves the cache; secrets never reach the cache', async () => {
     const id = uniq('yaml');
     ws.writeTenant(id, secretTenant(id));
