@@ -3,7 +3,7 @@ import type { Cache } from '../cache/cache.js';
 import type { TtlClass } from '../cache/cache-store.js';
 import { escapeGlob } from '../keys/glob.js';
 import type { KeySpace } from '../keys/key-families.js';
-import type { RegistryStore } from '../registry/registry-store.js';
+import type { Registry } from '../registry/registry-store.js';
 import type { YamlTenantSource } from '../tenants/tenant-source.js';
 import { TenantTally } from './tenant-tally.js';
 
@@ -92,7 +92,7 @@ const shown = (binary: string) => Buffer.from(binary, 'latin1').toString('utf8')
  * bytes each), never with the number of keys.
  */
 export async function profileCache(
-  deps: { cache: Cache; keys: KeySpace; source: YamlTenantSource; registry: () => Promise<RegistryStore> },
+  deps: { cache: Cache; keys: KeySpace; source: YamlTenantSource; registry: () => Promise<Registry> },
   options: { by: 'tenant' | 'family'; tenant?: string; top?: number; signal?: AbortSignal },
 ): Promise<CacheProfile> {
   const rules = deps.keys.rules(options.tenant ? { tenants: [options.tenant] } : {});
@@ -137,7 +137,7 @@ export async function profileCache(
 }
 
 /** Cached tenants the registry and YAML do not know, or whose registry status is not active: why, by tenant position. */
-async function findOrphans(deps: { source: YamlTenantSource; registry: () => Promise<RegistryStore> }, tally: TenantTally): Promise<Map<number, string>> {
+async function findOrphans(deps: { source: YamlTenantSource; registry: () => Promise<Registry> }, tally: TenantTally): Promise<Map<number, string>> {
   // No embedded registry yet reads as an empty one: then YAML alone knows the tenants.
   const registry = await deps.registry().catch((err) => {
     if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return undefined;
@@ -149,11 +149,19 @@ async function findOrphans(deps: { source: YamlTenantSource; registry: () => Pro
   for (let from = 0; from < tally.size; from += PAGE) {
     const page = Array.from({ length: Math.min(PAGE, tally.size - from) }, (_, i) => shown(tally.id(from + i)));
     const rows = registry ? await registry.getTenants(page) : new Map();
+    const unknown: number[] = [];
     page.forEach((tenant, i) => {
       const row = rows.get(tenant);
-      const reason = row ? (row.status === 'active' ? undefined : `status ${row.status}`) : (inYaml ??= new Set(deps.source.listIds())).has(tenant) ? undefined : 'unknown tenant';
-      if (reason) orphans.set(from + i, reason);
+      if (row) {
+        if (row.status !== 'active') orphans.set(from + i, `status ${row.status}`);
+      } else if (!(inYaml ??= new Set(deps.source.listIds())).has(tenant)) {
+        // A registry-only id (tn_...) with no registry to look in is not known to be an orphan (verify: undecided).
+        if (registry || deps.source.allows(tenant)) unknown.push(i);
+      }
     });
+    // A business known by its subscription alone (a permissions: entry) is not an orphan either, as for verify.
+    const subscribed = registry && unknown.length ? await registry.getSubscriptions(unknown.map((i) => page[i])) : new Map();
+    for (const i of unknown) if (!subscribed.has(page[i])) orphans.set(from + i, 'unknown tenant');
   }
   return orphans;
 }

@@ -87,4 +87,32 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
     expect(r.stdout).toMatch(/[█▓▒░] dashboard_trends 20/);
     expect(await own.client.exists('sessions:x')).toBe(1);
   });
+  it('orphans as verify judges them: a business known by its subscription is not one; with no registry, a registry-only id is not one', async () => {
+    const subscribed = uniq('subonly');
+    const tnOnly = `tn_${uniq('reg')}`;
+    const c = own.client;
+    // The workspace's registry knows the business by its subscription only (a catalogue first).
+    ws.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  pilot_pro: { features: [has_ai], max_devices: null }\n', 'tiers.yaml');
+    expect((await runCli(['migrate-yaml'], { cwd: ws.dir })).code).toBe(0);
+    const sub = await runCli(['set-subscription', subscribed, '--tier', 'pilot_pro'], { cwd: ws.dir });
+    expect(sub.code, sub.stderr).toBe(0);
+    await c.set(`permissions:${subscribed}`, '{}', 'EX', 300);
+    await c.set(`tenant_config:${tnOnly}`, '{}', 'EX', 300);
+    try {
+      const p = JSON.parse((await runCli(['cache-info', '--by', 'tenant', '--json'], { cwd: ws.dir, env: env() })).stdout);
+      const orphaned = p.orphans.map((o: { tenant: string }) => o.tenant);
+      expect(orphaned).not.toContain(subscribed);
+      expect(orphaned).toContain(tnOnly); // the registry is there and does not know it
+      // No registry found here (YAML only): the registry-only id is not known to be an orphan.
+      const yamlOnly = workspace({}, { registry: false });
+      try {
+        const q = JSON.parse((await runCli(['cache-info', '--by', 'tenant', '--json'], { cwd: yamlOnly.dir, env: env() })).stdout);
+        expect(q.orphans.map((o: { tenant: string }) => o.tenant)).not.toContain(tnOnly);
+      } finally {
+        yamlOnly.cleanup();
+      }
+    } finally {
+      await c.del(`permissions:${subscribed}`, `tenant_config:${tnOnly}`);
+    }
+  });
 });
