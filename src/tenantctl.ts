@@ -14,6 +14,8 @@ import { SubscriptionService } from './services/subscription-service.js';
 import { InvalidationOutbox, type DrainResult } from './services/invalidation-outbox.js';
 import { BackendUnavailableError, describeError } from './errors.js';
 
+import { REGISTRY_RETRY_MS } from './registry/registry-retry.js';
+
 export interface TenantctlOptions {
   /** Settings as flags would give them (highest precedence). */
   flags?: ConfigFlags;
@@ -101,7 +103,17 @@ export class Tenantctl {
    * reason `not-configured`).
    */
   registry(): Promise<Registry> {
-    this.registryPromise ??= this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs }));
+    if (!this.registryPromise) {
+      const opening = this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs }));
+      this.registryPromise = opening;
+      // A failure answers every caller at once for a while (no second timeout within one command), then a
+      // long-lived program (the library in a service) opens it again: an outage is not for the process's life.
+      opening.catch(() => {
+        setTimeout(() => {
+          if (this.registryPromise === opening) this.registryPromise = undefined;
+        }, REGISTRY_RETRY_MS).unref();
+      });
+    }
     return this.registryPromise;
   }
 

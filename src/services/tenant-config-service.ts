@@ -1,3 +1,4 @@
+import { REGISTRY_RETRY_MS } from '../registry/registry-retry.js';
 import { BackendUnavailableError, NotFoundError, PartialFailureError, TenantFileError, describeError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
@@ -77,7 +78,11 @@ export interface TenantConfigServiceDeps {
 export class TenantConfigService {
   private readonly env: NodeJS.ProcessEnv;
   private readonly warn: (message: string) => void;
-  private registryDown = false;
+  /** Until when the registry counts as down (a read failed): answers fall back to YAML, never cached. */
+  private registryDownUntil = 0;
+  private get registryDown(): boolean {
+    return Date.now() < this.registryDownUntil;
+  }
   private registryAbsent = false;
 
   constructor(private readonly deps: TenantConfigServiceDeps) {
@@ -185,7 +190,7 @@ export class TenantConfigService {
       return await registry?.getTenant(id);
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
-      this.registryDown = true;
+      this.registryDownUntil = Date.now() + REGISTRY_RETRY_MS;
       this.warn(`warning: ${describeError(err)}; falling back to YAML`);
       return undefined;
     }
@@ -206,7 +211,7 @@ export class TenantConfigService {
         this.registryAbsent = true;
         this.warn(`note: ${describeError(err)}; reading YAML only (a command that writes, such as migrate-yaml, creates it)`);
       } else {
-        this.registryDown = true;
+        this.registryDownUntil = Date.now() + REGISTRY_RETRY_MS;
         this.warn(`warning: ${describeError(err)}; ${fallback}`);
       }
       return undefined;

@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Tenantctl } from '../../src/tenantctl.js';
+import { REGISTRY_RETRY_MS } from '../../src/registry/registry-retry.js';
+import { freshPostgresDatabase, runCli, sharedRedisUrl, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+
+/**
+ * The library inside a long-lived program: one registry outage must not leave
+ * it on the YAML fallback for the rest of its life. Within REGISTRY_RETRY_MS a
+ * failure answers for itself (no second timeout in one command); after it,
+ * the registry is tried again. PostgreSQL through a TCP proxy this test owns.
+ */
+describe.runIf(TEST_DATABASE_URL)('a registry outage in a long-lived program', () => {
+  let ws: Workspace;
+  let proxy: TcpProxy;
+  let drop: () => Promise<void>;
+  let url: string;
+  const id = uniq('outage');
+
+  beforeAll(async () => {
+    const db = await freshPostgresDatabase();
+    drop = db.drop;
+    ws = workspace({ [id]: tenantYaml(id, 'In the registry') }, { registry: false });
+    expect((await runCli(['--registry', db.url, 'migrate-yaml'], { cwd: ws.dir })).code).toBe(0);
+    // YAML says something else now: an answer from YAML is told apart from one from the registry.
+    ws.writeTenant(id, tenantYaml(id, 'Only in YAML'));
+    const target = new URL(db.url);
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    url = proxy.via(db.url);
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    ws?.cleanup();
+    await drop?.();
+  });
+
+  it('falls back while the registry is away, and answers from it again once it is back', async () => {
+    await proxy.cut();
+    const t = new Tenantctl({ flags: { registry: url, registryTimeout: 500, redisUrl: sharedRedisUrl(), tenantsDir: ws.tenantsDir }, cwd: ws.dir, env: {}, warn: () => undefined });
+    try {
+      const during = await t.tenants.get(id);
+      expect([during.source, (during.config.client as { name: string }).name]).toEqual(['yaml', 'Only in YAML']);
+      await proxy.restore();
+      await new Promise((r) => setTimeout(r, REGISTRY_RETRY_MS + 300));
+      const after = await t.tenants.get(id);
+      expect([after.source, (after.config.client as { name: string }).name]).toEqual(['database', 'In the registry']);
+    } finally {
+      await t.close();
+    }
+  }, 30_000);
+});
