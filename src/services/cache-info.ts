@@ -33,6 +33,11 @@ export interface CacheInfo {
 
 const num = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number(v));
 
+/** Keys in database `db` by INFO keyspace (`db1:keys=12,...`), summed over masters. */
+export function keysInDb(infos: Array<Record<string, string>>, db: number): number {
+  return infos.reduce((a, i) => a + num(/keys=(\d+)/.exec(i[`db${db}`] ?? '')?.[1]), 0);
+}
+
 /** Availability, server, exact per-family counts, memory, evictions, hit rate and latency. */
 /** `signal` stops the count between batches (InterruptedError): a full-keyspace count can take seconds. */
 export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSeconds: number, signal?: AbortSignal): Promise<CacheInfo> {
@@ -53,10 +58,8 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
   const misses = sum('keyspace_misses');
   const used = sum('used_memory');
   const max = sum('maxmemory');
-  const totalKeys = infos.reduce((a, i) => {
-    for (const [k, v] of Object.entries(i)) if (/^db\d+$/.test(k)) a += num(/keys=(\d+)/.exec(v)?.[1]);
-    return a;
-  }, 0);
+  // The database the tool works in (the URL's /N; 0 on a Cluster), as the family counts are: not every dbN.
+  const totalKeys = keysInDb(infos, cache.spec?.db ?? 0);
   const total = hits + misses;
   return {
     backend: 'redis',

@@ -8,6 +8,7 @@ import type { RegistrySpec } from '../registry/registry-spec.js';
 import type { Registry } from '../registry/registry-store.js';
 import { SCHEMA_VERSION, SqlRegistryStore, schemaSql } from '../registry/sql-store.js';
 import { round } from './cache-admin.js';
+import { keysInDb } from './cache-info.js';
 
 /**
  * `pass`: fine; `warn`: works, but an operator should look; `fail`: broken;
@@ -119,7 +120,8 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
   } else if (counted.status === 'done') {
     const families = counted.value;
     const tool = Object.values(families).reduce((a, b) => a + b, 0);
-    const total = info.status === 'done' ? totalKeys(info.value) : undefined;
+    // The tool's database only (the URL's /N), where the families were counted.
+    const total = info.status === 'done' ? keysInDb(info.value, cache.spec?.db ?? 0) : undefined;
     const present = Object.entries(families).filter(([, n]) => n > 0).map(([f, n]) => `${f} ${n}`);
     const data = { tool_keys: tool, total_keys: total ?? null, families };
     if (tool > 0) {
@@ -132,12 +134,6 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
     }
   }
   return checks;
-}
-
-function totalKeys(infos: Array<Record<string, string>>): number {
-  let n = 0;
-  for (const i of infos) for (const [k, v] of Object.entries(i)) if (/^db\d+$/.test(k)) n += num(/keys=(\d+)/.exec(v)?.[1]);
-  return n;
 }
 
 /** Version, memory, eviction policy and evictions from INFO of every master (a Cluster's are summed; the worst master decides). */

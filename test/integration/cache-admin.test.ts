@@ -248,6 +248,26 @@ describe('CacheAdmin on a real redis-server', () => {
     expect(prom).toMatch(/^tenantctl_redis_keyspace_hits_total 1$/m);
   });
 
+  it('cache-info counts total_keys in its own database (the URL\'s /N), as the families are, not every database', async () => {
+    await seed(['sessions:a', 'sessions:b', 'other:c']); // db 0: the services' own keys
+    const db1 = redis.duplicate();
+    await db1.select(1);
+    try {
+      await db1.flushdb();
+      await db1.set('tenant_config:acme', '{}');
+      const inDb1 = cacheAt(`${own.server.url}/1`);
+      try {
+        const info = await collectCacheInfo(inDb1, new CacheAdmin(inDb1, keys), 300);
+        expect(info).toMatchObject({ total_keys: 1, families: expect.objectContaining({ tenant_config: 1 }) });
+      } finally {
+        inDb1.close();
+      }
+    } finally {
+      await db1.flushdb();
+      db1.disconnect();
+    }
+  });
+
   it('with Redis down: invalidate throws BackendUnavailableError, cache-info reports unavailable', async () => {
     const down = cacheAt(`redis://127.0.0.1:${await freePort()}`, 300);
     const downAdmin = new CacheAdmin(down, keys);
