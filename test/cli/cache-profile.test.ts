@@ -115,4 +115,14 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
       await c.del(`permissions:${subscribed}`, `tenant_config:${tnOnly}`);
     }
   });
+  it('--by tenant -o prometheus for a textfile collector: Redis down is tenantctl_redis_up 0 and exit 0 (never an empty file); up, tenantctl_redis_up 1', async () => {
+    const up = await runCli(['cache-info', '--by', 'tenant', '-o', 'prometheus'], { cwd: ws.dir, env: env() });
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/^tenantctl_redis_up 1$/m);
+    expect(up.stdout).toMatch(/^tenantctl_cache_family_keys\{family="tenant_config"\} \d+$/m);
+    const down = await runCli(['cache-info', '--by', 'tenant', '-o', 'prometheus'], { cwd: ws.dir, env: { REDIS_URL: 'redis://127.0.0.1:1', REDIS_TIMEOUT_MS: '300' } });
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stdout).toMatch(/^tenantctl_redis_up 0$/m);
+    expect(down.stderr.trim().split('\n')).toHaveLength(1);
+  });
 });

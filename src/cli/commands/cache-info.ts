@@ -4,6 +4,7 @@ import { action, idArg, intArg } from '../action.js';
 import type { CacheProfile, KeyStats } from '../../services/cache-profile.js';
 import { bar, gauge, humanBytes } from '../charts.js';
 import type { Output } from '../output.js';
+import { BackendUnavailableError, describeError } from '../../errors.js';
 
 const BAR = 20;
 
@@ -75,11 +76,27 @@ export function register(program: Command): void {
       action<[], { by?: 'tenant' | 'family'; tenant?: string; top: number }>(async (ctx, opts) => {
         if (opts.by || opts.tenant) {
           const { profileCache, profileToPrometheus } = await import('../../services/cache-profile.js');
-          const p = await profileCache(
-            { cache: ctx.cache, keys: ctx.keys, source: ctx.source, registry: () => ctx.registry() },
-            { by: opts.by ?? 'tenant', tenant: opts.tenant, top: opts.top, signal: ctx.signal },
-          );
-          if (ctx.out.format === 'prometheus') return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p)) };
+          const profile = () =>
+            profileCache(
+              { cache: ctx.cache, keys: ctx.keys, source: ctx.source, registry: () => ctx.registry() },
+              { by: opts.by ?? 'tenant', tenant: opts.tenant, top: opts.top, signal: ctx.signal },
+            );
+          if (ctx.out.format === 'prometheus') {
+            // For a textfile collector, Redis down is an answer as for plain cache-info (tenantctl_redis_up 0,
+            // exit 0), never an empty file; a profile that ran says tenantctl_redis_up 1 too.
+            const { toPrometheus } = await import('../../services/cache-info.js');
+            let p;
+            try {
+              p = await profile();
+            } catch (err) {
+              if (!(err instanceof BackendUnavailableError) || err.backend !== 'redis') throw err;
+              ctx.out.warn(`warning: ${describeError(err)}; reporting Redis as unavailable`);
+              const down = { backend: 'redis', available: false, ttl_seconds: ctx.config.ttl, error: describeError(err) } as const;
+              return { data: down, render: (out) => out.stdout.write(toPrometheus(down)) };
+            }
+            return { data: p, render: (out) => out.stdout.write(`${profileToPrometheus(p)}# HELP tenantctl_redis_up Whether Redis answered (1) or not (0).\n# TYPE tenantctl_redis_up gauge\ntenantctl_redis_up 1\n`) };
+          }
+          const p = await profile();
           return { data: p, render: (out) => renderProfile(out, p) };
         }
         const { collectCacheInfo, toPrometheus } = await import('../../services/cache-info.js');
