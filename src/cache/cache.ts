@@ -183,7 +183,19 @@ export class Cache {
   }
 
   close(): void {
+    // A connect still under way is closed when it lands (else its client would keep the process alive);
+    // a later use opens a new one.
+    const pending = this.store ? undefined : this.opening;
     this.store?.close();
     this.store = undefined;
+    this.opening = undefined;
+    const opening = pending;
+    opening?.then(
+      (s) => {
+        if (this.store === s) this.store = undefined;
+        s.close();
+      },
+      () => undefined,
+    );
   }
 }

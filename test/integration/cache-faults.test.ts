@@ -31,6 +31,30 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
   });
   afterAll(() => server.stop());
 
+  it('close() while the connection is still being opened closes it when it lands (no client left to keep the process alive)', async () => {
+    let land!: () => void;
+    const gate = new Promise<void>((r) => (land = r));
+    let closed = 0;
+    const cache = new Cache(specFor(server.url), {
+      open: async (spec) => {
+        await gate;
+        const store = await openIoredisStore(spec);
+        const close = store.close.bind(store);
+        store.close = () => {
+          closed++;
+          close();
+        };
+        return store;
+      },
+    });
+    const asking = cache.attempt((s) => s.ping());
+    cache.close();
+    land();
+    await asking;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(closed).toBe(1);
+  });
+
   it('connects, answers, and closes', async () => {
     const store = await open(server.url);
     expect(await store.ping()).toBeGreaterThan(0);
