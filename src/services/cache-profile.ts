@@ -82,7 +82,18 @@ function sum(all: KeyStats[]): KeyStats {
 const PAGE = 1000;
 
 /** The id's bytes, shown as UTF-8 (an id that is not UTF-8 shows replacement characters). */
-const shown = (binary: string) => Buffer.from(binary, 'latin1').toString('utf8');
+/**
+ * A tenant slot's bytes (a binary string) as text: UTF-8 where they are UTF-8, else each byte past ASCII
+ * as `\xNN`, so two different slots are never shown (nor labelled in Prometheus) alike, as two
+ * invalid sequences decoded to U+FFFD would be.
+ */
+export function shownTenant(binary: string): string {
+  const bytes = Buffer.from(binary, 'latin1');
+  const text = bytes.toString('utf8');
+  if (!text.includes('\uFFFD') || Buffer.from(text, 'utf8').equals(bytes)) return text;
+  return binary.replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+const shown = shownTenant;
 
 /**
  * Profiles the tool's keys in one server-side pass per master (MEMORY USAGE

@@ -72,3 +72,23 @@ describe('the per-tenant tally', () => {
     );
   });
 });
+
+describe('tenant slots shown as text', () => {
+  it('UTF-8 as it is; other bytes as \\xNN, so two different slots are never shown alike', async () => {
+    const { shownTenant } = await import('../../src/services/cache-profile.js');
+    const bin = (...b: number[]) => Buffer.from(b).toString('latin1');
+    expect(shownTenant('acme')).toBe('acme');
+    expect(shownTenant(Buffer.from('café', 'utf8').toString('latin1'))).toBe('café');
+    expect(shownTenant(Buffer.from('a\uFFFDb', 'utf8').toString('latin1'))).toBe('a\uFFFDb');
+    expect(shownTenant(bin(0x61, 0xfe))).toBe('a\\xfe');
+    expect(shownTenant(bin(0x61, 0xfe))).not.toBe(shownTenant(bin(0x61, 0xff)));
+    fc.assert(
+      // No backslash: a slot never holds one (not an id character, not claimed by a family rule), and only a
+      // literal "\xNN" in the slot could look like an escaped byte.
+      fc.property(fc.uint8Array({ maxLength: 8 }).filter((a) => !a.includes(0x5c)), fc.uint8Array({ maxLength: 8 }).filter((a) => !a.includes(0x5c)), (a, b) => {
+        fc.pre(!Buffer.from(a).equals(Buffer.from(b)));
+        expect(shownTenant(Buffer.from(a).toString('latin1'))).not.toBe(shownTenant(Buffer.from(b).toString('latin1')));
+      }),
+    );
+  });
+});
