@@ -212,7 +212,10 @@ export class YamlTenantSource {
           if (!(err instanceof TenantFileError)) throw err;
           result = err;
         }
-        persistent?.put(file, toParsedEntry(id, stamp, result), result instanceof TenantFileError ? undefined : result.config);
+        // Not kept when the file changed just before it was read: a same-size rewrite within the same
+        // timestamp tick (a few ms here, a second on some file systems) would keep this stamp, and the
+        // stale parse would be served from then on ("racily clean", as git says). Parsed again next run.
+        if (!changedJustNow(stamp)) persistent?.put(file, toParsedEntry(id, stamp, result), result instanceof TenantFileError ? undefined : result.config);
       }
       entry = { stamp, result };
       this.parsed.set(file, entry);
@@ -245,3 +248,11 @@ const RECHECK_MS = 1000;
 
 /** Files in the tenants directory that hold something other than a tenant. */
 const RESERVED_FILES = new Set(['tiers']);
+
+/** A file whose content changed this recently (its mtime, ms) is not persisted in the parse cache. */
+const RACY_MS = 2000;
+
+/** Whether a stamp (`mtimeMs:ctimeMs:size:ino`) says the content changed within RACY_MS of now (or in the future). */
+function changedJustNow(stamp: string): boolean {
+  return Date.now() - Number(stamp.split(':')[0]) < RACY_MS;
+}

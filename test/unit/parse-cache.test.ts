@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { TenantFileError } from '../../src/errors.js';
 import { ParseCache } from '../../src/tenants/parse-cache.js';
 import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
-import { tenantYaml, workspace } from '../helpers/setup.js';
+import { tenantYaml, workspace, type Workspace } from '../helpers/setup.js';
 
 /** Parsed tenant files kept between runs: never stale, never holding a literal secret. */
 describe('the parse cache', () => {
@@ -17,6 +17,17 @@ describe('the parse cache', () => {
     rmSync(cacheHome, { recursive: true, force: true });
   });
 
+  /**
+   * Writes a tenant file as one written a minute ago: a file whose content changed within the last
+   * seconds is not persisted (a same-size rewrite in the same timestamp tick would keep its stamp).
+   */
+  const write = (...args: Parameters<Workspace['writeTenant']>) => {
+    const file = ws.writeTenant(...args);
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(file, past, past);
+    return file;
+  };
+
   const configsFile = () => path.join(cacheHome, 'tenantctl', readdirName(cacheHome).replace(/\.json$/, '.configs.json'));
 
   /** A new process's view: a fresh source and the cache as saved on disk. */
@@ -27,7 +38,7 @@ describe('the parse cache', () => {
   };
 
   it('gives back what parsing gave, without the literal secrets, and finds lines again when asked', () => {
-    const file = ws.writeTenant('acme', tenantYaml('acme', 'Acme', 'smtp:\n  password: hunter2\n  host: h\n'));
+    const file = write('acme', tenantYaml('acme', 'Acme', 'smtp:\n  password: hunter2\n  host: h\n'));
     const first = fresh();
     const parsed = first.read('acme')!;
     first.saveParseCache();
@@ -45,7 +56,7 @@ describe('the parse cache', () => {
   });
 
   it('an edit is seen even when the mtime is put back (ctime and size change), and a bad file stays a file:line error', () => {
-    const file = ws.writeTenant('beta', tenantYaml('beta', 'Beta'));
+    const file = write('beta', tenantYaml('beta', 'Beta'));
     const first = fresh();
     expect(first.read('beta')!.config.client).toMatchObject({ name: 'Beta' });
     first.saveParseCache();
@@ -71,7 +82,7 @@ describe('the parse cache', () => {
   });
 
   it('configs lost, or of another generation (killed between the two writes), are parsed again from the files', () => {
-    ws.writeTenant('delta', tenantYaml('delta', 'Delta', 'features:\n  a: 1\n'));
+    write('delta', tenantYaml('delta', 'Delta', 'features:\n  a: 1\n'));
     const s = fresh();
     const want = structuredClone(s.read('delta')!.config);
     s.saveParseCache();
@@ -86,7 +97,7 @@ describe('the parse cache', () => {
   });
 
   it('a config that no longer matches what its index entry says is an error, never served', () => {
-    ws.writeTenant('eps', tenantYaml('eps', 'Eps'));
+    write('eps', tenantYaml('eps', 'Eps'));
     const s = fresh();
     s.read('eps');
     s.saveParseCache();
@@ -102,7 +113,7 @@ describe('the parse cache', () => {
   });
 
   it('serves configs from its own file without parsing the tenant files again, and only for the stamp they were parsed at', () => {
-    ws.writeTenant('zeta', tenantYaml('zeta', 'Zeta'));
+    write('zeta', tenantYaml('zeta', 'Zeta'));
     const s = fresh();
     const want = structuredClone(s.read('zeta')!.config);
     s.saveParseCache();
@@ -121,8 +132,8 @@ describe('the parse cache', () => {
   });
 
   it('a second save of one cache keeps every config (the generation moves on with it)', () => {
-    ws.writeTenant('eta', tenantYaml('eta', 'Eta'));
-    ws.writeTenant('theta', tenantYaml('theta', 'Theta'));
+    write('eta', tenantYaml('eta', 'Eta'));
+    write('theta', tenantYaml('theta', 'Theta'));
     const first = fresh();
     first.read('eta');
     first.read('theta');
@@ -130,10 +141,10 @@ describe('the parse cache', () => {
     const cache = ParseCache.open(ws.tenantsDir, env);
     const source = new YamlTenantSource(ws.tenantsDir);
     source.useParseCache(cache);
-    ws.writeTenant('eta', tenantYaml('eta', 'Eta v2'));
+    write('eta', tenantYaml('eta', 'Eta v2'));
     source.read('eta');
     source.saveParseCache();
-    ws.writeTenant('iota', tenantYaml('iota', 'Iota'));
+    write('iota', tenantYaml('iota', 'Iota'));
     source.read('iota');
     source.saveParseCache();
     const parse = vi.spyOn(YamlTenantSource.prototype as unknown as { parse: () => unknown }, 'parse');
@@ -148,9 +159,9 @@ describe('the parse cache', () => {
 
   it('keeps both layouts and every kind of result (secrets stripped, yaml_only, a bad file) exactly as parsing gave them', () => {
     mkdirSync(path.join(ws.tenantsDir, 'kappa'), { recursive: true });
-    writeFileSync(path.join(ws.tenantsDir, 'kappa', 'client.yaml'), tenantYaml('kappa', 'Kappa', 'smtp:\n  password: hunter2\n'));
-    ws.writeTenant('lambda', tenantYaml('lambda', 'Lambda', 'yaml_only: true\n'));
-    ws.writeTenant('mu', 'client:\n  id: mu\n  name: [x\n');
+    write('kappa', tenantYaml('kappa', 'Kappa', 'smtp:\n  password: hunter2\n'), path.join('kappa', 'client.yaml'));
+    write('lambda', tenantYaml('lambda', 'Lambda', 'yaml_only: true\n'));
+    write('mu', 'client:\n  id: mu\n  name: [x\n');
     const first = fresh();
     const want = ['kappa', 'lambda'].map((id) => first.read(id)!);
     const badMessage = (() => {
@@ -177,8 +188,30 @@ describe('the parse cache', () => {
     }
   });
 
+  it('a file whose content changed in the last seconds is parsed but not kept (racily clean), then kept once it is older', () => {
+    const file = ws.writeTenant('racy', tenantYaml('racy', 'Just written'));
+    const first = fresh();
+    expect(first.load('racy')?.config).toMatchObject({ client: { name: 'Just written' } });
+    first.saveParseCache();
+    const parse = vi.spyOn(YamlTenantSource.prototype as unknown as { parse: () => unknown }, 'parse');
+    try {
+      fresh().load('racy');
+      expect(parse).toHaveBeenCalledTimes(1); // not kept: parsed again
+      const past = new Date(Date.now() - 60_000);
+      utimesSync(file, past, past);
+      const settled = fresh();
+      settled.load('racy');
+      settled.saveParseCache();
+      parse.mockClear();
+      fresh().load('racy');
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
   it('a corrupt or foreign cache file is ignored, never trusted', () => {
-    ws.writeTenant('gamma', tenantYaml('gamma', 'Gamma'));
+    write('gamma', tenantYaml('gamma', 'Gamma'));
     const s = fresh();
     s.read('gamma');
     s.saveParseCache();
