@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -111,8 +111,9 @@ describe('Migration: YAML -> registry', () => {
 
   it('a file that changed while being read (its config no longer what the parse cache described) fails that tenant alone, before any write', async () => {
     const [a, b] = [uniq('changing'), uniq('steady')];
-    ws.writeTenant(a, tenantYaml(a, 'A'));
-    ws.writeTenant(b, tenantYaml(b, 'B'));
+    // Written a minute ago: a file changed in the last seconds is not kept in the parse cache at all.
+    const past = new Date(Date.now() - 60_000);
+    for (const [id, name] of [[a, 'A'], [b, 'B']]) utimesSync(ws.writeTenant(id, tenantYaml(id, name)), past, past);
     const cacheHome = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-xdg-'));
     try {
       const s = wireServices({ registry, tenantsDir: ws.tenantsDir, env: { XDG_CACHE_HOME: cacheHome } });
