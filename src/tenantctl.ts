@@ -106,15 +106,23 @@ export class Tenantctl {
     if (!this.registryPromise) {
       const opening = this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs }));
       this.registryPromise = opening;
-      // A failure answers every caller at once for a while (no second timeout within one command), then a
-      // long-lived program (the library in a service) opens it again: an outage is not for the process's life.
-      opening.catch(() => {
-        setTimeout(() => {
-          if (this.registryPromise === opening) this.registryPromise = undefined;
-        }, REGISTRY_RETRY_MS).unref();
-      });
+      this.forgetOnFailure(opening);
     }
     return this.registryPromise;
+  }
+
+  /**
+   * A failed open answers every caller at once for a while (no second timeout within one command), then
+   * a long-lived program (the library in a service) opens it again: an outage is not for the process's
+   * life. For both the read and the write opening.
+   */
+  private forgetOnFailure(opening: Promise<Registry>): void {
+    opening.catch(() => {
+      setTimeout(() => {
+        if (this.registryPromise === opening) this.registryPromise = undefined;
+        if (this.writablePromise === opening) this.writablePromise = undefined;
+      }, REGISTRY_RETRY_MS).unref();
+    });
   }
 
   private async timed<T>(what: string, work: Promise<T>): Promise<T> {
@@ -128,7 +136,8 @@ export class Tenantctl {
 
   /** The registry for writing: the embedded one is created if needed, the schema made current (only when it is not). */
   writableRegistry(): Promise<Registry> {
-    this.writablePromise ??= (async () => {
+    if (this.writablePromise) return this.writablePromise;
+    const writable = (async () => {
       const opened = await this.registryPromise?.catch((err) => {
         if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return undefined;
         throw err;
@@ -139,9 +148,12 @@ export class Tenantctl {
       }
       const store = this.timed('registry opened for writing', openRegistry(this.config.registry, { mode: 'write', timeoutMs: this.config.registryTimeoutMs }));
       this.registryPromise = store;
+      this.forgetOnFailure(store);
       return store;
     })();
-    return this.writablePromise;
+    this.writablePromise = writable;
+    this.forgetOnFailure(writable);
+    return writable;
   }
 
   /**

@@ -63,10 +63,15 @@ export class Cache {
     if (this.store) return this.store;
     const open = this.options.open ?? (async (spec: RedisSpec) => (await import('./ioredis-store.js')).openIoredisStore(spec));
     const started = Date.now();
-    this.opening ??= open(this.spec).then((s) => {
-      this.options.debug?.(`Redis connected (${s.mode}, ${s.target}) in ${Date.now() - started} ms`);
-      return (this.store = s);
-    });
+    if (!this.opening) {
+      const opening: Promise<CacheStore> = open(this.spec).then((s) => {
+        this.options.debug?.(`Redis connected (${s.mode}, ${s.target}) in ${Date.now() - started} ms`);
+        // Only if this is still the Cache's connect (close() may have let go of it meanwhile).
+        if (this.opening === opening) this.store = s;
+        return s;
+      });
+      this.opening = opening;
+    }
     try {
       return await this.opening;
     } catch (err) {
@@ -189,12 +194,11 @@ export class Cache {
     this.store?.close();
     this.store = undefined;
     this.opening = undefined;
+    // A later use starts afresh (a command that failed because of the close marked Redis down).
+    this.downError = undefined;
     const opening = pending;
     opening?.then(
-      (s) => {
-        if (this.store === s) this.store = undefined;
-        s.close();
-      },
+      (s) => s.close(),
       () => undefined,
     );
   }

@@ -16,6 +16,11 @@ const POLL_MS = 50;
 const TOUCH_MS = 5_000;
 /** A lock from another host not touched for this long is a leftover (its holder touches it every TOUCH_MS). */
 const OTHER_HOST_STALE_MS = 60_000;
+/**
+ * When this module was loaded (wall clock, as a holder's `since` is): every lock this process takes is
+ * written after it, so a lock naming this pid from before it is a previous life's.
+ */
+const LOADED_AT = Date.now();
 /** The lock files this process holds: a file naming this pid that is not among them is a previous life's (a container restarted with the same pid). */
 const held = new Set<string>();
 
@@ -108,10 +113,7 @@ function isStale(file: string, holder: Holder | undefined): boolean {
   }
   // This pid, yet not a lock this process took (under any spelling of its path: it was written before this
   // process started): left by an earlier process that had the same pid, a container restarted.
-  if (holder.pid === process.pid) {
-    const started = Date.now() - process.uptime() * 1000;
-    return !held.has(file) && Date.parse(holder.since) < started - 1000;
-  }
+  if (holder.pid === process.pid) return !held.has(file) && Date.parse(holder.since) < LOADED_AT;
   try {
     process.kill(holder.pid, 0);
     return false;

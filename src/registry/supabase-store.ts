@@ -103,9 +103,10 @@ export class SupabaseRegistryStore implements Registry {
   }
 
   /**
-   * Every row a query selects, page by page (its order must be total). PostgREST caps each
-   * answer at its max-rows (1,000 on Supabase by default, and a project may set less), so
-   * only an empty page is the end; at most `limit` rows.
+   * Every row a query selects, page by page (its order must be total); at most `limit` rows.
+   * PostgREST caps each answer at its max-rows (1,000 on Supabase by default, and a project may
+   * set less), so a short page is not the end: the total from the first page is, or, without
+   * one, an empty page.
    */
   private async allPages<T = Record<string, unknown>>(what: string, page: (from: number, to: number, count?: 'exact') => unknown, limit = Infinity): Promise<T[]> {
     const out: T[] = [];

@@ -3,7 +3,7 @@ import { BackendUnavailableError, NotFoundError, PartialFailureError, TenantFile
 import { parseId } from '../keys/ids.js';
 import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
-import type { RegistryStore } from '../registry/registry-store.js';
+import type { RegistryStore, TenantRow } from '../registry/registry-store.js';
 import type { YamlTenantSource, TenantDocument } from '../tenants/tenant-source.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
@@ -32,6 +32,8 @@ export interface StoredConfig {
   source: ConfigSource;
   config: Record<string, unknown>;
   yamlOnly?: boolean;
+  /** A YAML answer given because the registry could not be read: never cached nor warmed. */
+  fallback?: boolean;
 }
 
 export interface TenantListing {
@@ -131,14 +133,17 @@ export class TenantConfigService {
       }
     }
 
-    const choice = chooseStoredConfig(await this.readRegistry(id), doc, fileError);
+    // Whether this read went without the registry because it is down: decided here, once, not by reading
+    // the clock again later (the down window may end between two awaits).
+    const { row: registryRow, down } = await this.readRegistry(id);
+    const choice = chooseStoredConfig(registryRow, doc, fileError);
     if (choice.source === 'file-error') throw choice.error;
     let found: { source: ConfigSource; config: Record<string, unknown> } | undefined;
     if (choice.source === 'database') {
       const { row } = choice;
       found = { source: 'database', config: withMeta(choice.config, 'database', { status: row.status, plan: row.plan, updated_at: row.updated_at }) };
     } else if (choice.source === 'yaml') found = { source: 'yaml', config: withMeta(own(choice.config), 'yaml') };
-    if (!found && this.registryDown) {
+    if (!found && down) {
       // It may well be in the registry: that is not a negative answer.
       throw new BackendUnavailableError('registry', `tenant ${id} is not in YAML and the registry is unreachable`);
     }
@@ -148,9 +153,9 @@ export class TenantConfigService {
     }
     // A YAML answer given because the registry is unreachable is a fallback, not what the services would
     // cache: the registry may hold a newer config. Answered, never cached.
-    const fallback = found.source === 'yaml' && this.registryDown;
+    const fallback = found.source === 'yaml' && down;
     if (!options.noCache && !fallback && (this.deps.populate ?? 'stored') === 'stored') await cache.writeJson(key, found.config, ttl);
-    return found;
+    return fallback ? { ...found, fallback } : found;
   }
 
   /** The tenant's config, resolved for use: `${VAR}` substituted, absent secrets from the environment. */
@@ -161,7 +166,7 @@ export class TenantConfigService {
     resolveAbsentSecrets(value, id, this.env);
     const result: TenantConfig = { id, source: stored.source, config: value, unsetVariables: unset };
     if (!options.noCache && this.deps.populate === 'resolved' && stored.source !== 'cache' && !stored.yamlOnly) {
-      if (stored.source === 'yaml' && this.registryDown) {
+      if (stored.fallback) {
         this.warn(`warning: tenant_config:${id} not warmed: the registry is unreachable and this answer is YAML's (the registry may hold a newer one)`);
         result.warmed = false;
       } else result.warmed = await this.warm(id, stored.source, value, unset);
@@ -184,15 +189,18 @@ export class TenantConfigService {
     return this.deps.cache.writeJson(this.deps.keys.key(TENANT_CONFIG_FAMILY, id), { ...rest, _meta: { source } }, this.deps.ttl);
   }
 
-  private async readRegistry(id: string) {
+  /** The tenant's registry row, and whether the registry was down for this read (the answer is then a fallback). */
+  private async readRegistry(id: string): Promise<{ row?: TenantRow; down: boolean }> {
     const registry = await this.readableRegistry('falling back to YAML');
+    // None: not there at all (an embedded registry not created: no fallback), or down.
+    if (!registry) return { down: !this.registryAbsent };
     try {
-      return await registry?.getTenant(id);
+      return { row: await registry.getTenant(id), down: false };
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
       this.registryDownUntil = Date.now() + REGISTRY_RETRY_MS;
       this.warn(`warning: ${describeError(err)}; falling back to YAML`);
-      return undefined;
+      return { down: true };
     }
   }
 

@@ -55,16 +55,16 @@ const LAYOUTS = ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.y
  */
 export const directoryBase = (dir: string): string => path.join(dir, '_').slice(0, -1);
 
-/**
- * The file of a (valid) tenant id under `base` (the directory with a trailing
- * separator) and its stamp; undefined when there is none. One stat per
- * candidate layout.
- */
 /** Every file a (valid) tenant id has under `base`, in layout order: more than one is ambiguous. One stat per layout. */
 export function tenantFiles(base: string, id: string): string[] {
   return LAYOUTS.map((layout) => base + id + layout).filter((f) => statOrNone(f)?.isFile());
 }
 
+/**
+ * The file of a (valid) tenant id under `base` (the directory with a trailing
+ * separator) and its stamp; undefined when there is none. One stat per
+ * candidate layout.
+ */
 export function locateTenantFile(base: string, id: string): { file: string; stamp: string } | undefined {
   for (const layout of LAYOUTS) {
     const candidate = base + id + layout;

@@ -48,4 +48,18 @@ describe.runIf(TEST_DATABASE_URL)('a registry outage in a long-lived program', (
       await t.close();
     }
   }, 30_000);
+
+  it('a write open that failed in the outage is forgotten too, and does not keep reads failing', async () => {
+    await proxy.cut();
+    const t = new Tenantctl({ flags: { registry: url, registryTimeout: 500, redisUrl: sharedRedisUrl(), tenantsDir: ws.tenantsDir }, cwd: ws.dir, env: {}, warn: () => undefined });
+    try {
+      await expect(t.writableRegistry()).rejects.toThrow(/unreachable|timed out|ECONNREFUSED/);
+      await proxy.restore();
+      await new Promise((r) => setTimeout(r, REGISTRY_RETRY_MS + 300));
+      await expect(t.writableRegistry()).resolves.toBeDefined();
+      expect((await t.tenants.get(id, { noCache: true })).source).toBe('database');
+    } finally {
+      await t.close();
+    }
+  }, 30_000);
 });

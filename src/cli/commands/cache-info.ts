@@ -90,6 +90,11 @@ export function register(program: Command): void {
               p = await profile();
             } catch (err) {
               if (!(err instanceof BackendUnavailableError) || err.backend !== 'redis') throw err;
+              // As plain cache-info: no Redis configured is backend none, silently; one that fails is a warning.
+              if (err.reason === 'not-configured') {
+                const none = { backend: 'none', available: false, ttl_seconds: ctx.config.ttl } as const;
+                return { data: none, render: (out) => out.stdout.write(toPrometheus(none)) };
+              }
               ctx.out.warn(`warning: ${describeError(err)}; reporting Redis as unavailable`);
               const down = { backend: 'redis', available: false, ttl_seconds: ctx.config.ttl, error: describeError(err) } as const;
               return { data: down, render: (out) => out.stdout.write(toPrometheus(down)) };
