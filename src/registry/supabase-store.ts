@@ -191,14 +191,14 @@ export class SupabaseRegistryStore implements Registry {
       const ok = tenantVersion(row) === t.expect && (row ? await this.updateTenantIf(t.row, row) : await this.insertTenant(t.row));
       (ok ? outcome.written.tenants : outcome.conflicts.tenants).push(t.row.id);
     }
+    // The stamps first: a write landing after them changes the stamp (this update then matches nothing),
+    // one landing before the subscriptions are read changes their version (a conflict at once).
+    const stamps = await this.subscriptionStamps(subs.map((s) => s.sub.business_id));
     const currentSubs = await this.getSubscriptions(subs.map((s) => s.sub.business_id));
     for (const s of subs) {
-      if (subscriptionVersion(currentSubs.get(s.sub.business_id)) !== s.expect) {
-        outcome.conflicts.subscriptions.push(s.sub.business_id);
-        continue;
-      }
-      await this.putSubscription(s.sub, s.hash);
-      outcome.written.subscriptions.push(s.sub.business_id);
+      const seen = currentSubs.get(s.sub.business_id);
+      const ok = subscriptionVersion(seen) === s.expect && (await this.putSubscriptionIf(s.sub, s.hash, seen && { sub: seen, updatedAt: stamps.get(s.sub.business_id) ?? null }));
+      (ok ? outcome.written.subscriptions : outcome.conflicts.subscriptions).push(s.sub.business_id);
     }
     if (changes.catalogue) {
       if (catalogueVersion(await this.getCatalogue()) !== changes.catalogue.expect) outcome.conflicts.catalogue = true;
@@ -251,14 +251,46 @@ export class SupabaseRegistryStore implements Registry {
     await this.rows('writing tenantctl_meta', () => this.table('tenantctl_meta').upsert({ key: 'catalogue_hash', value: hash }, { onConflict: 'key' }).select('key').retry(false));
   }
 
-  private async putSubscription(sub: Subscription, hash: string | null): Promise<void> {
+  /** Each subscription row's updated_at as stored (the compare-and-set of putSubscriptionIf). */
+  private async subscriptionStamps(businesses: string[]): Promise<Map<string, string | null>> {
+    const out = new Map<string, string | null>();
+    for (let i = 0; i < businesses.length; i += IDS_PER_REQUEST) {
+      const chunk = businesses.slice(i, i + IDS_PER_REQUEST);
+      const rows = await this.rows<{ business_id: string; updated_at: string | null }>('reading subscription stamps', () =>
+        this.table('business_subscriptions').select('business_id, updated_at').in('business_id', chunk).retry(false));
+      for (const r of rows) out.set(String(r.business_id), r.updated_at ?? null);
+    }
+    return out;
+  }
+
+  /**
+   * Writes a subscription only if it is still as planned: a new one by an insert (one created meanwhile is
+   * a conflict, not an overwrite), an existing one by an update conditional on the updated_at it was read
+   * with. False on a conflict. Its overrides are then replaced (two more requests: PostgREST has no
+   * transaction to hold them with the row).
+   */
+  private async putSubscriptionIf(sub: Subscription, hash: string | null, seen: { sub: StoredSubscription; updatedAt: string | null } | undefined): Promise<boolean> {
     const row = { business_id: sub.business_id, tier: sub.tier, status: sub.status, demo_expires_at: sub.demo_expires_at, tenantctl_hash: hash, updated_at: new Date().toISOString() };
-    const written = await this.rows(`writing the subscription of ${sub.business_id}`, () =>
-      this.table('business_subscriptions').upsert(row, { onConflict: 'business_id' }).select('business_id').retry(false));
-    if (written.length !== 1) throw this.rlsError(sub.business_id);
+    if (!seen) {
+      const res = (await this.client.from('business_subscriptions').insert(row).select('business_id').retry(false)) as unknown as Result<unknown[]>;
+      if (res.error?.code === '23505') return false;
+      const written = this.check(res, `inserting the subscription of ${sub.business_id}`);
+      if (!written || written.length !== 1) throw this.rlsError(sub.business_id);
+    } else {
+      let q = this.client.from('business_subscriptions').update(row).eq('business_id', sub.business_id);
+      q = seen.updatedAt === null ? q.is('updated_at', null) : q.eq('updated_at', seen.updatedAt);
+      const written = await this.call(`writing the subscription of ${sub.business_id}`, () => q.select('business_id').retry(false) as unknown as PromiseLike<Result<unknown[]>>);
+      if (!written || written.length !== 1) {
+        // Nothing updated: changed since it was read (a conflict), or row-level security hid it.
+        const now = await this.getSubscription(sub.business_id);
+        if (now && subscriptionVersion(now) === subscriptionVersion(seen.sub)) throw this.rlsError(sub.business_id);
+        return false;
+      }
+    }
     await this.rows('replacing overrides', () => this.table('business_feature_overrides').delete().eq('business_id', sub.business_id).select('feature').retry(false));
     const overrides = Object.entries(sub.overrides).map(([feature, value]) => ({ business_id: sub.business_id, feature, value }));
     if (overrides.length) await this.rows('writing overrides', () => this.table('business_feature_overrides').insert(overrides).select('feature').retry(false));
+    return true;
   }
 
   /** A fresh sequence number per recording (PostgREST cannot call nextval): time-based, unique within the process. */

@@ -110,6 +110,22 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
       await store.clearInvalidations(await store.pendingInvalidations());
     });
 
+    it('subscriptions are compare-and-set: two writers planned against the same version, the second is a conflict (new and existing)', async () => {
+      const sub = { business_id: 'cas', tier: 'pilot_core', status: 'active' as const, demo_expires_at: null, overrides: { has_ai: true } };
+      // New: both planned against no row.
+      const first = await store.applyChanges({ subscriptions: [{ sub, hash: 'w1', expect: null }] });
+      const second = await store.applyChanges({ subscriptions: [{ sub: { ...sub, tier: 'pilot_pro', overrides: {} }, hash: 'w2', expect: null }] });
+      expect([first.written.subscriptions, second.conflicts.subscriptions]).toEqual([['cas'], ['cas']]);
+      expect(await store.getSubscription('cas')).toMatchObject({ tier: 'pilot_core', overrides: { has_ai: true }, tenantctl_hash: 'w1' });
+      // Existing: both planned against the same version.
+      const planned = subscriptionVersion(await store.getSubscription('cas'));
+      const a = await store.applyChanges({ subscriptions: [{ sub: { ...sub, status: 'suspended' }, hash: 'w3', expect: planned }] });
+      const b = await store.applyChanges({ subscriptions: [{ sub: { ...sub, overrides: { has_payroll: true } }, hash: 'w4', expect: planned }] });
+      expect([a.written.subscriptions, b.conflicts.subscriptions]).toEqual([['cas'], ['cas']]);
+      expect(await store.getSubscription('cas')).toMatchObject({ status: 'suspended', overrides: { has_ai: true }, tenantctl_hash: 'w3' });
+      await store.clearInvalidations(await store.pendingInvalidations());
+    });
+
     it('updates only the tenantctl columns of an existing row', async () => {
       await put(store, rowFromConfig('beta', config('beta')));
       await put(store, rowFromConfig('beta', config('beta', 'Beta Renamed')));
@@ -316,6 +332,29 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     const reads = (table: string) => fake.requests.filter((r) => r.method === 'GET' && r.path.startsWith(`/rest/v1/${table}`)).length;
     expect(reads('permission_features')).toBe(1);
     expect(reads('permission_tiers')).toBe(1);
+  });
+
+  it('a subscription changed by another writer between this write\'s read and its write is a conflict, not overwritten', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    const other = await SupabaseRegistryStore.open(fake.url, fake.key);
+    const sub = { business_id: 'race', tier: 'pilot_core', status: 'active' as const, demo_expires_at: null, overrides: {} };
+    await store.applyChanges({ subscriptions: [{ sub, hash: 'h0', expect: null }] });
+    const planned = subscriptionVersion(await store.getSubscription('race'));
+    // The other writer lands right after this store has read the subscriptions (no transaction to stop it).
+    const read = store.getSubscriptions.bind(store);
+    let raced = false;
+    store.getSubscriptions = async (ids: string[]) => {
+      const got = await read(ids);
+      if (!raced && ids.includes('race')) {
+        raced = true;
+        await other.applyChanges({ subscriptions: [{ sub: { ...sub, tier: 'pilot_pro' }, hash: 'theirs', expect: planned }] });
+      }
+      return got;
+    };
+    const mine = await store.applyChanges({ subscriptions: [{ sub: { ...sub, status: 'suspended' }, hash: 'mine', expect: planned }] });
+    expect(raced).toBe(true);
+    expect(mine.conflicts.subscriptions).toEqual(['race']);
+    expect(await other.getSubscription('race')).toMatchObject({ tier: 'pilot_pro', status: 'active', tenantctl_hash: 'theirs' });
   });
 
   it('an update silently filtered by row-level security is reported, not taken as success', async () => {
