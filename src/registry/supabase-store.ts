@@ -180,11 +180,12 @@ export class SupabaseRegistryStore implements Registry {
     const tenants = changes.tenants ?? [];
     const subs = changes.subscriptions ?? [];
     // Owed before anything is written: a crash after a write must still leave its invalidation behind.
-    await this.recordInvalidations(invalidationsFor({
+    const owed = invalidationsFor({
       tenants: tenants.map((t) => t.row.id),
       subscriptions: subs.map((s) => s.sub.business_id),
       catalogue: !!changes.catalogue,
-    }));
+    });
+    await this.recordInvalidations(owed);
     const current = await this.getTenants(tenants.map((t) => t.row.id));
     for (const t of tenants) {
       const row = current.get(t.row.id);
@@ -207,6 +208,9 @@ export class SupabaseRegistryStore implements Registry {
         outcome.written.catalogue = true;
       }
     }
+    // And again after the writes (a new seq): another process's drain between the first record and these
+    // writes may have done and cleared it, before the rows it was for had changed.
+    await this.recordInvalidations(owed);
     return outcome;
   }
 

@@ -357,6 +357,26 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     expect(await other.getSubscription('race')).toMatchObject({ tier: 'pilot_pro', status: 'active', tenantctl_hash: 'theirs' });
   });
 
+  it('an invalidation another process drains between this write\'s record and its rows is owed again after the write', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    const other = await SupabaseRegistryStore.open(fake.url, fake.key);
+    await store.clearInvalidations(await store.pendingInvalidations());
+    // The other process drains (reads and clears what is owed) after this store recorded, before it writes.
+    const getTenants = store.getTenants.bind(store);
+    let drained = 0;
+    store.getTenants = async (ids: string[]) => {
+      if (!drained) {
+        const owed = await other.pendingInvalidations();
+        drained = owed.length;
+        await other.clearInvalidations(owed);
+      }
+      return getTenants(ids);
+    };
+    await store.applyChanges({ tenants: [{ row: rowFromConfig('drained', config('drained')), expect: null }] });
+    expect(drained).toBe(1);
+    expect((await store.pendingInvalidations()).map((p) => p.target)).toEqual(['drained']);
+  });
+
   it('an update silently filtered by row-level security is reported, not taken as success', async () => {
     const store = await SupabaseRegistryStore.open(fake.url, fake.key);
     await put(store, rowFromConfig('rls', config('rls')));
