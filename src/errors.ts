@@ -74,7 +74,7 @@ export class BackendUnavailableError extends TenantctlError {
   }
 
   /** The same failure, with the batch's progress attached. */
-  withProgress(progress: BatchProgress): BackendUnavailableError {
+  withProgress(progress: BatchProgress | undefined): BackendUnavailableError {
     return new BackendUnavailableError(this.backend, this.message, { cause: this.cause, reason: this.reason, progress });
   }
 }

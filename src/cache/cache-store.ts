@@ -120,9 +120,20 @@ export interface SweepResult {
 /** `store.unlinkIfUnchanged`, or for a store without it, a GET then an UNLINK of the keys that still hold their value. */
 export async function unlinkIfUnchangedOn(store: CacheStore, entries: Array<{ key: string; value: string }>): Promise<number[]> {
   if (store.unlinkIfUnchanged) return store.unlinkIfUnchanged(entries);
-  const now = await store.mget(entries.map((e) => e.key));
+  return unlinkStillHolding(entries, await store.mget(entries.map((e) => e.key)), (keys) => store.unlink(keys));
+}
+
+/**
+ * The GET-then-UNLINK way (not atomic: a narrower window, not none): given what each key holds `now`,
+ * UNLINKs those still holding their value; 1 or 0 per entry, in order.
+ */
+export async function unlinkStillHolding(
+  entries: Array<{ key: string; value: string }>,
+  now: Array<string | null>,
+  unlink: (keys: string[]) => Promise<number[]>,
+): Promise<number[]> {
   const same = entries.filter((e, i) => now[i] === e.value);
-  const removed = await store.unlink(same.map((e) => e.key));
+  const removed = await unlink(same.map((e) => e.key));
   const byKey = new Map(same.map((e, i) => [e.key, removed[i]]));
   return entries.map((e) => byKey.get(e.key) ?? 0);
 }

@@ -196,8 +196,7 @@ export class Cache {
     this.opening = undefined;
     // A later use starts afresh (a command that failed because of the close marked Redis down).
     this.downError = undefined;
-    const opening = pending;
-    opening?.then(
+    pending?.then(
       (s) => s.close(),
       () => undefined,
     );

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { BackendUnavailableError, describeError, throwIfAborted, type BackendReason } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
-import type { CacheStore, ClaimedKey, ProfileBatch, SweepBatch, SweepRequest, SweepResult, TtlClass } from './cache-store.js';
+import { unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { EACH_KEY_LUA, SWEEP_LUA, UNLINK_IF_LUA } from './sweep-script.js';
@@ -37,10 +37,8 @@ const PIPELINE_BATCH = 1000;
 /** Extra time over the connect timeout before the connect deadline fires (the driver's own connectTimeout fires first). */
 const DEADLINE_MARGIN_MS = 250;
 
-// Their SHAs when first needed (a command that runs no script never loads node:crypto).
-let sweepSha: string | undefined;
-let eachKeySha: string | undefined;
-const scriptShas: Record<string, string> = {};
+// The scripts' SHAs, each computed when first needed (a command that runs no script never loads node:crypto).
+const scriptShas = new Map<string, string>();
 /** Single-key commands perKey runs through EACH_KEY_LUA. */
 const EACH_KEY_COMMANDS = new Set(['GET', 'EXISTS', 'UNLINK']);
 
@@ -274,22 +272,24 @@ class IoredisStore implements CacheStore {
       const now = await this.run(label, () =>
         this.mode === 'cluster' ? Promise.all(batch.map((e) => node.get(e.key).catch(wrongTypeIsNull))) : node.mget(...batch.map((e) => e.key)),
       );
-      const same = batch.filter((e, i) => now[i] === e.value);
-      const removed = await this.unlink(same.map((e) => e.key));
-      const byKey = new Map(same.map((e, i) => [e.key, removed[i]]));
-      out.push(...batch.map((e) => byKey.get(e.key) ?? 0));
+      out.push(...(await unlinkStillHolding(batch, now, (keys) => this.unlink(keys))));
     }
     return out;
   }
 
-  /** A script by its SHA, sent whole when the server does not have it yet (NOSCRIPT). */
-  private async script(node: Redis, lua: string, keys: string[], args: string[]): Promise<unknown> {
-    const sha = (scriptShas[lua] ??= sha1Hex(lua));
+  /**
+   * A script by its SHA, sent whole when the server does not have it yet (NOSCRIPT). `binary`:
+   * replies as Buffers (callBuffer), for scripts that hand back key names that may not be UTF-8.
+   */
+  private async script(node: Redis, lua: string, keys: Array<string | Buffer>, args: Array<string | number | Buffer>, binary = false): Promise<unknown> {
+    let sha = scriptShas.get(lua);
+    if (!sha) scriptShas.set(lua, (sha = sha1Hex(lua)));
+    const call = (command: string, first: string) => (binary ? node.callBuffer(command, first, keys.length, ...keys, ...args) : node.call(command, first, keys.length, ...keys, ...args));
     try {
-      return await node.call('EVALSHA', sha, keys.length, ...keys, ...args);
+      return await call('EVALSHA', sha);
     } catch (err) {
       if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
-      return node.call('EVAL', lua, keys.length, ...keys, ...args);
+      return call('EVAL', lua);
     }
   }
 
@@ -449,12 +449,7 @@ class IoredisStore implements CacheStore {
 
   /** `command` on each key in one script call: the replies in the keys' order. */
   private async eachKey(node: Redis, command: string, keys: Array<string | Buffer>): Promise<unknown[]> {
-    try {
-      return (await node.call('EVALSHA', (eachKeySha ??= sha1Hex(EACH_KEY_LUA)), keys.length, ...keys, command)) as unknown[];
-    } catch (err) {
-      if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
-      return (await node.call('EVAL', EACH_KEY_LUA, keys.length, ...keys, command)) as unknown[];
-    }
+    return (await this.script(node, EACH_KEY_LUA, keys, [command])) as unknown[];
   }
 
   /** One batch on one node: server-side, or client-side once the node has refused scripting. */
@@ -487,14 +482,7 @@ class IoredisStore implements CacheStore {
     // Counting and deleting need the family only: patterns without a capture are cheaper per key.
     const needsTenant = request.action === 'collect' || request.action === 'profile';
     for (const r of rules) args.push(Buffer.from(r.dispatch, 'latin1'), Buffer.from(needsTenant ? r.lua : r.luaPlain, 'latin1'), r.group + 1);
-    const reply = (await this.run('sweep script', async () => {
-      try {
-        return await node.callBuffer('EVALSHA', (sweepSha ??= sha1Hex(SWEEP_LUA)), 0, ...args);
-      } catch (err) {
-        if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
-        return node.callBuffer('EVAL', SWEEP_LUA, 0, ...args);
-      }
-    })) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>];
+    const reply = (await this.run('sweep script', () => this.script(node, SWEEP_LUA, [], args, true))) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>];
     const [next, scanned, limitLeft, counts, entries, handed] = reply;
     if (request.action === 'unlink') state.limitLeft = limitLeft;
     const batch: SweepBatch = { scanned, groups: request.rules.groups.map((_, i) => Number(counts[i] ?? 0)) };
@@ -706,11 +694,7 @@ function ttlClass(ttl: number): TtlClass {
 const TAB = 9;
 const LF = 10;
 
-/**
- * The profile script's reply: a line per key, `tenant TAB group TAB class TAB
- * bytes LF` (see sweep-script.ts), read in place: the visitor gets views into
- * the reply, so nothing is allocated per key.
- */
+/** Two profile batches as one: the visitor sees the first's entries, then the second's. */
 function joinProfiles(a: ProfileBatch, b: ProfileBatch): ProfileBatch {
   return {
     forEach(visit) {
@@ -720,6 +704,11 @@ function joinProfiles(a: ProfileBatch, b: ProfileBatch): ProfileBatch {
   };
 }
 
+/**
+ * The profile script's reply: a line per key, `tenant TAB group TAB class TAB
+ * bytes LF` (see sweep-script.ts), read in place: the visitor gets views into
+ * the reply, so nothing is allocated per key.
+ */
 export function profileLines(text: Buffer): ProfileBatch {
   return {
     forEach(visit) {

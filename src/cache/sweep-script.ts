@@ -191,13 +191,6 @@ if action == 'profile' then entries = table.concat(parts) end
 return { cursor, scanned, limit, counts, entries, handed }
 `;
 
-/**
- * One single-key command (ARGV[1]: UNLINK or EXISTS) on each of KEYS, the
- * replies in order: what a pipeline of one command per key gives, in one call.
- * A pipeline of 20,000 commands (a migration invalidating 10,000 tenants)
- * leaves 20,000 command objects in flight that outlive the young generation:
- * ~110 MB of garbage in the old one, measured. Batches of 1,000 keys run ~1 ms.
- */
 /** UNLINK KEYS[i] only while it holds ARGV[i]: 1 or 0 per key (a key of another type is left: 0). */
 export const UNLINK_IF_LUA = `
 local call, pcall, out = redis.call, redis.pcall, {}
@@ -207,6 +200,13 @@ end
 return out
 `;
 
+/**
+ * One single-key command (ARGV[1]: UNLINK or EXISTS) on each of KEYS, the
+ * replies in order: what a pipeline of one command per key gives, in one call.
+ * A pipeline of 20,000 commands (a migration invalidating 10,000 tenants)
+ * leaves 20,000 command objects in flight that outlive the young generation:
+ * ~110 MB of garbage in the old one, measured. Batches of 1,000 keys run ~1 ms.
+ */
 export const EACH_KEY_LUA = `
 local cmd, call, out = ARGV[1], redis.call, {}
 for i = 1, #KEYS do out[i] = call(cmd, KEYS[i]) end

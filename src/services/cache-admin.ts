@@ -111,7 +111,7 @@ export class CacheAdmin {
       // deleted and counted, plus what a one-tenant sweep deleted server-side. Not the sweep's own
       // count of a collect pass (keys found, not deleted). A dry run deleted nothing: no progress.
       const progress = !options.dryRun && connected ? { done: done() + sweptBeforeStop } : undefined;
-      if (err instanceof BackendUnavailableError) throw new BackendUnavailableError(err.backend, err.message, { cause: err.cause, reason: err.reason, progress });
+      if (err instanceof BackendUnavailableError) throw err.withProgress(progress);
       if (err instanceof InterruptedError) {
         const what = progress ? `after ${progress.done} key(s) deleted` : 'before the end (a dry run deletes nothing)';
         throw new InterruptedError(err.signal, `interrupted by ${err.signal}: invalidate stopped ${what}`, progress);

@@ -89,13 +89,17 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
 }
 
 /** The report in the Prometheus text format, for the node exporter's textfile collector. */
+/** The tenantctl_redis_up gauge in exposition text (toPrometheus's first metric; also after a `cache-info --by` profile). */
+export function redisUpMetric(up: boolean): string {
+  return `# HELP tenantctl_redis_up Whether Redis answered (1) or not (0).\n# TYPE tenantctl_redis_up gauge\ntenantctl_redis_up ${up ? 1 : 0}\n`;
+}
+
 export function toPrometheus(info: CacheInfo): string {
   const lines: string[] = [];
   const metric = (name: string, help: string, type: 'gauge' | 'counter', samples: Array<[string, number]>) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
   };
-  metric('tenantctl_redis_up', 'Whether Redis answered (1) or not (0).', 'gauge', [['', info.available ? 1 : 0]]);
   if (info.available) {
     metric('tenantctl_cache_keys', 'Keys per tenantctl key family.', 'gauge',
       Object.entries(info.families ?? {}).map(([f, n]) => [`{family="${f}"}`, n]));
@@ -106,5 +110,5 @@ export function toPrometheus(info: CacheInfo): string {
     metric('tenantctl_redis_evicted_keys_total', 'Keys evicted.', 'counter', [['', info.redis_evicted_keys ?? 0]]);
     metric('tenantctl_redis_ping_seconds', 'Round trip of one PING.', 'gauge', [['', (info.latency_ms ?? 0) / 1000]]);
   }
-  return `${lines.join('\n')}\n`;
+  return redisUpMetric(info.available) + (lines.length ? `${lines.join('\n')}\n` : '');
 }

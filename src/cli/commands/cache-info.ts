@@ -84,7 +84,7 @@ export function register(program: Command): void {
           if (ctx.out.format === 'prometheus') {
             // For a textfile collector, Redis down is an answer as for plain cache-info (tenantctl_redis_up 0,
             // exit 0), never an empty file; a profile that ran says tenantctl_redis_up 1 too.
-            const { toPrometheus } = await import('../../services/cache-info.js');
+            const { toPrometheus, redisUpMetric } = await import('../../services/cache-info.js');
             let p;
             try {
               p = await profile();
@@ -99,7 +99,7 @@ export function register(program: Command): void {
               const down = { backend: 'redis', available: false, ttl_seconds: ctx.config.ttl, error: describeError(err) } as const;
               return { data: down, render: (out) => out.stdout.write(toPrometheus(down)) };
             }
-            return { data: p, render: (out) => out.stdout.write(`${profileToPrometheus(p)}# HELP tenantctl_redis_up Whether Redis answered (1) or not (0).\n# TYPE tenantctl_redis_up gauge\ntenantctl_redis_up 1\n`) };
+            return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p) + redisUpMetric(true)) };
           }
           const p = await profile();
           return { data: p, render: (out) => renderProfile(out, p) };
