@@ -22,6 +22,9 @@ export interface Catalogue {
   tiers: Record<string, TierDefinition>;
 }
 
+/** Whether a catalogue holds anything (a registry without permission tables reads as an empty one). */
+export const hasCatalogue = (c: Catalogue): boolean => c.features.length > 0 || Object.keys(c.tiers).length > 0;
+
 /** Per-business overrides: `has_*` -> true (grant) / false (deny), `max_devices` -> n. */
 export type Overrides = Record<string, boolean | number>;
 

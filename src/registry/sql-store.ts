@@ -308,10 +308,10 @@ export class SqlRegistryStore implements Registry {
               [rowsOf(existing)],
             );
           }
-          ok.splice(0, ok.length, ...existing, ...fresh.filter((s) => inserted.has(s.sub.business_id)));
-          const ids = ok.map((s) => s.sub.business_id);
+          const written = [...existing, ...fresh.filter((s) => inserted.has(s.sub.business_id))];
+          const ids = written.map((s) => s.sub.business_id);
           await q('DELETE FROM business_feature_overrides WHERE business_id = ANY($1::text[])', [ids]);
-          const overrides = ok.flatMap((s) => Object.entries(s.sub.overrides).map(([feature, value]) => ({ business_id: s.sub.business_id, feature, value })));
+          const overrides = written.flatMap((s) => Object.entries(s.sub.overrides).map(([feature, value]) => ({ business_id: s.sub.business_id, feature, value })));
           if (overrides.length) {
             await q(
               `INSERT INTO business_feature_overrides (business_id, feature, value)

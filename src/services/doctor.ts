@@ -3,7 +3,7 @@ import path from 'node:path';
 import { BackendUnavailableError, TenantFileError, UsageError, describeError } from '../errors.js';
 import type { Cache } from '../cache/cache.js';
 import type { CacheAdmin } from './cache-admin.js';
-import type { YamlTenantSource } from '../tenants/tenant-source.js';
+import { manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
 import type { RegistrySpec } from '../registry/registry-spec.js';
 import type { Registry } from '../registry/registry-store.js';
 import { SCHEMA_VERSION, SqlRegistryStore, schemaSql } from '../registry/sql-store.js';
@@ -353,7 +353,7 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
   let failed = 0;
   for (const a of ambiguous) {
     failed++;
-    checks.push(check('tenants', 'file', 'fail', `tenant ${a.id} has ${a.files.length} files (${a.files.map(shown).join(', ')}): keep one`, { data: { file: a.files[0], line: null } }));
+    checks.push(check('tenants', 'file', 'fail', manyFilesReason(a.id, a.files.map(shown)), { data: { file: a.files[0], line: null } }));
   }
   for (const id of ids) {
     try {

@@ -2,10 +2,10 @@ import path from 'node:path';
 import { BackendUnavailableError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted, type TenantctlError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import type { ContentHashMemo, Registry, StoredSubscription, TenantVersionInfo } from '../registry/registry-store.js';
-import type { YamlTenantSource } from '../tenants/tenant-source.js';
+import { manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { catalogueHash, catalogueVersion, subscriptionHash, subscriptionVersion, tenantVersion } from '../registry/content-hash.js';
-import type { Catalogue, Subscription } from '../permissions/model.js';
+import { hasCatalogue, type Catalogue, type Subscription } from '../permissions/model.js';
 import { loadTiersFile, tiersFilePath } from '../permissions/tiers-file.js';
 import { subscriptionFromConfig } from '../permissions/subscription-block.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
@@ -138,7 +138,7 @@ export class Migration {
       const catalogue = this.readCatalogue(listing?.invalidFiles ?? [], items, first, currentCatalogue);
       // A tenant with two files is an error of its own (which one do the services read?), never written twice.
       for (const a of ambiguous) {
-        items.push(markBad({ kind: 'tenant', id: a.id, file: this.rel(a.files[0]), action: 'error', warnings: [] }, `tenant ${a.id} has ${a.files.length} files (${a.files.map((f) => this.rel(f)).join(', ')}): keep one`));
+        items.push(markBad({ kind: 'tenant', id: a.id, file: this.rel(a.files[0]), action: 'error', warnings: [] }, manyFilesReason(a.id, a.files.map((f) => this.rel(f)))));
       }
       for (let at = 0; at === 0 || at < ids.length; at += MIGRATION_BATCH) {
         const chunk = ids.slice(at, at + MIGRATION_BATCH);
@@ -369,7 +369,6 @@ const markBad = (item: MigrationItem, reason: string): MigrationItem => Object.a
 /** While a batch is being written, files are read in runs of this many between yields to its I/O (~1-2 ms each). */
 const YIELD_EVERY = 16;
 
-const hasCatalogue = (c: Catalogue) => c.features.length > 0 || Object.keys(c.tiers).length > 0;
 
 /**
  * The plan for one record from three hashes: what the YAML wants, what the

@@ -3,7 +3,7 @@ import { parseId } from '../keys/ids.js';
 import { PERMISSIONS_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
 import type { Registry } from '../registry/registry-store.js';
-import type { Catalogue, PermissionRecord, Subscription } from '../permissions/model.js';
+import { hasCatalogue, type Catalogue, type PermissionRecord, type Subscription } from '../permissions/model.js';
 import { cacheTtlFor, computePermissions, expireCachedRecord, isPermissionRecord, type PermissionBasis } from '../permissions/rules.js';
 import { FEATURE_NAME } from '../permissions/tiers-file.js';
 
@@ -121,7 +121,7 @@ export class PermissionService {
           // A registry with no feature catalogue (no permission tables: the services keep theirs elsewhere, or
           // none was migrated) yields "nothing granted" for everyone. The services take a cache hit as it is:
           // such a record in permissions:<business> would deny every feature for the TTL. Answered, never cached.
-          if (!lookup.catalogue || (!lookup.catalogue.features.length && !Object.keys(lookup.catalogue.tiers).length)) {
+          if (!lookup.catalogue || !hasCatalogue(lookup.catalogue)) {
             this.warnUncached();
             return lookup;
           }

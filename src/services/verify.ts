@@ -4,7 +4,7 @@ import { PERMISSIONS_FAMILY, TENANT_CONFIG_FAMILY, type KeySpace } from '../keys
 import type { Cache } from '../cache/cache.js';
 import { unlinkIfUnchangedOn } from '../cache/cache-store.js';
 import type { Registry, StoredSubscription, TenantRow } from '../registry/registry-store.js';
-import type { Catalogue, PermissionRecord } from '../permissions/model.js';
+import { hasCatalogue, type Catalogue, type PermissionRecord } from '../permissions/model.js';
 import { computePermissions, isPermissionRecord } from '../permissions/rules.js';
 import type { YamlTenantSource } from '../tenants/tenant-source.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
@@ -358,7 +358,7 @@ export class CacheVerifier {
     if (!isPermissionRecord(cached)) return entry('stale', { reason: 'not a permission record' });
     // Without a feature catalogue (no registry, or no permission tables) every business computes as "nothing
     // granted": the services' records would all look stale, and --fix would delete them all. Undecided instead.
-    if (!view.catalogue.features.length && !Object.keys(view.catalogue.tiers).length) {
+    if (!hasCatalogue(view.catalogue)) {
       return entry('error', { reason: view.hasRegistry ? 'the registry has no feature catalogue to compute permissions with' : 'no registry is configured to compute permissions with' });
     }
     const id = c.tenant;

@@ -7,6 +7,9 @@ import { directoryBase, fromParsedEntry, locateTenantFile, parseTenantFile, stat
 
 export type { StrippedSecretAt, TenantDocument } from './tenant-file.js';
 
+/** Why a tenant with more than one file (both layouts) is not read: its files named as the caller shows them. */
+export const manyFilesReason = (id: string, files: string[]): string => `tenant ${id} has ${files.length} files (${files.join(', ')}): keep one`;
+
 /**
  * The YAML tenant directory, in both layouts: `<dir>/<id>.yaml|.yml` and the
  * existing deployments' `<dir>/<id>/client.yaml`. Ids with the registry-only
