@@ -270,8 +270,7 @@ export class SupabaseRegistryStore implements Registry {
   /**
    * Writes a subscription only if it is still as planned: a new one by an insert (one created meanwhile is
    * a conflict, not an overwrite), an existing one by an update conditional on the updated_at it was read
-   * with. False on a conflict. Its overrides are then replaced (two more requests: PostgREST has no
-   * transaction to hold them with the row).
+   * with. False on a conflict. Its overrides are then replaced (replaceOverrides).
    */
   private async putSubscriptionIf(sub: Subscription, hash: string | null, seen: { sub: StoredSubscription; updatedAt: string | null } | undefined): Promise<boolean> {
     const row = { business_id: sub.business_id, tier: sub.tier, status: sub.status, demo_expires_at: sub.demo_expires_at, tenantctl_hash: hash, updated_at: new Date().toISOString() };
@@ -291,10 +290,34 @@ export class SupabaseRegistryStore implements Registry {
         return false;
       }
     }
-    await this.rows('replacing overrides', () => this.table('business_feature_overrides').delete().eq('business_id', sub.business_id).select('feature').retry(false));
-    const overrides = Object.entries(sub.overrides).map(([feature, value]) => ({ business_id: sub.business_id, feature, value }));
-    if (overrides.length) await this.rows('writing overrides', () => this.table('business_feature_overrides').insert(overrides).select('feature').retry(false));
+    await this.replaceOverrides(sub);
     return true;
+  }
+
+  /**
+   * A subscription's overrides become exactly `sub.overrides`, in two requests (PostgREST has no
+   * transaction): the new values are upserted first, then the features no longer set are removed. A
+   * run lost between them leaves every planned value in place plus a dropped feature or two (seen as a
+   * conflict by the next run), never a business without its overrides. A services' table without the
+   * unique key an upsert needs (42P10) is written as before: delete, then insert.
+   */
+  private async replaceOverrides(sub: Subscription): Promise<void> {
+    const table = () => this.table('business_feature_overrides');
+    const overrides = Object.entries(sub.overrides).map(([feature, value]) => ({ business_id: sub.business_id, feature, value }));
+    if (overrides.length) {
+      const res = (await table().upsert(overrides, { onConflict: 'business_id,feature' }).select('feature').retry(false)) as unknown as Result<unknown[]>;
+      if (res.error?.code === '42P10') {
+        await this.rows('replacing overrides', () => table().delete().eq('business_id', sub.business_id).select('feature').retry(false));
+        await this.rows('writing overrides', () => table().insert(overrides).select('feature').retry(false));
+        return;
+      }
+      this.check(res, `writing the overrides of ${sub.business_id}`);
+    }
+    const kept = `(${overrides.map((o) => `"${o.feature.replace(/["\\]/g, '\\$&')}"`).join(',')})`;
+    await this.rows('removing dropped overrides', () => {
+      const q = table().delete().eq('business_id', sub.business_id);
+      return (overrides.length ? q.not('feature', 'in', kept) : q).select('feature').retry(false);
+    });
   }
 
   /** A fresh sequence number per recording (PostgREST cannot call nextval): time-based, unique within the process. */

@@ -21,6 +21,10 @@ export interface FakePostgrest {
   missingColumn: boolean;
   /** Reads that asked for the total (Prefer: count=exact). */
   counts: number;
+  /** A request this returns true for fails with 503 before it is applied (a backend lost midway). */
+  failWhen?: (method: string, path: string) => boolean;
+  /** Simulate a services' table without the unique key an upsert needs (PostgREST answers 42P10). */
+  noUniqueKey: Set<string>;
   close(): Promise<void>;
 }
 
@@ -52,7 +56,7 @@ function parseList(v: string): string[] {
 
 export async function startFakePostgrest(key = 'service-role-key'): Promise<FakePostgrest> {
   const tables = new Map(Object.keys(PRIMARY_KEYS).map((t) => [t, new Map<string, Record<string, unknown>>()]));
-  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false, counts: 0 };
+  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false, counts: 0, failWhen: undefined as FakePostgrest['failWhen'], noUniqueKey: new Set<string>() };
   const server = http.createServer((req, res) => {
     const u = new URL(req.url!, 'http://x');
     state.requests.push({ method: req.method!, path: u.pathname + u.search });
@@ -64,6 +68,7 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
         res.end(JSON.stringify(data));
       };
       if (req.headers.apikey !== key || req.headers.authorization !== `Bearer ${key}`) return send(401, { message: 'Invalid API key' });
+      if (state.failWhen?.(req.method!, u.pathname + u.search)) return send(503, { message: 'upstream connect error' });
       const tableName = u.pathname.replace(/^\/rest\/v1\//, '');
       const table = tables.get(tableName);
       if (!table) return send(404, { code: '42P01', message: `relation "public.${tableName}" does not exist` });
@@ -107,6 +112,9 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
       if (req.method === 'POST') {
         const list = (Array.isArray(payload) ? payload : [payload]) as Record<string, unknown>[];
         const upsert = /resolution=merge-duplicates/.test(String(req.headers.prefer ?? ''));
+        if (upsert && state.noUniqueKey.has(tableName)) {
+          return send(400, { code: '42P10', message: 'there is no unique or exclusion constraint matching the ON CONFLICT specification' });
+        }
         for (const r of list) {
           if (!upsert && table.has(keyOf(r))) return send(409, { code: '23505', message: `duplicate key value violates unique constraint "${tableName}_pkey"` });
         }

@@ -377,6 +377,44 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     expect((await store.pendingInvalidations()).map((p) => p.target)).toEqual(['drained']);
   });
 
+  it('a subscription\'s overrides are never left gone when the backend is lost between their requests (new values first, then the rest removed)', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    const sub = { business_id: 'ovr', tier: 'pilot_core', status: 'active' as const, demo_expires_at: null, overrides: { has_ai: true, max_devices: 3 } };
+    await store.applyChanges({ subscriptions: [{ sub, hash: 'o1', expect: null }] });
+    const planned = subscriptionVersion(await store.getSubscription('ovr'));
+    // The project goes away after the first request that changes overrides (a kill there is the same).
+    let changes = 0;
+    fake.failWhen = (method, p) => method !== 'GET' && p.startsWith('/rest/v1/business_feature_overrides') && ++changes > 1;
+    try {
+      const next = { ...sub, overrides: { has_ai: false, has_payroll: true } };
+      await expect(store.applyChanges({ subscriptions: [{ sub: next, hash: 'o2', expect: planned }] })).rejects.toBeInstanceOf(BackendUnavailableError);
+    } finally {
+      fake.failWhen = undefined;
+    }
+    // What the YAML sets is there with its new value; only a feature it dropped may linger (before: all of them gone).
+    expect((await store.getSubscription('ovr'))?.overrides).toEqual({ has_ai: false, has_payroll: true, max_devices: 3 });
+    // Once the project is back, the next write leaves exactly the planned set.
+    const now = subscriptionVersion(await store.getSubscription('ovr'));
+    await store.applyChanges({ subscriptions: [{ sub: { ...sub, overrides: { has_payroll: true } }, hash: 'o3', expect: now }] });
+    expect((await store.getSubscription('ovr'))?.overrides).toEqual({ has_payroll: true });
+    await store.applyChanges({ subscriptions: [{ sub: { ...sub, overrides: {} }, hash: 'o4', expect: subscriptionVersion(await store.getSubscription('ovr')) }] });
+    expect((await store.getSubscription('ovr'))?.overrides).toEqual({});
+  });
+
+  it('a services\' overrides table without the unique key an upsert needs is still written (delete, then insert)', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    const sub = { business_id: 'nokey', tier: 'pilot_core', status: 'active' as const, demo_expires_at: null, overrides: { has_ai: true, max_devices: 3 } };
+    fake.noUniqueKey.add('business_feature_overrides');
+    try {
+      await store.applyChanges({ subscriptions: [{ sub, hash: 'n1', expect: null }] });
+      const planned = subscriptionVersion(await store.getSubscription('nokey'));
+      await store.applyChanges({ subscriptions: [{ sub: { ...sub, overrides: { has_payroll: true } }, hash: 'n2', expect: planned }] });
+      expect((await store.getSubscription('nokey'))?.overrides).toEqual({ has_payroll: true });
+    } finally {
+      fake.noUniqueKey.delete('business_feature_overrides');
+    }
+  });
+
   it('an update silently filtered by row-level security is reported, not taken as success', async () => {
     const store = await SupabaseRegistryStore.open(fake.url, fake.key);
     await put(store, rowFromConfig('rls', config('rls')));
