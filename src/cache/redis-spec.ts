@@ -77,6 +77,9 @@ function parseRedisUrl(raw: string, where: string): { url: URL; tls: boolean } {
 
 const decode = (s: string) => (s ? decodeURIComponent(s) : undefined);
 
+/** Whether any TLS file (CA, client certificate, key) is given. */
+export const tlsFilesGiven = (tls: RedisTls | undefined): boolean => !!(tls && (tls.ca || tls.cert || tls.key));
+
 /**
  * The spec, or undefined when no Redis is configured (the cache is off).
  * A URL given with a Cluster or Sentinel supplies only credentials, database
@@ -91,7 +94,9 @@ export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
   const u = parsed?.url;
   const dbText = u?.pathname.replace(/^\//, '') ?? '';
   if (dbText && !/^\d{1,5}$/.test(dbText)) throw new UsageError(`${s.url!.where}: database "${dbText.slice(0, 20)}" must be a number`, { reason: 'bad-redis' });
-  const tlsOn = parsed?.tls || !!(s.tls && (s.tls.ca || s.tls.cert || s.tls.key));
+  // A standalone server's URL says whether it is TLS (redis:// or rediss://), as the services' clients
+  // read it; TLS files only configure it. A Cluster's or Sentinel's seeds have no scheme: files turn it on.
+  const tlsOn = parsed?.tls || (tlsFilesGiven(s.tls) && !!(s.cluster || s.sentinel));
   const base = {
     username: u ? decode(u.username) : undefined,
     password: u ? decode(u.password) : undefined,

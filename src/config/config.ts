@@ -4,7 +4,7 @@ import { load, CORE_SCHEMA } from 'js-yaml';
 import { UsageError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import { buildFamilies, DEFAULT_RESOURCES, type KeyFamily } from '../keys/key-families.js';
-import { parseRedisSpec, type RedisSpec } from '../cache/redis-spec.js';
+import { parseRedisSpec, tlsFilesGiven, type RedisSpec } from '../cache/redis-spec.js';
 import { DEFAULT_EMBEDDED_DIR, parseRegistrySpec, supabaseKeyFromEnv, type RegistrySpec } from '../registry/registry-spec.js';
 import { findProjectRoot, type ProjectRoot } from './project-root.js';
 import { parsePositiveInt } from './positive-int.js';
@@ -235,20 +235,27 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   });
   const masterPick = str('sentinel_master');
   const sentinelPassword = str('sentinel_password');
+  const tls = { ca: file('redis_ca_cert'), cert: file('redis_tls_cert'), key: file('redis_tls_key') };
   const redis = parseRedisSpec({
     url: urlPick && { value: String(urlPick.value), where: `Redis URL (${urlPick.where})` },
     cluster: clusterPick && { value: clusterPick.value, where: `Redis cluster nodes (${clusterPick.where})` },
     sentinel: sentinelPick && { value: sentinelPick.value, where: `Redis sentinels (${sentinelPick.where})` },
     sentinelMaster: masterPick && { value: String(masterPick.value), where: masterPick.where },
     sentinelPassword: sentinelPassword && String(sentinelPassword.value),
-    tls: { ca: file('redis_ca_cert'), cert: file('redis_tls_cert'), key: file('redis_tls_key') },
+    tls,
     timeoutMs: redisTimeoutMs,
   });
+  const notices: string[] = [];
+  // TLS files beside a plain redis:// server are not used: said once, and shown as such by `config`.
+  if (redis?.topology === 'standalone' && !redis.tls && tlsFilesGiven(tls)) {
+    const unused = ['redis_ca_cert', 'redis_tls_cert', 'redis_tls_key'].map((k) => settings.get(k)!).filter((st) => st.origin);
+    for (const st of unused) st.overriddenBy = `the redis:// URL (${urlPick!.where})`;
+    notices.push(`${unused.map((st) => st.origin).join(', ')} not used: the Redis URL (${urlPick!.where}) is redis://, so no TLS (rediss:// for TLS)`);
+  }
 
   const ttl = int('ttl', 'TTL', 300);
   const permissionsTtl = int('permissions_ttl', `${fileName}: permissions_ttl`, ttl);
 
-  const notices: string[] = [];
   const registryPick = pick('registry');
   let registry: RegistrySpec;
   if (!registryPick) registry = { kind: 'embedded', dir: path.resolve(project.dir, DEFAULT_EMBEDDED_DIR) };

@@ -42,3 +42,25 @@ describe('TLS (rediss://) against a TLS-only redis-server', () => {
     expect(r.ms).toBeLessThan(500 + 2000);
   });
 });
+
+describe('TLS files beside a plain redis:// server', () => {
+  let dir: string;
+  let plain: RedisServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-tls-plain-'));
+    makeCertificates(dir);
+    plain = await startRedis();
+  });
+  afterAll(async () => {
+    await plain?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the URL\'s scheme decides: a CA left in the environment does not turn TLS on for redis:// (said once on stderr)', async () => {
+    // A profile's REDIS_CA_CERT for production, a local server by --redis-url: before, a TLS handshake with a plain server, exit 3.
+    const r = await runCli(['test-redis', '--json', '--redis-url', `redis://127.0.0.1:${plain.port}`], { env: { REDIS_CA_CERT: path.join(dir, 'ca.crt'), REDIS_TIMEOUT_MS: '1000' } });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).ok).toBe(true);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/env REDIS_CA_CERT not used: the Redis URL \(--redis-url\) is redis:\/\/, so no TLS/)]);
+  });
+});

@@ -61,6 +61,24 @@ describe('configuration precedence: flag > environment > config file > default',
     expect(() => resolveConfig({}, { ...env, REDIS_SENTINEL_NODES: 's:1', REDIS_SENTINEL_MASTER: 'm' }, cwd)).toThrow(/not both/);
   });
 
+  it('a standalone URL\'s scheme decides TLS: redis:// with TLS files is plain, said once and marked in `config`; rediss://, a Cluster or a Sentinel take the files', () => {
+    const cwd = cwdWith();
+    const files = { REDIS_CA_CERT: 'ca.pem', REDIS_TLS_CERT: 'client.pem' };
+    const plain = resolveConfig({ redisUrl: 'redis://localhost:6390' }, files, cwd);
+    expect(plain.redis).toMatchObject({ topology: 'standalone' });
+    expect(plain.redis!.tls).toBeUndefined();
+    expect(plain.notices).toEqual([expect.stringMatching(/env REDIS_CA_CERT, env REDIS_TLS_CERT not used: the Redis URL \(--redis-url\) is redis:\/\/, so no TLS \(rediss:\/\/ for TLS\)/)]);
+    const shown = Object.fromEntries(plain.settings.map((s) => [s.key, s]));
+    expect(shown.redis_ca_cert.overriddenBy).toBe('the redis:// URL (--redis-url)');
+    expect(shown.redis_tls_key.overriddenBy).toBeUndefined();
+    const tls = resolveConfig({ redisUrl: 'rediss://localhost:6390' }, files, cwd);
+    expect(tls.redis!.tls).toEqual({ ca: path.join(cwd, 'ca.pem'), cert: path.join(cwd, 'client.pem'), key: undefined });
+    expect(tls.notices).toEqual([]);
+    // No scheme to go by: the files turn TLS on, also beside a URL that only lends credentials.
+    expect(resolveConfig({}, { ...files, REDIS_CLUSTER_NODES: 'c1:7000' }, cwd).redis!.tls).toMatchObject({ ca: path.join(cwd, 'ca.pem') });
+    expect(resolveConfig({}, { ...files, REDIS_URL: 'redis://u:p@x:1', REDIS_SENTINEL_NODES: 's:1', REDIS_SENTINEL_MASTER: 'm' }, cwd).redis!.tls).toMatchObject({ ca: path.join(cwd, 'ca.pem') });
+  });
+
   it('reads tenantctl.config.json too, and declared families and resources', () => {
     const cwd = cwdWith(['tenantctl.config.json', JSON.stringify({
       families: [{ name: 'app_cache', pattern: 'fastapi_template:tenant-{tenant}:*', ttl: 1800 }],
