@@ -69,6 +69,16 @@ export class Output {
   }
 
   /**
+   * A summary under a view ("done: 2 create, ..."): on a terminal part of the
+   * view; in plain form on stderr, so that what a pipe reads is the header and
+   * the tab-separated rows alone.
+   */
+  summary(text: string): void {
+    if (this.format === 'plain') this.stderr.write(`${text}\n`);
+    else this.line(text);
+  }
+
+  /**
    * A table: boxed on a terminal, tab-separated rows under a header line in
    * plain form. Columns listed in `wideOnly` appear only with `-o wide`.
    */

@@ -123,6 +123,9 @@ describe('CLI commands', () => {
       const plain = await runCli(['migrate-yaml', id, '--dry-run'], { cwd: ws.dir, env: up() });
       expect(plain.stdout.split('\n')[0]).toBe('item\tkind\tplan\tdetail');
       expect(plain.stdout).toMatch(new RegExp(`^${id}\ttenant\tcreate\t$`, 'm'));
+      // Only the header and rows: every line has the header's columns; the summary is on stderr.
+      expect(plain.stdout.replace(/\n$/, "").split("\n").filter((l) => l.split("\t").length !== 4)).toEqual([]);
+      expect(plain.stderr).toMatch(/^plan: 1 create, 0 update/m);
       const table = await runCli(['migrate-yaml', id, '-o', 'table'], { cwd: ws.dir, env: up() });
       expect(table.stdout).toMatch(new RegExp(`${id}\\s*│\\s*tenant\\s*│\\s*create`));
       expect(table.stdout).toMatch(/done: 1 create/);

@@ -55,11 +55,11 @@ function renderProfile(out: Output, p: CacheProfile) {
       p.tenants.map((t) => [t.tenant, t.keys, humanBytes(t.bytes), share(t.bytes), ...ttlCells(t)]),
     );
   }
-  out.line(`${p.total.keys} keys of the tool's, ${humanBytes(p.total.bytes)}, ${p.tenant_count} tenants${p.tenant ? '' : ` (top ${p.tenants.length} by memory shown)`}; ${p.total.no_ttl} keys without a TTL`);
-  if (p.orphans_unknown) out.line(`orphans unknown: ${p.orphans_unknown}`);
+  out.summary(`${p.total.keys} keys of the tool's, ${humanBytes(p.total.bytes)}, ${p.tenant_count} tenants${p.tenant ? '' : ` (top ${p.tenants.length} by memory shown)`}; ${p.total.no_ttl} keys without a TTL`);
+  if (p.orphans_unknown) out.summary(`orphans unknown: ${p.orphans_unknown}`);
   else if (p.orphans?.length) {
     out.table(['orphan tenant', 'keys', 'memory', 'why'], p.orphans.map((o) => [o.tenant, o.keys, humanBytes(o.bytes), o.reason]));
-    if ((p.orphan_count ?? 0) > p.orphans.length) out.line(`${p.orphan_count} orphan tenants (the largest ${p.orphans.length} shown)`);
+    if ((p.orphan_count ?? 0) > p.orphans.length) out.summary(`${p.orphan_count} orphan tenants (the largest ${p.orphans.length} shown)`);
   }
 }
 

@@ -28,7 +28,7 @@ function render(out: Output, r: InvalidateAllResult) {
   out.table(['family', r.dryRun ? 'keys' : 'deleted'], [...shown, ['total', r.total]]);
   // On a terminal, one line that shows what the deletion was made of.
   if (out.pictures) for (const line of stackedBar(shown, 60, out.c)) out.line(line);
-  if (!r.complete) out.line(`stopped before the end of the keyspace (--max-keys or a stop): run again to finish`);
+  if (!r.complete) out.summary(`stopped before the end of the keyspace (--max-keys or a stop): run again to finish`);
 }
 
 /** `invalidate-all`: delete every key of the tool's families (or some); confirmation or --yes. */

@@ -13,7 +13,7 @@ function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owe
     );
   }
   if (dryRun) for (const r of results) for (const k of r.keys ?? []) out.line(k);
-  if (owed?.done) out.line(`also done: ${owed.done} invalidation(s) owed by earlier writes`);
+  if (owed?.done) out.summary(`also done: ${owed.done} invalidation(s) owed by earlier writes`);
 }
 
 /** `invalidate <tenant...>`: delete every cache key of those tenants (every family), and what earlier writes still owe. */

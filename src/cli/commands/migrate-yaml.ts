@@ -18,7 +18,7 @@ function render(out: Output, r: MigrationReport) {
     ]),
   );
   const c = r.counts;
-  out.line(`${r.dryRun ? 'plan' : 'done'}: ${c.create} create, ${c.update} update, ${c.unchanged} unchanged, ${c.conflict} conflict, ${c.skip} skip, ${c.error} error`);
+  out.summary(`${r.dryRun ? 'plan' : 'done'}: ${c.create} create, ${c.update} update, ${c.unchanged} unchanged, ${c.conflict} conflict, ${c.skip} skip, ${c.error} error`);
 }
 
 /** Warnings once per cause: per-file warnings as they are, the cache's state in one line with a count. */

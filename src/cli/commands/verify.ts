@@ -24,7 +24,7 @@ function render(out: Output, r: VerifyReport, fix: boolean) {
       r.entries.map((e) => [e.key, e.status, detail(e, out.wide), ...(fix ? [e.fixed ? 'deleted' : '-'] : [])]),
     );
   }
-  out.line(summaryLine(r, fix));
+  out.summary(summaryLine(r, fix));
 }
 
 function summaryLine(r: VerifyReport, fix: boolean): string {
