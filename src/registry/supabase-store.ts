@@ -242,16 +242,15 @@ export class SupabaseRegistryStore implements Registry {
 
   /** Writes the new rows first, then removes what is no longer listed. */
   private async replaceCatalogue(catalogue: Catalogue, hash: string): Promise<void> {
-    const list = (names: string[]) => `(${names.map((n) => `"${n}"`).join(',')})`;
     if (catalogue.features.length) {
       await this.rows('writing features', () => this.table('permission_features').upsert(catalogue.features.map((name) => ({ name })), { onConflict: 'name' }).select('name').retry(false));
     }
-    await this.rows('removing features', () => this.table('permission_features').delete().not('name', 'in', list(catalogue.features)).select('name').retry(false));
+    await this.rows('removing features', () => this.table('permission_features').delete().not('name', 'in', postgrestList(catalogue.features)).select('name').retry(false));
     const tiers = Object.values(catalogue.tiers);
     if (tiers.length) {
       await this.rows('writing tiers', () => this.table('permission_tiers').upsert(tiers.map((t) => ({ name: t.name, features: t.features, max_devices: t.max_devices })), { onConflict: 'name' }).select('name').retry(false));
     }
-    await this.rows('removing tiers', () => this.table('permission_tiers').delete().not('name', 'in', list(tiers.map((t) => t.name))).select('name').retry(false));
+    await this.rows('removing tiers', () => this.table('permission_tiers').delete().not('name', 'in', postgrestList(tiers.map((t) => t.name))).select('name').retry(false));
     await this.rows('writing tenantctl_meta', () => this.table('tenantctl_meta').upsert({ key: 'catalogue_hash', value: hash }, { onConflict: 'key' }).select('key').retry(false));
   }
 
@@ -313,10 +312,9 @@ export class SupabaseRegistryStore implements Registry {
       }
       this.check(res, `writing the overrides of ${sub.business_id}`);
     }
-    const kept = `(${overrides.map((o) => `"${o.feature.replace(/["\\]/g, '\\$&')}"`).join(',')})`;
     await this.rows('removing dropped overrides', () => {
       const q = table().delete().eq('business_id', sub.business_id);
-      return (overrides.length ? q.not('feature', 'in', kept) : q).select('feature').retry(false);
+      return (overrides.length ? q.not('feature', 'in', postgrestList(overrides.map((o) => o.feature))) : q).select('feature').retry(false);
     });
   }
 
@@ -355,3 +353,6 @@ export class SupabaseRegistryStore implements Registry {
     await this.client.removeAllChannels().catch(() => undefined);
   }
 }
+
+/** A PostgREST `in` list for `.not(column, 'in', ...)`: each value double-quoted, `"` and `\\` escaped. */
+const postgrestList = (values: string[]): string => `(${values.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')})`;
