@@ -354,5 +354,5 @@ export class SupabaseRegistryStore implements Registry {
   }
 }
 
-/** A PostgREST `in` list for `.not(column, 'in', ...)`: each value double-quoted, `"` and `\\` escaped. */
+/** A PostgREST `in` list for `.not(column, 'in', ...)`: each value double-quoted, with its quotes and backslashes escaped. */
 const postgrestList = (values: string[]): string => `(${values.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')})`;
