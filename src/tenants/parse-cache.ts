@@ -3,6 +3,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readOwnCacheFile, userCacheDir } from '../user-cache.js';
 import { directoryBase } from './tenant-file.js';
+import type { Yaml11Difference } from '../yaml/yaml11.js';
 
 /** What a parsed tenant file came to, without its text or its config (kept apart, see ParseCache). */
 export interface ParsedEntry {
@@ -14,13 +15,19 @@ export interface ParsedEntry {
   yamlOnly?: boolean;
   /** The secrets parsing stripped: where they were, never their values. */
   strippedSecrets?: Array<{ path: string[]; kind: 'literal-removed' | 'default-dropped'; line?: number }>;
+  /** Plain scalars YAML 1.1 readers read otherwise: where, and as written (the warnings are made from them). */
+  yaml11Differences?: Yaml11Difference[];
   error?: { line?: number; detail: string };
   /** The content hash of the registry row the config makes (see TenantDocument.rowHash). */
   rowHash?: string;
 }
 
-/** Bumped whenever parsing, stripping, the row mapping or the files' shape change: older files are ignored. */
-const FORMAT = 6;
+/**
+ * Bumped whenever parsing, stripping, the row mapping or the files' shape
+ * change: older files are ignored. 7: entries keep YAML 1.1 differences (an
+ * older entry, which has none, would hide their warnings).
+ */
+const FORMAT = 7;
 
 /**
  * An entry as the index file keeps it, under the file's name relative to the
@@ -29,7 +36,12 @@ const FORMAT = 6;
  * index of 10,000 tenants is ~1.4 MB instead of ~2.5 MB, and parsed in half
  * the time, which a migration rerun pays first.
  */
-type StoredEntry = [stamp: string, rowHash: string | 0, flags: number, rare?: { id?: string; secrets?: ParsedEntry['strippedSecrets']; error?: ParsedEntry['error'] }];
+type StoredEntry = [
+  stamp: string,
+  rowHash: string | 0,
+  flags: number,
+  rare?: { id?: string; secrets?: ParsedEntry['strippedSecrets']; yaml11?: ParsedEntry['yaml11Differences']; error?: ParsedEntry['error'] },
+];
 
 const YAML_ONLY = 1;
 const HAS_SUBSCRIPTION = 2;
@@ -41,6 +53,7 @@ function toStored(name: string, e: ParsedEntry): StoredEntry {
   const rare: NonNullable<StoredEntry[3]> = {};
   if (e.id !== idOfName(name)) rare.id = e.id;
   if (e.strippedSecrets?.length) rare.secrets = e.strippedSecrets;
+  if (e.yaml11Differences?.length) rare.yaml11 = e.yaml11Differences;
   if (e.error) rare.error = e.error;
   const stored: StoredEntry = [e.stamp, e.rowHash ?? 0, (e.yamlOnly ? YAML_ONLY : 0) | (e.hasSubscription ? HAS_SUBSCRIPTION : 0)];
   if (Object.keys(rare).length) stored.push(rare);
@@ -48,7 +61,10 @@ function toStored(name: string, e: ParsedEntry): StoredEntry {
 }
 
 function fromStored(name: string, [stamp, rowHash, flags, rare]: StoredEntry): ParsedEntry {
-  const e: ParsedEntry = { stamp, id: rare?.id ?? idOfName(name), yamlOnly: !!(flags & YAML_ONLY), hasSubscription: !!(flags & HAS_SUBSCRIPTION), strippedSecrets: rare?.secrets ?? [] };
+  const e: ParsedEntry = {
+    stamp, id: rare?.id ?? idOfName(name), yamlOnly: !!(flags & YAML_ONLY), hasSubscription: !!(flags & HAS_SUBSCRIPTION), strippedSecrets: rare?.secrets ?? [],
+    yaml11Differences: rare?.yaml11 ?? [],
+  };
   if (rowHash) e.rowHash = rowHash;
   if (rare?.error) e.error = rare.error;
   return e;
@@ -60,7 +76,7 @@ function fromStored(name: string, [stamp, rowHash, flags, rare]: StoredEntry): P
  * cache directory (`$XDG_CACHE_HOME/tenantctl`, else `~/.cache/tenantctl`),
  * never in the project (it must not mark a directory as a project), as two
  * files per tenants directory: an index (each file's stamp, row hash, flags,
- * stripped-secret places) read at open, and the configs, read only when a
+ * stripped-secret places, YAML 1.1 differences) read at open, and the configs, read only when a
  * config is asked for. A migration rerun over unchanged files decides from
  * the index alone: it never reads the configs (~7 MB for 10,000 tenants).
  * Both carry one generation: configs of another generation (a run killed

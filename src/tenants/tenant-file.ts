@@ -2,7 +2,8 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError, describeError } from '../errors.js';
 import { lineLocator, readYamlFile } from '../yaml/yaml-file.js';
-import { stripSecrets, type StrippedSecret } from './secrets.js';
+import { describeYaml11Difference, type Yaml11Difference } from '../yaml/yaml11.js';
+import { isSecretKey, stripSecrets, type StrippedSecret } from './secrets.js';
 import { isMap } from './plain-object.js';
 import { rowFromConfig } from './registry-mapping.js';
 import type { ParsedEntry } from './parse-cache.js';
@@ -26,10 +27,15 @@ export interface TenantDocument {
   config: Record<string, unknown>;
   /** `yaml_only: true`: never cached, never migrated. */
   yamlOnly: boolean;
-  /** `file:line: ...` warnings (literal secrets stripped). */
+  /**
+   * `file:line: ...` warnings: literal secrets stripped, then plain scalars
+   * that YAML 1.1 readers such as PyYAML (the services) read otherwise.
+   */
   warnings: string[];
   /** What was stripped, and where (the warnings say the same in words). */
   strippedSecrets: StrippedSecretAt[];
+  /** Plain scalars YAML 1.1 readers read otherwise, and where (the warnings say the same in words). */
+  yaml11Differences: Yaml11Difference[];
   /**
    * The content hash of the registry row this file makes (rowFromConfig's
    * tenantctl_hash) as parsed, kept in the parse cache: a migration rerun over
@@ -77,7 +83,7 @@ export function locateTenantFile(base: string, id: string): { file: string; stam
 
 /** Reads, parses and validates one tenant file; secrets stripped. Throws TenantFileError when it is bad. */
 export function parseTenantFile(id: string, file: string): TenantDocument {
-  const { text, doc } = readYamlFile(file);
+  const { text, doc, yaml11: read11 } = readYamlFile(file);
   // The line index is built only when a line is asked for (an error, a stripped secret).
   let locate: ((p: string[]) => number | undefined) | undefined;
   const lineOf = (p: string[]) => (locate ??= lineLocator(text))(p);
@@ -100,9 +106,13 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
 
   const { config: stripped, stripped: removed } = stripSecrets(config);
   const secrets = removed.map((s) => ({ ...s, line: lineOf(s.path) }));
+  // Under a secret key, the value is stripped (never stored, so never read otherwise), and must not be shown or kept.
+  const yaml11 = read11.length ? read11.filter((d) => !d.path.some(isSecretKey)) : read11;
   const yamlOnly = config.yaml_only === true;
   const hasSubscription = stripped.subscription !== undefined;
-  const parsed: TenantDocument = { id, file, config: stripped, yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, hasSubscription, lineOf };
+  const parsed: TenantDocument = {
+    id, file, config: stripped, yamlOnly, warnings: fileWarnings(file, secrets, yaml11), strippedSecrets: secrets, yaml11Differences: yaml11, hasSubscription, lineOf,
+  };
   // Hashed when first asked for (a migration, the parse cache), so a get-config of one huge file never pays
   // for it; not enumerable, so load()'s copy does not compute it either.
   let rowHash: string | undefined;
@@ -136,7 +146,9 @@ function unstorable(v: unknown, at: string[]): string[] | undefined {
 /** What the parse cache keeps of a result: never the text (it may hold the literal secrets that were stripped). */
 export function toParsedEntry(id: string, stamp: string, result: TenantDocument | TenantFileError): ParsedEntry {
   if (result instanceof TenantFileError) return { stamp, id, error: { line: result.line, detail: result.detail } };
-  return { stamp, id, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets, rowHash: result.rowHash, hasSubscription: result.hasSubscription };
+  return {
+    stamp, id, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets, yaml11Differences: result.yaml11Differences, rowHash: result.rowHash, hasSubscription: result.hasSubscription,
+  };
 }
 
 /** A result back from the parse cache; its lines are found by reading the file again, only if one is asked for. */
@@ -151,26 +163,35 @@ export function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Re
     }
   };
   const secrets = e.strippedSecrets ?? [];
+  const yaml11 = e.yaml11Differences ?? [];
   // The config is fetched on first use (most readers of a rerun never ask), then kept.
   let config: Record<string, unknown> | undefined;
   return {
-    id: e.id, file, yamlOnly: !!e.yamlOnly, warnings: strippedWarnings(file, secrets), strippedSecrets: secrets, rowHash: e.rowHash, hasSubscription: !!e.hasSubscription, lineOf,
+    id: e.id, file, yamlOnly: !!e.yamlOnly, warnings: fileWarnings(file, secrets, yaml11), strippedSecrets: secrets, yaml11Differences: yaml11, rowHash: e.rowHash,
+    hasSubscription: !!e.hasSubscription, lineOf,
     get config() {
       return (config ??= configOf());
     },
   };
 }
 
-/** `file:line: literal secret ... stripped` per stripped secret, the file named from the working directory. */
-function strippedWarnings(file: string, secrets: StrippedSecretAt[]): string[] {
-  if (secrets.length === 0) return [];
+/**
+ * A file's warnings, the file named from the working directory: `file:line:
+ * literal secret ... stripped` per stripped secret, then `file:line: path:
+ * plain no is the string "no" here (YAML 1.2) but false to YAML 1.1 readers
+ * such as PyYAML ...` per plain scalar YAML 1.1 reads otherwise.
+ */
+function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11Difference[]): string[] {
+  if (secrets.length === 0 && yaml11.length === 0) return [];
   const name = path.relative(process.cwd(), file) || file;
-  return secrets.map((s) => {
+  const out = secrets.map((s) => {
     const where = `${name}:${s.line ?? '?'}`;
     return s.kind === 'literal-removed'
       ? `${where}: literal secret ${s.path.join('.')} stripped; put it in an environment variable and write \${VAR}`
       : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;
   });
+  for (const d of yaml11) out.push(`${name}:${d.line}: ${describeYaml11Difference(d)}`);
+  return out;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { CORE_SCHEMA } from 'js-yaml';
+import { readsOtherwise, type Yaml11Difference } from './yaml11.js';
 
 /**
  * A fast path for the YAML that tenant files are made of: block mappings and
@@ -16,11 +17,23 @@ import { CORE_SCHEMA } from 'js-yaml';
  * of 10,000 new files. Plain scalars are resolved by js-yaml's own schema
  * (null, bool, int, float), so `1_000`, `0x10` or `.inf` mean what they mean
  * to js-yaml. A differential property test holds the two parsers equal.
+ *
+ * `yaml11`, when given, receives the plain scalars (keys included) that YAML
+ * 1.1 readers read otherwise (see yaml11.ts), only if the text is taken: the
+ * same list yaml11DifferencesOfEvents gives for js-yaml's parse.
  */
-export function parseSimpleYaml(text: string): Record<string, unknown> | undefined {
+export function parseSimpleYaml(text: string, yaml11?: Yaml11Difference[]): Record<string, unknown> | undefined {
   if (!resolveImplicit || UNSAFE_CHARS.test(text)) return undefined;
   try {
-    return new SimpleParser(text).document();
+    const parser = new SimpleParser(text, false);
+    const doc = parser.document();
+    // Rare: read again, keeping key paths and lines this time (ordinary files never pay for them).
+    if (yaml11 && parser.readOtherwise) {
+      const again = new SimpleParser(text, true);
+      again.document();
+      for (const d of again.yaml11) yaml11.push(d);
+    }
+    return doc;
   } catch (err) {
     if (err === NOT_SIMPLE) return undefined;
     throw err;
@@ -59,19 +72,47 @@ interface Line {
   indent: number;
   /** The line from its first non-space character. */
   text: string;
+  /** Its 1-based number in the text. */
+  no: number;
 }
 
 class SimpleParser {
   private readonly lines: Line[] = [];
   private i = 0;
   private depth = 0;
+  /** The key path of the node being read, when tracked: keys, and sequence indexes (numbers, made strings only for a difference found). */
+  readonly path: Array<string | number> = [];
+  /** The number of the line being read, when tracked. */
+  private lineNo = 0;
+  /** Whether a plain scalar YAML 1.1 reads otherwise was met. */
+  readOtherwise = false;
+  /** Those scalars, in text order, when tracked. */
+  readonly yaml11: Yaml11Difference[] = [];
 
-  constructor(text: string) {
+  /** `track`: keep key paths and line numbers, for the YAML 1.1 differences (only worth it when there are some). */
+  constructor(text: string, readonly track: boolean) {
+    let no = 0;
     for (const raw of text.split('\n')) {
+      no++;
       const indent = skipSpaces(raw, 0);
       if (indent === raw.length || raw.charCodeAt(indent) === 35 /* # */) continue; // blank or comment
       if (indent === 0 && (raw.startsWith('---') || raw.startsWith('...') || raw.startsWith('%'))) bail();
-      this.lines.push({ indent, text: indent ? raw.slice(indent) : raw });
+      this.lines.push({ indent, text: indent ? raw.slice(indent) : raw, no });
+    }
+  }
+
+  /**
+   * A plain scalar just read (`value`: its CORE reading), checked against
+   * YAML 1.1 (a first-character and length test, nearly always enough); a
+   * key's own path ends with the key, a value's is the current path.
+   */
+  plain(source: string, value: unknown, key: boolean): void {
+    if (readsOtherwise(source, value)) {
+      this.readOtherwise = true;
+      if (!this.track) return;
+      const path = this.path.map(String);
+      if (key) path.push(source);
+      this.yaml11.push({ line: this.lineNo, path, source, ...(key && { key: true }) });
     }
   }
 
@@ -94,10 +135,14 @@ class SimpleParser {
       const line = this.lines[this.i];
       if (line.indent < indent) break;
       if (line.indent > indent) bail();
-      const { key, rest } = splitKey(line.text) ?? bail();
+      const { key, rest, plain } = splitKey(line.text) ?? bail();
       checkNewKey(out, key);
       this.i++;
-      out[key] = rest === '' ? this.nested(indent, true) : inlineValue(rest, this.depth);
+      if (this.track) this.lineNo = line.no;
+      if (plain) this.plain(key, key, true);
+      if (this.track) this.path.push(key);
+      out[key] = rest === '' ? this.nested(indent, true) : inlineValue(this, rest, this.depth);
+      if (this.track) this.path.pop();
     }
     this.depth--;
     return out;
@@ -112,6 +157,10 @@ class SimpleParser {
       if (line.indent < indent) break;
       if (line.indent > indent) bail();
       if (!isDash(line.text)) break;
+      if (this.track) {
+        this.lineNo = line.no;
+        this.path.push(out.length);
+      }
       const skip = skipSpaces(line.text, 1);
       const rest = line.text.slice(skip);
       if (rest === '' || rest.charCodeAt(0) === 35 /* # */) {
@@ -121,12 +170,13 @@ class SimpleParser {
         bail(); // `- - a`
       } else if (startsMapping(rest)) {
         // `- key: value`: a mapping whose keys align with this first one.
-        this.lines[this.i] = { indent: indent + skip, text: rest };
+        this.lines[this.i] = { indent: indent + skip, text: rest, no: line.no };
         out.push(this.mapping(indent + skip));
       } else {
         this.i++;
-        out.push(inlineValue(rest, this.depth));
+        out.push(inlineValue(this, rest, this.depth));
       }
+      if (this.track) this.path.pop();
     }
     this.depth--;
     return out;
@@ -170,12 +220,13 @@ function plainKeyEnd(text: string): number {
   return -1;
 }
 
-/** A mapping entry's key and what follows its `: ` (comment removed, '' when the value is on the next lines). */
-function splitKey(text: string): { key: string; rest: string } | undefined {
+/** A mapping entry's key, whether it is plain, and what follows its `: ` (comment removed, '' when the value is on the next lines). */
+function splitKey(text: string): { key: string; rest: string; plain: boolean } | undefined {
   let key: string;
   let after: number;
   const c = text[0];
-  if (c === '"' || c === "'") {
+  const plain = c !== '"' && c !== "'";
+  if (!plain) {
     const [value, end] = quoted(text, 0);
     if (text[end] !== ':' || (end + 1 < text.length && text.charCodeAt(end + 1) !== 32)) return undefined;
     key = value;
@@ -189,7 +240,7 @@ function splitKey(text: string): { key: string; rest: string } | undefined {
   }
   let rest = text.slice(skipSpaces(text, after));
   if (rest.charCodeAt(0) === 35 /* # */) rest = '';
-  return { key, rest };
+  return { key, rest, plain };
 }
 
 /**
@@ -215,10 +266,10 @@ function plainKeyOk(key: string): boolean {
  * or a plain scalar. `depth`: the block collections it is in (a flow here
  * nests below them).
  */
-function inlineValue(text: string, depth: number): unknown {
+function inlineValue(p: SimpleParser, text: string, depth: number): unknown {
   const c = text[0];
   if (c === '[' || c === '{' || c === '"' || c === "'") {
-    const [value, end] = c === '"' || c === "'" ? quoted(text, 0) : flow(text, 0, depth + 1);
+    const [value, end] = c === '"' || c === "'" ? quoted(text, 0) : flow(p, text, 0, depth + 1);
     endOfLine(text, end);
     return value;
   }
@@ -229,7 +280,9 @@ function inlineValue(text: string, depth: number): unknown {
   // `a: b: c` is js-yaml's "bad indentation of a mapping entry". Flow characters
   // are plain text here (block context): `${VAR}`, `x]`.
   if (plain.endsWith(':') || plain.includes(': ')) bail();
-  return resolveImplicit!(plain);
+  const value = resolveImplicit!(plain);
+  p.plain(plain, value, false);
+  return value;
 }
 
 /** Nothing but spaces and a comment may follow a value on its line. */
@@ -274,7 +327,7 @@ function quoted(text: string, at: number): [string, number] {
  * index after it. `depth`: this collection's own depth, counting the block
  * collections around it.
  */
-function flow(text: string, at: number, depth: number): [unknown, number] {
+function flow(p: SimpleParser, text: string, at: number, depth: number): [unknown, number] {
   if (depth > MAX_DEPTH) bail();
   const seq = text[at] === '[';
   const close = seq ? ']' : '}';
@@ -283,7 +336,9 @@ function flow(text: string, at: number, depth: number): [unknown, number] {
   if (text[k] === close) return [out, k + 1];
   for (;;) {
     if (seq) {
-      const [value, end] = flowNode(text, k, depth, ']');
+      if (p.track) p.path.push((out as unknown[]).length);
+      const [value, end] = flowNode(p, text, k, depth, ']');
+      if (p.track) p.path.pop();
       (out as unknown[]).push(value);
       k = end;
     } else {
@@ -298,11 +353,14 @@ function flow(text: string, at: number, depth: number): [unknown, number] {
         key = text.slice(k, colon);
         if (!plainKeyOk(key)) bail();
         k = colon;
+        p.plain(key, key, true);
       }
       checkNewKey(out as Record<string, unknown>, key);
       k = skipSpaces(text, k + 1);
       if (text[k] === ',' || text[k] === '}') bail(); // `{a: }`: js-yaml's null, not taken here
-      const [value, end] = flowNode(text, k, depth, '}');
+      if (p.track) p.path.push(key);
+      const [value, end] = flowNode(p, text, k, depth, '}');
+      if (p.track) p.path.pop();
       (out as Record<string, unknown>)[key] = value;
       k = end;
     }
@@ -315,9 +373,9 @@ function flow(text: string, at: number, depth: number): [unknown, number] {
 }
 
 /** One value inside a flow collection. */
-function flowNode(text: string, at: number, depth: number, close: string): [unknown, number] {
+function flowNode(p: SimpleParser, text: string, at: number, depth: number, close: string): [unknown, number] {
   const c = text[at];
-  if (c === '[' || c === '{') return flow(text, at, depth + 1);
+  if (c === '[' || c === '{') return flow(p, text, at, depth + 1);
   if (c === '"' || c === "'") {
     const r = quoted(text, at);
     if (text[r[1]] === ':') bail(); // `["a": b]`: a single-pair mapping
@@ -332,7 +390,10 @@ function flowNode(text: string, at: number, depth: number, close: string): [unkn
     if (ch === ':' && (text[k + 1] === ' ' || text[k + 1] === ',' || text[k + 1] === close || k + 1 === text.length)) bail();
   }
   if (k === text.length) bail(); // the flow goes on to the next line
-  return [resolveImplicit!(withoutTrailingSpaces(text.slice(at, k))), k];
+  const plain = withoutTrailingSpaces(text.slice(at, k));
+  const value = resolveImplicit!(plain);
+  p.plain(plain, value, false);
+  return [value, k];
 }
 
 /** YAML's white space is the space (and the tab, declined here): not JavaScript's trim, which also takes U+00A0, U+3000... */

@@ -1,7 +1,8 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { load, CORE_SCHEMA, YAMLException } from 'js-yaml';
+import { constructFromEvents, load, parseEvents, CORE_SCHEMA, YAMLException } from 'js-yaml';
 import { TenantFileError } from '../errors.js';
 import { parseSimpleYaml } from './simple-yaml.js';
+import { yaml11DifferencesOfEvents, type Yaml11Difference } from './yaml11.js';
 
 /** Files above this size are refused before parsing. */
 export const MAX_TENANT_FILE_BYTES = 1024 * 1024;
@@ -12,6 +13,8 @@ export interface ParsedYaml {
   file: string;
   text: string;
   doc: unknown;
+  /** Plain scalars that YAML 1.1 readers (PyYAML, the services) read otherwise, in text order (see yaml11.ts). */
+  yaml11: Yaml11Difference[];
 }
 
 /**
@@ -46,13 +49,14 @@ export function readYamlFile(file: string): ParsedYaml {
   }
   // Most tenant files are simple YAML, which the fast path reads as js-yaml would
   // (no aliases there, so nothing to expand); anything else, errors included, is js-yaml's.
-  const simple = parseSimpleYaml(text);
-  if (simple !== undefined) return { file, text, doc: simple };
+  const yaml11: Yaml11Difference[] = [];
+  const simple = parseSimpleYaml(text, yaml11);
+  if (simple !== undefined) return { file, text, doc: simple, yaml11 };
   try {
-    const doc = load(text, { schema: CORE_SCHEMA, filename: file, ...YAML_LIMITS });
+    const { doc, yaml11 } = loadYaml(text, file);
     // A YAML alias yields shared references; JSON serialisation would expand them.
     assertSerialisable(doc, file, text);
-    return { file, text, doc };
+    return { file, text, doc, yaml11 };
   } catch (err) {
     if (err instanceof TenantFileError) throw err;
     if (err instanceof YAMLException) {
@@ -61,6 +65,21 @@ export function readYamlFile(file: string): ParsedYaml {
     }
     throw new TenantFileError(file, undefined, (err as Error).message.split('\n')[0]);
   }
+}
+
+/**
+ * js-yaml's `load` (CORE schema, readYamlFile's limits), done in its two
+ * steps so that the events, which say how each scalar was written, also give
+ * the plain scalars YAML 1.1 reads otherwise. Throws what `load` throws.
+ */
+export function loadYaml(text: string, filename?: string): { doc: unknown; yaml11: Yaml11Difference[] } {
+  // The options load gives each step (it picks them by name).
+  const named = filename !== undefined ? { filename } : {};
+  const events = parseEvents(text, { ...named, maxDepth: YAML_LIMITS.maxDepth });
+  const docs = constructFromEvents(events, { ...named, schema: CORE_SCHEMA, maxAliases: YAML_LIMITS.maxAliases, source: text });
+  // None or several documents: load's own error.
+  if (docs.length !== 1) return { doc: load(text, { ...named, schema: CORE_SCHEMA, ...YAML_LIMITS }), yaml11: [] };
+  return { doc: docs[0], yaml11: yaml11DifferencesOfEvents(text, events) };
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

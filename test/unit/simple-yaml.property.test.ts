@@ -5,8 +5,9 @@ import fc from 'fast-check';
 import { CORE_SCHEMA, load } from 'js-yaml';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { TenantFileError } from '../../src/errors.js';
-import { readYamlFile } from '../../src/yaml/yaml-file.js';
+import { loadYaml, readYamlFile } from '../../src/yaml/yaml-file.js';
 import { parseSimpleYaml } from '../../src/yaml/simple-yaml.js';
+import type { Yaml11Difference } from '../../src/yaml/yaml11.js';
 import { ROOT } from '../helpers/setup.js';
 
 /** FUZZ_RUNS=100000 for a long differential run. */
@@ -50,13 +51,18 @@ function same(a: unknown, b: unknown, at = '$'): void {
   expect(Object.is(a, b), `${at}: ${String(a)} vs ${String(b)}`).toBe(true);
 }
 
-/** The fast path either declines (undefined) or gives exactly js-yaml's value: same values, types, key order, prototype. */
+/**
+ * The fast path either declines (undefined) or gives exactly js-yaml's value:
+ * same values, types, key order, prototype; and the same YAML 1.1 differences.
+ */
 function agrees(text: string): boolean {
-  const fast = parseSimpleYaml(text);
+  const yaml11: Yaml11Difference[] = [];
+  const fast = parseSimpleYaml(text, yaml11);
   if (fast === undefined) return false;
   const ref = reference(text);
   expect(ref, `js-yaml rejects a text the fast path took:\n${text}`).not.toBe(ERROR);
   same(fast, ref, JSON.stringify(text));
+  expect(yaml11, `YAML 1.1 differences of ${JSON.stringify(text)}`).toEqual(loadYaml(text).yaml11);
   return true;
 }
 

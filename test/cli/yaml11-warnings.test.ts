@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, tenantYaml, workspace, type Workspace } from '../helpers/setup.js';
+
+/**
+ * A plain `no` in a tenant file is the string "no" to tenantctl (YAML 1.2)
+ * but False to the services (PyYAML, YAML 1.1): the commands that report a
+ * file's warnings say so at file:line, and the value is still read as 1.2.
+ */
+describe('YAML 1.1 warnings through the CLI', () => {
+  let ws: Workspace;
+  const WARNING =
+    'tenants/beta.yaml:5: features.beta: plain no is the string "no" here (YAML 1.2) but false to YAML 1.1 readers such as PyYAML (the services): quote it ("no") or write false';
+
+  beforeAll(() => {
+    ws = workspace({
+      beta: tenantYaml('beta', 'Beta', 'features:\n  beta: no\n  quoted: "no"\n  flags: [on, "off"]\n'),
+      plain: tenantYaml('plain', 'Plain', 'features:\n  beta: false\n'),
+    });
+  });
+  afterAll(() => ws.cleanup());
+
+  it('migrate-yaml --dry-run --json carries the warning with file:line in the item, and prints it on stderr', async () => {
+    const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const items = JSON.parse(r.stdout).items as Array<{ id: string; action: string; warnings: string[] }>;
+    const beta = items.find((i) => i.id === 'beta')!;
+    expect(beta.action).toBe('create');
+    expect(beta.warnings).toEqual([
+      WARNING,
+      'tenants/beta.yaml:7: features.flags.0: plain on is the string "on" here (YAML 1.2) but true to YAML 1.1 readers such as PyYAML (the services): quote it ("on") or write true',
+    ]);
+    expect(items.find((i) => i.id === 'plain')!.warnings).toEqual([]);
+    expect(r.stderr.split('\n')).toContain(`warning: ${WARNING}`);
+    // Only a warning: the value is still YAML 1.2's string.
+    const got = await runCli(['get-config', 'beta', '--json', '--no-cache'], { cwd: ws.dir });
+    expect(got.code, got.stderr).toBe(0);
+    expect(JSON.parse(got.stdout).config.features).toEqual({ beta: 'no', quoted: 'no', flags: ['on', 'off'] });
+  });
+
+  it('doctor reports it as a tenants warning', async () => {
+    const r = await runCli(['doctor', '--json'], { cwd: ws.dir });
+    const report = JSON.parse(r.stdout) as { checks: Array<{ area: string; check: string; status: string; detail: string }> };
+    expect(report.checks).toContainEqual(expect.objectContaining({ area: 'tenants', check: 'file', status: 'warn', detail: WARNING }));
+  });
+});
