@@ -2,7 +2,7 @@ import { resolveConfig, type ConfigFlags, type TenantctlConfig } from './config/
 import { Cache, type OpenStore } from './cache/cache.js';
 import { KeySpace } from './keys/key-families.js';
 import { openRegistry } from './registry/open-registry.js';
-import type { Registry } from './registry/registry-store.js';
+import type { PendingInvalidation, Registry } from './registry/registry-store.js';
 import { YamlTenantSource } from './tenants/tenant-source.js';
 import { ContentHashCache } from './tenants/content-hash-cache.js';
 import { ParseCache } from './tenants/parse-cache.js';
@@ -166,6 +166,21 @@ export class Tenantctl {
       const drained = await this.outbox.drain(await this.registry());
       if (drained.status === 'failed') this.warn(`warning: ${drained.pending} invalidation(s) owed by earlier writes are still pending: ${describeError(drained.error)}`);
       return drained;
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      if (err.reason !== 'not-configured') this.warn(`warning: invalidations owed by earlier writes not checked: ${describeError(err)}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * The cache invalidations earlier writes still owe (up to `limit`), read
+   * without doing them; undefined when there is no registry to ask, or (with
+   * a warning) when it cannot be read.
+   */
+  async owedInvalidations(limit = 1000): Promise<PendingInvalidation[] | undefined> {
+    try {
+      return await (await this.registry()).pendingInvalidations(limit);
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
       if (err.reason !== 'not-configured') this.warn(`warning: invalidations owed by earlier writes not checked: ${describeError(err)}`);

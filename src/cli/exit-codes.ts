@@ -13,6 +13,7 @@ function hint(err: BackendUnavailableError): string {
   if (err.backend === 'registry' && err.reason === 'not-configured') {
     return ' (looked from the working directory up to the first tenantctl.config.* or .tenantctl/): run `tenantctl migrate-yaml` there to create it, or give --registry / DATABASE_URL';
   }
+  if (err.backend === 'redis' && err.reason === 'no-permission') return ' (the Redis ACL user lacks a right this command needs)';
   if (err.backend === 'registry' && err.reason === 'no-permission') {
     return ' (the registry role lacks a right: reads need SELECT on tenants and on tenantctl\'s tables, listed by `tenantctl schema`)';
   }
@@ -39,7 +40,9 @@ export function exitCodeFor(err: unknown): { code: number; message?: string } {
     return { code: err.exitCode === 0 ? EXIT.OK : EXIT.USAGE };
   }
   if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.progress) {
-    return { code: err.exitCode, message: `deleted ${err.progress.done} keys before Redis failed: ${describeError(err)}; run again to finish` };
+    // A rerun finishes what a lost or stalled server cut short; one refused for rights fails the same way again.
+    const next = err.reason === 'no-permission' ? `${hint(err)}` : '; run again to finish';
+    return { code: err.exitCode, message: `deleted ${err.progress.done} keys before Redis failed: ${describeError(err)}${next}` };
   }
   if (err instanceof BackendUnavailableError) return { code: err.exitCode, message: `${describeError(err)}${hint(err)}` };
   if (err instanceof UsageError && err.reason && USAGE_HINTS[err.reason]) return { code: err.exitCode, message: `${describeError(err)}${USAGE_HINTS[err.reason]}` };

@@ -151,6 +151,33 @@ describe('CLI commands', () => {
       expect(JSON.parse(done.stdout).owed).toMatchObject({ pending: 0 });
     });
 
+    it('invalidate <tenant> touches that tenant\'s keys only: what earlier writes owe is a note, listed by --pending --dry-run, done by --pending', async () => {
+      const a = uniq('mine');
+      const b = uniq('theirs');
+      ws.writeTenant(a, tenantYaml(a));
+      ws.writeTenant(b, tenantYaml(b));
+      // Written with no Redis configured: both tenants owe an invalidation.
+      expect((await runCli(['migrate-yaml', a, b], { cwd: ws.dir })).code).toBe(0);
+      await redis.set(`tenant_config:${a}`, '{}');
+      await redis.set(`tenant_config:${b}`, '{}');
+      const r = await runCli(['invalidate', a], { cwd: ws.dir, env: up() });
+      expect(r.code, r.stderr).toBe(0);
+      expect(await redis.exists(`tenant_config:${a}`)).toBe(0);
+      // Before: the owed drain deleted the other tenant's key too, and the table said nothing of it.
+      expect(await redis.exists(`tenant_config:${b}`)).toBe(1);
+      expect(r.stderr).toMatch(/^note: \d+ cache invalidation\(s\) owed by earlier writes .*: `tenantctl invalidate --pending` does them$/m);
+      const list = await runCli(['invalidate', '--pending', '--dry-run', '--json'], { cwd: ws.dir, env: up() });
+      expect(list.code, list.stderr).toBe(0);
+      expect(JSON.parse(list.stdout).owed).toEqual(expect.arrayContaining([{ kind: 'tenant', target: b }]));
+      expect(await redis.exists(`tenant_config:${b}`)).toBe(1);
+      const done = await runCli(['invalidate', '--pending', '--json'], { cwd: ws.dir, env: up() });
+      expect(done.code, done.stderr).toBe(0);
+      expect(await redis.exists(`tenant_config:${b}`)).toBe(0);
+      const none = await runCli(['invalidate', '--pending', '--dry-run'], { cwd: ws.dir, env: up() });
+      expect(none.stdout).toBe('owed invalidation\ttarget\n');
+      expect(none.stderr).toBe('nothing owed by earlier writes\n');
+    });
+
     it('bad input: an invalid id exits 2 and writes nothing', async () => {
       const r = await runCli(['migrate-yaml', 'ok', 'bad id'], { cwd: ws.dir, env: up() });
       expect(r.code).toBe(2);

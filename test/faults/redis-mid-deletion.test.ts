@@ -146,6 +146,29 @@ describe('Redis failing in the middle of a deletion', () => {
     expect(SEEDED - n - left).toBeLessThan(IN_FLIGHT_MAX);
   });
 
+  it('invalidate <tenant> refused UNLINK by an ACL: exit 3, one line that does not say "run again", nothing on stdout unless --json', async () => {
+    await redis.command('FLUSHALL');
+    await redis.command('SET', 'tenant_config:acme', '{}');
+    await redis.command('SET', 'dashboard_kpis:acme:days:30', '{}');
+    expect(await redis.command('ACL', 'SETUSER', 'viewer', 'on', '>viewerpw', '~*', '+@read', '+ping', '+info', '+scan', '+select')).toMatch(/^\+OK/);
+    try {
+      const url = redis.url.replace('redis://', 'redis://viewer:viewerpw@');
+      const plain = await runCli(['invalidate', 'acme', '--redis-url', url], { cwd });
+      expect(plain.code).toBe(3);
+      // Before: a JSON document on stdout whatever the format, and "run again to finish" for a refusal that a rerun repeats.
+      expect(plain.stdout).toBe('');
+      expectOneLineError(plain);
+      expect(plain.stderr).toMatch(/^error: deleted 0 keys before Redis failed: .*NOPERM.*lacks a right/);
+      expect(plain.stderr).not.toMatch(/run again/);
+      const json = await runCli(['invalidate', 'acme', '--json', '--redis-url', url], { cwd });
+      expect(json.code).toBe(3);
+      expect(JSON.parse(json.stdout)).toMatchObject({ deleted: 0 });
+      expect(int(await redis.command('DBSIZE'))).toBe(2);
+    } finally {
+      await redis.command('ACL', 'DELUSER', 'viewer');
+    }
+  });
+
   it('invalidate <tenant>: after a stall and a resume, a rerun deletes the rest of that tenant only', async () => {
     await seed(redis);
     const r = await faultMidway(redis, ['invalidate', 'acme', '--json'], () => redis.pause());

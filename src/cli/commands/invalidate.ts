@@ -2,8 +2,15 @@ import type { Command } from 'commander';
 import { BackendUnavailableError, DeniedError, InterruptedError, UsageError } from '../../errors.js';
 import type { TenantInvalidation } from '../../services/cache-admin.js';
 import type { DrainResult } from '../../services/invalidation-outbox.js';
+import type { PendingInvalidation } from '../../registry/registry-store.js';
 import { action, idsArg } from '../action.js';
 import type { Output } from '../output.js';
+
+/** What earlier writes owe, for `--pending --dry-run`: one row per owed invalidation. */
+function renderOwed(out: Output, owed: PendingInvalidation[]) {
+  out.table(['owed invalidation', 'target'], owed.map((o) => [o.kind, o.target]));
+  out.summary(owed.length ? `${owed.length} invalidation(s) owed by earlier writes; \`tenantctl invalidate --pending\` does them` : 'nothing owed by earlier writes');
+}
 
 function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owed?: DrainResult) {
   if (results.length) {
@@ -20,14 +27,18 @@ function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owe
 export function register(program: Command): void {
   program
     .command('invalidate')
-    .description('delete every cache key of these tenants, in every key family (and any invalidation earlier writes still owe)')
+    .description('delete every cache key of these tenants, in every key family (--pending: the invalidations earlier writes still owe)')
     .argument('[tenant...]', 'tenant ids', idsArg())
     .option('--dry-run', 'list the keys that would be deleted')
-    .option('--pending', 'only do the invalidations earlier writes still owe (killed, or Redis down at the time)')
+    .option('--pending', 'do the invalidations earlier writes still owe (killed, or Redis down at the time); with --dry-run, list them')
     .option('--strict', 'exit 1 when a tenant is in neither the registry nor YAML')
     .action(
       action<[string[] | undefined], { dryRun?: boolean; pending?: boolean; strict?: boolean }>(async (ctx, tenants = [], opts) => {
         if (!tenants.length && !opts.pending) throw new UsageError('name at least one tenant, or give --pending');
+        if (opts.pending && opts.dryRun && !tenants.length) {
+          const list = (await ctx.owedInvalidations()) ?? [];
+          return { data: { dryRun: true, owed: list.map((o) => ({ kind: o.kind, target: o.target })) }, render: (out) => renderOwed(out, list) };
+        }
         if (!opts.dryRun) ctx.audit.begin('invalidate', { tenants, pending: !!opts.pending });
         let results: TenantInvalidation[] = [];
         try {
@@ -35,10 +46,17 @@ export function register(program: Command): void {
         } catch (err) {
           if (!(err instanceof BackendUnavailableError || err instanceof InterruptedError) || !err.progress) throw err;
           const counts: Record<string, number> = { deleted: err.progress.done };
-          return { data: { dryRun: false, tenants: [], deleted: err.progress.done, error: err.message }, failure: err, counts };
+          // The one-line error says what was deleted; stdout carries the document only when one is asked for.
+          return { data: { dryRun: false, tenants: [], deleted: err.progress.done, error: err.message }, render: () => undefined, failure: err, counts };
         }
-        // Invalidations earlier writes still owe (the registry's outbox): done now too, never creating a registry.
-        const owed = opts.dryRun ? undefined : await ctx.drainOwedInvalidations();
+        // Invalidations earlier writes still owe (the registry's outbox) are done with --pending only: they may
+        // reach every tenant's keys (a catalogue change owes every permissions: entry), and `invalidate acme`
+        // touches acme's alone. Otherwise what is owed is said, never creating a registry.
+        const owed = opts.pending && !opts.dryRun ? await ctx.drainOwedInvalidations() : undefined;
+        if (!opts.pending) {
+          const waiting = (await ctx.owedInvalidations())?.length ?? 0;
+          if (waiting) ctx.out.info(`note: ${waiting >= 1000 ? 'at least 1000' : waiting} cache invalidation(s) owed by earlier writes (Redis was down, or a run was killed) were not done: \`tenantctl invalidate --pending\` does them`);
+        }
         const unknown = tenants.length ? await ctx.tenants.unknown(tenants) : [];
         for (const t of unknown) ctx.out.warn(`warning: tenant ${t} is in neither the registry nor YAML (a typo?)`);
         const deleted = results.reduce((a, r) => a + r.total, 0);
