@@ -103,13 +103,18 @@ export const SETTINGS: readonly SettingDef[] = [
 
 export { parsePositiveInt } from './positive-int.js';
 
+/** Nothing but blank lines and `#` comments. */
+const EMPTY_CONFIG = /^(?:[ \t\r]*(?:#[^\n]*)?\n)*[ \t\r]*(?:#[^\n]*)?$/;
+
 function readConfigFile(file: string | undefined): Record<string, unknown> {
   if (!file) return {};
   const name = path.basename(file);
   let data: unknown;
   try {
     const text = readFileSync(file, 'utf8');
-    data = name.endsWith('.json') ? JSON.parse(text) : load(text, { schema: CORE_SCHEMA, maxAliases: 50, maxDepth: 32 });
+    // An empty file (or comments only: `touch tenantctl.config.yaml` marks a project's root) is no settings.
+    if (EMPTY_CONFIG.test(text)) data = {};
+    else data = name.endsWith('.json') ? JSON.parse(text) : load(text, { schema: CORE_SCHEMA, maxAliases: 50, maxDepth: 32 });
   } catch (err) {
     throw new UsageError(`${name}: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -275,6 +280,8 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   const registryTimeoutMs = int('registry_timeout_ms', 'registry timeout', 5000);
 
   const tenantsPick = pick('tenants_dir');
+  // An empty --tenants-dir (an unset variable in a script) would silently mean the working directory.
+  if (tenantsPick?.source === 'flag' && String(tenantsPick.value).trim() === '') throw new UsageError('--tenants-dir is empty (leave it out for ./tenants)', { reason: 'bad-tenants-dir' });
   const tenantsDir = tenantsPick ? path.resolve(tenantsPick.base, String(tenantsPick.value)) : path.join(project.dir, 'tenants');
   record('tenants_dir', tenantsPick, tenantsDir);
 

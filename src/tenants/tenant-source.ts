@@ -36,7 +36,10 @@ export class YamlTenantSource {
 
   /** A directory named explicitly that does not exist is a usage error (a typo must not read as "no tenants"). */
   checkDir(): boolean {
-    if (this.dirSeen || (this.dirSeen = existsSync(this.dir))) return true;
+    if (this.dirSeen) return true;
+    const stat = statOrNone(this.dir);
+    if (stat && !stat.isDirectory()) throw new UsageError(`tenants directory ${this.dir} is not a directory`, { reason: 'bad-tenants-dir' });
+    if ((this.dirSeen = !!stat)) return true;
     if (this.mustExist) throw new UsageError(`tenants directory ${this.dir} does not exist`, { reason: 'bad-tenants-dir' });
     return false;
   }
@@ -116,7 +119,7 @@ export class YamlTenantSource {
   private candidates(): Array<{ id: string; file: string }> {
     if (!this.checkDir()) return [];
     const out: Array<{ id: string; file: string }> = [];
-    for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
+    for (const entry of readEntries(this.dir)) {
       // A symbolic link counts as what it points to (a Kubernetes ConfigMap mounts every file as one);
       // one that cannot be followed (a loop, no permission) is listed by its name, so reading it says why.
       let target: { isFile(): boolean; isDirectory(): boolean } | undefined = entry;
@@ -127,6 +130,8 @@ export class YamlTenantSource {
           target = { isFile: () => true, isDirectory: () => false };
         }
       }
+      // A link to nothing named like a tenant file is listed too: reading it says so (the tenant is not silently left out).
+      if (!target && /\.ya?ml$/.test(entry.name)) target = { isFile: () => true, isDirectory: () => false };
       if (!target) continue;
       if (target.isFile()) {
         const m = /^(.+)\.ya?ml$/.exec(entry.name);
@@ -258,4 +263,17 @@ const RACY_MS = 2000;
 /** Whether a stamp (`mtimeMs:ctimeMs:size:ino`) says the content changed within RACY_MS of now (or in the future). */
 function changedJustNow(stamp: string): boolean {
   return Date.now() - Number(stamp.split(':')[0]) < RACY_MS;
+}
+
+/** A directory's entries; one that cannot be listed (no permission) is a usage error naming it, not an internal error. */
+function readEntries(dir: string) {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'ENOTDIR') {
+      throw new UsageError(`tenants directory ${dir} cannot be listed (${code})`, { reason: 'bad-tenants-dir' });
+    }
+    throw err;
+  }
 }

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
@@ -61,6 +61,47 @@ describe('bad input', () => {
     expectOneLineError(r);
     expect(r.stderr.length).toBeLessThan(600);
     expect(r.stderr).toMatch(/100000 characters/);
+  });
+
+  it('a tenants directory that is a file is exit 2 with one line naming it (not an internal error); doctor fails its check', async () => {
+    const file = path.join(ws.dir, 'tenants', `${good}.yaml`);
+    for (const cmd of [['list-tenants'], ['migrate-yaml', '--dry-run'], ['get-config', good, '--no-cache']]) {
+      const r = await runCli([...cmd, '--tenants-dir', file], { cwd: ws.dir, env: env() });
+      expect(r.code, `${cmd[0]}: ${r.stderr}`).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(/tenants directory .* is not a directory/);
+    }
+    const doctor = await runCli(['doctor', '--json', '--tenants-dir', file], { cwd: ws.dir, env: env() });
+    expect(JSON.parse(doctor.stdout).checks).toContainEqual(expect.objectContaining({ area: 'tenants', status: 'fail', detail: expect.stringMatching(/is not a directory/) }));
+  });
+
+  it('an empty --tenants-dir is exit 2 (it meant the working directory); an empty config file is no settings', async () => {
+    const r = await runCli(['list-tenants', '--tenants-dir', ''], { cwd: ws.dir, env: env() });
+    expect(r.code).toBe(2);
+    expectOneLineError(r);
+    expect(r.stderr).toMatch(/--tenants-dir is empty/);
+    // `touch tenantctl.config.yaml` marks a project's root (before: "expected a document, but the input is empty", exit 2).
+    const bare = workspace({ [good]: tenantYaml(good, 'Good') });
+    try {
+      writeFileSync(path.join(bare.dir, 'tenantctl.config.yaml'), '# nothing set yet\n\n');
+      const list = await runCli(['list-tenants', '--json'], { cwd: bare.dir });
+      expect(list.code, list.stderr).toBe(0);
+      expect(JSON.parse(list.stdout).map((t: { id: string }) => t.id)).toContain(good);
+    } finally {
+      bare.cleanup();
+    }
+  });
+
+  it('a tenant file that is a dangling link is reported by migrate-yaml, not silently left out', async () => {
+    const bare = workspace({ [good]: tenantYaml(good, 'Good') });
+    try {
+      symlinkSync(path.join(bare.dir, 'nowhere.yaml'), path.join(bare.dir, 'tenants', 'dangling.yaml'));
+      const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: bare.dir });
+      expect(r.code).toBe(4);
+      expect(JSON.parse(r.stdout).items).toContainEqual(expect.objectContaining({ id: 'dangling', action: 'error' }));
+    } finally {
+      bare.cleanup();
+    }
   });
 
   it('a YAML file that is not UTF-8 is file:line: not UTF-8, and only that tenant is skipped', async () => {
