@@ -234,7 +234,7 @@ export class Migration {
       try {
         const doc = source.read(id);
         if (!doc) {
-          markBad(item, `no file ${id}.yaml in ${source.dir}`);
+          markBad(item, source.whyNoFile(id));
           continue;
         }
         item.file = this.rel(doc.file);

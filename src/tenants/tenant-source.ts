@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
@@ -77,6 +77,19 @@ export class YamlTenantSource {
     if (!this.checkDir() || !this.lookable(id)) return undefined;
     this.base ??= directoryBase(this.dir);
     return locateTenantFile(this.base, id);
+  }
+
+  /** Why `id` has no readable file: none at all, or a link to nothing (listed, as `ls` shows it, but unreadable). */
+  whyNoFile(id: string): string {
+    for (const ext of ['.yaml', '.yml']) {
+      const file = path.join(this.dir, id + ext);
+      try {
+        if (lstatSync(file).isSymbolicLink()) return `${file} is a link to ${readlinkSync(file)}, which does not exist`;
+      } catch {
+        // Not there either: the next layout.
+      }
+    }
+    return `no file ${id}.yaml in ${this.dir}`;
   }
 
   /** Every tenant id with a file, sorted; files that are not tenants (tiers.yaml, bad names) are left out. */

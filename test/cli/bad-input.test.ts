@@ -98,7 +98,7 @@ describe('bad input', () => {
       symlinkSync(path.join(bare.dir, 'nowhere.yaml'), path.join(bare.dir, 'tenants', 'dangling.yaml'));
       const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: bare.dir });
       expect(r.code).toBe(4);
-      expect(JSON.parse(r.stdout).items).toContainEqual(expect.objectContaining({ id: 'dangling', action: 'error' }));
+      expect(JSON.parse(r.stdout).items).toContainEqual(expect.objectContaining({ id: 'dangling', action: 'error', reason: expect.stringMatching(/dangling\.yaml is a link to .*nowhere\.yaml, which does not exist/) }));
     } finally {
       bare.cleanup();
     }

@@ -173,7 +173,10 @@ describe('YAML tenant source', () => {
       symlinkSync('..data/deep', path.join(cm.tenantsDir, 'deep'));
       symlinkSync('..data/gone.yaml', path.join(cm.tenantsDir, 'gone.yaml'));
       const mounted = new YamlTenantSource(cm.tenantsDir, 'tn_');
-      expect(mounted.listIds()).toEqual(['deep', 'linked']);
+      // A link to nothing is listed (as `ls` shows it): reading it says so, the tenant is not silently left out.
+      expect(mounted.listIds()).toEqual(['deep', 'gone', 'linked']);
+      expect(mounted.load('gone')).toBeUndefined();
+      expect(mounted.whyNoFile('gone')).toBe(`${path.join(cm.tenantsDir, 'gone.yaml')} is a link to ..data/gone.yaml, which does not exist`);
       expect(mounted.fileOf('linked')).toBe(path.join(cm.tenantsDir, 'linked.yaml'));
       expect(mounted.load('deep')?.config.client).toEqual({ id: 'deep', name: 'Tenant deep' });
       expect(mounted.invalidFiles()).toEqual([]);
