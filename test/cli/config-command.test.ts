@@ -69,6 +69,10 @@ describe('config', () => {
       REDIS_SENTINEL_PASSWORD: 'sentinel-s3cret',
       DATABASE_URL: 'postgres://bob:pg-s3cret@db.example:5432/app?sslmode=require&password=pg-s3cret-2',
     };
+    // Piped (plain), a long value is whole (a script reads it); only the terminal's table cuts it.
+    const plain = await runCli(['config'], { cwd: ws.dir });
+    expect(plain.stdout).toMatch(/^resources\t[^\t]*forecast_demand=1800s\t/m);
+    expect(plain.stdout).not.toContain('…');
     for (const args of [['config', '--json'], ['config', '-o', 'yaml'], ['config', '-o', 'table'], ['config', '-o', 'plain']]) {
       const r = await runCli(args, { cwd: ws.dir, env });
       expect(r.code, args.join(' ')).toBe(0);

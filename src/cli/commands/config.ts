@@ -23,7 +23,7 @@ export interface ConfigReport {
   }>;
 }
 
-/** Long lists (resources, families) are cut in the table; -o json / yaml has every value whole. */
+/** Long lists (resources, families) are cut in the terminal's table; plain (piped), wide, JSON and YAML have every value whole. */
 const MAX_VALUE_CHARS = 60;
 const cut = (v: string) => (v.length > MAX_VALUE_CHARS ? `${v.slice(0, MAX_VALUE_CHARS - 1)}…` : v);
 
@@ -60,7 +60,7 @@ export function register(program: Command): void {
             out.table(['setting', 'value', 'source'], [
               ['(project)', dir, found ? 'found' : 'not found'],
               ['(config file)', file ?? '', file ? 'found' : 'none'],
-              ...report.settings.map((s) => [s.setting, s.value === null ? '' : cut(s.value), sourceText(s)]),
+              ...report.settings.map((s) => [s.setting, s.value === null ? '' : out.format === 'table' ? cut(s.value) : s.value, sourceText(s)]),
             ]);
           },
         };
