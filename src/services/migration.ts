@@ -409,6 +409,9 @@ export function migrationFailure(report: MigrationReport): TenantctlError | unde
   const owed = report.cacheError !== undefined && (report.pendingInvalidations ?? 0) > 0;
   if (failed.length === 0 && !owed) return undefined;
   const c = report.counts;
+  // The registry failed (unreachable, locked past the timeout) before anything was written: nothing changed, exit 3.
+  const lost = report.dryRun || report.items.some((i) => i.written) ? undefined : failed.find((i) => i.failure === 'backend');
+  if (lost) return new BackendUnavailableError('registry', `nothing was written: ${lost.reason ?? 'the registry failed'}`);
   const stale = owed || report.items.some((i) => i.cacheInvalidated === false);
   const summary = `${c.error} item(s) failed, ${c.conflict} conflict(s)${stale ? ', cache not invalidated' : ''}`;
   const onlyBadInput = !owed && failed.every((i) => i.action === 'error' && i.failure === 'bad-input');
@@ -416,5 +419,5 @@ export function migrationFailure(report: MigrationReport): TenantctlError | unde
   return onlyBadInput && !anyDone ? new UsageError(summary) : new PartialFailureError(summary);
 }
 
-/** The exit code a migration report maps to (0, 2 or 4). */
+/** The exit code a migration report maps to (0, 2, 3 or 4). */
 export const migrationExitCode = (report: MigrationReport): number => migrationFailure(report)?.exitCode ?? 0;

@@ -219,6 +219,27 @@ describe.runIf(TEST_DATABASE_URL)('registry locks: the schema is current', () =>
       await other.end();
     }
   });
+
+  it('migrate-yaml behind a service\'s row lock (an UPDATE in an open transaction): exit 3 after the timeout, nothing written; a rerun applies', async () => {
+    ws.writeTenant(acme, tenantYaml(acme, 'Acme Held', 'subscription: { tier: pilot_pro, status: active }\n'));
+    const service = await connect(db.url);
+    try {
+      await service.query('BEGIN');
+      await service.query('UPDATE tenants SET name = name WHERE id = $1', [acme]);
+      const r = await runCli(['migrate-yaml', acme, '--registry-timeout', '1000'], { cwd: ws.dir, env: { DATABASE_URL: db.url } });
+      // Before: exit 4 (partial), though nothing at all was written.
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/^error: nothing was written: .*timeout/m);
+      expect(r.ms).toBeLessThan(1000 + STARTUP_MARGIN_MS);
+    } finally {
+      await service.query('COMMIT');
+      await service.end();
+    }
+    expect((await watcher.query('SELECT name FROM tenants WHERE id = $1', [acme])).rows[0].name).not.toBe('Acme Held');
+    const again = await runCli(['migrate-yaml', acme], { cwd: ws.dir, env: { DATABASE_URL: db.url } });
+    expect(again.code, again.stderr).toBe(0);
+    expect((await watcher.query('SELECT name FROM tenants WHERE id = $1', [acme])).rows[0].name).toBe('Acme Held');
+  });
 });
 
 describe.runIf(TEST_DATABASE_URL)('registry locks: a role with SELECT on tenants only', () => {
