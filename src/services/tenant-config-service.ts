@@ -34,6 +34,8 @@ export interface StoredConfig {
   yamlOnly?: boolean;
   /** A YAML answer given because the registry could not be read: never cached nor warmed. */
   fallback?: boolean;
+  /** A YAML answer's file warnings (a literal secret stripped, a YAML 1.1 reading), file:line each. */
+  fileWarnings?: readonly string[];
 }
 
 export interface TenantListing {
@@ -124,7 +126,7 @@ export class TenantConfigService {
     // The source keeps the parsed document: a caller that owns its result gets a copy; a shared read (get,
     // whose substitution copies everything) only a new top level, which withMeta makes.
     const own = (config: Record<string, unknown>) => (shared ? config : structuredClone(config));
-    if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(own(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true };
+    if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(own(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true, fileWarnings: doc.warnings };
 
     if (!options.noCache) {
       const hit = await (shared ? cache.readJsonShared(key) : cache.readJson(key));
@@ -155,12 +157,28 @@ export class TenantConfigService {
     // cache: the registry may hold a newer config. Answered, never cached.
     const fallback = found.source === 'yaml' && down;
     if (!options.noCache && !fallback && (this.deps.populate ?? 'stored') === 'stored') await cache.writeJson(key, found.config, ttl);
-    return fallback ? { ...found, fallback } : found;
+    const fileWarnings = found.source === 'yaml' ? doc?.warnings : undefined;
+    return { ...found, ...(fallback && { fallback }), ...(fileWarnings?.length && { fileWarnings }) };
+  }
+
+  /** File warnings said once each per service (a long-lived application reads a YAML tenant many times). */
+  private readonly saidFileWarnings = new Set<string>();
+
+  /** A YAML answer's file warnings: a few lines and a count, as migrate-yaml says them. */
+  private sayFileWarnings(warnings: readonly string[] | undefined): void {
+    if (!warnings?.length) return;
+    const shown = warnings.length > 5 ? [...warnings.slice(0, 3), `… and ${warnings.length - 3} more in this file`] : warnings;
+    for (const w of shown) {
+      if (this.saidFileWarnings.has(w)) continue;
+      this.saidFileWarnings.add(w);
+      this.warn(`warning: ${w}`);
+    }
   }
 
   /** The tenant's config, resolved for use: `${VAR}` substituted, absent secrets from the environment. */
   async get(id: string, options: { noCache?: boolean } = {}): Promise<TenantConfig> {
     const stored = await this.stored(id, options, true);
+    this.sayFileWarnings(stored.fileWarnings);
     const { value, unset } = substitute(stored.config, this.env);
     if (stored.source === 'cache') markCacheHit(value);
     resolveAbsentSecrets(value, id, this.env);

@@ -98,6 +98,16 @@ describe('CLI commands', () => {
       expectOneLineError(missing);
     });
 
+    it('a YAML answer says what its file lost: a literal secret stripped is a file:line warning (before: silently gone)', async () => {
+      const id = uniq('literal');
+      ws.writeTenant(id, `client:\n  id: ${id}\n  name: L\nsmtp:\n  host: mail.example\n  password: hunter2\n`);
+      const r = await runCli(['get-config', id, '--no-cache', '--show-secrets', '--json'], { cwd: ws.dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ source: 'yaml', config: { smtp: { host: 'mail.example' } } });
+      expect(r.stdout).not.toContain('hunter2');
+      expect(r.stderr).toMatch(new RegExp(`^warning: tenants/${id}\\.yaml:6: literal secret smtp\\.password stripped`, 'm'));
+    });
+
     it('a malformed tenant file is file:line: reason, exit 2', async () => {
       const id = uniq('broken');
       ws.writeTenant(id, `client:\n  id: ${id}\n  name: [x\n`);
