@@ -161,6 +161,32 @@ describe('CLI commands', () => {
       expect(JSON.parse(done.stdout).owed).toMatchObject({ pending: 0 });
     });
 
+    it('piped, test-redis, invalidate --dry-run and cache-info print a header and rows of its columns only (summaries on stderr)', async () => {
+      const id = uniq('piped');
+      await redis.set(`tenant_config:${id}`, '{}');
+      await redis.set(`dashboard_kpis:${id}:days:30`, '{}');
+      const shape = (stdout: string) => {
+        const lines = stdout.replace(/\n$/, '').split('\n');
+        const columns = lines[0].split('\t').length;
+        return lines.filter((l) => l.split('\t').length !== columns || l.startsWith('('));
+      };
+      const smoke = await runCli(['test-redis'], { cwd: ws.dir, env: up() });
+      expect(smoke.code, smoke.stderr).toBe(0);
+      expect(shape(smoke.stdout)).toEqual([]);
+      expect(smoke.stderr).toMatch(/standalone {2}Redis \d/);
+      const dry = await runCli(['invalidate', id, '--dry-run'], { cwd: ws.dir, env: up() });
+      expect(dry.code, dry.stderr).toBe(0);
+      // The keys themselves, one row each (before: a counts table, then a bare key list).
+      expect(dry.stdout).toBe(`tenant\tkey\n${id}\tdashboard_kpis:${id}:days:30\n${id}\ttenant_config:${id}\n`);
+      expect(dry.stderr).toMatch(new RegExp(`^${id}: would delete 2$`, 'm'));
+      const info = await runCli(['cache-info'], { cwd: ws.dir, env: up() });
+      expect(info.code, info.stderr).toBe(0);
+      const familyTable = info.stdout.slice(info.stdout.indexOf('family\tkeys\tshare'));
+      // Every family a row (zeros too), no "(9 more with no keys)" line.
+      expect(shape(familyTable)).toEqual([]);
+      expect(familyTable).toMatch(/^forecast_demand\t\d+\t/m);
+    });
+
     it('invalidate <tenant> touches that tenant\'s keys only: what earlier writes owe is a note, listed by --pending --dry-run, done by --pending', async () => {
       const a = uniq('mine');
       const b = uniq('theirs');

@@ -29,7 +29,8 @@ function render(out: Output, info: CacheInfo) {
   }
   out.table(['field', 'value'], rows);
   const families = Object.entries(info.families ?? {});
-  const shown = out.wide ? families : families.filter(([, n]) => n > 0);
+  // Piped, every family is a row of its own (a script reads zeros too); on a terminal, the empty ones are one line.
+  const shown = out.wide || out.format === 'plain' ? families : families.filter(([, n]) => n > 0);
   const tool = info.tool_keys || 1;
   const share = (n: number) => `${out.pictures ? `${bar(n / tool, BAR)} ` : ''}${Math.round((n / tool) * 100)}%`;
   const body: Array<Array<string | number>> = shown.map(([f, n]) => [f, n, share(n)]);
@@ -38,7 +39,8 @@ function render(out: Output, info: CacheInfo) {
   out.table(['family', 'keys', 'share'], body);
 }
 
-const ttlCells = (s: KeyStats) => [s.ttl_under_minute, s.ttl_under_hour, s.ttl_later, s.no_ttl ? `${s.no_ttl} !` : 0];
+/** The TTL spread's cells; keys with no TTL (a leak) are marked with `!`, except piped (a number there). */
+const ttlCells = (out: Output, s: KeyStats) => [s.ttl_under_minute, s.ttl_under_hour, s.ttl_later, s.no_ttl && out.format !== 'plain' ? `${s.no_ttl} !` : s.no_ttl];
 
 /** Where the memory goes: a family table and the top tenants, bars on a terminal, leaks (no TTL) marked. */
 function renderProfile(out: Output, p: CacheProfile) {
@@ -47,12 +49,12 @@ function renderProfile(out: Output, p: CacheProfile) {
   const families = out.wide ? p.families : p.families.filter((f) => f.keys > 0);
   out.table(
     ['family', 'keys', 'memory', 'share', '<1m', '<1h', 'later', 'no TTL'],
-    families.map((f) => [f.family, f.keys, humanBytes(f.bytes), share(f.bytes), ...ttlCells(f)]),
+    families.map((f) => [f.family, f.keys, humanBytes(f.bytes), share(f.bytes), ...ttlCells(out, f)]),
   );
   if (p.by === 'tenant' || p.tenant) {
     out.table(
       ['tenant', 'keys', 'memory', 'share', '<1m', '<1h', 'later', 'no TTL'],
-      p.tenants.map((t) => [t.tenant, t.keys, humanBytes(t.bytes), share(t.bytes), ...ttlCells(t)]),
+      p.tenants.map((t) => [t.tenant, t.keys, humanBytes(t.bytes), share(t.bytes), ...ttlCells(out, t)]),
     );
   }
   out.summary(`${p.total.keys} keys of the tool's, ${humanBytes(p.total.bytes)}, ${p.tenant_count} tenants${p.tenant ? '' : ` (top ${p.tenants.length} by memory shown)`}; ${p.total.no_ttl} keys without a TTL`);

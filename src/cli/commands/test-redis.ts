@@ -19,7 +19,7 @@ export function register(program: Command): void {
           data: r,
           failure: r.ok ? undefined : failedStep(r.steps),
           render: (out) => {
-            out.line(`${r.server}  ${r.mode}  Redis ${r.version}`);
+            out.summary(`${r.server}  ${r.mode}  Redis ${r.version}`);
             out.table(['step', 'result', 'ms', 'detail'], r.steps.map((s) => [s.step, s.ok ? out.c.green('ok') : out.c.red('FAILED'), s.ms, s.detail]));
           },
         };
