@@ -365,9 +365,11 @@ export class CacheVerifier {
     const row = view.rows.get(id);
     const sub = view.subs.get(id);
     if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}` });
-    if (!row && !sub && !this.deps.source.fileOf(id)) return entry('orphan', { reason: 'in neither the registry nor YAML' });
     const current: PermissionRecord = computePermissions(sub, view.catalogue, this.now()).record;
     const fields = diffPermissionRecords(cached, current);
+    // A business known nowhere: its cached "no subscription" answer (what check-permission and the services
+    // cache for a typo) is right, not an orphan to fail a cron job over; anything else cached for it is one.
+    if (!row && !sub && !this.deps.source.fileOf(id)) return fields.length ? entry('orphan', { reason: 'in neither the registry nor YAML' }) : entry('ok');
     return fields.length ? entry('stale', { fields }) : entry('ok');
   }
 }

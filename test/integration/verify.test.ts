@@ -173,10 +173,17 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     const entries = byKey(report.entries);
     expect(entries[`permissions:${changed}`]).toMatchObject({ status: 'stale' });
     expect(entries[`permissions:${changed}`].fields?.map((f) => f.field)).toEqual(['granted_features', 'tier', 'device_limit']);
-    expect(entries[`permissions:${nobody}`]).toMatchObject({ status: 'orphan' });
+    // A business known nowhere whose cached answer is "no subscription" (a typo checked): right, so ok (before: an orphan failing cron's verify).
+    expect(entries[`permissions:${nobody}`]).toBeUndefined();
     expect(entries[`permissions:${same}`]).toBeUndefined();
     expect(entries[`permissions:${subOnly}`]).toBeUndefined();
-    expect(report.summary).toMatchObject({ checked: 4, ok: 2, stale: 1, orphan: 1 });
+    expect(report.summary).toMatchObject({ checked: 4, ok: 3, stale: 1, orphan: 0 });
+    // One known nowhere that the cache says has features: an orphan.
+    await own.client.set(`permissions:${nobody}`, JSON.stringify({ granted_features: ['has_ai'], tier: 'pilot_pro', status: 'active', demo_expires_at: null, device_limit: 5 }));
+    const again = tool();
+    const second = byKey((await verifier(again).verify({ tenants: [nobody] })).entries);
+    await again.close();
+    expect(second[`permissions:${nobody}`]).toMatchObject({ status: 'orphan', reason: 'in neither the registry nor YAML' });
   });
 
   it('fix deletes the stale and orphan entries and nothing else', async () => {
@@ -309,9 +316,11 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     const n = 1234;
     const ids = Array.from({ length: n }, (_, i) => `bulk${i}`);
     const tx = own.client.multi();
-    for (const id of ids) tx.set(`permissions:${id}`, JSON.stringify({ granted_features: [], tier: 'none', status: 'inactive', demo_expires_at: null, device_limit: 0 }));
+    // Half of them exist in YAML and are cached as "no subscription" (ok); the other half, known nowhere, are cached with features (orphans).
+    const none = JSON.stringify({ granted_features: [], tier: 'none', status: 'inactive', demo_expires_at: null, device_limit: 0 });
+    const granted = JSON.stringify({ granted_features: ['has_ai'], tier: 'pilot_pro', status: 'active', demo_expires_at: null, device_limit: 5 });
+    ids.forEach((id, i) => tx.set(`permissions:${id}`, i < n / 2 ? none : granted));
     await tx.exec();
-    // Half of them exist in YAML (so they are not orphans, and compute as "no subscription": ok).
     for (const id of ids.slice(0, n / 2)) ws.writeTenant(id, tenantYaml(id));
     const calls: number[] = [];
     const counting = new Proxy(store, {
