@@ -28,6 +28,17 @@ describe('bad input', () => {
     expect(cleared.code).toBe(0);
     expect(JSON.parse(cleared.stdout).subscription).toMatchObject({ overrides: {}, demo_expires_at: null });
     expect((await runCli(['set-subscription', good, '--device-limit', 'lots'], { cwd: ws.dir, env: env() })).code).toBe(2);
+    // No change asked: exit 2, nothing written (before: the subscription rewritten as it was, and invalidated).
+    const record = async () => {
+      const { source: _source, ...rest } = JSON.parse((await runCli(['get-permissions', good, '--json'], { cwd: ws.dir, env: env() })).stdout);
+      return rest;
+    };
+    const before = await record();
+    const idle = await runCli(['set-subscription', good], { cwd: ws.dir, env: env() });
+    expect(idle.code).toBe(2);
+    expectOneLineError(idle);
+    expect(idle.stderr).toMatch(/nothing to change: give --tier/);
+    expect(await record()).toEqual(before);
   });
 
   it('credentials in URL query strings are masked like user-info passwords, in messages and JSON', async () => {

@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { UsageError } from '../../errors.js';
 import { STATUSES } from '../../permissions/model.js';
 import { action, idArg } from '../action.js';
 import { subscriptionChangeResult } from './subscription-result.js';
@@ -23,6 +24,10 @@ export function register(program: Command): void {
     .option('--device-limit <n>', 'max_devices override (whole number), or "none" to use the tier\'s', noneOr((v) => (/^\d+$/.test(v) ? Number(v) : NaN)))
     .action(
       action<[string], { tier?: string; status?: string; demoExpires?: string; deviceLimit?: number | typeof NONE }>(async (ctx, business, opts) => {
+        // Nothing asked: a usage error, not a write (and an invalidation) of the subscription as it is.
+        if ([opts.tier, opts.status, opts.demoExpires, opts.deviceLimit].every((v) => v === undefined)) {
+          throw new UsageError('nothing to change: give --tier, --status, --demo-expires or --device-limit');
+        }
         ctx.audit.begin('set-subscription', { business, tier: opts.tier, status: opts.status, demoExpires: opts.demoExpires, deviceLimit: opts.deviceLimit });
         return subscriptionChangeResult(
           await ctx.subscriptions.setSubscription(business, { tier: opts.tier, status: opts.status, demoExpires: cleared(opts.demoExpires), deviceLimit: cleared(opts.deviceLimit) }),
