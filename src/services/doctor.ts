@@ -4,6 +4,9 @@ import { BackendUnavailableError, TenantFileError, UsageError, describeError } f
 import type { Cache } from '../cache/cache.js';
 import type { CacheAdmin } from './cache-admin.js';
 import { manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
+import type { Catalogue } from '../permissions/model.js';
+import { subscriptionFromConfig } from '../permissions/subscription-block.js';
+import { loadTiersFile, tiersFilePath } from '../permissions/tiers-file.js';
 import type { RegistrySpec } from '../registry/registry-spec.js';
 import type { Registry } from '../registry/registry-store.js';
 import { SCHEMA_VERSION, SqlRegistryStore, schemaSql } from '../registry/sql-store.js';
@@ -351,6 +354,18 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
   }
   const checks = [check('tenants', 'directory', 'pass', `${shown(source.dir)}: ${ids.length} tenant files`, { data: { dir: source.dir, files: ids.length } })];
   let failed = 0;
+  // The catalogue subscriptions are checked against, when the directory has one (else the registry's, not read here).
+  const tiers: { catalogue?: Catalogue } = {};
+  const tiersFile = tiersFilePath(source.dir);
+  if (tiersFile) {
+    try {
+      tiers.catalogue = loadTiersFile(tiersFile);
+    } catch (err) {
+      if (!(err instanceof TenantFileError)) throw err;
+      failed++;
+      checks.push(check('tenants', 'file', 'fail', `${shown(err.file)}${err.line ? `:${err.line}` : ''}: ${err.detail}`, { data: { file: err.file, line: err.line ?? null } }));
+    }
+  }
   for (const a of ambiguous) {
     failed++;
     checks.push(check('tenants', 'file', 'fail', manyFilesReason(a.id, a.files.map(shown)), { data: { file: a.files[0], line: null } }));
@@ -359,6 +374,8 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
     try {
       const doc = source.load(id);
       for (const w of doc?.warnings ?? []) checks.push(check('tenants', 'file', 'warn', w));
+      // A subscription block is checked against tiers.yaml as migrate-yaml checks it (a tier not in it fails there).
+      if (doc?.hasSubscription && tiers.catalogue) subscriptionFromConfig(id, doc.config, tiers.catalogue, doc);
     } catch (err) {
       if (!(err instanceof TenantFileError)) throw err;
       failed++;

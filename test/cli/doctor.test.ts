@@ -160,10 +160,14 @@ describe('doctor', () => {
       bad.writeTenant('bad name', tenantYaml('x'), 'bad name.yaml');
       bad.writeTenant('twice', tenantYaml('twice'));
       bad.writeTenant('twice', tenantYaml('twice'), 'twice/client.yaml');
+      // A subscription whose tier is not in tiers.yaml: migrate-yaml refuses it, so doctor fails it too (before: passed).
+      bad.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  core: { features: [has_ai], max_devices: 2 }\n');
+      bad.writeTenant('untiered', tenantYaml('untiered', 'Untiered', 'subscription: { tier: platinum }\n'));
       const r = await runCli(['doctor'], { cwd: bad.dir });
       expect(r.code).toBe(1);
       expectOneLineError(r);
-      expect(r.stderr).toMatch(/^doctor: 4 checks failed \(tenants file x4\)/);
+      expect(r.stderr).toMatch(/^doctor: 5 checks failed \(tenants file x5\)/);
+      expect(r.stdout).toMatch(/tenants\/untiered\.yaml:\d+: .*platinum/);
       expect(r.stdout).toContain(`tenant twice has 2 files (${path.join('tenants', 'twice.yaml')}, ${path.join('tenants', 'twice', 'client.yaml')}): keep one`);
       expect(r.stdout).toContain(`${path.join('tenants', 'mismatch.yaml')}:2: client.id "other" does not match the file name "mismatch"`);
       expect(r.stdout).toMatch(/tenants\/broken\.yaml:\d+: /);
