@@ -37,6 +37,9 @@ export class CliContext extends Tenantctl {
       populate: (config) => (warm || config.warmCache ? 'resolved' : 'none'),
     });
     this.out = out;
+    // ioredis prints its own notes with console.warn ("[WARN] This Redis server's `default` user does not
+    // require a password..."): in a CLI they become this tool's warning lines, each once.
+    console.warn = (...args: unknown[]) => out.warn(`warning: ${args.map(String).join(' ').replace(/^\[(?:WARN|ERROR)\]\s*/, '')}`);
     this.signal = signal;
     this.audit = new AuditLog(this.config.auditLog, (m) => out.warn(m));
   }

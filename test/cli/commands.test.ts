@@ -187,6 +187,13 @@ describe('CLI commands', () => {
       expect(familyTable).toMatch(/^forecast_demand\t\d+\t/m);
     });
 
+    it('a driver\'s own note (a password given to a server that needs none) is one warning line of this tool, not ioredis\'s "[WARN]"', async () => {
+      const r = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: { REDIS_URL: sharedRedisUrl().replace('redis://', 'redis://:unneeded@') } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/^warning: .*does not require a password, but a password was supplied$/m);
+      expect(r.stderr).not.toContain('[WARN]');
+    });
+
     it('invalidate <tenant> touches that tenant\'s keys only: what earlier writes owe is a note, listed by --pending --dry-run, done by --pending', async () => {
       const a = uniq('mine');
       const b = uniq('theirs');
