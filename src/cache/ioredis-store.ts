@@ -195,8 +195,11 @@ class IoredisStore implements CacheStore {
       const cause = this.lastError ?? err;
       this.close();
       const reason = err instanceof BackendUnavailableError ? err.reason : reasonOf(cause);
-      throw new BackendUnavailableError('redis', `Redis at ${this.target} is unreachable: ${describeError(cause)}`, {
-        cause,
+      // The reply parser's "Unknown RESP type 60 "<". Please report this." means the port speaks something else.
+      const foreign = /Unknown RESP type/.test(describeError(cause));
+      const said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : describeError(cause);
+      throw new BackendUnavailableError('redis', `Redis at ${this.target} is unreachable: ${said}`, {
+        cause: foreign ? undefined : cause,
         reason: reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
       });
     }

@@ -187,6 +187,22 @@ describe('CLI commands', () => {
       expect(familyTable).toMatch(/^forecast_demand\t\d+\t/m);
     });
 
+    it('a port that is not Redis (an HTTP server) is exit 3 with a line that says so, not the parser\'s "Please report this"', async () => {
+      const http = await import('node:http');
+      const server = http.createServer((_req, res) => res.end('hello'));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      try {
+        const port = (server.address() as { port: number }).port;
+        const r = await runCli(['test-redis'], { cwd: ws.dir, env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_TIMEOUT_MS: '1000' } });
+        expect(r.code).toBe(3);
+        expectOneLineError(r);
+        expect(r.stderr).toMatch(/does not answer as Redis \(an HTTP or a TLS port\?/);
+        expect(r.stderr).not.toMatch(/report this/i);
+      } finally {
+        server.close();
+      }
+    });
+
     it('a driver\'s own note (a password given to a server that needs none) is one warning line of this tool, not ioredis\'s "[WARN]"', async () => {
       const r = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: { REDIS_URL: sharedRedisUrl().replace('redis://', 'redis://:unneeded@') } });
       expect(r.code, r.stderr).toBe(0);
