@@ -12,7 +12,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   endOnClosedPipe(stopRun);
   const program = buildProgram();
   const release = trapSignals((signal) => {
-    process.stderr.write(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping after the current batch (again to stop at once)\n`);
+    // On a terminal, a new line first (off the ^C echo or a progress line); in a log, none.
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping after the current batch (again to stop at once)\n`);
   });
   try {
     await program.parseAsync(argv);
