@@ -79,6 +79,21 @@ describe('configuration precedence: flag > environment > config file > default',
     expect(resolveConfig({}, { ...files, REDIS_URL: 'redis://u:p@x:1', REDIS_SENTINEL_NODES: 's:1', REDIS_SENTINEL_MASTER: 'm' }, cwd).redis!.tls).toMatchObject({ ca: path.join(cwd, 'ca.pem') });
   });
 
+  it('an empty environment variable counts as unset (a .env line REDIS_URL=): the file\'s value wins; permissions_ttl follows the TTL', () => {
+    const cwd = cwdWith(['tenantctl.config.yaml', 'redis_url: redis://file:1\nregistry: postgres://file/db\n']);
+    const c = resolveConfig({}, { REDIS_URL: '', DATABASE_URL: '', CACHE_TTL: '' }, cwd);
+    expect(c.redis).toMatchObject({ display: 'redis://file:1' });
+    expect(c.registry).toMatchObject({ kind: 'postgres' });
+    const shown = Object.fromEntries(c.settings.map((s) => [s.key, s]));
+    expect(shown.redis_url.source).toBe('file');
+    expect(shown.registry.source).toBe('file');
+    // --ttl (or CACHE_TTL) applies to permissions: records too, unless permissions_ttl is set.
+    const ttl = resolveConfig({ ttl: 60 }, {}, cwd);
+    expect(ttl.permissionsTtl).toBe(60);
+    expect(ttl.families.find((f) => f.name === 'permissions')?.ttl).toBe(60);
+    expect(resolveConfig({}, { CACHE_TTL: '90' }, cwd).permissionsTtl).toBe(90);
+  });
+
   it('reads tenantctl.config.json too, and declared families and resources', () => {
     const cwd = cwdWith(['tenantctl.config.json', JSON.stringify({
       families: [{ name: 'app_cache', pattern: 'fastapi_template:tenant-{tenant}:*', ttl: 1800 }],

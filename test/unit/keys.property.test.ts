@@ -107,6 +107,24 @@ describe('key building and tenant isolation', () => {
     }
   });
 
+  it('a dot in an id matches a dot only: a.b never claims axb\'s keys, in the matcher nor in the sweep rules (the client-side sweep)', () => {
+    const other = fc.constantFrom(...'xZ9_-'.split(''));
+    fc.assert(
+      fc.property(validId, other, fc.string({ unit: idChar, maxLength: 10 }), (raw, c, suffix) => {
+        const a = raw.includes('.') ? raw : `${raw}.x`;
+        const b = a.replace(/\./g, c);
+        const matchA = keys.matcher([a]);
+        const rules = keys.rules({ tenants: [a] }).rules;
+        // b's keys, and a wildcard key of b whose tail holds a's id (it passes a's SCAN glob *:a:*).
+        for (const k of [...keyOf(b, suffix), `dashboard_trends:${b}:${a}:1`]) {
+          expect(matchA(k), k).toBeUndefined();
+          for (const r of rules) expect(r.regex.test(k), `${r.regex} ${k}`).toBe(false);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('fixed keys by name plus the tenant SCAN glob cover every key of the tenant (a superset, re-checked exactly)', () => {
     fc.assert(
       fc.property(validId, fc.string({ unit: idChar, maxLength: 10 }), (t, suffix) => {

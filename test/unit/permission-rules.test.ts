@@ -99,6 +99,9 @@ describe('cached records and the clock', () => {
     expect(expireCachedRecord(cached, NOW)).toBeUndefined();
     expect(expireCachedRecord(cached, new Date('2026-06-01T13:00:01Z'))).toMatchObject({ granted_features: [], device_limit: 0 });
     expect(expireCachedRecord(perms(sub({ tier: 'pilot_pro' })), new Date('2099-01-01'))).toBeUndefined();
+    // One granting devices but no feature (a demo tier of devices only) loses its devices too.
+    const devicesOnly = { ...cached, granted_features: [], device_limit: 5 };
+    expect(expireCachedRecord(devicesOnly, new Date('2026-06-01T13:00:01Z'))).toMatchObject({ granted_features: [], device_limit: 0 });
   });
 
   it('a live demo is cached no longer than until its expiry', () => {
