@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, expectOneLineError, runCli, tenantYaml, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
+import { BIN, cleanEnv, expectOneLineError, runCli, tenantYaml, uniq, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import type { AuditRecord } from '../../src/cli/audit-log.js';
@@ -195,6 +195,21 @@ describe('audit log: registry writes (embedded registry)', () => {
     expect(added).toHaveLength(1);
     // tiers, the tenant and its subscription.
     expect(added[0]).toMatchObject({ command: 'migrate-yaml', scope: { ids: 'all' }, counts: { written: 3, create: 3 }, outcome: 'ok', exit_code: 0 });
+  });
+
+  it('migrate-yaml with one bad file among good ones: the line says partial (exit 4) with what was written, not failed', async () => {
+    const good = uniq('goodone');
+    ws.writeTenant(good, tenantYaml(good, 'Good One'));
+    ws.writeTenant('brokenone', 'client:\n  id: brokenone\n  name: [unclosed\n');
+    try {
+      const { r, added } = await audited(log, () => runCli(['--audit-log', log, 'migrate-yaml', good, 'brokenone'], { cwd: ws.dir }));
+      expect(r.code, r.stderr).toBe(4);
+      expect(added).toHaveLength(1);
+      expect(added[0]).toMatchObject({ command: 'migrate-yaml', outcome: 'partial', exit_code: 4, counts: { error: 1 } });
+      expect(Number(added[0].counts?.written)).toBeGreaterThanOrEqual(1);
+    } finally {
+      rmSync(path.join(ws.tenantsDir, 'brokenone.yaml'), { force: true });
+    }
   });
 
   it('set-subscription, override and reactivate: one line each, with scope, counts and outcome', async () => {

@@ -139,6 +139,59 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     cache.close();
   });
 
+  it('a server lost after the connect: the failing operation marks Redis down, so later reads skip it at once', async () => {
+    const own = await startRedis();
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(own.url), { warn: (w) => warnings.push(w) });
+    expect(await cache.orElse((s) => s.ping(), 0)).toBeGreaterThan(0);
+    own.pause();
+    try {
+      // A best-effort operation (need() underneath) fails at the deadline...
+      expect(await cache.attempt((s) => s.get('a'))).toMatchObject({ status: 'failed', error: { reason: 'timeout' } });
+      expect(cache.isDown).toBe(true);
+      // ...and the next read does not wait for it again.
+      const next = await timed(() => cache.orElse((s) => s.get('b'), 'fallback'));
+      expect(next.value).toBe('fallback');
+      expect(next.ms).toBeLessThan(20);
+      // attempt() says its failure to its caller (it reports it); nothing more is warned after.
+      expect(warnings).toEqual([]);
+    } finally {
+      own.resume();
+      cache.close();
+      await own.stop();
+    }
+  });
+
+  it('a command refused by the ACL user (NOPERM) does not mark Redis down: reads go on, and two refusals warn once', async () => {
+    await server.command('ACL', 'SETUSER', 'reader', 'on', '>pw', '~*', '+get', '+ping', '+del', '+unlink', '+scan', '-set');
+    await server.command('SET', 'acl:k', '"cached"');
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(`redis://reader:pw@127.0.0.1:${server.port}`), { warn: (w) => warnings.push(w) });
+    try {
+      expect(await cache.writeJson('acl:a', { x: 1 }, 60)).toBe(false);
+      expect(await cache.writeJson('acl:b', { x: 1 }, 60)).toBe(false);
+      expect(cache.isDown).toBe(false);
+      expect(await cache.readJson('acl:k')).toBe('cached');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/NOPERM/);
+    } finally {
+      cache.close();
+      await server.command('ACL', 'DELUSER', 'reader');
+    }
+  });
+
+  it('a failure that is not Redis\'s (a bug in the operation) is thrown, not taken for "continuing without the cache"', async () => {
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(server.url), { warn: (w) => warnings.push(w) });
+    try {
+      await expect(cache.orElse(() => Promise.reject(new TypeError('a bug')), 'fallback')).rejects.toBeInstanceOf(TypeError);
+      expect(warnings).toEqual([]);
+      expect(cache.isDown).toBe(false);
+    } finally {
+      cache.close();
+    }
+  });
+
   it('without Redis configured: fallback, "not-configured", and a typed error for what needs it', async () => {
     const cache = new Cache(undefined);
     expect(await cache.readJson('k')).toBeUndefined();

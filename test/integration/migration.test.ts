@@ -152,6 +152,18 @@ describe('Migration: YAML -> registry', () => {
     s.close();
   });
 
+  it('a services\' row not migrated yet (config_source yaml) is updated from YAML, not a conflict: the first migration of an existing database', async () => {
+    const id = uniq('legacy');
+    ws.writeTenant(id, tenantYaml(id, 'From YAML'));
+    await store.db.query(`INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ($1, 'Old', 'yaml', '{"x":1}')`, [id]);
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    const r = await s.migration.run({ ids: [id] });
+    expect(r.items[0]).toMatchObject({ id, action: 'update', reason: 'registry row was not migrated yet', written: true });
+    expect(migrationExitCode(r)).toBe(0);
+    expect(await store.getTenant(id)).toMatchObject({ name: 'From YAML', config_source: 'database' });
+    s.close();
+  });
+
   it('a bad file is reported as file:line and nothing of that tenant is written; the others are', async () => {
     const [good, bad] = [uniq('good'), uniq('bad')];
     ws.writeTenant(good, tenantYaml(good));

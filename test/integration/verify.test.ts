@@ -301,6 +301,23 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     }
   });
 
+  it('a services\' key whose tenant part is not a valid id (tenant_config:café, 129 characters) is never judged, nor deleted by --fix', async () => {
+    const cafe = Buffer.from('café', 'utf8');
+    // And one the sweep's slot pattern lets through: 129 id characters (ids have at most 128).
+    const long = 'l'.repeat(129);
+    const keysOf = [Buffer.concat([Buffer.from('tenant_config:'), cafe]), Buffer.concat([Buffer.from('permissions:'), cafe]), Buffer.from(`tenant_config:${long}`), Buffer.from(`permissions:${long}`)];
+    for (const k of keysOf) await own.client.set(k, '{"client":{"id":"x"}}');
+    try {
+      const t = tool();
+      const report = await verifier(t).verify({ fix: true });
+      await t.close();
+      expect(report.entries.filter((e) => e.key.includes('caf') || e.key.includes(long))).toEqual([]);
+      expect(await own.client.exists(...keysOf)).toBe(4);
+    } finally {
+      await own.client.del(...keysOf);
+    }
+  });
+
   it('named tenants: only their keys are read; the ones not cached are counted', async () => {
     const [a, b, other] = [uniq('na'), uniq('nb'), uniq('nother')];
     await own.client.set(`tenant_config:${a}`, '{"client":{"id":"a"}}');
