@@ -59,3 +59,69 @@ describe.runIf(TEST_DATABASE_URL)('watch against a backend that connects but ref
     expect((await watch.done).code).toBe(143);
   });
 });
+
+/**
+ * A change whose invalidation Redis refused is kept and applied once Redis
+ * does the work again, also when no reconciliation would find it again: a
+ * deleted tenants row (no updated_at left to find) whose endpoint keys are
+ * cached without its tenant_config: entry (the verify pass has none to judge).
+ */
+describe.runIf(TEST_DATABASE_URL)('watch: a change whose invalidation failed is applied once Redis works again', () => {
+  let ws: Workspace;
+  let drop: () => Promise<void>;
+  let url: string;
+  let server: RedisServer;
+  let watch: CliProcess;
+  const id = uniq('deleted');
+
+  beforeAll(async () => {
+    const fresh = await freshPostgresDatabase();
+    drop = fresh.drop;
+    url = fresh.url;
+    ws = workspace({ [id]: tenantYaml(id, 'Deleted Soon') }, { registry: false });
+    server = await startRedis();
+    const direct = (args: string[]) => runCli(['--registry', url, ...args], { cwd: ws.dir });
+    expect((await direct(['migrate-yaml'])).code).toBe(0);
+    expect((await direct(['watch', '--install'])).code).toBe(0);
+    const { default: pg } = await import('pg');
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    // Nothing changed recently: the start-up reconciliation has nothing to do.
+    await db.query("UPDATE tenants SET updated_at = now() - interval '2 hours'");
+    await db.end();
+    await server.command('ACL', 'SETUSER', 'watcher', 'on', '>pw', '~*', '+@all');
+    watch = startCli(['--registry', url, 'watch', '--heartbeat', '200', '--reconnect-max', '300'], {
+      cwd: ws.dir, env: { REDIS_URL: server.url.replace('redis://', 'redis://watcher:pw@'), REDIS_TIMEOUT_MS: '500' }, timeoutMs: 40_000,
+    });
+    expect(await watch.waitForStderr(/watch: watching/, 20_000), watch.stderr()).toBe(true);
+  });
+
+  afterAll(async () => {
+    if (watch && !watch.exited()) await watch.kill();
+    await server?.stop();
+    ws?.cleanup();
+    await drop?.();
+  });
+
+  it('the refused batch goes back to the queue (a DELETEd row with only endpoint keys cached is invalidated once UNLINK is allowed)', async () => {
+    const key = `dashboard_kpis:${id}:days:30`;
+    await server.command('SET', key, '{"kpi":1}');
+    await server.command('ACL', 'SETUSER', 'watcher', '-unlink', '-del');
+    const { default: pg } = await import('pg');
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      await db.query('DELETE FROM tenants WHERE id = $1', [id]);
+    } finally {
+      await db.end();
+    }
+    // The invalidation is refused by the ACL: watch says so and retries with backoff.
+    expect(await waitUntil(() => /watch: Redis (failed|connection lost).*(NOPERM|can't run this command)/.test(watch.stderr()), 15_000), watch.stderr()).toBe(true);
+    expect(await server.command('EXISTS', key)).toBe(':1\r\n');
+    await server.command('ACL', 'SETUSER', 'watcher', '+unlink', '+del');
+    // No reconciliation finds the deleted row again: only the kept change can delete the key.
+    expect(await waitUntil(async () => (await server.command('EXISTS', key)) === ':0\r\n', 15_000), watch.stderr()).toBe(true);
+    watch.child.kill('SIGTERM');
+    expect((await watch.done).code).toBe(143);
+  });
+});
