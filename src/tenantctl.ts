@@ -39,6 +39,11 @@ export interface TenantctlOptions {
   openCache?: OpenStore;
   /** Receives timing lines (connections, registry opens) for --debug. @default ignore */
   debug?: (message: string) => void;
+  /**
+   * After Redis failed, how long it is skipped before it is tried again. The CLI never tries again within
+   * a command (Infinity); a service using the library recovers from a blip by itself. @default 5000
+   */
+  redisRetryMs?: number;
 }
 
 /**
@@ -73,7 +78,7 @@ export class Tenantctl {
     if (options.registry) this.registryPromise = Promise.resolve(options.registry);
     for (const n of this.config.notices) warn(n);
     const debug = (this.debug = options.debug ?? (() => undefined));
-    this.cache = new Cache(this.config.redis, { warn, debug, open: options.openCache });
+    this.cache = new Cache(this.config.redis, { warn, debug, open: options.openCache, retryAfterMs: options.redisRetryMs ?? REGISTRY_RETRY_MS });
     this.keys = new KeySpace(this.config.families);
     this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix, this.config.tenantsDirExplicit);
     this.admin = new CacheAdmin(this.cache, this.keys);
@@ -103,6 +108,7 @@ export class Tenantctl {
    * reason `not-configured`).
    */
   registry(): Promise<Registry> {
+    this.forgetIfLost();
     if (!this.registryPromise) {
       const opening = this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs }));
       this.registryPromise = opening;
@@ -116,7 +122,28 @@ export class Tenantctl {
    * a long-lived program (the library in a service) opens it again: an outage is not for the process's
    * life. For both the read and the write opening.
    */
+  /** The stores the promises above resolved to (a lost one is let go of, see forgetIfLost). */
+  private readonly openedStores = new Set<Registry>();
+
+  /**
+   * A store whose connection ended for good (PostgreSQL restarted, the session killed, a failover) is
+   * closed and forgotten, so the next call opens a new one: a long-lived program recovers by itself.
+   * A registry handed in by the caller is the caller's to replace.
+   */
+  private forgetIfLost(): void {
+    if (!this.ownsRegistry) return;
+    for (const store of this.openedStores) {
+      if (!store.lost) continue;
+      this.openedStores.delete(store);
+      this.registryPromise = undefined;
+      this.writablePromise = undefined;
+      this.warn(`warning: registry (${store.description}) connection lost; opening a new one`);
+      void store.close().catch(() => undefined);
+    }
+  }
+
   private forgetOnFailure(opening: Promise<Registry>): void {
+    opening.then((store) => this.openedStores.add(store), () => undefined);
     opening.catch(() => {
       setTimeout(() => {
         if (this.registryPromise === opening) this.registryPromise = undefined;
@@ -136,6 +163,7 @@ export class Tenantctl {
 
   /** The registry for writing: the embedded one is created if needed, the schema made current (only when it is not). */
   writableRegistry(): Promise<Registry> {
+    this.forgetIfLost();
     if (this.writablePromise) return this.writablePromise;
     const writable = (async () => {
       const opened = await this.registryPromise?.catch((err) => {
@@ -197,5 +225,6 @@ export class Tenantctl {
       this.writablePromise = undefined;
       await store?.close();
     }
+    this.openedStores.clear();
   }
 }

@@ -26,7 +26,8 @@ export type Attempt<T> =
  * - `attempt`: best effort (invalidation after a registry write): failure is
  *   returned, for the caller to record and report.
  * The connection opens on first use, once; after a failure Redis is marked
- * down and later calls skip it at once (no retry loop, as the services do).
+ * down and later calls skip it at once (no retry loop, as the services do),
+ * for the rest of a command, or for `retryAfterMs` in a long-lived program.
  */
 export class Cache {
   private store: CacheStore | undefined;
@@ -40,8 +41,31 @@ export class Cache {
   constructor(
     /** undefined: no Redis configured, the cache is off. */
     readonly spec: RedisSpec | undefined,
-    private readonly options: { warn?: (message: string) => void; debug?: (message: string) => void; open?: OpenStore } = {},
+    private readonly options: {
+      warn?: (message: string) => void;
+      debug?: (message: string) => void;
+      open?: OpenStore;
+      /**
+       * How long Redis stays marked down before the next call tries it again. A command never retries
+       * (Infinity: no second timeout within one run); a long-lived program (the library in a service)
+       * must not stay on its fallback for the rest of its life after one blip. @default Infinity
+       */
+      retryAfterMs?: number;
+    } = {},
   ) {}
+
+  /** When Redis was marked down (Date.now()). */
+  private downAt = 0;
+
+  /** Down, and not yet due for another try (retryAfterMs): then it is forgotten and the next call connects. */
+  private stillDown(): boolean {
+    if (!this.downError) return false;
+    const retryAfter = this.options.retryAfterMs ?? Infinity;
+    if (Date.now() - this.downAt < retryAfter) return true;
+    this.downError = undefined;
+    this.warned = false;
+    return false;
+  }
 
   get configured(): boolean {
     return this.spec !== undefined;
@@ -59,7 +83,7 @@ export class Cache {
   /** The connected store, or a typed error: not configured, unreachable, or down earlier in this run. */
   private async connected(): Promise<CacheStore> {
     if (!this.spec) throw new BackendUnavailableError('redis', 'no Redis configured', { reason: 'not-configured' });
-    if (this.downError) throw this.downError;
+    if (this.stillDown()) throw this.downError!;
     if (this.store) return this.store;
     const open = this.options.open ?? (async (spec: RedisSpec) => (await import('./ioredis-store.js')).openIoredisStore(spec));
     const started = Date.now();
@@ -98,7 +122,7 @@ export class Cache {
 
   /** Runs a read on the fallback path: without Redis, or when it fails, one warning and `fallback`. */
   async orElse<T>(op: (store: CacheStore) => Promise<T>, fallback: T): Promise<T> {
-    if (!this.spec || this.downError) return fallback;
+    if (!this.spec || this.stillDown()) return fallback;
     try {
       // Connected: straight to the operation (a cached read's hot path: need() would add two awaits).
       return await (this.store ? op(this.store) : this.need(op));
@@ -176,8 +200,11 @@ export class Cache {
     this.downError = err instanceof BackendUnavailableError
       ? err
       : new BackendUnavailableError('redis', `Redis failed: ${describeError(err)}`, { cause: err });
+    this.downAt = Date.now();
     this.store?.close();
     this.store = undefined;
+    // A later try (retryAfterMs) opens a new connection, not the closed one.
+    this.opening = undefined;
     return this.downError;
   }
 

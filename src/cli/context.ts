@@ -33,6 +33,8 @@ export class CliContext extends Tenantctl {
       env,
       warn: (m) => out.warn(m),
       debug: (m) => out.debug(m),
+      // A command never waits for a failed Redis twice (DESIGN: no retry loops).
+      redisRetryMs: Infinity,
       // A CLI read never writes tenant_config: unless warming is asked for (DESIGN.md, get-config).
       populate: (config) => (warm || config.warmCache ? 'resolved' : 'none'),
     });

@@ -24,7 +24,11 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
     query_timeout: timeoutMs + 1000,
     application_name: 'tenantctl',
   });
-  client.on('error', () => undefined); // a dropped connection surfaces on the next query
+  // A dropped connection (a server restart, an idle kill, a failover) never comes back: the store says it is
+  // lost, so a long-lived program opens a new one instead of failing on this client for the rest of its life.
+  let lost = false;
+  client.on('error', () => (lost = true));
+  client.on('end', () => (lost = true));
   const description = `postgres ${maskUrl(url)}`;
   try {
     await client.connect();
@@ -38,6 +42,9 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
       await client.query(sql);
     },
     close: () => client.end(),
+    get lost() {
+      return lost;
+    },
   };
   return new SqlRegistryStore(executor, description, timeoutMs);
 }

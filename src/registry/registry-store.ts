@@ -109,6 +109,8 @@ export function invalidationsFor(written: ChangeOutcome['written']): Array<{ kin
 export interface RegistryStore {
   /** Where it is, credentials masked. */
   readonly description: string;
+  /** True once its connection is gone for good (PostgreSQL's session ended): a new store must be opened. */
+  readonly lost?: boolean;
   getTenant(id: string): Promise<TenantRow | undefined>;
   getTenants(ids: string[]): Promise<Map<string, TenantRow>>;
   /**

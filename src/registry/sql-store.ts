@@ -6,6 +6,7 @@ import {
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo, versionsOf } from './content-hash.js';
 import type { Catalogue } from '../permissions/model.js';
+import { SerialSession } from './serial-session.js';
 
 /** What pg's Client and PGlite have in common: `$n` parameters, rows back. */
 export interface SqlExecutor {
@@ -13,6 +14,8 @@ export interface SqlExecutor {
   /** Runs a script of several statements. */
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
+  /** True once the connection is gone for good (a server-side session end): a new store is needed. */
+  readonly lost?: boolean;
 }
 
 /** The schema shipped with the package (src/registry/schema.sql, copied into dist at build). */
@@ -56,12 +59,22 @@ export class SqlRegistryStore implements Registry {
   /** Set when a read found no `tenants` table: the registry is empty (a notice, not an error). */
   schemaMissing = false;
 
+  /** The session, one statement at a time (SerialSession): concurrent callers never run inside another's transaction. */
+  readonly db: SerialSession;
+
   constructor(
-    readonly db: SqlExecutor,
+    db: SqlExecutor,
     readonly description: string,
     /** For messages: how long locks and statements may wait. */
     readonly timeoutMs = 5000,
-  ) {}
+  ) {
+    this.db = db instanceof SerialSession ? db : new SerialSession(db);
+  }
+
+  /** True once the connection under this store is gone for good: open a new one. */
+  get lost(): boolean {
+    return this.db.lost;
+  }
 
   /** Wraps a registry call so any failure becomes BackendUnavailableError with a typed reason. */
   async guard<T>(what: string, op: () => Promise<T>): Promise<T> {
@@ -175,19 +188,21 @@ export class SqlRegistryStore implements Registry {
     return rows.map(normaliseRow);
   }
 
-  /** Runs statements in one transaction. */
-  private async transaction<T>(what: string, work: () => Promise<T>): Promise<T> {
-    return this.guard(what, async () => {
-      await this.db.query('BEGIN');
-      try {
-        const result = await work();
-        await this.db.query('COMMIT');
-        return result;
-      } catch (err) {
-        await this.db.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-    });
+  /** Runs statements in one transaction, holding the session (no other caller's statement runs inside it). */
+  async transaction<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return this.guard(what, () =>
+      this.db.exclusive(async () => {
+        await this.db.query('BEGIN');
+        try {
+          const result = await work();
+          await this.db.query('COMMIT');
+          return result;
+        } catch (err) {
+          await this.db.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
+    );
   }
 
   async getCatalogue(): Promise<Catalogue & { tenantctl_hash: string | null }> {

@@ -109,15 +109,4 @@ export async function uninstallWatchTriggers(store: SqlRegistryStore): Promise<T
   return { status: 'removed', triggers: before.present };
 }
 
-async function inTransaction(store: SqlRegistryStore, what: string, work: () => Promise<void>): Promise<void> {
-  await store.guard(what, async () => {
-    await store.db.query('BEGIN');
-    try {
-      await work();
-      await store.db.query('COMMIT');
-    } catch (err) {
-      await store.db.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
-  });
-}
+const inTransaction = (store: SqlRegistryStore, what: string, work: () => Promise<void>): Promise<void> => store.transaction(what, work);

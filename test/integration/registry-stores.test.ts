@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Registry } from '../../src/registry/registry-store.js';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import { openPostgresStore } from '../../src/registry/postgres-store.js';
+import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
 import { SupabaseRegistryStore } from '../../src/registry/supabase-store.js';
 import { rowFromConfig } from '../../src/tenants/registry-mapping.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo } from '../../src/registry/content-hash.js';
@@ -10,6 +11,7 @@ import { BackendUnavailableError } from '../../src/errors.js';
 import { freshPostgresDatabase, TEST_DATABASE_URL } from '../helpers/setup.js';
 import { startFakePostgrest, type FakePostgrest } from '../helpers/fake-postgrest.js';
 import { freePort } from '../helpers/ports.js';
+import { waitUntil as waitFor } from '../helpers/processes.js';
 
 const config = (id: string, name = `Name ${id}`) => ({
   client: { id, name, timezone: 'UTC' },
@@ -241,7 +243,70 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
 
 registryContract('PGlite (in memory)', async () => ({ store: await openPgliteStore(undefined), cleanup: async () => undefined }));
 
+/** The SQL stores share one session among concurrent callers: a transaction holds it, others wait. */
+function sqlSessionTests(name: string, open: () => Promise<{ store: SqlRegistryStore; cleanup: () => Promise<void> }>) {
+  describe(`one session, concurrent callers: ${name}`, () => {
+    it('a read issued while another caller\'s transaction is open waits for it: it never sees (nor keeps) rows that are rolled back', async () => {
+      const { store, cleanup } = await open();
+      try {
+        await store.ensureSchema();
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        let inserted!: () => void;
+        const insertedYet = new Promise<void>((r) => (inserted = r));
+        const tx = store
+          .transaction('a test transaction', async () => {
+            await store.db.query("INSERT INTO tenants (id, name, config_source) VALUES ('uncommitted', 'U', 'database')");
+            inserted();
+            await gate;
+            throw new Error('rolled back on purpose');
+          })
+          .catch(() => 'rolled back');
+        await insertedYet;
+        // Before: the read ran on the shared session inside the open transaction and saw the row.
+        const read = store.getTenant('uncommitted');
+        await new Promise((r) => setTimeout(r, 50));
+        release();
+        expect(await tx).toBe('rolled back');
+        expect(await read).toBeUndefined();
+        // Many callers at once: each answer its own, in order, none lost.
+        const all = await Promise.all(Array.from({ length: 50 }, (_, i) => store.getTenant(`none${i}`)));
+        expect(all.every((r) => r === undefined)).toBe(true);
+      } finally {
+        await store.close();
+        await cleanup();
+      }
+    });
+  });
+}
+
+sqlSessionTests('PGlite', async () => ({ store: await openPgliteStore(undefined), cleanup: async () => undefined }));
+
 describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
+  sqlSessionTests('PostgreSQL', async () => {
+    const db = await freshPostgresDatabase();
+    return { store: await openPostgresStore(db.url), cleanup: db.drop };
+  });
+
+  it('a session ended by the server (pg_terminate_backend) makes the store say it is lost', async () => {
+    const db = await freshPostgresDatabase();
+    const store = await openPostgresStore(db.url);
+    const { default: pg } = await import('pg');
+    const admin = new pg.Client({ connectionString: db.url });
+    try {
+      await admin.connect();
+      expect(await store.getTenant('x')).toBeUndefined();
+      expect(store.lost).toBe(false);
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenantctl' AND datname = current_database()");
+      expect(await waitFor(() => store.lost)).toBe(true);
+    } finally {
+      await admin.end();
+      await store.close();
+      await db.drop();
+    }
+  });
+
+
   registryContract('PostgreSQL', async () => {
     const db = await freshPostgresDatabase();
     return { store: await openPostgresStore(db.url), cleanup: db.drop };

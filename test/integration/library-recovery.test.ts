@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Tenantctl } from '../../src/tenantctl.js';
+import { freshPostgresDatabase, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { waitUntil } from '../helpers/processes.js';
+
+/**
+ * The library inside a long-lived service: a PostgreSQL session ended by the
+ * server (a restart, an idle kill, a failover) or a Redis blip must not leave
+ * it on its fallback for the rest of its life. (A CLI command, by contrast,
+ * never waits for a failed backend twice: tested with the Cache facade.)
+ */
+describe.runIf(TEST_DATABASE_URL)('the library recovers by itself', () => {
+  let ws: Workspace;
+  let db: { url: string; drop: () => Promise<void> };
+  let redis: RedisServer;
+  const id = uniq('svc');
+
+  beforeAll(async () => {
+    db = await freshPostgresDatabase();
+    ws = workspace({ [id]: tenantYaml(id, 'From YAML') }, { registry: false });
+    redis = await startRedis();
+    const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url } });
+    expect((await t.migration.run()).counts.create).toBe(1);
+    await t.close();
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    await c.query("UPDATE tenants SET name = 'From Registry' WHERE id = $1", [id]);
+    await c.end();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    ws?.cleanup();
+    await db?.drop();
+  });
+
+  it('a PostgreSQL session ended by the server: the next calls open a new one (before: YAML and errors for the life of the process)', async () => {
+    const warnings: string[] = [];
+    const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url }, warn: (w) => warnings.push(w) });
+    try {
+      expect((await t.tenants.get(id, { noCache: true })).config.client).toMatchObject({ name: 'From Registry' });
+      const first = await t.registry();
+      const { default: pg } = await import('pg');
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenantctl' AND datname = current_database()");
+      await admin.end();
+      // The client learns of the end from the socket; a call after that opens a new session.
+      expect(await waitUntil(() => first.lost === true, 3000)).toBe(true);
+      const again = await t.tenants.get(id, { noCache: true });
+      expect(again.source).toBe('database');
+      expect(again.config.client).toMatchObject({ name: 'From Registry' });
+      await expect(t.permissions.check(id, 'has_ai')).resolves.toBeDefined();
+      expect(warnings.join('\n')).toMatch(/connection lost; opening a new one/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a Redis blip: skipped for redisRetryMs, then used again (before: never again until close())', async () => {
+    const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url, REDIS_URL: redis.url, REDIS_TIMEOUT_MS: '300' }, redisRetryMs: 500 });
+    try {
+      expect((await t.tenants.get(id)).source).toBe('database'); // a miss: the library caches it
+      expect((await t.tenants.get(id)).source).toBe('cache');
+      redis.pause();
+      try {
+        expect((await t.tenants.get(id)).source).toBe('database'); // the fallback, after the timeout
+      } finally {
+        redis.resume();
+      }
+      expect((await t.tenants.get(id)).source).toBe('database'); // still skipped: no second timeout at once
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await t.tenants.get(id)).source).toBe('cache');
+    } finally {
+      await t.close();
+    }
+  });
+});
