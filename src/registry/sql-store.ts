@@ -400,7 +400,8 @@ export class SqlRegistryStore implements Registry {
       await this.guard('waiting for the migration lock', () => this.db.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]));
     } catch (err) {
       if (err instanceof BackendUnavailableError && err.reason === 'timeout') {
-        throw new BackendUnavailableError('registry', `registry (${this.description}) is in use: another migration holds its lock (waited ${this.timeoutMs} ms, the registry timeout)`, { cause: err, reason: 'in-use' });
+        // One line: the statement timeout that ended the wait is what "waited N ms" already says.
+        throw new BackendUnavailableError('registry', `registry (${this.description}) is in use: another migration holds its lock (waited ${this.timeoutMs} ms, the registry timeout)`, { reason: 'in-use' });
       }
       throw err;
     }

@@ -332,6 +332,28 @@ describe('CLI commands', () => {
       expect(await ownRedis.keys('*')).toEqual(['sessions:x']);
     });
 
+    it('--family and --max-keys: the dry run says how many of them a run deletes; the run deletes exactly that many of that family', async () => {
+      await ownRedis.flushall();
+      const seed = ownRedis.pipeline();
+      for (let i = 0; i < 40; i++) seed.set(`products:t${i}`, '{}');
+      seed.set('tenant_config:keep', '{}');
+      await seed.exec();
+      const env = { REDIS_URL: own.server.url };
+      const dry = await runCli(['invalidate-all', '--family', 'products', '--max-keys', '10', '--dry-run'], { cwd: ws.dir, env });
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(dry.stdout).toMatch(/^total\t40$/m);
+      // Before: the dry run said 40 and nothing of the 10 the run stops at.
+      expect(dry.stderr).toMatch(/^with --max-keys 10, a run deletes at most 10 of these 40$/m);
+      const json = await runCli(['invalidate-all', '--family', 'products', '--max-keys', '10', '--dry-run', '--json'], { cwd: ws.dir, env });
+      expect(JSON.parse(json.stdout)).toMatchObject({ total: 40, at_most: 10 });
+      const run = await runCli(['invalidate-all', '--family', 'products', '--max-keys', '10', '--yes', '--json'], { cwd: ws.dir, env });
+      expect(run.code, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ total: 10, complete: false });
+      expect(await ownRedis.dbsize()).toBe(31);
+      expect(await ownRedis.exists('tenant_config:keep')).toBe(1);
+      await ownRedis.flushall();
+    });
+
     it('on a terminal it shows the count and asks; anything but y deletes nothing', async () => {
       await ownRedis.mset('tenant_config:a', '{}', 'permissions:b', '{}', 'sessions:x', '{}');
       const prompt = /Delete 2 keys of the tool's key families on redis:\/\/127\.0\.0\.1:\d+\? \[y\/N\]/;

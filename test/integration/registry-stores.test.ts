@@ -7,7 +7,7 @@ import { SupabaseRegistryStore } from '../../src/registry/supabase-store.js';
 import { rowFromConfig } from '../../src/tenants/registry-mapping.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo } from '../../src/registry/content-hash.js';
 import type { Catalogue, Subscription } from '../../src/permissions/model.js';
-import { BackendUnavailableError } from '../../src/errors.js';
+import { BackendUnavailableError, describeError } from '../../src/errors.js';
 import { freshPostgresDatabase, TEST_DATABASE_URL } from '../helpers/setup.js';
 import { startFakePostgrest, type FakePostgrest } from '../helpers/fake-postgrest.js';
 import { freePort } from '../helpers/ports.js';
@@ -286,6 +286,24 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
   sqlSessionTests('PostgreSQL', async () => {
     const db = await freshPostgresDatabase();
     return { store: await openPostgresStore(db.url), cleanup: db.drop };
+  });
+
+  it('a migration lock another run holds: "in use", said once (the timeout that ended the wait is not repeated)', async () => {
+    const db = await freshPostgresDatabase();
+    const holder = await openPostgresStore(db.url);
+    const waiter = await openPostgresStore(db.url, 300);
+    try {
+      await holder.ensureSchema();
+      const release = await holder.lockMigrations();
+      const err = await waiter.lockMigrations().catch((e) => e);
+      expect(err).toMatchObject({ reason: 'in-use' });
+      expect(describeError(err)).toBe(`registry (${waiter.description}) is in use: another migration holds its lock (waited 300 ms, the registry timeout)`);
+      await release();
+    } finally {
+      await holder.close();
+      await waiter.close();
+      await db.drop();
+    }
   });
 
   it('a session ended by the server (pg_terminate_backend) makes the store say it is lost', async () => {

@@ -22,13 +22,15 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-function render(out: Output, r: InvalidateAllResult) {
+function render(out: Output, r: InvalidateAllResult, maxKeys?: number) {
   const families = Object.entries(r.families);
   const shown = out.wide ? families : families.filter(([, n]) => n > 0);
   out.table(['family', r.dryRun ? 'keys' : 'deleted'], [...shown, ['total', r.total]]);
   // On a terminal, one line that shows what the deletion was made of.
   if (out.pictures) for (const line of stackedBar(shown, 60, out.c)) out.line(line);
   if (!r.complete) out.summary(`stopped before the end of the keyspace (--max-keys or a stop): run again to finish`);
+  // A dry run counts them all; the run it previews stops at --max-keys.
+  if (r.dryRun && maxKeys !== undefined && maxKeys < r.total) out.summary(`with --max-keys ${maxKeys}, a run deletes at most ${maxKeys} of these ${r.total}`);
 }
 
 /** `invalidate-all`: delete every key of the tool's families (or some); confirmation or --yes. */
@@ -73,7 +75,8 @@ export function register(program: Command): void {
             },
           });
           progress.done();
-          return { data: result, render: (out) => render(out, result), counts: { deleted: opts.dryRun ? 0 : result.total, scanned: result.scanned } };
+          const data = opts.dryRun && opts.maxKeys !== undefined ? { ...result, at_most: Math.min(result.total, opts.maxKeys) } : result;
+          return { data, render: (out) => render(out, result, opts.maxKeys), counts: { deleted: opts.dryRun ? 0 : result.total, scanned: result.scanned } };
         } catch (err) {
           progress.done();
           // Stopped midway (Redis failed, or a signal): what was deleted is reported, and a rerun finishes the job.
