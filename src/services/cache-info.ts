@@ -108,7 +108,7 @@ export function toPrometheus(info: CacheInfo): string {
     metric('tenantctl_redis_used_memory_bytes', 'Memory used by Redis.', 'gauge', [['', info.memory?.used_bytes ?? 0]]);
     metric('tenantctl_redis_max_memory_bytes', 'maxmemory (0 = unlimited).', 'gauge', [['', info.memory?.max_bytes ?? 0]]);
     metric('tenantctl_redis_evicted_keys_total', 'Keys evicted.', 'counter', [['', info.redis_evicted_keys ?? 0]]);
-    metric('tenantctl_redis_ping_seconds', 'Round trip of one PING.', 'gauge', [['', (info.latency_ms ?? 0) / 1000]]);
+    metric('tenantctl_redis_ping_seconds', 'Round trip of one PING.', 'gauge', [['', round((info.latency_ms ?? 0) / 1000, 6)]]);
   }
   return redisUpMetric(info.available) + (lines.length ? `${lines.join('\n')}\n` : '');
 }

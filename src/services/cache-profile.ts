@@ -185,6 +185,8 @@ export function profileToPrometheus(p: CacheProfile): string {
     for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
   };
   const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  // The same series as plain cache-info's, so a textfile collector switched to --by keeps its family key counts.
+  metric('tenantctl_cache_keys', 'Keys per tenantctl key family.', p.families.map((f) => [`{family="${esc(f.family)}"}`, f.keys]));
   metric('tenantctl_cache_family_keys', 'Keys per tenantctl key family.', p.families.map((f) => [`{family="${esc(f.family)}"}`, f.keys]));
   metric('tenantctl_cache_family_bytes', 'Memory (MEMORY USAGE) per key family.', p.families.map((f) => [`{family="${esc(f.family)}"}`, f.bytes]));
   metric('tenantctl_cache_family_keys_without_ttl', 'Keys with no TTL per family (the services always set one).', p.families.map((f) => [`{family="${esc(f.family)}"}`, f.no_ttl]));

@@ -120,6 +120,8 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/^tenantctl_redis_up 1$/m);
     expect(up.stdout).toMatch(/^tenantctl_cache_family_keys\{family="tenant_config"\} \d+$/m);
+    // Plain cache-info's family series too (a collector switched to --by keeps it).
+    expect(up.stdout).toMatch(/^tenantctl_cache_keys\{family="tenant_config"\} \d+$/m);
     const down = await runCli(['cache-info', '--by', 'tenant', '-o', 'prometheus'], { cwd: ws.dir, env: { REDIS_URL: 'redis://127.0.0.1:1', REDIS_TIMEOUT_MS: '300' } });
     expect(down.code, down.stderr).toBe(0);
     expect(down.stdout).toMatch(/^tenantctl_redis_up 0$/m);
