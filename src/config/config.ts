@@ -222,9 +222,12 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     record(key, p, p?.value);
     return p;
   };
+  // A path setting is shown resolved (relative to the project for the config file's, else the working directory).
   const file = (key: string) => {
-    const p = str(key);
-    return p ? path.resolve(p.base, String(p.value)) : undefined;
+    const p = pick(key);
+    const resolved = p ? path.resolve(p.base, String(p.value)) : undefined;
+    record(key, p, resolved);
+    return resolved;
   };
 
   const redisTimeoutMs = int('redis_timeout_ms', 'Redis timeout', 1000);
@@ -276,7 +279,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     registry = parsed.spec;
     notices.push(...parsed.notices);
   }
-  record('registry', registryPick, registryPick ? registryPick.value : `embedded ${path.join(project.dir, DEFAULT_EMBEDDED_DIR)}`);
+  record('registry', registryPick, registryPick ? (registry.kind === 'embedded' ? `embedded ${registry.dir}` : registryPick.value) : `embedded ${path.join(project.dir, DEFAULT_EMBEDDED_DIR)}`);
   const registryTimeoutMs = int('registry_timeout_ms', 'registry timeout', 5000);
 
   const tenantsPick = pick('tenants_dir');

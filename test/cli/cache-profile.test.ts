@@ -66,6 +66,16 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
     expect(down.code).toBe(3);
   });
 
+  it('--tenant with no key cached says so (and a typo\'s unknown id); given twice is exit 2, not the last one silently', async () => {
+    const none = await runCli(['cache-info', '--tenant', 'nosuchtenant'], { cwd: ws.dir, env: env() });
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stderr).toMatch(/^warning: tenant nosuchtenant has no keys in the cache, and is in neither the registry nor YAML \(a typo\?\)$/m);
+    expect(none.stderr).toMatch(/, 0 tenants;/);
+    const twice = await runCli(['cache-info', '--tenant', 'a', '--tenant', 'b'], { cwd: ws.dir, env: env() });
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/given more than once/);
+  });
+
   it('on a terminal without colour: a memory gauge and a bar per family; plain numbers when piped', async () => {
     const r = await runCliOnTerminal(['cache-info', '--redis-url', own.server.url], /never-asked/, '', { NO_COLOR: '1' });
     expect(r.code).toBe(0);

@@ -33,6 +33,23 @@ describe('config', () => {
   });
   afterAll(() => ws.cleanup());
 
+  it('path settings are shown resolved: the config file\'s against the project, a flag\'s against the working directory', async () => {
+    const bare = workspace({}, { registry: false });
+    try {
+      writeFileSync(path.join(bare.dir, 'tenantctl.config.yaml'), 'registry: file:data/reg\naudit_log: logs/audit.log\n');
+      const deep = path.join(bare.dir, 'a', 'b');
+      mkdirSync(deep, { recursive: true });
+      const fromFile = bySetting(JSON.parse((await runCli(['config', '--json'], { cwd: deep })).stdout) as Report);
+      // Before: "file:data/reg" and "logs/audit.log", relative to what?
+      expect(fromFile.registry.value).toBe(`embedded ${path.join(bare.dir, 'data', 'reg')}`);
+      expect(fromFile.audit_log.value).toBe(path.join(bare.dir, 'logs', 'audit.log'));
+      const fromFlag = bySetting(JSON.parse((await runCli(['config', '--json', '--audit-log', 'here.log'], { cwd: deep })).stdout) as Report);
+      expect(fromFlag.audit_log.value).toBe(path.join(deep, 'here.log'));
+    } finally {
+      bare.cleanup();
+    }
+  });
+
   it('shows precedence (a flag beats env beats the file beats the default) and finds the project from a subdirectory', async () => {
     const r = await runCli(['config', '--json', '--ttl', '300'], {
       cwd: sub,

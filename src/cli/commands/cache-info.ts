@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { CacheInfo } from '../../services/cache-info.js';
 import { action, idArg, intArg } from '../action.js';
 import type { CacheProfile, KeyStats } from '../../services/cache-profile.js';
@@ -57,7 +57,8 @@ function renderProfile(out: Output, p: CacheProfile) {
       p.tenants.map((t) => [t.tenant, t.keys, humanBytes(t.bytes), share(t.bytes), ...ttlCells(out, t)]),
     );
   }
-  out.summary(`${p.total.keys} keys of the tool's, ${humanBytes(p.total.bytes)}, ${p.tenant_count} tenants${p.tenant ? '' : ` (top ${p.tenants.length} by memory shown)`}; ${p.total.no_ttl} keys without a TTL`);
+  const tenants = `${p.tenant_count} tenant${p.tenant_count === 1 ? '' : 's'}`;
+  out.summary(`${p.total.keys} keys of the tool's, ${humanBytes(p.total.bytes)}, ${tenants}${p.tenant ? '' : ` (top ${p.tenants.length} by memory shown)`}; ${p.total.no_ttl} keys without a TTL`);
   if (p.orphans_unknown) out.summary(`orphans unknown: ${p.orphans_unknown}`);
   else if (p.orphans?.length) {
     out.table(['orphan tenant', 'keys', 'memory', 'why'], p.orphans.map((o) => [o.tenant, o.keys, humanBytes(o.bytes), o.reason]));
@@ -72,7 +73,10 @@ export function register(program: Command): void {
     .description('Redis availability, server, exact key counts per family, memory, evictions, hit rate, latency')
     .addOption(new Option('--format <format>', 'the same as -o (kept for scripts): table, json, prometheus, ...').choices(['table', 'wide', 'plain', 'json', 'yaml', 'prometheus']))
     .addOption(new Option('--by <what>', 'exact per-family or per-tenant keys, memory (MEMORY USAGE), TTL spread, keys without TTL, orphans').choices(['tenant', 'family']))
-    .option('--tenant <id>', 'only this tenant\'s keys (implies --by tenant)', idArg())
+    .option('--tenant <id>', 'only this tenant\'s keys (implies --by tenant; give it once)', (v: string, prev?: string) => {
+      if (prev !== undefined) throw new InvalidArgumentError('given more than once: cache-info shows one tenant (or --by tenant for all)');
+      return idArg()(v);
+    })
     .addOption(new Option('--top <n>', 'tenants shown (and labelled in Prometheus) with --by tenant').default(10).argParser(intArg('--top')))
     .action(
       action<[], { by?: 'tenant' | 'family'; tenant?: string; top: number }>(async (ctx, opts) => {
@@ -104,6 +108,8 @@ export function register(program: Command): void {
             return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p) + redisUpMetric(true)) };
           }
           const p = await profile();
+          // A tenant with no key at all: said (a typo looks the same as a tenant whose cache is cold).
+          if (p.tenant && p.total.keys === 0) ctx.out.warn(`warning: tenant ${p.tenant} has no keys in the cache${(await ctx.tenants.unknown([p.tenant])).length ? ', and is in neither the registry nor YAML (a typo?)' : ''}`);
           return { data: p, render: (out) => renderProfile(out, p) };
         }
         const { collectCacheInfo, toPrometheus } = await import('../../services/cache-info.js');
