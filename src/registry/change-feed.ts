@@ -149,23 +149,25 @@ export async function openChangeFeed(url: string, options: ChangeFeedOptions): P
     close,
   };
   const registry = new SqlRegistryStore(executor, description, options.timeoutMs);
+  // The feed's own reads go through the store's session too: one statement at a time on the one connection.
+  const session = registry.db;
   const ms = (v: unknown) => Number(v);
 
   return {
     description,
     registry,
-    heartbeat: () => registry.guard('checking the connection', async () => ms((await executor.query('SELECT extract(epoch FROM statement_timestamp()) * 1000 AS now')).rows[0].now)),
-    triggerStatus: () => registry.guard('checking the watch triggers', () => watchTriggerStatus(executor)),
+    heartbeat: () => registry.guard('checking the connection', async () => ms((await session.query('SELECT extract(epoch FROM statement_timestamp()) * 1000 AS now')).rows[0].now)),
+    triggerStatus: () => registry.guard('checking the watch triggers', () => watchTriggerStatus(session)),
     changedSince: (sinceMs, pageSize, onPage) =>
       registry.guard('reading the rows changed while disconnected', async () => {
-        const serverNow = ms((await executor.query('SELECT extract(epoch FROM statement_timestamp()) * 1000 AS now')).rows[0].now);
+        const serverNow = ms((await session.query('SELECT extract(epoch FROM statement_timestamp()) * 1000 AS now')).rows[0].now);
         let found = 0;
         for (const { table, id, kind } of RECONCILED) {
-          if (!(await executor.query('SELECT to_regclass($1) IS NOT NULL AS present', [table])).rows[0].present) continue;
+          if (!(await session.query('SELECT to_regclass($1) IS NOT NULL AS present', [table])).rows[0].present) continue;
           // Keyset pages over (updated_at, id), the timestamp kept as the server's text so no precision is lost between pages.
           let after: [string, string] | undefined;
           for (;;) {
-            const { rows } = await executor.query(
+            const { rows } = await session.query(
               `SELECT ${id} AS id, updated_at::text AS at_text, extract(epoch FROM updated_at) * 1000 AS at
                  FROM ${table}
                 WHERE ${after ? `(updated_at, ${id}) > ($1::timestamptz, $2)` : 'updated_at > to_timestamp($1::float8 / 1000)'}
