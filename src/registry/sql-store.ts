@@ -127,10 +127,10 @@ export class SqlRegistryStore implements Registry {
     if ((await this.schemaState()).current) return;
     // Only now any DDL, under a lock so two first runs never race (duplicate
     // key on CREATE TABLE IF NOT EXISTS), and bounded by lock_timeout.
-    await this.transaction('applying the schema (waiting for a lock on tenants while a long transaction, a service\'s say, holds one; nothing was changed)', async () => {
-      await this.db.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
-      await this.db.exec(schemaSql());
-      await this.db.query(
+    await this.transaction('applying the schema (waiting for a lock on tenants while a long transaction, a service\'s say, holds one; nothing was changed)', async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+      await tx.exec(schemaSql());
+      await tx.query(
         "INSERT INTO tenantctl_meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         [String(SCHEMA_VERSION)],
       );
@@ -189,16 +189,18 @@ export class SqlRegistryStore implements Registry {
   }
 
   /** Runs statements in one transaction, holding the session (no other caller's statement runs inside it). */
-  async transaction<T>(what: string, work: () => Promise<T>): Promise<T> {
+  async transaction<T>(what: string, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    // `tx` is the connection itself: every statement of the transaction goes through it, never through this.db
+    // (held by the transaction, it would wait behind it forever).
     return this.guard(what, () =>
-      this.db.exclusive(async () => {
-        await this.db.query('BEGIN');
+      this.db.exclusive(async (tx) => {
+        await tx.query('BEGIN');
         try {
-          const result = await work();
-          await this.db.query('COMMIT');
+          const result = await work(tx);
+          await tx.query('COMMIT');
           return result;
         } catch (err) {
-          await this.db.query('ROLLBACK').catch(() => undefined);
+          await tx.query('ROLLBACK').catch(() => undefined);
           throw err;
         }
       }),
@@ -206,15 +208,20 @@ export class SqlRegistryStore implements Registry {
   }
 
   async getCatalogue(): Promise<Catalogue & { tenantctl_hash: string | null }> {
+    return this.catalogueOn(this.db);
+  }
+
+  /** The catalogue, read on `db` (the session, or a transaction's connection). */
+  private async catalogueOn(db: SqlExecutor): Promise<Catalogue & { tenantctl_hash: string | null }> {
     const empty = { features: [], tiers: {}, tenantctl_hash: null };
     return this.readOptional('reading the feature catalogue', empty, async () => {
-      const features = (await this.db.query('SELECT name FROM permission_features ORDER BY name')).rows.map((r) => String(r.name));
+      const features = (await db.query('SELECT name FROM permission_features ORDER BY name')).rows.map((r) => String(r.name));
       const tiers: Catalogue['tiers'] = {};
-      for (const r of (await this.db.query('SELECT name, features, max_devices FROM permission_tiers ORDER BY name')).rows) {
+      for (const r of (await db.query('SELECT name, features, max_devices FROM permission_tiers ORDER BY name')).rows) {
         const f = typeof r.features === 'string' ? JSON.parse(r.features) : r.features;
         tiers[String(r.name)] = { name: String(r.name), features: [...(f as string[])].sort(), max_devices: r.max_devices === null ? null : Number(r.max_devices) };
       }
-      const meta = (await this.db.query("SELECT value FROM tenantctl_meta WHERE key = 'catalogue_hash'")).rows[0];
+      const meta = (await db.query("SELECT value FROM tenantctl_meta WHERE key = 'catalogue_hash'")).rows[0];
       return { features, tiers, tenantctl_hash: meta ? String(meta.value) : null };
     });
   }
@@ -223,12 +230,17 @@ export class SqlRegistryStore implements Registry {
     return (await this.getSubscriptions([business])).get(business);
   }
 
-  async getSubscriptions(businesses: string[], lock = false): Promise<Map<string, StoredSubscription>> {
+  async getSubscriptions(businesses: string[]): Promise<Map<string, StoredSubscription>> {
+    return this.subscriptionsOn(this.db, businesses, false);
+  }
+
+  /** Subscriptions read on `db` (the session, or a transaction's connection, with `lock`: FOR UPDATE). */
+  private async subscriptionsOn(db: SqlExecutor, businesses: string[], lock: boolean): Promise<Map<string, StoredSubscription>> {
     const out = new Map<string, StoredSubscription>();
     if (businesses.length === 0) return out;
     return this.readOptional('reading subscriptions', out, async () => {
-      const subs = await this.db.query(`SELECT * FROM business_subscriptions WHERE business_id = ANY($1::text[])${lock ? ' FOR UPDATE' : ''}`, [businesses]);
-      const overrides = await this.db.query('SELECT business_id, feature, value FROM business_feature_overrides WHERE business_id = ANY($1::text[])', [businesses]);
+      const subs = await db.query(`SELECT * FROM business_subscriptions WHERE business_id = ANY($1::text[])${lock ? ' FOR UPDATE' : ''}`, [businesses]);
+      const overrides = await db.query('SELECT business_id, feature, value FROM business_feature_overrides WHERE business_id = ANY($1::text[])', [businesses]);
       return subscriptionsFromRows(subs.rows, overrides.rows, out);
     });
   }
@@ -243,8 +255,8 @@ export class SqlRegistryStore implements Registry {
       written: { tenants: [], subscriptions: [], catalogue: false },
       conflicts: { tenants: [], subscriptions: [], catalogue: false },
     };
-    const q = (sql: string, params?: unknown[]) => this.db.query(sql, params);
-    await this.transaction('writing changes', async () => {
+    await this.transaction('writing changes', async (tx) => {
+      const q = (sql: string, params?: unknown[]) => tx.query(sql, params);
       const tenants = changes.tenants ?? [];
       if (tenants.length) {
         const ids = tenants.map((t) => t.row.id);
@@ -291,7 +303,7 @@ export class SqlRegistryStore implements Registry {
 
       const subs = changes.subscriptions ?? [];
       if (subs.length) {
-        const current = await this.getSubscriptions(subs.map((s) => s.sub.business_id), true);
+        const current = await this.subscriptionsOn(tx, subs.map((s) => s.sub.business_id), true);
         const ok = subs.filter((s) => {
           if (subscriptionVersion(current.get(s.sub.business_id)) === s.expect) return true;
           outcome.conflicts.subscriptions.push(s.sub.business_id);
@@ -343,7 +355,7 @@ export class SqlRegistryStore implements Registry {
         // The meta row is the catalogue's lock (it always exists once the schema is applied).
         await q("INSERT INTO tenantctl_meta (key, value) VALUES ('catalogue_lock', '') ON CONFLICT (key) DO NOTHING");
         await q("SELECT value FROM tenantctl_meta WHERE key = 'catalogue_lock' FOR UPDATE");
-        if (catalogueVersion(await this.getCatalogue()) !== cat.expect) outcome.conflicts.catalogue = true;
+        if (catalogueVersion(await this.catalogueOn(tx)) !== cat.expect) outcome.conflicts.catalogue = true;
         else {
           const { catalogue } = cat;
           await q('DELETE FROM permission_features WHERE NOT (name = ANY($1::text[]))', [catalogue.features]);

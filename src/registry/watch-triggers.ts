@@ -85,10 +85,10 @@ export async function installWatchTriggers(store: SqlRegistryStore): Promise<Tri
   const before = await store.guard('checking the watch triggers', () => watchTriggerStatus(store.db));
   if (before.current) return { status: 'unchanged', triggers: before.present };
   const version = watchTriggerVersion();
-  await inTransaction(store, 'installing the watch triggers (creating triggers needs the TRIGGER privilege on the tables and CREATE on the schema)', async () => {
-    await store.db.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK]);
-    await store.db.exec(watchTriggerSql());
-    await store.db.query(`COMMENT ON FUNCTION ${FUNCTION} IS '${version}'`);
+  await store.transaction('installing the watch triggers (creating triggers needs the TRIGGER privilege on the tables and CREATE on the schema)', async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK]);
+    await tx.exec(watchTriggerSql());
+    await tx.query(`COMMENT ON FUNCTION ${FUNCTION} IS '${version}'`);
   });
   const after = await store.guard('checking the watch triggers', () => watchTriggerStatus(store.db));
   if (!after.current) {
@@ -102,11 +102,10 @@ export async function uninstallWatchTriggers(store: SqlRegistryStore): Promise<T
   const before = await store.guard('checking the watch triggers', () => watchTriggerStatus(store.db));
   const hasFunction = (await store.guard('checking the watch triggers', () => store.db.query(`SELECT to_regprocedure('${FUNCTION}') IS NOT NULL AS present`))).rows[0]?.present;
   if (!before.present.length && !hasFunction) return { status: 'absent', triggers: [] };
-  await inTransaction(store, 'removing the watch triggers', async () => {
-    await store.db.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK]);
-    await store.db.exec(uninstallSql());
+  await store.transaction('removing the watch triggers', async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK]);
+    await tx.exec(uninstallSql());
   });
   return { status: 'removed', triggers: before.present };
 }
 
-const inTransaction = (store: SqlRegistryStore, what: string, work: () => Promise<void>): Promise<void> => store.transaction(what, work);

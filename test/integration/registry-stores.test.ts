@@ -255,8 +255,8 @@ function sqlSessionTests(name: string, open: () => Promise<{ store: SqlRegistryS
         let inserted!: () => void;
         const insertedYet = new Promise<void>((r) => (inserted = r));
         const tx = store
-          .transaction('a test transaction', async () => {
-            await store.db.query("INSERT INTO tenants (id, name, config_source) VALUES ('uncommitted', 'U', 'database')");
+          .transaction('a test transaction', async (tx) => {
+            await tx.query("INSERT INTO tenants (id, name, config_source) VALUES ('uncommitted', 'U', 'database')");
             inserted();
             await gate;
             throw new Error('rolled back on purpose');
