@@ -57,13 +57,18 @@ export class Cache {
   /** When Redis was marked down (Date.now()). */
   private downAt = 0;
 
-  /** Down, and not yet due for another try (retryAfterMs): then it is forgotten and the next call connects. */
+  /** A call is trying Redis again (retryAfterMs): the others keep the fallback meanwhile, never all waiting on it. */
+  private probing = false;
+
+  /**
+   * Down, and not yet due for another try (retryAfterMs). When due, this one caller goes through to try
+   * Redis (the probe); the down state is cleared only when it connects, and a failed probe starts the wait
+   * again without a second warning.
+   */
   private stillDown(): boolean {
     if (!this.downError) return false;
-    const retryAfter = this.options.retryAfterMs ?? Infinity;
-    if (Date.now() - this.downAt < retryAfter) return true;
-    this.downError = undefined;
-    this.warned = false;
+    if (this.probing || Date.now() - this.downAt < (this.options.retryAfterMs ?? Infinity)) return true;
+    this.probing = true;
     return false;
   }
 
@@ -83,7 +88,7 @@ export class Cache {
   /** The connected store, or a typed error: not configured, unreachable, or down earlier in this run. */
   private async connected(): Promise<CacheStore> {
     if (!this.spec) throw new BackendUnavailableError('redis', 'no Redis configured', { reason: 'not-configured' });
-    if (this.stillDown()) throw this.downError!;
+    if (this.downError && !this.probing && this.stillDown()) throw this.downError;
     if (this.store) return this.store;
     const open = this.options.open ?? (async (spec: RedisSpec) => (await import('./ioredis-store.js')).openIoredisStore(spec));
     const started = Date.now();
@@ -91,7 +96,15 @@ export class Cache {
       const opening: Promise<CacheStore> = open(this.spec).then((s) => {
         this.options.debug?.(`Redis connected (${s.mode}, ${s.target}) in ${Date.now() - started} ms`);
         // Only if this is still the Cache's connect (close() may have let go of it meanwhile).
-        if (this.opening === opening) this.store = s;
+        if (this.opening === opening) {
+          this.store = s;
+          // A probe that connected: Redis is back (a later failure warns again).
+          if (this.probing) {
+            this.probing = false;
+            this.downError = undefined;
+            this.warned = false;
+          }
+        }
         return s;
       });
       this.opening = opening;
@@ -117,7 +130,7 @@ export class Cache {
   /** Marks Redis down on a Redis failure (once: later calls skip it). */
   private markDownOn(err: unknown): void {
     // A refused command (an ACL without a right) says nothing about the connection.
-    if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.reason !== 'no-permission' && !this.downError) this.markDown(err);
+    if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.reason !== 'no-permission' && (!this.downError || this.probing)) this.markDown(err);
   }
 
   /** Runs a read on the fallback path: without Redis, or when it fails, one warning and `fallback`. */
@@ -201,10 +214,17 @@ export class Cache {
       ? err
       : new BackendUnavailableError('redis', `Redis failed: ${describeError(err)}`, { cause: err });
     this.downAt = Date.now();
+    this.probing = false;
+    // A connect still under way (a probe) is closed when it lands: nothing else would own it.
+    const pending = this.store ? undefined : this.opening;
     this.store?.close();
     this.store = undefined;
     // A later try (retryAfterMs) opens a new connection, not the closed one.
     this.opening = undefined;
+    pending?.then(
+      (store) => store.close(),
+      () => undefined,
+    );
     return this.downError;
   }
 
@@ -223,6 +243,7 @@ export class Cache {
     this.opening = undefined;
     // A later use starts afresh (a command that failed because of the close marked Redis down).
     this.downError = undefined;
+    this.probing = false;
     pending?.then(
       (s) => s.close(),
       () => undefined,

@@ -162,6 +162,33 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     }
   });
 
+  it('with retryAfterMs (the library), one call probes Redis again when due; the others keep the fallback meanwhile, no second warning', async () => {
+    const own = await startRedis();
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(own.url), { warn: (w) => warnings.push(w), retryAfterMs: 200 });
+    try {
+      await own.command('SET', 'k', '"v"');
+      expect(await cache.readJson('k')).toBe('v');
+      own.pause();
+      expect(await cache.readJson('k')).toBeUndefined(); // waits the timeout once, then down
+      await new Promise((r) => setTimeout(r, 250));
+      // Due: ten reads at once; one probes (and waits the timeout), nine answer at once.
+      const reads = await Promise.all(Array.from({ length: 10 }, () => timed(() => cache.readJson('k'))));
+      const slow = reads.filter((r) => r.ms >= TIMEOUT - 5);
+      expect(slow).toHaveLength(1);
+      expect(reads.filter((r) => r.ms < 50)).toHaveLength(9);
+      expect(warnings).toHaveLength(1);
+      own.resume();
+      await new Promise((r) => setTimeout(r, 250));
+      expect(await cache.readJson('k')).toBe('v'); // the probe connects: Redis is back
+      expect(cache.isDown).toBe(false);
+    } finally {
+      own.resume();
+      cache.close();
+      await own.stop();
+    }
+  });
+
   it('a command refused by the ACL user (NOPERM) does not mark Redis down: reads go on, and two refusals warn once', async () => {
     await server.command('ACL', 'SETUSER', 'reader', 'on', '>pw', '~*', '+get', '+ping', '+del', '+unlink', '+scan', '-set');
     await server.command('SET', 'acl:k', '"cached"');
