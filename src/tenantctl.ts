@@ -122,8 +122,8 @@ export class Tenantctl {
    * a long-lived program (the library in a service) opens it again: an outage is not for the process's
    * life. For both the read and the write opening.
    */
-  /** The stores the promises above resolved to (a lost one is let go of, see forgetIfLost). */
-  private readonly openedStores = new Set<Registry>();
+  /** What each opening promise above resolved to (a lost store is let go of, see forgetIfLost). */
+  private readonly openedStores = new Map<Promise<Registry>, Registry>();
 
   /**
    * A store whose connection ended for good (PostgreSQL restarted, the session killed, a failover) is
@@ -132,18 +132,23 @@ export class Tenantctl {
    */
   private forgetIfLost(): void {
     if (!this.ownsRegistry) return;
-    for (const store of this.openedStores) {
+    const lost = new Set<Registry>();
+    for (const [opening, store] of this.openedStores) {
       if (!store.lost) continue;
-      this.openedStores.delete(store);
-      this.registryPromise = undefined;
-      this.writablePromise = undefined;
+      lost.add(store);
+      this.openedStores.delete(opening);
+      // Only the promises that gave this store: a healthy one (opened for writing meanwhile) is kept.
+      if (this.registryPromise === opening) this.registryPromise = undefined;
+      if (this.writablePromise === opening) this.writablePromise = undefined;
+    }
+    for (const store of lost) {
       this.warn(`warning: registry (${store.description}) connection lost; opening a new one`);
       void store.close().catch(() => undefined);
     }
   }
 
   private forgetOnFailure(opening: Promise<Registry>): void {
-    opening.then((store) => this.openedStores.add(store), () => undefined);
+    opening.then((store) => this.openedStores.set(opening, store), () => undefined);
     opening.catch(() => {
       setTimeout(() => {
         if (this.registryPromise === opening) this.registryPromise = undefined;
