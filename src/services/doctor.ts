@@ -373,9 +373,16 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
   for (const id of ids) {
     try {
       const doc = source.load(id);
-      for (const w of doc?.warnings ?? []) checks.push(check('tenants', 'file', 'warn', w));
-      // A subscription block is checked against tiers.yaml as migrate-yaml checks it (a tier not in it fails there).
-      if (doc?.hasSubscription && tiers.catalogue) subscriptionFromConfig(id, doc.config, tiers.catalogue, doc);
+      // Listed but unreadable (a link to nothing): migrate-yaml fails it, so doctor does.
+      if (!doc) {
+        failed++;
+        checks.push(check('tenants', 'file', 'fail', source.whyNoFile(id), { data: { file: null, line: null } }));
+        continue;
+      }
+      for (const w of doc.warnings) checks.push(check('tenants', 'file', 'warn', w));
+      // A subscription block is checked against tiers.yaml as migrate-yaml checks it (a tier not in it fails
+      // there); a yaml_only tenant is never migrated, so never checked.
+      if (doc.hasSubscription && !doc.yamlOnly && tiers.catalogue) subscriptionFromConfig(id, doc.config, tiers.catalogue, doc);
     } catch (err) {
       if (!(err instanceof TenantFileError)) throw err;
       failed++;

@@ -25,9 +25,10 @@ export interface ParsedEntry {
 /**
  * Bumped whenever parsing, stripping, the row mapping or the files' shape
  * change: older files are ignored. 7: entries keep YAML 1.1 differences (an
- * older entry, which has none, would hide their warnings).
+ * older entry, which has none, would hide their warnings). 8: `y`/`n` are no
+ * longer differences.
  */
-const FORMAT = 7;
+const FORMAT = 8;
 
 /**
  * An entry as the index file keeps it, under the file's name relative to the

@@ -110,28 +110,31 @@ export class YamlTenantSource {
    * services read is not ours to guess, so those are listed apart, not in ids.
    */
   listing(): { ids: string[]; invalidFiles: string[]; ambiguous: Array<{ id: string; files: string[] }> } {
-    const files = new Map<string, string[]>();
+    const files = new Map<string, Array<{ file: string; dangling?: boolean }>>();
     const invalidFiles: string[] = [];
     for (const c of this.candidates()) {
       if (!isValidId(c.id) || c.id.startsWith('.')) invalidFiles.push(c.file);
       else if (this.allows(c.id) && !RESERVED_FILES.has(c.id)) {
         const list = files.get(c.id);
-        if (list) list.push(c.file);
-        else files.set(c.id, [c.file]);
+        if (list) list.push(c);
+        else files.set(c.id, [c]);
       }
     }
     const ids: string[] = [];
     const ambiguous: Array<{ id: string; files: string[] }> = [];
-    for (const [id, list] of files) {
+    for (const [id, all] of files) {
+      // A link to nothing beside a real file of the other layout is not a second file (reads take the real one).
+      const real = all.filter((f) => !f.dangling);
+      const list = (all.length > 1 && real.length ? real : all).map((f) => f.file);
       if (list.length === 1) ids.push(id);
       else ambiguous.push({ id, files: list.sort() });
     }
     return { ids: ids.sort(), invalidFiles: invalidFiles.sort(), ambiguous: ambiguous.sort((a, b) => (a.id < b.id ? -1 : 1)) };
   }
 
-  private candidates(): Array<{ id: string; file: string }> {
+  private candidates(): Array<{ id: string; file: string; dangling?: boolean }> {
     if (!this.checkDir()) return [];
-    const out: Array<{ id: string; file: string }> = [];
+    const out: Array<{ id: string; file: string; dangling?: boolean }> = [];
     for (const entry of readEntries(this.dir)) {
       // A symbolic link counts as what it points to (a Kubernetes ConfigMap mounts every file as one);
       // one that cannot be followed (a loop, no permission) is listed by its name, so reading it says why.
@@ -144,11 +147,12 @@ export class YamlTenantSource {
         }
       }
       // A link to nothing named like a tenant file is listed too: reading it says so (the tenant is not silently left out).
-      if (!target && /\.ya?ml$/.test(entry.name)) target = { isFile: () => true, isDirectory: () => false };
+      const dangling = !target && /\.ya?ml$/.test(entry.name);
+      if (dangling) target = { isFile: () => true, isDirectory: () => false };
       if (!target) continue;
       if (target.isFile()) {
         const m = /^(.+)\.ya?ml$/.exec(entry.name);
-        if (m) out.push({ id: m[1], file: path.join(this.dir, entry.name) });
+        if (m) out.push({ id: m[1], file: path.join(this.dir, entry.name), ...(dangling && { dangling: true }) });
       } else if (target.isDirectory()) {
         const file = ['client.yaml', 'client.yml'].map((n) => path.join(this.dir, entry.name, n)).find((f) => existsSync(f));
         if (file) out.push({ id: entry.name, file });

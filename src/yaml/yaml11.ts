@@ -12,8 +12,9 @@ import { CORE_SCHEMA, EVENT_ID, SCALAR_STYLE, getScalarValue, load, type Event }
  * reported as `file:line` warnings.
  *
  * The YAML 1.1 reading is PyYAML's (its implicit resolvers and SafeLoader
- * constructors, as of PyYAML 6), plus the 1.1 spec's `y`/`n` booleans, which
- * PyYAML does not take but other 1.1 readers (Go's yaml.v2) do. Timestamps
+ * constructors, as of PyYAML 6). The 1.1 spec's `y`/`n` booleans are not
+ * reported: PyYAML (the services' reader) reads them as strings, as tenantctl
+ * does, and `{ x: 0, y: 3 }` would warn for nothing. Timestamps
  * (`2024-01-01`: a date to PyYAML) are deliberately not reported: a date has
  * no JSON form, so the registry (jsonb) holds a string whatever the file
  * says, and a warning on every date would bury the ones that matter.
@@ -37,8 +38,6 @@ type Reading11 =
   | { kind: 'null' }
   | { kind: 'bool'; value: boolean }
   | { kind: 'number'; value: number }
-  /** `y`, `n` (any case): booleans to the 1.1 spec (Go's yaml.v2), strings to PyYAML. */
-  | { kind: 'spec-bool'; value: boolean }
   | { kind: 'merge' }
   | { kind: 'timestamp' }
   /** PyYAML refuses it: `=` (the value key, no constructor) or an int with no digits (`0x_`). */
@@ -89,19 +88,17 @@ export function mayReadOtherwise(s: string): boolean {
 // PyYAML 6's implicit resolvers (yaml/resolver.py), tried by first character in its order.
 const BOOL_11 = /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/;
 const TRUE_11 = /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/;
-const SPEC_BOOL_11 = /^(?:y|Y|n|N)$/;
 const FLOAT_11 = /^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/;
 const INT_11 = /^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$/;
 const NULL_11 = /^(?:~|null|Null|NULL|)$/;
 const TIMESTAMP_11 = /^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$/;
 
-/** A plain scalar as PyYAML reads it (SafeLoader), plus the spec's y/n. */
+/** A plain scalar as PyYAML reads it (SafeLoader). */
 function read11(s: string): Reading11 {
   const c = s[0];
   if (c === undefined) return { kind: 'null' };
   if ('yYnNtTfFoO'.includes(c)) {
     if (BOOL_11.test(s)) return { kind: 'bool', value: TRUE_11.test(s) };
-    if (SPEC_BOOL_11.test(s)) return { kind: 'spec-bool', value: c === 'y' || c === 'Y' };
   }
   if ('-+.0123456789'.includes(c)) {
     if (FLOAT_11.test(s)) return { kind: 'number', value: float11(s) };
@@ -211,8 +208,6 @@ export function describeYaml11Difference(d: Yaml11Difference): string {
   const what = `${where}plain ${key ? 'key ' : ''}${d.source} is ${shown(key ? String(core) : core, key)} here (YAML 1.2)`;
   const quote = `quote it (${quoted})`;
   switch (r.kind) {
-    case 'spec-bool':
-      return `${what} and to PyYAML (the services), but ${r.value} to YAML 1.1 readers that follow the spec's y/n (Go's yaml.v2): ${key ? quote : `${quote} or write ${r.value}`}`;
     case 'merge':
       if (!key) return `${what} but makes YAML 1.1 readers such as PyYAML (the services) fail to load the file (the merge key as a value): ${quote}`;
       return `${what} but a merge key to YAML 1.1 readers such as PyYAML (the services), which merge its mapping into this one: write the merged keys out, or ${quote} for a key named <<`;

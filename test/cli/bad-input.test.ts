@@ -114,6 +114,15 @@ describe('bad input', () => {
       const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: bare.dir });
       expect(r.code).toBe(4);
       expect(JSON.parse(r.stdout).items).toContainEqual(expect.objectContaining({ id: 'dangling', action: 'error', reason: expect.stringMatching(/dangling\.yaml is a link to .*nowhere\.yaml, which does not exist/) }));
+      // doctor fails it too (before: "all files parse").
+      const doctor = await runCli(['doctor', '--json'], { cwd: bare.dir });
+      expect(JSON.parse(doctor.stdout).checks).toContainEqual(expect.objectContaining({ area: 'tenants', status: 'fail', detail: expect.stringMatching(/dangling\.yaml is a link to/) }));
+      // A stale link beside the tenant's real file of the other layout is not a second file: the tenant is read.
+      const real = uniq('layout');
+      bare.writeTenant(real, tenantYaml(real, 'Real'), `${real}/client.yaml`);
+      symlinkSync(path.join(bare.dir, 'gone.yaml'), path.join(bare.dir, 'tenants', `${real}.yaml`));
+      const plan = await runCli(['migrate-yaml', real, '--dry-run', '--json'], { cwd: bare.dir });
+      expect(JSON.parse(plan.stdout).items).toContainEqual(expect.objectContaining({ id: real, action: 'create' }));
     } finally {
       bare.cleanup();
     }

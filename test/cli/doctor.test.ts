@@ -163,6 +163,8 @@ describe('doctor', () => {
       // A subscription whose tier is not in tiers.yaml: migrate-yaml refuses it, so doctor fails it too (before: passed).
       bad.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  core: { features: [has_ai], max_devices: 2 }\n');
       bad.writeTenant('untiered', tenantYaml('untiered', 'Untiered', 'subscription: { tier: platinum }\n'));
+      // yaml_only: never migrated, so its subscription is not checked (as migrate-yaml skips it).
+      bad.writeTenant('local', tenantYaml('local', 'Local', 'yaml_only: true\nsubscription: { tier: platinum }\n'));
       const r = await runCli(['doctor'], { cwd: bad.dir });
       expect(r.code).toBe(1);
       expectOneLineError(r);
