@@ -47,5 +47,5 @@ export function clip(value: string, max = 80): string {
 /** Cuts every run of more than `max` non-space characters in a message (a huge argument quoted back). */
 export function clipLongRuns(text: string, max = 120): string {
   // Quotes around the run are not counted: the count is the value's own length, as the id check says it.
-  return text.replace(new RegExp(`[^\\s'"]{${max + 1},}`, 'g'), (run) => `${run.slice(0, max)}… (${run.length} characters)`);
+  return text.replace(new RegExp(`\\S{${max + 1},}`, 'g'), (run) => `${run.slice(0, max)}… (${run.replace(/^['"]+|['".,:;]+$/g, '').length} characters)`);
 }

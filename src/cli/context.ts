@@ -1,3 +1,4 @@
+import { format as formatText } from 'node:util';
 import { Tenantctl } from '../tenantctl.js';
 import type { ConfigFlags } from '../config/config.js';
 import { Output, type OutputFormat } from './output.js';
@@ -41,7 +42,7 @@ export class CliContext extends Tenantctl {
     this.out = out;
     // ioredis prints its own notes with console.warn ("[WARN] This Redis server's `default` user does not
     // require a password..."): in a CLI they become this tool's warning lines, each once.
-    console.warn = (...args: unknown[]) => out.warn(`warning: ${args.map(String).join(' ').replace(/^\[(?:WARN|ERROR)\]\s*/, '')}`);
+    console.warn = (...args: unknown[]) => out.warn(`warning: ${formatText(...args).replace(/^\[(?:WARN|ERROR)\]\s*/, '')}`);
     this.signal = signal;
     this.audit = new AuditLog(this.config.auditLog, (m) => out.warn(m));
   }

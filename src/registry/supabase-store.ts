@@ -304,13 +304,20 @@ export class SupabaseRegistryStore implements Registry {
     const table = () => this.table('business_feature_overrides');
     const overrides = Object.entries(sub.overrides).map(([feature, value]) => ({ business_id: sub.business_id, feature, value }));
     if (overrides.length) {
-      const res = (await table().upsert(overrides, { onConflict: 'business_id,feature' }).select('feature').retry(false)) as unknown as Result<unknown[]>;
+      const what = `writing the overrides of ${sub.business_id}`;
+      let res: Result<unknown[]>;
+      try {
+        res = (await table().upsert(overrides, { onConflict: 'business_id,feature' }).select('feature').retry(false)) as unknown as Result<unknown[]>;
+      } catch (err) {
+        // A thrown failure (the network), as call() words it: exit 3, never an internal error.
+        throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${describeError(err)}`, { cause: err });
+      }
       if (res.error?.code === '42P10') {
         await this.rows('replacing overrides', () => table().delete().eq('business_id', sub.business_id).select('feature').retry(false));
         await this.rows('writing overrides', () => table().insert(overrides).select('feature').retry(false));
         return;
       }
-      this.check(res, `writing the overrides of ${sub.business_id}`);
+      this.check(res, what);
     }
     await this.rows('removing dropped overrides', () => {
       const q = table().delete().eq('business_id', sub.business_id);

@@ -225,6 +225,10 @@ describe('CLI commands', () => {
       // Before: the owed drain deleted the other tenant's key too, and the table said nothing of it.
       expect(await redis.exists(`tenant_config:${b}`)).toBe(1);
       expect(r.stderr).toMatch(/^note: \d+ cache invalidation\(s\) owed by earlier writes .*: `tenantctl invalidate --pending` does them$/m);
+      // With a tenant named too, --pending --dry-run says what --pending would also do (before: silently ignored).
+      const both = await runCli(['invalidate', a, '--pending', '--dry-run'], { cwd: ws.dir, env: up() });
+      expect(both.code, both.stderr).toBe(0);
+      expect(both.stderr).toMatch(new RegExp(`^--pending would also do \\d+ invalidation\\(s\\) owed by earlier writes: .*tenant ${b}`, 'm'));
       const list = await runCli(['invalidate', '--pending', '--dry-run', '--json'], { cwd: ws.dir, env: up() });
       expect(list.code, list.stderr).toBe(0);
       expect(JSON.parse(list.stdout).owed).toEqual(expect.arrayContaining([{ kind: 'tenant', target: b }]));

@@ -41,6 +41,7 @@ export function register(program: Command): void {
     .action(
       action<[string[] | undefined], { dryRun?: boolean; pending?: boolean; strict?: boolean }>(async (ctx, tenants = [], opts) => {
         if (!tenants.length && !opts.pending) throw new UsageError('name at least one tenant, or give --pending');
+        // --pending --dry-run lists what is owed (with tenants named too: their keys are listed as well, after).
         if (opts.pending && opts.dryRun && !tenants.length) {
           const list = (await ctx.owedInvalidations()) ?? [];
           return { data: { dryRun: true, owed: list.map((o) => ({ kind: o.kind, target: o.target })) }, render: (out) => renderOwed(out, list) };
@@ -59,7 +60,10 @@ export function register(program: Command): void {
         // reach every tenant's keys (a catalogue change owes every permissions: entry), and `invalidate acme`
         // touches acme's alone. Otherwise what is owed is said, never creating a registry.
         const owed = opts.pending && !opts.dryRun ? await ctx.drainOwedInvalidations() : undefined;
-        if (!opts.pending) {
+        if (opts.pending && opts.dryRun) {
+          const list = (await ctx.owedInvalidations()) ?? [];
+          ctx.out.info(list.length ? `--pending would also do ${list.length} invalidation(s) owed by earlier writes: ${list.slice(0, 5).map((o) => `${o.kind} ${o.target}`).join(', ')}${list.length > 5 ? ', …' : ''}` : 'nothing owed by earlier writes');
+        } else if (!opts.pending) {
           const waiting = (await ctx.owedInvalidations())?.length ?? 0;
           if (waiting) ctx.out.info(`note: ${waiting >= 1000 ? 'at least 1000' : waiting} cache invalidation(s) owed by earlier writes (Redis was down, or a run was killed) were not done: \`tenantctl invalidate --pending\` does them`);
         }
