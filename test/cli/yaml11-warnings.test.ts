@@ -37,6 +37,20 @@ describe('YAML 1.1 warnings through the CLI', () => {
     expect(JSON.parse(got.stdout).config.features).toEqual({ beta: 'no', quoted: 'no', flags: ['on', 'off'] });
   });
 
+  it('many files from one template: 20 files said line by line, the rest one count (--json keeps every one)', async () => {
+    const fleet = workspace(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`t${String(i).padStart(2, '0')}`, tenantYaml(`t${String(i).padStart(2, '0')}`, 'T', 'features:\n  beta: no\n')])), { registry: false });
+    try {
+      const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: fleet.dir });
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('warning: '));
+      expect(lines).toHaveLength(21);
+      expect(lines.at(-1)).toBe('warning: … and 10 more warning(s) in 10 more file(s) (-o json lists each, as do `tenantctl doctor`\'s checks)');
+      expect((JSON.parse(r.stdout).items as Array<{ warnings: string[] }>).filter((i) => i.warnings.length)).toHaveLength(30);
+    } finally {
+      fleet.cleanup();
+    }
+  });
+
   it('doctor reports it as a tenants warning', async () => {
     const r = await runCli(['doctor', '--json'], { cwd: ws.dir });
     const report = JSON.parse(r.stdout) as { checks: Array<{ area: string; check: string; status: string; detail: string }> };

@@ -21,14 +21,28 @@ function render(out: Output, r: MigrationReport) {
   out.summary(`${r.dryRun ? 'plan' : 'done'}: ${c.create} create, ${c.update} update, ${c.unchanged} unchanged, ${c.conflict} conflict, ${c.skip} skip, ${c.error} error`);
 }
 
+/** Files whose warnings are said line by line; the rest are one count. */
+const WARNED_FILES_SHOWN = 20;
+
 /** Warnings once per cause: per-file warnings as they are, the cache's state in one line with a count. */
 function warnings(out: Output, r: MigrationReport) {
+  // Files with warnings said one by one up to a limit, then one line with the count: 10,000 files made from
+  // one template with `enabled: yes` are a count, not 10,000 lines (--json lists every one).
+  let filesSaid = 0;
+  const unsaid = { files: 0, warnings: 0 };
   for (const item of r.items) {
-    // A file with thousands of literal secrets gets a few lines and a count, not thousands of lines.
-    for (const w of item.warnings.slice(0, item.warnings.length > 5 ? 3 : 5)) out.warn(`warning: ${w}`);
-    if (item.warnings.length > 5) out.warn(`warning: … and ${item.warnings.length - 3} more in ${item.file ?? item.id}`);
+    if (item.warnings.length && filesSaid >= WARNED_FILES_SHOWN) {
+      unsaid.files++;
+      unsaid.warnings += item.warnings.length;
+    } else if (item.warnings.length) {
+      filesSaid++;
+      // A file with thousands of literal secrets gets a few lines and a count, not thousands of lines.
+      for (const w of item.warnings.slice(0, item.warnings.length > 5 ? 3 : 5)) out.warn(`warning: ${w}`);
+      if (item.warnings.length > 5) out.warn(`warning: … and ${item.warnings.length - 3} more in ${item.file ?? item.id}`);
+    }
     if (item.action === 'error' && item.failure === 'bad-input') out.warn(`${item.reason}`);
   }
+  if (unsaid.files) out.warn(`warning: … and ${unsaid.warnings} more warning(s) in ${unsaid.files} more file(s) (-o json lists each, as do \`tenantctl doctor\`'s checks)`);
   if (r.earlierInvalidations?.done) out.info(`did ${r.earlierInvalidations.done} cache invalidation(s) an earlier run still owed`);
   const stale = r.items.filter((i) => i.cacheInvalidated === false).length;
   // No Redis configured: nothing to invalidate here, but the running services may cache what was just written.
