@@ -46,7 +46,8 @@ const ttlCells = (out: Output, s: KeyStats) => [s.ttl_under_minute, s.ttl_under_
 function renderProfile(out: Output, p: CacheProfile) {
   const total = p.total.bytes || 1;
   const share = (bytes: number) => `${out.pictures ? `${bar(bytes / total, 12)} ` : ''}${Math.round((bytes / total) * 100)}%`;
-  const families = out.wide ? p.families : p.families.filter((f) => f.keys > 0);
+  // Piped, every family is a row (zeros too), as plain cache-info lists them.
+  const families = out.wide || out.format === 'plain' ? p.families : p.families.filter((f) => f.keys > 0);
   out.table(
     ['family', 'keys', 'memory', 'share', '<1m', '<1h', 'later', 'no TTL'],
     families.map((f) => [f.family, f.keys, humanBytes(f.bytes), share(f.bytes), ...ttlCells(out, f)]),
