@@ -347,11 +347,14 @@ export class Watcher {
 
   private retryLater(b: Backoff, what: string, err: unknown): void {
     const delay = this.schedule(b);
+    // Stopping (SIGINT/SIGTERM): a connect cut short by the stop is no news, nor is there a retry.
+    if (this.options.signal.aborted) return;
     this.options.onNotice(`watch: ${what} unreachable (attempt ${b.attempt}): ${describeError(err)}; retrying in ${delay} ms`);
   }
 
   /** After a loss: at once when the connection had worked, else after the backoff (it failed its first work). */
   private lost(b: Backoff, what: string, err: unknown, kept = ''): void {
+    if (this.options.signal.aborted) return;
     if (b.proven) {
       b.retryAt = 0;
       this.options.onNotice(`watch: ${what} connection lost (${describeError(err)}); reconnecting${kept}`);

@@ -56,7 +56,11 @@ describe.runIf(TEST_DATABASE_URL)('watch against a backend that connects but ref
     // Never ready: the start-up reconciliation is still owed.
     expect(stderr).not.toMatch(/watch: watching/);
     watch.child.kill('SIGTERM');
-    expect((await watch.done).code).toBe(143);
+    const end = await watch.done;
+    expect(end.code).toBe(143);
+    // Stopping: no more "retrying in" lines after the stop was asked for.
+    const afterStop = end.stderr.slice(end.stderr.search(/terminated|stopped by SIGTERM/));
+    expect(afterStop).not.toMatch(/retrying in/);
   });
 });
 
