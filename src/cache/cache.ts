@@ -231,7 +231,7 @@ export class Cache {
   private warnOnce(err: BackendUnavailableError): void {
     if (this.warned) return;
     this.warned = true;
-    this.options.warn?.(`warning: ${describeError(err)}; continuing without the cache`);
+    this.options.warn?.(`warning: ${describeError(err).replace(/\.$/, '')}; continuing without the cache`);
   }
 
   close(): void {

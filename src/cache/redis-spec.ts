@@ -52,9 +52,13 @@ export interface RedisSettings {
 export function parseHostPorts(value: unknown, where: string): HostPort[] {
   const list = Array.isArray(value) ? value.map(String) : String(value).split(',');
   const nodes = list.map((s) => s.trim()).filter(Boolean).map((n) => {
+    // A URL given as a seed (credentials and all, a common slip in CI variables): said, masked, never dialled.
+    if (n.includes('://')) {
+      throw new UsageError(`${where}: "${maskUrl(n).slice(0, 80)}" is a URL; seeds are host:port (credentials go in a Redis URL: --redis-url or REDIS_URL)`, { reason: 'bad-redis' });
+    }
     const m = /^\[?([^\s[\]]+?)\]?:(\d{1,5})$/.exec(n);
     const port = m ? Number(m[2]) : NaN;
-    if (!m || port < 1 || port > 65535) throw new UsageError(`${where}: "${n.slice(0, 80)}" is not host:port`, { reason: 'bad-redis' });
+    if (!m || port < 1 || port > 65535) throw new UsageError(`${where}: "${maskUrl(n).slice(0, 80)}" is not host:port`, { reason: 'bad-redis' });
     return { host: m[1], port };
   });
   if (nodes.length === 0) throw new UsageError(`${where} lists no nodes`, { reason: 'bad-redis' });
@@ -86,6 +90,10 @@ export const tlsFilesGiven = (tls: RedisTls | undefined): boolean => !!(tls && (
  * and TLS; Cluster and Sentinel together are a usage error.
  */
 export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
+  // A master name typed on the command line with no Sentinel anywhere: a usage error, not "no Redis configured".
+  if (s.sentinelMaster?.where.startsWith('--') && !s.sentinel) {
+    throw new UsageError(`${s.sentinelMaster.where} needs Sentinels too: --redis-sentinel host:port,... (or REDIS_SENTINEL_NODES)`, { reason: 'bad-redis' });
+  }
   if (!s.url && !s.cluster && !s.sentinel) return undefined;
   if (s.cluster && s.sentinel) {
     throw new UsageError(`Redis: give a Cluster (${s.cluster.where}) or a Sentinel (${s.sentinel.where}), not both`, { reason: 'bad-redis' });

@@ -18,13 +18,23 @@ export interface SqlExecutor {
   readonly lost?: boolean;
 }
 
-/** The schema shipped with the package (src/registry/schema.sql, copied into dist at build). */
-export function schemaSql(): string {
-  return readFileSync(new URL('./schema.sql', import.meta.url), 'utf8');
-}
-
 /** The version schema.sql brings; recorded in tenantctl_meta once applied. Bump it with every change to schema.sql. */
 export const SCHEMA_VERSION = 2;
+
+/**
+ * The schema shipped with the package (src/registry/schema.sql, copied into dist at build), ending with
+ * the record of its version: a DBA who applies what `tenantctl schema` prints leaves the schema current,
+ * so a role without CREATE rights (PostgreSQL 15's default on public) is never sent DDL again. A newer
+ * version already recorded is kept.
+ */
+export function schemaSql(): string {
+  return (
+    readFileSync(new URL('./schema.sql', import.meta.url), 'utf8') +
+    `\n-- The version of this schema, which tenantctl reads before it would apply any DDL.\n` +
+    `INSERT INTO tenantctl_meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}')\n` +
+    `  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE tenantctl_meta.value ~ '^[0-9]+$' AND tenantctl_meta.value::int < EXCLUDED.value::int;\n`
+  );
+}
 
 /** Advisory lock keys (pg_advisory_lock's bigint space): arbitrary, fixed, tenantctl's own. */
 const SCHEMA_LOCK = 7_346_110_001;

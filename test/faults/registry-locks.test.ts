@@ -393,3 +393,40 @@ describe.runIf(TEST_DATABASE_URL)('registry locks: a services\' database with on
     }
   });
 });
+
+describe.runIf(TEST_DATABASE_URL)('a schema applied by a DBA from `tenantctl schema`, a role with data rights only', () => {
+  it('the printed script records its version: doctor finds the schema current and migrate-yaml writes without any DDL (before: exit 3, "permission denied for schema public")', async () => {
+    const db = await freshPostgresDatabase();
+    const ws = workspace({ acme: tenantYaml('acme', 'Acme', 'subscription: { tier: pilot_pro, status: active }\n') }, { registry: false });
+    ws.writeTenant('tiers', TIERS, 'tiers.yaml');
+    const role = uniq('tenantctl_writer_');
+    const admin = await connect(db.url);
+    try {
+      const printed = await runCli(['schema'], { cwd: ws.dir });
+      expect(printed.code, printed.stderr).toBe(0);
+      await admin.query(printed.stdout);
+      const dbName = new URL(db.url).pathname.slice(1);
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`GRANT CONNECT ON DATABASE ${dbName} TO ${role}`);
+      await admin.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+      await admin.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
+      await admin.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+      const u = new URL(db.url);
+      u.username = role;
+      const env = { DATABASE_URL: u.toString() };
+      const doctor = await runCli(['doctor', '--json'], { cwd: ws.dir, env });
+      expect(JSON.parse(doctor.stdout).checks).toContainEqual(expect.objectContaining({ area: 'registry', check: 'schema', status: 'pass' }));
+      const m = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env });
+      expect(m.code, m.stderr).toBe(0);
+      expect(JSON.parse(m.stdout).counts).toMatchObject({ create: 3, error: 0 });
+    } finally {
+      await admin.end();
+      ws.cleanup();
+      await db.drop();
+      const cleanup = await connect(TEST_DATABASE_URL!);
+      await cleanup.query(`DROP ROLE IF EXISTS ${role}`);
+      await cleanup.end();
+    }
+  });
+});

@@ -94,6 +94,28 @@ describe('configuration precedence: flag > environment > config file > default',
     expect(resolveConfig({}, { CACHE_TTL: '90' }, cwd).permissionsTtl).toBe(90);
   });
 
+  it('a URL given as a Cluster or Sentinel seed is a usage error naming it with its password masked (never dialled); --sentinel-master alone too', () => {
+    const cwd = cwdWith();
+    for (const [flags, env] of [
+      [{ redisCluster: 'redis://:secretpw@127.0.0.1:7442' }, {}],
+      [{}, { REDIS_CLUSTER_NODES: 'redis://:secretpw@127.0.0.1:7442' }],
+      [{ redisSentinel: 'rediss://u:secretpw@s1:26379', sentinelMaster: 'm' }, {}],
+    ] as const) {
+      let err: unknown;
+      try {
+        resolveConfig(flags, env, cwd);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as Error).message).toMatch(/is a URL; seeds are host:port/);
+      expect((err as Error).message).not.toContain('secretpw');
+    }
+    expect(() => resolveConfig({ sentinelMaster: 'mymaster' }, {}, cwd)).toThrow(/--sentinel-master needs Sentinels too/);
+    // From the environment alone (a shared profile), a master name without Sentinels changes nothing.
+    expect(resolveConfig({}, { REDIS_SENTINEL_MASTER: 'mymaster' }, cwd).redis).toBeUndefined();
+  });
+
   it('reads tenantctl.config.json too, and declared families and resources', () => {
     const cwd = cwdWith(['tenantctl.config.json', JSON.stringify({
       families: [{ name: 'app_cache', pattern: 'fastapi_template:tenant-{tenant}:*', ttl: 1800 }],
