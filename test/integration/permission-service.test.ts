@@ -169,7 +169,17 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
   it('an unknown feature is denied and --explain says so', async () => {
     const id = await business({ tier: 'pilot_pro' });
     const t = tool();
-    expect(await t.permissions.explain(id, 'has_teleport')).toMatchObject({ granted: false, knownFeature: false, reason: expect.stringMatching(/does not grant has_teleport$/) });
+    expect(await t.permissions.explain(id, 'has_teleport')).toMatchObject({ granted: false, knownFeature: false, reason: 'has_teleport is not in the feature catalogue: no tier grants it' });
+    // A live demo too (before: "live demo ...: every catalogue feature is granted", and denied).
+    const demo = await business({ tier: 'demo', demo_expires_at: '2099-01-01T00:00:00.000Z' });
+    expect(await t.permissions.explain(demo, 'has_teleport')).toMatchObject({ granted: false, reason: expect.stringMatching(/^has_teleport is not in the feature catalogue/) });
+    await t.close();
+  });
+
+  it('a subscription on a tier the catalogue no longer has: the reason says so (before: as if the tier existed)', async () => {
+    const id = await business({ tier: 'retired_tier' });
+    const t = tool();
+    expect(await t.permissions.explain(id, 'has_ai')).toMatchObject({ granted: false, reason: expect.stringMatching(/^tier retired_tier is not in the catalogue \(removed from tiers\.yaml\?\): it grants nothing and 0 devices/) });
     await t.close();
   });
 
