@@ -177,6 +177,8 @@ export interface PermissionStore {
   getCatalogue(): Promise<Catalogue & { tenantctl_hash: string | null }>;
   getSubscription(business: string): Promise<StoredSubscription | undefined>;
   getSubscriptions(businesses: string[]): Promise<Map<string, StoredSubscription>>;
+  /** Up to `limit` subscriptions whose tier is none of `tiers` (left on a tier tiers.yaml no longer has), and how many in all. */
+  subscriptionsOffTiers(tiers: string[], limit: number): Promise<{ total: number; some: Array<{ business_id: string; tier: string }> }>;
 }
 
 /** Everything the tool asks of a registry. */

@@ -397,6 +397,16 @@ export class SqlRegistryStore implements Registry {
     return outcome;
   }
 
+  async subscriptionsOffTiers(tiers: string[], limit: number): Promise<{ total: number; some: Array<{ business_id: string; tier: string }> }> {
+    return this.readOptional('reading subscriptions by tier', { total: 0, some: [] }, async () => {
+      const { rows } = await this.db.query(
+        'SELECT business_id, tier, count(*) OVER ()::int AS total FROM business_subscriptions WHERE NOT (tier = ANY($1::text[])) ORDER BY business_id LIMIT $2',
+        [tiers, limit],
+      );
+      return { total: rows.length ? Number(rows[0].total) : 0, some: rows.map((r) => ({ business_id: String(r.business_id), tier: String(r.tier) })) };
+    });
+  }
+
   async pendingInvalidations(limit = 10_000): Promise<PendingInvalidation[]> {
     return this.readOptional('reading pending invalidations', [], async () =>
       (await this.db.query('SELECT kind, target, seq::text AS seq FROM tenantctl_outbox ORDER BY seq LIMIT $1', [limit])).rows.map((r) => ({

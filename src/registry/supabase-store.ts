@@ -167,6 +167,13 @@ export class SupabaseRegistryStore implements Registry {
   }
 
   /** Nothing to apply from here: the schema is applied in the SQL editor (`tenantctl schema`); checks it is there. */
+  async subscriptionsOffTiers(tiers: string[], limit: number): Promise<{ total: number; some: Array<{ business_id: string; tier: string }> }> {
+    let q = this.table('business_subscriptions').select('business_id, tier', { count: 'exact' });
+    if (tiers.length) q = q.not('tier', 'in', postgrestList(tiers));
+    const res = (await this.call('reading subscriptions by tier', () => q.order('business_id').range(0, Math.max(0, limit - 1)).retry(false) as unknown as PromiseLike<Result<Array<{ business_id: string; tier: string }>>>)) ?? [];
+    return { total: res.length, some: res.map((r) => ({ business_id: String(r.business_id), tier: String(r.tier) })) };
+  }
+
   async ensureSchema(): Promise<void> {
     await this.rows("checking tenantctl's column on tenants", () => this.table('tenants').select('id, tenantctl_hash').limit(1).retry(false));
     await this.rows('checking the outbox table', () => this.table('tenantctl_outbox').select('kind').limit(1).retry(false));

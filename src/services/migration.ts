@@ -163,6 +163,7 @@ export class Migration {
         // The invalidations owed for what was written, even when stopped midway.
         this.recordInvalidation(report, await this.drainAfterWrites(registry as Registry, items));
       }
+      await this.warnOfStrandedSubscriptions(registry, items, catalogue, !!options.dryRun);
       report.counts = countActions(items);
       throwIfAborted(options.signal, () => ({ done: batches.done }), 'migrate-yaml', report);
       return report;
@@ -173,6 +174,30 @@ export class Migration {
       source.saveParseCache();
       await release?.();
     }
+  }
+
+  /**
+   * A new catalogue that drops a tier some subscriptions are still on leaves them granting nothing and
+   * 0 devices (a paying business cut off, silently): said on the catalogue's item, with who. Not refused:
+   * the same run may be moving them (their files are batches away), and the registry has the last word.
+   */
+  private async warnOfStrandedSubscriptions(registry: Pick<Registry, 'subscriptionsOffTiers'> | object, items: MigrationItem[], checks: CatalogueForChecks, dryRun: boolean): Promise<void> {
+    const item = items.find((i) => i.kind === 'catalogue');
+    if (!item || !checks.catalogue || !(item.action === 'create' || item.action === 'update') || (!dryRun && !item.written)) return;
+    if (!('subscriptionsOffTiers' in registry)) return;
+    let found: { total: number; some: Array<{ business_id: string; tier: string }> };
+    try {
+      found = await registry.subscriptionsOffTiers(Object.keys(checks.catalogue.tiers), 5);
+    } catch (err) {
+      if (err instanceof BackendUnavailableError) return; // a check after the work: never the run's failure
+      throw err;
+    }
+    const { total, some } = found;
+    if (!total) return;
+    const who = some.map((s) => `${s.business_id}: ${s.tier}`).join(', ');
+    item.warnings.push(
+      `${item.file}: ${total} subscription(s) ${dryRun ? 'would be' : 'are'} on tiers it does not have (${who}${total > some.length ? ', …' : ''}): they grant nothing and 0 devices until moved (set-subscription <business> --tier <tier>, or keep the tier)`,
+    );
   }
 
   /** The registry to plan against without creating it: an embedded registry that does not exist yet is empty. */

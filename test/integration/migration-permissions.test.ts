@@ -46,6 +46,25 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     await t.close();
   });
 
+  it('a tiers.yaml that drops a tier subscriptions are still on says so on the catalogue item, naming them (before: silently 0 devices)', async () => {
+    const [kept, stranded] = [uniq('kept'), uniq('strand')];
+    ws.writeTenant('tiers', TIERS);
+    ws.writeTenant(kept, tenantYaml(kept, 'K', 'subscription: { tier: pro }\n'));
+    const t = tool();
+    expect(migrationExitCode(await t.migration.run())).toBe(0);
+    // A subscription made in the registry alone (set-subscription), on the tier about to go.
+    await t.subscriptions.setSubscription(stranded, { tier: 'core' });
+    ws.writeTenant('tiers', 'features: [has_payroll, has_ai]\ntiers:\n  pro: { features: [has_ai, has_payroll], max_devices: null }\n');
+    const plan = await t.migration.run({ dryRun: true });
+    expect(plan.items.find((i) => i.kind === 'catalogue')!.warnings).toEqual([expect.stringMatching(new RegExp(`1 subscription\\(s\\) would be on tiers it does not have \\(${stranded}: core\\)`))]);
+    const applied = await t.migration.run();
+    const cat = applied.items.find((i) => i.kind === 'catalogue')!;
+    expect(cat).toMatchObject({ action: 'update', written: true });
+    expect(cat.warnings).toEqual([expect.stringMatching(new RegExp(`tiers\\.yaml: 1 subscription\\(s\\) are on tiers it does not have \\(${stranded}: core\\): they grant nothing and 0 devices until moved`))]);
+    expect(await store.subscriptionsOffTiers(['pro'], 5)).toEqual({ total: 1, some: [{ business_id: stranded, tier: 'core' }] });
+    await t.close();
+  });
+
   it('a subscription changed with set-subscription since the last migration is a conflict unless --force', async () => {
     const id = uniq('edit');
     ws.writeTenant('tiers', TIERS);

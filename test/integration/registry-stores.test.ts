@@ -484,6 +484,15 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     expect((await store.getSubscription('ovr'))?.overrides).toEqual({});
   });
 
+  it('subscriptions on tiers a catalogue does not have are found by a not-in filter', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    const base = { status: 'active' as const, demo_expires_at: null, overrides: {} };
+    await store.applyChanges({ subscriptions: [{ sub: { ...base, business_id: 'offa', tier: 'gone_tier' }, hash: 'x', expect: null }] });
+    const found = await store.subscriptionsOffTiers(['pilot_core', 'pilot_pro', 'core'], 5);
+    expect(found.some).toContainEqual({ business_id: 'offa', tier: 'gone_tier' });
+    expect(found.some.every((s) => !['pilot_core', 'pilot_pro', 'core'].includes(s.tier))).toBe(true);
+  });
+
   it('a services\' overrides table without the unique key an upsert needs is still written (delete, then insert)', async () => {
     const store = await SupabaseRegistryStore.open(fake.url, fake.key);
     const sub = { business_id: 'nokey', tier: 'pilot_core', status: 'active' as const, demo_expires_at: null, overrides: { has_ai: true, max_devices: 3 } };
