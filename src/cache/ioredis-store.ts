@@ -32,6 +32,18 @@ const LANE_BUDGET_US = 500;
  * calls ran ~40% slower.
  */
 const WALK_BUDGET_US = { count: 2000, profile: 1000 };
+/** How long a close waits for a socket that never finished connecting (ioredis: 2 s, on a timer that keeps the process alive). */
+const DISCONNECT_TIMEOUT_MS = 50;
+
+let shortLivedProcess = false;
+/**
+ * For the CLI, which owns its process: the clients ioredis creates by itself (a Sentinel's) close as
+ * quickly as ours. Never called by the library, whose host process may use ioredis's defaults elsewhere.
+ */
+export function markShortLivedProcess(): void {
+  shortLivedProcess = true;
+}
+
 /** Keys per pipelined batch of single-key commands. */
 const PIPELINE_BATCH = 1000;
 /** Extra time over the connect timeout before the connect deadline fires (the driver's own connectTimeout fires first). */
@@ -52,6 +64,13 @@ export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
   // Node reads ioredis's CommonJS exports as named exports; a bundle hands over `default` only.
   const mod = await import('ioredis');
   const { Redis: IORedis, Cluster: IOCluster } = mod.Redis ? mod : (mod as unknown as { default: typeof mod }).default;
+  // The clients ioredis makes on its own (a Sentinel's, to ask for the master) take its defaults, not ours:
+  // a refused Sentinel's socket then waits 2 s on close, keeping a finished command's process alive.
+  if (shortLivedProcess) {
+    // A static the typings mark private; the one way to reach the clients ioredis makes itself.
+    const withDefaults = IORedis as unknown as { defaultOptions: RedisOptions };
+    withDefaults.defaultOptions = { ...withDefaults.defaultOptions, disconnectTimeout: DISCONNECT_TIMEOUT_MS };
+  }
   const tls = spec.tls
     ? {
         ca: spec.tls.ca ? readPem(spec.tls.ca, 'CA') : undefined,
@@ -75,7 +94,7 @@ export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
     // On close ioredis waits this long for a socket that never finished
     // connecting (refused, black hole) before destroying it, and that timer
     // keeps the process alive: 2 s by default. Nothing is in flight at close.
-    disconnectTimeout: 50,
+    disconnectTimeout: DISCONNECT_TIMEOUT_MS,
     username: spec.username,
     password: spec.password,
     db: spec.db,

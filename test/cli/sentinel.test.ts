@@ -35,4 +35,12 @@ describe('Redis Sentinel from the command line', () => {
     const both = await runCli(['test-redis', '--redis-sentinel', sentinels(), '--redis-cluster', '127.0.0.1:1'], { env: env() });
     expect(both.code).toBe(2);
   });
+
+  it('a Sentinel that refuses the connection: exit 3 at once with one line (before: ioredis\'s own Sentinel client kept the process alive, an "internal" line and ~1 s)', async () => {
+    const { freePort } = await import('../helpers/ports.js');
+    const r = await runCli(['test-redis', '--redis-sentinel', `127.0.0.1:${await freePort()}`, '--sentinel-master', 'mymaster'], { env: env() });
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: Redis at sentinel mymaster@.* is unreachable/)]);
+    expect(r.stderr).not.toMatch(/internal/);
+  });
 });
