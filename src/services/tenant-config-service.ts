@@ -284,14 +284,24 @@ export class TenantConfigService {
       }
     }
     const registry = await this.readableRegistry('listing YAML tenants only');
-    const rows = registry ? await registry.listActiveTenants().catch((err) => {
+    const down = (err: unknown): never[] => {
       if (!(err instanceof BackendUnavailableError)) throw err;
       this.warn(`warning: ${describeError(err)}; listing YAML tenants only`);
       return [];
-    }) : [];
+    };
+    const rows = registry ? await registry.listActiveTenants().catch(down) : [];
+    // A YAML tenant whose migrated row is not active (suspended, deleted) is that row's, as get-config answers
+    // it: not listed (listing takes active rows), never shown as a plain YAML tenant.
+    const yamlIds = [...byId.values()].filter((t) => !t.yamlOnly).map((t) => t.id);
+    if (registry && yamlIds.length) {
+      const known = await registry.getTenants(yamlIds).catch((err): Map<string, TenantRow> => new Map(down(err)));
+      for (const [id, row] of known) if (row.config_source === 'database' && row.status !== 'active') byId.delete(id);
+    }
     for (const row of rows) {
       const yaml = byId.get(row.id);
       if (yaml?.yamlOnly) continue;
+      // A row not migrated yet reads from its YAML file (get-config): with no file, there is nothing to list.
+      if (row.config_source !== 'database' && !yaml) continue;
       byId.set(row.id, {
         id: row.id,
         name: row.name,

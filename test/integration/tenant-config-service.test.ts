@@ -149,6 +149,21 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     s.close();
   });
 
+  it('listing agrees with get-config: a suspended migrated tenant is not shown as a YAML one; a row not migrated with no file is not listed', async () => {
+    const [suspended, orphanRow, plain] = [uniq('susp'), uniq('rowonly'), uniq('plain')];
+    ws.writeTenant(suspended, tenantYaml(suspended, 'Suspended'));
+    ws.writeTenant(plain, tenantYaml(plain, 'Plain'));
+    await store.db.query(`INSERT INTO tenants (id, name, config_source, status) VALUES ($1, 'Suspended', 'database', 'suspended'), ($2, 'Row Only', 'yaml', 'active')`, [suspended, orphanRow]);
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    const listed = new Map((await s.tenants.list()).map((t) => [t.id, t]));
+    // Before: suspended listed as "yaml -", and the row-only one listed although get-config finds nothing.
+    expect(listed.has(suspended)).toBe(false);
+    expect(listed.has(orphanRow)).toBe(false);
+    expect(listed.get(plain)).toMatchObject({ source: 'yaml' });
+    await expect(s.tenants.get(orphanRow)).rejects.toBeInstanceOf(NotFoundError);
+    s.close();
+  });
+
   it('yaml_only tenants skip cache and registry entirely', async () => {
     const id = uniq('yo');
     ws.writeTenant(id, tenantYaml(id, 'Dev', 'yaml_only: true\n'));
