@@ -98,7 +98,7 @@ export class Tenantctl {
       contentHashes: () => ContentHashCache.open(this.env),
     });
     this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn });
-    this.subscriptions = new SubscriptionService({ registry: writableRegistry, permissions: this.permissions, outbox: this.outbox, now: options.now, warn });
+    this.subscriptions = new SubscriptionService({ registry: writableRegistry, readRegistry: registry, permissions: this.permissions, outbox: this.outbox, now: options.now, warn });
   }
 
   /**

@@ -1,4 +1,4 @@
-import { NotFoundError, PartialFailureError, UsageError, describeError } from '../errors.js';
+import { BackendUnavailableError, NotFoundError, PartialFailureError, UsageError, describeError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import type { Registry } from '../registry/registry-store.js';
 import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, type Subscription } from '../permissions/model.js';
@@ -35,6 +35,8 @@ export class SubscriptionService {
     private readonly deps: {
       /** The registry for writing (created if embedded, schema made current). */
       registry: () => Promise<Registry>;
+      /** The registry for reading, never created: a change checked against a registry that does not exist yet creates nothing. */
+      readRegistry?: () => Promise<Registry>;
       permissions: PermissionService;
       outbox: InvalidationOutbox;
       now?: () => Date;
@@ -44,6 +46,18 @@ export class SubscriptionService {
 
   private now(): Date {
     return this.deps.now?.() ?? new Date();
+  }
+
+  /** False when there is no registry yet (an embedded one not created): then there is no catalogue nor subscription to change. */
+  private async registryExists(): Promise<boolean> {
+    if (!this.deps.readRegistry) return true;
+    try {
+      await this.deps.readRegistry();
+      return true;
+    } catch (err) {
+      if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return false;
+      throw err;
+    }
   }
 
   async setSubscription(business: string, change: SubscriptionChange): Promise<ChangeResult> {
@@ -56,6 +70,11 @@ export class SubscriptionService {
     }
     if (change.deviceLimit !== undefined && change.deviceLimit !== null && (!Number.isSafeInteger(change.deviceLimit) || change.deviceLimit < 0)) {
       throw new UsageError('the device limit must be a whole number >= 0', { reason: 'bad-device-limit' });
+    }
+    // Checked before a registry is created: bad input changes nothing, not even that.
+    if (!(await this.registryExists())) {
+      if (change.tier === undefined) throw new UsageError(`business ${business} has no subscription yet: a tier is needed to create one`, { reason: 'needs-tier' });
+      throw new UsageError(`unknown tier "${change.tier}": the registry has no tiers (migrate tenants/tiers.yaml first)`, { reason: 'unknown-tier' });
     }
     const registry = await this.deps.registry();
     const catalogue = await registry.getCatalogue();
@@ -80,6 +99,7 @@ export class SubscriptionService {
   async override(business: string, feature: string, action: 'grant' | 'deny' | 'clear'): Promise<ChangeResult> {
     parseId(business, 'business');
     parseFeature(feature);
+    if (!(await this.registryExists())) throw new UsageError(`unknown feature "${feature}": the catalogue has no features (migrate tenants/tiers.yaml first)`);
     const registry = await this.deps.registry();
     const catalogue = await registry.getCatalogue();
     if (!catalogue.features.includes(feature)) {
@@ -97,6 +117,7 @@ export class SubscriptionService {
   /** Status back to `active`; an expired demo expiry is cleared. */
   async reactivate(business: string): Promise<ChangeResult> {
     parseId(business, 'business');
+    if (!(await this.registryExists())) throw new NotFoundError(`business ${business} has no subscription`);
     const registry = await this.deps.registry();
     const current = await registry.getSubscription(business);
     if (!current) throw new NotFoundError(`business ${business} has no subscription`);

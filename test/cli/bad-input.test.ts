@@ -1,4 +1,4 @@
-import { symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
@@ -88,6 +88,22 @@ describe('bad input', () => {
     }
     const doctor = await runCli(['doctor', '--json', '--tenants-dir', file], { cwd: ws.dir, env: env() });
     expect(JSON.parse(doctor.stdout).checks).toContainEqual(expect.objectContaining({ area: 'tenants', status: 'fail', detail: expect.stringMatching(/is not a directory/) }));
+  });
+
+  it('a subscription change in a project with no registry yet is exit 2 and creates none (before: initdb, then "no tiers")', async () => {
+    const bare = workspace({}, { registry: false });
+    try {
+      for (const args of [['set-subscription', 'acme', '--tier', 'pilot_pro'], ['override', 'acme', 'has_ai', '--grant'], ['set-subscription', 'acme', '--status', 'active']]) {
+        const r = await runCli(args, { cwd: bare.dir });
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+        expectOneLineError(r);
+      }
+      const gone = await runCli(['reactivate', 'acme'], { cwd: bare.dir });
+      expect(gone.code).toBe(1);
+      expect(existsSync(path.join(bare.dir, '.tenantctl'))).toBe(false);
+    } finally {
+      bare.cleanup();
+    }
   });
 
   it('an empty --tenants-dir is exit 2 (it meant the working directory); an empty config file is no settings', async () => {
