@@ -100,6 +100,13 @@ describe('permission commands', () => {
       expect(table.stdout).toMatch(/^device_limit\t999999$/m);
       expect((await cli(['get-permissions', '*'])).code).toBe(2);
     });
+
+    it('an unknown business: the "no subscription" record and exit 1, as check-permission (before: exit 0, as if it were an answer)', async () => {
+      const r = await cli(['get-permissions', 'nobodyhere', '--json']);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({ business: 'nobodyhere', tier: 'none', status: 'inactive', granted_features: [] });
+      expect(r.stderr.trim()).toBe('error: business nobodyhere has no subscription');
+    });
   });
 
   describe('set-subscription / override / reactivate', () => {

@@ -340,7 +340,9 @@ describe.runIf(TEST_DATABASE_URL)('registry locks: a services\' database with on
     expect(check.code, check.stderr).toBe(1);
     expect(check.stderr).toMatch(/denied/);
     const perms = await runCli(['get-permissions', 'legacy', '--json'], { cwd: ws.dir, env });
-    expect(perms.code, perms.stderr).toBe(0);
+    // No subscription: the record is printed, and the answer is a negative one, as check-permission's.
+    expect(perms.code, perms.stderr).toBe(1);
+    expect(JSON.parse(perms.stdout)).toMatchObject({ tier: 'none', status: 'inactive' });
     // Computed without a catalogue: never written to the cache the services read as it is (a deny-all for 300 s).
     for (const r of [check, perms]) expect(r.stderr).toMatch(/no feature catalogue .*not cached/);
     expect(await redis.command('EXISTS', 'permissions:legacy')).toBe(':0\r\n');

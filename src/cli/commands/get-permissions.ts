@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { NotFoundError } from '../../errors.js';
 import { action, idArg } from '../action.js';
 
 /** `get-permissions <business>`: the whole cached / computed permission record. */
@@ -10,7 +11,11 @@ export function register(program: Command): void {
     .action(
       action<[string], object>(async (ctx, business) => {
         const p = await ctx.permissions.get(business);
+        // No subscription (an unknown business): the record is shown, and the answer is a negative one (exit 1),
+        // as check-permission's.
+        const none = p.record.tier === 'none' && p.record.status === 'inactive';
         return {
+          failure: none ? new NotFoundError(`business ${business} has no subscription`) : undefined,
           data: { business, source: p.source, ...p.record },
           render: (out) => {
             out.table(['field', 'value'], [
