@@ -29,6 +29,8 @@ export interface PermissionCheck {
   reason: string;
   /** The override of this feature that decided the answer, if any. */
   override?: { feature: string; value: boolean };
+  /** An override of this feature that is set but did not decide (a live demo ignores overrides; one equal to the tier's own). */
+  unusedOverride?: { feature: string; value: boolean; why: string };
   /** false when the feature is not in the catalogue; undefined when that could not be told. */
   knownFeature?: boolean;
 }
@@ -156,6 +158,12 @@ export class PermissionService {
     const knownFeature = catalogue ? catalogue.features.includes(feature) : granted ? true : undefined;
     const applied = basis?.appliedOverrides[feature];
     const override = applied === undefined ? undefined : { feature, value: applied };
+    // Set on the subscription but not what decided: said by --explain (a deny on a live demo looked like none).
+    const set = lookup.subscription?.overrides[feature];
+    const unusedOverride =
+      typeof set === 'boolean' && applied === undefined
+        ? { feature, value: set, why: basis?.rule === 'demo-live' ? 'a live demo grants every catalogue feature' : basis?.rule === 'tier' ? `the tier already ${set ? 'grants' : 'does not grant'} it` : 'nothing is granted' }
+        : undefined;
     // The reason is read off the record alone, so the same answer has the same
     // words from the cache and from the registry; --explain adds the details
     // only the registry knows (the override that decided, the catalogue).
@@ -169,7 +177,7 @@ export class PermissionService {
     else if (knownFeature === false && !granted) reason = `${feature} is not in the feature catalogue: no tier grants it`;
     else if (catalogue && !catalogue.tiers[record.tier]) reason = `tier ${record.tier} is not in the catalogue (removed from tiers.yaml?): it grants nothing and 0 devices; with its overrides it ${granted ? 'grants' : 'does not grant'} ${feature}`;
     else reason = `tier ${record.tier}, with its overrides, ${granted ? 'grants' : 'does not grant'} ${feature}`;
-    return { business: lookup.business, feature, granted, source: lookup.source, record, reason, override, knownFeature };
+    return { business: lookup.business, feature, granted, source: lookup.source, record, reason, override, ...(unusedOverride && { unusedOverride }), knownFeature };
   }
 }
 

@@ -176,6 +176,15 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     await t.close();
   });
 
+  it('--explain names an override that is set but did not decide (a deny on a live demo, one equal to the tier\'s own)', async () => {
+    const demo = await business({ tier: 'demo', demo_expires_at: '2099-01-01T00:00:00.000Z', overrides: { has_ai: false } });
+    const t = tool();
+    expect(await t.permissions.explain(demo, 'has_ai')).toMatchObject({ granted: true, override: undefined, unusedOverride: { feature: 'has_ai', value: false, why: 'a live demo grants every catalogue feature' } });
+    const same = await business({ tier: 'pilot_pro', overrides: { has_payroll: true } });
+    expect(await t.permissions.explain(same, 'has_payroll')).toMatchObject({ granted: true, unusedOverride: { value: true, why: 'the tier already grants it' } });
+    await t.close();
+  });
+
   it('a subscription on a tier the catalogue no longer has: the reason says so (before: as if the tier existed)', async () => {
     const id = await business({ tier: 'retired_tier' });
     const t = tool();

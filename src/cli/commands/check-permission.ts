@@ -25,7 +25,7 @@ export function register(program: Command): void {
               ['tier', r.tier],
               ['status', r.status],
               ['demo expires', r.demo_expires_at ?? '-'],
-              ['override', c.override ? `${c.override.feature}: ${c.override.value}` : '-'],
+              ['override', c.override ? `${c.override.feature}: ${c.override.value}` : c.unusedOverride ? `${c.unusedOverride.feature}: ${c.unusedOverride.value} (not applied: ${c.unusedOverride.why})` : '-'],
               ['feature in catalogue', c.knownFeature === undefined ? 'unknown (registry not consulted)' : c.knownFeature ? 'yes' : 'no'],
               ['device limit', r.device_limit],
               ['source', c.source],
