@@ -53,8 +53,10 @@ export function parseHostPorts(value: unknown, where: string): HostPort[] {
   const list = Array.isArray(value) ? value.map(String) : String(value).split(',');
   const nodes = list.map((s) => s.trim()).filter(Boolean).map((n) => {
     // A URL given as a seed (credentials and all, a common slip in CI variables): said, masked, never dialled.
-    if (n.includes('://')) {
-      throw new UsageError(`${where}: "${maskUrl(n).slice(0, 80)}" is a URL; seeds are host:port (credentials go in a Redis URL: --redis-url or REDIS_URL)`, { reason: 'bad-redis' });
+    if (n.includes('://') || n.includes('@') || n.includes('/')) {
+      // Whatever came before an @ is credentials: never shown.
+      const shown = n.includes('://') ? maskUrl(n) : n.replace(/^[^@]*@/, '****@');
+      throw new UsageError(`${where}: "${shown.slice(0, 80)}" is ${n.includes('://') ? 'a URL' : 'not host:port'}; seeds are host:port (credentials go in a Redis URL: --redis-url or REDIS_URL)`, { reason: 'bad-redis' });
     }
     const m = /^\[?([^\s[\]]+?)\]?:(\d{1,5})$/.exec(n);
     const port = m ? Number(m[2]) : NaN;
@@ -92,7 +94,8 @@ export const tlsFilesGiven = (tls: RedisTls | undefined): boolean => !!(tls && (
 export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
   // A master name typed on the command line with no Sentinel anywhere: a usage error, not "no Redis configured".
   if (s.sentinelMaster?.where.startsWith('--') && !s.sentinel) {
-    throw new UsageError(`${s.sentinelMaster.where} needs Sentinels too: --redis-sentinel host:port,... (or REDIS_SENTINEL_NODES)`, { reason: 'bad-redis' });
+    const why = s.url?.where.includes('--redis-url') ? ' (--redis-url on the command line outranks Sentinels set elsewhere)' : '';
+    throw new UsageError(`${s.sentinelMaster.where} needs Sentinels on the command line too: --redis-sentinel host:port,...${why}`, { reason: 'bad-redis' });
   }
   if (!s.url && !s.cluster && !s.sentinel) return undefined;
   if (s.cluster && s.sentinel) {

@@ -32,7 +32,8 @@ export function schemaSql(): string {
     readFileSync(new URL('./schema.sql', import.meta.url), 'utf8') +
     `\n-- The version of this schema, which tenantctl reads before it would apply any DDL.\n` +
     `INSERT INTO tenantctl_meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}')\n` +
-    `  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE tenantctl_meta.value ~ '^[0-9]+$' AND tenantctl_meta.value::int < EXCLUDED.value::int;\n`
+    `  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value\n` +
+    `  WHERE coalesce(CASE WHEN tenantctl_meta.value ~ '^[0-9]{1,9}$' THEN tenantctl_meta.value::int END, 0) < EXCLUDED.value::int;\n`
   );
 }
 

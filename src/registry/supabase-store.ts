@@ -170,8 +170,15 @@ export class SupabaseRegistryStore implements Registry {
   async subscriptionsOffTiers(tiers: string[], limit: number): Promise<{ total: number; some: Array<{ business_id: string; tier: string }> }> {
     let q = this.table('business_subscriptions').select('business_id, tier', { count: 'exact' });
     if (tiers.length) q = q.not('tier', 'in', postgrestList(tiers));
-    const res = (await this.call('reading subscriptions by tier', () => q.order('business_id').range(0, Math.max(0, limit - 1)).retry(false) as unknown as PromiseLike<Result<Array<{ business_id: string; tier: string }>>>)) ?? [];
-    return { total: res.length, some: res.map((r) => ({ business_id: String(r.business_id), tier: String(r.tier) })) };
+    let res: Result<Array<{ business_id: string; tier: string }>> & { count?: number | null };
+    try {
+      res = (await q.order('business_id').range(0, Math.max(0, limit - 1)).retry(false)) as unknown as typeof res;
+    } catch (err) {
+      throw new BackendUnavailableError('registry', `registry (${this.description}) failed while reading subscriptions by tier: ${describeError(err)}`, { cause: err });
+    }
+    const rows = this.check(res, 'reading subscriptions by tier') ?? [];
+    // The total from the Content-Range the exact count asks for (the rows are capped at `limit`).
+    return { total: Math.max(res.count ?? 0, rows.length), some: rows.map((r) => ({ business_id: String(r.business_id), tier: String(r.tier) })) };
   }
 
   async ensureSchema(): Promise<void> {

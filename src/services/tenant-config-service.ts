@@ -284,17 +284,21 @@ export class TenantConfigService {
       }
     }
     const registry = await this.readableRegistry('listing YAML tenants only');
+    let registryDown = false;
     const down = (err: unknown): never[] => {
       if (!(err instanceof BackendUnavailableError)) throw err;
+      registryDown = true;
       this.warn(`warning: ${describeError(err)}; listing YAML tenants only`);
       return [];
     };
     const rows = registry ? await registry.listActiveTenants().catch(down) : [];
     // A YAML tenant whose migrated row is not active (suspended, deleted) is that row's, as get-config answers
-    // it: not listed (listing takes active rows), never shown as a plain YAML tenant.
-    const yamlIds = [...byId.values()].filter((t) => !t.yamlOnly).map((t) => t.id);
-    if (registry && yamlIds.length) {
-      const known = await registry.getTenants(yamlIds).catch((err): Map<string, TenantRow> => new Map(down(err)));
+    // it: not listed (listing takes active rows), never shown as a plain YAML tenant. Only the YAML ids with no
+    // active row can be such (usually none): their rows are read.
+    const active = new Set(rows.map((r) => r.id));
+    const unsure = [...byId.values()].filter((t) => !t.yamlOnly && !active.has(t.id)).map((t) => t.id);
+    if (registry && !registryDown && unsure.length) {
+      const known = await registry.getTenants(unsure).catch((err): Map<string, TenantRow> => new Map(down(err)));
       for (const [id, row] of known) if (row.config_source === 'database' && row.status !== 'active') byId.delete(id);
     }
     for (const row of rows) {

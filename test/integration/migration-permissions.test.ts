@@ -56,7 +56,7 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     await t.subscriptions.setSubscription(stranded, { tier: 'core' });
     ws.writeTenant('tiers', 'features: [has_payroll, has_ai]\ntiers:\n  pro: { features: [has_ai, has_payroll], max_devices: null }\n');
     const plan = await t.migration.run({ dryRun: true });
-    expect(plan.items.find((i) => i.kind === 'catalogue')!.warnings).toEqual([expect.stringMatching(new RegExp(`1 subscription\\(s\\) would be on tiers it does not have \\(${stranded}: core\\)`))]);
+    expect(plan.items.find((i) => i.kind === 'catalogue')!.warnings).toEqual([expect.stringMatching(new RegExp(`1 subscription\\(s\\) in the registry now are on tiers it does not have \\(${stranded}: core\\)`))]);
     const applied = await t.migration.run();
     const cat = applied.items.find((i) => i.kind === 'catalogue')!;
     expect(cat).toMatchObject({ action: 'update', written: true });

@@ -487,9 +487,12 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
   it('subscriptions on tiers a catalogue does not have are found by a not-in filter', async () => {
     const store = await SupabaseRegistryStore.open(fake.url, fake.key);
     const base = { status: 'active' as const, demo_expires_at: null, overrides: {} };
-    await store.applyChanges({ subscriptions: [{ sub: { ...base, business_id: 'offa', tier: 'gone_tier' }, hash: 'x', expect: null }] });
+    await store.applyChanges({ subscriptions: ['offa', 'offb', 'offc', 'offd', 'offe', 'offf', 'offg'].map((business_id) => ({ sub: { ...base, business_id, tier: 'gone_tier' }, hash: 'x', expect: null })) });
     const found = await store.subscriptionsOffTiers(['pilot_core', 'pilot_pro', 'core'], 5);
+    expect(found.some).toHaveLength(5);
     expect(found.some).toContainEqual({ business_id: 'offa', tier: 'gone_tier' });
+    // The total is all of them (the exact count), not the 5 returned.
+    expect(found.total).toBeGreaterThanOrEqual(7);
     expect(found.some.every((s) => !['pilot_core', 'pilot_pro', 'core'].includes(s.tier))).toBe(true);
   });
 

@@ -111,7 +111,18 @@ describe('configuration precedence: flag > environment > config file > default',
       expect((err as Error).message).toMatch(/is a URL; seeds are host:port/);
       expect((err as Error).message).not.toContain('secretpw');
     }
-    expect(() => resolveConfig({ sentinelMaster: 'mymaster' }, {}, cwd)).toThrow(/--sentinel-master needs Sentinels too/);
+    expect(() => resolveConfig({ sentinelMaster: 'mymaster' }, {}, cwd)).toThrow(/--sentinel-master needs Sentinels on the command line too/);
+    // Credentials without a scheme are caught too, and masked.
+    let bare: unknown;
+    try {
+      resolveConfig({ redisCluster: 'user:secretpw@c1:7000' }, {}, cwd);
+    } catch (e) {
+      bare = e;
+    }
+    expect(bare).toBeInstanceOf(UsageError);
+    expect((bare as Error).message).not.toContain('secretpw');
+    // IPv6 seeds are seeds.
+    expect(resolveConfig({ redisCluster: '[::1]:7000' }, {}, cwd).redis).toMatchObject({ topology: 'cluster', nodes: [{ host: '::1', port: 7000 }] });
     // From the environment alone (a shared profile), a master name without Sentinels changes nothing.
     expect(resolveConfig({}, { REDIS_SENTINEL_MASTER: 'mymaster' }, cwd).redis).toBeUndefined();
   });
