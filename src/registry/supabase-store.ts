@@ -166,7 +166,7 @@ export class SupabaseRegistryStore implements Registry {
     return out;
   }
 
-  /** Nothing to apply from here: the schema is applied in the SQL editor (`tenantctl schema`); checks it is there. */
+  /** Subscriptions on tiers none of `tiers` names (a page of `limit`), with the exact total. */
   async subscriptionsOffTiers(tiers: string[], limit: number): Promise<{ total: number; some: Array<{ business_id: string; tier: string }> }> {
     let q = this.table('business_subscriptions').select('business_id, tier', { count: 'exact' });
     if (tiers.length) q = q.not('tier', 'in', postgrestList(tiers));
@@ -181,6 +181,7 @@ export class SupabaseRegistryStore implements Registry {
     return { total: Math.max(res.count ?? 0, rows.length), some: rows.map((r) => ({ business_id: String(r.business_id), tier: String(r.tier) })) };
   }
 
+  /** Nothing to apply from here: the schema is applied in the SQL editor (`tenantctl schema`); checks it is there. */
   async ensureSchema(): Promise<void> {
     await this.rows("checking tenantctl's column on tenants", () => this.table('tenants').select('id, tenantctl_hash').limit(1).retry(false));
     await this.rows('checking the outbox table', () => this.table('tenantctl_outbox').select('kind').limit(1).retry(false));
