@@ -242,24 +242,48 @@ describe.runIf(TEST_DATABASE_URL)('registry locks: the schema is current', () =>
   });
 });
 
+/**
+ * A fresh database, a project with acme (pilot_pro) and tiers.yaml, an admin connection, and a login role
+ * with CONNECT and USAGE on public plus `grants` (`ROLE` stands for its name); cleanup drops them all.
+ */
+async function roleFixture(prefix: string) {
+  const db = await freshPostgresDatabase();
+  const ws = workspace({ acme: tenantYaml('acme', 'Acme', 'subscription: { tier: pilot_pro, status: active }\n') }, { registry: false });
+  ws.writeTenant('tiers', TIERS, 'tiers.yaml');
+  const role = uniq(prefix);
+  const admin = await connect(db.url);
+  return {
+    db,
+    ws,
+    admin,
+    async login(grants: string[]): Promise<{ DATABASE_URL: string }> {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`GRANT CONNECT ON DATABASE ${new URL(db.url).pathname.slice(1)} TO ${role}`);
+      await admin.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+      for (const g of grants) await admin.query(g.replaceAll('ROLE', role));
+      const u = new URL(db.url);
+      u.username = role;
+      return { DATABASE_URL: u.toString() };
+    },
+    async cleanup(): Promise<void> {
+      await admin.end();
+      ws.cleanup();
+      await db.drop();
+      const c = await connect(TEST_DATABASE_URL!);
+      await c.query(`DROP ROLE IF EXISTS ${role}`);
+      await c.end();
+    },
+  };
+}
+
 describe.runIf(TEST_DATABASE_URL)('registry locks: a role with SELECT on tenants only', () => {
   it('get-config and list-tenants work; check-permission / get-permissions answer or exit 3 with one clear line', async () => {
-    const db = await freshPostgresDatabase();
-    const ws = workspace({ acme: tenantYaml('acme', 'Acme', 'subscription: { tier: pilot_pro, status: active }\n') }, { registry: false });
-    ws.writeTenant('tiers', TIERS, 'tiers.yaml');
-    const role = uniq('tenantctl_reader_');
-    const admin = await connect(db.url);
+    const f = await roleFixture('tenantctl_reader_');
+    const { db, ws } = f;
     try {
       const m = await runCli(['migrate-yaml'], { cwd: ws.dir, env: { DATABASE_URL: db.url } });
       expect(m.code, m.stderr).toBe(0);
-      const dbName = new URL(db.url).pathname.slice(1);
-      await admin.query(`CREATE ROLE ${role} LOGIN`);
-      await admin.query(`GRANT CONNECT ON DATABASE ${dbName} TO ${role}`);
-      await admin.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
-      await admin.query(`GRANT SELECT ON tenants TO ${role}`);
-      const u = new URL(db.url);
-      u.username = role;
-      const env = { DATABASE_URL: u.toString() };
+      const env = await f.login(['GRANT SELECT ON tenants TO ROLE']);
       // An empty working directory: the answers can only come from the registry.
       const empty = workspace({}, { registry: false });
       try {
@@ -285,12 +309,7 @@ describe.runIf(TEST_DATABASE_URL)('registry locks: a role with SELECT on tenants
         empty.cleanup();
       }
     } finally {
-      await admin.end();
-      ws.cleanup();
-      await db.drop();
-      const cleanup = await connect(TEST_DATABASE_URL!);
-      await cleanup.query(`DROP ROLE IF EXISTS ${role}`);
-      await cleanup.end();
+      await f.cleanup();
     }
   });
 });
@@ -398,37 +417,21 @@ describe.runIf(TEST_DATABASE_URL)('registry locks: a services\' database with on
 
 describe.runIf(TEST_DATABASE_URL)('a schema applied by a DBA from `tenantctl schema`, a role with data rights only', () => {
   it('the printed script records its version: doctor finds the schema current and migrate-yaml writes without any DDL (before: exit 3, "permission denied for schema public")', async () => {
-    const db = await freshPostgresDatabase();
-    const ws = workspace({ acme: tenantYaml('acme', 'Acme', 'subscription: { tier: pilot_pro, status: active }\n') }, { registry: false });
-    ws.writeTenant('tiers', TIERS, 'tiers.yaml');
-    const role = uniq('tenantctl_writer_');
-    const admin = await connect(db.url);
+    const f = await roleFixture('tenantctl_writer_');
+    const { ws, admin } = f;
     try {
       const printed = await runCli(['schema'], { cwd: ws.dir });
       expect(printed.code, printed.stderr).toBe(0);
       await admin.query(printed.stdout);
-      const dbName = new URL(db.url).pathname.slice(1);
-      await admin.query(`CREATE ROLE ${role} LOGIN`);
-      await admin.query(`GRANT CONNECT ON DATABASE ${dbName} TO ${role}`);
-      await admin.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
       await admin.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
-      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
-      await admin.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
-      const u = new URL(db.url);
-      u.username = role;
-      const env = { DATABASE_URL: u.toString() };
+      const env = await f.login(['GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ROLE', 'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ROLE']);
       const doctor = await runCli(['doctor', '--json'], { cwd: ws.dir, env });
       expect(JSON.parse(doctor.stdout).checks).toContainEqual(expect.objectContaining({ area: 'registry', check: 'schema', status: 'pass' }));
       const m = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env });
       expect(m.code, m.stderr).toBe(0);
       expect(JSON.parse(m.stdout).counts).toMatchObject({ create: 3, error: 0 });
     } finally {
-      await admin.end();
-      ws.cleanup();
-      await db.drop();
-      const cleanup = await connect(TEST_DATABASE_URL!);
-      await cleanup.query(`DROP ROLE IF EXISTS ${role}`);
-      await cleanup.end();
+      await f.cleanup();
     }
   });
 });
