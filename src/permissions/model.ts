@@ -22,6 +22,12 @@ export interface Catalogue {
   tiers: Record<string, TierDefinition>;
 }
 
+/**
+ * The catalogue's tier of that name, own properties only: `tiers[name]` would find `toString`,
+ * `constructor` or `__proto__` on any object, and such a "tier" (no max_devices) granted unlimited devices.
+ */
+export const tierOf = (c: Catalogue, name: string): TierDefinition | undefined => (Object.hasOwn(c.tiers, name) ? c.tiers[name] : undefined);
+
 /** Whether a catalogue holds anything (a registry without permission tables reads as an empty one). */
 export const hasCatalogue = (c: Catalogue): boolean => c.features.length > 0 || Object.keys(c.tiers).length > 0;
 

@@ -1,5 +1,5 @@
 import {
-  DEMO_TIER, DEVICE_LIMIT_OVERRIDE, NO_SUBSCRIPTION, UNLIMITED_DEVICES,
+  DEMO_TIER, DEVICE_LIMIT_OVERRIDE, NO_SUBSCRIPTION, tierOf, UNLIMITED_DEVICES,
   type Catalogue, type PermissionRecord, type Subscription,
 } from './model.js';
 
@@ -45,7 +45,7 @@ export function computePermissions(
   });
   if (sub.status !== 'active') return nothing('inactive-status');
 
-  const tier = catalogue.tiers[sub.tier];
+  const tier = tierOf(catalogue, sub.tier);
   const overrideLimit = sub.overrides[DEVICE_LIMIT_OVERRIDE];
   // A tier the catalogue does not have (renamed or removed from tiers.yaml) grants no devices, not the
   // unlimited default of a tier's null max_devices; a live demo (granted by name, row or not) keeps that default.

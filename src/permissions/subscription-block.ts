@@ -1,5 +1,5 @@
 import { TenantFileError } from '../errors.js';
-import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, type Catalogue, type Overrides, type Subscription } from './model.js';
+import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, tierOf, type Catalogue, type Overrides, type Subscription } from './model.js';
 
 /**
  * The subscription a tenant file declares (`subscription: { tier, status,
@@ -20,7 +20,7 @@ export function subscriptionFromConfig(
   if (typeof block !== 'object' || Array.isArray(block)) fail([], 'subscription must be a mapping');
   const { tier, status = 'active', demo_expires_at = null, overrides = {}, ...rest } = block as Record<string, unknown>;
   for (const k of Object.keys(rest)) fail([k], `subscription: unknown key "${k}"`);
-  if (typeof tier !== 'string' || !catalogue.tiers[tier]) {
+  if (typeof tier !== 'string' || !tierOf(catalogue, tier)) {
     fail(['tier'], `subscription.tier ${JSON.stringify(tier)} is not a tier of tiers.yaml (${Object.keys(catalogue.tiers).join(', ') || 'none defined'})`);
   }
   if (!isStatus(status)) fail(['status'], `subscription.status ${JSON.stringify(status)} must be one of ${STATUSES.join(', ')}`);

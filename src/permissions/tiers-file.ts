@@ -42,6 +42,8 @@ export function loadTiersFile(file: string): Catalogue {
   const out: Record<string, TierDefinition> = {};
   for (const [name, def] of Object.entries(tiers as Record<string, unknown>)) {
     if (!TIER_NAME.test(name)) fail(['tiers', name], `tier name "${name}" is not a plain name`);
+    // A name every object already has (`__proto__`, `toString`, `constructor`...) would be read as that.
+    if (name in Object.prototype) fail(['tiers', name], `tier name "${name}" is reserved (a built-in name of JavaScript objects)`);
     if (!def || typeof def !== 'object' || Array.isArray(def)) fail(['tiers', name], `tier ${name} must be { features, max_devices }`);
     const { features: tf = [], max_devices = null, ...extra } = def as Record<string, unknown>;
     for (const k of Object.keys(extra)) fail(['tiers', name, k], `tier ${name}: unknown key "${k}"`);

@@ -1,7 +1,7 @@
 import { BackendUnavailableError, NotFoundError, PartialFailureError, UsageError, describeError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import type { Registry } from '../registry/registry-store.js';
-import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, type Subscription } from '../permissions/model.js';
+import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, tierOf, type Subscription } from '../permissions/model.js';
 import { demoExpired } from '../permissions/rules.js';
 import type { PermissionService } from './permission-service.js';
 import { parseFeature } from './permission-service.js';
@@ -78,7 +78,7 @@ export class SubscriptionService {
     }
     const registry = await this.deps.registry();
     const catalogue = await registry.getCatalogue();
-    if (change.tier !== undefined && !catalogue.tiers[change.tier]) {
+    if (change.tier !== undefined && !tierOf(catalogue, change.tier)) {
       throw new UsageError(`unknown tier "${change.tier}": the registry has ${Object.keys(catalogue.tiers).join(', ') || 'no tiers (migrate tenants/tiers.yaml first)'}`, { reason: 'unknown-tier' });
     }
     const current = await registry.getSubscription(business);

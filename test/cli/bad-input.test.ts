@@ -28,6 +28,16 @@ describe('bad input', () => {
     expect(cleared.code).toBe(0);
     expect(JSON.parse(cleared.stdout).subscription).toMatchObject({ overrides: {}, demo_expires_at: null });
     expect((await runCli(['set-subscription', good, '--device-limit', 'lots'], { cwd: ws.dir, env: env() })).code).toBe(2);
+    // A built-in name of JavaScript objects is no tier (it was taken for one, with unlimited devices).
+    for (const tier of ['constructor', 'toString']) {
+      const r = await runCli(['set-subscription', good, '--tier', tier], { cwd: ws.dir, env: env() });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`unknown tier "${tier}"`));
+    }
+    const evil = uniq('evil');
+    ws.writeTenant(evil, tenantYaml(evil, 'Evil', 'subscription: { tier: toString }\n'));
+    const m = await runCli(['migrate-yaml', evil, '--json'], { cwd: ws.dir, env: env() });
+    expect(JSON.parse(m.stdout).items).toContainEqual(expect.objectContaining({ id: evil, action: 'error', reason: expect.stringMatching(/toString/) }));
     // No change asked: exit 2, nothing written (before: the subscription rewritten as it was, and invalidated).
     const record = async () => {
       const { source: _source, ...rest } = JSON.parse((await runCli(['get-permissions', good, '--json'], { cwd: ws.dir, env: env() })).stdout);

@@ -131,3 +131,15 @@ describe('cached records and the clock', () => {
     }
   });
 });
+
+describe('tier names that every JavaScript object has', () => {
+  it('a subscription on toString / constructor / __proto__ is on no tier: nothing granted, 0 devices (before: unlimited)', async () => {
+    const { computePermissions: compute } = await import('../../src/permissions/rules.js');
+    const catalogue = { features: ['has_ai'], tiers: { pro: { name: 'pro', features: ['has_ai'], max_devices: null } } };
+    for (const tier of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      const { record } = compute({ business_id: 'b', tier, status: 'active', demo_expires_at: null, overrides: {} }, catalogue, new Date('2026-01-01T00:00:00Z'));
+      expect(record, tier).toMatchObject({ granted_features: [], device_limit: 0 });
+    }
+  });
+});
+

@@ -18,6 +18,12 @@ describe('tiers.yaml and subscription blocks', () => {
     });
   });
 
+  it('a tier named like a built-in property of every JavaScript object (toString, __proto__) is refused', () => {
+    for (const name of ['toString', '__proto__', 'constructor']) {
+      expect(() => loadTiersFile(ws.writeTenant('tiers', `features: [has_ai]\ntiers:\n  ${name}: { features: [has_ai] }\n`)), name).toThrow(/is reserved/);
+    }
+  });
+
   it('a tier naming a feature outside the catalogue is file:line: reason', () => {
     const file = ws.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  core: { features: [has_ai] }\n  pro:\n    features: [has_ai, has_teleport]\n');
     expect(() => loadTiersFile(file)).toThrow(TenantFileError);
