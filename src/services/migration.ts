@@ -142,6 +142,9 @@ export class Migration {
       }
       for (let at = 0; at === 0 || at < ids.length; at += MIGRATION_BATCH) {
         const chunk = ids.slice(at, at + MIGRATION_BATCH);
+        // A turn of the event loop between batches: a signal is delivered there (a dry run, reading and planning
+        // only, never waited on anything else, so Ctrl-C was seen only after the whole plan).
+        if (at > 0) await new Promise((resolve) => setImmediate(resolve));
         const stop = batches.stopReason();
         if (stop) {
           // Stopped before the first plan: the catalogue read with the first batch is not written either.

@@ -330,3 +330,27 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL lost during migrate-yaml (through 
     }
   }, 60_000);
 });
+
+describe('migrate-yaml --dry-run and signals', () => {
+  it('SIGINT during a dry run stops it between batches: exit 130 with the plan so far (before: the whole plan, exit 0)', async () => {
+    // Files big enough that reading them all takes well over a second.
+    const ws = workspace({}, { registry: false });
+    const filler = Array.from({ length: 120 }, (_, i) => `  k${i}: value number ${i} of a long enough line`).join('\n');
+    for (let n = 0; n < 4000; n++) writeFileSync(path.join(ws.tenantsDir, `d${n}.yaml`), `client:\n  id: d${n}\n  name: D${n}\nextra:\n${filler}\n`);
+    try {
+      const { startCli } = await import('../helpers/processes.js');
+      const run = startCli(['migrate-yaml', '--dry-run', '--json'], { cwd: ws.dir, env: { XDG_CACHE_HOME: path.join(ws.dir, 'xdg') } });
+      await new Promise((r) => setTimeout(r, 700));
+      expect(run.exited(), 'the dry run ended before the signal: make the files bigger').toBe(false);
+      run.child.kill('SIGINT');
+      const end = await run.done;
+      expect(end.code, end.stderr).toBe(130);
+      const report = JSON.parse(end.stdout) as { dryRun: boolean; items: Array<{ action: string; reason?: string }> };
+      expect(report.dryRun).toBe(true);
+      expect(report.items.some((i) => i.action === 'create')).toBe(true);
+      expect(report.items.some((i) => /interrupted by SIGINT/.test(i.reason ?? ''))).toBe(true);
+    } finally {
+      ws.cleanup();
+    }
+  }, 60_000);
+});
