@@ -26,9 +26,9 @@ export interface ParsedEntry {
  * Bumped whenever parsing, stripping, the row mapping or the files' shape
  * change: older files are ignored. 7: entries keep YAML 1.1 differences (an
  * older entry, which has none, would hide their warnings). 8: `y`/`n` are no
- * longer differences.
+ * longer differences. 9: values that fill registry columns must be scalars.
  */
-const FORMAT = 8;
+const FORMAT = 9;
 
 /**
  * An entry as the index file keeps it, under the file's name relative to the

@@ -81,6 +81,22 @@ export function locateTenantFile(base: string, id: string): { file: string; stam
   return undefined;
 }
 
+/** Where the values that fill the registry's text columns are read from (registry-mapping.ts). */
+const COLUMN_PATHS = [
+  ['client', 'short_name'], ['client', 'timezone'], ['client', 'currency'], ['timezone'], ['currency'],
+  ['email', 'primary'], ['infrastructure', 'gcp', 'project_id'], ['infrastructure', 'gcp', 'dataset'],
+];
+
+/** The value at a key path, through mappings only (undefined when a step is missing or not a mapping). */
+function valueAt(config: Record<string, unknown>, path: string[]): unknown {
+  let v: unknown = config;
+  for (const k of path) {
+    if (!isMap(v)) return undefined;
+    v = Object.hasOwn(v as object, k) ? (v as Record<string, unknown>)[k] : undefined;
+  }
+  return v;
+}
+
 /** Reads, parses and validates one tenant file; secrets stripped. Throws TenantFileError when it is bad. */
 export function parseTenantFile(id: string, file: string): TenantDocument {
   const { text, doc, yaml11: read11 } = readYamlFile(file);
@@ -98,6 +114,11 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   if (String(client.id) !== id) fail(['client', 'id'], `client.id "${String(client.id)}" does not match the file name "${id}"`);
   if (typeof client.name !== 'string' || client.name.trim() === '') fail(['client', 'name'], 'client.name must be a non-empty string');
   if (config.yaml_only !== undefined && typeof config.yaml_only !== 'boolean') fail(['yaml_only'], 'yaml_only must be true or false');
+  // The values that fill registry columns (text) must be scalars: a mapping or list there became "[object Object]".
+  for (const p of COLUMN_PATHS) {
+    const v = valueAt(config, p);
+    if (v !== null && typeof v === 'object') fail(p, `${p.join('.')} fills a registry column: it must be a string or a number, not a ${Array.isArray(v) ? 'list' : 'mapping'}`);
+  }
   // Only an escape (`"\0"`, `"\ud800"`) can put such a character in a string: files without a backslash skip the walk.
   if (text.includes('\\')) {
     const bad = unstorable(config, []);

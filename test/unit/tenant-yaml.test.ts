@@ -204,6 +204,10 @@ describe('YAML tenant source', () => {
     expectFileError('broken', 'client:\n  id: broken\n  name: [unclosed\n', 4, /.+/);
     expectFileError('dupkey', 'client:\n  id: dupkey\n  name: A\n  name: B\n', 4, /duplicate/i);
     expectFileError('wrongid', 'client:\n  id: other\n  name: X\n', 2, /does not match/);
+    // Values that fill registry columns: a mapping or a list was stored as "[object Object]" / "1".
+    expectFileError('tzlist', 'client:\n  id: tzlist\n  name: X\n  timezone: [1]\n', 4, /client\.timezone fills a registry column: it must be a string or a number, not a list/);
+    expectFileError('curmap', 'client:\n  id: curmap\n  name: X\ncurrency: {a: 1}\n', 4, /currency fills a registry column: .* not a mapping/);
+    expectFileError('gcpmap', 'client:\n  id: gcpmap\n  name: X\ninfrastructure:\n  gcp:\n    project_id: {x: 1}\n', 6, /infrastructure\.gcp\.project_id fills a registry column/);
     expectFileError('noname', 'client:\n  id: noname\n', 1, /client.name/);
     expectFileError('notmap', '- just\n- a list\n', undefined, /mapping/);
     expectFileError('badflag', tenantYaml('badflag', 'B', 'yaml_only: "yes"\n'), 4, /yaml_only/);
