@@ -126,6 +126,12 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   }
 
   const { config: stripped, stripped: removed } = stripSecrets(config);
+  // An alias (`z: *t`) of a literal secret (`token: &t LIT`) under a key that is no secret's name is that
+  // secret all the same: stripped there too (before: kept as written, while the warning said "stripped").
+  if (text.includes('&') && text.includes('*') && removed.some((r) => r.kind === 'literal-removed')) {
+    const values = new Set(removed.filter((r) => r.kind === 'literal-removed').map((r) => valueAt(config, r.path)).filter((v): v is string => typeof v === 'string' && v !== ''));
+    if (values.size) removed.push(...stripCopies(stripped, values, []));
+  }
   const secrets = removed.map((s) => ({ ...s, line: lineOf(s.path) }));
   // Under a secret key, the value is stripped (never stored, so never read otherwise), and must not be shown or kept.
   const yaml11 = read11.length ? read11.filter((d) => !d.path.some(isSecretKey)) : read11;
@@ -139,6 +145,28 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   let rowHash: string | undefined;
   Object.defineProperty(parsed, 'rowHash', { get: () => (rowHash ??= rowFromConfig(id, stripped).tenantctl_hash!), enumerable: false });
   return parsed;
+}
+
+/** Removes, in place, the mapping values equal to one of `values` (copies of stripped secrets); their paths. */
+function stripCopies(v: unknown, values: Set<string>, at: string[]): StrippedSecret[] {
+  const out: StrippedSecret[] = [];
+  if (Array.isArray(v)) {
+    // Backwards, so that a removed element does not shift the ones still to look at.
+    for (let i = v.length - 1; i >= 0; i--) {
+      if (typeof v[i] === 'string' && values.has(v[i] as string)) {
+        v.splice(i, 1);
+        out.push({ path: [...at, String(i)], kind: 'literal-removed' });
+      } else out.push(...stripCopies(v[i], values, [...at, String(i)]));
+    }
+  } else if (isMap(v)) {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (typeof x === 'string' && values.has(x)) {
+        delete (v as Record<string, unknown>)[k];
+        out.push({ path: [...at, k], kind: 'literal-removed' });
+      } else out.push(...stripCopies(x, values, [...at, k]));
+    }
+  }
+  return out;
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -204,6 +204,13 @@ describe('YAML tenant source', () => {
     expectFileError('broken', 'client:\n  id: broken\n  name: [unclosed\n', 4, /.+/);
     expectFileError('dupkey', 'client:\n  id: dupkey\n  name: A\n  name: B\n', 4, /duplicate/i);
     expectFileError('wrongid', 'client:\n  id: other\n  name: X\n', 2, /does not match/);
+    // An alias of a literal secret under another key is stripped too, and said at its line.
+    ws.writeTenant('aliased', 'client:\n  id: aliased\n  name: X\ny: {token: &t LIT2, other: keep}\nz: *t\nlist: [*t, fine]\n');
+    const aliased = source.load('aliased')!;
+    expect(JSON.stringify(aliased.config)).not.toContain('LIT2');
+    expect(aliased.config).toMatchObject({ y: { other: 'keep' }, list: ['fine'] });
+    expect(aliased.config).not.toHaveProperty('z');
+    expect(aliased.warnings.join('\n')).toMatch(/aliased\.yaml:5: literal secret z stripped/);
     // Values that fill registry columns: a mapping or a list was stored as "[object Object]" / "1".
     expectFileError('tzlist', 'client:\n  id: tzlist\n  name: X\n  timezone: [1]\n', 4, /client\.timezone fills a registry column: it must be a string or a number, not a list/);
     expectFileError('curmap', 'client:\n  id: curmap\n  name: X\ncurrency: {a: 1}\n', 4, /currency fills a registry column: .* not a mapping/);
