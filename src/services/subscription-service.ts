@@ -1,7 +1,7 @@
 import { BackendUnavailableError, NotFoundError, PartialFailureError, UsageError, describeError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import type { Registry } from '../registry/registry-store.js';
-import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, tierOf, type Subscription } from '../permissions/model.js';
+import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, tierOf, type Catalogue, type Subscription } from '../permissions/model.js';
 import { demoExpired } from '../permissions/rules.js';
 import type { PermissionService } from './permission-service.js';
 import { parseFeature } from './permission-service.js';
@@ -48,6 +48,12 @@ export class SubscriptionService {
     return this.deps.now?.() ?? new Date();
   }
 
+  private async checkTier(catalogue: Catalogue, tier: string): Promise<void> {
+    if (!tierOf(catalogue, tier)) {
+      throw new UsageError(`unknown tier "${tier}": the registry has ${Object.keys(catalogue.tiers).join(', ') || 'no tiers (migrate tenants/tiers.yaml first)'}`, { reason: 'unknown-tier' });
+    }
+  }
+
   /** False when there is no registry yet (an embedded one not created): then there is no catalogue nor subscription to change. */
   private async registryExists(): Promise<boolean> {
     if (!this.deps.readRegistry) return true;
@@ -76,6 +82,9 @@ export class SubscriptionService {
       if (change.tier === undefined) throw new UsageError(`business ${business} has no subscription yet: a tier is needed to create one`, { reason: 'needs-tier' });
       throw new UsageError(`unknown tier "${change.tier}": the registry has no tiers (migrate tenants/tiers.yaml first)`, { reason: 'unknown-tier' });
     }
+    // The tier checked on the registry as it stands, before a writer makes its schema current (a database
+    // without tenantctl's tables has no tiers: exit 2, and no DDL sent for a command that fails).
+    if (change.tier !== undefined && this.deps.readRegistry) await this.checkTier(await (await this.deps.readRegistry()).getCatalogue(), change.tier);
     const registry = await this.deps.registry();
     const catalogue = await registry.getCatalogue();
     if (change.tier !== undefined && !tierOf(catalogue, change.tier)) {
@@ -100,6 +109,10 @@ export class SubscriptionService {
     parseId(business, 'business');
     parseFeature(feature);
     if (!(await this.registryExists())) throw new UsageError(`unknown feature "${feature}": the catalogue has no features (migrate tenants/tiers.yaml first)`);
+    // Checked on the registry as it stands, before a writer makes its schema current.
+    if (this.deps.readRegistry && !(await (await this.deps.readRegistry()).getCatalogue()).features.includes(feature)) {
+      throw new UsageError(`unknown feature "${feature}": the catalogue has no such feature (migrate tenants/tiers.yaml first)`);
+    }
     const registry = await this.deps.registry();
     const catalogue = await registry.getCatalogue();
     if (!catalogue.features.includes(feature)) {

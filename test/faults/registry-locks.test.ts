@@ -435,3 +435,25 @@ describe.runIf(TEST_DATABASE_URL)('a schema applied by a DBA from `tenantctl sch
     }
   });
 });
+
+describe.runIf(TEST_DATABASE_URL)('bad input on a PostgreSQL registry without tenantctl\'s tables', () => {
+  it('set-subscription with a tier, override with a feature: exit 2 and no DDL sent (before: the schema applied, then "no tiers")', async () => {
+    const db = await freshPostgresDatabase();
+    const ws = workspace({}, { registry: false });
+    const admin = await connect(db.url);
+    try {
+      const env = { DATABASE_URL: db.url };
+      for (const args of [['set-subscription', 'acme', '--tier', 'pilot_pro'], ['override', 'acme', 'has_ai', '--grant']]) {
+        const r = await runCli(args, { cwd: ws.dir, env });
+        expect(r.code, `${args[0]}: ${r.stderr}`).toBe(2);
+        expectOneLineError(r);
+      }
+      const { rows } = await admin.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'");
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await admin.end();
+      ws.cleanup();
+      await db.drop();
+    }
+  });
+});
