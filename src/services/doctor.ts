@@ -354,45 +354,41 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
   }
   const checks = [check('tenants', 'directory', 'pass', `${shown(source.dir)}: ${ids.length} tenant files`, { data: { dir: source.dir, files: ids.length } })];
   let failed = 0;
+  const fail = (detail: string, file: string | null, line: number | null = null) => {
+    failed++;
+    checks.push(check('tenants', 'file', 'fail', detail, { data: { file, line } }));
+  };
+  const failFile = (err: TenantFileError) => fail(`${shown(err.file)}${err.line ? `:${err.line}` : ''}: ${err.detail}`, err.file, err.line ?? null);
   // The catalogue subscriptions are checked against, when the directory has one (else the registry's, not read here).
-  const tiers: { catalogue?: Catalogue } = {};
+  let catalogue: Catalogue | undefined;
   const tiersFile = tiersFilePath(source.dir);
   if (tiersFile) {
     try {
-      tiers.catalogue = loadTiersFile(tiersFile);
+      catalogue = loadTiersFile(tiersFile);
     } catch (err) {
       if (!(err instanceof TenantFileError)) throw err;
-      failed++;
-      checks.push(check('tenants', 'file', 'fail', `${shown(err.file)}${err.line ? `:${err.line}` : ''}: ${err.detail}`, { data: { file: err.file, line: err.line ?? null } }));
+      failFile(err);
     }
   }
-  for (const a of ambiguous) {
-    failed++;
-    checks.push(check('tenants', 'file', 'fail', manyFilesReason(a.id, a.files.map(shown)), { data: { file: a.files[0], line: null } }));
-  }
+  for (const a of ambiguous) fail(manyFilesReason(a.id, a.files.map(shown)), a.files[0]);
   for (const id of ids) {
     try {
       const doc = source.load(id);
       // Listed but unreadable (a link to nothing): migrate-yaml fails it, so doctor does.
       if (!doc) {
-        failed++;
-        checks.push(check('tenants', 'file', 'fail', source.whyNoFile(id), { data: { file: null, line: null } }));
+        fail(source.whyNoFile(id), null);
         continue;
       }
       for (const w of doc.warnings) checks.push(check('tenants', 'file', 'warn', w));
       // A subscription block is checked against tiers.yaml as migrate-yaml checks it (a tier not in it fails
       // there); a yaml_only tenant is never migrated, so never checked.
-      if (doc.hasSubscription && !doc.yamlOnly && tiers.catalogue) subscriptionFromConfig(id, doc.config, tiers.catalogue, doc);
+      if (doc.hasSubscription && !doc.yamlOnly && catalogue) subscriptionFromConfig(id, doc.config, catalogue, doc);
     } catch (err) {
       if (!(err instanceof TenantFileError)) throw err;
-      failed++;
-      checks.push(check('tenants', 'file', 'fail', `${shown(err.file)}${err.line ? `:${err.line}` : ''}: ${err.detail}`, { data: { file: err.file, line: err.line ?? null } }));
+      failFile(err);
     }
   }
-  for (const file of badNames) {
-    failed++;
-    checks.push(check('tenants', 'file', 'fail', `${shown(file)}: the file name is not a valid tenant id (letters, digits, _, -, ., at most 128), so the file is never read`, { data: { file, line: null } }));
-  }
+  for (const file of badNames) fail(`${shown(file)}: the file name is not a valid tenant id (letters, digits, _, -, ., at most 128), so the file is never read`, file);
   if (ids.length && !failed) checks.push(check('tenants', 'files', 'pass', `all ${ids.length} files parse; every client.id matches its file name`));
   return checks;
 }
