@@ -25,6 +25,23 @@ export interface ChangeResult {
   cacheInvalidated: boolean | 'not-configured';
 }
 
+/** What a registry that does not exist yet holds. */
+const NO_CATALOGUE: Catalogue = { features: [], tiers: {} };
+
+const needsTier = (business: string) => new UsageError(`business ${business} has no subscription yet: a tier is needed to create one`, { reason: 'needs-tier' });
+
+function checkTier(catalogue: Catalogue, tier: string): void {
+  if (!tierOf(catalogue, tier)) {
+    throw new UsageError(`unknown tier "${tier}": the registry has ${Object.keys(catalogue.tiers).join(', ') || 'no tiers (migrate tenants/tiers.yaml first)'}`, { reason: 'unknown-tier' });
+  }
+}
+
+function checkFeature(catalogue: Catalogue, feature: string): void {
+  if (!catalogue.features.includes(feature)) {
+    throw new UsageError(`unknown feature "${feature}": the catalogue has ${catalogue.features.join(', ') || 'no features (migrate tenants/tiers.yaml first)'}`);
+  }
+}
+
 /**
  * The changes that must invalidate a business's cached permissions: each
  * validates everything first (nothing is written on bad input), writes the
@@ -48,20 +65,17 @@ export class SubscriptionService {
     return this.deps.now?.() ?? new Date();
   }
 
-  private async checkTier(catalogue: Catalogue, tier: string): Promise<void> {
-    if (!tierOf(catalogue, tier)) {
-      throw new UsageError(`unknown tier "${tier}": the registry has ${Object.keys(catalogue.tiers).join(', ') || 'no tiers (migrate tenants/tiers.yaml first)'}`, { reason: 'unknown-tier' });
-    }
-  }
-
-  /** False when there is no registry yet (an embedded one not created): then there is no catalogue nor subscription to change. */
-  private async registryExists(): Promise<boolean> {
-    if (!this.deps.readRegistry) return true;
+  /**
+   * The registry as it stands, for the checks made before a writer creates it (embedded) or makes its schema
+   * current (so bad input changes nothing, not even that): null when there is none yet, undefined when this
+   * service was given no reader.
+   */
+  private async asItStands(): Promise<Registry | null | undefined> {
+    if (!this.deps.readRegistry) return undefined;
     try {
-      await this.deps.readRegistry();
-      return true;
+      return await this.deps.readRegistry();
     } catch (err) {
-      if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return false;
+      if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return null;
       throw err;
     }
   }
@@ -77,21 +91,14 @@ export class SubscriptionService {
     if (change.deviceLimit !== undefined && change.deviceLimit !== null && (!Number.isSafeInteger(change.deviceLimit) || change.deviceLimit < 0)) {
       throw new UsageError('the device limit must be a whole number >= 0', { reason: 'bad-device-limit' });
     }
-    // Checked before a registry is created: bad input changes nothing, not even that.
-    if (!(await this.registryExists())) {
-      if (change.tier === undefined) throw new UsageError(`business ${business} has no subscription yet: a tier is needed to create one`, { reason: 'needs-tier' });
-      throw new UsageError(`unknown tier "${change.tier}": the registry has no tiers (migrate tenants/tiers.yaml first)`, { reason: 'unknown-tier' });
-    }
-    // The tier checked on the registry as it stands, before a writer makes its schema current (a database
-    // without tenantctl's tables has no tiers: exit 2, and no DDL sent for a command that fails).
-    if (change.tier !== undefined && this.deps.readRegistry) await this.checkTier(await (await this.deps.readRegistry()).getCatalogue(), change.tier);
+    // First on the registry as it stands (a database without tenantctl's tables has no tiers), then as written to.
+    const standing = await this.asItStands();
+    if (standing === null && change.tier === undefined) throw needsTier(business);
+    if (standing !== undefined && change.tier !== undefined) checkTier(standing ? await standing.getCatalogue() : NO_CATALOGUE, change.tier);
     const registry = await this.deps.registry();
-    const catalogue = await registry.getCatalogue();
-    if (change.tier !== undefined && !tierOf(catalogue, change.tier)) {
-      throw new UsageError(`unknown tier "${change.tier}": the registry has ${Object.keys(catalogue.tiers).join(', ') || 'no tiers (migrate tenants/tiers.yaml first)'}`, { reason: 'unknown-tier' });
-    }
+    if (change.tier !== undefined) checkTier(await registry.getCatalogue(), change.tier);
     const current = await registry.getSubscription(business);
-    if (!current && change.tier === undefined) throw new UsageError(`business ${business} has no subscription yet: a tier is needed to create one`, { reason: 'needs-tier' });
+    if (!current && change.tier === undefined) throw needsTier(business);
     const overrides = { ...(current?.overrides ?? {}) };
     if (change.deviceLimit === null) delete overrides[DEVICE_LIMIT_OVERRIDE];
     else if (change.deviceLimit !== undefined) overrides[DEVICE_LIMIT_OVERRIDE] = change.deviceLimit;
@@ -108,16 +115,11 @@ export class SubscriptionService {
   async override(business: string, feature: string, action: 'grant' | 'deny' | 'clear'): Promise<ChangeResult> {
     parseId(business, 'business');
     parseFeature(feature);
-    if (!(await this.registryExists())) throw new UsageError(`unknown feature "${feature}": the catalogue has no features (migrate tenants/tiers.yaml first)`);
-    // Checked on the registry as it stands, before a writer makes its schema current.
-    if (this.deps.readRegistry && !(await (await this.deps.readRegistry()).getCatalogue()).features.includes(feature)) {
-      throw new UsageError(`unknown feature "${feature}": the catalogue has no such feature (migrate tenants/tiers.yaml first)`);
-    }
+    // First on the registry as it stands, then as written to.
+    const standing = await this.asItStands();
+    if (standing !== undefined) checkFeature(standing ? await standing.getCatalogue() : NO_CATALOGUE, feature);
     const registry = await this.deps.registry();
-    const catalogue = await registry.getCatalogue();
-    if (!catalogue.features.includes(feature)) {
-      throw new UsageError(`unknown feature "${feature}": the catalogue has ${catalogue.features.join(', ') || 'no features'}`);
-    }
+    checkFeature(await registry.getCatalogue(), feature);
     const current = await registry.getSubscription(business);
     if (!current) throw new NotFoundError(`business ${business} has no subscription (create one with a tier first)`);
     const overrides = { ...current.overrides };
@@ -130,7 +132,7 @@ export class SubscriptionService {
   /** Status back to `active`; an expired demo expiry is cleared. */
   async reactivate(business: string): Promise<ChangeResult> {
     parseId(business, 'business');
-    if (!(await this.registryExists())) throw new NotFoundError(`business ${business} has no subscription`);
+    if ((await this.asItStands()) === null) throw new NotFoundError(`business ${business} has no subscription`);
     const registry = await this.deps.registry();
     const current = await registry.getSubscription(business);
     if (!current) throw new NotFoundError(`business ${business} has no subscription`);
