@@ -63,10 +63,11 @@ export interface MigrationOptions {
 export const MIGRATION_BATCH = 500;
 
 /** The reads a plan needs, from an empty registry (a dry run before the embedded registry exists). */
-const EMPTY_REGISTRY_READS: Pick<Registry, 'getTenantVersions' | 'getSubscriptions' | 'getCatalogue'> = {
+const EMPTY_REGISTRY_READS: Pick<Registry, 'getTenantVersions' | 'getSubscriptions' | 'getCatalogue' | 'subscriptionsOffTiers'> = {
   getTenantVersions: async () => new Map(),
   getSubscriptions: async () => new Map(),
   getCatalogue: async () => ({ features: [], tiers: {}, tenantctl_hash: null }),
+  subscriptionsOffTiers: async () => ({ total: 0, some: [] }),
 };
 
 /**
@@ -184,10 +185,9 @@ export class Migration {
    * 0 devices (a paying business cut off, silently): said on the catalogue's item, with who. Not refused:
    * the same run may be moving them (their files are batches away), and the registry has the last word.
    */
-  private async warnOfStrandedSubscriptions(registry: Pick<Registry, 'subscriptionsOffTiers'> | object, items: MigrationItem[], checks: CatalogueForChecks, dryRun: boolean): Promise<void> {
+  private async warnOfStrandedSubscriptions(registry: Pick<Registry, 'subscriptionsOffTiers'>, items: MigrationItem[], checks: CatalogueForChecks, dryRun: boolean): Promise<void> {
     const item = items.find((i) => i.kind === 'catalogue');
     if (!item || !checks.catalogue || !(item.action === 'create' || item.action === 'update') || (!dryRun && !item.written)) return;
-    if (!('subscriptionsOffTiers' in registry)) return;
     let found: { total: number; some: Array<{ business_id: string; tier: string }> };
     try {
       found = await registry.subscriptionsOffTiers(Object.keys(checks.catalogue.tiers), 5);
@@ -204,7 +204,7 @@ export class Migration {
   }
 
   /** The registry to plan against without creating it: an embedded registry that does not exist yet is empty. */
-  private async readRegistryOrEmpty(): Promise<Pick<Registry, 'getTenantVersions' | 'getSubscriptions' | 'getCatalogue'>> {
+  private async readRegistryOrEmpty(): Promise<Pick<Registry, 'getTenantVersions' | 'getSubscriptions' | 'getCatalogue' | 'subscriptionsOffTiers'>> {
     try {
       return await this.deps.registry();
     } catch (err) {
