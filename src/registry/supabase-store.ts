@@ -64,14 +64,17 @@ export class SupabaseRegistryStore implements Registry {
     return res.data;
   }
 
-  private async call<T>(what: string, op: () => PromiseLike<Result<T>>): Promise<T | null> {
-    let res: Result<T>;
+  /** A request's whole answer (its error and count unread); a thrown failure (the network) is a registry error. */
+  private async send<R>(what: string, op: () => PromiseLike<R>): Promise<R> {
     try {
-      res = await op();
+      return await op();
     } catch (err) {
       throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${describeError(err)}`, { cause: err });
     }
-    return this.check(res, what);
+  }
+
+  private async call<T>(what: string, op: () => PromiseLike<Result<T>>): Promise<T | null> {
+    return this.check(await this.send(what, op), what);
   }
 
   async getTenant(id: string): Promise<TenantRow | undefined> {
@@ -170,13 +173,9 @@ export class SupabaseRegistryStore implements Registry {
   async subscriptionsOffTiers(tiers: string[], limit: number): Promise<{ total: number; some: Array<{ business_id: string; tier: string }> }> {
     let q = this.table('business_subscriptions').select('business_id, tier', { count: 'exact' });
     if (tiers.length) q = q.not('tier', 'in', postgrestList(tiers));
-    let res: Result<Array<{ business_id: string; tier: string }>> & { count?: number | null };
-    try {
-      res = (await q.order('business_id').range(0, Math.max(0, limit - 1)).retry(false)) as unknown as typeof res;
-    } catch (err) {
-      throw new BackendUnavailableError('registry', `registry (${this.description}) failed while reading subscriptions by tier: ${describeError(err)}`, { cause: err });
-    }
-    const rows = this.check(res, 'reading subscriptions by tier') ?? [];
+    const what = 'reading subscriptions by tier';
+    const res = await this.send(what, () => q.order('business_id').range(0, Math.max(0, limit - 1)).retry(false) as unknown as PromiseLike<Result<Array<{ business_id: string; tier: string }>> & { count?: number | null }>);
+    const rows = this.check(res, what) ?? [];
     // The total from the Content-Range the exact count asks for (the rows are capped at `limit`).
     return { total: Math.max(res.count ?? 0, rows.length), some: rows.map((r) => ({ business_id: String(r.business_id), tier: String(r.tier) })) };
   }
@@ -320,13 +319,7 @@ export class SupabaseRegistryStore implements Registry {
     const overrides = Object.entries(sub.overrides).map(([feature, value]) => ({ business_id: sub.business_id, feature, value }));
     if (overrides.length) {
       const what = `writing the overrides of ${sub.business_id}`;
-      let res: Result<unknown[]>;
-      try {
-        res = (await table().upsert(overrides, { onConflict: 'business_id,feature' }).select('feature').retry(false)) as unknown as Result<unknown[]>;
-      } catch (err) {
-        // A thrown failure (the network), as call() words it: exit 3, never an internal error.
-        throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${describeError(err)}`, { cause: err });
-      }
+      const res = await this.send(what, () => table().upsert(overrides, { onConflict: 'business_id,feature' }).select('feature').retry(false) as unknown as PromiseLike<Result<unknown[]>>);
       if (res.error?.code === '42P10') {
         await this.rows('replacing overrides', () => table().delete().eq('business_id', sub.business_id).select('feature').retry(false));
         await this.rows('writing overrides', () => table().insert(overrides).select('feature').retry(false));
