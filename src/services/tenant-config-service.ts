@@ -43,7 +43,8 @@ export interface TenantListing {
   name: string;
   /** `database` when migrated, `yaml` when only in YAML (or the registry row is not migrated). */
   source: 'database' | 'yaml';
-  status: string;
+  /** The registry row's status; null for a tenant read from YAML (it has none). */
+  status: string | null;
   yamlOnly: boolean;
 }
 
@@ -277,7 +278,7 @@ export class TenantConfigService {
     for (const id of this.deps.source.listIds()) {
       try {
         const doc = this.deps.source.load(id);
-        if (doc) byId.set(id, { id, name: String((doc.config.client as Record<string, unknown>).name), source: 'yaml', status: '-', yamlOnly: doc.yamlOnly });
+        if (doc) byId.set(id, { id, name: String((doc.config.client as Record<string, unknown>).name), source: 'yaml', status: null, yamlOnly: doc.yamlOnly });
       } catch (err) {
         if (!(err instanceof TenantFileError)) throw err;
         this.warn(`warning: ${err.message}`);

@@ -252,9 +252,10 @@ describe('CLI commands', () => {
     it('lists registry and YAML tenants with their source', async () => {
       const r = await runCli(['list-tenants', '--json'], { cwd: ws.dir });
       expect(r.code, r.stderr).toBe(0);
-      const list = JSON.parse(r.stdout) as Array<{ id: string; source: string; yamlOnly: boolean }>;
-      expect(list.find((t) => t.id === acme)).toMatchObject({ source: 'database' });
-      expect(list.find((t) => t.id === dev)).toMatchObject({ source: 'yaml', yamlOnly: true });
+      const list = JSON.parse(r.stdout) as Array<{ id: string; source: string; status: string | null; yaml_only: boolean }>;
+      expect(list.find((t) => t.id === acme)).toEqual({ id: acme, name: expect.any(String), source: 'database', status: 'active', yaml_only: false });
+      // A YAML tenant has no registry status: null in JSON (the table shows '-').
+      expect(list.find((t) => t.id === dev)).toEqual({ id: dev, name: expect.any(String), source: 'yaml', status: null, yaml_only: true });
       const table = await runCli(['list-tenants'], { cwd: ws.dir, env: down() });
       expect(table.code).toBe(0);
       expect(table.stdout).toContain(acme);

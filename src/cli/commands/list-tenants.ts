@@ -10,9 +10,10 @@ export function register(program: Command): void {
       action<[], object>(async (ctx) => {
         const tenants = await ctx.tenants.list();
         return {
-          data: tenants,
+          // The same field names as the table's columns (snake_case, as the services' records).
+          data: tenants.map((t) => ({ id: t.id, name: t.name, source: t.source, status: t.status, yaml_only: t.yamlOnly })),
           render: (out) => {
-            out.table(['id', 'name', 'source', 'status', 'yaml_only'], tenants.map((t) => [t.id, t.name, t.source, t.status, t.yamlOnly ? 'yes' : '']));
+            out.table(['id', 'name', 'source', 'status', 'yaml_only'], tenants.map((t) => [t.id, t.name, t.source, t.status ?? '-', t.yamlOnly ? 'yes' : '']));
           },
         };
       }),
