@@ -231,26 +231,42 @@ export class SupabaseRegistryStore implements Registry {
   private async insertTenant(row: TenantWrite): Promise<boolean> {
     const values: Record<string, unknown> = { config_source: 'database', status: 'active', updated_at: new Date().toISOString() };
     for (const c of TENANT_WRITE_COLUMNS) values[c] = row[c];
-    const res = (await this.client.from('tenants').insert(values).select('id').retry(false)) as unknown as Result<unknown[]>;
-    // Inserted by someone else since it was read: a conflict, not an overwrite.
-    if (res.error?.code === '23505') return false;
-    const written = this.check(res, `inserting tenant ${row.id}`);
-    if (!written || written.length !== 1) throw this.rlsError(row.id);
-    return true;
+    return this.insertNew('tenants', 'id', values, `inserting tenant ${row.id}`);
   }
 
   /** Updates only if the row is still as it was read (its updated_at and hash); false when it changed meanwhile. */
   private async updateTenantIf(row: TenantWrite, seen: TenantRow): Promise<boolean> {
     const values: Record<string, unknown> = { config_source: 'database', updated_at: new Date().toISOString() };
     for (const c of TENANT_WRITE_COLUMNS) values[c] = row[c];
-    let q = this.client.from('tenants').update(values).eq('id', row.id);
-    q = seen.updated_at ? q.eq('updated_at', seen.updated_at) : q;
-    q = seen.tenantctl_hash === null ? q.is('tenantctl_hash', null) : q.eq('tenantctl_hash', seen.tenantctl_hash);
-    const written = await this.call(`updating tenant ${row.id}`, () => q.select('id').retry(false) as unknown as PromiseLike<Result<unknown[]>>);
+    const asRead = { ...(seen.updated_at ? { updated_at: seen.updated_at } : {}), tenantctl_hash: seen.tenantctl_hash };
+    return this.updateIf('tenants', 'id', values, asRead, `updating tenant ${row.id}`, async () => {
+      const now = await this.getTenant(row.id);
+      return !!now && tenantVersion(now) === tenantVersion(seen);
+    });
+  }
+
+  /** Inserts a row that must not exist yet; false when another writer inserted it since it was read (23505): a conflict, not an overwrite. */
+  private async insertNew(table: string, key: string, values: Record<string, unknown>, what: string): Promise<boolean> {
+    const res = (await this.client.from(table).insert(values).select(key).retry(false)) as unknown as Result<unknown[]>;
+    if (res.error?.code === '23505') return false;
+    const written = this.check(res, what);
+    if (!written || written.length !== 1) throw this.rlsError(String(values[key]));
+    return true;
+  }
+
+  /**
+   * Updates the row `values[key]` names only where its columns are still as read (`asRead`, null meaning
+   * IS NULL); false when it changed meanwhile. Nothing updated while the row still reads as before
+   * (`unchanged`) is row-level security hiding it: an error, not a conflict.
+   */
+  private async updateIf(
+    table: string, key: string, values: Record<string, unknown>, asRead: Record<string, unknown>, what: string, unchanged: () => Promise<boolean>,
+  ): Promise<boolean> {
+    let q = this.client.from(table).update(values).eq(key, values[key]);
+    for (const [column, v] of Object.entries(asRead)) q = v === null || v === undefined ? q.is(column, null) : q.eq(column, v);
+    const written = await this.call(what, () => q.select(key).retry(false) as unknown as PromiseLike<Result<unknown[]>>);
     if (written && written.length === 1) return true;
-    // Nothing updated: the row changed since it was read (a conflict), or row-level security hid it.
-    const now = await this.getTenant(row.id);
-    if (now && tenantVersion(now) === tenantVersion(seen)) throw this.rlsError(row.id);
+    if (await unchanged()) throw this.rlsError(String(values[key]));
     return false;
   }
 
@@ -287,22 +303,13 @@ export class SupabaseRegistryStore implements Registry {
    */
   private async putSubscriptionIf(sub: Subscription, hash: string | null, seen: { sub: StoredSubscription; updatedAt: string | null } | undefined): Promise<boolean> {
     const row = { business_id: sub.business_id, tier: sub.tier, status: sub.status, demo_expires_at: sub.demo_expires_at, tenantctl_hash: hash, updated_at: new Date().toISOString() };
-    if (!seen) {
-      const res = (await this.client.from('business_subscriptions').insert(row).select('business_id').retry(false)) as unknown as Result<unknown[]>;
-      if (res.error?.code === '23505') return false;
-      const written = this.check(res, `inserting the subscription of ${sub.business_id}`);
-      if (!written || written.length !== 1) throw this.rlsError(sub.business_id);
-    } else {
-      let q = this.client.from('business_subscriptions').update(row).eq('business_id', sub.business_id);
-      q = seen.updatedAt === null ? q.is('updated_at', null) : q.eq('updated_at', seen.updatedAt);
-      const written = await this.call(`writing the subscription of ${sub.business_id}`, () => q.select('business_id').retry(false) as unknown as PromiseLike<Result<unknown[]>>);
-      if (!written || written.length !== 1) {
-        // Nothing updated: changed since it was read (a conflict), or row-level security hid it.
+    const written = !seen
+      ? await this.insertNew('business_subscriptions', 'business_id', row, `inserting the subscription of ${sub.business_id}`)
+      : await this.updateIf('business_subscriptions', 'business_id', row, { updated_at: seen.updatedAt }, `writing the subscription of ${sub.business_id}`, async () => {
         const now = await this.getSubscription(sub.business_id);
-        if (now && subscriptionVersion(now) === subscriptionVersion(seen.sub)) throw this.rlsError(sub.business_id);
-        return false;
-      }
-    }
+        return !!now && subscriptionVersion(now) === subscriptionVersion(seen.sub);
+      });
+    if (!written) return false;
     await this.replaceOverrides(sub);
     return true;
   }

@@ -440,6 +440,33 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     expect(await other.getSubscription('race')).toMatchObject({ tier: 'pilot_pro', status: 'active', tenantctl_hash: 'theirs' });
   });
 
+  it('a tenant or subscription another writer creates between this write\'s read and its insert is a conflict, not an error or an overwrite', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    const other = await SupabaseRegistryStore.open(fake.url, fake.key);
+    const sub = { business_id: 'race-new', tier: 'pilot_core', status: 'active' as const, demo_expires_at: null, overrides: {} };
+    // The other writer creates both right after this store has read them as absent.
+    const readTenants = store.getTenants.bind(store);
+    store.getTenants = async (ids: string[]) => {
+      const got = await readTenants(ids);
+      if (ids.includes('race-new')) await other.applyChanges({ tenants: [{ row: { ...rowFromConfig('race-new', config('race-new')), tenantctl_hash: 'theirs' }, expect: null }] });
+      return got;
+    };
+    const readSubs = store.getSubscriptions.bind(store);
+    store.getSubscriptions = async (ids: string[]) => {
+      const got = await readSubs(ids);
+      if (ids.includes('race-new')) await other.applyChanges({ subscriptions: [{ sub: { ...sub, tier: 'pilot_pro' }, hash: 'theirs', expect: null }] });
+      return got;
+    };
+    const mine = await store.applyChanges({
+      tenants: [{ row: { ...rowFromConfig('race-new', config('race-new')), tenantctl_hash: 'mine' }, expect: null }],
+      subscriptions: [{ sub, hash: 'mine', expect: null }],
+    });
+    expect(mine.conflicts).toMatchObject({ tenants: ['race-new'], subscriptions: ['race-new'] });
+    expect(mine.written).toMatchObject({ tenants: [], subscriptions: [] });
+    expect(await other.getTenant('race-new')).toMatchObject({ tenantctl_hash: 'theirs' });
+    expect(await other.getSubscription('race-new')).toMatchObject({ tier: 'pilot_pro', tenantctl_hash: 'theirs' });
+  });
+
   it('an invalidation another process drains between this write\'s record and its rows is owed again after the write', async () => {
     const store = await SupabaseRegistryStore.open(fake.url, fake.key);
     const other = await SupabaseRegistryStore.open(fake.url, fake.key);
