@@ -3,9 +3,10 @@ import type { Argument, Command, Option } from 'commander';
 /**
  * Shell completion scripts generated from the commander program itself, so a
  * new subcommand or flag is completed without anyone editing a script.
- * Tenant ids and key family names are the two dynamic values: the scripts ask
- * `tenantctl __complete tenants|families`, which reads only the tenants
- * directory and the configuration (no registry, no Redis), so a TAB stays fast.
+ * Tenant ids, key family names, features and tiers are the dynamic values: the
+ * scripts ask `tenantctl __complete tenants|families|features|tiers`, which reads
+ * only the tenants directory (its `tiers.yaml` for features and tiers) and the
+ * configuration (no registry, no Redis), so a TAB stays fast.
  */
 
 /** What completes a value: a fixed list, the file system, or the project. */
@@ -18,7 +19,7 @@ export type ValueKind =
   | { kind: 'commands' };
 
 /** The values `tenantctl __complete <source>` prints, one per line. */
-export const DYNAMIC_SOURCES = ['tenants', 'families'] as const;
+export const DYNAMIC_SOURCES = ['tenants', 'families', 'features', 'tiers'] as const;
 export type DynamicSource = (typeof DYNAMIC_SOURCES)[number];
 
 export interface CompletionOption {
@@ -54,9 +55,11 @@ export const COMPLETE_COMMAND = '__complete';
 /**
  * Arguments and option values completed from the project, by their name in
  * the program (`<tenant>`, `[ids...]`, `<business>`: a business id is the
- * tenant id; `--family <name>`).
+ * tenant id; `--family <name>`; `<feature>`, `--tier <tier>`).
  */
-const DYNAMIC_BY_NAME: Record<string, DynamicSource> = { tenant: 'tenants', tenants: 'tenants', ids: 'tenants', business: 'tenants', family: 'families' };
+const DYNAMIC_BY_NAME: Record<string, DynamicSource> = {
+  tenant: 'tenants', tenants: 'tenants', ids: 'tenants', business: 'tenants', family: 'families', feature: 'features', tier: 'tiers',
+};
 /** Option values completed from the file system, by their placeholder (`--tenants-dir <dir>`; `--registry <where>` may be a directory). */
 const PATH_BY_PLACEHOLDER: Record<string, 'dir' | 'file'> = { dir: 'dir', where: 'dir', file: 'file' };
 
@@ -168,13 +171,15 @@ export function bashScript(spec: CompletionSpec): string {
 ${f}_commands="${commands.join(' ')}"
 ${f}_global_options="${globalWords.join(' ')}"
 
-# Dynamic values (tenant ids, key families) from the project: the tenants directory
-# and the configuration only, never the registry or Redis. A --tenants-dir on the
-# line being completed is passed on.
+# Dynamic values (tenant ids, key families, features, tiers) from the project: the tenants
+# directory and the configuration only, never the registry or Redis. A --tenants-dir on
+# the line being completed is passed on (bash splits --tenants-dir=DIR at the "=").
 ${f}_dynamic() {
   local i args=()
   for ((i = 1; i < \${#COMP_WORDS[@]} - 1; i++)); do
-    if [[ "\${COMP_WORDS[i]}" == --tenants-dir ]]; then args=(--tenants-dir "\${COMP_WORDS[i+1]}"); fi
+    if [[ "\${COMP_WORDS[i]}" == --tenants-dir ]]; then
+      if [[ "\${COMP_WORDS[i+1]}" == "=" ]]; then args=(--tenants-dir "\${COMP_WORDS[i+2]}"); else args=(--tenants-dir "\${COMP_WORDS[i+1]}"); fi
+    fi
   done
   "\${COMP_WORDS[0]}" "\${args[@]}" ${COMPLETE_COMMAND} "$1" 2>/dev/null
 }
@@ -331,13 +336,14 @@ ${commandList}
   _describe -t commands '${spec.program} command' commands
 }
 
-# Dynamic values (tenant ids, key families) from the project: the tenants directory
-# and the configuration only, never the registry or Redis.
+# Dynamic values (tenant ids, key families, features, tiers) from the project: the tenants
+# directory and the configuration only, never the registry or Redis.
 ${f}_dynamic() {
   local -a values args
   local i
   for (( i = 1; i < \${#${f}_words}; i++ )); do
     [[ \${${f}_words[i]} == --tenants-dir ]] && args=(--tenants-dir "\${${f}_words[i+1]}")
+    [[ \${${f}_words[i]} == --tenants-dir=* ]] && args=("\${${f}_words[i]}")
   done
   values=(\${(f)"$(_call_program $1 \${(q)${f}_words[1]} \${(q)args} ${COMPLETE_COMMAND} $1 2>/dev/null)"})
   _describe -t $1 $1 values
@@ -421,13 +427,16 @@ export function fishScript(spec: CompletionSpec): string {
 # Load it in this shell:   ${p} completion fish | source
 # or for every shell:      ${p} completion fish > ~/.config/fish/completions/${p}.fish
 
-# Dynamic values (tenant ids, key families) from the project: the tenants directory
-# and the configuration only, never the registry or Redis.
+# Dynamic values (tenant ids, key families, features, tiers) from the project: the tenants
+# directory and the configuration only, never the registry or Redis.
 function ${f}_dynamic
     set -l words (commandline -opc)
     set -l args
     set -l i (contains -i -- --tenants-dir $words)
     and set args --tenants-dir $words[(math $i + 1)]
+    for w in $words
+        string match -q -- '--tenants-dir=*' $w; and set args $w
+    end
     $words[1] $args ${COMPLETE_COMMAND} $argv[1] 2>/dev/null
 end
 

@@ -37,6 +37,7 @@ describe('completion', () => {
     ws.writeTenant('tiers', 'tiers: {}\n'); // the catalogue, not a tenant
     mkdirSync(path.join(ws.dir, 'elsewhere'));
     writeFileSync(path.join(ws.dir, 'elsewhere', `${other}.yaml`), tenantYaml(other));
+    writeFileSync(path.join(ws.dir, 'elsewhere', 'tiers.yaml'), 'features: [has_ai, has_payroll]\ntiers:\n  pilot_core: { features: [has_ai], max_devices: 3 }\n  pilot_pro: { features: [has_ai, has_payroll], max_devices: null }\n');
     shimDir = path.join(ws.dir, 'bin');
     mkdirSync(shimDir);
     writeFileSync(path.join(shimDir, 'tenantctl'), `#!/bin/sh\nexec '${process.execPath}' '${BIN}' "$@"\n`);
@@ -116,6 +117,43 @@ ${calls.join('\n')}`;
     expect(afterGlobal).toEqual([a, b].sort()); // "5" is --ttl's value, not the subcommand
     expect(elsewhere).toEqual([other]);
     expect(prefix).toEqual([a]);
+  });
+
+  it('a --tenants-dir=DIR on the line (bash splits it at "=") is passed on too', async () => {
+    // As bash hands it over: COMP_WORDBREAKS holds "=", so `--tenants-dir=elsewhere` is three words.
+    const [split, value] = await complete(['tenantctl --tenants-dir = elsewhere get-config ', 'tenantctl get-config --tenants-dir = elsew']);
+    expect(split).toEqual([other]);
+    expect(value).toEqual(['elsewhere']); // --tenants-dir=<dir> itself completes directories
+  });
+
+  it('offers features and tiers from the tenants directory\'s tiers.yaml (nothing when it is malformed)', async () => {
+    const [feature, tier, overrideFeature, malformed] = await complete([
+      `tenantctl --tenants-dir elsewhere check-permission ${other} `,
+      `tenantctl --tenants-dir elsewhere set-subscription ${other} --tier pilot_`,
+      `tenantctl --tenants-dir elsewhere override ${other} has_p`,
+      `tenantctl check-permission ${a} `, // this workspace's tiers.yaml is no catalogue (no features list)
+    ]);
+    expect(feature).toEqual(['has_ai', 'has_payroll']);
+    expect(tier).toEqual(['pilot_core', 'pilot_pro']);
+    expect(overrideFeature).toEqual(['has_payroll']);
+    expect(malformed).toEqual([]);
+    const quiet = await runCli(['__complete', 'features'], { cwd: ws.dir });
+    expect({ code: quiet.code, stdout: quiet.stdout, stderr: quiet.stderr }).toEqual({ code: 0, stdout: '', stderr: '' });
+  });
+
+  it.skipIf(!has('fish'))('fish completes tenant ids of a --tenants-dir=DIR, and features', async () => {
+    const r = await runCli(['completion', 'fish'], { cwd: ws.dir });
+    const file = path.join(ws.dir, 'tenantctl.fish');
+    writeFileSync(file, r.stdout);
+    const env = { PATH: `${shimDir}:${process.env.PATH}`, HOME: ws.dir, XDG_CONFIG_HOME: path.join(ws.dir, '.config'), NO_COLOR: '1' };
+    const ask = async (line: string) => {
+      const { stdout } = await run('fish', ['--no-config', '-c', `source '${file}'; complete -C '${line}'`], { cwd: ws.dir, env });
+      return stdout.split('\n').map((l) => l.split('\t')[0]).filter(Boolean).sort();
+    };
+    expect(await ask('tenantctl --tenants-dir=elsewhere get-config ')).toEqual([other]);
+    expect(await ask('tenantctl --tenants-dir elsewhere get-config ')).toEqual([other]);
+    expect(await ask('tenantctl get-config ')).toEqual([a, b].sort());
+    expect(await ask(`tenantctl --tenants-dir elsewhere check-permission ${other} has_`)).toEqual(['has_ai', 'has_payroll']);
   });
 
   it('every subcommand and every flag of the program is in the script (generated, so it never goes stale)', async () => {

@@ -1,5 +1,7 @@
 import { Argument, type Command } from 'commander';
+import { loadTiersFile, tiersFilePath } from '../../permissions/tiers-file.js';
 import { action } from '../action.js';
+import type { CliContext } from '../context.js';
 import { COMPLETE_COMMAND, DYNAMIC_SOURCES, completionScript, type DynamicSource } from '../completion-scripts.js';
 
 const SHELLS = ['bash', 'zsh', 'fish'] as const;
@@ -8,9 +10,10 @@ type Shell = (typeof SHELLS)[number];
 /**
  * `completion bash|zsh|fish`: the completion script, generated from this
  * program (every subcommand, its flags and the global flags), plus the hidden
- * `__complete tenants|families` the scripts call for tenant ids and key
- * family names: read from the tenants directory and the configuration only
- * (no registry, no Redis), so a TAB costs one process start.
+ * `__complete tenants|families|features|tiers` the scripts call for tenant ids,
+ * key family names, features and tiers: read from the tenants directory (its
+ * `tiers.yaml`) and the configuration only (no registry, no Redis), so a TAB
+ * costs one process start.
  */
 export function register(program: Command): void {
   program
@@ -36,8 +39,22 @@ Load it:
     .addArgument(new Argument('<what>').choices(DYNAMIC_SOURCES))
     .action(
       action<[DynamicSource], object>(async (ctx, what) => {
-        const values = what === 'tenants' ? ctx.source.listIds() : ctx.keys.families.map((f) => f.name);
+        const values = completionValues(ctx, what);
         return { data: values, render: (out) => values.forEach((v) => out.line(v)) };
       }),
     );
+}
+
+/** The values of one dynamic source; nothing (never an error on a TAB) when `tiers.yaml` is absent or malformed. */
+function completionValues(ctx: CliContext, what: DynamicSource): string[] {
+  if (what === 'tenants') return ctx.source.listIds();
+  if (what === 'families') return ctx.keys.families.map((f) => f.name);
+  const file = tiersFilePath(ctx.source.dir);
+  if (!file) return [];
+  try {
+    const catalogue = loadTiersFile(file);
+    return what === 'features' ? [...catalogue.features] : Object.keys(catalogue.tiers);
+  } catch {
+    return [];
+  }
 }
