@@ -16,12 +16,15 @@ const SECRET_PARAM = /^(?:.*[_-])?(?:password|passwd|pass|pwd|sslpassword|secret
 export function maskUrl(url: string): string {
   // Up to the last "@" (as WHATWG URL and libpq read it), with or without "//": a password holding
   // "@", "/", "#" or "?", or a malformed URL, is masked whole (an "@" later in the URL over-masks, safely).
-  const userInfoMasked = url.replace(/^([a-z][a-z0-9+.-]*:(?:\/\/?)?)(.*)@/i, (_m, scheme: string, userinfo: string) => {
+  // Leading blanks too: `new URL()` (and so the drivers) trims them, so " redis://u:pw@h" is used as a URL;
+  // and a URL without its scheme ("//u:pw@h/db").
+  const userInfoMasked = url.replace(/^(\s*(?:[a-z][a-z0-9+.-]*:(?:\/\/?)?|\/\/))(.*)@/i, (_m, scheme: string, userinfo: string) => {
     const colon = userinfo.indexOf(':');
     if (colon < 0) return `${scheme}****@`;
     return `${scheme}${userinfo.slice(0, colon)}:****@`;
   });
-  return userInfoMasked.replace(/([?&;])([^=&;#\s]+)=([^&;#\s]*)/g, (m, sep: string, name: string) =>
+  // Query parameters, and the key=value words of a libpq connection string ("host=h password=pw").
+  return userInfoMasked.replace(/(^|[?&;\s])([^=&;#?\s]+)=([^&;#\s]*)/g, (m, sep: string, name: string) =>
     SECRET_PARAM.test(decodeSafe(name)) ? `${sep}${name}=****` : m,
   );
 }

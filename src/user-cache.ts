@@ -8,7 +8,9 @@ import path from 'node:path';
  * must not mark a directory as a project), and losing any of them only costs time.
  */
 export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir() || os.tmpdir(), '.cache');
+  // A relative XDG_CACHE_HOME is ignored, as the XDG spec says (it would put caches in the working directory).
+  const xdg = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : undefined;
+  const base = xdg || path.join(env.HOME || os.homedir() || os.tmpdir(), '.cache');
   return path.join(base, 'tenantctl');
 }
 

@@ -103,14 +103,22 @@ export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
   }
   const parsed = s.url ? parseRedisUrl(s.url.value, s.url.where) : undefined;
   const u = parsed?.url;
-  const dbText = u?.pathname.replace(/^\//, '') ?? '';
+  // The database, user and password may also be query parameters (`redis://h?db=2`, as redis-py and
+  // ioredis read them); given both ways and different, the two libraries disagree on which wins: refused.
+  const query = (name: string) => u?.searchParams.get(name) ?? undefined;
+  const pathDb = u?.pathname.replace(/^\//, '') ?? '';
+  const queryDb = query('db');
+  if (pathDb && queryDb !== undefined && pathDb !== queryDb) {
+    throw new UsageError(`${s.url!.where}: database ${pathDb} in the path and db=${queryDb.slice(0, 20)} in the query: give one`, { reason: 'bad-redis' });
+  }
+  const dbText = pathDb || queryDb || '';
   if (dbText && !/^\d{1,5}$/.test(dbText)) throw new UsageError(`${s.url!.where}: database "${dbText.slice(0, 20)}" must be a number`, { reason: 'bad-redis' });
   // A standalone server's URL says whether it is TLS (redis:// or rediss://), as the services' clients
   // read it; TLS files only configure it. A Cluster's or Sentinel's seeds have no scheme: files turn it on.
   const tlsOn = parsed?.tls || (tlsFilesGiven(s.tls) && !!(s.cluster || s.sentinel));
   const base = {
-    username: u ? decode(u.username) : undefined,
-    password: u ? decode(u.password) : undefined,
+    username: (u ? decode(u.username) : undefined) || query('username') || query('user'),
+    password: (u ? decode(u.password) : undefined) || query('password'),
     db: dbText ? Number(dbText) : undefined,
     tls: tlsOn ? { ...s.tls } : undefined,
     timeoutMs: s.timeoutMs,
@@ -132,3 +140,15 @@ export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
 }
 
 const hp = (n: HostPort) => `${n.host}:${n.port}`;
+
+/** The query parameters a Redis URL may carry that tenantctl reads; any other is said to be ignored. */
+export const REDIS_URL_PARAMS = ['db', 'username', 'user', 'password'] as const;
+
+/** The query parameters of a Redis URL that tenantctl does not read (`?ssl_cert_reqs=none`, `?family=6`). */
+export function ignoredRedisUrlParams(raw: string): string[] {
+  try {
+    return [...new Set(new URL(raw).searchParams.keys())].filter((k) => !(REDIS_URL_PARAMS as readonly string[]).includes(k));
+  } catch {
+    return [];
+  }
+}

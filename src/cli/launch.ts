@@ -4,6 +4,7 @@ import { COMMAND_NAMES } from './command-names.js';
 import { compileWasmOnce, keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
 import { VERSION } from './version.js';
 import { EXIT } from './exit-values.js';
+import { debugFromEnv } from './debug-env.js';
 
 /**
  * What bin/tenantctl.js runs: the CLI bundle (dist/cli-bundle/tenantctl.cjs,
@@ -56,7 +57,7 @@ export async function launch(argv: string[]): Promise<void> {
     // Beside this file both as compiled (dist/cli/) and as bundled (dist/cli-bundle/).
     const contentHash = typeof __TENANTCTL_BUNDLE_HASH__ === 'string' ? __TENANTCTL_BUNDLE_HASH__ : undefined;
     const cli = loadBundle<{ main(argv: string[]): Promise<void> }>(new URL('../cli-bundle/tenantctl.cjs', import.meta.url), { kind, contentHash });
-    if (process.env.TENANTCTL_DEBUG || args.includes('--debug')) process.stderr.write(`debug: code cache ${cli.codeCache} (${cli.cacheFile})\n`);
+    if (debugFromEnv() || args.includes('--debug')) process.stderr.write(`debug: code cache ${cli.codeCache} (${cli.cacheFile})\n`);
     await cli.exports.main(argv);
     cli.saveCodeCache();
   }

@@ -4,10 +4,10 @@ import { load, CORE_SCHEMA } from 'js-yaml';
 import { UsageError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import { buildFamilies, DEFAULT_RESOURCES, type KeyFamily } from '../keys/key-families.js';
-import { parseRedisSpec, tlsFilesGiven, type RedisSpec } from '../cache/redis-spec.js';
+import { ignoredRedisUrlParams, parseRedisSpec, tlsFilesGiven, type RedisSpec } from '../cache/redis-spec.js';
 import { DEFAULT_EMBEDDED_DIR, parseRegistrySpec, supabaseKeyFromEnv, type RegistrySpec } from '../registry/registry-spec.js';
 import { findProjectRoot, type ProjectRoot } from './project-root.js';
-import { parsePositiveInt } from './positive-int.js';
+import { MAX_TIMEOUT_MS, parsePositiveInt } from './positive-int.js';
 
 /** The resolved configuration of one run. */
 export interface TenantctlConfig {
@@ -116,7 +116,7 @@ function readConfigFile(file: string | undefined): Record<string, unknown> {
     if (EMPTY_CONFIG.test(text)) data = {};
     else data = name.endsWith('.json') ? JSON.parse(text) : load(text, { schema: CORE_SCHEMA, maxAliases: 50, maxDepth: 32 });
   } catch (err) {
-    throw new UsageError(`${name}: ${(err as Error).message.split('\n')[0]}`);
+    throw new UsageError(`${name}: ${configReadError(err as NodeJS.ErrnoException, name)}`);
   }
   if (data == null) data = {};
   if (typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${name}: must be a mapping`);
@@ -127,11 +127,26 @@ function readConfigFile(file: string | undefined): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
+/**
+ * Why the config file could not be read, without quoting its text: JSON.parse's message quotes the
+ * text around the fault (`..."assword": SentSecret"...`), which may be a credential.
+ */
+function configReadError(err: NodeJS.ErrnoException, name: string): string {
+  if (err.code === 'ENOENT') return 'cannot be read: no such file (a dangling link?)';
+  if (err.code) return `cannot be read (${err.code})`;
+  if (!name.endsWith('.json')) return err.message.split('\n')[0];
+  const token = /^Unexpected token '?(.)'?/.exec(err.message)?.[1];
+  const position = /position (\d+)/.exec(err.message)?.[1];
+  const what = /Unexpected end of JSON input/.test(err.message) ? 'it ends too soon' : token ? `unexpected "${token}"` : 'a syntax error';
+  return `not valid JSON: ${what}${position ? ` at character ${position}` : ''}`;
+}
+
 function parseFamilies(value: unknown, where: string): KeyFamily[] {
   if (!Array.isArray(value)) throw new UsageError(`${where}: families must be a list`);
   return value.map((f, i) => {
     if (!f || typeof f !== 'object') throw new UsageError(`${where}: families[${i}] must be a mapping`);
-    const { name, pattern, ttl } = f as Record<string, unknown>;
+    const { name, pattern, ttl, ...unknown } = f as Record<string, unknown>;
+    for (const k of Object.keys(unknown)) throw new UsageError(`${where}: families[${i}]: unknown key "${k.slice(0, 60)}" (expected name, pattern, ttl)`);
     if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
       throw new UsageError(`${where}: families[${i}].name must be a short identifier`);
     }
@@ -196,14 +211,16 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
 
   const pick = (key: string): Picked | undefined => {
     const def = SETTINGS.find((s) => s.key === key)!;
+    // Blanks around a value are a copy-paste slip (" redis://…" is used as a URL by the drivers, which trim it).
+    const trimmed = (v: unknown) => (typeof v === 'string' ? v.trim() : v);
     const flag = def.flag ? flags[def.flag] : undefined;
-    if (flag !== undefined) return { value: flag, source: 'flag', where: def.flagName!, base: cwd };
+    if (flag !== undefined) return { value: trimmed(flag), source: 'flag', where: def.flagName!, base: cwd };
     for (const name of def.env ?? []) {
-      const v = env[name];
+      const v = env[name]?.trim();
       if (v !== undefined && v !== '') return { value: v, source: 'env', where: `env ${name}`, base: cwd };
     }
     const fileValue = data[key];
-    if (fileValue !== undefined && fileValue !== null) return { value: fileValue, source: 'file', where: fileName, base: project.dir };
+    if (fileValue !== undefined && fileValue !== null) return { value: trimmed(fileValue), source: 'file', where: fileName, base: project.dir };
     return undefined;
   };
   const record = (key: string, picked: Picked | undefined, shown: unknown) => {
@@ -211,29 +228,39 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     const value = shown === undefined ? undefined : def.secret ? '****' : maskUrl(typeof shown === 'string' ? shown : JSON.stringify(shown));
     settings.set(key, { key, value, source: picked?.source ?? 'default', origin: picked?.where });
   };
-  const int = (key: string, label: string, fallback: number) => {
+  const int = (key: string, label: string, fallback: number, max?: number) => {
     const p = pick(key);
-    const v = p ? parsePositiveInt(p.value, `${label} (${p.where})`) : fallback;
+    const v = p ? parsePositiveInt(p.value, `${label} (${p.where})`, 1, max) : fallback;
     record(key, p, v);
     return v;
   };
-  const str = (key: string) => {
+  // A text setting in the file must be text (a number passes: a numeric password); a list or mapping was
+  // turned into "a,b" or "[object Object]" and used as such.
+  const text = (key: string, listToo = false) => {
     const p = pick(key);
+    const list = listToo && Array.isArray(p?.value) && (p.value as unknown[]).every((v) => typeof v === 'string');
+    if (p && !list && typeof p.value !== 'string' && typeof p.value !== 'number') throw new UsageError(`${p.where}: ${key} must be a string`);
+    if (p && String(p.value) === '') throw new UsageError(`${p.where}: ${key} is empty`);
+    return p;
+  };
+  const str = (key: string, listToo = false) => {
+    const p = text(key, listToo);
     record(key, p, p?.value);
     return p;
   };
   // A path setting is shown resolved (relative to the project for the config file's, else the working directory).
   const file = (key: string) => {
-    const p = pick(key);
+    const p = text(key);
     const resolved = p ? path.resolve(p.base, String(p.value)) : undefined;
     record(key, p, resolved);
     return resolved;
   };
 
-  const redisTimeoutMs = int('redis_timeout_ms', 'Redis timeout', 1000);
+  const redisTimeoutMs = int('redis_timeout_ms', 'Redis timeout', 1000, MAX_TIMEOUT_MS);
   // `--redis-url` on the command line is the server used, even where the environment or the config
   // file names a Cluster or Sentinel; otherwise a URL beside one only lends it credentials (outranked).
-  const topologyPicks = [str('redis_url'), str('redis_cluster'), str('redis_sentinel')];
+  // Seeds may be a YAML list of host:port.
+  const topologyPicks = [str('redis_url'), str('redis_cluster', true), str('redis_sentinel', true)];
   const [urlPick, clusterPick, sentinelPick] = outranked(topologyPicks);
   // What `config` shows for a setting given but not used: the one whose topology won.
   const kept = [urlPick, clusterPick, sentinelPick];
@@ -254,6 +281,8 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     timeoutMs: redisTimeoutMs,
   });
   const notices: string[] = [];
+  const ignored = urlPick ? ignoredRedisUrlParams(String(urlPick.value)) : [];
+  if (ignored.length) notices.push(`note: the Redis URL (${urlPick!.where}): query parameter${ignored.length > 1 ? 's' : ''} ${ignored.slice(0, 5).join(', ')} not used by tenantctl (it reads db, username, password)`);
   // TLS files beside a plain redis:// server are not used: said once, and shown as such by `config`.
   if (redis?.topology === 'standalone' && !redis.tls && tlsFilesGiven(tls)) {
     const unused = ['redis_ca_cert', 'redis_tls_cert', 'redis_tls_key'].map((k) => settings.get(k)!).filter((st) => st.origin);
@@ -264,27 +293,27 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   const ttl = int('ttl', 'TTL', 300);
   const permissionsTtl = int('permissions_ttl', `${fileName}: permissions_ttl`, ttl);
 
-  const registryPick = pick('registry');
+  const registryPick = text('registry');
   let registry: RegistrySpec;
   if (!registryPick) registry = { kind: 'embedded', dir: path.resolve(project.dir, DEFAULT_EMBEDDED_DIR) };
   else if (registryPick.where === 'env SUPABASE_URL') {
     // SUPABASE_URL is only ever a Supabase project; its key comes from the environment too.
     const key = supabaseKeyFromEnv(env);
     if (!key) throw new UsageError('SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_KEY / SUPABASE_KEY) is not');
-    const parsed = parseRegistrySpec(String(registryPick.value), env, registryPick.base, registryPick.where);
+    const parsed = parseRegistrySpec(String(registryPick.value), env, registryPick.base, registryPick.where, project.dir);
     if (parsed.spec.kind !== 'supabase') throw new UsageError(`env SUPABASE_URL: ${maskUrl(String(registryPick.value)).slice(0, 200)} is not an https:// URL`);
     registry = parsed.spec;
   } else {
-    const parsed = parseRegistrySpec(String(registryPick.value), env, registryPick.base, registryPick.where);
+    const parsed = parseRegistrySpec(String(registryPick.value), env, registryPick.base, registryPick.where, project.dir);
     registry = parsed.spec;
     notices.push(...parsed.notices);
   }
   record('registry', registryPick, registryPick ? (registry.kind === 'embedded' ? `embedded ${registry.dir}` : registryPick.value) : `embedded ${path.join(project.dir, DEFAULT_EMBEDDED_DIR)}`);
-  const registryTimeoutMs = int('registry_timeout_ms', 'registry timeout', 5000);
+  const registryTimeoutMs = int('registry_timeout_ms', 'registry timeout', 5000, MAX_TIMEOUT_MS);
 
-  const tenantsPick = pick('tenants_dir');
   // An empty --tenants-dir (an unset variable in a script) would silently mean the working directory.
-  if (tenantsPick?.source === 'flag' && String(tenantsPick.value).trim() === '') throw new UsageError('--tenants-dir is empty (leave it out for ./tenants)', { reason: 'bad-tenants-dir' });
+  if (flags.tenantsDir !== undefined && flags.tenantsDir.trim() === '') throw new UsageError('--tenants-dir is empty (leave it out for ./tenants)', { reason: 'bad-tenants-dir' });
+  const tenantsPick = text('tenants_dir');
   const tenantsDir = tenantsPick ? path.resolve(tenantsPick.base, String(tenantsPick.value)) : path.join(project.dir, 'tenants');
   record('tenants_dir', tenantsPick, tenantsDir);
 

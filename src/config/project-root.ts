@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
+import { UsageError } from '../errors.js';
 import path from 'node:path';
 
 /** The names that mark a tenantctl project directory. */
@@ -21,11 +22,26 @@ export interface ProjectRoot {
 export function findProjectRoot(cwd: string): ProjectRoot {
   let dir = path.resolve(cwd);
   for (;;) {
-    const configFile = CONFIG_FILE_NAMES.map((n) => path.join(dir, n)).find((f) => existsSync(f));
+    // lstat: a dangling link named like a config file still marks the project (and fails to read, said so),
+    // rather than being passed over for a parent's config.
+    const configFiles = CONFIG_FILE_NAMES.map((n) => path.join(dir, n)).filter(present);
+    if (configFiles.length > 1) {
+      throw new UsageError(`${configFiles.map((f) => path.basename(f)).join(' and ')} both exist in ${dir}: keep one (tenantctl would read only one of them)`);
+    }
+    const configFile = configFiles[0];
     const stateDir = path.join(dir, STATE_DIR_NAME);
     if (configFile || (existsSync(stateDir) && statSync(stateDir).isDirectory())) return { dir, found: true, configFile };
     const parent = path.dirname(dir);
     if (parent === dir) return { dir: path.resolve(cwd), found: false };
     dir = parent;
+  }
+}
+
+function present(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch {
+    return false;
   }
 }

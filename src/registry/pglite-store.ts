@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { BackendUnavailableError } from '../errors.js';
+import { BackendUnavailableError, UsageError } from '../errors.js';
 import { acquireProcessLock } from './process-lock.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
@@ -21,12 +21,18 @@ export interface PgliteOpenOptions {
  */
 export async function openPgliteStore(dir: string | undefined, options: PgliteOpenOptions = {}): Promise<SqlRegistryStore> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS;
+  if (dir) checkRegistryDir(dir, !!options.create);
   if (dir && !options.create && !existsSync(path.join(dir, 'PG_VERSION'))) {
     throw new BackendUnavailableError('registry', `no embedded registry at ${dir}`, { reason: 'not-configured' });
   }
   let release = () => undefined as void;
   if (dir) {
-    mkdirSync(path.dirname(dir), { recursive: true });
+    try {
+      mkdirSync(path.dirname(dir), { recursive: true });
+    } catch (err) {
+      // A file where a parent directory should be (a `.tenantctl` file): said, not "internal error".
+      throw new UsageError(`cannot create the embedded registry ${dir}: ${(err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'a file is in the way' : (err as Error).message}`);
+    }
     release = await acquireProcessLock(`${dir}.lock`, timeoutMs, `the embedded registry ${dir}`);
   }
   try {
@@ -53,5 +59,23 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
   } catch (err) {
     release();
     throw err;
+  }
+}
+
+/**
+ * The registry path must be a directory, and a new registry is made only in a new or empty one: PGlite
+ * runs initdb in whatever directory it is given, so `--registry tenants` (for --tenants-dir) filled the
+ * tenant files' directory with a database cluster.
+ */
+function checkRegistryDir(dir: string, create: boolean): void {
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    return; // not there yet: reads say so, a write creates it
+  }
+  if (!isDir) throw new UsageError(`the embedded registry ${dir} is a file, not a directory`, { reason: 'bad-registry' });
+  if (create && !existsSync(path.join(dir, 'PG_VERSION')) && readdirSync(dir).length > 0) {
+    throw new UsageError(`${dir} is not an embedded registry and not empty: refusing to create one there (give a new or empty directory)`, { reason: 'bad-registry' });
   }
 }

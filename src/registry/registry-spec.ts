@@ -34,19 +34,36 @@ export interface ParsedRegistry {
  *   as Python services' env files write it, is dropped with a notice) are PostgreSQL;
  * - `https://` is Supabase (`http://` only on loopback, for a local Supabase);
  * - `file:PATH`, `embedded[:PATH]` or a plain path is the embedded registry; `memory:` a throw-away one;
- * - every other scheme, and every malformed URL, is a usage error (password masked).
+ * - every other scheme, and every malformed URL, is a usage error (password masked): a value that
+ *   reads as a connection string without its scheme (`host=h password=pw`, `//u:pw@h/db`,
+ *   `user@h:5432/db`, `h:5432/db`) is never taken for a directory.
+ * @param base relative paths resolve against it; `embedded` alone is the project's default directory
  * @param where names the setting's origin for messages
  */
-export function parseRegistrySpec(value: string, env: NodeJS.ProcessEnv, base: string, where = 'registry'): ParsedRegistry {
+export function parseRegistrySpec(value: string, env: NodeJS.ProcessEnv, base: string, where = 'registry', projectDir = base): ParsedRegistry {
   const v = value.trim();
   if (v === '') throw new UsageError(`${where} is empty`, { reason: 'bad-registry' });
   const scheme = SCHEME.exec(v)?.[1].toLowerCase();
   if (scheme && !LOCAL_FORMS.has(scheme)) return { spec: parseRegistryUrl(v, scheme, env, where), notices: driverNotice(v, scheme, where) };
   if (v === 'memory:' || v === 'memory') return { spec: { kind: 'memory' }, notices: [] };
   if (scheme === 'memory') throw new UsageError(`${where}: memory: takes no path`, { reason: 'bad-registry' });
-  const dir = v === 'embedded' || v === 'embedded:' ? DEFAULT_EMBEDDED_DIR : v.replace(/^(embedded|file):/i, '');
+  if (v === 'embedded' || v === 'embedded:') return { spec: { kind: 'embedded', dir: path.resolve(projectDir, DEFAULT_EMBEDDED_DIR) }, notices: [] };
+  if (!scheme) refuseConnectionString(v, where);
+  const dir = v.replace(/^(embedded|file):/i, '');
   if (dir === '') throw new UsageError(`${where}: ${clip(v)} names no directory`, { reason: 'bad-registry' });
   return { spec: { kind: 'embedded', dir: path.resolve(base, dir) }, notices: [] };
+}
+
+/** A plain path that reads as a connection string without its scheme is a usage error (it was made a directory). */
+function refuseConnectionString(v: string, where: string): void {
+  const looksLike =
+    /(^|\s)[A-Za-z_]+=/.test(v) ? 'a libpq connection string ("host=… dbname=…")'
+    : v.startsWith('//') || /^[^/\s]*@/.test(v) || /^[^/\s]+:\d+(\/|$)/.test(v) ? 'a URL without its scheme'
+    : undefined;
+  const shown = clip(maskUrl(v), 200);
+  if (looksLike) {
+    throw new UsageError(`${where}: ${shown} reads as ${looksLike}, not a directory: give a postgres://user@host:port/db URL (or file:PATH for a directory)`, { reason: 'bad-registry' });
+  }
 }
 
 function driverNotice(v: string, scheme: string, where: string): string[] {

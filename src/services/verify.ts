@@ -1,4 +1,5 @@
-import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, describeError, throwIfAborted } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted } from '../errors.js';
 import { isValidId, parseId } from '../keys/ids.js';
 import { PERMISSIONS_FAMILY, TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
@@ -181,6 +182,11 @@ export class CacheVerifier {
       return await this.deps.registry();
     } catch (err) {
       if (!(err instanceof BackendUnavailableError) || err.reason !== 'not-configured') throw err;
+      // Neither a registry nor a tenants directory (run from the wrong directory): every cached entry would
+      // read as an orphan, and --fix would delete them all.
+      if (!existsSync(this.deps.source.dir)) {
+        throw new UsageError(`nothing to compare the cache with: ${describeError(err)}, and no tenants directory at ${this.deps.source.dir} (run from the project, or give --tenants-dir / --registry)`, { reason: 'no-project' });
+      }
       this.deps.warn?.(`note: ${describeError(err)}; comparing with YAML only`);
       return undefined;
     }

@@ -1,0 +1,78 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOneLineError, runCli, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+
+/**
+ * Commands run from the wrong place, or pointed at the wrong one: they refuse with exit 2 and change
+ * nothing, where before they deleted a whole cache or filled a directory with a database cluster.
+ */
+describe('run from the wrong directory, or given the wrong path', () => {
+  // A database of its own on the shared Redis: a verify --fix that deleted "every orphan" would reach
+  // other tests' keys on db 0.
+  const url = `${sharedRedisUrl()}/11`;
+  let redis: Redis;
+  let ws: Workspace;
+  let nowhere: string;
+  beforeAll(async () => {
+    redis = new Redis(url, { lazyConnect: true });
+    await redis.connect();
+    ws = workspace({}, { registry: false });
+    nowhere = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-nowhere-'));
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    ws.cleanup();
+    rmSync(nowhere, { recursive: true, force: true });
+  });
+
+  it('verify --fix with neither a registry nor a tenants directory is exit 2 and deletes nothing (every entry read as an orphan)', async () => {
+    const [a, b] = [uniq('vw'), uniq('vw')];
+    await redis.set(`tenant_config:${a}`, JSON.stringify({ client: { id: a, name: 'A' } }), 'EX', 600);
+    await redis.set(`tenant_config:${b}`, JSON.stringify({ client: { id: b, name: 'B' } }), 'EX', 600);
+    for (const args of [['verify', '--fix'], ['verify']]) {
+      const r = await runCli(['--redis-url', url, ...args], { cwd: nowhere });
+      expect(r.code, r.stderr).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(/nothing to compare the cache with: .*no tenants directory at/);
+      expect(await redis.exists(`tenant_config:${a}`, `tenant_config:${b}`)).toBe(2);
+    }
+    // In the project (a tenants directory, no registry yet) it runs, comparing with YAML.
+    ws.writeTenant(a, tenantYaml(a, 'A'));
+    const inProject = await runCli(['--redis-url', url, 'verify', a], { cwd: ws.dir });
+    expect(inProject.stderr).toMatch(/comparing with YAML only/);
+    expect([0, 1]).toContain(inProject.code);
+  });
+
+  it('migrate-yaml --registry <a directory holding files> is exit 2 and leaves it as it was (initdb ran in it)', async () => {
+    ws.writeTenant('acme', tenantYaml('acme', 'Acme'));
+    const before = readdirSync(ws.tenantsDir).sort();
+    const r = await runCli(['migrate-yaml', '--registry', 'tenants'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(2);
+    expectOneLineError(r);
+    expect(r.stderr).toMatch(/is not an embedded registry and not empty: refusing to create one there/);
+    expect(readdirSync(ws.tenantsDir).sort()).toEqual(before);
+    expect(existsSync(path.join(ws.tenantsDir, 'PG_VERSION'))).toBe(false);
+  });
+
+  it('a registry path that is a file, or under one, is exit 2 (was "internal error", exit 70)', async () => {
+    writeFileSync(path.join(ws.dir, 'reg-file'), 'not a directory\n');
+    for (const registry of ['reg-file', 'reg-file/inner']) {
+      for (const args of [['migrate-yaml'], ['get-config', 'acme']]) {
+        const r = await runCli(['--registry', registry, ...args], { cwd: ws.dir });
+        expect(r.code, `${registry} ${args.join(' ')}: ${r.stderr}`).toBe(args[0] === 'get-config' && registry === 'reg-file/inner' ? 0 : 2);
+        if (r.code === 2) expectOneLineError(r);
+      }
+    }
+  });
+
+  it('a new or empty directory is still made a registry', async () => {
+    const empty = path.join(ws.dir, 'empty-reg');
+    mkdirSync(empty);
+    const r = await runCli(['migrate-yaml', '--registry', 'empty-reg'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(path.join(empty, 'PG_VERSION'))).toBe(true);
+  });
+});
