@@ -171,6 +171,19 @@ function parseResources(value: unknown, where: string): Record<string, number> {
   return out;
 }
 
+/** The registry a pick names (the project's embedded one when none); a UsageError when it is unusable. */
+function registrySpec(pick: Picked | undefined, env: NodeJS.ProcessEnv, projectDir: string, notices: string[]): RegistrySpec {
+  if (!pick) return { kind: 'embedded', dir: path.resolve(projectDir, DEFAULT_EMBEDDED_DIR) };
+  const parsed = parseRegistrySpec(String(pick.value), env, pick.base, pick.where, projectDir);
+  if (pick.where === 'env SUPABASE_URL') {
+    // SUPABASE_URL is only ever a Supabase project; its key comes from the environment too.
+    if (!supabaseKeyFromEnv(env)) throw new UsageError('SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_KEY / SUPABASE_KEY) is not');
+    if (parsed.spec.kind !== 'supabase') throw new UsageError(`env SUPABASE_URL: ${maskUrl(String(pick.value)).slice(0, 200)} is not an https:// URL`);
+  }
+  notices.push(...parsed.notices);
+  return parsed.spec;
+}
+
 const LEVEL: Record<SettingSource, number> = { flag: 0, env: 1, file: 2, default: 3 };
 
 /**
@@ -295,20 +308,15 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
 
   const registryPick = text('registry');
   let registry: RegistrySpec;
-  if (!registryPick) registry = { kind: 'embedded', dir: path.resolve(project.dir, DEFAULT_EMBEDDED_DIR) };
-  else if (registryPick.where === 'env SUPABASE_URL') {
-    // SUPABASE_URL is only ever a Supabase project; its key comes from the environment too.
-    const key = supabaseKeyFromEnv(env);
-    if (!key) throw new UsageError('SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_KEY / SUPABASE_KEY) is not');
-    const parsed = parseRegistrySpec(String(registryPick.value), env, registryPick.base, registryPick.where, project.dir);
-    if (parsed.spec.kind !== 'supabase') throw new UsageError(`env SUPABASE_URL: ${maskUrl(String(registryPick.value)).slice(0, 200)} is not an https:// URL`);
-    registry = parsed.spec;
-  } else {
-    const parsed = parseRegistrySpec(String(registryPick.value), env, registryPick.base, registryPick.where, project.dir);
-    registry = parsed.spec;
-    notices.push(...parsed.notices);
+  try {
+    registry = registrySpec(registryPick, env, project.dir, notices);
+  } catch (err) {
+    // Unusable, but only the commands that open the registry fail on it (exit 2 then): test-redis in a CI
+    // whose DATABASE_URL is another service's mysql://, completion, schema and `config` itself still run.
+    if (!(err instanceof UsageError)) throw err;
+    registry = { kind: 'invalid', problem: err.message };
   }
-  record('registry', registryPick, registryPick ? (registry.kind === 'embedded' ? `embedded ${registry.dir}` : registryPick.value) : `embedded ${path.join(project.dir, DEFAULT_EMBEDDED_DIR)}`);
+  record('registry', registryPick, registry.kind === 'invalid' ? `not usable: ${registry.problem}` : registryPick ? (registry.kind === 'embedded' ? `embedded ${registry.dir}` : registryPick.value) : `embedded ${path.join(project.dir, DEFAULT_EMBEDDED_DIR)}`);
   const registryTimeoutMs = int('registry_timeout_ms', 'registry timeout', 5000, MAX_TIMEOUT_MS);
 
   // An empty --tenants-dir (an unset variable in a script) would silently mean the working directory.

@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.js';
 import type { RegistrySpec } from './registry-spec.js';
 import type { Registry } from './registry-store.js';
 import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
@@ -32,6 +33,8 @@ export async function openRegistry(spec: RegistrySpec, options: OpenRegistryOpti
     case 'supabase':
       store = await (await import('./supabase-store.js')).SupabaseRegistryStore.open(spec.url, spec.key, timeoutMs);
       break;
+    case 'invalid':
+      throw new UsageError(spec.problem, { reason: 'bad-registry' });
   }
   if (write || spec.kind === 'memory') {
     try {

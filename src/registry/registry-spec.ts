@@ -7,7 +7,9 @@ export type RegistrySpec =
   | { kind: 'embedded'; dir: string }
   | { kind: 'memory' }
   | { kind: 'postgres'; url: string }
-  | { kind: 'supabase'; url: string; key: string };
+  | { kind: 'supabase'; url: string; key: string }
+  /** A setting that names no usable registry: opening it is that usage error (other commands run). */
+  | { kind: 'invalid'; problem: string };
 
 /** The default embedded registry directory, relative to the project directory. */
 export const DEFAULT_EMBEDDED_DIR = path.join('.tenantctl', 'registry');
@@ -112,5 +114,7 @@ export function describeRegistry(spec: RegistrySpec): string {
       return `postgres ${maskUrl(spec.url)}`;
     case 'supabase':
       return `supabase ${maskUrl(spec.url)}`;
+    case 'invalid':
+      return `no usable registry (${spec.problem})`;
   }
 }

@@ -34,6 +34,7 @@ export interface WatchEvent {
 /** The registry a watch can listen to: PostgreSQL (Supabase through its Postgres connection string), nothing else. */
 export function watchableUrl(spec: RegistrySpec): string {
   if (spec.kind === 'postgres') return spec.url;
+  if (spec.kind === 'invalid') throw new UsageError(spec.problem, { reason: 'bad-registry' });
   const why = {
     embedded: 'the embedded registry (PGlite in-process) has no server to LISTEN to',
     memory: 'an in-memory registry has no server to LISTEN to',

@@ -76,3 +76,35 @@ describe('run from the wrong directory, or given the wrong path', () => {
     expect(existsSync(path.join(empty, 'PG_VERSION'))).toBe(true);
   });
 });
+
+describe('a registry setting that is not usable fails only the commands that open the registry', () => {
+  let ws: Workspace;
+  beforeAll(() => {
+    ws = workspace({ acme: tenantYaml('acme', 'Acme') }, { registry: false });
+  });
+  afterAll(() => ws.cleanup());
+
+  for (const [label, env] of [
+    ['DATABASE_URL=mysql://… (another service\'s)', { DATABASE_URL: 'mysql://app:Pw0rd9@db:3306/app' }],
+    ['SUPABASE_URL without its key', { SUPABASE_URL: 'https://abc.supabase.co', SUPABASE_ANON_KEY: 'x' }],
+  ] as const) {
+    it(`${label}: test-redis, completion, schema and config run; get-config and migrate-yaml are exit 2`, async () => {
+      const redis = sharedRedisUrl();
+      const smoke = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: { ...env, REDIS_URL: redis } });
+      expect(smoke.code, smoke.stderr).toBe(0);
+      expect((await runCli(['completion', 'bash'], { cwd: ws.dir, env })).code).toBe(0);
+      expect((await runCli(['schema'], { cwd: ws.dir, env })).code).toBe(0);
+      const config = await runCli(['config', '--json'], { cwd: ws.dir, env });
+      expect(config.code, config.stderr).toBe(0);
+      expect(config.stdout).toMatch(/not usable/);
+      expect(config.stdout + config.stderr).not.toContain('Pw0rd9');
+      for (const args of [['get-config', 'acme'], ['migrate-yaml']]) {
+        const r = await runCli(args, { cwd: ws.dir, env });
+        expect(r.code, `${args[0]}: ${r.stderr}`).toBe(2);
+        expectOneLineError(r);
+        expect(r.stderr).not.toContain('Pw0rd9');
+      }
+      expect(existsSync(path.join(ws.dir, '.tenantctl'))).toBe(false);
+    });
+  }
+});

@@ -46,7 +46,10 @@ describe('configuration: values that were silently misread', () => {
     const cwd = project();
     for (const value of ['host=127.0.0.1 user=postgres password=S3cretDSN dbname=test', '//postgres:S3cretDSN@127.0.0.1/test', 'postgres@127.0.0.1:5432/test', '127.0.0.1:5432/test']) {
       for (const [flags, env] of [[{ registry: value }, {}], [{}, { DATABASE_URL: value }]] as const) {
-        const message = usageMessage(() => resolveConfig(flags, env, cwd));
+        const spec = resolveConfig(flags, env, cwd).registry;
+        const message = usageMessage(() => {
+          if (spec.kind === 'invalid') throw new UsageError(spec.problem);
+        });
         expect(message).toMatch(/not a directory/);
         expect(message).not.toContain('S3cretDSN');
       }

@@ -151,7 +151,8 @@ describe('configuration precedence: flag > environment > config file > default',
     expect(() => resolveConfig({}, { CACHE_TTL: '0' }, cwd)).toThrow(UsageError);
     expect(() => resolveConfig({}, { REDIS_URL: 'http://x' }, cwd)).toThrow(UsageError);
     expect(() => resolveConfig({}, { REDIS_CLUSTER_NODES: 'a:1,b' }, cwd)).toThrow(/not host:port/);
-    expect(() => resolveConfig({}, { SUPABASE_URL: 'https://p.supabase.co' }, cwd)).toThrow(/SUPABASE_SERVICE_ROLE_KEY/);
+    // An unusable registry fails the commands that open it (openRegistry throws the usage error), not resolveConfig.
+    expect(resolveConfig({}, { SUPABASE_URL: 'https://p.supabase.co' }, cwd).registry).toMatchObject({ kind: 'invalid', problem: expect.stringMatching(/SUPABASE_SERVICE_ROLE_KEY/) });
     expect(() => resolveConfig({}, {}, cwdWith(['tenantctl.config.yaml', 'redis_ulr: x\n']))).toThrow(/unknown setting "redis_ulr"/);
     expect(() => resolveConfig({}, {}, cwdWith(['tenantctl.config.yaml', 'families: [{name: f, pattern: "x:{tenant}*"}]\n']))).toThrow(UsageError);
   });
