@@ -3,7 +3,7 @@ import { DeniedError, InterruptedError, PartialFailureError, TenantctlError, Usa
 import type { AuditRecord } from './audit-log.js';
 import { exitCodeFor } from './exit-codes.js';
 import { keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
-import { runSignal } from './signals.js';
+import { onExitAtOnce, runSignal, stopBetweenBatches, stoppedBySignal } from './signals.js';
 import { parseId } from '../keys/ids.js';
 import { parsePositiveInt } from '../config/positive-int.js';
 import type { CliContext, GlobalOptions } from './context.js';
@@ -42,11 +42,20 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
     // The context (configuration, services, renderers) loads only when a command runs, not for --help or --version.
     const { CliContext } = await import('./context.js');
     const ctx = new CliContext(opts, process.env, runSignal());
+    if (BATCHED_COMMANDS.has(cmd.name())) stopBetweenBatches();
+    // A signal that ends a write at once still leaves its audit line (the write's outcome is unknown).
+    onExitAtOnce((code) => ctx.audit.finish('interrupted', code, undefined, 'interrupted by a signal; the write may or may not have landed'));
     ctx.out.debug(`configuration resolved in ${ms(started)} ms (project ${ctx.config.project.dir}${ctx.config.project.found ? '' : ', none found: the working directory'})`);
     let result: CommandResult | undefined;
     let thrown: unknown;
     try {
       result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
+      // Stopped by a signal that came after the last batch (or while one call waited): the answer is
+      // complete and shown, but the run was asked to stop: 130 / 143, as every interrupted run.
+      const signal = ctx.signal.reason as 'SIGINT' | 'SIGTERM' | undefined;
+      if (stoppedBySignal() && !result.failure && (signal === 'SIGINT' || signal === 'SIGTERM')) {
+        result = { ...result, failure: new InterruptedError(signal, `${signal === 'SIGINT' ? 'interrupted' : 'terminated'} (the answer above is complete)`) };
+      }
       ctx.out.debug(`${cmd.name()} ran in ${ms(started)} ms`);
       if (ctx.out.isDocument || !result.render) ctx.out.data(result.data);
       else result.render(ctx.out);
@@ -64,6 +73,9 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
     }
   };
 }
+
+/** The commands that check the run's signal between batches (they report what they did and exit 130 / 143). */
+const BATCHED_COMMANDS = new Set(['invalidate', 'invalidate-all', 'migrate-yaml', 'verify', 'cache-info', 'watch']);
 
 const ms = (since: bigint) => (Number(process.hrtime.bigint() - since) / 1e6).toFixed(1);
 

@@ -12,9 +12,10 @@ import { debugFromEnv } from './debug-env.js';
 export async function main(argv: string[] = process.argv): Promise<number> {
   endOnClosedPipe(stopRun);
   const program = buildProgram();
-  const release = trapSignals((signal) => {
+  const release = trapSignals((signal, atOnce) => {
     // On a terminal, a new line first (off the ^C echo or a progress line); in a log, none.
-    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping after the current batch (again to stop at once)\n`);
+    const what = signal === 'SIGINT' ? 'interrupted' : 'terminated';
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${atOnce ? `${what}` : `${what}: stopping after the current batch (again to stop at once)`}\n`);
   });
   try {
     await program.parseAsync(argv);

@@ -1,9 +1,24 @@
 /**
- * SIGINT and SIGTERM stop a command between batches: the first one aborts
- * the run's AbortSignal (the command reports what it did and exits 130 / 143),
- * a second one exits at once.
+ * SIGINT and SIGTERM: a command that works in batches (it called
+ * stopBetweenBatches) stops between them: the first signal aborts the run's
+ * AbortSignal (the command reports what it did and exits 130 / 143), a second
+ * one exits at once. Any other command, and any command before it started,
+ * exits at once on the first (130 / 143): a read waiting on a stalled server
+ * would otherwise run to its timeout and exit 0.
  */
 let controller = new AbortController();
+let batched = false;
+let beforeExit: ((code: number) => void) | undefined;
+
+/** The running command checks the run's signal between batches (see the comment above). */
+export function stopBetweenBatches(): void {
+  batched = true;
+}
+
+/** Runs (synchronously) before a signal ends the process at once: the audit record of a write in flight. */
+export function onExitAtOnce(hook: ((code: number) => void) | undefined): void {
+  beforeExit = hook;
+}
 
 export function runSignal(): AbortSignal {
   return controller.signal;
@@ -11,15 +26,36 @@ export function runSignal(): AbortSignal {
 
 /** Stops the run as a first SIGTERM does, without a signal (the reader of stdout went away). */
 export function stopRun(): void {
-  if (!controller.signal.aborted) controller.abort('SIGTERM');
+  if (!controller.signal.aborted) {
+    byClosedPipe = true;
+    controller.abort('SIGTERM');
+  }
 }
 
-export function trapSignals(onFirst: (signal: 'SIGINT' | 'SIGTERM') => void): () => void {
+let byClosedPipe = false;
+
+/** Whether a real SIGINT / SIGTERM stopped the run (not a closed stdout: that keeps the command's own exit code). */
+export function stoppedBySignal(): boolean {
+  return controller.signal.aborted && !byClosedPipe;
+}
+
+export function trapSignals(onFirst: (signal: 'SIGINT' | 'SIGTERM', atOnce: boolean) => void): () => void {
   controller = new AbortController();
+  batched = false;
+  byClosedPipe = false;
+  beforeExit = undefined;
   const handler = (signal: 'SIGINT' | 'SIGTERM') => () => {
-    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    const code = signal === 'SIGINT' ? 130 : 143;
+    const atOnce = controller.signal.aborted || !batched;
+    if (!controller.signal.aborted) onFirst(signal, atOnce);
     controller.abort(signal);
-    onFirst(signal);
+    if (atOnce) {
+      try {
+        beforeExit?.(code);
+      } finally {
+        process.exit(code);
+      }
+    }
   };
   const onInt = handler('SIGINT');
   const onTerm = handler('SIGTERM');

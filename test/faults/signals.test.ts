@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -353,4 +354,55 @@ describe('migrate-yaml --dry-run and signals', () => {
       ws.cleanup();
     }
   }, 60_000);
+});
+
+describe('a command that does not work in batches stops at once on the first signal', () => {
+  // A server that accepts and never answers: every Redis call waits for the whole --redis-timeout.
+  let hole: net.Server;
+  let port: number;
+  let connections = 0;
+  let ws: ReturnType<typeof workspace>;
+  beforeAll(async () => {
+    hole = net.createServer((socket) => {
+      connections++;
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+    port = (hole.address() as net.AddressInfo).port;
+    ws = workspace({}, { registry: false });
+    writeFileSync(path.join(ws.tenantsDir, 'acme.yaml'), 'client:\n  id: acme\n  name: Acme\n');
+  });
+  afterAll(() => {
+    hole.close();
+    ws.cleanup();
+  });
+
+  for (const [args, signal, code] of [
+    [['get-config', 'acme'], 'SIGTERM', 143],
+    [['test-redis'], 'SIGINT', 130],
+    [['check-permission', 'acme', 'has_ai'], 'SIGTERM', 143],
+  ] as const) {
+    it(`${args[0]} waiting on a stalled Redis: ${signal} is exit ${code} now (it waited out the 8 s timeout, then exit ${args[0] === 'test-redis' ? 3 : 0})`, async () => {
+      const before = connections;
+      const run = spawnCli(['--redis-url', `redis://127.0.0.1:${port}`, '--redis-timeout', '8000', ...args], { cwd: ws.dir });
+      await waitFor('tenantctl to connect to the stalled server', () => connections > before);
+      await new Promise((r) => setTimeout(r, 200));
+      run.child.kill(signal);
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.ms, 'it waited for the Redis timeout').toBeLessThan(7000);
+      expect(r.stderr).toMatch(signal === 'SIGINT' ? /^interrupted$/m : /^terminated$/m);
+      expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
+    });
+  }
+
+  it('cache-info (it stops between batches) waiting on a stalled Redis: the signal is still exit 143 once the call gives up (was exit 0 with the answer)', async () => {
+    const before = connections;
+    const run = spawnCli(['--redis-url', `redis://127.0.0.1:${port}`, '--redis-timeout', '1500', 'cache-info', '--json'], { cwd: ws.dir });
+    await waitFor('tenantctl to connect to the stalled server', () => connections > before);
+    run.child.kill('SIGTERM');
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(143);
+    expect(r.stderr).toMatch(/terminated/);
+  });
 });
