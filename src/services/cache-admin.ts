@@ -177,8 +177,11 @@ export class CacheAdmin {
     add: (tenant: string, family: string, n: number) => void,
     signal?: AbortSignal,
   ): Promise<void> {
-    // Deletes overlap with the next pages of the scan, one batch in flight at a time.
+    // Deletes overlap with the next pages of the scan, one batch in flight at a time and at most one
+    // waiting: a scan far ahead of its deletes queued hundreds of batches, each of which then waited out
+    // its own timeout on a stalled server (a 300 s hang), and held their keys.
     let pending = Promise.resolve();
+    let queued = 0;
     let failure: unknown;
     try {
       await store.sweep({
@@ -192,14 +195,23 @@ export class CacheAdmin {
             return owner ? [{ key: k.key, owner }] : [];
           });
           if (!chosen.length) return;
-          pending = pending
+          const ahead = pending;
+          queued++;
+          pending = ahead
             .then(async () => {
+              // After a failure or a stop, the batches behind it are not sent (the report counts what was deleted).
+              if (failure || signal?.aborted) return;
               const removed = await store.unlink(chosen.map((c) => c.key));
               removed.forEach((n, i) => n && add(chosen[i].owner[0], chosen[i].owner[1], n));
             })
             .catch((err) => {
               failure ??= err;
+            })
+            .finally(() => {
+              queued--;
             });
+          // The scan waits while a batch is already waiting behind the one in flight.
+          return queued > 1 ? ahead : undefined;
         },
       });
     } finally {

@@ -183,6 +183,35 @@ describe('Redis failing in the middle of a deletion', () => {
     await expectOthersUntouched(redis);
   });
 
+  it('invalidate of many tenants (the pass that hands keys back), server stalled midway: exit 3 within the timeout, not one timeout per queued batch', async () => {
+    // 200 tenants x 3,000 keys: beyond the exact per-tenant rules, the sweep collects and the client UNLINKs batch by batch.
+    const TENANTS = 200;
+    await redis.command('FLUSHALL');
+    for (let t = 1; t <= TENANTS; t++) await redis.command('DEBUG', 'POPULATE', String(SEEDED / TENANTS), `dashboard_kpis:t${t}`);
+    await redis.command('DEBUG', 'POPULATE', '1000', 'dashboard_kpis:acme2');
+    await redis.command('DEBUG', 'POPULATE', '1000', 'sessions');
+    await redis.command('SET', 'other:acme', 'x');
+    await redis.command('SET', 'tenant_configx:acme', 'x');
+    expect(await dbsize()).toBe(SEEDED + OTHERS);
+    const tenants = Array.from({ length: TENANTS }, (_, i) => `t${i + 1}`);
+    const r = await faultMidway(redis, ['invalidate', ...tenants, '--json'], () => redis.pause());
+    try {
+      // Before: the scan ran ahead of the one-at-a-time UNLINKs, and every queued batch waited out its own
+      // timeout on the stalled server (minutes, and the first Ctrl-C did not stop it).
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.afterFaultMs).toBeLessThan(REDIS_TIMEOUT_MS * 2 + MARGIN_MS);
+      expectOneLineError(r);
+      expect(r.stderr.trim()).toMatch(FAILED_LINE);
+    } finally {
+      redis.resume();
+    }
+    const n = Number(FAILED_LINE.exec(r.stderr.trim())?.[1] ?? NaN);
+    const left = (await dbsize()) - OTHERS;
+    expect(SEEDED - n - left).toBeGreaterThanOrEqual(0);
+    expect(SEEDED - n - left).toBeLessThan(IN_FLIGHT_MAX);
+    await expectOthersUntouched(redis);
+  });
+
   it('invalidate-all --yes, server killed midway: exit 3 at once, the same N in the line and in --json, no stack', async () => {
     const doomed = await startRedis(['--enable-debug-command', 'yes']);
     try {
