@@ -5,6 +5,8 @@ import { loadPg } from './load-pg.js';
 
 /** @default registry timeout, ms (DESIGN.md: connect, lock, statement). */
 export const DEFAULT_REGISTRY_TIMEOUT_MS = 5000;
+/** The least time a tenantctl transaction may sit idle before the server ends it, ms. */
+const IDLE_IN_TRANSACTION_FLOOR_MS = 30_000;
 
 /**
  * A PostgreSQL registry through `pg` (loaded lazily). Opening it changes
@@ -22,6 +24,9 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
     lock_timeout: timeoutMs,
     // The client's own bound, should the server stop answering altogether.
     query_timeout: timeoutMs + 1000,
+    // A session whose client vanished mid-transaction (a network partition: its close never reached the
+    // server) held its rows FOR UPDATE, blocking the services' writes, until TCP gave up (~2 h by default).
+    idle_in_transaction_session_timeout: Math.max(4 * timeoutMs, IDLE_IN_TRANSACTION_FLOOR_MS),
     application_name: 'tenantctl',
   });
   // A dropped connection (a server restart, an idle kill, a failover) never comes back: the store says it is
@@ -36,6 +41,9 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
     await client.end().catch(() => undefined);
     throw new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${describeError(err)}`, { cause: err, reason: 'unreachable' });
   }
+  // And outside a transaction (the migration's session-level advisory lock): the server probes a silent
+  // client after 15 s and drops it within ~30 s. Best effort: a pooler that refuses SET changes nothing else.
+  await client.query('SET tcp_keepalives_idle = 15; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3').catch(() => undefined);
   const executor: SqlExecutor = {
     query: async (sql, params) => ({ rows: (await client.query(sql, params as unknown[])).rows }),
     exec: async (sql) => {

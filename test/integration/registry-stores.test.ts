@@ -288,6 +288,21 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
     return { store: await openPostgresStore(db.url), cleanup: db.drop };
   });
 
+  it('a session whose client vanished (a network partition) does not hold its locks for hours: idle-in-transaction timeout and TCP keepalives are set', async () => {
+    const db = await freshPostgresDatabase();
+    const store = await openPostgresStore(db.url);
+    try {
+      const { rows } = await store.db.query(
+        "SELECT current_setting('idle_in_transaction_session_timeout') AS idle, current_setting('tcp_keepalives_idle') AS ka_idle, current_setting('tcp_keepalives_count') AS ka_count",
+      );
+      // Before: 0 (never) and the OS defaults (~2 h): rows FOR UPDATE and the migration lock stayed held.
+      expect(rows[0]).toEqual({ idle: '30s', ka_idle: '15', ka_count: '3' });
+    } finally {
+      await store.close();
+      await db.drop();
+    }
+  });
+
   it('a migration lock another run holds: "in use", said once (the timeout that ended the wait is not repeated)', async () => {
     const db = await freshPostgresDatabase();
     const holder = await openPostgresStore(db.url);
