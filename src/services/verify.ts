@@ -37,6 +37,8 @@ export interface VerifyEntry {
   fields?: FieldDiff[];
   /** Why, in words (orphan, error, a malformed entry). */
   reason?: string;
+  /** An orphan whose tenant has a registry row (suspended, deleted, not migrated): a real change, not an unknown tenant. */
+  rowExists?: boolean;
   /** With fix: the entry was deleted. */
   fixed?: boolean;
 }
@@ -341,12 +343,12 @@ export class CacheVerifier {
     }
     let stored: Record<string, unknown>;
     if (doc?.yamlOnly) stored = doc.config;
-    else if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}` });
+    else if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}`, rowExists: true });
     else {
       const choice = chooseStoredConfig(row, doc, fileError);
       if (choice.source === 'file-error') return entry('error', { reason: choice.error.message });
       if (choice.source === 'none') {
-        return entry('orphan', { reason: row ? `registry row not migrated (config_source ${row.config_source}) and no YAML file` : 'in neither the registry nor YAML' });
+        return entry('orphan', { reason: row ? `registry row not migrated (config_source ${row.config_source}) and no YAML file` : 'in neither the registry nor YAML', rowExists: !!row });
       }
       stored = choice.config;
     }
@@ -370,7 +372,7 @@ export class CacheVerifier {
     const id = c.tenant;
     const row = view.rows.get(id);
     const sub = view.subs.get(id);
-    if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}` });
+    if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}`, rowExists: true });
     const current: PermissionRecord = computePermissions(sub, view.catalogue, this.now()).record;
     const fields = diffPermissionRecords(cached, current);
     // A business known nowhere: its cached "no subscription" answer (what check-permission and the services

@@ -586,15 +586,20 @@ export class Watcher {
     const report = await verifier.verify({
       batchSize: this.batchSize,
       signal: this.options.signal,
+      // The wrong entries themselves go (as verify --fix: each only while it still holds what was judged).
+      fix: true,
       onEntry: (e: VerifyEntry) => {
-        if (e.status === 'error') return;
-        // A tenant's config wrong means its row changed unseen: every family goes, as for a notification.
+        // A stale config, or a tenant suspended or deleted in the registry, means its row changed unseen:
+        // every family of that tenant goes, as for a notification. A tenant the registry does not know at all
+        // loses only that entry: a watch pointed at the wrong (empty) registry deleted every key of every
+        // cached tenant at start-up.
+        if (e.status !== 'stale' && !(e.status === 'orphan' && e.rowExists)) return;
         this.enqueue({ kind: e.family === PERMISSIONS_FAMILY ? 'permissions' : 'tenant', id: e.tenant, table: e.family, op: e.status }, 'verify');
       },
     });
     await this.drain();
     this.verifyOwed = false;
     const s = report.summary;
-    this.options.onNotice(`watch: reconcile: verified ${s.checked} cached entries, ${s.stale} stale and ${s.orphan} orphan invalidated (${(s.ms / 1000).toFixed(1)} s)`);
+    this.options.onNotice(`watch: reconcile: verified ${s.checked} cached entries: ${s.stale} stale and ${s.orphan} orphan deleted (the tenants changed unseen invalidated in every family; one the registry does not know, that entry only) (${(s.ms / 1000).toFixed(1)} s)`);
   }
 }

@@ -127,6 +127,25 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
     expect(await columns()).toEqual(cols);
   });
 
+  it('the reconcile at start: a changed tenant loses every family; an orphan loses only its entry (a wrong, empty registry wiped every cached tenant)', async () => {
+    expect((await cli(['watch', '--install'])).code).toBe(0);
+    const ghost = uniq('ghost');
+    await own.client.set(`tenant_config:${b}`, JSON.stringify({ client: { id: b, name: 'Beta (old name)' } }));
+    await own.client.set(`dashboard_kpis:${b}:days:30`, '{}');
+    await own.client.set(`tenant_config:${ghost}`, JSON.stringify({ client: { id: ghost, name: 'Ghost' } }));
+    await own.client.set(`dashboard_kpis:${ghost}:days:30`, '{}');
+    const run = startCli(['--registry', url, 'watch'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+    try {
+      expect(await run.waitForStderr(/reconcile: verified \d+ cached entries: \d+ stale and 1 orphan deleted/, 20_000), run.stderr()).toBe(true);
+      expect(await waitUntil(async () => (await own.client.exists(`tenant_config:${b}`, `dashboard_kpis:${b}:days:30`)) === 0, 10_000)).toBe(true);
+      expect(await own.client.exists(`tenant_config:${ghost}`)).toBe(0);
+      expect(await own.client.exists(`dashboard_kpis:${ghost}:days:30`)).toBe(1);
+    } finally {
+      await run.kill();
+      await own.client.del(`dashboard_kpis:${ghost}:days:30`);
+    }
+  });
+
   describe('running', () => {
     let watch: CliProcess;
     let metricsUrl: string;
