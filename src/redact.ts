@@ -52,3 +52,13 @@ export function clipLongRuns(text: string, max = 120): string {
   // Quotes around the run are not counted: the count is the value's own length, as the id check says it.
   return text.replace(new RegExp(`\\S{${max + 1},}`, 'g'), (run) => `${run.slice(0, max)}… (${run.replace(/^['"]+|['".,:;]+$/g, '').length} characters)`);
 }
+
+/**
+ * Control characters shown as `\xNN` instead of sent to the terminal: a tenant name (or a registry row a
+ * service wrote) holding an OSC sequence (`ESC ] 0 ; title BEL`, a clipboard write) was obeyed by the
+ * operator's terminal. Colour (SGR) sequences, which the views themselves add, stay, as do tabs and
+ * line feeds. Every line this class writes goes through it; JSON and YAML escape on their own.
+ */
+export function visibleControls(text: string): string {
+  return text.replace(/\x1b\[[0-9;]*m|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (m) => (m.length > 1 ? m : `\\x${m.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}

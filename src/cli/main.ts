@@ -4,6 +4,7 @@ import { endOnClosedPipe } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { stopRun, trapSignals } from './signals.js';
 import { debugFromEnv } from './debug-env.js';
+import { visibleControls } from '../redact.js';
 
 /**
  * Runs the CLI; resolves with the exit code (also set on process.exitCode).
@@ -23,7 +24,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     const { code, message } = exitCodeFor(err);
     // A denial is an answer, not an error: its line carries no "error:" prefix; nor does an interruption.
     const prefix = err instanceof DeniedError || err instanceof InterruptedError ? '' : 'error: ';
-    if (message) process.stderr.write(`${prefix}${message}\n`);
+    if (message) process.stderr.write(`${prefix}${visibleControls(message)}\n`);
     const debug = debugFromEnv() || argv.includes('--debug');
     if (debug && code === EXIT.INTERNAL) process.stderr.write(`${(err as Error)?.stack ?? describeError(err)}\n`);
     process.exitCode = code;

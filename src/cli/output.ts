@@ -3,6 +3,7 @@ import Table from 'cli-table3';
 import { dump } from 'js-yaml';
 
 import type { OutputFormat } from './output-formats.js';
+import { visibleControls } from '../redact.js';
 
 export type { OutputFormat } from './output-formats.js';
 
@@ -65,7 +66,7 @@ export class Output {
   }
 
   line(text = ''): void {
-    this.stdout.write(`${text}\n`);
+    this.stdout.write(`${visibleControls(text)}\n`);
   }
 
   /**
@@ -74,7 +75,7 @@ export class Output {
    * the tab-separated rows alone.
    */
   summary(text: string): void {
-    if (this.format === 'plain') this.stderr.write(`${text}\n`);
+    if (this.format === 'plain') this.stderr.write(`${visibleControls(text)}\n`);
     else this.line(text);
   }
 
@@ -102,16 +103,17 @@ export class Output {
   warn(text: string): void {
     if (this.warned.has(text)) return;
     this.warned.add(text);
-    this.stderr.write(`${this.e.yellow(text)}\n`);
+    this.stderr.write(`${this.e.yellow(visibleControls(text))}\n`);
   }
 
   /** A progress or diagnostic line on stderr. */
   info(text: string): void {
-    this.stderr.write(`${text}\n`);
+    this.stderr.write(`${visibleControls(text)}\n`);
   }
 
   /** A --debug line on stderr (timings per step); nothing otherwise. */
   debug(text: string): void {
-    if (this.debugging) this.stderr.write(`${this.e.dim(`debug: ${text}`)}\n`);
+    if (this.debugging) this.stderr.write(`${this.e.dim(`debug: ${visibleControls(text)}`)}\n`);
   }
 }
+
