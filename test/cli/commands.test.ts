@@ -156,6 +156,11 @@ describe('CLI commands', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout).items[0]).toMatchObject({ written: true, cacheInvalidated: 'not-configured' });
       expect(r.stderr).toMatch(/^note: no Redis configured: the cache of 1 written item\(s\) was not invalidated; \d+ invalidation\(s\) are recorded in the registry \(`tenantctl invalidate --pending`/m);
+      // --pending with no Redis configured: exit 3 saying so (before: exit 0, silent, nothing done).
+      const noRedis = await runCli(['invalidate', '--pending'], { cwd: ws.dir });
+      expect(noRedis.code, noRedis.stderr).toBe(3);
+      expectOneLineError(noRedis);
+      expect(noRedis.stderr).toMatch(/^error: no Redis configured: \d+ owed invalidation\(s\) not done/);
       const done = await runCli(['invalidate', '--pending', '--json'], { cwd: ws.dir, env: up() });
       expect(done.code, done.stderr).toBe(0);
       expect(JSON.parse(done.stdout).owed).toMatchObject({ pending: 0 });

@@ -29,6 +29,15 @@ function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owe
   if (owed?.done) out.summary(`also done: ${owed.done} invalidation(s) owed by earlier writes`);
 }
 
+/** Invalidations owed that --pending could not do: Redis failed, or none is configured (exit 3, as `invalidate <tenant>`). */
+function owedFailure(owed: DrainResult | undefined) {
+  if (owed?.status === 'failed') return owed.error ?? new BackendUnavailableError('redis', `Redis is unavailable: ${owed.pending} owed invalidation(s) not done; run again`);
+  if (owed?.status === 'not-configured') {
+    return new BackendUnavailableError('redis', `no Redis configured: ${owed.pending} owed invalidation(s) not done; set REDIS_URL, --redis-url, --redis-cluster or --redis-sentinel`, { reason: 'not-configured' });
+  }
+  return undefined;
+}
+
 /** `invalidate <tenant...>`: delete every cache key of those tenants (every family), and what earlier writes still owe. */
 export function register(program: Command): void {
   program
@@ -73,7 +82,7 @@ export function register(program: Command): void {
         return {
           data: { dryRun: !!opts.dryRun, tenants: results, unknown, owed: owed && { done: owed.done, pending: owed.pending } },
           render: (out) => render(out, results, !!opts.dryRun, owed),
-          failure: opts.strict && unknown.length ? new DeniedError(`unknown tenant(s): ${unknown.join(', ')}`) : owed?.status === 'failed' ? owed.error : undefined,
+          failure: opts.strict && unknown.length ? new DeniedError(`unknown tenant(s): ${unknown.join(', ')}`) : owedFailure(owed),
           counts: { deleted, owed_done: owed?.done ?? 0 },
         };
       }),
