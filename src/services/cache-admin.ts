@@ -273,6 +273,9 @@ export class CacheAdmin {
       const key = `tenantctl:test-redis:${hostname()}:${process.pid}:${nodeCrypto().randomBytes(6).toString('hex')}`;
       const value = nodeCrypto().randomBytes(8).toString('hex');
       const steps: TestRedisStep[] = [];
+      // A step that timed out or lost the connection ends the test: each later call would wait out a whole
+      // timeout of its own on the same stuck server (3x the timeout before). The test key expires by itself.
+      let stuck = false;
       const step = async (name: string, op: () => Promise<unknown>, check: (r: unknown) => boolean) => {
         const start = process.hrtime.bigint();
         const ms = () => round(Number(process.hrtime.bigint() - start) / 1e6, 3);
@@ -283,6 +286,7 @@ export class CacheAdmin {
           return ok;
         } catch (err) {
           steps.push({ step: name, ok: false, ms: ms(), detail: describeError(err) });
+          stuck ||= err instanceof BackendUnavailableError && (err.reason === 'timeout' || err.reason === 'unreachable' || err.reason === 'failed');
           return false;
         }
       };
@@ -292,13 +296,15 @@ export class CacheAdmin {
           (await step('GET', () => store.get(key), (r) => r === value));
       } finally {
         // Always clean up the test key, even after a failed GET.
-        if (steps.some((s) => s.step === 'SET' && s.ok)) await step('DEL', () => store.unlink([key]), (r) => (r as number[])[0] === 1);
+        if (steps.some((s) => s.step === 'SET' && s.ok) && !stuck) await step('DEL', () => store.unlink([key]), (r) => (r as number[])[0] === 1);
       }
       let version = 'unknown';
-      try {
-        version = (await store.info())[0]?.redis_version ?? version;
-      } catch {
-        /* version is informative only (an ACL user may lack INFO) */
+      if (!stuck) {
+        try {
+          version = (await store.info())[0]?.redis_version ?? version;
+        } catch {
+          /* version is informative only (an ACL user may lack INFO) */
+        }
       }
       const ok = steps.length === 4 && steps.every((s) => s.ok);
       return { ok, server: store.target, mode: store.mode, version, key, steps };

@@ -436,6 +436,38 @@ describe('CLI commands', () => {
       }
     });
 
+    it('a server that answers PING and then stalls: the test stops at the step that timed out (no DEL, no INFO each waiting a timeout of its own)', async () => {
+      // A RESP server that answers the client's hello (CLIENT SETINFO) and every PING, and nothing else from
+      // the first other command on: what it is sent is recorded.
+      let received = '';
+      const stall = net.createServer((socket) => {
+        let stalled = false;
+        socket.on('data', (d) => {
+          const text = d.toString('latin1');
+          received += text;
+          stalled ||= /\$3\r\nSET\r\n/i.test(text);
+          if (stalled) return;
+          for (const _ of text.matchAll(/SETINFO/gi)) socket.write('+OK\r\n');
+          for (const _ of text.matchAll(/PING/gi)) socket.write('+PONG\r\n');
+        });
+        socket.on('error', () => undefined);
+      });
+      await new Promise<void>((r) => stall.listen(0, '127.0.0.1', () => r()));
+      try {
+        const port = (stall.address() as net.AddressInfo).port;
+        const r = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
+        expect(r.code, r.stderr).toBe(3);
+        const out = JSON.parse(r.stdout);
+        expect(out.steps.map((s: { step: string; ok: boolean }) => `${s.step}:${s.ok}`)).toEqual(['PING:true', 'SET:false']);
+        expect(out.version).toBe('unknown');
+        // Before: DEL was skipped, but INFO was sent and waited out a second timeout.
+        expect(received).toMatch(/\$3\r\nSET\r\n/i);
+        expect(received.replace(/SETINFO/gi, '')).not.toMatch(/INFO|UNLINK|DEL/i);
+      } finally {
+        stall.close();
+      }
+    });
+
     it('bad input: a bad --redis-timeout or a non-redis URL exits 2', async () => {
       const r = await runCli(['test-redis', '--redis-timeout', '-5'], { cwd: ws.dir, env: up() });
       expect(r.code).toBe(2);
