@@ -443,7 +443,11 @@ export function migrationFailure(report: MigrationReport): TenantctlError | unde
   const stale = owed || report.items.some((i) => i.cacheInvalidated === false);
   const summary = `${c.error} item(s) failed, ${c.conflict} conflict(s)${stale ? ', cache not invalidated' : ''}`;
   const onlyBadInput = !owed && failed.every((i) => i.action === 'error' && i.failure === 'bad-input');
-  const anyDone = report.items.some((i) => i.written || i.action === 'unchanged' || i.action === 'skip' || (report.dryRun && (i.action === 'create' || i.action === 'update')));
+  // An unchanged catalogue (tiers.yaml, read on every run) is not work the operator asked for: `migrate-yaml
+  // nosuch` is bad input alone (exit 2), not a partial run (exit 4).
+  const anyDone = report.items.some(
+    (i) => i.written || (i.action === 'unchanged' && i.kind !== 'catalogue') || i.action === 'skip' || (report.dryRun && (i.action === 'create' || i.action === 'update')),
+  );
   return onlyBadInput && !anyDone ? new UsageError(summary) : new PartialFailureError(summary);
 }
 

@@ -108,3 +108,19 @@ describe('a registry setting that is not usable fails only the commands that ope
     });
   }
 });
+
+describe('migrate-yaml of ids that have no file, the catalogue unchanged', () => {
+  it('is bad input alone: exit 2, not a partial run (exit 4: the unchanged tiers.yaml counted as work done)', async () => {
+    const ws = workspace({ acme: tenantYaml('acme', 'Acme'), tiers: 'features: [has_ai]\ntiers:\n  pilot_core: { features: [has_ai], max_devices: 3 }\n' });
+    try {
+      expect((await runCli(['migrate-yaml'], { cwd: ws.dir })).code).toBe(0);
+      const r = await runCli(['migrate-yaml', 'nosuch', '--json'], { cwd: ws.dir });
+      expect(r.code, r.stderr).toBe(2);
+      expect(JSON.parse(r.stdout).items).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'tiers', action: 'unchanged' }), expect.objectContaining({ id: 'nosuch', action: 'error' })]));
+      // A tenant that is unchanged is work done (verified): a bad one beside it is a partial run.
+      expect((await runCli(['migrate-yaml', 'acme', 'nosuch'], { cwd: ws.dir })).code).toBe(4);
+    } finally {
+      ws.cleanup();
+    }
+  });
+});
