@@ -38,6 +38,10 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
     if (SWEEPING_COMMANDS.has(cmd.name())) keepYoungGenerationSmall();
     const opts = cmd.optsWithGlobals() as GlobalOptions & O;
     if (opts.output === 'prometheus' && cmd.name() !== 'cache-info') throw new UsageError('-o prometheus is only for cache-info');
+    // Two output formats that disagree (--json -o yaml, --format prometheus -o json): one was silently dropped.
+    const format = (opts as { format?: string }).format;
+    const asked = [...new Set([opts.json ? 'json' : undefined, opts.output, format].filter((f): f is string => !!f))];
+    if (asked.length > 1) throw new UsageError(`output formats disagree (${asked.join(', ')}): give one of --json, -o / --output${format ? ', --format' : ''}`);
     const started = process.hrtime.bigint();
     // The context (configuration, services, renderers) loads only when a command runs, not for --help or --version.
     const { CliContext } = await import('./context.js');

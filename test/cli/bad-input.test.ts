@@ -64,6 +64,17 @@ describe('bad input', () => {
     expect(smoke.stdout + smoke.stderr).not.toMatch(/hunter[67]/);
   });
 
+  it('flags that contradict each other are exit 2 (one was silently dropped): two output formats, --warm with --no-cache', async () => {
+    for (const args of [['--json', '-o', 'yaml', 'list-tenants'], ['list-tenants', '-o', 'plain', '--json'], ['cache-info', '--format', 'prometheus', '-o', 'json'], ['get-config', good, '--no-cache', '--warm']]) {
+      const r = await runCli(args, { cwd: ws.dir });
+      expect(r.code, args.join(' ')).toBe(2);
+      expectOneLineError(r);
+      expect(r.stdout).toBe('');
+    }
+    // The same format twice is no contradiction.
+    expect((await runCli(['--json', '-o', 'json', 'list-tenants'], { cwd: ws.dir })).code).toBe(0);
+  });
+
   it('no command at all is a usage error (exit 2, the help on stderr); help asked for is exit 0 on stdout', async () => {
     const none = await runCli([]);
     expect(none.code).toBe(2);

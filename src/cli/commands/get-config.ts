@@ -1,3 +1,4 @@
+import { UsageError } from '../../errors.js';
 import type { Command } from 'commander';
 import { maskSecrets } from '../../tenants/secrets.js';
 import { action, idArg } from '../action.js';
@@ -13,7 +14,9 @@ export function register(program: Command): void {
     .option('--warm', 'on a cache miss, write tenant_config:<id> exactly as the services would (secrets resolved from this environment; skipped if one does not resolve)')
     .action(
       action<[string], { cache: boolean; showSecrets?: boolean; warm?: boolean }>(async (ctx, tenant, opts) => {
-        if (opts.warm && opts.cache !== false) ctx.audit.begin('get-config --warm', { tenant });
+        // --warm writes the cache that --no-cache bypasses: one of them is a slip.
+        if (opts.warm && opts.cache === false) throw new UsageError('--warm writes the cache and --no-cache bypasses it: give one');
+        if (opts.warm) ctx.audit.begin('get-config --warm', { tenant });
         const { dump } = await import('js-yaml');
         const result = await ctx.tenants.get(tenant, { noCache: opts.cache === false });
         const config = opts.showSecrets ? result.config : maskSecrets(result.config);
