@@ -16,7 +16,8 @@ export function colourLevel(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv):
     const n = Number(force);
     return n >= 1 && n <= 3 ? (n as 1 | 2 | 3) : 1;
   }
-  return stream.isTTY ? 1 : 0;
+  // A terminal that says it cannot show colour (TERM=dumb: an editor's shell, a CI log viewer) gets none.
+  return stream.isTTY && env.TERM !== 'dumb' ? 1 : 0;
 }
 
 type Cell = string | number | boolean | null | undefined;

@@ -40,3 +40,18 @@ describe('control characters in tenant data', () => {
     );
   });
 });
+
+describe('colour', () => {
+  it('follows the terminal, NO_COLOR, FORCE_COLOR, and TERM=dumb (no colour)', async () => {
+    const { colourLevel } = await import('../../src/cli/output.js');
+    const tty = { isTTY: true } as NodeJS.WriteStream;
+    const pipe = { isTTY: false } as NodeJS.WriteStream;
+    expect(colourLevel(tty, {})).toBe(1);
+    expect(colourLevel(tty, { TERM: 'xterm-256color' })).toBe(1);
+    expect(colourLevel(tty, { TERM: 'dumb' })).toBe(0);
+    expect(colourLevel(pipe, {})).toBe(0);
+    expect(colourLevel(tty, { NO_COLOR: '1' })).toBe(0);
+    expect(colourLevel(pipe, { FORCE_COLOR: '1' })).toBe(1);
+    expect(colourLevel(tty, { FORCE_COLOR: '0' })).toBe(0);
+  });
+});
