@@ -44,6 +44,10 @@ describe('run from the wrong directory, or given the wrong path', () => {
     const inProject = await runCli(['--redis-url', url, 'verify', a], { cwd: ws.dir });
     expect(inProject.stderr).toMatch(/comparing with YAML only/);
     expect([0, 1]).toContain(inProject.code);
+    // A named tenant nobody knows is said (before: "verified 0 cached entries", nothing else).
+    const typo = await runCli(['--redis-url', url, 'verify', `${a}x`], { cwd: ws.dir });
+    expect(typo.code, typo.stderr).toBe(0);
+    expect(typo.stderr).toMatch(new RegExp(`^warning: tenant ${a}x is in neither the registry nor YAML \\(a typo\\?\\)$`, 'm'));
   });
 
   it('migrate-yaml --registry <a directory holding files> is exit 2 and leaves it as it was (initdb ran in it)', async () => {

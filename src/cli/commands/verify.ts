@@ -67,6 +67,8 @@ export function register(program: Command): void {
           const partial = err.partial as VerifyReport;
           return { data: partial, render: (out: Output) => render(out, partial, fix), failure: err, counts: counts(partial) };
         }
+        // A named tenant nobody knows (a typo) is said, as invalidate says it: "0 entries checked" alone reads as all clear.
+        for (const t of tenants?.length ? await ctx.tenants.unknown(tenants) : []) ctx.out.warn(`warning: tenant ${t} is in neither the registry nor YAML (a typo?)`);
         return { data: report, render: (out) => render(out, report, fix), failure: failureOf(report, fix), counts: counts(report) };
       }),
     );
