@@ -44,10 +44,24 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
   // And outside a transaction (the migration's session-level advisory lock): the server probes a silent
   // client after 15 s and drops it within ~30 s. Best effort: a pooler that refuses SET changes nothing else.
   await client.query('SET tcp_keepalives_idle = 15; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3').catch(() => undefined);
+  // A statement the server never answered (pg's query_timeout): the session is given up at once. Reused, it
+  // made the ROLLBACK, the outbox read and the lock release after it each wait out a timeout of their own
+  // (a stall mid-migration took 4x the registry timeout to report); now they fail at once and the store is lost.
+  const run = async (sql: string, params?: unknown[]) => {
+    try {
+      return await client.query(sql, params);
+    } catch (err) {
+      if (!lost && /query read timeout/i.test((err as Error)?.message ?? '')) {
+        lost = true;
+        (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      }
+      throw err;
+    }
+  };
   const executor: SqlExecutor = {
-    query: async (sql, params) => ({ rows: (await client.query(sql, params as unknown[])).rows }),
+    query: async (sql, params) => ({ rows: (await run(sql, params as unknown[])).rows }),
     exec: async (sql) => {
-      await client.query(sql);
+      await run(sql);
     },
     close: () => client.end(),
     get lost() {

@@ -12,6 +12,8 @@ export interface TcpProxy {
   /** `url` with its host and port replaced by the proxy's. */
   via(url: string): string;
   cut(): Promise<void>;
+  /** Stops forwarding on every connection, open and new, without closing any: a server that went silent. */
+  stall(): void;
   restore(): Promise<void>;
   /** Connections currently open through the proxy. */
   open(): number;
@@ -21,6 +23,8 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const port = await freePort();
   const sockets = new Set<net.Socket>();
+  const pairs: Array<[net.Socket, net.Socket]> = [];
+  let stalled = false;
   let server: net.Server | undefined;
 
   const listen = () =>
@@ -37,6 +41,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         };
         client.on('error', drop).on('close', drop);
         upstream.on('error', drop).on('close', drop);
+        if (stalled) return;
+        pairs.push([client, upstream]);
         client.pipe(upstream);
         upstream.pipe(client);
       });
@@ -66,9 +72,26 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       u.port = String(port);
       return u.toString();
     },
-    cut: stop,
+    cut: async () => {
+      stalled = false;
+      pairs.length = 0;
+      await stop();
+    },
+    stall() {
+      stalled = true;
+      for (const [client, upstream] of pairs.splice(0)) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
     restore: listen,
     open: () => sockets.size / 2,
-    close: stop,
+    close: async () => {
+      stalled = false;
+      pairs.length = 0;
+      await stop();
+    },
   };
 }

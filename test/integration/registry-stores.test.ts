@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Registry } from '../../src/registry/registry-store.js';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import { openPostgresStore } from '../../src/registry/postgres-store.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
 import { SupabaseRegistryStore } from '../../src/registry/supabase-store.js';
 import { rowFromConfig } from '../../src/tenants/registry-mapping.js';
@@ -286,6 +287,29 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
   sqlSessionTests('PostgreSQL', async () => {
     const db = await freshPostgresDatabase();
     return { store: await openPostgresStore(db.url), cleanup: db.drop };
+  });
+
+  it('a server gone silent: the statement that times out gives the session up, so what follows fails at once instead of each waiting a timeout', async () => {
+    const db = await freshPostgresDatabase();
+    const target = new URL(db.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const store = await openPostgresStore(proxy.via(db.url), 400);
+    try {
+      await store.ensureSchema();
+      proxy.stall();
+      const first = Date.now();
+      await expect(store.getTenant('a')).rejects.toMatchObject({ backend: 'registry' });
+      const firstMs = Date.now() - first;
+      expect(store.lost).toBe(true);
+      // Before: a second full wait (timeout + 1 s) on the same dead session, and a third for the ROLLBACK.
+      const second = Date.now();
+      await expect(store.getTenant('b')).rejects.toMatchObject({ backend: 'registry' });
+      expect(Date.now() - second).toBeLessThan(firstMs / 2);
+      await store.close();
+    } finally {
+      await proxy.close();
+      await db.drop();
+    }
   });
 
   it('a session whose client vanished (a network partition) does not hold its locks for hours: idle-in-transaction timeout and TCP keepalives are set', async () => {
