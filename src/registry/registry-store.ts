@@ -97,6 +97,13 @@ export interface PendingInvalidation {
 }
 
 /** The invalidations a write owes: recorded with it, in the same transaction. */
+/** A COMMIT that got no answer: the transaction may or may not have committed (the cause says why). */
+export class CommitOutcomeUnknownError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`no answer to COMMIT: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
 export function invalidationsFor(written: ChangeOutcome['written']): Array<{ kind: InvalidationKind; target: string }> {
   return [
     ...written.tenants.map((t) => ({ kind: 'tenant' as const, target: t })),

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BackendUnavailableError, describeError, type BackendReason } from '../errors.js';
 import {
-  invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  CommitOutcomeUnknownError, invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type ContentHashMemo, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo, versionsOf } from './content-hash.js';
@@ -208,7 +208,14 @@ export class SqlRegistryStore implements Registry {
         await tx.query('BEGIN');
         try {
           const result = await work(tx);
-          await tx.query('COMMIT');
+          try {
+            await tx.query('COMMIT');
+          } catch (err) {
+            // No answer to the COMMIT (the connection lost, the client's read timeout): it may have landed.
+            // An answer with a SQLSTATE (a serialization failure, a deferred constraint) is a definite no.
+            if (!hasSqlState(err)) throw new CommitOutcomeUnknownError(err);
+            throw err;
+          }
           return result;
         } catch (err) {
           await tx.query('ROLLBACK').catch(() => undefined);
@@ -446,4 +453,10 @@ export class SqlRegistryStore implements Registry {
   async close(): Promise<void> {
     await this.db.close().catch(() => undefined);
   }
+}
+
+/** An error the server answered with (it carries a SQLSTATE such as 40001 or 55P03). */
+function hasSqlState(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
 }

@@ -1,6 +1,6 @@
 import { BackendUnavailableError, describeError } from '../errors.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
-import type { CatalogueChange, ContentHashMemo, Registry, SubscriptionChange, TenantChange, TenantWrite } from '../registry/registry-store.js';
+import { CommitOutcomeUnknownError, type CatalogueChange, type ContentHashMemo, type Registry, type SubscriptionChange, type TenantChange, type TenantWrite } from '../registry/registry-store.js';
 import type { MigrationItem, MigrationOptions } from './migration.js';
 
 /** What an item would write once decided. */
@@ -22,6 +22,8 @@ export type Pending =
 export class BatchPipeline {
   /** Items written so far (the interrupted error's progress). */
   done = 0;
+  /** The batch in flight when the registry failed: its outcome is unknown (the COMMIT may have landed). */
+  unconfirmed: MigrationItem[] = [];
   private files = 0;
   private current: Promise<void> | undefined;
   private failure: BackendUnavailableError | undefined;
@@ -111,12 +113,25 @@ export class BatchPipeline {
       }
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
-      // The registry is gone: this batch and every later one are not written.
+      // The registry is gone: every later batch is not written, and so is this one, unless its COMMIT got
+      // no answer (the connection lost right then): its rows may be in, so the run invalidates its cache anyway.
       this.fail(err);
       this.notWritten(batch);
+      if (outcomeUnknown(err)) {
+        for (const i of batch) i.reason = `not confirmed written: ${describeError(err)}`;
+        this.unconfirmed.push(...batch);
+      }
       return;
     }
     this.done += batch.length;
     this.options.progress?.(this.files, this.totalFiles);
   }
+}
+
+/** Whether a failed write's outcome is unknown: its COMMIT got no answer (see CommitOutcomeUnknownError). */
+export function outcomeUnknown(err: unknown): boolean {
+  for (let e = err as { cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e instanceof CommitOutcomeUnknownError) return true;
+  }
+  return false;
 }

@@ -47,7 +47,19 @@ export class InvalidationOutbox {
     }
   }
 
-  private async perform(page: PendingInvalidation[], signal?: AbortSignal): Promise<void> {
+  /**
+   * Does invalidations without the registry (it failed): those of a write whose outcome is unknown (the
+   * connection lost at COMMIT: the rows, and their outbox entries, may be in). Deleting cache entries of
+   * rows that did not change costs a cache miss; leaving those of rows that did is a stale cache until the
+   * next write command. Best effort: a Redis failure here is the same "owed" the outbox already holds.
+   */
+  async invalidateUnconfirmed(owed: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    if (!owed.length || !this.deps.cache.configured) return false;
+    const r = await this.deps.cache.attempt(() => this.perform(owed, options.signal));
+    return r.status === 'done';
+  }
+
+  private async perform(page: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<void> {
     const tenants = page.filter((p) => p.kind === 'tenant').map((p) => p.target);
     const businesses = page.filter((p) => p.kind === 'permissions').map((p) => p.target);
     if (page.some((p) => p.kind === 'permissions-all')) await this.deps.admin.invalidateAll({ families: [PERMISSIONS_FAMILY], signal });

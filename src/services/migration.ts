@@ -166,6 +166,7 @@ export class Migration {
       if (!options.dryRun) {
         // The invalidations owed for what was written, even when stopped midway.
         this.recordInvalidation(report, await this.drainAfterWrites(registry as Registry, items));
+        await this.invalidateUnconfirmed(batches.unconfirmed, options.signal);
       }
       await this.warnOfStrandedSubscriptions(registry, items, catalogue, !!options.dryRun);
       report.counts = countActions(items);
@@ -374,10 +375,21 @@ export class Migration {
       return await this.deps.outbox.drain(registry);
     } catch (err) {
       const written = items.filter((i) => i.written).length;
-      if (!(err instanceof BackendUnavailableError) || err.backend !== 'registry' || written === 0) throw err;
+      if (!(err instanceof BackendUnavailableError) || err.backend !== 'registry') throw err;
+      // Nothing written by this run (the registry failed first): the report says so (exit 3), not this error.
+      if (written === 0) return { status: 'done', done: 0, pending: 0 };
       // Owed at least for what this run wrote (the outbox may hold more).
       return this.deps.outbox.cacheConfigured ? { status: 'failed', done: 0, pending: written, error: err } : { status: 'not-configured', done: 0, pending: written };
     }
+  }
+
+  /** The batch in flight when the registry failed may be in (a lost COMMIT acknowledgement): its cache goes anyway. */
+  private async invalidateUnconfirmed(items: MigrationItem[], signal?: AbortSignal): Promise<void> {
+    if (!items.length) return;
+    const owed = items.map((i) =>
+      i.kind === 'tenant' ? { kind: 'tenant' as const, target: i.id } : i.kind === 'subscription' ? { kind: 'permissions' as const, target: i.id } : { kind: 'permissions-all' as const, target: '*' },
+    );
+    if (await this.deps.outbox.invalidateUnconfirmed(owed, { signal })) for (const i of items) i.reason = `${i.reason} (its cache invalidated in case it was)`;
   }
 
   /** Marks written items with whether their invalidation is done; a Redis failure is said once, with the count left owed. */
@@ -439,7 +451,11 @@ export function migrationFailure(report: MigrationReport): TenantctlError | unde
   const c = report.counts;
   // The registry failed (unreachable, locked past the timeout) before anything was written: nothing changed, exit 3.
   const lost = report.dryRun || report.items.some((i) => i.written) ? undefined : failed.find((i) => i.failure === 'backend');
-  if (lost) return new BackendUnavailableError('registry', `nothing was written: ${lost.reason ?? 'the registry failed'}`);
+  if (lost) {
+    // A batch cut off mid-transaction may have committed (its acknowledgement lost): not "nothing was written".
+    const unsure = failed.find((i) => i.reason?.startsWith('not confirmed written'));
+    return new BackendUnavailableError('registry', unsure ? `no write was confirmed: ${unsure.reason!.replace(/^not confirmed written: /, '')}; a rerun finishes` : `nothing was written: ${lost.reason ?? 'the registry failed'}`);
+  }
   const stale = owed || report.items.some((i) => i.cacheInvalidated === false);
   const summary = `${c.error} item(s) failed, ${c.conflict} conflict(s)${stale ? ', cache not invalidated' : ''}`;
   const onlyBadInput = !owed && failed.every((i) => i.action === 'error' && i.failure === 'bad-input');

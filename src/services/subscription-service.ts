@@ -6,6 +6,7 @@ import { demoExpired } from '../permissions/rules.js';
 import type { PermissionService } from './permission-service.js';
 import { parseFeature } from './permission-service.js';
 import type { InvalidationOutbox } from './invalidation-outbox.js';
+import { outcomeUnknown } from './batch-pipeline.js';
 import { subscriptionVersion } from '../registry/content-hash.js';
 import type { StoredSubscription } from '../registry/registry-store.js';
 
@@ -154,7 +155,16 @@ export class SubscriptionService {
    * silently reverting this change.
    */
   private async write(registry: Registry, next: Subscription, current: StoredSubscription | undefined): Promise<ChangeResult> {
-    const outcome = await registry.applyChanges({ subscriptions: [{ sub: next, hash: current?.tenantctl_hash ?? null, expect: subscriptionVersion(current) }] });
+    let outcome;
+    try {
+      outcome = await registry.applyChanges({ subscriptions: [{ sub: next, hash: current?.tenantctl_hash ?? null, expect: subscriptionVersion(current) }] });
+    } catch (err) {
+      if (!(err instanceof BackendUnavailableError) || err.backend !== 'registry' || !outcomeUnknown(err)) throw err;
+      // Cut off mid-transaction, the change may have landed (a lost COMMIT acknowledgement): its cached
+      // permissions go anyway (a cache miss at worst), and the error says the outcome is unknown.
+      const invalidated = await this.deps.outbox.invalidateUnconfirmed([{ kind: 'permissions', target: next.business_id }]);
+      throw new BackendUnavailableError('registry', `${describeError(err)}; the change may or may not have been written${invalidated ? ` (permissions:${next.business_id} invalidated in case)` : ''}: check with get-permissions, or run it again`, { cause: err, reason: err.reason });
+    }
     if (outcome.conflicts.subscriptions.length) {
       throw new PartialFailureError(`the subscription of ${next.business_id} changed in the registry while this command ran; nothing written, run it again`);
     }

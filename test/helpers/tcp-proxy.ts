@@ -14,6 +14,12 @@ export interface TcpProxy {
   cut(): Promise<void>;
   /** Stops forwarding on every connection, open and new, without closing any: a server that went silent. */
   stall(): void;
+  /**
+   * Once a client message matching `armed` has passed, the next one matching `cut` is delivered to the
+   * server and the client's connection is dropped at once: the server acts on it, the client never hears
+   * (a COMMIT whose acknowledgement is lost).
+   */
+  cutAfter(armed: RegExp, cut: RegExp): void;
   restore(): Promise<void>;
   /** Connections currently open through the proxy. */
   open(): number;
@@ -25,6 +31,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const sockets = new Set<net.Socket>();
   const pairs: Array<[net.Socket, net.Socket]> = [];
   let stalled = false;
+  let trap: { armed: RegExp; cut: RegExp; ready: boolean } | undefined;
   let server: net.Server | undefined;
 
   const listen = () =>
@@ -43,7 +50,22 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         upstream.on('error', drop).on('close', drop);
         if (stalled) return;
         pairs.push([client, upstream]);
-        client.pipe(upstream);
+        client.on('data', (chunk: Buffer) => {
+          const text = chunk.toString('latin1');
+          if (trap && !trap.ready && trap.armed.test(text)) trap.ready = true;
+          else if (trap?.ready && trap.cut.test(text)) {
+            trap = undefined;
+            // The server gets it and then the end of the stream; the client is cut before any answer.
+            upstream.unpipe(client);
+            client.removeAllListeners('close');
+            client.on('error', () => undefined);
+            upstream.end(chunk);
+            client.destroy();
+            sockets.delete(client);
+            return;
+          }
+          upstream.write(chunk);
+        });
         upstream.pipe(client);
       });
       s.once('error', reject);
@@ -77,10 +99,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       pairs.length = 0;
       await stop();
     },
+    cutAfter(armed, cut) {
+      trap = { armed, cut, ready: false };
+    },
     stall() {
       stalled = true;
       for (const [client, upstream] of pairs.splice(0)) {
-        client.unpipe(upstream);
+        client.removeAllListeners('data');
         upstream.unpipe(client);
         client.pause();
         upstream.pause();
