@@ -125,7 +125,8 @@ export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
   };
   if (s.cluster) {
     const nodes = parseHostPorts(s.cluster.value, s.cluster.where);
-    return { ...base, topology: 'cluster', nodes, display: `cluster ${nodes.map(hp).join(',')}` };
+    // A Cluster has database 0 only: a URL's /N lent beside it is not used (counts read db0 of each master).
+    return { ...base, db: undefined, topology: 'cluster', nodes, display: `cluster ${nodes.map(hp).join(',')}` };
   }
   if (s.sentinel) {
     const nodes = parseHostPorts(s.sentinel.value, s.sentinel.where);

@@ -294,6 +294,9 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     timeoutMs: redisTimeoutMs,
   });
   const notices: string[] = [];
+  if (redis?.topology === 'cluster' && urlPick && /^\/0*[1-9]\d*$/.test(new URL(String(urlPick.value)).pathname)) {
+    notices.push(`note: the Redis URL's database (${urlPick.where}) is not used: a Cluster has database 0 only`);
+  }
   const ignored = urlPick ? ignoredRedisUrlParams(String(urlPick.value)) : [];
   if (ignored.length) notices.push(`note: the Redis URL (${urlPick!.where}): query parameter${ignored.length > 1 ? 's' : ''} ${ignored.slice(0, 5).join(', ')} not used by tenantctl (it reads db, username, password)`);
   // TLS files beside a plain redis:// server are not used: said once, and shown as such by `config`.

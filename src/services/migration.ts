@@ -107,10 +107,11 @@ export class Migration {
   async run(options: MigrationOptions = {}): Promise<MigrationReport> {
     // A tenants directory named explicitly that does not exist is a usage error, said before anything is created or locked.
     const { source } = this.deps;
-    // The default one missing too, for a run that writes: there is nothing to migrate, and opening the registry
-    // would create an embedded one here (run from a subdirectory of a fresh clone: a stray project shadowing the real one).
-    if (!source.checkDir() && !options.dryRun) {
-      throw new UsageError(`no tenants directory at ${source.dir}: nothing to migrate (run from the project, or give --tenants-dir); nothing was created`, { reason: 'bad-tenants-dir' });
+    // The default one missing too: there is nothing to migrate, and opening the registry would create an
+    // embedded one here (run from a subdirectory of a fresh clone: a stray project shadowing the real one).
+    // A dry run says so too (it showed an empty plan, exit 0, where the real run is exit 2).
+    if (!source.checkDir()) {
+      throw new UsageError(`no tenants directory at ${source.dir}: nothing to migrate (run from the project, or give --tenants-dir)${options.dryRun ? '' : '; nothing was created'}`, { reason: 'bad-tenants-dir' });
     }
     // Ids named on the command line are checked before anything is opened.
     const named = options.ids?.length ? [...new Set(options.ids.map((id) => parseId(id)))] : undefined;

@@ -50,6 +50,16 @@ describe('run from the wrong directory, or given the wrong path', () => {
     expect(typo.stderr).toMatch(new RegExp(`^warning: tenant ${a}x is in neither the registry nor YAML \\(a typo\\?\\)$`, 'm'));
   });
 
+  it('migrate-yaml --dry-run with no tenants directory is exit 2, as the real run (it showed an empty plan, exit 0)', async () => {
+    for (const args of [['migrate-yaml', '--dry-run'], ['migrate-yaml']]) {
+      const r = await runCli(args, { cwd: nowhere });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(/no tenants directory at .*: nothing to migrate/);
+    }
+    expect(readdirSync(nowhere)).toEqual([]);
+  });
+
   it('migrate-yaml --registry <a directory holding files> is exit 2 and leaves it as it was (initdb ran in it)', async () => {
     ws.writeTenant('acme', tenantYaml('acme', 'Acme'));
     const before = readdirSync(ws.tenantsDir).sort();

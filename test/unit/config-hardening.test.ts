@@ -136,3 +136,18 @@ describe('configuration: values that were silently misread', () => {
     expect(debugFromEnv({})).toBe(false);
   });
 });
+
+describe('a Redis URL beside a Cluster', () => {
+  it('lends credentials, not its database: a Cluster has db 0 only (counts read db 0; a note says so)', () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-cfgh-'));
+    try {
+      const c = resolveConfig({}, { REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_URL: 'redis://app:pw@ignored:6379/3' }, cwd);
+      expect(c.redis).toMatchObject({ topology: 'cluster', username: 'app', password: 'pw' });
+      expect(c.redis!.db).toBeUndefined();
+      expect(c.notices.join('\n')).toMatch(/database .* is not used: a Cluster has database 0 only/);
+      expect(resolveConfig({}, { REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_URL: 'redis://app:pw@ignored:6379/0' }, cwd).notices.join('\n')).not.toMatch(/Cluster has database 0/);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
