@@ -434,6 +434,10 @@ describe('CLI commands', () => {
         expect(r.stderr).not.toContain('wrongpass');
         expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
       }
+      // -o json: a document even when it never connected (before: nothing on stdout), the same shape as a failed step's.
+      const json = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: { REDIS_URL: downUrl, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
+      expect(json.code).toBe(3);
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, server: expect.stringContaining('redis://'), error: expect.stringMatching(/unreachable/), steps: [] });
     });
 
     it('a server that answers PING and then stalls: the test stops at the step that timed out (no DEL, no INFO each waiting a timeout of its own)', async () => {

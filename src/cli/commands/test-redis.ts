@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { BackendUnavailableError } from '../../errors.js';
+import { BackendUnavailableError, describeError } from '../../errors.js';
 import { action } from '../action.js';
 
 function failedStep(steps: Array<{ step: string; ok: boolean; detail?: string }>) {
@@ -14,7 +14,14 @@ export function register(program: Command): void {
     .description('smoke-test Redis for CI: PING, SET with TTL, GET, DEL on a unique key, with latencies')
     .action(
       action<[], object>(async (ctx) => {
-        const r = await ctx.admin.testRedis();
+        let r;
+        try {
+          r = await ctx.admin.testRedis();
+        } catch (err) {
+          // Not even connected: a script asking for -o json still gets its document (ok false, and why).
+          if (!(err instanceof BackendUnavailableError) || err.backend !== 'redis') throw err;
+          return { data: { ok: false, server: ctx.cache.target ?? null, error: describeError(err), steps: [] }, render: () => undefined, failure: err };
+        }
         return {
           data: r,
           failure: r.ok ? undefined : failedStep(r.steps),
