@@ -24,6 +24,10 @@ describe('watch refuses registries it cannot LISTEN to', () => {
     const supabase = await runCli(['watch', '--registry', 'https://abc.supabase.co'], { cwd: ws.dir, env: { SUPABASE_SERVICE_ROLE_KEY: 'k' } });
     expect(supabase.code).toBe(2);
     expect(supabase.stderr).toMatch(/not supported here: a Supabase registry given as https:\/\/ .*Postgres connection string/);
+    // A bad --metrics is bad input (exit 2) even with no Redis configured (before: exit 3, "no Redis").
+    const metrics = await runCli(['watch', '--registry', 'postgres://u@127.0.0.1:1/db', '--metrics', 'nohostport'], { cwd: ws.dir });
+    expect(metrics.code, metrics.stderr).toBe(2);
+    expect(metrics.stderr).toMatch(/--metrics "nohostport": expected host:port/);
   });
 
   it('--print-sql prints the install script without connecting anywhere', async () => {

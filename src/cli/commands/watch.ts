@@ -60,9 +60,10 @@ export function register(program: Command): void {
           return { data, render: (out: Output) => renderTriggers(out, data), counts: { triggers: r.status === 'unchanged' || r.status === 'absent' ? 0 : r.triggers.length } };
         }
 
+        // Bad input first (exit 2), whatever else is missing.
+        const address = opts.metrics === undefined ? undefined : parseListenAddress(opts.metrics);
         if (!ctx.cache.spec) throw new BackendUnavailableError('redis', 'watch needs Redis: no Redis configured', { reason: 'not-configured' });
         const metrics = new WatchMetrics();
-        const address = opts.metrics === undefined ? undefined : parseListenAddress(opts.metrics);
         if (address && !isLoopback(address.host)) ctx.out.warn(`warning: --metrics ${address.host} is not loopback: anyone who can reach it reads the counters (no authentication)`);
         const server = address ? await serveMetrics(address, metrics) : undefined;
         const json = ctx.out.isDocument;
