@@ -50,6 +50,12 @@ describe('run from the wrong directory, or given the wrong path', () => {
     expect(typo.stderr).toMatch(new RegExp(`^warning: tenant ${a}x is in neither the registry nor YAML \\(a typo\\?\\)$`, 'm'));
   });
 
+  it('get-config from a directory with no project: exit 1 that says there was nothing to look in', async () => {
+    const r = await runCli(['get-config', 'acme'], { cwd: nowhere });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^error: tenant acme not found in the registry or YAML \(there is no tenants directory at .*: run from the project, or give --tenants-dir\)$/m);
+  });
+
   it('migrate-yaml --dry-run with no tenants directory is exit 2, as the real run (it showed an empty plan, exit 0)', async () => {
     for (const args of [['migrate-yaml', '--dry-run'], ['migrate-yaml']]) {
       const r = await runCli(args, { cwd: nowhere });
