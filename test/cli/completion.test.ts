@@ -194,6 +194,21 @@ ${calls.join('\n')}`;
     expect(helpText.stdout).not.toMatch(/__complete/);
   });
 
+  it('the script needs no configuration: a malformed config file or an unusable DATABASE_URL still gives it (a shell start-up file sources it anywhere)', async () => {
+    const broken = workspace({}, { registry: false });
+    try {
+      writeFileSync(path.join(broken.dir, 'tenantctl.config.yaml'), 'ttl: [\n');
+      for (const env of [{}, { DATABASE_URL: 'mysql://u:p@h/db' }]) {
+        const r = await runCli(['completion', 'bash'], { cwd: broken.dir, env });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/^complete -F \S+ tenantctl$/m);
+        expect(r.stderr).toBe('');
+      }
+    } finally {
+      broken.cleanup();
+    }
+  });
+
   it('an unknown shell is a usage error', async () => {
     const r = await runCli(['completion', 'tcsh']);
     expect(r.code).toBe(2);

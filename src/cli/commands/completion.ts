@@ -25,13 +25,14 @@ Load it:
   bash   source <(tenantctl completion bash)        (or save it in ~/.local/share/bash-completion/completions/tenantctl)
   zsh    source <(tenantctl completion zsh)         (or save it as _tenantctl in a directory of $fpath)
   fish   tenantctl completion fish | source         (or save it in ~/.config/fish/completions/tenantctl.fish)`)
-    .action(
-      action<[Shell], object>(async (_ctx, shell) => {
-        // `program` is complete by now: every register() has run before any action.
-        const script = completionScript(shell, program);
-        return { data: { shell, script }, render: (out) => out.line(script.trimEnd()) };
-      }),
-    );
+    // No configuration is read (nor needed): `source <(tenantctl completion bash)` in a shell's start-up file
+    // works from any directory, a malformed tenantctl.config.yaml or an unusable DATABASE_URL included.
+    .action((shell: Shell, _opts: unknown, cmd: Command) => {
+      // `program` is complete by now: every register() has run before any action.
+      const script = completionScript(shell, program);
+      const { json, output } = cmd.optsWithGlobals() as { json?: boolean; output?: string };
+      process.stdout.write(json || output === 'json' ? `${JSON.stringify({ shell, script }, null, 2)}\n` : `${script.trimEnd()}\n`);
+    });
 
   program
     .command(COMPLETE_COMMAND, { hidden: true })
