@@ -283,6 +283,8 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   });
   const masterPick = str('sentinel_master');
   const sentinelPassword = str('sentinel_password');
+  // The Sentinel's master name and password are not used when no Sentinel won: `config` says so.
+  if (!sentinelPick && winner) for (const key of ['sentinel_master', 'sentinel_password']) if (settings.get(key)?.origin) settings.get(key)!.overriddenBy = winner.where;
   const tls = { ca: file('redis_ca_cert'), cert: file('redis_tls_cert'), key: file('redis_tls_key') };
   const redis = parseRedisSpec({
     url: urlPick && { value: String(urlPick.value), where: `Redis URL (${urlPick.where})` },
@@ -303,7 +305,9 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   if (redis?.topology === 'standalone' && !redis.tls && tlsFilesGiven(tls)) {
     const unused = ['redis_ca_cert', 'redis_tls_cert', 'redis_tls_key'].map((k) => settings.get(k)!).filter((st) => st.origin);
     for (const st of unused) st.overriddenBy = `the redis:// URL (${urlPick!.where})`;
-    notices.push(`${unused.map((st) => st.origin).join(', ')} not used: the Redis URL (${urlPick!.where}) is redis://, so no TLS (rediss:// for TLS)`);
+    // Each by its name (`redis_ca_cert in tenantctl.config.yaml`, `env REDIS_CA_CERT`), not the whole file.
+    const named = unused.map((st) => (st.source === 'file' ? `${st.key} in ${st.origin}` : st.origin));
+    notices.push(`${named.join(', ')} not used: the Redis URL (${urlPick!.where}) is redis://, so no TLS (rediss:// for TLS)`);
   }
 
   const ttl = int('ttl', 'TTL', 300);

@@ -151,3 +151,20 @@ describe('a Redis URL beside a Cluster', () => {
     }
   });
 });
+
+describe('settings given but not used are named', () => {
+  it('TLS files from the config file are named by key; a Sentinel master and password are marked when a URL on the command line wins', () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-cfgh-'));
+    try {
+      writeFileSync(path.join(cwd, 'tenantctl.config.yaml'), 'redis_ca_cert: ca.pem\nredis_sentinel: s1:26379\nsentinel_master: prod\nsentinel_password: sp\n');
+      const c = resolveConfig({ redisUrl: 'redis://127.0.0.1:6390' }, {}, cwd);
+      expect(c.notices.join('\n')).toMatch(/^redis_ca_cert in tenantctl\.config\.yaml not used: the Redis URL \(--redis-url\) is redis:\/\//m);
+      const byKey = Object.fromEntries(c.settings.map((st) => [st.key, st]));
+      expect(byKey.redis_sentinel.overriddenBy).toBe('--redis-url');
+      expect(byKey.sentinel_master.overriddenBy).toBe('--redis-url');
+      expect(byKey.sentinel_password.overriddenBy).toBe('--redis-url');
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
