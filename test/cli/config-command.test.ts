@@ -101,7 +101,8 @@ describe('config', () => {
       expect(r.stdout).toContain('postgres://bob:****@db.example:5432/app');
     }
     const s = bySetting(JSON.parse((await runCli(['config', '--json'], { cwd: ws.dir, env })).stdout) as Report);
-    expect(s.sentinel_password).toEqual({ setting: 'sentinel_password', value: '****', source: 'env', origin: 'env REDIS_SENTINEL_PASSWORD', overridden_by: null });
+    // No Sentinel here: its password is not used (the single server of REDIS_URL is).
+    expect(s.sentinel_password).toEqual({ setting: 'sentinel_password', value: '****', source: 'env', origin: 'env REDIS_SENTINEL_PASSWORD', overridden_by: 'env REDIS_URL' });
     expect(s.registry.value).toBe('postgres://bob:****@db.example:5432/app?sslmode=require&password=****');
     expect(s.registry.origin).toBe('env DATABASE_URL');
   });
