@@ -23,9 +23,9 @@ export function maskUrl(url: string): string {
     if (colon < 0) return `${scheme}****@`;
     return `${scheme}${userinfo.slice(0, colon)}:****@`;
   });
-  // Query parameters, and the key=value words of a libpq connection string ("host=h password=pw").
-  return userInfoMasked.replace(/(^|[?&;\s])([^=&;#?\s]+)=([^&;#\s]*)/g, (m, sep: string, name: string) =>
-    SECRET_PARAM.test(decodeSafe(name)) ? `${sep}${name}=****` : m,
+  // Query parameters, and the key = value words of a libpq connection string ("host=h password = 'p w'").
+  return userInfoMasked.replace(/(^|[?&;\s])([^=&;#?\s]+)(\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&;#\s]*)/g, (m, sep: string, name: string, eq: string) =>
+    SECRET_PARAM.test(decodeSafe(name)) ? `${sep}${name}${eq}****` : m,
   );
 }
 

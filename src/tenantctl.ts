@@ -12,7 +12,7 @@ import { Migration } from './services/migration.js';
 import { PermissionService } from './services/permission-service.js';
 import { SubscriptionService } from './services/subscription-service.js';
 import { InvalidationOutbox, type DrainResult } from './services/invalidation-outbox.js';
-import { BackendUnavailableError, describeError } from './errors.js';
+import { BackendUnavailableError, UsageError, describeError } from './errors.js';
 
 import { REGISTRY_RETRY_MS } from './registry/registry-retry.js';
 
@@ -215,6 +215,12 @@ export class Tenantctl {
     try {
       return await (await this.registry()).pendingInvalidations(limit);
     } catch (err) {
+      // An unusable registry setting is the registry's problem, not the cache command's (invalidate has
+      // deleted its keys by now): said, not the run's error.
+      if (err instanceof UsageError && err.reason === 'bad-registry') {
+        this.warn(`warning: invalidations owed by earlier writes not checked: ${describeError(err)}`);
+        return undefined;
+      }
       if (!(err instanceof BackendUnavailableError)) throw err;
       if (err.reason !== 'not-configured') this.warn(`warning: invalidations owed by earlier writes not checked: ${describeError(err)}`);
       return undefined;

@@ -225,12 +225,13 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   const pick = (key: string): Picked | undefined => {
     const def = SETTINGS.find((s) => s.key === key)!;
     // Blanks around a value are a copy-paste slip (" redis://…" is used as a URL by the drivers, which trim it).
-    const trimmed = (v: unknown) => (typeof v === 'string' ? v.trim() : v);
+    // A secret (a password with deliberate blanks) is taken as given.
+    const trimmed = (v: unknown) => (typeof v === 'string' && !def.secret ? v.trim() : v);
     const flag = def.flag ? flags[def.flag] : undefined;
     if (flag !== undefined) return { value: trimmed(flag), source: 'flag', where: def.flagName!, base: cwd };
     for (const name of def.env ?? []) {
-      const v = env[name]?.trim();
-      if (v !== undefined && v !== '') return { value: v, source: 'env', where: `env ${name}`, base: cwd };
+      const v = def.secret ? env[name] : env[name]?.trim();
+      if (v !== undefined && v.trim() !== '') return { value: v, source: 'env', where: `env ${name}`, base: cwd };
     }
     const fileValue = data[key];
     if (fileValue !== undefined && fileValue !== null) return { value: trimmed(fileValue), source: 'file', where: fileName, base: project.dir };

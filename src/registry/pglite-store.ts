@@ -21,7 +21,7 @@ export interface PgliteOpenOptions {
  */
 export async function openPgliteStore(dir: string | undefined, options: PgliteOpenOptions = {}): Promise<SqlRegistryStore> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS;
-  if (dir) checkRegistryDir(dir, !!options.create);
+  if (dir) checkRegistryDir(dir, false);
   if (dir && !options.create && !existsSync(path.join(dir, 'PG_VERSION'))) {
     throw new BackendUnavailableError('registry', `no embedded registry at ${dir}`, { reason: 'not-configured' });
   }
@@ -34,6 +34,13 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
       throw new UsageError(`cannot create the embedded registry ${dir}: ${(err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'a file is in the way' : (err as Error).message}`);
     }
     release = await acquireProcessLock(`${dir}.lock`, timeoutMs, `the embedded registry ${dir}`);
+    // Under the lock: another process's first write may be running initdb here (files, no PG_VERSION yet).
+    try {
+      checkRegistryDir(dir, !!options.create);
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
   try {
     const { PGlite } = await import('@electric-sql/pglite');

@@ -59,7 +59,7 @@ export function parseRegistrySpec(value: string, env: NodeJS.ProcessEnv, base: s
 /** A plain path that reads as a connection string without its scheme is a usage error (it was made a directory). */
 function refuseConnectionString(v: string, where: string): void {
   const looksLike =
-    /(^|\s)[A-Za-z_]+=/.test(v) ? 'a libpq connection string ("host=… dbname=…")'
+    /(^|\s)[A-Za-z_]+\s*=/.test(v) ? 'a libpq connection string ("host=… dbname=…")'
     : v.startsWith('//') || /^[^/\s]*@/.test(v) || /^[^/\s]+:\d+(\/|$)/.test(v) ? 'a URL without its scheme'
     : undefined;
   const shown = clip(maskUrl(v), 200);

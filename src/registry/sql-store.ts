@@ -455,8 +455,8 @@ export class SqlRegistryStore implements Registry {
   }
 }
 
-/** An error the server answered with (it carries a SQLSTATE such as 40001 or 55P03). */
+/** An error the server answered with: a SQLSTATE (40001, 55P03) and a severity (pg and PGlite both carry it); EPIPE is not one. */
 function hasSqlState(err: unknown): boolean {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+  const e = err as { code?: unknown; severity?: unknown } | undefined;
+  return typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.severity === 'string';
 }

@@ -67,7 +67,8 @@ const check = (area: Area, name: string, status: CheckStatus, detail: string, ex
  * embedded registry must be reported, not crash the doctor).
  */
 function backendFailure(area: Area, name: string, err: unknown): DoctorCheck {
-  if (err instanceof BackendUnavailableError && err.reason === 'no-permission') return check(area, name, 'fail', describeError(err));
+  // Refused for lack of rights, or a setting that names no usable registry (exit 2 elsewhere): findings.
+  if ((err instanceof BackendUnavailableError && err.reason === 'no-permission') || err instanceof UsageError) return check(area, name, 'fail', describeError(err));
   return check(area, name, 'fail', describeError(err), { unreachable: true });
 }
 

@@ -377,8 +377,10 @@ export class Migration {
     } catch (err) {
       const written = items.filter((i) => i.written).length;
       if (!(err instanceof BackendUnavailableError) || err.backend !== 'registry') throw err;
-      // Nothing written by this run (the registry failed first): the report says so (exit 3), not this error.
-      if (written === 0) return { status: 'done', done: 0, pending: 0 };
+      // Nothing written because the registry failed during the run: the report says so (exit 3), not this
+      // error. Lost only now (everything unchanged), it is still the run's failure.
+      if (written === 0 && items.some((i) => i.failure === 'backend')) return { status: 'done', done: 0, pending: 0 };
+      if (written === 0) throw err;
       // Owed at least for what this run wrote (the outbox may hold more).
       return this.deps.outbox.cacheConfigured ? { status: 'failed', done: 0, pending: written, error: err } : { status: 'not-configured', done: 0, pending: written };
     }

@@ -1,5 +1,5 @@
 import { REGISTRY_RETRY_MS } from '../registry/registry-retry.js';
-import { BackendUnavailableError, NotFoundError, PartialFailureError, TenantFileError, describeError } from '../errors.js';
+import { BackendUnavailableError, NotFoundError, PartialFailureError, TenantFileError, UsageError, describeError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
@@ -268,7 +268,12 @@ export class TenantConfigService {
   async unknown(ids: string[]): Promise<string[]> {
     const notInYaml = ids.filter((id) => !this.deps.source.fileOf(id));
     if (!notInYaml.length) return [];
-    const registry = await this.readableRegistry('checking YAML only');
+    // Asked after a cache command did its work: an unusable registry setting cannot make it fail then.
+    const registry = await this.readableRegistry('checking YAML only').catch((err: unknown) => {
+      if (err instanceof UsageError && err.reason === 'bad-registry') return null;
+      throw err;
+    });
+    if (registry === null) return [];
     if (this.registryDown) return [];
     const rows = registry ? await registry.getTenants(notInYaml).catch(() => undefined) : new Map();
     return rows ? notInYaml.filter((id) => !rows.has(id)) : [];

@@ -1,4 +1,4 @@
-import { BackendUnavailableError, InterruptedError, UsageError, describeError } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, PartialFailureError, UsageError, describeError } from '../errors.js';
 import { PERMISSIONS_FAMILY, type KeySpace } from '../keys/key-families.js';
 import { Cache, type OpenStore } from '../cache/cache.js';
 import type { RedisSpec } from '../cache/redis-spec.js';
@@ -579,11 +579,24 @@ export class Watcher {
     this.options.onNotice(`watch: reconcile: ${found} row(s) changed since ${new Date(since).toISOString()} invalidated`);
   }
 
+  /**
+   * verify with fix, whose failure after some deletions is a PartialFailureError (exit 4 for the CLI's
+   * verify --fix): for watch it is the backend failing, retried with backoff like any other.
+   */
+  private async verifyOrBackendError(verifier: CacheVerifier, options: Parameters<CacheVerifier['verify']>[0]) {
+    try {
+      return await verifier.verify(options);
+    } catch (err) {
+      if (err instanceof PartialFailureError && err.cause instanceof BackendUnavailableError) throw err.cause;
+      throw err;
+    }
+  }
+
   /** The verify pass: every cached tenant_config: / permissions: entry compared with the registry now; the wrong ones invalidated. */
   private async reconcileCache(): Promise<void> {
     const feed = this.feed!;
     const verifier = new CacheVerifier({ cache: this.cache!, keys: this.deps.keys, registry: async () => feed.registry, source: this.deps.source, env: this.deps.env });
-    const report = await verifier.verify({
+    const report = await this.verifyOrBackendError(verifier, {
       batchSize: this.batchSize,
       signal: this.options.signal,
       // The wrong entries themselves go (as verify --fix: each only while it still holds what was judged).

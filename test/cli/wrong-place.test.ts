@@ -124,6 +124,26 @@ describe('a registry setting that is not usable fails only the commands that ope
         expectOneLineError(r);
         expect(r.stderr).not.toContain('Pw0rd9');
       }
+      // invalidate needs Redis only: it does its work, and the registry's problem is a warning (before: keys
+      // deleted, then exit 2 with no report, when it asked the registry what earlier writes still owe).
+      const key = `tenant_config:${uniq('inv')}`;
+      const id = key.slice('tenant_config:'.length);
+      const plain = new Redis(redis, { lazyConnect: true });
+      await plain.connect();
+      try {
+        await plain.set(key, '{}');
+        const inv = await runCli(['invalidate', id, '--json'], { cwd: ws.dir, env: { ...env, REDIS_URL: redis } });
+        expect(inv.code, inv.stderr).toBe(0);
+        expect(JSON.parse(inv.stdout).tenants[0]).toMatchObject({ tenant: id, total: 1 });
+        expect(inv.stderr).toMatch(/^warning: invalidations owed by earlier writes not checked: /m);
+        expect(await plain.exists(key)).toBe(0);
+      } finally {
+        plain.disconnect();
+      }
+      // doctor: a failed registry check (exit 1), not "unreachable" (exit 3).
+      const doctor = await runCli(['doctor', '--json'], { cwd: ws.dir, env });
+      expect(doctor.code, doctor.stderr).toBe(1);
+      expect(JSON.parse(doctor.stdout).checks).toContainEqual(expect.objectContaining({ area: 'registry', status: 'fail' }));
       expect(existsSync(path.join(ws.dir, '.tenantctl'))).toBe(false);
     });
   }

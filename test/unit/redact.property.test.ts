@@ -25,6 +25,9 @@ describe('maskUrl (property)', () => {
       fc.property(password.filter((p) => !/[\s&;#?=@]/.test(p)), (pw) => {
         expect(maskUrl(`host=127.0.0.1 user=postgres password=${pw} dbname=test`)).toBe('host=127.0.0.1 user=postgres password=**** dbname=test');
         expect(maskUrl(`password=${pw} host=h`)).toBe('password=**** host=h');
+        // libpq allows blanks around "=" and quoted values.
+        expect(maskUrl(`host = h password = ${pw} dbname = d`)).toBe('host = h password = **** dbname = d');
+        expect(maskUrl(`host=h password='${pw} x\\'y' dbname=d`)).toBe('host=h password=**** dbname=d');
         expect(maskUrl(`postgres://h/db?sslmode=require&password=${pw}`)).toBe('postgres://h/db?sslmode=require&password=****');
         // The first parameter right after "?" (a URL's start and its path are no parameter name).
         expect(maskUrl(`postgres://u@h:5/db?sslpassword=${pw}&application_name=x`)).toBe('postgres://****@h:5/db?sslpassword=****&application_name=x');

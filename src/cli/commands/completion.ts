@@ -1,4 +1,6 @@
 import { Argument, type Command } from 'commander';
+import { dump } from 'js-yaml';
+import { UsageError } from '../../errors.js';
 import { loadTiersFile, tiersFilePath } from '../../permissions/tiers-file.js';
 import { action } from '../action.js';
 import type { CliContext } from '../context.js';
@@ -31,7 +33,11 @@ Load it:
       // `program` is complete by now: every register() has run before any action.
       const script = completionScript(shell, program);
       const { json, output } = cmd.optsWithGlobals() as { json?: boolean; output?: string };
-      process.stdout.write(json || output === 'json' ? `${JSON.stringify({ shell, script }, null, 2)}\n` : `${script.trimEnd()}\n`);
+      if (json && output && output !== 'json') throw new UsageError(`output formats disagree (json, ${output}): give one of --json, -o / --output`);
+      const format = json ? 'json' : output;
+      if (format === 'json') process.stdout.write(`${JSON.stringify({ shell, script }, null, 2)}\n`);
+      else if (format === 'yaml') process.stdout.write(dump({ shell, script }, { lineWidth: -1 }));
+      else process.stdout.write(`${script.trimEnd()}\n`);
     });
 
   program
