@@ -164,3 +164,23 @@ describe('migrate-yaml of ids that have no file, the catalogue unchanged', () =>
     }
   });
 });
+
+describe('two first writers to a new embedded registry at once', () => {
+  it('both finish: the second waits for the first one\'s initdb under the lock (it read the half-made directory as "not a registry")', async () => {
+    const ws = workspace({ acme: tenantYaml('acme', 'Acme'), beta: tenantYaml('beta', 'Beta') }, { registry: false });
+    try {
+      const first = runCli(['migrate-yaml', 'acme'], { cwd: ws.dir, env: { REGISTRY_TIMEOUT_MS: '60000' } });
+      // The second starts once the first's initdb has begun filling the directory.
+      const deadline = Date.now() + 20_000;
+      while (!(existsSync(ws.registryDir) && readdirSync(ws.registryDir).length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const second = runCli(['migrate-yaml', 'beta'], { cwd: ws.dir, env: { REGISTRY_TIMEOUT_MS: '60000' } });
+      const [a, b] = await Promise.all([first, second]);
+      expect(a.code, a.stderr).toBe(0);
+      expect(b.code, b.stderr).toBe(0);
+      const list = await runCli(['list-tenants', '--json'], { cwd: ws.dir });
+      expect(JSON.parse(list.stdout).filter((t: { source: string }) => t.source === 'database').map((t: { id: string }) => t.id).sort()).toEqual(['acme', 'beta']);
+    } finally {
+      ws.cleanup();
+    }
+  }, 60_000);
+});
