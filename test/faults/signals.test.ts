@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -405,4 +405,31 @@ describe('a command that does not work in batches stops at once on the first sig
     expect(r.code, r.stderr).toBe(143);
     expect(r.stderr).toMatch(/terminated/);
   });
+});
+
+describe.runIf(TEST_DATABASE_URL)('a write stopped at once by a signal', () => {
+  it('set-subscription waiting on a silent PostgreSQL: SIGTERM is exit 143 at once, and the audit log says it was interrupted', async () => {
+    const db = await freshPostgresDatabase();
+    const target = new URL(db.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const ws = workspace({}, { registry: false });
+    try {
+      writeFileSync(path.join(ws.tenantsDir, 'tiers.yaml'), 'features: [has_ai]\ntiers:\n  pilot_core: { features: [has_ai], max_devices: 3 }\n');
+      expect((await runCli(['migrate-yaml'], { cwd: ws.dir, env: { DATABASE_URL: db.url } })).code).toBe(0);
+      proxy.stall();
+      const audit = path.join(ws.dir, 'audit.log');
+      const run = spawnCli(['set-subscription', 'acme', '--tier', 'pilot_core', '--audit-log', audit, '--registry-timeout', '20000'], { cwd: ws.dir, env: { DATABASE_URL: proxy.via(db.url) } });
+      await new Promise((r) => setTimeout(r, 1500));
+      run.child.kill('SIGTERM');
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(143);
+      expect(r.ms).toBeLessThan(15_000);
+      const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines).toEqual([expect.objectContaining({ command: 'set-subscription', outcome: 'interrupted', exit_code: 143 })]);
+    } finally {
+      await proxy.close();
+      ws.cleanup();
+      await db.drop();
+    }
+  }, 60_000);
 });
