@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { BackendUnavailableError, DeniedError, InterruptedError, UsageError } from '../../errors.js';
 import type { TenantInvalidation } from '../../services/cache-admin.js';
+import { invalidateTenantsAndOwed, type TenantInvalidationResult } from '../../services/tenant-invalidation.js';
 import type { DrainResult } from '../../services/invalidation-outbox.js';
 import type { PendingInvalidation } from '../../registry/registry-store.js';
 import { action, idsArg } from '../action.js';
@@ -56,29 +57,27 @@ export function register(program: Command): void {
           return { data: { dryRun: true, owed: list.map((o) => ({ kind: o.kind, target: o.target })) }, render: (out) => renderOwed(out, list) };
         }
         if (!opts.dryRun) ctx.audit.begin('invalidate', { tenants, pending: !!opts.pending });
-        let results: TenantInvalidation[] = [];
+        let r: TenantInvalidationResult;
         try {
-          results = tenants.length ? await ctx.admin.invalidateTenants(tenants, { dryRun: opts.dryRun, signal: ctx.signal }) : [];
+          r = await invalidateTenantsAndOwed(
+            { admin: ctx.admin, owedInvalidations: (n) => ctx.owedInvalidations(n), drainOwedInvalidations: () => ctx.drainOwedInvalidations(), unknown: (ids) => ctx.tenants.unknown(ids) },
+            { tenants, dryRun: !!opts.dryRun, pending: !!opts.pending, signal: ctx.signal },
+          );
         } catch (err) {
           if (!(err instanceof BackendUnavailableError || err instanceof InterruptedError) || !err.progress) throw err;
           const counts: Record<string, number> = { deleted: err.progress.done };
           // The one-line error says what was deleted; stdout carries the document only when one is asked for.
           return { data: { dryRun: false, tenants: [], deleted: err.progress.done, error: err.message }, render: () => undefined, failure: err, counts };
         }
-        // Invalidations earlier writes still owe (the registry's outbox) are done with --pending only: they may
-        // reach every tenant's keys (a catalogue change owes every permissions: entry), and `invalidate acme`
-        // touches acme's alone. Otherwise what is owed is said, never creating a registry.
-        const owed = opts.pending && !opts.dryRun ? await ctx.drainOwedInvalidations() : undefined;
-        if (opts.pending && opts.dryRun) {
-          const list = (await ctx.owedInvalidations()) ?? [];
+        const { results, drained: owed, unknown } = r;
+        if (r.owed) {
+          const list = r.owed;
           ctx.out.info(list.length ? `--pending would also do ${list.length} invalidation(s) owed by earlier writes: ${list.slice(0, 5).map((o) => `${o.kind} ${o.target}`).join(', ')}${list.length > 5 ? ', …' : ''}` : 'nothing owed by earlier writes');
-        } else if (!opts.pending) {
-          const waiting = (await ctx.owedInvalidations())?.length ?? 0;
-          if (waiting) ctx.out.info(`note: ${waiting >= 1000 ? 'at least 1000' : waiting} cache invalidation(s) owed by earlier writes (Redis was down, or a run was killed) were not done: \`tenantctl invalidate --pending\` does them`);
+        } else if (r.waiting) {
+          ctx.out.info(`note: ${r.waiting >= 1000 ? 'at least 1000' : r.waiting} cache invalidation(s) owed by earlier writes (Redis was down, or a run was killed) were not done: \`tenantctl invalidate --pending\` does them`);
         }
-        const unknown = tenants.length ? await ctx.tenants.unknown(tenants) : [];
         for (const t of unknown) ctx.out.warn(`warning: tenant ${t} is in neither the registry nor YAML (a typo?)`);
-        const deleted = results.reduce((a, r) => a + r.total, 0);
+        const deleted = results.reduce((a, x) => a + x.total, 0);
         return {
           data: { dryRun: !!opts.dryRun, tenants: results, unknown, owed: owed && { done: owed.done, pending: owed.pending } },
           render: (out) => render(out, results, !!opts.dryRun, owed),

@@ -1,0 +1,49 @@
+import type { PendingInvalidation } from '../registry/registry-store.js';
+import type { CacheAdmin, TenantInvalidation } from './cache-admin.js';
+import type { DrainResult } from './invalidation-outbox.js';
+
+/** What `invalidate` works with: the cache admin, the registry's outbox of owed invalidations, the tenants known. */
+export interface TenantInvalidationDeps {
+  admin: Pick<CacheAdmin, 'invalidateTenants'>;
+  /** What earlier writes still owe, read without doing it (undefined: no registry to ask). */
+  owedInvalidations(limit?: number): Promise<PendingInvalidation[] | undefined>;
+  /** Does what earlier writes still owe (undefined: no registry). */
+  drainOwedInvalidations(): Promise<DrainResult | undefined>;
+  /** The ids in neither the registry nor YAML. */
+  unknown(ids: string[]): Promise<string[]>;
+}
+
+export interface TenantInvalidationResult {
+  /** Per named tenant: what was deleted (or, on a dry run, would be). */
+  results: TenantInvalidation[];
+  /** With pending (not a dry run): what draining the owed invalidations came to. */
+  drained?: DrainResult;
+  /** With pending and a dry run: what is owed (what --pending would also do). */
+  owed?: PendingInvalidation[];
+  /** Without pending: how many invalidations are owed and were not done (at least, up to 1000). */
+  waiting: number;
+  /** Named tenants in neither the registry nor YAML. */
+  unknown: string[];
+}
+
+/**
+ * `invalidate <tenant...> [--pending] [--dry-run]`: the named tenants' keys, and what earlier writes still
+ * owe only when asked (`pending`): an owed invalidation may reach every tenant's keys (a catalogue change
+ * owes every permissions: entry), and `invalidate acme` touches acme's alone; otherwise it is counted so
+ * the command can say so. A Redis failure while deleting is thrown with the progress it carries.
+ */
+export async function invalidateTenantsAndOwed(
+  deps: TenantInvalidationDeps,
+  request: { tenants: string[]; dryRun: boolean; pending: boolean; signal?: AbortSignal },
+): Promise<TenantInvalidationResult> {
+  const { tenants, dryRun, pending, signal } = request;
+  const results = tenants.length ? await deps.admin.invalidateTenants(tenants, { dryRun, signal }) : [];
+  let drained: DrainResult | undefined;
+  let owed: PendingInvalidation[] | undefined;
+  let waiting = 0;
+  if (pending && !dryRun) drained = await deps.drainOwedInvalidations();
+  else if (pending) owed = (await deps.owedInvalidations()) ?? [];
+  else waiting = (await deps.owedInvalidations())?.length ?? 0;
+  const unknown = tenants.length ? await deps.unknown(tenants) : [];
+  return { results, drained, owed, waiting, unknown };
+}
