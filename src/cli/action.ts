@@ -3,11 +3,12 @@ import { DeniedError, InterruptedError, PartialFailureError, TenantctlError, Usa
 import type { AuditRecord } from './audit-log.js';
 import { exitCodeFor } from './exit-codes.js';
 import { keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
-import { onExitAtOnce, runSignal, stopBetweenBatches, stoppedBySignal } from './signals.js';
+import { onExitAtOnce, runSignal, stopBetweenBatches, stoppingSignal } from './signals.js';
 import { parseId } from '../keys/ids.js';
 import { parsePositiveInt } from '../config/positive-int.js';
 import type { CliContext, GlobalOptions } from './context.js';
 import type { Output } from './output.js';
+import { requestedFormat } from './output-formats.js';
 
 /** What a command's action returns: data, how to show it as a table, and its exit code. */
 export interface CommandResult {
@@ -38,10 +39,7 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
     if (SWEEPING_COMMANDS.has(cmd.name())) keepYoungGenerationSmall();
     const opts = cmd.optsWithGlobals() as GlobalOptions & O;
     if (opts.output === 'prometheus' && cmd.name() !== 'cache-info') throw new UsageError('-o prometheus is only for cache-info');
-    // Two output formats that disagree (--json -o yaml, --format prometheus -o json): one was silently dropped.
-    const format = (opts as { format?: string }).format;
-    const asked = [...new Set([opts.json ? 'json' : undefined, opts.output, format].filter((f): f is string => !!f))];
-    if (asked.length > 1) throw new UsageError(`output formats disagree (${asked.join(', ')}): give one of --json, -o / --output${format ? ', --format' : ''}`);
+    requestedFormat(opts); // two formats that disagree: a usage error before anything runs
     const started = process.hrtime.bigint();
     // The context (configuration, services, renderers) loads only when a command runs, not for --help or --version.
     const { CliContext } = await import('./context.js');
@@ -56,8 +54,8 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
       // Stopped by a signal that came after the last batch (or while one call waited): the answer is
       // complete and shown, but the run was asked to stop: 130 / 143, as every interrupted run.
-      const signal = ctx.signal.reason as 'SIGINT' | 'SIGTERM' | undefined;
-      if (stoppedBySignal() && !result.failure && (signal === 'SIGINT' || signal === 'SIGTERM')) {
+      const signal = stoppingSignal();
+      if (signal && !result.failure) {
         result = { ...result, failure: new InterruptedError(signal, `${signal === 'SIGINT' ? 'interrupted' : 'terminated'} (the answer above is complete)`) };
       }
       ctx.out.debug(`${cmd.name()} ran in ${ms(started)} ms`);

@@ -3,6 +3,7 @@ import { markShortLivedProcess } from '../cache/ioredis-store.js';
 import { Tenantctl } from '../tenantctl.js';
 import type { ConfigFlags } from '../config/config.js';
 import { Output, type OutputFormat } from './output.js';
+import { requestedFormat } from './output-formats.js';
 import { AuditLog } from './audit-log.js';
 import { debugFromEnv } from './debug-env.js';
 
@@ -27,9 +28,7 @@ export class CliContext extends Tenantctl {
   readonly audit: AuditLog;
 
   constructor(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env, signal: AbortSignal = new AbortController().signal) {
-    // cache-info's own --format is the same setting as -o (kept for scripts that use it).
-    const format = (opts as { format?: OutputFormat }).format ?? (opts.json ? 'json' : opts.output);
-    const out = new Output(format, process.stdout, process.stderr, env, !!opts.debug || debugFromEnv(env));
+    const out = new Output(requestedFormat(opts), process.stdout, process.stderr, env, !!opts.debug || debugFromEnv(env));
     const { json: _json, output: _output, debug: _debug, warm, ...flags } = opts;
     super({
       flags,

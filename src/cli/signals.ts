@@ -8,6 +8,7 @@
  */
 let controller = new AbortController();
 let batched = false;
+let byClosedPipe = false;
 let beforeExit: ((code: number) => void) | undefined;
 
 /** The running command checks the run's signal between batches (see the comment above). */
@@ -32,11 +33,9 @@ export function stopRun(): void {
   }
 }
 
-let byClosedPipe = false;
-
-/** Whether a real SIGINT / SIGTERM stopped the run (not a closed stdout: that keeps the command's own exit code). */
-export function stoppedBySignal(): boolean {
-  return controller.signal.aborted && !byClosedPipe;
+/** The SIGINT / SIGTERM that stopped the run, if one did (a closed stdout is none: the command keeps its own exit code). */
+export function stoppingSignal(): 'SIGINT' | 'SIGTERM' | undefined {
+  return controller.signal.aborted && !byClosedPipe ? (controller.signal.reason as 'SIGINT' | 'SIGTERM') : undefined;
 }
 
 export function trapSignals(onFirst: (signal: 'SIGINT' | 'SIGTERM', atOnce: boolean) => void): () => void {

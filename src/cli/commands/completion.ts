@@ -1,8 +1,8 @@
 import { Argument, type Command } from 'commander';
 import { dump } from 'js-yaml';
-import { UsageError } from '../../errors.js';
 import { loadTiersFile, tiersFilePath } from '../../permissions/tiers-file.js';
 import { action } from '../action.js';
+import { requestedFormat } from '../output-formats.js';
 import type { CliContext } from '../context.js';
 import { COMPLETE_COMMAND, DYNAMIC_SOURCES, completionScript, type DynamicSource } from '../completion-scripts.js';
 
@@ -32,9 +32,7 @@ Load it:
     .action((shell: Shell, _opts: unknown, cmd: Command) => {
       // `program` is complete by now: every register() has run before any action.
       const script = completionScript(shell, program);
-      const { json, output } = cmd.optsWithGlobals() as { json?: boolean; output?: string };
-      if (json && output && output !== 'json') throw new UsageError(`output formats disagree (json, ${output}): give one of --json, -o / --output`);
-      const format = json ? 'json' : output;
+      const format = requestedFormat(cmd.optsWithGlobals());
       if (format === 'json') process.stdout.write(`${JSON.stringify({ shell, script }, null, 2)}\n`);
       else if (format === 'yaml') process.stdout.write(dump({ shell, script }, { lineWidth: -1 }));
       else process.stdout.write(`${script.trimEnd()}\n`);

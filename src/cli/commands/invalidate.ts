@@ -51,11 +51,6 @@ export function register(program: Command): void {
     .action(
       action<[string[] | undefined], { dryRun?: boolean; pending?: boolean; strict?: boolean }>(async (ctx, tenants = [], opts) => {
         if (!tenants.length && !opts.pending) throw new UsageError('name at least one tenant, or give --pending');
-        // --pending --dry-run lists what is owed (with tenants named too: their keys are listed as well, after).
-        if (opts.pending && opts.dryRun && !tenants.length) {
-          const list = (await ctx.owedInvalidations()) ?? [];
-          return { data: { dryRun: true, owed: list.map((o) => ({ kind: o.kind, target: o.target })) }, render: (out) => renderOwed(out, list) };
-        }
         if (!opts.dryRun) ctx.audit.begin('invalidate', { tenants, pending: !!opts.pending });
         let r: TenantInvalidationResult;
         try {
@@ -70,6 +65,12 @@ export function register(program: Command): void {
           return { data: { dryRun: false, tenants: [], deleted: err.progress.done, error: err.message }, render: () => undefined, failure: err, counts };
         }
         const { results, drained: owed, unknown } = r;
+        // --pending --dry-run with no tenant named: the list of what is owed is the answer (with tenants named,
+        // their keys are, and what is owed is said on stderr).
+        if (r.owed && !tenants.length) {
+          const list = r.owed;
+          return { data: { dryRun: true, owed: list.map((o) => ({ kind: o.kind, target: o.target })) }, render: (out) => renderOwed(out, list) };
+        }
         if (r.owed) {
           const list = r.owed;
           ctx.out.info(list.length ? `--pending would also do ${list.length} invalidation(s) owed by earlier writes: ${list.slice(0, 5).map((o) => `${o.kind} ${o.target}`).join(', ')}${list.length > 5 ? ', …' : ''}` : 'nothing owed by earlier writes');
