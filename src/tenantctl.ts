@@ -2,6 +2,7 @@ import { resolveConfig, type ConfigFlags, type TenantctlConfig } from './config/
 import { Cache, type OpenStore } from './cache/cache.js';
 import { KeySpace } from './keys/key-families.js';
 import { openRegistry } from './registry/open-registry.js';
+import { isUnusableRegistry } from './registry/registry-spec.js';
 import type { PendingInvalidation, Registry } from './registry/registry-store.js';
 import { YamlTenantSource } from './tenants/tenant-source.js';
 import { ContentHashCache } from './tenants/content-hash-cache.js';
@@ -12,7 +13,7 @@ import { Migration } from './services/migration.js';
 import { PermissionService } from './services/permission-service.js';
 import { SubscriptionService } from './services/subscription-service.js';
 import { InvalidationOutbox, type DrainResult } from './services/invalidation-outbox.js';
-import { BackendUnavailableError, UsageError, describeError } from './errors.js';
+import { BackendUnavailableError, describeError } from './errors.js';
 
 import { REGISTRY_RETRY_MS } from './registry/registry-retry.js';
 
@@ -117,11 +118,6 @@ export class Tenantctl {
     return this.registryPromise;
   }
 
-  /**
-   * A failed open answers every caller at once for a while (no second timeout within one command), then
-   * a long-lived program (the library in a service) opens it again: an outage is not for the process's
-   * life. For both the read and the write opening.
-   */
   /** What each opening promise above resolved to (a lost store is let go of, see forgetIfLost). */
   private readonly openedStores = new Map<Promise<Registry>, Registry>();
 
@@ -147,6 +143,11 @@ export class Tenantctl {
     }
   }
 
+  /**
+   * A failed open answers every caller at once for a while (no second timeout within one command), then
+   * a long-lived program (the library in a service) opens it again: an outage is not for the process's
+   * life. For both the read and the write opening.
+   */
   private forgetOnFailure(opening: Promise<Registry>): void {
     opening.then((store) => this.openedStores.set(opening, store), () => undefined);
     opening.catch(() => {
@@ -217,12 +218,9 @@ export class Tenantctl {
     } catch (err) {
       // An unusable registry setting is the registry's problem, not the cache command's (invalidate has
       // deleted its keys by now): said, not the run's error.
-      if (err instanceof UsageError && err.reason === 'bad-registry') {
-        this.warn(`warning: invalidations owed by earlier writes not checked: ${describeError(err)}`);
-        return undefined;
-      }
-      if (!(err instanceof BackendUnavailableError)) throw err;
-      if (err.reason !== 'not-configured') this.warn(`warning: invalidations owed by earlier writes not checked: ${describeError(err)}`);
+      const unusable = isUnusableRegistry(err);
+      if (!unusable && !(err instanceof BackendUnavailableError)) throw err;
+      if (unusable || (err as BackendUnavailableError).reason !== 'not-configured') this.warn(`warning: invalidations owed by earlier writes not checked: ${describeError(err)}`);
       return undefined;
     }
   }

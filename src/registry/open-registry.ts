@@ -1,5 +1,4 @@
-import { UsageError } from '../errors.js';
-import type { RegistrySpec } from './registry-spec.js';
+import { unusableRegistry, type RegistrySpec } from './registry-spec.js';
 import type { Registry } from './registry-store.js';
 import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
 
@@ -34,7 +33,7 @@ export async function openRegistry(spec: RegistrySpec, options: OpenRegistryOpti
       store = await (await import('./supabase-store.js')).SupabaseRegistryStore.open(spec.url, spec.key, timeoutMs);
       break;
     case 'invalid':
-      throw new UsageError(spec.problem, { reason: 'bad-registry' });
+      throw unusableRegistry(spec);
   }
   if (write || spec.kind === 'memory') {
     try {

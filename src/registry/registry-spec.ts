@@ -103,6 +103,12 @@ function parseRegistryUrl(v: string, scheme: string, env: NodeJS.ProcessEnv, whe
   return { kind: 'supabase', url: v.replace(/\/+$/, ''), key };
 }
 
+/** The error of using a setting that names no usable registry (see isUnusableRegistry). */
+export const unusableRegistry = (spec: { problem: string }): UsageError => new UsageError(spec.problem, { reason: 'bad-registry' });
+
+/** The error of opening a registry setting that names no usable registry (kind `invalid`, a path that is a file, ...). */
+export const isUnusableRegistry = (err: unknown): boolean => err instanceof UsageError && err.reason === 'bad-registry';
+
 /** A registry spec for messages: credentials masked. */
 export function describeRegistry(spec: RegistrySpec): string {
   switch (spec.kind) {

@@ -104,6 +104,14 @@ export class CommitOutcomeUnknownError extends Error {
   }
 }
 
+/** Whether a failed write's outcome is unknown: its COMMIT got no answer (see CommitOutcomeUnknownError). */
+export function outcomeUnknown(err: unknown): boolean {
+  for (let e = err as { cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e instanceof CommitOutcomeUnknownError) return true;
+  }
+  return false;
+}
+
 export function invalidationsFor(written: ChangeOutcome['written']): Array<{ kind: InvalidationKind; target: string }> {
   return [
     ...written.tenants.map((t) => ({ kind: 'tenant' as const, target: t })),

@@ -1,6 +1,6 @@
 import { BackendUnavailableError, describeError } from '../errors.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
-import { CommitOutcomeUnknownError, type CatalogueChange, type ContentHashMemo, type Registry, type SubscriptionChange, type TenantChange, type TenantWrite } from '../registry/registry-store.js';
+import { outcomeUnknown, type CatalogueChange, type ContentHashMemo, type Registry, type SubscriptionChange, type TenantChange, type TenantWrite } from '../registry/registry-store.js';
 import type { MigrationItem, MigrationOptions } from './migration.js';
 
 /** What an item would write once decided. */
@@ -126,12 +126,4 @@ export class BatchPipeline {
     this.done += batch.length;
     this.options.progress?.(this.files, this.totalFiles);
   }
-}
-
-/** Whether a failed write's outcome is unknown: its COMMIT got no answer (see CommitOutcomeUnknownError). */
-export function outcomeUnknown(err: unknown): boolean {
-  for (let e = err as { cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e instanceof CommitOutcomeUnknownError) return true;
-  }
-  return false;
 }

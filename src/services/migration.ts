@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { BackendUnavailableError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted, type TenantctlError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
-import type { ContentHashMemo, Registry, StoredSubscription, TenantVersionInfo } from '../registry/registry-store.js';
+import { invalidationsFor, type ContentHashMemo, type Registry, type StoredSubscription, type TenantVersionInfo } from '../registry/registry-store.js';
 import { manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { catalogueHash, catalogueVersion, subscriptionHash, subscriptionVersion, tenantVersion } from '../registry/content-hash.js';
@@ -389,9 +389,8 @@ export class Migration {
   /** The batch in flight when the registry failed may be in (a lost COMMIT acknowledgement): its cache goes anyway. */
   private async invalidateUnconfirmed(items: MigrationItem[], signal?: AbortSignal): Promise<void> {
     if (!items.length) return;
-    const owed = items.map((i) =>
-      i.kind === 'tenant' ? { kind: 'tenant' as const, target: i.id } : i.kind === 'subscription' ? { kind: 'permissions' as const, target: i.id } : { kind: 'permissions-all' as const, target: '*' },
-    );
+    const of = (kind: MigrationItem['kind']) => items.filter((i) => i.kind === kind).map((i) => i.id);
+    const owed = invalidationsFor({ tenants: of('tenant'), subscriptions: of('subscription'), catalogue: of('catalogue').length > 0 });
     if (await this.deps.outbox.invalidateUnconfirmed(owed, { signal })) for (const i of items) i.reason = `${i.reason} (its cache invalidated in case it was)`;
   }
 

@@ -1,12 +1,11 @@
 import { BackendUnavailableError, NotFoundError, PartialFailureError, UsageError, describeError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
-import type { Registry } from '../registry/registry-store.js';
+import { outcomeUnknown, type Registry } from '../registry/registry-store.js';
 import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, tierOf, type Catalogue, type Subscription } from '../permissions/model.js';
 import { demoExpired } from '../permissions/rules.js';
 import type { PermissionService } from './permission-service.js';
 import { parseFeature } from './permission-service.js';
 import type { InvalidationOutbox } from './invalidation-outbox.js';
-import { outcomeUnknown } from './batch-pipeline.js';
 import { subscriptionVersion } from '../registry/content-hash.js';
 import type { StoredSubscription } from '../registry/registry-store.js';
 

@@ -1,5 +1,6 @@
 import { REGISTRY_RETRY_MS } from '../registry/registry-retry.js';
-import { BackendUnavailableError, NotFoundError, PartialFailureError, TenantFileError, UsageError, describeError } from '../errors.js';
+import { BackendUnavailableError, NotFoundError, PartialFailureError, TenantFileError, describeError } from '../errors.js';
+import { isUnusableRegistry } from '../registry/registry-spec.js';
 import { parseId } from '../keys/ids.js';
 import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
@@ -270,11 +271,10 @@ export class TenantConfigService {
     if (!notInYaml.length) return [];
     // Asked after a cache command did its work: an unusable registry setting cannot make it fail then.
     const registry = await this.readableRegistry('checking YAML only').catch((err: unknown) => {
-      if (err instanceof UsageError && err.reason === 'bad-registry') return null;
+      if (isUnusableRegistry(err)) return null;
       throw err;
     });
-    if (registry === null) return [];
-    if (this.registryDown) return [];
+    if (registry === null || this.registryDown) return [];
     const rows = registry ? await registry.getTenants(notInYaml).catch(() => undefined) : new Map();
     return rows ? notInYaml.filter((id) => !rows.has(id)) : [];
   }

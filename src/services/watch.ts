@@ -2,7 +2,7 @@ import { BackendUnavailableError, InterruptedError, PartialFailureError, UsageEr
 import { PERMISSIONS_FAMILY, type KeySpace } from '../keys/key-families.js';
 import { Cache, type OpenStore } from '../cache/cache.js';
 import type { RedisSpec } from '../cache/redis-spec.js';
-import type { RegistrySpec } from '../registry/registry-spec.js';
+import { unusableRegistry, type RegistrySpec } from '../registry/registry-spec.js';
 import type { ChangeFeed, ChangeKind, RegistryChange } from '../registry/change-feed.js';
 import type { TriggerChange } from '../registry/watch-triggers.js';
 import type { YamlTenantSource } from '../tenants/tenant-source.js';
@@ -34,7 +34,7 @@ export interface WatchEvent {
 /** The registry a watch can listen to: PostgreSQL (Supabase through its Postgres connection string), nothing else. */
 export function watchableUrl(spec: RegistrySpec): string {
   if (spec.kind === 'postgres') return spec.url;
-  if (spec.kind === 'invalid') throw new UsageError(spec.problem, { reason: 'bad-registry' });
+  if (spec.kind === 'invalid') throw unusableRegistry(spec);
   const why = {
     embedded: 'the embedded registry (PGlite in-process) has no server to LISTEN to',
     memory: 'an in-memory registry has no server to LISTEN to',
