@@ -63,19 +63,22 @@ export class BackendUnavailableError extends TenantctlError {
   readonly reason: BackendReason;
   /** Set when a batch was under way: what it had done before the backend failed. */
   readonly progress?: BatchProgress;
+  /** The command's report of what it did before the failure (per tenant, say), when it has one. */
+  readonly partial?: unknown;
   constructor(
     readonly backend: 'redis' | 'registry',
     message: string,
-    options?: { cause?: unknown; reason?: BackendReason; progress?: BatchProgress },
+    options?: { cause?: unknown; reason?: BackendReason; progress?: BatchProgress; partial?: unknown },
   ) {
     super(message, options);
     this.reason = options?.reason ?? 'failed';
     this.progress = options?.progress;
+    this.partial = options?.partial;
   }
 
-  /** The same failure, with the batch's progress attached. */
-  withProgress(progress: BatchProgress | undefined): BackendUnavailableError {
-    return new BackendUnavailableError(this.backend, this.message, { cause: this.cause, reason: this.reason, progress });
+  /** The same failure, with the batch's progress (and the report of what was done) attached. */
+  withProgress(progress: BatchProgress | undefined, partial?: unknown): BackendUnavailableError {
+    return new BackendUnavailableError(this.backend, this.message, { cause: this.cause, reason: this.reason, progress, partial });
   }
 }
 

@@ -85,8 +85,7 @@ export class CacheAdmin {
       r.total += n;
     };
     const done = () => [...results.values()].reduce((a, r) => a + r.total, 0);
-    // Keys a one-tenant sweep deleted server-side before it stopped: counted by the sweep, not yet in results.
-    let sweptBeforeStop = 0;
+    const rows = () => [...results.values()].map((r) => ({ tenant: r.tenant, families: r.families, total: r.total, keys: r.keys && [...r.keys].sort() }));
     let connected = false;
     const wholeKeyspacePass = this.keys.hasWildcards() && sweepsWholeKeyspace(unique.length);
     try {
@@ -104,21 +103,24 @@ export class CacheAdmin {
             fixed.forEach((f, j) => removed[j] && add(f.tenant, f.family, removed[j]));
           }
         }
-        if (this.keys.hasWildcards()) await this.sweepTenants(store, unique, !!options.dryRun, add, options.signal, (n) => (sweptBeforeStop += n));
+        if (this.keys.hasWildcards()) await this.sweepTenants(store, unique, !!options.dryRun, add, options.signal);
       });
     } catch (err) {
       // Once deleting has begun, the error says how far it got (a rerun finishes the job): what was
-      // deleted and counted, plus what a one-tenant sweep deleted server-side. Not the sweep's own
-      // count of a collect pass (keys found, not deleted). A dry run deleted nothing: no progress.
-      const progress = !options.dryRun && connected ? { done: done() + sweptBeforeStop } : undefined;
-      if (err instanceof BackendUnavailableError) throw err.withProgress(progress);
+      // deleted and counted, per tenant and family (a one-tenant sweep's server-side deletions
+      // included). Not the sweep's own count of a collect pass (keys found, not deleted). A dry run
+      // deleted nothing: no progress.
+      const deleting = !options.dryRun && connected;
+      const progress = deleting ? { done: done() } : undefined;
+      const partial = deleting ? rows() : undefined;
+      if (err instanceof BackendUnavailableError) throw err.withProgress(progress, partial);
       if (err instanceof InterruptedError) {
         const what = progress ? `after ${progress.done} key(s) deleted` : 'before the end (a dry run deletes nothing)';
-        throw new InterruptedError(err.signal, `interrupted by ${err.signal}: invalidate stopped ${what}`, progress);
+        throw new InterruptedError(err.signal, `interrupted by ${err.signal}: invalidate stopped ${what}`, progress, partial);
       }
       throw err;
     }
-    return [...results.values()].map((r) => ({ tenant: r.tenant, families: r.families, total: r.total, keys: r.keys && [...r.keys].sort() }));
+    return rows();
   }
 
   /** The wildcard-family keys of these tenants, in the cheapest number of server-side passes. */
@@ -128,7 +130,6 @@ export class CacheAdmin {
     dryRun: boolean,
     add: (tenant: string, family: string, n: number, key?: string) => void,
     signal: AbortSignal | undefined,
-    deletedBeforeStop: (n: number) => void,
   ): Promise<void> {
     const collect = (tenantOf: (group: number, tenant: string) => [string, string] | undefined) => (b: SweepBatch) => {
       for (const k of b.keys ?? []) {
@@ -150,7 +151,9 @@ export class CacheAdmin {
           try {
             r = await store.sweep({ rules, match, action: 'unlink', signal });
           } catch (err) {
-            deletedBeforeStop((err as { progress?: BatchProgress }).progress?.done ?? 0);
+            // What the server deleted before it stopped, per family, belongs to this tenant's count.
+            const groups = (err as { progress?: BatchProgress }).progress?.groups ?? {};
+            for (const [f, n] of Object.entries(groups)) if (n) add(pass[0], f, n);
             throw err;
           }
           r.groups.forEach((n, g) => n && add(pass[0], family(g), n));

@@ -139,7 +139,12 @@ describe('Redis failing in the middle of a deletion', () => {
       left = (await dbsize()) - OTHERS;
     }
     const n = Number(FAILED_LINE.exec(r.stderr.trim())?.[1] ?? NaN);
-    expect(JSON.parse(r.stdout)).toMatchObject({ deleted: n });
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ deleted: n });
+    // Per tenant and family, as a full run reports them (it was "tenants": [] after a failure).
+    expect(report.tenants).toHaveLength(1);
+    expect(report.tenants[0]).toMatchObject({ tenant: 'acme', total: n });
+    expect(Object.values(report.tenants[0].families as Record<string, number>).reduce((a, x) => a + x, 0)).toBe(n);
     // The count must be what was really deleted (the failing sweep's deletions included), not 0.
     expect(SEEDED - left).toBeGreaterThan(SEEDED / 4);
     expect(SEEDED - n - left).toBeGreaterThanOrEqual(0);

@@ -62,7 +62,9 @@ export function register(program: Command): void {
           if (!(err instanceof BackendUnavailableError || err instanceof InterruptedError) || !err.progress) throw err;
           const counts: Record<string, number> = { deleted: err.progress.done };
           // The one-line error says what was deleted; stdout carries the document only when one is asked for.
-          return { data: { dryRun: false, tenants: [], deleted: err.progress.done, error: err.message }, render: () => undefined, failure: err, counts };
+          // Per tenant and family, what was deleted before the failure (the same rows as a full run's).
+          const done = (err.partial as TenantInvalidation[] | undefined) ?? [];
+          return { data: { dryRun: false, tenants: done, deleted: err.progress.done, error: err.message }, render: () => undefined, failure: err, counts };
         }
         const { results, drained: owed, unknown } = r;
         // --pending --dry-run with no tenant named: the list of what is owed is the answer (with tenants named,
