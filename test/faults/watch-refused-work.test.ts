@@ -129,3 +129,88 @@ describe.runIf(TEST_DATABASE_URL)('watch: a change whose invalidation failed is 
     expect((await watch.done).code).toBe(143);
   });
 });
+
+/**
+ * The start-up reconciliation's verify pass deletes some wrong entries and
+ * then Redis refuses the rest (here an ACL that lets the user delete
+ * tenant_config: keys only; in production, a server failing midway): verify
+ * reports that as a partial failure (exit 4 for `verify --fix`), which for
+ * watch is the backend failing. It must retry with backoff and finish the
+ * job once Redis works, not end. In process, with one entry per batch, so
+ * the refusal comes after earlier batches were fixed (unless the refused key
+ * is the very first the sweep returns: 1 in 121).
+ */
+describe.runIf(TEST_DATABASE_URL)('watch: a reconciliation Redis refuses partway is retried, not fatal', () => {
+  let ws: Workspace;
+  let drop: () => Promise<void>;
+  let url: string;
+  let server: RedisServer;
+  const id = uniq('known');
+  const ghosts = Array.from({ length: 120 }, (_, i) => `${uniq('ghost')}-${i}`);
+  const refused = `permissions:${uniq('ghostp')}`;
+
+  beforeAll(async () => {
+    const fresh = await freshPostgresDatabase();
+    drop = fresh.drop;
+    url = fresh.url;
+    ws = workspace({ [id]: tenantYaml(id, 'Known') }, { registry: false });
+    server = await startRedis();
+    const direct = (args: string[]) => runCli(['--registry', url, ...args], { cwd: ws.dir });
+    expect((await direct(['migrate-yaml'])).code).toBe(0);
+    expect((await direct(['watch', '--install'])).code).toBe(0);
+    const { default: pg } = await import('pg');
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    // Nothing changed recently: the start-up reconciliation's row pass has nothing to invalidate.
+    await db.query("UPDATE tenants SET updated_at = now() - interval '2 hours'");
+    await db.end();
+    // Orphans: cached entries of tenants the registry does not know (verify --fix deletes each entry).
+    for (const g of ghosts) await server.command('SET', `tenant_config:${g}`, JSON.stringify({ client: { id: g, name: 'Ghost' } }));
+    await server.command('SET', refused, JSON.stringify({ tier: 'pilot_pro', features: {} }));
+    // Reads anywhere, writes (UNLINK) to tenant_config: keys only.
+    await server.command('ACL', 'SETUSER', 'watcher', 'on', '>pw', 'resetkeys', '%R~*', '%W~tenant_config:*', '+@all');
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    ws?.cleanup();
+    await drop?.();
+  });
+
+  it('keeps running, backs off, and deletes the refused entry once the ACL allows it', async () => {
+    const { Tenantctl } = await import('../../src/tenantctl.js');
+    const { Watcher } = await import('../../src/services/watch.js');
+    const { WatchMetrics } = await import('../../src/services/watch-metrics.js');
+    const t = new Tenantctl({ flags: { redisUrl: server.url.replace('redis://', 'redis://watcher:pw@'), tenantsDir: ws.tenantsDir, registry: url }, env: {}, cwd: ws.dir });
+    const notices: string[] = [];
+    const stop = new AbortController();
+    const watcher = new Watcher(
+      { url, registryTimeoutMs: 5000, redis: t.cache.spec!, keys: t.keys, source: t.source, env: {} },
+      { signal: stop.signal, metrics: new WatchMetrics(), heartbeatMs: 200, reconnect: { initialMs: 50, maxMs: 400 }, batchSize: 1, onEvent: () => undefined, onNotice: (l) => notices.push(l) },
+    );
+    let ended: unknown = 'running';
+    const running = watcher.run().then(() => (ended = 'resolved'), (err) => (ended = err));
+    try {
+      const exists = async (k: string) => (await server.command('EXISTS', k)) === ':1\r\n';
+      const dbsize = async () => Number(/\d+/.exec(await server.command('DBSIZE'))![0]);
+      // verify --fix stops at the first deletion Redis refuses, after the ones before it: watch says it
+      // will retry, and does, with backoff (each attempt gets as far as the refused entry).
+      const retries = () => notices.filter((l) => /Redis .*NOPERM.*retrying in \d+ ms/.test(l)).length;
+      expect(await waitUntil(() => retries() >= 3 || ended !== 'running', 20_000), `${notices.join('\n')}\nrun(): ${String(ended)}`).toBe(true);
+      expect(ended).toBe('running');
+      expect(await exists(refused)).toBe(true);
+      expect(await dbsize()).toBeLessThan(ghosts.length + 1);
+      // A partial failure ended watch (run() rejected with the PartialFailureError): it must still be running.
+      expect(ended).toBe('running');
+      await server.command('ACL', 'SETUSER', 'watcher', 'resetkeys', '~*');
+      expect(await waitUntil(async () => (await dbsize()) === 0, 15_000), notices.join('\n')).toBe(true);
+      expect(await waitUntil(() => notices.some((l) => /reconcile: verified \d+ cached entries/.test(l)), 10_000), notices.join('\n')).toBe(true);
+      expect(ended).toBe('running');
+    } finally {
+      stop.abort('SIGTERM');
+      await running;
+      await t.close();
+    }
+    expect(ended).toBe('resolved');
+  });
+});
