@@ -97,10 +97,17 @@ export interface PendingInvalidation {
 }
 
 /** The invalidations a write owes: recorded with it, in the same transaction. */
-/** A COMMIT that got no answer: the transaction may or may not have committed (the cause says why). */
+/**
+ * A write whose outcome is unknown: a COMMIT that got no answer (the transaction may or may not have
+ * committed), or on a store without transactions (Supabase) a change set cut off after its first write
+ * request was sent. The cause says why.
+ */
 export class CommitOutcomeUnknownError extends Error {
-  constructor(override readonly cause: unknown) {
-    super(`no answer to COMMIT: ${(cause as Error)?.message ?? String(cause)}`);
+  constructor(
+    override readonly cause: unknown,
+    what = 'no answer to COMMIT',
+  ) {
+    super(`${what}: ${(cause as Error)?.message ?? String(cause)}`);
   }
 }
 

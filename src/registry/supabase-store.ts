@@ -2,7 +2,7 @@ import type { SupabaseClient } from '@supabase/supabase-js';
 import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import {
-  invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  CommitOutcomeUnknownError, invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionsOf } from './content-hash.js';
@@ -14,7 +14,12 @@ const IDS_PER_REQUEST = 100;
 /** PostgREST's usual max-rows: list in pages of this size. */
 const PAGE = 1000;
 
-type Result<T> = { data: T | null; error: { message: string; code?: string } | null };
+type Result<T> = { data: T | null; error: { message: string; code?: string } | null; status?: number };
+
+/** Requests this store's client sent that change something (anything but GET and HEAD). */
+interface Traffic {
+  writes: number;
+}
 
 /**
  * The hosted registry through supabase-js with a service-role key. Calls
@@ -34,6 +39,7 @@ export class SupabaseRegistryStore implements Registry {
   private constructor(
     private readonly client: SupabaseClient,
     url: string,
+    private readonly traffic: Traffic,
   ) {
     this.description = `supabase ${maskUrl(url)}`;
   }
@@ -45,9 +51,16 @@ export class SupabaseRegistryStore implements Registry {
       auth: { autoRefreshToken: false, persistSession: false, detectSessionInUrl: false },
       // Node 20 has no global WebSocket; realtime is never used, but the client builds one.
       realtime: { transport: ws as never },
-      global: { fetch: (input, init) => fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(timeoutMs) }) },
+      global: {
+        fetch: (input, init) => {
+          const method = (init?.method ?? 'GET').toUpperCase();
+          if (method !== 'GET' && method !== 'HEAD') traffic.writes++;
+          return fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(timeoutMs) });
+        },
+      },
     });
-    const store = new SupabaseRegistryStore(client, url);
+    const traffic: Traffic = { writes: 0 };
+    const store = new SupabaseRegistryStore(client, url, traffic);
     // Fail early, with a useful hint, when the table is missing. Reads need nothing of tenantctl's own
     // (a services' project reads as it is, as on PostgreSQL); writers check its column in ensureSchema.
     const probe = (await client.from('tenants').select('id').limit(1).retry(false)) as Result<unknown>;
@@ -59,17 +72,19 @@ export class SupabaseRegistryStore implements Registry {
     if (res.error) {
       const msg = res.error.message || 'request failed';
       const hint = /tenantctl_hash|relation|does not exist|schema cache/i.test(msg) ? ' (apply `tenantctl schema` in the SQL editor)' : '';
-      throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${msg}${hint}`);
+      // No answer (postgrest-js reports a failed fetch as status 0) or a gateway's timeout: the request may have been applied.
+      const answered = !(res.status === 0 || ((res.status === 502 || res.status === 504) && !res.error.code));
+      throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${msg}${hint}`, { cause: answered ? undefined : new NoAnswerError() });
     }
     return res.data;
   }
 
-  /** A request's whole answer (its error and count unread); a thrown failure (the network) is a registry error. */
+  /** A request's whole answer (its error and count unread); a thrown failure (the network: no answer) is a registry error. */
   private async send<R>(what: string, op: () => PromiseLike<R>): Promise<R> {
     try {
       return await op();
     } catch (err) {
-      throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${describeError(err)}`, { cause: err });
+      throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${describeError(err)}`, { cause: new NoAnswerError(err) });
     }
   }
 
@@ -200,6 +215,31 @@ export class SupabaseRegistryStore implements Registry {
       catalogue: !!changes.catalogue,
     });
     await this.recordInvalidations(owed);
+    const writesBefore = this.traffic.writes;
+    try {
+      await this.applyItems(changes, outcome);
+    } catch (err) {
+      // No transaction to roll back: once a write request was sent, the registry may hold part of this
+      // change set, unless the one that failed was the first and got a definite answer (nothing applied).
+      const sent = this.traffic.writes - writesBefore;
+      if (err instanceof BackendUnavailableError && sent > 0 && (sent > 1 || err.cause instanceof NoAnswerError)) {
+        throw new BackendUnavailableError('registry', err.message, {
+          cause: new CommitOutcomeUnknownError(err, sent > 1 ? 'cut off after part of the change was written' : 'no answer to a write'),
+          reason: err.reason,
+        });
+      }
+      throw err;
+    }
+    // And again after the writes (a new seq): another process's drain between the first record and these
+    // writes may have done and cleared it, before the rows it was for had changed.
+    await this.recordInvalidations(owed);
+    return outcome;
+  }
+
+  /** The writes of a change set, item by item, each conditional on the version it was planned on. */
+  private async applyItems(changes: ChangeSet, outcome: ChangeOutcome): Promise<void> {
+    const tenants = changes.tenants ?? [];
+    const subs = changes.subscriptions ?? [];
     const current = await this.getTenants(tenants.map((t) => t.row.id));
     for (const t of tenants) {
       const row = current.get(t.row.id);
@@ -222,10 +262,6 @@ export class SupabaseRegistryStore implements Registry {
         outcome.written.catalogue = true;
       }
     }
-    // And again after the writes (a new seq): another process's drain between the first record and these
-    // writes may have done and cleared it, before the rows it was for had changed.
-    await this.recordInvalidations(owed);
-    return outcome;
   }
 
   private async insertTenant(row: TenantWrite): Promise<boolean> {
@@ -247,7 +283,7 @@ export class SupabaseRegistryStore implements Registry {
 
   /** Inserts a row that must not exist yet; false when another writer inserted it since it was read (23505): a conflict, not an overwrite. */
   private async insertNew(table: string, key: string, values: Record<string, unknown>, what: string): Promise<boolean> {
-    const res = (await this.client.from(table).insert(values).select(key).retry(false)) as unknown as Result<unknown[]>;
+    const res = await this.send(what, () => this.client.from(table).insert(values).select(key).retry(false) as unknown as PromiseLike<Result<unknown[]>>);
     if (res.error?.code === '23505') return false;
     const written = this.check(res, what);
     if (!written || written.length !== 1) throw this.rlsError(String(values[key]));
@@ -373,6 +409,13 @@ export class SupabaseRegistryStore implements Registry {
 
   async close(): Promise<void> {
     await this.client.removeAllChannels().catch(() => undefined);
+  }
+}
+
+/** The cause of a registry error whose request got no answer (it may have been applied). */
+class NoAnswerError extends Error {
+  constructor(override readonly cause?: unknown) {
+    super(cause instanceof Error ? cause.message : 'no answer');
   }
 }
 

@@ -23,6 +23,8 @@ export interface FakePostgrest {
   counts: number;
   /** A request this returns true for fails with 503 before it is applied (a backend lost midway). */
   failWhen?: (method: string, path: string) => boolean;
+  /** A request this returns true for is applied, then its connection dropped without an answer (a network cut). */
+  loseAnswerWhen?: (method: string, path: string) => boolean;
   /** Simulate a services' table without the unique key an upsert needs (PostgREST answers 42P10). */
   noUniqueKey: Set<string>;
   close(): Promise<void>;
@@ -56,14 +58,16 @@ function parseList(v: string): string[] {
 
 export async function startFakePostgrest(key = 'service-role-key'): Promise<FakePostgrest> {
   const tables = new Map(Object.keys(PRIMARY_KEYS).map((t) => [t, new Map<string, Record<string, unknown>>()]));
-  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false, counts: 0, failWhen: undefined as FakePostgrest['failWhen'], noUniqueKey: new Set<string>() };
+  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false, counts: 0, failWhen: undefined as FakePostgrest['failWhen'], loseAnswerWhen: undefined as FakePostgrest['loseAnswerWhen'], noUniqueKey: new Set<string>() };
   const server = http.createServer((req, res) => {
     const u = new URL(req.url!, 'http://x');
     state.requests.push({ method: req.method!, path: u.pathname + u.search });
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
+      const lose = state.loseAnswerWhen?.(req.method!, u.pathname + u.search);
       const send = (status: number, data: unknown) => {
+        if (lose) return void req.socket.destroy();
         res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
         res.end(JSON.stringify(data));
       };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Registry } from '../../src/registry/registry-store.js';
+import { outcomeUnknown, type Registry } from '../../src/registry/registry-store.js';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import { openPostgresStore } from '../../src/registry/postgres-store.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
@@ -548,6 +548,46 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     expect((await store.getSubscription('ovr'))?.overrides).toEqual({ has_payroll: true });
     await store.applyChanges({ subscriptions: [{ sub: { ...sub, overrides: {} }, hash: 'o4', expect: subscriptionVersion(await store.getSubscription('ovr')) }] });
     expect((await store.getSubscription('ovr'))?.overrides).toEqual({});
+  });
+
+  it('a write cut off without an answer, or a change set cut off after its first write: outcome unknown, not "not written"', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    const change = (...ids: string[]) => ({ tenants: ids.map((id) => ({ row: rowFromConfig(id, config(id)), expect: null })) });
+    const rejection = async (p: Promise<unknown>) => {
+      const err = await p.then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(BackendUnavailableError);
+      return err;
+    };
+    // The insert is applied, its answer lost (the connection dropped): the row is in, and the error says it may be.
+    fake.loseAnswerWhen = (method, p) => method === 'POST' && p.startsWith('/rest/v1/tenants');
+    try {
+      const lost = await rejection(store.applyChanges(change('lost-answer')));
+      expect(outcomeUnknown(lost)).toBe(true);
+      expect(describeError(lost)).toMatch(/no answer to a write/);
+    } finally {
+      fake.loseAnswerWhen = undefined;
+    }
+    expect(await store.getTenant('lost-answer')).toBeDefined();
+    // Two tenants, the second refused with an answer (503): the first is in, so the set's outcome is unknown.
+    fake.failWhen = (method, p) => method === 'POST' && p.startsWith('/rest/v1/tenants') && fake.rows.has('cut-first');
+    try {
+      const cut = await rejection(store.applyChanges(change('cut-first', 'cut-second')));
+      expect(outcomeUnknown(cut)).toBe(true);
+      expect(describeError(cut)).toMatch(/cut off after part of the change was written/);
+    } finally {
+      fake.failWhen = undefined;
+    }
+    expect(await store.getTenant('cut-first')).toBeDefined();
+    expect(await store.getTenant('cut-second')).toBeUndefined();
+    // The first write refused with an answer: nothing was applied, and the error says so (a definite no).
+    fake.failWhen = (method, p) => method === 'POST' && p.startsWith('/rest/v1/tenants');
+    try {
+      const refused = await rejection(store.applyChanges(change('refused')));
+      expect(outcomeUnknown(refused)).toBe(false);
+    } finally {
+      fake.failWhen = undefined;
+    }
+    expect(await store.getTenant('refused')).toBeUndefined();
   });
 
   it('subscriptions on tiers a catalogue does not have are found by a not-in filter', async () => {
