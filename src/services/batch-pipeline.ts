@@ -118,7 +118,7 @@ export class BatchPipeline {
       this.fail(err);
       this.notWritten(batch);
       if (outcomeUnknown(err)) {
-        for (const i of batch) i.reason = `not confirmed written: ${describeError(err)}`;
+        for (const i of batch) Object.assign(i, { reason: `not confirmed written: ${describeError(err)}`, unconfirmed: true });
         this.unconfirmed.push(...batch);
       }
       return;

@@ -29,6 +29,8 @@ export interface MigrationItem {
   failure?: 'bad-input' | 'backend' | 'interrupted';
   /** When applied: whether it was written, and whether the cache of what it affects was invalidated. */
   written?: boolean;
+  /** Its write got no confirmation (the connection lost at COMMIT): it may be in the registry; `written` is false. */
+  unconfirmed?: true;
   cacheInvalidated?: boolean | 'not-configured';
   warnings: string[];
 }
@@ -455,7 +457,7 @@ export function migrationFailure(report: MigrationReport): TenantctlError | unde
   const lost = report.dryRun || report.items.some((i) => i.written) ? undefined : failed.find((i) => i.failure === 'backend');
   if (lost) {
     // A batch cut off mid-transaction may have committed (its acknowledgement lost): not "nothing was written".
-    const unsure = failed.find((i) => i.reason?.startsWith('not confirmed written'));
+    const unsure = failed.find((i) => i.unconfirmed);
     return new BackendUnavailableError('registry', unsure ? `no write was confirmed: ${unsure.reason!.replace(/^not confirmed written: /, '')}; a rerun finishes` : `nothing was written: ${lost.reason ?? 'the registry failed'}`);
   }
   const stale = owed || report.items.some((i) => i.cacheInvalidated === false);

@@ -53,6 +53,8 @@ describe.runIf(TEST_DATABASE_URL)('a COMMIT whose acknowledgement is lost (Postg
     expect(report.items.filter((i: { kind: string }) => i.kind === 'tenant').map((i: { reason: string }) => i.reason)).toEqual(
       ids.map(() => expect.stringMatching(/^not confirmed written: .*\(its cache invalidated in case it was\)$/)),
     );
+    // Marked by a field of its own, not only by its reason's words.
+    expect(report.items.filter((i: { kind: string }) => i.kind === 'tenant')).toEqual(ids.map(() => expect.objectContaining({ written: false, unconfirmed: true })));
     // The server did commit: the rows are there, and no stale entry is left for them.
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
