@@ -1,5 +1,5 @@
 import { BackendUnavailableError, describeError } from '../errors.js';
-import type { CacheStore } from './cache-store.js';
+import { unlinkIfUnchangedOn, type CacheStore } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 
 /** How the store is opened (the ioredis adapter by default; tests may hand in another). */
@@ -160,10 +160,15 @@ export class Cache {
 
   /** The parsed JSON at `key`; undefined on a miss, a value that is not JSON, or Redis down (fallback rule). */
   async readJson(key: string): Promise<unknown> {
+    return (await this.readJsonText(key))?.value;
+  }
+
+  /** readJson with the text it was parsed from (for a later change only while the key still holds it). */
+  async readJsonText(key: string): Promise<{ value: unknown; text: string } | undefined> {
     const raw = await this.orElse((s) => s.get(key), null);
     if (raw === null) return undefined;
     try {
-      return JSON.parse(raw);
+      return { value: JSON.parse(raw), text: raw };
     } catch {
       return undefined;
     }
@@ -207,6 +212,24 @@ export class Cache {
       await s.set(key, json, ttlSeconds);
       return true;
     }, false);
+  }
+
+  /**
+   * writeJson for a value read from a source a writer may change meanwhile:
+   * after the write, `stillCurrent` reads the source again, and when it
+   * changed (or cannot tell) the entry is taken back, only while it still
+   * holds what was written. A writer commits, then invalidates: one whose
+   * invalidation ran between this read and this write is caught by the
+   * re-read; one that commits after the re-read invalidates after this write.
+   * So a read never puts back a value a finished write has invalidated. True
+   * when written and kept.
+   */
+  async writeJsonIfCurrent(key: string, value: unknown, ttlSeconds: number, stillCurrent: () => Promise<boolean>): Promise<boolean> {
+    const json = JSON.stringify(value);
+    if (!(await this.orElse(async (s) => (await s.set(key, json, ttlSeconds), true), false))) return false;
+    if (await stillCurrent().catch(() => false)) return true;
+    await this.orElse((s) => unlinkIfUnchangedOn(s, [{ key, value: json }]), [0]);
+    return false;
   }
 
   private markDown(err: unknown): BackendUnavailableError {

@@ -2,6 +2,8 @@ import { BackendUnavailableError, UsageError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import { PERMISSIONS_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
+import { unlinkIfUnchangedOn } from '../cache/cache-store.js';
+import { canonicalJson } from '../json/canonical-json.js';
 import type { Registry } from '../registry/registry-store.js';
 import { hasCatalogue, tierOf, type Catalogue, type PermissionRecord, type Subscription } from '../permissions/model.js';
 import { cacheTtlFor, computePermissions, expireCachedRecord, isPermissionRecord, type PermissionBasis } from '../permissions/rules.js';
@@ -74,12 +76,15 @@ export class PermissionService {
   async get(business: string): Promise<PermissionLookup> {
     parseId(business, 'business');
     const key = this.key(business);
-    const cached = await this.deps.cache.readJson(key);
+    const hit = await this.deps.cache.readJsonText(key);
+    const cached = hit?.value;
     if (isPermissionRecord(cached)) {
       const expired = expireCachedRecord(cached, this.now());
       if (!expired) return { business, record: cached, source: 'cache' };
-      // The demo ran out while cached: never serve it; rewrite the entry so the services see it too.
-      await this.deps.cache.writeJson(key, expired, this.deps.ttl);
+      // The demo ran out while cached: never serve it. The entry goes, so the services rebuild it from the
+      // registry, but only while it still holds what was read: rewritten as expired, a record a writer had
+      // just invalidated (the demo extended) came back as "expired, nothing granted" for the whole TTL.
+      await this.deps.cache.orElse((s) => unlinkIfUnchangedOn(s, [{ key, value: hit!.text }]), [0]);
       return { business, record: expired, source: 'cache' };
     }
     return this.loadOnce(business);
@@ -118,23 +123,47 @@ export class PermissionService {
   private loadOnce(business: string): Promise<PermissionLookup> {
     let pending = this.inFlight.get(business);
     if (!pending) {
-      pending = this.compute(business)
-        .then(async (lookup) => {
-          // A registry with no feature catalogue (no permission tables: the services keep theirs elsewhere, or
-          // none was migrated) yields "nothing granted" for everyone. The services take a cache hit as it is:
-          // such a record in permissions:<business> would deny every feature for the TTL. Answered, never cached.
-          if (!lookup.catalogue || !hasCatalogue(lookup.catalogue)) {
-            this.warnUncached();
-            return lookup;
-          }
-          const ttl = cacheTtlFor(lookup.record, this.deps.ttl, this.now());
-          await this.deps.cache.writeJson(this.key(business), lookup.record, ttl);
-          return lookup;
-        })
-        .finally(() => this.inFlight.delete(business));
+      pending = this.loadAndCache(business).finally(() => this.inFlight.delete(business));
       this.inFlight.set(business, pending);
     }
     return pending;
+  }
+
+  /**
+   * The registry's answer, cached. The catalogue and the subscription are several statements, so a write
+   * committing between them gives a mix that never existed; and a write that commits and invalidates
+   * between this read and the SET would find its old record back for the whole TTL. So the registry is
+   * read again after the SET: the same inputs, and the record stays (a write after that re-read
+   * invalidates after this SET); others, and it is taken back and the answer is read until two reads agree.
+   */
+  private async loadAndCache(business: string): Promise<PermissionLookup> {
+    const first = await this.compute(business);
+    // A registry with no feature catalogue (no permission tables: the services keep theirs elsewhere, or
+    // none was migrated) yields "nothing granted" for everyone. The services take a cache hit as it is:
+    // such a record in permissions:<business> would deny every feature for the TTL. Answered, never cached.
+    if (!first.catalogue || !hasCatalogue(first.catalogue)) {
+      this.warnUncached();
+      return this.settled(business, first);
+    }
+    const ttl = cacheTtlFor(first.record, this.deps.ttl, this.now());
+    let second: PermissionLookup | undefined;
+    const kept = await this.deps.cache.writeJsonIfCurrent(this.key(business), first.record, ttl, async () => {
+      second = await this.compute(business);
+      return sameInputs(first, second);
+    });
+    if (kept) return first;
+    // Redis down (nothing written, nothing read again), or a write under way: an answer from one version.
+    return this.settled(business, second ?? first);
+  }
+
+  /** Reads again until two reads in a row agree (at most three more): never an answer mixed from two versions. */
+  private async settled(business: string, last: PermissionLookup): Promise<PermissionLookup> {
+    for (let i = 0; i < 3; i++) {
+      const again = await this.compute(business);
+      if (sameInputs(last, again)) return last;
+      last = again;
+    }
+    return last;
   }
 
   private warnedUncached = false;
@@ -179,6 +208,11 @@ export class PermissionService {
     else reason = `tier ${record.tier}, with its overrides, ${granted ? 'grants' : 'does not grant'} ${feature}`;
     return { business: lookup.business, feature, granted, source: lookup.source, record, reason, override, ...(unusedOverride && { unusedOverride }), knownFeature };
   }
+}
+
+/** Whether two registry reads saw the same catalogue and subscription (by content). */
+function sameInputs(a: PermissionLookup, b: PermissionLookup): boolean {
+  return canonicalJson([a.catalogue ?? null, a.subscription ?? null]) === canonicalJson([b.catalogue ?? null, b.subscription ?? null]);
 }
 
 /** The rule a cached record reflects, when the registry could not be asked. */

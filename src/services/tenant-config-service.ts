@@ -39,6 +39,11 @@ export interface StoredConfig {
   fileWarnings?: readonly string[];
 }
 
+/** The registry row a config was built from, as read: its version (null: no row). */
+interface RowAsRead {
+  version: string | null;
+}
+
 export interface TenantListing {
   id: string;
   name: string;
@@ -98,7 +103,7 @@ export class TenantConfigService {
 
   /** The stored form (references, no secrets) with its source, or NotFoundError. */
   async getStored(id: string, options: { noCache?: boolean } = {}): Promise<StoredConfig> {
-    const found = await this.stored(id, options, false);
+    const { asRead: _asRead, ...found } = await this.stored(id, options, false);
     if (found.source === 'cache') markCacheHit(found.config);
     return found;
   }
@@ -110,7 +115,7 @@ export class TenantConfigService {
    * copies it before changing or handing on anything (get() substitutes into
    * a fresh copy).
    */
-  private async stored(id: string, options: { noCache?: boolean }, shared: boolean): Promise<StoredConfig> {
+  private async stored(id: string, options: { noCache?: boolean }, shared: boolean): Promise<StoredConfig & { asRead?: RowAsRead }> {
     parseId(id);
     const { source, keys, cache, ttl } = this.deps;
     const key = keys.key(TENANT_CONFIG_FAMILY, id);
@@ -160,9 +165,23 @@ export class TenantConfigService {
     // A YAML answer given because the registry is unreachable is a fallback, not what the services would
     // cache: the registry may hold a newer config. Answered, never cached.
     const fallback = found.source === 'yaml' && down;
-    if (!options.noCache && !fallback && (this.deps.populate ?? 'stored') === 'stored') await cache.writeJson(key, found.config, ttl);
+    const asRead: RowAsRead | undefined = down ? undefined : { version: tenantVersion(registryRow) };
+    if (!options.noCache && !fallback && (this.deps.populate ?? 'stored') === 'stored') await this.cacheConfig(id, key, found.config, ttl, asRead);
     const fileWarnings = found.source === 'yaml' ? doc?.warnings : undefined;
-    return { ...found, ...(fallback && { fallback }), ...(fileWarnings?.length && { fileWarnings }) };
+    return { ...found, ...(fallback && { fallback }), ...(fileWarnings?.length && { fileWarnings }), ...(asRead && { asRead }) };
+  }
+
+  /**
+   * Caches a config built from the registry row as read (`asRead`; undefined when there was no registry
+   * to ask), taken back if the row changed meanwhile: a migrate-yaml or a service's write that committed
+   * and invalidated between this read and this write must not find its old config back in the cache.
+   */
+  private cacheConfig(id: string, key: string, config: Record<string, unknown>, ttl: number, asRead: RowAsRead | undefined): Promise<boolean> {
+    return this.deps.cache.writeJsonIfCurrent(key, config, ttl, async () => {
+      if (!asRead) return true;
+      const registry = await this.readableRegistry('this answer is not cached');
+      return !!registry && tenantVersion(await registry.getTenant(id)) === asRead.version;
+    });
   }
 
   /** File warnings said once each per service (a long-lived application reads a YAML tenant many times). */
@@ -191,7 +210,7 @@ export class TenantConfigService {
       if (stored.fallback) {
         this.warn(`warning: tenant_config:${id} not warmed: the registry is unreachable and this answer is YAML's (the registry may hold a newer one)`);
         result.warmed = false;
-      } else result.warmed = await this.warm(id, stored.source, value, unset);
+      } else result.warmed = await this.warm(id, stored.source, value, unset, stored.asRead);
     }
     return result;
   }
@@ -201,14 +220,14 @@ export class TenantConfigService {
    * resolved, `_meta.source` only), or nothing when a secret did not resolve
    * here: a half-resolved entry would break every service until its TTL ends.
    */
-  private async warm(id: string, source: ConfigSource, resolved: Record<string, unknown>, unset: string[]): Promise<boolean> {
+  private async warm(id: string, source: ConfigSource, resolved: Record<string, unknown>, unset: string[], asRead: RowAsRead | undefined): Promise<boolean> {
     const missing = [...unset, ...unresolvedSecrets(resolved)];
     if (missing.length) {
       this.warn(`warning: tenant_config:${id} not warmed: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} did not resolve in this environment`);
       return false;
     }
     const { _meta: _m, ...rest } = resolved;
-    return this.deps.cache.writeJson(this.deps.keys.key(TENANT_CONFIG_FAMILY, id), { ...rest, _meta: { source } }, this.deps.ttl);
+    return this.cacheConfig(id, this.deps.keys.key(TENANT_CONFIG_FAMILY, id), { ...rest, _meta: { source } }, this.deps.ttl, asRead);
   }
 
   /** The tenant's registry row, and whether the registry was down for this read (the answer is then a fallback). */
