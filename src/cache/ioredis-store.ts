@@ -5,6 +5,7 @@ import { keyDispatchPrefix } from '../keys/key-patterns.js';
 import { unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
+import { failedOverError, isNamedMaster, SentinelWatch } from './sentinel-check.js';
 import { EACH_KEY_LUA, SWEEP_LUA, UNLINK_IF_LUA } from './sweep-script.js';
 import { sha1Hex } from '../node-crypto.js';
 
@@ -137,7 +138,8 @@ export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
   } else {
     client = new IORedis({ ...base, host: spec.nodes[0].host, port: spec.nodes[0].port });
   }
-  const store = new IoredisStore(client, spec);
+  const sentinels = spec.topology === 'sentinel' ? new SentinelWatch((o) => new IORedis(o as RedisOptions), spec, base as Record<string, unknown>) : undefined;
+  const store = new IoredisStore(client, spec, sentinels);
   await store.connect();
   return store;
 }
@@ -175,6 +177,8 @@ class IoredisStore implements CacheStore {
   constructor(
     private readonly client: Redis | Cluster,
     private readonly spec: RedisSpec,
+    /** Sentinel: asked after deletions whether the master is still the one this client is on. */
+    private readonly sentinels?: SentinelWatch,
   ) {
     this.target = spec.display;
     this.mode = spec.topology;
@@ -203,6 +207,7 @@ class IoredisStore implements CacheStore {
         (async () => {
           await this.client.connect();
           await this.client.ping();
+          if (this.sentinels) await this.refuseReplica();
         })(),
         this.timeoutMs + DEADLINE_MARGIN_MS,
         `connecting to Redis at ${this.target}`,
@@ -222,6 +227,34 @@ class IoredisStore implements CacheStore {
         reason: reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
       });
     }
+  }
+
+  /**
+   * Sentinel: a Sentinel with a stale view can name a replica as the master. ioredis's role check runs
+   * only in the ready check, which is off (an ACL user without +info fails it): asked here instead, so
+   * a write is not refused with READONLY and "run again" when no rerun can finish. A user who may not
+   * run ROLE is not checked.
+   */
+  private async refuseReplica(): Promise<void> {
+    const role = (await (this.client as Redis).call('ROLE').catch(() => undefined)) as unknown[] | undefined;
+    if (!Array.isArray(role) || role[0] === 'master') return;
+    const s = (this.client as Redis).stream;
+    throw new BackendUnavailableError('redis', `the Sentinels named ${s?.remoteAddress?.replace(/^::ffff:/, '')}:${s?.remotePort} as master ${this.spec.sentinelMaster}, but it is a replica (a Sentinel with a stale view? check \`SENTINEL get-master-addr-by-name\` on each)`, { reason: 'unreachable' });
+  }
+
+  /**
+   * Sentinel: after work that deleted keys, checks that the server it was done on is still the master
+   * the Sentinels name. A failover midway leaves this client on the old master until Sentinel demotes
+   * it, and the demoted master then resyncs from the new one: the deletions come undone (measured: an
+   * invalidate-all "complete" with most keys back). No Sentinel answering: nothing to compare with.
+   */
+  private async confirmMaster(): Promise<void> {
+    if (!this.sentinels) return;
+    const named = await this.sentinels.master();
+    const s = (this.client as Redis).stream;
+    const peer = { address: s?.remoteAddress, port: s?.remotePort };
+    if (!named || isNamedMaster(named, peer)) return;
+    throw failedOverError(this.spec.sentinelMaster!, `${peer.address?.replace(/^::ffff:/, '')}:${peer.port}`, named);
   }
 
   /** Runs one operation under the deadline, turning any failure into BackendUnavailableError. */
@@ -268,7 +301,9 @@ class IoredisStore implements CacheStore {
 
   /** UNLINK, not DEL: deleting a large value with DEL blocks the server (redis/redis#1748). */
   async unlink(keys: Array<string | Buffer>): Promise<number[]> {
-    return (await this.perKey('UNLINK', keys, (p, k) => p.unlink(k))) as number[];
+    const removed = (await this.perKey('UNLINK', keys, (p, k) => p.unlink(k))) as number[];
+    await this.confirmMaster();
+    return removed;
   }
 
   async unlinkIfUnchanged(entries: Array<{ key: string; value: string }>): Promise<number[]> {
@@ -282,6 +317,7 @@ class IoredisStore implements CacheStore {
           // A Cluster: one call per key, each to its slot's master; else one call for the batch.
           const calls = this.mode === 'cluster' ? batch.map((e) => [e]) : [batch];
           const replies = await this.run(label, () => Promise.all(calls.map((c) => this.script(node, UNLINK_IF_LUA, c.map((e) => e.key), c.map((e) => e.value)))));
+          await this.confirmMaster();
           out.push(...(replies.flat() as number[]));
           continue;
         } catch (err) {
@@ -409,6 +445,7 @@ class IoredisStore implements CacheStore {
       throw err instanceof BackendUnavailableError && request.action === 'unlink' ? err.withProgress(progress()) : err;
     }
     throwIfAborted(request.signal, progress, 'the sweep');
+    if (request.action === 'unlink') await this.confirmMaster().catch((err: BackendUnavailableError) => Promise.reject(err.withProgress(progress())));
     return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via };
   }
 
@@ -594,6 +631,7 @@ class IoredisStore implements CacheStore {
     if (this.closed) return;
     this.closed = true;
     this.client.disconnect();
+    this.sentinels?.close();
   }
 }
 

@@ -64,9 +64,14 @@ export async function clusterTopology(): Promise<RedisTopology> {
   };
 }
 
-/** One redis-server and one `redis-server --sentinel` monitoring it as `tmaster`. */
-export async function sentinelTopology(): Promise<RedisTopology> {
+/**
+ * One redis-server and one `redis-server --sentinel` monitoring it as `tmaster`; with `replica`, a
+ * replica too, and `failover()` (SENTINEL FAILOVER, resolved once the Sentinel names the replica).
+ */
+export async function sentinelTopology(options: { replica?: boolean } = {}): Promise<RedisTopology & { failover(): Promise<number> }> {
   const master = await startRedis(['--requirepass', 'datapw', '--masterauth', 'datapw']);
+  const replica = options.replica ? await startRedis(['--requirepass', 'datapw', '--masterauth', 'datapw', '--replicaof', '127.0.0.1', String(master.port)]) : undefined;
+  const replicaClient = replica && quiet(new Redis({ port: replica.port, password: 'datapw' }));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-sentinel-'));
   const port = await freePort();
   const conf = path.join(dir, 'sentinel.conf');
@@ -86,14 +91,27 @@ export async function sentinelTopology(): Promise<RedisTopology> {
     try {
       if (admin.status === 'wait') await admin.connect();
       const addr = (await admin.call('SENTINEL', 'get-master-addr-by-name', 'tmaster')) as string[] | null;
-      if (addr && Number(addr[1]) === master.port) break;
+      // With a replica: also known to the Sentinel and in sync (a failover needs one).
+      const known = !replica || ((await admin.call('SENTINEL', 'replicas', 'tmaster')) as unknown[]).length > 0;
+      const synced = !replica || /master_link_status:up/.test(await replicaClient!.info('replication'));
+      if (addr && Number(addr[1]) === master.port && known && synced) break;
     } catch {
       /* not up yet */
     }
     if (Date.now() > deadline) throw new Error('sentinel did not start');
     await new Promise((r) => setTimeout(r, 100));
   }
-  admin.disconnect();
+  const failover = async () => {
+    await admin.call('SENTINEL', 'FAILOVER', 'tmaster');
+    const until = Date.now() + 20_000;
+    for (;;) {
+      const addr = (await admin.call('SENTINEL', 'get-master-addr-by-name', 'tmaster')) as string[];
+      if (Number(addr[1]) !== master.port) return Number(addr[1]);
+      if (Date.now() > until) throw new Error('the failover did not happen');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  if (!replica) admin.disconnect();
   const client = quiet(new Redis({ port: master.port, password: 'datapw' }));
   const server: RedisServer = { ...master, stop: async () => master.stop() };
   return {
@@ -108,10 +126,14 @@ export async function sentinelTopology(): Promise<RedisTopology> {
     client,
     servers: [server],
     flush: async () => void (await client.flushall()),
+    failover,
     stop: async () => {
       client.disconnect();
+      admin.disconnect();
+      replicaClient?.disconnect();
       proc.kill('SIGKILL');
       await master.stop();
+      await replica?.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

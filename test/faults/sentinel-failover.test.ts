@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { openIoredisStore } from '../../src/cache/ioredis-store.js';
+import { BackendUnavailableError } from '../../src/errors.js';
+import { buildFamilies, KeySpace } from '../../src/keys/key-families.js';
+import { sentinelTopology } from '../helpers/redis-topologies.js';
+import { freePort } from '../helpers/ports.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { parseRedisSpec } from '../../src/cache/redis-spec.js';
+import net from 'node:net';
+
+/**
+ * A Sentinel failover while the tool deletes: the client stays on the old
+ * master, which keeps accepting UNLINKs until Sentinel demotes it (seconds
+ * later), and then resyncs from the new master: the deletions come undone.
+ * Measured by a review: `invalidate-all --yes` said complete, exit 0, with
+ * most keys back. The deleting operations must say the master changed.
+ */
+describe('Sentinel: a failover during deletions is reported, not a success', () => {
+  let topo: Awaited<ReturnType<typeof sentinelTopology>>;
+  beforeAll(async () => {
+    topo = await sentinelTopology({ replica: true });
+  }, 60_000);
+  afterAll(async () => {
+    await topo?.stop();
+  });
+
+  it('a sweep and an UNLINK on the master the Sentinels no longer name fail, saying so (with what was deleted)', async () => {
+    const keys = new KeySpace(buildFamilies({ ttl: 300 }));
+    for (let i = 0; i < 200; i++) await topo.client.set(`tenant_config:t${i}`, '{}');
+    const store = await openIoredisStore(topo.spec);
+    try {
+      const newPort = await topo.failover();
+      const sweep = await store.sweep({ rules: keys.rules(), action: 'unlink' }).then(() => undefined, (e: unknown) => e);
+      expect(sweep).toBeInstanceOf(BackendUnavailableError);
+      expect((sweep as Error).message).toMatch(new RegExp(`failed over during this run \\(master tmaster moved from 127\\.0\\.0\\.1:\\d+ to 127\\.0\\.0\\.1:${newPort}\\).*run again`));
+      expect((sweep as BackendUnavailableError).progress?.done).toBe(200);
+      const unlink = await store.unlink(['tenant_config:x']).then(() => undefined, (e: unknown) => e);
+      expect((unlink as Error)?.message).toMatch(/failed over during this run/);
+    } finally {
+      store.close();
+    }
+    // A new connection follows the Sentinels to the new master, and works.
+    const again = await openIoredisStore(topo.spec);
+    try {
+      expect(await again.unlink(['tenant_config:t1'])).toHaveLength(1);
+    } finally {
+      again.close();
+    }
+  }, 60_000);
+});
+
+/** A Sentinel with a stale view names a replica: refused at connect with one clear line, not READONLY at the first write. */
+describe('Sentinel: one that names a replica as the master', () => {
+  let master: RedisServer;
+  let replica: RedisServer;
+  let fake: net.Server;
+  let fakePort: number;
+  beforeAll(async () => {
+    master = await startRedis();
+    replica = await startRedis(['--replicaof', '127.0.0.1', String(master.port)]);
+    fakePort = await freePort();
+    // Answers get-master-addr-by-name with the replica, as a Sentinel that missed a failover would.
+    fake = net.createServer((sock) => {
+      let buf = '';
+      sock.on('data', (d) => {
+        buf += d.toString();
+        // One reply per whole RESP command (a client may send several in one packet).
+        for (;;) {
+          const lines = buf.split('\r\n');
+          const n = /^\*(\d+)$/.exec(lines[0])?.[1];
+          if (n === undefined || lines.length < 1 + 2 * Number(n) + 1) return;
+          const args = Array.from({ length: Number(n) }, (_, i) => lines[2 + 2 * i]);
+          buf = lines.slice(1 + 2 * Number(n)).join('\r\n');
+          const command = args.map((a) => a.toLowerCase()).join(' ');
+          if (command.includes('get-master-addr-by-name')) sock.write(`*2\r\n$9\r\n127.0.0.1\r\n$${String(replica.port).length}\r\n${replica.port}\r\n`);
+          else if (command.startsWith('sentinel')) sock.write('*0\r\n');
+          else sock.write('+OK\r\n');
+        }
+      });
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => fake.listen(fakePort, '127.0.0.1', () => r()));
+  });
+  afterAll(async () => {
+    await new Promise((r) => fake.close(r));
+    await replica.stop();
+    await master.stop();
+  });
+
+  it('connecting says the Sentinels named a replica', async () => {
+    const spec = parseRedisSpec({ sentinel: { value: `127.0.0.1:${fakePort}`, where: 'test' }, sentinelMaster: { value: 'mymaster', where: 'test' }, timeoutMs: 1500 })!;
+    const err = await openIoredisStore(spec).then((s) => (s.close(), undefined), (e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect((err as Error).message, String((err as Error).message)).toMatch(new RegExp(`named 127\\.0\\.0\\.1:${replica.port} as master mymaster, but it is a replica`));
+    // The replica itself is untouched and still a replica.
+    const c = new Redis({ port: replica.port });
+    try {
+      expect((await c.call('ROLE')) as unknown[]).toContain('slave');
+    } finally {
+      c.disconnect();
+    }
+  });
+});
