@@ -13,7 +13,7 @@ import { Migration } from './services/migration.js';
 import { PermissionService } from './services/permission-service.js';
 import { SubscriptionService } from './services/subscription-service.js';
 import { InvalidationOutbox, type DrainResult } from './services/invalidation-outbox.js';
-import { BackendUnavailableError, describeError } from './errors.js';
+import { BackendUnavailableError, UsageError, describeError } from './errors.js';
 
 import { REGISTRY_RETRY_MS } from './registry/registry-retry.js';
 
@@ -53,6 +53,8 @@ export interface TenantctlOptions {
  * once. The CLI uses exactly this, so an application importing the library
  * gets the same key names, TTLs and JSON format. Call `close()` when done.
  */
+const closedError = () => new UsageError('this Tenantctl was closed (close() was called): open a new one', { reason: 'closed' });
+
 export class Tenantctl {
   readonly config: TenantctlConfig;
   readonly env: NodeJS.ProcessEnv;
@@ -109,6 +111,7 @@ export class Tenantctl {
    * reason `not-configured`).
    */
   registry(): Promise<Registry> {
+    if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
     if (!this.registryPromise) {
       const opening = this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs }));
@@ -169,6 +172,7 @@ export class Tenantctl {
 
   /** The registry for writing: the embedded one is created if needed, the schema made current (only when it is not). */
   writableRegistry(): Promise<Registry> {
+    if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
     if (this.writablePromise) return this.writablePromise;
     const writable = (async () => {
@@ -176,6 +180,8 @@ export class Tenantctl {
         if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return undefined;
         throw err;
       });
+      // Closed while the read opening settled: nothing more is opened (close() has let go of it).
+      if (this.closed) throw closedError();
       if (opened) {
         await opened.ensureSchema();
         return opened;
@@ -225,14 +231,23 @@ export class Tenantctl {
     }
   }
 
-  /** Closes Redis and the registry it opened; safe to call more than once. */
+  private closed = false;
+
+  /**
+   * Closes Redis and the registry it opened, waiting for an opening under way; safe to call more than once.
+   * Every later call rejects with a UsageError (reason `closed`): a read in flight when a service shuts
+   * down must not open the registry again afterwards (an embedded one would stay locked, and the process
+   * alive).
+   */
   async close(): Promise<void> {
-    this.cache.close();
-    if (this.registryPromise && this.ownsRegistry) {
-      const store = await this.registryPromise.catch(() => undefined);
+    this.closed = true;
+    this.cache.close({ forGood: true });
+    if (this.ownsRegistry) {
+      const openings = [this.registryPromise, this.writablePromise, ...this.openedStores.keys()].filter((p): p is Promise<Registry> => !!p);
       this.registryPromise = undefined;
       this.writablePromise = undefined;
-      await store?.close();
+      const stores = new Set((await Promise.all(openings.map((p) => p.catch(() => undefined)))).filter((s): s is Registry => !!s));
+      for (const store of stores) await store.close();
     }
     this.openedStores.clear();
   }

@@ -1,4 +1,4 @@
-import { BackendUnavailableError, describeError } from '../errors.js';
+import { BackendUnavailableError, UsageError, describeError } from '../errors.js';
 import { unlinkIfUnchangedOn, type CacheStore } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 
@@ -87,6 +87,7 @@ export class Cache {
 
   /** The connected store, or a typed error: not configured, unreachable, or down earlier in this run. */
   private async connected(): Promise<CacheStore> {
+    if (this.shut) throw new UsageError('this Tenantctl was closed: its cache is no longer used', { reason: 'closed' });
     if (!this.spec) throw new BackendUnavailableError('redis', 'no Redis configured', { reason: 'not-configured' });
     if (this.downError && !this.probing && this.stillDown()) throw this.downError;
     if (this.store) return this.store;
@@ -135,7 +136,7 @@ export class Cache {
 
   /** Runs a read on the fallback path: without Redis, or when it fails, one warning and `fallback`. */
   async orElse<T>(op: (store: CacheStore) => Promise<T>, fallback: T): Promise<T> {
-    if (!this.spec || this.stillDown()) return fallback;
+    if (!this.shut && (!this.spec || this.stillDown())) return fallback;
     try {
       // Connected: straight to the operation (a cached read's hot path: need() would add two awaits).
       return await (this.store ? op(this.store) : this.need(op));
@@ -257,9 +258,13 @@ export class Cache {
     this.options.warn?.(`warning: ${describeError(err).replace(/\.$/, '')}; continuing without the cache`);
   }
 
-  close(): void {
+  /** Set by close({ forGood: true }): every later use is refused (the library's Tenantctl.close). */
+  private shut = false;
+
+  close(options: { forGood?: boolean } = {}): void {
+    if (options.forGood) this.shut = true;
     // A connect still under way is closed when it lands (else its client would keep the process alive);
-    // a later use opens a new one.
+    // a later use opens a new one (unless closed for good).
     const pending = this.store ? undefined : this.opening;
     this.store?.close();
     this.store = undefined;

@@ -25,4 +25,21 @@ describe('the library, imported by its package name as an application would', ()
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, ws.dir, sharedRedisUrl(), id], { cwd: ROOT, timeout: 20_000 });
     expect(JSON.parse(stdout)).toEqual({ source: 'yaml', pw: 'pw', key: 'dashboard_kpis:x:days:30', usage: true });
   });
+
+  it('close() during a read: the read does not open the registry afterwards, later calls reject (UsageError "closed"), and the process exits by itself', async () => {
+    const script = `
+      import { Tenantctl, UsageError } from 'tenantctl';
+      const t = new Tenantctl({ cwd: process.argv[1], env: { REDIS_URL: process.argv[2] } });
+      // A service shutting down while a request is in flight (an embedded registry: a lock file and a timer once opened).
+      const inFlight = t.tenants.get(process.argv[3], { noCache: true }).then(() => 'answered', (e) => (e instanceof UsageError ? e.reason : String(e)));
+      await t.close();
+      const later = await t.tenants.get(process.argv[3]).then(() => 'answered', (e) => (e instanceof UsageError ? e.reason : String(e)));
+      const perms = await t.permissions.check(process.argv[3], 'has_ai').then(() => 'answered', (e) => (e instanceof UsageError ? e.reason : String(e)));
+      console.log(JSON.stringify({ inFlight: await inFlight, later, perms }));`;
+    // Before: the in-flight read opened the embedded registry after close() and the process never exited.
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, ws.dir, sharedRedisUrl(), id], { cwd: ROOT, timeout: 20_000 });
+    const out = JSON.parse(stdout);
+    expect(['answered', 'closed']).toContain(out.inFlight);
+    expect(out).toMatchObject({ later: 'closed', perms: 'closed' });
+  });
 });
