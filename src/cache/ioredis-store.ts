@@ -152,6 +152,10 @@ function readPem(file: string, what: string): Buffer {
   }
 }
 
+const isWrongType = (err: unknown) => /^WRONGTYPE/.test((err as Error)?.message ?? '');
+/** GET of a key holding another type: answered as a miss (MGET answers nil for it; GET fails). */
+const wrongTypeIsNull = (err: unknown) => (isWrongType(err) ? null : Promise.reject(err));
+
 /** The reason a Redis failure maps to: the server's error code word, or the socket error's code. */
 function reasonOf(err: unknown): BackendReason {
   const text = err instanceof Error ? err.message : String(err);
@@ -283,12 +287,17 @@ class IoredisStore implements CacheStore {
     return [this.client as Redis];
   }
 
+  /** A key of another type (a hash where a JSON string belongs) is a miss, not a Redis failure. */
   get(key: string): Promise<string | null> {
-    return this.run('GET', () => this.client.get(key));
+    return this.run('GET', () => this.client.get(key).catch(wrongTypeIsNull));
   }
 
   async mget(keys: string[]): Promise<Array<string | null>> {
-    return this.perKey('GET', keys, (p, k) => p.get(k)) as Promise<Array<string | null>>;
+    // On a Cluster each GET is its own promise; in a pipeline (no scripting) perKey reads the replies.
+    return this.perKey('GET', keys, (p, k) => {
+      const r: unknown = p.get(k);
+      return r instanceof Promise ? r.catch(wrongTypeIsNull) : r;
+    }) as Promise<Array<string | null>>;
   }
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
@@ -326,7 +335,6 @@ class IoredisStore implements CacheStore {
         }
       }
       // MGET answers nil for a key of another type, where GET fails (one node holds them all but on a Cluster).
-      const wrongTypeIsNull = (err: unknown) => (/^WRONGTYPE/.test((err as Error)?.message ?? '') ? null : Promise.reject(err));
       const now = await this.run(label, () =>
         this.mode === 'cluster' ? Promise.all(batch.map((e) => node.get(e.key).catch(wrongTypeIsNull))) : node.mget(...batch.map((e) => e.key)),
       );
@@ -385,6 +393,10 @@ class IoredisStore implements CacheStore {
       for (const k of batch) add(p as unknown as Redis, k);
       const replies = await this.run(label, () => p.exec());
       for (const [err, value] of replies!) {
+        if (err && what === 'GET' && isWrongType(err)) {
+          out.push(null);
+          continue;
+        }
         if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: reasonOf(err) });
         out.push(value);
       }

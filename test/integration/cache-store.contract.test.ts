@@ -71,6 +71,16 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     expect(await dbsize()).toBe(0);
   });
 
+  it('reads a key of another type as a miss, alone and among others (a healthy server is not a failing one)', async () => {
+    await topo.client.hset('tenant_config:ahash', 'a', 'b');
+    await topo.client.set('tenant_config:plain', 'v');
+    // Before: WRONGTYPE failed the read, and the Cache marked Redis down for every tenant; verify exited 3.
+    expect(await store.get('tenant_config:ahash')).toBeNull();
+    expect(await store.mget(['tenant_config:plain', 'tenant_config:ahash', 'tenant_config:none'])).toEqual(['v', null, null]);
+    const many = Array.from({ length: 1200 }, (_, i) => (i === 700 ? 'tenant_config:ahash' : `tenant_config:plain`));
+    expect((await store.mget(many)).filter((v) => v === null)).toHaveLength(1);
+  });
+
   it('checks and unlinks thousands of keys in batches, answering per key in order (a binary name too)', async () => {
     // More keys than one batch (1,000), every third missing, one name that is not UTF-8.
     const present = Array.from({ length: 2500 }, (_, i) => `dashboard_kpis:t${i}`).filter((_, i) => i % 3 !== 0);
