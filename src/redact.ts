@@ -53,12 +53,27 @@ export function clipLongRuns(text: string, max = 120): string {
   return text.replace(new RegExp(`\\S{${max + 1},}`, 'g'), (run) => `${run.slice(0, max)}… (${run.replace(/^['"]+|['".,:;]+$/g, '').length} characters)`);
 }
 
+/** The control characters a terminal may act on: C0 (tab, line feed and carriage return among them), DEL, C1. */
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+
+const hex = (c: string) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+
 /**
- * Control characters shown as `\xNN` instead of sent to the terminal: a tenant name (or a registry row a
- * service wrote) holding an OSC sequence (`ESC ] 0 ; title BEL`, a clipboard write) was obeyed by the
- * operator's terminal. Colour (SGR) sequences, which the views themselves add, stay, as do tabs and
- * line feeds. Every line this class writes goes through it; JSON and YAML escape on their own.
+ * A data value (a tenant name, a key, an id typed on the command line) made safe to show: every control
+ * character, ESC, tab, line feed and carriage return included, becomes `\xNN`. A name holding an OSC
+ * sequence (`ESC ] 0 ; title BEL`, a clipboard write), an SGR one (`ESC [ 8 m`, hidden text) or a line
+ * break is shown, never obeyed, and never splits a row or a message line. Applied where data enters the
+ * output, before the tool adds its own colour (src/cli/output.ts); JSON and YAML escape on their own.
+ */
+export function showControls(value: string): string {
+  return value.replace(CONTROL, hex);
+}
+
+/**
+ * The last pass over text the tool built itself (its own colours and line breaks around data already shown
+ * by showControls): its SGR colour sequences, tabs and line feeds stay, any other control character is
+ * shown as `\xNN`. Never for data: data would keep its SGR sequences and line breaks.
  */
 export function visibleControls(text: string): string {
-  return text.replace(/\x1b\[[0-9;]*m|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (m) => (m.length > 1 ? m : `\\x${m.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return text.replace(/\x1b\[[0-9;]*m|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (m) => (m.length > 1 ? m : hex(m)));
 }

@@ -4,7 +4,7 @@ import { endOnClosedPipe } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { stopRun, trapSignals } from './signals.js';
 import { debugFromEnv } from './debug-env.js';
-import { visibleControls } from '../redact.js';
+import { showControls } from '../redact.js';
 
 /**
  * Runs the CLI; resolves with the exit code (also set on process.exitCode).
@@ -24,7 +24,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     const { code, message } = exitCodeFor(err);
     // A denial is an answer, not an error: its line carries no "error:" prefix; nor does an interruption.
     const prefix = err instanceof DeniedError || err instanceof InterruptedError ? '' : 'error: ';
-    if (message) process.stderr.write(`${prefix}${visibleControls(message)}\n`);
+    // One line: a message quotes data (an id, a name, a server's answer), its control characters shown as \xNN.
+    if (message) process.stderr.write(`${prefix}${showControls(message)}\n`);
     const debug = debugFromEnv() || argv.includes('--debug');
     if (debug && code === EXIT.INTERNAL) process.stderr.write(`${(err as Error)?.stack ?? describeError(err)}\n`);
     process.exitCode = code;

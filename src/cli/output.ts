@@ -3,7 +3,8 @@ import Table from 'cli-table3';
 import { dump } from 'js-yaml';
 
 import type { OutputFormat } from './output-formats.js';
-import { visibleControls } from '../redact.js';
+import { showControls, visibleControls } from '../redact.js';
+import { Styled, shown } from './styled.js';
 
 export type { OutputFormat } from './output-formats.js';
 
@@ -20,7 +21,19 @@ export function colourLevel(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv):
   return stream.isTTY && env.TERM !== 'dumb' ? 1 : 0;
 }
 
-type Cell = string | number | boolean | null | undefined;
+/** A table cell: data (shown by showControls as it enters the view), or the tool's own Styled text. */
+export type Cell = string | number | boolean | null | undefined | Styled;
+
+/** Colour (SGR) sequences: the tool's own, in Styled text; dropped from plain rows. */
+const SGR = /\x1b\[[0-9;]*m/g;
+
+/**
+ * JSON text whose strings carry every control character escaped: JSON.stringify escapes C0 (ESC is
+ * \u001b) but writes DEL and C1 (U+0080-U+009F, a terminal's 8-bit CSI among them) as they are.
+ */
+export function jsonText(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /**
  * Where a command's results go: stdout carries data only (a table, plain
@@ -63,11 +76,21 @@ export class Output {
   /** Writes one JSON or YAML document (YAML that js-yaml loads back to the same value). */
   data(value: unknown): void {
     if (this.format === 'yaml') this.stdout.write(dump(JSON.parse(JSON.stringify(value ?? null)), { lineWidth: -1, noRefs: true }));
-    else this.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    else this.stdout.write(`${jsonText(value, 2)}\n`);
   }
 
-  line(text = ''): void {
-    this.stdout.write(`${visibleControls(text)}\n`);
+  /** One JSON document on a line of its own (watch --json's events). */
+  jsonLine(value: unknown): void {
+    this.stdout.write(`${jsonText(value)}\n`);
+  }
+
+  /**
+   * A line on stdout. A string is data (a key, an event line with a tenant's name in it): every control
+   * character in it, line feeds included, is shown as `\xNN`. Styled text is the tool's own (its colours,
+   * its line breaks), written as it is.
+   */
+  line(text: string | Styled = ''): void {
+    this.stdout.write(`${text instanceof Styled ? visibleControls(text.text) : showControls(text)}\n`);
   }
 
   /**
@@ -76,45 +99,53 @@ export class Output {
    * the tab-separated rows alone.
    */
   summary(text: string): void {
-    if (this.format === 'plain') this.stderr.write(`${visibleControls(text)}\n`);
+    if (this.format === 'plain') this.stderr.write(`${showControls(text)}\n`);
     else this.line(text);
   }
 
   /**
    * A table: boxed on a terminal, tab-separated rows under a header line in
    * plain form. Columns listed in `wideOnly` appear only with `-o wide`.
+   * Each data cell is shown by showControls as it enters the table, before
+   * any colour: an ESC, tab, carriage return or line feed in a value is `\xNN`,
+   * so it never reaches the terminal and never splits a row. Styled cells (the
+   * tool's own colour, a detail it wraps) are kept; piped, without colour and
+   * on one line.
    */
   table(head: string[], rows: Cell[][], options: { wideOnly?: number[] } = {}): void {
     const keep = (_: unknown, i: number) => this.wide || !options.wideOnly?.includes(i);
-    const h = head.filter(keep);
-    const body = rows.map((r) => r.filter(keep).map((x) => (x === null || x === undefined ? '' : String(x))));
+    const h = head.filter(keep).map((x) => showControls(x));
     if (this.format === 'plain') {
-      const clean = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').replace(/[\t\r\n]+/g, ' ');
-      this.line(h.map(clean).join('\t'));
-      for (const r of body) this.line(r.map(clean).join('\t'));
+      const cell = (x: Cell) => (x instanceof Styled ? x.text.replace(SGR, '').replace(/[\t\r\n]+/g, ' ') : shown(x));
+      this.line(new Styled(h.join('\t')));
+      for (const r of rows) this.line(new Styled(r.filter(keep).map(cell).join('\t')));
       return;
     }
     // No rule between rows: compact, half the lines.
     const t = new Table({ head: h.map((x) => this.c.bold(x)), style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
-    for (const r of body) t.push(r);
-    this.line(t.toString());
+    for (const r of rows) t.push(r.filter(keep).map(shown));
+    this.line(new Styled(t.toString()));
   }
 
-  /** A warning line on stderr; the same warning twice is printed once. */
+  /**
+   * A warning line on stderr; the same warning twice is printed once. Messages
+   * carry data (a tenant's name, a server's answer): every control character in
+   * one, line feeds included, is shown as `\xNN` before the colour is added.
+   */
   warn(text: string): void {
     if (this.warned.has(text)) return;
     this.warned.add(text);
-    this.stderr.write(`${this.e.yellow(visibleControls(text))}\n`);
+    this.stderr.write(`${this.e.yellow(showControls(text))}\n`);
   }
 
-  /** A progress or diagnostic line on stderr. */
+  /** A progress or diagnostic line on stderr (control characters shown, as warn). */
   info(text: string): void {
-    this.stderr.write(`${visibleControls(text)}\n`);
+    this.stderr.write(`${showControls(text)}\n`);
   }
 
-  /** A --debug line on stderr (timings per step); nothing otherwise. */
+  /** A --debug line on stderr (timings per step); nothing otherwise. A stack trace keeps its line breaks. */
   debug(text: string): void {
-    if (this.debugging) this.stderr.write(`${this.e.dim(`debug: ${visibleControls(text)}`)}\n`);
+    if (this.debugging) this.stderr.write(`${this.e.dim(`debug: ${text.split('\n').map(showControls).join('\n')}`)}\n`);
   }
 }
 

@@ -6,7 +6,7 @@ import type { KeySpace } from '../keys/key-families.js';
 import type { Registry } from '../registry/registry-store.js';
 import type { YamlTenantSource } from '../tenants/tenant-source.js';
 import { TenantTally } from './tenant-tally.js';
-import { visibleControls } from '../redact.js';
+import { showControls } from '../redact.js';
 
 /** Keys, memory and TTL spread of a group of keys. */
 export interface KeyStats {
@@ -186,7 +186,7 @@ export function profileToPrometheus(p: CacheProfile): string {
     for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
   };
   // Control characters (a tenant part of raw bytes, read as latin1, may hold C1 codes) shown as \xNN first.
-  const esc = (s: string) => visibleControls(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  const esc = (s: string) => showControls(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
   // The same series as plain cache-info's, so a textfile collector switched to --by keeps its family key counts.
   metric('tenantctl_cache_keys', 'Keys per tenantctl key family.', p.families.map((f) => [`{family="${esc(f.family)}"}`, f.keys]));
   metric('tenantctl_cache_family_keys', 'Keys per tenantctl key family.', p.families.map((f) => [`{family="${esc(f.family)}"}`, f.keys]));

@@ -1,33 +1,118 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { runCli, workspace, type Workspace } from '../helpers/setup.js';
+import { runCli, runCliOnTerminal, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
 import { visibleControls } from '../../src/redact.js';
+
+/** The colour (SGR) sequences the tool itself writes: bold table heads, yellow warnings, green / red words, dim. */
+const TOOLS_OWN_SGR = /\x1b\[(?:1|22|2|31|32|33|39)m/g;
+
+/** The text with the tool's own colour sequences taken out: what is left holds no control character but tab and line feed. */
+const withoutOwnColour = (text: string) => text.replace(TOOLS_OWN_SGR, '');
+
+/** The data's own sequences (hidden text, red, reset) that must never be written raw. */
+const DATA_SGR = ['\x1b[8m', '\x1b[0m', '\x1b[31mRED'];
 
 /**
  * Tenant data reaches the operator's terminal: a name holding an OSC sequence (set the window title,
- * write the clipboard) or a carriage return must be shown, never obeyed.
+ * write the clipboard), an SGR one (hidden text, a colour) or a carriage return / line feed must be
+ * shown, never obeyed, and never split a row.
  */
 describe('control characters in tenant data', () => {
   let ws: Workspace;
+  /** client.name of tenant `hidden`: hidden text, a colour, a CR LF and a tab. */
+  const HIDDEN = 'A\x1b[8mHIDDEN\x1b[0mB \x1b[31mRED\r\nnext\tcol';
+  const HIDDEN_SHOWN = 'A\\x1b[8mHIDDEN\\x1b[0mB \\x1b[31mRED\\x0d\\x0anext\\x09col';
   beforeAll(() => {
     ws = workspace({}, { registry: false });
     ws.writeTenant('weird', 'client:\n  id: weird\n  name: "We \\e[31mRED\\e[0m \\e]0;pwned\\a end\\rX \\e]52;c;Y2xpcA==\\a"\n');
+    ws.writeTenant('hidden', 'client:\n  id: hidden\n  name: "A\\e[8mHIDDEN\\e[0mB \\e[31mRED\\r\\nnext\\tcol"\n');
   });
   afterAll(() => ws.cleanup());
 
-  it('list-tenants, piped and as a table: OSC, BEL and CR shown as \\xNN, no raw control character but the views\' own', async () => {
+  it('list-tenants, piped and as a table: OSC, SGR, BEL, CR, LF and tab shown as \\xNN, no raw control character but the views\' own', async () => {
     for (const args of [['list-tenants'], ['list-tenants', '-o', 'table'], ['list-tenants', '-o', 'wide']]) {
       const r = await runCli(args, { cwd: ws.dir });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain('\\x1b]0;pwned\\x07 end');
       expect(r.stdout).toContain('\\x1b]52;c;Y2xpcA==\\x07');
-      // A carriage return: a space in piped rows (tabs and line breaks are the row format's), \x0d in a table.
-      expect(r.stdout).toMatch(args.length === 1 ? / end X / : / end\\x0dX /);
-      // No ESC but as the start of a colour (SGR) sequence, no BEL, no CR.
-      expect(r.stdout.replace(/\x1b\[[0-9;]*m/g, '')).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+      // A carriage return is \x0d piped too (the data as it is, not a space); SGR shown, not deleted.
+      expect(r.stdout).toContain('We \\x1b[31mRED\\x1b[0m \\x1b]0;pwned\\x07 end\\x0dX');
+      expect(r.stdout).toContain(HIDDEN_SHOWN);
+      // No ESC at all (NO_COLOR), no BEL, no CR.
+      expect(r.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+      // One row per tenant: the line feed in the name splits nothing.
+      const row = r.stdout.split('\n').find((l) => l.includes('hidden'));
+      expect(row).toContain('next\\x09col');
     }
+    // Piped: a header and one tab-separated row of five columns per tenant.
+    const piped = await runCli(['list-tenants'], { cwd: ws.dir });
+    expect(piped.stdout.split('\n').filter(Boolean).map((l) => l.split('\t').length)).toEqual([5, 5, 5]);
     const json = await runCli(['list-tenants', '--json'], { cwd: ws.dir });
-    expect(JSON.parse(json.stdout)[0].name).toBe('We \x1b[31mRED\x1b[0m \x1b]0;pwned\x07 end\rX \x1b]52;c;Y2xpcA==\x07');
+    const names = Object.fromEntries((JSON.parse(json.stdout) as Array<{ id: string; name: string }>).map((t) => [t.id, t.name]));
+    expect(names.weird).toBe('We \x1b[31mRED\x1b[0m \x1b]0;pwned\x07 end\rX \x1b]52;c;Y2xpcA==\x07');
+    expect(names.hidden).toBe(HIDDEN);
+  });
+
+  it('with colour (FORCE_COLOR): the table keeps the tool\'s own colour, the data\'s SGR is shown, not sent', async () => {
+    for (const args of [['list-tenants', '-o', 'table'], ['list-tenants']]) {
+      const r = await runCli(args, { cwd: ws.dir, env: { NO_COLOR: undefined, FORCE_COLOR: '1' } });
+      expect(r.code, r.stderr).toBe(0);
+      if (args.length > 1) expect(r.stdout).toMatch(TOOLS_OWN_SGR);
+      for (const seq of DATA_SGR) expect(r.stdout).not.toContain(seq);
+      expect(r.stdout).toContain(HIDDEN_SHOWN);
+      expect(withoutOwnColour(r.stdout)).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    }
+  });
+
+  /** A run on a pseudo-terminal: stdout and stderr together, line feeds as CR LF. */
+  const onTerminal = (args: string[], env: Record<string, string>): Promise<CliRun> => runCliOnTerminal(args, /never-asked/, '', env, { cwd: ws.dir });
+
+  it('on a terminal (script), with colour and with NO_COLOR: no data SGR reaches it, the row is one line', async () => {
+    for (const env of [{ NO_COLOR: '', TERM: 'xterm-256color' }, { NO_COLOR: '1', TERM: 'xterm-256color' }]) {
+      const r = await onTerminal(['list-tenants'], env);
+      expect(r.code).toBe(0);
+      for (const seq of DATA_SGR) expect(r.stdout).not.toContain(seq);
+      expect(r.stdout).toContain(HIDDEN_SHOWN);
+      const text = r.stdout.replace(/\r\n/g, '\n');
+      if (env.NO_COLOR) expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+      else {
+        expect(text).toMatch(TOOLS_OWN_SGR);
+        expect(withoutOwnColour(text)).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+      }
+      // The box's row holds the whole name: the line feed in it split nothing.
+      expect(text.split('\n').find((l) => l.includes('hidden'))).toContain('next\\x09col');
+    }
+  });
+
+  it('data in messages: a file name holding ESC [ 31 m is shown as \\x1b in the warning and the report, coloured or not', async () => {
+    const bad = workspace({}, { registry: false });
+    try {
+      bad.writeTenant('ok', 'client:\n  id: ok\n  name: OK\n');
+      bad.writeTenant('x', 'client:\n  id: x\n  name: X\n', 'x\x1b[31mred\x07.yaml');
+      for (const env of [{}, { NO_COLOR: undefined, FORCE_COLOR: '1' }]) {
+        const r = await runCli(['migrate-yaml', '--dry-run'], { cwd: bad.dir, env });
+        expect(r.code, r.stderr).toBe(4);
+        expect(r.stderr).toContain('x\\x1b[31mred\\x07.yaml');
+        expect(r.stdout).toContain('x\\x1b[31mred\\x07.yaml');
+        for (const out of [r.stdout, r.stderr]) {
+          expect(out).not.toContain('\x1b[31mred');
+          expect(withoutOwnColour(out)).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+        }
+      }
+    } finally {
+      bad.cleanup();
+    }
+  });
+
+  it('jsonText (property): the same document, with DEL and C1 escaped too (JSON.stringify writes them raw)', async () => {
+    const { jsonText } = await import('../../src/cli/output.js');
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.string({ unit: fc.integer({ min: 0, max: 0x1ff }).map((c) => String.fromCharCode(c)) })), (value) => {
+        const text = jsonText(value, 2);
+        expect(JSON.parse(text)).toEqual(value);
+        expect(text.replace(/\n {0,4}/g, '')).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+      }),
+    );
   });
 
   it('visibleControls (property): no C0/C1 control character but tab, line feed and SGR colour survives; printable text is unchanged', () => {

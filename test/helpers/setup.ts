@@ -134,11 +134,11 @@ export function expectOneLineError(r: CliRun): void {
  * Runs the CLI on a pseudo-terminal (util-linux `script`), answering `answer`
  * once `prompt` appears, as a person at a terminal would.
  */
-export function runCliOnTerminal(args: string[], prompt: RegExp, answer: string, env: Record<string, string> = {}): Promise<CliRun> {
+export function runCliOnTerminal(args: string[], prompt: RegExp, answer: string, env: Record<string, string> = {}, options: { cwd?: string } = {}): Promise<CliRun> {
   const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const start = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', quoted, '/dev/null'], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), NO_COLOR: '1', TERM: 'dumb', XDG_CACHE_HOME: inject('cacheHome'), ...env } });
+    const child = spawn('script', ['-qec', quoted, '/dev/null'], { cwd: options.cwd, env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), NO_COLOR: '1', TERM: 'dumb', XDG_CACHE_HOME: inject('cacheHome'), ...env } });
     let out = '';
     let answered = false;
     child.stdout.on('data', (d) => {

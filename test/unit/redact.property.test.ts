@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { maskUrl, maskUrlsIn } from '../../src/redact.js';
+import { clipLongRuns, maskUrl, maskUrlsIn, showControls } from '../../src/redact.js';
 
 /** Passwords as people write them: printable, no blanks (a blank ends a URL in free text). */
 const password = fc.stringMatching(/^[A-Za-z0-9!$%&()*+,;=~._:@/#?-]{6,24}$/).filter((p) => /[A-Za-z0-9]{3}/.test(p));
@@ -38,5 +38,45 @@ describe('maskUrl (property)', () => {
   it('leaves a URL without credentials as it is', () => {
     expect(maskUrl(' redis://127.0.0.1:6379/0')).toBe(' redis://127.0.0.1:6379/0');
     expect(maskUrl('postgres://h/db?sslmode=require')).toBe('postgres://h/db?sslmode=require');
+  });
+});
+
+/** Any character of the first 512 code points: C0, DEL, C1, Latin-1 and beyond. */
+const anyText = (maxLength = 60) =>
+  fc.string({ unit: fc.oneof(fc.integer({ min: 0, max: 0x1ff }).map((c) => String.fromCharCode(c)), fc.constantFrom('\x1b[31m', '\x1b[8m', '\x1b]0;t\x07', '\r\n', '\t')), maxLength });
+
+/** Reads `\xNN` back (the inverse of showControls for text without a backslash of its own). */
+const unshow = (s: string) => s.replace(/\\x([0-9a-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+
+describe('showControls (property): data made safe for a terminal', () => {
+  it('leaves no control character at all: no ESC (so no SGR, OSC or CSI sequence), no tab, CR or LF, no DEL, no C1', () => {
+    fc.assert(
+      fc.property(anyText(), (text) => {
+        expect(showControls(text)).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+        // One line whatever the data: a line feed in a value never splits a row.
+        expect(showControls(text).split('\n')).toHaveLength(1);
+      }),
+    );
+  });
+
+  it('shows each control character as \\xNN and changes nothing else: the data can be read back', () => {
+    fc.assert(
+      fc.property(anyText().filter((t) => !t.includes('\\')), (text) => {
+        const shown = showControls(text);
+        expect(unshow(shown)).toBe(text);
+        const controls = text.match(/[\x00-\x1f\x7f-\x9f]/g)?.length ?? 0;
+        expect(shown.length).toBe(text.length + 3 * controls);
+        if (!controls) expect(shown).toBe(text);
+      }),
+    );
+  });
+
+  it('is idempotent, and commutes with clipping a long run: clipped then shown is still one safe line', () => {
+    fc.assert(
+      fc.property(anyText(300), (text) => {
+        expect(showControls(showControls(text))).toBe(showControls(text));
+        expect(showControls(clipLongRuns(`value '${text}' is invalid`))).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+      }),
+    );
   });
 });

@@ -4,6 +4,7 @@ import { action, idArg, intArg } from '../action.js';
 import type { CacheProfile, KeyStats } from '../../services/cache-profile.js';
 import { bar, gauge, humanBytes } from '../charts.js';
 import type { Output } from '../output.js';
+import { own, styled, type Styled } from '../styled.js';
 import { BackendUnavailableError, describeError } from '../../errors.js';
 
 const BAR = 20;
@@ -17,10 +18,10 @@ function render(out: Output, info: CacheInfo) {
   const s = info.server!;
   const m = info.memory!;
   const memory = `${humanBytes(m.used_bytes)}${m.max_bytes ? ` of ${humanBytes(m.max_bytes)}` : ' used, no limit'}, ${m.policy}, ${info.redis_evicted_keys} evicted`;
-  const rows: Array<[string, string | number]> = [
+  const rows: Array<[string, string | number | Styled]> = [
     ['server', `${s.target} · ${s.mode} · Redis ${s.version}${s.masters > 1 ? ` · ${s.masters} masters` : ''}`],
     ['latency', `${info.latency_ms} ms`],
-    ['memory', out.pictures ? `${gauge(m.used_bytes, m.max_bytes, 12, out.c)} ${memory}` : memory],
+    ['memory', out.pictures ? styled`${own(gauge(m.used_bytes, m.max_bytes, 12, out.c))} ${memory}` : memory],
     ['hits', `${info.hits} hits, ${info.misses} misses (hit rate ${info.hit_rate_percent}%)`],
     ['keys', `${info.total_keys} in all, ${info.tool_keys} the tool's`],
   ];

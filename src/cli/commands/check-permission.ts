@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DeniedError } from '../../errors.js';
 import { action, idArg } from '../action.js';
+import { own, styled } from '../styled.js';
 
 /** `check-permission <business> <feature>`: exit 0 granted, 1 denied. */
 export function register(program: Command): void {
@@ -18,7 +19,7 @@ export function register(program: Command): void {
           data: opts.explain ? { ...c } : { business, feature, granted: c.granted, source: c.source },
           failure: c.granted ? undefined : new DeniedError(`${business} ${feature}: denied (${c.reason})`),
           render: (out) => {
-            out.line(`${business} ${feature}: ${c.granted ? out.c.green('granted') : out.c.red('denied')}`);
+            out.line(styled`${business} ${feature}: ${own(c.granted ? out.c.green('granted') : out.c.red('denied'))}`);
             if (!opts.explain) return;
             out.table(['explain', ''], [
               ['reason', c.reason],

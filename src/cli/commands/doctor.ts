@@ -3,6 +3,8 @@ import { BackendUnavailableError, DeniedError, type TenantctlError } from '../..
 import type { CheckStatus, DoctorReport } from '../../services/doctor.js';
 import { action } from '../action.js';
 import type { Output } from '../output.js';
+import { own, type Styled } from '../styled.js';
+import { showControls } from '../../redact.js';
 
 /** Detail column width: with the check and status columns the table fits 80 columns. */
 const DETAIL_WIDTH = 43;
@@ -24,11 +26,11 @@ function wrap(text: string, width = DETAIL_WIDTH): string {
   return lines.join('\n');
 }
 
-function statusText(out: Output, status: CheckStatus): string {
-  if (status === 'pass') return out.c.green(status);
-  if (status === 'warn') return out.c.yellow(status);
-  if (status === 'fail') return out.c.red(status);
-  return out.c.dim(status);
+function statusText(out: Output, status: CheckStatus): Styled {
+  if (status === 'pass') return own(out.c.green(status));
+  if (status === 'warn') return own(out.c.yellow(status));
+  if (status === 'fail') return own(out.c.red(status));
+  return own(out.c.dim(status));
 }
 
 /**
@@ -71,7 +73,7 @@ Exit: 0 nothing failed (warnings are fine), 3 a backend is unreachable, 1 anythi
         return {
           data: report,
           failure: failureOf(report),
-          render: (out) => out.table(['check', 'status', 'detail'], report.checks.map((c) => [`${c.area} ${c.check}`, statusText(out, c.status), wrap(c.detail)])),
+          render: (out) => out.table(['check', 'status', 'detail'], report.checks.map((c) => [`${c.area} ${c.check}`, statusText(out, c.status), own(wrap(showControls(c.detail)))])),
         };
       }),
     );

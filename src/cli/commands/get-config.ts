@@ -2,6 +2,8 @@ import { UsageError } from '../../errors.js';
 import type { Command } from 'commander';
 import { maskSecrets } from '../../tenants/secrets.js';
 import { action, idArg } from '../action.js';
+import { own } from '../styled.js';
+import { showControls } from '../../redact.js';
 
 /** `get-config <tenant>`: cache -> registry -> YAML; writes the cache only with --warm. */
 export function register(program: Command): void {
@@ -25,8 +27,9 @@ export function register(program: Command): void {
           data: { id: tenant, source: result.source, config },
           render: (out) => {
             // The header is a YAML comment: the whole view stays YAML that loads back to the config.
-            out.line(out.c.dim(`# tenant ${tenant} · source ${result.source}`));
-            out.line(dump(config, { lineWidth: 120 }).trimEnd());
+            out.line(own(out.c.dim(`# tenant ${showControls(tenant)} · source ${result.source}`)));
+            // js-yaml writes a value holding a control character double-quoted, escaped: the lines are its own.
+            out.line(own(dump(config, { lineWidth: 120 }).trimEnd()));
           },
         };
       }),

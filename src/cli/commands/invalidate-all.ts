@@ -5,6 +5,8 @@ import type { Output } from '../output.js';
 import type { InvalidateAllResult } from '../../services/cache-admin.js';
 import { progressLine } from '../progress.js';
 import { stackedBar } from '../charts.js';
+import { own } from '../styled.js';
+import { showControls } from '../../redact.js';
 
 /** Asks on the terminal; anything but y/yes is a no; Ctrl-C there deletes nothing and exits 130. */
 async function confirm(question: string): Promise<boolean> {
@@ -27,7 +29,7 @@ function render(out: Output, r: InvalidateAllResult, maxKeys?: number) {
   const shown = out.wide ? families : families.filter(([, n]) => n > 0);
   out.table(['family', r.dryRun ? 'keys' : 'deleted'], [...shown, ['total', r.total]]);
   // On a terminal, one line that shows what the deletion was made of.
-  if (out.pictures) for (const line of stackedBar(shown, 60, out.c)) out.line(line);
+  if (out.pictures) for (const line of stackedBar(shown.map(([f, n]) => [showControls(f), n]), 60, out.c)) out.line(own(line));
   if (!r.complete) out.summary(`stopped before the end of the keyspace (--max-keys or a stop): run again to finish`);
   // A dry run counts them all; the run it previews stops at --max-keys.
   if (r.dryRun && maxKeys !== undefined && maxKeys < r.total) out.summary(`with --max-keys ${maxKeys}, a run deletes at most ${maxKeys} of these ${r.total}`);

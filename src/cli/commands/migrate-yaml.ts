@@ -4,10 +4,11 @@ import { action, idsArg } from '../action.js';
 import { keepYoungGenerationSmall } from '../v8-flags.js';
 import type { MigrationReport } from '../../services/migration.js';
 import type { Output } from '../output.js';
+import { own } from '../styled.js';
 
 function render(out: Output, r: MigrationReport) {
   const colour = (a: string) =>
-    a === 'conflict' || a === 'error' ? out.c.red(a) : a === 'create' || a === 'update' ? out.c.green(a) : a;
+    a === 'conflict' || a === 'error' ? own(out.c.red(a)) : a === 'create' || a === 'update' ? own(out.c.green(a)) : a;
   out.table(
     ['item', 'kind', r.dryRun ? 'plan' : 'action', 'detail'],
     r.items.map((i) => [

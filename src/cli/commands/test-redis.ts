@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { BackendUnavailableError, describeError } from '../../errors.js';
 import { action } from '../action.js';
+import { own } from '../styled.js';
 
 function failedStep(steps: Array<{ step: string; ok: boolean; detail?: string }>) {
   const s = steps.find((x) => !x.ok);
@@ -27,7 +28,7 @@ export function register(program: Command): void {
           failure: r.ok ? undefined : failedStep(r.steps),
           render: (out) => {
             out.summary(`${r.server}  ${r.mode}  Redis ${r.version}`);
-            out.table(['step', 'result', 'ms', 'detail'], r.steps.map((s) => [s.step, s.ok ? out.c.green('ok') : out.c.red('FAILED'), s.ms, s.detail]));
+            out.table(['step', 'result', 'ms', 'detail'], r.steps.map((s) => [s.step, own(s.ok ? out.c.green('ok') : out.c.red('FAILED')), s.ms, s.detail]));
           },
         };
       }),
