@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { intArg } from './action.js';
-import { clipLongRuns } from '../redact.js';
+import { clipLongRuns, showControls } from '../redact.js';
 import { OUTPUT_FORMATS } from './output-formats.js';
 import { register as migrateYaml } from './commands/migrate-yaml.js';
 import { register as getConfig } from './commands/get-config.js';
@@ -22,6 +22,19 @@ import { register as verify } from './commands/verify.js';
 import { register as watch } from './commands/watch.js';
 import { VERSION } from './version.js';
 
+/**
+ * commander's error line, as the tool's own are: commander quotes a rejected value whole and raw
+ * ("command-argument value '<value>' is invalid", "unknown command '<value>'"), so a huge argument is cut
+ * (counted as typed) and its control characters (ESC, CR, a line feed) are shown as \xNN: one line, never
+ * a sequence the terminal obeys. Its "(Did you mean ...?)" line names the tool's own commands and options.
+ */
+export function commanderErrorText(text: string): string {
+  const [, message, suggestion = ''] = /^([\s\S]*?)(\n\(Did you mean [^\n]*\?\))?\n?$/.exec(text) ?? [, text];
+  return `${showControls(clipLongRuns(message ?? ''))}${suggestion}\n`;
+}
+
+const errorOutput = { outputError: (text: string, write: (s: string) => void) => write(commanderErrorText(text)) };
+
 /** The commander program: names, flags and help only; each subcommand lives in its own file. */
 export function buildProgram(): Command {
   const program = new Command('tenantctl')
@@ -41,13 +54,13 @@ export function buildProgram(): Command {
     .option('--json', 'short for -o json')
     .option('--debug', 'timings per step and full errors on stderr (also TENANTCTL_DEBUG=1)')
     .showSuggestionAfterError(true)
-    // commander quotes a rejected value in full: a 100,000-character argument must not come back whole.
-    .configureOutput({ writeErr: (text) => process.stderr.write(clipLongRuns(text)) })
+    // commander quotes a rejected value in full and raw: cut and escaped (commanderErrorText).
+    .configureOutput(errorOutput)
     .exitOverride();
   for (const register of [migrateYaml, getConfig, listTenants, invalidate, invalidateAll, cacheInfo, testRedis, checkPermission, getPermissions, setSubscription, override, reactivate, schema, config, doctor, verify, watch, completion]) {
     register(program);
   }
-  // Subcommands inherit exitOverride (commander never calls process.exit itself) and the clipped error output.
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeErr: (text) => process.stderr.write(clipLongRuns(text)) });
+  // Subcommands inherit exitOverride (commander never calls process.exit itself) and the escaped error output.
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput(errorOutput);
   return program;
 }

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { runCli, runCliOnTerminal, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
+import { expectOneLineError, runCli, runCliOnTerminal, workspace, type CliRun, type Workspace } from '../helpers/setup.js';
 import { visibleControls } from '../../src/redact.js';
+import { commanderErrorText } from '../../src/cli/program.js';
 
 /** The colour (SGR) sequences the tool itself writes: bold table heads, yellow warnings, green / red words, dim. */
 const TOOLS_OWN_SGR = /\x1b\[(?:1|22|2|31|32|33|39)m/g;
@@ -121,6 +122,53 @@ describe('control characters in tenant data', () => {
         const shown = visibleControls(text);
         expect(shown.replace(/\x1b\[[0-9;]*m/g, '')).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
         if (!/[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(text)) expect(shown).toBe(text);
+      }),
+    );
+  });
+});
+
+/** Ids typed on the command line: commander quotes a rejected one back, and the line must stay one line, shown. */
+describe('a bad id from the command line', () => {
+  const cases: Array<[string[], string]> = [
+    [['get-config', '\x1b[31mred'], "'\\x1b[31mred'"],
+    [['invalidate', 'a\rb'], "'a\\x0db'"],
+    [['invalidate', 'a\nb'], "'a\\x0ab'"],
+    [['check-permission', 'x\x1b]0;t\x07y', 'f'], "'x\\x1b]0;t\\x07y'"],
+  ];
+  for (const [args, shown] of cases) {
+    it(`${JSON.stringify(args)}: exit 2, one line, the value shown as ${shown}`, async () => {
+      const r = await runCli(args);
+      expect(r.code, r.stderr).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toContain(`command-argument value ${shown} is invalid`);
+      expect(r.stderr.trimEnd()).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+    });
+  }
+
+  it('an unknown command or option holding ESC is shown too; a typo\'s suggestion keeps its line', async () => {
+    const unknown = await runCli(['\x1b[31mlst']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe("error: unknown command '\\x1b[31mlst'\n");
+    const option = await runCli(['list-tenants', '--\x1b[8mx']);
+    expect(option.stderr).toBe("error: unknown option '--\\x1b[8mx'\n");
+    const typo = await runCli(['list-tenats']);
+    expect(typo.stderr).toBe("error: unknown command 'list-tenats'\n(Did you mean list-tenants?)\n");
+  });
+
+  it('commanderErrorText (property): one line (and commander\'s suggestion), no control character, a long run cut', () => {
+    const unit = fc.oneof(fc.integer({ min: 0, max: 0xff }).map((c) => String.fromCharCode(c)), fc.constantFrom('\n', '\r', '\x1b', 'a'));
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 300 }), fc.boolean(), (value, suggest) => {
+        const text = `error: command-argument value '${value}' is invalid for argument 'tenant'.${suggest ? '\n(Did you mean list-tenants?)' : ''}\n`;
+        const shown = commanderErrorText(text);
+        const lines = shown.split('\n');
+        expect(lines.at(-1)).toBe('');
+        expect(lines.slice(0, -1)).toHaveLength(suggest ? 2 : 1);
+        if (suggest) expect(lines[1]).toBe('(Did you mean list-tenants?)');
+        expect(lines[0]).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+        expect(lines[0].startsWith("error: command-argument value '")).toBe(true);
+        // A run of non-blank characters is cut at 120 (each shown control character taking 4).
+        expect(lines[0].length).toBeLessThan(200 + 4 * 121);
       }),
     );
   });
