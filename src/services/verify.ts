@@ -291,6 +291,14 @@ export class CacheVerifier {
       // Only the wrong entries, by exact key, and only while each holds the text judged: one a
       // service rewrote since (a fresh value) stays, and is not reported, as a rebuilt one above.
       const removed = await this.deps.cache.need((s) => unlinkIfUnchangedOn(s, wrong.map((e) => ({ key: e.key, value: judgedText.get(e.key)! }))));
+      // A value that is not UTF-8 was read with U+FFFD in place of its bytes, so it never equals what the
+      // key holds: such an entry (no service could parse it) goes by a plain UNLINK. Before, it was taken
+      // for one rewritten meanwhile and left out of the report: verify --fix said clean, exit 0, forever.
+      const undecodable = wrong.flatMap((e, i) => (!removed[i] && judgedText.get(e.key)!.includes('\uFFFD') ? [i] : []));
+      if (undecodable.length) {
+        const gone = await this.deps.cache.need((s) => s.unlink(undecodable.map((i) => wrong[i].key)));
+        undecodable.forEach((i, j) => (removed[i] = gone[j]));
+      }
       const changed = new Set(wrong.filter((_, i) => !removed[i]));
       wrong.forEach((e, i) => removed[i] && (e.fixed = true));
       report.summary.fixed += wrong.length - changed.size;

@@ -400,4 +400,17 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     expect(entries[`tenant_config:${badFile}`]).toMatchObject({ status: 'error', reason: expect.stringMatching(/does not match the file name/) });
     expect(report.summary.error).toBe(1);
   });
+
+  it('fix deletes a malformed entry whose bytes are not UTF-8 (read with U+FFFD, it never equalled what the key holds: it was left, unreported, exit 0)', async () => {
+    const id = uniq('nu');
+    await migrated(id);
+    const key = `tenant_config:${id}`;
+    await own.client.set(key, Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x6e, 0x6f, 0x74, 0x20, 0x6a, 0x73, 0x6f, 0x6e]));
+    const t = tool();
+    const report = await verifier(t).verify({ fix: true, tenants: [id] });
+    await t.close();
+    expect(byKey(report.entries)[key]).toMatchObject({ status: 'stale', fixed: true });
+    expect(report.summary).toMatchObject({ stale: 1, fixed: 1 });
+    expect(await own.client.exists(key)).toBe(0);
+  });
 });
