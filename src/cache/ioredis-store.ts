@@ -130,7 +130,9 @@ export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
       name: spec.sentinelMaster,
       sentinelPassword: spec.sentinelPassword,
       sentinelRetryStrategy: () => null,
-      sentinelCommandTimeout: spec.timeoutMs,
+      // Each Sentinel gets its share of the timeout: a silent first one took it all, so the healthy third
+      // was never asked, and ioredis went on waiting on the second after the command had given up.
+      sentinelCommandTimeout: Math.max(100, Math.floor(spec.timeoutMs / spec.nodes.length)),
       updateSentinels: false,
       failoverDetector: false,
       ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),

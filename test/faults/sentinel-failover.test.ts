@@ -102,3 +102,38 @@ describe('Sentinel: one that names a replica as the master', () => {
     }
   });
 });
+
+/** Silent Sentinels (accepting, never answering: a stopped process) before a healthy one. */
+describe('Sentinel: silent ones listed first', () => {
+  let topo: Awaited<ReturnType<typeof sentinelTopology>>;
+  const silent: net.Server[] = [];
+  const silentPorts: number[] = [];
+  beforeAll(async () => {
+    topo = await sentinelTopology();
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      const server = net.createServer((sock) => sock.on('error', () => undefined));
+      await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+      silent.push(server);
+      silentPorts.push(port);
+    }
+  }, 60_000);
+  afterAll(async () => {
+    for (const s of silent) {
+      s.close();
+      (s as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    }
+    await topo?.stop();
+  });
+
+  it('the healthy one is still asked within the timeout (each Sentinel gets its share of it)', async () => {
+    const spec = { ...topo.spec, nodes: [...silentPorts.map((port) => ({ host: '127.0.0.1', port })), ...topo.spec.nodes] };
+    // Before: the first silent Sentinel took the whole timeout, and the command failed "unreachable".
+    const store = await openIoredisStore(spec);
+    try {
+      expect(await store.ping()).toBeGreaterThanOrEqual(0);
+    } finally {
+      store.close();
+    }
+  });
+});
