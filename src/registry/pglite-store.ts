@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { BackendUnavailableError, UsageError } from '../errors.js';
+import { BackendUnavailableError, TenantctlError, UsageError } from '../errors.js';
 import { acquireProcessLock } from './process-lock.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
@@ -26,6 +26,8 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
     throw new BackendUnavailableError('registry', `no embedded registry at ${dir}`, { reason: 'not-configured' });
   }
   let release = () => undefined as void;
+  /** The directory's real path: PGlite is given it (its file system cannot open a data directory through a symlink: ENOENT). */
+  let real: string | undefined;
   if (dir) {
     try {
       mkdirSync(path.dirname(dir), { recursive: true });
@@ -33,7 +35,10 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
       // A file where a parent directory should be (a `.tenantctl` file): said, not "internal error".
       throw new UsageError(`cannot create the embedded registry ${dir}: ${(err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'a file is in the way' : (err as Error).message}`);
     }
-    release = await acquireProcessLock(`${dir}.lock`, timeoutMs, `the embedded registry ${dir}`);
+    // The lock is named by the directory's real path: every spelling of it (a symlink, `..`, a bind of the
+    // project) waits on one lock, where two spellings ran PGlite twice on it at once.
+    real = realRegistryPath(dir);
+    release = await acquireProcessLock(`${real}.lock`, timeoutMs, `the embedded registry ${dir}`);
     // Under the lock: another process's first write may be running initdb here (files, no PG_VERSION yet).
     try {
       checkRegistryDir(dir, !!options.create);
@@ -44,19 +49,36 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
   }
   try {
     const { PGlite } = await import('@electric-sql/pglite');
-    if (dir) mkdirSync(dir, { recursive: true });
+    if (real) mkdirSync(real, { recursive: true });
     // 16 MB of shared buffers instead of 128: the registry is small, and it
     // halves the process's memory (~160 MB instead of ~300 MB after open).
     const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
-    const db = dir ? await PGlite.create(dir, { startParams }) : await PGlite.create({ startParams });
+    let db: InstanceType<typeof PGlite>;
+    try {
+      db = real ? await PGlite.create(real, { startParams }) : await PGlite.create({ startParams });
+    } catch (err) {
+      throw pgliteFailure(err, dir ? `the embedded registry ${dir} could not be opened` : 'the in-memory registry could not be started');
+    }
     const executor: SqlExecutor = {
-      query: async (sql, params) => ({ rows: (await db.query<Record<string, unknown>>(sql, params)).rows }),
+      query: async (sql, params) => {
+        try {
+          return { rows: (await db.query<Record<string, unknown>>(sql, params)).rows };
+        } catch (err) {
+          throw readableThrown(err);
+        }
+      },
       exec: async (sql) => {
-        await db.exec(sql);
+        try {
+          await db.exec(sql);
+        } catch (err) {
+          throw readableThrown(err);
+        }
       },
       close: async () => {
         try {
           await db.close();
+        } catch (err) {
+          throw readableThrown(err);
         } finally {
           release();
         }
@@ -67,6 +89,60 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
     release();
     throw err;
   }
+}
+
+/** The directory's real path (links and `..` resolved), or its parent's joined with its name when it does not exist yet. */
+function realRegistryPath(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot use the embedded registry ${dir}: ${(err as Error).message}`, { reason: 'bad-registry' });
+  }
+  let dangling = false;
+  try {
+    dangling = lstatSync(dir).isSymbolicLink();
+  } catch {
+    /* not there at all */
+  }
+  if (dangling) throw new UsageError(`the embedded registry ${dir} is a link to a directory that does not exist`, { reason: 'bad-registry' });
+  return path.join(realpathSync(path.dirname(dir)), path.basename(dir));
+}
+
+/** emscripten's errno numbers (PGlite's file system layer), for the ones a registry's files meet. */
+const EMSCRIPTEN_ERRNO: Record<number, string> = {
+  2: 'EACCES', 8: 'EBADF', 10: 'EBUSY', 20: 'EEXIST', 28: 'EINVAL', 29: 'EIO', 31: 'EISDIR', 33: 'EMFILE', 44: 'ENOENT',
+  51: 'ENOSPC', 54: 'ENOTDIR', 55: 'ENOTEMPTY', 63: 'EPERM', 69: 'EROFS', 19: 'EDQUOT',
+};
+
+/**
+ * What PGlite threw, as an Error with a readable message: its emscripten file system throws an `ErrnoError`
+ * that is not an Error (no message, no stack; it printed as "[object Object]"), seen when a file of the
+ * registry vanished under it (another process on the same directory).
+ */
+export function readableThrown(err: unknown): Error {
+  if (err instanceof Error) return err;
+  if (err !== null && typeof err === 'object') {
+    const o = err as { name?: unknown; message?: unknown; errno?: unknown; code?: unknown };
+    if (typeof o.errno === 'number' && (o.name === 'ErrnoError' || o.message === undefined)) {
+      const code = EMSCRIPTEN_ERRNO[o.errno];
+      return Object.assign(new Error(`PGlite file system error ${code ?? 'errno'} (${code ? 'emscripten errno ' : ''}${o.errno})${code === 'ENOENT' ? ': a file of the registry is missing (was it used by another process, or changed while open?)' : ''}`, { cause: err }), { errno: o.errno });
+    }
+    if (typeof o.message === 'string' && o.message) return new Error(o.message, { cause: err });
+    let shown: string;
+    try {
+      shown = JSON.stringify(err)?.slice(0, 200) ?? String(err);
+    } catch {
+      shown = Object.prototype.toString.call(err);
+    }
+    return new Error(`PGlite failed: ${typeof o.name === 'string' && o.name ? `${o.name} ` : ''}${shown}`, { cause: err });
+  }
+  return new Error(`PGlite failed: ${String(err)}`, { cause: err });
+}
+
+/** A failure of PGlite itself (not a SQL error): a backend failure (exit 3) saying what it was, never "internal error". */
+export function pgliteFailure(err: unknown, what: string): Error {
+  if (err instanceof TenantctlError) return err;
+  return new BackendUnavailableError('registry', `${what}: ${readableThrown(err).message}`, { cause: err, reason: 'failed' });
 }
 
 /**
