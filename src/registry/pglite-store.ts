@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { BackendUnavailableError, TenantctlError, UsageError } from '../errors.js';
 import { acquireProcessLock } from './process-lock.js';
@@ -21,11 +21,13 @@ export interface PgliteOpenOptions {
  */
 export async function openPgliteStore(dir: string | undefined, options: PgliteOpenOptions = {}): Promise<SqlRegistryStore> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS;
-  if (dir) checkRegistryDir(dir, false);
+  if (dir) checkRegistryDir(dir);
   if (dir && !options.create && !existsSync(path.join(dir, 'PG_VERSION'))) {
     throw new BackendUnavailableError('registry', `no embedded registry at ${dir}`, { reason: 'not-configured' });
   }
   let release = () => undefined as void;
+  /** The marker of a creation under way (this process runs initdb): removed once the registry is whole. */
+  let creating: string | undefined;
   /** The directory's real path: PGlite is given it (its file system cannot open a data directory through a symlink: ENOENT). */
   let real: string | undefined;
   if (dir) {
@@ -35,13 +37,13 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
       // A file where a parent directory should be (a `.tenantctl` file): said, not "internal error".
       throw new UsageError(`cannot create the embedded registry ${dir}: ${(err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'a file is in the way' : (err as Error).message}`);
     }
-    // The lock is named by the directory's real path: every spelling of it (a symlink, `..`, a bind of the
-    // project) waits on one lock, where two spellings ran PGlite twice on it at once.
+    // The lock (and the creation marker) are named by the directory's real path: every spelling of it (a
+    // symlink, `..`, a bind of the project) waits on one lock, where two spellings ran PGlite twice on it at once.
     real = realRegistryPath(dir);
     release = await acquireProcessLock(`${real}.lock`, timeoutMs, `the embedded registry ${dir}`);
-    // Under the lock: another process's first write may be running initdb here (files, no PG_VERSION yet).
+    // Under the lock: another process's first write may have been running initdb here (files, no PG_VERSION yet).
     try {
-      checkRegistryDir(dir, !!options.create);
+      creating = prepareRegistryDir(dir, real, !!options.create);
     } catch (err) {
       release();
       throw err;
@@ -57,8 +59,10 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
     try {
       db = real ? await PGlite.create(real, { startParams }) : await PGlite.create({ startParams });
     } catch (err) {
-      throw pgliteFailure(err, dir ? `the embedded registry ${dir} could not be opened` : 'the in-memory registry could not be started');
+      throw pgliteFailure(err, dir ? `the embedded registry ${dir} could not be ${creating ? 'created' : 'opened'}` : 'the in-memory registry could not be started');
     }
+    // initdb is done (the cluster is whole): from here a kill leaves a registry, not a half-made directory.
+    if (creating) rmSync(creating, { force: true });
     const executor: SqlExecutor = {
       query: async (sql, params) => {
         try {
@@ -91,6 +95,13 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
   }
 }
 
+/**
+ * The marker written beside a registry directory (named by its real path) before initdb runs there, and
+ * removed once PGlite has made the cluster: found by a later process (under the lock, so its maker is gone),
+ * it says the directory is the tool's own half-made registry, which a writer empties and makes again.
+ */
+export const creationMarker = (realDir: string) => `${realDir}.creating`;
+
 /** The directory's real path (links and `..` resolved), or its parent's joined with its name when it does not exist yet. */
 function realRegistryPath(dir: string): string {
   try {
@@ -106,6 +117,45 @@ function realRegistryPath(dir: string): string {
   }
   if (dangling) throw new UsageError(`the embedded registry ${dir} is a link to a directory that does not exist`, { reason: 'bad-registry' });
   return path.join(realpathSync(path.dirname(dir)), path.basename(dir));
+}
+
+/**
+ * Under the registry's lock: what state the directory is in, and what to do about it. A read of a registry
+ * whose creation was interrupted finds none; a write creates one in a new or empty directory (writing the
+ * creation marker first), makes again one whose creation was interrupted, and refuses any other directory
+ * that is not a registry: PGlite runs initdb in whatever directory it is given, so `--registry tenants`
+ * (for --tenants-dir) filled the tenant files' directory with a database cluster. Returns the marker to
+ * remove once the registry is made.
+ */
+function prepareRegistryDir(dir: string, real: string, create: boolean): string | undefined {
+  checkRegistryDir(dir);
+  const marker = creationMarker(real);
+  const interrupted = existsSync(marker);
+  if (!create) {
+    if (interrupted) {
+      throw new BackendUnavailableError('registry', `no embedded registry at ${dir} (its creation was interrupted)`, { reason: 'not-configured' });
+    }
+    return undefined;
+  }
+  if (interrupted) {
+    // The tool's own half-made registry (initdb killed midway, with or without its PG_VERSION yet): emptied
+    // and made again. Its contents go, not the directory (it may be a link's target, or a mount point).
+    for (const entry of existsSync(real) ? readdirSync(real) : []) rmSync(path.join(real, entry), { recursive: true, force: true });
+    return marker;
+  }
+  if (existsSync(path.join(dir, 'PG_VERSION'))) return undefined;
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new UsageError(`${dir} is not an embedded registry and not empty: refusing to create one there (give a new or empty directory)`, { reason: 'bad-registry' });
+  }
+  // Written (and synced) before initdb puts anything in the directory.
+  const fd = openSync(marker, 'w');
+  try {
+    writeSync(fd, `tenantctl is creating the embedded registry ${real} (pid ${process.pid}, since ${new Date().toISOString()}).\nIf this file is still here, that was interrupted: the next command that writes empties the directory and creates it again.\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return marker;
 }
 
 /** emscripten's errno numbers (PGlite's file system layer), for the ones a registry's files meet. */
@@ -145,12 +195,8 @@ export function pgliteFailure(err: unknown, what: string): Error {
   return new BackendUnavailableError('registry', `${what}: ${readableThrown(err).message}`, { cause: err, reason: 'failed' });
 }
 
-/**
- * The registry path must be a directory, and a new registry is made only in a new or empty one: PGlite
- * runs initdb in whatever directory it is given, so `--registry tenants` (for --tenants-dir) filled the
- * tenant files' directory with a database cluster.
- */
-function checkRegistryDir(dir: string, create: boolean): void {
+/** The registry path must be a directory (a file there is a usage error, not "internal error"). */
+function checkRegistryDir(dir: string): void {
   let isDir: boolean;
   try {
     isDir = statSync(dir).isDirectory();
@@ -158,7 +204,4 @@ function checkRegistryDir(dir: string, create: boolean): void {
     return; // not there yet: reads say so, a write creates it
   }
   if (!isDir) throw new UsageError(`the embedded registry ${dir} is a file, not a directory`, { reason: 'bad-registry' });
-  if (create && !existsSync(path.join(dir, 'PG_VERSION')) && readdirSync(dir).length > 0) {
-    throw new UsageError(`${dir} is not an embedded registry and not empty: refusing to create one there (give a new or empty directory)`, { reason: 'bad-registry' });
-  }
 }

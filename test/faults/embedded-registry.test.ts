@@ -7,7 +7,11 @@ import { startCli, waitUntil, type CliEnd } from '../helpers/processes.js';
 import { expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
 
 /**
- * The embedded registry's directory and its lock, played with real processes.
+ * The embedded registry's creation and its lock, played with real processes.
+ *
+ * A first `migrate-yaml` killed during PGlite's initdb left `.tenantctl/registry` half made (directories,
+ * no PG_VERSION): every later write refused it as "not an embedded registry and not empty", for good. The
+ * tool now marks its own creation (`registry.creating`, under the lock) and a later writer makes it again.
  *
  * Two spellings of one registry (a symlink to it, and the project's default path) took two lock files, so
  * neither waited for the other; and PGlite given the directory through the symlink failed with "internal
@@ -37,7 +41,7 @@ async function registryIds(dir: string): Promise<string[]> {
   }
 }
 
-describe('an embedded registry directory that cannot be used', () => {
+describe('creating the embedded registry: interrupted, refused, or not usable', () => {
   const spaces: Workspace[] = [];
   afterEach(() => spaces.splice(0).forEach((ws) => ws.cleanup()));
   /** A project with tenant files and an empty `.tenantctl/` (no registry yet). */
@@ -49,7 +53,83 @@ describe('an embedded registry directory that cannot be used', () => {
     return ws;
   };
 
-  it('a directory with PG_VERSION that PGlite cannot start: writes exit 3 saying so, reads fall back (was "internal error", exit 70)', async () => {
+  it('SIGKILLed during initdb (directories made, no PG_VERSION yet): reads say a write creates it, and the next migrate-yaml does (exit 0)', async () => {
+    const ws = freshProject();
+    const marker = `${ws.registryDir}.creating`;
+    const entries = () => {
+      try {
+        return readdirSync(ws.registryDir);
+      } catch {
+        return [];
+      }
+    };
+    const run = startCli(['migrate-yaml', '--json'], { cwd: ws.dir });
+    const caught = await waitUntil(() => run.exited() || (entries().length > 0 && !existsSync(path.join(ws.registryDir, 'PG_VERSION'))), 30_000, 5);
+    const end: CliEnd = await run.kill();
+    expect(caught && end.signal, `migrate-yaml ended before initdb was caught midway: ${end.stderr}`).toBe('SIGKILL');
+    // What the kill left: a half-made cluster, and the marker saying it is the tool's own.
+    expect(entries().length).toBeGreaterThan(0);
+    expect(existsSync(path.join(ws.registryDir, 'PG_VERSION'))).toBe(false);
+    expect(existsSync(marker)).toBe(true);
+
+    // A read finds no registry, answers from YAML, and says a write creates it (which is true again).
+    const listed = await runCli(['list-tenants', '--json'], { cwd: ws.dir });
+    expect(listed.code, listed.stderr).toBe(0);
+    expectNoCrash(listed);
+    expect(listed.stderr).toMatch(/no embedded registry at .*a command that writes, such as migrate-yaml, creates it/);
+    expect((JSON.parse(listed.stdout) as Array<{ id: string; source: string }>).map((r) => [r.id, r.source])).toEqual([['acme', 'yaml'], ['globex', 'yaml']]);
+
+    // The next write empties the half-made directory and creates the registry (was: exit 2, "not an embedded registry and not empty").
+    const next = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, timeoutMs: 60_000 });
+    expectNoCrash(next);
+    expect(next.code, next.stderr).toBe(0);
+    expect(reportOf(next).items.filter((i) => i.kind === 'tenant').map((i) => [i.id, i.action, i.written])).toEqual([
+      ['acme', 'create', true],
+      ['globex', 'create', true],
+    ]);
+    expect(existsSync(marker)).toBe(false);
+    expect(existsSync(`${ws.registryDir}.lock`)).toBe(false);
+    const after = await runCli(['list-tenants', '--json'], { cwd: ws.dir });
+    expect(after.code, after.stderr).toBe(0);
+    expect((JSON.parse(after.stdout) as Array<{ id: string; source: string }>).map((r) => [r.id, r.source])).toEqual([['acme', 'database'], ['globex', 'database']]);
+    expect(await registryIds(ws.registryDir)).toEqual(['acme', 'globex']);
+  }, 90_000);
+
+  it('interrupted after initdb wrote PG_VERSION (the marker still there): reads find no registry, the next write makes it again', async () => {
+    const ws = freshProject();
+    // As a kill late in initdb leaves it: PG_VERSION and part of the cluster, the marker not yet removed.
+    mkdirSync(path.join(ws.registryDir, 'base', '1'), { recursive: true });
+    mkdirSync(path.join(ws.registryDir, 'global'));
+    writeFileSync(path.join(ws.registryDir, 'PG_VERSION'), '17\n');
+    writeFileSync(`${ws.registryDir}.creating`, 'tenantctl is creating the embedded registry\n');
+
+    const read = await runCli(['get-config', 'acme', '--json'], { cwd: ws.dir });
+    expect(read.code, read.stderr).toBe(0);
+    expectNoCrash(read);
+    expect(read.stderr).toMatch(/no embedded registry at .*its creation was interrupted.*creates it/);
+    expect(JSON.parse(read.stdout).source).toBe('yaml');
+
+    const next = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, timeoutMs: 60_000 });
+    expectNoCrash(next);
+    expect(next.code, next.stderr).toBe(0);
+    expect(existsSync(`${ws.registryDir}.creating`)).toBe(false);
+    expect(await registryIds(ws.registryDir)).toEqual(['acme', 'globex']);
+  }, 90_000);
+
+  it('a non-empty directory that is not a registry, without the marker, is still refused (exit 2) and left as it was', async () => {
+    const ws = freshProject();
+    // The same layout a killed initdb leaves, but nothing says the tool made it: it may be the user's.
+    for (const d of ['base', 'global', 'pg_wal']) mkdirSync(path.join(ws.registryDir, d), { recursive: true });
+    writeFileSync(path.join(ws.registryDir, 'notes.txt'), 'mine\n');
+    const r = await runCli(['migrate-yaml'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(2);
+    expectOneLineError(r);
+    expect(r.stderr).toMatch(/is not an embedded registry and not empty: refusing to create one there/);
+    expect(readdirSync(ws.registryDir).sort()).toEqual(['base', 'global', 'notes.txt', 'pg_wal']);
+    expect(existsSync(`${ws.registryDir}.creating`)).toBe(false);
+  }, 30_000);
+
+  it('a directory with PG_VERSION that PGlite cannot start, without the marker (not ours to redo): writes exit 3 saying so, reads fall back (was "internal error", exit 70)', async () => {
     const ws = freshProject();
     mkdirSync(ws.registryDir);
     writeFileSync(path.join(ws.registryDir, 'PG_VERSION'), '17\n');
