@@ -13,6 +13,9 @@ export interface TenantInvalidationDeps {
   unknown(ids: string[]): Promise<string[]>;
 }
 
+/** Owed invalidations read at most (a killed 10,000-tenant migration owes 10,000): more are said as "at least". */
+export const OWED_LISTED = 1000;
+
 export interface TenantInvalidationResult {
   /** Per named tenant: what was deleted (or, on a dry run, would be). */
   results: TenantInvalidation[];
@@ -42,8 +45,8 @@ export async function invalidateTenantsAndOwed(
   let owed: PendingInvalidation[] | undefined;
   let waiting = 0;
   if (pending && !dryRun) drained = await deps.drainOwedInvalidations();
-  else if (pending) owed = (await deps.owedInvalidations()) ?? [];
-  else waiting = (await deps.owedInvalidations())?.length ?? 0;
+  else if (pending) owed = (await deps.owedInvalidations(OWED_LISTED)) ?? [];
+  else waiting = (await deps.owedInvalidations(OWED_LISTED))?.length ?? 0;
   const unknown = tenants.length ? await deps.unknown(tenants) : [];
   return { results, drained, owed, waiting, unknown };
 }

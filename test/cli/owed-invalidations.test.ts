@@ -1,0 +1,40 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshPostgresDatabase, runCli, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
+
+/**
+ * More invalidations owed than are read at once (a killed 10,000-tenant migration owes 10,000):
+ * `invalidate --pending --dry-run` lists the first 1,000 and says "at least" (it said 1000 owed when
+ * 2,500 were), as `doctor` does.
+ */
+describe.runIf(TEST_DATABASE_URL)('owed invalidations past what is listed', () => {
+  let ws: Workspace;
+  let db: Awaited<ReturnType<typeof freshPostgresDatabase>>;
+  const id = uniq('owe');
+  beforeAll(async () => {
+    db = await freshPostgresDatabase();
+    ws = workspace({ [id]: tenantYaml(id, 'Owing') }, { registry: false });
+    expect((await runCli(['--registry', db.url, 'migrate-yaml'], { cwd: ws.dir })).code).toBe(0);
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query("INSERT INTO tenantctl_outbox (kind, target) SELECT 'tenant', 'owed' || g FROM generate_series(1, 2500) g ON CONFLICT DO NOTHING");
+    } finally {
+      await c.end();
+    }
+  });
+  afterAll(async () => {
+    ws?.cleanup();
+    await db?.drop();
+  });
+
+  it('--pending --dry-run says "at least 1000", and its JSON says there are more', async () => {
+    const plain = await runCli(['--registry', db.url, 'invalidate', '--pending', '--dry-run'], { cwd: ws.dir });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/at least 1000 invalidation\(s\) \(the first 1000 listed\) owed by earlier writes/);
+    const json = await runCli(['--registry', db.url, 'invalidate', '--pending', '--dry-run', '--json'], { cwd: ws.dir });
+    const doc = JSON.parse(json.stdout);
+    expect(doc.owed).toHaveLength(1000);
+    expect(doc.more).toBe(true);
+  });
+});
