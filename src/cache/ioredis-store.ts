@@ -154,6 +154,18 @@ function readPem(file: string, what: string): Buffer {
   }
 }
 
+/**
+ * What a failed connect says, in the operator's words where ioredis's mislead: Sentinels that all answered
+ * but know no such master are "All sentinels are unreachable" to ioredis (with no last error).
+ */
+function connectFailure(cause: unknown, spec: RedisSpec): string {
+  const text = describeError(cause);
+  if (spec.topology === 'sentinel' && /^All sentinels are unreachable/.test(text) && !/Last error/.test(text)) {
+    return `no Sentinel there knows a master named "${spec.sentinelMaster}" (check --sentinel-master / REDIS_SENTINEL_MASTER)`;
+  }
+  return text;
+}
+
 const isWrongType = (err: unknown) => /^WRONGTYPE/.test((err as Error)?.message ?? '');
 /** GET of a key holding another type: answered as a miss (MGET answers nil for it; GET fails). */
 const wrongTypeIsNull = (err: unknown) => (isWrongType(err) ? null : Promise.reject(err));
@@ -227,7 +239,7 @@ class IoredisStore implements CacheStore {
       const reason = err instanceof BackendUnavailableError ? err.reason : reasonOf(cause);
       // The reply parser's "Unknown RESP type 60 "<". Please report this." means the port speaks something else.
       const foreign = /Unknown RESP type/.test(describeError(cause));
-      const said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : describeError(cause);
+      const said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : connectFailure(cause, this.spec);
       throw new BackendUnavailableError('redis', `Redis at ${this.target} is unreachable: ${said}`, {
         cause: foreign ? undefined : cause,
         reason: reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,

@@ -32,6 +32,8 @@ describe('Redis Sentinel from the command line', () => {
     const wrong = await runCli(['test-redis', '--redis-sentinel', sentinels(), '--sentinel-master', 'nosuch', '--redis-timeout', '500'], { env: env() });
     expect(wrong.code).toBe(3);
     expect(wrong.ms).toBeLessThan(500 + 3000);
+    // Before: "All sentinels are unreachable", with the Sentinel up and answering.
+    expect(wrong.stderr).toMatch(/no Sentinel there knows a master named "nosuch"/);
     const both = await runCli(['test-redis', '--redis-sentinel', sentinels(), '--redis-cluster', '127.0.0.1:1'], { env: env() });
     expect(both.code).toBe(2);
   });

@@ -168,6 +168,11 @@ describe('Redis failing in the middle of a deletion', () => {
       const json = await runCli(['invalidate', 'acme', '--json', '--redis-url', url], { cwd });
       expect(json.code).toBe(3);
       expect(JSON.parse(json.stdout)).toMatchObject({ deleted: 0 });
+      // invalidate-all too: its report said "stopped before the end …: run again to finish" beside the refusal.
+      const all = await runCli(['invalidate-all', '--yes', '--redis-url', url], { cwd });
+      expect(all.code).toBe(3);
+      expect(all.stderr).toMatch(/NOPERM/);
+      expect(all.stderr).not.toMatch(/run again/);
       expect(int(await redis.command('DBSIZE'))).toBe(2);
     } finally {
       await redis.command('ACL', 'DELUSER', 'viewer');

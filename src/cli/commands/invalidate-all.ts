@@ -24,13 +24,14 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-function render(out: Output, r: InvalidateAllResult, maxKeys?: number) {
+/** `failed`: Redis failed midway; the error line says what was deleted and whether a rerun can finish. */
+function render(out: Output, r: InvalidateAllResult, maxKeys?: number, failed = false) {
   const families = Object.entries(r.families);
   const shown = out.wide ? families : families.filter(([, n]) => n > 0);
   out.table(['family', r.dryRun ? 'keys' : 'deleted'], [...shown, ['total', r.total]]);
   // On a terminal, one line that shows what the deletion was made of.
   if (out.pictures) for (const line of stackedBar(shown.map(([f, n]) => [showControls(f), n]), 60, out.c)) out.line(own(line));
-  if (!r.complete) out.summary(`stopped before the end of the keyspace (--max-keys or a stop): run again to finish`);
+  if (!r.complete && !failed) out.summary(`stopped before the end of the keyspace (--max-keys or a stop): run again to finish`);
   // A dry run counts them all; the run it previews stops at --max-keys.
   if (r.dryRun && maxKeys !== undefined && maxKeys < r.total) out.summary(`with --max-keys ${maxKeys}, a run deletes at most ${maxKeys} of these ${r.total}`);
 }
@@ -93,7 +94,7 @@ export function register(program: Command): void {
             error: (err as Error).message,
           };
           const counts: Record<string, number> = { deleted: p.done };
-          return { data: partial, render: (out: Output) => render(out, partial), failure: err as InterruptedError, counts };
+          return { data: partial, render: (out: Output) => render(out, partial, undefined, err instanceof BackendUnavailableError), failure: err as InterruptedError, counts };
         }
       }),
     );
