@@ -136,6 +136,9 @@ export class YamlTenantSource {
     if (!this.checkDir()) return [];
     const out: Array<{ id: string; file: string; dangling?: boolean }> = [];
     for (const entry of readEntries(this.dir)) {
+      // Hidden entries are never tenant files: an editor's lock link (`.#acme.yaml`), macOS's `._acme.yaml`,
+      // `.git`. They failed a whole migration as "not a valid tenant id".
+      if (entry.name.startsWith('.')) continue;
       // A symbolic link counts as what it points to (a Kubernetes ConfigMap mounts every file as one);
       // one that cannot be followed (a loop, no permission) is listed by its name, so reading it says why.
       let target: { isFile(): boolean; isDirectory(): boolean } | undefined = entry;
@@ -147,11 +150,12 @@ export class YamlTenantSource {
         }
       }
       // A link to nothing named like a tenant file is listed too: reading it says so (the tenant is not silently left out).
-      const dangling = !target && /\.ya?ml$/.test(entry.name);
+      const dangling = !target && /\.ya?ml$/s.test(entry.name);
       if (dangling) target = { isFile: () => true, isDirectory: () => false };
       if (!target) continue;
       if (target.isFile()) {
-        const m = /^(.+)\.ya?ml$/.exec(entry.name);
+        // `s`: a name holding a line break is an invalid id, reported (it was skipped without a word).
+        const m = /^(.+)\.ya?ml$/s.exec(entry.name);
         if (m) out.push({ id: m[1], file: path.join(this.dir, entry.name), ...(dangling && { dangling: true }) });
       } else if (target.isDirectory()) {
         const file = ['client.yaml', 'client.yml'].map((n) => path.join(this.dir, entry.name, n)).find((f) => existsSync(f));

@@ -190,6 +190,25 @@ describe('bad input', () => {
     expect((JSON.parse(r.stdout).items as Array<{ id: string; action: string }>).find((i) => i.id === 'bad id!.yaml')?.action).toBe('error');
   });
 
+  it('hidden entries are not tenant files (an editor\'s lock link, macOS ._ files); a name with a line break is reported, not skipped', async () => {
+    const hiddenWs = workspace({ ok: tenantYaml('ok') });
+    try {
+      hiddenWs.writeTenant('.hidden', tenantYaml('.hidden'), '.hidden.yaml');
+      hiddenWs.writeTenant('._ok', 'binary junk', '._ok.yaml');
+      symlinkSync('user@host.1234:1700000000', path.join(hiddenWs.tenantsDir, '.#ok.yaml'));
+      // Before: every one of them failed the migration as "not a valid tenant id" (exit 4).
+      const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: hiddenWs.dir, env: env() });
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout).items as Array<{ id: string }>).map((i) => i.id)).not.toContainEqual(expect.stringMatching(/^\./));
+      hiddenWs.writeTenant('line\nbreak', tenantYaml('x'), 'line\nbreak.yaml');
+      const nl = await runCli(['migrate-yaml', '--dry-run'], { cwd: hiddenWs.dir, env: env() });
+      expect(nl.code).toBe(4);
+      expect(nl.stderr).toMatch(/line\\x0abreak\.yaml: the file name is not a valid tenant id/);
+    } finally {
+      hiddenWs.cleanup();
+    }
+  });
+
   it('a family key whose name is not UTF-8 is counted and deleted by invalidate-all; foreign keys stay', async () => {
     await own.client.flushall();
     const binaryKey = Buffer.concat([Buffer.from('tenant_config:acme'), Buffer.from([0xff])]);
