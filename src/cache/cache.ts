@@ -171,8 +171,18 @@ export class Cache {
     try {
       return { value: JSON.parse(raw), text: raw };
     } catch {
+      this.malformed(key);
       return undefined;
     }
+  }
+
+  private readonly saidMalformed = new Set<string>();
+
+  /** A cached value that is not JSON is read as a miss, said once per key (it was ignored without a word). */
+  private malformed(key: string): void {
+    if (this.saidMalformed.has(key) || this.saidMalformed.size >= 100) return;
+    this.saidMalformed.add(key);
+    this.options.warn?.(`warning: ${key} holds a value that is not JSON: read as a miss (\`tenantctl verify --fix\` deletes such entries)`);
   }
 
   /**
@@ -190,6 +200,7 @@ export class Cache {
     try {
       value = JSON.parse(raw);
     } catch {
+      this.malformed(key);
       return undefined;
     }
     if (seen) {

@@ -190,6 +190,15 @@ describe('bad input', () => {
     expect((JSON.parse(r.stdout).items as Array<{ id: string; action: string }>).find((i) => i.id === 'bad id!.yaml')?.action).toBe('error');
   });
 
+  it('a cached value that is not JSON is read as a miss with one warning naming the key (it was ignored without a word)', async () => {
+    await own.client.set(`tenant_config:${good}`, '{not json');
+    const r = await runCli(['get-config', good, '--json'], { cwd: ws.dir, env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).source).not.toBe('cache');
+    expect(r.stderr).toMatch(new RegExp(`warning: tenant_config:${good} holds a value that is not JSON: read as a miss`));
+    await own.client.del(`tenant_config:${good}`);
+  });
+
   it('hidden entries are not tenant files (an editor\'s lock link, macOS ._ files); a name with a line break is reported, not skipped', async () => {
     const hiddenWs = workspace({ ok: tenantYaml('ok') });
     try {
