@@ -400,7 +400,20 @@ class IoredisStore implements CacheStore {
       }
       if (this.mode === 'cluster') {
         // Each command to its key's slot, redirected on MOVED/ASK while slots move (see openIoredisStore).
-        out.push(...(await this.run(label, () => Promise.all(batch.map((k) => add(this.client as Redis, k))))));
+        // One master failing fails the call, with what the others answered in the error's `partial` (per
+        // key, null where unknown): a deletion on a live master is counted, not reported as "at least 0".
+        const answers: unknown[] = new Array(batch.length).fill(null);
+        const withAnswers = (err: unknown) =>
+          err instanceof BackendUnavailableError ? err.withProgress(err.progress, [...out, ...answers]) : err;
+        let settled: Array<PromiseSettledResult<unknown>>;
+        try {
+          settled = await this.run(label, () => Promise.allSettled(batch.map(async (k, i) => (answers[i] = await add(this.client as Redis, k)))));
+        } catch (err) {
+          throw withAnswers(err);
+        }
+        const failed = settled.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+        if (failed) throw withAnswers(this.failure(label, failed.reason));
+        out.push(...answers);
         continue;
       }
       const p = (this.client as Redis).pipeline();

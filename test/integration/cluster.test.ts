@@ -1,3 +1,4 @@
+import { BackendUnavailableError } from '../../src/errors.js';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import calculateSlot from 'cluster-key-slot';
@@ -90,6 +91,27 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     expect(JSON.parse(r.stdout).total).toBe(597);
     const left = await Promise.all(cluster.nodes.map((n) => n.command('DBSIZE')));
     expect(left.map((l) => Number(l.slice(1))).reduce((a, b) => a + b, 0)).toBe(50);
+  });
+
+  it('a paused master during an invalidation by name: the error counts what the live masters deleted (it said "at least 0")', async () => {
+    const some = tenants.slice(150, 180);
+    for (const t of some) for (const k of owned(t)) await client.set(k, '{}');
+    const p = provider();
+    cluster.nodes[1].pause();
+    let err: unknown;
+    try {
+      err = await new CacheAdmin(p, keys).invalidateTenants(some).then(() => undefined, (e: unknown) => e);
+    } finally {
+      cluster.nodes[1].resume();
+      p.close();
+    }
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    const done = (err as BackendUnavailableError).progress?.done ?? 0;
+    // 60 fixed-name keys over three masters: the two live ones hold most of them.
+    expect(done).toBeGreaterThan(10);
+    expect(done).toBeLessThan(60);
+    const rows = (err as BackendUnavailableError).partial as Array<{ tenant: string; total: number }>;
+    expect(rows.reduce((a, r) => a + r.total, 0)).toBe(done);
   });
 
   it('a paused master makes a cluster-wide command exit 3 within the deadline, not hang', async () => {
