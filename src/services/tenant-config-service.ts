@@ -39,10 +39,18 @@ export interface StoredConfig {
   fileWarnings?: readonly string[];
 }
 
-/** The registry row a config was built from, as read: its version (null: no row). */
+/** The registry row a config was built from, as read (see rowPrint). */
 interface RowAsRead {
-  version: string | null;
+  print: string;
 }
+
+/**
+ * What of a row a cached config reflects: its content (tenantVersion) and the `_meta` fields a
+ * database config carries (status, plan, updated_at): a suspension that changes only the status
+ * counts as a change. "none" when there is no row.
+ */
+const rowPrint = (row: TenantRow | undefined): string =>
+  row ? JSON.stringify([tenantVersion(row), row.status ?? null, row.plan ?? null, row.updated_at ?? null]) : 'none';
 
 export interface TenantListing {
   id: string;
@@ -144,7 +152,7 @@ export class TenantConfigService {
 
     // Whether this read went without the registry because it is down: decided here, once, not by reading
     // the clock again later (the down window may end between two awaits).
-    const { row: registryRow, down } = await this.readRegistry(id);
+    const { row: registryRow, down, asked } = await this.readRegistry(id);
     const choice = chooseStoredConfig(registryRow, doc, fileError);
     if (choice.source === 'file-error') throw choice.error;
     let found: { source: ConfigSource; config: Record<string, unknown> } | undefined;
@@ -165,7 +173,8 @@ export class TenantConfigService {
     // A YAML answer given because the registry is unreachable is a fallback, not what the services would
     // cache: the registry may hold a newer config. Answered, never cached.
     const fallback = found.source === 'yaml' && down;
-    const asRead: RowAsRead | undefined = down ? undefined : { version: tenantVersion(registryRow) };
+    // Nothing to compare with when no registry was asked (none created yet: a YAML-only project).
+    const asRead: RowAsRead | undefined = asked ? { print: rowPrint(registryRow) } : undefined;
     if (!options.noCache && !fallback && (this.deps.populate ?? 'stored') === 'stored') await this.cacheConfig(id, key, found.config, ttl, asRead);
     const fileWarnings = found.source === 'yaml' ? doc?.warnings : undefined;
     return { ...found, ...(fallback && { fallback }), ...(fileWarnings?.length && { fileWarnings }), ...(asRead && { asRead }) };
@@ -180,7 +189,7 @@ export class TenantConfigService {
     return this.deps.cache.writeJsonIfCurrent(key, config, ttl, async () => {
       if (!asRead) return true;
       const registry = await this.readableRegistry('this answer is not cached');
-      return !!registry && tenantVersion(await registry.getTenant(id)) === asRead.version;
+      return !!registry && rowPrint(await registry.getTenant(id)) === asRead.print;
     });
   }
 
@@ -231,17 +240,17 @@ export class TenantConfigService {
   }
 
   /** The tenant's registry row, and whether the registry was down for this read (the answer is then a fallback). */
-  private async readRegistry(id: string): Promise<{ row?: TenantRow; down: boolean }> {
+  private async readRegistry(id: string): Promise<{ row?: TenantRow; down: boolean; asked: boolean }> {
     const registry = await this.readableRegistry('falling back to YAML');
     // None: not there at all (an embedded registry not created: no fallback), or down.
-    if (!registry) return { down: !this.registryAbsent };
+    if (!registry) return { down: !this.registryAbsent, asked: false };
     try {
-      return { row: await registry.getTenant(id), down: false };
+      return { row: await registry.getTenant(id), down: false, asked: true };
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
       this.registryDownUntil = Date.now() + REGISTRY_RETRY_MS;
       this.warn(`warning: ${describeError(err)}; falling back to YAML`);
-      return { down: true };
+      return { down: true, asked: false };
     }
   }
 

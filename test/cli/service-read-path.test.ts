@@ -75,3 +75,21 @@ describe('the services\' read path after every command that touches tenant_confi
     expect(await serviceSees()).toBe('miss');
   });
 });
+
+describe('get-config --warm in a project with no registry yet (YAML only)', () => {
+  const own = useOwnRedis();
+  let ws: Workspace;
+  const id = uniq('yonly');
+  beforeAll(() => {
+    ws = workspace({ [id]: tenantYaml(id, 'YAML Only') }, { registry: false });
+  });
+  afterAll(() => ws.cleanup());
+
+  it('the warmed entry stays (it was written, then taken back at once: no registry to re-read)', async () => {
+    const r = await runCli(['get-config', id, '--warm'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+    expect(r.code, r.stderr).toBe(0);
+    const raw = await own.client.get(`tenant_config:${id}`);
+    expect(raw).not.toBeNull();
+    expect(JSON.parse(raw!)).toMatchObject({ client: { id, name: 'YAML Only' }, _meta: { source: 'yaml' } });
+  });
+});

@@ -149,4 +149,21 @@ describe('a cache-filling read racing a write (in process, real Redis and PGlite
       await t.close();
     }
   });
+
+  it('tenant config: a status-only change (a service suspends the tenant) between the read and the SET is caught too', async () => {
+    const id = uniq('races');
+    await store.applyChanges({ tenants: [{ row: rowFromConfig(id, { client: { id, name: 'Status', timezone: 'UTC' } }), expect: null }] });
+    const t = tool(racing('getTenant', async () => {
+      await store.db.query("UPDATE tenants SET status = 'suspended' WHERE id = $1", [id]);
+      await redis.del(`tenant_config:${id}`);
+    }));
+    try {
+      await t.tenants.get(id);
+      const cached = await redis.get(`tenant_config:${id}`);
+      // The content hash does not cover the status: the re-read compares the row's _meta fields too.
+      expect(cached === null || JSON.parse(cached)._meta?.status !== 'active', String(cached)).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
 });
