@@ -269,10 +269,21 @@ class IoredisStore implements CacheStore {
   private async confirmMaster(): Promise<void> {
     if (!this.sentinels) return;
     const named = await this.sentinels.master();
+    if (!named) return;
     const s = (this.client as Redis).stream;
-    const peer = { address: s?.remoteAddress, port: s?.remotePort };
-    if (!named || isNamedMaster(named, peer)) return;
+    const peer = { address: s?.remoteAddress, port: s?.remotePort, runId: await this.serverRunId() };
+    if (isNamedMaster(named, peer)) return;
     throw failedOverError(this.spec.sentinelMaster!, `${peer.address?.replace(/^::ffff:/, '')}:${peer.port}`, named);
+  }
+
+  private runId: Promise<string | undefined> | undefined;
+
+  /** The run id of the server this client is on (asked once; undefined for a user without +info). */
+  private serverRunId(): Promise<string | undefined> {
+    this.runId ??= this.run('INFO server', () => (this.client as Redis).info('server'))
+      .then((text) => /^run_id:(\S+)/m.exec(text)?.[1])
+      .catch(() => undefined);
+    return this.runId;
   }
 
   /** Runs one operation under the deadline, turning any failure into BackendUnavailableError. */

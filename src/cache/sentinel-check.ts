@@ -18,17 +18,29 @@ type ClientOptions = Record<string, unknown>;
 export interface MasterAddress {
   host: string;
   port: number;
+  /** With a hostname: the master's run id as the Sentinel knows it (hostnames and ports repeat). */
+  runId?: string;
+  /** With a hostname: a failover is under way (the run id may still be the old master's). */
+  failingOver?: boolean;
 }
 
+/** After no Sentinel answered, how long before they are asked again (a delete must not wait for them each time). */
+const QUIET_MS = 5000;
+
 /**
- * Asks the Sentinels which server is the master now, on one connection kept
- * open for the store's life (moving to the next Sentinel when one fails or
- * does not know the master). ioredis asks them once, at connect; with its
- * failover detector off, nothing else notices a failover under way.
+ * Asks the Sentinels which server is the master now, on
+ * one connection kept open for the store's life, moving to the next Sentinel
+ * when one fails or does not know the master. ioredis asks them once, at
+ * connect; with its failover detector off, nothing else notices a failover
+ * under way. Each Sentinel gets its share of the timeout, so a check takes
+ * at most about the Redis timeout; none answering, they are left alone for a
+ * while. Closed, it asks nothing (and opens nothing) again.
  */
 export class SentinelWatch {
   private client: SentinelClient | undefined;
   private at = 0;
+  private closed = false;
+  private quietUntil = 0;
 
   constructor(
     private readonly open: (options: ClientOptions) => SentinelClient,
@@ -36,27 +48,37 @@ export class SentinelWatch {
     private readonly base: ClientOptions,
   ) {}
 
-  /** The master the first Sentinel that answers names; undefined when none does. */
+  /** The master the first Sentinel that answers names; undefined when none does (or closed). */
   async master(): Promise<MasterAddress | undefined> {
-    for (let tried = 0; tried < this.spec.nodes.length; tried++) {
+    if (this.closed || Date.now() < this.quietUntil) return undefined;
+    const share = Math.max(100, Math.floor(this.spec.timeoutMs / this.spec.nodes.length));
+    for (let tried = 0; tried < this.spec.nodes.length && !this.closed; tried++) {
       try {
         const client = (this.client ??= this.connect());
-        const named = (await withDeadline(
+        const named = await withDeadline(
           (async () => {
             if (client.status === 'wait') await client.connect();
-            return client.call('SENTINEL', 'get-master-addr-by-name', this.spec.sentinelMaster!);
+            const addr = (await client.call('SENTINEL', 'get-master-addr-by-name', this.spec.sentinelMaster!)) as [string, string] | null;
+            if (!addr) return undefined;
+            const at = { host: addr[0], port: Number(addr[1]) };
+            if (isIP(at.host)) return at;
+            // A hostname (all nodes on one port, as in Kubernetes): the run id tells the servers apart. The
+            // address changes as soon as a replica is promoted; SENTINEL MASTER lags until the failover ends.
+            const f = fields(await client.call('SENTINEL', 'MASTER', this.spec.sentinelMaster!));
+            return { ...at, ...(f.runid && { runId: f.runid }), ...(/failover_in_progress/.test(f.flags ?? '') && { failingOver: true }) };
           })(),
-          this.spec.timeoutMs,
+          share,
           'asking a Sentinel for the master',
-        )) as [string, string] | null;
-        if (named) return { host: named[0], port: Number(named[1]) };
+        );
+        if (named) return named;
       } catch {
-        // This one failed: the next.
+        // This one failed, or knows no such master: the next.
       }
       this.client?.disconnect();
       this.client = undefined;
       this.at = (this.at + 1) % this.spec.nodes.length;
     }
+    if (!this.closed) this.quietUntil = Date.now() + QUIET_MS;
     return undefined;
   }
 
@@ -68,15 +90,30 @@ export class SentinelWatch {
   }
 
   close(): void {
+    this.closed = true;
     this.client?.disconnect();
     this.client = undefined;
   }
 }
 
-/** Whether the socket's peer is the master the Sentinels name (a hostname they give is matched by port). */
-export function isNamedMaster(named: MasterAddress, peer: { address?: string; port?: number }): boolean {
+/** A flat RESP2 field/value array (`SENTINEL MASTER`'s reply) as a record. */
+function fields(reply: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(reply)) return out;
+  for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
+  return out;
+}
+
+/**
+ * Whether the server this client is on is the master the Sentinels name: by address where they give an
+ * IP; for a hostname, not while a failover is under way, then by run id where both are known, else by port.
+ */
+export function isNamedMaster(named: MasterAddress, peer: { address?: string; port?: number; runId?: string }): boolean {
   const address = peer.address?.replace(/^::ffff:/, '');
-  return named.port === peer.port && (isIP(named.host) === 0 || named.host === address);
+  if (isIP(named.host)) return named.port === peer.port && named.host === address;
+  if (named.failingOver) return false;
+  if (named.runId && peer.runId) return named.runId === peer.runId;
+  return named.port === peer.port;
 }
 
 /** Deleted on a master that was failed over meanwhile: the work may come undone when it rejoins as a replica. */

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { isNamedMaster, SentinelWatch, type SentinelClient } from '../../src/cache/sentinel-check.js';
+import { parseRedisSpec } from '../../src/cache/redis-spec.js';
+
+const spec = (timeoutMs = 600) =>
+  parseRedisSpec({ sentinel: { value: '127.0.0.1:1,127.0.0.1:2,127.0.0.1:3', where: 'test' }, sentinelMaster: { value: 'm', where: 'test' }, timeoutMs })!;
+
+/** A Sentinel client double (contract test: the real one is driven in test/faults/sentinel-failover.test.ts). */
+function fakeSentinels(answer: (port: number, args: string[]) => Promise<unknown>) {
+  const opened: number[] = [];
+  const open = (o: Record<string, unknown>): SentinelClient => {
+    const port = o.port as number;
+    opened.push(port);
+    return { status: 'ready', connect: async () => undefined, call: (...args: string[]) => answer(port, args), disconnect: () => undefined, on: () => undefined };
+  };
+  return { opened, open };
+}
+
+describe('Sentinel master check', () => {
+  it('matches by IP address and port; a hostname by run id, never during a failover, else by port', () => {
+    const peer = { address: '::ffff:10.0.0.5', port: 6379, runId: 'aaa' };
+    expect(isNamedMaster({ host: '10.0.0.5', port: 6379 }, peer)).toBe(true);
+    expect(isNamedMaster({ host: '10.0.0.6', port: 6379 }, peer)).toBe(false);
+    expect(isNamedMaster({ host: 'redis-1.redis', port: 6379, runId: 'aaa' }, peer)).toBe(true);
+    // All nodes on 6379 (Kubernetes): the port alone would never see a failover.
+    expect(isNamedMaster({ host: 'redis-2.redis', port: 6379, runId: 'bbb' }, peer)).toBe(false);
+    expect(isNamedMaster({ host: 'redis-1.redis', port: 6379, runId: 'aaa', failingOver: true }, peer)).toBe(false);
+    expect(isNamedMaster({ host: 'redis-1.redis', port: 6379 }, { port: 6379 })).toBe(true);
+  });
+
+  it('silent Sentinels: each is tried once, then none is asked for a while; closed, none is asked or opened again', async () => {
+    const f = fakeSentinels(() => new Promise(() => undefined));
+    const watch = new SentinelWatch(f.open, spec(600), {});
+    expect(await watch.master()).toBeUndefined();
+    expect(f.opened).toEqual([1, 2, 3]);
+    expect(await watch.master()).toBeUndefined();
+    expect(f.opened).toHaveLength(3);
+    watch.close();
+    expect(await watch.master()).toBeUndefined();
+    expect(f.opened).toHaveLength(3);
+  });
+
+  it('moves past a Sentinel that does not know the master to one that does', async () => {
+    const f = fakeSentinels(async (port) => (port === 1 ? null : ['10.0.0.7', '6380']));
+    const watch = new SentinelWatch(f.open, spec(), {});
+    expect(await watch.master()).toEqual({ host: '10.0.0.7', port: 6380 });
+    watch.close();
+  });
+});
