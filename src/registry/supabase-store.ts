@@ -218,6 +218,10 @@ export class SupabaseRegistryStore implements Registry {
     const writesBefore = this.traffic.writes;
     try {
       await this.applyItems(changes, outcome);
+      // And again after the writes (a new seq): another process's drain between the first record and these
+      // writes may have done and cleared it, before the rows it was for had changed. Inside: this failing
+      // after the writes landed leaves them unconfirmed to the caller, not "nothing written".
+      await this.recordInvalidations(owed);
     } catch (err) {
       // No transaction to roll back: once a write request was sent, the registry may hold part of this
       // change set, unless the one that failed was the first and got a definite answer (nothing applied).
@@ -230,9 +234,6 @@ export class SupabaseRegistryStore implements Registry {
       }
       throw err;
     }
-    // And again after the writes (a new seq): another process's drain between the first record and these
-    // writes may have done and cleared it, before the rows it was for had changed.
-    await this.recordInvalidations(owed);
     return outcome;
   }
 

@@ -588,6 +588,16 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
       fake.failWhen = undefined;
     }
     expect(await store.getTenant('refused')).toBeUndefined();
+    // Every write landed, then the outbox's second record failed: unconfirmed, not "nothing written".
+    let outboxWrites = 0;
+    fake.failWhen = (method, p) => method === 'POST' && p.startsWith('/rest/v1/tenantctl_outbox') && ++outboxWrites > 1;
+    try {
+      const late = await rejection(store.applyChanges(change('late-outbox')));
+      expect(outcomeUnknown(late)).toBe(true);
+    } finally {
+      fake.failWhen = undefined;
+    }
+    expect(await store.getTenant('late-outbox')).toBeDefined();
   });
 
   it('subscriptions on tiers a catalogue does not have are found by a not-in filter', async () => {
