@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { BackendUnavailableError, TenantctlError, UsageError } from '../errors.js';
 import { acquireProcessLock } from './process-lock.js';
@@ -62,7 +62,14 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
       throw pgliteFailure(err, dir ? `the embedded registry ${dir} could not be ${creating ? 'created' : 'opened'}` : 'the in-memory registry could not be started');
     }
     // initdb is done (the cluster is whole): from here a kill leaves a registry, not a half-made directory.
-    if (creating) rmSync(creating, { force: true });
+    if (creating) {
+      try {
+        rmSync(creating, { force: true });
+      } catch (err) {
+        await db.close().catch(() => undefined);
+        throw err;
+      }
+    }
     const executor: SqlExecutor = {
       query: async (sql, params) => {
         try {
@@ -130,7 +137,10 @@ function realRegistryPath(dir: string): string {
 function prepareRegistryDir(dir: string, real: string, create: boolean): string | undefined {
   checkRegistryDir(dir);
   const marker = creationMarker(real);
-  const interrupted = existsSync(marker);
+  // The marker names the directory it was written for (device and inode): one left beside a directory
+  // made again since (removed by hand, a backup restored into its place) is stale, and only goes.
+  const interrupted = existsSync(marker) && markerIsFor(marker, real);
+  if (!interrupted && existsSync(marker)) rmSync(marker, { force: true });
   if (!create) {
     if (interrupted) {
       throw new BackendUnavailableError('registry', `no embedded registry at ${dir} (its creation was interrupted)`, { reason: 'not-configured' });
@@ -150,12 +160,29 @@ function prepareRegistryDir(dir: string, real: string, create: boolean): string 
   // Written (and synced) before initdb puts anything in the directory.
   const fd = openSync(marker, 'w');
   try {
-    writeSync(fd, `tenantctl is creating the embedded registry ${real} (pid ${process.pid}, since ${new Date().toISOString()}).\nIf this file is still here, that was interrupted: the next command that writes empties the directory and creates it again.\n`);
+    writeSync(fd, `tenantctl is creating the embedded registry ${real} (pid ${process.pid}, since ${new Date().toISOString()}).\nIf this file is still here, that was interrupted: the next command that writes empties the directory and creates it again.\n${IDENTITY}${directoryIdentity(real)}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   return marker;
+}
+
+const IDENTITY = 'directory: ';
+
+/** A directory's identity (device and inode), or '' when it does not exist. */
+function directoryIdentity(dir: string): string {
+  const st = statSync(dir, { throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}` : '';
+}
+
+/** Whether a creation marker was written for the directory that is there now (an old marker without the line: yes). */
+function markerIsFor(marker: string, real: string): boolean {
+  const line = readFileSync(marker, 'utf8').split('\n').find((l) => l.startsWith(IDENTITY));
+  if (line === undefined) return true;
+  const then = line.slice(IDENTITY.length);
+  const now = directoryIdentity(real);
+  return then === '' || now === '' || then === now;
 }
 
 /** emscripten's errno numbers (PGlite's file system layer), for the ones a registry's files meet. */

@@ -129,6 +129,20 @@ describe('creating the embedded registry: interrupted, refused, or not usable', 
     expect(existsSync(`${ws.registryDir}.creating`)).toBe(false);
   }, 30_000);
 
+  it('a marker written for another directory (the half-made one removed by hand, something else put in its place) is stale: it goes, and the directory is left as it is', async () => {
+    const ws = freshProject();
+    for (const d of ['base', 'global']) mkdirSync(path.join(ws.registryDir, d), { recursive: true });
+    writeFileSync(path.join(ws.registryDir, 'notes.txt'), 'mine\n');
+    // Names a directory identity that is not this one's.
+    writeFileSync(`${ws.registryDir}.creating`, 'tenantctl is creating the embedded registry\ndirectory: 1:1\n');
+    const r = await runCli(['migrate-yaml'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/is not an embedded registry and not empty: refusing to create one there/);
+    // Before: the marker alone was trusted, and the directory emptied.
+    expect(readdirSync(ws.registryDir).sort()).toEqual(['base', 'global', 'notes.txt']);
+    expect(existsSync(`${ws.registryDir}.creating`)).toBe(false);
+  }, 30_000);
+
   it('a directory with PG_VERSION that PGlite cannot start, without the marker (not ours to redo): writes exit 3 saying so, reads fall back (was "internal error", exit 70)', async () => {
     const ws = freshProject();
     mkdirSync(ws.registryDir);
