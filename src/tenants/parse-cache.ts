@@ -4,6 +4,7 @@ import path from 'node:path';
 import { readOwnCacheFile, userCacheDir } from '../user-cache.js';
 import { directoryBase } from './tenant-file.js';
 import type { Yaml11Difference } from '../yaml/yaml11.js';
+import type { LossyNumberAt } from './tenant-file.js';
 
 /** What a parsed tenant file came to, without its text or its config (kept apart, see ParseCache). */
 export interface ParsedEntry {
@@ -20,6 +21,8 @@ export interface ParsedEntry {
   error?: { line?: number; detail: string };
   /** The content hash of the registry row the config makes (see TenantDocument.rowHash). */
   rowHash?: string;
+  /** Numbers JSON cannot keep as written (see TenantDocument.lossyNumbers). */
+  lossyNumbers?: LossyNumberAt[];
 }
 
 /**
@@ -27,9 +30,9 @@ export interface ParsedEntry {
  * change: older files are ignored. 7: entries keep YAML 1.1 differences (an
  * older entry, which has none, would hide their warnings). 8: `y`/`n` are no
  * longer differences. 9: values that fill registry columns must be scalars.
- * 10: aliases of literal secrets are stripped too.
+ * 10: aliases of literal secrets are stripped too. 11: entries keep numbers JSON cannot hold as written.
  */
-const FORMAT = 10;
+const FORMAT = 11;
 
 /**
  * An entry as the index file keeps it, under the file's name relative to the
@@ -42,7 +45,7 @@ type StoredEntry = [
   stamp: string,
   rowHash: string | 0,
   flags: number,
-  rare?: { id?: string; secrets?: ParsedEntry['strippedSecrets']; yaml11?: ParsedEntry['yaml11Differences']; error?: ParsedEntry['error'] },
+  rare?: { id?: string; secrets?: ParsedEntry['strippedSecrets']; yaml11?: ParsedEntry['yaml11Differences']; lossy?: ParsedEntry['lossyNumbers']; error?: ParsedEntry['error'] },
 ];
 
 const YAML_ONLY = 1;
@@ -56,6 +59,7 @@ function toStored(name: string, e: ParsedEntry): StoredEntry {
   if (e.id !== idOfName(name)) rare.id = e.id;
   if (e.strippedSecrets?.length) rare.secrets = e.strippedSecrets;
   if (e.yaml11Differences?.length) rare.yaml11 = e.yaml11Differences;
+  if (e.lossyNumbers?.length) rare.lossy = e.lossyNumbers;
   if (e.error) rare.error = e.error;
   const stored: StoredEntry = [e.stamp, e.rowHash ?? 0, (e.yamlOnly ? YAML_ONLY : 0) | (e.hasSubscription ? HAS_SUBSCRIPTION : 0)];
   if (Object.keys(rare).length) stored.push(rare);
@@ -69,6 +73,7 @@ function fromStored(name: string, [stamp, rowHash, flags, rare]: StoredEntry): P
   };
   if (rowHash) e.rowHash = rowHash;
   if (rare?.error) e.error = rare.error;
+  if (rare?.lossy) e.lossyNumbers = rare.lossy;
   return e;
 }
 

@@ -36,6 +36,8 @@ export interface TenantDocument {
   strippedSecrets: StrippedSecretAt[];
   /** Plain scalars YAML 1.1 readers read otherwise, and where (the warnings say the same in words). */
   yaml11Differences: Yaml11Difference[];
+  /** Numbers JSON (the registry's jsonb) cannot keep as written, and where (see lossyNumbers). */
+  lossyNumbers?: LossyNumberAt[];
   /**
    * The content hash of the registry row this file makes (rowFromConfig's
    * tenantctl_hash) as parsed, kept in the parse cache: a migration rerun over
@@ -137,8 +139,11 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   const yaml11 = read11.length ? read11.filter((d) => !d.path.some(isSecretKey)) : read11;
   const yamlOnly = config.yaml_only === true;
   const hasSubscription = stripped.subscription !== undefined;
+  // Only a long digit run, an exponent or .inf/.nan can make one: files without any skip the walk.
+  const lossy = LOSSY_HINT.test(text) ? lossyNumbers(stripped, []).map((l) => ({ ...l, line: lineOf(l.path) })) : [];
   const parsed: TenantDocument = {
-    id, file, config: stripped, yamlOnly, warnings: fileWarnings(file, secrets, yaml11), strippedSecrets: secrets, yaml11Differences: yaml11, hasSubscription, lineOf,
+    id, file, config: stripped, yamlOnly, warnings: fileWarnings(file, secrets, yaml11, lossy), strippedSecrets: secrets, yaml11Differences: yaml11, hasSubscription, lineOf,
+    ...(lossy.length && { lossyNumbers: lossy }),
   };
   // Hashed when first asked for (a migration, the parse cache), so a get-config of one huge file never pays
   // for it; not enumerable, so load()'s copy does not compute it either.
@@ -192,11 +197,35 @@ function unstorable(v: unknown, at: string[]): string[] | undefined {
   return undefined;
 }
 
+/** A number a tenant file holds that JSON cannot keep as written: an integer past 2^53, or .inf / .nan. */
+export interface LossyNumberAt {
+  path: string[];
+  line?: number;
+  /** What the registry and the cache hold instead. */
+  stored: string;
+  kind: 'big-integer' | 'not-finite';
+}
+
+const LOSSY_HINT = /\d{16}|[eE][+]?\d{3}|\.(?:inf|nan)\b/i;
+
+/** The numbers of a parsed config that JSON changes: rounded integers past 2^53, and infinities and NaN (null in JSON). */
+function lossyNumbers(v: unknown, at: string[]): LossyNumberAt[] {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) return [{ path: at, stored: 'null', kind: 'not-finite' }];
+    if (Number.isInteger(v) && !Number.isSafeInteger(v)) return [{ path: at, stored: JSON.stringify(v), kind: 'big-integer' }];
+    return [];
+  }
+  if (Array.isArray(v)) return v.flatMap((x, i) => lossyNumbers(x, [...at, String(i)]));
+  if (v && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => lossyNumbers(x, [...at, k]));
+  return [];
+}
+
 /** What the parse cache keeps of a result: never the text (it may hold the literal secrets that were stripped). */
 export function toParsedEntry(id: string, stamp: string, result: TenantDocument | TenantFileError): ParsedEntry {
   if (result instanceof TenantFileError) return { stamp, id, error: { line: result.line, detail: result.detail } };
   return {
     stamp, id, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets, yaml11Differences: result.yaml11Differences, rowHash: result.rowHash, hasSubscription: result.hasSubscription,
+    ...(result.lossyNumbers?.length && { lossyNumbers: result.lossyNumbers }),
   };
 }
 
@@ -213,10 +242,12 @@ export function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Re
   };
   const secrets = e.strippedSecrets ?? [];
   const yaml11 = e.yaml11Differences ?? [];
+  const lossy = e.lossyNumbers ?? [];
   // The config is fetched on first use (most readers of a rerun never ask), then kept.
   let config: Record<string, unknown> | undefined;
   return {
-    id: e.id, file, yamlOnly: !!e.yamlOnly, warnings: fileWarnings(file, secrets, yaml11), strippedSecrets: secrets, yaml11Differences: yaml11, rowHash: e.rowHash,
+    id: e.id, file, yamlOnly: !!e.yamlOnly, warnings: fileWarnings(file, secrets, yaml11, lossy), strippedSecrets: secrets, yaml11Differences: yaml11, rowHash: e.rowHash,
+    ...(lossy.length && { lossyNumbers: lossy }),
     hasSubscription: !!e.hasSubscription, lineOf,
     get config() {
       return (config ??= configOf());
@@ -230,8 +261,8 @@ export function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Re
  * plain no is the string "no" here (YAML 1.2) but false to YAML 1.1 readers
  * such as PyYAML ...` per plain scalar YAML 1.1 reads otherwise.
  */
-function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11Difference[]): string[] {
-  if (secrets.length === 0 && yaml11.length === 0) return [];
+function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11Difference[], lossy: LossyNumberAt[] = []): string[] {
+  if (secrets.length === 0 && yaml11.length === 0 && lossy.length === 0) return [];
   const name = path.relative(process.cwd(), file) || file;
   const out = secrets.map((s) => {
     const where = `${name}:${s.line ?? '?'}`;
@@ -240,6 +271,11 @@ function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11D
       : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;
   });
   for (const d of yaml11) out.push(`${name}:${d.line}: ${describeYaml11Difference(d)}`);
+  for (const l of lossy) {
+    out.push(l.kind === 'big-integer'
+      ? `${name}:${l.line ?? '?'}: ${l.path.join('.')}: an integer past 2^53 is stored as ${l.stored} (digits lost: JSON numbers are doubles); quote it to keep it as written`
+      : `${name}:${l.line ?? '?'}: ${l.path.join('.')}: .inf / .nan have no JSON form and are stored as null; quote it, or use a large number`);
+  }
   return out;
 }
 

@@ -57,3 +57,23 @@ describe('YAML 1.1 warnings through the CLI', () => {
     expect(report.checks).toContainEqual(expect.objectContaining({ area: 'tenants', check: 'file', status: 'warn', detail: WARNING }));
   });
 });
+
+describe('numbers JSON cannot keep as written', () => {
+  let ws: Workspace;
+  beforeAll(() => {
+    ws = workspace({ nums: tenantYaml('nums', 'Numbers', 'limits:\n  big: 12345678901234567890\n  ok: 9007199254740991\n  ratio: .inf\n  quoted: "12345678901234567890"\n') });
+  });
+  afterAll(() => ws.cleanup());
+
+  it('an integer past 2^53 and .inf are file:line warnings (they were stored rounded and as null without a word), twice the same from the parse cache', async () => {
+    for (let run = 0; run < 2; run++) {
+      const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: ws.dir });
+      expect(r.code, r.stderr).toBe(0);
+      const item = (JSON.parse(r.stdout).items as Array<{ id: string; warnings: string[] }>).find((i) => i.id === 'nums')!;
+      expect(item.warnings).toEqual([
+        'tenants/nums.yaml:5: limits.big: an integer past 2^53 is stored as 12345678901234567000 (digits lost: JSON numbers are doubles); quote it to keep it as written',
+        'tenants/nums.yaml:7: limits.ratio: .inf / .nan have no JSON form and are stored as null; quote it, or use a large number',
+      ]);
+    }
+  });
+});
