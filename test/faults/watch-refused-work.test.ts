@@ -65,6 +65,25 @@ describe.runIf(TEST_DATABASE_URL)('watch against a backend that connects but ref
 });
 
 /**
+ * A project with one tenant migrated into a fresh PostgreSQL database, the watch triggers installed and
+ * nothing changed recently (the start-up reconciliation's row pass has nothing to do), and a Redis of its own.
+ */
+async function quietWatchedProject(id: string, name: string) {
+  const fresh = await freshPostgresDatabase();
+  const ws = workspace({ [id]: tenantYaml(id, name) }, { registry: false });
+  const server = await startRedis();
+  const direct = (args: string[]) => runCli(['--registry', fresh.url, ...args], { cwd: ws.dir });
+  expect((await direct(['migrate-yaml'])).code).toBe(0);
+  expect((await direct(['watch', '--install'])).code).toBe(0);
+  const { default: pg } = await import('pg');
+  const db = new pg.Client({ connectionString: fresh.url });
+  await db.connect();
+  await db.query("UPDATE tenants SET updated_at = now() - interval '2 hours'");
+  await db.end();
+  return { ws, url: fresh.url, drop: fresh.drop, server };
+}
+
+/**
  * A change whose invalidation Redis refused is kept and applied once Redis
  * does the work again, also when no reconciliation would find it again: a
  * deleted tenants row (no updated_at left to find) whose endpoint keys are
@@ -79,20 +98,7 @@ describe.runIf(TEST_DATABASE_URL)('watch: a change whose invalidation failed is 
   const id = uniq('deleted');
 
   beforeAll(async () => {
-    const fresh = await freshPostgresDatabase();
-    drop = fresh.drop;
-    url = fresh.url;
-    ws = workspace({ [id]: tenantYaml(id, 'Deleted Soon') }, { registry: false });
-    server = await startRedis();
-    const direct = (args: string[]) => runCli(['--registry', url, ...args], { cwd: ws.dir });
-    expect((await direct(['migrate-yaml'])).code).toBe(0);
-    expect((await direct(['watch', '--install'])).code).toBe(0);
-    const { default: pg } = await import('pg');
-    const db = new pg.Client({ connectionString: url });
-    await db.connect();
-    // Nothing changed recently: the start-up reconciliation has nothing to do.
-    await db.query("UPDATE tenants SET updated_at = now() - interval '2 hours'");
-    await db.end();
+    ({ ws, url, drop, server } = await quietWatchedProject(id, 'Deleted Soon'));
     await server.command('ACL', 'SETUSER', 'watcher', 'on', '>pw', '~*', '+@all');
     watch = startCli(['--registry', url, 'watch', '--heartbeat', '200', '--reconnect-max', '300'], {
       cwd: ws.dir, env: { REDIS_URL: server.url.replace('redis://', 'redis://watcher:pw@'), REDIS_TIMEOUT_MS: '500' }, timeoutMs: 40_000,
@@ -150,20 +156,7 @@ describe.runIf(TEST_DATABASE_URL)('watch: a reconciliation Redis refuses partway
   const refused = `permissions:${uniq('ghostp')}`;
 
   beforeAll(async () => {
-    const fresh = await freshPostgresDatabase();
-    drop = fresh.drop;
-    url = fresh.url;
-    ws = workspace({ [id]: tenantYaml(id, 'Known') }, { registry: false });
-    server = await startRedis();
-    const direct = (args: string[]) => runCli(['--registry', url, ...args], { cwd: ws.dir });
-    expect((await direct(['migrate-yaml'])).code).toBe(0);
-    expect((await direct(['watch', '--install'])).code).toBe(0);
-    const { default: pg } = await import('pg');
-    const db = new pg.Client({ connectionString: url });
-    await db.connect();
-    // Nothing changed recently: the start-up reconciliation's row pass has nothing to invalidate.
-    await db.query("UPDATE tenants SET updated_at = now() - interval '2 hours'");
-    await db.end();
+    ({ ws, url, drop, server } = await quietWatchedProject(id, 'Known'));
     // Orphans: cached entries of tenants the registry does not know (verify --fix deletes each entry).
     for (const g of ghosts) await server.command('SET', `tenant_config:${g}`, JSON.stringify({ client: { id: g, name: 'Ghost' } }));
     await server.command('SET', refused, JSON.stringify({ tier: 'pilot_pro', features: {} }));
