@@ -1,4 +1,4 @@
-import { escapeGlob } from './glob.js';
+import { escapeGlob, prefixesGlob } from './glob.js';
 
 /**
  * A family pattern (`dashboard_kpis:{tenant}:*`) compiled for the three places
@@ -139,5 +139,11 @@ export function commonTenantGlob(patterns: string[], tenant: string): string {
   });
   // A superset: every candidate is re-checked exactly against the patterns. Bytes, as every glob
   // the server gets (a binary string, sent as latin1): `données:` is 8 bytes, not 7 chars.
-  return `*${escapeGlob(binary(commonSuffix))}${escapeGlob(binary(tenant))}${escapeGlob(binary(commonPrefix))}*`;
+  // It starts with the patterns' literal starts as a prefilter (`[dp][ar][so]…*:acme:*`): other
+  // applications' keys fail on their first bytes instead of being searched for `:acme:` at every
+  // position (the leading `*`). Each start is cut before the text the `*` must find (the common
+  // suffix), so the prefilter never eats it.
+  const suffix = binary(commonSuffix);
+  const lead = prefixesGlob(patterns.map((p) => literalPrefix(p)).map((l) => l.slice(0, Math.max(0, l.length - suffix.length))));
+  return `${lead ? lead.slice(0, -1) : ''}*${escapeGlob(suffix)}${escapeGlob(binary(tenant))}${escapeGlob(binary(commonPrefix))}*`;
 }
