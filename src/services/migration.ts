@@ -5,7 +5,7 @@ import { invalidationsFor, type ContentHashMemo, type Registry, type StoredSubsc
 import { manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { catalogueHash, catalogueVersion, subscriptionHash, subscriptionVersion, tenantVersion } from '../registry/content-hash.js';
-import { hasCatalogue, type Catalogue, type Subscription } from '../permissions/model.js';
+import { hasCatalogue, tierOf, type Catalogue, type Subscription } from '../permissions/model.js';
 import { loadTiersFile, tiersFilePath } from '../permissions/tiers-file.js';
 import { subscriptionFromConfig } from '../permissions/subscription-block.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
@@ -140,6 +140,8 @@ export class Migration {
       // The catalogue (subscriptions are checked against it) and misnamed files go with the first batch.
       const first = new Map<MigrationItem, Pending>();
       const catalogue = this.readCatalogue(listing?.invalidFiles ?? [], items, first, currentCatalogue);
+      // Set by the first plan when tiers.yaml is not written (a conflict): the registry keeps its catalogue.
+      const kept: { catalogue?: Catalogue; why?: string } = {};
       // A tenant with two files is an error of its own (which one do the services read?), never written twice.
       for (const a of ambiguous) {
         items.push(markBad({ kind: 'tenant', id: a.id, file: this.rel(a.files[0]), action: 'error', warnings: [] }, manyFilesReason(a.id, a.files.map((f) => this.rel(f)))));
@@ -161,7 +163,7 @@ export class Migration {
         // Read while the previous batch is being written: its transaction runs on the server meanwhile.
         await this.readTenants(chunk, catalogue, items, pending, () => batches.inFlight());
         await batches.settled();
-        if (!(await this.plan(registry, pending, currentCatalogue, !!options.force, memo, batches))) continue;
+        if (!(await this.plan(registry, pending, currentCatalogue, !!options.force, memo, batches, kept))) continue;
         this.buildRows(pending);
         batches.write(pending, chunk.length);
       }
@@ -312,6 +314,7 @@ export class Migration {
     force: boolean,
     memo: ContentHashMemo | undefined,
     batches: BatchPipeline,
+    kept: { catalogue?: Catalogue; why?: string },
   ): Promise<boolean> {
     if (batches.stopReason()) {
       batches.notWritten(pending.keys(), { planned: false });
@@ -339,9 +342,19 @@ export class Migration {
         const current = subs.get(p.sub.business_id);
         decision = decideSubscription(p.hash, current, force);
         p.expect = subscriptionVersion(current);
+        // tiers.yaml not written: a subscription moved onto a tier only it defines would grant nothing and
+        // 0 devices in the registry (a paying business cut off, without a word). Not written either.
+        const writes = decision.action === 'create' || decision.action === 'update';
+        if (writes && kept.catalogue && !tierOf(kept.catalogue, p.sub.tier)) {
+          decision = { action: 'conflict', reason: `tier ${p.sub.tier} is not in the registry's catalogue, and tiers.yaml was not written (${kept.why}): not written, or it would grant nothing` };
+        }
       } else {
         decision = decideByHash(p.hash, hasCatalogue(currentCatalogue) ? catalogueHash(currentCatalogue) : undefined, currentCatalogue.tenantctl_hash, force, 'tiers');
         p.expect = catalogueVersion(currentCatalogue);
+        if (decision.action === 'conflict') {
+          kept.catalogue = currentCatalogue;
+          kept.why = 'its catalogue conflict';
+        }
       }
       item.action = decision.action;
       item.reason = decision.reason;

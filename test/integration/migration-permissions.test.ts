@@ -65,6 +65,33 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     await t.close();
   });
 
+  it('tiers.yaml in conflict (a service changed the catalogue): a subscription moved onto a tier only the file defines is a conflict, not written onto a tier the registry lacks', async () => {
+    const [moved, stays] = [uniq('moved'), uniq('stays')];
+    ws.writeTenant('tiers', TIERS);
+    ws.writeTenant(moved, tenantYaml(moved, 'M', 'subscription: { tier: pro }\n'));
+    ws.writeTenant(stays, tenantYaml(stays, 'S', 'subscription: { tier: core }\n'));
+    const t = tool();
+    expect(migrationExitCode(await t.migration.run())).toBe(0);
+    // A service edits the catalogue; the file adds a tier and moves a business onto it.
+    await store.db.query("INSERT INTO permission_features (name) VALUES ('has_svc_feature')");
+    ws.writeTenant('tiers', `${TIERS}  gold: { features: [has_ai, has_payroll], max_devices: 50 }\n`);
+    ws.writeTenant(moved, tenantYaml(moved, 'M', 'subscription: { tier: gold }\n'));
+    ws.writeTenant(stays, tenantYaml(stays, 'S', 'subscription: { tier: pro }\n'));
+    for (const dryRun of [true, false]) {
+      const r = await t.migration.run({ dryRun });
+      const action = (kind: string, id: string) => r.items.find((i) => i.kind === kind && i.id === id);
+      expect(action('catalogue', 'tiers')).toMatchObject({ action: 'conflict' });
+      // Before: written (tier gold, which the registry lacks: nothing granted), no word.
+      expect(action('subscription', moved)).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/tier gold is not in the registry's catalogue, and tiers.yaml was not written/) });
+      // A tier the registry has is still written.
+      expect(action('subscription', stays)?.action).toBe(dryRun ? 'update' : 'update');
+      expect(migrationExitCode(r)).toBe(4);
+    }
+    expect(await store.getSubscription(moved)).toMatchObject({ tier: 'pro' });
+    expect(await store.getSubscription(stays)).toMatchObject({ tier: 'pro' });
+    await t.close();
+  });
+
   it('a subscription changed with set-subscription since the last migration is a conflict unless --force', async () => {
     const id = uniq('edit');
     ws.writeTenant('tiers', TIERS);
