@@ -178,6 +178,11 @@ async function findOrphans(deps: { source: YamlTenantSource; registry: () => Pro
   return orphans;
 }
 
+/** Whether the profile ran (1) or Redis could not be profiled (0): its own gauge, beside plain cache-info's tenantctl_redis_up. */
+export function profileUpMetric(up: boolean): string {
+  return `# HELP tenantctl_cache_profile_up Whether the cache profile ran (1) or Redis was unavailable (0).\n# TYPE tenantctl_cache_profile_up gauge\ntenantctl_cache_profile_up ${up ? 1 : 0}\n`;
+}
+
 /** The profile in Prometheus text; the `tenant` label only for the top tenants (bounded cardinality). */
 export function profileToPrometheus(p: CacheProfile): string {
   const lines: string[] = [];
@@ -187,8 +192,8 @@ export function profileToPrometheus(p: CacheProfile): string {
   };
   // Control characters (a tenant part of raw bytes, read as latin1, may hold C1 codes) shown as \xNN first.
   const esc = (s: string) => showControls(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-  // The same series as plain cache-info's, so a textfile collector switched to --by keeps its family key counts.
-  metric('tenantctl_cache_keys', 'Keys per tenantctl key family.', p.families.map((f) => [`{family="${esc(f.family)}"}`, f.keys]));
+  // No series of plain cache-info's (tenantctl_cache_keys, tenantctl_redis_up): a textfile collector reads
+  // both files, and refuses a series that two of them carry ("was collected before with the same name and label values").
   metric('tenantctl_cache_family_keys', 'Keys per tenantctl key family.', p.families.map((f) => [`{family="${esc(f.family)}"}`, f.keys]));
   metric('tenantctl_cache_family_bytes', 'Memory (MEMORY USAGE) per key family.', p.families.map((f) => [`{family="${esc(f.family)}"}`, f.bytes]));
   metric('tenantctl_cache_family_keys_without_ttl', 'Keys with no TTL per family (the services always set one).', p.families.map((f) => [`{family="${esc(f.family)}"}`, f.no_ttl]));

@@ -125,16 +125,19 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
       await c.del(`permissions:${subscribed}`, `tenant_config:${tnOnly}`);
     }
   });
-  it('--by tenant -o prometheus for a textfile collector: Redis down is tenantctl_redis_up 0 and exit 0 (never an empty file); up, tenantctl_redis_up 1', async () => {
+  it('--by tenant -o prometheus for a textfile collector: Redis down is tenantctl_cache_profile_up 0 and exit 0 (never an empty file); no series shared with plain cache-info (a collector reading both files refuses a duplicate)', async () => {
     const up = await runCli(['cache-info', '--by', 'tenant', '-o', 'prometheus'], { cwd: ws.dir, env: env() });
     expect(up.code, up.stderr).toBe(0);
-    expect(up.stdout).toMatch(/^tenantctl_redis_up 1$/m);
+    expect(up.stdout).toMatch(/^tenantctl_cache_profile_up 1$/m);
     expect(up.stdout).toMatch(/^tenantctl_cache_family_keys\{family="tenant_config"\} \d+$/m);
-    // Plain cache-info's family series too (a collector switched to --by keeps it).
-    expect(up.stdout).toMatch(/^tenantctl_cache_keys\{family="tenant_config"\} \d+$/m);
+    const plain = await runCli(['cache-info', '-o', 'prometheus'], { cwd: ws.dir, env: env() });
+    const series = (text: string) => new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.slice(0, l.lastIndexOf(' '))));
+    const shared = [...series(up.stdout)].filter((s) => series(plain.stdout).has(s));
+    // Before: tenantctl_redis_up and every tenantctl_cache_keys{family} were in both files.
+    expect(shared).toEqual([]);
     const down = await runCli(['cache-info', '--by', 'tenant', '-o', 'prometheus'], { cwd: ws.dir, env: { REDIS_URL: 'redis://127.0.0.1:1', REDIS_TIMEOUT_MS: '300' } });
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stdout).toMatch(/^tenantctl_redis_up 0$/m);
+    expect(down.stdout).toMatch(/^tenantctl_cache_profile_up 0$/m);
     expect(down.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

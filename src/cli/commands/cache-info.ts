@@ -83,31 +83,26 @@ export function register(program: Command): void {
     .action(
       action<[], { by?: 'tenant' | 'family'; tenant?: string; top: number }>(async (ctx, opts) => {
         if (opts.by || opts.tenant) {
-          const { profileCache, profileToPrometheus } = await import('../../services/cache-profile.js');
+          const { profileCache, profileToPrometheus, profileUpMetric } = await import('../../services/cache-profile.js');
           const profile = () =>
             profileCache(
               { cache: ctx.cache, keys: ctx.keys, source: ctx.source, registry: () => ctx.registry() },
               { by: opts.by ?? 'tenant', tenant: opts.tenant, top: opts.top, signal: ctx.signal },
             );
           if (ctx.out.format === 'prometheus') {
-            // For a textfile collector, Redis down is an answer as for plain cache-info (tenantctl_redis_up 0,
-            // exit 0), never an empty file; a profile that ran says tenantctl_redis_up 1 too.
-            const { toPrometheus, redisUpMetric } = await import('../../services/cache-info.js');
+            // For a textfile collector, Redis down is an answer (tenantctl_cache_profile_up 0, exit 0), never an
+            // empty file. Only series of its own: the collector refuses one that plain cache-info's file has too.
             let p;
             try {
               p = await profile();
             } catch (err) {
               if (!(err instanceof BackendUnavailableError) || err.backend !== 'redis') throw err;
-              // As plain cache-info: no Redis configured is backend none, silently; one that fails is a warning.
-              if (err.reason === 'not-configured') {
-                const none = { backend: 'none', available: false, ttl_seconds: ctx.config.ttl } as const;
-                return { data: none, render: (out) => out.stdout.write(toPrometheus(none)) };
-              }
-              ctx.out.warn(`warning: ${describeError(err)}; reporting Redis as unavailable`);
-              const down = { backend: 'redis', available: false, ttl_seconds: ctx.config.ttl, error: describeError(err) } as const;
-              return { data: down, render: (out) => out.stdout.write(toPrometheus(down)) };
+              // As plain cache-info: no Redis configured is said by the gauge alone; one that fails is a warning.
+              const down = { backend: err.reason === 'not-configured' ? 'none' : 'redis', available: false, ttl_seconds: ctx.config.ttl } as const;
+              if (err.reason !== 'not-configured') ctx.out.warn(`warning: ${describeError(err)}; reporting Redis as unavailable`);
+              return { data: down, render: (out) => out.stdout.write(profileUpMetric(false)) };
             }
-            return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p) + redisUpMetric(true)) };
+            return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p) + profileUpMetric(true)) };
           }
           const p = await profile();
           // A tenant with no key at all: said (a typo looks the same as a tenant whose cache is cold).
