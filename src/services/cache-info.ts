@@ -88,12 +88,12 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
   };
 }
 
-/** The report in the Prometheus text format, for the node exporter's textfile collector. */
 /** The tenantctl_redis_up gauge in exposition text (toPrometheus's first metric). */
 export function redisUpMetric(up: boolean): string {
   return `# HELP tenantctl_redis_up Whether Redis answered (1) or not (0).\n# TYPE tenantctl_redis_up gauge\ntenantctl_redis_up ${up ? 1 : 0}\n`;
 }
 
+/** The report in the Prometheus text format, for the node exporter's textfile collector. */
 export function toPrometheus(info: CacheInfo): string {
   const lines: string[] = [];
   const metric = (name: string, help: string, type: 'gauge' | 'counter', samples: Array<[string, number]>) => {
