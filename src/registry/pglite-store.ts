@@ -23,6 +23,9 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
   const timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS;
   if (dir) checkRegistryDir(dir);
   if (dir && !options.create && !existsSync(path.join(dir, 'PG_VERSION'))) {
+    // A directory holding other files (`--registry tenants`) is a wrong path, for a read as for a write: a
+    // read said "no registry; a command that writes creates it", and the write then refused (exit 2).
+    if (existsSync(dir) && readdirSync(dir).length > 0 && !existsSync(creationMarker(realRegistryPath(dir)))) throw notARegistry(dir);
     throw new BackendUnavailableError('registry', `no embedded registry at ${dir}`, { reason: 'not-configured' });
   }
   let release = () => undefined as void;
@@ -155,7 +158,7 @@ function prepareRegistryDir(dir: string, real: string, create: boolean): string 
   }
   if (existsSync(path.join(dir, 'PG_VERSION'))) return undefined;
   if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw new UsageError(`${dir} is not an embedded registry and not empty: refusing to create one there (give a new or empty directory)`, { reason: 'bad-registry' });
+    throw notARegistry(dir);
   }
   // Written (and synced) before initdb puts anything in the directory.
   const fd = openSync(marker, 'w');
@@ -184,6 +187,10 @@ function markerIsFor(marker: string, real: string): boolean {
   const now = directoryIdentity(real);
   return then === '' || now === '' || then === now;
 }
+
+/** A directory that holds files but no registry: never made one (PGlite would run initdb among the files). */
+const notARegistry = (dir: string) =>
+  new UsageError(`${dir} is not an embedded registry and not empty: refusing to create one there (give a new or empty directory)`, { reason: 'bad-registry' });
 
 /** emscripten's errno numbers (PGlite's file system layer), for the ones a registry's files meet. */
 const EMSCRIPTEN_ERRNO: Record<number, string> = {

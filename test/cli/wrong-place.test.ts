@@ -75,6 +75,12 @@ describe('run from the wrong directory, or given the wrong path', () => {
     expect(r.stderr).toMatch(/is not an embedded registry and not empty: refusing to create one there/);
     expect(readdirSync(ws.tenantsDir).sort()).toEqual(before);
     expect(existsSync(path.join(ws.tenantsDir, 'PG_VERSION'))).toBe(false);
+    // Reads and the dry run too (before: exit 0, "a command that writes, such as migrate-yaml, creates it").
+    for (const args of [['get-config', 'acme'], ['list-tenants'], ['migrate-yaml', '--dry-run']]) {
+      const read = await runCli(['--registry', 'tenants', ...args], { cwd: ws.dir });
+      expect(read.code, `${args.join(' ')}: ${read.stderr}`).toBe(2);
+      expect(read.stderr).toMatch(/is not an embedded registry and not empty/);
+    }
   });
 
   it('a registry path that is a file, or under one, is exit 2 (was "internal error", exit 70)', async () => {
