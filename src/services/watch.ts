@@ -125,6 +125,8 @@ interface Pending {
   count: number;
   /** The earliest trigger time folded in, ms. */
   ts?: number;
+  /** Keys the verify pass deleted itself before this was applied (its stale entry), per family: counted and said with it. */
+  predeleted?: Record<string, number>;
 }
 
 /** One backend's reconnection state. */
@@ -462,15 +464,16 @@ export class Watcher {
   }
 
   /** Keeps one entry per target: a tenant changed twice before it is applied is invalidated once. */
-  private enqueue(c: Pick<RegistryChange, 'kind' | 'id' | 'table' | 'op' | 'ts' | 'at'>, source: ChangeSource): void {
+  private enqueue(c: Pick<RegistryChange, 'kind' | 'id' | 'table' | 'op' | 'ts' | 'at'>, source: ChangeSource, predeleted?: Record<string, number>): void {
     this.metrics.changes[source]++;
     const key = `${c.kind}:${c.id ?? '*'}`;
     const had = this.pending.get(key);
     if (had) {
       had.count++;
+      if (predeleted) had.predeleted = addCounts(had.predeleted, predeleted);
       if (c.ts !== undefined && (had.ts === undefined || c.ts < had.ts)) had.ts = c.ts;
     } else {
-      this.pending.set(key, { kind: c.kind, id: c.id, table: c.table, op: c.op, source, count: 1, ts: c.ts });
+      this.pending.set(key, { kind: c.kind, id: c.id, table: c.table, op: c.op, source, count: 1, ts: c.ts, ...(predeleted && { predeleted }) });
     }
     this.metrics.pending = this.pending.size;
     this.wake();
@@ -527,7 +530,10 @@ export class Watcher {
     }
     const now = Date.now();
     for (const p of batch) {
-      const r = done.get(p)!;
+      const applied = done.get(p)!;
+      // What the verify pass deleted itself (the stale entry) is part of this change's count and line.
+      const pre = p.predeleted ?? {};
+      const r = { deleted: applied.deleted + Object.values(pre).reduce((a, n) => a + n, 0), families: addCounts(applied.families, pre) };
       this.metrics.keysDeleted += r.deleted;
       const lag = p.source === 'notify' && p.ts !== undefined ? Math.max(0, now - p.ts) : undefined;
       if (lag !== undefined) this.metrics.lastLagMs = lag;
@@ -606,8 +612,16 @@ export class Watcher {
         // every family of that tenant goes, as for a notification. A tenant the registry does not know at all
         // loses only that entry: a watch pointed at the wrong (empty) registry deleted every key of every
         // cached tenant at start-up.
-        if (e.status !== 'stale' && !(e.status === 'orphan' && e.rowExists)) return;
-        this.enqueue({ kind: e.family === PERMISSIONS_FAMILY ? 'permissions' : 'tenant', id: e.tenant, table: e.family, op: e.status }, 'verify');
+        const deleted = e.fixed ? { [e.family]: 1 } : undefined;
+        const kind = e.family === PERMISSIONS_FAMILY ? 'permissions' : 'tenant';
+        if (e.status === 'stale' || (e.status === 'orphan' && e.rowExists)) {
+          this.enqueue({ kind, id: e.tenant, table: e.family, op: e.status }, 'verify', deleted);
+        } else if (deleted) {
+          // That entry only, deleted by the verify pass: counted and said as every deletion is.
+          this.metrics.changes.verify++;
+          this.metrics.keysDeleted++;
+          this.options.onEvent({ time: new Date().toISOString(), source: 'verify', kind, tenant: e.tenant, table: e.family, op: e.status, changes: 1, deleted: 1, families: deleted });
+        }
       },
     });
     await this.drain();
@@ -615,4 +629,11 @@ export class Watcher {
     const s = report.summary;
     this.options.onNotice(`watch: reconcile: verified ${s.checked} cached entries: ${s.stale} stale and ${s.orphan} orphan deleted (the tenants changed unseen invalidated in every family; one the registry does not know, that entry only) (${(s.ms / 1000).toFixed(1)} s)`);
   }
+}
+
+/** Two per-family counts added (either may be absent). */
+function addCounts(a: Record<string, number> | undefined, b: Record<string, number>): Record<string, number> {
+  const out = { ...(a ?? {}) };
+  for (const [k, n] of Object.entries(b)) out[k] = (out[k] ?? 0) + n;
+  return out;
 }

@@ -138,12 +138,18 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
     await own.client.set(`dashboard_kpis:${b}:days:30`, '{}');
     await own.client.set(`tenant_config:${ghost}`, JSON.stringify({ client: { id: ghost, name: 'Ghost' } }));
     await own.client.set(`dashboard_kpis:${ghost}:days:30`, '{}');
-    const run = startCli(['--registry', url, 'watch'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+    const run = startCli(['--registry', url, 'watch', '-o', 'json'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
     try {
       expect(await run.waitForStderr(/reconcile: verified \d+ cached entries: \d+ stale and 1 orphan deleted/, 20_000), run.stderr()).toBe(true);
       expect(await waitUntil(async () => (await own.client.exists(`tenant_config:${b}`, `dashboard_kpis:${b}:days:30`)) === 0, 10_000)).toBe(true);
       expect(await own.client.exists(`tenant_config:${ghost}`)).toBe(0);
       expect(await own.client.exists(`dashboard_kpis:${ghost}:days:30`)).toBe(1);
+      // Every key deleted is said and counted, the stale entry the verify pass deleted itself included
+      // (before: b's line said 1 key, the dashboard one; the ghost's deletion had no line).
+      const events = () => run.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { tenant?: string; deleted: number; families: Record<string, number> });
+      expect(await waitUntil(() => events().some((e) => e.tenant === b), 10_000), run.stdout()).toBe(true);
+      expect(events().find((e) => e.tenant === b)).toMatchObject({ deleted: 2, families: { tenant_config: 1, dashboard_kpis: 1 } });
+      expect(events().find((e) => e.tenant === ghost)).toMatchObject({ deleted: 1, families: { tenant_config: 1 } });
     } finally {
       await run.kill();
       await own.client.del(`dashboard_kpis:${ghost}:days:30`);
