@@ -147,7 +147,7 @@ export class CacheVerifier {
     const stopIfAsked = () => throwIfAborted(options.signal, () => ({ done: report.summary.checked }), 'verify', finish());
     // Redis first: without it there is nothing to verify (exit 3), and no registry is opened for nothing.
     await this.deps.cache.need(async (s) => s.ping());
-    const registry = await this.openRegistry();
+    const registry = await this.openRegistry(!!options.fix);
     const check = async (batch: Claimed[]) => {
       stopIfAsked();
       await this.checkBatch(batch, registry, report, options);
@@ -179,7 +179,7 @@ export class CacheVerifier {
     return finish();
   }
 
-  private async openRegistry(): Promise<Registry | undefined> {
+  private async openRegistry(fix: boolean): Promise<Registry | undefined> {
     try {
       return await this.deps.registry();
     } catch (err) {
@@ -188,6 +188,11 @@ export class CacheVerifier {
       // read as an orphan, and --fix would delete them all.
       if (!existsSync(this.deps.source.dir)) {
         throw new UsageError(`nothing to compare the cache with: ${describeError(err)}, and no tenants directory at ${this.deps.source.dir} (run from the project, or give --tenants-dir / --registry)`, { reason: 'no-project' });
+      }
+      // No registry found (a cron job without its DATABASE_URL): judged against YAML alone, every registry
+      // tenant's entry reads as stale or orphan, and --fix would delete good entries. Said, not done.
+      if (fix) {
+        throw new UsageError(`verify --fix needs the registry to compare with: ${describeError(err)} (give --registry or DATABASE_URL; verify without --fix compares with YAML only)`, { reason: 'no-registry' });
       }
       this.deps.warn?.(`note: ${describeError(err)}; comparing with YAML only`);
       return undefined;

@@ -189,21 +189,26 @@ describe('tenantctl verify', () => {
       expect(none.stderr).toMatch(/no Redis configured/);
     });
 
-    it('no registry found (YAML only): registry-only tenants and permission records are undecided (exit 4), and --fix deletes none of them', async () => {
+    it('no registry found (YAML only): registry-only tenants and permission records are undecided (exit 4); --fix is refused (exit 2) and deletes nothing', async () => {
       const yamlOnly = workspace({ y: tenantYaml('y', 'Tenant y') }, { registry: false });
       try {
         await own.client.set('tenant_config:tn_only', '{"client":{"id":"tn_only","name":"Registry only"}}');
         await own.client.set('permissions:y', '{"granted_features":["has_ai"],"tier":"pilot_pro","status":"active","demo_expires_at":null,"device_limit":5}');
         await own.client.set('tenant_config:ghost', '{"client":{"id":"ghost","name":"Nobody"}}');
-        const r = await runCli(['verify', '--fix', '--json'], { cwd: yamlOnly.dir, env: { REDIS_URL: own.server.url } });
+        const r = await runCli(['verify', '--json'], { cwd: yamlOnly.dir, env: { REDIS_URL: own.server.url } });
         expect(r.code, r.stderr).toBe(4);
         expect(r.stderr).toMatch(/comparing with YAML only/);
         const byKey = Object.fromEntries(JSON.parse(r.stdout).entries.map((e: { key: string }) => [e.key, e]));
         expect(byKey['tenant_config:tn_only']).toMatchObject({ status: 'error', reason: expect.stringMatching(/registry-only tenant/) });
         expect(byKey['permissions:y']).toMatchObject({ status: 'error', reason: expect.stringMatching(/no registry is configured to compute permissions/) });
-        // A tenant in neither place is still an orphan here (a YAML-only deployment), and --fix deletes it alone.
-        expect(byKey['tenant_config:ghost']).toMatchObject({ status: 'orphan', fixed: true });
-        expect(await own.client.exists('tenant_config:tn_only', 'permissions:y', 'tenant_config:ghost')).toBe(2);
+        expect(byKey['tenant_config:ghost']).toMatchObject({ status: 'orphan' });
+        // --fix judged against YAML alone would delete a live registry tenant's entries (a cron job without its
+        // DATABASE_URL): refused, nothing deleted.
+        const fix = await runCli(['verify', '--fix'], { cwd: yamlOnly.dir, env: { REDIS_URL: own.server.url } });
+        expect(fix.code, fix.stderr).toBe(2);
+        expectOneLineError(fix);
+        expect(fix.stderr).toMatch(/verify --fix needs the registry to compare with/);
+        expect(await own.client.exists('tenant_config:tn_only', 'permissions:y', 'tenant_config:ghost')).toBe(3);
       } finally {
         await own.client.del('tenant_config:tn_only', 'permissions:y', 'tenant_config:ghost');
         yamlOnly.cleanup();
