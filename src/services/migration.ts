@@ -205,7 +205,7 @@ export class Migration {
     if (!total) return;
     const who = some.map((s) => `${s.business_id}: ${s.tier}`).join(', ');
     item.warnings.push(
-      `${item.file}: ${total} subscription(s) ${dryRun ? 'in the registry now are' : 'are'} on tiers it does not have (${who}${total > some.length ? ', …' : ''}): they grant nothing and 0 devices until moved (set-subscription <business> --tier <tier>, or keep the tier)`,
+      `${item.file}: ${total} subscription(s) ${dryRun ? 'in the registry now are' : 'are'} on tiers it does not have (${who}${total > some.length ? ', …' : ''}): they grant nothing and 0 devices until moved, but for their overrides (set-subscription <business> --tier <tier>, or keep the tier)`,
     );
   }
 

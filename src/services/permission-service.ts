@@ -204,7 +204,7 @@ export class PermissionService {
     else if (rule === 'demo-live') reason = knownFeature === false && !granted ? `${feature} is not in the feature catalogue (a live demo grants every catalogue feature)` : `live demo until ${record.demo_expires_at}: every catalogue feature is granted`;
     // Where the registry's catalogue is at hand, a feature or tier it does not have is named as such.
     else if (knownFeature === false && !granted) reason = `${feature} is not in the feature catalogue: no tier grants it`;
-    else if (catalogue && !tierOf(catalogue, record.tier)) reason = `tier ${record.tier} is not in the catalogue (removed from tiers.yaml?): it grants nothing and 0 devices; with its overrides it ${granted ? 'grants' : 'does not grant'} ${feature}`;
+    else if (catalogue && !tierOf(catalogue, record.tier)) reason = `tier ${record.tier} is not in the catalogue (removed from tiers.yaml?): it grants nothing and 0 devices by itself (only its overrides can add either); with its overrides it ${granted ? 'grants' : 'does not grant'} ${feature}`;
     else reason = `tier ${record.tier}, with its overrides, ${granted ? 'grants' : 'does not grant'} ${feature}`;
     return { business: lookup.business, feature, granted, source: lookup.source, record, reason, override, ...(unusedOverride && { unusedOverride }), knownFeature };
   }
