@@ -142,6 +142,8 @@ export interface RegistryStore {
   getTenantVersions(ids: string[], memo?: ContentHashMemo): Promise<Map<string, TenantVersionInfo>>;
   /** Rows with status `active`, sorted by id. */
   listActiveTenants(): Promise<TenantRow[]>;
+  /** The ids of active tenants tenantctl migrated (its hash set): a file removed or renamed since leaves one. */
+  migratedTenantIds(): Promise<string[]>;
   /**
    * Makes the schema current (writers only): checks the catalog first and
    * changes nothing when it is; else applies schema.sql under a lock.

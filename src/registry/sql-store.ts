@@ -405,6 +405,12 @@ export class SqlRegistryStore implements Registry {
     return outcome;
   }
 
+  async migratedTenantIds(): Promise<string[]> {
+    return this.readOptional('listing migrated tenants', [], async () =>
+      (await this.db.query("SELECT id FROM tenants WHERE tenantctl_hash IS NOT NULL AND status = 'active' ORDER BY id")).rows.map((r) => String(r.id)),
+    );
+  }
+
   async subscriptionsOffTiers(tiers: string[], limit: number): Promise<{ total: number; some: Array<{ business_id: string; tier: string }> }> {
     return this.readOptional('reading subscriptions by tier', { total: 0, some: [] }, async () => {
       const { rows } = await this.db.query(

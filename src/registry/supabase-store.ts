@@ -184,6 +184,12 @@ export class SupabaseRegistryStore implements Registry {
     return out;
   }
 
+  async migratedTenantIds(): Promise<string[]> {
+    const rows = await this.allPages<{ id: string }>('listing migrated tenants', (from, to, count) =>
+      this.table('tenants').select('id', { count }).not('tenantctl_hash', 'is', null).eq('status', 'active').order('id').range(from, to).retry(false));
+    return rows.map((r) => String(r.id));
+  }
+
   /** Subscriptions on tiers none of `tiers` names (a page of `limit`), with the exact total. */
   async subscriptionsOffTiers(tiers: string[], limit: number): Promise<{ total: number; some: Array<{ business_id: string; tier: string }> }> {
     let q = this.table('business_subscriptions').select('business_id, tier', { count: 'exact' });

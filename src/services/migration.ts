@@ -45,6 +45,8 @@ export interface MigrationReport {
   pendingInvalidations?: number;
   /** The cache failure that left invalidations pending, once (not per tenant). */
   cacheError?: string;
+  /** Active tenants migrated earlier whose files are gone (removed or renamed): left as they are; the first 10 named. */
+  migratedWithoutFile?: { total: number; some: string[] };
 }
 
 export interface MigrationOptions {
@@ -65,11 +67,13 @@ export interface MigrationOptions {
 export const MIGRATION_BATCH = 500;
 
 /** The reads a plan needs, from an empty registry (a dry run before the embedded registry exists). */
-const EMPTY_REGISTRY_READS: Pick<Registry, 'getTenantVersions' | 'getSubscriptions' | 'getCatalogue' | 'subscriptionsOffTiers'> = {
+type RegistryReads = Pick<Registry, 'getTenantVersions' | 'getSubscriptions' | 'getCatalogue' | 'subscriptionsOffTiers' | 'migratedTenantIds'>;
+const EMPTY_REGISTRY_READS: RegistryReads = {
   getTenantVersions: async () => new Map(),
   getSubscriptions: async () => new Map(),
   getCatalogue: async () => ({ features: [], tiers: {}, tenantctl_hash: null }),
   subscriptionsOffTiers: async () => ({ total: 0, some: [] }),
+  migratedTenantIds: async () => [],
 };
 
 /**
@@ -174,6 +178,7 @@ export class Migration {
         await this.invalidateUnconfirmed(batches.unconfirmed, options.signal);
       }
       await this.warnOfStrandedSubscriptions(registry, items, catalogue, !!options.dryRun);
+      if (listing && !batches.stopReason()) report.migratedWithoutFile = await this.migratedWithoutFile(registry, listing);
       report.counts = countActions(items);
       throwIfAborted(options.signal, () => ({ done: batches.done }), 'migrate-yaml', report);
       return report;
@@ -210,7 +215,29 @@ export class Migration {
   }
 
   /** The registry to plan against without creating it: an embedded registry that does not exist yet is empty. */
-  private async readRegistryOrEmpty(): Promise<Pick<Registry, 'getTenantVersions' | 'getSubscriptions' | 'getCatalogue' | 'subscriptionsOffTiers'>> {
+  /**
+   * Tenants tenantctl migrated, still active, whose files are gone from the directory (removed, or renamed:
+   * the new name is a new tenant). Left as they are (the services may still serve them), but said: a
+   * whole run of the directory was silent about them. Undefined when there are none, or the registry
+   * cannot say.
+   */
+  private async migratedWithoutFile(
+    registry: Pick<Registry, 'migratedTenantIds'>,
+    listing: { ids: string[]; ambiguous: Array<{ id: string }> },
+  ): Promise<MigrationReport['migratedWithoutFile']> {
+    let migrated: string[];
+    try {
+      migrated = await registry.migratedTenantIds();
+    } catch (err) {
+      if (err instanceof BackendUnavailableError) return undefined;
+      throw err;
+    }
+    const have = new Set([...listing.ids, ...listing.ambiguous.map((a) => a.id)]);
+    const gone = migrated.filter((id) => !have.has(id) && this.deps.source.allows(id));
+    return gone.length ? { total: gone.length, some: gone.slice(0, 10) } : undefined;
+  }
+
+  private async readRegistryOrEmpty(): Promise<RegistryReads> {
     try {
       return await this.deps.registry();
     } catch (err) {

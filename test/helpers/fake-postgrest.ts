@@ -90,6 +90,7 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
         if (['select', 'order', 'offset', 'limit', 'columns', 'on_conflict'].includes(k)) continue;
         if (v.startsWith('eq.')) filters.push((r) => String(r[k]) === v.slice(3));
         else if (v === 'is.null') filters.push((r) => r[k] === null || r[k] === undefined);
+        else if (v === 'not.is.null') filters.push((r) => r[k] !== null && r[k] !== undefined);
         else if (v.startsWith('in.') || v.startsWith('not.in.')) {
           const negate = v.startsWith('not.');
           const set = new Set(parseList(v.slice(negate ? 7 : 3)));

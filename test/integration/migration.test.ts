@@ -65,6 +65,30 @@ describe('Migration: YAML -> registry', () => {
     s.close();
   });
 
+  it('tenants migrated earlier whose files are gone (removed, renamed) are named in the report, and left as they are', async () => {
+    const own = await openPgliteStore(undefined);
+    await own.ensureSchema();
+    try {
+      const [kept, removed, renamed] = [uniq('keep'), uniq('gone'), uniq('old')];
+      for (const id of [kept, removed, renamed]) ws.writeTenant(id, tenantYaml(id, id));
+      const s = wireServices({ registry: async () => own, tenantsDir: ws.tenantsDir });
+      expect((await s.migration.run()).migratedWithoutFile).toBeUndefined();
+      rmSync(path.join(ws.tenantsDir, `${removed}.yaml`));
+      rmSync(path.join(ws.tenantsDir, `${renamed}.yaml`));
+      const newName = `${renamed}-new`;
+      ws.writeTenant(newName, tenantYaml(newName, 'Renamed'));
+      for (const dryRun of [true, false]) {
+        const r = await s.migration.run({ dryRun });
+        // Before: nothing said (a whole run of the directory, and two live rows without a file).
+        expect(r.migratedWithoutFile).toEqual({ total: 2, some: [removed, renamed].sort() });
+      }
+      expect(await own.getTenant(removed)).toMatchObject({ status: 'active' });
+      s.close();
+    } finally {
+      await own.close();
+    }
+  });
+
   it('refuses to overwrite a tenant edited in the registry since its last migration, unless --force', async () => {
     const id = uniq('edited');
     ws.writeTenant(id, tenantYaml(id, 'Original'));

@@ -56,6 +56,15 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
       expect(await store.pendingInvalidations()).toEqual([expect.objectContaining({ kind: 'tenant', target: 'acme' })]);
     });
 
+    it('lists the active tenants it migrated (its hash set), sorted, for a migration to find the ones whose files are gone', async () => {
+      await put(store, rowFromConfig('mig-listed', config('mig-listed')));
+      await put(store, rowFromConfig('mig-also', config('mig-also')));
+      const ids = await store.migratedTenantIds();
+      expect(ids).toEqual(expect.arrayContaining(['mig-also', 'mig-listed']));
+      expect(ids).toEqual([...ids].sort());
+      expect(new Set(ids).size).toBe(ids.length);
+    });
+
     it('clears done invalidations, but not one recorded again since it was read', async () => {
       const first = await store.pendingInvalidations();
       await put(store, rowFromConfig('acme', config('acme', 'Acme Again')));

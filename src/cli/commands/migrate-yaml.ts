@@ -44,6 +44,10 @@ function warnings(out: Output, r: MigrationReport) {
     if (item.action === 'error' && item.failure === 'bad-input') out.warn(`${item.reason}`);
   }
   if (unsaid.files) out.warn(`warning: … and ${unsaid.warnings} more warning(s) in ${unsaid.files} more file(s) (-o json lists each, as do \`tenantctl doctor\`'s checks)`);
+  const gone = r.migratedWithoutFile;
+  if (gone) {
+    out.warn(`warning: ${gone.total} tenant(s) migrated earlier have no file here now (${gone.some.join(', ')}${gone.total > gone.some.length ? ', …' : ''}): left as they are in the registry, still active (a renamed file is a new tenant); suspend or remove them there if they are gone`);
+  }
   if (r.earlierInvalidations?.done) out.info(`did ${r.earlierInvalidations.done} cache invalidation(s) an earlier run still owed`);
   const stale = r.items.filter((i) => i.cacheInvalidated === false).length;
   // No Redis configured: nothing to invalidate here, but the running services may cache what was just written.
