@@ -138,7 +138,8 @@ export async function openChangeFeed(url: string, options: ChangeFeedOptions): P
     await client.query(`LISTEN ${CHANGE_CHANNEL}`);
   } catch (err) {
     await close();
-    throw new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${describeError(err)}`, { cause: err, reason: 'unreachable' });
+    const said = describeError(err).replace(/^(Connection terminated due to connection timeout|timeout expired)$/i, `$1 (timeout ${options.timeoutMs} ms)`);
+    throw new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${said}`, { cause: err, reason: 'unreachable' });
   }
 
   const executor: SqlExecutor = {

@@ -39,7 +39,9 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${describeError(err)}`, { cause: err, reason: 'unreachable' });
+    // pg says only "timeout expired": the timeout is said, as Redis's messages say theirs.
+    const said = describeError(err).replace(/^(Connection terminated due to connection timeout|timeout expired)$/i, `$1 (timeout ${timeoutMs} ms)`);
+    throw new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${said}`, { cause: err, reason: 'unreachable' });
   }
   // And outside a transaction (the migration's session-level advisory lock): the server probes a silent
   // client after 15 s and drops it within ~30 s. Best effort: a pooler that refuses SET changes nothing else.

@@ -159,3 +159,21 @@ describe.runIf(TEST_DATABASE_URL)('postgresql+<driver>:// URLs (Python services\
     });
   }
 });
+
+describe('a PostgreSQL registry that never answers', () => {
+  it('the message says the timeout, as Redis\'s do (pg says only "timeout expired")', async () => {
+    const net = await import('node:net');
+    const hole = net.createServer(() => undefined);
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+    const port = (hole.address() as import('node:net').AddressInfo).port;
+    const ws = workspace({ acme: tenantYaml('acme') }, { registry: false });
+    try {
+      const r = await runCli(['list-tenants', '--registry-timeout', '400'], { cwd: ws.dir, env: { DATABASE_URL: `postgres://u@127.0.0.1:${port}/x` } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/is unreachable: timeout expired \(timeout 400 ms\)/);
+    } finally {
+      hole.close();
+      ws.cleanup();
+    }
+  });
+});
