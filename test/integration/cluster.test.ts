@@ -97,6 +97,11 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     const some = tenants.slice(150, 180);
     for (const t of some) for (const k of owned(t)) await client.set(k, '{}');
     const p = provider();
+    // Connected (slot map and every master's connection) before the pause: the failure is the deletion's.
+    await p.need(async (s) => {
+      await s.ping();
+      await s.exists(some.flatMap(owned));
+    });
     cluster.nodes[1].pause();
     let err: unknown;
     try {
