@@ -22,7 +22,7 @@ function render(out: Output, info: CacheInfo) {
     ['server', `${s.target} · ${s.mode} · Redis ${s.version}${s.masters > 1 ? ` · ${s.masters} masters` : ''}`],
     ['latency', `${info.latency_ms} ms`],
     ['memory', out.pictures ? styled`${own(gauge(m.used_bytes, m.max_bytes, 12, out.c))} ${memory}` : memory],
-    ['hits', `${info.hits} hits, ${info.misses} misses (hit rate ${info.hit_rate_percent}%)`],
+    ['hits', `${plural(info.hits, 'hit')}, ${plural(info.misses, 'miss', 'misses')} (hit rate ${info.hit_rate_percent}%)`],
     ['keys', `${info.total_keys} in all, ${info.tool_keys} the tool's`],
   ];
   if (out.wide) {
@@ -60,7 +60,7 @@ function renderProfile(out: Output, p: CacheProfile) {
     );
   }
   const tenants = `${p.tenant_count} tenant${p.tenant_count === 1 ? '' : 's'}`;
-  out.summary(`${p.total.keys} keys of the tool's, ${humanBytes(p.total.bytes)}, ${tenants}${p.tenant ? '' : ` (top ${p.tenants.length} by memory shown)`}; ${p.total.no_ttl} keys without a TTL`);
+  out.summary(`${plural(p.total.keys, 'key')} of the tool's, ${humanBytes(p.total.bytes)}, ${tenants}${p.tenant ? '' : ` (top ${p.tenants.length} by memory shown)`}; ${plural(p.total.no_ttl, 'key')} without a TTL`);
   if (p.orphans_unknown) out.summary(`orphans unknown: ${p.orphans_unknown}`);
   else if (p.orphans?.length) {
     out.table(['orphan tenant', 'keys', 'memory', 'why'], p.orphans.map((o) => [o.tenant, o.keys, humanBytes(o.bytes), o.reason]));
@@ -117,4 +117,9 @@ export function register(program: Command): void {
         return { data: info, render: (out) => render(out, info) };
       }),
     );
+}
+
+/** `1 key`, `2 keys`. */
+function plural(n: number | undefined, one: string, many = `${one}s`): string {
+  return `${n ?? 0} ${n === 1 ? one : many}`;
 }
