@@ -160,7 +160,9 @@ function prepareRegistryDir(dir: string, real: string, create: boolean): string 
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw notARegistry(dir);
   }
-  // Written (and synced) before initdb puts anything in the directory.
+  // Written (and synced) before initdb puts anything in the directory, which is made first: the marker
+  // names it by its identity (a marker naming no directory would match whatever is put there later).
+  mkdirSync(real, { recursive: true });
   const fd = openSync(marker, 'w');
   try {
     writeSync(fd, `tenantctl is creating the embedded registry ${real} (pid ${process.pid}, since ${new Date().toISOString()}).\nIf this file is still here, that was interrupted: the next command that writes empties the directory and creates it again.\n${IDENTITY}${directoryIdentity(real)}\n`);
@@ -179,13 +181,12 @@ function directoryIdentity(dir: string): string {
   return st ? `${st.dev}:${st.ino}` : '';
 }
 
-/** Whether a creation marker was written for the directory that is there now (an old marker without the line: yes). */
+/** Whether a creation marker was written for the directory that is there now. */
 function markerIsFor(marker: string, real: string): boolean {
   const line = readFileSync(marker, 'utf8').split('\n').find((l) => l.startsWith(IDENTITY));
-  if (line === undefined) return true;
-  const then = line.slice(IDENTITY.length);
-  const now = directoryIdentity(real);
-  return then === '' || now === '' || then === now;
+  const then = line?.slice(IDENTITY.length) ?? '';
+  // Only the very directory it was written for: anything else (gone, made again, restored) is not ours to empty.
+  return then !== '' && then === directoryIdentity(real);
 }
 
 /** A directory that holds files but no registry: never made one (PGlite would run initdb among the files). */

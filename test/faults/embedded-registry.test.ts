@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -101,7 +101,9 @@ describe('creating the embedded registry: interrupted, refused, or not usable', 
     mkdirSync(path.join(ws.registryDir, 'base', '1'), { recursive: true });
     mkdirSync(path.join(ws.registryDir, 'global'));
     writeFileSync(path.join(ws.registryDir, 'PG_VERSION'), '17\n');
-    writeFileSync(`${ws.registryDir}.creating`, 'tenantctl is creating the embedded registry\n');
+    // The marker names the directory it was written for (device and inode), as the tool writes it.
+    const st = statSync(ws.registryDir);
+    writeFileSync(`${ws.registryDir}.creating`, `tenantctl is creating the embedded registry\ndirectory: ${st.dev}:${st.ino}\n`);
 
     const read = await runCli(['get-config', 'acme', '--json'], { cwd: ws.dir });
     expect(read.code, read.stderr).toBe(0);
@@ -142,6 +144,19 @@ describe('creating the embedded registry: interrupted, refused, or not usable', 
     expect(readdirSync(ws.registryDir).sort()).toEqual(['base', 'global', 'notes.txt']);
     expect(existsSync(`${ws.registryDir}.creating`)).toBe(false);
   }, 30_000);
+
+  it('a marker that names no directory (written before the directory existed), beside a registry put there since, is stale: the registry is read, not emptied', async () => {
+    const ws = freshProject();
+    expect((await runCli(['migrate-yaml'], { cwd: ws.dir, timeoutMs: 60_000 })).code).toBe(0);
+    writeFileSync(`${ws.registryDir}.creating`, 'tenantctl is creating the embedded registry\ndirectory: \n');
+    const read = await runCli(['list-tenants', '--json'], { cwd: ws.dir });
+    expect(read.code, read.stderr).toBe(0);
+    expect(read.stderr).not.toMatch(/interrupted/);
+    const again = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, timeoutMs: 60_000 });
+    expect(again.code, again.stderr).toBe(0);
+    // Nothing was made again: every tenant is unchanged, not created.
+    expect((JSON.parse(again.stdout).items as Array<{ kind: string; action: string }>).filter((i) => i.kind === 'tenant').every((i) => i.action === 'unchanged')).toBe(true);
+  }, 120_000);
 
   it('a directory with PG_VERSION that PGlite cannot start, without the marker (not ours to redo): writes exit 3 saying so, reads fall back (was "internal error", exit 70)', async () => {
     const ws = freshProject();
