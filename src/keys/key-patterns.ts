@@ -125,7 +125,8 @@ export function commonTenantGlob(patterns: string[], tenant: string): string {
     const i = segs.findIndex((s) => 'tenant' in s);
     const before = segs[i - 1];
     const after = segs[i + 1];
-    return { before: before && 'lit' in before ? before.lit : '', after: after && 'lit' in after ? after.lit : '' };
+    // Compared as bytes: two characters outside the BMP can share a UTF-16 unit but no byte sequence.
+    return { before: before && 'lit' in before ? binary(before.lit) : '', after: after && 'lit' in after ? binary(after.lit) : '' };
   });
   const commonSuffix = around.map((a) => a.before).reduce((acc, s) => {
     let n = 0;
@@ -143,7 +144,7 @@ export function commonTenantGlob(patterns: string[], tenant: string): string {
   // applications' keys fail on their first bytes instead of being searched for `:acme:` at every
   // position (the leading `*`). Each start is cut before the text the `*` must find (the common
   // suffix), so the prefilter never eats it.
-  const suffix = binary(commonSuffix);
+  const suffix = commonSuffix;
   const lead = prefixesGlob(patterns.map((p) => literalPrefix(p)).map((l) => l.slice(0, Math.max(0, l.length - suffix.length))));
-  return `${lead ? lead.slice(0, -1) : ''}*${escapeGlob(suffix)}${escapeGlob(binary(tenant))}${escapeGlob(binary(commonPrefix))}*`;
+  return `${lead ? lead.slice(0, -1) : ''}*${escapeGlob(suffix)}${escapeGlob(binary(tenant))}${escapeGlob(commonPrefix)}*`;
 }

@@ -138,6 +138,17 @@ describe('key building and tenant isolation', () => {
     expect(keys.fixedKeys(['acme']).map((f) => f.key)).toContain('tenant_config:acme');
   });
 
+  it('the tenant SCAN glob is a superset when the families\' text around the tenant shares only part of a character (emoji: one UTF-16 unit, no byte)', () => {
+    const space = new KeySpace(buildFamilies({ ttl: 60, resources: {}, extra: [{ name: 'emo', patterns: ['p😀:{tenant}:*', 'q🈀:{tenant}:*'] }, { name: 'emo2', patterns: ['svc:{tenant}😀*', 'web:{tenant}😁*'] }] }));
+    const bytes = (k: string) => Buffer.from(k, 'utf8').toString('latin1');
+    for (const family of ['emo', 'emo2']) {
+      const glob = space.tenantScanGlob('acme', [family]);
+      const keys = family === 'emo' ? ['p😀:acme:1', 'q🈀:acme:x'] : ['svc:acme😀1', 'web:acme😁2'];
+      // Before: the shared UTF-16 half became EF BF BD in the glob, which no key holds.
+      for (const k of keys) expect(globMatches(glob, bytes(k)), `${glob} ${k}`).toBe(true);
+    }
+  });
+
   it('the tenant SCAN glob is bytes: it matches the UTF-8 bytes of keys with non-ASCII text around the tenant', () => {
     const word = fc.string({ unit: fc.constantFrom('é', 'à', 'ü', '日', '本', 'ß', 'x', '_'), minLength: 1, maxLength: 8 });
     fc.assert(
