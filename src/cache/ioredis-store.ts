@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { BackendUnavailableError, describeError, throwIfAborted, type BackendReason } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
@@ -132,7 +133,10 @@ export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
       sentinelRetryStrategy: () => null,
       // Each Sentinel gets its share of the timeout: a silent first one took it all, so the healthy third
       // was never asked, and ioredis went on waiting on the second after the command had given up.
-      sentinelCommandTimeout: Math.max(100, Math.floor(spec.timeoutMs / spec.nodes.length)),
+      sentinelCommandTimeout: sentinelShare(spec),
+      // ioredis connects to each Sentinel with connectTimeout: a black-holed first one took the whole timeout
+      // too. The master's connection then has the share as well (a connect, not the command's deadline).
+      connectTimeout: sentinelShare(spec),
       updateSentinels: false,
       failoverDetector: false,
       ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
@@ -165,6 +169,9 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
   }
   return text;
 }
+
+/** Each Sentinel's share of the Redis timeout (at least 100 ms): a silent or black-holed one cannot take it all. */
+const sentinelShare = (spec: RedisSpec) => Math.max(100, Math.floor(spec.timeoutMs / spec.nodes.length));
 
 const isWrongType = (err: unknown) => /^WRONGTYPE/.test((err as Error)?.message ?? '');
 /** GET of a key holding another type: answered as a miss (MGET answers nil for it; GET fails). */
@@ -271,7 +278,8 @@ class IoredisStore implements CacheStore {
     const named = await this.sentinels.master();
     if (!named) return;
     const s = (this.client as Redis).stream;
-    const peer = { address: s?.remoteAddress, port: s?.remotePort, runId: await this.serverRunId() };
+    // The run id tells servers apart only where the Sentinels give a hostname (asked once, then).
+    const peer = { address: s?.remoteAddress, port: s?.remotePort, runId: isIP(named.host) ? undefined : await this.serverRunId() };
     if (isNamedMaster(named, peer)) return;
     throw failedOverError(this.spec.sentinelMaster!, `${peer.address?.replace(/^::ffff:/, '')}:${peer.port}`, named);
   }

@@ -45,8 +45,9 @@ export async function invalidateTenantsAndOwed(
   let owed: PendingInvalidation[] | undefined;
   let waiting = 0;
   if (pending && !dryRun) drained = await deps.drainOwedInvalidations();
-  else if (pending) owed = (await deps.owedInvalidations(OWED_LISTED)) ?? [];
-  else waiting = (await deps.owedInvalidations(OWED_LISTED))?.length ?? 0;
+  // One more than is listed: exactly OWED_LISTED owed is not "at least".
+  else if (pending) owed = (await deps.owedInvalidations(OWED_LISTED + 1)) ?? [];
+  else waiting = (await deps.owedInvalidations(OWED_LISTED + 1))?.length ?? 0;
   const unknown = tenants.length ? await deps.unknown(tenants) : [];
   return { results, drained, owed, waiting, unknown };
 }

@@ -495,8 +495,12 @@ export class Watcher {
         for (const p of batch) {
           const key = `${p.kind}:${p.id ?? '*'}`;
           const had = this.pending.get(key);
-          if (had) had.count += p.count;
-          else this.pending.set(key, p);
+          if (had) {
+            had.count += p.count;
+            // What the verify pass deleted, and the earliest trigger time, stay with the change.
+            if (p.predeleted) had.predeleted = addCounts(had.predeleted, p.predeleted);
+            if (p.ts !== undefined && (had.ts === undefined || p.ts < had.ts)) had.ts = p.ts;
+          } else this.pending.set(key, p);
         }
         throw err;
       } finally {

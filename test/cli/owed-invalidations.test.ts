@@ -37,4 +37,21 @@ describe.runIf(TEST_DATABASE_URL)('owed invalidations past what is listed', () =
     expect(doc.owed).toHaveLength(1000);
     expect(doc.more).toBe(true);
   });
+
+  it('exactly 1000 owed is 1000, not "at least"', async () => {
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query('DELETE FROM tenantctl_outbox');
+      await c.query("INSERT INTO tenantctl_outbox (kind, target) SELECT 'tenant', 'owed' || g FROM generate_series(1, 1000) g");
+    } finally {
+      await c.end();
+    }
+    const plain = await runCli(['--registry', db.url, 'invalidate', '--pending', '--dry-run'], { cwd: ws.dir });
+    expect(plain.stderr).toMatch(/^1000 invalidation\(s\) owed by earlier writes/m);
+    const json = JSON.parse((await runCli(['--registry', db.url, 'invalidate', '--pending', '--dry-run', '--json'], { cwd: ws.dir })).stdout);
+    expect(json.owed).toHaveLength(1000);
+    expect(json.more).toBeUndefined();
+  });
 });

@@ -40,6 +40,18 @@ describe('Sentinel master check', () => {
     expect(f.opened).toHaveLength(3);
   });
 
+  it('closed while a check is under way: it opens no further Sentinel (a deletion in flight at close() kept the process alive)', async () => {
+    let answerFirst: (v: unknown) => void = () => undefined;
+    const f = fakeSentinels((port) => (port === 1 ? new Promise((r) => (answerFirst = r)) : Promise.resolve(['10.0.0.7', '6380'])));
+    const watch = new SentinelWatch(f.open, spec(60_000), {});
+    const checking = watch.master();
+    await new Promise((r) => setImmediate(r));
+    watch.close();
+    answerFirst(null);
+    expect(await checking).toBeUndefined();
+    expect(f.opened).toEqual([1]);
+  });
+
   it('moves past a Sentinel that does not know the master to one that does', async () => {
     const f = fakeSentinels(async (port) => (port === 1 ? null : ['10.0.0.7', '6380']));
     const watch = new SentinelWatch(f.open, spec(), {});

@@ -9,8 +9,8 @@ import type { Output } from '../output.js';
 
 /** What earlier writes owe, for `--pending --dry-run`: one row per owed invalidation. */
 function renderOwed(out: Output, owed: PendingInvalidation[]) {
-  out.table(['owed invalidation', 'target'], owed.map((o) => [o.kind, o.target]));
-  const count = owed.length >= OWED_LISTED ? `at least ${OWED_LISTED} invalidation(s) (the first ${OWED_LISTED} listed)` : `${owed.length} invalidation(s)`;
+  out.table(['owed invalidation', 'target'], owed.slice(0, OWED_LISTED).map((o) => [o.kind, o.target]));
+  const count = owed.length > OWED_LISTED ? `at least ${OWED_LISTED} invalidation(s) (the first ${OWED_LISTED} listed)` : `${owed.length} invalidation(s)`;
   out.summary(owed.length ? `${count} owed by earlier writes; \`tenantctl invalidate --pending\` does them all` : 'nothing owed by earlier writes');
 }
 
@@ -72,13 +72,13 @@ export function register(program: Command): void {
         // their keys are, and what is owed is said on stderr).
         if (r.owed && !tenants.length) {
           const list = r.owed;
-          return { data: { dryRun: true, owed: list.map((o) => ({ kind: o.kind, target: o.target })), ...(list.length >= OWED_LISTED && { more: true }) }, render: (out) => renderOwed(out, list) };
+          return { data: { dryRun: true, owed: list.slice(0, OWED_LISTED).map((o) => ({ kind: o.kind, target: o.target })), ...(list.length > OWED_LISTED && { more: true }) }, render: (out) => renderOwed(out, list) };
         }
         if (r.owed) {
           const list = r.owed;
-          ctx.out.info(list.length ? `--pending would also do ${list.length >= OWED_LISTED ? 'at least ' : ''}${list.length} invalidation(s) owed by earlier writes: ${list.slice(0, 5).map((o) => `${o.kind} ${o.target}`).join(', ')}${list.length > 5 ? ', …' : ''}` : 'nothing owed by earlier writes');
+          ctx.out.info(list.length ? `--pending would also do ${list.length > OWED_LISTED ? `at least ${OWED_LISTED}` : list.length} invalidation(s) owed by earlier writes: ${list.slice(0, 5).map((o) => `${o.kind} ${o.target}`).join(', ')}${list.length > 5 ? ', …' : ''}` : 'nothing owed by earlier writes');
         } else if (r.waiting) {
-          ctx.out.info(`note: ${r.waiting >= OWED_LISTED ? `at least ${OWED_LISTED}` : r.waiting} cache invalidation(s) owed by earlier writes (Redis was down, or a run was killed) were not done: \`tenantctl invalidate --pending\` does them`);
+          ctx.out.info(`note: ${r.waiting > OWED_LISTED ? `at least ${OWED_LISTED}` : r.waiting} cache invalidation(s) owed by earlier writes (Redis was down, or a run was killed) were not done: \`tenantctl invalidate --pending\` does them`);
         }
         for (const t of unknown) ctx.out.warn(`warning: tenant ${t} is in neither the registry nor YAML (a typo?)`);
         const deleted = results.reduce((a, x) => a + x.total, 0);
