@@ -140,7 +140,14 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   const yamlOnly = config.yaml_only === true;
   const hasSubscription = stripped.subscription !== undefined;
   // Only a long digit run, an exponent or .inf/.nan can make one: files without any skip the walk.
-  const lossy = LOSSY_HINT.test(text) ? lossyNumbers(stripped, []).map((l) => ({ ...l, line: lineOf(l.path) })) : [];
+  // A big integer is said only where its line holds a long integer as written (an exponent keeps its value).
+  const lines = () => (textLines ??= text.split('\n'));
+  let textLines: string[] | undefined;
+  const lossy = LOSSY_HINT.test(text)
+    ? lossyNumbers(stripped, [])
+        .map((l) => ({ ...l, line: lineOf(l.path) }))
+        .filter((l) => l.kind !== 'big-integer' || (l.line !== undefined && LONG_INTEGER.test(lines()[l.line - 1] ?? '')))
+    : [];
   const parsed: TenantDocument = {
     id, file, config: stripped, yamlOnly, warnings: fileWarnings(file, secrets, yaml11, lossy), strippedSecrets: secrets, yaml11Differences: yaml11, hasSubscription, lineOf,
     ...(lossy.length && { lossyNumbers: lossy }),
@@ -206,7 +213,9 @@ export interface LossyNumberAt {
   kind: 'big-integer' | 'not-finite';
 }
 
-const LOSSY_HINT = /\d{16}|[eE][+]?\d{3}|\.(?:inf|nan)\b/i;
+const LOSSY_HINT = /\d{16}|0x[0-9a-f]{14}|0o[0-7]{18}|[eE][+]?\d{3}|\.(?:inf|nan)\b/i;
+/** A written integer too long to be exact as a double (decimal, hex, octal); `1.0e+100` is not one: it is kept as written. */
+const LONG_INTEGER = /\d{16}|0x[0-9a-f]{14}|0o[0-7]{18}/i;
 
 /** The numbers of a parsed config that JSON changes: rounded integers past 2^53, and infinities and NaN (null in JSON). */
 function lossyNumbers(v: unknown, at: string[]): LossyNumberAt[] {
