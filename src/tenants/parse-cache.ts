@@ -31,8 +31,9 @@ export interface ParsedEntry {
  * older entry, which has none, would hide their warnings). 8: `y`/`n` are no
  * longer differences. 9: values that fill registry columns must be scalars.
  * 10: aliases of literal secrets are stripped too. 11: entries keep numbers JSON cannot hold as written.
+ * 12: those numbers: hex integers too, not exponents.
  */
-const FORMAT = 11;
+const FORMAT = 12;
 
 /**
  * An entry as the index file keeps it, under the file's name relative to the
