@@ -90,6 +90,9 @@ export class Tenantctl {
     const writableRegistry = () => this.writableRegistry();
     this.tenants = new TenantConfigService({
       cache: this.cache, registry, writableRegistry, outbox: this.outbox, source: this.source, keys: this.keys, ttl: this.config.ttl, env: this.env, warn,
+      closed: () => {
+        if (this.closed) throw closedError();
+      },
       populate: options.populate?.(this.config) ?? (this.config.warmCache ? 'resolved' : 'stored'),
     });
     this.migration = new Migration({

@@ -2,6 +2,8 @@ import { BackendUnavailableError, UsageError, describeError } from '../errors.js
 import { unlinkIfUnchangedOn, type CacheStore } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 
+const closedCache = () => new UsageError('this Tenantctl was closed: its cache is no longer used', { reason: 'closed' });
+
 /** How the store is opened (the ioredis adapter by default; tests may hand in another). */
 export type OpenStore = (spec: RedisSpec) => Promise<CacheStore>;
 
@@ -87,7 +89,7 @@ export class Cache {
 
   /** The connected store, or a typed error: not configured, unreachable, or down earlier in this run. */
   private async connected(): Promise<CacheStore> {
-    if (this.shut) throw new UsageError('this Tenantctl was closed: its cache is no longer used', { reason: 'closed' });
+    if (this.shut) throw closedCache();
     if (!this.spec) throw new BackendUnavailableError('redis', 'no Redis configured', { reason: 'not-configured' });
     if (this.downError && !this.probing && this.stillDown()) throw this.downError;
     if (this.store) return this.store;
@@ -141,6 +143,8 @@ export class Cache {
       // Connected: straight to the operation (a cached read's hot path: need() would add two awaits).
       return await (this.store ? op(this.store) : this.need(op));
     } catch (err) {
+      // Closed for good under this call: not an outage to warn about, the call's end.
+      if (this.shut) throw closedCache();
       this.markDownOn(err);
       if (!(err instanceof BackendUnavailableError)) throw err;
       this.warnOnce(err);

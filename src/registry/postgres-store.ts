@@ -15,6 +15,9 @@ const IDLE_IN_TRANSACTION_FLOOR_MS = 30_000;
  * included) and every statement, so a tool never queues behind a service's
  * long transaction for longer than that, and never makes others queue behind it.
  */
+/** SQLSTATEs of a session the server ended: admin_shutdown, crash_shutdown, cannot_connect_now. */
+const SESSION_ENDED = new Set(['57P01', '57P02', '57P03']);
+
 export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS): Promise<SqlRegistryStore> {
   const pg = loadPg();
   const client = new pg.Client({
@@ -57,6 +60,10 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
         lost = true;
         (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       }
+      // The server ended the session under this statement (terminated by an administrator, a shutdown): pg
+      // hands the FATAL to the statement, and its 'end' event comes later. Lost now, so the next call (a read
+      // retried at once among them) opens a new session instead of failing on this one.
+      if (!lost && (SESSION_ENDED.has((err as { code?: string })?.code ?? '') || /Connection terminated|not queryable/i.test((err as Error)?.message ?? ''))) lost = true;
       throw err;
     }
   };

@@ -87,6 +87,8 @@ export interface TenantConfigServiceDeps {
   populate?: PopulatePolicy;
   env?: NodeJS.ProcessEnv;
   warn?: (message: string) => void;
+  /** Throws when the owner was closed (the library's Tenantctl.close()): a call then ends, whatever it needs. */
+  closed?: () => void;
 }
 
 /**
@@ -125,6 +127,8 @@ export class TenantConfigService {
    */
   private async stored(id: string, options: { noCache?: boolean }, shared: boolean): Promise<StoredConfig & { asRead?: RowAsRead }> {
     parseId(id);
+    // Closed (the library's close()): every call ends, a yaml_only tenant's too (it needs neither backend).
+    this.deps.closed?.();
     const { source, keys, cache, ttl } = this.deps;
     const key = keys.key(TENANT_CONFIG_FAMILY, id);
 
@@ -245,13 +249,42 @@ export class TenantConfigService {
     // None: not there at all (an embedded registry not created: no fallback), or down.
     if (!registry) return { down: !this.registryAbsent, asked: false };
     try {
-      return { row: await registry.getTenant(id), down: false, asked: true };
+      const row = await registry.getTenant(id);
+      // A read went through: a later outage is said again.
+      this.saidRegistryDown = false;
+      return { row, down: false, asked: true };
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
-      this.registryDownUntil = Date.now() + REGISTRY_RETRY_MS;
-      this.warn(`warning: ${describeError(err)}; falling back to YAML`);
+      // A session the server ended (killed, restarted) while this read waited on it: the registry may well
+      // be up. One more read on a new session (the registry call replaces a lost store) before falling back
+      // for the retry window (before: YAML answers, and registry-only tenants "unreachable", for 5 s).
+      // (The store learns of the lost connection from its client's events: one turn of the event loop first.)
+      await new Promise((resolve) => setImmediate(resolve));
+      if (registry.lost) {
+        const again = await this.readableRegistry('falling back to YAML');
+        if (again && again !== registry) {
+          try {
+            return { row: await again.getTenant(id), down: false, asked: true };
+          } catch (retryErr) {
+            if (!(retryErr instanceof BackendUnavailableError)) throw retryErr;
+            err = retryErr;
+          }
+        }
+      }
+      this.registryFailed(err as BackendUnavailableError, 'falling back to YAML');
       return { down: true, asked: false };
     }
+  }
+
+  /** Set while the registry is failing: its warning is said once per outage, not once per call. */
+  private saidRegistryDown = false;
+
+  /** The registry failed a read: skipped for the retry window, and said once until a read works again. */
+  private registryFailed(err: BackendUnavailableError, fallback: string): void {
+    this.registryDownUntil = Date.now() + REGISTRY_RETRY_MS;
+    if (this.saidRegistryDown) return;
+    this.saidRegistryDown = true;
+    this.warn(`warning: ${describeError(err)}; ${fallback}`);
   }
 
   /**
@@ -269,8 +302,7 @@ export class TenantConfigService {
         this.registryAbsent = true;
         this.warn(`note: ${describeError(err)}; reading YAML only (a command that writes, such as migrate-yaml, creates it)`);
       } else {
-        this.registryDownUntil = Date.now() + REGISTRY_RETRY_MS;
-        this.warn(`warning: ${describeError(err)}; ${fallback}`);
+        this.registryFailed(err, fallback);
       }
       return undefined;
     }
@@ -309,6 +341,7 @@ export class TenantConfigService {
 
   /** Active registry tenants together with YAML tenants, sorted by id (YAML only, with a warning, when the registry is down). */
   async list(): Promise<TenantListing[]> {
+    this.deps.closed?.();
     const byId = new Map<string, TenantListing>();
     for (const id of this.deps.source.listIds()) {
       try {
@@ -324,7 +357,7 @@ export class TenantConfigService {
     const down = (err: unknown): never[] => {
       if (!(err instanceof BackendUnavailableError)) throw err;
       registryDown = true;
-      this.warn(`warning: ${describeError(err)}; listing YAML tenants only`);
+      this.registryFailed(err, 'listing YAML tenants only');
       return [];
     };
     const rows = registry ? await registry.listActiveTenants().catch(down) : [];

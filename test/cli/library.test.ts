@@ -7,7 +7,7 @@ const run = promisify(execFile);
 
 describe('the library, imported by its package name as an application would', () => {
   const id = uniq('lib');
-  const ws = workspace({ [id]: tenantYaml(id, 'Library Co', 'email:\n  smtp: { host: h, password: "${LIB_PW}" }\n') });
+  const ws = workspace({ [id]: tenantYaml(id, 'Library Co', 'email:\n  smtp: { host: h, password: "${LIB_PW}" }\n'), sandboxy: tenantYaml('sandboxy', 'Sandbox', 'yaml_only: true\n') });
   afterAll(() => ws.cleanup());
 
   it('reads a config with secrets resolved, uses the same key names, and closes cleanly', async () => {
@@ -29,17 +29,24 @@ describe('the library, imported by its package name as an application would', ()
   it('close() during a read: the read does not open the registry afterwards, later calls reject (UsageError "closed"), and the process exits by itself', async () => {
     const script = `
       import { Tenantctl, UsageError } from 'tenantctl';
-      const t = new Tenantctl({ cwd: process.argv[1], env: { REDIS_URL: process.argv[2] } });
+      const warnings = [];
+      const t = new Tenantctl({ cwd: process.argv[1], env: { REDIS_URL: process.argv[2] }, warn: (w) => warnings.push(w) });
       // A service shutting down while a request is in flight (an embedded registry: a lock file and a timer once opened).
       const inFlight = t.tenants.get(process.argv[3], { noCache: true }).then(() => 'answered', (e) => (e instanceof UsageError ? e.reason : String(e)));
+      const cached = t.tenants.get(process.argv[3]).then(() => 'answered', (e) => (e instanceof UsageError ? e.reason : String(e)));
       await t.close();
       const later = await t.tenants.get(process.argv[3]).then(() => 'answered', (e) => (e instanceof UsageError ? e.reason : String(e)));
       const perms = await t.permissions.check(process.argv[3], 'has_ai').then(() => 'answered', (e) => (e instanceof UsageError ? e.reason : String(e)));
-      console.log(JSON.stringify({ inFlight: await inFlight, later, perms }));`;
+      // A yaml_only tenant needs neither backend: closed all the same.
+      const yamlOnly = await t.tenants.get('sandboxy').then(() => 'answered', (e) => (e instanceof UsageError ? e.reason : String(e)));
+      console.log(JSON.stringify({ inFlight: await inFlight, cached: await cached, later, perms, yamlOnly, warnings }));`;
     // Before: the in-flight read opened the embedded registry after close() and the process never exited.
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, ws.dir, sharedRedisUrl(), id], { cwd: ROOT, timeout: 20_000 });
     const out = JSON.parse(stdout);
     expect(['answered', 'closed']).toContain(out.inFlight);
-    expect(out).toMatchObject({ later: 'closed', perms: 'closed' });
+    expect(['answered', 'closed']).toContain(out.cached);
+    expect(out).toMatchObject({ later: 'closed', perms: 'closed', yamlOnly: 'closed' });
+    // The close itself is no Redis outage to warn about.
+    expect(out.warnings.filter((w: string) => /Redis/.test(w))).toEqual([]);
   });
 });

@@ -35,6 +35,29 @@ describe.runIf(TEST_DATABASE_URL)('the library recovers by itself', () => {
     await db?.drop();
   });
 
+  it('a session killed under reads already on their way: they are read again on a new session, and an outage is said once', async () => {
+    const warnings: string[] = [];
+    const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url }, warn: (w) => warnings.push(w) });
+    try {
+      expect((await t.tenants.get(id, { noCache: true })).source).toBe('database');
+      const { default: pg } = await import('pg');
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      // Reads in flight (and more queued) while the server ends the session.
+      const reads = Array.from({ length: 30 }, () => t.tenants.get(id, { noCache: true }).then((r) => r.source, (e: Error) => e.message));
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenantctl' AND datname = current_database()");
+      await admin.end();
+      const sources = await Promise.all(reads);
+      // Before: the registry was skipped for 5 s after the first failure: YAML answers (and "unreachable" for a
+      // registry-only tenant), one warning per call.
+      expect(sources.filter((s) => s !== 'database'), warnings.join('\n')).toEqual([]);
+      expect((await t.tenants.get(id, { noCache: true })).source).toBe('database');
+      expect(warnings.filter((w) => /falling back to YAML/.test(w)).length).toBeLessThanOrEqual(1);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a PostgreSQL session ended by the server: the next calls open a new one (before: YAML and errors for the life of the process)', async () => {
     const warnings: string[] = [];
     const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url }, warn: (w) => warnings.push(w) });
