@@ -86,8 +86,10 @@ export function expireCachedRecord(record: PermissionRecord, now: Date): Permiss
 /** Seconds the record may live in the cache: the TTL, but never past a live demo's expiry. */
 export function cacheTtlFor(record: PermissionRecord, ttl: number, now: Date): number {
   if (record.tier !== DEMO_TIER || record.demo_expires_at === null || !record.granted_features.length) return ttl;
-  const left = Math.ceil((Date.parse(record.demo_expires_at) - now.getTime()) / 1000);
-  return Math.max(1, Math.min(ttl, left));
+  // Whole seconds down (a ceiling kept the full grant cached up to a second past the expiry); under one
+  // second left: 0, not cached at all.
+  const left = Math.floor((Date.parse(record.demo_expires_at) - now.getTime()) / 1000);
+  return Math.max(0, Math.min(ttl, left));
 }
 
 /** Whether a value is a well-formed cached permission record (anything else is treated as a miss). */

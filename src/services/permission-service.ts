@@ -79,6 +79,11 @@ export class PermissionService {
     const hit = await this.deps.cache.readJsonText(key);
     const cached = hit?.value;
     if (isPermissionRecord(cached)) {
+      // A record the services cached for an inactive business with features (their known bug: a suspended
+      // live demo) is answered by the tool's rule, nothing granted; the entry is theirs and stays.
+      if (cached.status !== 'active' && (cached.granted_features.length || cached.device_limit)) {
+        return { business, record: { ...cached, granted_features: [], device_limit: 0 }, source: 'cache' };
+      }
       const expired = expireCachedRecord(cached, this.now());
       if (!expired) return { business, record: cached, source: 'cache' };
       // The demo ran out while cached: never serve it. The entry goes, so the services rebuild it from the
@@ -146,6 +151,8 @@ export class PermissionService {
       return this.settled(business, first);
     }
     const ttl = cacheTtlFor(first.record, this.deps.ttl, this.now());
+    // A live demo with under a second left: answered, not cached (it would outlive its expiry).
+    if (ttl <= 0) return this.settled(business, first);
     let second: PermissionLookup | undefined;
     const kept = await this.deps.cache.writeJsonIfCurrent(this.key(business), first.record, ttl, async () => {
       second = await this.compute(business);

@@ -117,9 +117,13 @@ export class SubscriptionService {
     parseFeature(feature);
     // First on the registry as it stands, then as written to.
     const standing = await this.asItStands();
-    if (standing !== undefined) checkFeature(standing ? await standing.getCatalogue() : NO_CATALOGUE, feature);
+    // Clearing an override the subscription holds needs no catalogue check: its feature may have been dropped
+    // from tiers.yaml since, and the override would still grant it, with no way to clear it but SQL.
+    const held = async (r: Registry | null | undefined) => action === 'clear' && !!r && Object.hasOwn((await r.getSubscription(business))?.overrides ?? {}, feature);
+    const clearsHeld = await held(standing);
+    if (standing !== undefined && !clearsHeld) checkFeature(standing ? await standing.getCatalogue() : NO_CATALOGUE, feature);
     const registry = await this.deps.registry();
-    checkFeature(await registry.getCatalogue(), feature);
+    if (!clearsHeld && !(await held(registry))) checkFeature(await registry.getCatalogue(), feature);
     const current = await registry.getSubscription(business);
     if (!current) throw new NotFoundError(`business ${business} has no subscription (create one with a tier first)`);
     const overrides = { ...current.overrides };

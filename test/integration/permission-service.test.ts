@@ -6,6 +6,7 @@ import type { Registry } from '../../src/registry/registry-store.js';
 import { Tenantctl } from '../../src/tenantctl.js';
 import { BackendUnavailableError, NotFoundError, UsageError } from '../../src/errors.js';
 import { catalogueHash } from '../../src/services/migration.js';
+import { catalogueVersion } from '../../src/registry/content-hash.js';
 import { sharedRedisUrl, uniq } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -92,6 +93,34 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     expect(answers.every((a) => a.granted)).toBe(true);
     expect(reads).toBe(2);
     await t.close();
+  });
+
+  it('a record the services cached for an inactive business with features (their suspended-live-demo bug) is answered by the tool\'s rule: nothing granted; the entry stays', async () => {
+    const id = await business({ tier: 'demo', status: 'suspended', demo_expires_at: '2030-02-01T00:00:00.000Z' });
+    const theirs = JSON.stringify({ granted_features: ['has_ai', 'has_payroll'], tier: 'demo', status: 'suspended', demo_expires_at: '2030-02-01T00:00:00Z', device_limit: 1 });
+    await redis.set(`permissions:${id}`, theirs, 'EX', 300);
+    const t = tool();
+    // Before: granted (the cached record as it was), with the reason "status is suspended: nothing is granted".
+    expect(await t.permissions.check(id, 'has_ai')).toMatchObject({ granted: false, source: 'cache', record: { granted_features: [], device_limit: 0 } });
+    expect(await redis.get(`permissions:${id}`)).toBe(theirs);
+    await t.close();
+  });
+
+  it('an override left on a feature tiers.yaml dropped since can be cleared (it was "unknown feature", exit 2: SQL only)', async () => {
+    const id = await business({ tier: 'pilot_core' });
+    const t = tool();
+    await t.subscriptions.override(id, 'has_ai', 'grant');
+    const dropped = { ...catalogue, features: catalogue.features.filter((f) => f !== 'has_ai') };
+    await store.applyChanges({ catalogue: { catalogue: dropped, hash: catalogueHash(dropped), expect: catalogueVersion(await store.getCatalogue()) } });
+    try {
+      await t.subscriptions.override(id, 'has_ai', 'clear');
+      expect((await store.getSubscription(id))?.overrides).toEqual({});
+      // Granting it is still refused: the catalogue does not have it.
+      await expect(t.subscriptions.override(id, 'has_ai', 'grant')).rejects.toThrow(UsageError);
+    } finally {
+      await store.applyChanges({ catalogue: { catalogue, hash: catalogueHash(catalogue), expect: catalogueVersion(await store.getCatalogue()) } });
+      await t.close();
+    }
   });
 
   it('an expired demo is never served from the cache, and its entry lives no longer than the demo', async () => {

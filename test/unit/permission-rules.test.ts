@@ -108,6 +108,9 @@ describe('cached records and the clock', () => {
     const r = perms(sub({ tier: 'demo', demo_expires_at: '2026-06-01T12:01:00.000Z' }));
     expect(cacheTtlFor(r, 300, NOW)).toBe(60);
     expect(cacheTtlFor(perms(sub()), 300, NOW)).toBe(300);
+    // Whole seconds down: 4.5 s left is 4 (a ceiling kept it cached past the expiry); under a second, not cached.
+    expect(cacheTtlFor(perms(sub({ tier: 'demo', demo_expires_at: '2026-06-01T12:00:04.500Z' })), 300, NOW)).toBe(4);
+    expect(cacheTtlFor(perms(sub({ tier: 'demo', demo_expires_at: '2026-06-01T12:00:00.500Z' })), 300, NOW)).toBe(0);
   });
 
   it('canonicalises ISO 8601 instants and refuses anything else', () => {
