@@ -35,6 +35,13 @@ export interface PermissionCheck {
   unusedOverride?: { feature: string; value: boolean; why: string };
   /** false when the feature is not in the catalogue; undefined when that could not be told. */
   knownFeature?: boolean;
+  /**
+   * --explain of a cache hit whose record is not what the registry gives now (an invalidation owed, a
+   * write under way): what the registry would answer. The answer given is the cache's, as the services'.
+   */
+  registryDiffers?: { granted: boolean; record: PermissionRecord };
+  /** --explain of a cache hit with the registry unreachable: the details only the registry knows are missing. */
+  registryUnavailable?: boolean;
 }
 
 /** Parses a feature argument: `has_` plus a plain name; anything else is a usage error. */
@@ -106,17 +113,24 @@ export class PermissionService {
   async explain(business: string, feature: string): Promise<PermissionCheck> {
     parseFeature(feature);
     const lookup = await this.get(business);
+    let differs: PermissionCheck['registryDiffers'];
+    let unavailable = false;
     if (!lookup.basis) {
       try {
         const fromRegistry = await this.compute(business);
         lookup.basis = fromRegistry.basis;
         lookup.catalogue = fromRegistry.catalogue;
         lookup.subscription = fromRegistry.subscription;
+        // The details below come from the registry: said when its record is not the one answered.
+        if (!sameRecord(fromRegistry.record, lookup.record)) {
+          differs = { granted: fromRegistry.record.granted_features.includes(feature), record: fromRegistry.record };
+        }
       } catch (err) {
         if (!(err instanceof BackendUnavailableError)) throw err;
+        unavailable = true;
       }
     }
-    return this.decide(lookup, feature);
+    return { ...this.decide(lookup, feature), ...(differs && { registryDiffers: differs }), ...(unavailable && { registryUnavailable: true }) };
   }
 
   /** Deletes `permissions:<business>` only. Returns how many keys were removed (0 or 1). */
@@ -215,6 +229,13 @@ export class PermissionService {
     else reason = `tier ${record.tier}, with its overrides, ${granted ? 'grants' : 'does not grant'} ${feature}`;
     return { business: lookup.business, feature, granted, source: lookup.source, record, reason, override, ...(unusedOverride && { unusedOverride }), knownFeature };
   }
+}
+
+/** Whether two permission records say the same (features as a set, the expiry as an instant: the services write `…:00Z`). */
+function sameRecord(a: PermissionRecord, b: PermissionRecord): boolean {
+  const instant = (v: string | null) => (v === null ? null : Date.parse(v));
+  return a.tier === b.tier && a.status === b.status && a.device_limit === b.device_limit && instant(a.demo_expires_at) === instant(b.demo_expires_at) &&
+    a.granted_features.length === b.granted_features.length && a.granted_features.every((f) => b.granted_features.includes(f));
 }
 
 /** Whether two registry reads saw the same catalogue and subscription (by content). */

@@ -6,7 +6,7 @@ import type { Registry } from '../../src/registry/registry-store.js';
 import { Tenantctl } from '../../src/tenantctl.js';
 import { BackendUnavailableError, NotFoundError, UsageError } from '../../src/errors.js';
 import { catalogueHash } from '../../src/services/migration.js';
-import { catalogueVersion } from '../../src/registry/content-hash.js';
+import { catalogueVersion, subscriptionVersion } from '../../src/registry/content-hash.js';
 import { sharedRedisUrl, uniq } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -103,6 +103,23 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     // Before: granted (the cached record as it was), with the reason "status is suspended: nothing is granted".
     expect(await t.permissions.check(id, 'has_ai')).toMatchObject({ granted: false, source: 'cache', record: { granted_features: [], device_limit: 0 } });
     expect(await redis.get(`permissions:${id}`)).toBe(theirs);
+    await t.close();
+  });
+
+  it('--explain of a cache hit says when the registry would answer otherwise (an invalidation owed), and not for the services\' own format of the same record', async () => {
+    const id = await business({ tier: 'pilot_pro', demo_expires_at: null });
+    const t = tool();
+    expect(await t.permissions.check(id, 'has_ai')).toMatchObject({ granted: true, source: 'registry' });
+    // The same record as the services write it (no milliseconds, features in another order): no note.
+    const cached = JSON.parse((await redis.get(`permissions:${id}`))!);
+    await redis.set(`permissions:${id}`, JSON.stringify({ ...cached, granted_features: [...cached.granted_features].reverse() }), 'EX', 300);
+    expect((await t.permissions.explain(id, 'has_ai')).registryDiffers).toBeUndefined();
+    // The registry changed without an invalidation (Redis was down for the writer): the answer is the cache's, and it says so.
+    const current = await store.getSubscription(id);
+    const { tenantctl_hash: _h, ...sub } = current!;
+    await store.applyChanges({ subscriptions: [{ sub: { ...sub, overrides: { has_ai: false } }, hash: null, expect: subscriptionVersion(current) }] });
+    const explained = await t.permissions.explain(id, 'has_ai');
+    expect(explained).toMatchObject({ granted: true, source: 'cache', registryDiffers: { granted: false } });
     await t.close();
   });
 
