@@ -47,14 +47,14 @@ export interface TenantctlOptions {
   redisRetryMs?: number;
 }
 
+const closedError = () => new UsageError('this Tenantctl was closed (close() was called): open a new one', { reason: 'closed' });
+
 /**
  * The composition root: configuration, the cache (connected on first use),
  * the registry (opened on first use), the YAML source and the services, built
  * once. The CLI uses exactly this, so an application importing the library
  * gets the same key names, TTLs and JSON format. Call `close()` when done.
  */
-const closedError = () => new UsageError('this Tenantctl was closed (close() was called): open a new one', { reason: 'closed' });
-
 export class Tenantctl {
   readonly config: TenantctlConfig;
   readonly env: NodeJS.ProcessEnv;

@@ -6,7 +6,7 @@ import { keyDispatchPrefix } from '../keys/key-patterns.js';
 import { unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
-import { failedOverError, isNamedMaster, SentinelWatch } from './sentinel-check.js';
+import { failedOverError, isNamedMaster, plainAddress, SentinelWatch, sentinelShare } from './sentinel-check.js';
 import { EACH_KEY_LUA, SWEEP_LUA, UNLINK_IF_LUA } from './sweep-script.js';
 import { sha1Hex } from '../node-crypto.js';
 
@@ -170,9 +170,6 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
   return text;
 }
 
-/** Each Sentinel's share of the Redis timeout (at least 100 ms): a silent or black-holed one cannot take it all. */
-const sentinelShare = (spec: RedisSpec) => Math.max(100, Math.floor(spec.timeoutMs / spec.nodes.length));
-
 const isWrongType = (err: unknown) => /^WRONGTYPE/.test((err as Error)?.message ?? '');
 /** GET of a key holding another type: answered as a miss (MGET answers nil for it; GET fails). */
 const wrongTypeIsNull = (err: unknown) => (isWrongType(err) ? null : Promise.reject(err));
@@ -264,7 +261,7 @@ class IoredisStore implements CacheStore {
     const role = (await (this.client as Redis).call('ROLE').catch(() => undefined)) as unknown[] | undefined;
     if (!Array.isArray(role) || role[0] === 'master') return;
     const s = (this.client as Redis).stream;
-    throw new BackendUnavailableError('redis', `the Sentinels named ${s?.remoteAddress?.replace(/^::ffff:/, '')}:${s?.remotePort} as master ${this.spec.sentinelMaster}, but it is a replica (a Sentinel with a stale view? check \`SENTINEL get-master-addr-by-name\` on each)`, { reason: 'unreachable' });
+    throw new BackendUnavailableError('redis', `the Sentinels named ${plainAddress(s?.remoteAddress)}:${s?.remotePort} as master ${this.spec.sentinelMaster}, but it is a replica (a Sentinel with a stale view? check \`SENTINEL get-master-addr-by-name\` on each)`, { reason: 'unreachable' });
   }
 
   /**
@@ -281,7 +278,7 @@ class IoredisStore implements CacheStore {
     // The run id tells servers apart only where the Sentinels give a hostname (asked once, then).
     const peer = { address: s?.remoteAddress, port: s?.remotePort, runId: isIP(named.host) ? undefined : await this.serverRunId() };
     if (isNamedMaster(named, peer)) return;
-    throw failedOverError(this.spec.sentinelMaster!, `${peer.address?.replace(/^::ffff:/, '')}:${peer.port}`, named);
+    throw failedOverError(this.spec.sentinelMaster!, `${plainAddress(peer.address)}:${peer.port}`, named);
   }
 
   private runId: Promise<string | undefined> | undefined;

@@ -24,6 +24,12 @@ export interface MasterAddress {
   failingOver?: boolean;
 }
 
+/** Each Sentinel's share of the Redis timeout (at least 100 ms): a silent or black-holed one cannot take it all. */
+export const sentinelShare = (spec: RedisSpec) => Math.max(100, Math.floor(spec.timeoutMs / spec.nodes.length));
+
+/** A socket's peer address as the Sentinels write it (an IPv4 peer of a dual-stack socket without `::ffff:`). */
+export const plainAddress = (address: string | undefined) => address?.replace(/^::ffff:/, '');
+
 /** After no Sentinel answered, how long before they are asked again (a delete must not wait for them each time). */
 const QUIET_MS = 5000;
 
@@ -51,7 +57,7 @@ export class SentinelWatch {
   /** The master the first Sentinel that answers names; undefined when none does (or closed). */
   async master(): Promise<MasterAddress | undefined> {
     if (this.closed || Date.now() < this.quietUntil) return undefined;
-    const share = Math.max(100, Math.floor(this.spec.timeoutMs / this.spec.nodes.length));
+    const share = sentinelShare(this.spec);
     for (let tried = 0; tried < this.spec.nodes.length && !this.closed; tried++) {
       try {
         const client = (this.client ??= this.connect());
@@ -109,7 +115,7 @@ function fields(reply: unknown): Record<string, string> {
  * IP; for a hostname, not while a failover is under way, then by run id where both are known, else by port.
  */
 export function isNamedMaster(named: MasterAddress, peer: { address?: string; port?: number; runId?: string }): boolean {
-  const address = peer.address?.replace(/^::ffff:/, '');
+  const address = plainAddress(peer.address);
   if (isIP(named.host)) return named.port === peer.port && named.host === address;
   if (named.failingOver) return false;
   if (named.runId && peer.runId) return named.runId === peer.runId;

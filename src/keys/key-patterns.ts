@@ -144,7 +144,6 @@ export function commonTenantGlob(patterns: string[], tenant: string): string {
   // applications' keys fail on their first bytes instead of being searched for `:acme:` at every
   // position (the leading `*`). Each start is cut before the text the `*` must find (the common
   // suffix), so the prefilter never eats it.
-  const suffix = commonSuffix;
-  const lead = prefixesGlob(patterns.map((p) => literalPrefix(p)).map((l) => l.slice(0, Math.max(0, l.length - suffix.length))));
-  return `${lead ? lead.slice(0, -1) : ''}*${escapeGlob(suffix)}${escapeGlob(binary(tenant))}${escapeGlob(commonPrefix)}*`;
+  const lead = prefixesGlob(patterns.map((p) => literalPrefix(p)).map((l) => l.slice(0, Math.max(0, l.length - commonSuffix.length))));
+  return `${lead ? lead.slice(0, -1) : ''}*${escapeGlob(commonSuffix)}${escapeGlob(binary(tenant))}${escapeGlob(commonPrefix)}*`;
 }

@@ -1,9 +1,9 @@
-import { BackendUnavailableError, describeError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
 import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { CHANGE_CHANNEL, WATCHED_TABLES, watchTriggerStatus, type WatchTriggerStatus } from './watch-triggers.js';
 import { loadPg } from './load-pg.js';
+import { registryUnreachable } from './postgres-store.js';
 
 /**
  * What a registry change invalidates:
@@ -138,8 +138,7 @@ export async function openChangeFeed(url: string, options: ChangeFeedOptions): P
     await client.query(`LISTEN ${CHANGE_CHANNEL}`);
   } catch (err) {
     await close();
-    const said = describeError(err).replace(/^(Connection terminated due to connection timeout|timeout expired)$/i, `$1 (timeout ${options.timeoutMs} ms)`);
-    throw new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${said}`, { cause: err, reason: 'unreachable' });
+    throw registryUnreachable(description, err, options.timeoutMs);
   }
 
   const executor: SqlExecutor = {

@@ -8,6 +8,15 @@ export const DEFAULT_REGISTRY_TIMEOUT_MS = 5000;
 /** The least time a tenantctl transaction may sit idle before the server ends it, ms. */
 const IDLE_IN_TRANSACTION_FLOOR_MS = 30_000;
 
+/** A PostgreSQL connect that failed; pg says only "timeout expired": the timeout is said, as Redis's messages say theirs. */
+export function registryUnreachable(description: string, err: unknown, timeoutMs: number): BackendUnavailableError {
+  const said = describeError(err).replace(/^(Connection terminated due to connection timeout|timeout expired)$/i, `$1 (timeout ${timeoutMs} ms)`);
+  return new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${said}`, { cause: err, reason: 'unreachable' });
+}
+
+/** SQLSTATEs of a session the server ended: admin_shutdown, crash_shutdown, cannot_connect_now. */
+const SESSION_ENDED = new Set(['57P01', '57P02', '57P03']);
+
 /**
  * A PostgreSQL registry through `pg` (loaded lazily). Opening it changes
  * nothing: the schema is only ever applied by writers (ensureSchema). One
@@ -15,9 +24,6 @@ const IDLE_IN_TRANSACTION_FLOOR_MS = 30_000;
  * included) and every statement, so a tool never queues behind a service's
  * long transaction for longer than that, and never makes others queue behind it.
  */
-/** SQLSTATEs of a session the server ended: admin_shutdown, crash_shutdown, cannot_connect_now. */
-const SESSION_ENDED = new Set(['57P01', '57P02', '57P03']);
-
 export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS): Promise<SqlRegistryStore> {
   const pg = loadPg();
   const client = new pg.Client({
@@ -42,9 +48,7 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    // pg says only "timeout expired": the timeout is said, as Redis's messages say theirs.
-    const said = describeError(err).replace(/^(Connection terminated due to connection timeout|timeout expired)$/i, `$1 (timeout ${timeoutMs} ms)`);
-    throw new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${said}`, { cause: err, reason: 'unreachable' });
+    throw registryUnreachable(description, err, timeoutMs);
   }
   // And outside a transaction (the migration's session-level advisory lock): the server probes a silent
   // client after 15 s and drops it within ~30 s. Best effort: a pooler that refuses SET changes nothing else.

@@ -99,16 +99,14 @@ export class CacheAdmin {
             const exists = await store.exists(fixed.map((f) => f.key));
             fixed.forEach((f, j) => exists[j] && add(f.tenant, f.family, 1, f.key));
           } else {
-            let removed: Array<number | null>;
+            const count = (removed: Array<number | null>) => fixed.forEach((f, j) => removed[j] && add(f.tenant, f.family, removed[j]!));
             try {
-              removed = await store.unlink(fixed.map((f) => f.key));
+              count(await store.unlink(fixed.map((f) => f.key)));
             } catch (err) {
               // A Cluster master failing: what the others deleted is counted (the error's per-key answers).
-              removed = ((err as { partial?: unknown }).partial as Array<number | null> | undefined) ?? [];
-              fixed.forEach((f, j) => removed[j] && add(f.tenant, f.family, removed[j]!));
+              count(((err as { partial?: unknown }).partial as Array<number | null> | undefined) ?? []);
               throw err;
             }
-            fixed.forEach((f, j) => removed[j] && add(f.tenant, f.family, removed[j]!));
           }
         }
         if (this.keys.hasWildcards()) await this.sweepTenants(store, unique, !!options.dryRun, add, options.signal);

@@ -214,7 +214,6 @@ export class Migration {
     );
   }
 
-  /** The registry to plan against without creating it: an embedded registry that does not exist yet is empty. */
   /**
    * Tenants tenantctl migrated, still active, whose files are gone from the directory (removed, or renamed:
    * the new name is a new tenant). Left as they are (the services may still serve them), but said: a
@@ -237,6 +236,7 @@ export class Migration {
     return gone.length ? { total: gone.length, some: gone.slice(0, 10) } : undefined;
   }
 
+  /** The registry to plan against without creating it: an embedded registry that does not exist yet is empty. */
   private async readRegistryOrEmpty(): Promise<RegistryReads> {
     try {
       return await this.deps.registry();

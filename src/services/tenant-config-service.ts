@@ -245,34 +245,30 @@ export class TenantConfigService {
 
   /** The tenant's registry row, and whether the registry was down for this read (the answer is then a fallback). */
   private async readRegistry(id: string): Promise<{ row?: TenantRow; down: boolean; asked: boolean }> {
-    const registry = await this.readableRegistry('falling back to YAML');
+    const opened = await this.readableRegistry('falling back to YAML');
     // None: not there at all (an embedded registry not created: no fallback), or down.
-    if (!registry) return { down: !this.registryAbsent, asked: false };
-    try {
-      const row = await registry.getTenant(id);
-      // A read went through: a later outage is said again.
-      this.saidRegistryDown = false;
-      return { row, down: false, asked: true };
-    } catch (err) {
-      if (!(err instanceof BackendUnavailableError)) throw err;
-      // A session the server ended (killed, restarted) while this read waited on it: the registry may well
-      // be up. One more read on a new session (the registry call replaces a lost store) before falling back
-      // for the retry window (before: YAML answers, and registry-only tenants "unreachable", for 5 s).
-      // (The store learns of the lost connection from its client's events: one turn of the event loop first.)
-      await new Promise((resolve) => setImmediate(resolve));
-      if (registry.lost) {
-        const again = await this.readableRegistry('falling back to YAML');
-        if (again && again !== registry) {
-          try {
-            return { row: await again.getTenant(id), down: false, asked: true };
-          } catch (retryErr) {
-            if (!(retryErr instanceof BackendUnavailableError)) throw retryErr;
-            err = retryErr;
-          }
+    if (!opened) return { down: !this.registryAbsent, asked: false };
+    let registry: RegistryStore = opened;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const row = await registry.getTenant(id);
+        // A read went through: a later outage is said again.
+        this.saidRegistryDown = false;
+        return { row, down: false, asked: true };
+      } catch (err) {
+        if (!(err instanceof BackendUnavailableError)) throw err;
+        // A session the server ended (killed, restarted) while this read waited on it: the registry may well
+        // be up. One more read on a new session (the registry call replaces a lost store) before falling back
+        // for the retry window (before: YAML answers, and registry-only tenants "unreachable", for 5 s).
+        // (The store learns of the lost connection from its client's events: one turn of the event loop first.)
+        await new Promise((resolve) => setImmediate(resolve));
+        const again: RegistryStore | undefined = attempt === 1 && registry.lost ? await this.readableRegistry('falling back to YAML') : undefined;
+        if (!again || again === registry) {
+          this.registryFailed(err, 'falling back to YAML');
+          return { down: true, asked: false };
         }
+        registry = again;
       }
-      this.registryFailed(err as BackendUnavailableError, 'falling back to YAML');
-      return { down: true, asked: false };
     }
   }
 

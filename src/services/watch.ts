@@ -469,9 +469,7 @@ export class Watcher {
     const key = `${c.kind}:${c.id ?? '*'}`;
     const had = this.pending.get(key);
     if (had) {
-      had.count++;
-      if (predeleted) had.predeleted = addCounts(had.predeleted, predeleted);
-      if (c.ts !== undefined && (had.ts === undefined || c.ts < had.ts)) had.ts = c.ts;
+      foldInto(had, { count: 1, ts: c.ts, predeleted });
     } else {
       this.pending.set(key, { kind: c.kind, id: c.id, table: c.table, op: c.op, source, count: 1, ts: c.ts, ...(predeleted && { predeleted }) });
     }
@@ -495,12 +493,8 @@ export class Watcher {
         for (const p of batch) {
           const key = `${p.kind}:${p.id ?? '*'}`;
           const had = this.pending.get(key);
-          if (had) {
-            had.count += p.count;
-            // What the verify pass deleted, and the earliest trigger time, stay with the change.
-            if (p.predeleted) had.predeleted = addCounts(had.predeleted, p.predeleted);
-            if (p.ts !== undefined && (had.ts === undefined || p.ts < had.ts)) had.ts = p.ts;
-          } else this.pending.set(key, p);
+          if (had) foldInto(had, p);
+          else this.pending.set(key, p);
         }
         throw err;
       } finally {
@@ -633,6 +627,13 @@ export class Watcher {
     const s = report.summary;
     this.options.onNotice(`watch: reconcile: verified ${s.checked} cached entries: ${s.stale} stale and ${s.orphan} orphan deleted (the tenants changed unseen invalidated in every family; one the registry does not know, that entry only) (${(s.ms / 1000).toFixed(1)} s)`);
   }
+}
+
+/** One more change to a target already pending: its count, what the verify pass deleted, the earliest trigger time. */
+function foldInto(had: Pending, more: Pick<Pending, 'count' | 'ts' | 'predeleted'>): void {
+  had.count += more.count;
+  if (more.predeleted) had.predeleted = addCounts(had.predeleted, more.predeleted);
+  if (more.ts !== undefined && (had.ts === undefined || more.ts < had.ts)) had.ts = more.ts;
 }
 
 /** Two per-family counts added (either may be absent). */

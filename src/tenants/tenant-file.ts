@@ -213,9 +213,10 @@ export interface LossyNumberAt {
   kind: 'big-integer' | 'not-finite';
 }
 
-const LOSSY_HINT = /\d{16}|0x[0-9a-f]{14}|0o[0-7]{18}|[eE][+]?\d{3}|\.(?:inf|nan)\b/i;
 /** A written integer too long to be exact as a double (decimal, hex, octal); `1.0e+100` is not one: it is kept as written. */
 const LONG_INTEGER = /\d{16}|0x[0-9a-f]{14}|0o[0-7]{18}/i;
+/** What a file must hold for any number in it to be lossy: a long integer, a large exponent, .inf or .nan. */
+const LOSSY_HINT = new RegExp(`${LONG_INTEGER.source}|[eE][+]?\\d{3}|\\.(?:inf|nan)\\b`, 'i');
 
 /** The numbers of a parsed config that JSON changes: rounded integers past 2^53, and infinities and NaN (null in JSON). */
 function lossyNumbers(v: unknown, at: string[]): LossyNumberAt[] {

@@ -59,7 +59,7 @@ function renderProfile(out: Output, p: CacheProfile) {
       p.tenants.map((t) => [t.tenant, t.keys, humanBytes(t.bytes), share(t.bytes), ...ttlCells(out, t)]),
     );
   }
-  const tenants = `${p.tenant_count} tenant${p.tenant_count === 1 ? '' : 's'}`;
+  const tenants = plural(p.tenant_count, 'tenant');
   out.summary(`${plural(p.total.keys, 'key')} of the tool's, ${humanBytes(p.total.bytes)}, ${tenants}${p.tenant ? '' : ` (top ${p.tenants.length} by memory shown)`}; ${plural(p.total.no_ttl, 'key')} without a TTL`);
   if (p.orphans_unknown) out.summary(`orphans unknown: ${p.orphans_unknown}`);
   else if (p.orphans?.length) {
