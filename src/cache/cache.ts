@@ -1,6 +1,7 @@
 import { BackendUnavailableError, UsageError, describeError } from '../errors.js';
 import { unlinkIfUnchangedOn, type CacheStore } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
+import { servicesJson } from '../json/services-json.js';
 
 const closedCache = () => new UsageError('this Tenantctl was closed: its cache is no longer used', { reason: 'closed' });
 
@@ -221,9 +222,13 @@ export class Cache {
     return value;
   }
 
-  /** Writes JSON with a TTL, best effort (fallback rule: a failure warns once). True when written. */
+  /**
+   * Writes JSON with a TTL, best effort (fallback rule: a failure warns once). True when written.
+   * The text is the services' own (servicesJson): a value they would write otherwise throws
+   * NotServicesJson before anything is written.
+   */
   async writeJson(key: string, value: unknown, ttlSeconds: number): Promise<boolean> {
-    const json = JSON.stringify(value);
+    const json = servicesJson(value);
     return this.orElse(async (s) => {
       await s.set(key, json, ttlSeconds);
       return true;
@@ -241,7 +246,7 @@ export class Cache {
    * when written and kept.
    */
   async writeJsonIfCurrent(key: string, value: unknown, ttlSeconds: number, stillCurrent: () => Promise<boolean>): Promise<boolean> {
-    const json = JSON.stringify(value);
+    const json = servicesJson(value);
     if (!(await this.orElse(async (s) => (await s.set(key, json, ttlSeconds), true), false))) return false;
     if (await stillCurrent().catch(() => false)) return true;
     await this.orElse((s) => unlinkIfUnchangedOn(s, [{ key, value: json }]), [0]);

@@ -66,6 +66,15 @@ export const isStatus = (s: unknown): s is SubscriptionStatus => typeof s === 's
 const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /**
+ * An instant as the services write it in a permission record: whole seconds and `Z`
+ * (`2025-02-01T00:00:00Z`, seed 002), the fraction cut (the demo ends at most a second
+ * early, never late). Anything not in canonical form is returned as it is.
+ */
+export function servicesInstant(canonical: string): string {
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(canonical) ? `${canonical.slice(0, 19)}Z` : canonical;
+}
+
+/**
  * Parses an ISO 8601 date-time into its canonical form (`2030-01-01T00:00:00.000Z`),
  * or undefined. A date-time without a zone is UTC, as a date alone is (JavaScript
  * would read it in the machine's time zone: two machines would store two instants

@@ -1,5 +1,5 @@
 import {
-  DEMO_TIER, DEVICE_LIMIT_OVERRIDE, NO_SUBSCRIPTION, tierOf, UNLIMITED_DEVICES,
+  DEMO_TIER, DEVICE_LIMIT_OVERRIDE, NO_SUBSCRIPTION, servicesInstant, tierOf, UNLIMITED_DEVICES,
   type Catalogue, type PermissionRecord, type Subscription,
 } from './model.js';
 
@@ -38,7 +38,7 @@ export function computePermissions(
   now: Date,
 ): { record: PermissionRecord; basis: PermissionBasis } {
   if (!sub) return { record: { ...NO_SUBSCRIPTION, granted_features: [] }, basis: { rule: 'no-subscription', appliedOverrides: {}, deviceLimitFrom: 'none' } };
-  const base = { tier: sub.tier, status: sub.status, demo_expires_at: sub.demo_expires_at };
+  const base = { tier: sub.tier, status: sub.status, demo_expires_at: sub.demo_expires_at === null ? null : servicesInstant(sub.demo_expires_at) };
   const nothing = (rule: PermissionBasis['rule']) => ({
     record: { granted_features: [], ...base, device_limit: 0 },
     basis: { rule, appliedOverrides: {}, deviceLimitFrom: 'none' as const },

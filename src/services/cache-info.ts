@@ -49,7 +49,8 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
     return { latency, infos, families, target: store.target, mode: store.mode };
   });
   if (attempt.status !== 'done') {
-    return { backend: 'redis', available: false, ttl_seconds: ttlSeconds, error: attempt.status === 'failed' ? describeError(attempt.error) : 'not configured' };
+    // As the services' own endpoint says it (seed 000): an unreachable Redis is backend 'none'; `error` says why.
+    return { backend: 'none', available: false, ttl_seconds: ttlSeconds, error: attempt.status === 'failed' ? describeError(attempt.error) : 'not configured' };
   }
   const { latency, infos, families, target, mode } = attempt.value;
   // Keyspace counters are per server: a cluster's are summed over its masters.

@@ -1,6 +1,6 @@
 import { isSecretKey, maskSecrets } from '../tenants/secrets.js';
 import { isMap, setOwn } from '../tenants/plain-object.js';
-import { canonicalInstant, type PermissionRecord } from '../permissions/model.js';
+import { canonicalInstant, servicesInstant, type PermissionRecord } from '../permissions/model.js';
 
 /** One field that differs between a cached entry and what the registry and YAML give now. */
 export interface FieldDiff {
@@ -67,7 +67,8 @@ export function diffPermissionRecords(cached: PermissionRecord, current: Permiss
   for (const f of ['tier', 'status', 'device_limit'] as const) {
     if (cached[f] !== current[f]) out.push({ field: f, cached: cached[f], current: current[f] });
   }
-  const instant = (v: string | null) => (v === null ? null : canonicalInstant(v) ?? v);
+  // To the second: the services write whole seconds (servicesInstant), a registry may hold a fraction.
+  const instant = (v: string | null) => (v === null ? null : servicesInstant(canonicalInstant(v) ?? v));
   if (instant(cached.demo_expires_at) !== instant(current.demo_expires_at)) {
     out.push({ field: 'demo_expires_at', cached: cached.demo_expires_at, current: current.demo_expires_at });
   }

@@ -12,6 +12,8 @@ import { resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenant
 import { substitute } from '../tenants/substitution.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
 import { tenantVersion } from '../registry/content-hash.js';
+import { NotServicesJson, servicesJson } from '../json/services-json.js';
+import type { Yaml11Difference } from '../yaml/yaml11.js';
 
 export type ConfigSource = 'cache' | 'database' | 'yaml';
 
@@ -29,6 +31,9 @@ export interface TenantConfig {
 }
 
 /** A config in its stored form (references, no secrets) and where it came from. */
+/** What stored() found, with what warming needs: the row as read, and a YAML answer's first YAML 1.1 difference. */
+type StoredRead = StoredConfig & { asRead?: RowAsRead; readsOtherwise?: Yaml11Difference };
+
 export interface StoredConfig {
   source: ConfigSource;
   config: Record<string, unknown>;
@@ -113,7 +118,7 @@ export class TenantConfigService {
 
   /** The stored form (references, no secrets) with its source, or NotFoundError. */
   async getStored(id: string, options: { noCache?: boolean } = {}): Promise<StoredConfig> {
-    const { asRead: _asRead, ...found } = await this.stored(id, options, false);
+    const { asRead: _asRead, readsOtherwise: _r, ...found } = await this.stored(id, options, false);
     if (found.source === 'cache') markCacheHit(found.config);
     return found;
   }
@@ -125,7 +130,7 @@ export class TenantConfigService {
    * copies it before changing or handing on anything (get() substitutes into
    * a fresh copy).
    */
-  private async stored(id: string, options: { noCache?: boolean }, shared: boolean): Promise<StoredConfig & { asRead?: RowAsRead }> {
+  private async stored(id: string, options: { noCache?: boolean }, shared: boolean): Promise<StoredRead> {
     parseId(id);
     // Closed (the library's close()): every call ends, a yaml_only tenant's too (it needs neither backend).
     this.deps.closed?.();
@@ -181,7 +186,8 @@ export class TenantConfigService {
     const asRead: RowAsRead | undefined = asked ? { print: rowPrint(registryRow) } : undefined;
     if (!options.noCache && !fallback && (this.deps.populate ?? 'stored') === 'stored') await this.cacheConfig(id, key, found.config, ttl, asRead);
     const fileWarnings = found.source === 'yaml' ? doc?.warnings : undefined;
-    return { ...found, ...(fallback && { fallback }), ...(fileWarnings?.length && { fileWarnings }), ...(asRead && { asRead }) };
+    const readsOtherwise = found.source === 'yaml' ? doc?.yaml11Differences[0] : undefined;
+    return { ...found, ...(fallback && { fallback }), ...(fileWarnings?.length && { fileWarnings }), ...(asRead && { asRead }), ...(readsOtherwise && { readsOtherwise }) };
   }
 
   /**
@@ -189,12 +195,18 @@ export class TenantConfigService {
    * to ask), taken back if the row changed meanwhile: a migrate-yaml or a service's write that committed
    * and invalidated between this read and this write must not find its old config back in the cache.
    */
-  private cacheConfig(id: string, key: string, config: Record<string, unknown>, ttl: number, asRead: RowAsRead | undefined): Promise<boolean> {
-    return this.deps.cache.writeJsonIfCurrent(key, config, ttl, async () => {
-      if (!asRead) return true;
-      const registry = await this.readableRegistry('this answer is not cached');
-      return !!registry && rowPrint(await registry.getTenant(id)) === asRead.print;
-    });
+  private async cacheConfig(id: string, key: string, config: Record<string, unknown>, ttl: number, asRead: RowAsRead | undefined): Promise<boolean> {
+    try {
+      return await this.deps.cache.writeJsonIfCurrent(key, config, ttl, async () => {
+        if (!asRead) return true;
+        const registry = await this.readableRegistry('this answer is not cached');
+        return !!registry && rowPrint(await registry.getTenant(id)) === asRead.print;
+      });
+    } catch (err) {
+      // A value the services would write as other text (an integer past 2^53): nothing is cached.
+      if (err instanceof NotServicesJson) return false;
+      throw err;
+    }
   }
 
   /** File warnings said once each per service (a long-lived application reads a YAML tenant many times). */
@@ -223,7 +235,7 @@ export class TenantConfigService {
       if (stored.fallback) {
         this.warn(`warning: tenant_config:${id} not warmed: the registry is unreachable and this answer is YAML's (the registry may hold a newer one)`);
         result.warmed = false;
-      } else result.warmed = await this.warm(id, stored.source, value, unset, stored.asRead);
+      } else result.warmed = await this.warm(id, stored, value, unset);
     }
     return result;
   }
@@ -233,14 +245,23 @@ export class TenantConfigService {
    * resolved, `_meta.source` only), or nothing when a secret did not resolve
    * here: a half-resolved entry would break every service until its TTL ends.
    */
-  private async warm(id: string, source: ConfigSource, resolved: Record<string, unknown>, unset: string[], asRead: RowAsRead | undefined): Promise<boolean> {
+  private async warm(id: string, stored: StoredRead, resolved: Record<string, unknown>, unset: string[]): Promise<boolean> {
+    const notWarmed = (why: string) => (this.warn(`warning: tenant_config:${id} not warmed: ${why}`), false);
     const missing = [...unset, ...unresolvedSecrets(resolved)];
-    if (missing.length) {
-      this.warn(`warning: tenant_config:${id} not warmed: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} did not resolve in this environment`);
-      return false;
-    }
+    if (missing.length) return notWarmed(`${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} did not resolve in this environment`);
+    // The services read their YAML as YAML 1.1 (PyYAML): `yes` is true to them, a string here. They
+    // would cache another value: nothing is written rather than a value no service would.
+    const d = stored.readsOtherwise;
+    if (d) return notWarmed(`${d.path.join('.')} (line ${d.line}: ${d.source}) reads otherwise to the services' YAML 1.1 reader`);
     const { _meta: _m, ...rest } = resolved;
-    return this.cacheConfig(id, this.deps.keys.key(TENANT_CONFIG_FAMILY, id), { ...rest, _meta: { source } }, this.deps.ttl, asRead);
+    const entry = { ...rest, _meta: { source: stored.source } };
+    try {
+      servicesJson(entry);
+    } catch (err) {
+      if (err instanceof NotServicesJson) return notWarmed(`${err.describe()} has no JSON text the services would write the same`);
+      throw err;
+    }
+    return this.cacheConfig(id, this.deps.keys.key(TENANT_CONFIG_FAMILY, id), entry, this.deps.ttl, stored.asRead);
   }
 
   /** The tenant's registry row, and whether the registry was down for this read (the answer is then a fallback). */

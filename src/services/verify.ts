@@ -12,9 +12,24 @@ import { chooseStoredConfig } from '../tenants/config-precedence.js';
 import { resolveAbsentSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
 import { isMap } from '../tenants/plain-object.js';
+import { yaml11Value, type Yaml11Difference } from '../yaml/yaml11.js';
 import { comparableConfig, diffConfigs, diffPermissionRecords, type FieldDiff } from './config-comparison.js';
 
 export type { FieldDiff } from './config-comparison.js';
+
+/** The config as a YAML 1.1 reader read it (the differences' values replaced), or undefined where it has no JSON form. */
+function readAs11(config: Record<string, unknown>, differences: readonly Yaml11Difference[]): Record<string, unknown> | undefined {
+  const copy = structuredClone(config);
+  for (const d of differences) {
+    const v = yaml11Value(d.source);
+    if (d.key || !v || !d.path.length) return undefined;
+    let at: unknown = copy;
+    for (const k of d.path.slice(0, -1)) at = isMap(at) || Array.isArray(at) ? (at as Record<string, unknown>)[k] : undefined;
+    if (!isMap(at) && !Array.isArray(at)) return undefined;
+    (at as Record<string, unknown>)[d.path[d.path.length - 1]] = v.value;
+  }
+  return copy;
+}
 
 /** The two families verify checks: the ones whose content the registry and YAML fully determine. */
 export const VERIFIED_FAMILIES = [TENANT_CONFIG_FAMILY, PERMISSIONS_FAMILY] as const;
@@ -355,6 +370,7 @@ export class CacheVerifier {
       fileError = err;
     }
     let stored: Record<string, unknown>;
+    let fromYaml = false;
     if (doc?.yamlOnly) stored = doc.config;
     else if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}`, rowExists: true });
     else {
@@ -364,12 +380,23 @@ export class CacheVerifier {
         return entry('orphan', { reason: row ? `registry row not migrated (config_source ${row.config_source}) and no YAML file` : 'in neither the registry nor YAML', rowExists: !!row });
       }
       stored = choice.config;
+      fromYaml = choice.source === 'yaml';
     }
-    const { _meta: _m, yaml_only: _y, ...plain } = stored;
-    const resolved = substitute(plain, this.env).value;
-    resolveAbsentSecrets(resolved, id, this.env);
-    const fields = diffConfigs(comparableConfig(cached), comparableConfig(resolved), comparableConfig(plain));
-    return fields.length ? entry('stale', { fields }) : entry('ok');
+    const diff = (config: Record<string, unknown>) => {
+      const { _meta: _m, yaml_only: _y, ...plain } = config;
+      const resolved = substitute(plain, this.env).value;
+      resolveAbsentSecrets(resolved, id, this.env);
+      return diffConfigs(comparableConfig(cached), comparableConfig(resolved), comparableConfig(plain));
+    };
+    const fields = diff(stored);
+    if (!fields.length) return entry('ok');
+    // A service builds a YAML tenant's entry from its own (YAML 1.1) reading of the file: `yes` is true
+    // to it. That entry is right, not stale (verify --fix would delete it on every run, exit 1 forever).
+    if (fromYaml && doc?.yaml11Differences.length) {
+      const as11 = readAs11(stored, doc.yaml11Differences);
+      if (as11 && !diff(as11).length) return entry('ok');
+    }
+    return entry('stale', { fields });
   }
 
   /** The computation `check-permission` does on a miss (the services' record). */

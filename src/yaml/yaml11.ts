@@ -166,6 +166,19 @@ function differingReading(source: string, core: unknown): Reading11 | undefined 
 }
 
 /**
+ * What a YAML 1.1 reader (PyYAML) makes of a plain scalar, as a JSON value (`yes` -> true,
+ * `0755` -> 493), or undefined where it makes no JSON value (a timestamp, the merge key,
+ * an error). A string is the scalar itself.
+ */
+export function yaml11Value(source: string): { value: unknown } | undefined {
+  const r = read11(source);
+  if (r.kind === 'str') return { value: source };
+  if (r.kind === 'null') return { value: null };
+  if (r.kind === 'bool' || r.kind === 'number') return { value: r.value };
+  return undefined;
+}
+
+/**
  * Whether a plain scalar (as written, and as tenantctl read it) is read
  * otherwise by YAML 1.1 readers. Cheap for ordinary scalars (mayReadOtherwise
  * first); `core` is asked for only when needed.

@@ -405,6 +405,10 @@ describe('CLI commands', () => {
       expect(r.stdout).toMatch(/^tenantctl_redis_up 0$/m);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
+      const json = await runCli(['cache-info', '--json'], { cwd: ws.dir, env: down() });
+      expect(json.code, json.stderr).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject({ backend: 'none', available: false, ttl_seconds: 300, error: expect.any(String) });
+      expect(json.stderr.trim().split('\n')).toHaveLength(1);
       const none = await runCli(['cache-info', '--json'], { cwd: ws.dir });
       expect(JSON.parse(none.stdout)).toEqual({ backend: 'none', available: false, ttl_seconds: 300 });
     });

@@ -93,3 +93,39 @@ describe('get-config --warm in a project with no registry yet (YAML only)', () =
     expect(JSON.parse(raw!)).toMatchObject({ client: { id, name: 'YAML Only' }, _meta: { source: 'yaml' } });
   });
 });
+
+describe('get-config --warm writes the services\' own bytes, or nothing', () => {
+  const own = useOwnRedis();
+  let ws: Workspace;
+  const [uni, legacy, big] = [uniq('uni'), uniq('legacy'), uniq('big')];
+  beforeAll(() => {
+    ws = workspace(
+      {
+        [uni]: tenantYaml(uni, 'Café Zürich', 'ratio: 0.00001\nlimits: { users: 5, share: 0.25 }\n'),
+        // PyYAML reads `yes` as true: the services would cache true where tenantctl reads "yes".
+        [legacy]: tenantYaml(legacy, 'Legacy', 'flags:\n  beta: yes\n'),
+        [big]: tenantYaml(big, 'Big', 'ids:\n  account: 12345678901234567890\n'),
+      },
+      { registry: false },
+    );
+  });
+  afterAll(() => ws.cleanup());
+  const warm = (id: string) => runCli(['get-config', id, '--warm'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+
+  it('json.dumps\' text: ", " and ": ", non-ASCII as \\u escapes, a float in Python\'s repr (seed 001)', async () => {
+    const r = await warm(uni);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await own.client.get(`tenant_config:${uni}`)).toBe(
+      `{"client": {"id": "${uni}", "name": "Caf\\u00e9 Z\\u00fcrich"}, "ratio": 1e-05, "limits": {"users": 5, "share": 0.25}, "_meta": {"source": "yaml"}}`,
+    );
+  });
+
+  it('a value the services\' YAML 1.1 reader reads otherwise (yes), or an integer past 2^53: not warmed, said, exit 0', async () => {
+    for (const [id, said] of [[legacy, /not warmed: flags\.beta \(line 5: yes\) reads otherwise/], [big, /not warmed: ids\.account: the integer/]] as const) {
+      const r = await warm(id);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(said);
+      expect(await own.client.exists(`tenant_config:${id}`)).toBe(0);
+    }
+  });
+});

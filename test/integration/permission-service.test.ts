@@ -67,9 +67,10 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     const t = tool();
     const first = await t.permissions.check(id, 'has_payroll');
     expect(first).toMatchObject({ granted: true, source: 'registry' });
-    expect(JSON.parse((await redis.get(`permissions:${id}`))!)).toEqual({
-      granted_features: ['has_advanced_reporting', 'has_api_access', 'has_payroll'], tier: 'pilot_pro', status: 'active', demo_expires_at: null, device_limit: 4,
-    });
+    // Byte for byte what the services' json.dumps writes: ", " and ": " separators, their field order.
+    expect(await redis.get(`permissions:${id}`)).toBe(
+      '{"granted_features": ["has_advanced_reporting", "has_api_access", "has_payroll"], "tier": "pilot_pro", "status": "active", "demo_expires_at": null, "device_limit": 4}',
+    );
     expect(await redis.ttl(`permissions:${id}`)).toBeGreaterThan(290);
     const second = await t.permissions.check(id, 'has_ai');
     expect(second).toMatchObject({ granted: false, source: 'cache' });
@@ -136,6 +137,19 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
       await expect(t.subscriptions.override(id, 'has_ai', 'grant')).rejects.toThrow(UsageError);
     } finally {
       await store.applyChanges({ catalogue: { catalogue, hash: catalogueHash(catalogue), expect: catalogueVersion(await store.getCatalogue()) } });
+      await t.close();
+    }
+  });
+
+  it('a demo expiry is cached as the services write it: whole seconds and Z, the fraction cut (seed 002)', async () => {
+    const expiry = new Date(Math.floor(clock.getTime() / 1000) * 1000 + 3_600_000 + 750);
+    const id = await business({ tier: 'demo', demo_expires_at: expiry.toISOString() });
+    const t = tool();
+    try {
+      expect(await t.permissions.check(id, 'has_payroll')).toMatchObject({ granted: true, source: 'registry' });
+      const whole = `${expiry.toISOString().slice(0, 19)}Z`;
+      expect(JSON.parse((await redis.get(`permissions:${id}`))!).demo_expires_at).toBe(whole);
+    } finally {
       await t.close();
     }
   });

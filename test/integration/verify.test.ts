@@ -80,6 +80,49 @@ describe('CacheVerifier on real Redis and PGlite', () => {
 
   const secretive = 'email:\n  primary: ops@x.example\n  smtp:\n    host: "${SMTP_HOST:-smtp.default.example}"\n    password: "${X_SMTP_PASSWORD}"\ninfrastructure:\n  openai: { model: gpt-4o-mini }\nbranding: { color: "#0a5" }\n';
 
+  it('a YAML tenant\'s entry built by the services\' YAML 1.1 reader (yes -> true, 0755 -> 493) is ok; another value is stale', async () => {
+    const [right, wrong] = [uniq('y11'), uniq('y11w')];
+    for (const id of [right, wrong]) ws.writeTenant(id, tenantYaml(id, 'Eleven', 'flags:\n  beta: yes\n  mode: 0755\n  name: plain\n'));
+    const t = tool();
+    const { config } = await t.tenants.get(right, { noCache: true });
+    expect(config).toMatchObject({ flags: { beta: 'yes', mode: 755 } });
+    const services = (id: string, flags: Record<string, unknown>) =>
+      own.client.set(`tenant_config:${id}`, JSON.stringify({ client: { id, name: 'Eleven' }, flags, _meta: { source: 'yaml' } }), 'EX', 300);
+    await services(right, { beta: true, mode: 493, name: 'plain' });
+    await services(wrong, { beta: false, mode: 493, name: 'plain' });
+    const report = await verifier(t).verify({ tenants: [right, wrong] });
+    await t.close();
+    const found = byKey(report.entries);
+    expect(found[`tenant_config:${right}`]).toBeUndefined();
+    expect(found[`tenant_config:${wrong}`]).toMatchObject({ status: 'stale' });
+    expect(report.summary).toMatchObject({ ok: 1, stale: 1 });
+  });
+
+  it('a demo expiry is compared to the second: the services\' whole-second form is ok beside a registry fraction; another second is stale', async () => {
+    const [whole, millis, other] = [uniq('dw'), uniq('dm'), uniq('do')];
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000);
+    const fraction = new Date(at.getTime() + 750).toISOString();
+    for (const id of [whole, millis, other]) {
+      await store.applyChanges({ subscriptions: [{ sub: { business_id: id, tier: 'demo', status: 'active', demo_expires_at: fraction, overrides: {} }, hash: null, expect: null }] });
+    }
+    const { computePermissions } = await import('../../src/permissions/rules.js');
+    const { servicesJson } = await import('../../src/json/services-json.js');
+    const live = computePermissions({ business_id: whole, tier: 'demo', status: 'active', demo_expires_at: fraction, overrides: {} }, catalogue, new Date()).record;
+    expect(live.granted_features.length).toBeGreaterThan(0);
+    const record = (expiry: string) => servicesJson({ ...live, demo_expires_at: expiry });
+    const secs = at.toISOString().slice(0, 19);
+    await own.client.set(`permissions:${whole}`, record(`${secs}Z`), 'EX', 300);
+    await own.client.set(`permissions:${millis}`, record(fraction), 'EX', 300);
+    await own.client.set(`permissions:${other}`, record(`${new Date(at.getTime() + 1000).toISOString().slice(0, 19)}Z`), 'EX', 300);
+    const t = tool();
+    const report = await verifier(t).verify({ tenants: [whole, millis, other] });
+    await t.close();
+    const found = byKey(report.entries);
+    expect(found[`permissions:${whole}`]).toBeUndefined();
+    expect(found[`permissions:${millis}`]).toBeUndefined();
+    expect(found[`permissions:${other}`]).toMatchObject({ status: 'stale', fields: [{ field: 'demo_expires_at' }] });
+  });
+
   it('an entry equal to the get-config --no-cache rebuild is ok, however its secrets resolved, in the services\' form or the library\'s', async () => {
     const [db, yamlOnly, plain] = [uniq('db'), uniq('yo'), uniq('yaml')];
     await migrated(db, secretive);

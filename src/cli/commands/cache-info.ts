@@ -98,7 +98,7 @@ export function register(program: Command): void {
             } catch (err) {
               if (!(err instanceof BackendUnavailableError) || err.backend !== 'redis') throw err;
               // As plain cache-info: no Redis configured is said by the gauge alone; one that fails is a warning.
-              const down = { backend: err.reason === 'not-configured' ? 'none' : 'redis', available: false, ttl_seconds: ctx.config.ttl } as const;
+              const down = { backend: 'none', available: false, ttl_seconds: ctx.config.ttl } as const;
               if (err.reason !== 'not-configured') ctx.out.warn(`warning: ${describeError(err)}; reporting Redis as unavailable`);
               return { data: down, render: (out) => out.stdout.write(profileUpMetric(false)) };
             }
@@ -112,7 +112,7 @@ export function register(program: Command): void {
         const { collectCacheInfo, toPrometheus } = await import('../../services/cache-info.js');
         const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl, ctx.signal);
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
-        if (info.backend === 'redis' && !info.available) ctx.out.warn(`warning: ${info.error}; reporting Redis as unavailable`);
+        if (!info.available && info.error) ctx.out.warn(`warning: ${info.error}; reporting Redis as unavailable`);
         if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
         return { data: info, render: (out) => render(out, info) };
       }),

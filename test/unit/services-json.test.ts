@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { NotServicesJson, pythonNumber, servicesJson } from '../../src/json/services-json.js';
+
+/**
+ * The services write their cache entries with Python's json.dumps (seed 001):
+ * what tenantctl writes to a shared key must be those bytes. The expected
+ * texts below were produced by python3's json.dumps of the same values.
+ */
+describe('servicesJson: json.dumps byte for byte', () => {
+  it('separators, ensure_ascii escapes (surrogate pairs, DEL, controls), floats in repr', () => {
+    const value = {
+      client: { id: 'uni', name: 'Caf\u00e9 Z\u00fcrich \u2014 \u201cLtd\u201d' },
+      ls: 'a\u2028b',
+      ctl: '\x7f\x1b\n\t"\\/',
+      emoji: '\u{1F600}',
+      n: [1, -2, 0.5, 1e-5, 1.5e-7, 0.0001, 123.456, -0.001, 1234567890123456.5, 9007199254740991],
+      t: true,
+      f: false,
+      z: null,
+      '': {},
+      e: [],
+    };
+    expect(servicesJson(value)).toBe(
+      '{"client": {"id": "uni", "name": "Caf\\u00e9 Z\\u00fcrich \\u2014 \\u201cLtd\\u201d"}, "ls": "a\\u2028b", "ctl": "\\u007f\\u001b\\n\\t\\"\\\\/", ' +
+        '"emoji": "\\ud83d\\ude00", "n": [1, -2, 0.5, 1e-05, 1.5e-07, 0.0001, 123.456, -0.001, 1234567890123456.5, 9007199254740991], ' +
+        '"t": true, "f": false, "z": null, "": {}, "e": []}',
+    );
+  });
+
+  it('float repr: exponent below 1e-4 with at least two digits, fixed notation above', () => {
+    expect(pythonNumber(0.00012)).toBe('0.00012');
+    expect(pythonNumber(0.000012)).toBe('1.2e-05');
+    expect(pythonNumber(-3.25e-100)).toBe('-3.25e-100');
+    expect(pythonNumber(1e-7)).toBe('1e-07');
+    expect(pythonNumber(2.5)).toBe('2.5');
+  });
+
+  it('refuses what the services would write otherwise, naming where: integers past 2^53, NaN, infinities, -0', () => {
+    for (const bad of [2 ** 53 + 2, Number.NaN, Infinity, -Infinity, -0]) expect(() => pythonNumber(bad)).toThrow(NotServicesJson);
+    try {
+      servicesJson({ a: { b: [1, 12345678901234567890] } });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as NotServicesJson).describe()).toMatch(/^a\.b\.1: the integer/);
+    }
+  });
+
+  it('property: reads back (JSON.parse) as the value it was given; printable ASCII only', () => {
+    const finite = fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Object.is(d, -0) && (!Number.isInteger(d) || Number.isSafeInteger(d)));
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small' }, fc.string({ unit: 'binary' }), finite, fc.boolean(), fc.constant(null), fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(fc.string({ unit: 'binary' }), tie('value'), { maxKeys: 4 })),
+    })).value;
+    fc.assert(
+      fc.property(json, (v) => {
+        const text = servicesJson(v);
+        expect(text).toMatch(/^[ -~]*$/);
+        expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(v)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
