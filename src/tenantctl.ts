@@ -83,7 +83,7 @@ export class Tenantctl {
     const debug = (this.debug = options.debug ?? (() => undefined));
     this.cache = new Cache(this.config.redis, { warn, debug, open: options.openCache, retryAfterMs: options.redisRetryMs ?? REGISTRY_RETRY_MS });
     this.keys = new KeySpace(this.config.families);
-    this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix, this.config.tenantsDirExplicit);
+    this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix, this.config.tenantsDirExplicit, new Set(this.config.yamlOnlyTenants));
     this.admin = new CacheAdmin(this.cache, this.keys);
     this.outbox = new InvalidationOutbox({ cache: this.cache, admin: this.admin });
     const registry = () => this.registry();

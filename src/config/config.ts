@@ -4,6 +4,7 @@ import { load, CORE_SCHEMA } from 'js-yaml';
 import { UsageError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import { buildFamilies, DEFAULT_RESOURCES, type KeyFamily } from '../keys/key-families.js';
+import { isValidId } from '../keys/ids.js';
 import { ignoredRedisUrlParams, parseRedisSpec, tlsFilesGiven, type RedisSpec } from '../cache/redis-spec.js';
 import { DEFAULT_EMBEDDED_DIR, parseRegistrySpec, supabaseKeyFromEnv, type RegistrySpec } from '../registry/registry-spec.js';
 import { findProjectRoot, type ProjectRoot } from './project-root.js';
@@ -30,6 +31,11 @@ export interface TenantctlConfig {
   permissionsTtl: number;
   /** Tenants whose id starts with this live only in the registry. @default "tn_" */
   registryOnlyPrefix: string;
+  /**
+   * Tenants read from YAML alone, as if their files said `yaml_only: true`: the services'
+   * own hard-coded list (their YAML_ONLY_TENANTS, seed 001). @default none
+   */
+  yamlOnlyTenants: string[];
   families: KeyFamily[];
   /** Append one JSON line per write or deletion here. @default none */
   auditLog?: string;
@@ -95,6 +101,7 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'ttl', flag: 'ttl', flagName: '--ttl', env: ['CACHE_TTL'] },
   { key: 'permissions_ttl' },
   { key: 'registry_only_prefix' },
+  { key: 'yaml_only_tenants' },
   { key: 'audit_log', flag: 'auditLog', flagName: '--audit-log', env: ['TENANTCTL_AUDIT_LOG'] },
   { key: 'warm_cache' },
   { key: 'resources' },
@@ -102,6 +109,15 @@ export const SETTINGS: readonly SettingDef[] = [
 ];
 
 export { parsePositiveInt } from './positive-int.js';
+
+/** A list of tenant ids (a YAML/JSON list, or one id): each valid, or a usage error naming the setting. */
+function parseIdList(value: unknown, where: string): string[] {
+  const list = Array.isArray(value) ? value : [value];
+  for (const id of list) {
+    if (typeof id !== 'string' || !isValidId(id)) throw new UsageError(`${where}: ${JSON.stringify(String(id)).slice(0, 80)} is not a valid tenant id`);
+  }
+  return [...new Set(list as string[])];
+}
 
 /** Nothing but blank lines and `#` comments. */
 const EMPTY_CONFIG = /^(?:[ \t\r]*(?:#[^\n]*)?\n)*[ \t\r]*(?:#[^\n]*)?$/;
@@ -337,6 +353,10 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   const registryOnlyPrefix = prefixPick ? String(prefixPick.value) : 'tn_';
   if (!prefixPick) record('registry_only_prefix', undefined, registryOnlyPrefix);
 
+  const yamlOnlyPick = pick('yaml_only_tenants');
+  const yamlOnlyTenants = yamlOnlyPick ? parseIdList(yamlOnlyPick.value, `${fileName}: yaml_only_tenants`) : [];
+  record('yaml_only_tenants', yamlOnlyPick, yamlOnlyTenants.length ? yamlOnlyTenants.join(', ') : undefined);
+
   const auditLog = file('audit_log');
   const warmPick = pick('warm_cache');
   if (warmPick && typeof warmPick.value !== 'boolean') throw new UsageError(`${fileName}: warm_cache must be true or false`);
@@ -361,6 +381,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     ttl,
     permissionsTtl,
     registryOnlyPrefix,
+    yamlOnlyTenants,
     families: buildFamilies({ ttl, permissionsTtl, resources, extra }),
     auditLog,
     warmCache,

@@ -28,6 +28,8 @@ export class YamlTenantSource {
     readonly registryOnlyPrefix = 'tn_',
     /** The directory was named explicitly (flag, env, config file): it must exist. */
     readonly mustExist = false,
+    /** Ids read as if their files said `yaml_only: true` (the services' hard-coded list: config yaml_only_tenants). */
+    private readonly yamlOnlyIds: ReadonlySet<string> = new Set(),
   ) {}
 
   private dirSeen = false;
@@ -245,6 +247,11 @@ export class YamlTenantSource {
         // timestamp tick (a few ms here, a second on some file systems) would keep this stamp, and the
         // stale parse would be served from then on ("racily clean", as git says). Parsed again next run.
         if (!changedJustNow(stamp)) persistent?.put(file, toParsedEntry(id, stamp, result), result instanceof TenantFileError ? undefined : result.config);
+      }
+      // Listed yaml-only: marked here, after the parse cache kept the file's own reading (a run
+      // without the setting must not find it marked). The config getter is kept, not called.
+      if (!(result instanceof TenantFileError) && !result.yamlOnly && this.yamlOnlyIds.has(id)) {
+        result = Object.defineProperties({}, { ...Object.getOwnPropertyDescriptors(result), yamlOnly: { value: true, enumerable: true, writable: true } }) as TenantDocument;
       }
       entry = { stamp, result };
       this.parsed.set(file, entry);
