@@ -1,8 +1,9 @@
-import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { UsageError, describeError } from '../errors.js';
 import { maskUrlsIn } from '../redact.js';
+import { makeDirectory } from '../make-directory.js';
 
 /** One line of the audit log: who did what to which scope, how much, and how it ended. */
 export interface AuditRecord {
@@ -54,7 +55,7 @@ export class AuditLog {
   begin(command: string, scope: unknown): void {
     if (!this.file) return;
     try {
-      mkdirSync(path.dirname(this.file), { recursive: true });
+      makeDirectory(path.dirname(this.file));
       closeSync(openSync(this.file, 'a', 0o640));
     } catch (err) {
       throw new UsageError(`audit log ${this.file} cannot be written (${(err as NodeJS.ErrnoException).code ?? describeError(err)}); nothing was done`, { reason: 'audit-log' });

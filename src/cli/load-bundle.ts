@@ -1,11 +1,12 @@
 import { isAscii } from 'node:buffer';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedDataVersionTag } from 'node:v8';
 import { Script } from 'node:vm';
 import { readOwnCacheFile, userCacheDir } from '../user-cache.js';
+import { makeDirectory } from '../make-directory.js';
 
 /** What became of V8's code cache in this run. */
 export type CodeCacheState = 'used' | 'missing' | 'rejected';
@@ -75,7 +76,7 @@ export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.Proc
     saveCodeCache() {
       if (codeCache === 'used' || cachedDataVersionTag() !== tag) return;
       try {
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        makeDirectory(dir, 0o700);
         // Unique (a same-pid process in a restarted container must not find a leftover in its way).
         const tmp = `${cacheFile}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`;
         // 'wx': a new file, never through a link or file someone put at that (predictable) name.

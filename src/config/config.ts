@@ -119,6 +119,11 @@ function parseIdList(value: unknown, where: string): string[] {
   return [...new Set(list as string[])];
 }
 
+/** Settings whose value is a mapping or list of their own (checked where they are parsed). */
+const STRUCTURED = new Set(['resources', 'families', 'yaml_only_tenants']);
+/** Settings that may also be a YAML list of strings (seeds). */
+const LISTS = new Set(['redis_cluster', 'redis_sentinel']);
+
 /** Nothing but blank lines and `#` comments. */
 const EMPTY_CONFIG = /^(?:[ \t\r]*(?:#[^\n]*)?\n)*[ \t\r]*(?:#[^\n]*)?$/;
 
@@ -137,8 +142,12 @@ function readConfigFile(file: string | undefined): Record<string, unknown> {
   if (data == null) data = {};
   if (typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${name}: must be a mapping`);
   const known = new Set(SETTINGS.map((s) => s.key));
-  for (const k of Object.keys(data as object)) {
+  for (const [k, v] of Object.entries(data as object)) {
     if (!known.has(k)) throw new UsageError(`${name}: unknown setting "${k.slice(0, 60)}"`);
+    // Checked here, not where the value is used: a flag that overrides a malformed value must not hide it.
+    if (v !== null && typeof v === 'object' && !STRUCTURED.has(k) && !(LISTS.has(k) && Array.isArray(v))) {
+      throw new UsageError(`${name}: ${k} must be a single value, not a ${Array.isArray(v) ? 'list' : 'mapping'}`);
+    }
   }
   return data as Record<string, unknown>;
 }
@@ -337,7 +346,8 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   } catch (err) {
     // Unusable, but only the commands that open the registry fail on it (exit 2 then): test-redis in a CI
     // whose DATABASE_URL is another service's mysql://, completion, schema and `config` itself still run.
-    if (!(err instanceof UsageError)) throw err;
+    // Typed on this command line, it is a mistake in this command: exit 2 for every command.
+    if (!(err instanceof UsageError) || registryPick?.source === 'flag') throw err;
     registry = { kind: 'invalid', problem: err.message };
   }
   record('registry', registryPick, registry.kind === 'invalid' ? `not usable: ${registry.problem}` : registryPick ? (registry.kind === 'embedded' ? `embedded ${registry.dir}` : registryPick.value) : `embedded ${path.join(project.dir, DEFAULT_EMBEDDED_DIR)}`);

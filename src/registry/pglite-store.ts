@@ -1,9 +1,10 @@
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { BackendUnavailableError, TenantctlError, UsageError } from '../errors.js';
 import { acquireProcessLock } from './process-lock.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
+import { makeDirectory } from '../make-directory.js';
 
 export interface PgliteOpenOptions {
   /** Create the registry when it does not exist (commands that write); reads never do. @default false */
@@ -35,7 +36,7 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
   let real: string | undefined;
   if (dir) {
     try {
-      mkdirSync(path.dirname(dir), { recursive: true });
+      makeDirectory(path.dirname(dir));
     } catch (err) {
       // A file where a parent directory should be (a `.tenantctl` file): said, not "internal error".
       throw new UsageError(`cannot create the embedded registry ${dir}: ${(err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'a file is in the way' : (err as Error).message}`);
@@ -54,7 +55,7 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
   }
   try {
     const { PGlite } = await import('@electric-sql/pglite');
-    if (real) mkdirSync(real, { recursive: true });
+    if (real) makeDirectory(real);
     // 16 MB of shared buffers instead of 128: the registry is small, and it
     // halves the process's memory (~160 MB instead of ~300 MB after open).
     const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
@@ -162,7 +163,7 @@ function prepareRegistryDir(dir: string, real: string, create: boolean): string 
   }
   // Written (and synced) before initdb puts anything in the directory, which is made first: the marker
   // names it by its identity (a marker naming no directory would match whatever is put there later).
-  mkdirSync(real, { recursive: true });
+  makeDirectory(real);
   const fd = openSync(marker, 'w');
   try {
     writeSync(fd, `tenantctl is creating the embedded registry ${real} (pid ${process.pid}, since ${new Date().toISOString()}).\nIf this file is still here, that was interrupted: the next command that writes empties the directory and creates it again.\n${IDENTITY}${directoryIdentity(real)}\n`);

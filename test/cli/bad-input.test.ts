@@ -19,6 +19,20 @@ describe('bad input', () => {
   });
   afterAll(() => ws.cleanup());
 
+  it('a directory that cannot be made under /proc (ENOENT there) is exit 2 or no cache, never a hang (Node 20\'s recursive mkdir looped for ever)', async () => {
+    const audit = await runCli(['invalidate', good, '--audit-log', '/proc/nope/audit.log'], { cwd: ws.dir, env: env(), timeoutMs: 15_000 });
+    expect(audit.code).toBe(2);
+    expectOneLineError(audit);
+    expect(audit.stderr).toMatch(/audit log \/proc\/nope\/audit\.log cannot be written \(ENOENT\); nothing was done/);
+    const reg = await runCli(['migrate-yaml', '--registry', '/proc/nope/reg'], { cwd: ws.dir, env: env(), timeoutMs: 15_000 });
+    expect(reg.code).toBe(2);
+    expect(reg.stderr).toMatch(/cannot create the embedded registry \/proc\/nope\/reg/);
+    // The user cache (parse cache, V8 code cache) there: the command answers and exits, only slower next time.
+    const cache = await runCli(['get-config', good, '--no-cache', '--json'], { cwd: ws.dir, env: { ...env(), XDG_CACHE_HOME: '/proc/nope' }, timeoutMs: 15_000 });
+    expect(cache.code, cache.stderr).toBe(0);
+    expect(JSON.parse(cache.stdout)).toMatchObject({ id: good });
+  });
+
   it('set-subscription: "none" clears the device limit and the demo expiry', async () => {
     const set = await runCli(['set-subscription', good, '--device-limit', '7', '--demo-expires', '2031-01-01T00:00:00Z', '--json'], { cwd: ws.dir, env: env() });
     expect(set.code).toBe(0);

@@ -160,4 +160,26 @@ describe('config', () => {
       bad.cleanup();
     }
   });
+
+  it('a list or mapping where one value goes is exit 2, also when a flag overrides it (ttl: [7] was taken as 7)', async () => {
+    const bad = workspace({}, { registry: false });
+    try {
+      for (const [body, args, said] of [
+        ['ttl: [7]\n', ['config'], /ttl must be a single value, not a list/],
+        ['redis_timeout_ms: { a: 1 }\n', ['config'], /redis_timeout_ms must be a single value, not a mapping/],
+        ['redis_url: [a, b]\n', ['--redis-url', 'redis://127.0.0.1:1', 'config'], /redis_url must be a single value, not a list/],
+      ] as const) {
+        writeFileSync(path.join(bad.dir, 'tenantctl.config.yaml'), body);
+        const r = await runCli([...args], { cwd: bad.dir });
+        expect(r.code, body).toBe(2);
+        expect(r.stderr.trim().split('\n'), body).toHaveLength(1);
+        expect(r.stderr).toMatch(said);
+      }
+      // Lists where lists belong still work.
+      writeFileSync(path.join(bad.dir, 'tenantctl.config.yaml'), 'redis_cluster: [127.0.0.1:7000, 127.0.0.1:7001]\nyaml_only_tenants: [example]\n');
+      expect((await runCli(['config'], { cwd: bad.dir })).code).toBe(0);
+    } finally {
+      bad.cleanup();
+    }
+  });
 });

@@ -42,6 +42,10 @@ describe('registry URLs that are not registries, or not URLs', () => {
         await runCli(['--registry', url, 'list-tenants'], { cwd }),
         await runCli(['migrate-yaml', '--tenants-dir', tenants.tenantsDir], { cwd, env: { DATABASE_URL: url } }),
         await runCli(['--registry', url, 'set-subscription', 'acme', '--tier', 'pilot_pro'], { cwd }),
+        // Typed on the command line, it is a mistake in this command even where the registry is not needed:
+        // invalidate and invalidate-all --yes went on and deleted keys, exit 0.
+        await runCli(['invalidate', 'acme', '--registry', url, '--redis-url', 'redis://127.0.0.1:1'], { cwd }),
+        await runCli(['invalidate-all', '--yes', '--registry', url, '--redis-url', 'redis://127.0.0.1:1'], { cwd }),
       ];
       for (const r of runs) {
         expect(r.code, r.stderr).toBe(2);
