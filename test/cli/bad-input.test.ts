@@ -1,4 +1,4 @@
-import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
@@ -31,6 +31,18 @@ describe('bad input', () => {
     const cache = await runCli(['get-config', good, '--no-cache', '--json'], { cwd: ws.dir, env: { ...env(), XDG_CACHE_HOME: '/proc/nope' }, timeoutMs: 15_000 });
     expect(cache.code, cache.stderr).toBe(0);
     expect(JSON.parse(cache.stdout)).toMatchObject({ id: good });
+  });
+
+  it('migrate-yaml of one bad file in a project with tiers.yaml is exit 2, not 4 (the unchanged catalogue is no item done)', async () => {
+    const broken = uniq('broken');
+    const file = ws.writeTenant(broken, 'client: [unclosed\n');
+    try {
+      const r = await runCli(['migrate-yaml', broken], { cwd: ws.dir, env: env() });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`${broken}\\.yaml:\\d+`));
+    } finally {
+      rmSync(file);
+    }
   });
 
   it('set-subscription: "none" clears the device limit and the demo expiry', async () => {

@@ -314,6 +314,20 @@ describe('CLI commands', () => {
       expectOneLineError(r);
       expect(await redis.exists(`tenant_config:${t}`)).toBe(1);
       await redis.del(`tenant_config:${t}`);
+      // The id is checked before Redis is asked: with Redis unreachable still exit 2, not 3 (invalidate and verify).
+      for (const args of [['invalidate', 'ac*'], ['verify', 'ac*']]) {
+        const down = await runCli(args, { cwd: ws.dir, env: { REDIS_URL: downUrl, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
+        expect(down.code, args.join(' ')).toBe(2);
+        expectOneLineError(down);
+        expect(down.stderr).toMatch(/invalid tenant id/);
+      }
+    });
+
+    it('a tenant named twice that nobody knows is warned once (warnings are said once each)', async () => {
+      const typo = uniq('typo');
+      const r = await runCli(['invalidate', typo, typo], { cwd: ws.dir, env: up() });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr.split(`tenant ${typo} is in neither the registry nor YAML`)).toHaveLength(2);
     });
   });
 

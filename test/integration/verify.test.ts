@@ -80,6 +80,22 @@ describe('CacheVerifier on real Redis and PGlite', () => {
 
   const secretive = 'email:\n  primary: ops@x.example\n  smtp:\n    host: "${SMTP_HOST:-smtp.default.example}"\n    password: "${X_SMTP_PASSWORD}"\ninfrastructure:\n  openai: { model: gpt-4o-mini }\nbranding: { color: "#0a5" }\n';
 
+  it('a cached value where the registry holds a ${VAR} is stale unless it is the reference or its resolution; a list that grew since is stale', async () => {
+    const [host, list] = [uniq('vh'), uniq('vl')];
+    await migrated(host, secretive);
+    await migrated(list, 'features:\n  formats: [csv, xlsx]\n');
+    const built = (await cacheAsServices(host)) as { email: { smtp: Record<string, unknown> } };
+    await own.client.set(`tenant_config:${host}`, JSON.stringify({ ...built, email: { ...built.email, smtp: { ...built.email.smtp, host: 'evil.example' } }, _meta: { source: 'database' } }), 'EX', 300);
+    const listed = (await cacheAsServices(list)) as { features: Record<string, unknown> };
+    await own.client.set(`tenant_config:${list}`, JSON.stringify({ ...listed, features: { formats: ['csv'] }, _meta: { source: 'database' } }), 'EX', 300);
+    const t = tool({ SMTP_HOST: 'smtp.services.example' });
+    const report = await verifier(t).verify({ tenants: [host, list] });
+    await t.close();
+    const found = byKey(report.entries);
+    expect(found[`tenant_config:${host}`]).toMatchObject({ status: 'stale', fields: [expect.objectContaining({ field: 'email.smtp.host', cached: 'evil.example' })] });
+    expect(found[`tenant_config:${list}`]).toMatchObject({ status: 'stale', fields: [expect.objectContaining({ field: expect.stringMatching(/^features\.formats/) })] });
+  });
+
   it('a YAML tenant\'s entry built by the services\' YAML 1.1 reader (yes -> true, 0755 -> 493) is ok; another value is stale', async () => {
     const [right, wrong] = [uniq('y11'), uniq('y11w')];
     for (const id of [right, wrong]) ws.writeTenant(id, tenantYaml(id, 'Eleven', 'flags:\n  beta: yes\n  mode: 0755\n  name: plain\n'));

@@ -96,6 +96,8 @@ describe('secrets', () => {
     const cfg = resolveAbsentSecrets({ email: { smtp: { host: 'h' } }, infrastructure: { vapi: {} } }, 'acme-eu', env);
     expect(cfg).toEqual({ email: { smtp: { host: 'h', password: 'scoped' } }, infrastructure: { vapi: { api_key: 'vapi' } } });
     expect(resolveAbsentSecrets({ email: { smtp: {} } }, 'other', env)).toEqual({ email: { smtp: { password: 'shared' } } });
+    // An empty secret (a ${VAR} unset where it was substituted) is absent too: filled from the environment.
+    expect(resolveAbsentSecrets({ email: { smtp: { password: '' } } }, 'other', env)).toEqual({ email: { smtp: { password: 'shared' } } });
     // Only `-` becomes `_` (the services' rule): acme.eu never reads acme-eu's variable.
     expect(resolveAbsentSecrets({ email: { smtp: {} } }, 'acme.eu', env)).toEqual({ email: { smtp: { password: 'shared' } } });
     expect(resolveAbsentSecrets({ email: { smtp: {} } }, 'acme.eu', { 'ACME.EU_SMTP_PASSWORD': 'dotted', ...env })).toEqual({ email: { smtp: { password: 'dotted' } } });
