@@ -178,6 +178,9 @@ export class Tenantctl {
     if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
     if (this.writablePromise) return this.writablePromise;
+    // Every write invalidates afterwards: Redis connects beside the registry's open and the write, so a
+    // silent one is found down by then instead of costing its whole timeout after them.
+    this.cache.connectSoon();
     const writable = (async () => {
       const opened = await this.registryPromise?.catch((err) => {
         if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return undefined;
@@ -205,6 +208,7 @@ export class Tenantctl {
    * failure is a warning here (the owed entries stay for the next try).
    */
   async drainOwedInvalidations(): Promise<DrainResult | undefined> {
+    this.cache.connectSoon();
     try {
       const drained = await this.outbox.drain(await this.registry());
       if (drained.status === 'failed') this.warn(`warning: ${drained.pending} invalidation(s) owed by earlier writes are still pending: ${describeError(drained.error)}`);

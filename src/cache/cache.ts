@@ -6,7 +6,7 @@ import { servicesJson } from '../json/services-json.js';
 const closedCache = () => new UsageError('this Tenantctl was closed: its cache is no longer used', { reason: 'closed' });
 
 /** How the store is opened (the ioredis adapter by default; tests may hand in another). */
-export type OpenStore = (spec: RedisSpec) => Promise<CacheStore>;
+export type OpenStore = (spec: RedisSpec, signal?: AbortSignal) => Promise<CacheStore>;
 
 /**
  * What readJsonShared keeps before it starts over (a long-lived process's
@@ -35,6 +35,8 @@ export type Attempt<T> =
 export class Cache {
   private store: CacheStore | undefined;
   private opening: Promise<CacheStore> | undefined;
+  /** Gives up the connect under way (close()). */
+  private abortOpening: AbortController | undefined;
   private downError: BackendUnavailableError | undefined;
   private warned = false;
   /** readJsonShared's parses, by key: the stored text each came from, so a changed entry is parsed again. */
@@ -88,16 +90,28 @@ export class Cache {
     return this.downError !== undefined;
   }
 
+  /**
+   * Starts connecting now, without waiting, for work that will need Redis after something slow (a
+   * registry write): a Redis that does not answer is then known down by the time it is needed. A
+   * failure is kept (not warned) for the first use, which reports it as it would have.
+   */
+  connectSoon(): void {
+    if (!this.spec || this.store || this.opening || this.downError || this.shut) return;
+    this.connected().catch(() => undefined);
+  }
+
   /** The connected store, or a typed error: not configured, unreachable, or down earlier in this run. */
   private async connected(): Promise<CacheStore> {
     if (this.shut) throw closedCache();
     if (!this.spec) throw new BackendUnavailableError('redis', 'no Redis configured', { reason: 'not-configured' });
     if (this.downError && !this.probing && this.stillDown()) throw this.downError;
     if (this.store) return this.store;
-    const open = this.options.open ?? (async (spec: RedisSpec) => (await import('./ioredis-store.js')).openIoredisStore(spec));
+    const open = this.options.open ?? (async (spec: RedisSpec, signal?: AbortSignal) => (await import('./ioredis-store.js')).openIoredisStore(spec, signal));
     const started = Date.now();
     if (!this.opening) {
-      const opening: Promise<CacheStore> = open(this.spec).then((s) => {
+      const abort = new AbortController();
+      this.abortOpening = abort;
+      const opening: Promise<CacheStore> = open(this.spec, abort.signal).then((s) => {
         this.options.debug?.(`Redis connected (${s.mode}, ${s.target}) in ${Date.now() - started} ms`);
         // Only if this is still the Cache's connect (close() may have let go of it meanwhile).
         if (this.opening === opening) {
@@ -286,6 +300,9 @@ export class Cache {
     // A connect still under way is closed when it lands (else its client would keep the process alive);
     // a later use opens a new one (unless closed for good).
     const pending = this.store ? undefined : this.opening;
+    // A connect still waiting (a silent server) is given up on now, not when its timeout ends.
+    if (pending) this.abortOpening?.abort();
+    this.abortOpening = undefined;
     this.store?.close();
     this.store = undefined;
     this.opening = undefined;

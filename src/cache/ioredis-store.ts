@@ -48,8 +48,13 @@ export function markShortLivedProcess(): void {
 
 /** Keys per pipelined batch of single-key commands. */
 const PIPELINE_BATCH = 1000;
-/** Extra time over the connect timeout before the connect deadline fires (the driver's own connectTimeout fires first). */
-const DEADLINE_MARGIN_MS = 250;
+/**
+ * Extra time over the connect timeout before the connect deadline fires: enough for the driver's own
+ * connectTimeout (same length, armed a moment earlier) to fire first with its cause. It was 250 ms: a
+ * server that accepts and never answers (a black hole, a TLS port reached without TLS) passes the TCP
+ * connect, so only this deadline ends the PING, and every such command took the timeout + 250 ms.
+ */
+const DEADLINE_MARGIN_MS = 20;
 
 // The scripts' SHAs, each computed when first needed (a command that runs no script never loads node:crypto).
 const scriptShas = new Map<string, string>();
@@ -62,7 +67,7 @@ const EACH_KEY_COMMANDS = new Set(['GET', 'EXISTS', 'UNLINK']);
  * `error` listener so ioredis never prints "Unhandled error event", a
  * deadline around every operation) for standalone, Cluster and Sentinel.
  */
-export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
+export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): Promise<CacheStore> {
   // Node reads ioredis's CommonJS exports as named exports; a bundle hands over `default` only.
   const mod = await import('ioredis');
   const { Redis: IORedis, Cluster: IOCluster } = mod.Redis ? mod : (mod as unknown as { default: typeof mod }).default;
@@ -146,7 +151,16 @@ export async function openIoredisStore(spec: RedisSpec): Promise<CacheStore> {
   }
   const sentinels = spec.topology === 'sentinel' ? new SentinelWatch((o) => new IORedis(o as RedisOptions), spec, base as Record<string, unknown>) : undefined;
   const store = new IoredisStore(client, spec, sentinels);
-  await store.connect();
+  // Given up on (the Cache closed while this connect waited on a silent server): closed now, not at its
+  // timeout, so a command that is done (a usage error found meanwhile) exits at once.
+  const giveUp = () => store.close();
+  signal?.addEventListener('abort', giveUp, { once: true });
+  try {
+    if (signal?.aborted) throw new BackendUnavailableError('redis', 'the connection to Redis was closed before it was made', { reason: 'unreachable' });
+    await store.connect();
+  } finally {
+    signal?.removeEventListener('abort', giveUp);
+  }
   return store;
 }
 

@@ -28,6 +28,11 @@ const PAGE = 10_000;
 export class InvalidationOutbox {
   constructor(private readonly deps: { cache: Cache; admin: CacheAdmin }) {}
 
+  /** A write is about to start: Redis connects beside it (see Cache.connectSoon). */
+  prepare(): void {
+    this.deps.cache.connectSoon();
+  }
+
   /** Whether there is a Redis to do invalidations with at all. */
   get cacheConfigured(): boolean {
     return this.deps.cache.configured;

@@ -8,6 +8,7 @@ import type { Registry } from '../registry/registry-store.js';
 import { hasCatalogue, tierOf, type Catalogue, type PermissionRecord, type Subscription } from '../permissions/model.js';
 import { cacheTtlFor, computePermissions, expireCachedRecord, isPermissionRecord, type PermissionBasis } from '../permissions/rules.js';
 import { FEATURE_NAME } from '../permissions/tiers-file.js';
+import { startIfSlow } from './early-start.js';
 
 export type PermissionSource = 'cache' | 'registry';
 
@@ -83,7 +84,10 @@ export class PermissionService {
   async get(business: string): Promise<PermissionLookup> {
     parseId(business, 'business');
     const key = this.key(business);
-    const hit = await this.deps.cache.readJsonText(key);
+    // A miss needs the registry: opened beside a slow cache read (a silent Redis), not after it. An early
+    // opening lives for one call (a later one must not get a store that was lost meanwhile).
+    this.early = undefined;
+    const hit = await startIfSlow(this.deps.cache.readJsonText(key), () => this.openEarly());
     const cached = hit?.value;
     if (isPermissionRecord(cached)) {
       // A record the services cached for an inactive business with features (their known bug: a suspended
@@ -195,8 +199,20 @@ export class PermissionService {
     this.deps.warn?.('warning: the registry has no feature catalogue (no permission tables, or no tiers.yaml migrated): the answer is computed without one and not cached');
   }
 
+  /** The registry opening started by openEarly, taken by the next compute (one open, one wait, even when it fails). */
+  private early: Promise<Registry> | undefined;
+
+  private openEarly(): void {
+    if (this.early) return;
+    const opening = this.deps.registry();
+    opening.catch(() => undefined);
+    this.early = opening;
+  }
+
   private async compute(business: string): Promise<PermissionLookup> {
-    const registry = await this.deps.registry();
+    const early = this.early;
+    this.early = undefined;
+    const registry = await (early ?? this.deps.registry());
     const [catalogue, subscription] = await Promise.all([registry.getCatalogue(), registry.getSubscription(business)]);
     const { record, basis } = computePermissions(subscription, catalogue, this.now());
     return { business, record, source: 'registry', basis, catalogue, subscription };

@@ -71,6 +71,8 @@ export class SubscriptionService {
    * service was given no reader.
    */
   private async asItStands(): Promise<Registry | null | undefined> {
+    // Every caller is a write that invalidates afterwards.
+    this.deps.outbox.prepare();
     if (!this.deps.readRegistry) return undefined;
     try {
       return await this.deps.readRegistry();

@@ -160,9 +160,12 @@ export class CacheVerifier {
       return report;
     };
     const stopIfAsked = () => throwIfAborted(options.signal, () => ({ done: report.summary.checked }), 'verify', finish());
-    // Redis first: without it there is nothing to verify (exit 3), and no registry is opened for nothing.
-    await this.deps.cache.need(async (s) => s.ping());
+    // Both at once: a usage error (no registry for --fix, no project at all) is said whatever Redis's
+    // state (it was exit 3 with Redis down, exit 2 with it up), and a silent Redis costs no extra wait.
+    const pinged = this.deps.cache.need(async (s) => s.ping());
+    pinged.catch(() => undefined);
     const registry = await this.openRegistry(!!options.fix);
+    await pinged;
     const check = async (batch: Claimed[]) => {
       stopIfAsked();
       await this.checkBatch(batch, registry, report, options);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
@@ -209,6 +210,19 @@ describe('tenantctl verify', () => {
         expectOneLineError(fix);
         expect(fix.stderr).toMatch(/verify --fix needs the registry to compare with/);
         expect(await own.client.exists('tenant_config:tn_only', 'permissions:y', 'tenant_config:ghost')).toBe(3);
+        // The same usage error with Redis silent: exit 2 at once (it was exit 3 after the Redis timeout).
+        const hole = net.createServer(() => undefined);
+        await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+        try {
+          const silent = await runCli(['verify', '--fix'], { cwd: yamlOnly.dir, env: { REDIS_URL: `redis://127.0.0.1:${(hole.address() as net.AddressInfo).port}`, REDIS_TIMEOUT_MS: '5000' } });
+          expect(silent.code, silent.stderr).toBe(2);
+          expectOneLineError(silent);
+          expect(silent.stderr).toMatch(/verify --fix needs the registry to compare with/);
+          // Not after the 5 s Redis timeout: the connect under way is given up when the command ends.
+          expect(silent.ms).toBeLessThan(4000);
+        } finally {
+          hole.close();
+        }
       } finally {
         await own.client.del('tenant_config:tn_only', 'permissions:y', 'tenant_config:ghost');
         yamlOnly.cleanup();
