@@ -23,6 +23,8 @@ export interface ChangeResult {
   subscription: Subscription;
   /** `permissions:<business>` was deleted (true), Redis is not configured, or it could not be (false: the cache may be stale up to its TTL). */
   cacheInvalidated: boolean | 'not-configured';
+  /** Why it could not be (cacheInvalidated false); the invalidation stays owed in the registry for the next write. */
+  cacheError?: string;
 }
 
 /** What a registry that does not exist yet holds. */
@@ -174,11 +176,11 @@ export class SubscriptionService {
       throw new PartialFailureError(`the subscription of ${next.business_id} changed in the registry while this command ran; nothing written, run it again`);
     }
     const drained = await this.deps.outbox.drain(registry);
-    if (drained.status === 'failed') this.deps.warn?.(`warning: permissions:${next.business_id} not invalidated yet (the next write command will): ${describeError(drained.error)}`);
     return {
       business: next.business_id,
       subscription: next,
       cacheInvalidated: drained.status === 'not-configured' ? 'not-configured' : drained.status === 'done',
+      ...(drained.status === 'failed' && { cacheError: describeError(drained.error) }),
     };
   }
 }

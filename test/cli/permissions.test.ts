@@ -156,7 +156,11 @@ describe('permission commands', () => {
       const id = uniq('dn');
       const r = await cli(['set-subscription', id, '--tier', 'pilot_pro', '--json'], down());
       expect(r.code).toBe(4);
-      expect(JSON.parse(r.stdout)).toMatchObject({ cacheInvalidated: false, subscription: { tier: 'pilot_pro' } });
+      expect(JSON.parse(r.stdout)).toMatchObject({ cacheInvalidated: false, subscription: { tier: 'pilot_pro' }, cacheError: expect.stringMatching(/Redis/) });
+      // One line for one problem: the error says what was done, what was not, why and what does it later
+      // (a warning repeated the unreachable message before it).
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(/registry updated, but permissions:\S+ was not invalidated .*invalidate --pending.*: Redis at/);
       expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(0);
     });
   });

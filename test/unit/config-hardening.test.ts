@@ -46,8 +46,10 @@ describe('configuration: values that were silently misread', () => {
     const cwd = project();
     for (const value of ['host=127.0.0.1 user=postgres password=S3cretDSN dbname=test', 'host = 127.0.0.1 password = S3cretDSN', "host=h password='S3cretDSN x'", '//postgres:S3cretDSN@127.0.0.1/test', 'postgres@127.0.0.1:5432/test', '127.0.0.1:5432/test']) {
       for (const [flags, env] of [[{ registry: value }, {}], [{}, { DATABASE_URL: value }]] as const) {
-        const spec = resolveConfig(flags, env, cwd).registry;
+        // From the environment the spec is marked invalid (only commands that open the registry fail); typed as
+        // a flag, resolving the configuration fails at once.
         const message = usageMessage(() => {
+          const spec = resolveConfig(flags, env, cwd).registry;
           if (spec.kind === 'invalid') throw new UsageError(spec.problem);
         });
         expect(message).toMatch(/not a directory/);
@@ -93,11 +95,12 @@ describe('configuration: values that were silently misread', () => {
 
   it('a text setting given as a list or mapping, an empty one, and unknown keys in a family are usage errors', () => {
     for (const [text, want] of [
-      ['registry_only_prefix: [ac]\n', /registry_only_prefix must be a string/],
-      ['tenants_dir: [a, b]\n', /tenants_dir must be a string/],
+      ['registry_only_prefix: [ac]\n', /registry_only_prefix must be a single value, not a list/],
+      ['tenants_dir: [a, b]\n', /tenants_dir must be a single value, not a list/],
+      ['tenants_dir: true\n', /tenants_dir must be a string/],
       ['tenants_dir: ""\n', /tenants_dir is empty/],
-      ['audit_log: { file: x }\n', /audit_log must be a string/],
-      ['registry: { url: x }\n', /registry must be a string/],
+      ['audit_log: { file: x }\n', /audit_log must be a single value, not a mapping/],
+      ['registry: { url: x }\n', /registry must be a single value, not a mapping/],
       ['families:\n  - { name: app, pattern: "app:{tenant}:*", tll: 1800 }\n', /families\[0\]: unknown key "tll"/],
     ] as const) {
       expect(usageMessage(() => resolveConfig({}, {}, project({ 'tenantctl.config.yaml': text }))), text).toMatch(want);

@@ -9,7 +9,7 @@ export function subscriptionChangeResult(r: ChangeResult): CommandResult {
     data: r,
     counts: { written: 1, invalidated: r.cacheInvalidated === true ? 1 : 0 },
     failure: r.cacheInvalidated === false
-      ? new PartialFailureError(`registry updated, but permissions:${r.business} was not invalidated (stale for up to its TTL)`)
+      ? new PartialFailureError(`registry updated, but permissions:${r.business} was not invalidated (stale for up to its TTL; the next write command or \`tenantctl invalidate --pending\` does it)${r.cacheError ? `: ${r.cacheError}` : ''}`)
       : undefined,
     render: (out) => {
       out.table(['business', 'tier', 'status', 'demo_expires_at', 'overrides', 'cache'], [[
