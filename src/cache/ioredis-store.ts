@@ -181,6 +181,14 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
   if (spec.topology === 'sentinel' && /^All sentinels are unreachable/.test(text) && !/Last error/.test(text)) {
     return `no Sentinel there knows a master named "${spec.sentinelMaster}" (check --sentinel-master / REDIS_SENTINEL_MASTER)`;
   }
+  // The driver's connect timeout says only "connect ETIMEDOUT": the timeout set is said, and a TLS
+  // handshake a plain server never answers (rediss:// to a redis:// port) is the usual cause.
+  if (/\bETIMEDOUT\b|timed out/.test(text)) {
+    const said = /timeout \d+ ms/.test(text) ? text : `${text} (timeout ${spec.timeoutMs} ms)`;
+    return spec.tls ? `${said}; if it is a plain, non-TLS port, it never answers the TLS handshake: redis:// for it` : said;
+  }
+  // A TLS-only port reached without TLS drops the connection at the first bytes.
+  if (!spec.tls && /\b(ECONNRESET|EPIPE)\b/.test(text)) return `${text} (the server dropped the connection: a TLS-only port? rediss:// for TLS)`;
   return text;
 }
 

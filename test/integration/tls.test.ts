@@ -40,6 +40,8 @@ describe('TLS (rediss://) against a TLS-only redis-server', () => {
     const r = await runCli(['test-redis'], { env: { REDIS_URL: `redis://:tlspass@127.0.0.1:${server.port}`, REDIS_TIMEOUT_MS: '500' } });
     expect(r.code).toBe(3);
     expect(r.ms).toBeLessThan(500 + 2000);
+    // Said as what it likely is (it was a bare "write ECONNRESET").
+    expect(r.stderr).toMatch(/a TLS-only port\? rediss:\/\/ for TLS/);
   });
 });
 
@@ -62,5 +64,11 @@ describe('TLS files beside a plain redis:// server', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).ok).toBe(true);
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/env REDIS_CA_CERT not used: the Redis URL \(--redis-url\) is redis:\/\/, so no TLS/)]);
+  });
+
+  it('rediss:// to this plain server: exit 3 within the timeout, and the message says the timeout and the likely cause (it was a bare "connect ETIMEDOUT")', async () => {
+    const r = await runCli(['test-redis', '--redis-url', `rediss://127.0.0.1:${plain.port}`], { env: { REDIS_TIMEOUT_MS: '700' } });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/timeout 700 ms\)?; if it is a plain, non-TLS port, it never answers the TLS handshake: redis:\/\/ for it/);
   });
 });
