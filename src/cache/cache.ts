@@ -86,6 +86,11 @@ export class Cache {
     return this.spec?.display;
   }
 
+  /** Connected now (a read goes straight to the server, no connect first). */
+  get connectedNow(): boolean {
+    return this.store !== undefined;
+  }
+
   get isDown(): boolean {
     return this.downError !== undefined;
   }

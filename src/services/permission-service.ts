@@ -87,7 +87,9 @@ export class PermissionService {
     // A miss needs the registry: opened beside a slow cache read (a silent Redis), not after it. An early
     // opening lives for one call (a later one must not get a store that was lost meanwhile).
     this.early = undefined;
-    const hit = await startIfSlow(this.deps.cache.readJsonText(key), () => this.openEarly());
+    // Connected already (a long-lived library): no timer per read; the overlap is for the connect's wait.
+    const read = this.deps.cache.readJsonText(key);
+    const hit = await (this.deps.cache.connectedNow ? read : startIfSlow(read, () => this.openEarly()));
     const cached = hit?.value;
     if (isPermissionRecord(cached)) {
       // A record the services cached for an inactive business with features (their known bug: a suspended

@@ -158,7 +158,8 @@ export class TenantConfigService {
       // opening lives for one call (a later one must not get a store that was lost meanwhile).
       this.early = undefined;
       const read = shared ? cache.readJsonShared(key) : cache.readJson(key);
-      const hit = await startIfSlow(read, () => this.openEarly());
+      // Connected already (a long-lived library): no timer per read; the overlap is for the connect's wait.
+      const hit = await (cache.connectedNow ? read : startIfSlow(read, () => this.openEarly()));
       if (hit && typeof hit === 'object' && !Array.isArray(hit)) {
         return { source: 'cache', config: hit as Record<string, unknown> };
       }
