@@ -86,11 +86,6 @@ export class Cache {
     return this.spec?.display;
   }
 
-  /** Connected now (a read goes straight to the server, no connect first). */
-  get connectedNow(): boolean {
-    return this.store !== undefined;
-  }
-
   get isDown(): boolean {
     return this.downError !== undefined;
   }
@@ -102,8 +97,14 @@ export class Cache {
    */
   connectSoon(): void {
     if (!this.spec || this.store || this.opening || this.downError || this.shut) return;
-    this.connected().catch(() => undefined);
+    this.connected().catch(() => {
+      // Down, and said by no one yet: the next fallback read says it (a need/attempt caller reports its own).
+      this.unsaid = true;
+    });
   }
+
+  /** Redis was found down by connectSoon and no caller has reported it yet. */
+  private unsaid = false;
 
   /** The connected store, or a typed error: not configured, unreachable, or down earlier in this run. */
   private async connected(): Promise<CacheStore> {
@@ -132,16 +133,29 @@ export class Cache {
       });
       this.opening = opening;
     }
+    const opening = this.opening;
     try {
-      return await this.opening;
+      return await opening;
     } catch (err) {
+      // Let go of meanwhile (close(), or another waiter already marked Redis down): nothing more to mark.
+      // A connect close() gave up on is no Redis failure: a later use must open a new one, not find it down.
+      if (this.opening !== opening) {
+        throw this.downError ?? (err instanceof BackendUnavailableError ? err : new BackendUnavailableError('redis', `Redis failed: ${describeError(err)}`, { cause: err }));
+      }
       throw this.markDown(err);
     }
   }
 
   /** Runs an operation that needs Redis; any failure marks it down and is thrown as BackendUnavailableError. */
   async need<T>(op: (store: CacheStore) => Promise<T>): Promise<T> {
-    const store = await this.connected();
+    let store: CacheStore;
+    try {
+      store = await this.connected();
+    } catch (err) {
+      // Its caller reports the failure (attempt's too): a connectSoon failure needs no warning after it.
+      this.unsaid = false;
+      throw err;
+    }
     try {
       return await op(store);
     } catch (err) {
@@ -158,7 +172,12 @@ export class Cache {
 
   /** Runs a read on the fallback path: without Redis, or when it fails, one warning and `fallback`. */
   async orElse<T>(op: (store: CacheStore) => Promise<T>, fallback: T): Promise<T> {
-    if (!this.shut && (!this.spec || this.stillDown())) return fallback;
+    if (!this.shut && (!this.spec || this.stillDown())) {
+      // Found down by connectSoon's connect, which nobody reported: said once here.
+      if (this.unsaid && this.downError) this.warnOnce(this.downError);
+      this.unsaid = false;
+      return fallback;
+    }
     try {
       // Connected: straight to the operation (a cached read's hot path: need() would add two awaits).
       return await (this.store ? op(this.store) : this.need(op));

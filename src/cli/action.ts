@@ -51,6 +51,10 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
     let result: CommandResult | undefined;
     let thrown: unknown;
     try {
+      // A --registry typed on this command line that is no registry is this command's mistake, even where the
+      // registry is not needed (invalidate deleted keys, exit 0); `config` shows it, to diagnose it.
+      const registry = ctx.config.registry;
+      if (registry.kind === 'invalid' && registry.fromFlag && cmd.name() !== 'config') throw new UsageError(registry.problem);
       result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
       // Stopped by a signal that came after the last batch (or while one call waited): the answer is
       // complete and shown, but the run was asked to stop: 130 / 143, as every interrupted run.

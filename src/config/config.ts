@@ -346,9 +346,10 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   } catch (err) {
     // Unusable, but only the commands that open the registry fail on it (exit 2 then): test-redis in a CI
     // whose DATABASE_URL is another service's mysql://, completion, schema and `config` itself still run.
-    // Typed on this command line, it is a mistake in this command: exit 2 for every command.
-    if (!(err instanceof UsageError) || registryPick?.source === 'flag') throw err;
-    registry = { kind: 'invalid', problem: err.message };
+    // Typed on this command line (fromFlag), it is a mistake in this command: every command but `config`
+    // (which shows it) fails on it (see action.ts).
+    if (!(err instanceof UsageError)) throw err;
+    registry = { kind: 'invalid', problem: err.message, ...(registryPick?.source === 'flag' && { fromFlag: true }) };
   }
   record('registry', registryPick, registry.kind === 'invalid' ? `not usable: ${registry.problem}` : registryPick ? (registry.kind === 'embedded' ? `embedded ${registry.dir}` : registryPick.value) : `embedded ${path.join(project.dir, DEFAULT_EMBEDDED_DIR)}`);
   const registryTimeoutMs = int('registry_timeout_ms', 'registry timeout', 5000, MAX_TIMEOUT_MS);

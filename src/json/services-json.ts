@@ -10,9 +10,11 @@
  * the caller writes nothing rather than other bytes: an integer past 2^53
  * (the digits were lost when it was read), NaN and the infinities (Python
  * writes `NaN` / `Infinity`, which no JSON reader of ours takes back), and
- * -0. One ambiguity is left: a whole number is written as an integer, as the
- * source said it in nearly every case (`1`); a float written `1.0` in YAML or
- * jsonb has become the number 1 by the time it gets here.
+ * -0. Two differences are left: a whole number is written as an integer, as the
+ * source said it in nearly every case (`1`), but a float written `1.0` in YAML
+ * or jsonb has become the number 1 by the time it gets here; and keys that are
+ * integers (`"443"`) come first in a JavaScript object, where Python keeps the
+ * order they were read in. Same meaning, other bytes.
  */
 export class NotServicesJson extends Error {
   /** The key path of the value, outermost first. */

@@ -9,7 +9,7 @@ export type RegistrySpec =
   | { kind: 'postgres'; url: string }
   | { kind: 'supabase'; url: string; key: string }
   /** A setting that names no usable registry: opening it is that usage error (other commands run). */
-  | { kind: 'invalid'; problem: string };
+  | { kind: 'invalid'; problem: string; fromFlag?: boolean };
 
 /** The default embedded registry directory, relative to the project directory. */
 export const DEFAULT_EMBEDDED_DIR = path.join('.tenantctl', 'registry');

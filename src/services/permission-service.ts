@@ -8,7 +8,7 @@ import type { Registry } from '../registry/registry-store.js';
 import { hasCatalogue, tierOf, type Catalogue, type PermissionRecord, type Subscription } from '../permissions/model.js';
 import { cacheTtlFor, computePermissions, expireCachedRecord, isPermissionRecord, type PermissionBasis } from '../permissions/rules.js';
 import { FEATURE_NAME } from '../permissions/tiers-file.js';
-import { startIfSlow } from './early-start.js';
+import { NotServicesJson } from '../json/services-json.js';
 
 export type PermissionSource = 'cache' | 'registry';
 
@@ -84,12 +84,7 @@ export class PermissionService {
   async get(business: string): Promise<PermissionLookup> {
     parseId(business, 'business');
     const key = this.key(business);
-    // A miss needs the registry: opened beside a slow cache read (a silent Redis), not after it. An early
-    // opening lives for one call (a later one must not get a store that was lost meanwhile).
-    this.early = undefined;
-    // Connected already (a long-lived library): no timer per read; the overlap is for the connect's wait.
-    const read = this.deps.cache.readJsonText(key);
-    const hit = await (this.deps.cache.connectedNow ? read : startIfSlow(read, () => this.openEarly()));
+    const hit = await this.deps.cache.readJsonText(key);
     const cached = hit?.value;
     if (isPermissionRecord(cached)) {
       // A record the services cached for an inactive business with features (their known bug: a suspended
@@ -174,10 +169,17 @@ export class PermissionService {
     // A live demo with under a second left: answered, not cached (it would outlive its expiry).
     if (ttl <= 0) return this.settled(business, first);
     let second: PermissionLookup | undefined;
-    const kept = await this.deps.cache.writeJsonIfCurrent(this.key(business), first.record, ttl, async () => {
-      second = await this.compute(business);
-      return sameInputs(first, second);
-    });
+    let kept: boolean;
+    try {
+      kept = await this.deps.cache.writeJsonIfCurrent(this.key(business), first.record, ttl, async () => {
+        second = await this.compute(business);
+        return sameInputs(first, second);
+      });
+    } catch (err) {
+      // A record the services would write as other text (a device limit past 2^53): answered, not cached.
+      if (!(err instanceof NotServicesJson)) throw err;
+      return this.settled(business, first);
+    }
     if (kept) return first;
     // Redis down (nothing written, nothing read again), or a write under way: an answer from one version.
     return this.settled(business, second ?? first);
@@ -201,20 +203,8 @@ export class PermissionService {
     this.deps.warn?.('warning: the registry has no feature catalogue (no permission tables, or no tiers.yaml migrated): the answer is computed without one and not cached');
   }
 
-  /** The registry opening started by openEarly, taken by the next compute (one open, one wait, even when it fails). */
-  private early: Promise<Registry> | undefined;
-
-  private openEarly(): void {
-    if (this.early) return;
-    const opening = this.deps.registry();
-    opening.catch(() => undefined);
-    this.early = opening;
-  }
-
   private async compute(business: string): Promise<PermissionLookup> {
-    const early = this.early;
-    this.early = undefined;
-    const registry = await (early ?? this.deps.registry());
+    const registry = await this.deps.registry();
     const [catalogue, subscription] = await Promise.all([registry.getCatalogue(), registry.getSubscription(business)]);
     const { record, basis } = computePermissions(subscription, catalogue, this.now());
     return { business, record, source: 'registry', basis, catalogue, subscription };

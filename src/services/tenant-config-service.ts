@@ -13,7 +13,6 @@ import { substitute } from '../tenants/substitution.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
 import { tenantVersion } from '../registry/content-hash.js';
 import { NotServicesJson, servicesJson } from '../json/services-json.js';
-import { startIfSlow } from './early-start.js';
 import type { Yaml11Difference } from '../yaml/yaml11.js';
 
 export type ConfigSource = 'cache' | 'database' | 'yaml';
@@ -152,14 +151,14 @@ export class TenantConfigService {
     // whose substitution copies everything) only a new top level, which withMeta makes.
     const own = (config: Record<string, unknown>) => (shared ? config : structuredClone(config));
     if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(own(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true, fileWarnings: doc.warnings };
+    // Listed yaml-only with no readable file: the services answer from YAML alone (nothing), never the cache or registry.
+    if (source.listedYamlOnly(id)) {
+      if (fileError) throw fileError;
+      throw new NotFoundError(`tenant ${id} is YAML-only (yaml_only_tenants) and has no file in ${source.dir}`);
+    }
 
     if (!options.noCache) {
-      // A miss needs the registry: opened beside a slow cache read (a silent Redis), not after it. An early
-      // opening lives for one call (a later one must not get a store that was lost meanwhile).
-      this.early = undefined;
-      const read = shared ? cache.readJsonShared(key) : cache.readJson(key);
-      // Connected already (a long-lived library): no timer per read; the overlap is for the connect's wait.
-      const hit = await (cache.connectedNow ? read : startIfSlow(read, () => this.openEarly()));
+      const hit = await (shared ? cache.readJsonShared(key) : cache.readJson(key));
       if (hit && typeof hit === 'object' && !Array.isArray(hit)) {
         return { source: 'cache', config: hit as Record<string, unknown> };
       }
@@ -315,22 +314,10 @@ export class TenantConfigService {
    * not created yet: as if empty, said once) or unreachable (said once; the
    * answer then comes from YAML).
    */
-  /** The registry opening started by openEarly, taken by the next readableRegistry (one open, one wait, even when it fails). */
-  private early: Promise<RegistryStore> | undefined;
-
-  private openEarly(): void {
-    if (this.early || this.registryDown || this.registryAbsent) return;
-    const opening = this.deps.registry();
-    opening.catch(() => undefined);
-    this.early = opening;
-  }
-
   private async readableRegistry(fallback: string): Promise<RegistryStore | undefined> {
-    const early = this.early;
-    this.early = undefined;
     if (this.registryDown || this.registryAbsent) return undefined;
     try {
-      return await (early ?? this.deps.registry());
+      return await this.deps.registry();
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
       if (err.reason === 'not-configured') {

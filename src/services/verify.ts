@@ -13,22 +13,51 @@ import { resolveAbsentSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
 import { isMap } from '../tenants/plain-object.js';
 import { yaml11Value, type Yaml11Difference } from '../yaml/yaml11.js';
+import { pythonNumber } from '../json/services-json.js';
 import { comparableConfig, diffConfigs, diffPermissionRecords, type FieldDiff } from './config-comparison.js';
 
 export type { FieldDiff } from './config-comparison.js';
 
-/** The config as a YAML 1.1 reader read it (the differences' values replaced), or undefined where it has no JSON form. */
+/**
+ * The config as the services' YAML 1.1 reader (PyYAML) read it and their json.dumps wrote it: values
+ * replaced (`yes` -> true), then keys renamed (`on:` -> "true", as json.dumps writes a True key),
+ * deepest first so that every path is still valid when it is used. Undefined where there is no JSON
+ * form (a timestamp, the merge key).
+ */
 function readAs11(config: Record<string, unknown>, differences: readonly Yaml11Difference[]): Record<string, unknown> | undefined {
   const copy = structuredClone(config);
-  for (const d of differences) {
-    const v = yaml11Value(d.source);
-    if (d.key || !v || !d.path.length) return undefined;
+  const parentOf = (path: readonly string[]) => {
     let at: unknown = copy;
-    for (const k of d.path.slice(0, -1)) at = isMap(at) || Array.isArray(at) ? (at as Record<string, unknown>)[k] : undefined;
-    if (!isMap(at) && !Array.isArray(at)) return undefined;
-    (at as Record<string, unknown>)[d.path[d.path.length - 1]] = v.value;
+    for (const k of path.slice(0, -1)) at = isMap(at) || Array.isArray(at) ? (at as Record<string, unknown>)[k] : undefined;
+    return isMap(at) || Array.isArray(at) ? (at as Record<string, unknown>) : undefined;
+  };
+  const keys = differences.filter((d) => d.key).sort((a, b) => b.path.length - a.path.length);
+  for (const d of [...differences.filter((d) => !d.key), ...keys]) {
+    const v = yaml11Value(d.source);
+    const parent = d.path.length ? parentOf(d.path) : undefined;
+    if (!v || !parent) return undefined;
+    const last = d.path[d.path.length - 1];
+    if (!d.key) {
+      parent[last] = v.value;
+      continue;
+    }
+    if (Array.isArray(parent)) return undefined;
+    const renamed = pythonKey(v.value);
+    if (renamed === undefined) return undefined;
+    if (renamed === last) continue;
+    parent[renamed] = parent[last];
+    delete parent[last];
   }
   return copy;
+}
+
+/** A dict key as Python's json.dumps writes it (True -> "true", None -> "null", 1 -> "1"). */
+function pythonKey(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v === null) return 'null';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'number' && Number.isFinite(v)) return Number.isInteger(v) ? String(v) : pythonNumber(v);
+  return undefined;
 }
 
 /** The two families verify checks: the ones whose content the registry and YAML fully determine. */

@@ -51,6 +51,11 @@ export class YamlTenantSource {
     return this.allows(id) && isValidId(id) && !id.startsWith('.');
   }
 
+  /** Listed in yaml_only_tenants: YAML alone answers for it, file or no file (as the services' hard-coded list). */
+  listedYamlOnly(id: string): boolean {
+    return this.yamlOnlyIds.has(id);
+  }
+
   /** True when `id` may live in YAML at all. */
   allows(id: string): boolean {
     return !(this.registryOnlyPrefix && id.startsWith(this.registryOnlyPrefix));

@@ -47,6 +47,11 @@ describe('registry URLs that are not registries, or not URLs', () => {
         await runCli(['invalidate', 'acme', '--registry', url, '--redis-url', 'redis://127.0.0.1:1'], { cwd }),
         await runCli(['invalidate-all', '--yes', '--registry', url, '--redis-url', 'redis://127.0.0.1:1'], { cwd }),
       ];
+      // `config` shows it (it is the command to diagnose it with): exit 0, the problem in its table, masked.
+      const shown = await runCli(['--registry', url, 'config', '--json'], { cwd });
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(shown.stdout).toMatch(/not usable/);
+      expect(shown.stdout).not.toContain('secret');
       for (const r of runs) {
         expect(r.code, r.stderr).toBe(2);
         expectOneLineError(r);

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
@@ -35,6 +35,20 @@ describe('yaml_only_tenants: the services\' hard-coded YAML-only list', () => {
     expect(await own.client.exists(`tenant_config:${listed}`)).toBe(0);
     const shown = await runCli(['config', '--json'], { cwd: ws.dir, env: env() });
     expect(shown.stdout).toContain(listed);
+  });
+
+  it('a listed tenant with no file is not found (exit 1), even with a registry row and a cached entry: YAML alone answers for it', async () => {
+    config(`yaml_only_tenants: [${other}]\n`);
+    await own.client.set(`tenant_config:${other}`, '{"client": {"id": "x", "name": "cached"}}');
+    rmSync(path.join(ws.tenantsDir, `${other}.yaml`));
+    try {
+      const r = await runCli(['get-config', other], { cwd: ws.dir, env: env() });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/is YAML-only \(yaml_only_tenants\) and has no file/);
+    } finally {
+      ws.writeTenant(other, tenantYaml(other, 'Other'));
+      await own.client.del(`tenant_config:${other}`);
+    }
   });
 
   it('without the setting the file\'s own reading comes back (the parse cache kept the file, not the list)', async () => {

@@ -55,6 +55,50 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     expect(closed).toBe(1);
   });
 
+  it('close() during a connect to a silent server gives it up at once, and a later use opens a new one (it found Redis down)', async () => {
+    const sockets: net.Socket[] = [];
+    const hole = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+    let target = `redis://127.0.0.1:${(hole.address() as net.AddressInfo).port}`;
+    const cache = new Cache(specFor(server.url), { open: (_spec, signal) => openIoredisStore(specFor(target), signal), retryAfterMs: 60_000 });
+    try {
+      const started = Date.now();
+      cache.connectSoon();
+      const waiting = cache.attempt((s) => s.ping());
+      await new Promise((r) => setTimeout(r, 50));
+      cache.close();
+      expect((await waiting).status).toBe('failed');
+      // Given up at once, not at the connect timeout.
+      expect(Date.now() - started).toBeLessThan(TIMEOUT);
+      // Not marked down by the connect close() gave up on: the next use reaches the (now healthy) server.
+      target = server.url;
+      await new Promise((r) => setTimeout(r, 20));
+      expect(cache.isDown).toBe(false);
+      expect(await cache.attempt((s) => s.ping())).toMatchObject({ status: 'done' });
+    } finally {
+      cache.close();
+      sockets.forEach((s) => s.destroy());
+      hole.close();
+    }
+  });
+
+  it('a connect started early (connectSoon) that fails is warned once, at the first read that falls back (it fell back silently)', async () => {
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(`redis://127.0.0.1:${await freePort()}`), { warn: (m) => warnings.push(m) });
+    try {
+      cache.connectSoon();
+      await new Promise((r) => setTimeout(r, TIMEOUT + 100));
+      expect(cache.isDown).toBe(true);
+      expect(warnings).toEqual([]);
+      expect(await cache.readJson('k')).toBeUndefined();
+      expect(await cache.readJson('k')).toBeUndefined();
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/ECONNREFUSED.*continuing without the cache/);
+    } finally {
+      cache.close();
+    }
+  });
+
   it('connects, answers, and closes', async () => {
     const store = await open(server.url);
     expect(await store.ping()).toBeGreaterThan(0);

@@ -141,6 +141,17 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     }
   });
 
+  it('a record the services would write as other text (a device limit past 2^53) is answered, not cached (it was an internal error, exit 70)', async () => {
+    const id = await business({ tier: 'pilot_pro', overrides: { max_devices: 1e20 } });
+    const t = tool();
+    try {
+      expect(await t.permissions.check(id, 'has_payroll')).toMatchObject({ granted: true, source: 'registry' });
+      expect(await redis.exists(`permissions:${id}`)).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a demo expiry is cached as the services write it: whole seconds and Z, the fraction cut (seed 002)', async () => {
     const expiry = new Date(Math.floor(clock.getTime() / 1000) * 1000 + 3_600_000 + 750);
     const id = await business({ tier: 'demo', demo_expires_at: expiry.toISOString() });

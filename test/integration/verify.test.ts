@@ -98,14 +98,15 @@ describe('CacheVerifier on real Redis and PGlite', () => {
 
   it('a YAML tenant\'s entry built by the services\' YAML 1.1 reader (yes -> true, 0755 -> 493) is ok; another value is stale', async () => {
     const [right, wrong] = [uniq('y11'), uniq('y11w')];
-    for (const id of [right, wrong]) ws.writeTenant(id, tenantYaml(id, 'Eleven', 'flags:\n  beta: yes\n  mode: 0755\n  name: plain\n'));
+    // Keys too: `on:` is the key true to PyYAML, written "true" by json.dumps (a value under it differs as well).
+    for (const id of [right, wrong]) ws.writeTenant(id, tenantYaml(id, 'Eleven', 'flags:\n  beta: yes\n  mode: 0755\n  name: plain\n  on:\n    email: no\n'));
     const t = tool();
     const { config } = await t.tenants.get(right, { noCache: true });
-    expect(config).toMatchObject({ flags: { beta: 'yes', mode: 755 } });
+    expect(config).toMatchObject({ flags: { beta: 'yes', mode: 755, on: { email: 'no' } } });
     const services = (id: string, flags: Record<string, unknown>) =>
       own.client.set(`tenant_config:${id}`, JSON.stringify({ client: { id, name: 'Eleven' }, flags, _meta: { source: 'yaml' } }), 'EX', 300);
-    await services(right, { beta: true, mode: 493, name: 'plain' });
-    await services(wrong, { beta: false, mode: 493, name: 'plain' });
+    await services(right, { beta: true, mode: 493, name: 'plain', true: { email: false } });
+    await services(wrong, { beta: false, mode: 493, name: 'plain', true: { email: false } });
     const report = await verifier(t).verify({ tenants: [right, wrong] });
     await t.close();
     const found = byKey(report.entries);
