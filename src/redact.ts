@@ -37,6 +37,16 @@ function decodeSafe(s: string): string {
   }
 }
 
+/**
+ * A command-line argument, masked: one that is a URL (or `--flag=URL`) is masked whole, so a password
+ * holding a blank or a quote is masked too (maskUrlsIn stops a URL at those); any other, as free text.
+ */
+export function maskArgument(arg: string): string {
+  const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+  if (eq > 0) return `${arg.slice(0, eq + 1)}${maskArgument(arg.slice(eq + 1))}`;
+  return /^\s*(?:[a-z][a-z0-9+.-]*:|\/\/)/i.test(arg) && arg.includes('@') ? maskUrl(arg) : maskUrlsIn(arg);
+}
+
 /** Masks every URL found inside free text (an error message that quotes a connection string). */
 export function maskUrlsIn(text: string): string {
   return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (u) => maskUrl(u));

@@ -2,7 +2,7 @@ import { appendFileSync, closeSync, openSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { UsageError, describeError } from '../errors.js';
-import { maskUrlsIn } from '../redact.js';
+import { maskArgument, maskUrlsIn } from '../redact.js';
 import { makeDirectory } from '../make-directory.js';
 
 /** One line of the audit log: who did what to which scope, how much, and how it ended. */
@@ -72,7 +72,7 @@ export class AuditLog {
       host: hostname(),
       pid: process.pid,
       command: this.pending.command,
-      argv: process.argv.slice(2).map((a) => maskUrlsIn(a)),
+      argv: process.argv.slice(2).map((a) => maskArgument(a)),
       scope: this.pending.scope,
       ...(counts ? { counts } : {}),
       outcome,

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { BackendUnavailableError, TenantctlError, UsageError } from '../errors.js';
 import { acquireProcessLock } from './process-lock.js';
@@ -55,7 +55,7 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
   }
   try {
     const { PGlite } = await import('@electric-sql/pglite');
-    if (real) makeDirectory(real);
+    if (real) ownerOnly(real);
     // 16 MB of shared buffers instead of 128: the registry is small, and it
     // halves the process's memory (~160 MB instead of ~300 MB after open).
     const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
@@ -163,7 +163,7 @@ function prepareRegistryDir(dir: string, real: string, create: boolean): string 
   }
   // Written (and synced) before initdb puts anything in the directory, which is made first: the marker
   // names it by its identity (a marker naming no directory would match whatever is put there later).
-  makeDirectory(real);
+  makeDirectory(real, 0o700);
   const fd = openSync(marker, 'w');
   try {
     writeSync(fd, `tenantctl is creating the embedded registry ${real} (pid ${process.pid}, since ${new Date().toISOString()}).\nIf this file is still here, that was interrupted: the next command that writes empties the directory and creates it again.\n${IDENTITY}${directoryIdentity(real)}\n`);
@@ -240,4 +240,15 @@ function checkRegistryDir(dir: string): void {
     return; // not there yet: reads say so, a write creates it
   }
   if (!isDir) throw new UsageError(`the embedded registry ${dir} is a file, not a directory`, { reason: 'bad-registry' });
+}
+
+/**
+ * The data directory made (if missing) and kept 0700, as PostgreSQL keeps its own: PGlite writes its
+ * files 0666, so under a 022 umask any local user could read the tenants' rows in pg_wal or append to
+ * postgresql.conf. A directory of another owner is left to its owner.
+ */
+function ownerOnly(dir: string): void {
+  makeDirectory(dir, 0o700);
+  const st = statSync(dir);
+  if ((st.mode & 0o077) !== 0 && (typeof process.getuid !== 'function' || st.uid === process.getuid())) chmodSync(dir, 0o700);
 }

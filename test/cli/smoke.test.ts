@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, runCli, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
@@ -28,6 +28,21 @@ describe('the CLI end to end on the embedded registry', () => {
     expect(JSON.parse(warm.stdout)).toMatchObject({ source: 'database' });
     const second = await runCli(['get-config', id, '--json'], { cwd: ws.dir, env });
     expect(JSON.parse(second.stdout)).toMatchObject({ source: 'cache', config: { _meta: { source: 'cache', origin: 'database' } } });
+  });
+
+  it('the embedded registry directory is the owner\'s alone (0700, as PostgreSQL keeps its data directory): PGlite writes its files 0666', async () => {
+    // The template copy the workspace starts from has the umask's modes (0755): opening it makes it 0700.
+    chmodSync(ws.registryDir, 0o755);
+    expect((await runCli(['list-tenants'], { cwd: ws.dir })).code).toBe(0);
+    expect(statSync(ws.registryDir).mode & 0o777).toBe(0o700);
+    // A new one is made so.
+    const fresh = workspace({ [id]: tenantYaml(id, 'Fresh') }, { registry: false });
+    try {
+      expect((await runCli(['migrate-yaml'], { cwd: fresh.dir })).code).toBe(0);
+      expect(statSync(fresh.registryDir).mode & 0o777).toBe(0o700);
+    } finally {
+      fresh.cleanup();
+    }
   });
 
   it('--help and --version exit 0; an unknown command or flag exits 2 with one line', async () => {

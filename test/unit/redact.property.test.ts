@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { clipLongRuns, maskUrl, maskUrlsIn, showControls } from '../../src/redact.js';
+import { clipLongRuns, maskArgument, maskUrl, maskUrlsIn, showControls } from '../../src/redact.js';
 
 /** Passwords as people write them: printable, no blanks (a blank ends a URL in free text). */
 const password = fc.stringMatching(/^[A-Za-z0-9!$%&()*+,;=~._:@/#?-]{6,24}$/).filter((p) => /[A-Za-z0-9]{3}/.test(p));
@@ -33,6 +33,18 @@ describe('maskUrl (property)', () => {
         expect(maskUrl(`postgres://u@h:5/db?sslpassword=${pw}&application_name=x`)).toBe('postgres://****@h:5/db?sslpassword=****&application_name=x');
       }),
     );
+  });
+
+  it('a command-line argument that is a URL (or --flag=URL) is masked whole: a password with a blank or a quote too (the audit log kept it)', () => {
+    fc.assert(
+      fc.property(scheme, fc.stringMatching(/^[A-Za-z0-9 '"\t!$%&*+,;=~._-]{6,24}$/).filter((p) => /[A-Za-z0-9]{4}/.test(p) && /[ '"\t]/.test(p)), (s, pw) => {
+        const url = `${s}://:${pw}@127.0.0.1:7699`;
+        expect(maskArgument(url)).toBe(`${s}://:****@127.0.0.1:7699`);
+        expect(maskArgument(`--redis-url=${url}`)).toBe(`--redis-url=${s}://:****@127.0.0.1:7699`);
+      }),
+    );
+    expect(maskArgument('acme')).toBe('acme');
+    expect(maskArgument('--json')).toBe('--json');
   });
 
   it('leaves a URL without credentials as it is', () => {
