@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { load, CORE_SCHEMA } from 'js-yaml';
 import { UsageError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import { buildFamilies, DEFAULT_RESOURCES, type KeyFamily } from '../keys/key-families.js';
 import { isValidId } from '../keys/ids.js';
+import { readRegularFile } from '../regular-file.js';
 import { ignoredRedisUrlParams, parseRedisSpec, tlsFilesGiven, type RedisSpec } from '../cache/redis-spec.js';
 import { DEFAULT_EMBEDDED_DIR, parseRegistrySpec, supabaseKeyFromEnv, type RegistrySpec } from '../registry/registry-spec.js';
 import { findProjectRoot, type ProjectRoot } from './project-root.js';
@@ -132,7 +132,7 @@ function readConfigFile(file: string | undefined): Record<string, unknown> {
   const name = path.basename(file);
   let data: unknown;
   try {
-    const text = readFileSync(file, 'utf8');
+    const text = readRegularFile(file);
     // An empty file (or comments only: `touch tenantctl.config.yaml` marks a project's root) is no settings.
     if (EMPTY_CONFIG.test(text)) data = {};
     else data = name.endsWith('.json') ? JSON.parse(text) : load(text, { schema: CORE_SCHEMA, maxAliases: 50, maxDepth: 32 });
@@ -158,6 +158,7 @@ function readConfigFile(file: string | undefined): Record<string, unknown> {
  */
 function configReadError(err: NodeJS.ErrnoException, name: string): string {
   if (err.code === 'ENOENT') return 'cannot be read: no such file (a dangling link?)';
+  if (err.code === 'EFTYPE') return 'cannot be read: not a regular file (a FIFO or a device?)';
   if (err.code) return `cannot be read (${err.code})`;
   if (!name.endsWith('.json')) return err.message.split('\n')[0];
   const token = /^Unexpected token '?(.)'?/.exec(err.message)?.[1];

@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
+import { openRegularFile } from '../regular-file.js';
 import { constructFromEvents, load, parseEvents, CORE_SCHEMA, YAMLException } from 'js-yaml';
 import { TenantFileError } from '../errors.js';
 import { parseSimpleYaml } from './simple-yaml.js';
@@ -26,7 +27,7 @@ export function readYamlFile(file: string): ParsedYaml {
   let text: string;
   try {
     // One open, one fstat, one read: the size is checked before anything is read.
-    const fd = openSync(file, 'r');
+    const fd = openRegularFile(file);
     try {
       const size = fstatSync(fd).size;
       if (size > MAX_TENANT_FILE_BYTES) {

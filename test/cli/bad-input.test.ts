@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,6 +43,24 @@ describe('bad input', () => {
       expect(r.stderr).toMatch(new RegExp(`${broken}\\.yaml:\\d+`));
     } finally {
       rmSync(file);
+    }
+  });
+
+  it('a FIFO where a file is read (tiers.yaml, the config file) is an error at once, not a hang deaf to SIGTERM', async () => {
+    const fifoWs = workspace({ [good]: tenantYaml(good, 'Good') }, { registry: false });
+    try {
+      execFileSync('mkfifo', [path.join(fifoWs.tenantsDir, 'tiers.yaml')]);
+      const plan = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: fifoWs.dir, env: env(), timeoutMs: 15_000 });
+      // A bad file in a batch: reported, the rest planned (exit 4, as for any bad file).
+      expect(plan.code, plan.stderr).toBe(4);
+      expect(JSON.parse(plan.stdout).items).toContainEqual(expect.objectContaining({ kind: 'catalogue', action: 'error', reason: expect.stringMatching(/not a regular file/) }));
+      execFileSync('mkfifo', [path.join(fifoWs.dir, 'tenantctl.config.yaml')]);
+      const any = await runCli(['get-config', good], { cwd: fifoWs.dir, env: env(), timeoutMs: 15_000 });
+      expect(any.code).toBe(2);
+      expectOneLineError(any);
+      expect(any.stderr).toMatch(/tenantctl\.config\.yaml: cannot be read: not a regular file/);
+    } finally {
+      fifoWs.cleanup();
     }
   });
 
