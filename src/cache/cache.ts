@@ -2,6 +2,7 @@ import { BackendUnavailableError, UsageError, describeError } from '../errors.js
 import { unlinkIfUnchangedOn, type CacheStore } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { servicesJson } from '../json/services-json.js';
+import { parseCachedJson } from '../json/bounded-json.js';
 
 const closedCache = () => new UsageError('this Tenantctl was closed: its cache is no longer used', { reason: 'closed' });
 
@@ -211,21 +212,21 @@ export class Cache {
   async readJsonText(key: string): Promise<{ value: unknown; text: string } | undefined> {
     const raw = await this.orElse((s) => s.get(key), null);
     if (raw === null) return undefined;
-    try {
-      return { value: JSON.parse(raw), text: raw };
-    } catch {
-      this.malformed(key);
+    const parsed = parseCachedJson(raw);
+    if ('problem' in parsed) {
+      this.malformed(key, parsed.problem);
       return undefined;
     }
+    return { value: parsed.value, text: raw };
   }
 
   private readonly saidMalformed = new Set<string>();
 
-  /** A cached value that is not JSON is read as a miss, said once per key (it was ignored without a word). */
-  private malformed(key: string): void {
+  /** A cached value that is not JSON (or nested too deep) is read as a miss, said once per key (it was ignored without a word). */
+  private malformed(key: string, problem: string): void {
     if (this.saidMalformed.has(key) || this.saidMalformed.size >= 100) return;
     this.saidMalformed.add(key);
-    this.options.warn?.(`warning: ${key} holds a value that is not JSON: read as a miss (\`tenantctl verify --fix\` deletes such entries)`);
+    this.options.warn?.(`warning: ${key} holds ${problem}: read as a miss (\`tenantctl verify --fix\` deletes such entries)`);
   }
 
   /**
@@ -239,13 +240,12 @@ export class Cache {
     if (raw === null) return undefined;
     const seen = this.parsed.get(key);
     if (seen?.text === raw) return seen.value;
-    let value: unknown;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      this.malformed(key);
+    const parsed = parseCachedJson(raw);
+    if ('problem' in parsed) {
+      this.malformed(key, parsed.problem);
       return undefined;
     }
+    const { value } = parsed;
     if (seen) {
       this.parsed.delete(key);
       this.parsedChars -= seen.text.length;

@@ -14,6 +14,7 @@ import { substitute } from '../tenants/substitution.js';
 import { isMap } from '../tenants/plain-object.js';
 import { yaml11Value, type Yaml11Difference } from '../yaml/yaml11.js';
 import { pythonNumber } from '../json/services-json.js';
+import { parseCachedJson } from '../json/bounded-json.js';
 import { comparableConfig, diffConfigs, diffPermissionRecords, type FieldDiff } from './config-comparison.js';
 
 export type { FieldDiff } from './config-comparison.js';
@@ -454,12 +455,10 @@ export class CacheVerifier {
   }
 }
 
+/** The cached value, or undefined when it is not one to compare (not JSON, or nested too deep to walk). */
 function parseJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
+  const parsed = parseCachedJson(raw);
+  return 'value' in parsed ? parsed.value : undefined;
 }
 
 /** A 52-bit hash of a string (cyrb53): a key's fingerprint for de-duplication, 8 bytes instead of the key. */

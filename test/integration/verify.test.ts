@@ -115,6 +115,26 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     expect(report.summary).toMatchObject({ ok: 1, stale: 1 });
   });
 
+  it('an entry nested thousands deep (anyone with access to the shared Redis can write one) is a miss to reads and stale to verify; --fix deletes it (a stack overflow ended both, exit 70)', async () => {
+    const id = uniq('deep');
+    await migrated(id);
+    const deep = `{"client": {"id": "${id}", "name": "x"}, "deep": ${'['.repeat(5000)}1${']'.repeat(5000)}}`;
+    await own.client.set(`tenant_config:${id}`, deep, 'EX', 300);
+    const warnings: string[] = [];
+    const t = new Tenantctl({ flags: { redisUrl: own.server.url, tenantsDir: ws.tenantsDir, registry: 'memory:' }, env: {}, cwd: ws.dir, registry: store, warn: (m) => warnings.push(m) });
+    try {
+      expect(await t.tenants.get(id)).toMatchObject({ source: 'database' });
+      expect(warnings.join('\n')).toMatch(/holds a value nested deeper than 64 levels: read as a miss/);
+      // The library filled the miss (its rule): the deep entry again, for verify.
+      await own.client.set(`tenant_config:${id}`, deep, 'EX', 300);
+      const report = await verifier(t).verify({ tenants: [id], fix: true });
+      expect(byKey(report.entries)[`tenant_config:${id}`]).toMatchObject({ status: 'stale', fixed: true });
+      expect(await own.client.exists(`tenant_config:${id}`)).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a demo expiry is compared to the second: the services\' whole-second form is ok beside a registry fraction; another second is stale', async () => {
     const [whole, millis, other] = [uniq('dw'), uniq('dm'), uniq('do')];
     const at = new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000);
