@@ -85,7 +85,7 @@ export class Tenantctl {
     this.keys = new KeySpace(this.config.families);
     this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix, this.config.tenantsDirExplicit, new Set(this.config.yamlOnlyTenants));
     this.admin = new CacheAdmin(this.cache, this.keys);
-    this.outbox = new InvalidationOutbox({ cache: this.cache, admin: this.admin });
+    this.outbox = new InvalidationOutbox({ cache: this.cache, admin: this.admin, warn });
     const registry = () => this.registry();
     const writableRegistry = () => this.writableRegistry();
     this.tenants = new TenantConfigService({

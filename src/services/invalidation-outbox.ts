@@ -3,6 +3,7 @@ import type { Cache } from '../cache/cache.js';
 import { PERMISSIONS_FAMILY } from '../keys/key-families.js';
 import type { PendingInvalidation, RegistryStore } from '../registry/registry-store.js';
 import type { CacheAdmin } from './cache-admin.js';
+import { isValidId } from '../keys/ids.js';
 
 /** What draining the outbox came to. */
 export interface DrainResult {
@@ -26,7 +27,7 @@ const PAGE = 10_000;
  * cleared only after its keys are gone.
  */
 export class InvalidationOutbox {
-  constructor(private readonly deps: { cache: Cache; admin: CacheAdmin }) {}
+  constructor(private readonly deps: { cache: Cache; admin: CacheAdmin; warn?: (message: string) => void }) {}
 
   /** A write is about to start: Redis connects beside it (see Cache.connectSoon). */
   prepare(): void {
@@ -64,7 +65,14 @@ export class InvalidationOutbox {
     return r.status === 'done';
   }
 
-  private async perform(page: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<void> {
+  private async perform(all: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<void> {
+    // A row no key can answer to (written by hand or another tool: an invalid id, an unknown kind) is
+    // dropped with its page, and said: refused as bad input, it stopped every drain for good (exit 2).
+    const page = all.filter((p) => (p.kind === 'permissions-all' ? p.target === '*' : (p.kind === 'tenant' || p.kind === 'permissions') && isValidId(p.target)));
+    if (page.length < all.length) {
+      const bad = all.filter((p) => !page.includes(p));
+      this.deps.warn?.(`warning: ${bad.length} owed invalidation(s) name no valid target (${bad.slice(0, 3).map((p) => `${String(p.kind).slice(0, 20)} ${JSON.stringify(String(p.target).slice(0, 40))}`).join(', ')}${bad.length > 3 ? ', …' : ''}): dropped`);
+    }
     const tenants = page.filter((p) => p.kind === 'tenant').map((p) => p.target);
     const businesses = page.filter((p) => p.kind === 'permissions').map((p) => p.target);
     if (page.some((p) => p.kind === 'permissions-all')) await this.deps.admin.invalidateAll({ families: [PERMISSIONS_FAMILY], signal });

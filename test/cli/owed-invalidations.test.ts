@@ -54,4 +54,43 @@ describe.runIf(TEST_DATABASE_URL)('owed invalidations past what is listed', () =
     expect(json.owed).toHaveLength(1000);
     expect(json.more).toBeUndefined();
   });
+
+  const sql = async (text: string) => {
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      return (await c.query(text)).rows;
+    } finally {
+      await c.end();
+    }
+  };
+
+  it('with Redis down --pending does nothing and clears nothing: every owed row stays for the next try (exit 3)', async () => {
+    await sql('DELETE FROM tenantctl_outbox');
+    await sql("INSERT INTO tenantctl_outbox (kind, target) VALUES ('tenant', 'keep1'), ('permissions', 'keep2')");
+    const r = await runCli(['--registry', db.url, 'invalidate', '--pending', '--redis-url', 'redis://127.0.0.1:1'], { cwd: ws.dir });
+    expect(r.code).not.toBe(0);
+    expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(2);
+  });
+
+  it('an owed row naming no valid target (written by hand: \'acme*\') is dropped with a warning; the valid ones are done (it stopped every drain, exit 2)', async () => {
+    const { startRedis } = await import('../helpers/redis-server.js');
+    const server = await startRedis();
+    try {
+      await sql('DELETE FROM tenantctl_outbox');
+      await sql("INSERT INTO tenantctl_outbox (kind, target) VALUES ('tenant', 'acme*'), ('tenant', 'good1'), ('bogus', 'x')");
+      const { Redis } = await import('ioredis');
+      const redis = new Redis(server.url);
+      await redis.set('tenant_config:good1', '{}');
+      const r = await runCli(['--registry', db.url, 'invalidate', '--pending', '--redis-url', server.url], { cwd: ws.dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/2 owed invalidation\(s\) name no valid target \(tenant "acme\*", bogus "x"\): dropped/);
+      expect(await redis.exists('tenant_config:good1')).toBe(0);
+      redis.disconnect();
+      expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  });
 });
