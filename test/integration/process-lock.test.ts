@@ -33,6 +33,19 @@ describe('the embedded registry lock file', () => {
     release();
   });
 
+  it('a lock naming a pid of this host that is not running (its holder was killed) is taken over at once', async () => {
+    const file = path.join(dir, 'dead-pid.lock');
+    const { spawnSync } = await import('node:child_process');
+    // A pid that was just alive and is gone now.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(file, holder(dead));
+    const started = Date.now();
+    const release = await acquireProcessLock(file, 5_000, 'the registry');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(JSON.parse(readFileSync(file, 'utf8')).pid).toBe(process.pid);
+    release();
+  });
+
   it('a lock from another host is waited for while it is touched, taken over once it has not been for a minute', async () => {
     const file = path.join(dir, 'other-host.lock');
     writeFileSync(file, holder(1, 'another-host.example'));

@@ -21,6 +21,8 @@ describe('Sentinel master check', () => {
     const peer = { address: '::ffff:10.0.0.5', port: 6379, runId: 'aaa' };
     expect(isNamedMaster({ host: '10.0.0.5', port: 6379 }, peer)).toBe(true);
     expect(isNamedMaster({ host: '10.0.0.6', port: 6379 }, peer)).toBe(false);
+    // The same host, another port: another server (two instances on one machine).
+    expect(isNamedMaster({ host: '10.0.0.5', port: 6380 }, peer)).toBe(false);
     expect(isNamedMaster({ host: 'redis-1.redis', port: 6379, runId: 'aaa' }, peer)).toBe(true);
     // All nodes on 6379 (Kubernetes): the port alone would never see a failover.
     expect(isNamedMaster({ host: 'redis-2.redis', port: 6379, runId: 'bbb' }, peer)).toBe(false);
