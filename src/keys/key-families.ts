@@ -2,7 +2,7 @@ import { UsageError } from '../errors.js';
 import { escapeGlob, prefixesGlob } from './glob.js';
 import { ID_CHARS, parseId } from './ids.js';
 import {
-  commonTenantGlob, dispatchPrefix, fixedKey, isFixedPattern, literalPrefix, patternToLua, patternToRegexSource, TENANT_PLACEHOLDER,
+  commonTenantGlob, dispatchPrefix, fixedKey, isFixedPattern, literalPrefix, overlapExample, patternToLua, patternToRegexSource, TENANT_PLACEHOLDER,
 } from './key-patterns.js';
 
 export { patternToGlob } from './key-patterns.js';
@@ -61,6 +61,20 @@ export function buildFamilies(options: {
     if (seen.has(f.name)) throw new UsageError(`key family "${f.name}" is declared twice`);
     seen.add(f.name);
     for (const p of f.patterns) validatePattern(f.name, p);
+  }
+  // No key may belong to two families: first-declared-wins would give it to one tenant while a
+  // one-tenant invalidation through the other deleted it for another.
+  for (let i = 0; i < families.length; i++) {
+    for (let j = i + 1; j < families.length; j++) {
+      for (const p of families[i].patterns) {
+        for (const q of families[j].patterns) {
+          const key = overlapExample(p, q);
+          if (key !== undefined) {
+            throw new UsageError(`key families "${families[i].name}" (${p}) and "${families[j].name}" (${q}) can claim the same key (${JSON.stringify(key)}): make their literal text tell them apart`);
+          }
+        }
+      }
+    }
   }
   return families;
 }

@@ -147,3 +147,80 @@ export function commonTenantGlob(patterns: string[], tenant: string): string {
   const lead = prefixesGlob(patterns.map((p) => literalPrefix(p)).map((l) => l.slice(0, Math.max(0, l.length - commonSuffix.length))));
   return `${lead ? lead.slice(0, -1) : ''}*${escapeGlob(commonSuffix)}${escapeGlob(binary(tenant))}${escapeGlob(commonPrefix)}*`;
 }
+
+/** A pattern as tokens over single bytes: a literal byte, any run (`*`), one id byte, a run of id bytes. */
+type Token = { ch: string } | { any: true } | { id1: true } | { idRun: true };
+
+function tokens(pattern: string): Token[] {
+  const out: Token[] = [];
+  for (const s of segments(pattern)) {
+    if ('lit' in s) for (const ch of binary(s.lit)) out.push({ ch });
+    else if ('star' in s) out.push({ any: true });
+    else out.push({ id1: true }, { idRun: true });
+  }
+  return out;
+}
+
+/** The bytes a tenant slot takes: id characters and every non-ASCII byte (as LUA_SLOT). */
+const isSlotByte = (c: string) => /[A-Za-z0-9_.\-\x80-\xff]/.test(c);
+
+/** The states reachable without consuming a byte (a run may be empty). */
+function closure(ts: Token[], states: Iterable<number>): Set<number> {
+  const out = new Set<number>();
+  const stack = [...states];
+  while (stack.length) {
+    const i = stack.pop()!;
+    if (out.has(i)) continue;
+    out.add(i);
+    const t = ts[i];
+    if (t && ('any' in t || 'idRun' in t)) stack.push(i + 1);
+  }
+  return out;
+}
+
+function step(ts: Token[], states: Set<number>, c: string): Set<number> {
+  const next: number[] = [];
+  for (const i of states) {
+    const t = ts[i];
+    if (!t) continue;
+    if ('ch' in t) {
+      if (t.ch === c) next.push(i + 1);
+    } else if ('any' in t) next.push(i);
+    else if (isSlotByte(c)) next.push('id1' in t ? i + 1 : i);
+  }
+  return closure(ts, next);
+}
+
+/**
+ * A key both patterns match (tenant slots taking any ids), or undefined when
+ * no key can. Two families that can claim one key would hand it to two tenants
+ * (`products:{tenant}:*` and `products:x-{tenant}:*` both claim
+ * `products:x-acme:1`, for x-acme and for acme): `invalidate acme` deleted what
+ * cache-info counted as x-acme's. A search over the pair of automata, byte by
+ * byte, over the bytes that can make a difference: those of the literals, one
+ * other id byte and one other byte.
+ */
+export function overlapExample(p: string, q: string): string | undefined {
+  const a = tokens(p);
+  const b = tokens(q);
+  const literals = new Set([...a, ...b].flatMap((t) => ('ch' in t ? [t.ch] : [])));
+  const alphabet = [...literals, [...'xq7_'].find((c) => !literals.has(c)) ?? 'z', [...' #!'].find((c) => !literals.has(c)) ?? '~'];
+  const start = { sa: closure(a, [0]), sb: closure(b, [0]), key: '' };
+  const seen = new Set<string>();
+  const queue = [start];
+  const id = (s: { sa: Set<number>; sb: Set<number> }) => `${[...s.sa].sort().join(',')}|${[...s.sb].sort().join(',')}`;
+  seen.add(id(start));
+  while (queue.length) {
+    const s = queue.shift()!;
+    if (s.sa.has(a.length) && s.sb.has(b.length)) return Buffer.from(s.key, 'latin1').toString('utf8');
+    for (const c of alphabet) {
+      const n = { sa: step(a, s.sa, c), sb: step(b, s.sb, c), key: s.key + c };
+      if (!n.sa.size || !n.sb.size) continue;
+      const k = id(n);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      queue.push(n);
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,47 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { overlapExample, patternToRegexSource } from '../../src/keys/key-patterns.js';
+import { buildFamilies } from '../../src/keys/key-families.js';
+import { UsageError } from '../../src/errors.js';
+
+const matches = (pattern: string, key: string) => new RegExp(`^${patternToRegexSource(pattern)}$`).test(Buffer.from(key, 'utf8').toString('latin1'));
+
+/**
+ * Two key families that can claim one key would hand it to two tenants
+ * (security review: `products:{tenant}:*` and `products:x-{tenant}:*` both
+ * claim `products:x-acme:1`; `invalidate acme` deleted what cache-info counted
+ * as x-acme's). Such a configuration is refused.
+ */
+describe('key families that can claim the same key', () => {
+  it('are found, with a key both match; families told apart by their literal text are not', () => {
+    for (const [p, q] of [['products:{tenant}:*', 'products:x-{tenant}:*'], ['dashboard_kpis:{tenant}:*', 'dashboard_kpis:{tenant}:v2:*'], ['a:*:{tenant}', 'a:{tenant}:*']]) {
+      const key = overlapExample(p, q);
+      expect(key, `${p} / ${q}`).toBeDefined();
+      expect(matches(p, key!) && matches(q, key!)).toBe(true);
+    }
+    for (const [p, q] of [['products:{tenant}', 'products:{tenant}:*'], ['tenant_config:{tenant}', 'permissions:{tenant}'], ['fastapi_template:tenant-{tenant}:*', 'tenant_config:{tenant}'], ['x:{tenant}:a', 'x:{tenant}:b']]) {
+      expect(overlapExample(p, q), `${p} / ${q}`).toBeUndefined();
+    }
+  });
+
+  it('property: a key given as an example matches both patterns; none given means no sampled key matches both', () => {
+    const lit = fc.stringMatching(/^[a-c:_-]{1,3}$/);
+    const pattern = fc.tuple(lit, fc.constantFrom('', ':', ':*', '-x', ':*:z')).map(([a, b]) => `${a}{tenant}${b}`);
+    const key = fc.stringMatching(/^[a-cx:z_-]{1,10}$/);
+    fc.assert(
+      fc.property(pattern, pattern, fc.array(key, { maxLength: 30 }), (p, q, keys) => {
+        const found = overlapExample(p, q);
+        if (found !== undefined) expect(matches(p, found) && matches(q, found)).toBe(true);
+        else for (const k of keys) expect(matches(p, k) && matches(q, k)).toBe(false);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the defaults do not overlap; a declared family that does is a usage error naming both', () => {
+    expect(() => buildFamilies({ ttl: 300 })).not.toThrow();
+    expect(() => buildFamilies({ ttl: 300, extra: [{ name: 'prodx', patterns: ['products:x-{tenant}:*'], ttl: 300 }] })).toThrow(UsageError);
+    expect(() => buildFamilies({ ttl: 300, extra: [{ name: 'prodx', patterns: ['products:x-{tenant}:*'], ttl: 300 }] })).toThrow(/key families "products" .* and "prodx" .* can claim the same key/);
+    expect(() => buildFamilies({ ttl: 300, extra: [{ name: 'app', patterns: ['fastapi_template:tenant-{tenant}:*'], ttl: 1800 }] })).not.toThrow();
+  });
+});
