@@ -4,7 +4,7 @@ import path from 'node:path';
 import { readOwnCacheFile, userCacheDir } from '../user-cache.js';
 import { directoryBase } from './tenant-file.js';
 import type { Yaml11Difference } from '../yaml/yaml11.js';
-import type { LossyNumberAt } from './tenant-file.js';
+import type { ExposedSecretAt, LossyNumberAt } from './tenant-file.js';
 import { makeDirectory } from '../make-directory.js';
 
 /** What a parsed tenant file came to, without its text or its config (kept apart, see ParseCache). */
@@ -24,6 +24,8 @@ export interface ParsedEntry {
   rowHash?: string;
   /** Numbers JSON cannot keep as written (see TenantDocument.lossyNumbers). */
   lossyNumbers?: LossyNumberAt[];
+  /** Secret-looking values kept as written (see TenantDocument.exposedSecrets). */
+  exposedSecrets?: ExposedSecretAt[];
 }
 
 /**
@@ -32,9 +34,9 @@ export interface ParsedEntry {
  * older entry, which has none, would hide their warnings). 8: `y`/`n` are no
  * longer differences. 9: values that fill registry columns must be scalars.
  * 10: aliases of literal secrets are stripped too. 11: entries keep numbers JSON cannot hold as written.
- * 12: those numbers: hex integers too, not exponents.
+ * 12: those numbers: hex integers too, not exponents. 13: entries keep secret-looking values kept as written.
  */
-const FORMAT = 12;
+const FORMAT = 13;
 
 /**
  * An entry as the index file keeps it, under the file's name relative to the
@@ -47,7 +49,7 @@ type StoredEntry = [
   stamp: string,
   rowHash: string | 0,
   flags: number,
-  rare?: { id?: string; secrets?: ParsedEntry['strippedSecrets']; yaml11?: ParsedEntry['yaml11Differences']; lossy?: ParsedEntry['lossyNumbers']; error?: ParsedEntry['error'] },
+  rare?: { id?: string; secrets?: ParsedEntry['strippedSecrets']; yaml11?: ParsedEntry['yaml11Differences']; lossy?: ParsedEntry['lossyNumbers']; exposed?: ParsedEntry['exposedSecrets']; error?: ParsedEntry['error'] },
 ];
 
 const YAML_ONLY = 1;
@@ -62,6 +64,7 @@ function toStored(name: string, e: ParsedEntry): StoredEntry {
   if (e.strippedSecrets?.length) rare.secrets = e.strippedSecrets;
   if (e.yaml11Differences?.length) rare.yaml11 = e.yaml11Differences;
   if (e.lossyNumbers?.length) rare.lossy = e.lossyNumbers;
+  if (e.exposedSecrets?.length) rare.exposed = e.exposedSecrets;
   if (e.error) rare.error = e.error;
   const stored: StoredEntry = [e.stamp, e.rowHash ?? 0, (e.yamlOnly ? YAML_ONLY : 0) | (e.hasSubscription ? HAS_SUBSCRIPTION : 0)];
   if (Object.keys(rare).length) stored.push(rare);
@@ -76,6 +79,7 @@ function fromStored(name: string, [stamp, rowHash, flags, rare]: StoredEntry): P
   if (rowHash) e.rowHash = rowHash;
   if (rare?.error) e.error = rare.error;
   if (rare?.lossy) e.lossyNumbers = rare.lossy;
+  if (rare?.exposed) e.exposedSecrets = rare.exposed;
   return e;
 }
 

@@ -17,6 +17,50 @@ export function isSecretKey(key: string): boolean {
   return LAST_LETTERS.has(key.charCodeAt(key.length - 1) | 0x20) && SECRET_KEY.test(key);
 }
 
+/**
+ * Key names people give secrets that the services' rule (SECRET_KEY_NAMES) does not name: `secret_key`,
+ * `stripe_secret_key`, `apiKey`, `client-secret`, `passwd`, `credentials`, `signing_key`... Never stripped
+ * (the services store and read them as they are: stripping would break them), but said when they hold a
+ * literal, and masked in output.
+ */
+const LOOKS_SECRET = /(?:secret|secretkey|apikey|passw(?:or)?d|pwd|token|credentials?|privatekey|signingkey|encryptionkey|accesskey|clientsecret)$/;
+
+export function looksLikeSecretKey(key: string): boolean {
+  return !isSecretKey(key) && LOOKS_SECRET.test(key.toLowerCase().replace(/[-_.\s]/g, ''));
+}
+
+/** A URL with a literal password in its user-info (`postgres://u:pw@h`): the password, not a `${VAR}`. */
+const URL_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:([^\s/@]+)@/i;
+
+/** Where a config keeps what looks like a secret as written (see looksLikeSecretKey), or a URL's password. */
+export interface ExposedSecret {
+  path: string[];
+  kind: 'looks-secret' | 'url-password';
+}
+
+/** Literal values under secret-looking keys, and URLs with literal passwords, outside the secrets the rule strips. */
+export function exposedSecrets(config: unknown): ExposedSecret[] {
+  const out: ExposedSecret[] = [];
+  const walk = (v: unknown, path: string[]) => {
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, String(i)]));
+    else if (isMap(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        if (isSecretKey(k)) continue;
+        if (looksLikeSecretKey(k) && typeof x === 'string' && x !== '' && soleReference(x) === undefined) out.push({ path: [...path, k], kind: 'looks-secret' });
+        else walk(x, [...path, k]);
+      }
+    } else if (typeof v === 'string' && v.includes('://')) {
+      const pw = URL_PASSWORD.exec(v)?.[1];
+      if (pw !== undefined && !pw.includes('${')) out.push({ path, kind: 'url-password' });
+    }
+  };
+  walk(config, []);
+  return out;
+}
+
+/** A cheap look at a file's text: could it hold anything exposedSecrets finds? (Most files cannot.) */
+export const MAY_EXPOSE = /secret|passw|pwd|token|credential|api-?key|apiKey|signing|encryption|access-?key|:\/\/[^\s/@]*:[^\s/@]*@/i;
+
 export interface StrippedSecret {
   /** Path of the key, e.g. ["email", "smtp", "password"]. */
   path: string[];
@@ -81,7 +125,7 @@ export function maskSecrets<T>(config: T): T {
     if (!v || typeof v !== 'object') return v;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      setOwn(out, k, isSecretKey(k) && typeof x === 'string' && x !== '' ? '****' : walk(x));
+      setOwn(out, k, (isSecretKey(k) || looksLikeSecretKey(k)) && typeof x === 'string' && x !== '' ? '****' : walk(x));
     }
     return out;
   };

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TenantFileError, describeError } from '../errors.js';
 import { lineLocator, readYamlFile } from '../yaml/yaml-file.js';
 import { describeYaml11Difference, type Yaml11Difference } from '../yaml/yaml11.js';
-import { isSecretKey, stripSecrets, type StrippedSecret } from './secrets.js';
+import { exposedSecrets, isSecretKey, MAY_EXPOSE, stripSecrets, type ExposedSecret, type StrippedSecret } from './secrets.js';
 import { isMap } from './plain-object.js';
 import { rowFromConfig } from './registry-mapping.js';
 import type { ParsedEntry } from './parse-cache.js';
@@ -15,6 +15,10 @@ import type { ParsedEntry } from './parse-cache.js';
  */
 
 /** A secret stripped from a file, with its line. */
+export interface ExposedSecretAt extends ExposedSecret {
+  line?: number;
+}
+
 export interface StrippedSecretAt extends StrippedSecret {
   line?: number;
 }
@@ -38,6 +42,8 @@ export interface TenantDocument {
   yaml11Differences: Yaml11Difference[];
   /** Numbers JSON (the registry's jsonb) cannot keep as written, and where (see lossyNumbers). */
   lossyNumbers?: LossyNumberAt[];
+  /** Values kept as written that look like secrets (a secret-looking key, a URL's password), and where. */
+  exposedSecrets?: ExposedSecretAt[];
   /**
    * The content hash of the registry row this file makes (rowFromConfig's
    * tenantctl_hash) as parsed, kept in the parse cache: a migration rerun over
@@ -148,9 +154,12 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
         .map((l) => ({ ...l, line: lineOf(l.path) }))
         .filter((l) => l.kind !== 'big-integer' || (l.line !== undefined && LONG_INTEGER.test(lines()[l.line - 1] ?? '')))
     : [];
+  // Secret-looking values kept as written: only files whose text could hold one are walked.
+  const exposed = MAY_EXPOSE.test(text) ? exposedSecrets(stripped).map((e) => ({ ...e, line: lineOf(e.path) })) : [];
   const parsed: TenantDocument = {
-    id, file, config: stripped, yamlOnly, warnings: fileWarnings(file, secrets, yaml11, lossy), strippedSecrets: secrets, yaml11Differences: yaml11, hasSubscription, lineOf,
+    id, file, config: stripped, yamlOnly, warnings: fileWarnings(file, secrets, yaml11, lossy, exposed), strippedSecrets: secrets, yaml11Differences: yaml11, hasSubscription, lineOf,
     ...(lossy.length && { lossyNumbers: lossy }),
+    ...(exposed.length && { exposedSecrets: exposed }),
   };
   // Hashed when first asked for (a migration, the parse cache), so a get-config of one huge file never pays
   // for it; not enumerable, so load()'s copy does not compute it either.
@@ -236,6 +245,7 @@ export function toParsedEntry(id: string, stamp: string, result: TenantDocument 
   return {
     stamp, id, yamlOnly: result.yamlOnly, strippedSecrets: result.strippedSecrets, yaml11Differences: result.yaml11Differences, rowHash: result.rowHash, hasSubscription: result.hasSubscription,
     ...(result.lossyNumbers?.length && { lossyNumbers: result.lossyNumbers }),
+    ...(result.exposedSecrets?.length && { exposedSecrets: result.exposedSecrets }),
   };
 }
 
@@ -253,11 +263,13 @@ export function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Re
   const secrets = e.strippedSecrets ?? [];
   const yaml11 = e.yaml11Differences ?? [];
   const lossy = e.lossyNumbers ?? [];
+  const exposed = e.exposedSecrets ?? [];
   // The config is fetched on first use (most readers of a rerun never ask), then kept.
   let config: Record<string, unknown> | undefined;
   return {
-    id: e.id, file, yamlOnly: !!e.yamlOnly, warnings: fileWarnings(file, secrets, yaml11, lossy), strippedSecrets: secrets, yaml11Differences: yaml11, rowHash: e.rowHash,
+    id: e.id, file, yamlOnly: !!e.yamlOnly, warnings: fileWarnings(file, secrets, yaml11, lossy, exposed), strippedSecrets: secrets, yaml11Differences: yaml11, rowHash: e.rowHash,
     ...(lossy.length && { lossyNumbers: lossy }),
+    ...(exposed.length && { exposedSecrets: exposed }),
     hasSubscription: !!e.hasSubscription, lineOf,
     get config() {
       return (config ??= configOf());
@@ -271,8 +283,8 @@ export function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Re
  * plain no is the string "no" here (YAML 1.2) but false to YAML 1.1 readers
  * such as PyYAML ...` per plain scalar YAML 1.1 reads otherwise.
  */
-function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11Difference[], lossy: LossyNumberAt[] = []): string[] {
-  if (secrets.length === 0 && yaml11.length === 0 && lossy.length === 0) return [];
+function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11Difference[], lossy: LossyNumberAt[] = [], exposed: ExposedSecretAt[] = []): string[] {
+  if (secrets.length === 0 && yaml11.length === 0 && lossy.length === 0 && exposed.length === 0) return [];
   const name = path.relative(process.cwd(), file) || file;
   const out = secrets.map((s) => {
     const where = `${name}:${s.line ?? '?'}`;
@@ -280,6 +292,11 @@ function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11D
       ? `${where}: literal secret ${s.path.join('.')} stripped; put it in an environment variable and write \${VAR}`
       : `${where}: default of secret ${s.path.join('.')} dropped; only the variable is kept`;
   });
+  for (const e of exposed) {
+    out.push(e.kind === 'looks-secret'
+      ? `${name}:${e.line ?? '?'}: ${e.path.join('.')} looks like a secret but is none by the services' rule (api_key, password, secret, token, ...): stored and cached as written (masked in output); keep it in an environment variable and write \${VAR}`
+      : `${name}:${e.line ?? '?'}: ${e.path.join('.')}: a URL with a password is stored and cached as written (masked in output); write the password as \${VAR}`);
+  }
   for (const d of yaml11) out.push(`${name}:${d.line}: ${describeYaml11Difference(d)}`);
   for (const l of lossy) {
     out.push(l.kind === 'big-integer'

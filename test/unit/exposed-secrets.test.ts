@@ -1,0 +1,59 @@
+import { utimesSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ParseCache } from '../../src/tenants/parse-cache.js';
+import { exposedSecrets, isSecretKey, looksLikeSecretKey, maskSecrets, stripSecrets } from '../../src/tenants/secrets.js';
+import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
+import { tenantYaml, workspace } from '../helpers/setup.js';
+
+/**
+ * Secrets under names the services' rule does not know (security review: `stripe_secret_key`, `apiKey`,
+ * `client-secret`, a URL's password were stored, cached and printed without a word). They are not
+ * stripped (the services read them as they are), but said with file:line and masked in output.
+ */
+describe('values that look like secrets outside the services\' rule', () => {
+  const ws = workspace({}, { registry: false });
+  afterAll(() => ws.cleanup());
+
+  it('secret-looking key names, in any case and separator; the rule\'s own names and look-alike counters are not', () => {
+    for (const k of ['secret_key', 'stripe_secret_key', 'apiKey', 'api-key', 'secretKey', 'client-secret', 'passwd', 'pwd', 'credentials', 'signing_key', 'encryption_key', 'accessToken']) {
+      expect(looksLikeSecretKey(k), k).toBe(true);
+    }
+    for (const k of ['api_key', 'password', 'smtp_password', 'token', 'max_tokens', 'token_limit', 'secret_name', 'keys', 'monkey']) {
+      expect(looksLikeSecretKey(k), k).toBe(false);
+    }
+    // The services' rule is unchanged: these are not stripped.
+    expect(isSecretKey('stripe_secret_key')).toBe(false);
+    expect(stripSecrets({ stripe_secret_key: 'sk_live' }).config).toEqual({ stripe_secret_key: 'sk_live' });
+  });
+
+  it('found with their paths (a ${VAR} reference is fine), masked in output, and said as file:line warnings, from the parse cache too', () => {
+    const config = { p: { apiKey: 'abc', ref: { secretKey: '${X_KEY}' }, hook: ['https://bot:pw1@h.example/in', 'https://h.example/in', 'https://u:${PW}@h'] } };
+    expect(exposedSecrets(config)).toEqual([
+      { path: ['p', 'apiKey'], kind: 'looks-secret' },
+      { path: ['p', 'hook', '0'], kind: 'url-password' },
+    ]);
+    expect(maskSecrets(config)).toEqual({ p: { apiKey: '****', ref: { secretKey: '****' }, hook: ['https://bot:****@h.example/in', 'https://h.example/in', 'https://u:****@h'] } });
+    const file = ws.writeTenant('keys', tenantYaml('keys', 'Keys', 'payments:\n  stripe_secret_key: sk_live_123\n  webhook: "https://bot:hook-pw@hooks.example/in"\n'));
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(file, past, past);
+    const env = { XDG_CACHE_HOME: path.join(ws.dir, 'xdg') };
+    const fresh = () => {
+      const source = new YamlTenantSource(ws.tenantsDir);
+      source.useParseCache(ParseCache.open(ws.tenantsDir, env));
+      return source;
+    };
+    const first = fresh();
+    const parsed = first.load('keys')!.warnings;
+    first.saveParseCache();
+    // A second process reads the entry from the parse cache: the same warnings.
+    for (const warnings of [parsed, fresh().load('keys')!.warnings]) {
+      expect(warnings).toEqual([
+        expect.stringMatching(/keys\.yaml:5: payments\.stripe_secret_key looks like a secret but is none by the services' rule/),
+        expect.stringMatching(/keys\.yaml:6: payments\.webhook: a URL with a password is stored and cached as written/),
+      ]);
+      // None of the warnings holds the value.
+      expect(warnings.join('\n')).not.toMatch(/sk_live_123|hook-pw/);
+    }
+  });
+});
