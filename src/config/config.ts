@@ -2,7 +2,7 @@ import path from 'node:path';
 import { load, CORE_SCHEMA } from 'js-yaml';
 import { UsageError } from '../errors.js';
 import { maskUrl } from '../redact.js';
-import { buildFamilies, DEFAULT_RESOURCES, type KeyFamily } from '../keys/key-families.js';
+import { assertNoOverlap, buildFamilies, DEFAULT_RESOURCES, type KeyFamily } from '../keys/key-families.js';
 import { isValidId } from '../keys/ids.js';
 import { readRegularFile } from '../regular-file.js';
 import { ignoredRedisUrlParams, parseRedisSpec, tlsFilesGiven, type RedisSpec } from '../cache/redis-spec.js';
@@ -382,6 +382,9 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   const extra = familiesPick ? parseFamilies(familiesPick.value, fileName) : [];
   record('families', familiesPick, extra.length ? extra.map((f) => `${f.name}=${f.patterns[0]}`).join(', ') : undefined);
 
+  const families = buildFamilies({ ttl, permissionsTtl, resources, extra });
+  assertNoOverlap(families);
+
   return {
     project,
     redis,
@@ -394,7 +397,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     permissionsTtl,
     registryOnlyPrefix,
     yamlOnlyTenants,
-    families: buildFamilies({ ttl, permissionsTtl, resources, extra }),
+    families,
     auditLog,
     warmCache,
     settings: SETTINGS.map((s) => settings.get(s.key) ?? { key: s.key, source: 'default' }),

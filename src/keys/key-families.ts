@@ -62,8 +62,15 @@ export function buildFamilies(options: {
     seen.add(f.name);
     for (const p of f.patterns) validatePattern(f.name, p);
   }
-  // No key may belong to two families: first-declared-wins would give it to one tenant while a
-  // one-tenant invalidation through the other deleted it for another.
+  return families;
+}
+
+/**
+ * Refuses families that can claim one key (the configuration's check; the sweep and the client still
+ * give such a key to the family declared first): first-declared-wins would give it to one tenant while
+ * a one-tenant invalidation through the other family deleted it for another.
+ */
+export function assertNoOverlap(families: KeyFamily[]): void {
   for (let i = 0; i < families.length; i++) {
     for (let j = i + 1; j < families.length; j++) {
       for (const p of families[i].patterns) {
@@ -76,7 +83,6 @@ export function buildFamilies(options: {
       }
     }
   }
-  return families;
 }
 
 /**

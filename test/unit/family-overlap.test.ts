@@ -1,7 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { overlapExample, patternToRegexSource } from '../../src/keys/key-patterns.js';
-import { buildFamilies } from '../../src/keys/key-families.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { assertNoOverlap, buildFamilies } from '../../src/keys/key-families.js';
+import { resolveConfig } from '../../src/config/config.js';
 import { UsageError } from '../../src/errors.js';
 
 const matches = (pattern: string, key: string) => new RegExp(`^${patternToRegexSource(pattern)}$`).test(Buffer.from(key, 'utf8').toString('latin1'));
@@ -38,10 +42,18 @@ describe('key families that can claim the same key', () => {
     );
   });
 
-  it('the defaults do not overlap; a declared family that does is a usage error naming both', () => {
-    expect(() => buildFamilies({ ttl: 300 })).not.toThrow();
-    expect(() => buildFamilies({ ttl: 300, extra: [{ name: 'prodx', patterns: ['products:x-{tenant}:*'], ttl: 300 }] })).toThrow(UsageError);
-    expect(() => buildFamilies({ ttl: 300, extra: [{ name: 'prodx', patterns: ['products:x-{tenant}:*'], ttl: 300 }] })).toThrow(/key families "products" .* and "prodx" .* can claim the same key/);
-    expect(() => buildFamilies({ ttl: 300, extra: [{ name: 'app', patterns: ['fastapi_template:tenant-{tenant}:*'], ttl: 1800 }] })).not.toThrow();
+  it('the defaults do not overlap; a declared family that does is a usage error naming both, from the config file too', () => {
+    const check = (extra: Array<{ name: string; patterns: string[]; ttl: number }>) => () => assertNoOverlap(buildFamilies({ ttl: 300, extra }));
+    expect(check([])).not.toThrow();
+    expect(check([{ name: 'prodx', patterns: ['products:x-{tenant}:*'], ttl: 300 }])).toThrow(UsageError);
+    expect(check([{ name: 'prodx', patterns: ['products:x-{tenant}:*'], ttl: 300 }])).toThrow(/key families "products" .* and "prodx" .* can claim the same key/);
+    expect(check([{ name: 'app', patterns: ['fastapi_template:tenant-{tenant}:*'], ttl: 1800 }])).not.toThrow();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-overlap-'));
+    try {
+      writeFileSync(path.join(dir, 'tenantctl.config.yaml'), 'families:\n  - { name: prodx, pattern: "products:x-{tenant}:*" }\n');
+      expect(() => resolveConfig({}, {}, dir)).toThrow(/can claim the same key/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
