@@ -15,6 +15,7 @@ describe.runIf(TEST_DATABASE_URL)('a registry outage in a long-lived program', (
   let proxy: TcpProxy;
   let drop: () => Promise<void>;
   let url: string;
+  let dbUrl: string;
   const id = uniq('outage');
 
   beforeAll(async () => {
@@ -24,6 +25,7 @@ describe.runIf(TEST_DATABASE_URL)('a registry outage in a long-lived program', (
     expect((await runCli(['--registry', db.url, 'migrate-yaml'], { cwd: ws.dir })).code).toBe(0);
     // YAML says something else now: an answer from YAML is told apart from one from the registry.
     ws.writeTenant(id, tenantYaml(id, 'Only in YAML'));
+    dbUrl = db.url;
     const target = new URL(db.url);
     proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
     url = proxy.via(db.url);
@@ -59,6 +61,28 @@ describe.runIf(TEST_DATABASE_URL)('a registry outage in a long-lived program', (
       await expect(t.writableRegistry()).resolves.toBeDefined();
       expect((await t.tenants.get(id, { noCache: true })).source).toBe('database');
     } finally {
+      await t.close();
+    }
+  }, 30_000);
+
+  it('a read that timed out (the table locked by another session) puts the next reads on YAML at once for the retry window, with one warning', async () => {
+    const warnings: string[] = [];
+    const t = new Tenantctl({ flags: { registry: dbUrl, registryTimeout: 500, tenantsDir: ws.tenantsDir }, cwd: ws.dir, env: {}, warn: (m) => warnings.push(m) });
+    const { default: pg } = await import('pg');
+    const locker = new pg.Client({ connectionString: dbUrl });
+    await locker.connect();
+    try {
+      expect((await t.tenants.get(id, { noCache: true })).source).toBe('database');
+      await locker.query('BEGIN; LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE');
+      expect((await t.tenants.get(id, { noCache: true })).source).toBe('yaml');
+      // Within the window: no second wait on the lock (it waited the whole timeout again).
+      const started = Date.now();
+      expect((await t.tenants.get(id, { noCache: true })).source).toBe('yaml');
+      expect(Date.now() - started).toBeLessThan(250);
+      expect(warnings.filter((w) => /registry/.test(w))).toHaveLength(1);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      await locker.end();
       await t.close();
     }
   }, 30_000);
