@@ -97,6 +97,28 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
     expect(r.stdout).toMatch(/[█▓▒░] dashboard_trends 20/);
     expect(await own.client.exists('sessions:x')).toBe(1);
   });
+  it('a cached tenant whose registry status is suspended is an orphan, said with its reason (a mutation review: only unknown tenants were tested)', async () => {
+    const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
+    const setStatus = async (status: string) => {
+      const store = await openPgliteStore(ws.registryDir);
+      try {
+        await store.db.query('UPDATE tenants SET status = $1 WHERE id = $2', [status, small]);
+      } finally {
+        await store.close();
+      }
+    };
+    await own.client.set(`tenant_config:${small}`, '{}', 'EX', 300);
+    await own.client.set(`tenant_config:${gone}`, '{}', 'EX', 300);
+    await setStatus('suspended');
+    try {
+      const p = JSON.parse((await runCli(['cache-info', '--by', 'tenant', '--json'], { cwd: ws.dir, env: env() })).stdout);
+      expect(p.orphans).toContainEqual(expect.objectContaining({ tenant: small, reason: 'status suspended' }));
+      expect(p.orphans).toContainEqual(expect.objectContaining({ tenant: gone, reason: 'unknown tenant' }));
+    } finally {
+      await setStatus('active');
+    }
+  });
+
   it('orphans as verify judges them: a business known by its subscription is not one; with no registry, a registry-only id is not one', async () => {
     const subscribed = uniq('subonly');
     const tnOnly = `tn_${uniq('reg')}`;
