@@ -99,6 +99,10 @@ describe.runIf(TEST_DATABASE_URL)('watch across a PostgreSQL and a Redis outage'
     expect(await watch.waitForStderr(/watch: Redis connection lost/, 10_000)).toBe(true);
     await db.query("UPDATE tenants SET name = 'A while Redis was down', updated_at = now() WHERE id = $1", [A]);
     expect(await waitUntil(async () => (await metric('tenantctl_watch_pending_changes')) === 1, 10_000)).toBe(true);
+    // A second change of the same tenant is folded into the pending one (one invalidation owed, not two).
+    await db.query("UPDATE tenants SET name = 'A again while Redis was down', updated_at = now() WHERE id = $1", [A]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await metric('tenantctl_watch_pending_changes')).toBe(1);
     expect(await metric('tenantctl_watch_up{backend="redis"}')).toBe(0);
 
     // 2. PostgreSQL goes too: changes now reach nobody.
