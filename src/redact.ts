@@ -65,11 +65,12 @@ export function clipLongRuns(text: string, max = 120): string {
 
 /**
  * The characters a terminal may act on, C0 (tab, line feed and carriage return among them), DEL, C1; and
- * those that change how a line reads without showing: bidirectional overrides and isolates (U+202A-202E,
- * U+2066-2069: `acme\u202Eexe.` shows as another id), zero-width ones and marks (U+200B-200F, U+FEFF),
- * the line and paragraph separators (U+2028-2029).
+ * those that reorder a line without showing: bidirectional overrides, embeddings and isolates
+ * (U+202A-202E, U+2066-2069: `acme\u202Eexe.` shows as another id), the line and paragraph separators
+ * (U+2028-2029) and U+FEFF. Not the joiners and marks (U+200C-200F): Persian names and emoji sequences
+ * need them.
  */
-const CONTROL = /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ufeff]/g;
 
 const hex = (c: string) => {
   const code = c.charCodeAt(0);
@@ -78,8 +79,8 @@ const hex = (c: string) => {
 
 /**
  * A data value (a tenant name, a key, an id typed on the command line) made safe to show: every control
- * character, ESC, tab, line feed and carriage return included, becomes `\xNN` (a bidirectional override or
- * a zero-width character `\u{NNNN}`). A name holding an OSC
+ * character, ESC, tab, line feed and carriage return included, becomes `\xNN` (a bidirectional override
+ * `\u{NNNN}`). A name holding an OSC
  * sequence (`ESC ] 0 ; title BEL`, a clipboard write), an SGR one (`ESC [ 8 m`, hidden text) or a line
  * break is shown, never obeyed, and never splits a row or a message line. Applied where data enters the
  * output, before the tool adds its own colour (src/cli/output.ts); JSON and YAML escape on their own.

@@ -6,6 +6,9 @@ import { parseCachedJson } from '../json/bounded-json.js';
 
 const closedCache = () => new UsageError('this Tenantctl was closed: its cache is no longer used', { reason: 'closed' });
 
+/** Errors of a connect close() gave up on: no Redis failure (nothing is marked down or warned). */
+const GIVEN_UP = new WeakSet<object>();
+
 /** How the store is opened (the ioredis adapter by default; tests may hand in another). */
 export type OpenStore = (spec: RedisSpec, signal?: AbortSignal) => Promise<CacheStore>;
 
@@ -141,7 +144,10 @@ export class Cache {
       // Let go of meanwhile (close(), or another waiter already marked Redis down): nothing more to mark.
       // A connect close() gave up on is no Redis failure: a later use must open a new one, not find it down.
       if (this.opening !== opening) {
-        throw this.downError ?? (err instanceof BackendUnavailableError ? err : new BackendUnavailableError('redis', `Redis failed: ${describeError(err)}`, { cause: err }));
+        if (this.downError) throw this.downError;
+        const gaveUp = new BackendUnavailableError('redis', 'the connection to Redis was closed before it was made', { cause: err, reason: 'unreachable' });
+        GIVEN_UP.add(gaveUp);
+        throw gaveUp;
       }
       throw this.markDown(err);
     }
@@ -168,7 +174,7 @@ export class Cache {
   /** Marks Redis down on a Redis failure (once: later calls skip it). */
   private markDownOn(err: unknown): void {
     // A refused command (an ACL without a right) says nothing about the connection.
-    if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.reason !== 'no-permission' && (!this.downError || this.probing)) this.markDown(err);
+    if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.reason !== 'no-permission' && !GIVEN_UP.has(err) && (!this.downError || this.probing)) this.markDown(err);
   }
 
   /** Runs a read on the fallback path: without Redis, or when it fails, one warning and `fallback`. */
@@ -185,6 +191,8 @@ export class Cache {
     } catch (err) {
       // Closed for good under this call: not an outage to warn about, the call's end.
       if (this.shut) throw closedCache();
+      // Its connect was given up by close(): no outage either, this call's fallback only.
+      if (GIVEN_UP.has(err as object)) return fallback;
       this.markDownOn(err);
       if (!(err instanceof BackendUnavailableError)) throw err;
       this.warnOnce(err);

@@ -164,62 +164,60 @@ function tokens(pattern: string): Token[] {
 /** The bytes a tenant slot takes: id characters and every non-ASCII byte (as LUA_SLOT). */
 const isSlotByte = (c: string) => /[A-Za-z0-9_.\-\x80-\xff]/.test(c);
 
-/** The states reachable without consuming a byte (a run may be empty). */
-function closure(ts: Token[], states: Iterable<number>): Set<number> {
-  const out = new Set<number>();
-  const stack = [...states];
-  while (stack.length) {
-    const i = stack.pop()!;
-    if (out.has(i)) continue;
-    out.add(i);
-    const t = ts[i];
-    if (t && ('any' in t || 'idRun' in t)) stack.push(i + 1);
-  }
-  return out;
-}
-
-function step(ts: Token[], states: Set<number>, c: string): Set<number> {
-  const next: number[] = [];
-  for (const i of states) {
-    const t = ts[i];
-    if (!t) continue;
-    if ('ch' in t) {
-      if (t.ch === c) next.push(i + 1);
-    } else if ('any' in t) next.push(i);
-    else if (isSlotByte(c)) next.push('id1' in t ? i + 1 : i);
-  }
-  return closure(ts, next);
-}
-
 /**
- * A key both patterns match (tenant slots taking any ids), or undefined when
- * no key can. Two families that can claim one key would hand it to two tenants
- * (`products:{tenant}:*` and `products:x-{tenant}:*` both claim
- * `products:x-acme:1`, for x-acme and for acme): `invalidate acme` deleted what
- * cache-info counted as x-acme's. A search over the pair of automata, byte by
- * byte, over the bytes that can make a difference: those of the literals, one
- * other id byte and one other byte.
+ * A key both patterns match with *different* tenants (tenant slots taking any
+ * ids), or undefined when there is none. Two families that can do that hand
+ * one key to two tenants (`products:{tenant}:*` and `products:x-{tenant}:*`
+ * both claim `products:x-acme:1`, for x-acme and for acme): `invalidate acme`
+ * deleted what cache-info counted as x-acme's. Families that give a key to the
+ * same tenant (a catch-all beside a sub-family) are fine: the first declared
+ * counts it. A search over pairs of automaton states, byte by byte, over the
+ * bytes that can make a difference (those of the literals, one other id byte,
+ * one other byte), remembering whether the slots have covered the same bytes.
  */
 export function overlapExample(p: string, q: string): string | undefined {
+  // Both start with literal text: unless one start begins the other, no key begins with both.
+  const [pa, pb] = [binary(literalPrefix(p)), binary(literalPrefix(q))];
+  if (!pa.startsWith(pb) && !pb.startsWith(pa)) return undefined;
   const a = tokens(p);
   const b = tokens(q);
   const literals = new Set([...a, ...b].flatMap((t) => ('ch' in t ? [t.ch] : [])));
   const alphabet = [...literals, [...'xq7_'].find((c) => !literals.has(c)) ?? 'z', [...' #!'].find((c) => !literals.has(c)) ?? '~'];
-  const start = { sa: closure(a, [0]), sb: closure(b, [0]), key: '' };
+  // A run token may take no byte: a state is also every state after the runs it can skip.
+  const skip = (ts: Token[], i: number): number[] => {
+    const out = [i];
+    while (ts[i] && ('any' in ts[i] || 'idRun' in ts[i])) out.push(++i);
+    return out;
+  };
+  type State = { i: number; j: number; differ: boolean; key: string };
   const seen = new Set<string>();
-  const queue = [start];
-  const id = (s: { sa: Set<number>; sb: Set<number> }) => `${[...s.sa].sort().join(',')}|${[...s.sb].sort().join(',')}`;
-  seen.add(id(start));
+  const queue: State[] = [];
+  const push = (i: number, j: number, differ: boolean, key: string) => {
+    for (const x of skip(a, i)) {
+      for (const y of skip(b, j)) {
+        const id = `${x},${y},${differ}`;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        queue.push({ i: x, j: y, differ, key });
+      }
+    }
+  };
+  push(0, 0, false, '');
+  // One byte from a token: the next state, and whether the byte went into the tenant slot.
+  const moves = (t: Token | undefined, i: number, c: string): Array<[number, boolean]> => {
+    if (!t) return [];
+    if ('ch' in t) return t.ch === c ? [[i + 1, false]] : [];
+    if ('any' in t) return [[i, false]];
+    if (!isSlotByte(c)) return [];
+    return 'id1' in t ? [[i + 1, true]] : [[i, true]];
+  };
   while (queue.length) {
     const s = queue.shift()!;
-    if (s.sa.has(a.length) && s.sb.has(b.length)) return Buffer.from(s.key, 'latin1').toString('utf8');
+    if (s.differ && s.i === a.length && s.j === b.length) return Buffer.from(s.key, 'latin1').toString('utf8');
     for (const c of alphabet) {
-      const n = { sa: step(a, s.sa, c), sb: step(b, s.sb, c), key: s.key + c };
-      if (!n.sa.size || !n.sb.size) continue;
-      const k = id(n);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      queue.push(n);
+      for (const [x, inA] of moves(a[s.i], s.i, c)) {
+        for (const [y, inB] of moves(b[s.j], s.j, c)) push(x, y, s.differ || inA !== inB, s.key + c);
+      }
     }
   }
   return undefined;

@@ -243,12 +243,18 @@ function checkRegistryDir(dir: string): void {
 }
 
 /**
- * The data directory made (if missing) and kept 0700, as PostgreSQL keeps its own: PGlite writes its
- * files 0666, so under a 022 umask any local user could read the tenants' rows in pg_wal or append to
- * postgresql.conf. A directory of another owner is left to its owner.
+ * The data directory made (if missing) 0700, as PostgreSQL keeps its own: PGlite writes its files 0666,
+ * so under a 022 umask any local user could read the tenants' rows in pg_wal or append to
+ * postgresql.conf. An existing one this user owns loses its access for others (a team's group access,
+ * setgid included, stays); one of another owner, or on a read-only mount, is left as it is.
  */
 function ownerOnly(dir: string): void {
   makeDirectory(dir, 0o700);
   const st = statSync(dir);
-  if ((st.mode & 0o077) !== 0 && (typeof process.getuid !== 'function' || st.uid === process.getuid())) chmodSync(dir, 0o700);
+  if ((st.mode & 0o007) === 0 || (typeof process.getuid === 'function' && st.uid !== process.getuid())) return;
+  try {
+    chmodSync(dir, st.mode & 0o7770);
+  } catch {
+    // Not ours to change after all (a read-only mount): PGlite opens it as it is.
+  }
 }

@@ -1,4 +1,4 @@
-import { isSecretKey, maskSecrets } from '../tenants/secrets.js';
+import { isSecretKey, looksLikeSecretKey, maskSecrets } from '../tenants/secrets.js';
 import { isMap, setOwn } from '../tenants/plain-object.js';
 import { canonicalInstant, servicesInstant, type PermissionRecord } from '../permissions/model.js';
 
@@ -43,7 +43,15 @@ export function diffConfigs(cached: unknown, current: unknown, stored: unknown, 
     if (out.length >= max) return;
     if (isMap(a) && isMap(b)) {
       const sm = isMap(s) ? s : {};
-      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], sm[k], path ? `${path}.${k}` : k);
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+        const at = path ? `${path}.${k}` : k;
+        // A secret-looking value is compared (it is stored as written) but never shown.
+        if (looksLikeSecretKey(k) && !jsonEqual(a[k], b[k])) {
+          if (out.length < max) out.push({ field: at, ...(a[k] === undefined ? {} : { cached: '****' }), ...(b[k] === undefined ? {} : { current: '****' }) });
+          continue;
+        }
+        walk(a[k], b[k], sm[k], at);
+      }
       return;
     }
     if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {

@@ -70,7 +70,8 @@ export class InvalidationOutbox {
     // dropped with its page, and said: refused as bad input, it stopped every drain for good (exit 2).
     const page = all.filter((p) => (p.kind === 'permissions-all' ? p.target === '*' : (p.kind === 'tenant' || p.kind === 'permissions') && isValidId(p.target)));
     if (page.length < all.length) {
-      const bad = all.filter((p) => !page.includes(p));
+      const kept = new Set(page);
+      const bad = all.filter((p) => !kept.has(p));
       this.deps.warn?.(`warning: ${bad.length} owed invalidation(s) name no valid target (${bad.slice(0, 3).map((p) => `${String(p.kind).slice(0, 20)} ${JSON.stringify(String(p.target).slice(0, 40))}`).join(', ')}${bad.length > 3 ? ', …' : ''}): dropped`);
     }
     const tenants = page.filter((p) => p.kind === 'tenant').map((p) => p.target);

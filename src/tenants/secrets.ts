@@ -23,14 +23,27 @@ export function isSecretKey(key: string): boolean {
  * (the services store and read them as they are: stripping would break them), but said when they hold a
  * literal, and masked in output.
  */
-const LOOKS_SECRET = /(?:secret|secretkey|apikey|passw(?:or)?d|pwd|token|credentials?|privatekey|signingkey|encryptionkey|accesskey|clientsecret)$/;
+const LOOKS_SECRET = /(?:secret|secretkey|apikey|passw(?:or)?d|.pwd|token|credentials?|privatekey|signingkey|encryptionkey|accesskey|clientsecret)$/;
 
 export function looksLikeSecretKey(key: string): boolean {
   return !isSecretKey(key) && LOOKS_SECRET.test(key.toLowerCase().replace(/[-_.\s]/g, ''));
 }
 
+/** The fetch/CORS modes a `credentials` key holds in ordinary configuration: no secret. */
+const CREDENTIALS_MODES = new Set(['include', 'omit', 'same-origin']);
+
+/** A value under a secret-looking key that may be a secret: text or a number (not a fetch/CORS mode). */
+function maskableUnder(key: string, v: unknown): boolean {
+  if (typeof v === 'number') return true;
+  if (typeof v !== 'string' || v === '') return false;
+  return !CREDENTIALS_MODES.has(v) || !/^credentials?$/i.test(key);
+}
+
+/** ...and one kept as written, not a `${VAR}` reference (which names where the secret lives). */
+const literalUnder = (key: string, v: unknown) => maskableUnder(key, v) && soleReference(v) === undefined;
+
 /** A URL with a literal password in its user-info (`postgres://u:pw@h`): the password, not a `${VAR}`. */
-const URL_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:([^\s/@]+)@/i;
+const URL_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^\s/@:?#]*:([^\s/@?#]+)@/i;
 
 /** Where a config keeps what looks like a secret as written (see looksLikeSecretKey), or a URL's password. */
 export interface ExposedSecret {
@@ -46,7 +59,8 @@ export function exposedSecrets(config: unknown): ExposedSecret[] {
     else if (isMap(v)) {
       for (const [k, x] of Object.entries(v)) {
         if (isSecretKey(k)) continue;
-        if (looksLikeSecretKey(k) && typeof x === 'string' && x !== '' && soleReference(x) === undefined) out.push({ path: [...path, k], kind: 'looks-secret' });
+        if (looksLikeSecretKey(k) && literalUnder(k, x)) out.push({ path: [...path, k], kind: 'looks-secret' });
+        else if (looksLikeSecretKey(k) && Array.isArray(x)) x.forEach((y, i) => (literalUnder(k, y) ? out.push({ path: [...path, k, String(i)], kind: 'looks-secret' }) : walk(y, [...path, k, String(i)])));
         else walk(x, [...path, k]);
       }
     } else if (typeof v === 'string' && v.includes('://')) {
@@ -59,7 +73,7 @@ export function exposedSecrets(config: unknown): ExposedSecret[] {
 }
 
 /** A cheap look at a file's text: could it hold anything exposedSecrets finds? (Most files cannot.) */
-export const MAY_EXPOSE = /secret|passw|pwd|token|credential|api-?key|apiKey|signing|encryption|access-?key|:\/\/[^\s/@]*:[^\s/@]*@/i;
+export const MAY_EXPOSE = /secret|passw|pwd|token|credential|api.?key|private|signing|encryption|access.?key|:\/\/[^\s/@]*:[^\s/@]*@/i;
 
 export interface StrippedSecret {
   /** Path of the key, e.g. ["email", "smtp", "password"]. */
@@ -125,7 +139,9 @@ export function maskSecrets<T>(config: T): T {
     if (!v || typeof v !== 'object') return v;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      setOwn(out, k, (isSecretKey(k) || looksLikeSecretKey(k)) && typeof x === 'string' && x !== '' ? '****' : walk(x));
+      if (isSecretKey(k) && typeof x === 'string' && x !== '') setOwn(out, k, '****');
+      else if (looksLikeSecretKey(k)) setOwn(out, k, Array.isArray(x) ? x.map((y) => (maskableUnder(k, y) ? '****' : walk(y))) : maskableUnder(k, x) ? '****' : walk(x));
+      else setOwn(out, k, walk(x));
     }
     return out;
   };

@@ -65,9 +65,12 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
       const started = Date.now();
       cache.connectSoon();
       const waiting = cache.attempt((s) => s.ping());
+      // A read on the fallback path waiting on the same connect: its fallback, no warning, nothing marked down.
+      const reading = cache.readJson('k');
       await new Promise((r) => setTimeout(r, 50));
       cache.close();
       expect((await waiting).status).toBe('failed');
+      expect(await reading).toBeUndefined();
       // Given up at once, not at the connect timeout.
       expect(Date.now() - started).toBeLessThan(TIMEOUT);
       // Not marked down by the connect close() gave up on: the next use reaches the (now healthy) server.

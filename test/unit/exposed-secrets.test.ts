@@ -2,7 +2,8 @@ import { utimesSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ParseCache } from '../../src/tenants/parse-cache.js';
-import { exposedSecrets, isSecretKey, looksLikeSecretKey, maskSecrets, stripSecrets } from '../../src/tenants/secrets.js';
+import { exposedSecrets, isSecretKey, looksLikeSecretKey, maskSecrets, MAY_EXPOSE, stripSecrets } from '../../src/tenants/secrets.js';
+import { diffConfigs } from '../../src/services/config-comparison.js';
 import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
 import { tenantYaml, workspace } from '../helpers/setup.js';
 
@@ -16,15 +17,28 @@ describe('values that look like secrets outside the services\' rule', () => {
   afterAll(() => ws.cleanup());
 
   it('secret-looking key names, in any case and separator; the rule\'s own names and look-alike counters are not', () => {
-    for (const k of ['secret_key', 'stripe_secret_key', 'apiKey', 'api-key', 'secretKey', 'client-secret', 'passwd', 'pwd', 'credentials', 'signing_key', 'encryption_key', 'accessToken']) {
+    for (const k of ['secret_key', 'stripe_secret_key', 'apiKey', 'api-key', 'secretKey', 'client-secret', 'passwd', 'db_pwd', 'credentials', 'signing_key', 'encryption_key', 'accessToken']) {
       expect(looksLikeSecretKey(k), k).toBe(true);
     }
-    for (const k of ['api_key', 'password', 'smtp_password', 'token', 'max_tokens', 'token_limit', 'secret_name', 'keys', 'monkey']) {
+    for (const k of ['api_key', 'password', 'smtp_password', 'token', 'max_tokens', 'token_limit', 'secret_name', 'keys', 'monkey', 'passport', 'pwd']) {
       expect(looksLikeSecretKey(k), k).toBe(false);
     }
     // The services' rule is unchanged: these are not stripped.
     expect(isSecretKey('stripe_secret_key')).toBe(false);
     expect(stripSecrets({ stripe_secret_key: 'sk_live' }).config).toEqual({ stripe_secret_key: 'sk_live' });
+  });
+
+  it('numbers and list items under such names count; fetch\'s credentials modes and a URL whose query holds an @ do not; verify never shows them', () => {
+    const config = { db: { passwd: 12345678 }, aws: { credentials: ['AKIAEXAMPLE', '${AWS_KEY}'] }, cors: { credentials: 'include' }, hook: 'https://hooks.example.com:8443?notify=ops@example.com', jwt: { privateKey: 'pk' } };
+    expect(exposedSecrets(config)).toEqual([
+      { path: ['db', 'passwd'], kind: 'looks-secret' },
+      { path: ['aws', 'credentials', '0'], kind: 'looks-secret' },
+      { path: ['jwt', 'privateKey'], kind: 'looks-secret' },
+    ]);
+    expect(maskSecrets(config)).toMatchObject({ db: { passwd: '****' }, aws: { credentials: ['****', '****'] }, cors: { credentials: 'include' }, jwt: { privateKey: '****' } });
+    expect(MAY_EXPOSE.test('jwt:\n  privateKey: pk\n')).toBe(true);
+    const diff = diffConfigs({ s: { stripe_secret_key: 'sk_old' } }, { s: { stripe_secret_key: 'sk_new' } }, {});
+    expect(diff).toEqual([{ field: 's.stripe_secret_key', cached: '****', current: '****' }]);
   });
 
   it('found with their paths (a ${VAR} reference is fine), masked in output, and said as file:line warnings, from the parse cache too', () => {
