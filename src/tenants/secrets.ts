@@ -72,8 +72,11 @@ export function exposedSecrets(config: unknown): ExposedSecret[] {
   return out;
 }
 
-/** A cheap look at a file's text: could it hold anything exposedSecrets finds? (Most files cannot.) */
-export const MAY_EXPOSE = /secret|passw|pwd|token|credential|api.?key|private|signing|encryption|access.?key|:\/\/[^\s/@]*:[^\s/@]*@/i;
+/**
+ * A cheap look at a file's text: could it hold anything exposedSecrets finds? (Most files cannot: the
+ * services' own `api_key` / `access_key` do not count, nearly every tenant file has one.)
+ */
+export const MAY_EXPOSE = /secret|passw|pwd|token|credential|api[-.]?key|private|signing|encryption|access[-.]?key|:\/\/[^\s/@]*:[^\s/@]*@/i;
 
 export interface StrippedSecret {
   /** Path of the key, e.g. ["email", "smtp", "password"]. */
