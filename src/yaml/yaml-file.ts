@@ -188,11 +188,40 @@ export function lineLocator(text: string): (path: string[]) => number | undefine
     }
     return lo < list.length ? list[lo] : undefined;
   };
+  const indentOf = (line: string) => line.length - line.trimStart().length;
+  /**
+   * The line of item `n` of the block sequence under the key on line `at` (`key:` then `- a` lines), or
+   * undefined: a flow sequence (`key: [a, b]`) or anything else keeps the key's line.
+   */
+  const itemLine = (at: number, n: number): number | undefined => {
+    // A block sequence's key ends its line (`key:`); `key: [a, b]` holds its items on its own line.
+    if (!/:\s*$/.test(withoutComment(lines[at]))) return undefined;
+    let indent: number | undefined;
+    let count = -1;
+    for (let i = at + 1; i < lines.length; i++) {
+      const line = withoutComment(lines[i]);
+      if (!line.trim()) continue;
+      const ind = indentOf(line);
+      const item = /^-(\s|$)/.test(line.slice(ind));
+      if (indent === undefined) {
+        if (!item) return undefined;
+        indent = ind;
+      }
+      if (ind < indent || (ind === indent && !item)) return undefined;
+      if (ind === indent && item && ++count === n) return i;
+    }
+    return undefined;
+  };
   return (path) => {
     let from = 0;
     let found: number | undefined;
     for (const seg of path) {
-      if (/^\d+$/.test(seg)) continue;
+      if (/^\d+$/.test(seg)) {
+        // An index: the item's line, when the sequence is a block under the key found so far.
+        const item = found === undefined ? undefined : itemLine(found, Number(seg));
+        if (item !== undefined) found = from = item;
+        continue;
+      }
       const hit = firstAtOrAfter(index.get(seg) ?? [], from);
       if (hit === undefined) return found === undefined ? undefined : found + 1;
       found = hit;

@@ -319,6 +319,17 @@ describe('locating key paths in a file (for file:line messages)', () => {
     );
   });
 
+  it('an index into a block sequence is the item\'s line (a warning in integrations.1.apiKey named the first item\'s line); a flow sequence keeps the key\'s', () => {
+    const text = 'client:\n  id: a\nintegrations:\n  - name: one\n    apiKey: k1\n\n  # two\n  - name: two\n    apiKey: k2\ndb:\n  urls:\n  - postgres://a\n  - postgres://b\nflow: [x, y]\n';
+    const at = lineLocator(text);
+    expect(at(['integrations', '0', 'apiKey'])).toBe(5);
+    expect(at(['integrations', '1', 'apiKey'])).toBe(9);
+    expect(at(['integrations', '1'])).toBe(8);
+    expect(at(['db', 'urls', '1'])).toBe(13);
+    expect(at(['flow', '1'])).toBe(14);
+    expect(at(['integrations', '7', 'apiKey'])).toBe(5);
+  });
+
   it('40,000 stripped secrets are located in one pass (no quadratic scan)', () => {
     const text = ['client:', '  id: big', '  name: Big', 'svc:', ...Array.from({ length: 40_000 }, (_, i) => `  s${i}: {token: x}`)].join('\n');
     const locate = lineLocator(text);
