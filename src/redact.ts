@@ -67,10 +67,10 @@ export function clipLongRuns(text: string, max = 120): string {
  * The characters a terminal may act on, C0 (tab, line feed and carriage return among them), DEL, C1; and
  * those that reorder a line without showing: bidirectional overrides, embeddings and isolates
  * (U+202A-202E, U+2066-2069: `acme\u202Eexe.` shows as another id), the line and paragraph separators
- * (U+2028-2029) and U+FEFF. Not the joiners and marks (U+200C-200F): Persian names and emoji sequences
- * need them.
+ * (U+2028-2029), the zero-width space U+200B (`acme\u200b` looks like `acme`) and U+FEFF. Not the
+ * joiners and marks (U+200C-200F): Persian names and emoji sequences need them.
  */
-const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u200b\u2028-\u202e\u2066-\u2069\ufeff]/g;
 
 const hex = (c: string) => {
   const code = c.charCodeAt(0);

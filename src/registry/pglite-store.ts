@@ -245,16 +245,20 @@ function checkRegistryDir(dir: string): void {
 /**
  * The data directory made (if missing) 0700, as PostgreSQL keeps its own: PGlite writes its files 0666,
  * so under a 022 umask any local user could read the tenants' rows in pg_wal or append to
- * postgresql.conf. An existing one this user owns loses its access for others (a team's group access,
- * setgid included, stays); one of another owner, or on a read-only mount, is left as it is.
+ * postgresql.conf. An existing one this user owns is set back to 0700, unless its group access was set
+ * up on purpose; one of another owner, or on a read-only mount, is left as it is.
  */
 function ownerOnly(dir: string): void {
   makeDirectory(dir, 0o700);
   const st = statSync(dir);
-  if ((st.mode & 0o007) === 0 || (typeof process.getuid === 'function' && st.uid !== process.getuid())) return;
+  if ((st.mode & 0o077) === 0 || (typeof process.getuid === 'function' && st.uid !== process.getuid())) return;
+  // Group access set up on purpose (setgid, or group-writable: a team's shared directory) stays; the
+  // umask's accidental group and world read (0755 under a shared `users` group) go.
+  const deliberate = (st.mode & 0o2000) !== 0 || (st.mode & 0o020) !== 0;
   try {
-    chmodSync(dir, st.mode & 0o7770);
-  } catch {
+    chmodSync(dir, deliberate ? st.mode & 0o7770 : 0o700);
+  } catch (err) {
     // Not ours to change after all (a read-only mount): PGlite opens it as it is.
+    if ((err as NodeJS.ErrnoException).code !== 'EROFS' && (err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
   }
 }

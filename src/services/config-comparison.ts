@@ -45,8 +45,10 @@ export function diffConfigs(cached: unknown, current: unknown, stored: unknown, 
       const sm = isMap(s) ? s : {};
       for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
         const at = path ? `${path}.${k}` : k;
-        // A secret-looking value is compared (it is stored as written) but never shown.
-        if (looksLikeSecretKey(k) && !jsonEqual(a[k], b[k])) {
+        // A secret-looking value is compared (it is stored as written) but never shown; a cached `${VAR}` equal
+        // to the stored reference is no difference (the library caches that form), as below.
+        const reference = typeof sm[k] === 'string' && (sm[k] as string).includes('${') && a[k] === sm[k];
+        if (looksLikeSecretKey(k) && !reference && !jsonEqual(a[k], b[k])) {
           if (out.length < max) out.push({ field: at, ...(a[k] === undefined ? {} : { cached: '****' }), ...(b[k] === undefined ? {} : { current: '****' }) });
           continue;
         }

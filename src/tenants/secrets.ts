@@ -76,7 +76,7 @@ export function exposedSecrets(config: unknown): ExposedSecret[] {
  * A cheap look at a file's text: could it hold anything exposedSecrets finds? (Most files cannot: the
  * services' own `api_key` / `access_key` do not count, nearly every tenant file has one.)
  */
-export const MAY_EXPOSE = /secret|passw|pwd|token|credential|api[-.]?key|private|signing|encryption|access[-.]?key|:\/\/[^\s/@]*:[^\s/@]*@/i;
+export const MAY_EXPOSE = /secret|passw|pwd|token|credential|private|signing|encryption|api[-.\s]?key|access[-.\s]?key|[-.](?:api|access)_key|:\/\/[^\s/@]*:[^\s/@]*@/i;
 
 export interface StrippedSecret {
   /** Path of the key, e.g. ["email", "smtp", "password"]. */
@@ -142,8 +142,8 @@ export function maskSecrets<T>(config: T): T {
     if (!v || typeof v !== 'object') return v;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      if (isSecretKey(k) && typeof x === 'string' && x !== '') setOwn(out, k, '****');
-      else if (looksLikeSecretKey(k)) setOwn(out, k, Array.isArray(x) ? x.map((y) => (maskableUnder(k, y) ? '****' : walk(y))) : maskableUnder(k, x) ? '****' : walk(x));
+      // Under a secret name (the services' or a look-alike): text, a number, or a list's items.
+      if (isSecretKey(k) || looksLikeSecretKey(k)) setOwn(out, k, Array.isArray(x) ? x.map((y) => (maskableUnder(k, y) ? '****' : walk(y))) : maskableUnder(k, x) ? '****' : walk(x));
       else setOwn(out, k, walk(x));
     }
     return out;

@@ -31,11 +31,11 @@ describe('the CLI end to end on the embedded registry', () => {
   });
 
   it('the embedded registry directory is the owner\'s alone (0700, as PostgreSQL keeps its data directory): PGlite writes its files 0666', async () => {
-    // An existing one open to everyone (the umask's 0755) loses the others' access when opened; a team's group
-    // access (setgid, 2770) stays.
+    // An existing one with the umask's accidental access (0755: group and world read) is set back to 0700 when
+    // opened; a team's group access set up on purpose (setgid, 2770) stays.
     chmodSync(ws.registryDir, 0o755);
     expect((await runCli(['list-tenants'], { cwd: ws.dir })).code).toBe(0);
-    expect(statSync(ws.registryDir).mode & 0o777).toBe(0o750);
+    expect(statSync(ws.registryDir).mode & 0o777).toBe(0o700);
     chmodSync(ws.registryDir, 0o2770);
     expect((await runCli(['list-tenants'], { cwd: ws.dir })).code).toBe(0);
     expect(statSync(ws.registryDir).mode & 0o7777).toBe(0o2770);

@@ -39,6 +39,13 @@ describe('values that look like secrets outside the services\' rule', () => {
     expect(MAY_EXPOSE.test('jwt:\n  privateKey: pk\n')).toBe(true);
     const diff = diffConfigs({ s: { stripe_secret_key: 'sk_old' } }, { s: { stripe_secret_key: 'sk_new' } }, {});
     expect(diff).toEqual([{ field: 's.stripe_secret_key', cached: '****', current: '****' }]);
+    // The library caches the stored `${VAR}` form: no difference (verify --fix deleted such right entries).
+    expect(diffConfigs({ s: { stripe_secret_key: '${STRIPE_SK}' } }, { s: { stripe_secret_key: 'sk_live' } }, { s: { stripe_secret_key: '${STRIPE_SK}' } })).toEqual([]);
+    // The services' own secret names hide numbers and list items too.
+    expect(maskSecrets({ smtp: { password: 12345678, token: ['t1'] } })).toEqual({ smtp: { password: '****', token: ['****'] } });
+    // Spellings the pre-filter must let through to the walk (the services' own `  api_key:` need not).
+    for (const text of ['x-api_key: sk', '"API Key": k', 'aws-access_key: AKIA', 'openai.api_key: k']) expect(MAY_EXPOSE.test(text), text).toBe(true);
+    expect(MAY_EXPOSE.test('openai:\n  api_key: "${OPENAI_KEY}"\n  access_key: "${AK}"\n')).toBe(false);
   });
 
   it('found with their paths (a ${VAR} reference is fine), masked in output, and said as file:line warnings, from the parse cache too', () => {
