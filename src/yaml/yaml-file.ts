@@ -194,8 +194,9 @@ export function lineLocator(text: string): (path: string[]) => number | undefine
    * undefined: a flow sequence (`key: [a, b]`) or anything else keeps the key's line.
    */
   const itemLine = (at: number, n: number): number | undefined => {
-    // A block sequence's key ends its line (`key:`); `key: [a, b]` holds its items on its own line.
-    if (!/:\s*$/.test(withoutComment(lines[at]))) return undefined;
+    // A block sequence's key ends its line (`key:`, or with an anchor or tag: `key: &a`); `key: [a, b]`
+    // holds its items on its own line.
+    if (!/:(?:\s+[&!]\S*)*\s*$/.test(withoutComment(lines[at]))) return undefined;
     let indent: number | undefined;
     let count = -1;
     for (let i = at + 1; i < lines.length; i++) {

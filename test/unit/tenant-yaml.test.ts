@@ -328,6 +328,10 @@ describe('locating key paths in a file (for file:line messages)', () => {
     expect(at(['db', 'urls', '1'])).toBe(13);
     expect(at(['flow', '1'])).toBe(14);
     expect(at(['integrations', '7', 'apiKey'])).toBe(5);
+    // An anchor or a tag after the key: still a block sequence.
+    const anchored = lineLocator('ints: &a\n  - name: one\n  - name: two\n    apiKey: k\ntagged: !!seq\n  - x\n  - y\n');
+    expect(anchored(['ints', '1', 'apiKey'])).toBe(4);
+    expect(anchored(['tagged', '1'])).toBe(7);
   });
 
   it('40,000 stripped secrets are located in one pass (no quadratic scan)', () => {
