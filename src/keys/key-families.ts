@@ -66,9 +66,11 @@ export function buildFamilies(options: {
 }
 
 /**
- * Refuses families that can claim one key (the configuration's check; the sweep and the client still
- * give such a key to the family declared first): first-declared-wins would give it to one tenant while
- * a one-tenant invalidation through the other family deleted it for another.
+ * Refuses families that can give one key to two different tenants (see overlapExample; the
+ * configuration's check, while the sweep and the client still give a key two families claim to the
+ * one declared first): first-declared-wins would give it to one tenant while a one-tenant
+ * invalidation through the other family deleted it for another. Families that give a key to the
+ * same tenant pass.
  */
 export function assertNoOverlap(families: KeyFamily[]): void {
   for (let i = 0; i < families.length; i++) {

@@ -165,10 +165,14 @@ function tokens(pattern: string): Token[] {
 const isSlotByte = (c: string) => /[A-Za-z0-9_.\-\x80-\xff]/.test(c);
 
 /**
- * A key both patterns match with *different* tenants (tenant slots taking any
- * ids), or undefined when there is none. Two families that can do that hand
- * one key to two tenants (`products:{tenant}:*` and `products:x-{tenant}:*`
- * both claim `products:x-acme:1`, for x-acme and for acme): `invalidate acme`
+ * A key both patterns match with their tenant slots on different bytes of it
+ * (slots taking any ids), or undefined when there is none: so, but for rare
+ * pairs whose slots can hold the same text at two places (`aa:{tenant}` and
+ * `a{tenant}:a` on `aa:a`), a key the two give to different tenants. An
+ * over-approximation on purpose: it never misses such a key. Two families
+ * that give one key to two tenants (`products:{tenant}:*` and
+ * `products:x-{tenant}:*` both claim `products:x-acme:1`, for x-acme and for
+ * acme) broke tenant isolation: `invalidate acme`
  * deleted what cache-info counted as x-acme's. Families that give a key to the
  * same tenant (a catch-all beside a sub-family) are fine: the first declared
  * counts it. A search over pairs of automaton states, byte by byte, over the
