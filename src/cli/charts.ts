@@ -59,6 +59,11 @@ function wrap(items: string[], width: number): string[] {
   return lines;
 }
 
+/** `1 key`, `2 keys` (`many` where adding an s is wrong: `misses`). */
+export function plural(n: number | undefined, one: string, many = `${one}s`): string {
+  return `${n ?? 0} ${n === 1 ? one : many}`;
+}
+
 /** 1536 -> "1.5 KB"; bytes to a short human size. */
 export function humanBytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];

@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { BackendUnavailableError, InterruptedError, TenantctlError, UsageError, describeError } from '../errors.js';
 import { EXIT } from './exit-values.js';
+import { plural } from './charts.js';
 
 export { EXIT };
 
@@ -44,7 +45,7 @@ export function exitCodeFor(err: unknown): { code: number; message?: string } {
     const refused = err.reason === 'no-permission';
     const next = refused ? `${hint(err)}` : '; run again to finish';
     // A call in flight when the server stalled or died may still have deleted keys after it: at least N.
-    return { code: err.exitCode, message: `deleted ${refused ? '' : 'at least '}${err.progress.done} key${err.progress.done === 1 ? '' : 's'} before Redis failed: ${describeError(err)}${next}` };
+    return { code: err.exitCode, message: `deleted ${refused ? '' : 'at least '}${plural(err.progress.done, 'key')} before Redis failed: ${describeError(err)}${next}` };
   }
   if (err instanceof BackendUnavailableError) return { code: err.exitCode, message: `${describeError(err)}${hint(err)}` };
   if (err instanceof UsageError && err.reason && USAGE_HINTS[err.reason]) return { code: err.exitCode, message: `${describeError(err)}${USAGE_HINTS[err.reason]}` };

@@ -2,7 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { CacheInfo } from '../../services/cache-info.js';
 import { action, idArg, intArg } from '../action.js';
 import type { CacheProfile, KeyStats } from '../../services/cache-profile.js';
-import { bar, gauge, humanBytes } from '../charts.js';
+import { bar, gauge, humanBytes, plural } from '../charts.js';
 import type { Output } from '../output.js';
 import { own, styled, type Styled } from '../styled.js';
 import { BackendUnavailableError, describeError } from '../../errors.js';
@@ -117,9 +117,4 @@ export function register(program: Command): void {
         return { data: info, render: (out) => render(out, info) };
       }),
     );
-}
-
-/** `1 key`, `2 keys`. */
-function plural(n: number | undefined, one: string, many = `${one}s`): string {
-  return `${n ?? 0} ${n === 1 ? one : many}`;
 }

@@ -6,6 +6,7 @@ import { installWatch, uninstallWatch, watchableUrl, Watcher, type WatchEvent } 
 import { isLoopback, parseListenAddress, serveMetrics, WatchMetrics } from '../../services/watch-metrics.js';
 import { action, intArg } from '../action.js';
 import type { Output } from '../output.js';
+import { plural } from '../charts.js';
 
 interface WatchOptions {
   install?: boolean;
@@ -20,7 +21,7 @@ interface WatchOptions {
 /** One line per change: time, how it was found, what changed, what was deleted, the lag. */
 export function eventLine(e: WatchEvent): string {
   const families = Object.entries(e.families).map(([f, n]) => `${f} ${n}`).join(', ');
-  return `${e.time} ${e.source} ${e.table} ${e.op} ${e.tenant ?? '*'}: deleted ${e.deleted} key${e.deleted === 1 ? '' : 's'}` +
+  return `${e.time} ${e.source} ${e.table} ${e.op} ${e.tenant ?? '*'}: deleted ${plural(e.deleted, 'key')}` +
     `${families ? ` (${families})` : ''}${e.changes > 1 ? `, ${e.changes} changes folded` : ''}${e.lag_ms !== undefined ? `, lag ${e.lag_ms} ms` : ''}`;
 }
 
