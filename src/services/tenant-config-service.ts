@@ -12,7 +12,7 @@ import { resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenant
 import { substitute } from '../tenants/substitution.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
 import { tenantVersion } from '../registry/content-hash.js';
-import { NotServicesJson, servicesJson } from '../json/services-json.js';
+import { NotServicesJson } from '../json/services-json.js';
 import type { Yaml11Difference } from '../yaml/yaml11.js';
 
 export type ConfigSource = 'cache' | 'database' | 'yaml';
@@ -30,10 +30,10 @@ export interface TenantConfig {
   warmed?: boolean;
 }
 
-/** A config in its stored form (references, no secrets) and where it came from. */
 /** What stored() found, with what warming needs: the row as read, and a YAML answer's first YAML 1.1 difference. */
 type StoredRead = StoredConfig & { asRead?: RowAsRead; readsOtherwise?: Yaml11Difference };
 
+/** A config in its stored form (references, no secrets) and where it came from. */
 export interface StoredConfig {
   source: ConfigSource;
   config: Record<string, unknown>;
@@ -200,7 +200,14 @@ export class TenantConfigService {
    * to ask), taken back if the row changed meanwhile: a migrate-yaml or a service's write that committed
    * and invalidated between this read and this write must not find its old config back in the cache.
    */
-  private async cacheConfig(id: string, key: string, config: Record<string, unknown>, ttl: number, asRead: RowAsRead | undefined): Promise<boolean> {
+  private async cacheConfig(
+    id: string,
+    key: string,
+    config: Record<string, unknown>,
+    ttl: number,
+    asRead: RowAsRead | undefined,
+    refused: (err: NotServicesJson) => void = () => undefined,
+  ): Promise<boolean> {
     try {
       return await this.deps.cache.writeJsonIfCurrent(key, config, ttl, async () => {
         if (!asRead) return true;
@@ -208,9 +215,11 @@ export class TenantConfigService {
         return !!registry && rowPrint(await registry.getTenant(id)) === asRead.print;
       });
     } catch (err) {
-      // A value the services would write as other text (an integer past 2^53): nothing is cached.
-      if (err instanceof NotServicesJson) return false;
-      throw err;
+      // A value the services would write as other text (an integer past 2^53): nothing is cached (it is
+      // refused before anything is written).
+      if (!(err instanceof NotServicesJson)) throw err;
+      refused(err);
+      return false;
     }
   }
 
@@ -260,13 +269,9 @@ export class TenantConfigService {
     if (d) return notWarmed(`${d.path.join('.')} (line ${d.line}: ${d.source}) reads otherwise to the services' YAML 1.1 reader`);
     const { _meta: _m, ...rest } = resolved;
     const entry = { ...rest, _meta: { source: stored.source } };
-    try {
-      servicesJson(entry);
-    } catch (err) {
-      if (err instanceof NotServicesJson) return notWarmed(`${err.describe()} has no JSON text the services would write the same`);
-      throw err;
-    }
-    return this.cacheConfig(id, this.deps.keys.key(TENANT_CONFIG_FAMILY, id), entry, this.deps.ttl, stored.asRead);
+    return this.cacheConfig(id, this.deps.keys.key(TENANT_CONFIG_FAMILY, id), entry, this.deps.ttl, stored.asRead, (err) =>
+      notWarmed(`${err.describe()} has no JSON text the services would write the same`),
+    );
   }
 
   /** The tenant's registry row, and whether the registry was down for this read (the answer is then a fallback). */

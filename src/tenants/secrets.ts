@@ -59,8 +59,9 @@ export function exposedSecrets(config: unknown): ExposedSecret[] {
     else if (isMap(v)) {
       for (const [k, x] of Object.entries(v)) {
         if (isSecretKey(k)) continue;
-        if (looksLikeSecretKey(k) && literalUnder(k, x)) out.push({ path: [...path, k], kind: 'looks-secret' });
-        else if (looksLikeSecretKey(k) && Array.isArray(x)) x.forEach((y, i) => (literalUnder(k, y) ? out.push({ path: [...path, k, String(i)], kind: 'looks-secret' }) : walk(y, [...path, k, String(i)])));
+        const looks = looksLikeSecretKey(k);
+        if (looks && literalUnder(k, x)) out.push({ path: [...path, k], kind: 'looks-secret' });
+        else if (looks && Array.isArray(x)) x.forEach((y, i) => (literalUnder(k, y) ? out.push({ path: [...path, k, String(i)], kind: 'looks-secret' }) : walk(y, [...path, k, String(i)])));
         else walk(x, [...path, k]);
       }
     } else if (typeof v === 'string' && v.includes('://')) {

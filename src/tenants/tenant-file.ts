@@ -14,11 +14,12 @@ import type { ParsedEntry } from './parse-cache.js';
  * keeps what it reads, this only reads.
  */
 
-/** A secret stripped from a file, with its line. */
+/** A secret-looking value kept as written, with its line. */
 export interface ExposedSecretAt extends ExposedSecret {
   line?: number;
 }
 
+/** A secret stripped from a file, with its line. */
 export interface StrippedSecretAt extends StrippedSecret {
   line?: number;
 }

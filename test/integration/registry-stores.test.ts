@@ -567,6 +567,15 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
       expect(err).toBeInstanceOf(BackendUnavailableError);
       return err;
     };
+    /** The change's rejection while the fake fails the requests `when` picks. */
+    const rejectedWhile = async (when: NonNullable<typeof fake.failWhen>, ...ids: string[]) => {
+      fake.failWhen = when;
+      try {
+        return await rejection(store.applyChanges(change(...ids)));
+      } finally {
+        fake.failWhen = undefined;
+      }
+    };
     // The insert is applied, its answer lost (the connection dropped): the row is in, and the error says it may be.
     fake.loseAnswerWhen = (method, p) => method === 'POST' && p.startsWith('/rest/v1/tenants');
     try {
@@ -578,34 +587,19 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     }
     expect(await store.getTenant('lost-answer')).toBeDefined();
     // Two tenants, the second refused with an answer (503): the first is in, so the set's outcome is unknown.
-    fake.failWhen = (method, p) => method === 'POST' && p.startsWith('/rest/v1/tenants') && fake.rows.has('cut-first');
-    try {
-      const cut = await rejection(store.applyChanges(change('cut-first', 'cut-second')));
-      expect(outcomeUnknown(cut)).toBe(true);
-      expect(describeError(cut)).toMatch(/cut off after part of the change was written/);
-    } finally {
-      fake.failWhen = undefined;
-    }
+    const cut = await rejectedWhile((method, p) => method === 'POST' && p.startsWith('/rest/v1/tenants') && fake.rows.has('cut-first'), 'cut-first', 'cut-second');
+    expect(outcomeUnknown(cut)).toBe(true);
+    expect(describeError(cut)).toMatch(/cut off after part of the change was written/);
     expect(await store.getTenant('cut-first')).toBeDefined();
     expect(await store.getTenant('cut-second')).toBeUndefined();
     // The first write refused with an answer: nothing was applied, and the error says so (a definite no).
-    fake.failWhen = (method, p) => method === 'POST' && p.startsWith('/rest/v1/tenants');
-    try {
-      const refused = await rejection(store.applyChanges(change('refused')));
-      expect(outcomeUnknown(refused)).toBe(false);
-    } finally {
-      fake.failWhen = undefined;
-    }
+    const refused = await rejectedWhile((method, p) => method === 'POST' && p.startsWith('/rest/v1/tenants'), 'refused');
+    expect(outcomeUnknown(refused)).toBe(false);
     expect(await store.getTenant('refused')).toBeUndefined();
     // Every write landed, then the outbox's second record failed: unconfirmed, not "nothing written".
     let outboxWrites = 0;
-    fake.failWhen = (method, p) => method === 'POST' && p.startsWith('/rest/v1/tenantctl_outbox') && ++outboxWrites > 1;
-    try {
-      const late = await rejection(store.applyChanges(change('late-outbox')));
-      expect(outcomeUnknown(late)).toBe(true);
-    } finally {
-      fake.failWhen = undefined;
-    }
+    const late = await rejectedWhile((method, p) => method === 'POST' && p.startsWith('/rest/v1/tenantctl_outbox') && ++outboxWrites > 1, 'late-outbox');
+    expect(outcomeUnknown(late)).toBe(true);
     expect(await store.getTenant('late-outbox')).toBeDefined();
   });
 
