@@ -10,11 +10,11 @@
  * the caller writes nothing rather than other bytes: an integer past 2^53
  * (the digits were lost when it was read), NaN and the infinities (Python
  * writes `NaN` / `Infinity`, which no JSON reader of ours takes back), and
- * -0. Two differences are left: a whole number is written as an integer, as the
- * source said it in nearly every case (`1`), but a float written `1.0` in YAML
- * or jsonb has become the number 1 by the time it gets here; and keys that are
- * integers (`"443"`) come first in a JavaScript object, where Python keeps the
- * order they were read in. Same meaning, other bytes.
+ * -0. Two differences are not seen here, and are the caller's to refuse (as
+ * --warm does): a float written `1.0` in YAML or jsonb has become the number 1
+ * by the time it gets here, and is written `1`; keys that are integers
+ * (`"443"`) come first in a JavaScript object, where Python keeps the order
+ * they were read in (see integerKeyAmongOthers). Same meaning, other bytes.
  */
 export class NotServicesJson extends Error {
   /** The key path of the value, outermost first. */
@@ -80,6 +80,34 @@ export function pythonNumber(n: number): string {
     body = `${digits.slice(0, point)}.${digits.slice(point)}`;
   }
   return negative ? `-${body}` : body;
+}
+
+/** A key JavaScript orders first in an object: an array index ("0", "443"; not "01" or "-1"). */
+const INDEX_KEY = /^(?:0|[1-9]\d{0,9})$/;
+const isIndexKey = (k: string) => INDEX_KEY.test(k) && Number(k) < 2 ** 32 - 1;
+
+/**
+ * The path of a key that JavaScript orders differently from Python, or undefined: an integer key
+ * (`"443"`) in an object with other keys. JavaScript puts such keys first, in ascending order, while
+ * Python's dict keeps the order it read (the file's, or jsonb's), which by then is lost: servicesJson
+ * would write the members in another order than the services.
+ */
+export function integerKeyAmongOthers(value: unknown, at: string[] = []): string[] | undefined {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = integerKeyAmongOthers(value[i], [...at, String(i)]);
+      if (found) return found;
+    }
+  } else if (value && typeof value === 'object') {
+    const keys = Object.keys(value);
+    // Index keys come first: if there is one, it is keys[0].
+    if (keys.length > 1 && isIndexKey(keys[0])) return [...at, keys[0]];
+    for (const k of keys) {
+      const found = integerKeyAmongOthers((value as Record<string, unknown>)[k], [...at, k]);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 /** `json.dumps(value)` of a JSON value (undefined members are left out, as JSON.stringify leaves them). */

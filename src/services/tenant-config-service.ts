@@ -6,13 +6,14 @@ import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
 import type { RegistryStore, TenantRow } from '../registry/registry-store.js';
 import type { YamlTenantSource, TenantDocument } from '../tenants/tenant-source.js';
+import type { LossyNumberAt } from '../tenants/tenant-file.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
 import { resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
 import { tenantVersion } from '../registry/content-hash.js';
-import { NotServicesJson } from '../json/services-json.js';
+import { integerKeyAmongOthers, NotServicesJson } from '../json/services-json.js';
 import type { Yaml11Difference } from '../yaml/yaml11.js';
 
 export type ConfigSource = 'cache' | 'database' | 'yaml';
@@ -31,7 +32,7 @@ export interface TenantConfig {
 }
 
 /** What stored() found, with what warming needs: the row as read, and a YAML answer's first YAML 1.1 difference. */
-type StoredRead = StoredConfig & { asRead?: RowAsRead; readsOtherwise?: Yaml11Difference };
+type StoredRead = StoredConfig & { asRead?: RowAsRead; readsOtherwise?: Yaml11Difference; wholeFloat?: LossyNumberAt };
 
 /** A config in its stored form (references, no secrets) and where it came from. */
 export interface StoredConfig {
@@ -118,7 +119,7 @@ export class TenantConfigService {
 
   /** The stored form (references, no secrets) with its source, or NotFoundError. */
   async getStored(id: string, options: { noCache?: boolean } = {}): Promise<StoredConfig> {
-    const { asRead: _asRead, readsOtherwise: _r, ...found } = await this.stored(id, options, false);
+    const { asRead: _asRead, readsOtherwise: _r, wholeFloat: _w, ...found } = await this.stored(id, options, false);
     if (found.source === 'cache') markCacheHit(found.config);
     return found;
   }
@@ -192,7 +193,11 @@ export class TenantConfigService {
     if (!options.noCache && !fallback && (this.deps.populate ?? 'stored') === 'stored') await this.cacheConfig(id, key, found.config, ttl, asRead);
     const fileWarnings = found.source === 'yaml' ? doc?.warnings : undefined;
     const readsOtherwise = found.source === 'yaml' ? doc?.yaml11Differences[0] : undefined;
-    return { ...found, ...(fallback && { fallback }), ...(fileWarnings?.length && { fileWarnings }), ...(asRead && { asRead }), ...(readsOtherwise && { readsOtherwise }) };
+    const wholeFloat = found.source === 'yaml' ? doc?.lossyNumbers?.find((l) => l.kind === 'whole-float') : undefined;
+    return {
+      ...found, ...(fallback && { fallback }), ...(fileWarnings?.length && { fileWarnings }), ...(asRead && { asRead }), ...(readsOtherwise && { readsOtherwise }),
+      ...(wholeFloat && { wholeFloat }),
+    };
   }
 
   /**
@@ -267,8 +272,14 @@ export class TenantConfigService {
     // would cache another value: nothing is written rather than a value no service would.
     const d = stored.readsOtherwise;
     if (d) return notWarmed(`${d.path.join('.')} (line ${d.line}: ${d.source}) reads otherwise to the services' YAML 1.1 reader`);
+    // A float written `1.0` is the number 1 here: the services would write `1.0`, JSON from here `1`.
+    const f = stored.wholeFloat;
+    if (f) return notWarmed(`${f.path.join('.')} (line ${f.line ?? '?'}: ${f.written}) would be cached as ${f.stored}, where the services write ${f.stored}.0`);
     const { _meta: _m, ...rest } = resolved;
     const entry = { ...rest, _meta: { source: stored.source } };
+    // Integer keys come first in a JavaScript object, whatever order the services read them in.
+    const ordered = integerKeyAmongOthers(entry);
+    if (ordered) return notWarmed(`${ordered.join('.')}: an integer key among others (JavaScript puts such keys first; the services keep the order they read)`);
     return this.cacheConfig(id, this.deps.keys.key(TENANT_CONFIG_FAMILY, id), entry, this.deps.ttl, stored.asRead, (err) =>
       notWarmed(`${err.describe()} has no JSON text the services would write the same`),
     );

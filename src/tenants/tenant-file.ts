@@ -150,11 +150,21 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   // A big integer is said only where its line holds a long integer as written (an exponent keeps its value).
   const lines = () => (textLines ??= text.split('\n'));
   let textLines: string[] | undefined;
-  const lossy = LOSSY_HINT.test(text)
+  const lossy: LossyNumberAt[] = LOSSY_HINT.test(text)
     ? lossyNumbers(stripped, [])
         .map((l) => ({ ...l, line: lineOf(l.path) }))
         .filter((l) => l.kind !== 'big-integer' || (l.line !== undefined && LONG_INTEGER.test(lines()[l.line - 1] ?? '')))
     : [];
+  // Only a file with a whole-float token anywhere walks its numbers for them.
+  if (wholeFloatTokens(text).size) {
+    const lineText = (p: string[]) => {
+      const line = lineOf(p);
+      return line === undefined ? undefined : lines()[line - 1];
+    };
+    // One YAML 1.1 reads otherwise (`1.0e3` is a string to PyYAML) is said as such.
+    const same = (a: string[], b: string[]) => a.length === b.length && a.every((k, i) => k === b[i]);
+    for (const w of wholeFloats(stripped, [], lineText)) if (!yaml11.some((d) => same(d.path, w.path))) lossy.push({ ...w, line: lineOf(w.path) });
+  }
   // Secret-looking values kept as written: only files whose text could hold one are walked.
   const exposed = MAY_EXPOSE.test(text) ? exposedSecrets(stripped).map((e) => ({ ...e, line: lineOf(e.path) })) : [];
   const parsed: TenantDocument = {
@@ -220,13 +230,51 @@ export interface LossyNumberAt {
   line?: number;
   /** What the registry and the cache hold instead. */
   stored: string;
-  kind: 'big-integer' | 'not-finite';
+  kind: 'big-integer' | 'not-finite' | 'whole-float';
+  /** A whole float as written (`1.0`): the services' YAML reader keeps it a float, so their JSON says `1.0`. */
+  written?: string;
 }
 
 /** A written integer too long to be exact as a double (decimal, hex, octal); `1.0e+100` is not one: it is kept as written. */
 const LONG_INTEGER = /\d{16}|0x[0-9a-f]{14}|0o[0-7]{18}/i;
 /** What a file must hold for any number in it to be lossy: a long integer, a large exponent, .inf or .nan. */
 const LOSSY_HINT = new RegExp(`${LONG_INTEGER.source}|[eE][+]?\\d{3}|\\.(?:inf|nan)\\b`, 'i');
+
+/**
+ * A plain scalar written as a float whose value is whole (`1.0`, `2.50e1`, `3.`): a float to the
+ * services' YAML reader (PyYAML), whose `json.dumps` writes `1.0`, but the number 1 once JavaScript has
+ * read it, which JSON from here writes `1`. A token, not part of a word, a version (`v1.0`) or an address
+ * (`10.0.0.1`).
+ */
+const FLOAT_TOKEN = /(?<![\w.])[-+]?(?:\d[\d_]*)?\.[\d_]*(?:[eE][-+]?\d+)?(?![\w.])/g;
+
+/** The whole-valued float tokens of a text (`1.0` -> 1), by value. */
+function wholeFloatTokens(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const [token] of text.matchAll(FLOAT_TOKEN)) {
+    if (!/\d/.test(token)) continue;
+    const n = Number(token.replace(/_/g, ''));
+    if (Number.isSafeInteger(n) && !out.has(n)) out.set(n, token);
+  }
+  return out;
+}
+
+/**
+ * The whole numbers of a config written as floats (see FLOAT_TOKEN): a number whose line holds a
+ * whole-float token of its value. An over-approximation where a line holds several values (`{a: 1, b: 1.0}`
+ * names both): a caller that refuses to write them (--warm) only writes less.
+ */
+function wholeFloats(v: unknown, at: string[], lineText: (p: string[]) => string | undefined): LossyNumberAt[] {
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) return [];
+    const line = lineText(at);
+    const written = line === undefined ? undefined : wholeFloatTokens(line).get(v);
+    return written === undefined ? [] : [{ path: at, stored: String(v), kind: 'whole-float', written }];
+  }
+  if (Array.isArray(v)) return v.flatMap((x, i) => wholeFloats(x, [...at, String(i)], lineText));
+  if (v && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => wholeFloats(x, [...at, k], lineText));
+  return [];
+}
 
 /** The numbers of a parsed config that JSON changes: rounded integers past 2^53, and infinities and NaN (null in JSON). */
 function lossyNumbers(v: unknown, at: string[]): LossyNumberAt[] {
@@ -300,9 +348,10 @@ function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11D
   }
   for (const d of yaml11) out.push(`${name}:${d.line}: ${describeYaml11Difference(d)}`);
   for (const l of lossy) {
-    out.push(l.kind === 'big-integer'
-      ? `${name}:${l.line ?? '?'}: ${l.path.join('.')}: an integer past 2^53 is stored as ${l.stored} (digits lost: JSON numbers are doubles); quote it to keep it as written`
-      : `${name}:${l.line ?? '?'}: ${l.path.join('.')}: .inf / .nan have no JSON form and are stored as null; quote it, or use a large number`);
+    const where = `${name}:${l.line ?? '?'}: ${l.path.join('.')}`;
+    if (l.kind === 'big-integer') out.push(`${where}: an integer past 2^53 is stored as ${l.stored} (digits lost: JSON numbers are doubles); quote it to keep it as written`);
+    else if (l.kind === 'not-finite') out.push(`${where}: .inf / .nan have no JSON form and are stored as null; quote it, or use a large number`);
+    else out.push(`${where}: ${l.written} is stored as the integer ${l.stored}, where the services' YAML reader keeps a float (${l.stored}.0 in their JSON); write ${l.stored} if an integer is meant`);
   }
   return out;
 }

@@ -97,7 +97,7 @@ describe('get-config --warm in a project with no registry yet (YAML only)', () =
 describe('get-config --warm writes the services\' own bytes, or nothing', () => {
   const own = useOwnRedis();
   let ws: Workspace;
-  const [uni, legacy, big] = [uniq('uni'), uniq('legacy'), uniq('big')];
+  const [uni, legacy, big, whole, ports] = [uniq('uni'), uniq('legacy'), uniq('big'), uniq('whole'), uniq('ports')];
   beforeAll(() => {
     ws = workspace(
       {
@@ -105,6 +105,10 @@ describe('get-config --warm writes the services\' own bytes, or nothing', () => 
         // PyYAML reads `yes` as true: the services would cache true where tenantctl reads "yes".
         [legacy]: tenantYaml(legacy, 'Legacy', 'flags:\n  beta: yes\n'),
         [big]: tenantYaml(big, 'Big', 'ids:\n  account: 12345678901234567890\n'),
+        // PyYAML reads 1.0 as a float, which json.dumps writes 1.0; to JavaScript it is the number 1.
+        [whole]: tenantYaml(whole, 'Whole', 'api:\n  version: 1.0\n'),
+        // json.dumps keeps the file's order (name, then 443); a JavaScript object puts "443" first.
+        [ports]: tenantYaml(ports, 'Ports', 'ports:\n  name: web\n  443: https\n'),
       },
       { registry: false },
     );
@@ -120,8 +124,13 @@ describe('get-config --warm writes the services\' own bytes, or nothing', () => 
     );
   });
 
-  it('a value the services\' YAML 1.1 reader reads otherwise (yes), or an integer past 2^53: not warmed, said, exit 0', async () => {
-    for (const [id, said] of [[legacy, /not warmed: flags\.beta \(line 5: yes\) reads otherwise/], [big, /not warmed: ids\.account: the integer/]] as const) {
+  it('a value the services\' YAML 1.1 reader reads otherwise (yes), an integer past 2^53, a whole float (1.0: it was written 1), an integer key among others (it was written first): not warmed, said, exit 0', async () => {
+    for (const [id, said] of [
+      [legacy, /not warmed: flags\.beta \(line 5: yes\) reads otherwise/],
+      [big, /not warmed: ids\.account: the integer/],
+      [whole, /not warmed: api\.version \(line 5: 1\.0\) would be cached as 1, where the services write 1\.0/],
+      [ports, /not warmed: ports\.443: an integer key among others/],
+    ] as const) {
       const r = await warm(id);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(said);

@@ -78,4 +78,26 @@ describe('numbers JSON cannot keep as written', () => {
       ]);
     }
   });
+
+  it('a float with a whole value (1.0, 2.5e+1, 3.) is said: stored as the integer, a float to the services (it was stored as 1 without a word); strings and fractions are not', async () => {
+    const floats = workspace({
+      whole: tenantYaml('whole', 'Whole', 'api:\n  version: 1.0\n  ratio: 1.5\n  exp: 2.5e+1\n  ip: 10.0.0.1\n  tag: v1.0\n  quoted: "1.0"\n  count: 3\n  odd: 2.50e1\nlist: [3., 4]\n'),
+    });
+    try {
+      for (let run = 0; run < 2; run++) {
+        const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: floats.dir });
+        expect(r.code, r.stderr).toBe(0);
+        const item = (JSON.parse(r.stdout).items as Array<{ id: string; warnings: string[] }>).find((i) => i.id === 'whole')!;
+        expect(item.warnings).toEqual([
+          // A string to PyYAML (its exponent has no sign): said as YAML 1.1's, not as a float.
+          'tenants/whole.yaml:12: api.odd: plain 2.50e1 is 25 here (YAML 1.2) but the string "2.50e1" to YAML 1.1 readers such as PyYAML (the services): quote it ("2.50e1") or write 25',
+          "tenants/whole.yaml:5: api.version: 1.0 is stored as the integer 1, where the services' YAML reader keeps a float (1.0 in their JSON); write 1 if an integer is meant",
+          "tenants/whole.yaml:7: api.exp: 2.5e+1 is stored as the integer 25, where the services' YAML reader keeps a float (25.0 in their JSON); write 25 if an integer is meant",
+          "tenants/whole.yaml:13: list.0: 3. is stored as the integer 3, where the services' YAML reader keeps a float (3.0 in their JSON); write 3 if an integer is meant",
+        ]);
+      }
+    } finally {
+      floats.cleanup();
+    }
+  });
 });

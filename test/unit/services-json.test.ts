@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { NotServicesJson, pythonNumber, servicesJson } from '../../src/json/services-json.js';
+import { integerKeyAmongOthers, NotServicesJson, pythonNumber, servicesJson } from '../../src/json/services-json.js';
 
 /**
  * The services write their cache entries with Python's json.dumps (seed 001):
@@ -58,6 +58,28 @@ describe('servicesJson: json.dumps byte for byte', () => {
         expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(v)));
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('integerKeyAmongOthers: where servicesJson would order members otherwise than Python', () => {
+  it('names an integer key among other keys, at any depth; a lone integer key, "01", "-1" and 2^32-1 are not', () => {
+    expect(integerKeyAmongOthers({ ports: { name: 'web', 443: 'https' } })).toEqual(['ports', '443']);
+    expect(integerKeyAmongOthers({ a: [{ x: 1 }, { 0: 'a', b: 2 }] })).toEqual(['a', '1', '0']);
+    expect(integerKeyAmongOthers({ ports: { 443: 'https' }, n: 1 })).toBeUndefined();
+    expect(integerKeyAmongOthers({ '01': 1, '-1': 2, [String(2 ** 32 - 1)]: 3, b: 4 })).toBeUndefined();
+    expect(integerKeyAmongOthers([1, 'a', null])).toBeUndefined();
+  });
+
+  it('property: where it says nothing, the object\'s keys are in the order they were inserted (the order Python keeps)', () => {
+    const entries = fc.array(fc.tuple(fc.oneof(fc.string(), fc.nat().map(String), fc.constantFrom('0', '01', '-1', '4294967295', '4294967294')), fc.integer()), { maxLength: 5 });
+    fc.assert(
+      fc.property(entries, (list) => {
+        const inserted = [...new Map(list).keys()];
+        const obj = Object.fromEntries(list);
+        if (integerKeyAmongOthers({ wrap: obj }) === undefined) expect(Object.keys(obj)).toEqual(inserted);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

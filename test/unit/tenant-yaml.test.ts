@@ -6,6 +6,7 @@ import { TenantFileError } from '../../src/errors.js';
 import { substitute, substituteString } from '../../src/tenants/substitution.js';
 import { isSecretKey, maskSecrets, resolveAbsentSecrets, stripSecrets } from '../../src/tenants/secrets.js';
 import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
+import { parseTenantFile } from '../../src/tenants/tenant-file.js';
 import { dump } from 'js-yaml';
 import { lineLocator, MAX_TENANT_FILE_BYTES, withoutComment } from '../../src/yaml/yaml-file.js';
 import { configFromRow, rowFromConfig, contentHash } from '../../src/tenants/registry-mapping.js';
@@ -372,3 +373,41 @@ function referenceLocator(text: string): (path: string[]) => number | undefined 
     return found === undefined ? undefined : found + 1;
   };
 }
+
+describe('floats with a whole value (the services write 1.0 where JSON from here says 1)', () => {
+  const dir = path.join(process.env.TMPDIR ?? '/tmp', `tenantctl-whole-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  const whole = (value: string) => {
+    const id = `w${n++}`;
+    const file = path.join(dir, `${id}.yaml`);
+    writeFileSync(file, `client:\n  id: ${id}\n  name: W\nv: ${value}\n`);
+    return (parseTenantFile(id, file).lossyNumbers ?? []).filter((l) => l.kind === 'whole-float');
+  };
+
+  it('property: said exactly for a plain float whose value is whole; integers, fractions, quoted text, versions and addresses are not', () => {
+    const int = fc.integer({ min: -99999, max: 99999 });
+    const digit = fc.integer({ min: 1, max: 9 });
+    const form = fc.oneof(
+      int.map((i) => ({ text: `${i}.0`, said: true })),
+      int.map((i) => ({ text: `${i}.`, said: true })),
+      fc.tuple(int, fc.integer({ min: 1, max: 4 })).map(([i, z]) => ({ text: `${i}.${'0'.repeat(z)}`, said: true })),
+      fc.tuple(digit, digit).map(([a, b]) => ({ text: `${a}.${b}e+1`, said: true })),
+      fc.tuple(int, digit).map(([i, d]) => ({ text: `${i}.${d}`, said: false })),
+      int.map((i) => ({ text: String(i), said: false })),
+      int.map((i) => ({ text: `"${i}.0"`, said: false })),
+      int.map((i) => ({ text: `v${Math.abs(i)}.0`, said: false })),
+      fc.tuple(digit, digit).map(([a, b]) => ({ text: `${a}0.0.${b}.1`, said: false })),
+      int.map((i) => ({ text: `[${i}.0, 1.5]`, said: true })),
+    );
+    fc.assert(
+      fc.property(form, ({ text, said }) => {
+        const found = whole(text);
+        expect(found.length > 0, text).toBe(said);
+        if (said) expect(found[0].written).toMatch(/\./);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
