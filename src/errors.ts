@@ -1,3 +1,4 @@
+import { shownPath } from './shown-path.js';
 /**
  * The error hierarchy of tenantctl. Every expected failure is one of these;
  * the CLI maps them to exit codes and words in one place (src/cli/exit-codes.ts).
@@ -115,7 +116,7 @@ export class TenantFileError extends UsageError {
     readonly line: number | undefined,
     readonly detail: string,
   ) {
-    super(`${file}${line ? `:${line}` : ''}: ${detail}`, { reason: 'bad-file' });
+    super(`${shownPath(file)}${line ? `:${line}` : ''}: ${detail}`, { reason: 'bad-file' });
   }
 }
 

@@ -177,7 +177,13 @@ function readPem(file: string, what: string): Buffer {
  * but know no such master are "All sentinels are unreachable" to ioredis (with no last error).
  */
 function connectFailure(cause: unknown, spec: RedisSpec): string {
-  const text = describeError(cause);
+  let text = describeError(cause);
+  // A Cluster whose seeds all failed: ioredis says "Failed to refresh slots cache." and keeps the reason aside.
+  const last = (cause as { lastNodeError?: unknown })?.lastNodeError;
+  if (last instanceof Error) {
+    const why = describeError(last);
+    text = `${text.replace(/\.$/, '')} (${why}${/cluster support disabled/i.test(why) ? ': the server is not in Cluster mode' : ''})`;
+  }
   if (spec.topology === 'sentinel' && /^All sentinels are unreachable/.test(text) && !/Last error/.test(text)) {
     return `no Sentinel there knows a master named "${spec.sentinelMaster}" (check --sentinel-master / REDIS_SENTINEL_MASTER)`;
   }
@@ -254,7 +260,8 @@ class IoredisStore implements CacheStore {
           if (this.sentinels) await this.refuseReplica();
         })(),
         this.timeoutMs + DEADLINE_MARGIN_MS,
-        `connecting to Redis at ${this.target}`,
+        // Said after "Redis at <target> is unreachable: ", which names the server already.
+        'the connect',
         { shownMs: this.timeoutMs },
       );
     } catch (err) {
@@ -266,7 +273,9 @@ class IoredisStore implements CacheStore {
       // The reply parser's "Unknown RESP type 60 "<". Please report this." means the port speaks something else.
       const foreign = /Unknown RESP type/.test(describeError(cause));
       const said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : connectFailure(cause, this.spec);
-      throw new BackendUnavailableError('redis', `Redis at ${this.target} is unreachable: ${said}`, {
+      // A server that answered and refused the credentials is no network problem: said as what it is.
+      const refused = /^(NOAUTH|WRONGPASS)\b/.test(describeError(cause));
+      throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : 'is unreachable'}: ${said}`, {
         cause: foreign ? undefined : cause,
         reason: reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
       });

@@ -82,7 +82,7 @@ function backendFailure(area: Area, name: string, err: unknown): DoctorCheck {
 export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
   const checks = [
     ...(await redisChecks(deps.cache, deps.admin)),
-    ...(await registryChecks(deps.registrySpec, deps.registry)),
+    ...(await registryChecks(deps.registrySpec, deps.registry, deps.cache.configured)),
     ...tenantChecks(deps.source, deps.cwd ?? process.cwd()),
   ];
   const summary: Record<CheckStatus, number> = { pass: 0, warn: 0, fail: 0, unknown: 0 };
@@ -195,7 +195,7 @@ function writeRights(): Array<{ object: string; privilege: string }> {
 }
 
 /** Reachable, schema present and current, read rights, write rights (without writing), invalidations still owed. */
-export async function registryChecks(spec: RegistrySpec, open: () => Promise<Registry>): Promise<DoctorCheck[]> {
+export async function registryChecks(spec: RegistrySpec, open: () => Promise<Registry>, redisConfigured = true): Promise<DoctorCheck[]> {
   let store: Registry;
   try {
     store = await open();
@@ -247,7 +247,7 @@ export async function registryChecks(spec: RegistrySpec, open: () => Promise<Reg
   try {
     const owed = await store.pendingInvalidations(1000);
     checks.push(owed.length
-      ? check('registry', 'outbox', 'warn', `${owed.length === 1000 ? 'at least 1000' : owed.length} cache invalidations owed by earlier writes (Redis was down, or a run was killed): run \`tenantctl invalidate --pending\``, { data: { owed: owed.length } })
+      ? check('registry', 'outbox', 'warn', `${owed.length === 1000 ? 'at least 1000' : owed.length} cache invalidations owed by earlier writes (Redis was down or not configured, or a run was killed): ${redisConfigured ? 'run' : 'configure the services\' Redis (REDIS_URL, a Cluster or a Sentinel), then run'} \`tenantctl invalidate --pending\``, { data: { owed: owed.length } })
       : check('registry', 'outbox', 'pass', 'none', { data: { owed: 0 } }));
   } catch (err) {
     checks.push(backendFailure('registry', 'outbox', err));

@@ -501,7 +501,8 @@ export function migrationFailure(report: MigrationReport): TenantctlError | unde
     return new BackendUnavailableError('registry', unsure ? `no write was confirmed: ${unsure.reason!.replace(/^not confirmed written: /, '')}; a rerun finishes` : `nothing was written: ${lost.reason ?? 'the registry failed'}`);
   }
   const stale = owed || report.items.some((i) => i.cacheInvalidated === false);
-  const summary = `${c.error} item(s) failed, ${c.conflict} conflict(s)${stale ? ', cache not invalidated' : ''}`;
+  // What went wrong, and only that ("0 item(s) failed, 0 conflict(s), cache not invalidated" said one thing in three parts).
+  const summary = [c.error && `${c.error} item(s) failed`, c.conflict && `${c.conflict} conflict(s)`, stale && 'cache not invalidated'].filter(Boolean).join(', ');
   const onlyBadInput = !owed && failed.every((i) => i.action === 'error' && i.failure === 'bad-input');
   // An unchanged catalogue (tiers.yaml, read on every run) is not work the operator asked for: `migrate-yaml
   // nosuch` is bad input alone (exit 2), not a partial run (exit 4).

@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError, describeError } from '../errors.js';
+import { shownPath } from '../shown-path.js';
 import { lineLocator, readYamlFile } from '../yaml/yaml-file.js';
 import { describeYaml11Difference, type Yaml11Difference } from '../yaml/yaml11.js';
 import { exposedSecrets, isSecretKey, MAY_EXPOSE, stripSecrets, type ExposedSecret, type StrippedSecret } from './secrets.js';
@@ -334,7 +335,7 @@ export function fromParsedEntry(file: string, e: ParsedEntry, configOf: () => Re
  */
 function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11Difference[], lossy: LossyNumberAt[] = [], exposed: ExposedSecretAt[] = []): string[] {
   if (secrets.length === 0 && yaml11.length === 0 && lossy.length === 0 && exposed.length === 0) return [];
-  const name = path.relative(process.cwd(), file) || file;
+  const name = shownPath(file);
   const out = secrets.map((s) => {
     const where = `${name}:${s.line ?? '?'}`;
     return s.kind === 'literal-removed'

@@ -66,6 +66,18 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
     expect(down.code).toBe(3);
   });
 
+  it('--by family shows no tenant table, and its summary claims none (it said "top N by memory shown")', async () => {
+    const byFamily = await runCli(['cache-info', '--by', 'family'], { cwd: ws.dir, env: env() });
+    expect(byFamily.code, byFamily.stderr).toBe(0);
+    // Piped, the summary goes to stderr (stdout holds the rows alone).
+    expect(byFamily.stdout).not.toMatch(/^tenant\b/m);
+    expect(byFamily.stderr).toMatch(/keys? of the tool's, .* tenants?; /);
+    expect(byFamily.stderr).not.toContain('by memory shown');
+    const byTenant = await runCli(['cache-info', '--by', 'tenant'], { cwd: ws.dir, env: env() });
+    expect(byTenant.stdout).toMatch(/^tenant\b/m);
+    expect(byTenant.stderr).toMatch(/\(top \d+ by memory shown\)/);
+  });
+
   it('--tenant with no key cached says so (and a typo\'s unknown id); given twice is exit 2, not the last one silently', async () => {
     const none = await runCli(['cache-info', '--tenant', 'nosuchtenant'], { cwd: ws.dir, env: env() });
     expect(none.code, none.stderr).toBe(0);

@@ -147,6 +147,8 @@ describe('CLI commands', () => {
       const r = await runCli(['migrate-yaml', id, '--json'], { cwd: ws.dir, env: down() });
       expect(r.code, r.stderr).toBe(4);
       expect(JSON.parse(r.stdout).items[0]).toMatchObject({ written: true, cacheInvalidated: false });
+      // Only what went wrong (it said "0 item(s) failed, 0 conflict(s), cache not invalidated").
+      expect(r.stderr).toMatch(/^error: cache not invalidated$/m);
     });
 
     it('no Redis configured: written, exit 0, and a note says the cache was not invalidated and what is owed', async () => {
@@ -160,7 +162,8 @@ describe('CLI commands', () => {
       const noRedis = await runCli(['invalidate', '--pending'], { cwd: ws.dir });
       expect(noRedis.code, noRedis.stderr).toBe(3);
       expectOneLineError(noRedis);
-      expect(noRedis.stderr).toMatch(/^error: no Redis configured: \d+ owed invalidation\(s\) not done/);
+      // The fix said once (the command's message and the CLI's hint both named the settings).
+      expect(noRedis.stderr.trim()).toMatch(/^error: no Redis configured: \d+ owed invalidation\(s\) not done: set REDIS_URL, --redis-url, --redis-cluster or --redis-sentinel$/);
       const done = await runCli(['invalidate', '--pending', '--json'], { cwd: ws.dir, env: up() });
       expect(done.code, done.stderr).toBe(0);
       expect(JSON.parse(done.stdout).owed).toMatchObject({ pending: 0 });
@@ -452,6 +455,13 @@ describe('CLI commands', () => {
         expect(r.stderr).not.toContain('wrongpass');
         expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MARGIN_MS);
       }
+      // A wrong password is the server refusing the login, not a network problem (it said "unreachable").
+      const login = await runCli(['test-redis'], { cwd: ws.dir, env: { REDIS_URL: sharedRedisUrl().replace('redis://', 'redis://nobody:wrongpass@'), REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
+      expect(login.stderr).toMatch(/^error: Redis at redis:\/\/nobody:\*\*\*\*@.* refused the login: WRONGPASS/);
+      // Cluster seeds that are a plain server: said as such (it was "unreachable: Failed to refresh slots cache.").
+      const seeds = await runCli(['test-redis'], { cwd: ws.dir, env: { REDIS_CLUSTER_NODES: sharedRedisUrl().replace('redis://', ''), REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
+      expect(seeds.code).toBe(3);
+      expect(seeds.stderr).toMatch(/Failed to refresh slots cache \(.*cluster support disabled: the server is not in Cluster mode\)/);
       // -o json: a document even when it never connected (before: nothing on stdout), the same shape as a failed step's.
       const json = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: { REDIS_URL: downUrl, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
       expect(json.code).toBe(3);

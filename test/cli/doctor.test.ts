@@ -214,7 +214,12 @@ describe('doctor', () => {
     const r = await runCli(['doctor', '--json'], { cwd: ws.dir, env: up() });
     expect(r.code).toBe(0);
     expect(find(JSON.parse(r.stdout) as Report, 'registry', 'outbox')).toMatchObject({
-      status: 'warn', detail: expect.stringMatching(/^1 cache invalidations owed .*tenantctl invalidate --pending/), data: { owed: 1 },
+      status: 'warn', detail: expect.stringMatching(/^1 cache invalidations owed .*: run `tenantctl invalidate --pending`$/), data: { owed: 1 },
+    });
+    // With no Redis configured, "run invalidate --pending" alone would fail (exit 3): the fix names Redis first.
+    const none = await runCli(['doctor', '--json'], { cwd: ws.dir, env: { REDIS_URL: '' } });
+    expect(find(JSON.parse(none.stdout) as Report, 'registry', 'outbox')).toMatchObject({
+      status: 'warn', detail: expect.stringMatching(/: configure the services' Redis \(REDIS_URL, a Cluster or a Sentinel\), then run `tenantctl invalidate --pending`$/),
     });
   });
 

@@ -136,17 +136,37 @@ describe('run from an unrelated empty directory', () => {
     expect(readdirSync(cwd)).toEqual([]);
   });
 
-  it('list-tenants: no tenants, the note on stderr, nothing created', async () => {
+  it('list-tenants: no tenants, the note and a warning that there was nothing to look in (it looked like an empty project), nothing created', async () => {
     const json = await runCli(['list-tenants', '--json'], { cwd });
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([]);
-    expect(json.stderr.trim().split('\n')).toHaveLength(1);
-    expect(json.stderr).toContain(path.join(cwd, '.tenantctl', 'registry'));
+    const said = json.stderr.trim().split('\n');
+    expect(said).toHaveLength(2);
+    expect(said[0]).toContain(path.join(cwd, '.tenantctl', 'registry'));
+    expect(said[1]).toBe(`warning: no tenants listed: there is no tenants directory at ${path.join(cwd, 'tenants')}: run from the project, or give --tenants-dir`);
     const table = await runCli(['list-tenants'], { cwd });
     expect(table.code).toBe(0);
     // At most a header: no tenant row.
     expect(table.stdout).not.toMatch(/\b(yaml|database)\b/);
     expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('a file\'s error and another\'s warning name their files one way: relative below the working directory, else absolute (the error was absolute, the warning ../-relative)', async () => {
+    const project = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-paths-'));
+    try {
+      mkdirSync(path.join(project, 'tenants'));
+      writeFileSync(path.join(project, 'tenants', 'broken.yaml'), 'client:\n  id: broken\n  name: [x\n');
+      writeFileSync(path.join(project, 'tenants', 'warned.yaml'), tenantYaml('warned', 'Warned', 'smtp:\n  password: hunter2\n'));
+      const dir = path.join(project, 'tenants');
+      for (const [from, tenantsDir, shown] of [[cwd, dir, dir], [project, 'tenants', 'tenants']]) {
+        const r = await runCli(['--tenants-dir', tenantsDir, 'migrate-yaml', '--dry-run'], { cwd: from });
+        expect(r.stdout + r.stderr).toContain(`${path.join(shown, 'broken.yaml')}:4: `);
+        expect(r.stderr).toContain(`warning: ${path.join(shown, 'warned.yaml')}:`);
+        expect(r.stdout + r.stderr).not.toContain('../');
+      }
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
   });
 
   it('check-permission / get-permissions: exit 3 saying where it looked and what to do, nothing created', async () => {

@@ -53,14 +53,15 @@ function renderProfile(out: Output, p: CacheProfile) {
     ['family', 'keys', 'memory', 'share', '<1m', '<1h', 'later', 'no TTL'],
     families.map((f) => [f.family, f.keys, humanBytes(f.bytes), share(f.bytes), ...ttlCells(out, f)]),
   );
-  if (p.by === 'tenant' || p.tenant) {
+  const tenantTable = p.by === 'tenant' || !!p.tenant;
+  if (tenantTable) {
     out.table(
       ['tenant', 'keys', 'memory', 'share', '<1m', '<1h', 'later', 'no TTL'],
       p.tenants.map((t) => [t.tenant, t.keys, humanBytes(t.bytes), share(t.bytes), ...ttlCells(out, t)]),
     );
   }
   const tenants = plural(p.tenant_count, 'tenant');
-  out.summary(`${plural(p.total.keys, 'key')} of the tool's, ${humanBytes(p.total.bytes)}, ${tenants}${p.tenant ? '' : ` (top ${p.tenants.length} by memory shown)`}; ${plural(p.total.no_ttl, 'key')} without a TTL`);
+  out.summary(`${plural(p.total.keys, 'key')} of the tool's, ${humanBytes(p.total.bytes)}, ${tenants}${tenantTable && !p.tenant ? ` (top ${p.tenants.length} by memory shown)` : ''}; ${plural(p.total.no_ttl, 'key')} without a TTL`);
   if (p.orphans_unknown) out.summary(`orphans unknown: ${p.orphans_unknown}`);
   else if (p.orphans?.length) {
     out.table(['orphan tenant', 'keys', 'memory', 'why'], p.orphans.map((o) => [o.tenant, o.keys, humanBytes(o.bytes), o.reason]));

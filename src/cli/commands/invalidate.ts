@@ -35,7 +35,7 @@ function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owe
 function owedFailure(owed: DrainResult | undefined) {
   if (owed?.status === 'failed') return owed.error ?? new BackendUnavailableError('redis', `Redis is unavailable: ${owed.pending} owed invalidation(s) not done; run again`);
   if (owed?.status === 'not-configured') {
-    return new BackendUnavailableError('redis', `no Redis configured: ${owed.pending} owed invalidation(s) not done; set REDIS_URL, --redis-url, --redis-cluster or --redis-sentinel`, { reason: 'not-configured' });
+    return new BackendUnavailableError('redis', `no Redis configured: ${owed.pending} owed invalidation(s) not done`, { reason: 'not-configured' });
   }
   return undefined;
 }
