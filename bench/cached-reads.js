@@ -31,7 +31,8 @@ await runArea('cached-reads', `in-process cached reads vs a raw GET of the same 
   await runNodeOk('migrate-yaml', [BIN, '--registry', db.url, 'migrate-yaml', '--json'], { cwd, env: childEnv({ REDIS_URL: server.url }), timeoutMs: 60_000 });
 
   const { Tenantctl } = await import('../dist/index.js');
-  const t = new Tenantctl({ flags: { redisUrl: server.url, tenantsDir: path.join(cwd, 'tenants'), registry: db.url }, env: {}, cwd });
+  // The services' environment (acme's OpenAI key): the library's miss caches their entry only when every secret resolves.
+  const t = new Tenantctl({ flags: { redisUrl: server.url, tenantsDir: path.join(cwd, 'tenants'), registry: db.url }, env: { OPENAI_API_KEY: 'sk-bench' }, cwd });
   area.defer(() => t.close());
   const raw = new Redis(server.url, { lazyConnect: true });
   await raw.connect();

@@ -10,7 +10,15 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const README = path.join(ROOT, 'README.md');
-const latest = JSON.parse(readFileSync(path.join(ROOT, 'bench', 'results', 'latest.json'), 'utf8'));
+const resultsFile = path.join(ROOT, 'bench', 'results', 'latest.json');
+let latest;
+try {
+  latest = JSON.parse(readFileSync(resultsFile, 'utf8'));
+} catch (err) {
+  // A fresh clone has no results (bench/results/ is not committed): say what to run, not a stack.
+  console.error(`bench-readme: cannot read ${path.relative(process.cwd(), resultsFile)} (${err.code ?? err.message}): run \`npm run bench\` first`);
+  process.exit(2);
+}
 
 const cell = (v) => String(v ?? '').replace(/\|/g, '\\|');
 const lines = [];

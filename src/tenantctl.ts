@@ -32,8 +32,9 @@ export interface TenantctlOptions {
   now?: () => Date;
   /**
    * What a tenant config read caches on a miss (see PopulatePolicy), given the
-   * resolved configuration. The CLI caches nothing unless warming is asked for.
-   * @default 'resolved' when `warm_cache` is set, else 'stored'
+   * resolved configuration: by default the services' own entry, or nothing.
+   * The CLI caches nothing unless warming is asked for.
+   * @default 'resolved'
    */
   populate?: (config: TenantctlConfig) => PopulatePolicy;
   /** Opens the cache store (tests hand in their own). @default the ioredis adapter */
@@ -93,7 +94,8 @@ export class Tenantctl {
       closed: () => {
         if (this.closed) throw closedError();
       },
-      populate: options.populate?.(this.config) ?? (this.config.warmCache ? 'resolved' : 'stored'),
+      // The services' own entry or nothing (see PopulatePolicy); `stored` only where a caller asks for it.
+      populate: options.populate?.(this.config) ?? 'resolved',
     });
     this.migration = new Migration({
       source: this.source,

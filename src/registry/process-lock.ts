@@ -77,6 +77,10 @@ export async function acquireProcessLock(file: string, timeoutMs: number, what: 
       continue;
     }
     if (Date.now() >= deadline) {
+      // This very process holds it: another open of the same directory here (a second Tenantctl, say), not another run.
+      if (holder && holder.pid === process.pid && holder.host === hostname()) {
+        throw new BackendUnavailableError('registry', `${what} is already open in this process (since ${holder.since}; waited ${timeoutMs} ms): an embedded registry is opened once per process, so share one Tenantctl (or hand its registry in)`, { reason: 'in-use' });
+      }
       const who = holder ? `pid ${holder.pid}${holder.host !== hostname() ? ` on ${holder.host}` : ''} since ${holder.since}` : 'another process';
       throw new BackendUnavailableError('registry', `${what} is in use by ${who} (waited ${timeoutMs} ms, the registry timeout); try again when it is done`, { reason: 'in-use' });
     }

@@ -70,12 +70,15 @@ export interface TenantListing {
 
 /**
  * What a read does on a cache miss:
- * - `stored`: caches the stored form (`${VAR}` references, no secret values),
- *   for applications that resolve secrets on read, as the library does;
- * - `resolved`: caches exactly what the services would (secrets resolved from
- *   this environment), and only when every secret resolved (opt-in warming);
- * - `none`: writes nothing (the CLI's default: the services use a cache hit as
- *   it is, so an entry without its secrets would break them until its TTL ends).
+ * - `resolved` (the library's default): caches exactly what the services would
+ *   (secrets resolved from this environment, `_meta: {source}`), and nothing
+ *   when a secret does not resolve or the services would write other bytes
+ *   (get-config --warm). The services use a cache hit as it is: whatever is
+ *   written to their key must be their own entry, or nothing.
+ * - `stored`: caches the stored form (`${VAR}` references, no secret values,
+ *   `_meta` with the row's status): only for a cache no service reads as it
+ *   is (every reader resolves on read, as the library does);
+ * - `none`: writes nothing (the CLI's default).
  */
 export type PopulatePolicy = 'stored' | 'resolved' | 'none';
 
@@ -89,7 +92,7 @@ export interface TenantConfigServiceDeps {
   source: YamlTenantSource;
   keys: KeySpace;
   ttl: number;
-  /** @default 'stored' */
+  /** @default 'resolved' */
   populate?: PopulatePolicy;
   env?: NodeJS.ProcessEnv;
   warn?: (message: string) => void;
@@ -177,7 +180,9 @@ export class TenantConfigService {
     } else if (choice.source === 'yaml') found = { source: 'yaml', config: withMeta(own(choice.config), 'yaml') };
     if (!found && down) {
       // It may well be in the registry: that is not a negative answer.
-      throw new BackendUnavailableError('registry', `tenant ${id} is not in YAML and the registry is unreachable`);
+      // With the failure that made it so: its reason (refused for rights is not "unreachable") and cause.
+      const why = this.registryError;
+      throw new BackendUnavailableError('registry', `tenant ${id} is not in YAML and the registry could not be read`, { cause: why, reason: why?.reason ?? 'unreachable' });
     }
     if (!found) {
       const where = source.allows(id) ? 'registry or YAML' : `registry (ids starting "${source.registryOnlyPrefix}" are registry-only)`;
@@ -190,7 +195,7 @@ export class TenantConfigService {
     const fallback = found.source === 'yaml' && down;
     // Nothing to compare with when no registry was asked (none created yet: a YAML-only project).
     const asRead: RowAsRead | undefined = asked ? { print: rowPrint(registryRow) } : undefined;
-    if (!options.noCache && !fallback && (this.deps.populate ?? 'stored') === 'stored') await this.cacheConfig(id, key, found.config, ttl, asRead);
+    if (!options.noCache && !fallback && (this.deps.populate ?? 'resolved') === 'stored') await this.cacheConfig(id, key, found.config, ttl, asRead);
     const fileWarnings = found.source === 'yaml' ? doc?.warnings : undefined;
     const readsOtherwise = found.source === 'yaml' ? doc?.yaml11Differences[0] : undefined;
     const wholeFloat = found.source === 'yaml' ? doc?.lossyNumbers?.find((l) => l.kind === 'whole-float') : undefined;
@@ -228,6 +233,9 @@ export class TenantConfigService {
     }
   }
 
+  /** "not warmed" warnings said once each per service (see warm). */
+  private readonly saidNotWarmed = new Set<string>();
+
   /** File warnings said once each per service (a long-lived application reads a YAML tenant many times). */
   private readonly saidFileWarnings = new Set<string>();
 
@@ -250,7 +258,7 @@ export class TenantConfigService {
     if (stored.source === 'cache') markCacheHit(value);
     resolveAbsentSecrets(value, id, this.env);
     const result: TenantConfig = { id, source: stored.source, config: value, unsetVariables: unset };
-    if (!options.noCache && this.deps.populate === 'resolved' && stored.source !== 'cache' && !stored.yamlOnly) {
+    if (!options.noCache && (this.deps.populate ?? 'resolved') === 'resolved' && stored.source !== 'cache' && !stored.yamlOnly) {
       if (stored.fallback) {
         this.warn(`warning: tenant_config:${id} not warmed: the registry is unreachable and this answer is YAML's (the registry may hold a newer one)`);
         result.warmed = false;
@@ -265,7 +273,15 @@ export class TenantConfigService {
    * here: a half-resolved entry would break every service until its TTL ends.
    */
   private async warm(id: string, stored: StoredRead, resolved: Record<string, unknown>, unset: string[]): Promise<boolean> {
-    const notWarmed = (why: string) => (this.warn(`warning: tenant_config:${id} not warmed: ${why}`), false);
+    const notWarmed = (why: string) => {
+      // Said once per tenant and reason: a long-lived application misses such a tenant on every read.
+      const said = `warning: tenant_config:${id} not warmed: ${why}`;
+      if (!this.saidNotWarmed.has(said)) {
+        this.saidNotWarmed.add(said);
+        this.warn(said);
+      }
+      return false;
+    };
     const missing = [...unset, ...unresolvedSecrets(resolved)];
     if (missing.length) return notWarmed(`${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} did not resolve in this environment`);
     // The services read their YAML as YAML 1.1 (PyYAML): `yes` is true to them, a string here. They
@@ -316,10 +332,13 @@ export class TenantConfigService {
 
   /** Set while the registry is failing: its warning is said once per outage, not once per call. */
   private saidRegistryDown = false;
+  /** The failure that started the registry's current (or last) outage. */
+  private registryError: BackendUnavailableError | undefined;
 
   /** The registry failed a read: skipped for the retry window, and said once until a read works again. */
   private registryFailed(err: BackendUnavailableError, fallback: string): void {
     this.registryDownUntil = Date.now() + REGISTRY_RETRY_MS;
+    this.registryError = err;
     if (this.saidRegistryDown) return;
     this.saidRegistryDown = true;
     this.warn(`warning: ${describeError(err)}; ${fallback}`);

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,5 +50,11 @@ describe('the packed tarball', () => {
     const app = path.join(dir, 'app');
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', "import('tenantctl').then((m) => console.log(typeof m.Tenantctl, typeof m.KeySpace))"], { cwd: app, encoding: 'utf8' });
     expect(r.stdout.trim()).toBe('function function');
+    // Its package.json is reachable (tools read a dependency's version so), and the source maps' sources are shipped.
+    const pkg = spawnSync(process.execPath, ['--input-type=module', '-e', "import { createRequire } from 'node:module'; console.log(createRequire(process.cwd() + '/').resolve('tenantctl/package.json'))"], { cwd: app, encoding: 'utf8' });
+    expect(pkg.stderr).toBe('');
+    const installed = path.dirname(pkg.stdout.trim());
+    const map = JSON.parse(readFileSync(path.join(installed, 'dist', 'index.js.map'), 'utf8')) as { sources: string[] };
+    for (const source of map.sources) expect(existsSync(path.resolve(installed, 'dist', source)), source).toBe(true);
   });
 });

@@ -25,11 +25,13 @@ describe('the embedded registry lock file', () => {
     // One this process does hold is not taken twice: a second opener waits and gives up.
     const again = await acquireProcessLock(file, 200, 'the registry').catch((e: unknown) => e);
     expect(again).toBeInstanceOf(BackendUnavailableError);
-    expect((again as Error).message).toMatch(/in use by pid/);
+    // Said as what it is (it named this process's own pid as "in use by pid N": a second Tenantctl on the same directory).
+    expect((again as Error).message).toMatch(/^the registry is already open in this process \(since .*; waited 200 ms\): an embedded registry is opened once per process/);
     // Nor under another spelling of its path (the library opening the registry by a relative path or a link).
     symlinkSync(dir, path.join(dir, 'link'));
     const other = await acquireProcessLock(path.join(dir, 'link', 'same-pid.lock'), 200, 'the registry').catch((e: unknown) => e);
     expect(other).toBeInstanceOf(BackendUnavailableError);
+    expect((other as Error).message).toMatch(/already open in this process/);
     release();
   });
 

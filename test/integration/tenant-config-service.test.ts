@@ -43,10 +43,33 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     }
   });
 
-  it('reads YAML, caches it, then serves the cache; secrets never reach the cache', async () => {
+  it('by default a miss caches the services\' own entry (secrets resolved, _meta.source only, json.dumps text), or nothing when a secret does not resolve here (it cached the ${VAR} form, which a service would use as it is)', async () => {
+    const id = uniq('lib');
+    ws.writeTenant(id, secretTenant(id));
+    const env = { [`${id.toUpperCase()}_PW`]: 'pw-from-env', OPENAI_API_KEY: 'sk-shared' };
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir, env });
+    const first = await s.tenants.get(id);
+    expect(first).toMatchObject({ source: 'yaml', warmed: true });
+    const raw = await redis.get(`tenant_config:${id}`);
+    expect(JSON.parse(raw!)).toMatchObject({ email: { smtp: { password: 'pw-from-env' } }, infrastructure: { openai: { api_key: 'sk-shared' } }, _meta: { source: 'yaml' } });
+    expect(Object.keys(JSON.parse(raw!)._meta)).toEqual(['source']);
+    expect(raw).toContain('", "');
+    expect((await s.tenants.get(id)).source).toBe('cache');
+    s.close();
+
+    // The same tenant in an environment without its password: answered, nothing cached, said once.
+    await redis.del(`tenant_config:${id}`);
+    const bare = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir, env: { OPENAI_API_KEY: 'sk-shared' } });
+    for (let i = 0; i < 3; i++) expect(await bare.tenants.get(id)).toMatchObject({ source: 'yaml', warmed: false });
+    expect(await redis.exists(`tenant_config:${id}`)).toBe(0);
+    expect(bare.warnings.filter((w) => w.includes('not warmed'))).toHaveLength(1);
+    bare.close();
+  });
+
+  it('populate "stored": reads YAML, caches the stored form, then serves the cache; secrets never reach the cache', async () => {
     const id = uniq('yaml');
     ws.writeTenant(id, secretTenant(id));
-    const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir, env: { [`${id.toUpperCase()}_PW`]: 'pw-from-env', OPENAI_API_KEY: 'sk-shared' } });
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir, env: { [`${id.toUpperCase()}_PW`]: 'pw-from-env', OPENAI_API_KEY: 'sk-shared' }, populate: 'stored' });
     const first = await s.tenants.get(id);
     expect(first.source).toBe('yaml');
     expect(first.config).toMatchObject({ email: { smtp: { host: 'smtp.example', password: 'pw-from-env' } }, infrastructure: { openai: { api_key: 'sk-shared' } } });
@@ -220,6 +243,16 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     await expect(s.tenants.get(bad)).rejects.toBeInstanceOf(TenantFileError);
     // Not in YAML with the registry down: unknown, not "not found".
     await expect(s.tenants.get('tn_maybe')).rejects.toBeInstanceOf(BackendUnavailableError);
+    s.close();
+  });
+
+  it('a registry-only tenant while the registry refuses for rights: the error keeps the refusal\'s reason and cause (it said "unreachable", reason failed, no cause)', async () => {
+    const refusal = new BackendUnavailableError('registry', 'reading tenants failed: permission denied for table tenants', { reason: 'no-permission' });
+    const s = wireServices({ registry: async () => Promise.reject(refusal), tenantsDir: ws.tenantsDir });
+    const err = (await s.tenants.get('tn_refused').catch((e: unknown) => e)) as BackendUnavailableError;
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect(err).toMatchObject({ backend: 'registry', reason: 'no-permission', cause: refusal });
+    expect(err.message).toBe('tenant tn_refused is not in YAML and the registry could not be read');
     s.close();
   });
 });

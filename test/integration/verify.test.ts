@@ -3,6 +3,7 @@ import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
 import type { Registry } from '../../src/registry/registry-store.js';
 import { Tenantctl } from '../../src/tenantctl.js';
+import type { PopulatePolicy } from '../../src/services/tenant-config-service.js';
 import { catalogueHash } from '../../src/services/migration.js';
 import { CacheVerifier, type VerifyEntry } from '../../src/services/verify.js';
 import { tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
@@ -34,8 +35,8 @@ describe('CacheVerifier on real Redis and PGlite', () => {
   /** The services' environment: their secrets. This process (the verifier) has none of them. */
   const servicesEnv = { OPENAI_API_KEY: 'sk-services-only', SMTP_HOST: 'smtp.services.example' };
 
-  const tool = (env: NodeJS.ProcessEnv = {}, registry: Registry = store) =>
-    new Tenantctl({ flags: { redisUrl: own.server.url, tenantsDir: ws.tenantsDir, registry: 'memory:' }, env, cwd: ws.dir, registry });
+  const tool = (env: NodeJS.ProcessEnv = {}, registry: Registry = store, populate?: PopulatePolicy) =>
+    new Tenantctl({ flags: { redisUrl: own.server.url, tenantsDir: ws.tenantsDir, registry: 'memory:' }, env, cwd: ws.dir, registry, ...(populate && { populate: () => populate }) });
   const verifier = (t: Tenantctl, registry: () => Promise<Registry> = () => t.registry()) =>
     new CacheVerifier({ cache: t.cache, keys: t.keys, registry, source: t.source, env: t.env });
 
@@ -169,8 +170,8 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     const built = await cacheAsServices(db);
     expect(built).toMatchObject({ email: { smtp: { host: 'smtp.services.example' } }, infrastructure: { openai: { api_key: 'sk-services-only' } } });
     await cacheAsServices(yamlOnly);
-    // The library caches the stored form (references unresolved): also ok.
-    const lib = tool(servicesEnv);
+    // The library asked to cache the stored form (references unresolved; its default before): also ok.
+    const lib = tool(servicesEnv, store, 'stored');
     await lib.tenants.get(plain);
     await lib.close();
     expect(await own.client.get(`tenant_config:${plain}`)).toContain('${SMTP_HOST');

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, rmSync, utimesSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { shownPath } from '../../src/shown-path.js';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -153,7 +154,7 @@ describe('YAML 1.1 warnings of tenant files', () => {
     source.useParseCache(ParseCache.open(ws.tenantsDir, env));
     return source;
   };
-  const name = (id: string) => path.relative(process.cwd(), path.join(ws.tenantsDir, `${id}.yaml`));
+  const name = (id: string) => shownPath(path.join(ws.tenantsDir, `${id}.yaml`));
 
   it('are the document\'s warnings, as file:line, after the stripped-secret ones, on both parser paths', () => {
     write('acme', tenantYaml('acme', 'Acme', 'features:\n  beta: no\nsmtp: { password: hunter2, tls: on }\n'));
@@ -193,7 +194,7 @@ describe('YAML 1.1 warnings of tenant files', () => {
     const dir = path.join(cacheHome, 'tenantctl');
     const index = readdirSync(dir).find((f) => f.startsWith('tenants-') && !f.includes('.configs.'))!;
     const data = JSON.parse(readFileSync(path.join(dir, index), 'utf8'));
-    expect(data.format).toBe(13);
+    expect(data.format).toBe(14);
     for (const e of Object.values(data.entries) as unknown[][]) delete (e[3] as { yaml11?: unknown } | undefined)?.yaml11;
     writeFileSync(path.join(dir, index), JSON.stringify({ ...data, format: 6 }));
     expect(fresh().read('cached')!.warnings).toEqual(parsed.warnings);
