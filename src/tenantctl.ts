@@ -41,6 +41,8 @@ export interface TenantctlOptions {
   openCache?: OpenStore;
   /** Receives timing lines (connections, registry opens) for --debug. @default ignore */
   debug?: (message: string) => void;
+  /** Receives a line before a long silent step (an embedded registry's creation). @default ignore */
+  progress?: (message: string) => void;
   /**
    * After Redis failed, how long it is skipped before it is tried again. The CLI never tries again within
    * a command (Infinity); a service using the library recovers from a blip by itself. @default 5000
@@ -70,6 +72,7 @@ export class Tenantctl {
   readonly outbox: InvalidationOutbox;
   private readonly warn: (message: string) => void;
   private readonly debug: (message: string) => void;
+  private readonly progress: (message: string) => void;
   private registryPromise: Promise<Registry> | undefined;
   private writablePromise: Promise<Registry> | undefined;
   private readonly ownsRegistry: boolean;
@@ -82,6 +85,7 @@ export class Tenantctl {
     if (options.registry) this.registryPromise = Promise.resolve(options.registry);
     for (const n of this.config.notices) warn(n);
     const debug = (this.debug = options.debug ?? (() => undefined));
+    this.progress = options.progress ?? (() => undefined);
     this.cache = new Cache(this.config.redis, { warn, debug, open: options.openCache, retryAfterMs: options.redisRetryMs ?? REGISTRY_RETRY_MS });
     this.keys = new KeySpace(this.config.families);
     this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix, this.config.tenantsDirExplicit, new Set(this.config.yamlOnlyTenants));
@@ -194,7 +198,14 @@ export class Tenantctl {
         await opened.ensureSchema();
         return opened;
       }
-      const store = this.timed('registry opened for writing', openRegistry(this.config.registry, { mode: 'write', timeoutMs: this.config.registryTimeoutMs }));
+      const store = this.timed(
+        'registry opened for writing',
+        openRegistry(this.config.registry, {
+          mode: 'write',
+          timeoutMs: this.config.registryTimeoutMs,
+          onCreate: (dir) => this.progress(`creating the embedded registry in ${dir} (first run: a few seconds)`),
+        }),
+      );
       this.registryPromise = store;
       this.forgetOnFailure(store);
       return store;

@@ -99,7 +99,7 @@ export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
   }
   if (!s.url && !s.cluster && !s.sentinel) return undefined;
   if (s.cluster && s.sentinel) {
-    throw new UsageError(`Redis: give a Cluster (${s.cluster.where}) or a Sentinel (${s.sentinel.where}), not both`, { reason: 'bad-redis' });
+    throw new UsageError(`Redis: give ${s.cluster.where} or ${s.sentinel.where}, not both`, { reason: 'bad-redis' });
   }
   const parsed = s.url ? parseRedisUrl(s.url.value, s.url.where) : undefined;
   const u = parsed?.url;
@@ -131,7 +131,7 @@ export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
   if (s.sentinel) {
     const nodes = parseHostPorts(s.sentinel.value, s.sentinel.where);
     const master = s.sentinelMaster?.value;
-    if (!master) throw new UsageError(`${s.sentinel.where}: a Sentinel needs the master's name too`, { reason: 'bad-redis' });
+    if (!master) throw new UsageError(`${s.sentinel.where}: a Sentinel needs the master's name too (--sentinel-master NAME, env REDIS_SENTINEL_MASTER, or sentinel_master in the config file)`, { reason: 'bad-redis' });
     if (!/^[A-Za-z0-9_.-]{1,128}$/.test(master)) throw new UsageError(`${s.sentinelMaster!.where}: "${master.slice(0, 40)}" is not a master name`, { reason: 'bad-redis' });
     return { ...base, topology: 'sentinel', nodes, sentinelMaster: master, sentinelPassword: s.sentinelPassword || undefined, display: `sentinel ${master}@${nodes.map(hp).join(',')}` };
   }

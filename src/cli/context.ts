@@ -35,6 +35,10 @@ export class CliContext extends Tenantctl {
       env,
       warn: (m) => out.warn(m),
       debug: (m) => out.debug(m),
+      // On a terminal only: a script's stderr gets no line for a step that merely takes time.
+      progress: (m) => {
+        if (process.stderr.isTTY) out.info(m);
+      },
       // A command never waits for a failed Redis twice (DESIGN: no retry loops).
       redisRetryMs: Infinity,
       // A CLI read never writes tenant_config: unless warming is asked for (DESIGN.md, get-config).

@@ -12,6 +12,8 @@ export interface OpenRegistryOptions {
   mode?: 'read' | 'write';
   /** Connect, lock and statement timeout, ms. @default 5000 */
   timeoutMs?: number;
+  /** Told when an embedded registry is being created (its initdb takes seconds). */
+  onCreate?: (dir: string) => void;
 }
 
 /** Opens the registry a spec names, loading only that backend's library. */
@@ -21,7 +23,7 @@ export async function openRegistry(spec: RegistrySpec, options: OpenRegistryOpti
   let store: Registry;
   switch (spec.kind) {
     case 'embedded':
-      store = await (await import('./pglite-store.js')).openPgliteStore(spec.dir, { create: write, timeoutMs });
+      store = await (await import('./pglite-store.js')).openPgliteStore(spec.dir, { create: write, timeoutMs, onCreate: options.onCreate });
       break;
     case 'memory':
       store = await (await import('./pglite-store.js')).openPgliteStore(undefined, { timeoutMs });

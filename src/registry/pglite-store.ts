@@ -11,6 +11,8 @@ export interface PgliteOpenOptions {
   create?: boolean;
   /** How long to wait for another process to let go of the registry, ms. */
   timeoutMs?: number;
+  /** Told when the registry is being created (initdb: seconds, with nothing else to show meanwhile). */
+  onCreate?: (dir: string) => void;
 }
 
 /**
@@ -60,6 +62,7 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
     // halves the process's memory (~160 MB instead of ~300 MB after open).
     const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
     let db: InstanceType<typeof PGlite>;
+    if (creating && dir) options.onCreate?.(dir);
     try {
       db = real ? await PGlite.create(real, { startParams }) : await PGlite.create({ startParams });
     } catch (err) {

@@ -353,7 +353,7 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
   if (!existsSync(source.dir)) {
     return [check('tenants', 'directory', 'warn', `no tenants directory at ${source.dir} (only registry tenants then)`)];
   }
-  const checks = [check('tenants', 'directory', 'pass', `${shown(source.dir)}: ${ids.length} tenant files`, { data: { dir: source.dir, files: ids.length } })];
+  const checks = [check('tenants', 'directory', 'pass', `${shown(source.dir)}: ${ids.length} tenant file${ids.length === 1 ? '' : 's'}`, { data: { dir: source.dir, files: ids.length } })];
   let failed = 0;
   const fail = (detail: string, file: string | null, line: number | null = null) => {
     failed++;

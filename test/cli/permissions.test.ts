@@ -125,6 +125,9 @@ describe('permission commands', () => {
       const limit = await cli(['set-subscription', id, '--device-limit', '7', '--demo-expires', '2031-05-01T00:00:00Z', '--json']);
       expect(JSON.parse(limit.stdout).subscription).toMatchObject({ demo_expires_at: '2031-05-01T00:00:00.000Z', overrides: { max_devices: 7 } });
       expect(JSON.parse((await cli(['get-permissions', id, '--json'])).stdout).device_limit).toBe(7);
+      // The table shows whole seconds as get-permissions does (it showed .000Z).
+      const shown = await cli(['set-subscription', id, '--demo-expires', '2031-05-01T00:00:00Z']);
+      expect(shown.stdout).toMatch(/\t2031-05-01T00:00:00Z\t/);
     });
 
     it('bad input: unknown tier, status, feature, bad date, no/two override flags: exit 2 and nothing changed', async () => {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runCli, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { BIN, ROOT, runCli, runCliOnTerminal, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
 
 describe('the CLI end to end on the embedded registry', () => {
   let ws: Workspace;
@@ -28,6 +28,21 @@ describe('the CLI end to end on the embedded registry', () => {
     expect(JSON.parse(warm.stdout)).toMatchObject({ source: 'database' });
     const second = await runCli(['get-config', id, '--json'], { cwd: ws.dir, env });
     expect(JSON.parse(second.stdout)).toMatchObject({ source: 'cache', config: { _meta: { source: 'cache', origin: 'database' } } });
+  });
+
+  it('on a terminal, the first write says it is creating the embedded registry (initdb: seconds of silence before); later runs and pipes do not', async () => {
+    const first1 = uniq('first');
+    const fresh = workspace({ [first1]: tenantYaml(first1, 'First Co') }, { registry: false });
+    try {
+      const first = await runCliOnTerminal(['migrate-yaml'], /never-asked/, '', {}, { cwd: fresh.dir });
+      expect(first.code, first.stdout).toBe(0);
+      expect(first.stdout).toContain(`creating the embedded registry in ${path.join(fresh.dir, '.tenantctl', 'registry')} (first run: a few seconds)`);
+      const again = await runCliOnTerminal(['migrate-yaml'], /never-asked/, '', {}, { cwd: fresh.dir });
+      expect(again.code, again.stdout).toBe(0);
+      expect(again.stdout).not.toContain('creating the embedded registry');
+    } finally {
+      fresh.cleanup();
+    }
   });
 
   it('the embedded registry directory is the owner\'s alone (0700, as PostgreSQL keeps its data directory): PGlite writes its files 0666', async () => {

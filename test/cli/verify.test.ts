@@ -166,6 +166,8 @@ describe('tenantctl verify', () => {
       const rb = await cli(['verify', b, '--json']);
       expect(rb.code).toBe(1);
       expect(JSON.parse(rb.stdout).entries.map((e: { key: string }) => e.key)).toEqual([`tenant_config:${b}`]);
+      // Only the kind found, in the singular (it said "1 stale and 0 orphan cache entry found").
+      expect(rb.stderr).toMatch(/^1 stale cache entry found; --fix deletes them$/m);
       await sql("UPDATE tenants SET name = 'Beta' WHERE id = $1", [b]);
     });
   }

@@ -58,7 +58,9 @@ describe('configuration precedence: flag > environment > config file > default',
     expect(creds).toMatchObject({ topology: 'cluster', username: 'ops', password: 'pw' });
     expect(resolveConfig({ redisCluster: 'c:1' }, { REDIS_URL: 'redis://ops:pw@ignored:1' }, cwd).redis).toMatchObject({ topology: 'cluster', username: 'ops' });
     // Two topologies at one level are still a usage error.
-    expect(() => resolveConfig({}, { ...env, REDIS_SENTINEL_NODES: 's:1', REDIS_SENTINEL_MASTER: 'm' }, cwd)).toThrow(/not both/);
+    expect(() => resolveConfig({}, { ...env, REDIS_SENTINEL_NODES: 's:1', REDIS_SENTINEL_MASTER: 'm' }, cwd)).toThrow(/^Redis: give Redis cluster nodes \(env REDIS_CLUSTER_NODES\) or Redis sentinels \(env REDIS_SENTINEL_NODES\), not both$/);
+    // A Sentinel with no master name says where to give it.
+    expect(() => resolveConfig({}, { REDIS_SENTINEL_NODES: 's:1' }, cwdWith(['tenantctl.config.yaml', 'ttl: 300\n']))).toThrow(/needs the master's name too \(--sentinel-master NAME, env REDIS_SENTINEL_MASTER, or sentinel_master in the config file\)$/);
   });
 
   it('a standalone URL\'s scheme decides TLS: redis:// with TLS files is plain, said once and marked in `config`; rediss://, a Cluster or a Sentinel take the files', () => {

@@ -40,6 +40,9 @@ function render(out: Output, info: CacheInfo) {
   out.table(['family', 'keys', 'share'], body);
 }
 
+/** A message as the first clause of a longer line: its own closing full stop dropped (`disabled.; reporting`). */
+const asClause = (text: string) => text.replace(/\.\s*$/, '');
+
 /** The TTL spread's cells; keys with no TTL (a leak) are marked with `!`, except piped (a number there). */
 const ttlCells = (out: Output, s: KeyStats) => [s.ttl_under_minute, s.ttl_under_hour, s.ttl_later, s.no_ttl && out.format !== 'plain' ? `${s.no_ttl} !` : s.no_ttl];
 
@@ -100,7 +103,7 @@ export function register(program: Command): void {
               if (!(err instanceof BackendUnavailableError) || err.backend !== 'redis') throw err;
               // As plain cache-info: no Redis configured is said by the gauge alone; one that fails is a warning.
               const down = { backend: 'none', available: false, ttl_seconds: ctx.config.ttl } as const;
-              if (err.reason !== 'not-configured') ctx.out.warn(`warning: ${describeError(err)}; reporting Redis as unavailable`);
+              if (err.reason !== 'not-configured') ctx.out.warn(`warning: ${asClause(describeError(err))}; reporting Redis as unavailable`);
               return { data: down, render: (out) => out.stdout.write(profileUpMetric(false)) };
             }
             return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p) + profileUpMetric(true)) };
@@ -113,7 +116,7 @@ export function register(program: Command): void {
         const { collectCacheInfo, toPrometheus } = await import('../../services/cache-info.js');
         const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl, ctx.signal);
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
-        if (!info.available && info.error) ctx.out.warn(`warning: ${info.error}; reporting Redis as unavailable`);
+        if (!info.available && info.error) ctx.out.warn(`warning: ${asClause(info.error)}; reporting Redis as unavailable`);
         if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
         return { data: info, render: (out) => render(out, info) };
       }),

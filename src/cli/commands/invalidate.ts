@@ -28,7 +28,9 @@ function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owe
     );
   }
   if (dryRun) for (const r of results) for (const k of r.keys ?? []) out.line(k);
-  if (owed?.done) out.summary(`also done: ${owed.done} invalidation(s) owed by earlier writes`);
+  if (owed?.done) out.summary(`${results.length ? 'also done' : 'done'}: ${owed.done} invalidation(s) owed by earlier writes`);
+  // --pending alone with nothing owed: said (it printed nothing, as if it had not run).
+  else if (owed?.status === 'done' && !results.length) out.summary('nothing owed by earlier writes');
 }
 
 /** Invalidations owed that --pending could not do: Redis failed, or none is configured (exit 3, as `invalidate <tenant>`). */

@@ -13,7 +13,8 @@ export function subscriptionChangeResult(r: ChangeResult): CommandResult {
       : undefined,
     render: (out) => {
       out.table(['business', 'tier', 'status', 'demo_expires_at', 'overrides', 'cache'], [[
-        r.business, s.tier, s.status, s.demo_expires_at ?? '-',
+        // Whole seconds shown as everywhere else (`...00Z`); a stored fraction is kept.
+        r.business, s.tier, s.status, s.demo_expires_at?.replace(/\.000Z$/, 'Z') ?? '-',
         Object.entries(s.overrides).map(([k, v]) => `${k}: ${v}`).join(', ') || '-',
         r.cacheInvalidated === true ? 'invalidated' : r.cacheInvalidated === false ? 'NOT invalidated' : 'no Redis',
       ]]);

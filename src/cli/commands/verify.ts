@@ -39,7 +39,9 @@ function failureOf(r: VerifyReport, fix: boolean): TenantctlError | undefined {
   const s = r.summary;
   if (s.error) return new PartialFailureError(`${s.error} cached entr${s.error === 1 ? 'y' : 'ies'} could not be verified (see the report)`);
   if (!s.stale && !s.orphan) return undefined;
-  return new DeniedError(`${s.stale} stale and ${s.orphan} orphan cache entr${s.stale + s.orphan === 1 ? 'y' : 'ies'} found${fix ? ` (${s.fixed} deleted)` : '; --fix deletes them'}`);
+  // Only the kinds found ("1 stale and 0 orphan cache entry found" read as a slip).
+  const kinds = [s.stale && `${s.stale} stale`, s.orphan && `${s.orphan} orphan`].filter(Boolean).join(' and ');
+  return new DeniedError(`${kinds} cache entr${s.stale + s.orphan === 1 ? 'y' : 'ies'} found${fix ? ` (${s.fixed} deleted)` : '; --fix deletes them'}`);
 }
 
 /** `verify [tenant...]`: are the cached tenant_config: / permissions: entries what the registry and YAML give now? */
