@@ -47,6 +47,8 @@ export type BackendReason =
   | 'in-use'
   /** The server refused for lack of rights (NOPERM, permission denied). */
   | 'no-permission'
+  /** Writes done on a Redis master that was (or was being) failed over: they may come undone. */
+  | 'failed-over'
   /** Anything else the server answered with, or a dropped connection. */
   | 'failed';
 

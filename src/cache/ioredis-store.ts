@@ -6,7 +6,7 @@ import { keyDispatchPrefix } from '../keys/key-patterns.js';
 import { unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
-import { failedOverError, isNamedMaster, plainAddress, SentinelWatch, sentinelShare } from './sentinel-check.js';
+import { failedOverError, isNamedMaster, plainAddress, SentinelWatch, sentinelShare, unreplicatedError } from './sentinel-check.js';
 import { EACH_KEY_LUA, SWEEP_LUA, UNLINK_IF_LUA } from './sweep-script.js';
 import { sha1Hex } from '../node-crypto.js';
 
@@ -308,8 +308,20 @@ class IoredisStore implements CacheStore {
     const s = (this.client as Redis).stream;
     // The run id tells servers apart only where the Sentinels give a hostname (asked once, then).
     const peer = { address: s?.remoteAddress, port: s?.remotePort, runId: isIP(named.host) ? undefined : await this.serverRunId() };
-    if (isNamedMaster(named, peer)) return;
-    throw failedOverError(this.spec.sentinelMaster!, `${plainAddress(peer.address)}:${peer.port}`, named);
+    if (!isNamedMaster(named, peer)) throw failedOverError(this.spec.sentinelMaster!, `${plainAddress(peer.address)}:${peer.port}`, named);
+    // Still named, yet a failover may be under way: the promoted replica stops replicating from this server at
+    // once, while the Sentinels name it the master for a while more (a review: invalidate said "deleted 5", the
+    // new master still held them). Fewer replicas attached here than the Sentinels saw replicating: the
+    // deletions may not last. (Not WAIT: a former master just attached, still syncing, would fail it falsely.)
+    if (named.replicas) await this.confirmReplicas(`${plainAddress(peer.address)}:${peer.port}`, named.replicas);
+  }
+
+  /** The replicas attached to this server (INFO replication) against the Sentinels' count; a user without +info is not checked. */
+  private async confirmReplicas(at: string, expected: number): Promise<void> {
+    const text = await this.run('INFO replication', () => (this.client as Redis).info('replication')).catch(() => undefined);
+    const attached = text === undefined ? undefined : Number(/^connected_slaves:(\d+)/m.exec(text)?.[1] ?? NaN);
+    if (attached === undefined || Number.isNaN(attached) || attached >= expected) return;
+    throw unreplicatedError(this.spec.sentinelMaster!, at, expected, attached);
   }
 
   private runId: Promise<string | undefined> | undefined;

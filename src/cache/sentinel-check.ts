@@ -22,6 +22,8 @@ export interface MasterAddress {
   runId?: string;
   /** With a hostname: a failover is under way (the run id may still be the old master's). */
   failingOver?: boolean;
+  /** The replicas the Sentinel lists for it that it does not hold down or disconnected. */
+  replicas?: number;
 }
 
 /** Each Sentinel's share of the Redis timeout (at least 100 ms): a silent or black-holed one cannot take it all. */
@@ -66,7 +68,7 @@ export class SentinelWatch {
             if (client.status === 'wait') await client.connect();
             const addr = (await client.call('SENTINEL', 'get-master-addr-by-name', this.spec.sentinelMaster!)) as [string, string] | null;
             if (!addr) return undefined;
-            const at = { host: addr[0], port: Number(addr[1]) };
+            const at = { host: addr[0], port: Number(addr[1]), replicas: healthyReplicas(await client.call('SENTINEL', 'REPLICAS', this.spec.sentinelMaster!).catch(() => [])) };
             if (isIP(at.host)) return at;
             // A hostname (all nodes on one port, as in Kubernetes): the run id tells the servers apart. The
             // address changes as soon as a replica is promoted; SENTINEL MASTER lags until the failover ends.
@@ -102,6 +104,23 @@ export class SentinelWatch {
   }
 }
 
+/** A replica's INFO older than this (a Sentinel asks every 10 s) is no evidence that it replicates now. */
+const FRESH_INFO_MS = 20_000;
+
+/**
+ * How many of `SENTINEL REPLICAS`' entries the Sentinel saw replicating lately: up, connected, reporting
+ * the replica role with its link to the master up, in an INFO of the last 20 s. A former master just
+ * turned replica (after a failover) has no such INFO yet (its entry says link "ok" before any, the
+ * Sentinel's default): not counted, so the new master is not held to a replica still attaching.
+ */
+function healthyReplicas(reply: unknown): number {
+  if (!Array.isArray(reply)) return 0;
+  return reply.filter((r) => {
+    const f = fields(r);
+    return !/\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '') && f['role-reported'] === 'slave' && f['master-link-status'] === 'ok' && Number(f['info-refresh']) < FRESH_INFO_MS;
+  }).length;
+}
+
 /** A flat RESP2 field/value array (`SENTINEL MASTER`'s reply) as a record. */
 function fields(reply: unknown): Record<string, string> {
   const out: Record<string, string> = {};
@@ -127,6 +146,18 @@ export function failedOverError(name: string, was: string, now: MasterAddress): 
   return new BackendUnavailableError(
     'redis',
     `Redis Sentinel failed over during this run (master ${name} moved from ${was} to ${now.host}:${now.port}): keys deleted on the old master may come back when it rejoins as a replica; run again`,
-    { reason: 'failed' },
+    { reason: 'failed-over' },
+  );
+}
+
+/**
+ * Deleted on a master that has lost replicas the Sentinels still saw replicating: the window of a failover
+ * before the Sentinels name the promoted replica (it stopped replicating at once). The deletions may not last.
+ */
+export function unreplicatedError(name: string, at: string, expected: number, attached: number): BackendUnavailableError {
+  return new BackendUnavailableError(
+    'redis',
+    `Redis Sentinel master ${name} (${at}) has ${attached} of the ${expected} replica(s) the Sentinels saw replicating: a failover may be under way, and the new master would still hold the keys deleted here; run again`,
+    { reason: 'failed-over' },
   );
 }

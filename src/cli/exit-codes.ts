@@ -40,6 +40,10 @@ export function exitCodeFor(err: unknown): { code: number; message?: string } {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return { code: EXIT.OK };
     return { code: err.exitCode === 0 ? EXIT.OK : EXIT.USAGE };
   }
+  if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.progress && err.reason === 'failed-over') {
+    // Deleted on a master being failed over: not "deleted at least N" (they may come back); the message says to run again.
+    return { code: err.exitCode, message: `${plural(err.progress.done, 'key')} deleted on a master that was failing over, so they may come back: ${describeError(err)}` };
+  }
   if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.progress) {
     // A rerun finishes what a lost or stalled server cut short; one refused for rights fails the same way again.
     const refused = err.reason === 'no-permission';

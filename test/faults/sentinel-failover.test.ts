@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { openIoredisStore } from '../../src/cache/ioredis-store.js';
 import { BackendUnavailableError } from '../../src/errors.js';
+import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { buildFamilies, KeySpace } from '../../src/keys/key-families.js';
 import { sentinelTopology } from '../helpers/redis-topologies.js';
 import { freePort } from '../helpers/ports.js';
@@ -25,6 +26,42 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
     await topo?.stop();
   });
 
+  it('before the Sentinels name the new master: deletions on a master that lost its replica are reported, not a success (the promoted replica had stopped replicating; the keys stayed on it)', async () => {
+    // A promotion the Sentinels have not seen yet: the replica leaves the master; the Sentinels still list it.
+    const replica = new Redis({ port: topo.replica!.port, password: 'datapw' });
+    // The Sentinels count a replica once they have seen its link up (their INFO poll: every 10 s).
+    const sentinel = new Redis({ port: topo.spec.nodes[0].port, password: 'sentinelpw' });
+    for (let i = 0; i < 150; i++) {
+      const entries = (await sentinel.call('SENTINEL', 'REPLICAS', 'tmaster')) as string[][];
+      if (entries.some((e) => e[e.indexOf('master-link-status') + 1] === 'ok')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    sentinel.disconnect();
+    const store = await openIoredisStore(topo.spec);
+    try {
+      await topo.client.set('tenant_config:promoted', '{}');
+      await replica.call('REPLICAOF', 'NO', 'ONE');
+      const unlink = await store.unlink(['tenant_config:promoted']).then(() => undefined, (e: unknown) => e);
+      expect(unlink).toBeInstanceOf(BackendUnavailableError);
+      expect(unlink).toMatchObject({ reason: 'failed-over' });
+      expect((unlink as Error).message).toMatch(/^Redis Sentinel master tmaster \(127\.0\.0\.1:\d+\) has 0 of the 1 replica\(s\) the Sentinels saw replicating: a failover may be under way.*run again$/);
+    } finally {
+      store.close();
+      // Back as it was, in sync, for the failover below.
+      await replica.call('REPLICAOF', '127.0.0.1', String(topo.servers[0].port));
+      for (let i = 0; i < 100 && !/master_link_status:up/.test(await replica.info('replication')); i++) await new Promise((r) => setTimeout(r, 100));
+      replica.disconnect();
+    }
+    // With the replica in sync, the same deletion is acknowledged and succeeds.
+    const healthy = await openIoredisStore(topo.spec);
+    try {
+      await topo.client.set('tenant_config:promoted', '{}');
+      expect(await healthy.unlink(['tenant_config:promoted'])).toEqual([1]);
+    } finally {
+      healthy.close();
+    }
+  }, 60_000);
+
   it('a sweep and an UNLINK on the master the Sentinels no longer name fail, saying so (with what was deleted)', async () => {
     const keys = new KeySpace(buildFamilies({ ttl: 300 }));
     for (let i = 0; i < 200; i++) await topo.client.set(`tenant_config:t${i}`, '{}');
@@ -35,6 +72,10 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
       expect(sweep).toBeInstanceOf(BackendUnavailableError);
       expect((sweep as Error).message).toMatch(new RegExp(`failed over during this run \\(master tmaster moved from 127\\.0\\.0\\.1:\\d+ to 127\\.0\\.0\\.1:${newPort}\\).*run again`));
       expect((sweep as BackendUnavailableError).progress?.done).toBe(200);
+      // The CLI's line: not "deleted at least 200" (they may come back), and "run again" once (it said it twice).
+      const said = exitCodeFor(sweep).message!;
+      expect(said).toMatch(/^200 keys deleted on a master that was failing over, so they may come back: Redis Sentinel failed over during this run .*; run again$/);
+      expect(said).not.toMatch(/run again.*run again/);
       const unlink = await store.unlink(['tenant_config:x']).then(() => undefined, (e: unknown) => e);
       expect((unlink as Error)?.message).toMatch(/failed over during this run/);
     } finally {

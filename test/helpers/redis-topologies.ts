@@ -68,7 +68,7 @@ export async function clusterTopology(): Promise<RedisTopology> {
  * One redis-server and one `redis-server --sentinel` monitoring it as `tmaster`; with `replica`, a
  * replica too, and `failover()` (SENTINEL FAILOVER, resolved once the Sentinel names the replica).
  */
-export async function sentinelTopology(options: { replica?: boolean } = {}): Promise<RedisTopology & { failover(): Promise<number> }> {
+export async function sentinelTopology(options: { replica?: boolean } = {}): Promise<RedisTopology & { failover(): Promise<number>; replica?: RedisServer }> {
   const master = await startRedis(['--requirepass', 'datapw', '--masterauth', 'datapw']);
   const replica = options.replica ? await startRedis(['--requirepass', 'datapw', '--masterauth', 'datapw', '--replicaof', '127.0.0.1', String(master.port)]) : undefined;
   const replicaClient = replica && quiet(new Redis({ port: replica.port, password: 'datapw' }));
@@ -127,6 +127,7 @@ export async function sentinelTopology(options: { replica?: boolean } = {}): Pro
     servers: [server],
     flush: async () => void (await client.flushall()),
     failover,
+    replica,
     stop: async () => {
       client.disconnect();
       admin.disconnect();
