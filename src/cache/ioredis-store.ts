@@ -396,11 +396,14 @@ class IoredisStore implements CacheStore {
       const node = this.client as Redis;
       if (!this.noScript.has(node)) {
         try {
-          // A Cluster: one call per key, each to its slot's master; else one call for the batch.
-          const calls = this.mode === 'cluster' ? batch.map((e) => [e]) : [batch];
-          const replies = await this.run(label, () => Promise.all(calls.map((c) => this.script(node, UNLINK_IF_LUA, c.map((e) => e.key), c.map((e) => e.value)))));
+          if (this.mode === 'cluster') {
+            out.push(...(await this.unlinkIfUnchangedPerKey(node, batch, label, out)));
+            continue;
+          }
+          // One node holds every key: one call for the batch.
+          const replies = (await this.run(label, () => this.script(node, UNLINK_IF_LUA, batch.map((e) => e.key), batch.map((e) => e.value)))) as number[];
           await this.confirmMaster();
-          out.push(...(replies.flat() as number[]));
+          out.push(...replies);
           continue;
         } catch (err) {
           if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
@@ -414,6 +417,33 @@ class IoredisStore implements CacheStore {
       out.push(...(await unlinkStillHolding(batch, now, (keys) => this.unlink(keys))));
     }
     return out;
+  }
+
+  /**
+   * A Cluster: one UNLINK_IF call per key, each to its slot's master. One master failing fails the batch,
+   * with what the others answered in the error's `partial` (per entry of the whole call, null where
+   * unknown), as perKey does: an entry deleted on a live master is counted (verify --fix said exit 3,
+   * "before any deletion", with hundreds deleted).
+   */
+  private async unlinkIfUnchangedPerKey(node: Redis, batch: Array<{ key: string; value: string }>, label: string, before: number[]): Promise<number[]> {
+    const answers: Array<number | null> = new Array(batch.length).fill(null);
+    const withAnswers = (err: unknown) => (err instanceof BackendUnavailableError ? err.withProgress(err.progress, [...before, ...answers]) : err);
+    let settled: Array<PromiseSettledResult<unknown>>;
+    try {
+      settled = await this.run(label, () =>
+        Promise.allSettled(batch.map(async (e, i) => (answers[i] = ((await this.script(node, UNLINK_IF_LUA, [e.key], [e.value])) as number[])[0]))),
+      );
+    } catch (err) {
+      throw withAnswers(err);
+    }
+    const failed = settled.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) {
+      const err = this.failure(label, failed.reason);
+      // Scripting refused: the caller goes on without scripts (nothing was deleted by this batch's refusals).
+      if (scriptingRefused(err)) throw err;
+      throw withAnswers(err);
+    }
+    return answers as number[];
   }
 
   /**

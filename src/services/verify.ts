@@ -343,7 +343,21 @@ export class CacheVerifier {
     if (options.fix && wrong.length) {
       // Only the wrong entries, by exact key, and only while each holds the text judged: one a
       // service rewrote since (a fresh value) stays, and is not reported, as a rebuilt one above.
-      const removed = await this.deps.cache.need((s) => unlinkIfUnchangedOn(s, wrong.map((e) => ({ key: e.key, value: judgedText.get(e.key)! }))));
+      let removed: number[];
+      try {
+        removed = await this.deps.cache.need((s) => unlinkIfUnchangedOn(s, wrong.map((e) => ({ key: e.key, value: judgedText.get(e.key)! }))));
+      } catch (err) {
+        // A master lost midway (a Cluster): the entries the live ones deleted are in the report and the count,
+        // so the failure is "stopped after N deleted" (exit 4), not "before any deletion" (exit 3, N lost).
+        const done = err instanceof BackendUnavailableError && Array.isArray(err.partial) ? (err.partial as Array<number | null>) : [];
+        wrong.forEach((e, i) => {
+          if (!done[i]) return;
+          e.fixed = true;
+          report.summary.fixed++;
+          this.record(report, e, options);
+        });
+        throw err;
+      }
       // A value that is not UTF-8 was read with U+FFFD in place of its bytes, so it never equals what the
       // key holds: such an entry (no service could parse it) goes by a plain UNLINK. Before, it was taken
       // for one rewritten meanwhile and left out of the report: verify --fix said clean, exit 0, forever.
@@ -357,13 +371,16 @@ export class CacheVerifier {
       report.summary.fixed += wrong.length - changed.size;
       if (changed.size) judged = judged.filter((e) => !changed.has(e));
     }
-    for (const e of judged) {
-      report.summary.checked++;
-      report.summary[e.status]++;
-      if (e.status === 'ok') continue;
-      report.entries.push(e);
-      options.onEntry?.(e);
-    }
+    for (const e of judged) this.record(report, e, options);
+  }
+
+  /** One judged entry into the report (counted; listed unless ok). */
+  private record(report: VerifyReport, e: VerifyEntry, options: VerifyOptions): void {
+    report.summary.checked++;
+    report.summary[e.status]++;
+    if (e.status === 'ok') return;
+    report.entries.push(e);
+    options.onEntry?.(e);
   }
 
   private async judge(batch: Claimed[], raws: string[], registry: Registry | undefined, fresh = false): Promise<VerifyEntry[]> {

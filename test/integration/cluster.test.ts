@@ -1,4 +1,4 @@
-import { BackendUnavailableError } from '../../src/errors.js';
+import { BackendUnavailableError, PartialFailureError } from '../../src/errors.js';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import calculateSlot from 'cluster-key-slot';
@@ -10,6 +10,12 @@ import { CacheAdmin } from '../../src/services/cache-admin.js';
 import { collectCacheInfo } from '../../src/services/cache-info.js';
 import { startRedisCluster, type RedisClusterFixture } from '../helpers/redis-cluster.js';
 import { runCli } from '../helpers/setup.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openPgliteStore } from '../../src/registry/pglite-store.js';
+import { CacheVerifier, type VerifyReport } from '../../src/services/verify.js';
+import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
 
 describe('Redis Cluster (3 masters started by the test)', () => {
   let cluster: RedisClusterFixture;
@@ -118,6 +124,36 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     const rows = (err as BackendUnavailableError).partial as Array<{ tenant: string; total: number }>;
     expect(rows.reduce((a, r) => a + r.total, 0)).toBe(done);
   });
+
+  it('verify --fix while one master refuses writes (CLIENT PAUSE WRITE): what the live masters deleted is in the report and the count, exit 4 (it was exit 3 "before any deletion", an empty report)', async () => {
+    const orphans = Array.from({ length: 60 }, (_, i) => `tenant_config:vo${i}`);
+    for (const k of orphans) await client.set(k, '{"client":{"id":"x"}}');
+    const emptyDir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-vc-'));
+    const registry = await openPgliteStore(undefined);
+    await registry.ensureSchema();
+    const p = provider();
+    try {
+      const verifier = new CacheVerifier({ cache: p, keys, registry: async () => registry, source: new YamlTenantSource(emptyDir), env: {} });
+      await p.need(async (st) => void (await st.ping()));
+      // Reads still pass there (the MGETs); the deletions block until the timeout.
+      await cluster.nodes[1].command('CLIENT', 'PAUSE', '3000', 'WRITE');
+      const err = await verifier.verify({ fix: true, tenants: orphans.map((k) => k.slice('tenant_config:'.length)) }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(PartialFailureError);
+      const report = (err as PartialFailureError).partial as VerifyReport;
+      await new Promise((r) => setTimeout(r, 3100));
+      const still = await Promise.all(orphans.map((k) => client.exists(k)));
+      const gone = orphans.filter((_, i) => still[i] === 0);
+      // Exactly the entries the live masters deleted, each reported as fixed (the paused master's stay).
+      expect(gone.length).toBeGreaterThan(10);
+      expect(gone.length).toBeLessThan(orphans.length);
+      expect(report.summary.fixed).toBe(gone.length);
+      expect(report.entries.filter((e) => e.fixed).map((e) => e.key).sort()).toEqual([...gone].sort());
+    } finally {
+      p.close();
+      await registry.close();
+      rmSync(emptyDir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('a paused master makes a cluster-wide command exit 3 within the deadline, not hang', async () => {
     cluster.nodes[1].pause();
