@@ -115,6 +115,12 @@ export interface SweepResult {
   complete: boolean;
   /** How the server ran it: the server-side script, or client-side (scripting refused). */
   via: 'script' | 'client';
+  /**
+   * Cluster: slots that were moving between masters during the walk (being migrated at its start or end,
+   * or owned by another master at the end): their keys may have been missed or counted twice. A deleting
+   * sweep fails instead (PartialFailureError: run again once the resharding is done).
+   */
+  moving?: number[];
 }
 
 /** `store.unlinkIfUnchanged`, or for a store without it, a GET then an UNLINK of the keys that still hold their value. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { BackendUnavailableError, describeError, throwIfAborted, type BackendReason } from '../errors.js';
+import { BackendUnavailableError, PartialFailureError, describeError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
 import { unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
@@ -540,6 +540,9 @@ class IoredisStore implements CacheStore {
     const state: SweepState = { scanned: 0, limitLeft: request.limit ?? -1, via: 'script', stop: false };
     const progress = () => ({ done: groups.reduce((a, b) => a + b, 0), groups: Object.fromEntries(request.rules.groups.map((g, i) => [g, groups[i]])) });
     const nodes = this.masters();
+    // A Cluster being resharded moves keys between masters while they are walked (a review: invalidate-all
+    // said complete with keys of the moving slot left): the slots' state before and after is compared.
+    const slotsBefore = this.mode === 'cluster' ? await this.slotState(nodes) : undefined;
     const plainCursors = await Promise.all(nodes.map((node) => this.splitsCursor(node)));
     // A plain dict cursor is a position (see Lane): where every node's is one, the batches say how far the sweep has got.
     const positioned = plainCursors.every(Boolean);
@@ -574,7 +577,58 @@ class IoredisStore implements CacheStore {
     }
     throwIfAborted(request.signal, progress, 'the sweep');
     if (request.action === 'unlink') await this.confirmMaster().catch((err: BackendUnavailableError) => Promise.reject(err.withProgress(progress())));
-    return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via };
+    let moving = slotsBefore && movedSlots(slotsBefore, await this.slotState(nodes));
+    if (moving?.length && request.action === 'unlink' && state.limitLeft !== 0) moving = await this.unlinkInMovingSlots(nodes, moving, request, state, groups, progress);
+    return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via, ...(moving?.length && { moving }) };
+  }
+
+  /**
+   * After a deleting walk of a Cluster whose slots moved meanwhile: the moving slots' keys, listed on every
+   * master (CLUSTER GETKEYSINSLOT), claimed by the rules and deleted by key (redirected to where each is
+   * now), pass after pass until one finds none of the families' keys left with no slot changing hands.
+   * Still moving after three: PartialFailureError, run again once the resharding is done.
+   */
+  private async unlinkInMovingSlots(
+    nodes: Redis[], slots: number[], request: SweepRequest, state: SweepState, groups: number[], progress: () => BatchProgress,
+  ): Promise<number[] | undefined> {
+    let current = slots;
+    for (let pass = 0; pass < 3; pass++) {
+      const start = await this.slotState(nodes);
+      let found = 0;
+      for (const slot of current) {
+        for (const node of nodes) {
+          const n = Number(await this.run('CLUSTER COUNTKEYSINSLOT', () => node.call('CLUSTER', 'COUNTKEYSINSLOT', String(slot))));
+          if (!n) continue;
+          const keys = (await this.run('CLUSTER GETKEYSINSLOT', () => node.callBuffer('CLUSTER', 'GETKEYSINSLOT', String(slot), String(n)))) as Buffer[];
+          const claimed = claimKeys(keys, request.rules);
+          found += claimed.length;
+          if (claimed.length) await this.actOnClaimed(claimed, 'unlink', state, groups);
+        }
+      }
+      const end = await this.slotState(nodes);
+      // A slot of the pass that changed hands during it, or one that began to move: another pass.
+      const handed = start && end ? current.filter((slot) => start.owners[slot] !== end.owners[slot]) : [];
+      const fresh = movedSlots(start, end).filter((slot) => !current.includes(slot));
+      if (!found && !handed.length && !fresh.length) return undefined;
+      current = [...new Set([...current, ...fresh])].sort((a, b) => a - b);
+    }
+    throw new PartialFailureError(
+      `slot${current.length === 1 ? '' : 's'} ${describeSlots(current)} kept moving between Cluster masters during the run: keys moving with them may have been missed (${progress().done} deleted); run again once the resharding is done`,
+      { partial: progress() },
+    );
+  }
+
+  /**
+   * Each master's view of the slots: who owns each (from the first master's CLUSTER NODES) and which it is
+   * migrating or importing (each master's own line). Undefined where it cannot be asked (no right).
+   */
+  private async slotState(nodes: Redis[]): Promise<SlotState | undefined> {
+    try {
+      const texts = await Promise.all(nodes.map((node) => this.run('CLUSTER NODES', () => node.call('CLUSTER', 'NODES') as Promise<string>)));
+      return parseSlotState(texts);
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -708,19 +762,7 @@ class IoredisStore implements CacheStore {
       [next, page] = await scan(cursor, lane.count);
     }
     const groups = request.rules.groups.map(() => 0);
-    const claimed: ClaimedKey[] = [];
-    for (const key of page) {
-      const bin = key.toString('latin1');
-      const prefix = keyDispatchPrefix(bin);
-      for (const rule of request.rules.rules) {
-        if (rule.dispatch && rule.dispatch !== prefix) continue;
-        const m = rule.regex.exec(bin);
-        if (!m) continue;
-        const tenant = Buffer.from(m.slice(1).find((x) => x !== undefined) ?? '', 'latin1');
-        claimed.push({ key, group: rule.group, tenant });
-        break;
-      }
-    }
+    const claimed = claimKeys(page, request.rules);
     const batch: SweepBatch = { scanned: page.length, groups };
     if (request.action === 'collect') {
       for (const c of claimed) groups[c.group]++;
@@ -793,6 +835,75 @@ const halves = (): Lane[] => [
   { from: '0', low: true, count: SCAN_COUNT, walked: 0 },
   { from: '1', low: false, count: SCAN_COUNT, walked: 0 },
 ];
+
+/** The keys the rules claim (the first declared rule that matches), with their group and tenant. */
+function claimKeys(keys: Buffer[], rules: SweepRequest['rules']): ClaimedKey[] {
+  const claimed: ClaimedKey[] = [];
+  for (const key of keys) {
+    const bin = key.toString('latin1');
+    const prefix = keyDispatchPrefix(bin);
+    for (const rule of rules.rules) {
+      if (rule.dispatch && rule.dispatch !== prefix) continue;
+      const m = rule.regex.exec(bin);
+      if (!m) continue;
+      const tenant = Buffer.from(m.slice(1).find((x) => x !== undefined) ?? '', 'latin1');
+      claimed.push({ key, group: rule.group, tenant });
+      break;
+    }
+  }
+  return claimed;
+}
+
+/** Slot owners (node id per slot, '' where none) and the slots some master is migrating or importing. */
+export interface SlotState {
+  owners: string[];
+  moving: Set<number>;
+}
+
+/** CLUSTER NODES of every master: the owners as the first one sees them, the moving slots as each sees its own. */
+export function parseSlotState(texts: string[]): SlotState {
+  const owners: string[] = new Array(16384).fill('');
+  const moving = new Set<number>();
+  texts.forEach((text, i) => {
+    for (const line of text.split('\n')) {
+      const f = line.trim().split(' ');
+      if (f.length < 8) continue;
+      const mine = f[2].split(',').includes('myself');
+      for (const part of f.slice(8)) {
+        // `[5461->-<id>]` migrating, `[5461-<-<id>]` importing: the node's own line only.
+        const m = /^\[(\d+)-[<>]-/.exec(part);
+        if (m) {
+          if (mine) moving.add(Number(m[1]));
+          continue;
+        }
+        if (i !== 0) continue;
+        const [from, to = from] = part.split('-').map(Number);
+        if (Number.isInteger(from) && Number.isInteger(to)) for (let slot = from; slot <= to && slot < 16384; slot++) owners[slot] = f[0];
+      }
+    }
+  });
+  return { owners, moving };
+}
+
+/** Slots moving during a walk: migrating at its start or end, or owned by another node at the end. */
+export function movedSlots(before: SlotState | undefined, after: SlotState | undefined): number[] {
+  if (!before || !after) return [];
+  const out = new Set([...before.moving, ...after.moving]);
+  for (let slot = 0; slot < 16384; slot++) if (before.owners[slot] !== after.owners[slot]) out.add(slot);
+  return [...out].sort((a, b) => a - b);
+}
+
+/** "11694", "1-3, 9" (ranges), at most a few shown. */
+function describeSlots(slots: number[]): string {
+  const ranges: string[] = [];
+  for (let i = 0; i < slots.length; i++) {
+    let j = i;
+    while (j + 1 < slots.length && slots[j + 1] === slots[j] + 1) j++;
+    ranges.push(j > i ? `${slots[i]}-${slots[j]}` : `${slots[i]}`);
+    i = j;
+  }
+  return ranges.length > 5 ? `${ranges.slice(0, 5).join(', ')}, ...` : ranges.join(', ');
+}
 
 /** One of two lanes on its node (the server is never idle between calls: short calls, see LANE_BUDGET_US). */
 const isHalf = (lane: Lane) => lane.low || lane.from !== '0';

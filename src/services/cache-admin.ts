@@ -22,6 +22,8 @@ export interface InvalidateAllResult {
   scanned: number;
   /** False when --max-keys stopped it before the end. */
   complete: boolean;
+  /** A count on a Cluster being resharded: the slots that moved meanwhile (their keys may be counted twice or not at all). */
+  moving?: number[];
 }
 
 /** Progress of a long sweep, for a line on stderr. */
@@ -260,7 +262,7 @@ export class CacheAdmin {
     );
     const families = this.zeroCounts();
     r.groups.forEach((n, g) => (families[rules.groups[g]] += n));
-    return { dryRun: !!options.dryRun, families, total: r.groups.reduce((a, b) => a + b, 0), scanned: r.scanned, complete: r.complete };
+    return { dryRun: !!options.dryRun, families, total: r.groups.reduce((a, b) => a + b, 0), scanned: r.scanned, complete: r.complete, ...(r.moving && { moving: r.moving }) };
   }
 
   /** Exact key counts per family across the whole keyspace, counted server-side (names never cross the wire). */

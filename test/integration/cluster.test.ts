@@ -194,12 +194,19 @@ describe('Redis Cluster (3 masters started by the test)', () => {
       };
       const present = await familyKeys();
       expect(present).toEqual(expect.arrayContaining([moved, left, ...extra]));
+      // A count says which slot was moving (its keys could be counted twice or missed while it moves).
+      const counted = await store.sweep({ rules: keys.rules(), action: 'count' });
+      expect(counted.moving).toEqual([slot]);
+      expect(counted.groups.reduce((a, b) => a + b, 0)).toBe(present.length);
       // The profile reads each key's size and TTL: the moved key is read where it now lives.
       const profiled = await store.sweep({ rules: keys.rules(), action: 'profile' });
       expect(profiled.groups.reduce((a, b) => a + b, 0)).toBe(present.length);
       const r = await store.sweep({ rules: keys.rules(), action: 'unlink' });
       expect(r.groups.reduce((a, b) => a + b, 0)).toBe(present.length);
       expect(await familyKeys()).toEqual([]);
+      // The deletion looked at the moving slot again on every master and found nothing left: complete, no slot named.
+      expect(r).toMatchObject({ complete: true });
+      expect(r.moving).toBeUndefined();
     } finally {
       // The slot's keys go with it (the old owner may not keep any), then every master names the new owner.
       await masters[from].call('MIGRATE', '127.0.0.1', masters[to].options.port!, '', 0, 5000, 'KEYS', left).catch(() => undefined);
@@ -207,6 +214,55 @@ describe('Redis Cluster (3 masters started by the test)', () => {
       await store.close();
     }
   });
+
+  it('a slot resharded while invalidate-all walks the masters: its keys are deleted where they went, none left (it said complete with hundreds left)', async () => {
+    const masters = client.nodes('master');
+    const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
+    // 2,000 family keys of one slot (hash tag {hot}), plus foreign keys beside them that must stay.
+    const hot = Array.from({ length: 2000 }, (_, i) => `products:hot:{hot}:${i}`);
+    const foreign = Array.from({ length: 50 }, (_, i) => `sessions:{hot}:${i}`);
+    for (let i = 0; i < hot.length; i += 500) await client.mset(...hot.slice(i, i + 500).flatMap((k) => [k, '{}']));
+    for (const k of foreign) await client.set(k, 'x');
+    // Foreign filler, so that each master's walk takes many calls: the slot moves while they are under way.
+    const fill = (j: number) => Array.from({ length: 1000 }, (_, i) => `other:{fill${j}}:${i}`);
+    for (let j = 0; j < 60; j++) await client.mset(...fill(j).flatMap((k) => [k, 'x']));
+    const slot = calculateSlot(hot[0]);
+    const from = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', slot)))).findIndex((c) => Number(c) > 0);
+    const to = (from + 1) % masters.length;
+    const theirs = (k: string) => k.startsWith('sessions:') || k.startsWith('other:');
+    const present = (await Promise.all(masters.map((m) => m.keys('*')))).flat().filter((k) => !theirs(k));
+    const store = await openIoredisStore(parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 5000 })!);
+    let moved = false;
+    let batches = 0;
+    try {
+      const r = await store.sweep({
+        rules: keys.rules(),
+        action: 'unlink',
+        // Midway through the walks, the whole slot moves to another master (as redis-cli --cluster reshard does it).
+        onBatch: async () => {
+          if (moved || ++batches < 12) return;
+          moved = true;
+          await masters[to].call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
+          await masters[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]);
+          for (;;) {
+            const batch = (await masters[from].call('CLUSTER', 'GETKEYSINSLOT', slot, 500)) as string[];
+            if (!batch.length) break;
+            await masters[from].call('MIGRATE', '127.0.0.1', masters[to].options.port!, '', 0, 5000, 'KEYS', ...batch);
+          }
+          for (const m of masters) await m.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to]);
+        },
+      });
+      expect(moved).toBe(true);
+      expect(r.groups.reduce((a, b) => a + b, 0)).toBe(present.length);
+      const left = (await Promise.all(masters.map((m) => m.keys('*')))).flat();
+      expect(left.filter((k) => !theirs(k))).toEqual([]);
+      expect(left.filter((k) => k.startsWith('sessions:{hot}')).length).toBe(foreign.length);
+    } finally {
+      await store.close();
+      for (const k of foreign) await client.del(k);
+      for (let j = 0; j < 60; j++) await client.del(...fill(j));
+    }
+  }, 60_000);
 
   it('unreachable seeds: exit 3 within the timeout', async () => {
     const r = await runCli(['test-redis', '--redis-cluster', '127.0.0.1:1', '--redis-timeout', '500']);

@@ -4,7 +4,7 @@ import { action, intArg } from '../action.js';
 import type { Output } from '../output.js';
 import type { InvalidateAllResult } from '../../services/cache-admin.js';
 import { progressLine } from '../progress.js';
-import { stackedBar } from '../charts.js';
+import { plural, stackedBar } from '../charts.js';
 import { own } from '../styled.js';
 import { showControls } from '../../redact.js';
 
@@ -32,6 +32,7 @@ function render(out: Output, r: InvalidateAllResult, maxKeys?: number, failed = 
   // On a terminal, one line that shows what the deletion was made of.
   if (out.pictures) for (const line of stackedBar(shown.map(([f, n]) => [showControls(f), n]), 60, out.c)) out.line(own(line));
   if (!r.complete && !failed) out.summary(`stopped before the end of the keyspace (--max-keys or a stop): run again to finish`);
+  if (r.moving?.length) out.warn(`warning: ${plural(r.moving.length, 'slot')} moved between Cluster masters while counting (a resharding): keys moving with them may be counted twice or not at all`);
   // A dry run counts them all; the run it previews stops at --max-keys.
   if (r.dryRun && maxKeys !== undefined && maxKeys < r.total) out.summary(`with --max-keys ${maxKeys}, a run deletes at most ${maxKeys} of these ${r.total}`);
 }
