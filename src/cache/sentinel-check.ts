@@ -113,7 +113,7 @@ const FRESH_INFO_MS = 20_000;
  * turned replica (after a failover) has no such INFO yet (its entry says link "ok" before any, the
  * Sentinel's default): not counted, so the new master is not held to a replica still attaching.
  */
-function healthyReplicas(reply: unknown): number {
+export function healthyReplicas(reply: unknown): number {
   if (!Array.isArray(reply)) return 0;
   return reply.filter((r) => {
     const f = fields(r);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isNamedMaster, SentinelWatch, type SentinelClient } from '../../src/cache/sentinel-check.js';
+import { healthyReplicas, isNamedMaster, SentinelWatch, type SentinelClient } from '../../src/cache/sentinel-check.js';
 import { parseRedisSpec } from '../../src/cache/redis-spec.js';
 
 const spec = (timeoutMs = 600) =>
@@ -57,7 +57,18 @@ describe('Sentinel master check', () => {
   it('moves past a Sentinel that does not know the master to one that does', async () => {
     const f = fakeSentinels(async (port) => (port === 1 ? null : ['10.0.0.7', '6380']));
     const watch = new SentinelWatch(f.open, spec(), {});
-    expect(await watch.master()).toEqual({ host: '10.0.0.7', port: 6380 });
+    expect(await watch.master()).toEqual({ host: '10.0.0.7', port: 6380, replicas: 0 });
     watch.close();
+  });
+
+  it('counts the replicas the Sentinel saw replicating lately: up, replica role, link up, INFO under 20 s old', () => {
+    const entry = (o: Record<string, string>) => Object.entries({ flags: 'slave', 'role-reported': 'slave', 'master-link-status': 'ok', 'info-refresh': '900', ...o }).flat();
+    expect(healthyReplicas([entry({}), entry({})])).toBe(2);
+    // A former master just turned replica: no INFO of it yet (link "ok" is the Sentinel's default).
+    expect(healthyReplicas([entry({ 'info-refresh': String(Date.now()) })])).toBe(0);
+    expect(healthyReplicas([entry({ 'master-link-status': 'err' })])).toBe(0);
+    expect(healthyReplicas([entry({ flags: 'slave,s_down' }), entry({ flags: 'slave,disconnected' })])).toBe(0);
+    expect(healthyReplicas([entry({ 'role-reported': 'master' })])).toBe(0);
+    expect(healthyReplicas('not a list')).toBe(0);
   });
 });
