@@ -182,7 +182,8 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
   const last = (cause as { lastNodeError?: unknown })?.lastNodeError;
   if (last instanceof Error) {
     const why = describeError(last);
-    text = `${text.replace(/\.$/, '')} (${why}${/cluster support disabled/i.test(why) ? ': the server is not in Cluster mode' : ''})`;
+    // The cause's own text kept whole (so it is not appended a second time), its reason after it.
+    text = `${text} (${why}${/cluster support disabled/i.test(why) ? ': the server is not in Cluster mode' : ''})`;
   }
   if (spec.topology === 'sentinel' && /^All sentinels are unreachable/.test(text) && !/Last error/.test(text)) {
     return `no Sentinel there knows a master named "${spec.sentinelMaster}" (check --sentinel-master / REDIS_SENTINEL_MASTER)`;
@@ -275,7 +276,8 @@ class IoredisStore implements CacheStore {
       const said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : connectFailure(cause, this.spec);
       // A server that answered and refused the credentials is no network problem: said as what it is.
       const refused = /^(NOAUTH|WRONGPASS)\b/.test(describeError(cause));
-      throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : 'is unreachable'}: ${said}`, {
+      const notCluster = /cluster support disabled/i.test(said);
+      throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : notCluster ? 'is not a Cluster' : 'is unreachable'}: ${said}`, {
         cause: foreign ? undefined : cause,
         reason: reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
       });
@@ -384,7 +386,8 @@ class IoredisStore implements CacheStore {
   /** UNLINK, not DEL: deleting a large value with DEL blocks the server (redis/redis#1748). */
   async unlink(keys: Array<string | Buffer>): Promise<number[]> {
     const removed = (await this.perKey('UNLINK', keys, (p, k) => p.unlink(k))) as number[];
-    await this.confirmMaster();
+    // Nothing deleted, nothing that could come back: no Sentinel round trip.
+    if (removed.some((n) => n > 0)) await this.confirmMaster();
     return removed;
   }
 
@@ -576,9 +579,25 @@ class IoredisStore implements CacheStore {
       throw err instanceof BackendUnavailableError && request.action === 'unlink' ? err.withProgress(progress()) : err;
     }
     throwIfAborted(request.signal, progress, 'the sweep');
-    if (request.action === 'unlink') await this.confirmMaster().catch((err: BackendUnavailableError) => Promise.reject(err.withProgress(progress())));
-    let moving = slotsBefore && movedSlots(slotsBefore, await this.slotState(nodes));
-    if (moving?.length && request.action === 'unlink' && state.limitLeft !== 0) moving = await this.unlinkInMovingSlots(nodes, moving, request, state, groups, progress);
+    // Nothing deleted, nothing that could come back: no Sentinel round trip (nor a "0 keys deleted ... may come back").
+    if (request.action === 'unlink' && progress().done > 0) await this.confirmMaster().catch((err: BackendUnavailableError) => Promise.reject(err.withProgress(progress())));
+    const slotsAfter = slotsBefore && (await this.slotState(nodes));
+    let moving = slotsBefore && movedSlots(slotsBefore, slotsAfter);
+    // A slot moving to a master this client has no connection to (one just added, with no slot yet when the
+    // client learnt the map): its keys there can be neither listed nor counted from here.
+    const unknownTarget = [slotsBefore, slotsAfter].some((st) => st && [...st.peers].some((id) => !st.ids.has(id)));
+    if (unknownTarget && request.action === 'unlink') {
+      throw new PartialFailureError(
+        `slots ${describeSlots(moving ?? [])} are moving to a Cluster master this run does not reach (one just added?): keys moved there were not deleted (${progress().done} deleted); run again once the resharding is done`,
+        { partial: progress() },
+      );
+    }
+    // With the limit reached, the cleanup would delete nothing: the run is incomplete anyway (complete: false).
+    if (moving?.length && request.action === 'unlink' && state.limitLeft !== 0) {
+      moving = await this.unlinkInMovingSlots(nodes, moving, request, state, groups, progress).catch((err: unknown) =>
+        Promise.reject(err instanceof BackendUnavailableError ? err.withProgress(progress()) : err),
+      );
+    }
     return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via, ...(moving?.length && { moving }) };
   }
 
@@ -597,6 +616,8 @@ class IoredisStore implements CacheStore {
       let found = 0;
       for (const slot of current) {
         for (const node of nodes) {
+          // The limit reached here: what is left is for a rerun (the result says incomplete).
+          if (state.limitLeft === 0) return current;
           const n = Number(await this.run('CLUSTER COUNTKEYSINSLOT', () => node.call('CLUSTER', 'COUNTKEYSINSLOT', String(slot))));
           if (!n) continue;
           const keys = (await this.run('CLUSTER GETKEYSINSLOT', () => node.callBuffer('CLUSTER', 'GETKEYSINSLOT', String(slot), String(n)))) as Buffer[];
@@ -858,22 +879,32 @@ function claimKeys(keys: Buffer[], rules: SweepRequest['rules']): ClaimedKey[] {
 export interface SlotState {
   owners: string[];
   moving: Set<number>;
+  /** The ids of the masters asked (each one's `myself` line). */
+  ids: Set<string>;
+  /** The ids the migrating and importing markers name (where the keys go, or come from). */
+  peers: Set<string>;
 }
 
 /** CLUSTER NODES of every master: the owners as the first one sees them, the moving slots as each sees its own. */
 export function parseSlotState(texts: string[]): SlotState {
   const owners: string[] = new Array(16384).fill('');
   const moving = new Set<number>();
+  const ids = new Set<string>();
+  const peers = new Set<string>();
   texts.forEach((text, i) => {
     for (const line of text.split('\n')) {
       const f = line.trim().split(' ');
       if (f.length < 8) continue;
       const mine = f[2].split(',').includes('myself');
+      if (mine) ids.add(f[0]);
       for (const part of f.slice(8)) {
         // `[5461->-<id>]` migrating, `[5461-<-<id>]` importing: the node's own line only.
-        const m = /^\[(\d+)-[<>]-/.exec(part);
+        const m = /^\[(\d+)-[<>]-([0-9a-f]+)\]$/.exec(part);
         if (m) {
-          if (mine) moving.add(Number(m[1]));
+          if (mine) {
+            moving.add(Number(m[1]));
+            peers.add(m[2]);
+          }
           continue;
         }
         if (i !== 0) continue;
@@ -882,7 +913,7 @@ export function parseSlotState(texts: string[]): SlotState {
       }
     }
   });
-  return { owners, moving };
+  return { owners, moving, ids, peers };
 }
 
 /** Slots moving during a walk: migrating at its start or end, or owned by another node at the end. */

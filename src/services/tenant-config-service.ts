@@ -236,6 +236,16 @@ export class TenantConfigService {
   /** "not warmed" warnings said once each per service (see warm). */
   private readonly saidNotWarmed = new Set<string>();
 
+  /** Says why tenant_config:<id> was not written, once per tenant and reason: a long-lived application misses such a tenant on every read. */
+  private notWarmed(id: string, why: string): false {
+    const said = `warning: tenant_config:${id} not warmed: ${why}`;
+    if (!this.saidNotWarmed.has(said)) {
+      this.saidNotWarmed.add(said);
+      this.warn(said);
+    }
+    return false;
+  }
+
   /** File warnings said once each per service (a long-lived application reads a YAML tenant many times). */
   private readonly saidFileWarnings = new Set<string>();
 
@@ -259,10 +269,8 @@ export class TenantConfigService {
     resolveAbsentSecrets(value, id, this.env);
     const result: TenantConfig = { id, source: stored.source, config: value, unsetVariables: unset };
     if (!options.noCache && (this.deps.populate ?? 'resolved') === 'resolved' && stored.source !== 'cache' && !stored.yamlOnly) {
-      if (stored.fallback) {
-        this.warn(`warning: tenant_config:${id} not warmed: the registry is unreachable and this answer is YAML's (the registry may hold a newer one)`);
-        result.warmed = false;
-      } else result.warmed = await this.warm(id, stored, value, unset);
+      if (stored.fallback) result.warmed = this.notWarmed(id, 'the registry is unreachable and this answer is YAML\'s (the registry may hold a newer one)');
+      else result.warmed = await this.warm(id, stored, value, unset);
     }
     return result;
   }
@@ -273,15 +281,7 @@ export class TenantConfigService {
    * here: a half-resolved entry would break every service until its TTL ends.
    */
   private async warm(id: string, stored: StoredRead, resolved: Record<string, unknown>, unset: string[]): Promise<boolean> {
-    const notWarmed = (why: string) => {
-      // Said once per tenant and reason: a long-lived application misses such a tenant on every read.
-      const said = `warning: tenant_config:${id} not warmed: ${why}`;
-      if (!this.saidNotWarmed.has(said)) {
-        this.saidNotWarmed.add(said);
-        this.warn(said);
-      }
-      return false;
-    };
+    const notWarmed = (why: string) => this.notWarmed(id, why);
     const missing = [...unset, ...unresolvedSecrets(resolved)];
     if (missing.length) return notWarmed(`${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} did not resolve in this environment`);
     // The services read their YAML as YAML 1.1 (PyYAML): `yes` is true to them, a string here. They

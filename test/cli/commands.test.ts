@@ -469,7 +469,7 @@ describe('CLI commands', () => {
       // Cluster seeds that are a plain server: said as such (it was "unreachable: Failed to refresh slots cache.").
       const seeds = await runCli(['test-redis'], { cwd: ws.dir, env: { REDIS_CLUSTER_NODES: sharedRedisUrl().replace('redis://', ''), REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
       expect(seeds.code).toBe(3);
-      expect(seeds.stderr).toMatch(/Failed to refresh slots cache \(.*cluster support disabled: the server is not in Cluster mode\)/);
+      expect(seeds.stderr.trim()).toMatch(/^error: Redis at cluster .* is not a Cluster: Failed to refresh slots cache\. \(.*cluster support disabled: the server is not in Cluster mode\)$/);
       // -o json: a document even when it never connected (before: nothing on stdout), the same shape as a failed step's.
       const json = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: { REDIS_URL: downUrl, REDIS_TIMEOUT_MS: String(TIMEOUT_MS) } });
       expect(json.code).toBe(3);

@@ -238,6 +238,9 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     const s = wireServices({ registry: down, tenantsDir: ws.tenantsDir });
     expect((await s.tenants.get(id)).source).toBe('yaml');
     expect(s.warnings.join('\n')).toMatch(/unreachable.*falling back to YAML/);
+    // Not cached (the registry may hold a newer config), said once however often it is read (it was said on every read).
+    for (let i = 0; i < 3; i++) expect(await s.tenants.get(id)).toMatchObject({ source: 'yaml', warmed: false });
+    expect(s.warnings.filter((w) => /not warmed: the registry is unreachable/.test(w))).toHaveLength(1);
     const bad = uniq('bad');
     ws.writeTenant(bad, 'client: [oops\n');
     await expect(s.tenants.get(bad)).rejects.toBeInstanceOf(TenantFileError);
