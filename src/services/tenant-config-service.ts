@@ -290,7 +290,11 @@ export class TenantConfigService {
     if (d) return notWarmed(`${d.path.join('.')} (line ${d.line}: ${d.source}) reads otherwise to the services' YAML 1.1 reader`);
     // A float written `1.0` is the number 1 here: the services would write `1.0`, JSON from here `1`.
     const f = stored.wholeFloat;
-    if (f) return notWarmed(`${f.path.join('.')} (line ${f.line ?? '?'}: ${f.written}) would be cached as ${f.stored}, where the services write ${f.stored}.0`);
+    if (f) {
+      return notWarmed(f.path.length
+        ? `${f.path.join('.')} (line ${f.line ?? '?'}: ${f.written}) would be cached as ${f.stored}, where the services write ${f.stored}.0`
+        : `line ${f.line ?? '?'} (${f.written}) holds a float with a whole value, which the services write with its .0 and JSON from here without`);
+    }
     const { _meta: _m, ...rest } = resolved;
     const entry = { ...rest, _meta: { source: stored.source } };
     // Integer keys come first in a JavaScript object, whatever order the services read them in.

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError, describeError } from '../errors.js';
 import { shownPath } from '../shown-path.js';
-import { lineLocator, readYamlFile } from '../yaml/yaml-file.js';
+import { lineLocator, readYamlFile, withoutComment } from '../yaml/yaml-file.js';
 import { describeYaml11Difference, type Yaml11Difference } from '../yaml/yaml11.js';
 import { exposedSecrets, isSecretKey, MAY_EXPOSE, stripSecrets, type ExposedSecret, type StrippedSecret } from './secrets.js';
 import { isMap } from './plain-object.js';
@@ -156,15 +156,21 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
         .map((l) => ({ ...l, line: lineOf(l.path) }))
         .filter((l) => l.kind !== 'big-integer' || (l.line !== undefined && LONG_INTEGER.test(lines()[l.line - 1] ?? '')))
     : [];
-  // Only a file with a whole-float token anywhere walks its numbers for them.
-  if (wholeFloatTokens(text).size) {
+  // Only a file with a whole-float token (or a !!float tag) outside comments and quotes walks its numbers for them.
+  const plainText = (line: string) => withoutComment(line).replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, '""');
+  const floatAt = firstWholeFloat(lines(), plainText);
+  if (floatAt) {
     const lineText = (p: string[]) => {
       const line = lineOf(p);
-      return line === undefined ? undefined : lines()[line - 1];
+      return line === undefined ? undefined : plainText(lines()[line - 1]);
     };
     // One YAML 1.1 reads otherwise (`1.0e3` is a string to PyYAML) is said as such.
     const same = (a: string[], b: string[]) => a.length === b.length && a.every((k, i) => k === b[i]);
-    for (const w of wholeFloats(stripped, [], lineText)) if (!yaml11.some((d) => same(d.path, w.path))) lossy.push({ ...w, line: lineOf(w.path) });
+    const found = wholeFloats(stripped, [], lineText).filter((w) => !yaml11.some((d) => same(d.path, w.path)));
+    for (const w of found) lossy.push({ ...w, line: lineOf(w.path) });
+    // One the walk could not place (on a line of its own below its key, a float key, a !!float tag): no
+    // file:line warning of a path, but --warm still writes nothing (the services may write `.0` there).
+    if (!found.length && !yaml11.some((d) => d.line === floatAt.line)) lossy.push({ path: [], stored: '', kind: 'whole-float', written: floatAt.token, line: floatAt.line });
   }
   // Secret-looking values kept as written: only files whose text could hold one are walked.
   const exposed = MAY_EXPOSE.test(text) ? exposedSecrets(stripped).map((e) => ({ ...e, line: lineOf(e.path) })) : [];
@@ -260,6 +266,17 @@ function wholeFloatTokens(text: string): Map<number, string> {
   return out;
 }
 
+/** The first whole-float token (or `!!float` tag) of a file's lines, as `plain` shows each line, with its 1-based line. */
+function firstWholeFloat(lines: string[], plain: (line: string) => string): { token: string; line: number } | undefined {
+  for (let i = 0; i < lines.length; i++) {
+    if (!/[.!]/.test(lines[i])) continue;
+    const text = plain(lines[i]);
+    const token = /!!float\b/.test(text) ? '!!float' : wholeFloatTokens(text).values().next().value;
+    if (token !== undefined) return { token, line: i + 1 };
+  }
+  return undefined;
+}
+
 /**
  * The whole numbers of a config written as floats (see FLOAT_TOKEN): a number whose line holds a
  * whole-float token of its value. An over-approximation where a line holds several values (`{a: 1, b: 1.0}`
@@ -352,7 +369,8 @@ function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11D
     const where = `${name}:${l.line ?? '?'}: ${l.path.join('.')}`;
     if (l.kind === 'big-integer') out.push(`${where}: an integer past 2^53 is stored as ${l.stored} (digits lost: JSON numbers are doubles); quote it to keep it as written`);
     else if (l.kind === 'not-finite') out.push(`${where}: .inf / .nan have no JSON form and are stored as null; quote it, or use a large number`);
-    else out.push(`${where}: ${l.written} is stored as the integer ${l.stored}, where the services' YAML reader keeps a float (${l.stored}.0 in their JSON); write ${l.stored} if an integer is meant`);
+    // One not placed at a path: no warning (see parseTenantFile); --warm still refuses.
+    else if (l.path.length) out.push(`${where}: ${l.written} is stored as the integer ${l.stored}, where the services' YAML reader keeps a float (${l.stored}.0 in their JSON); write ${l.stored} if an integer is meant`);
   }
   return out;
 }

@@ -97,7 +97,7 @@ describe('get-config --warm in a project with no registry yet (YAML only)', () =
 describe('get-config --warm writes the services\' own bytes, or nothing', () => {
   const own = useOwnRedis();
   let ws: Workspace;
-  const [uni, legacy, big, whole, ports] = [uniq('uni'), uniq('legacy'), uniq('big'), uniq('whole'), uniq('ports')];
+  const [uni, legacy, big, whole, ports, below] = [uniq('uni'), uniq('legacy'), uniq('big'), uniq('whole'), uniq('ports'), uniq('below')];
   beforeAll(() => {
     ws = workspace(
       {
@@ -107,6 +107,8 @@ describe('get-config --warm writes the services\' own bytes, or nothing', () => 
         [big]: tenantYaml(big, 'Big', 'ids:\n  account: 12345678901234567890\n'),
         // PyYAML reads 1.0 as a float, which json.dumps writes 1.0; to JavaScript it is the number 1.
         [whole]: tenantYaml(whole, 'Whole', 'api:\n  version: 1.0\n'),
+        // The same below its key: the line cannot be tied to the path, and the entry is still not written.
+        [below]: tenantYaml(below, 'Below', 'api:\n  version:\n    1.0\n'),
         // json.dumps keeps the file's order (name, then 443); a JavaScript object puts "443" first.
         [ports]: tenantYaml(ports, 'Ports', 'ports:\n  name: web\n  443: https\n'),
       },
@@ -130,6 +132,7 @@ describe('get-config --warm writes the services\' own bytes, or nothing', () => 
       [big, /not warmed: ids\.account: the integer/],
       [whole, /not warmed: api\.version \(line 5: 1\.0\) would be cached as 1, where the services write 1\.0/],
       [ports, /not warmed: ports\.443: an integer key among others/],
+      [below, /not warmed: line 6 \(1\.0\) holds a float with a whole value, which the services write with its \.0/],
     ] as const) {
       const r = await warm(id);
       expect(r.code, r.stderr).toBe(0);

@@ -400,12 +400,18 @@ describe('floats with a whole value (the services write 1.0 where JSON from here
       int.map((i) => ({ text: `v${Math.abs(i)}.0`, said: false })),
       fc.tuple(digit, digit).map(([a, b]) => ({ text: `${a}0.0.${b}.1`, said: false })),
       int.map((i) => ({ text: `[${i}.0, 1.5]`, said: true })),
+      // In a comment, or in a quoted string beside an integer: not a float the services read.
+      int.map((i) => ({ text: `${i}  # was ${i}.0`, said: false })),
+      int.map((i) => ({ text: `{x: ${i}, y: "${i}.0"}`, said: false })),
+      // The value on the line below its key, a !!float tag: caught (not placed at a path: --warm refuses, no warning).
+      int.map((i) => ({ text: `\n  ${i}.0`, said: true })),
+      int.map((i) => ({ text: `!!float ${i}`, said: true })),
     );
     fc.assert(
       fc.property(form, ({ text, said }) => {
         const found = whole(text);
         expect(found.length > 0, text).toBe(said);
-        if (said) expect(found[0].written).toMatch(/\./);
+        if (said) expect(found[0].written).toMatch(/\.|!!float/);
       }),
       { numRuns: 300 },
     );
