@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
 import { migrationExitCode } from '../../src/services/migration.js';
@@ -22,6 +22,11 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     ws = workspace({}, { registry: false });
     store = await openPgliteStore(undefined);
     await store.ensureSchema();
+  });
+  // The last test's workspace and store too (each run left a directory in the temporary folder).
+  afterAll(async () => {
+    ws?.cleanup();
+    await store?.close();
   });
   const tool = () => new Tenantctl({ flags: { redisUrl: own.server.url, tenantsDir: ws.tenantsDir }, env: { XDG_CACHE_HOME: inject('cacheHome') }, registry: store });
 

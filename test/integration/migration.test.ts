@@ -24,6 +24,8 @@ describe('Migration: YAML -> registry', () => {
   afterAll(async () => {
     redis.disconnect();
     await store.close();
+    // The last test's workspace (each run left a directory in the temporary folder).
+    ws?.cleanup();
   });
   beforeEach(() => {
     ws?.cleanup();
