@@ -400,7 +400,9 @@ class IoredisStore implements CacheStore {
       if (!this.noScript.has(node)) {
         try {
           if (this.mode === 'cluster') {
-            out.push(...(await this.unlinkIfUnchangedPerKey(node, batch, label, out)));
+            // One call per key, each to its slot's master (a refusal of scripting, answers attached, falls back below).
+            const one = async (i: number) => ((await this.script(node, UNLINK_IF_LUA, [batch[i].key], [batch[i].value])) as number[])[0];
+            out.push(...((await this.settleEach(label, batch.length, one, out)) as number[]));
             continue;
           }
           // One node holds every key: one call for the batch.
@@ -423,30 +425,23 @@ class IoredisStore implements CacheStore {
   }
 
   /**
-   * A Cluster: one UNLINK_IF call per key, each to its slot's master. One master failing fails the batch,
-   * with what the others answered in the error's `partial` (per entry of the whole call, null where
-   * unknown), as perKey does: an entry deleted on a live master is counted (verify --fix said exit 3,
-   * "before any deletion", with hundreds deleted).
+   * `count` calls at once (on a Cluster, each to its key's master), their answers in order. One master
+   * failing fails them all, with what the others answered in the error's `partial` (after `before`, the
+   * answers of the caller's earlier batches; null where unknown): a deletion on a live master is counted,
+   * not reported as "at least 0" (invalidate), nor as "before any deletion" (verify --fix).
    */
-  private async unlinkIfUnchangedPerKey(node: Redis, batch: Array<{ key: string; value: string }>, label: string, before: number[]): Promise<number[]> {
-    const answers: Array<number | null> = new Array(batch.length).fill(null);
+  private async settleEach(label: string, count: number, call: (i: number) => Promise<unknown> | unknown, before: unknown[]): Promise<unknown[]> {
+    const answers: unknown[] = new Array(count).fill(null);
     const withAnswers = (err: unknown) => (err instanceof BackendUnavailableError ? err.withProgress(err.progress, [...before, ...answers]) : err);
     let settled: Array<PromiseSettledResult<unknown>>;
     try {
-      settled = await this.run(label, () =>
-        Promise.allSettled(batch.map(async (e, i) => (answers[i] = ((await this.script(node, UNLINK_IF_LUA, [e.key], [e.value])) as number[])[0]))),
-      );
+      settled = await this.run(label, () => Promise.allSettled(answers.map(async (_, i) => (answers[i] = await call(i)))));
     } catch (err) {
       throw withAnswers(err);
     }
     const failed = settled.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-    if (failed) {
-      const err = this.failure(label, failed.reason);
-      // Scripting refused: the caller goes on without scripts (nothing was deleted by this batch's refusals).
-      if (scriptingRefused(err)) throw err;
-      throw withAnswers(err);
-    }
-    return answers as number[];
+    if (failed) throw withAnswers(this.failure(label, failed.reason));
+    return answers;
   }
 
   /**
@@ -492,20 +487,7 @@ class IoredisStore implements CacheStore {
       }
       if (this.mode === 'cluster') {
         // Each command to its key's slot, redirected on MOVED/ASK while slots move (see openIoredisStore).
-        // One master failing fails the call, with what the others answered in the error's `partial` (per
-        // key, null where unknown): a deletion on a live master is counted, not reported as "at least 0".
-        const answers: unknown[] = new Array(batch.length).fill(null);
-        const withAnswers = (err: unknown) =>
-          err instanceof BackendUnavailableError ? err.withProgress(err.progress, [...out, ...answers]) : err;
-        let settled: Array<PromiseSettledResult<unknown>>;
-        try {
-          settled = await this.run(label, () => Promise.allSettled(batch.map(async (k, i) => (answers[i] = await add(this.client as Redis, k)))));
-        } catch (err) {
-          throw withAnswers(err);
-        }
-        const failed = settled.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-        if (failed) throw withAnswers(this.failure(label, failed.reason));
-        out.push(...answers);
+        out.push(...(await this.settleEach(label, batch.length, (i) => add(this.client as Redis, batch[i]), out)));
         continue;
       }
       const p = (this.client as Redis).pipeline();
@@ -594,7 +576,7 @@ class IoredisStore implements CacheStore {
     }
     // With the limit reached, the cleanup would delete nothing: the run is incomplete anyway (complete: false).
     if (moving?.length && request.action === 'unlink' && state.limitLeft !== 0) {
-      moving = await this.unlinkInMovingSlots(nodes, moving, request, state, groups, progress).catch((err: unknown) =>
+      moving = await this.unlinkInMovingSlots(nodes, moving, slotsAfter, request, state, groups, progress).catch((err: unknown) =>
         Promise.reject(err instanceof BackendUnavailableError ? err.withProgress(progress()) : err),
       );
     }
@@ -608,11 +590,12 @@ class IoredisStore implements CacheStore {
    * Still moving after three: PartialFailureError, run again once the resharding is done.
    */
   private async unlinkInMovingSlots(
-    nodes: Redis[], slots: number[], request: SweepRequest, state: SweepState, groups: number[], progress: () => BatchProgress,
+    nodes: Redis[], slots: number[], walked: SlotState | undefined, request: SweepRequest, state: SweepState, groups: number[], progress: () => BatchProgress,
   ): Promise<number[] | undefined> {
     let current = slots;
+    // Each pass starts from the state the one before it (or the walk) ended with: asked once.
+    let start = walked;
     for (let pass = 0; pass < 3; pass++) {
-      const start = await this.slotState(nodes);
       let found = 0;
       for (const slot of current) {
         for (const node of nodes) {
@@ -628,10 +611,12 @@ class IoredisStore implements CacheStore {
       }
       const end = await this.slotState(nodes);
       // A slot of the pass that changed hands during it, or one that began to move: another pass.
-      const handed = start && end ? current.filter((slot) => start.owners[slot] !== end.owners[slot]) : [];
+      const from = start;
+      const handed = from && end ? current.filter((slot) => from.owners[slot] !== end.owners[slot]) : [];
       const fresh = movedSlots(start, end).filter((slot) => !current.includes(slot));
       if (!found && !handed.length && !fresh.length) return undefined;
       current = [...new Set([...current, ...fresh])].sort((a, b) => a - b);
+      start = end;
     }
     throw new PartialFailureError(
       `slot${current.length === 1 ? '' : 's'} ${describeSlots(current)} kept moving between Cluster masters during the run: keys moving with them may have been missed (${progress().done} deleted); run again once the resharding is done`,

@@ -60,17 +60,24 @@ describe('YAML 1.1 warnings through the CLI', () => {
 
 describe('numbers JSON cannot keep as written', () => {
   let ws: Workspace;
+  /** A tenant's warnings in two dry runs: the second one's from the parse cache. */
+  const warningsTwice = async (dir: string, id: string) => {
+    const out: string[][] = [];
+    for (let run = 0; run < 2; run++) {
+      const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      out.push((JSON.parse(r.stdout).items as Array<{ id: string; warnings: string[] }>).find((i) => i.id === id)!.warnings);
+    }
+    return out;
+  };
   beforeAll(() => {
     ws = workspace({ nums: tenantYaml('nums', 'Numbers', 'limits:\n  big: 12345678901234567890\n  ok: 9007199254740991\n  ratio: .inf\n  quoted: "12345678901234567890"\n  hex: 0x20000000000001\n  exp: 1.0e+100\n') });
   });
   afterAll(() => ws.cleanup());
 
   it('an integer past 2^53 and .inf are file:line warnings (they were stored rounded and as null without a word), twice the same from the parse cache', async () => {
-    for (let run = 0; run < 2; run++) {
-      const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: ws.dir });
-      expect(r.code, r.stderr).toBe(0);
-      const item = (JSON.parse(r.stdout).items as Array<{ id: string; warnings: string[] }>).find((i) => i.id === 'nums')!;
-      expect(item.warnings).toEqual([
+    for (const warnings of await warningsTwice(ws.dir, 'nums')) {
+      expect(warnings).toEqual([
         'tenants/nums.yaml:5: limits.big: an integer past 2^53 is stored as 12345678901234567000 (digits lost: JSON numbers are doubles); quote it to keep it as written',
         'tenants/nums.yaml:7: limits.ratio: .inf / .nan have no JSON form and are stored as null; quote it, or use a large number',
         // Hex too (it was stored rounded without a word); an exponent is kept as written, not said.
@@ -84,11 +91,8 @@ describe('numbers JSON cannot keep as written', () => {
       whole: tenantYaml('whole', 'Whole', 'api:\n  version: 1.0\n  ratio: 1.5\n  exp: 2.5e+1\n  ip: 10.0.0.1\n  tag: v1.0\n  quoted: "1.0"\n  count: 3\n  odd: 2.50e1\nlist: [3., 4]\n'),
     });
     try {
-      for (let run = 0; run < 2; run++) {
-        const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: floats.dir });
-        expect(r.code, r.stderr).toBe(0);
-        const item = (JSON.parse(r.stdout).items as Array<{ id: string; warnings: string[] }>).find((i) => i.id === 'whole')!;
-        expect(item.warnings).toEqual([
+      for (const warnings of await warningsTwice(floats.dir, 'whole')) {
+        expect(warnings).toEqual([
           // A string to PyYAML (its exponent has no sign): said as YAML 1.1's, not as a float.
           'tenants/whole.yaml:12: api.odd: plain 2.50e1 is 25 here (YAML 1.2) but the string "2.50e1" to YAML 1.1 readers such as PyYAML (the services): quote it ("2.50e1") or write 25',
           "tenants/whole.yaml:5: api.version: 1.0 is stored as the integer 1, where the services' YAML reader keeps a float (1.0 in their JSON); write 1 if an integer is meant",
