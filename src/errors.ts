@@ -39,8 +39,10 @@ export class DeniedError extends TenantctlError {
 export type BackendReason =
   /** Nothing configured for it (no Redis URL; no embedded registry found by a read). */
   | 'not-configured'
-  /** Could not connect (refused, DNS, TLS, authentication). */
+  /** Could not connect (refused, DNS, TLS). */
   | 'unreachable'
+  /** The server answered and refused the credentials (wrong password, unknown user, bad API key): a retry will not help. */
+  | 'refused-login'
   /** Connected, but an operation did not finish within the deadline. */
   | 'timeout'
   /** Held by another process (the embedded registry's lock, a migration lock). */

@@ -209,7 +209,7 @@ function reasonOf(err: unknown): BackendReason {
   // A Redis error reply starts with its code word (RESP); Node socket errors carry `code`.
   const word = /^[A-Z]+/.exec(text)?.[0];
   if (word === 'NOPERM') return 'no-permission';
-  if (word === 'NOAUTH' || word === 'WRONGPASS') return 'unreachable';
+  if (word === 'NOAUTH' || word === 'WRONGPASS') return 'refused-login';
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code && /^E[A-Z]+$/.test(code)) return 'unreachable';
   return 'failed';

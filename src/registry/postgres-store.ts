@@ -11,7 +11,9 @@ const IDLE_IN_TRANSACTION_FLOOR_MS = 30_000;
 /** A PostgreSQL connect that failed; pg says only "timeout expired": the timeout is said, as Redis's messages say theirs. */
 export function registryUnreachable(description: string, err: unknown, timeoutMs: number): BackendUnavailableError {
   const said = describeError(err).replace(/^(Connection terminated due to connection timeout|timeout expired)$/i, `$1 (timeout ${timeoutMs} ms)`);
-  return new BackendUnavailableError('registry', `registry (${description}) is unreachable: ${said}`, { cause: err, reason: 'unreachable' });
+  // invalid_password, invalid_authorization_specification (no such role, pg_hba reject): the server answered.
+  const refused = ['28P01', '28000'].includes((err as { code?: unknown })?.code as string);
+  return new BackendUnavailableError('registry', `registry (${description}) ${refused ? 'refused the login' : 'is unreachable'}: ${said}`, { cause: err, reason: refused ? 'refused-login' : 'unreachable' });
 }
 
 /** SQLSTATEs of a session the server ended: admin_shutdown, crash_shutdown, cannot_connect_now. */

@@ -169,6 +169,8 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     const wrong = await timed(() => open(`redis://limited:nope@127.0.0.1:${server.port}`));
     expect(wrong.error).toBeInstanceOf(BackendUnavailableError);
     expect((wrong.error as Error).message).not.toContain('nope');
+    // The server answered and refused: a reason of its own (a retry will not help), not "unreachable".
+    expect(wrong.error).toMatchObject({ reason: 'refused-login', message: expect.stringMatching(/refused the login: WRONGPASS/) });
   });
 
   it('the Cache facade tries once, warns once, then skips Redis for the rest of the run', async () => {

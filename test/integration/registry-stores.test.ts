@@ -354,6 +354,17 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
     }
   });
 
+  it('a login the server refuses (no such role) is "refused the login", reason refused-login (not "unreachable")', async () => {
+    const u = new URL(TEST_DATABASE_URL!);
+    u.username = 'tenantctl_no_such_role';
+    u.password = 'secret-pw';
+    const err = await openPostgresStore(u.toString(), 2000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect(err).toMatchObject({ reason: 'refused-login' });
+    expect(describeError(err)).toMatch(/refused the login: .*tenantctl_no_such_role/);
+    expect(describeError(err)).not.toContain('secret-pw');
+  });
+
   it('a session ended by the server (pg_terminate_backend) makes the store say it is lost', async () => {
     const db = await freshPostgresDatabase();
     const store = await openPostgresStore(db.url);
@@ -442,6 +453,8 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     const wrong = SupabaseRegistryStore.open(fake.url, 'not-the-key');
     await expect(wrong).rejects.toBeInstanceOf(BackendUnavailableError);
     await expect(wrong).rejects.not.toThrow(/not-the-key/);
+    // Said as what it is, with a reason a library caller can act on (a retry will not help).
+    await expect(wrong).rejects.toMatchObject({ reason: 'refused-login', message: expect.stringMatching(/refused the key while checking the tenants table: Invalid API key/) });
     await put(await SupabaseRegistryStore.open(fake.url, fake.key), rowFromConfig('svc', config('svc', 'Services Row')));
     fake.missingColumn = true;
     try {
