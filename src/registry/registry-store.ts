@@ -1,4 +1,5 @@
 import { canonicalInstant, type Catalogue, type Subscription } from '../permissions/model.js';
+import { firstWholeFloat, type WholeFloat } from '../json/whole-floats.js';
 
 /** A row of the `tenants` table (DESIGN.md, "Registry"). */
 export interface TenantRow {
@@ -20,6 +21,11 @@ export interface TenantRow {
   updated_at?: string;
   /** tenantctl's content hash of its last migration; null for rows it never wrote. */
   tenantctl_hash: string | null;
+  /**
+   * getTenant only: the first number tenant_config's jsonb holds as a float with a whole value (`1.0`,
+   * which the services read as a float and cache with its `.0`; JSON here reads the integer 1).
+   */
+  config_whole_float?: WholeFloat;
 }
 
 /**
@@ -176,12 +182,18 @@ export const TENANT_WRITE_COLUMNS = [
   'id', 'name', 'short_name', 'timezone', 'currency', 'primary_email', 'gcp_project_id', 'gcp_dataset', 'tenant_config', 'tenantctl_hash',
 ] as const;
 
+/** The column a getTenant read adds: tenant_config as the server writes it out (a jsonb keeps `1.0`). */
+export const CONFIG_TEXT_COLUMN = 'tenantctl_config_text';
+
 /** Normalises a row from any backend (timestamps to ISO strings, jsonb text to objects). */
 export function normaliseRow(raw: Record<string, unknown>): TenantRow {
   const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : v == null ? undefined : String(v));
   const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+  const { [CONFIG_TEXT_COLUMN]: configText, ...columns } = raw;
+  const wholeFloat = typeof configText === 'string' ? firstWholeFloat(configText) : undefined;
   return {
-    ...(raw as unknown as TenantRow),
+    ...(columns as unknown as TenantRow),
+    ...(wholeFloat && { config_whole_float: wholeFloat }),
     tenant_config: (json(raw.tenant_config) as Record<string, unknown>) ?? {},
     features_enabled: json(raw.features_enabled) ?? null,
     created_at: iso(raw.created_at),

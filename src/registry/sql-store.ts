@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BackendUnavailableError, describeError, type BackendReason } from '../errors.js';
 import {
-  CommitOutcomeUnknownError, invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  CommitOutcomeUnknownError, invalidationsFor, normaliseRow, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type ContentHashMemo, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo, versionsOf } from './content-hash.js';
@@ -150,7 +150,9 @@ export class SqlRegistryStore implements Registry {
   }
 
   async getTenant(id: string): Promise<TenantRow | undefined> {
-    return (await this.getTenants([id])).get(id);
+    // With the config's text as the server writes it out: the number 1.0 is 1 once parsed (see config_whole_float).
+    const rows = await this.readOptional('reading a tenant', [], async () => (await this.db.query(`SELECT *, tenant_config::text AS ${CONFIG_TEXT_COLUMN} FROM tenants WHERE id = $1`, [id])).rows, () => (this.schemaMissing = true));
+    return rows.length ? normaliseRow(rows[0]) : undefined;
   }
 
   async getTenants(ids: string[]): Promise<Map<string, TenantRow>> {

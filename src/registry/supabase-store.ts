@@ -2,7 +2,7 @@ import type { SupabaseClient } from '@supabase/supabase-js';
 import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import {
-  CommitOutcomeUnknownError, invalidationsFor, normaliseRow, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  CommitOutcomeUnknownError, invalidationsFor, normaliseRow, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionsOf } from './content-hash.js';
@@ -100,7 +100,8 @@ export class SupabaseRegistryStore implements Registry {
 
   async getTenant(id: string): Promise<TenantRow | undefined> {
     const data = await this.call('reading a tenant', () =>
-      this.client.from('tenants').select('*').eq('id', id).retry(false).maybeSingle() as unknown as PromiseLike<Result<Record<string, unknown>>>,
+      // With the config's text as the server writes it out (PostgREST's cast): the number 1.0 is 1 once parsed.
+      this.client.from('tenants').select(`*,${CONFIG_TEXT_COLUMN}:tenant_config::text`).eq('id', id).retry(false).maybeSingle() as unknown as PromiseLike<Result<Record<string, unknown>>>,
     );
     return data ? normaliseRow(data) : undefined;
   }

@@ -45,6 +45,13 @@ export interface StoredConfig {
   fileWarnings?: readonly string[];
 }
 
+/** A row's whole-valued float (see TenantRow.config_whole_float) as a lossy number of the config rebuilt from it. */
+const registryWholeFloat = (row: TenantRow): LossyNumberAt | undefined => {
+  const f = row.config_whole_float;
+  // tenant_config's keys are the rebuilt config's (configFromRow keeps them at the top level).
+  return f && { kind: 'whole-float', path: f.path, written: f.written, stored: String(Number(f.written)) };
+};
+
 /** The registry row a config was built from, as read (see rowPrint). */
 interface RowAsRead {
   print: string;
@@ -198,7 +205,7 @@ export class TenantConfigService {
     if (!options.noCache && !fallback && (this.deps.populate ?? 'resolved') === 'stored') await this.cacheConfig(id, key, found.config, ttl, asRead);
     const fileWarnings = found.source === 'yaml' ? doc?.warnings : undefined;
     const readsOtherwise = found.source === 'yaml' ? doc?.yaml11Differences[0] : undefined;
-    const wholeFloat = found.source === 'yaml' ? doc?.lossyNumbers?.find((l) => l.kind === 'whole-float') : undefined;
+    const wholeFloat = found.source === 'yaml' ? doc?.lossyNumbers?.find((l) => l.kind === 'whole-float') : choice.source === 'database' ? registryWholeFloat(choice.row) : undefined;
     return {
       ...found, ...(fallback && { fallback }), ...(fileWarnings?.length && { fileWarnings }), ...(asRead && { asRead }), ...(readsOtherwise && { readsOtherwise }),
       ...(wholeFloat && { wholeFloat }),
@@ -290,6 +297,7 @@ export class TenantConfigService {
     if (d) return notWarmed(`${d.path.join('.')} (line ${d.line}: ${d.source}) reads otherwise to the services' YAML 1.1 reader`);
     // A float written `1.0` is the number 1 here: the services would write `1.0`, JSON from here `1`.
     const f = stored.wholeFloat;
+    if (f && stored.source === 'database') return notWarmed(`${f.path.join('.')} is ${f.written} in the registry's jsonb, which the services cache as ${f.written} and JSON from here as ${f.stored}`);
     if (f) {
       return notWarmed(f.path.length
         ? `${f.path.join('.')} (line ${f.line ?? '?'}: ${f.written}) would be cached as ${f.stored}, where the services write ${f.stored}.0`

@@ -27,6 +27,11 @@ export interface FakePostgrest {
   loseAnswerWhen?: (method: string, path: string) => boolean;
   /** Simulate a services' table without the unique key an upsert needs (PostgREST answers 42P10). */
   noUniqueKey: Set<string>;
+  /**
+   * A jsonb column's text as the server writes it out, by `table:key:column` (a jsonb keeps `1.0`, which
+   * the parsed rows here cannot): what a `::text` cast in select answers; else the value's JSON.
+   */
+  jsonText: Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -58,7 +63,7 @@ function parseList(v: string): string[] {
 
 export async function startFakePostgrest(key = 'service-role-key'): Promise<FakePostgrest> {
   const tables = new Map(Object.keys(PRIMARY_KEYS).map((t) => [t, new Map<string, Record<string, unknown>>()]));
-  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false, counts: 0, failWhen: undefined as FakePostgrest['failWhen'], loseAnswerWhen: undefined as FakePostgrest['loseAnswerWhen'], noUniqueKey: new Set<string>() };
+  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false, counts: 0, failWhen: undefined as FakePostgrest['failWhen'], loseAnswerWhen: undefined as FakePostgrest['loseAnswerWhen'], noUniqueKey: new Set<string>(), jsonText: new Map<string, string>() };
   const server = http.createServer((req, res) => {
     const u = new URL(req.url!, 'http://x');
     state.requests.push({ method: req.method!, path: u.pathname + u.search });
@@ -78,9 +83,14 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
       if (!table) return send(404, { code: '42P01', message: `relation "public.${tableName}" does not exist` });
       const pk = PRIMARY_KEYS[tableName];
       const keyOf = (r: Record<string, unknown>) => pk.map((c) => String(r[c])).join('\u0000');
-      const select = u.searchParams.get('select') ?? '*';
-      const columns = select === '*' ? undefined : select.split(',').map((c) => c.trim());
-      for (const c of tableName === 'tenants' ? columns ?? [] : []) {
+      // select: `*` and/or columns, each `[alias:]column[::cast]` (PostgREST's syntax; only ::text is cast).
+      const items = (u.searchParams.get('select') ?? '*').split(',').map((c) => c.trim());
+      const star = items.includes('*');
+      const named = items.filter((c) => c !== '*').map((c) => {
+        const m = /^(?:(\w+):)?(\w+)(?:::(\w+))?$/.exec(c);
+        return { alias: m?.[1] ?? m?.[2] ?? c, column: m?.[2] ?? c, cast: m?.[3] };
+      });
+      for (const { column: c } of tableName === 'tenants' ? named : []) {
         if (!COLUMNS.has(c) || (state.missingColumn && c === 'tenantctl_hash')) {
           return send(400, { code: '42703', message: `column tenants.${c} does not exist` });
         }
@@ -97,7 +107,14 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
           filters.push((r) => set.has(String(r[k])) !== negate);
         } else return send(400, { code: 'PGRST100', message: `unsupported filter ${k}=${v}` });
       }
-      const project = (r: Record<string, unknown>) => (columns ? Object.fromEntries(columns.map((c) => [c, r[c] ?? null])) : r);
+      const asText = (r: Record<string, unknown>, c: string) => {
+        const v = r[c];
+        return state.jsonText.get(`${tableName}:${keyOf(r)}:${c}`) ?? (v == null ? null : typeof v === 'string' ? v : JSON.stringify(v));
+      };
+      const project = (r: Record<string, unknown>) => ({
+        ...(star ? r : {}),
+        ...Object.fromEntries(named.map(({ alias, column, cast }) => [alias, cast === 'text' ? asText(r, column) : r[column] ?? null])),
+      });
       let matched = [...table.values()].filter((r) => filters.every((f) => f(r)));
       if (req.method === 'GET') {
         const order = u.searchParams.get('order')?.split('.')[0];

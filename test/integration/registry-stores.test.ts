@@ -287,6 +287,21 @@ function sqlSessionTests(name: string, open: () => Promise<{ store: SqlRegistryS
         await cleanup();
       }
     });
+
+    it('getTenant says where tenant_config holds a whole-valued float (jsonb keeps 1.0; parsed, it is 1)', async () => {
+      const { store, cleanup } = await open();
+      try {
+        await store.ensureSchema();
+        await store.db.query(`INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ('wf', 'W', 'database', '{"a": [1, {"b": 2.00}], "s": "1.0"}'), ('nf', 'N', 'database', '{"a": [1, {"b": 2}]}')`);
+        const row = await store.getTenant('wf');
+        expect(row).toMatchObject({ tenant_config: { a: [1, { b: 2 }] }, config_whole_float: { path: ['a', '1', 'b'], written: '2.00' } });
+        expect(row).not.toHaveProperty('tenantctl_config_text');
+        expect(await store.getTenant('nf')).not.toHaveProperty('config_whole_float');
+      } finally {
+        await store.close();
+        await cleanup();
+      }
+    });
   });
 }
 
@@ -465,6 +480,20 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
       await expect(reader.ensureSchema()).rejects.toThrow(/tenantctl schema/);
     } finally {
       fake.missingColumn = false;
+    }
+  });
+
+  it('getTenant asks for tenant_config as the server writes it out (a ::text cast) and says where it holds a whole-valued float', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    await put(store, rowFromConfig('wfsb', { client: { id: 'wfsb', name: 'W' }, limits: { rate: 1 } }));
+    fake.jsonText.set('tenants:wfsb:tenant_config', '{"limits": {"rate": 1.0}}');
+    try {
+      const row = await store.getTenant('wfsb');
+      expect(row).toMatchObject({ tenant_config: { limits: { rate: 1 } }, config_whole_float: { path: ['limits', 'rate'], written: '1.0' } });
+      expect(row).not.toHaveProperty('tenantctl_config_text');
+      expect(fake.requests.at(-1)?.path).toContain(`select=${encodeURIComponent('*,tenantctl_config_text:tenant_config::text')}`);
+    } finally {
+      fake.jsonText.clear();
     }
   });
 

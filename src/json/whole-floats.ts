@@ -1,0 +1,63 @@
+/**
+ * The first number in a JSON text written as a float whose value is whole
+ * (`1.0`, `2.50e1`): Python's json reader (the services') keeps it a float and
+ * writes it back with its `.0`, where JSON.parse here makes it the integer 1,
+ * written `1`. A jsonb column keeps a number's scale (`1.0` stays `1.0`), so a
+ * registry row written by the services can hold one. Strings are skipped.
+ */
+export interface WholeFloat {
+  /** Key path of the number, outermost first (array positions as digits). */
+  path: string[];
+  /** The number as written in the text. */
+  written: string;
+}
+
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const STRING = /"(?:[^"\\]|\\.)*"/y;
+
+export function firstWholeFloat(text: string): WholeFloat | undefined {
+  // Most texts have neither a fraction nor an exponent followed by a digit: nothing to walk.
+  if (!/[.eE][-+]?\d/.test(text)) return undefined;
+  // One container per level: the key being read (objects) or the next index (arrays).
+  const path: string[] = [];
+  const inArray: boolean[] = [];
+  const index: number[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; ) {
+    const c = text[i];
+    if (c === '"') {
+      STRING.lastIndex = i;
+      const m = STRING.exec(text);
+      if (!m) return undefined; // not JSON: nothing to say
+      if (expectKey) path[path.length - 1] = JSON.parse(m[0]) as string;
+      i += m[0].length;
+      continue;
+    }
+    if (c === '{' || c === '[') {
+      inArray.push(c === '[');
+      index.push(0);
+      path.push(c === '[' ? '0' : '');
+      expectKey = c === '{';
+    } else if (c === '}' || c === ']') {
+      inArray.pop();
+      index.pop();
+      path.pop();
+      expectKey = false;
+    } else if (c === ':') expectKey = false;
+    else if (c === ',') {
+      const top = inArray.length - 1;
+      if (inArray[top]) path[top] = String(++index[top]);
+      else expectKey = true;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      NUMBER.lastIndex = i;
+      const m = NUMBER.exec(text);
+      if (!m) return undefined;
+      const written = m[0];
+      if (/[.eE]/.test(written) && Number.isInteger(Number(written))) return { path: [...path], written };
+      i += written.length;
+      continue;
+    }
+    i++;
+  }
+  return undefined;
+}
