@@ -28,6 +28,8 @@ export interface CacheInfo {
   tool_keys?: number;
   total_keys?: number;
   latency_ms?: number;
+  /** Cluster: slots that moved between masters while counting (a resharding): the counts may be off by their keys. */
+  moving_slots?: number[];
   error?: string;
 }
 
@@ -45,14 +47,14 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
   const attempt = await cache.attempt(async (store) => {
     const latency = await store.ping();
     const infos = await store.info();
-    const families = await admin.countFamilies(store, signal);
-    return { latency, infos, families, target: store.target, mode: store.mode };
+    const { families, moving } = await admin.countFamilies(store, signal);
+    return { latency, infos, families, moving, target: store.target, mode: store.mode };
   });
   if (attempt.status !== 'done') {
     // As the services' own endpoint says it (seed 000): an unreachable Redis is backend 'none'; `error` says why.
     return { backend: 'none', available: false, ttl_seconds: ttlSeconds, error: attempt.status === 'failed' ? describeError(attempt.error) : 'not configured' };
   }
-  const { latency, infos, families, target, mode } = attempt.value;
+  const { latency, infos, families, moving, target, mode } = attempt.value;
   // Keyspace counters are per server: a cluster's are summed over its masters.
   const sum = (field: string) => infos.reduce((a, i) => a + num(i[field]), 0);
   const hits = sum('keyspace_hits');
@@ -86,6 +88,7 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
     tool_keys: Object.values(families).reduce((a, b) => a + b, 0),
     total_keys: totalKeys,
     latency_ms: round(latency, 3),
+    ...(moving && { moving_slots: moving }),
   };
 }
 

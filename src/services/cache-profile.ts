@@ -58,6 +58,8 @@ export interface CacheProfile {
   orphan_count?: number;
   /** Why orphans are not known (registry down or absent). */
   orphans_unknown?: string;
+  /** Cluster: slots that moved between masters during the pass (a resharding): their keys may be counted twice or not at all. */
+  moving_slots?: number[];
 }
 
 const zero = (): KeyStats => ({ keys: 0, bytes: 0, ttl_under_minute: 0, ttl_under_hour: 0, ttl_later: 0, no_ttl: 0 });
@@ -133,6 +135,7 @@ export async function profileCache(
     families,
     tenants: tally.largest(top).map((i) => ({ tenant: shown(tally.id(i)), ...tally.row(i, rules.groups) })),
     tenant_count: tally.size,
+    ...(result.moving?.length && { moving_slots: result.moving }),
   };
   try {
     // Reasons by tenant position: a number and a shared string each, however many orphans there are.

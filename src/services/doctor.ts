@@ -122,7 +122,7 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
       ? check('redis', 'key families', 'warn', `cannot count keys: ${describeError(counted.error)}`)
       : backendFailure('redis', 'key families', counted.error));
   } else if (counted.status === 'done') {
-    const families = counted.value;
+    const { families } = counted.value;
     const tool = Object.values(families).reduce((a, b) => a + b, 0);
     // The tool's database only (the URL's /N), where the families were counted.
     const total = info.status === 'done' ? keysInDb(info.value, cache.spec?.db ?? 0) : undefined;

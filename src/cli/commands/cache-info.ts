@@ -6,6 +6,7 @@ import { bar, gauge, humanBytes, plural } from '../charts.js';
 import type { Output } from '../output.js';
 import { own, styled, type Styled } from '../styled.js';
 import { BackendUnavailableError, describeError } from '../../errors.js';
+import { movingSlotsWarning } from '../moving-slots.js';
 
 const BAR = 20;
 
@@ -109,6 +110,8 @@ export function register(program: Command): void {
             return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p) + profileUpMetric(true)) };
           }
           const p = await profile();
+          const moved = movingSlotsWarning(p.moving_slots, 'profiling');
+          if (moved) ctx.out.warn(moved);
           // A tenant with no key at all: said (a typo looks the same as a tenant whose cache is cold).
           if (p.tenant && p.total.keys === 0) ctx.out.warn(`warning: tenant ${p.tenant} has no keys in the cache${(await ctx.tenants.unknown([p.tenant])).length ? ', and is in neither the registry nor YAML (a typo?)' : ''}`);
           return { data: p, render: (out) => renderProfile(out, p) };
@@ -117,6 +120,8 @@ export function register(program: Command): void {
         const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl, ctx.signal);
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
         if (!info.available && info.error) ctx.out.warn(`warning: ${asClause(info.error)}; reporting Redis as unavailable`);
+        const moved = movingSlotsWarning(info.moving_slots, 'counting');
+        if (moved) ctx.out.warn(moved);
         if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
         return { data: info, render: (out) => render(out, info) };
       }),

@@ -4,9 +4,10 @@ import { action, intArg } from '../action.js';
 import type { Output } from '../output.js';
 import type { InvalidateAllResult } from '../../services/cache-admin.js';
 import { progressLine } from '../progress.js';
-import { plural, stackedBar } from '../charts.js';
+import { stackedBar } from '../charts.js';
 import { own } from '../styled.js';
 import { showControls } from '../../redact.js';
+import { movingSlotsWarning } from '../moving-slots.js';
 
 /** Asks on the terminal; anything but y/yes is a no; Ctrl-C there deletes nothing and exits 130. */
 async function confirm(question: string): Promise<boolean> {
@@ -32,7 +33,6 @@ function render(out: Output, r: InvalidateAllResult, maxKeys?: number, failed = 
   // On a terminal, one line that shows what the deletion was made of.
   if (out.pictures) for (const line of stackedBar(shown.map(([f, n]) => [showControls(f), n]), 60, out.c)) out.line(own(line));
   if (!r.complete && !failed) out.summary(`stopped before the end of the keyspace (--max-keys or a stop): run again to finish`);
-  if (r.moving?.length) out.warn(`warning: ${plural(r.moving.length, 'slot')} moved between Cluster masters while counting (a resharding): keys moving with them may be counted twice or not at all`);
   // A dry run counts them all; the run it previews stops at --max-keys.
   if (r.dryRun && maxKeys !== undefined && maxKeys < r.total) out.summary(`with --max-keys ${maxKeys}, a run deletes at most ${maxKeys} of these ${r.total}`);
 }
@@ -79,6 +79,9 @@ export function register(program: Command): void {
             },
           });
           progress.done();
+          // On stderr whatever the format (it was said with the table only: -o json had the slots and no word).
+          const moved = movingSlotsWarning(result.moving, opts.dryRun ? 'counting' : 'deleting');
+          if (moved) ctx.out.warn(moved);
           const data = opts.dryRun && opts.maxKeys !== undefined ? { ...result, at_most: Math.min(result.total, opts.maxKeys) } : result;
           return { data, render: (out) => render(out, result, opts.maxKeys), counts: { deleted: opts.dryRun ? 0 : result.total, scanned: result.scanned } };
         } catch (err) {
