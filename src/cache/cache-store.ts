@@ -1,4 +1,5 @@
 import type { SweepRules } from '../keys/key-families.js';
+import { BackendUnavailableError } from '../errors.js';
 
 /**
  * The cache operations the tool uses, and only those (BullMQ's `IRedisClient`
@@ -131,15 +132,24 @@ export async function unlinkIfUnchangedOn(store: CacheStore, entries: Array<{ ke
 
 /**
  * The GET-then-UNLINK way (not atomic: a narrower window, not none): given what each key holds `now`,
- * UNLINKs those still holding their value; 1 or 0 per entry, in order.
+ * UNLINKs those still holding their value; 1 or 0 per entry, in order. A failure midway carries its
+ * answers in `partial` per entry too (null where unknown; it had them per key UNLINKed, which a caller
+ * mapped onto the wrong entries).
  */
 export async function unlinkStillHolding(
   entries: Array<{ key: string; value: string }>,
   now: Array<string | null>,
   unlink: (keys: string[]) => Promise<number[]>,
 ): Promise<number[]> {
-  const same = entries.filter((e, i) => now[i] === e.value);
-  const removed = await unlink(same.map((e) => e.key));
-  const byKey = new Map(same.map((e, i) => [e.key, removed[i]]));
-  return entries.map((e) => byKey.get(e.key) ?? 0);
+  const same = entries.flatMap((e, i) => (now[i] === e.value ? [i] : []));
+  const perEntry = (answers: ArrayLike<number | null>): Array<number | null> => {
+    const out: Array<number | null> = entries.map(() => 0);
+    same.forEach((at, j) => (out[at] = answers[j] ?? null));
+    return out;
+  };
+  try {
+    return perEntry(await unlink(same.map((i) => entries[i].key))) as number[];
+  } catch (err) {
+    throw err instanceof BackendUnavailableError ? err.withProgress(err.progress, perEntry(Array.isArray(err.partial) ? err.partial : [])) : err;
+  }
 }

@@ -397,6 +397,8 @@ class IoredisStore implements CacheStore {
       const batch = entries.slice(start, start + PIPELINE_BATCH);
       const label = `UNLINK if unchanged (${batch.length} keys)`;
       const node = this.client as Redis;
+      // A Cluster's masters that ran the script before one refused it: their answers (null where none).
+      let scripted: Array<number | null> = [];
       if (!this.noScript.has(node)) {
         try {
           if (this.mode === 'cluster') {
@@ -413,13 +415,28 @@ class IoredisStore implements CacheStore {
         } catch (err) {
           if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
           if (this.mode !== 'cluster') this.noScript.add(node);
+          // Kept: a key a master's script deleted reads as gone below, and would be reported not deleted.
+          if (Array.isArray(err.partial)) scripted = (err.partial as Array<number | null>).slice(out.length);
         }
       }
-      // MGET answers nil for a key of another type, where GET fails (one node holds them all but on a Cluster).
-      const now = await this.run(label, () =>
-        this.mode === 'cluster' ? Promise.all(batch.map((e) => node.get(e.key).catch(wrongTypeIsNull))) : node.mget(...batch.map((e) => e.key)),
-      );
-      out.push(...(await unlinkStillHolding(batch, now, (keys) => this.unlink(keys))));
+      // The rest the GET-then-UNLINK way. MGET answers nil for a key of another type, where GET fails (one
+      // node holds them all but on a Cluster).
+      const rest = batch.flatMap((_, i) => (scripted[i] == null ? [i] : []));
+      const entriesLeft = rest.map((i) => batch[i]);
+      // Per entry of the batch, after the earlier batches' answers (a failure's too: null where unknown).
+      const merged = (answers: ArrayLike<number | null>) => {
+        const all = batch.map((_, i) => scripted[i] ?? null);
+        rest.forEach((at, j) => (all[at] = answers[j] ?? null));
+        return all;
+      };
+      try {
+        const now = await this.run(label, () =>
+          this.mode === 'cluster' ? Promise.all(entriesLeft.map((e) => node.get(e.key).catch(wrongTypeIsNull))) : node.mget(...entriesLeft.map((e) => e.key)),
+        );
+        out.push(...(merged(await unlinkStillHolding(entriesLeft, now, (keys) => this.unlink(keys))) as number[]));
+      } catch (err) {
+        throw err instanceof BackendUnavailableError ? err.withProgress(err.progress, [...out, ...merged(Array.isArray(err.partial) ? err.partial : [])]) : err;
+      }
     }
     return out;
   }

@@ -321,6 +321,30 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     }
   }, 60_000);
 
+  it('unlink-if-unchanged where one master refuses scripting: each entry answered for, the scripted masters\' deletions included (they were reported not deleted)', async () => {
+    const masters = client.nodes('master');
+    for (const m of masters) await m.call('ACL', 'SETUSER', 'partscript', 'on', '>pw', '~*', '&*', '+@all');
+    await masters[0].call('ACL', 'SETUSER', 'partscript', '-@scripting');
+    const entries = Array.from({ length: 60 }, (_, i) => ({ key: `tenant_config:partscript${i}`, value: `{"v": ${i}}` }));
+    for (const e of entries) await client.set(e.key, e.value);
+    // Every third rewritten since it was judged: must stay, answered 0.
+    const changed = new Set(entries.filter((_, i) => i % 3 === 0).map((e) => e.key));
+    for (const k of changed) await client.set(k, '{"v": "fresh"}');
+    const onFirst = await Promise.all(entries.map(async (e) => Number(await masters[0].call('CLUSTER', 'COUNTKEYSINSLOT', calculateSlot(e.key))) > 0));
+    expect(onFirst.some(Boolean) && onFirst.some((b) => !b)).toBe(true);
+    const spec = { ...parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 2000 })!, username: 'partscript', password: 'pw' };
+    const store = await openIoredisStore(spec);
+    try {
+      const removed = await store.unlinkIfUnchanged!(entries);
+      expect(removed).toEqual(entries.map((e) => (changed.has(e.key) ? 0 : 1)));
+      for (const e of entries) expect(await client.exists(e.key)).toBe(changed.has(e.key) ? 1 : 0);
+    } finally {
+      await store.close();
+      for (const k of changed) await client.del(k);
+      for (const m of masters) await m.call('ACL', 'DELUSER', 'partscript');
+    }
+  });
+
   it('unreachable seeds: exit 3 within the timeout', async () => {
     const r = await runCli(['test-redis', '--redis-cluster', '127.0.0.1:1', '--redis-timeout', '500']);
     expect(r.code).toBe(3);
