@@ -269,17 +269,43 @@ export class TenantConfigService {
 
   /** The tenant's config, resolved for use: `${VAR}` substituted, absent secrets from the environment. */
   async get(id: string, options: { noCache?: boolean } = {}): Promise<TenantConfig> {
-    const stored = await this.stored(id, options, true);
+    const { stored, warmed } = await this.readOnce(id, !!options.noCache);
     this.sayFileWarnings(stored.fileWarnings);
+    // Each caller its own copy (substitute copies every map and list): concurrent callers share one read.
     const { value, unset } = substitute(stored.config, this.env);
     if (stored.source === 'cache') markCacheHit(value);
     resolveAbsentSecrets(value, id, this.env);
     const result: TenantConfig = { id, source: stored.source, config: value, unsetVariables: unset };
-    if (!options.noCache && (this.deps.populate ?? 'resolved') === 'resolved' && stored.source !== 'cache' && !stored.yamlOnly) {
-      if (stored.fallback) result.warmed = this.notWarmed(id, 'the registry is unreachable and this answer is YAML\'s (the registry may hold a newer one)');
-      else result.warmed = await this.warm(id, stored, value, unset);
-    }
+    if (warmed !== undefined) result.warmed = warmed;
     return result;
+  }
+
+  /** Reads (and warms) under way, by tenant and noCache: concurrent gets of one tenant share them. */
+  private readonly inFlight = new Map<string, Promise<{ stored: StoredRead; warmed?: boolean }>>();
+
+  /**
+   * One read (cache, else registry and YAML, and the warm) for every get of a tenant that starts while it
+   * is under way: a hot tenant's entry invalidated under a busy application made each request read the
+   * registry twice (once for the answer, once for the warm's check) and write the entry, one statement at
+   * a time on the one registry session.
+   */
+  private readOnce(id: string, noCache: boolean): Promise<{ stored: StoredRead; warmed?: boolean }> {
+    const key = `${noCache ? 'n' : 'c'}:${id}`;
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.readAndWarm(id, noCache).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async readAndWarm(id: string, noCache: boolean): Promise<{ stored: StoredRead; warmed?: boolean }> {
+    const stored = await this.stored(id, { noCache }, true);
+    if (noCache || (this.deps.populate ?? 'resolved') !== 'resolved' || stored.source === 'cache' || stored.yamlOnly) return { stored };
+    if (stored.fallback) return { stored, warmed: this.notWarmed(id, 'the registry is unreachable and this answer is YAML\'s (the registry may hold a newer one)') };
+    const { value, unset } = substitute(stored.config, this.env);
+    resolveAbsentSecrets(value, id, this.env);
+    return { stored, warmed: await this.warm(id, stored, value, unset) };
   }
 
   /**

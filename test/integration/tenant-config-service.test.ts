@@ -86,6 +86,30 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     }
   });
 
+  it('concurrent gets of one tenant on a miss share one read and one warm (each read the registry twice and wrote the entry), yet each caller gets its own copy', async () => {
+    const id = uniq('hot');
+    await store.db.query(`INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ($1, 'Hot', 'database', '{"limits": {"rate": 2}}')`, [id]);
+    let reads = 0;
+    const counting = new Proxy(store, {
+      get: (target, prop, receiver) => (prop === 'getTenant' ? (tid: string) => (reads++, target.getTenant(tid)) : Reflect.get(target, prop, receiver)),
+    });
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry: async () => counting, tenantsDir: ws.tenantsDir, env: {} });
+    try {
+      const all = await Promise.all(Array.from({ length: 50 }, () => s.tenants.get(id)));
+      expect(all.every((r) => r.source === 'database' && r.warmed === true)).toBe(true);
+      // One read for the answer and one for the warm's check that the row is unchanged.
+      expect(reads).toBe(2);
+      (all[0].config.limits as Record<string, unknown>).rate = 99;
+      expect((all[1].config.limits as Record<string, unknown>).rate).toBe(2);
+      // Once settled, the next get reads again (the cache now).
+      expect((await s.tenants.get(id)).source).toBe('cache');
+      expect(reads).toBe(2);
+    } finally {
+      s.close();
+      await redis.del(`tenant_config:${id}`);
+    }
+  });
+
   it('populate "stored": reads YAML, caches the stored form, then serves the cache; secrets never reach the cache', async () => {
     const id = uniq('yaml');
     ws.writeTenant(id, secretTenant(id));
