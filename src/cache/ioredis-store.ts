@@ -409,7 +409,8 @@ class IoredisStore implements CacheStore {
           }
           // One node holds every key: one call for the batch.
           const replies = (await this.run(label, () => this.script(node, UNLINK_IF_LUA, batch.map((e) => e.key), batch.map((e) => e.value)))) as number[];
-          await this.confirmMaster();
+          // Nothing deleted, nothing that could come back: no Sentinel round trip (as unlink and the sweep).
+          if (replies.some((n) => n > 0)) await this.confirmMaster();
           out.push(...replies);
           continue;
         } catch (err) {

@@ -82,6 +82,10 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
       const nothing = await store.unlink(['tenant_config:nothing-here']).then((v) => v, (e: unknown) => e);
       if (Array.isArray(nothing)) expect(nothing).toEqual([0]);
       else expect((nothing as Error).message).toMatch(/READONLY/);
+      // The same for verify --fix's unlink-if-unchanged that matched nothing.
+      const unchanged = await store.unlinkIfUnchanged!([{ key: 'tenant_config:nothing-here', value: '{}' }]).then((v) => v, (e: unknown) => e);
+      if (Array.isArray(unchanged)) expect(unchanged).toEqual([0]);
+      else expect((unchanged as Error).message).toMatch(/READONLY/);
     } finally {
       store.close();
     }
