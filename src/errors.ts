@@ -28,6 +28,12 @@ export class UsageError extends TenantctlError {
 /** A negative answer: tenant not found (exit 1). */
 export class NotFoundError extends TenantctlError {
   readonly exitCode = 1;
+  /** `no-tenants-dir`: looked for in YAML where there is no tenants directory (run from elsewhere?). */
+  readonly reason?: string;
+  constructor(message: string, options?: { cause?: unknown; reason?: string }) {
+    super(message, options);
+    this.reason = options?.reason;
+  }
 }
 
 /** A negative answer: permission denied, or something found wrong (exit 1). */

@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { BackendUnavailableError, InterruptedError, TenantctlError, UsageError, describeError } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, NotFoundError, TenantctlError, UsageError, describeError } from '../errors.js';
 import { EXIT } from './exit-values.js';
 import { plural } from './charts.js';
 
@@ -21,11 +21,15 @@ function hint(err: BackendUnavailableError): string {
   return '';
 }
 
-/** The flag a usage error from the service layer is about (the services do not know the CLI's flags). */
+/** The flag a usage (or not-found) error from the service layer is about (the services do not know the CLI's flags). */
 const USAGE_HINTS: Record<string, string> = {
   'bad-demo-expiry': ' (--demo-expires takes ISO 8601, or "none")',
   'bad-device-limit': ' (--device-limit takes a whole number, or "none")',
   'needs-tier': ': give --tier',
+  'no-tenants-dir': ' (run from the project, or give --tenants-dir)',
+  'no-project': ' (run from the project, or give --tenants-dir / --registry)',
+  'no-registry': ' (give --registry or DATABASE_URL; verify without --fix compares with YAML only)',
+  'watch-unsupported': '; use --registry postgres://… or DATABASE_URL',
 };
 
 /**
@@ -52,7 +56,7 @@ export function exitCodeFor(err: unknown): { code: number; message?: string } {
     return { code: err.exitCode, message: `deleted ${refused ? '' : 'at least '}${plural(err.progress.done, 'key')} before Redis failed: ${describeError(err)}${next}` };
   }
   if (err instanceof BackendUnavailableError) return { code: err.exitCode, message: `${describeError(err)}${hint(err)}` };
-  if (err instanceof UsageError && err.reason && USAGE_HINTS[err.reason]) return { code: err.exitCode, message: `${describeError(err)}${USAGE_HINTS[err.reason]}` };
+  if ((err instanceof UsageError || err instanceof NotFoundError) && err.reason && USAGE_HINTS[err.reason]) return { code: err.exitCode, message: `${describeError(err)}${USAGE_HINTS[err.reason]}` };
   if (err instanceof InterruptedError) return { code: err.exitCode, message: err.message };
   if (err instanceof TenantctlError) return { code: err.exitCode, message: describeError(err) };
   return { code: EXIT.INTERNAL, message: `internal error: ${describeError(err)}` };

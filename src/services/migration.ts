@@ -117,7 +117,7 @@ export class Migration {
     // embedded one here (run from a subdirectory of a fresh clone: a stray project shadowing the real one).
     // A dry run says so too (it showed an empty plan, exit 0, where the real run is exit 2).
     if (!source.checkDir()) {
-      throw new UsageError(`no tenants directory at ${source.dir}: nothing to migrate (run from the project, or give --tenants-dir)${options.dryRun ? '' : '; nothing was created'}`, { reason: 'bad-tenants-dir' });
+      throw new UsageError(`no tenants directory at ${source.dir}: nothing to migrate${options.dryRun ? '' : '; nothing was created'}`, { reason: 'no-tenants-dir' });
     }
     // Ids named on the command line are checked before anything is opened.
     const named = options.ids?.length ? [...new Set(options.ids.map((id) => parseId(id)))] : undefined;

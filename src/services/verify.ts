@@ -235,12 +235,12 @@ export class CacheVerifier {
       // Neither a registry nor a tenants directory (run from the wrong directory): every cached entry would
       // read as an orphan, and --fix would delete them all.
       if (!existsSync(this.deps.source.dir)) {
-        throw new UsageError(`nothing to compare the cache with: ${describeError(err)}, and no tenants directory at ${this.deps.source.dir} (run from the project, or give --tenants-dir / --registry)`, { reason: 'no-project' });
+        throw new UsageError(`nothing to compare the cache with: ${describeError(err)}, and no tenants directory at ${this.deps.source.dir}`, { reason: 'no-project' });
       }
       // No registry found (a cron job without its DATABASE_URL): judged against YAML alone, every registry
       // tenant's entry reads as stale or orphan, and --fix would delete good entries. Said, not done.
       if (fix) {
-        throw new UsageError(`verify --fix needs the registry to compare with: ${describeError(err)} (give --registry or DATABASE_URL; verify without --fix compares with YAML only)`, { reason: 'no-registry' });
+        throw new UsageError(`a fix needs the registry to compare with: ${describeError(err)}`, { reason: 'no-registry' });
       }
       this.deps.warn?.(`note: ${describeError(err)}; comparing with YAML only`);
       return undefined;

@@ -40,7 +40,7 @@ export function watchableUrl(spec: RegistrySpec): string {
     memory: 'an in-memory registry has no server to LISTEN to',
     supabase: 'a Supabase registry given as https:// has no Postgres session to LISTEN on; give its Postgres connection string instead (Project Settings > Database: the direct or session-pooler URL, not the transaction pooler on port 6543)',
   }[spec.kind];
-  throw new UsageError(`watch needs a PostgreSQL registry (LISTEN/NOTIFY) and is not supported here: ${why}; use --registry postgres://… or DATABASE_URL`, { reason: 'watch-unsupported' });
+  throw new UsageError(`watch needs a PostgreSQL registry (LISTEN/NOTIFY) and is not supported here: ${why}`, { reason: 'watch-unsupported' });
 }
 
 /** Creates the change triggers (after making tenantctl's schema current, as every writer does); idempotent. */

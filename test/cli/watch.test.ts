@@ -20,6 +20,7 @@ describe('watch refuses registries it cannot LISTEN to', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expectOneLineError(r);
       expect(r.stderr).toMatch(/^error: watch needs a PostgreSQL registry \(LISTEN\/NOTIFY\) and is not supported here: .*(embedded|in-memory)/);
+      expect(r.stderr).toMatch(/; use --registry postgres:\/\/… or DATABASE_URL$/m);
     }
     const supabase = await runCli(['watch', '--registry', 'https://abc.supabase.co'], { cwd: ws.dir, env: { SUPABASE_SERVICE_ROLE_KEY: 'k' } });
     expect(supabase.code).toBe(2);

@@ -1,4 +1,7 @@
 import { Redis } from 'ioredis';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
@@ -107,6 +110,23 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     } finally {
       s.close();
       await redis.del(`tenant_config:${id}`);
+    }
+  });
+
+  it('run from where there is no tenants directory: typed reasons, no CLI flag in the library\'s words (the CLI adds "give --tenants-dir")', async () => {
+    // The default ./tenants, from a directory that has none (an explicit directory that is missing is refused as such).
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-nowhere-'));
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry, cwd, env: {} });
+    try {
+      const missing = await s.tenants.get(uniq('nowhere')).catch((e: unknown) => e);
+      expect(missing).toBeInstanceOf(NotFoundError);
+      expect(missing).toMatchObject({ reason: 'no-tenants-dir', message: expect.stringMatching(/: there is no tenants directory at .*tenants$/) });
+      const migrated = await s.migration.run({}).catch((e: unknown) => e);
+      expect(migrated).toMatchObject({ reason: 'no-tenants-dir', message: expect.stringMatching(/^no tenants directory at .*: nothing to migrate; nothing was created$/) });
+      for (const err of [missing, migrated]) expect((err as Error).message).not.toMatch(/--/);
+    } finally {
+      s.close();
+      rmSync(cwd, { recursive: true, force: true });
     }
   });
 
