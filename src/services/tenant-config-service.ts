@@ -52,6 +52,15 @@ const registryWholeFloat = (row: TenantRow): LossyNumberAt | undefined => {
   return f && { kind: 'whole-float', path: f.path, written: f.written, stored: String(Number(f.written)) };
 };
 
+/** What a read that missed the cache hands on to the rest of it (TenantConfigService.readBelow). */
+interface BelowCache {
+  key: string;
+  doc: Readonly<TenantDocument> | undefined;
+  fileError: TenantFileError | undefined;
+  /** A copy of the source's parse for a caller that owns its result; as it is for a shared read. */
+  own: (config: Record<string, unknown>) => Record<string, unknown>;
+}
+
 /** The registry row a config was built from, as read (see rowPrint). */
 interface RowAsRead {
   print: string;
@@ -142,10 +151,19 @@ export class TenantConfigService {
    * a fresh copy).
    */
   private async stored(id: string, options: { noCache?: boolean }, shared: boolean): Promise<StoredRead> {
+    const top = await this.readTop(id, options, shared);
+    return 'answer' in top ? top.answer : this.readBelow(id, options, top.below);
+  }
+
+  /**
+   * A read down to the cache: a yaml_only tenant's answer, or a cache hit (`answer`); else what the rest
+   * of the read (readBelow) needs.
+   */
+  private async readTop(id: string, options: { noCache?: boolean }, shared: boolean): Promise<{ answer: StoredRead } | { below: BelowCache }> {
     parseId(id);
     // Closed (the library's close()): every call ends, a yaml_only tenant's too (it needs neither backend).
     this.deps.closed?.();
-    const { source, keys, cache, ttl } = this.deps;
+    const { source, keys, cache } = this.deps;
     const key = keys.key(TENANT_CONFIG_FAMILY, id);
 
     // A malformed file only matters if we end up needing YAML.
@@ -161,7 +179,7 @@ export class TenantConfigService {
     // The source keeps the parsed document: a caller that owns its result gets a copy; a shared read (get,
     // whose substitution copies everything) only a new top level, which withMeta makes.
     const own = (config: Record<string, unknown>) => (shared ? config : structuredClone(config));
-    if (doc?.yamlOnly) return { source: 'yaml', config: withMeta(own(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true, fileWarnings: doc.warnings };
+    if (doc?.yamlOnly) return { answer: { source: 'yaml', config: withMeta(own(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true, fileWarnings: doc.warnings } };
     // Listed yaml-only with no readable file: the services answer from YAML alone (nothing), never the cache or registry.
     if (source.listedYamlOnly(id)) {
       if (fileError) throw fileError;
@@ -171,10 +189,16 @@ export class TenantConfigService {
     if (!options.noCache) {
       const hit = await (shared ? cache.readJsonShared(key) : cache.readJson(key));
       if (hit && typeof hit === 'object' && !Array.isArray(hit)) {
-        return { source: 'cache', config: hit as Record<string, unknown> };
+        return { answer: { source: 'cache', config: hit as Record<string, unknown> } };
       }
     }
+    return { below: { key, doc, fileError, own } };
+  }
 
+  /** The rest of a read, below the cache: the registry, then YAML; cached with the `stored` policy. */
+  private async readBelow(id: string, options: { noCache?: boolean }, below: BelowCache): Promise<StoredRead> {
+    const { source, ttl } = this.deps;
+    const { key, doc, fileError, own } = below;
     // Whether this read went without the registry because it is down: decided here, once, not by reading
     // the clock again later (the down window may end between two awaits).
     const { row: registryRow, down, asked } = await this.readRegistry(id);
@@ -269,7 +293,9 @@ export class TenantConfigService {
 
   /** The tenant's config, resolved for use: `${VAR}` substituted, absent secrets from the environment. */
   async get(id: string, options: { noCache?: boolean } = {}): Promise<TenantConfig> {
-    const { stored, warmed } = await this.readOnce(id, !!options.noCache);
+    // A hit (or a yaml_only answer) goes straight on; a miss shares the rest of the read with other callers.
+    const top = await this.readTop(id, options, true);
+    const { stored, warmed } = 'answer' in top ? { stored: top.answer, warmed: undefined } : await this.belowOnce(id, !!options.noCache, top.below);
     this.sayFileWarnings(stored.fileWarnings);
     // Each caller its own copy (substitute copies every map and list): concurrent callers share one read.
     const { value, unset } = substitute(stored.config, this.env);
@@ -280,28 +306,28 @@ export class TenantConfigService {
     return result;
   }
 
-  /** Reads (and warms) under way, by tenant and noCache: concurrent gets of one tenant share them. */
+  /** Reads below the cache (and warms) under way, by tenant and noCache: concurrent gets of one tenant share them. */
   private readonly inFlight = new Map<string, Promise<{ stored: StoredRead; warmed?: boolean }>>();
 
   /**
-   * One read (cache, else registry and YAML, and the warm) for every get of a tenant that starts while it
-   * is under way: a hot tenant's entry invalidated under a busy application made each request read the
-   * registry twice (once for the answer, once for the warm's check) and write the entry, one statement at
-   * a time on the one registry session.
+   * One read below the cache (registry, else YAML, and the warm) for every get of a tenant that missed
+   * while it is under way: a hot tenant's entry invalidated under a busy application made each request
+   * read the registry twice (once for the answer, once for the warm's check) and write the entry, one
+   * statement at a time on the one registry session. A cache hit never comes here (no cost on the hot path).
    */
-  private readOnce(id: string, noCache: boolean): Promise<{ stored: StoredRead; warmed?: boolean }> {
+  private belowOnce(id: string, noCache: boolean, below: BelowCache): Promise<{ stored: StoredRead; warmed?: boolean }> {
     const key = `${noCache ? 'n' : 'c'}:${id}`;
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.readAndWarm(id, noCache).finally(() => this.inFlight.delete(key));
+      pending = this.readAndWarm(id, noCache, below).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
     return pending;
   }
 
-  private async readAndWarm(id: string, noCache: boolean): Promise<{ stored: StoredRead; warmed?: boolean }> {
-    const stored = await this.stored(id, { noCache }, true);
-    if (noCache || (this.deps.populate ?? 'resolved') !== 'resolved' || stored.source === 'cache' || stored.yamlOnly) return { stored };
+  private async readAndWarm(id: string, noCache: boolean, below: BelowCache): Promise<{ stored: StoredRead; warmed?: boolean }> {
+    const stored = await this.readBelow(id, { noCache }, below);
+    if (noCache || (this.deps.populate ?? 'resolved') !== 'resolved' || stored.yamlOnly) return { stored };
     if (stored.fallback) return { stored, warmed: this.notWarmed(id, 'the registry is unreachable and this answer is YAML\'s (the registry may hold a newer one)') };
     const { value, unset } = substitute(stored.config, this.env);
     resolveAbsentSecrets(value, id, this.env);
