@@ -54,6 +54,9 @@ export function buildProgram(): Command {
     .option('--json', 'short for -o json')
     .option('--debug', 'timings per step and full errors on stderr (also TENANTCTL_DEBUG=1)')
     .showSuggestionAfterError(true)
+    // A subcommand's help lists the global options too (--redis-url, --registry, -o, ...): an operator reading
+    // `tenantctl invalidate --help` at 3 a.m. should not have to know they live on the top-level help.
+    .configureHelp({ showGlobalOptions: true })
     // commander quotes a rejected value in full and raw: cut and escaped (commanderErrorText).
     .configureOutput(errorOutput)
     .exitOverride();

@@ -130,6 +130,10 @@ describe('bad input', () => {
       expect(asked.code, args[0]).toBe(0);
       expect(asked.stdout).toMatch(/Usage: tenantctl/);
     }
+    // A subcommand's help lists the global options too (it showed only the command's own).
+    const sub = await runCli(['invalidate', '--help']);
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toMatch(/Global Options:[\s\S]*--redis-url <url>[\s\S]*--registry <where>[\s\S]*-o, --output <format>/);
   });
 
   it('a 100,000-character id is cut in the message: exit 2, one short line', async () => {
