@@ -11,9 +11,13 @@ const IDLE_IN_TRANSACTION_FLOOR_MS = 30_000;
 /** A PostgreSQL connect that failed; pg says only "timeout expired": the timeout is said, as Redis's messages say theirs. */
 export function registryUnreachable(description: string, err: unknown, timeoutMs: number): BackendUnavailableError {
   const said = describeError(err).replace(/^(Connection terminated due to connection timeout|timeout expired)$/i, `$1 (timeout ${timeoutMs} ms)`);
+  const code = (err as { code?: unknown })?.code;
   // invalid_password, invalid_authorization_specification (no such role, pg_hba reject): the server answered.
-  const refused = ['28P01', '28000'].includes((err as { code?: unknown })?.code as string);
-  return new BackendUnavailableError('registry', `registry (${description}) ${refused ? 'refused the login' : 'is unreachable'}: ${said}`, { cause: err, reason: refused ? 'refused-login' : 'unreachable' });
+  const refused = code === '28P01' || code === '28000';
+  // insufficient_privilege at the connect: logged in, but the role may not CONNECT to this database.
+  const denied = code === '42501';
+  const what = refused ? 'refused the login' : denied ? 'refused the connection' : 'is unreachable';
+  return new BackendUnavailableError('registry', `registry (${description}) ${what}: ${said}`, { cause: err, reason: refused ? 'refused-login' : denied ? 'no-permission' : 'unreachable' });
 }
 
 /** SQLSTATEs of a session the server ended: admin_shutdown, crash_shutdown, cannot_connect_now. */

@@ -380,6 +380,30 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
     expect(describeError(err)).not.toContain('secret-pw');
   });
 
+  it('a role that may not CONNECT to the database: "refused the connection", reason no-permission (not "unreachable")', async () => {
+    const db = await freshPostgresDatabase();
+    const role = `tenantctl_noconnect_${process.pid}`;
+    const { default: pg } = await import('pg');
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`REVOKE CONNECT ON DATABASE ${new URL(db.url).pathname.slice(1)} FROM PUBLIC`);
+      const u = new URL(db.url);
+      u.username = role;
+      const err = await openPostgresStore(u.toString(), 2000).catch((e: unknown) => e);
+      expect(err).toMatchObject({ reason: 'no-permission' });
+      expect(describeError(err)).toMatch(/refused the connection: permission denied for database/);
+    } finally {
+      await admin.end();
+      await db.drop();
+      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP ROLE IF EXISTS ${role}`);
+      await c.end();
+    }
+  });
+
   it('a session ended by the server (pg_terminate_backend) makes the store say it is lost', async () => {
     const db = await freshPostgresDatabase();
     const store = await openPostgresStore(db.url);
