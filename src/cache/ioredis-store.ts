@@ -615,16 +615,13 @@ class IoredisStore implements CacheStore {
     let start = walked;
     for (let pass = 0; pass < 3; pass++) {
       let found = 0;
-      // Each master's count of every slot, asked at once (a master's failover hands thousands of slots over:
-      // one round trip each, one after the other, took seconds); the slots holding keys are then listed.
-      const counts = await Promise.all(nodes.map((node) => this.countKeysInSlots(node, current)));
-      for (let i = 0; i < current.length; i++) {
-        for (let j = 0; j < nodes.length; j++) {
-          const n = counts[j][i];
-          if (!n) continue;
+      for (const slot of current) {
+        for (const node of nodes) {
           // The limit reached here: what is left is for a rerun (the result says incomplete).
           if (state.limitLeft === 0) return current;
-          const keys = (await this.run('CLUSTER GETKEYSINSLOT', () => nodes[j].callBuffer('CLUSTER', 'GETKEYSINSLOT', String(current[i]), String(n)))) as Buffer[];
+          const n = Number(await this.run('CLUSTER COUNTKEYSINSLOT', () => node.call('CLUSTER', 'COUNTKEYSINSLOT', String(slot))));
+          if (!n) continue;
+          const keys = (await this.run('CLUSTER GETKEYSINSLOT', () => node.callBuffer('CLUSTER', 'GETKEYSINSLOT', String(slot), String(n)))) as Buffer[];
           const claimed = claimKeys(keys, request.rules);
           found += claimed.length;
           if (claimed.length) await this.actOnClaimed(claimed, 'unlink', state, groups);
@@ -643,19 +640,6 @@ class IoredisStore implements CacheStore {
       `slot${current.length === 1 ? '' : 's'} ${describeSlots(current)} kept moving between Cluster masters during the run: keys moving with them may have been missed (${progress().done} deleted); run again once the resharding is done`,
       { partial: progress() },
     );
-  }
-
-  /** CLUSTER COUNTKEYSINSLOT of each slot on one node, sent without waiting for each answer, in batches. */
-  private async countKeysInSlots(node: Redis, slots: number[]): Promise<number[]> {
-    const out: number[] = [];
-    for (let at = 0; at < slots.length; at += PIPELINE_BATCH) {
-      const batch = slots.slice(at, at + PIPELINE_BATCH);
-      const replies = await this.run(`CLUSTER COUNTKEYSINSLOT (${batch.length} slots)`, () =>
-        Promise.all(batch.map((slot) => node.call('CLUSTER', 'COUNTKEYSINSLOT', String(slot)))),
-      );
-      out.push(...replies.map(Number));
-    }
-    return out;
   }
 
   /**
