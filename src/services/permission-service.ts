@@ -9,6 +9,7 @@ import { hasCatalogue, tierOf, type Catalogue, type PermissionRecord, type Subsc
 import { cacheTtlFor, computePermissions, expireCachedRecord, isPermissionRecord, type PermissionBasis } from '../permissions/rules.js';
 import { FEATURE_NAME } from '../permissions/tiers-file.js';
 import { NotServicesJson } from '../json/services-json.js';
+import { FreshFlights } from './fresh-flights.js';
 
 export type PermissionSource = 'cache' | 'registry';
 
@@ -55,10 +56,11 @@ export function parseFeature(feature: string): string {
  * Feature permissions of a business: the cached record at
  * `permissions:<business>` -> the registry -> computed by the rules ->
  * cached. The demo expiry is checked on every read, cached or not.
- * Concurrent misses for one business share one registry read (single flight).
+ * Concurrent misses for one business share one registry read (single flight, never older than the call).
  */
 export class PermissionService {
-  private readonly inFlight = new Map<string, Promise<PermissionLookup>>();
+  /** Loads under way, by business: shared with calls that began before the load did (FreshFlights). */
+  private readonly flights = new FreshFlights<PermissionLookup>();
   private readonly now: () => Date;
 
   constructor(
@@ -83,6 +85,7 @@ export class PermissionService {
   /** The whole permission record of a business. Throws BackendUnavailableError when neither cache nor registry can answer. */
   async get(business: string): Promise<PermissionLookup> {
     parseId(business, 'business');
+    const call = this.flights.begin();
     const key = this.key(business);
     const hit = await this.deps.cache.readJsonText(key);
     const cached = hit?.value;
@@ -100,7 +103,7 @@ export class PermissionService {
       await this.deps.cache.orElse((s) => unlinkIfUnchangedOn(s, [{ key, value: hit!.text }]), [0]);
       return { business, record: expired, source: 'cache' };
     }
-    return this.loadOnce(business);
+    return this.flights.join(business, call, () => this.loadAndCache(business));
   }
 
   /** Is `feature` granted to `business`? */
@@ -138,15 +141,6 @@ export class PermissionService {
   async invalidate(business: string): Promise<number> {
     const key = this.key(business);
     return (await this.deps.cache.need((s) => s.unlink([key])))[0];
-  }
-
-  private loadOnce(business: string): Promise<PermissionLookup> {
-    let pending = this.inFlight.get(business);
-    if (!pending) {
-      pending = this.loadAndCache(business).finally(() => this.inFlight.delete(business));
-      this.inFlight.set(business, pending);
-    }
-    return pending;
   }
 
   /**

@@ -15,6 +15,7 @@ import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
 import { tenantVersion } from '../registry/content-hash.js';
 import { integerKeyAmongOthers, NotServicesJson } from '../json/services-json.js';
 import type { Yaml11Difference } from '../yaml/yaml11.js';
+import { FreshFlights } from './fresh-flights.js';
 
 export type ConfigSource = 'cache' | 'database' | 'yaml';
 
@@ -59,6 +60,12 @@ interface BelowCache {
   fileError: TenantFileError | undefined;
   /** A copy of the source's parse for a caller that owns its result; as it is for a shared read. */
   own: (config: Record<string, unknown>) => Record<string, unknown>;
+}
+
+/** A read below the cache, and whether it warmed the cache. */
+interface BelowRead {
+  stored: StoredRead;
+  warmed?: boolean;
 }
 
 /** The registry row a config was built from, as read (see rowPrint). */
@@ -293,9 +300,11 @@ export class TenantConfigService {
 
   /** The tenant's config, resolved for use: `${VAR}` substituted, absent secrets from the environment. */
   async get(id: string, options: { noCache?: boolean } = {}): Promise<TenantConfig> {
+    // When this call began (a shared read it may join must have begun after it).
+    const call = this.flights.begin();
     // A hit (or a yaml_only answer) goes straight on; a miss shares the rest of the read with other callers.
     const top = await this.readTop(id, options, true);
-    const { stored, warmed } = 'answer' in top ? { stored: top.answer, warmed: undefined } : await this.belowOnce(id, !!options.noCache, top.below);
+    const { stored, warmed } = 'answer' in top ? { stored: top.answer, warmed: undefined } : await this.flights.join(`${options.noCache ? 'n' : 'c'}:${id}`, call, () => this.readAndWarm(id, !!options.noCache, top.below));
     this.sayFileWarnings(stored.fileWarnings);
     // Each caller its own copy (substitute copies every map and list): concurrent callers share one read.
     const { value, unset } = substitute(stored.config, this.env);
@@ -306,26 +315,15 @@ export class TenantConfigService {
     return result;
   }
 
-  /** Reads below the cache (and warms) under way, by tenant and noCache: concurrent gets of one tenant share them. */
-  private readonly inFlight = new Map<string, Promise<{ stored: StoredRead; warmed?: boolean }>>();
-
   /**
-   * One read below the cache (registry, else YAML, and the warm) for every get of a tenant that missed
-   * while it is under way: a hot tenant's entry invalidated under a busy application made each request
-   * read the registry twice (once for the answer, once for the warm's check) and write the entry, one
-   * statement at a time on the one registry session. A cache hit never comes here (no cost on the hot path).
+   * Reads below the cache (and warms) under way, by tenant and noCache: a hot tenant's entry invalidated
+   * under a busy application made each request read the registry twice (once for the answer, once for the
+   * warm's check) and write the entry, one statement at a time on the one registry session. Shared only
+   * with calls that began before the read did (FreshFlights). A cache hit never comes here.
    */
-  private belowOnce(id: string, noCache: boolean, below: BelowCache): Promise<{ stored: StoredRead; warmed?: boolean }> {
-    const key = `${noCache ? 'n' : 'c'}:${id}`;
-    let pending = this.inFlight.get(key);
-    if (!pending) {
-      pending = this.readAndWarm(id, noCache, below).finally(() => this.inFlight.delete(key));
-      this.inFlight.set(key, pending);
-    }
-    return pending;
-  }
+  private readonly flights = new FreshFlights<BelowRead>();
 
-  private async readAndWarm(id: string, noCache: boolean, below: BelowCache): Promise<{ stored: StoredRead; warmed?: boolean }> {
+  private async readAndWarm(id: string, noCache: boolean, below: BelowCache): Promise<BelowRead> {
     const stored = await this.readBelow(id, { noCache }, below);
     if (noCache || (this.deps.populate ?? 'resolved') !== 'resolved' || stored.yamlOnly) return { stored };
     if (stored.fallback) return { stored, warmed: this.notWarmed(id, 'the registry is unreachable and this answer is YAML\'s (the registry may hold a newer one)') };

@@ -96,6 +96,50 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     await t.close();
   });
 
+  it('a check that begins after a load of its business is under way does not share it: a revocation committed meanwhile is denied (it was granted)', async () => {
+    const id = await business({ tier: 'pilot_pro' });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let readOnce!: () => void;
+    const firstRead = new Promise<void>((r) => (readOnce = r));
+    let n = 0;
+    // The first load's second subscription read (the one that confirms the record it cached) answers only
+    // once the gate opens (a slow registry), after the change: that load's two reads agree on the old record.
+    const slow = new Proxy(store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop === 'getSubscription') {
+          return async (b: string) => {
+            const sub = await target.getSubscription(b);
+            if (++n === 2) {
+              readOnce();
+              await gate;
+            }
+            return sub;
+          };
+        }
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Registry;
+    const t = tool({ registry: slow });
+    try {
+      const before = t.permissions.check(id, 'has_ai');
+      await firstRead;
+      await store.applyChanges({ subscriptions: [{ sub: { business_id: id, tier: 'pilot_pro', status: 'suspended', demo_expires_at: null, overrides: {} }, hash: null, expect: subscriptionVersion(await store.getSubscription(id)) }] });
+      await redis.del(`permissions:${id}`);
+      const after = t.permissions.check(id, 'has_ai');
+      // Its cache read (a miss) done, it has met the load under way (not a timing assertion: ordering only).
+      await new Promise((r) => setTimeout(r, 100));
+      release();
+      const [b, a] = await Promise.all([before, after]);
+      expect(b.granted).toBe(true);
+      expect(a).toMatchObject({ granted: false });
+    } finally {
+      await t.close();
+      await redis.del(`permissions:${id}`);
+    }
+  });
+
   it('a record the services cached for an inactive business with features (their suspended-live-demo bug) is answered by the tool\'s rule: nothing granted; the entry stays', async () => {
     const id = await business({ tier: 'demo', status: 'suspended', demo_expires_at: '2030-02-01T00:00:00.000Z' });
     const theirs = JSON.stringify({ granted_features: ['has_ai', 'has_payroll'], tier: 'demo', status: 'suspended', demo_expires_at: '2030-02-01T00:00:00Z', device_limit: 1 });

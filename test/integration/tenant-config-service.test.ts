@@ -113,6 +113,47 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     }
   });
 
+  it('a get that begins after a read of its tenant is under way does not share that read: a row replaced meanwhile is answered new (it got the old one)', async () => {
+    const id = uniq('fresh');
+    await store.db.query(`INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ($1, 'V1', 'database', '{}')`, [id]);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let readOnce!: () => void;
+    const firstRead = new Promise<void>((r) => (readOnce = r));
+    let first = true;
+    // The first read returns what it read only once the gate opens (a slow registry), after the row changed.
+    const slow = new Proxy(store, {
+      get: (target, prop, receiver) =>
+        prop === 'getTenant'
+          ? async (tid: string) => {
+              const row = await target.getTenant(tid);
+              if (first) {
+                first = false;
+                readOnce();
+                await gate;
+              }
+              return row;
+            }
+          : Reflect.get(target, prop, receiver),
+    });
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry: async () => slow, tenantsDir: ws.tenantsDir, env: {} });
+    try {
+      const a = s.tenants.get(id);
+      await firstRead;
+      await store.db.query(`UPDATE tenants SET name = 'V2', updated_at = now() WHERE id = $1`, [id]);
+      await redis.del(`tenant_config:${id}`);
+      const b = s.tenants.get(id);
+      // Its cache read (a miss) done, it has met the read under way (not a timing assertion: ordering only).
+      await new Promise((r) => setTimeout(r, 100));
+      release();
+      expect(((await a).config.client as Record<string, unknown>).name).toBe('V1');
+      expect(((await b).config.client as Record<string, unknown>).name).toBe('V2');
+    } finally {
+      s.close();
+      await redis.del(`tenant_config:${id}`);
+    }
+  });
+
   it('run from where there is no tenants directory: typed reasons, no CLI flag in the library\'s words (the CLI adds "give --tenants-dir")', async () => {
     // The default ./tenants, from a directory that has none (an explicit directory that is missing is refused as such).
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-nowhere-'));
