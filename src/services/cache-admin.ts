@@ -266,8 +266,13 @@ export class CacheAdmin {
   }
 
   /** Exact key counts per family across the whole keyspace, counted server-side (names never cross the wire). */
+  /** Keys per family. */
+  async countFamilies(store: CacheStore, signal?: AbortSignal): Promise<Record<string, number>> {
+    return (await this.countFamilyKeys(store, signal)).families;
+  }
+
   /** Keys per family; `moving`: Cluster slots that moved between masters meanwhile (their keys may be counted twice or not at all). */
-  async countFamilies(store: CacheStore, signal?: AbortSignal): Promise<{ families: Record<string, number>; moving?: number[] }> {
+  async countFamilyKeys(store: CacheStore, signal?: AbortSignal): Promise<{ families: Record<string, number>; moving?: number[] }> {
     const rules = this.keys.rules();
     const r = await store.sweep({ rules, action: 'count', signal });
     const counts = this.zeroCounts();

@@ -47,7 +47,7 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
   const attempt = await cache.attempt(async (store) => {
     const latency = await store.ping();
     const infos = await store.info();
-    const { families, moving } = await admin.countFamilies(store, signal);
+    const { families, moving } = await admin.countFamilyKeys(store, signal);
     return { latency, infos, families, moving, target: store.target, mode: store.mode };
   });
   if (attempt.status !== 'done') {

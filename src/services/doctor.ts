@@ -116,13 +116,13 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
     checks.push(...serverChecks(info.value));
   }
 
-  const counted = await cache.attempt((store) => admin.countFamilies(store));
+  const counted = await cache.attempt((store) => admin.countFamilyKeys(store));
   if (counted.status === 'failed') {
     checks.push(counted.error.reason === 'no-permission'
       ? check('redis', 'key families', 'warn', `cannot count keys: ${describeError(counted.error)}`)
       : backendFailure('redis', 'key families', counted.error));
   } else if (counted.status === 'done') {
-    const { families } = counted.value;
+    const { families, moving } = counted.value;
     const tool = Object.values(families).reduce((a, b) => a + b, 0);
     // The tool's database only (the URL's /N), where the families were counted.
     const total = info.status === 'done' ? keysInDb(info.value, cache.spec?.db ?? 0) : undefined;
@@ -135,6 +135,9 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
       checks.push(check('redis', 'key families', 'warn', `none of the ${total} keys belongs to the tool's key families: do the services use other key names? declare them under "families" in tenantctl.config.yaml`, { data }));
     } else {
       checks.push(check('redis', 'key families', 'pass', 'no keys yet (an empty cache)', { data }));
+    }
+    if (moving?.length) {
+      checks.push(check('redis', 'resharding', 'warn', `${moving.length} Cluster slot${moving.length === 1 ? '' : 's'} moved between masters while counting (a resharding under way): the counts above may be off by their keys`, { data: { moving_slots: moving } }));
     }
   }
   return checks;

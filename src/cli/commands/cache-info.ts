@@ -89,11 +89,16 @@ export function register(program: Command): void {
       action<[], { by?: 'tenant' | 'family'; tenant?: string; top: number }>(async (ctx, opts) => {
         if (opts.by || opts.tenant) {
           const { profileCache, profileToPrometheus, profileUpMetric } = await import('../../services/cache-profile.js');
-          const profile = () =>
-            profileCache(
+          const profile = async () => {
+            const p = await profileCache(
               { cache: ctx.cache, keys: ctx.keys, source: ctx.source, registry: () => ctx.registry() },
               { by: opts.by ?? 'tenant', tenant: opts.tenant, top: opts.top, signal: ctx.signal },
             );
+            // On stderr in every format (a textfile collector's too).
+            const moved = movingSlotsWarning(p.moving_slots, 'profiling');
+            if (moved) ctx.out.warn(moved);
+            return p;
+          };
           if (ctx.out.format === 'prometheus') {
             // For a textfile collector, Redis down is an answer (tenantctl_cache_profile_up 0, exit 0), never an
             // empty file. Only series of its own: the collector refuses one that plain cache-info's file has too.
@@ -110,8 +115,6 @@ export function register(program: Command): void {
             return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p) + profileUpMetric(true)) };
           }
           const p = await profile();
-          const moved = movingSlotsWarning(p.moving_slots, 'profiling');
-          if (moved) ctx.out.warn(moved);
           // A tenant with no key at all: said (a typo looks the same as a tenant whose cache is cold).
           if (p.tenant && p.total.keys === 0) ctx.out.warn(`warning: tenant ${p.tenant} has no keys in the cache${(await ctx.tenants.unknown([p.tenant])).length ? ', and is in neither the registry nor YAML (a typo?)' : ''}`);
           return { data: p, render: (out) => renderProfile(out, p) };

@@ -57,6 +57,8 @@ export function register(program: Command): void {
         const scope = { families: opts.family ?? 'all', maxKeys: opts.maxKeys };
         if (!opts.dryRun && !opts.yes) {
           const plan = await ctx.admin.invalidateAll({ dryRun: true, families: opts.family, signal: ctx.signal });
+          const moved = movingSlotsWarning(plan.moving, 'counting');
+          if (moved) ctx.out.warn(moved);
           const what = opts.family ? `the ${opts.family.join(', ')} famil${opts.family.length > 1 ? 'ies' : 'y'}` : 'the tool\'s key families';
           const upTo = opts.maxKeys && opts.maxKeys < plan.total ? ` (at most ${opts.maxKeys})` : '';
           if (!(await confirm(`Delete ${plan.total}${upTo} keys of ${what} on ${ctx.cache.target}? [y/N] `))) {
