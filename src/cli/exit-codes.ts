@@ -15,6 +15,8 @@ function hint(err: BackendUnavailableError): string {
     return ' (looked from the working directory up to the first tenantctl.config.* or .tenantctl/): run `tenantctl migrate-yaml` there to create it, or give --registry / DATABASE_URL';
   }
   if (err.backend === 'redis' && err.reason === 'no-permission') return ' (the Redis ACL user lacks a right this command needs)';
+  if (err.backend === 'redis' && err.reason === 'refused-login') return ' (check the user and password of the Redis URL)';
+  if (err.backend === 'registry' && err.reason === 'refused-login') return ' (check the user and password of the registry URL, or the Supabase key)';
   if (err.backend === 'registry' && err.reason === 'no-permission') {
     return ' (the registry role lacks a right: reads need SELECT on tenants and on tenantctl\'s tables, listed by `tenantctl schema`)';
   }
@@ -30,6 +32,7 @@ const USAGE_HINTS: Record<string, string> = {
   'no-project': ' (run from the project, or give --tenants-dir / --registry)',
   'no-registry': ' (give --registry or DATABASE_URL; verify without --fix compares with YAML only)',
   'watch-unsupported': '; use --registry postgres://… or DATABASE_URL',
+  'watch-not-installed': ': run `tenantctl watch --install` first (it needs the TRIGGER privilege on the tables)',
 };
 
 /**
@@ -50,7 +53,8 @@ export function exitCodeFor(err: unknown): { code: number; message?: string } {
   }
   if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.progress) {
     // A rerun finishes what a lost or stalled server cut short; one refused for rights fails the same way again.
-    const refused = err.reason === 'no-permission';
+    // Refused (rights, or the login): a rerun fails the same way, so no "run again".
+    const refused = err.reason === 'no-permission' || err.reason === 'refused-login';
     const next = refused ? `${hint(err)}` : '; run again to finish';
     // A call in flight when the server stalled or died may still have deleted keys after it: at least N.
     return { code: err.exitCode, message: `deleted ${refused ? '' : 'at least '}${plural(err.progress.done, 'key')} before Redis failed: ${describeError(err)}${next}` };

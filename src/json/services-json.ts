@@ -63,8 +63,15 @@ export function pythonNumber(n: number): string {
     if (!Number.isSafeInteger(n)) throw new NotServicesJson(`the integer ${n} (past 2^53)`);
     return String(n);
   }
-  // float.__repr__: the shortest digits that read back (as toExponential gives them), in
-  // fixed notation when the decimal point falls within -4 < point <= 16, else as d.ddde±XX.
+  return pythonFloat(n);
+}
+
+/**
+ * A finite number as Python's float repr writes it, a whole one too (`2.0`, `1e+16`): float.__repr__
+ * gives the shortest digits that read back (as toExponential gives them), in fixed notation when the
+ * decimal point falls within -4 < point <= 16, else as d.ddde+-XX.
+ */
+export function pythonFloat(n: number): string {
   const [mantissa, exp] = n.toExponential().split('e');
   const negative = mantissa.startsWith('-');
   const digits = mantissa.replace(/^-/, '').replace('.', '');
@@ -75,8 +82,10 @@ export function pythonNumber(n: number): string {
     body = `${digits[0]}${digits.length > 1 ? `.${digits.slice(1)}` : ''}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
   } else if (point <= 0) {
     body = `0.${'0'.repeat(-point)}${digits}`;
+  } else if (digits.length <= point) {
+    // A whole value: its digits, the zeros up to the point, and ".0".
+    body = `${digits}${'0'.repeat(point - digits.length)}.0`;
   } else {
-    // Not an integer, so the point falls inside the digits.
     body = `${digits.slice(0, point)}.${digits.slice(point)}`;
   }
   return negative ? `-${body}` : body;

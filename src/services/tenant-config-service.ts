@@ -13,7 +13,7 @@ import { resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenant
 import { substitute } from '../tenants/substitution.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
 import { tenantVersion } from '../registry/content-hash.js';
-import { integerKeyAmongOthers, NotServicesJson } from '../json/services-json.js';
+import { integerKeyAmongOthers, NotServicesJson, pythonFloat } from '../json/services-json.js';
 import type { Yaml11Difference } from '../yaml/yaml11.js';
 import { FreshFlights } from './fresh-flights.js';
 
@@ -347,7 +347,9 @@ export class TenantConfigService {
     if (d) return notWarmed(`${d.path.join('.')} (line ${d.line}: ${d.source}) reads otherwise to the services' YAML 1.1 reader`);
     // A float written `1.0` is the number 1 here: the services would write `1.0`, JSON from here `1`.
     const f = stored.wholeFloat;
-    if (f && stored.source === 'database') return notWarmed(`${f.path.join('.')} is ${f.written} in the registry's jsonb, which the services cache as ${f.written} and JSON from here as ${f.stored}`);
+    if (f && stored.source === 'database') {
+      return notWarmed(`${f.path.join('.')} is ${f.written} in the registry's jsonb, a float the services cache as ${pythonFloat(Number(f.written))}, and JSON from here as ${f.stored}`);
+    }
     if (f) {
       return notWarmed(f.path.length
         ? `${f.path.join('.')} (line ${f.line ?? '?'}: ${f.written}) would be cached as ${f.stored}, where the services write ${f.stored}.0`

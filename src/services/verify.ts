@@ -217,7 +217,7 @@ export class CacheVerifier {
       // A backend lost after --fix deleted entries: exit 4 with the report of what was done (before any deletion: exit 3).
       if (err instanceof BackendUnavailableError && report.summary.fixed > 0) {
         const what = err.backend === 'redis' ? 'Redis' : 'the registry';
-        throw new PartialFailureError(`verify --fix stopped when ${what} failed, after ${report.summary.fixed} stale or orphan entr${report.summary.fixed === 1 ? 'y was' : 'ies were'} deleted (run again to finish): ${describeError(err)}`, {
+        throw new PartialFailureError(`deleting stale entries stopped when ${what} failed, after ${report.summary.fixed} stale or orphan entr${report.summary.fixed === 1 ? 'y was' : 'ies were'} deleted (run again to finish): ${describeError(err)}`, {
           cause: err,
           partial: finish(),
         });
@@ -240,7 +240,7 @@ export class CacheVerifier {
       // No registry found (a cron job without its DATABASE_URL): judged against YAML alone, every registry
       // tenant's entry reads as stale or orphan, and --fix would delete good entries. Said, not done.
       if (fix) {
-        throw new UsageError(`a fix needs the registry to compare with: ${describeError(err)}`, { reason: 'no-registry' });
+        throw new UsageError(`deleting stale entries needs the registry to compare with: ${describeError(err)}`, { reason: 'no-registry' });
       }
       this.deps.warn?.(`note: ${describeError(err)}; comparing with YAML only`);
       return undefined;

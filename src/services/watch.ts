@@ -288,7 +288,7 @@ export class Watcher {
         const missing = `the change triggers are not installed in ${feed.description} (missing ${status.missing.length} of ${status.missing.length + status.present.length})`;
         if (!this.everConnected.postgres) {
           await feed.close();
-          throw new UsageError(`${missing}: run \`tenantctl watch --install\` first (it needs the TRIGGER privilege on the tables)`, { reason: 'watch-not-installed' });
+          throw new UsageError(missing, { reason: 'watch-not-installed' });
         }
         this.triggersGone(missing);
       } else if (!status.current) {

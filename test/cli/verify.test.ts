@@ -210,7 +210,7 @@ describe('tenantctl verify', () => {
         const fix = await runCli(['verify', '--fix'], { cwd: yamlOnly.dir, env: { REDIS_URL: own.server.url } });
         expect(fix.code, fix.stderr).toBe(2);
         expectOneLineError(fix);
-        expect(fix.stderr).toMatch(/a fix needs the registry to compare with: .* \(give --registry or DATABASE_URL; verify without --fix compares with YAML only\)/);
+        expect(fix.stderr).toMatch(/deleting stale entries needs the registry to compare with: .* \(give --registry or DATABASE_URL; verify without --fix compares with YAML only\)/);
         expect(await own.client.exists('tenant_config:tn_only', 'permissions:y', 'tenant_config:ghost')).toBe(3);
         // The same usage error with Redis silent: exit 2 at once (it was exit 3 after the Redis timeout).
         const hole = net.createServer(() => undefined);
@@ -219,7 +219,7 @@ describe('tenantctl verify', () => {
           const silent = await runCli(['verify', '--fix'], { cwd: yamlOnly.dir, env: { REDIS_URL: `redis://127.0.0.1:${(hole.address() as net.AddressInfo).port}`, REDIS_TIMEOUT_MS: '5000' } });
           expect(silent.code, silent.stderr).toBe(2);
           expectOneLineError(silent);
-          expect(silent.stderr).toMatch(/a fix needs the registry to compare with: .* \(give --registry or DATABASE_URL; verify without --fix compares with YAML only\)/);
+          expect(silent.stderr).toMatch(/deleting stale entries needs the registry to compare with: .* \(give --registry or DATABASE_URL; verify without --fix compares with YAML only\)/);
           // Not after the 5 s Redis timeout: the connect under way is given up when the command ends.
           expect(silent.ms).toBeLessThan(4000);
         } finally {

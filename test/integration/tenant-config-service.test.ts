@@ -72,14 +72,14 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
   it('a registry row whose jsonb holds a whole-valued float (1.0, as a service writing Python floats leaves it) is answered but not warmed: the services cache 1.0, JSON from here 1', async () => {
     const [floaty, plain] = [uniq('floaty'), uniq('plainnum')];
     await store.db.query(
-      `INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ($1, 'Floaty', 'database', '{"limits": {"rate": 1.0, "ratio": 1.5}, "note": "v1.0"}'), ($2, 'Plain', 'database', '{"limits": {"rate": 1, "ratio": 1.5}, "note": "v1.0"}')`,
+      `INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ($1, 'Floaty', 'database', '{"limits": {"rate": 1.00, "ratio": 1.5}, "note": "v1.0"}'), ($2, 'Plain', 'database', '{"limits": {"rate": 1, "ratio": 1.5}, "note": "v1.0"}')`,
       [floaty, plain],
     );
     const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir, env: {} });
     try {
       expect(await s.tenants.get(floaty)).toMatchObject({ source: 'database', config: { limits: { rate: 1, ratio: 1.5 } }, warmed: false });
       expect(await redis.exists(`tenant_config:${floaty}`)).toBe(0);
-      expect(s.warnings.join('\n')).toContain(`tenant_config:${floaty} not warmed: limits.rate is 1.0 in the registry's jsonb, which the services cache as 1.0 and JSON from here as 1`);
+      expect(s.warnings.join('\n')).toContain(`tenant_config:${floaty} not warmed: limits.rate is 1.00 in the registry's jsonb, a float the services cache as 1.0, and JSON from here as 1`);
       // An integer, and "1.0" inside a string, are no such float: warmed.
       expect(await s.tenants.get(plain)).toMatchObject({ source: 'database', warmed: true });
       expect(await redis.get(`tenant_config:${plain}`)).toContain('"limits": {"rate": 1, "ratio": 1.5}');

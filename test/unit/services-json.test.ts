@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { integerKeyAmongOthers, NotServicesJson, pythonNumber, servicesJson } from '../../src/json/services-json.js';
+import { integerKeyAmongOthers, NotServicesJson, pythonFloat, pythonNumber, servicesJson } from '../../src/json/services-json.js';
 
 /**
  * The services write their cache entries with Python's json.dumps (seed 001):
@@ -34,6 +34,17 @@ describe('servicesJson: json.dumps byte for byte', () => {
     expect(pythonNumber(-3.25e-100)).toBe('-3.25e-100');
     expect(pythonNumber(1e-7)).toBe('1e-07');
     expect(pythonNumber(2.5)).toBe('2.5');
+  });
+
+  it('a whole float as Python repr writes it (what the services cache for a jsonb 2.00): .0 below 1e16, an exponent from there', () => {
+    expect(pythonFloat(2)).toBe('2.0');
+    expect(pythonFloat(-3)).toBe('-3.0');
+    expect(pythonFloat(1e15)).toBe('1000000000000000.0');
+    expect(pythonFloat(1e16)).toBe('1e+16');
+    expect(pythonFloat(1.2345678901234568e17)).toBe('1.2345678901234568e+17');
+    expect(pythonFloat(120)).toBe('120.0');
+    expect(pythonFloat(2.5)).toBe('2.5');
+    expect(pythonFloat(1e-7)).toBe('1e-07');
   });
 
   it('refuses what the services would write otherwise, naming where: integers past 2^53, NaN, infinities, -0', () => {
