@@ -18,7 +18,7 @@ function hint(err: BackendUnavailableError): string {
   if (err.backend === 'redis' && err.reason === 'refused-login') return ' (check the user and password of the Redis URL)';
   if (err.backend === 'registry' && err.reason === 'refused-login') return ' (check the user and password of the registry URL, or the Supabase key)';
   if (err.backend === 'registry' && err.reason === 'no-permission') {
-    return ' (the registry role lacks a right: reads need SELECT on tenants and on tenantctl\'s tables, listed by `tenantctl schema`)';
+    return ' (the registry role lacks a right: CONNECT on the database, then SELECT on tenants and on tenantctl\'s tables, listed by `tenantctl schema`)';
   }
   return '';
 }

@@ -72,6 +72,8 @@ export function pythonNumber(n: number): string {
  * decimal point falls within -4 < point <= 16, else as d.ddde+-XX.
  */
 export function pythonFloat(n: number): string {
+  // toExponential drops the sign of -0.
+  if (Object.is(n, -0)) return '-0.0';
   const [mantissa, exp] = n.toExponential().split('e');
   const negative = mantissa.startsWith('-');
   const digits = mantissa.replace(/^-/, '').replace('.', '');

@@ -56,11 +56,20 @@ const registryWholeFloat = (row: TenantRow): LossyNumberAt | undefined => {
 /** What a read that missed the cache hands on to the rest of it (TenantConfigService.readBelow). */
 interface BelowCache {
   key: string;
-  doc: Readonly<TenantDocument> | undefined;
-  fileError: TenantFileError | undefined;
   /** A copy of the source's parse for a caller that owns its result; as it is for a shared read. */
   own: (config: Record<string, unknown>) => Record<string, unknown>;
 }
+
+/** How the services and JSON from here write a whole float written `text` in a file: "as 1.0 and JSON from here as 1". */
+function wholeFloatAsWritten(text: string | undefined): string {
+  const n = Number(text);
+  return Number.isFinite(n) ? `as ${pythonFloat(n)} and JSON from here as ${n}` : 'with its .0 and JSON from here without';
+}
+
+/** A yaml_only tenant's answer: its file, never the cache or the registry. */
+const yamlOnlyAnswer = (doc: Readonly<TenantDocument>, own: (config: Record<string, unknown>) => Record<string, unknown>): StoredRead => ({
+  source: 'yaml', config: withMeta(own(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true, fileWarnings: doc.warnings,
+});
 
 /** A read below the cache, and whether it warmed the cache. */
 interface BelowRead {
@@ -173,20 +182,11 @@ export class TenantConfigService {
     const { source, keys, cache } = this.deps;
     const key = keys.key(TENANT_CONFIG_FAMILY, id);
 
-    // A malformed file only matters if we end up needing YAML.
-    // peek: no copy and no stat more than once a second, since a cache hit needs only yaml_only.
-    let doc: Readonly<TenantDocument> | undefined;
-    let fileError: TenantFileError | undefined;
-    try {
-      doc = source.peek(id);
-    } catch (err) {
-      if (!(err instanceof TenantFileError)) throw err;
-      fileError = err;
-    }
+    const { doc, fileError } = this.peekDoc(id);
     // The source keeps the parsed document: a caller that owns its result gets a copy; a shared read (get,
     // whose substitution copies everything) only a new top level, which withMeta makes.
     const own = (config: Record<string, unknown>) => (shared ? config : structuredClone(config));
-    if (doc?.yamlOnly) return { answer: { source: 'yaml', config: withMeta(own(doc.config), 'yaml', { yaml_only: true }), yamlOnly: true, fileWarnings: doc.warnings } };
+    if (doc?.yamlOnly) return { answer: yamlOnlyAnswer(doc, own) };
     // Listed yaml-only with no readable file: the services answer from YAML alone (nothing), never the cache or registry.
     if (source.listedYamlOnly(id)) {
       if (fileError) throw fileError;
@@ -199,13 +199,29 @@ export class TenantConfigService {
         return { answer: { source: 'cache', config: hit as Record<string, unknown> } };
       }
     }
-    return { below: { key, doc, fileError, own } };
+    return { below: { key, own } };
+  }
+
+  /**
+   * The tenant's file as the source has it (a malformed one only matters if we end up needing YAML).
+   * peek: no copy and no stat more than once a second, since a cache hit needs only yaml_only.
+   */
+  private peekDoc(id: string): { doc?: Readonly<TenantDocument>; fileError?: TenantFileError } {
+    try {
+      return { doc: this.deps.source.peek(id) };
+    } catch (err) {
+      if (!(err instanceof TenantFileError)) throw err;
+      return { fileError: err };
+    }
   }
 
   /** The rest of a read, below the cache: the registry, then YAML; cached with the `stored` policy. */
   private async readBelow(id: string, options: { noCache?: boolean }, below: BelowCache): Promise<StoredRead> {
     const { source, ttl } = this.deps;
-    const { key, doc, fileError, own } = below;
+    const { key, own } = below;
+    // The file as it is now, not as the call that began a shared read saw it (a later call may share it).
+    const { doc, fileError } = this.peekDoc(id);
+    if (doc?.yamlOnly) return yamlOnlyAnswer(doc, own);
     // Whether this read went without the registry because it is down: decided here, once, not by reading
     // the clock again later (the down window may end between two awaits).
     const { row: registryRow, down, asked } = await this.readRegistry(id);
@@ -352,8 +368,8 @@ export class TenantConfigService {
     }
     if (f) {
       return notWarmed(f.path.length
-        ? `${f.path.join('.')} (line ${f.line ?? '?'}: ${f.written}) would be cached as ${f.stored}, where the services write ${f.stored}.0`
-        : `line ${f.line ?? '?'} (${f.written}) holds a float with a whole value, which the services write with its .0 and JSON from here without`);
+        ? `${f.path.join('.')} (line ${f.line ?? '?'}: ${f.written}) would be cached as ${f.stored}, where the services write ${pythonFloat(Number(f.stored))}`
+        : `line ${f.line ?? '?'} (${f.written}) holds a float with a whole value, which the services write ${wholeFloatAsWritten(f.written)}`);
     }
     const { _meta: _m, ...rest } = resolved;
     const entry = { ...rest, _meta: { source: stored.source } };

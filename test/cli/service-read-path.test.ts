@@ -132,7 +132,7 @@ describe('get-config --warm writes the services\' own bytes, or nothing', () => 
       [big, /not warmed: ids\.account: the integer/],
       [whole, /not warmed: api\.version \(line 5: 1\.0\) would be cached as 1, where the services write 1\.0/],
       [ports, /not warmed: ports\.443: an integer key among others/],
-      [below, /not warmed: line 6 \(1\.0\) holds a float with a whole value, which the services write with its \.0/],
+      [below, /not warmed: line 6 \(1\.0\) holds a float with a whole value, which the services write as 1\.0 and JSON from here as 1/],
     ] as const) {
       const r = await warm(id);
       expect(r.code, r.stderr).toBe(0);

@@ -154,6 +154,51 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     }
   });
 
+  it('a shared read takes the tenant file as it is when the read begins, not as the call that set it up saw it', async () => {
+    const id = uniq('yamlfresh');
+    ws.writeTenant(id, tenantYaml(id, 'File V1'));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let readOnce!: () => void;
+    const firstRead = new Promise<void>((r) => (readOnce = r));
+    let first = true;
+    // The registry (no row for this tenant) answers the first read only once the gate opens.
+    const slow = new Proxy(store, {
+      get: (target, prop, receiver) =>
+        prop === 'getTenant'
+          ? async (tid: string) => {
+              const row = await target.getTenant(tid);
+              if (first) {
+                first = false;
+                readOnce();
+                await gate;
+              }
+              return row;
+            }
+          : Reflect.get(target, prop, receiver),
+    });
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry: async () => slow, tenantsDir: ws.tenantsDir, env: {}, populate: 'none' });
+    try {
+      const a = s.tenants.get(id);
+      await firstRead;
+      // B begins after A's read: it sets up the next read, having seen the file as V1.
+      const b = s.tenants.get(id);
+      await new Promise((r) => setTimeout(r, 100));
+      // The file changes; a call after it (past the source's one-second look at the file) shares that next read.
+      ws.writeTenant(id, tenantYaml(id, 'File V2'));
+      await new Promise((r) => setTimeout(r, 1100));
+      const c = s.tenants.get(id);
+      await new Promise((r) => setTimeout(r, 100));
+      release();
+      const name = async (p: Promise<{ config: Record<string, unknown> }>) => ((await p).config.client as Record<string, unknown>).name;
+      expect(await name(a)).toBe('File V1');
+      expect(await name(c)).toBe('File V2');
+      await b;
+    } finally {
+      s.close();
+    }
+  });
+
   it('run from where there is no tenants directory: typed reasons, no CLI flag in the library\'s words (the CLI adds "give --tenants-dir")', async () => {
     // The default ./tenants, from a directory that has none (an explicit directory that is missing is refused as such).
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-nowhere-'));

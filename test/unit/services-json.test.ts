@@ -45,6 +45,7 @@ describe('servicesJson: json.dumps byte for byte', () => {
     expect(pythonFloat(120)).toBe('120.0');
     expect(pythonFloat(2.5)).toBe('2.5');
     expect(pythonFloat(1e-7)).toBe('1e-07');
+    expect(pythonFloat(-0)).toBe('-0.0');
   });
 
   it('refuses what the services would write otherwise, naming where: integers past 2^53, NaN, infinities, -0', () => {

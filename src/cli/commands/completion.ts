@@ -22,6 +22,8 @@ export function register(program: Command): void {
     .command('completion')
     .description('print a shell completion script (bash, zsh or fish): subcommands, flags and tenant ids')
     .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    // It reads no configuration: the global Redis and registry options would only mislead here.
+    .configureHelp({ showGlobalOptions: false })
     .addHelpText('after', `
 Load it:
   bash   source <(tenantctl completion bash)        (or save it in ~/.local/share/bash-completion/completions/tenantctl)

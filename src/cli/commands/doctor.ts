@@ -56,7 +56,8 @@ export function register(program: Command): void {
     .command('doctor')
     .description('check Redis, the registry and the tenant files, changing nothing: pass / warn / fail per check')
     .addHelpText('after', `
-Checks: Redis reachable, version, memory and eviction policy, evictions, the tool's key families;
+Checks: Redis reachable, version, memory and eviction policy, evictions, the tool's key families (and a
+Cluster resharding under way while they were counted);
 the registry reachable, schema present and current, read and write rights, invalidations still owed;
 every tenant file parses and its client.id matches its file name.
 Exit: 0 nothing failed (warnings are fine), 3 a backend is unreachable, 1 anything else failed.`)

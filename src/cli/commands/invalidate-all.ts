@@ -57,7 +57,8 @@ export function register(program: Command): void {
         const scope = { families: opts.family ?? 'all', maxKeys: opts.maxKeys };
         if (!opts.dryRun && !opts.yes) {
           const plan = await ctx.admin.invalidateAll({ dryRun: true, families: opts.family, signal: ctx.signal });
-          const moved = movingSlotsWarning(plan.moving, 'counting');
+          // Before the prompt: the count it shows is the approximate one (the deletion looks at those slots again).
+          const moved = movingSlotsWarning(plan.moving, 'counting', 'the count below may be off by them');
           if (moved) ctx.out.warn(moved);
           const what = opts.family ? `the ${opts.family.join(', ')} famil${opts.family.length > 1 ? 'ies' : 'y'}` : 'the tool\'s key families';
           const upTo = opts.maxKeys && opts.maxKeys < plan.total ? ` (at most ${opts.maxKeys})` : '';
