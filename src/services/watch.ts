@@ -352,7 +352,10 @@ export class Watcher {
     const delay = this.schedule(b);
     // Stopping (SIGINT/SIGTERM): a connect cut short by the stop is no news, nor is there a retry.
     if (this.options.signal.aborted) return;
-    this.options.onNotice(`watch: ${what} unreachable (attempt ${b.attempt}): ${describeError(err)}; retrying in ${delay} ms`);
+    // A server that answered and refused (the login, or the rights) is not "unreachable": said as what it is.
+    const reason = err instanceof BackendUnavailableError ? err.reason : undefined;
+    const state = reason === 'refused-login' || reason === 'no-permission' ? 'connect refused' : 'unreachable';
+    this.options.onNotice(`watch: ${what} ${state} (attempt ${b.attempt}): ${describeError(err)}; retrying in ${delay} ms`);
   }
 
   /** After a loss: at once when the connection had worked, else after the backoff (it failed its first work). */

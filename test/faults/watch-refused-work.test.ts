@@ -206,4 +206,26 @@ describe.runIf(TEST_DATABASE_URL)('watch: a reconciliation Redis refuses partway
     }
     expect(ended).toBe('resolved');
   });
+
+  it('a Redis that refuses the login: said as refused, not unreachable, and retried with backoff', async () => {
+    const { Tenantctl } = await import('../../src/tenantctl.js');
+    const { Watcher } = await import('../../src/services/watch.js');
+    const { WatchMetrics } = await import('../../src/services/watch-metrics.js');
+    const t = new Tenantctl({ flags: { redisUrl: server.url.replace('redis://', 'redis://watcher:wrong@'), tenantsDir: ws.tenantsDir, registry: url }, env: {}, cwd: ws.dir });
+    const notices: string[] = [];
+    const stop = new AbortController();
+    const watcher = new Watcher(
+      { url, registryTimeoutMs: 5000, redis: t.cache.spec!, keys: t.keys, source: t.source, env: {} },
+      { signal: stop.signal, metrics: new WatchMetrics(), heartbeatMs: 200, reconnect: { initialMs: 50, maxMs: 400 }, batchSize: 1, onEvent: () => undefined, onNotice: (l) => notices.push(l) },
+    );
+    const running = watcher.run();
+    try {
+      expect(await waitUntil(() => notices.filter((l) => /^watch: Redis connect refused \(attempt \d+\): .*refused the login: WRONGPASS.*; retrying in \d+ ms$/.test(l)).length >= 2, 15_000), notices.join('\n')).toBe(true);
+      expect(notices.join('\n')).not.toMatch(/Redis unreachable/);
+    } finally {
+      stop.abort('SIGTERM');
+      await running;
+      await t.close();
+    }
+  });
 });
