@@ -6,7 +6,7 @@ import { keyDispatchPrefix } from '../keys/key-patterns.js';
 import { unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
-import { failedOverError, isNamedMaster, plainAddress, SentinelWatch, sentinelShare, unreplicatedError } from './sentinel-check.js';
+import { failedOverError, isNamedMaster, plainAddress, promotedError, SentinelWatch, sentinelShare, unreplicatedError } from './sentinel-check.js';
 import { EACH_KEY_LUA, SWEEP_LUA, UNLINK_IF_LUA } from './sweep-script.js';
 import { sha1Hex } from '../node-crypto.js';
 
@@ -315,6 +315,7 @@ class IoredisStore implements CacheStore {
     // once, while the Sentinels name it the master for a while more (a review: invalidate said "deleted 5", the
     // new master still held them). Fewer replicas attached here than the Sentinels saw replicating: the
     // deletions may not last. (Not WAIT: a former master just attached, still syncing, would fail it falsely.)
+    if (named.promoted) throw promotedError(this.spec.sentinelMaster!, `${plainAddress(peer.address)}:${peer.port}`, named.promoted);
     if (named.replicas) await this.confirmReplicas(`${plainAddress(peer.address)}:${peer.port}`, named.replicas);
   }
 

@@ -24,6 +24,8 @@ export interface MasterAddress {
   failingOver?: boolean;
   /** The replicas the Sentinel lists for it that it does not hold down or disconnected. */
   replicas?: number;
+  /** A replica the Sentinel lists for it that reports itself a master now (host:port): promoted, a failover under way. */
+  promoted?: string;
 }
 
 /** Each Sentinel's share of the Redis timeout (at least 100 ms): a silent or black-holed one cannot take it all. */
@@ -68,7 +70,9 @@ export class SentinelWatch {
             if (client.status === 'wait') await client.connect();
             const addr = (await client.call('SENTINEL', 'get-master-addr-by-name', this.spec.sentinelMaster!)) as [string, string] | null;
             if (!addr) return undefined;
-            const at = { host: addr[0], port: Number(addr[1]), replicas: healthyReplicas(await client.call('SENTINEL', 'REPLICAS', this.spec.sentinelMaster!).catch(() => [])) };
+            const listed = await client.call('SENTINEL', 'REPLICAS', this.spec.sentinelMaster!).catch(() => []);
+            const promoted = promotedReplica(listed);
+            const at = { host: addr[0], port: Number(addr[1]), replicas: healthyReplicas(listed), ...(promoted && { promoted }) };
             if (isIP(at.host)) return at;
             // A hostname (all nodes on one port, as in Kubernetes): the run id tells the servers apart. The
             // address changes as soon as a replica is promoted; SENTINEL MASTER lags until the failover ends.
@@ -121,6 +125,22 @@ export function healthyReplicas(reply: unknown): number {
   }).length;
 }
 
+/**
+ * The first of `SENTINEL REPLICAS`' entries that reports the master role in a recent INFO (up, connected):
+ * a replica promoted while the Sentinel still names the old master (it stopped replicating from it at once,
+ * and no longer counts among healthyReplicas, so the count alone missed it). An old master restarted after
+ * a failover reports the master role too until the Sentinels turn it into a replica (seconds): a deletion
+ * then is said to be on a master that may be failing over, a rerun's matter.
+ */
+export function promotedReplica(reply: unknown): string | undefined {
+  if (!Array.isArray(reply)) return undefined;
+  for (const r of reply) {
+    const f = fields(r);
+    if (f['role-reported'] === 'master' && !/\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '') && Number(f['info-refresh']) < FRESH_INFO_MS) return `${f.ip}:${f.port}`;
+  }
+  return undefined;
+}
+
 /** A flat RESP2 field/value array (`SENTINEL MASTER`'s reply) as a record. */
 function fields(reply: unknown): Record<string, string> {
   const out: Record<string, string> = {};
@@ -146,6 +166,15 @@ export function failedOverError(name: string, was: string, now: MasterAddress): 
   return new BackendUnavailableError(
     'redis',
     `Redis Sentinel failed over during this run (master ${name} moved from ${was} to ${now.host}:${now.port}): keys deleted on the old master may come back when it rejoins as a replica; run again`,
+    { reason: 'failed-over' },
+  );
+}
+
+/** Deleted on a master one of whose replicas reports itself a master: promoted, the Sentinels not yet naming it. */
+export function promotedError(name: string, at: string, promoted: string): BackendUnavailableError {
+  return new BackendUnavailableError(
+    'redis',
+    `Redis Sentinel master ${name} (${at}) has a replica that reports itself a master (${promoted}): a failover may be under way, and the new master would still hold the keys deleted here; run again`,
     { reason: 'failed-over' },
   );
 }

@@ -62,6 +62,35 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
     }
   }, 60_000);
 
+  it('after the Sentinels saw the promoted replica report the master role, still naming the old master: deletions there are reported, not a success (it no longer counted among the replicas, so the count matched)', async () => {
+    const replica = new Redis({ port: topo.replica!.port, password: 'datapw' });
+    const sentinel = new Redis({ port: topo.spec.nodes[0].port, password: 'sentinelpw' });
+    const entries = async () => (await sentinel.call('SENTINEL', 'REPLICAS', 'tmaster')) as string[][];
+    const field = (e: string[], name: string) => e[e.indexOf(name) + 1];
+    const store = await openIoredisStore(topo.spec);
+    try {
+      await topo.client.set('tenant_config:promoted2', '{}');
+      await replica.call('REPLICAOF', 'NO', 'ONE');
+      // The Sentinel polls a replica's INFO every 10 s: wait until it has seen the master role.
+      let seen = false;
+      for (let i = 0; i < 150 && !seen; i++) {
+        seen = (await entries()).some((e) => field(e, 'role-reported') === 'master');
+        if (!seen) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(seen).toBe(true);
+      const unlink = await store.unlink(['tenant_config:promoted2']).then((v) => v, (e: unknown) => e);
+      expect(unlink).toBeInstanceOf(BackendUnavailableError);
+      expect(unlink).toMatchObject({ reason: 'failed-over' });
+      expect((unlink as Error).message).toMatch(/^Redis Sentinel master tmaster \(127\.0\.0\.1:\d+\) has a replica that reports itself a master \(127\.0\.0\.1:\d+\): a failover may be under way.*run again$/);
+    } finally {
+      store.close();
+      sentinel.disconnect();
+      await replica.call('REPLICAOF', '127.0.0.1', String(topo.servers[0].port));
+      for (let i = 0; i < 100 && !/master_link_status:up/.test(await replica.info('replication')); i++) await new Promise((r) => setTimeout(r, 100));
+      replica.disconnect();
+    }
+  }, 60_000);
+
   it('a sweep and an UNLINK on the master the Sentinels no longer name fail, saying so (with what was deleted)', async () => {
     const keys = new KeySpace(buildFamilies({ ttl: 300 }));
     for (let i = 0; i < 200; i++) await topo.client.set(`tenant_config:t${i}`, '{}');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { healthyReplicas, isNamedMaster, SentinelWatch, type SentinelClient } from '../../src/cache/sentinel-check.js';
+import { healthyReplicas, isNamedMaster, promotedReplica, SentinelWatch, type SentinelClient } from '../../src/cache/sentinel-check.js';
 import { parseRedisSpec } from '../../src/cache/redis-spec.js';
 
 const spec = (timeoutMs = 600) =>
@@ -70,5 +70,15 @@ describe('Sentinel master check', () => {
     expect(healthyReplicas([entry({ flags: 'slave,s_down' }), entry({ flags: 'slave,disconnected' })])).toBe(0);
     expect(healthyReplicas([entry({ 'role-reported': 'master' })])).toBe(0);
     expect(healthyReplicas('not a list')).toBe(0);
+  });
+
+  it('names a listed replica that reports itself a master lately (promoted), not one held down, disconnected or not polled for 20 s', () => {
+    const entry = (o: Record<string, string>) => Object.entries({ ip: '10.0.0.8', port: '6379', flags: 'slave', 'role-reported': 'slave', 'master-link-status': 'ok', 'info-refresh': '900', ...o }).flat();
+    expect(promotedReplica([entry({}), entry({ ip: '10.0.0.9', 'role-reported': 'master' })])).toBe('10.0.0.9:6379');
+    expect(promotedReplica([entry({})])).toBeUndefined();
+    expect(promotedReplica([entry({ 'role-reported': 'master', flags: 'slave,s_down' })])).toBeUndefined();
+    expect(promotedReplica([entry({ 'role-reported': 'master', flags: 'slave,disconnected' })])).toBeUndefined();
+    expect(promotedReplica([entry({ 'role-reported': 'master', 'info-refresh': String(Date.now()) })])).toBeUndefined();
+    expect(promotedReplica('not a list')).toBeUndefined();
   });
 });
