@@ -74,11 +74,14 @@ describe('Sentinel master check', () => {
 
   it('names a listed replica that reports itself a master lately (promoted), not one held down, disconnected or not polled for 20 s', () => {
     const entry = (o: Record<string, string>) => Object.entries({ ip: '10.0.0.8', port: '6379', flags: 'slave', 'role-reported': 'slave', 'master-link-status': 'ok', 'info-refresh': '900', ...o }).flat();
-    expect(promotedReplica([entry({}), entry({ ip: '10.0.0.9', 'role-reported': 'master' })])).toBe('10.0.0.9:6379');
-    expect(promotedReplica([entry({})])).toBeUndefined();
-    expect(promotedReplica([entry({ 'role-reported': 'master', flags: 'slave,s_down' })])).toBeUndefined();
-    expect(promotedReplica([entry({ 'role-reported': 'master', flags: 'slave,disconnected' })])).toBeUndefined();
-    expect(promotedReplica([entry({ 'role-reported': 'master', 'info-refresh': String(Date.now()) })])).toBeUndefined();
-    expect(promotedReplica('not a list')).toBeUndefined();
+    const master = '10.0.0.1:6379';
+    expect(promotedReplica([entry({}), entry({ ip: '10.0.0.9', 'role-reported': 'master' })], master)).toBe('10.0.0.9:6379');
+    expect(promotedReplica([entry({})], master)).toBeUndefined();
+    expect(promotedReplica([entry({ 'role-reported': 'master', flags: 'slave,s_down' })], master)).toBeUndefined();
+    expect(promotedReplica([entry({ 'role-reported': 'master', flags: 'slave,disconnected' })], master)).toBeUndefined();
+    expect(promotedReplica([entry({ 'role-reported': 'master', 'info-refresh': String(Date.now()) })], master)).toBeUndefined();
+    // Just after a failover, the new master itself may still be listed among its own replicas: not another one.
+    expect(promotedReplica([entry({ ip: '10.0.0.1', 'role-reported': 'master' })], master)).toBeUndefined();
+    expect(promotedReplica('not a list', master)).toBeUndefined();
   });
 });
