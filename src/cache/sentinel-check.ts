@@ -128,9 +128,9 @@ export function healthyReplicas(reply: unknown): number {
 /**
  * The first of `SENTINEL REPLICAS`' entries that reports the master role in a recent INFO (up, connected):
  * a replica promoted while the Sentinel still names the old master (it stopped replicating from it at once,
- * and no longer counts among healthyReplicas, so the count alone missed it). An old master restarted after
- * a failover reports the master role too until the Sentinels turn it into a replica (seconds): a deletion
- * then is said to be on a master that may be failing over, a rerun's matter.
+ * and no longer counts among healthyReplicas, so the count alone missed it). Only one last seen replicating
+ * from `master` (host:port as the Sentinels name it) counts: where the replicas know the master by another
+ * name (hostnames), nothing is found, as before this check.
  */
 export function promotedReplica(reply: unknown, master: string): string | undefined {
   if (!Array.isArray(reply)) return undefined;
@@ -140,7 +140,11 @@ export function promotedReplica(reply: unknown, master: string): string | undefi
     // Just after a failover the Sentinel may still list the promoted server among the replicas of the
     // master it now is (it said so in CI: "a replica that reports itself a master", the master itself).
     if (at === master) continue;
-    if (f['role-reported'] === 'master' && !/\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '') && Number(f['info-refresh']) < FRESH_INFO_MS) return at;
+    // Promoted away from this master: last seen replicating from it (the Sentinel keeps the master a replica
+    // last reported). Not the old master of a failover just done, listed under the new one and still
+    // reporting the master role until the Sentinels turn it into a replica: it never replicated from it.
+    const from = `${f['master-host']}:${f['master-port']}`;
+    if (f['role-reported'] === 'master' && from === master && !/\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '') && Number(f['info-refresh']) < FRESH_INFO_MS) return at;
   }
   return undefined;
 }

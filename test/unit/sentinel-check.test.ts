@@ -72,9 +72,12 @@ describe('Sentinel master check', () => {
     expect(healthyReplicas('not a list')).toBe(0);
   });
 
-  it('names a listed replica that reports itself a master lately (promoted), not one held down, disconnected or not polled for 20 s', () => {
-    const entry = (o: Record<string, string>) => Object.entries({ ip: '10.0.0.8', port: '6379', flags: 'slave', 'role-reported': 'slave', 'master-link-status': 'ok', 'info-refresh': '900', ...o }).flat();
+  it('names a listed replica last seen replicating from this master that reports itself a master lately (promoted); not one held down, disconnected, not polled for 20 s, or never a replica of it', () => {
+    const entry = (o: Record<string, string>) => Object.entries({ ip: '10.0.0.8', port: '6379', flags: 'slave', 'role-reported': 'slave', 'master-link-status': 'ok', 'master-host': '10.0.0.1', 'master-port': '6379', 'info-refresh': '900', ...o }).flat();
     const master = '10.0.0.1:6379';
+    // The old master of a failover just done, listed under the new one, still reporting the master role: it
+    // never replicated from this master (the Sentinel has no master for it yet).
+    expect(promotedReplica([entry({ ip: '10.0.0.7', 'role-reported': 'master', 'master-host': '?', 'master-port': '0' })], master)).toBeUndefined();
     expect(promotedReplica([entry({}), entry({ ip: '10.0.0.9', 'role-reported': 'master' })], master)).toBe('10.0.0.9:6379');
     expect(promotedReplica([entry({})], master)).toBeUndefined();
     expect(promotedReplica([entry({ 'role-reported': 'master', flags: 'slave,s_down' })], master)).toBeUndefined();
