@@ -76,6 +76,10 @@ export class BackendUnavailableError extends TenantctlError {
   readonly progress?: BatchProgress;
   /** The command's report of what it did before the failure (per tenant, say), when it has one. */
   readonly partial?: unknown;
+  /** The server answered and refused (the login, or the rights): a rerun is refused the same way. */
+  get refused(): boolean {
+    return this.reason === 'refused-login' || this.reason === 'no-permission';
+  }
   constructor(
     readonly backend: 'redis' | 'registry',
     message: string,

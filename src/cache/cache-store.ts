@@ -131,6 +131,15 @@ export async function unlinkIfUnchangedOn(store: CacheStore, entries: Array<{ ke
 }
 
 /**
+ * Answers given for some entries of a list (those at `positions`, in order) placed onto `base`, the
+ * answers for all of them (a missing one, from a failure's partial answers, null: unknown).
+ */
+export function placeAnswers(base: Array<number | null>, positions: number[], answers: ArrayLike<number | null>): Array<number | null> {
+  positions.forEach((at, j) => (base[at] = answers[j] ?? null));
+  return base;
+}
+
+/**
  * The GET-then-UNLINK way (not atomic: a narrower window, not none): given what each key holds `now`,
  * UNLINKs those still holding their value; 1 or 0 per entry, in order. A failure midway carries its
  * answers in `partial` per entry too (null where unknown; it had them per key UNLINKed, which a caller
@@ -142,11 +151,7 @@ export async function unlinkStillHolding(
   unlink: (keys: string[]) => Promise<number[]>,
 ): Promise<number[]> {
   const same = entries.flatMap((e, i) => (now[i] === e.value ? [i] : []));
-  const perEntry = (answers: ArrayLike<number | null>): Array<number | null> => {
-    const out: Array<number | null> = entries.map(() => 0);
-    same.forEach((at, j) => (out[at] = answers[j] ?? null));
-    return out;
-  };
+  const perEntry = (answers: ArrayLike<number | null>) => placeAnswers(entries.map(() => 0), same, answers);
   try {
     return perEntry(await unlink(same.map((i) => entries[i].key))) as number[];
   } catch (err) {

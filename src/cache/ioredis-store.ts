@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { BackendUnavailableError, PartialFailureError, describeError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
-import { unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
+import { placeAnswers, unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { failedOverError, isNamedMaster, plainAddress, promotedError, SentinelWatch, sentinelShare, unreplicatedError } from './sentinel-check.js';
@@ -310,13 +310,14 @@ class IoredisStore implements CacheStore {
     const s = (this.client as Redis).stream;
     // The run id tells servers apart only where the Sentinels give a hostname (asked once, then).
     const peer = { address: s?.remoteAddress, port: s?.remotePort, runId: isIP(named.host) ? undefined : await this.serverRunId() };
-    if (!isNamedMaster(named, peer)) throw failedOverError(this.spec.sentinelMaster!, `${plainAddress(peer.address)}:${peer.port}`, named);
+    const at = `${plainAddress(peer.address)}:${peer.port}`;
+    if (!isNamedMaster(named, peer)) throw failedOverError(this.spec.sentinelMaster!, at, named);
     // Still named, yet a failover may be under way: the promoted replica stops replicating from this server at
     // once, while the Sentinels name it the master for a while more (a review: invalidate said "deleted 5", the
     // new master still held them). Fewer replicas attached here than the Sentinels saw replicating: the
     // deletions may not last. (Not WAIT: a former master just attached, still syncing, would fail it falsely.)
-    if (named.promoted) throw promotedError(this.spec.sentinelMaster!, `${plainAddress(peer.address)}:${peer.port}`, named.promoted);
-    if (named.replicas) await this.confirmReplicas(`${plainAddress(peer.address)}:${peer.port}`, named.replicas);
+    if (named.promoted) throw promotedError(this.spec.sentinelMaster!, at, named.promoted);
+    if (named.replicas) await this.confirmReplicas(at, named.replicas);
   }
 
   /** The replicas attached to this server (INFO replication) against the Sentinels' count; a user without +info is not checked. */
@@ -426,11 +427,7 @@ class IoredisStore implements CacheStore {
       const rest = batch.flatMap((_, i) => (scripted[i] == null ? [i] : []));
       const entriesLeft = rest.map((i) => batch[i]);
       // Per entry of the batch, after the earlier batches' answers (a failure's too: null where unknown).
-      const merged = (answers: ArrayLike<number | null>) => {
-        const all = batch.map((_, i) => scripted[i] ?? null);
-        rest.forEach((at, j) => (all[at] = answers[j] ?? null));
-        return all;
-      };
+      const merged = (answers: ArrayLike<number | null>) => placeAnswers(batch.map((_, i) => scripted[i] ?? null), rest, answers);
       try {
         const now = await this.run(label, () =>
           this.mode === 'cluster' ? Promise.all(entriesLeft.map((e) => node.get(e.key).catch(wrongTypeIsNull))) : node.mget(...entriesLeft.map((e) => e.key)),

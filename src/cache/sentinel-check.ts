@@ -121,9 +121,12 @@ export function healthyReplicas(reply: unknown): number {
   if (!Array.isArray(reply)) return 0;
   return reply.filter((r) => {
     const f = fields(r);
-    return !/\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '') && f['role-reported'] === 'slave' && f['master-link-status'] === 'ok' && Number(f['info-refresh']) < FRESH_INFO_MS;
+    return seenLately(f) && f['role-reported'] === 'slave' && f['master-link-status'] === 'ok';
   }).length;
 }
+
+/** A listed replica the Sentinel holds up and connected, whose INFO it read in the last 20 s. */
+const seenLately = (f: Record<string, string>) => !/\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '') && Number(f['info-refresh']) < FRESH_INFO_MS;
 
 /**
  * The first of `SENTINEL REPLICAS`' entries that reports the master role in a recent INFO (up, connected):
@@ -144,7 +147,7 @@ export function promotedReplica(reply: unknown, master: string): string | undefi
     // last reported). Not the old master of a failover just done, listed under the new one and still
     // reporting the master role until the Sentinels turn it into a replica: it never replicated from it.
     const from = `${f['master-host']}:${f['master-port']}`;
-    if (f['role-reported'] === 'master' && from === master && !/\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '') && Number(f['info-refresh']) < FRESH_INFO_MS) return at;
+    if (f['role-reported'] === 'master' && from === master && seenLately(f)) return at;
   }
   return undefined;
 }

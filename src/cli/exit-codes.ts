@@ -52,9 +52,8 @@ export function exitCodeFor(err: unknown): { code: number; message?: string } {
     return { code: err.exitCode, message: `${plural(err.progress.done, 'key')} deleted on a master that was failing over, so they may come back: ${describeError(err)}` };
   }
   if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.progress) {
-    // A rerun finishes what a lost or stalled server cut short; one refused for rights fails the same way again.
-    // Refused (rights, or the login): a rerun fails the same way, so no "run again".
-    const refused = err.reason === 'no-permission' || err.reason === 'refused-login';
+    // A rerun finishes what a lost or stalled server cut short; one refused (rights, or the login) fails the same way again.
+    const refused = err.refused;
     const next = refused ? `${hint(err)}` : '; run again to finish';
     // A call in flight when the server stalled or died may still have deleted keys after it: at least N.
     return { code: err.exitCode, message: `deleted ${refused ? '' : 'at least '}${plural(err.progress.done, 'key')} before Redis failed: ${describeError(err)}${next}` };

@@ -266,7 +266,6 @@ export class CacheAdmin {
   }
 
   /** Exact key counts per family across the whole keyspace, counted server-side (names never cross the wire). */
-  /** Keys per family. */
   async countFamilies(store: CacheStore, signal?: AbortSignal): Promise<Record<string, number>> {
     return (await this.countFamilyKeys(store, signal)).families;
   }

@@ -217,8 +217,7 @@ export class CacheVerifier {
       // A backend lost after --fix deleted entries: exit 4 with the report of what was done (before any deletion: exit 3).
       if (err instanceof BackendUnavailableError && report.summary.fixed > 0) {
         const what = err.backend === 'redis' ? 'Redis' : 'the registry';
-        // Refused (rights, or the login): a rerun is refused the same way.
-        const again = err.reason === 'no-permission' || err.reason === 'refused-login' ? '' : ' (run again to finish)';
+        const again = err.refused ? '' : ' (run again to finish)';
         throw new PartialFailureError(`deleting stale entries stopped when ${what} failed, after ${report.summary.fixed} stale or orphan entr${report.summary.fixed === 1 ? 'y was' : 'ies were'} deleted${again}: ${describeError(err)}`, {
           cause: err,
           partial: finish(),

@@ -353,8 +353,7 @@ export class Watcher {
     // Stopping (SIGINT/SIGTERM): a connect cut short by the stop is no news, nor is there a retry.
     if (this.options.signal.aborted) return;
     // A server that answered and refused (the login, or the rights) is not "unreachable": said as what it is.
-    const reason = err instanceof BackendUnavailableError ? err.reason : undefined;
-    const state = reason === 'refused-login' || reason === 'no-permission' ? 'connect refused' : 'unreachable';
+    const state = err instanceof BackendUnavailableError && err.refused ? 'connect refused' : 'unreachable';
     this.options.onNotice(`watch: ${what} ${state} (attempt ${b.attempt}): ${describeError(err)}; retrying in ${delay} ms`);
   }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { TenantFileError, describeError } from '../errors.js';
 import { shownPath } from '../shown-path.js';
 import { lineLocator, readYamlFile, withoutComment } from '../yaml/yaml-file.js';
+import { pythonFloat } from '../json/services-json.js';
 import { describeYaml11Difference, type Yaml11Difference } from '../yaml/yaml11.js';
 import { exposedSecrets, isSecretKey, MAY_EXPOSE, stripSecrets, type ExposedSecret, type StrippedSecret } from './secrets.js';
 import { isMap } from './plain-object.js';
@@ -370,7 +371,7 @@ function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11D
     if (l.kind === 'big-integer') out.push(`${where}: an integer past 2^53 is stored as ${l.stored} (digits lost: JSON numbers are doubles); quote it to keep it as written`);
     else if (l.kind === 'not-finite') out.push(`${where}: .inf / .nan have no JSON form and are stored as null; quote it, or use a large number`);
     // One not placed at a path: no warning (see parseTenantFile); --warm still refuses.
-    else if (l.path.length) out.push(`${where}: ${l.written} is stored as the integer ${l.stored}, where the services' YAML reader keeps a float (${l.stored}.0 in their JSON); write ${l.stored} if an integer is meant`);
+    else if (l.path.length) out.push(`${where}: ${l.written} is stored as the integer ${l.stored}, where the services' YAML reader keeps a float (${pythonFloat(Number(l.stored))} in their JSON); write ${l.stored} if an integer is meant`);
   }
   return out;
 }

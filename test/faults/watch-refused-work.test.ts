@@ -170,17 +170,23 @@ describe.runIf(TEST_DATABASE_URL)('watch: a reconciliation Redis refuses partway
     await drop?.();
   });
 
-  it('keeps running, backs off, and deletes the refused entry once the ACL allows it', async () => {
+  /** A Watcher in this process, on the project's registry, logged in to Redis as `watcher` with `password`; its notices kept. */
+  const watcherAs = async (password: string) => {
     const { Tenantctl } = await import('../../src/tenantctl.js');
     const { Watcher } = await import('../../src/services/watch.js');
     const { WatchMetrics } = await import('../../src/services/watch-metrics.js');
-    const t = new Tenantctl({ flags: { redisUrl: server.url.replace('redis://', 'redis://watcher:pw@'), tenantsDir: ws.tenantsDir, registry: url }, env: {}, cwd: ws.dir });
+    const t = new Tenantctl({ flags: { redisUrl: server.url.replace('redis://', `redis://watcher:${password}@`), tenantsDir: ws.tenantsDir, registry: url }, env: {}, cwd: ws.dir });
     const notices: string[] = [];
     const stop = new AbortController();
     const watcher = new Watcher(
       { url, registryTimeoutMs: 5000, redis: t.cache.spec!, keys: t.keys, source: t.source, env: {} },
       { signal: stop.signal, metrics: new WatchMetrics(), heartbeatMs: 200, reconnect: { initialMs: 50, maxMs: 400 }, batchSize: 1, onEvent: () => undefined, onNotice: (l) => notices.push(l) },
     );
+    return { t, notices, stop, watcher };
+  };
+
+  it('keeps running, backs off, and deletes the refused entry once the ACL allows it', async () => {
+    const { t, notices, stop, watcher } = await watcherAs('pw');
     let ended: unknown = 'running';
     const running = watcher.run().then(() => (ended = 'resolved'), (err) => (ended = err));
     try {
@@ -208,16 +214,7 @@ describe.runIf(TEST_DATABASE_URL)('watch: a reconciliation Redis refuses partway
   });
 
   it('a Redis that refuses the login: said as refused, not unreachable, and retried with backoff', async () => {
-    const { Tenantctl } = await import('../../src/tenantctl.js');
-    const { Watcher } = await import('../../src/services/watch.js');
-    const { WatchMetrics } = await import('../../src/services/watch-metrics.js');
-    const t = new Tenantctl({ flags: { redisUrl: server.url.replace('redis://', 'redis://watcher:wrong@'), tenantsDir: ws.tenantsDir, registry: url }, env: {}, cwd: ws.dir });
-    const notices: string[] = [];
-    const stop = new AbortController();
-    const watcher = new Watcher(
-      { url, registryTimeoutMs: 5000, redis: t.cache.spec!, keys: t.keys, source: t.source, env: {} },
-      { signal: stop.signal, metrics: new WatchMetrics(), heartbeatMs: 200, reconnect: { initialMs: 50, maxMs: 400 }, batchSize: 1, onEvent: () => undefined, onNotice: (l) => notices.push(l) },
-    );
+    const { t, notices, stop, watcher } = await watcherAs('wrong');
     const running = watcher.run();
     try {
       expect(await waitUntil(() => notices.filter((l) => /^watch: Redis connect refused \(attempt \d+\): .*refused the login: WRONGPASS.*; retrying in \d+ ms$/.test(l)).length >= 2, 15_000), notices.join('\n')).toBe(true);

@@ -27,6 +27,33 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     ws.cleanup();
   });
 
+  /**
+   * The store, its first getTenant holding back what it read until `release()` (a slow registry);
+   * `firstRead` settles once that read is made.
+   */
+  const slowFirstRead = () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let readOnce!: () => void;
+    const firstRead = new Promise<void>((r) => (readOnce = r));
+    let first = true;
+    const slow = new Proxy(store, {
+      get: (target, prop, receiver) =>
+        prop === 'getTenant'
+          ? async (tid: string) => {
+              const row = await target.getTenant(tid);
+              if (first) {
+                first = false;
+                readOnce();
+                await gate;
+              }
+              return row;
+            }
+          : Reflect.get(target, prop, receiver),
+    });
+    return { slow, firstRead, release };
+  };
+
   const secretTenant = (id: string) =>
     tenantYaml(id, 'Secretive', `email:\n  primary: a@b.c\n  smtp:\n    host: "\${SMTP_HOST:-smtp.example}"\n    password: "\${${id.toUpperCase()}_PW}"\ninfrastructure:\n  openai: { api_key: sk-literal-123, model: m }\n`);
 
@@ -116,26 +143,8 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
   it('a get that begins after a read of its tenant is under way does not share that read: a row replaced meanwhile is answered new (it got the old one)', async () => {
     const id = uniq('fresh');
     await store.db.query(`INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ($1, 'V1', 'database', '{}')`, [id]);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let readOnce!: () => void;
-    const firstRead = new Promise<void>((r) => (readOnce = r));
-    let first = true;
     // The first read returns what it read only once the gate opens (a slow registry), after the row changed.
-    const slow = new Proxy(store, {
-      get: (target, prop, receiver) =>
-        prop === 'getTenant'
-          ? async (tid: string) => {
-              const row = await target.getTenant(tid);
-              if (first) {
-                first = false;
-                readOnce();
-                await gate;
-              }
-              return row;
-            }
-          : Reflect.get(target, prop, receiver),
-    });
+    const { slow, firstRead, release } = slowFirstRead();
     const s = wireServices({ redisUrl: sharedRedisUrl(), registry: async () => slow, tenantsDir: ws.tenantsDir, env: {} });
     try {
       const a = s.tenants.get(id);
@@ -157,26 +166,8 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
   it('a shared read takes the tenant file as it is when the read begins, not as the call that set it up saw it', async () => {
     const id = uniq('yamlfresh');
     ws.writeTenant(id, tenantYaml(id, 'File V1'));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let readOnce!: () => void;
-    const firstRead = new Promise<void>((r) => (readOnce = r));
-    let first = true;
     // The registry (no row for this tenant) answers the first read only once the gate opens.
-    const slow = new Proxy(store, {
-      get: (target, prop, receiver) =>
-        prop === 'getTenant'
-          ? async (tid: string) => {
-              const row = await target.getTenant(tid);
-              if (first) {
-                first = false;
-                readOnce();
-                await gate;
-              }
-              return row;
-            }
-          : Reflect.get(target, prop, receiver),
-    });
+    const { slow, firstRead, release } = slowFirstRead();
     const s = wireServices({ redisUrl: sharedRedisUrl(), registry: async () => slow, tenantsDir: ws.tenantsDir, env: {}, populate: 'none' });
     try {
       const a = s.tenants.get(id);

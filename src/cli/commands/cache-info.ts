@@ -6,7 +6,7 @@ import { bar, gauge, humanBytes, plural } from '../charts.js';
 import type { Output } from '../output.js';
 import { own, styled, type Styled } from '../styled.js';
 import { BackendUnavailableError, describeError } from '../../errors.js';
-import { movingSlotsWarning } from '../moving-slots.js';
+import { warnMovingSlots } from '../moving-slots.js';
 
 const BAR = 20;
 
@@ -95,8 +95,7 @@ export function register(program: Command): void {
               { by: opts.by ?? 'tenant', tenant: opts.tenant, top: opts.top, signal: ctx.signal },
             );
             // On stderr in every format (a textfile collector's too).
-            const moved = movingSlotsWarning(p.moving_slots, 'profiling');
-            if (moved) ctx.out.warn(moved);
+            warnMovingSlots(ctx.out, p.moving_slots, 'profiling');
             return p;
           };
           if (ctx.out.format === 'prometheus') {
@@ -123,8 +122,7 @@ export function register(program: Command): void {
         const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl, ctx.signal);
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
         if (!info.available && info.error) ctx.out.warn(`warning: ${asClause(info.error)}; reporting Redis as unavailable`);
-        const moved = movingSlotsWarning(info.moving_slots, 'counting');
-        if (moved) ctx.out.warn(moved);
+        warnMovingSlots(ctx.out, info.moving_slots, 'counting');
         if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
         return { data: info, render: (out) => render(out, info) };
       }),

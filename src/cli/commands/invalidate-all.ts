@@ -7,7 +7,7 @@ import { progressLine } from '../progress.js';
 import { stackedBar } from '../charts.js';
 import { own } from '../styled.js';
 import { showControls } from '../../redact.js';
-import { movingSlotsWarning } from '../moving-slots.js';
+import { warnMovingSlots } from '../moving-slots.js';
 
 /** Asks on the terminal; anything but y/yes is a no; Ctrl-C there deletes nothing and exits 130. */
 async function confirm(question: string): Promise<boolean> {
@@ -58,8 +58,7 @@ export function register(program: Command): void {
         if (!opts.dryRun && !opts.yes) {
           const plan = await ctx.admin.invalidateAll({ dryRun: true, families: opts.family, signal: ctx.signal });
           // Before the prompt: the count it shows is the approximate one (the deletion looks at those slots again).
-          const moved = movingSlotsWarning(plan.moving, 'counting', 'the count below may be off by them');
-          if (moved) ctx.out.warn(moved);
+          warnMovingSlots(ctx.out, plan.moving, 'counting', 'the count below may be off by them');
           const what = opts.family ? `the ${opts.family.join(', ')} famil${opts.family.length > 1 ? 'ies' : 'y'}` : 'the tool\'s key families';
           const upTo = opts.maxKeys && opts.maxKeys < plan.total ? ` (at most ${opts.maxKeys})` : '';
           if (!(await confirm(`Delete ${plan.total}${upTo} keys of ${what} on ${ctx.cache.target}? [y/N] `))) {
@@ -83,8 +82,7 @@ export function register(program: Command): void {
           });
           progress.done();
           // On stderr whatever the format (it was said with the table only: -o json had the slots and no word).
-          const moved = movingSlotsWarning(result.moving, opts.dryRun ? 'counting' : 'deleting');
-          if (moved) ctx.out.warn(moved);
+          warnMovingSlots(ctx.out, result.moving, opts.dryRun ? 'counting' : 'deleting');
           const data = opts.dryRun && opts.maxKeys !== undefined ? { ...result, at_most: Math.min(result.total, opts.maxKeys) } : result;
           return { data, render: (out) => render(out, result, opts.maxKeys), counts: { deleted: opts.dryRun ? 0 : result.total, scanned: result.scanned } };
         } catch (err) {
