@@ -104,13 +104,14 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
     disconnectTimeout: DISCONNECT_TIMEOUT_MS,
     username: spec.username,
     password: spec.password,
-    db: spec.db,
+    // No \`db\`: ioredis SELECTs it in its handshake and, when the server refuses (no such database, an ACL
+    // user without +select), only emits 'error' and goes on in database 0. connect() SELECTs it instead.
     ...(tls ? { tls } : {}),
   } as RedisOptions;
 
   let client: Redis | Cluster;
   if (spec.topology === 'cluster') {
-    const { retryStrategy: _r, enableOfflineQueue: _q, db: _db, ...redisOptions } = base;
+    const { retryStrategy: _r, enableOfflineQueue: _q, ...redisOptions } = base;
     client = new IOCluster(spec.nodes, {
       lazyConnect: true,
       // The cluster's offline queue is needed for its slot refresh (ioredis#581);
@@ -215,6 +216,13 @@ function reasonOf(err: unknown): BackendReason {
   return 'failed';
 }
 
+/** The server refused the SELECT of the URL's database: an answer, not an unreachable server. */
+class DatabaseRefused extends Error {
+  constructor(override readonly cause: unknown) {
+    super(describeError(cause));
+  }
+}
+
 class IoredisStore implements CacheStore {
   readonly target: string;
   readonly mode: CacheStore['mode'];
@@ -259,6 +267,7 @@ class IoredisStore implements CacheStore {
           await this.client.connect();
           await this.client.ping();
           if (this.sentinels) await this.refuseReplica();
+          await this.selectDatabase();
         })(),
         this.timeoutMs + DEADLINE_MARGIN_MS,
         // Said after "Redis at <target> is unreachable: ", which names the server already.
@@ -266,22 +275,40 @@ class IoredisStore implements CacheStore {
         { shownMs: this.timeoutMs },
       );
     } catch (err) {
+      if (err instanceof DatabaseRefused) {
+        this.close();
+        const said = describeError(err.cause);
+        throw new BackendUnavailableError('redis', `Redis at ${this.target} refused database ${this.spec.db}: ${said}`, { cause: err.cause, reason: reasonOf(err.cause) });
+      }
       // ioredis reports "Connection is closed." here; the cause (ECONNREFUSED,
       // a TLS error) came through the error event.
       const cause = this.lastError ?? err;
       this.close();
-      const reason = err instanceof BackendUnavailableError ? err.reason : reasonOf(cause);
+      // A Cluster whose seeds failed says "Failed to refresh slots cache." and keeps the node's answer aside.
+      const last = (cause as { lastNodeError?: unknown })?.lastNodeError;
+      const answer = last instanceof Error ? last : cause;
+      const reason = err instanceof BackendUnavailableError ? err.reason : reasonOf(answer);
       // The reply parser's "Unknown RESP type 60 "<". Please report this." means the port speaks something else.
       const foreign = /Unknown RESP type/.test(describeError(cause));
       const said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : connectFailure(cause, this.spec);
       // A server that answered and refused the credentials is no network problem: said as what it is.
-      const refused = /^(NOAUTH|WRONGPASS)\b/.test(describeError(cause));
+      const refused = /^(NOAUTH|WRONGPASS)\b/.test(describeError(answer));
       const notCluster = /cluster support disabled/i.test(said);
       throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : notCluster ? 'is not a Cluster' : 'is unreachable'}: ${said}`, {
         cause: foreign ? undefined : cause,
-        reason: reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
+        // A server that is not a Cluster answered: no retry makes it one.
+        reason: notCluster ? 'failed' : reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
       });
     }
+  }
+
+  /** The URL's database, SELECTed here so that a refusal fails the connect (see the options). Database 0 needs none. */
+  private async selectDatabase(): Promise<void> {
+    const db = this.spec.db;
+    if (!db || this.spec.topology === 'cluster') return;
+    await (this.client as Redis).select(db).catch((err: unknown) => {
+      throw new DatabaseRefused(err);
+    });
   }
 
   /**

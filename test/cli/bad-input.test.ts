@@ -64,6 +64,19 @@ describe('bad input', () => {
     }
   });
 
+  it('a Redis URL naming a database the server does not have is exit 3 with nothing deleted (ioredis had gone on in database 0)', async () => {
+    const key = `tenant_config:${good}`;
+    await own.client.set(key, '{}');
+    for (const args of [['invalidate', good], ['invalidate-all', '--yes'], ['test-redis']]) {
+      const r = await runCli(args, { cwd: ws.dir, env: { REDIS_URL: `${own.server.url}/99` } });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(3);
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(/refused database 99: ERR DB index is out of range/);
+      expect(await own.client.exists(key)).toBe(1);
+    }
+    await own.client.del(key);
+  });
+
   it('set-subscription: "none" clears the device limit and the demo expiry', async () => {
     const set = await runCli(['set-subscription', good, '--device-limit', '7', '--demo-expires', '2031-01-01T00:00:00Z', '--json'], { cwd: ws.dir, env: env() });
     expect(set.code).toBe(0);

@@ -157,6 +157,27 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     conn.close();
   });
 
+  it('a database the server does not have (or the user may not SELECT) fails the connect: nothing runs in database 0 instead', async () => {
+    // ioredis sends the SELECT of its `db` option in its handshake and, when it fails, only emits 'error' and
+    // goes on in database 0: an operator's invalidate of /99 deleted database 0's keys (a review).
+    await server.command('SET', 'db0-key', 'x');
+    const r = await timed(() => open(`redis://127.0.0.1:${server.port}/99`));
+    expect(r.error).toBeInstanceOf(BackendUnavailableError);
+    expect(r.error).toMatchObject({ reason: 'failed', message: expect.stringMatching(/refused database 99: ERR DB index is out of range/) });
+    await server.command('ACL', 'SETUSER', 'noselect', 'on', '>pw', '~*', '+@all', '-select');
+    const denied = await timed(() => open(`redis://noselect:pw@127.0.0.1:${server.port}/2`));
+    expect(denied.error).toMatchObject({ reason: 'no-permission', message: expect.stringMatching(/refused database 2: NOPERM/) });
+    // Database 0 needs no SELECT: that user still connects to it.
+    const zero = await open(`redis://noselect:pw@127.0.0.1:${server.port}/0`);
+    expect(await zero.get('db0-key')).toBe('x');
+    zero.close();
+    // A database the server has is the one worked on.
+    const three = await open(`redis://127.0.0.1:${server.port}/3`);
+    expect(await three.get('db0-key')).toBeNull();
+    three.close();
+    await server.command('DEL', 'db0-key');
+  });
+
   it('an ACL user without +info connects (no ready check) and authenticates from the URL', async () => {
     await server.command('ACL', 'SETUSER', 'limited', 'on', '>pw', '~*', '+get', '+set', '+ping', '+del', '+unlink', '+scan', '-info');
     const conn = await open(`redis://limited:pw@127.0.0.1:${server.port}`);

@@ -349,6 +349,27 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     }
   });
 
+  it('a login the masters refuse is refused-login, and a server not in Cluster mode "is not a Cluster" (both were "unreachable": ioredis keeps the answer in lastNodeError)', async () => {
+    const masters = client.nodes('master');
+    for (const m of masters) await m.call('ACL', 'SETUSER', 'clusterlogin', 'on', '>pw', '~*', '&*', '+@all');
+    try {
+      const spec = { ...parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 2000 })!, username: 'clusterlogin', password: 'wrong' };
+      const wrong = await openIoredisStore(spec).catch((e: unknown) => e);
+      expect(wrong).toBeInstanceOf(BackendUnavailableError);
+      expect(wrong).toMatchObject({ reason: 'refused-login', message: expect.stringMatching(/refused the login: .*WRONGPASS/) });
+      expect((wrong as BackendUnavailableError).refused).toBe(true);
+    } finally {
+      for (const m of masters) await m.call('ACL', 'DELUSER', 'clusterlogin');
+    }
+    const plain = await startRedis();
+    try {
+      const notCluster = await openIoredisStore(parseRedisSpec({ cluster: { value: `127.0.0.1:${plain.port}`, where: 'test' }, timeoutMs: 2000 })!).catch((e: unknown) => e);
+      expect(notCluster).toMatchObject({ reason: 'failed', message: expect.stringMatching(/is not a Cluster/) });
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('unreachable seeds: exit 3 within the timeout', async () => {
     const r = await runCli(['test-redis', '--redis-cluster', '127.0.0.1:1', '--redis-timeout', '500']);
     expect(r.code).toBe(3);
