@@ -123,7 +123,7 @@ export class Tenantctl {
     if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
     if (!this.registryPromise) {
-      const opening = this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs }));
+      const opening = this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs, env: this.env }));
       this.registryPromise = opening;
       this.forgetOnFailure(opening);
     }
@@ -203,6 +203,7 @@ export class Tenantctl {
         openRegistry(this.config.registry, {
           mode: 'write',
           timeoutMs: this.config.registryTimeoutMs,
+          env: this.env,
           onCreate: (dir) => this.progress(`creating the embedded registry in ${dir} (first run: a few seconds)`),
         }),
       );

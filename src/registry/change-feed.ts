@@ -3,6 +3,7 @@ import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { CHANGE_CHANNEL, WATCHED_TABLES, watchTriggerStatus, type WatchTriggerStatus } from './watch-triggers.js';
 import { loadPg } from './load-pg.js';
+import { pgSettings } from './pg-settings.js';
 import { registryUnreachable } from './postgres-store.js';
 
 /**
@@ -63,6 +64,8 @@ export interface ChangeFeedOptions {
   onIgnored?: (why: string) => void;
   /** The connection is gone (once); every later call fails. */
   onLost: (err: unknown) => void;
+  /** Where the URL's missing parts (user, password, PGSSLMODE...) come from. @default process.env */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -101,7 +104,7 @@ export async function openChangeFeed(url: string, options: ChangeFeedOptions): P
   const pg = loadPg();
   const description = `postgres ${maskUrl(url)}`;
   const client = new pg.Client({
-    connectionString: url,
+    ...pgSettings(url, options.env ?? process.env),
     connectionTimeoutMillis: options.timeoutMs,
     statement_timeout: options.timeoutMs,
     lock_timeout: options.timeoutMs,

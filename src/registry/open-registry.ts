@@ -14,6 +14,8 @@ export interface OpenRegistryOptions {
   timeoutMs?: number;
   /** Told when an embedded registry is being created (its initdb takes seconds). */
   onCreate?: (dir: string) => void;
+  /** Where a PostgreSQL URL's missing parts (user, password, PGSSLMODE...) come from. @default process.env */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Opens the registry a spec names, loading only that backend's library. */
@@ -29,7 +31,7 @@ export async function openRegistry(spec: RegistrySpec, options: OpenRegistryOpti
       store = await (await import('./pglite-store.js')).openPgliteStore(undefined, { timeoutMs });
       break;
     case 'postgres':
-      store = await (await import('./postgres-store.js')).openPostgresStore(spec.url, timeoutMs);
+      store = await (await import('./postgres-store.js')).openPostgresStore(spec.url, timeoutMs, options.env);
       break;
     case 'supabase':
       store = await (await import('./supabase-store.js')).SupabaseRegistryStore.open(spec.url, spec.key, timeoutMs);

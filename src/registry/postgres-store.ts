@@ -2,6 +2,7 @@ import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { loadPg } from './load-pg.js';
+import { pgSettings } from './pg-settings.js';
 
 /** @default registry timeout, ms (DESIGN.md: connect, lock, statement). */
 export const DEFAULT_REGISTRY_TIMEOUT_MS = 5000;
@@ -16,8 +17,11 @@ export function registryUnreachable(description: string, err: unknown, timeoutMs
   const refused = code === '28P01' || code === '28000';
   // insufficient_privilege at the connect: logged in, but the role may not CONNECT to this database.
   const denied = code === '42501';
-  const what = refused ? 'refused the login' : denied ? 'refused the connection' : 'is unreachable';
-  return new BackendUnavailableError('registry', `registry (${description}) ${what}: ${said}`, { cause: err, reason: refused ? 'refused-login' : denied ? 'no-permission' : 'unreachable' });
+  // invalid_catalog_name: the server answered that the URL's database does not exist.
+  const noDatabase = code === '3D000';
+  const what = refused ? 'refused the login' : denied ? 'refused the connection' : noDatabase ? 'has no such database' : 'is unreachable';
+  const reason = refused ? 'refused-login' : denied ? 'no-permission' : noDatabase ? 'failed' : 'unreachable';
+  return new BackendUnavailableError('registry', `registry (${description}) ${what}: ${said}`, { cause: err, reason });
 }
 
 /** SQLSTATEs of a session the server ended: admin_shutdown, crash_shutdown, cannot_connect_now. */
@@ -30,10 +34,11 @@ const SESSION_ENDED = new Set(['57P01', '57P02', '57P03']);
  * included) and every statement, so a tool never queues behind a service's
  * long transaction for longer than that, and never makes others queue behind it.
  */
-export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS): Promise<SqlRegistryStore> {
+export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS, env: NodeJS.ProcessEnv = process.env): Promise<SqlRegistryStore> {
   const pg = loadPg();
   const client = new pg.Client({
-    connectionString: url,
+    // What the URL leaves out (user, password, SSL mode...) from env, as libpq takes it from the environment.
+    ...pgSettings(url, env),
     connectionTimeoutMillis: timeoutMs,
     statement_timeout: timeoutMs,
     lock_timeout: timeoutMs,

@@ -44,10 +44,10 @@ export function watchableUrl(spec: RegistrySpec): string {
 }
 
 /** Creates the change triggers (after making tenantctl's schema current, as every writer does); idempotent. */
-export async function installWatch(url: string, timeoutMs: number): Promise<TriggerChange> {
+export async function installWatch(url: string, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<TriggerChange> {
   const { openPostgresStore } = await import('../registry/postgres-store.js');
   const { installWatchTriggers } = await import('../registry/watch-triggers.js');
-  const store = await openPostgresStore(url, timeoutMs);
+  const store = await openPostgresStore(url, timeoutMs, env);
   try {
     await store.ensureSchema();
     return await installWatchTriggers(store);
@@ -57,10 +57,10 @@ export async function installWatch(url: string, timeoutMs: number): Promise<Trig
 }
 
 /** Drops the change triggers and their function; nothing else. */
-export async function uninstallWatch(url: string, timeoutMs: number): Promise<TriggerChange> {
+export async function uninstallWatch(url: string, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<TriggerChange> {
   const { openPostgresStore } = await import('../registry/postgres-store.js');
   const { uninstallWatchTriggers } = await import('../registry/watch-triggers.js');
-  const store = await openPostgresStore(url, timeoutMs);
+  const store = await openPostgresStore(url, timeoutMs, env);
   try {
     return await uninstallWatchTriggers(store);
   } finally {
@@ -273,6 +273,7 @@ export class Watcher {
     try {
       const feed = await openChangeFeed(this.deps.url, {
         timeoutMs: this.deps.registryTimeoutMs,
+        env: this.deps.env,
         onChange: (c) => this.enqueue(c, 'notify'),
         onIgnored: (why) => {
           this.metrics.ignored++;

@@ -99,4 +99,27 @@ describe.runIf(TEST_DATABASE_URL)('the library recovers by itself', () => {
       await t.close();
     }
   });
+  it('the env it is given, not the process\'s: PG* variables of process.env do not reach the registry connection (a review: PGOPTIONS made the registry look empty)', async () => {
+    const saved = { PGOPTIONS: process.env.PGOPTIONS, PGSSLMODE: process.env.PGSSLMODE, PGDATABASE: process.env.PGDATABASE };
+    const u = new URL(db.url);
+    const dbName = u.pathname.slice(1);
+    u.pathname = '/';
+    // The URL names no database: it comes from the env given (as libpq takes PGDATABASE).
+    const env = { DATABASE_URL: u.toString(), PGDATABASE: dbName };
+    Object.assign(process.env, { PGOPTIONS: '-c search_path=nowhere', PGSSLMODE: 'require', PGDATABASE: 'tenantctl_no_such_db' });
+    const warnings: string[] = [];
+    const t = new Tenantctl({ cwd: ws.dir, env, warn: (w) => warnings.push(w) });
+    try {
+      const read = await t.tenants.get(id, { noCache: true });
+      expect(read.source, warnings.join('\n')).toBe('database');
+      expect(read.config).toMatchObject({ client: { name: 'From Registry' } });
+      expect(warnings).toEqual([]);
+    } finally {
+      await t.close();
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
 });

@@ -380,6 +380,14 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
     expect(describeError(err)).not.toContain('secret-pw');
   });
 
+  it('a database the server does not have: "has no such database", reason failed (not "unreachable": the server answered 3D000)', async () => {
+    const u = new URL(TEST_DATABASE_URL!);
+    u.pathname = '/tenantctl_no_such_database';
+    const err = await openPostgresStore(u.toString(), 2000).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: 'failed' });
+    expect(describeError(err)).toMatch(/has no such database: database "tenantctl_no_such_database" does not exist/);
+  });
+
   it('a role that may not CONNECT to the database: "refused the connection", reason no-permission (not "unreachable")', async () => {
     const db = await freshPostgresDatabase();
     const role = `tenantctl_noconnect_${process.pid}`;

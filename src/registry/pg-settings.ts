@@ -1,0 +1,54 @@
+import os from 'node:os';
+import { createRequire } from 'node:module';
+
+type ParseConnectionString = (url: string) => Record<string, unknown>;
+
+/**
+ * node-postgres's connection settings for a URL, where whatever the URL
+ * leaves out comes from `env`. pg itself fills it in from process.env
+ * (PGUSER, PGPASSWORD, PGDATABASE, PGHOST, PGPORT, PGSSLMODE, PGOPTIONS,
+ * PGCLIENT_ENCODING, ~/.pgpass): a library given an environment of its own
+ * connected as the process's said (a review: PGOPTIONS='-c search_path=nowhere'
+ * made the registry look empty, and every read fell back to YAML).
+ * Given process.env itself (the CLI), pg's own reading is kept, ~/.pgpass included;
+ * given another env, a password comes from the URL or env.PGPASSWORD only.
+ */
+export function pgSettings(url: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  if (env === process.env) return { connectionString: url };
+  // pg's own parser (its dependency), so the URL means exactly what it means to pg.
+  const parse = createRequire(import.meta.url)('pg-connection-string').parse as ParseConnectionString;
+  const p = parse(url);
+  // The parser gives '' for a part the URL lacks; pg would then read the process's PG* variable.
+  const given = (key: string, variable: string) => (p[key] ? p[key] : env[variable] || undefined);
+  const user = (given('user', 'PGUSER') as string | undefined) ?? env.USER ?? os.userInfo().username;
+  const password = given('password', 'PGPASSWORD') as string | undefined;
+  return {
+    ...p,
+    user,
+    // A function, never empty: an empty password makes pg read PGPASSWORD and ~/.pgpass of the process.
+    password: () => password,
+    host: given('host', 'PGHOST') ?? 'localhost',
+    port: Number(given('port', 'PGPORT') ?? 5432),
+    database: given('database', 'PGDATABASE') ?? user,
+    ssl: p.ssl !== undefined ? p.ssl : sslFromMode(env.PGSSLMODE),
+    // pg reads PGOPTIONS for an empty value; a blank one is no option to the server.
+    options: given('options', 'PGOPTIONS') ?? ' ',
+    client_encoding: 'UTF8',
+    sslnegotiation: given('sslnegotiation', 'PGSSLNEGOTIATION') ?? 'postgres',
+  };
+}
+
+/** PGSSLMODE as pg reads it (connection-parameters.js). */
+function sslFromMode(mode: string | undefined): boolean | { rejectUnauthorized: false } {
+  switch (mode) {
+    case 'prefer':
+    case 'require':
+    case 'verify-ca':
+    case 'verify-full':
+      return true;
+    case 'no-verify':
+      return { rejectUnauthorized: false };
+    default:
+      return false;
+  }
+}
