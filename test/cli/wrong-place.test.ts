@@ -50,6 +50,15 @@ describe('run from the wrong directory, or given the wrong path', () => {
     expect(typo.stderr).toMatch(new RegExp(`^warning: tenant ${a}x is in neither the registry nor YAML \\(a typo\\?\\)$`, 'm'));
   });
 
+  it('invalidate --pending with no registry here says so: nothing owed, and where it looked (it printed nothing at all, as if the owed invalidations were done)', async () => {
+    const r = await runCli(['--redis-url', url, 'invalidate', '--pending'], { cwd: nowhere });
+    expect(r.code, r.stderr).toBe(0);
+    // Piped, a summary goes to stderr (stdout holds rows only).
+    expect(r.stderr).toMatch(/^nothing owed by earlier writes$/m);
+    expect(r.stderr).toMatch(/^note: no embedded registry at .*\.tenantctl\/registry: no invalidation can be owed there$/m);
+    expect(existsSync(path.join(nowhere, '.tenantctl'))).toBe(false);
+  });
+
   it('get-config from a directory with no project: exit 1 that says there was nothing to look in', async () => {
     const r = await runCli(['get-config', 'acme'], { cwd: nowhere });
     expect(r.code, r.stderr).toBe(1);
