@@ -68,6 +68,14 @@ export class Output {
     return this.format === 'wide';
   }
 
+  /**
+   * Views as tab-separated rows under a header line: `plain`, and `-o wide` piped (every column, but rows a
+   * script can cut: it drew a box into the pipe). `-o table` asked for by name keeps its box.
+   */
+  get rows(): boolean {
+    return this.format === 'plain' || (this.format === 'wide' && !this.stdout.isTTY);
+  }
+
   /** True when pictures (bars, gauges) belong in the output: a view on a terminal. */
   get pictures(): boolean {
     return (this.format === 'table' || this.format === 'wide') && !!this.stdout.isTTY;
@@ -99,7 +107,7 @@ export class Output {
    * the tab-separated rows alone.
    */
   summary(text: string): void {
-    if (this.format === 'plain') this.stderr.write(`${showControls(text)}\n`);
+    if (this.rows) this.stderr.write(`${showControls(text)}\n`);
     else this.line(text);
   }
 
@@ -115,7 +123,7 @@ export class Output {
   table(head: string[], rows: Cell[][], options: { wideOnly?: number[] } = {}): void {
     const keep = (_: unknown, i: number) => this.wide || !options.wideOnly?.includes(i);
     const h = head.filter(keep).map((x) => showControls(x));
-    if (this.format === 'plain') {
+    if (this.rows) {
       const cell = (x: Cell) => (x instanceof Styled ? x.text.replace(SGR, '').replace(/[\t\r\n]+/g, ' ') : shown(x));
       this.line(new Styled(h.join('\t')));
       for (const r of rows) this.line(new Styled(r.filter(keep).map(cell).join('\t')));

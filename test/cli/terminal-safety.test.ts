@@ -48,6 +48,11 @@ describe('control characters in tenant data', () => {
     // Piped: a header and one tab-separated row of five columns per tenant.
     const piped = await runCli(['list-tenants'], { cwd: ws.dir });
     expect(piped.stdout.split('\n').filter(Boolean).map((l) => l.split('\t').length)).toEqual([5, 5, 5]);
+    // -o wide piped: every column, as rows too (it drew a box into the pipe); -o table asked for by name keeps its box.
+    const wide = await runCli(['list-tenants', '-o', 'wide'], { cwd: ws.dir });
+    expect(wide.stdout.split('\n').filter(Boolean).map((l) => l.split('\t').length)).toEqual([5, 5, 5]);
+    expect(wide.stdout).not.toMatch(/[│┌─]/);
+    expect((await runCli(['list-tenants', '-o', 'table'], { cwd: ws.dir })).stdout).toMatch(/[│┌─]/);
     const json = await runCli(['list-tenants', '--json'], { cwd: ws.dir });
     const names = Object.fromEntries((JSON.parse(json.stdout) as Array<{ id: string; name: string }>).map((t) => [t.id, t.name]));
     expect(names.weird).toBe('We \x1b[31mRED\x1b[0m \x1b]0;pwned\x07 end\rX \x1b]52;c;Y2xpcA==\x07');

@@ -32,7 +32,7 @@ function render(out: Output, info: CacheInfo) {
   out.table(['field', 'value'], rows);
   const families = Object.entries(info.families ?? {});
   // Piped, every family is a row of its own (a script reads zeros too); on a terminal, the empty ones are one line.
-  const shown = out.wide || out.format === 'plain' ? families : families.filter(([, n]) => n > 0);
+  const shown = out.wide || out.rows ? families : families.filter(([, n]) => n > 0);
   const tool = info.tool_keys || 1;
   const share = (n: number) => `${out.pictures ? `${bar(n / tool, BAR)} ` : ''}${Math.round((n / tool) * 100)}%`;
   const body: Array<Array<string | number>> = shown.map(([f, n]) => [f, n, share(n)]);
@@ -45,14 +45,14 @@ function render(out: Output, info: CacheInfo) {
 const asClause = (text: string) => text.replace(/\.\s*$/, '');
 
 /** The TTL spread's cells; keys with no TTL (a leak) are marked with `!`, except piped (a number there). */
-const ttlCells = (out: Output, s: KeyStats) => [s.ttl_under_minute, s.ttl_under_hour, s.ttl_later, s.no_ttl && out.format !== 'plain' ? `${s.no_ttl} !` : s.no_ttl];
+const ttlCells = (out: Output, s: KeyStats) => [s.ttl_under_minute, s.ttl_under_hour, s.ttl_later, s.no_ttl && !out.rows ? `${s.no_ttl} !` : s.no_ttl];
 
 /** Where the memory goes: a family table and the top tenants, bars on a terminal, leaks (no TTL) marked. */
 function renderProfile(out: Output, p: CacheProfile) {
   const total = p.total.bytes || 1;
   const share = (bytes: number) => `${out.pictures ? `${bar(bytes / total, 12)} ` : ''}${Math.round((bytes / total) * 100)}%`;
   // Piped, every family is a row (zeros too), as plain cache-info lists them.
-  const families = out.wide || out.format === 'plain' ? p.families : p.families.filter((f) => f.keys > 0);
+  const families = out.wide || out.rows ? p.families : p.families.filter((f) => f.keys > 0);
   out.table(
     ['family', 'keys', 'memory', 'share', '<1m', '<1h', 'later', 'no TTL'],
     families.map((f) => [f.family, f.keys, humanBytes(f.bytes), share(f.bytes), ...ttlCells(out, f)]),

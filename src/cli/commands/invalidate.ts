@@ -15,7 +15,7 @@ function renderOwed(out: Output, owed: PendingInvalidation[]) {
 }
 
 function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owed?: DrainResult) {
-  if (dryRun && out.format === 'plain') {
+  if (dryRun && out.rows) {
     // Piped, a dry run is the keys themselves, one row each (for xargs, wc -l); the counts go to stderr.
     out.table(['tenant', 'key'], results.flatMap((r) => (r.keys ?? []).map((k) => [r.tenant, k])));
     for (const r of results) out.summary(`${r.tenant}: would delete ${r.total}`);
