@@ -14,6 +14,8 @@ export {
   type KeyFamily, type KeyOwner,
 } from './keys/key-families.js';
 export { Cache, type Attempt, type OpenStore } from './cache/cache.js';
+// Thrown by Cache.writeJson for a value the services would write as other bytes (nothing is written).
+export { NotServicesJson, servicesJson } from './json/services-json.js';
 export type { CacheStore, SweepRequest, SweepResult, SweepAction, SweepBatch } from './cache/cache-store.js';
 export { parseRedisSpec, type RedisSpec, type RedisSettings } from './cache/redis-spec.js';
 export { openIoredisStore } from './cache/ioredis-store.js';

@@ -108,6 +108,7 @@ export class Tenantctl {
       outbox: this.outbox,
       parseCache: () => ParseCache.open(this.config.tenantsDir, this.env),
       contentHashes: () => ContentHashCache.open(this.env),
+      warn,
     });
     this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn });
     this.subscriptions = new SubscriptionService({ registry: writableRegistry, readRegistry: registry, permissions: this.permissions, outbox: this.outbox, now: options.now, warn });
@@ -204,7 +205,8 @@ export class Tenantctl {
           mode: 'write',
           timeoutMs: this.config.registryTimeoutMs,
           env: this.env,
-          onCreate: (dir) => this.progress(`creating the embedded registry in ${dir} (first run: a few seconds)`),
+          // Said piped too: from the wrong directory, a script's run would otherwise make a new registry unseen.
+          onCreate: (dir) => this.warn(`note: creating the embedded registry in ${dir} (first run: a few seconds)`),
         }),
       );
       this.registryPromise = store;

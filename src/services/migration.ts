@@ -107,6 +107,8 @@ export class Migration {
       parseCache?: () => ParseCache;
       /** Content hashes of registry rows kept between runs (a rerun's plan hashes no unchanged row). */
       contentHashes?: () => ContentHashMemo & { save(): void };
+      /** Notes on stderr (a dry run planned against a registry that does not exist yet). */
+      warn?: (message: string) => void;
     },
   ) {}
 
@@ -241,8 +243,10 @@ export class Migration {
     try {
       return await this.deps.registry();
     } catch (err) {
-      if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return EMPTY_REGISTRY_READS;
-      throw err;
+      if (!(err instanceof BackendUnavailableError) || err.reason !== 'not-configured') throw err;
+      // Said: run from the wrong directory, the plan of "all create" is against a registry the run would create.
+      this.deps.warn?.(`note: ${describeError(err)}: planned against an empty one, which the run would create`);
+      return EMPTY_REGISTRY_READS;
     }
   }
 

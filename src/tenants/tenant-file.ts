@@ -74,7 +74,7 @@ export const directoryBase = (dir: string): string => path.join(dir, '_').slice(
 
 /** Every file a (valid) tenant id has under `base`, in layout order: more than one is ambiguous. One stat per layout. */
 export function tenantFiles(base: string, id: string): string[] {
-  return LAYOUTS.map((layout) => base + id + layout).filter((f) => statOrNone(f)?.isFile());
+  return LAYOUTS.map((layout) => base + id + layout).filter((f) => isFileLike(statOrNone(f)));
 }
 
 /**
@@ -87,9 +87,18 @@ export function locateTenantFile(base: string, id: string): { file: string; stam
     const candidate = base + id + layout;
     const st = statOrNone(candidate);
     // ctime and inode too: an edit that keeps the mtime (cp -p, a restore) still changes the stamp.
-    if (st?.isFile()) return { file: candidate, stamp: `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` };
+    if (st && isFileLike(st)) return { file: candidate, stamp: `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` };
   }
   return undefined;
+}
+
+/**
+ * Where a tenant file is: a regular file, or anything else there that is not a directory (a FIFO, a
+ * socket, a device), which reading then reports as not a regular file. A FIFO named acme.yaml was
+ * skipped without a word, and `acme` said to have no file.
+ */
+export function isFileLike(st: { isFile(): boolean; isDirectory(): boolean } | undefined): boolean {
+  return !!st && (st.isFile() || !st.isDirectory());
 }
 
 /** Where the values that fill the registry's text columns are read from (registry-mapping.ts). */

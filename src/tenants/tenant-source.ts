@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
 import type { ParseCache, ParsedEntry } from './parse-cache.js';
-import { directoryBase, fromParsedEntry, locateTenantFile, parseTenantFile, statOrNone, tenantFiles, toParsedEntry, type TenantDocument } from './tenant-file.js';
+import { directoryBase, fromParsedEntry, isFileLike, locateTenantFile, parseTenantFile, statOrNone, tenantFiles, toParsedEntry, type TenantDocument } from './tenant-file.js';
 
 export type { StrippedSecretAt, TenantDocument } from './tenant-file.js';
 
@@ -160,7 +160,7 @@ export class YamlTenantSource {
       const dangling = !target && /\.ya?ml$/s.test(entry.name);
       if (dangling) target = { isFile: () => true, isDirectory: () => false };
       if (!target) continue;
-      if (target.isFile()) {
+      if (isFileLike(target)) {
         // `s`: a name holding a line break is an invalid id, reported (it was skipped without a word).
         const m = /^(.+)\.ya?ml$/s.exec(entry.name);
         if (m) out.push({ id: m[1], file: path.join(this.dir, entry.name), ...(dangling && { dangling: true }) });

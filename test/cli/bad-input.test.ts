@@ -64,6 +64,23 @@ describe('bad input', () => {
     }
   });
 
+  it('a FIFO laid out as a tenant file is an error item and a read error, not skipped ("no file") without a word', async () => {
+    const fifoWs = workspace({ [good]: tenantYaml(good, 'Good') }, { registry: false });
+    try {
+      execFileSync('mkfifo', [path.join(fifoWs.tenantsDir, 'piped.yaml')]);
+      const plan = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: fifoWs.dir, env: env(), timeoutMs: 15_000 });
+      expect(plan.code, plan.stderr).toBe(4);
+      expect(JSON.parse(plan.stdout).items).toContainEqual(expect.objectContaining({ id: 'piped', action: 'error', reason: expect.stringMatching(/not a regular file/) }));
+      const get = await runCli(['get-config', 'piped'], { cwd: fifoWs.dir, env: env(), timeoutMs: 15_000 });
+      expect(get.code, get.stderr).toBe(2);
+      expect(get.stderr).toMatch(/piped\.yaml: cannot read: .*not a regular file/);
+      const doctor = await runCli(['doctor', '--json'], { cwd: fifoWs.dir, env: env(), timeoutMs: 15_000 });
+      expect(doctor.stdout).toMatch(/not a regular file/);
+    } finally {
+      fifoWs.cleanup();
+    }
+  });
+
   it('a Redis URL naming a database the server does not have is exit 3 with nothing deleted (ioredis had gone on in database 0)', async () => {
     const key = `tenant_config:${good}`;
     await own.client.set(key, '{}');

@@ -26,6 +26,21 @@ describe('the library, imported by its package name as an application would', ()
     expect(JSON.parse(stdout)).toEqual({ source: 'yaml', pw: 'pw', key: 'dashboard_kpis:x:days:30', usage: true });
   });
 
+  it('a value the services would write as other bytes: Cache.writeJson throws NotServicesJson, exported, and writes nothing', async () => {
+    const script = `
+      import { Tenantctl, NotServicesJson } from 'tenantctl';
+      const t = new Tenantctl({ cwd: process.argv[1], env: { REDIS_URL: process.argv[2] } });
+      try {
+        const key = 'tenantctl-lib-notjson:' + process.argv[3];
+        const caught = await t.cache.writeJson(key, { a: 2 ** 60 }, 60).then(() => 'written', (e) => (e instanceof NotServicesJson ? e.describe() : String(e)));
+        console.log(JSON.stringify({ caught, left: (await t.cache.readJson(key)) ?? null }));
+      } finally {
+        await t.close();
+      }`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, ws.dir, sharedRedisUrl(), id], { cwd: ROOT, timeout: 20_000 });
+    expect(JSON.parse(stdout)).toEqual({ caught: expect.stringMatching(/^a: the integer .* \(past 2\^53\)$/), left: null });
+  });
+
   it('close() during a read: the read does not open the registry afterwards, later calls reject (UsageError "closed"), and the process exits by itself', async () => {
     const script = `
       import { Tenantctl, UsageError } from 'tenantctl';

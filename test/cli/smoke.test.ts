@@ -30,7 +30,25 @@ describe('the CLI end to end on the embedded registry', () => {
     expect(JSON.parse(second.stdout)).toMatchObject({ source: 'cache', config: { _meta: { source: 'cache', origin: 'database' } } });
   });
 
-  it('on a terminal, the first write says it is creating the embedded registry (initdb: seconds of silence before); later runs and pipes do not', async () => {
+  it('piped too, the first write says it is creating the embedded registry, and a dry run that there is none yet (run from the wrong directory, a script made a new registry unseen)', async () => {
+    const id = uniq('piped');
+    const fresh = workspace({ [id]: tenantYaml(id, 'Piped Co') }, { registry: false });
+    try {
+      const where = path.join(fresh.dir, '.tenantctl', 'registry');
+      const plan = await runCli(['migrate-yaml', '--dry-run'], { cwd: fresh.dir });
+      expect(plan.code, plan.stderr).toBe(0);
+      expect(plan.stderr).toContain(`note: no embedded registry at ${where}: planned against an empty one, which the run would create`);
+      const first = await runCli(['migrate-yaml'], { cwd: fresh.dir });
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stderr).toContain(`note: creating the embedded registry in ${where} (first run: a few seconds)`);
+      const again = await runCli(['migrate-yaml'], { cwd: fresh.dir });
+      expect(again.stderr).not.toContain('embedded registry');
+    } finally {
+      fresh.cleanup();
+    }
+  });
+
+  it('on a terminal, the first write says it is creating the embedded registry (initdb: seconds of silence before); later runs do not', async () => {
     const first1 = uniq('first');
     const fresh = workspace({ [first1]: tenantYaml(first1, 'First Co') }, { registry: false });
     try {
