@@ -79,8 +79,28 @@ export class SubscriptionService {
     try {
       return await this.deps.readRegistry();
     } catch (err) {
-      if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return null;
+      if (err instanceof BackendUnavailableError && err.reason === 'not-configured') {
+        this.absence = describeError(err);
+        return null;
+      }
       throw err;
+    }
+  }
+
+  /** Why the registry as it stands is none ("no embedded registry at ..."), once asItStands found none. */
+  private absence: string | undefined;
+
+  /**
+   * The checks made on a registry that does not exist: their refusal names where it was looked for (run from
+   * the wrong directory, "has no subscription yet" or "no tiers" sent an operator looking in the wrong place).
+   */
+  private async onNone<T>(standing: Registry | null | undefined, check: () => T | Promise<T>): Promise<T> {
+    try {
+      return await check();
+    } catch (err) {
+      if (standing !== null || !this.absence || !(err instanceof UsageError || err instanceof NotFoundError)) throw err;
+      const said = `${err.message} (${this.absence})`;
+      throw err instanceof UsageError ? new UsageError(said, { reason: err.reason, cause: err }) : new NotFoundError(said, { reason: err.reason, cause: err });
     }
   }
 
@@ -97,8 +117,10 @@ export class SubscriptionService {
     }
     // First on the registry as it stands (a database without tenantctl's tables has no tiers), then as written to.
     const standing = await this.asItStands();
-    if (standing === null && change.tier === undefined) throw needsTier(business);
-    if (standing !== undefined && change.tier !== undefined) checkTier(standing ? await standing.getCatalogue() : NO_CATALOGUE, change.tier);
+    await this.onNone(standing, async () => {
+      if (standing === null && change.tier === undefined) throw needsTier(business);
+      if (standing !== undefined && change.tier !== undefined) checkTier(standing ? await standing.getCatalogue() : NO_CATALOGUE, change.tier);
+    });
     const registry = await this.deps.registry();
     if (change.tier !== undefined) checkTier(await registry.getCatalogue(), change.tier);
     const current = await registry.getSubscription(business);
@@ -125,7 +147,7 @@ export class SubscriptionService {
     // from tiers.yaml since, and the override would still grant it, with no way to clear it but SQL.
     const held = async (r: Registry | null | undefined) => action === 'clear' && !!r && Object.hasOwn((await r.getSubscription(business))?.overrides ?? {}, feature);
     const clearsHeld = await held(standing);
-    if (standing !== undefined && !clearsHeld) checkFeature(standing ? await standing.getCatalogue() : NO_CATALOGUE, feature);
+    if (standing !== undefined && !clearsHeld) await this.onNone(standing, async () => checkFeature(standing ? await standing.getCatalogue() : NO_CATALOGUE, feature));
     const registry = await this.deps.registry();
     if (!clearsHeld && !(await held(registry))) checkFeature(await registry.getCatalogue(), feature);
     const current = await registry.getSubscription(business);
@@ -140,7 +162,10 @@ export class SubscriptionService {
   /** Status back to `active`; an expired demo expiry is cleared. */
   async reactivate(business: string): Promise<ChangeResult> {
     parseId(business, 'business');
-    if ((await this.asItStands()) === null) throw new NotFoundError(`business ${business} has no subscription`);
+    const standing = await this.asItStands();
+    await this.onNone(standing, () => {
+      if (standing === null) throw new NotFoundError(`business ${business} has no subscription`);
+    });
     const registry = await this.deps.registry();
     const current = await registry.getSubscription(business);
     if (!current) throw new NotFoundError(`business ${business} has no subscription`);

@@ -198,9 +198,12 @@ describe('bad input', () => {
         const r = await runCli(args, { cwd: bare.dir });
         expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
         expectOneLineError(r);
+        // Where it looked is said (run from the wrong directory, "no tiers" sent the operator to tiers.yaml).
+        expect(r.stderr).toContain(`(no embedded registry at ${path.join(bare.dir, '.tenantctl', 'registry')})`);
       }
       const gone = await runCli(['reactivate', 'acme'], { cwd: bare.dir });
       expect(gone.code).toBe(1);
+      expect(gone.stderr).toContain('(no embedded registry at');
       expect(existsSync(path.join(bare.dir, '.tenantctl'))).toBe(false);
     } finally {
       bare.cleanup();
