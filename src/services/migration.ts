@@ -182,7 +182,9 @@ export class Migration {
       await this.warnOfStrandedSubscriptions(registry, items, catalogue, !!options.dryRun);
       if (listing && !batches.stopReason()) report.migratedWithoutFile = await this.migratedWithoutFile(registry, listing);
       report.counts = countActions(items);
-      throwIfAborted(options.signal, () => ({ done: batches.done }), 'migrate-yaml', report);
+      // A dry run writes nothing: what it got done is the items it planned (it said "stopped after 0 done").
+      const planned = () => items.filter((i) => i.action !== 'error').length;
+      throwIfAborted(options.signal, () => ({ done: options.dryRun ? planned() : batches.done }), options.dryRun ? 'the migration plan' : 'migrate-yaml', report);
       return report;
     } finally {
       // A batch still in flight (reading a file failed unexpectedly meanwhile) ends before the lock is let go.

@@ -348,8 +348,18 @@ describe('migrate-yaml --dry-run and signals', () => {
       expect(end.code, end.stderr).toBe(130);
       const report = JSON.parse(end.stdout) as { dryRun: boolean; items: Array<{ action: string; reason?: string }> };
       expect(report.dryRun).toBe(true);
-      expect(report.items.some((i) => i.action === 'create')).toBe(true);
+      const planned = report.items.filter((i) => i.action === 'create').length;
+      expect(planned).toBeGreaterThan(0);
       expect(report.items.some((i) => /interrupted by SIGINT/.test(i.reason ?? ''))).toBe(true);
+      // What it got done is the items it planned (it said "stopped after 0 done").
+      expect(end.stderr).toContain(`interrupted by SIGINT: the migration plan stopped after ${planned} done`);
+      // As a table: the items not reached are counted apart from bad files (it read "4000 error").
+      const table = startCli(['migrate-yaml', '--dry-run'], { cwd: ws.dir, env: { XDG_CACHE_HOME: path.join(ws.dir, 'xdg2') } });
+      await new Promise((r) => setTimeout(r, 700));
+      table.child.kill('SIGINT');
+      const shown = await table.done;
+      expect(shown.code, shown.stderr).toBe(130);
+      expect(shown.stderr).toMatch(/^plan: \d+ create, 0 update, 0 unchanged, 0 conflict, 0 skip, \d+ error \(all not planned: stopped\)$/m);
     } finally {
       ws.cleanup();
     }
