@@ -519,6 +519,13 @@ class IoredisStore implements CacheStore {
       const label = `${what} (${batch.length} keys)`;
       // One node holds every key: one script call per batch (see EACH_KEY_LUA), unless scripting is refused.
       const node = this.client as Redis;
+      // Reads are one MGET (nil for a key of another type, as the script answers): a script is a write to
+      // the server, which holds it during CLIENT PAUSE WRITE (a failover under way), so verify's reads
+      // stalled past the deadline where plain reads go on.
+      if (this.mode !== 'cluster' && what === 'GET') {
+        out.push(...(await this.run(label, () => node.mget(...(batch as string[])))));
+        continue;
+      }
       if (this.mode !== 'cluster' && EACH_KEY_COMMANDS.has(what) && !this.noScript.has(node)) {
         try {
           out.push(...(await this.run(label, () => this.eachKey(node, what, batch))));

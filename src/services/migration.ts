@@ -176,7 +176,7 @@ export class Migration {
       await batches.settled();
       if (!options.dryRun) {
         // The invalidations owed for what was written, even when stopped midway.
-        this.recordInvalidation(report, await this.drainAfterWrites(registry as Registry, items));
+        this.recordInvalidation(report, await this.drainAfterWrites(registry as Registry, items, options.signal));
         await this.invalidateUnconfirmed(batches.unconfirmed, options.signal);
       }
       await this.warnOfStrandedSubscriptions(registry, items, catalogue, !!options.dryRun);
@@ -419,7 +419,7 @@ export class Migration {
    * rows they are for: the report still says what was written, and the next
    * run does them.
    */
-  private async drainAfterWrites(registry: Registry, items: MigrationItem[]): Promise<DrainResult> {
+  private async drainAfterWrites(registry: Registry, items: MigrationItem[], signal?: AbortSignal): Promise<DrainResult> {
     try {
       return await this.deps.outbox.drain(registry);
     } catch (err) {
@@ -429,17 +429,24 @@ export class Migration {
       // error. Lost only now (everything unchanged), it is still the run's failure.
       if (written === 0 && items.some((i) => i.failure === 'backend')) return { status: 'done', done: 0, pending: 0 };
       if (written === 0) throw err;
+      if (!this.deps.outbox.cacheConfigured) return { status: 'not-configured', done: 0, pending: written };
+      // The registry failed, Redis may well not have: what this run wrote is known here, so its cache goes
+      // now, as the unconfirmed batch's does (a review: batches committed before PostgreSQL dropped were left
+      // stale with Redis healthy, and deletions done before the outbox could be cleared were reported not done).
+      // Their outbox entries stay: the next write command does them again, which costs a cache miss.
+      if (await this.deps.outbox.invalidateUnconfirmed(owedFor(items.filter((i) => i.written)), { signal })) {
+        this.deps.warn?.(`warning: the registry failed after the writes (${describeError(err)}): the cache of the ${written} written item(s) was invalidated without it; the record of those invalidations it keeps is cleared by the next write command`);
+        return { status: 'done', done: written, pending: 0 };
+      }
       // Owed at least for what this run wrote (the outbox may hold more).
-      return this.deps.outbox.cacheConfigured ? { status: 'failed', done: 0, pending: written, error: err } : { status: 'not-configured', done: 0, pending: written };
+      return { status: 'failed', done: 0, pending: written, error: err };
     }
   }
 
   /** The batch in flight when the registry failed may be in (a lost COMMIT acknowledgement): its cache goes anyway. */
   private async invalidateUnconfirmed(items: MigrationItem[], signal?: AbortSignal): Promise<void> {
     if (!items.length) return;
-    const of = (kind: MigrationItem['kind']) => items.filter((i) => i.kind === kind).map((i) => i.id);
-    const owed = invalidationsFor({ tenants: of('tenant'), subscriptions: of('subscription'), catalogue: of('catalogue').length > 0 });
-    if (await this.deps.outbox.invalidateUnconfirmed(owed, { signal })) for (const i of items) i.reason = `${i.reason} (its cache invalidated in case it was)`;
+    if (await this.deps.outbox.invalidateUnconfirmed(owedFor(items), { signal })) for (const i of items) i.reason = `${i.reason} (its cache invalidated in case it was)`;
   }
 
   /** Marks written items with whether their invalidation is done; a Redis failure is said once, with the count left owed. */
@@ -453,6 +460,12 @@ export class Migration {
 
 /** What subscriptions are checked against: the catalogue, or why there is none (tiers.yaml is invalid). */
 type CatalogueForChecks = { catalogue: Catalogue; error?: undefined } | { catalogue?: undefined; error: string };
+
+/** The invalidations the writes of these items owe (as the registry records them in its outbox). */
+function owedFor(items: MigrationItem[]) {
+  const of = (kind: MigrationItem['kind']) => items.filter((i) => i.kind === kind).map((i) => i.id);
+  return invalidationsFor({ tenants: of('tenant'), subscriptions: of('subscription'), catalogue: of('catalogue').length > 0 });
+}
 
 const markBad = (item: MigrationItem, reason: string): MigrationItem => Object.assign(item, { action: 'error' as const, reason, failure: 'bad-input' as const });
 

@@ -99,6 +99,11 @@ export interface VerifySummary {
   fixed: number;
   /** Named tenants' keys that were not cached (only when tenants were named). */
   not_cached: number;
+  /**
+   * Only when Redis failed during a fix: entries whose deletion was sent and never answered (a stall past
+   * the deadline, a connection lost): they may be deleted. Not in `fixed`.
+   */
+  in_doubt?: number;
   ms: number;
 }
 
@@ -215,10 +220,13 @@ export class CacheVerifier {
         throw new InterruptedError(err.signal, `interrupted by ${err.signal}: verify stopped after ${report.summary.checked} entries checked`, { done: report.summary.checked }, finish());
       }
       // A backend lost after --fix deleted entries: exit 4 with the report of what was done (before any deletion: exit 3).
-      if (err instanceof BackendUnavailableError && report.summary.fixed > 0) {
+      const doubt = report.summary.in_doubt ?? 0;
+      if (err instanceof BackendUnavailableError && (report.summary.fixed > 0 || doubt > 0)) {
         const what = err.backend === 'redis' ? 'Redis' : 'the registry';
         const again = err.refused ? '' : ' (run again to finish)';
-        throw new PartialFailureError(`deleting stale entries stopped when ${what} failed, after ${report.summary.fixed} stale or orphan entr${report.summary.fixed === 1 ? 'y was' : 'ies were'} deleted${again}: ${describeError(err)}`, {
+        const fixed = `${report.summary.fixed} stale or orphan entr${report.summary.fixed === 1 ? 'y was' : 'ies were'} deleted`;
+        const maybe = doubt ? `, and ${doubt} more may have been (Redis did not answer while deleting them)` : '';
+        throw new PartialFailureError(`deleting stale entries stopped when ${what} failed, after ${fixed}${maybe}${again}: ${describeError(err)}`, {
           cause: err,
           partial: finish(),
         });
@@ -351,12 +359,17 @@ export class CacheVerifier {
         // A master lost midway (a Cluster): the entries the live ones deleted are in the report and the count,
         // so the failure is "stopped after N deleted" (exit 4), not "before any deletion" (exit 3, N lost).
         const done = err instanceof BackendUnavailableError && Array.isArray(err.partial) ? (err.partial as Array<number | null>) : [];
+        // No answer at all (a stall past the deadline, a connection lost once the call was sent): the server may
+        // have run it. Counted apart, so the failure is not "before any deletion" (a review: 500 were deleted).
+        const unanswered = err instanceof BackendUnavailableError && !err.refused ? wrong.filter((_, i) => done[i] === undefined || done[i] === null) : [];
+        if (unanswered.length) report.summary.in_doubt = (report.summary.in_doubt ?? 0) + unanswered.length;
         wrong.forEach((e, i) => {
           if (!done[i]) return;
           e.fixed = true;
           report.summary.fixed++;
           this.record(report, e, options);
         });
+        for (const e of unanswered) this.record(report, e, options);
         throw err;
       }
       // A value that is not UTF-8 was read with U+FFFD in place of its bytes, so it never equals what the

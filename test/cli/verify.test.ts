@@ -157,6 +157,27 @@ describe('tenantctl verify', () => {
       await sql("UPDATE tenants SET status = 'active', tenant_config = jsonb_set(tenant_config, '{branding,color}', '\"blue\"') WHERE id = ANY($1::text[])", [[a, c]]);
     });
 
+    it('Redis stalls while --fix deletes (writes paused past the deadline): exit 4, the entries said maybe deleted, not exit 3 "before any deletion"', async () => {
+      const ghosts = [uniq('ghost'), uniq('ghost')];
+      for (const g of ghosts) await own.client.set(`tenant_config:${g}`, '{"client":{"id":"g"}}');
+      // Reads go on; the compare-and-delete waits on the server, past the command's deadline, then runs.
+      await own.client.call('CLIENT', 'PAUSE', '20000', 'WRITE');
+      let r;
+      try {
+        r = await cli(['verify', '--fix', ...ghosts, '--redis-timeout', '400', '--json']);
+      } finally {
+        await own.client.call('CLIENT', 'UNPAUSE');
+      }
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toMatch(/after 0 stale or orphan entries were deleted, and 2 more may have been \(Redis did not answer while deleting them\)/);
+      expect(JSON.parse(r.stdout).summary).toMatchObject({ fixed: 0, in_doubt: 2, orphan: 2 });
+      // (Here they were not: the server drops a paused call whose client has gone.) A rerun finishes.
+      const again = await cli(['verify', '--fix', ...ghosts]);
+      expect(again.code, again.stderr).toBe(1);
+      expect(again.stderr).toMatch(/2 orphan cache entries found \(2 deleted\)/);
+      expect(await own.client.exists(...ghosts.map((g) => `tenant_config:${g}`))).toBe(0);
+    });
+
     it('named tenants: only their entries', async () => {
       await warm();
       await sql("UPDATE tenants SET name = 'Beta 2' WHERE id = $1", [b]);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, freshPostgresDatabase, runCli, runCliOnTerminal, TEST_DATABASE_URL, workspace, type CliRun } from '../helpers/setup.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startRedis, useOwnRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -276,7 +276,9 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL lost during migrate-yaml (through 
     for (const id of ids) writeFileSync(path.join(dir, `${id}.yaml`), `client:\n  id: ${id}\n  name: Tenant ${id} ${version}\nmarker: ${version}\n`);
   };
 
-  it('exit 4: the batches before are written and said; the report names every tenant (written, not written, not read); a rerun finishes', async () => {
+  const redis = useOwnRedis();
+
+  it('exit 4: the batches before are written and said, their cache invalidated; the report names every tenant (written, not written, not read); a rerun finishes', async () => {
     const { default: pg } = await import('pg');
     const db = await freshPostgresDatabase();
     const target = new URL(db.url);
@@ -290,11 +292,15 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL lost during migrate-yaml (through 
       expect(first.code, first.stderr).toBe(0);
 
       writeTenants(ws.tenantsDir, 'v2');
+      // The services' cache of every tenant (v1): what the run writes must not stay cached, Redis being up.
+      const cached = redis.client.pipeline();
+      for (const id of ids) cached.set(`tenant_config:${id}`, '{"v": 1}');
+      await cached.exec();
       await service.connect();
       await watcher.connect();
       await service.query('BEGIN');
       await service.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [HELD]);
-      const run = spawnCli(['migrate-yaml', '--json', '--registry-timeout', '20000'], { cwd: ws.dir, env: { DATABASE_URL: proxy.via(db.url) } });
+      const run = spawnCli(['migrate-yaml', '--json', '--registry-timeout', '20000'], { cwd: ws.dir, env: { DATABASE_URL: proxy.via(db.url), REDIS_URL: redis.server.url } });
       expect(await waitForLockWait(run, watcher), 'migrate-yaml ended before it reached the third batch').toBe(true);
       await proxy.cut();
       const r = await run.done;
@@ -302,10 +308,14 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL lost during migrate-yaml (through 
 
       expect(r.code, r.stderr).toBe(4);
       expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
-      const report = JSON.parse(r.stdout) as { items: Array<{ id: string; written?: boolean; reason?: string; failure?: string }> };
+      const report = JSON.parse(r.stdout) as { items: Array<{ id: string; written?: boolean; reason?: string; failure?: string; cacheInvalidated?: unknown }> };
       expect(report.items.map((i) => i.id)).toEqual(ids);
       const written = report.items.filter((i) => i.written).map((i) => i.id);
       expect(written).toEqual(ids.slice(0, 1000));
+      // Their cache went without the registry (it was left stale, said "not invalidated", Redis up all along).
+      expect(report.items.filter((i) => i.written && i.cacheInvalidated !== true)).toEqual([]);
+      expect(await redis.client.exists(...written.map((id) => `tenant_config:${id}`))).toBe(0);
+      expect(r.stderr).toMatch(/the cache of the 1000 written item\(s\) was invalidated without it/);
       // The held batch and the one read meanwhile: not written; the rest: never read. All say the registry's failure.
       const notWritten = report.items.filter((i) => i.reason?.startsWith('not written: '));
       expect(notWritten.map((i) => i.id)).toEqual(ids.slice(1000, 2000));
