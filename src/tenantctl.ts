@@ -16,6 +16,9 @@ import { InvalidationOutbox, type DrainResult } from './services/invalidation-ou
 import { BackendUnavailableError, UsageError, describeError } from './errors.js';
 
 import { REGISTRY_RETRY_MS } from './registry/registry-retry.js';
+import { findProjectRoot } from './config/project-root.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 
 export interface TenantctlOptions {
   /** Settings as flags would give them (highest precedence). */
@@ -109,6 +112,7 @@ export class Tenantctl {
       parseCache: () => ParseCache.open(this.config.tenantsDir, this.env),
       contentHashes: () => ContentHashCache.open(this.env),
       warn,
+      checkRegistryPlace: () => this.refuseStrayRegistry(),
     });
     this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn });
     this.subscriptions = new SubscriptionService({ registry: writableRegistry, readRegistry: registry, permissions: this.permissions, outbox: this.outbox, now: options.now, warn });
@@ -199,6 +203,7 @@ export class Tenantctl {
         await opened.ensureSchema();
         return opened;
       }
+      this.refuseStrayRegistry();
       const store = this.timed(
         'registry opened for writing',
         openRegistry(this.config.registry, {
@@ -223,6 +228,21 @@ export class Tenantctl {
    * outbox), best effort: never creates a registry, and a registry or Redis
    * failure is a warning here (the owed entries stay for the next try).
    */
+  /**
+   * A new embedded registry, made by default in the working directory's project, while the tenants directory
+   * is in another project (`--tenants-dir ../proj/tenants` run from elsewhere): that project's registry and
+   * settings are the ones meant, and a second, empty registry would be made here unseen (a fault review:
+   * "41 create", exit 0, the project's own registry untouched). A registry given explicitly is used as given.
+   */
+  private refuseStrayRegistry(): void {
+    const spec = this.config.registry;
+    if (spec.kind !== 'embedded' || this.config.settings.find((s) => s.key === 'registry')?.source !== 'default') return;
+    if (existsSync(path.join(spec.dir, 'PG_VERSION'))) return;
+    const owner = findProjectRoot(this.config.tenantsDir);
+    if (!owner.found || owner.dir === this.config.project.dir) return;
+    throw new UsageError(`the tenants directory ${this.config.tenantsDir} is in the project at ${owner.dir}, whose registry and settings are there: a new embedded registry would be made in ${spec.dir}`, { reason: 'other-project' });
+  }
+
   async drainOwedInvalidations(): Promise<DrainResult | undefined> {
     this.cache.connectSoon();
     try {

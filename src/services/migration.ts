@@ -109,6 +109,8 @@ export class Migration {
       contentHashes?: () => ContentHashMemo & { save(): void };
       /** Notes on stderr (a dry run planned against a registry that does not exist yet). */
       warn?: (message: string) => void;
+      /** Throws when the run would make a registry in the wrong place (a dry run is refused as the run would be). */
+      checkRegistryPlace?: () => void;
     },
   ) {}
 
@@ -121,6 +123,7 @@ export class Migration {
     if (!source.checkDir()) {
       throw new UsageError(`no tenants directory at ${source.dir}: nothing to migrate${options.dryRun ? '' : '; nothing was created'}`, { reason: 'no-tenants-dir' });
     }
+    this.deps.checkRegistryPlace?.();
     // Ids named on the command line are checked before anything is opened.
     const named = options.ids?.length ? [...new Set(options.ids.map((id) => parseId(id)))] : undefined;
     if (this.deps.parseCache) source.useParseCache(this.deps.parseCache());

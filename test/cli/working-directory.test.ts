@@ -222,6 +222,34 @@ describe('run from an unrelated empty directory', () => {
   }, 45_000);
 });
 
+describe('a tenants directory in another project, given from elsewhere', () => {
+  let cwd: string;
+  let other: Workspace;
+  beforeAll(() => {
+    cwd = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-elsewhere-'));
+    // A project of its own (marked by .tenantctl/): its registry and settings are there.
+    other = workspace({ acme: tenantYaml('acme', 'Acme') });
+  });
+  afterAll(() => {
+    rmSync(cwd, { recursive: true, force: true });
+    other.cleanup();
+  });
+
+  it('migrate-yaml (and its dry run) is exit 2 and makes no second, empty registry here (it did: "1 create", exit 0, unseen)', async () => {
+    for (const args of [['migrate-yaml'], ['migrate-yaml', '--dry-run']]) {
+      const r = await runCli(['--tenants-dir', other.tenantsDir, ...args], { cwd });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toContain(`the tenants directory ${other.tenantsDir} is in the project at ${other.dir}`);
+      expect(r.stderr).toMatch(/nothing was created \(run from that project, or give --registry\)$/m);
+      expect(readdirSync(cwd)).toEqual([]);
+    }
+    // Reads from here still work (they create nothing).
+    const get = await runCli(['--tenants-dir', other.tenantsDir, 'get-config', 'acme', '--json'], { cwd });
+    expect(get.code, get.stderr).toBe(0);
+  });
+});
+
 describe('a tenants directory given explicitly that does not exist', () => {
   let cwd: string;
   const missing = `/no/such/dir-${uniq('')}`;
