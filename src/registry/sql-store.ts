@@ -88,7 +88,7 @@ export class SqlRegistryStore implements Registry {
   }
 
   /** Wraps a registry call so any failure becomes BackendUnavailableError with a typed reason. */
-  async guard<T>(what: string, op: () => Promise<T>): Promise<T> {
+  async guard<T>(what: string, op: () => Promise<T>, whyWaited?: string): Promise<T> {
     try {
       return await op();
     } catch (err) {
@@ -98,7 +98,7 @@ export class SqlRegistryStore implements Registry {
       let detail = describeError(err);
       if (code === PG.lockNotAvailable || code === PG.queryCanceled) {
         reason = 'timeout';
-        detail = `waited ${this.timeoutMs} ms (the registry timeout): ${detail}`;
+        detail = `${whyWaited ? `${whyWaited}; ` : ''}waited ${this.timeoutMs} ms (the registry timeout): ${detail}`;
       } else if (code === PG.insufficientPrivilege) reason = 'no-permission';
       else if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) reason = 'unreachable';
       throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${detail}`, { cause: err, reason });
@@ -138,14 +138,15 @@ export class SqlRegistryStore implements Registry {
     if ((await this.schemaState()).current) return;
     // Only now any DDL, under a lock so two first runs never race (duplicate
     // key on CREATE TABLE IF NOT EXISTS), and bounded by lock_timeout.
-    await this.transaction('applying the schema (waiting for a lock on tenants while a long transaction, a service\'s say, holds one; nothing was changed)', async (tx) => {
+    // The lock's explanation only where a lock was waited for: a lost COMMIT said it too, with the schema made (a review).
+    await this.transaction('applying the schema', async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
       await tx.exec(schemaSql());
       await tx.query(
         "INSERT INTO tenantctl_meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         [String(SCHEMA_VERSION)],
       );
-    });
+    }, "waiting for a lock on tenants while a long transaction, a service's say, holds one; nothing was changed");
     this.schemaMissing = false;
   }
 
@@ -202,7 +203,7 @@ export class SqlRegistryStore implements Registry {
   }
 
   /** Runs statements in one transaction, holding the session (no other caller's statement runs inside it). */
-  async transaction<T>(what: string, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  async transaction<T>(what: string, work: (tx: SqlExecutor) => Promise<T>, whyWaited?: string): Promise<T> {
     // `tx` is the connection itself: every statement of the transaction goes through it, never through this.db
     // (held by the transaction, it would wait behind it forever).
     return this.guard(what, () =>
@@ -224,6 +225,7 @@ export class SqlRegistryStore implements Registry {
           throw err;
         }
       }),
+      whyWaited,
     );
   }
 
