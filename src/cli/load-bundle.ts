@@ -62,7 +62,9 @@ export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.Proc
   // The bundle's content hash (the build puts it in the launcher) names its cache: V8 checks a cache
   // against the source's length only, and size + mtime repeat where mtimes are normalised (Nix, images
   // built with SOURCE_DATE_EPOCH, rsync -a): a same-size upgrade would run the old bytecode.
-  const cacheFile = path.join(dir, `code-${kind}-${tag}-${contentHash ?? `${size}-${Math.trunc(mtimeMs)}`}.bin`);
+  // And the bundle's path: V8's cached code keeps the script name it was compiled under, so another
+  // checkout's cache (same bytes) made stack traces name that checkout's files (a review).
+  const cacheFile = path.join(dir, `code-${kind}-${tag}-${contentHash ?? `${size}-${Math.trunc(mtimeMs)}`}-${fnv1a(filename)}.bin`);
   // Only this user's own file (see readOwnCacheFile): its bytecode is run.
   const cachedData = readOwnCacheFile(cacheFile);
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename, cachedData });
@@ -92,4 +94,14 @@ export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.Proc
       }
     },
   };
+}
+
+/** FNV-1a of a string, 8 hex digits: a file name's short tag (no node:crypto at start-up). */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
 }

@@ -54,7 +54,7 @@ describe('the code cache of the CLI bundle', () => {
     const first = await run(['completion', 'zsh']);
     const [, file] = state(first.stderr);
     // code-<kind>-<V8 tag>-<content hash>.bin: a same-size bundle with the same mtime is another file.
-    expect(path.basename(file)).toMatch(/^code-command-completion-\d+-[0-9a-f]{16}\.bin$/);
+    expect(path.basename(file)).toMatch(/^code-command-completion-\d+-[0-9a-f]{16}-[0-9a-f]{8}\.bin$/);
     expect(state((await run(['completion', 'zsh'])).stderr)[0]).toBe('used');
     if (process.getuid?.() !== 0) return; // chown needs root
     const { chmodSync, chownSync } = await import('node:fs');
