@@ -61,7 +61,7 @@ export function register(program: Command): void {
           warnMovingSlots(ctx.out, plan.moving, 'counting', 'the count below may be off by them');
           const what = opts.family ? `the ${opts.family.join(', ')} famil${opts.family.length > 1 ? 'ies' : 'y'}` : 'the tool\'s key families';
           const upTo = opts.maxKeys && opts.maxKeys < plan.total ? ` (at most ${opts.maxKeys})` : '';
-          if (!(await confirm(`Delete ${plan.total}${upTo} keys of ${what} on ${ctx.cache.target}? [y/N] `))) {
+          if (!(await confirm(`Delete ${plan.total}${upTo} key${plan.total === 1 && !upTo ? '' : 's'} of ${what} on ${ctx.cache.target}? [y/N] `))) {
             throw new UsageError('not confirmed; nothing deleted');
           }
         }
