@@ -115,6 +115,10 @@ export class Migration {
   ) {}
 
   async run(options: MigrationOptions = {}): Promise<MigrationReport> {
+    return this.runOnce(options);
+  }
+
+  private async runOnce(options: MigrationOptions, pass: { planFirst?: boolean } = {}): Promise<MigrationReport> {
     // A tenants directory named explicitly that does not exist is a usage error, said before anything is created or locked.
     const { source } = this.deps;
     // The default one missing too: there is nothing to migrate, and opening the registry would create an
@@ -126,8 +130,16 @@ export class Migration {
     this.deps.checkRegistryPlace?.();
     // Ids named on the command line are checked before anything is opened.
     const named = options.ids?.length ? [...new Set(options.ids.map((id) => parseId(id)))] : undefined;
+    // No registry yet (the embedded one, made by the first write): planned first, and made only when something
+    // is to be written. A run of bad files only made it all the same (a review: exit 2 "nothing done", and a
+    // new .tenantctl/registry). The plan's reading fills the parse cache, so the run reads each file once more
+    // as a stat. Only a project's first run pays for it.
+    if (!options.dryRun && !pass.planFirst && (await this.registryAbsent())) {
+      const plan = await this.runOnce({ ...options, dryRun: true }, { planFirst: true });
+      if (!plan.items.some((i) => i.action === 'create' || i.action === 'update')) return { ...plan, dryRun: false };
+    }
     if (this.deps.parseCache) source.useParseCache(this.deps.parseCache());
-    const registry = options.dryRun ? await this.readRegistryOrEmpty() : await this.deps.writableRegistry();
+    const registry = options.dryRun ? await this.readRegistryOrEmpty(!pass.planFirst) : await this.deps.writableRegistry();
     const release = options.dryRun ? undefined : await (registry as Registry).lockMigrations();
     let pipeline: BatchPipeline | undefined;
     let memo: (ContentHashMemo & { save(): void }) | undefined;
@@ -244,14 +256,25 @@ export class Migration {
   }
 
   /** The registry to plan against without creating it: an embedded registry that does not exist yet is empty. */
-  private async readRegistryOrEmpty(): Promise<RegistryReads> {
+  private async readRegistryOrEmpty(say = true): Promise<RegistryReads> {
     try {
       return await this.deps.registry();
     } catch (err) {
       if (!(err instanceof BackendUnavailableError) || err.reason !== 'not-configured') throw err;
       // Said: run from the wrong directory, the plan of "all create" is against a registry the run would create.
-      this.deps.warn?.(`note: ${describeError(err)}: planned against an empty one, which the run would create`);
+      if (say) this.deps.warn?.(`note: ${describeError(err)}: planned against an empty one, which the run would create`);
       return EMPTY_REGISTRY_READS;
+    }
+  }
+
+  /** Whether there is no registry to read yet (an embedded one not created): its first write would make it. */
+  private async registryAbsent(): Promise<boolean> {
+    try {
+      await this.deps.registry();
+      return false;
+    } catch (err) {
+      if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return true;
+      throw err;
     }
   }
 

@@ -46,6 +46,27 @@ describe('bad input', () => {
     }
   });
 
+  it('migrate-yaml of bad files only, in a project with no registry yet, creates none (exit 2 said "nothing done", and made .tenantctl/registry)', async () => {
+    const fresh = workspace({}, { registry: false });
+    try {
+      fresh.writeTenant('broken', 'client: [unclosed\n');
+      fresh.writeTenant('tiers', 'features: [x\n');
+      const r = await runCli(['migrate-yaml'], { cwd: fresh.dir, env: env() });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/^done: 0 create, 0 update, 0 unchanged, 0 conflict, 0 skip, 2 error$/m);
+      expect(r.stderr).not.toMatch(/embedded registry/);
+      expect(existsSync(path.join(fresh.dir, '.tenantctl'))).toBe(false);
+      // One good file among them: the registry is made, and the good one written.
+      fresh.writeTenant(good, tenantYaml(good, 'Good'));
+      const m = await runCli(['migrate-yaml', '--json'], { cwd: fresh.dir, env: env() });
+      expect(m.code, m.stderr).toBe(4);
+      expect(JSON.parse(m.stdout).counts).toMatchObject({ create: 1, error: 2 });
+      expect(existsSync(path.join(fresh.dir, '.tenantctl', 'registry', 'PG_VERSION'))).toBe(true);
+    } finally {
+      fresh.cleanup();
+    }
+  });
+
   it('a FIFO where a file is read (tiers.yaml, the config file) is an error at once, not a hang deaf to SIGTERM', async () => {
     const fifoWs = workspace({ [good]: tenantYaml(good, 'Good') }, { registry: false });
     try {
