@@ -17,7 +17,7 @@ import { BackendUnavailableError, UsageError, describeError } from './errors.js'
 
 import { REGISTRY_RETRY_MS } from './registry/registry-retry.js';
 import { findProjectRoot } from './config/project-root.js';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 
 export interface TenantctlOptions {
@@ -224,11 +224,6 @@ export class Tenantctl {
   }
 
   /**
-   * Does the cache invalidations earlier writes still owe (the registry's
-   * outbox), best effort: never creates a registry, and a registry or Redis
-   * failure is a warning here (the owed entries stay for the next try).
-   */
-  /**
    * A new embedded registry, made by default in the working directory's project, while the tenants directory
    * is in another project (`--tenants-dir ../proj/tenants` run from elsewhere): that project's registry and
    * settings are the ones meant, and a second, empty registry would be made here unseen (a fault review:
@@ -236,13 +231,23 @@ export class Tenantctl {
    */
   private refuseStrayRegistry(): void {
     const spec = this.config.registry;
-    if (spec.kind !== 'embedded' || this.config.settings.find((s) => s.key === 'registry')?.source !== 'default') return;
+    const source = (key: string) => this.config.settings.find((s) => s.key === key)?.source;
+    if (spec.kind !== 'embedded' || source('registry') !== 'default') return;
+    // Run from a project, its own registry is the one made (its tenants may live anywhere, in a nested project
+    // too); and a tenants directory from the project's own config file is the project's.
+    if (this.config.project.found || !(source('tenants_dir') === 'flag' || source('tenants_dir') === 'env')) return;
     if (existsSync(path.join(spec.dir, 'PG_VERSION'))) return;
     const owner = findProjectRoot(this.config.tenantsDir);
-    if (!owner.found || owner.dir === this.config.project.dir) return;
+    // The same directory by another spelling (a symlink) is this one.
+    if (!owner.found || realPath(owner.dir) === realPath(this.config.project.dir)) return;
     throw new UsageError(`the tenants directory ${this.config.tenantsDir} is in the project at ${owner.dir}, whose registry and settings are there: a new embedded registry would be made in ${spec.dir}`, { reason: 'other-project' });
   }
 
+  /**
+   * Does the cache invalidations earlier writes still owe (the registry's
+   * outbox), best effort: never creates a registry, and a registry or Redis
+   * failure is a warning here (the owed entries stay for the next try).
+   */
   async drainOwedInvalidations(): Promise<DrainResult | undefined> {
     this.cache.connectSoon();
     try {
@@ -299,5 +304,14 @@ export class Tenantctl {
       for (const store of stores) await store.close();
     }
     this.openedStores.clear();
+  }
+}
+
+/** A path with its symlinks resolved, or as given when it cannot be. */
+function realPath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
   }
 }

@@ -230,6 +230,8 @@ class IoredisStore implements CacheStore {
   private closed = false;
   /** Nodes where scripting was refused (NOPERM, renamed EVAL): sweeps run client-side there. */
   private readonly noScript = new WeakSet<Redis>();
+  /** Nodes where MGET was refused (NOPERM, renamed): reads go per key there. */
+  private readonly noMget = new WeakSet<Redis>();
   /** Per node: whether its sweeps walk the cursor space in two lanes (asked once). */
   private readonly cursorSplit = new WeakMap<Redis, Promise<boolean>>();
 
@@ -307,7 +309,8 @@ class IoredisStore implements CacheStore {
     const db = this.spec.db;
     if (!db || this.spec.topology === 'cluster') return;
     await (this.client as Redis).select(db).catch((err: unknown) => {
-      throw new DatabaseRefused(err);
+      // The server's answer (no such database, NOPERM); a lost connection is said as one, by connect().
+      throw (err as Error)?.name === 'ReplyError' ? new DatabaseRefused(err) : err;
     });
   }
 
@@ -522,9 +525,15 @@ class IoredisStore implements CacheStore {
       // Reads are one MGET (nil for a key of another type, as the script answers): a script is a write to
       // the server, which holds it during CLIENT PAUSE WRITE (a failover under way), so verify's reads
       // stalled past the deadline where plain reads go on.
-      if (this.mode !== 'cluster' && what === 'GET') {
-        out.push(...(await this.run(label, () => node.mget(...(batch as string[])))));
-        continue;
+      // A user refused MGET (an ACL with +get only, a renamed command) reads as before: a script, or GETs.
+      if (this.mode !== 'cluster' && what === 'GET' && !this.noMget.has(node)) {
+        try {
+          out.push(...(await this.run(`MGET (${batch.length} keys)`, () => node.mget(...(batch as string[])))));
+          continue;
+        } catch (err) {
+          if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
+          this.noMget.add(node);
+        }
       }
       if (this.mode !== 'cluster' && EACH_KEY_COMMANDS.has(what) && !this.noScript.has(node)) {
         try {
@@ -1020,6 +1029,7 @@ interface SweepState {
 }
 
 /** Scripting refused by rights (NOPERM) or disabled by renaming EVAL away: the client does the work instead. */
+/** A command the server refused to run at all (NOPERM, or renamed away): another way may work. */
 function scriptingRefused(err: BackendUnavailableError): boolean {
   return err.reason === 'no-permission' || /unknown command/i.test(describeError(err.cause));
 }

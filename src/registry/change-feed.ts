@@ -3,7 +3,7 @@ import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { CHANGE_CHANNEL, WATCHED_TABLES, watchTriggerStatus, type WatchTriggerStatus } from './watch-triggers.js';
 import { loadPg } from './load-pg.js';
-import { pgSettings } from './pg-settings.js';
+import { newPgClient } from './pg-settings.js';
 import { registryUnreachable } from './postgres-store.js';
 
 /**
@@ -103,8 +103,7 @@ const RECONCILED: Array<{ table: string; id: string; kind: ChangeKind }> = [
 export async function openChangeFeed(url: string, options: ChangeFeedOptions): Promise<ChangeFeed> {
   const pg = loadPg();
   const description = `postgres ${maskUrl(url)}`;
-  const client = new pg.Client({
-    ...pgSettings(url, options.env ?? process.env),
+  const client = newPgClient(pg.Client, url, options.env ?? process.env, {
     connectionTimeoutMillis: options.timeoutMs,
     statement_timeout: options.timeoutMs,
     lock_timeout: options.timeoutMs,

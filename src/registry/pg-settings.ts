@@ -35,7 +35,22 @@ export function pgSettings(url: string, env: NodeJS.ProcessEnv): Record<string, 
     options: given('options', 'PGOPTIONS') ?? ' ',
     client_encoding: 'UTF8',
     sslnegotiation: given('sslnegotiation', 'PGSSLNEGOTIATION') ?? 'postgres',
+    application_name: given('application_name', 'PGAPPNAME'),
+    replication: given('replication', 'PGREPLICATION'),
   };
+}
+
+/**
+ * A pg Client for a URL and the env given (see pgSettings), `options` on top. pg reads PGREPLICATION of
+ * process.env for a setting that is not truthy, and no truthy value means "none": set on the client's
+ * parameters instead (a replication connection is refused the queries tenantctl runs).
+ */
+export function newPgClient<C extends object>(Client: new (config: Record<string, unknown>) => C, url: string, env: NodeJS.ProcessEnv, options: Record<string, unknown>): C {
+  const settings = pgSettings(url, env);
+  const client = new Client({ ...settings, ...options });
+  const params = (client as { connectionParameters?: { replication?: unknown } }).connectionParameters;
+  if (env !== process.env && params) params.replication = settings.replication;
+  return client;
 }
 
 /** PGSSLMODE as pg reads it (connection-parameters.js). */

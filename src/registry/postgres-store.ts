@@ -2,7 +2,7 @@ import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { loadPg } from './load-pg.js';
-import { pgSettings } from './pg-settings.js';
+import { newPgClient } from './pg-settings.js';
 
 /** @default registry timeout, ms (DESIGN.md: connect, lock, statement). */
 export const DEFAULT_REGISTRY_TIMEOUT_MS = 5000;
@@ -36,9 +36,8 @@ const SESSION_ENDED = new Set(['57P01', '57P02', '57P03']);
  */
 export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS, env: NodeJS.ProcessEnv = process.env): Promise<SqlRegistryStore> {
   const pg = loadPg();
-  const client = new pg.Client({
-    // What the URL leaves out (user, password, SSL mode...) from env, as libpq takes it from the environment.
-    ...pgSettings(url, env),
+  // What the URL leaves out (user, password, SSL mode...) from env, as libpq takes it from the environment.
+  const client = newPgClient(pg.Client, url, env, {
     connectionTimeoutMillis: timeoutMs,
     statement_timeout: timeoutMs,
     lock_timeout: timeoutMs,

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { BackendUnavailableError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted, type TenantctlError } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted, type TenantctlError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import { invalidationsFor, type ContentHashMemo, type Registry, type StoredSubscription, type TenantVersionInfo } from '../registry/registry-store.js';
 import { manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
@@ -135,7 +135,9 @@ export class Migration {
     // new .tenantctl/registry). The plan's reading fills the parse cache, so the run reads each file once more
     // as a stat. Only a project's first run pays for it.
     if (!options.dryRun && !pass.planFirst && (await this.registryAbsent())) {
-      const plan = await this.runOnce({ ...options, dryRun: true }, { planFirst: true });
+      const plan = await this.runOnce({ ...options, dryRun: true }, { planFirst: true }).catch((err: unknown) => {
+        throw err instanceof InterruptedError ? stoppedBeforeWriting(err) : err;
+      });
       if (!plan.items.some((i) => i.action === 'create' || i.action === 'update')) return { ...plan, dryRun: false };
     }
     if (this.deps.parseCache) source.useParseCache(this.deps.parseCache());
@@ -191,8 +193,10 @@ export class Migration {
       await batches.settled();
       if (!options.dryRun) {
         // The invalidations owed for what was written, even when stopped midway.
-        this.recordInvalidation(report, await this.drainAfterWrites(registry as Registry, items, options.signal));
-        await this.invalidateUnconfirmed(batches.unconfirmed, options.signal);
+        // No signal: what is committed gets its invalidations even after Ctrl-C (an aborted signal made them throw
+        // at once, the report lost; a second signal still stops at once).
+        this.recordInvalidation(report, await this.drainAfterWrites(registry as Registry, items));
+        await this.invalidateUnconfirmed(batches.unconfirmed);
       }
       await this.warnOfStrandedSubscriptions(registry, items, catalogue, !!options.dryRun);
       if (listing && !batches.stopReason()) report.migratedWithoutFile = await this.migratedWithoutFile(registry, listing);
@@ -445,7 +449,7 @@ export class Migration {
    * rows they are for: the report still says what was written, and the next
    * run does them.
    */
-  private async drainAfterWrites(registry: Registry, items: MigrationItem[], signal?: AbortSignal): Promise<DrainResult> {
+  private async drainAfterWrites(registry: Registry, items: MigrationItem[]): Promise<DrainResult> {
     try {
       return await this.deps.outbox.drain(registry);
     } catch (err) {
@@ -460,19 +464,22 @@ export class Migration {
       // now, as the unconfirmed batch's does (a review: batches committed before PostgreSQL dropped were left
       // stale with Redis healthy, and deletions done before the outbox could be cleared were reported not done).
       // Their outbox entries stay: the next write command does them again, which costs a cache miss.
-      if (await this.deps.outbox.invalidateUnconfirmed(owedFor(items.filter((i) => i.written)), { signal })) {
+      const done = await this.deps.outbox.invalidateUnconfirmed(owedFor(items.filter((i) => i.written)));
+      // A refusal (no right to clear the outbox) comes back at every drain: not "cleared next time", the run's failure.
+      if (done && !err.refused) {
         this.deps.warn?.(`warning: the registry failed after the writes (${describeError(err)}): the cache of the ${written} written item(s) was invalidated without it; the record of those invalidations it keeps is cleared by the next write command`);
         return { status: 'done', done: written, pending: 0 };
       }
+      if (done) this.deps.warn?.(`warning: the cache of the ${written} written item(s) was invalidated, but the registry refused to clear its record of those invalidations: ${describeError(err)}`);
       // Owed at least for what this run wrote (the outbox may hold more).
       return { status: 'failed', done: 0, pending: written, error: err };
     }
   }
 
   /** The batch in flight when the registry failed may be in (a lost COMMIT acknowledgement): its cache goes anyway. */
-  private async invalidateUnconfirmed(items: MigrationItem[], signal?: AbortSignal): Promise<void> {
+  private async invalidateUnconfirmed(items: MigrationItem[]): Promise<void> {
     if (!items.length) return;
-    if (await this.deps.outbox.invalidateUnconfirmed(owedFor(items), { signal })) for (const i of items) i.reason = `${i.reason} (its cache invalidated in case it was)`;
+    if (await this.deps.outbox.invalidateUnconfirmed(owedFor(items))) for (const i of items) i.reason = `${i.reason} (its cache invalidated in case it was)`;
   }
 
   /** Marks written items with whether their invalidation is done; a Redis failure is said once, with the count left owed. */
@@ -486,6 +493,23 @@ export class Migration {
 
 /** What subscriptions are checked against: the catalogue, or why there is none (tiers.yaml is invalid). */
 type CatalogueForChecks = { catalogue: Catalogue; error?: undefined } | { catalogue?: undefined; error: string };
+
+/**
+ * A run stopped by a signal while it planned (before the registry was made): said as the run it is, nothing
+ * written, every item not written (it was said as a dry run, "stopped after 500 done").
+ */
+function stoppedBeforeWriting(err: InterruptedError): InterruptedError {
+  const plan = err.partial as MigrationReport | undefined;
+  const why = `interrupted by ${err.signal} first`;
+  const items = (plan?.items ?? []).map((i): MigrationItem => {
+    if (i.action === 'create' || i.action === 'update') return { ...i, action: 'error', reason: `not written: ${why}`, failure: 'interrupted', written: false };
+    // Stopped items of the plan ("not planned: ...", "not read: ..."): not written either.
+    if (i.failure === 'interrupted') return { ...i, reason: i.reason?.replace(/^not planned: /, 'not written: '), written: false };
+    return i;
+  });
+  const report = plan && { ...plan, dryRun: false, items, counts: countActions(items) };
+  return new InterruptedError(err.signal, `interrupted by ${err.signal}: migrate-yaml stopped after 0 done`, { done: 0 }, report);
+}
 
 /** The invalidations the writes of these items owe (as the registry records them in its outbox). */
 function owedFor(items: MigrationItem[]) {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -247,6 +247,15 @@ describe('a tenants directory in another project, given from elsewhere', () => {
     // Reads from here still work (they create nothing).
     const get = await runCli(['--tenants-dir', other.tenantsDir, 'get-config', 'acme', '--json'], { cwd });
     expect(get.code, get.stderr).toBe(0);
+    // From the project itself, its tenants named through a symlink are its own (a review: refused by spelling).
+    const link = path.join(cwd, 'link');
+    symlinkSync(other.dir, link);
+    try {
+      const own = await runCli(['--tenants-dir', path.join(link, 'tenants'), 'migrate-yaml', '--dry-run'], { cwd: other.dir });
+      expect(own.code, own.stderr).toBe(0);
+    } finally {
+      rmSync(link);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -370,6 +370,18 @@ describe('migrate-yaml --dry-run and signals', () => {
       const shown = await table.done;
       expect(shown.code, shown.stderr).toBe(130);
       expect(shown.stderr).toMatch(/^plan: \d+ create, 0 update, 0 unchanged, 0 conflict, 0 skip, \d+ error \(all not planned: stopped\)$/m);
+      // A real run with no registry yet plans first: stopped there, it is the run that stopped, nothing written
+      // (it was reported as a dry run, "the migration plan stopped after 500 done").
+      const real = startCli(['migrate-yaml', '--json'], { cwd: ws.dir, env: { XDG_CACHE_HOME: path.join(ws.dir, 'xdg3') } });
+      await new Promise((r) => setTimeout(r, 700));
+      real.child.kill('SIGINT');
+      const stopped = await real.done;
+      expect(stopped.code, stopped.stderr).toBe(130);
+      expect(stopped.stderr).toContain('interrupted by SIGINT: migrate-yaml stopped after 0 done');
+      const realReport = JSON.parse(stopped.stdout) as { dryRun: boolean; items: Array<{ action: string; written?: boolean }> };
+      expect(realReport.dryRun).toBe(false);
+      expect(realReport.items.filter((i) => i.action === 'create' || i.written !== false)).toEqual([]);
+      expect(existsSync(path.join(ws.dir, '.tenantctl'))).toBe(false);
     } finally {
       ws.cleanup();
     }

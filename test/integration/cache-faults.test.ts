@@ -178,6 +178,27 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     await server.command('DEL', 'db0-key');
   });
 
+  it('multi-key reads are one MGET, and a user refused MGET (+get only) still reads, by script or per key (verify was exit 3 for it)', async () => {
+    await server.command('SET', 'mget-a', '1');
+    await server.command('SET', 'mget-b', '2');
+    await server.command('ACL', 'SETUSER', 'nomget', 'on', '>pw', '~*', '+@all', '-mget');
+    await server.command('ACL', 'SETUSER', 'nomgetnoscript', 'on', '>pw', '~*', '+@all', '-mget', '-@scripting');
+    try {
+      for (const user of ['default', 'nomget', 'nomgetnoscript']) {
+        const store = await open(user === 'default' ? server.url : `redis://${user}:pw@127.0.0.1:${server.port}`);
+        try {
+          expect(await store.mget(['mget-a', 'missing', 'mget-b']), user).toEqual(['1', null, '2']);
+          expect(await store.mget(['mget-b']), user).toEqual(['2']);
+        } finally {
+          store.close();
+        }
+      }
+    } finally {
+      for (const u of ['nomget', 'nomgetnoscript']) await server.command('ACL', 'DELUSER', u);
+      await server.command('DEL', 'mget-a', 'mget-b');
+    }
+  });
+
   it('an ACL user without +info connects (no ready check) and authenticates from the URL', async () => {
     await server.command('ACL', 'SETUSER', 'limited', 'on', '>pw', '~*', '+get', '+set', '+ping', '+del', '+unlink', '+scan', '-info');
     const conn = await open(`redis://limited:pw@127.0.0.1:${server.port}`);

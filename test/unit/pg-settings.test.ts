@@ -1,11 +1,12 @@
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pgSettings } from '../../src/registry/pg-settings.js';
+import { newPgClient, pgSettings } from '../../src/registry/pg-settings.js';
+import { loadPg } from '../../src/registry/load-pg.js';
 
 /** pg's own reading of a client config (what it would connect with). */
 const ConnectionParameters = createRequire(import.meta.url)('pg/lib/connection-parameters') as new (config: unknown) => Record<string, unknown>;
 
-const HOSTILE = { PGUSER: 'proc_user', PGPASSWORD: 'proc_pw', PGDATABASE: 'proc_db', PGHOST: 'proc.invalid', PGPORT: '6000', PGSSLMODE: 'require', PGOPTIONS: '-c search_path=nowhere', PGCLIENT_ENCODING: 'LATIN1', PGSSLNEGOTIATION: 'direct' };
+const HOSTILE = { PGUSER: 'proc_user', PGPASSWORD: 'proc_pw', PGDATABASE: 'proc_db', PGHOST: 'proc.invalid', PGPORT: '6000', PGSSLMODE: 'require', PGOPTIONS: '-c search_path=nowhere', PGCLIENT_ENCODING: 'LATIN1', PGSSLNEGOTIATION: 'direct', PGAPPNAME: 'proc_app', PGREPLICATION: 'database' };
 
 describe('pgSettings: a PostgreSQL URL\'s missing parts come from the env given, never from process.env', () => {
   const saved = Object.fromEntries(Object.keys(HOSTILE).map((k) => [k, process.env[k]]));
@@ -33,6 +34,15 @@ describe('pgSettings: a PostgreSQL URL\'s missing parts come from the env given,
     const url = new ConnectionParameters(pgSettings('postgres://a:b@x:1/y?sslmode=disable', env));
     expect(url).toMatchObject({ user: 'a', database: 'y', host: 'x', port: 1, ssl: false });
     expect(await (url.password as () => unknown)()).toBe('b');
+  });
+
+  it('a client made with another env starts no replication connection and names itself as told, whatever PGREPLICATION / PGAPPNAME say', () => {
+    Object.assign(process.env, HOSTILE);
+    const client = newPgClient(loadPg().Client, 'postgres://127.0.0.1/d', { USER: 'given' }, { application_name: 'tenantctl' }) as unknown as { getStartupConf(): Record<string, unknown> };
+    const startup = client.getStartupConf();
+    expect(startup).toMatchObject({ user: 'given', database: 'd', application_name: 'tenantctl' });
+    expect(startup.replication).toBeUndefined();
+    expect(startup.options).not.toMatch(/search_path/);
   });
 
   it('given process.env itself (the CLI), pg reads it as it always did (~/.pgpass included)', () => {
