@@ -47,7 +47,7 @@ export const EXAMPLES = [
   { id: 'override', args: ['override', 'globex', 'has_ai', '--grant', '-o', 'table'], show: 'tenantctl override globex has_ai --grant' },
   { id: 'plain', args: ['list-tenants'], show: 'tenantctl list-tenants | cat        # piped: tab-separated, no box' },
   { id: 'config', args: ['config', '-o', 'table'], show: 'tenantctl config' },
-  { id: 'doctor', args: ['doctor', '-o', 'table'], show: 'tenantctl doctor', exit: true },
+  { id: 'doctor', args: ['doctor', '-o', 'table'], show: 'tenantctl doctor; echo "exit $?"', exit: true },
 ];
 
 function freePort() {
