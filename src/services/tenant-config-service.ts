@@ -355,8 +355,11 @@ export class TenantConfigService {
    */
   private async warm(id: string, stored: StoredRead, resolved: Record<string, unknown>, unset: string[]): Promise<boolean> {
     const notWarmed = (why: string) => this.notWarmed(id, why);
-    const missing = [...unset, ...unresolvedSecrets(resolved)];
-    if (missing.length) return notWarmed(`${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} did not resolve in this environment`);
+    // Variables and secret paths said apart (one list mixed GLOBEX_OPENAI_KEY with email.sendgrid.api_key).
+    const some = (list: string[]) => `${list.slice(0, 5).join(', ')}${list.length > 5 ? ', …' : ''}`;
+    const secrets = unresolvedSecrets(resolved);
+    const said = [unset.length ? `variable(s) ${some(unset)} unset` : '', secrets.length ? `the secret(s) at ${some(secrets)} without a value` : ''].filter(Boolean);
+    if (said.length) return notWarmed(`${said.join('; ')} in this environment`);
     // The services read their YAML as YAML 1.1 (PyYAML): `yes` is true to them, a string here. They
     // would cache another value: nothing is written rather than a value no service would.
     const d = stored.readsOtherwise;
