@@ -54,9 +54,10 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 export function parseListenAddress(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]:|([^:[\]]+):)?(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`--metrics ${JSON.stringify(text.slice(0, 80))}: expected host:port (e.g. 127.0.0.1:9464) or a port`);
+  // Named by what it is, not by the flag (the CLI adds that: the library calls this too).
+  if (!m || port > 65535) throw new UsageError(`metrics address ${JSON.stringify(text.slice(0, 80))}: expected host:port (e.g. 127.0.0.1:9464) or a port`, { reason: 'bad-metrics' });
   const host = m[1] ?? m[2] ?? '127.0.0.1';
-  if (host !== 'localhost' && !isIP(host)) throw new UsageError(`--metrics: ${JSON.stringify(host.slice(0, 80))} is not an IP address (or localhost)`);
+  if (host !== 'localhost' && !isIP(host)) throw new UsageError(`metrics address: ${JSON.stringify(host.slice(0, 80))} is not an IP address (or localhost)`, { reason: 'bad-metrics' });
   return { host, port };
 }
 
@@ -82,7 +83,7 @@ export async function serveMetrics(address: { host: string; port: number }, metr
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new UsageError(`--metrics ${address.host}:${address.port}: cannot listen (${err.code ?? err.message})`, { cause: err })),
+      reject(new UsageError(`metrics address ${address.host}:${address.port}: cannot listen (${err.code ?? err.message})`, { cause: err, reason: 'bad-metrics' })),
     );
     server.listen(address.port, address.host, () => resolve());
   });

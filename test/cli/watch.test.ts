@@ -28,7 +28,7 @@ describe('watch refuses registries it cannot LISTEN to', () => {
     // A bad --metrics is bad input (exit 2) even with no Redis configured (before: exit 3, "no Redis").
     const metrics = await runCli(['watch', '--registry', 'postgres://u@127.0.0.1:1/db', '--metrics', 'nohostport'], { cwd: ws.dir });
     expect(metrics.code, metrics.stderr).toBe(2);
-    expect(metrics.stderr).toMatch(/--metrics "nohostport": expected host:port/);
+    expect(metrics.stderr).toMatch(/metrics address "nohostport": expected host:port .* \(--metrics\)$/m);
   });
 
   it('--print-sql prints the install script without connecting anywhere', async () => {
