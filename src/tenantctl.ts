@@ -2,7 +2,7 @@ import { resolveConfig, type ConfigFlags, type TenantctlConfig } from './config/
 import { Cache, type OpenStore } from './cache/cache.js';
 import { KeySpace } from './keys/key-families.js';
 import { openRegistry } from './registry/open-registry.js';
-import { isUnusableRegistry } from './registry/registry-spec.js';
+import { embeddedRegistryExists, isUnusableRegistry } from './registry/registry-spec.js';
 import type { PendingInvalidation, Registry } from './registry/registry-store.js';
 import { YamlTenantSource } from './tenants/tenant-source.js';
 import { ContentHashCache } from './tenants/content-hash-cache.js';
@@ -17,8 +17,7 @@ import { BackendUnavailableError, UsageError, describeError } from './errors.js'
 
 import { REGISTRY_RETRY_MS } from './registry/registry-retry.js';
 import { findProjectRoot } from './config/project-root.js';
-import { existsSync, realpathSync } from 'node:fs';
-import path from 'node:path';
+import { realpathSync } from 'node:fs';
 
 export interface TenantctlOptions {
   /** Settings as flags would give them (highest precedence). */
@@ -236,7 +235,7 @@ export class Tenantctl {
     // Run from a project, its own registry is the one made (its tenants may live anywhere, in a nested project
     // too); and a tenants directory from the project's own config file is the project's.
     if (this.config.project.found || !(source('tenants_dir') === 'flag' || source('tenants_dir') === 'env')) return;
-    if (existsSync(path.join(spec.dir, 'PG_VERSION'))) return;
+    if (embeddedRegistryExists(spec.dir)) return;
     const owner = findProjectRoot(this.config.tenantsDir);
     // The same directory by another spelling (a symlink) is this one.
     if (!owner.found || realPath(owner.dir) === realPath(this.config.project.dir)) return;

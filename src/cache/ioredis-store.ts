@@ -446,7 +446,7 @@ class IoredisStore implements CacheStore {
           out.push(...replies);
           continue;
         } catch (err) {
-          if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
+          if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
           if (this.mode !== 'cluster') this.noScript.add(node);
           // Kept: a key a master's script deleted reads as gone below, and would be reported not deleted.
           if (Array.isArray(err.partial)) scripted = (err.partial as Array<number | null>).slice(out.length);
@@ -531,7 +531,7 @@ class IoredisStore implements CacheStore {
           out.push(...(await this.run(`MGET (${batch.length} keys)`, () => node.mget(...(batch as string[])))));
           continue;
         } catch (err) {
-          if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
+          if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
           this.noMget.add(node);
         }
       }
@@ -540,7 +540,7 @@ class IoredisStore implements CacheStore {
           out.push(...(await this.run(label, () => this.eachKey(node, what, batch))));
           continue;
         } catch (err) {
-          if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
+          if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
           this.noScript.add(node);
         }
       }
@@ -764,7 +764,7 @@ class IoredisStore implements CacheStore {
       try {
         return await this.scriptBatch(node, cursor, lane, request, state);
       } catch (err) {
-        if (!(err instanceof BackendUnavailableError) || !scriptingRefused(err)) throw err;
+        if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
         // Refused: this node is swept client-side from here on (the same batch again).
         this.noScript.add(node);
       }
@@ -1028,9 +1028,11 @@ interface SweepState {
   stop: boolean;
 }
 
-/** Scripting refused by rights (NOPERM) or disabled by renaming EVAL away: the client does the work instead. */
-/** A command the server refused to run at all (NOPERM, or renamed away): another way may work. */
-function scriptingRefused(err: BackendUnavailableError): boolean {
+/**
+ * A command the server refuses to run at all: by rights (NOPERM) or renamed away (EVAL, MGET): another way
+ * may work (the client does a script's work; GETs do an MGET's).
+ */
+function commandRefused(err: BackendUnavailableError): boolean {
   return err.reason === 'no-permission' || /unknown command/i.test(describeError(err.cause));
 }
 

@@ -5,6 +5,7 @@ import { acquireProcessLock } from './process-lock.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { DEFAULT_REGISTRY_TIMEOUT_MS } from './postgres-store.js';
 import { makeDirectory } from '../make-directory.js';
+import { embeddedRegistryExists } from './registry-spec.js';
 
 export interface PgliteOpenOptions {
   /** Create the registry when it does not exist (commands that write); reads never do. @default false */
@@ -25,7 +26,7 @@ export interface PgliteOpenOptions {
 export async function openPgliteStore(dir: string | undefined, options: PgliteOpenOptions = {}): Promise<SqlRegistryStore> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS;
   if (dir) checkRegistryDir(dir);
-  if (dir && !options.create && !existsSync(path.join(dir, 'PG_VERSION'))) {
+  if (dir && !options.create && !embeddedRegistryExists(dir)) {
     // A directory holding other files (`--registry tenants`) is a wrong path, for a read as for a write: a
     // read said "no registry; a command that writes creates it", and the write then refused (exit 2).
     if (existsSync(dir) && readdirSync(dir).length > 0 && !existsSync(creationMarker(realRegistryPath(dir)))) throw notARegistry(dir);
@@ -160,7 +161,7 @@ function prepareRegistryDir(dir: string, real: string, create: boolean): string 
     for (const entry of existsSync(real) ? readdirSync(real) : []) rmSync(path.join(real, entry), { recursive: true, force: true });
     return marker;
   }
-  if (existsSync(path.join(dir, 'PG_VERSION'))) return undefined;
+  if (embeddedRegistryExists(dir)) return undefined;
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw notARegistry(dir);
   }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { clip, maskUrl } from '../redact.js';
@@ -13,6 +14,9 @@ export type RegistrySpec =
 
 /** The default embedded registry directory, relative to the project directory. */
 export const DEFAULT_EMBEDDED_DIR = path.join('.tenantctl', 'registry');
+
+/** Whether an embedded registry has been made in `dir` (PostgreSQL's PG_VERSION is there once initdb ran). */
+export const embeddedRegistryExists = (dir: string): boolean => existsSync(path.join(dir, 'PG_VERSION'));
 
 /** The service-role key under the names deployments use (DESIGN.md, "Registry"). */
 export function supabaseKeyFromEnv(env: NodeJS.ProcessEnv): string | undefined {

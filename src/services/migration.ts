@@ -273,13 +273,7 @@ export class Migration {
 
   /** Whether there is no registry to read yet (an embedded one not created): its first write would make it. */
   private async registryAbsent(): Promise<boolean> {
-    try {
-      await this.deps.registry();
-      return false;
-    } catch (err) {
-      if (err instanceof BackendUnavailableError && err.reason === 'not-configured') return true;
-      throw err;
-    }
+    return (await this.readRegistryOrEmpty(false)) === EMPTY_REGISTRY_READS;
   }
 
   /** The catalogue (tiers.yaml) and the files whose names are not ids, as items; returns the catalogue subscriptions are checked against. */
