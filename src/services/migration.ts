@@ -130,15 +130,17 @@ export class Migration {
     this.deps.checkRegistryPlace?.();
     // Ids named on the command line are checked before anything is opened.
     const named = options.ids?.length ? [...new Set(options.ids.map((id) => parseId(id)))] : undefined;
-    // No registry yet (the embedded one, made by the first write): planned first, and made only when something
-    // is to be written. A run of bad files only made it all the same (a review: exit 2 "nothing done", and a
-    // new .tenantctl/registry). The plan's reading fills the parse cache, so the run reads each file once more
-    // as a stat. Only a project's first run pays for it.
+    // No registry yet (the embedded one, made by the first write): planned first, and not made when the plan
+    // writes nothing because of bad input. A run of bad files only made it all the same (a review: exit 2
+    // "nothing done", and a new .tenantctl/registry). A run with nothing at all to do still makes it, empty, as
+    // before (the benchmark's template is made so). The plan's reading fills the parse cache, so the run reads
+    // each file once more as a stat. Only a project's first run pays for it.
     if (!options.dryRun && !pass.planFirst && (await this.registryAbsent())) {
       const plan = await this.runOnce({ ...options, dryRun: true }, { planFirst: true }).catch((err: unknown) => {
         throw err instanceof InterruptedError ? stoppedBeforeWriting(err) : err;
       });
-      if (!plan.items.some((i) => i.action === 'create' || i.action === 'update')) return { ...plan, dryRun: false };
+      const writes = plan.items.some((i) => i.action === 'create' || i.action === 'update');
+      if (!writes && plan.items.some((i) => i.action === 'error')) return { ...plan, dryRun: false };
     }
     if (this.deps.parseCache) source.useParseCache(this.deps.parseCache());
     const registry = options.dryRun ? await this.readRegistryOrEmpty(!pass.planFirst) : await this.deps.writableRegistry();

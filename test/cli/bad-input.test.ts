@@ -56,6 +56,15 @@ describe('bad input', () => {
       expect(r.stderr).toMatch(/^done: 0 create, 0 update, 0 unchanged, 0 conflict, 0 skip, 2 error$/m);
       expect(r.stderr).not.toMatch(/embedded registry/);
       expect(existsSync(path.join(fresh.dir, '.tenantctl'))).toBe(false);
+      // Nothing at all to migrate (no bad file): the empty registry is made, as before (the benchmark's template is).
+      const empty = workspace({}, { registry: false });
+      try {
+        const e = await runCli(['migrate-yaml'], { cwd: empty.dir, env: env() });
+        expect(e.code, e.stderr).toBe(0);
+        expect(existsSync(path.join(empty.dir, '.tenantctl', 'registry', 'PG_VERSION'))).toBe(true);
+      } finally {
+        empty.cleanup();
+      }
       // One good file among them: the registry is made, and the good one written.
       fresh.writeTenant(good, tenantYaml(good, 'Good'));
       const m = await runCli(['migrate-yaml', '--json'], { cwd: fresh.dir, env: env() });
