@@ -65,5 +65,32 @@ export function buildProgram(): Command {
   }
   // Subcommands inherit exitOverride (commander never calls process.exit itself) and the escaped error output.
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(errorOutput);
+  refuseUnknownHelpTopic(program);
   return program;
+}
+
+/** The parts of commander's help command used below (its own, not in its typings; a test pins the behaviour). */
+interface HelpDispatch {
+  _dispatchHelpCommand(name?: string): unknown;
+  _findCommand(name: string): Command | undefined;
+  unknownCommand(): never;
+  args: string[];
+}
+
+/**
+ * `tenantctl help nosuch` printed the whole help (exit 2) without saying what
+ * was wrong: now it is refused as `tenantctl nosuch` is, "unknown command",
+ * with the nearest name when there is one.
+ */
+function refuseUnknownHelpTopic(program: Command): void {
+  const help = program as unknown as HelpDispatch;
+  const dispatch = help._dispatchHelpCommand.bind(help);
+  help._dispatchHelpCommand = (name?: string) => {
+    if (name !== undefined && !help._findCommand(name)) {
+      // unknownCommand names this.args[0], which is "help" here.
+      help.args = [name];
+      help.unknownCommand();
+    }
+    return dispatch(name);
+  };
 }

@@ -190,6 +190,14 @@ describe('bad input', () => {
       expect(asked.code, args[0]).toBe(0);
       expect(asked.stdout).toMatch(/Usage: tenantctl/);
     }
+    // help of an unknown command is refused as the unknown command is (it printed the whole help, naming nothing).
+    const unknown = await runCli(['help', 'invalidat']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stdout).toBe('');
+    expect(unknown.stderr).toBe("error: unknown command 'invalidat'\n(Did you mean invalidate?)\n");
+    const named = await runCli(['help', 'invalidate']);
+    expect(named.code).toBe(0);
+    expect(named.stdout).toMatch(/^Usage: tenantctl invalidate /);
     // A subcommand's help lists the global options too (it showed only the command's own).
     const sub = await runCli(['invalidate', '--help']);
     expect(sub.code).toBe(0);
