@@ -18,7 +18,9 @@ function hint(err: BackendUnavailableError): string {
   if (err.backend === 'redis' && err.reason === 'refused-login') return ' (check the user and password of the Redis URL)';
   if (err.backend === 'registry' && err.reason === 'refused-login') return ' (check the user and password of the registry URL, or the Supabase key)';
   if (err.backend === 'registry' && err.reason === 'no-permission') {
-    return ' (the registry role lacks a right: CONNECT on the database, then SELECT on tenants and on tenantctl\'s tables, listed by `tenantctl schema`)';
+    // The server's message names the table; this says which rights a command needs (it named the read rights only,
+    // for a write refused its DELETE on tenantctl_outbox).
+    return ' (the registry role lacks a right: CONNECT on the database, SELECT on tenants and on tenantctl\'s tables to read, INSERT, UPDATE and DELETE on them to write; `tenantctl schema` lists them)';
   }
   return '';
 }
