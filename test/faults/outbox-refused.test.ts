@@ -75,6 +75,11 @@ describe.runIf(TEST_DATABASE_URL)('migrate-yaml whose role may not clear the out
     expect(again.stderr).toMatch(/^error: .*clearing done invalidations: permission denied for table tenantctl_outbox \(the registry role lacks a right: .*INSERT, UPDATE and DELETE on them to write/m);
     expect(await client.exists('tenant_config:oc1')).toBe(0);
 
+    // doctor says so before any run: the write check names the one right missing.
+    const doctor = await runCli(['--registry', roleUrl, '--redis-url', redis.url, 'doctor'], { cwd: ws.dir });
+    expect(doctor.code, doctor.stdout).toBe(1);
+    expect(doctor.stdout).toContain(`${role} lacks DELETE on tenantctl_outbox: commands that write will fail`);
+
     // A role that may clears it: the next write command's drain.
     const owner = await runCli(['--registry', db.url, '--redis-url', redis.url, 'invalidate', '--pending'], { cwd: ws.dir });
     expect(owner.code, owner.stderr).toBe(0);
