@@ -1,7 +1,7 @@
 import { BackendUnavailableError, NotFoundError, PartialFailureError, UsageError, describeError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import { outcomeUnknown, type Registry } from '../registry/registry-store.js';
-import { canonicalInstant, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, tierOf, type Catalogue, type Subscription } from '../permissions/model.js';
+import { canonicalInstant, DEMO_TIER, DEVICE_LIMIT_OVERRIDE, isStatus, STATUSES, tierOf, type Catalogue, type Subscription } from '../permissions/model.js';
 import { demoExpired } from '../permissions/rules.js';
 import type { PermissionService } from './permission-service.js';
 import { parseFeature } from './permission-service.js';
@@ -135,7 +135,22 @@ export class SubscriptionService {
       demo_expires_at: demo !== undefined ? demo : current?.demo_expires_at ?? null,
       overrides,
     };
-    return this.write(registry, next, current);
+    const result = await this.write(registry, next, current);
+    if (demo) this.sayWhatTheExpiryDoes(business, next.tier, demo);
+    return result;
+  }
+
+  /**
+   * A demo expiry given is written as asked, and said when it does not do what it looks like: one in the past
+   * cuts a demo off at once (a year's typo took a business's every feature without a word), and on any other
+   * tier it changes nothing the services grant (rule 3 of computePermissions reads it on the demo tier only).
+   */
+  private sayWhatTheExpiryDoes(business: string, tier: string, demo: string): void {
+    if (tier !== DEMO_TIER) {
+      this.deps.warn?.(`warning: a demo expiry counts on tier ${DEMO_TIER} only: ${business} on ${tier} is granted its tier's features whatever the date`);
+    } else if (demoExpired(demo, this.now())) {
+      this.deps.warn?.(`warning: the demo expiry ${demo} is in the past: ${business}'s demo grants nothing from now on`);
+    }
   }
 
   async override(business: string, feature: string, action: 'grant' | 'deny' | 'clear'): Promise<ChangeResult> {

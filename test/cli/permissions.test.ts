@@ -128,6 +128,22 @@ describe('permission commands', () => {
       // The table shows whole seconds as get-permissions does (it showed .000Z).
       const shown = await cli(['set-subscription', id, '--demo-expires', '2031-05-01T00:00:00Z']);
       expect(shown.stdout).toMatch(/\t2031-05-01T00:00:00Z\t/);
+      // On a tier other than demo, an expiry changes nothing granted: written as asked, and said.
+      expect(shown.stderr).toBe(`warning: a demo expiry counts on tier demo only: ${id} on pilot_core is granted its tier's features whatever the date\n`);
+    });
+
+    it('a demo expiry in the past is written as asked and said: the demo grants nothing from now on (it was silent)', async () => {
+      const id = 'demo_past';
+      const live = await cli(['set-subscription', id, '--tier', 'demo', '--demo-expires', '2099-01-01']);
+      expect(live.code, live.stderr).toBe(0);
+      expect(live.stderr).toBe('');
+      expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(0);
+      const past = await cli(['set-subscription', id, '--demo-expires', '2020-01-01']);
+      expect(past.code, past.stderr).toBe(0);
+      expect(past.stderr).toBe(`warning: the demo expiry 2020-01-01T00:00:00.000Z is in the past: ${id}'s demo grants nothing from now on\n`);
+      expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(1);
+      // Cleared: no warning.
+      expect((await cli(['set-subscription', id, '--demo-expires', 'none'])).stderr).toBe('');
     });
 
     it('bad input: unknown tier, status, feature, bad date, no/two override flags: exit 2 and nothing changed', async () => {
