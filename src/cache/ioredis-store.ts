@@ -204,12 +204,19 @@ const isWrongType = (err: unknown) => /^WRONGTYPE/.test((err as Error)?.message 
 /** GET of a key holding another type: answered as a miss (MGET answers nil for it; GET fails). */
 const wrongTypeIsNull = (err: unknown) => (isWrongType(err) ? null : Promise.reject(err));
 
+/**
+ * A command run by a script that the ACL user may not run (UNLINK for a user with -unlink): Redis 6-7 say
+ * it with ERR and these words, not NOPERM (that is for the script command itself), so a refusal read as a
+ * failure said "run again to finish" and verify --fix counted the refused deletions "in doubt".
+ */
+const SCRIPT_COMMAND_REFUSED = /user executing the script can't run this command/i;
+
 /** The reason a Redis failure maps to: the server's error code word, or the socket error's code. */
 function reasonOf(err: unknown): BackendReason {
   const text = err instanceof Error ? err.message : String(err);
   // A Redis error reply starts with its code word (RESP); Node socket errors carry `code`.
   const word = /^[A-Z]+/.exec(text)?.[0];
-  if (word === 'NOPERM') return 'no-permission';
+  if (word === 'NOPERM' || (word === 'ERR' && SCRIPT_COMMAND_REFUSED.test(text))) return 'no-permission';
   if (word === 'NOAUTH' || word === 'WRONGPASS') return 'refused-login';
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code && /^E[A-Z]+$/.test(code)) return 'unreachable';
@@ -1033,6 +1040,8 @@ interface SweepState {
  * may work (the client does a script's work; GETs do an MGET's).
  */
 function commandRefused(err: BackendUnavailableError): boolean {
+  // A command inside the script refused: the client doing the script's work is refused it the same way.
+  if (SCRIPT_COMMAND_REFUSED.test(describeError(err.cause))) return false;
   return err.reason === 'no-permission' || /unknown command/i.test(describeError(err.cause));
 }
 

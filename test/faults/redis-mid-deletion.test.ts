@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, expectOneLineError, runCli, type CliRun } from '../helpers/setup.js';
+import { BIN, cleanEnv, expectOneLineError, runCli, workspace, type CliRun } from '../helpers/setup.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 /**
@@ -176,6 +176,36 @@ describe('Redis failing in the middle of a deletion', () => {
       expect(int(await redis.command('DBSIZE'))).toBe(2);
     } finally {
       await redis.command('ACL', 'DELUSER', 'viewer');
+    }
+  });
+
+  it('a user who may run scripts but not UNLINK (+@all -unlink): a refusal, not a failure, for invalidate, invalidate-all and verify --fix', async () => {
+    // Redis says a command a script may not run with ERR and words of its own, not NOPERM: read as a failure,
+    // it said "run again to finish", and verify --fix counted the refused deletions "in doubt" (exit 4).
+    await redis.command('FLUSHALL');
+    await redis.command('SET', 'tenant_config:acme', '{}');
+    await redis.command('SET', 'dashboard_kpis:acme:days:30', '{}');
+    expect(await redis.command('ACL', 'SETUSER', 'nounlink', 'on', '>nounlinkpw', '~*', '+@all', '-unlink')).toMatch(/^\+OK/);
+    try {
+      const url = redis.url.replace('redis://', 'redis://nounlink:nounlinkpw@');
+      const one = await runCli(['invalidate', 'acme', '--redis-url', url], { cwd });
+      expect(one.code).toBe(3);
+      expectOneLineError(one);
+      expect(one.stderr).toMatch(/^error: deleted 0 keys before Redis failed: .*can't run this command.*\(the Redis ACL user lacks a right this command needs\)$/m);
+      expect(one.stderr).not.toMatch(/run again/);
+      const all = await runCli(['invalidate-all', '--yes', '--redis-url', url], { cwd });
+      expect(all.code).toBe(3);
+      expect(all.stderr).toMatch(/lacks a right/);
+      expect(all.stderr).not.toMatch(/run again/);
+      // A project with no tenants (an empty registry): both entries are orphans, which --fix deletes (compare-and-delete, a script).
+      const project = workspace();
+      const fix = await runCli(['verify', '--fix', '--json', '--redis-url', url], { cwd: project.dir }).finally(() => project.cleanup());
+      expect(fix.code, fix.stderr).toBe(3);
+      expect(fix.stderr).not.toMatch(/may have been|run again/);
+      expect(fix.stderr).toMatch(/lacks a right/);
+      expect(int(await redis.command('DBSIZE'))).toBe(2);
+    } finally {
+      await redis.command('ACL', 'DELUSER', 'nounlink');
     }
   });
 
