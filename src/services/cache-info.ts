@@ -1,6 +1,6 @@
 import type { Cache } from '../cache/cache.js';
 import { TENANT_CONFIG_FAMILY } from '../keys/key-families.js';
-import { describeError } from '../errors.js';
+import { BackendUnavailableError, describeError } from '../errors.js';
 import type { CacheAdmin } from './cache-admin.js';
 import { round } from './cache-admin.js';
 
@@ -14,19 +14,23 @@ export interface CacheInfo {
   available: boolean;
   ttl_seconds: number;
   cached_tenants?: number;
-  hits?: number;
-  misses?: number;
-  total_requests?: number;
-  hit_rate_percent?: number;
-  used_memory_mb?: number;
-  max_memory_mb?: number;
-  memory_usage_percent?: number;
-  redis_evicted_keys?: number;
+  /** The fields read from INFO are null when the ACL user may not run INFO (see info_refused). */
+  hits?: number | null;
+  misses?: number | null;
+  total_requests?: number | null;
+  hit_rate_percent?: number | null;
+  used_memory_mb?: number | null;
+  max_memory_mb?: number | null;
+  memory_usage_percent?: number | null;
+  redis_evicted_keys?: number | null;
+  /** masters: 0 when INFO was refused (it is counted from the INFO replies). */
   server?: { target: string; mode: string; version: string; masters: number };
-  memory?: { used_bytes: number; max_bytes: number; policy: string };
+  memory?: { used_bytes: number; max_bytes: number; policy: string } | null;
   families?: Record<string, number>;
   tool_keys?: number;
-  total_keys?: number;
+  total_keys?: number | null;
+  /** Why the INFO fields are null: the server refused INFO to this user (a managed service's -@dangerous). */
+  info_refused?: string;
   latency_ms?: number;
   /** Cluster: slots that moved between masters while counting (a resharding): the counts may be off by their keys. */
   moving_slots?: number[];
@@ -46,15 +50,47 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
   if (!cache.configured) return { backend: 'none', available: false, ttl_seconds: ttlSeconds };
   const attempt = await cache.attempt(async (store) => {
     const latency = await store.ping();
-    const infos = await store.info();
+    // An ACL user without INFO (+@all -@dangerous, as managed services hand out) still counts keys: Redis is up,
+    // and only what INFO tells is unknown (it was reported unavailable, Prometheus tenantctl_redis_up 0).
+    let infoRefused: string | undefined;
+    const infos = await store.info().catch((err: unknown) => {
+      if (!(err instanceof BackendUnavailableError) || err.reason !== 'no-permission') throw err;
+      infoRefused = describeError(err);
+      return [];
+    });
     const { families, moving } = await admin.countFamilyKeys(store, signal);
-    return { latency, infos, families, moving, target: store.target, mode: store.mode };
+    return { latency, infos, infoRefused, families, moving, target: store.target, mode: store.mode };
   });
   if (attempt.status !== 'done') {
     // As the services' own endpoint says it (seed 000): an unreachable Redis is backend 'none'; `error` says why.
     return { backend: 'none', available: false, ttl_seconds: ttlSeconds, error: attempt.status === 'failed' ? describeError(attempt.error) : 'not configured' };
   }
-  const { latency, infos, families, moving, target, mode } = attempt.value;
+  const { latency, infos, infoRefused, families, moving, target, mode } = attempt.value;
+  const tool_keys = Object.values(families).reduce((a, b) => a + b, 0);
+  if (infoRefused !== undefined) {
+    return {
+      backend: 'redis',
+      available: true,
+      ttl_seconds: ttlSeconds,
+      cached_tenants: families[TENANT_CONFIG_FAMILY] ?? 0,
+      hits: null,
+      misses: null,
+      total_requests: null,
+      hit_rate_percent: null,
+      used_memory_mb: null,
+      max_memory_mb: null,
+      memory_usage_percent: null,
+      redis_evicted_keys: null,
+      server: { target, mode, version: 'unknown', masters: 0 },
+      memory: null,
+      families,
+      tool_keys,
+      total_keys: null,
+      latency_ms: round(latency, 3),
+      info_refused: infoRefused,
+      ...(moving && { moving_slots: moving }),
+    };
+  }
   // Keyspace counters are per server: a cluster's are summed over its masters.
   const sum = (field: string) => infos.reduce((a, i) => a + num(i[field]), 0);
   const hits = sum('keyspace_hits');
@@ -85,7 +121,7 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
     },
     memory: { used_bytes: used, max_bytes: max, policy: infos[0]?.maxmemory_policy ?? 'unknown' },
     families,
-    tool_keys: Object.values(families).reduce((a, b) => a + b, 0),
+    tool_keys,
     total_keys: totalKeys,
     latency_ms: round(latency, 3),
     ...(moving && { moving_slots: moving }),
@@ -107,12 +143,15 @@ export function toPrometheus(info: CacheInfo): string {
   if (info.available) {
     metric('tenantctl_cache_keys', 'Keys per tenantctl key family.', 'gauge',
       Object.entries(info.families ?? {}).map(([f, n]) => [`{family="${f}"}`, n]));
+  }
+  // INFO refused: its series are left out (a 0 would say no memory is used), the others kept.
+  if (info.available && info.info_refused === undefined) {
     metric('tenantctl_redis_keyspace_hits_total', 'Keyspace hits (server-wide, summed over masters).', 'counter', [['', info.hits ?? 0]]);
     metric('tenantctl_redis_keyspace_misses_total', 'Keyspace misses (server-wide, summed over masters).', 'counter', [['', info.misses ?? 0]]);
     metric('tenantctl_redis_used_memory_bytes', 'Memory used by Redis.', 'gauge', [['', info.memory?.used_bytes ?? 0]]);
     metric('tenantctl_redis_max_memory_bytes', 'maxmemory (0 = unlimited).', 'gauge', [['', info.memory?.max_bytes ?? 0]]);
     metric('tenantctl_redis_evicted_keys_total', 'Keys evicted.', 'counter', [['', info.redis_evicted_keys ?? 0]]);
-    metric('tenantctl_redis_ping_seconds', 'Round trip of one PING.', 'gauge', [['', round((info.latency_ms ?? 0) / 1000, 6)]]);
   }
+  if (info.available) metric('tenantctl_redis_ping_seconds', 'Round trip of one PING.', 'gauge', [['', round((info.latency_ms ?? 0) / 1000, 6)]]);
   return redisUpMetric(info.available) + (lines.length ? `${lines.join('\n')}\n` : '');
 }

@@ -159,6 +159,32 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
       await c.del(`permissions:${subscribed}`, `tenant_config:${tnOnly}`);
     }
   });
+  it('cache-info for an ACL user without INFO (+@all -@dangerous): Redis up with its counts, the INFO fields unknown (it said Redis was down: tenantctl_redis_up 0)', async () => {
+    const c = own.client;
+    expect(await c.call('ACL', 'SETUSER', 'noinfo', 'on', '>noinfopw', '~*', '+@all', '-@dangerous')).toBe('OK');
+    try {
+      const url = own.server.url.replace('redis://', 'redis://noinfo:noinfopw@');
+      const full = JSON.parse((await runCli(['cache-info', '--json'], { cwd: ws.dir, env: env() })).stdout);
+      const json = await runCli(['cache-info', '--json'], { cwd: ws.dir, env: { REDIS_URL: url } });
+      expect(json.code, json.stderr).toBe(0);
+      expect(json.stderr).toMatch(/^warning: Redis INFO failed: NOPERM.*; memory, hits and the server's version are not reported, the key counts are\n$/);
+      const info = JSON.parse(json.stdout);
+      expect(info).toMatchObject({ backend: 'redis', available: true, hits: null, used_memory_mb: null, total_keys: null, memory: null, info_refused: expect.stringMatching(/NOPERM/) });
+      expect(info.families).toEqual(full.families);
+      expect(info.tool_keys).toBe(full.tool_keys);
+      expect(info.cached_tenants).toBe(full.cached_tenants);
+      const prom = await runCli(['cache-info', '-o', 'prometheus'], { cwd: ws.dir, env: { REDIS_URL: url } });
+      expect(prom.code).toBe(0);
+      expect(prom.stdout).toMatch(/^tenantctl_redis_up 1$/m);
+      expect(prom.stdout).toMatch(/^tenantctl_cache_keys\{family="tenant_config"\} \d+$/m);
+      // Left out rather than 0 (no memory used, no hits would be false).
+      expect(prom.stdout).not.toMatch(/tenantctl_redis_used_memory_bytes|tenantctl_redis_keyspace_hits_total/);
+      const table = await runCli(['cache-info'], { cwd: ws.dir, env: { REDIS_URL: url } });
+      expect(table.stdout).toMatch(/^memory\tunknown \(INFO refused\)$/m);
+    } finally {
+      await c.call('ACL', 'DELUSER', 'noinfo');
+    }
+  });
   it('--by tenant -o prometheus for a textfile collector: Redis down is tenantctl_cache_profile_up 0 and exit 0 (never an empty file); no series shared with plain cache-info (a collector reading both files refuses a duplicate)', async () => {
     const up = await runCli(['cache-info', '--by', 'tenant', '-o', 'prometheus'], { cwd: ws.dir, env: env() });
     expect(up.code, up.stderr).toBe(0);

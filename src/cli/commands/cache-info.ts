@@ -17,17 +17,19 @@ function render(out: Output, info: CacheInfo) {
     return;
   }
   const s = info.server!;
-  const m = info.memory!;
-  const memory = `${humanBytes(m.used_bytes)}${m.max_bytes ? ` of ${humanBytes(m.max_bytes)}` : ' used, no limit'}, ${m.policy}, ${info.redis_evicted_keys} evicted`;
+  const m = info.memory;
+  // INFO refused to this user: what it tells is unknown, the counts are not.
+  const unknown = 'unknown (INFO refused)';
+  const memory = m ? `${humanBytes(m.used_bytes)}${m.max_bytes ? ` of ${humanBytes(m.max_bytes)}` : ' used, no limit'}, ${m.policy}, ${info.redis_evicted_keys} evicted` : unknown;
   const rows: Array<[string, string | number | Styled]> = [
-    ['server', `${s.target} · ${s.mode} · Redis ${s.version}${s.masters > 1 ? ` · ${s.masters} masters` : ''}`],
+    ['server', `${s.target} · ${s.mode}${m ? ` · Redis ${s.version}` : ''}${s.masters > 1 ? ` · ${s.masters} masters` : ''}`],
     ['latency', `${info.latency_ms} ms`],
-    ['memory', out.pictures ? styled`${own(gauge(m.used_bytes, m.max_bytes, 12, out.c))} ${memory}` : memory],
-    ['hits', `${plural(info.hits, 'hit')}, ${plural(info.misses, 'miss', 'misses')} (hit rate ${info.hit_rate_percent}%)`],
-    ['keys', `${info.total_keys} in all, ${info.tool_keys} the tool's`],
+    ['memory', out.pictures && m ? styled`${own(gauge(m.used_bytes, m.max_bytes, 12, out.c))} ${memory}` : memory],
+    ['hits', info.hits == null ? unknown : `${plural(info.hits, 'hit')}, ${plural(info.misses ?? 0, 'miss', 'misses')} (hit rate ${info.hit_rate_percent}%)`],
+    ['keys', info.total_keys == null ? `${info.tool_keys} the tool's` : `${info.total_keys} in all, ${info.tool_keys} the tool's`],
   ];
   if (out.wide) {
-    rows.push(['ttl_seconds', info.ttl_seconds], ['total_requests', info.total_requests ?? 0], ['memory_usage_percent', info.memory_usage_percent ?? 0]);
+    rows.push(['ttl_seconds', info.ttl_seconds], ['total_requests', info.total_requests ?? '-'], ['memory_usage_percent', info.memory_usage_percent ?? '-']);
   }
   out.table(['field', 'value'], rows);
   const families = Object.entries(info.families ?? {});
@@ -122,6 +124,7 @@ export function register(program: Command): void {
         const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl, ctx.signal);
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
         if (!info.available && info.error) ctx.out.warn(`warning: ${asClause(info.error)}; reporting Redis as unavailable`);
+        if (info.info_refused) ctx.out.warn(`warning: ${asClause(info.info_refused)}; memory, hits and the server's version are not reported, the key counts are`);
         warnMovingSlots(ctx.out, info.moving_slots, 'counting');
         if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
         return { data: info, render: (out) => render(out, info) };
