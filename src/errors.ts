@@ -57,6 +57,10 @@ export type BackendReason =
   | 'no-permission'
   /** Writes done on a Redis master that was (or was being) failed over: they may come undone. */
   | 'failed-over'
+  /** A Redis Cluster node given as one server: it holds only its own slots' keys. */
+  | 'cluster-node'
+  /** A Redis replica written to (READONLY): it takes no writes, however often asked. */
+  | 'read-only'
   /** Anything else the server answered with, or a dropped connection. */
   | 'failed';
 
@@ -76,9 +80,9 @@ export class BackendUnavailableError extends TenantctlError {
   readonly progress?: BatchProgress;
   /** The command's report of what it did before the failure (per tenant, say), when it has one. */
   readonly partial?: unknown;
-  /** The server answered and refused (the login, or the rights): a rerun is refused the same way. */
+  /** The server answered and refused (the login, the rights, a write to a replica, a Cluster node as one server): a rerun is refused the same way. */
   get refused(): boolean {
-    return this.reason === 'refused-login' || this.reason === 'no-permission';
+    return this.reason === 'refused-login' || this.reason === 'no-permission' || this.reason === 'cluster-node' || this.reason === 'read-only';
   }
   constructor(
     readonly backend: 'redis' | 'registry',

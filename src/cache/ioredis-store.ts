@@ -217,6 +217,8 @@ function reasonOf(err: unknown): BackendReason {
   // A Redis error reply starts with its code word (RESP); Node socket errors carry `code`.
   const word = /^[A-Z]+/.exec(text)?.[0];
   if (word === 'NOPERM' || (word === 'ERR' && SCRIPT_COMMAND_REFUSED.test(text))) return 'no-permission';
+  // A replica given as the server: said with "run again", which could never finish.
+  if (word === 'READONLY') return 'read-only';
   if (word === 'NOAUTH' || word === 'WRONGPASS') return 'refused-login';
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code && /^E[A-Z]+$/.test(code)) return 'unreachable';
@@ -274,7 +276,12 @@ class IoredisStore implements CacheStore {
       await withDeadline(
         (async () => {
           await this.client.connect();
+          // Sent with the PING (no round trip of its own).
+          const clusterNode = this.spec.topology === 'standalone' ? this.isClusterNode() : undefined;
           await this.client.ping();
+          if (await clusterNode) {
+            throw new BackendUnavailableError('redis', `Redis at ${this.target} is a Cluster node: as one server it holds only its own slots' keys (counts would be part of them, and deletions of other slots refused)`, { reason: 'cluster-node' });
+          }
           if (this.sentinels) await this.refuseReplica();
           await this.selectDatabase();
         })(),
@@ -284,6 +291,10 @@ class IoredisStore implements CacheStore {
         { shownMs: this.timeoutMs },
       );
     } catch (err) {
+      if (err instanceof BackendUnavailableError && err.reason === 'cluster-node') {
+        this.close();
+        throw err;
+      }
       if (err instanceof DatabaseRefused) {
         this.close();
         const said = describeError(err.cause);
@@ -309,6 +320,18 @@ class IoredisStore implements CacheStore {
         reason: notCluster ? 'failed' : reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
       });
     }
+  }
+
+  /**
+   * Whether the server given as one is a Redis Cluster node (the services' REDIS_URL often names one): walked
+   * as one server, its counts were a third of the truth with exit 0, and deletions failed with CROSSSLOT and
+   * "run again". Any refusal (no such command, an ACL without it) or a lost connection counts as no.
+   */
+  private isClusterNode(): Promise<boolean> {
+    return (this.client as Redis).call('CLUSTER', 'MYID').then(
+      () => true,
+      () => false,
+    );
   }
 
   /** The URL's database, SELECTed here so that a refusal fails the connect (see the options). Database 0 needs none. */

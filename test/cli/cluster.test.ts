@@ -40,4 +40,22 @@ describe('Redis Cluster from the command line, seeds named by host name', () => 
       expect(await client.exists(`sessions:${id}`)).toBe(1);
     }
   }, 60_000);
+
+  it('one Cluster node given as a plain Redis URL is refused, never walked as one server (its counts were a third of the truth, exit 0)', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => `n${i}`);
+    for (const id of ids) await client.set(`tenant_config:${id}`, '{}');
+    const node = `redis://${cluster.seeds[0]}`;
+    const said = /Redis at redis:\/\/127\.0\.0\.1:\d+ is a Cluster node: as one server it holds only its own slots' keys .*: give the Cluster's nodes with --redis-cluster host:port,\.\.\. \(or REDIS_CLUSTER_NODES\)$/m;
+    for (const args of [['invalidate-all', '--dry-run'], ['invalidate-all', '--yes'], ['invalidate', 'n1'], ['test-redis']]) {
+      const r = await runCli([...args, '--redis-url', node]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(3);
+      expect(r.stderr).toMatch(said);
+      expect(r.stderr).not.toMatch(/run again/);
+    }
+    // cache-info answers "unavailable" (exit 0, as for Redis down) with the reason, not a part of the counts.
+    const info = await runCli(['cache-info', '--json', '--redis-url', node]);
+    expect(info.code).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({ available: false, error: expect.stringMatching(/is a Cluster node/) });
+    for (const id of ids) expect(await client.exists(`tenant_config:${id}`)).toBe(1);
+  }, 60_000);
 });
