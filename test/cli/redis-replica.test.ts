@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOneLineError, runCli, workspace, type Workspace } from '../helpers/setup.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+
+/**
+ * A read-only replica given as the Redis URL: reads work; a write is refused by the server (READONLY),
+ * which is a refusal, not a failure. It said "deleted at least 0 keys before Redis failed ...; run again
+ * to finish", which no rerun could, and verify --fix counted the refused deletions "in doubt".
+ */
+describe('a replica given as the Redis URL', () => {
+  let master: RedisServer;
+  let replica: RedisServer;
+  let ws: Workspace;
+
+  beforeAll(async () => {
+    master = await startRedis();
+    replica = await startRedis(['--replicaof', '127.0.0.1', String(master.port)]);
+    ws = workspace();
+    await master.command('SET', 'tenant_config:acme', '{}');
+    await master.command('SET', 'dashboard_kpis:acme:days:30', '{}');
+    // Wait until the replica holds both keys.
+    for (let i = 0; i < 100 && !/:2\b/.test(await replica.command('DBSIZE')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await replica.command('DBSIZE')).toMatch(/^:2\b/);
+  }, 30_000);
+  afterAll(async () => {
+    await replica?.stop();
+    await master?.stop();
+    ws?.cleanup();
+  });
+
+  it('reads answer; invalidate and invalidate-all: exit 3, "deleted 0 keys", the replica named, no "run again"', async () => {
+    const info = await runCli(['cache-info', '--json', '--redis-url', replica.url], { cwd: ws.dir });
+    expect(info.code, info.stderr).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({ available: true, tool_keys: 2 });
+    for (const args of [['invalidate', 'acme'], ['invalidate-all', '--yes']]) {
+      const r = await runCli([...args, '--redis-url', replica.url], { cwd: ws.dir });
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(3);
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(/^error: deleted 0 keys before Redis failed: .*READONLY.* \(a replica takes no writes: give its master's address, or its Sentinels with --redis-sentinel\)$/m);
+      expect(r.stderr).not.toMatch(/run again|at least/);
+    }
+    expect(await master.command('DBSIZE')).toMatch(/^:2\b/);
+  });
+
+  it('verify --fix: exit 3 before any deletion, not "may have been deleted" (exit 4)', async () => {
+    // Both entries are orphans here (no tenants): --fix would delete them on a master.
+    const r = await runCli(['verify', '--fix', '--redis-url', replica.url], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/READONLY/);
+    expect(r.stderr).not.toMatch(/may have been|run again/);
+  });
+});
