@@ -146,6 +146,12 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
 /** Version, memory, eviction policy and evictions from INFO of every master (a Cluster's are summed; the worst master decides). */
 function serverChecks(infos: Array<Record<string, string>>): DoctorCheck[] {
   const checks: DoctorCheck[] = [];
+  // A replica given as the server (it passed every check, then every invalidation was refused READONLY).
+  const replicas = infos.filter((i) => i.role === 'slave');
+  if (replicas.length) {
+    const of = [...new Set(replicas.map((i) => `${i.master_host}:${i.master_port}`))].join(', ');
+    checks.push(check('redis', 'role', 'fail', `a read-only replica (of ${of}): reads work, every write (an invalidation, --warm) is refused`, { data: { replica_of: of } }));
+  }
   const versions = [...new Set(infos.map((i) => i.redis_version ?? 'unknown'))];
   const major = Math.min(...versions.map((v) => Number.parseInt(v, 10)).filter((n) => !Number.isNaN(n)));
   if (Number.isFinite(major) && major < MIN_REDIS_MAJOR) {

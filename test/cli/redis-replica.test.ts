@@ -42,6 +42,14 @@ describe('a replica given as the Redis URL', () => {
     expect(await master.command('DBSIZE')).toMatch(/^:2\b/);
   });
 
+  it('doctor fails its role check, naming the master (it passed every check)', async () => {
+    const r = await runCli(['doctor', '--redis-url', replica.url], { cwd: ws.dir });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`a read-only replica \\(of 127\\.0\\.0\\.1:${master.port}\\): reads work, every write \\(an invalidation, --warm\\) is refused`));
+    const ok = await runCli(['doctor', '--redis-url', master.url], { cwd: ws.dir });
+    expect(ok.stdout).not.toMatch(/replica/);
+  });
+
   it('verify --fix: exit 3 before any deletion, not "may have been deleted" (exit 4)', async () => {
     // Both entries are orphans here (no tenants): --fix would delete them on a master.
     const r = await runCli(['verify', '--fix', '--redis-url', replica.url], { cwd: ws.dir });
