@@ -109,7 +109,7 @@ export interface VerifySummary {
 
 export interface VerifyReport {
   summary: VerifySummary;
-  /** Every entry that is not ok, in the order found. */
+  /** Every entry that is not ok, by key (the order found was SCAN's, which differs by topology: not diffable). */
   entries: VerifyEntry[];
 }
 
@@ -192,9 +192,10 @@ export class CacheVerifier {
     const report: VerifyReport = { summary: { checked: 0, ok: 0, stale: 0, orphan: 0, error: 0, fixed: 0, not_cached: 0, ms: 0 }, entries: [] };
     const finish = () => {
       report.summary.ms = Date.now() - started;
+      report.entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       return report;
     };
-    const stopIfAsked = () => throwIfAborted(options.signal, () => ({ done: report.summary.checked }), 'verify', finish());
+    const stopIfAsked = () => options.signal?.aborted && throwIfAborted(options.signal, () => ({ done: report.summary.checked }), 'verify', finish());
     // Both at once: a usage error (no registry for --fix, no project at all) is said whatever Redis's
     // state (it was exit 3 with Redis down, exit 2 with it up), and a silent Redis costs no extra wait.
     const pinged = this.deps.cache.need(async (s) => s.ping());

@@ -238,6 +238,18 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     expect(report.summary).toMatchObject({ checked: 3, ok: 1, orphan: 2, stale: 0 });
   });
 
+  it('entries are listed by key, not in SCAN order (which differs between a Cluster and one server for the same data)', async () => {
+    const ghosts = Array.from({ length: 40 }, (_, i) => `zz${uniq('g')}${i}`);
+    for (const g of ghosts) await own.client.set(`tenant_config:${g}`, JSON.stringify({ client: { id: g, name: 'Ghost' } }));
+    const t = tool();
+    const report = await verifier(t).verify();
+    await t.close();
+    const keys = report.entries.map((e) => e.key);
+    expect(keys.filter((k) => ghosts.some((g) => k.endsWith(g)))).toHaveLength(ghosts.length);
+    expect(keys).toEqual([...keys].sort());
+    for (const g of ghosts) await own.client.del(`tenant_config:${g}`);
+  });
+
   it('permissions: the computation check-permission does; a subscription change is stale, a business known only by its subscription is not an orphan', async () => {
     const [changed, same, subOnly, nobody] = [uniq('pchg'), uniq('psame'), uniq('psub'), uniq('pnone')];
     await migrated(changed);
