@@ -26,6 +26,8 @@ export const SCAN_COUNT = 1000;
 const SCRIPT_SCAN_COUNT = 250;
 const SCRIPT_MATCH_SCAN_COUNT = 1000;
 const LANE_BUDGET_US = 500;
+/** How long a Cluster node's error is taken as the reason of a failure that does not name its node. */
+const NODE_ERROR_RECENT_MS = 30_000;
 /**
  * One walk per node (Cluster masters, servers that are not Redis, a sweep with
  * a limit) leaves the server idle for a round trip after every call, so its
@@ -236,6 +238,8 @@ class IoredisStore implements CacheStore {
   readonly target: string;
   readonly mode: CacheStore['mode'];
   private lastError: Error | undefined;
+  /** Cluster: the last error of one node, and which (ioredis says only "Connection is closed." where it failed). */
+  private lastNodeError: { node: string; err: Error; at: number } | undefined;
   private closed = false;
   /** Nodes where scripting was refused (NOPERM, renamed EVAL): sweeps run client-side there. */
   private readonly noScript = new WeakSet<Redis>();
@@ -256,9 +260,10 @@ class IoredisStore implements CacheStore {
       this.lastError = err;
     });
     if (spec.topology === 'cluster') {
-      // Each node's own error events, so none is ever unhandled.
-      (client as Cluster).on('node error', (err: Error) => {
+      // Each node's own error events, so none is ever unhandled; which node, for the message (see failure).
+      (client as Cluster).on('node error', (err: Error, node?: string) => {
         this.lastError = err;
+        if (node) this.lastNodeError = { node, err, at: Date.now() };
       });
     }
   }
@@ -415,7 +420,18 @@ class IoredisStore implements CacheStore {
     // After the connection dropped, ioredis only says it is closed; the
     // error event holds the reason.
     const shown = this.client.status !== 'ready' && this.lastError ? this.lastError : err;
-    return new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(shown)}`, { cause: err, reason: reasonOf(err) });
+    return new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(shown)}${this.failedNode(describeError(shown))}`, { cause: err, reason: reasonOf(err) });
+  }
+
+  /**
+   * A Cluster master lost: the text said "Connection is closed." (or a timeout) without naming the master, and
+   * varied from run to run (a review). The node's own last error, when recent, names it and says why.
+   */
+  private failedNode(text: string): string {
+    const last = this.lastNodeError;
+    if (!last || Date.now() - last.at > NODE_ERROR_RECENT_MS || text.includes(last.node)) return '';
+    const why = describeError(last.err);
+    return ` (master ${last.node}${why === text ? '' : `: ${why}`})`;
   }
 
   /** The nodes that hold keys: every master of a cluster, or the one server. */
