@@ -193,9 +193,15 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
   }
   // The driver's connect timeout says only "connect ETIMEDOUT": the timeout set is said, and a TLS
   // handshake a plain server never answers (rediss:// to a redis:// port) is the usual cause.
-  if (/\bETIMEDOUT\b|timed out/.test(text)) {
+  if (/\bETIMEDOUT\b|timed out|^timeout$/.test(text)) {
     const said = /timeout \d+ ms/.test(text) ? text : `${text} (timeout ${spec.timeoutMs} ms)`;
-    return spec.tls ? `${said}; if it is a plain, non-TLS port, it never answers the TLS handshake: redis:// for it` : said;
+    if (!spec.tls) return said;
+    // A Cluster's or Sentinel's seeds have no scheme: TLS files turned TLS on (it was not said, and the
+    // Cluster's own error is a bare "timeout").
+    if (spec.topology !== 'standalone') {
+      return `${said}; TLS is on (TLS files are given: a ${spec.topology === 'cluster' ? 'Cluster' : 'Sentinel'}'s seeds have no scheme), and a plain, non-TLS port never answers its handshake`;
+    }
+    return `${said}; if it is a plain, non-TLS port, it never answers the TLS handshake: redis:// for it`;
   }
   // A TLS-only port reached without TLS drops the connection at the first bytes.
   if (!spec.tls && /\b(ECONNRESET|EPIPE)\b/.test(text)) return `${text} (the server dropped the connection: a TLS-only port? rediss:// for TLS)`;

@@ -1,6 +1,10 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { runCli } from '../helpers/setup.js';
+import { makeCertificates } from '../helpers/redis-topologies.js';
 import { startRedisCluster, type RedisClusterFixture } from '../helpers/redis-cluster.js';
 
 /**
@@ -40,6 +44,18 @@ describe('Redis Cluster from the command line, seeds named by host name', () => 
       expect(await client.exists(`sessions:${id}`)).toBe(1);
     }
   }, 60_000);
+
+  it('TLS files given (REDIS_CA_CERT) turn TLS on for a Cluster\'s seeds: against a plain Cluster the error says so', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-cluster-tls-'));
+    try {
+      const { ca } = makeCertificates(dir);
+      const r = await runCli(['test-redis', '--redis-cluster', seeds(), '--redis-timeout', '500'], { env: { REDIS_CA_CERT: ca } });
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/TLS is on \(TLS files are given: a Cluster's seeds have no scheme\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('one Cluster node given as a plain Redis URL is refused, never walked as one server (its counts were a third of the truth, exit 0)', async () => {
     const ids = Array.from({ length: 30 }, (_, i) => `n${i}`);
