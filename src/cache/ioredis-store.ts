@@ -479,7 +479,7 @@ class IoredisStore implements CacheStore {
     const out: number[] = [];
     for (let start = 0; start < entries.length; start += PIPELINE_BATCH) {
       const batch = entries.slice(start, start + PIPELINE_BATCH);
-      const label = `UNLINK if unchanged (${batch.length} keys)`;
+      const label = `UNLINK if unchanged (${batch.length} key${batch.length === 1 ? '' : 's'})`;
       const node = this.client as Redis;
       // A Cluster's masters that ran the script before one refused it: their answers (null where none).
       let scripted: Array<number | null> = [];
@@ -571,7 +571,7 @@ class IoredisStore implements CacheStore {
     const out: unknown[] = [];
     for (let start = 0; start < keys.length; start += PIPELINE_BATCH) {
       const batch = keys.slice(start, start + PIPELINE_BATCH);
-      const label = `${what} (${batch.length} keys)`;
+      const label = `${what} (${batch.length} key${batch.length === 1 ? '' : 's'})`;
       // One node holds every key: one script call per batch (see EACH_KEY_LUA), unless scripting is refused.
       const node = this.client as Redis;
       // Reads are one MGET (nil for a key of another type, as the script answers): a script is a write to
@@ -580,7 +580,7 @@ class IoredisStore implements CacheStore {
       // A user refused MGET (an ACL with +get only, a renamed command) reads as before: a script, or GETs.
       if (this.mode !== 'cluster' && what === 'GET' && !this.noMget.has(node)) {
         try {
-          out.push(...(await this.run(`MGET (${batch.length} keys)`, () => node.mget(...(batch as string[])))));
+          out.push(...(await this.run(`MGET (${batch.length} key${batch.length === 1 ? '' : 's'})`, () => node.mget(...(batch as string[])))));
           continue;
         } catch (err) {
           if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;

@@ -95,7 +95,10 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
 const num = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number(v));
 const mb = (bytes: number) => `${round(bytes / 1048576, 1)} MB`;
 
-/** Reachable, version, memory and policy, evictions, the tool's key families: reads only (PING, INFO, a counting SCAN). */
+/**
+ * Reachable, version, memory and policy, evictions, the tool's key families, and the right to delete: reads
+ * only (PING, INFO, a counting SCAN), and one UNLINK of a key that does not exist (it changes nothing).
+ */
 export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<DoctorCheck[]> {
   if (!cache.configured) {
     return [check('redis', 'configured', 'warn', 'no Redis configured (REDIS_URL, a Cluster or a Sentinel): the cache is off and commands fall back')];
@@ -115,6 +118,8 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
   } else if (info.status === 'done') {
     checks.push(...serverChecks(info.value));
   }
+
+  checks.push(await deleteRight(cache));
 
   const counted = await cache.attempt((store) => admin.countFamilyKeys(store));
   if (counted.status === 'failed') {
@@ -141,6 +146,19 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
     }
   }
   return checks;
+}
+
+/**
+ * Whether this user may delete the cache's keys, as invalidations do: an ACL user who may read but not
+ * UNLINK (+@all -unlink, or -@write) passed every check, then every invalidation was refused. Tried on a key
+ * that does not exist (and is no family's), so it deletes nothing.
+ */
+async function deleteRight(cache: Cache): Promise<DoctorCheck> {
+  const probe = `tenantctl:doctor:${process.pid}:${Date.now()}:${Math.random().toString(36).slice(2)}`;
+  const tried = await cache.attempt((store) => store.unlink([probe]));
+  if (tried.status === 'done') return check('redis', 'delete', 'pass', 'keys may be deleted (UNLINK tried on a key that does not exist)');
+  if (tried.status === 'failed' && tried.error.refused) return check('redis', 'delete', 'fail', `${describeError(tried.error)}: every invalidation will be refused`);
+  return tried.status === 'failed' ? backendFailure('redis', 'delete', tried.error) : check('redis', 'delete', 'warn', 'not configured');
 }
 
 /** Version, memory, eviction policy and evictions from INFO of every master (a Cluster's are summed; the worst master decides). */

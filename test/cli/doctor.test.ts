@@ -32,7 +32,7 @@ const PGLITE_OPEN_MS = 1500;
 
 const find = (r: Report, area: Check['area'], check: string) => r.checks.find((c) => c.area === area && c.check === check);
 /** Write commands doctor must never send (INFO commandstats after CONFIG RESETSTAT). */
-const REDIS_WRITES = /^cmdstat_(set|setex|psetex|setnx|mset|getset|getdel|del|unlink|expire|pexpire|expireat|persist|hset|lpush|rpush|sadd|zadd|incr|incrby|decr|append|rename|flushdb|flushall|copy|restore)[:|]/m;
+const REDIS_WRITES = /^cmdstat_(set|setex|psetex|setnx|mset|getset|getdel|del|expire|pexpire|expireat|persist|hset|lpush|rpush|sadd|zadd|incr|incrby|decr|append|rename|flushdb|flushall|copy|restore)[:|]/m;
 
 /**
  * `doctor`: Redis, the registry and the tenants directory checked without
@@ -76,7 +76,7 @@ describe('doctor', () => {
     expect(report.checks.filter((c) => c.status !== 'pass')).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.checks.map((c) => `${c.area} ${c.check}`)).toEqual([
-      'redis reachable', 'redis version', 'redis memory', 'redis eviction policy', 'redis evictions', 'redis key families',
+      'redis reachable', 'redis version', 'redis memory', 'redis eviction policy', 'redis evictions', 'redis delete', 'redis key families',
       'registry reachable', 'registry schema', 'registry read', 'registry write', 'registry outbox',
       'tenants directory', 'tenants files',
     ]);
@@ -87,6 +87,9 @@ describe('doctor', () => {
 
     const stats = await client.info('commandstats');
     expect(stats).not.toMatch(REDIS_WRITES);
+    // The one deletion: the right to delete, tried on a key that does not exist (nothing deleted, nothing replicated).
+    expect(stats).toMatch(/^cmdstat_unlink:calls=1,/m);
+    expect(find(report, 'redis', 'delete')?.detail).toBe('keys may be deleted (UNLINK tried on a key that does not exist)');
     expect((await client.keys('*')).sort()).toEqual(keysBefore);
 
     // The people's view: a table of check, status, detail.
@@ -128,6 +131,19 @@ describe('doctor', () => {
       expect(find(report, 'redis', 'key families')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/families/) });
     } finally {
       await foreign.stop();
+    }
+  });
+
+  it('an ACL user who may read but not delete (+@all -unlink) fails the delete check (it passed every check, then every invalidation was refused)', async () => {
+    expect(await client.call('ACL', 'SETUSER', 'readsonly', 'on', '>readsonlypw', '~*', '+@all', '-unlink')).toBe('OK');
+    try {
+      const r = await runCli(['doctor', '--json'], { cwd: ws.dir, env: { REDIS_URL: redis.url.replace('redis://', 'redis://readsonly:readsonlypw@') } });
+      expect(r.code).toBe(1);
+      const report = JSON.parse(r.stdout) as Report;
+      expect(find(report, 'redis', 'delete')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/can't run this command.*: every invalidation will be refused$/) });
+      expect(find(report, 'redis', 'reachable')).toMatchObject({ status: 'pass' });
+    } finally {
+      await client.call('ACL', 'DELUSER', 'readsonly');
     }
   });
 
