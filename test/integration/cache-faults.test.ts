@@ -298,6 +298,23 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     }
   });
 
+  it('a write refused by a replica (READONLY) does not mark Redis down either: the reads after it still use the cache', async () => {
+    const replica = await startRedis(['--replicaof', '127.0.0.1', String(server.port)]);
+    await server.command('SET', 'ro:k', '"cached"');
+    for (let i = 0; i < 100 && !/cached/.test(await replica.command('GET', 'ro:k')); i++) await new Promise((r) => setTimeout(r, 50));
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(replica.url), { warn: (w) => warnings.push(w) });
+    try {
+      const refused = await cache.attempt((s) => s.unlink(['ro:k']));
+      expect(refused).toMatchObject({ status: 'failed', error: { reason: 'read-only' } });
+      expect(cache.isDown).toBe(false);
+      expect(await cache.readJson('ro:k')).toBe('cached');
+    } finally {
+      cache.close();
+      await replica.stop();
+    }
+  });
+
   it('a failure that is not Redis\'s (a bug in the operation) is thrown, not taken for "continuing without the cache"', async () => {
     const warnings: string[] = [];
     const cache = new Cache(specFor(server.url), { warn: (w) => warnings.push(w) });
