@@ -477,8 +477,8 @@ describe('CLI commands', () => {
     });
 
     it('a server that answers PING and then stalls: the test stops at the step that timed out (no DEL, no INFO each waiting a timeout of its own)', async () => {
-      // A RESP server that answers the client's hello (CLIENT SETINFO) and every PING, and nothing else from
-      // the first other command on: what it is sent is recorded.
+      // A RESP server that answers the client's hello (CLIENT SETINFO), the connect's CLUSTER MYID and every
+      // PING, and nothing from the first SET on: what it is sent is recorded.
       let received = '';
       const stall = net.createServer((socket) => {
         let stalled = false;
@@ -488,6 +488,8 @@ describe('CLI commands', () => {
           stalled ||= /\$3\r\nSET\r\n/i.test(text);
           if (stalled) return;
           for (const _ of text.matchAll(/SETINFO/gi)) socket.write('+OK\r\n');
+          // The connect asks whether it is a Cluster node (with its PING), as a real server answers it.
+          for (const _ of text.matchAll(/\$7\r\nCLUSTER\r\n/gi)) socket.write('-ERR This instance has cluster support disabled\r\n');
           for (const _ of text.matchAll(/PING/gi)) socket.write('+PONG\r\n');
         });
         socket.on('error', () => undefined);
