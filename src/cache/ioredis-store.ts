@@ -314,6 +314,9 @@ class IoredisStore implements CacheStore {
       // ioredis reports "Connection is closed." here; the cause (ECONNREFUSED,
       // a TLS error) came through the error event.
       const cause = this.lastError ?? err;
+      // Sentinel: the master they named, when one was reached (a stalled master: the message named only the Sentinels).
+      const master = this.sentinels ? (this.client as Redis).stream : undefined;
+      const named = master?.remotePort ? ` (the master ${this.spec.sentinelMaster} the Sentinels named: ${plainAddress(master.remoteAddress)}:${master.remotePort})` : '';
       this.close();
       // A Cluster whose seeds failed says "Failed to refresh slots cache." and keeps the node's answer aside.
       const last = (cause as { lastNodeError?: unknown })?.lastNodeError;
@@ -325,7 +328,7 @@ class IoredisStore implements CacheStore {
       // A server that answered and refused the credentials is no network problem: said as what it is.
       const refused = /^(NOAUTH|WRONGPASS)\b/.test(describeError(answer));
       const notCluster = /cluster support disabled/i.test(said);
-      throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : notCluster ? 'is not a Cluster' : 'is unreachable'}: ${said}`, {
+      throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : notCluster ? 'is not a Cluster' : 'is unreachable'}: ${said}${said.includes(`:${master?.remotePort}`) ? '' : named}`, {
         cause: foreign ? undefined : cause,
         // A server that is not a Cluster answered: no retry makes it one.
         reason: notCluster ? 'failed' : reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,

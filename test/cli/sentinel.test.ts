@@ -26,6 +26,19 @@ describe('Redis Sentinel from the command line', () => {
     expect(await topo.client.exists('sessions:s1')).toBe(1);
   });
 
+  it('the master stalled: the message names the master the Sentinels named, not only the Sentinels', async () => {
+    const master = topo.servers[0];
+    master.pause();
+    try {
+      const r = await runCli(['test-redis', '--redis-sentinel', sentinels(), '--redis-timeout', '500'], { env: env() });
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim()).toMatch(new RegExp(`^error: Redis at .* is unreachable: .*\\(the master tmaster the Sentinels named: 127\\.0\\.0\\.1:${master.port}\\)$`));
+      expect(r.stderr).not.toMatch(/datapw|sentinelpw/);
+    } finally {
+      master.resume();
+    }
+  });
+
   it('a Sentinel without a master name is exit 2; a wrong master name or sentinel password is exit 3, fast', async () => {
     const noMaster = await runCli(['test-redis', '--redis-sentinel', sentinels()], { env: { REDIS_SENTINEL_PASSWORD: 'sentinelpw' } });
     expect(noMaster.code).toBe(2);
