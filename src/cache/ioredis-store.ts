@@ -28,6 +28,8 @@ const SCRIPT_MATCH_SCAN_COUNT = 1000;
 const LANE_BUDGET_US = 500;
 /** How long a Cluster node's error is taken as the reason of a failure that does not name its node. */
 const NODE_ERROR_RECENT_MS = 30_000;
+/** Failures that name no node of their own (ioredis's words for a lost connection, a redirection loop, a timeout). */
+const SAYS_NO_NODE = /Connection is closed|Too many Cluster redirections|timed out|\btimeout\b|ETIMEDOUT|ECONNRESET|ECONNREFUSED|EPIPE/;
 /**
  * One walk per node (Cluster masters, servers that are not Redis, a sweep with
  * a limit) leaves the server idle for a round trip after every call, so its
@@ -213,11 +215,12 @@ const isWrongType = (err: unknown) => /^WRONGTYPE/.test((err as Error)?.message 
 const wrongTypeIsNull = (err: unknown) => (isWrongType(err) ? null : Promise.reject(err));
 
 /**
- * A command run by a script that the ACL user may not run (UNLINK for a user with -unlink): Redis 6-7 say
- * it with ERR and these words, not NOPERM (that is for the script command itself), so a refusal read as a
- * failure said "run again to finish" and verify --fix counted the refused deletions "in doubt".
+ * A command (or a key) a script used that the ACL user may not: Redis 6-7.0 say it with ERR and "The user
+ * executing the script can't run this command" (or "can't access at least one of the keys"), 7.2 and
+ * Valkey with "ERR ACL failure in script", not NOPERM (that is for the script command itself), so a
+ * refusal read as a failure said "run again to finish" and verify --fix counted the refused deletions "in doubt".
  */
-const SCRIPT_COMMAND_REFUSED = /user executing the script can't run this command/i;
+const SCRIPT_COMMAND_REFUSED = /user executing the script can't (?:run this command|access at least one of the keys)|ACL failure in script/i;
 
 /** The reason a Redis failure maps to: the server's error code word, or the socket error's code. */
 function reasonOf(err: unknown): BackendReason {
@@ -231,6 +234,17 @@ function reasonOf(err: unknown): BackendReason {
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code && /^E[A-Z]+$/.test(code)) return 'unreachable';
   return 'failed';
+}
+
+/**
+ * The reason of a failed operation on a store of this topology: reasonOf, but READONLY from a Sentinel's or
+ * a Cluster's master is a failover under way (its replica promoted, the writes may come undone: run again),
+ * not a replica given as the server (a review: a failover mid-invalidate-all said "a replica takes no
+ * writes" and no rerun).
+ */
+export function failureReason(err: unknown, topology: RedisSpec['topology']): BackendReason {
+  const reason = reasonOf(err);
+  return reason === 'read-only' && topology !== 'standalone' ? 'failed' : reason;
 }
 
 /** The server refused the SELECT of the URL's database: an answer, not an unreachable server. */
@@ -429,7 +443,12 @@ class IoredisStore implements CacheStore {
     // After the connection dropped, ioredis only says it is closed; the
     // error event holds the reason.
     const shown = this.client.status !== 'ready' && this.lastError ? this.lastError : err;
-    return new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(shown)}${this.failedNode(describeError(shown))}`, { cause: err, reason: reasonOf(err) });
+    return new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(shown)}${this.failedNode(describeError(shown))}`, { cause: err, reason: this.reasonOf(err) });
+  }
+
+  /** failureReason for this store's topology. */
+  private reasonOf(err: unknown): BackendReason {
+    return failureReason(err, this.spec.topology);
   }
 
   /**
@@ -438,9 +457,11 @@ class IoredisStore implements CacheStore {
    */
   private failedNode(text: string): string {
     const last = this.lastNodeError;
-    if (!last || Date.now() - last.at > NODE_ERROR_RECENT_MS || text.includes(last.node)) return '';
+    // Only on a lost connection, a redirection loop or a timeout: an answer (a refusal, an error reply) is said
+    // as it is, never with another node's error (a long-lived watch would carry one for 30 s).
+    if (!last || Date.now() - last.at > NODE_ERROR_RECENT_MS || text.includes(last.node) || !SAYS_NO_NODE.test(text)) return '';
     const why = describeError(last.err);
-    return ` (master ${last.node}${why === text ? '' : `: ${why}`})`;
+    return ` (node ${last.node}${why === text ? '' : `: ${why}`})`;
   }
 
   /** The nodes that hold keys: every master of a cluster, or the one server. */
@@ -612,7 +633,7 @@ class IoredisStore implements CacheStore {
           out.push(null);
           continue;
         }
-        if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: reasonOf(err) });
+        if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: this.reasonOf(err) });
         out.push(value);
       }
     }
@@ -1088,8 +1109,9 @@ interface SweepState {
  * may work (the client does a script's work; GETs do an MGET's).
  */
 function commandRefused(err: BackendUnavailableError): boolean {
-  // A command inside the script refused: the client doing the script's work is refused it the same way.
-  if (SCRIPT_COMMAND_REFUSED.test(describeError(err.cause))) return false;
+  // A command refused inside the script too (a review: a monitoring user without TIME, which only the
+  // script's budget uses, had cache-info report Redis unavailable): the client-side way sends what it needs
+  // itself, and is refused in turn where that is the refused command (UNLINK for a user with -unlink).
   return err.reason === 'no-permission' || /unknown command/i.test(describeError(err.cause));
 }
 

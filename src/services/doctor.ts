@@ -12,6 +12,8 @@ import type { Registry } from '../registry/registry-store.js';
 import { SCHEMA_VERSION, SqlRegistryStore, schemaSql } from '../registry/sql-store.js';
 import { round } from './cache-admin.js';
 import { keysInDb } from './cache-info.js';
+import { TENANT_CONFIG_FAMILY } from '../keys/key-families.js';
+import { TENANT_PLACEHOLDER } from '../keys/key-patterns.js';
 
 /**
  * `pass`: fine; `warn`: works, but an operator should look; `fail`: broken;
@@ -119,7 +121,7 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
     checks.push(...serverChecks(info.value));
   }
 
-  checks.push(await deleteRight(cache));
+  checks.push(await deleteRight(cache, admin));
 
   const counted = await cache.attempt((store) => admin.countFamilyKeys(store));
   if (counted.status === 'failed') {
@@ -151,10 +153,12 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
 /**
  * Whether this user may delete the cache's keys, as invalidations do: an ACL user who may read but not
  * UNLINK (+@all -unlink, or -@write) passed every check, then every invalidation was refused. Tried on a key
- * that does not exist (and is no family's), so it deletes nothing.
+ * that does not exist, in the tenant_config family's key space (a user allowed only the families' keys,
+ * ~tenant_config:* ..., may delete it) but with a tenant part no id can be, so no service ever reads it.
  */
-async function deleteRight(cache: Cache): Promise<DoctorCheck> {
-  const probe = `tenantctl:doctor:${process.pid}:${Date.now()}:${Math.random().toString(36).slice(2)}`;
+async function deleteRight(cache: Cache, admin: CacheAdmin): Promise<DoctorCheck> {
+  const unique = `tenantctl doctor probe ${process.pid} ${Date.now()} ${Math.random().toString(36).slice(2)}`;
+  const probe = admin.keys.family(TENANT_CONFIG_FAMILY).patterns[0].replace(TENANT_PLACEHOLDER, unique).replaceAll('*', '');
   const tried = await cache.attempt((store) => store.unlink([probe]));
   if (tried.status === 'done') return check('redis', 'delete', 'pass', 'keys may be deleted (UNLINK tried on a key that does not exist)');
   if (tried.status === 'failed' && tried.error.refused) return check('redis', 'delete', 'fail', `${describeError(tried.error)}: every invalidation will be refused`);
