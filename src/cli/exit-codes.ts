@@ -22,7 +22,7 @@ function hint(err: BackendUnavailableError): string {
   if (err.backend === 'registry' && err.reason === 'no-permission') {
     // The server's message names the table; this says which rights a command needs (it named the read rights only,
     // for a write refused its DELETE on tenantctl_outbox).
-    return ' (the registry role lacks a right: CONNECT on the database, SELECT on tenants and on tenantctl\'s tables to read, INSERT, UPDATE and DELETE on them to write; `tenantctl schema` lists them)';
+    return ' (the registry role lacks a right: CONNECT on the database and SELECT on tenants and on tenantctl\'s tables to read; a command that writes needs INSERT, UPDATE and DELETE on them too; `tenantctl schema` lists them)';
   }
   return '';
 }

@@ -73,6 +73,8 @@ export function buildProgram(): Command {
 interface HelpDispatch {
   _dispatchHelpCommand(name?: string): unknown;
   _findCommand(name: string): Command | undefined;
+  /** commander's own help command, made when first asked for (so _findCommand does not know it). */
+  _getHelpCommand(): Command | null;
   unknownCommand(): never;
   args: string[];
 }
@@ -86,6 +88,9 @@ function refuseUnknownHelpTopic(program: Command): void {
   const help = program as unknown as HelpDispatch;
   const dispatch = help._dispatchHelpCommand.bind(help);
   help._dispatchHelpCommand = (name?: string) => {
+    // `help help` is the help (commander printed it as an error, exit 2).
+    const own = help._getHelpCommand();
+    if (name !== undefined && own && (own.name() === name || own.aliases().includes(name))) return dispatch(undefined);
     if (name !== undefined && !help._findCommand(name)) {
       // unknownCommand names this.args[0], which is "help" here.
       help.args = [name];

@@ -136,20 +136,25 @@ export class SubscriptionService {
       overrides,
     };
     const result = await this.write(registry, next, current);
-    if (demo) this.sayWhatTheExpiryDoes(business, next.tier, demo);
+    // Said for what this change touched: the expiry given, or the tier it moved to demo (onto an expiry kept).
+    if (demo || change.tier !== undefined) this.sayWhatTheExpiryDoes(business, next, !!demo);
     return result;
   }
 
   /**
-   * A demo expiry given is written as asked, and said when it does not do what it looks like: one in the past
-   * cuts a demo off at once (a year's typo took a business's every feature without a word), and on any other
-   * tier it changes nothing the services grant (rule 3 of computePermissions reads it on the demo tier only).
+   * A demo expiry is written as asked, and said when it does not do what it looks like: one in the past cuts
+   * a demo off at once (a year's typo took a business's every feature without a word; so did a move to the
+   * demo tier onto an old expiry kept from before), and one given on any other tier changes nothing the
+   * services grant (rule 3 of computePermissions reads it on the demo tier only).
    */
-  private sayWhatTheExpiryDoes(business: string, tier: string, demo: string): void {
-    if (tier !== DEMO_TIER) {
-      this.deps.warn?.(`warning: a demo expiry counts on tier ${DEMO_TIER} only: ${business} on ${tier} is granted its tier's features whatever the date`);
-    } else if (demoExpired(demo, this.now())) {
-      this.deps.warn?.(`warning: the demo expiry ${demo} is in the past: ${business}'s demo grants nothing from now on`);
+  private sayWhatTheExpiryDoes(business: string, next: Subscription, given: boolean): void {
+    const expiry = next.demo_expires_at;
+    if (!expiry) return;
+    if (next.tier !== DEMO_TIER) {
+      if (given) this.deps.warn?.(`warning: a demo expiry counts on tier ${DEMO_TIER} only: ${business} on ${next.tier} is granted its tier's features whatever the date`);
+    } else if (demoExpired(expiry, this.now())) {
+      // In whole seconds, as the table shows it.
+      this.deps.warn?.(`warning: the demo expiry ${expiry.replace(/\.000Z$/, 'Z')} is in the past: ${business}'s demo grants nothing from now on`);
     }
   }
 

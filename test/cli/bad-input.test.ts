@@ -198,6 +198,10 @@ describe('bad input', () => {
     const named = await runCli(['help', 'invalidate']);
     expect(named.code).toBe(0);
     expect(named.stdout).toMatch(/^Usage: tenantctl invalidate /);
+    // help's own help (a review: "unknown command 'help' (Did you mean help?)").
+    const itself = await runCli(['help', 'help']);
+    expect(itself.code, itself.stderr).toBe(0);
+    expect(itself.stdout).toMatch(/^Usage: tenantctl/);
     // A subcommand's help lists the global options too (it showed only the command's own).
     const sub = await runCli(['invalidate', '--help']);
     expect(sub.code).toBe(0);

@@ -184,6 +184,17 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
     } finally {
       await c.call('ACL', 'DELUSER', 'noinfo');
     }
+    // A user who may script but not run TIME (which only the sweep script's budget uses): refused inside the
+    // script, the count is done client-side (it reported Redis unavailable when a script refusal was not retried).
+    expect(await c.call('ACL', 'SETUSER', 'notime', 'on', '>notimepw', '~*', '+@all', '-time')).toBe('OK');
+    try {
+      const full = JSON.parse((await runCli(['cache-info', '--json'], { cwd: ws.dir, env: env() })).stdout);
+      const r = await runCli(['cache-info', '--json'], { cwd: ws.dir, env: { REDIS_URL: own.server.url.replace('redis://', 'redis://notime:notimepw@') } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ available: true, families: full.families, tool_keys: full.tool_keys });
+    } finally {
+      await c.call('ACL', 'DELUSER', 'notime');
+    }
   });
   it('--by tenant -o prometheus for a textfile collector: Redis down is tenantctl_cache_profile_up 0 and exit 0 (never an empty file); no series shared with plain cache-info (a collector reading both files refuses a duplicate)', async () => {
     const up = await runCli(['cache-info', '--by', 'tenant', '-o', 'prometheus'], { cwd: ws.dir, env: env() });

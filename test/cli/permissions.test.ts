@@ -140,10 +140,16 @@ describe('permission commands', () => {
       expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(0);
       const past = await cli(['set-subscription', id, '--demo-expires', '2020-01-01']);
       expect(past.code, past.stderr).toBe(0);
-      expect(past.stderr).toBe(`warning: the demo expiry 2020-01-01T00:00:00.000Z is in the past: ${id}'s demo grants nothing from now on\n`);
+      expect(past.stderr).toBe(`warning: the demo expiry 2020-01-01T00:00:00Z is in the past: ${id}'s demo grants nothing from now on\n`);
       expect((await cli(['check-permission', id, 'has_ai'])).code).toBe(1);
       // Cleared: no warning.
       expect((await cli(['set-subscription', id, '--demo-expires', 'none'])).stderr).toBe('');
+      // Moved to the demo tier onto a past expiry kept from before: said too (a review: silent, every feature gone).
+      const other = 'demo_moved';
+      expect((await cli(['set-subscription', other, '--tier', 'pilot_pro', '--demo-expires', '2020-01-01T00:00:00Z'])).stderr).toMatch(/counts on tier demo only/);
+      const moved = await cli(['set-subscription', other, '--tier', 'demo']);
+      expect(moved.code, moved.stderr).toBe(0);
+      expect(moved.stderr).toBe(`warning: the demo expiry 2020-01-01T00:00:00Z is in the past: ${other}'s demo grants nothing from now on\n`);
     });
 
     it('bad input: unknown tier, status, feature, bad date, no/two override flags: exit 2 and nothing changed', async () => {
