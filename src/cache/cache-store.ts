@@ -33,7 +33,7 @@ export interface CacheStore {
   sweep(request: SweepRequest): Promise<SweepResult>;
   /** INFO of every master, parsed. */
   info(): Promise<Array<Record<string, string>>>;
-  /** Round trip of one PING, ms. */
+  /** Round trip of a PING to every master (a Cluster answers for all its slots only when each does), ms. */
   ping(): Promise<number>;
   close(): void;
 }
