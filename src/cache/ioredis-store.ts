@@ -210,6 +210,9 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
   return text;
 }
 
+/** A batched call as messages name it: `UNLINK (12 keys)`, `GET (1 key)`. */
+const batchLabel = (what: string, keys: number) => `${what} (${keys} key${keys === 1 ? '' : 's'})`;
+
 const isWrongType = (err: unknown) => /^WRONGTYPE/.test((err as Error)?.message ?? '');
 /** GET of a key holding another type: answered as a miss (MGET answers nil for it; GET fails). */
 const wrongTypeIsNull = (err: unknown) => (isWrongType(err) ? null : Promise.reject(err));
@@ -443,12 +446,7 @@ class IoredisStore implements CacheStore {
     // After the connection dropped, ioredis only says it is closed; the
     // error event holds the reason.
     const shown = this.client.status !== 'ready' && this.lastError ? this.lastError : err;
-    return new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(shown)}${this.failedNode(describeError(shown))}`, { cause: err, reason: this.reasonOf(err) });
-  }
-
-  /** failureReason for this store's topology. */
-  private reasonOf(err: unknown): BackendReason {
-    return failureReason(err, this.spec.topology);
+    return new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(shown)}${this.failedNode(describeError(shown))}`, { cause: err, reason: failureReason(err, this.spec.topology) });
   }
 
   /**
@@ -503,7 +501,7 @@ class IoredisStore implements CacheStore {
     const out: number[] = [];
     for (let start = 0; start < entries.length; start += PIPELINE_BATCH) {
       const batch = entries.slice(start, start + PIPELINE_BATCH);
-      const label = `UNLINK if unchanged (${batch.length} key${batch.length === 1 ? '' : 's'})`;
+      const label = batchLabel('UNLINK if unchanged', batch.length);
       const node = this.client as Redis;
       // A Cluster's masters that ran the script before one refused it: their answers (null where none).
       let scripted: Array<number | null> = [];
@@ -595,7 +593,7 @@ class IoredisStore implements CacheStore {
     const out: unknown[] = [];
     for (let start = 0; start < keys.length; start += PIPELINE_BATCH) {
       const batch = keys.slice(start, start + PIPELINE_BATCH);
-      const label = `${what} (${batch.length} key${batch.length === 1 ? '' : 's'})`;
+      const label = batchLabel(what, batch.length);
       // One node holds every key: one script call per batch (see EACH_KEY_LUA), unless scripting is refused.
       const node = this.client as Redis;
       // Reads are one MGET (nil for a key of another type, as the script answers): a script is a write to
@@ -604,7 +602,7 @@ class IoredisStore implements CacheStore {
       // A user refused MGET (an ACL with +get only, a renamed command) reads as before: a script, or GETs.
       if (this.mode !== 'cluster' && what === 'GET' && !this.noMget.has(node)) {
         try {
-          out.push(...(await this.run(`MGET (${batch.length} key${batch.length === 1 ? '' : 's'})`, () => node.mget(...(batch as string[])))));
+          out.push(...(await this.run(batchLabel('MGET', batch.length), () => node.mget(...(batch as string[])))));
           continue;
         } catch (err) {
           if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
@@ -633,7 +631,7 @@ class IoredisStore implements CacheStore {
           out.push(null);
           continue;
         }
-        if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: this.reasonOf(err) });
+        if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: failureReason(err, this.spec.topology) });
         out.push(value);
       }
     }

@@ -67,30 +67,8 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
   }
   const { latency, infos, infoRefused, families, moving, target, mode } = attempt.value;
   const tool_keys = Object.values(families).reduce((a, b) => a + b, 0);
-  if (infoRefused !== undefined) {
-    return {
-      backend: 'redis',
-      available: true,
-      ttl_seconds: ttlSeconds,
-      cached_tenants: families[TENANT_CONFIG_FAMILY] ?? 0,
-      hits: null,
-      misses: null,
-      total_requests: null,
-      hit_rate_percent: null,
-      used_memory_mb: null,
-      max_memory_mb: null,
-      memory_usage_percent: null,
-      redis_evicted_keys: null,
-      server: { target, mode, version: 'unknown', masters: 0 },
-      memory: null,
-      families,
-      tool_keys,
-      total_keys: null,
-      latency_ms: round(latency, 3),
-      info_refused: infoRefused,
-      ...(moving && { moving_slots: moving }),
-    };
-  }
+  // INFO refused: what it tells is null (unknown), not 0; the counts stand.
+  const fromInfo = <T>(value: T): T | null => (infoRefused === undefined ? value : null);
   // Keyspace counters are per server: a cluster's are summed over its masters.
   const sum = (field: string) => infos.reduce((a, i) => a + num(i[field]), 0);
   const hits = sum('keyspace_hits');
@@ -105,25 +83,26 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
     available: true,
     ttl_seconds: ttlSeconds,
     cached_tenants: families[TENANT_CONFIG_FAMILY] ?? 0,
-    hits,
-    misses,
-    total_requests: total,
-    hit_rate_percent: total ? round((hits / total) * 100) : 0,
-    used_memory_mb: round(used / 1048576),
-    max_memory_mb: round(max / 1048576),
-    memory_usage_percent: max ? round((used / max) * 100) : 0,
-    redis_evicted_keys: sum('evicted_keys'),
+    hits: fromInfo(hits),
+    misses: fromInfo(misses),
+    total_requests: fromInfo(total),
+    hit_rate_percent: fromInfo(total ? round((hits / total) * 100) : 0),
+    used_memory_mb: fromInfo(round(used / 1048576)),
+    max_memory_mb: fromInfo(round(max / 1048576)),
+    memory_usage_percent: fromInfo(max ? round((used / max) * 100) : 0),
+    redis_evicted_keys: fromInfo(sum('evicted_keys')),
     server: {
       target,
       mode,
       version: infos[0]?.redis_version ?? 'unknown',
       masters: infos.length,
     },
-    memory: { used_bytes: used, max_bytes: max, policy: infos[0]?.maxmemory_policy ?? 'unknown' },
+    memory: fromInfo({ used_bytes: used, max_bytes: max, policy: infos[0]?.maxmemory_policy ?? 'unknown' }),
     families,
     tool_keys,
-    total_keys: totalKeys,
+    total_keys: fromInfo(totalKeys),
     latency_ms: round(latency, 3),
+    ...(infoRefused !== undefined && { info_refused: infoRefused }),
     ...(moving && { moving_slots: moving }),
   };
 }
