@@ -116,6 +116,8 @@ export interface SweepResult {
   complete: boolean;
   /** How the server ran it: the server-side script, or client-side (scripting refused). */
   via: 'script' | 'client';
+  /** The servers walked: 1, or every master of a Cluster. */
+  nodes?: number;
   /**
    * Cluster: slots that were moving between masters during the walk (being migrated at its start or end,
    * or owned by another master at the end): their keys may have been missed or counted twice. A deleting

@@ -717,7 +717,7 @@ class IoredisStore implements CacheStore {
         Promise.reject(err instanceof BackendUnavailableError ? err.withProgress(progress()) : err),
       );
     }
-    return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via, ...(moving?.length && { moving }) };
+    return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via, nodes: nodes.length, ...(moving?.length && { moving }) };
   }
 
   /**

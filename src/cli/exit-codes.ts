@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { BackendUnavailableError, InterruptedError, NotFoundError, TenantctlError, UsageError, describeError } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, NotFoundError, TenantctlError, UsageError, describeError, type BackendReason } from '../errors.js';
 import { EXIT } from './exit-values.js';
 import { plural } from './charts.js';
 
@@ -9,7 +9,8 @@ export { EXIT };
  * What a person should do about a backend failure: the library's errors carry
  * a typed reason, and only the CLI knows its own flags and commands.
  */
-function hint(err: BackendUnavailableError): string {
+export function backendHint(backend: BackendUnavailableError['backend'], reason: BackendReason | undefined): string {
+  const err = { backend, reason };
   if (err.backend === 'redis' && err.reason === 'not-configured') return ': set REDIS_URL, --redis-url, --redis-cluster or --redis-sentinel';
   if (err.backend === 'registry' && err.reason === 'not-configured') {
     return ' (looked from the working directory up to the first tenantctl.config.* or .tenantctl/): run `tenantctl migrate-yaml` there to create it, or give --registry / DATABASE_URL';
@@ -26,6 +27,8 @@ function hint(err: BackendUnavailableError): string {
   }
   return '';
 }
+
+const hint = (err: BackendUnavailableError) => backendHint(err.backend, err.reason);
 
 /** The flag a usage (or not-found) error from the service layer is about (the services do not know the CLI's flags). */
 const USAGE_HINTS: Record<string, string> = {

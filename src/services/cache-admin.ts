@@ -1,6 +1,6 @@
 import { nodeCrypto } from '../node-crypto.js';
 import { hostname } from 'node:os';
-import { BackendUnavailableError, describeError, InterruptedError, throwIfAborted, type BatchProgress } from '../errors.js';
+import { BackendUnavailableError, describeError, InterruptedError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import type { Cache } from '../cache/cache.js';
 import type { CacheStore, SweepBatch, SweepResult } from '../cache/cache-store.js';
 import type { KeySpace, SweepRules } from '../keys/key-families.js';
@@ -271,12 +271,12 @@ export class CacheAdmin {
   }
 
   /** Keys per family; `moving`: Cluster slots that moved between masters meanwhile (their keys may be counted twice or not at all). */
-  async countFamilyKeys(store: CacheStore, signal?: AbortSignal): Promise<{ families: Record<string, number>; moving?: number[] }> {
+  async countFamilyKeys(store: CacheStore, signal?: AbortSignal): Promise<{ families: Record<string, number>; moving?: number[]; masters?: number }> {
     const rules = this.keys.rules();
     const r = await store.sweep({ rules, action: 'count', signal });
     const counts = this.zeroCounts();
     r.groups.forEach((n, g) => (counts[rules.groups[g]] += n));
-    return { families: counts, ...(r.moving?.length && { moving: r.moving }) };
+    return { families: counts, ...(r.moving?.length && { moving: r.moving }), ...(r.nodes !== undefined && { masters: r.nodes }) };
   }
 
   /**
@@ -301,7 +301,7 @@ export class CacheAdmin {
           steps.push({ step: name, ok, ms: ms(), detail: ok ? undefined : `unexpected reply ${JSON.stringify(reply)}` });
           return ok;
         } catch (err) {
-          steps.push({ step: name, ok: false, ms: ms(), detail: describeError(err) });
+          steps.push({ step: name, ok: false, ms: ms(), detail: describeError(err), ...(err instanceof BackendUnavailableError && { reason: err.reason }) });
           stuck ||= err instanceof BackendUnavailableError && (err.reason === 'timeout' || err.reason === 'unreachable' || err.reason === 'failed');
           return false;
         }
@@ -333,6 +333,8 @@ export interface TestRedisStep {
   ok: boolean;
   ms: number;
   detail?: string;
+  /** A failed step's cause, as a type (a replica refusing the SET: 'read-only'). */
+  reason?: BackendReason;
 }
 
 export interface TestRedisResult {

@@ -1,6 +1,6 @@
 import type { Cache } from '../cache/cache.js';
 import { TENANT_CONFIG_FAMILY } from '../keys/key-families.js';
-import { BackendUnavailableError, describeError } from '../errors.js';
+import { BackendUnavailableError, describeError, type BackendReason } from '../errors.js';
 import type { CacheAdmin } from './cache-admin.js';
 import { round } from './cache-admin.js';
 
@@ -23,7 +23,7 @@ export interface CacheInfo {
   max_memory_mb?: number | null;
   memory_usage_percent?: number | null;
   redis_evicted_keys?: number | null;
-  /** masters: 0 when INFO was refused (it is counted from the INFO replies). */
+  /** masters: the masters walked (every master of a Cluster). */
   server?: { target: string; mode: string; version: string; masters: number };
   memory?: { used_bytes: number; max_bytes: number; policy: string } | null;
   families?: Record<string, number>;
@@ -35,6 +35,8 @@ export interface CacheInfo {
   /** Cluster: slots that moved between masters while counting (a resharding): the counts may be off by their keys. */
   moving_slots?: number[];
   error?: string;
+  /** Why Redis is unavailable, as a type (a Cluster node given as one server, the login refused, ...), with `error`. */
+  error_reason?: BackendReason;
 }
 
 const num = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number(v));
@@ -58,14 +60,16 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
       infoRefused = describeError(err);
       return [];
     });
-    const { families, moving } = await admin.countFamilyKeys(store, signal);
-    return { latency, infos, infoRefused, families, moving, target: store.target, mode: store.mode };
+    const { families, moving, masters } = await admin.countFamilyKeys(store, signal);
+    return { latency, infos, infoRefused, families, moving, masters, target: store.target, mode: store.mode };
   });
   if (attempt.status !== 'done') {
     // As the services' own endpoint says it (seed 000): an unreachable Redis is backend 'none'; `error` says why.
-    return { backend: 'none', available: false, ttl_seconds: ttlSeconds, error: attempt.status === 'failed' ? describeError(attempt.error) : 'not configured' };
+    if (attempt.status !== 'failed') return { backend: 'none', available: false, ttl_seconds: ttlSeconds, error: 'not configured' };
+    const reason = attempt.error instanceof BackendUnavailableError ? attempt.error.reason : undefined;
+    return { backend: 'none', available: false, ttl_seconds: ttlSeconds, error: describeError(attempt.error), ...(reason && { error_reason: reason }) };
   }
-  const { latency, infos, infoRefused, families, moving, target, mode } = attempt.value;
+  const { latency, infos, infoRefused, families, moving, masters, target, mode } = attempt.value;
   const tool_keys = Object.values(families).reduce((a, b) => a + b, 0);
   // INFO refused: what it tells is null (unknown), not 0; the counts stand.
   const fromInfo = <T>(value: T): T | null => (infoRefused === undefined ? value : null);
@@ -95,7 +99,8 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
       target,
       mode,
       version: infos[0]?.redis_version ?? 'unknown',
-      masters: infos.length,
+      // Counted by the sweep, which walks every master (INFO may be refused).
+      masters: masters ?? infos.length,
     },
     memory: fromInfo({ used_bytes: used, max_bytes: max, policy: infos[0]?.maxmemory_policy ?? 'unknown' }),
     families,

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { BackendUnavailableError, TenantFileError, UsageError, describeError } from '../errors.js';
+import { BackendUnavailableError, TenantFileError, UsageError, describeError, type BackendReason } from '../errors.js';
 import type { Cache } from '../cache/cache.js';
 import type { CacheAdmin } from './cache-admin.js';
 import { manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
@@ -31,6 +31,8 @@ export interface DoctorCheck {
    * opposed to something found wrong (exit 1).
    */
   unreachable?: boolean;
+  /** A backend failure's cause, as a type (a Cluster node given as one server, the login refused, ...). */
+  reason?: BackendReason;
   /** The figures behind the detail, for scripts. */
   data?: Record<string, unknown>;
 }
@@ -70,8 +72,9 @@ const check = (area: Area, name: string, status: CheckStatus, detail: string, ex
  */
 function backendFailure(area: Area, name: string, err: unknown): DoctorCheck {
   // Refused for lack of rights, or a setting that names no usable registry (exit 2 elsewhere): findings.
-  if ((err instanceof BackendUnavailableError && err.reason === 'no-permission') || err instanceof UsageError) return check(area, name, 'fail', describeError(err));
-  return check(area, name, 'fail', describeError(err), { unreachable: true });
+  const reason = err instanceof BackendUnavailableError ? { reason: err.reason } : {};
+  if ((err instanceof BackendUnavailableError && err.reason === 'no-permission') || err instanceof UsageError) return check(area, name, 'fail', describeError(err), reason);
+  return check(area, name, 'fail', describeError(err), { unreachable: true, ...reason });
 }
 
 /**

@@ -170,6 +170,7 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
       expect(json.stderr).toMatch(/^warning: Redis INFO failed: NOPERM.*; memory, hits and the server's version are not reported, the key counts are\n$/);
       const info = JSON.parse(json.stdout);
       expect(info).toMatchObject({ backend: 'redis', available: true, hits: null, used_memory_mb: null, total_keys: null, memory: null, info_refused: expect.stringMatching(/NOPERM/) });
+      expect(info.server).toMatchObject({ mode: 'standalone', masters: 1, version: 'unknown' });
       expect(info.families).toEqual(full.families);
       expect(info.tool_keys).toBe(full.tool_keys);
       expect(info.cached_tenants).toBe(full.cached_tenants);

@@ -71,7 +71,13 @@ describe('Redis Cluster from the command line, seeds named by host name', () => 
     // cache-info answers "unavailable" (exit 0, as for Redis down) with the reason, not a part of the counts.
     const info = await runCli(['cache-info', '--json', '--redis-url', node]);
     expect(info.code).toBe(0);
-    expect(JSON.parse(info.stdout)).toMatchObject({ available: false, error: expect.stringMatching(/is a Cluster node/) });
+    expect(JSON.parse(info.stdout)).toMatchObject({ available: false, error: expect.stringMatching(/is a Cluster node/), error_reason: 'cluster-node' });
+    // Its warning, and doctor's exit-3 line, give the flag (they said only what was wrong).
+    const hintSaid = /give the Cluster's nodes with --redis-cluster host:port,\.\.\. \(or REDIS_CLUSTER_NODES\)/;
+    expect(info.stderr).toMatch(hintSaid);
+    const doctor = await runCli(['doctor', '--redis-url', node]);
+    expect(doctor.code, doctor.stderr).toBe(3);
+    expect(doctor.stderr).toMatch(hintSaid);
     for (const id of ids) expect(await client.exists(`tenant_config:${id}`)).toBe(1);
   }, 60_000);
 });

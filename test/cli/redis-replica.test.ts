@@ -54,6 +54,14 @@ describe('a replica given as the Redis URL', () => {
     expect(ok.stdout).not.toMatch(/replica/);
   });
 
+  it('test-redis: exit 3 at SET with the replica hint (it said only READONLY)', async () => {
+    const r = await runCli(['test-redis', '--redis-url', replica.url], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/^error: Redis test failed at SET: .*READONLY.* \(a replica takes no writes: give its master's address, or its Sentinels with --redis-sentinel\)$/m);
+    const json = await runCli(['test-redis', '--json', '--redis-url', replica.url], { cwd: ws.dir });
+    expect(JSON.parse(json.stdout).steps).toContainEqual(expect.objectContaining({ step: 'SET', ok: false, reason: 'read-only' }));
+  });
+
   it('verify --fix: exit 3 before any deletion, not "may have been deleted" (exit 4)', async () => {
     // Both entries are orphans here (no tenants): --fix would delete them on a master.
     const r = await runCli(['verify', '--fix', '--redis-url', replica.url], { cwd: ws.dir });

@@ -47,6 +47,21 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     p.close();
   });
 
+  it('an ACL user without INFO: the masters are still counted (it said 0, counted from the INFO replies)', async () => {
+    const masters = client.nodes('master');
+    for (const m of masters) expect(await m.call('ACL', 'SETUSER', 'noinfo', 'on', '>noinfopw', '~*', '+@all', '-@dangerous')).toBe('OK');
+    try {
+      const p = new Cache(parseRedisSpec({ url: { value: 'redis://noinfo:noinfopw@x', where: 'test' }, cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 1000 }));
+      const info = await collectCacheInfo(p, new CacheAdmin(p, keys), 300);
+      p.close();
+      expect(info).toMatchObject({ available: true, info_refused: expect.stringMatching(/NOPERM/), total_keys: null });
+      expect(info.server).toMatchObject({ mode: 'cluster', masters: 3 });
+      expect(info.families).toMatchObject({ tenant_config: 200, permissions: 200, products: 200 });
+    } finally {
+      for (const m of masters) await m.call('ACL', 'DELUSER', 'noinfo');
+    }
+  });
+
   it('invalidates one tenant across slots without CROSSSLOT errors, leaving its neighbours', async () => {
     const p = provider();
     const [r] = await new CacheAdmin(p, keys).invalidateTenants(['c1']);

@@ -7,6 +7,7 @@ import type { Output } from '../output.js';
 import { own, styled, type Styled } from '../styled.js';
 import { BackendUnavailableError, describeError } from '../../errors.js';
 import { warnMovingSlots } from '../moving-slots.js';
+import { backendHint } from '../exit-codes.js';
 
 const BAR = 20;
 
@@ -110,7 +111,7 @@ export function register(program: Command): void {
               if (!(err instanceof BackendUnavailableError) || err.backend !== 'redis') throw err;
               // As plain cache-info: no Redis configured is said by the gauge alone; one that fails is a warning.
               const down = { backend: 'none', available: false, ttl_seconds: ctx.config.ttl } as const;
-              if (err.reason !== 'not-configured') ctx.out.warn(`warning: ${asClause(describeError(err))}; reporting Redis as unavailable`);
+              if (err.reason !== 'not-configured') ctx.out.warn(`warning: ${asClause(describeError(err))}${backendHint('redis', err.reason)}; reporting Redis as unavailable`);
               return { data: down, render: (out) => out.stdout.write(profileUpMetric(false)) };
             }
             return { data: p, render: (out) => out.stdout.write(profileToPrometheus(p) + profileUpMetric(true)) };
@@ -123,7 +124,7 @@ export function register(program: Command): void {
         const { collectCacheInfo, toPrometheus } = await import('../../services/cache-info.js');
         const info = await collectCacheInfo(ctx.cache, ctx.admin, ctx.config.ttl, ctx.signal);
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
-        if (!info.available && info.error) ctx.out.warn(`warning: ${asClause(info.error)}; reporting Redis as unavailable`);
+        if (!info.available && info.error) ctx.out.warn(`warning: ${asClause(info.error)}${backendHint('redis', info.error_reason)}; reporting Redis as unavailable`);
         if (info.info_refused) ctx.out.warn(`warning: ${asClause(info.info_refused)}; memory, hits and the server's version are not reported, the key counts are`);
         warnMovingSlots(ctx.out, info.moving_slots, 'counting');
         if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };

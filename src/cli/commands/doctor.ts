@@ -46,7 +46,8 @@ function failureOf(report: DoctorReport): TenantctlError | undefined {
   const list = [...counts].map(([name, n]) => (n > 1 ? `${name} x${n}` : name)).join(', ');
   const message = `doctor: ${failed.length} check${failed.length > 1 ? 's' : ''} failed (${list})`;
   const down = failed.find((c) => c.unreachable);
-  if (down) return new BackendUnavailableError(down.area === 'redis' ? 'redis' : 'registry', `${message}: ${down.detail}`, { reason: 'unreachable' });
+  // Its cause carried on: the CLI's hint for it (a Cluster node given as one server: --redis-cluster).
+  if (down) return new BackendUnavailableError(down.area === 'redis' ? 'redis' : 'registry', `${message}: ${down.detail}`, { reason: down.reason ?? 'unreachable' });
   return new DeniedError(message);
 }
 

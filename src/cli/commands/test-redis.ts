@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { BackendUnavailableError, describeError } from '../../errors.js';
 import { action } from '../action.js';
 import { own } from '../styled.js';
+import type { TestRedisStep } from '../../services/cache-admin.js';
 
-function failedStep(steps: Array<{ step: string; ok: boolean; detail?: string }>) {
+function failedStep(steps: TestRedisStep[]) {
   const s = steps.find((x) => !x.ok);
-  return new BackendUnavailableError('redis', `Redis test failed at ${s?.step ?? '?'}${s?.detail ? `: ${s.detail}` : ''}`);
+  // The step's cause carried on (a replica's READONLY at SET: the hint to give its master).
+  return new BackendUnavailableError('redis', `Redis test failed at ${s?.step ?? '?'}${s?.detail ? `: ${s.detail}` : ''}`, { reason: s?.reason });
 }
 
 /** `test-redis`: PING, SET with TTL, GET, DEL on a unique key, each timed; exit 3 when anything fails. */
