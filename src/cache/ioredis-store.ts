@@ -41,14 +41,6 @@ const WALK_BUDGET_US = { count: 2000, profile: 1000 };
 /** How long a close waits for a socket that never finished connecting (ioredis: 2 s, on a timer that keeps the process alive). */
 const DISCONNECT_TIMEOUT_MS = 50;
 
-let shortLivedProcess = false;
-/**
- * For the CLI, which owns its process: the clients ioredis creates by itself (a Sentinel's) close as
- * quickly as ours. Never called by the library, whose host process may use ioredis's defaults elsewhere.
- */
-export function markShortLivedProcess(): void {
-  shortLivedProcess = true;
-}
 
 /** Keys per pipelined batch of single-key commands. */
 const PIPELINE_BATCH = 1000;
@@ -65,6 +57,25 @@ const scriptShas = new Map<string, string>();
 /** Single-key commands perKey runs through EACH_KEY_LUA. */
 const EACH_KEY_COMMANDS = new Set(['GET', 'EXISTS', 'UNLINK']);
 
+type SentinelConnectorClass = typeof import('ioredis').SentinelConnector;
+/**
+ * ioredis's Sentinel connector, whose clients for the Sentinels (made by ioredis itself, to ask for the
+ * master) close as quickly as ours: with ioredis's defaults a refused Sentinel's socket waits 2 s on close,
+ * on a timer that kept the process alive after close() (the CLI had set ioredis's global defaults instead,
+ * which the library must not: its host may use ioredis elsewhere).
+ */
+function quickCloseSentinels(Base: SentinelConnectorClass): SentinelConnectorClass {
+  type Connect = (endpoint: unknown, options?: Record<string, unknown>) => unknown;
+  const base = Base.prototype as unknown as { connectToSentinel: Connect };
+  const connect = base.connectToSentinel;
+  class QuickCloseSentinelConnector extends Base {}
+  // A private method in the typings: the one place ioredis builds those clients.
+  (QuickCloseSentinelConnector.prototype as unknown as { connectToSentinel: Connect }).connectToSentinel = function (this: unknown, endpoint, options) {
+    return connect.call(this, endpoint, { disconnectTimeout: DISCONNECT_TIMEOUT_MS, ...options });
+  };
+  return QuickCloseSentinelConnector;
+}
+
 /**
  * The one ioredis adapter: a connection a short-lived CLI can trust (no
  * offline queue, no reconnect loop, bounded connect and command time, an
@@ -74,14 +85,7 @@ const EACH_KEY_COMMANDS = new Set(['GET', 'EXISTS', 'UNLINK']);
 export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): Promise<CacheStore> {
   // Node reads ioredis's CommonJS exports as named exports; a bundle hands over `default` only.
   const mod = await import('ioredis');
-  const { Redis: IORedis, Cluster: IOCluster } = mod.Redis ? mod : (mod as unknown as { default: typeof mod }).default;
-  // The clients ioredis makes on its own (a Sentinel's, to ask for the master) take its defaults, not ours:
-  // a refused Sentinel's socket then waits 2 s on close, keeping a finished command's process alive.
-  if (shortLivedProcess) {
-    // A static the typings mark private; the one way to reach the clients ioredis makes itself.
-    const withDefaults = IORedis as unknown as { defaultOptions: RedisOptions };
-    withDefaults.defaultOptions = { ...withDefaults.defaultOptions, disconnectTimeout: DISCONNECT_TIMEOUT_MS };
-  }
+  const { Redis: IORedis, Cluster: IOCluster, SentinelConnector } = mod.Redis ? mod : (mod as unknown as { default: typeof mod }).default;
   const tls = spec.tls
     ? {
         ca: spec.tls.ca ? readPem(spec.tls.ca, 'CA') : undefined,
@@ -149,6 +153,7 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
       connectTimeout: sentinelShare(spec),
       updateSentinels: false,
       failoverDetector: false,
+      Connector: quickCloseSentinels(SentinelConnector) as unknown as RedisOptions['Connector'],
       ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     });
   } else {

@@ -1,5 +1,4 @@
 import { format as formatText } from 'node:util';
-import { markShortLivedProcess } from '../cache/ioredis-store.js';
 import { Tenantctl } from '../tenantctl.js';
 import type { ConfigFlags } from '../config/config.js';
 import { Output, type OutputFormat } from './output.js';
@@ -45,7 +44,6 @@ export class CliContext extends Tenantctl {
       populate: (config) => (warm || config.warmCache ? 'resolved' : 'none'),
     });
     this.out = out;
-    markShortLivedProcess();
     // ioredis prints its own notes with console.warn ("[WARN] This Redis server's `default` user does not
     // require a password..."): in a CLI they become this tool's warning lines, each once.
     console.warn = (...args: unknown[]) => out.warn(`warning: ${formatText(...args).replace(/^\[(?:WARN|ERROR)\]\s*/, '')}`);

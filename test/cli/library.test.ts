@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, sharedRedisUrl, tenantYaml, uniq, workspace } from '../helpers/setup.js';
+import { freePort } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 
@@ -63,5 +64,23 @@ describe('the library, imported by its package name as an application would', ()
     expect(out).toMatchObject({ later: 'closed', perms: 'closed', yamlOnly: 'closed' });
     // The close itself is no Redis outage to warn about.
     expect(out.warnings.filter((w: string) => /Redis/.test(w))).toEqual([]);
+  });
+
+  it('Sentinels that refuse: after close() the process exits at once (it stayed 2 s on a timer of ioredis\'s own Sentinel client), and ioredis\'s defaults are left as they were', async () => {
+    const dead = await freePort();
+    const script = `
+      import { Tenantctl } from 'tenantctl';
+      import { Redis } from 'ioredis';
+      const before = Redis.defaultOptions.disconnectTimeout;
+      const t = new Tenantctl({ cwd: process.argv[1], env: { REDIS_SENTINEL_NODES: '127.0.0.1:' + process.argv[2], REDIS_SENTINEL_MASTER: 'm' }, warn: () => {} });
+      const smoke = await t.admin.testRedis().then(() => 'passed', (e) => e.reason);
+      await t.close();
+      const closedAt = performance.now();
+      process.on('exit', () => console.log(JSON.stringify({ smoke, lingered: Math.round(performance.now() - closedAt), defaults: [before, Redis.defaultOptions.disconnectTimeout] })));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, ws.dir, String(dead)], { cwd: ROOT, timeout: 20_000 });
+    const out = JSON.parse(stdout);
+    expect(out.smoke).toBe('unreachable');
+    expect(out.lingered).toBeLessThan(1000);
+    expect(out.defaults).toEqual([2000, 2000]);
   });
 });
