@@ -92,8 +92,9 @@ function parseRegistryUrl(v: string, scheme: string, env: NodeJS.ProcessEnv, whe
     throw bad('is not a valid URL');
   }
   if (postgres) {
-    // Unix-socket URLs (postgres:///db?host=/run/postgresql) have no host.
-    if (!url.hostname && !url.searchParams.get('host')) throw bad('has no host');
+    // Unix-socket URLs (postgres:///db?host=/run/postgresql) have no host; nor does one whose host is PGHOST's,
+    // as libpq takes it (it was refused with PGHOST set).
+    if (!url.hostname && !url.searchParams.get('host') && !env.PGHOST) throw bad('has no host (give one, a ?host= parameter, or PGHOST)');
     return { kind: 'postgres', url: scheme.includes('+') ? v.replace(/^[^:]+:/, 'postgresql:') : v };
   }
   if (!url.hostname) throw bad('has no host');

@@ -342,6 +342,9 @@ export class TenantConfigService {
   private async readAndWarm(id: string, noCache: boolean, below: BelowCache): Promise<BelowRead> {
     const stored = await this.readBelow(id, { noCache }, below);
     if (noCache || (this.deps.populate ?? 'resolved') !== 'resolved' || stored.yamlOnly) return { stored };
+    // No cache to warm (none configured, or down since its read): no "not warmed" warning for a secret that
+    // would not resolve either (a service without Redis had one per such tenant).
+    if (!this.deps.cache.configured || this.deps.cache.isDown) return { stored };
     if (stored.fallback) return { stored, warmed: this.notWarmed(id, 'the registry is unreachable and this answer is YAML\'s (the registry may hold a newer one)') };
     const { value, unset } = substitute(stored.config, this.env);
     resolveAbsentSecrets(value, id, this.env);

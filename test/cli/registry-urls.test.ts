@@ -144,6 +144,18 @@ describe.runIf(TEST_DATABASE_URL)('postgresql+<driver>:// URLs (Python services\
     await db?.drop();
   });
 
+  it('a URL with no host takes PGHOST (and PGPORT, PGUSER) as libpq does; it was refused as "has no host"', async () => {
+    const u = new URL(db.url);
+    const env = { DATABASE_URL: `postgres://${u.pathname}`, PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: u.username || 'postgres' };
+    const r = await runCli(['get-config', 'acme', '--json'], { cwd, env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ source: 'database' });
+    // Without PGHOST it is still refused, naming the ways to give one.
+    const none = await runCli(['get-config', 'acme', '--json'], { cwd, env: { ...env, PGHOST: '' } });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/has no host \(give one, a \?host= parameter, or PGHOST\)/);
+  });
+
   for (const driver of ['asyncpg', 'psycopg2']) {
     it(`postgresql+${driver}:// reads the PostgreSQL registry, with one notice line, and creates nothing`, async () => {
       const u = new URL(db.url);

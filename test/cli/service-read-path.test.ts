@@ -64,6 +64,13 @@ describe('the services\' read path after every command that touches tenant_confi
     expect(await serviceSees()).toBe('miss');
   });
 
+  it('--warm with no Redis configured says nothing was warmed, once, and no "not warmed" reason (it gave one per unresolved secret, with no cache at all)', async () => {
+    const r = await runCli(['get-config', id, '--warm'], { cwd: ws.dir, env: {} });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^warning: no Redis configured \(REDIS_URL, --redis-url, --redis-cluster or --redis-sentinel\): nothing warmed$/m);
+    expect(r.stderr).not.toMatch(/not warmed/);
+  });
+
   it('a migration that changes the tenant, and invalidate, leave a miss where the old entry was', async () => {
     await runCli(['get-config', id, '--warm'], { cwd: ws.dir, env: env() });
     ws.writeTenant(id, tenantYaml(id, 'Service Co Renamed', extra));

@@ -73,6 +73,22 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     }
   });
 
+  it('no cache to warm (none configured, or Redis down): no "not warmed" warning for a secret that does not resolve (one per such tenant, with nothing to warm)', async () => {
+    const id = uniq('nowarm');
+    ws.writeTenant(id, secretTenant(id));
+    const dead = `redis://127.0.0.1:${await freePort()}`;
+    for (const redisUrl of [undefined, dead]) {
+      const s = wireServices({ redisUrl, registry, tenantsDir: ws.tenantsDir, env: {} });
+      for (let i = 0; i < 2; i++) {
+        const got = await s.tenants.get(id);
+        expect(got.source).toBe('yaml');
+        expect(got.warmed).toBeUndefined();
+      }
+      expect(s.warnings.filter((w) => w.includes('not warmed'))).toEqual([]);
+      s.close();
+    }
+  });
+
   it('by default a miss caches the services\' own entry (secrets resolved, _meta.source only, json.dumps text), or nothing when a secret does not resolve here (it cached the ${VAR} form, which a service would use as it is)', async () => {
     const id = uniq('lib');
     ws.writeTenant(id, secretTenant(id));
@@ -376,7 +392,7 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     const down = async () => {
       throw new BackendUnavailableError('registry', 'registry (postgres x) is unreachable: ECONNREFUSED');
     };
-    const s = wireServices({ registry: down, tenantsDir: ws.tenantsDir });
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry: down, tenantsDir: ws.tenantsDir });
     expect((await s.tenants.get(id)).source).toBe('yaml');
     expect(s.warnings.join('\n')).toMatch(/unreachable.*falling back to YAML/);
     // Not cached (the registry may hold a newer config), said once however often it is read (it was said on every read).

@@ -23,6 +23,8 @@ export function register(program: Command): void {
         const result = await ctx.tenants.get(tenant, { noCache: opts.cache === false });
         const config = opts.showSecrets ? result.config : maskSecrets(result.config);
         if (result.unsetVariables.length) ctx.out.warn(`warning: unset environment variables: ${result.unsetVariables.join(', ')}`);
+        // Asked to warm with no cache at all: said (Redis down has said so already).
+        if (opts.warm && !ctx.cache.configured) ctx.out.warn('warning: no Redis configured (REDIS_URL, --redis-url, --redis-cluster or --redis-sentinel): nothing warmed');
         return {
           data: { id: tenant, source: result.source, config },
           render: (out) => {
