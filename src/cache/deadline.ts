@@ -1,5 +1,8 @@
 import { BackendUnavailableError } from '../errors.js';
 
+/** A timer this much later than due means the event loop was blocked (scheduling noise is a few ms). */
+const LATE_MS = 50;
+
 /**
  * Rejects with BackendUnavailableError (reason `timeout`) when `work` has not
  * settled within `ms`. One overall deadline per operation is what keeps a CLI
@@ -19,7 +22,22 @@ export function withDeadline<T>(
   // One promise and one timer (not Promise.race + finally, nor an async
   // wrapper): this wraps every cached read, where each extra promise shows.
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new BackendUnavailableError(backend, `${what} timed out (timeout ${shownMs} ms)`, { reason: 'timeout' })), ms);
+    let due = performance.now() + ms;
+    const expire = () => {
+      // Fired late: this process's event loop was blocked (synchronous work: parsing files, PGlite's queries),
+      // and the answer that may have come meanwhile is not read yet (timers run before I/O). The blocked time
+      // is this process's, not the server's: given back (a connect begun beside such work said Redis was
+      // unreachable, migrate-yaml exit 4, with Redis up). A server that never answers still expires on time.
+      const late = performance.now() - due;
+      if (late > LATE_MS) {
+        const back = Math.min(late, ms);
+        due = performance.now() + back;
+        timer = setTimeout(expire, back);
+        return;
+      }
+      reject(new BackendUnavailableError(backend, `${what} timed out (timeout ${shownMs} ms)`, { reason: 'timeout' }));
+    };
+    let timer = setTimeout(expire, ms);
     work.then(
       (value) => {
         clearTimeout(timer);

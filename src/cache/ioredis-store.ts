@@ -157,7 +157,10 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
       ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     });
   } else {
-    client = new IORedis({ ...base, host: spec.nodes[0].host, port: spec.nodes[0].port });
+    // No driver connect timeout: the connect's deadline (connect()) covers it and gives back time this
+    // process's event loop was blocked; the driver's socket timer fired after such a block, before the
+    // connection that had landed meanwhile was read.
+    client = new IORedis({ ...base, connectTimeout: 0, host: spec.nodes[0].host, port: spec.nodes[0].port });
   }
   const sentinels = spec.topology === 'sentinel' ? new SentinelWatch((o) => new IORedis(o as RedisOptions), spec, base as Record<string, unknown>) : undefined;
   const store = new IoredisStore(client, spec, sentinels);

@@ -31,6 +31,47 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
   });
   afterAll(() => server.stop());
 
+  it('a connect started in the background (connectSoon) while this process blocks its event loop past the timeout is not Redis down (migrate-yaml into PGlite exited 4, "unreachable", with Redis up)', async () => {
+    // A pass-through to the real server that blocks this process's event loop as the connection arrives: the
+    // connect is then in flight, its timers armed, while synchronous work (parsing files, PGlite's queries) runs.
+    const busyFor = TIMEOUT * 3;
+    const proxy = net.createServer((c) => {
+      const until = Date.now() + busyFor;
+      while (Date.now() < until) { /* busy */ }
+      const up = net.connect(server.port, '127.0.0.1');
+      c.pipe(up).pipe(c);
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const warnings: string[] = [];
+      const cache = new Cache(specFor(`redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`), { warn: (m) => warnings.push(m) });
+      cache.connectSoon();
+      const r = await timed(() => cache.need((store) => store.ping()));
+      expect(r.error).toBeUndefined();
+      expect(warnings).toEqual([]);
+      cache.close();
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('a server that never answers still times out within the timeout when the event loop is free', async () => {
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const cache = new Cache(specFor(`redis://127.0.0.1:${(silent.address() as net.AddressInfo).port}`));
+      const r = await timed(() => cache.need((store) => store.ping()));
+      expect(r.error).toBeInstanceOf(BackendUnavailableError);
+      expect((r.error as BackendUnavailableError).message).toMatch(/the connect timed out \(timeout 300 ms\)$/);
+      expect(r.ms).toBeLessThan(TIMEOUT + MARGIN);
+      cache.close();
+    } finally {
+      silent.close();
+    }
+  });
+
   it('close() while the connection is still being opened closes it when it lands (no client left to keep the process alive)', async () => {
     let land!: () => void;
     const gate = new Promise<void>((r) => (land = r));
