@@ -45,7 +45,7 @@ const MIGRATION_LOCK = 7_346_110_002;
 const OWN_TABLES = ['tenantctl_meta', 'tenantctl_outbox', 'permission_features', 'permission_tiers', 'business_subscriptions', 'business_feature_overrides'];
 
 /** PostgreSQL error codes that have a meaning here. */
-const PG = { undefinedTable: '42P01', insufficientPrivilege: '42501', lockNotAvailable: '55P03', queryCanceled: '57014' };
+const PG = { undefinedTable: '42P01', undefinedColumn: '42703', insufficientPrivilege: '42501', lockNotAvailable: '55P03', queryCanceled: '57014' };
 
 /**
  * A row's fingerprint: the columns contentHash covers, each a quoted literal
@@ -64,6 +64,12 @@ const fingerprintSql = (table = '') =>
 const FINGERPRINT_SQL = fingerprintSql();
 
 const codeOf = (err: unknown) => (err as { code?: unknown })?.code;
+
+/**
+ * The services' database before tenantctl's first write has no tenantctl_hash column: a dry run plans
+ * against it as it is (it failed: column "tenantctl_hash" does not exist, exit 3 before any plan).
+ */
+const noHashColumn = (err: unknown) => codeOf(err) === PG.undefinedColumn && /tenantctl_hash/.test(String((err as Error)?.message));
 
 /** The RegistryStore for PostgreSQL and PGlite: the same SQL on both. */
 export class SqlRegistryStore implements Registry {
@@ -178,7 +184,14 @@ export class SqlRegistryStore implements Registry {
       this.readOptional(what, [], async () => (await this.db.query(sql, [list])).rows, () => (this.schemaMissing = true));
     const out = new Map<string, TenantVersionInfo>();
     const unknown: string[] = [];
-    const rows = await read('reading tenant versions', `SELECT id, config_source, tenantctl_hash, ${FINGERPRINT_SQL} AS fingerprint FROM tenants WHERE id = ANY($1::text[])`, ids);
+    let rows;
+    try {
+      rows = await read('reading tenant versions', `SELECT id, config_source, tenantctl_hash, ${FINGERPRINT_SQL} AS fingerprint FROM tenants WHERE id = ANY($1::text[])`, ids);
+    } catch (err) {
+      // Whole rows then (no row has a hash to memoise under).
+      if (noHashColumn(err) || noHashColumn((err as Error)?.cause)) return versionsOf(await this.getTenants(ids));
+      throw err;
+    }
     for (const r of rows) {
       const hash = memo.get(String(r.fingerprint));
       if (hash === undefined) unknown.push(String(r.id));
@@ -410,9 +423,15 @@ export class SqlRegistryStore implements Registry {
   }
 
   async migratedTenantIds(): Promise<string[]> {
-    return this.readOptional('listing migrated tenants', [], async () =>
-      (await this.db.query("SELECT id FROM tenants WHERE tenantctl_hash IS NOT NULL AND status = 'active' ORDER BY id")).rows.map((r) => String(r.id)),
-    );
+    return this.readOptional('listing migrated tenants', [], async () => {
+      try {
+        return (await this.db.query("SELECT id FROM tenants WHERE tenantctl_hash IS NOT NULL AND status = 'active' ORDER BY id")).rows.map((r) => String(r.id));
+      } catch (err) {
+        // None migrated by tenantctl yet.
+        if (noHashColumn(err)) return [];
+        throw err;
+      }
+    });
   }
 
   async subscriptionsOffTiers(tiers: string[], limit: number): Promise<{ total: number; some: Array<{ business_id: string; tier: string }> }> {

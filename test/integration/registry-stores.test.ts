@@ -9,7 +9,7 @@ import { rowFromConfig } from '../../src/tenants/registry-mapping.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo } from '../../src/registry/content-hash.js';
 import type { Catalogue, Subscription } from '../../src/permissions/model.js';
 import { BackendUnavailableError, describeError } from '../../src/errors.js';
-import { freshPostgresDatabase, TEST_DATABASE_URL } from '../helpers/setup.js';
+import { freshPostgresDatabase, runCli, tenantYaml, TEST_DATABASE_URL, workspace } from '../helpers/setup.js';
 import { startFakePostgrest, type FakePostgrest } from '../helpers/fake-postgrest.js';
 import { freePort } from '../helpers/ports.js';
 import { waitUntil as waitFor } from '../helpers/processes.js';
@@ -478,6 +478,22 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
     expect(await store.getTenant('legacy')).toMatchObject({ name: 'Legacy', tenantctl_hash: null, tenant_config: { x: 1 } });
     expect(await store.getCatalogue()).toEqual({ features: [], tiers: {}, tenantctl_hash: null });
     expect(await store.getSubscription('legacy')).toBeUndefined();
+    expect(await store.schemaState()).toEqual({ current: false, version: null });
+    // What a dry run's plan reads (it failed: column "tenantctl_hash" does not exist, exit 3 before any plan).
+    const memo = new Map<string, string>();
+    expect((await store.getTenantVersions(['legacy', 'absent'], memo)).get('legacy')).toMatchObject({ config_source: 'database', tenantctl_hash: null });
+    expect((await store.getTenantVersions(['legacy'], memo)).get('legacy')).toMatchObject({ config_source: 'database', tenantctl_hash: null });
+    expect(await store.migratedTenantIds()).toEqual([]);
+    // The whole dry run, from the command line: a plan, and nothing changed.
+    const ws = workspace({ legacy: tenantYaml('legacy', 'Legacy From YAML'), fresh: tenantYaml('fresh', 'Fresh') }, { registry: false });
+    try {
+      const dry = await runCli(['migrate-yaml', '--dry-run', '--json', '--registry', db.url], { cwd: ws.dir });
+      expect(dry.code, dry.stderr).toBe(4);
+      const items = JSON.parse(dry.stdout).items.filter((i: { kind: string }) => i.kind === 'tenant');
+      expect(Object.fromEntries(items.map((i: { id: string; action: string }) => [i.id, i.action]))).toEqual({ legacy: 'conflict', fresh: 'create' });
+    } finally {
+      ws.cleanup();
+    }
     expect(await store.schemaState()).toEqual({ current: false, version: null });
     await store.ensureSchema();
     expect(await store.schemaState()).toMatchObject({ current: true });
