@@ -570,9 +570,9 @@ export function migrationFailure(report: MigrationReport): TenantctlError | unde
   const summary = [c.error && `${c.error} item(s) failed`, c.conflict && `${c.conflict} conflict(s)`, stale && 'cache not invalidated'].filter(Boolean).join(', ');
   const onlyBadInput = !owed && failed.every((i) => i.action === 'error' && i.failure === 'bad-input');
   // An unchanged catalogue (tiers.yaml, read on every run) is not work the operator asked for: `migrate-yaml
-  // nosuch` is bad input alone (exit 2), not a partial run (exit 4).
+  // nosuch` is bad input alone (exit 2), not a partial run (exit 4); nor is a skipped yaml_only tenant (it was).
   const anyDone = report.items.some(
-    (i) => i.written || (i.action === 'unchanged' && i.kind !== 'catalogue') || i.action === 'skip' || (report.dryRun && (i.action === 'create' || i.action === 'update')),
+    (i) => i.written || (i.action === 'unchanged' && i.kind !== 'catalogue') || (report.dryRun && (i.action === 'create' || i.action === 'update')),
   );
   return onlyBadInput && !anyDone ? new UsageError(summary) : new PartialFailureError(summary);
 }

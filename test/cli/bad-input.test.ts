@@ -46,6 +46,20 @@ describe('bad input', () => {
     }
   });
 
+  it('migrate-yaml of bad files beside a yaml_only tenant (a skip) is exit 2: skipping is nothing done (it was exit 4)', async () => {
+    const fresh = workspace({}, { registry: false });
+    try {
+      fresh.writeTenant('broken', 'client: [unclosed\n');
+      fresh.writeTenant('sandboxy', tenantYaml('sandboxy', 'Sandbox', 'yaml_only: true\n'));
+      const r = await runCli(['migrate-yaml', '--json'], { cwd: fresh.dir, env: env() });
+      expect(r.code, r.stderr).toBe(2);
+      expect(JSON.parse(r.stdout).counts).toMatchObject({ skip: 1, error: 1 });
+      expect(existsSync(path.join(fresh.dir, '.tenantctl'))).toBe(false);
+    } finally {
+      fresh.cleanup();
+    }
+  });
+
   it('migrate-yaml of bad files only, in a project with no registry yet, creates none (exit 2 said "nothing done", and made .tenantctl/registry)', async () => {
     const fresh = workspace({}, { registry: false });
     try {
