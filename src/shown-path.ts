@@ -6,7 +6,7 @@ import path from 'node:path';
  * given (absolute). One rule for errors and warnings, so one run never names
  * files two ways.
  */
-export function shownPath(file: string): string {
-  const rel = path.relative(process.cwd(), file);
+export function shownPath(file: string, cwd = process.cwd()): string {
+  const rel = path.relative(cwd, file);
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
 }

@@ -9,6 +9,7 @@ import { ignoredRedisUrlParams, parseRedisSpec, tlsFilesGiven, type RedisSpec } 
 import { DEFAULT_EMBEDDED_DIR, parseRegistrySpec, supabaseKeyFromEnv, type RegistrySpec } from '../registry/registry-spec.js';
 import { findProjectRoot, type ProjectRoot } from './project-root.js';
 import { MAX_TIMEOUT_MS, parsePositiveInt } from './positive-int.js';
+import { shownPath } from '../shown-path.js';
 
 /** The resolved configuration of one run. */
 export interface TenantctlConfig {
@@ -127,9 +128,10 @@ const LISTS = new Set(['redis_cluster', 'redis_sentinel']);
 /** Nothing but blank lines and `#` comments. */
 const EMPTY_CONFIG = /^(?:[ \t\r]*(?:#[^\n]*)?\n)*[ \t\r]*(?:#[^\n]*)?$/;
 
-function readConfigFile(file: string | undefined): Record<string, unknown> {
+function readConfigFile(file: string | undefined, cwd: string): Record<string, unknown> {
   if (!file) return {};
-  const name = path.basename(file);
+  // Named as from the working directory (run from a subdirectory, its bare name named no file there).
+  const name = shownPath(file, cwd);
   let data: unknown;
   try {
     const text = readRegularFile(file);
@@ -244,8 +246,8 @@ interface Picked {
  */
 export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): TenantctlConfig {
   const project = findProjectRoot(cwd);
-  const data = readConfigFile(project.configFile);
-  const fileName = project.configFile ? path.basename(project.configFile) : 'config file';
+  const data = readConfigFile(project.configFile, cwd);
+  const fileName = project.configFile ? shownPath(project.configFile, cwd) : 'config file';
   const settings = new Map<string, ResolvedSetting>();
 
   const pick = (key: string): Picked | undefined => {

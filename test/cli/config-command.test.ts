@@ -62,7 +62,8 @@ describe('config', () => {
     const s = bySetting(report);
     expect(s.ttl).toEqual({ setting: 'ttl', value: '300', source: 'flag', origin: '--ttl', overridden_by: null }); // flag > env > file
     expect(s.redis_timeout_ms).toEqual({ setting: 'redis_timeout_ms', value: '800', source: 'env', origin: 'env REDIS_TIMEOUT_MS', overridden_by: null }); // env > file
-    expect(s.registry_timeout_ms).toMatchObject({ value: '900', source: 'file', origin: 'tenantctl.config.yaml' }); // file > default
+    // From a subdirectory, the file is named by its path (its bare name names no file there).
+    expect(s.registry_timeout_ms).toMatchObject({ value: '900', source: 'file', origin: path.join(ws.dir, 'tenantctl.config.yaml') }); // file > default
     // Relative paths in the file are relative to the project, not the working directory.
     expect(s.tenants_dir).toMatchObject({ value: path.join(ws.dir, 'tenants'), source: 'file' });
     expect(s.families).toMatchObject({ value: 'app_cache=app:tenant-{tenant}:*', source: 'file' });

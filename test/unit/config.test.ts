@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -157,6 +157,18 @@ describe('configuration precedence: flag > environment > config file > default',
     expect(resolveConfig({}, { SUPABASE_URL: 'https://p.supabase.co' }, cwd).registry).toMatchObject({ kind: 'invalid', problem: expect.stringMatching(/SUPABASE_SERVICE_ROLE_KEY/) });
     expect(() => resolveConfig({}, {}, cwdWith(['tenantctl.config.yaml', 'redis_ulr: x\n']))).toThrow(/unknown setting "redis_ulr"/);
     expect(() => resolveConfig({}, {}, cwdWith(['tenantctl.config.yaml', 'families: [{name: f, pattern: "x:{tenant}*"}]\n']))).toThrow(UsageError);
+  });
+
+  it('a bad config file found above the working directory is named by its path, not its bare name (which named no file there)', () => {
+    const root = cwdWith(['tenantctl.config.yaml', 'ttl: [\n']);
+    const sub = path.join(root, 'a', 'b');
+    mkdirSync(sub, { recursive: true });
+    expect(() => resolveConfig({}, {}, sub)).toThrow(new RegExp(`^${path.join(root, 'tenantctl.config.yaml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+    expect(() => resolveConfig({}, {}, root)).toThrow(/^tenantctl\.config\.yaml: /);
+    // A value's error names it the same way.
+    const bad = cwdWith(['tenantctl.config.yaml', 'warm_cache: maybe\n']);
+    mkdirSync(path.join(bad, 'x'));
+    expect(() => resolveConfig({}, {}, path.join(bad, 'x'))).toThrow(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/tenantctl\\.config\\.yaml: warm_cache`));
   });
 });
 
