@@ -297,7 +297,12 @@ export class Migration {
       }
     }
     // Files that look like tenants but whose names are not ids: said, never silently skipped.
-    for (const f of invalidFiles) items.push(markBad({ kind: 'tenant', id: path.basename(f), file: this.rel(f), action: 'error', warnings: [] }, `${this.rel(f)}: the file name is not a valid tenant id (letters, digits, _ - . only)`));
+    for (const f of invalidFiles) {
+      // `<id>/client.yaml`: the folder's name is the id.
+      const folder = /^client\.ya?ml$/.test(path.basename(f));
+      const id = path.basename(folder ? path.dirname(f) : f);
+      items.push(markBad({ kind: 'tenant', id, file: this.rel(f), action: 'error', warnings: [] }, `${this.rel(f)}: the ${folder ? 'folder' : 'file'} name is not a valid tenant id (letters, digits, _ - . only)`));
+    }
     return checks;
   }
 

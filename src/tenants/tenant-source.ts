@@ -2,6 +2,7 @@ import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
+import { shownPath } from '../shown-path.js';
 import type { ParseCache, ParsedEntry } from './parse-cache.js';
 import { directoryBase, fromParsedEntry, isFileLike, locateTenantFile, parseTenantFile, statOrNone, tenantFiles, toParsedEntry, type TenantDocument } from './tenant-file.js';
 
@@ -88,10 +89,11 @@ export class YamlTenantSource {
 
   /** Why `id` has no readable file: none at all, or a link to nothing (listed, as `ls` shows it, but unreadable). */
   whyNoFile(id: string): string {
-    for (const ext of ['.yaml', '.yml']) {
+    for (const ext of ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.yml`]) {
       const file = path.join(this.dir, id + ext);
       try {
-        if (lstatSync(file).isSymbolicLink()) return `${file} is a link to ${readlinkSync(file)}, which does not exist`;
+        // Named as the run names files elsewhere (relative to the working directory when below it).
+        if (lstatSync(file).isSymbolicLink()) return `${shownPath(file)} is a link to ${readlinkSync(file)}, which does not exist`;
       } catch {
         // Not there either: the next layout.
       }
@@ -165,8 +167,8 @@ export class YamlTenantSource {
         const m = /^(.+)\.ya?ml$/s.exec(entry.name);
         if (m) out.push({ id: m[1], file: path.join(this.dir, entry.name), ...(dangling && { dangling: true }) });
       } else if (target.isDirectory()) {
-        const file = ['client.yaml', 'client.yml'].map((n) => path.join(this.dir, entry.name, n)).find((f) => existsSync(f));
-        if (file) out.push({ id: entry.name, file });
+        const found = folderTenantFile(this.dir, entry.name);
+        if (found) out.push({ id: entry.name, ...found });
       }
     }
     return out;
@@ -299,6 +301,22 @@ function changedJustNow(stamp: string): boolean {
 }
 
 /** A directory's entries; one that cannot be listed (no permission) is a usage error naming it, not an internal error. */
+/**
+ * A tenant folder's client.yaml (or .yml), as candidates() lists flat files: a link to nothing counts
+ * (reading it says so), and a folder whose name is not UTF-8 is looked into by its bytes (the name
+ * readdir gives is mangled). Both were left out without a word, where flat files are error items.
+ */
+function folderTenantFile(dir: string, name: string): { file: string; dangling?: boolean } | undefined {
+  const raw = name.includes('\uFFFD') ? readdirSync(dir, { encoding: 'buffer' }).find((b) => b.toString() === name) : undefined;
+  for (const n of ['client.yaml', 'client.yml']) {
+    const at = raw ? Buffer.concat([Buffer.from(dir + path.sep), raw, Buffer.from(path.sep + n)]) : path.join(dir, name, n);
+    const link = lstatSync(at, { throwIfNoEntry: false });
+    if (!link) continue;
+    return { file: path.join(dir, name, n), ...(link.isSymbolicLink() && !existsSync(at) && { dangling: true }) };
+  }
+  return undefined;
+}
+
 function readEntries(dir: string) {
   try {
     return readdirSync(dir, { withFileTypes: true });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
@@ -278,6 +278,28 @@ describe('bad input', () => {
       const list = await runCli(['list-tenants', '--json'], { cwd: bare.dir });
       expect(list.code, list.stderr).toBe(0);
       expect(JSON.parse(list.stdout).map((t: { id: string }) => t.id)).toContain(good);
+    } finally {
+      bare.cleanup();
+    }
+  });
+
+  it('the <id>/client.yaml layout: a folder whose name is not UTF-8, and a client.yaml that is a link to nothing, are error items (they were left out without a word)', async () => {
+    const bare = workspace({ [good]: tenantYaml(good, 'Good') });
+    try {
+      const tenants = Buffer.from(path.join(bare.dir, 'tenants') + path.sep);
+      const folder = Buffer.concat([tenants, Buffer.from([0x64, 0x69, 0x72, 0xff])]);
+      mkdirSync(folder);
+      writeFileSync(Buffer.concat([folder, Buffer.from('/client.yaml')]), 'client:\n  id: x\n  name: X\n');
+      mkdirSync(path.join(bare.dir, 'tenants', 'dang'));
+      symlinkSync('/nonexistent/client.yaml', path.join(bare.dir, 'tenants', 'dang', 'client.yaml'));
+      const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: bare.dir });
+      expect(r.code, r.stderr).toBe(4);
+      const items = JSON.parse(r.stdout).items;
+      expect(items).toContainEqual(expect.objectContaining({ id: 'dir\uFFFD', action: 'error', reason: expect.stringMatching(/^tenants\/dir\uFFFD\/client\.yaml: the folder name is not a valid tenant id/) }));
+      expect(items).toContainEqual(expect.objectContaining({ id: 'dang', action: 'error', reason: 'tenants/dang/client.yaml is a link to /nonexistent/client.yaml, which does not exist' }));
+      const doctor = await runCli(['doctor', '--json'], { cwd: bare.dir });
+      const fails = JSON.parse(doctor.stdout).checks.filter((c: { area: string; status: string }) => c.area === 'tenants' && c.status === 'fail');
+      expect(fails.map((c: { detail: string }) => c.detail)).toEqual(expect.arrayContaining([expect.stringMatching(/dang\/client\.yaml is a link to/), expect.stringMatching(/dir\uFFFD\/client\.yaml/)]));
     } finally {
       bare.cleanup();
     }
