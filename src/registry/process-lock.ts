@@ -120,9 +120,30 @@ function isStale(file: string, holder: Holder | undefined): boolean {
   if (holder.pid === process.pid) return !held.has(file) && Date.parse(holder.since) < LOADED_AT;
   try {
     process.kill(holder.pid, 0);
-    return false;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+  // Alive: but a process started after the lock was taken is not its holder (killed, and its pid reused
+  // since: every command said "in use by pid N" for ever).
+  const started = processStartedAt(holder.pid);
+  return started !== undefined && started > Date.parse(holder.since) + START_SLACK_MS;
+}
+
+/** /proc's start times are in whole seconds of boot time plus clock ticks: a margin for rounding. */
+const START_SLACK_MS = 2_000;
+/** Clock ticks per second of /proc/<pid>/stat's start time (USER_HZ, 100 on Linux whatever the kernel's HZ). */
+const USER_HZ = 100;
+
+/** When a process started (ms since the epoch), from /proc on Linux; undefined where it cannot be told. */
+function processStartedAt(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces and parentheses): state is field 3, starttime 22.
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const boot = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+    return Number.isFinite(ticks) && boot > 0 ? (boot + ticks / USER_HZ) * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -48,6 +48,30 @@ describe('the embedded registry lock file', () => {
     release();
   });
 
+  it('a lock naming a pid now held by a process started after the lock was taken (the holder was killed, its pid reused) is taken over at once; a live holder\'s is not', async () => {
+    const file = path.join(dir, 'reused-pid.lock');
+    const { spawn } = await import('node:child_process');
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      // Taken in 2020 by a process long gone; the pid is now this sleep's (it said "in use by pid N" for ever).
+      writeFileSync(file, JSON.stringify({ pid: other.pid, host: os.hostname(), since: '2020-01-01T00:00:00.000Z' }));
+      const started = Date.now();
+      const release = await acquireProcessLock(file, 5_000, 'the registry');
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(JSON.parse(readFileSync(file, 'utf8')).pid).toBe(process.pid);
+      release();
+      // The same pid with a lock taken after it started is its own: waited for, then "in use".
+      writeFileSync(file, holder(other.pid!));
+      const busy = await acquireProcessLock(file, 300, 'the registry').catch((e: unknown) => e);
+      expect(busy).toBeInstanceOf(BackendUnavailableError);
+      expect((busy as Error).message).toMatch(new RegExp(`in use by pid ${other.pid}`));
+    } finally {
+      other.kill();
+      rmSync(file, { force: true });
+    }
+  });
+
   it('a lock from another host is waited for while it is touched, taken over once it has not been for a minute', async () => {
     const file = path.join(dir, 'other-host.lock');
     writeFileSync(file, holder(1, 'another-host.example'));
