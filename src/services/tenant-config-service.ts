@@ -520,7 +520,8 @@ export class TenantConfigService {
       if (row.config_source !== 'database' && !yaml) continue;
       byId.set(row.id, {
         id: row.id,
-        name: row.name,
+        // Not migrated: the file's name, as get-config answers from the file.
+        name: row.config_source === 'database' || !yaml ? row.name : yaml.name,
         source: row.config_source === 'database' ? 'database' : 'yaml',
         status: row.status,
         yamlOnly: false,

@@ -326,6 +326,8 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     await store.db.query(`INSERT INTO tenants (id, name, config_source) VALUES ($1, 'Stale Row', 'yaml')`, [id]);
     const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
     expect((await s.tenants.get(id)).config.client).toMatchObject({ name: 'Yaml Wins' });
+    // Listed by the same name (it showed the row's, with source yaml).
+    expect((await s.tenants.list()).find((t) => t.id === id)).toMatchObject({ name: 'Yaml Wins', source: 'yaml' });
     s.close();
   });
 
