@@ -378,8 +378,9 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
   let ids: string[];
   let badNames: string[];
   let ambiguous: Array<{ id: string; files: string[] }>;
+  let registryOnly: string[];
   try {
-    ({ ids, invalidFiles: badNames, ambiguous } = source.listing());
+    ({ ids, invalidFiles: badNames, ambiguous, registryOnlyFiles: registryOnly } = source.listing());
   } catch (err) {
     if (err instanceof UsageError) return [check('tenants', 'directory', 'fail', describeError(err))];
     throw err;
@@ -422,6 +423,9 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
       if (!(err instanceof TenantFileError)) throw err;
       failFile(err);
     }
+  }
+  for (const file of registryOnly) {
+    checks.push(check('tenants', 'file', 'warn', `${shown(file)}: ids starting "${source.registryOnlyPrefix}" live in the registry alone, so the file is never read`, { data: { file } }));
   }
   for (const file of badNames) fail(`${shown(file)}: the file name is not a valid tenant id (letters, digits, _, -, ., at most 128), so the file is never read`, file);
   if (ids.length && !failed) checks.push(check('tenants', 'files', 'pass', `all ${ids.length} files parse; every client.id matches its file name`));

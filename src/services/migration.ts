@@ -171,6 +171,11 @@ export class Migration {
       for (const a of ambiguous) {
         items.push(markBad({ kind: 'tenant', id: a.id, file: this.rel(a.files[0]), action: 'error', warnings: [] }, manyFilesReason(a.id, a.files.map((f) => this.rel(f)))));
       }
+      // A file of a registry-only id is never read: a skip, said, not left out without a word.
+      for (const f of listing?.registryOnlyFiles ?? []) {
+        const id = path.basename(/^client\.ya?ml$/.test(path.basename(f)) ? path.dirname(f) : f).replace(/\.ya?ml$/, '');
+        items.push({ kind: 'tenant', id, file: this.rel(f), action: 'skip', reason: `registry-only (ids starting "${source.registryOnlyPrefix}" live in the registry alone): the file is not read`, warnings: [] });
+      }
       for (let at = 0; at === 0 || at < ids.length; at += MIGRATION_BATCH) {
         const chunk = ids.slice(at, at + MIGRATION_BATCH);
         // A turn of the event loop between batches: a signal is delivered there (a dry run, reading and planning

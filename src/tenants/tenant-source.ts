@@ -118,12 +118,15 @@ export class YamlTenantSource {
    * with more than one file (`acme.yaml` and `acme/client.yaml`): which one the
    * services read is not ours to guess, so those are listed apart, not in ids.
    */
-  listing(): { ids: string[]; invalidFiles: string[]; ambiguous: Array<{ id: string; files: string[] }> } {
+  listing(): { ids: string[]; invalidFiles: string[]; ambiguous: Array<{ id: string; files: string[] }>; registryOnlyFiles: string[] } {
     const files = new Map<string, Array<{ file: string; dangling?: boolean }>>();
     const invalidFiles: string[] = [];
+    // Files of registry-only ids: never read, but said (migrate-yaml and doctor left them out without a word).
+    const registryOnlyFiles: string[] = [];
     for (const c of this.candidates()) {
       if (!isValidId(c.id) || c.id.startsWith('.')) invalidFiles.push(c.file);
-      else if (this.allows(c.id) && !RESERVED_FILES.has(c.id)) {
+      else if (!this.allows(c.id)) registryOnlyFiles.push(c.file);
+      else if (!RESERVED_FILES.has(c.id)) {
         const list = files.get(c.id);
         if (list) list.push(c);
         else files.set(c.id, [c]);
@@ -138,7 +141,7 @@ export class YamlTenantSource {
       if (list.length === 1) ids.push(id);
       else ambiguous.push({ id, files: list.sort() });
     }
-    return { ids: ids.sort(), invalidFiles: invalidFiles.sort(), ambiguous: ambiguous.sort((a, b) => (a.id < b.id ? -1 : 1)) };
+    return { ids: ids.sort(), invalidFiles: invalidFiles.sort(), ambiguous: ambiguous.sort((a, b) => (a.id < b.id ? -1 : 1)), registryOnlyFiles: registryOnlyFiles.sort() };
   }
 
   private candidates(): Array<{ id: string; file: string; dangling?: boolean }> {

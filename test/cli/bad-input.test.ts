@@ -283,6 +283,19 @@ describe('bad input', () => {
     }
   });
 
+  it('a file of a registry-only id (tn_...) is a skip in migrate-yaml and a warning in doctor, never read (it was left out without a word)', async () => {
+    const bare = workspace({ [good]: tenantYaml(good, 'Good'), tn_foo: tenantYaml('tn_foo', 'Registry Only') });
+    try {
+      const r = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: bare.dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).items).toContainEqual(expect.objectContaining({ id: 'tn_foo', action: 'skip', file: 'tenants/tn_foo.yaml', reason: expect.stringMatching(/^registry-only \(ids starting "tn_" live in the registry alone\)/) }));
+      const doctor = await runCli(['doctor', '--json'], { cwd: bare.dir });
+      expect(JSON.parse(doctor.stdout).checks).toContainEqual(expect.objectContaining({ area: 'tenants', status: 'warn', detail: 'tenants/tn_foo.yaml: ids starting "tn_" live in the registry alone, so the file is never read' }));
+    } finally {
+      bare.cleanup();
+    }
+  });
+
   it('the <id>/client.yaml layout: a folder whose name is not UTF-8, and a client.yaml that is a link to nothing, are error items (they were left out without a word)', async () => {
     const bare = workspace({ [good]: tenantYaml(good, 'Good') });
     try {
