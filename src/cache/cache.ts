@@ -231,8 +231,11 @@ export class Cache {
 
   private readonly saidMalformed = new Set<string>();
 
-  /** A cached value that is not JSON (or nested too deep) is read as a miss, said once per key (it was ignored without a word). */
-  private malformed(key: string, problem: string): void {
+  /**
+   * A cached value that is not JSON (or nested too deep), or not the shape its reader needs, is read as a
+   * miss, said once per key (it was ignored without a word).
+   */
+  malformed(key: string, problem: string): void {
     if (this.saidMalformed.has(key) || this.saidMalformed.size >= 100) return;
     this.saidMalformed.add(key);
     this.options.warn?.(`warning: ${key} holds ${problem}: read as a miss (\`tenantctl verify --fix\` deletes such entries)`);

@@ -198,6 +198,8 @@ export class TenantConfigService {
       if (hit && typeof hit === 'object' && !Array.isArray(hit)) {
         return { answer: { source: 'cache', config: hit as Record<string, unknown> } };
       }
+      // JSON, but no config (a list, a number): a miss, said as a value that is not JSON is.
+      if (hit !== undefined) cache.malformed(key, `JSON that is not a config object (${hit === null ? 'null' : Array.isArray(hit) ? 'a list' : typeof hit})`);
     }
     return { below: { key, own } };
   }

@@ -370,6 +370,14 @@ describe('bad input', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).source).not.toBe('cache');
     expect(r.stderr).toMatch(new RegExp(`warning: tenant_config:${good} holds a value that is not JSON: read as a miss`));
+    // JSON that is no config (a list): a miss too, said the same way (it was read as a miss without a word).
+    for (const [text, what] of [['[1,2]', 'a list'], ['42', 'number'], ['null', 'null']]) {
+      await own.client.set(`tenant_config:${good}`, text);
+      const list = await runCli(['get-config', good, '--json'], { cwd: ws.dir, env: env() });
+      expect(list.code, list.stderr).toBe(0);
+      expect(JSON.parse(list.stdout).source).not.toBe('cache');
+      expect(list.stderr).toMatch(new RegExp(`warning: tenant_config:${good} holds JSON that is not a config object \\(${what}\\): read as a miss`));
+    }
     await own.client.del(`tenant_config:${good}`);
   });
 
