@@ -618,12 +618,19 @@ class IoredisStore implements CacheStore {
         }
       }
       if (this.mode !== 'cluster' && EACH_KEY_COMMANDS.has(what) && !this.noScript.has(node)) {
+        let answers: unknown[] | undefined;
         try {
-          out.push(...(await this.run(label, () => this.eachKey(node, what, batch))));
-          continue;
+          answers = await this.run(label, () => this.eachKey(node, what, batch));
         } catch (err) {
           if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
           this.noScript.add(node);
+        }
+        if (answers) {
+          // Keys the server refused inside the script (-1): asked again one by one, for the server's own words.
+          const refused = answers.flatMap((a, i) => (a === -1 ? [i] : []));
+          if (refused.length) await this.pipelined(what, refused.map((i) => batch[i]), add, (j, value) => (answers[refused[j]] = value), out, answers);
+          out.push(...answers);
+          continue;
         }
       }
       if (this.mode === 'cluster') {
@@ -631,19 +638,42 @@ class IoredisStore implements CacheStore {
         out.push(...(await this.settleEach(label, batch.length, (i) => add(this.client as Redis, batch[i]), out)));
         continue;
       }
-      const p = (this.client as Redis).pipeline();
-      for (const k of batch) add(p as unknown as Redis, k);
-      const replies = await this.run(label, () => p.exec());
-      for (const [err, value] of replies!) {
-        if (err && what === 'GET' && isWrongType(err)) {
-          out.push(null);
-          continue;
-        }
-        if (err) throw new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(err)}`, { cause: err, reason: failureReason(err, this.spec.topology) });
-        out.push(value);
-      }
+      const answers: unknown[] = new Array(batch.length).fill(null);
+      await this.pipelined(what, batch, add, (i, value) => (answers[i] = value), out, answers);
+      out.push(...answers);
     }
     return out;
+  }
+
+  /**
+   * `what` on each key in one pipeline, each reply handed to `put`. A key that failed (a refusal) does not
+   * stop the others: the first failure is thrown after the batch, with every answer so far (`before`, then
+   * `answers` as put, null where unknown) in its `partial` (it was thrown at the first error: keys deleted
+   * after it, and before it, went uncounted).
+   */
+  private async pipelined<K extends string | Buffer>(
+    what: string,
+    keys: K[],
+    add: (p: Pick<Redis, 'get' | 'exists' | 'unlink' | 'pttl' | 'call'>, key: K) => Promise<unknown> | unknown,
+    put: (i: number, value: unknown) => void,
+    before: unknown[],
+    answers: unknown[],
+  ): Promise<void> {
+    const p = (this.client as Redis).pipeline();
+    for (const k of keys) add(p as unknown as Redis, k);
+    const replies = await this.run(batchLabel(what, keys.length), () => p.exec());
+    let first: Error | undefined;
+    replies!.forEach(([err, value], i) => {
+      if (err && what === 'GET' && isWrongType(err)) put(i, null);
+      else if (err) {
+        first ??= err;
+        put(i, null);
+      } else put(i, value);
+    });
+    if (first) {
+      const failure = new BackendUnavailableError('redis', `Redis ${what} failed: ${describeError(first)}`, { cause: first, reason: failureReason(first, this.spec.topology) });
+      throw failure.withProgress(undefined, [...before, ...answers]);
+    }
   }
 
   async info(): Promise<Array<Record<string, string>>> {
@@ -827,6 +857,11 @@ class IoredisStore implements CacheStore {
       for (;;) {
         const step = await pending;
         const more = step.cursor !== '0' && !(lane.low && isOddCursor(step.cursor));
+        if (step.failure) {
+          // What the batch did before the server refused the rest is counted first.
+          await onBatch(step.batch, step.cursor);
+          throw step.failure;
+        }
         if (more && readAhead && !stopped()) pending = next(step.cursor);
         await onBatch(step.batch, step.cursor);
         if (!more || stopped()) return;
@@ -845,7 +880,7 @@ class IoredisStore implements CacheStore {
   }
 
   /** One batch on one node: server-side, or client-side once the node has refused scripting. */
-  private async nodeBatch(node: Redis, cursor: string, lane: Lane, request: SweepRequest, state: SweepState): Promise<{ cursor: string; batch: SweepBatch }> {
+  private async nodeBatch(node: Redis, cursor: string, lane: Lane, request: SweepRequest, state: SweepState): Promise<NodeBatch> {
     if (!this.noScript.has(node)) {
       try {
         return await this.scriptBatch(node, cursor, lane, request, state);
@@ -874,8 +909,8 @@ class IoredisStore implements CacheStore {
     // Counting and deleting need the family only: patterns without a capture are cheaper per key.
     const needsTenant = request.action === 'collect' || request.action === 'profile';
     for (const r of rules) args.push(Buffer.from(r.dispatch, 'latin1'), Buffer.from(needsTenant ? r.lua : r.luaPlain, 'latin1'), r.group + 1);
-    const reply = (await this.run('sweep script', () => this.script(node, SWEEP_LUA, [], args, true))) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>];
-    const [next, scanned, limitLeft, counts, entries, handed] = reply;
+    const reply = (await this.run('sweep script', () => this.script(node, SWEEP_LUA, [], args, true))) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>, Buffer];
+    const [next, scanned, limitLeft, counts, entries, handed, refused] = reply;
     if (request.action === 'unlink') state.limitLeft = limitLeft;
     const batch: SweepBatch = { scanned, groups: request.rules.groups.map((_, i) => Number(counts[i] ?? 0)) };
     const triples = (list: Array<Buffer | number>): ClaimedKey[] => {
@@ -885,10 +920,19 @@ class IoredisStore implements CacheStore {
     };
     if (request.action === 'collect') batch.keys = triples(entries);
     else if (request.action === 'profile') batch.profile = profileLines(entries as unknown as Buffer);
+    if (refused?.length) {
+      const words = refused.toString();
+      const failure = new BackendUnavailableError('redis', `Redis UNLINK failed: ${words}`, { cause: new Error(words), reason: failureReason(new Error(words), this.spec.topology) });
+      return { cursor: next.toString(), batch, failure };
+    }
     // Keys the script could not touch on this node (a Cluster slot being imported): done from here, redirected.
     if (handed?.length && (request.action === 'unlink' || request.action === 'profile')) {
-      const more = await this.actOnClaimed(triples(handed), request.action, state, batch.groups);
-      if (more && batch.profile) batch.profile = joinProfiles(batch.profile, more);
+      try {
+        const more = await this.actOnClaimed(triples(handed), request.action, state, batch.groups);
+        if (more && batch.profile) batch.profile = joinProfiles(batch.profile, more);
+      } catch (failure) {
+        return { cursor: next.toString(), batch, failure };
+      }
     }
     return { cursor: next.toString(), batch };
   }
@@ -921,7 +965,11 @@ class IoredisStore implements CacheStore {
     } else if (request.action === 'count') {
       for (const c of claimed) groups[c.group]++;
     } else {
-      batch.profile = await this.actOnClaimed(claimed, request.action, state, groups);
+      try {
+        batch.profile = await this.actOnClaimed(claimed, request.action, state, groups);
+      } catch (failure) {
+        return { cursor: next.toString(), batch, failure };
+      }
     }
     return { cursor: next.toString(), batch };
   }
@@ -934,9 +982,17 @@ class IoredisStore implements CacheStore {
   private async actOnClaimed(claimed: ClaimedKey[], action: 'unlink' | 'profile', state: { limitLeft: number }, groups: number[]): Promise<ProfileBatch | undefined> {
     if (action === 'unlink') {
       const chosen = state.limitLeft < 0 ? claimed : claimed.slice(0, state.limitLeft);
-      const removed = await this.unlink(chosen.map((c) => c.key));
-      removed.forEach((n, i) => (groups[chosen[i].group] += n));
-      if (state.limitLeft > 0) state.limitLeft -= removed.reduce((a, b) => a + b, 0);
+      let removed: Array<number | null>;
+      try {
+        removed = await this.unlink(chosen.map((c) => c.key));
+      } catch (err) {
+        // What was deleted before the failure (its per-key answers) is counted.
+        const partial = (err as { partial?: unknown }).partial;
+        if (Array.isArray(partial)) partial.forEach((n, i) => (groups[chosen[i].group] += Number(n ?? 0)));
+        throw err;
+      }
+      removed.forEach((n, i) => (groups[chosen[i].group] += n ?? 0));
+      if (state.limitLeft > 0) state.limitLeft -= removed.reduce<number>((a, b) => a + (b ?? 0), 0);
       return undefined;
     }
     for (const c of claimed) groups[c.group]++;
@@ -954,6 +1010,13 @@ class IoredisStore implements CacheStore {
     this.client.disconnect();
     this.sentinels?.close();
   }
+}
+
+/** One sweep batch of one node; `failure`: the server refused the rest after this batch's work (counted first). */
+interface NodeBatch {
+  cursor: string;
+  batch: SweepBatch;
+  failure?: unknown;
 }
 
 /**

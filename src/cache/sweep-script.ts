@@ -21,7 +21,7 @@
  *       lane ('low' = stop where the cursor turns odd, see ioredis-store.ts; '' = to the end),
  *       nrules, then per rule: dispatch prefix, Lua pattern of the key's bytes after that
  *       prefix (the tenant captured for collect and profile), group (1-based).
- * Reply: { cursor, scanned, limit_left, {count per group}, entries, handed } where
+ * Reply: { cursor, scanned, limit_left, {count per group}, entries, handed, refused } where
  * entries are key, group, tenant triples (collect), or for profile one string
  * with a line per claimed key: `tenant TAB group TAB class TAB bytes LF`, class
  * 1 = TTL under a minute, 2 = under an hour, 3 = later, 4 = none, 0 = the key
@@ -31,7 +31,8 @@
  * A tenant slot never holds TAB or LF (see src/keys/key-patterns.ts).
  * `handed` are key, group, tenant triples the script could not unlink or
  * profile on this node (a Cluster slot being imported: see `hand`), for the
- * client to do through the cluster's redirections; they are not in the counts.
+ * client to do through the cluster's redirections; they are not in the counts. `refused`: the words of
+ * an UNLINK the server refused ('' when none), after which the walk stopped.
  */
 export const SWEEP_LUA = `
 -- Redis 5-6 need effects replication before writing after SCAN/TIME; a no-op on 7.
@@ -71,6 +72,10 @@ if action == 'profile' then
   for g = 1, ngroups do for c = 0, 4 do codes[g * 5 + c] = '\\t' .. g .. '\\t' .. c .. '\\t' end end
 end
 local scanned = 0
+-- An UNLINK the server refused (an ACL allowing some families' keys only): its words; the walk stops after
+-- this page, and what was deleted before it is counted (a refusal raised out of the script hid it).
+local refused = ''
+local function isrefusal(e) return find(e, 'NOPERM', 1, true) or find(e, 'ACL', 1, true) or find(e, "can't", 1, true) end
 -- Keys this node may not touch from a script: a Cluster node importing a slot holds the keys
 -- already moved, but serves them only to a client that says ASKING. The client acts on them.
 local handed = {}
@@ -121,9 +126,11 @@ local function take(keys)
         if not list then list = {}; batch[g] = list end
         list[#list + 1] = k
       elseif action == 'unlink' then
-        if limit ~= 0 then
+        if limit ~= 0 and refused == '' then
           local n = rpcall('UNLINK', k)
-          if type(n) == 'table' then
+          if type(n) == 'table' and isrefusal(n.err or '') then
+            refused = n.err
+          elseif type(n) == 'table' then
             hand(k, g, '')
           else
             counts[g] = counts[g] + n
@@ -156,7 +163,10 @@ local function take(keys)
     end
   end
   -- One UNLINK per family and page (not per key) where keys of many slots may go together.
-  for g, list in pairs(batch) do counts[g] = counts[g] + call('UNLINK', unpack(list)) end
+  for g, list in pairs(batch) do
+    local n = rpcall('UNLINK', unpack(list))
+    if type(n) == 'table' then refused = n.err or 'UNLINK failed' else counts[g] = counts[g] + n end
+  end
 end
 
 local t = call('TIME')
@@ -186,9 +196,9 @@ repeat
   end
   t = call('TIME')
   elapsed = t[1] * 1000000 + t[2] - started
-until ended or (moved and elapsed >= budget) or limit == 0
+until ended or (moved and elapsed >= budget) or limit == 0 or refused ~= ''
 if action == 'profile' then entries = table.concat(parts) end
-return { cursor, scanned, limit, counts, entries, handed }
+return { cursor, scanned, limit, counts, entries, handed, refused }
 `;
 
 /** UNLINK KEYS[i] only while it holds ARGV[i]: 1 or 0 per key (a key of another type is left: 0). */
@@ -221,6 +231,11 @@ if cmd == 'GET' then
   end
   return out
 end
-for i = 1, #KEYS do out[i] = call(cmd, KEYS[i]) end
+-- A key the server refuses (an ACL allowing some key patterns only) is -1, the others done: one
+-- refusal raised out of the script hid the keys it had already deleted (the run said "deleted 0").
+for i = 1, #KEYS do
+  local r = pcall(cmd, KEYS[i])
+  if type(r) == 'table' and r.err then out[i] = -1 else out[i] = r end
+end
 return out
 `;

@@ -211,6 +211,34 @@ describe('Redis failing in the middle of a deletion', () => {
     }
   });
 
+  it('a user allowed only some families\' keys (~tenant_config:*): what was deleted is counted, not "deleted 0" (the keys it could delete went, the report said none)', async () => {
+    await redis.command('FLUSHALL');
+    for (const t of ['acme', 'globex', 'initech']) {
+      await redis.command('SET', `tenant_config:${t}`, '{}');
+      await redis.command('SET', `dashboard_kpis:${t}:days:30`, '{}');
+      await redis.command('SET', `permissions:${t}`, '{}');
+    }
+    expect(await redis.command('ACL', 'SETUSER', 'famonly', 'on', '>famonlypw', '~tenant_config:*', '+@all')).toMatch(/^\+OK/);
+    try {
+      const url = redis.url.replace('redis://', 'redis://famonly:famonlypw@');
+      // By name (tenant_config:acme may go, permissions:acme may not): one key deleted, and said.
+      const one = await runCli(['invalidate', 'acme', '--redis-url', url], { cwd });
+      expect(one.code).toBe(3);
+      expectOneLineError(one);
+      expect(int(await redis.command('EXISTS', 'tenant_config:acme'))).toBe(0);
+      expect(one.stderr).toMatch(/^error: deleted 1 key before Redis failed: .*NOPERM.*\(the Redis ACL user lacks a right this command needs\)$/m);
+      // The whole keyspace: the server-side sweep deletes what it may, and says how many.
+      const before = int(await redis.command('DBSIZE'));
+      const all = await runCli(['invalidate-all', '--yes', '--redis-url', url], { cwd });
+      expect(all.code).toBe(3);
+      const gone = before - int(await redis.command('DBSIZE'));
+      expect(gone).toBeGreaterThan(0);
+      expect(all.stderr).toMatch(new RegExp(`^error: deleted ${gone} keys? before Redis failed: .*\\(the Redis ACL user lacks a right this command needs\\)$`, 'm'));
+    } finally {
+      await redis.command('ACL', 'DELUSER', 'famonly');
+    }
+  });
+
   it('invalidate <tenant>: after a stall and a resume, a rerun deletes the rest of that tenant only', async () => {
     await seed(redis);
     const r = await faultMidway(redis, ['invalidate', 'acme', '--json'], () => redis.pause());
