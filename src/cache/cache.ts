@@ -1,3 +1,4 @@
+import { performance as loopClock, type EventLoopUtilization } from 'node:perf_hooks';
 import { BackendUnavailableError, UsageError, describeError } from '../errors.js';
 import { unlinkIfUnchangedOn, type CacheStore } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
@@ -101,17 +102,25 @@ export class Cache {
    */
   connectSoon(): void {
     if (!this.spec || this.store || this.opening || this.downError || this.shut) return;
-    this.connected().catch(() => {
+    this.connected({ background: true }).catch(() => {
       // Down, and said by no one yet: the next fallback read says it (a need/attempt caller reports its own).
-      this.unsaid = true;
+      if (this.downError) this.unsaid = true;
     });
   }
 
   /** Redis was found down by connectSoon and no caller has reported it yet. */
   private unsaid = false;
 
-  /** The connected store, or a typed error: not configured, unreachable, or down earlier in this run. */
-  private async connected(): Promise<CacheStore> {
+  /** The event loop's use when the connect under way began (see connected). */
+  private openingLoad: EventLoopUtilization | undefined;
+  /** A connect let go of because it failed while this process was busy: its other waiters try again. */
+  private busyFailed: Promise<CacheStore> | undefined;
+
+  /**
+   * The connected store, or a typed error: not configured, unreachable, or down earlier in this run.
+   * `background`: connectSoon's, which nobody waits for yet; `retried`: the one more try (see below).
+   */
+  private async connected(how: { background?: boolean; retried?: boolean } = {}): Promise<CacheStore> {
     if (this.shut) throw closedCache();
     if (!this.spec) throw new BackendUnavailableError('redis', 'no Redis configured', { reason: 'not-configured' });
     if (this.downError && !this.probing && this.stillDown()) throw this.downError;
@@ -121,6 +130,7 @@ export class Cache {
     if (!this.opening) {
       const abort = new AbortController();
       this.abortOpening = abort;
+      this.openingLoad = loopClock.eventLoopUtilization();
       const opening: Promise<CacheStore> = open(this.spec, abort.signal).then((s) => {
         this.options.debug?.(`Redis connected (${s.mode}, ${s.target}) in ${Date.now() - started} ms`);
         // Only if this is still the Cache's connect (close() may have let go of it meanwhile).
@@ -138,6 +148,7 @@ export class Cache {
       this.opening = opening;
     }
     const opening = this.opening;
+    const load = this.openingLoad;
     try {
       return await opening;
     } catch (err) {
@@ -145,9 +156,23 @@ export class Cache {
       // A connect close() gave up on is no Redis failure: a later use must open a new one, not find it down.
       if (this.opening !== opening) {
         if (this.downError) throw this.downError;
+        // Let go of by another waiter because this process was busy (see below): this caller tries again.
+        if (this.busyFailed === opening && !how.retried && !how.background && !this.shut) return this.connected({ retried: true });
         const gaveUp = new BackendUnavailableError('redis', 'the connection to Redis was closed before it was made', { cause: err, reason: 'unreachable' });
         GIVEN_UP.add(gaveUp);
         throw gaveUp;
+      }
+      // The connect ran while this process kept its own event loop busy for most of the timeout (connectSoon
+      // beside parsing files, PGlite's queries): its timers (the driver's too: a Sentinel's, a Cluster's)
+      // fired late, so the failure may be this process's, not Redis's (migrate-yaml said Redis was
+      // unreachable, exit 4, with it up). Not taken as Redis down: the first caller that waits connects
+      // again, once, in the foreground.
+      if (!how.retried && load && loopClock.eventLoopUtilization(load).active > this.spec.timeoutMs / 2) {
+        this.opening = undefined;
+        this.busyFailed = opening;
+        if (how.background) throw err;
+        this.options.debug?.(`Redis connect failed while this process was busy (${describeError(err)}): trying once more`);
+        return this.connected({ retried: true });
       }
       throw this.markDown(err);
     }

@@ -2,7 +2,8 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cache } from '../../src/cache/cache.js';
 import { openIoredisStore } from '../../src/cache/ioredis-store.js';
-import { parseRedisSpec } from '../../src/cache/redis-spec.js';
+import { parseRedisSpec, type RedisSpec } from '../../src/cache/redis-spec.js';
+import { sentinelTopology } from '../helpers/redis-topologies.js';
 import { BackendUnavailableError } from '../../src/errors.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -10,6 +11,11 @@ import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 const TIMEOUT = 300;
 /** Start-up of a connection attempt plus scheduling noise on a loaded 2-core machine. */
 const MARGIN = 700;
+
+const busy = (ms: number) => {
+  const until = Date.now() + ms;
+  while (Date.now() < until) { /* synchronous work */ }
+};
 
 const specFor = (url: string, timeoutMs = TIMEOUT) => parseRedisSpec({ url: { value: url, where: 'test' }, timeoutMs })!;
 const open = (url: string) => openIoredisStore(specFor(url));
@@ -56,6 +62,64 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
       proxy.close();
     }
   });
+
+  it('a background connect that failed while this process was busy is tried once more by the first caller, for every topology (the driver\'s own Sentinel and Cluster timers fired late too); one that failed on a free loop is Redis down', async () => {
+    let opens = 0;
+    const failsBusy = (busyMs: number) => async (spec: RedisSpec, signal?: AbortSignal) => {
+      if (++opens === 1) {
+        // The first connect's timers fire late: this process was busy past its timeout (after the connect began).
+        await new Promise((r) => setImmediate(r));
+        busy(busyMs);
+        throw new BackendUnavailableError('redis', 'Redis at x is unreachable: connect ETIMEDOUT (timeout 300 ms)', { reason: 'unreachable' });
+      }
+      return openIoredisStore(spec, signal);
+    };
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(server.url), { open: failsBusy(TIMEOUT * 2), warn: (m) => warnings.push(m) });
+    cache.connectSoon();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await cache.need((store) => store.ping())).toBeGreaterThanOrEqual(0);
+    expect(opens).toBe(2);
+    expect(warnings).toEqual([]);
+    cache.close();
+    // A failure with the loop free is believed: down, no second try.
+    opens = 0;
+    const idle = new Cache(specFor(server.url), { open: failsBusy(0) });
+    idle.connectSoon();
+    await new Promise((r) => setTimeout(r, 10));
+    await expect(idle.need((store) => store.ping())).rejects.toBeInstanceOf(BackendUnavailableError);
+    expect(opens).toBe(1);
+    idle.close();
+  });
+
+  it('a Sentinel reached while this process blocks its event loop (a pass-through that blocks as the connection arrives): not Redis down', async () => {
+    const topo = await sentinelTopology();
+    const sentinelPort = Number(topo.spec.nodes[0].port);
+    let blocked = false;
+    const proxy = net.createServer((c) => {
+      // Once, as the synchronous work of a migration blocks the loop once.
+      if (!blocked) busy(TIMEOUT * 3);
+      blocked = true;
+      const up = net.connect(sentinelPort, '127.0.0.1');
+      c.pipe(up).pipe(c);
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const spec = { ...topo.spec, timeoutMs: TIMEOUT, nodes: [{ host: '127.0.0.1', port: (proxy.address() as net.AddressInfo).port }] };
+      const warnings: string[] = [];
+      const cache = new Cache(spec, { warn: (m) => warnings.push(m) });
+      cache.connectSoon();
+      const r = await timed(() => cache.need((store) => store.ping()));
+      expect(r.error).toBeUndefined();
+      expect(warnings).toEqual([]);
+      cache.close();
+    } finally {
+      proxy.close();
+      await topo.stop();
+    }
+  }, 30_000);
 
   it('a server that never answers still times out within the timeout when the event loop is free', async () => {
     const silent = net.createServer(() => undefined);
