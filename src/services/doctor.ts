@@ -427,7 +427,11 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
   for (const file of registryOnly) {
     checks.push(check('tenants', 'file', 'warn', `${shown(file)}: ids starting "${source.registryOnlyPrefix}" live in the registry alone, so the file is never read`, { data: { file } }));
   }
-  for (const file of badNames) fail(`${shown(file)}: the file name is not a valid tenant id (letters, digits, _, -, ., at most 128), so the file is never read`, file);
+  for (const file of badNames) {
+    // `<id>/client.yaml`: the folder's name is the id (as migrate-yaml says it).
+    const what = /^client\.ya?ml$/.test(path.basename(file)) ? 'folder' : 'file';
+    fail(`${shown(file)}: the ${what} name is not a valid tenant id (letters, digits, _, -, ., at most 128), so the file is never read`, file);
+  }
   if (ids.length && !failed) checks.push(check('tenants', 'files', 'pass', `all ${ids.length} files parse; every client.id matches its file name`));
   return checks;
 }

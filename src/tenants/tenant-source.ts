@@ -147,6 +147,7 @@ export class YamlTenantSource {
   private candidates(): Array<{ id: string; file: string; dangling?: boolean }> {
     if (!this.checkDir()) return [];
     const out: Array<{ id: string; file: string; dangling?: boolean }> = [];
+    const mangled = new Set<string>();
     for (const entry of readEntries(this.dir)) {
       // Hidden entries are never tenant files: an editor's lock link (`.#acme.yaml`), macOS's `._acme.yaml`,
       // `.git`. They failed a whole migration as "not a valid tenant id".
@@ -170,8 +171,12 @@ export class YamlTenantSource {
         const m = /^(.+)\.ya?ml$/s.exec(entry.name);
         if (m) out.push({ id: m[1], file: path.join(this.dir, entry.name), ...(dangling && { dangling: true }) });
       } else if (target.isDirectory()) {
-        const found = folderTenantFile(this.dir, entry.name);
-        if (found) out.push({ id: entry.name, ...found });
+        // Folders whose names are not UTF-8 and read alike are all looked into at the first of them.
+        if (entry.name.includes('\uFFFD')) {
+          if (mangled.has(entry.name)) continue;
+          mangled.add(entry.name);
+        }
+        for (const found of folderTenantFiles(this.dir, entry.name)) out.push({ id: entry.name, ...found });
       }
     }
     return out;
@@ -306,18 +311,23 @@ function changedJustNow(stamp: string): boolean {
 /** A directory's entries; one that cannot be listed (no permission) is a usage error naming it, not an internal error. */
 /**
  * A tenant folder's client.yaml (or .yml), as candidates() lists flat files: a link to nothing counts
- * (reading it says so), and a folder whose name is not UTF-8 is looked into by its bytes (the name
- * readdir gives is mangled). Both were left out without a word, where flat files are error items.
+ * (reading it says so), and folders whose names are not UTF-8 are looked into by their bytes (the name
+ * readdir gives is mangled, and two such names may read alike: each is looked into). Both were left
+ * out without a word, where flat files are error items.
  */
-function folderTenantFile(dir: string, name: string): { file: string; dangling?: boolean } | undefined {
-  const raw = name.includes('\uFFFD') ? readdirSync(dir, { encoding: 'buffer' }).find((b) => b.toString() === name) : undefined;
-  for (const n of ['client.yaml', 'client.yml']) {
-    const at = raw ? Buffer.concat([Buffer.from(dir + path.sep), raw, Buffer.from(path.sep + n)]) : path.join(dir, name, n);
-    const link = lstatSync(at, { throwIfNoEntry: false });
-    if (!link) continue;
-    return { file: path.join(dir, name, n), ...(link.isSymbolicLink() && !existsSync(at) && { dangling: true }) };
+function folderTenantFiles(dir: string, name: string): Array<{ file: string; dangling?: boolean }> {
+  const raws: Array<Buffer | undefined> = name.includes('\uFFFD') ? readdirSync(dir, { encoding: 'buffer' }).filter((b) => b.toString() === name) : [undefined];
+  const out: Array<{ file: string; dangling?: boolean }> = [];
+  for (const raw of raws) {
+    for (const n of ['client.yaml', 'client.yml']) {
+      const at = raw ? Buffer.concat([Buffer.from(dir + path.sep), raw, Buffer.from(path.sep + n)]) : path.join(dir, name, n);
+      const link = lstatSync(at, { throwIfNoEntry: false });
+      if (!link) continue;
+      out.push({ file: path.join(dir, name, n), ...(link.isSymbolicLink() && !existsSync(at) && { dangling: true }) });
+      break;
+    }
   }
-  return undefined;
+  return out;
 }
 
 function readEntries(dir: string) {
