@@ -15,7 +15,8 @@ export interface CacheStore {
   /** The value at `key`, or null. */
   get(key: string): Promise<string | null>;
   /** Values of many keys in order (batched; any slot on a cluster). */
-  mget(keys: string[]): Promise<Array<string | null>>;
+  /** Keys as text, or as bytes (a name that is not UTF-8, or read from a sweep as bytes). */
+  mget(keys: Array<string | Buffer>): Promise<Array<string | null>>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /** Whether each key exists, in order. */
   exists(keys: string[]): Promise<boolean[]>;
@@ -28,7 +29,7 @@ export interface CacheStore {
    * window, not none). Optional: a store of one's own without it gets that
    * GET then UNLINK from its mget and unlink (see unlinkIfUnchangedOn).
    */
-  unlinkIfUnchanged?(entries: Array<{ key: string; value: string }>): Promise<number[]>;
+  unlinkIfUnchanged?(entries: Array<{ key: string | Buffer; value: string }>): Promise<number[]>;
   /** One pass over the keyspace of every master, applying rules server-side (see SweepRequest). */
   sweep(request: SweepRequest): Promise<SweepResult>;
   /** INFO of every master, parsed. */
@@ -127,7 +128,7 @@ export interface SweepResult {
 }
 
 /** `store.unlinkIfUnchanged`, or for a store without it, a GET then an UNLINK of the keys that still hold their value. */
-export async function unlinkIfUnchangedOn(store: CacheStore, entries: Array<{ key: string; value: string }>): Promise<number[]> {
+export async function unlinkIfUnchangedOn(store: CacheStore, entries: Array<{ key: string | Buffer; value: string }>): Promise<number[]> {
   if (store.unlinkIfUnchanged) return store.unlinkIfUnchanged(entries);
   return unlinkStillHolding(entries, await store.mget(entries.map((e) => e.key)), (keys) => store.unlink(keys));
 }
@@ -148,9 +149,9 @@ export function placeAnswers(base: Array<number | null>, positions: number[], an
  * mapped onto the wrong entries).
  */
 export async function unlinkStillHolding(
-  entries: Array<{ key: string; value: string }>,
+  entries: Array<{ key: string | Buffer; value: string }>,
   now: Array<string | null>,
-  unlink: (keys: string[]) => Promise<number[]>,
+  unlink: (keys: Array<string | Buffer>) => Promise<number[]>,
 ): Promise<number[]> {
   const same = entries.flatMap((e, i) => (now[i] === e.value ? [i] : []));
   const perEntry = (answers: ArrayLike<number | null>) => placeAnswers(entries.map(() => 0), same, answers);

@@ -481,7 +481,7 @@ class IoredisStore implements CacheStore {
     return this.run('GET', () => this.client.get(key).catch(wrongTypeIsNull));
   }
 
-  async mget(keys: string[]): Promise<Array<string | null>> {
+  async mget(keys: Array<string | Buffer>): Promise<Array<string | null>> {
     // On a Cluster each GET is its own promise; in a pipeline (no scripting) perKey reads the replies.
     return this.perKey('GET', keys, (p, k) => {
       const r: unknown = p.get(k);
@@ -505,7 +505,7 @@ class IoredisStore implements CacheStore {
     return removed;
   }
 
-  async unlinkIfUnchanged(entries: Array<{ key: string; value: string }>): Promise<number[]> {
+  async unlinkIfUnchanged(entries: Array<{ key: string | Buffer; value: string }>): Promise<number[]> {
     const out: number[] = [];
     for (let start = 0; start < entries.length; start += PIPELINE_BATCH) {
       const batch = entries.slice(start, start + PIPELINE_BATCH);

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted } from '../errors.js';
 import { isValidId, parseId } from '../keys/ids.js';
 import { PERMISSIONS_FAMILY, TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
@@ -144,7 +145,30 @@ interface Claimed {
   key: string;
   family: VerifiedFamily;
   tenant: string;
+  /** The tenant part is no valid id (a non-ASCII one, bytes that are not UTF-8): no rebuild to compare with. */
+  foreign?: boolean;
 }
+
+/**
+ * An entry whose tenant part is no valid id: the tool rebuilds nothing for it. Known to the registry (a
+ * row, or a subscription for permissions:) or to the services' YAML (a file by that name, which the tool
+ * itself does not read), it is not judged (counted ok: nothing is known wrong); unknown to both, it is an
+ * orphan as any other, and --fix deletes it (such entries were skipped: never removed, while cache-info
+ * --by tenant listed them as orphans).
+ */
+function judgeForeign(c: Claimed, view: RegistryView, tenantsDir: string): VerifyEntry {
+  // A file name holds no separator: a tenant part with one (`../x`) names no file of the directory.
+  const inYaml = !/[/\\]|^\.\.?$/.test(c.tenant) && ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.yml`].some((l) => existsSync(path.join(tenantsDir, c.tenant + l)));
+  const known = inYaml || view.rows.has(c.tenant) || (c.family === PERMISSIONS_FAMILY && view.subs.has(c.tenant));
+  return known ? verdict(c, 'ok') : verdict(c, 'orphan', { reason: 'in neither the registry nor YAML (its tenant part is no valid tenant id)' });
+}
+
+/**
+ * A key as its bytes: claimed keys are kept as binary strings (one char per byte, as the sweep gives
+ * them); sent as text, a key with a byte over 0x7f (a non-ASCII tenant, a custom family's prefix) went
+ * out UTF-8 encoded, another key, and was read as not cached.
+ */
+const wire = (key: string): string | Buffer => (/[^\x00-\x7f]/.test(key) ? Buffer.from(key, 'latin1') : key);
 
 /** The report line for one claimed entry. */
 function verdict(c: Claimed, status: VerifyStatus, extra: Partial<VerifyEntry> = {}): VerifyEntry {
@@ -305,14 +329,17 @@ export class CacheVerifier {
           onBatch: (b) => {
             if (failure) throw failure;
             for (const k of b.keys ?? []) {
-              // A key whose tenant part is no valid id (a service's non-ASCII id) has no rebuild to compare with.
-              const tenant = k.tenant.toString('latin1');
-              if (!isValidId(tenant)) continue;
+              // A key whose tenant part is no valid id (a service's non-ASCII id) has no rebuild to compare with:
+              // an orphan unless the registry has a row by that id (it was skipped: verify --fix never removed
+              // `tenant_config:café` while cache-info --by tenant listed it as an orphan).
+              const ascii = k.tenant.toString('latin1');
+              const foreign = !isValidId(ascii);
+              const tenant = foreign ? k.tenant.toString('utf8') : ascii;
               const key = k.key.toString('latin1');
               const print = fingerprint(key);
               if (seen.has(print)) continue;
               seen.add(print);
-              queue.push({ key, family: rules.groups[k.group] as VerifiedFamily, tenant });
+              queue.push({ key, family: rules.groups[k.group] as VerifiedFamily, tenant, ...(foreign && { foreign }) });
             }
             nudge();
             // A store that waits for onBatch's promise gets back-pressure: at most two batches queued.
@@ -333,7 +360,7 @@ export class CacheVerifier {
 
   /** Reads a batch, judges it, confirms what looks wrong, fixes it if asked, and adds it to the report. */
   private async checkBatch(batch: Claimed[], registry: Registry | undefined, report: VerifyReport, options: VerifyOptions): Promise<void> {
-    const raws = await this.deps.cache.need((s) => s.mget(batch.map((c) => c.key)));
+    const raws = await this.deps.cache.need((s) => s.mget(batch.map((c) => wire(c.key))));
     // The text each verdict was made on: a fix deletes a key only while it still holds it.
     const judgedText = new Map(batch.flatMap((c, i) => (raws[i] !== null ? [[c.key, raws[i]!] as const] : [])));
     const present = batch.filter((_, i) => raws[i] !== null);
@@ -342,8 +369,9 @@ export class CacheVerifier {
     const suspect = judged.filter((e) => e.status === 'stale' || e.status === 'orphan');
     if (suspect.length) {
       // Read again, cache first and registry second: an entry invalidated and rebuilt meanwhile is not reported.
-      const again = suspect.map((e) => ({ key: e.key, family: e.family, tenant: e.tenant }));
-      const raws2 = await this.deps.cache.need((s) => s.mget(again.map((c) => c.key)));
+      const claimed = new Map(batch.map((c) => [c.key, c]));
+      const again = suspect.map((e) => claimed.get(e.key) ?? { key: e.key, family: e.family, tenant: e.tenant });
+      const raws2 = await this.deps.cache.need((s) => s.mget(again.map((c) => wire(c.key))));
       again.forEach((c, i) => raws2[i] !== null && judgedText.set(c.key, raws2[i]!));
       const still = again.filter((_, i) => raws2[i] !== null);
       const rejudged = new Map((await this.judge(still, raws2.filter((r): r is string => r !== null), registry, true)).map((e) => [e.key, e]));
@@ -355,7 +383,7 @@ export class CacheVerifier {
       // service rewrote since (a fresh value) stays, and is not reported, as a rebuilt one above.
       let removed: number[];
       try {
-        removed = await this.deps.cache.need((s) => unlinkIfUnchangedOn(s, wrong.map((e) => ({ key: e.key, value: judgedText.get(e.key)! }))));
+        removed = await this.deps.cache.need((s) => unlinkIfUnchangedOn(s, wrong.map((e) => ({ key: wire(e.key), value: judgedText.get(e.key)! }))));
       } catch (err) {
         // A master lost midway (a Cluster): the entries the live ones deleted are in the report and the count,
         // so the failure is "stopped after N deleted" (exit 4), not "before any deletion" (exit 3, N lost).
@@ -378,7 +406,7 @@ export class CacheVerifier {
       // for one rewritten meanwhile and left out of the report: verify --fix said clean, exit 0, forever.
       const undecodable = wrong.flatMap((e, i) => (!removed[i] && judgedText.get(e.key)!.includes('\uFFFD') ? [i] : []));
       if (undecodable.length) {
-        const gone = await this.deps.cache.need((s) => s.unlink(undecodable.map((i) => wrong[i].key)));
+        const gone = await this.deps.cache.need((s) => s.unlink(undecodable.map((i) => wire(wrong[i].key))));
         undecodable.forEach((i, j) => (removed[i] = gone[j]));
       }
       const changed = new Set(wrong.filter((_, i) => !removed[i]));
@@ -394,14 +422,16 @@ export class CacheVerifier {
     report.summary.checked++;
     report.summary[e.status]++;
     if (e.status === 'ok') return;
-    report.entries.push(e);
-    options.onEntry?.(e);
+    // The key as text (it is kept as its bytes until here): `tenant_config:café`, not `tenant_config:cafÃ©`.
+    const shown = /[^\x00-\x7f]/.test(e.key) ? { ...e, key: Buffer.from(e.key, 'latin1').toString('utf8') } : e;
+    report.entries.push(shown);
+    options.onEntry?.(shown);
   }
 
   private async judge(batch: Claimed[], raws: string[], registry: Registry | undefined, fresh = false): Promise<VerifyEntry[]> {
     if (!batch.length) return [];
     const view = await this.readRegistry(batch, registry, fresh);
-    return batch.map((c, i) => (c.family === TENANT_CONFIG_FAMILY ? this.judgeConfig(c, raws[i], view) : this.judgePermissions(c, raws[i], view)));
+    return batch.map((c, i) => (c.foreign ? judgeForeign(c, view, this.deps.source.dir) : c.family === TENANT_CONFIG_FAMILY ? this.judgeConfig(c, raws[i], view) : this.judgePermissions(c, raws[i], view)));
   }
 
   /** One read per table for the whole batch (the catalogue once per run, again when confirming). */

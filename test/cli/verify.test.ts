@@ -157,6 +157,26 @@ describe('tenantctl verify', () => {
       await sql("UPDATE tenants SET status = 'active', tenant_config = jsonb_set(tenant_config, '{branding,color}', '\"blue\"') WHERE id = ANY($1::text[])", [[a, c]]);
     });
 
+    it('entries whose tenant part is no valid id (café, bytes that are not UTF-8) are orphans, and --fix deletes them (they were skipped: never removed)', async () => {
+      await warm();
+      const cafe = Buffer.from('tenant_config:café');
+      const bytes = Buffer.concat([Buffer.from('tenant_config:'), Buffer.from([0xff, 0xfe])]);
+      await own.client.set(cafe, '{}');
+      await own.client.set(bytes, '{}');
+      const r = await cli(['verify', '--json']);
+      expect(r.code, r.stderr).toBe(1);
+      const orphans = JSON.parse(r.stdout).entries.filter((e: { status: string }) => e.status === 'orphan');
+      expect(orphans.map((e: { tenant: string }) => e.tenant).sort()).toEqual(['café', '\uFFFD\uFFFD'].sort());
+      // Keys said as text, not as their bytes one char each.
+      expect(orphans.map((e: { key: string }) => e.key)).toContain('tenant_config:café');
+      const fix = await cli(['verify', '--fix']);
+      expect(fix.code).toBe(1);
+      expect(await own.client.exists(cafe, bytes)).toBe(0);
+      // The tool's own entries stay.
+      expect(await own.client.exists(`tenant_config:${a}`, `tenant_config:${b}`)).toBe(2);
+      expect((await cli(['verify'])).code).toBe(0);
+    });
+
     it('Redis stalls while --fix deletes (writes paused past the deadline): exit 4, the entries said maybe deleted, not exit 3 "before any deletion"', async () => {
       const ghosts = [uniq('ghost'), uniq('ghost')];
       for (const g of ghosts) await own.client.set(`tenant_config:${g}`, '{"client":{"id":"g"}}');

@@ -1,3 +1,5 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import type { SqlRegistryStore } from '../../src/registry/sql-store.js';
@@ -394,20 +396,29 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     }
   });
 
-  it('a services\' key whose tenant part is not a valid id (tenant_config:café, 129 characters) is never judged, nor deleted by --fix', async () => {
+  it('a key whose tenant part is not a valid id (tenant_config:café, 129 characters): an orphan unless the registry or the services\' YAML knows that id; --fix deletes the orphans only (they were never judged: never removed)', async () => {
     const cafe = Buffer.from('café', 'utf8');
     // And one the sweep's slot pattern lets through: 129 id characters (ids have at most 128).
     const long = 'l'.repeat(129);
     const keysOf = [Buffer.concat([Buffer.from('tenant_config:'), cafe]), Buffer.concat([Buffer.from('permissions:'), cafe]), Buffer.from(`tenant_config:${long}`), Buffer.from(`permissions:${long}`)];
-    for (const k of keysOf) await own.client.set(k, '{"client":{"id":"x"}}');
+    // Known ones: a registry row by a non-ASCII id, and a services' YAML file the tool does not read itself.
+    const known = [Buffer.from('tenant_config:zürich'), Buffer.from('tenant_config:münchen')];
+    await store.db.query(`INSERT INTO tenants (id, name, config_source) VALUES ('zürich', 'Zürich', 'database')`);
+    writeFileSync(path.join(ws.tenantsDir, 'münchen.yaml'), 'client: { id: münchen, name: München }\n');
+    for (const k of [...keysOf, ...known]) await own.client.set(k, '{"client":{"id":"x"}}');
     try {
       const t = tool();
       const report = await verifier(t).verify({ fix: true });
       await t.close();
-      expect(report.entries.filter((e) => e.key.includes('caf') || e.key.includes(long))).toEqual([]);
-      expect(await own.client.exists(...keysOf)).toBe(4);
+      const foreign = report.entries.filter((e) => /caf|ü|^.{0,20}l{129}/.test(e.key) || e.key.includes(long));
+      expect(foreign.map((e) => e.status)).toEqual(['orphan', 'orphan', 'orphan', 'orphan']);
+      expect(foreign.every((e) => e.fixed)).toBe(true);
+      expect(await own.client.exists(...keysOf)).toBe(0);
+      expect(await own.client.exists(...known)).toBe(2);
     } finally {
-      await own.client.del(...keysOf);
+      await own.client.del(...keysOf, ...known);
+      await store.db.query(`DELETE FROM tenants WHERE id = 'zürich'`);
+      rmSync(path.join(ws.tenantsDir, 'münchen.yaml'), { force: true });
     }
   });
 
