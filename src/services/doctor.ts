@@ -156,16 +156,25 @@ export async function redisChecks(cache: Cache, admin: CacheAdmin): Promise<Doct
 /**
  * Whether this user may delete the cache's keys, as invalidations do: an ACL user who may read but not
  * UNLINK (+@all -unlink, or -@write) passed every check, then every invalidation was refused. Tried on a key
- * that does not exist, in the tenant_config family's key space (a user allowed only the families' keys,
- * ~tenant_config:* ..., may delete it) but with a tenant part no id can be, so no service ever reads it.
+ * that does not exist in each family's key space (a user allowed only some families' keys, ~tenant_config:*,
+ * passed on the first family's probe alone, then invalidate-all was refused), with a tenant part no id can
+ * be, so no service ever reads it. Nothing is deleted: the keys do not exist.
  */
 async function deleteRight(cache: Cache, admin: CacheAdmin): Promise<DoctorCheck> {
   const unique = `tenantctl doctor probe ${process.pid} ${Date.now()} ${Math.random().toString(36).slice(2)}`;
-  const probe = admin.keys.family(TENANT_CONFIG_FAMILY).patterns[0].replace(TENANT_PLACEHOLDER, unique).replaceAll('*', '');
-  const tried = await cache.attempt((store) => store.unlink([probe]));
-  if (tried.status === 'done') return check('redis', 'delete', 'pass', 'keys may be deleted (UNLINK tried on a key that does not exist)');
-  if (tried.status === 'failed' && tried.error.refused) return check('redis', 'delete', 'fail', `${describeError(tried.error)}: every invalidation will be refused`);
-  return tried.status === 'failed' ? backendFailure('redis', 'delete', tried.error) : check('redis', 'delete', 'warn', 'not configured');
+  const probes = admin.keys.families.map((f) => ({ family: f.name, key: f.patterns[0].replace(TENANT_PLACEHOLDER, unique).replaceAll('*', '') }));
+  const refused: Array<{ family: string; error: BackendUnavailableError }> = [];
+  for (const probe of probes) {
+    const tried = await cache.attempt((store) => store.unlink([probe.key]));
+    if (tried.status === 'not-configured') return check('redis', 'delete', 'warn', 'not configured');
+    if (tried.status === 'failed' && !tried.error.refused) return backendFailure('redis', 'delete', tried.error);
+    if (tried.status === 'failed') refused.push({ family: probe.family, error: tried.error });
+  }
+  if (!refused.length) return check('redis', 'delete', 'pass', 'keys of every family may be deleted (UNLINK tried on absent keys)');
+  const said = describeError(refused[0].error);
+  if (refused.length === probes.length) return check('redis', 'delete', 'fail', `${said}: every invalidation will be refused`);
+  const names = refused.map((r) => r.family);
+  return check('redis', 'delete', 'fail', `${said}: keys of ${names.length === 1 ? 'family' : 'families'} ${names.join(', ')} may not be deleted, so their invalidations will be refused`, { data: { refused_families: names } });
 }
 
 /** Version, memory, eviction policy and evictions from INFO of every master (a Cluster's are summed; the worst master decides). */

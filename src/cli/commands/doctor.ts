@@ -6,14 +6,24 @@ import type { Output } from '../output.js';
 import { own, type Styled } from '../styled.js';
 import { showControls } from '../../redact.js';
 
-/** Detail column width: with the check and status columns the table fits 80 columns. */
-const DETAIL_WIDTH = 43;
+/** The table's width, and what its borders and padding take: `│ a │ b │ c │`. */
+const TABLE_WIDTH = 80;
+const TABLE_FRAME = 10;
+/** A detail column narrower than this is not worth it: the table widens instead. */
+const MIN_DETAIL_WIDTH = 30;
+
+/** Detail column width: with the check and status columns (their widest cells) the table fits 80 columns. */
+function detailWidth(report: DoctorReport): number {
+  const check = Math.max('check'.length, ...report.checks.map((c) => `${c.area} ${c.check}`.length));
+  const status = Math.max('status'.length, ...report.checks.map((c) => c.status.length));
+  return Math.max(MIN_DETAIL_WIDTH, TABLE_WIDTH - TABLE_FRAME - check - status);
+}
 
 /**
  * Wraps at spaces so the table fits 80 columns (a plain, tab-separated row
  * joins the lines again). A longer word, a path, is never cut: it stays whole.
  */
-function wrap(text: string, width = DETAIL_WIDTH): string {
+function wrap(text: string, width: number): string {
   const lines: string[] = [];
   let line = '';
   for (const w of text.split(' ')) {
@@ -75,7 +85,11 @@ Exit: 0 nothing failed (warnings are fine), 3 a backend is unreachable, 1 anythi
         return {
           data: report,
           failure: failureOf(report),
-          render: (out) => out.table(['check', 'status', 'detail'], report.checks.map((c) => [`${c.area} ${c.check}`, statusText(out, c.status), own(wrap(showControls(c.detail)))])),
+          render: (out) => {
+            // A status of 7 letters (unknown) left the detail column 1 too wide (81 columns).
+            const width = detailWidth(report);
+            out.table(['check', 'status', 'detail'], report.checks.map((c) => [`${c.area} ${c.check}`, statusText(out, c.status), own(wrap(showControls(c.detail), width))]));
+          },
         };
       }),
     );
