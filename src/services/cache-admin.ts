@@ -302,7 +302,10 @@ export class CacheAdmin {
           return ok;
         } catch (err) {
           steps.push({ step: name, ok: false, ms: ms(), detail: describeError(err), ...(err instanceof BackendUnavailableError && { reason: err.reason }) });
-          stuck ||= err instanceof BackendUnavailableError && (err.reason === 'timeout' || err.reason === 'unreachable' || err.reason === 'failed');
+          // A reply the server gave (OOM at SET with maxmemory reached) is an answer: the connection works,
+          // and the version is still asked for (it said "Redis unknown").
+          const answered = (err as { cause?: { name?: string } }).cause?.name === 'ReplyError';
+          stuck ||= err instanceof BackendUnavailableError && !answered && (err.reason === 'timeout' || err.reason === 'unreachable' || err.reason === 'failed');
           return false;
         }
       };

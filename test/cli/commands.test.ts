@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, runCli, runCliOnTerminal, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
-import { useOwnRedis } from '../helpers/redis-server.js';
+import { startRedis, useOwnRedis } from '../helpers/redis-server.js';
 
 /**
  * Every command in the three situations: Redis up, Redis down (clean fallback
@@ -450,6 +450,21 @@ describe('CLI commands', () => {
       expect(out.steps.map((s: { step: string; ok: boolean }) => `${s.step}:${s.ok}`)).toEqual(['PING:true', 'SET:true', 'GET:true', 'DEL:true']);
       expect(out.version).toMatch(/^\d+\./);
       expect(await redis.exists(out.key)).toBe(0);
+    });
+
+    it('a server full (maxmemory reached, noeviction): exit 3 at SET with OOM in its words, and the version still said (it said "Redis unknown")', async () => {
+      const full = await startRedis();
+      try {
+        await full.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+        await full.command('CONFIG', 'SET', 'maxmemory', '1');
+        const r = await runCli(['test-redis', '--json'], { cwd: ws.dir, env: { REDIS_URL: full.url } });
+        expect(r.code).toBe(3);
+        const out = JSON.parse(r.stdout);
+        expect(out.steps).toContainEqual(expect.objectContaining({ step: 'SET', ok: false, detail: expect.stringMatching(/OOM/) }));
+        expect(out.version).toMatch(/^\d+\./);
+      } finally {
+        await full.stop();
+      }
     });
 
     it('down (refused, black hole, bad password): exit 3 within the timeout, password masked', async () => {

@@ -8,7 +8,7 @@ describe('unlinkStillHolding (GET then UNLINK of the keys that still hold their 
   const now = ['va', 'new', 'vc', null, 've'];
 
   it('answers per entry, in order', async () => {
-    const asked: string[][] = [];
+    const asked: Array<Array<string | Buffer>> = [];
     const removed = await unlinkStillHolding(entries, now, async (keys) => {
       asked.push(keys);
       return keys.map((k) => (k === 'c' ? 0 : 1));
