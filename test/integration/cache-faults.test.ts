@@ -30,6 +30,36 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value?: T
   }
 }
 
+/**
+ * connectSoon, then a use, through a pass-through to `upstream` that blocks this process's event loop
+ * (3x the timeout) as the first connection arrives: the connect is then in flight, its timers armed, while
+ * synchronous work (parsing files, PGlite's queries) runs, once, as a migration's does. Redis must answer,
+ * with no warning.
+ */
+async function connectsQuietlyThrough(upstream: number, specAt: (port: number) => RedisSpec): Promise<void> {
+  let blocked = false;
+  const proxy = net.createServer((c) => {
+    if (!blocked) busy(TIMEOUT * 3);
+    blocked = true;
+    const up = net.connect(upstream, '127.0.0.1');
+    c.pipe(up).pipe(c);
+    c.on('error', () => up.destroy());
+    up.on('error', () => c.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  try {
+    const warnings: string[] = [];
+    const cache = new Cache(specAt((proxy.address() as net.AddressInfo).port), { warn: (m) => warnings.push(m) });
+    cache.connectSoon();
+    const r = await timed(() => cache.need((store) => store.ping()));
+    expect(r.error).toBeUndefined();
+    expect(warnings).toEqual([]);
+    cache.close();
+  } finally {
+    proxy.close();
+  }
+}
+
 describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis)', () => {
   let server: RedisServer;
   beforeAll(async () => {
@@ -38,29 +68,7 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
   afterAll(() => server.stop());
 
   it('a connect started in the background (connectSoon) while this process blocks its event loop past the timeout is not Redis down (migrate-yaml into PGlite exited 4, "unreachable", with Redis up)', async () => {
-    // A pass-through to the real server that blocks this process's event loop as the connection arrives: the
-    // connect is then in flight, its timers armed, while synchronous work (parsing files, PGlite's queries) runs.
-    const busyFor = TIMEOUT * 3;
-    const proxy = net.createServer((c) => {
-      const until = Date.now() + busyFor;
-      while (Date.now() < until) { /* busy */ }
-      const up = net.connect(server.port, '127.0.0.1');
-      c.pipe(up).pipe(c);
-      c.on('error', () => up.destroy());
-      up.on('error', () => c.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    try {
-      const warnings: string[] = [];
-      const cache = new Cache(specFor(`redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`), { warn: (m) => warnings.push(m) });
-      cache.connectSoon();
-      const r = await timed(() => cache.need((store) => store.ping()));
-      expect(r.error).toBeUndefined();
-      expect(warnings).toEqual([]);
-      cache.close();
-    } finally {
-      proxy.close();
-    }
+    await connectsQuietlyThrough(server.port, (port) => specFor(`redis://127.0.0.1:${port}`));
   });
 
   it('a background connect that failed while this process was busy is tried once more by the first caller, for every topology (the driver\'s own Sentinel and Cluster timers fired late too); one that failed on a free loop is Redis down', async () => {
@@ -94,29 +102,9 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
 
   it('a Sentinel reached while this process blocks its event loop (a pass-through that blocks as the connection arrives): not Redis down', async () => {
     const topo = await sentinelTopology();
-    const sentinelPort = Number(topo.spec.nodes[0].port);
-    let blocked = false;
-    const proxy = net.createServer((c) => {
-      // Once, as the synchronous work of a migration blocks the loop once.
-      if (!blocked) busy(TIMEOUT * 3);
-      blocked = true;
-      const up = net.connect(sentinelPort, '127.0.0.1');
-      c.pipe(up).pipe(c);
-      c.on('error', () => up.destroy());
-      up.on('error', () => c.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     try {
-      const spec = { ...topo.spec, timeoutMs: TIMEOUT, nodes: [{ host: '127.0.0.1', port: (proxy.address() as net.AddressInfo).port }] };
-      const warnings: string[] = [];
-      const cache = new Cache(spec, { warn: (m) => warnings.push(m) });
-      cache.connectSoon();
-      const r = await timed(() => cache.need((store) => store.ping()));
-      expect(r.error).toBeUndefined();
-      expect(warnings).toEqual([]);
-      cache.close();
+      await connectsQuietlyThrough(Number(topo.spec.nodes[0].port), (port) => ({ ...topo.spec, timeoutMs: TIMEOUT, nodes: [{ host: '127.0.0.1', port }] }));
     } finally {
-      proxy.close();
       await topo.stop();
     }
   }, 30_000);

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { withDeadline } from '../../src/cache/deadline.js';
 import { BackendUnavailableError } from '../../src/errors.js';
@@ -21,6 +22,22 @@ describe('withDeadline under a blocked event loop', () => {
     expect((settled as BackendUnavailableError).reason).toBe('timeout');
     // The timeout, one more given back, and a slice or two of lateness; far from "never".
     expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a reply that arrived while the loop was blocked is read before the deadline is judged (the timer fires first after a block)', async () => {
+    const server = net.createServer((c) => c.end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+      const connected = new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      const answer = withDeadline(connected, 200, 'the connect');
+      // The connection lands in the kernel at once; this process reads it only after its synchronous work.
+      busy(600);
+      await expect(answer).resolves.toBeUndefined();
+      socket.destroy();
+    } finally {
+      server.close();
+    }
   });
 
   it('on a free event loop it expires on time', async () => {
