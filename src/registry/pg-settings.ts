@@ -14,13 +14,19 @@ type ParseConnectionString = (url: string) => Record<string, unknown>;
  * given another env, a password comes from the URL or env.PGPASSWORD only.
  */
 export function pgSettings(url: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  if (env === process.env) return { connectionString: url };
   // pg's own parser (its dependency), so the URL means exactly what it means to pg.
   const parse = createRequire(import.meta.url)('pg-connection-string').parse as ParseConnectionString;
+  if (env === process.env) {
+    // A URL without a user, and neither PGUSER nor USER set (cron, a minimal container): pg sends no user
+    // ("no PostgreSQL user name specified"), where libpq takes the OS user's name: so does this, as the
+    // URL's own `user` parameter (pg reads it; a user given in the URL's options is never overridden).
+    if (!env.PGUSER && !env.USER && !parse(url).user) return { connectionString: `${url}${url.includes('?') ? '&' : '?'}user=${encodeURIComponent(osUser())}` };
+    return { connectionString: url };
+  }
   const p = parse(url);
   // The parser gives '' for a part the URL lacks; pg would then read the process's PG* variable.
   const given = (key: string, variable: string) => (p[key] ? p[key] : env[variable] || undefined);
-  const user = (given('user', 'PGUSER') as string | undefined) ?? env.USER ?? os.userInfo().username;
+  const user = (given('user', 'PGUSER') as string | undefined) ?? env.USER ?? osUser();
   const password = given('password', 'PGPASSWORD') as string | undefined;
   return {
     ...p,
@@ -66,4 +72,9 @@ function sslFromMode(mode: string | undefined): boolean | { rejectUnauthorized: 
     default:
       return false;
   }
+}
+
+/** The OS user's name, as libpq takes it for a connection that names no user. */
+function osUser(): string {
+  return os.userInfo().username;
 }

@@ -156,6 +156,16 @@ describe.runIf(TEST_DATABASE_URL)('postgresql+<driver>:// URLs (Python services\
     expect(none.stderr).toMatch(/has no host \(give one, a \?host= parameter, or PGHOST\)/);
   });
 
+  it('a URL with no user, and neither PGUSER nor USER set (cron): the OS user, as libpq takes it (the server refused "no PostgreSQL user name specified")', async () => {
+    const u = new URL(db.url);
+    const me = os.userInfo().username;
+    const r = await runCli(['list-tenants', '--json'], { cwd, env: { DATABASE_URL: `postgres://${u.host}${u.pathname}`, USER: '', PGUSER: '', LOGNAME: '' } });
+    expect(r.stderr).not.toMatch(/no PostgreSQL user name/);
+    // This machine's OS user is a PostgreSQL role (root): the registry answers; elsewhere the server names that role.
+    if (r.code === 0 && !/refused the login/.test(r.stderr)) expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ id: 'acme', source: 'database' })]);
+    else expect(r.stderr).toMatch(new RegExp(`role "${me}" does not exist`));
+  });
+
   for (const driver of ['asyncpg', 'psycopg2']) {
     it(`postgresql+${driver}:// reads the PostgreSQL registry, with one notice line, and creates nothing`, async () => {
       const u = new URL(db.url);

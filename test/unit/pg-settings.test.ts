@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newPgClient, pgSettings } from '../../src/registry/pg-settings.js';
@@ -46,6 +47,25 @@ describe('pgSettings: a PostgreSQL URL\'s missing parts come from the env given,
   });
 
   it('given process.env itself (the CLI), pg reads it as it always did (~/.pgpass included)', () => {
-    expect(pgSettings('postgres://h/d', process.env)).toEqual({ connectionString: 'postgres://h/d' });
+    const saved = { USER: process.env.USER, PGUSER: process.env.PGUSER };
+    try {
+      process.env.USER = 'someone';
+      expect(pgSettings('postgres://h/d', process.env)).toEqual({ connectionString: 'postgres://h/d' });
+      // No user anywhere (cron, a minimal container): the OS user's, as libpq takes it (pg sent none, and the
+      // server refused the login: "no PostgreSQL user name specified").
+      delete process.env.USER;
+      delete process.env.PGUSER;
+      const me = encodeURIComponent(os.userInfo().username);
+      expect(pgSettings('postgres://h/d', process.env)).toEqual({ connectionString: `postgres://h/d?user=${me}` });
+      expect(pgSettings('postgres://h/d?sslmode=disable', process.env)).toEqual({ connectionString: `postgres://h/d?sslmode=disable&user=${me}` });
+      // A user in the URL (or its parameters) stays the one.
+      expect(pgSettings('postgres://alice@h/d', process.env)).toEqual({ connectionString: 'postgres://alice@h/d' });
+      expect(pgSettings('postgres:///d?host=/run/pg&user=bob', process.env)).toEqual({ connectionString: 'postgres:///d?host=/run/pg&user=bob' });
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 });
