@@ -909,8 +909,8 @@ class IoredisStore implements CacheStore {
     // Counting and deleting need the family only: patterns without a capture are cheaper per key.
     const needsTenant = request.action === 'collect' || request.action === 'profile';
     for (const r of rules) args.push(Buffer.from(r.dispatch, 'latin1'), Buffer.from(needsTenant ? r.lua : r.luaPlain, 'latin1'), r.group + 1);
-    const reply = (await this.run('sweep script', () => this.script(node, SWEEP_LUA, [], args, true))) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>, Buffer];
-    const [next, scanned, limitLeft, counts, entries, handed, refused] = reply;
+    const reply = (await this.run('sweep script', () => this.script(node, SWEEP_LUA, [], args, true))) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>];
+    const [next, scanned, limitLeft, counts, entries, handed] = reply;
     if (request.action === 'unlink') state.limitLeft = limitLeft;
     const batch: SweepBatch = { scanned, groups: request.rules.groups.map((_, i) => Number(counts[i] ?? 0)) };
     const triples = (list: Array<Buffer | number>): ClaimedKey[] => {
@@ -920,12 +920,8 @@ class IoredisStore implements CacheStore {
     };
     if (request.action === 'collect') batch.keys = triples(entries);
     else if (request.action === 'profile') batch.profile = profileLines(entries as unknown as Buffer);
-    if (refused?.length) {
-      const words = refused.toString();
-      const failure = new BackendUnavailableError('redis', `Redis UNLINK failed: ${words}`, { cause: new Error(words), reason: failureReason(new Error(words), this.spec.topology) });
-      return { cursor: next.toString(), batch, failure };
-    }
-    // Keys the script could not touch on this node (a Cluster slot being imported): done from here, redirected.
+    // Keys the script could not touch on this node (a Cluster slot being imported, keys an ACL refuses): done
+    // from here, redirected, or refused in the server's own words after the page's counts.
     if (handed?.length && (request.action === 'unlink' || request.action === 'profile')) {
       try {
         const more = await this.actOnClaimed(triples(handed), request.action, state, batch.groups);

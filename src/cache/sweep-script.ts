@@ -21,7 +21,7 @@
  *       lane ('low' = stop where the cursor turns odd, see ioredis-store.ts; '' = to the end),
  *       nrules, then per rule: dispatch prefix, Lua pattern of the key's bytes after that
  *       prefix (the tenant captured for collect and profile), group (1-based).
- * Reply: { cursor, scanned, limit_left, {count per group}, entries, handed, refused } where
+ * Reply: { cursor, scanned, limit_left, {count per group}, entries, handed } where
  * entries are key, group, tenant triples (collect), or for profile one string
  * with a line per claimed key: `tenant TAB group TAB class TAB bytes LF`, class
  * 1 = TTL under a minute, 2 = under an hour, 3 = later, 4 = none, 0 = the key
@@ -30,9 +30,9 @@
  * calls themselves (measured: 4.5 s of server time for 1M keys, now 3.1 s).
  * A tenant slot never holds TAB or LF (see src/keys/key-patterns.ts).
  * `handed` are key, group, tenant triples the script could not unlink or
- * profile on this node (a Cluster slot being imported: see `hand`), for the
- * client to do through the cluster's redirections; they are not in the counts. `refused`: the words of
- * an UNLINK the server refused ('' when none), after which the walk stopped.
+ * profile on this node (a Cluster slot being imported, keys an ACL refuses:
+ * see `hand`), for the client to do through the cluster's redirections, or to
+ * be refused in the server's own words; they are not in the counts.
  */
 export const SWEEP_LUA = `
 -- Redis 5-6 need effects replication before writing after SCAN/TIME; a no-op on 7.
@@ -72,12 +72,9 @@ if action == 'profile' then
   for g = 1, ngroups do for c = 0, 4 do codes[g * 5 + c] = '\\t' .. g .. '\\t' .. c .. '\\t' end end
 end
 local scanned = 0
--- An UNLINK the server refused (an ACL allowing some families' keys only): its words; the walk stops after
--- this page, and what was deleted before it is counted (a refusal raised out of the script hid it).
-local refused = ''
-local function isrefusal(e) return find(e, 'NOPERM', 1, true) or find(e, 'ACL', 1, true) or find(e, "can't", 1, true) end
 -- Keys this node may not touch from a script: a Cluster node importing a slot holds the keys
--- already moved, but serves them only to a client that says ASKING. The client acts on them.
+-- already moved, but serves them only to a client that says ASKING; an ACL may allow some families'
+-- keys only (a refusal raised out of the script hid the keys it had deleted). The client acts on them.
 local handed = {}
 local function hand(k, g, tenant)
   handed[#handed + 1] = k; handed[#handed + 1] = g; handed[#handed + 1] = tenant
@@ -126,11 +123,9 @@ local function take(keys)
         if not list then list = {}; batch[g] = list end
         list[#list + 1] = k
       elseif action == 'unlink' then
-        if limit ~= 0 and refused == '' then
+        if limit ~= 0 then
           local n = rpcall('UNLINK', k)
-          if type(n) == 'table' and isrefusal(n.err or '') then
-            refused = n.err
-          elseif type(n) == 'table' then
+          if type(n) == 'table' then
             hand(k, g, '')
           else
             counts[g] = counts[g] + n
@@ -165,7 +160,11 @@ local function take(keys)
   -- One UNLINK per family and page (not per key) where keys of many slots may go together.
   for g, list in pairs(batch) do
     local n = rpcall('UNLINK', unpack(list))
-    if type(n) == 'table' then refused = n.err or 'UNLINK failed' else counts[g] = counts[g] + n end
+    if type(n) == 'table' then
+      for i = 1, #list do hand(list[i], g, '') end
+    else
+      counts[g] = counts[g] + n
+    end
   end
 end
 
@@ -196,9 +195,9 @@ repeat
   end
   t = call('TIME')
   elapsed = t[1] * 1000000 + t[2] - started
-until ended or (moved and elapsed >= budget) or limit == 0 or refused ~= ''
+until ended or (moved and elapsed >= budget) or limit == 0
 if action == 'profile' then entries = table.concat(parts) end
-return { cursor, scanned, limit, counts, entries, handed, refused }
+return { cursor, scanned, limit, counts, entries, handed }
 `;
 
 /** UNLINK KEYS[i] only while it holds ARGV[i]: 1 or 0 per key (a key of another type is left: 0). */
