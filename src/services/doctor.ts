@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { BackendUnavailableError, TenantFileError, UsageError, describeError, type BackendReason } from '../errors.js';
 import type { Cache } from '../cache/cache.js';
 import type { CacheAdmin } from './cache-admin.js';
-import { manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
+import { layoutName, manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
+import { shownPath } from '../shown-path.js';
 import type { Catalogue } from '../permissions/model.js';
 import { subscriptionFromConfig } from '../permissions/subscription-block.js';
 import { loadTiersFile, tiersFilePath } from '../permissions/tiers-file.js';
@@ -12,7 +12,6 @@ import type { Registry } from '../registry/registry-store.js';
 import { SCHEMA_VERSION, SqlRegistryStore, schemaSql } from '../registry/sql-store.js';
 import { round } from './cache-admin.js';
 import { keysInDb } from './cache-info.js';
-import { TENANT_CONFIG_FAMILY } from '../keys/key-families.js';
 import { TENANT_PLACEHOLDER } from '../keys/key-patterns.js';
 
 /**
@@ -380,10 +379,7 @@ function groupRights(rows: Record<string, unknown>[]): string[] {
 
 /** Every file parses, every client.id matches its file name, no file is skipped for a bad name. */
 export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck[] {
-  const shown = (file: string) => {
-    const rel = path.relative(cwd, file);
-    return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
-  };
+  const shown = (file: string) => shownPath(file, cwd);
   let ids: string[];
   let badNames: string[];
   let ambiguous: Array<{ id: string; files: string[] }>;
@@ -438,7 +434,7 @@ export function tenantChecks(source: YamlTenantSource, cwd: string): DoctorCheck
   }
   for (const file of badNames) {
     // `<id>/client.yaml`: the folder's name is the id (as migrate-yaml says it).
-    const what = /^client\.ya?ml$/.test(path.basename(file)) ? 'folder' : 'file';
+    const what = layoutName(file).folder ? 'folder' : 'file';
     fail(`${shown(file)}: the ${what} name is not a valid tenant id (letters, digits, _, -, ., at most 128), so the file is never read`, file);
   }
   if (ids.length && !failed) checks.push(check('tenants', 'files', 'pass', `all ${ids.length} files parse; every client.id matches its file name`));

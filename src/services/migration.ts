@@ -2,7 +2,7 @@ import path from 'node:path';
 import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted, type TenantctlError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import { invalidationsFor, type ContentHashMemo, type Registry, type StoredSubscription, type TenantVersionInfo } from '../registry/registry-store.js';
-import { manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
+import { layoutName, manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { catalogueHash, catalogueVersion, subscriptionHash, subscriptionVersion, tenantVersion } from '../registry/content-hash.js';
 import { hasCatalogue, tierOf, type Catalogue, type Subscription } from '../permissions/model.js';
@@ -173,8 +173,7 @@ export class Migration {
       }
       // A file of a registry-only id is never read: a skip, said, not left out without a word.
       for (const f of listing?.registryOnlyFiles ?? []) {
-        const id = path.basename(/^client\.ya?ml$/.test(path.basename(f)) ? path.dirname(f) : f).replace(/\.ya?ml$/, '');
-        items.push({ kind: 'tenant', id, file: this.rel(f), action: 'skip', reason: `registry-only (ids starting "${source.registryOnlyPrefix}" live in the registry alone): the file is not read`, warnings: [] });
+        items.push({ kind: 'tenant', id: layoutName(f).name.replace(/\.ya?ml$/, ''), file: this.rel(f), action: 'skip', reason: `registry-only (ids starting "${source.registryOnlyPrefix}" live in the registry alone): the file is not read`, warnings: [] });
       }
       for (let at = 0; at === 0 || at < ids.length; at += MIGRATION_BATCH) {
         const chunk = ids.slice(at, at + MIGRATION_BATCH);
@@ -304,8 +303,7 @@ export class Migration {
     // Files that look like tenants but whose names are not ids: said, never silently skipped.
     for (const f of invalidFiles) {
       // `<id>/client.yaml`: the folder's name is the id.
-      const folder = /^client\.ya?ml$/.test(path.basename(f));
-      const id = path.basename(folder ? path.dirname(f) : f);
+      const { name: id, folder } = layoutName(f);
       items.push(markBad({ kind: 'tenant', id, file: this.rel(f), action: 'error', warnings: [] }, `${this.rel(f)}: the ${folder ? 'folder' : 'file'} name is not a valid tenant id (letters, digits, _ - . only)`));
     }
     return checks;

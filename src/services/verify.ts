@@ -8,7 +8,7 @@ import { unlinkIfUnchangedOn } from '../cache/cache-store.js';
 import type { Registry, StoredSubscription, TenantRow } from '../registry/registry-store.js';
 import { hasCatalogue, type Catalogue, type PermissionRecord } from '../permissions/model.js';
 import { computePermissions, isPermissionRecord } from '../permissions/rules.js';
-import type { YamlTenantSource } from '../tenants/tenant-source.js';
+import { LAYOUTS, type YamlTenantSource } from '../tenants/tenant-source.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
 import { resolveAbsentSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
@@ -158,7 +158,7 @@ interface Claimed {
  */
 function judgeForeign(c: Claimed, view: RegistryView, tenantsDir: string): VerifyEntry {
   // A file name holds no separator: a tenant part with one (`../x`) names no file of the directory.
-  const inYaml = !/[/\\]|^\.\.?$/.test(c.tenant) && ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.yml`].some((l) => existsSync(path.join(tenantsDir, c.tenant + l)));
+  const inYaml = !/[/\\]|^\.\.?$/.test(c.tenant) && LAYOUTS.some((l) => existsSync(path.join(tenantsDir, c.tenant + l)));
   const known = inYaml || view.rows.has(c.tenant) || (c.family === PERMISSIONS_FAMILY && view.subs.has(c.tenant));
   return known ? verdict(c, 'ok') : verdict(c, 'orphan', { reason: 'in neither the registry nor YAML (its tenant part is no valid tenant id)' });
 }
@@ -168,7 +168,10 @@ function judgeForeign(c: Claimed, view: RegistryView, tenantsDir: string): Verif
  * them); sent as text, a key with a byte over 0x7f (a non-ASCII tenant, a custom family's prefix) went
  * out UTF-8 encoded, another key, and was read as not cached.
  */
-const wire = (key: string): string | Buffer => (/[^\x00-\x7f]/.test(key) ? Buffer.from(key, 'latin1') : key);
+const NON_ASCII = /[^\x00-\x7f]/;
+const wire = (key: string): string | Buffer => (NON_ASCII.test(key) ? Buffer.from(key, 'latin1') : key);
+/** The same key as text, for the report: `tenant_config:café`, not `tenant_config:cafÃ©`. */
+const asText = (key: string): string => (NON_ASCII.test(key) ? Buffer.from(key, 'latin1').toString('utf8') : key);
 
 /** The report line for one claimed entry. */
 function verdict(c: Claimed, status: VerifyStatus, extra: Partial<VerifyEntry> = {}): VerifyEntry {
@@ -422,8 +425,9 @@ export class CacheVerifier {
     report.summary.checked++;
     report.summary[e.status]++;
     if (e.status === 'ok') return;
-    // The key as text (it is kept as its bytes until here): `tenant_config:café`, not `tenant_config:cafÃ©`.
-    const shown = /[^\x00-\x7f]/.test(e.key) ? { ...e, key: Buffer.from(e.key, 'latin1').toString('utf8') } : e;
+    // The key as text (it is kept as its bytes until here).
+    const key = asText(e.key);
+    const shown = key === e.key ? e : { ...e, key };
     report.entries.push(shown);
     options.onEntry?.(shown);
   }

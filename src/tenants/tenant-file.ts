@@ -63,7 +63,13 @@ export interface TenantDocument {
 }
 
 /** Where a tenant's file may be, after `<dir>/<id>`, in order. */
-const LAYOUTS = ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.yml`];
+export const LAYOUTS = ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.yml`];
+
+/** The name a tenant file's id is read from: the file's own (`acme.yaml`), or for `<id>/client.yaml` its folder's. */
+export function layoutName(file: string): { name: string; folder: boolean } {
+  const folder = /^client\.ya?ml$/.test(path.basename(file));
+  return { name: path.basename(folder ? path.dirname(file) : file), folder };
+}
 
 /**
  * How a tenants directory prefixes its files' paths: as path.join writes it,

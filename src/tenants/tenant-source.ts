@@ -4,9 +4,10 @@ import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
 import { shownPath } from '../shown-path.js';
 import type { ParseCache, ParsedEntry } from './parse-cache.js';
-import { directoryBase, fromParsedEntry, isFileLike, locateTenantFile, parseTenantFile, statOrNone, tenantFiles, toParsedEntry, type TenantDocument } from './tenant-file.js';
+import { directoryBase, fromParsedEntry, isFileLike, LAYOUTS, locateTenantFile, parseTenantFile, statOrNone, tenantFiles, toParsedEntry, type TenantDocument } from './tenant-file.js';
 
 export type { StrippedSecretAt, TenantDocument } from './tenant-file.js';
+export { layoutName, LAYOUTS } from './tenant-file.js';
 
 /** Why a tenant with more than one file (both layouts) is not read: its files named as the caller shows them. */
 export const manyFilesReason = (id: string, files: string[]): string => `tenant ${id} has ${files.length} files (${files.join(', ')}): keep one`;
@@ -89,8 +90,8 @@ export class YamlTenantSource {
 
   /** Why `id` has no readable file: none at all, or a link to nothing (listed, as `ls` shows it, but unreadable). */
   whyNoFile(id: string): string {
-    for (const ext of ['.yaml', '.yml', `${path.sep}client.yaml`, `${path.sep}client.yml`]) {
-      const file = path.join(this.dir, id + ext);
+    for (const layout of LAYOUTS) {
+      const file = path.join(this.dir, id + layout);
       try {
         // Named as the run names files elsewhere (relative to the working directory when below it).
         if (lstatSync(file).isSymbolicLink()) return `${shownPath(file)} is a link to ${readlinkSync(file)}, which does not exist`;
@@ -308,7 +309,6 @@ function changedJustNow(stamp: string): boolean {
   return Date.now() - Number(stamp.split(':')[0]) < RACY_MS;
 }
 
-/** A directory's entries; one that cannot be listed (no permission) is a usage error naming it, not an internal error. */
 /**
  * A tenant folder's client.yaml (or .yml), as candidates() lists flat files: a link to nothing counts
  * (reading it says so), and folders whose names are not UTF-8 are looked into by their bytes (the name
@@ -330,6 +330,7 @@ function folderTenantFiles(dir: string, name: string): Array<{ file: string; dan
   return out;
 }
 
+/** A directory's entries; one that cannot be listed (no permission) is a usage error naming it, not an internal error. */
 function readEntries(dir: string) {
   try {
     return readdirSync(dir, { withFileTypes: true });
