@@ -86,15 +86,24 @@ function parseRegistryUrl(v: string, scheme: string, env: NodeJS.ProcessEnv, whe
   }
   if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v)) throw bad('is not a valid URL (expected scheme://host/...)');
   let url: URL;
+  let noHost = false;
   try {
     url = new URL(v);
   } catch {
-    throw bad('is not a valid URL');
+    // postgresql://user@/db names a user and no host: WHATWG's URL refuses it, pg (and libpq) take it,
+    // pg by parsing it with a stand-in host; so does this. A port with no host (postgres://:5432/db) pg refuses.
+    if (!postgres || !v.includes('@/')) throw bad(postgres && /^[^:]+:\/\/(?:[^@/]*@)?:\d*(\/|$)/.test(v) ? 'has no host (a port alone is no host)' : 'is not a valid URL');
+    try {
+      url = new URL(v.replace('@/', '@stand-in-host/'));
+      noHost = true;
+    } catch {
+      throw bad('is not a valid URL');
+    }
   }
   if (postgres) {
     // Unix-socket URLs (postgres:///db?host=/run/postgresql) have no host; nor does one whose host is PGHOST's,
     // as libpq takes it (it was refused with PGHOST set).
-    if (!url.hostname && !url.searchParams.get('host') && !env.PGHOST) throw bad('has no host (give one, a ?host= parameter, or PGHOST)');
+    if ((noHost || !url.hostname) && !url.searchParams.get('host') && !env.PGHOST) throw bad('has no host (give one, a ?host= parameter, or PGHOST)');
     return { kind: 'postgres', url: scheme.includes('+') ? v.replace(/^[^:]+:/, 'postgresql:') : v };
   }
   if (!url.hostname) throw bad('has no host');

@@ -33,6 +33,8 @@ describe('registry URLs that are not registries, or not URLs', () => {
     ['postgres://u:secret@host:99999/db', /is not a valid URL/],
     ['postgres://u:secret@ho st/db', /is not a valid URL/],
     ['postgresql+asyncpg://u:secret@[::1/db', /is not a valid URL/],
+    // pg refuses a port with no host as well: said as what it lacks.
+    ['postgres://u:secret@:5432/db', /has no host \(a port alone is no host\)/],
   ];
 
   for (const [url, why] of BAD) {
@@ -154,6 +156,17 @@ describe.runIf(TEST_DATABASE_URL)('postgresql+<driver>:// URLs (Python services\
     const none = await runCli(['get-config', 'acme', '--json'], { cwd, env: { ...env, PGHOST: '' } });
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/has no host \(give one, a \?host= parameter, or PGHOST\)/);
+  });
+
+  it('a URL naming a user and no host (postgresql://user@/db) is what pg and libpq take it for, the host from PGHOST; it was "not a valid URL"', async () => {
+    const u = new URL(db.url);
+    const env = { DATABASE_URL: `postgresql://${u.username || 'postgres'}@${u.pathname}`, PGHOST: u.hostname, PGPORT: u.port || '5432' };
+    const r = await runCli(['get-config', 'acme', '--json'], { cwd, env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ source: 'database' });
+    const none = await runCli(['get-config', 'acme', '--json'], { cwd, env: { ...env, PGHOST: '' } });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/has no host \(give one/);
   });
 
   it('a URL with no user, and neither PGUSER nor USER set (cron): the OS user, as libpq takes it (the server refused "no PostgreSQL user name specified")', async () => {
