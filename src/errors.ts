@@ -61,6 +61,10 @@ export type BackendReason =
   | 'cluster-node'
   /** A Redis replica written to (READONLY): it takes no writes, however often asked. */
   | 'read-only'
+  /** Sentinels answered, and none knows a master of the name given. */
+  | 'unknown-master'
+  /** The registry lacks tenantctl's tables or column, and its owner applies them (Supabase: in the SQL editor). */
+  | 'no-schema'
   /** Anything else the server answered with, or a dropped connection. */
   | 'failed';
 
@@ -82,7 +86,7 @@ export class BackendUnavailableError extends TenantctlError {
   readonly partial?: unknown;
   /** The server answered and refused (the login, the rights, a write to a replica, a Cluster node as one server): a rerun is refused the same way. */
   get refused(): boolean {
-    return this.reason === 'refused-login' || this.reason === 'no-permission' || this.reason === 'cluster-node' || this.reason === 'read-only';
+    return this.reason === 'refused-login' || this.reason === 'no-permission' || this.reason === 'cluster-node' || this.reason === 'read-only' || this.reason === 'unknown-master' || this.reason === 'no-schema';
   }
   constructor(
     readonly backend: 'redis' | 'registry',

@@ -199,7 +199,7 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
     text = `${text} (${why}${/cluster support disabled/i.test(why) ? ': the server is not in Cluster mode' : ''})`;
   }
   if (spec.topology === 'sentinel' && /^All sentinels are unreachable/.test(text) && !/Last error/.test(text)) {
-    return `no Sentinel there knows a master named "${spec.sentinelMaster}" (check --sentinel-master / REDIS_SENTINEL_MASTER)`;
+    return `no Sentinel there knows a master named "${spec.sentinelMaster}"`;
   }
   // The driver's connect timeout says only "connect ETIMEDOUT": the timeout set is said, and a TLS
   // handshake a plain server never answers (rediss:// to a redis:// port) is the usual cause.
@@ -353,10 +353,11 @@ class IoredisStore implements CacheStore {
       // A server that answered and refused the credentials is no network problem: said as what it is.
       const refused = /^(NOAUTH|WRONGPASS)\b/.test(describeError(answer));
       const notCluster = /cluster support disabled/i.test(said);
+      const unknownMaster = /^no Sentinel there knows a master named/.test(said);
       throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : notCluster ? 'is not a Cluster' : 'is unreachable'}: ${said}${said.includes(`:${master?.remotePort}`) ? '' : named}`, {
         cause: foreign ? undefined : cause,
         // A server that is not a Cluster answered: no retry makes it one.
-        reason: notCluster ? 'failed' : reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
+        reason: notCluster ? 'failed' : unknownMaster ? 'unknown-master' : reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
       });
     }
   }

@@ -18,6 +18,8 @@ export function backendHint(backend: BackendUnavailableError['backend'], reason:
   if (err.backend === 'redis' && err.reason === 'no-permission') return ' (the Redis ACL user lacks a right this command needs)';
   if (err.backend === 'redis' && err.reason === 'cluster-node') return ': give the Cluster\'s nodes with --redis-cluster host:port,... (or REDIS_CLUSTER_NODES)';
   if (err.backend === 'redis' && err.reason === 'read-only') return ' (a replica takes no writes: give its master\'s address, or its Sentinels with --redis-sentinel)';
+  if (err.backend === 'redis' && err.reason === 'unknown-master') return ' (check --sentinel-master / REDIS_SENTINEL_MASTER)';
+  if (err.backend === 'registry' && err.reason === 'no-schema') return ' (apply `tenantctl schema` in the SQL editor)';
   if (err.backend === 'redis' && err.reason === 'refused-login') return ' (check the user and password of the Redis URL)';
   if (err.backend === 'registry' && err.reason === 'refused-login') return ' (check the user and password of the registry URL, or the Supabase key)';
   if (err.backend === 'registry' && err.reason === 'no-permission') {

@@ -71,13 +71,13 @@ export class SupabaseRegistryStore implements Registry {
   private check<T>(res: Result<T>, what: string): T | null {
     if (res.error) {
       const msg = res.error.message || 'request failed';
-      const hint = /tenantctl_hash|relation|does not exist|schema cache/i.test(msg) ? ' (apply `tenantctl schema` in the SQL editor)' : '';
+      const noSchema = /tenantctl_hash|relation|does not exist|schema cache/i.test(msg);
       // No answer (postgrest-js reports a failed fetch as status 0) or a gateway's timeout: the request may have been applied.
       const answered = !(res.status === 0 || ((res.status === 502 || res.status === 504) && !res.error.code));
       // 401: the key was refused (PostgREST's "Invalid API key", a bad JWT); 42501: the role lacks the right.
       // (PostgREST answers a lack of rights 401 for the anonymous role, 403 otherwise: its code says which.)
-      const reason = res.error.code === '42501' ? 'no-permission' : res.status === 401 ? 'refused-login' : res.status === 403 ? 'no-permission' : 'failed';
-      throw new BackendUnavailableError('registry', `registry (${this.description}) ${reason === 'refused-login' ? 'refused the key' : 'failed'} while ${what}: ${msg}${hint}`, {
+      const reason = res.error.code === '42501' ? 'no-permission' : res.status === 401 ? 'refused-login' : res.status === 403 ? 'no-permission' : noSchema ? 'no-schema' : 'failed';
+      throw new BackendUnavailableError('registry', `registry (${this.description}) ${reason === 'refused-login' ? 'refused the key' : 'failed'} while ${what}: ${msg}`, {
         cause: answered ? undefined : new NoAnswerError(),
         reason,
       });

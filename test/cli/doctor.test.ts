@@ -291,7 +291,14 @@ describe('doctor', () => {
       try {
         const noColumn = await runCli(['doctor', '--json'], { cwd: ws.dir, env });
         expect(noColumn.code).toBe(1);
-        expect(find(JSON.parse(noColumn.stdout) as Report, 'registry', 'schema')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/tenantctl schema/) });
+        const schema = find(JSON.parse(noColumn.stdout) as Report, 'registry', 'schema');
+        expect(schema).toMatchObject({ status: 'fail', detail: expect.stringMatching(/tenantctl schema/) });
+        // Said once (the store's error said it too, and doctor again after it).
+        expect(schema!.detail.match(/tenantctl schema/g)).toHaveLength(1);
+        // A writer is told the same, by the CLI: exit 3, one line, the remedy once.
+        const write = await runCli(['migrate-yaml'], { cwd: ws.dir, env });
+        expect(write.code, write.stderr).toBe(3);
+        expect(write.stderr.match(/apply `tenantctl schema` in the SQL editor/g)).toHaveLength(1);
       } finally {
         fake.missingColumn = false;
       }

@@ -47,6 +47,15 @@ describe('Redis Sentinel from the command line', () => {
     expect(wrong.ms).toBeLessThan(500 + 3000);
     // Before: "All sentinels are unreachable", with the Sentinel up and answering.
     expect(wrong.stderr).toMatch(/no Sentinel there knows a master named "nosuch"/);
+    // The flag to check is the CLI's word, said once; the library's error carries the reason only.
+    expect(wrong.stderr.match(/check --sentinel-master \/ REDIS_SENTINEL_MASTER/g)).toHaveLength(1);
+    const { openIoredisStore } = await import('../../src/cache/ioredis-store.js');
+    const failed = await openIoredisStore({ ...topo.spec, sentinelMaster: 'nosuch', timeoutMs: 500 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failed).toMatchObject({ reason: 'unknown-master', refused: true, message: expect.stringMatching(/no Sentinel there knows a master named "nosuch"/) });
+    expect((failed as Error).message).not.toMatch(/--sentinel-master|REDIS_SENTINEL_MASTER/);
     const both = await runCli(['test-redis', '--redis-sentinel', sentinels(), '--redis-cluster', '127.0.0.1:1'], { env: env() });
     expect(both.code).toBe(2);
   });

@@ -525,7 +525,10 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
       const reader = await SupabaseRegistryStore.open(fake.url, fake.key);
       expect(await reader.getTenant('svc')).toMatchObject({ name: 'Services Row' });
       // ...a writer is told to apply the schema.
-      await expect(reader.ensureSchema()).rejects.toThrow(/tenantctl schema/);
+      // (In the library's own terms: the reason; the CLI names its `tenantctl schema`.)
+      const missing = await reader.ensureSchema().then(() => undefined, (err: unknown) => err);
+      expect(missing).toMatchObject({ reason: 'no-schema', refused: true, message: expect.stringMatching(/tenantctl_hash/) });
+      expect((missing as Error).message).not.toMatch(/tenantctl schema/);
     } finally {
       fake.missingColumn = false;
     }
