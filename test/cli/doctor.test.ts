@@ -271,6 +271,15 @@ describe('doctor', () => {
     });
     afterAll(() => fake?.close());
 
+    it('a command against Supabase ends when it is done (closing the client left a 10 s timer of realtime-js alive, never used)', async () => {
+      const env = { SUPABASE_URL: fake.url, SUPABASE_SERVICE_ROLE_KEY: fake.key };
+      for (const args of [['list-tenants', '--json'], ['doctor', '--json']]) {
+        const r = await runCli(args, { cwd: ws.dir, env });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).not.toMatch(/open handle|internal/);
+      }
+    });
+
     it('tables probed by reading; write rights unknown (not a failure); a missing table fails the schema check', async () => {
       const env = { SUPABASE_URL: fake.url, SUPABASE_SERVICE_ROLE_KEY: fake.key };
       const r = await runCli(['doctor', '--json'], { cwd: ws.dir, env });
