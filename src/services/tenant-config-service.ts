@@ -1,12 +1,13 @@
 import { REGISTRY_RETRY_MS } from '../registry/registry-retry.js';
-import { BackendUnavailableError, NotFoundError, PartialFailureError, TenantFileError, describeError } from '../errors.js';
+import { BackendUnavailableError, NotFoundError, PartialFailureError, TenantFileError, UsageError, describeError } from '../errors.js';
 import { isUnusableRegistry } from '../registry/registry-spec.js';
 import { parseId } from '../keys/ids.js';
 import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
 import type { RegistryStore, TenantRow } from '../registry/registry-store.js';
 import type { YamlTenantSource, TenantDocument } from '../tenants/tenant-source.js';
-import type { LossyNumberAt } from '../tenants/tenant-file.js';
+import { configProblem, type LossyNumberAt } from '../tenants/tenant-file.js';
+import { isMap } from '../tenants/plain-object.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
 import { resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
@@ -461,6 +462,12 @@ export class TenantConfigService {
    */
   async save(id: string, config: Record<string, unknown>): Promise<DrainResult> {
     parseId(id);
+    // Checked as a tenant file is (a config without client.name was stored as the name "undefined", a
+    // string as {"0":…}); client.id may be left out: it is the id given.
+    const client = isMap(config) ? config.client : undefined;
+    const given = isMap(client) && (client.id === undefined || client.id === null) ? { ...config, client: { ...client, id } } : config;
+    const problem = configProblem(id, given, true, 'the id given');
+    if (problem) throw new UsageError(`tenant ${id}: ${problem.reason}; nothing saved`, { reason: 'bad-config' });
     const registry = await this.deps.writableRegistry();
     const { config: clean, stripped } = stripSecrets(config);
     for (const s of stripped) this.warn(`warning: secret ${s.path.join('.')} of ${id} not saved; keep it in an environment variable`);

@@ -123,6 +123,31 @@ function valueAt(config: Record<string, unknown>, path: string[]): unknown {
   return v;
 }
 
+/**
+ * What makes a tenant config unfit for the registry, where (a key path), or undefined: the checks a tenant
+ * file passes, for a config a program hands over too. `deep`: also walk its strings for characters
+ * PostgreSQL cannot store.
+ */
+export function configProblem(id: string, doc: unknown, deep = true, idFrom = 'the file name'): { path: string[]; reason: string } | undefined {
+  const at = (path: string[], reason: string) => ({ path, reason });
+  if (!isMap(doc)) return at([], 'a tenant config must be a mapping with a client block');
+  const config = doc as Record<string, unknown>;
+  if (!isMap(config.client)) return at(['client'], 'missing "client" block');
+  const client = config.client as Record<string, unknown>;
+  if (client.id === undefined || client.id === null) return at(['client'], 'missing client.id');
+  if (String(client.id) !== id) return at(['client', 'id'], `client.id "${String(client.id)}" does not match ${idFrom} "${id}"`);
+  if (typeof client.name !== 'string' || client.name.trim() === '') return at(['client', 'name'], 'client.name must be a non-empty string');
+  if (config.yaml_only !== undefined && typeof config.yaml_only !== 'boolean') return at(['yaml_only'], 'yaml_only must be true or false');
+  // The values that fill registry columns (text) must be scalars: a mapping or list there became "[object Object]".
+  for (const p of COLUMN_PATHS) {
+    const v = valueAt(config, p);
+    if (v !== null && typeof v === 'object') return at(p, `${p.join('.')} fills a registry column: it must be a string or a number, not a ${Array.isArray(v) ? 'list' : 'mapping'}`);
+  }
+  const bad = deep ? unstorable(config, []) : undefined;
+  if (bad) return at(bad, `${bad.length ? bad.join('.') : 'a key'} holds a NUL character or an unpaired surrogate, which PostgreSQL (text, jsonb) cannot store`);
+  return undefined;
+}
+
 /** Reads, parses and validates one tenant file; secrets stripped. Throws TenantFileError when it is bad. */
 export function parseTenantFile(id: string, file: string): TenantDocument {
   const { text, doc, yaml11: read11 } = readYamlFile(file);
@@ -132,24 +157,10 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   const fail = (p: string[], reason: string): never => {
     throw new TenantFileError(file, lineOf(p), reason);
   };
-  if (!isMap(doc)) fail([], 'a tenant file must be a mapping with a client block');
+  // Only an escape (`"\0"`, `"\ud800"`) can put an unstorable character in a string: files without a backslash skip that walk.
+  const problem = configProblem(id, doc, text.includes('\\'));
+  if (problem) fail(problem.path, problem.reason);
   const config = doc as Record<string, unknown>;
-  if (!isMap(config.client)) fail(['client'], 'missing "client" block');
-  const client = config.client as Record<string, unknown>;
-  if (client.id === undefined || client.id === null) fail(['client'], 'missing client.id');
-  if (String(client.id) !== id) fail(['client', 'id'], `client.id "${String(client.id)}" does not match the file name "${id}"`);
-  if (typeof client.name !== 'string' || client.name.trim() === '') fail(['client', 'name'], 'client.name must be a non-empty string');
-  if (config.yaml_only !== undefined && typeof config.yaml_only !== 'boolean') fail(['yaml_only'], 'yaml_only must be true or false');
-  // The values that fill registry columns (text) must be scalars: a mapping or list there became "[object Object]".
-  for (const p of COLUMN_PATHS) {
-    const v = valueAt(config, p);
-    if (v !== null && typeof v === 'object') fail(p, `${p.join('.')} fills a registry column: it must be a string or a number, not a ${Array.isArray(v) ? 'list' : 'mapping'}`);
-  }
-  // Only an escape (`"\0"`, `"\ud800"`) can put such a character in a string: files without a backslash skip the walk.
-  if (text.includes('\\')) {
-    const bad = unstorable(config, []);
-    if (bad) fail(bad, `${bad.length ? bad.join('.') : 'a key'} holds a NUL character or an unpaired surrogate, which PostgreSQL (text, jsonb) cannot store`);
-  }
 
   const { config: stripped, stripped: removed } = stripSecrets(config);
   // An alias (`z: *t`) of a literal secret (`token: &t LIT`) under a key that is no secret's name is that

@@ -320,6 +320,28 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     s.close();
   });
 
+  it('save refuses a config a tenant file could not hold, and writes nothing (the name "undefined", "[object Object]", a string as {"0":…} were stored)', async () => {
+    const id = uniq('sv');
+    const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+    const bad: Array<[unknown, RegExp]> = [
+      [{ timezone: 'UTC' }, /missing "client" block/],
+      [{ client: { timezone: 'UTC' } }, /client\.name must be a non-empty string/],
+      [{ client: { name: { first: 'x' } } }, /client\.name must be a non-empty string/],
+      [{ client: { id: 'other', name: 'X' } }, /does not match the id given/],
+      [{ client: { name: 'X', short_name: ['a'] } }, /client\.short_name fills a registry column/],
+      [{ client: { name: 'X' }, note: 'a\u0000b' }, /NUL character/],
+      ['str', /must be a mapping/],
+    ];
+    for (const [config, why] of bad) {
+      await expect(s.tenants.save(id, config as Record<string, unknown>)).rejects.toMatchObject({ exitCode: 2, reason: 'bad-config', message: expect.stringMatching(why) });
+    }
+    expect(await store.getTenant(id)).toBeUndefined();
+    // client.id may be left out (it is the id given): saved.
+    await s.tenants.save(id, { client: { name: 'No Id Given' } });
+    expect(await store.getTenant(id)).toMatchObject({ id, name: 'No Id Given' });
+    s.close();
+  });
+
   it('a registry row not migrated (config_source yaml) falls through to YAML', async () => {
     const id = uniq('nm');
     ws.writeTenant(id, tenantYaml(id, 'Yaml Wins'));
