@@ -116,18 +116,29 @@ export class PartialFailureError extends TenantctlError {
   }
 }
 
-/** Stopped by SIGINT (exit 130) or SIGTERM (exit 143) between batches; what was done is reported. */
+/**
+ * What stopped the work: the CLI aborts with the signal's name; a program that aborts its own signal is
+ * 'abort' (it was said to be SIGINT).
+ */
+export type StopCause = 'SIGINT' | 'SIGTERM' | 'abort';
+
+export const stopCause = (signal: AbortSignal): StopCause => (signal.reason === 'SIGINT' || signal.reason === 'SIGTERM' ? signal.reason : 'abort');
+
+/** "interrupted by SIGINT", or "aborted". */
+export const stoppedBy = (cause: StopCause): string => (cause === 'abort' ? 'aborted' : `interrupted by ${cause}`);
+
+/** Stopped by SIGINT (exit 130), SIGTERM (exit 143) or its caller's abort between batches; what was done is reported. */
 export class InterruptedError extends TenantctlError {
   readonly exitCode: number;
   constructor(
-    readonly signal: 'SIGINT' | 'SIGTERM',
+    readonly signal: StopCause,
     message: string,
     readonly progress?: BatchProgress,
     /** The command's report of what it did before stopping (rendered before the exit). */
     readonly partial?: unknown,
   ) {
     super(message);
-    this.exitCode = signal === 'SIGINT' ? 130 : 143;
+    this.exitCode = signal === 'SIGTERM' ? 143 : 130;
   }
 }
 
@@ -156,7 +167,7 @@ export function describeError(err: unknown): string {
 /** Throws when a signal asked the work to stop (checked between batches). */
 export function throwIfAborted(signal: AbortSignal | undefined, progress: () => BatchProgress, what: string, partial?: unknown): void {
   if (!signal?.aborted) return;
-  const sig = signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+  const sig = stopCause(signal);
   const p = progress();
-  throw new InterruptedError(sig, `interrupted by ${sig}: ${what} stopped after ${p.done} done`, p, partial);
+  throw new InterruptedError(sig, `${stoppedBy(sig)}: ${what} stopped after ${p.done} done`, p, partial);
 }

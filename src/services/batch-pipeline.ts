@@ -1,4 +1,4 @@
-import { BackendUnavailableError, describeError } from '../errors.js';
+import { BackendUnavailableError, describeError, stopCause, stoppedBy } from '../errors.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
 import { outcomeUnknown, type CatalogueChange, type ContentHashMemo, type Registry, type SubscriptionChange, type TenantChange, type TenantWrite } from '../registry/registry-store.js';
 import type { MigrationItem, MigrationOptions } from './migration.js';
@@ -52,7 +52,7 @@ export class BatchPipeline {
   stopReason(): { reason: string; failure: MigrationItem['failure'] } | undefined {
     if (this.failure) return { reason: describeError(this.failure), failure: 'backend' };
     const { signal } = this.options;
-    if (signal?.aborted) return { reason: `interrupted by ${signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT'} first`, failure: 'interrupted' };
+    if (signal?.aborted) return { reason: `${stoppedBy(stopCause(signal))} first`, failure: 'interrupted' };
     return undefined;
   }
 

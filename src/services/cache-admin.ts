@@ -1,6 +1,6 @@
 import { nodeCrypto } from '../node-crypto.js';
 import { hostname } from 'node:os';
-import { BackendUnavailableError, describeError, InterruptedError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
+import { BackendUnavailableError, describeError, InterruptedError, stoppedBy, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import type { Cache } from '../cache/cache.js';
 import type { CacheStore, SweepBatch, SweepResult } from '../cache/cache-store.js';
 import type { KeySpace, SweepRules } from '../keys/key-families.js';
@@ -124,7 +124,7 @@ export class CacheAdmin {
       if (err instanceof BackendUnavailableError) throw err.withProgress(progress, partial);
       if (err instanceof InterruptedError) {
         const what = progress ? `after ${progress.done} key(s) deleted` : 'before the end (a dry run deletes nothing)';
-        throw new InterruptedError(err.signal, `interrupted by ${err.signal}: invalidate stopped ${what}`, progress, partial);
+        throw new InterruptedError(err.signal, `${stoppedBy(err.signal)}: invalidate stopped ${what}`, progress, partial);
       }
       throw err;
     }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted, type TenantctlError } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, stoppedBy, throwIfAborted, type TenantctlError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import { invalidationsFor, type ContentHashMemo, type Registry, type StoredSubscription, type TenantVersionInfo } from '../registry/registry-store.js';
 import { layoutName, manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
@@ -504,7 +504,7 @@ type CatalogueForChecks = { catalogue: Catalogue; error?: undefined } | { catalo
  */
 function stoppedBeforeWriting(err: InterruptedError): InterruptedError {
   const plan = err.partial as MigrationReport | undefined;
-  const why = `interrupted by ${err.signal} first`;
+  const why = `${stoppedBy(err.signal)} first`;
   const items = (plan?.items ?? []).map((i): MigrationItem => {
     if (i.action === 'create' || i.action === 'update') return { ...i, action: 'error', reason: `not written: ${why}`, failure: 'interrupted', written: false };
     // Stopped items of the plan ("not planned: ...", "not read: ..."): not written either.
@@ -512,7 +512,7 @@ function stoppedBeforeWriting(err: InterruptedError): InterruptedError {
     return i;
   });
   const report = plan && { ...plan, dryRun: false, items, counts: countActions(items) };
-  return new InterruptedError(err.signal, `interrupted by ${err.signal}: migrate-yaml stopped after 0 done`, { done: 0 }, report);
+  return new InterruptedError(err.signal, `${stoppedBy(err.signal)}: migrate-yaml stopped after 0 done`, { done: 0 }, report);
 }
 
 /** The invalidations the writes of these items owe (as the registry records them in its outbox). */

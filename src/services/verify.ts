@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, throwIfAborted } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, stoppedBy, throwIfAborted } from '../errors.js';
 import { isValidId, parseId } from '../keys/ids.js';
 import { PERMISSIONS_FAMILY, TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
@@ -245,7 +245,7 @@ export class CacheVerifier {
     } catch (err) {
       // A stop asked for by a signal carries what was found so far (the sweep's own error does not).
       if (err instanceof InterruptedError && err.partial === undefined) {
-        throw new InterruptedError(err.signal, `interrupted by ${err.signal}: verify stopped after ${report.summary.checked} entries checked`, { done: report.summary.checked }, finish());
+        throw new InterruptedError(err.signal, `${stoppedBy(err.signal)}: verify stopped after ${report.summary.checked} entries checked`, { done: report.summary.checked }, finish());
       }
       // A backend lost after --fix deleted entries: exit 4 with the report of what was done (before any deletion: exit 3).
       const doubt = report.summary.in_doubt ?? 0;

@@ -163,6 +163,21 @@ describe('CacheAdmin on a real redis-server', () => {
       expect(await redis.exists(...ownedKeys('acme'))).toBe(ownedKeys('acme').length);
     });
 
+    it("a program's own abort is said as one, not as SIGINT (the library's caller sent no signal)", async () => {
+      await seed(ownedKeys('acme'));
+      for (const reason of [undefined, new Error('shutting down')]) {
+        const ctrl = new AbortController();
+        ctrl.abort(reason);
+        for (const op of [admin.invalidateTenants(['acme'], { signal: ctrl.signal }), admin.invalidateAll({ signal: ctrl.signal })]) {
+          const err = await caught(op);
+          expect(err).toBeInstanceOf(InterruptedError);
+          expect(err).toMatchObject({ signal: 'abort', message: expect.stringMatching(/^aborted: /) });
+          expect((err as Error).message).not.toMatch(/SIG/);
+        }
+      }
+      expect(await redis.exists(...ownedKeys('acme'))).toBe(ownedKeys('acme').length);
+    });
+
     it('several tenants (keys collected, then UNLINKed): the count is what is gone, the UNLINK in flight included', async () => {
       const tenants = ['s1', 's2', 's3'];
       const all = tenants.flatMap((t) => [...ownedKeys(t), ...bulk(t, 4000)]);

@@ -293,6 +293,12 @@ describe('Migration: YAML -> registry', () => {
           ...[a, b].sort().map((id) => ['tenant', id, 'error', 'not read: interrupted by SIGINT first']),
         ]);
       }
+      // A program's own abort (no signal: it was said to be SIGINT).
+      const own = new AbortController();
+      own.abort();
+      const err = await s.migration.run({ signal: own.signal }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ signal: 'abort', exitCode: 130, message: expect.stringMatching(/^aborted: /) });
+      expect(((err as InterruptedError).partial as MigrationReport).items.map((i) => i.reason)).toContain('not read: aborted first');
       expect(await store.getTenant(a)).toBeUndefined();
     } finally {
       s.close();
