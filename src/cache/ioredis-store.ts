@@ -7,7 +7,7 @@ import { placeAnswers, unlinkStillHolding, type CacheStore, type ClaimedKey, typ
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { failedOverError, isNamedMaster, plainAddress, promotedError, SentinelWatch, sentinelShare, unreplicatedError } from './sentinel-check.js';
-import { EACH_KEY_LUA, SWEEP_LUA, UNLINK_IF_LUA } from './sweep-script.js';
+import { EACH_KEY_LUA, READ_ONLY_SCRIPT_COMMANDS, readOnlyScriptRefused, SWEEP_LUA, UNLINK_IF_LUA } from './sweep-script.js';
 import { sha1Hex } from '../node-crypto.js';
 
 /** Keys per client-side SCAN page (buckets visited, not matches returned: PITFALLS). */
@@ -276,6 +276,8 @@ class IoredisStore implements CacheStore {
   private readonly noScript = new WeakSet<Redis>();
   /** Nodes where MGET was refused (NOPERM, renamed): reads go per key there. */
   private readonly noMget = new WeakSet<Redis>();
+  /** Nodes where EVAL_RO is unknown (before Redis 7) or not allowed: read-only scripts run as EVAL there. */
+  private readonly noEvalRo = new WeakSet<Redis>();
   /** Per node: whether its sweeps walk the cursor space in two lanes (asked once). */
   private readonly cursorSplit = new WeakMap<Redis, Promise<boolean>>();
 
@@ -577,15 +579,22 @@ class IoredisStore implements CacheStore {
    * A script by its SHA, sent whole when the server does not have it yet (NOSCRIPT). `binary`:
    * replies as Buffers (callBuffer), for scripts that hand back key names that may not be UTF-8.
    */
-  private async script(node: Redis, lua: string, keys: Array<string | Buffer>, args: Array<string | number | Buffer>, binary = false): Promise<unknown> {
+  private async script(node: Redis, lua: string, keys: Array<string | Buffer>, args: Array<string | number | Buffer>, binary = false, readOnly = false): Promise<unknown> {
     let sha = scriptShas.get(lua);
     if (!sha) scriptShas.set(lua, (sha = sha1Hex(lua)));
     const call = (command: string, first: string) => (binary ? node.callBuffer(command, first, keys.length, ...keys, ...args) : node.call(command, first, keys.length, ...keys, ...args));
+    const { bySha, whole } = readOnly && !this.noEvalRo.has(node) ? READ_ONLY_SCRIPT_COMMANDS : { bySha: 'EVALSHA', whole: 'EVAL' };
     try {
-      return await call('EVALSHA', sha);
+      try {
+        return await call(bySha, sha);
+      } catch (err) {
+        if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
+        return await call(whole, lua);
+      }
     } catch (err) {
-      if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
-      return call('EVAL', lua);
+      if (bySha === 'EVALSHA' || !readOnlyScriptRefused(describeError(err))) throw err;
+      this.noEvalRo.add(node);
+      return this.script(node, lua, keys, args, binary);
     }
   }
 
@@ -877,7 +886,7 @@ class IoredisStore implements CacheStore {
 
   /** `command` on each key in one script call: the replies in the keys' order. */
   private async eachKey(node: Redis, command: string, keys: Array<string | Buffer>): Promise<unknown[]> {
-    return (await this.script(node, EACH_KEY_LUA, keys, [command])) as unknown[];
+    return (await this.script(node, EACH_KEY_LUA, keys, [command], false, command !== 'UNLINK')) as unknown[];
   }
 
   /** One batch on one node: server-side, or client-side once the node has refused scripting. */
@@ -910,7 +919,7 @@ class IoredisStore implements CacheStore {
     // Counting and deleting need the family only: patterns without a capture are cheaper per key.
     const needsTenant = request.action === 'collect' || request.action === 'profile';
     for (const r of rules) args.push(Buffer.from(r.dispatch, 'latin1'), Buffer.from(needsTenant ? r.lua : r.luaPlain, 'latin1'), r.group + 1);
-    const reply = (await this.run('sweep script', () => this.script(node, SWEEP_LUA, [], args, true))) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>];
+    const reply = (await this.run('sweep script', () => this.script(node, SWEEP_LUA, [], args, true, !action.startsWith('unlink')))) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>];
     const [next, scanned, limitLeft, counts, entries, handed] = reply;
     if (request.action === 'unlink') state.limitLeft = limitLeft;
     const batch: SweepBatch = { scanned, groups: request.rules.groups.map((_, i) => Number(counts[i] ?? 0)) };

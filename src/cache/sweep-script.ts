@@ -238,3 +238,14 @@ for i = 1, #KEYS do
 end
 return out
 `;
+
+/**
+ * A read-only script's commands (Redis 7): the server runs them while writes are paused (CLIENT PAUSE
+ * WRITE, as a failover does), where EVAL and EVALSHA wait with the writes (they may write: counting, dry
+ * runs and verify timed out there while plain reads answered), and when it is out of memory. A server
+ * that does not know them (before 7) or an ACL that does not allow them: the plain commands.
+ */
+export const READ_ONLY_SCRIPT_COMMANDS = { bySha: 'EVALSHA_RO', whole: 'EVAL_RO' } as const;
+
+/** The read-only script commands are unknown there, or not allowed to this user. */
+export const readOnlyScriptRefused = (message: string): boolean => /^(ERR unknown command|NOPERM)\b/i.test(message);

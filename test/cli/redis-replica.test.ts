@@ -69,4 +69,26 @@ describe('a replica given as the Redis URL', () => {
     expect(r.stderr).toMatch(/READONLY/);
     expect(r.stderr).not.toMatch(/may have been|run again/);
   });
+
+  it('while a master pauses writes (CLIENT PAUSE WRITE: a failover under way), every read-only command answers (they timed out, exit 3, and cache-info said Redis down)', async () => {
+    await master.command('SET', 'tenant_config:acme', '{"client":{"id":"acme"}}');
+    await master.command('SET', 'dashboard_kpis:acme:days:30', '{}');
+    const url = master.url;
+    await master.command('CLIENT', 'PAUSE', '6000', 'WRITE');
+    try {
+      const info = await runCli(['cache-info', '--json', '--redis-url', url], { cwd: ws.dir });
+      expect(info.code, info.stderr).toBe(0);
+      expect(JSON.parse(info.stdout)).toMatchObject({ available: true, tool_keys: 2 });
+      const by = await runCli(['cache-info', '--by', 'tenant', '--json', '--redis-url', url], { cwd: ws.dir });
+      expect(by.code, by.stderr).toBe(0);
+      for (const args of [['invalidate', 'acme', '--dry-run'], ['invalidate-all', '--dry-run'], ['verify']]) {
+        const r = await runCli([...args, '--redis-url', url, '--redis-timeout', '1000'], { cwd: ws.dir });
+        expect(r.stderr, args.join(' ')).not.toMatch(/timed out|unavailable|unreachable/);
+        expect([0, 1], `${args.join(' ')}: ${r.stderr}`).toContain(r.code);
+      }
+    } finally {
+      await master.command('CLIENT', 'UNPAUSE');
+    }
+    expect(await master.command('DBSIZE')).toMatch(/^:2\b/);
+  });
 });

@@ -5,6 +5,7 @@ import { openIoredisStore } from '../../src/cache/ioredis-store.js';
 import { parseRedisSpec, type RedisSpec } from '../../src/cache/redis-spec.js';
 import { sentinelTopology } from '../helpers/redis-topologies.js';
 import { BackendUnavailableError } from '../../src/errors.js';
+import { buildFamilies, KeySpace } from '../../src/keys/key-families.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
@@ -289,6 +290,25 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     } finally {
       for (const u of ['nomget', 'nomgetnoscript']) await server.command('ACL', 'DELUSER', u);
       await server.command('DEL', 'mget-a', 'mget-b');
+    }
+  });
+
+  it('a user refused the read-only script commands (EVAL_RO, EVALSHA_RO) counts and checks by EVAL, server-side still', async () => {
+    await server.command('SET', 'tenant_config:ro1', '{}');
+    await server.command('SET', 'permissions:ro1', '{}');
+    await server.command('ACL', 'SETUSER', 'noevalro', 'on', '>pw', '~*', '+@all', '-eval_ro', '-evalsha_ro');
+    const store = await open(`redis://noevalro:pw@127.0.0.1:${server.port}`);
+    try {
+      const keys = new KeySpace(buildFamilies({ ttl: 300 }));
+      const rules = keys.rules({ tenants: ['ro1'] });
+      const counted = await store.sweep({ rules, action: 'count' });
+      expect(counted.via).toBe('script');
+      expect(counted.groups.reduce((a, b) => a + b, 0)).toBe(2);
+      expect(await store.exists(['tenant_config:ro1', 'tenant_config:none'])).toEqual([true, false]);
+    } finally {
+      store.close();
+      await server.command('ACL', 'DELUSER', 'noevalro');
+      await server.command('DEL', 'tenant_config:ro1', 'permissions:ro1');
     }
   });
 

@@ -265,6 +265,33 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     for (const r of rows.values()) expect(r.bytes).toBeGreaterThan(0);
   });
 
+  it('counts, collects, profiles and reads while writes are paused (CLIENT PAUSE WRITE, as a failover does)', async () => {
+    await seed([...['p1', 'p2', 'p3'].flatMap(owned), ...FOREIGN]);
+    const masters = 'nodes' in topo.client ? topo.client.nodes('master') : [topo.client];
+    // Longer than the store's deadline: a call held by the pause fails (scripts were held: they may write).
+    await Promise.all(masters.map((m) => m.call('CLIENT', 'PAUSE', '4000', 'WRITE')));
+    try {
+      const rules = keys.rules();
+      const count = await store.sweep({ rules, action: 'count' });
+      expect(Object.fromEntries(rules.groups.map((g, i) => [g, count.groups[i]]))).toMatchObject({ tenant_config: 3, permissions: 3, app_cache: 3 });
+      const got: string[] = [];
+      await store.sweep({
+        rules: keys.rules({ tenants: ['p2'], wildcardOnly: true }),
+        match: keys.tenantScanGlob('p2'),
+        action: 'collect',
+        onBatch: (b) => void got.push(...(b.keys ?? []).map((k) => k.key.toString())),
+      });
+      expect(got.sort()).toEqual(['dashboard_trends:p2:days:30', 'fastapi_template:tenant-p2:user:1:v1', 'forecast_demand:p2:sku:1:horizon:7']);
+      let profiled = 0;
+      await store.sweep({ rules, action: 'profile', onBatch: (b) => b.profile?.forEach(() => void profiled++) });
+      expect(profiled).toBe(18);
+      expect(await store.exists(['tenant_config:p1', 'permissions:p3', 'tenant_config:none'])).toEqual([true, true, false]);
+      expect(await store.mget(['tenant_config:p1', 'tenant_config:none'])).toEqual(['{"v":1}', null]);
+    } finally {
+      await Promise.all(masters.map((m) => m.call('CLIENT', 'UNPAUSE')));
+    }
+  });
+
   it('an aborted sweep stops between batches and says what it had done', async () => {
     await seed(Array.from({ length: 20000 }, (_, i) => `tenant_config:s${i}`));
     const controller = new AbortController();
