@@ -196,12 +196,22 @@ function serverChecks(infos: Array<Record<string, string>>): DoctorCheck[] {
   const used = infos.reduce((a, i) => a + num(i.used_memory), 0);
   const max = infos.reduce((a, i) => a + num(i.maxmemory), 0);
   const unlimited = infos.some((i) => num(i.maxmemory) === 0);
-  const worst = Math.max(...infos.map((i) => (num(i.maxmemory) ? num(i.used_memory) / num(i.maxmemory) : 0)));
+  const ratio = (i: Record<string, string>) => (num(i.maxmemory) ? num(i.used_memory) / num(i.maxmemory) : 0);
+  const fullest = infos.reduce((a, i) => (ratio(i) > ratio(a) ? i : a), infos[0]);
+  const worst = ratio(fullest);
   const memory = { used_bytes: used, max_bytes: max, used_ratio: max ? round(used / max, 4) : null };
+  const share = `${mb(used)} used of ${mb(max)} (${round(worst * 100)}% on the fullest master)`;
+  // Full under noeviction, every cache write is refused now (a review: "close to maxmemory, keys will be
+  // evicted", a warning and exit 0, while test-redis failed OOM on the same server).
+  const noEviction = fullest?.maxmemory_policy === 'noeviction';
   if (unlimited) {
     checks.push(check('redis', 'memory', 'warn', `${mb(used)} used, maxmemory unlimited (0): Redis grows until the host runs out of memory; set maxmemory`, { data: memory }));
+  } else if (worst >= 1 && noEviction) {
+    checks.push(check('redis', 'memory', 'fail', `${share}: full, and the policy is noeviction: every cache write is refused (OOM) now`, { data: memory }));
+  } else if (worst >= 1) {
+    checks.push(check('redis', 'memory', 'warn', `${share}: at maxmemory, keys are being evicted`, { data: memory }));
   } else if (worst > MEMORY_WARN_RATIO) {
-    checks.push(check('redis', 'memory', 'warn', `${mb(used)} used of ${mb(max)} (${round(worst * 100)}% on the fullest master): close to maxmemory, keys will be evicted`, { data: memory }));
+    checks.push(check('redis', 'memory', 'warn', `${share}: close to maxmemory, ${noEviction ? 'then cache writes are refused (OOM)' : 'keys will be evicted'}`, { data: memory }));
   } else {
     checks.push(check('redis', 'memory', 'pass', `${mb(used)} used of ${mb(max)} (${round((used / max) * 100)}%)`, { data: memory }));
   }

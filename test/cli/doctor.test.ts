@@ -135,6 +135,29 @@ describe('doctor', () => {
     }
   });
 
+  it('a server full under noeviction fails (exit 1: every cache write is refused now; it said "close to maxmemory, keys will be evicted", exit 0)', async () => {
+    const full = await startRedis();
+    try {
+      const c = new Redis(full.url);
+      await c.eval('for i=1,20000 do redis.call("SET","products:t"..(i%50)..":"..i,"x") end', 0);
+      await c.config('SET', 'maxmemory', '1mb');
+      await c.config('SET', 'maxmemory-policy', 'noeviction');
+      expect(await c.set('probe', 'x').catch((e: Error) => e.message)).toMatch(/^OOM/);
+      c.disconnect();
+      const r = await runCli(['doctor', '--json'], { cwd: light.dir, env: { REDIS_URL: full.url } });
+      expect(r.code, r.stderr).toBe(1);
+      expect(find(JSON.parse(r.stdout) as Report, 'redis', 'memory')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/full, and the policy is noeviction: every cache write is refused \(OOM\) now$/) });
+      // Under an evicting policy the same fill evicts: a warning, not a failure.
+      const lru = new Redis(full.url);
+      await lru.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      lru.disconnect();
+      const evicting = await runCli(['doctor', '--json'], { cwd: light.dir, env: { REDIS_URL: full.url } });
+      expect(find(JSON.parse(evicting.stdout) as Report, 'redis', 'memory')).toMatchObject({ status: 'warn', detail: expect.not.stringMatching(/refused/) });
+    } finally {
+      await full.stop();
+    }
+  });
+
   it('an ACL user who may read but not delete (+@all -unlink) fails the delete check (it passed every check, then every invalidation was refused)', async () => {
     expect(await client.call('ACL', 'SETUSER', 'readsonly', 'on', '>readsonlypw', '~*', '+@all', '-unlink')).toBe('OK');
     try {
