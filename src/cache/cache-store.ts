@@ -19,7 +19,7 @@ export interface CacheStore {
   mget(keys: Array<string | Buffer>): Promise<Array<string | null>>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /** Whether each key exists, in order. */
-  exists(keys: string[]): Promise<boolean[]>;
+  exists(keys: Array<string | Buffer>): Promise<boolean[]>;
   /** UNLINKs each key (non-blocking delete); 1 or 0 per key, in order. */
   unlink(keys: Array<string | Buffer>): Promise<number[]>;
   /**

@@ -496,7 +496,7 @@ class IoredisStore implements CacheStore {
     await this.run('SET', () => this.client.set(key, value, 'EX', ttlSeconds));
   }
 
-  async exists(keys: string[]): Promise<boolean[]> {
+  async exists(keys: Array<string | Buffer>): Promise<boolean[]> {
     return (await this.perKey('EXISTS', keys, (p, k) => p.exists(k))).map((n) => n === 1);
   }
 

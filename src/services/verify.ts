@@ -367,7 +367,12 @@ export class CacheVerifier {
     // The text each verdict was made on: a fix deletes a key only while it still holds it.
     const judgedText = new Map(batch.flatMap((c, i) => (raws[i] !== null ? [[c.key, raws[i]!] as const] : [])));
     const present = batch.filter((_, i) => raws[i] !== null);
-    report.summary.not_cached += batch.length - present.length;
+    const absent = batch.filter((_, i) => raws[i] === null);
+    // A key the walk found that reads as nothing but is there holds no string (a hash, a list): the services'
+    // GET fails WRONGTYPE on it. It was counted "not cached" and left (a review).
+    const wrongType = absent.length ? await this.wrongType(absent) : [];
+    report.summary.not_cached += absent.length - wrongType.length;
+    if (wrongType.length) await this.recordWrongType(wrongType, report, options);
     let judged = await this.judge(present, raws.filter((r): r is string => r !== null), registry);
     const suspect = judged.filter((e) => e.status === 'stale' || e.status === 'orphan');
     if (suspect.length) {
@@ -416,6 +421,31 @@ export class CacheVerifier {
       wrong.forEach((e, i) => removed[i] && (e.fixed = true));
       report.summary.fixed += wrong.length - changed.size;
       if (changed.size) judged = judged.filter((e) => !changed.has(e));
+    }
+    for (const e of judged) this.record(report, e, options);
+  }
+
+  /** Of keys read as nothing, those that are there all the same: they hold another type than a string. */
+  private async wrongType(absent: Claimed[]): Promise<Claimed[]> {
+    const there = await this.deps.cache.need((s) => s.exists(absent.map((c) => wire(c.key))));
+    return absent.filter((_, i) => there[i]);
+  }
+
+  /** Entries of another type than a string: stale (no service can read them), deleted by a fix. */
+  private async recordWrongType(entries: Claimed[], report: VerifyReport, options: VerifyOptions): Promise<void> {
+    const judged: VerifyEntry[] = entries.map((c) => ({
+      key: c.key, family: c.family, tenant: c.tenant, status: 'stale',
+      reason: "holds another type than a string (the services' GET fails with WRONGTYPE)",
+    }));
+    if (options.fix) {
+      // By plain UNLINK: there is no text to compare (a service that writes the key meanwhile writes a string,
+      // and only loses one cache entry).
+      const gone = await this.deps.cache.need((s) => s.unlink(entries.map((c) => wire(c.key))));
+      judged.forEach((e, i) => {
+        if (!gone[i]) return;
+        e.fixed = true;
+        report.summary.fixed++;
+      });
     }
     for (const e of judged) this.record(report, e, options);
   }

@@ -422,6 +422,34 @@ describe('CacheVerifier on real Redis and PGlite', () => {
     }
   });
 
+  it('an entry of another type than a string (a hash, a list: the services\' GET fails WRONGTYPE) is stale, and --fix deletes it; it was "not cached" and left', async () => {
+    const [h, l] = [uniq('wth'), uniq('wtl')];
+    await own.client.hset(`tenant_config:${h}`, 'client', 'x');
+    await own.client.rpush(`permissions:${l}`, 'a');
+    await own.client.hset(`tenant_config:${h}x`, 'client', 'x');
+    try {
+      for (const tenants of [undefined, [h, l]]) {
+        const t = tool();
+        const report = await verifier(t).verify({ tenants });
+        await t.close();
+        const entries = byKey(report.entries);
+        for (const key of [`tenant_config:${h}`, `permissions:${l}`]) {
+          expect(entries[key], key).toMatchObject({ status: 'stale', reason: expect.stringMatching(/another type than a string.*WRONGTYPE/) });
+        }
+        if (tenants) expect(report.summary.not_cached).toBe(2);
+      }
+      const t = tool();
+      const fixed = await verifier(t).verify({ tenants: [h, l], fix: true });
+      await t.close();
+      expect(fixed.summary).toMatchObject({ stale: 2, fixed: 2 });
+      expect(await own.client.exists(`tenant_config:${h}`, `permissions:${l}`)).toBe(0);
+      // Named tenants only: the neighbour's entry is not touched.
+      expect(await own.client.type(`tenant_config:${h}x`)).toBe('hash');
+    } finally {
+      await own.client.del(`tenant_config:${h}`, `permissions:${l}`, `tenant_config:${h}x`);
+    }
+  });
+
   it('named tenants: only their keys are read; the ones not cached are counted', async () => {
     const [a, b, other] = [uniq('na'), uniq('nb'), uniq('nother')];
     await own.client.set(`tenant_config:${a}`, '{"client":{"id":"a"}}');
