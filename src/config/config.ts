@@ -341,6 +341,11 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
 
   const ttl = int('ttl', 'TTL', 300);
   const permissionsTtl = int('permissions_ttl', `${fileName}: permissions_ttl`, ttl);
+  // Not set, it is the ttl's value: shown as coming from where that came from (it said "default").
+  const ttlSetting = settings.get('ttl')!;
+  if (settings.get('permissions_ttl')!.source === 'default' && ttlSetting.source !== 'default') {
+    settings.set('permissions_ttl', { ...settings.get('permissions_ttl')!, source: ttlSetting.source, origin: `ttl (${ttlSetting.origin})` });
+  }
 
   const registryPick = text('registry');
   let registry: RegistrySpec;

@@ -11,7 +11,7 @@ import { isMap } from '../tenants/plain-object.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
 import { resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
-import { substitute } from '../tenants/substitution.js';
+import { substitute, substituteString } from '../tenants/substitution.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
 import { tenantVersion } from '../registry/content-hash.js';
 import { integerKeyAmongOthers, NotServicesJson, pythonFloat } from '../json/services-json.js';
@@ -536,7 +536,9 @@ export class TenantConfigService {
         yamlOnly: false,
       });
     }
-    return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    // `${VAR}` in a name is substituted as get-config substitutes it (the listing showed it as written).
+    const shown = (name: string) => (name.includes('${') ? substituteString(name, this.env) : name);
+    return [...byId.values()].map((t) => ({ ...t, name: shown(t.name) })).sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 }
 

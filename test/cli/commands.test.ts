@@ -274,6 +274,25 @@ describe('CLI commands', () => {
       expect(table.stdout).toContain(acme);
     });
 
+    it('a name holding ${VAR} is listed substituted, as get-config reads it, before and after migration (it showed the reference)', async () => {
+      const w = workspace({ envt: 'client:\n  id: envt\n  name: "${ENVT_NAME:-Env Tenant}"\n' });
+      try {
+        const name = async (env: Record<string, string>) => {
+          const r = await runCli(['list-tenants', '--json'], { cwd: w.dir, env });
+          expect(r.code, r.stderr).toBe(0);
+          return (JSON.parse(r.stdout) as Array<{ id: string; name: string }>).find((t) => t.id === 'envt')?.name;
+        };
+        expect(await name({ ENVT_NAME: 'Hello' })).toBe('Hello');
+        expect(await name({})).toBe('Env Tenant');
+        expect((await runCli(['migrate-yaml'], { cwd: w.dir })).code).toBe(0);
+        expect(await name({ ENVT_NAME: 'Hello' })).toBe('Hello');
+        const got = await runCli(['get-config', 'envt', '--json'], { cwd: w.dir, env: { ENVT_NAME: 'Hello' } });
+        expect(JSON.parse(got.stdout).config.client.name).toBe('Hello');
+      } finally {
+        w.cleanup();
+      }
+    });
+
     it('registry down: lists the YAML tenants with one warning', async () => {
       const r = await runCli(['list-tenants', '--json', '--registry', `postgres://127.0.0.1:${await freePort()}/x`], { cwd: ws.dir });
       expect(r.code, r.stderr).toBe(0);

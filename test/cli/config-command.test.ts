@@ -69,8 +69,8 @@ describe('config', () => {
     expect(s.families).toMatchObject({ value: 'app_cache=app:tenant-{tenant}:*', source: 'file' });
     expect(s.registry).toMatchObject({ value: `embedded ${path.join(ws.dir, '.tenantctl', 'registry')}`, source: 'default', origin: null, overridden_by: null });
     expect(s.redis_url).toEqual({ setting: 'redis_url', value: null, source: 'default', origin: null, overridden_by: null });
-    // permissions_ttl follows the resolved ttl by default.
-    expect(s.permissions_ttl).toMatchObject({ value: '300', source: 'default' });
+    // permissions_ttl follows the resolved ttl by default, and says so (it said "default").
+    expect(s.permissions_ttl).toMatchObject({ value: '300', source: 'flag', origin: 'ttl (--ttl)' });
     // Every setting the file accepts is listed.
     expect(report.settings.map((x) => x.setting)).toEqual(expect.arrayContaining([
       'redis_url', 'redis_cluster', 'redis_sentinel', 'sentinel_master', 'sentinel_password', 'redis_timeout_ms', 'registry',

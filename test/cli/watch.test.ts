@@ -92,7 +92,9 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
     // Again: nothing is recreated (the same trigger objects).
     const second = await cli(['watch', '--install']);
     expect(second.code).toBe(0);
-    expect(second.stdout).toMatch(/^watch triggers already installed \(nothing changed\)/);
+    // Piped, the rows come alone under their header; the status line goes to stderr (it came before the header).
+    expect(second.stderr).toMatch(/^watch triggers already installed \(nothing changed\)/);
+    expect(second.stdout).toMatch(/^table\ttrigger\n/);
     expect(await triggers()).toEqual(installed);
 
     // A service's UPDATE: the row is exactly as it wrote it (the triggers change nothing), and a notification goes out at commit.
@@ -110,7 +112,7 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
     expect(JSON.parse(heard[0])).toMatchObject({ t: 'tenants', op: 'UPDATE', id: c });
 
     // One transaction: a table locked by someone else makes the install fail whole (nothing half-installed).
-    expect((await cli(['watch', '--uninstall'])).stdout).toMatch(/^watch triggers removed/);
+    expect((await cli(['watch', '--uninstall'])).stderr).toMatch(/^watch triggers removed/);
     const locker = new pg.Client({ connectionString: url });
     await locker.connect();
     await locker.query('BEGIN');
@@ -127,7 +129,7 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
     await db.query("UPDATE tenants SET plan = 'silver' WHERE id = $1", [c]);
     await listener.query('SELECT 1');
     expect(heard).toEqual([]);
-    expect((await cli(['watch', '--uninstall'])).stdout).toMatch(/^watch triggers not installed \(nothing to remove\)/);
+    expect((await cli(['watch', '--uninstall'])).stderr).toMatch(/^watch triggers not installed \(nothing to remove\)/);
     await listener.end();
     expect(await columns()).toEqual(cols);
   });

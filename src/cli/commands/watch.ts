@@ -27,7 +27,8 @@ export function eventLine(e: WatchEvent): string {
 
 function renderTriggers(out: Output, r: TriggerChange & { registry: string }) {
   const words = { installed: 'installed', updated: 'updated', unchanged: 'already installed (nothing changed)', removed: 'removed', absent: 'not installed (nothing to remove)' };
-  out.line(`watch triggers ${words[r.status]} in ${r.registry}`);
+  // A summary: piped, the rows come alone (a script reads table and trigger).
+  out.summary(`watch triggers ${words[r.status]} in ${r.registry}`);
   if (r.triggers.length) out.table(['table', 'trigger'], r.triggers.map((t) => t.split('.')));
 }
 
