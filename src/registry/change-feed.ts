@@ -1,9 +1,10 @@
 import { isValidId } from '../keys/ids.js';
 import { maskUrl } from '../redact.js';
+import { UsageError } from '../errors.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { CHANGE_CHANNEL, WATCHED_TABLES, watchTriggerStatus, type WatchTriggerStatus } from './watch-triggers.js';
 import { loadPg } from './load-pg.js';
-import { newPgClient } from './pg-settings.js';
+import { connectPgClient } from './pg-settings.js';
 import { registryUnreachable } from './postgres-store.js';
 
 /**
@@ -103,16 +104,22 @@ const RECONCILED: Array<{ table: string; id: string; kind: ChangeKind }> = [
 export async function openChangeFeed(url: string, options: ChangeFeedOptions): Promise<ChangeFeed> {
   const pg = loadPg();
   const description = `postgres ${maskUrl(url)}`;
-  const client = newPgClient(pg.Client, url, options.env ?? process.env, {
-    connectionTimeoutMillis: options.timeoutMs,
-    statement_timeout: options.timeoutMs,
-    lock_timeout: options.timeoutMs,
-    query_timeout: options.timeoutMs + 1000,
-    application_name: 'tenantctl watch',
-    // A peer that vanished without a FIN (a cut cable, a dropped NAT entry) is found by the heartbeat, and by TCP too.
-    keepAlive: true,
-    keepAliveInitialDelayMillis: 10_000,
-  });
+  let client: InstanceType<typeof pg.Client>;
+  try {
+    client = await connectPgClient(pg.Client, url, options.env ?? process.env, {
+      connectionTimeoutMillis: options.timeoutMs,
+      statement_timeout: options.timeoutMs,
+      lock_timeout: options.timeoutMs,
+      query_timeout: options.timeoutMs + 1000,
+      application_name: 'tenantctl watch',
+      // A peer that vanished without a FIN (a cut cable, a dropped NAT entry) is found by the heartbeat, and by TCP too.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw registryUnreachable(description, err, options.timeoutMs);
+  }
   let lost = false;
   let closing = false;
   const lose = (err: unknown) => {
@@ -136,7 +143,6 @@ export async function openChangeFeed(url: string, options: ChangeFeedOptions): P
     (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
   };
   try {
-    await client.connect();
     await client.query(`LISTEN ${CHANGE_CHANNEL}`);
   } catch (err) {
     await close();

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { createRequire } from 'node:module';
+import { tlsOf, triesNext, type TlsAttempt } from './pg-tls.js';
 
 type ParseConnectionString = (url: string) => Record<string, unknown>;
 
@@ -12,16 +13,21 @@ type ParseConnectionString = (url: string) => Record<string, unknown>;
  * made the registry look empty, and every read fell back to YAML).
  * Given process.env itself (the CLI), pg's own reading is kept, ~/.pgpass included;
  * given another env, a password comes from the URL or env.PGPASSWORD only.
+ * TLS is read as libpq reads it (see pg-tls.ts): `attempt` is one of the ways tlsOf gives (the first by default).
  */
-export function pgSettings(url: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
+export function pgSettings(written: string, env: NodeJS.ProcessEnv, attempt?: TlsAttempt): Record<string, unknown> {
   // pg's own parser (its dependency), so the URL means exactly what it means to pg.
   const parse = createRequire(import.meta.url)('pg-connection-string').parse as ParseConnectionString;
+  const { url, attempts } = tlsOf(written, env);
+  const tls = attempt !== undefined ? attempt : attempts?.[0];
+  // Set, it outranks PGSSLMODE of the process (pg reads that only when no ssl is given).
+  const ssl = tls === undefined ? {} : { ssl: tls };
   if (env === process.env) {
     // A URL without a user, and neither PGUSER nor USER set (cron, a minimal container): pg sends no user
     // ("no PostgreSQL user name specified"), where libpq takes the OS user's name: so does this, as the
     // URL's own `user` parameter (pg reads it; a user given in the URL's options is never overridden).
-    if (!env.PGUSER && !env.USER && !parse(url).user) return { connectionString: `${url}${url.includes('?') ? '&' : '?'}user=${encodeURIComponent(osUser())}` };
-    return { connectionString: url };
+    if (!env.PGUSER && !env.USER && !parse(url).user) return { connectionString: `${url}${url.includes('?') ? '&' : '?'}user=${encodeURIComponent(osUser())}`, ...ssl };
+    return { connectionString: url, ...ssl };
   }
   const p = parse(url);
   // The parser gives '' for a part the URL lacks; pg would then read the process's PG* variable.
@@ -36,7 +42,7 @@ export function pgSettings(url: string, env: NodeJS.ProcessEnv): Record<string, 
     host: given('host', 'PGHOST') ?? 'localhost',
     port: Number(given('port', 'PGPORT') ?? 5432),
     database: given('database', 'PGDATABASE') ?? user,
-    ssl: p.ssl !== undefined ? p.ssl : sslFromMode(env.PGSSLMODE),
+    ssl: tls ?? false,
     // pg reads PGOPTIONS for an empty value; a blank one is no option to the server.
     options: given('options', 'PGOPTIONS') ?? ' ',
     client_encoding: 'UTF8',
@@ -51,26 +57,37 @@ export function pgSettings(url: string, env: NodeJS.ProcessEnv): Record<string, 
  * process.env for a setting that is not truthy, and no truthy value means "none": set on the client's
  * parameters instead (a replication connection is refused the queries tenantctl runs).
  */
-export function newPgClient<C extends object>(Client: new (config: Record<string, unknown>) => C, url: string, env: NodeJS.ProcessEnv, options: Record<string, unknown>): C {
-  const settings = pgSettings(url, env);
+export function newPgClient<C extends object>(Client: new (config: Record<string, unknown>) => C, url: string, env: NodeJS.ProcessEnv, options: Record<string, unknown>, attempt?: TlsAttempt): C {
+  const settings = pgSettings(url, env, attempt);
   const client = new Client({ ...settings, ...options });
   const params = (client as { connectionParameters?: { replication?: unknown } }).connectionParameters;
   if (env !== process.env && params) params.replication = settings.replication;
   return client;
 }
 
-/** PGSSLMODE as pg reads it (connection-parameters.js). */
-function sslFromMode(mode: string | undefined): boolean | { rejectUnauthorized: false } {
-  switch (mode) {
-    case 'prefer':
-    case 'require':
-    case 'verify-ca':
-    case 'verify-full':
-      return true;
-    case 'no-verify':
-      return { rejectUnauthorized: false };
-    default:
-      return false;
+interface PgClientLike {
+  connect(): Promise<unknown>;
+  end(): Promise<unknown>;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+/**
+ * A connected pg Client (see newPgClient): libpq's `prefer` tries TLS and then plain, `allow` the other
+ * way round, each a client of its own (pg cannot go on in plain after a refused TLS request).
+ */
+export async function connectPgClient<C extends PgClientLike>(Client: new (config: Record<string, unknown>) => C, url: string, env: NodeJS.ProcessEnv, options: Record<string, unknown>): Promise<C> {
+  const attempts: Array<TlsAttempt | undefined> = tlsOf(url, env).attempts ?? [undefined];
+  for (let i = 0; ; i++) {
+    const client = newPgClient(Client, url, env, options, attempts[i]);
+    // Errors of a connect under way reach connect()'s promise; one after it must not be an uncaught 'error'.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      if (i + 1 >= attempts.length || !triesNext(err, attempts[i]!)) throw err;
+    }
   }
 }
 

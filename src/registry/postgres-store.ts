@@ -1,8 +1,8 @@
-import { BackendUnavailableError, describeError } from '../errors.js';
+import { BackendUnavailableError, UsageError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { loadPg } from './load-pg.js';
-import { newPgClient } from './pg-settings.js';
+import { connectPgClient } from './pg-settings.js';
 
 /** @default registry timeout, ms (DESIGN.md: connect, lock, statement). */
 export const DEFAULT_REGISTRY_TIMEOUT_MS = 5000;
@@ -37,29 +37,29 @@ const SESSION_ENDED = new Set(['57P01', '57P02', '57P03']);
 export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS, env: NodeJS.ProcessEnv = process.env): Promise<SqlRegistryStore> {
   const pg = loadPg();
   // What the URL leaves out (user, password, SSL mode...) from env, as libpq takes it from the environment.
-  const client = newPgClient(pg.Client, url, env, {
-    connectionTimeoutMillis: timeoutMs,
-    statement_timeout: timeoutMs,
-    lock_timeout: timeoutMs,
-    // The client's own bound, should the server stop answering altogether.
-    query_timeout: timeoutMs + 1000,
-    // A session whose client vanished mid-transaction (a network partition: its close never reached the
-    // server) held its rows FOR UPDATE, blocking the services' writes, until TCP gave up (~2 h by default).
-    idle_in_transaction_session_timeout: Math.max(4 * timeoutMs, IDLE_IN_TRANSACTION_FLOOR_MS),
-    application_name: 'tenantctl',
-  });
+  const description = `postgres ${maskUrl(url)}`;
+  let client: InstanceType<typeof pg.Client>;
+  try {
+    client = await connectPgClient(pg.Client, url, env, {
+      connectionTimeoutMillis: timeoutMs,
+      statement_timeout: timeoutMs,
+      lock_timeout: timeoutMs,
+      // The client's own bound, should the server stop answering altogether.
+      query_timeout: timeoutMs + 1000,
+      // A session whose client vanished mid-transaction (a network partition: its close never reached the
+      // server) held its rows FOR UPDATE, blocking the services' writes, until TCP gave up (~2 h by default).
+      idle_in_transaction_session_timeout: Math.max(4 * timeoutMs, IDLE_IN_TRANSACTION_FLOOR_MS),
+      application_name: 'tenantctl',
+    });
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw registryUnreachable(description, err, timeoutMs);
+  }
   // A dropped connection (a server restart, an idle kill, a failover) never comes back: the store says it is
   // lost, so a long-lived program opens a new one instead of failing on this client for the rest of its life.
   let lost = false;
   client.on('error', () => (lost = true));
   client.on('end', () => (lost = true));
-  const description = `postgres ${maskUrl(url)}`;
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw registryUnreachable(description, err, timeoutMs);
-  }
   // And outside a transaction (the migration's session-level advisory lock): the server probes a silent
   // client after 15 s and drops it within ~30 s. Best effort: a pooler that refuses SET changes nothing else.
   await client.query('SET tcp_keepalives_idle = 15; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3').catch(() => undefined);

@@ -158,6 +158,33 @@ describe.runIf(TEST_DATABASE_URL)('postgresql+<driver>:// URLs (Python services\
     expect(none.stderr).toMatch(/has no host \(give one, a \?host= parameter, or PGHOST\)/);
   });
 
+  it('TLS modes as libpq reads them, against a server without TLS: prefer and allow connect, ssl=false is plain, require fails as libpq does; never pg\'s SECURITY WARNING', async () => {
+    const u = new URL(db.url);
+    const base = `postgres://${u.username || 'postgres'}@${u.host}${u.pathname}`;
+    const works: Array<[string, Record<string, string>]> = [
+      [`${base}?sslmode=prefer`, {}],
+      [`${base}?sslmode=allow`, {}],
+      [base, { PGSSLMODE: 'prefer' }],
+      [`${base}?ssl=false`, {}],
+      [`${base}?ssl=disable`, {}],
+      [`postgresql+asyncpg://${u.username || 'postgres'}@${u.host}${u.pathname}?ssl=disable`, {}],
+    ];
+    for (const [url, env] of works) {
+      const r = await runCli(['get-config', 'acme', '--json'], { cwd, env: { DATABASE_URL: url, ...env } });
+      expect(r.code, `${url} ${r.stderr}`).toBe(0);
+      expect(JSON.parse(r.stdout), url).toMatchObject({ source: 'database' });
+      expect(r.stderr, url).not.toMatch(/SECURITY WARNING|warning: registry/);
+    }
+    // require: TLS or nothing (psql says the same); a writer stops, exit 3, one line.
+    const required = await runCli(['migrate-yaml', '--tenants-dir', cwd], { cwd, env: { DATABASE_URL: `${base}?sslmode=require` } });
+    expect(required.code, required.stderr).toBe(3);
+    expect(required.stderr).toMatch(/does not support SSL/);
+    expect(required.stderr).not.toMatch(/SECURITY WARNING/);
+    const bogus = await runCli(['get-config', 'acme'], { cwd, env: { DATABASE_URL: `${base}?sslmode=sometimes` } });
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/TLS mode "sometimes" is not one libpq knows/);
+  });
+
   it('a URL naming a user and no host (postgresql://user@/db) is what pg and libpq take it for, the host from PGHOST; it was "not a valid URL"', async () => {
     const u = new URL(db.url);
     const env = { DATABASE_URL: `postgresql://${u.username || 'postgres'}@${u.pathname}`, PGHOST: u.hostname, PGPORT: u.port || '5432' };

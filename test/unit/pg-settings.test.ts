@@ -1,7 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newPgClient, pgSettings } from '../../src/registry/pg-settings.js';
+import { tlsOf, triesNext } from '../../src/registry/pg-tls.js';
 import { loadPg } from '../../src/registry/load-pg.js';
 
 /** pg's own reading of a client config (what it would connect with). */
@@ -57,7 +60,8 @@ describe('pgSettings: a PostgreSQL URL\'s missing parts come from the env given,
       delete process.env.PGUSER;
       const me = encodeURIComponent(os.userInfo().username);
       expect(pgSettings('postgres://h/d', process.env)).toEqual({ connectionString: `postgres://h/d?user=${me}` });
-      expect(pgSettings('postgres://h/d?sslmode=disable', process.env)).toEqual({ connectionString: `postgres://h/d?sslmode=disable&user=${me}` });
+      // The TLS parameters are read here, not by pg (see pg-tls): taken out of the URL, given as ssl.
+      expect(pgSettings('postgres://h/d?sslmode=disable', process.env)).toEqual({ connectionString: `postgres://h/d?user=${me}`, ssl: false });
       // A user in the URL (or its parameters) stays the one.
       expect(pgSettings('postgres://alice@h/d', process.env)).toEqual({ connectionString: 'postgres://alice@h/d' });
       expect(pgSettings('postgres:///d?host=/run/pg&user=bob', process.env)).toEqual({ connectionString: 'postgres:///d?host=/run/pg&user=bob' });
@@ -67,5 +71,63 @@ describe('pgSettings: a PostgreSQL URL\'s missing parts come from the env given,
         else process.env[k] = v;
       }
     }
+  });
+});
+
+describe('tlsOf: PostgreSQL TLS as libpq reads it (node-postgres took prefer and require for full verification, ssl=false for TLS on)', () => {
+  const none = { rejectUnauthorized: false };
+  it('maps each sslmode (and ssl=, as Python drivers write it) to the ways to connect, in order', () => {
+    const cases: Array<[string, NodeJS.ProcessEnv, unknown]> = [
+      ['postgres://h/d', {}, undefined],
+      ['postgres://h/d?sslmode=disable', {}, [false]],
+      ['postgres://h/d?sslmode=allow', {}, [false, none]],
+      ['postgres://h/d?sslmode=prefer', {}, [none, false]],
+      ['postgres://h/d?sslmode=require', {}, [none]],
+      ['postgres://h/d?sslmode=verify-full', {}, [{}]],
+      ['postgres://h/d?sslmode=no-verify', {}, [none]],
+      ['postgres://h/d?ssl=false', {}, [false]],
+      ['postgres://h/d?ssl=0', {}, [false]],
+      ['postgres://h/d?ssl=disable', {}, [false]],
+      ['postgres://h/d?ssl=require', {}, [none]],
+      ['postgres://h/d?ssl=true', {}, [{}]],
+      ['postgres://h/d', { PGSSLMODE: 'prefer' }, [none, false]],
+      // The URL outranks PGSSLMODE.
+      ['postgres://h/d?sslmode=disable', { PGSSLMODE: 'require' }, [false]],
+    ];
+    for (const [url, env, attempts] of cases) expect(tlsOf(url, env).attempts, `${url} ${JSON.stringify(env)}`).toEqual(attempts);
+  });
+
+  it('takes the TLS parameters out of the URL (pg must not read them again), keeping every other one', () => {
+    expect(tlsOf('postgres://u@h/d?application_name=x&sslmode=require&sslrootcert=&options=-c%20a%3Db', {}).url).toBe('postgres://u@h/d?application_name=x&options=-c%20a%3Db');
+    expect(tlsOf('postgres://u@h/d?ssl=false', {}).url).toBe('postgres://u@h/d');
+  });
+
+  it('verify-ca checks the chain, not the host name; require with a root certificate is verify-ca (libpq)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-pgtls-'));
+    try {
+      const ca = path.join(dir, 'root.crt');
+      writeFileSync(ca, 'CA PEM');
+      for (const mode of ['verify-ca', 'require']) {
+        const [tls] = tlsOf(`postgres://h/d?sslmode=${mode}&sslrootcert=${ca}`, {}).attempts as Array<Record<string, unknown>>;
+        expect(tls.ca).toBe('CA PEM');
+        expect(tls.rejectUnauthorized).toBeUndefined();
+        expect(typeof tls.checkServerIdentity).toBe('function');
+      }
+      expect(tlsOf('postgres://h/d?sslmode=verify-full', { PGSSLROOTCERT: ca }).attempts).toEqual([{ ca: 'CA PEM' }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an unknown mode or an unreadable certificate file is a usage error naming it', () => {
+    expect(() => tlsOf('postgres://h/d?sslmode=maybe', {})).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/TLS mode "maybe" is not one libpq knows/) }));
+    expect(() => tlsOf('postgres://h/d?sslmode=verify-full&sslrootcert=/nonexistent/root.crt', {})).toThrow(/cannot read the PostgreSQL root certificate \(sslrootcert\) file \/nonexistent\/root\.crt: ENOENT/);
+  });
+
+  it('goes on to the next way only on the answer that calls for it', () => {
+    expect(triesNext(new Error('The server does not support SSL connections'), { rejectUnauthorized: false })).toBe(true);
+    expect(triesNext(new Error('no pg_hba.conf entry for host "1.2.3.4", user "u", database "d", no encryption'), false)).toBe(true);
+    expect(triesNext(new Error('password authentication failed for user "u"'), false)).toBe(false);
+    expect(triesNext(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { rejectUnauthorized: false })).toBe(false);
   });
 });
