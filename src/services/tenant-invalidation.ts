@@ -27,6 +27,8 @@ export interface TenantInvalidationResult {
   waiting: number;
   /** Named tenants in neither the registry nor YAML. */
   unknown: string[];
+  /** Strict, and a named tenant is unknown: nothing was done. */
+  stopped?: boolean;
 }
 
 /**
@@ -34,12 +36,18 @@ export interface TenantInvalidationResult {
  * owe only when asked (`pending`): an owed invalidation may reach every tenant's keys (a catalogue change
  * owes every permissions: entry), and `invalidate acme` touches acme's alone; otherwise it is counted so
  * the command can say so. A Redis failure while deleting is thrown with the progress it carries.
+ * `strict`: the tenants are looked up first, and if one is unknown (a typo) nothing is done (they were looked
+ * up after the deletion: `invalidate acme2 --strict` deleted acme2's keys, then exit 1).
  */
 export async function invalidateTenantsAndOwed(
   deps: TenantInvalidationDeps,
-  request: { tenants: string[]; dryRun: boolean; pending: boolean; signal?: AbortSignal },
+  request: { tenants: string[]; dryRun: boolean; pending: boolean; strict?: boolean; signal?: AbortSignal },
 ): Promise<TenantInvalidationResult> {
   const { tenants, dryRun, pending, signal } = request;
+  if (request.strict && tenants.length) {
+    const unknown = await deps.unknown(tenants);
+    if (unknown.length) return { results: [], waiting: 0, unknown, stopped: true };
+  }
   const results = tenants.length ? await deps.admin.invalidateTenants(tenants, { dryRun, signal }) : [];
   let drained: DrainResult | undefined;
   let owed: PendingInvalidation[] | undefined;

@@ -308,6 +308,24 @@ describe('CLI commands', () => {
   });
 
   describe('invalidate', () => {
+    it('--strict with an unknown tenant (a typo) deletes nothing, not even the known tenants\' keys: exit 1 (it deleted, then exit 1)', async () => {
+      const typo = uniq('typo');
+      await redis.mset(`tenant_config:${typo}`, '{}', `dashboard_kpis:${typo}:days:30`, '{}', `tenant_config:${acme}`, '{}');
+      const r = await runCli(['invalidate', acme, typo, '--strict'], { cwd: ws.dir, env: up() });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`unknown tenant\\(s\\): ${typo}; --strict: nothing deleted`));
+      expect(await redis.exists(`tenant_config:${typo}`, `dashboard_kpis:${typo}:days:30`, `tenant_config:${acme}`)).toBe(3);
+      // Without --strict: a warning, and the keys go.
+      const loose = await runCli(['invalidate', typo], { cwd: ws.dir, env: up() });
+      expect(loose.code, loose.stderr).toBe(0);
+      expect(loose.stderr).toMatch(/in neither the registry nor YAML/);
+      expect(await redis.exists(`tenant_config:${typo}`, `dashboard_kpis:${typo}:days:30`)).toBe(0);
+      // Known tenants only: --strict deletes.
+      const known = await runCli(['invalidate', acme, '--strict'], { cwd: ws.dir, env: up() });
+      expect(known.code, known.stderr).toBe(0);
+      expect(await redis.exists(`tenant_config:${acme}`)).toBe(0);
+    });
+
     it('up: deletes every family key of the tenant only; --dry-run lists them', async () => {
       const t = uniq('inv');
       await redis.mset(`tenant_config:${t}`, '{}', `dashboard_kpis:${t}:days:30`, '{}', `tenant_config:${t}2`, '{}', `sessions:${t}`, '{}');

@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .argument('[tenant...]', 'tenant ids', idsArg())
     .option('--dry-run', 'list the keys that would be deleted')
     .option('--pending', 'do the invalidations earlier writes still owe (killed, or Redis down at the time); with --dry-run, list them')
-    .option('--strict', 'exit 1 when a tenant is in neither the registry nor YAML')
+    .option('--strict', 'exit 1, deleting nothing, when a tenant is in neither the registry nor YAML')
     .action(
       action<[string[] | undefined], { dryRun?: boolean; pending?: boolean; strict?: boolean }>(async (ctx, tenants = [], opts) => {
         if (!tenants.length && !opts.pending) throw new UsageError('name at least one tenant, or give --pending');
@@ -59,7 +59,7 @@ export function register(program: Command): void {
         try {
           r = await invalidateTenantsAndOwed(
             { admin: ctx.admin, owedInvalidations: (n) => ctx.owedInvalidations(n), drainOwedInvalidations: () => ctx.drainOwedInvalidations(), unknown: (ids) => ctx.tenants.unknown(ids) },
-            { tenants, dryRun: !!opts.dryRun, pending: !!opts.pending, signal: ctx.signal },
+            { tenants, dryRun: !!opts.dryRun, pending: !!opts.pending, strict: !!opts.strict, signal: ctx.signal },
           );
         } catch (err) {
           if (!(err instanceof BackendUnavailableError || err instanceof InterruptedError) || !err.progress) throw err;
@@ -87,7 +87,7 @@ export function register(program: Command): void {
         return {
           data: { dryRun: !!opts.dryRun, tenants: results, unknown, owed: owed && { done: owed.done, pending: owed.pending } },
           render: (out) => render(out, results, !!opts.dryRun, owed),
-          failure: opts.strict && unknown.length ? new DeniedError(`unknown tenant(s): ${unknown.join(', ')}`) : owedFailure(owed),
+          failure: r.stopped ? new DeniedError(`unknown tenant(s): ${unknown.join(', ')}; --strict: nothing ${opts.dryRun ? 'listed' : 'deleted'}`) : owedFailure(owed),
           counts: { deleted, owed_done: owed?.done ?? 0 },
         };
       }),
