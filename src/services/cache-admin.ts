@@ -1,3 +1,4 @@
+import { keyText } from '../keys/key-text.js';
 import { nodeCrypto } from '../node-crypto.js';
 import { hostname } from 'node:os';
 import { BackendUnavailableError, describeError, InterruptedError, stoppedBy, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
@@ -142,7 +143,7 @@ export class CacheAdmin {
     const collect = (tenantOf: (group: number, tenant: string) => [string, string] | undefined) => (b: SweepBatch) => {
       for (const k of b.keys ?? []) {
         const owner = tenantOf(k.group, k.tenant.toString('latin1'));
-        if (owner) add(owner[0], owner[1], 1, k.key.toString());
+        if (owner) add(owner[0], owner[1], 1, keyText(k.key));
       }
     };
     if (!sweepsWholeKeyspace(tenants.length)) {

@@ -1,3 +1,4 @@
+import { binaryKeyText, keyText } from '../keys/key-text.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, stoppedBy, throwIfAborted } from '../errors.js';
@@ -170,8 +171,8 @@ function judgeForeign(c: Claimed, view: RegistryView, tenantsDir: string): Verif
  */
 const NON_ASCII = /[^\x00-\x7f]/;
 const wire = (key: string): string | Buffer => (NON_ASCII.test(key) ? Buffer.from(key, 'latin1') : key);
-/** The same key as text, for the report: `tenant_config:café`, not `tenant_config:cafÃ©`. */
-const asText = (key: string): string => (NON_ASCII.test(key) ? Buffer.from(key, 'latin1').toString('utf8') : key);
+/** The same key as text, for the report: `tenant_config:café`, not `tenant_config:cafÃ©` (see keyText). */
+const asText = binaryKeyText;
 
 /** The report line for one claimed entry. */
 function verdict(c: Claimed, status: VerifyStatus, extra: Partial<VerifyEntry> = {}): VerifyEntry {
@@ -337,7 +338,10 @@ export class CacheVerifier {
               // `tenant_config:café` while cache-info --by tenant listed it as an orphan).
               const ascii = k.tenant.toString('latin1');
               const foreign = !isValidId(ascii);
-              const tenant = foreign ? k.tenant.toString('utf8') : ascii;
+              // Bytes that are not UTF-8 are shown as keyText shows them (\xNN; they were U+FFFD, like no tenant);
+              // UTF-8 as it reads (the registry and the files are looked up by it).
+              const utf8 = foreign ? k.tenant.toString('utf8') : ascii;
+              const tenant = foreign && utf8.includes('\uFFFD') ? keyText(k.tenant) : utf8;
               const key = k.key.toString('latin1');
               const print = fingerprint(key);
               if (seen.has(print)) continue;

@@ -326,6 +326,23 @@ describe('CLI commands', () => {
       expect(await redis.exists(`tenant_config:${acme}`)).toBe(0);
     });
 
+    it('--dry-run shows a key that is not UTF-8 by its bytes (\\xNN), and one holding the text \\xff with its backslash doubled: never alike', async () => {
+      const t = uniq('bytes');
+      const binary = Buffer.concat([Buffer.from(`products:${t}:`), Buffer.from([0xff, 0xfe])]);
+      await redis.set(binary, '{}');
+      await redis.set(`products:${t}:\\xff\\xfe`, '{}');
+      try {
+        const json = await runCli(['invalidate', t, '--dry-run', '--json'], { cwd: ws.dir, env: up() });
+        expect(json.code, json.stderr).toBe(0);
+        expect(JSON.parse(json.stdout).tenants[0].keys.sort()).toEqual([`products:${t}:\\\\xff\\\\xfe`, `products:${t}:\\xff\\xfe`].sort());
+        const plain = await runCli(['invalidate', t, '--dry-run'], { cwd: ws.dir, env: up() });
+        expect(plain.stdout.trim().split('\n').slice(1).sort()).toEqual([`${t}\tproducts:${t}:\\\\xff\\\\xfe`, `${t}\tproducts:${t}:\\xff\\xfe`].sort());
+        expect(plain.stdout).not.toContain('\uFFFD');
+      } finally {
+        await redis.del(binary, `products:${t}:\\xff\\xfe`);
+      }
+    });
+
     it('up: deletes every family key of the tenant only; --dry-run lists them', async () => {
       const t = uniq('inv');
       await redis.mset(`tenant_config:${t}`, '{}', `dashboard_kpis:${t}:days:30`, '{}', `tenant_config:${t}2`, '{}', `sessions:${t}`, '{}');
