@@ -192,7 +192,7 @@ export class Migration {
         // Read while the previous batch is being written: its transaction runs on the server meanwhile.
         await this.readTenants(chunk, catalogue, items, pending, () => batches.inFlight());
         await batches.settled();
-        if (!(await this.plan(registry, pending, currentCatalogue, !!options.force, memo, batches, kept))) continue;
+        if (!(await this.plan(registry, pending, currentCatalogue, { force: !!options.force, named: !!named }, memo, batches, kept))) continue;
         this.buildRows(pending);
         batches.write(pending, chunk.length);
       }
@@ -378,7 +378,7 @@ export class Migration {
     registry: Pick<Registry, 'getTenantVersions' | 'getSubscriptions'>,
     pending: Map<MigrationItem, Pending>,
     currentCatalogue: Catalogue & { tenantctl_hash: string | null },
-    force: boolean,
+    { force, named }: { force: boolean; named: boolean },
     memo: ContentHashMemo | undefined,
     batches: BatchPipeline,
     kept: { catalogue?: Catalogue; why?: string },
@@ -416,9 +416,17 @@ export class Migration {
           decision = { action: 'conflict', reason: `tier ${p.sub.tier} is not in the registry's catalogue, and tiers.yaml was not written (${kept.why}): not written, or it would grant nothing` };
         }
       } else {
-        decision = decideByHash(p.hash, hasCatalogue(currentCatalogue) ? catalogueHash(currentCatalogue) : undefined, currentCatalogue.tenantctl_hash, force, 'tiers');
+        decision = decideByHash(p.hash, hasCatalogue(currentCatalogue) ? catalogueHash(currentCatalogue) : undefined, currentCatalogue.tenantctl_hash, force && !named, 'tiers');
         p.expect = catalogueVersion(currentCatalogue);
-        if (decision.action === 'conflict') {
+        // The catalogue is every business's: a run that names tenants creates it where there is none, and
+        // never changes one (`migrate-yaml acme --force` overwrote a service's edit of the tiers, and an edited
+        // tiers.yaml rewrote it and dropped every business's permissions: entry).
+        if (named && (decision.action === 'update' || decision.action === 'conflict')) {
+          const edited = decision.action === 'conflict' ? `; it was ${decision.reason!.replace(/; use --force to overwrite$/, '')}` : '';
+          decision = { action: 'skip', reason: `tiers.yaml differs from the registry's catalogue${edited}: shared by every business, it is changed only by a run that names no tenant` };
+          kept.catalogue = currentCatalogue;
+          kept.why = 'tenants were named';
+        } else if (decision.action === 'conflict') {
           kept.catalogue = currentCatalogue;
           kept.why = 'its catalogue conflict';
         }

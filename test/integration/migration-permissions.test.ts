@@ -97,6 +97,41 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     await t.close();
   });
 
+  it('a run that names tenants never changes the catalogue every business shares (--force overwrote a service\'s edit; an edited tiers.yaml dropped every permissions: entry)', async () => {
+    const [named, other] = [uniq('named'), uniq('other')];
+    ws.writeTenant('tiers', TIERS);
+    ws.writeTenant(named, tenantYaml(named, 'N', 'subscription: { tier: core }\n'));
+    ws.writeTenant(other, tenantYaml(other, 'O', 'subscription: { tier: core }\n'));
+    const t = tool();
+    // No catalogue yet: a named run creates it (nothing of anyone's is changed).
+    const first = await t.migration.run({ ids: [named] });
+    expect(first.items.find((i) => i.kind === 'catalogue')).toMatchObject({ action: 'create' });
+    expect(migrationExitCode(await t.migration.run())).toBe(0);
+    await t.permissions.get(other);
+    expect(await redis.exists(`permissions:${other}`)).toBe(1);
+    // A service edits a tier; tiers.yaml changes another and adds one, onto which the named tenant moves.
+    await store.db.query("UPDATE permission_tiers SET max_devices = 10 WHERE name = 'pro'");
+    ws.writeTenant('tiers', `${TIERS.replace('max_devices: 2', 'max_devices: 3')}  gold: { features: [has_ai], max_devices: 5 }\n`);
+    ws.writeTenant(named, tenantYaml(named, 'N2', 'subscription: { tier: gold }\n'));
+    for (const force of [false, true]) {
+      const r = await t.migration.run({ ids: [named], force });
+      const item = (kind: string) => r.items.find((i) => i.kind === kind);
+      expect(item('catalogue')).toMatchObject({ action: 'skip', reason: expect.stringMatching(/shared by every business, it is changed only by a run that names no tenant/) });
+      expect(item('tenant')).toMatchObject({ action: force ? 'unchanged' : 'update' });
+      // Onto a tier the registry lacks: not written (it would grant nothing).
+      expect(item('subscription')).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/tier gold is not in the registry's catalogue, and tiers.yaml was not written \(tenants were named\)/) });
+      expect(migrationExitCode(r)).toBe(4);
+    }
+    expect((await store.getCatalogue()).tiers).toMatchObject({ pro: { max_devices: 10 }, core: { max_devices: 2 } });
+    expect((await store.getCatalogue()).tiers.gold).toBeUndefined();
+    expect(await redis.exists(`permissions:${other}`)).toBe(1);
+    // A run naming none: the service's edit is a conflict; --force overwrites it.
+    expect((await t.migration.run()).items.find((i) => i.kind === 'catalogue')).toMatchObject({ action: 'conflict' });
+    expect((await t.migration.run({ force: true })).items.find((i) => i.kind === 'catalogue')).toMatchObject({ action: 'update' });
+    expect((await store.getCatalogue()).tiers).toMatchObject({ pro: { max_devices: null }, gold: { max_devices: 5 } });
+    await t.close();
+  });
+
   it('a subscription changed with set-subscription since the last migration is a conflict unless --force', async () => {
     const id = uniq('edit');
     ws.writeTenant('tiers', TIERS);
