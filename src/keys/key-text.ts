@@ -4,7 +4,8 @@
  * 0xff). Decoded plainly, a key that is not UTF-8 was shown with U+FFFD in place of its bytes: a name no
  * key has, and two different keys alike.
  */
-const fatal = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a U+FEFF is a character of the key (left out, `\uFEFFacme` read as `acme`).
+const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function keyText(key: Buffer): string {
   let plain = true;
