@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { UsageError } from '../errors.js';
 
 /**
@@ -81,19 +83,30 @@ export function tlsOf(url: string, env: NodeJS.ProcessEnv): { url: string; attem
     throw new UsageError(`the PostgreSQL TLS mode "${raw.slice(0, 40)}" is not one libpq knows (${MODES.slice(0, 6).join(', ')})`, { reason: 'bad-registry' });
   }
   if (mode === 'disable') return { url: split.url, attempts: [false] };
+  // The root certificate as libpq finds it: the URL's, PGSSLROOTCERT, else ~/.postgresql/root.crt when there;
+  // `system`: the system's trusted roots, and then the host name is checked whatever the mode (libpq 16).
+  const defaultRoot = path.join(env.HOME || os.homedir(), '.postgresql', 'root.crt');
+  const rootFile = p.get('sslrootcert') ?? env.PGSSLROOTCERT ?? (existsSync(defaultRoot) ? defaultRoot : undefined);
+  const systemRoots = rootFile === 'system';
+  // verify-ca checks the chain and not the name: with the system's roots (no file) any certificate a public
+  // CA signed for any name would pass (a review: it connected where psql refuses). libpq refuses it too.
+  if (mode === 'verify-ca' && !rootFile) {
+    throw new UsageError('sslmode=verify-ca needs a root certificate to check the server\'s against: give sslrootcert (or PGSSLROOTCERT, or ~/.postgresql/root.crt), sslrootcert=system for the system\'s roots (the host name is then checked), or sslmode=verify-full', { reason: 'bad-registry' });
+  }
   const files = {
-    ca: readTlsFile(p.get('sslrootcert') ?? env.PGSSLROOTCERT, 'root certificate (sslrootcert)'),
+    ca: systemRoots ? undefined : readTlsFile(rootFile, 'root certificate (sslrootcert)'),
     cert: readTlsFile(p.get('sslcert') ?? env.PGSSLCERT, 'client certificate (sslcert)'),
     key: readTlsFile(p.get('sslkey') ?? env.PGSSLKEY, 'client key (sslkey)'),
   };
   const present = Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)) as TlsOptions;
   const tls = (verify: 'none' | 'ca' | 'full'): TlsOptions =>
-    verify === 'none' ? { ...present, rejectUnauthorized: false } : verify === 'ca' ? { ...present, checkServerIdentity: () => undefined } : present;
+    systemRoots && verify !== 'none' ? present
+    : verify === 'none' ? { ...present, rejectUnauthorized: false } : verify === 'ca' ? { ...present, checkServerIdentity: () => undefined } : present;
   const attempts: Record<Exclude<SslMode, 'disable'>, TlsAttempt[]> = {
     allow: [false, tls('none')],
     prefer: [tls('none'), false],
     // libpq: require verifies the server's certificate only when a root certificate is given (as verify-ca).
-    require: [tls(files.ca ? 'ca' : 'none')],
+    require: [tls(rootFile ? 'ca' : 'none')],
     'verify-ca': [tls('ca')],
     'verify-full': [tls('full')],
     'no-verify': [tls('none')],
@@ -102,10 +115,14 @@ export function tlsOf(url: string, env: NodeJS.ProcessEnv): { url: string; attem
 }
 
 /**
- * Whether a connect that failed this way is worth the next attempt: a server without TLS answered the TLS
- * request with no; a server that takes only TLS refused a plain login (pg_hba: "no encryption").
+ * Whether a connect that failed this way is worth the next attempt. After TLS (prefer), as libpq: any failure
+ * but the network's (a server without TLS says no to the request; pg_hba may refuse TLS sessions, `hostnossl`;
+ * the handshake may fail). After plain (allow): a server that takes only TLS refused the login ("no encryption").
  */
 export function triesNext(err: unknown, attempt: TlsAttempt): boolean {
   const text = err instanceof Error ? err.message : String(err);
-  return attempt === false ? /no encryption|SSL off|requires? SSL/i.test(text) : /does not support SSL/i.test(text);
+  if (attempt === false) return /no encryption|SSL off|requires? SSL/i.test(text);
+  const code = (err as { code?: unknown })?.code;
+  const network = (typeof code === 'string' && /^E[A-Z]+$/.test(code)) || /timeout|timed out/i.test(text);
+  return !network;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -119,6 +119,26 @@ describe('tlsOf: PostgreSQL TLS as libpq reads it (node-postgres took prefer and
     }
   });
 
+  it('verify-ca without a root certificate is refused, as libpq refuses it (it took the system roots and checked no name: any public certificate for any host passed)', () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-pghome-'));
+    try {
+      expect(() => tlsOf('postgres://h/d?sslmode=verify-ca', { HOME: home })).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/sslmode=verify-ca needs a root certificate/) }));
+      // sslrootcert=system: the system's roots, and the name is checked (libpq 16).
+      expect(tlsOf('postgres://h/d?sslmode=verify-ca&sslrootcert=system', { HOME: home }).attempts).toEqual([{}]);
+      expect(tlsOf('postgres://h/d?sslmode=require&sslrootcert=system', { HOME: home }).attempts).toEqual([{}]);
+      // ~/.postgresql/root.crt, where libpq looks by default: require and verify-ca check the chain against it.
+      mkdirSync(path.join(home, '.postgresql'));
+      writeFileSync(path.join(home, '.postgresql', 'root.crt'), 'HOME CA');
+      for (const mode of ['verify-ca', 'require']) {
+        const [tls] = tlsOf(`postgres://h/d?sslmode=${mode}`, { HOME: home }).attempts as Array<Record<string, unknown>>;
+        expect(tls).toMatchObject({ ca: 'HOME CA' });
+        expect(tls.rejectUnauthorized).toBeUndefined();
+      }
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it('an unknown mode or an unreadable certificate file is a usage error naming it', () => {
     expect(() => tlsOf('postgres://h/d?sslmode=maybe', {})).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/TLS mode "maybe" is not one libpq knows/) }));
     expect(() => tlsOf('postgres://h/d?sslmode=verify-full&sslrootcert=/nonexistent/root.crt', {})).toThrow(/cannot read the PostgreSQL root certificate \(sslrootcert\) file \/nonexistent\/root\.crt: ENOENT/);
@@ -128,6 +148,9 @@ describe('tlsOf: PostgreSQL TLS as libpq reads it (node-postgres took prefer and
     expect(triesNext(new Error('The server does not support SSL connections'), { rejectUnauthorized: false })).toBe(true);
     expect(triesNext(new Error('no pg_hba.conf entry for host "1.2.3.4", user "u", database "d", no encryption'), false)).toBe(true);
     expect(triesNext(new Error('password authentication failed for user "u"'), false)).toBe(false);
-    expect(triesNext(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { rejectUnauthorized: false })).toBe(false);
+    expect(triesNext(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), { rejectUnauthorized: false })).toBe(false);
+    expect(triesNext(new Error('timeout expired'), { rejectUnauthorized: false })).toBe(false);
+    // prefer, as libpq: a TLS session the server refuses (pg_hba hostnossl) is tried again in plain.
+    expect(triesNext(Object.assign(new Error('no pg_hba.conf entry for host "127.0.0.1", user "u", database "d", SSL encryption'), { code: '28000' }), { rejectUnauthorized: false })).toBe(true);
   });
 });
