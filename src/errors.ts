@@ -110,9 +110,12 @@ export class PartialFailureError extends TenantctlError {
   readonly exitCode = 4;
   /** The command's report of what it did before the failure (rendered before the exit), when it has one. */
   readonly partial?: unknown;
-  constructor(message: string, options?: { cause?: unknown; partial?: unknown }) {
+  /** A deletion's count of what it did (keys deleted, per family), when it was one. */
+  readonly progress?: BatchProgress;
+  constructor(message: string, options?: { cause?: unknown; partial?: unknown; progress?: BatchProgress }) {
     super(message, options);
     this.partial = options?.partial;
+    this.progress = options?.progress;
   }
 }
 

@@ -756,7 +756,7 @@ class IoredisStore implements CacheStore {
     if (unknownTarget && request.action === 'unlink') {
       throw new PartialFailureError(
         `slots ${describeSlots(moving ?? [])} are moving to a Cluster master this run does not reach (one just added?): keys moved there were not deleted (${progress().done} deleted); run again once the resharding is done`,
-        { partial: progress() },
+        { progress: progress() },
       );
     }
     // With the limit reached, the cleanup would delete nothing: the run is incomplete anyway (complete: false).
@@ -805,7 +805,7 @@ class IoredisStore implements CacheStore {
     }
     throw new PartialFailureError(
       `slot${current.length === 1 ? '' : 's'} ${describeSlots(current)} kept moving between Cluster masters during the run: keys moving with them may have been missed (${progress().done} deleted); run again once the resharding is done`,
-      { partial: progress() },
+      { progress: progress() },
     );
   }
 

@@ -1,7 +1,7 @@
 import { keyText } from '../keys/key-text.js';
 import { nodeCrypto } from '../node-crypto.js';
 import { hostname } from 'node:os';
-import { BackendUnavailableError, describeError, InterruptedError, stoppedBy, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
+import { BackendUnavailableError, describeError, InterruptedError, PartialFailureError, stoppedBy, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import type { Cache } from '../cache/cache.js';
 import type { CacheStore, SweepBatch, SweepResult } from '../cache/cache-store.js';
 import type { KeySpace, SweepRules } from '../keys/key-families.js';
@@ -123,6 +123,10 @@ export class CacheAdmin {
       const progress = deleting ? { done: done() } : undefined;
       const partial = deleting ? rows() : undefined;
       if (err instanceof BackendUnavailableError) throw err.withProgress(progress, partial);
+      // Keys out of reach in moving Cluster slots, the rest done: the count is every tenant's, in all.
+      if (err instanceof PartialFailureError && progress) {
+        throw new PartialFailureError(err.message.replace(/\(\d+ deleted\)/, `(${progress.done} deleted)`), { cause: err.cause, progress, partial });
+      }
       if (err instanceof InterruptedError) {
         const what = progress ? `after ${progress.done} key(s) deleted` : 'before the end (a dry run deletes nothing)';
         throw new InterruptedError(err.signal, `${stoppedBy(err.signal)}: invalidate stopped ${what}`, progress, partial);
@@ -148,29 +152,19 @@ export class CacheAdmin {
     };
     if (!sweepsWholeKeyspace(tenants.length)) {
       const passes = tenants.length <= PER_TENANT_PASSES_UP_TO ? tenants.map((t) => [t]) : [tenants];
+      // A pass that could not reach keys of slots moving between Cluster masters (exit 4) does not end the
+      // run: the other tenants' passes still run (the first one's failure ended it, their keys left), and the
+      // failure is said at the end.
+      let unreached: PartialFailureError | undefined;
       for (const pass of passes) {
-        const rules = this.keys.rules({ tenants: pass, wildcardOnly: true });
-        const match = pass.length === 1 ? this.keys.tenantScanGlob(pass[0]) : undefined;
-        const family = (g: number) => rules.groups[g];
-        if (dryRun) {
-          await store.sweep({ rules, match, action: 'collect', signal, onBatch: collect((g, t) => [t, family(g)]) });
-        } else if (pass.length === 1) {
-          // One tenant: the server deletes and counts per family; no key crosses the wire.
-          let r: SweepResult;
-          try {
-            r = await store.sweep({ rules, match, action: 'unlink', signal });
-          } catch (err) {
-            // What the server deleted before it stopped, per family, belongs to this tenant's count.
-            const groups = (err as { progress?: BatchProgress }).progress?.groups ?? {};
-            for (const [f, n] of Object.entries(groups)) if (n) add(pass[0], f, n);
-            throw err;
-          }
-          r.groups.forEach((n, g) => n && add(pass[0], family(g), n));
-        } else {
-          // Several tenants: their keys come back so each deletion is counted for its tenant.
-          await this.collectAndUnlink(store, rules, (g, t) => [t, family(g)], add, signal);
+        try {
+          await this.sweepPass(store, pass, dryRun, add, collect, signal);
+        } catch (err) {
+          if (!(err instanceof PartialFailureError)) throw err;
+          unreached ??= err;
         }
       }
+      if (unreached) throw unreached;
       return;
     }
     // Many tenants (a large migration): one pass over every family (invalidateTenants skipped the names), the client keeps its tenants' keys.
@@ -179,6 +173,38 @@ export class CacheAdmin {
     const pick = (g: number, t: string): [string, string] | undefined => (wanted.has(t) ? [t, rules.groups[g]] : undefined);
     if (dryRun) await store.sweep({ rules, action: 'collect', signal, onBatch: collect(pick) });
     else await this.collectAndUnlink(store, rules, pick, add, signal);
+  }
+
+  /** One pass over the keyspace for these tenants' wildcard-family keys (one tenant: its MATCH glob). */
+  private async sweepPass(
+    store: CacheStore,
+    pass: string[],
+    dryRun: boolean,
+    add: (tenant: string, family: string, n: number, key?: string) => void,
+    collect: (tenantOf: (group: number, tenant: string) => [string, string] | undefined) => (b: SweepBatch) => void,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const rules = this.keys.rules({ tenants: pass, wildcardOnly: true });
+    const match = pass.length === 1 ? this.keys.tenantScanGlob(pass[0]) : undefined;
+    const family = (g: number) => rules.groups[g];
+    if (dryRun) {
+      await store.sweep({ rules, match, action: 'collect', signal, onBatch: collect((g, t) => [t, family(g)]) });
+    } else if (pass.length === 1) {
+      // One tenant: the server deletes and counts per family; no key crosses the wire.
+      let r: SweepResult;
+      try {
+        r = await store.sweep({ rules, match, action: 'unlink', signal });
+      } catch (err) {
+        // What the server deleted before it stopped, per family, belongs to this tenant's count.
+        const groups = (err as { progress?: BatchProgress }).progress?.groups ?? {};
+        for (const [f, n] of Object.entries(groups)) if (n) add(pass[0], f, n);
+        throw err;
+      }
+      r.groups.forEach((n, g) => n && add(pass[0], family(g), n));
+    } else {
+      // Several tenants: their keys come back so each deletion is counted for its tenant.
+      await this.collectAndUnlink(store, rules, (g, t) => [t, family(g)], add, signal);
+    }
   }
 
   /** A collect pass whose chosen keys are UNLINKed batch by batch (UNLINK says which existed, so repeats count once). */

@@ -298,12 +298,15 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     }
   }, 60_000);
 
-  it('a slot moving to a master added after the client learnt the map (no slot yet): the deletion says it could not reach those keys, exit 4 (it said deleted, exit 0, 15 keys left there)', async () => {
+  /**
+   * A master added after the client learnt the map (no slot yet), and `keys` (one slot) moved to it half-way
+   * (IMPORTING / MIGRATING): a run of the client's map cannot reach them. `fn` runs then; all is put back after.
+   */
+  async function withSlotMovingToNewMaster(moved: string[], fn: (ctx: { added: Redis; slot: number; openStore: () => ReturnType<typeof openIoredisStore> }) => Promise<void>) {
     const masters = client.nodes('master');
     const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
     const extra = await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']);
     const added = new Redis({ port: extra.port });
-    const moved = Array.from({ length: 15 }, (_, i) => `products:new:{nm}:${i}`);
     const slot = calculateSlot(moved[0]);
     let from = -1;
     try {
@@ -314,21 +317,16 @@ describe('Redis Cluster (3 masters started by the test)', () => {
         if (String(await masters[0].call('CLUSTER', 'NODES')).includes(addedId) && String(await added.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      // The store learns the map now: three masters with slots (the new one has none).
-      const store = await openIoredisStore(parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 5000 })!);
-      try {
-        for (const k of moved) await client.set(k, '{}');
-        from = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', slot)))).findIndex((c) => Number(c) > 0);
-        await added.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
-        await masters[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', addedId);
-        await masters[from].call('MIGRATE', '127.0.0.1', String(extra.port), '', 0, 5000, 'KEYS', ...moved);
-        const err = await store.sweep({ rules: keys.rules({ families: ['products'] }), action: 'unlink' }).then(() => undefined, (e: unknown) => e);
-        expect(err).toBeInstanceOf(PartialFailureError);
-        expect((err as Error).message).toMatch(new RegExp(`^slots ${slot} are moving to a Cluster master this run does not reach \\(one just added\\?\\): keys moved there were not deleted \\(\\d+ deleted\\); run again once the resharding is done$`));
-        expect(await added.dbsize()).toBe(moved.length);
-      } finally {
-        await store.close();
-      }
+      // The stores learn the map now: three masters with slots (the new one has none).
+      const openStore = () => openIoredisStore(parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 5000 })!);
+      const warm = await openStore();
+      await warm.close();
+      for (const k of moved) await client.set(k, '{}');
+      from = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', slot)))).findIndex((c) => Number(c) > 0);
+      await added.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
+      await masters[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', addedId);
+      await masters[from].call('MIGRATE', '127.0.0.1', String(extra.port), '', 0, 5000, 'KEYS', ...moved);
+      await fn({ added, slot, openStore });
     } finally {
       // Back as it was: the moved keys dropped, the slot stable, the node forgotten and stopped.
       await added.call('FLUSHALL').catch(() => undefined);
@@ -338,6 +336,65 @@ describe('Redis Cluster (3 masters started by the test)', () => {
       added.disconnect();
       await extra.stop();
     }
+  }
+
+  it('a slot moving to a master added after the client learnt the map (no slot yet): the deletion says it could not reach those keys, exit 4 (it said deleted, exit 0, 15 keys left there)', async () => {
+    const moved = Array.from({ length: 15 }, (_, i) => `products:new:{nm}:${i}`);
+    await withSlotMovingToNewMaster(moved, async ({ added, slot, openStore }) => {
+      const store = await openStore();
+      try {
+        const err = await store.sweep({ rules: keys.rules({ families: ['products'] }), action: 'unlink' }).then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(PartialFailureError);
+        expect((err as Error).message).toMatch(new RegExp(`^slots ${slot} are moving to a Cluster master this run does not reach \\(one just added\\?\\): keys moved there were not deleted \\(\\d+ deleted\\); run again once the resharding is done$`));
+        // What was deleted comes with it (the command reports it: it printed nothing).
+        expect((err as Error).message).toContain(`(${(err as PartialFailureError).progress?.done} deleted)`);
+        expect(await added.dbsize()).toBe(moved.length);
+      } finally {
+        await store.close();
+      }
+    });
+  }, 60_000);
+
+  it('invalidate of several tenants while one\'s keys move out of reach: the others are still swept, and what was deleted per tenant comes with the exit-4 error (the first tenant\'s pass ended the run, and the report was lost)', async () => {
+    const moved = Array.from({ length: 6 }, (_, i) => `products:mv1:{mv}:${i}`);
+    const others = Array.from({ length: 40 }, (_, i) => `products:mv2:page:${i}`);
+    await withSlotMovingToNewMaster(moved, async ({ added }) => {
+      for (const k of others) await client.set(k, '{}');
+      const cache = provider();
+      const admin = new CacheAdmin(cache, keys);
+      try {
+        const err = await admin.invalidateTenants(['mv1', 'mv2']).then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(PartialFailureError);
+        const failure = err as PartialFailureError;
+        expect(failure.exitCode).toBe(4);
+        // mv2's pass ran after mv1's failed: its keys are gone and counted.
+        expect(await Promise.all(others.map((k) => client.exists(k)))).toEqual(others.map(() => 0));
+        const rows = failure.partial as Array<{ tenant: string; total: number }>;
+        expect(rows.find((r) => r.tenant === 'mv2')?.total).toBe(others.length);
+        expect(failure.progress?.done).toBe(rows.reduce((a, r) => a + r.total, 0));
+        expect(failure.message).toMatch(new RegExp(`\\(${failure.progress?.done} deleted\\); run again once the resharding is done$`));
+        expect(await added.dbsize()).toBe(moved.length);
+        // The command: exit 4, and what it did on stdout (it printed nothing), in JSON and as rows.
+        for (const k of others) await client.set(k, '{}');
+        const json = await runCli(['invalidate', 'mv1', 'mv2', '--json', '--redis-cluster', cluster.seeds[0]]);
+        expect(json.code, json.stderr).toBe(4);
+        expect(json.stdout, json.stderr).not.toBe('');
+        expect(JSON.parse(json.stdout)).toMatchObject({ deleted: others.length, tenants: expect.arrayContaining([expect.objectContaining({ tenant: 'mv2', total: others.length })]) });
+        expect(json.stderr).toMatch(/run again once the resharding is done/);
+        for (const k of others) await client.set(k, '{}');
+        const table = await runCli(['invalidate', 'mv1', 'mv2', '--redis-cluster', cluster.seeds[0]]);
+        expect(table.code).toBe(4);
+        expect(table.stdout).toMatch(new RegExp(`^mv2\\t${others.length}\\t`, 'm'));
+        // invalidate-all too: exit 4 with its report (it printed nothing).
+        for (const k of others) await client.set(k, '{}');
+        const all = await runCli(['invalidate-all', '--yes', '--family', 'products', '--json', '--redis-cluster', cluster.seeds[0]]);
+        expect(all.code, all.stderr).toBe(4);
+        expect(JSON.parse(all.stdout)).toMatchObject({ complete: false, families: { products: expect.any(Number) }, error: expect.stringMatching(/moving to a Cluster master this run does not reach/) });
+        expect(JSON.parse(all.stdout).total).toBeGreaterThanOrEqual(others.length);
+      } finally {
+        cache.close();
+      }
+    });
   }, 60_000);
 
   it('unlink-if-unchanged where one master refuses scripting: each entry answered for, the scripted masters\' deletions included (they were reported not deleted)', async () => {

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { BackendUnavailableError, InterruptedError, UsageError } from '../../errors.js';
+import { BackendUnavailableError, InterruptedError, PartialFailureError, UsageError } from '../../errors.js';
 import { action, intArg } from '../action.js';
 import type { Output } from '../output.js';
 import type { InvalidateAllResult } from '../../services/cache-admin.js';
@@ -88,7 +88,8 @@ export function register(program: Command): void {
         } catch (err) {
           progress.done();
           // Stopped midway (Redis failed, or a signal): what was deleted is reported, and a rerun finishes the job.
-          const p = err instanceof InterruptedError || err instanceof BackendUnavailableError ? err.progress : undefined;
+          // Or run to its end with keys out of reach (slots moving between Cluster masters: exit 4; it printed nothing).
+          const p = err instanceof InterruptedError || err instanceof BackendUnavailableError || err instanceof PartialFailureError ? err.progress : undefined;
           if (!p || opts.dryRun) throw err;
           const partial: InvalidateAllResult & { error: string } = {
             dryRun: false,

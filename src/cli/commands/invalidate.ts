@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { BackendUnavailableError, DeniedError, InterruptedError, UsageError } from '../../errors.js';
+import { BackendUnavailableError, DeniedError, InterruptedError, PartialFailureError, UsageError } from '../../errors.js';
 import type { TenantInvalidation } from '../../services/cache-admin.js';
 import { invalidateTenantsAndOwed, OWED_LISTED, type TenantInvalidationResult } from '../../services/tenant-invalidation.js';
 import type { DrainResult } from '../../services/invalidation-outbox.js';
@@ -62,12 +62,14 @@ export function register(program: Command): void {
             { tenants, dryRun: !!opts.dryRun, pending: !!opts.pending, strict: !!opts.strict, signal: ctx.signal },
           );
         } catch (err) {
-          if (!(err instanceof BackendUnavailableError || err instanceof InterruptedError) || !err.progress) throw err;
+          if (!(err instanceof BackendUnavailableError || err instanceof InterruptedError || err instanceof PartialFailureError) || !err.progress) throw err;
           const counts: Record<string, number> = { deleted: err.progress.done };
           // The one-line error says what was deleted; stdout carries the document only when one is asked for.
           // Per tenant and family, what was deleted before the failure (the same rows as a full run's).
           const done = (err.partial as TenantInvalidation[] | undefined) ?? [];
-          return { data: { dryRun: false, tenants: done, deleted: err.progress.done, error: err.message }, render: () => undefined, failure: err, counts };
+          // Run to its end, some keys out of reach (moving Cluster slots, exit 4): its rows, as a full run's.
+          const ran = err instanceof PartialFailureError;
+          return { data: { dryRun: false, tenants: done, deleted: err.progress.done, error: err.message }, render: ran ? (out: Output) => render(out, done, false) : () => undefined, failure: err, counts };
         }
         const { results, drained: owed, unknown } = r;
         // --pending --dry-run with no tenant named: the list of what is owed is the answer (with tenants named,
