@@ -25,6 +25,8 @@ export interface MigrationItem {
   action: MigrationAction;
   /** Why (conflict, skip, error), or "forced: …" on an update that overrode a conflict. */
   reason?: string;
+  /** A conflict that a forced run overwrites (the CLI says `use --force`). */
+  forceable?: true;
   /** For an error: bad input (the file), the registry failing, or a signal stopping the run first. */
   failure?: 'bad-input' | 'backend' | 'interrupted';
   /** When applied: whether it was written, and whether the cache of what it affects was invalidated. */
@@ -239,7 +241,7 @@ export class Migration {
     if (!total) return;
     const who = some.map((s) => `${s.business_id}: ${s.tier}`).join(', ');
     item.warnings.push(
-      `${item.file}: ${total} subscription(s) ${dryRun ? 'in the registry now are' : 'are'} on tiers it does not have (${who}${total > some.length ? ', …' : ''}): they grant nothing and 0 devices until moved, but for their overrides (set-subscription <business> --tier <tier>, or keep the tier)`,
+      `${item.file}: ${total} subscription(s) ${dryRun ? 'in the registry now are' : 'are'} on tiers it does not have (${who}${total > some.length ? ', …' : ''}): they grant nothing and 0 devices until moved to another tier, but for their overrides (or keep the tier)`,
     );
   }
 
@@ -400,7 +402,7 @@ export class Migration {
       return false;
     }
     for (const [item, p] of pending) {
-      let decision: { action: MigrationAction; reason?: string };
+      let decision: { action: MigrationAction; reason?: string; forceable?: true };
       if (p.kind === 'tenant') {
         const current = rows.get(p.id);
         decision = decide(p.hash, current, force);
@@ -422,7 +424,7 @@ export class Migration {
         // never changes one (`migrate-yaml acme --force` overwrote a service's edit of the tiers, and an edited
         // tiers.yaml rewrote it and dropped every business's permissions: entry).
         if (named && (decision.action === 'update' || decision.action === 'conflict')) {
-          const edited = decision.action === 'conflict' ? `; it was ${decision.reason!.replace(/; use --force to overwrite$/, '')}` : '';
+          const edited = decision.action === 'conflict' ? `; it was ${decision.reason}` : '';
           decision = { action: 'skip', reason: `tiers.yaml differs from the registry's catalogue${edited}: shared by every business, it is changed only by a run that names no tenant` };
           kept.catalogue = currentCatalogue;
           kept.why = 'tenants were named';
@@ -433,6 +435,7 @@ export class Migration {
       }
       item.action = decision.action;
       item.reason = decision.reason;
+      if (decision.forceable) item.forceable = true;
     }
     return true;
   }
@@ -539,12 +542,12 @@ const YIELD_EVERY = 16;
  * The plan for one record from three hashes: what the YAML wants, what the
  * registry holds now (undefined = nothing), and what tenantctl last wrote.
  */
-export function decideByHash(desired: string, current: string | undefined, stored: string | null, force: boolean, what = 'row'): { action: MigrationAction; reason?: string } {
+export function decideByHash(desired: string, current: string | undefined, stored: string | null, force: boolean, what = 'row'): { action: MigrationAction; reason?: string; forceable?: true } {
   if (current === undefined) return { action: 'create' };
   if (current === desired) return stored === current ? { action: 'unchanged' } : { action: 'update', reason: 'adopting existing content (same as YAML)' };
   if (stored === current) return { action: 'update' };
   const why = stored ? 'edited in the registry since the last migration' : `registry ${what} was not written by tenantctl`;
-  return force ? { action: 'update', reason: `forced: ${why}` } : { action: 'conflict', reason: `${why}; use --force to overwrite` };
+  return force ? { action: 'update', reason: `forced: ${why}` } : { action: 'conflict', reason: why, forceable: true };
 }
 
 /** The plan for a tenant row (the content hash of what YAML wants) given the version of its current registry row. */

@@ -140,7 +140,9 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     await t.migration.run();
     await t.subscriptions.setSubscription(id, { status: 'suspended' });
     const again = await t.migration.run();
-    expect(again.items.find((i) => i.kind === 'subscription')).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/edited in the registry/) });
+    expect(again.items.find((i) => i.kind === 'subscription')).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/edited in the registry/), forceable: true });
+    // The library's words name no CLI flag (the CLI adds "use --force to overwrite").
+    expect(again.items.find((i) => i.kind === 'subscription')?.reason).not.toMatch(/--force/);
     expect((await store.getSubscription(id))!.status).toBe('suspended');
     expect(migrationExitCode(again)).toBe(4);
     await t.migration.run({ force: true });

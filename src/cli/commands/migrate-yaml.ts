@@ -103,10 +103,12 @@ export function register(program: Command): void {
         }
         warnings(ctx.out, report);
         const c = report.counts;
+        // A conflict a forced run overwrites says how, in the CLI's words (the library's reason does not name flags).
+        const said = { ...report, items: report.items.map((i) => (i.forceable ? { ...i, reason: `${i.reason}; use --force to overwrite` } : i)) };
         return {
-          data: report,
+          data: said,
           failure: interrupted ?? migrationFailure(report),
-          render: (out) => render(out, report),
+          render: (out) => render(out, said),
           counts: { written: report.items.filter((i) => i.written).length, create: c.create, update: c.update, conflict: c.conflict, error: c.error },
         };
       }),
