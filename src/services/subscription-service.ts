@@ -161,6 +161,10 @@ export class SubscriptionService {
   async override(business: string, feature: string, action: 'grant' | 'deny' | 'clear'): Promise<ChangeResult> {
     parseId(business, 'business');
     parseFeature(feature);
+    // A program in plain JavaScript may pass anything: 'maybe' was written as a deny.
+    if (action !== 'grant' && action !== 'deny' && action !== 'clear') {
+      throw new UsageError(`override action ${JSON.stringify(String(action)).slice(0, 40)} is none of grant, deny, clear`, { reason: 'bad-override' });
+    }
     // First on the registry as it stands, then as written to.
     const standing = await this.asItStands();
     // Clearing an override the subscription holds needs no catalogue check: its feature may have been dropped

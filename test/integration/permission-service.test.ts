@@ -168,6 +168,19 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     await t.close();
   });
 
+  it('an override action that is none of grant, deny, clear is a usage error, nothing written (a plain-JS caller\'s "maybe" was written as a deny)', async () => {
+    const id = await business({ tier: 'pilot_core' });
+    const t = tool();
+    try {
+      for (const action of ['maybe', '', undefined, 'GRANT']) {
+        await expect(t.subscriptions.override(id, 'has_ai', action as never)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/is none of grant, deny, clear/) });
+      }
+      expect((await store.getSubscription(id))?.overrides).toEqual({});
+    } finally {
+      await t.close();
+    }
+  });
+
   it('an override left on a feature tiers.yaml dropped since can be cleared (it was "unknown feature", exit 2: SQL only)', async () => {
     const id = await business({ tier: 'pilot_core' });
     const t = tool();
