@@ -38,15 +38,17 @@ export function stoppingSignal(): 'SIGINT' | 'SIGTERM' | undefined {
   return controller.signal.aborted && !byClosedPipe ? (controller.signal.reason as 'SIGINT' | 'SIGTERM') : undefined;
 }
 
-export function trapSignals(onFirst: (signal: 'SIGINT' | 'SIGTERM', atOnce: boolean) => void): () => void {
+export function trapSignals(onFirst: (signal: 'SIGINT' | 'SIGTERM', atOnce: boolean) => void, onAgain?: (signal: 'SIGINT' | 'SIGTERM') => void): () => void {
   controller = new AbortController();
   batched = false;
   byClosedPipe = false;
   beforeExit = undefined;
   const handler = (signal: 'SIGINT' | 'SIGTERM') => () => {
     const code = signal === 'SIGINT' ? 130 : 143;
+    const again = controller.signal.aborted && !byClosedPipe;
     const atOnce = controller.signal.aborted || !batched;
     if (!controller.signal.aborted) onFirst(signal, atOnce);
+    else if (again) onAgain?.(signal);
     controller.abort(signal);
     if (atOnce) {
       try {

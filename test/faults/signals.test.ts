@@ -265,6 +265,44 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
       await db.drop();
     }
   }, 40_000);
+
+  it('a second signal stops at once and says so: no report follows (it exited 143 without a word)', async () => {
+    const { default: pg } = await import('pg');
+    const db = await freshPostgresDatabase();
+    const ws = workspace({}, { registry: false });
+    const service = new pg.Client({ connectionString: db.url });
+    const watcher = new pg.Client({ connectionString: db.url });
+    try {
+      const env = { DATABASE_URL: db.url };
+      writeTenants(ws.tenantsDir, 'v1');
+      expect((await runCli(['migrate-yaml'], { cwd: ws.dir, env })).code).toBe(0);
+      writeTenants(ws.tenantsDir, 'v2');
+      await service.connect();
+      await watcher.connect();
+      await service.query('BEGIN');
+      await service.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [HELD]);
+      const run = spawnCli(['migrate-yaml', '--json', '--registry-timeout', '20000'], { cwd: ws.dir, env });
+      expect(await waitForLockWait(run, watcher), 'migrate-yaml ended before it reached the second batch').toBe(true);
+      run.child.kill('SIGTERM');
+      await waitFor('the signal to be acknowledged', () => /terminated: stopping after the current batch/.test(run.stderr()));
+      run.child.kill('SIGTERM');
+      const r = await run.done;
+      expect(r.code).toBe(143);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^terminated again: stopped at once, without the report of what was done; the batch in flight may or may not have been done \(a rerun finishes the job\)$/m);
+      await service.query('ROLLBACK');
+      // The rerun finishes it.
+      const again = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env });
+      expect(again.code, again.stderr).toBe(0);
+      const after = await watcher.query("SELECT count(*)::int AS n FROM tenants WHERE tenant_config->>'marker' = 'v2'");
+      expect(after.rows[0].n).toBe(TENANTS);
+    } finally {
+      await service.end().catch(() => undefined);
+      await watcher.end().catch(() => undefined);
+      ws.cleanup();
+      await db.drop();
+    }
+  }, 40_000);
 });
 
 describe.runIf(TEST_DATABASE_URL)('PostgreSQL lost during migrate-yaml (through a proxy the test owns and cuts)', () => {
