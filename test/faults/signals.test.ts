@@ -199,7 +199,11 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
     }
   }
 
-  it('exits 143 after the batch in flight, reports what it wrote; every row is wholly v1 or v2; a rerun finishes', async () => {
+  /**
+   * Tenants migrated as v1, their files now v2, and a migration running whose second batch waits on a
+   * service's row lock (in flight); `fn` runs then, and everything is closed and dropped after.
+   */
+  async function whileSecondBatchWaits(fn: (ctx: { run: ReturnType<typeof spawnCli>; service: import('pg').Client; watcher: import('pg').Client; ws: ReturnType<typeof workspace>; env: Record<string, string> }) => Promise<void>) {
     const { default: pg } = await import('pg');
     const db = await freshPostgresDatabase();
     const ws = workspace({}, { registry: false });
@@ -221,11 +225,21 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
 
       const run = spawnCli(['migrate-yaml', '--json', '--registry-timeout', '20000'], { cwd: ws.dir, env });
       expect(await waitForLockWait(run, watcher), 'migrate-yaml ended before it reached the second batch').toBe(true);
+      await fn({ run, service, watcher, ws, env });
+    } finally {
+      await service.end().catch(() => undefined);
+      await watcher.end().catch(() => undefined);
+      ws.cleanup();
+      await db.drop();
+    }
+  }
+
+  it('exits 143 after the batch in flight, reports what it wrote; every row is wholly v1 or v2; a rerun finishes', async () => {
+    await whileSecondBatchWaits(async ({ run, service, watcher, ws, env }) => {
       run.child.kill('SIGTERM');
       await waitFor('the signal to be acknowledged', () => /terminated/.test(run.stderr()));
       await service.query('ROLLBACK');
       const r = await run.done;
-
       expect(r.code).toBe(143);
       expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
       const report = JSON.parse(r.stdout) as { items: Array<{ id: string; kind: string; action: string; written?: boolean; reason?: string }> };
@@ -258,31 +272,11 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
       const after = await watcher.query("SELECT count(*)::int AS n FROM tenants WHERE name LIKE '% v2' AND tenant_config->>'marker' = 'v2'");
       expect(after.rows[0].n).toBe(TENANTS);
       expect(readdirSync(ws.dir).sort()).toEqual(['tenants']);
-    } finally {
-      await service.end().catch(() => undefined);
-      await watcher.end().catch(() => undefined);
-      ws.cleanup();
-      await db.drop();
-    }
+    });
   }, 40_000);
 
   it('a second signal stops at once and says so: no report follows (it exited 143 without a word)', async () => {
-    const { default: pg } = await import('pg');
-    const db = await freshPostgresDatabase();
-    const ws = workspace({}, { registry: false });
-    const service = new pg.Client({ connectionString: db.url });
-    const watcher = new pg.Client({ connectionString: db.url });
-    try {
-      const env = { DATABASE_URL: db.url };
-      writeTenants(ws.tenantsDir, 'v1');
-      expect((await runCli(['migrate-yaml'], { cwd: ws.dir, env })).code).toBe(0);
-      writeTenants(ws.tenantsDir, 'v2');
-      await service.connect();
-      await watcher.connect();
-      await service.query('BEGIN');
-      await service.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [HELD]);
-      const run = spawnCli(['migrate-yaml', '--json', '--registry-timeout', '20000'], { cwd: ws.dir, env });
-      expect(await waitForLockWait(run, watcher), 'migrate-yaml ended before it reached the second batch').toBe(true);
+    await whileSecondBatchWaits(async ({ run, service, watcher, ws, env }) => {
       run.child.kill('SIGTERM');
       await waitFor('the signal to be acknowledged', () => /terminated: stopping after the current batch/.test(run.stderr()));
       run.child.kill('SIGTERM');
@@ -296,12 +290,7 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
       expect(again.code, again.stderr).toBe(0);
       const after = await watcher.query("SELECT count(*)::int AS n FROM tenants WHERE tenant_config->>'marker' = 'v2'");
       expect(after.rows[0].n).toBe(TENANTS);
-    } finally {
-      await service.end().catch(() => undefined);
-      await watcher.end().catch(() => undefined);
-      ws.cleanup();
-      await db.drop();
-    }
+    });
   }, 40_000);
 });
 
