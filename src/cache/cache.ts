@@ -245,7 +245,7 @@ export class Cache {
   /** readJson with the text it was parsed from (for a later change only while the key still holds it). */
   async readJsonText(key: string): Promise<{ value: unknown; text: string } | undefined> {
     const raw = await this.orElse((s) => s.get(key), null);
-    if (raw === null) return undefined;
+    if (raw === null) return this.missed(key);
     const parsed = parseCachedJson(raw);
     if ('problem' in parsed) {
       this.malformed(key, parsed.problem);
@@ -255,6 +255,18 @@ export class Cache {
   }
 
   private readonly saidMalformed = new Set<string>();
+
+  /**
+   * A miss. A key that is there all the same holds another type than a string (a hash): the services' GET
+   * fails on it with WRONGTYPE, and it was read as a miss without a word. Said once, like a malformed value
+   * (a second GET first: a service may have just written the string).
+   */
+  private async missed(key: string): Promise<undefined> {
+    if (!this.options.warn || this.saidMalformed.has(key) || this.saidMalformed.size >= 100 || !this.store) return undefined;
+    const [there] = await this.orElse((s) => s.exists([key]), [false]);
+    if (there && (await this.orElse((s) => s.get(key), null)) === null) this.malformed(key, "another type than a string (the services' GET fails on it with WRONGTYPE)");
+    return undefined;
+  }
 
   /**
    * A cached value that is not JSON (or nested too deep), or not the shape its reader needs, is read as a
@@ -274,7 +286,7 @@ export class Cache {
    */
   async readJsonShared(key: string): Promise<unknown> {
     const raw = await this.orElse((s) => s.get(key), null);
-    if (raw === null) return undefined;
+    if (raw === null) return this.missed(key);
     const seen = this.parsed.get(key);
     if (seen?.text === raw) return seen.value;
     const parsed = parseCachedJson(raw);

@@ -381,6 +381,16 @@ describe('bad input', () => {
       expect(list.stderr).toMatch(new RegExp(`warning: tenant_config:${good} holds JSON that is not a config object \\(${what}\\): read as a miss`));
     }
     await own.client.del(`tenant_config:${good}`);
+    // Another type than a string (a hash: the services' GET fails WRONGTYPE): a miss, said (it was silent).
+    await own.client.hset(`tenant_config:${good}`, 'client', 'x');
+    const hash = await runCli(['get-config', good, '--json'], { cwd: ws.dir, env: env() });
+    expect(hash.code, hash.stderr).toBe(0);
+    expect(JSON.parse(hash.stdout).source).not.toBe('cache');
+    expect(hash.stderr).toMatch(new RegExp(`warning: tenant_config:${good} holds another type than a string \\(the services' GET fails on it with WRONGTYPE\\): read as a miss`));
+    await own.client.del(`tenant_config:${good}`);
+    // A plain miss says nothing.
+    const miss = await runCli(['get-config', good, '--json'], { cwd: ws.dir, env: env() });
+    expect(miss.stderr).not.toMatch(/holds/);
   });
 
   it('hidden entries are not tenant files (an editor\'s lock link, macOS ._ files); a name with a line break is reported, not skipped', async () => {
