@@ -188,7 +188,10 @@ export const CONFIG_TEXT_COLUMN = 'tenantctl_config_text';
 /** Normalises a row from any backend (timestamps to ISO strings, jsonb text to objects). */
 export function normaliseRow(raw: Record<string, unknown>): TenantRow {
   const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : v == null ? undefined : String(v));
-  const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+  // jsonb arrives parsed from every backend (pg, PGlite, PostgREST): a string is a JSON string the row holds,
+  // never JSON text to parse again (a service's to_jsonb('{"admin":true}'::text) was served as config keys;
+  // "hello" made every listing fail, exit 70).
+  const json = (v: unknown) => v;
   const { [CONFIG_TEXT_COLUMN]: configText, ...columns } = raw;
   const wholeFloat = typeof configText === 'string' ? firstWholeFloat(configText) : undefined;
   return {
@@ -233,7 +236,8 @@ export function subscriptionsFromRows(
   const byBusiness = new Map<string, Record<string, boolean | number>>();
   for (const o of overrides) {
     const list = byBusiness.get(String(o.business_id)) ?? {};
-    list[String(o.feature)] = (typeof o.value === 'string' ? JSON.parse(o.value) : o.value) as boolean | number;
+    // As stored (jsonb, parsed): the string "true" is no grant (it was parsed into one), "yes" no failure.
+    list[String(o.feature)] = o.value as boolean | number;
     byBusiness.set(String(o.business_id), list);
   }
   for (const r of subs) {

@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS business_subscriptions (
   tenantctl_hash  text           -- content hash of the last migration (conflict detection)
 );
 
+-- A services' own subscriptions table, made before tenantctl's: the same column added (every migration
+-- and set-subscription failed on it, "column tenantctl_hash does not exist", while doctor said current).
+ALTER TABLE business_subscriptions ADD COLUMN IF NOT EXISTS tenantctl_hash text;
+
 CREATE TABLE IF NOT EXISTS business_feature_overrides (
   business_id text NOT NULL REFERENCES business_subscriptions (business_id) ON DELETE CASCADE,
   feature     text NOT NULL,     -- has_* feature, or max_devices

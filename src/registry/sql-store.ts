@@ -130,10 +130,11 @@ export class SqlRegistryStore implements Registry {
       const { rows } = await this.db.query(
         `SELECT to_regclass('tenants') IS NOT NULL AS tenants,
                 EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenants') AND attname = 'tenantctl_hash' AND NOT attisdropped) AS hash_column,
+                EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('business_subscriptions') AND attname = 'tenantctl_hash' AND NOT attisdropped) AS sub_hash_column,
                 ${OWN_TABLES.map((t) => `to_regclass('${t}') IS NOT NULL AS ${t}`).join(', ')}`,
       );
       const r = rows[0];
-      if (!OWN_TABLES.every((t) => r[t]) || !r.tenants || !r.hash_column) return { current: false, version: null };
+      if (!OWN_TABLES.every((t) => r[t]) || !r.tenants || !r.hash_column || !r.sub_hash_column) return { current: false, version: null };
       const meta = await this.db.query("SELECT value FROM tenantctl_meta WHERE key = 'schema_version'");
       const version = meta.rows[0] ? Number(meta.rows[0].value) : null;
       return { current: version !== null && version >= SCHEMA_VERSION, version };
@@ -253,10 +254,19 @@ export class SqlRegistryStore implements Registry {
       const features = (await db.query('SELECT name FROM permission_features ORDER BY name')).rows.map((r) => String(r.name));
       const tiers: Catalogue['tiers'] = {};
       for (const r of (await db.query('SELECT name, features, max_devices FROM permission_tiers ORDER BY name')).rows) {
-        const f = typeof r.features === 'string' ? JSON.parse(r.features) : r.features;
+        // jsonb, parsed: a tier whose features are no list (a JSON string a service wrote) grants none.
+        const f = Array.isArray(r.features) ? r.features : [];
         tiers[String(r.name)] = { name: String(r.name), features: [...(f as string[])].sort(), max_devices: r.max_devices === null ? null : Number(r.max_devices) };
       }
-      const meta = (await db.query("SELECT value FROM tenantctl_meta WHERE key = 'catalogue_hash'")).rows[0];
+      // tenantctl's own table may not be there (a services' registry, never migrated into): the catalogue is
+      // the services' all the same (its absence made the whole catalogue read as empty: every feature denied).
+      const meta = await db.query("SELECT value FROM tenantctl_meta WHERE key = 'catalogue_hash'").then(
+        (r) => r.rows[0],
+        (err: unknown) => {
+          if (codeOf(err) !== PG.undefinedTable) throw err;
+          return undefined;
+        },
+      );
       return { features, tiers, tenantctl_hash: meta ? String(meta.value) : null };
     });
   }

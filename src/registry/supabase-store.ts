@@ -168,9 +168,14 @@ export class SupabaseRegistryStore implements Registry {
     const features = await this.allPages<{ name: string }>('reading the feature catalogue', (from, to, count) => this.table('permission_features').select('name', { count }).order('name').range(from, to).retry(false));
     const tiers = await this.allPages<{ name: string; features: string[]; max_devices: number | null }>('reading tiers', (from, to, count) =>
       this.table('permission_tiers').select('name, features, max_devices', { count }).order('name').range(from, to).retry(false));
-    const meta = await this.rows<{ value: string }>('reading tenantctl_meta', () => this.table('tenantctl_meta').select('value').eq('key', 'catalogue_hash').retry(false));
+    // tenantctl's own table may not be there (a services' project): the catalogue is the services' all the same.
+    const meta = await this.rows<{ value: string }>('reading tenantctl_meta', () => this.table('tenantctl_meta').select('value').eq('key', 'catalogue_hash').retry(false)).catch((err: unknown) => {
+      if (!(err instanceof BackendUnavailableError) || err.reason !== 'no-schema') throw err;
+      return [];
+    });
     const out: Catalogue['tiers'] = {};
-    for (const t of tiers) out[t.name] = { name: t.name, features: [...(t.features ?? [])].sort(), max_devices: t.max_devices ?? null };
+    // A tier whose features are no list (a JSON string a service wrote: spread, it was its characters) grants none.
+    for (const t of tiers) out[t.name] = { name: t.name, features: [...(Array.isArray(t.features) ? t.features : [])].sort(), max_devices: t.max_devices ?? null };
     return { features: features.map((f) => f.name).sort(), tiers: out, tenantctl_hash: meta[0]?.value ?? null };
   }
 

@@ -314,7 +314,10 @@ async function sqlSchemaCheck(store: SqlRegistryStore): Promise<{ check: DoctorC
     `SELECT t.name, to_regclass(t.name) IS NOT NULL AS present
        FROM unnest($1::text[]) AS t(name)
      UNION ALL
-     SELECT 'tenants.tenantctl_hash', EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenants') AND attname = 'tenantctl_hash' AND NOT attisdropped)`,
+     SELECT 'tenants.tenantctl_hash', EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenants') AND attname = 'tenantctl_hash' AND NOT attisdropped)
+     UNION ALL
+     SELECT 'business_subscriptions.tenantctl_hash', to_regclass('business_subscriptions') IS NULL
+       OR EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('business_subscriptions') AND attname = 'tenantctl_hash' AND NOT attisdropped)`,
     [tables],
   ));
   const missing = rows.filter((r) => !r.present).map((r) => String(r.name));

@@ -120,6 +120,9 @@ export class SubscriptionService {
     await this.onNone(standing, async () => {
       if (standing === null && change.tier === undefined) throw needsTier(business);
       if (standing !== undefined && change.tier !== undefined) checkTier(standing ? await standing.getCatalogue() : NO_CATALOGUE, change.tier);
+      // A registry without this business's subscription (a database without the tables, the wrong one): refused
+      // before the writer makes its schema (it created every table there, then said "give --tier", exit 2).
+      if (standing && change.tier === undefined && !(await standing.getSubscription(business))) throw needsTier(business);
     });
     const registry = await this.deps.registry();
     if (change.tier !== undefined) checkTier(await registry.getCatalogue(), change.tier);
@@ -172,6 +175,8 @@ export class SubscriptionService {
     const held = async (r: Registry | null | undefined) => action === 'clear' && !!r && Object.hasOwn((await r.getSubscription(business))?.overrides ?? {}, feature);
     const clearsHeld = await held(standing);
     if (standing !== undefined && !clearsHeld) await this.onNone(standing, async () => checkFeature(standing ? await standing.getCatalogue() : NO_CATALOGUE, feature));
+    // No subscription where it stands: refused before the writer makes its schema (see setSubscription).
+    if (standing && !(await standing.getSubscription(business))) throw new NotFoundError(`business ${business} has no subscription (create one with a tier first)`);
     const registry = await this.deps.registry();
     if (!clearsHeld && !(await held(registry))) checkFeature(await registry.getCatalogue(), feature);
     const current = await registry.getSubscription(business);
@@ -187,8 +192,8 @@ export class SubscriptionService {
   async reactivate(business: string): Promise<ChangeResult> {
     parseId(business, 'business');
     const standing = await this.asItStands();
-    await this.onNone(standing, () => {
-      if (standing === null) throw new NotFoundError(`business ${business} has no subscription`);
+    await this.onNone(standing, async () => {
+      if (standing === null || (standing && !(await standing.getSubscription(business)))) throw new NotFoundError(`business ${business} has no subscription`);
     });
     const registry = await this.deps.registry();
     const current = await registry.getSubscription(business);

@@ -537,7 +537,8 @@ export class TenantConfigService {
       });
     }
     // `${VAR}` in a name is substituted as get-config substitutes it (the listing showed it as written).
-    const shown = (name: string) => (name.includes('${') ? substituteString(name, this.env) : name);
+    // (A services' row may have no name: NULL, listed as it is.)
+    const shown = (name: string) => (typeof name === 'string' && name.includes('${') ? substituteString(name, this.env) : name);
     return [...byId.values()].map((t) => ({ ...t, name: shown(t.name) })).sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 }

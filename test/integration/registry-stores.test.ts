@@ -501,6 +501,83 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
     await store.close();
     await db.drop();
   });
+
+  it("a services' registry with its own permission tables and rows in shapes tenantctl never writes: read as stored (a review: a JSON string parsed into config keys and a grant, the catalogue empty without tenantctl_meta, a NULL name exit 70)", async () => {
+    const db = await freshPostgresDatabase();
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    await c.query(`CREATE TABLE tenants (id text PRIMARY KEY, name text, short_name text, timezone text, currency text, primary_email text,
+      gcp_project_id text, gcp_dataset text, config_source text DEFAULT 'yaml', tenant_config jsonb DEFAULT '{}', status text DEFAULT 'active',
+      plan text, features_enabled jsonb, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now());
+      CREATE TABLE permission_features (name text PRIMARY KEY);
+      CREATE TABLE permission_tiers (name text PRIMARY KEY, features jsonb NOT NULL DEFAULT '[]', max_devices integer);
+      CREATE TABLE business_subscriptions (business_id text PRIMARY KEY, tier text NOT NULL, status text NOT NULL, demo_expires_at timestamptz, updated_at timestamptz NOT NULL DEFAULT now());
+      CREATE TABLE business_feature_overrides (business_id text NOT NULL REFERENCES business_subscriptions ON DELETE CASCADE, feature text NOT NULL, value jsonb NOT NULL, PRIMARY KEY (business_id, feature));
+      INSERT INTO permission_features VALUES ('has_ai'), ('has_payroll');
+      INSERT INTO permission_tiers VALUES ('core', '[]', 2), ('pro', '["has_ai", "has_payroll"]', NULL), ('odd', '"has_ai"', 1);
+      INSERT INTO business_subscriptions (business_id, tier, status) VALUES ('svcpro', 'pro', 'active'), ('ovstr', 'core', 'active'), ('ovyes', 'core', 'active'), ('oddtier', 'odd', 'active');
+      INSERT INTO business_feature_overrides VALUES ('ovstr', 'has_ai', to_jsonb('true'::text)), ('ovyes', 'has_ai', '"yes"');
+      INSERT INTO tenants (id, name, config_source, tenant_config) VALUES
+        ('cfgjsonstr', 'X', 'database', to_jsonb('{"smuggled": {"admin": true}}'::text)), ('cfgstr', 'Y', 'database', '"hello"'), ('namenull', NULL, 'database', '{}')`);
+    const store = await openPostgresStore(db.url);
+    const ws = workspace({ acme: tenantYaml('acme', 'Acme') }, { registry: false });
+    try {
+      // The services' catalogue, though tenantctl_meta is not there (it read as empty: every feature denied).
+      expect(await store.getCatalogue()).toEqual({
+        features: ['has_ai', 'has_payroll'],
+        tiers: { core: { name: 'core', features: [], max_devices: 2 }, pro: { name: 'pro', features: ['has_ai', 'has_payroll'], max_devices: null }, odd: { name: 'odd', features: [], max_devices: 1 } },
+        tenantctl_hash: null,
+      });
+      // jsonb as stored: a JSON string is a string, never parsed again.
+      expect((await store.getTenant('cfgjsonstr'))?.tenant_config).toBe('{"smuggled": {"admin": true}}');
+      expect((await store.getSubscription('ovstr'))?.overrides).toEqual({ has_ai: 'true' });
+      const env = { DATABASE_URL: db.url };
+      const check = async (business: string) => (await runCli(['check-permission', business, 'has_ai', '--json'], { cwd: ws.dir, env }));
+      expect((await check('svcpro')).code).toBe(0);
+      for (const business of ['ovstr', 'ovyes', 'oddtier']) {
+        const r = await check(business);
+        expect(r.code, `${business}: ${r.stderr}`).toBe(1);
+        expect(JSON.parse(r.stdout)).toMatchObject({ granted: false });
+      }
+      const got = await runCli(['get-config', 'cfgjsonstr', '--no-cache', '--json'], { cwd: ws.dir, env });
+      expect(got.code, got.stderr).toBe(0);
+      expect(JSON.parse(got.stdout).config.smuggled).toBeUndefined();
+      for (const args of [['list-tenants', '--json'], ['get-config', 'cfgstr', '--no-cache', '--json']]) {
+        const r = await runCli(args, { cwd: ws.dir, env });
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      }
+      // A writer adds tenantctl's column to the services' subscriptions table too (every write failed: no such column).
+      expect((await runCli(['set-subscription', 'svcpro', '--tier', 'core'], { cwd: ws.dir, env })).code).toBe(0);
+      expect(await store.schemaState()).toMatchObject({ current: true });
+      expect(await store.getSubscription('svcpro')).toMatchObject({ tier: 'core' });
+    } finally {
+      ws.cleanup();
+      await store.close();
+      await c.end();
+      await db.drop();
+    }
+  });
+
+  it('a write command refused on a database without the tables creates none there (set-subscription, reactivate and override made all seven, then said exit 2 / 1)', async () => {
+    const db = await freshPostgresDatabase();
+    const ws = workspace({ acme: tenantYaml('acme', 'Acme') }, { registry: false });
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      const env = { DATABASE_URL: db.url };
+      for (const [args, code] of [[['set-subscription', 'acme', '--status', 'suspended'], 2], [['reactivate', 'acme'], 1], [['override', 'acme', 'has_ai', '--grant'], 2]] as const) {
+        const r = await runCli([...args], { cwd: ws.dir, env });
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(code);
+        expect((await c.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).rows[0].n, args.join(' ')).toBe(0);
+      }
+    } finally {
+      ws.cleanup();
+      await c.end();
+      await db.drop();
+    }
+  });
 });
 
 describe('Supabase store (contract test against a local PostgREST-like server)', () => {
