@@ -139,6 +139,11 @@ export interface RegistryStore {
   readonly description: string;
   /** True once its connection is gone for good (PostgreSQL's session ended): a new store must be opened. */
   readonly lost?: boolean;
+  /**
+   * Whether the `tenants` table is there: a PostgreSQL database without it is no registry yet (the wrong
+   * database, or one never migrated into). Absent: it always is (Supabase's is probed when opened).
+   */
+  hasTenantsTable?(): Promise<boolean>;
   getTenant(id: string): Promise<TenantRow | undefined>;
   getTenants(ids: string[]): Promise<Map<string, TenantRow>>;
   /**

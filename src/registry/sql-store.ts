@@ -124,6 +124,10 @@ export class SqlRegistryStore implements Registry {
     });
   }
 
+  async hasTenantsTable(): Promise<boolean> {
+    return this.guard('checking the tenants table', async () => (await this.db.query("SELECT to_regclass('tenants') IS NOT NULL AS present")).rows[0].present === true);
+  }
+
   /** Where the schema stands, from the catalog alone (no lock beyond a plain SELECT). */
   async schemaState(): Promise<{ current: boolean; version: number | null }> {
     return this.guard('checking the schema', async () => {

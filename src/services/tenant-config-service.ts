@@ -441,7 +441,15 @@ export class TenantConfigService {
   private async readableRegistry(fallback: string): Promise<RegistryStore | undefined> {
     if (this.registryDown || this.registryAbsent) return undefined;
     try {
-      return await this.deps.registry();
+      const registry = await this.deps.registry();
+      // A database without the tenants table (the wrong DATABASE_URL): said, as a registry not found is (it
+      // read as an empty registry without a word: YAML answered, a registry-only tenant was "not found").
+      if (registry.hasTenantsTable && !(await registry.hasTenantsTable())) {
+        this.registryAbsent = true;
+        this.warn(`note: registry (${registry.description}) has no tenants table (is it the services' database? a command that writes, such as migrate-yaml, creates it); reading YAML only`);
+        return undefined;
+      }
+      return registry;
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
       if (err.reason === 'not-configured') {

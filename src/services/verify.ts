@@ -267,7 +267,16 @@ export class CacheVerifier {
 
   private async openRegistry(fix: boolean): Promise<Registry | undefined> {
     try {
-      return await this.deps.registry();
+      const registry = await this.deps.registry();
+      // A database without the tenants table (the wrong DATABASE_URL) is no registry to compare with: --fix
+      // deleted every registry tenant's entry there as an orphan.
+      if (registry.hasTenantsTable && !(await registry.hasTenantsTable())) {
+        const none = `registry (${registry.description}) has no tenants table (is it the services' database?)`;
+        if (fix) throw new UsageError(`deleting stale entries needs the registry to compare with: ${none}`, { reason: 'no-registry' });
+        this.deps.warn?.(`note: ${none}; comparing with YAML only`);
+        return undefined;
+      }
+      return registry;
     } catch (err) {
       if (!(err instanceof BackendUnavailableError) || err.reason !== 'not-configured') throw err;
       // Neither a registry nor a tenants directory (run from the wrong directory): every cached entry would

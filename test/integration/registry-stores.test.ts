@@ -13,6 +13,7 @@ import { freshPostgresDatabase, runCli, tenantYaml, TEST_DATABASE_URL, workspace
 import { startFakePostgrest, type FakePostgrest } from '../helpers/fake-postgrest.js';
 import { freePort } from '../helpers/ports.js';
 import { waitUntil as waitFor } from '../helpers/processes.js';
+import { startRedis } from '../helpers/redis-server.js';
 
 const config = (id: string, name = `Name ${id}`) => ({
   client: { id, name, timezone: 'UTC' },
@@ -571,6 +572,22 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
         const r = await runCli([...args], { cwd: ws.dir, env });
         expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(code);
         expect((await c.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).rows[0].n, args.join(' ')).toBe(0);
+      }
+      // Reads say the database has no tenants table (YAML answered without a word), and verify --fix deletes
+      // nothing against it (every registry tenant's entry went as an orphan).
+      const got = await runCli(['get-config', 'acme', '--json'], { cwd: ws.dir, env });
+      expect(got.code, got.stderr).toBe(0);
+      expect(JSON.parse(got.stdout).source).toBe('yaml');
+      expect(got.stderr).toMatch(/^note: registry \(postgres .*\) has no tenants table \(is it the services' database\? .*\); reading YAML only$/m);
+      const redis = await startRedis();
+      try {
+        await redis.command('SET', 'tenant_config:svconly', '{"client":{"id":"svconly"}}');
+        const fix = await runCli(['verify', '--fix', '--redis-url', redis.url], { cwd: ws.dir, env });
+        expect(fix.code, fix.stderr).toBe(2);
+        expect(fix.stderr).toMatch(/deleting stale entries needs the registry to compare with: registry .* has no tenants table/);
+        expect(await redis.command('EXISTS', 'tenant_config:svconly')).toMatch(/^:1/);
+      } finally {
+        await redis.stop();
       }
     } finally {
       ws.cleanup();
