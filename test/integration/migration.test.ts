@@ -102,7 +102,7 @@ describe('Migration: YAML -> registry', () => {
     ws.writeTenant(id, tenantYaml(id, 'YAML v2'));
 
     const refused = await s.migration.run({ ids: [id] });
-    expect(refused.items[0]).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/edited in the registry.*--force/) });
+    expect(refused.items[0]).toMatchObject({ action: 'conflict', reason: 'edited in the registry since the last migration', forceable: true });
     expect((await store.getTenant(id))!.name).toBe('Edited in registry');
     expect(migrationExitCode(refused)).toBe(4);
 
