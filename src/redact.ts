@@ -29,6 +29,16 @@ export function maskUrl(url: string): string {
   );
 }
 
+/** Whether decodeURIComponent takes it (a lone %, or escapes that are no UTF-8, it throws on). */
+export function decodable(s: string): boolean {
+  try {
+    decodeURIComponent(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function decodeSafe(s: string): string {
   try {
     return decodeURIComponent(s);

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { maskUrl } from '../redact.js';
+import { decodable, maskUrl } from '../redact.js';
 
 export interface HostPort {
   host: string;
@@ -77,6 +77,10 @@ function parseRedisUrl(raw: string, where: string): { url: URL; tls: boolean } {
   const scheme = url.protocol.replace(/:$/, '').toLowerCase();
   if (scheme !== 'redis' && scheme !== 'rediss') {
     throw new UsageError(`${where}: a Redis URL starts with redis:// or rediss://, not ${scheme}://`, { reason: 'bad-redis' });
+  }
+  // A % that starts no escape of UTF-8 in the user or password ("p%C3" for "pé"): decoding it threw, exit 70.
+  if (!decodable(url.username) || !decodable(url.password)) {
+    throw new UsageError(`${where}: ${maskUrl(raw).slice(0, 200)} has a % that is no escape in its user or password (write a % as %25)`, { reason: 'bad-redis' });
   }
   return { url, tls: scheme === 'rediss' };
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { clip, maskUrl } from '../redact.js';
+import { clip, decodable, maskUrl } from '../redact.js';
 
 /** Where the tenant registry lives. */
 export type RegistrySpec =
@@ -99,6 +99,10 @@ function parseRegistryUrl(v: string, scheme: string, env: NodeJS.ProcessEnv, whe
     } catch {
       throw bad('is not a valid URL');
     }
+  }
+  // pg decodes the user, password and database (a % that is no escape threw "URI malformed", said as unreachable).
+  if (!decodable(url.username) || !decodable(url.password) || !decodable(url.pathname)) {
+    throw bad('has a % that is no escape in its user, password or database (write a % as %25)');
   }
   if (postgres) {
     // Unix-socket URLs (postgres:///db?host=/run/postgresql) have no host; nor does one whose host is PGHOST's,

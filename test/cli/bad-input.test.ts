@@ -183,6 +183,18 @@ describe('bad input', () => {
     expect(smoke.stdout + smoke.stderr).not.toMatch(/hunter[67]/);
   });
 
+  it('a % that is no escape in a Redis URL\'s password is exit 2, one masked line (it was "internal error: URI malformed", exit 70)', async () => {
+    for (const url of ['redis://u:hunter8%C3@127.0.0.1:1', 'redis://%E0%A4%A@127.0.0.1:1']) {
+      for (const args of [['test-redis'], ['get-config', good], ['cache-info', '-o', 'prometheus']]) {
+        const r = await runCli(args, { cwd: ws.dir, env: { REDIS_URL: url } });
+        expect(r.code, `${args.join(' ')} ${url}: ${r.stderr}`).toBe(2);
+        expectOneLineError(r);
+        expect(r.stderr).toMatch(/has a % that is no escape in its user or password \(write a % as %25\)/);
+        expect(r.stderr).not.toMatch(/hunter8|internal/);
+      }
+    }
+  });
+
   it('flags that contradict each other are exit 2 (one was silently dropped): two output formats, --warm with --no-cache', async () => {
     for (const args of [['--json', '-o', 'yaml', 'list-tenants'], ['list-tenants', '-o', 'plain', '--json'], ['cache-info', '--format', 'prometheus', '-o', 'json'], ['get-config', good, '--no-cache', '--warm']]) {
       const r = await runCli(args, { cwd: ws.dir });

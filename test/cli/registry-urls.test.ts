@@ -35,6 +35,8 @@ describe('registry URLs that are not registries, or not URLs', () => {
     ['postgresql+asyncpg://u:secret@[::1/db', /is not a valid URL/],
     // pg refuses a port with no host as well: said as what it lacks.
     ['postgres://u:secret@:5432/db', /has no host \(a port alone is no host\)/],
+    // pg decodes the password: a % that is no escape was "unreachable: URI malformed", exit 3 (or YAML, exit 0).
+    ['postgres://u:secret%C3@127.0.0.1/db', /has a % that is no escape in its user, password or database/],
   ];
 
   for (const [url, why] of BAD) {
