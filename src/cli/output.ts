@@ -93,6 +93,15 @@ export class Output {
   }
 
   /**
+   * One item of a stream (watch's events): a JSON line, or with -o yaml a YAML document of its own, `---`
+   * first, so the stream loads as YAML (it was JSON lines, which YAML reads as one broken document).
+   */
+  streamItem(value: unknown): void {
+    if (this.format === 'yaml') this.stdout.write(`---\n${dump(JSON.parse(JSON.stringify(value ?? null)), { lineWidth: -1, noRefs: true })}`);
+    else this.jsonLine(value);
+  }
+
+  /**
    * A line on stdout. A string is data (a key, an event line with a tenant's name in it): every control
    * character in it, line feeds included, is shown as `\xNN`. Styled text is the tool's own (its colours,
    * its line breaks), written as it is.

@@ -275,5 +275,23 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
         if (!run.exited()) await run.kill();
       }
     });
+
+    it('-o yaml: one YAML document per event, so the stream loads as YAML (it wrote JSON lines)', async () => {
+      const run = startCli(['--registry', url, 'watch', '-o', 'yaml'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+      try {
+        expect(await run.waitForStderr(/watch: watching/, 20_000), run.stderr()).toBe(true);
+        await own.client.set(`tenant_config:${c}`, '{}');
+        await db.query("UPDATE tenants SET name = 'Gamma 3' WHERE id = $1", [c]);
+        expect(await waitUntil(() => run.stdout().includes(`tenant: ${c}`), 10_000)).toBe(true);
+        run.child.kill('SIGINT');
+        const end = await run.done;
+        expect(end.code).toBe(130);
+        const { loadAll } = await import('js-yaml');
+        const events = loadAll(end.stdout) as Array<Record<string, unknown>>;
+        expect(events.filter((e) => e.tenant === c && e.source === 'notify')).toEqual([expect.objectContaining({ kind: 'tenant', op: 'UPDATE', deleted: 1 })]);
+      } finally {
+        if (!run.exited()) await run.kill();
+      }
+    });
   });
 });

@@ -77,7 +77,7 @@ export function register(program: Command): void {
             heartbeatMs: opts.heartbeat,
             overlapMs: opts.overlap === undefined ? undefined : opts.overlap * 1000,
             reconnect: opts.reconnectMax === undefined ? undefined : { initialMs: Math.min(100, opts.reconnectMax), maxMs: opts.reconnectMax },
-            onEvent: (e) => (json ? ctx.out.jsonLine(e) : ctx.out.line(eventLine(e))),
+            onEvent: (e) => (json ? ctx.out.streamItem(e) : ctx.out.line(eventLine(e))),
             onNotice: (line) => ctx.out.info(line),
             onReady: () => ctx.out.info(`watch: watching ${registry} -> ${ctx.cache.target}${server ? `; metrics on ${server.url}` : ''}`),
           },
