@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError, describeError } from '../errors.js';
 import { shownPath } from '../shown-path.js';
+import { showControls } from '../redact.js';
 import { lineLocator, readYamlFile, withoutComment } from '../yaml/yaml-file.js';
 import { pythonFloat } from '../json/services-json.js';
 import { describeYaml11Difference, type Yaml11Difference } from '../yaml/yaml11.js';
@@ -135,7 +136,8 @@ export function configProblem(id: string, doc: unknown, deep = true, idFrom = 't
   if (!isMap(config.client)) return at(['client'], 'missing "client" block');
   const client = config.client as Record<string, unknown>;
   if (client.id === undefined || client.id === null) return at(['client'], 'missing client.id');
-  if (String(client.id) !== id) return at(['client', 'id'], `client.id "${String(client.id)}" does not match ${idFrom} "${id}"`);
+  // Shown with its control characters as \xNN here: a one-line message folds a line break into a space ("a b").
+  if (String(client.id) !== id) return at(['client', 'id'], `client.id "${showControls(String(client.id))}" does not match ${idFrom} "${id}"`);
   if (typeof client.name !== 'string' || client.name.trim() === '') return at(['client', 'name'], 'client.name must be a non-empty string');
   if (config.yaml_only !== undefined && typeof config.yaml_only !== 'boolean') return at(['yaml_only'], 'yaml_only must be true or false');
   // The values that fill registry columns (text) must be scalars: a mapping or list there became "[object Object]".

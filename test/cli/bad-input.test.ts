@@ -247,6 +247,20 @@ describe('bad input', () => {
     expect(near.stderr).toMatch(/a tenant id is 1-128 letters/);
   });
 
+  it('a client.id holding a line break is shown as \\x0a by get-config as by migrate-yaml (get-config folded it into a space)', async () => {
+    const w = workspace({ m: 'client:\n  id: "a\\nb"\n  name: x\n' });
+    try {
+      const got = await runCli(['get-config', 'm'], { cwd: w.dir });
+      expect(got.code).toBe(2);
+      expectOneLineError(got);
+      expect(got.stderr).toContain('client.id "a\\x0ab" does not match the file name "m"');
+      const plan = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: w.dir });
+      expect(JSON.parse(plan.stdout).items.find((i: { id: string }) => i.id === 'm').reason).toContain('client.id "a\\x0ab"');
+    } finally {
+      w.cleanup();
+    }
+  });
+
   it('a tenants directory that is a file is exit 2 with one line naming it (not an internal error); doctor fails its check', async () => {
     const file = path.join(ws.dir, 'tenants', `${good}.yaml`);
     for (const cmd of [['list-tenants'], ['migrate-yaml', '--dry-run'], ['get-config', good, '--no-cache']]) {
