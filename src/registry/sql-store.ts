@@ -321,18 +321,24 @@ export class SqlRegistryStore implements Registry {
         // With a memo, each written row's fingerprint as stored: the next run's plan then knows its
         // content hash (the tenantctl_hash it was written with) without reading it whole.
         const fingerprint = (table: string) => (memo ? `, ${fingerprintSql(table)} AS fp` : '');
+        // Whether the row stored is the row written: a service's BEFORE trigger may change it (then its content
+        // hash is not the one written, and memoised as such, every plan after it planned against a row that was
+        // not there: "changed while planning", on every rerun).
+        const asWritten = (r: string) => (memo ? `, (${TENANT_WRITE_COLUMNS.map((c) => (c === 'tenant_config' ? `${r}.${c} = v.${c}` : `${r}.${c} IS NOT DISTINCT FROM v.${c}`)).join(' AND ')}) AS as_written` : '');
         const learn = (rows: Array<Record<string, unknown>>, written: Map<string, TenantWrite>) => {
           for (const r of rows) {
             const hash = written.get(String(r.id))?.tenantctl_hash;
-            if (memo && hash && r.fp) memo.set(String(r.fp), hash);
+            if (memo && hash && r.fp && r.as_written === true) memo.set(String(r.fp), hash);
           }
         };
         if (inserts.length) {
           // A row inserted by someone else since the lock was taken is a conflict, not an overwrite.
           const { rows } = await q(
-            `INSERT INTO tenants (${TENANT_WRITE_COLUMNS.join(', ')}, config_source, status)
-             SELECT ${TENANT_WRITE_COLUMNS.map((c) => `v.${c}`).join(', ')}, 'database', 'active' FROM ${recordset}
-             ON CONFLICT (id) DO NOTHING RETURNING id${fingerprint('')}`,
+            `WITH v AS (SELECT * FROM ${recordset}),
+                  ins AS (INSERT INTO tenants (${TENANT_WRITE_COLUMNS.join(', ')}, config_source, status)
+                          SELECT ${TENANT_WRITE_COLUMNS.map((c) => `v.${c}`).join(', ')}, 'database', 'active' FROM v
+                          ON CONFLICT (id) DO NOTHING RETURNING *${fingerprint('')})
+             SELECT ins.id${memo ? ', ins.fp' : ''}${asWritten('ins')} FROM ins JOIN v ON v.id = ins.id`,
             [JSON.stringify(inserts)],
           );
           const done = new Set(rows.map((r) => String(r.id)));
@@ -342,7 +348,7 @@ export class SqlRegistryStore implements Registry {
         if (updates.length) {
           const { rows } = await q(
             `UPDATE tenants t SET ${TENANT_WRITE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = v.${c}`).join(', ')}, config_source = 'database', updated_at = now()
-             FROM ${recordset} WHERE t.id = v.id${memo ? ` RETURNING t.id${fingerprint('t.')}` : ''}`,
+             FROM ${recordset} WHERE t.id = v.id${memo ? ` RETURNING t.id${fingerprint('t.')}${asWritten('t')}` : ''}`,
             [JSON.stringify(updates)],
           );
           outcome.written.tenants.push(...updates.map((r) => r.id));
