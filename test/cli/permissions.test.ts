@@ -59,6 +59,11 @@ describe('permission commands', () => {
       const table = await cli(['check-permission', pro, 'has_teleport', '--explain']);
       expect(table.code).toBe(1);
       expect(table.stdout).toMatch(/^feature in catalogue\tno$/m);
+      // Piped, the rows come alone under their header; the verdict goes to stderr (it came before the header).
+      expect(table.stdout).toMatch(/^explain\t/);
+      expect(table.stderr).toMatch(new RegExp(`^${pro} has_teleport: denied$`, 'm'));
+      // Without --explain the verdict is the answer, on stdout.
+      expect((await cli(['check-permission', pro, 'has_ai'])).stdout).toMatch(new RegExp(`^${pro} has_ai: denied$`, 'm'));
     });
 
     it('down: answers from the registry with one warning and the usual exit code', async () => {

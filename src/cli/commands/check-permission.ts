@@ -19,7 +19,10 @@ export function register(program: Command): void {
           data: opts.explain ? { ...c } : { business, feature, granted: c.granted, source: c.source },
           failure: c.granted ? undefined : new DeniedError(`${business} ${feature}: denied (${c.reason})`),
           render: (out) => {
-            out.line(styled`${business} ${feature}: ${own(c.granted ? out.c.green('granted') : out.c.red('denied'))}`);
+            // Above an --explain table, piped, the verdict is its summary (stderr): a pipe reads the header and
+            // rows alone (it came before the header); the exit code says it too.
+            if (opts.explain && out.rows) out.summary(`${business} ${feature}: ${c.granted ? 'granted' : 'denied'}`);
+            else out.line(styled`${business} ${feature}: ${own(c.granted ? out.c.green('granted') : out.c.red('denied'))}`);
             if (!opts.explain) return;
             out.table(['explain', ''], [
               ['reason', c.reason],
