@@ -13,7 +13,8 @@ export interface CacheInfo {
   backend: 'redis' | 'none';
   available: boolean;
   ttl_seconds: number;
-  cached_tenants?: number;
+  /** null where the counts are not known (see counts_refused). */
+  cached_tenants?: number | null;
   /** The fields read from INFO are null when the ACL user may not run INFO (see info_refused). */
   hits?: number | null;
   misses?: number | null;
@@ -26,11 +27,14 @@ export interface CacheInfo {
   /** masters: the masters walked (every master of a Cluster). */
   server?: { target: string; mode: string; version: string; masters: number };
   memory?: { used_bytes: number; max_bytes: number; policy: string } | null;
+  /** Left out where the counts are not known (see counts_refused). */
   families?: Record<string, number>;
-  tool_keys?: number;
+  tool_keys?: number | null;
   total_keys?: number | null;
   /** Why the INFO fields are null: the server refused INFO to this user (a managed service's -@dangerous). */
   info_refused?: string;
+  /** Why the key counts are unknown: the server refused SCAN to this user (Redis is up all the same). */
+  counts_refused?: string;
   latency_ms?: number;
   /** Cluster: slots that moved between masters while counting (a resharding): the counts may be off by their keys. */
   moving_slots?: number[];
@@ -60,8 +64,14 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
       infoRefused = describeError(err);
       return [];
     });
-    const { families, moving, masters } = await admin.countFamilyKeys(store, signal);
-    return { latency, infos, infoRefused, families, moving, masters, target: store.target, mode: store.mode };
+    // An ACL user refused SCAN: the counts are unknown, Redis is not down (it said unavailable, redis_up 0).
+    let countsRefused: string | undefined;
+    const counted = await admin.countFamilyKeys(store, signal).catch((err: unknown) => {
+      if (!(err instanceof BackendUnavailableError) || err.reason !== 'no-permission') throw err;
+      countsRefused = describeError(err);
+      return undefined;
+    });
+    return { latency, infos, infoRefused, countsRefused, families: counted?.families, moving: counted?.moving, masters: counted?.masters, target: store.target, mode: store.mode };
   });
   if (attempt.status !== 'done') {
     // As the services' own endpoint says it (seed 000): an unreachable Redis is backend 'none'; `error` says why.
@@ -69,8 +79,8 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
     const reason = attempt.error instanceof BackendUnavailableError ? attempt.error.reason : undefined;
     return { backend: 'none', available: false, ttl_seconds: ttlSeconds, error: describeError(attempt.error), ...(reason && { error_reason: reason }) };
   }
-  const { latency, infos, infoRefused, families, moving, masters, target, mode } = attempt.value;
-  const tool_keys = Object.values(families).reduce((a, b) => a + b, 0);
+  const { latency, infos, infoRefused, countsRefused, families, moving, masters, target, mode } = attempt.value;
+  const tool_keys = families ? Object.values(families).reduce((a, b) => a + b, 0) : null;
   // INFO refused: what it tells is null (unknown), not 0; the counts stand.
   const fromInfo = <T>(value: T): T | null => (infoRefused === undefined ? value : null);
   // Keyspace counters are per server: a cluster's are summed over its masters.
@@ -86,7 +96,7 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
     backend: 'redis',
     available: true,
     ttl_seconds: ttlSeconds,
-    cached_tenants: families[TENANT_CONFIG_FAMILY] ?? 0,
+    cached_tenants: families ? families[TENANT_CONFIG_FAMILY] ?? 0 : null,
     hits: fromInfo(hits),
     misses: fromInfo(misses),
     total_requests: fromInfo(total),
@@ -100,14 +110,15 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
       mode,
       version: infos[0]?.redis_version ?? 'unknown',
       // Counted by the sweep, which walks every master (INFO may be refused).
-      masters: masters ?? infos.length,
+      masters: masters ?? (infos.length || 1),
     },
     memory: fromInfo({ used_bytes: used, max_bytes: max, policy: infos[0]?.maxmemory_policy ?? 'unknown' }),
-    families,
+    ...(families && { families }),
     tool_keys,
     total_keys: fromInfo(totalKeys),
     latency_ms: round(latency, 3),
     ...(infoRefused !== undefined && { info_refused: infoRefused }),
+    ...(countsRefused !== undefined && { counts_refused: countsRefused }),
     ...(moving && { moving_slots: moving }),
   };
 }
@@ -124,7 +135,8 @@ export function toPrometheus(info: CacheInfo): string {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
   };
-  if (info.available) {
+  // SCAN refused: no family series (a 0 would say the cache is empty).
+  if (info.available && info.families) {
     metric('tenantctl_cache_keys', 'Keys per tenantctl key family.', 'gauge',
       Object.entries(info.families ?? {}).map(([f, n]) => [`{family="${f}"}`, n]));
   }

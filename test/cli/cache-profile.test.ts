@@ -196,6 +196,26 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
     } finally {
       await c.call('ACL', 'DELUSER', 'notime');
     }
+    // A user refused SCAN: Redis is up, only the counts are unknown (it said Redis was unavailable, redis_up 0).
+    expect(await c.call('ACL', 'SETUSER', 'noscan', 'on', '>noscanpw', '~*', '+@all', '-scan')).toBe('OK');
+    try {
+      const url = own.server.url.replace('redis://', 'redis://noscan:noscanpw@');
+      const json = await runCli(['cache-info', '--json'], { cwd: ws.dir, env: { REDIS_URL: url } });
+      expect(json.code, json.stderr).toBe(0);
+      expect(json.stderr).toMatch(/^warning: .*NOPERM.*; the key counts are not reported \(this Redis user may not SCAN\), the rest is\n$/);
+      const info = JSON.parse(json.stdout);
+      expect(info).toMatchObject({ backend: 'redis', available: true, tool_keys: null, cached_tenants: null, counts_refused: expect.stringMatching(/NOPERM/), server: { masters: 1 } });
+      expect(info.families).toBeUndefined();
+      expect(info.used_memory_mb).toEqual(expect.any(Number));
+      const prom = await runCli(['cache-info', '-o', 'prometheus'], { cwd: ws.dir, env: { REDIS_URL: url } });
+      expect(prom.code).toBe(0);
+      expect(prom.stdout).toMatch(/^tenantctl_redis_up 1$/m);
+      expect(prom.stdout).not.toMatch(/tenantctl_cache_keys/);
+      const table = await runCli(['cache-info'], { cwd: ws.dir, env: { REDIS_URL: url } });
+      expect(table.stdout).toMatch(/^keys\t\d+ in all, the tool's unknown \(SCAN refused\)$/m);
+    } finally {
+      await c.call('ACL', 'DELUSER', 'noscan');
+    }
   });
   it('--by tenant -o prometheus for a textfile collector: Redis down is tenantctl_cache_profile_up 0 and exit 0 (never an empty file); no series shared with plain cache-info (a collector reading both files refuses a duplicate)', async () => {
     const up = await runCli(['cache-info', '--by', 'tenant', '-o', 'prometheus'], { cwd: ws.dir, env: env() });

@@ -27,13 +27,14 @@ function render(out: Output, info: CacheInfo) {
     ['latency', `${info.latency_ms} ms`],
     ['memory', out.pictures && m ? styled`${own(gauge(m.used_bytes, m.max_bytes, 12, out.c))} ${memory}` : memory],
     ['hits', info.hits == null ? unknown : `${plural(info.hits, 'hit')}, ${plural(info.misses ?? 0, 'miss', 'misses')} (hit rate ${info.hit_rate_percent}%)`],
-    ['keys', info.total_keys == null ? `${info.tool_keys} the tool's` : `${info.total_keys} in all, ${info.tool_keys} the tool's`],
+    ['keys', `${info.total_keys == null ? '' : `${info.total_keys} in all, `}${info.tool_keys == null ? "the tool's unknown (SCAN refused)" : `${info.tool_keys} the tool's`}`],
   ];
   if (out.wide) {
     rows.push(['ttl_seconds', info.ttl_seconds], ['total_requests', info.total_requests ?? '-'], ['memory_usage_percent', info.memory_usage_percent ?? '-']);
   }
   out.table(['field', 'value'], rows);
-  const families = Object.entries(info.families ?? {});
+  if (!info.families) return;
+  const families = Object.entries(info.families);
   // Piped, every family is a row of its own (a script reads zeros too); on a terminal, the empty ones are one line.
   const shown = out.wide || out.rows ? families : families.filter(([, n]) => n > 0);
   const tool = info.tool_keys || 1;
@@ -126,6 +127,7 @@ export function register(program: Command): void {
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
         if (!info.available && info.error) ctx.out.warn(`warning: ${asClause(info.error)}${backendHint('redis', info.error_reason)}; reporting Redis as unavailable`);
         if (info.info_refused) ctx.out.warn(`warning: ${asClause(info.info_refused)}; memory, hits and the server's version are not reported, the key counts are`);
+        if (info.counts_refused) ctx.out.warn(`warning: ${asClause(info.counts_refused)}; the key counts are not reported (this Redis user may not SCAN), the rest is`);
         warnMovingSlots(ctx.out, info.moving_slots, 'counting');
         if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
         return { data: info, render: (out) => render(out, info) };
