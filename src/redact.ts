@@ -39,7 +39,8 @@ export function decodable(s: string): boolean {
   }
 }
 
-function decodeSafe(s: string): string {
+/** decodeURIComponent, or the text as it is where that throws. */
+export function decodeSafe(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {

@@ -1,6 +1,5 @@
 import { isValidId } from '../keys/ids.js';
 import { maskUrl } from '../redact.js';
-import { UsageError } from '../errors.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { CHANGE_CHANNEL, WATCHED_TABLES, watchTriggerStatus, type WatchTriggerStatus } from './watch-triggers.js';
 import { loadPg } from './load-pg.js';
@@ -104,9 +103,11 @@ const RECONCILED: Array<{ table: string; id: string; kind: ChangeKind }> = [
 export async function openChangeFeed(url: string, options: ChangeFeedOptions): Promise<ChangeFeed> {
   const pg = loadPg();
   const description = `postgres ${maskUrl(url)}`;
-  let client: InstanceType<typeof pg.Client>;
-  try {
-    client = await connectPgClient(pg.Client, url, options.env ?? process.env, {
+  const client = await connectPgClient(
+    pg.Client,
+    url,
+    options.env ?? process.env,
+    {
       connectionTimeoutMillis: options.timeoutMs,
       statement_timeout: options.timeoutMs,
       lock_timeout: options.timeoutMs,
@@ -115,11 +116,9 @@ export async function openChangeFeed(url: string, options: ChangeFeedOptions): P
       // A peer that vanished without a FIN (a cut cable, a dropped NAT entry) is found by the heartbeat, and by TCP too.
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
-    });
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw registryUnreachable(description, err, options.timeoutMs);
-  }
+    },
+    (err) => registryUnreachable(description, err, options.timeoutMs),
+  );
   let lost = false;
   let closing = false;
   const lose = (err: unknown) => {

@@ -13,13 +13,13 @@ type ParseConnectionString = (url: string) => Record<string, unknown>;
  * made the registry look empty, and every read fell back to YAML).
  * Given process.env itself (the CLI), pg's own reading is kept, ~/.pgpass included;
  * given another env, a password comes from the URL or env.PGPASSWORD only.
- * TLS is read as libpq reads it (see pg-tls.ts): `attempt` is one of the ways tlsOf gives (the first by default).
+ * TLS is read as libpq reads it (see pg-tls.ts): `way` is the URL without its TLS parameters and one of the
+ * ways to connect tlsOf gives (by default its first, read here).
  */
-export function pgSettings(written: string, env: NodeJS.ProcessEnv, attempt?: TlsAttempt): Record<string, unknown> {
+export function pgSettings(written: string, env: NodeJS.ProcessEnv, way: ConnectWay = firstWay(written, env)): Record<string, unknown> {
   // pg's own parser (its dependency), so the URL means exactly what it means to pg.
   const parse = createRequire(import.meta.url)('pg-connection-string').parse as ParseConnectionString;
-  const { url, attempts } = tlsOf(written, env);
-  const tls = attempt !== undefined ? attempt : attempts?.[0];
+  const { url, attempt: tls } = way;
   // Set, it outranks PGSSLMODE of the process (pg reads that only when no ssl is given).
   const ssl = tls === undefined ? {} : { ssl: tls };
   if (env === process.env) {
@@ -57,8 +57,8 @@ export function pgSettings(written: string, env: NodeJS.ProcessEnv, attempt?: Tl
  * process.env for a setting that is not truthy, and no truthy value means "none": set on the client's
  * parameters instead (a replication connection is refused the queries tenantctl runs).
  */
-export function newPgClient<C extends object>(Client: new (config: Record<string, unknown>) => C, url: string, env: NodeJS.ProcessEnv, options: Record<string, unknown>, attempt?: TlsAttempt): C {
-  const settings = pgSettings(url, env, attempt);
+export function newPgClient<C extends object>(Client: new (config: Record<string, unknown>) => C, url: string, env: NodeJS.ProcessEnv, options: Record<string, unknown>, way?: ConnectWay): C {
+  const settings = pgSettings(url, env, way);
   const client = new Client({ ...settings, ...options });
   const params = (client as { connectionParameters?: { replication?: unknown } }).connectionParameters;
   if (env !== process.env && params) params.replication = settings.replication;
@@ -71,14 +71,34 @@ interface PgClientLike {
   on(event: 'error', listener: (err: Error) => void): unknown;
 }
 
+/** The URL pg is given (its TLS parameters taken out) and the TLS of one attempt (undefined: none said). */
+interface ConnectWay {
+  url: string;
+  attempt: TlsAttempt | undefined;
+}
+
+function firstWay(url: string, env: NodeJS.ProcessEnv): ConnectWay {
+  const tls = tlsOf(url, env);
+  return { url: tls.url, attempt: tls.attempts?.[0] };
+}
+
 /**
  * A connected pg Client (see newPgClient): libpq's `prefer` tries TLS and then plain, `allow` the other
- * way round, each a client of its own (pg cannot go on in plain after a refused TLS request).
+ * way round, each a client of its own (pg cannot go on in plain after a refused TLS request). The TLS
+ * settings are read once, before any connect (a bad one is a usage error as it is); a connect that fails
+ * is thrown as `failed` makes it.
  */
-export async function connectPgClient<C extends PgClientLike>(Client: new (config: Record<string, unknown>) => C, url: string, env: NodeJS.ProcessEnv, options: Record<string, unknown>): Promise<C> {
-  const attempts: Array<TlsAttempt | undefined> = tlsOf(url, env).attempts ?? [undefined];
+export async function connectPgClient<C extends PgClientLike>(
+  Client: new (config: Record<string, unknown>) => C,
+  url: string,
+  env: NodeJS.ProcessEnv,
+  options: Record<string, unknown>,
+  failed: (err: unknown) => Error,
+): Promise<C> {
+  const tls = tlsOf(url, env);
+  const attempts: Array<TlsAttempt | undefined> = tls.attempts ?? [undefined];
   for (let i = 0; ; i++) {
-    const client = newPgClient(Client, url, env, options, attempts[i]);
+    const client = newPgClient(Client, url, env, options, { url: tls.url, attempt: attempts[i] });
     // Errors of a connect under way reach connect()'s promise; one after it must not be an uncaught 'error'.
     client.on('error', () => undefined);
     try {
@@ -86,7 +106,7 @@ export async function connectPgClient<C extends PgClientLike>(Client: new (confi
       return client;
     } catch (err) {
       await client.end().catch(() => undefined);
-      if (i + 1 >= attempts.length || !triesNext(err, attempts[i]!)) throw err;
+      if (i + 1 >= attempts.length || !triesNext(err, attempts[i]!)) throw failed(err);
     }
   }
 }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { decodeSafe } from '../redact.js';
 
 /**
  * TLS to PostgreSQL as libpq reads it. node-postgres reads `sslmode` its own way: `prefer` and `require`
@@ -29,13 +30,7 @@ type SslMode = (typeof MODES)[number];
 /** The URL parameters this reads (pg must not read them again: its reading wins over a config's). */
 const TLS_PARAMETERS = new Set(['sslmode', 'ssl', 'sslrootcert', 'sslcert', 'sslkey', 'uselibpqcompat']);
 
-const decode = (s: string): string => {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '));
-  } catch {
-    return s;
-  }
-};
+const decode = (s: string): string => decodeSafe(s.replace(/\+/g, ' '));
 
 /** A URL without its TLS parameters, and those parameters. */
 function splitTlsParameters(url: string): { url: string; params: Map<string, string> } {

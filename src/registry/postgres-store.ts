@@ -1,4 +1,4 @@
-import { BackendUnavailableError, UsageError, describeError } from '../errors.js';
+import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { loadPg } from './load-pg.js';
@@ -38,9 +38,11 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
   const pg = loadPg();
   // What the URL leaves out (user, password, SSL mode...) from env, as libpq takes it from the environment.
   const description = `postgres ${maskUrl(url)}`;
-  let client: InstanceType<typeof pg.Client>;
-  try {
-    client = await connectPgClient(pg.Client, url, env, {
+  const client = await connectPgClient(
+    pg.Client,
+    url,
+    env,
+    {
       connectionTimeoutMillis: timeoutMs,
       statement_timeout: timeoutMs,
       lock_timeout: timeoutMs,
@@ -50,11 +52,9 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
       // server) held its rows FOR UPDATE, blocking the services' writes, until TCP gave up (~2 h by default).
       idle_in_transaction_session_timeout: Math.max(4 * timeoutMs, IDLE_IN_TRANSACTION_FLOOR_MS),
       application_name: 'tenantctl',
-    });
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw registryUnreachable(description, err, timeoutMs);
-  }
+    },
+    (err) => registryUnreachable(description, err, timeoutMs),
+  );
   // A dropped connection (a server restart, an idle kill, a failover) never comes back: the store says it is
   // lost, so a long-lived program opens a new one instead of failing on this client for the rest of its life.
   let lost = false;
