@@ -187,23 +187,31 @@ export const TENANT_WRITE_COLUMNS = [
   'id', 'name', 'short_name', 'timezone', 'currency', 'primary_email', 'gcp_project_id', 'gcp_dataset', 'tenant_config', 'tenantctl_hash',
 ] as const;
 
+/**
+ * Why a registry is none to read from, said ("registry (…) has no tenants table"): a PostgreSQL database
+ * without the tenants table (the wrong DATABASE_URL); undefined when it is one.
+ */
+export async function noTenantsTable(registry: RegistryStore): Promise<string | undefined> {
+  return registry.hasTenantsTable && !(await registry.hasTenantsTable()) ? `registry (${registry.description}) has no tenants table` : undefined;
+}
+
 /** The column a getTenant read adds: tenant_config as the server writes it out (a jsonb keeps `1.0`). */
 export const CONFIG_TEXT_COLUMN = 'tenantctl_config_text';
 
-/** Normalises a row from any backend (timestamps to ISO strings, jsonb text to objects). */
+/**
+ * Normalises a row from any backend (timestamps to ISO strings). jsonb arrives parsed from every backend (pg,
+ * PGlite, PostgREST): a string is a JSON string the row holds, never JSON text to parse again (a service's
+ * to_jsonb('{"admin":true}'::text) was served as config keys; "hello" made every listing fail, exit 70).
+ */
 export function normaliseRow(raw: Record<string, unknown>): TenantRow {
   const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : v == null ? undefined : String(v));
-  // jsonb arrives parsed from every backend (pg, PGlite, PostgREST): a string is a JSON string the row holds,
-  // never JSON text to parse again (a service's to_jsonb('{"admin":true}'::text) was served as config keys;
-  // "hello" made every listing fail, exit 70).
-  const json = (v: unknown) => v;
   const { [CONFIG_TEXT_COLUMN]: configText, ...columns } = raw;
   const wholeFloat = typeof configText === 'string' ? firstWholeFloat(configText) : undefined;
   return {
     ...(columns as unknown as TenantRow),
     ...(wholeFloat && { config_whole_float: wholeFloat }),
-    tenant_config: (json(raw.tenant_config) as Record<string, unknown>) ?? {},
-    features_enabled: json(raw.features_enabled) ?? null,
+    tenant_config: (raw.tenant_config as Record<string, unknown>) ?? {},
+    features_enabled: (raw.features_enabled as TenantRow['features_enabled']) ?? null,
     created_at: iso(raw.created_at),
     updated_at: iso(raw.updated_at),
     tenantctl_hash: (raw.tenantctl_hash as string | null | undefined) ?? null,

@@ -63,6 +63,10 @@ const fingerprintSql = (table = '') =>
     .join(', ')}))`;
 const FINGERPRINT_SQL = fingerprintSql();
 
+/** SQL: whether `table` has tenantctl's column (false where the table is not there either). */
+export const hashColumnSql = (table: string): string =>
+  `EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('${table}') AND attname = 'tenantctl_hash' AND NOT attisdropped)`;
+
 const codeOf = (err: unknown) => (err as { code?: unknown })?.code;
 
 /**
@@ -73,9 +77,6 @@ const noHashColumn = (err: unknown) => codeOf(err) === PG.undefinedColumn && /te
 
 /** The RegistryStore for PostgreSQL and PGlite: the same SQL on both. */
 export class SqlRegistryStore implements Registry {
-  /** Set when a read found no `tenants` table: the registry is empty (a notice, not an error). */
-  schemaMissing = false;
-
   /** The session, one statement at a time (SerialSession): concurrent callers never run inside another's transaction. */
   readonly db: SerialSession;
 
@@ -112,13 +113,12 @@ export class SqlRegistryStore implements Registry {
   }
 
   /** A read of a table that may not exist yet: none means nothing stored (reads never create it). */
-  private async readOptional<T>(what: string, empty: T, op: () => Promise<T>, onMissing?: () => void): Promise<T> {
+  private async readOptional<T>(what: string, empty: T, op: () => Promise<T>): Promise<T> {
     return this.guard(what, async () => {
       try {
         return await op();
       } catch (err) {
         if (codeOf(err) !== PG.undefinedTable) throw err;
-        onMissing?.();
         return empty;
       }
     });
@@ -133,8 +133,8 @@ export class SqlRegistryStore implements Registry {
     return this.guard('checking the schema', async () => {
       const { rows } = await this.db.query(
         `SELECT to_regclass('tenants') IS NOT NULL AS tenants,
-                EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenants') AND attname = 'tenantctl_hash' AND NOT attisdropped) AS hash_column,
-                EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('business_subscriptions') AND attname = 'tenantctl_hash' AND NOT attisdropped) AS sub_hash_column,
+                ${hashColumnSql('tenants')} AS hash_column,
+                ${hashColumnSql('business_subscriptions')} AS sub_hash_column,
                 ${OWN_TABLES.map((t) => `to_regclass('${t}') IS NOT NULL AS ${t}`).join(', ')}`,
       );
       const r = rows[0];
@@ -158,19 +158,18 @@ export class SqlRegistryStore implements Registry {
         [String(SCHEMA_VERSION)],
       );
     }, "waiting for a lock on tenants while a long transaction, a service's say, holds one; nothing was changed");
-    this.schemaMissing = false;
   }
 
   async getTenant(id: string): Promise<TenantRow | undefined> {
     // With the config's text as the server writes it out: the number 1.0 is 1 once parsed (see config_whole_float).
-    const rows = await this.readOptional('reading a tenant', [], async () => (await this.db.query(`SELECT *, tenant_config::text AS ${CONFIG_TEXT_COLUMN} FROM tenants WHERE id = $1`, [id])).rows, () => (this.schemaMissing = true));
+    const rows = await this.readOptional('reading a tenant', [], async () => (await this.db.query(`SELECT *, tenant_config::text AS ${CONFIG_TEXT_COLUMN} FROM tenants WHERE id = $1`, [id])).rows);
     return rows.length ? normaliseRow(rows[0]) : undefined;
   }
 
   async getTenants(ids: string[]): Promise<Map<string, TenantRow>> {
     const out = new Map<string, TenantRow>();
     if (ids.length === 0) return out;
-    const rows = await this.readOptional('reading tenants', [], async () => (await this.db.query('SELECT * FROM tenants WHERE id = ANY($1::text[])', [ids])).rows, () => (this.schemaMissing = true));
+    const rows = await this.readOptional('reading tenants', [], async () => (await this.db.query('SELECT * FROM tenants WHERE id = ANY($1::text[])', [ids])).rows);
     for (const r of rows) out.set(String(r.id), normaliseRow(r));
     return out;
   }
@@ -186,7 +185,7 @@ export class SqlRegistryStore implements Registry {
     // No memo: nothing could be skipped, so the whole rows straight away.
     if (!memo || ids.length === 0) return versionsOf(await this.getTenants(ids));
     const read = (what: string, sql: string, list: string[]) =>
-      this.readOptional(what, [], async () => (await this.db.query(sql, [list])).rows, () => (this.schemaMissing = true));
+      this.readOptional(what, [], async () => (await this.db.query(sql, [list])).rows);
     const out = new Map<string, TenantVersionInfo>();
     const unknown: string[] = [];
     let rows;
@@ -216,7 +215,7 @@ export class SqlRegistryStore implements Registry {
   }
 
   async listActiveTenants(): Promise<TenantRow[]> {
-    const rows = await this.readOptional('listing tenants', [], async () => (await this.db.query("SELECT * FROM tenants WHERE status = 'active' ORDER BY id")).rows, () => (this.schemaMissing = true));
+    const rows = await this.readOptional('listing tenants', [], async () => (await this.db.query("SELECT * FROM tenants WHERE status = 'active' ORDER BY id")).rows);
     return rows.map(normaliseRow);
   }
 

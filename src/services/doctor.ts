@@ -9,7 +9,7 @@ import { subscriptionFromConfig } from '../permissions/subscription-block.js';
 import { loadTiersFile, tiersFilePath } from '../permissions/tiers-file.js';
 import type { RegistrySpec } from '../registry/registry-spec.js';
 import type { Registry } from '../registry/registry-store.js';
-import { SCHEMA_VERSION, SqlRegistryStore, schemaSql } from '../registry/sql-store.js';
+import { SCHEMA_VERSION, SqlRegistryStore, hashColumnSql, schemaSql } from '../registry/sql-store.js';
 import { round } from './cache-admin.js';
 import { keysInDb } from './cache-info.js';
 import { TENANT_PLACEHOLDER } from '../keys/key-patterns.js';
@@ -314,10 +314,9 @@ async function sqlSchemaCheck(store: SqlRegistryStore): Promise<{ check: DoctorC
     `SELECT t.name, to_regclass(t.name) IS NOT NULL AS present
        FROM unnest($1::text[]) AS t(name)
      UNION ALL
-     SELECT 'tenants.tenantctl_hash', EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenants') AND attname = 'tenantctl_hash' AND NOT attisdropped)
+     SELECT 'tenants.tenantctl_hash', ${hashColumnSql('tenants')}
      UNION ALL
-     SELECT 'business_subscriptions.tenantctl_hash', to_regclass('business_subscriptions') IS NULL
-       OR EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('business_subscriptions') AND attname = 'tenantctl_hash' AND NOT attisdropped)`,
+     SELECT 'business_subscriptions.tenantctl_hash', to_regclass('business_subscriptions') IS NULL OR ${hashColumnSql('business_subscriptions')}`,
     [tables],
   ));
   const missing = rows.filter((r) => !r.present).map((r) => String(r.name));
@@ -365,7 +364,7 @@ async function sqlWriteRights(store: SqlRegistryStore): Promise<DoctorCheck> {
     `SELECT current_user AS who,
             has_schema_privilege(current_schema(), 'CREATE') AS can_create,
             to_regclass('tenants') IS NULL
-              OR EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('tenants') AND attname = 'tenantctl_hash' AND NOT attisdropped)
+              OR ${hashColumnSql('tenants')}
               OR pg_has_role((SELECT relowner FROM pg_class WHERE oid = to_regclass('tenants')), 'USAGE') AS can_add_column`,
   ));
   const { who: user, can_create: canCreate, can_add_column: canAddColumn } = who.rows[0] as { who: string; can_create: boolean; can_add_column: boolean };

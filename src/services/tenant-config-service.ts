@@ -4,7 +4,7 @@ import { isUnusableRegistry } from '../registry/registry-spec.js';
 import { parseId } from '../keys/ids.js';
 import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
-import type { RegistryStore, TenantRow } from '../registry/registry-store.js';
+import { noTenantsTable, type RegistryStore, type TenantRow } from '../registry/registry-store.js';
 import type { YamlTenantSource, TenantDocument } from '../tenants/tenant-source.js';
 import { configProblem, type LossyNumberAt } from '../tenants/tenant-file.js';
 import { isMap } from '../tenants/plain-object.js';
@@ -444,9 +444,10 @@ export class TenantConfigService {
       const registry = await this.deps.registry();
       // A database without the tenants table (the wrong DATABASE_URL): said, as a registry not found is (it
       // read as an empty registry without a word: YAML answered, a registry-only tenant was "not found").
-      if (registry.hasTenantsTable && !(await registry.hasTenantsTable())) {
+      const none = await noTenantsTable(registry);
+      if (none) {
         this.registryAbsent = true;
-        this.warn(`note: registry (${registry.description}) has no tenants table (is it the services' database? a command that writes, such as migrate-yaml, creates it); reading YAML only`);
+        this.warn(`note: ${none} (is it the services' database? a command that writes, such as migrate-yaml, creates it); reading YAML only`);
         return undefined;
       }
       return registry;

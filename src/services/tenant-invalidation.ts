@@ -44,10 +44,9 @@ export async function invalidateTenantsAndOwed(
   request: { tenants: string[]; dryRun: boolean; pending: boolean; strict?: boolean; signal?: AbortSignal },
 ): Promise<TenantInvalidationResult> {
   const { tenants, dryRun, pending, signal } = request;
-  if (request.strict && tenants.length) {
-    const unknown = await deps.unknown(tenants);
-    if (unknown.length) return { results: [], waiting: 0, unknown, stopped: true };
-  }
+  // Looked up first when strict (and not again after).
+  const strictUnknown = request.strict && tenants.length ? await deps.unknown(tenants) : undefined;
+  if (strictUnknown?.length) return { results: [], waiting: 0, unknown: strictUnknown, stopped: true };
   const results = tenants.length ? await deps.admin.invalidateTenants(tenants, { dryRun, signal }) : [];
   let drained: DrainResult | undefined;
   let owed: PendingInvalidation[] | undefined;
@@ -56,6 +55,6 @@ export async function invalidateTenantsAndOwed(
   // One more than is listed: exactly OWED_LISTED owed is not "at least".
   else if (pending) owed = (await deps.owedInvalidations(OWED_LISTED + 1)) ?? [];
   else waiting = (await deps.owedInvalidations(OWED_LISTED + 1))?.length ?? 0;
-  const unknown = tenants.length ? await deps.unknown(tenants) : [];
+  const unknown = strictUnknown ?? (tenants.length ? await deps.unknown(tenants) : []);
   return { results, drained, owed, waiting, unknown };
 }

@@ -6,7 +6,7 @@ import { isValidId, parseId } from '../keys/ids.js';
 import { PERMISSIONS_FAMILY, TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
 import { unlinkIfUnchangedOn } from '../cache/cache-store.js';
-import type { Registry, StoredSubscription, TenantRow } from '../registry/registry-store.js';
+import { noTenantsTable, type Registry, type StoredSubscription, type TenantRow } from '../registry/registry-store.js';
 import { hasCatalogue, type Catalogue, type PermissionRecord } from '../permissions/model.js';
 import { computePermissions, isPermissionRecord } from '../permissions/rules.js';
 import { LAYOUTS, type YamlTenantSource } from '../tenants/tenant-source.js';
@@ -171,8 +171,6 @@ function judgeForeign(c: Claimed, view: RegistryView, tenantsDir: string): Verif
  */
 const NON_ASCII = /[^\x00-\x7f]/;
 const wire = (key: string): string | Buffer => (NON_ASCII.test(key) ? Buffer.from(key, 'latin1') : key);
-/** The same key as text, for the report: `tenant_config:café`, not `tenant_config:cafÃ©` (see keyText). */
-const asText = binaryKeyText;
 
 /** The report line for one claimed entry. */
 function verdict(c: Claimed, status: VerifyStatus, extra: Partial<VerifyEntry> = {}): VerifyEntry {
@@ -270,10 +268,11 @@ export class CacheVerifier {
       const registry = await this.deps.registry();
       // A database without the tenants table (the wrong DATABASE_URL) is no registry to compare with: --fix
       // deleted every registry tenant's entry there as an orphan.
-      if (registry.hasTenantsTable && !(await registry.hasTenantsTable())) {
-        const none = `registry (${registry.description}) has no tenants table (is it the services' database?)`;
-        if (fix) throw new UsageError(`deleting stale entries needs the registry to compare with: ${none}`, { reason: 'no-registry' });
-        this.deps.warn?.(`note: ${none}; comparing with YAML only`);
+      const none = await noTenantsTable(registry);
+      if (none) {
+        const said = `${none} (is it the services' database?)`;
+        if (fix) throw new UsageError(`deleting stale entries needs the registry to compare with: ${said}`, { reason: 'no-registry' });
+        this.deps.warn?.(`note: ${said}; comparing with YAML only`);
         return undefined;
       }
       return registry;
@@ -446,10 +445,7 @@ export class CacheVerifier {
 
   /** Entries of another type than a string: stale (no service can read them), deleted by a fix. */
   private async recordWrongType(entries: Claimed[], report: VerifyReport, options: VerifyOptions): Promise<void> {
-    const judged: VerifyEntry[] = entries.map((c) => ({
-      key: c.key, family: c.family, tenant: c.tenant, status: 'stale',
-      reason: "holds another type than a string (the services' GET fails with WRONGTYPE)",
-    }));
+    const judged = entries.map((c) => verdict(c, 'stale', { reason: "holds another type than a string (the services' GET fails with WRONGTYPE)" }));
     if (options.fix) {
       // By plain UNLINK: there is no text to compare (a service that writes the key meanwhile writes a string,
       // and only loses one cache entry).
@@ -468,8 +464,8 @@ export class CacheVerifier {
     report.summary.checked++;
     report.summary[e.status]++;
     if (e.status === 'ok') return;
-    // The key as text (it is kept as its bytes until here).
-    const key = asText(e.key);
+    // The key as text (it is kept as its bytes until here): `tenant_config:café`, not `tenant_config:cafÃ©` (see keyText).
+    const key = binaryKeyText(e.key);
     const shown = key === e.key ? e : { ...e, key };
     report.entries.push(shown);
     options.onEntry?.(shown);
