@@ -35,6 +35,9 @@ export function jsonText(value: unknown, indent?: number): string {
   return JSON.stringify(value, null, indent).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** A value as YAML that js-yaml loads back to the same value (its JSON form: no Dates, no undefined). */
+const yamlText = (value: unknown): string => dump(JSON.parse(JSON.stringify(value ?? null)), { lineWidth: -1, noRefs: true });
+
 /**
  * Where a command's results go: stdout carries data only (a table, plain
  * rows, or one JSON/YAML document); warnings, progress and diagnostics go to
@@ -83,7 +86,7 @@ export class Output {
 
   /** Writes one JSON or YAML document (YAML that js-yaml loads back to the same value). */
   data(value: unknown): void {
-    if (this.format === 'yaml') this.stdout.write(dump(JSON.parse(JSON.stringify(value ?? null)), { lineWidth: -1, noRefs: true }));
+    if (this.format === 'yaml') this.stdout.write(yamlText(value));
     else this.stdout.write(`${jsonText(value, 2)}\n`);
   }
 
@@ -97,7 +100,7 @@ export class Output {
    * first, so the stream loads as YAML (it was JSON lines, which YAML reads as one broken document).
    */
   streamItem(value: unknown): void {
-    if (this.format === 'yaml') this.stdout.write(`---\n${dump(JSON.parse(JSON.stringify(value ?? null)), { lineWidth: -1, noRefs: true })}`);
+    if (this.format === 'yaml') this.stdout.write(`---\n${yamlText(value)}`);
     else this.jsonLine(value);
   }
 
