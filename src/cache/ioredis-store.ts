@@ -221,6 +221,16 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
 /** A batched call as messages name it: `UNLINK (12 keys)`, `GET (1 key)`. */
 const batchLabel = (what: string, keys: number) => `${what} (${keys} key${keys === 1 ? '' : 's'})`;
 
+/**
+ * A PING the ACL user may not send (the services' user often may not: their client never pings) or that
+ * was renamed away still came back from the server: a round trip all the same. Read as a failure, every
+ * command called such a server unreachable and ran without the cache.
+ */
+const pingAnswered = (err: unknown): string => {
+  if (reasonOf(err) === 'no-permission' || /^ERR unknown command/.test((err as Error)?.message ?? '')) return 'PONG';
+  throw err;
+};
+
 const isWrongType = (err: unknown) => /^WRONGTYPE/.test((err as Error)?.message ?? '');
 /** GET of a key holding another type: answered as a miss (MGET answers nil for it; GET fails). */
 const wrongTypeIsNull = (err: unknown) => (isWrongType(err) ? null : Promise.reject(err));
@@ -316,7 +326,7 @@ class IoredisStore implements CacheStore {
           await this.client.connect();
           // Sent with the PING (no round trip of its own).
           const clusterNode = this.spec.topology === 'standalone' ? this.isClusterNode() : undefined;
-          await this.client.ping();
+          await this.client.ping().catch(pingAnswered);
           if (await clusterNode) {
             throw new BackendUnavailableError('redis', `Redis at ${this.target} is a Cluster node: as one server it holds only its own slots' keys (counts would be part of them, and deletions of other slots refused)`, { reason: 'cluster-node' });
           }
@@ -695,8 +705,8 @@ class IoredisStore implements CacheStore {
     // A Cluster answers for all its slots only when every master does: each is asked. One node, picked at
     // random, answered for all, so test-redis passed or failed with a master down depending on where its one
     // key fell (a flaky test found it).
-    if (this.mode === 'cluster') await this.run('PING', () => Promise.all(this.masters().map((m) => m.ping())));
-    else await this.run('PING', () => this.client.ping());
+    if (this.mode === 'cluster') await this.run('PING', () => Promise.all(this.masters().map((m) => m.ping().catch(pingAnswered))));
+    else await this.run('PING', () => this.client.ping().catch(pingAnswered));
     return Number(process.hrtime.bigint() - start) / 1e6;
   }
 

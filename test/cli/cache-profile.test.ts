@@ -217,6 +217,32 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
       await c.call('ACL', 'DELUSER', 'noscan');
     }
   });
+  it('an ACL user refused PING (the services\' client never pings): Redis is up for every command, the cache is read and cleared (it was "unreachable: NOPERM" everywhere)', async () => {
+    const c = own.client;
+    expect(await c.call('ACL', 'SETUSER', 'noping', 'on', '>nopingpw', '~*', '+@all', '-ping')).toBe('OK');
+    const key = `tenant_config:${small}`;
+    await c.set(key, JSON.stringify({ client: { id: small, name: 'From the cache' } }), 'EX', 300);
+    try {
+      const pingless = { REDIS_URL: own.server.url.replace('redis://', 'redis://noping:nopingpw@') };
+      const got = await runCli(['get-config', small, '--json'], { cwd: ws.dir, env: pingless });
+      expect(got.code, got.stderr).toBe(0);
+      expect(got.stderr).toBe('');
+      expect(JSON.parse(got.stdout)).toMatchObject({ source: 'cache', config: { client: { name: 'From the cache' } } });
+      const info = await runCli(['cache-info', '--json'], { cwd: ws.dir, env: pingless });
+      expect(info.code, info.stderr).toBe(0);
+      expect(JSON.parse(info.stdout)).toMatchObject({ backend: 'redis', available: true });
+      const smoke = await runCli(['test-redis'], { cwd: ws.dir, env: pingless });
+      expect(smoke.code, smoke.stderr).toBe(0);
+      const gone = await runCli(['invalidate', small], { cwd: ws.dir, env: pingless });
+      expect(gone.code, gone.stderr).toBe(0);
+      expect(await c.exists(key)).toBe(0);
+    } finally {
+      // The fixture as it was (invalidate took the tenant's other keys too).
+      await c.set(key, '{}', 'EX', 300);
+      await c.set(`products:${small}:page:1`, '{}');
+      await c.call('ACL', 'DELUSER', 'noping');
+    }
+  });
   it('--by tenant -o prometheus for a textfile collector: Redis down is tenantctl_cache_profile_up 0 and exit 0 (never an empty file); no series shared with plain cache-info (a collector reading both files refuses a duplicate)', async () => {
     const up = await runCli(['cache-info', '--by', 'tenant', '-o', 'prometheus'], { cwd: ws.dir, env: env() });
     expect(up.code, up.stderr).toBe(0);
