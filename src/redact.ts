@@ -60,8 +60,28 @@ export function maskArgument(arg: string): string {
 
 /** Masks every URL found inside free text (an error message that quotes a connection string). */
 export function maskUrlsIn(text: string): string {
-  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (u) => maskUrl(u));
+  // What /[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi finds, found from each `://` instead: that regular expression
+  // tried every position of a long run of letters, each to the run's end, so one 80,000-letter value with
+  // a URL after it took 8 s to show (a cached entry: get-config and verify stalled, deaf to signals).
+  let out = '';
+  let done = 0;
+  for (let at = text.indexOf('://'); at >= 0; at = text.indexOf('://', at + 3)) {
+    if (at < done) continue; // inside the URL just masked
+    // The scheme: the run of scheme characters before `://`, from its first letter.
+    let start = at;
+    while (start > done && SCHEME_CHAR.test(text[start - 1])) start--;
+    while (start < at && !LETTER.test(text[start])) start++;
+    let end = at + 3;
+    while (end < text.length && !URL_END.test(text[end])) end++;
+    if (start === at || end === at + 3) continue;
+    out += text.slice(done, start) + maskUrl(text.slice(start, end));
+    done = end;
+  }
+  return done === 0 ? text : out + text.slice(done);
 }
+const SCHEME_CHAR = /[a-z0-9+.-]/i;
+const LETTER = /[a-z]/i;
+const URL_END = /[\s'"]/;
 
 /** At most `max` characters of a value for a message, with how much was cut. */
 export function clip(value: string, max = 80): string {

@@ -111,10 +111,17 @@ function decodeUtf8(file: string, bytes: Buffer): string {
 function assertSerialisable(doc: unknown, file: string, text: string): void {
   let nodes = 0;
   const limit = Math.max(10_000, text.length * 2);
+  // The collections being walked: an alias inside its own anchor's value (`x: &a [*a]`) is one of them.
+  // Without this check it recursed until the stack overflowed ("Maximum call stack size exceeded").
+  const open = new Set<object>();
   const walk = (v: unknown): void => {
     if (++nodes > limit) throw new TenantFileError(file, undefined, 'document expands to too many values (alias bomb?)');
+    if (!v || typeof v !== 'object') return;
+    if (open.has(v)) throw new TenantFileError(file, undefined, 'a value contains itself (an alias inside its own anchor, such as `x: &a [*a]`)');
+    open.add(v);
     if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+    else Object.values(v).forEach(walk);
+    open.delete(v);
   };
   walk(doc);
 }
@@ -160,7 +167,10 @@ const KEY_BEFORE = /[\s{,"'-]/;
 export function lineLocator(text: string): (path: string[]) => number | undefined {
   const index = new Map<string, number[]>();
   const lines = text.split('\n');
-  const KEY = /([^\s{},:"'#[\]]+)["']?\s*:/g;
+  // A token starts where the run of token characters does (the lookbehind): matches only ever began there,
+  // but without it every position inside a long run was tried, each reading to the run's end, so one
+  // 80,000-character line took 10 s (and a 1 MB one half an hour, deaf to signals).
+  const KEY = /(?<![^\s{},:"'#[\]])([^\s{},:"'#[\]]+)["']?\s*:/g;
   const add = (name: string, i: number) => {
     const list = index.get(name);
     if (!list) index.set(name, [i]);

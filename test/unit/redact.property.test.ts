@@ -7,6 +7,27 @@ const password = fc.stringMatching(/^[A-Za-z0-9!$%&()*+,;=~._:@/#?-]{6,24}$/).fi
 const blanks = fc.stringMatching(/^[ \t]{0,3}$/);
 const scheme = fc.constantFrom('redis', 'rediss', 'postgres', 'postgresql', 'postgresql+asyncpg', 'https');
 
+describe('maskUrlsIn (property)', () => {
+  // What it replaced: a regular expression that backtracked quadratically on long runs of letters.
+  const byRegex = (text: string) => text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (u) => maskUrl(u));
+  it('finds the URLs that /[a-z][a-z0-9+.-]*:\\/\\/[^\\s\'"]+/gi finds, and masks them alike', () => {
+    const piece = fc.constantFrom('redis', 'x', 'A', '1', '+', '.', '-', ':', '/', '://', ':// ', 'u:pw@h', '@', ' ', "'", '"', 'é', '\t', 'postgres://a:b@c/d');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 14 }).map((p) => p.join('')), (text) => {
+        expect(maskUrlsIn(text)).toBe(byRegex(text));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+  it('reads a long run of letters before a URL once (a 400,000-letter value stalled the process for minutes)', () => {
+    const text = `${'a'.repeat(400_000)} see redis://u:secretpw@h:6379 and ${'b'.repeat(400_000)}`;
+    const shown = maskUrlsIn(text);
+    expect(shown).not.toContain('secretpw');
+    expect(shown.length).toBeGreaterThan(800_000);
+    expect(maskUrlsIn(`${'9'.repeat(400_000)}://`)).toBe(`${'9'.repeat(400_000)}://`);
+  });
+});
+
 describe('maskUrl (property)', () => {
   it('never shows the password of a URL, with or without leading blanks (new URL() trims them, so the drivers use such a URL)', () => {
     fc.assert(

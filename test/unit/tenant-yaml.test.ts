@@ -230,6 +230,14 @@ describe('YAML tenant source', () => {
     expect(() => source.load('bomb')).toThrow(/bomb\.yaml(:\d+)?: .*alias/i);
     ws.writeTenant('deep', `client: {id: deep, name: D}\nx: ${'['.repeat(100)}${']'.repeat(100)}\n`);
     expect(() => source.load('deep')).toThrow(/deep\.yaml(:\d+)?: .*(depth|deep|nest)/i);
+    // An alias inside its own anchor: it overflowed the stack ("Maximum call stack size exceeded").
+    ws.writeTenant('cyc', 'client: {id: cyc, name: C}\nx: &a [*a]\n');
+    expect(() => source.load('cyc')).toThrow(/cyc\.yaml: a value contains itself \(an alias inside its own anchor/);
+    ws.writeTenant('cycmap', 'client: {id: cycmap, name: C}\nx: &m {y: [1, {z: *m}]}\n');
+    expect(() => source.load('cycmap')).toThrow(/cycmap\.yaml: a value contains itself/);
+    // The same value twice (not inside itself) is no cycle.
+    ws.writeTenant('twice', 'client: {id: twice, name: C}\nx: &v [1, 2]\ny: [*v, *v]\n');
+    expect(source.load('twice')!.config).toMatchObject({ x: [1, 2], y: [[1, 2], [1, 2]] });
     const big = ws.writeTenant('big', 'client: {id: big, name: B}\n');
     writeFileSync(big, `client: {id: big, name: B}\npad: "${'x'.repeat(MAX_TENANT_FILE_BYTES)}"\n`);
     expect(() => source.load('big')).toThrow(/limit/);
@@ -318,6 +326,13 @@ describe('locating key paths in a file (for file:line messages)', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('reads a long line once: a 1 MB line with no colon (a tenant file with a literal secret took half an hour, deaf to signals)', () => {
+    const text = `client: {id: big, name: R}\ninfra:\n  password: literal\nblob: ${'a'.repeat(1_000_000)}\nafter: 1\n`;
+    const at = lineLocator(text);
+    expect(at(['infra', 'password'])).toBe(3);
+    expect(at(['after'])).toBe(5);
   });
 
   it('an index into a block sequence is the item\'s line (a warning in integrations.1.apiKey named the first item\'s line); a flow sequence keeps the key\'s', () => {
