@@ -19,12 +19,16 @@ describe('maskUrlsIn (property)', () => {
       { numRuns: 3000 },
     );
   });
-  it('reads a long run of letters before a URL once (a 400,000-letter value stalled the process for minutes)', () => {
-    const text = `${'a'.repeat(400_000)} see redis://u:secretpw@h:6379 and ${'b'.repeat(400_000)}`;
+  it('reads a long run of letters before a URL once (an 80,000-letter value took 8 s, 150,000 half a minute)', () => {
+    const text = `${'a'.repeat(150_000)} see redis://u:secretpw@h:6379 and ${'b'.repeat(150_000)}`;
+    // A hang guard, not a performance goal: one pass takes milliseconds, the backtracking pattern half a minute.
+    // (A test timeout cannot fire while a synchronous call runs, so the time is asserted.)
+    const start = performance.now();
     const shown = maskUrlsIn(text);
+    expect(maskUrlsIn(`${'9'.repeat(150_000)}://`)).toBe(`${'9'.repeat(150_000)}://`);
+    expect(performance.now() - start).toBeLessThan(5000);
     expect(shown).not.toContain('secretpw');
-    expect(shown.length).toBeGreaterThan(800_000);
-    expect(maskUrlsIn(`${'9'.repeat(400_000)}://`)).toBe(`${'9'.repeat(400_000)}://`);
+    expect(shown.length).toBeGreaterThan(300_000);
   });
 });
 
