@@ -121,6 +121,50 @@ describe('control characters in tenant data', () => {
     );
   });
 
+  it('yamlDump and jsonText (property): bidirectional overrides, isolates, U+200B, U+2028-2029 and U+FEFF escaped, in keys and values; the same document loads back', async () => {
+    const { jsonText } = await import('../../src/cli/output.js');
+    const { yamlDump } = await import('../../src/cli/yaml-text.js');
+    const { load } = await import('js-yaml');
+    const unit = fc.constantFrom('a', ' ', ':', '"', '\\', '#', '-', '\0', '\n', '\u200b', '\u2028', '\u2029', '\u202a', '\u202e', '\u2066', '\u2069', '\ufeff', '\u200d', 'é', '0');
+    const text = fc.string({ unit, maxLength: 8 });
+    const doc = fc.dictionary(text, fc.oneof(text, fc.array(text, { maxLength: 3 }), fc.dictionary(text, text, { maxKeys: 2 })), { maxKeys: 4 });
+    const RAW = /[\u200b\u2028-\u202e\u2066-\u2069\ufeff]/;
+    fc.assert(
+      fc.property(doc, (value) => {
+        const yaml = yamlDump(value, { lineWidth: -1, noRefs: true });
+        expect(load(yaml)).toEqual(value);
+        expect(yaml).not.toMatch(RAW);
+        const json = jsonText(value, 2);
+        expect(JSON.parse(json)).toEqual(value);
+        expect(json).not.toMatch(RAW);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('get-config on a terminal, -o yaml and -o json: a name holding bidirectional isolates, an override and a zero-width space is shown escaped (it was written raw: the line showed reordered)', async () => {
+    const bidi = workspace({}, { registry: false });
+    try {
+      bidi.writeTenant('bidi', 'client:\n  id: bidi\n  name: "admin\\u2066\\u2028x\\u200by\\u2067z"\n"k\\u202ey": 1\n');
+      const RAW = /[\u200b\u2028-\u202e\u2066-\u2069]/;
+      const view = await runCliOnTerminal(['get-config', 'bidi', '--no-cache'], /never-asked/, '', { NO_COLOR: '1' }, { cwd: bidi.dir });
+      expect(view.code).toBe(0);
+      expect(view.stdout).toContain('name: "admin\\u2066\\u2028x\\u200by\\u2067z"');
+      expect(view.stdout).toContain('"k\\u202ey": 1');
+      expect(view.stdout).not.toMatch(RAW);
+      const { load } = await import('js-yaml');
+      for (const format of ['yaml', 'json']) {
+        const r = await runCli(['get-config', 'bidi', '--no-cache', '-o', format], { cwd: bidi.dir });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).not.toMatch(RAW);
+        const doc = (format === 'json' ? JSON.parse(r.stdout) : load(r.stdout)) as { config: Record<string, unknown> };
+        expect(doc.config).toMatchObject({ client: { name: 'admin\u2066\u2028x\u200by\u2067z' }, 'k\u202ey': 1 });
+      }
+    } finally {
+      bidi.cleanup();
+    }
+  });
+
   it('visibleControls (property): no C0/C1 control character but tab, line feed and SGR colour survives; printable text is unchanged', () => {
     fc.assert(
       fc.property(fc.string({ unit: fc.integer({ min: 0, max: 0xff }).map((c) => String.fromCharCode(c)), maxLength: 40 }), (text) => {

@@ -4,6 +4,7 @@ import { maskSecrets } from '../../tenants/secrets.js';
 import { action, idArg } from '../action.js';
 import { own } from '../styled.js';
 import { showControls } from '../../redact.js';
+import { yamlDump } from '../yaml-text.js';
 
 /** `get-config <tenant>`: cache -> registry -> YAML; writes the cache only with --warm. */
 export function register(program: Command): void {
@@ -19,7 +20,6 @@ export function register(program: Command): void {
         // --warm writes the cache that --no-cache bypasses: one of them is a slip.
         if (opts.warm && opts.cache === false) throw new UsageError('--warm writes the cache and --no-cache bypasses it: give one');
         if (opts.warm) ctx.audit.begin('get-config --warm', { tenant });
-        const { dump } = await import('js-yaml');
         const result = await ctx.tenants.get(tenant, { noCache: opts.cache === false });
         const config = opts.showSecrets ? result.config : maskSecrets(result.config);
         if (result.unsetVariables.length) ctx.out.warn(`warning: unset environment variables: ${result.unsetVariables.join(', ')}`);
@@ -30,8 +30,9 @@ export function register(program: Command): void {
           render: (out) => {
             // The header is a YAML comment: the whole view stays YAML that loads back to the config.
             out.line(own(out.c.dim(`# tenant ${showControls(tenant)} · source ${result.source}`)));
-            // js-yaml writes a value holding a control character double-quoted, escaped: the lines are its own.
-            out.line(own(dump(config, { lineWidth: 120 }).trimEnd()));
+            // A value holding a control character (or a bidirectional override) is written double-quoted,
+            // escaped: the lines are the tool's own.
+            out.line(own(yamlDump(config, { lineWidth: 120 }).trimEnd()));
           },
         };
       }),
