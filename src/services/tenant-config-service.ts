@@ -245,7 +245,12 @@ export class TenantConfigService {
       const where = source.allows(id) ? 'registry or YAML' : `registry (ids starting "${source.registryOnlyPrefix}" are registry-only)`;
       // Run from the wrong directory, the answer is not "no such tenant" but "nothing here to look in".
       const nowhere = source.allows(id) && !source.checkDir();
-      throw new NotFoundError(`tenant ${id} not found in the ${where}${nowhere ? `: there is no tenants directory at ${source.dir}` : ''}`, nowhere ? { reason: 'no-tenants-dir' } : undefined);
+      // A file that is a link to nothing is listed (ls shows it): said, not "not found" alone.
+      const link = source.allows(id) && !nowhere ? source.brokenLink(id) : undefined;
+      throw new NotFoundError(
+        `tenant ${id} not found in the ${where}${nowhere ? `: there is no tenants directory at ${source.dir}` : link ? `: ${link}` : ''}`,
+        nowhere ? { reason: 'no-tenants-dir' } : undefined,
+      );
     }
     // A YAML answer given because the registry is unreachable is a fallback, not what the services would
     // cache: the registry may hold a newer config. Answered, never cached.

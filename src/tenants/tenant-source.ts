@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TenantFileError, UsageError } from '../errors.js';
 import { isValidId } from '../keys/ids.js';
@@ -90,16 +90,21 @@ export class YamlTenantSource {
 
   /** Why `id` has no readable file: none at all, or a link to nothing (listed, as `ls` shows it, but unreadable). */
   whyNoFile(id: string): string {
+    return this.brokenLink(id) ?? `no file ${id}.yaml in ${this.dir}`;
+  }
+
+  /** A tenant file of `id` that is a link to nothing, a loop or a directory, said as one; undefined when none is. */
+  brokenLink(id: string): string | undefined {
     for (const layout of LAYOUTS) {
       const file = path.join(this.dir, id + layout);
       try {
         // Named as the run names files elsewhere (relative to the working directory when below it).
-        if (lstatSync(file).isSymbolicLink()) return `${shownPath(file)} is a link to ${readlinkSync(file)}, which does not exist`;
+        if (lstatSync(file).isSymbolicLink()) return `${shownPath(file)} is a link to ${readlinkSync(file)}, ${linkEnd(file)}`;
       } catch {
         // Not there either: the next layout.
       }
     }
-    return `no file ${id}.yaml in ${this.dir}`;
+    return undefined;
   }
 
   /** Every tenant id with a file, sorted; files that are not tenants (tiers.yaml, bad names) are left out. */
@@ -340,5 +345,15 @@ function readEntries(dir: string) {
       throw new UsageError(`tenants directory ${dir} cannot be listed (${code})`, { reason: 'bad-tenants-dir' });
     }
     throw err;
+  }
+}
+
+/** What a tenant file's link leads to, said after "is a link to X, ": nothing, a loop of links, a directory. */
+function linkEnd(file: string): string {
+  try {
+    return statSync(file).isDirectory() ? 'which is a directory' : 'which is no regular file';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ELOOP' ? 'a loop of links' : code === 'ENOENT' || code === 'ENOTDIR' ? 'which does not exist' : `which cannot be read (${code})`;
   }
 }

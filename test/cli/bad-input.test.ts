@@ -356,6 +356,14 @@ describe('bad input', () => {
       // doctor fails it too (before: "all files parse").
       const doctor = await runCli(['doctor', '--json'], { cwd: bare.dir });
       expect(JSON.parse(doctor.stdout).checks).toContainEqual(expect.objectContaining({ area: 'tenants', status: 'fail', detail: expect.stringMatching(/dangling\.yaml is a link to/) }));
+      // get-config says why too (it said "not found in the registry or YAML" alone); a link to a directory is said as one (it said "which does not exist").
+      const got = await runCli(['get-config', 'dangling', '--no-cache'], { cwd: bare.dir });
+      expect(got.code).toBe(1);
+      expect(got.stderr).toMatch(/^error: tenant dangling not found in the registry or YAML: tenants\/dangling\.yaml is a link to .*nowhere\.yaml, which does not exist$/m);
+      mkdirSync(path.join(bare.dir, 'tenants', 'looped'));
+      symlinkSync('../looped', path.join(bare.dir, 'tenants', 'looped', 'client.yaml'));
+      const dir = await runCli(['migrate-yaml', '--dry-run', '--json', 'looped'], { cwd: bare.dir });
+      expect(JSON.parse(dir.stdout).items).toContainEqual(expect.objectContaining({ id: 'looped', action: 'error', reason: 'tenants/looped/client.yaml is a link to ../looped, which is a directory' }));
       // A stale link beside the tenant's real file of the other layout is not a second file: the tenant is read.
       const real = uniq('layout');
       bare.writeTenant(real, tenantYaml(real, 'Real'), `${real}/client.yaml`);
