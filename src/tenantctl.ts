@@ -244,8 +244,9 @@ export class Tenantctl {
 
   /**
    * Does the cache invalidations earlier writes still owe (the registry's
-   * outbox), best effort: never creates a registry, and a registry or Redis
-   * failure is a warning here (the owed entries stay for the next try).
+   * outbox): never creates a registry. A Redis failure is a warning and
+   * status `failed` (the owed entries stay for the next try); a registry
+   * that cannot be read is status `unchecked`, with its error.
    */
   async drainOwedInvalidations(): Promise<DrainResult | undefined> {
     this.cache.connectSoon();
@@ -255,10 +256,8 @@ export class Tenantctl {
       return drained;
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
-      if (err.reason !== 'not-configured') {
-        this.warn(`warning: invalidations owed by earlier writes not checked: ${describeError(err)}`);
-        return undefined;
-      }
+      // Not "nothing owed" (exit 0): what is owed is unknown, and saying so is the caller's (--pending: exit 3).
+      if (err.reason !== 'not-configured') return { status: 'unchecked', done: 0, pending: 0, error: err };
       // No registry here: nothing can be owed in it. Said, so that a run from the wrong directory is not
       // taken for the owed invalidations done (it printed nothing at all, exit 0).
       this.warn(`note: ${describeError(err)}: no invalidation can be owed there`);
@@ -271,10 +270,13 @@ export class Tenantctl {
    * without doing them; undefined when there is no registry to ask, or (with
    * a warning) when it cannot be read.
    */
-  async owedInvalidations(limit = 1000): Promise<PendingInvalidation[] | undefined> {
+  async owedInvalidations(limit = 1000, options: { required?: boolean } = {}): Promise<PendingInvalidation[] | undefined> {
     try {
       return await (await this.registry()).pendingInvalidations(limit);
     } catch (err) {
+      // Asked for as the answer (`invalidate --pending --dry-run`): a registry that cannot be read is the
+      // command's failure, not "nothing owed" (it listed none, exit 0, with 15,000 owed).
+      if (options.required && err instanceof BackendUnavailableError && err.reason !== 'not-configured') throw err;
       // An unusable registry setting is the registry's problem, not the cache command's (invalidate has
       // deleted its keys by now): said, not the run's error.
       const unusable = isUnusableRegistry(err);

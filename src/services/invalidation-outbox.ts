@@ -7,12 +7,17 @@ import { isValidId } from '../keys/ids.js';
 
 /** What draining the outbox came to. */
 export interface DrainResult {
-  /** `done`: nothing is owed any more; `not-configured`: no Redis to do it with; `failed`: Redis failed (what was not done stays owed). */
-  status: 'done' | 'not-configured' | 'failed';
+  /**
+   * `done`: nothing is owed any more; `not-configured`: no Redis to do it with; `failed`: Redis failed (what
+   * was not done stays owed); `unchecked`: the registry could not be read, so what is owed is unknown.
+   */
+  status: 'done' | 'not-configured' | 'failed' | 'unchecked';
   /** Invalidations done (and cleared) in this drain. */
   done: number;
-  /** Invalidations still owed afterwards (at least; counted up to one page). */
+  /** Invalidations still owed afterwards (at least; counted up to one page: see `more`). */
   pending: number;
+  /** `pending` is one whole page read: more may be owed. */
+  more?: boolean;
   error?: BackendUnavailableError;
 }
 
@@ -44,9 +49,11 @@ export class InvalidationOutbox {
     for (;;) {
       const page = await registry.pendingInvalidations(PAGE);
       if (page.length === 0) return { status: 'done', done, pending: 0 };
-      if (!this.deps.cache.configured) return { status: 'not-configured', done, pending: page.length };
+      // A whole page: more may be owed (15,000 owed were said to be 10,000).
+      const more = page.length === PAGE ? { more: true } : {};
+      if (!this.deps.cache.configured) return { status: 'not-configured', done, pending: page.length, ...more };
       const r = await this.deps.cache.attempt(() => this.perform(page, options.signal));
-      if (r.status !== 'done') return { status: 'failed', done, pending: page.length, error: r.status === 'failed' ? r.error : undefined };
+      if (r.status !== 'done') return { status: 'failed', done, pending: page.length, ...more, error: r.status === 'failed' ? r.error : undefined };
       await registry.clearInvalidations(page);
       done += page.length;
       if (page.length < PAGE) return { status: 'done', done, pending: 0 };

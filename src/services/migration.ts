@@ -45,6 +45,8 @@ export interface MigrationReport {
   earlierInvalidations?: { done: number; pending: number };
   /** Invalidations still owed when this run ended (Redis down or not configured): the next write command does them. */
   pendingInvalidations?: number;
+  /** pendingInvalidations is a lower bound (the registry's record was read one page at a time). */
+  pendingAtLeast?: boolean;
   /** The cache failure that left invalidations pending, once (not per tenant). */
   cacheError?: string;
   /** Active tenants migrated earlier whose files are gone (removed or renamed): left as they are; the first 10 named. */
@@ -501,7 +503,10 @@ export class Migration {
   private recordInvalidation(report: MigrationReport, drained: DrainResult) {
     const state = drained.status === 'done' ? true : drained.status === 'not-configured' ? 'not-configured' : false;
     for (const i of report.items) if (i.written) i.cacheInvalidated = state;
-    if (drained.pending) report.pendingInvalidations = drained.pending;
+    // Owed: at least what was read of the record, and at least every write of this run not invalidated.
+    const owed = Math.max(drained.pending, state === true ? 0 : report.items.filter((i) => i.written).length);
+    if (owed) report.pendingInvalidations = owed;
+    if (owed && drained.more) report.pendingAtLeast = true;
     if (drained.error) report.cacheError = describeError(drained.error);
   }
 }

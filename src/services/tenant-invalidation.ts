@@ -6,7 +6,7 @@ import type { DrainResult } from './invalidation-outbox.js';
 export interface TenantInvalidationDeps {
   admin: Pick<CacheAdmin, 'invalidateTenants'>;
   /** What earlier writes still owe, read without doing it (undefined: no registry to ask). */
-  owedInvalidations(limit?: number): Promise<PendingInvalidation[] | undefined>;
+  owedInvalidations(limit?: number, options?: { required?: boolean }): Promise<PendingInvalidation[] | undefined>;
   /** Does what earlier writes still owe (undefined: no registry). */
   drainOwedInvalidations(): Promise<DrainResult | undefined>;
   /** The ids in neither the registry nor YAML. */
@@ -53,7 +53,7 @@ export async function invalidateTenantsAndOwed(
   let waiting = 0;
   if (pending && !dryRun) drained = await deps.drainOwedInvalidations();
   // One more than is listed: exactly OWED_LISTED owed is not "at least".
-  else if (pending) owed = (await deps.owedInvalidations(OWED_LISTED + 1)) ?? [];
+  else if (pending) owed = (await deps.owedInvalidations(OWED_LISTED + 1, { required: true })) ?? [];
   else waiting = (await deps.owedInvalidations(OWED_LISTED + 1))?.length ?? 0;
   const unknown = strictUnknown ?? (tenants.length ? await deps.unknown(tenants) : []);
   return { results, drained, owed, waiting, unknown };

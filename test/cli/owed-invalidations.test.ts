@@ -74,6 +74,17 @@ describe.runIf(TEST_DATABASE_URL)('owed invalidations past what is listed', () =
     expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(2);
   });
 
+  it('more owed than one page (10,000) with Redis down: migrate-yaml says "at least", in its warning and its JSON (it said 10000 with 15,000 owed)', async () => {
+    await sql('DELETE FROM tenantctl_outbox');
+    await sql("INSERT INTO tenantctl_outbox (kind, target) SELECT 'tenant', 'owed' || g FROM generate_series(1, 10500) g");
+    ws.writeTenant(id, tenantYaml(id, 'Owing, renamed'));
+    const r = await runCli(['--registry', db.url, 'migrate-yaml', '--json', '--redis-url', 'redis://127.0.0.1:1'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/; at least 10000 invalidation\(s\) are recorded in the registry/);
+    expect(JSON.parse(r.stdout)).toMatchObject({ pendingInvalidations: 10000, pendingAtLeast: true });
+    expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(10501);
+  });
+
   it('an owed row naming no valid target (written by hand: \'acme*\') is dropped with a warning; the valid ones are done (it stopped every drain, exit 2)', async () => {
     const { startRedis } = await import('../helpers/redis-server.js');
     const server = await startRedis();
@@ -91,6 +102,27 @@ describe.runIf(TEST_DATABASE_URL)('owed invalidations past what is listed', () =
       expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(0);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe('owed invalidations with the registry out of reach', () => {
+  it('invalidate --pending (and its dry run) is exit 3, not "nothing owed" with exit 0: the registry is what it reads', async () => {
+    const ws = workspace({}, { registry: false });
+    try {
+      const registry = ['--registry', 'postgres://postgres@127.0.0.1:1/nowhere', '--registry-timeout', '1000'];
+      const run = await runCli([...registry, 'invalidate', '--pending', '--redis-url', 'redis://127.0.0.1:1'], { cwd: ws.dir });
+      expect(run.code, run.stderr).toBe(3);
+      expect(run.stderr).toMatch(/^error: invalidations owed by earlier writes not checked: .*127\.0\.0\.1:1/m);
+      expect(run.stderr).not.toMatch(/nothing owed/);
+      for (const format of [[], ['--json']]) {
+        const dry = await runCli([...registry, 'invalidate', '--pending', '--dry-run', ...format], { cwd: ws.dir });
+        expect(dry.code, dry.stderr).toBe(3);
+        expect(dry.stdout).toBe('');
+        expect(dry.stderr).not.toMatch(/nothing owed/);
+      }
+    } finally {
+      ws.cleanup();
     }
   });
 });

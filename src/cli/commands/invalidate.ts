@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { BackendUnavailableError, DeniedError, InterruptedError, PartialFailureError, UsageError } from '../../errors.js';
+import { BackendUnavailableError, DeniedError, InterruptedError, PartialFailureError, UsageError, describeError } from '../../errors.js';
 import type { TenantInvalidation } from '../../services/cache-admin.js';
 import { invalidateTenantsAndOwed, OWED_LISTED, type TenantInvalidationResult } from '../../services/tenant-invalidation.js';
 import type { DrainResult } from '../../services/invalidation-outbox.js';
@@ -33,8 +33,12 @@ function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owe
   else if (owed?.status === 'done' && !results.length) out.summary('nothing owed by earlier writes');
 }
 
-/** Invalidations owed that --pending could not do: Redis failed, or none is configured (exit 3, as `invalidate <tenant>`). */
+/** Invalidations owed that --pending could not do: Redis failed, none is configured, or the registry could not be read (exit 3, as `invalidate <tenant>`). */
 function owedFailure(owed: DrainResult | undefined) {
+  if (owed?.status === 'unchecked') {
+    const err = owed.error;
+    return new BackendUnavailableError('registry', `invalidations owed by earlier writes not checked: ${describeError(err)}`, { cause: err, reason: err?.reason ?? 'unreachable' });
+  }
   if (owed?.status === 'failed') return owed.error ?? new BackendUnavailableError('redis', `Redis is unavailable: ${owed.pending} owed invalidation(s) not done; run again`);
   if (owed?.status === 'not-configured') {
     return new BackendUnavailableError('redis', `no Redis configured: ${owed.pending} owed invalidation(s) not done`, { reason: 'not-configured' });
@@ -58,7 +62,7 @@ export function register(program: Command): void {
         let r: TenantInvalidationResult;
         try {
           r = await invalidateTenantsAndOwed(
-            { admin: ctx.admin, owedInvalidations: (n) => ctx.owedInvalidations(n), drainOwedInvalidations: () => ctx.drainOwedInvalidations(), unknown: (ids) => ctx.tenants.unknown(ids) },
+            { admin: ctx.admin, owedInvalidations: (n, o) => ctx.owedInvalidations(n, o), drainOwedInvalidations: () => ctx.drainOwedInvalidations(), unknown: (ids) => ctx.tenants.unknown(ids) },
             { tenants, dryRun: !!opts.dryRun, pending: !!opts.pending, strict: !!opts.strict, signal: ctx.signal },
           );
         } catch (err) {

@@ -56,12 +56,13 @@ function warnings(out: Output, r: MigrationReport) {
   const stale = r.items.filter((i) => i.cacheInvalidated === false).length;
   // No Redis configured: nothing to invalidate here, but the running services may cache what was just written.
   const unconfigured = r.items.filter((i) => i.cacheInvalidated === 'not-configured').length;
+  const owed = `${r.pendingAtLeast ? 'at least ' : ''}${r.pendingInvalidations ?? (unconfigured || stale)}`;
   if (unconfigured && !r.dryRun) {
-    out.info(`note: no Redis configured: the cache of ${unconfigured} written item(s) was not invalidated; ${r.pendingInvalidations ?? unconfigured} invalidation(s) are recorded in the registry (\`tenantctl invalidate --pending\` with the services' Redis does them)`);
+    out.info(`note: no Redis configured: the cache of ${unconfigured} written item(s) was not invalidated; ${owed} invalidation(s) are recorded in the registry (\`tenantctl invalidate --pending\` with the services' Redis does them)`);
   }
   if (r.cacheError) {
     const what = stale ? `cache not invalidated for ${stale} written item(s)` : 'cache invalidations owed by an earlier run not done';
-    out.warn(`warning: ${what}: ${r.cacheError}; ${r.pendingInvalidations ?? stale} invalidation(s) are recorded in the registry and the next write command (or \`tenantctl invalidate --pending\`) does them`);
+    out.warn(`warning: ${what}: ${r.cacheError}; ${owed} invalidation(s) are recorded in the registry and the next write command (or \`tenantctl invalidate --pending\`) does them`);
   }
 }
 
