@@ -165,6 +165,12 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
     try {
       const url = own.server.url.replace('redis://', 'redis://noinfo:noinfopw@');
       const full = JSON.parse((await runCli(['cache-info', '--json'], { cwd: ws.dir, env: env() })).stdout);
+      // The dashboards' fields against the server set up above (maxmemory 64mb): a mutation review found a
+      // fraction for a percentage and used memory for max memory passing every test.
+      expect(full.max_memory_mb).toBe(64);
+      expect(full.used_memory_mb).toBeGreaterThan(0.4); // 400 KB of values, at least
+      expect(full.memory_usage_percent).toBeCloseTo((full.used_memory_mb / 64) * 100, 0);
+      expect(full.memory_usage_percent).toBeGreaterThan(0.5);
       const json = await runCli(['cache-info', '--json'], { cwd: ws.dir, env: { REDIS_URL: url } });
       expect(json.code, json.stderr).toBe(0);
       expect(json.stderr).toMatch(/^warning: Redis INFO failed: NOPERM.*; memory, hits and the server's version are not reported, the key counts are\n$/);

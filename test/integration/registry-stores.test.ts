@@ -33,12 +33,19 @@ async function putCatalogue(store: Registry, catalogue: Catalogue, hash: string)
 }
 
 /** The same behaviour, asserted against every backend (unstorage's testDriver pattern). */
-function registryContract(name: string, open: () => Promise<{ store: Registry; cleanup: () => Promise<void> }>) {
+/** A tenant's status as the services set it (the tool never writes it): each backend's own way. */
+type SetStatus = (id: string, status: string) => Promise<void>;
+const sqlSetStatus = (store: SqlRegistryStore): SetStatus => async (id, status) => {
+  await store.db.query('UPDATE tenants SET status = $1 WHERE id = $2', [status, id]);
+};
+
+function registryContract(name: string, open: () => Promise<{ store: Registry; cleanup: () => Promise<void>; setStatus: SetStatus }>) {
   describe(`RegistryStore contract: ${name}`, () => {
     let store: Registry;
     let cleanup: () => Promise<void>;
+    let setStatus: SetStatus;
     beforeAll(async () => {
-      ({ store, cleanup } = await open());
+      ({ store, cleanup, setStatus } = await open());
       await store.ensureSchema();
     });
     afterAll(async () => {
@@ -200,11 +207,19 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
 
     it('reads many ids at once and lists active tenants sorted', async () => {
       for (const id of ['c3', 'c1', 'c2']) await put(store, rowFromConfig(id, config(id)));
+      // Not active: never listed (a mutation review: the listing without its status filter passed on Supabase).
+      await put(store, rowFromConfig('c4held', config('c4held')));
+      await put(store, rowFromConfig('c5gone', config('c5gone')));
+      await setStatus('c4held', 'suspended');
+      await setStatus('c5gone', 'deleted');
       const many = await store.getTenants(['c1', 'c2', 'missing', 'c3']);
       expect([...many.keys()].sort()).toEqual(['c1', 'c2', 'c3']);
       const listed = (await store.listActiveTenants()).map((r) => r.id);
       expect(listed).toEqual([...listed].sort());
       expect(listed).toEqual(expect.arrayContaining(['acme', 'beta', 'c1', 'c2', 'c3']));
+      expect(listed).not.toContain('c4held');
+      expect(listed).not.toContain('c5gone');
+      expect((await store.getTenant('c4held'))?.status).toBe('suspended');
       expect(await store.getTenants([])).toEqual(new Map());
     });
 
@@ -252,7 +267,10 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
   });
 }
 
-registryContract('PGlite (in memory)', async () => ({ store: await openPgliteStore(undefined), cleanup: async () => undefined }));
+registryContract('PGlite (in memory)', async () => {
+  const store = await openPgliteStore(undefined);
+  return { store, cleanup: async () => undefined, setStatus: sqlSetStatus(store) };
+});
 
 /** The SQL stores share one session among concurrent callers: a transaction holds it, others wait. */
 function sqlSessionTests(name: string, open: () => Promise<{ store: SqlRegistryStore; cleanup: () => Promise<void> }>) {
@@ -434,7 +452,8 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
 
   registryContract('PostgreSQL', async () => {
     const db = await freshPostgresDatabase();
-    return { store: await openPostgresStore(db.url), cleanup: db.drop };
+    const store = await openPostgresStore(db.url);
+    return { store, cleanup: db.drop, setStatus: sqlSetStatus(store) };
   });
 
   it('a new subscription created by another writer meanwhile is a conflict, not overwritten (nor its overrides deleted)', async () => {
@@ -632,7 +651,13 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
   });
   afterAll(() => fake.close());
 
-  registryContract('Supabase (contract)', async () => ({ store: await SupabaseRegistryStore.open(fake.url, fake.key), cleanup: async () => undefined }));
+  registryContract('Supabase (contract)', async () => ({
+    store: await SupabaseRegistryStore.open(fake.url, fake.key),
+    cleanup: async () => undefined,
+    setStatus: async (id, status) => {
+      fake.rows.get(id)!.status = status;
+    },
+  }));
 
   it('a wrong key is a clear backend error, never printing the key; an unapplied schema stops writers only (reads need nothing of tenantctl\'s)', async () => {
     const wrong = SupabaseRegistryStore.open(fake.url, 'not-the-key');

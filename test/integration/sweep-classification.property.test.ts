@@ -25,12 +25,16 @@ const keys = new KeySpace(
       // Two families that both claim `ova:a`: the one declared first owns it, on the server as on the client.
       { name: 'ov_any', patterns: ['ov{tenant}:*'], ttl: 60 },
       { name: 'ov_prefixed', patterns: ['ova:{tenant}'], ttl: 60 },
+      // The other order: a prefixed family first, then one with no dispatch prefix claiming its keys (`ox:a`).
+      // The script must still stop at the first declared (a mutation review: only the order above was tried).
+      { name: 'ox_exact', patterns: ['ox:{tenant}'], ttl: 60 },
+      { name: 'ox_any', patterns: ['ox*:{tenant}'], ttl: 60 },
     ],
   }),
 );
 
 const piece = (list: string[]) => fc.constantFrom(...list);
-const head = piece(['tenant_config:', 'permissions:', 'dashboard_kpis:', 'dashboard_trends:', 'fastapi_template:', 'fastapi_template:tenant-', 'legacy|', 'ova:', 'ov', 'sessions:', 'tenant_config', 'products:', ':', '']);
+const head = piece(['tenant_config:', 'permissions:', 'dashboard_kpis:', 'dashboard_trends:', 'fastapi_template:', 'fastapi_template:tenant-', 'legacy|', 'ova:', 'ov', 'ox:', 'oxq:', 'ox', 'sessions:', 'tenant_config', 'products:', ':', '']);
 const slot = fc.string({ unit: piece([...'ab1_-.'.split(''), ':', '*', ' ', '\xe9', '\xff', '|']), maxLength: 6 });
 const tail = piece(['', ':days:30', ':', ':x', '::', 'x', ':page:1']);
 /** A key as a binary string (one char per byte). */

@@ -66,6 +66,14 @@ describe('the parse cache', () => {
     const second = fresh();
     expect(second.read('beta')!.config.client).toMatchObject({ name: 'Beta Renamed' });
     second.saveParseCache();
+    // The same length, the mtime put back (cp -p, rsync -t): only the ctime tells (a mutation review: the
+    // edit above changed the size too, so a stamp without the ctime passed).
+    const { atime: a2, mtime: m2 } = statSync(file);
+    writeFileSync(file, tenantYaml('beta', 'Beta Renaxed'));
+    utimesSync(file, a2, m2);
+    const sameSize = fresh();
+    expect(sameSize.read('beta')!.config.client).toMatchObject({ name: 'Beta Renaxed' });
+    sameSize.saveParseCache();
     writeFileSync(file, 'client:\n  id: beta\n  name: [x\n');
     const third = fresh();
     expect(() => third.read('beta')).toThrow(TenantFileError);

@@ -111,6 +111,10 @@ describe('cached records and the clock', () => {
     // Whole seconds down: 4.5 s left is 4 (a ceiling kept it cached past the expiry); under a second, not cached.
     expect(cacheTtlFor(perms(sub({ tier: 'demo', demo_expires_at: '2026-06-01T12:00:04.500Z' })), 300, NOW)).toBe(4);
     expect(cacheTtlFor(perms(sub({ tier: 'demo', demo_expires_at: '2026-06-01T12:00:00.500Z' })), 300, NOW)).toBe(0);
+    // A real clock has milliseconds (the record's expiry is whole seconds): 3.7 s left is 3, never 4 (a ceiling
+    // kept the full grant cached past the expiry; a mutation review: every case above had a whole-second now).
+    const later = new Date('2026-06-01T12:00:00.300Z');
+    expect(cacheTtlFor(perms(sub({ tier: 'demo', demo_expires_at: '2026-06-01T12:00:04Z' }), later), 300, later)).toBe(3);
   });
 
   it('canonicalises ISO 8601 instants and refuses anything else', () => {
