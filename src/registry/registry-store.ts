@@ -192,8 +192,18 @@ export const TENANT_WRITE_COLUMNS = [
  * without the tenants table (the wrong DATABASE_URL); undefined when it is one.
  */
 export async function noTenantsTable(registry: RegistryStore): Promise<string | undefined> {
-  return registry.hasTenantsTable && !(await registry.hasTenantsTable()) ? `registry (${registry.description}) has no tenants table` : undefined;
+  if (!registry.hasTenantsTable) return undefined;
+  // Asked once per store (per session): it was a query before every registry read, and one on a session
+  // the server had just ended failed the reads already on their way, which the row read retries on a new
+  // session (a flaky library-recovery test found it: 30 YAML answers for a registry tenant).
+  let present = TABLE_CHECKED.get(registry);
+  if (present === undefined) {
+    present = await registry.hasTenantsTable();
+    TABLE_CHECKED.set(registry, present);
+  }
+  return present ? undefined : `registry (${registry.description}) has no tenants table`;
 }
+const TABLE_CHECKED = new WeakMap<RegistryStore, boolean>();
 
 /** The column a getTenant read adds: tenant_config as the server writes it out (a jsonb keeps `1.0`). */
 export const CONFIG_TEXT_COLUMN = 'tenantctl_config_text';
