@@ -173,3 +173,89 @@ describe.runIf(TEST_DATABASE_URL)('watch across a PostgreSQL and a Redis outage'
     expect(end.stderr).toMatch(/watch stopped by SIGTERM: .*4 reconnect\(s\)$/m);
   });
 });
+
+/**
+ * The reconcile after a reconnect looks back --overlap before the high-water mark: updated_at = now() is the
+ * time a transaction *began*, so one that began before a disconnect and committed after it (its NOTIFY sent
+ * to nobody) carries a time older than the last moment watch knew it had seen everything.
+ */
+describe.runIf(TEST_DATABASE_URL)('watch: a transaction that began before a PostgreSQL outage and committed during it', () => {
+  let ws: Workspace;
+  let url: string;
+  let drop: () => Promise<void>;
+  let db: Client;
+  let tx: Client;
+  let proxy: TcpProxy;
+  let redis: RedisServer;
+  let keys: import('ioredis').Redis;
+  let watch: CliProcess;
+  // S: changed by the straddling transaction; U: never changed.
+  const [S, U] = [uniq('straddle'), uniq('untouched')];
+  const kpis = (id: string) => `dashboard_kpis:${id}:days:30`;
+
+  beforeAll(async () => {
+    const fresh = await freshPostgresDatabase();
+    url = fresh.url;
+    drop = fresh.drop;
+    ws = workspace({ [S]: tenantYaml(S), [U]: tenantYaml(U) }, { registry: false });
+    redis = await startRedis();
+    const direct = (args: string[]) => runCli(['--registry', url, ...args], { cwd: ws.dir, env: { REDIS_URL: redis.url } });
+    expect((await direct(['migrate-yaml'])).code).toBe(0);
+    expect((await direct(['watch', '--install'])).code).toBe(0);
+    const { default: pg } = await import('pg');
+    db = new pg.Client({ connectionString: url });
+    await db.connect();
+    tx = new pg.Client({ connectionString: url });
+    await tx.connect();
+    // Nothing changed recently: the start-up reconciliation has nothing to do.
+    await db.query("UPDATE tenants SET updated_at = now() - interval '1 hour'");
+    const { Redis } = await import('ioredis');
+    keys = new Redis(redis.url);
+    const target = new URL(url);
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    // An overlap far wider than the transaction's head start (~1 s), so the test does not hang on timing.
+    watch = startCli(['--registry', proxy.via(url), 'watch', '--heartbeat', '100', '--reconnect-max', '300', '--overlap', '30'], {
+      cwd: ws.dir,
+      env: { REDIS_URL: redis.url, REDIS_TIMEOUT_MS: '500', REGISTRY_TIMEOUT_MS: '2000' },
+      timeoutMs: 40_000,
+    });
+    expect(await watch.waitForStderr(/watch: watching/, 20_000), watch.stderr()).toBe(true);
+  });
+
+  afterAll(async () => {
+    if (watch && !watch.exited()) await watch.kill();
+    keys?.disconnect();
+    await proxy?.close();
+    await redis?.stop();
+    await tx?.end().catch(() => undefined);
+    await db?.end();
+    ws?.cleanup();
+    await drop?.();
+  });
+
+  it('the reconcile after the reconnect still invalidates it: its updated_at is older than the high-water mark, but within the overlap (it looked from the mark itself and the row kept its stale keys)', async () => {
+    // Only endpoint data is cached: no verify pass can see it, only the rows reconciled by updated_at.
+    await keys.set(kpis(S), '{"kpi":1}');
+    await keys.set(kpis(U), '{"kpi":1}');
+    // The transaction begins (updated_at = now() is this moment) while watch is connected...
+    await tx.query('BEGIN');
+    await tx.query("UPDATE tenants SET name = 'S, committed during the outage', updated_at = now() WHERE id = $1", [S]);
+    // ... and heartbeats (every 100 ms) carry the high-water mark past its start.
+    await new Promise((r) => setTimeout(r, 1500));
+    await proxy.cut();
+    expect(await watch.waitForStderr(/watch: PostgreSQL connection lost/, 10_000), watch.stderr()).toBe(true);
+    // It commits while nobody listens: its notification is lost.
+    await tx.query('COMMIT');
+    const { rows } = await db.query('SELECT extract(epoch FROM now() - updated_at) AS age FROM tenants WHERE id = $1', [S]);
+    expect(Number(rows[0].age)).toBeGreaterThan(1);
+    expect(await keys.exists(kpis(S))).toBe(1);
+
+    await proxy.restore();
+    expect(await watch.waitForStderr(/watch: PostgreSQL reconnected/, 15_000), watch.stderr()).toBe(true);
+    expect(await waitUntil(() => /watch: reconcile: verified/.test(watch.stderr().split('watch: PostgreSQL reconnected').at(-1)!), 15_000), watch.stderr()).toBe(true);
+    expect(await keys.exists(kpis(S)), `${kpis(S)} kept after the reconcile:\n${watch.stderr()}`).toBe(0);
+    expect(watch.stdout()).toMatch(new RegExp(`reconcile tenants changed ${S}: deleted 1 key \\(dashboard_kpis 1\\)`));
+    // The overlap is not "everything": the tenant that did not change keeps its key.
+    expect(await keys.exists(kpis(U))).toBe(1);
+  });
+});

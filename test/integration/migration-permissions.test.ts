@@ -150,6 +150,44 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     await t.close();
   });
 
+  const demoTenant = (id: string, expiry: string) => tenantYaml(id, 'D', `subscription: { tier: demo, demo_expires_at: '${expiry}' }\n`);
+  const DEMO_TIERS = `${TIERS}  demo: { features: [has_ai], max_devices: 1 }\n`;
+
+  it('a changed subscription.demo_expires_at in the YAML is planned as an update and written (before: planned unchanged and never written, the hash left the expiry out)', async () => {
+    const id = uniq('demo');
+    ws.writeTenant('tiers', DEMO_TIERS);
+    ws.writeTenant(id, demoTenant(id, '2031-01-01T00:00:00Z'));
+    const t = tool();
+    expect(migrationExitCode(await t.migration.run())).toBe(0);
+    expect((await store.getSubscription(id))!.demo_expires_at).toBe('2031-01-01T00:00:00.000Z');
+
+    ws.writeTenant(id, demoTenant(id, '2032-06-30T12:00:00Z'));
+    const plan = await t.migration.run({ dryRun: true });
+    expect(plan.items.find((i) => i.kind === 'subscription' && i.id === id)).toMatchObject({ action: 'update' });
+    expect((await store.getSubscription(id))!.demo_expires_at).toBe('2031-01-01T00:00:00.000Z');
+    const applied = await t.migration.run();
+    expect(applied.items.find((i) => i.kind === 'subscription' && i.id === id)).toMatchObject({ action: 'update', written: true });
+    expect((await store.getSubscription(id))!.demo_expires_at).toBe('2032-06-30T12:00:00.000Z');
+    expect(Date.parse((await t.permissions.get(id)).record.demo_expires_at!)).toBe(Date.parse('2032-06-30T12:00:00Z'));
+    expect((await t.migration.run()).counts).toMatchObject({ create: 0, update: 0, conflict: 0 });
+    await t.close();
+  });
+
+  it('a demo_expires_at changed in the registry since the last migration is a conflict, and the expiry is kept (before: unchanged, the edit unseen)', async () => {
+    const id = uniq('demoedit');
+    ws.writeTenant('tiers', DEMO_TIERS);
+    ws.writeTenant(id, demoTenant(id, '2031-01-01T00:00:00Z'));
+    const t = tool();
+    expect(migrationExitCode(await t.migration.run())).toBe(0);
+    // A service extends the demo in the registry alone.
+    await store.db.query("UPDATE business_subscriptions SET demo_expires_at = '2033-01-01T00:00:00Z' WHERE business_id = $1", [id]);
+    const again = await t.migration.run();
+    expect(again.items.find((i) => i.kind === 'subscription' && i.id === id)).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/edited in the registry/) });
+    expect(migrationExitCode(again)).toBe(4);
+    expect((await store.getSubscription(id))!.demo_expires_at).toBe('2033-01-01T00:00:00.000Z');
+    await t.close();
+  });
+
   it('changing tiers.yaml updates the catalogue and invalidates every cached permission record', async () => {
     ws.writeTenant('tiers', TIERS);
     const id = uniq('cat');

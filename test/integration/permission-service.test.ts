@@ -62,6 +62,33 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     return id;
   };
 
+  it('a record whose re-read of the registry fails after the SET (the second getSubscription throws) is taken back: cannot tell is changed (it was kept for the whole TTL)', async () => {
+    const id = await business({ tier: 'pilot_pro' });
+    // Fault injection on the real store: the computation's read goes through, the re-read after the SET fails, later ones go through.
+    let subReads = 0;
+    const failsSecondRead = new Proxy(store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop === 'getSubscription') {
+          return async (b: string) => {
+            if (++subReads === 2) throw new BackendUnavailableError('registry', 'registry connection lost mid-check', { reason: 'unreachable' });
+            return target.getSubscription(b);
+          };
+        }
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Registry;
+    const t = tool({ registry: failsSecondRead });
+    try {
+      expect(await t.permissions.check(id, 'has_payroll')).toMatchObject({ granted: true, source: 'registry' });
+      expect(subReads).toBeGreaterThanOrEqual(2);
+      expect(await redis.exists(`permissions:${id}`)).toBe(0);
+    } finally {
+      await t.close();
+      await redis.del(`permissions:${id}`);
+    }
+  });
+
   it('computes from the registry, caches the services\' exact record, then answers from the cache', async () => {
     const id = await business({ tier: 'pilot_pro', overrides: { has_ai: false, max_devices: 4 } });
     const t = tool();

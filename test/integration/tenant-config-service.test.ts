@@ -156,6 +156,33 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     }
   });
 
+  it('a warm whose check of the registry fails (the second getTenant throws) takes the entry back: cannot tell is changed (it was kept, though a write may have invalidated it meanwhile)', async () => {
+    const id = uniq('recheck');
+    await store.db.query(`INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ($1, 'Rechecked', 'database', '{}')`, [id]);
+    // Fault injection on the real store: the first getTenant (the answer) goes through, the second (the warm's check) fails.
+    let reads = 0;
+    const failsSecondRead = new Proxy(store, {
+      get: (target, prop, receiver) =>
+        prop === 'getTenant'
+          ? async (tid: string) => {
+              if (++reads === 2) throw new BackendUnavailableError('registry', 'registry connection lost mid-check', { reason: 'unreachable' });
+              return target.getTenant(tid);
+            }
+          : Reflect.get(target, prop, receiver),
+    });
+    const s = wireServices({ redisUrl: sharedRedisUrl(), registry: async () => failsSecondRead, tenantsDir: ws.tenantsDir, env: {}, populate: 'resolved' });
+    try {
+      const got = await s.tenants.get(id);
+      expect(got).toMatchObject({ source: 'database', config: { client: { name: 'Rechecked' } } });
+      expect(reads).toBe(2);
+      expect(got.warmed).toBe(false);
+      expect(await redis.exists(`tenant_config:${id}`)).toBe(0);
+    } finally {
+      s.close();
+      await redis.del(`tenant_config:${id}`);
+    }
+  });
+
   it('a get that begins after a read of its tenant is under way does not share that read: a row replaced meanwhile is answered new (it got the old one)', async () => {
     const id = uniq('fresh');
     await store.db.query(`INSERT INTO tenants (id, name, config_source, tenant_config) VALUES ($1, 'V1', 'database', '{}')`, [id]);
