@@ -13,7 +13,7 @@ import { Migration } from './services/migration.js';
 import { PermissionService } from './services/permission-service.js';
 import { SubscriptionService } from './services/subscription-service.js';
 import { InvalidationOutbox, type DrainResult } from './services/invalidation-outbox.js';
-import { BackendUnavailableError, UsageError, describeError } from './errors.js';
+import { BackendUnavailableError, InterruptedError, UsageError, describeError, untilAborted } from './errors.js';
 
 import { REGISTRY_RETRY_MS } from './registry/registry-retry.js';
 import { findProjectRoot } from './config/project-root.js';
@@ -50,6 +50,11 @@ export interface TenantctlOptions {
    * a command (Infinity); a service using the library recovers from a blip by itself. @default 5000
    */
   redisRetryMs?: number;
+  /**
+   * Ends the waits for a connection (Redis's connect, the registry's opening) when it aborts: they reject
+   * with InterruptedError at once, not at the timeout. The CLI's run signal (its first SIGINT / SIGTERM).
+   */
+  signal?: AbortSignal;
 }
 
 const closedError = () => new UsageError('this Tenantctl was closed (close() was called): open a new one', { reason: 'closed' });
@@ -78,6 +83,10 @@ export class Tenantctl {
   private registryPromise: Promise<Registry> | undefined;
   private writablePromise: Promise<Registry> | undefined;
   private readonly ownsRegistry: boolean;
+  /** options.signal: what ends a wait for a connection. */
+  private readonly waitSignal: AbortSignal | undefined;
+  /** Aborted by close(): an opening under way gives up (a connect to a silent server), not waited out. */
+  private readonly closing = new AbortController();
 
   constructor(options: TenantctlOptions = {}) {
     const warn = (this.warn = options.warn ?? (() => undefined));
@@ -88,7 +97,8 @@ export class Tenantctl {
     for (const n of this.config.notices) warn(n);
     const debug = (this.debug = options.debug ?? (() => undefined));
     this.progress = options.progress ?? (() => undefined);
-    this.cache = new Cache(this.config.redis, { warn, debug, open: options.openCache, retryAfterMs: options.redisRetryMs ?? REGISTRY_RETRY_MS });
+    this.waitSignal = options.signal;
+    this.cache = new Cache(this.config.redis, { warn, debug, open: options.openCache, retryAfterMs: options.redisRetryMs ?? REGISTRY_RETRY_MS, signal: options.signal });
     this.keys = new KeySpace(this.config.families);
     this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix, this.config.tenantsDirExplicit, new Set(this.config.yamlOnlyTenants));
     this.admin = new CacheAdmin(this.cache, this.keys);
@@ -127,11 +137,11 @@ export class Tenantctl {
     if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
     if (!this.registryPromise) {
-      const opening = this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs, env: this.env }));
+      const opening = this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs, env: this.env, signal: this.closing.signal }));
       this.registryPromise = opening;
       this.forgetOnFailure(opening);
     }
-    return this.registryPromise;
+    return untilAborted(this.registryPromise, this.waitSignal, 'opening the registry');
   }
 
   /** What each opening promise above resolved to (a lost store is let go of, see forgetIfLost). */
@@ -187,7 +197,7 @@ export class Tenantctl {
   writableRegistry(): Promise<Registry> {
     if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
-    if (this.writablePromise) return this.writablePromise;
+    if (this.writablePromise) return untilAborted(this.writablePromise, this.waitSignal, 'opening the registry');
     // Every write invalidates afterwards: Redis connects beside the registry's open and the write, so a
     // silent one is found down by then instead of costing its whole timeout after them.
     this.cache.connectSoon();
@@ -209,6 +219,7 @@ export class Tenantctl {
           mode: 'write',
           timeoutMs: this.config.registryTimeoutMs,
           env: this.env,
+          signal: this.closing.signal,
           // Said piped too: from the wrong directory, a script's run would otherwise make a new registry unseen.
           onCreate: (dir) => this.warn(`note: creating the embedded registry in ${dir} (first run: a few seconds)`),
         }),
@@ -219,7 +230,7 @@ export class Tenantctl {
     })();
     this.writablePromise = writable;
     this.forgetOnFailure(writable);
-    return writable;
+    return untilAborted(writable, this.waitSignal, 'opening the registry');
   }
 
   /**
@@ -274,6 +285,8 @@ export class Tenantctl {
     try {
       return await (await this.registry()).pendingInvalidations(limit);
     } catch (err) {
+      // A note only, and the run is stopping (its first signal while the registry opened): not checked, unsaid.
+      if (err instanceof InterruptedError && !options.required) return undefined;
       // Asked for as the answer (`invalidate --pending --dry-run`): a registry that cannot be read is the
       // command's failure, not "nothing owed" (it listed none, exit 0, with 15,000 owed).
       if (options.required && err instanceof BackendUnavailableError && err.reason !== 'not-configured') throw err;
@@ -296,6 +309,7 @@ export class Tenantctl {
    */
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     this.cache.close({ forGood: true });
     if (this.ownsRegistry) {
       const openings = [this.registryPromise, this.writablePromise, ...this.openedStores.keys()].filter((p): p is Promise<Registry> => !!p);

@@ -1,5 +1,5 @@
 import { performance as loopClock, type EventLoopUtilization } from 'node:perf_hooks';
-import { BackendUnavailableError, UsageError, describeError } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, UsageError, describeError, untilAborted } from '../errors.js';
 import { unlinkIfUnchangedOn, type CacheStore } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { servicesJson } from '../json/services-json.js';
@@ -61,6 +61,8 @@ export class Cache {
        * must not stay on its fallback for the rest of its life after one blip. @default Infinity
        */
       retryAfterMs?: number;
+      /** Ends a wait for the connect (InterruptedError) when it aborts: a command's first signal. */
+      signal?: AbortSignal;
     } = {},
   ) {}
 
@@ -150,8 +152,11 @@ export class Cache {
     const opening = this.opening;
     const load = this.openingLoad;
     try {
-      return await opening;
+      // connectSoon's background connect waits for nobody: only a caller's wait ends on the signal.
+      return await (how.background ? opening : untilAborted(opening, this.options.signal, 'connecting to Redis'));
     } catch (err) {
+      // The caller was stopped, Redis was not found down: the connect goes on for whoever comes next (close() ends it).
+      if (err instanceof InterruptedError) throw err;
       // Let go of meanwhile (close(), or another waiter already marked Redis down): nothing more to mark.
       // A connect close() gave up on is no Redis failure: a later use must open a new one, not find it down.
       if (this.opening !== opening) {
@@ -232,6 +237,9 @@ export class Cache {
     try {
       return { status: 'done', value: await this.need(op) };
     } catch (err) {
+      // Stopped while connecting (a migration's invalidations after its writes): not done, so still owed, and the
+      // run reports what it wrote before its exit 130 / 143 (an InterruptedError here lost the report).
+      if (err instanceof InterruptedError) return { status: 'failed', error: new BackendUnavailableError('redis', `Redis not connected: ${err.message}`, { cause: err, reason: 'unreachable' }) };
       if (!(err instanceof BackendUnavailableError) || err.backend !== 'redis') throw err;
       return { status: 'failed', error: err };
     }

@@ -42,6 +42,8 @@ export class CliContext extends Tenantctl {
       redisRetryMs: Infinity,
       // A CLI read never writes tenant_config: unless warming is asked for (DESIGN.md, get-config).
       populate: (config) => (warm || config.warmCache ? 'resolved' : 'none'),
+      // The first SIGINT / SIGTERM ends a wait for a connection at once (a batch command stops between batches).
+      signal,
     });
     this.out = out;
     // ioredis prints its own notes with console.warn ("[WARN] This Redis server's `default` user does not

@@ -66,6 +66,8 @@ export interface ChangeFeedOptions {
   onLost: (err: unknown) => void;
   /** Where the URL's missing parts (user, password, PGSSLMODE...) come from. @default process.env */
   env?: NodeJS.ProcessEnv;
+  /** Gives up the connect under way when it aborts (watch stopped by a signal while a server is silent). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -118,6 +120,7 @@ export async function openChangeFeed(url: string, options: ChangeFeedOptions): P
       keepAliveInitialDelayMillis: 10_000,
     },
     (err) => registryUnreachable(description, err, options.timeoutMs),
+    options.signal,
   );
   let lost = false;
   let closing = false;

@@ -16,6 +16,8 @@ export interface OpenRegistryOptions {
   onCreate?: (dir: string) => void;
   /** Where a PostgreSQL URL's missing parts (user, password, PGSSLMODE...) come from. @default process.env */
   env?: NodeJS.ProcessEnv;
+  /** Gives up the opening (a connect to a silent server, a wait for an embedded registry's lock) when it aborts. */
+  signal?: AbortSignal;
 }
 
 /** Opens the registry a spec names, loading only that backend's library. */
@@ -25,13 +27,13 @@ export async function openRegistry(spec: RegistrySpec, options: OpenRegistryOpti
   let store: Registry;
   switch (spec.kind) {
     case 'embedded':
-      store = await (await import('./pglite-store.js')).openPgliteStore(spec.dir, { create: write, timeoutMs, onCreate: options.onCreate });
+      store = await (await import('./pglite-store.js')).openPgliteStore(spec.dir, { create: write, timeoutMs, onCreate: options.onCreate, signal: options.signal });
       break;
     case 'memory':
       store = await (await import('./pglite-store.js')).openPgliteStore(undefined, { timeoutMs });
       break;
     case 'postgres':
-      store = await (await import('./postgres-store.js')).openPostgresStore(spec.url, timeoutMs, options.env);
+      store = await (await import('./postgres-store.js')).openPostgresStore(spec.url, timeoutMs, options.env, options.signal);
       break;
     case 'supabase':
       store = await (await import('./supabase-store.js')).SupabaseRegistryStore.open(spec.url, spec.key, timeoutMs);

@@ -94,6 +94,8 @@ export async function connectPgClient<C extends PgClientLike>(
   env: NodeJS.ProcessEnv,
   options: Record<string, unknown>,
   failed: (err: unknown) => Error,
+  /** Gives up the connect under way (its socket destroyed) when it aborts: its owner closed meanwhile. */
+  signal?: AbortSignal,
 ): Promise<C> {
   const tls = tlsOf(url, env);
   const attempts: Array<TlsAttempt | undefined> = tls.attempts ?? [undefined];
@@ -101,12 +103,20 @@ export async function connectPgClient<C extends PgClientLike>(
     const client = newPgClient(Client, url, env, options, { url: tls.url, attempt: attempts[i] });
     // Errors of a connect under way reach connect()'s promise; one after it must not be an uncaught 'error'.
     client.on('error', () => undefined);
+    // The socket destroyed: the connect fails at once ("Connection terminated unexpectedly") instead of at
+    // its timeout. Not pg's end(): during a connect it only half-closes the socket, which a silent server
+    // never answers, and it leaves connect()'s promise unsettled for good.
+    const giveUp = () => (client as { connection?: { stream?: { destroy?(): void } } }).connection?.stream?.destroy?.();
+    signal?.addEventListener('abort', giveUp, { once: true });
     try {
+      if (signal?.aborted) throw new Error('the connect was given up (closed)');
       await client.connect();
       return client;
     } catch (err) {
       await client.end().catch(() => undefined);
-      if (i + 1 >= attempts.length || !triesNext(err, attempts[i]!)) throw failed(err);
+      if (signal?.aborted || i + 1 >= attempts.length || !triesNext(err, attempts[i]!)) throw failed(err);
+    } finally {
+      signal?.removeEventListener('abort', giveUp);
     }
   }
 }

@@ -14,6 +14,8 @@ export interface PgliteOpenOptions {
   timeoutMs?: number;
   /** Told when the registry is being created (initdb: seconds, with nothing else to show meanwhile). */
   onCreate?: (dir: string) => void;
+  /** Gives up a wait for another process's lock when it aborts. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -47,7 +49,7 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
     // The lock (and the creation marker) are named by the directory's real path: every spelling of it (a
     // symlink, `..`, a bind of the project) waits on one lock, where two spellings ran PGlite twice on it at once.
     real = realRegistryPath(dir);
-    release = await acquireProcessLock(`${real}.lock`, timeoutMs, `the embedded registry ${dir}`);
+    release = await acquireProcessLock(`${real}.lock`, timeoutMs, `the embedded registry ${dir}`, options.signal);
     // Under the lock: another process's first write may have been running initdb here (files, no PG_VERSION yet).
     try {
       creating = prepareRegistryDir(dir, real, !!options.create);

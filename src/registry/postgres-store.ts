@@ -34,7 +34,7 @@ const SESSION_ENDED = new Set(['57P01', '57P02', '57P03']);
  * included) and every statement, so a tool never queues behind a service's
  * long transaction for longer than that, and never makes others queue behind it.
  */
-export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS, env: NodeJS.ProcessEnv = process.env): Promise<SqlRegistryStore> {
+export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTRY_TIMEOUT_MS, env: NodeJS.ProcessEnv = process.env, signal?: AbortSignal): Promise<SqlRegistryStore> {
   const pg = loadPg();
   // What the URL leaves out (user, password, SSL mode...) from env, as libpq takes it from the environment.
   const description = `postgres ${maskUrl(url)}`;
@@ -54,6 +54,7 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
       application_name: 'tenantctl',
     },
     (err) => registryUnreachable(description, err, timeoutMs),
+    signal,
   );
   // A dropped connection (a server restart, an idle kill, a failover) never comes back: the store says it is
   // lost, so a long-lived program opens a new one instead of failing on this client for the rest of its life.

@@ -31,9 +31,11 @@ const held = new Set<string>();
  * broken under a second exclusive file, so two waiters never both take over.
  * A waiter gives up after `timeoutMs` with "registry in use by pid N".
  */
-export async function acquireProcessLock(file: string, timeoutMs: number, what: string): Promise<() => void> {
+export async function acquireProcessLock(file: string, timeoutMs: number, what: string, signal?: AbortSignal): Promise<() => void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // Given up by its owner (closed while it waited): not waited out to the timeout.
+    if (signal?.aborted) throw new BackendUnavailableError('registry', `${what}: the wait for its lock was given up`, { reason: 'in-use' });
     try {
       const fd = openSync(file, 'wx');
       writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() } satisfies Holder));

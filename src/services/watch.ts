@@ -280,6 +280,9 @@ export class Watcher {
           this.options.onNotice(`watch: notification ignored: ${why}`);
         },
         onLost: (err) => this.dropPostgres(err),
+        // SIGTERM while PostgreSQL is silent: the connect is given up now (it was waited out: 18 s with a 20 s
+        // timeout, past a systemd unit's TimeoutStopSec).
+        signal: this.options.signal,
       });
       const status = await feed.triggerStatus().catch(async (err) => {
         await feed.close();
@@ -305,11 +308,13 @@ export class Watcher {
 
   private async connectRedis(): Promise<void> {
     this.redis.attempt++;
-    const cache = new Cache(this.deps.redis, { open: this.deps.openCache });
+    // The signal ends a wait for a silent Redis at once (the loop then sees it and stops).
+    const cache = new Cache(this.deps.redis, { open: this.deps.openCache, signal: this.options.signal });
     try {
       await cache.need((s) => s.ping());
     } catch (err) {
       cache.close();
+      if (err instanceof InterruptedError) return;
       if (!(err instanceof BackendUnavailableError)) throw err;
       this.retryLater(this.redis, 'Redis', err);
       return;

@@ -463,6 +463,68 @@ describe('a command that does not work in batches stops at once on the first sig
     });
   }
 
+  // A command that works in batches, still connecting when its first signal comes: nothing is under way, so it
+  // stops now with 130 / 143. It waited out the whole timeout, then exited 3 (a fault review: 13.7 s after the
+  // signal with a 15 s registry timeout; watch overran a systemd unit's TimeoutStopSec).
+  const silentRegistry = () => ['--registry', `postgres://postgres@127.0.0.1:${port}/silent`, '--registry-timeout', '8000'];
+  for (const [label, args, signal, code, said] of [
+    ['invalidate-all --yes, Redis silent', ['--redis-url', `redis://127.0.0.1:PORT`, '--redis-timeout', '8000', 'invalidate-all', '--yes'], 'SIGINT', 130, /^interrupted by SIGINT while connecting to Redis$/m],
+    ['migrate-yaml, PostgreSQL silent', ['REGISTRY', 'migrate-yaml'], 'SIGTERM', 143, /^interrupted by SIGTERM while opening the registry$/m],
+    ['verify, PostgreSQL silent', ['REGISTRY', 'verify'], 'SIGINT', 130, /^interrupted by SIGINT while opening the registry$/m],
+  ] as const) {
+    it(`${label}: the first ${signal} is exit ${code} at once, not exit 3 at the timeout`, async () => {
+      const before = connections;
+      const argv = args.flatMap((a) => (a === 'REGISTRY' ? silentRegistry() : [a.replace('PORT', String(port))]));
+      const run = spawnCli(argv, { cwd: ws.dir });
+      await waitFor('tenantctl to connect to the silent server', () => connections > before);
+      await new Promise((r) => setTimeout(r, 200));
+      run.child.kill(signal);
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.ms, 'it waited for the timeout').toBeLessThan(6000);
+      expect(r.stderr).toMatch(said);
+      expect(r.stderr).not.toMatch(/internal|^\s+at /m);
+    });
+  }
+
+  it('invalidate <tenant> that deleted its keys, then waits on a silent registry (its warnings\' lookups): the first SIGINT is exit 130 with the report of what it deleted', async () => {
+    const redis = await startRedis();
+    try {
+      await redis.command('SET', 'tenant_config:acme', '{}');
+      await redis.command('SET', 'dashboard_kpis:acme:days:30', '{}');
+      const before = connections;
+      const run = spawnCli(['--redis-url', redis.url, ...silentRegistry(), 'invalidate', 'acme', '--json'], { cwd: ws.dir });
+      await waitFor('tenantctl to reach the silent registry', () => connections > before);
+      await new Promise((r) => setTimeout(r, 200));
+      run.child.kill('SIGINT');
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.ms).toBeLessThan(6000);
+      expect(JSON.parse(r.stdout)).toMatchObject({ tenants: [{ tenant: 'acme', total: 2 }] });
+      expect(r.stderr).toMatch(/^interrupted \(the answer above is complete\)$/m);
+      expect(await redis.command('DBSIZE')).toMatch(/^:0/);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('watch with PostgreSQL silent: SIGTERM stops it at once, with its summary (it waited out the connect)', async () => {
+    const redis = await startRedis();
+    try {
+      const before = connections;
+      const run = spawnCli(['--redis-url', redis.url, '--registry', `postgres://postgres@127.0.0.1:${port}/silent`, '--registry-timeout', '8000', 'watch'], { cwd: ws.dir });
+      await waitFor('watch to connect to the silent registry', () => connections > before);
+      await new Promise((r) => setTimeout(r, 200));
+      run.child.kill('SIGTERM');
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(143);
+      expect(r.ms).toBeLessThan(6000);
+      expect(r.stderr).toMatch(/^watch stopped by SIGTERM: 0 change\(s\) seen/m);
+    } finally {
+      await redis.stop();
+    }
+  });
+
   it('cache-info (it stops between batches) waiting on a stalled Redis: the signal is still exit 143 once the call gives up (was exit 0 with the answer)', async () => {
     const before = connections;
     const run = spawnCli(['--redis-url', `redis://127.0.0.1:${port}`, '--redis-timeout', '1500', 'cache-info', '--json'], { cwd: ws.dir });
