@@ -65,6 +65,8 @@ export type BackendReason =
   | 'unknown-master'
   /** The registry lacks tenantctl's tables or column, and its owner applies them (Supabase: in the SQL editor). */
   | 'no-schema'
+  /** A PostgreSQL database without the tenants table: no registry at all (the wrong DATABASE_URL?). */
+  | 'no-tables'
   /** Anything else the server answered with, or a dropped connection. */
   | 'failed';
 
@@ -86,7 +88,7 @@ export class BackendUnavailableError extends TenantctlError {
   readonly partial?: unknown;
   /** The server answered and refused (the login, the rights, a write to a replica, a Cluster node as one server): a rerun is refused the same way. */
   get refused(): boolean {
-    return this.reason === 'refused-login' || this.reason === 'no-permission' || this.reason === 'cluster-node' || this.reason === 'read-only' || this.reason === 'unknown-master' || this.reason === 'no-schema';
+    return this.reason === 'refused-login' || this.reason === 'no-permission' || this.reason === 'cluster-node' || this.reason === 'read-only' || this.reason === 'unknown-master' || this.reason === 'no-schema' || this.reason === 'no-tables';
   }
   constructor(
     readonly backend: 'redis' | 'registry',

@@ -4,7 +4,7 @@ import { PERMISSIONS_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
 import { unlinkIfUnchangedOn } from '../cache/cache-store.js';
 import { canonicalJson } from '../json/canonical-json.js';
-import type { Registry } from '../registry/registry-store.js';
+import { noTenantsTable, type Registry } from '../registry/registry-store.js';
 import { hasCatalogue, tierOf, type Catalogue, type PermissionRecord, type Subscription } from '../permissions/model.js';
 import { cacheTtlFor, computePermissions, expireCachedRecord, isPermissionRecord, type PermissionBasis } from '../permissions/rules.js';
 import { FEATURE_NAME } from '../permissions/tiers-file.js';
@@ -199,6 +199,10 @@ export class PermissionService {
 
   private async compute(business: string): Promise<PermissionLookup> {
     const registry = await this.deps.registry();
+    // A database without the tenants table is no registry (the wrong DATABASE_URL), as get-config says: its
+    // permissions are not "nothing granted" (a confident "denied", exit 1, for every business), they are unknown.
+    const none = await noTenantsTable(registry);
+    if (none) throw new BackendUnavailableError('registry', `${none}: nothing to compute permissions from (is it the services' database? a command that writes, such as migrate-yaml, creates the tables)`, { reason: 'no-tables' });
     const [catalogue, subscription] = await Promise.all([registry.getCatalogue(), registry.getSubscription(business)]);
     const { record, basis } = computePermissions(subscription, catalogue, this.now());
     return { business, record, source: 'registry', basis, catalogue, subscription };

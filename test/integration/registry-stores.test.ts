@@ -633,6 +633,16 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
         expect(fix.code, fix.stderr).toBe(2);
         expect(fix.stderr).toMatch(/deleting stale entries needs the registry to compare with: registry .* has no tenants table/);
         expect(await redis.command('EXISTS', 'tenant_config:svconly')).toMatch(/^:1/);
+        // Permissions are not "nothing granted" there (a confident "denied", exit 1, for acme, whose tenant file
+        // says pilot_pro): unknown, exit 3, saying why. Nothing cached either.
+        for (const args of [['check-permission', 'acme', 'has_ai'], ['check-permission', 'acme', 'has_ai', '--explain'], ['get-permissions', 'acme']]) {
+          const r = await runCli([...args, '--redis-url', redis.url], { cwd: ws.dir, env });
+          expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(3);
+          expect(r.stdout).toBe('');
+          expect(r.stderr).toMatch(/^error: registry \(postgres .*\) has no tenants table: nothing to compute permissions from \(is it the services' database\? .*\)$/m);
+          expect(r.stderr).not.toMatch(/denied|looked from the working directory/);
+        }
+        expect(await redis.command('EXISTS', 'permissions:acme')).toMatch(/^:0/);
       } finally {
         await redis.stop();
       }
