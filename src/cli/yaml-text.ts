@@ -10,6 +10,13 @@ const ESCAPED = /[\0\x7f-\x9f\u200b\u2028-\u202e\u2066-\u2069\ufeff]/g;
 /** A marked string as js-yaml writes it: NUL is not printable, so it is double-quoted, NUL as `\0`. */
 const MARK = /"\\0(\d+)\\0"/g;
 
+/**
+ * A string written as an escaped JSON string: one holding a hidden character, and one holding the text of a
+ * marker's inside (`\0`), so that no string js-yaml writes as it is can read as a marker (a review: a value
+ * `"\00\0"` beside a hidden character was replaced by another string).
+ */
+const marked = (s: string) => HIDDEN.test(s) || s.includes('\\0');
+
 const holdsHidden = (v: unknown): boolean =>
   typeof v === 'string'
     ? HIDDEN.test(v)
@@ -25,16 +32,16 @@ const holdsHidden = (v: unknown): boolean =>
 export function yamlDump(value: unknown, options: DumpOptions): string {
   if (!holdsHidden(value)) return dump(value, options);
   const strings: string[] = [];
-  const mark = (s: string) => (HIDDEN.test(s) ? `\0${strings.push(s) - 1}\0` : s);
-  const marked = (v: unknown): unknown =>
+  const mark = (s: string) => (marked(s) ? `\0${strings.push(s) - 1}\0` : s);
+  const withMarks = (v: unknown): unknown =>
     typeof v === 'string'
       ? mark(v)
       : Array.isArray(v)
-        ? v.map(marked)
+        ? v.map(withMarks)
         : v && typeof v === 'object'
-          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [mark(k), marked(x)]))
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [mark(k), withMarks(x)]))
           : v;
-  return dump(marked(value), options).replace(MARK, (_, n: string) =>
+  return dump(withMarks(value), options).replace(MARK, (_, n: string) =>
     JSON.stringify(strings[Number(n)]).replace(ESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
   );
 }

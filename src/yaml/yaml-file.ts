@@ -206,7 +206,7 @@ export function lineLocator(text: string): (path: string[]) => number | undefine
   const itemLine = (at: number, n: number): number | undefined => {
     // A block sequence's key ends its line (`key:`, or with an anchor or tag: `key: &a`); `key: [a, b]`
     // holds its items on its own line.
-    if (!/:(?:\s+[&!]\S*)*\s*$/.test(withoutComment(lines[at]))) return undefined;
+    if (!endsWithKeyColon(withoutComment(lines[at]))) return undefined;
     let indent: number | undefined;
     let count = -1;
     for (let i = at + 1; i < lines.length; i++) {
@@ -240,4 +240,23 @@ export function lineLocator(text: string): (path: string[]) => number | undefine
     }
     return found === undefined ? undefined : found + 1;
   };
+}
+
+/**
+ * Whether a line ends with a colon, then only anchors or tags (`key:`, `key: &a`, `key: &a !!seq`): what
+ * /:(?:\s+[&!]\S*)*\s*$/ tells, read once from the end (that pattern was tried from every colon, each to
+ * the line's end: a long line of `&:` pieces took seconds).
+ */
+export function endsWithKeyColon(line: string): boolean {
+  let end = line.length;
+  const blank = (i: number) => /\s/.test(line[i]);
+  for (;;) {
+    while (end > 0 && blank(end - 1)) end--;
+    if (end > 0 && line[end - 1] === ':') return true;
+    // The last token: an anchor or a tag after a blank, or the end of the question.
+    let start = end;
+    while (start > 0 && !blank(start - 1)) start--;
+    if (start === 0 || start === end || (line[start] !== '&' && line[start] !== '!')) return false;
+    end = start;
+  }
 }

@@ -125,10 +125,13 @@ describe('control characters in tenant data', () => {
     const { jsonText } = await import('../../src/cli/output.js');
     const { yamlDump } = await import('../../src/cli/yaml-text.js');
     const { load } = await import('js-yaml');
-    const unit = fc.constantFrom('a', ' ', ':', '"', '\\', '#', '-', '\0', '\n', '\u200b', '\u2028', '\u2029', '\u202a', '\u202e', '\u2066', '\u2069', '\ufeff', '\u200d', 'é', '0');
+    // Marker look-alikes too ("\\0", digits, quotes): a value `"\\00\\0"` beside a hidden character was replaced.
+    const unit = fc.constantFrom('a', ' ', ':', '"', '\\', '\\0', '"\\0', '1\\0"', '#', '-', '\0', '\n', '\u200b', '\u2028', '\u2029', '\u202a', '\u202e', '\u2066', '\u2069', '\ufeff', '\u200d', 'é', '0');
     const text = fc.string({ unit, maxLength: 8 });
     const doc = fc.dictionary(text, fc.oneof(text, fc.array(text, { maxLength: 3 }), fc.dictionary(text, text, { maxKeys: 2 })), { maxKeys: 4 });
     const RAW = /[\u200b\u2028-\u202e\u2066-\u2069\ufeff]/;
+    const collision = { a: 'x\u202ey', b: '"\\00\\0"', '"\\01\\0"': '|\n"\\00\\0"\n' };
+    expect(load(yamlDump(collision, { lineWidth: -1, noRefs: true }))).toEqual(collision);
     fc.assert(
       fc.property(doc, (value) => {
         const yaml = yamlDump(value, { lineWidth: -1, noRefs: true });
