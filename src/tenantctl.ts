@@ -136,12 +136,14 @@ export class Tenantctl {
   registry(): Promise<Registry> {
     if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
+    // Stopped already: no opening is started that nobody would wait for (it kept the process up to its timeout).
+    if (!this.registryPromise && this.waitSignal?.aborted) return untilAborted(new Promise<Registry>(() => undefined), this.waitSignal, 'opening the registry');
     if (!this.registryPromise) {
       const opening = this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs, env: this.env, signal: this.closing.signal }));
       this.registryPromise = opening;
       this.forgetOnFailure(opening);
     }
-    return untilAborted(this.registryPromise, this.waitSignal, 'opening the registry');
+    return this.waited(this.registryPromise);
   }
 
   /** What each opening promise above resolved to (a lost store is let go of, see forgetIfLost). */
@@ -197,7 +199,8 @@ export class Tenantctl {
   writableRegistry(): Promise<Registry> {
     if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
-    if (this.writablePromise) return untilAborted(this.writablePromise, this.waitSignal, 'opening the registry');
+    if (this.writablePromise) return this.waited(this.writablePromise);
+    if (this.waitSignal?.aborted) return untilAborted(new Promise<Registry>(() => undefined), this.waitSignal, 'opening the registry');
     // Every write invalidates afterwards: Redis connects beside the registry's open and the write, so a
     // silent one is found down by then instead of costing its whole timeout after them.
     this.cache.connectSoon();
@@ -230,7 +233,25 @@ export class Tenantctl {
     })();
     this.writablePromise = writable;
     this.forgetOnFailure(writable);
-    return untilAborted(writable, this.waitSignal, 'opening the registry');
+    return this.waited(writable);
+  }
+
+  /** Each opening's wait that the signal ends, shared by its callers (one abort listener each, not one per call). */
+  private readonly waits = new WeakMap<Promise<Registry>, Promise<Registry>>();
+
+  /**
+   * An opening as a caller waits for it: as it is once it opened (a registry open is no wait, and stays usable
+   * after a signal: a review found a run's open registry refused after its first signal), else ended by the
+   * signal.
+   */
+  private waited(opening: Promise<Registry>): Promise<Registry> {
+    if (!this.waitSignal || this.openedStores.has(opening)) return opening;
+    let waiting = this.waits.get(opening);
+    if (!waiting) {
+      waiting = untilAborted(opening, this.waitSignal, 'opening the registry');
+      this.waits.set(opening, waiting);
+    }
+    return waiting;
   }
 
   /**
@@ -289,10 +310,11 @@ export class Tenantctl {
       if (err instanceof InterruptedError && !options.required) return undefined;
       // Asked for as the answer (`invalidate --pending --dry-run`): a registry that cannot be read is the
       // command's failure, not "nothing owed" (it listed none, exit 0, with 15,000 owed).
-      if (options.required && err instanceof BackendUnavailableError && err.reason !== 'not-configured') throw err;
+      // An unusable registry setting (DATABASE_URL=mysql://...) too (a review: exit 0, "nothing owed").
+      const unusable = isUnusableRegistry(err);
+      if (options.required && (unusable || (err instanceof BackendUnavailableError && err.reason !== 'not-configured'))) throw err;
       // An unusable registry setting is the registry's problem, not the cache command's (invalidate has
       // deleted its keys by now): said, not the run's error.
-      const unusable = isUnusableRegistry(err);
       if (!unusable && !(err instanceof BackendUnavailableError)) throw err;
       if (unusable || (err as BackendUnavailableError).reason !== 'not-configured') this.warn(`warning: invalidations owed by earlier writes not checked: ${describeError(err)}`);
       return undefined;

@@ -153,7 +153,7 @@ export class Cache {
     const load = this.openingLoad;
     try {
       // connectSoon's background connect waits for nobody: only a caller's wait ends on the signal.
-      return await (how.background ? opening : untilAborted(opening, this.options.signal, 'connecting to Redis'));
+      return await (how.background ? opening : this.waited(opening));
     } catch (err) {
       // The caller was stopped, Redis was not found down: the connect goes on for whoever comes next (close() ends it).
       if (err instanceof InterruptedError) throw err;
@@ -181,6 +181,15 @@ export class Cache {
       }
       throw this.markDown(err);
     }
+  }
+
+  /** The wait for a connect that the signal ends, shared by its callers (one abort listener, not one per call). */
+  private connectWait: { opening: Promise<CacheStore>; wait: Promise<CacheStore> } | undefined;
+
+  private waited(opening: Promise<CacheStore>): Promise<CacheStore> {
+    if (!this.options.signal) return opening;
+    if (this.connectWait?.opening !== opening) this.connectWait = { opening, wait: untilAborted(opening, this.options.signal, 'connecting to Redis') };
+    return this.connectWait.wait;
   }
 
   /** Runs an operation that needs Redis; any failure marks it down and is thrown as BackendUnavailableError. */
@@ -237,9 +246,8 @@ export class Cache {
     try {
       return { status: 'done', value: await this.need(op) };
     } catch (err) {
-      // Stopped while connecting (a migration's invalidations after its writes): not done, so still owed, and the
-      // run reports what it wrote before its exit 130 / 143 (an InterruptedError here lost the report).
-      if (err instanceof InterruptedError) return { status: 'failed', error: new BackendUnavailableError('redis', `Redis not connected: ${err.message}`, { cause: err, reason: 'unreachable' }) };
+      // Stopped while connecting (InterruptedError) is no Redis failure: thrown as it is (cache-info reported
+      // Redis down); the outbox, which must report what was written before, takes it as not done.
       if (!(err instanceof BackendUnavailableError) || err.backend !== 'redis') throw err;
       return { status: 'failed', error: err };
     }

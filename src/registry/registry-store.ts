@@ -196,14 +196,15 @@ export async function noTenantsTable(registry: RegistryStore): Promise<string | 
   // Asked once per store (per session): it was a query before every registry read, and one on a session
   // the server had just ended failed the reads already on their way, which the row read retries on a new
   // session (a flaky library-recovery test found it: 30 YAML answers for a registry tenant).
-  let present = TABLE_CHECKED.get(registry);
-  if (present === undefined) {
-    present = await registry.hasTenantsTable();
-    TABLE_CHECKED.set(registry, present);
+  // Only a table found is remembered: one made later on the same store (a library's migration) is seen.
+  if (TABLE_FOUND.has(registry)) return undefined;
+  if (await registry.hasTenantsTable()) {
+    TABLE_FOUND.add(registry);
+    return undefined;
   }
-  return present ? undefined : `registry (${registry.description}) has no tenants table`;
+  return `registry (${registry.description}) has no tenants table`;
 }
-const TABLE_CHECKED = new WeakMap<RegistryStore, boolean>();
+const TABLE_FOUND = new WeakSet<RegistryStore>();
 
 /** The column a getTenant read adds: tenant_config as the server writes it out (a jsonb keeps `1.0`). */
 export const CONFIG_TEXT_COLUMN = 'tenantctl_config_text';

@@ -1,5 +1,5 @@
-import type { BackendUnavailableError } from '../errors.js';
-import type { Cache } from '../cache/cache.js';
+import { BackendUnavailableError, InterruptedError } from '../errors.js';
+import type { Attempt, Cache } from '../cache/cache.js';
 import { PERMISSIONS_FAMILY } from '../keys/key-families.js';
 import type { PendingInvalidation, RegistryStore } from '../registry/registry-store.js';
 import type { CacheAdmin } from './cache-admin.js';
@@ -52,7 +52,7 @@ export class InvalidationOutbox {
       // A whole page: more may be owed (15,000 owed were said to be 10,000).
       const more = page.length === PAGE ? { more: true } : {};
       if (!this.deps.cache.configured) return { status: 'not-configured', done, pending: page.length, ...more };
-      const r = await this.deps.cache.attempt(() => this.perform(page, options.signal));
+      const r = await this.attempt(page, options.signal);
       if (r.status !== 'done') return { status: 'failed', done, pending: page.length, ...more, error: r.status === 'failed' ? r.error : undefined };
       await registry.clearInvalidations(page);
       done += page.length;
@@ -68,8 +68,22 @@ export class InvalidationOutbox {
    */
   async invalidateUnconfirmed(owed: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, options: { signal?: AbortSignal } = {}): Promise<boolean> {
     if (!owed.length || !this.deps.cache.configured) return false;
-    const r = await this.deps.cache.attempt(() => this.perform(owed, options.signal));
+    const r = await this.attempt(owed, options.signal);
     return r.status === 'done';
+  }
+
+  /**
+   * The invalidations, best effort. A run stopped while Redis connected (its first signal) has not done them:
+   * they stay owed like a Redis failure's, so the write before them is still reported (the InterruptedError
+   * lost a migration's report), with the interruption as the error's cause.
+   */
+  private async attempt(page: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<Attempt<void>> {
+    try {
+      return await this.deps.cache.attempt(() => this.perform(page, signal));
+    } catch (err) {
+      if (!(err instanceof InterruptedError)) throw err;
+      return { status: 'failed', error: new BackendUnavailableError('redis', `not done: ${err.message}`, { cause: err, reason: 'unreachable' }) };
+    }
   }
 
   private async perform(all: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<void> {

@@ -52,7 +52,13 @@ export async function invalidateTenantsAndOwed(
   let drained: DrainResult | undefined;
   let owed: PendingInvalidation[] | undefined;
   let waiting = 0;
-  if (pending && !dryRun) drained = await deps.drainOwedInvalidations();
+  if (pending && !dryRun) {
+    drained = await deps.drainOwedInvalidations().catch((err: unknown) => {
+      // Stopped while the registry opened, after the named tenants' keys went: those are reported (they were lost).
+      if (err instanceof InterruptedError && results.length) throw new InterruptedError(err.signal, err.message, { done: results.reduce((n, r) => n + r.total, 0) }, results);
+      throw err;
+    });
+  }
   // One more than is listed: exactly OWED_LISTED owed is not "at least".
   else if (pending) owed = (await deps.owedInvalidations(OWED_LISTED + 1, { required: true })) ?? [];
   else waiting = (await deps.owedInvalidations(OWED_LISTED + 1))?.length ?? 0;

@@ -121,6 +121,10 @@ describe('owed invalidations with the registry out of reach', () => {
         expect(dry.stdout).toBe('');
         expect(dry.stderr).not.toMatch(/nothing owed/);
       }
+      // An unusable registry setting from the environment too (it was exit 0, "nothing owed").
+      const mysql = await runCli(['invalidate', '--pending', '--dry-run'], { cwd: ws.dir, env: { DATABASE_URL: 'mysql://u:p@h/db' } });
+      expect(mysql.code, mysql.stderr).toBe(2);
+      expect(mysql.stderr).not.toMatch(/nothing owed/);
     } finally {
       ws.cleanup();
     }

@@ -429,6 +429,8 @@ describe('a command that does not work in batches stops at once on the first sig
   let port: number;
   let connections = 0;
   let ws: ReturnType<typeof workspace>;
+  /** An embedded registry that exists (the outbox --pending reads), so only Redis is silent. */
+  let embedded: string;
   beforeAll(async () => {
     hole = net.createServer((socket) => {
       connections++;
@@ -438,7 +440,10 @@ describe('a command that does not work in batches stops at once on the first sig
     port = (hole.address() as net.AddressInfo).port;
     ws = workspace({}, { registry: false });
     writeFileSync(path.join(ws.tenantsDir, 'acme.yaml'), 'client:\n  id: acme\n  name: Acme\n');
-  });
+    embedded = path.join(ws.dir, 'embedded-registry');
+    const made = await runCli(['--registry', embedded, 'migrate-yaml'], { cwd: ws.dir });
+    expect(made.code, made.stderr).toBe(0);
+  }, 60_000);
   afterAll(() => {
     hole.close();
     ws.cleanup();
@@ -471,10 +476,13 @@ describe('a command that does not work in batches stops at once on the first sig
     ['invalidate-all --yes, Redis silent', ['--redis-url', `redis://127.0.0.1:PORT`, '--redis-timeout', '8000', 'invalidate-all', '--yes'], 'SIGINT', 130, /^interrupted by SIGINT while connecting to Redis$/m],
     ['migrate-yaml, PostgreSQL silent', ['REGISTRY', 'migrate-yaml'], 'SIGTERM', 143, /^interrupted by SIGTERM while opening the registry$/m],
     ['verify, PostgreSQL silent', ['REGISTRY', 'verify'], 'SIGINT', 130, /^interrupted by SIGINT while opening the registry$/m],
+    // Both said Redis unavailable: --pending exit 3, cache-info `available no` (a Prometheus file would say redis_up 0).
+    ['invalidate --pending, Redis silent', ['--redis-url', `redis://127.0.0.1:PORT`, '--redis-timeout', '8000', 'REGISTRY_EMBEDDED', 'invalidate', '--pending'], 'SIGINT', 130, /^interrupted by SIGINT while connecting to Redis$/m],
+    ['cache-info, Redis silent', ['--redis-url', `redis://127.0.0.1:PORT`, '--redis-timeout', '8000', 'cache-info', '--json'], 'SIGINT', 130, /^interrupted by SIGINT while connecting to Redis$/m],
   ] as const) {
     it(`${label}: the first ${signal} is exit ${code} at once, not exit 3 at the timeout`, async () => {
       const before = connections;
-      const argv = args.flatMap((a) => (a === 'REGISTRY' ? silentRegistry() : [a.replace('PORT', String(port))]));
+      const argv = args.flatMap((a) => (a === 'REGISTRY' ? silentRegistry() : a === 'REGISTRY_EMBEDDED' ? ['--registry', embedded] : [a.replace('PORT', String(port))]));
       const run = spawnCli(argv, { cwd: ws.dir });
       await waitFor('tenantctl to connect to the silent server', () => connections > before);
       await new Promise((r) => setTimeout(r, 200));
@@ -483,9 +491,29 @@ describe('a command that does not work in batches stops at once on the first sig
       expect(r.code, r.stderr).toBe(code);
       expect(r.ms, 'it waited for the timeout').toBeLessThan(6000);
       expect(r.stderr).toMatch(said);
+      expect(r.stdout).not.toMatch(/"available": false|Redis not connected/);
       expect(r.stderr).not.toMatch(/internal|^\s+at /m);
     });
   }
+
+  it('invalidate <tenant> --pending that deleted its keys, then opens a silent registry for what is owed: the first SIGINT is exit 130 with the keys it deleted in its JSON (they were lost)', async () => {
+    const redis = await startRedis();
+    try {
+      await redis.command('SET', 'tenant_config:acme', '{}');
+      const before = connections;
+      const run = spawnCli(['--redis-url', redis.url, ...silentRegistry(), 'invalidate', 'acme', '--pending', '--json'], { cwd: ws.dir });
+      await waitFor('tenantctl to reach the silent registry', () => connections > before);
+      await new Promise((r) => setTimeout(r, 200));
+      run.child.kill('SIGINT');
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.ms).toBeLessThan(6000);
+      expect(JSON.parse(r.stdout)).toMatchObject({ tenants: [{ tenant: 'acme', total: 1 }], deleted: 1 });
+      expect(r.stderr).toMatch(/interrupted by SIGINT while opening the registry/);
+    } finally {
+      await redis.stop();
+    }
+  });
 
   it('invalidate <tenant> that deleted its keys, then waits on a silent registry (its warnings\' lookups): the first SIGINT is exit 130 with the report of what it deleted', async () => {
     const redis = await startRedis();

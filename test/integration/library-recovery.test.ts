@@ -123,3 +123,77 @@ describe.runIf(TEST_DATABASE_URL)('the library recovers by itself', () => {
     }
   });
 });
+
+/**
+ * TenantctlOptions.signal (the CLI's run signal): it ends a wait for a connection, and nothing else. A review
+ * found a run's open registry refused after the signal, an opening started for nobody once it had aborted
+ * (the process kept up to the timeout), and one abort listener per waiting call (Node's MaxListeners warning).
+ */
+describe('the library with a run signal', () => {
+  let silent: import('node:net').Server;
+  let port: number;
+  let connections = 0;
+  let ws: Workspace;
+  beforeAll(async () => {
+    const net = await import('node:net');
+    silent = net.createServer((socket) => {
+      connections++;
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    port = (silent.address() as import('node:net').AddressInfo).port;
+    ws = workspace({}, { registry: false });
+  });
+  afterAll(() => {
+    silent.close();
+    ws?.cleanup();
+  });
+
+  it('many calls waiting on a silent registry share one wait: all end at the abort, without a listener warning; close() ends the opening at once', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const stop = new AbortController();
+    const t = new Tenantctl({ cwd: ws.dir, flags: { registry: `postgres://postgres@127.0.0.1:${port}/silent`, registryTimeout: 20_000 }, signal: stop.signal });
+    try {
+      const before = connections;
+      const calls = Array.from({ length: 20 }, () => t.registry().then(() => 'opened', (e: Error) => e.constructor.name));
+      await waitUntil(() => connections > before, 5000);
+      stop.abort('SIGTERM');
+      expect(await Promise.all(calls)).toEqual(Array(20).fill('InterruptedError'));
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      const closing = Date.now();
+      await t.close();
+      expect(Date.now() - closing, 'close() waited out the connect').toBeLessThan(5000);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('aborted before any call: the registry is not opened at all (nobody would wait for it)', async () => {
+    const stop = new AbortController();
+    stop.abort('SIGINT');
+    const t = new Tenantctl({ cwd: ws.dir, flags: { registry: `postgres://postgres@127.0.0.1:${port}/silent`, registryTimeout: 20_000 }, signal: stop.signal });
+    const before = connections;
+    await expect(t.registry()).rejects.toMatchObject({ signal: 'SIGINT', message: 'interrupted by SIGINT while opening the registry' });
+    await expect(t.writableRegistry()).rejects.toMatchObject({ signal: 'SIGINT' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(connections).toBe(before);
+    await t.close();
+  });
+
+  it.runIf(TEST_DATABASE_URL)('a registry already open stays usable after the signal (it was refused: "interrupted while opening the registry")', async () => {
+    const db = await freshPostgresDatabase();
+    const stop = new AbortController();
+    const t = new Tenantctl({ cwd: ws.dir, flags: { registry: db.url }, signal: stop.signal });
+    try {
+      const open = await t.registry();
+      stop.abort('SIGTERM');
+      expect(await t.registry()).toBe(open);
+    } finally {
+      await t.close();
+      await db.drop();
+    }
+  });
+});

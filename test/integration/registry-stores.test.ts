@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { outcomeUnknown, type Registry } from '../../src/registry/registry-store.js';
+import { noTenantsTable, outcomeUnknown, type Registry } from '../../src/registry/registry-store.js';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import { openPostgresStore } from '../../src/registry/postgres-store.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
@@ -601,6 +601,19 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
       const renamed = rowFromConfig('trig1', config('trig1', 'Renamed'));
       await store.applyChanges({ tenants: [{ row: renamed, expect: tenantVersion(await store.getTenant('trig1')) }] }, teach);
       expect(await store.getTenantVersions(['trig1'], teach)).toEqual(await store.getTenantVersions(['trig1']));
+    } finally {
+      await store.close();
+      await db.drop();
+    }
+  });
+
+  it('a tenants table made after a store found none is seen by that store (the check remembers only a table found)', async () => {
+    const db = await freshPostgresDatabase();
+    const store = await openPostgresStore(db.url);
+    try {
+      expect(await noTenantsTable(store)).toMatch(/has no tenants table/);
+      await store.ensureSchema();
+      expect(await noTenantsTable(store)).toBeUndefined();
     } finally {
       await store.close();
       await db.drop();

@@ -39,6 +39,8 @@ function owedFailure(owed: DrainResult | undefined) {
     const err = owed.error;
     return new BackendUnavailableError('registry', `invalidations owed by earlier writes not checked: ${describeError(err)}`, { cause: err, reason: err?.reason ?? 'unreachable' });
   }
+  // Stopped by the run's signal while Redis connected: the interruption itself (exit 130 / 143), not "Redis unavailable".
+  if (owed?.status === 'failed' && owed.error?.cause instanceof InterruptedError) return owed.error.cause;
   if (owed?.status === 'failed') return owed.error ?? new BackendUnavailableError('redis', `Redis is unavailable: ${owed.pending} owed invalidation(s) not done; run again`);
   if (owed?.status === 'not-configured') {
     return new BackendUnavailableError('redis', `no Redis configured: ${owed.pending} owed invalidation(s) not done`, { reason: 'not-configured' });
