@@ -73,6 +73,15 @@ describe('permission commands', () => {
       expect(r.stderr).toMatch(/^warning: .*continuing without the cache/);
     });
 
+    it('--explain of a cached record with the registry out of reach: the override is unknown, not "-" (read as none, beside a deny override)', async () => {
+      expect((await cli(['check-permission', pro, 'has_payroll'])).code).toBe(0); // cached now
+      expect(await redis.exists(`permissions:${pro}`)).toBe(1);
+      const r = await cli(['check-permission', pro, 'has_ai', '--explain', '--registry', `postgres://127.0.0.1:${await freePort()}/x`]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stdout).toMatch(/^override\tunknown \(registry not consulted\)$/m);
+      expect(r.stderr).toMatch(/the override and the catalogue are not known, only the cached record/);
+    });
+
     it('neither cache nor registry: exit 3', async () => {
       const r = await runCli(['check-permission', pro, 'has_payroll', '--registry', `postgres://127.0.0.1:${await freePort()}/x`], { cwd: ws.dir, env: down() });
       expect(r.code).toBe(3);

@@ -29,7 +29,8 @@ export function register(program: Command): void {
               ['tier', r.tier],
               ['status', r.status],
               ['demo expires', r.demo_expires_at ?? '-'],
-              ['override', c.override ? `${c.override.feature}: ${c.override.value}` : c.unusedOverride ? `${c.unusedOverride.feature}: ${c.unusedOverride.value} (not applied: ${c.unusedOverride.why})` : '-'],
+              // Not known without the registry: "-" read as "no override" (a review: beside a deny override).
+              ['override', c.override ? `${c.override.feature}: ${c.override.value}` : c.unusedOverride ? `${c.unusedOverride.feature}: ${c.unusedOverride.value} (not applied: ${c.unusedOverride.why})` : c.registryUnavailable ? 'unknown (registry not consulted)' : '-'],
               ['feature in catalogue', c.knownFeature === undefined ? 'unknown (registry not consulted)' : c.knownFeature ? 'yes' : 'no'],
               ['device limit', r.device_limit],
               ['source', c.source],
