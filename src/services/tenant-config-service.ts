@@ -239,7 +239,9 @@ export class TenantConfigService {
       // It may well be in the registry: that is not a negative answer.
       // With the failure that made it so: its reason (refused for rights is not "unreachable") and cause.
       const why = this.registryError;
-      throw new BackendUnavailableError('registry', `tenant ${id} is not in YAML and the registry could not be read`, { cause: why, reason: why?.reason ?? 'unreachable' });
+      // A registry-only id was never looked for in YAML: not said as if it had been.
+      const yaml = source.allows(id) ? 'is not in YAML' : `is registry-only (ids starting "${source.registryOnlyPrefix}")`;
+      throw new BackendUnavailableError('registry', `tenant ${id} ${yaml} and the registry could not be read`, { cause: why, reason: why?.reason ?? 'unreachable' });
     }
     if (!found) {
       const where = source.allows(id) ? 'registry or YAML' : `registry (ids starting "${source.registryOnlyPrefix}" are registry-only)`;

@@ -314,6 +314,8 @@ describe('CLI commands', () => {
       const r = await runCli(['invalidate', acme, typo, '--strict'], { cwd: ws.dir, env: up() });
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`unknown tenant\\(s\\): ${typo}; --strict: nothing deleted`));
+      // Said once, by the error (a warning said it first).
+      expect(r.stderr).not.toMatch(/in neither the registry nor YAML/);
       expect(await redis.exists(`tenant_config:${typo}`, `dashboard_kpis:${typo}:days:30`, `tenant_config:${acme}`)).toBe(3);
       // Without --strict: a warning, and the keys go.
       const loose = await runCli(['invalidate', typo], { cwd: ws.dir, env: up() });

@@ -61,7 +61,12 @@ describe('permission commands', () => {
       expect(table.stdout).toMatch(/^feature in catalogue\tno$/m);
       // Piped, the rows come alone under their header; the verdict goes to stderr (it came before the header).
       expect(table.stdout).toMatch(/^explain\t/);
-      expect(table.stderr).toMatch(new RegExp(`^${pro} has_teleport: denied$`, 'm'));
+      // Denied, once: the error line with its reason (the summary said it too, without).
+      expect(table.stderr).toMatch(new RegExp(`^${pro} has_teleport: denied \\(.+\\)$`, 'm'));
+      expect(table.stderr.match(/has_teleport: denied/g)).toHaveLength(1);
+      const granted = await cli(['check-permission', pro, 'has_payroll', '--explain']);
+      expect(granted.code).toBe(0);
+      expect(granted.stderr).toMatch(new RegExp(`^${pro} has_payroll: granted$`, 'm'));
       // Without --explain the verdict is the answer, on stdout.
       expect((await cli(['check-permission', pro, 'has_ai'])).stdout).toMatch(new RegExp(`^${pro} has_ai: denied$`, 'm'));
     });

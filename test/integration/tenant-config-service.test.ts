@@ -463,7 +463,8 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     const err = (await s.tenants.get('tn_refused').catch((e: unknown) => e)) as BackendUnavailableError;
     expect(err).toBeInstanceOf(BackendUnavailableError);
     expect(err).toMatchObject({ backend: 'registry', reason: 'no-permission', cause: refusal });
-    expect(err.message).toBe('tenant tn_refused is not in YAML and the registry could not be read');
+    // A registry-only id is never looked for in YAML: not said as if it had been (an operator review).
+    expect(err.message).toBe('tenant tn_refused is registry-only (ids starting "tn_") and the registry could not be read');
     s.close();
   });
 });

@@ -5,7 +5,7 @@ import type { CacheProfile, KeyStats } from '../../services/cache-profile.js';
 import { bar, gauge, humanBytes, plural } from '../charts.js';
 import type { Output } from '../output.js';
 import { own, styled, type Styled } from '../styled.js';
-import { BackendUnavailableError, describeError } from '../../errors.js';
+import { BackendUnavailableError, UsageError, describeError } from '../../errors.js';
 import { warnMovingSlots } from '../moving-slots.js';
 import { backendHint } from '../exit-codes.js';
 
@@ -88,15 +88,17 @@ export function register(program: Command): void {
       if (prev !== undefined) throw new InvalidArgumentError('given more than once: cache-info shows one tenant (or --by tenant for all)');
       return idArg()(v);
     })
-    .addOption(new Option('--top <n>', 'tenants shown (and labelled in Prometheus) with --by tenant').default(10).argParser(intArg('--top')))
+    .addOption(new Option('--top <n>', 'tenants shown (and labelled in Prometheus) with --by tenant (default 10)').argParser(intArg('--top')))
     .action(
-      action<[], { by?: 'tenant' | 'family'; tenant?: string; top: number }>(async (ctx, opts) => {
+      action<[], { by?: 'tenant' | 'family'; tenant?: string; top?: number }>(async (ctx, opts) => {
+        // Given where it changes nothing, it was ignored without a word.
+        if (opts.top !== undefined && opts.by !== 'tenant') throw new UsageError('--top applies to --by tenant only');
         if (opts.by || opts.tenant) {
           const { profileCache, profileToPrometheus, profileUpMetric } = await import('../../services/cache-profile.js');
           const profile = async () => {
             const p = await profileCache(
               { cache: ctx.cache, keys: ctx.keys, source: ctx.source, registry: () => ctx.registry() },
-              { by: opts.by ?? 'tenant', tenant: opts.tenant, top: opts.top, signal: ctx.signal },
+              { by: opts.by ?? 'tenant', tenant: opts.tenant, top: opts.top ?? 10, signal: ctx.signal },
             );
             // On stderr in every format (a textfile collector's too).
             warnMovingSlots(ctx.out, p.moving_slots, 'profiling');

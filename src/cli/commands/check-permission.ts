@@ -21,7 +21,10 @@ export function register(program: Command): void {
           render: (out) => {
             // Above an --explain table, piped, the verdict is its summary (stderr): a pipe reads the header and
             // rows alone (it came before the header); the exit code says it too.
-            if (opts.explain && out.rows) out.summary(`${business} ${feature}: ${c.granted ? 'granted' : 'denied'}`);
+            // Denied, the error line says it with its reason (both were said).
+            if (opts.explain && out.rows) {
+              if (c.granted) out.summary(`${business} ${feature}: granted`);
+            }
             else out.line(styled`${business} ${feature}: ${own(c.granted ? out.c.green('granted') : out.c.red('denied'))}`);
             if (!opts.explain) return;
             out.table(['explain', ''], [

@@ -90,7 +90,8 @@ export function register(program: Command): void {
         } else if (r.waiting) {
           ctx.out.info(`note: ${r.waiting > OWED_LISTED ? `at least ${OWED_LISTED}` : r.waiting} cache invalidation(s) owed by earlier writes (Redis was down, or a run was killed) were not done: \`tenantctl invalidate --pending\` does them`);
         }
-        for (const t of unknown) ctx.out.warn(`warning: tenant ${t} is in neither the registry nor YAML (a typo?)`);
+        // With --strict the error names them (each was said twice).
+        if (!r.stopped) for (const t of unknown) ctx.out.warn(`warning: tenant ${t} is in neither the registry nor YAML (a typo?)`);
         const deleted = results.reduce((a, x) => a + x.total, 0);
         return {
           data: { dryRun: !!opts.dryRun, tenants: results, unknown, owed: owed && { done: owed.done, pending: owed.pending } },
