@@ -128,6 +128,8 @@ export class CacheAdmin {
         throw new PartialFailureError(err.message.replace(/\(\d+ deleted\)/, `(${progress.done} deleted)`), { cause: err.cause, progress, partial });
       }
       if (err instanceof InterruptedError) {
+        // Stopped while connecting: its own words ("while connecting to Redis"), not "a dry run deletes nothing".
+        if (!connected) throw err;
         const what = progress ? `after ${progress.done} key(s) deleted` : 'before the end (a dry run deletes nothing)';
         throw new InterruptedError(err.signal, `${stoppedBy(err.signal)}: invalidate stopped ${what}`, progress, partial);
       }

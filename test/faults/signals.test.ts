@@ -478,6 +478,8 @@ describe('a command that does not work in batches stops at once on the first sig
     ['verify, PostgreSQL silent', ['REGISTRY', 'verify'], 'SIGINT', 130, /^interrupted by SIGINT while opening the registry$/m],
     // Both said Redis unavailable: --pending exit 3, cache-info `available no` (a Prometheus file would say redis_up 0).
     ['invalidate --pending, Redis silent', ['--redis-url', `redis://127.0.0.1:PORT`, '--redis-timeout', '8000', 'REGISTRY_EMBEDDED', 'invalidate', '--pending'], 'SIGINT', 130, /^interrupted by SIGINT while connecting to Redis$/m],
+    // It said "invalidate stopped before the end (a dry run deletes nothing)" for a real run.
+    ['invalidate <tenant>, Redis silent', ['--redis-url', `redis://127.0.0.1:PORT`, '--redis-timeout', '8000', 'invalidate', 'acme'], 'SIGINT', 130, /^interrupted by SIGINT while connecting to Redis$/m],
     ['cache-info, Redis silent', ['--redis-url', `redis://127.0.0.1:PORT`, '--redis-timeout', '8000', 'cache-info', '--json'], 'SIGINT', 130, /^interrupted by SIGINT while connecting to Redis$/m],
   ] as const) {
     it(`${label}: the first ${signal} is exit ${code} at once, not exit 3 at the timeout`, async () => {
