@@ -245,7 +245,8 @@ export class Tenantctl {
    * signal.
    */
   private waited(opening: Promise<Registry>): Promise<Registry> {
-    if (!this.waitSignal || this.openedStores.has(opening)) return opening;
+    // A registry handed in by the caller is open already (it never enters openedStores).
+    if (!this.waitSignal || !this.ownsRegistry || this.openedStores.has(opening)) return opening;
     let waiting = this.waits.get(opening);
     if (!waiting) {
       waiting = untilAborted(opening, this.waitSignal, 'opening the registry');
@@ -284,7 +285,8 @@ export class Tenantctl {
     this.cache.connectSoon();
     try {
       const drained = await this.outbox.drain(await this.registry());
-      if (drained.status === 'failed') this.warn(`warning: ${drained.pending} invalidation(s) owed by earlier writes are still pending: ${describeError(drained.error)}`);
+      // Stopped while Redis connected: the interruption is the run's error, said once there.
+      if (drained.status === 'failed' && !(drained.error?.cause instanceof InterruptedError)) this.warn(`warning: ${drained.pending} invalidation(s) owed by earlier writes are still pending: ${describeError(drained.error)}`);
       return drained;
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;

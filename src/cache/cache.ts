@@ -129,6 +129,11 @@ export class Cache {
     if (this.store) return this.store;
     const open = this.options.open ?? (async (spec: RedisSpec, signal?: AbortSignal) => (await import('./ioredis-store.js')).openIoredisStore(spec, signal));
     const started = Date.now();
+    // Stopped already: no connect is started that nobody would wait for (its failure went unhandled: a review).
+    if (!this.opening && this.options.signal?.aborted) {
+      if (how.background) throw new BackendUnavailableError('redis', 'not connected: the run was stopped', { reason: 'unreachable' });
+      return this.waited(new Promise<CacheStore>(() => undefined));
+    }
     if (!this.opening) {
       const abort = new AbortController();
       this.abortOpening = abort;
@@ -148,6 +153,8 @@ export class Cache {
         return s;
       });
       this.opening = opening;
+      // Its failure is handled by whoever waits; a caller that stopped waiting (the signal) leaves none.
+      opening.catch(() => undefined);
     }
     const opening = this.opening;
     const load = this.openingLoad;

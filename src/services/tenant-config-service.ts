@@ -146,7 +146,22 @@ export class TenantConfigService {
   private get registryDown(): boolean {
     return Date.now() < this.registryDownUntil;
   }
-  private registryAbsent = false;
+  /**
+   * Until when no registry is there to read (none created yet, or a database without the tenants table):
+   * asked again after the retry window, as an outage is, so a long-lived program sees one its own
+   * migration made (a review: it answered from YAML for the rest of its life). Said once.
+   */
+  private registryAbsentUntil = 0;
+  private get registryAbsent(): boolean {
+    return Date.now() < this.registryAbsentUntil;
+  }
+  private saidRegistryAbsent = false;
+  private markRegistryAbsent(note: string): void {
+    this.registryAbsentUntil = Date.now() + REGISTRY_RETRY_MS;
+    if (this.saidRegistryAbsent) return;
+    this.saidRegistryAbsent = true;
+    this.warn(note);
+  }
 
   constructor(private readonly deps: TenantConfigServiceDeps) {
     this.env = deps.env ?? process.env;
@@ -453,16 +468,14 @@ export class TenantConfigService {
       // read as an empty registry without a word: YAML answered, a registry-only tenant was "not found").
       const none = await noTenantsTable(registry);
       if (none) {
-        this.registryAbsent = true;
-        this.warn(`note: ${none} (is it the services' database? a command that writes, such as migrate-yaml, creates it); reading YAML only`);
+        this.markRegistryAbsent(`note: ${none} (is it the services' database? a command that writes, such as migrate-yaml, creates it); reading YAML only`);
         return undefined;
       }
       return registry;
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
       if (err.reason === 'not-configured') {
-        this.registryAbsent = true;
-        this.warn(`note: ${describeError(err)}; reading YAML only (a command that writes, such as migrate-yaml, creates it)`);
+        this.markRegistryAbsent(`note: ${describeError(err)}; reading YAML only (a command that writes, such as migrate-yaml, creates it)`);
       } else {
         this.registryFailed(err, fallback);
       }

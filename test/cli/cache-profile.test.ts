@@ -39,10 +39,10 @@ describe('where the cache memory goes, and pictures on a terminal', () => {
     expect(p.orphan_count).toBe(1);
     const top1 = JSON.parse((await runCli(['cache-info', '--by', 'tenant', '--top', '1', '--json'], { cwd: ws.dir, env: env() })).stdout);
     // Where it changes nothing, --top is a usage error (it was ignored without a word).
-    for (const args of [['cache-info', '--top', '3'], ['cache-info', '--by', 'family', '--top', '3'], ['cache-info', '--tenant', small, '--top', '3']]) {
+    for (const args of [['cache-info', '--top', '3'], ['cache-info', '--by', 'family', '--top', '3'], ['cache-info', '--tenant', small, '--top', '3'], ['cache-info', '--by', 'tenant', '--tenant', small, '--top', '3']]) {
       const ignored = await runCli(args, { cwd: ws.dir, env: env() });
       expect(ignored.code, args.join(' ')).toBe(2);
-      expect(ignored.stderr).toBe('error: --top applies to --by tenant only\n');
+      expect(ignored.stderr).toBe('error: --top applies to --by tenant without --tenant\n');
     }
     expect(top1.tenants.map((t: { tenant: string }) => t.tenant)).toEqual([big]);
     // Orphans are listed up to --top too (largest first); the count stays exact.

@@ -188,12 +188,61 @@ describe('the library with a run signal', () => {
     const stop = new AbortController();
     const t = new Tenantctl({ cwd: ws.dir, flags: { registry: db.url }, signal: stop.signal });
     try {
-      const open = await t.registry();
+      // Opened for writing only: the read path has no wait of its own from before the signal.
+      const open = await t.writableRegistry();
       stop.abort('SIGTERM');
       expect(await t.registry()).toBe(open);
+      expect(await t.writableRegistry()).toBe(open);
     } finally {
       await t.close();
       await db.drop();
     }
   });
+
+  it('a registry handed in stays usable after the signal, whatever the order of calls', async () => {
+    const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
+    const store = await openPgliteStore(undefined);
+    const stop = new AbortController();
+    const t = new Tenantctl({ cwd: ws.dir, registry: store, signal: stop.signal });
+    try {
+      stop.abort('SIGTERM');
+      expect(await t.registry()).toBe(store);
+    } finally {
+      await t.close();
+      await store.close();
+    }
+  });
+
+  it('Redis with the signal aborted: no connect is started, and a read is stopped, not crashed (a connect nobody waited for failed unhandled)', async () => {
+    const stop = new AbortController();
+    const t = new Tenantctl({ cwd: ws.dir, flags: { redisUrl: `redis://127.0.0.1:${port}`, redisTimeout: 300 }, redisRetryMs: 100, signal: stop.signal });
+    try {
+      stop.abort('SIGINT');
+      const before = connections;
+      await expect(t.cache.need((s) => s.ping())).rejects.toMatchObject({ signal: 'SIGINT', message: 'interrupted by SIGINT while connecting to Redis' });
+      t.cache.connectSoon();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(connections).toBe(before);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it.runIf(TEST_DATABASE_URL)('a tenants table made after a read found none is read from after the retry window (the library answered from YAML for the rest of its life)', async () => {
+    const db = await freshPostgresDatabase();
+    const project = workspace({ acme: tenantYaml('acme', 'From YAML') }, { registry: false });
+    const notes: string[] = [];
+    const t = new Tenantctl({ cwd: project.dir, flags: { registry: db.url }, warn: (w) => notes.push(w) });
+    try {
+      expect((await t.tenants.get('acme', { noCache: true })).source).toBe('yaml');
+      expect((await t.migration.run()).counts.create).toBe(1);
+      await new Promise((r) => setTimeout(r, 5100)); // REGISTRY_RETRY_MS
+      expect((await t.tenants.get('acme', { noCache: true })).source).toBe('database');
+      expect(notes.filter((n) => /has no tenants table/.test(n))).toHaveLength(1);
+    } finally {
+      await t.close();
+      project.cleanup();
+      await db.drop();
+    }
+  }, 20_000);
 });

@@ -92,7 +92,8 @@ export function register(program: Command): void {
     .action(
       action<[], { by?: 'tenant' | 'family'; tenant?: string; top?: number }>(async (ctx, opts) => {
         // Given where it changes nothing, it was ignored without a word.
-        if (opts.top !== undefined && opts.by !== 'tenant') throw new UsageError('--top applies to --by tenant only');
+        // With --tenant (one tenant, --by tenant implied) it changes nothing either.
+        if (opts.top !== undefined && (opts.by !== 'tenant' || opts.tenant)) throw new UsageError('--top applies to --by tenant without --tenant');
         if (opts.by || opts.tenant) {
           const { profileCache, profileToPrometheus, profileUpMetric } = await import('../../services/cache-profile.js');
           const profile = async () => {
