@@ -62,9 +62,19 @@ export async function launch(argv: string[]): Promise<void> {
     cli.saveCodeCache();
   }
   // The command is done. Nothing should keep the process alive now; if something
-  // does, say so (tests catch the extra stderr line) and exit anyway.
-  setTimeout(() => {
+  // does, say so (tests catch the extra stderr line) and exit anyway. Counted from when
+  // its output has been taken: a pipe whose reader is slow holds what did not fit in it
+  // (64 KB), and an exit a second after the command cut a large JSON document there (exit 0).
+  const exitIfStillAlive = () => {
     process.stderr.write('tenantctl: internal: an open handle kept the process alive after the command finished\n');
     process.exit();
-  }, 1000).unref();
+  };
+  // A stream its reader closed (`| head`) takes nothing more: none of it is waited for.
+  const pending = (s: NodeJS.WriteStream) => (s.destroyed || s.writableEnded ? 0 : s.writableLength);
+  const unwritten = () => pending(process.stdout) + pending(process.stderr);
+  const whenWritten = () => {
+    if (unwritten() > 0) setTimeout(whenWritten, 50).unref();
+    else setTimeout(exitIfStillAlive, 1000).unref();
+  };
+  whenWritten();
 }

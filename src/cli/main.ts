@@ -2,7 +2,7 @@ import { DeniedError, InterruptedError, describeError } from '../errors.js';
 import { buildProgram } from './program.js';
 import { endOnClosedPipe } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { stopRun, trapSignals } from './signals.js';
+import { commandFinished, stopRun, stoppingSignal, trapSignals } from './signals.js';
 import { debugFromEnv } from './debug-env.js';
 import { showControls } from '../redact.js';
 
@@ -33,6 +33,18 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     if (debug && code === EXIT.INTERNAL) process.stderr.write(`${(err as Error)?.stack ?? describeError(err)}\n`);
     process.exitCode = code;
   } finally {
+    commandFinished();
+    // A signal that came while the event loop was busy (an embedded registry's queries) is delivered in the
+    // next poll phase: waited for here, or it was dropped with the handlers below (exit 0 after SIGINT).
+    await new Promise((resolve) => setImmediate(resolve));
+    // A signal after the command's own last check (during its output, or just above): the answer is whole,
+    // and the run was asked to stop: 130 / 143, as every interrupted run (it printed "stopping after the
+    // current batch" and exited 0).
+    const late = stoppingSignal();
+    if (late && !process.exitCode) {
+      process.stderr.write(`${late === 'SIGINT' ? 'interrupted' : 'terminated'} (the answer above is complete)\n`);
+      process.exitCode = late === 'SIGINT' ? 130 : 143;
+    }
     release();
   }
   return Number(process.exitCode ?? 0);

@@ -10,6 +10,17 @@ let controller = new AbortController();
 let batched = false;
 let byClosedPipe = false;
 let beforeExit: ((code: number) => void) | undefined;
+/** The command has ended (its output written): a signal now is noted for the exit code, not acted on. */
+let finished = false;
+
+/**
+ * The command has ended: a signal from now on only marks the run stopped (lateStop), so the output
+ * already written is not cut by an exit at once, and a signal that came while the event loop was busy
+ * (PGlite's work) is still counted when it is delivered (it was dropped with the handlers: exit 0).
+ */
+export function commandFinished(): void {
+  finished = true;
+}
 
 /** The running command checks the run's signal between batches (see the comment above). */
 export function stopBetweenBatches(): void {
@@ -43,7 +54,12 @@ export function trapSignals(onFirst: (signal: 'SIGINT' | 'SIGTERM', atOnce: bool
   batched = false;
   byClosedPipe = false;
   beforeExit = undefined;
+  finished = false;
   const handler = (signal: 'SIGINT' | 'SIGTERM') => () => {
+    if (finished) {
+      if (!controller.signal.aborted) controller.abort(signal);
+      return;
+    }
     const code = signal === 'SIGINT' ? 130 : 143;
     const again = controller.signal.aborted && !byClosedPipe;
     const atOnce = controller.signal.aborted || !batched;

@@ -46,3 +46,35 @@ describe('the launcher when the CLI itself fails', () => {
     expect(r.stderr).toMatch(/^tenantctl: internal error: Error: boom/m);
   });
 });
+
+/**
+ * A large document to a reader that is slow to take it: the pipe holds 64 KB, the rest waits in the process.
+ * The launcher's "open handle" exit a second after the command cut it there (valid-looking output, exit 0,
+ * "internal: an open handle kept the process alive"): a fault review piping migrate-yaml -o json into a script.
+ */
+describe('output to a slow reader', () => {
+  it('a 400 KB JSON document read 2.5 s late arrives whole, exit 0, nothing said on stderr', async () => {
+    const { spawn } = await import('node:child_process');
+    const { BIN, workspace } = await import('../helpers/setup.js');
+    const ws = workspace({}, { registry: false });
+    try {
+      writeFileSync(path.join(ws.tenantsDir, 'big.yaml'), `client:\n  id: big\n  name: Big\nnotes: "${'n'.repeat(400_000)}"\n`);
+      const child = spawn(process.execPath, [BIN, 'get-config', 'big', '--no-cache', '-o', 'json'], { cwd: ws.dir, env: { PATH: process.env.PATH ?? '', HOME: ws.dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      // Not read at first: the child's writes fill the pipe and wait.
+      child.stdout.pause();
+      await new Promise((r) => setTimeout(r, 2500));
+      const chunks: Buffer[] = [];
+      child.stdout.on('data', (d: Buffer) => chunks.push(d));
+      child.stdout.resume();
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      const text = Buffer.concat(chunks).toString('utf8');
+      expect(stderr).not.toMatch(/internal/);
+      expect(code).toBe(0);
+      expect(JSON.parse(text).config.notes).toHaveLength(400_000);
+    } finally {
+      ws.cleanup();
+    }
+  });
+});
