@@ -431,6 +431,15 @@ describe('a command that does not work in batches stops at once on the first sig
   let ws: ReturnType<typeof workspace>;
   /** An embedded registry that exists (the outbox --pending reads), so only Redis is silent. */
   let embedded: string;
+  /** Runs the CLI and, once it has reached the silent server (and waits on it), sends `signal`: how the run ended. */
+  const signalledOnceConnected = async (argv: string[], signal: NodeJS.Signals, what: string): Promise<CliRun> => {
+    const before = connections;
+    const run = spawnCli(argv, { cwd: ws.dir });
+    await waitFor(what, () => connections > before);
+    await new Promise((r) => setTimeout(r, 200));
+    run.child.kill(signal);
+    return run.done;
+  };
   beforeAll(async () => {
     hole = net.createServer((socket) => {
       connections++;
@@ -455,12 +464,7 @@ describe('a command that does not work in batches stops at once on the first sig
     [['check-permission', 'acme', 'has_ai'], 'SIGTERM', 143],
   ] as const) {
     it(`${args[0]} waiting on a stalled Redis: ${signal} is exit ${code} now (it waited out the 8 s timeout, then exit ${args[0] === 'test-redis' ? 3 : 0})`, async () => {
-      const before = connections;
-      const run = spawnCli(['--redis-url', `redis://127.0.0.1:${port}`, '--redis-timeout', '8000', ...args], { cwd: ws.dir });
-      await waitFor('tenantctl to connect to the stalled server', () => connections > before);
-      await new Promise((r) => setTimeout(r, 200));
-      run.child.kill(signal);
-      const r = await run.done;
+      const r = await signalledOnceConnected(['--redis-url', `redis://127.0.0.1:${port}`, '--redis-timeout', '8000', ...args], signal, 'tenantctl to connect to the stalled server');
       expect(r.code, r.stderr).toBe(code);
       expect(r.ms, 'it waited for the Redis timeout').toBeLessThan(7000);
       expect(r.stderr).toMatch(signal === 'SIGINT' ? /^interrupted$/m : /^terminated$/m);
@@ -483,13 +487,8 @@ describe('a command that does not work in batches stops at once on the first sig
     ['cache-info, Redis silent', ['--redis-url', `redis://127.0.0.1:PORT`, '--redis-timeout', '8000', 'cache-info', '--json'], 'SIGINT', 130, /^interrupted by SIGINT while connecting to Redis$/m],
   ] as const) {
     it(`${label}: the first ${signal} is exit ${code} at once, not exit 3 at the timeout`, async () => {
-      const before = connections;
       const argv = args.flatMap((a) => (a === 'REGISTRY' ? silentRegistry() : a === 'REGISTRY_EMBEDDED' ? ['--registry', embedded] : [a.replace('PORT', String(port))]));
-      const run = spawnCli(argv, { cwd: ws.dir });
-      await waitFor('tenantctl to connect to the silent server', () => connections > before);
-      await new Promise((r) => setTimeout(r, 200));
-      run.child.kill(signal);
-      const r = await run.done;
+      const r = await signalledOnceConnected(argv, signal, 'tenantctl to connect to the silent server');
       expect(r.code, r.stderr).toBe(code);
       expect(r.ms, 'it waited for the timeout').toBeLessThan(6000);
       expect(r.stderr).toMatch(said);
@@ -515,12 +514,7 @@ describe('a command that does not work in batches stops at once on the first sig
     const redis = await startRedis();
     try {
       await redis.command('SET', 'tenant_config:acme', '{}');
-      const before = connections;
-      const run = spawnCli(['--redis-url', redis.url, ...silentRegistry(), 'invalidate', 'acme', '--pending', '--json'], { cwd: ws.dir });
-      await waitFor('tenantctl to reach the silent registry', () => connections > before);
-      await new Promise((r) => setTimeout(r, 200));
-      run.child.kill('SIGINT');
-      const r = await run.done;
+      const r = await signalledOnceConnected(['--redis-url', redis.url, ...silentRegistry(), 'invalidate', 'acme', '--pending', '--json'], 'SIGINT', 'tenantctl to reach the silent registry');
       expect(r.code, r.stderr).toBe(130);
       expect(r.ms).toBeLessThan(6000);
       expect(JSON.parse(r.stdout)).toMatchObject({ tenants: [{ tenant: 'acme', total: 1 }], deleted: 1 });
@@ -535,12 +529,7 @@ describe('a command that does not work in batches stops at once on the first sig
     try {
       await redis.command('SET', 'tenant_config:acme', '{}');
       await redis.command('SET', 'dashboard_kpis:acme:days:30', '{}');
-      const before = connections;
-      const run = spawnCli(['--redis-url', redis.url, ...silentRegistry(), 'invalidate', 'acme', '--json'], { cwd: ws.dir });
-      await waitFor('tenantctl to reach the silent registry', () => connections > before);
-      await new Promise((r) => setTimeout(r, 200));
-      run.child.kill('SIGINT');
-      const r = await run.done;
+      const r = await signalledOnceConnected(['--redis-url', redis.url, ...silentRegistry(), 'invalidate', 'acme', '--json'], 'SIGINT', 'tenantctl to reach the silent registry');
       expect(r.code, r.stderr).toBe(130);
       expect(r.ms).toBeLessThan(6000);
       expect(JSON.parse(r.stdout)).toMatchObject({ tenants: [{ tenant: 'acme', total: 2 }] });
@@ -554,12 +543,7 @@ describe('a command that does not work in batches stops at once on the first sig
   it('watch with PostgreSQL silent: SIGTERM stops it at once, with its summary (it waited out the connect)', async () => {
     const redis = await startRedis();
     try {
-      const before = connections;
-      const run = spawnCli(['--redis-url', redis.url, '--registry', `postgres://postgres@127.0.0.1:${port}/silent`, '--registry-timeout', '8000', 'watch'], { cwd: ws.dir });
-      await waitFor('watch to connect to the silent registry', () => connections > before);
-      await new Promise((r) => setTimeout(r, 200));
-      run.child.kill('SIGTERM');
-      const r = await run.done;
+      const r = await signalledOnceConnected(['--redis-url', redis.url, '--registry', `postgres://postgres@127.0.0.1:${port}/silent`, '--registry-timeout', '8000', 'watch'], 'SIGTERM', 'watch to connect to the silent registry');
       expect(r.code, r.stderr).toBe(143);
       expect(r.ms).toBeLessThan(6000);
       expect(r.stderr).toMatch(/^watch stopped by SIGTERM: 0 change\(s\) seen/m);
