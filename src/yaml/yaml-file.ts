@@ -61,8 +61,14 @@ export function readYamlFile(file: string): ParsedYaml {
   } catch (err) {
     if (err instanceof TenantFileError) throw err;
     if (err instanceof YAMLException) {
-      const line = err.mark ? err.mark.line + 1 : undefined;
-      throw new TenantFileError(file, line, err.reason || err.message.split('\n')[0]);
+      const reason = err.reason || err.message.split('\n')[0];
+      // Found at the very end, past the last line (`tenants/x.yaml:4: deficient indentation` for a 3-line file
+      // with `name: [x`): something opened was never closed. Said as such, at the last line written.
+      const content = text.trimEnd();
+      if (err.mark && err.mark.position >= content.length && content.length > 0) {
+        throw new TenantFileError(file, content.split('\n').length, `the file ends inside an unclosed [, { or quoted value (${reason})`);
+      }
+      throw new TenantFileError(file, err.mark ? err.mark.line + 1 : undefined, reason);
     }
     throw new TenantFileError(file, undefined, (err as Error).message.split('\n')[0]);
   }

@@ -160,7 +160,7 @@ describe('run from an unrelated empty directory', () => {
       const dir = path.join(project, 'tenants');
       for (const [from, tenantsDir, shown] of [[cwd, dir, dir], [project, 'tenants', 'tenants']]) {
         const r = await runCli(['--tenants-dir', tenantsDir, 'migrate-yaml', '--dry-run'], { cwd: from });
-        expect(r.stdout + r.stderr).toContain(`${path.join(shown, 'broken.yaml')}:4: `);
+        expect(r.stdout + r.stderr).toContain(`${path.join(shown, 'broken.yaml')}:3: `);
         expect(r.stderr).toContain(`warning: ${path.join(shown, 'warned.yaml')}:`);
         expect(r.stdout + r.stderr).not.toContain('../');
       }

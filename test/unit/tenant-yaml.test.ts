@@ -204,7 +204,12 @@ describe('YAML tenant source', () => {
   };
 
   it('reports malformed files as file:line: reason', () => {
-    expectFileError('broken', 'client:\n  id: broken\n  name: [unclosed\n', 4, /.+/);
+    // Found past the last line: said at the last line, as something never closed (it was `:4: deficient indentation`).
+    expectFileError('broken', 'client:\n  id: broken\n  name: [unclosed\n', 3, /^the file ends inside an unclosed \[, \{ or quoted value \(deficient indentation\)$/);
+    expectFileError('quoted', 'client:\n  id: quoted\n  name: "open\n', 3, /^the file ends inside an unclosed/);
+    expectFileError('braced', 'client:\n  id: braced\n  name: {a: 1', 3, /^the file ends inside an unclosed/);
+    // An error within the file keeps its own line and words.
+    expectFileError('tabbed', 'client:\n  id: tabbed\n\tname: X\nx: 1\n', 3, /tab/i);
     expectFileError('dupkey', 'client:\n  id: dupkey\n  name: A\n  name: B\n', 4, /duplicate/i);
     expectFileError('wrongid', 'client:\n  id: other\n  name: X\n', 2, /does not match/);
     // An alias of a literal secret under another key is stripped too, and said at its line.
