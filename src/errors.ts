@@ -177,13 +177,13 @@ export function describeError(err: unknown): string {
  */
 export function untilAborted<T>(waiting: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
   if (!signal) return waiting;
-  const interrupted = () => {
-    const cause = stopCause(signal);
-    return new InterruptedError(cause, `${stoppedBy(cause)} while ${what}`);
-  };
-  if (signal.aborted) return Promise.reject(interrupted());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(interrupted());
+  if (signal.aborted) return Promise.reject(interruption(signal, what));
+  // The callers of one wait share one listener (twenty callers of a registry opening gave Node's
+  // MaxListenersExceededWarning).
+  const shared = SHARED_WAITS.get(waiting);
+  if (shared?.signal === signal) return shared.wait as Promise<T>;
+  const wait = new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(interruption(signal, what));
     signal.addEventListener('abort', onAbort, { once: true });
     waiting.then(
       (value) => {
@@ -196,6 +196,15 @@ export function untilAborted<T>(waiting: Promise<T>, signal: AbortSignal | undef
       },
     );
   });
+  SHARED_WAITS.set(waiting, { signal, wait });
+  return wait;
+}
+const SHARED_WAITS = new WeakMap<Promise<unknown>, { signal: AbortSignal; wait: Promise<unknown> }>();
+
+/** What a wait ended by an aborted signal says: "interrupted by SIGINT while connecting to Redis". */
+export function interruption(signal: AbortSignal, what: string): InterruptedError {
+  const cause = stopCause(signal);
+  return new InterruptedError(cause, `${stoppedBy(cause)} while ${what}`);
 }
 
 /** Throws when a signal asked the work to stop (checked between batches). */

@@ -13,7 +13,7 @@ import { Migration } from './services/migration.js';
 import { PermissionService } from './services/permission-service.js';
 import { SubscriptionService } from './services/subscription-service.js';
 import { InvalidationOutbox, type DrainResult } from './services/invalidation-outbox.js';
-import { BackendUnavailableError, InterruptedError, UsageError, describeError, untilAborted } from './errors.js';
+import { BackendUnavailableError, InterruptedError, UsageError, describeError, interruption, untilAborted } from './errors.js';
 
 import { REGISTRY_RETRY_MS } from './registry/registry-retry.js';
 import { findProjectRoot } from './config/project-root.js';
@@ -137,7 +137,7 @@ export class Tenantctl {
     if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
     // Stopped already: no opening is started that nobody would wait for (it kept the process up to its timeout).
-    if (!this.registryPromise && this.waitSignal?.aborted) return untilAborted(new Promise<Registry>(() => undefined), this.waitSignal, 'opening the registry');
+    if (!this.registryPromise && this.waitSignal?.aborted) return Promise.reject(interruption(this.waitSignal, 'opening the registry'));
     if (!this.registryPromise) {
       const opening = this.timed('registry opened for reading', openRegistry(this.config.registry, { mode: 'read', timeoutMs: this.config.registryTimeoutMs, env: this.env, signal: this.closing.signal }));
       this.registryPromise = opening;
@@ -200,7 +200,7 @@ export class Tenantctl {
     if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
     if (this.writablePromise) return this.waited(this.writablePromise);
-    if (this.waitSignal?.aborted) return untilAborted(new Promise<Registry>(() => undefined), this.waitSignal, 'opening the registry');
+    if (this.waitSignal?.aborted) return Promise.reject(interruption(this.waitSignal, 'opening the registry'));
     // Every write invalidates afterwards: Redis connects beside the registry's open and the write, so a
     // silent one is found down by then instead of costing its whole timeout after them.
     this.cache.connectSoon();
@@ -236,23 +236,13 @@ export class Tenantctl {
     return this.waited(writable);
   }
 
-  /** Each opening's wait that the signal ends, shared by its callers (one abort listener each, not one per call). */
-  private readonly waits = new WeakMap<Promise<Registry>, Promise<Registry>>();
-
   /**
    * An opening as a caller waits for it: as it is once it opened (a registry open is no wait, and stays usable
    * after a signal: a review found a run's open registry refused after its first signal), else ended by the
-   * signal.
+   * signal. A registry handed in by the caller is open already (it never enters openedStores).
    */
   private waited(opening: Promise<Registry>): Promise<Registry> {
-    // A registry handed in by the caller is open already (it never enters openedStores).
-    if (!this.waitSignal || !this.ownsRegistry || this.openedStores.has(opening)) return opening;
-    let waiting = this.waits.get(opening);
-    if (!waiting) {
-      waiting = untilAborted(opening, this.waitSignal, 'opening the registry');
-      this.waits.set(opening, waiting);
-    }
-    return waiting;
+    return !this.ownsRegistry || this.openedStores.has(opening) ? opening : untilAborted(opening, this.waitSignal, 'opening the registry');
   }
 
   /**

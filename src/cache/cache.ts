@@ -1,5 +1,5 @@
 import { performance as loopClock, type EventLoopUtilization } from 'node:perf_hooks';
-import { BackendUnavailableError, InterruptedError, UsageError, describeError, untilAborted } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, UsageError, describeError, interruption, untilAborted } from '../errors.js';
 import { unlinkIfUnchangedOn, type CacheStore } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { servicesJson } from '../json/services-json.js';
@@ -132,7 +132,7 @@ export class Cache {
     // Stopped already: no connect is started that nobody would wait for (its failure went unhandled: a review).
     if (!this.opening && this.options.signal?.aborted) {
       if (how.background) throw new BackendUnavailableError('redis', 'not connected: the run was stopped', { reason: 'unreachable' });
-      return this.waited(new Promise<CacheStore>(() => undefined));
+      throw interruption(this.options.signal, 'connecting to Redis');
     }
     if (!this.opening) {
       const abort = new AbortController();
@@ -160,7 +160,7 @@ export class Cache {
     const load = this.openingLoad;
     try {
       // connectSoon's background connect waits for nobody: only a caller's wait ends on the signal.
-      return await (how.background ? opening : this.waited(opening));
+      return await (how.background ? opening : untilAborted(opening, this.options.signal, 'connecting to Redis'));
     } catch (err) {
       // The caller was stopped, Redis was not found down: the connect goes on for whoever comes next (close() ends it).
       if (err instanceof InterruptedError) throw err;
@@ -188,15 +188,6 @@ export class Cache {
       }
       throw this.markDown(err);
     }
-  }
-
-  /** The wait for a connect that the signal ends, shared by its callers (one abort listener, not one per call). */
-  private connectWait: { opening: Promise<CacheStore>; wait: Promise<CacheStore> } | undefined;
-
-  private waited(opening: Promise<CacheStore>): Promise<CacheStore> {
-    if (!this.options.signal) return opening;
-    if (this.connectWait?.opening !== opening) this.connectWait = { opening, wait: untilAborted(opening, this.options.signal, 'connecting to Redis') };
-    return this.connectWait.wait;
   }
 
   /** Runs an operation that needs Redis; any failure marks it down and is thrown as BackendUnavailableError. */
