@@ -3,7 +3,7 @@ import { DeniedError, InterruptedError, PartialFailureError, TenantctlError, Usa
 import type { AuditRecord } from './audit-log.js';
 import { exitCodeFor } from './exit-codes.js';
 import { keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
-import { onExitAtOnce, runSignal, stopBetweenBatches, stoppingSignal } from './signals.js';
+import { answeredThenStopped, onExitAtOnce, runSignal, stopBetweenBatches, stoppingSignal } from './signals.js';
 import { isValidId } from '../keys/ids.js';
 import { parsePositiveInt } from '../config/positive-int.js';
 import type { CliContext, GlobalOptions } from './context.js';
@@ -60,7 +60,7 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       // complete and shown, but the run was asked to stop: 130 / 143, as every interrupted run.
       const signal = stoppingSignal();
       if (signal && !result.failure) {
-        result = { ...result, failure: new InterruptedError(signal, `${signal === 'SIGINT' ? 'interrupted' : 'terminated'} (the answer above is complete)`) };
+        result = { ...result, failure: answeredThenStopped(signal) };
       }
       ctx.out.debug(`${cmd.name()} ran in ${ms(started)} ms`);
       if (ctx.out.isDocument || !result.render) ctx.out.data(result.data);

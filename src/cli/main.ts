@@ -2,7 +2,7 @@ import { DeniedError, InterruptedError, describeError } from '../errors.js';
 import { buildProgram } from './program.js';
 import { endOnClosedPipe } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { commandFinished, stopRun, stoppingSignal, trapSignals } from './signals.js';
+import { answeredThenStopped, commandFinished, stopRun, stoppingSignal, trapSignals } from './signals.js';
 import { debugFromEnv } from './debug-env.js';
 import { showControls } from '../redact.js';
 
@@ -42,8 +42,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     // current batch" and exited 0).
     const late = stoppingSignal();
     if (late && !process.exitCode) {
-      process.stderr.write(`${late === 'SIGINT' ? 'interrupted' : 'terminated'} (the answer above is complete)\n`);
-      process.exitCode = late === 'SIGINT' ? 130 : 143;
+      const stopped = answeredThenStopped(late);
+      process.stderr.write(`${stopped.message}\n`);
+      process.exitCode = stopped.exitCode;
     }
     release();
   }

@@ -1,3 +1,5 @@
+import { InterruptedError } from '../errors.js';
+
 /**
  * SIGINT and SIGTERM: a command that works in batches (it called
  * stopBetweenBatches) stops between them: the first signal aborts the run's
@@ -42,6 +44,11 @@ export function stopRun(): void {
     byClosedPipe = true;
     controller.abort('SIGTERM');
   }
+}
+
+/** A run asked to stop after its answer was complete: said so, exit 130 / 143 (action's check, and main's after it). */
+export function answeredThenStopped(signal: 'SIGINT' | 'SIGTERM'): InterruptedError {
+  return new InterruptedError(signal, `${signal === 'SIGINT' ? 'interrupted' : 'terminated'} (the answer above is complete)`);
 }
 
 /** The SIGINT / SIGTERM that stopped the run, if one did (a closed stdout is none: the command keeps its own exit code). */
