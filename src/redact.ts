@@ -101,9 +101,11 @@ export function clipLongRuns(text: string, max = 120): string {
  * those that reorder a line without showing: bidirectional overrides, embeddings and isolates
  * (U+202A-202E, U+2066-2069: `acme\u202Eexe.` shows as another id), the line and paragraph separators
  * (U+2028-2029), the zero-width space U+200B (`acme\u200b` looks like `acme`) and U+FEFF. Not the
- * joiners and marks (U+200C-200F): Persian names and emoji sequences need them.
+ * joiners and marks (U+200C-200F): Persian names and emoji sequences need them. The second kind, as the
+ * inside of a RegExp class, is HIDDEN_CHARACTERS: the JSON and YAML text escapes them too (cli/document-text.ts).
  */
-const CONTROL = /[\x00-\x1f\x7f-\x9f\u200b\u2028-\u202e\u2066-\u2069\ufeff]/g;
+export const HIDDEN_CHARACTERS = '\\u200b\\u2028-\\u202e\\u2066-\\u2069\\ufeff';
+const CONTROL = new RegExp(`[\\x00-\\x1f\\x7f-\\x9f${HIDDEN_CHARACTERS}]`, 'g');
 
 const hex = (c: string) => {
   const code = c.charCodeAt(0);

@@ -4,7 +4,9 @@ import Table from 'cli-table3';
 import type { OutputFormat } from './output-formats.js';
 import { showControls, visibleControls } from '../redact.js';
 import { Styled, shown } from './styled.js';
-import { yamlDump } from './yaml-text.js';
+import { jsonText, yamlDump } from './document-text.js';
+
+export { jsonText } from './document-text.js';
 
 export type { OutputFormat } from './output-formats.js';
 
@@ -26,15 +28,6 @@ export type Cell = string | number | boolean | null | undefined | Styled;
 
 /** Colour (SGR) sequences: the tool's own, in Styled text; dropped from plain rows. */
 const SGR = /\x1b\[[0-9;]*m/g;
-
-/**
- * JSON text whose strings carry every control character escaped: JSON.stringify escapes C0 (ESC is
- * \u001b) but writes DEL and C1 (U+0080-U+009F, a terminal's 8-bit CSI among them) as they are, and the
- * characters that reorder or hide text (bidirectional overrides and isolates, U+200B, U+2028-2029, U+FEFF).
- */
-export function jsonText(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(/[\x7f-\x9f\u200b\u2028-\u202e\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 /** A value as YAML that js-yaml loads back to the same value (its JSON form: no Dates, no undefined). */
 const yamlText = (value: unknown): string => yamlDump(JSON.parse(JSON.stringify(value ?? null)), { lineWidth: -1, noRefs: true });

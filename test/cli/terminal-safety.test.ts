@@ -123,7 +123,7 @@ describe('control characters in tenant data', () => {
 
   it('yamlDump and jsonText (property): bidirectional overrides, isolates, U+200B, U+2028-2029 and U+FEFF escaped, in keys and values; the same document loads back', async () => {
     const { jsonText } = await import('../../src/cli/output.js');
-    const { yamlDump } = await import('../../src/cli/yaml-text.js');
+    const { yamlDump } = await import('../../src/cli/document-text.js');
     const { load } = await import('js-yaml');
     // Marker look-alikes too ("\\0", digits, quotes): a value `"\\00\\0"` beside a hidden character was replaced.
     const unit = fc.constantFrom('a', ' ', ':', '"', '\\', '\\0', '"\\0', '1\\0"', '#', '-', '\0', '\n', '\u200b', '\u2028', '\u2029', '\u202a', '\u202e', '\u2066', '\u2069', '\ufeff', '\u200d', 'é', '0');

@@ -4,7 +4,7 @@ import { maskSecrets } from '../../tenants/secrets.js';
 import { action, idArg } from '../action.js';
 import { own } from '../styled.js';
 import { showControls } from '../../redact.js';
-import { yamlDump } from '../yaml-text.js';
+import { yamlDump } from '../document-text.js';
 
 /** `get-config <tenant>`: cache -> registry -> YAML; writes the cache only with --warm. */
 export function register(program: Command): void {

@@ -1,12 +1,24 @@
+// The text of a JSON or YAML document on stdout: every character a terminal would act on or hide, escaped.
 import { dump, type DumpOptions } from 'js-yaml';
+import { HIDDEN_CHARACTERS } from '../redact.js';
+
+/** What JSON.stringify writes as it is: DEL and C1 (a terminal's 8-bit CSI among them), and the hidden ones. */
+const JSON_UNESCAPED = new RegExp(`[\\x7f-\\x9f${HIDDEN_CHARACTERS}]`, 'g');
 
 /**
- * Characters js-yaml writes as they are (it counts them printable) that reorder or hide text on a terminal:
- * the zero-width space, the bidirectional embeddings, overrides and isolates, the line and paragraph
- * separators, U+FEFF (redact.ts's list); and NUL, which marks the strings written here instead.
+ * JSON text whose strings carry every control character escaped: JSON.stringify escapes C0 (ESC is
+ * \u001b) but writes DEL and C1 (U+0080-U+009F, a terminal's 8-bit CSI among them) as they are, and the
+ * characters that reorder or hide text (bidirectional overrides and isolates, U+200B, U+2028-2029, U+FEFF).
  */
-const HIDDEN = /[\0\u200b\u2028-\u202e\u2066-\u2069\ufeff]/;
-const ESCAPED = /[\0\x7f-\x9f\u200b\u2028-\u202e\u2066-\u2069\ufeff]/g;
+export function jsonText(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(JSON_UNESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * Characters js-yaml writes as they are (it counts them printable) that reorder or hide text on a terminal
+ * (redact.ts's HIDDEN_CHARACTERS), and NUL, which marks the strings written here instead.
+ */
+const HIDDEN = new RegExp(`[\\0${HIDDEN_CHARACTERS}]`);
 /** A marked string as js-yaml writes it: NUL is not printable, so it is double-quoted, NUL as `\0`. */
 const MARK = /"\\0(\d+)\\0"/g;
 
@@ -41,7 +53,6 @@ export function yamlDump(value: unknown, options: DumpOptions): string {
         : v && typeof v === 'object'
           ? Object.fromEntries(Object.entries(v).map(([k, x]) => [mark(k), withMarks(x)]))
           : v;
-  return dump(withMarks(value), options).replace(MARK, (_, n: string) =>
-    JSON.stringify(strings[Number(n)]).replace(ESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
-  );
+  // A JSON string is a double-quoted YAML scalar (JSON.stringify writes NUL as \u0000 itself).
+  return dump(withMarks(value), options).replace(MARK, (_, n: string) => jsonText(strings[Number(n)]));
 }
