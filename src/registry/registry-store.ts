@@ -193,10 +193,10 @@ export const TENANT_WRITE_COLUMNS = [
  */
 export async function noTenantsTable(registry: RegistryStore): Promise<string | undefined> {
   if (!registry.hasTenantsTable) return undefined;
-  // Asked once per store (per session): it was a query before every registry read, and one on a session
-  // the server had just ended failed the reads already on their way, which the row read retries on a new
-  // session (a flaky library-recovery test found it: 30 YAML answers for a registry tenant).
-  // Only a table found is remembered: one made later on the same store (a library's migration) is seen.
+  // A table found is remembered per store (per session): asked before every registry read, the query on a
+  // session the server had just ended failed the reads already on their way, which the row read retries on
+  // a new session (a flaky library-recovery test found it: 30 YAML answers for a registry tenant). A table
+  // not found is asked for again: one made later on the same store (a library's migration) is seen.
   if (TABLE_FOUND.has(registry)) return undefined;
   if (await registry.hasTenantsTable()) {
     TABLE_FOUND.add(registry);
