@@ -1,4 +1,4 @@
-import { isSecretKey, looksLikeSecretKey, maskSecrets } from '../tenants/secrets.js';
+import { isSecretKey, looksLikeSecretKey, maskSecrets, referencesSecretVariable } from '../tenants/secrets.js';
 import { isMap, setOwn } from '../tenants/plain-object.js';
 import { canonicalInstant, servicesInstant, type PermissionRecord } from '../permissions/model.js';
 
@@ -62,6 +62,11 @@ export function diffConfigs(cached: unknown, current: unknown, stored: unknown, 
     }
     if (jsonEqual(a, b)) return;
     if (typeof s === 'string' && s.includes('${') && a === s) return;
+    // A value filled from a secret-named variable (`webhook: ${SLACK_BOT_TOKEN}`) is never shown, cached or current.
+    if (referencesSecretVariable(s)) {
+      out.push({ field: path || '(whole entry)', ...(a === undefined ? {} : { cached: '****' }), ...(b === undefined ? {} : { current: '****' }) });
+      return;
+    }
     // Shown masked: secret keys are gone already, but a URL in any value may carry credentials.
     out.push({ field: path || '(whole entry)', ...(a === undefined ? {} : { cached: maskSecrets(a) }), ...(b === undefined ? {} : { current: maskSecrets(b) }) });
   };

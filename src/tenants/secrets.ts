@@ -1,5 +1,5 @@
 import { maskUrlsIn } from '../redact.js';
-import { soleReference } from './substitution.js';
+import { referencedVariables, soleReference, variablesAt } from './substitution.js';
 import { isMap, setOwn } from './plain-object.js';
 
 /** Key names whose values are secrets (DESIGN.md); a key ending in `_<one of them>` is one too. */
@@ -131,21 +131,35 @@ export function stripSecrets<T>(config: T): { config: T; stripped: StrippedSecre
   return { config: walk(config) as T, stripped };
 }
 
+/** A variable named like a secret (`SLACK_BOT_TOKEN`, `DB_PASSWORD`, `STRIPE_SECRET_KEY`): its value is one. */
+export function isSecretVariable(name: string): boolean {
+  return isSecretKey(name) || looksLikeSecretKey(name);
+}
+
+/** Whether a stored string takes a secret variable's value (`Bearer ${API_TOKEN}`): shown masked whatever its key. */
+export function referencesSecretVariable(text: unknown): boolean {
+  return typeof text === 'string' && referencedVariables(text).some(isSecretVariable);
+}
+
 /**
  * Masks every secret value of a config (for output without --show-secrets):
- * the values of secret keys, and the credentials of any URL inside another
- * string (`postgres://app:${DB_PASSWORD}@db/app` resolved shows `app:****@`).
+ * the values of secret keys, a string substitute() filled from a variable
+ * named like a secret (`webhook: ${SLACK_BOT_TOKEN}`), and the credentials of
+ * any URL inside another string (`postgres://app:${DB_PASSWORD}@db/app`
+ * resolved shows `app:****@`).
  */
 export function maskSecrets<T>(config: T): T {
+  const fromSecret = (container: object, slot: string | number, x: unknown) =>
+    typeof x === 'string' && x !== '' && !!variablesAt(container, slot)?.some(isSecretVariable);
   const walk = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(walk);
+    if (Array.isArray(v)) return v.map((x, i) => (fromSecret(v, i, x) ? '****' : walk(x)));
     if (typeof v === 'string') return v.includes('://') ? maskUrlsIn(v) : v;
     if (!v || typeof v !== 'object') return v;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
       // Under a secret name (the services' or a look-alike): text, a number, or a list's items.
       if (isSecretKey(k) || looksLikeSecretKey(k)) setOwn(out, k, Array.isArray(x) ? x.map((y) => (maskableUnder(k, y) ? '****' : walk(y))) : maskableUnder(k, x) ? '****' : walk(x));
-      else setOwn(out, k, walk(x));
+      else setOwn(out, k, fromSecret(v, k, x) ? '****' : walk(x));
     }
     return out;
   };

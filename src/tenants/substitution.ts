@@ -28,6 +28,32 @@ export function substituteString(text: string, env: NodeJS.ProcessEnv, unset?: S
   });
 }
 
+/** The variables a string's references name, in order (repeats kept once). */
+export function referencedVariables(text: string): string[] {
+  if (!text.includes('${')) return [];
+  const names = new Set<string>();
+  for (const m of text.matchAll(REFERENCE)) names.add(m[1]);
+  return [...names];
+}
+
+/**
+ * Which variables substitute() put into which slot of the maps and lists it
+ * made: output masks a value taken from a variable named like a secret
+ * (`webhook: ${SLACK_BOT_TOKEN}`), whatever its key is called.
+ */
+const substitutedFrom = new WeakMap<object, Map<string | number, string[]>>();
+
+/** The variables whose values substitute() put into `container[slot]`, if any. */
+export function variablesAt(container: object, slot: string | number): readonly string[] | undefined {
+  return substitutedFrom.get(container)?.get(slot);
+}
+
+function noteVariables(container: object, slot: string | number, text: string): void {
+  let slots = substitutedFrom.get(container);
+  if (!slots) substitutedFrom.set(container, (slots = new Map()));
+  slots.set(slot, referencedVariables(text));
+}
+
 /**
  * Substitutes `${VAR}` / `${VAR:-default}` in every string of a nested value
  * (maps and lists); keys and non-strings are kept as they are. An unset
@@ -42,14 +68,20 @@ export function substitute<T>(value: T, env: NodeJS.ProcessEnv = process.env): S
     if (v === null || typeof v !== 'object') return v;
     if (Array.isArray(v)) {
       const list = new Array<unknown>(v.length);
-      for (let i = 0; i < v.length; i++) list[i] = walk(v[i]);
+      for (let i = 0; i < v.length; i++) {
+        list[i] = walk(v[i]);
+        if (typeof v[i] === 'string' && (v[i] as string).includes('${')) noteVariables(list, i, v[i] as string);
+      }
       return list;
     }
     const out: Record<string, unknown> = {};
     const keys = Object.keys(v);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
-      setOwn(out, k, walk((v as Record<string, unknown>)[k]));
+      const x = (v as Record<string, unknown>)[k];
+      const y = walk(x);
+      setOwn(out, k, y);
+      if (typeof x === 'string' && x.includes('${')) noteVariables(out, k, x);
     }
     return out;
   };

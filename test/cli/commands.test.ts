@@ -99,6 +99,22 @@ describe('CLI commands', () => {
       expectOneLineError(missing);
     });
 
+    it('a value filled from a secret-named variable is masked whatever its key (before: printed), shown with --show-secrets', async () => {
+      const id = uniq('subst');
+      ws.writeTenant(id, `client:\n  id: ${id}\n  name: S\nslack:\n  webhook: \${SLACK_BOT_TOKEN}\n  region: \${SLACK_REGION}\n`);
+      const env = { SLACK_BOT_TOKEN: 'xoxb-cli-secret', SLACK_REGION: 'eu-west-1' };
+      for (const args of [['--json'], []]) {
+        const r = await runCli(['get-config', id, '--no-cache', ...args], { cwd: ws.dir, env });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).not.toContain('xoxb-cli-secret');
+        expect(r.stdout).toContain('eu-west-1');
+      }
+      const shown = await runCli(['get-config', id, '--no-cache', '--json', '--show-secrets'], { cwd: ws.dir, env });
+      expect(JSON.parse(shown.stdout).config.slack).toEqual({ webhook: 'xoxb-cli-secret', region: 'eu-west-1' });
+      const masked = await runCli(['get-config', id, '--no-cache', '--json'], { cwd: ws.dir, env });
+      expect(JSON.parse(masked.stdout).config.slack).toEqual({ webhook: '****', region: 'eu-west-1' });
+    });
+
     it('a YAML answer says what its file lost: a literal secret stripped is a file:line warning (before: silently gone)', async () => {
       const id = uniq('literal');
       ws.writeTenant(id, `client:\n  id: ${id}\n  name: L\nsmtp:\n  host: mail.example\n  password: hunter2\n`);

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ParseCache } from '../../src/tenants/parse-cache.js';
 import { exposedSecrets, isSecretKey, looksLikeSecretKey, maskSecrets, MAY_EXPOSE, stripSecrets } from '../../src/tenants/secrets.js';
 import { diffConfigs } from '../../src/services/config-comparison.js';
+import { substitute } from '../../src/tenants/substitution.js';
 import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
 import { tenantYaml, workspace } from '../helpers/setup.js';
 
@@ -76,5 +77,41 @@ describe('values that look like secrets outside the services\' rule', () => {
       // None of the warnings holds the value.
       expect(warnings.join('\n')).not.toMatch(/sk_live_123|hook-pw/);
     }
+  });
+});
+
+/**
+ * A credential substituted from a variable named like a secret under a key that says nothing of
+ * secrets (`webhook: ${SLACK_BOT_TOKEN}`). Before: masking went by key names only, and get-config and
+ * verify printed the token.
+ */
+describe('values filled from secret-named variables', () => {
+  const env = { SLACK_BOT_TOKEN: 'xoxb-123-secret', ACME_API_KEY: 'ak-999', DB_PASSWD: 'pw-777', REGION: 'eu-west-1' };
+
+  it('are masked in output whatever their key, in maps and lists; other variables and literals are shown', () => {
+    const stored = {
+      slack: { webhook: '${SLACK_BOT_TOKEN}', auth: 'Bearer ${ACME_API_KEY}', region: '${REGION}', fallback: '${UNSET_TOKEN:-}' },
+      hooks: ['${DB_PASSWD}', 'plain', 'in ${REGION}'],
+      note: 'xoxb-123-secret is named here as a literal',
+    };
+    const { value } = substitute(stored, env);
+    expect(value.slack.webhook).toBe('xoxb-123-secret');
+    expect(maskSecrets(value)).toEqual({
+      slack: { webhook: '****', auth: '****', region: 'eu-west-1', fallback: '' },
+      hooks: ['****', 'plain', 'in eu-west-1'],
+      note: 'xoxb-123-secret is named here as a literal',
+    });
+    // A config nobody substituted has nothing to go by but its keys.
+    expect(maskSecrets({ slack: { webhook: 'xoxb-123-secret' } })).toEqual({ slack: { webhook: 'xoxb-123-secret' } });
+  });
+
+  it('verify shows a stale field filled from one as ****, cached and current', () => {
+    const stored = { slack: { webhook: '${SLACK_BOT_TOKEN}', region: '${REGION}' } };
+    const current = substitute(stored, env).value;
+    const cached = { slack: { webhook: 'xoxb-old-secret', region: 'us-east-1' } };
+    expect(diffConfigs(cached, current, stored)).toEqual([
+      { field: 'slack.webhook', cached: '****', current: '****' },
+      { field: 'slack.region', cached: 'us-east-1', current: 'eu-west-1' },
+    ]);
   });
 });
