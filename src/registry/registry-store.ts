@@ -173,8 +173,11 @@ export interface RegistryStore {
   applyChanges(changes: ChangeSet, memo?: ContentHashMemo): Promise<ChangeOutcome>;
   /** The invalidations still owed (oldest first), at most `limit`. */
   pendingInvalidations(limit?: number): Promise<PendingInvalidation[]>;
-  /** Forgets invalidations that were done (unless recorded again since they were read). */
-  clearInvalidations(done: PendingInvalidation[]): Promise<void>;
+  /**
+   * Forgets invalidations that were done (unless recorded again since they were read). Resolves to how
+   * many it forgot: another process draining at once may have forgotten some first.
+   */
+  clearInvalidations(done: PendingInvalidation[]): Promise<number>;
   /**
    * Serialises migrations across processes (a PostgreSQL advisory lock; the
    * embedded registry is one process at a time anyway). Resolves to the release.

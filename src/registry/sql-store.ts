@@ -473,14 +473,15 @@ export class SqlRegistryStore implements Registry {
     );
   }
 
-  async clearInvalidations(done: PendingInvalidation[]): Promise<void> {
-    if (!done.length) return;
-    await this.guard('clearing done invalidations', () =>
+  async clearInvalidations(done: PendingInvalidation[]): Promise<number> {
+    if (!done.length) return 0;
+    const { rows } = await this.guard('clearing done invalidations', () =>
       this.db.query(
-        'DELETE FROM tenantctl_outbox o USING unnest($1::text[], $2::text[], $3::bigint[]) AS d(kind, target, seq) WHERE o.kind = d.kind AND o.target = d.target AND o.seq = d.seq',
+        'WITH gone AS (DELETE FROM tenantctl_outbox o USING unnest($1::text[], $2::text[], $3::bigint[]) AS d(kind, target, seq) WHERE o.kind = d.kind AND o.target = d.target AND o.seq = d.seq RETURNING 1) SELECT count(*)::int AS n FROM gone',
         [done.map((d) => d.kind), done.map((d) => d.target), done.map((d) => d.seq)],
       ),
     );
+    return Number(rows[0]?.n ?? 0);
   }
 
   async lockMigrations(): Promise<() => Promise<void>> {

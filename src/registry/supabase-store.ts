@@ -410,11 +410,14 @@ export class SupabaseRegistryStore implements Registry {
     return rows.map((r) => ({ kind: r.kind as InvalidationKind, target: r.target, seq: String(r.seq) }));
   }
 
-  async clearInvalidations(done: PendingInvalidation[]): Promise<void> {
+  async clearInvalidations(done: PendingInvalidation[]): Promise<number> {
+    let cleared = 0;
     for (const d of done) {
-      await this.rows('clearing an invalidation', () =>
+      const gone = await this.rows('clearing an invalidation', () =>
         this.table('tenantctl_outbox').delete().eq('kind', d.kind).eq('target', d.target).eq('seq', d.seq).select('kind').retry(false));
+      cleared += gone.length;
     }
+    return cleared;
   }
 
   /** Not serialised across processes on Supabase (no session to hold an advisory lock); compare-and-set still prevents lost updates. */

@@ -85,6 +85,22 @@ describe.runIf(TEST_DATABASE_URL)('owed invalidations past what is listed', () =
     expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(10501);
   });
 
+  it('three invalidate --pending runs at once: what they say they did adds up to what was owed (each said all of it)', async () => {
+    const { startRedis } = await import('../helpers/redis-server.js');
+    const server = await startRedis();
+    try {
+      await sql('DELETE FROM tenantctl_outbox');
+      await sql("INSERT INTO tenantctl_outbox (kind, target) SELECT 'tenant', 'drain' || g FROM generate_series(1, 3000) g");
+      const runs = await Promise.all([1, 2, 3].map(() => runCli(['--registry', db.url, 'invalidate', '--pending', '--json', '--redis-url', server.url], { cwd: ws.dir })));
+      for (const r of runs) expect(r.code, r.stderr).toBe(0);
+      const done = runs.map((r) => JSON.parse(r.stdout).owed.done as number);
+      expect(done.reduce((a, b) => a + b, 0), JSON.stringify(done)).toBe(3000);
+      expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('an owed row naming no valid target (written by hand: \'acme*\') is dropped with a warning; the valid ones are done (it stopped every drain, exit 2)', async () => {
     const { startRedis } = await import('../helpers/redis-server.js');
     const server = await startRedis();
