@@ -26,11 +26,13 @@ import { VERSION } from './version.js';
  * commander's error line, as the tool's own are: commander quotes a rejected value whole and raw
  * ("command-argument value '<value>' is invalid", "unknown command '<value>'"), so a huge argument is cut
  * (counted as typed) and its control characters (ESC, CR, a line feed) are shown as \xNN: one line, never
- * a sequence the terminal obeys. Its "(Did you mean ...?)" line names the tool's own commands and options.
+ * a sequence the terminal obeys. Its "(Did you mean ...?)", a second line of its own, joins the error's
+ * line (a bad input is one line on stderr, as every other usage error): it names the tool's own commands
+ * and options.
  */
 export function commanderErrorText(text: string): string {
-  const [, message, suggestion = ''] = /^([\s\S]*?)(\n\(Did you mean [^\n]*\?\))?\n?$/.exec(text) ?? [, text];
-  return `${showControls(clipLongRuns(message ?? ''))}${suggestion}\n`;
+  const [, message, suggestion = ''] = /^([\s\S]*?)(?:\n\((Did you mean [^\n]*\?)\))?\n?$/.exec(text) ?? [, text];
+  return `${showControls(clipLongRuns(message ?? ''))}${suggestion && ` (d${suggestion.slice(1)})`}\n`;
 }
 
 const errorOutput = { outputError: (text: string, write: (s: string) => void) => write(commanderErrorText(text)) };

@@ -220,7 +220,10 @@ describe('bad input', () => {
     const unknown = await runCli(['help', 'invalidat']);
     expect(unknown.code).toBe(2);
     expect(unknown.stdout).toBe('');
-    expect(unknown.stderr).toBe("error: unknown command 'invalidat'\n(Did you mean invalidate?)\n");
+    expect(unknown.stderr).toBe("error: unknown command 'invalidat' (did you mean invalidate?)\n");
+    // A typo's suggestion is on the error's one line (it was a second line), for options too; nothing ran.
+    const option = await runCli(['get-config', 'acme', '--no-cahce']);
+    expect([option.code, option.stdout, option.stderr]).toEqual([2, '', "error: unknown option '--no-cahce' (did you mean --no-cache?)\n"]);
     const named = await runCli(['help', 'invalidate']);
     expect(named.code).toBe(0);
     expect(named.stdout).toMatch(/^Usage: tenantctl invalidate /);
