@@ -23,26 +23,36 @@ const HIDDEN = new RegExp(`[\\0${HIDDEN_CHARACTERS}]`);
 const MARK = /"\\0(\d+)\\0"/g;
 
 /**
- * A string written as an escaped JSON string: one holding a hidden character, and one holding the text of a
- * marker's inside (`\0`), so that no string js-yaml writes as it is can read as a marker (a review: a value
- * `"\00\0"` beside a hidden character was replaced by another string).
+ * Longer strings are written here too: js-yaml tests a string for a plain scalar with a regular expression
+ * that overflows the stack on a few MB (a cached value of 2.5 MB: "internal error", exit 70).
  */
-const marked = (s: string) => HIDDEN.test(s) || s.includes('\\0');
+const LONG_STRING = 65_536;
 
-const holdsHidden = (v: unknown): boolean =>
-  typeof v === 'string'
-    ? HIDDEN.test(v)
-    : Array.isArray(v)
-      ? v.some(holdsHidden)
-      : !!v && typeof v === 'object' && Object.entries(v).some(([k, x]) => HIDDEN.test(k) || holdsHidden(x));
+/** A string js-yaml must not write: one holding a hidden character, or a long one. */
+const ownWritten = (s: string) => s.length > LONG_STRING || HIDDEN.test(s);
 
 /**
- * js-yaml's dump, but every string (key or value) holding one of those characters is written as a JSON
- * string with them as `\uXXXX`: a double-quoted YAML scalar that loads back to the same string, and a
- * line that shows as it reads (`name: admin<U+202E>exe` was written raw, and showed reordered).
+ * A string written as an escaped JSON string: one of those, and one holding the text of a marker's inside
+ * (`\0`), so that no string js-yaml writes as it is can read as a marker (a review: a value `"\00\0"`
+ * beside a hidden character was replaced by another string).
+ */
+const marked = (s: string) => ownWritten(s) || s.includes('\\0');
+
+const holdsOwnWritten = (v: unknown): boolean =>
+  typeof v === 'string'
+    ? ownWritten(v)
+    : Array.isArray(v)
+      ? v.some(holdsOwnWritten)
+      : !!v && typeof v === 'object' && Object.entries(v).some(([k, x]) => ownWritten(k) || holdsOwnWritten(x));
+
+/**
+ * js-yaml's dump, but every string (key or value) holding one of those characters, or longer than
+ * LONG_STRING, is written as a JSON string with them as `\uXXXX`: a double-quoted YAML scalar that loads
+ * back to the same string, and a line that shows as it reads (`name: admin<U+202E>exe` was written raw,
+ * and showed reordered).
  */
 export function yamlDump(value: unknown, options: DumpOptions): string {
-  if (!holdsHidden(value)) return dump(value, options);
+  if (!holdsOwnWritten(value)) return dump(value, options);
   const strings: string[] = [];
   const mark = (s: string) => (marked(s) ? `\0${strings.push(s) - 1}\0` : s);
   const withMarks = (v: unknown): unknown =>

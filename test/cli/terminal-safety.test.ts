@@ -145,6 +145,32 @@ describe('control characters in tenant data', () => {
     );
   });
 
+  it('a value of 3 MB in the YAML view and -o yaml: written, and loads back (js-yaml\'s own writer overflowed the stack: exit 70)', async () => {
+    const { yamlDump } = await import('../../src/cli/document-text.js');
+    const { load } = await import('js-yaml');
+    const big = { notes: 'x'.repeat(3_000_000), list: ['y'.repeat(70_000), 'short'], ['k'.repeat(70_000)]: 1 };
+    expect(load(yamlDump(big, { lineWidth: 120 }))).toEqual(big);
+    // A tenant file is at most 1 MB: the value comes from the cache, as a service wrote it.
+    const { startRedis } = await import('../helpers/redis-server.js');
+    const { Redis } = await import('ioredis');
+    const server = await startRedis();
+    const long = workspace({}, { registry: false });
+    try {
+      const redis = new Redis(server.url);
+      await redis.set('tenant_config:long', JSON.stringify({ client: { id: 'long', name: 'Long' }, notes: 'x'.repeat(3_000_000) }));
+      redis.disconnect();
+      for (const args of [[], ['-o', 'yaml']]) {
+        const r = await runCli(['get-config', 'long', ...args], { cwd: long.dir, env: { REDIS_URL: server.url } });
+        expect([r.code, r.stderr]).toEqual([0, '']);
+        const doc = load(r.stdout) as { notes?: string; config?: { notes: string } };
+        expect((args.length ? doc.config?.notes : doc.notes)?.length).toBe(3_000_000);
+      }
+    } finally {
+      long.cleanup();
+      await server.stop();
+    }
+  });
+
   it('get-config on a terminal, -o yaml and -o json: a name holding bidirectional isolates, an override and a zero-width space is shown escaped (it was written raw: the line showed reordered)', async () => {
     const bidi = workspace({}, { registry: false });
     try {
