@@ -71,6 +71,28 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     expect(await dbsize()).toBe(0);
   });
 
+  it('writes over a key of another type by freeing it in the background (SET over a big hash freed it inside the call)', async () => {
+    const c = topo.client;
+    const masters = 'nodes' in c ? c.nodes('master') : [c];
+    const lazyfreed = async () => {
+      let n = 0;
+      for (const m of masters) n += Number(/lazyfreed_objects:(\d+)/.exec(await m.info('memory'))?.[1] ?? 0);
+      return n;
+    };
+    await c.eval(`for i = 1, 5000, 500 do local a = {} for j = i, i + 499 do a[#a + 1] = 'f' .. j a[#a + 1] = 'v' end redis.call('HSET', KEYS[1], unpack(a)) end return 1`, 1, 'tenant_config:ahash');
+    const before = await lazyfreed();
+    await store.set('tenant_config:ahash', '{"v":2}', 60);
+    expect(await store.get('tenant_config:ahash')).toBe('{"v":2}');
+    expect(await c.ttl('tenant_config:ahash')).toBeGreaterThan(50);
+    // Freed by the lazy-free thread (UNLINK), not inside the write: counted once that thread is done.
+    let after = await lazyfreed();
+    for (let i = 0; i < 100 && after === before; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = await lazyfreed();
+    }
+    expect(after).toBe(before + 1);
+  });
+
   it('reads a key of another type as a miss, alone and among others (a healthy server is not a failing one)', async () => {
     await topo.client.hset('tenant_config:ahash', 'a', 'b');
     await topo.client.set('tenant_config:plain', 'v');
