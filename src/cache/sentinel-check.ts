@@ -191,13 +191,15 @@ export function promotedError(name: string, at: string, promoted: string): Backe
 }
 
 /**
- * Deleted on a master that has lost replicas the Sentinels still saw replicating: the window of a failover
- * before the Sentinels name the promoted replica (it stopped replicating at once). The deletions may not last.
+ * Deleted on a master fewer of whose replicas than the Sentinels saw replicating acknowledged it (WAIT, given
+ * `waitMs`) or are attached: the window of a failover before the Sentinels name the promoted replica (it
+ * stopped replicating at once). The deletions may not last.
  */
-export function unreplicatedError(name: string, at: string, expected: number, attached: number): BackendUnavailableError {
+export function unreplicatedError(name: string, at: string, expected: number, attached: number, waitMs?: number): BackendUnavailableError {
+  const has = waitMs === undefined ? `has ${attached} of the ${expected} replica(s) the Sentinels saw replicating` : `had ${attached} of the ${expected} replica(s) the Sentinels saw replicating acknowledge the deletions within ${waitMs} ms`;
   return new BackendUnavailableError(
     'redis',
-    `Redis Sentinel master ${name} (${at}) has ${attached} of the ${expected} replica(s) the Sentinels saw replicating: a failover may be under way, and the new master would still hold the keys deleted here; run again`,
+    `Redis Sentinel master ${name} (${at}) ${has}: a failover may be under way, and the new master would still hold the keys deleted here; run again`,
     { reason: 'failed-over' },
   );
 }

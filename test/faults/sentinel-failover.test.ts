@@ -44,7 +44,7 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
       const unlink = await store.unlink(['tenant_config:promoted']).then(() => undefined, (e: unknown) => e);
       expect(unlink).toBeInstanceOf(BackendUnavailableError);
       expect(unlink).toMatchObject({ reason: 'failed-over' });
-      expect((unlink as Error).message).toMatch(/^Redis Sentinel master tmaster \(127\.0\.0\.1:\d+\) has 0 of the 1 replica\(s\) the Sentinels saw replicating: a failover may be under way.*run again$/);
+      expect((unlink as Error).message).toMatch(/^Redis Sentinel master tmaster \(127\.0\.0\.1:\d+\) had 0 of the 1 replica\(s\) the Sentinels saw replicating acknowledge the deletions within 750 ms: a failover may be under way.*run again$/);
     } finally {
       store.close();
       // Back as it was, in sync, for the failover below.
@@ -59,6 +59,27 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
       expect(await healthy.unlink(['tenant_config:promoted'])).toEqual([1]);
     } finally {
       healthy.close();
+    }
+  }, 60_000);
+
+  it('a replica still attached that has not applied the deletions (it took REPLICAOF NO ONE first, or stalls): reported, not a success (the attached count said all was well: exit 0, every key on the new master)', async () => {
+    const store = await openIoredisStore(topo.spec);
+    try {
+      await topo.client.set('tenant_config:unacked', '{}');
+      // Stopped: its link stays open (the master counts it), and it applies nothing.
+      await topo.replica!.pause();
+      try {
+        const unlink = await store.unlink(['tenant_config:unacked']).then(() => undefined, (e: unknown) => e);
+        expect(unlink).toMatchObject({ reason: 'failed-over' });
+        expect((unlink as Error).message).toMatch(/had 0 of the 1 replica\(s\) the Sentinels saw replicating acknowledge the deletions within 750 ms: .*run again$/);
+      } finally {
+        await topo.replica!.resume();
+      }
+      // Running again with the replica applying the stream: acknowledged, a success.
+      await topo.client.set('tenant_config:unacked', '{}');
+      expect(await store.unlink(['tenant_config:unacked'])).toEqual([1]);
+    } finally {
+      store.close();
     }
   }, 60_000);
 
