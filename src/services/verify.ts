@@ -150,6 +150,10 @@ interface Claimed {
   foreign?: boolean;
 }
 
+/** Orphans for want of a tenant file: with no tenants directory to look in, --fix leaves them (see checkBatch). */
+const decidedByYamlAbsence = new WeakSet<VerifyEntry>();
+const byYamlAbsence = (e: VerifyEntry) => (decidedByYamlAbsence.add(e), e);
+
 /**
  * An entry whose tenant part is no valid id: the tool rebuilds nothing for it. Known to the registry (a
  * row, or a subscription for permissions:) or to the services' YAML (a file by that name, which the tool
@@ -161,7 +165,7 @@ function judgeForeign(c: Claimed, view: RegistryView, tenantsDir: string): Verif
   // A file name holds no separator: a tenant part with one (`../x`) names no file of the directory.
   const inYaml = !/[/\\]|^\.\.?$/.test(c.tenant) && LAYOUTS.some((l) => existsSync(path.join(tenantsDir, c.tenant + l)));
   const known = inYaml || view.rows.has(c.tenant) || (c.family === PERMISSIONS_FAMILY && view.subs.has(c.tenant));
-  return known ? verdict(c, 'ok') : verdict(c, 'orphan', { reason: 'in neither the registry nor YAML (its tenant part is no valid tenant id)' });
+  return known ? verdict(c, 'ok') : byYamlAbsence(verdict(c, 'orphan', { reason: 'in neither the registry nor YAML (its tenant part is no valid tenant id)' }));
 }
 
 /**
@@ -227,6 +231,9 @@ export class CacheVerifier {
     const pinged = this.deps.cache.need(async (s) => s.ping());
     pinged.catch(() => undefined);
     const registry = await this.openRegistry(!!options.fix);
+    if (registry && !existsSync(this.deps.source.dir)) {
+      this.deps.warn?.(`note: no tenants directory at ${this.deps.source.dir}: an entry of a tenant only YAML knows reads as an orphan${options.fix ? ', and --fix leaves those' : ''} (run from the project, or give --tenants-dir)`);
+    }
     await pinged;
     const check = async (batch: Claimed[]) => {
       stopIfAsked();
@@ -397,7 +404,14 @@ export class CacheVerifier {
       const rejudged = new Map((await this.judge(still, raws2.filter((r): r is string => r !== null), registry, true)).map((e) => [e.key, e]));
       judged = judged.flatMap((e) => (e.status === 'stale' || e.status === 'orphan' ? (rejudged.has(e.key) ? [rejudged.get(e.key)!] : []) : [e]));
     }
-    const wrong = judged.filter((e) => e.status === 'stale' || e.status === 'orphan');
+    let wrong = judged.filter((e) => e.status === 'stale' || e.status === 'orphan');
+    // No tenants directory here (a cron job without its cd): an entry the services built from a tenant file
+    // reads as an orphan, and --fix deleted it. Reported, and left.
+    if (options.fix && !existsSync(this.deps.source.dir)) {
+      const left = new Set(wrong.filter((e) => decidedByYamlAbsence.has(e)));
+      for (const e of left) e.reason = `${e.reason}; left: no tenants directory at ${this.deps.source.dir} to look in`;
+      wrong = wrong.filter((e) => !left.has(e));
+    }
     if (options.fix && wrong.length) {
       // Only the wrong entries, by exact key, and only while each holds the text judged: one a
       // service rewrote since (a fresh value) stays, and is not reported, as a rebuilt one above.
@@ -515,7 +529,7 @@ export class CacheVerifier {
       const choice = chooseStoredConfig(row, doc, fileError);
       if (choice.source === 'file-error') return entry('error', { reason: choice.error.message });
       if (choice.source === 'none') {
-        return entry('orphan', { reason: row ? `registry row not migrated (config_source ${row.config_source}) and no YAML file` : 'in neither the registry nor YAML', rowExists: !!row });
+        return byYamlAbsence(entry('orphan', { reason: row ? `registry row not migrated (config_source ${row.config_source}) and no YAML file` : 'in neither the registry nor YAML', rowExists: !!row }));
       }
       stored = choice.config;
       fromYaml = choice.source === 'yaml';
@@ -555,7 +569,7 @@ export class CacheVerifier {
     const fields = diffPermissionRecords(cached, current);
     // A business known nowhere: its cached "no subscription" answer (what check-permission and the services
     // cache for a typo) is right, not an orphan to fail a cron job over; anything else cached for it is one.
-    if (!row && !sub && !this.deps.source.fileOf(id)) return fields.length ? entry('orphan', { reason: 'in neither the registry nor YAML' }) : entry('ok');
+    if (!row && !sub && !this.deps.source.fileOf(id)) return fields.length ? byYamlAbsence(entry('orphan', { reason: 'in neither the registry nor YAML' })) : entry('ok');
     return fields.length ? entry('stale', { fields }) : entry('ok');
   }
 }

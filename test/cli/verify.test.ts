@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -155,6 +156,32 @@ describe('tenantctl verify', () => {
       expect(again.code).toBe(0);
       expect(again.stderr).toMatch(/^verified 3 cached entries: 3 ok/);
       await sql("UPDATE tenants SET status = 'active', tenant_config = jsonb_set(tenant_config, '{branding,color}', '\"blue\"') WHERE id = ANY($1::text[])", [[a, c]]);
+    });
+
+    it.runIf(kind === 'postgres')('from a directory without the tenants directory (a cron job without its cd): said, and --fix leaves the entries of tenants only YAML may know (it deleted them as orphans)', async () => {
+      await warm();
+      const yamlOnly = uniq('vyaml');
+      ws.writeTenant(yamlOnly, tenantYaml(yamlOnly, 'Only in YAML'));
+      await own.client.set(`tenant_config:${yamlOnly}`, JSON.stringify({ client: { id: yamlOnly, name: 'Only in YAML' }, _meta: { source: 'yaml' } }));
+      await sql("UPDATE tenants SET name = 'Alpha Elsewhere' WHERE id = $1", [a]);
+      const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-elsewhere-'));
+      try {
+        const r = await runCli([...registryArgs, 'verify', '--fix'], { cwd: elsewhere, env: { REDIS_URL: own.server.url } });
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(/^note: no tenants directory at .*tenants: an entry of a tenant only YAML knows reads as an orphan, and --fix leaves those/m);
+        expect(r.stdout).toMatch(new RegExp(`^tenant_config:${yamlOnly}\\torphan\\tin neither the registry nor YAML; left: no tenants directory at .*$`, 'm'));
+        // The registry's own verdicts are acted on.
+        expect(r.stdout).toMatch(new RegExp(`^tenant_config:${a}\\tstale\\t.*\\tdeleted$`, 'm'));
+        expect(await own.client.exists(`tenant_config:${yamlOnly}`)).toBe(1);
+        expect(await own.client.exists(`tenant_config:${a}`)).toBe(0);
+        // From the project, the same entry is right.
+        const here = await cli(['verify', yamlOnly]);
+        expect(here.code, here.stdout).toBe(0);
+      } finally {
+        rmSync(elsewhere, { recursive: true, force: true });
+        await own.client.del(`tenant_config:${yamlOnly}`);
+        await sql("UPDATE tenants SET name = 'Alpha' WHERE id = $1", [a]);
+      }
     });
 
     it('entries whose tenant part is no valid id (café, bytes that are not UTF-8) are orphans, and --fix deletes them (they were skipped: never removed)', async () => {
