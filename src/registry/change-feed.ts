@@ -1,6 +1,6 @@
 import { isValidId } from '../keys/ids.js';
 import { maskUrl } from '../redact.js';
-import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
+import { QUERY_READ_MARGIN_MS, SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { CHANGE_CHANNEL, WATCHED_TABLES, watchTriggerStatus, type WatchTriggerStatus } from './watch-triggers.js';
 import { loadPg } from './load-pg.js';
 import { connectPgClient } from './pg-settings.js';
@@ -113,7 +113,7 @@ export async function openChangeFeed(url: string, options: ChangeFeedOptions): P
       connectionTimeoutMillis: options.timeoutMs,
       statement_timeout: options.timeoutMs,
       lock_timeout: options.timeoutMs,
-      query_timeout: options.timeoutMs + 1000,
+      query_timeout: options.timeoutMs + QUERY_READ_MARGIN_MS,
       application_name: 'tenantctl watch',
       // A peer that vanished without a FIN (a cut cable, a dropped NAT entry) is found by the heartbeat, and by TCP too.
       keepAlive: true,

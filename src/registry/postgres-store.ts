@@ -1,6 +1,6 @@
 import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
-import { SqlRegistryStore, type SqlExecutor } from './sql-store.js';
+import { QUERY_READ_MARGIN_MS, SqlRegistryStore, type SqlExecutor } from './sql-store.js';
 import { loadPg } from './load-pg.js';
 import { connectPgClient } from './pg-settings.js';
 
@@ -47,7 +47,7 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
       statement_timeout: timeoutMs,
       lock_timeout: timeoutMs,
       // The client's own bound, should the server stop answering altogether.
-      query_timeout: timeoutMs + 1000,
+      query_timeout: timeoutMs + QUERY_READ_MARGIN_MS,
       // A session whose client vanished mid-transaction (a network partition: its close never reached the
       // server) held its rows FOR UPDATE, blocking the services' writes, until TCP gave up (~2 h by default).
       idle_in_transaction_session_timeout: Math.max(4 * timeoutMs, IDLE_IN_TRANSACTION_FLOOR_MS),

@@ -75,6 +75,12 @@ const codeOf = (err: unknown) => (err as { code?: unknown })?.code;
  */
 const noHashColumn = (err: unknown) => codeOf(err) === PG.undefinedColumn && /tenantctl_hash/.test(String((err as Error)?.message));
 
+/**
+ * How long past the registry timeout pg's client waits for an answer (query_timeout) before it gives up on
+ * the session: the server's own statement_timeout (the registry timeout) fires first when it can answer.
+ */
+export const QUERY_READ_MARGIN_MS = 1000;
+
 /** The RegistryStore for PostgreSQL and PGlite: the same SQL on both. */
 export class SqlRegistryStore implements Registry {
   /** The session, one statement at a time (SerialSession): concurrent callers never run inside another's transaction. */
@@ -106,6 +112,10 @@ export class SqlRegistryStore implements Registry {
       if (code === PG.lockNotAvailable || code === PG.queryCanceled) {
         reason = 'timeout';
         detail = `${whyWaited ? `${whyWaited}; ` : ''}waited ${this.timeoutMs} ms (the registry timeout): ${detail}`;
+      } else if (/query read timeout/i.test(detail)) {
+        // pg's query_timeout: the server never answered the statement (a silent server, a cut network).
+        reason = 'timeout';
+        detail = `no answer within ${this.timeoutMs + QUERY_READ_MARGIN_MS} ms (the registry timeout and a second)`;
       } else if (code === PG.insufficientPrivilege) reason = 'no-permission';
       else if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) reason = 'unreachable';
       throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${detail}`, { cause: err, reason });

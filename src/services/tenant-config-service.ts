@@ -431,7 +431,9 @@ export class TenantConfigService {
         // for the retry window (before: YAML answers, and registry-only tenants "unreachable", for 5 s).
         // (The store learns of the lost connection from its client's events: one turn of the event loop first.)
         await new Promise((resolve) => setImmediate(resolve));
-        const again: RegistryStore | undefined = attempt === 1 && registry.lost ? await this.readableRegistry('falling back to YAML') : undefined;
+        // Not after a read nobody answered (a silent server): a new session would wait out its connect
+        // timeout too (a library's get() took twice the registry timeout); it is opened at the next call.
+        const again: RegistryStore | undefined = attempt === 1 && registry.lost && err.reason !== 'timeout' ? await this.readableRegistry('falling back to YAML') : undefined;
         if (!again || again === registry) {
           this.registryFailed(err, 'falling back to YAML');
           return { down: true, asked: false };

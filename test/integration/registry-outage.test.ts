@@ -3,6 +3,7 @@ import { Tenantctl } from '../../src/tenantctl.js';
 import { REGISTRY_RETRY_MS } from '../../src/registry/registry-retry.js';
 import { freshPostgresDatabase, runCli, sharedRedisUrl, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { openPostgresStore } from '../../src/registry/postgres-store.js';
 
 /**
  * The library inside a long-lived program: one registry outage must not leave
@@ -62,6 +63,34 @@ describe.runIf(TEST_DATABASE_URL)('a registry outage in a long-lived program', (
       expect((await t.tenants.get(id, { noCache: true })).source).toBe('database');
     } finally {
       await t.close();
+    }
+  }, 30_000);
+
+  it('PostgreSQL silent mid-session: one read waits for its statement once (it then opened a new session and waited again), and says timeout', async () => {
+    const t = new Tenantctl({ flags: { registry: url, registryTimeout: 1000, tenantsDir: ws.tenantsDir }, cwd: ws.dir, env: {}, warn: () => undefined });
+    try {
+      expect((await t.tenants.get(id, { noCache: true })).source).toBe('database');
+      proxy.stall();
+      const started = Date.now();
+      expect((await t.tenants.get(id, { noCache: true })).source).toBe('yaml');
+      // The statement's read timeout (1000 + 1000 ms) and the fallback; before, a new session's connect timeout
+      // (1000 ms) came on top of it.
+      expect(Date.now() - started).toBeLessThan(2600);
+    } finally {
+      // Un-stalled: every connection dropped, listening again.
+      await proxy.cut();
+      await proxy.restore();
+      await t.close();
+    }
+    // A statement nobody answered is a timeout (it was reason 'failed': "failed while reading ...: Query read timeout").
+    const store = await openPostgresStore(url, 500, {});
+    try {
+      proxy.stall();
+      await expect(store.getTenant(id)).rejects.toMatchObject({ reason: 'timeout', message: expect.stringMatching(/no answer within 1500 ms \(the registry timeout and a second\)$/) });
+    } finally {
+      await proxy.cut();
+      await proxy.restore();
+      await store.close().catch(() => undefined);
     }
   }, 30_000);
 
