@@ -289,7 +289,8 @@ export class CacheAdmin {
         },
       }),
     );
-    const families = this.zeroCounts();
+    // Only the families looked at: with --family, a 0 for another read as "none there" (a review: 2 were).
+    const families = options.families ? Object.fromEntries(rules.groups.map((g) => [g, 0])) : this.zeroCounts();
     r.groups.forEach((n, g) => (families[rules.groups[g]] += n));
     return { dryRun: !!options.dryRun, families, total: r.groups.reduce((a, b) => a + b, 0), scanned: r.scanned, complete: r.complete, ...(r.moving && { moving: r.moving }) };
   }

@@ -107,7 +107,7 @@ export interface WatchOptions {
   startupLookbackMs?: number;
   /** A round trip to both backends this often, so a silent loss is found. @default 5000 */
   heartbeatMs?: number;
-  /** Backoff between connection attempts: doubling from `initialMs` up to `maxMs`, with ±20% jitter. @default 100, 5000 */
+  /** Backoff between connection attempts: doubling from `initialMs` up to `maxMs`, with ±20% jitter (never past `maxMs`). @default 100, 5000 */
   reconnect?: { initialMs: number; maxMs: number };
   /** Keys per MGET of the verify pass and rows per page of a reconcile query. @default 500 */
   batchSize?: number;
@@ -346,9 +346,10 @@ export class Watcher {
     b.delayMs = this.backoff.initialMs;
   }
 
-  /** When to try again: after the current delay (+-20%), which doubles up to the maximum. */
+  /** When to try again: after the current delay (+-20%, never past the maximum), which doubles up to the maximum. */
   private schedule(b: Backoff): number {
-    const delay = Math.round(b.delayMs * (0.8 + Math.random() * 0.4));
+    // Capped after the jitter: --reconnect-max is the longest wait (5000 gave "retrying in 5849 ms").
+    const delay = Math.min(this.backoff.maxMs, Math.round(b.delayMs * (0.8 + Math.random() * 0.4)));
     b.retryAt = Date.now() + delay;
     b.delayMs = Math.min(this.backoff.maxMs, b.delayMs * 2);
     return delay;

@@ -87,6 +87,23 @@ describe('permission commands', () => {
       expect(r.stderr).toMatch(/the override and the catalogue are not known, only the cached record/);
     });
 
+    it('--explain of a cached record the registry no longer gives: the note names a command that fixes it (it named invalidate --pending, which did nothing)', async () => {
+      expect((await cli(['check-permission', core, 'has_ai'])).code).toBe(1); // cached now, denied
+      const key = `permissions:${core}`;
+      const record = JSON.parse((await redis.get(key))!);
+      // As if the registry had been changed by hand after the record was cached.
+      await redis.set(key, JSON.stringify({ ...record, granted_features: [...record.granted_features, 'has_ai'] }), 'EX', 300);
+      const stale = await cli(['check-permission', core, 'has_ai', '--explain']);
+      expect(stale.code).toBe(0);
+      const note = new RegExp(`^note: the cached record is not what the registry gives now .*: the registry would answer denied; .*\\(\`tenantctl invalidate ${core}\`, or \`tenantctl verify --fix\` for every such entry\\)$`, 'm');
+      expect(stale.stderr).toMatch(note);
+      // The command it names does it.
+      expect((await cli(['invalidate', core])).code).toBe(0);
+      const fixed = await cli(['check-permission', core, 'has_ai', '--explain']);
+      expect(fixed.code).toBe(1);
+      expect(fixed.stderr).not.toMatch(/^note: the cached record/m);
+    });
+
     it('neither cache nor registry: exit 3', async () => {
       const r = await runCli(['check-permission', pro, 'has_payroll', '--registry', `postgres://127.0.0.1:${await freePort()}/x`], { cwd: ws.dir, env: down() });
       expect(r.code).toBe(3);

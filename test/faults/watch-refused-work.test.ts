@@ -28,7 +28,7 @@ describe.runIf(TEST_DATABASE_URL)('watch against a backend that connects but ref
     expect((await direct(['migrate-yaml'])).code).toBe(0);
     expect((await direct(['watch', '--install'])).code).toBe(0);
     // The tenant changed just now: the start-up reconciliation has a tenant to invalidate (an UNLINK the replica refuses).
-    watch = startCli(['--registry', fresh.url, 'watch', '--heartbeat', '200', '--reconnect-max', '4000'], {
+    watch = startCli(['--registry', fresh.url, 'watch', '--heartbeat', '200', '--reconnect-max', '1000'], {
       cwd: ws.dir, env: { REDIS_URL: replica.url, REDIS_TIMEOUT_MS: '500' }, timeoutMs: 30_000,
     });
   });
@@ -44,15 +44,18 @@ describe.runIf(TEST_DATABASE_URL)('watch against a backend that connects but ref
     expect(await waitUntil(() => /watch: Redis failed before doing any work \(.*READONLY.*\); retrying in \d+ ms/.test(watch.stderr()), 20_000), watch.stderr()).toBe(true);
     await new Promise((r) => setTimeout(r, 3000));
     const stderr = watch.stderr();
-    // 100, 200, 400, 800, 1600 ms (+-20%) fit in ~3 s: a handful of reconnections; with no backoff, hundreds.
+    // 100, 200, 400, 800, 1000 ms (+-20%, at most 1000) fit in ~3 s: a handful of reconnections; with no backoff, hundreds.
     const reconnects = stderr.match(/watch: Redis reconnected/g)?.length ?? 0;
     expect(reconnects, stderr).toBeGreaterThanOrEqual(2);
     expect(reconnects, stderr).toBeLessThanOrEqual(7);
     expect(stderr).not.toMatch(/Redis connection lost/);
     const delays = [...stderr.matchAll(/Redis failed before doing any work .*retrying in (\d+) ms/g)].map((m) => Number(m[1]));
     expect(delays.length).toBeGreaterThanOrEqual(3);
-    // Each wait about twice the one before (the jitter is +-20%).
-    for (let i = 1; i < Math.min(delays.length, 5); i++) expect(delays[i]).toBeGreaterThan(delays[i - 1] * 1.3);
+    // Each wait about twice the one before (the jitter is +-20%): 100, 200, 400, 800 ms...
+    for (let i = 1; i < Math.min(delays.length, 4); i++) expect(delays[i]).toBeGreaterThan(delays[i - 1] * 1.3);
+    // ...and never longer than --reconnect-max, jitter included (1000 gave up to 1200 ms).
+    expect(delays.length, stderr).toBeGreaterThanOrEqual(5);
+    for (const d of delays) expect(d).toBeLessThanOrEqual(1000);
     // Never ready: the start-up reconciliation is still owed.
     expect(stderr).not.toMatch(/watch: watching/);
     watch.child.kill('SIGTERM');
