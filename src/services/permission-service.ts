@@ -103,6 +103,9 @@ export class PermissionService {
       await this.deps.cache.orElse((s) => unlinkIfUnchangedOn(s, [{ key, value: hit!.text }]), [0]);
       return { business, record: expired, source: 'cache' };
     }
+    // JSON, but no permission record (a list, a record without its fields): a miss, said as a config entry's is
+    // (it was read as a miss and written over without a word).
+    if (hit) this.deps.cache.malformed(key, `JSON that is not a permission record (${describeShape(cached)})`);
     return this.flights.join(business, call, () => this.loadAndCache(business));
   }
 
@@ -257,3 +260,10 @@ function inferRule(record: PermissionRecord, now: Date): PermissionBasis['rule']
   return 'tier';
 }
 
+/** What a cached JSON value is, in a word, for a warning: null, a list, a number, or an object without the record's fields. */
+function describeShape(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'an object without the fields of one';
+  return typeof v;
+}

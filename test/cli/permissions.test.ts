@@ -104,6 +104,16 @@ describe('permission commands', () => {
       expect(fixed.stderr).not.toMatch(/^note: the cached record/m);
     });
 
+    it('a cached value that is JSON but no permission record is said, as a config entry\'s is (it was written over without a word)', async () => {
+      const key = `permissions:${core}`;
+      for (const [value, shape] of [['[1,2,3]', 'a list'], ['{"tier":"x"}', 'an object without the fields of one']]) {
+        await redis.set(key, value, 'EX', 300);
+        const r = await cli(['check-permission', core, 'has_ai']);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain(`warning: ${key} holds JSON that is not a permission record (${shape}): read as a miss`);
+      }
+    });
+
     it('neither cache nor registry: exit 3', async () => {
       const r = await runCli(['check-permission', pro, 'has_payroll', '--registry', `postgres://127.0.0.1:${await freePort()}/x`], { cwd: ws.dir, env: down() });
       expect(r.code).toBe(3);
