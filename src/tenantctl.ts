@@ -121,6 +121,7 @@ export class Tenantctl {
       parseCache: () => ParseCache.open(this.config.tenantsDir, this.env),
       contentHashes: () => ContentHashCache.open(this.env),
       warn,
+      cwd: options.cwd ?? process.cwd(),
       checkRegistryPlace: () => this.refuseStrayRegistry(),
     });
     this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn });

@@ -113,6 +113,8 @@ export class Migration {
       contentHashes?: () => ContentHashMemo & { save(): void };
       /** Notes on stderr (a dry run planned against a registry that does not exist yet). */
       warn?: (message: string) => void;
+      /** What the report's file names are relative to (the library's `cwd` option). @default process.cwd() */
+      cwd?: string;
       /** Throws when the run would make a registry in the wrong place (a dry run is refused as the run would be). */
       checkRegistryPlace?: () => void;
     },
@@ -315,7 +317,7 @@ export class Migration {
 
   /** A file named from the working directory (most sit under it: a prefix cut, not path.relative for each of 10,000). */
   private rel(f: string): string {
-    const cwd = process.cwd();
+    const cwd = this.deps.cwd ?? process.cwd();
     return f.startsWith(cwd + path.sep) ? f.slice(cwd.length + 1) : path.relative(cwd, f) || f;
   }
 

@@ -39,6 +39,13 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     const plan = await t.migration.run({ dryRun: true });
     expect(plan.items.map((i) => `${i.kind}:${i.id}:${i.action}`)).toEqual(['catalogue:tiers:create', `tenant:${id}:create`, `subscription:${id}:create`]);
     expect(await store.getSubscription(id)).toBeUndefined();
+    // Files named from the instance's cwd (they were named from the process's: ../../tmp/...).
+    const here = new Tenantctl({ cwd: ws.dir, flags: { redisUrl: own.server.url }, env: { XDG_CACHE_HOME: inject('cacheHome') }, registry: store });
+    try {
+      expect((await here.migration.run({ dryRun: true })).items.find((i) => i.id === id)?.file).toBe(`tenants/${id}.yaml`);
+    } finally {
+      await here.close();
+    }
 
     const applied = await t.migration.run();
     expect(migrationExitCode(applied)).toBe(0);
