@@ -124,7 +124,12 @@ export class Tenantctl {
       cwd: options.cwd ?? process.cwd(),
       checkRegistryPlace: () => this.refuseStrayRegistry(),
     });
-    this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn });
+    this.permissions = new PermissionService({
+      cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn,
+      closed: () => {
+        if (this.closed) throw closedError();
+      },
+    });
     this.subscriptions = new SubscriptionService({ registry: writableRegistry, readRegistry: registry, permissions: this.permissions, outbox: this.outbox, now: options.now, warn });
   }
 
@@ -144,7 +149,18 @@ export class Tenantctl {
       this.registryPromise = opening;
       this.forgetOnFailure(opening);
     }
-    return this.waited(this.registryPromise);
+    return this.unlessClosed(this.waited(this.registryPromise));
+  }
+
+  /**
+   * An opening close() gave up on (its abort, "PGlite is closing") is the close, not an outage: a call in
+   * flight rejected "unreachable" / "in use", or answered from YAML with a warning, at every shutdown.
+   */
+  private unlessClosed<T>(work: Promise<T>): Promise<T> {
+    return work.catch((err: unknown) => {
+      if (this.closed) throw closedError();
+      throw err;
+    });
   }
 
   /** What each opening promise above resolved to (a lost store is let go of, see forgetIfLost). */
@@ -200,7 +216,7 @@ export class Tenantctl {
   writableRegistry(): Promise<Registry> {
     if (this.closed) return Promise.reject(closedError());
     this.forgetIfLost();
-    if (this.writablePromise) return this.waited(this.writablePromise);
+    if (this.writablePromise) return this.unlessClosed(this.waited(this.writablePromise));
     if (this.waitSignal?.aborted) return Promise.reject(interruption(this.waitSignal, 'opening the registry'));
     // Every write invalidates afterwards: Redis connects beside the registry's open and the write, so a
     // silent one is found down by then instead of costing its whole timeout after them.
@@ -234,7 +250,7 @@ export class Tenantctl {
     })();
     this.writablePromise = writable;
     this.forgetOnFailure(writable);
-    return this.waited(writable);
+    return this.unlessClosed(this.waited(writable));
   }
 
   /**

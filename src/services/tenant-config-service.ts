@@ -426,6 +426,9 @@ export class TenantConfigService {
         return { row, down: false, asked: true };
       } catch (err) {
         if (!(err instanceof BackendUnavailableError)) throw err;
+        // The owner closed the registry under this read (a service shutting down): the close, not an outage to
+        // answer from YAML with a warning.
+        this.deps.closed?.();
         // A session the server ended (killed, restarted) while this read waited on it: the registry may well
         // be up. One more read on a new session (the registry call replaces a lost store) before falling back
         // for the retry window (before: YAML answers, and registry-only tenants "unreachable", for 5 s).
@@ -476,6 +479,8 @@ export class TenantConfigService {
       return registry;
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
+      // Closed by its owner while the table check ran: the close, not an outage.
+      this.deps.closed?.();
       if (err.reason === 'not-configured') {
         this.markRegistryAbsent(`note: ${describeError(err)}; reading YAML only (a command that writes, such as migrate-yaml, creates it)`);
       } else {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenantctl } from '../../src/tenantctl.js';
+import { UsageError } from '../../src/errors.js';
 import { freshPostgresDatabase, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { waitUntil } from '../helpers/processes.js';
@@ -33,6 +34,22 @@ describe.runIf(TEST_DATABASE_URL)('the library recovers by itself', () => {
     await redis?.stop();
     ws?.cleanup();
     await db?.drop();
+  });
+
+  it('close() while reads open or use the registry: they end "closed" or with the registry\'s answer, never YAML with an "unreachable" warning (at every service shutdown)', async () => {
+    const outcome = (e: unknown) => (e instanceof UsageError ? `usage:${e.reason}` : e instanceof Error ? `${e.constructor.name}:${(e as { reason?: string }).reason}` : String(e));
+    for (const delay of [0, 2, 10, 30]) {
+      const warnings: string[] = [];
+      const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url }, warn: (w) => warnings.push(w) });
+      const get = t.tenants.get(id, { noCache: true }).then((r) => `${r.source}:${(r.config.client as { name: string }).name}`, outcome);
+      const perm = t.permissions.check(id, 'has_ai').then((r) => r.source, outcome);
+      await new Promise((r) => setTimeout(r, delay));
+      await t.close();
+      // Before: "yaml:From YAML" (a stale answer), "BackendUnavailableError:unreachable", and a warning.
+      expect(['database:From Registry', 'usage:closed'], `delay ${delay}`).toContain(await get);
+      expect(['registry', 'usage:closed'], `delay ${delay}`).toContain(await perm);
+      expect(warnings.filter((w) => /unreachable|in use|closing|falling back|lost/.test(w)), `delay ${delay}`).toEqual([]);
+    }
   });
 
   it('a session killed under reads already on their way: they are read again on a new session, and an outage is said once', async () => {
