@@ -7,7 +7,7 @@ import { placeAnswers, unlinkStillHolding, type CacheStore, type ClaimedKey, typ
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { failedOverError, isNamedMaster, plainAddress, promotedError, SentinelWatch, sentinelShare, unreplicatedError } from './sentinel-check.js';
-import { EACH_KEY_LUA, READ_ONLY_SCRIPT_COMMANDS, readOnlyScriptRefused, SWEEP_LUA, UNLINK_IF_LUA } from './sweep-script.js';
+import { EACH_KEY_LUA, READ_ONLY_SCRIPT_COMMANDS, readOnlyScriptRefused, SWEEP_LUA, UNLINK_IF_LUA, unlinkIfArgs } from './sweep-script.js';
 import { sha1Hex } from '../node-crypto.js';
 
 /** Keys per client-side SCAN page (buckets visited, not matches returned: PITFALLS). */
@@ -559,12 +559,12 @@ class IoredisStore implements CacheStore {
         try {
           if (this.mode === 'cluster') {
             // One call per key, each to its slot's master (a refusal of scripting, answers attached, falls back below).
-            const one = async (i: number) => ((await this.script(node, UNLINK_IF_LUA, [batch[i].key], [batch[i].value])) as number[])[0];
+            const one = async (i: number) => ((await this.script(node, UNLINK_IF_LUA, [batch[i].key], unlinkIfArgs(batch[i].value))) as number[])[0];
             out.push(...((await this.settleEach(label, batch.length, one, out)) as number[]));
             continue;
           }
           // One node holds every key: one call for the batch.
-          const replies = (await this.run(label, () => this.script(node, UNLINK_IF_LUA, batch.map((e) => e.key), batch.map((e) => e.value)))) as number[];
+          const replies = (await this.run(label, () => this.script(node, UNLINK_IF_LUA, batch.map((e) => e.key), batch.flatMap((e) => unlinkIfArgs(e.value))))) as number[];
           // Nothing deleted, nothing that could come back: no Sentinel round trip (as unlink and the sweep).
           if (replies.some((n) => n > 0)) await this.confirmMaster();
           out.push(...replies);
