@@ -99,8 +99,10 @@ export class SubscriptionService {
       return await check();
     } catch (err) {
       if (standing !== null || !this.absence || !(err instanceof UsageError || err instanceof NotFoundError)) throw err;
-      const said = `${err.message} (${this.absence})`;
-      throw err instanceof UsageError ? new UsageError(said, { reason: err.reason, cause: err }) : new NotFoundError(said, { reason: err.reason, cause: err });
+      // Where it looked first (the cause), then what could not be done there, without "(migrate tenants/tiers.yaml
+      // first)": it sent an operator in the wrong directory to migrate there.
+      const said = `${this.absence} (run from the project directory, or give --registry): ${err.message.replace(/ \(migrate tenants\/tiers\.yaml first\)/, '')}`;
+      throw err instanceof UsageError ? new UsageError(said, { reason: err.reason }) : new NotFoundError(said, { reason: err.reason });
     }
   }
 

@@ -283,12 +283,14 @@ describe('bad input', () => {
         const r = await runCli(args, { cwd: bare.dir });
         expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
         expectOneLineError(r);
-        // Where it looked is said (run from the wrong directory, "no tiers" sent the operator to tiers.yaml).
-        expect(r.stderr).toContain(`(no embedded registry at ${path.join(bare.dir, '.tenantctl', 'registry')})`);
+        // Where it looked is said first (run from the wrong directory, "no tiers (migrate tenants/tiers.yaml
+        // first)" sent the operator to migrate there).
+        expect(r.stderr).toMatch(new RegExp(`^error: no embedded registry at ${path.join(bare.dir, '.tenantctl', 'registry').replace(/[.*+?^${}()|[\]\\]/g, '\\$&') \\(run from the project directory, or give --registry\\): `, 'm'));
+        expect(r.stderr).not.toContain('migrate tenants/tiers.yaml');
       }
       const gone = await runCli(['reactivate', 'acme'], { cwd: bare.dir });
       expect(gone.code).toBe(1);
-      expect(gone.stderr).toContain('(no embedded registry at');
+      expect(gone.stderr).toContain('error: no embedded registry at');
       expect(existsSync(path.join(bare.dir, '.tenantctl'))).toBe(false);
     } finally {
       bare.cleanup();
