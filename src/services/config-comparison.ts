@@ -1,4 +1,4 @@
-import { isSecretKey, looksLikeSecretKey, maskSecrets, referencesSecretVariable } from '../tenants/secrets.js';
+import { isSecretKey, looksLikeSecretKey, maskFromStored, maskSecrets, referencesSecretVariable } from '../tenants/secrets.js';
 import { isMap, setOwn } from '../tenants/plain-object.js';
 import { canonicalInstant, servicesInstant, type PermissionRecord } from '../permissions/model.js';
 
@@ -67,8 +67,9 @@ export function diffConfigs(cached: unknown, current: unknown, stored: unknown, 
       out.push({ field: path || '(whole entry)', ...(a === undefined ? {} : { cached: '****' }), ...(b === undefined ? {} : { current: '****' }) });
       return;
     }
-    // Shown masked: secret keys are gone already, but a URL in any value may carry credentials.
-    out.push({ field: path || '(whole entry)', ...(a === undefined ? {} : { cached: maskSecrets(a) }), ...(b === undefined ? {} : { current: maskSecrets(b) }) });
+    // Shown masked: secret keys are gone already, but a URL in any value may carry credentials, and a map or
+    // list may hold values filled from secret variables (masked where the stored form says so).
+    out.push({ field: path || '(whole entry)', ...(a === undefined ? {} : { cached: maskSecrets(maskFromStored(a, s)) }), ...(b === undefined ? {} : { current: maskSecrets(maskFromStored(b, s)) }) });
   };
   walk(cached, current, stored, '');
   return out;

@@ -131,9 +131,30 @@ export function stripSecrets<T>(config: T): { config: T; stripped: StrippedSecre
   return { config: walk(config) as T, stripped };
 }
 
+/**
+ * A variable's last word that names a credential (`SUPABASE_SERVICE_ROLE_KEY`, `ACME_OPENAI_KEY`, `SENTRY_DSN`,
+ * `GITHUB_PAT`): wider than the key-name rules, since masking a value in output costs nothing. `..._KEY_ID`
+ * (an access key's id) does not end in one.
+ */
+const SECRET_VARIABLE_END = /(?:^|_)(?:KEY|SECRET|TOKEN|PASSWORD|PASSWD|PASS|PWD|DSN|PAT|PEM|CREDENTIALS?|AUTH)$/i;
+
 /** A variable named like a secret (`SLACK_BOT_TOKEN`, `DB_PASSWORD`, `STRIPE_SECRET_KEY`): its value is one. */
 export function isSecretVariable(name: string): boolean {
-  return isSecretKey(name) || looksLikeSecretKey(name);
+  return SECRET_VARIABLE_END.test(name) || isSecretKey(name) || looksLikeSecretKey(name);
+}
+
+/**
+ * `value` with every part whose stored form (`stored`, the same shape before `${VAR}` substitution) takes a
+ * secret variable's value replaced by `****`, walking both together: a copy made after substitution (verify's
+ * comparable form) has lost substitute()'s marks, and a difference of a whole map or list showed the value.
+ */
+export function maskFromStored(value: unknown, stored: unknown): unknown {
+  if (referencesSecretVariable(stored)) return typeof value === 'string' && value !== '' ? '****' : value;
+  if (Array.isArray(value)) return value.map((x, i) => maskFromStored(x, Array.isArray(stored) ? stored[i] : undefined));
+  if (!isMap(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(value)) setOwn(out, k, maskFromStored(x, isMap(stored) ? stored[k] : undefined));
+  return out;
 }
 
 /** Whether a stored string takes a secret variable's value (`Bearer ${API_TOKEN}`): shown masked whatever its key. */

@@ -105,6 +105,23 @@ describe('values filled from secret-named variables', () => {
     expect(maskSecrets({ slack: { webhook: 'xoxb-123-secret' } })).toEqual({ slack: { webhook: 'xoxb-123-secret' } });
   });
 
+  it('the names credentials go by: SUPABASE_SERVICE_ROLE_KEY, a tenant\'s OPENAI key, a DSN, a PAT; not a key\'s id or a plain setting', () => {
+    const names = { SUPABASE_SERVICE_ROLE_KEY: 'srk', ACME_OPENAI_KEY: 'oai', SENTRY_DSN: 'https://k@sentry/1', GITHUB_PAT: 'ghp', HMAC_KEY: 'h', AWS_ACCESS_KEY_ID: 'AKIA1', REGION: 'eu' };
+    const stored = Object.fromEntries(Object.keys(names).map((n) => [n.toLowerCase().replace(/_/g, ''), `\${${n}}`]));
+    const shown = maskSecrets(substitute(stored, names).value) as Record<string, string>;
+    expect(shown).toEqual({ supabaseservicerolekey: '****', acmeopenaikey: '****', sentrydsn: '****', githubpat: '****', hmackey: '****', awsaccesskeyid: 'AKIA1', region: 'eu' });
+  });
+
+  it('verify shows a whole map or list holding one masked (a difference of the map showed the value)', () => {
+    const stored = { notify: { webhook: '${SLACK_BOT_TOKEN}', region: '${REGION}' }, hooks: ['${SLACK_BOT_TOKEN}', 'plain'] };
+    const current = substitute(stored, env).value;
+    expect(diffConfigs({}, current, stored)).toEqual([
+      { field: 'notify', current: { webhook: '****', region: 'eu-west-1' } },
+      { field: 'hooks', current: ['****', 'plain'] },
+    ]);
+    expect(diffConfigs({ hooks: ['xoxb-old'] }, current, stored)).toContainEqual({ field: 'hooks', cached: ['****'], current: ['****', 'plain'] });
+  });
+
   it('verify shows a stale field filled from one as ****, cached and current', () => {
     const stored = { slack: { webhook: '${SLACK_BOT_TOKEN}', region: '${REGION}' } };
     const current = substitute(stored, env).value;
