@@ -448,8 +448,15 @@ class IoredisStore implements CacheStore {
    * still on the new master). A user who may not WAIT: the attached count, as before; without +info, nothing.
    */
   private async confirmReplicas(at: string, expected: number): Promise<void> {
-    const waitMs = Math.max(50, Math.floor(this.timeoutMs / 2));
-    const acked = await this.run('WAIT', () => (this.client as Redis).call('WAIT', String(expected), String(waitMs))).catch(() => undefined);
+    // Nearly the whole timeout: a healthy replica a little behind (a fork, an fsync) is waited for, not failed.
+    const waitMs = Math.max(50, this.timeoutMs - 100);
+    let acked: unknown;
+    try {
+      acked = await this.run('WAIT', () => (this.client as Redis).call('WAIT', String(expected), String(waitMs)));
+    } catch (err) {
+      // Only a refusal (an ACL without WAIT) falls back to the count below; a lost connection is no confirmation.
+      if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
+    }
     if (typeof acked === 'number') {
       if (acked >= expected) return;
       throw unreplicatedError(this.spec.sentinelMaster!, at, expected, acked, waitMs);
@@ -529,11 +536,22 @@ class IoredisStore implements CacheStore {
    */
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
     await this.run('SET', async () => {
-      const replies = await this.client.pipeline().unlink(key).set(key, value, 'EX', ttlSeconds).exec();
-      const [err] = replies?.[1] ?? [new Error('no reply to SET')];
-      if (err) throw err;
+      if (!this.unlinkRefused) {
+        const replies = await this.client.pipeline().unlink(key).set(key, value, 'EX', ttlSeconds).exec();
+        const [unlinkErr] = replies?.[0] ?? [];
+        if (unlinkErr && /^NOPERM/.test((unlinkErr as Error).message)) this.unlinkRefused = true;
+        const [err] = replies?.[1] ?? [new Error('no reply to SET')];
+        if (!err) return;
+        // A Cluster pipeline whose replies differ (NOPERM for the UNLINK, MOVED or ASK for the SET) is not
+        // redirected by ioredis: the SET alone is, below. Any other refusal is the SET's own answer.
+        if (!unlinkErr && !/^(MOVED|ASK)\b/.test((err as Error).message)) throw err;
+      }
+      await this.client.set(key, value, 'EX', ttlSeconds);
     });
   }
+
+  /** This user may not UNLINK (an ACL): writes are a plain SET from then on. */
+  private unlinkRefused = false;
 
   async exists(keys: Array<string | Buffer>): Promise<boolean[]> {
     return (await this.perKey('EXISTS', keys, (p, k) => p.exists(k))).map((n) => n === 1);

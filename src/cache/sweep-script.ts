@@ -95,22 +95,24 @@ local function past(c) return c == '0' or (odd(c) and c ~= '1') end
 -- a string, a compact encoding, and an aggregate of at most that many elements. A bigger aggregate is
 -- handed to the client, which measures it in a command of its own with a larger, still bounded,
 -- sample (PROFILE_SAMPLES in ioredis-store.ts). Only a key of BIG_BYTES or more can be one: an
--- aggregate of INLINE_SAMPLES + 1 elements in a hashtable, skiplist, quicklist or stream takes more.
-local INLINE_SAMPLES, BIG_BYTES = '32', 1024
+-- aggregate of INLINE_SAMPLES + 1 elements in a hashtable, skiplist, quicklist or stream takes more
+-- (65 one-byte set members take 3.7 KB, a list of 65 one-entry nodes 3.7 KB). Below it, no further call.
+local INLINE_SAMPLES, BIG_BYTES = '64', 2048
 local COMPACT = { raw = true, embstr = true, int = true, listpack = true, listpackex = true, ziplist = true, intset = true }
-local LENGTH = { hashtable = { 'HLEN', 'SCARD' }, skiplist = { 'ZCARD' }, quicklist = { 'LLEN' }, linkedlist = { 'LLEN' }, stream = { 'XLEN' } }
--- Whether the inline sample covered every element of the key (an encoding or length this user may
--- not read, or an encoding this script does not know: no, and the client measures it).
+local LENGTH = { hash = 'HLEN', set = 'SCARD', zset = 'ZCARD', list = 'LLEN', stream = 'XLEN' }
+-- Whether the inline sample covered every element of the key: a string or a compact encoding, or an
+-- aggregate no longer than the sample. OBJECT refused (an ACL): TYPE and the length decide. Neither
+-- readable: no, and the client measures it.
 local function sampledWhole(k)
   local e = rpcall('OBJECT', 'ENCODING', k)
-  if type(e) ~= 'string' then return false end
-  if COMPACT[e] then return true end
-  local lengths = LENGTH[e] or {}
-  for i = 1, #lengths do
-    local n = rpcall(lengths[i], k)
-    if type(n) == 'number' then return n <= tonumber(INLINE_SAMPLES) end
-  end
-  return false
+  if type(e) == 'string' and COMPACT[e] then return true end
+  local t = rpcall('TYPE', k)
+  t = type(t) == 'table' and t.ok or t
+  if t == 'string' then return true end
+  local length = LENGTH[t]
+  if not length then return false end
+  local n = rpcall(length, k)
+  return type(n) == 'number' and n <= tonumber(INLINE_SAMPLES)
 end
 
 -- Classifies one page of keys and acts on the ones a rule claims.

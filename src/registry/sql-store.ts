@@ -498,7 +498,9 @@ export class SqlRegistryStore implements Registry {
     try {
       await this.guard('waiting for the migration lock', () => this.db.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]));
     } catch (err) {
-      if (err instanceof BackendUnavailableError && err.reason === 'timeout') {
+      // The server's own timeout ended the wait (lock or statement: 55P03, 57014), not a server that went silent.
+      const code = codeOf(err instanceof BackendUnavailableError ? err.cause : undefined);
+      if (err instanceof BackendUnavailableError && err.reason === 'timeout' && (code === PG.lockNotAvailable || code === PG.queryCanceled)) {
         // One line: the statement timeout that ended the wait is what "waited N ms" already says.
         throw new BackendUnavailableError('registry', `registry (${this.description}) is in use: another migration holds its lock (waited ${this.timeoutMs} ms, the registry timeout)`, { reason: 'in-use' });
       }

@@ -55,7 +55,8 @@ export class InvalidationOutbox {
       const r = await this.attempt(page, options.signal);
       if (r.status !== 'done') return { status: 'failed', done, pending: page.length, ...more, error: r.status === 'failed' ? r.error : undefined };
       // Counted as this run's when it cleared them: two runs draining at once each said all of them.
-      done += await registry.clearInvalidations(page);
+      // (A registry handed in by a library user may resolve to nothing, as the interface did: all of the page.)
+      done += (await registry.clearInvalidations(page)) ?? page.length;
       if (page.length < PAGE) return { status: 'done', done, pending: 0 };
     }
   }

@@ -544,6 +544,8 @@ export class TenantConfigService {
     let registryDown = false;
     const down = (err: unknown): never[] => {
       if (!(err instanceof BackendUnavailableError)) throw err;
+      // Closed by its owner under the listing: the close, not an outage.
+      this.deps.closed?.();
       registryDown = true;
       this.registryFailed(err, 'listing YAML tenants only');
       return [];

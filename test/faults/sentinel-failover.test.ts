@@ -44,7 +44,7 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
       const unlink = await store.unlink(['tenant_config:promoted']).then(() => undefined, (e: unknown) => e);
       expect(unlink).toBeInstanceOf(BackendUnavailableError);
       expect(unlink).toMatchObject({ reason: 'failed-over' });
-      expect((unlink as Error).message).toMatch(/^Redis Sentinel master tmaster \(127\.0\.0\.1:\d+\) had 0 of the 1 replica\(s\) the Sentinels saw replicating acknowledge the deletions within 750 ms: a failover may be under way.*run again$/);
+      expect((unlink as Error).message).toMatch(/^Redis Sentinel master tmaster \(127\.0\.0\.1:\d+\) had 0 of the 1 replica\(s\) the Sentinels saw replicating acknowledge the deletions within 1400 ms: a failover may be under way.*run again$/);
     } finally {
       store.close();
       // Back as it was, in sync, for the failover below.
@@ -71,7 +71,7 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
       try {
         const unlink = await store.unlink(['tenant_config:unacked']).then(() => undefined, (e: unknown) => e);
         expect(unlink).toMatchObject({ reason: 'failed-over' });
-        expect((unlink as Error).message).toMatch(/had 0 of the 1 replica\(s\) the Sentinels saw replicating acknowledge the deletions within 750 ms: .*run again$/);
+        expect((unlink as Error).message).toMatch(/had 0 of the 1 replica\(s\) the Sentinels saw replicating acknowledge the deletions within 1400 ms: .*run again$/);
       } finally {
         await topo.replica!.resume();
       }

@@ -62,6 +62,40 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     }
   });
 
+  it('a write by an ACL user without UNLINK to a slot moved under the store follows the redirection (NOPERM beside MOVED stopped ioredis\'s retry)', async () => {
+    const masters = client.nodes('master');
+    for (const m of masters) expect(await m.call('ACL', 'SETUSER', 'nounlink', 'on', '>nounlinkpw', '~*', '+@all', '-unlink')).toBe('OK');
+    const store = await openIoredisStore(parseRedisSpec({ url: { value: 'redis://nounlink:nounlinkpw@x', where: 'test' }, cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 2000 })!);
+    const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
+    let key = '';
+    for (let n = 0; !key; n++) {
+      const candidate = `tenant_config:{w${n}}`;
+      const counts = await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', calculateSlot(candidate))));
+      if (counts.every((c) => Number(c) === 0)) key = candidate;
+    }
+    await client.set(key, 'v0');
+    const slot = calculateSlot(key);
+    const from = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', slot)))).findIndex((c) => Number(c) === 1);
+    const to = (from + 1) % masters.length;
+    try {
+      // The store learns the slot map first (a read), then the slot moves.
+      expect(await store.get(key)).toBe('v0');
+      await masters[to].call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
+      await masters[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]);
+      await masters[from].call('MIGRATE', '127.0.0.1', masters[to].options.port!, '', 0, 5000, 'KEYS', key);
+      for (const m of masters) await m.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to]);
+      await store.set(key, 'v1', 60);
+      expect(await client.get(key)).toBe('v1');
+      // And again, now that the store knows it may not UNLINK.
+      await store.set(key, 'v2', 60);
+      expect(await client.get(key)).toBe('v2');
+    } finally {
+      store.close();
+      await client.del(key);
+      for (const m of masters) await m.call('ACL', 'DELUSER', 'nounlink');
+    }
+  });
+
   it('invalidates one tenant across slots without CROSSSLOT errors, leaving its neighbours', async () => {
     const p = provider();
     const [r] = await new CacheAdmin(p, keys).invalidateTenants(['c1']);

@@ -40,7 +40,7 @@ export function register(program: Command): void {
             ]);
             // The details above beside a cached record: said when they are not the registry's answer.
             if (c.registryDiffers) {
-              out.warn(`note: the cached record is not what the registry gives now (an invalidation owed, a write under way, or the registry changed by hand): the registry would answer ${c.registryDiffers.granted ? 'granted' : 'denied'}; the services answer from the cache until it is invalidated (\`tenantctl invalidate ${business}\`, or \`tenantctl verify --fix\` for every such entry)`);
+              out.warn(`note: the cached record is not what the registry gives now (an invalidation owed, a write under way, or the registry changed by hand): the registry would answer ${c.registryDiffers.granted ? 'granted' : 'denied'}; the services answer from the cache until it is invalidated (\`tenantctl invalidate ${business.startsWith('-') ? '-- ' : ''}${business}\`, or \`tenantctl verify --fix\` for every such entry)`);
             }
             if (c.registryUnavailable) out.warn('note: the registry could not be read: the override and the catalogue are not known, only the cached record');
           },
