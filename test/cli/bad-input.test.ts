@@ -285,7 +285,7 @@ describe('bad input', () => {
         expectOneLineError(r);
         // Where it looked is said first (run from the wrong directory, "no tiers (migrate tenants/tiers.yaml
         // first)" sent the operator to migrate there).
-        expect(r.stderr).toMatch(new RegExp(`^error: no embedded registry at ${path.join(bare.dir, '.tenantctl', 'registry').replace(/[.*+?^${}()|[\]\\]/g, '\\$&') \\(run from the project directory, or give --registry\\): `, 'm'));
+        expect(r.stderr.startsWith(`error: no embedded registry at ${path.join(bare.dir, '.tenantctl', 'registry')} (run from the project directory, or give --registry): `), r.stderr).toBe(true);
         expect(r.stderr).not.toContain('migrate tenants/tiers.yaml');
       }
       const gone = await runCli(['reactivate', 'acme'], { cwd: bare.dir });
