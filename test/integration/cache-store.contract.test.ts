@@ -53,6 +53,13 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
       await Promise.all(list.slice(i, i + 500).map((k) => (ttl ? topo.client.set(k, '{"v":1}', 'EX', ttl) : topo.client.set(k, '{"v":1}'))));
     }
   };
+  /** An INFO field summed over the masters (one server, or a Cluster's). */
+  const infoSum = async (section: string, field: string) => {
+    const c = topo.client;
+    let n = 0;
+    for (const m of 'nodes' in c ? c.nodes('master') : [c]) n += Number(new RegExp(`^${field}:(\\d+)`, 'm').exec(await m.info(section))?.[1] ?? 0);
+    return n;
+  };
   const dbsize = async () => {
     const c = topo.client;
     if ('nodes' in c) return (await Promise.all(c.nodes('master').map((n) => n.dbsize()))).reduce((a, b) => a + b, 0);
@@ -73,12 +80,7 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
 
   it('writes over a key of another type by freeing it in the background (SET over a big hash freed it inside the call)', async () => {
     const c = topo.client;
-    const masters = 'nodes' in c ? c.nodes('master') : [c];
-    const lazyfreed = async () => {
-      let n = 0;
-      for (const m of masters) n += Number(/lazyfreed_objects:(\d+)/.exec(await m.info('memory'))?.[1] ?? 0);
-      return n;
-    };
+    const lazyfreed = () => infoSum('memory', 'lazyfreed_objects');
     await c.eval(`for i = 1, 5000, 500 do local a = {} for j = i, i + 499 do a[#a + 1] = 'f' .. j a[#a + 1] = 'v' end redis.call('HSET', KEYS[1], unpack(a)) end return 1`, 1, 'tenant_config:ahash');
     const before = await lazyfreed();
     await store.set('tenant_config:ahash', '{"v":2}', 60);
@@ -131,12 +133,7 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
 
   it('unlinks a value of 1 MB still as read without sending it back whole (a 10 MB value took 51 ms of server in one call); a changed length, head or tail is left', async () => {
     const c = topo.client;
-    const masters = 'nodes' in c ? c.nodes('master') : [c];
-    const netIn = async () => {
-      let n = 0;
-      for (const m of masters) n += Number(/total_net_input_bytes:(\d+)/.exec(await m.info('stats'))?.[1] ?? 0);
-      return n;
-    };
+    const netIn = () => infoSum('stats', 'total_net_input_bytes');
     const big = `{"a":"${'é'.repeat(300_000)}${'x'.repeat(400_000)}"}`;
     const keysOf = ['tenant_config:big1', 'tenant_config:big2', 'tenant_config:big3', 'tenant_config:big4'];
     await c.set(keysOf[0], big);

@@ -36,6 +36,16 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     await cluster?.stop();
   });
 
+  /** The first name `nth` gives whose slot holds no key on any master (a free hash tag): the slot can move with it. */
+  const keyInEmptySlot = async (nth: (n: number) => string) => {
+    const masters = client.nodes('master');
+    for (let n = 0; ; n++) {
+      const candidate = nth(n);
+      const counts = await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', calculateSlot(candidate))));
+      if (counts.every((c) => Number(c) === 0)) return candidate;
+    }
+  };
+
   const provider = () => new Cache(parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 1000 }));
 
   it('counts exactly across every master and spreads over all of them', async () => {
@@ -67,12 +77,7 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     for (const m of masters) expect(await m.call('ACL', 'SETUSER', 'nounlink', 'on', '>nounlinkpw', '~*', '+@all', '-unlink')).toBe('OK');
     const store = await openIoredisStore(parseRedisSpec({ url: { value: 'redis://nounlink:nounlinkpw@x', where: 'test' }, cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 2000 })!);
     const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
-    let key = '';
-    for (let n = 0; !key; n++) {
-      const candidate = `tenant_config:{w${n}}`;
-      const counts = await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', calculateSlot(candidate))));
-      if (counts.every((c) => Number(c) === 0)) key = candidate;
-    }
+    const key = await keyInEmptySlot((n) => `tenant_config:{w${n}}`);
     await client.set(key, 'v0');
     const slot = calculateSlot(key);
     const from = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', slot)))).findIndex((c) => Number(c) === 1);
@@ -110,12 +115,7 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     const masters = client.nodes('master');
     const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
     // A key alone in its slot (a free hash tag), so the slot can move with it.
-    let key = '';
-    for (let n = 0; !key; n++) {
-      const candidate = `moved:{m${n}}`;
-      const counts = await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', calculateSlot(candidate))));
-      if (counts.every((c) => Number(c) === 0)) key = candidate;
-    }
+    const key = await keyInEmptySlot((n) => `moved:{m${n}}`);
     await client.set(key, '{}');
     const others = ['tenant_config:c2', 'permissions:c3', 'sessions:7'];
     const slot = calculateSlot(key);
