@@ -43,8 +43,11 @@ describe.runIf(TEST_DATABASE_URL)('the library recovers by itself', () => {
       const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url }, warn: (w) => warnings.push(w) });
       const get = t.tenants.get(id, { noCache: true }).then((r) => `${r.source}:${(r.config.client as { name: string }).name}`, outcome);
       const perm = t.permissions.check(id, 'has_ai').then((r) => r.source, outcome);
+      const list = t.tenants.list().then((l) => l.find((x) => x.id === id)?.source ?? 'none', outcome);
       await new Promise((r) => setTimeout(r, delay));
       await t.close();
+      // A listing cut short by the close lists YAML tenants only (its row read as 'yaml'): closed instead.
+      expect(['database', 'usage:closed'], `delay ${delay}`).toContain(await list);
       // Before: "yaml:From YAML" (a stale answer), "BackendUnavailableError:unreachable", and a warning.
       expect(['database:From Registry', 'usage:closed'], `delay ${delay}`).toContain(await get);
       expect(['registry', 'usage:closed'], `delay ${delay}`).toContain(await perm);
