@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import type { CacheStore } from '../../src/cache/cache-store.js';
 import { openIoredisStore } from '../../src/cache/ioredis-store.js';
+import { parseRedisSpec } from '../../src/cache/redis-spec.js';
 import { buildFamilies, KeySpace } from '../../src/keys/key-families.js';
 import { BackendUnavailableError, InterruptedError } from '../../src/errors.js';
 import {
@@ -427,6 +429,48 @@ describe('CacheStore faults', () => {
       store.close();
       expect(err).toBeInstanceOf(BackendUnavailableError);
       expect((err as BackendUnavailableError).progress?.done).toBeGreaterThan(0);
+    } finally {
+      await topo.stop();
+    }
+  });
+});
+
+describe('CacheStore profile for a user who may not run OBJECT', () => {
+  it('sizes big aggregates by TYPE and length instead (it handed every key of 1 KB or more to the client), exactly as for a user who may', async () => {
+    const topo = await standaloneTopology();
+    try {
+      const c = topo.client;
+      await c.call('ACL', 'SETUSER', 'noobject', 'on', '>noobjectpw', '~*', '+@all', '-object');
+      await c.set('tenant_config:big', JSON.stringify({ a: 'x'.repeat(3000) }));
+      await c.sadd('dashboard_stats:big', ...Array.from({ length: 40 }, (_, i) => `member-${i}`));
+      await c.sadd('products:big', ...Array.from({ length: 300 }, (_, i) => `member-${i}`));
+      const profile = async (store: CacheStore) => {
+        const rules = keys.rules();
+        const bytes: Record<string, number> = {};
+        await store.sweep({ rules, action: 'profile', onBatch: (b) => b.profile?.forEach((g, _t, _s, _e, n) => void (bytes[rules.groups[g]] = (bytes[rules.groups[g]] ?? 0) + n)) });
+        return bytes;
+      };
+      const admin = await openIoredisStore(topo.spec);
+      const limited = await openIoredisStore(parseRedisSpec({ url: { value: `redis://noobject:noobjectpw@127.0.0.1:${topo.servers[0].port}`, where: 'test' }, timeoutMs: 1500 })!);
+      const exactString = Number(await c.call('MEMORY', 'USAGE', 'tenant_config:big', 'SAMPLES', '0'));
+      // What the client itself sends (not the script's own calls, which MONITOR tags "lua").
+      const monitor = await (c as Redis).monitor();
+      const sent: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (!/lua/i.test(source) && /^memory$/i.test(args[0] ?? '')) sent.push(args[2]);
+      });
+      try {
+        const mine = await profile(limited);
+        expect(mine).toEqual(await profile(admin));
+        expect(mine).toMatchObject({ tenant_config: exactString });
+        // Only the aggregate past the inline sample is measured from the client, by either user (the limited
+        // one handed the string and the small set over too).
+        expect([...new Set(sent)].sort()).toEqual(['products:big']);
+      } finally {
+        monitor.disconnect();
+        admin.close();
+        limited.close();
+      }
     } finally {
       await topo.stop();
     }
