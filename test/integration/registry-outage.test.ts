@@ -92,6 +92,16 @@ describe.runIf(TEST_DATABASE_URL)('a registry outage in a long-lived program', (
       await proxy.restore();
       await store.close().catch(() => undefined);
     }
+    // Silent while waiting for the migration lock: not "another migration holds its lock" (reason in-use).
+    const locking = await openPostgresStore(url, 500, {});
+    try {
+      proxy.stall();
+      await expect(locking.lockMigrations()).rejects.toMatchObject({ reason: 'timeout', message: expect.stringMatching(/no answer within 1500 ms/) });
+    } finally {
+      await proxy.cut();
+      await proxy.restore();
+      await locking.close().catch(() => undefined);
+    }
   }, 30_000);
 
   it('a read that timed out (the table locked by another session) puts the next reads on YAML at once for the retry window, with one warning', async () => {
