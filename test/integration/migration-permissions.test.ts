@@ -232,3 +232,27 @@ describe('migrate-yaml with tiers.yaml and subscription blocks', () => {
     await t.close();
   });
 });
+
+describe('a registry handed in that implements clearInvalidations as before (resolving to nothing)', () => {
+  const own = useOwnRedis();
+  it('counts the page it cleared (the drain said NaN)', async () => {
+    const ws = workspace({}, { registry: false });
+    const store = await openPgliteStore(undefined);
+    try {
+      await store.ensureSchema();
+      await store.db.query("INSERT INTO tenantctl_outbox (kind, target) VALUES ('tenant', 'old1'), ('tenant', 'old2')");
+      const clear = store.clearInvalidations.bind(store);
+      // The interface as it was: Promise<void>.
+      (store as { clearInvalidations: (d: Parameters<typeof clear>[0]) => Promise<unknown> }).clearInvalidations = async (done) => void (await clear(done));
+      const t = new Tenantctl({ flags: { redisUrl: own.server.url, tenantsDir: ws.tenantsDir }, env: {}, registry: store });
+      try {
+        expect(await t.drainOwedInvalidations()).toMatchObject({ status: 'done', done: 2, pending: 0 });
+      } finally {
+        await t.close();
+      }
+    } finally {
+      ws.cleanup();
+      await store.close();
+    }
+  });
+});
