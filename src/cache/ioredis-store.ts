@@ -38,6 +38,8 @@ const SAYS_NO_NODE = /Connection is closed|Too many Cluster redirections|timed o
  * calls ran ~40% slower.
  */
 const WALK_BUDGET_US = { count: 2000, profile: 1000 };
+/** How long past its own timeout a WAIT's reply may take: the server's tick that ends it (100 ms at hz 10), and the trip. */
+const WAIT_REPLY_MARGIN_MS = 400;
 /** How long a close waits for a socket that never finished connecting (ioredis: 2 s, on a timer that keeps the process alive). */
 const DISCONNECT_TIMEOUT_MS = 50;
 
@@ -452,10 +454,14 @@ class IoredisStore implements CacheStore {
     const waitMs = Math.max(50, this.timeoutMs - 100);
     let acked: unknown;
     try {
-      acked = await this.run('WAIT', () => (this.client as Redis).call('WAIT', String(expected), String(waitMs)));
+      // Its own deadline: the server ends a timed-out WAIT on its next tick (100 ms at hz 10), then the reply travels.
+      acked = await this.run('WAIT', () => (this.client as Redis).call('WAIT', String(expected), String(waitMs)), waitMs + WAIT_REPLY_MARGIN_MS);
     } catch (err) {
+      if (!(err instanceof BackendUnavailableError)) throw err;
+      // No answer in time: not acknowledged (said as such, not as a Redis timeout).
+      if (err.reason === 'timeout') acked = 0;
       // Only a refusal (an ACL without WAIT) falls back to the count below; a lost connection is no confirmation.
-      if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
+      else if (!commandRefused(err)) throw err;
     }
     if (typeof acked === 'number') {
       if (acked >= expected) return;
@@ -478,7 +484,7 @@ class IoredisStore implements CacheStore {
   }
 
   /** Runs one operation under the deadline, turning any failure into BackendUnavailableError. */
-  private run<T>(what: string, op: () => Promise<T>): Promise<T> {
+  private run<T>(what: string, op: () => Promise<T>, deadlineMs = this.timeoutMs): Promise<T> {
     let work: Promise<T>;
     try {
       work = op();
@@ -486,7 +492,7 @@ class IoredisStore implements CacheStore {
       work = Promise.reject(err);
     }
     // Not an async function: no await between the reply and the caller (the cached-read hot path).
-    return withDeadline(work, this.timeoutMs, `Redis ${what}`, { mapError: (err) => this.failure(what, err) });
+    return withDeadline(work, deadlineMs, `Redis ${what}`, { mapError: (err) => this.failure(what, err) });
   }
 
   private failure(what: string, err: unknown): BackendUnavailableError {
@@ -539,7 +545,8 @@ class IoredisStore implements CacheStore {
       if (!this.unlinkRefused) {
         const replies = await this.client.pipeline().unlink(key).set(key, value, 'EX', ttlSeconds).exec();
         const [unlinkErr] = replies?.[0] ?? [];
-        if (unlinkErr && /^NOPERM/.test((unlinkErr as Error).message)) this.unlinkRefused = true;
+        // The command refused (not a key this user may not touch: "NOPERM ... access one of the keys").
+        if (unlinkErr && /^NOPERM\b.*'unlink' command/i.test((unlinkErr as Error).message)) this.unlinkRefused = true;
         const [err] = replies?.[1] ?? [new Error('no reply to SET')];
         if (!err) return;
         // A Cluster pipeline whose replies differ (NOPERM for the UNLINK, MOVED or ASK for the SET) is not

@@ -1,4 +1,4 @@
-import { isSecretKey, looksLikeSecretKey, maskFromStored, maskSecrets, referencesSecretVariable } from '../tenants/secrets.js';
+import { isSecretKey, looksLikeSecretKey, maskFromStored, maskSecrets, maskValues, referencesSecretVariable } from '../tenants/secrets.js';
 import { isMap, setOwn } from '../tenants/plain-object.js';
 import { canonicalInstant, servicesInstant, type PermissionRecord } from '../permissions/model.js';
 
@@ -37,7 +37,10 @@ export function comparableConfig(config: Record<string, unknown>): Record<string
  * place is not a difference: the library caches configs unresolved (it
  * resolves on read), the services resolved. At most `max` fields are listed.
  */
-export function diffConfigs(cached: unknown, current: unknown, stored: unknown, max = 50): FieldDiff[] {
+export function diffConfigs(cached: unknown, current: unknown, stored: unknown, max = 50, secretValues: readonly string[] = []): FieldDiff[] {
+  // Shown: masked where the stored form references a secret variable, and wherever a secret variable's value
+  // appears (a cached entry's shape may differ from the stored form: a block since removed from YAML).
+  const shown = (v: unknown, s: unknown) => maskSecrets(maskValues(maskFromStored(v, s), secretValues));
   const out: FieldDiff[] = [];
   const walk = (a: unknown, b: unknown, s: unknown, path: string) => {
     if (out.length >= max) return;
@@ -69,7 +72,7 @@ export function diffConfigs(cached: unknown, current: unknown, stored: unknown, 
     }
     // Shown masked: secret keys are gone already, but a URL in any value may carry credentials, and a map or
     // list may hold values filled from secret variables (masked where the stored form says so).
-    out.push({ field: path || '(whole entry)', ...(a === undefined ? {} : { cached: maskSecrets(maskFromStored(a, s)) }), ...(b === undefined ? {} : { current: maskSecrets(maskFromStored(b, s)) }) });
+    out.push({ field: path || '(whole entry)', ...(a === undefined ? {} : { cached: shown(a, s) }), ...(b === undefined ? {} : { current: shown(b, s) }) });
   };
   walk(cached, current, stored, '');
   return out;

@@ -11,7 +11,7 @@ import { hasCatalogue, type Catalogue, type PermissionRecord } from '../permissi
 import { computePermissions, isPermissionRecord } from '../permissions/rules.js';
 import { LAYOUTS, type YamlTenantSource } from '../tenants/tenant-source.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
-import { resolveAbsentSecrets } from '../tenants/secrets.js';
+import { referencedSecretValues, resolveAbsentSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
 import { isMap } from '../tenants/plain-object.js';
 import { yaml11Value, type Yaml11Difference } from '../yaml/yaml11.js';
@@ -538,7 +538,7 @@ export class CacheVerifier {
       const { _meta: _m, yaml_only: _y, ...plain } = config;
       const resolved = substitute(plain, this.env).value;
       resolveAbsentSecrets(resolved, id, this.env);
-      return diffConfigs(comparableConfig(cached), comparableConfig(resolved), comparableConfig(plain));
+      return diffConfigs(comparableConfig(cached), comparableConfig(resolved), comparableConfig(plain), undefined, referencedSecretValues(plain, this.env));
     };
     const fields = diff(stored);
     if (!fields.length) return entry('ok');

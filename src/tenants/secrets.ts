@@ -131,16 +131,21 @@ export function stripSecrets<T>(config: T): { config: T; stripped: StrippedSecre
   return { config: walk(config) as T, stripped };
 }
 
-/**
- * A variable's last word that names a credential (`SUPABASE_SERVICE_ROLE_KEY`, `ACME_OPENAI_KEY`, `SENTRY_DSN`,
- * `GITHUB_PAT`): wider than the key-name rules, since masking a value in output costs nothing. `..._KEY_ID`
- * (an access key's id) does not end in one.
- */
-const SECRET_VARIABLE_END = /(?:^|_)(?:KEY|SECRET|TOKEN|PASSWORD|PASSWD|PASS|PWD|DSN|PAT|PEM|CREDENTIALS?|AUTH)$/i;
+/** Words of a variable's name that say it holds a credential (`OPENAI_API_KEY_PROD`, `SECRET_KEY_BASE`, `GITHUB_PAT`). */
+const CREDENTIAL_WORDS = new Set(['KEY', 'KEYS', 'SECRET', 'SECRETS', 'TOKEN', 'TOKENS', 'PASSWORD', 'PASSWORDS', 'PASSWD', 'PASS', 'PWD', 'DSN', 'PAT', 'CREDENTIAL', 'CREDENTIALS']);
+/** Names with such a word that hold no credential: a key's id or a name for one, public keys, data-model keys. */
+const NOT_A_CREDENTIAL = /(?:_(?:ID|PREFIX|SUFFIX|FILE|PATH|NAME|HEADER|TTL|LENGTH|SIZE)|(?:^|_)(?:PUBLIC|PUBLISHABLE|SITE|SORT|PARTITION|PRIMARY|CACHE|IDEMPOTENCY|FOREIGN|ROUTING)_KEYS?)$/i;
 
-/** A variable named like a secret (`SLACK_BOT_TOKEN`, `DB_PASSWORD`, `STRIPE_SECRET_KEY`): its value is one. */
+/**
+ * A variable named like a secret: a word of its name is one of CREDENTIAL_WORDS (`SLACK_BOT_TOKEN`,
+ * `SUPABASE_SERVICE_ROLE_KEY`, `SENTRY_DSN`, `BASIC_AUTH`), and it is none of NOT_A_CREDENTIAL
+ * (`AWS_ACCESS_KEY_ID`, `CACHE_KEY_PREFIX`, `STRIPE_PUBLISHABLE_KEY`, `SORT_KEY`): its value is masked in
+ * output, wherever it was put.
+ */
 export function isSecretVariable(name: string): boolean {
-  return SECRET_VARIABLE_END.test(name) || isSecretKey(name) || looksLikeSecretKey(name);
+  if (NOT_A_CREDENTIAL.test(name)) return false;
+  const words = name.toUpperCase().split(/[_.-]/);
+  return words.some((w) => CREDENTIAL_WORDS.has(w)) || /(?:^|_)BASIC_AUTH$/i.test(name) || isSecretKey(name) || looksLikeSecretKey(name);
 }
 
 /**
@@ -149,12 +154,23 @@ export function isSecretVariable(name: string): boolean {
  * comparable form) has lost substitute()'s marks, and a difference of a whole map or list showed the value.
  */
 export function maskFromStored(value: unknown, stored: unknown): unknown {
-  if (referencesSecretVariable(stored)) return typeof value === 'string' && value !== '' ? '****' : value;
-  if (Array.isArray(value)) return value.map((x, i) => maskFromStored(x, Array.isArray(stored) ? stored[i] : undefined));
-  if (!isMap(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(value)) setOwn(out, k, maskFromStored(x, isMap(stored) ? stored[k] : undefined));
-  return out;
+  if (referencesSecretVariable(stored)) return maskAll(value);
+  if (Array.isArray(value) && Array.isArray(stored)) return value.map((x, i) => maskFromStored(x, stored[i]));
+  if (isMap(value) && isMap(stored)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(value)) setOwn(out, k, maskFromStored(x, stored[k]));
+    return out;
+  }
+  // Of another shape here (a map where the stored form has a list): its parts cannot be matched to the stored
+  // form's, so a value is masked whole when that form references a secret variable anywhere below.
+  return holdsSecretReference(stored) ? maskAll(value) : value;
+}
+
+/** Whether a stored form references a secret-named variable anywhere. */
+function holdsSecretReference(stored: unknown): boolean {
+  if (typeof stored === 'string') return referencesSecretVariable(stored);
+  if (Array.isArray(stored)) return stored.some(holdsSecretReference);
+  return isMap(stored) && Object.values(stored).some(holdsSecretReference);
 }
 
 /** Whether a stored string takes a secret variable's value (`Bearer ${API_TOKEN}`): shown masked whatever its key. */
@@ -259,4 +275,45 @@ export function unresolvedSecrets(config: Record<string, unknown>): string[] {
     if (isMap(parent) && (value === undefined || value === null || value === '')) out.add(path.join('.'));
   }
   return [...out];
+}
+
+/** Every string and number of a value as `****` (a part whose stored form is a secret reference, whatever its shape now). */
+function maskAll(value: unknown): unknown {
+  if (typeof value === 'string') return value === '' ? value : '****';
+  if (typeof value === 'number') return '****';
+  if (Array.isArray(value)) return value.map(maskAll);
+  if (!isMap(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(value)) setOwn(out, k, maskAll(x));
+  return out;
+}
+
+/**
+ * The values of the secret-named variables a stored config references, as `env` gives them: a cached entry
+ * holds them resolved, at any place (its shape may differ from the stored form it was built from).
+ */
+export function referencedSecretValues(stored: unknown, env: NodeJS.ProcessEnv): string[] {
+  const names = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') {
+      for (const n of referencedVariables(v)) if (isSecretVariable(n)) names.add(n);
+    } else if (Array.isArray(v)) {
+      v.forEach(walk);
+    } else if (isMap(v)) {
+      Object.values(v).forEach(walk);
+    }
+  };
+  walk(stored);
+  return [...names].map((n) => env[n]).filter((v): v is string => typeof v === 'string' && v !== '');
+}
+
+/** Every string holding one of `values` (one of 4 characters or more anywhere in it; a shorter one only whole) as `****`. */
+export function maskValues(value: unknown, values: readonly string[]): unknown {
+  if (!values.length) return value;
+  if (typeof value === 'string') return values.some((v) => value === v || (v.length >= 4 && value.includes(v))) ? '****' : value;
+  if (Array.isArray(value)) return value.map((x) => maskValues(x, values));
+  if (!isMap(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(value)) setOwn(out, k, maskValues(x, values));
+  return out;
 }

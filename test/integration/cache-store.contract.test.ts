@@ -476,3 +476,32 @@ describe('CacheStore profile for a user who may not run OBJECT', () => {
     }
   });
 });
+
+describe('CacheStore writes for a user limited to some keys', () => {
+  it('a key it may not touch refuses that write only: later writes still free a big value in the background (one refusal turned UNLINK off for good)', async () => {
+    const topo = await standaloneTopology();
+    try {
+      const c = topo.client;
+      await c.call('ACL', 'SETUSER', 'onlyconfig', 'on', '>onlyconfigpw', '~tenant_config:*', '+@all');
+      const store = await openIoredisStore(parseRedisSpec({ url: { value: `redis://onlyconfig:onlyconfigpw@127.0.0.1:${topo.servers[0].port}`, where: 'test' }, timeoutMs: 1500 })!);
+      try {
+        await expect(store.set('other:x', '{}', 60)).rejects.toThrow(/NOPERM/);
+        await c.eval(`for i = 1, 5000, 500 do local a = {} for j = i, i + 499 do a[#a + 1] = 'f' .. j a[#a + 1] = 'v' end redis.call('HSET', KEYS[1], unpack(a)) end return 1`, 1, 'tenant_config:ahash');
+        const lazyfreed = async () => Number(/lazyfreed_objects:(\d+)/.exec(await c.info('memory'))?.[1] ?? 0);
+        const before = await lazyfreed();
+        await store.set('tenant_config:ahash', '{"v":2}', 60);
+        expect(await c.get('tenant_config:ahash')).toBe('{"v":2}');
+        let after = await lazyfreed();
+        for (let i = 0; i < 100 && after === before; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          after = await lazyfreed();
+        }
+        expect(after).toBe(before + 1);
+      } finally {
+        store.close();
+      }
+    } finally {
+      await topo.stop();
+    }
+  });
+});

@@ -2,7 +2,7 @@ import { utimesSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ParseCache } from '../../src/tenants/parse-cache.js';
-import { exposedSecrets, isSecretKey, looksLikeSecretKey, maskSecrets, MAY_EXPOSE, stripSecrets } from '../../src/tenants/secrets.js';
+import { exposedSecrets, isSecretKey, isSecretVariable, looksLikeSecretKey, maskSecrets, MAY_EXPOSE, stripSecrets } from '../../src/tenants/secrets.js';
 import { diffConfigs } from '../../src/services/config-comparison.js';
 import { substitute } from '../../src/tenants/substitution.js';
 import { YamlTenantSource } from '../../src/tenants/tenant-source.js';
@@ -120,6 +120,23 @@ describe('values filled from secret-named variables', () => {
       { field: 'hooks', current: ['****', 'plain'] },
     ]);
     expect(diffConfigs({ hooks: ['xoxb-old'] }, current, stored)).toContainEqual({ field: 'hooks', cached: ['****'], current: ['****', 'plain'] });
+  });
+
+  it('verify masks the cached side whatever its shape now: a block since removed, a map where a reference stands, a map in a list', () => {
+    expect(diffConfigs({ notify: { webhook: 'xoxb-123-secret' } }, {}, {}, 50, ['xoxb-123-secret'])).toEqual([{ field: 'notify', cached: { webhook: '****' } }]);
+    const stored = { notify: ['${SLACK_BOT_TOKEN}'], t: ['${SLACK_BOT_TOKEN}', 'b'] };
+    const current = substitute(stored, env).value;
+    expect(diffConfigs({ notify: { webhook: 'xoxb-1' }, t: [{ webhook: 'xoxb-1' }, 'b'] }, current, stored)).toEqual([
+      { field: 'notify', cached: { webhook: '****' }, current: ['****'] },
+      { field: 't[0]', cached: '****', current: '****' },
+    ]);
+  });
+
+  it('names that are no credential are shown (a cache key, a public key, a sort key, a flag), and credential words with a qualifier are not', () => {
+    const shown = ['CACHE_KEY', 'CACHE_KEY_PREFIX', 'PUBLIC_KEY', 'STRIPE_PUBLISHABLE_KEY', 'RECAPTCHA_SITE_KEY', 'SORT_KEY', 'PARTITION_KEY', 'IDEMPOTENCY_KEY', 'TLS_CERT_PEM', 'SMTP_AUTH', 'REQUIRE_AUTH', 'AWS_ACCESS_KEY_ID', 'TOKEN_TTL'];
+    const masked = ['OPENAI_API_KEY_PROD', 'SLACK_TOKEN_V2', 'WEBHOOK_SECRET_2', 'API_KEYS', 'JWT_SECRETS', 'AUTH_TOKEN_OLD', 'SECRET_KEY_BASE', 'BASIC_AUTH', 'DB_PASS'];
+    for (const n of shown) expect([n, isSecretVariable(n)]).toEqual([n, false]);
+    for (const n of masked) expect([n, isSecretVariable(n)]).toEqual([n, true]);
   });
 
   it('verify shows a stale field filled from one as ****, cached and current', () => {
