@@ -254,3 +254,27 @@ describe('permission commands', () => {
     });
   });
 });
+
+describe('a business id that starts with "-"', () => {
+  it('the --explain note names a command that takes it (`invalidate -- -x`; `invalidate -x` is an unknown option)', async () => {
+    const id = `-${uniq('dash')}`;
+    const ws = workspace({ tiers: TIERS, [id]: tenantYaml(id, 'Dash', 'subscription: { tier: pilot_core }\n') });
+    const redis = new Redis(sharedRedisUrl());
+    const cli = (args: string[]) => runCli(args, { cwd: ws.dir, env: { REDIS_URL: sharedRedisUrl() } });
+    try {
+      expect((await cli(['migrate-yaml'])).code).toBe(0);
+      expect((await cli(['check-permission', '--', id, 'has_ai'])).code).toBe(1);
+      const key = `permissions:${id}`;
+      const record = JSON.parse((await redis.get(key))!);
+      await redis.set(key, JSON.stringify({ ...record, granted_features: ['has_ai'] }), 'EX', 300);
+      const stale = await cli(['check-permission', '--explain', '--', id, 'has_ai']);
+      expect(stale.stderr).toContain(`(\`tenantctl invalidate -- ${id}\`, or`);
+      // The command as written works.
+      expect((await cli(['invalidate', '--', id])).code).toBe(0);
+      expect(await redis.exists(key)).toBe(0);
+    } finally {
+      redis.disconnect();
+      ws.cleanup();
+    }
+  });
+});
