@@ -1,6 +1,6 @@
 import { maskUrlsIn } from '../redact.js';
 import { referencedVariables, soleReference, variablesAt } from './substitution.js';
-import { isMap, setOwn } from './plain-object.js';
+import { isMap, mapLeaves, setOwn, stringsIn } from './plain-object.js';
 
 /** Key names whose values are secrets (DESIGN.md); a key ending in `_<one of them>` is one too. */
 export const SECRET_KEY_NAMES = [
@@ -168,9 +168,8 @@ export function maskFromStored(value: unknown, stored: unknown): unknown {
 
 /** Whether a stored form references a secret-named variable anywhere. */
 function holdsSecretReference(stored: unknown): boolean {
-  if (typeof stored === 'string') return referencesSecretVariable(stored);
-  if (Array.isArray(stored)) return stored.some(holdsSecretReference);
-  return isMap(stored) && Object.values(stored).some(holdsSecretReference);
+  for (const text of stringsIn(stored)) if (referencesSecretVariable(text)) return true;
+  return false;
 }
 
 /** Whether a stored string takes a secret variable's value (`Bearer ${API_TOKEN}`): shown masked whatever its key. */
@@ -279,13 +278,7 @@ export function unresolvedSecrets(config: Record<string, unknown>): string[] {
 
 /** Every string and number of a value as `****` (a part whose stored form is a secret reference, whatever its shape now). */
 function maskAll(value: unknown): unknown {
-  if (typeof value === 'string') return value === '' ? value : '****';
-  if (typeof value === 'number') return '****';
-  if (Array.isArray(value)) return value.map(maskAll);
-  if (!isMap(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(value)) setOwn(out, k, maskAll(x));
-  return out;
+  return mapLeaves(value, (x) => ((typeof x === 'string' && x !== '') || typeof x === 'number' ? '****' : x));
 }
 
 /**
@@ -294,26 +287,12 @@ function maskAll(value: unknown): unknown {
  */
 export function referencedSecretValues(stored: unknown, env: NodeJS.ProcessEnv): string[] {
   const names = new Set<string>();
-  const walk = (v: unknown): void => {
-    if (typeof v === 'string') {
-      for (const n of referencedVariables(v)) if (isSecretVariable(n)) names.add(n);
-    } else if (Array.isArray(v)) {
-      v.forEach(walk);
-    } else if (isMap(v)) {
-      Object.values(v).forEach(walk);
-    }
-  };
-  walk(stored);
+  for (const text of stringsIn(stored)) for (const n of referencedVariables(text)) if (isSecretVariable(n)) names.add(n);
   return [...names].map((n) => env[n]).filter((v): v is string => typeof v === 'string' && v !== '');
 }
 
 /** Every string holding one of `values` (one of 4 characters or more anywhere in it; a shorter one only whole) as `****`. */
 export function maskValues(value: unknown, values: readonly string[]): unknown {
   if (!values.length) return value;
-  if (typeof value === 'string') return values.some((v) => value === v || (v.length >= 4 && value.includes(v))) ? '****' : value;
-  if (Array.isArray(value)) return value.map((x) => maskValues(x, values));
-  if (!isMap(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(value)) setOwn(out, k, maskValues(x, values));
-  return out;
+  return mapLeaves(value, (x) => (typeof x === 'string' && values.some((v) => x === v || (v.length >= 4 && x.includes(v))) ? '****' : x));
 }
