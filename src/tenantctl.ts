@@ -105,11 +105,12 @@ export class Tenantctl {
     this.outbox = new InvalidationOutbox({ cache: this.cache, admin: this.admin, warn });
     const registry = () => this.registry();
     const writableRegistry = () => this.writableRegistry();
+    // For the services: a call the close cut short ends with the close (see unlessClosed).
+    const closed = () => {
+      if (this.closed) throw closedError();
+    };
     this.tenants = new TenantConfigService({
-      cache: this.cache, registry, writableRegistry, outbox: this.outbox, source: this.source, keys: this.keys, ttl: this.config.ttl, env: this.env, warn,
-      closed: () => {
-        if (this.closed) throw closedError();
-      },
+      cache: this.cache, registry, writableRegistry, outbox: this.outbox, source: this.source, keys: this.keys, ttl: this.config.ttl, env: this.env, warn, closed,
       // The services' own entry or nothing (see PopulatePolicy); `stored` only where a caller asks for it.
       populate: options.populate?.(this.config) ?? 'resolved',
     });
@@ -124,12 +125,7 @@ export class Tenantctl {
       cwd: options.cwd ?? process.cwd(),
       checkRegistryPlace: () => this.refuseStrayRegistry(),
     });
-    this.permissions = new PermissionService({
-      cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn,
-      closed: () => {
-        if (this.closed) throw closedError();
-      },
-    });
+    this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn, closed });
     this.subscriptions = new SubscriptionService({ registry: writableRegistry, readRegistry: registry, permissions: this.permissions, outbox: this.outbox, now: options.now, warn });
   }
 

@@ -60,8 +60,9 @@ export class CacheAdmin {
     readonly keys: KeySpace,
   ) {}
 
-  private zeroCounts(): Record<string, number> {
-    return Object.fromEntries(this.keys.families.map((f) => [f.name, 0]));
+  /** A count of 0 for each family, or for each of `families` only (those a run looked at). */
+  zeroCounts(families?: readonly string[]): Record<string, number> {
+    return Object.fromEntries((families ?? this.keys.families.map((f) => f.name)).map((f) => [f, 0]));
   }
 
   /**
@@ -290,7 +291,7 @@ export class CacheAdmin {
       }),
     );
     // Only the families looked at: with --family, a 0 for another read as "none there" (a review: 2 were).
-    const families = options.families ? Object.fromEntries(rules.groups.map((g) => [g, 0])) : this.zeroCounts();
+    const families = this.zeroCounts(options.families && rules.groups);
     r.groups.forEach((n, g) => (families[rules.groups[g]] += n));
     return { dryRun: !!options.dryRun, families, total: r.groups.reduce((a, b) => a + b, 0), scanned: r.scanned, complete: r.complete, ...(r.moving && { moving: r.moving }) };
   }

@@ -209,6 +209,8 @@ export class CacheVerifier {
   private readonly now: () => Date;
   /** The catalogue, read once per run (and again when confirming). */
   private catalogue: Catalogue | undefined;
+  /** This run found no tenants directory: --fix leaves the orphans only a tenant file could have made right. */
+  private noTenantsDir = false;
 
   constructor(private readonly deps: VerifyDeps) {
     this.env = deps.env ?? process.env;
@@ -231,7 +233,8 @@ export class CacheVerifier {
     const pinged = this.deps.cache.need(async (s) => s.ping());
     pinged.catch(() => undefined);
     const registry = await this.openRegistry(!!options.fix);
-    if (registry && !existsSync(this.deps.source.dir)) {
+    this.noTenantsDir = !existsSync(this.deps.source.dir);
+    if (registry && this.noTenantsDir) {
       this.deps.warn?.(`note: no tenants directory at ${this.deps.source.dir}: an entry of a tenant only YAML knows reads as an orphan${options.fix ? ', and --fix leaves those' : ''} (run from the project, or give --tenants-dir)`);
     }
     await pinged;
@@ -407,7 +410,7 @@ export class CacheVerifier {
     let wrong = judged.filter((e) => e.status === 'stale' || e.status === 'orphan');
     // No tenants directory here (a cron job without its cd): an entry the services built from a tenant file
     // reads as an orphan, and --fix deleted it. Reported, and left.
-    if (options.fix && !existsSync(this.deps.source.dir)) {
+    if (options.fix && this.noTenantsDir) {
       const left = new Set(wrong.filter((e) => decidedByYamlAbsence.has(e)));
       for (const e of left) e.reason = `${e.reason}; left: no tenants directory at ${this.deps.source.dir} to look in`;
       wrong = wrong.filter((e) => !left.has(e));

@@ -93,7 +93,7 @@ export function register(program: Command): void {
           if (!p || opts.dryRun) throw err;
           const partial: InvalidateAllResult & { error: string } = {
             dryRun: false,
-            families: { ...Object.fromEntries((opts.family ?? ctx.keys.families.map((f) => f.name)).map((f) => [f, 0])), ...(p.groups ?? {}) },
+            families: { ...ctx.admin.zeroCounts(opts.family), ...(p.groups ?? {}) },
             total: p.done,
             scanned,
             complete: false,
