@@ -26,6 +26,25 @@ const FOREIGN = ['sessions:acme', 'other:acme', 'acme', 'tenant_config', 'tenant
 /** A family key whose name is not UTF-8. */
 const BINARY_KEY = Buffer.concat([Buffer.from('tenant_config:acme'), Buffer.from([0xff])]);
 
+/** HSET of 5,000 fields into KEYS[1] in one server-side loop: a value freed in the background by UNLINK. */
+const FILL_HASH_5000 = `for i = 1, 5000, 500 do local a = {} for j = i, i + 499 do a[#a + 1] = 'f' .. j a[#a + 1] = 'v' end redis.call('HSET', KEYS[1], unpack(a)) end return 1`;
+
+/** A counter read until it moves past `before` (the lazy-free thread counts once it is done), 2 s at most. */
+async function movedPast(read: () => Promise<number>, before: number): Promise<number> {
+  let now = await read();
+  for (let i = 0; i < 100 && now === before; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    now = await read();
+  }
+  return now;
+}
+
+/** An ACL user of a standalone server with these rules, and a store logged in as it. */
+async function storeAs(topo: RedisTopology, user: string, ...rules: string[]): Promise<CacheStore> {
+  await topo.client.call('ACL', 'SETUSER', user, 'on', `>${user}pw`, ...rules);
+  return openIoredisStore(parseRedisSpec({ url: { value: `redis://${user}:${user}pw@127.0.0.1:${topo.servers[0].port}`, where: 'test' }, timeoutMs: 1500 })!);
+}
+
 const TOPOLOGIES: Array<[string, () => Promise<RedisTopology>]> = [
   ['standalone', standaloneTopology],
   ['cluster', clusterTopology],
@@ -83,18 +102,13 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
   it('writes over a key of another type by freeing it in the background (SET over a big hash freed it inside the call)', async () => {
     const c = topo.client;
     const lazyfreed = () => infoSum('memory', 'lazyfreed_objects');
-    await c.eval(`for i = 1, 5000, 500 do local a = {} for j = i, i + 499 do a[#a + 1] = 'f' .. j a[#a + 1] = 'v' end redis.call('HSET', KEYS[1], unpack(a)) end return 1`, 1, 'tenant_config:ahash');
+    await c.eval(FILL_HASH_5000, 1, 'tenant_config:ahash');
     const before = await lazyfreed();
     await store.set('tenant_config:ahash', '{"v":2}', 60);
     expect(await store.get('tenant_config:ahash')).toBe('{"v":2}');
     expect(await c.ttl('tenant_config:ahash')).toBeGreaterThan(50);
     // Freed by the lazy-free thread (UNLINK), not inside the write: counted once that thread is done.
-    let after = await lazyfreed();
-    for (let i = 0; i < 100 && after === before; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      after = await lazyfreed();
-    }
-    expect(after).toBe(before + 1);
+    expect(await movedPast(lazyfreed, before)).toBe(before + 1);
   });
 
   it('reads a key of another type as a miss, alone and among others (a healthy server is not a failing one)', async () => {
@@ -440,7 +454,7 @@ describe('CacheStore profile for a user who may not run OBJECT', () => {
     const topo = await standaloneTopology();
     try {
       const c = topo.client;
-      await c.call('ACL', 'SETUSER', 'noobject', 'on', '>noobjectpw', '~*', '+@all', '-object');
+
       await c.set('tenant_config:big', JSON.stringify({ a: 'x'.repeat(3000) }));
       await c.sadd('dashboard_stats:big', ...Array.from({ length: 40 }, (_, i) => `member-${i}`));
       await c.sadd('products:big', ...Array.from({ length: 300 }, (_, i) => `member-${i}`));
@@ -451,7 +465,7 @@ describe('CacheStore profile for a user who may not run OBJECT', () => {
         return bytes;
       };
       const admin = await openIoredisStore(topo.spec);
-      const limited = await openIoredisStore(parseRedisSpec({ url: { value: `redis://noobject:noobjectpw@127.0.0.1:${topo.servers[0].port}`, where: 'test' }, timeoutMs: 1500 })!);
+      const limited = await storeAs(topo, 'noobject', '~*', '+@all', '-object');
       const exactString = Number(await c.call('MEMORY', 'USAGE', 'tenant_config:big', 'SAMPLES', '0'));
       // What the client itself sends (not the script's own calls, which MONITOR tags "lua").
       const monitor = await (c as Redis).monitor();
@@ -482,21 +496,15 @@ describe('CacheStore writes for a user limited to some keys', () => {
     const topo = await standaloneTopology();
     try {
       const c = topo.client;
-      await c.call('ACL', 'SETUSER', 'onlyconfig', 'on', '>onlyconfigpw', '~tenant_config:*', '+@all');
-      const store = await openIoredisStore(parseRedisSpec({ url: { value: `redis://onlyconfig:onlyconfigpw@127.0.0.1:${topo.servers[0].port}`, where: 'test' }, timeoutMs: 1500 })!);
+      const store = await storeAs(topo, 'onlyconfig', '~tenant_config:*', '+@all');
       try {
         await expect(store.set('other:x', '{}', 60)).rejects.toThrow(/NOPERM/);
-        await c.eval(`for i = 1, 5000, 500 do local a = {} for j = i, i + 499 do a[#a + 1] = 'f' .. j a[#a + 1] = 'v' end redis.call('HSET', KEYS[1], unpack(a)) end return 1`, 1, 'tenant_config:ahash');
+        await c.eval(FILL_HASH_5000, 1, 'tenant_config:ahash');
         const lazyfreed = async () => Number(/lazyfreed_objects:(\d+)/.exec(await c.info('memory'))?.[1] ?? 0);
         const before = await lazyfreed();
         await store.set('tenant_config:ahash', '{"v":2}', 60);
         expect(await c.get('tenant_config:ahash')).toBe('{"v":2}');
-        let after = await lazyfreed();
-        for (let i = 0; i < 100 && after === before; i++) {
-          await new Promise((r) => setTimeout(r, 20));
-          after = await lazyfreed();
-        }
-        expect(after).toBe(before + 1);
+        expect(await movedPast(lazyfreed, before)).toBe(before + 1);
       } finally {
         store.close();
       }
