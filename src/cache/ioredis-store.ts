@@ -970,7 +970,7 @@ class IoredisStore implements CacheStore {
 
   private async scriptBatch(node: Redis, cursor: string, lane: Lane, request: SweepRequest, state: { limitLeft: number }) {
     const { rules } = request.rules;
-    // One UNLINK per family and page where a node holds every slot and no limit must be exact.
+    // One UNLINK per page where a node holds every slot and no limit must be exact.
     const action = request.action === 'unlink' && this.mode !== 'cluster' && request.limit === undefined ? 'unlink-batched' : request.action;
     const args: Array<string | number | Buffer> = [
       // With a narrow MATCH glob (one tenant's) the script sees few keys: bigger pages, fewer round trips.
