@@ -1,48 +1,31 @@
 /**
  * JSON with object keys sorted at every level, so equal values give equal text
- * (jsonb reorders keys). Written directly rather than through a JSON.stringify
- * replacer that rebuilds every object: a migration hashes every row twice.
+ * (jsonb reorders keys): JSON.stringify of a copy whose objects are rebuilt in
+ * sorted key order, which is what the hashes stored in registries were made
+ * with. The copy and one native stringify took 7 µs a row where writing the
+ * text key by key took 11 (10,000 rows hashed per migration).
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    // undefined (and functions) have no JSON form: as JSON.stringify does in an object, they vanish; at the top, "null".
-    return JSON.stringify(value) ?? 'null';
-  }
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((value as { toJSON: () => unknown }).toJSON());
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
-      if (i) out += ',';
-      out += v === undefined || typeof v === 'function' ? 'null' : canonicalJson(v);
-    }
-    return out + ']';
-  }
-  let out = '{';
-  let first = true;
-  for (const key of sortedKeys(value as Record<string, unknown>)) {
-    const v = (value as Record<string, unknown>)[key];
-    if (v === undefined || typeof v === 'function') continue;
-    if (!first) out += ',';
-    first = false;
-    out += quotedKey(key) + ':' + (typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v));
-  }
-  return out + '}';
+  return JSON.stringify(sortedCopy(value)) ?? 'null';
 }
 
-/**
- * Keys as JSON strings, remembered: the same few dozen names recur in every
- * row of a migration (10,000 rows, ~30 keys each). Bounded, so a stream of
- * distinct keys costs only the lookup.
- */
-const quotedKeys = new Map<string, string>();
-function quotedKey(key: string): string {
-  let q = quotedKeys.get(key);
-  if (q === undefined) {
-    q = JSON.stringify(key);
-    if (quotedKeys.size < 10_000) quotedKeys.set(key, q);
+/** `value` with every object's own keys in canonical order (JSON.stringify does the rest: toJSON, undefined, functions). */
+function sortedCopy(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return sortedCopy((value as { toJSON: () => unknown }).toJSON());
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = sortedCopy(value[i]);
+    return out;
   }
-  return q;
+  const out: Record<string, unknown> = {};
+  for (const key of sortedKeys(value as Record<string, unknown>)) {
+    const v = sortedCopy((value as Record<string, unknown>)[key]);
+    // An own "__proto__" key (JSON.parse and YAML make them) stays a key, not the copy's prototype.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
+  }
+  return out;
 }
 
 /** An array-index-like key ("0", "17"): JavaScript objects enumerate these first, in numeric order. */

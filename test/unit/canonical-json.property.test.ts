@@ -24,6 +24,12 @@ describe('canonical JSON', () => {
     }), { numRuns: 500 });
   });
 
+  it('an own "__proto__" key (JSON.parse and YAML make them) is written as a key, in its sorted place', () => {
+    const v = JSON.parse('{"b":1,"__proto__":{"y":2,"x":1},"a":[{"__proto__":null}]}');
+    expect(canonicalJson(v)).toBe('{"__proto__":{"x":1,"y":2},"a":[{"__proto__":null}],"b":1}');
+    expect(canonicalJson(v)).toBe(reference(v));
+  });
+
   it('equal objects with keys in another order give the same text', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: null } })).toBe(canonicalJson({ a: { c: null, d: [1, { y: 2, z: 1 }] }, b: 1 }));
   });
