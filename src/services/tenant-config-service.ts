@@ -10,8 +10,8 @@ import { configProblem, type LossyNumberAt } from '../tenants/tenant-file.js';
 import { isMap } from '../tenants/plain-object.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
-import { resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
-import { substitute, substituteString } from '../tenants/substitution.js';
+import { maskSecrets, resolveAbsentSecrets, secretVariableValues, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
+import { noteFilledFrom, substitute, substituteString } from '../tenants/substitution.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
 import { tenantVersion } from '../registry/content-hash.js';
 import { integerKeyAmongOthers, NotServicesJson, pythonFloat } from '../json/services-json.js';
@@ -354,6 +354,21 @@ export class TenantConfigService {
     const result: TenantConfig = { id, source: stored.source, config: value, unsetVariables: unset };
     if (warmed !== undefined) result.warmed = warmed;
     return result;
+  }
+
+  /** This environment's secret-named variables and their values (see masked). */
+  private secretValues: Array<[string, string]> | undefined;
+
+  /**
+   * A result's config as output shows it, secret values masked (maskSecrets). A cache hit holds what
+   * another process filled in (the services resolve `${VAR}` before they cache: a `webhook: ${SLACK_BOT_TOKEN}`
+   * was printed): its strings are first noted with the variables they were most likely filled from, the
+   * tenant file's references at the same place and this environment's secret-named variables' values
+   * (noteFilledFrom). Not on get()'s path: only output pays for it.
+   */
+  masked(result: TenantConfig): Record<string, unknown> {
+    if (result.source === 'cache') noteFilledFrom(result.config, this.peekDoc(result.id).doc?.config, (this.secretValues ??= secretVariableValues(this.env)));
+    return maskSecrets(result.config);
   }
 
   /**

@@ -291,6 +291,19 @@ export function referencedSecretValues(stored: unknown, env: NodeJS.ProcessEnv):
   return [...names].map((n) => env[n]).filter((v): v is string => typeof v === 'string' && v !== '');
 }
 
+/** A secret's value shorter than this is not looked for inside other strings (`1`, `true`, `test` are everywhere). */
+const SOUGHT_SECRET_CHARS = 8;
+
+/**
+ * The secret-named variables of `env` (isSecretVariable) and their values, those long enough to be looked
+ * for: what output masks wherever a cached value holds one (see noteFilledFrom).
+ */
+export function secretVariableValues(env: NodeJS.ProcessEnv): Array<[name: string, value: string]> {
+  const out: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(env)) if (value && value.length >= SOUGHT_SECRET_CHARS && isSecretVariable(name)) out.push([name, value]);
+  return out;
+}
+
 /** Every string holding one of `values` (one of 4 characters or more anywhere in it; a shorter one only whole) as `****`. */
 export function maskValues(value: unknown, values: readonly string[]): unknown {
   if (!values.length) return value;

@@ -115,6 +115,29 @@ describe('CLI commands', () => {
       expect(JSON.parse(masked.stdout).config.slack).toEqual({ webhook: '****', region: 'eu-west-1' });
     });
 
+    it('a cache hit the services wrote (secrets resolved) is masked where the file references a secret variable, or where it holds one of this environment\'s (before: printed)', async () => {
+      const id = uniq('hit');
+      ws.writeTenant(id, `client:\n  id: ${id}\n  name: H\nslack:\n  webhook: \${SLACK_BOT_TOKEN}\n  region: eu\n`);
+      const entry = { client: { id, name: 'H' }, slack: { webhook: 'xoxb-services-side', region: 'eu' }, ci: 'token ghp_cli_env_token_1' };
+      await redis.set(`tenant_config:${id}`, JSON.stringify(entry), 'EX', 60);
+      try {
+        // This process has no SLACK_BOT_TOKEN (the services had it); it has a GITHUB_TOKEN the entry holds.
+        const env = { ...up(), GITHUB_TOKEN: 'ghp_cli_env_token_1' };
+        for (const args of [['--json'], []]) {
+          const r = await runCli(['get-config', id, ...args], { cwd: ws.dir, env });
+          expect(r.code, r.stderr).toBe(0);
+          expect(r.stdout).toMatch(/cache/);
+          expect(r.stdout).not.toMatch(/xoxb-services-side|ghp_cli_env_token_1/);
+        }
+        const masked = JSON.parse((await runCli(['get-config', id, '--json'], { cwd: ws.dir, env })).stdout);
+        expect(masked).toMatchObject({ source: 'cache', config: { slack: { webhook: '****', region: 'eu' }, ci: '****' } });
+        const shown = JSON.parse((await runCli(['get-config', id, '--json', '--show-secrets'], { cwd: ws.dir, env })).stdout);
+        expect(shown.config).toMatchObject(entry);
+      } finally {
+        await redis.del(`tenant_config:${id}`);
+      }
+    });
+
     it('a YAML answer says what its file lost: a literal secret stripped is a file:line warning (before: silently gone)', async () => {
       const id = uniq('literal');
       ws.writeTenant(id, `client:\n  id: ${id}\n  name: L\nsmtp:\n  host: mail.example\n  password: hunter2\n`);

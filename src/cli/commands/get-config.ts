@@ -1,6 +1,5 @@
 import { UsageError } from '../../errors.js';
 import type { Command } from 'commander';
-import { maskSecrets } from '../../tenants/secrets.js';
 import { action, idArg } from '../action.js';
 import { own } from '../styled.js';
 import { showControls } from '../../redact.js';
@@ -21,7 +20,7 @@ export function register(program: Command): void {
         if (opts.warm && opts.cache === false) throw new UsageError('--warm writes the cache and --no-cache bypasses it: give one');
         if (opts.warm) ctx.audit.begin('get-config --warm', { tenant });
         const result = await ctx.tenants.get(tenant, { noCache: opts.cache === false });
-        const config = opts.showSecrets ? result.config : maskSecrets(result.config);
+        const config = opts.showSecrets ? result.config : ctx.tenants.masked(result);
         if (result.unsetVariables.length) ctx.out.warn(`warning: unset environment variables: ${result.unsetVariables.join(', ')}`);
         // Asked to warm with no cache at all: said (Redis down has said so already).
         if (opts.warm && !ctx.cache.configured) ctx.out.warn('warning: no Redis configured (REDIS_URL, --redis-url, --redis-cluster or --redis-sentinel): nothing warmed');
