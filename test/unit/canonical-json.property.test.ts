@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../src/json/canonical-json.js';
+import { canonicalJson, writtenCanonical } from '../../src/json/canonical-json.js';
 
 /** The reference: JSON.stringify with every object's keys sorted (what the hashes stored in registries were made with). */
 const reference = (value: unknown) =>
@@ -28,6 +28,28 @@ describe('canonical JSON', () => {
     const v = JSON.parse('{"b":1,"__proto__":{"y":2,"x":1},"a":[{"__proto__":null}]}');
     expect(canonicalJson(v)).toBe('{"__proto__":{"x":1,"y":2},"a":[{"__proto__":null}],"b":1}');
     expect(canonicalJson(v)).toBe(reference(v));
+  });
+
+  it('nested deeper than the fast path reaches (a registry row read to plan against): the same text, written level by level (before: a crash of the whole run)', () => {
+    let deep: unknown = { b: [1, { z: 2, y: 'x' }], a: null };
+    let text = '{"a":null,"b":[1,{"y":"x","z":2}]}';
+    for (let i = 0; i < 3000; i++) {
+      deep = i % 500 === 0 ? { z: deep, y: i } : [deep];
+      text = i % 500 === 0 ? `{"y":${i},"z":${text}}` : `[${text}]`;
+    }
+    expect(canonicalJson(deep)).toBe(text);
+  });
+
+  it('the level-by-level writer gives the fast path\'s text for any value (the fallback is the same hash)', () => {
+    fc.assert(fc.property(fc.jsonValue(), (v) => {
+      expect(writtenCanonical(v)).toBe(canonicalJson(v));
+    }), { numRuns: 500 });
+    fc.assert(fc.property(fc.anything({ withBoxedValues: true, withDate: true, withMap: true, withSparseArray: true, withNullPrototype: true, withObjectString: true }), (v) => {
+      expect(writtenCanonical(v)).toBe(canonicalJson(v));
+    }), { numRuns: 500 });
+    const odd = { s: Symbol('s'), f: () => 1, u: undefined, t: { toJSON: () => undefined }, d: new Date(0), l: [Symbol('x'), undefined, () => 1], n: -0, nan: NaN };
+    expect(writtenCanonical(odd)).toBe(canonicalJson(odd));
+    expect(canonicalJson(odd)).toBe(reference(odd));
   });
 
   it('equal objects with keys in another order give the same text', () => {
