@@ -83,6 +83,34 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
     }
   }, 60_000);
 
+  it('a WAIT whose reply does not come in time (the master stalls while it waits for a stopped replica): not acknowledged, said as such, not a Redis timeout', async () => {
+    const store = await openIoredisStore(topo.spec);
+    const master = topo.servers[0];
+    try {
+      await topo.client.set('tenant_config:waitstall', '{}');
+      topo.replica!.pause();
+      try {
+        const outcome = store.unlink(['tenant_config:waitstall']).then(() => undefined, (e: unknown) => e);
+        // The UNLINK is done within milliseconds; the WAIT then waits ~1.4 s for the stopped replica, and the
+        // master stops under it: its reply would come only after the store's timeout (1.5 s).
+        await new Promise((r) => setTimeout(r, 400));
+        master.pause();
+        const err = await outcome;
+        master.resume();
+        expect(err).toMatchObject({ reason: 'failed-over' });
+        expect((err as Error).message).toMatch(/had 0 of the 1 replica\(s\) the Sentinels saw replicating acknowledge the deletions within 1400 ms: .*run again$/);
+      } finally {
+        master.resume();
+        topo.replica!.resume();
+      }
+      // Both running again: acknowledged, a success.
+      await topo.client.set('tenant_config:waitstall', '{}');
+      expect(await store.unlink(['tenant_config:waitstall'])).toEqual([1]);
+    } finally {
+      store.close();
+    }
+  }, 60_000);
+
   it('after the Sentinels saw the promoted replica report the master role, still naming the old master: deletions there are reported, not a success (it no longer counted among the replicas, so the count matched)', async () => {
     const replica = new Redis({ port: topo.replica!.port, password: 'datapw' });
     const sentinel = new Redis({ port: topo.spec.nodes[0].port, password: 'sentinelpw' });
