@@ -103,9 +103,10 @@ export class Tenantctl {
     this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix, this.config.tenantsDirExplicit, new Set(this.config.yamlOnlyTenants));
     this.admin = new CacheAdmin(this.cache, this.keys);
     this.outbox = new InvalidationOutbox({ cache: this.cache, admin: this.admin, warn });
-    const registry = () => this.registry();
-    const writableRegistry = () => this.writableRegistry();
-    // For the services: a call the close cut short ends with the close (see unlessClosed).
+    // The services' registry: guarded, so that a call the close cuts short ends as the close (see guarded).
+    const registry = () => this.registry().then((store) => this.guarded(store));
+    const writableRegistry = () => this.writableRegistry().then((store) => this.guarded(store));
+    // For the config service: a call made after close() ends at once (one the close cuts short: see guarded).
     const closed = () => {
       if (this.closed) throw closedError();
     };
@@ -125,7 +126,7 @@ export class Tenantctl {
       cwd: options.cwd ?? process.cwd(),
       checkRegistryPlace: () => this.refuseStrayRegistry(),
     });
-    this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn, closed });
+    this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn });
     this.subscriptions = new SubscriptionService({ registry: writableRegistry, readRegistry: registry, permissions: this.permissions, outbox: this.outbox, now: options.now, warn });
   }
 
@@ -157,6 +158,39 @@ export class Tenantctl {
       if (this.closed) throw closedError();
       throw err;
     });
+  }
+
+  /** The guarded form of each store (one per store, so that a service comparing two gets the same object). */
+  private readonly guards = new WeakMap<Registry, Registry>();
+
+  /**
+   * A store whose calls that fail once close() was called fail as the close (UsageError `closed`), not as
+   * the outage the closed connection looks like: every service built here (reads, permissions, subscriptions,
+   * migration) ends a call the close cut short that way, where each caught the failure and asked whether it
+   * was the close (four places, and never the subscriptions or the migration). The services get it; registry() and
+   * writableRegistry() give the store itself (a registry handed in comes back as it was given).
+   */
+  private guarded(store: Registry): Registry {
+    let guard = this.guards.get(store);
+    if (!guard) {
+      const isClosed = () => this.closed;
+      guard = new Proxy(store, {
+        get(target, prop) {
+          const value: unknown = Reflect.get(target, prop, target);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            const result: unknown = Reflect.apply(value, target, args);
+            if (!(result instanceof Promise)) return result;
+            return result.catch((err: unknown) => {
+              if (isClosed()) throw closedError();
+              throw err;
+            });
+          };
+        },
+      });
+      this.guards.set(store, guard);
+    }
+    return guard;
   }
 
   /** What each opening promise above resolved to (a lost store is let go of, see forgetIfLost). */

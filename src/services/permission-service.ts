@@ -73,8 +73,6 @@ export class PermissionService {
       now?: () => Date;
       /** Says why a computed record was not cached (once per process). */
       warn?: (message: string) => void;
-      /** Throws when the owner was closed (the library's Tenantctl.close()): a read it cut short ends with that. */
-      closed?: () => void;
     },
   ) {
     this.now = deps.now ?? (() => new Date());
@@ -203,20 +201,14 @@ export class PermissionService {
   }
 
   private async compute(business: string): Promise<PermissionLookup> {
-    try {
-      const registry = await this.deps.registry();
-      // A database without the tenants table is no registry (the wrong DATABASE_URL), as get-config says: its
-      // permissions are not "nothing granted" (a confident "denied", exit 1, for every business), they are unknown.
-      const none = await noTenantsTable(registry);
-      if (none) throw new BackendUnavailableError('registry', `${none}: nothing to compute permissions from (is it the services' database? a command that writes, such as migrate-yaml, creates the tables)`, { reason: 'no-tables' });
-      const [catalogue, subscription] = await Promise.all([registry.getCatalogue(), registry.getSubscription(business)]);
-      const { record, basis } = computePermissions(subscription, catalogue, this.now());
-      return { business, record, source: 'registry', basis, catalogue, subscription };
-    } catch (err) {
-      // The owner closed the registry under this read: the close, not a registry failure.
-      this.deps.closed?.();
-      throw err;
-    }
+    const registry = await this.deps.registry();
+    // A database without the tenants table is no registry (the wrong DATABASE_URL), as get-config says: its
+    // permissions are not "nothing granted" (a confident "denied", exit 1, for every business), they are unknown.
+    const none = await noTenantsTable(registry);
+    if (none) throw new BackendUnavailableError('registry', `${none}: nothing to compute permissions from (is it the services' database? a command that writes, such as migrate-yaml, creates the tables)`, { reason: 'no-tables' });
+    const [catalogue, subscription] = await Promise.all([registry.getCatalogue(), registry.getSubscription(business)]);
+    const { record, basis } = computePermissions(subscription, catalogue, this.now());
+    return { business, record, source: 'registry', basis, catalogue, subscription };
   }
 
   private decide(lookup: PermissionLookup, feature: string): PermissionCheck {

@@ -129,7 +129,11 @@ export interface TenantConfigServiceDeps {
   populate?: PopulatePolicy;
   env?: NodeJS.ProcessEnv;
   warn?: (message: string) => void;
-  /** Throws when the owner was closed (the library's Tenantctl.close()): a call then ends, whatever it needs. */
+  /**
+   * Throws when the owner was closed (the library's Tenantctl.close()): a call made after it ends at once,
+   * whatever it needs. (A registry call the close cuts short fails as the close by itself: the owner hands
+   * out a guarded registry.)
+   */
   closed?: () => void;
 }
 
@@ -441,9 +445,6 @@ export class TenantConfigService {
         return { row, down: false, asked: true };
       } catch (err) {
         if (!(err instanceof BackendUnavailableError)) throw err;
-        // The owner closed the registry under this read (a service shutting down): the close, not an outage to
-        // answer from YAML with a warning.
-        this.deps.closed?.();
         // A session the server ended (killed, restarted) while this read waited on it: the registry may well
         // be up. One more read on a new session (the registry call replaces a lost store) before falling back
         // for the retry window (before: YAML answers, and registry-only tenants "unreachable", for 5 s).
@@ -494,8 +495,6 @@ export class TenantConfigService {
       return registry;
     } catch (err) {
       if (!(err instanceof BackendUnavailableError)) throw err;
-      // Closed by its owner while the table check ran: the close, not an outage.
-      this.deps.closed?.();
       if (err.reason === 'not-configured') {
         this.markRegistryAbsent(`note: ${describeError(err)}; reading YAML only (a command that writes, such as migrate-yaml, creates it)`);
       } else {
@@ -559,8 +558,6 @@ export class TenantConfigService {
     let registryDown = false;
     const down = (err: unknown): never[] => {
       if (!(err instanceof BackendUnavailableError)) throw err;
-      // Closed by its owner under the listing: the close, not an outage.
-      this.deps.closed?.();
       registryDown = true;
       this.registryFailed(err, 'listing YAML tenants only');
       return [];
