@@ -10,8 +10,8 @@ import { configProblem, type LossyNumberAt } from '../tenants/tenant-file.js';
 import { isMap } from '../tenants/plain-object.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
-import { maskSecrets, resolveAbsentSecrets, secretVariableValues, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
-import { noteFilledFrom, substitute, substituteString } from '../tenants/substitution.js';
+import { maskCachedConfig, maskSecrets, resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
+import { substitute, substituteString } from '../tenants/substitution.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
 import { tenantVersion } from '../registry/content-hash.js';
 import { integerKeyAmongOthers, NotServicesJson, pythonFloat } from '../json/services-json.js';
@@ -360,19 +360,17 @@ export class TenantConfigService {
     return result;
   }
 
-  /** This environment's secret-named variables and their values (see masked). */
-  private secretValues: Array<[string, string]> | undefined;
-
   /**
-   * A result's config as output shows it, secret values masked (maskSecrets). A cache hit holds what
-   * another process filled in (the services resolve `${VAR}` before they cache: a `webhook: ${SLACK_BOT_TOKEN}`
-   * was printed): its strings are first noted with the variables they were most likely filled from, the
-   * tenant file's references at the same place and this environment's secret-named variables' values
-   * (noteFilledFrom). Not on get()'s path: only output pays for it.
+   * A result's config as output shows it, secret values masked (maskSecrets). A cache hit holds what the
+   * services resolved (their `${VAR}` values, with no trace of where they came from): masked too where the
+   * tenant's file references a secret-named variable (maskCachedConfig). A file that cannot be read is said
+   * (the entry is then masked by its keys alone). Not on get()'s path: only output pays for it.
    */
   masked(result: TenantConfig): Record<string, unknown> {
-    if (result.source === 'cache') noteFilledFrom(result.config, this.peekDoc(result.id).doc?.config, (this.secretValues ??= secretVariableValues(this.env)));
-    return maskSecrets(result.config);
+    if (result.source !== 'cache') return maskSecrets(result.config);
+    const { doc, fileError } = this.peekDoc(result.id);
+    if (fileError) this.warn(`note: ${fileError.message}: the cached entry is masked by its key names only`);
+    return maskCachedConfig(result.config, doc?.config, this.env);
   }
 
   /**

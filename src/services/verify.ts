@@ -11,7 +11,7 @@ import { hasCatalogue, type Catalogue, type PermissionRecord } from '../permissi
 import { computePermissions, isPermissionRecord } from '../permissions/rules.js';
 import { LAYOUTS, type YamlTenantSource } from '../tenants/tenant-source.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
-import { referencedSecretValues, resolveAbsentSecrets, secretVariableValues } from '../tenants/secrets.js';
+import { referencedSecretValues, resolveAbsentSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
 import { isMap } from '../tenants/plain-object.js';
 import { yaml11Value, type Yaml11Difference } from '../yaml/yaml11.js';
@@ -206,8 +206,6 @@ export const DEFAULT_VERIFY_BATCH = 500;
  */
 export class CacheVerifier {
   private readonly env: NodeJS.ProcessEnv;
-  /** The values of this environment's secret-named variables (masked in every diff). */
-  private secretValues: string[] | undefined;
   private readonly now: () => Date;
   /** The catalogue, read once per run (and again when confirming). */
   private catalogue: Catalogue | undefined;
@@ -543,10 +541,7 @@ export class CacheVerifier {
       const { _meta: _m, yaml_only: _y, ...plain } = config;
       const resolved = substitute(plain, this.env).value;
       resolveAbsentSecrets(resolved, id, this.env);
-      // Masked wherever shown: the values of the variables the stored form references, and of every secret-named
-      // variable of this environment (an entry the services cached may hold one the stored form no longer names).
-      const secrets = [...referencedSecretValues(plain, this.env), ...(this.secretValues ??= secretVariableValues(this.env).map(([, v]) => v))];
-      return diffConfigs(comparableConfig(cached), comparableConfig(resolved), comparableConfig(plain), undefined, secrets);
+      return diffConfigs(comparableConfig(cached), comparableConfig(resolved), comparableConfig(plain), undefined, referencedSecretValues(plain, this.env));
     };
     const fields = diff(stored);
     if (!fields.length) return entry('ok');

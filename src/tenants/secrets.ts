@@ -291,17 +291,19 @@ export function referencedSecretValues(stored: unknown, env: NodeJS.ProcessEnv):
   return [...names].map((n) => env[n]).filter((v): v is string => typeof v === 'string' && v !== '');
 }
 
-/** A secret's value shorter than this is not looked for inside other strings (`1`, `true`, `test` are everywhere). */
-const SOUGHT_SECRET_CHARS = 8;
-
 /**
- * The secret-named variables of `env` (isSecretVariable) and their values, those long enough to be looked
- * for: what output masks wherever a cached value holds one (see noteFilledFrom).
+ * A cache hit as output shows it. The services cache a config with `${VAR}` resolved from their environment,
+ * so the entry carries no trace of where a value came from (`webhook: ${SLACK_BOT_TOKEN}` cached as the token
+ * was printed): besides maskSecrets, each part whose place in the tenant's stored form (`stored`, its YAML
+ * config) references a secret-named variable is masked whole, whatever its shape or type now, and any
+ * string holding the value this environment gives such a referenced variable (the entry's shape may differ
+ * from the file's). Only variables the stored form references: masking every secret-named variable's value
+ * (PWD, POSTGRES_PASSWORD=postgres) hid ordinary values, and verify's drift.
  */
-export function secretVariableValues(env: NodeJS.ProcessEnv): Array<[name: string, value: string]> {
-  const out: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(env)) if (value && value.length >= SOUGHT_SECRET_CHARS && isSecretVariable(name)) out.push([name, value]);
-  return out;
+export function maskCachedConfig(config: Record<string, unknown>, stored: unknown, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const masked = maskSecrets(config);
+  if (stored === undefined) return masked;
+  return maskValues(maskFromStored(masked, stored), referencedSecretValues(stored, env)) as Record<string, unknown>;
 }
 
 /** Every string holding one of `values` (one of 4 characters or more anywhere in it; a shorter one only whole) as `****`. */

@@ -1,4 +1,4 @@
-import { isMap, setOwn } from './plain-object.js';
+import { setOwn } from './plain-object.js';
 
 /** `${VAR}` or `${VAR:-default}`; VAR is a shell-style name. */
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -49,38 +49,9 @@ export function variablesAt(container: object, slot: string | number): readonly 
 }
 
 function noteVariables(container: object, slot: string | number, text: string): void {
-  noteNames(container, slot, referencedVariables(text));
-}
-
-function noteNames(container: object, slot: string | number, names: string[]): void {
   let slots = substitutedFrom.get(container);
   if (!slots) substitutedFrom.set(container, (slots = new Map()));
-  slots.set(slot, names);
-}
-
-/**
- * A cache hit holds values some other process filled in (the services resolve `${VAR}` before they cache):
- * notes, as substitute() notes its own, the variables each string was most likely filled from, so that
- * output masks a secret one's value whatever its key. From the stored form (`stored`, the tenant's YAML
- * config, walked alongside by key and index): the variables its string at the same place references (every
- * string below that place, where the cached value has another shape there). From this environment
- * (`known`: variables and their values): a string holding one of the values. Slots substitute() noted are
- * left as they are. Changes nothing but the notes.
- */
-export function noteFilledFrom(value: unknown, stored: unknown, known: ReadonlyArray<readonly [name: string, value: string]>): void {
-  const visit = (container: object, slot: string | number, x: unknown, sx: unknown, above: readonly string[]) => {
-    const names = typeof sx === 'string' ? [...above, ...referencedVariables(sx)] : above;
-    if (typeof x !== 'string') return walk(x, typeof sx === 'string' ? undefined : sx, names);
-    if (variablesAt(container, slot)) return;
-    const all = [...names];
-    for (const [name, v] of known) if (x.includes(v) && !all.includes(name)) all.push(name);
-    if (all.length) noteNames(container, slot, all);
-  };
-  const walk = (v: unknown, s: unknown, above: readonly string[]): void => {
-    if (Array.isArray(v)) for (let i = 0; i < v.length; i++) visit(v, i, v[i], Array.isArray(s) ? s[i] : undefined, above);
-    else if (isMap(v)) for (const k of Object.keys(v)) visit(v, k, v[k], isMap(s) && Object.hasOwn(s, k) ? s[k] : undefined, above);
-  };
-  walk(value, stored, []);
+  slots.set(slot, referencedVariables(text));
 }
 
 /**

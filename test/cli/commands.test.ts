@@ -115,24 +115,29 @@ describe('CLI commands', () => {
       expect(JSON.parse(masked.stdout).config.slack).toEqual({ webhook: '****', region: 'eu-west-1' });
     });
 
-    it('a cache hit the services wrote (secrets resolved) is masked where the file references a secret variable, or where it holds one of this environment\'s (before: printed)', async () => {
+    it('a cache hit the services wrote (secrets resolved) is masked where the file references a secret variable (before: printed); other values are shown whatever this environment holds', async () => {
       const id = uniq('hit');
-      ws.writeTenant(id, `client:\n  id: ${id}\n  name: H\nslack:\n  webhook: \${SLACK_BOT_TOKEN}\n  region: eu\n`);
-      const entry = { client: { id, name: 'H' }, slack: { webhook: 'xoxb-services-side', region: 'eu' }, ci: 'token ghp_cli_env_token_1' };
+      ws.writeTenant(id, `client:\n  id: ${id}\n  name: H\nslack:\n  webhook: \${SLACK_BOT_TOKEN}\n  region: eu\npin: \${SMS_PIN_SECRET}\ndb:\n  user: postgres\n`);
+      const entry = { client: { id, name: 'H' }, slack: { webhook: 'xoxb-services-side', region: 'eu' }, pin: 98765432, db: { user: 'postgres' } };
       await redis.set(`tenant_config:${id}`, JSON.stringify(entry), 'EX', 60);
       try {
-        // This process has no SLACK_BOT_TOKEN (the services had it); it has a GITHUB_TOKEN the entry holds.
-        const env = { ...up(), GITHUB_TOKEN: 'ghp_cli_env_token_1' };
+        // This process has no SLACK_BOT_TOKEN (the services had it); it has secret-named variables of its own.
+        const env = { ...up(), POSTGRES_PASSWORD: 'postgres', GITHUB_TOKEN: 'ghp_unrelated_1234' };
         for (const args of [['--json'], []]) {
           const r = await runCli(['get-config', id, ...args], { cwd: ws.dir, env });
           expect(r.code, r.stderr).toBe(0);
           expect(r.stdout).toMatch(/cache/);
-          expect(r.stdout).not.toMatch(/xoxb-services-side|ghp_cli_env_token_1/);
+          expect(r.stdout).not.toMatch(/xoxb-services-side|98765432/);
         }
         const masked = JSON.parse((await runCli(['get-config', id, '--json'], { cwd: ws.dir, env })).stdout);
-        expect(masked).toMatchObject({ source: 'cache', config: { slack: { webhook: '****', region: 'eu' }, ci: '****' } });
+        expect(masked).toMatchObject({ source: 'cache', config: { slack: { webhook: '****', region: 'eu' }, pin: '****', db: { user: 'postgres' } } });
         const shown = JSON.parse((await runCli(['get-config', id, '--json', '--show-secrets'], { cwd: ws.dir, env })).stdout);
         expect(shown.config).toMatchObject(entry);
+        // A file that cannot be read: said, and the entry masked by its key names only.
+        ws.writeTenant(id, `client:\n  id: ${id}\n  name: [x\n`);
+        const broken = await runCli(['get-config', id, '--json'], { cwd: ws.dir, env });
+        expect(broken.code, broken.stderr).toBe(0);
+        expect(broken.stderr).toMatch(new RegExp(`^note: .*${id}\\.yaml.*: the cached entry is masked by its key names only$`, 'm'));
       } finally {
         await redis.del(`tenant_config:${id}`);
       }
