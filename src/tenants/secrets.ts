@@ -134,7 +134,7 @@ export function stripSecrets<T>(config: T): { config: T; stripped: StrippedSecre
 /** Words of a variable's name that say it holds a credential (`OPENAI_API_KEY_PROD`, `SECRET_KEY_BASE`, `GITHUB_PAT`). */
 const CREDENTIAL_WORDS = new Set(['KEY', 'KEYS', 'SECRET', 'SECRETS', 'TOKEN', 'TOKENS', 'PASSWORD', 'PASSWORDS', 'PASSWD', 'PASS', 'PWD', 'DSN', 'PAT', 'CREDENTIAL', 'CREDENTIALS']);
 /** Names with such a word that hold no credential: a key's id or a name for one, public keys, data-model keys. */
-const NOT_A_CREDENTIAL = /(?:_(?:ID|PREFIX|SUFFIX|FILE|PATH|NAME|HEADER|TTL|LENGTH|SIZE)|(?:^|_)(?:PUBLIC|PUBLISHABLE|SITE|SORT|PARTITION|PRIMARY|CACHE|IDEMPOTENCY|FOREIGN|ROUTING)_KEYS?)$/i;
+const NOT_A_CREDENTIAL = /(?:_(?:ID|PREFIX|SUFFIX|FILE|PATH|DIR|DIRECTORY|NAME|HEADER|TTL|LENGTH|SIZE|REGION|ISSUER|ALGORITHM|DAYS)|(?:^|_)(?:PUBLIC|PUBLISHABLE|SITE|SORT|PARTITION|PRIMARY|CACHE|IDEMPOTENCY|FOREIGN|ROUTING)_KEYS?|^(?:OLD|INIT_|ORIGINAL_)?PWD)$/i;
 
 /**
  * A variable named like a secret: a word of its name is one of CREDENTIAL_WORDS (`SLACK_BOT_TOKEN`,

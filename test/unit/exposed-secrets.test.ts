@@ -157,8 +157,10 @@ describe('values filled from secret-named variables', () => {
   });
 
   it('names that are no credential are shown (a cache key, a public key, a sort key, a flag), and credential words with a qualifier are not', () => {
-    const shown = ['CACHE_KEY', 'CACHE_KEY_PREFIX', 'PUBLIC_KEY', 'STRIPE_PUBLISHABLE_KEY', 'RECAPTCHA_SITE_KEY', 'SORT_KEY', 'PARTITION_KEY', 'IDEMPOTENCY_KEY', 'TLS_CERT_PEM', 'SMTP_AUTH', 'REQUIRE_AUTH', 'AWS_ACCESS_KEY_ID', 'TOKEN_TTL'];
-    const masked = ['OPENAI_API_KEY_PROD', 'SLACK_TOKEN_V2', 'WEBHOOK_SECRET_2', 'API_KEYS', 'JWT_SECRETS', 'AUTH_TOKEN_OLD', 'SECRET_KEY_BASE', 'BASIC_AUTH', 'DB_PASS'];
+    const shown = ['CACHE_KEY', 'CACHE_KEY_PREFIX', 'PUBLIC_KEY', 'STRIPE_PUBLISHABLE_KEY', 'RECAPTCHA_SITE_KEY', 'SORT_KEY', 'PARTITION_KEY', 'IDEMPOTENCY_KEY', 'TLS_CERT_PEM', 'SMTP_AUTH', 'REQUIRE_AUTH', 'AWS_ACCESS_KEY_ID', 'TOKEN_TTL',
+      // The shell's directories, and settings named after a credential (a review: they masked paths and regions).
+      'PWD', 'OLDPWD', 'INIT_PWD', 'PASSWORD_STORE_DIR', 'CREDENTIALS_DIRECTORY', 'SECRET_MANAGER_REGION', 'TOKEN_ISSUER', 'JWT_SECRET_ALGORITHM', 'KEY_ROTATION_DAYS'];
+    const masked = ['OPENAI_API_KEY_PROD', 'SLACK_TOKEN_V2', 'WEBHOOK_SECRET_2', 'API_KEYS', 'JWT_SECRETS', 'AUTH_TOKEN_OLD', 'SECRET_KEY_BASE', 'BASIC_AUTH', 'DB_PASS', 'DB_PWD', 'PGPASSWORD', 'GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'SENTRY_DSN'];
     for (const n of shown) expect([n, isSecretVariable(n)]).toEqual([n, false]);
     for (const n of masked) expect([n, isSecretVariable(n)]).toEqual([n, true]);
   });
