@@ -7,15 +7,21 @@ import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs
  * is an error with code EFTYPE. The caller closes the descriptor.
  */
 export function openRegularFile(file: string): number {
+  return openRegularFileSized(file).fd;
+}
+
+/** openRegularFile, with the file's size from the same fstat (a reader needs no second one). */
+export function openRegularFileSized(file: string): { fd: number; size: number } {
   // O_NONBLOCK where the platform has it (not Windows); it changes nothing for a regular file.
   const fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   try {
-    if (!fstatSync(fd).isFile()) throw Object.assign(new Error(`EFTYPE: not a regular file, open '${file}'`), { code: 'EFTYPE', path: file });
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw Object.assign(new Error(`EFTYPE: not a regular file, open '${file}'`), { code: 'EFTYPE', path: file });
+    return { fd, size: stat.size };
   } catch (err) {
     closeSync(fd);
     throw err;
   }
-  return fd;
 }
 
 /** The text of a regular file (see openRegularFile). */

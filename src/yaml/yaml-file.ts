@@ -1,5 +1,5 @@
-import { closeSync, fstatSync, readSync } from 'node:fs';
-import { openRegularFile } from '../regular-file.js';
+import { closeSync, readSync } from 'node:fs';
+import { openRegularFileSized } from '../regular-file.js';
 import { constructFromEvents, load, parseEvents, CORE_SCHEMA, YAMLException } from 'js-yaml';
 import { TenantFileError } from '../errors.js';
 import { parseSimpleYaml } from './simple-yaml.js';
@@ -27,9 +27,8 @@ export function readYamlFile(file: string): ParsedYaml {
   let text: string;
   try {
     // One open, one fstat, one read: the size is checked before anything is read.
-    const fd = openRegularFile(file);
+    const { fd, size } = openRegularFileSized(file);
     try {
-      const size = fstatSync(fd).size;
       if (size > MAX_TENANT_FILE_BYTES) {
         throw new TenantFileError(file, undefined, `file is ${size} bytes; the limit is ${MAX_TENANT_FILE_BYTES}`);
       }
