@@ -25,6 +25,9 @@ export class UsageError extends TenantctlError {
   }
 }
 
+/** The library's owner closed it (Tenantctl.close()): a call it cut short, not an outage. */
+export const closedByOwner = (err: unknown): boolean => err instanceof UsageError && err.reason === 'closed';
+
 /** A negative answer: tenant not found (exit 1). */
 export class NotFoundError extends TenantctlError {
   readonly exitCode = 1;

@@ -57,7 +57,8 @@ export interface TenantctlOptions {
   signal?: AbortSignal;
 }
 
-const closedError = () => new UsageError('this Tenantctl was closed (close() was called): open a new one', { reason: 'closed' });
+/** The close, as a call ends with it; `cause`: what the call failed with (a COMMIT whose outcome is unknown, say). */
+const closedError = (cause?: unknown) => new UsageError('this Tenantctl was closed (close() was called): open a new one', { reason: 'closed', ...(cause !== undefined && { cause }) });
 
 /**
  * The composition root: configuration, the cache (connected on first use),
@@ -174,19 +175,24 @@ export class Tenantctl {
     let guard = this.guards.get(store);
     if (!guard) {
       const isClosed = () => this.closed;
-      guard = new Proxy(store, {
-        get(target, prop) {
-          const value: unknown = Reflect.get(target, prop, target);
+      // The proxy's own target is an empty object, the store read through the traps: a store handed in frozen
+      // (its methods own, read-only data properties) bound a proxy over it to give back those very functions,
+      // and every call failed with a TypeError (a review). Methods run on the store itself (its #private fields).
+      guard = new Proxy({} as Registry, {
+        get(_, prop) {
+          const value: unknown = Reflect.get(store, prop, store);
           if (typeof value !== 'function') return value;
           return (...args: unknown[]) => {
-            const result: unknown = Reflect.apply(value, target, args);
+            const result: unknown = Reflect.apply(value, store, args);
             if (!(result instanceof Promise)) return result;
             return result.catch((err: unknown) => {
-              if (isClosed()) throw closedError();
+              if (isClosed()) throw closedError(err);
               throw err;
             });
           };
         },
+        has: (_, prop) => Reflect.has(store, prop),
+        getPrototypeOf: () => Reflect.getPrototypeOf(store),
       });
       this.guards.set(store, guard);
     }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { BackendUnavailableError, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, stoppedBy, throwIfAborted, type TenantctlError } from '../errors.js';
+import { BackendUnavailableError, closedByOwner, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, stoppedBy, throwIfAborted, type TenantctlError } from '../errors.js';
 import { parseId } from '../keys/ids.js';
 import { invalidationsFor, type ContentHashMemo, type Registry, type StoredSubscription, type TenantVersionInfo } from '../registry/registry-store.js';
 import { layoutName, manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
@@ -238,7 +238,8 @@ export class Migration {
     try {
       found = await registry.subscriptionsOffTiers(Object.keys(checks.catalogue.tiers), 5);
     } catch (err) {
-      if (err instanceof BackendUnavailableError) return; // a check after the work: never the run's failure
+      // A check after the work: never the run's failure (nor a close landing on it: the writes are done).
+      if (err instanceof BackendUnavailableError || closedByOwner(err)) return;
       throw err;
     }
     const { total, some } = found;
@@ -263,7 +264,8 @@ export class Migration {
     try {
       migrated = await registry.migratedTenantIds();
     } catch (err) {
-      if (err instanceof BackendUnavailableError) return undefined;
+      // A note only: a close landing on it leaves the report of the writes done (it was lost, 'closed').
+      if (err instanceof BackendUnavailableError || closedByOwner(err)) return undefined;
       throw err;
     }
     const have = new Set([...listing.ids, ...listing.ambiguous.map((a) => a.id)]);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tenantctl } from '../../src/tenantctl.js';
-import { UsageError } from '../../src/errors.js';
+import { BackendUnavailableError, UsageError } from '../../src/errors.js';
+import type { Registry } from '../../src/registry/registry-store.js';
 import { freshPostgresDatabase, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { waitUntil } from '../helpers/processes.js';
@@ -265,4 +266,65 @@ describe('the library with a run signal', () => {
       await db.drop();
     }
   }, 20_000);
+});
+
+/** A registry handed in to Tenantctl, which its services use through a guard that makes a failure after close() the close. */
+describe('a registry handed in', () => {
+  let ws: Workspace;
+  const ids = [uniq('hand'), uniq('hand')];
+  beforeAll(() => {
+    ws = workspace(Object.fromEntries(ids.map((id) => [id, tenantYaml(id, 'Handed')])), { registry: false });
+  });
+  afterAll(() => ws?.cleanup());
+
+  /** A plain object of the store's methods, bound to it (and its getters' values now). */
+  const plainCopy = (store: object): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (let p = Object.getPrototypeOf(store); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const n of Object.getOwnPropertyNames(p)) {
+        if (n === 'constructor' || n in out) continue;
+        const v = (store as Record<string, unknown>)[n];
+        out[n] = typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(store) : v;
+      }
+    }
+    return out;
+  };
+
+  it('frozen, its methods own read-only properties: the services use it (every call failed with a TypeError: the guard\'s proxy gave back other functions)', async () => {
+    const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
+    const store = await openPgliteStore(undefined);
+    const t = new Tenantctl({ cwd: ws.dir, env: {}, registry: Object.freeze(plainCopy(store)) as unknown as Registry });
+    try {
+      expect((await t.migration.run()).counts.create).toBe(2);
+      expect((await t.tenants.get(ids[0], { noCache: true })).source).toBe('database');
+      expect((await t.tenants.list()).map((x) => x.id)).toEqual(expect.arrayContaining(ids));
+    } finally {
+      await t.close();
+      await store.close();
+    }
+  });
+
+  it('close() landing on a migration\'s last read (its note of tenants whose files are gone): the report of the writes made, not "closed" (it was lost)', async () => {
+    const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
+    const store = await openPgliteStore(undefined);
+    let t: Tenantctl | undefined;
+    const handed = {
+      ...plainCopy(store),
+      migratedTenantIds: async () => {
+        void t!.close();
+        throw new BackendUnavailableError('registry', 'the connection ended under the close', { reason: 'failed' });
+      },
+    };
+    t = new Tenantctl({ cwd: ws.dir, env: {}, registry: handed as unknown as Registry });
+    try {
+      const report = await t.migration.run();
+      expect(report.counts.create).toBe(2);
+      expect(report.migratedWithoutFile).toBeUndefined();
+      // A call made after it: closed, with what it failed with kept as the cause where there was one.
+      await expect(t.tenants.get(ids[0])).rejects.toMatchObject({ reason: 'closed' });
+    } finally {
+      await t.close();
+      await store.close();
+    }
+  });
 });
