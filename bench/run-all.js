@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RESULTS_DIR, ROOT, printTable, resultsFile, round } from './lib.js';
+import { RESULTS_DIR, ROOT, median, printTable, resultsFile, round, startRedis } from './lib.js';
 
 const AREAS = [
   ['cache-bulk', 'cache-bulk.js'],
@@ -38,7 +38,39 @@ const redisVersion = (() => {
   }
 })();
 
+/**
+ * The machine's phase when the run starts: its speed changes severalfold over hours (a loopback
+ * round trip 21 µs one afternoon, 98 µs the next), and whole-process ratios against an in-process floor
+ * move with it. Said with the results, so a reader can tell a slow phase from a slow change.
+ */
+async function machinePhase() {
+  const starts = [];
+  for (let i = 0; i < 7; i++) {
+    const t0 = performance.now();
+    spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    starts.push(performance.now() - t0);
+  }
+  const server = await startRedis();
+  const { Redis } = await import('ioredis');
+  const client = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    const pings = [];
+    for (let i = 0; i < 2000; i++) {
+      const t0 = performance.now();
+      await client.ping();
+      if (i >= 200) pings.push(performance.now() - t0);
+    }
+    return { node_e0_ms: round(median(starts), 1), loopback_ping_us: round(median(pings) * 1000, 0) };
+  } finally {
+    client.disconnect();
+    await server.stop();
+  }
+}
+
 mkdirSync(RESULTS_DIR, { recursive: true });
+const phase = await machinePhase().catch(() => undefined);
+if (phase) console.log(`machine phase: node -e 0 ${phase.node_e0_ms} ms, a loopback PING ${phase.loopback_ping_us} µs (medians)`);
 for (const [name] of AREAS) rmSync(path.join(RESULTS_DIR, `${name}.json`), { force: true });
 const started = Date.now();
 const areas = [];
@@ -82,7 +114,7 @@ writeFileSync(
     tenantctl_version: pkg.version,
     git: { commit: git('rev-parse', 'HEAD'), uncommitted_changes_in_src: dirty === undefined ? undefined : dirty.length > 0 },
     machine_busy: busy.length > 0,
-    machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 1e9), node: process.version, redis_server: redisVersion, platform: `${os.platform()} ${os.release()}` },
+    machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 1e9), node: process.version, redis_server: redisVersion, platform: `${os.platform()} ${os.release()}`, phase },
     settings: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => [k, v.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:****@')])),
     areas,
   }, null, 2)}\n`,

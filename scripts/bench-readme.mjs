@@ -26,6 +26,7 @@ const m = latest.machine;
 lines.push(
   `Run of ${latest.generated_at.slice(0, 10)} at commit \`${latest.git.commit?.slice(0, 7)}\`${latest.git.uncommitted_changes_in_src ? ' (with uncommitted changes)' : ''}: ` +
     `${m.cpus} cores, Node ${m.node}, redis-server ${m.redis_server}, ${latest.wall_seconds} s in all` +
+    (m.phase ? `; the machine's phase at the start: \`node -e 0\` ${m.phase.node_e0_ms} ms, a loopback PING ${m.phase.loopback_ping_us} µs (medians; see "Reading them")` : '') +
     `${latest.machine_busy ? '; the machine was busy (load above the core count) during part of it' : ''}.`,
   '',
 );
