@@ -152,11 +152,12 @@ export class Tenantctl {
 
   /**
    * An opening close() gave up on (its abort, "PGlite is closing") is the close, not an outage: a call in
-   * flight rejected "unreachable" / "in use", or answered from YAML with a warning, at every shutdown.
+   * flight rejected "unreachable" / "in use", or answered from YAML with a warning, at every shutdown. The
+   * guarded registry's calls end the same way (see guarded).
    */
   private unlessClosed<T>(work: Promise<T>): Promise<T> {
     return work.catch((err: unknown) => {
-      if (this.closed) throw closedError();
+      if (this.closed) throw closedError(err);
       throw err;
     });
   }
@@ -174,7 +175,7 @@ export class Tenantctl {
   private guarded(store: Registry): Registry {
     let guard = this.guards.get(store);
     if (!guard) {
-      const isClosed = () => this.closed;
+      const unlessClosed = <T>(work: Promise<T>) => this.unlessClosed(work);
       // The proxy's own target is an empty object, the store read through the traps: a store handed in frozen
       // (its methods own, read-only data properties) bound a proxy over it to give back those very functions,
       // and every call failed with a TypeError (a review). Methods run on the store itself (its #private fields).
@@ -184,11 +185,7 @@ export class Tenantctl {
           if (typeof value !== 'function') return value;
           return (...args: unknown[]) => {
             const result: unknown = Reflect.apply(value, store, args);
-            if (!(result instanceof Promise)) return result;
-            return result.catch((err: unknown) => {
-              if (isClosed()) throw closedError(err);
-              throw err;
-            });
+            return result instanceof Promise ? unlessClosed(result) : result;
           };
         },
         has: (_, prop) => Reflect.has(store, prop),

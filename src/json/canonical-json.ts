@@ -42,7 +42,8 @@ const jsonForm = (v: unknown): unknown => (v !== null && typeof v === 'object' &
 /** `value` with every object's own keys in canonical order (JSON.stringify does the rest: toJSON, undefined, functions). */
 function sortedCopy(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return sortedCopy((value as { toJSON: () => unknown }).toJSON());
+  const form = jsonForm(value);
+  if (form !== value) return sortedCopy(form);
   if (Array.isArray(value)) {
     const out = new Array<unknown>(value.length);
     for (let i = 0; i < value.length; i++) out[i] = sortedCopy(value[i]);
