@@ -1,3 +1,5 @@
+import { LUA_SLOT_HEAD_LITERAL } from '../keys/key-patterns.js';
+
 /**
  * The server-side half of a sweep: one call scans a few SCAN pages of the node
  * it runs on, tests each key against the rules filed under the key's prefix
@@ -47,10 +49,20 @@ local limit = tonumber(ARGV[6])
 local low = ARGV[7] == 'low'
 local nrules = tonumber(ARGV[8])
 local byprefix, generic, ngroups = {}, {}, 0
+-- Count and unlink need a key's family only: its rules are patterns without a capture.
+local plain = action == 'count' or action == 'unlink' or action == 'unlink-batched'
+-- Any tenant's slot, anchored: the start of the rules a family's default patterns give (key-patterns.ts).
+local SLOT_HEAD = ${LUA_SLOT_HEAD_LITERAL}
 for i = 0, nrules - 1 do
   local d, p, g = ARGV[9 + i * 3], ARGV[10 + i * 3], tonumber(ARGV[11 + i * 3])
+  -- Its shape, for a key's family alone (count and unlink): 1 = the slot to the key's end
+  -- ('{tenant}'), 2 = the slot then ':' ('{tenant}:*'), nil = any other pattern.
+  local shape
+  if plain then
+    if p == SLOT_HEAD .. '$' then shape = 1 elseif p == SLOT_HEAD .. ':.*$' then shape = 2 end
+  end
   -- The rule's place in declaration order: where two rules claim a key, the first declared wins (as on the client).
-  local rule = { p, g, i }
+  local rule = { p, g, i, shape }
   if d == '' then
     generic[#generic + 1] = rule
   else
@@ -60,12 +72,31 @@ for i = 0, nrules - 1 do
   end
   if g > ngroups then ngroups = g end
 end
+-- A prefix whose rules all have a shape is classified by one match of the slot and a look at the
+-- byte after it, not one pattern call per rule tried (measured in Redis 7.0's Lua: 1.0 -> 0.84 us a
+-- key of the defaults; a count's server time -3%). The same answer: the slot's set holds no ':', so
+-- the longest run of it decides both shapes.
+-- The two shapes exclude each other, so the first rule of each shape is the one that wins its keys:
+-- g1, i1 (its group and place) for the first, g2, i2 for the second.
+for _, list in pairs(byprefix) do
+  list.fast = true
+  for j = 1, #list do
+    local rule = list[j]
+    local shape = rule[4]
+    if not shape then
+      list.fast = false
+    elseif shape == 1 and not list.g1 then
+      list.g1, list.i1 = rule[2], rule[3]
+    elseif shape == 2 and not list.g2 then
+      list.g2, list.i2 = rule[2], rule[3]
+    end
+  end
+end
 local counts = {}
 for g = 1, ngroups do counts[g] = 0 end
 local smatch, find, sub, byte, call, rpcall = string.match, string.find, string.sub, string.byte, redis.call, redis.pcall
--- Count and unlink need a key's family only: find (positions, with a plain pattern) instead of
--- match (a new string, the tenant captured), which collect and profile need.
-local claim = (action == 'count' or action == 'unlink' or action == 'unlink-batched') and find or smatch
+-- Those find positions (no new string); collect and profile match, the tenant captured.
+local claim = plain and find or smatch
 local entries = {}
 -- Profile lines are built in parts and joined once; the TAB group TAB class TAB pieces are made once.
 local parts, np, codes = {}, 0, {}
@@ -119,8 +150,8 @@ end
 -- Classifies one page of keys and acts on the ones a rule claims.
 local function take(keys)
   scanned = scanned + #keys
-  -- unlink-batched: the page's claimed keys, their groups, and how many per group.
-  local batch, groups, per = {}, {}, {}
+  -- unlink-batched: the page's claimed keys and their groups (counted as claimed, taken back if not deleted).
+  local batch, groups, nb = {}, {}, 0
   for i = 1, #keys do
     local k = keys[i]
     local g, tenant
@@ -128,7 +159,13 @@ local function take(keys)
     local list = c and byprefix[sub(k, 1, c)]
     -- A rule filed under a prefix is a pattern of the bytes after it: matched from c + 1.
     local first
-    if list then
+    if list and list.fast then
+      local _, e = find(k, SLOT_HEAD, c + 1)
+      if e then
+        local after = byte(k, e + 1)
+        if not after then g, first = list.g1, list.i1 elseif after == 58 then g, first = list.g2, list.i2 end
+      end
+    elseif list then
       for j = 1, #list do
         local rule = list[j]
         local m = claim(k, rule[1], c + 1)
@@ -146,9 +183,9 @@ local function take(keys)
       if action == 'count' then
         counts[g] = counts[g] + 1
       elseif action == 'unlink-batched' then
-        local n = #batch + 1
-        batch[n] = k; groups[n] = g
-        per[g] = (per[g] or 0) + 1
+        nb = nb + 1
+        batch[nb] = k; groups[nb] = g
+        counts[g] = counts[g] + 1
       elseif action == 'unlink' then
         if limit ~= 0 then
           local n = rpcall('UNLINK', k)
@@ -190,22 +227,18 @@ local function take(keys)
   -- so UNLINK deletes them all and each family's count is its keys in the page. A refusal (an ACL
   -- allowing some families only) refuses the whole call: then one UNLINK per family, as the client
   -- would be refused per key.
-  if #batch == 0 then return end
+  if nb == 0 then return end
   local n = rpcall('UNLINK', unpack(batch))
   if type(n) ~= 'table' then
     -- (Fewer deleted than sent, never seen on 7.0 with keys added and expiring under a sweep: the total is still
-    -- UNLINK's, the split then inexact, the shortfall taken from the groups in table order.)
-    local short = #batch - n
-    for g, m in pairs(per) do
-      local less = math.min(m, short)
-      short = short - less
-      counts[g] = counts[g] + m - less
-    end
+    -- UNLINK's, the split then inexact, the shortfall taken from the groups of the page's last keys.)
+    for i = n + 1, nb do counts[groups[i]] = counts[groups[i]] - 1 end
     return
   end
   local lists = {}
-  for i = 1, #batch do
+  for i = 1, nb do
     local g = groups[i]
+    counts[g] = counts[g] - 1
     local list = lists[g]
     if not list then list = {}; lists[g] = list end
     list[#list + 1] = batch[i]

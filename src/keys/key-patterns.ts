@@ -44,8 +44,13 @@ const LUA_MAGIC = /[\^$()%.[\]*+\-?]/g;
 /** Lua-escapes a binary string (bytes as chars). */
 const escapeLuaBytes = (bytes: string) => bytes.replace(LUA_MAGIC, (c) => `%${c}`);
 const escapeLua = (s: string) => escapeLuaBytes(binary(s));
-/** Id characters plus every non-ASCII byte, as a Lua set (ranges compare unsigned bytes). */
-const LUA_SLOT = '[A-Za-z0-9_%.%-\x80-\xff]+';
+/**
+ * Id characters plus every non-ASCII byte, as a Lua set (ranges compare unsigned bytes). Lower case
+ * and digits first: Lua tries a set's items in order for every byte of every key a sweep classifies.
+ */
+const LUA_SLOT = '[a-z0-9A-Z_%.%-\x80-\xff]+';
+/** `^` + LUA_SLOT as the text of a Lua string literal (bytes over 127 as `\ddd`: a script is sent as UTF-8). */
+export const LUA_SLOT_HEAD_LITERAL = `'^${LUA_SLOT.replace(/[\x80-\xff]/g, (c) => `\\${c.charCodeAt(0)}`)}'`;
 
 /**
  * An anchored Lua pattern whose single capture is the tenant. With `tenant`

@@ -492,6 +492,37 @@ describe('CacheStore profile for a user who may not run OBJECT', () => {
 });
 
 describe('CacheStore writes for a user limited to some keys', () => {
+  it('a sweep page whose one UNLINK the ACL refuses: stops at the refusal, what it deleted counted exactly, the refused families at 0', async () => {
+    const topo = await standaloneTopology();
+    try {
+      const c = topo.client;
+      // Pages mixing the families: tenant_config may be deleted, permissions and products may only be read.
+      const names = Array.from({ length: 300 }, (_, i) => [`tenant_config:t${i}`, `permissions:t${i}`, `products:t${i}:page:1`]).flat();
+      await c.mset(...names.flatMap((k) => [k, '1']));
+      const store = await storeAs(topo, 'configonly', '%RW~tenant_config:*', '%R~*', '+@all');
+      try {
+        const err = await store.sweep({ rules: keys.rules(), action: 'unlink' }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        // The refusal, in the server's words (the client's own UNLINK of a refused key, after the script handed it over) ...
+        expect(err).toBeInstanceOf(BackendUnavailableError);
+        expect(err).toMatchObject({ reason: 'no-permission', message: expect.stringMatching(/NOPERM/) });
+        // ... with what was done before it: the tenant_config keys deleted, counted one for one; no other family's.
+        const configLeft = await c.exists(...names.filter((k) => k.startsWith('tenant_config:')));
+        expect(configLeft).toBeLessThan(300);
+        expect(await c.exists(...names.filter((k) => !k.startsWith('tenant_config:')))).toBe(600);
+        const progress = (err as BackendUnavailableError).progress as { done: number; groups: Record<string, number> };
+        expect(progress.groups).toMatchObject({ tenant_config: 300 - configLeft, permissions: 0, products: 0 });
+        expect(progress.done).toBe(300 - configLeft);
+      } finally {
+        store.close();
+      }
+    } finally {
+      await topo.stop();
+    }
+  });
+
   it('a key it may not touch refuses that write only: later writes still free a big value in the background (one refusal turned UNLINK off for good)', async () => {
     const topo = await standaloneTopology();
     try {
