@@ -38,6 +38,16 @@ describe('canonical JSON', () => {
       text = i % 500 === 0 ? `{"y":${i},"z":${text}}` : `[${text}]`;
     }
     expect(canonicalJson(deep)).toBe(text);
+    // Any depth (the recursive writer before this stopped at ~4,400 levels: an internal error in a migration).
+    let deeper: unknown = { k: 1 };
+    const opens: string[] = [];
+    const closes: string[] = [];
+    for (let i = 0; i < 200_000; i++) {
+      deeper = i % 2 ? [deeper, null] : { b: deeper, a: i };
+      opens.push(i % 2 ? '[' : `{"a":${i},"b":`);
+      closes.push(i % 2 ? ',null]' : '}');
+    }
+    expect(canonicalJson(deeper)).toBe(opens.reverse().join('') + '{"k":1}' + closes.join(''));
   });
 
   it('the level-by-level writer gives the fast path\'s text for any value (the fallback is the same hash)', () => {
