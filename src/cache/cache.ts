@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance as loopClock, type EventLoopUtilization } from 'node:perf_hooks';
 import { BackendUnavailableError, InterruptedError, UsageError, describeError, interruption, untilAborted } from '../errors.js';
 import { unlinkIfUnchangedOn, type CacheStore } from './cache-store.js';
@@ -9,6 +10,20 @@ const closedCache = () => new UsageError('this Tenantctl was closed: its cache i
 
 /** Errors of a connect close() gave up on: no Redis failure (nothing is marked down or warned). */
 const GIVEN_UP = new WeakSet<object>();
+
+/** Set while the work under way is the cache invalidation of writes already committed (see pastFirstSignal). */
+const PAST_FIRST_SIGNAL = new AsyncLocalStorage<true>();
+
+/**
+ * Runs `op`, the cache invalidation of writes its command has committed, so that a wait for Redis's connect
+ * in it is not ended by the command's first signal (Ctrl-C stops a command between batches: what was written
+ * must still lose its cached entries). A migration stopped while Redis was still connecting (PGlite's open
+ * kept the loop busy) left every tenant it had written stale until the next write command. Bounded by the
+ * Redis timeout; a second signal still ends the process at once.
+ */
+export function pastFirstSignal<T>(op: () => Promise<T>): Promise<T> {
+  return PAST_FIRST_SIGNAL.run(true, op);
+}
 
 /** How the store is opened (the ioredis adapter by default; tests may hand in another). */
 export type OpenStore = (spec: RedisSpec, signal?: AbortSignal) => Promise<CacheStore>;
@@ -129,10 +144,12 @@ export class Cache {
     if (this.store) return this.store;
     const open = this.options.open ?? (async (spec: RedisSpec, signal?: AbortSignal) => (await import('./ioredis-store.js')).openIoredisStore(spec, signal));
     const started = Date.now();
+    // The command's first signal ends a wait for the connect, but for the invalidations of committed writes.
+    const signal = PAST_FIRST_SIGNAL.getStore() ? undefined : this.options.signal;
     // Stopped already: no connect is started that nobody would wait for (its failure went unhandled: a review).
-    if (!this.opening && this.options.signal?.aborted) {
+    if (!this.opening && signal?.aborted) {
       if (how.background) throw new BackendUnavailableError('redis', 'not connected: the run was stopped', { reason: 'unreachable' });
-      throw interruption(this.options.signal, 'connecting to Redis');
+      throw interruption(signal, 'connecting to Redis');
     }
     if (!this.opening) {
       const abort = new AbortController();
@@ -160,7 +177,7 @@ export class Cache {
     const load = this.openingLoad;
     try {
       // connectSoon's background connect waits for nobody: only a caller's wait ends on the signal.
-      return await (how.background ? opening : untilAborted(opening, this.options.signal, 'connecting to Redis'));
+      return await (how.background ? opening : untilAborted(opening, signal, 'connecting to Redis'));
     } catch (err) {
       // The caller was stopped, Redis was not found down: the connect goes on for whoever comes next (close() ends it).
       if (err instanceof InterruptedError) throw err;

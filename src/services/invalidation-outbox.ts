@@ -1,5 +1,5 @@
 import { BackendUnavailableError, InterruptedError } from '../errors.js';
-import type { Attempt, Cache } from '../cache/cache.js';
+import { pastFirstSignal, type Attempt, type Cache } from '../cache/cache.js';
 import { PERMISSIONS_FAMILY } from '../keys/key-families.js';
 import type { PendingInvalidation, RegistryStore } from '../registry/registry-store.js';
 import type { CacheAdmin } from './cache-admin.js';
@@ -44,7 +44,15 @@ export class InvalidationOutbox {
     return this.deps.cache.configured;
   }
 
-  async drain(registry: RegistryStore, options: { signal?: AbortSignal } = {}): Promise<DrainResult> {
+  /**
+   * Does what is owed, page by page. `afterWrite`: these are the invalidations of writes this command has
+   * committed, done even after its first signal (see pastFirstSignal); otherwise the signal stops a wait for Redis.
+   */
+  drain(registry: RegistryStore, options: { signal?: AbortSignal; afterWrite?: boolean } = {}): Promise<DrainResult> {
+    return options.afterWrite ? pastFirstSignal(() => this.drainPages(registry, options.signal)) : this.drainPages(registry, options.signal);
+  }
+
+  private async drainPages(registry: RegistryStore, signal: AbortSignal | undefined): Promise<DrainResult> {
     let done = 0;
     for (;;) {
       const page = await registry.pendingInvalidations(PAGE);
@@ -52,7 +60,7 @@ export class InvalidationOutbox {
       // A whole page: more may be owed (15,000 owed were said to be 10,000).
       const more = page.length === PAGE ? { more: true } : {};
       if (!this.deps.cache.configured) return { status: 'not-configured', done, pending: page.length, ...more };
-      const r = await this.attempt(page, options.signal);
+      const r = await this.attempt(page, signal);
       if (r.status !== 'done') return { status: 'failed', done, pending: page.length, ...more, error: r.status === 'failed' ? r.error : undefined };
       // Counted as this run's when it cleared them: two runs draining at once each said all of them.
       // (A registry handed in by a library user may resolve to nothing, as the interface did: all of the page.)
@@ -65,11 +73,12 @@ export class InvalidationOutbox {
    * Does invalidations without the registry (it failed): those of a write whose outcome is unknown (the
    * connection lost at COMMIT: the rows, and their outbox entries, may be in). Deleting cache entries of
    * rows that did not change costs a cache miss; leaving those of rows that did is a stale cache until the
-   * next write command. Best effort: a Redis failure here is the same "owed" the outbox already holds.
+   * next write command. Best effort: a Redis failure here is the same "owed" the outbox already holds. Done
+   * even after the command's first signal, as drain's afterWrite.
    */
-  async invalidateUnconfirmed(owed: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  async invalidateUnconfirmed(owed: Array<Pick<PendingInvalidation, 'kind' | 'target'>>): Promise<boolean> {
     if (!owed.length || !this.deps.cache.configured) return false;
-    const r = await this.attempt(owed, options.signal);
+    const r = await pastFirstSignal(() => this.attempt(owed));
     return r.status === 'done';
   }
 

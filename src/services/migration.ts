@@ -205,8 +205,8 @@ export class Migration {
       await batches.settled();
       if (!options.dryRun) {
         // The invalidations owed for what was written, even when stopped midway.
-        // No signal: what is committed gets its invalidations even after Ctrl-C (an aborted signal made them throw
-        // at once, the report lost; a second signal still stops at once).
+        // After Ctrl-C too: what is committed gets its invalidations (an aborted signal made them throw at once,
+        // the report lost; then a Redis still connecting when it came left them owed); a second signal stops at once.
         this.recordInvalidation(report, await this.drainAfterWrites(registry as Registry, items));
         await this.invalidateUnconfirmed(batches.unconfirmed);
       }
@@ -472,7 +472,7 @@ export class Migration {
    */
   private async drainAfterWrites(registry: Registry, items: MigrationItem[]): Promise<DrainResult> {
     try {
-      return await this.deps.outbox.drain(registry);
+      return await this.deps.outbox.drain(registry, { afterWrite: true });
     } catch (err) {
       const written = items.filter((i) => i.written).length;
       if (!(err instanceof BackendUnavailableError) || err.backend !== 'registry') throw err;

@@ -231,7 +231,7 @@ export class SubscriptionService {
     if (outcome.conflicts.subscriptions.length) {
       throw new PartialFailureError(`the subscription of ${next.business_id} changed in the registry while this command ran; nothing written, run it again`);
     }
-    const drained = await this.deps.outbox.drain(registry);
+    const drained = await this.deps.outbox.drain(registry, { afterWrite: true });
     return {
       business: next.business_id,
       subscription: next,

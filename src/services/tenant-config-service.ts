@@ -522,7 +522,7 @@ export class TenantConfigService {
     const current = await registry.getTenant(id);
     const outcome = await registry.applyChanges({ tenants: [{ row: rowFromConfig(id, clean), expect: tenantVersion(current) }] });
     if (outcome.conflicts.tenants.length) throw new PartialFailureError(`tenant ${id} changed in the registry while it was being saved; nothing written, try again`);
-    return this.deps.outbox.drain(registry);
+    return this.deps.outbox.drain(registry, { afterWrite: true });
   }
 
   /** The ids that neither YAML nor the registry knows (the registry only when it can be read). */

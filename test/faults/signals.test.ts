@@ -204,14 +204,17 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
    * Tenants migrated as v1, their files now v2, and a migration running whose second batch waits on a
    * service's row lock (in flight); `fn` runs then, and everything is closed and dropped after.
    */
-  async function whileSecondBatchWaits(fn: (ctx: { run: ReturnType<typeof spawnCli>; service: import('pg').Client; watcher: import('pg').Client; ws: ReturnType<typeof workspace>; env: Record<string, string> }) => Promise<void>) {
+  async function whileSecondBatchWaits(
+    fn: (ctx: { run: ReturnType<typeof spawnCli>; service: import('pg').Client; watcher: import('pg').Client; ws: ReturnType<typeof workspace>; env: Record<string, string> }) => Promise<void>,
+    options: { env?: Record<string, string>; beforeRun?: () => Promise<void> } = {},
+  ) {
     const { default: pg } = await import('pg');
     const db = await freshPostgresDatabase();
     const ws = workspace({}, { registry: false });
     const service = new pg.Client({ connectionString: db.url });
     const watcher = new pg.Client({ connectionString: db.url });
     try {
-      const env = { DATABASE_URL: db.url };
+      const env = { DATABASE_URL: db.url, ...options.env };
       writeTenants(ws.tenantsDir, 'v1');
       const first = await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env });
       expect(first.code, first.stderr).toBe(0);
@@ -224,6 +227,7 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
       await service.query('BEGIN');
       await service.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [HELD]);
 
+      await options.beforeRun?.();
       const run = spawnCli(['migrate-yaml', '--json', '--registry-timeout', '20000'], { cwd: ws.dir, env });
       expect(await waitForLockWait(run, watcher), 'migrate-yaml ended before it reached the second batch').toBe(true);
       await fn({ run, service, watcher, ws, env });
@@ -274,6 +278,41 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
       expect(after.rows[0].n).toBe(TENANTS);
       expect(readdirSync(ws.dir).sort()).toEqual(['tenants']);
     });
+  }, 40_000);
+
+  it('SIGINT while Redis is still connecting: the tenants written lose their cached entries before exit 130 (they were left stale, "cache not invalidated: interrupted by SIGINT while connecting to Redis")', async () => {
+    const { Redis } = await import('ioredis');
+    const redis = await startRedis();
+    const admin = new Redis(redis.url);
+    try {
+      await whileSecondBatchWaits(
+        async ({ run, service }) => {
+          run.child.kill('SIGINT');
+          await waitFor('the signal to be acknowledged', () => /interrupted: stopping after the current batch/.test(run.stderr()));
+          await service.query('ROLLBACK');
+          const r = await run.done;
+          expect(r.code).toBe(130);
+          expect(r.stderr).not.toMatch(/cache not invalidated|while connecting to Redis/);
+          const report = JSON.parse(r.stdout) as { items: Array<{ id: string; written?: boolean }> };
+          const written = report.items.filter((i) => i.written).map((i) => i.id);
+          expect(written).toHaveLength(1000);
+          // Redis answered once its pause ended: every written tenant's entry is gone, the others' are kept.
+          expect(await admin.exists(...written.map((id) => `tenant_config:${id}`))).toBe(0);
+          expect(await admin.exists(...ids.filter((id) => !written.includes(id)).map((id) => `tenant_config:${id}`))).toBe(TENANTS - 1000);
+        },
+        {
+          env: { REDIS_URL: redis.url, REDIS_TIMEOUT_MS: '20000' },
+          beforeRun: async () => {
+            // Every tenant cached, then Redis answers nothing for a while: the run's connect is under way when the signal comes.
+            await admin.mset(...ids.flatMap((id) => [`tenant_config:${id}`, '{"cached":true}']));
+            await admin.call('CLIENT', 'PAUSE', '6000', 'ALL');
+          },
+        },
+      );
+    } finally {
+      admin.disconnect();
+      await redis.stop();
+    }
   }, 40_000);
 
   it('a second signal stops at once and says so: no report follows (it exited 143 without a word)', async () => {
