@@ -511,10 +511,11 @@ export class CacheVerifier {
   private judgeConfig(c: Claimed, raw: string, view: RegistryView): VerifyEntry {
     const entry = (status: VerifyStatus, extra: Partial<VerifyEntry> = {}) => verdict(c, status, extra);
     const cached = parseJson(raw);
-    if (!isMap(cached)) return entry('stale', { reason: 'not a JSON object' });
+    // A malformed entry is stale, but of a tenant known nowhere (or no longer active): an orphan, as any other entry of it.
+    const malformed = isMap(cached) ? undefined : entry('stale', { reason: 'not a JSON object' });
     const id = c.tenant;
     // A registry-only tenant (tn_...) lives in the registry alone: with none to compare with, it is not an orphan, only undecided.
-    if (!view.hasRegistry && !this.deps.source.allows(id)) return entry('error', { reason: 'a registry-only tenant, and no registry is configured to verify it against' });
+    if (!view.hasRegistry && !this.deps.source.allows(id)) return malformed ?? entry('error', { reason: 'a registry-only tenant, and no registry is configured to verify it against' });
     const row = view.rows.get(id);
     let doc;
     let fileError: TenantFileError | undefined;
@@ -530,13 +531,14 @@ export class CacheVerifier {
     else if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}`, rowExists: true });
     else {
       const choice = chooseStoredConfig(row, doc, fileError);
-      if (choice.source === 'file-error') return entry('error', { reason: choice.error.message });
+      if (choice.source === 'file-error') return malformed ?? entry('error', { reason: choice.error.message });
       if (choice.source === 'none') {
         return byYamlAbsence(entry('orphan', { reason: row ? `registry row not migrated (config_source ${row.config_source}) and no YAML file` : 'in neither the registry nor YAML', rowExists: !!row }));
       }
       stored = choice.config;
       fromYaml = choice.source === 'yaml';
     }
+    if (malformed || !isMap(cached)) return malformed!;
     const diff = (config: Record<string, unknown>) => {
       const { _meta: _m, yaml_only: _y, ...plain } = config;
       const resolved = substitute(plain, this.env).value;
@@ -558,21 +560,23 @@ export class CacheVerifier {
   private judgePermissions(c: Claimed, raw: string, view: RegistryView): VerifyEntry {
     const entry = (status: VerifyStatus, extra: Partial<VerifyEntry> = {}) => verdict(c, status, extra);
     const cached = parseJson(raw);
-    if (!isPermissionRecord(cached)) return entry('stale', { reason: 'not a permission record' });
+    const id = c.tenant;
+    const row = view.rows.get(id);
+    const sub = view.subs.get(id);
+    if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}`, rowExists: true });
+    const nowhere = !row && !sub && !this.deps.source.fileOf(id);
+    // Malformed: stale, but of a business known nowhere an orphan, as any other entry of it.
+    if (!isPermissionRecord(cached)) return nowhere ? byYamlAbsence(entry('orphan', { reason: 'in neither the registry nor YAML' })) : entry('stale', { reason: 'not a permission record' });
     // Without a feature catalogue (no registry, or no permission tables) every business computes as "nothing
     // granted": the services' records would all look stale, and --fix would delete them all. Undecided instead.
     if (!hasCatalogue(view.catalogue)) {
       return entry('error', { reason: view.hasRegistry ? 'the registry has no feature catalogue to compute permissions with' : 'no registry is configured to compute permissions with' });
     }
-    const id = c.tenant;
-    const row = view.rows.get(id);
-    const sub = view.subs.get(id);
-    if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}`, rowExists: true });
     const current: PermissionRecord = computePermissions(sub, view.catalogue, this.now()).record;
     const fields = diffPermissionRecords(cached, current);
     // A business known nowhere: its cached "no subscription" answer (what check-permission and the services
     // cache for a typo) is right, not an orphan to fail a cron job over; anything else cached for it is one.
-    if (!row && !sub && !this.deps.source.fileOf(id)) return fields.length ? byYamlAbsence(entry('orphan', { reason: 'in neither the registry nor YAML' })) : entry('ok');
+    if (nowhere) return fields.length ? byYamlAbsence(entry('orphan', { reason: 'in neither the registry nor YAML' })) : entry('ok');
     return fields.length ? entry('stale', { fields }) : entry('ok');
   }
 }
