@@ -231,7 +231,9 @@ export class PermissionService {
     if (rule === 'no-subscription') reason = `business ${lookup.business} has no subscription`;
     else if (rule === 'inactive-status') reason = `status is ${record.status}: nothing is granted`;
     else if (rule === 'demo-expired') reason = `the demo expired at ${record.demo_expires_at}: nothing is granted`;
-    else if (rule === 'demo-live') reason = knownFeature === false && !granted ? `${feature} is not in the feature catalogue (a live demo grants every catalogue feature)` : `live demo until ${record.demo_expires_at}: every catalogue feature is granted`;
+    // A live demo's record grants every catalogue feature: one it denies is not in the catalogue, from either source
+    // (from the cache, where the catalogue is not read, a denial said "every catalogue feature is granted").
+    else if (rule === 'demo-live') reason = !granted ? `${feature} is not in the feature catalogue (a live demo grants every catalogue feature)` : `live demo until ${record.demo_expires_at}: every catalogue feature is granted`;
     // Where the registry's catalogue is at hand, a feature or tier it does not have is named as such.
     else if (knownFeature === false && !granted) reason = `${feature} is not in the feature catalogue: no tier grants it`;
     else if (catalogue && !tierOf(catalogue, record.tier)) reason = `tier ${record.tier} is not in the catalogue (removed from tiers.yaml?): it grants nothing and 0 devices by itself (only its overrides can add either); with its overrides it ${granted ? 'grants' : 'does not grant'} ${feature}`;

@@ -398,6 +398,14 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
       expect([fromRegistry.source, fromCache.source]).toEqual(['registry', 'cache']);
       expect(fromCache.reason).toBe(fromRegistry.reason);
     }
+    // A live demo's denial (a feature not in the catalogue): from the cache it said "every catalogue feature is granted".
+    const demo = await business({ tier: 'demo', demo_expires_at: '2099-01-01T00:00:00.000Z' });
+    await redis.del(`permissions:${demo}`);
+    const fromRegistry = await t.permissions.check(demo, 'has_teleport');
+    const fromCache = await t.permissions.check(demo, 'has_teleport');
+    expect([fromRegistry.source, fromCache.source, fromCache.granted]).toEqual(['registry', 'cache', false]);
+    expect(fromCache.reason).toBe(fromRegistry.reason);
+    expect(fromCache.reason).toBe('has_teleport is not in the feature catalogue (a live demo grants every catalogue feature)');
     await t.close();
   });
 });
