@@ -387,7 +387,8 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   record('resources', resourcesPick, Object.entries(resources).map(([n, t]) => `${n}=${t}s`).join(', '));
   const familiesPick = pick('families');
   const extra = familiesPick ? parseFamilies(familiesPick.value, fileName) : [];
-  record('families', familiesPick, extra.length ? extra.map((f) => `${f.name}=${f.patterns[0]}`).join(', ') : undefined);
+  // Each with its TTL where one is declared, as resources are shown (it was left out).
+  record('families', familiesPick, extra.length ? extra.map((f) => `${f.name}=${f.patterns[0]}${f.ttl === undefined ? '' : ` ${f.ttl}s`}`).join(', ') : undefined);
 
   const families = buildFamilies({ ttl, permissionsTtl, resources, extra });
   assertNoOverlap(families);

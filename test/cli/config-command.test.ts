@@ -26,7 +26,7 @@ describe('config', () => {
     ws = workspace({}, { registry: false });
     writeFileSync(
       path.join(ws.dir, 'tenantctl.config.yaml'),
-      'ttl: 100\nredis_timeout_ms: 700\nregistry_timeout_ms: 900\ntenants_dir: ./tenants\nfamilies:\n  - name: app_cache\n    pattern: "app:tenant-{tenant}:*"\n',
+      'ttl: 100\nredis_timeout_ms: 700\nregistry_timeout_ms: 900\ntenants_dir: ./tenants\nfamilies:\n  - name: app_cache\n    pattern: "app:tenant-{tenant}:*"\n  - name: jobs\n    pattern: "jobs:{tenant}:*"\n    ttl: 1800\n',
     );
     sub = path.join(ws.dir, 'deep', 'er');
     mkdirSync(sub, { recursive: true });
@@ -66,7 +66,8 @@ describe('config', () => {
     expect(s.registry_timeout_ms).toMatchObject({ value: '900', source: 'file', origin: path.join(ws.dir, 'tenantctl.config.yaml') }); // file > default
     // Relative paths in the file are relative to the project, not the working directory.
     expect(s.tenants_dir).toMatchObject({ value: path.join(ws.dir, 'tenants'), source: 'file' });
-    expect(s.families).toMatchObject({ value: 'app_cache=app:tenant-{tenant}:*', source: 'file' });
+    // A declared TTL is shown, as the resources' are (it was left out).
+    expect(s.families).toMatchObject({ value: 'app_cache=app:tenant-{tenant}:*, jobs=jobs:{tenant}:* 1800s', source: 'file' });
     expect(s.registry).toMatchObject({ value: `embedded ${path.join(ws.dir, '.tenantctl', 'registry')}`, source: 'default', origin: null, overridden_by: null });
     expect(s.redis_url).toEqual({ setting: 'redis_url', value: null, source: 'default', origin: null, overridden_by: null });
     // permissions_ttl follows the resolved ttl by default, and says so (it said "default").
