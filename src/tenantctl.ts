@@ -55,6 +55,13 @@ export interface TenantctlOptions {
    * with InterruptedError at once, not at the timeout. The CLI's run signal (its first SIGINT / SIGTERM).
    */
   signal?: AbortSignal;
+  /**
+   * The cache invalidations of writes already committed still wait for Redis's connect after `signal`
+   * aborted, up to the Redis timeout, so that what was written does not stay cached (else the abort ends that
+   * wait too, and they stay owed to the next write). For an owner that stops at once on a second signal:
+   * the CLI. @default false
+   */
+  invalidateWritesPastSignal?: boolean;
 }
 
 /** The close, as a call ends with it; `cause`: what the call failed with (a COMMIT whose outcome is unknown, say). */
@@ -99,7 +106,7 @@ export class Tenantctl {
     const debug = (this.debug = options.debug ?? (() => undefined));
     this.progress = options.progress ?? (() => undefined);
     this.waitSignal = options.signal;
-    this.cache = new Cache(this.config.redis, { warn, debug, open: options.openCache, retryAfterMs: options.redisRetryMs ?? REGISTRY_RETRY_MS, signal: options.signal });
+    this.cache = new Cache(this.config.redis, { warn, debug, open: options.openCache, retryAfterMs: options.redisRetryMs ?? REGISTRY_RETRY_MS, signal: options.signal, connectPastSignal: options.invalidateWritesPastSignal });
     this.keys = new KeySpace(this.config.families);
     this.source = new YamlTenantSource(this.config.tenantsDir, this.config.registryOnlyPrefix, this.config.tenantsDirExplicit, new Set(this.config.yamlOnlyTenants));
     this.admin = new CacheAdmin(this.cache, this.keys);

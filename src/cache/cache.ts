@@ -17,9 +17,10 @@ const PAST_FIRST_SIGNAL = new AsyncLocalStorage<true>();
 /**
  * Runs `op`, the cache invalidation of writes its command has committed, so that a wait for Redis's connect
  * in it is not ended by the command's first signal (Ctrl-C stops a command between batches: what was written
- * must still lose its cached entries). A migration stopped while Redis was still connecting (PGlite's open
- * kept the loop busy) left every tenant it had written stale until the next write command. Bounded by the
- * Redis timeout; a second signal still ends the process at once.
+ * must still lose its cached entries), where the Cache's owner says so (connectPastSignal: the CLI, whose
+ * second signal ends the process at once; a library caller's abort has no second). A migration stopped while
+ * Redis was still connecting (PGlite's open kept the loop busy) left every tenant it had written stale until
+ * the next write command. Bounded by the Redis timeout.
  */
 export function pastFirstSignal<T>(op: () => Promise<T>): Promise<T> {
   return PAST_FIRST_SIGNAL.run(true, op);
@@ -78,6 +79,8 @@ export class Cache {
       retryAfterMs?: number;
       /** Ends a wait for the connect (InterruptedError) when it aborts: a command's first signal. */
       signal?: AbortSignal;
+      /** Work run through pastFirstSignal waits for the connect past `signal` (an owner with a second signal: the CLI). */
+      connectPastSignal?: boolean;
     } = {},
   ) {}
 
@@ -145,7 +148,7 @@ export class Cache {
     const open = this.options.open ?? (async (spec: RedisSpec, signal?: AbortSignal) => (await import('./ioredis-store.js')).openIoredisStore(spec, signal));
     const started = Date.now();
     // The command's first signal ends a wait for the connect, but for the invalidations of committed writes.
-    const signal = PAST_FIRST_SIGNAL.getStore() ? undefined : this.options.signal;
+    const signal = this.options.connectPastSignal && PAST_FIRST_SIGNAL.getStore() ? undefined : this.options.signal;
     // Stopped already: no connect is started that nobody would wait for (its failure went unhandled: a review).
     if (!this.opening && signal?.aborted) {
       if (how.background) throw new BackendUnavailableError('redis', 'not connected: the run was stopped', { reason: 'unreachable' });

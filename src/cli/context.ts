@@ -40,6 +40,8 @@ export class CliContext extends Tenantctl {
       },
       // A command never waits for a failed Redis twice (DESIGN: no retry loops).
       redisRetryMs: Infinity,
+      // The first signal stops between batches; what was written still loses its cached entries (the second exits).
+      invalidateWritesPastSignal: true,
       // A CLI read never writes tenant_config: unless warming is asked for (DESIGN.md, get-config).
       populate: (config) => (warm || config.warmCache ? 'resolved' : 'none'),
       // The first SIGINT / SIGTERM ends a wait for a connection at once (a batch command stops between batches).

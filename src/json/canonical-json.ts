@@ -27,10 +27,18 @@ type Open = { array: unknown[]; i: number } | { object: Record<string, unknown>;
 export function writtenCanonical(value: unknown): string {
   let out = '';
   const stack: Open[] = [];
+  // The containers being written: one met again inside itself is a cycle (JSON.stringify's TypeError; the stack
+  // would grow until the heap ran out, a fatal error no caller can catch).
+  const open = new Set<object>();
   // Writes a scalar whole, or opens a container; `v` has been through jsonForm.
   const write = (v: unknown) => {
-    if (v === null || typeof v !== 'object') out += JSON.stringify(v) ?? 'null';
-    else if (Array.isArray(v)) {
+    if (v === null || typeof v !== 'object') {
+      out += JSON.stringify(v) ?? 'null';
+      return;
+    }
+    if (open.has(v)) throw new TypeError('Converting circular structure to JSON');
+    open.add(v);
+    if (Array.isArray(v)) {
       out += '[';
       stack.push({ array: v, i: 0 });
     } else {
@@ -44,6 +52,7 @@ export function writtenCanonical(value: unknown): string {
     if ('array' in top) {
       if (top.i === top.array.length) {
         out += ']';
+        open.delete(top.array);
         stack.pop();
       } else {
         if (top.i) out += ',';
@@ -62,6 +71,7 @@ export function writtenCanonical(value: unknown): string {
     }
     if (key === undefined) {
       out += '}';
+      open.delete(top.object);
       stack.pop();
     } else {
       out += (top.written++ ? ',' : '') + JSON.stringify(key) + ':';

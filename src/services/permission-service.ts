@@ -232,7 +232,9 @@ export class PermissionService {
     else if (rule === 'inactive-status') reason = `status is ${record.status}: nothing is granted`;
     else if (rule === 'demo-expired') reason = `the demo expired at ${record.demo_expires_at}: nothing is granted`;
     // A live demo's record grants every catalogue feature: one it denies is not in the catalogue, from either source
-    // (from the cache, where the catalogue is not read, a denial said "every catalogue feature is granted").
+    // (from the cache, where the catalogue is not read, a denial said "every catalogue feature is granted"); but a
+    // cached record made before the feature joined the catalogue, where --explain reads the catalogue, says so.
+    else if (rule === 'demo-live' && !granted && knownFeature === true) reason = `live demo until ${record.demo_expires_at}: this record does not grant ${feature}, which the catalogue has (the record was made before it was added)`;
     else if (rule === 'demo-live') reason = !granted ? `${feature} is not in the feature catalogue (a live demo grants every catalogue feature)` : `live demo until ${record.demo_expires_at}: every catalogue feature is granted`;
     // Where the registry's catalogue is at hand, a feature or tier it does not have is named as such.
     else if (knownFeature === false && !granted) reason = `${feature} is not in the feature catalogue: no tier grants it`;

@@ -173,6 +173,10 @@ describe('tenantctl verify', () => {
       const yamlOnly = uniq('vyaml');
       ws.writeTenant(yamlOnly, tenantYaml(yamlOnly, 'Only in YAML'));
       await own.client.set(`tenant_config:${yamlOnly}`, JSON.stringify({ client: { id: yamlOnly, name: 'Only in YAML' }, _meta: { source: 'yaml' } }));
+      // Garbage of a tenant known nowhere: wrong whatever the tenants directory would say, so deleted even from here.
+      const junk = uniq('vjunk');
+      await own.client.set(`tenant_config:${junk}`, 'garbage');
+      await own.client.set(`permissions:${junk}`, 'garbage');
       await sql("UPDATE tenants SET name = 'Alpha Elsewhere' WHERE id = $1", [a]);
       const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-elsewhere-'));
       try {
@@ -184,6 +188,10 @@ describe('tenantctl verify', () => {
         expect(r.stdout).toMatch(new RegExp(`^tenant_config:${a}\\tstale\\t.*\\tdeleted$`, 'm'));
         expect(await own.client.exists(`tenant_config:${yamlOnly}`)).toBe(1);
         expect(await own.client.exists(`tenant_config:${a}`)).toBe(0);
+        // (A review: reported as orphans left for the missing directory, they stayed, exit 1 on every cron run.)
+        expect(r.stdout).toMatch(new RegExp(`^tenant_config:${junk}\\torphan\\tin neither the registry nor YAML; not a JSON object\\tdeleted$`, 'm'));
+        expect(r.stdout).toMatch(new RegExp(`^permissions:${junk}\\torphan\\tin neither the registry nor YAML; not a permission record\\tdeleted$`, 'm'));
+        expect(await own.client.exists(`tenant_config:${junk}`, `permissions:${junk}`)).toBe(0);
         // From the project, the same entry is right.
         const here = await cli(['verify', yamlOnly]);
         expect(here.code, here.stdout).toBe(0);
@@ -278,6 +286,7 @@ describe('tenantctl verify', () => {
         await own.client.set('tenant_config:tn_only', '{"client":{"id":"tn_only","name":"Registry only"}}');
         await own.client.set('permissions:y', '{"granted_features":["has_ai"],"tier":"pilot_pro","status":"active","demo_expires_at":null,"device_limit":5}');
         await own.client.set('tenant_config:ghost', '{"client":{"id":"ghost","name":"Nobody"}}');
+        await own.client.set('permissions:tn_only', 'garbage');
         const r = await runCli(['verify', '--json'], { cwd: yamlOnly.dir, env: { REDIS_URL: own.server.url } });
         expect(r.code, r.stderr).toBe(4);
         expect(r.stderr).toMatch(/comparing with YAML only/);
@@ -285,13 +294,15 @@ describe('tenantctl verify', () => {
         expect(byKey['tenant_config:tn_only']).toMatchObject({ status: 'error', reason: expect.stringMatching(/registry-only tenant/) });
         expect(byKey['permissions:y']).toMatchObject({ status: 'error', reason: expect.stringMatching(/no registry is configured to compute permissions/) });
         expect(byKey['tenant_config:ghost']).toMatchObject({ status: 'orphan' });
+        // Malformed, with no registry to ask whom it belongs to: stale, not "in neither the registry nor YAML" (a review).
+        expect(byKey['permissions:tn_only']).toMatchObject({ status: 'stale', reason: 'not a permission record' });
         // --fix judged against YAML alone would delete a live registry tenant's entries (a cron job without its
         // DATABASE_URL): refused, nothing deleted.
         const fix = await runCli(['verify', '--fix'], { cwd: yamlOnly.dir, env: { REDIS_URL: own.server.url } });
         expect(fix.code, fix.stderr).toBe(2);
         expectOneLineError(fix);
         expect(fix.stderr).toMatch(/deleting stale entries needs the registry to compare with: .* \(give --registry or DATABASE_URL; verify without --fix compares with YAML only\)/);
-        expect(await own.client.exists('tenant_config:tn_only', 'permissions:y', 'tenant_config:ghost')).toBe(3);
+        expect(await own.client.exists('tenant_config:tn_only', 'permissions:y', 'tenant_config:ghost', 'permissions:tn_only')).toBe(4);
         // The same usage error with Redis silent: exit 2 at once (it was exit 3 after the Redis timeout).
         const hole = net.createServer(() => undefined);
         await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
@@ -306,7 +317,7 @@ describe('tenantctl verify', () => {
           hole.close();
         }
       } finally {
-        await own.client.del('tenant_config:tn_only', 'permissions:y', 'tenant_config:ghost');
+        await own.client.del('tenant_config:tn_only', 'permissions:y', 'tenant_config:ghost', 'permissions:tn_only');
         yamlOnly.cleanup();
       }
     });

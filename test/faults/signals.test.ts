@@ -512,6 +512,25 @@ describe('a command that does not work in batches stops at once on the first sig
     });
   }
 
+  it('migrate-yaml with earlier runs\' invalidations owed, stopped while Redis is silent and before it wrote anything: exit 130 at once (it waited out the Redis timeout for what earlier runs owe)', async () => {
+    const registry = path.join(ws.dir, 'owed-registry');
+    // A first run with Redis refused: the tenant is written, its invalidation owed.
+    const first = await runCli(['--registry', registry, '--redis-url', 'redis://127.0.0.1:1', 'migrate-yaml'], { cwd: ws.dir });
+    expect(first.stderr).toMatch(/owed|recorded/);
+    const run = spawnCli(['--debug', '--registry', registry, '--redis-url', `redis://127.0.0.1:${port}`, '--redis-timeout', '15000', 'migrate-yaml'], { cwd: ws.dir });
+    // The registry open: the run is now waiting for Redis to do what the first run owes.
+    await waitFor('the registry to open', () => /registry opened for/.test(run.stderr()));
+    await new Promise((r) => setTimeout(r, 300));
+    const signalled = Date.now();
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(Date.now() - signalled, 'it waited for the Redis timeout').toBeLessThan(5000);
+    // (--debug prints the full error: no stack check here.)
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.stderr).toMatch(/^interrupted by SIGINT: migrate-yaml stopped after 0 done$/m);
+  }, 40_000);
+
   // A command that works in batches, still connecting when its first signal comes: nothing is under way, so it
   // stops now with 130 / 143. It waited out the whole timeout, then exited 3 (a fault review: 13.7 s after the
   // signal with a 15 s registry timeout; watch overran a systemd unit's TimeoutStopSec).

@@ -234,6 +234,29 @@ describe('the library with a run signal', () => {
     }
   });
 
+  it('a write\'s invalidation waiting on a silent Redis ends at the abort (a library caller has no second signal): the write is done, its invalidation owed', async () => {
+    const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
+    const store = await openPgliteStore(undefined);
+    const stop = new AbortController();
+    const t = new Tenantctl({ cwd: ws.dir, registry: store, flags: { redisUrl: `redis://127.0.0.1:${port}`, redisTimeout: 8000 }, signal: stop.signal });
+    try {
+      const id = uniq('lib');
+      const before = connections;
+      const saving = t.tenants.save(id, { client: { id, name: 'Lib' } });
+      await waitUntil(() => connections > before, 5000);
+      await new Promise((r) => setTimeout(r, 200));
+      const aborted = Date.now();
+      stop.abort('SIGTERM');
+      const drained = await saving;
+      expect(Date.now() - aborted, 'it waited for the Redis timeout').toBeLessThan(3000);
+      expect(drained).toMatchObject({ status: 'failed', pending: 1 });
+      expect(await store.getTenant(id)).toMatchObject({ id });
+    } finally {
+      await t.close();
+      await store.close();
+    }
+  });
+
   it('Redis with the signal aborted: no connect is started, and a read is stopped, not crashed (a connect nobody waited for failed unhandled)', async () => {
     const stop = new AbortController();
     const t = new Tenantctl({ cwd: ws.dir, flags: { redisUrl: `redis://127.0.0.1:${port}`, redisTimeout: 300 }, redisRetryMs: 100, signal: stop.signal });

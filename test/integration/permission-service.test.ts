@@ -332,6 +332,18 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     await t.close();
   });
 
+  it('a cached live-demo record made before a feature joined the catalogue: --explain says the record lacks it, not that the catalogue does', async () => {
+    const demo = await business({ tier: 'demo', demo_expires_at: '2099-01-01T00:00:00.000Z' });
+    // The record as it was cached before has_payroll was in the catalogue.
+    await redis.set(`permissions:${demo}`, JSON.stringify({ granted_features: ['has_ai'], tier: 'demo', status: 'active', demo_expires_at: '2099-01-01T00:00:00Z', device_limit: 5 }), 'EX', 300);
+    const t = tool();
+    const explained = await t.permissions.explain(demo, 'has_payroll');
+    expect(explained).toMatchObject({ granted: false, source: 'cache', knownFeature: true });
+    // (A review: "has_payroll is not in the feature catalogue" beside "feature in catalogue: yes".)
+    expect(explained.reason).toBe('live demo until 2099-01-01T00:00:00Z: this record does not grant has_payroll, which the catalogue has (the record was made before it was added)');
+    await t.close();
+  });
+
   it('--explain names an override that is set but did not decide (a deny on a live demo, one equal to the tier\'s own)', async () => {
     const demo = await business({ tier: 'demo', demo_expires_at: '2099-01-01T00:00:00.000Z', overrides: { has_ai: false } });
     const t = tool();

@@ -62,6 +62,20 @@ describe('canonical JSON', () => {
     expect(canonicalJson(odd)).toBe(reference(odd));
   });
 
+  it('a value that contains itself throws a TypeError, as JSON.stringify does (the stack writer grew until the heap ran out: a fatal error); one shared twice is written twice', () => {
+    const a: Record<string, unknown> = { x: 1 };
+    a.self = a;
+    expect(() => canonicalJson(a)).toThrow(TypeError);
+    const deep: unknown[] = [];
+    let at = deep;
+    for (let i = 0; i < 5000; i++) at = (at[0] = []) as unknown[];
+    at[0] = deep; // a cycle below the depth the sorted copy reaches: found by the stack writer
+    expect(() => canonicalJson(deep)).toThrow(TypeError);
+    const shared = { b: 2, a: 1 };
+    expect(canonicalJson({ y: shared, x: [shared, shared] })).toBe('{"x":[{"a":1,"b":2},{"a":1,"b":2}],"y":{"a":1,"b":2}}');
+    expect(writtenCanonical({ y: shared, x: [shared, shared] })).toBe('{"x":[{"a":1,"b":2},{"a":1,"b":2}],"y":{"a":1,"b":2}}');
+  });
+
   it('equal objects with keys in another order give the same text', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: null } })).toBe(canonicalJson({ a: { c: null, d: [1, { y: 2, z: 1 }] }, b: 1 }));
   });
