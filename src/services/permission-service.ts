@@ -231,17 +231,27 @@ export class PermissionService {
     if (rule === 'no-subscription') reason = `business ${lookup.business} has no subscription`;
     else if (rule === 'inactive-status') reason = `status is ${record.status}: nothing is granted`;
     else if (rule === 'demo-expired') reason = `the demo expired at ${record.demo_expires_at}: nothing is granted`;
-    // A live demo's record grants every catalogue feature: one it denies is not in the catalogue, from either source
-    // (from the cache, where the catalogue is not read, a denial said "every catalogue feature is granted"); but a
-    // cached record made before the feature joined the catalogue, where --explain reads the catalogue, says so.
-    else if (rule === 'demo-live' && !granted && knownFeature === true) reason = `live demo until ${record.demo_expires_at}: this record does not grant ${feature}, which the catalogue has (the record was made before it was added)`;
-    else if (rule === 'demo-live') reason = !granted ? `${feature} is not in the feature catalogue (a live demo grants every catalogue feature)` : `live demo until ${record.demo_expires_at}: every catalogue feature is granted`;
+    // A live demo's record grants every catalogue feature of when it was made. Without the catalogue (a cache hit)
+    // a denial says what the record shows (it said "every catalogue feature is granted"); with it, whether the
+    // catalogue lacks the feature, or has it (or no longer has a granted one) and the record predates that.
+    else if (rule === 'demo-live') reason = demoReason(record.demo_expires_at, feature, granted, knownFeature);
     // Where the registry's catalogue is at hand, a feature or tier it does not have is named as such.
     else if (knownFeature === false && !granted) reason = `${feature} is not in the feature catalogue: no tier grants it`;
     else if (catalogue && !tierOf(catalogue, record.tier)) reason = `tier ${record.tier} is not in the catalogue (removed from tiers.yaml?): it grants nothing and 0 devices by itself (only its overrides can add either); with its overrides it ${granted ? 'grants' : 'does not grant'} ${feature}`;
-    else reason = `tier ${record.tier}, with its overrides, ${granted ? 'grants' : 'does not grant'} ${feature}`;
+    else reason = `tier ${record.tier}, with its overrides, ${granted ? 'grants' : 'does not grant'} ${feature}${granted && knownFeature === false ? `, which the catalogue no longer has (${RECORD_BEFORE} it was removed)` : ''}`;
     return { business: lookup.business, feature, granted, source: lookup.source, record, reason, override, ...(unusedOverride && { unusedOverride }), knownFeature };
   }
+}
+
+/** Why a record may disagree with the catalogue read beside it (a cached one, read with --explain). */
+const RECORD_BEFORE = 'the record was made before';
+
+/** A live demo's reason: see decide(). */
+function demoReason(until: string | null, feature: string, granted: boolean, knownFeature: boolean | undefined): string {
+  if (granted) return knownFeature === false ? `live demo until ${until}: this record grants ${feature}, which the catalogue no longer has (${RECORD_BEFORE} it was removed)` : `live demo until ${until}: every catalogue feature is granted`;
+  if (knownFeature === true) return `live demo until ${until}: this record does not grant ${feature}, which the catalogue has (${RECORD_BEFORE} it was added)`;
+  if (knownFeature === false) return `${feature} is not in the feature catalogue (a live demo grants every catalogue feature)`;
+  return `live demo until ${until}: ${feature} is not among the catalogue features this record grants`;
 }
 
 /** Whether two permission records say the same (features as a set, the expiry as an instant: the services write `…:00Z`). */

@@ -534,8 +534,9 @@ export class CacheVerifier {
       if (choice.source === 'file-error') return malformed ?? entry('error', { reason: choice.error.message });
       if (choice.source === 'none') {
         const reason = row ? `registry row not migrated (config_source ${row.config_source}) and no YAML file` : 'in neither the registry nor YAML';
-        // Malformed, it is wrong whatever a tenants directory would say: deleted by --fix even without one (a review).
-        if (malformed) return entry('orphan', { reason: `${reason}; not a JSON object`, rowExists: !!row });
+        // Malformed, it is wrong whatever a tenants directory would say: deleted by --fix even without one (a
+        // review), as stale where no tenants directory could say whether YAML knows the tenant.
+        if (malformed) return this.noTenantsDir ? malformed : entry('orphan', { reason: `${reason}; not a JSON object`, rowExists: !!row });
         return byYamlAbsence(entry('orphan', { reason, rowExists: !!row }));
       }
       stored = choice.config;
@@ -569,8 +570,10 @@ export class CacheVerifier {
     if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}`, rowExists: true });
     const nowhere = !row && !sub && !this.deps.source.fileOf(id);
     // Malformed: stale, but of a business known nowhere an orphan, as any other entry of it (without a registry
-    // to ask, undecided: stale). Wrong whatever a tenants directory would say: deleted by --fix even without one.
-    if (!isPermissionRecord(cached)) return nowhere && view.hasRegistry ? entry('orphan', { reason: 'in neither the registry nor YAML; not a permission record' }) : entry('stale', { reason: 'not a permission record' });
+    // or a tenants directory to ask, stale: wrong either way, and deleted by --fix).
+    if (!isPermissionRecord(cached)) {
+      return nowhere && view.hasRegistry && !this.noTenantsDir ? entry('orphan', { reason: 'in neither the registry nor YAML; not a permission record' }) : entry('stale', { reason: 'not a permission record' });
+    }
     // Without a feature catalogue (no registry, or no permission tables) every business computes as "nothing
     // granted": the services' records would all look stale, and --fix would delete them all. Undecided instead.
     if (!hasCatalogue(view.catalogue)) {

@@ -189,8 +189,9 @@ describe('tenantctl verify', () => {
         expect(await own.client.exists(`tenant_config:${yamlOnly}`)).toBe(1);
         expect(await own.client.exists(`tenant_config:${a}`)).toBe(0);
         // (A review: reported as orphans left for the missing directory, they stayed, exit 1 on every cron run.)
-        expect(r.stdout).toMatch(new RegExp(`^tenant_config:${junk}\\torphan\\tin neither the registry nor YAML; not a JSON object\\tdeleted$`, 'm'));
-        expect(r.stdout).toMatch(new RegExp(`^permissions:${junk}\\torphan\\tin neither the registry nor YAML; not a permission record\\tdeleted$`, 'm'));
+        // Stale (no directory could say whether YAML knows them), and deleted: wrong either way.
+        expect(r.stdout).toMatch(new RegExp(`^tenant_config:${junk}\\tstale\\tnot a JSON object\\tdeleted$`, 'm'));
+        expect(r.stdout).toMatch(new RegExp(`^permissions:${junk}\\tstale\\tnot a permission record\\tdeleted$`, 'm'));
         expect(await own.client.exists(`tenant_config:${junk}`, `permissions:${junk}`)).toBe(0);
         // From the project, the same entry is right.
         const here = await cli(['verify', yamlOnly]);

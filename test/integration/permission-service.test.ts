@@ -341,6 +341,15 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     expect(explained).toMatchObject({ granted: false, source: 'cache', knownFeature: true });
     // (A review: "has_payroll is not in the feature catalogue" beside "feature in catalogue: yes".)
     expect(explained.reason).toBe('live demo until 2099-01-01T00:00:00Z: this record does not grant has_payroll, which the catalogue has (the record was made before it was added)');
+    // Without --explain (no catalogue read): what the record shows, nothing said of the catalogue.
+    expect((await t.permissions.check(demo, 'has_payroll')).reason).toBe('live demo until 2099-01-01T00:00:00Z: has_payroll is not among the catalogue features this record grants');
+    // The mirror: a granted feature the catalogue no longer has (it said "every catalogue feature is granted" beside "in catalogue: no").
+    await redis.set(`permissions:${demo}`, JSON.stringify({ granted_features: ['has_ai', 'has_retired'], tier: 'demo', status: 'active', demo_expires_at: '2099-01-01T00:00:00Z', device_limit: 5 }), 'EX', 300);
+    expect(await t.permissions.explain(demo, 'has_retired')).toMatchObject({
+      granted: true,
+      knownFeature: false,
+      reason: 'live demo until 2099-01-01T00:00:00Z: this record grants has_retired, which the catalogue no longer has (the record was made before it was removed)',
+    });
     await t.close();
   });
 
@@ -410,14 +419,16 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
       expect([fromRegistry.source, fromCache.source]).toEqual(['registry', 'cache']);
       expect(fromCache.reason).toBe(fromRegistry.reason);
     }
-    // A live demo's denial (a feature not in the catalogue): from the cache it said "every catalogue feature is granted".
+    // A live demo's denial (a feature not in the catalogue): from the cache it said "every catalogue feature is
+    // granted". The registry, its catalogue at hand, names the feature as missing from it (the README's exception);
+    // the cache says what the record shows (a cached record may predate the catalogue: a review).
     const demo = await business({ tier: 'demo', demo_expires_at: '2099-01-01T00:00:00.000Z' });
     await redis.del(`permissions:${demo}`);
     const fromRegistry = await t.permissions.check(demo, 'has_teleport');
     const fromCache = await t.permissions.check(demo, 'has_teleport');
     expect([fromRegistry.source, fromCache.source, fromCache.granted]).toEqual(['registry', 'cache', false]);
-    expect(fromCache.reason).toBe(fromRegistry.reason);
-    expect(fromCache.reason).toBe('has_teleport is not in the feature catalogue (a live demo grants every catalogue feature)');
+    expect(fromRegistry.reason).toBe('has_teleport is not in the feature catalogue (a live demo grants every catalogue feature)');
+    expect(fromCache.reason).toBe('live demo until 2099-01-01T00:00:00Z: has_teleport is not among the catalogue features this record grants');
     await t.close();
   });
 });

@@ -74,6 +74,10 @@ describe('canonical JSON', () => {
     const shared = { b: 2, a: 1 };
     expect(canonicalJson({ y: shared, x: [shared, shared] })).toBe('{"x":[{"a":1,"b":2},{"a":1,"b":2}],"y":{"a":1,"b":2}}');
     expect(writtenCanonical({ y: shared, x: [shared, shared] })).toBe('{"x":[{"a":1,"b":2},{"a":1,"b":2}],"y":{"a":1,"b":2}}');
+    // Deeper than the sorted copy reaches, one leaf shared at every level (YAML aliases make these): no cycle.
+    let chain: unknown = shared;
+    for (let i = 0; i < 5000; i++) chain = [chain, shared];
+    expect(canonicalJson(chain)).toBe('['.repeat(5000) + '{"a":1,"b":2}' + ',{"a":1,"b":2}]'.repeat(5000));
   });
 
   it('equal objects with keys in another order give the same text', () => {
