@@ -542,7 +542,8 @@ export class CacheVerifier {
       stored = choice.config;
       fromYaml = choice.source === 'yaml';
     }
-    if (malformed || !isMap(cached)) return malformed!;
+    // (malformed is set exactly when the entry is not a JSON object.)
+    if (!isMap(cached)) return malformed!;
     const diff = (config: Record<string, unknown>) => {
       const { _meta: _m, yaml_only: _y, ...plain } = config;
       const resolved = substitute(plain, this.env).value;
