@@ -32,6 +32,12 @@ const SGR = /\x1b\[[0-9;]*m/g;
 /** A value as YAML that js-yaml loads back to the same value (its JSON form: no Dates, no undefined). */
 const yamlText = (value: unknown): string => yamlDump(JSON.parse(JSON.stringify(value ?? null)), { lineWidth: -1, noRefs: true });
 
+/** A line's text as stdout shows it: data with its control characters as `\xNN`, the tool's Styled text as it is. */
+const lineText = (text: string | Styled): string => (text instanceof Styled ? visibleControls(text.text) : showControls(text));
+
+/** How many characters Output.lines gathers before it writes. */
+const LINES_CHUNK = 64 * 1024;
+
 /**
  * Where a command's results go: stdout carries data only (a table, plain
  * rows, or one JSON/YAML document); warnings, progress and diagnostics go to
@@ -104,7 +110,24 @@ export class Output {
    * its line breaks), written as it is.
    */
   line(text: string | Styled = ''): void {
-    this.stdout.write(`${text instanceof Styled ? visibleControls(text.text) : showControls(text)}\n`);
+    this.stdout.write(`${lineText(text)}\n`);
+  }
+
+  /**
+   * Lines on stdout, each as line() shows it, written in chunks: stdout to a
+   * pipe or a file is synchronous, one system call a write, and one write a
+   * line cost ~0.1 s for a 10,000-row migration report.
+   */
+  lines(texts: Iterable<string | Styled>): void {
+    let chunk = '';
+    for (const text of texts) {
+      chunk += `${lineText(text)}\n`;
+      if (chunk.length >= LINES_CHUNK) {
+        this.stdout.write(chunk);
+        chunk = '';
+      }
+    }
+    if (chunk) this.stdout.write(chunk);
   }
 
   /**
@@ -131,8 +154,11 @@ export class Output {
     const h = head.filter(keep).map((x) => showControls(x));
     if (this.rows) {
       const cell = (x: Cell) => (x instanceof Styled ? x.text.replace(SGR, '').replace(/[\t\r\n]+/g, ' ') : shown(x));
-      this.line(new Styled(h.join('\t')));
-      for (const r of rows) this.line(new Styled(r.filter(keep).map(cell).join('\t')));
+      const body = function* () {
+        yield new Styled(h.join('\t'));
+        for (const r of rows) yield new Styled(r.filter(keep).map(cell).join('\t'));
+      };
+      this.lines(body());
       return;
     }
     // No rule between rows: compact, half the lines.

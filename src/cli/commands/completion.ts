@@ -47,7 +47,7 @@ Load it:
     .action(
       action<[DynamicSource], object>(async (ctx, what) => {
         const values = completionValues(ctx, what);
-        return { data: values, render: (out) => values.forEach((v) => out.line(v)) };
+        return { data: values, render: (out) => out.lines(values) };
       }),
     );
 }

@@ -27,7 +27,7 @@ function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owe
       results.map((r) => [r.tenant, r.total, Object.entries(r.families).filter(([, n]) => n).map(([f, n]) => `${f}: ${n}`).join(', ') || '-']),
     );
   }
-  if (dryRun) for (const r of results) for (const k of r.keys ?? []) out.line(k);
+  if (dryRun) out.lines(results.flatMap((r) => r.keys ?? []));
   if (owed?.done) out.summary(`${results.length ? 'also done' : 'done'}: ${owed.done} invalidation(s) owed by earlier writes`);
   // --pending alone with nothing owed: said (it printed nothing, as if it had not run).
   else if (owed?.status === 'done' && !results.length) out.summary('nothing owed by earlier writes');
