@@ -57,7 +57,12 @@ const YAML_ONLY = 1;
 const HAS_SUBSCRIPTION = 2;
 
 /** The id a tenant file's name gives (`<id>.yaml`, `<id>/client.yaml`): stored only when the entry's differs. */
-const idOfName = (name: string) => name.split(path.sep)[0].replace(/\.ya?ml$/, '');
+function idOfName(name: string): string {
+  const sep = name.indexOf(path.sep);
+  const head = sep < 0 ? name : name.slice(0, sep);
+  // Without split and a RegExp: it runs for every entry of a 10,000-tenant rerun.
+  return head.endsWith('.yaml') ? head.slice(0, -5) : head.endsWith('.yml') ? head.slice(0, -4) : head;
+}
 
 function toStored(name: string, e: ParsedEntry): StoredEntry {
   const rare: NonNullable<StoredEntry[3]> = {};
