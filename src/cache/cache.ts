@@ -131,8 +131,8 @@ export class Cache {
   /** Redis was found down by connectSoon and no caller has reported it yet. */
   private unsaid = false;
 
-  /** The event loop's use when the connect under way began (see connected). */
-  private openingLoad: EventLoopUtilization | undefined;
+  /** The event loop's use when the connect under way began (see connected and openStore). */
+  private openingLoad: { at?: EventLoopUtilization } | undefined;
   /** A connect let go of because it failed while this process was busy: its other waiters try again. */
   private busyFailed: Promise<CacheStore> | undefined;
 
@@ -145,7 +145,6 @@ export class Cache {
     if (!this.spec) throw new BackendUnavailableError('redis', 'no Redis configured', { reason: 'not-configured' });
     if (this.downError && !this.probing && this.stillDown()) throw this.downError;
     if (this.store) return this.store;
-    const open = this.options.open ?? (async (spec: RedisSpec, signal?: AbortSignal) => (await import('./ioredis-store.js')).openIoredisStore(spec, signal));
     const started = Date.now();
     // The command's first signal ends a wait for the connect, but for the invalidations of committed writes.
     const signal = this.options.connectPastSignal && PAST_FIRST_SIGNAL.getStore() ? undefined : this.options.signal;
@@ -157,8 +156,9 @@ export class Cache {
     if (!this.opening) {
       const abort = new AbortController();
       this.abortOpening = abort;
-      this.openingLoad = loopClock.eventLoopUtilization();
-      const opening: Promise<CacheStore> = open(this.spec, abort.signal).then((s) => {
+      const load = {};
+      this.openingLoad = load;
+      const opening: Promise<CacheStore> = this.openStore(this.spec, abort.signal, load).then((s) => {
         this.options.debug?.(`Redis connected (${s.mode}, ${s.target}) in ${Date.now() - started} ms`);
         // Only if this is still the Cache's connect (close() may have let go of it meanwhile).
         if (this.opening === opening) {
@@ -177,6 +177,7 @@ export class Cache {
       opening.catch(() => undefined);
     }
     const opening = this.opening;
+    // Read when it fails: the connect itself (and its measure) starts once the driver is loaded.
     const load = this.openingLoad;
     try {
       // connectSoon's background connect waits for nobody: only a caller's wait ends on the signal.
@@ -187,6 +188,8 @@ export class Cache {
       // Let go of meanwhile (close(), or another waiter already marked Redis down): nothing more to mark.
       // A connect close() gave up on is no Redis failure: a later use must open a new one, not find it down.
       if (this.opening !== opening) {
+        // Closed for good under this wait: the call's end, not an outage (it said "Redis unreachable", exit 3).
+        if (this.shut) throw closedCache();
         if (this.downError) throw this.downError;
         // Let go of by another waiter because this process was busy (see below): this caller tries again.
         if (this.busyFailed === opening && !how.retried && !how.background && !this.shut) return this.connected({ retried: true });
@@ -199,7 +202,7 @@ export class Cache {
       // fired late, so the failure may be this process's, not Redis's (migrate-yaml said Redis was
       // unreachable, exit 4, with it up). Not taken as Redis down: the first caller that waits connects
       // again, once, in the foreground.
-      if (!how.retried && load && loopClock.eventLoopUtilization(load).active > this.spec.timeoutMs / 2) {
+      if (!how.retried && load?.at && loopClock.eventLoopUtilization(load.at).active > this.spec.timeoutMs / 2) {
         this.opening = undefined;
         this.busyFailed = opening;
         if (how.background) throw err;
@@ -208,6 +211,22 @@ export class Cache {
       }
       throw this.markDown(err);
     }
+  }
+
+  /**
+   * Opens the store (the adapter's, unless the owner handed in `open`). The event loop's use is taken when
+   * the connect itself starts: loading ioredis on a library's first use (~0.3 s on a slow machine) is not
+   * this process being busy, and took a silent Redis's first fallback to ~2.7x the timeout (a review).
+   */
+  private async openStore(spec: RedisSpec, signal: AbortSignal, load: { at?: EventLoopUtilization }): Promise<CacheStore> {
+    let open = this.options.open;
+    if (!open) {
+      const adapter = await import('./ioredis-store.js');
+      await adapter.loadDriver();
+      open = adapter.openIoredisStore;
+    }
+    load.at = loopClock.eventLoopUtilization();
+    return open(spec, signal);
   }
 
   /** Runs an operation that needs Redis; any failure marks it down and is thrown as BackendUnavailableError. */
@@ -223,6 +242,8 @@ export class Cache {
     try {
       return await op(store);
     } catch (err) {
+      // Closed under the operation (its connection ended: "Stream isn't writeable"): the close, as orElse says.
+      if (this.shut) throw closedCache();
       this.markDownOn(err);
       throw err;
     }

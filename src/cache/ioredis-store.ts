@@ -92,9 +92,15 @@ function quickCloseSentinels(Base: SentinelConnectorClass): SentinelConnectorCla
  * `error` listener so ioredis never prints "Unhandled error event", a
  * deadline around every operation) for standalone, Cluster and Sentinel.
  */
+/** ioredis, loaded once (the Cache loads it before it times a connect: see Cache.openStore). */
+type Driver = Awaited<ReturnType<typeof importDriver>>;
+const importDriver = () => import('ioredis');
+let driver: Promise<Driver> | undefined;
+export const loadDriver = (): Promise<Driver> => (driver ??= importDriver());
+
 export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): Promise<CacheStore> {
   // Node reads ioredis's CommonJS exports as named exports; a bundle hands over `default` only.
-  const mod = await import('ioredis');
+  const mod = await loadDriver();
   const { Redis: IORedis, Cluster: IOCluster, SentinelConnector } = mod.Redis ? mod : (mod as unknown as { default: typeof mod }).default;
   const tls = spec.tls
     ? {

@@ -83,4 +83,29 @@ describe('the library, imported by its package name as an application would', ()
     expect(out.lingered).toBeLessThan(1000);
     expect(out.defaults).toEqual([2000, 2000]);
   });
+
+  it('a first use on a silent Redis: loading ioredis is not taken for this process being busy (it connected twice: ~2.7x the timeout before its fallback)', async () => {
+    const hole = (await import('node:net')).createServer(() => undefined);
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+    try {
+      const script = `
+        import { Tenantctl } from 'tenantctl';
+        const lines = [];
+        const t = new Tenantctl({ cwd: process.argv[1], env: { REDIS_URL: process.argv[2], REDIS_TIMEOUT_MS: '150' }, flags: { registry: 'memory:' }, debug: (l) => lines.push(l), warn: () => undefined });
+        try {
+          const got = await t.cache.orElse((s) => s.get('x'), 'fallback');
+          console.log(JSON.stringify({ got, lines }));
+        } finally {
+          await t.close();
+        }`;
+      const port = (hole.address() as import('node:net').AddressInfo).port;
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, ws.dir, `redis://127.0.0.1:${port}`], { cwd: ROOT, timeout: 20_000 });
+      const out = JSON.parse(stdout) as { got: string; lines: string[] };
+      expect(out.got).toBe('fallback');
+      // ioredis's own load (~100 ms in a slow phase here) was over half the 150 ms timeout: "busy", connect again.
+      expect(out.lines.filter((l) => /busy|trying once more/.test(l))).toEqual([]);
+    } finally {
+      hole.close();
+    }
+  });
 });

@@ -4,7 +4,7 @@ import { Cache } from '../../src/cache/cache.js';
 import { openIoredisStore } from '../../src/cache/ioredis-store.js';
 import { parseRedisSpec, type RedisSpec } from '../../src/cache/redis-spec.js';
 import { sentinelTopology } from '../helpers/redis-topologies.js';
-import { BackendUnavailableError } from '../../src/errors.js';
+import { BackendUnavailableError, UsageError } from '../../src/errors.js';
 import { buildFamilies, KeySpace } from '../../src/keys/key-families.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -174,6 +174,35 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
       expect(await cache.attempt((s) => s.ping())).toMatchObject({ status: 'done' });
     } finally {
       cache.close();
+      sockets.forEach((s) => s.destroy());
+      hole.close();
+    }
+  });
+
+  it('closed for good (the library\'s close()) under calls that need Redis: each ends "closed", not "Redis unreachable" or "Stream isn\'t writeable" (at every service shutdown)', async () => {
+    const sockets: net.Socket[] = [];
+    const hole = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+    const outcome = (p: Promise<unknown>) => p.then(() => 'done', (e) => (e instanceof UsageError ? `usage:${e.reason}` : `${(e as Error).constructor.name}:${(e as { reason?: string }).reason}`));
+    try {
+      // Waiting on a connect to a silent server.
+      const silent = new Cache(specFor(`redis://127.0.0.1:${(hole.address() as net.AddressInfo).port}`));
+      const needing = outcome(silent.need((s) => s.ping()));
+      const attempting = outcome(silent.attempt((s) => s.ping()));
+      await new Promise((r) => setTimeout(r, 30));
+      silent.close({ forGood: true });
+      expect(await needing).toBe('usage:closed');
+      expect(await attempting).toBe('usage:closed');
+      // Connected, the operation under way when the connection closes.
+      const live = new Cache(specFor(server.url));
+      await live.need((s) => s.ping());
+      const running = outcome(live.need(async (s) => {
+        await new Promise((r) => setTimeout(r, 30));
+        return s.get('k');
+      }));
+      live.close({ forGood: true });
+      expect(await running).toBe('usage:closed');
+    } finally {
       sockets.forEach((s) => s.destroy());
       hole.close();
     }
