@@ -4,7 +4,7 @@
  */
 export { Tenantctl, type TenantctlOptions } from './tenantctl.js';
 export * from './errors.js';
-export { resolveConfig, type TenantctlConfig, type ConfigFlags } from './config/config.js';
+export { resolveConfig, type TenantctlConfig, type ConfigFlags, type FlagNaming } from './config/config.js';
 export { maskUrl } from './redact.js';
 export type { RegistrySpec } from './registry/registry-spec.js';
 export { isValidId, parseId, ID_PATTERN } from './keys/ids.js';
@@ -17,7 +17,7 @@ export { Cache, type Attempt, type OpenStore } from './cache/cache.js';
 // Thrown by Cache.writeJson for a value the services would write as other bytes (nothing is written).
 export { NotServicesJson, servicesJson } from './json/services-json.js';
 export type { CacheStore, SweepRequest, SweepResult, SweepAction, SweepBatch } from './cache/cache-store.js';
-export { parseRedisSpec, type RedisSpec, type RedisSettings } from './cache/redis-spec.js';
+export { parseRedisSpec, type RedisSpec, type RedisSettings, type RedisSettingNames } from './cache/redis-spec.js';
 export { openIoredisStore } from './cache/ioredis-store.js';
 export type { RegistryStore, TenantRow, TenantWrite, Registry, PermissionStore, PendingInvalidation } from './registry/registry-store.js';
 export { CommitOutcomeUnknownError, outcomeUnknown } from './registry/registry-store.js';

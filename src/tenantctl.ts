@@ -1,4 +1,4 @@
-import { resolveConfig, type ConfigFlags, type TenantctlConfig } from './config/config.js';
+import { resolveConfig, type ConfigFlags, type FlagNaming, type TenantctlConfig } from './config/config.js';
 import { Cache, type OpenStore } from './cache/cache.js';
 import { KeySpace } from './keys/key-families.js';
 import { openRegistry } from './registry/open-registry.js';
@@ -22,6 +22,11 @@ import { realpathSync } from 'node:fs';
 export interface TenantctlOptions {
   /** Settings as flags would give them (highest precedence). */
   flags?: ConfigFlags;
+  /**
+   * How messages name a flag: `flags.redisUrl` (this object's), or `--redis-url` for a command line (the
+   * CLI). @default 'options'
+   */
+  flagNames?: FlagNaming;
   /** @default process.env */
   env?: NodeJS.ProcessEnv;
   /** Where `tenantctl.config.*`, `./tenants` and `.tenantctl/` are looked for. @default process.cwd() */
@@ -99,7 +104,7 @@ export class Tenantctl {
   constructor(options: TenantctlOptions = {}) {
     const warn = (this.warn = options.warn ?? (() => undefined));
     this.env = options.env ?? process.env;
-    this.config = resolveConfig(options.flags ?? {}, this.env, options.cwd ?? process.cwd());
+    this.config = resolveConfig(options.flags ?? {}, this.env, options.cwd ?? process.cwd(), options.flagNames ?? 'options');
     this.ownsRegistry = !options.registry;
     if (options.registry) this.registryPromise = Promise.resolve(options.registry);
     for (const n of this.config.notices) warn(n);

@@ -39,24 +39,45 @@ export interface RedisSpec {
 
 /** The raw settings, already picked by precedence; `where` names their origin for messages. */
 export interface RedisSettings {
-  url?: { value: string; where: string };
+  /** `fromFlag`: given on the command line (or as a library's flags), which outranks a topology set elsewhere. */
+  url?: { value: string; where: string; fromFlag?: boolean };
   cluster?: { value: unknown; where: string };
   sentinel?: { value: unknown; where: string };
-  sentinelMaster?: { value: string; where: string };
+  sentinelMaster?: { value: string; where: string; fromFlag?: boolean };
   sentinelPassword?: string;
   tls?: RedisTls;
   timeoutMs: number;
+  /** How the caller's settings are given, for advice in messages (the CLI's flags, a library's options). */
+  names?: RedisSettingNames;
 }
 
+export interface RedisSettingNames {
+  /** Every way to give a Redis URL. */
+  url: string;
+  /** The Sentinels' flag. */
+  sentinels: string;
+  /** Every way to give the Sentinel master's name. */
+  sentinelMaster: string;
+  /** The Redis URL's flag. */
+  urlFlag: string;
+  /** Where flags are given: "on the command line". */
+  flagPlace: string;
+}
+
+/** Advice without a caller's names (parseRedisSpec called directly). */
+const PLAIN_NAMES: RedisSettingNames = {
+  url: 'the Redis URL setting', sentinels: 'the Sentinel nodes', sentinelMaster: 'the Sentinel master setting', urlFlag: 'the Redis URL', flagPlace: 'among the flags',
+};
+
 /** Parses `host:port,host:port` (or a list). */
-export function parseHostPorts(value: unknown, where: string): HostPort[] {
+export function parseHostPorts(value: unknown, where: string, urlNames = PLAIN_NAMES.url): HostPort[] {
   const list = Array.isArray(value) ? value.map(String) : String(value).split(',');
   const nodes = list.map((s) => s.trim()).filter(Boolean).map((n) => {
     // A URL given as a seed (credentials and all, a common slip in CI variables): said, masked, never dialled.
     if (n.includes('://') || n.includes('@') || n.includes('/')) {
       // Whatever came before an @ is credentials: never shown.
       const shown = n.includes('://') ? maskUrl(n) : n.replace(/^[^@]*@/, '****@');
-      throw new UsageError(`${where}: "${shown.slice(0, 80)}" is ${n.includes('://') ? 'a URL' : 'not host:port'}; seeds are host:port (credentials go in a Redis URL: --redis-url or REDIS_URL)`, { reason: 'bad-redis' });
+      throw new UsageError(`${where}: "${shown.slice(0, 80)}" is ${n.includes('://') ? 'a URL' : 'not host:port'}; seeds are host:port (credentials go in a Redis URL: ${urlNames})`, { reason: 'bad-redis' });
     }
     const m = /^\[?([^\s[\]]+?)\]?:(\d{1,5})$/.exec(n);
     const port = m ? Number(m[2]) : NaN;
@@ -97,9 +118,10 @@ export const tlsFilesGiven = (tls: RedisTls | undefined): boolean => !!(tls && (
  */
 export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
   // A master name typed on the command line with no Sentinel anywhere: a usage error, not "no Redis configured".
-  if (s.sentinelMaster?.where.startsWith('--') && !s.sentinel) {
-    const why = s.url?.where.includes('--redis-url') ? ' (--redis-url on the command line outranks Sentinels set elsewhere)' : '';
-    throw new UsageError(`${s.sentinelMaster.where} needs Sentinels on the command line too: --redis-sentinel host:port,...${why}`, { reason: 'bad-redis' });
+  const names = s.names ?? PLAIN_NAMES;
+  if (s.sentinelMaster?.fromFlag && !s.sentinel) {
+    const why = s.url?.fromFlag ? ` (${names.urlFlag} ${names.flagPlace} outranks Sentinels set elsewhere)` : '';
+    throw new UsageError(`${s.sentinelMaster.where} needs Sentinels ${names.flagPlace} too: ${names.sentinels} host:port,...${why}`, { reason: 'bad-redis' });
   }
   if (!s.url && !s.cluster && !s.sentinel) return undefined;
   if (s.cluster && s.sentinel) {
@@ -128,14 +150,14 @@ export function parseRedisSpec(s: RedisSettings): RedisSpec | undefined {
     timeoutMs: s.timeoutMs,
   };
   if (s.cluster) {
-    const nodes = parseHostPorts(s.cluster.value, s.cluster.where);
+    const nodes = parseHostPorts(s.cluster.value, s.cluster.where, names.url);
     // A Cluster has database 0 only: a URL's /N lent beside it is not used (counts read db0 of each master).
     return { ...base, db: undefined, topology: 'cluster', nodes, display: `cluster ${nodes.map(hp).join(',')}` };
   }
   if (s.sentinel) {
-    const nodes = parseHostPorts(s.sentinel.value, s.sentinel.where);
+    const nodes = parseHostPorts(s.sentinel.value, s.sentinel.where, names.url);
     const master = s.sentinelMaster?.value;
-    if (!master) throw new UsageError(`${s.sentinel.where}: a Sentinel needs the master's name too (--sentinel-master NAME, env REDIS_SENTINEL_MASTER, or sentinel_master in the config file)`, { reason: 'bad-redis' });
+    if (!master) throw new UsageError(`${s.sentinel.where}: a Sentinel needs the master's name too (${names.sentinelMaster})`, { reason: 'bad-redis' });
     if (!/^[A-Za-z0-9_.-]{1,128}$/.test(master)) throw new UsageError(`${s.sentinelMaster!.where}: "${master.slice(0, 40)}" is not a master name`, { reason: 'bad-redis' });
     return { ...base, topology: 'sentinel', nodes, sentinelMaster: master, sentinelPassword: s.sentinelPassword || undefined, display: `sentinel ${master}@${nodes.map(hp).join(',')}` };
   }

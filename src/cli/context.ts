@@ -31,6 +31,7 @@ export class CliContext extends Tenantctl {
     const { json: _json, output: _output, debug: _debug, warm, ...flags } = opts;
     super({
       flags,
+      flagNames: 'command-line',
       env,
       warn: (m) => out.warn(m),
       debug: (m) => out.debug(m),

@@ -40,6 +40,7 @@ const USAGE_HINTS: Record<string, string> = {
   'no-tenants-dir': ' (run from the project, or give --tenants-dir)',
   'no-project': ' (run from the project, or give --tenants-dir / --registry)',
   'other-project': '; nothing was created (run from that project, or give --registry)',
+  'registry-elsewhere': ' (run from the project directory, or give --registry)',
   'bad-metrics': ' (--metrics)',
   'no-registry': ' (give --registry or DATABASE_URL; verify without --fix compares with YAML only)',
   'watch-unsupported': '; use --registry postgres://… or DATABASE_URL',

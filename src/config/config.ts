@@ -64,6 +64,12 @@ export interface ConfigFlags {
 
 export type SettingSource = 'flag' | 'env' | 'file' | 'default';
 
+/**
+ * How messages name a flag: `--redis-url` for the command line (the CLI), `flags.redisUrl` for a
+ * library's options (its errors named CLI flags the caller never typed).
+ */
+export type FlagNaming = 'command-line' | 'options';
+
 export interface ResolvedSetting {
   /** The config file key. */
   key: string;
@@ -244,8 +250,15 @@ interface Picked {
  * of the project > default (DESIGN.md, "Configuration"). The project is found
  * by walking up from `cwd` (see findProjectRoot).
  */
-export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): TenantctlConfig {
+export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), naming: FlagNaming = 'command-line'): TenantctlConfig {
   const project = findProjectRoot(cwd);
+  const flagName = (def: SettingDef) => (naming === 'command-line' ? def.flagName! : `flags.${def.flag}`);
+  // Every way to give a setting, for advice: "--sentinel-master, env REDIS_SENTINEL_MASTER or sentinel_master in the config file".
+  const waysToGive = (key: string) => {
+    const def = SETTINGS.find((s) => s.key === key)!;
+    const ways = [...(def.flag ? [flagName(def)] : []), ...(def.env ?? []).map((e) => `env ${e}`)];
+    return `${ways.join(', ')} or ${key} in the config file`;
+  };
   const data = readConfigFile(project.configFile, cwd);
   const fileName = project.configFile ? shownPath(project.configFile, cwd) : 'config file';
   const settings = new Map<string, ResolvedSetting>();
@@ -256,7 +269,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     // A secret (a password with deliberate blanks) is taken as given.
     const trimmed = (v: unknown) => (typeof v === 'string' && !def.secret ? v.trim() : v);
     const flag = def.flag ? flags[def.flag] : undefined;
-    if (flag !== undefined) return { value: trimmed(flag), source: 'flag', where: def.flagName!, base: cwd };
+    if (flag !== undefined) return { value: trimmed(flag), source: 'flag', where: flagName(def), base: cwd };
     for (const name of def.env ?? []) {
       const v = def.secret ? env[name] : env[name]?.trim();
       if (v !== undefined && v.trim() !== '') return { value: v, source: 'env', where: `env ${name}`, base: cwd };
@@ -316,13 +329,20 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   if (!sentinelPick && winner) for (const key of ['sentinel_master', 'sentinel_password']) if (settings.get(key)?.origin) settings.get(key)!.overriddenBy = winner.where;
   const tls = { ca: file('redis_ca_cert'), cert: file('redis_tls_cert'), key: file('redis_tls_key') };
   const redis = parseRedisSpec({
-    url: urlPick && { value: String(urlPick.value), where: `Redis URL (${urlPick.where})` },
+    url: urlPick && { value: String(urlPick.value), where: `Redis URL (${urlPick.where})`, fromFlag: urlPick.source === 'flag' },
     cluster: clusterPick && { value: clusterPick.value, where: `Redis cluster nodes (${clusterPick.where})` },
     sentinel: sentinelPick && { value: sentinelPick.value, where: `Redis sentinels (${sentinelPick.where})` },
-    sentinelMaster: masterPick && { value: String(masterPick.value), where: masterPick.where },
+    sentinelMaster: masterPick && { value: String(masterPick.value), where: masterPick.where, fromFlag: masterPick.source === 'flag' },
     sentinelPassword: sentinelPassword && String(sentinelPassword.value),
     tls,
     timeoutMs: redisTimeoutMs,
+    names: {
+      url: waysToGive('redis_url'),
+      sentinels: flagName(SETTINGS.find((d) => d.key === 'redis_sentinel')!),
+      sentinelMaster: waysToGive('sentinel_master'),
+      urlFlag: flagName(SETTINGS.find((d) => d.key === 'redis_url')!),
+      flagPlace: naming === 'command-line' ? 'on the command line' : 'among the flags',
+    },
   });
   const notices: string[] = [];
   if (redis?.topology === 'cluster' && urlPick && /^\/0*[1-9]\d*$/.test(new URL(String(urlPick.value)).pathname)) {
@@ -363,7 +383,9 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   const registryTimeoutMs = int('registry_timeout_ms', 'registry timeout', 5000, MAX_TIMEOUT_MS);
 
   // An empty --tenants-dir (an unset variable in a script) would silently mean the working directory.
-  if (flags.tenantsDir !== undefined && flags.tenantsDir.trim() === '') throw new UsageError('--tenants-dir is empty (leave it out for ./tenants)', { reason: 'bad-tenants-dir' });
+  if (flags.tenantsDir !== undefined && flags.tenantsDir.trim() === '') {
+    throw new UsageError(`${flagName(SETTINGS.find((d) => d.key === 'tenants_dir')!)} is empty (leave it out for ./tenants)`, { reason: 'bad-tenants-dir' });
+  }
   const tenantsPick = text('tenants_dir');
   const tenantsDir = tenantsPick ? path.resolve(tenantsPick.base, String(tenantsPick.value)) : path.join(project.dir, 'tenants');
   record('tenants_dir', tenantsPick, tenantsDir);

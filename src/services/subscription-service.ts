@@ -101,8 +101,11 @@ export class SubscriptionService {
       if (standing !== null || !this.absence || !(err instanceof UsageError || err instanceof NotFoundError)) throw err;
       // Where it looked first (the cause), then what could not be done there, without "(migrate tenants/tiers.yaml
       // first)": it sent an operator in the wrong directory to migrate there.
-      const said = `${this.absence} (run from the project directory, or give --registry): ${err.message.replace(/ \(migrate tenants\/tiers\.yaml first\)/, '')}`;
-      throw err instanceof UsageError ? new UsageError(said, { reason: err.reason }) : new NotFoundError(said, { reason: err.reason });
+      // The advice (where to run, which flag) is the CLI's, by the reason: the library's caller has no flags.
+      const said = `${this.absence}: ${err.message.replace(/ \(migrate tenants\/tiers\.yaml first\)/, '')}`;
+      // No cause: its message would come back whole, "(migrate tenants/tiers.yaml first)" and all (describeError).
+      const why = { reason: 'registry-elsewhere' };
+      throw err instanceof UsageError ? new UsageError(said, why) : new NotFoundError(said, why);
     }
   }
 

@@ -126,6 +126,8 @@ export interface VerifyDeps {
   /** The clock for demo expiry. @default () => new Date() */
   now?: () => Date;
   warn?: (message: string) => void;
+  /** How advice names the tenants directory setting and the fix option (the CLI: its flags). */
+  advice?: { tenantsDir: string; fix: string };
 }
 
 export interface VerifyOptions {
@@ -234,8 +236,9 @@ export class CacheVerifier {
     pinged.catch(() => undefined);
     const registry = await this.openRegistry(!!options.fix);
     this.noTenantsDir = !existsSync(this.deps.source.dir);
+    const advice = this.deps.advice ?? { tenantsDir: 'the tenants directory', fix: 'fix' };
     if (registry && this.noTenantsDir) {
-      this.deps.warn?.(`note: no tenants directory at ${this.deps.source.dir}: an entry of a tenant only YAML knows reads as an orphan${options.fix ? ', and --fix leaves those' : ''} (run from the project, or give --tenants-dir)`);
+      this.deps.warn?.(`note: no tenants directory at ${this.deps.source.dir}: an entry of a tenant only YAML knows reads as an orphan${options.fix ? `, and ${advice.fix} leaves those` : ''} (run from the project, or give ${advice.tenantsDir})`);
     }
     await pinged;
     const check = async (batch: Claimed[]) => {

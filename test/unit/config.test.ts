@@ -60,7 +60,24 @@ describe('configuration precedence: flag > environment > config file > default',
     // Two topologies at one level are still a usage error.
     expect(() => resolveConfig({}, { ...env, REDIS_SENTINEL_NODES: 's:1', REDIS_SENTINEL_MASTER: 'm' }, cwd)).toThrow(/^Redis: give Redis cluster nodes \(env REDIS_CLUSTER_NODES\) or Redis sentinels \(env REDIS_SENTINEL_NODES\), not both$/);
     // A Sentinel with no master name says where to give it.
-    expect(() => resolveConfig({}, { REDIS_SENTINEL_NODES: 's:1' }, cwdWith(['tenantctl.config.yaml', 'ttl: 300\n']))).toThrow(/needs the master's name too \(--sentinel-master NAME, env REDIS_SENTINEL_MASTER, or sentinel_master in the config file\)$/);
+    expect(() => resolveConfig({}, { REDIS_SENTINEL_NODES: 's:1' }, cwdWith(['tenantctl.config.yaml', 'ttl: 300\n']))).toThrow(/needs the master's name too \(--sentinel-master, env REDIS_SENTINEL_MASTER or sentinel_master in the config file\)$/);
+  });
+
+  it('a library\'s settings are named as its options (flags.redisUrl), never as CLI flags it never typed (issue 8: no CLI flag names in the library\'s errors)', () => {
+    const cwd = cwdWith(['tenantctl.config.yaml', 'ttl: 300\n']);
+    const asOptions = (flags: Parameters<typeof resolveConfig>[0], env: NodeJS.ProcessEnv = {}) => () => resolveConfig(flags, env, cwd, 'options');
+    expect(asOptions({ sentinelMaster: 'mymaster' })).toThrow(/^flags\.sentinelMaster needs Sentinels among the flags too: flags\.redisSentinel host:port,\.\.\.$/);
+    expect(asOptions({ sentinelMaster: 'm', redisUrl: 'redis://h:1' }, { REDIS_SENTINEL_NODES: 's:1' })).toThrow(/ \(flags\.redisUrl among the flags outranks Sentinels set elsewhere\)$/);
+    expect(asOptions({}, { REDIS_SENTINEL_NODES: 's:1' })).toThrow(/needs the master's name too \(flags\.sentinelMaster, env REDIS_SENTINEL_MASTER or sentinel_master in the config file\)$/);
+    expect(asOptions({}, { REDIS_CLUSTER_NODES: 'redis://u:p@h:1' })).toThrow(/credentials go in a Redis URL: flags\.redisUrl, env REDIS_URL or redis_url in the config file\)$/);
+    expect(asOptions({ tenantsDir: ' ' })).toThrow(/^flags\.tenantsDir is empty/);
+    expect(asOptions({ redisTimeout: 0 })).toThrow(/\(flags\.redisTimeout\)/);
+    for (const f of [asOptions({ sentinelMaster: 'mymaster' }), asOptions({}, { REDIS_SENTINEL_NODES: 's:1' }), asOptions({}, { REDIS_CLUSTER_NODES: 'redis://u:p@h:1' }), asOptions({ tenantsDir: ' ' })]) {
+      expect(f).toThrow(UsageError);
+      expect(f).not.toThrow(/--/);
+    }
+    // The CLI's own words are unchanged.
+    expect(() => resolveConfig({ tenantsDir: ' ' }, {}, cwd)).toThrow(/^--tenants-dir is empty/);
   });
 
   it('a standalone URL\'s scheme decides TLS: redis:// with TLS files is plain, said once and marked in `config`; rediss://, a Cluster or a Sentinel take the files', () => {

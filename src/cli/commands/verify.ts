@@ -58,6 +58,7 @@ export function register(program: Command): void {
         if (fix) ctx.audit.begin('verify --fix', { tenants: tenants?.length ? tenants : 'all', families: ['tenant_config', 'permissions'] });
         const verifier = new CacheVerifier({
           cache: ctx.cache, keys: ctx.keys, registry: () => ctx.registry(), source: ctx.source, env: ctx.env, warn: (m) => ctx.out.warn(m),
+          advice: { tenantsDir: '--tenants-dir', fix: '--fix' },
         });
         const counts = (r: VerifyReport) => ({ checked: r.summary.checked, stale: r.summary.stale, orphan: r.summary.orphan, deleted: r.summary.fixed });
         let report: VerifyReport;
