@@ -161,6 +161,11 @@ export interface RegistryStore {
    */
   ensureSchema(): Promise<void>;
   /**
+   * Where the schema stands, read from the catalog only (no DDL, no lock): `current` false means the next
+   * ensureSchema changes the database. Stores whose schema is applied elsewhere (Supabase) have none.
+   */
+  schemaState?(): Promise<{ current: boolean; version: number | null }>;
+  /**
    * Applies a change set with compare-and-set: an item whose current version
    * differs from `expect` is a conflict and is not written. The invalidations
    * owed for what was written are recorded in the outbox in the same transaction.

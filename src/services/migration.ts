@@ -141,7 +141,7 @@ export class Migration {
     // "nothing done", and a new .tenantctl/registry). A run with nothing at all to do still makes it, empty, as
     // before (the benchmark's template is made so). The plan's reading fills the parse cache, so the run reads
     // each file once more as a stat. Only a project's first run pays for it.
-    if (!options.dryRun && !pass.planFirst && (await this.registryAbsent())) {
+    if (!options.dryRun && !pass.planFirst && (await this.writeWouldCreate())) {
       const plan = await this.runOnce({ ...options, dryRun: true }, { planFirst: true }).catch((err: unknown) => {
         throw err instanceof InterruptedError ? stoppedBeforeWriting(err) : err;
       });
@@ -285,9 +285,17 @@ export class Migration {
     }
   }
 
-  /** Whether there is no registry to read yet (an embedded one not created): its first write would make it. */
-  private async registryAbsent(): Promise<boolean> {
-    return (await this.readRegistryOrEmpty(false)) === EMPTY_REGISTRY_READS;
+  /**
+   * Whether opening the registry for writing would change it before anything is written: there is none to
+   * read yet (an embedded one not created), or its schema is not current (a new PostgreSQL database, the
+   * services' own tenants table): writing applies schema.sql. A run of bad input alone created seven
+   * tables and altered the services' table, then said "nothing done" (exit 2; a probe).
+   */
+  private async writeWouldCreate(): Promise<boolean> {
+    const reads = await this.readRegistryOrEmpty(false);
+    if (reads === EMPTY_REGISTRY_READS) return true;
+    const state = await (reads as Registry).schemaState?.();
+    return state !== undefined && !state.current;
   }
 
   /** The catalogue (tiers.yaml) and the files whose names are not ids, as items; returns the catalogue subscriptions are checked against. */

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { expectOneLineError, freshPostgresDatabase, runCli, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { useOwnRedis } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -87,6 +87,47 @@ describe('bad input', () => {
       expect(existsSync(path.join(fresh.dir, '.tenantctl', 'registry', 'PG_VERSION'))).toBe(true);
     } finally {
       fresh.cleanup();
+    }
+  });
+
+  it.runIf(TEST_DATABASE_URL)('migrate-yaml of bad input only into a PostgreSQL database without the schema changes nothing (it applied schema.sql: seven tables, and a column on the services\' tenants table, then said "nothing done")', async () => {
+    const db = await freshPostgresDatabase();
+    const { default: pg } = await import('pg');
+    const tables = async () => {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        return (await c.query("SELECT table_name || '.' || column_name AS c FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1")).rows.map((r) => String(r.c));
+      } finally {
+        await c.end();
+      }
+    };
+    const proj = workspace({}, { registry: false });
+    try {
+      proj.writeTenant('mism', tenantYaml('other', 'Mismatched'));
+      // The services' own table, as a deployment has it before tenantctl's first write.
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      await c.query(
+        `CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL, short_name text, timezone text, currency text, primary_email text,
+           gcp_project_id text, gcp_dataset text, config_source text NOT NULL DEFAULT 'yaml', tenant_config jsonb NOT NULL DEFAULT '{}'::jsonb,
+           status text NOT NULL DEFAULT 'active', plan text, features_enabled jsonb, created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      await c.end();
+      const before = await tables();
+      for (const args of [['migrate-yaml', 'typo'], ['migrate-yaml']]) {
+        const r = await runCli([...args, '--registry', db.url], { cwd: proj.dir, env: env() });
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+        expect(await tables(), args.join(' ')).toEqual(before);
+      }
+      // With a good file the schema is applied and the row written.
+      proj.writeTenant(good, tenantYaml(good, 'Good'));
+      const w = await runCli(['migrate-yaml', '--registry', db.url], { cwd: proj.dir, env: env() });
+      expect(w.code, w.stderr).toBe(4);
+      expect(await tables()).toContain('tenants.tenantctl_hash');
+    } finally {
+      proj.cleanup();
+      await db.drop();
     }
   });
 
