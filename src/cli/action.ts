@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { DeniedError, InterruptedError, PartialFailureError, TenantctlError, UsageError, type BatchProgress } from '../errors.js';
 import type { AuditRecord } from './audit-log.js';
 import { exitCodeFor } from './exit-codes.js';
+import { outputLost, OutputLostError } from './closed-pipe.js';
 import { keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
 import { answeredThenStopped, onExitAtOnce, runSignal, stopBetweenBatches, stoppingSignal } from './signals.js';
 import { isValidId } from '../keys/ids.js';
@@ -66,6 +67,9 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       if (ctx.out.isDocument || !result.render) ctx.out.data(result.data);
       else result.render(ctx.out);
       if (result.failure) throw result.failure;
+      // The answer could not be written (a full disk): said, exit 74; the work itself was done.
+      const lost = await outputLost();
+      if (lost) throw lost;
     } catch (err) {
       thrown = err;
       if (ctx.out.debugging) ctx.out.debug(`failed after ${ms(started)} ms: ${(err as Error)?.stack ?? String(err)}`);
@@ -86,7 +90,8 @@ const BATCHED_COMMANDS = new Set(['invalidate', 'invalidate-all', 'migrate-yaml'
 const ms = (since: bigint) => (Number(process.hrtime.bigint() - since) / 1e6).toFixed(1);
 
 function auditOutcome(err: unknown, code: number): AuditRecord['outcome'] {
-  if (err === undefined) return 'ok';
+  // Done as asked; only its answer could not be written to stdout.
+  if (err === undefined || err instanceof OutputLostError) return 'ok';
   if (err instanceof InterruptedError) return 'interrupted';
   // A negative answer (verify --fix found and deleted stale entries: exit 1) is the work done as asked.
   if (err instanceof DeniedError) return 'ok';

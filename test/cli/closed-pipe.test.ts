@@ -35,4 +35,20 @@ describe('a pipe closed by its reader', () => {
       expect(r.stderr).not.toMatch(/EPIPE|internal error|Unhandled/);
     }
   });
+
+  // Linux's /dev/full: every write fails with ENOSPC (a full disk under `> out.prom` or a cron's `2>>log`).
+  it.runIf(process.platform === 'linux')('a stream that cannot be written (a full disk): stdout failing is one line and exit 74, stderr failing loses nothing of stdout (it was a stack trace, exit 1)', () => {
+    const run = (redirect: string) => spawnSync('bash', ['-c', `node ${JSON.stringify(BIN)} ${redirect}`], { cwd: ws.dir, env: cleanEnv(), encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
+    for (const command of ['list-tenants', 'list-tenants -o json']) {
+      const r = run(`${command} > /dev/full`);
+      expect(r.status, r.stderr).toBe(74);
+      expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual(['error: the output could not be written to stdout (ENOSPC: no space left on device, write)']);
+      expect(r.stderr).not.toMatch(/\n\s+at |internal error|Unhandled/);
+    }
+    // The command's own failure keeps its code (a bad file: 4), the lost output said all the same by the stream.
+    expect(run('migrate-yaml --dry-run > /dev/full').status).toBe(4);
+    const quiet = run('list-tenants -o json 2>/dev/full');
+    expect(quiet.status).toBe(0);
+    expect(JSON.parse(quiet.stdout)).toHaveLength(1500);
+  });
 });
