@@ -496,6 +496,12 @@ describe('CLI commands', () => {
       expect(no.code).toBe(2);
       expect(no.stdout).toMatch(/not confirmed; nothing deleted/);
       expect(await ownRedis.dbsize()).toBe(3);
+      // Ctrl-D (end of input) is a no too (it was "internal error: Aborted with Ctrl+D", exit 70).
+      const eof = await runCliOnTerminal(['invalidate-all', '--redis-url', own.server.url], prompt, '\x04');
+      expect(eof.code, eof.stdout).toBe(2);
+      expect(eof.stdout).toMatch(/not confirmed; nothing deleted/);
+      expect(eof.stdout).not.toMatch(/internal/);
+      expect(await ownRedis.dbsize()).toBe(3);
       const yes = await runCliOnTerminal(['invalidate-all', '--redis-url', own.server.url], prompt, 'y\n');
       expect(yes.code).toBe(0);
       expect(await ownRedis.keys('*')).toEqual(['sessions:x']);

@@ -15,10 +15,14 @@ async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const aborted = new AbortController();
   rl.on('SIGINT', () => aborted.abort());
+  let ended = false;
+  rl.on('close', () => (ended = true));
   try {
     return /^y(es)?$/i.test((await rl.question(question, { signal: aborted.signal })).trim());
   } catch (err) {
     if (aborted.signal.aborted) throw new InterruptedError('SIGINT', 'aborted at the prompt: nothing deleted');
+    // Ctrl-D (the input ended) answers nothing: a no, as Enter is (it was "internal error: Aborted with Ctrl+D", exit 70).
+    if (ended) return false;
     throw err;
   } finally {
     rl.close();
