@@ -218,7 +218,11 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   return parsed;
 }
 
-/** Removes, in place, the mapping values equal to one of `values` (copies of stripped secrets); their paths. */
+/**
+ * Removes, in place, the mapping values and keys equal to one of `values` (copies of stripped secrets); their
+ * paths. A key (`{ *k : v }`) was kept, and the secret with it, stored and shown unmasked (a probe): its
+ * entry goes, named `<key>` in the path (the key is the secret).
+ */
 function stripCopies(v: unknown, values: Set<string>, at: string[]): StrippedSecret[] {
   const out: StrippedSecret[] = [];
   if (Array.isArray(v)) {
@@ -231,7 +235,10 @@ function stripCopies(v: unknown, values: Set<string>, at: string[]): StrippedSec
     }
   } else if (isMap(v)) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (typeof x === 'string' && values.has(x)) {
+      if (values.has(k)) {
+        delete (v as Record<string, unknown>)[k];
+        out.push({ path: [...at, '<key>'], kind: 'literal-removed' });
+      } else if (typeof x === 'string' && values.has(x)) {
         delete (v as Record<string, unknown>)[k];
         out.push({ path: [...at, k], kind: 'literal-removed' });
       } else out.push(...stripCopies(x, values, [...at, k]));

@@ -219,6 +219,13 @@ describe('YAML tenant source', () => {
     expect(aliased.config).toMatchObject({ y: { other: 'keep' }, list: ['fine'] });
     expect(aliased.config).not.toHaveProperty('z');
     expect(aliased.warnings.join('\n')).toMatch(/aliased\.yaml:5: literal secret z stripped/);
+    // An alias of it used as a mapping key: the key is the secret (it was stored, and shown unmasked).
+    ws.writeTenant('keyed', 'client: {id: keyed, name: K}\ns: { api_key: &k "SECRETVALUE" }\nm: { *k : v, other: keep }\n');
+    const keyed = source.load('keyed')!;
+    expect(JSON.stringify(keyed.config)).not.toContain('SECRETVALUE');
+    expect(keyed.config).toMatchObject({ m: { other: 'keep' } });
+    expect(keyed.warnings.join('\n')).toMatch(/literal secret m\.<key> stripped/);
+    expect(keyed.warnings.join('\n')).not.toContain('SECRETVALUE');
     // Values that fill registry columns: a mapping or a list was stored as "[object Object]" / "1".
     expectFileError('tzlist', 'client:\n  id: tzlist\n  name: X\n  timezone: [1]\n', 4, /client\.timezone fills a registry column: it must be a string or a number, not a list/);
     expectFileError('curmap', 'client:\n  id: curmap\n  name: X\ncurrency: {a: 1}\n', 4, /currency fills a registry column: .* not a mapping/);
