@@ -144,7 +144,11 @@ function readConfigFile(file: string | undefined, cwd: string): Record<string, u
     // An empty file (or comments only: `touch tenantctl.config.yaml` marks a project's root) is no settings.
     if (EMPTY_CONFIG.test(text)) data = {};
     else data = name.endsWith('.json') ? JSON.parse(text) : load(text, { schema: CORE_SCHEMA, maxAliases: 50, maxDepth: 32 });
+    // JSON.parse keeps the last of a key given twice without a word (the YAML reader refuses it).
+    const twice = name.endsWith('.json') ? duplicateJsonKey(text) : undefined;
+    if (twice !== undefined) throw new UsageError(`${name}: duplicate key ${JSON.stringify(twice.slice(0, 60))}`);
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     throw new UsageError(`${name}: ${configReadError(err as NodeJS.ErrnoException, name)}`);
   }
   if (data == null) data = {};
@@ -152,12 +156,40 @@ function readConfigFile(file: string | undefined, cwd: string): Record<string, u
   const known = new Set(SETTINGS.map((s) => s.key));
   for (const [k, v] of Object.entries(data as object)) {
     if (!known.has(k)) throw new UsageError(`${name}: unknown setting "${k.slice(0, 60)}"`);
+    // `registry:` with nothing after it is no setting at all: it read as the default (a new embedded registry), unsaid.
+    if (v === null) throw new UsageError(`${name}: ${k} has no value (leave it out for the default)`);
     // Checked here, not where the value is used: a flag that overrides a malformed value must not hide it.
     if (v !== null && typeof v === 'object' && !STRUCTURED.has(k) && !(LISTS.has(k) && Array.isArray(v))) {
       throw new UsageError(`${name}: ${k} must be a single value, not a ${Array.isArray(v) ? 'list' : 'mapping'}`);
     }
   }
   return data as Record<string, unknown>;
+}
+
+/** The first key given twice in one object of a (valid) JSON text, or undefined. */
+function duplicateJsonKey(text: string): string | undefined {
+  // One set of keys per open object; null for an open array.
+  const open: Array<Set<string> | null> = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      const quoted = text.slice(i, end + 1);
+      i = end;
+      let next = end + 1;
+      while (next < text.length && ' \t\r\n'.includes(text[next])) next++;
+      const keys = open[open.length - 1];
+      if (text[next] === ':' && keys) {
+        const key = JSON.parse(quoted) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+      }
+    } else if (c === '{') open.push(new Set());
+    else if (c === '[') open.push(null);
+    else if (c === '}' || c === ']') open.pop();
+  }
+  return undefined;
 }
 
 /**

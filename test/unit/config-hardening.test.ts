@@ -102,9 +102,17 @@ describe('configuration: values that were silently misread', () => {
       ['audit_log: { file: x }\n', /audit_log must be a single value, not a mapping/],
       ['registry: { url: x }\n', /registry must be a single value, not a mapping/],
       ['families:\n  - { name: app, pattern: "app:{tenant}:*", tll: 1800 }\n', /families\[0\]: unknown key "tll"/],
+      // A key with nothing after it read as the default without a word (a blank registry: a new embedded one).
+      ['registry:\n', /registry has no value \(leave it out for the default\)/],
+      ['redis_url:\nttl: 30\n', /redis_url has no value/],
+      ['ttl: ~\n', /ttl has no value/],
     ] as const) {
       expect(usageMessage(() => resolveConfig({}, {}, project({ 'tenantctl.config.yaml': text }))), text).toMatch(want);
     }
+    // A key given twice in JSON: JSON.parse kept the last silently (YAML refuses it); same-named keys in different objects are fine.
+    expect(usageMessage(() => resolveConfig({}, {}, project({ 'tenantctl.config.json': '{"ttl": 30, "ttl": 40}' })))).toMatch(/tenantctl\.config\.json: duplicate key "ttl"$/);
+    expect(usageMessage(() => resolveConfig({}, {}, project({ 'tenantctl.config.json': '{"resources": {"a": 1, "b\\"": 2}, "families": [{"name": "x", "pattern": "x:{tenant}"}, {"name": "y", "pattern": "y:{tenant}"}], "resources ": 1, "resources": {}}' })))).toMatch(/duplicate key "resources"$/);
+    expect(resolveConfig({}, {}, project({ 'tenantctl.config.json': '{"ttl": 30, "resources": {"ttl": 5}, "families": [{"name": "a", "pattern": "a:{tenant}"}, {"name": "b", "pattern": "b:{tenant}"}]}' })).ttl).toBe(30);
     // Lists of seeds stay accepted, and a numeric password is text.
     const c = resolveConfig({}, {}, project({ 'tenantctl.config.yaml': 'redis_cluster: [c1:7000, c2:7000]\nsentinel_password: 12345\n' }));
     expect(c.redis).toMatchObject({ topology: 'cluster', nodes: [{ host: 'c1', port: 7000 }, { host: 'c2', port: 7000 }] });
