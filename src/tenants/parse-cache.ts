@@ -36,9 +36,9 @@ export interface ParsedEntry {
  * 10: aliases of literal secrets are stripped too. 11: entries keep numbers JSON cannot hold as written.
  * 12: those numbers: hex integers too, not exponents. 13: entries keep secret-looking values kept as written.
  * 14: those numbers: whole floats (`1.0`) too. 15: and the ones not placed at a path.
- * 16: a mapping key that is an alias of a literal secret is stripped too.
+ * 16: a mapping key that is an alias of a literal secret is stripped too. 17: whole floats past 2^53 too.
  */
-const FORMAT = 16;
+const FORMAT = 17;
 
 /**
  * An entry as the index file keeps it, under the file's name relative to the

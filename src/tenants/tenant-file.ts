@@ -300,7 +300,8 @@ function wholeFloatTokens(text: string): Map<number, string> {
   for (const [token] of text.matchAll(FLOAT_TOKEN)) {
     if (!/\d/.test(token)) continue;
     const n = Number(token.replace(/_/g, ''));
-    if (Number.isSafeInteger(n) && !out.has(n)) out.set(n, token);
+    // Past 2^53 too (`1.5e+20`): neither a big integer as written nor, before, a whole float (no warning).
+    if (Number.isInteger(n) && !out.has(n)) out.set(n, token);
   }
   return out;
 }
@@ -323,7 +324,7 @@ function firstWholeFloat(lines: string[], plain: (line: string) => string): { to
  */
 function wholeFloats(v: unknown, at: string[], lineText: (p: string[]) => string | undefined): LossyNumberAt[] {
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) return [];
+    if (!Number.isInteger(v)) return [];
     const line = lineText(at);
     const written = line === undefined ? undefined : wholeFloatTokens(line).get(v);
     return written === undefined ? [] : [{ path: at, stored: String(v), kind: 'whole-float', written }];
