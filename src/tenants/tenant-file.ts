@@ -300,8 +300,9 @@ function wholeFloatTokens(text: string): Map<number, string> {
   for (const [token] of text.matchAll(FLOAT_TOKEN)) {
     if (!/\d/.test(token)) continue;
     const n = Number(token.replace(/_/g, ''));
-    // Past 2^53 too (`1.5e+20`): neither a big integer as written nor, before, a whole float (no warning).
-    if (Number.isInteger(n) && !out.has(n)) out.set(n, token);
+    // Past 2^53 too (`1.5e+20`: neither a big integer as written nor, before, a whole float: no warning), up
+    // to where JavaScript writes an exponent as Python does (1e+21 both: nothing lost).
+    if (Number.isInteger(n) && !out.has(n) && JSON.stringify(n) !== pythonFloat(n)) out.set(n, token);
   }
   return out;
 }
@@ -324,7 +325,8 @@ function firstWholeFloat(lines: string[], plain: (line: string) => string): { to
  */
 function wholeFloats(v: unknown, at: string[], lineText: (p: string[]) => string | undefined): LossyNumberAt[] {
   if (typeof v === 'number') {
-    if (!Number.isInteger(v)) return [];
+    // From 1e21 JavaScript writes an exponent as Python does (1e+100 both): the same JSON, nothing lost.
+    if (!Number.isInteger(v) || JSON.stringify(v) === pythonFloat(v)) return [];
     const line = lineText(at);
     const written = line === undefined ? undefined : wholeFloatTokens(line).get(v);
     return written === undefined ? [] : [{ path: at, stored: String(v), kind: 'whole-float', written }];

@@ -441,7 +441,9 @@ describe('floats with a whole value (the services write 1.0 where JSON from here
       fc.tuple(int, fc.integer({ min: 1, max: 4 })).map(([i, z]) => ({ text: `${i}.${'0'.repeat(z)}`, said: true })),
       fc.tuple(digit, digit).map(([a, b]) => ({ text: `${a}.${b}e+1`, said: true })),
       // Whole past 2^53 (`1.5e+20`): no big integer as written, and it was no whole float either (nothing said).
-      fc.tuple(digit, digit, fc.integer({ min: 16, max: 300 })).map(([a, b, e]) => ({ text: `${a}.${b}e+${e}`, said: true })),
+      fc.tuple(digit, digit, fc.integer({ min: 16, max: 20 })).map(([a, b, e]) => ({ text: `${a}.${b}e+${e}`, said: true })),
+      // From 1e21 JavaScript's JSON writes the exponent as Python's does: nothing lost, nothing said.
+      fc.tuple(digit, digit, fc.integer({ min: 21, max: 300 })).map(([a, b, e]) => ({ text: `${a}.${b}e+${e}`, said: false })),
       fc.tuple(int, digit).map(([i, d]) => ({ text: `${i}.${d}`, said: false })),
       int.map((i) => ({ text: String(i), said: false })),
       int.map((i) => ({ text: `"${i}.0"`, said: false })),
