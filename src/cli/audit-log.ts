@@ -1,4 +1,4 @@
-import { appendFileSync, closeSync, openSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, openSync, statfsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { UsageError, describeError } from '../errors.js';
@@ -54,11 +54,21 @@ export class AuditLog {
    */
   begin(command: string, scope: unknown): void {
     if (!this.file) return;
+    const refuse = (why: string) => new UsageError(`audit log ${this.file} cannot be written (${why}); nothing was done`, { reason: 'audit-log' });
+    let fd: number;
     try {
       makeDirectory(path.dirname(this.file));
-      closeSync(openSync(this.file, 'a', 0o640));
+      fd = openSync(this.file, 'a', 0o640);
     } catch (err) {
-      throw new UsageError(`audit log ${this.file} cannot be written (${(err as NodeJS.ErrnoException).code ?? describeError(err)}); nothing was done`, { reason: 'audit-log' });
+      throw refuse((err as NodeJS.ErrnoException).code ?? describeError(err));
+    }
+    // Opening is not writing: a device (/dev/full) or a full file system opened fine, the keys were deleted,
+    // and only then the line was lost (a warning, exit 0; a probe). Refused before anything is done.
+    try {
+      if (!fstatSync(fd).isFile()) throw refuse('not a regular file');
+      if (statfsSync(path.dirname(this.file)).bavail === 0) throw refuse('ENOSPC: no space left on its file system');
+    } finally {
+      closeSync(fd);
     }
     this.pending = { command, scope };
   }

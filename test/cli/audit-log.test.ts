@@ -97,6 +97,13 @@ describe('audit log: cache deletions', () => {
       expect(r.stderr).toMatch(/audit log .*not-a-dir\/audit\.jsonl cannot be written \((ENOTDIR|EEXIST)\); nothing was done/);
       expect(int(await redis.command('EXISTS', 'tenant_config:acme'))).toBe(1);
     }
+    // One that opens but takes no line (Linux's /dev/full: ENOSPC on every write): it deleted the keys, exit 0, and warned.
+    if (process.platform === 'linux') {
+      const r = await runCli(['--audit-log', '/dev/full', '--redis-url', redis.url, 'invalidate', 'acme'], { cwd });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/audit log \/dev\/full cannot be written \(not a regular file\); nothing was done/);
+      expect(int(await redis.command('EXISTS', 'tenant_config:acme'))).toBe(1);
+    }
   });
 
   it('invalidate-all --yes: one line (TENANTCTL_AUDIT_LOG); --dry-run appends nothing', async () => {
