@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectOneLineError, runCli, runCliOnTerminal, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { BIN, expectOneLineError, runCli, runCliOnTerminal, sharedRedisUrl, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, useOwnRedis } from '../helpers/redis-server.js';
 
@@ -496,6 +497,17 @@ describe('CLI commands', () => {
       expect(no.code).toBe(2);
       expect(no.stdout).toMatch(/not confirmed; nothing deleted/);
       expect(await ownRedis.dbsize()).toBe(3);
+      // A SIGTERM / SIGINT sent to the process (a supervisor, `timeout`) ends the prompt: it waited on, "stopping
+      // after the current batch", until a second signal or an answer.
+      for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+        const signalled = await runCliOnTerminal(['invalidate-all', '--redis-url', own.server.url], prompt, () => {
+          const pid = execFileSync('pgrep', ['-f', `^${process.execPath} ${BIN} invalidate-all --redis-url ${own.server.url}$`], { encoding: 'utf8' }).trim();
+          process.kill(Number(pid), signal);
+        });
+        expect(signalled.code, signalled.stdout).toBe(code);
+        expect(signalled.stdout).toMatch(/aborted at the prompt: nothing deleted/);
+        expect(await ownRedis.dbsize()).toBe(3);
+      }
       // Ctrl-D (end of input) is a no too (it was "internal error: Aborted with Ctrl+D", exit 70).
       const eof = await runCliOnTerminal(['invalidate-all', '--redis-url', own.server.url], prompt, '\x04');
       expect(eof.code, eof.stdout).toBe(2);

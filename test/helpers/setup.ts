@@ -132,9 +132,10 @@ export function expectOneLineError(r: CliRun): void {
 
 /**
  * Runs the CLI on a pseudo-terminal (util-linux `script`), answering `answer`
- * once `prompt` appears, as a person at a terminal would.
+ * once `prompt` appears, as a person at a terminal would (or calling it: to
+ * signal the process, say).
  */
-export function runCliOnTerminal(args: string[], prompt: RegExp, answer: string, env: Record<string, string> = {}, options: { cwd?: string } = {}): Promise<CliRun> {
+export function runCliOnTerminal(args: string[], prompt: RegExp, answer: string | (() => void), env: Record<string, string> = {}, options: { cwd?: string } = {}): Promise<CliRun> {
   const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const start = Date.now();
   return new Promise((resolve, reject) => {
@@ -145,7 +146,8 @@ export function runCliOnTerminal(args: string[], prompt: RegExp, answer: string,
       out += d;
       if (!answered && prompt.test(out)) {
         answered = true;
-        child.stdin.write(answer);
+        if (typeof answer === 'string') child.stdin.write(answer);
+        else answer();
       }
     });
     const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);

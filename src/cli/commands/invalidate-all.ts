@@ -9,22 +9,30 @@ import { own } from '../styled.js';
 import { showControls } from '../../redact.js';
 import { warnMovingSlots } from '../moving-slots.js';
 
-/** Asks on the terminal; anything but y/yes is a no; Ctrl-C there deletes nothing and exits 130. */
-async function confirm(question: string): Promise<boolean> {
+/**
+ * Asks on the terminal; anything but y/yes is a no; Ctrl-C there deletes nothing and exits 130, as does a
+ * SIGINT / SIGTERM sent to the process (`runSignal`: a supervisor, `timeout`), 130 / 143: the prompt waited on
+ * after it, "stopping after the current batch", until a second signal or an answer (a probe).
+ */
+async function confirm(question: string, runSignal: AbortSignal): Promise<boolean> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const aborted = new AbortController();
-  rl.on('SIGINT', () => aborted.abort());
+  const stop = () => aborted.abort();
+  rl.on('SIGINT', stop);
+  runSignal.addEventListener('abort', stop, { once: true });
+  if (runSignal.aborted) stop();
   let ended = false;
   rl.on('close', () => (ended = true));
   try {
     return /^y(es)?$/i.test((await rl.question(question, { signal: aborted.signal })).trim());
   } catch (err) {
-    if (aborted.signal.aborted) throw new InterruptedError('SIGINT', 'aborted at the prompt: nothing deleted');
+    if (aborted.signal.aborted) throw new InterruptedError(runSignal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT', 'aborted at the prompt: nothing deleted');
     // Ctrl-D (the input ended) answers nothing: a no, as Enter is (it was "internal error: Aborted with Ctrl+D", exit 70).
     if (ended) return false;
     throw err;
   } finally {
+    runSignal.removeEventListener('abort', stop);
     rl.close();
   }
 }
@@ -65,7 +73,7 @@ export function register(program: Command): void {
           warnMovingSlots(ctx.out, plan.moving, 'counting', 'the count below may be off by them');
           const what = opts.family ? `the ${opts.family.join(', ')} famil${opts.family.length > 1 ? 'ies' : 'y'}` : 'the tool\'s key families';
           const upTo = opts.maxKeys && opts.maxKeys < plan.total ? ` (at most ${opts.maxKeys})` : '';
-          if (!(await confirm(`Delete ${plan.total}${upTo} key${plan.total === 1 && !upTo ? '' : 's'} of ${what} on ${ctx.cache.target}? [y/N] `))) {
+          if (!(await confirm(`Delete ${plan.total}${upTo} key${plan.total === 1 && !upTo ? '' : 's'} of ${what} on ${ctx.cache.target}? [y/N] `, ctx.signal))) {
             throw new UsageError('not confirmed; nothing deleted');
           }
         }
