@@ -6,7 +6,8 @@ import type { RedisSpec } from './redis-spec.js';
 import { servicesJson } from '../json/services-json.js';
 import { parseCachedJson } from '../json/bounded-json.js';
 
-const closedCache = () => new UsageError('this Tenantctl was closed: its cache is no longer used', { reason: 'closed' });
+/** `cause`: what the call failed with as the close landed (a BackendUnavailableError with the keys deleted so far, say). */
+const closedCache = (cause?: unknown) => new UsageError('this Tenantctl was closed: its cache is no longer used', { reason: 'closed', ...(cause !== undefined && { cause }) });
 
 /** Errors of a connect close() gave up on: no Redis failure (nothing is marked down or warned). */
 const GIVEN_UP = new WeakSet<object>();
@@ -219,12 +220,10 @@ export class Cache {
    * this process being busy, and took a silent Redis's first fallback to ~2.7x the timeout (a review).
    */
   private async openStore(spec: RedisSpec, signal: AbortSignal, load: { at?: EventLoopUtilization }): Promise<CacheStore> {
-    let open = this.options.open;
-    if (!open) {
-      const adapter = await import('./ioredis-store.js');
-      await adapter.loadDriver();
-      open = adapter.openIoredisStore;
-    }
+    // The driver loaded first for a handed-in `open` too (openIoredisStore, exported, loads it lazily).
+    const adapter = await import('./ioredis-store.js');
+    await adapter.loadDriver();
+    const open = this.options.open ?? adapter.openIoredisStore;
     load.at = loopClock.eventLoopUtilization();
     return open(spec, signal);
   }
@@ -242,8 +241,9 @@ export class Cache {
     try {
       return await op(store);
     } catch (err) {
-      // Closed under the operation (its connection ended: "Stream isn't writeable"): the close, as orElse says.
-      if (this.shut) throw closedCache();
+      // Closed under the operation (its connection ended: "Stream isn't writeable"): the close, as orElse says,
+      // with the failure as its cause (its progress: the keys an invalidation deleted before it).
+      if (this.shut) throw closedCache(err);
       this.markDownOn(err);
       throw err;
     }

@@ -66,12 +66,19 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       ctx.out.debug(`${cmd.name()} ran in ${ms(started)} ms`);
       if (ctx.out.isDocument || !result.render) ctx.out.data(result.data);
       else result.render(ctx.out);
-      if (result.failure) throw result.failure;
-      // The answer could not be written (a full disk): said, exit 74; the work itself was done.
+      // The answer could not be written (a full disk): said, exit 74; the work itself was done. A command that
+      // failed keeps its code, the lost report said beside it.
       const lost = await outputLost();
+      if (lost && result.failure) ctx.out.warn(`warning: ${lost.message}`);
+      if (result.failure) throw result.failure;
       if (lost) throw lost;
     } catch (err) {
       thrown = err;
+      // Stopped because stdout failed (watch: nobody can read it), no signal sent: the lost output, exit 74
+      // ("watch stopped by SIGTERM", 143, said a signal nobody sent).
+      const lost = err instanceof InterruptedError && !stoppingSignal() ? await outputLost() : undefined;
+      if (lost) thrown = lost;
+      if (lost) throw lost;
       if (ctx.out.debugging) ctx.out.debug(`failed after ${ms(started)} ms: ${(err as Error)?.stack ?? String(err)}`);
       throw err;
     } finally {

@@ -1,9 +1,23 @@
-import { appendFileSync, closeSync, fstatSync, openSync, statfsSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, fstatSync, openSync, realpathSync, statfsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { UsageError, describeError } from '../errors.js';
 import { maskArgument, maskUrlsIn } from '../redact.js';
 import { makeDirectory } from '../make-directory.js';
+
+/**
+ * Whether the file system the file is on (links followed: `/dev/fd/3`, a link into a full tmpfs) has no block
+ * left for this user (root may use the reserved ones).
+ */
+function noRoomFor(file: string): boolean {
+  try {
+    const fs = statfsSync(realpathSync(file));
+    return (process.getuid?.() === 0 ? fs.bfree : fs.bavail) === 0;
+  } catch {
+    // Not known: the write says.
+    return false;
+  }
+}
 
 /** One line of the audit log: who did what to which scope, how much, and how it ended. */
 export interface AuditRecord {
@@ -58,15 +72,16 @@ export class AuditLog {
     let fd: number;
     try {
       makeDirectory(path.dirname(this.file));
-      fd = openSync(this.file, 'a', 0o640);
+      // Non-blocking: a FIFO nobody reads made open() wait for a reader, deaf to SIGTERM (ENXIO now, refused).
+      fd = openSync(this.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o640);
     } catch (err) {
-      throw refuse((err as NodeJS.ErrnoException).code ?? describeError(err));
+      throw refuse((err as NodeJS.ErrnoException).code === 'ENXIO' ? 'a FIFO nobody reads' : ((err as NodeJS.ErrnoException).code ?? describeError(err)));
     }
     // Opening is not writing: a device (/dev/full) or a full file system opened fine, the keys were deleted,
     // and only then the line was lost (a warning, exit 0; a probe). Refused before anything is done.
     try {
       if (!fstatSync(fd).isFile()) throw refuse('not a regular file');
-      if (statfsSync(path.dirname(this.file)).bavail === 0) throw refuse('ENOSPC: no space left on its file system');
+      if (noRoomFor(this.file)) throw refuse('ENOSPC: no space left on its file system');
     } finally {
       closeSync(fd);
     }

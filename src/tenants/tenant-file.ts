@@ -169,9 +169,9 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   // secret all the same: stripped there too (before: kept as written, while the warning said "stripped").
   if (text.includes('&') && text.includes('*') && removed.some((r) => r.kind === 'literal-removed')) {
     const values = new Set(removed.filter((r) => r.kind === 'literal-removed').map((r) => valueAt(config, r.path)).filter((v): v is string => typeof v === 'string' && v !== ''));
-    if (values.size) removed.push(...stripCopies(stripped, values, []));
+    if (values.size) removed.push(...stripCopies(stripped, values, [], aliasKeys(text)));
   }
-  const secrets = removed.map((s) => ({ ...s, line: lineOf(s.path) }));
+  const secrets = removed.map((s) => ({ ...s, line: 'line' in s && typeof s.line === 'number' ? s.line : lineOf(s.path) }));
   // Under a secret key, the value is stripped (never stored, so never read otherwise), and must not be shown or kept.
   const yaml11 = read11.length ? read11.filter((d) => !d.path.some(isSecretKey)) : read11;
   const yamlOnly = config.yaml_only === true;
@@ -218,30 +218,53 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   return parsed;
 }
 
+/** Where a file uses an alias as a mapping key (`{ *k : v }`), and whether a key is written out as itself. */
+interface AliasKeys {
+  /** The first line with an alias in a key's place; undefined when the file has none. */
+  line?: number;
+  writtenAsKey(key: string): boolean;
+}
+
+/** An alias in a key's place: `*name` then `:` (YAML wants a blank between them), at a line's start or after `{`, `,`, `?`, `-`. */
+const ALIAS_KEY = /(?:^|[\s{,?-])\*[^\s,[\]{}]+\s+:(?:\s|$)/;
+
+function aliasKeys(text: string): AliasKeys {
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => ALIAS_KEY.test(withoutComment(l)));
+  const escape = (k: string) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return {
+    line: at < 0 ? undefined : at + 1,
+    // A key that is also written out (`postgres:` beside a secret `postgres`) is the file's own key, kept.
+    writtenAsKey: (key) => new RegExp(`(?:^|[\\s{,?-])(["']?)${escape(key)}\\1\\s*:(?:\\s|$)`, 'm').test(text),
+  };
+}
+
 /**
  * Removes, in place, the mapping values and keys equal to one of `values` (copies of stripped secrets); their
  * paths. A key (`{ *k : v }`) was kept, and the secret with it, stored and shown unmasked (a probe): its
- * entry goes, named `<key>` in the path (the key is the secret).
+ * entry goes, named `<key>` in the path (the key is the secret), where the file has an alias in a key's
+ * place and does not write that key out itself (a key `postgres:` beside a password `postgres` in a file with
+ * any anchor lost its whole subtree: a review).
  */
-function stripCopies(v: unknown, values: Set<string>, at: string[]): StrippedSecret[] {
-  const out: StrippedSecret[] = [];
+function stripCopies(v: unknown, values: Set<string>, at: string[], keys: AliasKeys): Array<StrippedSecret & { line?: number }> {
+  const out: Array<StrippedSecret & { line?: number }> = [];
   if (Array.isArray(v)) {
     // Backwards, so that a removed element does not shift the ones still to look at.
     for (let i = v.length - 1; i >= 0; i--) {
       if (typeof v[i] === 'string' && values.has(v[i] as string)) {
         v.splice(i, 1);
         out.push({ path: [...at, String(i)], kind: 'literal-removed' });
-      } else out.push(...stripCopies(v[i], values, [...at, String(i)]));
+      } else out.push(...stripCopies(v[i], values, [...at, String(i)], keys));
     }
   } else if (isMap(v)) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (values.has(k)) {
+      if (values.has(k) && keys.line !== undefined && !keys.writtenAsKey(k)) {
         delete (v as Record<string, unknown>)[k];
-        out.push({ path: [...at, '<key>'], kind: 'literal-removed' });
+        out.push({ path: [...at, '<key>'], kind: 'literal-removed', line: keys.line });
       } else if (typeof x === 'string' && values.has(x)) {
         delete (v as Record<string, unknown>)[k];
         out.push({ path: [...at, k], kind: 'literal-removed' });
-      } else out.push(...stripCopies(x, values, [...at, k]));
+      } else out.push(...stripCopies(x, values, [...at, k], keys));
     }
   }
   return out;
@@ -412,7 +435,8 @@ function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11D
     if (l.kind === 'big-integer') out.push(`${where}: an integer past 2^53 is stored as ${l.stored} (digits lost: JSON numbers are doubles); quote it to keep it as written`);
     else if (l.kind === 'not-finite') out.push(`${where}: .inf / .nan have no JSON form and are stored as null; quote it, or use a large number`);
     // One not placed at a path: no warning (see parseTenantFile); --warm still refuses.
-    else if (l.path.length) out.push(`${where}: ${l.written} is stored as the integer ${l.stored}, where the services' YAML reader keeps a float (${pythonFloat(Number(l.stored))} in their JSON); write ${l.stored} if an integer is meant`);
+    // Past 2^53 an integer written out is itself lossy (the big-integer warning): no advice to write one.
+    else if (l.path.length) out.push(`${where}: ${l.written} is stored as the integer ${l.stored}, where the services' YAML reader keeps a float (${pythonFloat(Number(l.stored))} in their JSON); ${Number.isSafeInteger(Number(l.stored)) ? `write ${l.stored} if an integer is meant` : 'quote it to keep it as written'}`);
   }
   return out;
 }

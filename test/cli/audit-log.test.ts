@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,6 +103,17 @@ describe('audit log: cache deletions', () => {
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(/audit log \/dev\/full cannot be written \(not a regular file\); nothing was done/);
       expect(int(await redis.command('EXISTS', 'tenant_config:acme'))).toBe(1);
+      // A FIFO nobody reads: refused at once (open() waited for a reader, deaf to SIGTERM).
+      const fifo = path.join(cwd, 'audit.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const f = await runCli(['--audit-log', fifo, '--redis-url', redis.url, 'invalidate', 'acme'], { cwd, timeoutMs: 15_000 });
+      expect(f.code, f.stderr).toBe(2);
+      expect(f.stderr).toMatch(/cannot be written \(a FIFO nobody reads\); nothing was done/);
+      // A descriptor the shell opened on a regular file (/dev/fd/3 is procfs, which says 0 blocks free): used.
+      const viaFd = path.join(cwd, 'via-fd.jsonl');
+      const shell = spawnSync('bash', ['-c', `node ${JSON.stringify(BIN)} --audit-log /dev/fd/3 --redis-url ${redis.url} invalidate acme 3>>${JSON.stringify(viaFd)}`], { cwd, env: cleanEnv(), encoding: 'utf8', timeout: 30_000 });
+      expect(shell.status, shell.stderr).toBe(0);
+      expect(readFileSync(viaFd, 'utf8')).toMatch(/"command":"invalidate"/);
     }
   });
 

@@ -45,8 +45,16 @@ describe('a pipe closed by its reader', () => {
       expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual(['error: the output could not be written to stdout (ENOSPC: no space left on device, write)']);
       expect(r.stderr).not.toMatch(/\n\s+at |internal error|Unhandled/);
     }
-    // The command's own failure keeps its code (a bad file: 4), the lost output said all the same by the stream.
-    expect(run('migrate-yaml --dry-run > /dev/full').status).toBe(4);
+    // Outside a command's action too: the completion script, --help, --version (they exited 0, the file empty).
+    for (const command of ['completion bash', '--help', '--version']) {
+      const r = run(`${command} > /dev/full`);
+      expect(r.status, `${command}: ${r.stderr}`).toBe(74);
+      expect(r.stderr).toMatch(/^error: the output could not be written to stdout \(ENOSPC/m);
+    }
+    // The command's own failure keeps its code (a bad file: 4), the lost output said beside it.
+    const failed = run('migrate-yaml --dry-run > /dev/full');
+    expect(failed.status).toBe(4);
+    expect(failed.stderr).toMatch(/^warning: the output could not be written to stdout/m);
     const quiet = run('list-tenants -o json 2>/dev/full');
     expect(quiet.status).toBe(0);
     expect(JSON.parse(quiet.stdout)).toHaveLength(1500);

@@ -196,12 +196,16 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
       // Connected, the operation under way when the connection closes.
       const live = new Cache(specFor(server.url));
       await live.need((s) => s.ping());
-      const running = outcome(live.need(async (s) => {
+      const raw = live.need(async (s) => {
         await new Promise((r) => setTimeout(r, 30));
         return s.get('k');
-      }));
+      });
+      const running = outcome(raw);
+      const runningError = raw.then(() => undefined, (e: unknown) => e);
       live.close({ forGood: true });
       expect(await running).toBe('usage:closed');
+      // What the operation failed with is kept as the cause (an invalidation's progress, say).
+      expect(((await runningError) as Error).cause).toBeInstanceOf(Error);
     } finally {
       sockets.forEach((s) => s.destroy());
       hole.close();

@@ -226,6 +226,13 @@ describe('YAML tenant source', () => {
     expect(keyed.config).toMatchObject({ m: { other: 'keep' } });
     expect(keyed.warnings.join('\n')).toMatch(/literal secret m\.<key> stripped/);
     expect(keyed.warnings.join('\n')).not.toContain('SECRETVALUE');
+    expect(keyed.warnings.join('\n')).toMatch(/keyed\.yaml:3: literal secret m\.<key> stripped/);
+    // A key of the file's own that merely equals a secret, in a file with an unrelated anchor: kept (it was
+    // stripped with its whole subtree).
+    ws.writeTenant('ownkey', 'client: {id: ownkey, name: O}\ndefaults: &region {region: eu-west-1}\nstorage: *region\nintegrations:\n  smtp_password: postgres\n  databases:\n    postgres: {host: db.example, port: 5432}\n');
+    const ownkey = source.load('ownkey')!;
+    expect(ownkey.config).toMatchObject({ integrations: { databases: { postgres: { host: 'db.example', port: 5432 } } } });
+    expect(ownkey.warnings.join('\n')).not.toMatch(/<key>/);
     // Values that fill registry columns: a mapping or a list was stored as "[object Object]" / "1".
     expectFileError('tzlist', 'client:\n  id: tzlist\n  name: X\n  timezone: [1]\n', 4, /client\.timezone fills a registry column: it must be a string or a number, not a list/);
     expectFileError('curmap', 'client:\n  id: curmap\n  name: X\ncurrency: {a: 1}\n', 4, /currency fills a registry column: .* not a mapping/);
