@@ -72,10 +72,11 @@ export class AuditLog {
     let fd: number;
     try {
       makeDirectory(path.dirname(this.file));
-      // Non-blocking: a FIFO nobody reads made open() wait for a reader, deaf to SIGTERM (ENXIO now, refused).
+      // Non-blocking: a FIFO nobody reads made open() wait for a reader, deaf to SIGTERM (ENXIO now, refused;
+      // a Unix socket gives ENXIO too).
       fd = openSync(this.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o640);
     } catch (err) {
-      throw refuse((err as NodeJS.ErrnoException).code === 'ENXIO' ? 'a FIFO nobody reads' : ((err as NodeJS.ErrnoException).code ?? describeError(err)));
+      throw refuse((err as NodeJS.ErrnoException).code === 'ENXIO' ? 'nothing reads it: a FIFO or a socket' : ((err as NodeJS.ErrnoException).code ?? describeError(err)));
     }
     // Opening is not writing: a device (/dev/full) or a full file system opened fine, the keys were deleted,
     // and only then the line was lost (a warning, exit 0; a probe). Refused before anything is done.

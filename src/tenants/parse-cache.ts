@@ -37,9 +37,10 @@ export interface ParsedEntry {
  * 12: those numbers: hex integers too, not exponents. 13: entries keep secret-looking values kept as written.
  * 14: those numbers: whole floats (`1.0`) too. 15: and the ones not placed at a path.
  * 16: a mapping key that is an alias of a literal secret is stripped too. 17: whole floats past 2^53 too.
- * 18: a key the file writes out itself is kept (16 stripped one that merely equals a secret).
+ * 18: a key the file writes out itself is kept (16 stripped one that merely equals a secret). 19: alias keys
+ * found by the parser (every layout).
  */
-const FORMAT = 18;
+const FORMAT = 19;
 
 /**
  * An entry as the index file keeps it, under the file's name relative to the

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TenantFileError, describeError } from '../errors.js';
 import { shownPath } from '../shown-path.js';
 import { showControls } from '../redact.js';
-import { lineLocator, readYamlFile, withoutComment } from '../yaml/yaml-file.js';
+import { aliasKeyScalars, lineLocator, readYamlFile, withoutComment } from '../yaml/yaml-file.js';
 import { pythonFloat } from '../json/services-json.js';
 import { describeYaml11Difference, type Yaml11Difference } from '../yaml/yaml11.js';
 import { exposedSecrets, isSecretKey, MAY_EXPOSE, stripSecrets, type ExposedSecret, type StrippedSecret } from './secrets.js';
@@ -169,7 +169,7 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   // secret all the same: stripped there too (before: kept as written, while the warning said "stripped").
   if (text.includes('&') && text.includes('*') && removed.some((r) => r.kind === 'literal-removed')) {
     const values = new Set(removed.filter((r) => r.kind === 'literal-removed').map((r) => valueAt(config, r.path)).filter((v): v is string => typeof v === 'string' && v !== ''));
-    if (values.size) removed.push(...stripCopies(stripped, values, [], aliasKeys(text)));
+    if (values.size) removed.push(...stripCopies(stripped, values, [], aliasKeyScalars(text)));
   }
   const secrets = removed.map((s) => ({ ...s, line: 'line' in s && typeof s.line === 'number' ? s.line : lineOf(s.path) }));
   // Under a secret key, the value is stripped (never stored, so never read otherwise), and must not be shown or kept.
@@ -218,35 +218,14 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   return parsed;
 }
 
-/** Where a file uses an alias as a mapping key (`{ *k : v }`), and whether a key is written out as itself. */
-interface AliasKeys {
-  /** The first line with an alias in a key's place; undefined when the file has none. */
-  line?: number;
-  writtenAsKey(key: string): boolean;
-}
-
-/** An alias in a key's place: `*name` then `:` (YAML wants a blank between them), at a line's start or after `{`, `,`, `?`, `-`. */
-const ALIAS_KEY = /(?:^|[\s{,?-])\*[^\s,[\]{}]+\s+:(?:\s|$)/;
-
-function aliasKeys(text: string): AliasKeys {
-  const lines = text.split('\n');
-  const at = lines.findIndex((l) => ALIAS_KEY.test(withoutComment(l)));
-  const escape = (k: string) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return {
-    line: at < 0 ? undefined : at + 1,
-    // A key that is also written out (`postgres:` beside a secret `postgres`) is the file's own key, kept.
-    writtenAsKey: (key) => new RegExp(`(?:^|[\\s{,?-])(["']?)${escape(key)}\\1\\s*:(?:\\s|$)`, 'm').test(text),
-  };
-}
-
 /**
  * Removes, in place, the mapping values and keys equal to one of `values` (copies of stripped secrets); their
  * paths. A key (`{ *k : v }`) was kept, and the secret with it, stored and shown unmasked (a probe): its
- * entry goes, named `<key>` in the path (the key is the secret), where the file has an alias in a key's
- * place and does not write that key out itself (a key `postgres:` beside a password `postgres` in a file with
- * any anchor lost its whole subtree: a review).
+ * entry goes, named `<key>` in the path (the key is the secret), where the parser saw that secret's anchor
+ * used as a key (`aliasKeyScalars`): a key `postgres:` beside a password `postgres` in a file with any anchor
+ * lost its whole subtree, and a text search for alias keys missed `? *k` and `[*k : v]` (two reviews).
  */
-function stripCopies(v: unknown, values: Set<string>, at: string[], keys: AliasKeys): Array<StrippedSecret & { line?: number }> {
+function stripCopies(v: unknown, values: Set<string>, at: string[], aliasKeys: Map<string, number>): Array<StrippedSecret & { line?: number }> {
   const out: Array<StrippedSecret & { line?: number }> = [];
   if (Array.isArray(v)) {
     // Backwards, so that a removed element does not shift the ones still to look at.
@@ -254,17 +233,17 @@ function stripCopies(v: unknown, values: Set<string>, at: string[], keys: AliasK
       if (typeof v[i] === 'string' && values.has(v[i] as string)) {
         v.splice(i, 1);
         out.push({ path: [...at, String(i)], kind: 'literal-removed' });
-      } else out.push(...stripCopies(v[i], values, [...at, String(i)], keys));
+      } else out.push(...stripCopies(v[i], values, [...at, String(i)], aliasKeys));
     }
   } else if (isMap(v)) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (values.has(k) && keys.line !== undefined && !keys.writtenAsKey(k)) {
+      if (values.has(k) && aliasKeys.has(k)) {
         delete (v as Record<string, unknown>)[k];
-        out.push({ path: [...at, '<key>'], kind: 'literal-removed', line: keys.line });
+        out.push({ path: [...at, '<key>'], kind: 'literal-removed', line: aliasKeys.get(k) });
       } else if (typeof x === 'string' && values.has(x)) {
         delete (v as Record<string, unknown>)[k];
         out.push({ path: [...at, k], kind: 'literal-removed' });
-      } else out.push(...stripCopies(x, values, [...at, k], keys));
+      } else out.push(...stripCopies(x, values, [...at, k], aliasKeys));
     }
   }
   return out;

@@ -1,6 +1,6 @@
 import { closeSync, readSync } from 'node:fs';
 import { openRegularFileSized } from '../regular-file.js';
-import { constructFromEvents, load, parseEvents, CORE_SCHEMA, YAMLException } from 'js-yaml';
+import { constructFromEvents, EVENT_ID, getScalarValue, load, parseEvents, CORE_SCHEMA, YAMLException } from 'js-yaml';
 import { TenantFileError } from '../errors.js';
 import { parseSimpleYaml } from './simple-yaml.js';
 import { yaml11DifferencesOfEvents, type Yaml11Difference } from './yaml11.js';
@@ -86,6 +86,39 @@ export function loadYaml(text: string, filename?: string): { doc: unknown; yaml1
   // None or several documents: load's own error.
   if (docs.length !== 1) return { doc: load(text, { ...named, schema: CORE_SCHEMA, ...YAML_LIMITS }), yaml11: [] };
   return { doc: docs[0], yaml11: yaml11DifferencesOfEvents(text, events) };
+}
+
+/**
+ * The scalars a (valid) YAML text uses as mapping keys through an alias (`{ *k : v }`, `? *k`, `[*k : v]`):
+ * each anchored scalar's text, with the line of its first such use. From the parser's events, so every
+ * layout counts and nothing else does (a comment, a quoted string, a key written out).
+ */
+export function aliasKeyScalars(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const anchored = new Map<string, string>();
+  // Open collections: a mapping's nodes alternate key, value.
+  const open: Array<{ map: boolean; n: number }> = [];
+  const name = (start: number, end: number) => text.slice(start, end).replace(/^[&*]/, '');
+  for (const e of parseEvents(text, { maxDepth: YAML_LIMITS.maxDepth })) {
+    const top = open[open.length - 1];
+    if (e.type === EVENT_ID.MAPPING || e.type === EVENT_ID.SEQUENCE) {
+      open.push({ map: e.type === EVENT_ID.MAPPING, n: 0 });
+      continue;
+    }
+    if (e.type === EVENT_ID.POP) {
+      open.pop();
+      const parent = open[open.length - 1];
+      if (parent) parent.n++;
+      continue;
+    }
+    if (e.type === EVENT_ID.SCALAR && e.anchorStart >= 0) anchored.set(name(e.anchorStart, e.anchorEnd), getScalarValue(text, e));
+    if (e.type === EVENT_ID.ALIAS && top?.map && top.n % 2 === 0) {
+      const value = anchored.get(name(e.anchorStart, e.anchorEnd));
+      if (value !== undefined && !out.has(value)) out.set(value, text.slice(0, e.anchorStart).split('\n').length);
+    }
+    if ((e.type === EVENT_ID.SCALAR || e.type === EVENT_ID.ALIAS) && top) top.n++;
+  }
+  return out;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

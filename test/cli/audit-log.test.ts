@@ -108,7 +108,7 @@ describe('audit log: cache deletions', () => {
       execFileSync('mkfifo', [fifo]);
       const f = await runCli(['--audit-log', fifo, '--redis-url', redis.url, 'invalidate', 'acme'], { cwd, timeoutMs: 15_000 });
       expect(f.code, f.stderr).toBe(2);
-      expect(f.stderr).toMatch(/cannot be written \(a FIFO nobody reads\); nothing was done/);
+      expect(f.stderr).toMatch(/cannot be written \(nothing reads it: a FIFO or a socket\); nothing was done/);
       // A descriptor the shell opened on a regular file (/dev/fd/3 is procfs, which says 0 blocks free): used.
       const viaFd = path.join(cwd, 'via-fd.jsonl');
       const shell = spawnSync('bash', ['-c', `node ${JSON.stringify(BIN)} --audit-log /dev/fd/3 --redis-url ${redis.url} invalidate acme 3>>${JSON.stringify(viaFd)}`], { cwd, env: cleanEnv(), encoding: 'utf8', timeout: 30_000 });

@@ -233,6 +233,21 @@ describe('YAML tenant source', () => {
     const ownkey = source.load('ownkey')!;
     expect(ownkey.config).toMatchObject({ integrations: { databases: { postgres: { host: 'db.example', port: 5432 } } } });
     expect(ownkey.warnings.join('\n')).not.toMatch(/<key>/);
+    // Every layout of an alias as a key (a text search missed `? *p`, `[*p : v]` and a flow mapping over lines),
+    // and nothing that only looks like one (a comment, a quoted string, a longer key ending in the secret).
+    const head = 'client: {id: lay, name: L}\nsmtp: {password: &p hunter2}\n';
+    for (const [body, line] of [['m:\n  ? *p\n  : v\n', 4], ['m: [*p : v]\n', 3], ['m: {\n  a: 1,\n  *p\n  : v }\n', 5], ['m:\n  *p : v\n', 4]] as const) {
+      ws.writeTenant('lay', head + body);
+      const doc = source.load('lay')!;
+      expect(JSON.stringify(doc.config), body).not.toContain('hunter2');
+      expect(doc.warnings.join('\n'), body).toMatch(new RegExp(`lay\\.yaml:${line}: literal secret m\\.(0\\.)?<key> stripped`));
+    }
+    for (const body of ['# hunter2: rotate me\nm: {a: *p}\n', 'note: "old hunter2 : gone"\nx: *p\n', 'roles: {site-hunter2: true}\nx: [*p]\n', 'hunter2: {kept: true}\nx: *p\n']) {
+      ws.writeTenant('lay', head + body);
+      const doc = source.load('lay')!;
+      expect(doc.warnings.join('\n'), body).not.toMatch(/<key>/);
+    }
+    expect(source.load('lay')!.config).toMatchObject({ hunter2: { kept: true } });
     // Values that fill registry columns: a mapping or a list was stored as "[object Object]" / "1".
     expectFileError('tzlist', 'client:\n  id: tzlist\n  name: X\n  timezone: [1]\n', 4, /client\.timezone fills a registry column: it must be a string or a number, not a list/);
     expectFileError('curmap', 'client:\n  id: curmap\n  name: X\ncurrency: {a: 1}\n', 4, /currency fills a registry column: .* not a mapping/);
