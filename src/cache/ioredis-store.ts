@@ -498,7 +498,16 @@ class IoredisStore implements CacheStore {
       work = Promise.reject(err);
     }
     // Not an async function: no await between the reply and the caller (the cached-read hot path).
-    return withDeadline(work, deadlineMs, `Redis ${what}`, { mapError: (err) => this.failure(what, err) });
+    const done = withDeadline(work, deadlineMs, `Redis ${what}`, { mapError: (err) => this.failure(what, err) });
+    // A Cluster's command that timed out on a lost master named no master ("UNLINK (12 keys) timed out" on a
+    // loaded machine, where the connection's own error usually comes first): the node's recent error, if any.
+    return this.mode === 'cluster' ? done.catch((err: unknown) => Promise.reject(this.timedOutOn(err))) : done;
+  }
+
+  private timedOutOn(err: unknown): unknown {
+    if (!(err instanceof BackendUnavailableError) || err.reason !== 'timeout') return err;
+    const node = this.failedNode(err.message);
+    return node ? new BackendUnavailableError('redis', `${err.message}${node}`, { cause: err, reason: 'timeout' }) : err;
   }
 
   private failure(what: string, err: unknown): BackendUnavailableError {
