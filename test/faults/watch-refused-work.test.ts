@@ -147,7 +147,7 @@ describe.runIf(TEST_DATABASE_URL)('watch: a change whose invalidation failed is 
  * watch is the backend failing. It must retry with backoff and finish the
  * job once Redis works, not end. In process, with one entry per batch, so
  * the refusal comes after earlier batches were fixed (unless the refused key
- * is the very first the sweep returns: 1 in 121).
+ * is the very first the sweep returns: 1 in 121, which the test allows).
  */
 describe.runIf(TEST_DATABASE_URL)('watch: a reconciliation Redis refuses partway is retried, not fatal', () => {
   let ws: Workspace;
@@ -201,7 +201,9 @@ describe.runIf(TEST_DATABASE_URL)('watch: a reconciliation Redis refuses partway
       expect(await waitUntil(() => retries() >= 3 || ended !== 'running', 20_000), `${notices.join('\n')}\nrun(): ${String(ended)}`).toBe(true);
       expect(ended).toBe('running');
       expect(await exists(refused)).toBe(true);
-      expect(await dbsize()).toBeLessThan(ghosts.length + 1);
+      // The entries before the refused one are deleted, unless the sweep returned the refused key first (1 in
+      // 121: nothing deleted yet; that failed this test once in CI): each attempt gets that far, never further.
+      expect(await dbsize()).toBeLessThanOrEqual(ghosts.length + 1);
       // A partial failure ended watch (run() rejected with the PartialFailureError): it must still be running.
       expect(ended).toBe('running');
       await server.command('ACL', 'SETUSER', 'watcher', 'resetkeys', '~*');
