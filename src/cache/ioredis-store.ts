@@ -86,18 +86,18 @@ function quickCloseSentinels(Base: SentinelConnectorClass): SentinelConnectorCla
   return QuickCloseSentinelConnector;
 }
 
-/**
- * The one ioredis adapter: a connection a short-lived CLI can trust (no
- * offline queue, no reconnect loop, bounded connect and command time, an
- * `error` listener so ioredis never prints "Unhandled error event", a
- * deadline around every operation) for standalone, Cluster and Sentinel.
- */
 /** ioredis, loaded once (the Cache loads it before it times a connect: see Cache.openStore). */
 type Driver = Awaited<ReturnType<typeof importDriver>>;
 const importDriver = () => import('ioredis');
 let driver: Promise<Driver> | undefined;
 export const loadDriver = (): Promise<Driver> => (driver ??= importDriver());
 
+/**
+ * The one ioredis adapter: a connection a short-lived CLI can trust (no
+ * offline queue, no reconnect loop, bounded connect and command time, an
+ * `error` listener so ioredis never prints "Unhandled error event", a
+ * deadline around every operation) for standalone, Cluster and Sentinel.
+ */
 export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): Promise<CacheStore> {
   // Node reads ioredis's CommonJS exports as named exports; a bundle hands over `default` only.
   const mod = await loadDriver();

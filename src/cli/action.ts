@@ -77,8 +77,10 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       // Stopped because stdout failed (watch: nobody can read it), no signal sent: the lost output, exit 74
       // ("watch stopped by SIGTERM", 143, said a signal nobody sent).
       const lost = err instanceof InterruptedError && !stoppingSignal() ? await outputLost() : undefined;
-      if (lost) thrown = lost;
-      if (lost) throw lost;
+      if (lost) {
+        thrown = lost;
+        throw lost;
+      }
       if (ctx.out.debugging) ctx.out.debug(`failed after ${ms(started)} ms: ${(err as Error)?.stack ?? String(err)}`);
       throw err;
     } finally {

@@ -1,4 +1,5 @@
 import { TenantctlError } from '../errors.js';
+import { showControls } from '../redact.js';
 import { EXIT } from './exit-values.js';
 
 /** stdout could not take the command's output (a full disk, an I/O error): the work is done, its answer lost. */
@@ -48,4 +49,12 @@ export function endOnClosedPipe(onStdoutClosed?: () => void): void {
 export async function outputLost(): Promise<OutputLostError | undefined> {
   await new Promise((resolve) => setImmediate(resolve));
   return stdoutFailure && new OutputLostError(stdoutFailure);
+}
+
+/** Output lost outside a command's action (--version, --help, completion): one line on stderr, exit 74 (they exited 0, the file empty). */
+export async function exitIfOutputLost(): Promise<void> {
+  const lost = await outputLost();
+  if (!lost) return;
+  process.stderr.write(`error: ${showControls(lost.message)}\n`);
+  process.exitCode = lost.exitCode;
 }

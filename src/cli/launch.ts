@@ -1,4 +1,4 @@
-import { endOnClosedPipe, outputLost } from './closed-pipe.js';
+import { endOnClosedPipe, exitIfOutputLost } from './closed-pipe.js';
 import { loadBundle } from './load-bundle.js';
 import { COMMAND_NAMES } from './command-names.js';
 import { compileWasmOnce, keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
@@ -44,12 +44,7 @@ export async function launch(argv: string[]): Promise<void> {
     // Needs nothing of the CLI: answered without compiling it (as commander would print it).
     endOnClosedPipe();
     process.stdout.write(`${VERSION}\n`);
-    // Not written (a full disk): said, exit 74, as for a command's output.
-    const lost = await outputLost();
-    if (lost) {
-      process.stderr.write(`error: ${lost.message}\n`);
-      process.exitCode = lost.exitCode;
-    }
+    await exitIfOutputLost();
   } else {
     // V8 flags before compiling: a code cache is only valid under the flags it was made with.
     compileWasmOnce();

@@ -1,6 +1,6 @@
 import { DeniedError, InterruptedError, describeError } from '../errors.js';
 import { buildProgram } from './program.js';
-import { endOnClosedPipe, outputLost } from './closed-pipe.js';
+import { endOnClosedPipe, exitIfOutputLost } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { answeredThenStopped, commandFinished, stopRun, stoppingSignal, trapSignals } from './signals.js';
 import { debugFromEnv } from './debug-env.js';
@@ -37,15 +37,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     // A signal that came while the event loop was busy (an embedded registry's queries) is delivered in the
     // next poll phase: waited for here, or it was dropped with the handlers below (exit 0 after SIGINT).
     await new Promise((resolve) => setImmediate(resolve));
+    // A command's own action said a lost output already (its exit code set).
+    if (!process.exitCode) await exitIfOutputLost();
     // A signal after the command's own last check (during its output, or just above): the answer is whole,
     // and the run was asked to stop: 130 / 143, as every interrupted run (it printed "stopping after the
     // current batch" and exited 0).
-    // Output lost outside a command's action (completion, --help): said, exit 74 (they exited 0, the file empty).
-    const lost = process.exitCode ? undefined : await outputLost();
-    if (lost) {
-      process.stderr.write(`error: ${showControls(lost.message)}\n`);
-      process.exitCode = lost.exitCode;
-    }
     const late = stoppingSignal();
     if (late && !process.exitCode) {
       const stopped = answeredThenStopped(late);

@@ -126,6 +126,9 @@ function parseIdList(value: unknown, where: string): string[] {
   return [...new Set(list as string[])];
 }
 
+/** The definition of a setting by its config-file key. */
+const settingDef = (key: string): SettingDef => SETTINGS.find((s) => s.key === key)!;
+
 /** Settings whose value is a mapping or list of their own (checked where they are parsed). */
 const STRUCTURED = new Set(['resources', 'families', 'yaml_only_tenants']);
 /** Settings that may also be a YAML list of strings (seeds). */
@@ -287,7 +290,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   const flagName = (def: SettingDef) => (naming === 'command-line' ? def.flagName! : `flags.${def.flag}`);
   // Every way to give a setting, for advice: "--sentinel-master, env REDIS_SENTINEL_MASTER or sentinel_master in the config file".
   const waysToGive = (key: string) => {
-    const def = SETTINGS.find((s) => s.key === key)!;
+    const def = settingDef(key);
     const ways = [...(def.flag ? [flagName(def)] : []), ...(def.env ?? []).map((e) => `env ${e}`)];
     return `${ways.join(', ')} or ${key} in the config file`;
   };
@@ -296,7 +299,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   const settings = new Map<string, ResolvedSetting>();
 
   const pick = (key: string): Picked | undefined => {
-    const def = SETTINGS.find((s) => s.key === key)!;
+    const def = settingDef(key);
     // Blanks around a value are a copy-paste slip (" redis://…" is used as a URL by the drivers, which trim it).
     // A secret (a password with deliberate blanks) is taken as given.
     const trimmed = (v: unknown) => (typeof v === 'string' && !def.secret ? v.trim() : v);
@@ -311,7 +314,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     return undefined;
   };
   const record = (key: string, picked: Picked | undefined, shown: unknown) => {
-    const def = SETTINGS.find((s) => s.key === key)!;
+    const def = settingDef(key);
     const value = shown === undefined ? undefined : def.secret ? '****' : maskUrl(typeof shown === 'string' ? shown : JSON.stringify(shown));
     settings.set(key, { key, value, source: picked?.source ?? 'default', origin: picked?.where });
   };
@@ -370,9 +373,9 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     timeoutMs: redisTimeoutMs,
     names: {
       url: waysToGive('redis_url'),
-      sentinels: flagName(SETTINGS.find((d) => d.key === 'redis_sentinel')!),
+      sentinels: flagName(settingDef('redis_sentinel')),
       sentinelMaster: waysToGive('sentinel_master'),
-      urlFlag: flagName(SETTINGS.find((d) => d.key === 'redis_url')!),
+      urlFlag: flagName(settingDef('redis_url')),
       flagPlace: naming === 'command-line' ? 'on the command line' : 'among the flags',
     },
   });
@@ -416,7 +419,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
 
   // An empty --tenants-dir (an unset variable in a script) would silently mean the working directory.
   if (flags.tenantsDir !== undefined && flags.tenantsDir.trim() === '') {
-    throw new UsageError(`${flagName(SETTINGS.find((d) => d.key === 'tenants_dir')!)} is empty (leave it out for ./tenants)`, { reason: 'bad-tenants-dir' });
+    throw new UsageError(`${flagName(settingDef('tenants_dir'))} is empty (leave it out for ./tenants)`, { reason: 'bad-tenants-dir' });
   }
   const tenantsPick = text('tenants_dir');
   const tenantsDir = tenantsPick ? path.resolve(tenantsPick.base, String(tenantsPick.value)) : path.join(project.dir, 'tenants');

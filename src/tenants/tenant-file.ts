@@ -164,14 +164,16 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   if (problem) fail(problem.path, problem.reason);
   const config = doc as Record<string, unknown>;
 
-  const { config: stripped, stripped: removed } = stripSecrets(config);
+  const { config: stripped, stripped: strippedHere } = stripSecrets(config);
+  // Copies stripped below may carry their line (an alias key's: the path names no key there).
+  const removed: Array<StrippedSecret & { line?: number }> = strippedHere;
   // An alias (`z: *t`) of a literal secret (`token: &t LIT`) under a key that is no secret's name is that
   // secret all the same: stripped there too (before: kept as written, while the warning said "stripped").
   if (text.includes('&') && text.includes('*') && removed.some((r) => r.kind === 'literal-removed')) {
     const values = new Set(removed.filter((r) => r.kind === 'literal-removed').map((r) => valueAt(config, r.path)).filter((v): v is string => typeof v === 'string' && v !== ''));
     if (values.size) removed.push(...stripCopies(stripped, values, [], aliasKeyScalars(text)));
   }
-  const secrets = removed.map((s) => ({ ...s, line: 'line' in s && typeof s.line === 'number' ? s.line : lineOf(s.path) }));
+  const secrets = removed.map((s) => ({ ...s, line: s.line ?? lineOf(s.path) }));
   // Under a secret key, the value is stripped (never stored, so never read otherwise), and must not be shown or kept.
   const yaml11 = read11.length ? read11.filter((d) => !d.path.some(isSecretKey)) : read11;
   const yamlOnly = config.yaml_only === true;
