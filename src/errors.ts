@@ -19,9 +19,12 @@ export abstract class TenantctlError extends Error {
 export class UsageError extends TenantctlError {
   readonly exitCode = 2;
   readonly reason?: string;
-  constructor(message: string, options?: { cause?: unknown; reason?: string }) {
+  /** Reason `closed` on a command cut short midway: its report of what it did before the close (a migration's batches written). */
+  readonly partial?: unknown;
+  constructor(message: string, options?: { cause?: unknown; reason?: string; partial?: unknown }) {
     super(message, options);
     this.reason = options?.reason;
+    this.partial = options?.partial;
   }
 }
 

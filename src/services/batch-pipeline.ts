@@ -1,4 +1,4 @@
-import { BackendUnavailableError, describeError, stopCause, stoppedBy } from '../errors.js';
+import { BackendUnavailableError, closedByOwner, describeError, stopCause, stoppedBy, type UsageError } from '../errors.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
 import { outcomeUnknown, type CatalogueChange, type ContentHashMemo, type Registry, type SubscriptionChange, type TenantChange, type TenantWrite } from '../registry/registry-store.js';
 import type { MigrationItem, MigrationOptions } from './migration.js';
@@ -27,6 +27,8 @@ export class BatchPipeline {
   private files = 0;
   private current: Promise<void> | undefined;
   private failure: BackendUnavailableError | undefined;
+  /** The library's owner closed it while a batch was written (UsageError `closed`): nothing more is written. */
+  closedBy: UsageError | undefined;
   /** A write that failed other than by the registry (a bug): the run's error, thrown by settled(). */
   private broken: { error: unknown } | undefined;
 
@@ -51,6 +53,7 @@ export class BatchPipeline {
   /** Why nothing more is written, if so: a signal, or the registry failing. */
   stopReason(): { reason: string; failure: MigrationItem['failure'] } | undefined {
     if (this.failure) return { reason: describeError(this.failure), failure: 'backend' };
+    if (this.closedBy) return { reason: 'closed (close() was called) first', failure: 'interrupted' };
     const { signal } = this.options;
     if (signal?.aborted) return { reason: `${stoppedBy(stopCause(signal))} first`, failure: 'interrupted' };
     return undefined;
@@ -89,6 +92,11 @@ export class BatchPipeline {
       .finally(() => (this.current = undefined));
   }
 
+  private markUnconfirmed(batch: MigrationItem[], err: unknown): void {
+    for (const i of batch) Object.assign(i, { reason: `not confirmed written: ${describeError(err)}`, unconfirmed: true });
+    this.unconfirmed.push(...batch);
+  }
+
   private async apply(registry: Registry, batch: MigrationItem[], pending: Map<MigrationItem, Pending>): Promise<void> {
     const tenants: TenantChange[] = [];
     const subscriptions: SubscriptionChange[] = [];
@@ -112,15 +120,20 @@ export class BatchPipeline {
         else i.written = true;
       }
     } catch (err) {
+      // Closed under it: a stop like a signal's (the batch not written; a COMMIT with no answer, unconfirmed).
+      if (closedByOwner(err)) {
+        this.closedBy ??= err as UsageError;
+        this.notWritten(batch);
+        const cause = (err as UsageError).cause;
+        if (outcomeUnknown(cause)) this.markUnconfirmed(batch, cause);
+        return;
+      }
       if (!(err instanceof BackendUnavailableError)) throw err;
       // The registry is gone: every later batch is not written, and so is this one, unless its COMMIT got
       // no answer (the connection lost right then): its rows may be in, so the run invalidates its cache anyway.
       this.fail(err);
       this.notWritten(batch);
-      if (outcomeUnknown(err)) {
-        for (const i of batch) Object.assign(i, { reason: `not confirmed written: ${describeError(err)}`, unconfirmed: true });
-        this.unconfirmed.push(...batch);
-      }
+      if (outcomeUnknown(err)) this.markUnconfirmed(batch, err);
       return;
     }
     this.done += batch.length;

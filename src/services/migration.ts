@@ -153,15 +153,18 @@ export class Migration {
     const release = options.dryRun ? undefined : await (registry as Registry).lockMigrations();
     let pipeline: BatchPipeline | undefined;
     let memo: (ContentHashMemo & { save(): void }) | undefined;
+    // Kept outside the work, for the close (see closedWithReport).
+    let report: MigrationReport | undefined;
+    let ids: string[] = [];
     try {
       // Listed under the lock: a run that waited for another one sees the directory as it is now.
       const listing = named ? undefined : source.listing();
       // Named ids are checked for a second file too (a full run's listing finds them in passing).
       const ambiguous = listing?.ambiguous ?? (named ?? []).map((id) => ({ id, files: source.filesOf(id) })).filter((a) => a.files.length > 1);
-      const ids = named ? named.filter((id) => !ambiguous.some((a) => a.id === id)) : listing!.ids;
+      ids = named ? named.filter((id) => !ambiguous.some((a) => a.id === id)) : listing!.ids;
       memo = this.deps.contentHashes?.();
       const items: MigrationItem[] = [];
-      const report: MigrationReport = { dryRun: !!options.dryRun, items, counts: countActions(items) };
+      report = { dryRun: !!options.dryRun, items, counts: countActions(items) };
       const currentCatalogue = await registry.getCatalogue();
       if (!options.dryRun) {
         const earlier = await this.deps.outbox.drain(registry as Registry, { signal: options.signal });
@@ -203,6 +206,7 @@ export class Migration {
         batches.write(pending, chunk.length);
       }
       await batches.settled();
+      if (batches.closedBy) throw batches.closedBy;
       if (!options.dryRun) {
         // The invalidations owed for what was written, even when stopped midway.
         // After Ctrl-C too: what is committed gets its invalidations (an aborted signal made them throw at once,
@@ -217,6 +221,8 @@ export class Migration {
       const planned = () => items.filter((i) => i.action !== 'error').length;
       throwIfAborted(options.signal, () => ({ done: options.dryRun ? planned() : batches.done }), options.dryRun ? 'the migration plan' : 'migrate-yaml', report);
       return report;
+    } catch (err) {
+      throw closedByOwner(err) && report ? closedWithReport(err as UsageError, report, ids, !!options.dryRun) : err;
     } finally {
       // A batch still in flight (reading a file failed unexpectedly meanwhile) ends before the lock is let go.
       await pipeline?.settled().catch(() => undefined);
@@ -532,6 +538,25 @@ type CatalogueForChecks = { catalogue: Catalogue; error?: undefined } | { catalo
  * A run stopped by a signal while it planned (before the registry was made): said as the run it is, nothing
  * written, every item not written (it was said as a dry run, "stopped after 500 done").
  */
+/**
+ * The library's owner closed it midway (between batches, or on a batch's read or write): the close, with
+ * the report of what was written before it, every tenant named (it was lost: "closed" alone, with
+ * hundreds of tenants written). Their invalidations are in the outbox; the next write command does them.
+ */
+function closedWithReport(err: UsageError, report: MigrationReport, ids: string[], dryRun: boolean): UsageError {
+  const what = dryRun ? 'not planned' : 'not written';
+  const reason = 'closed (close() was called) first';
+  for (const i of report.items) {
+    // Planned and not written, or read and not yet planned (an item is an error without a reason until planned).
+    const cut = ((i.action === 'create' || i.action === 'update') && !i.written && !i.unconfirmed) || (i.action === 'error' && !i.reason);
+    if (cut) Object.assign(i, { action: 'error', reason: `${what}: ${reason}`, failure: 'interrupted' }, !dryRun && { written: false });
+  }
+  const seen = new Set(report.items.filter((i) => i.kind === 'tenant').map((i) => i.id));
+  for (const id of ids) if (!seen.has(id)) report.items.push({ kind: 'tenant', id, action: 'error', reason: `not read: ${reason}`, failure: 'interrupted', ...(!dryRun && { written: false }), warnings: [] });
+  report.counts = countActions(report.items);
+  return new UsageError(err.message, { reason: 'closed', cause: err.cause, partial: report });
+}
+
 function stoppedBeforeWriting(err: InterruptedError): InterruptedError {
   const plan = err.partial as MigrationReport | undefined;
   const why = `${stoppedBy(err.signal)} first`;

@@ -354,3 +354,89 @@ describe('a registry handed in', () => {
     }
   });
 });
+
+describe('close() during a migration', () => {
+  it('landing between batches: the run ends "closed" with the report of the batches written (it was lost)', async () => {
+    const n = 1200; // three batches of 500
+    const tenants = Object.fromEntries(Array.from({ length: n }, (_, i) => [`cb${String(i).padStart(4, '0')}`, tenantYaml(`cb${String(i).padStart(4, '0')}`)]));
+    const ws = workspace(tenants);
+    const t = new Tenantctl({ cwd: ws.dir, env: { XDG_CACHE_HOME: `${ws.dir}/.cache` } });
+    let closing: Promise<void> | undefined;
+    try {
+      const err: unknown = await t.migration
+        .run({
+          progress: (done) => {
+            if (done >= 500 && !closing) closing = t.close();
+          },
+        })
+        .then(() => 'resolved', (e: unknown) => e);
+      expect(err).toBeInstanceOf(UsageError);
+      expect(err).toMatchObject({ reason: 'closed' });
+      const report = (err as UsageError & { partial?: { items: Array<{ id: string; written?: boolean; action: string; reason?: string }> } }).partial;
+      expect(report, 'the report of what was written').toBeDefined();
+      const written = report!.items.filter((i) => i.written);
+      expect(written.length).toBeGreaterThanOrEqual(500);
+      expect(written.length).toBeLessThan(n);
+      // Every tenant is named: the ones not written say why.
+      expect(report!.items.filter((i) => i.id?.startsWith('cb'))).toHaveLength(n);
+      for (const i of report!.items.filter((x) => x.id?.startsWith("cb") && !x.written)) expect(`${i.reason}`, JSON.stringify(i)).toMatch(/closed/);
+      await closing;
+      // What the report says was written is in the registry, and nothing it says was not.
+      const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
+      const store = await openPgliteStore(ws.registryDir);
+      try {
+        const stored = new Set(await store.migratedTenantIds());
+        expect(written.every((i) => stored.has(i.id))).toBe(true);
+        expect(report!.items.filter((i) => i.id?.startsWith('cb') && !i.written).some((i) => stored.has(i.id))).toBe(false);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await closing;
+      await t.close();
+      ws.cleanup();
+    }
+  }, 60_000);
+
+  it('landing on a batch\'s write (the store fails under it): the batches before it reported written, that one and the rest not', async () => {
+    const n = 1200;
+    const tenants = Object.fromEntries(Array.from({ length: n }, (_, i) => [`cw${String(i).padStart(4, '0')}`, tenantYaml(`cw${String(i).padStart(4, '0')}`)]));
+    const ws = workspace(tenants, { registry: false });
+    const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
+    const store = await openPgliteStore(undefined);
+    await store.ensureSchema();
+    let t: Tenantctl | undefined;
+    let calls = 0;
+    const copy: Record<string, unknown> = {};
+    for (let p = Object.getPrototypeOf(store); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const k of Object.getOwnPropertyNames(p)) {
+        const v = (store as unknown as Record<string, unknown>)[k];
+        if (k !== 'constructor' && !(k in copy)) copy[k] = typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(store) : v;
+      }
+    }
+    const handed = {
+      ...copy,
+      applyChanges: async (...args: unknown[]) => {
+        if (++calls === 2) {
+          void t!.close();
+          throw new BackendUnavailableError('registry', 'the connection ended under the close', { reason: 'failed' });
+        }
+        return (store.applyChanges as (...a: unknown[]) => unknown)(...args);
+      },
+    };
+    t = new Tenantctl({ cwd: ws.dir, env: { XDG_CACHE_HOME: `${ws.dir}/.cache` }, registry: handed as unknown as Registry });
+    try {
+      const err = (await t.migration.run().then(() => undefined, (e: unknown) => e)) as UsageError & { partial?: { items: Array<{ id: string; written?: boolean; reason?: string }> } };
+      expect(err).toMatchObject({ reason: 'closed' });
+      const items = err.partial!.items.filter((i) => i.id.startsWith('cw'));
+      expect(items).toHaveLength(n);
+      expect(items.filter((i) => i.written)).toHaveLength(500);
+      for (const i of items.filter((x) => !x.written)) expect(`${i.reason}`, i.id).toMatch(/closed \(close\(\) was called\) first/);
+      expect(new Set(await store.migratedTenantIds())).toEqual(new Set(items.filter((i) => i.written).map((i) => i.id)));
+    } finally {
+      await t.close();
+      await store.close();
+      ws.cleanup();
+    }
+  }, 60_000);
+});
