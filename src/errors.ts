@@ -73,7 +73,12 @@ export type BackendReason =
   | 'no-schema'
   /** A PostgreSQL database without the tenants table: no registry at all (the wrong DATABASE_URL?). */
   | 'no-tables'
-  /** Anything else the server answered with, or a dropped connection. */
+  /**
+   * The server answered this command with an error (OOM under maxmemory, MISCONF, an unknown or renamed
+   * command, an invalid argument): the connection is fine, and other commands still run.
+   */
+  | 'rejected'
+  /** A dropped connection, or a server not serving for now (LOADING, BUSY, CLUSTERDOWN, MASTERDOWN, TRYAGAIN). */
   | 'failed';
 
 /** What a batch had done when it stopped (deleted keys, written items). */

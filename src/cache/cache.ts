@@ -251,9 +251,10 @@ export class Cache {
 
   /** Marks Redis down on a Redis failure (once: later calls skip it). */
   private markDownOn(err: unknown): void {
-    // A refused command (an ACL without a right, a write to a replica) says nothing about the connection:
-    // a replica's refused UNLINK took Redis "down", and the reads after it fell back.
-    if (err instanceof BackendUnavailableError && err.backend === 'redis' && !err.refused && !GIVEN_UP.has(err) && (!this.downError || this.probing)) this.markDown(err);
+    // A refused command (an ACL without a right, a write to a replica, an error reply such as OOM) says nothing
+    // about the connection: a replica's refused UNLINK took Redis "down", and the reads after it fell back.
+    const answered = err instanceof BackendUnavailableError && (err.refused || err.reason === 'rejected');
+    if (err instanceof BackendUnavailableError && err.backend === 'redis' && !answered && !GIVEN_UP.has(err) && (!this.downError || this.probing)) this.markDown(err);
   }
 
   /** Runs a read on the fallback path: without Redis, or when it fails, one warning and `fallback`. */

@@ -270,8 +270,18 @@ function reasonOf(err: unknown): BackendReason {
   if (word === 'NOAUTH' || word === 'WRONGPASS') return 'refused-login';
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code && /^E[A-Z]+$/.test(code)) return 'unreachable';
+  // Any other error reply answers this command alone (OOM refused a SET; the UNLINK after it runs): an outage
+  // only where the server is not serving for now. It was 'failed', taken as Redis down for the rest of the
+  // run: a suspension's invalidation was skipped, its permissions: entry left granting everything (a probe).
+  if ((err as Error)?.name === 'ReplyError' && !(word && NOT_SERVING_REPLIES.has(word))) return 'rejected';
   return 'failed';
 }
+
+/** A connect the server answered with an error: no connection to run anything on (Redis down), never 'rejected'. */
+const failedConnect = (reason: BackendReason): BackendReason => (reason === 'rejected' ? 'failed' : reason);
+
+/** Error replies of a server that serves nothing for now (loading, a script running, a Cluster or master down). */
+const NOT_SERVING_REPLIES: ReadonlySet<string> = new Set(['LOADING', 'BUSY', 'CLUSTERDOWN', 'MASTERDOWN', 'TRYAGAIN']);
 
 /**
  * The reason of a failed operation on a store of this topology: reasonOf, but READONLY from a Sentinel's or
@@ -362,7 +372,7 @@ class IoredisStore implements CacheStore {
       if (err instanceof DatabaseRefused) {
         this.close();
         const said = describeError(err.cause);
-        throw new BackendUnavailableError('redis', `Redis at ${this.target} refused database ${this.spec.db}: ${said}`, { cause: err.cause, reason: reasonOf(err.cause) });
+        throw new BackendUnavailableError('redis', `Redis at ${this.target} refused database ${this.spec.db}: ${said}`, { cause: err.cause, reason: failedConnect(reasonOf(err.cause)) });
       }
       // ioredis reports "Connection is closed." here; the cause (ECONNREFUSED,
       // a TLS error) came through the error event.
@@ -385,7 +395,7 @@ class IoredisStore implements CacheStore {
       throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : notCluster ? 'is not a Cluster' : 'is unreachable'}: ${said}${said.includes(`:${master?.remotePort}`) ? '' : named}`, {
         cause: foreign ? undefined : cause,
         // A server that is not a Cluster answered: no retry makes it one.
-        reason: notCluster ? 'failed' : unknownMaster ? 'unknown-master' : reason === 'failed' || reason === 'timeout' ? 'unreachable' : reason,
+        reason: notCluster ? 'failed' : unknownMaster ? 'unknown-master' : reason === 'failed' || reason === 'timeout' || reason === 'rejected' ? 'unreachable' : reason,
       });
     }
   }

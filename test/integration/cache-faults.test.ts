@@ -463,6 +463,35 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     }
   });
 
+  it('a command the server answers with an error (OOM under maxmemory, an invalid expire) is no outage: the UNLINK after it runs, the reads use the cache (a suspension left its permissions: entry granting everything)', async () => {
+    const own = await startRedis();
+    await own.command('SET', 'oom:keep', '"cached"');
+    await own.command('SET', 'oom:gone', '"stale"');
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(own.url), { warn: (w) => warnings.push(w) });
+    try {
+      await own.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+      await own.command('CONFIG', 'SET', 'maxmemory', '1');
+      expect(await cache.writeJson('oom:new', { x: 1 }, 60)).toBe(false);
+      expect(warnings.join('\n')).toMatch(/OOM/);
+      expect(cache.isDown).toBe(false);
+      // The invalidation that follows a write is tried, and done: UNLINK is allowed under OOM.
+      const tried = await cache.attempt((s) => s.unlink(['oom:gone']));
+      expect(tried).toMatchObject({ status: 'done' });
+      expect(await own.command('EXISTS', 'oom:gone')).toMatch(/^:0/);
+      await own.command('CONFIG', 'SET', 'maxmemory', '0');
+      // A reply error of another kind (ERR invalid expire time): no outage either.
+      expect(await cache.writeJson('oom:bad-ttl', { x: 1 }, 0)).toBe(false);
+      expect(cache.isDown).toBe(false);
+      expect(await cache.readJson('oom:keep')).toBe('cached');
+      const pinged = await cache.attempt((s) => s.ping());
+      expect(pinged.status).toBe('done');
+    } finally {
+      cache.close();
+      await own.stop();
+    }
+  });
+
   it('a failure that is not Redis\'s (a bug in the operation) is thrown, not taken for "continuing without the cache"', async () => {
     const warnings: string[] = [];
     const cache = new Cache(specFor(server.url), { warn: (w) => warnings.push(w) });
