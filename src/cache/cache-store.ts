@@ -161,3 +161,15 @@ export async function unlinkStillHolding(
     throw err instanceof BackendUnavailableError ? err.withProgress(err.progress, perEntry(Array.isArray(err.partial) ? err.partial : [])) : err;
   }
 }
+
+/** Cluster slots as messages say them: "11694", "1-3, 9" (ranges), at most a few shown. */
+export function describeSlots(slots: number[]): string {
+  const ranges: string[] = [];
+  for (let i = 0; i < slots.length; i++) {
+    let j = i;
+    while (j + 1 < slots.length && slots[j + 1] === slots[j] + 1) j++;
+    ranges.push(j > i ? `${slots[i]}-${slots[j]}` : `${slots[i]}`);
+    i = j;
+  }
+  return ranges.length > 5 ? `${ranges.slice(0, 5).join(', ')}, ...` : ranges.join(', ');
+}

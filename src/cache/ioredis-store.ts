@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { BackendUnavailableError, PartialFailureError, describeError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
-import { placeAnswers, unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
+import { describeSlots, placeAnswers, unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
 import type { RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { failedOverError, isNamedMaster, plainAddress, promotedError, SentinelWatch, sentinelShare, unreplicatedError } from './sentinel-check.js';
@@ -1210,18 +1210,6 @@ export function movedSlots(before: SlotState | undefined, after: SlotState | und
   const out = new Set([...before.moving, ...after.moving]);
   for (let slot = 0; slot < 16384; slot++) if (before.owners[slot] !== after.owners[slot]) out.add(slot);
   return [...out].sort((a, b) => a - b);
-}
-
-/** "11694", "1-3, 9" (ranges), at most a few shown. */
-function describeSlots(slots: number[]): string {
-  const ranges: string[] = [];
-  for (let i = 0; i < slots.length; i++) {
-    let j = i;
-    while (j + 1 < slots.length && slots[j + 1] === slots[j] + 1) j++;
-    ranges.push(j > i ? `${slots[i]}-${slots[j]}` : `${slots[i]}`);
-    i = j;
-  }
-  return ranges.length > 5 ? `${ranges.slice(0, 5).join(', ')}, ...` : ranges.join(', ');
 }
 
 /** One of two lanes on its node (the server is never idle between calls: short calls, see LANE_BUDGET_US). */

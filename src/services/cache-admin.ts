@@ -3,7 +3,7 @@ import { nodeCrypto } from '../node-crypto.js';
 import { hostname } from 'node:os';
 import { BackendUnavailableError, describeError, InterruptedError, PartialFailureError, stoppedBy, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import type { Cache } from '../cache/cache.js';
-import type { CacheStore, SweepBatch, SweepResult } from '../cache/cache-store.js';
+import { describeSlots, type CacheStore, type SweepBatch, type SweepResult } from '../cache/cache-store.js';
 import type { KeySpace, SweepRules } from '../keys/key-families.js';
 
 /** Keys removed (or, on a dry run, found) for one tenant, per family. */
@@ -212,7 +212,12 @@ export class CacheAdmin {
     }
   }
 
-  /** A collect pass whose chosen keys are UNLINKed batch by batch (UNLINK says which existed, so repeats count once). */
+  /**
+   * Collect passes whose chosen keys are UNLINKed batch by batch (UNLINK says which existed, so repeats
+   * count once). A Cluster whose slots moved between masters meanwhile (resharding) may have carried keys
+   * past the walk: the pass runs again, up to three in all, then the run is partial (it said done with
+   * hundreds of keys left: the sweep's own cleanup of moving slots serves its deleting action only).
+   */
   private async collectAndUnlink(
     store: CacheStore,
     rules: SweepRules,
@@ -220,14 +225,39 @@ export class CacheAdmin {
     add: (tenant: string, family: string, n: number) => void,
     signal?: AbortSignal,
   ): Promise<void> {
+    let deleted = 0;
+    const counted = (tenant: string, family: string, n: number) => {
+      deleted += n;
+      add(tenant, family, n);
+    };
+    for (let pass = 1; ; pass++) {
+      const moving = (await this.collectAndUnlinkOnce(store, rules, pick, counted, signal)).moving;
+      if (!moving?.length) return;
+      if (pass === 3) {
+        throw new PartialFailureError(
+          `slot${moving.length === 1 ? '' : 's'} ${describeSlots(moving)} kept moving between Cluster masters during the run: keys moving with them may have been missed (${deleted} deleted); run again once the resharding is done`,
+          { progress: { done: deleted } },
+        );
+      }
+    }
+  }
+
+  private async collectAndUnlinkOnce(
+    store: CacheStore,
+    rules: SweepRules,
+    pick: (group: number, tenant: string) => [string, string] | undefined,
+    add: (tenant: string, family: string, n: number) => void,
+    signal?: AbortSignal,
+  ): Promise<SweepResult> {
     // Deletes overlap with the next pages of the scan, one batch in flight at a time and at most one
     // waiting: a scan far ahead of its deletes queued hundreds of batches, each of which then waited out
     // its own timeout on a stalled server (a 300 s hang), and held their keys.
     let pending = Promise.resolve();
     let queued = 0;
     let failure: unknown;
+    let result: SweepResult;
     try {
-      await store.sweep({
+      result = await store.sweep({
         rules,
         action: 'collect',
         signal,
@@ -262,6 +292,7 @@ export class CacheAdmin {
       await pending;
     }
     if (failure) throw failure;
+    return result;
   }
 
   /**

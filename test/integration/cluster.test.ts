@@ -283,6 +283,66 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     }
   });
 
+  for (const [what, count] of [['3 tenants (one pass that collects their keys)', 3], ['100 tenants (the whole-keyspace pass of a migration)', 100]] as const) {
+    it(`a slot resharded while invalidate of ${what} walks the masters: its keys are deleted where they went (it said done with keys left)`, async () => {
+      const masters = client.nodes('master');
+      const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
+      const named = Array.from({ length: count }, (_, i) => `rs${i}`);
+      // 1,500 wildcard-family keys of the named tenants in one slot (hash tag {rshot}); another tenant's beside them stay.
+      const hot = Array.from({ length: 1500 }, (_, i) => `products:${named[i % count]}:{rshot}:${i}`);
+      const others = Array.from({ length: 30 }, (_, i) => `products:rsother:{rshot}:${i}`);
+      for (let i = 0; i < hot.length; i += 500) await client.mset(...hot.slice(i, i + 500).flatMap((k) => [k, '{}']));
+      for (const k of others) await client.set(k, '{}');
+      const fill = (j: number) => Array.from({ length: 1000 }, (_, i) => `other:{rsfill${j}}:${i}`);
+      for (let j = 0; j < 60; j++) await client.mset(...fill(j).flatMap((k) => [k, 'x']));
+      const slot = calculateSlot(hot[0]);
+      const from = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'COUNTKEYSINSLOT', slot)))).findIndex((c) => Number(c) > 0);
+      const to = (from + 1) % masters.length;
+      let moved = false;
+      let batches = 0;
+      const spec = parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 5000 })!;
+      // The store as the admin gets it, its walk's batches hooked: midway, the whole slot moves (as redis-cli --cluster reshard does).
+      const open = async () => {
+        const store = await openIoredisStore(spec);
+        const sweep = store.sweep.bind(store);
+        store.sweep = (request) =>
+          sweep({
+            ...request,
+            onBatch: async (b) => {
+              const r = await request.onBatch?.(b);
+              if (moved || ++batches < 12) return r;
+              moved = true;
+              await masters[to].call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
+              await masters[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]);
+              for (;;) {
+                const batch = (await masters[from].call('CLUSTER', 'GETKEYSINSLOT', slot, 500)) as string[];
+                if (!batch.length) break;
+                await masters[from].call('MIGRATE', '127.0.0.1', masters[to].options.port!, '', 0, 5000, 'KEYS', ...batch);
+              }
+              for (const m of masters) await m.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to]);
+              return r;
+            },
+          });
+        return store;
+      };
+      const cache = new Cache(spec, { open });
+      try {
+        const rows = await new CacheAdmin(cache, keys).invalidateTenants(named);
+        expect(moved).toBe(true);
+        const left = (await Promise.all(masters.map((m) => m.keys('products:*{rshot}*')))).flat();
+        expect(left.filter((k) => !k.startsWith('products:rsother:')), 'the named tenants\' keys left').toEqual([]);
+        expect(left.filter((k) => k.startsWith('products:rsother:'))).toHaveLength(others.length);
+        // Each deletion counted once, for its tenant.
+        const products = rows.reduce((a, r) => a + ((r as { families?: Record<string, number> }).families?.products ?? 0), 0);
+        expect(products).toBe(hot.length);
+      } finally {
+        cache.close();
+        for (const k of others) await client.del(k);
+        for (let j = 0; j < 60; j++) await client.del(...fill(j));
+      }
+    }, 60_000);
+  }
+
   it('a slot resharded while invalidate-all walks the masters: its keys are deleted where they went, none left (it said complete with hundreds left)', async () => {
     const masters = client.nodes('master');
     const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
