@@ -24,3 +24,13 @@ export function parseId(id: string, kind = 'tenant'): string {
   }
   return id;
 }
+
+/**
+ * A list of ids from a library caller (plain JavaScript may hand in anything): one id given as a string was
+ * taken letter by letter (`invalidateTenants('acme')` deleted the keys of tenants a, c, m and e).
+ */
+export function parseIdList(ids: unknown, what: string): string[] {
+  if (!Array.isArray(ids)) throw new UsageError(`${what} must be a list of tenant ids (an array of strings), got ${ids === null ? 'null' : typeof ids}`);
+  for (const id of ids) parseId(id as string);
+  return ids as string[];
+}

@@ -1,7 +1,8 @@
 import { keyText } from '../keys/key-text.js';
 import { nodeCrypto } from '../node-crypto.js';
 import { hostname } from 'node:os';
-import { BackendUnavailableError, describeError, InterruptedError, PartialFailureError, stoppedBy, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
+import { BackendUnavailableError, describeError, InterruptedError, PartialFailureError, stoppedBy, throwIfAborted, UsageError, type BackendReason, type BatchProgress } from '../errors.js';
+import { parseIdList } from '../keys/ids.js';
 import type { Cache } from '../cache/cache.js';
 import { describeSlots, type CacheStore, type SweepBatch, type SweepResult } from '../cache/cache-store.js';
 import type { KeySpace, SweepRules } from '../keys/key-families.js';
@@ -77,7 +78,7 @@ export class CacheAdmin {
    * its progress.
    */
   async invalidateTenants(tenants: string[], options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<TenantInvalidation[]> {
-    const unique = [...new Set(tenants)];
+    const unique = [...new Set(parseIdList(tenants, 'the tenants to invalidate'))];
     // One zero-count object copied per tenant (a spread keeps its shape): building each from entries cost ~40 ms for 10,000 tenants.
     const zero = this.zeroCounts();
     const results = new Map(unique.map((t) => [t, { tenant: t, families: { ...zero }, total: 0, keys: options.dryRun ? new Set<string>() : undefined }]));
@@ -307,6 +308,9 @@ export class CacheAdmin {
     signal?: AbortSignal;
     onProgress?: (p: SweepProgress) => void;
   } = {}): Promise<InvalidateAllResult> {
+    // The script takes -1 as "no limit", and a fraction never counts down to 0: both deleted every key.
+    const { maxKeys } = options;
+    if (maxKeys !== undefined && !(Number.isSafeInteger(maxKeys) && maxKeys >= 1)) throw new UsageError(`maxKeys must be a whole number >= 1, got ${JSON.stringify(String(maxKeys)).slice(0, 40)}`);
     const rules = this.keys.rules({ families: options.families });
     const progress: SweepProgress = { scanned: 0, done: 0 };
     const r = await this.cache.need((store) =>

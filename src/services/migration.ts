@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { BackendUnavailableError, closedByOwner, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, stoppedBy, throwIfAborted, type TenantctlError } from '../errors.js';
-import { parseId } from '../keys/ids.js';
+import { parseId, parseIdList } from '../keys/ids.js';
 import { invalidationsFor, type ContentHashMemo, type Registry, type StoredSubscription, type TenantVersionInfo } from '../registry/registry-store.js';
 import { layoutName, manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
@@ -125,8 +125,10 @@ export class Migration {
   }
 
   private async runOnce(options: MigrationOptions, pass: { planFirst?: boolean } = {}): Promise<MigrationReport> {
-    // A tenants directory named explicitly that does not exist is a usage error, said before anything is created or locked.
     const { source } = this.deps;
+    // Ids named are checked before anything is looked at or opened (an empty list: every tenant).
+    const named = options.ids !== undefined && parseIdList(options.ids, 'ids').length ? [...new Set(options.ids)] : undefined;
+    // A tenants directory named explicitly that does not exist is a usage error, said before anything is created or locked.
     // The default one missing too: there is nothing to migrate, and opening the registry would create an
     // embedded one here (run from a subdirectory of a fresh clone: a stray project shadowing the real one).
     // A dry run says so too (it showed an empty plan, exit 0, where the real run is exit 2).
@@ -134,8 +136,6 @@ export class Migration {
       throw new UsageError(`no tenants directory at ${source.dir}: nothing to migrate${options.dryRun ? '' : '; nothing was created'}`, { reason: 'no-tenants-dir' });
     }
     this.deps.checkRegistryPlace?.();
-    // Ids named on the command line are checked before anything is opened.
-    const named = options.ids?.length ? [...new Set(options.ids.map((id) => parseId(id)))] : undefined;
     // No registry yet (the embedded one, made by the first write): planned first, and not made when the plan
     // writes nothing because of bad input. A run of bad files only made it all the same (a review: exit 2
     // "nothing done", and a new .tenantctl/registry). A run with nothing at all to do still makes it, empty, as

@@ -48,7 +48,8 @@ export interface PermissionCheck {
 
 /** Parses a feature argument: `has_` plus a plain name; anything else is a usage error. */
 export function parseFeature(feature: string): string {
-  if (!FEATURE_NAME.test(feature)) throw new UsageError(`invalid feature ${JSON.stringify(feature.slice(0, 80))}: features look like has_payroll`);
+  // Plain JavaScript may hand in anything (undefined was a TypeError from .slice).
+  if (typeof feature !== 'string' || !FEATURE_NAME.test(feature)) throw new UsageError(`invalid feature ${JSON.stringify(String(feature).slice(0, 80))}: features look like has_payroll`);
   return feature;
 }
 

@@ -111,6 +111,7 @@ export class SubscriptionService {
 
   async setSubscription(business: string, change: SubscriptionChange): Promise<ChangeResult> {
     parseId(business, 'business');
+    if (!change || typeof change !== 'object' || Array.isArray(change)) throw new UsageError('the change must be an object ({ tier, status, demoExpires, deviceLimit })');
     if (change.status !== undefined && !isStatus(change.status)) throw new UsageError(`unknown status "${change.status}": use one of ${STATUSES.join(', ')}`);
     let demo: string | null | undefined;
     if (change.demoExpires !== undefined) {
