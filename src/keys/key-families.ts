@@ -109,6 +109,9 @@ export function validatePattern(family: string, pattern: string): void {
   if (pattern.slice(0, at).includes('*') && (ID_CHAR.test(before) || before === '*')) {
     fail('must have a separator such as ":" before {tenant} when a * precedes it');
   }
+  // A * matches separators too: with one on each side, `app:*:{tenant}:*` gives app:eu:globex:acme:v1 to
+  // globex and to acme (invalidate globex deleted acme's key). One side only, the tenant is where it ends.
+  if (pattern.slice(0, at).includes('*') && pattern.slice(at).includes('*')) fail('may have a * before {tenant} or after it, not both (a key could then hold two tenants)');
 }
 
 /** A key's owner: the family it belongs to and the tenant it holds. */

@@ -174,11 +174,37 @@ describe('key building and tenant isolation', () => {
 
 describe('family patterns', () => {
   it('refuses patterns that would make tenant ownership ambiguous or swallow foreign keys', () => {
-    for (const bad of ['x:{tenant}*', 'x:{tenant}a', '*{tenant}:x', '{tenant}:*', '*:{tenant}', 'x:{tenant}:{tenant}', 'x:*', 'x:[{tenant}]']) {
+    for (const bad of ['x:{tenant}*', 'x:{tenant}a', '*{tenant}:x', '{tenant}:*', '*:{tenant}', 'x:{tenant}:{tenant}', 'x:*', 'x:[{tenant}]', 'app:*:{tenant}:*', 'x:*/{tenant}/y*']) {
       expect(() => validatePattern('f', bad), bad).toThrow(UsageError);
     }
     for (const good of ['x:{tenant}', 'x:{tenant}:*', 'app:tenant-{tenant}:*', 'x:*:{tenant}', 'x:{tenant}/y']) {
       expect(() => validatePattern('f', good), good).not.toThrow();
     }
+  });
+
+  it('an accepted pattern gives each key one tenant: the one it was built with (app:*:{tenant}:* gave app:eu:globex:acme:v1 to acme and to globex)', () => {
+    const literal = fc.string({ unit: fc.constantFrom(...'abxy:/-_.'.split('')), minLength: 1, maxLength: 4 });
+    const part = fc.oneof(literal, fc.constant('*'));
+    // Separators next to {tenant} (else the pattern is refused outright: no case to check).
+    const sep = fc.constantFrom(':', '/');
+    const before = fc.tuple(fc.array(part, { maxLength: 2 }), sep).map(([p, s]) => `${p.join('')}${s}`);
+    const after = fc.oneof(fc.constant(''), fc.tuple(sep, fc.array(part, { maxLength: 2 })).map(([s, p]) => `${s}${p.join('')}`));
+    const fill = fc.string({ unit: fc.constantFrom(...'abc:./-_'.split('')), maxLength: 8 });
+    fc.assert(
+      fc.property(literal, before, after, validId, fc.array(fill, { minLength: 6, maxLength: 6 }), (head, pre, post, tenant, fills) => {
+        const pattern = `${head}${pre}{tenant}${post}`;
+        try {
+          validatePattern('f', pattern);
+        } catch {
+          return; // refused: nothing to check
+        }
+        let n = 0;
+        const key = pattern.replace('{tenant}', '\u0000').replace(/\*/g, () => fills[n++ % fills.length]).replace('\u0000', tenant);
+        const space = new KeySpace(buildFamilies({ ttl: 60, resources: {}, extra: [{ name: 'f', patterns: [pattern], ttl: 60 }] }));
+        const owner = space.classify(key);
+        expect(owner, `${pattern} / ${key}`).toEqual({ family: 'f', tenant });
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -31,7 +31,16 @@ describe('failureReason: the server\'s words -> a reason', () => {
 
   it('other replies and socket errors', () => {
     expect(failureReason(reply('WRONGPASS invalid username-password pair'), 'standalone')).toBe('refused-login');
-    expect(failureReason(reply('ERR unknown command'), 'standalone')).toBe('failed');
+    // An answer to this command alone (the connection is fine): not Redis down.
+    expect(failureReason(reply('ERR unknown command'), 'standalone')).toBe('rejected');
+    expect(failureReason(reply("OOM command not allowed when used memory > 'maxmemory'."), 'standalone')).toBe('rejected');
+    expect(failureReason(reply('MISCONF Redis is configured to save RDB snapshots, but it is currently not able to persist on disk.'), 'cluster')).toBe('rejected');
+    // A server that serves nothing for now: taken as down, as a lost connection is.
+    for (const text of ['LOADING Redis is loading the dataset in memory', 'BUSY Redis is busy running a script.', 'CLUSTERDOWN The cluster is down', 'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to \'no\'.', 'TRYAGAIN Multiple keys request during rehashing of slot']) {
+      expect(failureReason(reply(text), 'standalone'), text).toBe('failed');
+    }
+    // Not a reply (no ReplyError): a dropped connection's words.
+    expect(failureReason(new Error('Connection is closed.'), 'standalone')).toBe('failed');
     expect(failureReason(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), 'cluster')).toBe('unreachable');
   });
 });
