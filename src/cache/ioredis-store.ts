@@ -4,9 +4,9 @@ import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { BackendUnavailableError, PartialFailureError, describeError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
 import { describeSlots, placeAnswers, unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
-import type { RedisSpec } from './redis-spec.js';
+import { seedShare, type RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
-import { failedOverError, isNamedMaster, plainAddress, promotedError, SentinelWatch, sentinelShare, unreplicatedError } from './sentinel-check.js';
+import { failedOverError, isNamedMaster, plainAddress, promotedError, SentinelWatch, unreplicatedError } from './sentinel-check.js';
 import { EACH_KEY_LUA, READ_ONLY_SCRIPT_COMMANDS, readOnlyScriptRefused, SWEEP_LUA, UNLINK_IF_LUA, unlinkIfArgs } from './sweep-script.js';
 import { sha1Hex } from '../node-crypto.js';
 
@@ -150,7 +150,10 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
       // without waiting on each other, and each follows its own MOVED/ASK.
       enableAutoPipelining: false,
       clusterRetryStrategy: () => null,
-      slotsRefreshTimeout: spec.timeoutMs,
+      // ioredis asks the seeds for the slot map one after the other, in random order: a silent one (a paused
+      // node) asked first took the whole timeout, and the healthy Cluster was "unreachable" in half the runs
+      // (a probe). Each seed gets its share, as each Sentinel does.
+      slotsRefreshTimeout: seedShare(spec),
       maxRedirections: 4,
       redisOptions,
     });
@@ -163,10 +166,10 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
       sentinelRetryStrategy: () => null,
       // Each Sentinel gets its share of the timeout: a silent first one took it all, so the healthy third
       // was never asked, and ioredis went on waiting on the second after the command had given up.
-      sentinelCommandTimeout: sentinelShare(spec),
+      sentinelCommandTimeout: seedShare(spec),
       // ioredis connects to each Sentinel with connectTimeout: a black-holed first one took the whole timeout
       // too. The master's connection then has the share as well (a connect, not the command's deadline).
-      connectTimeout: sentinelShare(spec),
+      connectTimeout: seedShare(spec),
       updateSentinels: false,
       failoverDetector: false,
       Connector: quickCloseSentinels(SentinelConnector) as unknown as RedisOptions['Connector'],

@@ -179,3 +179,9 @@ export function ignoredRedisUrlParams(raw: string): string[] {
     return [];
   }
 }
+
+/**
+ * Each seed's share of the Redis timeout (at least 100 ms), where the driver asks seeds one after the other
+ * (the Sentinels; a Cluster's seeds for the slot map): a silent or black-holed one cannot take it all.
+ */
+export const seedShare = (spec: RedisSpec) => Math.max(100, Math.floor(spec.timeoutMs / spec.nodes.length));

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { BackendUnavailableError } from '../errors.js';
-import type { RedisSpec } from './redis-spec.js';
+import { seedShare, type RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 
 /** What this needs of a client (the ioredis adapter hands in its own; nothing here imports ioredis). */
@@ -28,8 +28,6 @@ export interface MasterAddress {
   promoted?: string;
 }
 
-/** Each Sentinel's share of the Redis timeout (at least 100 ms): a silent or black-holed one cannot take it all. */
-export const sentinelShare = (spec: RedisSpec) => Math.max(100, Math.floor(spec.timeoutMs / spec.nodes.length));
 
 /** A socket's peer address as the Sentinels write it (an IPv4 peer of a dual-stack socket without `::ffff:`). */
 export const plainAddress = (address: string | undefined) => address?.replace(/^::ffff:/, '');
@@ -61,7 +59,7 @@ export class SentinelWatch {
   /** The master the first Sentinel that answers names; undefined when none does (or closed). */
   async master(): Promise<MasterAddress | undefined> {
     if (this.closed || Date.now() < this.quietUntil) return undefined;
-    const share = sentinelShare(this.spec);
+    const share = seedShare(this.spec);
     for (let tried = 0; tried < this.spec.nodes.length && !this.closed; tried++) {
       try {
         const client = (this.client ??= this.connect());

@@ -515,6 +515,38 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     }
   });
 
+  it('a seed that accepts and never answers (a paused node) listed beside a good one: every connect succeeds (half of them said the Cluster was unreachable: the silent seed, tried first in random order, took the whole timeout)', async () => {
+    const net = await import('node:net');
+    const held: import('node:net').Socket[] = [];
+    const silent = net.createServer((c) => void held.push(c));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    try {
+      const seeds = `127.0.0.1:${port},${cluster.seeds[0]}`;
+      const outcomes: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const began = Date.now();
+        const store = await openIoredisStore(parseRedisSpec({ cluster: { value: seeds, where: 'test' }, timeoutMs: 1000 })!).catch((e: unknown) => e);
+        // Within the timeout with room to spare, whichever seed ioredis asks first: the silent one has its share only.
+        // (Before, a silent seed asked first took all of it, and the good one's answer had only the deadline's margin.)
+        if (Date.now() - began >= 1000) outcomes.push(`connected only after ${Date.now() - began} ms`);
+        if (store instanceof Error) {
+          outcomes.push(store.message);
+          continue;
+        }
+        try {
+          outcomes.push(await (store as Awaited<ReturnType<typeof openIoredisStore>>).ping().then(() => 'ok', (e: Error) => e.message));
+        } finally {
+          await (store as Awaited<ReturnType<typeof openIoredisStore>>).close();
+        }
+      }
+      expect(outcomes).toEqual(Array(8).fill('ok'));
+    } finally {
+      for (const c of held) c.destroy();
+      silent.close();
+    }
+  }, 60_000);
+
   it('a login the masters refuse is refused-login, and a server not in Cluster mode "is not a Cluster" (both were "unreachable": ioredis keeps the answer in lastNodeError)', async () => {
     const masters = client.nodes('master');
     for (const m of masters) await m.call('ACL', 'SETUSER', 'clusterlogin', 'on', '>pw', '~*', '&*', '+@all');
