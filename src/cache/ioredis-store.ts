@@ -433,6 +433,8 @@ class IoredisStore implements CacheStore {
    */
   private async refuseReplica(): Promise<void> {
     const role = (await (this.client as Redis).call('ROLE').catch(() => undefined)) as unknown[] | undefined;
+    // A master's ROLE lists its replicas: kept for deletions confirmed while no Sentinel answers (confirmMaster).
+    if (Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2])) this.replicasAtConnect = role[2].length;
     if (!Array.isArray(role) || role[0] === 'master') return;
     const s = (this.client as Redis).stream;
     throw new BackendUnavailableError('redis', `the Sentinels named ${plainAddress(s?.remoteAddress)}:${s?.remotePort} as master ${this.spec.sentinelMaster}, but it is a replica (a Sentinel with a stale view? check \`SENTINEL get-master-addr-by-name\` on each)`, { reason: 'unreachable' });
@@ -442,13 +444,18 @@ class IoredisStore implements CacheStore {
    * Sentinel: after work that deleted keys, checks that the server it was done on is still the master
    * the Sentinels name. A failover midway leaves this client on the old master until Sentinel demotes
    * it, and the demoted master then resyncs from the new one: the deletions come undone (measured: an
-   * invalidate-all "complete" with most keys back). No Sentinel answering: nothing to compare with.
+   * invalidate-all "complete" with most keys back). No Sentinel answering (a partition between this
+   * client and them): the replicas the master had at the connect must acknowledge the deletions (it returned
+   * at once, and a failover then left exit 0, "complete", with the keys on the new master: a probe).
    */
   private async confirmMaster(): Promise<void> {
     if (!this.sentinels) return;
     const named = await this.sentinels.master();
-    if (!named) return;
     const s = (this.client as Redis).stream;
+    if (!named) {
+      if (this.replicasAtConnect) await this.confirmReplicas(`${plainAddress(s?.remoteAddress)}:${s?.remotePort}`, this.replicasAtConnect, 'connect');
+      return;
+    }
     // The run id tells servers apart only where the Sentinels give a hostname (asked once, then).
     const peer = { address: s?.remoteAddress, port: s?.remotePort, runId: isIP(named.host) ? undefined : await this.serverRunId() };
     const at = `${plainAddress(peer.address)}:${peer.port}`;
@@ -468,7 +475,7 @@ class IoredisStore implements CacheStore {
    * server still counted its link (a review: invalidate exit 0 after SENTINEL FAILOVER, 3 runs in 9, every key
    * still on the new master). A user who may not WAIT: the attached count, as before; without +info, nothing.
    */
-  private async confirmReplicas(at: string, expected: number): Promise<void> {
+  private async confirmReplicas(at: string, expected: number, seenBy: 'sentinels' | 'connect' = 'sentinels'): Promise<void> {
     // Nearly the whole timeout: a healthy replica a little behind (a fork, an fsync) is waited for, not failed.
     const waitMs = Math.max(50, this.timeoutMs - 100);
     let acked: unknown;
@@ -484,15 +491,17 @@ class IoredisStore implements CacheStore {
     }
     if (typeof acked === 'number') {
       if (acked >= expected) return;
-      throw unreplicatedError(this.spec.sentinelMaster!, at, expected, acked, waitMs);
+      throw unreplicatedError(this.spec.sentinelMaster!, at, expected, acked, { waitMs, seenBy });
     }
     const text = await this.run('INFO replication', () => (this.client as Redis).info('replication')).catch(() => undefined);
     const attached = text === undefined ? undefined : Number(/^connected_slaves:(\d+)/m.exec(text)?.[1] ?? NaN);
     if (attached === undefined || Number.isNaN(attached) || attached >= expected) return;
-    throw unreplicatedError(this.spec.sentinelMaster!, at, expected, attached);
+    throw unreplicatedError(this.spec.sentinelMaster!, at, expected, attached, { seenBy });
   }
 
   private runId: Promise<string | undefined> | undefined;
+  /** Sentinel: how many replicas the master listed at the connect (ROLE), undefined where not asked or refused. */
+  private replicasAtConnect: number | undefined;
 
   /** The run id of the server this client is on (asked once; undefined for a user without +info). */
   private serverRunId(): Promise<string | undefined> {

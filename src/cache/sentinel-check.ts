@@ -189,15 +189,19 @@ export function promotedError(name: string, at: string, promoted: string): Backe
 }
 
 /**
- * Deleted on a master fewer of whose replicas than the Sentinels saw replicating acknowledged it (WAIT, given
- * `waitMs`) or are attached: the window of a failover before the Sentinels name the promoted replica (it
- * stopped replicating at once). The deletions may not last.
+ * Deleted on a master fewer of whose replicas than the Sentinels saw replicating (or, with no Sentinel
+ * answering, than it had at the connect) acknowledged it (WAIT, given `waitMs`) or are attached: the window
+ * of a failover before the Sentinels name the promoted replica (it stopped replicating at once). The
+ * deletions may not last.
  */
-export function unreplicatedError(name: string, at: string, expected: number, attached: number, waitMs?: number): BackendUnavailableError {
-  const has = waitMs === undefined ? `has ${attached} of the ${expected} replica(s) the Sentinels saw replicating` : `had ${attached} of the ${expected} replica(s) the Sentinels saw replicating acknowledge the deletions within ${waitMs} ms`;
+export function unreplicatedError(name: string, at: string, expected: number, attached: number, how: { waitMs?: number; seenBy?: 'sentinels' | 'connect' } = {}): BackendUnavailableError {
+  const { waitMs, seenBy = 'sentinels' } = how;
+  const seen = seenBy === 'sentinels' ? 'the Sentinels saw replicating' : 'it had at the connect';
+  const has = waitMs === undefined ? `has ${attached} of the ${expected} replica(s) ${seen}` : `had ${attached} of the ${expected} replica(s) ${seen} acknowledge the deletions within ${waitMs} ms`;
+  const why = seenBy === 'sentinels' ? '' : ' (no Sentinel answered)';
   return new BackendUnavailableError(
     'redis',
-    `Redis Sentinel master ${name} (${at}) ${has}: a failover may be under way, and the new master would still hold the keys deleted here; run again`,
+    `Redis Sentinel master ${name} (${at}) ${has}${why}: a failover may be under way, and the new master would still hold the keys deleted here; run again`,
     { reason: 'failed-over' },
   );
 }

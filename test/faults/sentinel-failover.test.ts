@@ -62,6 +62,66 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
     }
   }, 60_000);
 
+  it('the Sentinels out of reach after the connect, a promotion under way: deletions are reported, not a success (with no Sentinel answering nothing was checked: exit 0, "complete", the keys left on the new master)', async () => {
+    const replica = new Redis({ port: topo.replica!.port, password: 'datapw' });
+    const sentinel = new Redis({ port: topo.spec.nodes[0].port, password: 'sentinelpw' });
+    for (let i = 0; i < 150; i++) {
+      const entries = (await sentinel.call('SENTINEL', 'REPLICAS', 'tmaster')) as string[][];
+      if (entries.some((e) => e[e.indexOf('master-link-status') + 1] === 'ok')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    sentinel.disconnect();
+    // The tool reaches the Sentinel through a pass-through that is cut after the connect (a partition
+    // between the tool and the Sentinels only): from then on it accepts and forwards nothing.
+    const held = new Set<net.Socket>();
+    let cut = false;
+    const proxy = net.createServer((c) => {
+      held.add(c);
+      c.on('error', () => undefined);
+      if (cut) return;
+      const up = net.connect(topo.spec.nodes[0].port, '127.0.0.1');
+      held.add(up);
+      up.on('error', () => undefined);
+      c.pipe(up).pipe(c);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const spec = { ...topo.spec, nodes: [{ host: '127.0.0.1', port: (proxy.address() as net.AddressInfo).port }] };
+    const store = await openIoredisStore(spec);
+    try {
+      await topo.client.set('tenant_config:nosentinel', '{}');
+      cut = true;
+      for (const s of held) s.destroy();
+      held.clear();
+      await replica.call('REPLICAOF', 'NO', 'ONE');
+      const unlink = await store.unlink(['tenant_config:nosentinel']).then(() => undefined, (e: unknown) => e);
+      expect(unlink).toBeInstanceOf(BackendUnavailableError);
+      expect(unlink).toMatchObject({ reason: 'failed-over' });
+      expect((unlink as Error).message).toMatch(/^Redis Sentinel master tmaster \(127\.0\.0\.1:\d+\) had 0 of the 1 replica\(s\) it had at the connect acknowledge the deletions within 1400 ms \(no Sentinel answered\): a failover may be under way.*run again$/);
+      // Back in sync, the Sentinels still out of reach: the same deletion is acknowledged by the replica, a success.
+      await replica.call('REPLICAOF', '127.0.0.1', String(topo.servers[0].port));
+      for (let i = 0; i < 100 && !/master_link_status:up/.test(await replica.info('replication')); i++) await new Promise((r) => setTimeout(r, 100));
+      await topo.client.set('tenant_config:nosentinel', '{}');
+      expect(await store.unlink(['tenant_config:nosentinel'])).toEqual([1]);
+    } finally {
+      store.close();
+      if (!/master_link_status:up/.test(await replica.info('replication'))) {
+        await replica.call('REPLICAOF', '127.0.0.1', String(topo.servers[0].port));
+        for (let i = 0; i < 100 && !/master_link_status:up/.test(await replica.info('replication')); i++) await new Promise((r) => setTimeout(r, 100));
+      }
+      replica.disconnect();
+      for (const s of held) s.destroy();
+      proxy.close();
+      // The tests after this one count on the Sentinels seeing the replica replicating again (their poll: every 10 s).
+      const watcher = new Redis({ port: topo.spec.nodes[0].port, password: 'sentinelpw' });
+      for (let i = 0; i < 150; i++) {
+        const entries = (await watcher.call('SENTINEL', 'REPLICAS', 'tmaster')) as string[][];
+        if (entries.some((e) => e[e.indexOf('master-link-status') + 1] === 'ok' && !/s_down|disconnected/.test(e[e.indexOf('flags') + 1]))) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      watcher.disconnect();
+    }
+  }, 60_000);
+
   it('a replica still attached that has not applied the deletions (it took REPLICAOF NO ONE first, or stalls): reported, not a success (the attached count said all was well: exit 0, every key on the new master)', async () => {
     const store = await openIoredisStore(topo.spec);
     try {
