@@ -321,10 +321,14 @@ export class Tenantctl {
     // too); and a tenants directory from the project's own config file is the project's.
     if (this.config.project.found || !(source('tenants_dir') === 'flag' || source('tenants_dir') === 'env')) return;
     if (embeddedRegistryExists(spec.dir)) return;
-    const owner = findProjectRoot(this.config.tenantsDir);
-    // The same directory by another spelling (a symlink) is this one.
-    if (!owner.found || realPath(owner.dir) === realPath(this.config.project.dir)) return;
-    throw new UsageError(`the tenants directory ${this.config.tenantsDir} is in the project at ${owner.dir}, whose registry and settings are there: a new embedded registry would be made in ${spec.dir}`, { reason: 'other-project' });
+    // Where it is named, and where it really is: a link here to another project's tenants directory made a
+    // second registry here and wrote into it (a probe).
+    for (const dir of new Set([this.config.tenantsDir, realPath(this.config.tenantsDir)])) {
+      const owner = findProjectRoot(dir);
+      // The same directory by another spelling (a symlink) is this one.
+      if (!owner.found || realPath(owner.dir) === realPath(this.config.project.dir)) continue;
+      throw new UsageError(`the tenants directory ${this.config.tenantsDir} is in the project at ${owner.dir}, whose registry and settings are there: a new embedded registry would be made in ${spec.dir}`, { reason: 'other-project' });
+    }
   }
 
   /**

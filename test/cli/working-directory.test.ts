@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { realpathSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -255,6 +255,20 @@ describe('a tenants directory in another project, given from elsewhere', () => {
       expect(own.code, own.stderr).toBe(0);
     } finally {
       rmSync(link);
+    }
+  });
+
+  it('named through a symlink to its tenants directory (here: tenants -> the other project\'s): the same exit 2, nothing made (it made a second registry here and wrote into it, exit 0)', async () => {
+    const linked = path.join(cwd, 'tenants');
+    symlinkSync(other.tenantsDir, linked);
+    try {
+      const r = await runCli(['--tenants-dir', 'tenants', 'migrate-yaml'], { cwd });
+      expect(r.code, r.stderr).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toContain(`is in the project at ${realpathSync(other.dir)}`);
+      expect(readdirSync(cwd)).toEqual(['tenants']);
+    } finally {
+      rmSync(linked);
     }
   });
 });
