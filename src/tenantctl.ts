@@ -18,6 +18,7 @@ import { BackendUnavailableError, InterruptedError, UsageError, describeError, i
 import { REGISTRY_RETRY_MS } from './registry/registry-retry.js';
 import { findProjectRoot } from './config/project-root.js';
 import { realpathSync } from 'node:fs';
+import { workingDirectory } from './working-directory.js';
 
 export interface TenantctlOptions {
   /** Settings as flags would give them (highest precedence). */
@@ -104,7 +105,8 @@ export class Tenantctl {
   constructor(options: TenantctlOptions = {}) {
     const warn = (this.warn = options.warn ?? (() => undefined));
     this.env = options.env ?? process.env;
-    this.config = resolveConfig(options.flags ?? {}, this.env, options.cwd ?? process.cwd(), options.flagNames ?? 'options');
+    const cwd = options.cwd ?? workingDirectory();
+    this.config = resolveConfig(options.flags ?? {}, this.env, cwd, options.flagNames ?? 'options');
     this.ownsRegistry = !options.registry;
     if (options.registry) this.registryPromise = Promise.resolve(options.registry);
     for (const n of this.config.notices) warn(n);
@@ -136,7 +138,7 @@ export class Tenantctl {
       parseCache: () => ParseCache.open(this.config.tenantsDir, this.env),
       contentHashes: () => ContentHashCache.open(this.env),
       warn,
-      cwd: options.cwd ?? process.cwd(),
+      cwd,
       checkRegistryPlace: () => this.refuseStrayRegistry(),
     });
     this.permissions = new PermissionService({ cache: this.cache, registry, keys: this.keys, ttl: this.config.permissionsTtl, now: options.now, warn });

@@ -10,6 +10,7 @@ import { DEFAULT_EMBEDDED_DIR, parseRegistrySpec, supabaseKeyFromEnv, type Regis
 import { findProjectRoot, type ProjectRoot } from './project-root.js';
 import { MAX_TIMEOUT_MS, parsePositiveInt } from './positive-int.js';
 import { shownPath } from '../shown-path.js';
+import { workingDirectory } from '../working-directory.js';
 
 /** The resolved configuration of one run. */
 export interface TenantctlConfig {
@@ -285,7 +286,7 @@ interface Picked {
  * of the project > default (DESIGN.md, "Configuration"). The project is found
  * by walking up from `cwd` (see findProjectRoot).
  */
-export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), naming: FlagNaming = 'command-line'): TenantctlConfig {
+export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd = workingDirectory(), naming: FlagNaming = 'command-line'): TenantctlConfig {
   const project = findProjectRoot(cwd);
   const flagName = (def: SettingDef) => (naming === 'command-line' ? def.flagName! : `flags.${def.flag}`);
   // Every way to give a setting, for advice: "--sentinel-master, env REDIS_SENTINEL_MASTER or sentinel_master in the config file".

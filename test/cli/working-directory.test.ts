@@ -2,7 +2,8 @@ import { realpathSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, cleanEnv, expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
 
 /**
  * Issue 7 §7: the project is found as git finds its repository (walk up to
@@ -302,4 +303,24 @@ describe('a tenants directory given explicitly that does not exist', () => {
     // A usage error changes nothing: today a 39 MB .tenantctl/registry is created before the directory is checked.
     expect(readdirSync(cwd)).toEqual([]);
   }, 45_000);
+});
+
+describe('a working directory removed while in use (the shell still in it)', () => {
+  /** The CLI started inside `dir` after the directory is removed: sh cds into it, removes it, and execs node there. */
+  const runInRemoved = (args: string[]) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-gone-'));
+    const r = spawnSync('/bin/sh', ['-c', 'cd "$1" && rmdir "$1" && shift && exec "$@"', 'sh', dir, process.execPath, BIN, ...args], { env: cleanEnv(), encoding: 'utf8', timeout: 25_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: 0 };
+  };
+
+  it('every command says so in one line, exit 2 (it was "internal error: ENOENT ... uv_cwd", exit 70)', () => {
+    for (const args of [['test-redis', '--redis-url', 'redis://127.0.0.1:1'], ['get-config', 'acme'], ['migrate-yaml', '--dry-run'], ['config']]) {
+      const r = runInRemoved(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(/the working directory no longer exists/);
+    }
+    // --version and --help need no directory.
+    expect(runInRemoved(['--version']).code).toBe(0);
+  });
 });

@@ -9,7 +9,7 @@ import { ROOT } from '../helpers/setup.js';
  * never reach the tenant source). ioredis is imported by the one adapter only.
  */
 const LAYERS: Array<[rank: number, prefix: string]> = [
-  [0, 'errors.ts'], [0, 'redact.ts'], [0, 'user-cache.ts'], [0, 'node-crypto.ts'], [0, 'make-directory.ts'], [0, 'regular-file.ts'], [0, 'shown-path.ts'],
+  [0, 'errors.ts'], [0, 'redact.ts'], [0, 'user-cache.ts'], [0, 'node-crypto.ts'], [0, 'make-directory.ts'], [0, 'regular-file.ts'], [0, 'shown-path.ts'], [0, 'working-directory.ts'],
   [1, 'keys/'], [1, 'yaml/'], [1, 'json/'],
   [2, 'permissions/'], [2, 'cache/'],
   [3, 'registry/'],
