@@ -81,12 +81,22 @@ export function servicesInstant(canonical: string): string {
  * for one file); a day the calendar does not have (`2030-02-30`) is refused.
  */
 export function canonicalInstant(value: unknown): string | undefined {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
+  if (value instanceof Date) return fourDigitYear(value) ? value.toISOString() : undefined;
   const m = typeof value === 'string' ? INSTANT.exec(value.trim()) : null;
   if (!m) return undefined;
   const [, y, mo, da, time, zone] = m;
   const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(da)));
   if (day.getUTCFullYear() !== Number(y) || day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(da)) return undefined;
   const d = new Date(time === undefined ? `${y}-${mo}-${da}T00:00:00Z` : `${y}-${mo}-${da}T${time}${zone ?? 'Z'}`);
-  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+  return fourDigitYear(d) ? d.toISOString() : undefined;
+}
+
+/**
+ * A valid date whose UTC year is 1-9999: toISOString writes others as `+010000-…` or `-000001-…`, which
+ * PostgreSQL refuses (a demo expiry of 9999-12-31T23:59:59-01:00 failed a whole migration batch) and the
+ * services' Python cannot parse.
+ */
+function fourDigitYear(d: Date): boolean {
+  const year = d.getUTCFullYear();
+  return !Number.isNaN(d.getTime()) && year >= 1 && year <= 9999;
 }

@@ -124,6 +124,10 @@ describe('cached records and the clock', () => {
     // Days the calendar does not have are refused, not rolled over into March.
     for (const bad of ['2030-02-30', '2030-02-29', '2030-04-31T00:00:00Z']) expect(canonicalInstant(bad), String(bad)).toBeUndefined();
     expect(canonicalInstant('2028-02-29')).toBe('2028-02-29T00:00:00.000Z');
+    // An instant that lands past year 9999 once in UTC (or before year 1) has no 4-digit form: PostgreSQL
+    // refused "+010000-01-01T00:59:59.000Z" and the whole migration batch with it.
+    for (const bad of ['9999-12-31T23:59:59-01:00', '9999-12-31T24:00:00Z', '0000-01-01T00:00:00Z', '0001-01-01T00:30:00+01:00', new Date(Date.UTC(10000, 0, 1))]) expect(canonicalInstant(bad), String(bad)).toBeUndefined();
+    expect(canonicalInstant('9999-12-31T23:59:59Z')).toBe('9999-12-31T23:59:59.000Z');
     // Without a zone a date-time is UTC, whatever the machine's time zone (as a date alone is).
     const tz = process.env.TZ;
     process.env.TZ = 'Europe/Paris';
