@@ -126,10 +126,10 @@ export function idsArg(kind = 'tenant') {
 }
 
 /** commander parser for a positive whole number option. */
-export function intArg(name: string) {
+export function intArg(name: string, max?: number) {
   return (value: string): number => {
     try {
-      return parsePositiveInt(value, name);
+      return parsePositiveInt(value, name, 1, max);
     } catch (err) {
       throw new InvalidArgumentError((err as Error).message);
     }

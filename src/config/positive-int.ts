@@ -12,3 +12,6 @@ export function parsePositiveInt(value: unknown, where: string, min = 1, max = N
 
 /** The longest timeout, ms: 24 hours (Node's timers overflow past 2^31-1 ms and fire at once). */
 export const MAX_TIMEOUT_MS = 86_400_000;
+
+/** The longest look-back after a reconnect (watch's overlap): 365 days, in ms (past it PostgreSQL's timestamps overflow). */
+export const MAX_OVERLAP_MS = 365 * 86_400_000;

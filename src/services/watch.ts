@@ -9,6 +9,7 @@ import type { YamlTenantSource } from '../tenants/tenant-source.js';
 import { CacheAdmin } from './cache-admin.js';
 import { CacheVerifier, type VerifyEntry } from './verify.js';
 import { WatchMetrics, type ChangeSource } from './watch-metrics.js';
+import { MAX_OVERLAP_MS, MAX_TIMEOUT_MS, parsePositiveInt } from '../config/positive-int.js';
 
 /** One line of watch's log: a change applied (keys deleted), however it was found. */
 export interface WatchEvent {
@@ -195,6 +196,11 @@ export class Watcher {
     private readonly options: WatchOptions,
   ) {
     this.metrics = options.metrics ?? new WatchMetrics();
+    // Timers overflow past 2^31-1 ms (Node fires them at once: a heartbeat of 3e9 ms PINGed every 1 ms), and an
+    // overlap of 2^53 ms reached PostgreSQL as a timestamp out of range on every reconnect: refused here.
+    for (const [name, value, max] of [['heartbeatMs', options.heartbeatMs, MAX_TIMEOUT_MS], ['reconnect.initialMs', options.reconnect?.initialMs, MAX_TIMEOUT_MS], ['reconnect.maxMs', options.reconnect?.maxMs, MAX_TIMEOUT_MS], ['overlapMs', options.overlapMs, MAX_OVERLAP_MS], ['startupLookbackMs', options.startupLookbackMs, MAX_OVERLAP_MS]] as const) {
+      if (value !== undefined) parsePositiveInt(value, name, name === 'overlapMs' || name === 'startupLookbackMs' ? 0 : 1, max);
+    }
     this.overlapMs = options.overlapMs ?? 300_000;
     const longestTtl = Math.max(...deps.keys.families.map((f) => f.ttl ?? 0), 0);
     this.startupLookbackMs = options.startupLookbackMs ?? longestTtl * 1000;

@@ -31,6 +31,15 @@ describe('watch refuses registries it cannot LISTEN to', () => {
     expect(metrics.stderr).toMatch(/metrics address "nohostport": expected host:port .* \(--metrics\)$/m);
   });
 
+  it('a heartbeat, reconnect wait or overlap past what timers and timestamps hold: exit 2 (a heartbeat of 3e9 ms PINGed Redis every 1 ms after a TimeoutOverflowWarning; a huge overlap looped on "timestamp out of range")', async () => {
+    for (const [flag, value, max] of [['--heartbeat', '3000000000', '86400000'], ['--reconnect-max', '2147483648', '86400000'], ['--overlap', '9007199254740991', '31536000']]) {
+      const r = await runCli(['watch', '--registry', 'postgres://u@127.0.0.1:1/db', flag, value], { cwd: ws.dir, env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+      expect(r.code, `${flag}: ${r.stderr}`).toBe(2);
+      expectOneLineError(r);
+      expect(r.stderr).toContain(`${flag} must be at most ${max}`);
+    }
+  });
+
   it('--print-sql prints the install script without connecting anywhere', async () => {
     const r = await runCli(['watch', '--print-sql'], { cwd: ws.dir });
     expect(r.code).toBe(0);

@@ -7,6 +7,7 @@ import { isLoopback, parseListenAddress, serveMetrics, WatchMetrics } from '../.
 import { action, intArg } from '../action.js';
 import type { Output } from '../output.js';
 import { plural } from '../charts.js';
+import { MAX_OVERLAP_MS, MAX_TIMEOUT_MS } from '../../config/positive-int.js';
 
 interface WatchOptions {
   install?: boolean;
@@ -41,9 +42,9 @@ export function register(program: Command): void {
     .option('--uninstall', 'remove the change triggers and their function, then exit')
     .option('--print-sql', 'print the SQL --install runs (with --uninstall: the SQL it runs), then exit')
     .option('--metrics <address>', 'serve Prometheus text at GET /metrics on host:port (e.g. 127.0.0.1:9464)')
-    .addOption(new Option('--heartbeat <ms>', 'round trip to PostgreSQL and Redis this often, to notice a silent loss (default 5000)').argParser(intArg('--heartbeat')))
-    .addOption(new Option('--reconnect-max <ms>', 'longest wait between reconnection attempts (default 5000; the first is 100 ms, doubling)').argParser(intArg('--reconnect-max')))
-    .addOption(new Option('--overlap <seconds>', 'after a reconnect, also invalidate rows whose updated_at is this much older than the last change seen (default 300)').argParser(intArg('--overlap')))
+    .addOption(new Option('--heartbeat <ms>', 'round trip to PostgreSQL and Redis this often, to notice a silent loss (default 5000)').argParser(intArg('--heartbeat', MAX_TIMEOUT_MS)))
+    .addOption(new Option('--reconnect-max <ms>', 'longest wait between reconnection attempts (default 5000; the first is 100 ms, doubling)').argParser(intArg('--reconnect-max', MAX_TIMEOUT_MS)))
+    .addOption(new Option('--overlap <seconds>', 'after a reconnect, also invalidate rows whose updated_at is this much older than the last change seen (default 300)').argParser(intArg('--overlap', MAX_OVERLAP_MS / 1000)))
     .action(
       action<[], WatchOptions>(async (ctx, opts) => {
         if (opts.install && opts.uninstall) throw new UsageError('--install and --uninstall together: choose one');
