@@ -215,11 +215,16 @@ export class TenantConfigService {
 
     if (!options.noCache) {
       const hit = await (shared ? cache.readJsonShared(key) : cache.readJson(key));
-      if (hit && typeof hit === 'object' && !Array.isArray(hit)) {
+      const kind = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'string' ? 'a string' : typeof v);
+      const meta = hit && typeof hit === 'object' ? (hit as Record<string, unknown>)._meta : undefined;
+      // A _meta that is no mapping is no entry of the services (theirs always holds one): a string was shown
+      // spread letter by letter ("_meta": {"0": "d", ...}).
+      const metaOk = meta === undefined || (typeof meta === 'object' && meta !== null && !Array.isArray(meta));
+      if (hit && typeof hit === 'object' && !Array.isArray(hit) && metaOk) {
         return { answer: { source: 'cache', config: hit as Record<string, unknown> } };
       }
       // JSON, but no config (a list, a number): a miss, said as a value that is not JSON is.
-      if (hit !== undefined) cache.malformed(key, `JSON that is not a config object (${hit === null ? 'null' : Array.isArray(hit) ? 'a list' : typeof hit})`);
+      if (hit !== undefined) cache.malformed(key, metaOk ? `JSON that is not a config object (${kind(hit)})` : `a config whose _meta is not a mapping (${kind(meta)})`);
     }
     return { below: { key, own } };
   }

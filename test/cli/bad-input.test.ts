@@ -462,6 +462,15 @@ describe('bad input', () => {
       expect(JSON.parse(list.stdout).source).not.toBe('cache');
       expect(list.stderr).toMatch(new RegExp(`warning: tenant_config:${good} holds JSON that is not a config object \\(${what}\\): read as a miss`));
     }
+    // A config whose _meta is no mapping (the services always write one): a miss, said (a string was shown
+    // spread letter by letter: "_meta": {"0": "d", "1": "a", ...}).
+    for (const [meta, what] of [['"database"', 'a string'], ['[1]', 'a list']]) {
+      await own.client.set(`tenant_config:${good}`, `{"_meta": ${meta}, "client": {"id": "${good}", "name": "X"}}`);
+      const r2 = await runCli(['get-config', good, '--json'], { cwd: ws.dir, env: env() });
+      expect(r2.code, r2.stderr).toBe(0);
+      expect(JSON.parse(r2.stdout).source).not.toBe('cache');
+      expect(r2.stderr).toMatch(new RegExp(`warning: tenant_config:${good} holds a config whose _meta is not a mapping \\(${what}\\): read as a miss`));
+    }
     await own.client.del(`tenant_config:${good}`);
     // Another type than a string (a hash: the services' GET fails WRONGTYPE): a miss, said (it was silent).
     await own.client.hset(`tenant_config:${good}`, 'client', 'x');
