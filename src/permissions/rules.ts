@@ -98,5 +98,6 @@ export function isPermissionRecord(v: unknown): v is PermissionRecord {
   const r = v as Record<string, unknown>;
   return Array.isArray(r.granted_features) && r.granted_features.every((f) => typeof f === 'string') &&
     typeof r.tier === 'string' && typeof r.status === 'string' && typeof r.device_limit === 'number' &&
-    (r.demo_expires_at === null || typeof r.demo_expires_at === 'string');
+    // An expiry that is no date read as never expiring (Date.parse gives NaN): a demo granted everything.
+    (r.demo_expires_at === null || (typeof r.demo_expires_at === 'string' && !Number.isNaN(Date.parse(r.demo_expires_at))));
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NO_SUBSCRIPTION, STATUSES, UNLIMITED_DEVICES, canonicalInstant, type Catalogue, type Subscription } from '../../src/permissions/model.js';
-import { cacheTtlFor, computePermissions, expireCachedRecord } from '../../src/permissions/rules.js';
+import { cacheTtlFor, computePermissions, expireCachedRecord, isPermissionRecord } from '../../src/permissions/rules.js';
 
 const catalogue: Catalogue = {
   features: ['has_advanced_reporting', 'has_ai', 'has_api_access', 'has_payroll'],
@@ -154,3 +154,11 @@ describe('tier names that every JavaScript object has', () => {
   });
 });
 
+describe('a cached permission record', () => {
+  const record = { granted_features: ['has_ai'], tier: 'demo', status: 'active', device_limit: 5, demo_expires_at: '2030-01-01T00:00:00.000Z' };
+  it('is well formed only with an expiry that is a date or null: a garbled one is a miss (it read as never expiring, a demo granting everything)', () => {
+    expect(isPermissionRecord(record)).toBe(true);
+    expect(isPermissionRecord({ ...record, demo_expires_at: null })).toBe(true);
+    for (const bad of ['garbage', '', 20300101, {}]) expect(isPermissionRecord({ ...record, demo_expires_at: bad }), String(bad)).toBe(false);
+  });
+});
