@@ -107,7 +107,8 @@ export class PermissionService {
     // JSON, but no permission record (a list, a record without its fields): a miss, said as a config entry's is
     // (it was read as a miss and written over without a word).
     if (hit) this.deps.cache.malformed(key, `JSON that is not a permission record (${describeShape(cached)})`);
-    return this.flights.join(business, call, () => this.loadAndCache(business));
+    // Each caller its own copy (as tenants.get gives): concurrent callers share one load, not one object.
+    return structuredClone(await this.flights.join(business, call, () => this.loadAndCache(business)));
   }
 
   /** Is `feature` granted to `business`? */

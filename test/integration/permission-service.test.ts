@@ -120,6 +120,10 @@ describe('PermissionService and the change commands on real Redis and PGlite', (
     const answers = await Promise.all(Array.from({ length: 25 }, () => t.permissions.check(id, 'has_ai')));
     expect(answers.every((a) => a.granted)).toBe(true);
     expect(reads).toBe(2);
+    // Each caller its own copy: one changing its answer changes no other's (they shared one record object).
+    expect(answers[0].record).not.toBe(answers[1].record);
+    answers[0].record.granted_features.push('has_everything');
+    expect(answers[1].record.granted_features).not.toContain('has_everything');
     await t.close();
   });
 
