@@ -60,7 +60,11 @@ export class Cache {
   /** Gives up the connect under way (close()). */
   private abortOpening: AbortController | undefined;
   private downError: BackendUnavailableError | undefined;
-  private warned = false;
+  /**
+   * What was warned of once already: Redis down, and a command it answered with a refusal (NOPERM, OOM):
+   * apart, so that a refusal early in a long-lived service's life does not silence a real outage later.
+   */
+  private readonly warned = new Set<'down' | 'answered'>();
   /** readJsonShared's parses, by key: the stored text each came from, so a changed entry is parsed again. */
   private readonly parsed = new Map<string, { text: string; value: unknown }>();
   private parsedChars = 0;
@@ -168,7 +172,7 @@ export class Cache {
           if (this.probing) {
             this.probing = false;
             this.downError = undefined;
-            this.warned = false;
+            this.warned.delete('down');
           }
         }
         return s;
@@ -416,8 +420,9 @@ export class Cache {
   }
 
   private warnOnce(err: BackendUnavailableError): void {
-    if (this.warned) return;
-    this.warned = true;
+    const kind = err.refused || err.reason === 'rejected' ? 'answered' : 'down';
+    if (this.warned.has(kind)) return;
+    this.warned.add(kind);
     this.options.warn?.(`warning: ${describeError(err).replace(/\.$/, '')}; continuing without the cache`);
   }
 

@@ -444,6 +444,27 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     }
   });
 
+  it('a refusal warned of does not silence a later outage: Redis down is warned too (a long-lived service never heard of it)', async () => {
+    const own = await startRedis();
+    await own.command('ACL', 'SETUSER', 'reader', 'on', '>pw', '~*', '+get', '+ping', '+unlink', '+scan', '-set');
+    await own.command('SET', 'w:k', '"cached"');
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(`redis://reader:pw@127.0.0.1:${own.port}`), { warn: (w) => warnings.push(w) });
+    try {
+      expect(await cache.writeJson('w:a', { x: 1 }, 60)).toBe(false);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/NOPERM/);
+      own.pause();
+      expect(await cache.readJson('w:k')).toBeUndefined();
+      expect(warnings).toHaveLength(2);
+      expect(warnings[1]).toMatch(/timed out.*continuing without the cache$/);
+    } finally {
+      own.resume();
+      cache.close();
+      await own.stop();
+    }
+  });
+
   it('a write refused by a replica (READONLY) does not mark Redis down either: the reads after it still use the cache', async () => {
     // A server that holds the key and then becomes the replica of a master that is not there: it keeps its
     // data (no sync ever succeeds) and refuses writes at once (waiting for a real sync flaked under load).
