@@ -150,6 +150,9 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
       // without waiting on each other, and each follows its own MOVED/ASK.
       enableAutoPipelining: false,
       clusterRetryStrategy: () => null,
+      // No CLUSTER INFO to one master picked at random before "ready": a paused one hung the connect without a
+      // name; connect() PINGs every master instead, naming any that does not answer.
+      enableReadyCheck: false,
       // ioredis asks the seeds for the slot map one after the other, in random order: a silent one (a paused
       // node) asked first took the whole timeout, and the healthy Cluster was "unreachable" in half the runs
       // (a probe). Each seed gets its share, as each Sentinel does.
@@ -280,6 +283,18 @@ function reasonOf(err: unknown): BackendReason {
   return 'failed';
 }
 
+/** A node as messages name it. */
+const nodeName = (node: Redis) => `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`;
+
+/** "no answer from master A" / "masters A, B", for a timeout where those had not answered. */
+const silentMasters = (waiting: Set<Redis>) => `no answer from master${waiting.size === 1 ? '' : 's'} ${[...waiting].map(nodeName).join(', ')}`;
+
+/** A timeout, naming the masters that had not answered (none: as it is). */
+function namingSilent(err: unknown, waiting: Set<Redis>): unknown {
+  if (!(err instanceof BackendUnavailableError) || err.reason !== 'timeout' || !waiting.size) return err;
+  return new BackendUnavailableError('redis', `${err.message} (${silentMasters(waiting)})`, { cause: err, reason: 'timeout' });
+}
+
 /** A connect the server answered with an error: no connection to run anything on (Redis down), never 'rejected'. */
 const failedConnect = (reason: BackendReason): BackendReason => (reason === 'rejected' ? 'failed' : reason);
 
@@ -346,6 +361,7 @@ class IoredisStore implements CacheStore {
 
   /** Connects and PINGs within one deadline, or throws BackendUnavailableError naming the real cause. */
   async connect(): Promise<void> {
+    const connectWaiting = new Set<Redis>();
     try {
       // A TCP connect alone proves nothing (a TLS port reached without TLS
       // accepts and then stays silent); on a cluster the PING also waits for
@@ -355,7 +371,9 @@ class IoredisStore implements CacheStore {
           await this.client.connect();
           // Sent with the PING (no round trip of its own).
           const clusterNode = this.spec.topology === 'standalone' ? this.isClusterNode() : undefined;
-          await this.client.ping().catch(pingAnswered);
+          // A Cluster: every master, each watched (a paused one is named when the deadline comes).
+          if (this.mode === 'cluster') await this.pingEachMaster(connectWaiting);
+          else await this.client.ping().catch(pingAnswered);
           if (await clusterNode) {
             throw new BackendUnavailableError('redis', `Redis at ${this.target} is a Cluster node: as one server it holds only its own slots' keys (counts would be part of them, and deletions of other slots refused)`, { reason: 'cluster-node' });
           }
@@ -395,7 +413,8 @@ class IoredisStore implements CacheStore {
       const refused = /^(NOAUTH|WRONGPASS)\b/.test(describeError(answer));
       const notCluster = /cluster support disabled/i.test(said);
       const unknownMaster = /^no Sentinel there knows a master named/.test(said);
-      throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : notCluster ? 'is not a Cluster' : 'is unreachable'}: ${said}${said.includes(`:${master?.remotePort}`) ? '' : named}`, {
+      const silent = connectWaiting.size ? ` (${silentMasters(connectWaiting)})` : '';
+      throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : notCluster ? 'is not a Cluster' : 'is unreachable'}: ${said}${said.includes(`:${master?.remotePort}`) ? '' : named}${silent}`, {
         cause: foreign ? undefined : cause,
         // A server that is not a Cluster answered: no retry makes it one.
         reason: notCluster ? 'failed' : unknownMaster ? 'unknown-master' : reason === 'failed' || reason === 'timeout' || reason === 'rejected' ? 'unreachable' : reason,
@@ -512,7 +531,7 @@ class IoredisStore implements CacheStore {
   }
 
   /** Runs one operation under the deadline, turning any failure into BackendUnavailableError. */
-  private run<T>(what: string, op: () => Promise<T>, deadlineMs = this.timeoutMs): Promise<T> {
+  private run<T>(what: string, op: () => Promise<T>, deadlineMs = this.timeoutMs, node?: Redis): Promise<T> {
     let work: Promise<T>;
     try {
       work = op();
@@ -523,11 +542,13 @@ class IoredisStore implements CacheStore {
     const done = withDeadline(work, deadlineMs, `Redis ${what}`, { mapError: (err) => this.failure(what, err) });
     // A Cluster's command that timed out on a lost master named no master ("UNLINK (12 keys) timed out" on a
     // loaded machine, where the connection's own error usually comes first): the node's recent error, if any.
-    return this.mode === 'cluster' ? done.catch((err: unknown) => Promise.reject(this.timedOutOn(err))) : done;
+    return this.mode === 'cluster' ? done.catch((err: unknown) => Promise.reject(this.timedOutOn(err, node))) : done;
   }
 
-  private timedOutOn(err: unknown): unknown {
+  private timedOutOn(err: unknown, on?: Redis): unknown {
     if (!(err instanceof BackendUnavailableError) || err.reason !== 'timeout') return err;
+    // A call to one master that timed out: that master (a paused one sends no error event to name it by).
+    if (on) return namingSilent(err, new Set([on]));
     const node = this.failedNode(err.message);
     return node ? new BackendUnavailableError('redis', `${err.message}${node}`, { cause: err, reason: 'timeout' }) : err;
   }
@@ -788,7 +809,7 @@ class IoredisStore implements CacheStore {
   }
 
   async info(): Promise<Array<Record<string, string>>> {
-    return Promise.all(this.masters().map(async (node) => parseInfo(await this.run('INFO', () => node.info()))));
+    return Promise.all(this.masters().map(async (node) => parseInfo(await this.run('INFO', () => node.info(), undefined, node))));
   }
 
   async ping(): Promise<number> {
@@ -796,9 +817,18 @@ class IoredisStore implements CacheStore {
     // A Cluster answers for all its slots only when every master does: each is asked. One node, picked at
     // random, answered for all, so test-redis passed or failed with a master down depending on where its one
     // key fell (a flaky test found it).
-    if (this.mode === 'cluster') await this.run('PING', () => Promise.all(this.masters().map((m) => m.ping().catch(pingAnswered))));
-    else await this.run('PING', () => this.client.ping().catch(pingAnswered));
+    if (this.mode === 'cluster') {
+      const waiting = new Set<Redis>();
+      await this.run('PING', () => this.pingEachMaster(waiting)).catch((err: unknown) => Promise.reject(namingSilent(err, waiting)));
+    } else await this.run('PING', () => this.client.ping().catch(pingAnswered));
     return Number(process.hrtime.bigint() - start) / 1e6;
+  }
+
+  /** Cluster: PINGs every master; `waiting` holds those that have not answered yet (named by a timeout). */
+  private async pingEachMaster(waiting: Set<Redis>): Promise<void> {
+    const masters = this.masters();
+    for (const m of masters) waiting.add(m);
+    await Promise.all(masters.map((m) => m.ping().catch(pingAnswered).then(() => void waiting.delete(m))));
   }
 
   /**
@@ -916,7 +946,7 @@ class IoredisStore implements CacheStore {
    */
   private async slotState(nodes: Redis[]): Promise<SlotState | undefined> {
     try {
-      const texts = await Promise.all(nodes.map((node) => this.run('CLUSTER NODES', () => node.call('CLUSTER', 'NODES') as Promise<string>)));
+      const texts = await Promise.all(nodes.map((node) => this.run('CLUSTER NODES', () => node.call('CLUSTER', 'NODES') as Promise<string>, undefined, node)));
       return parseSlotState(texts);
     } catch {
       return undefined;
@@ -1020,7 +1050,7 @@ class IoredisStore implements CacheStore {
     // Counting and deleting need the family only: patterns without a capture are cheaper per key.
     const needsTenant = request.action === 'collect' || request.action === 'profile';
     for (const r of rules) args.push(Buffer.from(r.dispatch, 'latin1'), Buffer.from(needsTenant ? r.lua : r.luaPlain, 'latin1'), r.group + 1);
-    const reply = (await this.run('sweep script', () => this.script(node, SWEEP_LUA, [], args, true, !action.startsWith('unlink')))) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>];
+    const reply = (await this.run('sweep script', () => this.script(node, SWEEP_LUA, [], args, true, !action.startsWith('unlink')), undefined, node)) as unknown as [Buffer, number, number, number[], Array<Buffer | number>, Array<Buffer | number>];
     const [next, scanned, limitLeft, counts, entries, handed] = reply;
     if (request.action === 'unlink') state.limitLeft = limitLeft;
     const batch: SweepBatch = { scanned, groups: request.rules.groups.map((_, i) => Number(counts[i] ?? 0)) };
