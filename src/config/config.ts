@@ -144,7 +144,8 @@ function readConfigFile(file: string | undefined, cwd: string): Record<string, u
   const name = shownPath(file, cwd);
   let data: unknown;
   try {
-    const text = readRegularFile(file);
+    // A UTF-8 byte order mark (an editor on Windows) is no setting: the YAML reader skipped it, JSON.parse refused it.
+    const text = readRegularFile(file).replace(/^\uFEFF/, '');
     // An empty file (or comments only: `touch tenantctl.config.yaml` marks a project's root) is no settings.
     if (EMPTY_CONFIG.test(text)) data = {};
     else data = name.endsWith('.json') ? JSON.parse(text) : load(text, { schema: CORE_SCHEMA, maxAliases: 50, maxDepth: 32 });

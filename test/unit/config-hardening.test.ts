@@ -86,6 +86,12 @@ describe('configuration: values that were silently misread', () => {
     expect(usageMessage(() => resolveConfig({}, {}, child))).toMatch(/tenantctl\.config\.yaml: cannot be read: no such file \(a dangling link\?\)/);
   });
 
+  it('a config file that starts with a UTF-8 byte order mark is read, JSON as YAML (JSON was refused: unexpected "\\u{feff}")', () => {
+    for (const [name, text] of [['tenantctl.config.json', '\uFEFF{"ttl": 77}'], ['tenantctl.config.yaml', '\uFEFFttl: 77\n']]) {
+      expect(resolveConfig({}, {}, project({ [name]: text })).ttl, name).toBe(77);
+    }
+  });
+
   it('a JSON config error does not quote the file\'s text (it may be a credential)', () => {
     const cwd = project({ 'tenantctl.config.json': '{"sentinel_password": SentSecret8}' });
     const message = usageMessage(() => resolveConfig({}, {}, cwd));
