@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { makeDirectory } from './make-directory.js';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -12,6 +13,23 @@ export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const xdg = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : undefined;
   const base = xdg || path.join(env.HOME || os.homedir() || os.tmpdir(), '.cache');
   return path.join(base, 'tenantctl');
+}
+
+/**
+ * Makes the cache directory (this user's only: 0700): `.cache` and `tenantctl` at most, never the home
+ * directory above them. HOME=/nonexistent (Debian's for system users) made /nonexistent/.cache/tenantctl as
+ * root (a probe); there the caches are left out (only slower). Throws as makeDirectory does.
+ */
+export function makeCacheDirectory(dir: string): void {
+  const above = path.dirname(path.dirname(dir));
+  let exists = false;
+  try {
+    exists = statSync(above).isDirectory();
+  } catch {
+    /* missing: not made */
+  }
+  if (!exists) throw Object.assign(new Error(`ENOENT: ${above} does not exist, mkdir '${dir}'`), { code: 'ENOENT', path: above });
+  makeDirectory(dir, 0o700);
 }
 
 /**

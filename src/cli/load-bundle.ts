@@ -5,8 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedDataVersionTag } from 'node:v8';
 import { Script } from 'node:vm';
-import { readOwnCacheFile, userCacheDir } from '../user-cache.js';
-import { makeDirectory } from '../make-directory.js';
+import { makeCacheDirectory, readOwnCacheFile, userCacheDir } from '../user-cache.js';
 
 /** What became of V8's code cache in this run. */
 export type CodeCacheState = 'used' | 'missing' | 'rejected';
@@ -78,7 +77,7 @@ export function loadBundle<T>(bundle: string | URL, options: { env?: NodeJS.Proc
     saveCodeCache() {
       if (codeCache === 'used' || cachedDataVersionTag() !== tag) return;
       try {
-        makeDirectory(dir, 0o700);
+        makeCacheDirectory(dir);
         // Unique (a same-pid process in a restarted container must not find a leftover in its way).
         const tmp = `${cacheFile}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`;
         // 'wx': a new file, never through a link or file someone put at that (predictable) name.

@@ -1,11 +1,10 @@
 import { nodeCrypto, sha256Hex } from '../node-crypto.js';
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { readOwnCacheFile, userCacheDir } from '../user-cache.js';
+import { makeCacheDirectory, readOwnCacheFile, userCacheDir } from '../user-cache.js';
 import { directoryBase } from './tenant-file.js';
 import type { Yaml11Difference } from '../yaml/yaml11.js';
 import type { ExposedSecretAt, LossyNumberAt } from './tenant-file.js';
-import { makeDirectory } from '../make-directory.js';
 
 /** What a parsed tenant file came to, without its text or its config (kept apart, see ParseCache). */
 export interface ParsedEntry {
@@ -213,7 +212,7 @@ export function userCacheFile(name: string, env: NodeJS.ProcessEnv = process.env
  */
 export function writeCacheFile(file: string, data: unknown): void {
   try {
-    makeDirectory(path.dirname(file), 0o700);
+    makeCacheDirectory(path.dirname(file));
     // Unique per writer (worker threads share the pid); not node:worker_threads' threadId, which would load that module for every command.
     const tmp = `${file}.${process.pid}-${nodeCrypto().randomUUID().slice(0, 8)}.tmp`;
     // 'wx': a new file, never through a link or file someone put at that name.

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { userCacheFile, writeCacheFile } from '../../src/tenants/parse-cache.js';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -145,6 +146,17 @@ describe('configuration: values that were silently misread', () => {
   it('a relative XDG_CACHE_HOME is ignored (the XDG spec says so: caches were written into the working directory)', () => {
     expect(userCacheDir({ XDG_CACHE_HOME: 'relcache', HOME: '/home/op' })).toBe(path.join('/home/op', '.cache', 'tenantctl'));
     expect(userCacheDir({ XDG_CACHE_HOME: '/var/cache/op', HOME: '/home/op' })).toBe(path.join('/var/cache/op', 'tenantctl'));
+  });
+
+  it('a home directory that does not exist (HOME=/nonexistent, a system user\'s) is never made for the caches: they are left out (it made /nonexistent/.cache/tenantctl as root)', () => {
+    const base = project();
+    const home = path.join(base, 'nonexistent');
+    writeCacheFile(userCacheFile('probe.json', { HOME: home }), { x: 1 });
+    expect(existsSync(home)).toBe(false);
+    // A home that exists gets its .cache/tenantctl, as before.
+    mkdirSync(home);
+    writeCacheFile(userCacheFile('probe.json', { HOME: home }), { x: 1 });
+    expect(existsSync(path.join(home, '.cache', 'tenantctl', 'probe.json'))).toBe(true);
   });
 
   it('TENANTCTL_DEBUG=0 (or false, no, off, empty) leaves debugging off', () => {
