@@ -548,7 +548,8 @@ function closedWithReport(err: UsageError, report: MigrationReport, ids: string[
   const reason = 'closed (close() was called) first';
   for (const i of report.items) {
     // Planned and not written, or read and not yet planned (an item is an error without a reason until planned).
-    const cut = ((i.action === 'create' || i.action === 'update') && !i.written && !i.unconfirmed) || (i.action === 'error' && !i.reason);
+    // (A dry run writes nothing: its planned items stay as planned.)
+    const cut = (!dryRun && (i.action === 'create' || i.action === 'update') && !i.written && !i.unconfirmed) || (i.action === 'error' && !i.reason);
     if (cut) Object.assign(i, { action: 'error', reason: `${what}: ${reason}`, failure: 'interrupted' }, !dryRun && { written: false });
   }
   const seen = new Set(report.items.filter((i) => i.kind === 'tenant').map((i) => i.id));

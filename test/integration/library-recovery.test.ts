@@ -398,6 +398,47 @@ describe('close() during a migration', () => {
     }
   }, 60_000);
 
+  it('a dry run the close cuts short on its second batch\'s plan: the first batch stays planned (it was said "not planned")', async () => {
+    const n = 1200;
+    const tenants = Object.fromEntries(Array.from({ length: n }, (_, i) => [`cd${String(i).padStart(4, '0')}`, tenantYaml(`cd${String(i).padStart(4, '0')}`)]));
+    const ws = workspace(tenants, { registry: false });
+    const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
+    const store = await openPgliteStore(undefined);
+    await store.ensureSchema();
+    let t: Tenantctl | undefined;
+    let calls = 0;
+    const copy: Record<string, unknown> = {};
+    for (let p = Object.getPrototypeOf(store); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const k of Object.getOwnPropertyNames(p)) {
+        const v = (store as unknown as Record<string, unknown>)[k];
+        if (k !== 'constructor' && !(k in copy)) copy[k] = typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(store) : v;
+      }
+    }
+    const handed = {
+      ...copy,
+      getTenantVersions: async (...args: unknown[]) => {
+        if (++calls === 2) {
+          void t!.close();
+          throw new BackendUnavailableError('registry', 'the connection ended under the close', { reason: 'failed' });
+        }
+        return (store.getTenantVersions as (...a: unknown[]) => unknown)(...args);
+      },
+    };
+    t = new Tenantctl({ cwd: ws.dir, env: { XDG_CACHE_HOME: `${ws.dir}/.cache` }, registry: handed as unknown as Registry });
+    try {
+      const err = (await t.migration.run({ dryRun: true }).then(() => undefined, (e: unknown) => e)) as UsageError & { partial?: { items: Array<{ id: string; action: string; reason?: string }> } };
+      expect(err).toMatchObject({ reason: 'closed' });
+      const items = err.partial!.items.filter((i) => i.id.startsWith('cd'));
+      expect(items).toHaveLength(n);
+      expect(items.filter((i) => i.action === 'create')).toHaveLength(500);
+      for (const i of items.filter((x) => x.action !== 'create')) expect(`${i.reason}`, i.id).toMatch(/^not (planned|read): closed/);
+    } finally {
+      await t.close();
+      await store.close();
+      ws.cleanup();
+    }
+  }, 60_000);
+
   it('landing on a batch\'s write (the store fails under it): the batches before it reported written, that one and the rest not', async () => {
     const n = 1200;
     const tenants = Object.fromEntries(Array.from({ length: n }, (_, i) => [`cw${String(i).padStart(4, '0')}`, tenantYaml(`cw${String(i).padStart(4, '0')}`)]));
