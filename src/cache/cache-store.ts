@@ -125,6 +125,8 @@ export interface SweepResult {
    * sweep fails instead (PartialFailureError: run again once the resharding is done).
    */
   moving?: number[];
+  /** Cluster: the slots among `moving` whose owner changed during the walk (not only marked as migrating). */
+  handed?: number[];
 }
 
 /** `store.unlinkIfUnchanged`, or for a store without it, a GET then an UNLINK of the keys that still hold their value. */

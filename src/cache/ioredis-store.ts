@@ -896,7 +896,8 @@ class IoredisStore implements CacheStore {
         Promise.reject(err instanceof BackendUnavailableError ? err.withProgress(progress()) : err),
       );
     }
-    return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via, nodes: nodes.length, ...(moving?.length && { moving }) };
+    const handed = slotsBefore && slotsAfter ? (moving ?? []).filter((slot) => slotsBefore.owners[slot] !== slotsAfter.owners[slot]) : [];
+    return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via, nodes: nodes.length, ...(moving?.length && { moving }), ...(handed.length && { handed }) };
   }
 
   /**

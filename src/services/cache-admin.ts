@@ -216,8 +216,10 @@ export class CacheAdmin {
   /**
    * Collect passes whose chosen keys are UNLINKed batch by batch (UNLINK says which existed, so repeats
    * count once). A Cluster whose slots moved between masters meanwhile (resharding) may have carried keys
-   * past the walk: the pass runs again, up to three in all, then the run is partial (it said done with
-   * hundreds of keys left: the sweep's own cleanup of moving slots serves its deleting action only).
+   * past the walk: the pass runs again while one finds keys to delete or sees a slot change hands, up to
+   * three in all, then the run is partial (it said done with hundreds of keys left: the sweep's own cleanup
+   * of moving slots serves its deleting action only). A slot only marked as migrating (a resharding that
+   * stopped) ends the passes once one finds nothing: it failed every write command's invalidation (a review).
    */
   private async collectAndUnlink(
     store: CacheStore,
@@ -232,8 +234,9 @@ export class CacheAdmin {
       add(tenant, family, n);
     };
     for (let pass = 1; ; pass++) {
-      const moving = (await this.collectAndUnlinkOnce(store, rules, pick, counted, signal)).moving;
-      if (!moving?.length) return;
+      const before = deleted;
+      const { moving, handed } = await this.collectAndUnlinkOnce(store, rules, pick, counted, signal);
+      if (!moving?.length || (deleted === before && !handed?.length)) return;
       if (pass === 3) {
         throw new PartialFailureError(
           `slot${moving.length === 1 ? '' : 's'} ${describeSlots(moving)} kept moving between Cluster masters during the run: keys moving with them may have been missed (${deleted} deleted); run again once the resharding is done`,

@@ -343,6 +343,31 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     }, 60_000);
   }
 
+  it('a slot left open by a resharding that stopped (MIGRATING / IMPORTING, no key moving): invalidate of 3 tenants is done, not "kept moving" (exit 4 at every write command)', async () => {
+    const masters = client.nodes('master');
+    const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
+    const open = await keyInEmptySlot((n) => `sessions:{open${n}}`);
+    const slot = calculateSlot(open);
+    // The slot's owner, and another master: the slot marked as moving between them, nothing moved.
+    const slots = (await masters[0].call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+    const range = slots.find(([a, b]) => slot >= a && slot <= b)!;
+    const owner = masters.findIndex((m) => m.options.port === range[2][1]);
+    const to = (owner + 1) % masters.length;
+    const named = ['op1', 'op2', 'op3'];
+    for (const t of named) for (const k of [`tenant_config:${t}`, `products:${t}:1`, `products:${t}:2`]) await client.set(k, '{}');
+    await masters[to].call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[owner]);
+    await masters[owner].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]);
+    const p = provider();
+    try {
+      const rows = await new CacheAdmin(p, keys).invalidateTenants(named);
+      expect(rows.reduce((a, r) => a + r.total, 0)).toBe(9);
+    } finally {
+      p.close();
+      await masters[to].call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+      await masters[owner].call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+    }
+  }, 60_000);
+
   it('a slot resharded while invalidate-all walks the masters: its keys are deleted where they went, none left (it said complete with hundreds left)', async () => {
     const masters = client.nodes('master');
     const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
