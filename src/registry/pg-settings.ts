@@ -67,6 +67,7 @@ export function newPgClient<C extends object>(Client: new (config: Record<string
 
 interface PgClientLike {
   connect(): Promise<unknown>;
+  query(sql: string): Promise<unknown>;
   end(): Promise<unknown>;
   on(event: 'error', listener: (err: Error) => void): unknown;
 }
@@ -111,6 +112,10 @@ export async function connectPgClient<C extends PgClientLike>(
     try {
       if (signal?.aborted) throw new Error('the connect was given up (closed)');
       await client.connect();
+      // pg reads timestamps in ISO form only: a server or database whose DateStyle is another ('SQL, DMY',
+      // German) had every demo expiry read as none (a live demo denied, the wrong record cached for the
+      // services, and written back as NULL by the next subscription change: a probe). Set for the session.
+      await client.query("SET DateStyle TO 'ISO, MDY'");
       return client;
     } catch (err) {
       await client.end().catch(() => undefined);

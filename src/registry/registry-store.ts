@@ -1,5 +1,6 @@
 import { canonicalInstant, type Catalogue, type Subscription } from '../permissions/model.js';
 import { firstWholeFloat, type WholeFloat } from '../json/whole-floats.js';
+import { BackendUnavailableError } from '../errors.js';
 
 /** A row of the `tenants` table (DESIGN.md, "Registry"). */
 export interface TenantRow {
@@ -278,10 +279,22 @@ export function subscriptionsFromRows(
       business_id: id,
       tier: String(r.tier),
       status: r.status as Subscription['status'],
-      demo_expires_at: r.demo_expires_at == null ? null : canonicalInstant(r.demo_expires_at) ?? null,
+      demo_expires_at: storedExpiry(r.demo_expires_at, id),
       overrides: byBusiness.get(id) ?? {},
       tenantctl_hash: (r.tenantctl_hash as string | null) ?? null,
     });
   }
   return into;
+}
+
+/**
+ * A demo expiry as stored: 'infinity' never expires; a value that reads as no date is the registry's failure,
+ * never "no expiry" (a server with another DateStyle had every expiry read as none: a live demo denied, and
+ * the next subscription change wrote NULL back).
+ */
+function storedExpiry(value: unknown, business: string): string | null {
+  if (value == null || value === Infinity) return null;
+  const at = canonicalInstant(value);
+  if (at !== undefined) return at;
+  throw new BackendUnavailableError('registry', `the demo expiry of ${business} in the registry is no date this tool can read (${JSON.stringify(String(value)).slice(0, 60)}): nothing is decided on it`, { reason: 'failed' });
 }
