@@ -6,7 +6,7 @@ import { TENANT_CONFIG_FAMILY, type KeySpace } from '../keys/key-families.js';
 import type { Cache } from '../cache/cache.js';
 import { noTenantsTable, type RegistryStore, type TenantRow } from '../registry/registry-store.js';
 import type { YamlTenantSource, TenantDocument } from '../tenants/tenant-source.js';
-import { configProblem, type LossyNumberAt } from '../tenants/tenant-file.js';
+import { configProblem, type LossyNumberAt, type StrippedSecretAt } from '../tenants/tenant-file.js';
 import { isMap } from '../tenants/plain-object.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
@@ -34,7 +34,7 @@ export interface TenantConfig {
 }
 
 /** What stored() found, with what warming needs: the row as read, and a YAML answer's first YAML 1.1 difference. */
-type StoredRead = StoredConfig & { asRead?: RowAsRead; readsOtherwise?: Yaml11Difference; wholeFloat?: LossyNumberAt };
+type StoredRead = StoredConfig & { asRead?: RowAsRead; readsOtherwise?: Yaml11Difference; wholeFloat?: LossyNumberAt; strippedLiteral?: StrippedSecretAt };
 
 /** A config in its stored form (references, no secrets) and where it came from. */
 export interface StoredConfig {
@@ -174,7 +174,7 @@ export class TenantConfigService {
 
   /** The stored form (references, no secrets) with its source, or NotFoundError. */
   async getStored(id: string, options: { noCache?: boolean } = {}): Promise<StoredConfig> {
-    const { asRead: _asRead, readsOtherwise: _r, wholeFloat: _w, ...found } = await this.stored(id, options, false);
+    const { asRead: _asRead, readsOtherwise: _r, wholeFloat: _w, strippedLiteral: _l, ...found } = await this.stored(id, options, false);
     if (found.source === 'cache') markCacheHit(found.config);
     return found;
   }
@@ -287,9 +287,10 @@ export class TenantConfigService {
     const fileWarnings = found.source === 'yaml' ? doc?.warnings : undefined;
     const readsOtherwise = found.source === 'yaml' ? doc?.yaml11Differences[0] : undefined;
     const wholeFloat = found.source === 'yaml' ? doc?.lossyNumbers?.find((l) => l.kind === 'whole-float') : choice.source === 'database' ? registryWholeFloat(choice.row) : undefined;
+    const strippedLiteral = found.source === 'yaml' ? doc?.strippedSecrets.find((x) => x.kind === 'literal-removed') : undefined;
     return {
       ...found, ...(fallback && { fallback }), ...(fileWarnings?.length && { fileWarnings }), ...(asRead && { asRead }), ...(readsOtherwise && { readsOtherwise }),
-      ...(wholeFloat && { wholeFloat }),
+      ...(wholeFloat && { wholeFloat }), ...(strippedLiteral && { strippedLiteral }),
     };
   }
 
@@ -410,6 +411,10 @@ export class TenantConfigService {
     const secrets = unresolvedSecrets(resolved);
     const said = [unset.length ? `variable(s) ${some(unset)} unset` : '', secrets.length ? `the secret(s) at ${some(secrets)} without a value` : ''].filter(Boolean);
     if (said.length) return notWarmed(`${said.join('; ')} in this environment`);
+    // A literal secret in the file is never kept here, and the services' entry would hold it: an entry
+    // without it breaks them (it was written, "warmed", with the secret missing: a probe).
+    const lit = stored.strippedLiteral;
+    if (lit) return notWarmed(`the literal secret at ${lit.path.join('.')}${lit.line ? ` (line ${lit.line})` : ''} is not kept by this tool, and the services' entry would hold it`);
     // The services read their YAML as YAML 1.1 (PyYAML): `yes` is true to them, a string here. They
     // would cache another value: nothing is written rather than a value no service would.
     const d = stored.readsOtherwise;

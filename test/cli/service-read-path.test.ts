@@ -104,7 +104,7 @@ describe('get-config --warm in a project with no registry yet (YAML only)', () =
 describe('get-config --warm writes the services\' own bytes, or nothing', () => {
   const own = useOwnRedis();
   let ws: Workspace;
-  const [uni, legacy, big, whole, ports, below] = [uniq('uni'), uniq('legacy'), uniq('big'), uniq('whole'), uniq('ports'), uniq('below')];
+  const [uni, legacy, big, whole, ports, below, literal] = [uniq('uni'), uniq('legacy'), uniq('big'), uniq('whole'), uniq('ports'), uniq('below'), uniq('literal')];
   beforeAll(() => {
     ws = workspace(
       {
@@ -118,6 +118,8 @@ describe('get-config --warm writes the services\' own bytes, or nothing', () => 
         [below]: tenantYaml(below, 'Below', 'api:\n  version:\n    1.0\n'),
         // json.dumps keeps the file's order (name, then 443); a JavaScript object puts "443" first.
         [ports]: tenantYaml(ports, 'Ports', 'ports:\n  name: web\n  443: https\n'),
+        // A literal secret: never kept here, and the services' entry would hold it.
+        [literal]: tenantYaml(literal, 'Literal', 'webhook:\n  url: https://h.example\n  token: literal-tok\n'),
       },
       { registry: false },
     );
@@ -140,6 +142,8 @@ describe('get-config --warm writes the services\' own bytes, or nothing', () => 
       [whole, /not warmed: api\.version \(line 5: 1\.0\) would be cached as 1, where the services write 1\.0/],
       [ports, /not warmed: ports\.443: an integer key among others/],
       [below, /not warmed: line 6 \(1\.0\) holds a float with a whole value, which the services write as 1\.0 and JSON from here as 1/],
+      // It was written without the token (and said warmed).
+      [literal, /not warmed: the literal secret at webhook\.token \(line 6\) is not kept by this tool, and the services' entry would hold it/],
     ] as const) {
       const r = await warm(id);
       expect(r.code, r.stderr).toBe(0);
