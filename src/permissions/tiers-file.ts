@@ -4,6 +4,9 @@ import { TenantFileError } from '../errors.js';
 import { lineOfPath, readYamlFile } from '../yaml/yaml-file.js';
 import type { Catalogue, TierDefinition } from './model.js';
 
+/** PostgreSQL's integer, the type of permission_tiers.max_devices. */
+const MAX_INT4 = 2_147_483_647;
+
 /** The catalogue file in the tenants directory. */
 export const TIERS_FILE = 'tiers.yaml';
 /** Feature names: `has_` plus a plain identifier. */
@@ -51,8 +54,10 @@ export function loadTiersFile(file: string): Catalogue {
     for (const f of tf as unknown[]) {
       if (typeof f !== 'string' || !catalogue.has(f)) fail(['tiers', name, 'features'], `tier ${name} names feature ${JSON.stringify(f)}, which is not in the catalogue`);
     }
-    if (max_devices !== null && (!Number.isSafeInteger(max_devices) || (max_devices as number) < 0)) {
-      fail(['tiers', name, 'max_devices'], `tier ${name}: max_devices must be a whole number >= 0 or null (unlimited)`);
+    // At most the registry's integer column holds (permission_tiers.max_devices): 3000000000 passed here and
+    // failed the whole batch it was written with, exit 3 (a probe).
+    if (max_devices !== null && (!Number.isSafeInteger(max_devices) || (max_devices as number) < 0 || (max_devices as number) > MAX_INT4)) {
+      fail(['tiers', name, 'max_devices'], `tier ${name}: max_devices must be a whole number from 0 to ${MAX_INT4}, or null (unlimited)`);
     }
     out[name] = { name, features: [...new Set(tf as string[])].sort(), max_devices: max_devices as number | null };
   }

@@ -30,6 +30,9 @@ describe('tiers.yaml and subscription blocks', () => {
     expect(() => loadTiersFile(file)).toThrow(/tiers\.yaml:5: tier pro names feature "has_teleport", which is not in the catalogue/);
     expect(() => loadTiersFile(ws.writeTenant('tiers', 'features: [payroll]\ntiers: {}\n'))).toThrow(/must look like has_something/);
     expect(() => loadTiersFile(ws.writeTenant('tiers', 'features: []\ntiers: { x: { max_devices: -1 } }\n'))).toThrow(/max_devices/);
+    // Past what the registry's integer column holds: refused here (it failed the whole batch it was written with).
+    expect(() => loadTiersFile(ws.writeTenant('tiers', 'features: []\ntiers: { x: { max_devices: 3000000000 } }\n'))).toThrow(/max_devices must be a whole number from 0 to 2147483647/);
+    expect(loadTiersFile(ws.writeTenant('tiers', 'features: []\ntiers: { x: { max_devices: 2147483647 } }\n')).tiers.x.max_devices).toBe(2147483647);
   });
 
   it('validates a tenant\'s subscription block against the catalogue, with the line', () => {
