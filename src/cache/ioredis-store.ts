@@ -156,7 +156,9 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
       // ioredis asks the seeds for the slot map one after the other, in random order: a silent one (a paused
       // node) asked first took the whole timeout, and the healthy Cluster was "unreachable" in half the runs
       // (a probe). Each seed gets its share, as each Sentinel does.
-      slotsRefreshTimeout: seedShare(spec),
+      // At least half the timeout each, though: a share as small as timeout / seeds made a healthy Cluster
+      // with a slow round trip unreachable once more seeds were listed (a review: 3 seeds, 400 ms round trips).
+      slotsRefreshTimeout: Math.max(seedShare(spec), Math.floor(spec.timeoutMs / 2)),
       maxRedirections: 4,
       redisOptions,
     });
