@@ -1,4 +1,4 @@
-import { BackendUnavailableError, InterruptedError } from '../errors.js';
+import { BackendUnavailableError, InterruptedError, PartialFailureError } from '../errors.js';
 import { pastFirstSignal, type Attempt, type Cache } from '../cache/cache.js';
 import { PERMISSIONS_FAMILY } from '../keys/key-families.js';
 import type { PendingInvalidation, RegistryStore } from '../registry/registry-store.js';
@@ -91,6 +91,9 @@ export class InvalidationOutbox {
     try {
       return await this.deps.cache.attempt(() => this.perform(page, signal));
     } catch (err) {
+      // Keys out of reach (Cluster slots that kept moving): not done, so still owed, as a Redis failure is.
+      // Thrown, it lost the report of the writes before it (migrate-yaml --json: exit 4, nothing on stdout).
+      if (err instanceof PartialFailureError) return { status: 'failed', error: new BackendUnavailableError('redis', `not done: ${err.message}`, { cause: err, reason: 'failed' }) };
       if (!(err instanceof InterruptedError)) throw err;
       return { status: 'failed', error: new BackendUnavailableError('redis', `not done: ${err.message}`, { cause: err, reason: 'unreachable' }) };
     }
