@@ -26,17 +26,24 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
     await topo?.stop();
   });
 
+  /** Until the Sentinels see the replica's link up (they count a replica only then; their INFO poll: every 10 s). */
+  const sentinelSeesReplica = async () => {
+    const sentinel = new Redis({ port: topo.spec.nodes[0].port, password: 'sentinelpw' });
+    try {
+      for (let i = 0; i < 150; i++) {
+        const entries = (await sentinel.call('SENTINEL', 'REPLICAS', 'tmaster')) as string[][];
+        if (entries.some((e) => e[e.indexOf('master-link-status') + 1] === 'ok' && !/s_down|disconnected/.test(e[e.indexOf('flags') + 1]))) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      sentinel.disconnect();
+    }
+  };
+
   it('before the Sentinels name the new master: deletions on a master that lost its replica are reported, not a success (the promoted replica had stopped replicating; the keys stayed on it)', async () => {
     // A promotion the Sentinels have not seen yet: the replica leaves the master; the Sentinels still list it.
     const replica = new Redis({ port: topo.replica!.port, password: 'datapw' });
-    // The Sentinels count a replica once they have seen its link up (their INFO poll: every 10 s).
-    const sentinel = new Redis({ port: topo.spec.nodes[0].port, password: 'sentinelpw' });
-    for (let i = 0; i < 150; i++) {
-      const entries = (await sentinel.call('SENTINEL', 'REPLICAS', 'tmaster')) as string[][];
-      if (entries.some((e) => e[e.indexOf('master-link-status') + 1] === 'ok')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    sentinel.disconnect();
+    await sentinelSeesReplica();
     const store = await openIoredisStore(topo.spec);
     try {
       await topo.client.set('tenant_config:promoted', '{}');
@@ -64,13 +71,7 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
 
   it('the Sentinels out of reach after the connect, a promotion under way: deletions are reported, not a success (with no Sentinel answering nothing was checked: exit 0, "complete", the keys left on the new master)', async () => {
     const replica = new Redis({ port: topo.replica!.port, password: 'datapw' });
-    const sentinel = new Redis({ port: topo.spec.nodes[0].port, password: 'sentinelpw' });
-    for (let i = 0; i < 150; i++) {
-      const entries = (await sentinel.call('SENTINEL', 'REPLICAS', 'tmaster')) as string[][];
-      if (entries.some((e) => e[e.indexOf('master-link-status') + 1] === 'ok')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    sentinel.disconnect();
+    await sentinelSeesReplica();
     // The tool reaches the Sentinel through a pass-through that is cut after the connect (a partition
     // between the tool and the Sentinels only): from then on it accepts and forwards nothing.
     const held = new Set<net.Socket>();
@@ -111,14 +112,8 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
       replica.disconnect();
       for (const s of held) s.destroy();
       proxy.close();
-      // The tests after this one count on the Sentinels seeing the replica replicating again (their poll: every 10 s).
-      const watcher = new Redis({ port: topo.spec.nodes[0].port, password: 'sentinelpw' });
-      for (let i = 0; i < 150; i++) {
-        const entries = (await watcher.call('SENTINEL', 'REPLICAS', 'tmaster')) as string[][];
-        if (entries.some((e) => e[e.indexOf('master-link-status') + 1] === 'ok' && !/s_down|disconnected/.test(e[e.indexOf('flags') + 1]))) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      watcher.disconnect();
+      // The tests after this one count on the Sentinels seeing the replica replicating again.
+      await sentinelSeesReplica();
     }
   }, 60_000);
 

@@ -46,6 +46,20 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     }
   };
 
+  /** Moves a whole slot from one master to another, keys included, as redis-cli --cluster reshard does. */
+  const reshardSlot = async (slot: number, from: number, to: number) => {
+    const masters = client.nodes('master');
+    const ids = (await Promise.all(masters.map((m) => m.call('CLUSTER', 'MYID')))) as string[];
+    await masters[to].call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
+    await masters[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]);
+    for (;;) {
+      const batch = (await masters[from].call('CLUSTER', 'GETKEYSINSLOT', slot, 500)) as string[];
+      if (!batch.length) break;
+      await masters[from].call('MIGRATE', '127.0.0.1', masters[to].options.port!, '', 0, 5000, 'KEYS', ...batch);
+    }
+    for (const m of masters) await m.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to]);
+  };
+
   const provider = () => new Cache(parseRedisSpec({ cluster: { value: cluster.seeds[0], where: 'test' }, timeoutMs: 1000 }));
 
   it('counts exactly across every master and spreads over all of them', async () => {
@@ -312,14 +326,7 @@ describe('Redis Cluster (3 masters started by the test)', () => {
               const r = await request.onBatch?.(b);
               if (moved || ++batches < 12) return r;
               moved = true;
-              await masters[to].call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
-              await masters[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]);
-              for (;;) {
-                const batch = (await masters[from].call('CLUSTER', 'GETKEYSINSLOT', slot, 500)) as string[];
-                if (!batch.length) break;
-                await masters[from].call('MIGRATE', '127.0.0.1', masters[to].options.port!, '', 0, 5000, 'KEYS', ...batch);
-              }
-              for (const m of masters) await m.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to]);
+              await reshardSlot(slot, from, to);
               return r;
             },
           });
@@ -395,14 +402,7 @@ describe('Redis Cluster (3 masters started by the test)', () => {
         onBatch: async () => {
           if (moved || ++batches < 12) return;
           moved = true;
-          await masters[to].call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
-          await masters[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]);
-          for (;;) {
-            const batch = (await masters[from].call('CLUSTER', 'GETKEYSINSLOT', slot, 500)) as string[];
-            if (!batch.length) break;
-            await masters[from].call('MIGRATE', '127.0.0.1', masters[to].options.port!, '', 0, 5000, 'KEYS', ...batch);
-          }
-          for (const m of masters) await m.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to]);
+          await reshardSlot(slot, from, to);
         },
       });
       expect(moved).toBe(true);

@@ -356,6 +356,50 @@ describe('a registry handed in', () => {
 });
 
 describe('close() during a migration', () => {
+  /**
+   * 1,200 tenant files (three batches) named `prefix` + a number, and a Tenantctl over an in-memory PGlite
+   * store handed in, whose `method` closes the Tenantctl on its second call and fails as the closed
+   * connection would.
+   */
+  async function closedOnSecond(prefix: string, method: 'getTenantVersions' | 'applyChanges') {
+    const n = 1200;
+    const ids = Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, '0')}`);
+    const ws = workspace(Object.fromEntries(ids.map((id) => [id, tenantYaml(id)])), { registry: false });
+    const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
+    const store = await openPgliteStore(undefined);
+    await store.ensureSchema();
+    let calls = 0;
+    const copy: Record<string, unknown> = {};
+    for (let p = Object.getPrototypeOf(store); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const k of Object.getOwnPropertyNames(p)) {
+        const v = (store as unknown as Record<string, unknown>)[k];
+        if (k !== 'constructor' && !(k in copy)) copy[k] = typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(store) : v;
+      }
+    }
+    const original = copy[method] as (...a: unknown[]) => unknown;
+    const handed = {
+      ...copy,
+      [method]: async (...args: unknown[]) => {
+        if (++calls === 2) {
+          void t.close();
+          throw new BackendUnavailableError('registry', 'the connection ended under the close', { reason: 'failed' });
+        }
+        return original(...args);
+      },
+    };
+    const t: Tenantctl = new Tenantctl({ cwd: ws.dir, env: { XDG_CACHE_HOME: `${ws.dir}/.cache` }, registry: handed as unknown as Registry });
+    return {
+      t,
+      n,
+      store,
+      cleanup: async () => {
+        await t.close();
+        await store.close();
+        ws.cleanup();
+      },
+    };
+  }
+
   it('landing between batches: the run ends "closed" with the report of the batches written (it was lost)', async () => {
     const n = 1200; // three batches of 500
     const tenants = Object.fromEntries(Array.from({ length: n }, (_, i) => [`cb${String(i).padStart(4, '0')}`, tenantYaml(`cb${String(i).padStart(4, '0')}`)]));
@@ -399,32 +443,7 @@ describe('close() during a migration', () => {
   }, 60_000);
 
   it('a dry run the close cuts short on its second batch\'s plan: the first batch stays planned (it was said "not planned")', async () => {
-    const n = 1200;
-    const tenants = Object.fromEntries(Array.from({ length: n }, (_, i) => [`cd${String(i).padStart(4, '0')}`, tenantYaml(`cd${String(i).padStart(4, '0')}`)]));
-    const ws = workspace(tenants, { registry: false });
-    const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
-    const store = await openPgliteStore(undefined);
-    await store.ensureSchema();
-    let t: Tenantctl | undefined;
-    let calls = 0;
-    const copy: Record<string, unknown> = {};
-    for (let p = Object.getPrototypeOf(store); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
-      for (const k of Object.getOwnPropertyNames(p)) {
-        const v = (store as unknown as Record<string, unknown>)[k];
-        if (k !== 'constructor' && !(k in copy)) copy[k] = typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(store) : v;
-      }
-    }
-    const handed = {
-      ...copy,
-      getTenantVersions: async (...args: unknown[]) => {
-        if (++calls === 2) {
-          void t!.close();
-          throw new BackendUnavailableError('registry', 'the connection ended under the close', { reason: 'failed' });
-        }
-        return (store.getTenantVersions as (...a: unknown[]) => unknown)(...args);
-      },
-    };
-    t = new Tenantctl({ cwd: ws.dir, env: { XDG_CACHE_HOME: `${ws.dir}/.cache` }, registry: handed as unknown as Registry });
+    const { t, n, store, cleanup } = await closedOnSecond('cd', 'getTenantVersions');
     try {
       const err = (await t.migration.run({ dryRun: true }).then(() => undefined, (e: unknown) => e)) as UsageError & { partial?: { items: Array<{ id: string; action: string; reason?: string }> } };
       expect(err).toMatchObject({ reason: 'closed' });
@@ -433,39 +452,12 @@ describe('close() during a migration', () => {
       expect(items.filter((i) => i.action === 'create')).toHaveLength(500);
       for (const i of items.filter((x) => x.action !== 'create')) expect(`${i.reason}`, i.id).toMatch(/^not (planned|read): closed/);
     } finally {
-      await t.close();
-      await store.close();
-      ws.cleanup();
+      await cleanup();
     }
   }, 60_000);
 
   it('landing on a batch\'s write (the store fails under it): the batches before it reported written, that one and the rest not', async () => {
-    const n = 1200;
-    const tenants = Object.fromEntries(Array.from({ length: n }, (_, i) => [`cw${String(i).padStart(4, '0')}`, tenantYaml(`cw${String(i).padStart(4, '0')}`)]));
-    const ws = workspace(tenants, { registry: false });
-    const { openPgliteStore } = await import('../../src/registry/pglite-store.js');
-    const store = await openPgliteStore(undefined);
-    await store.ensureSchema();
-    let t: Tenantctl | undefined;
-    let calls = 0;
-    const copy: Record<string, unknown> = {};
-    for (let p = Object.getPrototypeOf(store); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
-      for (const k of Object.getOwnPropertyNames(p)) {
-        const v = (store as unknown as Record<string, unknown>)[k];
-        if (k !== 'constructor' && !(k in copy)) copy[k] = typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(store) : v;
-      }
-    }
-    const handed = {
-      ...copy,
-      applyChanges: async (...args: unknown[]) => {
-        if (++calls === 2) {
-          void t!.close();
-          throw new BackendUnavailableError('registry', 'the connection ended under the close', { reason: 'failed' });
-        }
-        return (store.applyChanges as (...a: unknown[]) => unknown)(...args);
-      },
-    };
-    t = new Tenantctl({ cwd: ws.dir, env: { XDG_CACHE_HOME: `${ws.dir}/.cache` }, registry: handed as unknown as Registry });
+    const { t, n, store, cleanup } = await closedOnSecond('cw', 'applyChanges');
     try {
       const err = (await t.migration.run().then(() => undefined, (e: unknown) => e)) as UsageError & { partial?: { items: Array<{ id: string; written?: boolean; reason?: string }> } };
       expect(err).toMatchObject({ reason: 'closed' });
@@ -475,9 +467,7 @@ describe('close() during a migration', () => {
       for (const i of items.filter((x) => !x.written)) expect(`${i.reason}`, i.id).toMatch(/closed \(close\(\) was called\) first/);
       expect(new Set(await store.migratedTenantIds())).toEqual(new Set(items.filter((i) => i.written).map((i) => i.id)));
     } finally {
-      await t.close();
-      await store.close();
-      ws.cleanup();
+      await cleanup();
     }
   }, 60_000);
 });
