@@ -91,7 +91,8 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
 
   it('by default a miss caches the services\' own entry (secrets resolved, _meta.source only, json.dumps text), or nothing when a secret does not resolve here (it cached the ${VAR} form, which a service would use as it is)', async () => {
     const id = uniq('lib');
-    ws.writeTenant(id, secretTenant(id));
+    // Every secret a reference: the services resolve them from their environment, as this one does here.
+    ws.writeTenant(id, secretTenant(id).replace('api_key: sk-literal-123', 'api_key: "${OPENAI_API_KEY}"'));
     const env = { [`${id.toUpperCase()}_PW`]: 'pw-from-env', OPENAI_API_KEY: 'sk-shared' };
     const s = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir, env });
     const first = await s.tenants.get(id);
@@ -110,6 +111,16 @@ describe('TenantConfigService: cache -> registry -> YAML', () => {
     expect(await redis.exists(`tenant_config:${id}`)).toBe(0);
     expect(bare.warnings.filter((w) => w.includes('not warmed'))).toHaveLength(1);
     bare.close();
+
+    // A literal secret in the file: the services' entry would hold it, and it is never kept here: nothing
+    // cached (it cached the shared OPENAI_API_KEY's value in its place).
+    const lit = uniq('lib');
+    ws.writeTenant(lit, secretTenant(lit));
+    const withLiteral = wireServices({ redisUrl: sharedRedisUrl(), registry, tenantsDir: ws.tenantsDir, env: { [`${lit.toUpperCase()}_PW`]: 'pw-from-env', OPENAI_API_KEY: 'sk-shared' } });
+    expect(await withLiteral.tenants.get(lit)).toMatchObject({ source: 'yaml', warmed: false });
+    expect(await redis.exists(`tenant_config:${lit}`)).toBe(0);
+    expect(withLiteral.warnings.join('\n')).toMatch(/not warmed: the literal secret at infrastructure\.openai\.api_key/);
+    withLiteral.close();
   });
 
   it('a registry row whose jsonb holds a whole-valued float (1.0, as a service writing Python floats leaves it) is answered but not warmed: the services cache 1.0, JSON from here 1', async () => {
