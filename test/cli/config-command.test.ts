@@ -119,6 +119,12 @@ describe('config', () => {
     expect(row('ttl')).toMatch(/42 .*env CACHE_TTL/);
     expect(row('registry_timeout_ms')).toMatch(/900 .*file/);
     expect(row('registry_only_prefix')).toMatch(/tn_ .*default/);
+    // Following the ttl: said so, whatever set the ttl (from the file it said "file", which has no such key).
+    expect(row('permissions_ttl')).toMatch(/42 .*as ttl: env CACHE_TTL/);
+    const fromFile = await runCli(['config'], { cwd: sub });
+    expect(fromFile.stdout).toMatch(/^permissions_ttl\t\d+\tas ttl: file$/m);
+    const fromFlag = await runCli(['config', '--ttl', '77'], { cwd: sub });
+    expect(fromFlag.stdout).toMatch(/^permissions_ttl\t77\tas ttl: flag --ttl$/m);
   });
 
   it('--redis-url on the command line is the server used, even with a Cluster in the environment; config says which setting is not used', async () => {

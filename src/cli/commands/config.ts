@@ -33,6 +33,10 @@ function sourceText(s: ConfigReport['settings'][number]): string {
 }
 
 function sourceOf(s: ConfigReport['settings'][number]): string {
+  // A setting that follows another (permissions_ttl the ttl) says so, whatever set that one: "file" alone
+  // named a file that has no such key (a probe).
+  const follows = /^(\w+) \((.*)\)$/.exec(s.origin ?? '');
+  if (follows && s.source !== 'default') return `as ${follows[1]}: ${sourceOf({ ...s, origin: follows[2] })}`;
   if (s.source === 'flag') return `flag ${s.origin}`;
   // The file's path is on the "(config file)" row.
   if (s.source === 'file') return 'file';
