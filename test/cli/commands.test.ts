@@ -297,6 +297,8 @@ describe('CLI commands', () => {
       const nothing = await runCli(['invalidate', '--pending'], { cwd: ws.dir, env: up() });
       expect(nothing.code, nothing.stderr).toBe(0);
       expect(nothing.stderr).toMatch(/nothing owed by earlier writes\n$/);
+      // Piped, its table's header line, as the dry run's (it wrote nothing on stdout).
+      expect(nothing.stdout).toBe('tenant\tdeleted\tby family\n');
     });
 
     it('bad input: an invalid id exits 2 and writes nothing', async () => {

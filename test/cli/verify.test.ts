@@ -90,12 +90,12 @@ describe('tenantctl verify', () => {
       expect(await own.client.dbsize()).toBe(6);
     }
 
-    it('everything as the registry says: exit 0, no table, one summary line', async () => {
+    it('everything as the registry says: exit 0, no row (piped: the header line), one summary line', async () => {
       await warm();
       const r = await cli(['verify']);
       expect(r.code).toBe(0);
-      // Piped (plain): stdout holds rows only, here none; the summary is on stderr.
-      expect(r.stdout).toBe('');
+      // Piped (plain): the header line and no row (README: rows under a header line; it wrote nothing); the summary is on stderr.
+      expect(r.stdout).toBe('key\tstatus\tdetail\n');
       expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^verified 6 cached entries: 6 ok, 0 stale, 0 orphan \(\d+\.\d s\)$/)]);
     });
 

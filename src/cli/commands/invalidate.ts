@@ -21,7 +21,8 @@ function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owe
     for (const r of results) out.summary(`${r.tenant}: would delete ${r.total}`);
     return;
   }
-  if (results.length) {
+  // Piped, the header line even with nothing to list (--pending alone: it wrote nothing).
+  if (results.length || out.rows) {
     out.table(
       ['tenant', dryRun ? 'would delete' : 'deleted', 'by family'],
       results.map((r) => [r.tenant, r.total, Object.entries(r.families).filter(([, n]) => n).map(([f, n]) => `${f}: ${n}`).join(', ') || '-']),

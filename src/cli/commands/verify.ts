@@ -18,7 +18,8 @@ function detail(e: VerifyEntry, wide: boolean): string {
 
 /** Only the entries that are not ok, then one summary line. */
 function render(out: Output, r: VerifyReport, fix: boolean) {
-  if (r.entries.length) {
+  // Piped, the header line even with nothing to list (README: rows under a header line; it wrote nothing).
+  if (r.entries.length || out.rows) {
     out.table(
       ['key', 'status', 'detail', ...(fix ? ['fixed'] : [])],
       r.entries.map((e) => [e.key, e.status, detail(e, out.wide), ...(fix ? [e.fixed ? 'deleted' : '-'] : [])]),
