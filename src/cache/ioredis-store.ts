@@ -156,9 +156,9 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
       // ioredis asks the seeds for the slot map one after the other, in random order: a silent one (a paused
       // node) asked first took the whole timeout, and the healthy Cluster was "unreachable" in half the runs
       // (a probe). Each seed gets its share, as each Sentinel does.
-      // At least half the timeout each, though: a share as small as timeout / seeds made a healthy Cluster
-      // with a slow round trip unreachable once more seeds were listed (a review: 3 seeds, 400 ms round trips).
-      slotsRefreshTimeout: Math.max(seedShare(spec), Math.floor(spec.timeoutMs / 2)),
+      // (Half the timeout each let two silent seeds take it all: a review. A slow network with many seeds
+      // needs a longer --redis-timeout instead.)
+      slotsRefreshTimeout: seedShare(spec),
       maxRedirections: 4,
       redisOptions,
     });
@@ -364,6 +364,7 @@ class IoredisStore implements CacheStore {
   /** Connects and PINGs within one deadline, or throws BackendUnavailableError naming the real cause. */
   async connect(): Promise<void> {
     const connectWaiting = new Set<Redis>();
+    let pingsSent: number | undefined;
     try {
       // A TCP connect alone proves nothing (a TLS port reached without TLS
       // accepts and then stays silent); on a cluster the PING also waits for
@@ -374,7 +375,10 @@ class IoredisStore implements CacheStore {
           // Sent with the PING (no round trip of its own).
           const clusterNode = this.spec.topology === 'standalone' ? this.isClusterNode() : undefined;
           // A Cluster: every master, each watched (a paused one is named when the deadline comes).
-          if (this.mode === 'cluster') await this.pingEachMaster(connectWaiting);
+          if (this.mode === 'cluster') {
+            pingsSent = Date.now();
+            await this.pingEachMaster(connectWaiting);
+          }
           else await this.client.ping().catch(pingAnswered);
           if (await clusterNode) {
             throw new BackendUnavailableError('redis', `Redis at ${this.target} is a Cluster node: as one server it holds only its own slots' keys (counts would be part of them, and deletions of other slots refused)`, { reason: 'cluster-node' });
@@ -415,7 +419,9 @@ class IoredisStore implements CacheStore {
       const refused = /^(NOAUTH|WRONGPASS)\b/.test(describeError(answer));
       const notCluster = /cluster support disabled/i.test(said);
       const unknownMaster = /^no Sentinel there knows a master named/.test(said);
-      const silent = connectWaiting.size ? ` (${silentMasters(connectWaiting)})` : '';
+      // Named only where their PINGs had half the timeout to answer: the time may have gone to silent seeds,
+      // and healthy masters whose PINGs were just sent were blamed (a review).
+      const silent = connectWaiting.size && pingsSent !== undefined && Date.now() - pingsSent >= this.timeoutMs / 2 ? ` (${silentMasters(connectWaiting)})` : '';
       throw new BackendUnavailableError('redis', `Redis at ${this.target} ${refused ? 'refused the login' : notCluster ? 'is not a Cluster' : 'is unreachable'}: ${said}${said.includes(`:${master?.remotePort}`) ? '' : named}${silent}`, {
         cause: foreign ? undefined : cause,
         // A server that is not a Cluster answered: no retry makes it one.
@@ -829,6 +835,9 @@ class IoredisStore implements CacheStore {
   /** Cluster: PINGs every master; `waiting` holds those that have not answered yet (named by a timeout). */
   private async pingEachMaster(waiting: Set<Redis>): Promise<void> {
     const masters = this.masters();
+    // No master serves a slot (a node never joined into a Cluster, every master lost): no Cluster to use. With
+    // no ready check, this connect "succeeded" and cache-info said available with 0 keys (a review).
+    if (!masters.length) throw new BackendUnavailableError('redis', `Redis at ${this.target} serves no slot: no Cluster master holds any (a node never joined into a Cluster? redis-cli --cluster create)`, { reason: 'unreachable' });
     for (const m of masters) waiting.add(m);
     await Promise.all(masters.map((m) => m.ping().catch(pingAnswered).then(() => void waiting.delete(m))));
   }
@@ -892,6 +901,10 @@ class IoredisStore implements CacheStore {
         { progress: progress() },
       );
     }
+    // A collecting walk: the keys the rules claim in the moving slots, on every master, as a last batch (a key
+    // that moved from a master not yet walked to one already walked was missed, and the caller's repeat
+    // ended on a pass that found nothing: a review).
+    if (moving?.length && request.action === 'collect') await this.collectInSlots(nodes, moving, request);
     // With the limit reached, the cleanup would delete nothing: the run is incomplete anyway (complete: false).
     if (moving?.length && request.action === 'unlink' && state.limitLeft !== 0) {
       moving = await this.unlinkInMovingSlots(nodes, moving, slotsAfter, request, state, groups, progress).catch((err: unknown) =>
@@ -900,6 +913,22 @@ class IoredisStore implements CacheStore {
     }
     const handed = slotsBefore && slotsAfter ? (moving ?? []).filter((slot) => slotsBefore.owners[slot] !== slotsAfter.owners[slot]) : [];
     return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via, nodes: nodes.length, ...(moving?.length && { moving }), ...(handed.length && { handed }) };
+  }
+
+  /** The keys the rules claim in these slots, on every master (CLUSTER GETKEYSINSLOT), handed to onBatch. */
+  private async collectInSlots(nodes: Redis[], slots: number[], request: SweepRequest): Promise<void> {
+    for (const slot of slots) {
+      for (const node of nodes) {
+        const n = Number(await this.run('CLUSTER COUNTKEYSINSLOT', () => node.call('CLUSTER', 'COUNTKEYSINSLOT', String(slot)), undefined, node));
+        if (!n) continue;
+        const keys = (await this.run('CLUSTER GETKEYSINSLOT', () => node.callBuffer('CLUSTER', 'GETKEYSINSLOT', String(slot), String(n)), undefined, node)) as Buffer[];
+        const claimed = claimKeys(keys, request.rules);
+        if (!claimed.length) continue;
+        const groups = request.rules.groups.map(() => 0);
+        for (const k of claimed) groups[k.group]++;
+        await request.onBatch?.({ scanned: keys.length, groups, keys: claimed });
+      }
+    }
   }
 
   /**

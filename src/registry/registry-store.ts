@@ -287,13 +287,18 @@ export function subscriptionsFromRows(
   return into;
 }
 
+/** The earliest instant the services' format writes: a demo stored as expiring at '-infinity'. */
+const ALWAYS_EXPIRED = '0001-01-01T00:00:00.000Z';
+
 /**
  * A demo expiry as stored: 'infinity' never expires; a value that reads as no date is the registry's failure,
  * never "no expiry" (a server with another DateStyle had every expiry read as none: a live demo denied, and
  * the next subscription change wrote NULL back).
  */
 function storedExpiry(value: unknown, business: string): string | null {
-  if (value == null || value === Infinity) return null;
+  // 'infinity' never expires; '-infinity' has always expired (pg reads them as ±Infinity, PostgREST as text).
+  if (value == null || value === Infinity || value === 'infinity') return null;
+  if (value === -Infinity || value === '-infinity') return ALWAYS_EXPIRED;
   const at = canonicalInstant(value);
   if (at !== undefined) return at;
   throw new BackendUnavailableError('registry', `the demo expiry of ${business} in the registry is no date this tool can read (${JSON.stringify(String(value)).slice(0, 60)}): nothing is decided on it`, { reason: 'failed' });

@@ -203,7 +203,8 @@ export class Watcher {
     }
     this.overlapMs = options.overlapMs ?? 300_000;
     const longestTtl = Math.max(...deps.keys.families.map((f) => f.ttl ?? 0), 0);
-    this.startupLookbackMs = options.startupLookbackMs ?? longestTtl * 1000;
+    // Capped as an explicit one is: a family TTL of 1e13 s looped on "timestamp out of range" (a review).
+    this.startupLookbackMs = options.startupLookbackMs ?? Math.min(longestTtl * 1000, MAX_OVERLAP_MS);
     this.batchSize = options.batchSize ?? 500;
     this.backoff = options.reconnect ?? { initialMs: 100, maxMs: 5000 };
     this.pg = { attempt: 0, delayMs: this.backoff.initialMs, retryAt: 0, proven: false };

@@ -572,6 +572,17 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     }
   }, 60_000);
 
+  it('a cluster-enabled server never joined into a Cluster (no slot served): unreachable, said so (it connected: cache-info said available with 0 keys)', async () => {
+    const lone = await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf']);
+    try {
+      const err = await openIoredisStore(parseRedisSpec({ cluster: { value: `127.0.0.1:${lone.port}`, where: 'test' }, timeoutMs: 1000 })!).then((st) => (st.close(), undefined), (e: unknown) => e);
+      expect(err).toBeInstanceOf(BackendUnavailableError);
+      expect((err as Error).message).toMatch(/serves no slot/);
+    } finally {
+      await lone.stop();
+    }
+  });
+
   it('a login the masters refuse is refused-login, and a server not in Cluster mode "is not a Cluster" (both were "unreachable": ioredis keeps the answer in lastNodeError)', async () => {
     const masters = client.nodes('master');
     for (const m of masters) await m.call('ACL', 'SETUSER', 'clusterlogin', 'on', '>pw', '~*', '&*', '+@all');

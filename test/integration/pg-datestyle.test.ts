@@ -54,4 +54,26 @@ describe.runIf(TEST_DATABASE_URL)('a registry database whose DateStyle is not IS
       }
     });
   }
+
+  it("a demo expiry stored as 'infinity' never expires, '-infinity' has always expired: answered, not a registry failure (exit 3 for every command, set-subscription included)", async () => {
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url } });
+    try {
+      await t.migration.run();
+      await c.query("UPDATE business_subscriptions SET demo_expires_at = 'infinity' WHERE business_id = 'omega0'");
+      await c.query("UPDATE business_subscriptions SET demo_expires_at = '-infinity' WHERE business_id = 'omega1'");
+      expect((await t.permissions.check('omega0', 'has_ai')).granted).toBe(true);
+      expect((await t.permissions.check('omega1', 'has_ai')).granted).toBe(false);
+      // The fix is still possible: a new expiry written over it.
+      await t.subscriptions.setSubscription('omega1', { demoExpires: '2031-01-01T00:00:00Z' });
+      expect((await t.permissions.check('omega1', 'has_ai')).granted).toBe(true);
+      const plan = await t.migration.run({ dryRun: true });
+      expect(plan.items.filter((i) => i.action === 'error')).toEqual([]);
+    } finally {
+      await t.close();
+      await c.end();
+    }
+  });
 });
