@@ -1,5 +1,5 @@
 import {
-  DEMO_TIER, DEVICE_LIMIT_OVERRIDE, NO_SUBSCRIPTION, servicesInstant, tierOf, UNLIMITED_DEVICES,
+  canonicalInstant, DEMO_TIER, DEVICE_LIMIT_OVERRIDE, NO_SUBSCRIPTION, servicesInstant, tierOf, UNLIMITED_DEVICES,
   type Catalogue, type PermissionRecord, type Subscription,
 } from './model.js';
 
@@ -99,5 +99,6 @@ export function isPermissionRecord(v: unknown): v is PermissionRecord {
   return Array.isArray(r.granted_features) && r.granted_features.every((f) => typeof f === 'string') &&
     typeof r.tier === 'string' && typeof r.status === 'string' && typeof r.device_limit === 'number' &&
     // An expiry that is no date read as never expiring (Date.parse gives NaN): a demo granted everything.
-    (r.demo_expires_at === null || (typeof r.demo_expires_at === 'string' && !Number.isNaN(Date.parse(r.demo_expires_at))));
+    // An ISO 8601 instant only (Date.parse also takes "1" for the year 2001: a review).
+    (r.demo_expires_at === null || (typeof r.demo_expires_at === 'string' && canonicalInstant(r.demo_expires_at) !== undefined));
 }

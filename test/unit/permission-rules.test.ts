@@ -159,6 +159,8 @@ describe('a cached permission record', () => {
   it('is well formed only with an expiry that is a date or null: a garbled one is a miss (it read as never expiring, a demo granting everything)', () => {
     expect(isPermissionRecord(record)).toBe(true);
     expect(isPermissionRecord({ ...record, demo_expires_at: null })).toBe(true);
-    for (const bad of ['garbage', '', 20300101, {}]) expect(isPermissionRecord({ ...record, demo_expires_at: bad }), String(bad)).toBe(false);
+    for (const bad of ['garbage', '', 20300101, {}, '1', 'March 1, 2030']) expect(isPermissionRecord({ ...record, demo_expires_at: bad }), String(bad)).toBe(false);
+    // The forms Python writes: microseconds, an offset, a space.
+    for (const good of ['2030-01-01T00:00:00.123456+00:00', '2030-01-01 00:00:00+00:00', '2030-01-01T00:00:00Z']) expect(isPermissionRecord({ ...record, demo_expires_at: good }), good).toBe(true);
   });
 });
