@@ -203,7 +203,23 @@ export class PermissionService {
   }
 
   private async compute(business: string): Promise<PermissionLookup> {
-    const registry = await this.deps.registry();
+    for (let attempt = 1; ; attempt++) {
+      const registry = await this.deps.registry();
+      try {
+        return await this.computeOn(registry, business);
+      } catch (err) {
+        // A session the server ended (killed, restarted) under the checks queued on it: computed once more on a
+        // new one, as tenants.get reads again (every check queued failed "not queryable": a probe). Not after a
+        // read nobody answered: a new session would wait out its connect timeout too. (The store learns of the
+        // lost connection from its client's events: one turn of the event loop first.)
+        if (!(err instanceof BackendUnavailableError) || attempt > 1 || err.reason === 'timeout') throw err;
+        await new Promise((resolve) => setImmediate(resolve));
+        if (!(registry as { lost?: boolean }).lost) throw err;
+      }
+    }
+  }
+
+  private async computeOn(registry: Registry, business: string): Promise<PermissionLookup> {
     // A database without the tenants table is no registry (the wrong DATABASE_URL), as get-config says: its
     // permissions are not "nothing granted" (a confident "denied", exit 1, for every business), they are unknown.
     const none = await noTenantsTable(registry);

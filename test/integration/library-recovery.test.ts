@@ -56,6 +56,22 @@ describe.runIf(TEST_DATABASE_URL)('the library recovers by itself', () => {
     }
   });
 
+  it('a session killed under permission checks already on their way: they are computed again on a new session (every one failed "not queryable", where tenants.get recovered)', async () => {
+    const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url } });
+    try {
+      expect((await t.permissions.check(id, 'has_ai')).source).toBe('registry');
+      const { default: pg } = await import('pg');
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      const checks = Array.from({ length: 30 }, () => t.permissions.check(id, 'has_ai').then((r) => r.source, (e: Error) => e.message));
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenantctl' AND datname = current_database()");
+      await admin.end();
+      expect((await Promise.all(checks)).filter((s) => s !== 'registry')).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a session killed under reads already on their way: they are read again on a new session, and an outage is said once', async () => {
     const warnings: string[] = [];
     const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url }, warn: (w) => warnings.push(w) });
