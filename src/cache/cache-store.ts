@@ -20,6 +20,8 @@ export interface CacheStore {
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /** Whether each key exists, in order. */
   exists(keys: Array<string | Buffer>): Promise<boolean[]>;
+  /** The key's type as TYPE says it ('none' when missing, 'string', 'hash', ...). */
+  typeOf(key: string): Promise<string>;
   /** UNLINKs each key (non-blocking delete); 1 or 0 per key, in order. */
   unlink(keys: Array<string | Buffer>): Promise<number[]>;
   /**

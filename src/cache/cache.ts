@@ -318,13 +318,14 @@ export class Cache {
 
   /**
    * A miss. A key that is there all the same holds another type than a string (a hash): the services' GET
-   * fails on it with WRONGTYPE, and it was read as a miss without a word. Said once, like a malformed value
-   * (a second GET first: a service may have just written the string).
+   * fails on it with WRONGTYPE, and it was read as a miss without a word. Said once, like a malformed value.
+   * One TYPE: an EXISTS then a GET said it of a string a service wrote and deleted between the two (a probe);
+   * a user who may not TYPE is simply not told.
    */
   private async missed(key: string): Promise<undefined> {
     if (!this.options.warn || this.saidMalformed.has(key) || this.saidMalformed.size >= 100 || !this.store) return undefined;
-    const [there] = await this.orElse((s) => s.exists([key]), [false]);
-    if (there && (await this.orElse((s) => s.get(key), null)) === null) this.malformed(key, "another type than a string (the services' GET fails on it with WRONGTYPE)");
+    const type = await this.orElse((s) => s.typeOf(key).catch(() => 'none'), 'none');
+    if (type !== 'none' && type !== 'string') this.malformed(key, `another type than a string (a ${type}: the services' GET fails on it with WRONGTYPE)`);
     return undefined;
   }
 

@@ -630,6 +630,10 @@ class IoredisStore implements CacheStore {
     return (await this.perKey('EXISTS', keys, (p, k) => p.exists(k))).map((n) => n === 1);
   }
 
+  typeOf(key: string): Promise<string> {
+    return this.run('TYPE', () => this.client.type(key));
+  }
+
   /** UNLINK, not DEL: deleting a large value with DEL blocks the server (redis/redis#1748). */
   async unlink(keys: Array<string | Buffer>): Promise<number[]> {
     const removed = (await this.perKey('UNLINK', keys, (p, k) => p.unlink(k))) as number[];

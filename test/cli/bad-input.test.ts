@@ -477,7 +477,7 @@ describe('bad input', () => {
     const hash = await runCli(['get-config', good, '--json'], { cwd: ws.dir, env: env() });
     expect(hash.code, hash.stderr).toBe(0);
     expect(JSON.parse(hash.stdout).source).not.toBe('cache');
-    expect(hash.stderr).toMatch(new RegExp(`warning: tenant_config:${good} holds another type than a string \\(the services' GET fails on it with WRONGTYPE\\): read as a miss`));
+    expect(hash.stderr).toMatch(new RegExp(`warning: tenant_config:${good} holds another type than a string \\(a hash: the services' GET fails on it with WRONGTYPE\\): read as a miss`));
     await own.client.del(`tenant_config:${good}`);
     // A plain miss says nothing.
     const miss = await runCli(['get-config', good, '--json'], { cwd: ws.dir, env: env() });

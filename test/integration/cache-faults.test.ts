@@ -513,6 +513,30 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     }
   });
 
+  it('a string written and deleted by a service between two reads of a miss is no "another type" (EXISTS then GET said so, 1 read in ~10,000 under churn): TYPE decides', async () => {
+    const own = await startRedis();
+    const warnings: string[] = [];
+    // The race, made certain: the GET misses, the key is a string at the next look, and gone at the one after.
+    const open = async (spec: RedisSpec) => {
+      const store = await openIoredisStore(spec);
+      store.get = async () => null;
+      store.exists = async (keys) => keys.map(() => true);
+      return store;
+    };
+    const cache = new Cache(specFor(own.url), { warn: (w) => warnings.push(w), open });
+    try {
+      expect(await cache.readJson('churn:k')).toBeUndefined();
+      expect(warnings).toEqual([]);
+      // A hash is still said, with its type.
+      await own.command('HSET', 'churn:h', 'f', 'v');
+      expect(await cache.readJson('churn:h')).toBeUndefined();
+      expect(warnings).toEqual([expect.stringMatching(/^warning: churn:h holds another type than a string \(a hash: /)]);
+    } finally {
+      cache.close();
+      await own.stop();
+    }
+  });
+
   it('a failure that is not Redis\'s (a bug in the operation) is thrown, not taken for "continuing without the cache"', async () => {
     const warnings: string[] = [];
     const cache = new Cache(specFor(server.url), { warn: (w) => warnings.push(w) });

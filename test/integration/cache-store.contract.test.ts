@@ -95,6 +95,7 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     expect(await topo.client.ttl('tenant_config:t3')).toBeGreaterThan(50);
     expect(await store.mget([...list.slice(0, 3), 'nope'])).toEqual(['v-tenant_config:t0', 'v-tenant_config:t1', 'v-tenant_config:t2', null]);
     expect(await store.exists(['tenant_config:t1', 'nope'])).toEqual([true, false]);
+    expect([await store.typeOf('tenant_config:t1'), await store.typeOf('nope')]).toEqual(['string', 'none']);
     expect(await store.unlink([...list, 'nope'])).toEqual([...list.map(() => 1), 0]);
     expect(await dbsize()).toBe(0);
   });
