@@ -126,10 +126,10 @@ export function idsArg(kind = 'tenant') {
 }
 
 /** commander parser for a positive whole number option. */
-export function intArg(name: string, max?: number) {
+export function intArg(name: string, max?: number, min = 1) {
   return (value: string): number => {
     try {
-      return parsePositiveInt(value, name, 1, max);
+      return parsePositiveInt(value, name, min, max);
     } catch (err) {
       throw new InvalidArgumentError((err as Error).message);
     }

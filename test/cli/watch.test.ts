@@ -38,6 +38,9 @@ describe('watch refuses registries it cannot LISTEN to', () => {
       expectOneLineError(r);
       expect(r.stderr).toContain(`${flag} must be at most ${max}`);
     }
+    // An overlap of 0 is accepted, as the library's overlapMs: 0 is (it was "must be a whole number >= 1").
+    const zero = await runCli(['watch', '--registry', 'postgres://u@127.0.0.1:1/db', '--overlap', '0', '--print-sql'], { cwd: ws.dir });
+    expect(zero.stderr).not.toMatch(/--overlap/);
   });
 
   it('--print-sql prints the install script without connecting anywhere', async () => {

@@ -44,7 +44,7 @@ export function register(program: Command): void {
     .option('--metrics <address>', 'serve Prometheus text at GET /metrics on host:port (e.g. 127.0.0.1:9464)')
     .addOption(new Option('--heartbeat <ms>', 'round trip to PostgreSQL and Redis this often, to notice a silent loss (default 5000)').argParser(intArg('--heartbeat', MAX_TIMEOUT_MS)))
     .addOption(new Option('--reconnect-max <ms>', 'longest wait between reconnection attempts (default 5000; the first is 100 ms, doubling)').argParser(intArg('--reconnect-max', MAX_TIMEOUT_MS)))
-    .addOption(new Option('--overlap <seconds>', 'after a reconnect, also invalidate rows whose updated_at is this much older than the last change seen (default 300)').argParser(intArg('--overlap', MAX_OVERLAP_MS / 1000)))
+    .addOption(new Option('--overlap <seconds>', 'after a reconnect, also invalidate rows whose updated_at is this much older than the last change seen (default 300)').argParser(intArg('--overlap', MAX_OVERLAP_MS / 1000, 0)))
     .action(
       action<[], WatchOptions>(async (ctx, opts) => {
         if (opts.install && opts.uninstall) throw new UsageError('--install and --uninstall together: choose one');
