@@ -227,7 +227,8 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
   }
   // The driver's connect timeout says only "connect ETIMEDOUT": the timeout set is said, and a TLS
   // handshake a plain server never answers (rediss:// to a redis:// port) is the usual cause.
-  if (/\bETIMEDOUT\b|timed out|^timeout$/.test(text)) {
+  // (A Cluster's seeds each timing out within their share: "Failed to refresh slots cache. (timeout)".)
+  if (/\bETIMEDOUT\b|timed out|^timeout$|\(timeout\)$/.test(text)) {
     const said = /timeout \d+ ms/.test(text) ? text : `${text} (timeout ${spec.timeoutMs} ms)`;
     if (!spec.tls) return said;
     // A Cluster's or Sentinel's seeds have no scheme: TLS files turned TLS on (it was not said, and the
