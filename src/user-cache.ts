@@ -21,6 +21,9 @@ export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
  * root (a probe); there the caches are left out (only slower). Throws as makeDirectory does.
  */
 export function makeCacheDirectory(dir: string): void {
+  // Only ~/.cache/tenantctl's home must exist: an XDG_CACHE_HOME named is made whole, as the XDG spec says
+  // (its missing parent turned the caches off: a review).
+  if (path.basename(path.dirname(dir)) !== '.cache') return makeDirectory(dir, 0o700);
   const above = path.dirname(path.dirname(dir));
   let exists = false;
   try {

@@ -157,6 +157,10 @@ describe('configuration: values that were silently misread', () => {
     mkdirSync(home);
     writeCacheFile(userCacheFile('probe.json', { HOME: home }), { x: 1 });
     expect(existsSync(path.join(home, '.cache', 'tenantctl', 'probe.json'))).toBe(true);
+    // An XDG_CACHE_HOME named is made whole, missing parents included (the XDG spec: they were left out).
+    const xdg = path.join(base, 'not-yet', 'cache');
+    writeCacheFile(userCacheFile('probe.json', { XDG_CACHE_HOME: xdg, HOME: home }), { x: 1 });
+    expect(existsSync(path.join(xdg, 'tenantctl', 'probe.json'))).toBe(true);
   });
 
   it('TENANTCTL_DEBUG=0 (or false, no, off, empty) leaves debugging off', () => {
