@@ -446,7 +446,8 @@ export class Watcher {
   private triggersGone(why: string): void {
     this.triggersMissing = true;
     this.metrics.triggersInstalled = 0;
-    this.options.onNotice(`watch: warning: ${why}: no notification arrives; reconciling the changed rows at every heartbeat until \`tenantctl watch --install\` runs`);
+    // (Said of some of them too: the others still notify; it said "no notification arrives" of 1 missing in 10.)
+    this.options.onNotice(`watch: warning: ${why}: changes where a trigger is missing send no notification; reconciling the changed rows at every heartbeat until \`tenantctl watch --install\` runs`);
   }
 
   // ------------------------------------------------------------ waiting
