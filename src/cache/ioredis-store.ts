@@ -301,8 +301,11 @@ function namingSilent(err: unknown, waiting: Set<Redis>): unknown {
 /** A connect the server answered with an error: no connection to run anything on (Redis down), never 'rejected'. */
 const failedConnect = (reason: BackendReason): BackendReason => (reason === 'rejected' ? 'failed' : reason);
 
-/** Error replies of a server that serves nothing for now (loading, a script running, a Cluster or master down). */
-const NOT_SERVING_REPLIES: ReadonlySet<string> = new Set(['LOADING', 'BUSY', 'CLUSTERDOWN', 'MASTERDOWN', 'TRYAGAIN']);
+/**
+ * Error replies of a server that serves nothing for now (loading, a script running, a Cluster or master down),
+ * or no write (NOREPLICAS: a master cut off from its replicas, the usual sign before a failover: a review).
+ */
+const NOT_SERVING_REPLIES: ReadonlySet<string> = new Set(['LOADING', 'BUSY', 'CLUSTERDOWN', 'MASTERDOWN', 'TRYAGAIN', 'NOREPLICAS']);
 
 /**
  * The reason of a failed operation on a store of this topology: reasonOf, but READONLY from a Sentinel's or

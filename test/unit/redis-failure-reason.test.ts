@@ -36,7 +36,7 @@ describe('failureReason: the server\'s words -> a reason', () => {
     expect(failureReason(reply("OOM command not allowed when used memory > 'maxmemory'."), 'standalone')).toBe('rejected');
     expect(failureReason(reply('MISCONF Redis is configured to save RDB snapshots, but it is currently not able to persist on disk.'), 'cluster')).toBe('rejected');
     // A server that serves nothing for now: taken as down, as a lost connection is.
-    for (const text of ['LOADING Redis is loading the dataset in memory', 'BUSY Redis is busy running a script.', 'CLUSTERDOWN The cluster is down', 'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to \'no\'.', 'TRYAGAIN Multiple keys request during rehashing of slot']) {
+    for (const text of ['LOADING Redis is loading the dataset in memory', 'BUSY Redis is busy running a script.', 'CLUSTERDOWN The cluster is down', 'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to \'no\'.', 'TRYAGAIN Multiple keys request during rehashing of slot', 'NOREPLICAS Not enough good replicas to write.']) {
       expect(failureReason(reply(text), 'standalone'), text).toBe('failed');
     }
     // Not a reply (no ReplyError): a dropped connection's words.
