@@ -78,7 +78,7 @@ export type BackendReason =
    * command, an invalid argument): the connection is fine, and other commands still run.
    */
   | 'rejected'
-  /** A dropped connection, or a server not serving for now (LOADING, BUSY, CLUSTERDOWN, MASTERDOWN, TRYAGAIN). */
+  /** A dropped connection, or a server not serving for now (LOADING, BUSY, CLUSTERDOWN, MASTERDOWN, TRYAGAIN, NOREPLICAS). */
   | 'failed';
 
 /** What a batch had done when it stopped (deleted keys, written items). */
@@ -97,6 +97,10 @@ export class BackendUnavailableError extends TenantctlError {
   readonly progress?: BatchProgress;
   /** The command's report of what it did before the failure (per tenant, say), when it has one. */
   readonly partial?: unknown;
+  /** The server answered this command (refused it, or replied with an error): the connection works, no outage. */
+  get answered(): boolean {
+    return this.refused || this.reason === 'rejected';
+  }
   /** The server answered and refused (the login, the rights, a write to a replica, a Cluster node as one server): a rerun is refused the same way. */
   get refused(): boolean {
     return this.reason === 'refused-login' || this.reason === 'no-permission' || this.reason === 'cluster-node' || this.reason === 'read-only' || this.reason === 'unknown-master' || this.reason === 'no-schema' || this.reason === 'no-tables';

@@ -257,8 +257,7 @@ export class Cache {
   private markDownOn(err: unknown): void {
     // A refused command (an ACL without a right, a write to a replica, an error reply such as OOM) says nothing
     // about the connection: a replica's refused UNLINK took Redis "down", and the reads after it fell back.
-    const answered = err instanceof BackendUnavailableError && (err.refused || err.reason === 'rejected');
-    if (err instanceof BackendUnavailableError && err.backend === 'redis' && !answered && !GIVEN_UP.has(err) && (!this.downError || this.probing)) this.markDown(err);
+    if (err instanceof BackendUnavailableError && err.backend === 'redis' && !err.answered && !GIVEN_UP.has(err) && (!this.downError || this.probing)) this.markDown(err);
   }
 
   /** Runs a read on the fallback path: without Redis, or when it fails, one warning and `fallback`. */
@@ -421,7 +420,7 @@ export class Cache {
   }
 
   private warnOnce(err: BackendUnavailableError): void {
-    const kind = err.refused || err.reason === 'rejected' ? 'answered' : 'down';
+    const kind = err.answered ? 'answered' : 'down';
     if (this.warned.has(kind)) return;
     this.warned.add(kind);
     this.options.warn?.(`warning: ${describeError(err).replace(/\.$/, '')}; continuing without the cache`);

@@ -923,14 +923,19 @@ class IoredisStore implements CacheStore {
     return { scanned: state.scanned, groups, complete: state.limitLeft !== 0, via: state.via, nodes: nodes.length, ...(moving?.length && { moving }), ...(handed.length && { handed }) };
   }
 
-  /** The keys the rules claim in these slots, on every master (CLUSTER GETKEYSINSLOT), handed to onBatch. */
+  /** The keys of one slot on one master (CLUSTER COUNTKEYSINSLOT, GETKEYSINSLOT), and those the rules claim. */
+  private async claimedInSlot(node: Redis, slot: number, rules: SweepRequest['rules']): Promise<{ keys: Buffer[]; claimed: ClaimedKey[] }> {
+    const n = Number(await this.run('CLUSTER COUNTKEYSINSLOT', () => node.call('CLUSTER', 'COUNTKEYSINSLOT', String(slot)), undefined, node));
+    if (!n) return { keys: [], claimed: [] };
+    const keys = (await this.run('CLUSTER GETKEYSINSLOT', () => node.callBuffer('CLUSTER', 'GETKEYSINSLOT', String(slot), String(n)), undefined, node)) as Buffer[];
+    return { keys, claimed: claimKeys(keys, rules) };
+  }
+
+  /** The keys the rules claim in these slots, on every master, handed to onBatch. */
   private async collectInSlots(nodes: Redis[], slots: number[], request: SweepRequest): Promise<void> {
     for (const slot of slots) {
       for (const node of nodes) {
-        const n = Number(await this.run('CLUSTER COUNTKEYSINSLOT', () => node.call('CLUSTER', 'COUNTKEYSINSLOT', String(slot)), undefined, node));
-        if (!n) continue;
-        const keys = (await this.run('CLUSTER GETKEYSINSLOT', () => node.callBuffer('CLUSTER', 'GETKEYSINSLOT', String(slot), String(n)), undefined, node)) as Buffer[];
-        const claimed = claimKeys(keys, request.rules);
+        const { keys, claimed } = await this.claimedInSlot(node, slot, request.rules);
         if (!claimed.length) continue;
         const groups = request.rules.groups.map(() => 0);
         for (const k of claimed) groups[k.group]++;
@@ -957,10 +962,7 @@ class IoredisStore implements CacheStore {
         for (const node of nodes) {
           // The limit reached here: what is left is for a rerun (the result says incomplete).
           if (state.limitLeft === 0) return current;
-          const n = Number(await this.run('CLUSTER COUNTKEYSINSLOT', () => node.call('CLUSTER', 'COUNTKEYSINSLOT', String(slot))));
-          if (!n) continue;
-          const keys = (await this.run('CLUSTER GETKEYSINSLOT', () => node.callBuffer('CLUSTER', 'GETKEYSINSLOT', String(slot), String(n)))) as Buffer[];
-          const claimed = claimKeys(keys, request.rules);
+          const { claimed } = await this.claimedInSlot(node, slot, request.rules);
           found += claimed.length;
           if (claimed.length) await this.actOnClaimed(claimed, 'unlink', state, groups);
         }

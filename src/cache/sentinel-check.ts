@@ -28,7 +28,6 @@ export interface MasterAddress {
   promoted?: string;
 }
 
-
 /** A socket's peer address as the Sentinels write it (an IPv4 peer of a dual-stack socket without `::ffff:`). */
 export const plainAddress = (address: string | undefined) => address?.replace(/^::ffff:/, '');
 
