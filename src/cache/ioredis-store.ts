@@ -252,7 +252,8 @@ const batchLabel = (what: string, keys: number) => `${what} (${keys} key${keys =
  * command called such a server unreachable and ran without the cache.
  */
 const pingAnswered = (err: unknown): string => {
-  if (reasonOf(err) === 'no-permission' || /^ERR unknown command/.test((err as Error)?.message ?? '')) return 'PONG';
+  // MISCONF: a failing RDB save stops writes and PINGs (Redis refuses PING with the writes), reads are served.
+  if (reasonOf(err) === 'no-permission' || /^(?:ERR unknown command|MISCONF)\b/.test((err as Error)?.message ?? '')) return 'PONG';
   throw err;
 };
 
@@ -845,7 +846,7 @@ class IoredisStore implements CacheStore {
     const masters = this.masters();
     // No master serves a slot (a node never joined into a Cluster, every master lost): no Cluster to use. With
     // no ready check, this connect "succeeded" and cache-info said available with 0 keys (a review).
-    if (!masters.length) throw new BackendUnavailableError('redis', `Redis at ${this.target} serves no slot: no Cluster master holds any (a node never joined into a Cluster? redis-cli --cluster create)`, { reason: 'unreachable' });
+    if (!masters.length) throw new BackendUnavailableError('redis', 'it serves no slot: no Cluster master holds any (a node never joined into a Cluster? redis-cli --cluster create)', { reason: 'unreachable' });
     for (const m of masters) waiting.add(m);
     await Promise.all(masters.map((m) => m.ping().catch(pingAnswered).then(() => void waiting.delete(m))));
   }
@@ -889,7 +890,10 @@ class IoredisStore implements CacheStore {
       outcomes.push(...(await Promise.allSettled(walks)));
     }
     // Every node has stopped by now, so the progress is what was really done.
-    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    // A failure that leaves a call in doubt (a stall, a lost connection) is the one said, before one the server
+    // answered: "at least N deleted" must stay true when both happen.
+    const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    const failed = failures.find((o) => !(o.reason instanceof BackendUnavailableError && o.reason.answered)) ?? failures[0];
     if (failed) {
       const err = failed.reason;
       // What a deleting sweep did before the failure is part of the error (a rerun finishes the job).

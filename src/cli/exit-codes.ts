@@ -64,11 +64,12 @@ export function exitCodeFor(err: unknown): { code: number; message?: string } {
     return { code: err.exitCode, message: `${plural(err.progress.done, 'key')} deleted on a master that was failing over, so they may come back: ${describeError(err)}` };
   }
   if (err instanceof BackendUnavailableError && err.backend === 'redis' && err.progress) {
-    // A rerun finishes what a lost or stalled server cut short; one refused (rights, or the login) fails the same way again.
-    const refused = err.refused;
-    const next = refused ? `${hint(err)}` : '; run again to finish';
-    // A call in flight when the server stalled or died may still have deleted keys after it: at least N.
-    return { code: err.exitCode, message: `deleted ${refused ? '' : 'at least '}${plural(err.progress.done, 'key')} before Redis failed: ${describeError(err)}${next}` };
+    // A rerun finishes what a lost or stalled server cut short; one refused (rights, or the login) fails the same way
+    // again, and one answered with an error (a renamed UNLINK, MISCONF) until what the error names is mended.
+    const next = err.refused ? `${hint(err)}` : err.answered ? '; run again once Redis accepts the command' : '; run again to finish';
+    // A call in flight when the server stalled or died may still have deleted keys after it: at least N. One the
+    // server answered left nothing in flight (a sweep reports after every lane has stopped).
+    return { code: err.exitCode, message: `deleted ${err.answered ? '' : 'at least '}${plural(err.progress.done, 'key')} before Redis failed: ${describeError(err)}${next}` };
   }
   if (err instanceof BackendUnavailableError) return { code: err.exitCode, message: `${describeError(err)}${hint(err)}` };
   if ((err instanceof UsageError || err instanceof NotFoundError) && err.reason && USAGE_HINTS[err.reason]) return { code: err.exitCode, message: `${describeError(err)}${USAGE_HINTS[err.reason]}` };

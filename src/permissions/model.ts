@@ -85,7 +85,9 @@ export function canonicalInstant(value: unknown): string | undefined {
   const m = typeof value === 'string' ? INSTANT.exec(value.trim()) : null;
   if (!m) return undefined;
   const [, y, mo, da, time, zone] = m;
-  const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(da)));
+  // setUTCFullYear, not Date.UTC: that reads years 0-99 as 1900-1999 (year 30 was no date).
+  const day = new Date(0);
+  day.setUTCFullYear(Number(y), Number(mo) - 1, Number(da));
   if (day.getUTCFullYear() !== Number(y) || day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(da)) return undefined;
   const d = new Date(time === undefined ? `${y}-${mo}-${da}T00:00:00Z` : `${y}-${mo}-${da}T${time}${zone ?? 'Z'}`);
   return fourDigitYear(d) ? d.toISOString() : undefined;

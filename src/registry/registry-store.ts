@@ -287,19 +287,29 @@ export function subscriptionsFromRows(
   return into;
 }
 
-/** The earliest instant the services' format writes: a demo stored as expiring at '-infinity'. */
+/** The earliest instant the services' format writes: a demo stored as expiring at '-infinity' (or before year 1). */
 const ALWAYS_EXPIRED = '0001-01-01T00:00:00.000Z';
+/** The latest: a demo stored as expiring at 'infinity', or after year 9999 in UTC (a "never" of 9999-12-31 written west of UTC). */
+const NEVER_EXPIRES = '9999-12-31T23:59:59.999Z';
 
 /**
- * A demo expiry as stored: 'infinity' never expires; a value that reads as no date is the registry's failure,
- * never "no expiry" (a server with another DateStyle had every expiry read as none: a live demo denied, and
- * the next subscription change wrote NULL back).
+ * A demo expiry as stored, as an instant the services' format can write: 'infinity' and dates past year 9999
+ * are the last one (a live demo: 'infinity' read as no expiry made it an ordinary tier, and a change of the
+ * subscription wrote NULL), '-infinity' and dates before year 1 the first. A value that reads as no date is
+ * the registry's failure, never "no expiry" (a server with another DateStyle had every expiry read as none:
+ * a live demo denied, and the next subscription change wrote NULL back).
  */
 function storedExpiry(value: unknown, business: string): string | null {
-  // 'infinity' never expires; '-infinity' has always expired (pg reads them as ±Infinity, PostgREST as text).
-  if (value == null || value === Infinity || value === 'infinity') return null;
+  if (value == null) return null;
+  // pg reads ±infinity as ±Infinity, PostgREST as text; pg and PGlite read a year past 9999 or BC as a Date,
+  // PostgREST as "10000-01-01T04:59:59+00:00" or "0001-12-31T23:06:32+00:00 BC".
+  if (value === Infinity || value === 'infinity') return NEVER_EXPIRES;
   if (value === -Infinity || value === '-infinity') return ALWAYS_EXPIRED;
   const at = canonicalInstant(value);
   if (at !== undefined) return at;
-  throw new BackendUnavailableError('registry', `the demo expiry of ${business} in the registry is no date this tool can read (${JSON.stringify(String(value)).slice(0, 60)}): nothing is decided on it`, { reason: 'failed' });
+  if (value instanceof Date && !Number.isNaN(value.getTime())) return value.getUTCFullYear() > 9999 ? NEVER_EXPIRES : ALWAYS_EXPIRED;
+  if (typeof value === 'string' && /^\s*\d{4}-\d\d-\d\d[ T][\d:.+-]+\s+BC\s*$/i.test(value)) return ALWAYS_EXPIRED;
+  if (typeof value === 'string' && /^\s*\+?\d{5,}-\d\d-\d\d(?:[ T][\d:.+-]+)?\s*$/.test(value)) return NEVER_EXPIRES;
+  const shown = value instanceof Date ? 'an invalid date' : JSON.stringify(String(value).slice(0, 60));
+  throw new BackendUnavailableError('registry', `the demo expiry of ${business} in the registry is no date this tool can read (${shown}): nothing is decided on it`, { reason: 'failed' });
 }

@@ -297,9 +297,14 @@ export class SqlRegistryStore implements Registry {
     const out = new Map<string, StoredSubscription>();
     if (businesses.length === 0) return out;
     return this.readOptional('reading subscriptions', out, async () => {
-      const subs = await db.query(`SELECT * FROM business_subscriptions WHERE business_id = ANY($1::text[])${lock ? ' FOR UPDATE' : ''}`, [businesses]);
+      // The expiry as seconds since 1970 (a timestamp without zone as UTC): the drivers' own reading of the
+      // timestamp depends on the session's time zone, and PGlite's reads year 1 as 2001 and any BC date as none.
+      const subs = await db.query(
+        `SELECT s.*, extract(epoch FROM s.demo_expires_at) AS tenantctl_expiry_epoch FROM business_subscriptions s WHERE s.business_id = ANY($1::text[])${lock ? ' FOR UPDATE' : ''}`,
+        [businesses],
+      );
       const overrides = await db.query('SELECT business_id, feature, value FROM business_feature_overrides WHERE business_id = ANY($1::text[])', [businesses]);
-      return subscriptionsFromRows(subs.rows, overrides.rows, out);
+      return subscriptionsFromRows(subs.rows.map((r) => ({ ...r, demo_expires_at: instantOfEpoch(r.tenantctl_expiry_epoch) })), overrides.rows, out);
     });
   }
 
@@ -520,4 +525,14 @@ export class SqlRegistryStore implements Registry {
 function hasSqlState(err: unknown): boolean {
   const e = err as { code?: unknown; severity?: unknown } | undefined;
   return typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.severity === 'string';
+}
+
+/** PostgreSQL's epoch of a timestamp (numeric, as text or a number; ±Infinity for ±infinity) as a Date, or ±Infinity. */
+function instantOfEpoch(epoch: unknown): Date | number | null {
+  if (epoch == null) return null;
+  const seconds = Number(epoch);
+  if (Number.isNaN(seconds)) return new Date(NaN);
+  if (!Number.isFinite(seconds)) return seconds;
+  // JavaScript dates end at ±8.64e15 ms (year 275760): beyond, the nearest (read as past year 9999 / before year 1).
+  return new Date(Math.max(-8.64e15, Math.min(8.64e15, seconds * 1000)));
 }

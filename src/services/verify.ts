@@ -430,7 +430,7 @@ export class CacheVerifier {
         const done = err instanceof BackendUnavailableError && Array.isArray(err.partial) ? (err.partial as Array<number | null>) : [];
         // No answer at all (a stall past the deadline, a connection lost once the call was sent): the server may
         // have run it. Counted apart, so the failure is not "before any deletion" (a review: 500 were deleted).
-        const unanswered = err instanceof BackendUnavailableError && !err.refused ? wrong.filter((_, i) => done[i] === undefined || done[i] === null) : [];
+        const unanswered = err instanceof BackendUnavailableError && !err.answered ? wrong.filter((_, i) => done[i] === undefined || done[i] === null) : [];
         if (unanswered.length) report.summary.in_doubt = (report.summary.in_doubt ?? 0) + unanswered.length;
         wrong.forEach((e, i) => {
           if (!done[i]) return;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import { expectOneLineError, freshPostgresDatabase, runCli, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
-import { useOwnRedis } from '../helpers/redis-server.js';
+import { startRedis, useOwnRedis } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/ports.js';
 
 const TIERS = 'features: [has_payroll, has_ai]\ntiers:\n  pilot_core: { features: [], max_devices: 2 }\n  pilot_pro: { features: [has_payroll, has_ai], max_devices: null }\n';
@@ -244,6 +244,21 @@ describe('tenantctl verify', () => {
       expect(again.code, again.stderr).toBe(1);
       expect(again.stderr).toMatch(/2 orphan cache entries found \(2 deleted\)/);
       expect(await own.client.exists(...ghosts.map((g) => `tenant_config:${g}`))).toBe(0);
+    });
+
+    it('a server that answers the deletion with an error (UNLINK renamed away): exit 3, nothing in doubt (it said "2 more may have been", "Redis did not answer", exit 4)', async () => {
+      const ghosts = [uniq('ghost'), uniq('ghost')];
+      const renamed = await startRedis(['--rename-command', 'UNLINK', '']);
+      try {
+        for (const g of ghosts) await renamed.command('SET', `tenant_config:${g}`, '{"client":{"id":"g"}}');
+        const r = await cli(['verify', '--fix', ...ghosts, '--json'], { REDIS_URL: renamed.url });
+        expect(r.code, r.stderr).toBe(3);
+        expect(r.stderr).not.toMatch(/may have been|did not answer/);
+        expect(r.stderr).toMatch(/unknown.*command/i);
+        expect(await renamed.command('EXISTS', ...ghosts.map((g) => `tenant_config:${g}`))).toMatch(/^:2/);
+      } finally {
+        await renamed.stop();
+      }
     });
 
     it('named tenants: only their entries', async () => {

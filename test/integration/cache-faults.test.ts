@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cache } from '../../src/cache/cache.js';
@@ -507,6 +508,29 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
       expect(await cache.readJson('oom:keep')).toBe('cached');
       const pinged = await cache.attempt((s) => s.ping());
       expect(pinged.status).toBe('done');
+    } finally {
+      cache.close();
+      await own.stop();
+    }
+  });
+
+  it('a server refusing writes and PINGs with MISCONF (its RDB save failing) is up for a new connection: reads served, writes refused without an outage (it was "unreachable")', async () => {
+    const own = await startRedis();
+    await own.command('SET', 'mis:keep', '"cached"');
+    // Redis stops writes (and PINGs) after a failed save only where save points are set.
+    await own.command('CONFIG', 'SET', 'save', '3600 1');
+    rmSync(own.dir, { recursive: true, force: true });
+    await own.command('BGSAVE');
+    for (let i = 0; i < 100 && !/rdb_last_bgsave_status:err/.test(await own.command('INFO', 'persistence')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await own.command('PING')).toMatch(/^-MISCONF/);
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(own.url), { warn: (w) => warnings.push(w) });
+    try {
+      expect(await cache.readJson('mis:keep')).toBe('cached');
+      expect(cache.isDown).toBe(false);
+      expect(await cache.writeJson('mis:new', { x: 1 }, 60)).toBe(false);
+      expect(warnings.join('\n')).toMatch(/MISCONF/);
+      expect(cache.isDown).toBe(false);
     } finally {
       cache.close();
       await own.stop();

@@ -21,7 +21,8 @@ describe.runIf(TEST_DATABASE_URL)('a registry database whose DateStyle is not IS
     await c.end();
     const sub = `subscription:\n  tier: demo\n  status: active\n  demo_expires_at: "2031-03-01T08:20:30Z"\n`;
     ws = workspace(Object.fromEntries([0, 1, 2].map((i) => [`omega${i}`, tenantYaml(`omega${i}`, 'Omega', sub)])), { registry: false });
-    ws.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  demo: { features: [has_ai], max_devices: 1 }\n');
+    // The demo tier grants nothing of its own: only a live demo grants has_ai (the whole catalogue).
+    ws.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  demo: { features: [], max_devices: 1 }\n');
   });
   afterAll(async () => {
     ws?.cleanup();
@@ -55,22 +56,40 @@ describe.runIf(TEST_DATABASE_URL)('a registry database whose DateStyle is not IS
     });
   }
 
-  it("a demo expiry stored as 'infinity' never expires, '-infinity' has always expired: answered, not a registry failure (exit 3 for every command, set-subscription included)", async () => {
+  it("a demo expiry stored as 'infinity' or past year 9999 is a live demo, '-infinity' or before year 1 an expired one: answered, not a registry failure, and kept so by a change", async () => {
     const { default: pg } = await import('pg');
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url } });
+    const stored = async (id: string) => (await c.query('SELECT demo_expires_at > now() AS live FROM business_subscriptions WHERE business_id = $1', [id])).rows[0].live as boolean;
     try {
       await t.migration.run();
+      // 'infinity' was read as no expiry: an ordinary demo tier (nothing granted here), and a change wrote NULL.
       await c.query("UPDATE business_subscriptions SET demo_expires_at = 'infinity' WHERE business_id = 'omega0'");
       await c.query("UPDATE business_subscriptions SET demo_expires_at = '-infinity' WHERE business_id = 'omega1'");
-      expect((await t.permissions.check('omega0', 'has_ai')).granted).toBe(true);
+      const live = await t.permissions.check('omega0', 'has_ai');
+      expect(live.granted).toBe(true);
+      expect(live.record.demo_expires_at).toMatch(/^9999-12-31T23:59:59/);
       expect((await t.permissions.check('omega1', 'has_ai')).granted).toBe(false);
+      await t.subscriptions.setSubscription('omega0', { status: 'suspended' });
+      await t.subscriptions.reactivate('omega0');
+      expect(await stored('omega0')).toBe(true);
+      expect((await t.permissions.check('omega0', 'has_ai')).granted).toBe(true);
       // The fix is still possible: a new expiry written over it.
       await t.subscriptions.setSubscription('omega1', { demoExpires: '2031-01-01T00:00:00Z' });
       expect((await t.permissions.check('omega1', 'has_ai')).granted).toBe(true);
+      // A "never" of 9999-12-31 23:59:59 written west of UTC is stored in year 10000; a first day of year 1 written
+      // east of UTC, in 1 BC. Each failed every command that read the subscription (exit 3; a whole migration batch).
+      await c.query("SET timezone = 'America/New_York'");
+      await c.query("UPDATE business_subscriptions SET demo_expires_at = '9999-12-31 23:59:59' WHERE business_id = 'omega1'");
+      await c.query("SET timezone = 'Europe/Berlin'");
+      await c.query("UPDATE business_subscriptions SET demo_expires_at = '0001-01-01 00:00:00' WHERE business_id = 'omega2'");
+      expect((await t.permissions.check('omega1', 'has_ai')).granted).toBe(true);
+      expect((await t.permissions.check('omega2', 'has_ai')).granted).toBe(false);
       const plan = await t.migration.run({ dryRun: true });
       expect(plan.items.filter((i) => i.action === 'error')).toEqual([]);
+      await t.subscriptions.setSubscription('omega1', { deviceLimit: 3 });
+      expect(await stored('omega1')).toBe(true);
     } finally {
       await t.close();
       await c.end();

@@ -38,14 +38,20 @@ type SetStatus = (id: string, status: string) => Promise<void>;
 const sqlSetStatus = (store: SqlRegistryStore): SetStatus => async (id, status) => {
   await store.db.query('UPDATE tenants SET status = $1 WHERE id = $2', [status, id]);
 };
+/** A demo expiry stored by another writer, as PostgreSQL's text (what PostgREST answers for it). */
+type SetExpiry = (business: string, text: string) => Promise<void>;
+const sqlSetExpiry = (store: SqlRegistryStore): SetExpiry => async (business, text) => {
+  await store.db.query("UPDATE business_subscriptions SET demo_expires_at = replace(replace($1, 'T', ' '), '+00:00', '+00')::timestamptz WHERE business_id = $2", [text, business]);
+};
 
-function registryContract(name: string, open: () => Promise<{ store: Registry; cleanup: () => Promise<void>; setStatus: SetStatus }>) {
+function registryContract(name: string, open: () => Promise<{ store: Registry; cleanup: () => Promise<void>; setStatus: SetStatus; setExpiry: SetExpiry }>) {
   describe(`RegistryStore contract: ${name}`, () => {
     let store: Registry;
     let cleanup: () => Promise<void>;
     let setStatus: SetStatus;
+    let setExpiry: SetExpiry;
     beforeAll(async () => {
-      ({ store, cleanup, setStatus } = await open());
+      ({ store, cleanup, setStatus, setExpiry } = await open());
       await store.ensureSchema();
     });
     afterAll(async () => {
@@ -268,12 +274,31 @@ function registryContract(name: string, open: () => Promise<{ store: Registry; c
       expect(await store.getSubscription('none')).toBeUndefined();
       expect((await store.pendingInvalidations()).filter((p) => p.kind === 'permissions').map((p) => p.target).sort()).toEqual(['biz', 'biz2']);
     });
+
+    it("reads a demo expiry past year 9999 or 'infinity' as the last instant, before year 1 or '-infinity' as the first: no registry failure (it failed every read of the business, and whole migration batches)", async () => {
+      const sub = { business_id: 'far', tier: 'demo', status: 'active' as const, demo_expires_at: null, overrides: {} };
+      await putSub(store, sub, null);
+      const expected: Array<[string, string]> = [
+        ['10000-01-01T04:59:59+00:00', '9999-12-31T23:59:59.999Z'],
+        ['infinity', '9999-12-31T23:59:59.999Z'],
+        ['0001-12-31T23:06:32+00:00 BC', '0001-01-01T00:00:00.000Z'],
+        ['-infinity', '0001-01-01T00:00:00.000Z'],
+        // PGlite's own reading of a timestamp took year 30 for 2030 (a demo that ended long ago, live again).
+        ['0030-06-01T00:00:00+00:00', '0030-06-01T00:00:00.000Z'],
+        ['2031-03-01T08:20:30.5+00:00', '2031-03-01T08:20:30.500Z'],
+      ];
+      for (const [stored, read] of expected) {
+        await setExpiry('far', stored);
+        expect((await store.getSubscription('far'))?.demo_expires_at, stored).toBe(read);
+        expect((await store.getSubscriptions(['far'])).get('far')?.demo_expires_at, stored).toBe(read);
+      }
+    });
   });
 }
 
 registryContract('PGlite (in memory)', async () => {
   const store = await openPgliteStore(undefined);
-  return { store, cleanup: async () => undefined, setStatus: sqlSetStatus(store) };
+  return { store, cleanup: async () => undefined, setStatus: sqlSetStatus(store), setExpiry: sqlSetExpiry(store) };
 });
 
 /** The SQL stores share one session among concurrent callers: a transaction holds it, others wait. */
@@ -457,7 +482,7 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
   registryContract('PostgreSQL', async () => {
     const db = await freshPostgresDatabase();
     const store = await openPostgresStore(db.url);
-    return { store, cleanup: db.drop, setStatus: sqlSetStatus(store) };
+    return { store, cleanup: db.drop, setStatus: sqlSetStatus(store), setExpiry: sqlSetExpiry(store) };
   });
 
   it('a new subscription created by another writer meanwhile is a conflict, not overwritten (nor its overrides deleted)', async () => {
@@ -683,6 +708,9 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     cleanup: async () => undefined,
     setStatus: async (id, status) => {
       fake.rows.get(id)!.status = status;
+    },
+    setExpiry: async (business, text) => {
+      fake.tables.get('business_subscriptions')!.get(business)!.demo_expires_at = text;
     },
   }));
 

@@ -9,6 +9,10 @@ describe('exitCodeFor: the one place typed errors become exit codes and words (t
     // A server lost midway is one a rerun finishes.
     const lost = new BackendUnavailableError('redis', 'Redis UNLINK failed: Connection is closed.', { reason: 'failed', progress: { done: 12 } });
     expect(exitCodeFor(lost).message).toMatch(/^deleted at least 12 keys before Redis failed: .*; run again to finish$/);
+    // A command the server answered with an error (a renamed UNLINK, MISCONF): nothing in doubt, so no "at least",
+    // and no plain "run again" (it said so for a rerun that fails the same way).
+    const rejected = new BackendUnavailableError('redis', "Redis UNLINK failed: ERR unknown command 'unlink'", { reason: 'rejected', progress: { done: 3 } });
+    expect(exitCodeFor(rejected)).toEqual({ code: 3, message: "deleted 3 keys before Redis failed: Redis UNLINK failed: ERR unknown command 'unlink'; run again once Redis accepts the command" });
   });
 
   it('a refused login at the connect names what to check, for Redis and the registry', () => {

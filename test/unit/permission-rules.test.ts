@@ -128,6 +128,10 @@ describe('cached records and the clock', () => {
     // refused "+010000-01-01T00:59:59.000Z" and the whole migration batch with it.
     for (const bad of ['9999-12-31T23:59:59-01:00', '9999-12-31T24:00:00Z', '0000-01-01T00:00:00Z', '0001-01-01T00:30:00+01:00', new Date(Date.UTC(10000, 0, 1))]) expect(canonicalInstant(bad), String(bad)).toBeUndefined();
     expect(canonicalInstant('9999-12-31T23:59:59Z')).toBe('9999-12-31T23:59:59.000Z');
+    // Years 1-99 are years 1-99 (Date.UTC reads them as 1901-1999: year 30 was refused as no date).
+    expect(canonicalInstant('0030-06-01')).toBe('0030-06-01T00:00:00.000Z');
+    expect(canonicalInstant('0001-01-01T00:00:00Z')).toBe('0001-01-01T00:00:00.000Z');
+    expect(canonicalInstant('0099-12-31T23:59:59+00:00')).toBe('0099-12-31T23:59:59.000Z');
     // Without a zone a date-time is UTC, whatever the machine's time zone (as a date alone is).
     const tz = process.env.TZ;
     process.env.TZ = 'Europe/Paris';
