@@ -81,6 +81,8 @@ export interface ResolvedSetting {
   origin?: string;
   /** Set but not used: the setting that outranks it ("--redis-url"). */
   overriddenBy?: string;
+  /** Used in part: a Redis URL beside a Cluster or Sentinels lends them its credentials only (what is the target). */
+  partlyUsed?: string;
 }
 
 /** One setting: its config-file key, flag and environment variables. */
@@ -353,6 +355,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   // file names a Cluster or Sentinel; otherwise a URL beside one only lends it credentials (outranked).
   // Seeds may be a YAML list of host:port.
   const topologyPicks = [str('redis_url'), str('redis_cluster', true), str('redis_sentinel', true)];
+  const earlyNotices: string[] = [];
   const [urlPick, clusterPick, sentinelPick] = outranked(topologyPicks);
   // What `config` shows for a setting given but not used: the one whose topology won.
   const kept = [urlPick, clusterPick, sentinelPick];
@@ -362,6 +365,21 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   });
   const masterPick = str('sentinel_master');
   const sentinelPassword = str('sentinel_password');
+  // A URL beside a Cluster or Sentinels lends its credentials only: `config` says so. Set above their level
+  // (REDIS_URL in the shell, the Cluster in the file), the server it names is not the one used: said on stderr
+  // (an operator's staging REDIS_URL under a project's production Cluster reached the Cluster, and `config`
+  // showed the URL as used: a probe).
+  const target = clusterPick ?? sentinelPick;
+  if (urlPick && target) {
+    settings.get('redis_url')!.partlyUsed = `credentials only: the target is ${target.where}`;
+    if (LEVEL[urlPick.source] < LEVEL[target.source]) {
+      const host = hostOf(String(urlPick.value));
+      const seeds = [...String(target.value).split(',').map((s) => s.trim().replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')), ...(sentinelPick && masterPick ? [String(masterPick.value)] : [])];
+      if (host && !seeds.includes(host)) {
+        earlyNotices.push(`note: the Redis URL (${urlPick.where}) names ${host}, but the Redis ${clusterPick ? 'Cluster' : 'Sentinels'} (${target.where}) ${clusterPick ? 'is' : 'are'} used (a URL beside ${clusterPick ? 'it' : 'them'} lends its credentials only): give the URL on the command line to use that server`);
+      }
+    }
+  }
   // The Sentinel's master name and password are not used when no Sentinel won: `config` says so.
   if (!sentinelPick && winner) for (const key of ['sentinel_master', 'sentinel_password']) if (settings.get(key)?.origin) settings.get(key)!.overriddenBy = winner.where;
   const tls = { ca: file('redis_ca_cert'), cert: file('redis_tls_cert'), key: file('redis_tls_key') };
@@ -381,7 +399,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
       flagPlace: naming === 'command-line' ? 'on the command line' : 'among the flags',
     },
   });
-  const notices: string[] = [];
+  const notices: string[] = [...earlyNotices];
   if (redis?.topology === 'cluster' && urlPick && /^\/0*[1-9]\d*$/.test(new URL(String(urlPick.value)).pathname)) {
     notices.push(`note: the Redis URL's database (${urlPick.where}) is not used: a Cluster has database 0 only`);
   }
@@ -470,4 +488,13 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
     settings: SETTINGS.map((s) => settings.get(s.key) ?? { key: s.key, source: 'default' }),
     notices,
   };
+}
+
+/** The host a Redis URL names, or undefined where it does not parse (its parse error is said elsewhere). */
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1') || undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -60,8 +60,8 @@ describe('config', () => {
     const report = JSON.parse(r.stdout) as Report;
     expect(report.project).toEqual({ dir: ws.dir, found: true, config_file: path.join(ws.dir, 'tenantctl.config.yaml') });
     const s = bySetting(report);
-    expect(s.ttl).toEqual({ setting: 'ttl', value: '300', source: 'flag', origin: '--ttl', overridden_by: null }); // flag > env > file
-    expect(s.redis_timeout_ms).toEqual({ setting: 'redis_timeout_ms', value: '800', source: 'env', origin: 'env REDIS_TIMEOUT_MS', overridden_by: null }); // env > file
+    expect(s.ttl).toEqual({ setting: 'ttl', value: '300', source: 'flag', origin: '--ttl', overridden_by: null, partly_used: null }); // flag > env > file
+    expect(s.redis_timeout_ms).toEqual({ setting: 'redis_timeout_ms', value: '800', source: 'env', origin: 'env REDIS_TIMEOUT_MS', overridden_by: null, partly_used: null }); // env > file
     // From a subdirectory, the file is named by its path (its bare name names no file there).
     expect(s.registry_timeout_ms).toMatchObject({ value: '900', source: 'file', origin: path.join(ws.dir, 'tenantctl.config.yaml') }); // file > default
     // Relative paths in the file are relative to the project, not the working directory.
@@ -69,7 +69,7 @@ describe('config', () => {
     // A declared TTL is shown, as the resources' are (it was left out).
     expect(s.families).toMatchObject({ value: 'app_cache=app:tenant-{tenant}:*, jobs=jobs:{tenant}:* 1800s', source: 'file' });
     expect(s.registry).toMatchObject({ value: `embedded ${path.join(ws.dir, '.tenantctl', 'registry')}`, source: 'default', origin: null, overridden_by: null });
-    expect(s.redis_url).toEqual({ setting: 'redis_url', value: null, source: 'default', origin: null, overridden_by: null });
+    expect(s.redis_url).toEqual({ setting: 'redis_url', value: null, source: 'default', origin: null, overridden_by: null, partly_used: null });
     // permissions_ttl follows the resolved ttl by default, and says so (it said "default").
     expect(s.permissions_ttl).toMatchObject({ value: '300', source: 'flag', origin: 'ttl (--ttl)' });
     // Every setting the file accepts is listed.
@@ -104,7 +104,7 @@ describe('config', () => {
     }
     const s = bySetting(JSON.parse((await runCli(['config', '--json'], { cwd: ws.dir, env })).stdout) as Report);
     // No Sentinel here: its password is not used (the single server of REDIS_URL is).
-    expect(s.sentinel_password).toEqual({ setting: 'sentinel_password', value: '****', source: 'env', origin: 'env REDIS_SENTINEL_PASSWORD', overridden_by: 'env REDIS_URL' });
+    expect(s.sentinel_password).toEqual({ setting: 'sentinel_password', value: '****', source: 'env', origin: 'env REDIS_SENTINEL_PASSWORD', overridden_by: 'env REDIS_URL', partly_used: null });
     expect(s.registry.value).toBe('postgres://bob:****@db.example:5432/app?sslmode=require&password=****');
     expect(s.registry.origin).toBe('env DATABASE_URL');
   });
@@ -142,6 +142,10 @@ describe('config', () => {
       expect(row('redis_url')).not.toMatch(/not used/);
       // Without the flag, the environment's Cluster is the target (unreachable here: exit 3).
       expect((await runCli(['test-redis', '--redis-timeout', '300'], { cwd: sub, env })).code).toBe(3);
+      // A URL beside it lends its credentials only, and config says so (it showed it as the server used).
+      const lent = await runCli(['config', '--json'], { cwd: sub, env: { ...env, REDIS_URL: redis.url } });
+      const setting = (JSON.parse(lent.stdout).settings as Array<{ setting: string; partly_used: string | null }>).find((x) => x.setting === 'redis_url');
+      expect(setting?.partly_used).toBe('credentials only: the target is env REDIS_CLUSTER_NODES');
     } finally {
       await redis.stop();
     }

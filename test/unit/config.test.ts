@@ -53,6 +53,14 @@ describe('configuration precedence: flag > environment > config file > default',
     const fileCluster = cwdWith(['tenantctl.config.yaml', 'redis_cluster: c1:7000,c2:7000\n']);
     expect(resolveConfig({}, { REDIS_URL: 'redis://svc:pw@c1:7000' }, fileCluster).redis).toMatchObject({ topology: 'cluster', username: 'svc', password: 'pw' });
     expect(resolveConfig({}, {}, cwd).redis).toMatchObject({ topology: 'sentinel', sentinelMaster: 'prod' });
+    // Above the Cluster's level (REDIS_URL in the shell, the Cluster in the file), a URL naming another host is
+    // said on stderr, and `config` marks it as lending credentials only (it showed it as the server used).
+    const staging = resolveConfig({}, { REDIS_URL: 'redis://staging.example:6379' }, fileCluster);
+    expect(staging.redis).toMatchObject({ topology: 'cluster', nodes: [{ host: 'c1' }, { host: 'c2' }] });
+    expect(staging.notices).toContainEqual(expect.stringMatching(/^note: the Redis URL \(env REDIS_URL\) names staging\.example, but the Redis Cluster \(tenantctl\.config\.yaml\) is used .*give the URL on the command line to use that server$/));
+    expect(Object.fromEntries(staging.settings.map((st) => [st.key, st])).redis_url.partlyUsed).toBe('credentials only: the target is tenantctl.config.yaml');
+    // The services' URL of one of the seeds, or a URL at the Cluster's level: no note.
+    expect(resolveConfig({}, { REDIS_URL: 'redis://svc:pw@c1:7000' }, fileCluster).notices.filter((n) => /names/.test(n))).toEqual([]);
     // A URL at the Cluster's level or below it carries the credentials only.
     const creds = resolveConfig({}, { ...env, REDIS_URL: 'redis://ops:pw@ignored:1' }, cwd).redis;
     expect(creds).toMatchObject({ topology: 'cluster', username: 'ops', password: 'pw' });

@@ -20,6 +20,8 @@ export interface ConfigReport {
     origin: string | null;
     /** Set but not used: the setting that outranks it (a Cluster in the environment under --redis-url); null when used. */
     overridden_by: string | null;
+    /** Used in part (a Redis URL lending a Cluster or Sentinels its credentials): how; null otherwise. */
+    partly_used: string | null;
   }>;
 }
 
@@ -29,6 +31,7 @@ const cut = (v: string) => (v.length > MAX_VALUE_CHARS ? `${v.slice(0, MAX_VALUE
 
 function sourceText(s: ConfigReport['settings'][number]): string {
   if (s.overridden_by) return `${sourceOf(s)}, not used: ${s.overridden_by} wins`;
+  if (s.partly_used) return `${sourceOf(s)}, ${s.partly_used}`;
   return sourceOf(s);
 }
 
@@ -54,7 +57,7 @@ export function register(program: Command): void {
         const { project, settings } = ctx.config;
         const report: ConfigReport = {
           project: { dir: project.dir, found: project.found, config_file: project.configFile ?? null },
-          settings: settings.map((s) => ({ setting: s.key, value: s.value ?? null, source: s.source, origin: s.origin ?? null, overridden_by: s.overriddenBy ?? null })),
+          settings: settings.map((s) => ({ setting: s.key, value: s.value ?? null, source: s.source, origin: s.origin ?? null, overridden_by: s.overriddenBy ?? null, partly_used: s.partlyUsed ?? null })),
         };
         return {
           data: report,
