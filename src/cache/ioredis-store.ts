@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { BackendUnavailableError, PartialFailureError, describeError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
+import { BackendUnavailableError, PartialFailureError, UsageError, describeError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
 import { describeSlots, placeAnswers, unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
 import { seedShare, type RedisSpec } from './redis-spec.js';
@@ -201,11 +201,17 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
   return store;
 }
 
+/**
+ * A TLS file given that cannot be read is a setting to mend (exit 2), not Redis down: a typo in a path paged
+ * as an outage (cache-info's redis_up 0, test-redis exit 3 in CI; a probe).
+ */
 function readPem(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new BackendUnavailableError('redis', `cannot read the TLS ${what} file ${file}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`, { reason: 'unreachable', cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : describeError(err);
+    throw new UsageError(`cannot read the TLS ${what} file ${file}: ${why}`, { reason: 'bad-tls-file' });
   }
 }
 

@@ -30,6 +30,17 @@ describe('TLS (rediss://) against a TLS-only redis-server', () => {
     expect(r.stdout).not.toContain('tlspass');
   });
 
+  it('a TLS file that cannot be read is a usage error (exit 2, one line), for every command: it was Redis down (test-redis exit 3, cache-info redis_up 0)', async () => {
+    const env = { REDIS_URL: `rediss://:tlspass@127.0.0.1:${server.port}`, REDIS_CA_CERT: path.join(dir, 'no-such-ca.crt') };
+    for (const args of [['test-redis'], ['cache-info', '--json'], ['get-config', 'acme'], ['invalidate-all', '--yes']]) {
+      const r = await runCli(args, { env });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.startsWith(`error: cannot read the TLS CA file ${path.join(dir, 'no-such-ca.crt')}: no such file (REDIS_CA_CERT, `), r.stderr).toBe(true);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
   it('an untrusted certificate is refused (exit 3), not silently accepted', async () => {
     const r = await runCli(['test-redis'], { env: { REDIS_URL: `rediss://:tlspass@127.0.0.1:${server.port}`, REDIS_TIMEOUT_MS: '1000' } });
     expect(r.code).toBe(3);
