@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { clip, decodable, maskUrl } from '../redact.js';
 
@@ -55,9 +56,25 @@ export function parseRegistrySpec(value: string, env: NodeJS.ProcessEnv, base: s
   if (scheme === 'memory') throw new UsageError(`${where}: memory: takes no path`, { reason: 'bad-registry' });
   if (v === 'embedded' || v === 'embedded:') return { spec: { kind: 'embedded', dir: path.resolve(projectDir, DEFAULT_EMBEDDED_DIR) }, notices: [] };
   if (!scheme) refuseConnectionString(v, where);
-  const dir = v.replace(/^(embedded|file):/i, '');
+  const dir = /^file:\/\//i.test(v) ? fileUrlPath(v, where) : v.replace(/^(embedded|file):/i, '');
   if (dir === '') throw new UsageError(`${where}: ${clip(v)} names no directory`, { reason: 'bad-registry' });
   return { spec: { kind: 'embedded', dir: path.resolve(base, dir) }, notices: [] };
+}
+
+/**
+ * `file://HOST/PATH` read as RFC 8089 reads it: an empty host or localhost is this machine (`file://localhost/p`
+ * made the directory /localhost/p), any other host no local directory (a usage error); percent escapes decoded.
+ * `file:PATH` (no `//`) stays a plain path, relative or not.
+ */
+function fileUrlPath(v: string, where: string): string {
+  try {
+    const dir = fileURLToPath(new URL(`file:${v.slice(5)}`));
+    // `file://` alone is the root directory to the URL parser: no registry directory named.
+    if (dir !== path.parse(dir).root) return dir;
+  } catch {
+    // Another host, or no path: said below.
+  }
+  throw new UsageError(`${where}: ${clip(maskUrl(v), 200)} names no directory of this machine (file:///PATH or file://localhost/PATH)`, { reason: 'bad-registry' });
 }
 
 /** A plain path that reads as a connection string without its scheme is a usage error (it was made a directory). */

@@ -61,6 +61,12 @@ describe('configuration: values that were silently misread', () => {
     expect(resolveConfig({}, { DATABASE_URL: 'some/dir' }, cwd).registry).toEqual({ kind: 'embedded', dir: path.join(cwd, 'some/dir') });
     expect(resolveConfig({ registry: 'some/dir' }, {}, cwd).registry).toEqual({ kind: 'embedded', dir: path.join(cwd, 'some/dir') });
     expect(resolveConfig({}, { DATABASE_URL: 'file:some/dir' }, cwd).registry).toEqual({ kind: 'embedded', dir: path.join(cwd, 'some/dir') });
+    // file://HOST/PATH as RFC 8089 reads it: file://localhost/p made the directory /localhost/p (a probe).
+    expect(resolveConfig({ registry: 'file://localhost/srv/reg' }, {}, cwd).registry).toEqual({ kind: 'embedded', dir: '/srv/reg' });
+    expect(resolveConfig({ registry: 'file:///srv/my%20reg' }, {}, cwd).registry).toEqual({ kind: 'embedded', dir: '/srv/my reg' });
+    for (const v of ['file://otherhost/srv/reg', 'file://', 'file:///']) {
+      expect(resolveConfig({ registry: v }, {}, cwd).registry, v).toMatchObject({ kind: 'invalid', problem: expect.stringMatching(/names no directory of this machine \(file:\/\/\/PATH or file:\/\/localhost\/PATH\)$/) });
+    }
   });
 
   it('"embedded" alone is the project\'s default registry, from a subdirectory too (it was made under the working directory)', () => {
