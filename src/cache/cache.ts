@@ -120,6 +120,11 @@ export class Cache {
     return this.downError !== undefined;
   }
 
+  /** Closed (close()): an operation that fails now failed because of it, not because of Redis. */
+  get isClosed(): boolean {
+    return this.shut;
+  }
+
   /**
    * Starts connecting now, without waiting, for work that will need Redis after something slow (a
    * registry write): a Redis that does not answer is then known down by the time it is needed. A

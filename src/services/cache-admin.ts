@@ -372,6 +372,8 @@ export class CacheAdmin {
           steps.push({ step: name, ok, ms: ms(), detail: ok ? undefined : `unexpected reply ${JSON.stringify(reply)}` });
           return ok;
         } catch (err) {
+          // Cut short by close(): the call ends 'closed' (need() says so), not as a Redis step that failed.
+          if (this.cache.isClosed) throw err;
           steps.push({ step: name, ok: false, ms: ms(), detail: describeError(err), ...(err instanceof BackendUnavailableError && { reason: err.reason }) });
           // A reply the server gave (OOM at SET with maxmemory reached) is an answer: the connection works,
           // and the version is still asked for (it said "Redis unknown").
@@ -392,8 +394,9 @@ export class CacheAdmin {
       if (!stuck) {
         try {
           version = (await store.info())[0]?.redis_version ?? version;
-        } catch {
-          /* version is informative only (an ACL user may lack INFO) */
+        } catch (err) {
+          // Informative only (an ACL user may lack INFO), unless close() cut it short.
+          if (this.cache.isClosed) throw err;
         }
       }
       const ok = steps.length === 4 && steps.every((s) => s.ok);

@@ -444,26 +444,34 @@ export class TenantConfigService {
     const opened = await this.readableRegistry('falling back to YAML');
     // None: not there at all (an embedded registry not created: no fallback), or down.
     if (!opened) return { down: !this.registryAbsent, asked: false };
-    let registry: RegistryStore = opened;
+    const read = await this.readOn(opened, 'falling back to YAML', (registry) => registry.getTenant(id));
+    return read ? { row: read.value, down: false, asked: true } : { down: true, asked: false };
+  }
+
+  /**
+   * One read on the registry, or undefined where it failed (then down for the retry window, said once). A
+   * session the server ended (killed, restarted) while the read waited on it does not mean the registry is
+   * down: one more read on a new session (the registry call replaces a lost store) before falling back
+   * (before: YAML answers, and registry-only tenants "unreachable", for 5 s; a listing so for list()).
+   */
+  private async readOn<T>(opened: RegistryStore, fallback: string, read: (registry: RegistryStore) => Promise<T>): Promise<{ value: T } | undefined> {
+    let registry = opened;
     for (let attempt = 1; ; attempt++) {
       try {
-        const row = await registry.getTenant(id);
+        const value = await read(registry);
         // A read went through: a later outage is said again.
         this.saidRegistryDown = false;
-        return { row, down: false, asked: true };
+        return { value };
       } catch (err) {
         if (!(err instanceof BackendUnavailableError)) throw err;
-        // A session the server ended (killed, restarted) while this read waited on it: the registry may well
-        // be up. One more read on a new session (the registry call replaces a lost store) before falling back
-        // for the retry window (before: YAML answers, and registry-only tenants "unreachable", for 5 s).
         // (The store learns of the lost connection from its client's events: one turn of the event loop first.)
         await new Promise((resolve) => setImmediate(resolve));
         // Not after a read nobody answered (a silent server): a new session would wait out its connect
         // timeout too (a library's get() took twice the registry timeout); it is opened at the next call.
-        const again: RegistryStore | undefined = attempt === 1 && registry.lost && err.reason !== 'timeout' ? await this.readableRegistry('falling back to YAML') : undefined;
+        const again: RegistryStore | undefined = attempt === 1 && registry.lost && err.reason !== 'timeout' ? await this.readableRegistry(fallback) : undefined;
         if (!again || again === registry) {
-          this.registryFailed(err, 'falling back to YAML');
-          return { down: true, asked: false };
+          this.registryFailed(err, fallback);
+          return undefined;
         }
         registry = again;
       }
@@ -545,7 +553,7 @@ export class TenantConfigService {
       throw err;
     });
     if (registry === null || this.registryDown) return [];
-    const rows = registry ? await registry.getTenants(notInYaml).catch(() => undefined) : new Map();
+    const rows = registry ? (await this.readOn(registry, 'checking YAML only', (r) => r.getTenants(notInYaml)).catch(() => undefined))?.value : new Map();
     return rows ? notInYaml.filter((id) => !rows.has(id)) : [];
   }
 
@@ -563,21 +571,16 @@ export class TenantConfigService {
       }
     }
     const registry = await this.readableRegistry('listing YAML tenants only');
-    let registryDown = false;
-    const down = (err: unknown): never[] => {
-      if (!(err instanceof BackendUnavailableError)) throw err;
-      registryDown = true;
-      this.registryFailed(err, 'listing YAML tenants only');
-      return [];
-    };
-    const rows = registry ? await registry.listActiveTenants().catch(down) : [];
+    const listed = registry ? await this.readOn(registry, 'listing YAML tenants only', (r) => r.listActiveTenants()) : { value: [] };
+    const registryDown = !listed;
+    const rows = listed?.value ?? [];
     // A YAML tenant whose migrated row is not active (suspended, deleted) is that row's, as get-config answers
     // it: not listed (listing takes active rows), never shown as a plain YAML tenant. Only the YAML ids with no
     // active row can be such (usually none): their rows are read.
     const active = new Set(rows.map((r) => r.id));
     const unsure = [...byId.values()].filter((t) => !t.yamlOnly && !active.has(t.id)).map((t) => t.id);
     if (registry && !registryDown && unsure.length) {
-      const known = await registry.getTenants(unsure).catch((err): Map<string, TenantRow> => new Map(down(err)));
+      const known = (await this.readOn(registry, 'listing YAML tenants only', (r) => r.getTenants(unsure)))?.value ?? new Map<string, TenantRow>();
       for (const [id, row] of known) if (row.config_source === 'database' && row.status !== 'active') byId.delete(id);
     }
     for (const row of rows) {

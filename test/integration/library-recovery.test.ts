@@ -95,6 +95,33 @@ describe.runIf(TEST_DATABASE_URL)('the library recovers by itself', () => {
     }
   });
 
+  it('a session killed under a listing on its way: listed again on a new session, the registry not skipped after it (a probe: YAML only, and every read from YAML, for 5 s)', async () => {
+    const warnings: string[] = [];
+    const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url }, warn: (w) => warnings.push(w) });
+    const { default: pg } = await import('pg');
+    const locker = new pg.Client({ connectionString: db.url });
+    const admin = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    await admin.connect();
+    try {
+      expect((await t.tenants.get(id, { noCache: true })).source).toBe('database');
+      // The listing waits on a lock while the server ends its session.
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE');
+      const listing = t.tenants.list();
+      await waitUntil(async () => (await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tenantctl' AND wait_event_type = 'Lock'")).rows[0].n > 0, 5000);
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenantctl' AND datname = current_database()");
+      await locker.query('ROLLBACK');
+      expect((await listing).find((x) => x.id === id)?.source, warnings.join('\n')).toBe('database');
+      expect((await t.tenants.get(id, { noCache: true })).source).toBe('database');
+      expect(warnings.filter((w) => /listing YAML tenants only|falling back to YAML/.test(w))).toEqual([]);
+    } finally {
+      await locker.end();
+      await admin.end();
+      await t.close();
+    }
+  });
+
   it('a PostgreSQL session ended by the server: the next calls open a new one (before: YAML and errors for the life of the process)', async () => {
     const warnings: string[] = [];
     const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url }, warn: (w) => warnings.push(w) });
@@ -136,6 +163,23 @@ describe.runIf(TEST_DATABASE_URL)('the library recovers by itself', () => {
       await t.close();
     }
   });
+  it('testRedis() cut short by close(): ends "closed", never a Redis step that failed (it resolved ok: false, "Stream isn\'t writeable", or version unknown)', async () => {
+    const outcomes = new Set<string>();
+    for (const wait of [0, 0, 1, 1, 2, 3]) {
+      const t = new Tenantctl({ cwd: ws.dir, env: { REDIS_URL: redis.url } });
+      expect((await t.admin.testRedis()).ok).toBe(true);
+      const run = t.admin.testRedis().then(
+        (r) => (r.ok && r.version !== 'unknown' ? 'ok' : `resolved ${JSON.stringify(r)}`),
+        (e: unknown) => (e instanceof UsageError && e.reason === 'closed' ? 'closed' : String(e)),
+      );
+      if (wait) await new Promise((r) => setTimeout(r, wait));
+      else await new Promise((r) => setImmediate(r));
+      await t.close();
+      outcomes.add(await run);
+    }
+    expect([...outcomes].filter((o) => o !== 'ok' && o !== 'closed')).toEqual([]);
+  });
+
   it('the env it is given, not the process\'s: PG* variables of process.env do not reach the registry connection (a review: PGOPTIONS made the registry look empty)', async () => {
     const saved = { PGOPTIONS: process.env.PGOPTIONS, PGSSLMODE: process.env.PGSSLMODE, PGDATABASE: process.env.PGDATABASE };
     const u = new URL(db.url);
