@@ -5,7 +5,8 @@
  */
 
 /** Query parameters that carry a credential (libpq's `password` / `sslpassword`, PostgREST's `apikey`, ...). */
-const SECRET_PARAM = /^(?:.*[_-])?(?:password|passwd|pass|pwd|sslpassword|secret|token|apikey|api_key|key|access_key|auth)$/i;
+// Any prefix, camelCase too (ioredis's own sentinelPassword, requirepass): a name masked too many is safe.
+const SECRET_PARAM = /(?:password|passwd|pass|pwd|secret|token|apikey|api_key|key|access_key|auth)$/i;
 
 /**
  * Replaces the password in a URL's user-info (or a lone user-info token) and
@@ -18,11 +19,14 @@ export function maskUrl(url: string): string {
   // "@", "/", "#" or "?", or a malformed URL, is masked whole (an "@" later in the URL over-masks, safely).
   // Leading blanks too: `new URL()` (and so the drivers) trims them, so " redis://u:pw@h" is used as a URL;
   // and a URL without its scheme ("//u:pw@h/db").
-  const userInfoMasked = url.replace(/^(\s*(?:[a-z][a-z0-9+.-]*:(?:\/\/?)?|\/\/))(.*)@/i, (_m, scheme: string, userinfo: string) => {
+  let userInfoMasked = url.replace(/^(\s*(?:[a-z][a-z0-9+.-]*:(?:\/\/?)?|\/\/))(.*)@/i, (_m, scheme: string, userinfo: string) => {
     const colon = userinfo.indexOf(':');
     if (colon < 0) return `${scheme}****@`;
     return `${scheme}${userinfo.slice(0, colon)}:****@`;
   });
+  // A URL missing its scheme's colon ("redis//u:pw@h", "postgresql//app:pw@db/app"): a user:password@ after a
+  // slash is masked all the same (it was shown whole, "is not a valid URL").
+  if (userInfoMasked === url) userInfoMasked = url.replace(/(^\s*|\/)([^\s/:@]*):[^\s@]*@/, '$1$2:****@');
   // Query parameters, and the key = value words of a libpq connection string ("host=h password = 'p w'").
   return userInfoMasked.replace(/(^|[?&;\s])([^=&;#?\s]+)(\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&;#\s]*)/g, (m, sep: string, name: string, eq: string) =>
     SECRET_PARAM.test(decodeSafe(name)) ? `${sep}${name}${eq}****` : m,

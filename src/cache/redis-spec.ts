@@ -103,6 +103,10 @@ function parseRedisUrl(raw: string, where: string): { url: URL; tls: boolean } {
   if (!decodable(url.username) || !decodable(url.password)) {
     throw new UsageError(`${where}: ${maskUrl(raw).slice(0, 200)} has a % that is no escape in its user or password (write a % as %25)`, { reason: 'bad-redis' });
   }
+  // "redis:/u:pw@h:1" or "redis:///:pw@h": no host, the credentials in the path (its database quoted them).
+  if (!url.host && url.pathname.includes('@')) {
+    throw new UsageError(`${where}: ${maskUrl(raw).slice(0, 200)} is not a valid URL (redis://[user:password@]host:port[/db])`, { reason: 'bad-redis' });
+  }
   return { url, tls: scheme === 'rediss' };
 }
 

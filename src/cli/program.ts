@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { intArg } from './action.js';
-import { clipLongRuns, showControls } from '../redact.js';
+import { clipLongRuns, maskUrlsIn, showControls } from '../redact.js';
 import { OUTPUT_FORMATS } from './output-formats.js';
 import { register as migrateYaml } from './commands/migrate-yaml.js';
 import { register as getConfig } from './commands/get-config.js';
@@ -32,7 +32,9 @@ import { VERSION } from './version.js';
  */
 export function commanderErrorText(text: string): string {
   const [, message, suggestion = ''] = /^([\s\S]*?)(?:\n\((Did you mean [^\n]*\?)\))?\n?$/.exec(text) ?? [, text];
-  return `${showControls(clipLongRuns(message ?? ''))}${suggestion && ` (d${suggestion.slice(1)})`}\n`;
+  // A value it quotes may be a URL with a password (`--redis_url=redis://u:pw@h`, an unknown option): masked.
+  const masked = maskUrlsIn(message ?? '').replace(/(^|['"\s=/])([^\s/:@'"]*):[^\s@'"]*@/g, '$1$2:****@');
+  return `${showControls(clipLongRuns(masked))}${suggestion && ` (d${suggestion.slice(1)})`}\n`;
 }
 
 const errorOutput = { outputError: (text: string, write: (s: string) => void) => write(commanderErrorText(text)) };

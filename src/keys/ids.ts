@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { maskUrl } from '../redact.js';
 
 /** Letters, digits, `_`, `-`, `.`; 1 to 128 characters (DESIGN.md, "Cache keys"). */
 export const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
@@ -16,10 +17,12 @@ export function isValidId(id: string): boolean {
 export function parseId(id: string, kind = 'tenant'): string {
   if (typeof id !== 'string' || !isValidId(id)) {
     // An id can be anything a user typed: never echo more than a short piece of it.
-    const text = String(id);
+    // A URL pasted in its place (`invalidate redis://u:pw@h`) is shown with its password masked.
+    const text = maskUrl(String(id));
     const shown = `${JSON.stringify(text.slice(0, 60))}${text.length > 60 ? `… (${text.length} characters)` : ''}`;
     throw new UsageError(
       `invalid ${kind} id ${shown}: use 1-128 letters, digits, '_', '-' or '.'`,
+      { reason: 'invalid-id' },
     );
   }
   return id;

@@ -81,7 +81,9 @@ function fileUrlPath(v: string, where: string): string {
 function refuseConnectionString(v: string, where: string): void {
   const looksLike =
     /(^|\s)[A-Za-z_]+\s*=/.test(v) ? 'a libpq connection string ("host=… dbname=…")'
-    : v.startsWith('//') || /^[^/\s]*@/.test(v) || /^[^/\s]+:\d+(\/|$)/.test(v) ? 'a URL without its scheme'
+    // "postgresql//app:pw@db/app": made a local registry in ./postgresql/app:pw@db..., migrated into it, exit 0.
+    : /^(?:postgres(?:ql)?(?:\+\w+)?|https?|file)\/{1,2}[^/]/i.test(v) ? 'a URL missing the ":" after its scheme'
+    : v.startsWith('//') || /^[^/\s]*@/.test(v) || /(^|\/)[^/\s]*:[^/\s]*@/.test(v) || /^[^/\s]+:\d+(\/|$)/.test(v) ? 'a URL without its scheme'
     : undefined;
   const shown = clip(maskUrl(v), 200);
   if (looksLike) {
@@ -128,6 +130,8 @@ function parseRegistryUrl(v: string, scheme: string, env: NodeJS.ProcessEnv, whe
     return { kind: 'postgres', url: scheme.includes('+') ? v.replace(/^[^:]+:/, 'postgresql:') : v };
   }
   if (!url.hostname) throw bad('has no host');
+  // fetch refuses a URL with credentials, and its error quoted the URL whole, password and all (a probe).
+  if (url.username || url.password) throw bad('has a user or password: a Supabase project URL takes none (the key comes from SUPABASE_SERVICE_ROLE_KEY)');
   if (scheme === 'http' && !LOOPBACK.has(url.hostname)) {
     throw bad('uses http://: a Supabase registry needs https:// (plain http only on loopback, for a local Supabase)');
   }

@@ -85,6 +85,36 @@ describe('registry URLs that are not registries, or not URLs', () => {
     expect(readdirSync(cwd)).toEqual([]);
   });
 
+  it('a URL missing the colon after its scheme, or a Supabase URL with a password: exit 2, masked, nothing created (the first migrated into a new local registry named after the URL, exit 0; the second printed the password)', async () => {
+    for (const [env, args] of [
+      [{ DATABASE_URL: 'postgresql//app:hunter2pw@db.internal:5432/app' }, ['migrate-yaml']],
+      [{}, ['--registry', 'postgres//u:hunter2pw@h/db', 'migrate-yaml']],
+      [{ SUPABASE_SERVICE_ROLE_KEY: 'k' }, ['--registry', 'https://svc:hunter2pw@proj.supabase.co', 'get-config', 'acme']],
+    ] as const) {
+      const r = await runCli([...args, '--tenants-dir', tenants.tenantsDir], { cwd, env });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expectOneLineError(r);
+      expect(r.stdout + r.stderr).not.toContain('hunter2pw');
+    }
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('commander\'s own error lines and an id that is a URL, and a Redis URL with its credentials in the path, never show the password (they quoted it whole)', async () => {
+    for (const args of [
+      ['--redis_url=redis://u:hunter2pw@h:1', 'test-redis'],
+      ['--redis-urll=redis://u:hunter2pw@h:1', 'test-redis'],
+      ['invalidate', 'redis://u:hunter2pw@h:1'],
+      ['-o', 'redis://u:hunter2pw@h:1', 'test-redis'],
+      ['--redis-url', 'redis:/u:hunter2pw@h:1', 'test-redis'],
+      ['--redis-url', 'redis:///:hunter2pw@h', 'test-redis'],
+      ['--redis-url', 'redis//u:hunter2pw@h:1', 'test-redis'],
+      ['--redis-url', 'redis://127.0.0.1:1?sentinelPassword=hunter2pw', 'config'],
+    ]) {
+      const r = await runCli(args, { cwd });
+      expect(r.stdout + r.stderr, args.join(' ')).not.toContain('hunter2pw');
+    }
+  });
+
   it('a password holding an unencoded "@" is masked whole when the registry is unreachable', async () => {
     // WHATWG URL (and pg) take the last "@" as the end of the user-info.
     const r = await runCli(['get-config', 'acme', '--tenants-dir', tenants.tenantsDir], { cwd, env: { DATABASE_URL: 'postgres://u:hunter@2pw@127.0.0.1:1/db' } });

@@ -45,7 +45,9 @@ describe('configuration: values that were silently misread', () => {
 
   it('a registry value that is a connection string without its scheme is a usage error, masked, never a directory', () => {
     const cwd = project();
-    for (const value of ['host=127.0.0.1 user=postgres password=S3cretDSN dbname=test', 'host = 127.0.0.1 password = S3cretDSN', "host=h password='S3cretDSN x'", '//postgres:S3cretDSN@127.0.0.1/test', 'postgres@127.0.0.1:5432/test', '127.0.0.1:5432/test']) {
+    for (const value of ['host=127.0.0.1 user=postgres password=S3cretDSN dbname=test', 'host = 127.0.0.1 password = S3cretDSN', "host=h password='S3cretDSN x'", '//postgres:S3cretDSN@127.0.0.1/test', 'postgres@127.0.0.1:5432/test', '127.0.0.1:5432/test',
+      // A URL missing the colon after its scheme: a local registry was made in ./postgresql/app:S3cretDSN@db.../app (a probe).
+      'postgresql//app:S3cretDSN@db.internal:5432/app', 'postgres//u:S3cretDSN@h/db', 'postgresql+asyncpg//u:S3cretDSN@h/db', 'https//svc.supabase.co', 'data/u:S3cretDSN@h/db']) {
       for (const [flags, env] of [[{ registry: value }, {}], [{}, { DATABASE_URL: value }]] as const) {
         const spec = resolveConfig(flags, env, cwd).registry;
         // Typed as a flag it is marked so: every command but `config` fails on it (action.ts).

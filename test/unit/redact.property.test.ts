@@ -75,6 +75,16 @@ describe('maskUrl (property)', () => {
     expect(maskArgument('--json')).toBe('--json');
   });
 
+  it('masks a URL missing its scheme\'s colon ("redis//u:pw@h") and camelCase credential parameters (ioredis\'s sentinelPassword, requirepass): both were shown whole (a probe)', () => {
+    fc.assert(
+      fc.property(password.filter((p) => !/[\s&;#?=@/]/.test(p)), (pw) => {
+        expect(maskUrl(`redis//u:${pw}@h:1`)).toBe('redis//u:****@h:1');
+        expect(maskUrl(`postgresql//app:${pw}@db.internal:5432/app`)).toBe('postgresql//app:****@db.internal:5432/app');
+        expect(maskUrl(`redis://127.0.0.1:6379?sentinelPassword=${pw}&requirepass=${pw}`)).toBe('redis://127.0.0.1:6379?sentinelPassword=****&requirepass=****');
+      }),
+    );
+  });
+
   it('leaves a URL without credentials as it is', () => {
     expect(maskUrl(' redis://127.0.0.1:6379/0')).toBe(' redis://127.0.0.1:6379/0');
     expect(maskUrl('postgres://h/db?sslmode=require')).toBe('postgres://h/db?sslmode=require');
