@@ -170,7 +170,9 @@ function prepareRegistryDir(dir: string, real: string, create: boolean): string 
   // Written (and synced) before initdb puts anything in the directory, which is made first: the marker
   // names it by its identity (a marker naming no directory would match whatever is put there later).
   makeDirectory(real, 0o700);
-  const fd = openSync(marker, 'w');
+  // Made new, never through a link left at its name (a dangling one made a file at the link's target).
+  rmSync(marker, { force: true });
+  const fd = openSync(marker, 'wx', 0o600);
   try {
     writeSync(fd, `tenantctl is creating the embedded registry ${real} (pid ${process.pid}, since ${new Date().toISOString()}).\nIf this file is still here, that was interrupted: the next command that writes empties the directory and creates it again.\n${IDENTITY}${directoryIdentity(real)}\n`);
     fsyncSync(fd);

@@ -23,7 +23,9 @@ export function isSecretKey(key: string): boolean {
  * (the services store and read them as they are: stripping would break them), but said when they hold a
  * literal, and masked in output.
  */
-const LOOKS_SECRET = /(?:secret|secretkey|apikey|passw(?:or)?d|.pwd|token|credentials?|privatekey|signingkey|encryptionkey|accesskey|clientsecret)$/;
+// Plurals too (api_keys, secrets, passwords: a probe), but not `tokens` (max_tokens is a counter); and an
+// HTTP Authorization value ("Bearer …").
+const LOOKS_SECRET = /(?:secrets?|secretkeys?|apikeys?|passw(?:or)?ds?|.pwd|token|credentials?|privatekeys?|signingkeys?|encryptionkeys?|accesskeys?|clientsecrets?|authorization)$/;
 
 export function looksLikeSecretKey(key: string): boolean {
   return !isSecretKey(key) && LOOKS_SECRET.test(key.toLowerCase().replace(/[-_.\s]/g, ''));

@@ -118,6 +118,17 @@ describe('creating the embedded registry: interrupted, refused, or not usable', 
     expect(await registryIds(ws.registryDir)).toEqual(['acme', 'globex']);
   }, 90_000);
 
+  it('a link left where the creation marker is written is not followed (a dangling one made a file at its target)', async () => {
+    const ws = freshProject();
+    const target = path.join(ws.dir, 'outside', 'made-through-the-link');
+    mkdirSync(path.dirname(target));
+    symlinkSync(target, `${ws.registryDir}.creating`);
+    const r = await runCli(['migrate-yaml'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(target)).toBe(false);
+    expect(existsSync(`${ws.registryDir}.creating`)).toBe(false);
+  }, 30_000);
+
   it('a non-empty directory that is not a registry, without the marker, is still refused (exit 2) and left as it was', async () => {
     const ws = freshProject();
     // The same layout a killed initdb leaves, but nothing says the tool made it: it may be the user's.

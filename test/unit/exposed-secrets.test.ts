@@ -18,10 +18,10 @@ describe('values that look like secrets outside the services\' rule', () => {
   afterAll(() => ws.cleanup());
 
   it('secret-looking key names, in any case and separator; the rule\'s own names and look-alike counters are not', () => {
-    for (const k of ['secret_key', 'stripe_secret_key', 'apiKey', 'api-key', 'secretKey', 'client-secret', 'passwd', 'db_pwd', 'credentials', 'signing_key', 'encryption_key', 'accessToken']) {
+    for (const k of ['secret_key', 'stripe_secret_key', 'apiKey', 'api-key', 'secretKey', 'client-secret', 'passwd', 'db_pwd', 'credentials', 'signing_key', 'encryption_key', 'accessToken', 'api_keys', 'apiKeys', 'secrets', 'passwords', 'private_keys', 'Authorization']) {
       expect(looksLikeSecretKey(k), k).toBe(true);
     }
-    for (const k of ['api_key', 'password', 'smtp_password', 'token', 'max_tokens', 'token_limit', 'secret_name', 'keys', 'monkey', 'passport', 'pwd']) {
+    for (const k of ['api_key', 'password', 'smtp_password', 'token', 'max_tokens', 'token_limit', 'secret_name', 'keys', 'monkey', 'passport', 'pwd', 'max_tokens', 'tokens']) {
       expect(looksLikeSecretKey(k), k).toBe(false);
     }
     // The services' rule is unchanged: these are not stripped.
