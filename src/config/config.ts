@@ -5,6 +5,7 @@ import { maskUrl } from '../redact.js';
 import { assertNoOverlap, buildFamilies, DEFAULT_RESOURCES, type KeyFamily } from '../keys/key-families.js';
 import { isValidId } from '../keys/ids.js';
 import { readRegularFile } from '../regular-file.js';
+import { yamlReasonShown } from '../yaml/yaml-reason.js';
 import { ignoredRedisUrlParams, parseRedisSpec, tlsFilesGiven, type RedisSpec } from '../cache/redis-spec.js';
 import { DEFAULT_EMBEDDED_DIR, parseRegistrySpec, supabaseKeyFromEnv, type RegistrySpec } from '../registry/registry-spec.js';
 import { findProjectRoot, type ProjectRoot } from './project-root.js';
@@ -205,9 +206,9 @@ function duplicateJsonKey(text: string): string | undefined {
  */
 function configReadError(err: NodeJS.ErrnoException, name: string): string {
   if (err.code === 'ENOENT') return 'cannot be read: no such file (a dangling link?)';
-  if (err.code === 'EFTYPE') return 'cannot be read: not a regular file (a FIFO or a device?)';
+  if (err.code === 'EFTYPE') return 'cannot be read: not a regular file (a directory, a FIFO or a device?)';
   if (err.code) return `cannot be read (${err.code})`;
-  if (!name.endsWith('.json')) return err.message.split('\n')[0];
+  if (!name.endsWith('.json')) return yamlReasonShown(err.message.split('\n')[0]);
   const token = /^Unexpected token '?(.)'?/.exec(err.message)?.[1];
   const position = /position (\d+)/.exec(err.message)?.[1];
   const what = /Unexpected end of JSON input/.test(err.message) ? 'it ends too soon' : token ? `unexpected "${token}"` : 'a syntax error';

@@ -3,6 +3,7 @@ import { openRegularFileSized } from '../regular-file.js';
 import { constructFromEvents, EVENT_ID, getScalarValue, load, parseEvents, CORE_SCHEMA, YAMLException } from 'js-yaml';
 import { TenantFileError } from '../errors.js';
 import { parseSimpleYaml } from './simple-yaml.js';
+import { yamlReasonShown } from './yaml-reason.js';
 import { yaml11DifferencesOfEvents, type Yaml11Difference } from './yaml11.js';
 
 /** Files above this size are refused before parsing. */
@@ -60,7 +61,7 @@ export function readYamlFile(file: string): ParsedYaml {
   } catch (err) {
     if (err instanceof TenantFileError) throw err;
     if (err instanceof YAMLException) {
-      const reason = err.reason || err.message.split('\n')[0];
+      const reason = yamlReasonShown(err.reason || err.message.split('\n')[0]);
       // Found at the very end, past the last line (`tenants/x.yaml:4: deficient indentation` for a 3-line file
       // with `name: [x`): something opened was never closed. Said as such, at the last line written.
       const content = text.trimEnd();
@@ -298,3 +299,4 @@ export function endsWithKeyColon(line: string): boolean {
     end = start;
   }
 }
+

@@ -291,6 +291,24 @@ describe('bad input', () => {
     expect(near.stderr).toMatch(/a tenant id is 1-128 letters/);
   });
 
+  it('a password written unquoted with a leading ! or * (a YAML tag or alias) is never quoted by the error, in a tenant file or the config file (it was: "unknown tag !<!Xk9pw>")', async () => {
+    const w = workspace({}, { registry: false });
+    try {
+      w.writeTenant('bang', 'client:\n  id: bang\n  name: Bang\nsmtp:\n  password: !Xk9pwQz\n');
+      w.writeTenant('star', 'client:\n  id: star\n  name: Star\nsmtp:\n  password: *Yq7pwZz\n');
+      const m = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: w.dir });
+      expect(m.stdout + m.stderr).not.toMatch(/Xk9pwQz|Yq7pwZz/);
+      expect(m.stdout).toMatch(/unknown tag: an unquoted value starting with \\"!\\" is a YAML tag/);
+      expect(m.stdout).toMatch(/unidentified alias: an unquoted value starting with \\"\*\\" is a YAML alias/);
+      writeFileSync(path.join(w.dir, 'tenantctl.config.yaml'), 'sentinel_password: !Zz8pwQx\n');
+      const c = await runCli(['config'], { cwd: w.dir });
+      expect(c.code).toBe(2);
+      expect(c.stdout + c.stderr).not.toContain('Zz8pwQx');
+    } finally {
+      w.cleanup();
+    }
+  });
+
   it('a client.id holding a line break is shown as \\x0a by get-config as by migrate-yaml (get-config folded it into a space)', async () => {
     const w = workspace({ m: 'client:\n  id: "a\\nb"\n  name: x\n' });
     try {
