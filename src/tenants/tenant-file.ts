@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TenantFileError, describeError } from '../errors.js';
 import { shownPath } from '../shown-path.js';
 import { showControls } from '../redact.js';
-import { aliasKeyScalars, lineLocator, readYamlFile, withoutComment } from '../yaml/yaml-file.js';
+import { aliasKeyScalars, aliasValueSites, lineLocator, readYamlFile, withoutComment, type AliasSite } from '../yaml/yaml-file.js';
 import { pythonFloat } from '../json/services-json.js';
 import { describeYaml11Difference, type Yaml11Difference } from '../yaml/yaml11.js';
 import { exposedSecrets, isSecretKey, MAY_EXPOSE, stripSecrets, type ExposedSecret, type StrippedSecret } from './secrets.js';
@@ -170,8 +170,15 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   // An alias (`z: *t`) of a literal secret (`token: &t LIT`) under a key that is no secret's name is that
   // secret all the same: stripped there too (before: kept as written, while the warning said "stripped").
   if (text.includes('&') && text.includes('*') && removed.some((r) => r.kind === 'literal-removed')) {
+    const secretPaths = removed.filter((r) => r.kind === 'literal-removed').map((r) => r.path.join('\0'));
+    // As values: each alias of a stripped secret, by the parser's events (a list, a mapping or a number was
+    // kept; a value that merely equals a secret went).
+    const sites = aliasValueSites(text).filter((a) => secretPaths.includes(a.anchored.join('\0')));
+    if (sites.length) removed.push(...stripAliasSites(stripped, sites));
+    // As mapping keys: the key is the secret.
     const values = new Set(removed.filter((r) => r.kind === 'literal-removed').map((r) => valueAt(config, r.path)).filter((v): v is string => typeof v === 'string' && v !== ''));
-    if (values.size) removed.push(...stripCopies(stripped, values, [], aliasKeyScalars(text)));
+    const aliasKeys = values.size ? aliasKeyScalars(text) : new Map<string, number>();
+    if ([...values].some((v) => aliasKeys.has(v))) removed.push(...stripCopies(stripped, values, [], aliasKeys));
   }
   const secrets = removed.map((s) => ({ ...s, line: s.line ?? lineOf(s.path) }));
   // Under a secret key, the value is stripped (never stored, so never read otherwise), and must not be shown or kept.
@@ -221,7 +228,7 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
 }
 
 /**
- * Removes, in place, the mapping values and keys equal to one of `values` (copies of stripped secrets); their
+ * Removes, in place, the mapping keys equal to one of `values` (copies of stripped secrets used as keys); their
  * paths. A key (`{ *k : v }`) was kept, and the secret with it, stored and shown unmasked (a probe): its
  * entry goes, named `<key>` in the path (the key is the secret), where the parser saw that secret's anchor
  * used as a key (`aliasKeyScalars`): a key `postgres:` beside a password `postgres` in a file with any anchor
@@ -230,24 +237,51 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
 function stripCopies(v: unknown, values: Set<string>, at: string[], aliasKeys: Map<string, number>): Array<StrippedSecret & { line?: number }> {
   const out: Array<StrippedSecret & { line?: number }> = [];
   if (Array.isArray(v)) {
-    // Backwards, so that a removed element does not shift the ones still to look at.
-    for (let i = v.length - 1; i >= 0; i--) {
-      if (typeof v[i] === 'string' && values.has(v[i] as string)) {
-        v.splice(i, 1);
-        out.push({ path: [...at, String(i)], kind: 'literal-removed' });
-      } else out.push(...stripCopies(v[i], values, [...at, String(i)], aliasKeys));
-    }
+    for (let i = v.length - 1; i >= 0; i--) out.push(...stripCopies(v[i], values, [...at, String(i)], aliasKeys));
   } else if (isMap(v)) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
       if (values.has(k) && aliasKeys.has(k)) {
         delete (v as Record<string, unknown>)[k];
         out.push({ path: [...at, '<key>'], kind: 'literal-removed', line: aliasKeys.get(k) });
-      } else if (typeof x === 'string' && values.has(x)) {
-        delete (v as Record<string, unknown>)[k];
-        out.push({ path: [...at, k], kind: 'literal-removed' });
       } else out.push(...stripCopies(x, values, [...at, k], aliasKeys));
     }
   }
+  return out;
+}
+
+/** Marks a node to remove (stripAliasSites): removed from its list or mapping once every site is marked. */
+const GONE = Symbol('stripped copy');
+
+/** Removes, in place, each alias site of a stripped secret from `stripped`; their paths. */
+function stripAliasSites(stripped: Record<string, unknown>, sites: AliasSite[]): StrippedSecret[] {
+  const out: StrippedSecret[] = [];
+  const nodeAt = (root: unknown, path: string[]): unknown => {
+    let v = root;
+    for (const k of path) {
+      if (Array.isArray(v)) v = v[Number(k)];
+      else if (isMap(v) && Object.hasOwn(v as object, k)) v = (v as Record<string, unknown>)[k];
+      else return undefined;
+    }
+    return v;
+  };
+  const mark = (path: string[]) => {
+    const parent = nodeAt(stripped, path.slice(0, -1));
+    const last = path[path.length - 1];
+    if (Array.isArray(parent) && Number(last) < parent.length) parent[Number(last)] = GONE;
+    else if (isMap(parent) && Object.hasOwn(parent as object, last)) (parent as Record<string, unknown>)[last] = GONE;
+    else return;
+    out.push({ path, kind: 'literal-removed' });
+  };
+  // (A `<<` key is a key like any other to the CORE schema: an alias under it is a site as any other.)
+  for (const { site } of sites) mark(site);
+  const sweep = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) (v[i] === GONE ? v.splice(i, 1) : sweep(v[i]));
+    } else if (isMap(v)) {
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) (x === GONE ? delete (v as Record<string, unknown>)[k] : sweep(x));
+    }
+  };
+  sweep(stripped);
   return out;
 }
 

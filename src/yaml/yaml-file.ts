@@ -122,6 +122,56 @@ export function aliasKeyScalars(text: string): Map<string, number> {
   return out;
 }
 
+/** Where an alias is used as a value: the path of the node its anchor marks, and its own path (`<<` for a merge). */
+export interface AliasSite {
+  anchored: string[];
+  site: string[];
+}
+
+/**
+ * Every alias used as a value in a (valid) YAML text, with the path of the node its anchor marks: from the
+ * parser's events, so a copy of a stripped secret is found by what it is (an alias of it), whatever its type
+ * (a list, a mapping, a number were kept), and a value that merely equals one is left alone (it was stripped).
+ * A node under a key that is not a plain scalar has no path: its aliases are not listed.
+ */
+export function aliasValueSites(text: string): AliasSite[] {
+  const out: AliasSite[] = [];
+  const anchors = new Map<string, string[]>();
+  // Open collections: their path (undefined: none), whether a mapping, the nodes seen, the last key read.
+  const open: Array<{ path: string[] | undefined; map: boolean; n: number; key: string | undefined }> = [];
+  const name = (start: number, end: number) => text.slice(start, end).replace(/^[&*]/, '');
+  for (const e of parseEvents(text, { maxDepth: YAML_LIMITS.maxDepth })) {
+    if (e.type === EVENT_ID.POP) {
+      open.pop();
+      const parent = open[open.length - 1];
+      if (parent) parent.n++;
+      continue;
+    }
+    const top = open[open.length - 1];
+    const isKey = !!top?.map && top.n % 2 === 0;
+    // This node's path (a value's): under its parent's, by the key read or the index.
+    const path = !top ? [] : isKey || !top.path ? undefined : top.map ? (top.key === undefined ? undefined : [...top.path, top.key]) : [...top.path, String(top.n)];
+    if (e.type === EVENT_ID.MAPPING || e.type === EVENT_ID.SEQUENCE) {
+      if (e.anchorStart >= 0 && path) anchors.set(name(e.anchorStart, e.anchorEnd), path);
+      if (isKey && top) top.key = undefined;
+      open.push({ path, map: e.type === EVENT_ID.MAPPING, n: 0, key: undefined });
+      continue;
+    }
+    if (e.type === EVENT_ID.SCALAR) {
+      if (isKey) top!.key = getScalarValue(text, e);
+      else if (e.anchorStart >= 0 && path) anchors.set(name(e.anchorStart, e.anchorEnd), path);
+    } else if (e.type === EVENT_ID.ALIAS) {
+      if (isKey) top!.key = undefined;
+      else {
+        const anchored = anchors.get(name(e.anchorStart, e.anchorEnd));
+        if (anchored && path) out.push({ anchored, site: path });
+      }
+    }
+    if (top) top.n++;
+  }
+  return out;
+}
+
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The file's text, or `file:line: not UTF-8` naming the first line with a bad byte (never silently replaced). */

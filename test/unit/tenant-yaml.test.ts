@@ -219,6 +219,15 @@ describe('YAML tenant source', () => {
     expect(aliased.config).toMatchObject({ y: { other: 'keep' }, list: ['fine'] });
     expect(aliased.config).not.toHaveProperty('z');
     expect(aliased.warnings.join('\n')).toMatch(/aliased\.yaml:5: literal secret z stripped/);
+    // An alias of a secret that is a list, a mapping or a number is stripped too (they were stored, and shown
+    // unmasked: a probe); a value that merely equals a secret is not (it was, in any file with an anchor).
+    ws.writeTenant('typed', 'client: {id: typed, name: T}\na: {password: &p [S1, S2], secret: &s {inner: S3}}\nb: {copy1: *p, copy2: *s, keep: 1}\nc: {password: &n 918273645, copy: *n}\nd: {list: [*p, fine], merged: {<<: *s, own: 2}}\ndb: {user: admin, password: admin}\ne: &e {x: 1}\nf: *e\n');
+    const typed = source.load('typed')!;
+    expect(JSON.stringify(typed.config)).not.toMatch(/S1|S2|S3|918273645/);
+    expect(typed.config).toMatchObject({ b: { keep: 1 }, c: {}, d: { list: ['fine'], merged: { own: 2 } }, db: { user: 'admin' }, f: { x: 1 } });
+    expect(typed.config).not.toHaveProperty('b.copy1');
+    expect(typed.warnings.join('\n')).toMatch(/typed\.yaml:3: literal secret b\.copy1 stripped/);
+    expect(typed.warnings.join('\n')).not.toMatch(/db\.user/);
     // An alias of it used as a mapping key: the key is the secret (it was stored, and shown unmasked).
     ws.writeTenant('keyed', 'client: {id: keyed, name: K}\ns: { api_key: &k "SECRETVALUE" }\nm: { *k : v, other: keep }\n');
     const keyed = source.load('keyed')!;
