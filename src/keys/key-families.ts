@@ -73,15 +73,19 @@ export function buildFamilies(options: {
  * same tenant pass.
  */
 export function assertNoOverlap(families: KeyFamily[]): void {
-  for (let i = 0; i < families.length; i++) {
-    for (let j = i + 1; j < families.length; j++) {
-      for (const p of families[i].patterns) {
-        for (const q of families[j].patterns) {
-          const key = overlapExample(p, q);
-          if (key !== undefined) {
-            throw new UsageError(`key families "${families[i].name}" (${p}) and "${families[j].name}" (${q}) can claim the same key (${JSON.stringify(key)}): make their literal text tell them apart`);
-          }
-        }
+  // Two patterns can claim one key only if the literal start of one begins the other's (every pattern starts
+  // with literal text): sorted by it, each is compared with the run after it that begins with its start. Every
+  // pair was compared before, on every command: 4,000 resources took a minute, deaf to SIGTERM (a probe).
+  const all = families
+    .flatMap((family, f) => family.patterns.map((pattern) => ({ f, pattern, start: pattern.slice(0, pattern.search(/\*|\{tenant\}/)) })))
+    .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.f - b.f));
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length && all[j].start.startsWith(all[i].start); j++) {
+      const [a, b] = all[i].f < all[j].f ? [all[i], all[j]] : [all[j], all[i]];
+      if (a.f === b.f) continue;
+      const key = overlapExample(a.pattern, b.pattern);
+      if (key !== undefined) {
+        throw new UsageError(`key families "${families[a.f].name}" (${a.pattern}) and "${families[b.f].name}" (${b.pattern}) can claim the same key (${JSON.stringify(key)}): make their literal text tell them apart`);
       }
     }
   }
