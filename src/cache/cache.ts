@@ -61,10 +61,11 @@ export class Cache {
   private abortOpening: AbortController | undefined;
   private downError: BackendUnavailableError | undefined;
   /**
-   * What was warned of once already: Redis down, and a command it answered with a refusal (NOPERM, OOM):
-   * apart, so that a refusal early in a long-lived service's life does not silence a real outage later.
+   * What was warned of once already: Redis down, and each reason a command was answered with (a refusal such
+   * as NOPERM, an error reply such as OOM): apart, so that one early in a long-lived service's life silences
+   * neither a real outage later nor another kind of refusal (an early NOPERM hid every later OOM: a review).
    */
-  private readonly warned = new Set<'down' | 'answered'>();
+  private readonly warned = new Set<string>();
   /** readJsonShared's parses, by key: the stored text each came from, so a changed entry is parsed again. */
   private readonly parsed = new Map<string, { text: string; value: unknown }>();
   private parsedChars = 0;
@@ -334,7 +335,9 @@ export class Cache {
    */
   private async missed(key: string): Promise<undefined> {
     if (!this.options.warn || this.saidMalformed.has(key) || this.saidMalformed.size >= 100 || !this.store) return undefined;
-    const type = await this.orElse((s) => s.typeOf(key).catch(() => 'none'), 'none');
+    // A TYPE refused (an ACL without it) is no warning; one that times out or loses the connection is Redis
+    // failing (orElse marks it down): swallowed, the next call waited a whole timeout again (a review).
+    const type = await this.orElse((s) => s.typeOf(key).catch((err: unknown) => (err instanceof BackendUnavailableError && err.answered ? 'none' : Promise.reject(err))), 'none');
     if (type !== 'none' && type !== 'string') this.malformed(key, `another type than a string (a ${type}: the services' GET fails on it with WRONGTYPE)`);
     return undefined;
   }
@@ -431,7 +434,7 @@ export class Cache {
   }
 
   private warnOnce(err: BackendUnavailableError): void {
-    const kind = err.answered ? 'answered' : 'down';
+    const kind = err.answered ? `answered:${err.reason}` : 'down';
     if (this.warned.has(kind)) return;
     this.warned.add(kind);
     this.options.warn?.(`warning: ${describeError(err).replace(/\.$/, '')}; continuing without the cache`);

@@ -561,6 +561,48 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     }
   });
 
+  it('a TYPE after a miss that times out is Redis failing (marked down: the next call does not wait again); each kind of answered error is warned once, an early NOPERM no longer hides a later OOM (a review)', async () => {
+    const own = await startRedis();
+    const warnings: string[] = [];
+    let typeTimesOut = true;
+    let refuseFirstSet = true;
+    // Contract-style stand-ins for two replies on a real server: a TYPE that times out, a SET refused by an ACL.
+    const open = async (spec: RedisSpec) => {
+      const store = await openIoredisStore(spec);
+      const typeOf = store.typeOf.bind(store);
+      const set = store.set.bind(store);
+      store.typeOf = async (key) => (typeTimesOut ? Promise.reject(new BackendUnavailableError('redis', 'Redis TYPE timed out (timeout 300 ms)', { reason: 'timeout' })) : typeOf(key));
+      store.set = async (...args: Parameters<typeof set>) => {
+        if (!refuseFirstSet) return set(...args);
+        refuseFirstSet = false;
+        throw new BackendUnavailableError('redis', "Redis SET failed: NOPERM this user has no permissions to run the 'set' command", { reason: 'no-permission' });
+      };
+      return store;
+    };
+    const cache = new Cache(specFor(own.url), { warn: (w) => warnings.push(w), open, retryAfterMs: 60_000 });
+    try {
+      expect(await cache.readJson('type:missing')).toBeUndefined();
+      expect(cache.isDown).toBe(true);
+      cache.close();
+      typeTimesOut = false;
+      const again = new Cache(specFor(own.url), { warn: (w) => warnings.push(w), open });
+      try {
+        warnings.length = 0;
+        expect(await again.writeJson('w:1', { x: 1 }, 60)).toBe(false);
+        await own.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+        await own.command('CONFIG', 'SET', 'maxmemory', '1');
+        expect(await again.writeJson('w:2', { x: 1 }, 60)).toBe(false);
+        expect(await again.writeJson('w:3', { x: 1 }, 60)).toBe(false);
+        expect(warnings).toEqual([expect.stringMatching(/NOPERM/), expect.stringMatching(/OOM/)]);
+      } finally {
+        again.close();
+      }
+    } finally {
+      cache.close();
+      await own.stop();
+    }
+  });
+
   it('a failure that is not Redis\'s (a bug in the operation) is thrown, not taken for "continuing without the cache"', async () => {
     const warnings: string[] = [];
     const cache = new Cache(specFor(server.url), { warn: (w) => warnings.push(w) });
