@@ -140,9 +140,16 @@ export class PartialFailureError extends TenantctlError {
  * What stopped the work: the CLI aborts with the signal's name; a program that aborts its own signal is
  * 'abort' (it was said to be SIGINT).
  */
-export type StopCause = 'SIGINT' | 'SIGTERM' | 'abort';
+export type StopCause = StopSignal | 'abort';
 
-export const stopCause = (signal: AbortSignal): StopCause => (signal.reason === 'SIGINT' || signal.reason === 'SIGTERM' ? signal.reason : 'abort');
+/** The signals the CLI stops on: Ctrl-C, a kill, and a hang-up (an ssh session or terminal gone: it ended a sweep unreported). */
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+
+/** Each signal's exit code (128 + its number) and word. */
+export const SIGNAL_EXIT: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+export const SIGNAL_WORD: Record<StopSignal, string> = { SIGINT: 'interrupted', SIGTERM: 'terminated', SIGHUP: 'hung up' };
+
+export const stopCause = (signal: AbortSignal): StopCause => (signal.reason === 'SIGINT' || signal.reason === 'SIGTERM' || signal.reason === 'SIGHUP' ? signal.reason : 'abort');
 
 /** "interrupted by SIGINT", or "aborted". */
 export const stoppedBy = (cause: StopCause): string => (cause === 'abort' ? 'aborted' : `interrupted by ${cause}`);
@@ -158,7 +165,7 @@ export class InterruptedError extends TenantctlError {
     readonly partial?: unknown,
   ) {
     super(message);
-    this.exitCode = signal === 'SIGTERM' ? 143 : 130;
+    this.exitCode = signal === 'abort' ? 130 : SIGNAL_EXIT[signal];
   }
 }
 

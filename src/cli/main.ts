@@ -1,4 +1,4 @@
-import { DeniedError, InterruptedError, describeError } from '../errors.js';
+import { DeniedError, InterruptedError, SIGNAL_WORD, describeError } from '../errors.js';
 import { buildProgram } from './program.js';
 import { endOnClosedPipe, exitIfOutputLost } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -15,11 +15,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram();
   const release = trapSignals((signal, atOnce) => {
     // On a terminal, a new line first (off the ^C echo or a progress line); in a log, none.
-    const what = signal === 'SIGINT' ? 'interrupted' : 'terminated';
+    const what = SIGNAL_WORD[signal];
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${atOnce ? `${what}` : `${what}: stopping after the current batch (again to stop at once)`}\n`);
   }, (signal) => {
     // Stopped at once: no report follows (it exited with nothing said, as if nothing had been done).
-    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${signal === 'SIGINT' ? 'interrupted' : 'terminated'} again: stopped at once, without the report of what was done; the batch in flight may or may not have been done (a rerun finishes the job)\n`);
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${SIGNAL_WORD[signal]} again: stopped at once, without the report of what was done; the batch in flight may or may not have been done (a rerun finishes the job)\n`);
   });
   try {
     await program.parseAsync(argv);

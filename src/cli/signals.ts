@@ -1,9 +1,9 @@
-import { InterruptedError } from '../errors.js';
+import { InterruptedError, SIGNAL_EXIT, SIGNAL_WORD, type StopSignal } from '../errors.js';
 
 /**
- * SIGINT and SIGTERM: a command that works in batches (it called
+ * SIGINT, SIGTERM and SIGHUP: a command that works in batches (it called
  * stopBetweenBatches) stops between them: the first signal aborts the run's
- * AbortSignal (the command reports what it did and exits 130 / 143), a second
+ * AbortSignal (the command reports what it did and exits 130 / 143 / 129), a second
  * one exits at once. Any other command, and any command before it started,
  * exits at once on the first (130 / 143): a read waiting on a stalled server
  * would otherwise run to its timeout and exit 0.
@@ -47,27 +47,27 @@ export function stopRun(): void {
 }
 
 /** A run asked to stop after its answer was complete: said so, exit 130 / 143 (action's check, and main's after it). */
-export function answeredThenStopped(signal: 'SIGINT' | 'SIGTERM'): InterruptedError {
-  return new InterruptedError(signal, `${signal === 'SIGINT' ? 'interrupted' : 'terminated'} (the answer above is complete)`);
+export function answeredThenStopped(signal: StopSignal): InterruptedError {
+  return new InterruptedError(signal, `${SIGNAL_WORD[signal]} (the answer above is complete)`);
 }
 
 /** The SIGINT / SIGTERM that stopped the run, if one did (a closed stdout is none: the command keeps its own exit code). */
-export function stoppingSignal(): 'SIGINT' | 'SIGTERM' | undefined {
-  return controller.signal.aborted && !byClosedPipe ? (controller.signal.reason as 'SIGINT' | 'SIGTERM') : undefined;
+export function stoppingSignal(): StopSignal | undefined {
+  return controller.signal.aborted && !byClosedPipe ? (controller.signal.reason as StopSignal) : undefined;
 }
 
-export function trapSignals(onFirst: (signal: 'SIGINT' | 'SIGTERM', atOnce: boolean) => void, onAgain?: (signal: 'SIGINT' | 'SIGTERM') => void): () => void {
+export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => void, onAgain?: (signal: StopSignal) => void): () => void {
   controller = new AbortController();
   batched = false;
   byClosedPipe = false;
   beforeExit = undefined;
   finished = false;
-  const handler = (signal: 'SIGINT' | 'SIGTERM') => () => {
+  const handler = (signal: StopSignal) => () => {
     if (finished) {
       if (!controller.signal.aborted) controller.abort(signal);
       return;
     }
-    const code = signal === 'SIGINT' ? 130 : 143;
+    const code = SIGNAL_EXIT[signal];
     const again = controller.signal.aborted && !byClosedPipe;
     const atOnce = controller.signal.aborted || !batched;
     if (!controller.signal.aborted) onFirst(signal, atOnce);
@@ -81,12 +81,9 @@ export function trapSignals(onFirst: (signal: 'SIGINT' | 'SIGTERM', atOnce: bool
       }
     }
   };
-  const onInt = handler('SIGINT');
-  const onTerm = handler('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [signal, handler(signal)] as const);
+  for (const [signal, on] of handlers) process.on(signal, on);
   return () => {
-    process.removeListener('SIGINT', onInt);
-    process.removeListener('SIGTERM', onTerm);
+    for (const [signal, on] of handlers) process.removeListener(signal, on);
   };
 }

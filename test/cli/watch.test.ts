@@ -288,6 +288,22 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
       }
     });
 
+    it('its reader gone (watch | head -1): stops saying so, exit 0 (it said "stopped by SIGTERM", exit 143, with no signal sent)', async () => {
+      const run = startCli(['--registry', url, 'watch'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+      try {
+        expect(await run.waitForStderr(/watch: watching/, 20_000), run.stderr()).toBe(true);
+        run.child.stdout!.destroy();
+        await own.client.set(`tenant_config:${c}`, '{}');
+        await db.query("UPDATE tenants SET name = 'Gamma 4' WHERE id = $1", [c]);
+        const end = await run.done;
+        expect(end.code, end.stderr).toBe(0);
+        expect(end.stderr).toMatch(/watch stopped: its output was closed: \d+ change\(s\) seen/);
+        expect(end.stderr).not.toMatch(/SIGTERM/);
+      } finally {
+        if (!run.exited()) await run.kill();
+      }
+    });
+
     it('-o yaml: one YAML document per event, so the stream loads as YAML (it wrote JSON lines)', async () => {
       const run = startCli(['--registry', url, 'watch', '-o', 'yaml'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
       try {

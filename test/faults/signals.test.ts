@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,7 +96,7 @@ describe('signals during invalidate-all and at its prompt', () => {
   }
 
   /** Starts invalidate-all and sends `signal` once the deletion is well under way (a fifth of the keys gone). */
-  async function interruptSweep(signal: 'SIGINT' | 'SIGTERM', extra: string[]): Promise<CliRun> {
+  async function interruptSweep(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP', extra: string[]): Promise<CliRun> {
     await seed();
     const run = spawnCli(['invalidate-all', '--yes', '--redis-url', redis.url, ...extra]);
     let exited = false;
@@ -152,6 +152,23 @@ describe('signals during invalidate-all and at its prompt', () => {
     expect(r.stderr.startsWith('\n')).toBe(false);
     expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
     await expectForeignKeysUntouched();
+  });
+
+  it('SIGHUP (an ssh session or terminal gone): exits 129 between batches with the report and its audit line, as SIGTERM does (it killed the sweep: nothing reported, no audit line)', async () => {
+    const audit = path.join(mkdtempSync(path.join(os.tmpdir(), 'tenantctl-hup-')), 'audit.log');
+    try {
+      const r = await interruptSweep('SIGHUP', ['--json', '--audit-log', audit]);
+      expect(r.code, r.stderr).toBe(129);
+      const report = JSON.parse(r.stdout);
+      expect(report).toMatchObject({ complete: false });
+      expect(await dbsize()).toBe(FOREIGN_COUNT + SEEDED - report.total);
+      expect(r.stderr).toMatch(/hung up/);
+      const line = JSON.parse(readFileSync(audit, 'utf8').trim().split('\n').pop()!);
+      expect(line).toMatchObject({ outcome: 'interrupted', counts: { deleted: report.total } });
+      await expectForeignKeysUntouched();
+    } finally {
+      rmSync(path.dirname(audit), { recursive: true, force: true });
+    }
   });
 
   it('cache-info: the first SIGINT stops the count between batches (exit 130), it does not run on to the end', async () => {

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { BackendUnavailableError, InterruptedError, PartialFailureError, UsageError } from '../../errors.js';
+import { BackendUnavailableError, InterruptedError, PartialFailureError, UsageError, stopCause } from '../../errors.js';
 import { action, intArg } from '../action.js';
 import type { Output } from '../output.js';
 import type { InvalidateAllResult } from '../../services/cache-admin.js';
@@ -27,7 +27,7 @@ async function confirm(question: string, runSignal: AbortSignal): Promise<boolea
   try {
     return /^y(es)?$/i.test((await rl.question(question, { signal: aborted.signal })).trim());
   } catch (err) {
-    if (aborted.signal.aborted) throw new InterruptedError(runSignal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT', 'aborted at the prompt: nothing deleted');
+    if (aborted.signal.aborted) throw new InterruptedError(stopCause(runSignal) === 'abort' ? 'SIGINT' : stopCause(runSignal), 'aborted at the prompt: nothing deleted');
     // Ctrl-D (the input ended) answers nothing: a no, as Enter is (it was "internal error: Aborted with Ctrl+D", exit 70).
     if (ended) return false;
     throw err;

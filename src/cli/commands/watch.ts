@@ -5,6 +5,7 @@ import type { TriggerChange } from '../../registry/watch-triggers.js';
 import { installWatch, uninstallWatch, watchableUrl, Watcher, type WatchEvent } from '../../services/watch.js';
 import { isLoopback, parseListenAddress, serveMetrics, WatchMetrics } from '../../services/watch-metrics.js';
 import { action, intArg } from '../action.js';
+import { stoppingSignal } from '../signals.js';
 import type { Output } from '../output.js';
 import { plural } from '../charts.js';
 import { MAX_OVERLAP_MS, MAX_TIMEOUT_MS } from '../../config/positive-int.js';
@@ -88,11 +89,17 @@ export function register(program: Command): void {
         } finally {
           await server?.close();
         }
-        const sig = ctx.signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
         const m = metrics;
         const changes = m.changes.notify + m.changes.reconcile + m.changes.verify;
         const summary = { changes: m.changes, keys_deleted: m.keysDeleted, reconnects: m.reconnects, pending: m.pending };
-        throw new InterruptedError(sig, `watch stopped by ${sig}: ${changes} change(s) seen, ${m.keysDeleted} key(s) deleted, ${m.reconnects.postgres + m.reconnects.redis} reconnect(s)${m.pending ? `, ${m.pending} change(s) not applied` : ''}`, { done: changes }, summary);
+        const said = `${changes} change(s) seen, ${m.keysDeleted} key(s) deleted, ${m.reconnects.postgres + m.reconnects.redis} reconnect(s)${m.pending ? `, ${m.pending} change(s) not applied` : ''}`;
+        // Its reader gone (stdout closed: `watch | head -1`), no signal: said as that, and its own exit (0).
+        const sig = stoppingSignal();
+        if (!sig) {
+          ctx.out.info(`watch stopped: its output was closed: ${said}`);
+          return { data: summary, render: () => undefined };
+        }
+        throw new InterruptedError(sig, `watch stopped by ${sig}: ${said}`, { done: changes }, summary);
       }),
     );
 }
