@@ -526,22 +526,29 @@ export class Watcher {
     const signal = this.options.signal;
     const done = new Map<Pending, { deleted: number; families: Record<string, number> }>();
     const nonZero = (f: Record<string, number>) => Object.fromEntries(Object.entries(f).filter(([, n]) => n > 0));
-    for (const p of batch.filter((x) => x.kind === 'all-tenants' || x.kind === 'all-permissions')) {
-      const r = await admin.invalidateAll({ families: p.kind === 'all-permissions' ? [PERMISSIONS_FAMILY] : undefined, signal });
-      done.set(p, { deleted: r.total, families: nonZero(r.families) });
-    }
-    const tenants = batch.filter((x) => x.kind === 'tenant');
-    if (tenants.length) {
-      const results = new Map((await admin.invalidateTenants(tenants.map((t) => t.id!), { signal })).map((r) => [r.tenant, r]));
-      for (const t of tenants) {
-        const r = results.get(t.id!);
-        done.set(t, { deleted: r?.total ?? 0, families: nonZero(r?.families ?? {}) });
+    try {
+      for (const p of batch.filter((x) => x.kind === 'all-tenants' || x.kind === 'all-permissions')) {
+        const r = await admin.invalidateAll({ families: p.kind === 'all-permissions' ? [PERMISSIONS_FAMILY] : undefined, signal });
+        done.set(p, { deleted: r.total, families: nonZero(r.families) });
       }
-    }
-    const perms = batch.filter((x) => x.kind === 'permissions');
-    if (perms.length) {
-      const removed = await cache.need((s) => s.unlink(perms.map((p) => this.deps.keys.key(PERMISSIONS_FAMILY, p.id!))));
-      perms.forEach((p, i) => done.set(p, { deleted: removed[i], families: removed[i] ? { [PERMISSIONS_FAMILY]: removed[i] } : {} }));
+      const tenants = batch.filter((x) => x.kind === 'tenant');
+      if (tenants.length) {
+        const results = new Map((await admin.invalidateTenants(tenants.map((t) => t.id!), { signal })).map((r) => [r.tenant, r]));
+        for (const t of tenants) {
+          const r = results.get(t.id!);
+          done.set(t, { deleted: r?.total ?? 0, families: nonZero(r?.families ?? {}) });
+        }
+      }
+      const perms = batch.filter((x) => x.kind === 'permissions');
+      if (perms.length) {
+        const removed = await cache.need((s) => s.unlink(perms.map((p) => this.deps.keys.key(PERMISSIONS_FAMILY, p.id!))));
+        perms.forEach((p, i) => done.set(p, { deleted: removed[i], families: removed[i] ? { [PERMISSIONS_FAMILY]: removed[i] } : {} }));
+      }
+    } catch (err) {
+      // The batch goes back to pending (its changes are not applied), but the keys deleted before it stopped
+      // (a signal, Redis failing) are deleted: counted (a stopped watch said 1,413 keys of the 7,712 it deleted).
+      this.metrics.keysDeleted += [...done.values()].reduce((n, d) => n + d.deleted, 0) + deletedBefore(err);
+      throw err;
     }
     const now = Date.now();
     for (const p of batch) {
@@ -549,7 +556,8 @@ export class Watcher {
       // What the verify pass deleted itself (the stale entry) is part of this change's count and line.
       const pre = p.predeleted ?? {};
       const r = { deleted: applied.deleted + Object.values(pre).reduce((a, n) => a + n, 0), families: addCounts(applied.families, pre) };
-      this.metrics.keysDeleted += r.deleted;
+      // (The verify pass's own deletions were counted when it made them: a change never applied keeps them.)
+      this.metrics.keysDeleted += applied.deleted;
       const lag = p.source === 'notify' && p.ts !== undefined ? Math.max(0, now - p.ts) : undefined;
       if (lag !== undefined) this.metrics.lastLagMs = lag;
       // A notification is always a line; a reconciliation's finding only when it deleted something (its notice counts the rest).
@@ -630,6 +638,7 @@ export class Watcher {
         const deleted = e.fixed ? { [e.family]: 1 } : undefined;
         const kind = e.family === PERMISSIONS_FAMILY ? 'permissions' : 'tenant';
         if (e.status === 'stale' || (e.status === 'orphan' && e.rowExists)) {
+          if (deleted) this.metrics.keysDeleted++;
           this.enqueue({ kind, id: e.tenant, table: e.family, op: e.status }, 'verify', deleted);
         } else if (deleted) {
           // That entry only, deleted by the verify pass: counted and said as every deletion is.
@@ -658,4 +667,11 @@ function addCounts(a: Record<string, number> | undefined, b: Record<string, numb
   const out = { ...(a ?? {}) };
   for (const [k, n] of Object.entries(b)) out[k] = (out[k] ?? 0) + n;
   return out;
+}
+
+/** What a stopped or failed invalidation had deleted: its partial rows (per tenant, or per key), else its progress. */
+function deletedBefore(err: unknown): number {
+  const { partial, progress } = (err ?? {}) as { partial?: unknown; progress?: { done?: number } };
+  if (Array.isArray(partial)) return partial.reduce((n: number, r: unknown) => n + (typeof r === 'number' ? r : Number((r as { total?: number } | null)?.total ?? 0)), 0);
+  return progress?.done ?? 0;
 }
