@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { BackendUnavailableError, closedByOwner, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, stoppedBy, throwIfAborted, type TenantctlError } from '../errors.js';
+import { BackendUnavailableError, closedByOwner, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, stoppedBy, throwIfAborted, untilAborted, type TenantctlError } from '../errors.js';
 import { parseId, parseIdList } from '../keys/ids.js';
 import { invalidationsFor, type ContentHashMemo, type Registry, type StoredSubscription, type TenantVersionInfo } from '../registry/registry-store.js';
 import { layoutName, manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
@@ -150,7 +150,7 @@ export class Migration {
     }
     if (this.deps.parseCache) source.useParseCache(this.deps.parseCache());
     const registry = options.dryRun ? await this.readRegistryOrEmpty(!pass.planFirst) : await this.deps.writableRegistry();
-    const release = options.dryRun ? undefined : await (registry as Registry).lockMigrations();
+    const release = options.dryRun ? undefined : await lockUnlessStopped(registry as Registry, options.signal);
     let pipeline: BatchPipeline | undefined;
     let memo: (ContentHashMemo & { save(): void }) | undefined;
     // Kept outside the work, for the close (see closedWithReport).
@@ -556,6 +556,29 @@ function closedWithReport(err: UsageError, report: MigrationReport, ids: string[
   for (const id of ids) if (!seen.has(id)) report.items.push({ kind: 'tenant', id, action: 'error', reason: `not read: ${reason}`, failure: 'interrupted', ...(!dryRun && { written: false }), warnings: [] });
   report.counts = countActions(report.items);
   return new UsageError(err.message, { reason: 'closed', cause: err.cause, partial: report });
+}
+
+/**
+ * The migration lock, or InterruptedError at the first signal while another run holds it (Ctrl-C waited out
+ * the registry timeout, then exit 3 "in use"; a probe). Nothing was read or written yet. A lock the abandoned
+ * wait gets later is given back at once (the session is shared: a library's next migration would find it held).
+ */
+async function lockUnlessStopped(registry: Registry, signal: AbortSignal | undefined): Promise<() => Promise<void>> {
+  const locking = registry.lockMigrations();
+  // Stopped already: the lock is taken as usual (at once, unless held) and the run stops before its first
+  // batch with its report of every item.
+  if (signal?.aborted) return locking;
+  try {
+    return await untilAborted(locking, signal, 'waiting for the migration lock');
+  } catch (err) {
+    if (err instanceof InterruptedError) {
+      locking.then(
+        (release) => release(),
+        () => undefined,
+      );
+    }
+    throw err;
+  }
 }
 
 function stoppedBeforeWriting(err: InterruptedError): InterruptedError {

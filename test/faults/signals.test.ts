@@ -256,6 +256,37 @@ describe.runIf(TEST_DATABASE_URL)('SIGTERM during migrate-yaml (PostgreSQL regis
     }
   }
 
+  it('waiting for another migration\'s lock: the first SIGINT is exit 130 at once, nothing written (it waited out the registry timeout, then exit 3 "in use")', async () => {
+    const { default: pg } = await import('pg');
+    const db = await freshPostgresDatabase();
+    const ws = workspace({ solo: 'client:\n  id: solo\n  name: Solo\n' }, { registry: false });
+    const holder = new pg.Client({ connectionString: db.url });
+    const watcher = new pg.Client({ connectionString: db.url });
+    try {
+      const env = { DATABASE_URL: db.url };
+      expect((await runCli(['migrate-yaml', '--json'], { cwd: ws.dir, env })).code).toBe(0);
+      await holder.connect();
+      await watcher.connect();
+      // Another run's lock (the same advisory lock a migration takes).
+      await holder.query('SELECT pg_advisory_lock(7346110002)');
+      ws.writeTenant('solo', 'client:\n  id: solo\n  name: Solo 2\n');
+      const run = spawnCli(['migrate-yaml', '--json', '--registry-timeout', '20000'], { cwd: ws.dir, env });
+      expect(await waitForLockWait(run, watcher), 'migrate-yaml ended before it waited for the lock').toBe(true);
+      const sent = Date.now();
+      run.child.kill('SIGINT');
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(130);
+      expect(Date.now() - sent).toBeLessThan(5000);
+      expect(r.stderr).toMatch(/waiting for the migration lock/);
+      expect((await watcher.query("SELECT name FROM tenants WHERE id = 'solo'")).rows[0].name).toBe('Solo');
+    } finally {
+      await holder.end().catch(() => undefined);
+      await watcher.end().catch(() => undefined);
+      ws.cleanup();
+      await db.drop();
+    }
+  });
+
   it('exits 143 after the batch in flight, reports what it wrote; every row is wholly v1 or v2; a rerun finishes', async () => {
     await whileSecondBatchWaits(async ({ run, service, watcher, ws, env }) => {
       run.child.kill('SIGTERM');
