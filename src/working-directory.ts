@@ -9,6 +9,7 @@ export function workingDirectory(): string {
     return process.cwd();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    throw new UsageError('the working directory no longer exists (removed while in use): cd to an existing directory and run again', { reason: 'no-working-directory', cause: err });
+    // Where to run instead is the caller's to say (the CLI: cd; a library: the cwd option), by the reason.
+    throw new UsageError('the working directory no longer exists (removed while in use)', { reason: 'no-working-directory', cause: err });
   }
 }

@@ -37,6 +37,7 @@ const USAGE_HINTS: Record<string, string> = {
   'bad-demo-expiry': ' (--demo-expires takes ISO 8601, or "none")',
   'bad-device-limit': ' (--device-limit takes a whole number, or "none")',
   'needs-tier': ': give --tier',
+  'no-working-directory': ': cd to an existing directory and run again',
   'bad-tls-file': ' (REDIS_CA_CERT, REDIS_TLS_CERT, REDIS_TLS_KEY or redis_ca_cert / redis_tls_cert / redis_tls_key in the config file)',
   'no-tenants-dir': ' (run from the project, or give --tenants-dir)',
   'no-project': ' (run from the project, or give --tenants-dir / --registry)',

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { BIN, cleanEnv, expectOneLineError, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { BIN, cleanEnv, expectOneLineError, ROOT, runCli, tenantYaml, uniq, workspace, type Workspace } from '../helpers/setup.js';
+import { pathToFileURL } from 'node:url';
 
 /**
  * Issue 7 §7: the project is found as git finds its repository (walk up to
@@ -318,8 +319,14 @@ describe('a working directory removed while in use (the shell still in it)', () 
       const r = runInRemoved(args);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expectOneLineError(r);
-      expect(r.stderr).toMatch(/the working directory no longer exists/);
+      expect(r.stderr).toMatch(/the working directory no longer exists .*: cd to an existing directory and run again$/m);
     }
+    // The library's own words give no CLI advice (its callers give `cwd`); the CLI adds it by the reason.
+    const lib = spawnSync('/bin/sh', ['-c', 'd=$(mktemp -d) && cd "$d" && rmdir "$d" && exec "$@"', 'sh', process.execPath, '--input-type=module', '-e',
+      `import('${pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href}').then(({ Tenantctl }) => { try { new Tenantctl(); } catch (e) { console.log(JSON.stringify({ reason: e.reason, message: e.message })); } })`], { env: cleanEnv(), encoding: 'utf8', timeout: 25_000 });
+    const said = JSON.parse(lib.stdout) as { reason: string; message: string };
+    expect(said.reason, lib.stderr).toBe('no-working-directory');
+    expect(said.message).not.toMatch(/\bcd\b|run again/);
     // --version and --help need no directory.
     expect(runInRemoved(['--version']).code).toBe(0);
   });
