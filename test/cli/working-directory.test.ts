@@ -322,8 +322,12 @@ describe('a working directory removed while in use (the shell still in it)', () 
       expect(r.stderr).toMatch(/the working directory no longer exists .*: cd to an existing directory and run again$/m);
     }
     // The library's own words give no CLI advice (its callers give `cwd`); the CLI adds it by the reason.
-    const lib = spawnSync('/bin/sh', ['-c', 'd=$(mktemp -d) && cd "$d" && rmdir "$d" && exec "$@"', 'sh', process.execPath, '--input-type=module', '-e',
-      `import('${pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href}').then(({ Tenantctl }) => { try { new Tenantctl(); } catch (e) { console.log(JSON.stringify({ reason: e.reason, message: e.message })); } })`], { env: cleanEnv(), encoding: 'utf8', timeout: 25_000 });
+    // (A script file: node's -e needs a working directory of its own.)
+    const scriptDir = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-gone-lib-'));
+    const script = path.join(scriptDir, 'app.mjs');
+    writeFileSync(script, `const { Tenantctl } = await import('${pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href}');\ntry { new Tenantctl(); } catch (e) { console.log(JSON.stringify({ reason: e.reason, message: e.message })); }\n`);
+    const lib = spawnSync('/bin/sh', ['-c', 'd=$(mktemp -d) && cd "$d" && rmdir "$d" && exec "$@"', 'sh', process.execPath, script], { env: cleanEnv(), encoding: 'utf8', timeout: 25_000 });
+    rmSync(scriptDir, { recursive: true, force: true });
     const said = JSON.parse(lib.stdout) as { reason: string; message: string };
     expect(said.reason, lib.stderr).toBe('no-working-directory');
     expect(said.message).not.toMatch(/\bcd\b|run again/);
