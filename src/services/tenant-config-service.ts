@@ -10,7 +10,7 @@ import { configProblem, type LossyNumberAt, type StrippedSecretAt } from '../ten
 import { isMap } from '../tenants/plain-object.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
-import { maskCachedConfig, maskSecrets, resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
+import { isSecretKey, looksLikeSecretKey, maskCachedConfig, maskSecrets, resolveAbsentSecrets, stripSecrets, unresolvedSecrets } from '../tenants/secrets.js';
 import { substitute, substituteString } from '../tenants/substitution.js';
 import type { DrainResult, InvalidationOutbox } from './invalidation-outbox.js';
 import { tenantVersion } from '../registry/content-hash.js';
@@ -435,7 +435,8 @@ export class TenantConfigService {
     const ordered = integerKeyAmongOthers(entry);
     if (ordered) return notWarmed(`${ordered.join('.')}: an integer key among others (JavaScript puts such keys first; the services keep the order they read)`);
     return this.cacheConfig(id, this.deps.keys.key(TENANT_CONFIG_FAMILY, id), entry, this.deps.ttl, stored.asRead, (err) =>
-      notWarmed(`${err.describe()} has no JSON text the services would write the same`),
+      // A value under a secret-looking name is named by its key only (it is masked in output).
+      notWarmed(`${err.at.some((k) => isSecretKey(k) || looksLikeSecretKey(k)) ? `${err.at.join('.')}: a value (not shown: it looks like a secret)` : err.describe()} has no JSON text the services would write the same`),
     );
   }
 

@@ -6,7 +6,7 @@ import { showControls } from '../redact.js';
 import { aliasKeyScalars, aliasValueSites, lineLocator, readYamlFile, withoutComment, type AliasSite } from '../yaml/yaml-file.js';
 import { pythonFloat } from '../json/services-json.js';
 import { describeYaml11Difference, type Yaml11Difference } from '../yaml/yaml11.js';
-import { exposedSecrets, isSecretKey, MAY_EXPOSE, stripSecrets, type ExposedSecret, type StrippedSecret } from './secrets.js';
+import { exposedSecrets, isSecretKey, looksLikeSecretKey, MAY_EXPOSE, stripSecrets, type ExposedSecret, type StrippedSecret } from './secrets.js';
 import { isMap } from './plain-object.js';
 import { rowFromConfig } from './registry-mapping.js';
 import type { ParsedEntry } from './parse-cache.js';
@@ -444,9 +444,19 @@ function fileWarnings(file: string, secrets: StrippedSecretAt[], yaml11: Yaml11D
       ? `${name}:${e.line ?? '?'}: ${e.path.join('.')} looks like a secret but is none by the services' rule (api_key, password, secret, token, ...): stored and cached as written (masked in output); keep it in an environment variable and write \${VAR}`
       : `${name}:${e.line ?? '?'}: ${e.path.join('.')}: a URL with a password is stored and cached as written (masked in output); write the password as \${VAR}`);
   }
-  for (const d of yaml11) out.push(`${name}:${d.line}: ${describeYaml11Difference(d)}`);
+  // A value under a name that looks like a secret is masked in output: its warnings name the key, not the value.
+  const masked = (path: string[]) => path.some((k) => looksLikeSecretKey(k));
+  for (const d of yaml11) {
+    out.push(masked(d.path)
+      ? `${name}:${d.line}: ${d.path.join('.')}: the services' YAML 1.1 reader reads this value otherwise (not shown: it looks like a secret); quote it`
+      : `${name}:${d.line}: ${describeYaml11Difference(d)}`);
+  }
   for (const l of lossy) {
     const where = `${name}:${l.line ?? '?'}: ${l.path.join('.')}`;
+    if (masked(l.path) && l.path.length) {
+      out.push(`${where}: a number the registry or the services' YAML reader stores otherwise than written (not shown: it looks like a secret); quote it`);
+      continue;
+    }
     if (l.kind === 'big-integer') out.push(`${where}: an integer past 2^53 is stored as ${l.stored} (digits lost: JSON numbers are doubles); quote it to keep it as written`);
     else if (l.kind === 'not-finite') out.push(`${where}: .inf / .nan have no JSON form and are stored as null; quote it, or use a large number`);
     // One not placed at a path: no warning (see parseTenantFile); --warm still refuses.

@@ -77,6 +77,12 @@ describe('values that look like secrets outside the services\' rule', () => {
       // None of the warnings holds the value.
       expect(warnings.join('\n')).not.toMatch(/sk_live_123|hook-pw/);
     }
+    // Nor do the YAML 1.1 and number warnings of such a value (they quoted it: a probe).
+    ws.writeTenant('lookalike', tenantYaml('lookalike', 'L', 'x:\n  passwd: 1e3\n  client-secret: on\n  stripe_secret_key: 0644\n  apiKey: 98765432109876543210\n'));
+    const said = new YamlTenantSource(ws.tenantsDir).load('lookalike')!.warnings.join('\n');
+    expect(said).toMatch(/x\.client-secret: the services' YAML 1\.1 reader reads this value otherwise \(not shown: it looks like a secret\)/);
+    expect(said).toMatch(/x\.apiKey: a number the registry or the services' YAML reader stores otherwise than written \(not shown/);
+    expect(said).not.toMatch(/1e3|1000|\bon\b|0644|644|420|98765432109876/);
   });
 });
 
