@@ -297,10 +297,12 @@ export class SqlRegistryStore implements Registry {
     const out = new Map<string, StoredSubscription>();
     if (businesses.length === 0) return out;
     return this.readOptional('reading subscriptions', out, async () => {
-      // The expiry as seconds since 1970 (a timestamp without zone as UTC): the drivers' own reading of the
-      // timestamp depends on the session's time zone, and PGlite's reads year 1 as 2001 and any BC date as none.
+      // The expiry as seconds since 1970: PGlite's own reading of a timestamp took year 1 for 2001 and any BC
+      // date for none. As timestamptz first: a services' column without a zone holds what the write put
+      // there in this session's time zone (read as UTC, each change moved a demo's end by the offset: a
+      // review), and a text column is parsed as PostgreSQL parses it.
       const subs = await db.query(
-        `SELECT s.*, extract(epoch FROM s.demo_expires_at) AS tenantctl_expiry_epoch FROM business_subscriptions s WHERE s.business_id = ANY($1::text[])${lock ? ' FOR UPDATE' : ''}`,
+        `SELECT s.*, extract(epoch FROM s.demo_expires_at::timestamptz) AS tenantctl_expiry_epoch FROM business_subscriptions s WHERE s.business_id = ANY($1::text[])${lock ? ' FOR UPDATE' : ''}`,
         [businesses],
       );
       const overrides = await db.query('SELECT business_id, feature, value FROM business_feature_overrides WHERE business_id = ANY($1::text[])', [businesses]);

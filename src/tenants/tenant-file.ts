@@ -170,10 +170,10 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
   // An alias (`z: *t`) of a literal secret (`token: &t LIT`) under a key that is no secret's name is that
   // secret all the same: stripped there too (before: kept as written, while the warning said "stripped").
   if (text.includes('&') && text.includes('*') && removed.some((r) => r.kind === 'literal-removed')) {
-    const secretPaths = removed.filter((r) => r.kind === 'literal-removed').map((r) => r.path.join('\0'));
+    const secretPaths = removed.filter((r) => r.kind === 'literal-removed').map((r) => r.path);
     // As values: each alias of a stripped secret, by the parser's events (a list, a mapping or a number was
     // kept; a value that merely equals a secret went).
-    const sites = aliasValueSites(text).filter((a) => secretPaths.includes(a.anchored.join('\0')));
+    const sites = secretAliasSites(aliasValueSites(text), secretPaths);
     if (sites.length) removed.push(...stripAliasSites(stripped, sites));
     // As mapping keys: the key is the secret.
     const values = new Set(removed.filter((r) => r.kind === 'literal-removed').map((r) => valueAt(config, r.path)).filter((v): v is string => typeof v === 'string' && v !== ''));
@@ -247,6 +247,33 @@ function stripCopies(v: unknown, values: Set<string>, at: string[], aliasKeys: M
     }
   }
   return out;
+}
+
+const startsWith = (path: string[], prefix: string[]) => prefix.length <= path.length && prefix.every((k, i) => path[i] === k);
+
+/**
+ * The places that hold a copy of a stripped secret through aliases: an alias of the secret, or of a node
+ * inside it (`api_key: [&a K1, K2]`, `copy: *a`), and, through an alias of a collection holding such a copy
+ * (`list: &l [*p, x]`, `copy: *l`), the same place under the alias (a review: both were kept).
+ */
+function secretAliasSites(all: AliasSite[], secretPaths: string[][]): AliasSite[] {
+  const found: AliasSite[] = all.filter((a) => secretPaths.some((p) => startsWith(a.anchored, p)));
+  const known = new Set(found.map((a) => a.site.join('\0')));
+  // Each round follows one more alias of a collection (the loader's alias limit bounds the rounds).
+  for (let added = found.length > 0; added; ) {
+    added = false;
+    for (const a of all) {
+      for (const f of [...found]) {
+        if (f.site.length <= a.anchored.length || !startsWith(f.site, a.anchored)) continue;
+        const site = [...a.site, ...f.site.slice(a.anchored.length)];
+        if (known.has(site.join('\0'))) continue;
+        known.add(site.join('\0'));
+        found.push({ anchored: f.anchored, site });
+        added = true;
+      }
+    }
+  }
+  return found;
 }
 
 /** Marks a node to remove (stripAliasSites): removed from its list or mapping once every site is marked. */

@@ -1,6 +1,6 @@
 import { closeSync, readSync } from 'node:fs';
 import { openRegularFileSized } from '../regular-file.js';
-import { constructFromEvents, EVENT_ID, getScalarValue, load, parseEvents, CORE_SCHEMA, YAMLException } from 'js-yaml';
+import { constructFromEvents, EVENT_ID, getScalarValue, load, parseEvents, CORE_SCHEMA, SCALAR_STYLE, YAMLException } from 'js-yaml';
 import { TenantFileError } from '../errors.js';
 import { parseSimpleYaml } from './simple-yaml.js';
 import { yamlReasonShown } from './yaml-reason.js';
@@ -122,6 +122,17 @@ export function aliasKeyScalars(text: string): Map<string, number> {
   return out;
 }
 
+/** A scalar key as the loader makes it: a plain one resolved by the schema, then text (`True` is the key "true", `0x10` "16"). */
+function keyText(text: string, e: Parameters<typeof getScalarValue>[1]): string {
+  const value = getScalarValue(text, e);
+  if ((e as { style?: number }).style !== SCALAR_STYLE.PLAIN) return value;
+  try {
+    return String(load(value, { schema: CORE_SCHEMA }));
+  } catch {
+    return value;
+  }
+}
+
 /** Where an alias is used as a value: the path of the node its anchor marks, and its own path (`<<` for a merge). */
 export interface AliasSite {
   anchored: string[];
@@ -158,7 +169,7 @@ export function aliasValueSites(text: string): AliasSite[] {
       continue;
     }
     if (e.type === EVENT_ID.SCALAR) {
-      if (isKey) top!.key = getScalarValue(text, e);
+      if (isKey) top!.key = keyText(text, e);
       else if (e.anchorStart >= 0 && path) anchors.set(name(e.anchorStart, e.anchorEnd), path);
     } else if (e.type === EVENT_ID.ALIAS) {
       if (isKey) top!.key = undefined;

@@ -96,3 +96,31 @@ describe.runIf(TEST_DATABASE_URL)('a registry database whose DateStyle is not IS
     }
   });
 });
+
+describe.runIf(TEST_DATABASE_URL)('a services\' demo expiry column without a time zone, in a database whose time zone is not UTC', () => {
+  it('is read as the instant written (read as UTC, each change moved the end of a demo by the offset, and a rerun saw a conflict: a review)', async () => {
+    const db = await freshPostgresDatabase();
+    const sub = `subscription:\n  tier: demo\n  status: active\n  demo_expires_at: "2030-01-31T00:00:00Z"\n`;
+    const ws = workspace({ zoned: tenantYaml('zoned', 'Zoned', sub) }, { registry: false });
+    ws.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  demo: { features: [], max_devices: 1 }\n');
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    await c.query('CREATE TABLE business_subscriptions (business_id text PRIMARY KEY, tier text NOT NULL, status text NOT NULL, demo_expires_at timestamp, updated_at timestamp NOT NULL DEFAULT now())');
+    await c.query(`ALTER DATABASE ${new URL(db.url).pathname.slice(1)} SET timezone = 'America/New_York'`);
+    const t = new Tenantctl({ cwd: ws.dir, env: { DATABASE_URL: db.url } });
+    try {
+      expect((await t.migration.run()).items.filter((i) => i.action === 'error')).toEqual([]);
+      const read = async () => (await t.permissions.check('zoned', 'has_ai')).record.demo_expires_at;
+      expect(await read()).toBe('2030-01-31T00:00:00Z');
+      await t.subscriptions.setSubscription('zoned', { deviceLimit: 2 });
+      await t.subscriptions.setSubscription('zoned', { deviceLimit: 3 });
+      expect(await read()).toBe('2030-01-31T00:00:00Z');
+    } finally {
+      await t.close();
+      await c.end();
+      ws.cleanup();
+      await db.drop();
+    }
+  });
+});

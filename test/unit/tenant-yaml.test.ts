@@ -228,6 +228,21 @@ describe('YAML tenant source', () => {
     expect(typed.config).not.toHaveProperty('b.copy1');
     expect(typed.warnings.join('\n')).toMatch(/typed\.yaml:3: literal secret b\.copy1 stripped/);
     expect(typed.warnings.join('\n')).not.toMatch(/db\.user/);
+    // Copies one alias further away (a review): through an alias of a list or a mapping that holds an alias
+    // of the secret, of a node inside a secret, and under a key the loader reads otherwise than written.
+    for (const [body, secret] of [
+      ['password: &p LSECRET\nlist: &l [*p, x]\ncopy: *l\n', 'LSECRET'],
+      ['password: &p MSECRET\nwrap: &w {inner: *p}\ncopy: *w\n', 'MSECRET'],
+      ['True:\n  password: &p BOOLSECRET\ncopy: *p\n', 'BOOLSECRET'],
+      ['0x10:\n  password: &p HEXSECRET\ncopy: [*p]\n', 'HEXSECRET'],
+      ['api_key: [&a K1SECRET, K2]\ncopy: *a\n', 'K1SECRET'],
+      ['password: {primary: &a PWSECRET}\ncopy: *a\n', 'PWSECRET'],
+    ] as const) {
+      ws.writeTenant('further', `client: {id: further, name: F}\n${body}`);
+      const doc = source.load('further')!;
+      expect(JSON.stringify(doc.config), body).not.toContain(secret);
+      expect(doc.warnings.join('\n'), body).toMatch(/literal secret copy(\.\w+)? stripped/);
+    }
     // An alias of it used as a mapping key: the key is the secret (it was stored, and shown unmasked).
     ws.writeTenant('keyed', 'client: {id: keyed, name: K}\ns: { api_key: &k "SECRETVALUE" }\nm: { *k : v, other: keep }\n');
     const keyed = source.load('keyed')!;
