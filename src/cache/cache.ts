@@ -196,12 +196,6 @@ export class Cache {
     } catch (err) {
       // The caller was stopped, Redis was not found down: the connect goes on for whoever comes next (close() ends it).
       if (err instanceof InterruptedError) throw err;
-      // A setting that cannot be used (a TLS file that cannot be read): every connect fails the same way, and
-      // it is no outage to fall back from.
-      if (err instanceof UsageError) {
-        if (this.opening === opening) this.opening = undefined;
-        throw err;
-      }
       // Let go of meanwhile (close(), or another waiter already marked Redis down): nothing more to mark.
       // A connect close() gave up on is no Redis failure: a later use must open a new one, not find it down.
       if (this.opening !== opening) {

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { BackendUnavailableError, PartialFailureError, UsageError, describeError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
+import { BackendUnavailableError, PartialFailureError, describeError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
 import { describeSlots, placeAnswers, unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
-import { seedShare, type RedisSpec } from './redis-spec.js';
+import { seedShare, unreadableTlsFile, type RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { failedOverError, isNamedMaster, plainAddress, promotedError, SentinelWatch, unreplicatedError } from './sentinel-check.js';
 import { EACH_KEY_LUA, READ_ONLY_SCRIPT_COMMANDS, readOnlyScriptRefused, SWEEP_LUA, UNLINK_IF_LUA, unlinkIfArgs } from './sweep-script.js';
@@ -201,17 +201,12 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
   return store;
 }
 
-/**
- * A TLS file given that cannot be read is a setting to mend (exit 2), not Redis down: a typo in a path paged
- * as an outage (cache-info's redis_up 0, test-redis exit 3 in CI; a probe).
- */
+/** A TLS file (the CLI checked it before the command: see assertTlsFilesReadable); unreadable here, Redis is unreachable. */
 function readPem(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : describeError(err);
-    throw new UsageError(`cannot read the TLS ${what} file ${file}: ${why}`, { reason: 'bad-tls-file' });
+    throw new BackendUnavailableError('redis', `cannot read the TLS ${what} file ${file}: ${unreadableTlsFile(file) ?? describeError(err)}`, { reason: 'unreachable', cause: err });
   }
 }
 

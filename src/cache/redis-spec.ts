@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { decodable, maskUrl } from '../redact.js';
 
@@ -114,6 +115,30 @@ const decode = (s: string) => (s ? decodeURIComponent(s) : undefined);
 
 /** Whether any TLS file (CA, client certificate, key) is given. */
 export const tlsFilesGiven = (tls: RedisTls | undefined): boolean => !!(tls && (tls.ca || tls.cert || tls.key));
+
+/** Why a TLS file cannot be read, in words (no such file, a directory, no permission), or undefined when it can. */
+export function unreadableTlsFile(file: string): string | undefined {
+  try {
+    readFileSync(file);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+  }
+}
+
+/**
+ * The CLI's check before a command runs: a TLS file given that cannot be read is a setting to mend (exit 2),
+ * never Redis down (a typo in a path paged as an outage: cache-info's redis_up 0, test-redis exit 3; a probe),
+ * and said before anything is written (after a registry write it read as "nothing changed"). A library's
+ * cache is not stopped by it: there it is Redis unreachable, and reads fall back.
+ */
+export function assertTlsFilesReadable(spec: RedisSpec): void {
+  for (const [what, file] of [['CA', spec.tls?.ca], ['certificate', spec.tls?.cert], ['key', spec.tls?.key]] as const) {
+    const why = file ? unreadableTlsFile(file) : undefined;
+    if (why) throw new UsageError(`cannot read the TLS ${what} file ${file}: ${why}`, { reason: 'bad-tls-file' });
+  }
+}
 
 /**
  * The spec, or undefined when no Redis is configured (the cache is off).

@@ -56,6 +56,8 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       // registry is not needed (invalidate deleted keys, exit 0); `config` shows it, to diagnose it.
       const registry = ctx.config.registry;
       if (registry.kind === 'invalid' && registry.fromFlag && cmd.name() !== 'config') throw new UsageError(registry.problem);
+      // A Redis TLS file that cannot be read: exit 2 before anything is done (`config` shows the setting).
+      if (ctx.config.redis && cmd.name() !== 'config') (await import('../cache/redis-spec.js')).assertTlsFilesReadable(ctx.config.redis);
       result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
       // Stopped by a signal that came after the last batch (or while one call waited): the answer is
       // complete and shown, but the run was asked to stop: 130 / 143, as every interrupted run.

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Tenantctl } from '../../src/tenantctl.js';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +39,26 @@ describe('TLS (rediss://) against a TLS-only redis-server', () => {
       expect(r.stdout).toBe('');
       expect(r.stderr.startsWith(`error: cannot read the TLS CA file ${path.join(dir, 'no-such-ca.crt')}: no such file (REDIS_CA_CERT, `), r.stderr).toBe(true);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    // Before anything is written (after a registry write it said "nothing changed" of a change made: a review).
+    const project = mkdtempSync(path.join(os.tmpdir(), 'tenantctl-tls-project-'));
+    try {
+      mkdirSync(path.join(project, 'tenants'));
+      writeFileSync(path.join(project, 'tenants', 'acme.yaml'), 'client:\n  id: acme\n  name: Acme\n');
+      const m = await runCli(['migrate-yaml'], { cwd: project, env });
+      expect(m.code, m.stderr).toBe(2);
+      expect(existsSync(path.join(project, '.tenantctl'))).toBe(false);
+      // A library's reads are not stopped by it: Redis unreachable, the answer from the fallback, one warning.
+      const warnings: string[] = [];
+      const t = new Tenantctl({ cwd: project, env, warn: (w) => warnings.push(w) });
+      try {
+        expect((await t.tenants.get('acme')).source).toBe('yaml');
+        expect(warnings.join('\n')).toMatch(/cannot read the TLS CA file .*no such file/);
+      } finally {
+        await t.close();
+      }
+    } finally {
+      rmSync(project, { recursive: true, force: true });
     }
   });
 
