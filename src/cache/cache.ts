@@ -428,7 +428,9 @@ export class Cache {
   }
 
   private warnOnce(err: BackendUnavailableError): void {
-    const kind = err.answered ? `answered:${err.reason}` : 'down';
+    // An error reply by its code word too (OOM, MISCONF, ERR: all reason 'rejected'; an OOM hid a later MISCONF).
+    const word = /^[A-Z]+\b/.exec((err.cause as Error | undefined)?.message ?? '')?.[0] ?? '';
+    const kind = err.answered ? `answered:${err.reason}:${word}` : 'down';
     if (this.warned.has(kind)) return;
     this.warned.add(kind);
     this.options.warn?.(`warning: ${describeError(err).replace(/\.$/, '')}; continuing without the cache`);

@@ -2,7 +2,7 @@ import { DeniedError, InterruptedError, SIGNAL_WORD, describeError } from '../er
 import { buildProgram } from './program.js';
 import { endOnClosedPipe, exitIfOutputLost } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { answeredThenStopped, commandFinished, stopRun, stoppingSignal, trapSignals } from './signals.js';
+import { answeredThenStopped, commandFinished, dieOfHangUp, stopRun, stoppingSignal, trapSignals } from './signals.js';
 import { debugFromEnv } from './debug-env.js';
 import { showControls } from '../redact.js';
 
@@ -49,6 +49,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       process.exitCode = stopped.exitCode;
     }
     release();
+    if (stoppingSignal() === 'SIGHUP') dieOfHangUp();
   }
   return Number(process.exitCode ?? 0);
 }

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { intArg } from './action.js';
-import { clipLongRuns, maskUrlsIn, showControls } from '../redact.js';
+import { clipLongRuns, maskArgument, maskUrlsIn, showControls } from '../redact.js';
 import { OUTPUT_FORMATS } from './output-formats.js';
 import { register as migrateYaml } from './commands/migrate-yaml.js';
 import { register as getConfig } from './commands/get-config.js';
@@ -33,7 +33,11 @@ import { VERSION } from './version.js';
 export function commanderErrorText(text: string): string {
   const [, message, suggestion = ''] = /^([\s\S]*?)(?:\n\((Did you mean [^\n]*\?)\))?\n?$/.exec(text) ?? [, text];
   // A value it quotes may be a URL with a password (`--redis_url=redis://u:pw@h`, an unknown option): masked.
-  const masked = maskUrlsIn(message ?? '').replace(/(^|['"\s=/])([^\s/:@'"]*):[^\s@'"]*@/g, '$1$2:****@');
+  // Each argument of this run that holds credentials is replaced whole first (a password with a quote or a
+  // blank in it escaped the patterns below: a review).
+  let said = message ?? '';
+  for (const arg of process.argv.slice(2)) if (arg.includes('@') && arg.length > 3 && said.includes(arg)) said = said.split(arg).join(maskArgument(arg));
+  const masked = maskUrlsIn(said).replace(/(^|['"\s=/])([^\s/:@'"]*):[^\s@'"]*@/g, '$1$2:****@');
   return `${showControls(clipLongRuns(masked))}${suggestion && ` (d${suggestion.slice(1)})`}\n`;
 }
 

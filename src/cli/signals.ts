@@ -1,3 +1,4 @@
+import { isatty } from 'node:tty';
 import { InterruptedError, SIGNAL_EXIT, SIGNAL_WORD, type StopSignal } from '../errors.js';
 
 /**
@@ -56,8 +57,24 @@ export function stoppingSignal(): StopSignal | undefined {
   return controller.signal.aborted && !byClosedPipe ? (controller.signal.reason as StopSignal) : undefined;
 }
 
+/**
+ * After a hang-up, once the report and the audit line are written: where a standard stream is a terminal, the
+ * process ends by the signal itself (status 129 to the shell) rather than exiting. Node 20 restores the
+ * terminal's modes as it exits, and on a terminal that is gone that failed an assertion (SIGABRT and a
+ * native stack: nodejs/node#51519; a review).
+ */
+export function dieOfHangUp(): void {
+  if (!onTerminal) return;
+  process.removeAllListeners('SIGHUP');
+  process.kill(process.pid, 'SIGHUP');
+}
+
+/** Whether a standard stream was a terminal when the run started (after a hang-up, isatty says no). */
+let onTerminal = false;
+
 export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => void, onAgain?: (signal: StopSignal) => void): () => void {
   controller = new AbortController();
+  onTerminal = [0, 1, 2].some((fd) => isatty(fd));
   batched = false;
   byClosedPipe = false;
   beforeExit = undefined;
@@ -77,6 +94,7 @@ export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => vo
       try {
         beforeExit?.(code);
       } finally {
+        if (signal === 'SIGHUP') dieOfHangUp();
         process.exit(code);
       }
     }

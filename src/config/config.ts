@@ -374,10 +374,12 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   if (urlPick && target) {
     settings.get('redis_url')!.partlyUsed = `credentials only: the target is ${target.where}`;
     if (LEVEL[urlPick.source] < LEVEL[target.source]) {
-      const host = hostOf(String(urlPick.value));
-      const seeds = [...String(target.value).split(',').map((s) => s.trim().replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')), ...(sentinelPick && masterPick ? [String(masterPick.value)] : [])];
-      if (host && !seeds.includes(host)) {
-        earlyNotices.push(`note: the Redis URL (${urlPick.where}) names ${host}, but the Redis ${clusterPick ? 'Cluster' : 'Sentinels'} (${target.where}) ${clusterPick ? 'is' : 'are'} used (a URL beside ${clusterPick ? 'it' : 'them'} lends its credentials only): give the URL on the command line to use that server`);
+      // By host and port (6379 when the URL has none), loopback's names as one; a Sentinels' URL may name the master.
+      const url = endpointOf(String(urlPick.value));
+      const seeds = String(target.value).split(',').map((s) => endpointOf(`redis://${s.trim()}`));
+      const named = url && (seeds.some((n) => n && n.host === url.host && n.port === url.port) || (!!sentinelPick && !!masterPick && url.host === String(masterPick.value)));
+      if (url && !named) {
+        earlyNotices.push(`note: the Redis URL (${urlPick.where}) names ${url.shown}, but the Redis ${clusterPick ? 'Cluster' : 'Sentinels'} (${target.where}) ${clusterPick ? 'is' : 'are'} used (a URL beside ${clusterPick ? 'it' : 'them'} lends its credentials only): give the URL on the command line to use that server`);
       }
     }
   }
@@ -491,10 +493,15 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   };
 }
 
-/** The host a Redis URL names, or undefined where it does not parse (its parse error is said elsewhere). */
-function hostOf(url: string): string | undefined {
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1']);
+
+/** The host and port a Redis URL names (loopback's names as one), or undefined where it does not parse (said elsewhere). */
+function endpointOf(url: string): { host: string; port: string; shown: string } | undefined {
   try {
-    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1') || undefined;
+    const u = new URL(url);
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (!host) return undefined;
+    return { host: LOOPBACK_NAMES.has(host) ? 'loopback' : host, port: u.port || '6379', shown: u.port ? `${u.hostname}:${u.port}` : u.hostname };
   } catch {
     return undefined;
   }

@@ -82,7 +82,8 @@ function refuseConnectionString(v: string, where: string): void {
   const looksLike =
     /(^|\s)[A-Za-z_]+\s*=/.test(v) ? 'a libpq connection string ("host=… dbname=…")'
     // "postgresql//app:pw@db/app": made a local registry in ./postgresql/app:pw@db..., migrated into it, exit 0.
-    : /^(?:postgres(?:ql)?(?:\+\w+)?|https?|file)\/{1,2}[^/]/i.test(v) ? 'a URL missing the ":" after its scheme'
+    // (Not a directory postgres/reg: only `//` or a user-info says a URL.)
+    : /^(?:postgres(?:ql)?(?:\+\w+)?|https?|file)(?:\/\/[^/]|\/[^/\s]*@)/i.test(v) ? 'a URL missing the ":" after its scheme'
     : v.startsWith('//') || /^[^/\s]*@/.test(v) || /(^|\/)[^/\s]*:[^/\s]*@/.test(v) || /^[^/\s]+:\d+(\/|$)/.test(v) ? 'a URL without its scheme'
     : undefined;
   const shown = clip(maskUrl(v), 200);

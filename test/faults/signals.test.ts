@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -168,6 +168,20 @@ describe('signals during invalidate-all and at its prompt', () => {
       await expectForeignKeysUntouched();
     } finally {
       rmSync(path.dirname(audit), { recursive: true, force: true });
+    }
+  });
+
+  it('a hang-up of a real terminal (its pty closed) ends the process by SIGHUP, not by an abort in Node\'s terminal reset (SIGABRT and a native stack: a review)', async () => {
+    // A pseudo-terminal whose master end closes while the command waits on a paused Redis (python3's pty).
+    const harness = 'import os, pty, sys, time\npid, fd = pty.fork()\nif pid == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\ntime.sleep(1.5)\nos.close(fd)\n_, st = os.waitpid(pid, 0)\nprint("signal %d" % os.WTERMSIG(st) if os.WIFSIGNALED(st) else "exit %d" % os.WEXITSTATUS(st))\n';
+    const paused = await startRedis();
+    paused.pause();
+    try {
+      const r = spawnSync('python3', ['-c', harness, process.execPath, BIN, 'test-redis', '--redis-url', paused.url, '--redis-timeout', '8000'], { env: cleanEnv(), encoding: 'utf8', timeout: 20_000 });
+      expect(r.stdout.trim(), r.stderr).toBe('signal 1');
+    } finally {
+      paused.resume();
+      await paused.stop();
     }
   });
 

@@ -594,6 +594,10 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
         expect(await again.writeJson('w:2', { x: 1 }, 60)).toBe(false);
         expect(await again.writeJson('w:3', { x: 1 }, 60)).toBe(false);
         expect(warnings).toEqual([expect.stringMatching(/NOPERM/), expect.stringMatching(/OOM/)]);
+        // Another error reply (the same reason, rejected): said too (an OOM hid a later one: a review).
+        await own.command('CONFIG', 'SET', 'maxmemory', '0');
+        expect(await again.writeJson('w:4', { x: 1 }, 0)).toBe(false);
+        expect(warnings).toEqual([expect.stringMatching(/NOPERM/), expect.stringMatching(/OOM/), expect.stringMatching(/invalid expire/)]);
       } finally {
         again.close();
       }

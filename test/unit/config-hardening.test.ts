@@ -63,6 +63,8 @@ describe('configuration: values that were silently misread', () => {
     expect(resolveConfig({}, { DATABASE_URL: 'some/dir' }, cwd).registry).toEqual({ kind: 'embedded', dir: path.join(cwd, 'some/dir') });
     expect(resolveConfig({ registry: 'some/dir' }, {}, cwd).registry).toEqual({ kind: 'embedded', dir: path.join(cwd, 'some/dir') });
     expect(resolveConfig({}, { DATABASE_URL: 'file:some/dir' }, cwd).registry).toEqual({ kind: 'embedded', dir: path.join(cwd, 'some/dir') });
+    // A relative directory named like a scheme stays a directory (a review: postgres/reg was refused).
+    for (const dir of ['postgres/reg', 'https/reg', 'file/reg']) expect(resolveConfig({ registry: dir }, {}, cwd).registry, dir).toEqual({ kind: 'embedded', dir: path.join(cwd, dir) });
     // file://HOST/PATH as RFC 8089 reads it: file://localhost/p made the directory /localhost/p (a probe).
     expect(resolveConfig({ registry: 'file://localhost/srv/reg' }, {}, cwd).registry).toEqual({ kind: 'embedded', dir: '/srv/reg' });
     expect(resolveConfig({ registry: 'file:///srv/my%20reg' }, {}, cwd).registry).toEqual({ kind: 'embedded', dir: '/srv/my reg' });

@@ -57,10 +57,16 @@ describe('configuration precedence: flag > environment > config file > default',
     // said on stderr, and `config` marks it as lending credentials only (it showed it as the server used).
     const staging = resolveConfig({}, { REDIS_URL: 'redis://staging.example:6379' }, fileCluster);
     expect(staging.redis).toMatchObject({ topology: 'cluster', nodes: [{ host: 'c1' }, { host: 'c2' }] });
-    expect(staging.notices).toContainEqual(expect.stringMatching(/^note: the Redis URL \(env REDIS_URL\) names staging\.example, but the Redis Cluster \(tenantctl\.config\.yaml\) is used .*give the URL on the command line to use that server$/));
+    expect(staging.notices).toContainEqual(expect.stringMatching(/^note: the Redis URL \(env REDIS_URL\) names staging\.example:6379, but the Redis Cluster \(tenantctl\.config\.yaml\) is used .*give the URL on the command line to use that server$/));
     expect(Object.fromEntries(staging.settings.map((st) => [st.key, st])).redis_url.partlyUsed).toBe('credentials only: the target is tenantctl.config.yaml');
     // The services' URL of one of the seeds, or a URL at the Cluster's level: no note.
     expect(resolveConfig({}, { REDIS_URL: 'redis://svc:pw@c1:7000' }, fileCluster).notices.filter((n) => /names/.test(n))).toEqual([]);
+    // By host and port, loopback's names as one (a review: another port of a seed's host was no note; localhost
+    // against 127.0.0.1 seeds was one).
+    const loopCluster = cwdWith(['tenantctl.config.yaml', 'redis_cluster: 127.0.0.1:7000,127.0.0.1:7001\n']);
+    const names = (url: string) => resolveConfig({}, { REDIS_URL: url }, loopCluster).notices.filter((n) => /names/.test(n));
+    expect(names('redis://:pw@127.0.0.1:6380')).toHaveLength(1);
+    expect(names('redis://:pw@localhost:7001')).toEqual([]);
     // A URL at the Cluster's level or below it carries the credentials only.
     const creds = resolveConfig({}, { ...env, REDIS_URL: 'redis://ops:pw@ignored:1' }, cwd).redis;
     expect(creds).toMatchObject({ topology: 'cluster', username: 'ops', password: 'pw' });
