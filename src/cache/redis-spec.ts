@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { decodable, maskUrl } from '../redact.js';
 
@@ -119,6 +119,8 @@ export const tlsFilesGiven = (tls: RedisTls | undefined): boolean => !!(tls && (
 /** Why a TLS file cannot be read, in words (no such file, a directory, no permission), or undefined when it can. */
 export function unreadableTlsFile(file: string): string | undefined {
   try {
+    // Never read from a FIFO or a device (every command would wait on it).
+    if (!statSync(file).isFile()) return 'not a regular file';
     readFileSync(file);
     return undefined;
   } catch (err) {

@@ -12,6 +12,9 @@ import type { Output } from './output.js';
 import { requestedFormat } from './output-formats.js';
 
 /** What a command's action returns: data, how to show it as a table, and its exit code. */
+/** Commands that never open Redis: a TLS file for it that cannot be read does not stop them (a review). */
+const NO_REDIS_COMMANDS: ReadonlySet<string> = new Set(['config', 'schema', 'list-tenants', 'completion']);
+
 export interface CommandResult {
   data: unknown;
   /** The people's view; without it the data is printed as JSON. */
@@ -57,7 +60,7 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       const registry = ctx.config.registry;
       if (registry.kind === 'invalid' && registry.fromFlag && cmd.name() !== 'config') throw new UsageError(registry.problem);
       // A Redis TLS file that cannot be read: exit 2 before anything is done (`config` shows the setting).
-      if (ctx.config.redis && cmd.name() !== 'config') (await import('../cache/redis-spec.js')).assertTlsFilesReadable(ctx.config.redis);
+      if (ctx.config.redis && !NO_REDIS_COMMANDS.has(cmd.name())) (await import('../cache/redis-spec.js')).assertTlsFilesReadable(ctx.config.redis);
       result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
       // Stopped by a signal that came after the last batch (or while one call waited): the answer is
       // complete and shown, but the run was asked to stop: 130 / 143, as every interrupted run.

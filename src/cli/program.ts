@@ -36,7 +36,14 @@ export function commanderErrorText(text: string): string {
   // Each argument of this run that holds credentials is replaced whole first (a password with a quote or a
   // blank in it escaped the patterns below: a review).
   let said = message ?? '';
-  for (const arg of process.argv.slice(2)) if (arg.includes('@') && arg.length > 3 && said.includes(arg)) said = said.split(arg).join(maskArgument(arg));
+  for (const arg of process.argv.slice(2)) {
+    if (!arg.includes('@')) continue;
+    // The argument, the value of `--x=value` or `-oVALUE` alone, each also as JSON writes it (a quote escaped).
+    const values = [arg, ...(/^--[^=]+=/.test(arg) ? [arg.slice(arg.indexOf('=') + 1)] : []), ...(/^-[A-Za-z]./.test(arg) ? [arg.slice(2)] : [])];
+    for (const v of values.filter((x) => x.length > 3)) {
+      for (const form of [v, JSON.stringify(v).slice(1, -1)]) if (said.includes(form)) said = said.split(form).join(maskArgument(v));
+    }
+  }
   const masked = maskUrlsIn(said).replace(/(^|['"\s=/])([^\s/:@'"]*):[^\s@'"]*@/g, '$1$2:****@');
   return `${showControls(clipLongRuns(masked))}${suggestion && ` (d${suggestion.slice(1)})`}\n`;
 }

@@ -61,11 +61,13 @@ export function readYamlFile(file: string): ParsedYaml {
   } catch (err) {
     if (err instanceof TenantFileError) throw err;
     if (err instanceof YAMLException) {
-      const reason = yamlReasonShown(err.reason || err.message.split('\n')[0]);
+      const raw = err.reason || err.message.split('\n')[0];
+      const reason = yamlReasonShown(raw);
       // Found at the very end, past the last line (`tenants/x.yaml:4: deficient indentation` for a 3-line file
       // with `name: [x`): something opened was never closed. Said as such, at the last line written.
       const content = text.trimEnd();
-      if (err.mark && err.mark.position >= content.length && content.length > 0) {
+      // (Not for a tag or an alias, said as what it is: a review found a last line `password: !pw` said unclosed.)
+      if (err.mark && err.mark.position >= content.length && content.length > 0 && reason === raw) {
         throw new TenantFileError(file, content.split('\n').length, `the file ends inside an unclosed [, { or quoted value (${reason})`);
       }
       throw new TenantFileError(file, err.mark ? err.mark.line + 1 : undefined, reason);
@@ -125,9 +127,12 @@ export function aliasKeyScalars(text: string): Map<string, number> {
 /** A scalar key as the loader makes it: a plain one resolved by the schema, then text (`True` is the key "true", `0x10` "16"). */
 function keyText(text: string, e: Parameters<typeof getScalarValue>[1]): string {
   const value = getScalarValue(text, e);
-  if ((e as { style?: number }).style !== SCALAR_STYLE.PLAIN) return value;
+  const { style, tagStart, tagEnd } = e as { style?: number; tagStart?: number; tagEnd?: number };
+  // A tagged key as its tag makes it (`!!str 0x10` stays "0x10", `!!int "16"` is 16: a review).
+  const tag = tagStart !== undefined && tagStart >= 0 ? text.slice(tagStart, tagEnd) : '';
+  if (!tag && style !== SCALAR_STYLE.PLAIN) return value;
   try {
-    return String(load(value, { schema: CORE_SCHEMA }));
+    return String(load(tag ? `${tag} ${JSON.stringify(value)}` : value, { schema: CORE_SCHEMA }));
   } catch {
     return value;
   }

@@ -112,6 +112,9 @@ describe('registry URLs that are not registries, or not URLs', () => {
       // A password with a quote or a blank in it (a review).
       ["--redis_url=redis://u:hunt'er2pw@h:1", 'cache-info'],
       ['--redis_url=redis://u:hunter2pw x@h:1', 'cache-info'],
+      ['--redis-timeout=redis://u:hunter2pw x@h:1', 'config'],
+      ['-oredis://u:hunter2pw x@h:1', 'config'],
+      ['--redis-timeout', 'redis://u:hunter2pw"x@h:1', 'config'],
     ]) {
       const r = await runCli(args, { cwd });
       expect(r.stdout + r.stderr, args.join(' ')).not.toMatch(/hunter2pw|hunt'er2pw/);

@@ -237,12 +237,15 @@ describe('YAML tenant source', () => {
       ['0x10:\n  password: &p HEXSECRET\ncopy: [*p]\n', 'HEXSECRET'],
       ['api_key: [&a K1SECRET, K2]\ncopy: *a\n', 'K1SECRET'],
       ['password: {primary: &a PWSECRET}\ncopy: *a\n', 'PWSECRET'],
+      // A tagged key is what its tag makes it (!!str 0x10 is "0x10", not 16: the public 16 went instead).
+      ['api_key: &t TAGSECRET\ncopy:\n  16: public\n  !!str 0x10: *t\n', 'TAGSECRET'],
     ] as const) {
       ws.writeTenant('further', `client: {id: further, name: F}\n${body}`);
       const doc = source.load('further')!;
       expect(JSON.stringify(doc.config), body).not.toContain(secret);
       expect(doc.warnings.join('\n'), body).toMatch(/literal secret copy(\.\w+)? stripped/);
     }
+    expect(source.load('further')!.config).toMatchObject({ copy: { 16: 'public' } });
     // An alias of it used as a mapping key: the key is the secret (it was stored, and shown unmasked).
     ws.writeTenant('keyed', 'client: {id: keyed, name: K}\ns: { api_key: &k "SECRETVALUE" }\nm: { *k : v, other: keep }\n');
     const keyed = source.load('keyed')!;
