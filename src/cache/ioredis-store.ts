@@ -204,6 +204,8 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
 /** A TLS file (the CLI checked it before the command: see assertTlsFilesReadable); unreadable here, Redis is unreachable. */
 function readPem(file: string, what: string): Buffer {
   try {
+    // Never from a FIFO or a device: a library's event loop waited on it for ever (a review).
+    if (unreadableTlsFile(file) === 'not a regular file') throw new Error('not a regular file');
     return readFileSync(file);
   } catch (err) {
     throw new BackendUnavailableError('redis', `cannot read the TLS ${what} file ${file}: ${unreadableTlsFile(file) ?? describeError(err)}`, { reason: 'unreachable', cause: err });

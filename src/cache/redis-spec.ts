@@ -116,7 +116,7 @@ const decode = (s: string) => (s ? decodeURIComponent(s) : undefined);
 /** Whether any TLS file (CA, client certificate, key) is given. */
 export const tlsFilesGiven = (tls: RedisTls | undefined): boolean => !!(tls && (tls.ca || tls.cert || tls.key));
 
-/** Why a TLS file cannot be read, in words (no such file, a directory, no permission), or undefined when it can. */
+/** Why a TLS file cannot be read, in words (no such file, not a regular file: a directory, a FIFO; no permission), or undefined when it can. */
 export function unreadableTlsFile(file: string): string | undefined {
   try {
     // Never read from a FIFO or a device (every command would wait on it).
@@ -125,7 +125,7 @@ export function unreadableTlsFile(file: string): string | undefined {
     return undefined;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
   }
 }
 

@@ -39,7 +39,7 @@ export function commanderErrorText(text: string): string {
   for (const arg of process.argv.slice(2)) {
     if (!arg.includes('@')) continue;
     // The argument, the value of `--x=value` or `-oVALUE` alone, each also as JSON writes it (a quote escaped).
-    const values = [arg, ...(/^--[^=]+=/.test(arg) ? [arg.slice(arg.indexOf('=') + 1)] : []), ...(/^-[A-Za-z]./.test(arg) ? [arg.slice(2)] : [])];
+    const values = [arg, ...(/^--[^=]+=/.test(arg) ? [arg.slice(arg.indexOf('=') + 1)] : []), ...(/^-[A-Za-z]./.test(arg) ? [arg.slice(2), arg.slice(2).replace(/^=/, '')] : [])];
     for (const v of values.filter((x) => x.length > 3)) {
       for (const form of [v, JSON.stringify(v).slice(1, -1)]) if (said.includes(form)) said = said.split(form).join(maskArgument(v));
     }

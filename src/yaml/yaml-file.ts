@@ -67,7 +67,7 @@ export function readYamlFile(file: string): ParsedYaml {
       // with `name: [x`): something opened was never closed. Said as such, at the last line written.
       const content = text.trimEnd();
       // (Not for a tag or an alias, said as what it is: a review found a last line `password: !pw` said unclosed.)
-      if (err.mark && err.mark.position >= content.length && content.length > 0 && reason === raw) {
+      if (err.mark && err.mark.position >= content.length && content.length > 0 && reason === raw && !/alias|anchor/.test(raw)) {
         throw new TenantFileError(file, content.split('\n').length, `the file ends inside an unclosed [, { or quoted value (${reason})`);
       }
       throw new TenantFileError(file, err.mark ? err.mark.line + 1 : undefined, reason);
@@ -131,10 +131,16 @@ function keyText(text: string, e: Parameters<typeof getScalarValue>[1]): string 
   // A tagged key as its tag makes it (`!!str 0x10` stays "0x10", `!!int "16"` is 16: a review).
   const tag = tagStart !== undefined && tagStart >= 0 ? text.slice(tagStart, tagEnd) : '';
   if (!tag && style !== SCALAR_STYLE.PLAIN) return value;
+  const plain = () => (style === SCALAR_STYLE.PLAIN ? String(load(value, { schema: CORE_SCHEMA })) : value);
   try {
-    return String(load(tag ? `${tag} ${JSON.stringify(value)}` : value, { schema: CORE_SCHEMA }));
+    return tag ? String(load(`${tag} ${JSON.stringify(value)}`, { schema: CORE_SCHEMA })) : plain();
   } catch {
-    return value;
+    // A tag this alone cannot read (a %TAG shorthand the document declares): as the plain scalar (a review).
+    try {
+      return plain();
+    } catch {
+      return value;
+    }
   }
 }
 

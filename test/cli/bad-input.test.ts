@@ -298,10 +298,12 @@ describe('bad input', () => {
       w.writeTenant('star', 'client:\n  id: star\n  name: Star\nsmtp:\n  password: *Yq7pwZz\n');
       w.writeTenant('handle', 'client:\n  id: handle\n  name: Handle\nsmtp:\n  password: !Hk9!pwZq7\n');
       w.writeTenant('lasttag', 'client:\n  id: lasttag\n  name: Last\npassword: !Lk9!pw');
+      w.writeTenant('lastalias', 'client:\n  id: lastalias\n  name: Last\ncors_origin: *');
       const m = await runCli(['migrate-yaml', '--dry-run', '--json'], { cwd: w.dir });
       expect(m.stdout + m.stderr).not.toMatch(/Xk9pwQz|Yq7pwZz|Hk9|Lk9/);
       // A tag on the last line is said as one, not as something left unclosed.
       expect(m.stdout).toMatch(/lasttag\.yaml:4: undeclared tag handle: /);
+      expect(m.stdout).not.toMatch(/lastalias\.yaml:\d+: the file ends inside an unclosed/);
       expect(m.stdout).toMatch(/unknown tag: an unquoted value starting with \\"!\\" is a YAML tag/);
       expect(m.stdout).toMatch(/unidentified alias: an unquoted value starting with \\"\*\\" is a YAML alias/);
       writeFileSync(path.join(w.dir, 'tenantctl.config.yaml'), 'sentinel_password: !Zz8pwQx\n');

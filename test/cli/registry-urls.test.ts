@@ -114,6 +114,7 @@ describe('registry URLs that are not registries, or not URLs', () => {
       ['--redis_url=redis://u:hunter2pw x@h:1', 'cache-info'],
       ['--redis-timeout=redis://u:hunter2pw x@h:1', 'config'],
       ['-oredis://u:hunter2pw x@h:1', 'config'],
+      ['-o=redis://u:hunter2pw x@h:1', 'config'],
       ['--redis-timeout', 'redis://u:hunter2pw"x@h:1', 'config'],
     ]) {
       const r = await runCli(args, { cwd });

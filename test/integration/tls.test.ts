@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Tenantctl } from '../../src/tenantctl.js';
 import os from 'node:os';
@@ -58,6 +59,15 @@ describe('TLS (rediss://) against a TLS-only redis-server', () => {
         expect(warnings.join('\n')).toMatch(/cannot read the TLS CA file .*no such file/);
       } finally {
         await t.close();
+      }
+      // A FIFO as the file: never read (a library's event loop waited on it for ever: a review).
+      const fifo = path.join(project, 'ca.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const onFifo = new Tenantctl({ cwd: project, env: { ...env, REDIS_CA_CERT: fifo }, warn: () => undefined });
+      try {
+        expect((await onFifo.tenants.get('acme')).source).toBe('yaml');
+      } finally {
+        await onFifo.close();
       }
     } finally {
       rmSync(project, { recursive: true, force: true });
