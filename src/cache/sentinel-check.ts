@@ -26,6 +26,8 @@ export interface MasterAddress {
   replicas?: number;
   /** A replica the Sentinel lists for it that reports itself a master now (host:port): promoted, a failover under way. */
   promoted?: string;
+  /** The replicas (ip:port) the Sentinel lists for it and holds down or disconnected. */
+  down?: string[];
 }
 
 /** A socket's peer address as the Sentinels write it (an IPv4 peer of a dual-stack socket without `::ffff:`). */
@@ -69,7 +71,7 @@ export class SentinelWatch {
             if (!addr) return undefined;
             const listed = await client.call('SENTINEL', 'REPLICAS', this.spec.sentinelMaster!).catch(() => []);
             const promoted = promotedReplica(listed, `${addr[0]}:${addr[1]}`);
-            const at = { host: addr[0], port: Number(addr[1]), replicas: healthyReplicas(listed), ...(promoted && { promoted }) };
+            const at = { host: addr[0], port: Number(addr[1]), replicas: healthyReplicas(listed), down: downReplicas(listed), ...(promoted && { promoted }) };
             if (isIP(at.host)) return at;
             // A hostname (all nodes on one port, as in Kubernetes): the run id tells the servers apart. The
             // address changes as soon as a replica is promoted; SENTINEL MASTER lags until the failover ends.
@@ -120,6 +122,12 @@ export function healthyReplicas(reply: unknown): number {
     const f = fields(r);
     return seenLately(f) && f['role-reported'] === 'slave' && f['master-link-status'] === 'ok';
   }).length;
+}
+
+/** The listed replicas (ip:port) the Sentinel holds down or disconnected. */
+export function downReplicas(reply: unknown): string[] {
+  if (!Array.isArray(reply)) return [];
+  return reply.map(fields).filter((f) => /\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '')).map((f) => `${f.ip}:${f.port}`);
 }
 
 /** A listed replica the Sentinel holds up and connected, whose INFO it read in the last 20 s. */
@@ -193,11 +201,14 @@ export function promotedError(name: string, at: string, promoted: string): Backe
  * of a failover before the Sentinels name the promoted replica (it stopped replicating at once). The
  * deletions may not last.
  */
-export function unreplicatedError(name: string, at: string, expected: number, attached: number, how: { waitMs?: number; seenBy?: 'sentinels' | 'connect' } = {}): BackendUnavailableError {
+/** Who counted the replicas a deletion waits for: the Sentinels, the master at the connect (ROLE) with no Sentinel answering, or with them. */
+export type ReplicasSeenBy = 'sentinels' | 'connect' | 'master';
+
+export function unreplicatedError(name: string, at: string, expected: number, attached: number, how: { waitMs?: number; seenBy?: ReplicasSeenBy } = {}): BackendUnavailableError {
   const { waitMs, seenBy = 'sentinels' } = how;
-  const seen = seenBy === 'sentinels' ? 'the Sentinels saw replicating' : 'it had at the connect';
+  const seen = seenBy === 'sentinels' ? 'the Sentinels saw replicating' : seenBy === 'master' ? 'it listed replicating at the connect' : 'it had at the connect';
   const has = waitMs === undefined ? `has ${attached} of the ${expected} replica(s) ${seen}` : `had ${attached} of the ${expected} replica(s) ${seen} acknowledge the deletions within ${waitMs} ms`;
-  const why = seenBy === 'sentinels' ? '' : ' (no Sentinel answered)';
+  const why = seenBy === 'connect' ? ' (no Sentinel answered)' : '';
   return new BackendUnavailableError(
     'redis',
     `Redis Sentinel master ${name} (${at}) ${has}${why}: a failover may be under way, and the new master would still hold the keys deleted here; run again`,

@@ -138,6 +138,32 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
     }
   }, 60_000);
 
+  it('a replica the master listed replicating at the connect, which the Sentinels do not count (their view of a former master for ~20 s after a failover): waited for too (a probe: a second failover to it left exit 0, "complete", keys on the new master)', async () => {
+    await sentinelSeesReplica();
+    const store = await openIoredisStore(topo.spec);
+    try {
+      // The Sentinels' stale view, made certain: the master named, no replica counted, none held down.
+      const watch = (store as unknown as { sentinels: { master: () => Promise<unknown> } }).sentinels;
+      const real = watch.master.bind(watch);
+      watch.master = async () => ({ ...((await real()) as object), replicas: 0, down: [] });
+      await topo.client.set('tenant_config:uncounted', '{}');
+      await topo.replica!.pause();
+      try {
+        const unlink = await store.unlink(['tenant_config:uncounted']).then(() => undefined, (e: unknown) => e);
+        expect(unlink).toMatchObject({ reason: 'failed-over' });
+        expect((unlink as Error).message).toMatch(/had 0 of the 1 replica\(s\) it listed replicating at the connect acknowledge the deletions/);
+      } finally {
+        await topo.replica!.resume();
+      }
+      // Held down by the Sentinels: not waited for (a replica that is down is no candidate).
+      watch.master = async () => ({ ...((await real()) as object), replicas: 0, down: [`127.0.0.1:${topo.replica!.port}`] });
+      await topo.client.set('tenant_config:uncounted', '{}');
+      expect(await store.unlink(['tenant_config:uncounted'])).toEqual([1]);
+    } finally {
+      store.close();
+    }
+  }, 60_000);
+
   it('a WAIT whose reply does not come in time (the master stalls while it waits for a stopped replica): not acknowledged, said as such, not a Redis timeout', async () => {
     const store = await openIoredisStore(topo.spec);
     const master = topo.servers[0];
