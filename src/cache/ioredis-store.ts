@@ -246,6 +246,11 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
   return text;
 }
 
+/** A failure after deletions: with each key's answer (`partial`) and their count (`progress`). */
+function withAnswers(err: unknown, answers: number[]): unknown {
+  return err instanceof BackendUnavailableError ? err.withProgress({ done: answers.reduce((a, n) => a + (n > 0 ? n : 0), 0) }, answers) : err;
+}
+
 /** A batched call as messages name it: `UNLINK (12 keys)`, `GET (1 key)`. */
 const batchLabel = (what: string, keys: number) => `${what} (${keys} key${keys === 1 ? '' : 's'})`;
 
@@ -507,7 +512,8 @@ class IoredisStore implements CacheStore {
     // Also the replicas this master listed replicating at the connect, unless the Sentinels hold them down: for
     // ~20 s after a failover the Sentinels describe a former master, synced since, as no replica, and a second
     // failover to it went unseen (a probe: invalidate-all exit 0, 12-14% of the keys on the new master).
-    const listed = (this.replicatingAtConnect ?? []).filter((r) => !(named.down ?? []).includes(r)).length;
+    // Only those the Sentinels list (a replica they do not know, replica-announced no, can never be promoted).
+    const listed = (this.replicatingAtConnect ?? []).filter((r) => (named.listed ?? []).includes(r) && !(named.down ?? []).includes(r)).length;
     const expected = Math.max(named.replicas ?? 0, listed);
     if (expected) await this.confirmReplicas(at, expected, listed > (named.replicas ?? 0) ? 'master' : 'sentinels');
   }
@@ -656,8 +662,9 @@ class IoredisStore implements CacheStore {
   /** UNLINK, not DEL: deleting a large value with DEL blocks the server (redis/redis#1748). */
   async unlink(keys: Array<string | Buffer>): Promise<number[]> {
     const removed = (await this.perKey('UNLINK', keys, (p, k) => p.unlink(k))) as number[];
-    // Nothing deleted, nothing that could come back: no Sentinel round trip.
-    if (removed.some((n) => n > 0)) await this.confirmMaster();
+    // Nothing deleted, nothing that could come back: no Sentinel round trip. A master found failing over: the
+    // error carries what was deleted (it said "0 keys deleted ... may come back" of keys deleted: a review).
+    if (removed.some((n) => n > 0)) await this.confirmMaster().catch((err: unknown) => Promise.reject(withAnswers(err, removed)));
     return removed;
   }
 
@@ -680,7 +687,7 @@ class IoredisStore implements CacheStore {
           // One node holds every key: one call for the batch.
           const replies = (await this.run(label, () => this.script(node, UNLINK_IF_LUA, batch.map((e) => e.key), batch.flatMap((e) => unlinkIfArgs(e.value))))) as number[];
           // Nothing deleted, nothing that could come back: no Sentinel round trip (as unlink and the sweep).
-          if (replies.some((n) => n > 0)) await this.confirmMaster();
+          if (replies.some((n) => n > 0)) await this.confirmMaster().catch((err: unknown) => Promise.reject(withAnswers(err, [...out, ...replies])));
           out.push(...replies);
           continue;
         } catch (err) {

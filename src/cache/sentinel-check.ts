@@ -26,7 +26,8 @@ export interface MasterAddress {
   replicas?: number;
   /** A replica the Sentinel lists for it that reports itself a master now (host:port): promoted, a failover under way. */
   promoted?: string;
-  /** The replicas (ip:port) the Sentinel lists for it and holds down or disconnected. */
+  /** The replicas (ip:port) the Sentinel lists for it, and those it holds down or disconnected. */
+  listed?: string[];
   down?: string[];
 }
 
@@ -71,7 +72,7 @@ export class SentinelWatch {
             if (!addr) return undefined;
             const listed = await client.call('SENTINEL', 'REPLICAS', this.spec.sentinelMaster!).catch(() => []);
             const promoted = promotedReplica(listed, `${addr[0]}:${addr[1]}`);
-            const at = { host: addr[0], port: Number(addr[1]), replicas: healthyReplicas(listed), down: downReplicas(listed), ...(promoted && { promoted }) };
+            const at = { host: addr[0], port: Number(addr[1]), replicas: healthyReplicas(listed), listed: listedReplicas(listed), down: downReplicas(listed), ...(promoted && { promoted }) };
             if (isIP(at.host)) return at;
             // A hostname (all nodes on one port, as in Kubernetes): the run id tells the servers apart. The
             // address changes as soon as a replica is promoted; SENTINEL MASTER lags until the failover ends.
@@ -122,6 +123,11 @@ export function healthyReplicas(reply: unknown): number {
     const f = fields(r);
     return seenLately(f) && f['role-reported'] === 'slave' && f['master-link-status'] === 'ok';
   }).length;
+}
+
+/** The replicas (ip:port) the Sentinel lists. */
+export function listedReplicas(reply: unknown): string[] {
+  return Array.isArray(reply) ? reply.map(fields).filter((f) => f.ip && f.port).map((f) => `${f.ip}:${f.port}`) : [];
 }
 
 /** The listed replicas (ip:port) the Sentinel holds down or disconnected. */

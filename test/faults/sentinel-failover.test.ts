@@ -145,18 +145,25 @@ describe('Sentinel: a failover during deletions is reported, not a success', () 
       // The Sentinels' stale view, made certain: the master named, no replica counted, none held down.
       const watch = (store as unknown as { sentinels: { master: () => Promise<unknown> } }).sentinels;
       const real = watch.master.bind(watch);
-      watch.master = async () => ({ ...((await real()) as object), replicas: 0, down: [] });
+      const replicaAt = `127.0.0.1:${topo.replica!.port}`;
+      watch.master = async () => ({ ...((await real()) as object), replicas: 0, listed: [replicaAt], down: [] });
       await topo.client.set('tenant_config:uncounted', '{}');
       await topo.replica!.pause();
       try {
         const unlink = await store.unlink(['tenant_config:uncounted']).then(() => undefined, (e: unknown) => e);
         expect(unlink).toMatchObject({ reason: 'failed-over' });
         expect((unlink as Error).message).toMatch(/had 0 of the 1 replica\(s\) it listed replicating at the connect acknowledge the deletions/);
+        // With what it deleted (it said "0 keys deleted ... may come back" of a key deleted: a review).
+        expect(unlink).toMatchObject({ progress: { done: 1 }, partial: [1] });
+        // A replica the Sentinels do not list (replica-announced no) can never be promoted: not waited for.
+        watch.master = async () => ({ ...((await real()) as object), replicas: 0, listed: [], down: [] });
+        await topo.client.set('tenant_config:uncounted', '{}');
+        expect(await store.unlink(['tenant_config:uncounted'])).toEqual([1]);
       } finally {
         await topo.replica!.resume();
       }
       // Held down by the Sentinels: not waited for (a replica that is down is no candidate).
-      watch.master = async () => ({ ...((await real()) as object), replicas: 0, down: [`127.0.0.1:${topo.replica!.port}`] });
+      watch.master = async () => ({ ...((await real()) as object), replicas: 0, listed: [replicaAt], down: [replicaAt] });
       await topo.client.set('tenant_config:uncounted', '{}');
       expect(await store.unlink(['tenant_config:uncounted'])).toEqual([1]);
     } finally {

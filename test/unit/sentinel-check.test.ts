@@ -57,7 +57,7 @@ describe('Sentinel master check', () => {
   it('moves past a Sentinel that does not know the master to one that does', async () => {
     const f = fakeSentinels(async (port) => (port === 1 ? null : ['10.0.0.7', '6380']));
     const watch = new SentinelWatch(f.open, spec(), {});
-    expect(await watch.master()).toEqual({ host: '10.0.0.7', port: 6380, replicas: 0, down: [] });
+    expect(await watch.master()).toEqual({ host: '10.0.0.7', port: 6380, replicas: 0, listed: [], down: [] });
     watch.close();
   });
 
