@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TenantFileError, describeError } from '../errors.js';
 import { shownPath } from '../shown-path.js';
 import { showControls } from '../redact.js';
-import { aliasKeyScalars, aliasValueSites, lineLocator, readYamlFile, withoutComment, type AliasSite } from '../yaml/yaml-file.js';
+import { aliasUses, lineLocator, readYamlFile, withoutComment, type AliasSite } from '../yaml/yaml-file.js';
 import { pythonFloat } from '../json/services-json.js';
 import { describeYaml11Difference, type Yaml11Difference } from '../yaml/yaml11.js';
 import { exposedSecrets, isSecretKey, looksLikeSecretKey, MAY_EXPOSE, stripSecrets, type ExposedSecret, type StrippedSecret } from './secrets.js';
@@ -173,12 +173,12 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
     const secretPaths = removed.filter((r) => r.kind === 'literal-removed').map((r) => r.path);
     // As values: each alias of a stripped secret, by the parser's events (a list, a mapping or a number was
     // kept; a value that merely equals a secret went).
-    const sites = secretAliasSites(aliasValueSites(text), secretPaths);
+    const uses = aliasUses(text);
+    const sites = secretAliasSites(uses.sites, secretPaths);
     if (sites.length) removed.push(...stripAliasSites(stripped, sites));
     // As mapping keys: the key is the secret.
     const values = new Set(removed.filter((r) => r.kind === 'literal-removed').map((r) => valueAt(config, r.path)).filter((v): v is string => typeof v === 'string' && v !== ''));
-    const aliasKeys = values.size ? aliasKeyScalars(text) : new Map<string, number>();
-    if ([...values].some((v) => aliasKeys.has(v))) removed.push(...stripCopies(stripped, values, [], aliasKeys));
+    if ([...values].some((v) => uses.keys.has(v))) removed.push(...stripCopies(stripped, values, [], uses.keys));
   }
   const secrets = removed.map((s) => ({ ...s, line: s.line ?? lineOf(s.path) }));
   // Under a secret key, the value is stripped (never stored, so never read otherwise), and must not be shown or kept.
@@ -231,7 +231,7 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
  * Removes, in place, the mapping keys equal to one of `values` (copies of stripped secrets used as keys); their
  * paths. A key (`{ *k : v }`) was kept, and the secret with it, stored and shown unmasked (a probe): its
  * entry goes, named `<key>` in the path (the key is the secret), where the parser saw that secret's anchor
- * used as a key (`aliasKeyScalars`): a key `postgres:` beside a password `postgres` in a file with any anchor
+ * used as a key (`aliasUses`): a key `postgres:` beside a password `postgres` in a file with any anchor
  * lost its whole subtree, and a text search for alias keys missed `? *k` and `[*k : v]` (two reviews).
  */
 function stripCopies(v: unknown, values: Set<string>, at: string[], aliasKeys: Map<string, number>): Array<StrippedSecret & { line?: number }> {

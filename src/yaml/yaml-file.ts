@@ -91,39 +91,6 @@ export function loadYaml(text: string, filename?: string): { doc: unknown; yaml1
   return { doc: docs[0], yaml11: yaml11DifferencesOfEvents(text, events) };
 }
 
-/**
- * The scalars a (valid) YAML text uses as mapping keys through an alias (`{ *k : v }`, `? *k`, `[*k : v]`):
- * each anchored scalar's text, with the line of its first such use. From the parser's events, so every
- * layout counts and nothing else does (a comment, a quoted string, a key written out).
- */
-export function aliasKeyScalars(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  const anchored = new Map<string, string>();
-  // Open collections: a mapping's nodes alternate key, value.
-  const open: Array<{ map: boolean; n: number }> = [];
-  const name = (start: number, end: number) => text.slice(start, end).replace(/^[&*]/, '');
-  for (const e of parseEvents(text, { maxDepth: YAML_LIMITS.maxDepth })) {
-    const top = open[open.length - 1];
-    if (e.type === EVENT_ID.MAPPING || e.type === EVENT_ID.SEQUENCE) {
-      open.push({ map: e.type === EVENT_ID.MAPPING, n: 0 });
-      continue;
-    }
-    if (e.type === EVENT_ID.POP) {
-      open.pop();
-      const parent = open[open.length - 1];
-      if (parent) parent.n++;
-      continue;
-    }
-    if (e.type === EVENT_ID.SCALAR && e.anchorStart >= 0) anchored.set(name(e.anchorStart, e.anchorEnd), getScalarValue(text, e));
-    if (e.type === EVENT_ID.ALIAS && top?.map && top.n % 2 === 0) {
-      const value = anchored.get(name(e.anchorStart, e.anchorEnd));
-      if (value !== undefined && !out.has(value)) out.set(value, text.slice(0, e.anchorStart).split('\n').length);
-    }
-    if ((e.type === EVENT_ID.SCALAR || e.type === EVENT_ID.ALIAS) && top) top.n++;
-  }
-  return out;
-}
-
 /** A scalar key as the loader makes it: a plain one resolved by the schema, then text (`True` is the key "true", `0x10` "16"). */
 function keyText(text: string, e: Parameters<typeof getScalarValue>[1]): string {
   const value = getScalarValue(text, e);
@@ -151,15 +118,23 @@ export interface AliasSite {
 }
 
 /**
- * Every alias used as a value in a (valid) YAML text, with the path of the node its anchor marks: from the
- * parser's events, so a copy of a stripped secret is found by what it is (an alias of it), whatever its type
- * (a list, a mapping, a number were kept), and a value that merely equals one is left alone (it was stripped).
- * A node under a key that is not a plain scalar has no path: its aliases are not listed.
+ * The aliases of a (valid) YAML text, from the parser's events, so every layout counts and nothing else does
+ * (a comment, a quoted string, a key written out):
+ * - `sites`: every alias used as a value, with the path of the node its anchor marks, so a copy of a stripped
+ *   secret is found by what it is (an alias of it), whatever its type (a list, a mapping, a number were kept),
+ *   and a value that merely equals one is left alone (it was stripped). A node under a key that is not a
+ *   scalar has no path: its aliases are not listed.
+ * - `keys`: the scalars used as mapping keys through an alias (`{ *k : v }`, `? *k`, `[*k : v]`), each
+ *   anchored scalar's text with the line of its first such use.
  */
-export function aliasValueSites(text: string): AliasSite[] {
-  const out: AliasSite[] = [];
+export function aliasUses(text: string): { sites: AliasSite[]; keys: Map<string, number> } {
+  const sites: AliasSite[] = [];
+  const keys = new Map<string, number>();
+  // Anchored nodes by name: their path (values only), and a scalar's text (keys too).
   const anchors = new Map<string, string[]>();
-  // Open collections: their path (undefined: none), whether a mapping, the nodes seen, the last key read.
+  const scalars = new Map<string, string>();
+  // Open collections: their path (undefined: none), whether a mapping (its nodes alternate key, value), the
+  // nodes seen, the last key read.
   const open: Array<{ path: string[] | undefined; map: boolean; n: number; key: string | undefined }> = [];
   const name = (start: number, end: number) => text.slice(start, end).replace(/^[&*]/, '');
   for (const e of parseEvents(text, { maxDepth: YAML_LIMITS.maxDepth })) {
@@ -180,18 +155,23 @@ export function aliasValueSites(text: string): AliasSite[] {
       continue;
     }
     if (e.type === EVENT_ID.SCALAR) {
+      if (e.anchorStart >= 0) scalars.set(name(e.anchorStart, e.anchorEnd), getScalarValue(text, e));
       if (isKey) top!.key = keyText(text, e);
       else if (e.anchorStart >= 0 && path) anchors.set(name(e.anchorStart, e.anchorEnd), path);
     } else if (e.type === EVENT_ID.ALIAS) {
-      if (isKey) top!.key = undefined;
-      else {
-        const anchored = anchors.get(name(e.anchorStart, e.anchorEnd));
-        if (anchored && path) out.push({ anchored, site: path });
+      const anchor = name(e.anchorStart, e.anchorEnd);
+      if (isKey) {
+        top!.key = undefined;
+        const value = scalars.get(anchor);
+        if (value !== undefined && !keys.has(value)) keys.set(value, text.slice(0, e.anchorStart).split('\n').length);
+      } else {
+        const anchored = anchors.get(anchor);
+        if (anchored && path) sites.push({ anchored, site: path });
       }
     }
     if (top) top.n++;
   }
-  return out;
+  return { sites, keys };
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
