@@ -203,12 +203,13 @@ export async function openIoredisStore(spec: RedisSpec, signal?: AbortSignal): P
 
 /** A TLS file (the CLI checked it before the command: see assertTlsFilesReadable); unreadable here, Redis is unreachable. */
 function readPem(file: string, what: string): Buffer {
+  // Never from a FIFO or a device: a library's event loop waited on it for ever (a review).
+  const why = unreadableTlsFile(file);
   try {
-    // Never from a FIFO or a device: a library's event loop waited on it for ever (a review).
-    if (unreadableTlsFile(file) === 'not a regular file') throw new Error('not a regular file');
+    if (why) throw new Error(why);
     return readFileSync(file);
   } catch (err) {
-    throw new BackendUnavailableError('redis', `cannot read the TLS ${what} file ${file}: ${unreadableTlsFile(file) ?? describeError(err)}`, { reason: 'unreachable', cause: err });
+    throw new BackendUnavailableError('redis', `cannot read the TLS ${what} file ${file}: ${why ?? describeError(err)}`, { reason: 'unreachable', cause: err });
   }
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { decodable, maskUrl } from '../redact.js';
 
@@ -119,9 +119,9 @@ export const tlsFilesGiven = (tls: RedisTls | undefined): boolean => !!(tls && (
 /** Why a TLS file cannot be read, in words (no such file, not a regular file: a directory, a FIFO; no permission), or undefined when it can. */
 export function unreadableTlsFile(file: string): string | undefined {
   try {
-    // Never read from a FIFO or a device (every command would wait on it).
+    // Never read from a FIFO or a device (every command would wait on it); asked, not read (it is read at the connect).
     if (!statSync(file).isFile()) return 'not a regular file';
-    readFileSync(file);
+    accessSync(file, constants.R_OK);
     return undefined;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -132,12 +132,14 @@ export function listedReplicas(reply: unknown): string[] {
 
 /** The listed replicas (ip:port) the Sentinel holds down or disconnected. */
 export function downReplicas(reply: unknown): string[] {
-  if (!Array.isArray(reply)) return [];
-  return reply.map(fields).filter((f) => /\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '')).map((f) => `${f.ip}:${f.port}`);
+  return Array.isArray(reply) ? reply.map(fields).filter(heldDown).map((f) => `${f.ip}:${f.port}`) : [];
 }
 
+/** A listed replica the Sentinel holds down or disconnected. */
+const heldDown = (f: Record<string, string>) => /\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '');
+
 /** A listed replica the Sentinel holds up and connected, whose INFO it read in the last 20 s. */
-const seenLately = (f: Record<string, string>) => !/\b(s_down|o_down|disconnected)\b/.test(f.flags ?? '') && Number(f['info-refresh']) < FRESH_INFO_MS;
+const seenLately = (f: Record<string, string>) => !heldDown(f) && Number(f['info-refresh']) < FRESH_INFO_MS;
 
 /**
  * The first of `SENTINEL REPLICAS`' entries that reports the master role in a recent INFO (up, connected):

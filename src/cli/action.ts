@@ -11,10 +11,10 @@ import type { CliContext, GlobalOptions } from './context.js';
 import type { Output } from './output.js';
 import { requestedFormat } from './output-formats.js';
 
-/** What a command's action returns: data, how to show it as a table, and its exit code. */
 /** Commands that never open Redis: a TLS file for it that cannot be read does not stop them (a review). */
 const NO_REDIS_COMMANDS: ReadonlySet<string> = new Set(['config', 'schema', 'list-tenants', 'completion']);
 
+/** What a command's action returns: data, how to show it as a table, and its exit code. */
 export interface CommandResult {
   data: unknown;
   /** The people's view; without it the data is printed as JSON. */

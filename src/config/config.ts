@@ -356,7 +356,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
   // file names a Cluster or Sentinel; otherwise a URL beside one only lends it credentials (outranked).
   // Seeds may be a YAML list of host:port.
   const topologyPicks = [str('redis_url'), str('redis_cluster', true), str('redis_sentinel', true)];
-  const earlyNotices: string[] = [];
+  const notices: string[] = [];
   const [urlPick, clusterPick, sentinelPick] = outranked(topologyPicks);
   // What `config` shows for a setting given but not used: the one whose topology won.
   const kept = [urlPick, clusterPick, sentinelPick];
@@ -379,7 +379,7 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
       const seeds = String(target.value).split(',').map((s) => endpointOf(`redis://${s.trim()}`));
       const named = url && (seeds.some((n) => n && n.host === url.host && n.port === url.port) || (!!sentinelPick && !!masterPick && url.host === String(masterPick.value)));
       if (url && !named) {
-        earlyNotices.push(`note: the Redis URL (${urlPick.where}) names ${url.shown}, but the Redis ${clusterPick ? 'Cluster' : 'Sentinels'} (${target.where}) ${clusterPick ? 'is' : 'are'} used (a URL beside ${clusterPick ? 'it' : 'them'} lends its credentials only): give the URL on the command line to use that server`);
+        notices.push(`note: the Redis URL (${urlPick.where}) names ${url.shown}, but the Redis ${clusterPick ? 'Cluster' : 'Sentinels'} (${target.where}) ${clusterPick ? 'is' : 'are'} used (a URL beside ${clusterPick ? 'it' : 'them'} lends its credentials only): give the URL on the command line to use that server`);
       }
     }
   }
@@ -402,7 +402,6 @@ export function resolveConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = 
       flagPlace: naming === 'command-line' ? 'on the command line' : 'among the flags',
     },
   });
-  const notices: string[] = [...earlyNotices];
   if (redis?.topology === 'cluster' && urlPick && /^\/0*[1-9]\d*$/.test(new URL(String(urlPick.value)).pathname)) {
     notices.push(`note: the Redis URL's database (${urlPick.where}) is not used: a Cluster has database 0 only`);
   }

@@ -27,7 +27,9 @@ async function confirm(question: string, runSignal: AbortSignal): Promise<boolea
   try {
     return /^y(es)?$/i.test((await rl.question(question, { signal: aborted.signal })).trim());
   } catch (err) {
-    if (aborted.signal.aborted) throw new InterruptedError(stopCause(runSignal) === 'abort' ? 'SIGINT' : stopCause(runSignal), 'aborted at the prompt: nothing deleted');
+    // Ctrl-C at the prompt (readline's own SIGINT) aborts with no signal of the run's: SIGINT all the same.
+    const cause = stopCause(runSignal);
+    if (aborted.signal.aborted) throw new InterruptedError(cause === 'abort' ? 'SIGINT' : cause, 'aborted at the prompt: nothing deleted');
     // Ctrl-D (the input ended) answers nothing: a no, as Enter is (it was "internal error: Aborted with Ctrl+D", exit 70).
     if (ended) return false;
     throw err;
