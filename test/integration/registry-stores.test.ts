@@ -301,6 +301,17 @@ registryContract('PGlite (in memory)', async () => {
   return { store, cleanup: async () => undefined, setStatus: sqlSetStatus(store), setExpiry: sqlSetExpiry(store) };
 });
 
+/** A test's set-up under a short timeout, tried up to five times (a loaded machine may miss it once). */
+async function settingUp<T>(open: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (err) {
+      if (attempt === 5) throw err;
+    }
+  }
+}
+
 /** The SQL stores share one session among concurrent callers: a transaction holds it, others wait. */
 function sqlSessionTests(name: string, open: () => Promise<{ store: SqlRegistryStore; cleanup: () => Promise<void> }>) {
   describe(`one session, concurrent callers: ${name}`, () => {
@@ -365,9 +376,19 @@ describe.runIf(TEST_DATABASE_URL)('PostgreSQL at TEST_DATABASE_URL', () => {
     const db = await freshPostgresDatabase();
     const target = new URL(db.url);
     const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const store = await openPostgresStore(proxy.via(db.url), 400);
+    // The 400 ms timeout is what the test measures against, not the set-up: under the full suite's load the
+    // connect or the schema through the proxy took longer once (a flake), so the set-up is tried again.
+    const store = await settingUp(async () => {
+      const s = await openPostgresStore(proxy.via(db.url), 400);
+      try {
+        await s.ensureSchema();
+        return s;
+      } catch (err) {
+        await s.close().catch(() => undefined);
+        throw err;
+      }
+    });
     try {
-      await store.ensureSchema();
       proxy.stall();
       const first = Date.now();
       await expect(store.getTenant('a')).rejects.toMatchObject({ backend: 'registry' });
