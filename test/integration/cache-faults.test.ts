@@ -368,7 +368,7 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     expect(await cache.orElse((s) => s.get('a'), 'fallback')).toBe('fallback');
     const second = await timed(() => cache.orElse((s) => s.get('b'), 'fallback'));
     expect(second.value).toBe('fallback');
-    expect(second.ms).toBeLessThan(20);
+    expect(second.ms, 'it tried Redis again').toBeLessThan(TIMEOUT / 4);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^warning: Redis at .* is unreachable: .*ECONNREFUSED.*; continuing without the cache$/);
     const attempt = await cache.attempt((s) => s.unlink(['k']));
@@ -390,7 +390,7 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
       // ...and the next read does not wait for it again.
       const next = await timed(() => cache.orElse((s) => s.get('b'), 'fallback'));
       expect(next.value).toBe('fallback');
-      expect(next.ms).toBeLessThan(20);
+      expect(next.ms, 'it waited for Redis again').toBeLessThan(TIMEOUT / 4);
       // attempt() says its failure to its caller (it reports it); nothing more is warned after.
       expect(warnings).toEqual([]);
     } finally {
