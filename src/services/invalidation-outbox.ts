@@ -16,6 +16,8 @@ export interface DrainResult {
   done: number;
   /** Invalidations still owed afterwards (at least; counted up to one page: see `more`). */
   pending: number;
+  /** Cache keys the invalidations done deleted (a drain of the outbox; an entry's keys may be gone already: 0). */
+  deleted?: number;
   /** `pending` is one whole page read: more may be owed. */
   more?: boolean;
   error?: BackendUnavailableError;
@@ -54,18 +56,20 @@ export class InvalidationOutbox {
 
   private async drainPages(registry: RegistryStore, signal: AbortSignal | undefined): Promise<DrainResult> {
     let done = 0;
+    let deleted = 0;
     for (;;) {
       const page = await registry.pendingInvalidations(PAGE);
-      if (page.length === 0) return { status: 'done', done, pending: 0 };
+      if (page.length === 0) return { status: 'done', done, pending: 0, deleted };
       // A whole page: more may be owed (15,000 owed were said to be 10,000).
       const more = page.length === PAGE ? { more: true } : {};
       if (!this.deps.cache.configured) return { status: 'not-configured', done, pending: page.length, ...more };
       const r = await this.attempt(page, signal);
-      if (r.status !== 'done') return { status: 'failed', done, pending: page.length, ...more, error: r.status === 'failed' ? r.error : undefined };
+      if (r.status !== 'done') return { status: 'failed', done, pending: page.length, ...more, deleted, error: r.status === 'failed' ? r.error : undefined };
+      deleted += r.value;
       // Counted as this run's when it cleared them: two runs draining at once each said all of them.
       // (A registry handed in by a library user may resolve to nothing, as the interface did: all of the page.)
       done += (await registry.clearInvalidations(page)) ?? page.length;
-      if (page.length < PAGE) return { status: 'done', done, pending: 0 };
+      if (page.length < PAGE) return { status: 'done', done, pending: 0, deleted };
     }
   }
 
@@ -87,7 +91,7 @@ export class InvalidationOutbox {
    * they stay owed like a Redis failure's, so the write before them is still reported (the InterruptedError
    * lost a migration's report), with the interruption as the error's cause.
    */
-  private async attempt(page: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<Attempt<void>> {
+  private async attempt(page: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<Attempt<number>> {
     try {
       return await this.deps.cache.attempt(() => this.perform(page, signal));
     } catch (err) {
@@ -99,7 +103,8 @@ export class InvalidationOutbox {
     }
   }
 
-  private async perform(all: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<void> {
+  /** Does a page's invalidations; the keys deleted. */
+  private async perform(all: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<number> {
     // A row no key can answer to (written by hand or another tool: an invalid id, an unknown kind) is
     // dropped with its page, and said: refused as bad input, it stopped every drain for good (exit 2).
     const page = all.filter((p) => (p.kind === 'permissions-all' ? p.target === '*' : (p.kind === 'tenant' || p.kind === 'permissions') && isValidId(p.target)));
@@ -110,11 +115,13 @@ export class InvalidationOutbox {
     }
     const tenants = page.filter((p) => p.kind === 'tenant').map((p) => p.target);
     const businesses = page.filter((p) => p.kind === 'permissions').map((p) => p.target);
-    if (page.some((p) => p.kind === 'permissions-all')) await this.deps.admin.invalidateAll({ families: [PERMISSIONS_FAMILY], signal });
-    if (tenants.length) await this.deps.admin.invalidateTenants(tenants, { signal });
+    let deleted = 0;
+    if (page.some((p) => p.kind === 'permissions-all')) deleted += (await this.deps.admin.invalidateAll({ families: [PERMISSIONS_FAMILY], signal })).total;
+    if (tenants.length) for (const t of await this.deps.admin.invalidateTenants(tenants, { signal })) deleted += t.total;
     if (businesses.length) {
       const keys = this.deps.admin.keys.fixedKeys(businesses, [PERMISSIONS_FAMILY]).map((k) => k.key);
-      await this.deps.cache.need((s) => s.unlink(keys));
+      for (const n of await this.deps.cache.need((s) => s.unlink(keys))) deleted += n;
     }
+    return deleted;
   }
 }

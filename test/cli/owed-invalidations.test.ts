@@ -95,6 +95,8 @@ describe.runIf(TEST_DATABASE_URL)('owed invalidations past what is listed', () =
       for (const r of runs) expect(r.code, r.stderr).toBe(0);
       const done = runs.map((r) => JSON.parse(r.stdout).owed.done as number);
       expect(done.reduce((a, b) => a + b, 0), JSON.stringify(done)).toBe(3000);
+      // None of those tenants had a key: none deleted, said so.
+      for (const r of runs) expect(JSON.parse(r.stdout).owed.deleted).toBe(0);
       expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(0);
     } finally {
       await server.stop();
@@ -114,6 +116,13 @@ describe.runIf(TEST_DATABASE_URL)('owed invalidations past what is listed', () =
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/2 owed invalidation\(s\) name no valid target \(tenant "acme\*", bogus "x"\): dropped/);
       expect(await redis.exists('tenant_config:good1')).toBe(0);
+      // The keys it deleted are said (the three rows cleared, one key; it said the invalidations only; piped, an empty table read as nothing deleted).
+      expect(r.stderr).toMatch(/^done: 3 invalidation\(s\) owed by earlier writes, 1 key deleted$/m);
+      await redis.set('tenant_config:good1', '{}');
+      await redis.set('permissions:good1', '{}');
+      await sql("INSERT INTO tenantctl_outbox (kind, target) VALUES ('tenant', 'good1'), ('permissions', 'good1')");
+      const json = await runCli(['--registry', db.url, 'invalidate', '--pending', '--json', '--redis-url', server.url], { cwd: ws.dir });
+      expect(JSON.parse(json.stdout).owed).toEqual({ status: 'done', done: 2, pending: 0, deleted: 2 });
       redis.disconnect();
       expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(0);
     } finally {
@@ -131,6 +140,12 @@ describe('owed invalidations with the registry out of reach', () => {
       expect(run.code, run.stderr).toBe(3);
       expect(run.stderr).toMatch(/^error: invalidations owed by earlier writes not checked: .*127\.0\.0\.1:1/m);
       expect(run.stderr).not.toMatch(/nothing owed/);
+      // Nor on stdout, in any format (a probe: -o json printed {"owed":{"done":0,"pending":0}}, piped an empty table).
+      for (const format of [['--json'], ['-o', 'yaml'], ['-o', 'plain']]) {
+        const r = await runCli([...registry, 'invalidate', '--pending', '--redis-url', 'redis://127.0.0.1:1', ...format], { cwd: ws.dir });
+        expect(r.code, r.stderr).toBe(3);
+        expect(r.stdout, format.join(' ')).toBe('');
+      }
       for (const format of [[], ['--json']]) {
         const dry = await runCli([...registry, 'invalidate', '--pending', '--dry-run', ...format], { cwd: ws.dir });
         expect(dry.code, dry.stderr).toBe(3);

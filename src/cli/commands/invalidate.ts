@@ -29,9 +29,15 @@ function render(out: Output, results: TenantInvalidation[], dryRun: boolean, owe
     );
   }
   if (dryRun) out.lines(results.flatMap((r) => r.keys ?? []));
-  if (owed?.done) out.summary(`${results.length ? 'also done' : 'done'}: ${owed.done} invalidation(s) owed by earlier writes`);
+  if (owed?.done) out.summary(`${results.length ? 'also done' : 'done'}: ${owed.done} invalidation(s) owed by earlier writes${owed.deleted === undefined ? '' : `, ${owed.deleted} key${owed.deleted === 1 ? '' : 's'} deleted`}`);
   // --pending alone with nothing owed: said (it printed nothing, as if it had not run).
   else if (owed?.status === 'done' && !results.length) out.summary('nothing owed by earlier writes');
+}
+
+/** What --pending did, for the JSON: not checked (the registry failed) has no count of what is owed. */
+function owedData(owed: DrainResult) {
+  if (owed.status === 'unchecked') return { status: owed.status, done: 0 };
+  return { status: owed.status, done: owed.done, pending: owed.pending, ...(owed.more && { more: true }), ...(owed.deleted !== undefined && { deleted: owed.deleted }) };
 }
 
 /** Invalidations owed that --pending could not do: Redis failed, none is configured, or the registry could not be read (exit 3, as `invalidate <tenant>`). */
@@ -79,6 +85,9 @@ export function register(program: Command): void {
           return { data: { dryRun: false, tenants: done, deleted: err.progress.done, error: err.message }, render: ran ? (out: Output) => render(out, done, false) : () => undefined, failure: err, counts };
         }
         const { results, drained: owed, unknown } = r;
+        // What is owed could not be read, and no tenant was named: no answer to print (a probe: -o json said
+        // {"owed":{"done":0,"pending":0}}, "nothing owed", with work owed), only the error, as --dry-run.
+        if (owed?.status === 'unchecked' && !tenants.length) throw owedFailure(owed);
         // --pending --dry-run with no tenant named: the list of what is owed is the answer (with tenants named,
         // their keys are, and what is owed is said on stderr).
         if (r.owed && !tenants.length) {
@@ -95,10 +104,10 @@ export function register(program: Command): void {
         if (!r.stopped) for (const t of unknown) ctx.out.warn(`warning: tenant ${t} is in neither the registry nor YAML (a typo?)`);
         const deleted = results.reduce((a, x) => a + x.total, 0);
         return {
-          data: { dryRun: !!opts.dryRun, tenants: results, unknown, owed: owed && { done: owed.done, pending: owed.pending } },
+          data: { dryRun: !!opts.dryRun, tenants: results, unknown, owed: owed && owedData(owed) },
           render: (out) => render(out, results, !!opts.dryRun, owed),
           failure: r.stopped ? new DeniedError(`unknown tenant(s): ${unknown.join(', ')}; --strict: nothing ${opts.dryRun ? 'listed' : 'deleted'}`) : owedFailure(owed),
-          counts: { deleted, owed_done: owed?.done ?? 0 },
+          counts: { deleted, owed_done: owed?.done ?? 0, owed_deleted: owed?.deleted ?? 0 },
         };
       }),
     );
