@@ -30,10 +30,12 @@ export interface RegistryChange {
 
 /**
  * A notification's payload as the changes it means (an UPDATE that changed a
- * row's id invalidates both ids), or the reason it is ignored (not ours, or an
- * id no key may hold).
+ * row's id invalidates both ids), or the reason it is ignored (not ours, or
+ * no id tenantctl accepts). A rename between a valid id and one tenantctl
+ * refuses still invalidates the valid one, with `note` saying what was left
+ * out (the whole notification was ignored: the old id's keys stayed cached).
  */
-export function parseChangePayload(payload: string): { changes: RegistryChange[] } | { ignored: string } {
+export function parseChangePayload(payload: string): { changes: RegistryChange[]; note?: string } | { ignored: string } {
   let p: Record<string, unknown>;
   try {
     p = JSON.parse(payload);
@@ -50,9 +52,13 @@ export function parseChangePayload(payload: string): { changes: RegistryChange[]
   if (op === 'TRUNCATE' || kind === 'all-permissions') return { changes: [{ kind: kind === 'tenant' ? 'all-tenants' : 'all-permissions', table, op, ts }] };
   const ids = [p.id, p.old_id].filter((x): x is string => typeof x === 'string');
   if (!ids.length) return { ignored: 'no id' };
+  const valid = ids.filter((id) => isValidId(id));
   const bad = ids.find((id) => !isValidId(id));
-  if (bad !== undefined) return { ignored: `id ${JSON.stringify(bad.slice(0, 60))} is not a valid tenant id (no cache key can hold it)` };
-  return { changes: ids.map((id) => ({ kind, id, table, op, ts, at: Number.isFinite(at) ? at : undefined })) };
+  // (Not "no key can hold it": the services may cache under an id tenantctl refuses, tenant_config:café.)
+  const why = bad !== undefined && `id ${JSON.stringify(bad.slice(0, 60))} is not a tenant id tenantctl accepts: its keys are not invalidated`;
+  if (!valid.length) return { ignored: why || 'no id' };
+  const changes = valid.map((id) => ({ kind, id, table, op, ts, at: Number.isFinite(at) ? at : undefined }));
+  return why ? { changes, note: `${why} (${valid.map((id) => JSON.stringify(id)).join(', ')}: invalidated)` } : { changes };
 }
 
 export interface ChangeFeedOptions {
@@ -60,8 +66,8 @@ export interface ChangeFeedOptions {
   timeoutMs: number;
   /** Each change, as its notification arrives (delivered at its transaction's commit). */
   onChange: (change: RegistryChange) => void;
-  /** A notification on the channel that is not a change tenantctl knows. */
-  onIgnored?: (why: string) => void;
+  /** A notification on the channel that is not a change tenantctl knows (`part`: the part of one, an id it refuses beside a valid one). */
+  onIgnored?: (why: string, part?: 'part') => void;
   /** The connection is gone (once); every later call fails. */
   onLost: (err: unknown) => void;
   /** Where the URL's missing parts (user, password, PGSSLMODE...) come from. @default process.env */
@@ -135,7 +141,10 @@ export async function openChangeFeed(url: string, options: ChangeFeedOptions): P
     if (msg.channel !== CHANGE_CHANNEL) return;
     const parsed = parseChangePayload(msg.payload ?? '');
     if ('ignored' in parsed) options.onIgnored?.(parsed.ignored);
-    else for (const c of parsed.changes) options.onChange(c);
+    else {
+      if (parsed.note) options.onIgnored?.(parsed.note, 'part');
+      for (const c of parsed.changes) options.onChange(c);
+    }
   });
 
   const close = async () => {

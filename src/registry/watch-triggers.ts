@@ -43,16 +43,29 @@ export interface WatchTriggerStatus {
   installed: boolean;
   /** Installed from this version's script. */
   current: boolean;
-  /** `table.trigger` of those present / missing. */
+  /** `table.trigger` of those present (and firing) / missing (absent, or disabled). */
   present: string[];
   missing: string[];
+  /**
+   * Those of `missing` that are there but do not fire: disabled (`ALTER TABLE ... DISABLE TRIGGER`, a bulk
+   * load's idiom) or firing only for a replication session (ENABLE REPLICA TRIGGER). They send no
+   * notification, as a dropped one (they were counted installed: no warning, no polling, and --install said
+   * "nothing changed").
+   */
+  disabled: string[];
+}
+
+/** What missing triggers are, said: how many of all, and which of them are disabled. */
+export function missingTriggers(status: Pick<WatchTriggerStatus, 'present' | 'missing' | 'disabled'>): string {
+  const of = `${status.missing.length} of ${status.missing.length + status.present.length}`;
+  return status.disabled.length ? `missing ${of}; disabled: ${status.disabled.join(', ')}` : `missing ${of}`;
 }
 
 /** Where the triggers stand, from the catalog alone (a plain SELECT, no lock). */
 export async function watchTriggerStatus(db: SqlExecutor): Promise<WatchTriggerStatus> {
   const tables = Object.keys(WATCHED_TABLES);
   const { rows } = await db.query(
-    `SELECT c.relname AS tbl, t.tgname AS trigger
+    `SELECT c.relname AS tbl, t.tgname AS trigger, t.tgenabled IN ('O', 'A') AS fires
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE NOT t.tgisinternal
         AND t.tgname = ANY($1::text[])
@@ -60,11 +73,15 @@ export async function watchTriggerStatus(db: SqlExecutor): Promise<WatchTriggerS
         AND c.oid IN (SELECT to_regclass(x) FROM unnest($2::text[]) AS x)`,
     [[...WATCH_TRIGGER_NAMES], tables],
   );
-  const present = new Set(rows.map((r) => `${String(r.tbl)}.${String(r.trigger)}`));
+  // tgenabled: O (origin, the default) and A (always) fire in an ordinary session; D (disabled) and R (replica) do not.
+  const name = (r: Record<string, unknown>) => `${String(r.tbl)}.${String(r.trigger)}`;
+  const present = new Set(rows.filter((r) => r.fires === true).map(name));
+  const there = new Set(rows.map(name));
   const all = tables.flatMap((t) => WATCH_TRIGGER_NAMES.map((n) => `${t}.${n}`));
   const comment = (await db.query(`SELECT obj_description(to_regprocedure('${FUNCTION}'), 'pg_proc') AS comment`)).rows[0]?.comment;
   const installed = all.every((x) => present.has(x));
-  return { installed, current: installed && comment === watchTriggerVersion(), present: all.filter((x) => present.has(x)), missing: all.filter((x) => !present.has(x)) };
+  const missing = all.filter((x) => !present.has(x));
+  return { installed, current: installed && comment === watchTriggerVersion(), present: all.filter((x) => present.has(x)), missing, disabled: missing.filter((x) => there.has(x)) };
 }
 
 export interface TriggerChange {

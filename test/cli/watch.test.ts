@@ -261,6 +261,22 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
       expect(await (await fetch(metricsUrl)).text()).toMatch(/^tenantctl_watch_triggers_installed 1$/m);
     });
 
+    it('a trigger disabled while it runs (a bulk load\'s DISABLE TRIGGER) is a missing one: said, polled, metric 0; --install enables it again (a probe: no word, no polling, the gauge 1, and --install "nothing changed")', async () => {
+      const trigger = async () => (await db.query("SELECT tgenabled FROM pg_trigger WHERE tgname = 'tenantctl_watch' AND tgrelid = 'tenants'::regclass")).rows[0]?.tgenabled;
+      await db.query('ALTER TABLE tenants DISABLE TRIGGER tenantctl_watch');
+      expect(await watch.waitForStderr(/watch: warning: the change triggers were disabled in .* \(missing 1 of 10; disabled: tenants\.tenantctl_watch\).*reconciling the changed rows at every heartbeat/, 10_000), watch.stderr()).toBe(true);
+      expect(await (await fetch(metricsUrl)).text()).toMatch(/^tenantctl_watch_triggers_installed 0$/m);
+      // No notification: the poll sees it.
+      await own.client.set(`dashboard_kpis:${a}:days:7`, '{}');
+      await db.query("UPDATE tenants SET plan = 'disabled-trigger', updated_at = now() WHERE id = $1", [a]);
+      expect(await waitUntil(async () => (await own.client.exists(`dashboard_kpis:${a}:days:7`)) === 0, 10_000), watch.stderr()).toBe(true);
+      const install = await cli(['watch', '--install', '--json']);
+      expect(install.code, install.stderr).toBe(0);
+      expect(JSON.parse(install.stdout)).toMatchObject({ status: 'updated' });
+      expect(await trigger()).toBe('O');
+      expect(await watch.waitForStderr(/watch: the change triggers are installed again; back to notifications[\s\S]*watch: the change triggers are installed again; back to notifications/, 10_000), watch.stderr()).toBe(true);
+    });
+
     it('SIGTERM: closes both connections and exits 143 saying what it did', async () => {
       watch.child.kill('SIGTERM');
       const end = await watch.done;
@@ -323,7 +339,7 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
     });
   });
 
-  it('stopped by a signal in the middle of a batch: the keys it had deleted are counted (it said 1,413 deleted of 7,712, and 0 of 321)', async () => {
+  it('stopped by a signal in the middle of a batch: the changes it had received are applied before it ends, and counted (a probe: 4,946 tenants of 5,000 left cached; it said 1,413 deleted of 7,712)', async () => {
     expect((await cli(['watch', '--install'])).code).toBe(0);
     const N = 4000;
     // Changed a day ago: no reconcile at start picks them up (their deletions would race the baseline below).
@@ -353,12 +369,53 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
       run.child.kill('SIGTERM');
       const end = await run.done;
       expect(end.code, end.stderr).toBe(143);
+      expect(end.stderr).toMatch(/^watch: stopping: applying the \d+ change\(s\) already received$/m);
+      expect(await left(), end.stderr).toBe(0);
       const reported = Number(/(\d+) key\(s\) deleted/.exec(end.stderr)![1]);
-      expect(reported - before, end.stderr).toBe(2 * N - (await left()));
+      expect(reported - before, end.stderr).toBe(2 * N);
+      expect(end.stderr).not.toMatch(/not applied/);
     } finally {
       if (!run.exited()) await run.kill();
       await own.client.call('FLUSHALL');
       await db.query("DELETE FROM tenants WHERE id LIKE 'bulk%'");
+    }
+  }, 60_000);
+  it('stopped during its verify pass at start: every tenant whose stale entry it deleted loses its other families too (a probe: the stop dropped them, and a restart could no longer find them)', async () => {
+    expect((await cli(['watch', '--install'])).code).toBe(0);
+    const N = 3000;
+    await db.query("INSERT INTO tenants (id, name, config_source, tenant_config, updated_at) SELECT 'vbulk' || g, 'VBulk', 'database', '{}', now() - interval '1 day' FROM generate_series(1, $1::int) g ON CONFLICT DO NOTHING", [N]);
+    try {
+      // Other applications' keys make the pass take a while; each tenant's cached entry is stale (another name).
+      await own.client.eval("for i = 1, 300000 do redis.call('SET', 'sessions:' .. i, 'x') end", 0);
+      for (let i = 1; i <= N; i += 1000) {
+        const p = own.client.pipeline();
+        for (let n = i; n < i + 1000; n++) p.set(`tenant_config:vbulk${n}`, JSON.stringify({ client: { id: `vbulk${n}`, name: 'OLD' } })).set(`dashboard_kpis:vbulk${n}:days:30`, '{}');
+        await p.exec();
+      }
+      const configsLeft = async () => {
+        let n = 0;
+        for (let i = 1; i <= N; i += 1000) n += await own.client.exists(...Array.from({ length: 1000 }, (_, k) => `tenant_config:vbulk${i + k}`));
+        return n;
+      };
+      const run = startCli(['--registry', url, 'watch'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+      try {
+        // Stopped once the pass has deleted some stale entries, not all.
+        expect(await waitUntil(async () => (await configsLeft()) < N, 20_000, 5), run.stderr()).toBe(true);
+        run.child.kill('SIGTERM');
+        const end = await run.done;
+        expect(end.code, end.stderr).toBe(143);
+        // Every tenant without its entry now has no dashboard either (before: thousands kept theirs, for good).
+        const stranded: string[] = [];
+        for (let n = 1; n <= N; n++) {
+          if (!(await own.client.exists(`tenant_config:vbulk${n}`)) && (await own.client.exists(`dashboard_kpis:vbulk${n}:days:30`))) stranded.push(`vbulk${n}`);
+        }
+        expect(stranded.length, `${stranded.slice(0, 5).join(', ')}\n${end.stderr}`).toBe(0);
+      } finally {
+        if (!run.exited()) await run.kill();
+      }
+    } finally {
+      await own.client.call('FLUSHALL');
+      await db.query("DELETE FROM tenants WHERE id LIKE 'vbulk%'");
     }
   }, 60_000);
 });

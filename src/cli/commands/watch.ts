@@ -89,6 +89,8 @@ export function register(program: Command): void {
         } finally {
           await server?.close();
         }
+        const notApplied = watcher.notAppliedNotice();
+        if (notApplied) ctx.out.info(notApplied);
         const m = metrics;
         const changes = m.changes.notify + m.changes.reconcile + m.changes.verify;
         const summary = { changes: m.changes, keys_deleted: m.keysDeleted, reconnects: m.reconnects, pending: m.pending };
