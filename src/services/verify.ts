@@ -106,6 +106,8 @@ export interface VerifySummary {
    * the deadline, a connection lost): they may be deleted. Not in `fixed`.
    */
   in_doubt?: number;
+  /** No registry to compare with: judged against the YAML files alone (fix refuses to run so). */
+  yaml_only?: true;
   ms: number;
 }
 
@@ -235,6 +237,7 @@ export class CacheVerifier {
     const pinged = this.deps.cache.need(async (s) => s.ping());
     pinged.catch(() => undefined);
     const registry = await this.openRegistry(!!options.fix);
+    if (!registry) report.summary.yaml_only = true;
     this.noTenantsDir = !existsSync(this.deps.source.dir);
     const advice = this.deps.advice ?? { tenantsDir: 'the tenants directory', fix: 'fix' };
     if (registry && this.noTenantsDir) {

@@ -312,6 +312,11 @@ describe('tenantctl verify', () => {
         expect(byKey['tenant_config:ghost']).toMatchObject({ status: 'orphan' });
         // Malformed, with no registry to ask whom it belongs to: stale, not "in neither the registry nor YAML" (a review).
         expect(byKey['permissions:tn_only']).toMatchObject({ status: 'stale', reason: 'not a permission record' });
+        expect(JSON.parse(r.stdout).summary.yaml_only).toBe(true);
+        // Only an orphan found: its advice is the registry, not --fix, which refuses here (a probe: "--fix deletes them").
+        const ghost = await runCli(['verify', 'ghost'], { cwd: yamlOnly.dir, env: { REDIS_URL: own.server.url } });
+        expect(ghost.code, ghost.stderr).toBe(1);
+        expect(ghost.stderr).toMatch(/^1 orphan cache entry found; judged against the YAML files alone: --fix needs the registry \(--registry or DATABASE_URL\)$/m);
         // --fix judged against YAML alone would delete a live registry tenant's entries (a cron job without its
         // DATABASE_URL): refused, nothing deleted.
         const fix = await runCli(['verify', '--fix'], { cwd: yamlOnly.dir, env: { REDIS_URL: own.server.url } });

@@ -42,7 +42,9 @@ function failureOf(r: VerifyReport, fix: boolean): TenantctlError | undefined {
   if (!s.stale && !s.orphan) return undefined;
   // Only the kinds found ("1 stale and 0 orphan cache entry found" read as a slip).
   const kinds = [s.stale && `${s.stale} stale`, s.orphan && `${s.orphan} orphan`].filter(Boolean).join(' and ');
-  return new DeniedError(`${kinds} cache entr${s.stale + s.orphan === 1 ? 'y' : 'ies'} found${fix ? ` (${s.fixed} deleted)` : '; --fix deletes them'}`);
+  // Judged against YAML alone, --fix refuses (exit 2): the advice is the registry (a probe: it said "--fix deletes them").
+  const next = s.yaml_only ? '; judged against the YAML files alone: --fix needs the registry (--registry or DATABASE_URL)' : '; --fix deletes them';
+  return new DeniedError(`${kinds} cache entr${s.stale + s.orphan === 1 ? 'y' : 'ies'} found${fix ? ` (${s.fixed} deleted)` : next}`);
 }
 
 /** `verify [tenant...]`: are the cached tenant_config: / permissions: entries what the registry and YAML give now? */
