@@ -2,7 +2,7 @@ import { DeniedError, InterruptedError, SIGNAL_WORD, describeError } from '../er
 import { buildProgram } from './program.js';
 import { endOnClosedPipe, exitIfOutputLost } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { answeredThenStopped, commandFinished, dieOfHangUp, stopRun, stoppingSignal, trapSignals } from './signals.js';
+import { answeredThenStopped, commandFinished, dieOfHangUp, stopRun, stoppedAtOnceNote, stoppingSignal, trapSignals } from './signals.js';
 import { debugFromEnv } from './debug-env.js';
 import { showControls } from '../redact.js';
 
@@ -19,7 +19,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${atOnce ? `${what}` : `${what}: stopping after the current batch (again to stop at once)`}\n`);
   }, (signal) => {
     // Stopped at once: no report follows (it exited with nothing said, as if nothing had been done).
-    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${SIGNAL_WORD[signal]} again: stopped at once, without the report of what was done; the batch in flight may or may not have been done (a rerun finishes the job)\n`);
+    const own = stoppedAtOnceNote();
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${SIGNAL_WORD[signal]} again: stopped at once, ${own ?? 'without the report of what was done; the batch in flight may or may not have been done (a rerun finishes the job)'}\n`);
   });
   try {
     await program.parseAsync(argv);

@@ -30,6 +30,18 @@ export function stopBetweenBatches(): void {
   batched = true;
 }
 
+/** What a second signal's line says instead of the generic one (watch: the changes received and not applied). */
+let atOnceNote: (() => string | undefined) | undefined;
+
+export function onStoppedAtOnce(note: (() => string | undefined) | undefined): void {
+  atOnceNote = note;
+}
+
+/** The running command's own words for a stop at once, if it has any now. */
+export function stoppedAtOnceNote(): string | undefined {
+  return atOnceNote?.();
+}
+
 /** Runs (synchronously) before a signal ends the process at once: the audit record of a write in flight. */
 export function onExitAtOnce(hook: ((code: number) => void) | undefined): void {
   beforeExit = hook;
@@ -78,6 +90,7 @@ export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => vo
   batched = false;
   byClosedPipe = false;
   beforeExit = undefined;
+  atOnceNote = undefined;
   finished = false;
   const handler = (signal: StopSignal) => () => {
     if (finished) {

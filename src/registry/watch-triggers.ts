@@ -111,18 +111,20 @@ export async function installWatchTriggers(store: SqlRegistryStore): Promise<Tri
   if (!after.current) {
     throw new BackendUnavailableError('registry', `registry (${store.description}): the watch triggers are still missing after installing (${after.missing.join(', ')})`);
   }
-  return { status: before.present.length ? 'updated' : 'installed', triggers: after.present };
+  return { status: before.present.length || before.disabled.length ? 'updated' : 'installed', triggers: after.present };
 }
 
 /** Drops the triggers and their function in one transaction; nothing else is touched. */
 export async function uninstallWatchTriggers(store: SqlRegistryStore): Promise<TriggerChange> {
   const before = await store.guard('checking the watch triggers', () => watchTriggerStatus(store.db));
   const hasFunction = (await store.guard('checking the watch triggers', () => store.db.query(`SELECT to_regprocedure('${FUNCTION}') IS NOT NULL AS present`))).rows[0]?.present;
-  if (!before.present.length && !hasFunction) return { status: 'absent', triggers: [] };
+  // Disabled ones are dropped too, and said (a review: left out of the report and the audit count).
+  const there = [...before.present, ...before.disabled];
+  if (!there.length && !hasFunction) return { status: 'absent', triggers: [] };
   await store.transaction('removing the watch triggers', async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK]);
     await tx.exec(uninstallSql());
   });
-  return { status: 'removed', triggers: before.present };
+  return { status: 'removed', triggers: there.sort() };
 }
 

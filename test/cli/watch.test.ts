@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, freshPostgresDatabase, runCli, tenantYaml, TEST_DATABASE_URL, uniq, workspace, type Workspace } from '../helpers/setup.js';
@@ -274,6 +276,11 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
       expect(install.code, install.stderr).toBe(0);
       expect(JSON.parse(install.stdout)).toMatchObject({ status: 'updated' });
       expect(await trigger()).toBe('O');
+      // --uninstall names a disabled one among those it removed (a review: left out of its report and audit count).
+      await db.query('ALTER TABLE tenants DISABLE TRIGGER tenantctl_watch');
+      const removed = await cli(['watch', '--uninstall', '--json']);
+      expect(JSON.parse(removed.stdout).triggers, removed.stderr).toHaveLength(10);
+      expect(JSON.parse((await cli(['watch', '--install', '--json'])).stdout)).toMatchObject({ status: 'installed' });
       expect(await watch.waitForStderr(/watch: the change triggers are installed again; back to notifications[\s\S]*watch: the change triggers are installed again; back to notifications/, 10_000), watch.stderr()).toBe(true);
     });
 
@@ -318,6 +325,31 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
       } finally {
         if (!run.exited()) await run.kill();
       }
+    });
+
+    it('--audit-log: one line for the run, with the changes seen and keys deleted, however it ends; an unwritable log is exit 2 before it starts (a probe: no line, and no refusal)', async () => {
+      const audit = path.join(ws.dir, `watch-audit-${uniq('a')}.log`);
+      const run = startCli(['--registry', url, 'watch', '--audit-log', audit], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+      try {
+        expect(await run.waitForStderr(/watch: watching/, 20_000), run.stderr()).toBe(true);
+        await own.client.set(`tenant_config:${c}`, '{}');
+        await db.query("UPDATE tenants SET name = 'Gamma audited' WHERE id = $1", [c]);
+        // (The suite's other watch may delete the key first: this one's line may say 0 keys.)
+        expect(await waitUntil(() => run.stdout().includes(`notify tenants UPDATE ${c}: deleted`), 10_000), run.stdout() + run.stderr()).toBe(true);
+        run.child.kill('SIGTERM');
+        const end = await run.done;
+        expect(end.code, end.stderr).toBe(143);
+        const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        expect(lines).toEqual([expect.objectContaining({ command: 'watch', outcome: 'interrupted', exit_code: 143, counts: expect.objectContaining({ keys_deleted: expect.any(Number) }) })]);
+        expect(lines[0].counts.done).toBeGreaterThanOrEqual(1);
+      } finally {
+        if (!run.exited()) await run.kill();
+      }
+      // A path under a file: no directory can be made there.
+      writeFileSync(path.join(ws.dir, 'a-file'), '');
+      const refused = await runCli(['--registry', url, 'watch', '--audit-log', path.join(ws.dir, 'a-file', 'audit.log')], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+      expect(refused.code, refused.stderr).toBe(2);
+      expectOneLineError(refused);
     });
 
     it('-o yaml: one YAML document per event, so the stream loads as YAML (it wrote JSON lines)', async () => {
@@ -374,6 +406,35 @@ describe.runIf(TEST_DATABASE_URL)('watch on PostgreSQL', () => {
       const reported = Number(/(\d+) key\(s\) deleted/.exec(end.stderr)![1]);
       expect(reported - before, end.stderr).toBe(2 * N);
       expect(end.stderr).not.toMatch(/not applied/);
+      // The lines add up to it too: a change applied again after the cut says what the cut attempt deleted
+      // (a review: "deleted 0 keys" lines, 39,928 of 40,000 in all).
+      const perLine = end.stdout.split('\n').filter((l) => / bulk\d+: deleted /.test(l)).reduce((n, l) => n + Number(/: deleted (\d+) key/.exec(l)![1]), 0);
+      expect(perLine, end.stdout.slice(0, 2000)).toBe(2 * N);
+
+      // A second signal during that: stopped at once, naming what was received and not applied (a review: "a
+      // rerun finishes the job", which a watch's rerun does not).
+      for (let i = 1; i <= N; i += 1000) {
+        const p = own.client.pipeline();
+        for (let n = i; n < i + 1000; n++) p.set(`tenant_config:bulk${n}`, '{}').set(`dashboard_kpis:bulk${n}:days:30`, '{}');
+        await p.exec();
+      }
+      const again = startCli(['--registry', url, 'watch'], { cwd: ws.dir, env: { REDIS_URL: own.server.url } });
+      try {
+        expect(await again.waitForStderr(/watch: watching/, 20_000), again.stderr()).toBe(true);
+        await db.query("UPDATE tenants SET name = 'Bulk 3' WHERE id LIKE 'bulk%'");
+        await waitUntil(async () => (await left()) < 2 * N, 10_000, 5);
+        again.child.kill('SIGTERM');
+        expect(await again.waitForStderr(/stopping: applying the/, 10_000), again.stderr()).toBe(true);
+        again.child.kill('SIGTERM');
+        const cut = await again.done;
+        expect(cut.code, cut.stderr).toBe(143);
+        if ((await left()) > 0) {
+          expect(cut.stderr).toMatch(/^terminated again: stopped at once, without applying the changes received: not applied \(their keys may still be cached\): bulk\d+/m);
+          expect(cut.stderr).not.toMatch(/a rerun finishes the job/);
+        }
+      } finally {
+        if (!again.exited()) await again.kill();
+      }
     } finally {
       if (!run.exited()) await run.kill();
       await own.client.call('FLUSHALL');

@@ -4,8 +4,8 @@ import { describeRegistry } from '../../registry/registry-spec.js';
 import type { TriggerChange } from '../../registry/watch-triggers.js';
 import { installWatch, uninstallWatch, watchableUrl, Watcher, type WatchEvent } from '../../services/watch.js';
 import { isLoopback, parseListenAddress, serveMetrics, WatchMetrics } from '../../services/watch-metrics.js';
-import { action, intArg } from '../action.js';
-import { stoppingSignal } from '../signals.js';
+import { action, intArg, type CommandResult } from '../action.js';
+import { onStoppedAtOnce, stoppingSignal } from '../signals.js';
 import type { Output } from '../output.js';
 import { plural } from '../charts.js';
 import { MAX_OVERLAP_MS, MAX_TIMEOUT_MS } from '../../config/positive-int.js';
@@ -47,7 +47,7 @@ export function register(program: Command): void {
     .addOption(new Option('--reconnect-max <ms>', 'longest wait between reconnection attempts (default 5000; the first is 100 ms, doubling)').argParser(intArg('--reconnect-max', MAX_TIMEOUT_MS)))
     .addOption(new Option('--overlap <seconds>', 'after a reconnect, also invalidate rows whose updated_at is this much older than the last change seen (default 300)').argParser(intArg('--overlap', MAX_OVERLAP_MS / 1000, 0)))
     .action(
-      action<[], WatchOptions>(async (ctx, opts) => {
+      action<[], WatchOptions>(async (ctx, opts): Promise<CommandResult> => {
         if (opts.install && opts.uninstall) throw new UsageError('--install and --uninstall together: choose one');
         if (opts.printSql) {
           const { uninstallSql, watchTriggerSql } = await import('../../registry/watch-triggers.js');
@@ -67,6 +67,9 @@ export function register(program: Command): void {
         // Bad input first (exit 2), whatever else is missing.
         const address = opts.metrics === undefined ? undefined : parseListenAddress(opts.metrics);
         if (!ctx.cache.spec) throw new BackendUnavailableError('redis', 'watch needs Redis: no Redis configured', { reason: 'not-configured' });
+        // It deletes keys: one audit line for the run, with what it did, however it ends (a probe: none was
+        // written, and an unwritable log was not refused).
+        ctx.audit.begin('watch', { registry });
         const metrics = new WatchMetrics();
         if (address && !isLoopback(address.host)) ctx.out.warn(`warning: --metrics ${address.host} is not loopback: anyone who can reach it reads the counters (no authentication)`);
         const server = address ? await serveMetrics(address, metrics) : undefined;
@@ -84,6 +87,11 @@ export function register(program: Command): void {
             onReady: () => ctx.out.info(`watch: watching ${registry} -> ${ctx.cache.target}${server ? `; metrics on ${server.url}` : ''}`),
           },
         );
+        // A second signal ends it at once: what was received and not applied is named (no rerun applies it).
+        onStoppedAtOnce(() => {
+          const notice = watcher.notAppliedNotice(true);
+          return notice && `without applying the changes received: ${notice.replace(/^watch: /, '')}`;
+        });
         try {
           await watcher.run();
         } finally {
@@ -99,9 +107,9 @@ export function register(program: Command): void {
         const sig = stoppingSignal();
         if (!sig) {
           ctx.out.info(`watch stopped: its output was closed: ${said}`);
-          return { data: summary, render: () => undefined };
+          return { data: summary, render: () => undefined, counts: { done: changes, keys_deleted: m.keysDeleted } };
         }
-        throw new InterruptedError(sig, `watch stopped by ${sig}: ${said}`, { done: changes }, summary);
+        throw new InterruptedError(sig, `watch stopped by ${sig}: ${said}`, { done: changes, groups: { keys_deleted: m.keysDeleted } }, summary);
       }),
     );
 }
