@@ -324,7 +324,7 @@ describe('Redis Cluster (3 masters started by the test)', () => {
             ...request,
             onBatch: async (b) => {
               const r = await request.onBatch?.(b);
-              if (moved || ++batches < 12) return r;
+              if (moved || ++batches < 3) return r;
               moved = true;
               await reshardSlot(slot, from, to);
               return r;
@@ -400,7 +400,7 @@ describe('Redis Cluster (3 masters started by the test)', () => {
         action: 'unlink',
         // Midway through the walks, the whole slot moves to another master (as redis-cli --cluster reshard does it).
         onBatch: async () => {
-          if (moved || ++batches < 12) return;
+          if (moved || ++batches < 3) return;
           moved = true;
           await reshardSlot(slot, from, to);
         },
