@@ -18,6 +18,12 @@ export interface CacheStore {
   /** Keys as text, or as bytes (a name that is not UTF-8, or read from a sweep as bytes). */
   mget(keys: Array<string | Buffer>): Promise<Array<string | null>>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /**
+   * set, for a cache fill: written only if the server runs it within the store's timeout of its sending
+   * (by the server's clock), so a SET given up on at the timeout cannot land later. True when written (a
+   * call that times out fails, as every call). Where the server refuses scripts or TIME, a plain set.
+   */
+  setUnlessLate?(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   /** Whether each key exists, in order. */
   exists(keys: Array<string | Buffer>): Promise<boolean[]>;
   /** The key's type as TYPE says it ('none' when missing, 'string', 'hash', ...). */

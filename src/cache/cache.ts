@@ -397,12 +397,16 @@ export class Cache {
    * holds what was written. A writer commits, then invalidates: one whose
    * invalidation ran between this read and this write is caught by the
    * re-read; one that commits after the re-read invalidates after this write.
-   * So a read never puts back a value a finished write has invalidated. True
-   * when written and kept.
+   * So a read never puts back a value a finished write has invalidated; nor
+   * does a SET given up on at the timeout and run later (setUnlessLate, where
+   * the store has it). True when written and kept.
    */
   async writeJsonIfCurrent(key: string, value: unknown, ttlSeconds: number, stillCurrent: () => Promise<boolean>): Promise<boolean> {
     const json = servicesJson(value);
-    if (!(await this.orElse(async (s) => (await s.set(key, json, ttlSeconds), true), false))) return false;
+    // Unless late: a SET given up on (the server stalled past the timeout) must not land after a write's
+    // invalidation, when nothing re-reads (see setUnlessLate).
+    const written = await this.orElse(async (s) => (s.setUnlessLate ? s.setUnlessLate(key, json, ttlSeconds) : (await s.set(key, json, ttlSeconds), true)), false);
+    if (!written) return false;
     if (await stillCurrent().catch(() => false)) return true;
     await this.orElse((s) => unlinkIfUnchangedOn(s, [{ key, value: json }]), [0]);
     return false;

@@ -286,6 +286,25 @@ return { cursor, scanned, limit, counts, entries, handed }
 `;
 
 /**
+ * A cache fill's SET (UNLINK first, as the adapter's set) that takes effect only if the server runs it by
+ * ARGV[3], a deadline on the server's own clock in microseconds: 1 when written, 0 when run too late. A
+ * SET the client gave up on (no answer within its timeout: the server or the path to it stalled) may still
+ * run when the stall ends; bytes sent cannot be called back (tested: a connection reset while the server is
+ * stopped still has its command run when it resumes). Run late, a fill could put back a value a write had
+ * invalidated meanwhile (a probe: a suspended business granted until the TTL). ARGV: value, TTL in
+ * seconds, deadline.
+ */
+export const SET_BY_DEADLINE_LUA = `
+-- Redis 5-6 need effects replication before writing after TIME; a no-op on 7.
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000000 + tonumber(t[2]) > tonumber(ARGV[3]) then return 0 end
+redis.pcall('UNLINK', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+`;
+
+/**
  * UNLINK KEYS[i] only while it holds what was read: 1 or 0 per key (a key of another type is left: 0).
  * ARGV per key, four: `F`, the value (compared whole); or for a value over SAMPLED_COMPARE_BYTES, `S`, its
  * first and last bytes and its length in bytes (STRLEN and two GETRANGEs, bounded work: a 10 MB value sent

@@ -377,6 +377,32 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     cache.close();
   });
 
+  it('a cache fill whose SET the server runs only after the timeout (it was stopped) is not written then (a probe: it put back a value a write had invalidated, until its TTL)', async () => {
+    const own = await startRedis();
+    const { Redis } = await import('ioredis');
+    const check = new Redis(own.url);
+    const cache = new Cache(specFor(own.url), { warn: () => undefined });
+    try {
+      // On time: written, with its TTL, as a plain SET writes it.
+      expect(await cache.writeJsonIfCurrent('permissions:ontime', { status: 'active' }, 300, async () => true)).toBe(true);
+      expect(await check.get('permissions:ontime')).toBe('{"status": "active"}');
+      expect(await check.ttl('permissions:ontime')).toBeGreaterThan(290);
+      own.pause();
+      // Given up on at the timeout; the server still has the command, and runs it when it resumes.
+      expect(await cache.writeJsonIfCurrent('permissions:late', { status: 'active' }, 300, async () => true)).toBe(false);
+      await new Promise((r) => setTimeout(r, 200));
+      own.resume();
+      await new Promise((r) => setTimeout(r, 300));
+      // Before: the SET ran on resume, and the entry stayed for its TTL.
+      expect(await check.exists('permissions:late')).toBe(0);
+    } finally {
+      own.resume();
+      cache.close();
+      check.disconnect();
+      await own.stop();
+    }
+  });
+
   it('a server lost after the connect: the failing operation marks Redis down, so later reads skip it at once', async () => {
     const own = await startRedis();
     const warnings: string[] = [];

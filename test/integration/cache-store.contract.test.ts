@@ -112,6 +112,17 @@ describe.each(TOPOLOGIES)('CacheStore contract: %s', (name, start) => {
     expect(await movedPast(lazyfreed, before)).toBe(before + 1);
   });
 
+  it('a cache fill (setUnlessLate) writes with its TTL when run on time, keys of many slots, over a key of another type too', async () => {
+    const list = Array.from({ length: 20 }, (_, i) => `permissions:f${i}`);
+    for (const k of list) expect(await store.setUnlessLate!(k, `{"v": "${k}"}`, 60)).toBe(true);
+    expect(await store.mget(list.slice(0, 2))).toEqual(['{"v": "permissions:f0"}', '{"v": "permissions:f1"}']);
+    expect(await topo.client.ttl(list[5])).toBeGreaterThan(50);
+    await topo.client.eval(FILL_HASH_5000, 1, 'tenant_config:fhash');
+    expect(await store.setUnlessLate!('tenant_config:fhash', '{"v":3}', 60)).toBe(true);
+    expect(await store.get('tenant_config:fhash')).toBe('{"v":3}');
+    expect(await store.unlink([...list, 'tenant_config:fhash'])).toEqual([...list.map(() => 1), 1]);
+  });
+
   it('reads a key of another type as a miss, alone and among others (a healthy server is not a failing one)', async () => {
     await topo.client.hset('tenant_config:ahash', 'a', 'b');
     await topo.client.set('tenant_config:plain', 'v');
@@ -518,6 +529,25 @@ describe('CacheStore writes for a user limited to some keys', () => {
         expect(progress.done).toBe(300 - configLeft);
       } finally {
         store.close();
+      }
+    } finally {
+      await topo.stop();
+    }
+  });
+
+  it('a cache fill for a user who may not run scripts, or TIME: a plain SET, written', async () => {
+    const topo = await standaloneTopology();
+    try {
+      for (const [user, rules] of [['noscripts', ['~*', '+@all', '-@scripting']], ['notime', ['~*', '+@all', '-time']]] as const) {
+        const store = await storeAs(topo, user, ...rules);
+        try {
+          expect(await store.setUnlessLate!('permissions:x', '{"v":1}', 60), user).toBe(true);
+          expect(await topo.client.get('permissions:x'), user).toBe('{"v":1}');
+          expect(await topo.client.ttl('permissions:x')).toBeGreaterThan(50);
+          await topo.client.del('permissions:x');
+        } finally {
+          store.close();
+        }
       }
     } finally {
       await topo.stop();
