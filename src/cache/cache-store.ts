@@ -19,9 +19,9 @@ export interface CacheStore {
   mget(keys: Array<string | Buffer>): Promise<Array<string | null>>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /**
-   * set, for a cache fill: written only if the server runs it within the store's timeout of its sending
-   * (by the server's clock), so a SET given up on at the timeout cannot land later. True when written (a
-   * call that times out fails, as every call). Where the server refuses scripts or TIME, a plain set.
+   * set, for a cache fill: written only if the server holding the key runs it within the store's timeout of
+   * the fill's start (by that server's clock), so a SET given up on at the timeout cannot land later. True
+   * when written, false when run too late. Where the server refuses scripts or TIME, a plain set.
    */
   setUnlessLate?(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   /** Whether each key exists, in order. */

@@ -7,7 +7,7 @@ import { describeSlots, placeAnswers, unlinkStillHolding, type CacheStore, type 
 import { seedShare, unreadableTlsFile, type RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { failedOverError, isNamedMaster, plainAddress, promotedError, SentinelWatch, unreplicatedError, type ReplicasSeenBy } from './sentinel-check.js';
-import { EACH_KEY_LUA, READ_ONLY_SCRIPT_COMMANDS, readOnlyScriptRefused, SET_BY_DEADLINE_LUA, SWEEP_LUA, UNLINK_IF_LUA, unlinkIfArgs } from './sweep-script.js';
+import { EACH_KEY_LUA, READ_ONLY_SCRIPT_COMMANDS, readOnlyScriptRefused, SET_BY_DEADLINE_LUA, SWEEP_LUA, TIME_AT_KEY_LUA, UNLINK_IF_LUA, unlinkIfArgs } from './sweep-script.js';
 import { sha1Hex } from '../node-crypto.js';
 
 /** Keys per client-side SCAN page (buckets visited, not matches returned: PITFALLS). */
@@ -656,14 +656,14 @@ class IoredisStore implements CacheStore {
     const node = this.client as Redis;
     if (!this.noScript.has(node) && !this.plainFills) {
       try {
-        const offset = await this.serverClockOffset();
-        // The server's clock now, plus the timeout the client waits for the answer: past it, the client has given up.
-        const deadlineUs = Math.round((Date.now() + offset + this.timeoutMs) * 1000);
-        if ((await this.run('SET', () => this.script(node, SET_BY_DEADLINE_LUA, [key], [value, ttlSeconds, String(deadlineUs)]))) === 1) return true;
-        // "Too late", answered within the timeout: not a stall but the clocks (this server's differs from the one
-        // asked, a Cluster's, or stepped since): asked again next time, and this one written as a plain SET, as
-        // before (else a clock off by more than the timeout would keep every fill out of the cache).
-        this.clockOffset = undefined;
+        // The clock of the node holding the key, now: the deadline is that plus the timeout. The client gives up
+        // on the SET at its own timeout from sending it, which is later than this instant: a SET run after the
+        // client gave up is past the deadline, by that node's own clock (no offset kept: a review found a slow
+        // first TIME, another Cluster master's clock, or a clock stepped back let a late fill land).
+        const [seconds, micros] = (await this.run('TIME', () => this.script(node, TIME_AT_KEY_LUA, [key], []))) as [string | number, string | number];
+        const deadlineUs = Number(seconds) * 1_000_000 + Number(micros) + this.timeoutMs * 1000;
+        // 0: run after the deadline (the server or the path was slow): not written, a miss next time.
+        return (await this.run('SET', () => this.script(node, SET_BY_DEADLINE_LUA, [key], [value, ttlSeconds, String(deadlineUs)]))) === 1;
       } catch (err) {
         if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
         // Scripts or TIME refused (an ACL): the plain SET, as before (other scripts are not given up for it).
@@ -676,25 +676,6 @@ class IoredisStore implements CacheStore {
 
   /** TIME or the fill's script refused (an ACL): fills are plain SETs from then on. */
   private plainFills = false;
-
-  /** The server's clock minus this process's, ms: asked once (TIME), the midpoint of its round trip. */
-  private clockOffset: Promise<number> | undefined;
-
-  private serverClockOffset(): Promise<number> {
-    if (!this.clockOffset) {
-      const asked = (async () => {
-        const sent = Date.now();
-        const [seconds, micros] = (await this.run('TIME', () => this.client.call('TIME'))) as [string, string];
-        return Number(seconds) * 1000 + Number(micros) / 1000 - (sent + Date.now()) / 2;
-      })();
-      // A failure is asked again next time.
-      asked.catch(() => {
-        if (this.clockOffset === asked) this.clockOffset = undefined;
-      });
-      this.clockOffset = asked;
-    }
-    return this.clockOffset;
-  }
 
   async exists(keys: Array<string | Buffer>): Promise<boolean[]> {
     return (await this.perKey('EXISTS', keys, (p, k) => p.exists(k))).map((n) => n === 1);

@@ -292,8 +292,12 @@ return { cursor, scanned, limit, counts, entries, handed }
  * run when the stall ends; bytes sent cannot be called back (tested: a connection reset while the server is
  * stopped still has its command run when it resumes). Run late, a fill could put back a value a write had
  * invalidated meanwhile (a probe: a suspended business granted until the TTL). ARGV: value, TTL in
- * seconds, deadline.
+ * seconds, deadline: the same node's clock (TIME_AT_KEY_LUA) when the fill began, plus the client's timeout,
+ * so no clock of another node or of the client is compared with it. ARGV must be sent after that reply.
  */
+/** The server's clock (TIME), asked of the node that holds KEYS[1] (a Cluster routes a script by its key). */
+export const TIME_AT_KEY_LUA = `return redis.call('TIME')`;
+
 export const SET_BY_DEADLINE_LUA = `
 -- Redis 5-6 need effects replication before writing after TIME; a no-op on 7.
 if redis.replicate_commands then redis.replicate_commands() end
