@@ -205,7 +205,9 @@ function serverChecks(infos: Array<Record<string, string>>): DoctorCheck[] {
   // evicted", a warning and exit 0, while test-redis failed OOM on the same server).
   const noEviction = fullest?.maxmemory_policy === 'noeviction';
   if (unlimited) {
-    checks.push(check('redis', 'memory', 'warn', `${mb(used)} used, maxmemory unlimited (0): Redis grows until the host runs out of memory; set maxmemory`, { data: memory }));
+    const none = infos.filter((i) => num(i.maxmemory) === 0).length;
+    const where = infos.length > 1 && none < infos.length ? ` on ${none} of ${infos.length} masters` : '';
+    checks.push(check('redis', 'memory', 'warn', `${mb(used)} used, maxmemory unlimited (0)${where}: Redis grows until the host runs out of memory; set maxmemory`, { data: memory }));
   } else if (worst >= 1 && noEviction) {
     checks.push(check('redis', 'memory', 'fail', `${share}: full, and the policy is noeviction: every cache write is refused (OOM) now`, { data: memory }));
   } else if (worst >= 1) {

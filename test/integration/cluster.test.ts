@@ -71,6 +71,22 @@ describe('Redis Cluster (3 masters started by the test)', () => {
     p.close();
   });
 
+  it('masters with different maxmemory: one without a limit makes the whole unlimited, every policy is said (a probe: "6.3 MB of 4.0 MB", 158% used, the first master\'s policy only)', async () => {
+    const [first, second] = client.nodes('master');
+    await first.call('CONFIG', 'SET', 'maxmemory', '64mb');
+    await second.call('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+    const p = provider();
+    try {
+      const info = await collectCacheInfo(p, new CacheAdmin(p, keys), 300);
+      expect(info).toMatchObject({ max_memory_mb: 0, memory_usage_percent: 0 });
+      expect(info.memory?.policy).toBe('allkeys-lru, noeviction');
+    } finally {
+      p.close();
+      await first.call('CONFIG', 'SET', 'maxmemory', '0');
+      await second.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    }
+  });
+
   it('an ACL user without INFO: the masters are still counted (it said 0, counted from the INFO replies)', async () => {
     const masters = client.nodes('master');
     for (const m of masters) expect(await m.call('ACL', 'SETUSER', 'noinfo', 'on', '>noinfopw', '~*', '+@all', '-@dangerous')).toBe('OK');
