@@ -25,10 +25,11 @@ export interface CacheInfo {
   memory_usage_percent?: number | null;
   redis_evicted_keys?: number | null;
   /** masters: the masters walked (every master of a Cluster). */
-  server?: { target: string; mode: string; version: string; masters: number };
+  server?: { target: string; mode: string; version: string | null; masters: number };
   memory?: { used_bytes: number; max_bytes: number; policy: string } | null;
   /** Left out where the counts are not known (see counts_refused). */
-  families?: Record<string, number>;
+  /** Keys per family; null where this Redis user may not SCAN (counts_refused). */
+  families?: Record<string, number> | null;
   tool_keys?: number | null;
   total_keys?: number | null;
   /** Why the INFO fields are null: the server refused INFO to this user (a managed service's -@dangerous). */
@@ -112,12 +113,14 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
     server: {
       target,
       mode,
-      version: infos[0]?.redis_version ?? 'unknown',
+      // null where INFO is refused, as the other fields it tells (it was the string "unknown").
+      version: infos[0]?.redis_version ?? null,
       // Counted by the sweep, which walks every master (INFO may be refused).
       masters: masters ?? (infos.length || 1),
     },
     memory: fromInfo({ used_bytes: used, max_bytes: max, policy }),
-    ...(families && { families }),
+    // Refused, null as every field the user may not read (a probe: left out, so .families.x was an error).
+    ...(families ? { families } : countsRefused !== undefined && { families: null }),
     tool_keys,
     total_keys: fromInfo(totalKeys),
     latency_ms: round(latency, 3),
