@@ -662,8 +662,10 @@ class IoredisStore implements CacheStore {
         // first TIME, another Cluster master's clock, or a clock stepped back let a late fill land).
         const [seconds, micros] = (await this.run('TIME', () => this.script(node, TIME_AT_KEY_LUA, [key], []))) as [string | number, string | number];
         const deadlineUs = Number(seconds) * 1_000_000 + Number(micros) + this.timeoutMs * 1000;
-        // 0: run after the deadline (the server or the path was slow): not written, a miss next time.
-        return (await this.run('SET', () => this.script(node, SET_BY_DEADLINE_LUA, [key], [value, ttlSeconds, String(deadlineUs)]))) === 1;
+        // 0: run after the deadline (the server or the path was slow): not written, a miss next time. 2: a key of
+        // another type there, left to set (UNLINK then SET, the big value freed in the background).
+        const written = await this.run('SET', () => this.script(node, SET_BY_DEADLINE_LUA, [key], [value, ttlSeconds, String(deadlineUs)]));
+        if (written !== 2) return written === 1;
       } catch (err) {
         if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
         // Scripts or TIME refused (an ACL): the plain SET, as before (other scripts are not given up for it).

@@ -194,8 +194,9 @@ function serverChecks(infos: Array<Record<string, string>>): DoctorCheck[] {
   }
 
   const used = infos.reduce((a, i) => a + num(i.used_memory), 0);
-  const max = infos.reduce((a, i) => a + num(i.maxmemory), 0);
   const unlimited = infos.some((i) => num(i.maxmemory) === 0);
+  // As cache-info: one master without a limit makes the whole unlimited (its data summed the limited ones only).
+  const max = unlimited ? 0 : infos.reduce((a, i) => a + num(i.maxmemory), 0);
   const ratio = (i: Record<string, string>) => (num(i.maxmemory) ? num(i.used_memory) / num(i.maxmemory) : 0);
   const fullest = infos.reduce((a, i) => (ratio(i) > ratio(a) ? i : a), infos[0]);
   const worst = ratio(fullest);
@@ -204,12 +205,16 @@ function serverChecks(infos: Array<Record<string, string>>): DoctorCheck[] {
   // Full under noeviction, every cache write is refused now (a review: "close to maxmemory, keys will be
   // evicted", a warning and exit 0, while test-redis failed OOM on the same server).
   const noEviction = fullest?.maxmemory_policy === 'noeviction';
-  if (unlimited) {
+  // A full master under noeviction fails whatever the others are (a review: one unlimited master hid it, a warning).
+  if (worst >= 1 && noEviction) {
+    const said = infos.length > 1
+      ? `a master is full (${mb(num(fullest.used_memory))} used of ${mb(num(fullest.maxmemory))}), and the policy is noeviction: every cache write to its slots is refused (OOM) now`
+      : `${share}: full, and the policy is noeviction: every cache write is refused (OOM) now`;
+    checks.push(check('redis', 'memory', 'fail', said, { data: memory }));
+  } else if (unlimited) {
     const none = infos.filter((i) => num(i.maxmemory) === 0).length;
     const where = infos.length > 1 && none < infos.length ? ` on ${none} of ${infos.length} masters` : '';
     checks.push(check('redis', 'memory', 'warn', `${mb(used)} used, maxmemory unlimited (0)${where}: Redis grows until the host runs out of memory; set maxmemory`, { data: memory }));
-  } else if (worst >= 1 && noEviction) {
-    checks.push(check('redis', 'memory', 'fail', `${share}: full, and the policy is noeviction: every cache write is refused (OOM) now`, { data: memory }));
   } else if (worst >= 1) {
     checks.push(check('redis', 'memory', 'warn', `${share}: at maxmemory, keys are being evicted`, { data: memory }));
   } else if (worst > MEMORY_WARN_RATIO) {

@@ -403,6 +403,31 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     }
   });
 
+  it('a cache fill on a server over maxmemory under noeviction is refused, as a plain SET is (a review: the fill script\'s UNLINK passed the memory check and the SET wrote past the limit)', async () => {
+    const own = await startRedis();
+    const { Redis } = await import('ioredis');
+    const check = new Redis(own.url);
+    const warnings: string[] = [];
+    const cache = new Cache(specFor(own.url), { warn: (w) => warnings.push(w) });
+    try {
+      await check.config('SET', 'maxmemory-policy', 'noeviction');
+      await check.config('SET', 'maxmemory', '1');
+      await expect(check.set('plain', 'x')).rejects.toThrow(/^OOM/);
+      expect(await cache.writeJsonIfCurrent('permissions:full', { status: 'active' }, 300, async () => true)).toBe(false);
+      expect(await check.exists('permissions:full')).toBe(0);
+      expect(warnings.join('\n')).toMatch(/OOM/);
+      // A key of another type there: the set path (UNLINK, then SET), refused the same way.
+      await check.config('SET', 'maxmemory', '0');
+      await check.hset('permissions:hash', 'f', 'v');
+      expect(await cache.writeJsonIfCurrent('permissions:hash', { status: 'active' }, 300, async () => true)).toBe(true);
+      expect(await check.get('permissions:hash')).toBe('{"status": "active"}');
+    } finally {
+      cache.close();
+      check.disconnect();
+      await own.stop();
+    }
+  });
+
   it('a server lost after the connect: the failing operation marks Redis down, so later reads skip it at once', async () => {
     const own = await startRedis();
     const warnings: string[] = [];

@@ -80,6 +80,13 @@ describe('Redis Cluster (3 masters started by the test)', () => {
       const info = await collectCacheInfo(p, new CacheAdmin(p, keys), 300);
       expect(info).toMatchObject({ max_memory_mb: 0, memory_usage_percent: 0 });
       expect(info.memory?.policy).toBe('allkeys-lru, noeviction');
+      // doctor: the same unlimited whole in its data (it summed the limited masters); and a full master under
+      // noeviction fails, the unlimited others notwithstanding (a review: a warning, exit 0).
+      await first.call('CONFIG', 'SET', 'maxmemory', '1');
+      const doctor = await runCli(['doctor', '--json', '--redis-cluster', cluster.seeds.join(',')]);
+      const checks = JSON.parse(doctor.stdout).checks as Array<{ area: string; check: string; status: string; detail: string; data?: { max_bytes?: number } }>;
+      const memory = checks.find((c) => c.area === 'redis' && c.check === 'memory');
+      expect(memory, doctor.stdout).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^a master is full .*noeviction: every cache write to its slots is refused \(OOM\) now$/), data: { max_bytes: 0 } });
     } finally {
       p.close();
       await first.call('CONFIG', 'SET', 'maxmemory', '0');
