@@ -203,15 +203,15 @@ export function promotedError(name: string, at: string, promoted: string): Backe
   );
 }
 
+/** Who counted the replicas a deletion waits for: the Sentinels, the master at the connect (ROLE) with no Sentinel answering, or with them. */
+export type ReplicasSeenBy = 'sentinels' | 'connect' | 'master';
+
 /**
  * Deleted on a master fewer of whose replicas than the Sentinels saw replicating (or, with no Sentinel
  * answering, than it had at the connect) acknowledged it (WAIT, given `waitMs`) or are attached: the window
  * of a failover before the Sentinels name the promoted replica (it stopped replicating at once). The
  * deletions may not last.
  */
-/** Who counted the replicas a deletion waits for: the Sentinels, the master at the connect (ROLE) with no Sentinel answering, or with them. */
-export type ReplicasSeenBy = 'sentinels' | 'connect' | 'master';
-
 export function unreplicatedError(name: string, at: string, expected: number, attached: number, how: { waitMs?: number; seenBy?: ReplicasSeenBy } = {}): BackendUnavailableError {
   const { waitMs, seenBy = 'sentinels' } = how;
   const seen = seenBy === 'sentinels' ? 'the Sentinels saw replicating' : seenBy === 'master' ? 'it listed replicating at the connect' : 'it had at the connect';

@@ -285,8 +285,11 @@ if action == 'profile' then entries = table.concat(parts) end
 return { cursor, scanned, limit, counts, entries, handed }
 `;
 
+/** The server's clock (TIME), asked of the node that holds KEYS[1] (a Cluster routes a script by its key). */
+export const TIME_AT_KEY_LUA = `return redis.call('TIME')`;
+
 /**
- * A cache fill's SET (UNLINK first, as the adapter's set) that takes effect only if the server runs it by
+ * A cache fill's SET that takes effect only if the server runs it by
  * ARGV[3], a deadline on the server's own clock in microseconds: 1 when written, 0 when run too late. A
  * SET the client gave up on (no answer within its timeout: the server or the path to it stalled) may still
  * run when the stall ends; bytes sent cannot be called back (tested: a connection reset while the server is
@@ -296,9 +299,6 @@ return { cursor, scanned, limit, counts, entries, handed }
  * seconds, deadline: the same node's clock (TIME_AT_KEY_LUA) when the fill began, plus the client's timeout,
  * so no clock of another node or of the client is compared with it. ARGV must be sent after that reply.
  */
-/** The server's clock (TIME), asked of the node that holds KEYS[1] (a Cluster routes a script by its key). */
-export const TIME_AT_KEY_LUA = `return redis.call('TIME')`;
-
 export const SET_BY_DEADLINE_LUA = `
 -- Redis 5-6 need effects replication before writing after TIME; a no-op on 7.
 if redis.replicate_commands then redis.replicate_commands() end
