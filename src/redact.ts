@@ -111,15 +111,18 @@ export function clipLongRuns(text: string, max = 120): string {
 export const HIDDEN_CHARACTERS = '\\u200b\\u2028-\\u202e\\u2066-\\u2069\\ufeff';
 const CONTROL = new RegExp(`[\\x00-\\x1f\\x7f-\\x9f${HIDDEN_CHARACTERS}]`, 'g');
 
+// `\xNN` for the one-byte controls (C0, DEL) only: a C1 control is two bytes in UTF-8, and `\xNN` is
+// also how a byte that is not UTF-8 is shown (keyText, a cache profile's tenant part), so `\x85` would
+// name both the character U+0085 and the byte 0x85 (two keys shown alike, one Prometheus series twice).
 const hex = (c: string) => {
   const code = c.charCodeAt(0);
-  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
 };
 
 /**
  * A data value (a tenant name, a key, an id typed on the command line) made safe to show: every control
- * character, ESC, tab, line feed and carriage return included, becomes `\xNN` (a bidirectional override
- * `\u{NNNN}`). A name holding an OSC
+ * character, ESC, tab, line feed and carriage return included, becomes `\xNN` (a C1 control `\u{NN}`, a
+ * bidirectional override `\u{NNNN}`). A name holding an OSC
  * sequence (`ESC ] 0 ; title BEL`, a clipboard write), an SGR one (`ESC [ 8 m`, hidden text) or a line
  * break is shown, never obeyed, and never splits a row or a message line. Applied where data enters the
  * output, before the tool adds its own colour (src/cli/output.ts); JSON and YAML escape on their own.

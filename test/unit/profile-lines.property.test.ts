@@ -92,3 +92,41 @@ describe('tenant slots shown as text', () => {
     );
   });
 });
+
+describe('tenant slots and keys as the terminal and Prometheus show them', () => {
+  // A tenant part U+0085 in UTF-8 (bytes c2 85) and one holding the byte 0x85 (not UTF-8) were both shown
+  // `a\x85` once their control characters were made visible: alike in the table, one Prometheus series twice.
+  const slot = fc.uint8Array({ maxLength: 8 }).filter((a) => !a.includes(0x5c)).map((a) => Buffer.from(a).toString('latin1'));
+
+  it('two different slots are never shown alike, nor labelled alike in Prometheus', async () => {
+    const { shownTenant, profileToPrometheus } = await import('../../src/services/cache-profile.js');
+    const { showControls } = await import('../../src/redact.js');
+    const c1 = Buffer.from('a\u0085b', 'utf8').toString('latin1');
+    const byte = Buffer.from([0x61, 0x85, 0x62]).toString('latin1');
+    expect(showControls(shownTenant(c1))).not.toBe(showControls(shownTenant(byte)));
+    const row = (tenant: string) => ({ tenant, keys: 1, bytes: 1, ttl_under_minute: 0, ttl_under_hour: 0, ttl_later: 1, no_ttl: 0, families: {} });
+    const text = profileToPrometheus({ by: 'tenant', families: [], tenants: [row(shownTenant(c1)), row(shownTenant(byte))], tenant_count: 2, total: { keys: 2, bytes: 2, no_ttl: 0 } } as never);
+    const series = text.split('\n').filter((l) => l.startsWith('tenantctl_cache_tenant_keys{')).map((l) => l.replace(/ \d+$/, ''));
+    expect(series).toHaveLength(2);
+    expect(new Set(series).size).toBe(2);
+    fc.assert(
+      fc.property(slot, slot, (a, b) => {
+        fc.pre(a !== b);
+        expect(showControls(shownTenant(a))).not.toBe(showControls(shownTenant(b)));
+      }),
+    );
+  });
+
+  it('two different keys are never shown alike (keyText, then the controls made visible)', async () => {
+    const { keyText } = await import('../../src/keys/key-text.js');
+    const { showControls } = await import('../../src/redact.js');
+    expect(showControls(keyText(Buffer.from('k:\u0085')))).not.toBe(showControls(keyText(Buffer.from([0x6b, 0x3a, 0x85]))));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 8 }), fc.uint8Array({ maxLength: 8 }), (a, b) => {
+        fc.pre(!Buffer.from(a).equals(Buffer.from(b)));
+        expect(showControls(keyText(Buffer.from(a)))).not.toBe(showControls(keyText(Buffer.from(b))));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -95,8 +95,8 @@ describe('maskUrl (property)', () => {
 const anyText = (maxLength = 60) =>
   fc.string({ unit: fc.oneof(fc.integer({ min: 0, max: 0x1ff }).map((c) => String.fromCharCode(c)), fc.constantFrom('\x1b[31m', '\x1b[8m', '\x1b]0;t\x07', '\r\n', '\t')), maxLength });
 
-/** Reads `\xNN` back (the inverse of showControls for text without a backslash of its own). */
-const unshow = (s: string) => s.replace(/\\x([0-9a-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+/** Reads `\xNN` and `\u{N}` back (the inverse of showControls for text without a backslash of its own). */
+const unshow = (s: string) => s.replace(/\\x([0-9a-f]{2})|\\u\{([0-9a-f]+)\}/g, (_m, h?: string, u?: string) => String.fromCharCode(parseInt(h ?? u!, 16)));
 
 describe('showControls (property): data made safe for a terminal', () => {
   it('leaves no control character at all: no ESC (so no SGR, OSC or CSI sequence), no tab, CR or LF, no DEL, no C1', () => {
@@ -109,14 +109,15 @@ describe('showControls (property): data made safe for a terminal', () => {
     );
   });
 
-  it('shows each control character as \\xNN and changes nothing else: the data can be read back', () => {
+  it('shows each one-byte control (C0, DEL) as \\xNN, a C1 control as \\u{NN}, and changes nothing else: the data can be read back', () => {
     fc.assert(
       fc.property(anyText().filter((t) => !t.includes('\\')), (text) => {
         const shown = showControls(text);
         expect(unshow(shown)).toBe(text);
-        const controls = text.match(/[\x00-\x1f\x7f-\x9f]/g)?.length ?? 0;
-        expect(shown.length).toBe(text.length + 3 * controls);
-        if (!controls) expect(shown).toBe(text);
+        const controls = text.match(/[\x00-\x1f\x7f]/g)?.length ?? 0;
+        const c1 = text.match(/[\x80-\x9f]/g)?.length ?? 0;
+        expect(shown.length).toBe(text.length + 3 * controls + 5 * c1);
+        if (!controls && !c1) expect(shown).toBe(text);
       }),
     );
   });
