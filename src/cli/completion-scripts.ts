@@ -171,14 +171,36 @@ export function bashScript(spec: CompletionSpec): string {
 ${f}_commands="${commands.join(' ')}"
 ${f}_global_options="${globalWords.join(' ')}"
 
+# A word as typed (COMP_WORDS keeps its quotes, backslashes and ~) as bash would pass it on:
+# quotes and backslashes taken out, a leading ~ or ~/ made $HOME. No eval: nothing on the line is run.
+${f}_word_value() {
+  local w="$1" out="" c q="" i
+  if [[ "$w" == "~" || "$w" == "~/"* ]]; then out="$HOME"; w="\${w:1}"; fi
+  for ((i = 0; i < \${#w}; i++)); do
+    c="\${w:i:1}"
+    if [[ "$q" == "'" ]]; then
+      if [[ "$c" == "'" ]]; then q=""; else out+="$c"; fi
+    elif [[ "$q" == '"' ]]; then
+      if [[ "$c" == '"' ]]; then q=""
+      elif [[ "$c" == '\\' && "\${w:i+1:1}" == [\\\\\\\"\\$\\\`] ]]; then i=$((i + 1)); out+="\${w:i:1}"
+      else out+="$c"; fi
+    elif [[ "$c" == "'" || "$c" == '"' ]]; then q="$c"
+    elif [[ "$c" == '\\' ]]; then i=$((i + 1)); out+="\${w:i:1}"
+    else out+="$c"; fi
+  done
+  printf '%s' "$out"
+}
+
 # Dynamic values (tenant ids, key families, features, tiers) from the project: the tenants
 # directory and the configuration only, never the registry or Redis. A --tenants-dir on
-# the line being completed is passed on (bash splits --tenants-dir=DIR at the "=").
+# the line being completed is passed on (bash splits --tenants-dir=DIR at the "="), as bash
+# would pass it (~, quotes and backslashes read).
 ${f}_dynamic() {
-  local i args=()
+  local i args=() dir
   for ((i = 1; i < \${#COMP_WORDS[@]} - 1; i++)); do
     if [[ "\${COMP_WORDS[i]}" == --tenants-dir ]]; then
-      if [[ "\${COMP_WORDS[i+1]}" == "=" ]]; then args=(--tenants-dir "\${COMP_WORDS[i+2]}"); else args=(--tenants-dir "\${COMP_WORDS[i+1]}"); fi
+      if [[ "\${COMP_WORDS[i+1]}" == "=" ]]; then dir="\${COMP_WORDS[i+2]}"; else dir="\${COMP_WORDS[i+1]}"; fi
+      args=(--tenants-dir "$(${f}_word_value "$dir")")
     fi
   done
   "\${COMP_WORDS[0]}" "\${args[@]}" ${COMPLETE_COMMAND} "$1" 2>/dev/null
@@ -336,14 +358,21 @@ ${commandList}
   _describe -t commands '${spec.program} command' commands
 }
 
+# A word as typed (the line keeps its quotes, backslashes and ~) as zsh would pass it on:
+# one level of quoting taken out, a leading ~ or ~/ made $HOME. No eval.
+${f}_word_value() {
+  local w=$1
+  if [[ $w == '~' || $w == '~/'* ]]; then print -rn -- "$HOME\${(Q)w[2,-1]}"; else print -rn -- "\${(Q)w}"; fi
+}
+
 # Dynamic values (tenant ids, key families, features, tiers) from the project: the tenants
 # directory and the configuration only, never the registry or Redis.
 ${f}_dynamic() {
   local -a values args
   local i
   for (( i = 1; i < \${#${f}_words}; i++ )); do
-    [[ \${${f}_words[i]} == --tenants-dir ]] && args=(--tenants-dir "\${${f}_words[i+1]}")
-    [[ \${${f}_words[i]} == --tenants-dir=* ]] && args=("\${${f}_words[i]}")
+    [[ \${${f}_words[i]} == --tenants-dir ]] && args=(--tenants-dir "$(${f}_word_value "\${${f}_words[i+1]}")")
+    [[ \${${f}_words[i]} == --tenants-dir=* ]] && args=(--tenants-dir "$(${f}_word_value "\${\${${f}_words[i]}#--tenants-dir=}")")
   done
   values=(\${(f)"$(_call_program $1 \${(q)${f}_words[1]} \${(q)args} ${COMPLETE_COMMAND} $1 2>/dev/null)"})
   _describe -t $1 $1 values
@@ -432,10 +461,11 @@ export function fishScript(spec: CompletionSpec): string {
 function ${f}_dynamic
     set -l words (commandline -opc)
     set -l args
+    # commandline -o takes the quotes out; a leading ~ is left as typed: made $HOME here.
     set -l i (contains -i -- --tenants-dir $words)
-    and set args --tenants-dir $words[(math $i + 1)]
+    and set args --tenants-dir (string replace -r -- '^~(?=/|$)' $HOME $words[(math $i + 1)])
     for w in $words
-        string match -q -- '--tenants-dir=*' $w; and set args $w
+        string match -q -- '--tenants-dir=*' $w; and set args --tenants-dir (string replace -r -- '^~(?=/|$)' $HOME (string replace -- '--tenants-dir=' '' $w))
     end
     $words[1] $args ${COMPLETE_COMMAND} $argv[1] 2>/dev/null
 end

@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -126,6 +126,15 @@ ${calls.join('\n')}`;
     expect(value).toEqual(['elsewhere']); // --tenants-dir=<dir> itself completes directories
   });
 
+  it('a --tenants-dir written with ~, quotes or a backslash is read as bash would pass it (it was looked up as typed: nothing offered)', async () => {
+    // HOME is the workspace here: ~/elsewhere is its elsewhere/.
+    const lines = ['tenantctl --tenants-dir ~/elsewhere get-config ', 'tenantctl --tenants-dir "elsewhere" get-config ', 'tenantctl --tenants-dir els\\ewhere get-config ', 'tenantctl --tenants-dir = ~/elsewhere get-config '];
+    expect(await complete(lines)).toEqual([[other], [other], [other], [other]]);
+    // A quoted ~ is no home directory, and nothing typed is run.
+    expect(await complete(['tenantctl --tenants-dir "~/elsewhere" get-config ', 'tenantctl --tenants-dir $(touch${IFS}ran) get-config '])).toEqual([[], []]);
+    expect(existsSync(path.join(ws.dir, 'ran'))).toBe(false);
+  });
+
   it('offers features and tiers from the tenants directory\'s tiers.yaml (nothing when it is malformed)', async () => {
     const [feature, tier, overrideFeature, malformed] = await complete([
       `tenantctl --tenants-dir elsewhere check-permission ${other} `,
@@ -152,6 +161,10 @@ ${calls.join('\n')}`;
     };
     expect(await ask('tenantctl --tenants-dir=elsewhere get-config ')).toEqual([other]);
     expect(await ask('tenantctl --tenants-dir elsewhere get-config ')).toEqual([other]);
+    // ~ and quotes read as fish would pass them (HOME is the workspace).
+    expect(await ask('tenantctl --tenants-dir ~/elsewhere get-config ')).toEqual([other]);
+    expect(await ask('tenantctl --tenants-dir=~/elsewhere get-config ')).toEqual([other]);
+    expect(await ask('tenantctl --tenants-dir "elsewhere" get-config ')).toEqual([other]);
     expect(await ask('tenantctl get-config ')).toEqual([a, b].sort());
     expect(await ask(`tenantctl --tenants-dir elsewhere check-permission ${other} has_`)).toEqual(['has_ai', 'has_payroll']);
   });
