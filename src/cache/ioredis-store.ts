@@ -664,7 +664,10 @@ class IoredisStore implements CacheStore {
         const deadlineUs = Number(seconds) * 1_000_000 + Number(micros) + this.timeoutMs * 1000;
         // 0: run after the deadline (the server or the path was slow): not written, a miss next time. 2: a key of
         // another type there, left to set (UNLINK then SET, the big value freed in the background).
-        const written = await this.run('SET', () => this.script(node, SET_BY_DEADLINE_LUA, [key], [value, ttlSeconds, String(deadlineUs)]));
+        const written = await this.run('SET', () => this.script(node, SET_BY_DEADLINE_LUA, [key], [value, ttlSeconds, String(deadlineUs)])).catch((err: unknown) => {
+          if (err instanceof BackendUnavailableError && err.reason === 'timeout') this.takeBackLate(node, key, value);
+          throw err;
+        });
         if (written !== 2) return written === 1;
       } catch (err) {
         if (!(err instanceof BackendUnavailableError) || !commandRefused(err)) throw err;
@@ -674,6 +677,19 @@ class IoredisStore implements CacheStore {
     }
     await this.set(key, value, ttlSeconds);
     return true;
+  }
+
+  /**
+   * A fill's SET given up on at the timeout may still have run in time, its answer held up on the way back (a
+   * review: a proxy holding answers 4 s), with nothing re-read after it: an entry a write invalidated meanwhile
+   * stayed until its TTL. So the entry is taken back, only while it holds what the fill wrote, by one command sent
+   * now on the same connection: the server runs it after the SET, whenever that runs (a stalled server on its
+   * return; the connection's close, when Redis is marked down, sends what was written first). Costs a timed-out
+   * fill its entry (a miss next time). Not awaited: Redis is failing, and the caller has its answer.
+   */
+  private takeBackLate(node: Redis, key: string, value: string): void {
+    // EVAL, not EVALSHA: a NOSCRIPT answer would need a second command, sent only once the first is answered.
+    (node.call('EVAL', UNLINK_IF_LUA, 1, key, ...unlinkIfArgs(value)) as Promise<unknown>).catch(() => undefined);
   }
 
   /** TIME or the fill's script refused (an ACL): fills are plain SETs from then on. */

@@ -403,6 +403,41 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     }
   });
 
+  it('a cache fill whose SET runs in time but whose answer is held past the timeout is taken back (it stayed: an entry a write had invalidated, until its TTL)', async () => {
+    const own = await startRedis();
+    const { Redis } = await import('ioredis');
+    const check = new Redis(own.url);
+    // A path that delivers every request at once but, once armed, holds the server's answers for HOLD ms.
+    const HOLD = TIMEOUT * 4;
+    let armed = false;
+    const proxy = net.createServer((c) => {
+      const up = net.connect(own.port, '127.0.0.1');
+      c.on('data', (chunk) => {
+        if (chunk.includes('"stale"')) armed = true;
+        up.write(chunk);
+      });
+      up.on('data', (chunk) => (armed ? setTimeout(() => c.destroyed || c.write(chunk), HOLD) : c.write(chunk)));
+      c.on('error', () => up.destroy()).on('close', () => up.destroy());
+      up.on('error', () => c.destroy()).on('close', () => c.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const cache = new Cache(specFor(`redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`), { warn: () => undefined });
+    try {
+      expect(await cache.writeJsonIfCurrent('permissions:warm', { status: 'active' }, 300, async () => true)).toBe(true);
+      // The fill read the registry, a write then committed and invalidated; the fill's SET runs on time,
+      // its answer does not come back in time: given up on, with nothing re-read.
+      expect(await cache.writeJsonIfCurrent('permissions:held', { status: 'stale' }, 300, async () => false)).toBe(false);
+      await new Promise((r) => setTimeout(r, HOLD + 300));
+      expect(await check.exists('permissions:held')).toBe(0);
+      expect(await check.get('permissions:warm')).toBe('{"status": "active"}');
+    } finally {
+      cache.close();
+      check.disconnect();
+      await new Promise((r) => proxy.close(r));
+      await own.stop();
+    }
+  });
+
   it('a cache fill on a server over maxmemory under noeviction is refused, as a plain SET is (a review: the fill script\'s UNLINK passed the memory check and the SET wrote past the limit)', async () => {
     const own = await startRedis();
     const { Redis } = await import('ioredis');
