@@ -675,7 +675,10 @@ class IoredisStore implements CacheStore {
         this.plainFills = true;
       }
     }
-    await this.set(key, value, ttlSeconds);
+    await this.set(key, value, ttlSeconds).catch((err: unknown) => {
+      if (err instanceof BackendUnavailableError && err.reason === 'timeout') this.takeBackLate(node, key, undefined);
+      throw err;
+    });
     return true;
   }
 
@@ -685,11 +688,17 @@ class IoredisStore implements CacheStore {
    * stayed until its TTL. So the entry is taken back, only while it holds what the fill wrote, by one command sent
    * now on the same connection: the server runs it after the SET, whenever that runs (a stalled server on its
    * return; the connection's close, when Redis is marked down, sends what was written first). Costs a timed-out
-   * fill its entry (a miss next time). Not awaited: Redis is failing, and the caller has its answer.
+   * fill its entry (a miss next time). Not awaited: Redis is failing, and the caller has its answer. The plain
+   * SET (a user who may not run scripts or TIME, a key of another type there) had no deadline: taken back too.
    */
-  private takeBackLate(node: Redis, key: string, value: string): void {
+  private takeBackLate(node: Redis, key: string, value: string | undefined): void {
     // EVAL, not EVALSHA: a NOSCRIPT answer would need a second command, sent only once the first is answered.
-    (node.call('EVAL', UNLINK_IF_LUA, 1, key, ...unlinkIfArgs(value)) as Promise<unknown>).catch(() => undefined);
+    // Where scripts are refused (the plain SET, which has no deadline of its own), whatever the key holds: a
+    // value another writer put there meanwhile costs a miss, never a stale answer.
+    const sent = value !== undefined && !this.noScript.has(node) && !this.plainFills
+      ? node.call('EVAL', UNLINK_IF_LUA, 1, key, ...unlinkIfArgs(value))
+      : this.unlinkRefused ? node.del(key) : node.unlink(key);
+    (sent as Promise<unknown>).catch(() => undefined);
   }
 
   /** TIME or the fill's script refused (an ACL): fills are plain SETs from then on. */

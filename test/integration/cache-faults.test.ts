@@ -438,6 +438,29 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     }
   });
 
+  it('a cache fill by a user who may not run scripts (the plain SET, no deadline) whose SET runs only after the timeout is taken back after it', async () => {
+    const own = await startRedis();
+    const { Redis } = await import('ioredis');
+    const check = new Redis(own.url);
+    await check.call('ACL', 'SETUSER', 'noscripts', 'on', '>pw', '~*', '+@all', '-@scripting');
+    const cache = new Cache(specFor(`redis://noscripts:pw@127.0.0.1:${own.port}`), { warn: () => undefined });
+    try {
+      expect(await cache.writeJsonIfCurrent('permissions:plain', { status: 'active' }, 300, async () => true)).toBe(true);
+      expect(await check.get('permissions:plain')).toBe('{"status": "active"}');
+      own.pause();
+      expect(await cache.writeJsonIfCurrent('permissions:late', { status: 'active' }, 300, async () => true)).toBe(false);
+      own.resume();
+      await new Promise((r) => setTimeout(r, 300));
+      // Before: the plain SET ran on resume, and the entry stayed for its TTL.
+      expect(await check.exists('permissions:late')).toBe(0);
+    } finally {
+      own.resume();
+      cache.close();
+      check.disconnect();
+      await own.stop();
+    }
+  });
+
   it('a cache fill on a server over maxmemory under noeviction is refused, as a plain SET is (a review: the fill script\'s UNLINK passed the memory check and the SET wrote past the limit)', async () => {
     const own = await startRedis();
     const { Redis } = await import('ioredis');
