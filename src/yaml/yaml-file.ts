@@ -205,16 +205,20 @@ function assertSerialisable(doc: unknown, file: string, text: string): void {
   // The collections being walked: an alias inside its own anchor's value (`x: &a [*a]`) is one of them.
   // Without this check it recursed until the stack overflowed ("Maximum call stack size exceeded").
   const open = new Set<object>();
-  const walk = (v: unknown): void => {
+  // The depth once aliases are expanded: the parser's maxDepth counts nesting as written, and an alias of a
+  // deep value inside another deep value nests them (60 anchors of 62 brackets each: 3,700 levels in a 58 KB
+  // file, which overflowed the stack of every later copy and walk, and failed the whole migration: a probe).
+  const walk = (v: unknown, depth: number): void => {
     if (++nodes > limit) throw new TenantFileError(file, undefined, 'document expands to too many values (alias bomb?)');
     if (!v || typeof v !== 'object') return;
     if (open.has(v)) throw new TenantFileError(file, undefined, 'a value contains itself (an alias inside its own anchor, such as `x: &a [*a]`)');
+    if (depth > YAML_LIMITS.maxDepth) throw new TenantFileError(file, undefined, `values nest deeper than ${YAML_LIMITS.maxDepth} levels once its aliases are expanded`);
     open.add(v);
-    if (Array.isArray(v)) v.forEach(walk);
-    else Object.values(v).forEach(walk);
+    if (Array.isArray(v)) for (const x of v) walk(x, depth + 1);
+    else for (const x of Object.values(v)) walk(x, depth + 1);
     open.delete(v);
   };
-  walk(doc);
+  walk(doc, 1);
 }
 
 /**

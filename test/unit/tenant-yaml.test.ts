@@ -298,6 +298,15 @@ describe('YAML tenant source', () => {
     expect(() => source.load('cyc')).toThrow(/cyc\.yaml: a value contains itself \(an alias inside its own anchor/);
     ws.writeTenant('cycmap', 'client: {id: cycmap, name: C}\nx: &m {y: [1, {z: *m}]}\n');
     expect(() => source.load('cycmap')).toThrow(/cycmap\.yaml: a value contains itself/);
+    // Depth built from aliases (each anchor within the written limit, the whole 3,700 levels deep in 58 KB): it
+    // overflowed the stack of the copy after the parse, and every command reading all files failed (a probe).
+    const stacked = ['a0: &a0 ' + '['.repeat(62) + 'x' + ']'.repeat(62)];
+    for (let i = 1; i < 60; i++) stacked.push(`a${i}: &a${i} ${'['.repeat(62)}*a${i - 1}${']'.repeat(62)}`);
+    ws.writeTenant('stacked', `client: {id: stacked, name: S}\n${stacked.join('\n')}\n# ${'p'.repeat(50_000)}\n`);
+    expect(() => source.load('stacked')).toThrow(/stacked\.yaml: values nest deeper than 64 levels once its aliases are expanded/);
+    // Two levels of alias within the limit are read.
+    ws.writeTenant('nested', `client: {id: nested, name: N}\na: &a ${'['.repeat(20)}1${']'.repeat(20)}\nb: &b ${'['.repeat(20)}*a${']'.repeat(20)}\n`);
+    expect(JSON.stringify(source.load('nested')!.config)).toContain('"b":' + '['.repeat(40) + '1');
     // The same value twice (not inside itself) is no cycle.
     ws.writeTenant('twice', 'client: {id: twice, name: C}\nx: &v [1, 2]\ny: [*v, *v]\n');
     expect(source.load('twice')!.config).toMatchObject({ x: [1, 2], y: [[1, 2], [1, 2]] });
