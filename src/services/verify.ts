@@ -536,7 +536,14 @@ export class CacheVerifier {
     if (doc?.yamlOnly) stored = doc.config;
     else if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}`, rowExists: true });
     else {
-      const choice = chooseStoredConfig(row, doc, fileError);
+      let choice;
+      try {
+        choice = chooseStoredConfig(row, doc, fileError);
+      } catch (err) {
+        // A row that cannot be used (nested too deep to copy): this entry's error, not the whole run's.
+        if (err instanceof UsageError && err.reason === 'bad-registry-row') return entry('error', { reason: err.message });
+        throw err;
+      }
       if (choice.source === 'file-error') return malformed ?? entry('error', { reason: choice.error.message });
       if (choice.source === 'none') {
         const reason = row ? `registry row not migrated (config_source ${row.config_source}) and no YAML file` : 'in neither the registry nor YAML';

@@ -3,6 +3,7 @@ import type { TenantRow, TenantWrite } from '../registry/registry-store.js';
 export { contentHash } from '../registry/content-hash.js';
 import { contentHash } from '../registry/content-hash.js';
 import { isMap } from './plain-object.js';
+import { UsageError } from '../errors.js';
 
 /** The client keys that live in registry columns rather than in tenant_config. */
 const CLIENT_COLUMNS = ['id', 'name', 'short_name', 'timezone', 'currency'] as const;
@@ -45,7 +46,7 @@ export function rowFromConfig(id: string, config: Json, knownHash?: string): Ten
  * from the columns, `email.primary` and `infrastructure.gcp` from theirs.
  */
 export function configFromRow(row: TenantRow): Json {
-  const stored: Json = structuredClone(isMap(row.tenant_config) ? row.tenant_config : {});
+  const stored: Json = copyOf(row);
   const client: Json = { ...(isMap(stored.client) ? stored.client : {}), id: row.id, name: row.name };
   for (const c of ['short_name', 'timezone', 'currency'] as const) if (row[c] != null) client[c] = row[c];
   const { client: _c, ...rest } = stored;
@@ -59,4 +60,18 @@ export function configFromRow(row: TenantRow): Json {
     config.infrastructure = { ...infra, gcp };
   }
   return config;
+}
+
+/**
+ * The row's tenant_config, copied. A jsonb nested some thousands of levels deep (written by SQL: the services'
+ * JSON.stringify cannot write, nor read, one) overflowed the stack here: exit 70, "internal error". Said as
+ * what it is, a row that cannot be used.
+ */
+function copyOf(row: TenantRow): Json {
+  try {
+    return structuredClone(isMap(row.tenant_config) ? row.tenant_config : {});
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new UsageError(`tenant ${row.id}: its registry row cannot be used: tenant_config nests too deep to copy or serialise (JSON.stringify fails on it too)`, { reason: 'bad-registry-row' });
+  }
 }

@@ -203,6 +203,26 @@ describe('tenantctl verify', () => {
       }
     });
 
+    if (kind === 'postgres') it('a registry row nested too deep to copy (jsonb written by SQL): that entry is an error, the others verified; get-config says it, exit 2 (both exited 70, "Maximum call stack size exceeded")', async () => {
+      await warm();
+      const deep = uniq('vdeep');
+      const depth = 6000;
+      await sql(`INSERT INTO tenants (id, name, tenant_config, config_source) VALUES ($1, 'Deep', ('{"x": ' || repeat('[', ${depth}) || '1' || repeat(']', ${depth}) || '}')::jsonb, 'database')`, [deep]);
+      try {
+        await own.client.set(`tenant_config:${deep}`, '{"x": 1}');
+        const r = await cli(['verify', '--json']);
+        expect(r.code, r.stderr).toBe(4);
+        const report = JSON.parse(r.stdout) as { summary: Record<string, number>; entries: Array<{ key: string; status: string; reason?: string }> };
+        expect(report.entries).toEqual([expect.objectContaining({ key: `tenant_config:${deep}`, status: 'error', reason: expect.stringMatching(/its registry row cannot be used: tenant_config nests too deep/) })]);
+        expect(report.summary).toMatchObject({ checked: 7, ok: 6, error: 1 });
+        const g = await cli(['get-config', deep, '--no-cache']);
+        expect({ code: g.code, stderr: g.stderr.trim() }).toEqual({ code: 2, stderr: expect.stringMatching(new RegExp(`^error: tenant ${deep}: its registry row cannot be used`)) });
+      } finally {
+        await own.client.del(`tenant_config:${deep}`);
+        await sql('DELETE FROM tenants WHERE id = $1', [deep]);
+      }
+    });
+
     it('entries whose tenant part is no valid id (café, bytes that are not UTF-8) are orphans, and --fix deletes them (they were skipped: never removed)', async () => {
       await warm();
       const cafe = Buffer.from('tenant_config:café');
