@@ -21,7 +21,28 @@ export const embeddedRegistryExists = (dir: string): boolean => existsSync(path.
 
 /** The service-role key under the names deployments use (DESIGN.md, "Registry"). */
 export function supabaseKeyFromEnv(env: NodeJS.ProcessEnv): string | undefined {
-  return env.SUPABASE_SERVICE_ROLE_KEY || env.SUPABASE_SERVICE_KEY || env.SUPABASE_KEY || undefined;
+  for (const name of KEY_NAMES) if (env[name]) return env[name];
+  return undefined;
+}
+
+const KEY_NAMES = ['SUPABASE_SERVICE_ROLE_KEY', 'SUPABASE_SERVICE_KEY', 'SUPABASE_KEY'] as const;
+
+/**
+ * What a Supabase key that is no service-role key is (SUPABASE_KEY often holds the anon key): a publishable key
+ * (`sb_publishable_…`), or a JWT whose `role` claim is not `service_role` (`anon`, `authenticated`). Undefined
+ * for a service-role or secret key, and for one whose kind cannot be told (let the server judge it). Never the key.
+ */
+export function publicKeyRole(key: string): string | undefined {
+  if (key.startsWith('sb_publishable_')) return 'a publishable key';
+  const parts = key.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    const role = claims && typeof claims === 'object' ? (claims as { role?: unknown }).role : undefined;
+    return typeof role === 'string' && role !== 'service_role' ? `role ${JSON.stringify(role.slice(0, 40))}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Anything that starts like `scheme:` is read as a URL (except the few local forms below). */
@@ -139,6 +160,15 @@ function parseRegistryUrl(v: string, scheme: string, env: NodeJS.ProcessEnv, whe
   const key = supabaseKeyFromEnv(env);
   if (!key) {
     throw new UsageError('a Supabase registry needs SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_KEY / SUPABASE_KEY) in the environment', { reason: 'bad-registry' });
+  }
+  const role = publicKeyRole(key);
+  if (role) {
+    const name = KEY_NAMES.find((n) => env[n] === key);
+    throw new UsageError(
+      `${name} is a public Supabase key (${role}), not the service-role key: row-level security hides rows from it, so reads would look empty ` +
+        '(a subscription "denied", nothing owed) and writes match nothing; give the service-role (secret) key',
+      { reason: 'bad-registry' },
+    );
   }
   return { kind: 'supabase', url: v.replace(/\/+$/, ''), key };
 }

@@ -178,6 +178,24 @@ describe('configuration precedence: flag > environment > config file > default',
     expect(resolveConfig({ registry: 'memory:' }, { DATABASE_URL: 'postgres://h/db' }, cwd).registry).toEqual({ kind: 'memory' });
   });
 
+  it('refuses a public Supabase key (anon JWT, publishable key), whose reads row-level security empties, naming the variable, never the key (a probe: check-permission answered "denied")', () => {
+    const cwd = cwdWith();
+    const jwt = (claims: object) => ['{"alg":"HS256","typ":"JWT"}', JSON.stringify(claims), 'sig'].map((p, i) => (i < 2 ? Buffer.from(p).toString('base64url') : p)).join('.');
+    const at = (env: Record<string, string>) => resolveConfig({}, { SUPABASE_URL: 'https://p.supabase.co', ...env }, cwd).registry;
+    const anon = jwt({ iss: 'supabase', ref: 'p', role: 'anon' });
+    expect(at({ SUPABASE_KEY: anon })).toMatchObject({ kind: 'invalid', problem: expect.stringMatching(/^SUPABASE_KEY is a public Supabase key \(role "anon"\), not the service-role key: row-level security hides rows/) });
+    expect(at({ SUPABASE_SERVICE_KEY: jwt({ role: 'authenticated' }) })).toMatchObject({ kind: 'invalid', problem: expect.stringMatching(/^SUPABASE_SERVICE_KEY is a public Supabase key \(role "authenticated"\)/) });
+    expect(at({ SUPABASE_KEY: 'sb_publishable_abc123' })).toMatchObject({ kind: 'invalid', problem: expect.stringMatching(/^SUPABASE_KEY is a public Supabase key \(a publishable key\)/) });
+    expect(JSON.stringify(at({ SUPABASE_KEY: anon }))).not.toContain(anon);
+    // The service-role key (a JWT, or a secret key), and keys whose kind cannot be told, are taken.
+    const service = jwt({ role: 'service_role' });
+    expect(at({ SUPABASE_SERVICE_ROLE_KEY: service })).toEqual({ kind: 'supabase', url: 'https://p.supabase.co', key: service });
+    expect(at({ SUPABASE_KEY: 'sb_secret_abc' })).toMatchObject({ kind: 'supabase' });
+    expect(at({ SUPABASE_KEY: 'a.b.c' })).toMatchObject({ kind: 'supabase' });
+    // The first of the names given wins, as before: a service-role key beside an anon SUPABASE_KEY is used.
+    expect(at({ SUPABASE_SERVICE_ROLE_KEY: service, SUPABASE_KEY: anon })).toMatchObject({ kind: 'supabase', key: service });
+  });
+
   it('rejects bad values as usage errors that name the setting', () => {
     const cwd = cwdWith();
     expect(() => resolveConfig({}, { REDIS_TIMEOUT_MS: 'soon' }, cwd)).toThrow(/Redis timeout \(env REDIS_TIMEOUT_MS\)/);
