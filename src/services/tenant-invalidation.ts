@@ -9,7 +9,7 @@ export interface TenantInvalidationDeps {
   /** What earlier writes still owe, read without doing it (undefined: no registry to ask). */
   owedInvalidations(limit?: number, options?: { required?: boolean }): Promise<PendingInvalidation[] | undefined>;
   /** Does what earlier writes still owe (undefined: no registry). */
-  drainOwedInvalidations(): Promise<DrainResult | undefined>;
+  drainOwedInvalidations(options?: { signal?: AbortSignal }): Promise<DrainResult | undefined>;
   /** The ids in neither the registry nor YAML. */
   unknown(ids: string[]): Promise<string[]>;
 }
@@ -53,7 +53,7 @@ export async function invalidateTenantsAndOwed(
   let owed: PendingInvalidation[] | undefined;
   let waiting = 0;
   if (pending && !dryRun) {
-    drained = await deps.drainOwedInvalidations().catch((err: unknown) => {
+    drained = await deps.drainOwedInvalidations({ signal }).catch((err: unknown) => {
       // Stopped while the registry opened, after the named tenants' keys went: those are reported (they were lost).
       if (err instanceof InterruptedError && results.length) throw new InterruptedError(err.signal, err.message, { done: results.reduce((n, r) => n + r.total, 0) }, results);
       throw err;

@@ -137,6 +137,49 @@ describe('signals during invalidate-all and at its prompt', () => {
     await expectForeignKeysUntouched();
   });
 
+  it.runIf(TEST_DATABASE_URL)('invalidate --pending draining an owed permissions-all: SIGINT stops it between batches, exit 130, the entry still owed (it deleted every key, cleared the outbox, then exit 130: a probe)', async () => {
+    await redis.command('FLUSHALL');
+    expect(await redis.command('DEBUG', 'POPULATE', String(SEEDED), 'permissions')).toMatch(/^\+OK/);
+    const db = await freshPostgresDatabase();
+    const ws = workspace({}, { registry: false });
+    try {
+      expect((await runCli(['--registry', db.url, 'migrate-yaml', '--redis-url', redis.url], { cwd: ws.dir })).code).toBe(0);
+      const { default: pg } = await import('pg');
+      const sql = async (text: string) => {
+        const c = new pg.Client({ connectionString: db.url });
+        await c.connect();
+        try {
+          return (await c.query(text)).rows as Array<{ n: number }>;
+        } finally {
+          await c.end();
+        }
+      };
+      await sql("INSERT INTO tenantctl_outbox (kind, target) VALUES ('permissions-all', '*')");
+      const run = spawnCli(['--registry', db.url, 'invalidate', '--pending', '--json', '--redis-url', redis.url], { cwd: ws.dir });
+      let exited = false;
+      void run.done.then(() => (exited = true));
+      await waitFor('the drain to start deleting', async () => exited || (await dbsize()) < SEEDED * 0.8);
+      expect(exited, 'the drain finished before it could be interrupted').toBe(false);
+      run.child.kill('SIGINT');
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(130);
+      const left = await dbsize();
+      expect(left, 'it went on to the end').toBeGreaterThan(0);
+      // Stopped between batches: what it says it deleted is what is gone.
+      expect(JSON.parse(r.stdout).owed).toMatchObject({ done: 0, pending: 1, deleted: SEEDED - left });
+      // Not done: still owed, for the next drain.
+      expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(1);
+      expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
+      const again = await runCli(['--registry', db.url, 'invalidate', '--pending', '--redis-url', redis.url], { cwd: ws.dir });
+      expect(again.code, again.stderr).toBe(0);
+      expect(await dbsize()).toBe(0);
+      expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(0);
+    } finally {
+      ws.cleanup();
+      await db.drop();
+    }
+  });
+
   it('SIGTERM: exits 143, the table reports the keys deleted, and exactly those are gone', async () => {
     const r = await interruptSweep('SIGTERM', []);
     expect(r.code).toBe(143);

@@ -71,7 +71,7 @@ export function register(program: Command): void {
         let r: TenantInvalidationResult;
         try {
           r = await invalidateTenantsAndOwed(
-            { admin: ctx.admin, owedInvalidations: (n, o) => ctx.owedInvalidations(n, o), drainOwedInvalidations: () => ctx.drainOwedInvalidations(), unknown: (ids) => ctx.tenants.unknown(ids) },
+            { admin: ctx.admin, owedInvalidations: (n, o) => ctx.owedInvalidations(n, o), drainOwedInvalidations: (o) => ctx.drainOwedInvalidations(o), unknown: (ids) => ctx.tenants.unknown(ids) },
             { tenants, dryRun: !!opts.dryRun, pending: !!opts.pending, strict: !!opts.strict, signal: ctx.signal },
           );
         } catch (err) {
