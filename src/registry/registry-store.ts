@@ -126,6 +126,14 @@ export function outcomeUnknown(err: unknown): boolean {
   return false;
 }
 
+/**
+ * SQLSTATEs that refuse the data written, not the connection: data exceptions (22: a value out of range, a
+ * bad date), integrity constraints (23: a CHECK, NOT NULL, a foreign key) and a trigger's RAISE (P0001).
+ */
+export function refusedRowCode(code: unknown): boolean {
+  return typeof code === 'string' && /^(22|23)[0-9A-Z]{3}$|^P0001$/.test(code);
+}
+
 export function invalidationsFor(written: ChangeOutcome['written']): Array<{ kind: InvalidationKind; target: string }> {
   return [
     ...written.tenants.map((t) => ({ kind: 'tenant' as const, target: t })),

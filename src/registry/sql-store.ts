@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BackendUnavailableError, describeError, type BackendReason } from '../errors.js';
 import {
-  CommitOutcomeUnknownError, invalidationsFor, normaliseRow, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  CommitOutcomeUnknownError, invalidationsFor, refusedRowCode, normaliseRow, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type ContentHashMemo, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo, versionsOf } from './content-hash.js';
@@ -117,6 +117,8 @@ export class SqlRegistryStore implements Registry {
         reason = 'timeout';
         detail = `no answer within ${this.timeoutMs + QUERY_READ_MARGIN_MS} ms (the registry timeout and a second)`;
       } else if (code === PG.insufficientPrivilege) reason = 'no-permission';
+      // The row itself refused (a constraint, a bad value, a trigger's RAISE): the connection is fine.
+      else if (refusedRowCode(code)) reason = 'rejected';
       else if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) reason = 'unreachable';
       throw new BackendUnavailableError('registry', `registry (${this.description}) failed while ${what}: ${detail}`, { cause: err, reason });
     }

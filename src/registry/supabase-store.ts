@@ -2,7 +2,7 @@ import type { SupabaseClient } from '@supabase/supabase-js';
 import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import {
-  CommitOutcomeUnknownError, invalidationsFor, normaliseRow, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  CommitOutcomeUnknownError, invalidationsFor, refusedRowCode, normaliseRow, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionsOf } from './content-hash.js';
@@ -76,7 +76,7 @@ export class SupabaseRegistryStore implements Registry {
       const answered = !(res.status === 0 || ((res.status === 502 || res.status === 504) && !res.error.code));
       // 401: the key was refused (PostgREST's "Invalid API key", a bad JWT); 42501: the role lacks the right.
       // (PostgREST answers a lack of rights 401 for the anonymous role, 403 otherwise: its code says which.)
-      const reason = res.error.code === '42501' ? 'no-permission' : res.status === 401 ? 'refused-login' : res.status === 403 ? 'no-permission' : noSchema ? 'no-schema' : 'failed';
+      const reason = res.error.code === '42501' ? 'no-permission' : res.status === 401 ? 'refused-login' : res.status === 403 ? 'no-permission' : noSchema ? 'no-schema' : refusedRowCode(res.error.code) ? 'rejected' : 'failed';
       throw new BackendUnavailableError('registry', `registry (${this.description}) ${reason === 'refused-login' ? 'refused the key' : 'failed'} while ${what}: ${msg}`, {
         cause: answered ? undefined : new NoAnswerError(),
         reason,

@@ -98,6 +98,42 @@ export class BatchPipeline {
   }
 
   private async apply(registry: Registry, batch: MigrationItem[], pending: Map<MigrationItem, Pending>): Promise<void> {
+    if (!(await this.applyIsolating(registry, batch, pending))) return;
+    this.done += batch.length;
+    this.options.progress?.(this.files, this.totalFiles);
+  }
+
+  /**
+   * Writes `batch`; where the registry refuses a row of it (a services' CHECK constraint, NOT NULL or trigger
+   * the tool does not know: `currency: EURO` under char_length = 3), the batch is halved until that item is
+   * alone, which is then the one error item, with the registry's words, and the rest written. Before, the whole
+   * batch of 500 failed with the same message naming no tenant, the run stopped (every later batch not written,
+   * exit 3 "nothing was written" where it was the first), and a rerun stopped at the same place (a probe).
+   * False when the registry failed (the run stops).
+   */
+  private async applyIsolating(registry: Registry, batch: MigrationItem[], pending: Map<MigrationItem, Pending>): Promise<boolean> {
+    try {
+      return await this.applyOnce(registry, batch, pending);
+    } catch (err) {
+      if (!(err instanceof RowRefused)) throw err;
+      if (batch.length === 1) {
+        Object.assign(batch[0], { action: 'error', reason: `refused by the registry: ${err.refusal.message}`, failure: 'bad-input', written: false });
+        return true;
+      }
+      const half = Math.ceil(batch.length / 2);
+      for (const part of [batch.slice(0, half), batch.slice(half)]) {
+        // A signal between the parts: the rest is not written, as between batches.
+        if (this.stopReason()) {
+          this.notWritten(part);
+          return false;
+        }
+        if (!(await this.applyIsolating(registry, part, pending))) return false;
+      }
+      return true;
+    }
+  }
+
+  private async applyOnce(registry: Registry, batch: MigrationItem[], pending: Map<MigrationItem, Pending>): Promise<boolean> {
     const tenants: TenantChange[] = [];
     const subscriptions: SubscriptionChange[] = [];
     let cat: CatalogueChange | undefined;
@@ -126,17 +162,25 @@ export class BatchPipeline {
         this.notWritten(batch);
         const cause = (err as UsageError).cause;
         if (outcomeUnknown(cause)) this.markUnconfirmed(batch, cause);
-        return;
+        return false;
       }
       if (!(err instanceof BackendUnavailableError)) throw err;
+      // A row refused, with a definite answer (nothing of the transaction applied): found by halving (above).
+      if (err.reason === 'rejected' && !outcomeUnknown(err)) throw new RowRefused(err);
       // The registry is gone: every later batch is not written, and so is this one, unless its COMMIT got
       // no answer (the connection lost right then): its rows may be in, so the run invalidates its cache anyway.
       this.fail(err);
       this.notWritten(batch);
       if (outcomeUnknown(err)) this.markUnconfirmed(batch, err);
-      return;
+      return false;
     }
-    this.done += batch.length;
-    this.options.progress?.(this.files, this.totalFiles);
+    return true;
+  }
+}
+
+/** A write the registry refused for a row's content (see applyIsolating). */
+class RowRefused extends Error {
+  constructor(readonly refusal: BackendUnavailableError) {
+    super(refusal.message);
   }
 }
