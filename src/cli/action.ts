@@ -50,7 +50,11 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
     const ctx = new CliContext(opts, process.env, runSignal());
     if (BATCHED_COMMANDS.has(cmd.name())) stopBetweenBatches();
     // A signal that ends a write at once still leaves its audit line (the write's outcome is unknown).
-    onExitAtOnce((code) => ctx.audit.finish('interrupted', code, undefined, 'interrupted by a signal; the write may or may not have landed'));
+    // With what it had confirmed done (a sweep's keys deleted: at least those; the line had no counts, a probe).
+    onExitAtOnce((code) => {
+      const sofar = ctx.audit.confirmed;
+      ctx.audit.finish('interrupted', code, sofar, `interrupted by a signal; ${sofar ? 'the counts are what was confirmed done, and the batch in flight may or may not have landed' : 'the write may or may not have landed'}`);
+    });
     ctx.out.debug(`configuration resolved in ${ms(started)} ms (project ${ctx.config.project.dir}${ctx.config.project.found ? '' : ', none found: the working directory'})`);
     let result: CommandResult | undefined;
     let thrown: unknown;

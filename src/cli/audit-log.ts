@@ -89,6 +89,14 @@ export class AuditLog {
     this.pending = { command, scope };
   }
 
+  /** What the run has confirmed done so far (a sweep's keys deleted), for the line of a run ended at once. */
+  confirmed: Record<string, number> | undefined;
+
+  /** Notes what the running write has confirmed done so far (see confirmed). */
+  progress(counts: Record<string, number>): void {
+    if (this.pending) this.confirmed = counts;
+  }
+
   /** Writes the line for a begun run; a no-op when nothing was begun or no log is configured. */
   finish(outcome: AuditRecord['outcome'], exitCode: number, counts?: Record<string, number>, error?: string): void {
     if (!this.file || !this.pending) return;

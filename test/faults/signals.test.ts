@@ -180,6 +180,36 @@ describe('signals during invalidate-all and at its prompt', () => {
     }
   });
 
+  it('a second signal while a batch hangs (writes paused): exit 130 at once, and the audit line carries the keys confirmed deleted (it had no counts: a probe)', async () => {
+    const audit = path.join(mkdtempSync(path.join(os.tmpdir(), 'tenantctl-twice-')), 'audit.log');
+    try {
+      await seed();
+      const run = spawnCli(['invalidate-all', '--yes', '--redis-url', redis.url, '--redis-timeout', '8000', '--audit-log', audit]);
+      let exited = false;
+      void run.done.then(() => (exited = true));
+      await waitFor('the sweep to start deleting', async () => exited || (await dbsize()) < FOREIGN_COUNT + SEEDED * 0.8);
+      expect(exited, 'the sweep finished before it could be interrupted').toBe(false);
+      await redis.command('CLIENT', 'PAUSE', '3000', 'WRITE');
+      await new Promise((r) => setTimeout(r, 300));
+      run.child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 200));
+      run.child.kill('SIGINT');
+      const r = await run.done;
+      expect(r.code).toBe(130);
+      expect(r.stderr).toMatch(/again: stopped at once/);
+      const line = JSON.parse(readFileSync(audit, 'utf8').trim().split('\n').pop()!);
+      expect(line).toMatchObject({ command: 'invalidate-all', outcome: 'interrupted', exit_code: 130, error: expect.stringMatching(/the counts are what was confirmed done/) });
+      await redis.command('CLIENT', 'UNPAUSE');
+      const gone = SEEDED + FOREIGN_COUNT - (await dbsize());
+      expect(line.counts.deleted).toBeGreaterThan(0);
+      // At least those: the batch in flight when it stopped may have landed after.
+      expect(line.counts.deleted).toBeLessThanOrEqual(gone);
+    } finally {
+      await redis.command('CLIENT', 'UNPAUSE');
+      rmSync(path.dirname(audit), { recursive: true, force: true });
+    }
+  });
+
   it('SIGTERM: exits 143, the table reports the keys deleted, and exactly those are gone', async () => {
     const r = await interruptSweep('SIGTERM', []);
     expect(r.code).toBe(143);

@@ -92,6 +92,7 @@ export function register(program: Command): void {
             onProgress: (p) => {
               scanned = p.scanned;
               progress.update(p);
+              if (!opts.dryRun) ctx.audit.progress({ deleted: p.done, scanned: p.scanned });
             },
           });
           progress.done();
