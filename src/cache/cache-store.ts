@@ -1,5 +1,5 @@
 import type { SweepRules } from '../keys/key-families.js';
-import { BackendUnavailableError } from '../errors.js';
+import { BackendUnavailableError, describeError } from '../errors.js';
 
 /**
  * The cache operations the tool uses, and only those (BullMQ's `IRedisClient`
@@ -182,4 +182,15 @@ export function describeSlots(slots: number[]): string {
     i = j;
   }
   return ranges.length > 5 ? `${ranges.slice(0, 5).join(', ')}, ...` : ranges.join(', ');
+}
+
+/**
+ * A command the server refuses to run at all, for this user or for everyone: by rights (NOPERM, an ACL
+ * failure in a script) or renamed away (`rename-command TIME ""`: "unknown command", and inside a script
+ * "Unknown Redis command called from script", which was read as Redis failing: every sweep exit 3 "run
+ * again", cache-info "unavailable": a probe). Another way may work (the client does a script's work).
+ */
+export function refusedCommand(err: unknown): boolean {
+  if (!(err instanceof BackendUnavailableError)) return false;
+  return err.reason === 'no-permission' || (err.reason === 'rejected' && /unknown (?:redis )?command/i.test(describeError(err.cause ?? err)));
 }

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { BackendUnavailableError, PartialFailureError, describeError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
-import { describeSlots, placeAnswers, unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
+import { describeSlots, placeAnswers, refusedCommand, unlinkStillHolding, type CacheStore, type ClaimedKey, type ProfileBatch, type SweepBatch, type SweepRequest, type SweepResult, type TtlClass } from './cache-store.js';
 import { seedShare, unreadableTlsFile, type RedisSpec } from './redis-spec.js';
 import { withDeadline } from './deadline.js';
 import { failedOverError, isNamedMaster, plainAddress, promotedError, SentinelWatch, unreplicatedError, type ReplicasSeenBy } from './sentinel-check.js';
@@ -1430,7 +1430,7 @@ function commandRefused(err: BackendUnavailableError): boolean {
   // A command refused inside the script too (a review: a monitoring user without TIME, which only the
   // script's budget uses, had cache-info report Redis unavailable): the client-side way sends what it needs
   // itself, and is refused in turn where that is the refused command (UNLINK for a user with -unlink).
-  return err.reason === 'no-permission' || /unknown command/i.test(describeError(err.cause));
+  return refusedCommand(err) || /unknown (?:redis )?command/i.test(describeError(err.cause));
 }
 
 /** The `*_version` fields Redis itself reports in INFO server; any other names another server. */

@@ -1,4 +1,5 @@
 import type { Cache } from '../cache/cache.js';
+import { refusedCommand } from '../cache/cache-store.js';
 import { TENANT_CONFIG_FAMILY } from '../keys/key-families.js';
 import { BackendUnavailableError, describeError, type BackendReason } from '../errors.js';
 import type { CacheAdmin } from './cache-admin.js';
@@ -61,14 +62,14 @@ export async function collectCacheInfo(cache: Cache, admin: CacheAdmin, ttlSecon
     // and only what INFO tells is unknown (it was reported unavailable, Prometheus tenantctl_redis_up 0).
     let infoRefused: string | undefined;
     const infos = await store.info().catch((err: unknown) => {
-      if (!(err instanceof BackendUnavailableError) || err.reason !== 'no-permission') throw err;
+      if (!refusedCommand(err)) throw err;
       infoRefused = describeError(err);
       return [];
     });
     // An ACL user refused SCAN: the counts are unknown, Redis is not down (it said unavailable, redis_up 0).
     let countsRefused: string | undefined;
     const counted = await admin.countFamilyKeys(store, signal).catch((err: unknown) => {
-      if (!(err instanceof BackendUnavailableError) || err.reason !== 'no-permission') throw err;
+      if (!refusedCommand(err)) throw err;
       countsRefused = describeError(err);
       return undefined;
     });

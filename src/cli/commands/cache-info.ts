@@ -130,7 +130,7 @@ export function register(program: Command): void {
         // Redis down is an answer here (available: false; Prometheus tenantctl_redis_up 0): one warning, exit 0.
         if (!info.available && info.error) ctx.out.warn(`warning: ${asClause(info.error)}${backendHint('redis', info.error_reason)}; reporting Redis as unavailable`);
         if (info.info_refused) ctx.out.warn(`warning: ${asClause(info.info_refused)}; memory, hits and the server's version are not reported, the key counts are`);
-        if (info.counts_refused) ctx.out.warn(`warning: ${asClause(info.counts_refused)}; the key counts are not reported (this Redis user may not SCAN), the rest is`);
+        if (info.counts_refused) ctx.out.warn(`warning: ${asClause(info.counts_refused)}; the key counts are not reported (this Redis user may not SCAN, or the server renamed it), the rest is`);
         warnMovingSlots(ctx.out, info.moving_slots, 'counting');
         if (ctx.out.format === 'prometheus') return { data: info, render: (out) => out.stdout.write(toPrometheus(info)) };
         return { data: info, render: (out) => render(out, info) };
