@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { connect as connectSocket, isIP } from 'node:net';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { BackendUnavailableError, PartialFailureError, describeError, throwIfAborted, type BackendReason, type BatchProgress } from '../errors.js';
 import { keyDispatchPrefix } from '../keys/key-patterns.js';
@@ -247,6 +247,33 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
   return text;
 }
 
+/** How long a bare connection waits for a server's unasked error line (see refusalOnConnect). */
+const GREETING_WAIT_MS = 300;
+
+/**
+ * The error line a server sends, unasked, to a new connection it then drops (`-ERR max number of clients
+ * reached`); undefined when it sends nothing within `ms` (a TLS-only port waits for a handshake) or anything else.
+ * Nothing is written to the server.
+ */
+function refusalOnConnect(node: { host: string; port: number }, ms: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let got = '';
+    const socket = connectSocket({ host: node.host, port: node.port });
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      const line = /^-([^\r\n]{1,200})\r?\n/.exec(got)?.[1];
+      resolve(line);
+    };
+    const timer = setTimeout(done, ms);
+    socket.on('data', (chunk: Buffer) => {
+      got += chunk.toString('latin1');
+      if (got.includes('\n') || got.length > 256) done();
+    });
+    socket.on('error', done).on('close', done);
+  });
+}
+
 /** A failure after deletions: with each key's answer (`partial`) and their count (`progress`). */
 function withAnswers(err: unknown, answers: number[]): unknown {
   return err instanceof BackendUnavailableError ? err.withProgress({ done: answers.reduce((a, n) => a + (n > 0 ? n : 0), 0) }, answers) : err;
@@ -421,6 +448,8 @@ class IoredisStore implements CacheStore {
       // Sentinel: the master they named, when one was reached (a stalled master: the message named only the Sentinels).
       const master = this.sentinels ? (this.client as Redis).stream : undefined;
       const named = master?.remotePort ? ` (the master ${this.spec.sentinelMaster} the Sentinels named: ${plainAddress(master.remoteAddress)}:${master.remotePort})` : '';
+      // Closed by its owner (close() during the connect): no server closed it.
+      const closedByOwner = this.closed;
       this.close();
       // A Cluster whose seeds failed says "Failed to refresh slots cache." and keeps the node's answer aside.
       const last = (cause as { lastNodeError?: unknown })?.lastNodeError;
@@ -428,7 +457,12 @@ class IoredisStore implements CacheStore {
       const reason = err instanceof BackendUnavailableError ? err.reason : reasonOf(answer);
       // The reply parser's "Unknown RESP type 60 "<". Please report this." means the port speaks something else.
       const foreign = /Unknown RESP type/.test(describeError(cause));
-      const said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : connectFailure(cause, this.spec);
+      // A plain server that dropped the connection may have said why first (maxclients: "-ERR max number of clients
+      // reached"), which ioredis loses to its first write's EPIPE: said as a TLS-only port (a probe). Asked on a bare socket.
+      // (Or closed before the first write, with no socket error: "Connection is closed." alone.)
+      const dropped = !foreign && !this.spec.tls && this.spec.topology === 'standalone' && (/\b(ECONNRESET|EPIPE)\b/.test(describeError(cause)) || (!this.lastError && !closedByOwner && /^Connection is closed/.test(describeError(cause))));
+      const greeting = dropped ? await refusalOnConnect(this.spec.nodes[0], Math.min(GREETING_WAIT_MS, this.timeoutMs)) : undefined;
+      const said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : greeting ? `it refuses new connections: ${greeting}` : connectFailure(cause, this.spec);
       // A server that answered and refused the credentials is no network problem: said as what it is.
       const refused = /^(NOAUTH|WRONGPASS)\b/.test(describeError(answer));
       const notCluster = /cluster support disabled/i.test(said);

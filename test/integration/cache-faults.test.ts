@@ -377,6 +377,25 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     cache.close();
   });
 
+  it('a server at maxclients: its own words ("max number of clients reached"), not "a TLS-only port?" (a probe: ioredis loses the line to its write\'s EPIPE)', async () => {
+    const own = await startRedis(['--maxclients', '1']);
+    const held = net.connect(own.port, '127.0.0.1');
+    await new Promise((r) => held.once('connect', r));
+    held.write('PING\r\n');
+    await new Promise((r) => held.once('data', r));
+    const cache = new Cache(specFor(own.url), { warn: () => undefined });
+    try {
+      const err = await cache.need((s) => s.ping()).then(() => undefined, (e: unknown) => e as BackendUnavailableError);
+      expect(err).toBeInstanceOf(BackendUnavailableError);
+      expect(err!.message, err!.message).toMatch(/is unreachable: it refuses new connections: ERR max number of clients reached/);
+      expect(err!.message).not.toMatch(/TLS/);
+    } finally {
+      cache.close();
+      held.destroy();
+      await own.stop();
+    }
+  });
+
   it('a cache fill whose SET the server runs only after the timeout (it was stopped) is not written then (a probe: it put back a value a write had invalidated, until its TTL)', async () => {
     const own = await startRedis();
     const { Redis } = await import('ioredis');
