@@ -520,6 +520,17 @@ class IoredisStore implements CacheStore {
   }
 
   /**
+   * A deleting sweep given a replica as the server: refused with what it is. Holding none of the keys (its
+   * first sync), it deleted nothing and said "deleted 0", exit 0, the master's keys all there (a probe);
+   * holding some, the first UNLINK is refused READONLY. A user who may not run ROLE is not checked.
+   */
+  private async refuseStandaloneReplica(): Promise<void> {
+    const role = (await this.run('ROLE', () => (this.client as Redis).call('ROLE')).catch(() => undefined)) as unknown[] | undefined;
+    if (!Array.isArray(role) || role[0] !== 'slave') return;
+    throw new BackendUnavailableError('redis', `Redis at ${this.target} is a replica of ${String(role[1])}:${String(role[2])}, which holds the keys`, { reason: 'read-only' });
+  }
+
+  /**
    * Sentinel: after work that deleted keys, checks that the server it was done on is still the master
    * the Sentinels name. A failover midway leaves this client on the old master until Sentinel demotes
    * it, and the demoted master then resyncs from the new one: the deletions come undone (measured: an
@@ -969,6 +980,7 @@ class IoredisStore implements CacheStore {
     const state: SweepState = { scanned: 0, limitLeft: request.limit ?? -1, via: 'script', stop: false };
     const progress = () => ({ done: groups.reduce((a, b) => a + b, 0), groups: Object.fromEntries(request.rules.groups.map((g, i) => [g, groups[i]])) });
     const nodes = this.masters();
+    if (request.action === 'unlink' && this.mode === 'standalone' && !this.sentinels) await this.refuseStandaloneReplica();
     // A Cluster being resharded moves keys between masters while they are walked (a review: invalidate-all
     // said complete with keys of the moving slot left): the slots' state before and after is compared.
     const slotsBefore = this.mode === 'cluster' ? await this.slotState(nodes) : undefined;

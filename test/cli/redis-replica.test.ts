@@ -40,10 +40,24 @@ describe('a replica given as the Redis URL', () => {
       const r = await runCli([...args, '--redis-url', replica.url], { cwd: ws.dir });
       expect(r.code, `${args[0]}: ${r.stderr}`).toBe(3);
       expectOneLineError(r);
-      expect(r.stderr).toMatch(/^error: deleted 0 keys before Redis failed: .*READONLY.* \(a replica takes no writes: give its master's address, or its Sentinels with --redis-sentinel\)$/m);
+      // Refused by the server (READONLY on the first UNLINK), or, for a sweep, found a replica before it starts.
+      expect(r.stderr).toMatch(/^error: (deleted 0 keys before Redis failed: .*READONLY.*|Redis at .* is a replica of 127\.0\.0\.1:\d+, which holds the keys) \(a replica takes no writes: give its master's address, or its Sentinels with --redis-sentinel\)$/m);
       expect(r.stderr).not.toMatch(/run again|at least/);
     }
     expect(await replica.command('DBSIZE')).toMatch(/^:2\b/);
+  });
+
+  it('a replica holding none of the keys yet (its first sync): invalidate-all is exit 3 naming its master (it said "deleted 0", exit 0)', async () => {
+    const empty = await startRedis();
+    try {
+      await empty.command('REPLICAOF', '127.0.0.1', String(masterPort));
+      const r = await runCli(['invalidate-all', '--yes', '--redis-url', empty.url], { cwd: ws.dir });
+      expect(r.code, r.stderr).toBe(3);
+      expectOneLineError(r);
+      expect(r.stderr).toMatch(new RegExp(`is a replica of 127\\.0\\.0\\.1:${masterPort}, which holds the keys \\(a replica takes no writes`));
+    } finally {
+      await empty.stop();
+    }
   });
 
   it('doctor fails its role check, naming the master (it passed every check)', async () => {
