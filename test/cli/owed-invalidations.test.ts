@@ -69,8 +69,10 @@ describe.runIf(TEST_DATABASE_URL)('owed invalidations past what is listed', () =
   it('with Redis down --pending does nothing and clears nothing: every owed row stays for the next try (exit 3)', async () => {
     await sql('DELETE FROM tenantctl_outbox');
     await sql("INSERT INTO tenantctl_outbox (kind, target) VALUES ('tenant', 'keep1'), ('permissions', 'keep2')");
-    const r = await runCli(['--registry', db.url, 'invalidate', '--pending', '--redis-url', 'redis://127.0.0.1:1'], { cwd: ws.dir });
-    expect(r.code).not.toBe(0);
+    const r = await runCli(['--registry', db.url, 'invalidate', '--pending', '--redis-url', 'redis://127.0.0.1:1', '--json'], { cwd: ws.dir });
+    expect(r.code).toBe(3);
+    // The error in the document too (it had none: a probe).
+    expect(JSON.parse(r.stdout)).toMatchObject({ owed: { status: 'failed', pending: 2 }, error: expect.stringMatching(/Redis/) });
     expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(2);
   });
 

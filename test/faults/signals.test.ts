@@ -167,6 +167,8 @@ describe('signals during invalidate-all and at its prompt', () => {
       expect(left, 'it went on to the end').toBeGreaterThan(0);
       // Stopped between batches: what it says it deleted is what is gone.
       expect(JSON.parse(r.stdout).owed).toMatchObject({ done: 0, pending: 1, deleted: SEEDED - left });
+      // The error in the document, as invalidate-all's (it had none).
+      expect(JSON.parse(r.stdout).error).toMatch(/interrupted/);
       // Not done: still owed, for the next drain.
       expect((await sql('SELECT count(*)::int AS n FROM tenantctl_outbox'))[0].n).toBe(1);
       expect(r.stderr).not.toMatch(/internal error|^\s+at /m);

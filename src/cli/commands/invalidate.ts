@@ -103,10 +103,12 @@ export function register(program: Command): void {
         // With --strict the error names them (each was said twice).
         if (!r.stopped) for (const t of unknown) ctx.out.warn(`warning: tenant ${t} is in neither the registry nor YAML (a typo?)`);
         const deleted = results.reduce((a, x) => a + x.total, 0);
+        const failure = r.stopped ? new DeniedError(`unknown tenant(s): ${unknown.join(', ')}; --strict: nothing ${opts.dryRun ? 'listed' : 'deleted'}`) : owedFailure(owed);
         return {
-          data: { dryRun: !!opts.dryRun, tenants: results, unknown, owed: owed && owedData(owed) },
+          // The error in the document too, as invalidate <tenant> and invalidate-all put it (a probe: --pending's had none).
+          data: { dryRun: !!opts.dryRun, tenants: results, unknown, owed: owed && owedData(owed), ...(failure && !r.stopped && { error: failure.message }) },
           render: (out) => render(out, results, !!opts.dryRun, owed),
-          failure: r.stopped ? new DeniedError(`unknown tenant(s): ${unknown.join(', ')}; --strict: nothing ${opts.dryRun ? 'listed' : 'deleted'}`) : owedFailure(owed),
+          failure,
           counts: { deleted, owed_done: owed?.done ?? 0, owed_deleted: owed?.deleted ?? 0 },
         };
       }),
