@@ -328,8 +328,9 @@ function folderTenantFiles(dir: string, name: string): Array<{ file: string; dan
       const at = raw ? Buffer.concat([Buffer.from(dir + path.sep), raw, Buffer.from(path.sep + n)]) : path.join(dir, name, n);
       const link = lstatSync(at, { throwIfNoEntry: false });
       if (!link) continue;
+      // Both names, when both are there: two files of one tenant, an error as acme.yaml beside acme.yml is
+      // (client.yml was left unread without a word: a probe). Reads take client.yaml first.
       out.push({ file: path.join(dir, name, n), ...(link.isSymbolicLink() && !existsSync(at) && { dangling: true }) });
-      break;
     }
   }
   return out;

@@ -231,6 +231,23 @@ describe('Migration: YAML -> registry', () => {
     }
   });
 
+  it('a tenant folder with both client.yaml and client.yml is the same error (client.yml was left unread without a word: a probe)', async () => {
+    const two = uniq('two');
+    ws.writeTenant(two, tenantYaml(two, 'From yaml'), `${two}/client.yaml`);
+    ws.writeTenant(two, tenantYaml(two, 'From yml'), `${two}/client.yml`);
+    try {
+      const s = wireServices({ registry, tenantsDir: ws.tenantsDir });
+      const r = await s.migration.run();
+      s.close();
+      expect(r.items.filter((i) => i.id === two)).toEqual([
+        expect.objectContaining({ action: 'error', reason: expect.stringMatching(new RegExp(`tenant ${two} has 2 files \\(.*${two}/client\\.yaml, .*${two}/client\\.yml\\): keep one`)) }),
+      ]);
+      expect(await store.getTenant(two)).toBeUndefined();
+    } finally {
+      rmSync(path.join(ws.tenantsDir, two), { recursive: true, force: true });
+    }
+  });
+
   it('a NUL character or an unpaired surrogate (YAML escapes) fails that tenant alone as file:line; the batch is written', async () => {
     const [nul, lone, fine] = [uniq('nul'), uniq('lone'), uniq('fine')];
     ws.writeTenant(nul, tenantYaml(nul, 'Nul', 'notes:\n  text: "a\\0b"\n'));
