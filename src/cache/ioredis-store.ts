@@ -256,22 +256,45 @@ const GREETING_WAIT_MS = 300;
  * Nothing is written to the server.
  */
 function refusalOnConnect(node: { host: string; port: number }, ms: number): Promise<string | undefined> {
+  return probeNode(node, ms).then((p) => p.greeting);
+}
+
+/**
+ * A bare TCP connect to a node (nothing written): the socket error it meets (ECONNREFUSED, EHOSTUNREACH), or
+ * the error line a server sends unasked before it drops the connection; neither within `ms`: connected, silent.
+ */
+function probeNode(node: { host: string; port: number }, ms: number): Promise<{ code?: string; greeting?: string }> {
   return new Promise((resolve) => {
     let got = '';
+    let code: string | undefined;
     const socket = connectSocket({ host: node.host, port: node.port });
     const done = () => {
       clearTimeout(timer);
       socket.destroy();
-      const line = /^-([^\r\n]{1,200})\r?\n/.exec(got)?.[1];
-      resolve(line);
+      resolve({ code, greeting: /^-([^\r\n]{1,200})\r?\n/.exec(got)?.[1] });
     };
     const timer = setTimeout(done, ms);
     socket.on('data', (chunk: Buffer) => {
       got += chunk.toString('latin1');
       if (got.includes('\n') || got.length > 256) done();
     });
-    socket.on('error', done).on('close', done);
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      code = err.code;
+      done();
+    });
+    socket.on('close', done);
   });
+}
+
+/**
+ * Why a Cluster's seeds or the Sentinels could not be reached, where ioredis says only "Connection is closed."
+ * (it keeps each node's ECONNREFUSED to itself: a probe): each node's socket error or refusal line, by a bare
+ * connect; empty when every node took the connection.
+ */
+async function nodesRefusing(nodes: Array<{ host: string; port: number }>, ms: number): Promise<string> {
+  const probed = await Promise.all(nodes.slice(0, 10).map(async (n) => ({ n, p: await probeNode(n, ms) })));
+  const said = probed.filter(({ p }) => p.code || p.greeting).map(({ n, p }) => `${n.host}:${n.port} ${p.code ?? p.greeting}`);
+  return said.join(', ');
 }
 
 /** A failure after deletions: with each key's answer (`partial`) and their count (`progress`). */
@@ -462,7 +485,11 @@ class IoredisStore implements CacheStore {
       // (Or closed before the first write, with no socket error: "Connection is closed." alone.)
       const dropped = !foreign && !this.spec.tls && this.spec.topology === 'standalone' && (/\b(ECONNRESET|EPIPE)\b/.test(describeError(cause)) || (!this.lastError && !closedByOwner && /^Connection is closed/.test(describeError(cause))));
       const greeting = dropped ? await refusalOnConnect(this.spec.nodes[0], Math.min(GREETING_WAIT_MS, this.timeoutMs)) : undefined;
-      const said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : greeting ? `it refuses new connections: ${greeting}` : connectFailure(cause, this.spec);
+      let said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : greeting ? `it refuses new connections: ${greeting}` : connectFailure(cause, this.spec);
+      if (this.spec.topology !== 'standalone' && !closedByOwner && /Connection is closed\.?\)?$/.test(said)) {
+        const why = await nodesRefusing(this.spec.nodes, Math.min(GREETING_WAIT_MS, this.timeoutMs));
+        if (why) said = `${said}: ${why}`;
+      }
       // A server that answered and refused the credentials is no network problem: said as what it is.
       const refused = /^(NOAUTH|WRONGPASS)\b/.test(describeError(answer));
       const notCluster = /cluster support disabled/i.test(said);

@@ -377,6 +377,15 @@ describe('the ioredis store and the Cache facade under faults (PITFALLS: ioredis
     cache.close();
   });
 
+  it('a Cluster\'s seeds, or the Sentinels, all refusing the connection: each named with its error (ioredis said only "Connection is closed.": a probe)', async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    for (const settings of [{ cluster: { value: `127.0.0.1:${a},127.0.0.1:${b}`, where: 'test' } }, { sentinel: { value: `127.0.0.1:${a},127.0.0.1:${b}`, where: 'test' }, sentinelMaster: { value: 'mymaster', where: 'test' } }]) {
+      const err = await openIoredisStore(parseRedisSpec({ ...settings, timeoutMs: TIMEOUT })!).then(() => undefined, (e: unknown) => e as Error);
+      expect(err, JSON.stringify(settings)).toBeInstanceOf(BackendUnavailableError);
+      expect(err!.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${a} ECONNREFUSED, 127\\.0\\.0\\.1:${b} ECONNREFUSED$`));
+    }
+  });
+
   it('a server at maxclients: its own words ("max number of clients reached"), not "a TLS-only port?" (a probe: ioredis loses the line to its write\'s EPIPE)', async () => {
     const own = await startRedis(['--maxclients', '1']);
     const held = net.connect(own.port, '127.0.0.1');
