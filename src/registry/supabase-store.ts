@@ -76,7 +76,8 @@ export class SupabaseRegistryStore implements Registry {
       const answered = !(res.status === 0 || ((res.status === 502 || res.status === 504) && !res.error.code));
       // 401: the key was refused (PostgREST's "Invalid API key", a bad JWT); 42501: the role lacks the right.
       // (PostgREST answers a lack of rights 401 for the anonymous role, 403 otherwise: its code says which.)
-      const reason = res.error.code === '42501' ? 'no-permission' : res.status === 401 ? 'refused-login' : res.status === 403 ? 'no-permission' : noSchema ? 'no-schema' : refusedRowCode(res.error.code) ? 'rejected' : 'failed';
+      // A refused row first: PostgreSQL's words for it ("new row for relation ...") read as a missing schema (a review).
+      const reason = res.error.code === '42501' ? 'no-permission' : res.status === 401 ? 'refused-login' : res.status === 403 ? 'no-permission' : refusedRowCode(res.error.code) ? 'rejected' : noSchema ? 'no-schema' : 'failed';
       throw new BackendUnavailableError('registry', `registry (${this.description}) ${reason === 'refused-login' ? 'refused the key' : 'failed'} while ${what}: ${msg}`, {
         cause: answered ? undefined : new NoAnswerError(),
         reason,

@@ -20,6 +20,8 @@ export type Pending =
  * say why. Without a registry (a dry run) it writes nothing.
  */
 export class BatchPipeline {
+  /** Set when the registry refused the catalogue: the subscriptions held back (see onCatalogueRefused). */
+  private heldBack: ((sub: Subscription) => boolean) | undefined;
   /** Items written so far (the interrupted error's progress). */
   done = 0;
   /** The batch in flight when the registry failed: its outcome is unknown (the COMMIT may have landed). */
@@ -38,6 +40,11 @@ export class BatchPipeline {
     private readonly totalFiles: number,
     /** Learns the fingerprints of the rows written (see Registry.applyChanges). */
     private readonly memo?: ContentHashMemo,
+    /**
+     * The catalogue was refused by the registry: the registry keeps its own, and the migration holds back, from
+     * then on, subscriptions on a tier only the refused one defines; returns which (for this batch's).
+     */
+    private readonly onCatalogueRefused?: () => (sub: Subscription) => boolean,
   ) {}
 
   inFlight(): boolean {
@@ -98,35 +105,48 @@ export class BatchPipeline {
   }
 
   private async apply(registry: Registry, batch: MigrationItem[], pending: Map<MigrationItem, Pending>): Promise<void> {
-    if (!(await this.applyIsolating(registry, batch, pending))) return;
-    this.done += batch.length;
+    const whole = await this.applyIsolating(registry, groupUnits(batch, pending), pending);
+    // Stopped midway through the halving (a signal, the registry failing): what was not written says so.
+    if (!whole) return this.notWritten(batch.filter((i) => i.written !== true));
     this.options.progress?.(this.files, this.totalFiles);
   }
 
   /**
-   * Writes `batch`; where the registry refuses a row of it (a services' CHECK constraint, NOT NULL or trigger
-   * the tool does not know: `currency: EURO` under char_length = 3), the batch is halved until that item is
-   * alone, which is then the one error item, with the registry's words, and the rest written. Before, the whole
-   * batch of 500 failed with the same message naming no tenant, the run stopped (every later batch not written,
-   * exit 3 "nothing was written" where it was the first), and a rerun stopped at the same place (a probe).
-   * False when the registry failed (the run stops).
+   * Writes the units (a tenant with its subscription; the catalogue alone) of a batch; where the registry
+   * refuses a row of it (a services' CHECK constraint, NOT NULL or trigger the tool does not know:
+   * `currency: EURO` under char_length = 3), the units are halved until the refused one is alone: its items are
+   * the error items, with the registry's words, and the rest are written. Before, the whole batch of 500
+   * failed with one message naming no tenant, the run stopped (every later batch not written, exit 3 "nothing
+   * was written" where it was the first), and a rerun stopped at the same place (a probe). The catalogue goes
+   * first, alone: refused, the subscriptions on a tier only it defines are held back (they would grant
+   * nothing), here and in the batches planned after (onCatalogueRefused). False when the run stops.
    */
-  private async applyIsolating(registry: Registry, batch: MigrationItem[], pending: Map<MigrationItem, Pending>): Promise<boolean> {
+  private async applyIsolating(registry: Registry, units: MigrationItem[][], pending: Map<MigrationItem, Pending>): Promise<boolean> {
+    const items = units.flat();
     try {
-      return await this.applyOnce(registry, batch, pending);
+      return await this.applyOnce(registry, items, pending);
     } catch (err) {
       if (!(err instanceof RowRefused)) throw err;
-      if (batch.length === 1) {
-        Object.assign(batch[0], { action: 'error', reason: `refused by the registry: ${err.refusal.message}`, failure: 'bad-input', written: false });
+      const catalogue = units.findIndex((u) => u.some((i) => i.kind === 'catalogue'));
+      if (catalogue >= 0 && units.length > 1) {
+        const rest = units.filter((_, n) => n !== catalogue);
+        if (!(await this.applyIsolating(registry, [units[catalogue]], pending))) return false;
+        const held = units[catalogue][0].written === true ? undefined : this.heldBack;
+        const kept = held ? rest.filter((u) => !u.some((i) => { const p = pending.get(i); return p?.kind === 'subscription' && held(p.sub); })) : rest;
+        for (const u of rest) if (!kept.includes(u)) for (const i of u) if (i.kind === 'subscription') Object.assign(i, { action: 'conflict', reason: 'its tier is not in the registry\'s catalogue, and tiers.yaml was refused by the registry: not written, or it would grant nothing', written: false });
+        // A unit whose subscription is held back still writes its tenant row.
+        const next = rest.map((u) => u.filter((i) => i.action !== 'conflict')).filter((u) => u.length);
+        return next.length ? this.applyIsolating(registry, next, pending) : true;
+      }
+      if (units.length === 1) {
+        for (const i of units[0]) Object.assign(i, { action: 'error', reason: `refused by the registry: ${err.refusal.message}`, failure: 'refused', written: false });
+        if (units[0].some((i) => i.kind === 'catalogue')) this.heldBack = this.onCatalogueRefused?.();
         return true;
       }
-      const half = Math.ceil(batch.length / 2);
-      for (const part of [batch.slice(0, half), batch.slice(half)]) {
-        // A signal between the parts: the rest is not written, as between batches.
-        if (this.stopReason()) {
-          this.notWritten(part);
-          return false;
-        }
+      const half = Math.ceil(units.length / 2);
+      for (const part of [units.slice(0, half), units.slice(half)]) {
+        // A signal between the parts: the rest is not written, as between batches (apply says so).
+        if (this.stopReason()) return false;
         if (!(await this.applyIsolating(registry, part, pending))) return false;
       }
       return true;
@@ -155,6 +175,7 @@ export class BatchPipeline {
         if (conflicted.has(`${i.kind}:${i.id}`)) Object.assign(i, { action: 'conflict', reason: 'changed in the registry while this run was planning; not overwritten (run again)', written: false });
         else i.written = true;
       }
+      this.done += batch.length;
     } catch (err) {
       // Closed under it: a stop like a signal's (the batch not written; a COMMIT with no answer, unconfirmed).
       if (closedByOwner(err)) {
@@ -176,6 +197,19 @@ export class BatchPipeline {
     }
     return true;
   }
+}
+
+/** The batch's items in units written or refused together: a tenant with its subscription (nothing of a tenant is written without the rest), the catalogue alone. */
+function groupUnits(batch: MigrationItem[], pending: Map<MigrationItem, Pending>): MigrationItem[][] {
+  const units = new Map<string, MigrationItem[]>();
+  for (const i of batch) {
+    const p = pending.get(i);
+    const key = p?.kind === 'catalogue' ? 'catalogue:' : `id:${i.id}`;
+    const unit = units.get(key);
+    if (unit) unit.push(i);
+    else units.set(key, [i]);
+  }
+  return [...units.values()];
 }
 
 /** A write the registry refused for a row's content (see applyIsolating). */

@@ -28,7 +28,7 @@ export interface MigrationItem {
   /** A conflict that a forced run overwrites (the CLI says `use --force`). */
   forceable?: true;
   /** For an error: bad input (the file), the registry failing, or a signal stopping the run first. */
-  failure?: 'bad-input' | 'backend' | 'interrupted';
+  failure?: 'bad-input' | 'backend' | 'interrupted' | 'refused';
   /** When applied: whether it was written, and whether the cache of what it affects was invalidated. */
   written?: boolean;
   /** Its write got no confirmation (the connection lost at COMMIT): it may be in the registry; `written` is false. */
@@ -170,12 +170,18 @@ export class Migration {
         const earlier = await this.deps.outbox.drain(registry as Registry, { signal: options.signal });
         report.earlierInvalidations = { done: earlier.done, pending: earlier.pending };
       }
-      const batches = (pipeline = new BatchPipeline(options.dryRun ? undefined : (registry as Registry), options, ids.length, memo));
+      // Set by the first plan when tiers.yaml is not written (a conflict), or by the pipeline when the registry
+      // refuses it: the registry keeps its catalogue.
+      const kept: { catalogue?: Catalogue; why?: string } = {};
+      const onCatalogueRefused = () => {
+        kept.catalogue = currentCatalogue;
+        kept.why = 'the registry refused it';
+        return (sub: Subscription) => !tierOf(currentCatalogue, sub.tier);
+      };
+      const batches = (pipeline = new BatchPipeline(options.dryRun ? undefined : (registry as Registry), options, ids.length, memo, onCatalogueRefused));
       // The catalogue (subscriptions are checked against it) and misnamed files go with the first batch.
       const first = new Map<MigrationItem, Pending>();
       const catalogue = this.readCatalogue(listing?.invalidFiles ?? [], items, first, currentCatalogue);
-      // Set by the first plan when tiers.yaml is not written (a conflict): the registry keeps its catalogue.
-      const kept: { catalogue?: Catalogue; why?: string } = {};
       // A tenant with two files is an error of its own (which one do the services read?), never written twice.
       for (const a of ambiguous) {
         items.push(markBad({ kind: 'tenant', id: a.id, file: this.rel(a.files[0]), action: 'error', warnings: [] }, manyFilesReason(a.id, a.files.map((f) => this.rel(f)))));

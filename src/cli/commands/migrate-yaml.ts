@@ -46,6 +46,8 @@ function warnings(out: Output, r: MigrationReport) {
       if (item.warnings.length > 5) out.warn(`warning: … and ${item.warnings.length - 3} more in ${item.file ?? item.id}`);
     }
     if (item.action === 'error' && item.failure === 'bad-input') out.warn(`${item.reason}`);
+    // Named: the server's words name no tenant, and one line per distinct text merged them all (a review).
+    if (item.action === 'error' && item.failure === 'refused') out.warn(`${item.kind} ${item.id}: ${item.reason}`);
   }
   if (unsaid.files) out.warn(`warning: … and ${unsaid.warnings} more warning(s) in ${unsaid.files} more file(s) (-o json lists each, as do \`tenantctl doctor\`'s checks)`);
   const gone = r.migratedWithoutFile;
