@@ -175,7 +175,8 @@ ${f}_global_options="${globalWords.join(' ')}"
 # quotes and backslashes taken out, a leading ~ or ~/ made $HOME. No eval: nothing on the line is run.
 ${f}_word_value() {
   local w="$1" out="" c q="" i
-  if [[ "$w" == "~" || "$w" == "~/"* ]]; then out="$HOME"; w="\${w:1}"; fi
+  # After "=" (--tenants-dir=~/x) bash leaves the ~ as it is: so does this ($2 set).
+  if [[ -z "$2" && ( "$w" == "~" || "$w" == "~/"* ) ]]; then out="$HOME"; w="\${w:1}"; fi
   for ((i = 0; i < \${#w}; i++)); do
     c="\${w:i:1}"
     if [[ "$q" == "'" ]]; then
@@ -196,11 +197,11 @@ ${f}_word_value() {
 # the line being completed is passed on (bash splits --tenants-dir=DIR at the "="), as bash
 # would pass it (~, quotes and backslashes read).
 ${f}_dynamic() {
-  local i args=() dir
+  local i args=()
   for ((i = 1; i < \${#COMP_WORDS[@]} - 1; i++)); do
     if [[ "\${COMP_WORDS[i]}" == --tenants-dir ]]; then
-      if [[ "\${COMP_WORDS[i+1]}" == "=" ]]; then dir="\${COMP_WORDS[i+2]}"; else dir="\${COMP_WORDS[i+1]}"; fi
-      args=(--tenants-dir "$(${f}_word_value "$dir")")
+      if [[ "\${COMP_WORDS[i+1]}" == "=" ]]; then args=(--tenants-dir "$(${f}_word_value "\${COMP_WORDS[i+2]}" after-equals)")
+      else args=(--tenants-dir "$(${f}_word_value "\${COMP_WORDS[i+1]}")"); fi
     fi
   done
   "\${COMP_WORDS[0]}" "\${args[@]}" ${COMPLETE_COMMAND} "$1" 2>/dev/null
@@ -362,7 +363,8 @@ ${commandList}
 # one level of quoting taken out, a leading ~ or ~/ made $HOME. No eval.
 ${f}_word_value() {
   local w=$1
-  if [[ $w == '~' || $w == '~/'* ]]; then print -rn -- "$HOME\${(Q)w[2,-1]}"; else print -rn -- "\${(Q)w}"; fi
+  # After "=" (--tenants-dir=~/x) zsh leaves the ~ as it is: so does this ($2 set).
+  if [[ -z $2 && ( $w == '~' || $w == '~/'* ) ]]; then print -rn -- "$HOME\${(Q)w[2,-1]}"; else print -rn -- "\${(Q)w}"; fi
 }
 
 # Dynamic values (tenant ids, key families, features, tiers) from the project: the tenants
@@ -372,7 +374,7 @@ ${f}_dynamic() {
   local i
   for (( i = 1; i < \${#${f}_words}; i++ )); do
     [[ \${${f}_words[i]} == --tenants-dir ]] && args=(--tenants-dir "$(${f}_word_value "\${${f}_words[i+1]}")")
-    [[ \${${f}_words[i]} == --tenants-dir=* ]] && args=(--tenants-dir "$(${f}_word_value "\${\${${f}_words[i]}#--tenants-dir=}")")
+    [[ \${${f}_words[i]} == --tenants-dir=* ]] && args=(--tenants-dir "$(${f}_word_value "\${\${${f}_words[i]}#--tenants-dir=}" after-equals)")
   done
   values=(\${(f)"$(_call_program $1 \${(q)${f}_words[1]} \${(q)args} ${COMPLETE_COMMAND} $1 2>/dev/null)"})
   _describe -t $1 $1 values
@@ -461,11 +463,12 @@ export function fishScript(spec: CompletionSpec): string {
 function ${f}_dynamic
     set -l words (commandline -opc)
     set -l args
-    # commandline -o takes the quotes out; a leading ~ is left as typed: made $HOME here.
+    # commandline -o takes the quotes out; a leading ~ is left as typed: made $HOME here (not after "=",
+    # where fish leaves it as it is).
     set -l i (contains -i -- --tenants-dir $words)
     and set args --tenants-dir (string replace -r -- '^~(?=/|$)' $HOME $words[(math $i + 1)])
     for w in $words
-        string match -q -- '--tenants-dir=*' $w; and set args --tenants-dir (string replace -r -- '^~(?=/|$)' $HOME (string replace -- '--tenants-dir=' '' $w))
+        string match -q -- '--tenants-dir=*' $w; and set args $w
     end
     $words[1] $args ${COMPLETE_COMMAND} $argv[1] 2>/dev/null
 end

@@ -29,7 +29,7 @@ const KEY_NAMES = ['SUPABASE_SERVICE_ROLE_KEY', 'SUPABASE_SERVICE_KEY', 'SUPABAS
 
 /**
  * What a Supabase key that is no service-role key is (SUPABASE_KEY often holds the anon key): a publishable key
- * (`sb_publishable_…`), or a JWT whose `role` claim is not `service_role` (`anon`, `authenticated`). Undefined
+ * (`sb_publishable_…`), or a JWT whose `role` claim is `anon` or `authenticated`. Undefined
  * for a service-role or secret key, and for one whose kind cannot be told (let the server judge it). Never the key.
  */
 export function publicKeyRole(key: string): string | undefined {
@@ -39,7 +39,8 @@ export function publicKeyRole(key: string): string | undefined {
   try {
     const claims: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
     const role = claims && typeof claims === 'object' ? (claims as { role?: unknown }).role : undefined;
-    return typeof role === 'string' && role !== 'service_role' ? `role ${JSON.stringify(role.slice(0, 40))}` : undefined;
+    // Only the roles Supabase hands the public (a custom or admin role is the server's to judge: a review).
+    return role === 'anon' || role === 'authenticated' ? `role ${JSON.stringify(role)}` : undefined;
   } catch {
     return undefined;
   }

@@ -4,6 +4,7 @@ export { contentHash } from '../registry/content-hash.js';
 import { contentHash } from '../registry/content-hash.js';
 import { isMap } from './plain-object.js';
 import { UsageError } from '../errors.js';
+import { MAX_CACHED_DEPTH } from '../json/bounded-json.js';
 
 /** The client keys that live in registry columns rather than in tenant_config. */
 const CLIENT_COLUMNS = ['id', 'name', 'short_name', 'timezone', 'currency'] as const;
@@ -68,10 +69,23 @@ export function configFromRow(row: TenantRow): Json {
  * what it is, a row that cannot be used.
  */
 function copyOf(row: TenantRow): Json {
-  try {
-    return structuredClone(isMap(row.tenant_config) ? row.tenant_config : {});
-  } catch (err) {
-    if (!(err instanceof RangeError)) throw err;
-    throw new UsageError(`tenant ${row.id}: its registry row cannot be used: tenant_config nests too deep to copy or serialise (JSON.stringify fails on it too)`, { reason: 'bad-registry-row' });
+  const stored = isMap(row.tenant_config) ? row.tenant_config : {};
+  // Held to the cache's own limit too: a row 65 to some thousand levels deep was served, cached by --warm, and
+  // then refused by every read of that entry (verify called it stale, "not a JSON object": a review).
+  if (nestsDeeperThan(stored, MAX_CACHED_DEPTH)) {
+    throw new UsageError(`tenant ${row.id}: its registry row cannot be used: tenant_config nests deeper than ${MAX_CACHED_DEPTH} levels (a cached entry that deep is refused; thousands deep, JSON.stringify fails on it)`, { reason: 'bad-registry-row' });
   }
+  return structuredClone(stored);
+}
+
+/** Whether a value holds arrays or objects more than `max` inside each other; walked without recursion. */
+function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (!v || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (x && typeof x === 'object') stack.push([x, depth + 1]);
+  }
+  return false;
 }

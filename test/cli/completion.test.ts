@@ -128,8 +128,10 @@ ${calls.join('\n')}`;
 
   it('a --tenants-dir written with ~, quotes or a backslash is read as bash would pass it (it was looked up as typed: nothing offered)', async () => {
     // HOME is the workspace here: ~/elsewhere is its elsewhere/.
-    const lines = ['tenantctl --tenants-dir ~/elsewhere get-config ', 'tenantctl --tenants-dir "elsewhere" get-config ', 'tenantctl --tenants-dir els\\ewhere get-config ', 'tenantctl --tenants-dir = ~/elsewhere get-config '];
-    expect(await complete(lines)).toEqual([[other], [other], [other], [other]]);
+    const lines = ['tenantctl --tenants-dir ~/elsewhere get-config ', 'tenantctl --tenants-dir "elsewhere" get-config ', 'tenantctl --tenants-dir els\\ewhere get-config '];
+    expect(await complete(lines)).toEqual([[other], [other], [other]]);
+    // After "=" bash leaves a ~ as it is, and so the command would look for a directory named ~: nothing (a review).
+    expect(await complete(['tenantctl --tenants-dir = ~/elsewhere get-config '])).toEqual([[]]);
     // A quoted ~ is no home directory, and nothing typed is run.
     expect(await complete(['tenantctl --tenants-dir "~/elsewhere" get-config ', 'tenantctl --tenants-dir $(touch${IFS}ran) get-config '])).toEqual([[], []]);
     expect(existsSync(path.join(ws.dir, 'ran'))).toBe(false);
@@ -163,7 +165,7 @@ ${calls.join('\n')}`;
     expect(await ask('tenantctl --tenants-dir elsewhere get-config ')).toEqual([other]);
     // ~ and quotes read as fish would pass them (HOME is the workspace).
     expect(await ask('tenantctl --tenants-dir ~/elsewhere get-config ')).toEqual([other]);
-    expect(await ask('tenantctl --tenants-dir=~/elsewhere get-config ')).toEqual([other]);
+    expect(await ask('tenantctl --tenants-dir=~/elsewhere get-config ')).toEqual([]);
     expect(await ask('tenantctl --tenants-dir "elsewhere" get-config ')).toEqual([other]);
     expect(await ask('tenantctl get-config ')).toEqual([a, b].sort());
     expect(await ask(`tenantctl --tenants-dir elsewhere check-permission ${other} has_`)).toEqual(['has_ai', 'has_payroll']);

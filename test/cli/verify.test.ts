@@ -213,10 +213,17 @@ describe('tenantctl verify', () => {
         const r = await cli(['verify', '--json']);
         expect(r.code, r.stderr).toBe(4);
         const report = JSON.parse(r.stdout) as { summary: Record<string, number>; entries: Array<{ key: string; status: string; reason?: string }> };
-        expect(report.entries).toEqual([expect.objectContaining({ key: `tenant_config:${deep}`, status: 'error', reason: expect.stringMatching(/its registry row cannot be used: tenant_config nests too deep/) })]);
+        expect(report.entries).toEqual([expect.objectContaining({ key: `tenant_config:${deep}`, status: 'error', reason: expect.stringMatching(/its registry row cannot be used: tenant_config nests deeper than 64 levels/) })]);
         expect(report.summary).toMatchObject({ checked: 7, ok: 6, error: 1 });
         const g = await cli(['get-config', deep, '--no-cache']);
         expect({ code: g.code, stderr: g.stderr.trim() }).toEqual({ code: 2, stderr: expect.stringMatching(new RegExp(`^error: tenant ${deep}: its registry row cannot be used`)) });
+        // Past the cache's own 64 levels (copyable, but every read of such an entry refuses it): not served,
+        // not cached by --warm (a review: cached, then verify called it stale, "not a JSON object").
+        await sql(`UPDATE tenants SET tenant_config = ('{"x": ' || repeat('[', 100) || '1' || repeat(']', 100) || '}')::jsonb WHERE id = $1`, [deep]);
+        await own.client.del(`tenant_config:${deep}`);
+        const warm = await cli(['get-config', deep, '--warm']);
+        expect({ code: warm.code, stderr: warm.stderr.trim() }).toEqual({ code: 2, stderr: expect.stringMatching(/its registry row cannot be used: tenant_config nests deeper than 64 levels/) });
+        expect(await own.client.exists(`tenant_config:${deep}`)).toBe(0);
       } finally {
         await own.client.del(`tenant_config:${deep}`);
         await sql('DELETE FROM tenants WHERE id = $1', [deep]);

@@ -192,6 +192,8 @@ describe('configuration precedence: flag > environment > config file > default',
     expect(at({ SUPABASE_SERVICE_ROLE_KEY: service })).toEqual({ kind: 'supabase', url: 'https://p.supabase.co', key: service });
     expect(at({ SUPABASE_KEY: 'sb_secret_abc' })).toMatchObject({ kind: 'supabase' });
     expect(at({ SUPABASE_KEY: 'a.b.c' })).toMatchObject({ kind: 'supabase' });
+    // Roles other than the public two (an admin or custom role) are the server's to judge (a review).
+    for (const role of ['postgres', 'supabase_admin', 'tenantctl_writer']) expect(at({ SUPABASE_KEY: jwt({ role }) })).toMatchObject({ kind: 'supabase' });
     // The first of the names given wins, as before: a service-role key beside an anon SUPABASE_KEY is used.
     expect(at({ SUPABASE_SERVICE_ROLE_KEY: service, SUPABASE_KEY: anon })).toMatchObject({ kind: 'supabase', key: service });
   });
