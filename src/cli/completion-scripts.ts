@@ -463,10 +463,12 @@ export function fishScript(spec: CompletionSpec): string {
 function ${f}_dynamic
     set -l words (commandline -opc)
     set -l args
-    # commandline -o takes the quotes out; a leading ~ is left as typed: made $HOME here (not after "=",
-    # where fish leaves it as it is).
+    # commandline -o takes the quotes out; a leading ~ is left as typed: made $HOME here where fish would
+    # (typed bare: not quoted, not escaped, not after "="), as the line as typed shows.
     set -l i (contains -i -- --tenants-dir $words)
-    and set args --tenants-dir (string replace -r -- '^~(?=/|$)' $HOME $words[(math $i + 1)])
+    and set args --tenants-dir $words[(math $i + 1)]
+    and string match -rq -- '(^|\\s)--tenants-dir\\s+~(/|\\s|$)' (commandline -pc)
+    and set args[2] (string replace -r -- '^~(?=/|$)' $HOME $args[2])
     for w in $words
         string match -q -- '--tenants-dir=*' $w; and set args $w
     end

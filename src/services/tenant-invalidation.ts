@@ -42,13 +42,13 @@ export interface TenantInvalidationResult {
  */
 export async function invalidateTenantsAndOwed(
   deps: TenantInvalidationDeps,
-  request: { tenants: string[]; dryRun: boolean; pending: boolean; strict?: boolean; signal?: AbortSignal },
+  request: { tenants: string[]; dryRun: boolean; pending: boolean; strict?: boolean; signal?: AbortSignal; onDeleted?: (total: number) => void },
 ): Promise<TenantInvalidationResult> {
   const { tenants, dryRun, pending, signal } = request;
   // Looked up first when strict (and not again after).
   const strictUnknown = request.strict && tenants.length ? await deps.unknown(tenants) : undefined;
   if (strictUnknown?.length) return { results: [], waiting: 0, unknown: strictUnknown, stopped: true };
-  const results = tenants.length ? await deps.admin.invalidateTenants(tenants, { dryRun, signal }) : [];
+  const results = tenants.length ? await deps.admin.invalidateTenants(tenants, { dryRun, signal, onDeleted: request.onDeleted }) : [];
   let drained: DrainResult | undefined;
   let owed: PendingInvalidation[] | undefined;
   let waiting = 0;

@@ -166,6 +166,9 @@ ${calls.join('\n')}`;
     // ~ and quotes read as fish would pass them (HOME is the workspace).
     expect(await ask('tenantctl --tenants-dir ~/elsewhere get-config ')).toEqual([other]);
     expect(await ask('tenantctl --tenants-dir=~/elsewhere get-config ')).toEqual([]);
+    // A quoted or escaped ~ is no home directory to fish either (a review: it was made $HOME).
+    expect(await ask('tenantctl --tenants-dir "~/elsewhere" get-config ')).toEqual([]);
+    expect(await ask('tenantctl --tenants-dir \\~/elsewhere get-config ')).toEqual([]);
     expect(await ask('tenantctl --tenants-dir "elsewhere" get-config ')).toEqual([other]);
     expect(await ask('tenantctl get-config ')).toEqual([a, b].sort());
     expect(await ask(`tenantctl --tenants-dir elsewhere check-permission ${other} has_`)).toEqual(['has_ai', 'has_payroll']);

@@ -182,11 +182,11 @@ describe('signals during invalidate-all and at its prompt', () => {
     }
   });
 
-  it('a second signal while a batch hangs (writes paused): exit 130 at once, and the audit line carries the keys confirmed deleted (it had no counts: a probe)', async () => {
+  it.each([['invalidate-all', '--yes'], ['invalidate', 'acme']])('%s: a second signal while a batch hangs (writes paused): exit 130 at once, and the audit line carries the keys confirmed deleted (it had no counts: a probe, a review)', async (command, arg) => {
     const audit = path.join(mkdtempSync(path.join(os.tmpdir(), 'tenantctl-twice-')), 'audit.log');
     try {
       await seed();
-      const run = spawnCli(['invalidate-all', '--yes', '--redis-url', redis.url, '--redis-timeout', '8000', '--audit-log', audit]);
+      const run = spawnCli([command, arg, '--redis-url', redis.url, '--redis-timeout', '8000', '--audit-log', audit]);
       let exited = false;
       void run.done.then(() => (exited = true));
       await waitFor('the sweep to start deleting', async () => exited || (await dbsize()) < FOREIGN_COUNT + SEEDED * 0.8);
@@ -200,7 +200,7 @@ describe('signals during invalidate-all and at its prompt', () => {
       expect(r.code).toBe(130);
       expect(r.stderr).toMatch(/again: stopped at once/);
       const line = JSON.parse(readFileSync(audit, 'utf8').trim().split('\n').pop()!);
-      expect(line).toMatchObject({ command: 'invalidate-all', outcome: 'interrupted', exit_code: 130, error: expect.stringMatching(/the counts are what was confirmed done/) });
+      expect(line).toMatchObject({ command, outcome: 'interrupted', exit_code: 130, error: expect.stringMatching(/the counts are what was confirmed done/) });
       await redis.command('CLIENT', 'UNPAUSE');
       const gone = SEEDED + FOREIGN_COUNT - (await dbsize());
       expect(line.counts.deleted).toBeGreaterThan(0);

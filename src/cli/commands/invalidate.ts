@@ -72,7 +72,7 @@ export function register(program: Command): void {
         try {
           r = await invalidateTenantsAndOwed(
             { admin: ctx.admin, owedInvalidations: (n, o) => ctx.owedInvalidations(n, o), drainOwedInvalidations: (o) => ctx.drainOwedInvalidations(o), unknown: (ids) => ctx.tenants.unknown(ids) },
-            { tenants, dryRun: !!opts.dryRun, pending: !!opts.pending, strict: !!opts.strict, signal: ctx.signal },
+            { tenants, dryRun: !!opts.dryRun, pending: !!opts.pending, strict: !!opts.strict, signal: ctx.signal, onDeleted: (n) => ctx.audit.progress({ deleted: n }) },
           );
         } catch (err) {
           if (!(err instanceof BackendUnavailableError || err instanceof InterruptedError || err instanceof PartialFailureError) || !err.progress) throw err;
