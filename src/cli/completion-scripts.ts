@@ -463,14 +463,19 @@ export function fishScript(spec: CompletionSpec): string {
 function ${f}_dynamic
     set -l words (commandline -opc)
     set -l args
+    # The last one given, as the command reads it (a review: the first was taken).
+    for i in (seq (count $words))
+        if test "$words[$i]" = --tenants-dir; and test $i -lt (count $words)
+            set args --tenants-dir $words[(math $i + 1)]
+        else if string match -q -- '--tenants-dir=*' $words[$i]
+            set args $words[$i]
+        end
+    end
     # commandline -o takes the quotes out; a leading ~ is left as typed: made $HOME here where fish would
-    # (typed bare: not quoted, not escaped, not after "="), as the line as typed shows.
-    set -l i (contains -i -- --tenants-dir $words)
-    and set args --tenants-dir $words[(math $i + 1)]
-    and string match -rq -- '(^|\\s)--tenants-dir\\s+~(/|\\s|$)' (commandline -pc)
-    and set args[2] (string replace -r -- '^~(?=/|$)' $HOME $args[2])
-    for w in $words
-        string match -q -- '--tenants-dir=*' $w; and set args $w
+    # (typed bare: not quoted, not escaped, not after "="), as the last one on the line as typed shows.
+    if test "$args[1]" = --tenants-dir
+        and string match -rq -- '(^|\\s)--tenants-dir\\s+~(/|\\s|$)(?!.*\\s--tenants-dir[\\s=])' (commandline -pc)
+        set args[2] (string replace -r -- '^~(?=/|$)' $HOME $args[2])
     end
     $words[1] $args ${COMPLETE_COMMAND} $argv[1] 2>/dev/null
 end

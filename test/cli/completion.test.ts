@@ -169,6 +169,9 @@ ${calls.join('\n')}`;
     // A quoted or escaped ~ is no home directory to fish either (a review: it was made $HOME).
     expect(await ask('tenantctl --tenants-dir "~/elsewhere" get-config ')).toEqual([]);
     expect(await ask('tenantctl --tenants-dir \\~/elsewhere get-config ')).toEqual([]);
+    // Given twice: the last one, as the command reads it (the first was taken: a review).
+    expect(await ask('tenantctl --tenants-dir "~/nowhere" --tenants-dir ~/elsewhere get-config ')).toEqual([other]);
+    expect(await ask('tenantctl --tenants-dir ~/elsewhere --tenants-dir "~/elsewhere" get-config ')).toEqual([]);
     expect(await ask('tenantctl --tenants-dir "elsewhere" get-config ')).toEqual([other]);
     expect(await ask('tenantctl get-config ')).toEqual([a, b].sort());
     expect(await ask(`tenantctl --tenants-dir elsewhere check-permission ${other} has_`)).toEqual(['has_ai', 'has_payroll']);
