@@ -339,11 +339,11 @@ export class Tenantctl {
    * status `failed` (the owed entries stay for the next try); a registry
    * that cannot be read is status `unchecked`, with its error.
    */
-  async drainOwedInvalidations(options: { signal?: AbortSignal } = {}): Promise<DrainResult | undefined> {
+  async drainOwedInvalidations(options: { signal?: AbortSignal; onDeleted?: (total: number) => void } = {}): Promise<DrainResult | undefined> {
     this.cache.connectSoon();
     try {
       // The signal stops the drain between batches (a first Ctrl-C was heard only once every page was done).
-      const drained = await this.outbox.drain(await this.registry(), { signal: options.signal });
+      const drained = await this.outbox.drain(await this.registry(), { signal: options.signal, onDeleted: options.onDeleted });
       // Stopped while Redis connected: the interruption is the run's error, said once there.
       if (drained.status === 'failed' && !(drained.error?.cause instanceof InterruptedError)) this.warn(`warning: ${drained.pending} invalidation(s) owed by earlier writes are still pending: ${describeError(drained.error)}`);
       return drained;

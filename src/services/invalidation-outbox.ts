@@ -50,11 +50,12 @@ export class InvalidationOutbox {
    * Does what is owed, page by page. `afterWrite`: these are the invalidations of writes this command has
    * committed, done even after its first signal (see pastFirstSignal); otherwise the signal stops a wait for Redis.
    */
-  drain(registry: RegistryStore, options: { signal?: AbortSignal; afterWrite?: boolean } = {}): Promise<DrainResult> {
-    return options.afterWrite ? pastFirstSignal(() => this.drainPages(registry, options.signal)) : this.drainPages(registry, options.signal);
+  drain(registry: RegistryStore, options: { signal?: AbortSignal; afterWrite?: boolean; onDeleted?: (total: number) => void } = {}): Promise<DrainResult> {
+    const pages = () => this.drainPages(registry, options.signal, options.onDeleted);
+    return options.afterWrite ? pastFirstSignal(pages) : pages();
   }
 
-  private async drainPages(registry: RegistryStore, signal: AbortSignal | undefined): Promise<DrainResult> {
+  private async drainPages(registry: RegistryStore, signal: AbortSignal | undefined, onDeleted?: (total: number) => void): Promise<DrainResult> {
     let done = 0;
     let deleted = 0;
     for (;;) {
@@ -63,7 +64,9 @@ export class InvalidationOutbox {
       // A whole page: more may be owed (15,000 owed were said to be 10,000).
       const more = page.length === PAGE ? { more: true } : {};
       if (!this.deps.cache.configured) return { status: 'not-configured', done, pending: page.length, ...more };
-      const r = await this.attempt(page, signal);
+      // Keys confirmed deleted as they come (the audit line of a run ended at once), the earlier pages' included.
+      const base = deleted;
+      const r = await this.attempt(page, signal, onDeleted && ((n: number) => onDeleted(base + n)));
       // The keys the failed page deleted before Redis failed count too (a review: "deleted": 0 beside "deleted at
       // least 531 keys before Redis failed"); at least, as its error says.
       if (r.status !== 'done') return { status: 'failed', done, pending: page.length, ...more, deleted: deleted + deletedBy(r.status === 'failed' ? r.error : undefined), error: r.status === 'failed' ? r.error : undefined };
@@ -93,9 +96,9 @@ export class InvalidationOutbox {
    * they stay owed like a Redis failure's, so the write before them is still reported (the InterruptedError
    * lost a migration's report), with the interruption as the error's cause.
    */
-  private async attempt(page: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<Attempt<number>> {
+  private async attempt(page: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal, onDeleted?: (total: number) => void): Promise<Attempt<number>> {
     try {
-      return await this.deps.cache.attempt(() => this.perform(page, signal));
+      return await this.deps.cache.attempt(() => this.perform(page, signal, onDeleted));
     } catch (err) {
       // Keys out of reach (Cluster slots that kept moving): not done, so still owed, as a Redis failure is.
       // Thrown, it lost the report of the writes before it (migrate-yaml --json: exit 4, nothing on stdout).
@@ -106,7 +109,7 @@ export class InvalidationOutbox {
   }
 
   /** Does a page's invalidations; the keys deleted. */
-  private async perform(all: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal): Promise<number> {
+  private async perform(all: Array<Pick<PendingInvalidation, 'kind' | 'target'>>, signal?: AbortSignal, onDeleted?: (total: number) => void): Promise<number> {
     // A row no key can answer to (written by hand or another tool: an invalid id, an unknown kind) is
     // dropped with its page, and said: refused as bad input, it stopped every drain for good (exit 2).
     const page = all.filter((p) => (p.kind === 'permissions-all' ? p.target === '*' : (p.kind === 'tenant' || p.kind === 'permissions') && isValidId(p.target)));
@@ -118,8 +121,11 @@ export class InvalidationOutbox {
     const tenants = page.filter((p) => p.kind === 'tenant').map((p) => p.target);
     const businesses = page.filter((p) => p.kind === 'permissions').map((p) => p.target);
     let deleted = 0;
-    if (page.some((p) => p.kind === 'permissions-all')) deleted += (await this.deps.admin.invalidateAll({ families: [PERMISSIONS_FAMILY], signal })).total;
-    if (tenants.length) for (const t of await this.deps.admin.invalidateTenants(tenants, { signal })) deleted += t.total;
+    if (page.some((p) => p.kind === 'permissions-all')) {
+      deleted += (await this.deps.admin.invalidateAll({ families: [PERMISSIONS_FAMILY], signal, ...(onDeleted && { onProgress: (p) => onDeleted(p.done) }) })).total;
+    }
+    const before = deleted;
+    if (tenants.length) for (const t of await this.deps.admin.invalidateTenants(tenants, { signal, ...(onDeleted && { onDeleted: (n: number) => onDeleted(before + n) }) })) deleted += t.total;
     if (businesses.length) {
       const keys = this.deps.admin.keys.fixedKeys(businesses, [PERMISSIONS_FAMILY]).map((k) => k.key);
       for (const n of await this.deps.cache.need((s) => s.unlink(keys))) deleted += n;

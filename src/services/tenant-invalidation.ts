@@ -9,7 +9,7 @@ export interface TenantInvalidationDeps {
   /** What earlier writes still owe, read without doing it (undefined: no registry to ask). */
   owedInvalidations(limit?: number, options?: { required?: boolean }): Promise<PendingInvalidation[] | undefined>;
   /** Does what earlier writes still owe (undefined: no registry). */
-  drainOwedInvalidations(options?: { signal?: AbortSignal }): Promise<DrainResult | undefined>;
+  drainOwedInvalidations(options?: { signal?: AbortSignal; onDeleted?: (total: number) => void }): Promise<DrainResult | undefined>;
   /** The ids in neither the registry nor YAML. */
   unknown(ids: string[]): Promise<string[]>;
 }
@@ -42,7 +42,7 @@ export interface TenantInvalidationResult {
  */
 export async function invalidateTenantsAndOwed(
   deps: TenantInvalidationDeps,
-  request: { tenants: string[]; dryRun: boolean; pending: boolean; strict?: boolean; signal?: AbortSignal; onDeleted?: (total: number) => void },
+  request: { tenants: string[]; dryRun: boolean; pending: boolean; strict?: boolean; signal?: AbortSignal; onDeleted?: (total: number) => void; onOwedDeleted?: (total: number) => void },
 ): Promise<TenantInvalidationResult> {
   const { tenants, dryRun, pending, signal } = request;
   // Looked up first when strict (and not again after).
@@ -53,7 +53,7 @@ export async function invalidateTenantsAndOwed(
   let owed: PendingInvalidation[] | undefined;
   let waiting = 0;
   if (pending && !dryRun) {
-    drained = await deps.drainOwedInvalidations({ signal }).catch((err: unknown) => {
+    drained = await deps.drainOwedInvalidations({ signal, onDeleted: request.onOwedDeleted }).catch((err: unknown) => {
       // Stopped while the registry opened, after the named tenants' keys went: those are reported (they were lost).
       if (err instanceof InterruptedError && results.length) throw new InterruptedError(err.signal, err.message, { done: results.reduce((n, r) => n + r.total, 0) }, results);
       throw err;

@@ -182,6 +182,44 @@ describe('signals during invalidate-all and at its prompt', () => {
     }
   });
 
+  it.runIf(TEST_DATABASE_URL)('invalidate --pending ended at once by a second signal (writes paused): the audit line carries the owed keys confirmed deleted (it had none)', async () => {
+    await redis.command('FLUSHALL');
+    expect(await redis.command('DEBUG', 'POPULATE', String(SEEDED), 'permissions')).toMatch(/^\+OK/);
+    const db = await freshPostgresDatabase();
+    const ws = workspace({}, { registry: false });
+    const audit = path.join(mkdtempSync(path.join(os.tmpdir(), 'tenantctl-owed-')), 'audit.log');
+    try {
+      expect((await runCli(['--registry', db.url, 'migrate-yaml', '--redis-url', redis.url], { cwd: ws.dir })).code).toBe(0);
+      const { default: pg } = await import('pg');
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      await c.query("INSERT INTO tenantctl_outbox (kind, target) VALUES ('permissions-all', '*')");
+      await c.end();
+      const run = spawnCli(['--registry', db.url, 'invalidate', '--pending', '--redis-url', redis.url, '--redis-timeout', '8000', '--audit-log', audit], { cwd: ws.dir });
+      let exited = false;
+      void run.done.then(() => (exited = true));
+      await waitFor('the drain to start deleting', async () => exited || (await dbsize()) < SEEDED * 0.8);
+      expect(exited, 'the drain finished before it could be interrupted').toBe(false);
+      await redis.command('CLIENT', 'PAUSE', '3000', 'WRITE');
+      await new Promise((r) => setTimeout(r, 300));
+      run.child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 200));
+      run.child.kill('SIGINT');
+      const r = await run.done;
+      expect(r.code).toBe(130);
+      const line = JSON.parse(readFileSync(audit, 'utf8').trim().split('\n').pop()!);
+      expect(line).toMatchObject({ command: 'invalidate', outcome: 'interrupted', exit_code: 130, error: expect.stringMatching(/the counts are what was confirmed done/) });
+      await redis.command('CLIENT', 'UNPAUSE');
+      expect(line.counts.owed_deleted).toBeGreaterThan(0);
+      expect(line.counts.owed_deleted).toBeLessThanOrEqual(SEEDED - (await dbsize()));
+    } finally {
+      await redis.command('CLIENT', 'UNPAUSE');
+      rmSync(path.dirname(audit), { recursive: true, force: true });
+      ws.cleanup();
+      await db.drop();
+    }
+  });
+
   it.each([['invalidate-all', '--yes'], ['invalidate', 'acme']])('%s: a second signal while a batch hangs (writes paused): exit 130 at once, and the audit line carries the keys confirmed deleted (it had no counts: a probe, a review)', async (command, arg) => {
     const audit = path.join(mkdtempSync(path.join(os.tmpdir(), 'tenantctl-twice-')), 'audit.log');
     try {

@@ -72,7 +72,12 @@ export function register(program: Command): void {
         try {
           r = await invalidateTenantsAndOwed(
             { admin: ctx.admin, owedInvalidations: (n, o) => ctx.owedInvalidations(n, o), drainOwedInvalidations: (o) => ctx.drainOwedInvalidations(o), unknown: (ids) => ctx.tenants.unknown(ids) },
-            { tenants, dryRun: !!opts.dryRun, pending: !!opts.pending, strict: !!opts.strict, signal: ctx.signal, onDeleted: (n) => ctx.audit.progress({ deleted: n }) },
+            {
+              tenants, dryRun: !!opts.dryRun, pending: !!opts.pending, strict: !!opts.strict, signal: ctx.signal,
+              // What was confirmed deleted so far, for the audit line of a run ended at once (the counts of a whole run).
+              onDeleted: (n) => ctx.audit.progress({ deleted: n, owed_done: 0, owed_deleted: 0 }),
+              onOwedDeleted: (n) => ctx.audit.progress({ deleted: ctx.audit.confirmed?.deleted ?? 0, owed_done: 0, owed_deleted: n }),
+            },
           );
         } catch (err) {
           if (!(err instanceof BackendUnavailableError || err instanceof InterruptedError || err instanceof PartialFailureError) || !err.progress) throw err;
