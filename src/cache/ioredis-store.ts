@@ -247,21 +247,13 @@ function connectFailure(cause: unknown, spec: RedisSpec): string {
   return text;
 }
 
-/** How long a bare connection waits for a server's unasked error line (see refusalOnConnect). */
+/** How long a bare connection waits for a server's unasked error line (see probeNode). */
 const GREETING_WAIT_MS = 300;
 
 /**
- * The error line a server sends, unasked, to a new connection it then drops (`-ERR max number of clients
- * reached`); undefined when it sends nothing within `ms` (a TLS-only port waits for a handshake) or anything else.
- * Nothing is written to the server.
- */
-function refusalOnConnect(node: { host: string; port: number }, ms: number): Promise<string | undefined> {
-  return probeNode(node, ms).then((p) => p.greeting);
-}
-
-/**
  * A bare TCP connect to a node (nothing written): the socket error it meets (ECONNREFUSED, EHOSTUNREACH), or
- * the error line a server sends unasked before it drops the connection; neither within `ms`: connected, silent.
+ * the error line a server sends unasked before it drops the connection (`-ERR max number of clients
+ * reached`); neither within `ms`: connected and silent (a healthy Redis, or a TLS-only port awaiting a handshake).
  */
 function probeNode(node: { host: string; port: number }, ms: number): Promise<{ code?: string; greeting?: string }> {
   return new Promise((resolve) => {
@@ -484,7 +476,7 @@ class IoredisStore implements CacheStore {
       // reached"), which ioredis loses to its first write's EPIPE: said as a TLS-only port (a probe). Asked on a bare socket.
       // (Or closed before the first write, with no socket error: "Connection is closed." alone.)
       const dropped = !foreign && !this.spec.tls && this.spec.topology === 'standalone' && (/\b(ECONNRESET|EPIPE)\b/.test(describeError(cause)) || (!this.lastError && !closedByOwner && /^Connection is closed/.test(describeError(cause))));
-      const greeting = dropped ? await refusalOnConnect(this.spec.nodes[0], Math.min(GREETING_WAIT_MS, this.timeoutMs)) : undefined;
+      const greeting = dropped ? (await probeNode(this.spec.nodes[0], Math.min(GREETING_WAIT_MS, this.timeoutMs))).greeting : undefined;
       let said = foreign ? 'it does not answer as Redis (an HTTP or a TLS port? rediss:// for TLS)' : greeting ? `it refuses new connections: ${greeting}` : connectFailure(cause, this.spec);
       if (this.spec.topology !== 'standalone' && !closedByOwner && /Connection is closed\.?\)?$/.test(said)) {
         const why = await nodesRefusing(this.spec.nodes, Math.min(GREETING_WAIT_MS, this.timeoutMs));
@@ -552,6 +544,7 @@ class IoredisStore implements CacheStore {
    * holding some, the first UNLINK is refused READONLY. A user who may not run ROLE is not checked.
    */
   private async refuseStandaloneReplica(): Promise<void> {
+    // (Asked once per store: invalidate of two tenants is two sweeps, a drain one per owed page.)
     const role = (await this.run('ROLE', () => (this.client as Redis).call('ROLE')).catch(() => undefined)) as unknown[] | undefined;
     if (!Array.isArray(role) || role[0] !== 'slave') return;
     throw new BackendUnavailableError('redis', `Redis at ${this.target} is a replica of ${String(role[1])}:${String(role[2])}, which holds the keys`, { reason: 'read-only' });
@@ -772,6 +765,9 @@ class IoredisStore implements CacheStore {
       : this.unlinkRefused ? node.del(key) : node.unlink(key);
     (sent as Promise<unknown>).catch(() => undefined);
   }
+
+  /** The ROLE check of deleting sweeps on a standalone server, once (see refuseStandaloneReplica). */
+  private replicaChecked: Promise<void> | undefined;
 
   /** TIME or the fill's script refused (an ACL): fills are plain SETs from then on. */
   private plainFills = false;
@@ -1007,7 +1003,7 @@ class IoredisStore implements CacheStore {
     const state: SweepState = { scanned: 0, limitLeft: request.limit ?? -1, via: 'script', stop: false };
     const progress = () => ({ done: groups.reduce((a, b) => a + b, 0), groups: Object.fromEntries(request.rules.groups.map((g, i) => [g, groups[i]])) });
     const nodes = this.masters();
-    if (request.action === 'unlink' && this.mode === 'standalone' && !this.sentinels) await this.refuseStandaloneReplica();
+    if (request.action === 'unlink' && this.mode === 'standalone' && !this.sentinels) await (this.replicaChecked ??= this.refuseStandaloneReplica());
     // A Cluster being resharded moves keys between masters while they are walked (a review: invalidate-all
     // said complete with keys of the moving slot left): the slots' state before and after is compared.
     const slotsBefore = this.mode === 'cluster' ? await this.slotState(nodes) : undefined;

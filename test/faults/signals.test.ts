@@ -107,6 +107,23 @@ describe('signals during invalidate-all and at its prompt', () => {
     return run.done;
   }
 
+  /**
+   * Once the run has deleted down to `below` keys, pauses Redis's writes (a batch hangs) and sends SIGINT twice:
+   * the second ends it at once. The caller unpauses.
+   */
+  async function stopTwiceWhilePaused(run: Running, below: number): Promise<CliRun> {
+    let exited = false;
+    void run.done.then(() => (exited = true));
+    await waitFor('the run to start deleting', async () => exited || (await dbsize()) < below);
+    expect(exited, 'the run finished before it could be interrupted').toBe(false);
+    await redis.command('CLIENT', 'PAUSE', '3000', 'WRITE');
+    await new Promise((r) => setTimeout(r, 300));
+    run.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 200));
+    run.child.kill('SIGINT');
+    return run.done;
+  }
+
   async function expectForeignKeysUntouched() {
     expect(int(await redis.command('EXISTS', 'other:acme'))).toBe(1);
     expect(int(await redis.command('EXISTS', 'tenant_configx:acme'))).toBe(1);
@@ -196,16 +213,7 @@ describe('signals during invalidate-all and at its prompt', () => {
       await c.query("INSERT INTO tenantctl_outbox (kind, target) VALUES ('permissions-all', '*')");
       await c.end();
       const run = spawnCli(['--registry', db.url, 'invalidate', '--pending', '--redis-url', redis.url, '--redis-timeout', '8000', '--audit-log', audit], { cwd: ws.dir });
-      let exited = false;
-      void run.done.then(() => (exited = true));
-      await waitFor('the drain to start deleting', async () => exited || (await dbsize()) < SEEDED * 0.8);
-      expect(exited, 'the drain finished before it could be interrupted').toBe(false);
-      await redis.command('CLIENT', 'PAUSE', '3000', 'WRITE');
-      await new Promise((r) => setTimeout(r, 300));
-      run.child.kill('SIGINT');
-      await new Promise((r) => setTimeout(r, 200));
-      run.child.kill('SIGINT');
-      const r = await run.done;
+      const r = await stopTwiceWhilePaused(run, SEEDED * 0.8);
       expect(r.code).toBe(130);
       const line = JSON.parse(readFileSync(audit, 'utf8').trim().split('\n').pop()!);
       expect(line).toMatchObject({ command: 'invalidate', outcome: 'interrupted', exit_code: 130, error: expect.stringMatching(/the counts are what was confirmed done/) });
@@ -225,16 +233,7 @@ describe('signals during invalidate-all and at its prompt', () => {
     try {
       await seed();
       const run = spawnCli([command, arg, '--redis-url', redis.url, '--redis-timeout', '8000', '--audit-log', audit]);
-      let exited = false;
-      void run.done.then(() => (exited = true));
-      await waitFor('the sweep to start deleting', async () => exited || (await dbsize()) < FOREIGN_COUNT + SEEDED * 0.8);
-      expect(exited, 'the sweep finished before it could be interrupted').toBe(false);
-      await redis.command('CLIENT', 'PAUSE', '3000', 'WRITE');
-      await new Promise((r) => setTimeout(r, 300));
-      run.child.kill('SIGINT');
-      await new Promise((r) => setTimeout(r, 200));
-      run.child.kill('SIGINT');
-      const r = await run.done;
+      const r = await stopTwiceWhilePaused(run, FOREIGN_COUNT + SEEDED * 0.8);
       expect(r.code).toBe(130);
       expect(r.stderr).toMatch(/again: stopped at once/);
       const line = JSON.parse(readFileSync(audit, 'utf8').trim().split('\n').pop()!);
