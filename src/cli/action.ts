@@ -4,7 +4,7 @@ import type { AuditRecord } from './audit-log.js';
 import { exitCodeFor } from './exit-codes.js';
 import { outputLost, OutputLostError } from './closed-pipe.js';
 import { keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
-import { answeredThenStopped, onExitAtOnce, runSignal, stopBetweenBatches, stoppingSignal } from './signals.js';
+import { answeredThenStopped, onExitAtOnce, runSignal, sealExitCode, stopBetweenBatches, stoppingSignal } from './signals.js';
 import { isValidId } from '../keys/ids.js';
 import { parsePositiveInt } from '../config/positive-int.js';
 import type { CliContext, GlobalOptions } from './context.js';
@@ -66,18 +66,19 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       // A Redis TLS file that cannot be read: exit 2 before anything is done (`config` shows the setting).
       if (ctx.config.redis && !NO_REDIS_COMMANDS.has(cmd.name())) (await import('../cache/redis-spec.js')).assertTlsFilesReadable(ctx.config.redis);
       result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
-      // Stopped by a signal that came after the last batch (or while one call waited): the answer is
-      // complete and shown, but the run was asked to stop: 130 / 143, as every interrupted run.
-      const signal = stoppingSignal();
-      if (signal && !result.failure) {
-        result = { ...result, failure: answeredThenStopped(signal) };
-      }
       ctx.out.debug(`${cmd.name()} ran in ${ms(started)} ms`);
       if (ctx.out.isDocument || !result.render) ctx.out.data(result.data);
       else result.render(ctx.out);
       // The answer could not be written (a full disk): said, exit 74; the work itself was done. A command that
       // failed keeps its code, the lost report said beside it.
       const lost = await outputLost();
+      // Stopped by a signal that came after the last batch (or while one call waited, or the answer was
+      // written): the answer is complete and shown, but the run was asked to stop: 130 / 143, as every
+      // interrupted run. Checked after the last wait before the audit line, which then says so too.
+      const signal = stoppingSignal();
+      if (signal && !result.failure) {
+        result = { ...result, failure: answeredThenStopped(signal) };
+      }
       if (lost && result.failure) ctx.out.warn(`warning: ${lost.message}`);
       if (result.failure) throw result.failure;
       if (lost) throw lost;
@@ -97,6 +98,8 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       const progress = (thrown as { progress?: BatchProgress } | undefined)?.progress;
       const counts = result?.counts ?? (progress ? { done: progress.done, ...(progress.groups ?? {}) } : undefined);
       ctx.audit.finish(auditOutcome(thrown, code), code, counts, message);
+      // What the line says is the exit code: a signal from now on (the connections closing) does not change it.
+      sealExitCode(code);
       await ctx.close();
     }
   };

@@ -2,7 +2,7 @@ import { DeniedError, InterruptedError, SIGNAL_WORD, describeError } from '../er
 import { buildProgram } from './program.js';
 import { endOnClosedPipe, exitIfOutputLost } from './closed-pipe.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { answeredThenStopped, commandFinished, dieOfHangUp, stopRun, stoppedAtOnceNote, stoppingSignal, trapSignals } from './signals.js';
+import { answeredThenStopped, commandFinished, dieOfHangUp, sealExitCode, stopRun, stoppedAtOnceNote, stoppingSignal, trapSignals } from './signals.js';
 import { debugFromEnv } from './debug-env.js';
 import { showControls } from '../redact.js';
 
@@ -13,7 +13,7 @@ import { showControls } from '../redact.js';
 export async function main(argv: string[] = process.argv): Promise<number> {
   endOnClosedPipe(stopRun);
   const program = buildProgram();
-  const release = trapSignals((signal, atOnce) => {
+  trapSignals((signal, atOnce) => {
     // On a terminal, a new line first (off the ^C echo or a progress line); in a log, none.
     const what = SIGNAL_WORD[signal];
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${atOnce ? `${what}` : `${what}: stopping after the current batch (again to stop at once)`}\n`);
@@ -49,7 +49,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       process.stderr.write(`${stopped.message}\n`);
       process.exitCode = stopped.exitCode;
     }
-    release();
+    // The handlers stay: a signal from here to the exit keeps this code (signals.ts, sealExitCode).
+    sealExitCode(Number(process.exitCode ?? 0));
     if (stoppingSignal() === 'SIGHUP') dieOfHangUp();
   }
   return Number(process.exitCode ?? 0);

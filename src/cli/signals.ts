@@ -15,6 +15,11 @@ let byClosedPipe = false;
 let beforeExit: ((code: number) => void) | undefined;
 /** The command has ended (its output written): a signal now is noted for the exit code, not acted on. */
 let finished = false;
+/** The exit code the run has recorded (its audit line written): a signal from now on does not change it. */
+let sealedCode: number | undefined;
+let signalsAfterSeal = 0;
+/** The handlers of the run (see trapSignals). */
+let installed: Array<readonly [StopSignal, () => void]> = [];
 
 /**
  * The command has ended: a signal from now on only marks the run stopped (lateStop), so the output
@@ -23,6 +28,15 @@ let finished = false;
  */
 export function commandFinished(): void {
   finished = true;
+}
+
+/**
+ * The run's outcome is recorded (its audit line, if any, written) with this exit code: a signal from now on
+ * neither changes it (the line would say 0 and the process exit 143) nor cuts the output still being
+ * written; a second one ends the process at once, with this code.
+ */
+export function sealExitCode(code: number): void {
+  sealedCode = code;
 }
 
 /** The running command checks the run's signal between batches (see the comment above). */
@@ -84,7 +98,13 @@ export function dieOfHangUp(): void {
 /** Whether a standard stream was a terminal when the run started (after a hang-up, isatty says no). */
 let onTerminal = false;
 
-export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => void, onAgain?: (signal: StopSignal) => void): () => void {
+/**
+ * Installs the handlers of a run (those of an earlier run in this process removed). They stay until the
+ * process exits: a signal during the last steps (connections closing, the launcher's code cache written)
+ * met no handler and killed the process (143) after an audit line saying exit 0.
+ */
+export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => void, onAgain?: (signal: StopSignal) => void): void {
+  for (const [signal, on] of installed) process.removeListener(signal, on);
   controller = new AbortController();
   onTerminal = [0, 1, 2].some((fd) => isatty(fd));
   batched = false;
@@ -92,7 +112,15 @@ export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => vo
   beforeExit = undefined;
   atOnceNote = undefined;
   finished = false;
+  sealedCode = undefined;
+  signalsAfterSeal = 0;
   const handler = (signal: StopSignal) => () => {
+    if (sealedCode !== undefined) {
+      // After a hang-up on a terminal the process still ends by the signal (dieOfHangUp: an exit aborts there).
+      if (signal === 'SIGHUP') dieOfHangUp();
+      if (++signalsAfterSeal > 1) process.exit(sealedCode);
+      return;
+    }
     if (finished) {
       if (!controller.signal.aborted) controller.abort(signal);
       return;
@@ -112,9 +140,6 @@ export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => vo
       }
     }
   };
-  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [signal, handler(signal)] as const);
-  for (const [signal, on] of handlers) process.on(signal, on);
-  return () => {
-    for (const [signal, on] of handlers) process.removeListener(signal, on);
-  };
+  installed = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [signal, handler(signal)] as const);
+  for (const [signal, on] of installed) process.on(signal, on);
 }
