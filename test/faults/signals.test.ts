@@ -249,6 +249,33 @@ describe('signals during invalidate-all and at its prompt', () => {
     }
   });
 
+  it('verify --fix: a second signal while a deletion hangs (writes paused): exit 130 at once, and the audit line carries the entries confirmed deleted (it had no counts: README\'s known-and-left)', async () => {
+    // An empty project (its tenants directory and registry hold nobody): every cached tenant_config: entry is an orphan.
+    const ws = workspace();
+    const audit = path.join(ws.dir, 'audit.log');
+    const cached = 6_000;
+    try {
+      await redis.command('FLUSHALL');
+      await redis.command('EVAL', `for i = 1, ${cached} do redis.call('SET', 'tenant_config:t' .. i, '{"client":{"id":"t' .. i .. '"}}') end`, '0');
+      expect(await dbsize()).toBe(cached);
+      const run = spawnCli(['verify', '--fix', '--batch-size', '50', '--redis-url', redis.url, '--redis-timeout', '8000', '--audit-log', audit], { cwd: ws.dir });
+      const r = await stopTwiceWhilePaused(run, cached * 0.9);
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.stderr).toMatch(/again: stopped at once/);
+      const line = JSON.parse(readFileSync(audit, 'utf8').trim().split('\n').pop()!);
+      expect(line).toMatchObject({ command: 'verify --fix', outcome: 'interrupted', exit_code: 130, error: expect.stringMatching(/the counts are what was confirmed done/) });
+      await redis.command('CLIENT', 'UNPAUSE');
+      const gone = cached - (await dbsize());
+      expect(line.counts.deleted).toBeGreaterThan(0);
+      expect(line.counts.orphan).toBeGreaterThanOrEqual(line.counts.deleted);
+      // At least those: the batch in flight when it stopped may have landed after.
+      expect(line.counts.deleted).toBeLessThanOrEqual(gone);
+    } finally {
+      await redis.command('CLIENT', 'UNPAUSE');
+      ws.cleanup();
+    }
+  });
+
   it('SIGTERM: exits 143, the table reports the keys deleted, and exactly those are gone', async () => {
     const r = await interruptSweep('SIGTERM', []);
     expect(r.code).toBe(143);

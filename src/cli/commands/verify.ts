@@ -64,9 +64,16 @@ export function register(program: Command): void {
           advice: { tenantsDir: '--tenants-dir', fix: '--fix' },
         });
         const counts = (r: VerifyReport) => ({ checked: r.summary.checked, stale: r.summary.stale, orphan: r.summary.orphan, deleted: r.summary.fixed });
+        // What --fix has confirmed so far, for the audit line of a run ended at once by a second signal (it had no counts).
+        const sofar = { stale: 0, orphan: 0, deleted: 0 };
+        const onEntry = (e: VerifyEntry) => {
+          if (e.status === 'stale' || e.status === 'orphan') sofar[e.status]++;
+          if (e.fixed) sofar.deleted++;
+          ctx.audit.progress({ ...sofar });
+        };
         let report: VerifyReport;
         try {
-          report = await verifier.verify({ tenants: tenants?.length ? tenants : undefined, fix, batchSize: opts.batchSize, signal: ctx.signal });
+          report = await verifier.verify({ tenants: tenants?.length ? tenants : undefined, fix, batchSize: opts.batchSize, signal: ctx.signal, ...(fix && { onEntry }) });
         } catch (err) {
           // Stopped by a signal, or a backend lost after --fix deleted entries (exit 4): the report so far.
           if (!(err instanceof InterruptedError || err instanceof PartialFailureError) || !err.partial) throw err;
