@@ -74,7 +74,7 @@ await runArea('startup', `start-up: whole-process wall time, median of ${RUNS} i
   for (const c of commands) {
     area.row({ measure: `peak RSS: ${c.label}`, value: fmtMb(Math.max(...M[c.id].rssKb)), spread: fmtRange(M[c.id].rssKb, fmtMb), goal: '(reported)', json: { rss_kb: M[c.id].rssKb } });
   }
-  area.note(`first run of the project (migrate-yaml creating .tenantctl/registry, PGlite initdb): ${fmtMs(init.ms)}, ${fmtMb(init.rssKb)} peak; not part of any measure`);
+  area.note(`first run of the project (migrate-yaml creating .tenantctl/registry, unpacked from the build's PGlite data directory): ${fmtMs(init.ms)}, ${fmtMb(init.rssKb)} peak; not part of any measure`);
   area.note('the commands run with --json so their answer (source: cache / database) is checked; each child has REDIS_URL and a dummy OPENAI_API_KEY (so --warm can write acme), no DATABASE_URL');
   Object.assign(area.data, { runs: RUNS, medians_ms: Object.fromEntries(commands.map((c) => [c.id, round(med(c.id), 1)])) });
 });

@@ -66,8 +66,12 @@ export async function openPgliteStore(dir: string | undefined, options: PgliteOp
     const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
     let db: InstanceType<typeof PGlite>;
     if (creating && dir) options.onCreate?.(dir);
+    // A new cluster (a registry being created, or one in memory) is unpacked from the one made at build time
+    // when there is one for this PGlite (pglite-datadir.ts), not made by initdb again.
+    const fresh = creating || !real ? (await import('./pglite-datadir.js')).freshDataDir() : undefined;
+    const createOptions = { startParams, ...(fresh && { loadDataDir: fresh }) };
     try {
-      db = real ? await PGlite.create(real, { startParams }) : await PGlite.create({ startParams });
+      db = real ? await PGlite.create(real, createOptions) : await PGlite.create(createOptions);
     } catch (err) {
       throw pgliteFailure(err, dir ? `the embedded registry ${dir} could not be ${creating ? 'created' : 'opened'}` : 'the in-memory registry could not be started');
     }
