@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -33,11 +34,17 @@ export function pgliteVersion(): string | undefined {
   return undefined;
 }
 
-/** The fresh data directory made for the installed PGlite, for `loadDataDir`; undefined when there is none (initdb then). */
-export function freshDataDir(version = pgliteVersion()): Blob | undefined {
-  if (!version) return undefined;
+/**
+ * The fresh data directory made for the installed PGlite, as a tar for `loadDataDir`; undefined when there is
+ * none, or it is damaged (initdb then).
+ */
+export function freshDataDir(version = pgliteVersion(), file: URL | string | undefined = version && datadirPackFile(version)): Blob | undefined {
+  if (!file) return undefined;
   try {
-    return new Blob([readFileSync(datadirPackFile(version))]);
+    // Unpacked here (gzip checks its CRC): a truncated or foreign pack is initdb, as none is. Handed to PGlite
+    // gzipped, a damaged one failed inside its own gunzip with rejections nothing awaited: the process died
+    // (exit 1, a stack), for every first write until the file was deleted by hand (a review).
+    return new Blob([gunzipSync(readFileSync(file))]);
   } catch {
     return undefined;
   }

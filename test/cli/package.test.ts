@@ -56,5 +56,8 @@ describe('the packed tarball', () => {
     const installed = path.dirname(pkg.stdout.trim());
     const map = JSON.parse(readFileSync(path.join(installed, 'dist', 'index.js.map'), 'utf8')) as { sources: string[] };
     for (const source of map.sources) expect(existsSync(path.resolve(installed, 'dist', source)), source).toBe(true);
+    // The PGlite installed with it is the one its packed data directory was made for (a new registry is unpacked, not initdb).
+    const pglite = JSON.parse(readFileSync(path.join(app, 'node_modules', '@electric-sql', 'pglite', 'package.json'), 'utf8')) as { version: string };
+    expect(existsSync(path.join(installed, 'dist', 'pglite-datadir', `${pglite.version}.tar.gz`)), pglite.version).toBe(true);
   });
 });

@@ -1,11 +1,11 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
 import { datadirPackFile, freshDataDir, pgliteVersion } from '../../src/registry/pglite-datadir.js';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
-import { runCli, tenantYaml, workspace } from '../helpers/setup.js';
+import { ROOT, runCli, tenantYaml, workspace } from '../helpers/setup.js';
 
 /**
  * A new embedded registry is unpacked from the data directory the build made with PGlite's initdb
@@ -39,6 +39,24 @@ describe('the packed PGlite data directory', () => {
 
   it('another PGlite version has none: the creation runs initdb (no pack is read)', () => {
     expect(freshDataDir('0.0.0-not-built')).toBeUndefined();
+  });
+
+  it('a damaged pack (truncated, or not gzip) is none: initdb, where PGlite\'s own gunzip of it ended the process with unhandled rejections (a review)', async () => {
+    const whole = readFileSync(datadirPackFile(pgliteVersion()!));
+    const truncated = path.join(root, 'truncated.tar.gz');
+    writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
+    const foreign = path.join(root, 'foreign.tar.gz');
+    writeFileSync(foreign, 'not a tarball\n');
+    expect(freshDataDir(pgliteVersion(), truncated)).toBeUndefined();
+    expect(freshDataDir(pgliteVersion(), foreign)).toBeUndefined();
+    // The whole one is a tar PGlite takes as it is (no gzip left for it to undo).
+    const tar = freshDataDir()!;
+    expect(Buffer.from(await tar.slice(257, 262).arrayBuffer()).toString('latin1')).toBe('ustar');
+  });
+
+  it('package.json pins the PGlite version the pack is made for (a range let an install take a newer one, never using the pack)', () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(pkg.dependencies['@electric-sql/pglite']).toBe(pgliteVersion());
   });
 
   it('a registry created from it holds what initdb makes (every path), owner-only, and works: schema, a write, a read after reopening', async () => {
