@@ -477,6 +477,11 @@ function ${f}_dynamic
         and string match -rq -- '(^|\\s)--tenants-dir\\s+~(/|\\s|$)(?!.*\\s--tenants-dir[\\s=])' (commandline -pc)
         set args[2] (string replace -r -- '^~(?=/|$)' $HOME $args[2])
     end
+    # A leading $HOME too, as fish expands it (bare or in double quotes, after "=" as well; not in single
+    # quotes, not escaped): commandline -o leaves variables as typed.
+    if string match -rq -- '(^|\\s)--tenants-dir(\\s+|=)"?\\$HOME(/|"|\\s|$)(?!.*\\s--tenants-dir[\\s=])' (commandline -pc)
+        set args[-1] (string replace -r -- '^(--tenants-dir=)?\\$HOME(?=/|$)' '$1'$HOME $args[-1])
+    end
     $words[1] $args ${COMPLETE_COMMAND} $argv[1] 2>/dev/null
 end
 

@@ -173,6 +173,13 @@ ${calls.join('\n')}`;
     expect(await ask('tenantctl --tenants-dir "~/nowhere" --tenants-dir ~/elsewhere get-config ')).toEqual([other]);
     expect(await ask('tenantctl --tenants-dir ~/elsewhere --tenants-dir "~/elsewhere" get-config ')).toEqual([]);
     expect(await ask('tenantctl --tenants-dir "elsewhere" get-config ')).toEqual([other]);
+    // $HOME as fish expands it: bare, in double quotes, after "=" (README's known-and-left: nothing was offered);
+    // escaped, it is no variable to fish either.
+    expect(await ask('tenantctl --tenants-dir $HOME/elsewhere get-config ')).toEqual([other]);
+    expect(await ask('tenantctl --tenants-dir "$HOME/elsewhere" get-config ')).toEqual([other]);
+    expect(await ask('tenantctl --tenants-dir=$HOME/elsewhere get-config ')).toEqual([other]);
+    expect(await ask('tenantctl --tenants-dir \\$HOME/elsewhere get-config ')).toEqual([]);
+    expect(await ask('tenantctl --tenants-dir $HOME/elsewhere --tenants-dir "~/elsewhere" get-config ')).toEqual([]);
     expect(await ask('tenantctl get-config ')).toEqual([a, b].sort());
     expect(await ask(`tenantctl --tenants-dir elsewhere check-permission ${other} has_`)).toEqual(['has_ai', 'has_payroll']);
   });
