@@ -58,3 +58,9 @@ export async function exitIfOutputLost(): Promise<void> {
   process.stderr.write(`error: ${showControls(lost.message)}\n`);
   process.exitCode = lost.exitCode;
 }
+
+/** Bytes of the answer (stdout, stderr) not yet taken by the reader; a stream its reader closed (`| head`) counts none. */
+export function unwrittenOutput(): number {
+  const pending = (s: NodeJS.WriteStream) => (s.destroyed || s.writableEnded ? 0 : s.writableLength);
+  return pending(process.stdout) + pending(process.stderr);
+}

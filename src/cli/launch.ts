@@ -1,4 +1,4 @@
-import { endOnClosedPipe, exitIfOutputLost } from './closed-pipe.js';
+import { endOnClosedPipe, exitIfOutputLost, unwrittenOutput } from './closed-pipe.js';
 import { loadBundle } from './load-bundle.js';
 import { COMMAND_NAMES } from './command-names.js';
 import { compileWasmOnce, keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
@@ -71,10 +71,8 @@ export async function launch(argv: string[]): Promise<void> {
     process.exit();
   };
   // A stream its reader closed (`| head`) takes nothing more: none of it is waited for.
-  const pending = (s: NodeJS.WriteStream) => (s.destroyed || s.writableEnded ? 0 : s.writableLength);
-  const unwritten = () => pending(process.stdout) + pending(process.stderr);
   const whenWritten = () => {
-    if (unwritten() > 0) setTimeout(whenWritten, 50).unref();
+    if (unwrittenOutput() > 0) setTimeout(whenWritten, 50).unref();
     else setTimeout(exitIfStillAlive, 1000).unref();
   };
   whenWritten();

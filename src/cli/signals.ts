@@ -1,5 +1,6 @@
 import { isatty } from 'node:tty';
 import { InterruptedError, SIGNAL_EXIT, SIGNAL_WORD, type StopSignal } from '../errors.js';
+import { unwrittenOutput } from './closed-pipe.js';
 
 /**
  * SIGINT, SIGTERM and SIGHUP: a command that works in batches (it called
@@ -15,9 +16,8 @@ let byClosedPipe = false;
 let beforeExit: ((code: number) => void) | undefined;
 /** The command has ended (its output written): a signal now is noted for the exit code, not acted on. */
 let finished = false;
-/** The exit code the run has recorded (its audit line written): a signal from now on does not change it. */
+/** The exit code the run has recorded (its audit line written): a signal from now on ends the run with it. */
 let sealedCode: number | undefined;
-let signalsAfterSeal = 0;
 /** The handlers of the run (see trapSignals). */
 let installed: Array<readonly [StopSignal, () => void]> = [];
 
@@ -32,8 +32,9 @@ export function commandFinished(): void {
 
 /**
  * The run's outcome is recorded (its audit line, if any, written) with this exit code: a signal from now on
- * neither changes it (the line would say 0 and the process exit 143) nor cuts the output still being
- * written; a second one ends the process at once, with this code.
+ * ends the process at once with it (it exited 143 while the line said 0), not waiting for the connections to
+ * close (a silent PostgreSQL kept it alive), unless the answer is still being written to a slow reader: cut,
+ * the exit is the signal's (130 / 143).
  */
 export function sealExitCode(code: number): void {
   sealedCode = code;
@@ -113,13 +114,11 @@ export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => vo
   atOnceNote = undefined;
   finished = false;
   sealedCode = undefined;
-  signalsAfterSeal = 0;
   const handler = (signal: StopSignal) => () => {
     if (sealedCode !== undefined) {
       // After a hang-up on a terminal the process still ends by the signal (dieOfHangUp: an exit aborts there).
       if (signal === 'SIGHUP') dieOfHangUp();
-      if (++signalsAfterSeal > 1) process.exit(sealedCode);
-      return;
+      process.exit(unwrittenOutput() > 0 ? SIGNAL_EXIT[signal] : sealedCode);
     }
     if (finished) {
       if (!controller.signal.aborted) controller.abort(signal);

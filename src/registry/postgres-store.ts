@@ -87,7 +87,22 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
     exec: async (sql) => {
       await run(sql);
     },
-    close: () => client.end(),
+    // Bounded: end() waits for the server to close its side, forever when it has gone silent (a review: a
+    // command that had finished and written its audit line hung at its close). The socket goes after the timeout.
+    close: async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+          resolve();
+        }, timeoutMs);
+      });
+      try {
+        await Promise.race([client.end().catch(() => undefined), gaveUp]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     get lost() {
       return lost;
     },

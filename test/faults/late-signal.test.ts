@@ -2,7 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, workspace, tenantYaml, type Workspace } from '../helpers/setup.js';
+import { BIN, cleanEnv, freshPostgresDatabase, runCli, TEST_DATABASE_URL, workspace, tenantYaml, type Workspace } from '../helpers/setup.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { useOwnRedis } from '../helpers/redis-server.js';
 
 /**
@@ -39,6 +42,15 @@ const wrap = (name, matches) => {
   };
 };
 if (when === 'audit') wrap('appendFileSync', (file) => file === process.env.LATE_SIGNAL_FILE);
+// Holds the process for a moment right after the audit line (the test stalls the registry meanwhile).
+if (when === 'hold') {
+  const append = fs.appendFileSync;
+  fs.appendFileSync = function (...args) {
+    const result = append.apply(this, args);
+    if (String(args[0]) === process.env.LATE_SIGNAL_FILE) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 800);
+    return result;
+  };
+}
 if (when === 'code-cache') wrap('renameSync', (_from, to) => to.startsWith(process.env.XDG_CACHE_HOME));
 if (when === 'stdout') {
   const write = process.stdout.write;
@@ -88,7 +100,7 @@ describe('a signal after a write command finished', () => {
     if (args[0] !== 'set-subscription') expect(await redis.client.exists('tenant_config:acme')).toBe(0);
   });
 
-  it('invalidate --json: a SIGTERM as its answer is written: the answer whole, and the exit code the one the audit line records', async () => {
+  it('invalidate --json: a SIGTERM as its answer is written (before the audit line): exit 143 "the answer above is complete", and the line says 143 too (it was dropped: exit 0; a review)', async () => {
     await redis.client.set('tenant_config:acme', '{"client":{"id":"acme"}}');
     const audit = path.join(dir, 'audit-stdout.log');
     const r = await runCli(['invalidate', 'acme', '--json', '--redis-url', redis.server.url, '--audit-log', audit], {
@@ -97,7 +109,9 @@ describe('a signal after a write command finished', () => {
     });
     const lines = auditLines(audit);
     expect(lines).toHaveLength(1);
-    expect(r.code, r.stderr).toBe(lines[0].exit_code);
+    expect(r.code, r.stderr).toBe(143);
+    expect(lines[0]).toMatchObject({ outcome: 'interrupted', exit_code: 143 });
+    expect(r.stderr).toMatch(/answer above is complete/);
     expect(JSON.parse(r.stdout)).toMatchObject({ dryRun: false, tenants: [{ families: { tenant_config: 1 } }] });
   });
 
@@ -113,4 +127,76 @@ describe('a signal after a write command finished', () => {
     expect(r.code).toBe(lines[0].exit_code);
     expect(r.code).toBe(0);
   });
+});
+
+describe('an answer a pipe has not taken yet (its reader slow)', () => {
+  it('one SIGTERM ends the process at once, 143: the answer is cut (it lived until the reader drained it, then exit 0; a review)', async () => {
+    const ws = workspace({}, { registry: false });
+    try {
+      // A 400 KB answer: more than a pipe holds, so most of it waits in the process for a reader that never reads.
+      ws.writeTenant('big', `${tenantYaml('big')}notes:\n${Array.from({ length: 8_000 }, (_, i) => `  k${i}: "${'x'.repeat(40)}"`).join('\n')}\n`);
+      const child = spawn(process.execPath, [BIN, 'get-config', 'big', '--json'], { cwd: ws.dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'ignore'] });
+      const ended = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      // Not read: the command finishes, its answer waits in the pipe and the process.
+      await new Promise((r) => setTimeout(r, 2_500));
+      const signalledAt = Date.now();
+      child.kill('SIGTERM');
+      // Read now, so the exit is not held by the pipe itself.
+      child.stdout!.resume();
+      const code = await ended;
+      clearTimeout(killer);
+      expect(code).toBe(143);
+      expect(Date.now() - signalledAt).toBeLessThan(1_500);
+    } finally {
+      ws.cleanup();
+    }
+  }, 30_000);
+});
+
+describe.runIf(TEST_DATABASE_URL)('a PostgreSQL registry gone silent after the audit line (the connection closing)', () => {
+  /** set-subscription through a proxy stalled once its audit line is written; the signal (if any) 300 ms later. */
+  async function stalledAtClose(signal: 'SIGTERM' | undefined): Promise<{ code: number | null; ms: number; line: { exit_code: number } }> {
+    const db = await freshPostgresDatabase();
+    const target = new URL(db.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const ws = workspace({}, { registry: false });
+    try {
+      ws.writeTenant('tiers', 'features: [has_ai]\ntiers:\n  pilot_core: { features: [has_ai], max_devices: 3 }\n');
+      expect((await runCli(['migrate-yaml'], { cwd: ws.dir, env: { DATABASE_URL: db.url } })).code).toBe(0);
+      const audit = path.join(ws.dir, 'audit.log');
+      const env = { ...cleanEnv(), DATABASE_URL: proxy.via(db.url), NODE_OPTIONS: `--require ${hook}`, LATE_SIGNAL_AFTER: 'hold', LATE_SIGNAL_FILE: audit };
+      const child = spawn(process.execPath, [BIN, 'set-subscription', 'acme', '--tier', 'pilot_core', '--audit-log', audit, '--registry-timeout', '2000'], { cwd: ws.dir, env, stdio: 'ignore' });
+      const ended = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      while (!(existsSync(audit) && readFileSync(audit, 'utf8').includes('\n'))) await new Promise((r) => setTimeout(r, 5));
+      proxy.stall();
+      const stalledAt = Date.now();
+      if (signal) {
+        await new Promise((r) => setTimeout(r, 300));
+        child.kill(signal);
+      }
+      const code = await ended;
+      clearTimeout(killer);
+      return { code, ms: Date.now() - stalledAt, line: auditLines(audit)[0] };
+    } finally {
+      await proxy.close();
+      ws.cleanup();
+      await db.drop();
+    }
+  }
+
+  it('one SIGTERM ends it at once with the code its audit line says (it was not acted on: alive 16 s and more; a review)', async () => {
+    const r = await stalledAtClose('SIGTERM');
+    expect(r.line.exit_code).toBe(0);
+    expect(r.code).toBe(0);
+    expect(r.ms).toBeLessThan(1_800);
+  }, 60_000);
+
+  it('no signal: the close gives up after the registry timeout, exit 0 as the line says (it hung for good)', async () => {
+    const r = await stalledAtClose(undefined);
+    expect(r.code).toBe(0);
+    expect(r.line.exit_code).toBe(0);
+    expect(r.ms).toBeLessThan(8_000);
+  }, 60_000);
 });
