@@ -4,7 +4,7 @@ import type { AuditRecord } from './audit-log.js';
 import { exitCodeFor } from './exit-codes.js';
 import { outputLost, OutputLostError } from './closed-pipe.js';
 import { keepYoungGenerationSmall, SWEEPING_COMMANDS } from './v8-flags.js';
-import { answeredThenStopped, onExitAtOnce, runSignal, sealExitCode, stopBetweenBatches, stoppingSignal } from './signals.js';
+import { answeredThenStopped, onExitAtOnce, runSignal, sealExitCode, stopBetweenBatches, stoppingSignal, workDone } from './signals.js';
 import { isValidId } from '../keys/ids.js';
 import { parsePositiveInt } from '../config/positive-int.js';
 import type { CliContext, GlobalOptions } from './context.js';
@@ -66,6 +66,7 @@ export function action<A extends unknown[], O>(run: (ctx: CliContext, ...argsAnd
       // A Redis TLS file that cannot be read: exit 2 before anything is done (`config` shows the setting).
       if (ctx.config.redis && !NO_REDIS_COMMANDS.has(cmd.name())) (await import('../cache/redis-spec.js')).assertTlsFilesReadable(ctx.config.redis);
       result = await run(ctx, ...([...all.slice(0, -2), opts] as [...A, O]));
+      workDone();
       ctx.out.debug(`${cmd.name()} ran in ${ms(started)} ms`);
       if (ctx.out.isDocument || !result.render) ctx.out.data(result.data);
       else result.render(ctx.out);

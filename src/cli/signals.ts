@@ -1,4 +1,5 @@
 import { isatty } from 'node:tty';
+import { writeSync } from 'node:fs';
 import { InterruptedError, SIGNAL_EXIT, SIGNAL_WORD, type StopSignal } from '../errors.js';
 import { unwrittenOutput } from './closed-pipe.js';
 
@@ -43,6 +44,19 @@ export function sealExitCode(code: number): void {
 /** The running command checks the run's signal between batches (see the comment above). */
 export function stopBetweenBatches(): void {
   batched = true;
+}
+
+/** The command's work is done, its answer being written: a signal no longer ends it at once (nothing is in flight). */
+let answering = false;
+
+/**
+ * The work is done and its answer is being written: a signal now is checked once the answer is out (130 / 143
+ * "the answer above is complete", its audit line saying so), any command alike. A subscription change
+ * signalled then exited at once with a line saying the write "may or may not have landed" (a review).
+ */
+export function workDone(): void {
+  batched = true;
+  answering = true;
 }
 
 /** What a second signal's line says instead of the generic one (watch: the changes received and not applied). */
@@ -114,11 +128,19 @@ export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => vo
   atOnceNote = undefined;
   finished = false;
   sealedCode = undefined;
+  answering = false;
   const handler = (signal: StopSignal) => () => {
     if (sealedCode !== undefined) {
       // After a hang-up on a terminal the process still ends by the signal (dieOfHangUp: an exit aborts there).
       if (signal === 'SIGHUP') dieOfHangUp();
-      process.exit(unwrittenOutput() > 0 ? SIGNAL_EXIT[signal] : sealedCode);
+      if (unwrittenOutput() === 0) process.exit(sealedCode);
+      // The answer is cut: the work was done (and recorded so), its report not all read. Said, where stderr takes it.
+      try {
+        writeSync(2, `${SIGNAL_WORD[signal]}: the answer was cut before its reader took all of it; the work was done (its exit code would have been ${sealedCode})\n`);
+      } catch {
+        /* stderr full or gone: the exit code says it */
+      }
+      process.exit(SIGNAL_EXIT[signal]);
     }
     if (finished) {
       if (!controller.signal.aborted) controller.abort(signal);
@@ -127,7 +149,8 @@ export function trapSignals(onFirst: (signal: StopSignal, atOnce: boolean) => vo
     const code = SIGNAL_EXIT[signal];
     const again = controller.signal.aborted && !byClosedPipe;
     const atOnce = controller.signal.aborted || !batched;
-    if (!controller.signal.aborted) onFirst(signal, atOnce);
+    // While the answer is written: no "stopping after the current batch" (none is left); the check after it says.
+    if (!controller.signal.aborted && !answering) onFirst(signal, atOnce);
     else if (again) onAgain?.(signal);
     controller.abort(signal);
     if (atOnce) {

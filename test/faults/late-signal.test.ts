@@ -115,6 +115,21 @@ describe('a signal after a write command finished', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ dryRun: false, tenants: [{ families: { tenant_config: 1 } }] });
   });
 
+  it('set-subscription: a SIGTERM as its answer is written: 143 "the answer above is complete", and the line says the same (it said the write "may or may not have landed"; a review)', async () => {
+    const audit = path.join(dir, 'audit-sub-stdout.log');
+    const r = await runCli(['set-subscription', 'acme', '--tier', 'pilot_core', '--redis-url', redis.server.url, '--audit-log', audit], {
+      cwd: ws.dir,
+      env: { NODE_OPTIONS: `--require ${hook}`, LATE_SIGNAL_AFTER: 'stdout' },
+    });
+    const lines = auditLines(audit);
+    expect(lines).toHaveLength(1);
+    expect(r.code, r.stderr).toBe(143);
+    expect(lines[0]).toMatchObject({ outcome: 'interrupted', exit_code: 143 });
+    expect((lines[0] as { error?: string }).error).toMatch(/answer above is complete/);
+    // One line for one signal: no "stopping after the current batch" (none is left).
+    expect(r.stderr.trim()).toBe('terminated (the answer above is complete)');
+  });
+
   it('a SIGTERM while the launcher writes its code cache (after the command, its handlers were removed): exit 0 as the audit line says, not killed', async () => {
     const cacheHome = mkdtempSync(path.join(dir, 'cache-'));
     const audit = path.join(dir, 'audit-code-cache.log');
@@ -135,19 +150,24 @@ describe('an answer a pipe has not taken yet (its reader slow)', () => {
     try {
       // A 400 KB answer: more than a pipe holds, so most of it waits in the process for a reader that never reads.
       ws.writeTenant('big', `${tenantYaml('big')}notes:\n${Array.from({ length: 8_000 }, (_, i) => `  k${i}: "${'x'.repeat(40)}"`).join('\n')}\n`);
-      const child = spawn(process.execPath, [BIN, 'get-config', 'big', '--json'], { cwd: ws.dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'ignore'] });
-      const ended = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      const child = spawn(process.execPath, [BIN, 'get-config', 'big', '--json'], { cwd: ws.dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      const ended = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      // Not read: the command finishes, its answer waits in the pipe and the process.
+      // Never read: the command finishes, its answer waits in the pipe and the process (reading it would
+      // let the child finish writing first: exit 0, all of it; the test was flaky so).
       await new Promise((r) => setTimeout(r, 2_500));
       const signalledAt = Date.now();
       child.kill('SIGTERM');
-      // Read now, so the exit is not held by the pipe itself.
-      child.stdout!.resume();
       const code = await ended;
       clearTimeout(killer);
       expect(code).toBe(143);
       expect(Date.now() - signalledAt).toBeLessThan(1_500);
+      // Said: the work was done, only its report cut (the audit line, if any, says the work's code).
+      await new Promise((r) => setTimeout(r, 100));
+      expect(stderr).toMatch(/^terminated: the answer was cut before its reader took all of it; the work was done \(its exit code would have been 0\)$/m);
+      child.stdout!.destroy();
     } finally {
       ws.cleanup();
     }
