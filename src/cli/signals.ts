@@ -19,6 +19,8 @@ let beforeExit: ((code: number) => void) | undefined;
 let finished = false;
 /** The exit code the run has recorded (its audit line written): a signal from now on ends the run with it. */
 let sealedCode: number | undefined;
+/** The command's work is done, its answer being written: a signal no longer ends it at once (nothing is in flight). */
+let answering = false;
 /** The handlers of the run (see trapSignals). */
 let installed: Array<readonly [StopSignal, () => void]> = [];
 
@@ -45,9 +47,6 @@ export function sealExitCode(code: number): void {
 export function stopBetweenBatches(): void {
   batched = true;
 }
-
-/** The command's work is done, its answer being written: a signal no longer ends it at once (nothing is in flight). */
-let answering = false;
 
 /**
  * The work is done and its answer is being written: a signal now is checked once the answer is out (130 / 143

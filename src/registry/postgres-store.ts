@@ -61,6 +61,8 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
   let lost = false;
   client.on('error', () => (lost = true));
   client.on('end', () => (lost = true));
+  /** Gives up the session where pg would wait on the server (pg has no call for it: its socket goes). */
+  const dropSocket = () => (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
   // And outside a transaction (the migration's session-level advisory lock): the server probes a silent
   // client after 15 s and drops it within ~30 s. Best effort: a pooler that refuses SET changes nothing else.
   await client.query('SET tcp_keepalives_idle = 15; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3').catch(() => undefined);
@@ -73,7 +75,7 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
     } catch (err) {
       if (!lost && /query read timeout/i.test((err as Error)?.message ?? '')) {
         lost = true;
-        (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+        dropSocket();
       }
       // The server ended the session under this statement (terminated by an administrator, a shutdown): pg
       // hands the FATAL to the statement, and its 'end' event comes later. Lost now, so the next call (a read
@@ -93,7 +95,7 @@ export async function openPostgresStore(url: string, timeoutMs = DEFAULT_REGISTR
       let timer: NodeJS.Timeout | undefined;
       const gaveUp = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
-          (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+          dropSocket();
           resolve();
         }, timeoutMs);
       });

@@ -33,24 +33,20 @@ beforeAll(() => {
 const fs = require('node:fs');
 const when = process.env.LATE_SIGNAL_AFTER;
 const signal = process.env.LATE_SIGNAL || 'SIGTERM';
-const wrap = (name, matches) => {
+const sendSignal = () => process.kill(process.pid, signal);
+// Holds the process for a moment (the test stalls the registry meanwhile).
+const hold = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 800);
+const wrap = (name, matches, then = sendSignal) => {
   const original = fs[name];
   fs[name] = function (...args) {
     const result = original.apply(this, args);
-    if (matches(String(args[0]), String(args[1]))) process.kill(process.pid, signal);
+    if (matches(String(args[0]), String(args[1]))) then();
     return result;
   };
 };
-if (when === 'audit') wrap('appendFileSync', (file) => file === process.env.LATE_SIGNAL_FILE);
-// Holds the process for a moment right after the audit line (the test stalls the registry meanwhile).
-if (when === 'hold') {
-  const append = fs.appendFileSync;
-  fs.appendFileSync = function (...args) {
-    const result = append.apply(this, args);
-    if (String(args[0]) === process.env.LATE_SIGNAL_FILE) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 800);
-    return result;
-  };
-}
+const isAuditLog = (file) => file === process.env.LATE_SIGNAL_FILE;
+if (when === 'audit') wrap('appendFileSync', isAuditLog);
+if (when === 'hold') wrap('appendFileSync', isAuditLog, hold);
 if (when === 'code-cache') wrap('renameSync', (_from, to) => to.startsWith(process.env.XDG_CACHE_HOME));
 if (when === 'stdout') {
   const write = process.stdout.write;
@@ -100,10 +96,9 @@ describe('a signal after a write command finished', () => {
     if (args[0] !== 'set-subscription') expect(await redis.client.exists('tenant_config:acme')).toBe(0);
   });
 
-  it('invalidate --json: a SIGTERM as its answer is written (before the audit line): exit 143 "the answer above is complete", and the line says 143 too (it was dropped: exit 0; a review)', async () => {
-    await redis.client.set('tenant_config:acme', '{"client":{"id":"acme"}}');
-    const audit = path.join(dir, 'audit-stdout.log');
-    const r = await runCli(['invalidate', 'acme', '--json', '--redis-url', redis.server.url, '--audit-log', audit], {
+  /** A command sent SIGTERM at its first write to stdout: exit 143, and its one audit line says interrupted, 143. */
+  async function signalledAtItsAnswer(args: string[], audit: string) {
+    const r = await runCli([...args, '--redis-url', redis.server.url, '--audit-log', audit], {
       cwd: ws.dir,
       env: { NODE_OPTIONS: `--require ${hook}`, LATE_SIGNAL_AFTER: 'stdout' },
     });
@@ -111,21 +106,19 @@ describe('a signal after a write command finished', () => {
     expect(lines).toHaveLength(1);
     expect(r.code, r.stderr).toBe(143);
     expect(lines[0]).toMatchObject({ outcome: 'interrupted', exit_code: 143 });
+    return { r, line: lines[0] as (typeof lines)[0] & { error?: string } };
+  }
+
+  it('invalidate --json: a SIGTERM as its answer is written (before the audit line): exit 143 "the answer above is complete", and the line says 143 too (it was dropped: exit 0; a review)', async () => {
+    await redis.client.set('tenant_config:acme', '{"client":{"id":"acme"}}');
+    const { r } = await signalledAtItsAnswer(['invalidate', 'acme', '--json'], path.join(dir, 'audit-stdout.log'));
     expect(r.stderr).toMatch(/answer above is complete/);
     expect(JSON.parse(r.stdout)).toMatchObject({ dryRun: false, tenants: [{ families: { tenant_config: 1 } }] });
   });
 
   it('set-subscription: a SIGTERM as its answer is written: 143 "the answer above is complete", and the line says the same (it said the write "may or may not have landed"; a review)', async () => {
-    const audit = path.join(dir, 'audit-sub-stdout.log');
-    const r = await runCli(['set-subscription', 'acme', '--tier', 'pilot_core', '--redis-url', redis.server.url, '--audit-log', audit], {
-      cwd: ws.dir,
-      env: { NODE_OPTIONS: `--require ${hook}`, LATE_SIGNAL_AFTER: 'stdout' },
-    });
-    const lines = auditLines(audit);
-    expect(lines).toHaveLength(1);
-    expect(r.code, r.stderr).toBe(143);
-    expect(lines[0]).toMatchObject({ outcome: 'interrupted', exit_code: 143 });
-    expect((lines[0] as { error?: string }).error).toMatch(/answer above is complete/);
+    const { r, line } = await signalledAtItsAnswer(['set-subscription', 'acme', '--tier', 'pilot_core'], path.join(dir, 'audit-sub-stdout.log'));
+    expect(line.error).toMatch(/answer above is complete/);
     // One line for one signal: no "stopping after the current batch" (none is left).
     expect(r.stderr.trim()).toBe('terminated (the answer above is complete)');
   });
