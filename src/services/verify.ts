@@ -143,6 +143,8 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   /** Called with each entry that is not ok, once confirmed (and fixed, with fix). */
   onEntry?: (entry: VerifyEntry) => void;
+  /** Called after each entry is counted, ok ones too, with the run's summary so far (the same object, updated in place). */
+  onCounted?: (summary: Readonly<VerifySummary>) => void;
 }
 
 /** A cached key to check. */
@@ -486,6 +488,7 @@ export class CacheVerifier {
   private record(report: VerifyReport, e: VerifyEntry, options: VerifyOptions): void {
     report.summary.checked++;
     report.summary[e.status]++;
+    options.onCounted?.(report.summary);
     if (e.status === 'ok') return;
     // The key as text (it is kept as its bytes until here): `tenant_config:café`, not `tenant_config:cafÃ©` (see keyText).
     const key = binaryKeyText(e.key);

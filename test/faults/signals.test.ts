@@ -249,7 +249,7 @@ describe('signals during invalidate-all and at its prompt', () => {
     }
   });
 
-  it('verify --fix: a second signal while a deletion hangs (writes paused): exit 130 at once, and the audit line carries the entries confirmed deleted (it had no counts: README\'s known-and-left)', async () => {
+  it('verify --fix: a second signal while a deletion hangs (writes paused): exit 130 at once, and the audit line carries the entries checked and confirmed deleted (it had no counts: README\'s known-and-left; then no entries checked)', async () => {
     // An empty project (its tenants directory and registry hold nobody): every cached tenant_config: entry is an orphan.
     const ws = workspace();
     const audit = path.join(ws.dir, 'audit.log');
@@ -268,6 +268,8 @@ describe('signals during invalidate-all and at its prompt', () => {
       const gone = cached - (await dbsize());
       expect(line.counts.deleted).toBeGreaterThan(0);
       expect(line.counts.orphan).toBeGreaterThanOrEqual(line.counts.deleted);
+      // And the entries checked so far (the line had none): every one judged, the orphans among them.
+      expect(line.counts.checked).toBeGreaterThanOrEqual(line.counts.orphan);
       // At least those: the batch in flight when it stopped may have landed after.
       expect(line.counts.deleted).toBeLessThanOrEqual(gone);
     } finally {

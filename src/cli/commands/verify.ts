@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { DeniedError, InterruptedError, PartialFailureError, type TenantctlError } from '../../errors.js';
 import { clip } from '../../redact.js';
-import { CacheVerifier, DEFAULT_VERIFY_BATCH, type FieldDiff, type VerifyEntry, type VerifyReport } from '../../services/verify.js';
+import { CacheVerifier, DEFAULT_VERIFY_BATCH, type FieldDiff, type VerifyEntry, type VerifyReport, type VerifySummary } from '../../services/verify.js';
 import { action, idsArg, intArg } from '../action.js';
 import type { Output } from '../output.js';
 
@@ -64,16 +64,19 @@ export function register(program: Command): void {
           advice: { tenantsDir: '--tenants-dir', fix: '--fix' },
         });
         const counts = (r: VerifyReport) => ({ checked: r.summary.checked, stale: r.summary.stale, orphan: r.summary.orphan, deleted: r.summary.fixed });
-        // What --fix has confirmed so far, for the audit line of a run ended at once by a second signal (it had no counts).
-        const sofar = { stale: 0, orphan: 0, deleted: 0 };
-        const onEntry = (e: VerifyEntry) => {
-          if (e.status === 'stale' || e.status === 'orphan') sofar[e.status]++;
-          if (e.fixed) sofar.deleted++;
-          ctx.audit.progress({ ...sofar });
+        // What --fix has confirmed so far, for the audit line of a run ended at once by a second signal (it had no
+        // counts; then none of the entries checked): one object, kept current.
+        const sofar = { checked: 0, stale: 0, orphan: 0, deleted: 0 };
+        const onCounted = (s: Readonly<VerifySummary>) => {
+          sofar.checked = s.checked;
+          sofar.stale = s.stale;
+          sofar.orphan = s.orphan;
+          sofar.deleted = s.fixed;
+          ctx.audit.progress(sofar);
         };
         let report: VerifyReport;
         try {
-          report = await verifier.verify({ tenants: tenants?.length ? tenants : undefined, fix, batchSize: opts.batchSize, signal: ctx.signal, ...(fix && { onEntry }) });
+          report = await verifier.verify({ tenants: tenants?.length ? tenants : undefined, fix, batchSize: opts.batchSize, signal: ctx.signal, ...(fix && { onCounted }) });
         } catch (err) {
           // Stopped by a signal, or a backend lost after --fix deleted entries (exit 4): the report so far.
           if (!(err instanceof InterruptedError || err instanceof PartialFailureError) || !err.partial) throw err;
