@@ -118,6 +118,26 @@ export class CommitOutcomeUnknownError extends Error {
   }
 }
 
+/**
+ * A store without transactions (Supabase) had one item of a change set refused for its content (a CHECK,
+ * a trigger: a definite answer) after other writes of the set had landed: `applied` is what landed
+ * (written, or found changed meanwhile), `refused` the item, and the items after it were not sent. Nothing
+ * of the refused item was applied unless `partly` (a request of its own had landed first: a subscription's
+ * row before its overrides, a catalogue's features before its tiers). A store with transactions never
+ * throws it: a refusal there applies nothing.
+ */
+export class RefusedAmidChanges extends Error {
+  constructor(
+    /** The registry's refusal (a BackendUnavailableError whose reason is 'rejected'). */
+    readonly refusal: Error,
+    readonly applied: ChangeOutcome,
+    readonly refused: { kind: 'tenant' | 'subscription' | 'catalogue'; id: string },
+    readonly partly = false,
+  ) {
+    super(refusal.message);
+  }
+}
+
 /** Whether a failed write's outcome is unknown: its COMMIT got no answer (see CommitOutcomeUnknownError). */
 export function outcomeUnknown(err: unknown): boolean {
   for (let e = err as { cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {

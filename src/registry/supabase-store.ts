@@ -2,7 +2,7 @@ import type { SupabaseClient } from '@supabase/supabase-js';
 import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import {
-  CommitOutcomeUnknownError, invalidationsFor, refusedRowCode, normaliseRow, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  CommitOutcomeUnknownError, invalidationsFor, RefusedAmidChanges, refusedRowCode, normaliseRow, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionsOf } from './content-hash.js';
@@ -235,8 +235,10 @@ export class SupabaseRegistryStore implements Registry {
     });
     await this.recordInvalidations(owed);
     const writesBefore = this.traffic.writes;
+    // The item being written, and the write requests sent before it (see RefusedAmidChanges).
+    const at: ItemUnderWay = { item: undefined, writesBefore: 0 };
     try {
-      await this.applyItems(changes, outcome);
+      await this.applyItems(changes, outcome, at);
       // And again after the writes (a new seq): another process's drain between the first record and these
       // writes may have done and cleared it, before the rows it was for had changed. Inside: this failing
       // after the writes landed leaves them unconfirmed to the caller, not "nothing written".
@@ -245,6 +247,19 @@ export class SupabaseRegistryStore implements Registry {
       // No transaction to roll back: once a write request was sent, the registry may hold part of this
       // change set, unless the one that failed was the first and got a definite answer (nothing applied).
       const sent = this.traffic.writes - writesBefore;
+      // One item refused with a definite answer after other writes landed: what landed is said, and the
+      // caller writes the rest without it (the item itself partly written when a request of its own landed
+      // first). Before, the whole set was unconfirmed (exit 3), and a rerun stopped at the same row every time.
+      if (err instanceof BackendUnavailableError && err.reason === 'rejected' && !(err.cause instanceof NoAnswerError) && at.item && sent > 1) {
+        const partly = this.traffic.writes - at.writesBefore > 1;
+        // The invalidations owed for what landed, recorded again after the writes (as below).
+        try {
+          await this.recordInvalidations(owed);
+        } catch (recordErr) {
+          throw new BackendUnavailableError('registry', describeError(recordErr), { cause: new CommitOutcomeUnknownError(recordErr, 'cut off after part of the change was written'), reason: (recordErr as BackendUnavailableError).reason });
+        }
+        throw new RefusedAmidChanges(err, outcome, at.item, partly);
+      }
       if (err instanceof BackendUnavailableError && sent > 0 && (sent > 1 || err.cause instanceof NoAnswerError)) {
         throw new BackendUnavailableError('registry', err.message, {
           cause: new CommitOutcomeUnknownError(err, sent > 1 ? 'cut off after part of the change was written' : 'no answer to a write'),
@@ -257,11 +272,13 @@ export class SupabaseRegistryStore implements Registry {
   }
 
   /** The writes of a change set, item by item, each conditional on the version it was planned on. */
-  private async applyItems(changes: ChangeSet, outcome: ChangeOutcome): Promise<void> {
+  private async applyItems(changes: ChangeSet, outcome: ChangeOutcome, at: ItemUnderWay): Promise<void> {
     const tenants = changes.tenants ?? [];
     const subs = changes.subscriptions ?? [];
+    const begin = (kind: 'tenant' | 'subscription' | 'catalogue', id: string) => Object.assign(at, { item: { kind, id }, writesBefore: this.traffic.writes });
     const current = await this.getTenants(tenants.map((t) => t.row.id));
     for (const t of tenants) {
+      begin('tenant', t.row.id);
       const row = current.get(t.row.id);
       const ok = tenantVersion(row) === t.expect && (row ? await this.updateTenantIf(t.row, row) : await this.insertTenant(t.row));
       (ok ? outcome.written.tenants : outcome.conflicts.tenants).push(t.row.id);
@@ -271,11 +288,13 @@ export class SupabaseRegistryStore implements Registry {
     const stamps = await this.subscriptionStamps(subs.map((s) => s.sub.business_id));
     const currentSubs = await this.getSubscriptions(subs.map((s) => s.sub.business_id));
     for (const s of subs) {
+      begin('subscription', s.sub.business_id);
       const seen = currentSubs.get(s.sub.business_id);
       const ok = subscriptionVersion(seen) === s.expect && (await this.putSubscriptionIf(s.sub, s.hash, seen && { sub: seen, updatedAt: stamps.get(s.sub.business_id) ?? null }));
       (ok ? outcome.written.subscriptions : outcome.conflicts.subscriptions).push(s.sub.business_id);
     }
     if (changes.catalogue) {
+      begin('catalogue', 'tiers');
       if (catalogueVersion(await this.getCatalogue()) !== changes.catalogue.expect) outcome.conflicts.catalogue = true;
       else {
         await this.replaceCatalogue(changes.catalogue.catalogue, changes.catalogue.hash);
@@ -440,6 +459,12 @@ export class SupabaseRegistryStore implements Registry {
 }
 
 /** The cause of a registry error whose request got no answer (it may have been applied). */
+/** The item of a change set being written, and the store's write requests sent before it. */
+interface ItemUnderWay {
+  item: { kind: 'tenant' | 'subscription' | 'catalogue'; id: string } | undefined;
+  writesBefore: number;
+}
+
 class NoAnswerError extends Error {
   constructor(override readonly cause?: unknown) {
     super(cause instanceof Error ? cause.message : 'no answer');

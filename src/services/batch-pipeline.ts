@@ -1,6 +1,6 @@
 import { BackendUnavailableError, closedByOwner, describeError, stopCause, stoppedBy, type UsageError } from '../errors.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
-import { outcomeUnknown, type CatalogueChange, type ContentHashMemo, type Registry, type SubscriptionChange, type TenantChange, type TenantWrite } from '../registry/registry-store.js';
+import { outcomeUnknown, RefusedAmidChanges, type CatalogueChange, type ChangeOutcome, type ContentHashMemo, type Registry, type SubscriptionChange, type TenantChange, type TenantWrite } from '../registry/registry-store.js';
 import type { MigrationItem, MigrationOptions } from './migration.js';
 
 /** What an item would write once decided. */
@@ -126,6 +126,9 @@ export class BatchPipeline {
     try {
       return await this.applyOnce(registry, items, pending);
     } catch (err) {
+      // A registry without transactions refused one item after others of the set landed: those are settled
+      // (applyOnce), the refused item's unit is the error, and the units not sent yet are written without it.
+      if (err instanceof RefusedAmidChanges) return this.afterRefusalAmid(registry, units, pending, err);
       if (!(err instanceof RowRefused)) throw err;
       const catalogue = units.findIndex((u) => u.some((i) => i.kind === 'catalogue'));
       if (catalogue >= 0 && units.length > 1) {
@@ -139,8 +142,7 @@ export class BatchPipeline {
         return next.length ? this.applyIsolating(registry, next, pending) : true;
       }
       if (units.length === 1) {
-        for (const i of units[0]) Object.assign(i, { action: 'error', reason: `refused by the registry: ${err.refusal.message}`, failure: 'refused', written: false });
-        if (units[0].some((i) => i.kind === 'catalogue')) this.heldBack = this.onCatalogueRefused?.();
+        this.refuse(units[0], err.refusal);
         return true;
       }
       const half = Math.ceil(units.length / 2);
@@ -151,6 +153,71 @@ export class BatchPipeline {
       }
       return true;
     }
+  }
+
+  /**
+   * A unit the registry refused: its items not written are the error items, with the registry's words. `partly`:
+   * part of the refused item had landed first (no transaction): it may be in the registry, so its cache is
+   * invalidated as an unconfirmed write's is.
+   */
+  private refuse(unit: MigrationItem[], refusal: Error, partly?: { kind: string; id: string }): void {
+    for (const i of unit) {
+      if (i.written === true) continue;
+      const some = partly && i.kind === partly.kind && (i.kind === 'catalogue' || i.id === partly.id);
+      Object.assign(i, { action: 'error', reason: `refused by the registry: ${refusal.message}${some ? ' (after part of it was written: its cache invalidated in case)' : ''}`, failure: 'refused', written: false });
+      if (some) {
+        i.unconfirmed = true;
+        this.unconfirmed.push(i);
+      }
+    }
+    if (unit.some((i) => i.kind === 'catalogue')) this.heldBack = this.onCatalogueRefused?.();
+  }
+
+  /**
+   * After a refusal amid a change set (see RefusedAmidChanges): the refused item's unit is the error (a
+   * tenant row that landed before its subscription was refused stays written, and says so), a refused
+   * catalogue holds back the subscriptions on a tier only it defines that were not sent yet, and the
+   * units not sent are written, isolating any further refusal the same way.
+   */
+  private async afterRefusalAmid(registry: Registry, units: MigrationItem[][], pending: Map<MigrationItem, Pending>, err: RefusedAmidChanges): Promise<boolean> {
+    const { kind, id } = err.refused;
+    const refused = units.find((u) => u.some((i) => i.kind === kind && (kind === 'catalogue' || i.id === id)));
+    if (refused) this.refuse(refused, err.refusal, err.partly ? err.refused : undefined);
+    const held = refused?.some((i) => i.kind === 'catalogue') ? this.heldBack : undefined;
+    const open = (i: MigrationItem) => i.written === undefined && i.action !== 'conflict' && i.action !== 'error';
+    for (const u of units) {
+      for (const i of u) {
+        const p = pending.get(i);
+        if (held && open(i) && p?.kind === 'subscription' && held(p.sub)) Object.assign(i, { action: 'conflict', reason: "its tier is not in the registry's catalogue, and tiers.yaml was refused by the registry: not written, or it would grant nothing", written: false });
+      }
+    }
+    const rest = units.filter((u) => u !== refused).map((u) => u.filter(open)).filter((u) => u.length);
+    if (!rest.length) return true;
+    if (this.stopReason()) return false;
+    return this.applyIsolating(registry, rest, pending);
+  }
+
+  /** Marks the items of a batch as the registry's outcome says: written, or changed meanwhile (a conflict); returns how many it settled. */
+  private settle(batch: MigrationItem[], outcome: ChangeOutcome, all: boolean): number {
+    const conflicted = new Set([
+      ...outcome.conflicts.tenants.map((t) => `tenant:${t}`),
+      ...outcome.conflicts.subscriptions.map((t) => `subscription:${t}`),
+      ...(outcome.conflicts.catalogue ? ['catalogue:tiers'] : []),
+    ]);
+    const written = new Set([
+      ...outcome.written.tenants.map((t) => `tenant:${t}`),
+      ...outcome.written.subscriptions.map((t) => `subscription:${t}`),
+      ...(outcome.written.catalogue ? ['catalogue:tiers'] : []),
+    ]);
+    let settled = 0;
+    for (const i of batch) {
+      const key = `${i.kind}:${i.id}`;
+      if (conflicted.has(key)) Object.assign(i, { action: 'conflict', reason: 'changed in the registry while this run was planning; not overwritten (run again)', written: false });
+      else if (all || written.has(key)) i.written = true;
+      else continue;
+      settled++;
+    }
+    return settled;
   }
 
   private async applyOnce(registry: Registry, batch: MigrationItem[], pending: Map<MigrationItem, Pending>): Promise<boolean> {
@@ -166,17 +233,13 @@ export class BatchPipeline {
     }
     try {
       const outcome = await registry.applyChanges({ tenants, subscriptions, catalogue: cat }, this.memo);
-      const conflicted = new Set([
-        ...outcome.conflicts.tenants.map((t) => `tenant:${t}`),
-        ...outcome.conflicts.subscriptions.map((t) => `subscription:${t}`),
-        ...(outcome.conflicts.catalogue ? ['catalogue:tiers'] : []),
-      ]);
-      for (const i of batch) {
-        if (conflicted.has(`${i.kind}:${i.id}`)) Object.assign(i, { action: 'conflict', reason: 'changed in the registry while this run was planning; not overwritten (run again)', written: false });
-        else i.written = true;
-      }
-      this.done += batch.length;
+      this.done += this.settle(batch, outcome, true);
     } catch (err) {
+      // Part of the set landed, then an item was refused: what landed is settled here, the rest by applyIsolating.
+      if (err instanceof RefusedAmidChanges) {
+        this.done += this.settle(batch, err.applied, false);
+        throw err;
+      }
       // Closed under it: a stop like a signal's (the batch not written; a COMMIT with no answer, unconfirmed).
       if (closedByOwner(err)) {
         this.closedBy ??= err as UsageError;

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { BIN, cleanEnv, freshPostgresDatabase, runCli, tenantYaml, TEST_DATABASE_URL, workspace, type Workspace } from '../helpers/setup.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startFakePostgrest, type FakePostgrest } from '../helpers/fake-postgrest.js';
 
 /**
  * A services' tenants table with a rule of its own (a CHECK constraint, a trigger that RAISEs) refusing one
@@ -166,5 +167,90 @@ describe.runIf(TEST_DATABASE_URL)('migrate-yaml: SIGINT while a refused batch is
       ws.cleanup();
       await db.drop();
     }
+  });
+});
+
+/**
+ * Supabase has no transaction: a row refused after other writes of its batch had landed made the whole
+ * batch "not confirmed written" (exit 3, its cache invalidated), and a rerun stopped at the same row every
+ * time; a refused tiers.yaml (written last) stopped every rerun so. Now the store says what landed and which
+ * item was refused, and the rest of the batch is written without it (a contract test: a local server
+ * answering as PostgREST does, refusing as PostgreSQL's CHECK constraints would).
+ */
+describe('migrate-yaml into Supabase refusing one row amid a batch (no transaction)', () => {
+  let fake: FakePostgrest;
+  let redis: RedisServer;
+  let client: Redis;
+  let ws: Workspace;
+  const TIERS = 'features: [has_ai, has_payroll]\ntiers:\n  core: { features: [has_ai], max_devices: 2 }\n  pro: { features: [has_ai, has_payroll], max_devices: 5 }\n';
+  const ids = Array.from({ length: 12 }, (_, i) => `sa${String(i + 1).padStart(2, '0')}`);
+  const tenant = (id: string, currency = 'EUR') => tenantYaml(id, `Tenant ${id}`, `  currency: ${currency}\nsubscription: { tier: core, status: active }\n`);
+
+  beforeAll(async () => {
+    fake = await startFakePostgrest();
+    redis = await startRedis();
+    client = new Redis(redis.url);
+    ws = workspace({ tiers: TIERS, ...Object.fromEntries(ids.map((id) => [id, tenant(id, id === 'sa05' ? 'EURO' : 'EUR')])) }, { registry: false });
+    // The services' rules: a currency of 3 letters, at most 99 devices per tier.
+    fake.refuseWhen = (_method, p, body) => {
+      const text = JSON.stringify(body ?? null);
+      if (p.startsWith('/rest/v1/tenants') && text.includes('"currency":"EURO"')) return 'new row for relation "tenants" violates check constraint "currency_iso"';
+      if (p.startsWith('/rest/v1/permission_tiers') && /"max_devices":\d{3,}/.test(text)) return 'new row for relation "permission_tiers" violates check constraint "few_devices"';
+      return undefined;
+    };
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await redis?.stop();
+    await fake?.close();
+    ws?.cleanup();
+  });
+
+  const migrate = () => runCli(['--redis-url', redis.url, 'migrate-yaml', '--json'], { cwd: ws.dir, env: { SUPABASE_URL: fake.url, SUPABASE_SERVICE_ROLE_KEY: fake.key } });
+  type Item = { kind: string; id: string; action: string; reason?: string; written?: boolean; unconfirmed?: boolean };
+
+  it('the refused tenant is the error item with the server\'s words; the rest of its batch is written and invalidated (exit 4, was 3); a rerun refuses it alone', async () => {
+    await client.mset(Object.fromEntries(ids.map((id) => [`tenant_config:${id}`, '{}'])));
+    const r = await migrate();
+    expect(r.code, r.stderr).toBe(4);
+    const items = JSON.parse(r.stdout).items as Item[];
+    const item = (kind: string, id: string) => items.find((i) => i.kind === kind && i.id === id);
+    expect(item('tenant', 'sa05')).toMatchObject({ action: 'error', reason: expect.stringMatching(/^refused by the registry: .*currency_iso/), written: false });
+    expect(item('subscription', 'sa05')).toMatchObject({ action: 'error', written: false });
+    expect(items.filter((i) => i.unconfirmed)).toEqual([]);
+    for (const id of ids.filter((i) => i !== 'sa05')) {
+      expect(item('tenant', id), id).toMatchObject({ action: 'create', written: true });
+      expect(item('subscription', id), id).toMatchObject({ action: 'create', written: true });
+    }
+    expect(item('catalogue', 'tiers')).toMatchObject({ action: 'create', written: true });
+    expect([...fake.rows.keys()].sort()).toEqual(ids.filter((i) => i !== 'sa05'));
+    expect([...fake.tables.get('business_subscriptions')!.keys()].sort()).toEqual(ids.filter((i) => i !== 'sa05'));
+    expect(r.stderr).toMatch(/^tenant sa05: refused by the registry: /m);
+    // Every written tenant's entry is gone. The refused one's may be too: with no transaction, what a batch owes
+    // the cache is recorded before its writes, for each of its items (a miss: the services read its row again).
+    expect((await client.keys('tenant_config:*')).filter((k) => k !== 'tenant_config:sa05')).toEqual([]);
+    const again = await migrate();
+    expect(again.code, again.stderr).toBe(4);
+    expect(JSON.parse(again.stdout).counts).toMatchObject({ unchanged: 2 * 11 + 1, error: 2 });
+  });
+
+  it('a refused tiers.yaml is its error item, the rest written; every rerun gets past it (it stopped each one, exit 3)', async () => {
+    ws.writeTenant('tiers', `${TIERS}  enterprise: { features: [has_ai, has_payroll], max_devices: 500 }\n`);
+    ws.writeTenant('sa02', tenantYaml('sa02', 'Renamed', '  currency: EUR\nsubscription: { tier: pro, status: active }\n'));
+    for (let run = 0; run < 2; run++) {
+      const r = await migrate();
+      expect(r.code, r.stderr).toBe(4);
+      const items = JSON.parse(r.stdout).items as Item[];
+      const item = (kind: string, id: string) => items.find((i) => i.kind === kind && i.id === id);
+      // Its features were written before its tiers were refused (no transaction): unconfirmed, its cache invalidated.
+      expect(item('catalogue', 'tiers')).toMatchObject({ action: 'error', reason: expect.stringMatching(/^refused by the registry: .*few_devices.*after part of it was written/), written: false, unconfirmed: true });
+      expect(items.filter((i) => i.unconfirmed).map((i) => i.kind)).toEqual(['catalogue']);
+      expect(item('tenant', 'sa02')).toMatchObject({ action: run === 0 ? 'update' : 'unchanged' });
+      expect(item('subscription', 'sa02')).toMatchObject({ action: run === 0 ? 'update' : 'unchanged' });
+      expect(r.stderr).toMatch(/^catalogue tiers: refused by the registry: /m);
+    }
+    expect(fake.rows.get('sa02')).toMatchObject({ name: 'Renamed' });
+    expect(fake.tables.get('business_subscriptions')!.get('sa02')).toMatchObject({ tier: 'pro' });
+    expect([...fake.tables.get('permission_tiers')!.keys()].sort()).toEqual(['core', 'pro']);
   });
 });

@@ -23,6 +23,11 @@ export interface FakePostgrest {
   counts: number;
   /** A request this returns true for fails with 503 before it is applied (a backend lost midway). */
   failWhen?: (method: string, path: string) => boolean;
+  /**
+   * A write this returns words for is refused with them before it is applied, as PostgreSQL refuses a row
+   * for its content (a services' CHECK constraint: 23514, PostgREST's 400); `body` is the request's JSON.
+   */
+  refuseWhen?: (method: string, path: string, body: unknown) => string | undefined;
   /** A request this returns true for is applied, then its connection dropped without an answer (a network cut). */
   loseAnswerWhen?: (method: string, path: string) => boolean;
   /** Simulate a services' table without the unique key an upsert needs (PostgREST answers 42P10). */
@@ -63,7 +68,7 @@ function parseList(v: string): string[] {
 
 export async function startFakePostgrest(key = 'service-role-key'): Promise<FakePostgrest> {
   const tables = new Map(Object.keys(PRIMARY_KEYS).map((t) => [t, new Map<string, Record<string, unknown>>()]));
-  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false, counts: 0, failWhen: undefined as FakePostgrest['failWhen'], loseAnswerWhen: undefined as FakePostgrest['loseAnswerWhen'], noUniqueKey: new Set<string>(), jsonText: new Map<string, string>() };
+  const state = { rows: tables.get('tenants')!, tables, requests: [] as FakePostgrest['requests'], rlsHidesUpdates: false, missingColumn: false, counts: 0, failWhen: undefined as FakePostgrest['failWhen'], refuseWhen: undefined as FakePostgrest['refuseWhen'], loseAnswerWhen: undefined as FakePostgrest['loseAnswerWhen'], noUniqueKey: new Set<string>(), jsonText: new Map<string, string>() };
   const server = http.createServer((req, res) => {
     const u = new URL(req.url!, 'http://x');
     state.requests.push({ method: req.method!, path: u.pathname + u.search });
@@ -78,6 +83,8 @@ export async function startFakePostgrest(key = 'service-role-key'): Promise<Fake
       };
       if (req.headers.apikey !== key || req.headers.authorization !== `Bearer ${key}`) return send(401, { message: 'Invalid API key' });
       if (state.failWhen?.(req.method!, u.pathname + u.search)) return send(503, { message: 'upstream connect error' });
+      const refusal = req.method !== 'GET' ? state.refuseWhen?.(req.method!, u.pathname + u.search, body ? JSON.parse(body) : undefined) : undefined;
+      if (refusal) return send(400, { code: '23514', message: refusal });
       const tableName = u.pathname.replace(/^\/rest\/v1\//, '');
       const table = tables.get(tableName);
       if (!table) return send(404, { code: '42P01', message: `relation "public.${tableName}" does not exist` });

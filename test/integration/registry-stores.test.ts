@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { noTenantsTable, outcomeUnknown, type Registry } from '../../src/registry/registry-store.js';
+import { noTenantsTable, outcomeUnknown, RefusedAmidChanges, type Registry } from '../../src/registry/registry-store.js';
 import { openPgliteStore } from '../../src/registry/pglite-store.js';
 import { openPostgresStore } from '../../src/registry/postgres-store.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
@@ -917,6 +917,62 @@ describe('Supabase store (contract test against a local PostgREST-like server)',
     const late = await rejectedWhile((method, p) => method === 'POST' && p.startsWith('/rest/v1/tenantctl_outbox') && ++outboxWrites > 1, 'late-outbox');
     expect(outcomeUnknown(late)).toBe(true);
     expect(await store.getTenant('late-outbox')).toBeDefined();
+  });
+
+  it('a row refused for its content after other rows of the set landed: what landed is said, the refused one and those after it are not written (the whole set was "outcome unknown")', async () => {
+    const store = await SupabaseRegistryStore.open(fake.url, fake.key);
+    await store.clearInvalidations(await store.pendingInvalidations());
+    const refuse = (id: string) => (method: string, p: string, body: unknown) =>
+      p.startsWith('/rest/v1/tenants') && (JSON.stringify(body ?? null).includes(`"${id}"`) || p.includes(`eq.${id}`)) ? 'new row for relation "tenants" violates check constraint "currency_iso"' : undefined;
+    const change = (...ids: string[]) => ({ tenants: ids.map((id) => ({ row: rowFromConfig(id, config(id)), expect: null })) });
+    fake.refuseWhen = refuse('amid-b');
+    let err: unknown;
+    try {
+      err = await store.applyChanges(change('amid-a', 'amid-b', 'amid-c')).then(() => undefined, (e: unknown) => e);
+    } finally {
+      fake.refuseWhen = undefined;
+    }
+    expect(err).toBeInstanceOf(RefusedAmidChanges);
+    const amid = err as RefusedAmidChanges;
+    expect(amid.refused).toEqual({ kind: 'tenant', id: 'amid-b' });
+    expect(amid.applied.written.tenants).toEqual(['amid-a']);
+    expect(amid.refusal).toBeInstanceOf(BackendUnavailableError);
+    expect((amid.refusal as BackendUnavailableError).reason).toBe('rejected');
+    expect(describeError(amid.refusal)).toMatch(/currency_iso/);
+    expect(outcomeUnknown(amid)).toBe(false);
+    expect(await store.getTenant('amid-a')).toBeDefined();
+    expect(await store.getTenant('amid-b')).toBeUndefined();
+    expect(await store.getTenant('amid-c')).toBeUndefined();
+    // What landed is owed to the cache (recorded before and again after the writes).
+    expect((await store.pendingInvalidations()).map((p) => p.target)).toContain('amid-a');
+    // Refused on the first write of the set: nothing applied, a plain refusal (the caller halves the set).
+    fake.refuseWhen = refuse('amid-d');
+    try {
+      const first = await store.applyChanges(change('amid-d', 'amid-e')).then(() => undefined, (e: unknown) => e);
+      expect(first).not.toBeInstanceOf(RefusedAmidChanges);
+      expect(first).toMatchObject({ reason: 'rejected' });
+      expect(outcomeUnknown(first)).toBe(false);
+    } finally {
+      fake.refuseWhen = undefined;
+    }
+    // An item refused on its second request (a subscription's overrides, after its row landed): said partly written.
+    const sub = { business_id: 'amid-s', tier: 'pilot_core', status: 'active' as const, demo_expires_at: null, overrides: { has_ai: true } };
+    fake.refuseWhen = (_m, p) => (p.startsWith('/rest/v1/business_feature_overrides') ? 'new row for relation "business_feature_overrides" violates check constraint "v"' : undefined);
+    try {
+      const half = await store.applyChanges({ tenants: change('amid-s').tenants, subscriptions: [{ sub, hash: 'h', expect: null }] }).then(() => undefined, (e: unknown) => e);
+      expect(half).toBeInstanceOf(RefusedAmidChanges);
+      expect(half).toMatchObject({ refused: { kind: 'subscription', id: 'amid-s' }, partly: true, applied: { written: { tenants: ['amid-s'], subscriptions: [] } } });
+    } finally {
+      fake.refuseWhen = undefined;
+    }
+    // The same item first in its set: it is partly written all the same (not a plain refusal, which applies nothing).
+    fake.refuseWhen = (_m, p) => (p.startsWith('/rest/v1/business_feature_overrides') ? 'refused' : undefined);
+    try {
+      const alone = await store.applyChanges({ subscriptions: [{ sub: { ...sub, business_id: 'amid-t' }, hash: 'h', expect: null }] }).then(() => undefined, (e: unknown) => e);
+      expect(alone).toMatchObject({ refused: { kind: 'subscription', id: 'amid-t' }, partly: true });
+    } finally {
+      fake.refuseWhen = undefined;
+    }
   });
 
   it('subscriptions on tiers a catalogue does not have are found by a not-in filter', async () => {
