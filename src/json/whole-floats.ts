@@ -18,6 +18,22 @@ const STRING = /"(?:[^"\\]|\\.)*"/y;
 export function firstWholeFloat(text: string): WholeFloat | undefined {
   // Most texts have neither a fraction nor an exponent followed by a digit: nothing to walk.
   if (!/[.eE][-+]?\d/.test(text)) return undefined;
+  return numbersOfText(text, (written) => /[.eE]/.test(written) && Number.isInteger(Number(written)), true)[0];
+}
+
+/**
+ * The integers of a JSON text that a JavaScript number cannot hold exactly (past 2^53), with their key
+ * paths and digits as written: JSON.parse rounds them, where the services' JSON reader (Python's) keeps
+ * every digit. Strings are skipped. Empty for a text that is not JSON.
+ */
+export function bigIntegersOfText(text: string): WholeFloat[] {
+  if (!/\d{16}/.test(text)) return [];
+  return numbersOfText(text, (written) => !/[.eE]/.test(written) && !Number.isSafeInteger(Number(written)), false);
+}
+
+/** The numbers of a JSON text that `pick` takes, with their key paths (only the first when `first`). */
+function numbersOfText(text: string, pick: (written: string) => boolean, first: boolean): WholeFloat[] {
+  const found: WholeFloat[] = [];
   // One container per level: the key being read (objects) or the next index (arrays).
   const path: string[] = [];
   const inArray: boolean[] = [];
@@ -28,7 +44,7 @@ export function firstWholeFloat(text: string): WholeFloat | undefined {
     if (c === '"') {
       STRING.lastIndex = i;
       const m = STRING.exec(text);
-      if (!m) return undefined; // not JSON: nothing to say
+      if (!m) return []; // not JSON: nothing to say
       if (expectKey) path[path.length - 1] = JSON.parse(m[0]) as string;
       i += m[0].length;
       continue;
@@ -51,13 +67,16 @@ export function firstWholeFloat(text: string): WholeFloat | undefined {
     } else if (c === '-' || (c >= '0' && c <= '9')) {
       NUMBER.lastIndex = i;
       const m = NUMBER.exec(text);
-      if (!m) return undefined;
+      if (!m) return [];
       const written = m[0];
-      if (/[.eE]/.test(written) && Number.isInteger(Number(written))) return { path: [...path], written };
+      if (pick(written)) {
+        found.push({ path: [...path], written });
+        if (first) return found;
+      }
       i += written.length;
       continue;
     }
     i++;
   }
-  return undefined;
+  return found;
 }

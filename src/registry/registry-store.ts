@@ -1,5 +1,5 @@
 import { canonicalInstant, type Catalogue, type Subscription } from '../permissions/model.js';
-import { firstWholeFloat, type WholeFloat } from '../json/whole-floats.js';
+import { bigIntegersOfText, firstWholeFloat, type WholeFloat } from '../json/whole-floats.js';
 import { BackendUnavailableError } from '../errors.js';
 
 /** A row of the `tenants` table (DESIGN.md, "Registry"). */
@@ -27,6 +27,11 @@ export interface TenantRow {
    * which the services read as a float and cache with its `.0`; JSON here reads the integer 1).
    */
   config_whole_float?: WholeFloat;
+  /**
+   * getTenant, and getTenants asked for exact numbers: the integers tenant_config's jsonb holds past 2^53,
+   * with every digit (JSON here rounds them; the services' reader keeps them). Absent when there are none.
+   */
+  config_big_integers?: WholeFloat[];
 }
 
 /**
@@ -174,7 +179,8 @@ export interface RegistryStore {
    */
   hasTenantsTable?(): Promise<boolean>;
   getTenant(id: string): Promise<TenantRow | undefined>;
-  getTenants(ids: string[]): Promise<Map<string, TenantRow>>;
+  /** `exactNumbers`: with config_big_integers (the config's text read too: for a comparison, not for every read). */
+  getTenants(ids: string[], options?: { exactNumbers?: boolean }): Promise<Map<string, TenantRow>>;
   /**
    * The version of each row (for a migration's plan): where the backend can,
    * without parsing or hashing a row's content whose hash `memo` already knows.
@@ -255,9 +261,11 @@ export function normaliseRow(raw: Record<string, unknown>): TenantRow {
   const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : v == null ? undefined : String(v));
   const { [CONFIG_TEXT_COLUMN]: configText, ...columns } = raw;
   const wholeFloat = typeof configText === 'string' ? firstWholeFloat(configText) : undefined;
+  const bigIntegers = typeof configText === 'string' ? bigIntegersOfText(configText) : [];
   return {
     ...(columns as unknown as TenantRow),
     ...(wholeFloat && { config_whole_float: wholeFloat }),
+    ...(bigIntegers.length && { config_big_integers: bigIntegers }),
     tenant_config: (raw.tenant_config as Record<string, unknown>) ?? {},
     features_enabled: (raw.features_enabled as TenantRow['features_enabled']) ?? null,
     created_at: iso(raw.created_at),

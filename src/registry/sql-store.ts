@@ -178,10 +178,11 @@ export class SqlRegistryStore implements Registry {
     return rows.length ? normaliseRow(rows[0]) : undefined;
   }
 
-  async getTenants(ids: string[]): Promise<Map<string, TenantRow>> {
+  async getTenants(ids: string[], options: { exactNumbers?: boolean } = {}): Promise<Map<string, TenantRow>> {
     const out = new Map<string, TenantRow>();
     if (ids.length === 0) return out;
-    const rows = await this.readOptional('reading tenants', [], async () => (await this.db.query('SELECT * FROM tenants WHERE id = ANY($1::text[])', [ids])).rows);
+    const columns = options.exactNumbers ? `*, tenant_config::text AS ${CONFIG_TEXT_COLUMN}` : '*';
+    const rows = await this.readOptional('reading tenants', [], async () => (await this.db.query(`SELECT ${columns} FROM tenants WHERE id = ANY($1::text[])`, [ids])).rows);
     for (const r of rows) out.set(String(r.id), normaliseRow(r));
     return out;
   }

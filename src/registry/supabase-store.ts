@@ -107,12 +107,13 @@ export class SupabaseRegistryStore implements Registry {
     return data ? normaliseRow(data) : undefined;
   }
 
-  async getTenants(ids: string[]): Promise<Map<string, TenantRow>> {
+  async getTenants(ids: string[], options: { exactNumbers?: boolean } = {}): Promise<Map<string, TenantRow>> {
     const out = new Map<string, TenantRow>();
+    const columns = options.exactNumbers ? `*,${CONFIG_TEXT_COLUMN}:tenant_config::text` : '*';
     for (let i = 0; i < ids.length; i += IDS_PER_REQUEST) {
       const chunk = ids.slice(i, i + IDS_PER_REQUEST);
       const rows = await this.call('reading tenants', () =>
-        this.client.from('tenants').select('*').in('id', chunk).retry(false) as unknown as PromiseLike<Result<Record<string, unknown>[]>>,
+        this.client.from('tenants').select(columns).in('id', chunk).retry(false) as unknown as PromiseLike<Result<Record<string, unknown>[]>>,
       );
       for (const r of rows ?? []) out.set(String(r.id), normaliseRow(r));
     }

@@ -1,6 +1,7 @@
 import { isSecretKey, looksLikeSecretKey, maskFromStored, maskSecrets, maskValues, referencesSecretVariable } from '../tenants/secrets.js';
 import { isMap, setOwn } from '../tenants/plain-object.js';
 import { canonicalInstant, servicesInstant, type PermissionRecord } from '../permissions/model.js';
+import { bigIntegersOfText, type WholeFloat } from '../json/whole-floats.js';
 
 /** One field that differs between a cached entry and what the registry and YAML give now. */
 export interface FieldDiff {
@@ -29,6 +30,46 @@ export function comparableConfig(config: Record<string, unknown>): Record<string
   };
   const { _meta: _m, ...rest } = config;
   return walk(rest) as Record<string, unknown>;
+}
+
+/**
+ * The integers past 2^53 where a cached entry's text and the registry row's config (`stored`, both as
+ * written, every digit) differ: JSON here reads both rounded, so two that round alike compared equal (a
+ * cached 12345678901234568 against a row's 12345678901234567), where the services, whose reader keeps
+ * every digit, write the row's. What comparableConfig leaves out (`_meta`, secret keys) is left out here;
+ * a secret-looking key's, or a secret variable's value, is masked. The digits are shown in a string (a JSON
+ * number would round them again). `already`: the fields found otherwise (not listed twice).
+ */
+export function diffBigIntegers(cachedText: string, stored: readonly WholeFloat[], cachedValue: unknown, already: readonly FieldDiff[], secretValues: readonly string[] = []): FieldDiff[] {
+  if (!stored.length) return [];
+  const rowDigits = new Map(stored.map((n) => [JSON.stringify(n.path), BigInt(n.written)]));
+  const out: FieldDiff[] = [];
+  for (const n of bigIntegersOfText(cachedText)) {
+    const row = rowDigits.get(JSON.stringify(n.path));
+    const cached = BigInt(n.written);
+    if (row === undefined || row === cached || n.path[0] === '_meta' || n.path.some(isSecretKey)) continue;
+    const field = fieldName(n.path, cachedValue);
+    if (already.some((f) => f.field === field || field.startsWith(`${f.field}.`) || field.startsWith(`${f.field}[`))) continue;
+    const masked = n.path.some(looksLikeSecretKey) || secretValues.includes(String(cached)) || secretValues.includes(String(row));
+    out.push({ field, cached: masked ? '****' : String(cached), current: masked ? '****' : String(row) });
+  }
+  return out;
+}
+
+/** A key path as diffConfigs names it (`a.b`, `list[2]`), array positions told from keys by the value walked. */
+function fieldName(path: readonly string[], value: unknown): string {
+  let name = '';
+  let node = value;
+  for (const k of path) {
+    if (Array.isArray(node)) {
+      name += `[${k}]`;
+      node = node[Number(k)];
+    } else {
+      name += name ? `.${k}` : k;
+      node = isMap(node) ? node[k] : undefined;
+    }
+  }
+  return name;
 }
 
 /**

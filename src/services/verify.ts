@@ -17,7 +17,7 @@ import { isMap } from '../tenants/plain-object.js';
 import { yaml11Value, type Yaml11Difference } from '../yaml/yaml11.js';
 import { pythonNumber } from '../json/services-json.js';
 import { parseCachedJson } from '../json/bounded-json.js';
-import { comparableConfig, diffConfigs, diffPermissionRecords, type FieldDiff } from './config-comparison.js';
+import { comparableConfig, diffBigIntegers, diffConfigs, diffPermissionRecords, type FieldDiff } from './config-comparison.js';
 
 export type { FieldDiff } from './config-comparison.js';
 
@@ -509,7 +509,8 @@ export class CacheVerifier {
     const ids = [...new Set(batch.map((c) => c.tenant))];
     const businesses = [...new Set(batch.filter((c) => c.family === PERMISSIONS_FAMILY).map((c) => c.tenant))];
     const [rows, subs] = await Promise.all([
-      registry.getTenants(ids),
+      // With exact numbers: integers past 2^53 are compared digit by digit (diffBigIntegers).
+      registry.getTenants(ids, { exactNumbers: true }),
       businesses.length ? registry.getSubscriptions(businesses) : Promise.resolve(new Map<string, StoredSubscription>()),
     ]);
     if (businesses.length && (fresh || !this.catalogue)) this.catalogue = await registry.getCatalogue();
@@ -536,6 +537,8 @@ export class CacheVerifier {
     }
     let stored: Record<string, unknown>;
     let fromYaml = false;
+    // The integers past 2^53 of the row the config comes from (every digit), when it does.
+    let rowBigIntegers: NonNullable<TenantRow['config_big_integers']> = [];
     if (doc?.yamlOnly) stored = doc.config;
     else if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}`, rowExists: true });
     else {
@@ -557,6 +560,7 @@ export class CacheVerifier {
       }
       stored = choice.config;
       fromYaml = choice.source === 'yaml';
+      if (choice.source === 'database') rowBigIntegers = choice.row.config_big_integers ?? [];
     }
     // (malformed is set exactly when the entry is not a JSON object.)
     if (!isMap(cached)) return malformed!;
@@ -564,7 +568,9 @@ export class CacheVerifier {
       const { _meta: _m, yaml_only: _y, ...plain } = config;
       const resolved = substitute(plain, this.env).value;
       resolveAbsentSecrets(resolved, id, this.env);
-      return diffConfigs(comparableConfig(cached), comparableConfig(resolved), comparableConfig(plain), undefined, referencedSecretValues(plain, this.env));
+      const secrets = referencedSecretValues(plain, this.env);
+      const found = diffConfigs(comparableConfig(cached), comparableConfig(resolved), comparableConfig(plain), undefined, secrets);
+      return [...found, ...diffBigIntegers(raw, rowBigIntegers, cached, found, secrets)];
     };
     const fields = diff(stored);
     if (!fields.length) return entry('ok');

@@ -135,6 +135,34 @@ describe('tenantctl verify', () => {
       await sql("UPDATE business_subscriptions SET tier = 'pilot_pro' WHERE business_id = $1", [b]);
     });
 
+    it('integers past 2^53 are compared digit by digit: one cached that rounds like the registry\'s is stale, shown with its digits; the same digits are ok (they compared equal as numbers: README\'s known-and-left)', async () => {
+      await warm();
+      // The services write the row's digits (their JSON reader keeps every one); JSON here rounds both alike.
+      await sql(`UPDATE tenants SET tenant_config = tenant_config || '{"limits": {"quota": 12345678901234567, "list": [1, 98765432109876543]}}'::jsonb WHERE id = $1`, [a]);
+      const key = `tenant_config:${a}`;
+      const cachedWith = (quota: string, second: string) => `{"limits": {"quota": ${quota}, "list": [1, ${second}]}, ${production[key].slice(1)}`;
+      try {
+        await own.client.set(key, cachedWith('12345678901234567', '98765432109876543'));
+        const same = await cli(['verify', '--json', a]);
+        expect(same.code, same.stderr).toBe(0);
+        expect(JSON.parse(same.stdout).summary).toMatchObject({ ok: 2, stale: 0 });
+        await own.client.set(key, cachedWith('12345678901234568', '98765432109876542'));
+        const off = await cli(['verify', '--json', a]);
+        expect(off.code, off.stderr).toBe(1);
+        expect(JSON.parse(off.stdout).entries).toEqual([
+          expect.objectContaining({
+            key, status: 'stale',
+            fields: [
+              { field: 'limits.quota', cached: '12345678901234568', current: '12345678901234567' },
+              { field: 'limits.list[1]', cached: '98765432109876542', current: '98765432109876543' },
+            ],
+          }),
+        ]);
+      } finally {
+        await sql("UPDATE tenants SET tenant_config = tenant_config - 'limits' WHERE id = $1", [a]);
+      }
+    });
+
     it('a difference is shown even where a value equals a secret-named variable the tenant does not reference (masking those hid the drift: POSTGRES_PASSWORD=postgres)', async () => {
       await warm();
       const key = `tenant_config:${a}`;

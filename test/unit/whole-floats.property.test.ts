@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { firstWholeFloat } from '../../src/json/whole-floats.js';
+import { bigIntegersOfText, firstWholeFloat } from '../../src/json/whole-floats.js';
 
 /** JSON values whose numbers JavaScript writes without a fraction or exponent when whole (no 1e+21). */
 const plainJson = fc.jsonValue({ maxDepth: 4 }).map(function tame(v: unknown): unknown {
@@ -47,5 +47,30 @@ describe('firstWholeFloat (a jsonb number like 1.0 that JSON.parse makes an inte
   it('reads a fraction that is not whole as no such float', () => {
     expect(firstWholeFloat('{"a": [1, 1.5, 0.05, 1e-7, 2]}')).toBeUndefined();
     expect(firstWholeFloat('{"a": {"b\\"c": [1, 2.0]}}')).toEqual({ path: ['a', 'b"c', '1'], written: '2.0' });
+  });
+});
+
+describe('bigIntegersOfText (integers past 2^53 with every digit, where JSON.parse rounds them)', () => {
+  it('finds none in any text JavaScript writes (strings of digits included)', () => {
+    fc.assert(fc.property(plainJson, (v) => {
+      expect(bigIntegersOfText(JSON.stringify(v))).toEqual([]);
+      expect(bigIntegersOfText(JSON.stringify({ s: '12345678901234567', t: 'x":98765432109876543' }))).toEqual([]);
+    }), { numRuns: 400 });
+  });
+
+  it('finds each one placed anywhere, with its path and its digits as written, compact or spaced', () => {
+    const big = fc.bigInt({ min: 2n ** 53n, max: 2n ** 80n }).chain((n) => fc.constantFrom(n, -n));
+    fc.assert(fc.property(plainJson, fc.nat(), big, fc.boolean(), (v, pick, number, spaced) => {
+      const all = paths(v);
+      const at = all[pick % all.length];
+      const text = JSON.stringify(replaceAt(v, at, '\u0000BI'), null, spaced ? 1 : undefined).replace('"\\u0000BI"', String(number));
+      expect(bigIntegersOfText(text)).toEqual([{ path: at, written: String(number) }]);
+      expect(BigInt(bigIntegersOfText(text)[0].written)).toBe(number);
+    }), { numRuns: 400 });
+  });
+
+  it('takes integers only: 2^53 - 1, fractions and exponents are no such integer', () => {
+    expect(bigIntegersOfText('{"a": [9007199254740991, 12345678901234567.5, 1.2345678901234567e16, -9007199254740991]}')).toEqual([]);
+    expect(bigIntegersOfText('{"a": [9007199254740993]}')).toEqual([{ path: ['a', '0'], written: '9007199254740993' }]);
   });
 });
