@@ -9,7 +9,7 @@ import { unlinkIfUnchangedOn } from '../cache/cache-store.js';
 import { noTenantsTable, type Registry, type StoredSubscription, type TenantRow } from '../registry/registry-store.js';
 import { hasCatalogue, type Catalogue, type PermissionRecord } from '../permissions/model.js';
 import { computePermissions, isPermissionRecord } from '../permissions/rules.js';
-import { LAYOUTS, type YamlTenantSource } from '../tenants/tenant-source.js';
+import { LAYOUTS, type TenantDocument, type YamlTenantSource } from '../tenants/tenant-source.js';
 import { chooseStoredConfig } from '../tenants/config-precedence.js';
 import { referencedSecretValues, resolveAbsentSecrets } from '../tenants/secrets.js';
 import { substitute } from '../tenants/substitution.js';
@@ -537,9 +537,13 @@ export class CacheVerifier {
     }
     let stored: Record<string, unknown>;
     let fromYaml = false;
-    // The integers past 2^53 of the row the config comes from (every digit), when it does.
-    let rowBigIntegers: NonNullable<TenantRow['config_big_integers']> = [];
-    if (doc?.yamlOnly) stored = doc.config;
+    // The integers past 2^53 of the row or file the config comes from, with every digit (see diffBigIntegers).
+    let exactIntegers: Array<{ path: string[]; written: string }> = [];
+    const fileDigits = (d: Readonly<TenantDocument>) => (d.lossyNumbers ?? []).flatMap((l) => (l.kind === 'big-integer' && l.written ? [{ path: l.path, written: l.written }] : []));
+    if (doc?.yamlOnly) {
+      stored = doc.config;
+      exactIntegers = fileDigits(doc);
+    }
     else if (row && row.status !== 'active') return entry('orphan', { reason: `registry status is ${row.status}`, rowExists: true });
     else {
       let choice;
@@ -560,7 +564,7 @@ export class CacheVerifier {
       }
       stored = choice.config;
       fromYaml = choice.source === 'yaml';
-      if (choice.source === 'database') rowBigIntegers = choice.row.config_big_integers ?? [];
+      exactIntegers = choice.source === 'database' ? (choice.row.config_big_integers ?? []) : doc ? fileDigits(doc) : [];
     }
     // (malformed is set exactly when the entry is not a JSON object.)
     if (!isMap(cached)) return malformed!;
@@ -570,7 +574,7 @@ export class CacheVerifier {
       resolveAbsentSecrets(resolved, id, this.env);
       const secrets = referencedSecretValues(plain, this.env);
       const found = diffConfigs(comparableConfig(cached), comparableConfig(resolved), comparableConfig(plain), undefined, secrets);
-      return [...found, ...diffBigIntegers(raw, rowBigIntegers, cached, found, secrets)];
+      return [...found, ...diffBigIntegers(raw, exactIntegers, cached, found, secrets)];
     };
     const fields = diff(stored);
     if (!fields.length) return entry('ok');

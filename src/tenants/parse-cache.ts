@@ -37,9 +37,9 @@ export interface ParsedEntry {
  * 14: those numbers: whole floats (`1.0`) too. 15: and the ones not placed at a path.
  * 16: a mapping key that is an alias of a literal secret is stripped too. 17: whole floats past 2^53 too.
  * 18: a key the file writes out itself is kept (16 stripped one that merely equals a secret). 19: alias keys
- * found by the parser (every layout).
+ * found by the parser (every layout). 20: big integers keep their digits as written.
  */
-const FORMAT = 19;
+const FORMAT = 20;
 
 /**
  * An entry as the index file keeps it, under the file's name relative to the

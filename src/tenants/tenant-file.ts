@@ -193,6 +193,7 @@ export function parseTenantFile(id: string, file: string): TenantDocument {
     ? lossyNumbers(stripped, [])
         .map((l) => ({ ...l, line: lineOf(l.path) }))
         .filter((l) => l.kind !== 'big-integer' || (l.line !== undefined && LONG_INTEGER.test(lines()[l.line - 1] ?? '')))
+        .map((l) => (l.kind === 'big-integer' ? withDigits(l, lines()[l.line! - 1]) : l))
     : [];
   // Only a file with a whole-float token (or a !!float tag) outside comments and quotes walks its numbers for them.
   const plainText = (line: string) => withoutComment(line).replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, '""');
@@ -342,7 +343,10 @@ export interface LossyNumberAt {
   /** What the registry and the cache hold instead. */
   stored: string;
   kind: 'big-integer' | 'not-finite' | 'whole-float';
-  /** A whole float as written (`1.0`): the services' YAML reader keeps it a float, so their JSON says `1.0`. */
+  /**
+   * A whole float as written (`1.0`): the services' YAML reader keeps it a float, so their JSON says `1.0`. A big
+   * integer's decimal digits as written (see withDigits), which the services' reader keeps.
+   */
   written?: string;
 }
 
@@ -399,6 +403,17 @@ function wholeFloats(v: unknown, at: string[], lineText: (p: string[]) => string
   if (Array.isArray(v)) return v.flatMap((x, i) => wholeFloats(x, [...at, String(i)], lineText));
   if (v && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => wholeFloats(x, [...at, k], lineText));
   return [];
+}
+
+/**
+ * A big integer with its digits as the file writes it (`written`), when its line holds exactly one decimal
+ * integer token of its value: the services' YAML reader keeps every digit (verify compares them). Hex, octal
+ * or underscores: not taken (YAML 1.1 reads some of those otherwise; see yaml11.ts).
+ */
+function withDigits(l: LossyNumberAt, line: string): LossyNumberAt {
+  const value = Number(l.stored);
+  const tokens = [...withoutComment(line).matchAll(/(?<![\w.])[-+]?\d{16,}(?![\w.])/g)].map((m) => m[0]).filter((t) => Number(t) === value);
+  return tokens.length === 1 ? { ...l, written: String(BigInt(tokens[0])) } : l;
 }
 
 /** The numbers of a parsed config that JSON changes: rounded integers past 2^53, and infinities and NaN (null in JSON). */

@@ -163,6 +163,30 @@ describe('tenantctl verify', () => {
       }
     });
 
+    it('integers past 2^53 of a tenant file are compared by the digits the file writes, as the services\' YAML reader keeps them', async () => {
+      const y = uniq('vy');
+      const file = ws.writeTenant(y, tenantYaml(y, 'Yankee', 'limits: { quota: 12345678901234567 }\n'));
+      try {
+        const shown = await cli(['get-config', y, '--json']);
+        expect(shown.code, shown.stderr).toBe(0);
+        // The entry the services write: the file's digits (get-config shows the rounded number JSON here reads).
+        const text = JSON.stringify(JSON.parse(shown.stdout).config).replace('12345678901234568', '12345678901234567');
+        expect(text).toContain('"quota":12345678901234567');
+        const key = `tenant_config:${y}`;
+        await own.client.set(key, text);
+        const same = await cli(['verify', '--json', y]);
+        expect(same.code, same.stdout).toBe(0);
+        await own.client.set(key, text.replace('12345678901234567', '12345678901234568'));
+        const off = await cli(['verify', '--json', y]);
+        expect(off.code, off.stderr).toBe(1);
+        expect(JSON.parse(off.stdout).entries).toEqual([
+          expect.objectContaining({ key, status: 'stale', fields: [{ field: 'limits.quota', cached: '12345678901234568', current: '12345678901234567' }] }),
+        ]);
+      } finally {
+        rmSync(file);
+      }
+    });
+
     it('a difference is shown even where a value equals a secret-named variable the tenant does not reference (masking those hid the drift: POSTGRES_PASSWORD=postgres)', async () => {
       await warm();
       const key = `tenant_config:${a}`;

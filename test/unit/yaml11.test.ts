@@ -194,7 +194,7 @@ describe('YAML 1.1 warnings of tenant files', () => {
     const dir = path.join(cacheHome, 'tenantctl');
     const index = readdirSync(dir).find((f) => f.startsWith('tenants-') && !f.includes('.configs.'))!;
     const data = JSON.parse(readFileSync(path.join(dir, index), 'utf8'));
-    expect(data.format).toBe(19);
+    expect(data.format).toBe(20);
     for (const e of Object.values(data.entries) as unknown[][]) delete (e[3] as { yaml11?: unknown } | undefined)?.yaml11;
     writeFileSync(path.join(dir, index), JSON.stringify({ ...data, format: 6 }));
     expect(fresh().read('cached')!.warnings).toEqual(parsed.warnings);
