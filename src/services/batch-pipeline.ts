@@ -156,15 +156,15 @@ export class BatchPipeline {
   }
 
   /**
-   * A unit the registry refused: its items not written are the error items, with the registry's words. `partly`:
-   * part of the refused item had landed first (no transaction): it may be in the registry, so its cache is
-   * invalidated as an unconfirmed write's is.
+   * A unit the registry refused: its items not written are the error items, with the registry's words (one
+   * found changed meanwhile stays the conflict it is). `partly`: part of the refused item had landed first (no
+   * transaction): it is unconfirmed, and its cache is invalidated as an unconfirmed write's is (which says so).
    */
   private refuse(unit: MigrationItem[], refusal: Error, partly?: { kind: string; id: string }): void {
     for (const i of unit) {
-      if (i.written === true) continue;
+      if (i.written === true || i.action === 'conflict') continue;
       const some = partly && i.kind === partly.kind && (i.kind === 'catalogue' || i.id === partly.id);
-      Object.assign(i, { action: 'error', reason: `refused by the registry: ${refusal.message}${some ? ' (after part of it was written: its cache invalidated in case)' : ''}`, failure: 'refused', written: false });
+      Object.assign(i, { action: 'error', reason: `refused by the registry: ${refusal.message}${some ? ' (after part of it was written)' : ''}`, failure: 'refused', written: false });
       if (some) {
         i.unconfirmed = true;
         this.unconfirmed.push(i);

@@ -243,7 +243,7 @@ describe('migrate-yaml into Supabase refusing one row amid a batch (no transacti
       const items = JSON.parse(r.stdout).items as Item[];
       const item = (kind: string, id: string) => items.find((i) => i.kind === kind && i.id === id);
       // Its features were written before its tiers were refused (no transaction): unconfirmed, its cache invalidated.
-      expect(item('catalogue', 'tiers')).toMatchObject({ action: 'error', reason: expect.stringMatching(/^refused by the registry: .*few_devices.*after part of it was written/), written: false, unconfirmed: true });
+      expect(item('catalogue', 'tiers')).toMatchObject({ action: 'error', reason: expect.stringMatching(/^refused by the registry: .*few_devices.*\(after part of it was written\) \(its cache invalidated in case it was\)$/), written: false, unconfirmed: true });
       expect(items.filter((i) => i.unconfirmed).map((i) => i.kind)).toEqual(['catalogue']);
       expect(item('tenant', 'sa02')).toMatchObject({ action: run === 0 ? 'update' : 'unchanged' });
       expect(item('subscription', 'sa02')).toMatchObject({ action: run === 0 ? 'update' : 'unchanged' });
@@ -252,5 +252,44 @@ describe('migrate-yaml into Supabase refusing one row amid a batch (no transacti
     expect(fake.rows.get('sa02')).toMatchObject({ name: 'Renamed' });
     expect(fake.tables.get('business_subscriptions')!.get('sa02')).toMatchObject({ tier: 'pro' });
     expect([...fake.tables.get('permission_tiers')!.keys()].sort()).toEqual(['core', 'pro']);
+  });
+});
+
+describe('migrate-yaml into Supabase: a tenant changed meanwhile whose subscription is refused', () => {
+  it('the tenant stays the conflict it is, not "refused by the registry" with its subscription\'s words (a review)', async () => {
+    const fake = await startFakePostgrest();
+    const redis = await startRedis();
+    const ids = ['cu01', 'cu02', 'cu03', 'cu04', 'cu05'];
+    const TIERS = 'features: [has_ai, has_payroll]\ntiers:\n  core: { features: [has_ai], max_devices: 2 }\n  pro: { features: [has_ai, has_payroll], max_devices: 5 }\n';
+    const tenant = (id: string, name: string, sub: string) => tenantYaml(id, name, `  currency: EUR\nsubscription: ${sub}\n`);
+    const ws = workspace({ tiers: TIERS, ...Object.fromEntries(ids.map((id) => [id, tenant(id, `Tenant ${id}`, '{ tier: core, status: active }')])) }, { registry: false });
+    const migrate = () => runCli(['--redis-url', redis.url, 'migrate-yaml', '--json'], { cwd: ws.dir, env: { SUPABASE_URL: fake.url, SUPABASE_SERVICE_ROLE_KEY: fake.key } });
+    try {
+      expect((await migrate()).code).toBe(0);
+      for (const id of ids) ws.writeTenant(id, tenant(id, `Renamed ${id}`, `{ tier: pro, status: ${id === 'cu03' ? 'suspended' : 'active'} }`));
+      // The services refuse a suspended subscription; someone else changes cu03's row just before this run's update.
+      fake.refuseWhen = (_m, p, body) => (p.startsWith('/rest/v1/business_subscriptions') && JSON.stringify(body ?? null).includes('"status":"suspended"') ? 'new row for relation "business_subscriptions" violates check constraint "status_ok"' : undefined);
+      let bumped = false;
+      fake.failWhen = (method, p) => {
+        if (!bumped && method === 'PATCH' && p.startsWith('/rest/v1/tenants') && p.includes('eq.cu03')) {
+          bumped = true;
+          Object.assign(fake.rows.get('cu03')!, { updated_at: new Date(Date.now() + 5000).toISOString(), name: 'someone else' });
+        }
+        return false;
+      };
+      const r = await migrate();
+      expect(r.code, r.stderr).toBe(4);
+      const items = JSON.parse(r.stdout).items as Array<{ kind: string; id: string; action: string; reason?: string; written?: boolean }>;
+      const item = (kind: string, id: string) => items.find((i) => i.kind === kind && i.id === id);
+      expect(item('tenant', 'cu03')).toMatchObject({ action: 'conflict', reason: expect.stringMatching(/^changed in the registry while this run was planning/), written: false });
+      expect(item('subscription', 'cu03')).toMatchObject({ action: 'error', reason: expect.stringMatching(/status_ok/), written: false });
+      expect(r.stderr).not.toMatch(/^tenant cu03: refused/m);
+      expect(fake.rows.get('cu03')).toMatchObject({ name: 'someone else' });
+      for (const id of ['cu01', 'cu02', 'cu04', 'cu05']) expect(item('tenant', id)).toMatchObject({ action: 'update', written: true });
+    } finally {
+      await fake.close();
+      await redis.stop();
+      ws.cleanup();
+    }
   });
 });
