@@ -13,7 +13,23 @@ export interface WholeFloat {
 }
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-const STRING = /"(?:[^"\\]|\\.)*"/y;
+
+/**
+ * Where the JSON string opening at `i` ends (past its closing quote), or -1 when it does not. A loop, not a
+ * RegExp: a pattern over a string's characters recursed once per character, and one of ten million
+ * overflowed the stack (a registry row holding such a string stopped every verify, exit 70).
+ */
+function stringEnd(text: string, i: number): number {
+  for (let j = i + 1; ; ) {
+    const quote = text.indexOf('"', j);
+    if (quote < 0) return -1;
+    // Escaped when an odd number of backslashes precede it.
+    let slashes = 0;
+    while (text.charCodeAt(quote - 1 - slashes) === 92) slashes++;
+    if (slashes % 2 === 0) return quote + 1;
+    j = quote + 1;
+  }
+}
 
 export function firstWholeFloat(text: string): WholeFloat | undefined {
   // Most texts have neither a fraction nor an exponent followed by a digit: nothing to walk.
@@ -24,12 +40,15 @@ export function firstWholeFloat(text: string): WholeFloat | undefined {
 /**
  * The integers of a JSON text that a JavaScript number cannot hold exactly (past 2^53), with their key
  * paths and digits as written: JSON.parse rounds them, where the services' JSON reader (Python's) keeps
- * every digit. Strings are skipped. Empty for a text that is not JSON.
+ * every digit. `floats`: numbers written as floats whose value is such an integer too (`1.2345678901234568e+16`,
+ * a float to Python, never equal to an integer it writes). Strings are skipped. Empty for a text that is not JSON.
  */
-export function bigIntegersOfText(text: string): WholeFloat[] {
-  if (!/\d{16}/.test(text)) return [];
-  return numbersOfText(text, (written) => !/[.eE]/.test(written) && !Number.isSafeInteger(Number(written)), false);
+export function bigIntegersOfText(text: string, floats = false): WholeFloat[] {
+  if (!(floats ? /\d{16}|[eE]\+?\d\d/ : /\d{16}/).test(text)) return [];
+  return numbersOfText(text, (written) => (floats || !/[.eE]/.test(written)) && isUnsafeInteger(Number(written)), false);
 }
+
+const isUnsafeInteger = (n: number) => Number.isInteger(n) && !Number.isSafeInteger(n);
 
 /** The numbers of a JSON text that `pick` takes, with their key paths (only the first when `first`). */
 function numbersOfText(text: string, pick: (written: string) => boolean, first: boolean): WholeFloat[] {
@@ -42,11 +61,10 @@ function numbersOfText(text: string, pick: (written: string) => boolean, first: 
   for (let i = 0; i < text.length; ) {
     const c = text[i];
     if (c === '"') {
-      STRING.lastIndex = i;
-      const m = STRING.exec(text);
-      if (!m) return []; // not JSON: nothing to say
-      if (expectKey) path[path.length - 1] = JSON.parse(m[0]) as string;
-      i += m[0].length;
+      const end = stringEnd(text, i);
+      if (end < 0) return []; // not JSON: nothing to say
+      if (expectKey) path[path.length - 1] = JSON.parse(text.slice(i, end)) as string;
+      i = end;
       continue;
     }
     if (c === '{' || c === '[') {

@@ -28,8 +28,8 @@ export interface TenantRow {
    */
   config_whole_float?: WholeFloat;
   /**
-   * getTenant, and getTenants asked for exact numbers: the integers tenant_config's jsonb holds past 2^53,
-   * with every digit (JSON here rounds them; the services' reader keeps them). Absent when there are none.
+   * getTenants asked for exact numbers: the integers tenant_config's jsonb holds past 2^53, with every digit
+   * (JSON here rounds them; the services' reader keeps them). Absent when there are none.
    */
   config_big_integers?: WholeFloat[];
 }
@@ -251,6 +251,11 @@ const TABLE_FOUND = new WeakSet<RegistryStore>();
 
 /** The column a getTenant read adds: tenant_config as the server writes it out (a jsonb keeps `1.0`). */
 export const CONFIG_TEXT_COLUMN = 'tenantctl_config_text';
+/**
+ * The column getTenants adds for exact numbers: tenant_config's text where it may hold an integer past 2^53 (a
+ * run of 16 digits: PostgreSQL sends it only then), read for config_big_integers alone.
+ */
+export const CONFIG_DIGITS_COLUMN = 'tenantctl_config_digits';
 
 /**
  * Normalises a row from any backend (timestamps to ISO strings). jsonb arrives parsed from every backend (pg,
@@ -259,9 +264,9 @@ export const CONFIG_TEXT_COLUMN = 'tenantctl_config_text';
  */
 export function normaliseRow(raw: Record<string, unknown>): TenantRow {
   const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : v == null ? undefined : String(v));
-  const { [CONFIG_TEXT_COLUMN]: configText, ...columns } = raw;
+  const { [CONFIG_TEXT_COLUMN]: configText, [CONFIG_DIGITS_COLUMN]: digitsText, ...columns } = raw;
   const wholeFloat = typeof configText === 'string' ? firstWholeFloat(configText) : undefined;
-  const bigIntegers = typeof configText === 'string' ? bigIntegersOfText(configText) : [];
+  const bigIntegers = typeof digitsText === 'string' ? bigIntegersOfText(digitsText) : [];
   return {
     ...(columns as unknown as TenantRow),
     ...(wholeFloat && { config_whole_float: wholeFloat }),

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BackendUnavailableError, describeError, type BackendReason } from '../errors.js';
 import {
-  CommitOutcomeUnknownError, invalidationsFor, refusedRowCode, normaliseRow, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  CommitOutcomeUnknownError, invalidationsFor, refusedRowCode, normaliseRow, CONFIG_DIGITS_COLUMN, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type ContentHashMemo, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionInfo, versionsOf } from './content-hash.js';
@@ -181,8 +181,11 @@ export class SqlRegistryStore implements Registry {
   async getTenants(ids: string[], options: { exactNumbers?: boolean } = {}): Promise<Map<string, TenantRow>> {
     const out = new Map<string, TenantRow>();
     if (ids.length === 0) return out;
-    const columns = options.exactNumbers ? `*, tenant_config::text AS ${CONFIG_TEXT_COLUMN}` : '*';
-    const rows = await this.readOptional('reading tenants', [], async () => (await this.db.query(`SELECT ${columns} FROM tenants WHERE id = ANY($1::text[])`, [ids])).rows);
+    // Exact numbers: the config's text only where it holds a run of 16 digits (rare), matched by the server.
+    const sql = options.exactNumbers
+      ? `SELECT t.*, CASE WHEN c.text ~ '[0-9]{16}' THEN c.text END AS ${CONFIG_DIGITS_COLUMN} FROM tenants t, LATERAL (SELECT t.tenant_config::text AS text) c WHERE t.id = ANY($1::text[])`
+      : 'SELECT * FROM tenants WHERE id = ANY($1::text[])';
+    const rows = await this.readOptional('reading tenants', [], async () => (await this.db.query(sql, [ids])).rows);
     for (const r of rows) out.set(String(r.id), normaliseRow(r));
     return out;
   }

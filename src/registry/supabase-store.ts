@@ -2,7 +2,7 @@ import type { SupabaseClient } from '@supabase/supabase-js';
 import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import {
-  CommitOutcomeUnknownError, invalidationsFor, RefusedAmidChanges, refusedRowCode, normaliseRow, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
+  CommitOutcomeUnknownError, invalidationsFor, RefusedAmidChanges, refusedRowCode, normaliseRow, CONFIG_DIGITS_COLUMN, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
   type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionsOf } from './content-hash.js';
@@ -109,7 +109,8 @@ export class SupabaseRegistryStore implements Registry {
 
   async getTenants(ids: string[], options: { exactNumbers?: boolean } = {}): Promise<Map<string, TenantRow>> {
     const out = new Map<string, TenantRow>();
-    const columns = options.exactNumbers ? `*,${CONFIG_TEXT_COLUMN}:tenant_config::text` : '*';
+    // Exact numbers: the config's text with every row (PostgREST selects no expression to match it first).
+    const columns = options.exactNumbers ? `*,${CONFIG_DIGITS_COLUMN}:tenant_config::text` : '*';
     for (let i = 0; i < ids.length; i += IDS_PER_REQUEST) {
       const chunk = ids.slice(i, i + IDS_PER_REQUEST);
       const rows = await this.call('reading tenants', () =>

@@ -36,7 +36,8 @@ export function comparableConfig(config: Record<string, unknown>): Record<string
  * The integers past 2^53 where a cached entry's text and the registry row's config (`stored`, both as
  * written, every digit) differ: JSON here reads both rounded, so two that round alike compared equal (a
  * cached 12345678901234568 against a row's 12345678901234567), where the services, whose reader keeps
- * every digit, write the row's. What comparableConfig leaves out (`_meta`, secret keys) is left out here;
+ * every digit, write the row's (a cached one written as a float, `1.2345678901234568e+16`, differs from any integer
+ * too). What comparableConfig leaves out (`_meta`, secret keys) is left out here;
  * a secret-looking key's, or a secret variable's value, is masked. The digits are shown in a string (a JSON
  * number would round them again). `already`: the fields found otherwise (not listed twice).
  */
@@ -44,14 +45,15 @@ export function diffBigIntegers(cachedText: string, stored: readonly WholeFloat[
   if (!stored.length) return [];
   const rowDigits = new Map(stored.map((n) => [JSON.stringify(n.path), BigInt(n.written)]));
   const out: FieldDiff[] = [];
-  for (const n of bigIntegersOfText(cachedText)) {
+  // Cached ones written as floats too (`1.2345678901234568e+16`): a float to the services' reader, never the integer they write.
+  for (const n of bigIntegersOfText(cachedText, true)) {
     const row = rowDigits.get(JSON.stringify(n.path));
-    const cached = BigInt(n.written);
-    if (row === undefined || row === cached || n.path[0] === '_meta' || n.path.some(isSecretKey)) continue;
+    const cached = /[.eE]/.test(n.written) ? n.written : String(BigInt(n.written));
+    if (row === undefined || cached === String(row) || n.path[0] === '_meta' || n.path.some(isSecretKey)) continue;
     const field = fieldName(n.path, cachedValue);
     if (already.some((f) => f.field === field || field.startsWith(`${f.field}.`) || field.startsWith(`${f.field}[`))) continue;
-    const masked = n.path.some(looksLikeSecretKey) || secretValues.includes(String(cached)) || secretValues.includes(String(row));
-    out.push({ field, cached: masked ? '****' : String(cached), current: masked ? '****' : String(row) });
+    const masked = n.path.some(looksLikeSecretKey) || secretValues.includes(cached) || secretValues.includes(String(row));
+    out.push({ field, cached: masked ? '****' : cached, current: masked ? '****' : String(row) });
   }
   return out;
 }

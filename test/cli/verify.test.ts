@@ -158,6 +158,11 @@ describe('tenantctl verify', () => {
             ],
           }),
         ]);
+        // Written as a float (a float to the services' reader, never the integer they write): stale too (it was ok).
+        await own.client.set(key, cachedWith('1.2345678901234568e+16', '98765432109876543'));
+        const float = await cli(['verify', '--json', a]);
+        expect(float.code, float.stderr).toBe(1);
+        expect(JSON.parse(float.stdout).entries[0].fields).toEqual([{ field: 'limits.quota', cached: '1.2345678901234568e+16', current: '12345678901234567' }]);
       } finally {
         await sql("UPDATE tenants SET tenant_config = tenant_config - 'limits' WHERE id = $1", [a]);
       }

@@ -74,3 +74,16 @@ describe('bigIntegersOfText (integers past 2^53 with every digit, where JSON.par
     expect(bigIntegersOfText('{"a": [9007199254740993]}')).toEqual([{ path: ['a', '0'], written: '9007199254740993' }]);
   });
 });
+
+describe('the JSON walk of whole-floats.ts', () => {
+  it('walks a string of ten million characters (a RegExp over its characters overflowed the stack: verify exit 70)', () => {
+    const text = `{"blob": "${'y'.repeat(10_000_000)}\\"\\\\", "limits": {"ratio": 2.0, "quota": 12345678901234567}}`;
+    expect(firstWholeFloat(text)).toEqual({ path: ['limits', 'ratio'], written: '2.0' });
+    expect(bigIntegersOfText(text)).toEqual([{ path: ['limits', 'quota'], written: '12345678901234567' }]);
+  });
+
+  it('with floats: an unsafe integer written as a float is found too, a safe or fractional one is not', () => {
+    expect(bigIntegersOfText('{"a": [1.2345678901234568e+16, 12345678901234567.0, 1.5e3, 0.5, 12345678901234567]}', true).map((n) => n.written))
+      .toEqual(['1.2345678901234568e+16', '12345678901234567.0', '12345678901234567']);
+  });
+});
