@@ -104,6 +104,8 @@ export async function record() {
       });
       const text = `$ ${ex.show}\n${r.stdout}${ex.exit ? `exit ${r.status}\n` : ''}`;
       out.set(ex.id, text.trimEnd());
+      // What else the run said (its exit code and stderr), for a test's message when an example differs.
+      out.set(`${ex.id}:why`, `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}; stderr: ${r.stderr.trim() || '(none)'}`);
     }
   } finally {
     redis.stop();
@@ -146,5 +148,5 @@ if (process.argv.includes('--write')) {
   const missing = EXAMPLES.filter((ex) => !readmeBlocks(text).has(ex.id)).map((ex) => ex.id);
   text = text.replace(BLOCK, (all, id) => (outputs.has(id) ? `<!-- example:${id} -->\n\`\`\`\n${outputs.get(id)}\n\`\`\`\n<!-- /example -->` : all));
   writeFileSync(README, text);
-  console.log(`re-rendered ${outputs.size - missing.length} example(s)${missing.length ? `; no block in README.md for: ${missing.join(', ')}` : ''}`);
+  console.log(`re-rendered ${EXAMPLES.length - missing.length} example(s)${missing.length ? `; no block in README.md for: ${missing.join(', ')}` : ''}`);
 }

@@ -11,7 +11,8 @@ describe('README examples', () => {
     const blocks = readmeBlocks();
     for (const ex of EXAMPLES) {
       expect(blocks.has(ex.id), `README.md has no block <!-- example:${ex.id} -->`).toBe(true);
-      expect(normalise(blocks.get(ex.id)!), `example ${ex.id} (re-render with: node scripts/readme-examples.mjs --write)`).toBe(normalise(outputs.get(ex.id)!));
+      const why = `example ${ex.id} (re-render with: node scripts/readme-examples.mjs --write); this run: ${outputs.get(`${ex.id}:why`)}\n${outputs.get(ex.id)}`;
+      expect(normalise(blocks.get(ex.id)!), why).toBe(normalise(outputs.get(ex.id)!));
     }
   }, 120_000);
 });
