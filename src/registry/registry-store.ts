@@ -123,6 +123,12 @@ export class CommitOutcomeUnknownError extends Error {
   }
 }
 
+/** One item of a change set: a tenant's row, a business's subscription, or the catalogue (id `tiers`). */
+export interface ChangeItem {
+  kind: 'tenant' | 'subscription' | 'catalogue';
+  id: string;
+}
+
 /**
  * A store without transactions (Supabase) had one item of a change set refused for its content (a CHECK,
  * a trigger: a definite answer) after other writes of the set had landed: `applied` is what landed
@@ -136,7 +142,7 @@ export class RefusedAmidChanges extends Error {
     /** The registry's refusal (a BackendUnavailableError whose reason is 'rejected'). */
     readonly refusal: Error,
     readonly applied: ChangeOutcome,
-    readonly refused: { kind: 'tenant' | 'subscription' | 'catalogue'; id: string },
+    readonly refused: ChangeItem,
     readonly partly = false,
   ) {
     super(refusal.message);

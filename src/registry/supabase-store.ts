@@ -3,7 +3,7 @@ import { BackendUnavailableError, describeError } from '../errors.js';
 import { maskUrl } from '../redact.js';
 import {
   CommitOutcomeUnknownError, invalidationsFor, RefusedAmidChanges, refusedRowCode, normaliseRow, CONFIG_DIGITS_COLUMN, CONFIG_TEXT_COLUMN, subscriptionsFromRows, TENANT_WRITE_COLUMNS,
-  type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
+  type ChangeItem, type ChangeOutcome, type ChangeSet, type InvalidationKind, type PendingInvalidation, type Registry, type StoredSubscription, type TenantRow, type TenantVersionInfo, type TenantWrite,
 } from './registry-store.js';
 import { catalogueVersion, subscriptionVersion, tenantVersion, versionsOf } from './content-hash.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
@@ -258,15 +258,12 @@ export class SupabaseRegistryStore implements Registry {
         try {
           await this.recordInvalidations(owed);
         } catch (recordErr) {
-          throw new BackendUnavailableError('registry', describeError(recordErr), { cause: new CommitOutcomeUnknownError(recordErr, 'cut off after part of the change was written'), reason: (recordErr as BackendUnavailableError).reason });
+          throw outcomeUnknownError(recordErr, CUT_OFF, describeError(recordErr));
         }
         throw new RefusedAmidChanges(err, outcome, at.item, partly);
       }
       if (err instanceof BackendUnavailableError && sent > 0 && (sent > 1 || err.cause instanceof NoAnswerError)) {
-        throw new BackendUnavailableError('registry', err.message, {
-          cause: new CommitOutcomeUnknownError(err, sent > 1 ? 'cut off after part of the change was written' : 'no answer to a write'),
-          reason: err.reason,
-        });
+        throw outcomeUnknownError(err, sent > 1 ? CUT_OFF : 'no answer to a write');
       }
       throw err;
     }
@@ -277,7 +274,7 @@ export class SupabaseRegistryStore implements Registry {
   private async applyItems(changes: ChangeSet, outcome: ChangeOutcome, at: ItemUnderWay): Promise<void> {
     const tenants = changes.tenants ?? [];
     const subs = changes.subscriptions ?? [];
-    const begin = (kind: 'tenant' | 'subscription' | 'catalogue', id: string) => Object.assign(at, { item: { kind, id }, writesBefore: this.traffic.writes });
+    const begin = (kind: ChangeItem['kind'], id: string) => Object.assign(at, { item: { kind, id }, writesBefore: this.traffic.writes });
     const current = await this.getTenants(tenants.map((t) => t.row.id));
     for (const t of tenants) {
       begin('tenant', t.row.id);
@@ -463,8 +460,15 @@ export class SupabaseRegistryStore implements Registry {
 /** The cause of a registry error whose request got no answer (it may have been applied). */
 /** The item of a change set being written, and the store's write requests sent before it. */
 interface ItemUnderWay {
-  item: { kind: 'tenant' | 'subscription' | 'catalogue'; id: string } | undefined;
+  item: ChangeItem | undefined;
   writesBefore: number;
+}
+
+const CUT_OFF = 'cut off after part of the change was written';
+
+/** A write's failure once part of the change set may be in the registry (no transaction): its outcome unknown. */
+function outcomeUnknownError(err: unknown, what: string, message = (err as Error).message): BackendUnavailableError {
+  return new BackendUnavailableError('registry', message, { cause: new CommitOutcomeUnknownError(err, what), reason: (err as BackendUnavailableError).reason });
 }
 
 class NoAnswerError extends Error {

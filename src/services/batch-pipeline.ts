@@ -1,6 +1,6 @@
 import { BackendUnavailableError, closedByOwner, describeError, stopCause, stoppedBy, type UsageError } from '../errors.js';
 import type { Catalogue, Subscription } from '../permissions/model.js';
-import { outcomeUnknown, RefusedAmidChanges, type CatalogueChange, type ChangeOutcome, type ContentHashMemo, type Registry, type SubscriptionChange, type TenantChange, type TenantWrite } from '../registry/registry-store.js';
+import { outcomeUnknown, RefusedAmidChanges, type CatalogueChange, type ChangeItem, type ChangeOutcome, type ContentHashMemo, type Registry, type SubscriptionChange, type TenantChange, type TenantWrite } from '../registry/registry-store.js';
 import type { MigrationItem, MigrationOptions } from './migration.js';
 
 /** What an item would write once decided. */
@@ -160,7 +160,7 @@ export class BatchPipeline {
    * found changed meanwhile stays the conflict it is). `partly`: part of the refused item had landed first (no
    * transaction): it is unconfirmed, and its cache is invalidated as an unconfirmed write's is (which says so).
    */
-  private refuse(unit: MigrationItem[], refusal: Error, partly?: { kind: string; id: string }): void {
+  private refuse(unit: MigrationItem[], refusal: Error, partly?: ChangeItem): void {
     for (const i of unit) {
       if (i.written === true || i.action === 'conflict') continue;
       const some = partly && i.kind === partly.kind && (i.kind === 'catalogue' || i.id === partly.id);
@@ -199,16 +199,10 @@ export class BatchPipeline {
 
   /** Marks the items of a batch as the registry's outcome says: written, or changed meanwhile (a conflict); returns how many it settled. */
   private settle(batch: MigrationItem[], outcome: ChangeOutcome, all: boolean): number {
-    const conflicted = new Set([
-      ...outcome.conflicts.tenants.map((t) => `tenant:${t}`),
-      ...outcome.conflicts.subscriptions.map((t) => `subscription:${t}`),
-      ...(outcome.conflicts.catalogue ? ['catalogue:tiers'] : []),
-    ]);
-    const written = new Set([
-      ...outcome.written.tenants.map((t) => `tenant:${t}`),
-      ...outcome.written.subscriptions.map((t) => `subscription:${t}`),
-      ...(outcome.written.catalogue ? ['catalogue:tiers'] : []),
-    ]);
+    const keys = (part: ChangeOutcome['written']) =>
+      new Set([...part.tenants.map((t) => `tenant:${t}`), ...part.subscriptions.map((t) => `subscription:${t}`), ...(part.catalogue ? ['catalogue:tiers'] : [])]);
+    const conflicted = keys(outcome.conflicts);
+    const written = keys(outcome.written);
     let settled = 0;
     for (const i of batch) {
       const key = `${i.kind}:${i.id}`;

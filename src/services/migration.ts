@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { BackendUnavailableError, closedByOwner, InterruptedError, PartialFailureError, TenantFileError, UsageError, describeError, stoppedBy, throwIfAborted, untilAborted, type TenantctlError } from '../errors.js';
 import { parseId, parseIdList } from '../keys/ids.js';
-import { invalidationsFor, type ContentHashMemo, type Registry, type StoredSubscription, type TenantVersionInfo } from '../registry/registry-store.js';
+import { invalidationsFor, type ChangeItem, type ContentHashMemo, type Registry, type StoredSubscription, type TenantVersionInfo } from '../registry/registry-store.js';
 import { layoutName, manyFilesReason, type YamlTenantSource } from '../tenants/tenant-source.js';
 import { rowFromConfig } from '../tenants/registry-mapping.js';
 import { catalogueHash, catalogueVersion, subscriptionHash, subscriptionVersion, tenantVersion } from '../registry/content-hash.js';
@@ -16,7 +16,7 @@ export { catalogueHash, subscriptionHash } from '../registry/content-hash.js';
 
 export type MigrationAction = 'create' | 'update' | 'unchanged' | 'conflict' | 'skip' | 'error';
 /** What an item writes: a tenant's config row, its subscription, or the catalogue (tiers.yaml). */
-export type MigrationKind = 'tenant' | 'subscription' | 'catalogue';
+export type MigrationKind = ChangeItem['kind'];
 
 export interface MigrationItem {
   kind: MigrationKind;
